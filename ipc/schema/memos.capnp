@@ -1,0 +1,171 @@
+# memos.capnp — the client protocol of memosd.
+#
+# Every frame on the Unix socket is one standard Cap'n Proto message (segment
+# table, then segments) holding one Request (client to daemon) or one Response
+# (daemon to client). A client picks the request id; the daemon echoes it in
+# the response. A connection may have many requests in flight and responses
+# may arrive in any order, so clients match them by id.
+#
+# Compatibility: fields and union members are only ever added at the end with
+# new ordinals; none is renumbered or removed.
+
+@0xee88cd03dca06122;
+
+$import "/capnp/c++.capnp".namespace("memos::wire");
+
+struct Request {
+  id @0 :UInt64;                  # chosen by the client, echoed in the response
+  idempotencyKey @1 :Text;        # reserved for retried writes (not yet honoured)
+
+  union {
+    status @2 :Void;
+    cubeCreate @3 :CubeCreate;
+    cubeList @4 :Void;
+    cubeShow @5 :CubeRef;
+    cubeRemove @6 :CubeRemove;
+    add @7 :AddItem;
+    get @8 :GetItem;
+    update @9 :UpdateItem;
+    remove @10 :ItemRef;
+    history @11 :ItemRef;
+    search @12 :Search;
+  }
+}
+
+struct Response {
+  id @0 :UInt64;                  # the id of the request this answers
+
+  union {
+    error @1 :Error;
+    status @2 :Status;
+    cube @3 :Cube;                # cubeCreate, cubeShow
+    cubes @4 :List(Cube);         # cubeList
+    item @5 :Item;                # add, get, update, remove (the tombstone)
+    history @6 :List(Item);       # history, oldest version first
+    hits @7 :List(Hit);           # search, best first
+    cubeRemoved @8 :Void;         # cubeRemove
+  }
+}
+
+# ---- errors ---------------------------------------------------------------
+
+enum ErrorCode {
+  unknown @0;            # a code this peer does not know (newer peer)
+  badRequest @1;         # malformed or invalid request; do not retry as is
+  notFound @2;           # the cube, item or version does not exist
+  alreadyExists @3;      # a cube with that name exists
+  tooLarge @4;           # a field or the message exceeds a configured limit
+  busy @5;               # the daemon is overloaded; retry later
+  unavailable @6;        # shutting down or storage temporarily unavailable
+  internal @7;           # a bug or an unexpected storage failure
+  conflict @8;           # the request conflicts with the current state
+  permissionDenied @9;   # the tenant may not do this
+  storageFull @10;       # disk or map full; retry when space returns
+}
+
+struct Error {
+  code @0 :ErrorCode;
+  message @1 :Text;      # human readable, one line
+  retryable @2 :Bool;    # true if the same request may succeed later
+}
+
+# ---- cubes ----------------------------------------------------------------
+
+struct CubeRef {
+  name @0 :Text;
+}
+
+struct CubeCreate {
+  name @0 :Text;         # 1..64 of [A-Za-z0-9._-], not starting with . or -
+}
+
+struct CubeRemove {
+  name @0 :Text;
+  force @1 :Bool;        # remove even if it still holds live items
+}
+
+struct Cube {
+  id @0 :UInt64;
+  name @1 :Text;
+  ownerUid @2 :UInt32;
+  createdAtMs @3 :Int64;
+  embedder @4 :Text;     # e.g. "hash-v1"
+  dimension @5 :UInt32;
+  liveItems @6 :UInt64;  # items whose head version is not a tombstone
+}
+
+# ---- memory items ---------------------------------------------------------
+
+struct MetaEntry {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+struct AddItem {
+  cube @0 :Text;
+  text @1 :Text;
+  tags @2 :List(Text);
+  meta @3 :List(MetaEntry);
+}
+
+struct GetItem {
+  cube @0 :Text;
+  itemId @1 :UInt64;
+  version @2 :UInt32;    # 0 = the head version
+}
+
+struct UpdateItem {
+  cube @0 :Text;
+  itemId @1 :UInt64;
+  text @2 :Text;
+  # Tags and metadata are replaced only when the matching flag is set, so an
+  # update of the text alone keeps them.
+  replaceTags @3 :Bool;
+  tags @4 :List(Text);
+  replaceMeta @5 :Bool;
+  meta @6 :List(MetaEntry);
+}
+
+struct ItemRef {
+  cube @0 :Text;
+  itemId @1 :UInt64;
+}
+
+struct Item {
+  id @0 :UInt64;         # time-ordered: 48 bits of Unix ms, 16 bits of sequence
+  version @1 :UInt32;    # 1 for the first version
+  text @2 :Text;
+  tags @3 :List(Text);
+  meta @4 :List(MetaEntry);
+  createdAtMs @5 :Int64; # when version 1 was written
+  updatedAtMs @6 :Int64; # when this version was written
+  deleted @7 :Bool;      # this version is a tombstone
+}
+
+# ---- search ---------------------------------------------------------------
+
+struct Search {
+  cube @0 :Text;
+  query @1 :Text;
+  k @2 :UInt32;          # 0 = 10
+  tags @3 :List(Text);   # only items carrying all of these tags
+}
+
+struct Hit {
+  item @0 :Item;
+  score @1 :Float32;     # cosine similarity of the hashed embeddings
+}
+
+# ---- status ---------------------------------------------------------------
+
+struct Status {
+  version @0 :Text;
+  pid @1 :UInt32;
+  uptimeMs @2 :Int64;
+  tenantUid @3 :UInt32;  # the uid the daemon sees for this connection
+  cubes @4 :UInt32;      # cubes this tenant owns
+  connections @5 :UInt32;
+  requestsServed @6 :UInt64;
+  dataDir @7 :Text;
+  socket @8 :Text;
+}

@@ -1,0 +1,148 @@
+#include "kernel/config.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace memos::kernel {
+namespace {
+
+std::string where(const std::string& path, const toml::source_region& src) {
+  std::ostringstream out;
+  out << path << ":" << src.begin.line << ":" << src.begin.column;
+  return out.str();
+}
+
+// One setter per key: reads the node, checks type and range, stores it.
+using Setter = std::function<std::string(const toml::node&)>;
+
+template <class T>
+Setter integer(T* field, std::int64_t lo, std::int64_t hi) {
+  return [=](const toml::node& node) -> std::string {
+    auto v = node.value_exact<std::int64_t>();
+    if (!v) return "expected an integer";
+    if (*v < lo || *v > hi) {
+      return "value " + std::to_string(*v) + " is out of range [" + std::to_string(lo) + ", " +
+             std::to_string(hi) + "]";
+    }
+    *field = static_cast<T>(*v);
+    return "";
+  };
+}
+
+Setter string(std::string* field, std::function<std::string(const std::string&)> check = {}) {
+  return [=](const toml::node& node) -> std::string {
+    auto v = node.value_exact<std::string>();
+    if (!v) return "expected a string";
+    if (check) {
+      std::string err = check(*v);
+      if (!err.empty()) return err;
+    }
+    *field = *v;
+    return "";
+  };
+}
+
+std::string check_log_level(const std::string& v) {
+  static const char* const levels[] = {"trace", "debug", "info", "warn", "error", "off"};
+  for (const char* l : levels) {
+    if (v == l) return "";
+  }
+  return "log_level must be one of trace, debug, info, warn, error, off";
+}
+
+std::string check_path(const std::string& v) {
+  if (v.empty()) return "must not be empty";
+  if (v.find('\0') != std::string::npos) return "must not contain NUL";
+  return "";
+}
+
+std::map<std::string, Setter> setters(Config* c) {
+  constexpr std::int64_t kMaxU32 = std::numeric_limits<std::uint32_t>::max();
+  return {
+      {"socket", string(&c->socket, check_path)},
+      {"data_dir", string(&c->data_dir, check_path)},
+      {"log_level", string(&c->log_level, check_log_level)},
+      {"worker_threads", integer(&c->worker_threads, 0, 256)},
+      {"shutdown_timeout_ms", integer(&c->shutdown_timeout_ms, 0, 600000)},
+      {"ipc.max_message_bytes", integer(&c->ipc.max_message_bytes, 1024, 1ll << 30)},
+      {"ipc.max_segments", integer(&c->ipc.max_segments, 1, 65536)},
+      {"ipc.nesting_limit", integer(&c->ipc.nesting_limit, 8, 1024)},
+      {"ipc.max_connections", integer(&c->ipc.max_connections, 1, 1000000)},
+      {"ipc.max_inflight_per_connection", integer(&c->ipc.max_inflight_per_connection, 1, 1000000)},
+      {"ipc.reply_buffer_bytes", integer(&c->ipc.reply_buffer_bytes, 4096, 1ll << 32)},
+      {"ipc.slow_client_timeout_ms", integer(&c->ipc.slow_client_timeout_ms, 100, kMaxU32)},
+      {"store.map_size_mb", integer(&c->store.map_size_mb, 1, 1ll << 20)},
+      {"store.max_text_bytes", integer(&c->store.max_text_bytes, 1, 1ll << 30)},
+      {"store.max_tags", integer(&c->store.max_tags, 0, 100000)},
+      {"store.max_tag_bytes", integer(&c->store.max_tag_bytes, 1, 1 << 20)},
+      {"store.max_meta_entries", integer(&c->store.max_meta_entries, 0, 100000)},
+      {"store.max_meta_key_bytes", integer(&c->store.max_meta_key_bytes, 1, 1 << 20)},
+      {"store.max_meta_value_bytes", integer(&c->store.max_meta_value_bytes, 1, 1 << 30)},
+      {"search.embedding_dim", integer(&c->search.embedding_dim, 16, 4096)},
+      {"search.max_k", integer(&c->search.max_k, 1, 100000)},
+  };
+}
+
+}  // namespace
+
+std::string load_config_file(const std::string& path, Config* config) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::string message(e.description());
+    if (e.source().begin.line == 0) return path + ": " + message;
+    return where(path, e.source()) + ": " + message;
+  }
+  auto known = setters(config);
+  std::string error;
+  for (auto& [key, node] : table) {
+    std::string name(key.str());
+    if (auto* section = node.as_table(); section && (name == "ipc" || name == "store" ||
+                                                     name == "search")) {
+      for (auto& [sub_key, sub_node] : *section) {
+        std::string full = name + "." + std::string(sub_key.str());
+        auto it = known.find(full);
+        if (it == known.end()) return where(path, sub_key.source()) + ": unknown key '" + full + "'";
+        if (error = it->second(sub_node); !error.empty()) {
+          return where(path, sub_node.source()) + ": " + full + ": " + error;
+        }
+      }
+      continue;
+    }
+    auto it = known.find(name);
+    if (it == known.end()) return where(path, key.source()) + ": unknown key '" + name + "'";
+    if (error = it->second(node); !error.empty()) {
+      return where(path, node.source()) + ": " + name + ": " + error;
+    }
+  }
+  return validate_config(*config);
+}
+
+std::string validate_config(const Config& c) {
+  if (!c.socket.empty() && c.socket.size() >= 108) {
+    return "socket path is longer than a Unix socket address allows (107 bytes)";
+  }
+  if (check_log_level(c.log_level) != "") return check_log_level(c.log_level);
+  if (c.store.max_text_bytes + 65536 > c.ipc.max_message_bytes) {
+    return "store.max_text_bytes must be at least 64 KiB below ipc.max_message_bytes";
+  }
+  return "";
+}
+
+std::string default_data_dir() {
+  if (geteuid() == 0) return "/var/lib/memosd";
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) {
+    return std::string(xdg) + "/memosd";
+  }
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : ".") + "/.local/share/memosd";
+}
+
+}  // namespace memos::kernel

@@ -1,0 +1,61 @@
+// config.h — memosd's configuration: defaults, the TOML file, validation.
+//
+// Every key is documented in memosd(8) (CONFIGURATION) and dist/memosd.conf.
+// Precedence: built-in defaults < config file < command-line options.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace memos::kernel {
+
+struct IpcConfig {
+  std::size_t max_message_bytes = 16u << 20;
+  std::uint32_t max_segments = 512;
+  int nesting_limit = 64;
+  std::uint32_t max_connections = 1024;
+  std::uint32_t max_inflight_per_connection = 1024;
+  std::size_t reply_buffer_bytes = 8u << 20;
+  std::uint32_t slow_client_timeout_ms = 10000;
+};
+
+struct StoreConfig {
+  std::uint64_t map_size_mb = 1024;
+  std::size_t max_text_bytes = 1u << 20;
+  std::uint32_t max_tags = 64;
+  std::size_t max_tag_bytes = 128;
+  std::uint32_t max_meta_entries = 64;
+  std::size_t max_meta_key_bytes = 128;
+  std::size_t max_meta_value_bytes = 4096;
+};
+
+struct SearchConfig {
+  std::uint32_t embedding_dim = 256;
+  std::uint32_t max_k = 1000;
+};
+
+struct Config {
+  std::string socket;    // empty: ipc::default_socket_path()
+  std::string data_dir;  // empty: default_data_dir()
+  std::string log_level = "info";
+  std::uint32_t worker_threads = 0;  // 0: one per CPU, at least 2
+  std::uint32_t shutdown_timeout_ms = 10000;
+  IpcConfig ipc;
+  StoreConfig store;
+  SearchConfig search;
+};
+
+// Reads and validates `path` over `config` (keys absent from the file keep
+// their current values). Returns an empty string on success, else one error
+// naming the file, line and column: a syntax error, an unknown key, a value
+// of the wrong type or out of its range.
+std::string load_config_file(const std::string& path, Config* config);
+
+// Validates values set from any source. Returns "" or an error message.
+std::string validate_config(const Config& config);
+
+// $XDG_DATA_HOME/memosd (default ~/.local/share/memosd); /var/lib/memosd as root.
+std::string default_data_dir();
+
+}  // namespace memos::kernel

@@ -1,0 +1,303 @@
+#include "kernel/daemon.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+
+#include "ipc/unix_peer.h"
+
+namespace memos::kernel {
+namespace {
+
+template <class Handle>
+void close_and_free(Handle*& handle) {
+  if (!handle) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(handle),
+           [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
+  handle = nullptr;
+}
+
+// Refuses a socket path where another daemon answers; removes a stale one.
+std::string claim_socket_path(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) return "";
+  if (!S_ISSOCK(st.st_mode)) return path + " exists and is not a socket";
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::string("socket: ") + std::strerror(errno);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int err = errno;
+  close(fd);
+  if (rc == 0) return "another memosd is already listening on " + path;
+  if (err != ECONNREFUSED) return "cannot check " + path + ": " + std::strerror(err);
+  spdlog::info("removing stale socket {}", path);
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return "cannot remove stale socket " + path + ": " + std::strerror(errno);
+  }
+  return "";
+}
+
+}  // namespace
+
+Daemon::Daemon(Config config) : config_(std::move(config)) {
+  if (config_.socket.empty()) config_.socket = ipc::default_socket_path();
+  if (config_.data_dir.empty()) config_.data_dir = default_data_dir();
+  stats_.socket_path = config_.socket;
+  stats_.data_dir = config_.data_dir;
+}
+
+Daemon::~Daemon() {
+  // Connections own libuv handles; they are closed by the time run() returns.
+  connections_.clear();
+  if (commits_) commits_->stop();
+  if (loop_ready_) uv_loop_close(&loop_);
+}
+
+bool Daemon::open_storage() {
+  std::string error;
+  lock_ = DataLock::acquire(config_.data_dir, &error);
+  if (!lock_) {
+    spdlog::error("{}", error);
+    return false;
+  }
+  std::string store_dir = config_.data_dir + "/store";
+  if (error = make_dirs(store_dir, 0700); !error.empty()) {
+    spdlog::error("{}", error);
+    return false;
+  }
+  store::StoreOptions options;
+  options.map_size_bytes = config_.store.map_size_mb << 20;
+  store::Status status;
+  store_ = store::Store::open(store_dir, options, &status);
+  if (!store_) {
+    spdlog::error("{}", status.message);
+    return false;
+  }
+  auto started = std::chrono::steady_clock::now();
+  std::size_t indexed = 0;
+  status = indexes_.rebuild(*store_, &indexed);
+  if (!status.ok()) {
+    spdlog::error("rebuilding the search indexes: {}", status.message);
+    return false;
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - started)
+                .count();
+  spdlog::info("store {} open; {} items indexed in {} ms", store_dir, indexed, ms);
+
+  commits_ = std::make_unique<store::CommitQueue>(*store_, [](const store::Status& s) {
+    // Durability contract: after a failed commit nothing can be promised;
+    // exit and let the supervisor restart on a consistent store.
+    spdlog::critical("commit failed: {}; exiting", s.message);
+    spdlog::shutdown();
+    _exit(3);
+  });
+  handler_ = std::make_unique<RequestHandler>(Services{
+      config_, *store_, *commits_, indexes_, stats_,
+      [this](std::function<void()> work) { run_on_worker(std::move(work)); }});
+  return true;
+}
+
+bool Daemon::listen() {
+  const std::string& path = config_.socket;
+  std::string parent = path.substr(0, path.rfind('/'));
+  if (!parent.empty()) {
+    if (std::string err = make_dirs(parent, 0755); !err.empty()) {
+      spdlog::error("{}", err);
+      return false;
+    }
+  }
+  if (std::string err = claim_socket_path(path); !err.empty()) {
+    spdlog::error("{}", err);
+    return false;
+  }
+  listener_ = new uv_pipe_t;
+  uv_pipe_init(&loop_, listener_, 0);
+  listener_->data = this;
+  int rc = uv_pipe_bind(listener_, path.c_str());
+  if (rc == 0) {
+    // As root the socket serves every local user (each uid is its own
+    // tenant); a user's own daemon serves that user only.
+    chmod(path.c_str(), geteuid() == 0 ? 0666 : 0600);
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0) socket_inode_ = st.st_ino;
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 128, [](uv_stream_t* s, int status) {
+      auto* self = static_cast<Daemon*>(s->data);
+      if (status < 0) {
+        spdlog::warn("accept: {}", uv_strerror(status));
+        return;
+      }
+      self->accept();
+    });
+  }
+  if (rc != 0) {
+    spdlog::error("cannot listen on {}: {}", path, uv_strerror(rc));
+    close_and_free(listener_);
+    return false;
+  }
+  return true;
+}
+
+void Daemon::accept() {
+  auto* pipe = new uv_pipe_t;
+  uv_pipe_init(&loop_, pipe, 0);
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(listener_), reinterpret_cast<uv_stream_t*>(pipe))) {
+    close_and_free(pipe);
+    return;
+  }
+  uv_os_fd_t fd = -1;
+  uv_fileno(reinterpret_cast<uv_handle_t*>(pipe), &fd);
+  auto peer = ipc::peer_credentials(fd);
+  if (!peer) {
+    spdlog::warn("refusing a connection without peer credentials");
+    close_and_free(pipe);
+    return;
+  }
+  if (connections_.size() >= config_.ipc.max_connections) {
+    spdlog::warn("refusing a connection from uid {}: max_connections ({}) reached", peer->uid,
+                 config_.ipc.max_connections);
+    close_and_free(pipe);
+    return;
+  }
+  std::uint64_t id = next_connection_id_++;
+  auto conn = std::make_unique<Connection>(id, pipe, static_cast<std::uint32_t>(peer->uid),
+                                           config_.ipc, *this);
+  Connection& ref = *conn;
+  connections_.emplace(id, std::move(conn));
+  stats_.connections = static_cast<std::uint32_t>(connections_.size());
+  spdlog::debug("connection {} from uid {} pid {}", id, peer->uid, peer->pid);
+  ref.start();
+}
+
+void Daemon::on_request(Connection& conn, wire::Request::Reader request) {
+  std::uint64_t id = conn.id();
+  handler_->handle(conn.tenant(), request, [this, id](Frame frame) {
+    mailbox_->post([this, id, frame = std::move(frame)] { deliver(id, frame); });
+  });
+}
+
+void Daemon::deliver(std::uint64_t connection_id, const Frame& frame) {
+  ++stats_.requests_served;
+  auto it = connections_.find(connection_id);
+  if (it == connections_.end()) return;  // the client left; drop the reply
+  it->second->send(frame);
+}
+
+void Daemon::on_closed(Connection& conn) {
+  connections_.erase(conn.id());
+  stats_.connections = static_cast<std::uint32_t>(connections_.size());
+  maybe_finish_shutdown();
+}
+
+void Daemon::run_on_worker(std::function<void()> work) {
+  struct Work {
+    uv_work_t req;
+    std::function<void()> fn;
+  };
+  auto* w = new Work{{}, std::move(work)};
+  int rc = uv_queue_work(
+      &loop_, &w->req,
+      [](uv_work_t* r) {
+        // Handlers report their own errors; anything escaping is a bug, and
+        // a worker thread must not take the daemon down with it.
+        try {
+          reinterpret_cast<Work*>(r)->fn();
+        } catch (const std::exception& e) {
+          spdlog::critical("uncaught exception on a worker: {}", e.what());
+        }
+      },
+      [](uv_work_t* r, int) { delete reinterpret_cast<Work*>(r); });
+  if (rc != 0) {  // cannot happen with a valid loop; never drop the request silently
+    spdlog::critical("uv_queue_work: {}", uv_strerror(rc));
+    w->fn();
+    delete w;
+  }
+}
+
+void Daemon::begin_shutdown(const char* why) {
+  if (shutting_down_) {
+    spdlog::warn("{} again: closing connections now", why);
+    for (auto& [id, conn] : connections_) conn->close("shutdown forced");
+    return;
+  }
+  shutting_down_ = true;
+  spdlog::info("{}: shutting down (finishing {} connection(s))", why, connections_.size());
+  close_and_free(listener_);
+  shutdown_timer_ = new uv_timer_t;
+  uv_timer_init(&loop_, shutdown_timer_);
+  shutdown_timer_->data = this;
+  uv_timer_start(
+      shutdown_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Daemon*>(t->data);
+        spdlog::warn("shutdown_timeout_ms passed: closing remaining connections");
+        for (auto& [id, conn] : self->connections_) conn->close("shutdown timeout");
+      },
+      config_.shutdown_timeout_ms, 0);
+  // stop_reading() may close idle connections at once, erasing them from the
+  // map through on_closed() later (close callbacks run on a later loop turn).
+  for (auto& [id, conn] : connections_) conn->stop_reading();
+  maybe_finish_shutdown();
+}
+
+void Daemon::maybe_finish_shutdown() {
+  if (!shutting_down_ || finished_ || !connections_.empty()) return;
+  finished_ = true;
+  close_and_free(shutdown_timer_);
+  close_and_free(sigint_);
+  close_and_free(sigterm_);
+  mailbox_->close();
+}
+
+int Daemon::run() {
+  if (!open_storage()) return 1;
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    spdlog::error("uv_loop_init: {}", uv_strerror(rc));
+    return 1;
+  }
+  loop_ready_ = true;
+  mailbox_ = std::make_unique<LoopMailbox>(&loop_);
+  std::signal(SIGPIPE, SIG_IGN);  // a vanished client is a write error, not a death
+  auto watch = [this](uv_signal_t*& handle, int signum) {
+    handle = new uv_signal_t;
+    uv_signal_init(&loop_, handle);
+    handle->data = this;
+    uv_signal_start(
+        handle,
+        [](uv_signal_t* h, int sig) {
+          static_cast<Daemon*>(h->data)->begin_shutdown(sig == SIGINT ? "SIGINT" : "SIGTERM");
+        },
+        signum);
+  };
+  watch(sigint_, SIGINT);
+  watch(sigterm_, SIGTERM);
+  if (!listen()) {
+    begin_shutdown("start-up failed");
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    return 1;
+  }
+  spdlog::info("memosd {} ready on {} (data {}, pid {})", MEMOS_VERSION, config_.socket,
+               config_.data_dir, getpid());
+  uv_run(&loop_, UV_RUN_DEFAULT);
+
+  commits_->stop();  // commits whatever is still queued
+  if (socket_inode_ != 0) {
+    struct stat st {};
+    if (stat(config_.socket.c_str(), &st) == 0 && st.st_ino == socket_inode_) {
+      unlink(config_.socket.c_str());
+    }
+  }
+  spdlog::info("memosd stopped cleanly");
+  return 0;
+}
+
+}  // namespace memos::kernel

@@ -1,0 +1,38 @@
+// loop_mailbox.h — hands closures from any thread to the libuv loop thread.
+//
+// Worker threads and the writer thread never touch sockets; they post their
+// results here and the loop runs them in order on its own thread.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <mutex>
+#include <vector>
+
+namespace memos::kernel {
+
+class LoopMailbox {
+ public:
+  // Must be constructed on the loop thread; `loop` outlives the mailbox.
+  explicit LoopMailbox(uv_loop_t* loop);
+  ~LoopMailbox();
+  LoopMailbox(const LoopMailbox&) = delete;
+  LoopMailbox& operator=(const LoopMailbox&) = delete;
+
+  // Thread-safe. After close(), posted closures are dropped.
+  void post(std::function<void()> fn);
+  // Loop thread: runs what is queued, then closes the handle.
+  void close();
+
+ private:
+  static void on_async(uv_async_t* handle);
+  void drain();
+
+  uv_async_t* async_;  // freed by the close callback
+  std::mutex mutex_;
+  std::vector<std::function<void()>> queue_;
+  bool closed_ = false;
+};
+
+}  // namespace memos::kernel

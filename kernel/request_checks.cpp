@@ -1,0 +1,103 @@
+#include "kernel/request_checks.h"
+
+#include <set>
+
+namespace memos::kernel {
+
+std::string check_cube_name(std::string_view name) {
+  if (name.empty()) return "cube name is empty";
+  if (name.size() > 64) return "cube name is longer than 64 characters";
+  if (name[0] == '.' || name[0] == '-') return "cube name must not start with '.' or '-'";
+  for (unsigned char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return "cube name may hold only letters, digits, '.', '_' and '-'";
+  }
+  return "";
+}
+
+bool is_valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n;
+    std::uint32_t cp;
+    if (c < 0x80) {
+      if (c == 0) return false;  // Cap'n Proto text is NUL-terminated
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (std::size_t j = 1; j <= n; ++j) {
+      auto cc = static_cast<unsigned char>(s[i + j]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+CheckFailure check_text(std::string_view text, const StoreConfig& limits) {
+  if (text.size() > limits.max_text_bytes) {
+    return {true, "text is " + std::to_string(text.size()) + " bytes, more than max_text_bytes (" +
+                      std::to_string(limits.max_text_bytes) + ")"};
+  }
+  if (!is_valid_utf8(text)) return {false, "text is not valid UTF-8"};
+  return {};
+}
+
+CheckFailure check_tags(const std::vector<std::string>& tags, const StoreConfig& limits) {
+  if (tags.size() > limits.max_tags) {
+    return {true, std::to_string(tags.size()) + " tags, more than max_tags (" +
+                      std::to_string(limits.max_tags) + ")"};
+  }
+  std::set<std::string_view> seen;
+  for (const auto& t : tags) {
+    if (t.empty()) return {false, "a tag is empty"};
+    if (t.size() > limits.max_tag_bytes) return {true, "a tag is longer than max_tag_bytes"};
+    if (!is_valid_utf8(t)) return {false, "a tag is not valid UTF-8"};
+    if (!seen.insert(t).second) return {false, "tag '" + t + "' is given twice"};
+  }
+  return {};
+}
+
+CheckFailure check_meta(const std::vector<store::MetaEntry>& meta, const StoreConfig& limits) {
+  if (meta.size() > limits.max_meta_entries) {
+    return {true, std::to_string(meta.size()) + " metadata entries, more than max_meta_entries (" +
+                      std::to_string(limits.max_meta_entries) + ")"};
+  }
+  std::set<std::string_view> seen;
+  for (const auto& m : meta) {
+    if (m.key.empty()) return {false, "a metadata key is empty"};
+    if (m.key.size() > limits.max_meta_key_bytes) {
+      return {true, "a metadata key is longer than max_meta_key_bytes"};
+    }
+    if (m.value.size() > limits.max_meta_value_bytes) {
+      return {true, "a metadata value is longer than max_meta_value_bytes"};
+    }
+    if (!is_valid_utf8(m.key) || !is_valid_utf8(m.value)) {
+      return {false, "metadata is not valid UTF-8"};
+    }
+    if (!seen.insert(m.key).second) return {false, "metadata key '" + m.key + "' is given twice"};
+  }
+  return {};
+}
+
+}  // namespace memos::kernel

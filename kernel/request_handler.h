@@ -1,0 +1,83 @@
+// request_handler.h — executes one client request.
+//
+// Called on the loop thread with a decoded request; copies what it needs and
+// moves the work off the loop: reads and searches to the worker pool, writes
+// through the worker pool (validation, embedding) to the commit queue. Every
+// request gets exactly one reply, delivered through `Reply` from whichever
+// thread finishes it. A write's reply is sent only after its commit is durable
+// and the cube's index reflects it, so a client reads its own writes.
+#pragma once
+
+#include <capnp/common.h>
+#include <kj/array.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "ipc/schema/memos.capnp.h"
+#include "kernel/config.h"
+#include "kernel/index_set.h"
+#include "memcube/commit_queue.h"
+#include "memcube/store.h"
+
+namespace memos::kernel {
+
+using Frame = std::shared_ptr<kj::Array<capnp::word>>;
+// Thread-safe; called exactly once per request.
+using Reply = std::function<void(Frame)>;
+// Runs a closure on a worker thread (never the loop).
+using RunOnWorker = std::function<void(std::function<void()>)>;
+
+struct DaemonStats {
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::atomic<std::uint32_t> connections{0};
+  std::atomic<std::uint64_t> requests_served{0};
+  std::string socket_path;
+  std::string data_dir;
+};
+
+struct Services {
+  const Config& config;
+  store::Store& store;
+  store::CommitQueue& commits;
+  IndexSet& indexes;
+  DaemonStats& stats;
+  RunOnWorker run_on_worker;
+};
+
+class RequestHandler {
+ public:
+  explicit RequestHandler(Services services) : s_(std::move(services)) {}
+
+  // Loop thread. `request` is valid only during the call.
+  void handle(std::uint32_t tenant, wire::Request::Reader request, Reply reply);
+
+  // A reply carrying only an error, for requests that could not be decoded.
+  static Frame error_frame(std::uint64_t id, wire::ErrorCode code, const std::string& message,
+                           bool retryable);
+
+ private:
+  void status(std::uint32_t tenant, std::uint64_t id, Reply reply);
+  void cube_create(std::uint32_t tenant, std::uint64_t id, std::string name, Reply reply);
+  void cube_list(std::uint32_t tenant, std::uint64_t id, Reply reply);
+  void cube_show(std::uint32_t tenant, std::uint64_t id, std::string name, Reply reply);
+  void cube_remove(std::uint32_t tenant, std::uint64_t id, std::string name, bool force,
+                   Reply reply);
+  void add(std::uint32_t tenant, std::uint64_t id, wire::AddItem::Reader args, Reply reply);
+  void update(std::uint32_t tenant, std::uint64_t id, wire::UpdateItem::Reader args, Reply reply);
+  void remove(std::uint32_t tenant, std::uint64_t id, std::string cube, std::uint64_t item,
+              Reply reply);
+  void get(std::uint32_t tenant, std::uint64_t id, std::string cube, std::uint64_t item,
+           std::uint32_t version, Reply reply);
+  void history(std::uint32_t tenant, std::uint64_t id, std::string cube, std::uint64_t item,
+               Reply reply);
+  void search(std::uint32_t tenant, std::uint64_t id, wire::Search::Reader args, Reply reply);
+
+  Services s_;
+};
+
+}  // namespace memos::kernel

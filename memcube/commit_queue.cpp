@@ -1,0 +1,80 @@
+#include "memcube/commit_queue.h"
+
+#include <optional>
+#include <vector>
+
+namespace memos::store {
+
+CommitQueue::CommitQueue(Store& store, std::function<void(const Status&)> on_fatal)
+    : store_(store), on_fatal_(std::move(on_fatal)), thread_([this] { run(); }) {}
+
+CommitQueue::~CommitQueue() { stop(); }
+
+void CommitQueue::submit(WriteJob job) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      queue_.push_back(std::move(job));
+      wake_.notify_one();
+      return;
+    }
+  }
+  job.done(Status{Errc::unavailable, "store is closing"});
+}
+
+void CommitQueue::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    wake_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+std::size_t CommitQueue::groups_committed() const {
+  std::lock_guard lock(mutex_);
+  return groups_;
+}
+
+std::size_t CommitQueue::jobs_committed() const {
+  std::lock_guard lock(mutex_);
+  return jobs_;
+}
+
+void CommitQueue::run() {
+  for (;;) {
+    std::deque<WriteJob> group;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      group.swap(queue_);
+    }
+    commit_group(group);
+  }
+}
+
+void CommitQueue::commit_group(std::deque<WriteJob>& group) {
+  std::vector<Status> results(group.size());
+  std::optional<WriteTxn> txn;
+  Status status = store_.begin_write(&txn);
+  if (status.ok()) {
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      results[i] = txn->nested(group[i].apply);
+    }
+    status = txn->commit();
+  }
+  if (!status.ok()) {
+    // Nothing of this group is durable: every job fails with the commit's error.
+    for (auto& r : results) r = status;
+    if (status.code != Errc::storage_full) on_fatal_(status);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++groups_;
+    jobs_ += group.size();
+  }
+  for (std::size_t i = 0; i < group.size(); ++i) group[i].done(results[i]);
+}
+
+}  // namespace memos::store

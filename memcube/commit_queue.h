@@ -1,0 +1,67 @@
+// commit_queue.h — the single writer thread and its group commit.
+//
+// Writes from all connections are queued here. The writer thread takes every
+// job queued since its last turn, runs each in its own nested transaction of
+// one write transaction (so one failing job does not undo the others), commits
+// once (one fsync for the group), and only then calls each job's `done` with
+// its status. A job's `done` therefore runs after its changes are durable, or
+// with an error if they are not.
+//
+// Errors passed to `done`: whatever the job returned; storage_full when the
+// map or disk is full (retryable); io when the commit itself failed, in which
+// case `on_fatal` is called first: by the durability contract memosd then exits.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "memcube/store.h"
+
+namespace memos::store {
+
+struct WriteJob {
+  // Runs on the writer thread inside a nested transaction.
+  std::function<Status(WriteTxn&)> apply;
+  // Runs on the writer thread after the group's commit (or failure).
+  std::function<void(const Status&)> done;
+};
+
+class CommitQueue {
+ public:
+  // `on_fatal` is called on the writer thread when a commit fails with an I/O
+  // error (anything but storage_full).
+  CommitQueue(Store& store, std::function<void(const Status&)> on_fatal);
+  ~CommitQueue();  // drains: every queued job is committed and completed
+  CommitQueue(const CommitQueue&) = delete;
+  CommitQueue& operator=(const CommitQueue&) = delete;
+
+  // Thread-safe. Jobs submitted after stop() complete at once with
+  // Errc::unavailable.
+  void submit(WriteJob job);
+  // Commits what is queued, then ends the writer thread. Idempotent.
+  void stop();
+
+  // Statistics (approximate, thread-safe reads).
+  std::size_t groups_committed() const;
+  std::size_t jobs_committed() const;
+
+ private:
+  void run();
+  void commit_group(std::deque<WriteJob>& group);
+
+  Store& store_;
+  std::function<void(const Status&)> on_fatal_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<WriteJob> queue_;
+  bool stopping_ = false;
+  std::size_t groups_ = 0;
+  std::size_t jobs_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace memos::store

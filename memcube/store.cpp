@@ -1,0 +1,479 @@
+#include "memcube/store.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "memcube/record_codec.h"
+
+namespace memos::store {
+namespace {
+
+constexpr std::uint32_t kSchemaVersion = 1;
+
+void put_be(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::uint64_t get_be(const char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+std::string cube_name_key(TenantId tenant, std::string_view name) {
+  std::string k;
+  put_be(k, tenant, 4);
+  k.append(name);
+  return k;
+}
+
+std::string u64_key(std::uint64_t v) {
+  std::string k;
+  put_be(k, v, 8);
+  return k;
+}
+
+std::string item_key(CubeId cube, ItemId id) {
+  std::string k;
+  put_be(k, cube, 8);
+  put_be(k, id, 8);
+  return k;
+}
+
+std::string version_key(CubeId cube, ItemId id, std::uint32_t version) {
+  std::string k = item_key(cube, id);
+  put_be(k, version, 4);
+  return k;
+}
+
+MDB_val as_val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+
+std::string_view as_view(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+// Owns a cursor for the duration of a scan.
+class Cursor {
+ public:
+  Cursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &cursor_); }
+  ~Cursor() {
+    if (cursor_) mdb_cursor_close(cursor_);
+  }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  int open_rc() const { return rc_; }
+  // Positions at the first key >= prefix; then steps while keys share it.
+  template <class Fn>
+  Status scan_prefix(std::string_view prefix, Fn&& fn) {
+    MDB_val key = as_val(prefix), val;
+    // LMDB refuses an empty key for MDB_SET_RANGE; an empty prefix is a full scan.
+    int rc = mdb_cursor_get(cursor_, &key, &val, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+    while (rc == 0) {
+      std::string_view k = as_view(key);
+      if (k.substr(0, prefix.size()) != prefix) break;
+      Status s = fn(k, as_view(val));
+      if (!s.ok()) return s;
+      rc = mdb_cursor_get(cursor_, &key, &val, MDB_NEXT);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) return from_mdb(rc, "scan");
+    return {};
+  }
+  MDB_cursor* get() { return cursor_; }
+
+ private:
+  MDB_cursor* cursor_ = nullptr;
+  int rc_ = 0;
+};
+
+}  // namespace
+
+Status from_mdb(int rc, std::string_view what) {
+  if (rc == 0) return {};
+  std::string msg = std::string(what) + ": " + mdb_strerror(rc);
+  if (rc == MDB_NOTFOUND) return {Errc::not_found, msg};
+  if (rc == MDB_MAP_FULL || rc == ENOSPC) return {Errc::storage_full, msg};
+  return {Errc::io, msg};
+}
+
+// ---- Store ------------------------------------------------------------------
+
+std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& options,
+                                   Status* status) {
+  std::unique_ptr<Store> store(new Store());
+  auto fail = [&](int rc, std::string_view what) {
+    *status = from_mdb(rc, what);
+    if (status->code == Errc::not_found) status->code = Errc::io;
+    return nullptr;
+  };
+  int rc = mdb_env_create(&store->env_);
+  if (rc) return fail(rc, "mdb_env_create");
+  if ((rc = mdb_env_set_maxdbs(store->env_, 8))) return fail(rc, "mdb_env_set_maxdbs");
+  if ((rc = mdb_env_set_maxreaders(store->env_, options.max_readers)))
+    return fail(rc, "mdb_env_set_maxreaders");
+  if ((rc = mdb_env_set_mapsize(store->env_, options.map_size_bytes)))
+    return fail(rc, "mdb_env_set_mapsize");
+  // MDB_NOTLS: read transactions run on pooled worker threads, not tied to
+  // one thread. Never MDB_WRITEMAP (a full disk would become SIGBUS), never
+  // MDB_NOSYNC/MDB_NOMETASYNC (a commit must be durable when it returns).
+  if ((rc = mdb_env_open(store->env_, dir.c_str(), MDB_NOTLS, 0600)))
+    return fail(rc, "cannot open the store in " + dir);
+
+  MDB_txn* txn = nullptr;
+  if ((rc = mdb_txn_begin(store->env_, nullptr, 0, &txn))) return fail(rc, "mdb_txn_begin");
+  auto open_db = [&](const char* name, MDB_dbi* dbi) {
+    return mdb_dbi_open(txn, name, MDB_CREATE, dbi);
+  };
+  if ((rc = open_db("meta", &store->meta_)) || (rc = open_db("cube_names", &store->cube_names_)) ||
+      (rc = open_db("cubes", &store->cubes_)) || (rc = open_db("items", &store->items_)) ||
+      (rc = open_db("versions", &store->versions_))) {
+    mdb_txn_abort(txn);
+    return fail(rc, "mdb_dbi_open");
+  }
+
+  MDB_val key = as_val("schema"), val;
+  rc = mdb_get(txn, store->meta_, &key, &val);
+  if (rc == MDB_NOTFOUND) {
+    std::string v;
+    put_be(v, kSchemaVersion, 4);
+    MDB_val nv = as_val(v);
+    rc = mdb_put(txn, store->meta_, &key, &nv, 0);
+    if (rc) {
+      mdb_txn_abort(txn);
+      return fail(rc, "writing the schema version");
+    }
+  } else if (rc == 0) {
+    std::uint32_t found = val.mv_size == 4
+                              ? static_cast<std::uint32_t>(get_be(static_cast<char*>(val.mv_data), 4))
+                              : 0;
+    if (found != kSchemaVersion) {
+      mdb_txn_abort(txn);
+      *status = {Errc::io, "store in " + dir + " has schema version " + std::to_string(found) +
+                               ", this memosd reads version " + std::to_string(kSchemaVersion)};
+      return nullptr;
+    }
+  } else {
+    mdb_txn_abort(txn);
+    return fail(rc, "reading the schema version");
+  }
+
+  key = as_val("last_id");
+  rc = mdb_get(txn, store->meta_, &key, &val);
+  if (rc == 0 && val.mv_size == 8) store->last_id_ = get_be(static_cast<char*>(val.mv_data), 8);
+  if ((rc = mdb_txn_commit(txn))) return fail(rc, "committing the store's schema");
+  *status = {};
+  return store;
+}
+
+Store::~Store() {
+  if (env_) mdb_env_close(env_);
+}
+
+Status Store::begin_read(std::optional<ReadTxn>* out) const {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc) return from_mdb(rc, "mdb_txn_begin (read)");
+  out->emplace(ReadTxn(this, txn));
+  return {};
+}
+
+Status Store::begin_write(std::optional<WriteTxn>* out) {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  if (rc) return from_mdb(rc, "mdb_txn_begin (write)");
+  out->emplace(WriteTxn(this, txn));
+  return {};
+}
+
+// ---- ReadTxn ----------------------------------------------------------------
+
+ReadTxn::ReadTxn(ReadTxn&& other) noexcept
+    : store_(other.store_), txn_(other.txn_), owns_(other.owns_) {
+  other.txn_ = nullptr;
+}
+
+ReadTxn::~ReadTxn() {
+  if (txn_ && owns_) mdb_txn_abort(txn_);
+}
+
+Status ReadTxn::find_cube(TenantId tenant, std::string_view name, Cube* out) const {
+  std::string k = cube_name_key(tenant, name);
+  MDB_val key = as_val(k), val;
+  int rc = mdb_get(txn_, store_->cube_names_, &key, &val);
+  if (rc == MDB_NOTFOUND) return {Errc::not_found, "no cube named '" + std::string(name) + "'"};
+  if (rc) return from_mdb(rc, "find cube");
+  if (val.mv_size != 8) return {Errc::corrupt, "cube name index entry has a bad length"};
+  std::string id_key(static_cast<char*>(val.mv_data), 8);
+  MDB_val ck = as_val(id_key), cv;
+  rc = mdb_get(txn_, store_->cubes_, &ck, &cv);
+  if (rc == MDB_NOTFOUND) return {Errc::corrupt, "cube name points to a missing cube"};
+  if (rc) return from_mdb(rc, "read cube");
+  return decode_cube(as_view(cv), out);
+}
+
+Status ReadTxn::list_cubes(TenantId tenant, std::vector<Cube>* out) const {
+  out->clear();
+  Cursor cursor(txn_, store_->cube_names_);
+  if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+  std::string prefix;
+  put_be(prefix, tenant, 4);
+  return cursor.scan_prefix(prefix, [&](std::string_view k, std::string_view) -> Status {
+    Cube cube;
+    Status s = find_cube(tenant, k.substr(4), &cube);
+    if (!s.ok()) return s.code == Errc::not_found ? Status{Errc::corrupt, s.message} : s;
+    out->push_back(std::move(cube));
+    return {};
+  });
+}
+
+Status ReadTxn::list_all_cubes(std::vector<Cube>* out) const {
+  out->clear();
+  Cursor cursor(txn_, store_->cubes_);
+  if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+  return cursor.scan_prefix("", [&](std::string_view, std::string_view v) -> Status {
+    Cube cube;
+    Status s = decode_cube(v, &cube);
+    if (s.ok()) out->push_back(std::move(cube));
+    return s;
+  });
+}
+
+Status ReadTxn::get_item(CubeId cube, ItemId id, std::uint32_t version, Item* out) const {
+  MDB_val val;
+  int rc;
+  if (version == 0) {
+    std::string k = item_key(cube, id);
+    MDB_val key = as_val(k);
+    rc = mdb_get(txn_, store_->items_, &key, &val);
+  } else {
+    std::string k = version_key(cube, id, version);
+    MDB_val key = as_val(k);
+    rc = mdb_get(txn_, store_->versions_, &key, &val);
+  }
+  if (rc == MDB_NOTFOUND) {
+    return {Errc::not_found, version == 0 ? "no such item"
+                                          : "item has no version " + std::to_string(version)};
+  }
+  if (rc) return from_mdb(rc, "read item");
+  Status s = decode_item(as_view(val), out);
+  if (!s.ok()) return s;
+  if (version == 0 && out->deleted) {
+    return {Errc::not_found, "item was deleted at version " + std::to_string(out->version)};
+  }
+  return {};
+}
+
+Status ReadTxn::history(CubeId cube, ItemId id, std::vector<Item>* out) const {
+  out->clear();
+  Cursor cursor(txn_, store_->versions_);
+  if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+  Status s = cursor.scan_prefix(item_key(cube, id), [&](std::string_view, std::string_view v) {
+    Item item;
+    Status d = decode_item(v, &item);
+    if (d.ok()) out->push_back(std::move(item));
+    return d;
+  });
+  if (s.ok() && out->empty()) return {Errc::not_found, "no such item"};
+  return s;
+}
+
+Status ReadTxn::for_each_live_item(CubeId cube,
+                                   const std::function<void(const Item&)>& fn) const {
+  Cursor cursor(txn_, store_->items_);
+  if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+  return cursor.scan_prefix(u64_key(cube), [&](std::string_view, std::string_view v) {
+    Item item;
+    Status d = decode_item(v, &item);
+    if (d.ok() && !item.deleted) fn(item);
+    return d;
+  });
+}
+
+// ---- WriteTxn ---------------------------------------------------------------
+
+WriteTxn::WriteTxn(Store* store, MDB_txn* txn) : store_(store), txn_(txn), view_(store, txn) {
+  view_.owns_ = false;
+}
+
+WriteTxn::WriteTxn(WriteTxn&& other) noexcept
+    : store_(other.store_), txn_(other.txn_), view_(other.store_, other.txn_) {
+  view_.owns_ = false;
+  other.txn_ = nullptr;
+}
+
+WriteTxn::~WriteTxn() { abort(); }
+
+void WriteTxn::abort() {
+  if (txn_) mdb_txn_abort(txn_);
+  txn_ = nullptr;
+}
+
+Status WriteTxn::commit() {
+  std::string v;
+  put_be(v, store_->last_id_, 8);
+  MDB_val key = as_val("last_id"), val = as_val(v);
+  int rc = mdb_put(txn_, store_->meta_, &key, &val, 0);
+  if (rc) {
+    abort();
+    return from_mdb(rc, "persist last id");
+  }
+  rc = mdb_txn_commit(txn_);
+  txn_ = nullptr;
+  return from_mdb(rc, "commit");
+}
+
+Status WriteTxn::nested(const std::function<Status(WriteTxn&)>& op) {
+  MDB_txn* child = nullptr;
+  int rc = mdb_txn_begin(store_->env_, txn_, 0, &child);
+  if (rc) return from_mdb(rc, "nested transaction");
+  WriteTxn inner(store_, child);
+  Status s = op(inner);
+  if (!s.ok()) {
+    inner.abort();
+    return s;
+  }
+  rc = mdb_txn_commit(child);
+  inner.txn_ = nullptr;
+  return from_mdb(rc, "nested commit");
+}
+
+std::uint64_t WriteTxn::next_id(std::int64_t now_ms) {
+  std::uint64_t candidate = static_cast<std::uint64_t>(now_ms < 0 ? 0 : now_ms) << 16;
+  store_->last_id_ = candidate > store_->last_id_ ? candidate : store_->last_id_ + 1;
+  return store_->last_id_;
+}
+
+Status WriteTxn::create_cube(TenantId tenant, std::string_view name, std::string_view embedder,
+                             std::uint32_t dimension, std::int64_t now_ms, Cube* out) {
+  Cube existing;
+  Status s = view_.find_cube(tenant, name, &existing);
+  if (s.ok()) return {Errc::already_exists, "cube '" + std::string(name) + "' already exists"};
+  if (s.code != Errc::not_found) return s;
+
+  Cube cube;
+  cube.id = next_id(now_ms);
+  cube.name = name;
+  cube.owner = tenant;
+  cube.created_at_ms = now_ms;
+  cube.embedder = embedder;
+  cube.dimension = dimension;
+  std::string nk = cube_name_key(tenant, name), idk = u64_key(cube.id), rec = encode_cube(cube);
+  MDB_val k1 = as_val(nk), v1 = as_val(idk), k2 = as_val(idk), v2 = as_val(rec);
+  int rc = mdb_put(txn_, store_->cube_names_, &k1, &v1, MDB_NOOVERWRITE);
+  if (rc) return from_mdb(rc, "create cube");
+  rc = mdb_put(txn_, store_->cubes_, &k2, &v2, 0);
+  if (rc) return from_mdb(rc, "create cube");
+  *out = std::move(cube);
+  return {};
+}
+
+Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force, Cube* removed) {
+  Status s = view_.find_cube(tenant, name, removed);
+  if (!s.ok()) return s;
+  if (removed->live_items > 0 && !force) {
+    return {Errc::conflict, "cube '" + std::string(name) + "' holds " +
+                                std::to_string(removed->live_items) +
+                                " live items (use force to remove it anyway)"};
+  }
+  std::string prefix = u64_key(removed->id);
+  for (MDB_dbi dbi : {store_->items_, store_->versions_}) {
+    Cursor cursor(txn_, dbi);
+    if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+    for (;;) {
+      MDB_val key = as_val(prefix), val;
+      int rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_SET_RANGE);
+      if (rc == MDB_NOTFOUND) break;
+      if (rc) return from_mdb(rc, "remove cube items");
+      if (as_view(key).substr(0, prefix.size()) != prefix) break;
+      rc = mdb_cursor_del(cursor.get(), 0);
+      if (rc) return from_mdb(rc, "remove cube items");
+    }
+  }
+  std::string nk = cube_name_key(tenant, name);
+  MDB_val k1 = as_val(nk), k2 = as_val(prefix);
+  int rc = mdb_del(txn_, store_->cube_names_, &k1, nullptr);
+  if (rc) return from_mdb(rc, "remove cube name");
+  rc = mdb_del(txn_, store_->cubes_, &k2, nullptr);
+  return from_mdb(rc, "remove cube");
+}
+
+Status WriteTxn::put_item(CubeId cube, const Item& item) {
+  std::string rec = encode_item(item);
+  std::string hk = item_key(cube, item.id), vk = version_key(cube, item.id, item.version);
+  MDB_val k1 = as_val(hk), v1 = as_val(rec), k2 = as_val(vk), v2 = as_val(rec);
+  int rc = mdb_put(txn_, store_->versions_, &k2, &v2, MDB_NOOVERWRITE);
+  if (rc == MDB_KEYEXIST) return {Errc::corrupt, "version already exists"};
+  if (rc) return from_mdb(rc, "write version");
+  rc = mdb_put(txn_, store_->items_, &k1, &v1, 0);
+  return from_mdb(rc, "write item");
+}
+
+Status WriteTxn::adjust_live(CubeId cube, std::int64_t delta) {
+  std::string k = u64_key(cube);
+  MDB_val key = as_val(k), val;
+  int rc = mdb_get(txn_, store_->cubes_, &key, &val);
+  if (rc == MDB_NOTFOUND) return {Errc::not_found, "no such cube"};
+  if (rc) return from_mdb(rc, "read cube");
+  Cube c;
+  Status s = decode_cube(as_view(val), &c);
+  if (!s.ok()) return s;
+  c.live_items = static_cast<std::uint64_t>(static_cast<std::int64_t>(c.live_items) + delta);
+  std::string rec = encode_cube(c);
+  MDB_val nv = as_val(rec);
+  rc = mdb_put(txn_, store_->cubes_, &key, &nv, 0);
+  return from_mdb(rc, "update cube");
+}
+
+Status WriteTxn::add_item(CubeId cube, std::string text, std::vector<std::string> tags,
+                          std::vector<MetaEntry> meta, std::int64_t now_ms, Item* out) {
+  Item item;
+  item.id = next_id(now_ms);
+  item.version = 1;
+  item.text = std::move(text);
+  item.tags = std::move(tags);
+  item.meta = std::move(meta);
+  item.created_at_ms = now_ms;
+  item.updated_at_ms = now_ms;
+  Status s = adjust_live(cube, +1);
+  if (!s.ok()) return s;
+  s = put_item(cube, item);
+  if (!s.ok()) return s;
+  *out = std::move(item);
+  return {};
+}
+
+Status WriteTxn::update_item(CubeId cube, ItemId id, std::string text,
+                             std::optional<std::vector<std::string>> tags,
+                             std::optional<std::vector<MetaEntry>> meta, std::int64_t now_ms,
+                             Item* out) {
+  Item item;
+  Status s = view_.get_item(cube, id, 0, &item);
+  if (!s.ok()) return s;
+  item.version += 1;
+  item.text = std::move(text);
+  if (tags) item.tags = std::move(*tags);
+  if (meta) item.meta = std::move(*meta);
+  item.updated_at_ms = now_ms;
+  s = put_item(cube, item);
+  if (!s.ok()) return s;
+  *out = std::move(item);
+  return {};
+}
+
+Status WriteTxn::remove_item(CubeId cube, ItemId id, std::int64_t now_ms, Item* tombstone) {
+  Item item;
+  Status s = view_.get_item(cube, id, 0, &item);
+  if (!s.ok()) return s;
+  item.version += 1;
+  item.deleted = true;
+  item.updated_at_ms = now_ms;
+  s = adjust_live(cube, -1);
+  if (!s.ok()) return s;
+  s = put_item(cube, item);
+  if (!s.ok()) return s;
+  *tombstone = std::move(item);
+  return {};
+}
+
+}  // namespace memos::store

@@ -1,0 +1,204 @@
+// store.h — the LMDB-backed MemCube store (first cut).
+//
+// Layout (named LMDB databases, all keys big-endian so they sort naturally):
+//   meta        "schema" -> u32 schema version; "last_id" -> u64 last issued id
+//   cube_names  tenant(u32) + name       -> cube id (u64)
+//   cubes       cube id(u64)             -> records::CubeRecord
+//   items       cube(u64) + item(u64)    -> records::ItemRecord (the head version)
+//   versions    cube(u64) + item(u64) + version(u32) -> records::ItemRecord
+//
+// Every change writes a new immutable row in `versions` and replaces the head in
+// `items`; deletion writes a tombstone version. Durability: the environment is
+// opened without MDB_NOSYNC, MDB_NOMETASYNC or MDB_WRITEMAP, so a committed
+// write transaction is on disk when mdb_txn_commit returns.
+//
+// Threading: Store is shared by all threads. ReadTxn may be used on any thread
+// (MDB_NOTLS) but by one thread at a time. WriteTxn exists only on the writer
+// thread (see commit_queue.h); LMDB allows one writer at a time.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace memos::store {
+
+using TenantId = std::uint32_t;
+using CubeId = std::uint64_t;
+using ItemId = std::uint64_t;
+
+// What a store operation can fail with. Each operation documents which apply.
+enum class Errc {
+  ok,
+  not_found,       // cube, item or version absent (or item deleted at head)
+  already_exists,  // cube name taken for this tenant
+  conflict,        // operation not allowed in the current state
+  storage_full,    // map or disk full: retryable once space returns
+  corrupt,         // a stored record failed to decode
+  io,              // any other LMDB or system error
+  unavailable,     // the store is closing; retry against the next daemon
+};
+
+struct Status {
+  Errc code = Errc::ok;
+  std::string message;
+
+  bool ok() const { return code == Errc::ok; }
+  static Status success() { return {}; }
+};
+
+struct MetaEntry {
+  std::string key;
+  std::string value;
+  bool operator==(const MetaEntry&) const = default;
+};
+
+struct Item {
+  ItemId id = 0;
+  std::uint32_t version = 0;
+  std::string text;
+  std::vector<std::string> tags;
+  std::vector<MetaEntry> meta;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  bool deleted = false;
+};
+
+struct Cube {
+  CubeId id = 0;
+  std::string name;
+  TenantId owner = 0;
+  std::int64_t created_at_ms = 0;
+  std::string embedder;
+  std::uint32_t dimension = 0;
+  std::uint64_t live_items = 0;
+};
+
+struct StoreOptions {
+  std::uint64_t map_size_bytes = 1ull << 30;
+  unsigned max_readers = 512;
+};
+
+class Store;
+
+// A read-only snapshot. Aborted (released) on destruction.
+class ReadTxn {
+ public:
+  ReadTxn(ReadTxn&&) noexcept;
+  ReadTxn& operator=(ReadTxn&&) = delete;
+  ~ReadTxn();
+
+  // Errors: not_found, corrupt, io.
+  Status find_cube(TenantId tenant, std::string_view name, Cube* out) const;
+  // Cubes of `tenant`, ordered by name. Errors: corrupt, io.
+  Status list_cubes(TenantId tenant, std::vector<Cube>* out) const;
+  // version 0 means the head. The head of a deleted item is not_found; its
+  // earlier versions stay readable. Errors: not_found, corrupt, io.
+  Status get_item(CubeId cube, ItemId id, std::uint32_t version, Item* out) const;
+  // Every version, oldest first. Errors: not_found, corrupt, io.
+  Status history(CubeId cube, ItemId id, std::vector<Item>* out) const;
+  // Calls fn for every item whose head is not a tombstone, in id order.
+  // Errors: corrupt, io.
+  Status for_each_live_item(CubeId cube, const std::function<void(const Item&)>& fn) const;
+  // Every cube of every tenant (start-up index rebuild). Errors: corrupt, io.
+  Status list_all_cubes(std::vector<Cube>* out) const;
+
+ private:
+  friend class Store;
+  friend class WriteTxn;
+  ReadTxn(const Store* store, MDB_txn* txn) : store_(store), txn_(txn) {}
+  const Store* store_;
+  MDB_txn* txn_;
+  bool owns_ = true;  // false for the view of a WriteTxn, which owns its txn
+};
+
+// A write transaction; only the writer thread holds one. Operations on a
+// WriteTxn see its own earlier changes. Nothing is durable until commit().
+class WriteTxn {
+ public:
+  WriteTxn(WriteTxn&&) noexcept;
+  WriteTxn& operator=(WriteTxn&&) = delete;
+  ~WriteTxn();  // aborts if neither committed nor aborted
+
+  // Runs `op` in a nested transaction: if it returns an error, only its own
+  // changes are rolled back. Errors: whatever `op` returns; io.
+  Status nested(const std::function<Status(WriteTxn&)>& op);
+
+  // A new time-ordered id, unique in this store (48 bits of Unix ms, then a
+  // 16-bit sequence), strictly greater than any issued before even if the
+  // clock goes back.
+  std::uint64_t next_id(std::int64_t now_ms);
+
+  // Errors: already_exists, storage_full, corrupt, io.
+  Status create_cube(TenantId tenant, std::string_view name, std::string_view embedder,
+                     std::uint32_t dimension, std::int64_t now_ms, Cube* out);
+  // Removes the cube, its items and all their versions. Errors: not_found,
+  // conflict (live items and !force), storage_full, corrupt, io.
+  Status remove_cube(TenantId tenant, std::string_view name, bool force, Cube* removed);
+  // Writes version 1 of a new item. Errors: storage_full, corrupt, io.
+  Status add_item(CubeId cube, std::string text, std::vector<std::string> tags,
+                  std::vector<MetaEntry> meta, std::int64_t now_ms, Item* out);
+  // Writes the next version. Tags/meta are replaced only when given.
+  // Errors: not_found (absent or deleted), storage_full, corrupt, io.
+  Status update_item(CubeId cube, ItemId id, std::string text,
+                     std::optional<std::vector<std::string>> tags,
+                     std::optional<std::vector<MetaEntry>> meta, std::int64_t now_ms,
+                     Item* out);
+  // Writes a tombstone version. Errors: not_found (absent or already
+  // deleted), storage_full, corrupt, io.
+  Status remove_item(CubeId cube, ItemId id, std::int64_t now_ms, Item* tombstone);
+
+  // Reads within this transaction.
+  const ReadTxn& reader() const { return view_; }
+
+  // Makes every change durable (fsync). Errors: storage_full (ENOSPC), io.
+  Status commit();
+  void abort();
+
+ private:
+  friend class Store;
+  WriteTxn(Store* store, MDB_txn* txn);
+  Status put_item(CubeId cube, const Item& item);
+  Status adjust_live(CubeId cube, std::int64_t delta);
+
+  Store* store_;
+  MDB_txn* txn_;
+  ReadTxn view_;
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the environment in folder `dir`, which must
+  // exist. Errors: io (permissions, version mismatch), corrupt.
+  static std::unique_ptr<Store> open(const std::string& dir, const StoreOptions& options,
+                                     Status* status);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Errors: io (reader table full, environment broken).
+  Status begin_read(std::optional<ReadTxn>* out) const;
+  // Writer thread only. Errors: io.
+  Status begin_write(std::optional<WriteTxn>* out);
+
+ private:
+  friend class ReadTxn;
+  friend class WriteTxn;
+  Store() = default;
+
+  MDB_env* env_ = nullptr;
+  MDB_dbi meta_ = 0, cube_names_ = 0, cubes_ = 0, items_ = 0, versions_ = 0;
+  std::uint64_t last_id_ = 0;  // writer thread only
+};
+
+// Maps an LMDB return code to a Status (MDB_NOTFOUND -> not_found,
+// MDB_MAP_FULL and ENOSPC -> storage_full, others -> io).
+Status from_mdb(int rc, std::string_view what);
+
+}  // namespace memos::store

@@ -1,0 +1,469 @@
+#include "memos/client.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "ipc/frame_decoder.h"
+#include "ipc/message.h"
+#include "ipc/schema/memos.capnp.h"
+#include "ipc/unix_peer.h"
+
+namespace memos {
+namespace {
+
+constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+constexpr int kReplyNestingLimit = 64;
+
+capnp::Text::Reader text(const std::string& s) { return capnp::Text::Reader(s.data(), s.size()); }
+std::string str(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+
+ErrorCode from_wire(wire::ErrorCode code) {
+  switch (code) {
+    case wire::ErrorCode::BAD_REQUEST: return ErrorCode::bad_request;
+    case wire::ErrorCode::NOT_FOUND: return ErrorCode::not_found;
+    case wire::ErrorCode::ALREADY_EXISTS: return ErrorCode::already_exists;
+    case wire::ErrorCode::TOO_LARGE: return ErrorCode::too_large;
+    case wire::ErrorCode::BUSY: return ErrorCode::busy;
+    case wire::ErrorCode::UNAVAILABLE: return ErrorCode::unavailable;
+    case wire::ErrorCode::INTERNAL: return ErrorCode::internal;
+    case wire::ErrorCode::CONFLICT: return ErrorCode::conflict;
+    case wire::ErrorCode::PERMISSION_DENIED: return ErrorCode::permission_denied;
+    case wire::ErrorCode::STORAGE_FULL: return ErrorCode::storage_full;
+    case wire::ErrorCode::UNKNOWN: break;
+  }
+  return ErrorCode::unknown;
+}
+
+Item to_item(wire::Item::Reader r) {
+  Item item;
+  item.id = r.getId();
+  item.version = r.getVersion();
+  item.text = str(r.getText());
+  for (auto t : r.getTags()) item.tags.push_back(str(t));
+  for (auto m : r.getMeta()) item.meta.push_back({str(m.getKey()), str(m.getValue())});
+  item.created_at_ms = r.getCreatedAtMs();
+  item.updated_at_ms = r.getUpdatedAtMs();
+  item.deleted = r.getDeleted();
+  return item;
+}
+
+Cube to_cube(wire::Cube::Reader r) {
+  return Cube{r.getId(),          str(r.getName()),  r.getOwnerUid(), r.getCreatedAtMs(),
+              str(r.getEmbedder()), r.getDimension(), r.getLiveItems()};
+}
+
+template <class List>
+void set_texts(List list, const std::vector<std::string>& values) {
+  for (unsigned i = 0; i < values.size(); ++i) list.set(i, text(values[i]));
+}
+
+template <class List>
+void set_meta(List list, const std::vector<MetaEntry>& values) {
+  for (unsigned i = 0; i < values.size(); ++i) {
+    list[i].setKey(text(values[i].key));
+    list[i].setValue(text(values[i].value));
+  }
+}
+
+Error protocol_error(const std::string& what) {
+  return Error{ErrorCode::protocol_error, what, false};
+}
+
+}  // namespace
+
+const char* to_string(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::bad_request: return "badRequest";
+    case ErrorCode::not_found: return "notFound";
+    case ErrorCode::already_exists: return "alreadyExists";
+    case ErrorCode::too_large: return "tooLarge";
+    case ErrorCode::busy: return "busy";
+    case ErrorCode::unavailable: return "unavailable";
+    case ErrorCode::internal: return "internal";
+    case ErrorCode::conflict: return "conflict";
+    case ErrorCode::permission_denied: return "permissionDenied";
+    case ErrorCode::storage_full: return "storageFull";
+    case ErrorCode::unknown: return "unknown";
+    case ErrorCode::connect_failed: return "connectFailed";
+    case ErrorCode::connection_lost: return "connectionLost";
+    case ErrorCode::protocol_error: return "protocolError";
+  }
+  return "unknown";
+}
+
+std::string format_id(std::uint64_t id) {
+  std::string out(13, '0');
+  for (int i = 12; i >= 0; --i) {
+    out[static_cast<std::size_t>(i)] = kCrockford[id & 31];
+    id >>= 5;
+  }
+  return out;
+}
+
+std::optional<std::uint64_t> parse_id(std::string_view s) {
+  if (s.size() != 13) return std::nullopt;
+  std::uint64_t id = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (c == 'O') c = '0';
+    if (c == 'I' || c == 'L') c = '1';
+    const char* p = std::strchr(kCrockford, c);
+    if (c == '\0' || !p) return std::nullopt;
+    auto digit = static_cast<std::uint64_t>(p - kCrockford);
+    if (i == 0 && digit > 1) return std::nullopt;  // 13 digits carry 65 bits
+    id = (id << 5) | digit;
+  }
+  return id;
+}
+
+std::string default_socket() {
+  if (const char* env = std::getenv("MEMOS_SOCKET"); env && *env) return env;
+  return ipc::default_socket_path();
+}
+
+// ---- Impl -------------------------------------------------------------------
+
+class Client::Impl {
+ public:
+  // Called with the reply, or with an error when none will come.
+  using Handler = std::function<void(const wire::Response::Reader*, const Error*)>;
+
+  Impl(int fd, ClientOptions options) : fd_(fd), options_(options) {
+    reader_ = std::thread([this] { read_loop(); });
+  }
+
+  ~Impl() {
+    shutdown(fd_, SHUT_RDWR);
+    if (reader_.joinable()) reader_.join();
+    close(fd_);
+  }
+
+  std::size_t in_flight() const {
+    std::lock_guard lock(mutex_);
+    return pending_.size();
+  }
+
+  // Sends one request built by `build`; `decode` turns the reply into T.
+  template <class T, class Build, class Decode>
+  std::future<Result<T>> call(Build&& build, Decode&& decode) {
+    auto promise = std::make_shared<std::promise<Result<T>>>();
+    auto future = promise->get_future();
+    const std::uint64_t id = next_id_++;
+
+    capnp::MallocMessageBuilder message;
+    auto request = message.initRoot<wire::Request>();
+    request.setId(id);
+    build(request);
+    kj::Array<capnp::word> frame = ipc::encode_frame(message);
+
+    Handler handler = [promise, decode = std::forward<Decode>(decode)](
+                          const wire::Response::Reader* r, const Error* e) {
+      if (e) return promise->set_value(*e);
+      if (r->isError()) {
+        auto err = r->getError();
+        return promise->set_value(
+            Error{from_wire(err.getCode()), str(err.getMessage()), err.getRetryable()});
+      }
+      promise->set_value(decode(*r));
+    };
+    {
+      std::lock_guard lock(mutex_);
+      if (dead_) {
+        Error e = dead_error_;
+        handler(nullptr, &e);
+        return future;
+      }
+      pending_.emplace(id, std::move(handler));
+    }
+    // The reply may arrive before send() returns: the handler is registered first.
+    if (!send_all(frame.asBytes())) fail_all(Error{ErrorCode::connection_lost,
+                                                   std::string("send: ") + std::strerror(errno),
+                                                   true});
+    return future;
+  }
+
+ private:
+  bool send_all(kj::ArrayPtr<const kj::byte> bytes) {
+    std::lock_guard lock(send_mutex_);
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.begin() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      sent += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+  void read_loop() {
+    ipc::FrameDecoder decoder({options_.max_message_bytes, 1u << 16});
+    std::vector<char> buf(64 * 1024);
+    for (;;) {
+      ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        std::string why = n == 0 ? "memosd closed the connection" : std::strerror(errno);
+        return fail_all(Error{ErrorCode::connection_lost, why, true});
+      }
+      std::vector<kj::Array<capnp::word>> frames;
+      ipc::FrameError err = decoder.feed(
+          std::span(reinterpret_cast<const std::byte*>(buf.data()), static_cast<std::size_t>(n)),
+          frames);
+      for (auto& frame : frames) {
+        if (!deliver(frame)) return;
+      }
+      if (err != ipc::FrameError::none) {
+        shutdown(fd_, SHUT_RDWR);
+        return fail_all(protocol_error(std::string("reply: ") + ipc::describe(err)));
+      }
+    }
+  }
+
+  bool deliver(kj::Array<capnp::word>& frame) {
+    Handler handler;
+    kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
+      capnp::FlatArrayMessageReader reader(
+          frame, ipc::frame_reader_options(frame.size(), kReplyNestingLimit));
+      auto response = reader.getRoot<wire::Response>();
+      {
+        std::lock_guard lock(mutex_);
+        auto it = pending_.find(response.getId());
+        if (it == pending_.end()) return;  // e.g. an error about an undecodable request
+        handler = std::move(it->second);
+        pending_.erase(it);
+      }
+      handler(&response, nullptr);
+    });
+    KJ_IF_MAYBE (e, failure) {
+      Error error = protocol_error(std::string("reply does not decode: ") +
+                                   e->getDescription().cStr());
+      if (handler) handler(nullptr, &error);
+      shutdown(fd_, SHUT_RDWR);
+      fail_all(error);
+      return false;
+    }
+    return true;
+  }
+
+  void fail_all(const Error& error) {
+    std::map<std::uint64_t, Handler> failed;
+    {
+      std::lock_guard lock(mutex_);
+      if (!dead_) {
+        dead_ = true;
+        dead_error_ = error;
+      }
+      failed.swap(pending_);
+    }
+    for (auto& [id, handler] : failed) handler(nullptr, &error);
+  }
+
+  int fd_;
+  ClientOptions options_;
+  std::atomic<std::uint64_t> next_id_{1};
+  std::mutex send_mutex_;
+  mutable std::mutex mutex_;
+  std::map<std::uint64_t, Handler> pending_;
+  bool dead_ = false;
+  Error dead_error_{ErrorCode::connection_lost, "", true};
+  std::thread reader_;
+};
+
+// ---- Client -----------------------------------------------------------------
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+Result<std::unique_ptr<Client>> Client::connect(const std::string& socket_path,
+                                                ClientOptions options) {
+  std::string path = socket_path.empty() ? default_socket() : socket_path;
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return Error{ErrorCode::connect_failed, "socket path too long: " + path, false};
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error{ErrorCode::connect_failed, std::strerror(errno), true};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    int err = errno;
+    close(fd);
+    return Error{ErrorCode::connect_failed,
+                 "cannot connect to " + path + ": " + std::strerror(err) +
+                     (err == ENOENT || err == ECONNREFUSED ? " (is memosd running?)" : ""),
+                 true};
+  }
+  return std::unique_ptr<Client>(new Client(std::make_unique<Impl>(fd, options)));
+}
+
+std::size_t Client::in_flight() const { return impl_->in_flight(); }
+
+namespace {
+
+template <class T>
+Result<T> wrong_reply() {
+  return protocol_error("reply does not match the request");
+}
+
+}  // namespace
+
+std::future<Result<Status>> Client::status_async() {
+  return impl_->call<Status>([](wire::Request::Builder r) { r.setStatus(); },
+                             [](const wire::Response::Reader& r) -> Result<Status> {
+                               if (!r.isStatus()) return wrong_reply<Status>();
+                               auto s = r.getStatus();
+                               return Status{str(s.getVersion()), s.getPid(),
+                                             s.getUptimeMs(),     s.getTenantUid(),
+                                             s.getCubes(),        s.getConnections(),
+                                             s.getRequestsServed(), str(s.getDataDir()),
+                                             str(s.getSocket())};
+                             });
+}
+
+namespace {
+Result<Cube> decode_cube(const wire::Response::Reader& r) {
+  if (!r.isCube()) return wrong_reply<Cube>();
+  return to_cube(r.getCube());
+}
+Result<Item> decode_item(const wire::Response::Reader& r) {
+  if (!r.isItem()) return wrong_reply<Item>();
+  return to_item(r.getItem());
+}
+}  // namespace
+
+std::future<Result<Cube>> Client::cube_create_async(std::string name) {
+  return impl_->call<Cube>(
+      [&](wire::Request::Builder r) { r.initCubeCreate().setName(text(name)); }, decode_cube);
+}
+
+std::future<Result<std::vector<Cube>>> Client::cube_list_async() {
+  return impl_->call<std::vector<Cube>>(
+      [](wire::Request::Builder r) { r.setCubeList(); },
+      [](const wire::Response::Reader& r) -> Result<std::vector<Cube>> {
+        if (!r.isCubes()) return wrong_reply<std::vector<Cube>>();
+        std::vector<Cube> cubes;
+        for (auto c : r.getCubes()) cubes.push_back(to_cube(c));
+        return cubes;
+      });
+}
+
+std::future<Result<Cube>> Client::cube_show_async(std::string name) {
+  return impl_->call<Cube>([&](wire::Request::Builder r) { r.initCubeShow().setName(text(name)); },
+                           decode_cube);
+}
+
+std::future<Result<Done>> Client::cube_remove_async(std::string name, bool force) {
+  return impl_->call<Done>(
+      [&](wire::Request::Builder r) {
+        auto c = r.initCubeRemove();
+        c.setName(text(name));
+        c.setForce(force);
+      },
+      [](const wire::Response::Reader& r) -> Result<Done> {
+        if (!r.isCubeRemoved()) return wrong_reply<Done>();
+        return Done{};
+      });
+}
+
+std::future<Result<Item>> Client::add_async(std::string cube, NewItem item) {
+  return impl_->call<Item>(
+      [&](wire::Request::Builder r) {
+        auto a = r.initAdd();
+        a.setCube(text(cube));
+        a.setText(text(item.text));
+        set_texts(a.initTags(static_cast<unsigned>(item.tags.size())), item.tags);
+        set_meta(a.initMeta(static_cast<unsigned>(item.meta.size())), item.meta);
+      },
+      decode_item);
+}
+
+std::future<Result<Item>> Client::get_async(std::string cube, std::uint64_t id,
+                                            std::uint32_t version) {
+  return impl_->call<Item>(
+      [&](wire::Request::Builder r) {
+        auto g = r.initGet();
+        g.setCube(text(cube));
+        g.setItemId(id);
+        g.setVersion(version);
+      },
+      decode_item);
+}
+
+std::future<Result<Item>> Client::update_async(std::string cube, std::uint64_t id,
+                                               ItemChange change) {
+  return impl_->call<Item>(
+      [&](wire::Request::Builder r) {
+        auto u = r.initUpdate();
+        u.setCube(text(cube));
+        u.setItemId(id);
+        u.setText(text(change.text));
+        if (change.tags) {
+          u.setReplaceTags(true);
+          set_texts(u.initTags(static_cast<unsigned>(change.tags->size())), *change.tags);
+        }
+        if (change.meta) {
+          u.setReplaceMeta(true);
+          set_meta(u.initMeta(static_cast<unsigned>(change.meta->size())), *change.meta);
+        }
+      },
+      decode_item);
+}
+
+std::future<Result<Item>> Client::remove_async(std::string cube, std::uint64_t id) {
+  return impl_->call<Item>(
+      [&](wire::Request::Builder r) {
+        auto x = r.initRemove();
+        x.setCube(text(cube));
+        x.setItemId(id);
+      },
+      decode_item);
+}
+
+std::future<Result<std::vector<Item>>> Client::history_async(std::string cube, std::uint64_t id) {
+  return impl_->call<std::vector<Item>>(
+      [&](wire::Request::Builder r) {
+        auto h = r.initHistory();
+        h.setCube(text(cube));
+        h.setItemId(id);
+      },
+      [](const wire::Response::Reader& r) -> Result<std::vector<Item>> {
+        if (!r.isHistory()) return wrong_reply<std::vector<Item>>();
+        std::vector<Item> items;
+        for (auto i : r.getHistory()) items.push_back(to_item(i));
+        return items;
+      });
+}
+
+std::future<Result<std::vector<Hit>>> Client::search_async(std::string cube, std::string query,
+                                                           SearchOptions options) {
+  return impl_->call<std::vector<Hit>>(
+      [&](wire::Request::Builder r) {
+        auto s = r.initSearch();
+        s.setCube(text(cube));
+        s.setQuery(text(query));
+        s.setK(options.k);
+        set_texts(s.initTags(static_cast<unsigned>(options.tags.size())), options.tags);
+      },
+      [](const wire::Response::Reader& r) -> Result<std::vector<Hit>> {
+        if (!r.isHits()) return wrong_reply<std::vector<Hit>>();
+        std::vector<Hit> hits;
+        for (auto h : r.getHits()) hits.push_back(Hit{to_item(h.getItem()), h.getScore()});
+        return hits;
+      });
+}
+
+}  // namespace memos

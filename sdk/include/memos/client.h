@@ -1,0 +1,239 @@
+// memos/client.h — the C++ client of memosd.
+//
+// A Client holds one connection to memosd's Unix socket. Every operation has
+// an asynchronous form (NAME_async, returning a std::future) and a blocking
+// form (NAME, which waits for it). Asynchronous calls pipeline: any number
+// may be in flight on one connection, and the daemon may answer them in any
+// order; each future is completed with its own reply.
+//
+// Threading: a Client may be used from several threads at once. Futures are
+// completed on the client's reader thread; get() them from any thread.
+//
+// Errors. No function throws; each returns Result<T>, holding a value or an
+// Error {code, message, retryable}. The codes:
+//   Daemon-side (the request reached memosd and was refused):
+//     bad_request      malformed or invalid arguments (bad cube name, invalid
+//                      UTF-8, duplicate tag, unknown operation). Fix, don't retry.
+//     not_found        the cube, item or version does not exist (an item
+//                      deleted at its head version is not_found; its earlier
+//                      versions remain readable with an explicit version).
+//     already_exists   cube_create: the tenant already has a cube of that name.
+//     too_large        a field exceeds a configured limit (text, tags, meta, k).
+//     conflict         cube_remove of a cube with live items without force;
+//                      a write whose cube was removed and recreated meanwhile.
+//     storage_full     the store's map or disk is full. Retryable.
+//     unavailable      memosd is shutting down. Retryable (after restart).
+//     busy             memosd is overloaded. Retryable.
+//     permission_denied the tenant may not do this.
+//     internal         a bug or an unexpected storage failure in memosd.
+//     unknown          a code newer than this client.
+//   Client-side:
+//     connect_failed   the socket could not be reached (no daemon, wrong
+//                      path, permission). Retryable.
+//     connection_lost  the connection closed before the reply arrived; the
+//                      request may or may not have been applied. Retryable.
+//     protocol_error   the daemon's reply could not be decoded. The
+//                      connection is closed.
+// Every write (cube_create, cube_remove, add, update, remove) is acknowledged
+// only once memosd has committed it durably.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace memos {
+
+enum class ErrorCode {
+  bad_request,
+  not_found,
+  already_exists,
+  too_large,
+  busy,
+  unavailable,
+  internal,
+  conflict,
+  permission_denied,
+  storage_full,
+  unknown,
+  connect_failed,
+  connection_lost,
+  protocol_error,
+};
+
+// The code's name as memctl prints it, e.g. "notFound" (the schema's spelling).
+const char* to_string(ErrorCode code);
+
+struct Error {
+  ErrorCode code;
+  std::string message;
+  bool retryable = false;
+};
+
+// A value or an Error. Accessing value() of an error Result is a bug (it
+// aborts), so check ok() first.
+template <class T>
+class Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}
+  Result(Error error) : v_(std::move(error)) {}
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  T& value() { return std::get<0>(v_); }
+  const T& value() const { return std::get<0>(v_); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  const Error& error() const { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, Error> v_;
+};
+
+struct Done {};  // the value of operations that return nothing
+
+struct MetaEntry {
+  std::string key;
+  std::string value;
+  bool operator==(const MetaEntry&) const = default;
+};
+
+struct Item {
+  std::uint64_t id = 0;  // time-ordered; format_id() for its text form
+  std::uint32_t version = 0;
+  std::string text;
+  std::vector<std::string> tags;
+  std::vector<MetaEntry> meta;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  bool deleted = false;  // this version is a tombstone
+};
+
+struct Cube {
+  std::uint64_t id = 0;
+  std::string name;
+  std::uint32_t owner_uid = 0;
+  std::int64_t created_at_ms = 0;
+  std::string embedder;
+  std::uint32_t dimension = 0;
+  std::uint64_t live_items = 0;
+};
+
+struct Hit {
+  Item item;
+  float score = 0;
+};
+
+struct Status {
+  std::string version;
+  std::uint32_t pid = 0;
+  std::int64_t uptime_ms = 0;
+  std::uint32_t tenant_uid = 0;
+  std::uint32_t cubes = 0;
+  std::uint32_t connections = 0;
+  std::uint64_t requests_served = 0;
+  std::string data_dir;
+  std::string socket;
+};
+
+struct NewItem {
+  std::string text;
+  std::vector<std::string> tags;
+  std::vector<MetaEntry> meta;
+};
+
+struct ItemChange {
+  std::string text;
+  std::optional<std::vector<std::string>> tags;  // replaced only when set
+  std::optional<std::vector<MetaEntry>> meta;    // replaced only when set
+};
+
+struct SearchOptions {
+  std::uint32_t k = 10;
+  std::vector<std::string> tags;  // only items carrying all of them
+};
+
+struct ClientOptions {
+  // Replies larger than this are refused (protocol_error).
+  std::size_t max_message_bytes = 16u << 20;
+};
+
+// Ids as text: 13 characters of Crockford base32, sortable like the ids.
+std::string format_id(std::uint64_t id);
+// Case-insensitive; also accepts O for 0 and I/L for 1. Empty if invalid.
+std::optional<std::uint64_t> parse_id(std::string_view text);
+
+// The socket memctl and the SDK use when none is given: $MEMOS_SOCKET, else
+// the daemon's default (memosd(8)).
+std::string default_socket();
+
+class Client {
+ public:
+  // Connects to `socket_path` (default_socket() when empty).
+  // Errors: connect_failed.
+  static Result<std::unique_ptr<Client>> connect(const std::string& socket_path = "",
+                                                 ClientOptions options = {});
+  // Closes the connection; futures still pending complete with connection_lost.
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  std::future<Result<Status>> status_async();
+  std::future<Result<Cube>> cube_create_async(std::string name);
+  std::future<Result<std::vector<Cube>>> cube_list_async();
+  std::future<Result<Cube>> cube_show_async(std::string name);
+  std::future<Result<Done>> cube_remove_async(std::string name, bool force = false);
+  std::future<Result<Item>> add_async(std::string cube, NewItem item);
+  // version 0: the head version.
+  std::future<Result<Item>> get_async(std::string cube, std::uint64_t id,
+                                      std::uint32_t version = 0);
+  std::future<Result<Item>> update_async(std::string cube, std::uint64_t id, ItemChange change);
+  // Returns the tombstone version.
+  std::future<Result<Item>> remove_async(std::string cube, std::uint64_t id);
+  // Oldest version first.
+  std::future<Result<std::vector<Item>>> history_async(std::string cube, std::uint64_t id);
+  // Best first.
+  std::future<Result<std::vector<Hit>>> search_async(std::string cube, std::string query,
+                                                     SearchOptions options = {});
+
+  Result<Status> status() { return status_async().get(); }
+  Result<Cube> cube_create(std::string name) { return cube_create_async(std::move(name)).get(); }
+  Result<std::vector<Cube>> cube_list() { return cube_list_async().get(); }
+  Result<Cube> cube_show(std::string name) { return cube_show_async(std::move(name)).get(); }
+  Result<Done> cube_remove(std::string name, bool force = false) {
+    return cube_remove_async(std::move(name), force).get();
+  }
+  Result<Item> add(std::string cube, NewItem item) {
+    return add_async(std::move(cube), std::move(item)).get();
+  }
+  Result<Item> get(std::string cube, std::uint64_t id, std::uint32_t version = 0) {
+    return get_async(std::move(cube), id, version).get();
+  }
+  Result<Item> update(std::string cube, std::uint64_t id, ItemChange change) {
+    return update_async(std::move(cube), id, std::move(change)).get();
+  }
+  Result<Item> remove(std::string cube, std::uint64_t id) {
+    return remove_async(std::move(cube), id).get();
+  }
+  Result<std::vector<Item>> history(std::string cube, std::uint64_t id) {
+    return history_async(std::move(cube), id).get();
+  }
+  Result<std::vector<Hit>> search(std::string cube, std::string query, SearchOptions options = {}) {
+    return search_async(std::move(cube), std::move(query), std::move(options)).get();
+  }
+
+  // Requests sent whose replies have not arrived yet.
+  std::size_t in_flight() const;
+
+ private:
+  class Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace memos
