@@ -130,8 +130,8 @@ std::string validate_config(const Config& c) {
     return "socket path is longer than a Unix socket address allows (107 bytes)";
   }
   if (check_log_level(c.log_level) != "") return check_log_level(c.log_level);
-  if (c.store.max_text_bytes + 65536 > c.ipc.max_message_bytes) {
-    return "store.max_text_bytes must be at least 64 KiB below ipc.max_message_bytes";
+  if (c.store.max_text_bytes >= c.ipc.max_message_bytes) {
+    return "store.max_text_bytes must be smaller than ipc.max_message_bytes";
   }
   return "";
 }

@@ -255,6 +255,10 @@ void Daemon::maybe_finish_shutdown() {
   close_and_free(shutdown_timer_);
   close_and_free(sigint_);
   close_and_free(sigterm_);
+  // With its handles closed libuv restores the default disposition, which
+  // would let a repeated SIGTERM kill the final commit; we are leaving anyway.
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
   mailbox_->close();
 }
 

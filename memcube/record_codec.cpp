@@ -25,6 +25,14 @@ std::vector<capnp::word> aligned_copy(std::string_view bytes) {
   return words;
 }
 
+// capnp 0.9.2 reads a segment count field of 0xFFFFFFFF as an empty message
+// (every field default): a damaged record would decode "successfully".
+bool plausible_table(const std::vector<capnp::word>& words) {
+  std::uint32_t count_minus_one;
+  std::memcpy(&count_minus_one, words.data(), sizeof(count_minus_one));
+  return count_minus_one != 0xFFFFFFFFu && count_minus_one < 64;
+}
+
 capnp::ReaderOptions record_limits(std::size_t words) {
   capnp::ReaderOptions options;
   options.traversalLimitInWords = words * 2 + 64;
@@ -73,9 +81,12 @@ Status decode_item(std::string_view bytes, Item* out) {
     return {Errc::corrupt, "item record has a bad length"};
   }
   auto words = aligned_copy(bytes);
+  if (!plausible_table(words)) return {Errc::corrupt, "item record has a bad segment table"};
+  bool exact = true;
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
     capnp::FlatArrayMessageReader reader(kj::arrayPtr(words.data(), words.size()),
                                          record_limits(words.size()));
+    exact = reader.getEnd() == words.data() + words.size();
     auto r = reader.getRoot<records::ItemRecord>();
     out->id = r.getId();
     out->version = r.getVersion();
@@ -94,6 +105,7 @@ Status decode_item(std::string_view bytes, Item* out) {
   KJ_IF_MAYBE (e, failure) {
     return {Errc::corrupt, std::string("item record does not decode: ") + e->getDescription().cStr()};
   }
+  if (!exact) return {Errc::corrupt, "item record has trailing bytes"};
   return {};
 }
 
@@ -102,9 +114,12 @@ Status decode_cube(std::string_view bytes, Cube* out) {
     return {Errc::corrupt, "cube record has a bad length"};
   }
   auto words = aligned_copy(bytes);
+  if (!plausible_table(words)) return {Errc::corrupt, "cube record has a bad segment table"};
+  bool exact = true;
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
     capnp::FlatArrayMessageReader reader(kj::arrayPtr(words.data(), words.size()),
                                          record_limits(words.size()));
+    exact = reader.getEnd() == words.data() + words.size();
     auto r = reader.getRoot<records::CubeRecord>();
     out->id = r.getId();
     out->name = r.getName();
@@ -117,6 +132,7 @@ Status decode_cube(std::string_view bytes, Cube* out) {
   KJ_IF_MAYBE (e, failure) {
     return {Errc::corrupt, std::string("cube record does not decode: ") + e->getDescription().cStr()};
   }
+  if (!exact) return {Errc::corrupt, "cube record has trailing bytes"};
   return {};
 }
 

@@ -258,6 +258,9 @@ Status ReadTxn::get_item(CubeId cube, ItemId id, std::uint32_t version, Item* ou
   if (rc) return from_mdb(rc, "read item");
   Status s = decode_item(as_view(val), out);
   if (!s.ok()) return s;
+  if (out->id != id || (version != 0 && out->version != version)) {
+    return {Errc::corrupt, "item record does not match its key"};
+  }
   if (version == 0 && out->deleted) {
     return {Errc::not_found, "item was deleted at version " + std::to_string(out->version)};
   }

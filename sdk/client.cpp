@@ -124,7 +124,7 @@ std::optional<std::uint64_t> parse_id(std::string_view s) {
     const char* p = std::strchr(kCrockford, c);
     if (c == '\0' || !p) return std::nullopt;
     auto digit = static_cast<std::uint64_t>(p - kCrockford);
-    if (i == 0 && digit > 1) return std::nullopt;  // 13 digits carry 65 bits
+    if (i == 0 && digit > 15) return std::nullopt;  // 13 digits carry 65 bits; 64 fit
     id = (id << 5) | digit;
   }
   return id;

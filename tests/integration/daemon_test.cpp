@@ -1,0 +1,430 @@
+// Integration tests: a real memosd on a temporary socket and data folder,
+// driven through the SDK and raw sockets.
+#define BOOST_TEST_MODULE daemon
+#include <boost/test/unit_test.hpp>
+#include <capnp/message.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "ipc/message.h"
+#include "ipc/schema/memos.capnp.h"
+#include "memos/client.h"
+#include "tests/support/memosd_process.h"
+
+using memos::testing::MemosdProcess;
+using memos::testing::TempDir;
+using namespace std::chrono_literals;
+
+namespace memos {
+std::ostream& operator<<(std::ostream& out, ErrorCode code) { return out << to_string(code); }
+}  // namespace memos
+
+namespace {
+
+struct Daemon {
+  explicit Daemon(const std::string& config_text = "") {
+    std::vector<std::string> args;
+    if (!config_text.empty()) {
+      std::string path = dir.path() + "/memosd.conf";
+      std::ofstream(path) << config_text;
+      args = {"--config", path};
+    }
+    process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, dir.path(), args);
+    BOOST_REQUIRE_MESSAGE(process->start(), "memosd did not start:\n" + process->log());
+  }
+  std::unique_ptr<memos::Client> client() {
+    auto c = memos::Client::connect(process->socket());
+    BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? std::string() : c.error().message));
+    return std::move(c.value());
+  }
+  TempDir dir;
+  std::unique_ptr<MemosdProcess> process;
+};
+
+// A socket the test drives byte by byte, as a misbehaving client would.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& path) {
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    BOOST_REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  }
+  ~RawConnection() { close(fd_); }
+  int fd() const { return fd_; }
+  // Sends what it can without blocking; returns bytes sent or -1 on error.
+  ssize_t send_some(const void* data, std::size_t size) {
+    return ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  bool send_all(const void* data, std::size_t size) {
+    return ::send(fd_, data, size, MSG_NOSIGNAL) == static_cast<ssize_t>(size);
+  }
+  // Reads until the daemon closes the connection; false on timeout.
+  bool wait_closed(std::chrono::milliseconds timeout, std::string* received = nullptr) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    char buf[4096];
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) return true;
+      if (received) received->append(buf, static_cast<std::size_t>(n));
+    }
+    return false;
+  }
+
+ private:
+  int fd_;
+};
+
+std::vector<char> search_frame(std::uint64_t id, const std::string& cube) {
+  capnp::MallocMessageBuilder message;
+  auto r = message.initRoot<memos::wire::Request>();
+  r.setId(id);
+  auto s = r.initSearch();
+  s.setCube(cube);
+  s.setQuery("some query words to embed");
+  s.setK(50);
+  auto words = memos::ipc::encode_frame(message);
+  auto bytes = words.asBytes();
+  return std::vector<char>(bytes.begin(), bytes.end());
+}
+
+std::vector<std::uint32_t> le(std::initializer_list<std::uint32_t> v) { return v; }
+
+void expect_error(const memos::Result<memos::Item>& r, memos::ErrorCode code) {
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(memos::to_string(r.error().code) == memos::to_string(code), r.error().message);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(full_round_trip_through_the_sdk) {
+  Daemon d;
+  auto c = d.client();
+  auto status = c->status();
+  BOOST_REQUIRE(status.ok());
+  BOOST_TEST(status->tenant_uid == geteuid());
+  BOOST_TEST(status->pid == static_cast<std::uint32_t>(d.process->pid()));
+
+  auto cube = c->cube_create("notes");
+  BOOST_REQUIRE(cube.ok());
+  BOOST_TEST(cube->embedder == "hash-v1");
+  BOOST_TEST(c->cube_create("notes").error().code == memos::ErrorCode::already_exists);
+
+  auto peanuts = c->add("notes", {"Maya is allergic to peanuts", {"health", "food"}, {{"src", "chat"}}});
+  BOOST_REQUIRE(peanuts.ok());
+  BOOST_REQUIRE(c->add("notes", {"Maya swims at Carcavelos on Saturdays", {"hobby"}, {}}).ok());
+  BOOST_REQUIRE(c->add("notes", {"The lab budget meeting is on Monday", {"work"}, {}}).ok());
+
+  auto hits = c->search("notes", "what is Maya allergic to", {3, {}});
+  BOOST_REQUIRE(hits.ok());
+  BOOST_REQUIRE_EQUAL(hits->size(), 3u);
+  BOOST_TEST(hits->front().item.id == peanuts->id);
+  BOOST_TEST(hits->front().score > (*hits)[1].score);
+  auto filtered = c->search("notes", "Maya", {10, {"hobby"}});
+  BOOST_REQUIRE(filtered.ok());
+  BOOST_REQUIRE_EQUAL(filtered->size(), 1u);
+  BOOST_TEST(filtered->front().item.tags == std::vector<std::string>{"hobby"});
+
+  auto updated = c->update("notes", peanuts->id, {"Maya is allergic to peanuts and cashews", {}, {}});
+  BOOST_REQUIRE(updated.ok());
+  BOOST_TEST(updated->version == 2u);
+  BOOST_TEST(updated->tags == (std::vector<std::string>{"health", "food"}));
+  auto head = c->get("notes", peanuts->id);
+  BOOST_REQUIRE(head.ok());
+  BOOST_TEST(head->text == "Maya is allergic to peanuts and cashews");
+  BOOST_TEST(head->meta == (std::vector<memos::MetaEntry>{{"src", "chat"}}));
+  // The index follows the update: the new words are searchable at once.
+  auto cashews = c->search("notes", "cashews", {1, {}});
+  BOOST_REQUIRE(cashews.ok());
+  BOOST_TEST(cashews->front().item.id == peanuts->id);
+
+  auto removed = c->remove("notes", peanuts->id);
+  BOOST_REQUIRE(removed.ok());
+  BOOST_TEST(removed->deleted);
+  BOOST_TEST(removed->version == 3u);
+  expect_error(c->get("notes", peanuts->id), memos::ErrorCode::not_found);
+  expect_error(c->remove("notes", peanuts->id), memos::ErrorCode::not_found);
+  auto v1 = c->get("notes", peanuts->id, 1);
+  BOOST_REQUIRE(v1.ok());
+  BOOST_TEST(v1->text == "Maya is allergic to peanuts");
+  auto history = c->history("notes", peanuts->id);
+  BOOST_REQUIRE(history.ok());
+  BOOST_REQUIRE_EQUAL(history->size(), 3u);
+  BOOST_TEST(history->back().deleted);
+  auto after = c->search("notes", "peanuts cashews allergic", {10, {}});
+  BOOST_REQUIRE(after.ok());
+  for (const auto& h : after.value()) BOOST_TEST(h.item.id != peanuts->id);
+
+  auto shown = c->cube_show("notes");
+  BOOST_REQUIRE(shown.ok());
+  BOOST_TEST(shown->live_items == 2u);
+  BOOST_TEST(c->cube_remove("notes").error().code == memos::ErrorCode::conflict);
+  BOOST_REQUIRE(c->cube_remove("notes", true).ok());
+  BOOST_TEST(c->cube_list()->empty());
+  BOOST_TEST(d.process->stop() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_gets_clear_errors_and_loses_nothing) {
+  Daemon d("[store]\nmax_text_bytes = 1000\nmax_tags = 4\n[search]\nmax_k = 50\n");
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("c").ok());
+  auto kept = c->add("c", {"kept", {}, {}});
+  BOOST_REQUIRE(kept.ok());
+  using memos::ErrorCode;
+  expect_error(c->add("c", {std::string(1001, 'x'), {}, {}}), ErrorCode::too_large);
+  expect_error(c->add("c", {std::string("\xff\xfe"), {}, {}}), ErrorCode::bad_request);
+  expect_error(c->add("c", {"x", {"a", "a"}, {}}), ErrorCode::bad_request);
+  expect_error(c->add("c", {"x", {"a", "b", "c", "d", "e"}, {}}), ErrorCode::too_large);
+  expect_error(c->add("c", {"x", {}, {{"", "v"}}}), ErrorCode::bad_request);
+  expect_error(c->add("missing", {"x", {}, {}}), ErrorCode::not_found);
+  expect_error(c->get("c", 12345), ErrorCode::not_found);
+  expect_error(c->get("c", kept->id, 7), ErrorCode::not_found);
+  expect_error(c->update("c", 0, {"x", {}, {}}), ErrorCode::bad_request);
+  BOOST_TEST(c->search("c", "q", {51, {}}).error().code == ErrorCode::too_large);
+  BOOST_TEST(c->cube_create("../etc").error().code == ErrorCode::bad_request);
+  BOOST_TEST(c->cube_create(std::string(65, 'a')).error().code == ErrorCode::bad_request);
+  BOOST_TEST(c->cube_show("nope").error().code == ErrorCode::not_found);
+  // Nothing was lost or half-written.
+  auto all = c->search("c", "kept", {50, {}});
+  BOOST_REQUIRE(all.ok());
+  BOOST_REQUIRE_EQUAL(all->size(), 1u);
+  BOOST_TEST(c->cube_show("c")->live_items == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_restart_keeps_everything_even_after_sigkill) {
+  Daemon d;
+  std::vector<memos::Item> items;
+  {
+    auto c = d.client();
+    BOOST_REQUIRE(c->cube_create("keep").ok());
+    std::vector<std::future<memos::Result<memos::Item>>> futures;
+    for (int i = 0; i < 300; ++i) {
+      futures.push_back(c->add_async("keep", {"memory number " + std::to_string(i), {"t"}, {}}));
+    }
+    for (auto& f : futures) {
+      auto r = f.get();
+      BOOST_REQUIRE(r.ok());
+      items.push_back(r.value());
+    }
+    BOOST_REQUIRE(c->update("keep", items[0].id, {"changed", {}, {}}).ok());
+  }
+  BOOST_TEST(d.process->stop(SIGTERM) == 0);
+  BOOST_REQUIRE(d.process->start());
+  {
+    auto c = d.client();
+    BOOST_TEST(c->cube_show("keep")->live_items == 300u);
+    for (std::size_t i = 1; i < items.size(); ++i) {
+      auto got = c->get("keep", items[i].id);
+      BOOST_REQUIRE(got.ok());
+      BOOST_TEST(got->text == items[i].text);
+    }
+    BOOST_TEST(c->history("keep", items[0].id)->size() == 2u);
+    auto hits = c->search("keep", "changed", {1, {}});
+    BOOST_REQUIRE(hits.ok());
+    BOOST_TEST(hits->front().item.id == items[0].id);  // the index was rebuilt
+    BOOST_REQUIRE(c->add("keep", {"acknowledged just before the kill", {}, {}}).ok());
+  }
+  d.process->stop(SIGKILL);
+  BOOST_REQUIRE(d.process->start());
+  auto c = d.client();
+  BOOST_TEST(c->cube_show("keep")->live_items == 301u);
+  BOOST_TEST(c->search("keep", "acknowledged just before the kill", {1, {}})->front().item.text ==
+             "acknowledged just before the kill");
+}
+
+BOOST_AUTO_TEST_CASE(two_clients_pipelining_at_once) {
+  Daemon d;
+  BOOST_REQUIRE(d.client()->cube_create("shared").ok());
+  constexpr int kPerClient = 400;
+  std::vector<std::uint64_t> ids[2];
+  auto work = [&](int who) {
+    auto c = memos::Client::connect(d.process->socket());
+    BOOST_REQUIRE(c.ok());
+    std::vector<std::future<memos::Result<memos::Item>>> adds;
+    for (int i = 0; i < kPerClient; ++i) {
+      adds.push_back(c.value()->add_async(
+          "shared", {"client " + std::to_string(who) + " item " + std::to_string(i), {}, {}}));
+    }
+    // Reads pipelined behind the writes on the same connection.
+    std::vector<std::future<memos::Result<std::vector<memos::Hit>>>> searches;
+    for (int i = 0; i < 50; ++i) searches.push_back(c.value()->search_async("shared", "item", {5, {}}));
+    for (auto& f : adds) {
+      auto r = f.get();
+      BOOST_REQUIRE(r.ok());
+      ids[who].push_back(r->id);
+    }
+    for (auto& f : searches) BOOST_REQUIRE(f.get().ok());
+  };
+  std::thread a(work, 0), b(work, 1);
+  a.join();
+  b.join();
+  std::set<std::uint64_t> unique(ids[0].begin(), ids[0].end());
+  unique.insert(ids[1].begin(), ids[1].end());
+  BOOST_TEST(unique.size() == 2u * kPerClient);
+  BOOST_TEST(d.client()->cube_show("shared")->live_items == 2u * kPerClient);
+}
+
+BOOST_AUTO_TEST_CASE(garbage_senders_are_disconnected_while_others_keep_working) {
+  Daemon d;
+  auto good = d.client();
+  BOOST_REQUIRE(good->cube_create("c").ok());
+
+  std::mt19937_64 rng(3);
+  std::vector<std::vector<char>> attacks;
+  auto from_words = [](std::vector<std::uint32_t> words) {
+    std::vector<char> out(words.size() * 4);
+    std::memcpy(out.data(), words.data(), out.size());
+    return out;
+  };
+  attacks.push_back(from_words(le({0xFFFFFFFFu, 0})));               // segment count 0xFFFFFFFF
+  attacks.push_back(from_words(le({0, 0x80000000u})));               // one 16 GiB segment
+  attacks.push_back(from_words(le({100000, 1, 1})));                 // too many segments
+  attacks.push_back(from_words(le({0, 4, 0xDEADBEEF, 0xDEADBEEF,     // a frame whose root
+                                   0xDEADBEEF, 0xDEADBEEF, 0xDEADBEEF,  // pointer is junk
+                                   0xDEADBEEF, 0xDEADBEEF, 0xDEADBEEF})));
+  std::vector<char> random(4096);
+  for (auto& ch : random) ch = static_cast<char>(rng());
+  attacks.push_back(random);
+
+  for (const auto& attack : attacks) {
+    RawConnection raw(d.process->socket());
+    BOOST_REQUIRE(raw.send_all(attack.data(), attack.size()));
+    std::string reply;
+    BOOST_TEST(raw.wait_closed(5s, &reply), "the daemon kept a garbage connection open");
+    BOOST_REQUIRE(good->add("c", {"still working", {}, {}}).ok());
+  }
+  // A truncated frame followed by a hang-up is also handled.
+  {
+    RawConnection raw(d.process->socket());
+    auto frame = search_frame(1, "c");
+    BOOST_REQUIRE(raw.send_all(frame.data(), frame.size() / 2));
+    shutdown(raw.fd(), SHUT_WR);
+    BOOST_TEST(raw.wait_closed(5s));
+  }
+  BOOST_TEST(good->cube_show("c")->live_items == attacks.size());
+  BOOST_TEST(d.process->stop() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_client_that_never_reads_does_not_stall_the_daemon) {
+  Daemon d("[ipc]\nreply_buffer_bytes = 4096\nslow_client_timeout_ms = 500\n");
+  auto good = d.client();
+  BOOST_REQUIRE(good->cube_create("c").ok());
+  for (int i = 0; i < 50; ++i) BOOST_REQUIRE(good->add("c", {"item " + std::to_string(i), {}, {}}).ok());
+
+  RawConnection greedy(d.process->socket());
+  int buffer = 4096;
+  setsockopt(greedy.fd(), SOL_SOCKET, SO_RCVBUF, &buffer, sizeof(buffer));
+  // Pipeline searches (each reply ~ several KiB) without ever reading.
+  std::uint64_t sent = 0;
+  auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < 2s) {
+    auto frame = search_frame(++sent, "c");
+    if (greedy.send_some(frame.data(), frame.size()) < 0) break;
+  }
+  // Meanwhile another client is served promptly.
+  for (int i = 0; i < 20; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    BOOST_REQUIRE(good->search("c", "item", {5, {}}).ok());
+    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));
+  }
+  // The greedy client is dropped once it has been paused long enough.
+  bool dropped = false;
+  for (int i = 0; i < 100 && !dropped; ++i) {
+    std::this_thread::sleep_for(100ms);
+    dropped = d.process->log().find("does not read its replies") != std::string::npos;
+  }
+  BOOST_TEST(dropped, d.process->log());
+  BOOST_TEST(good->status().ok());
+}
+
+BOOST_AUTO_TEST_CASE(a_second_memosd_on_the_same_data_folder_refuses_to_start) {
+  Daemon d;
+  TempDir other;
+  std::string out, err;
+  int rc = memos::testing::run_command(
+      {MEMOS_MEMOSD, "--socket", other.path() + "/s.sock", "--data", d.process->data_dir()}, &out,
+      &err);
+  BOOST_TEST(rc == 1);
+  BOOST_TEST(err.find("is in use by another memosd (pid " + std::to_string(d.process->pid()) +
+                      ")") != std::string::npos,
+             err);
+  // Nor may it take over a socket a live daemon answers on.
+  rc = memos::testing::run_command(
+      {MEMOS_MEMOSD, "--socket", d.process->socket(), "--data", other.path() + "/data"}, &out,
+      &err);
+  BOOST_TEST(rc == 1);
+  BOOST_TEST(err.find("already listening") != std::string::npos, err);
+  BOOST_TEST(d.client()->status().ok());
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_finishes_requests_in_flight) {
+  Daemon d;
+  BOOST_REQUIRE(d.client()->cube_create("c").ok());
+  auto c = d.client();
+  std::vector<std::future<memos::Result<memos::Item>>> futures;
+  for (int i = 0; i < 500; ++i) futures.push_back(c->add_async("c", {"in flight " + std::to_string(i), {}, {}}));
+  kill(d.process->pid(), SIGTERM);
+  std::vector<memos::Item> acknowledged;
+  for (auto& f : futures) {
+    auto r = f.get();
+    if (r.ok()) {
+      acknowledged.push_back(r.value());
+    } else {
+      BOOST_TEST(r.error().retryable, r.error().message);
+    }
+  }
+  BOOST_TEST(d.process->stop() == 0);
+  BOOST_REQUIRE(d.process->start());
+  auto after = d.client();
+  for (const auto& item : acknowledged) BOOST_TEST(after->get("c", item.id).ok());
+  BOOST_TEST_MESSAGE(acknowledged.size() << " of 500 acknowledged before the stop");
+}
+
+BOOST_AUTO_TEST_CASE(tenants_see_only_their_own_cubes) {
+  if (geteuid() != 0) {
+    BOOST_TEST_MESSAGE("skipped: needs root to connect as another uid");
+    return;
+  }
+  Daemon d;
+  chmod(d.dir.path().c_str(), 0755);
+  auto root = d.client();
+  BOOST_REQUIRE(root->cube_create("private").ok());
+  BOOST_REQUIRE(root->add("private", {"root's secret", {}, {}}).ok());
+
+  pid_t child = fork();
+  if (child == 0) {
+    // As uid 65534: the same names resolve to nothing of root's.
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+    auto c = memos::Client::connect(d.process->socket());
+    if (!c.ok()) _exit(11);
+    auto& client = *c.value();
+    if (client.status()->tenant_uid != 65534) _exit(12);
+    if (!client.cube_list()->empty()) _exit(13);
+    if (client.cube_show("private").ok()) _exit(14);
+    if (client.search("private", "secret").ok()) _exit(15);
+    if (!client.cube_create("private").ok()) _exit(16);
+    if (!client.search("private", "secret")->empty()) _exit(17);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);
+  BOOST_TEST(root->cube_list()->size() == 1u);
+  BOOST_TEST(root->cube_show("private")->live_items == 1u);
+}

@@ -1,0 +1,145 @@
+// memctl against a real memosd: output, --json, and exit statuses.
+#define BOOST_TEST_MODULE memctl
+#include <boost/test/unit_test.hpp>
+
+#include "tests/support/memosd_process.h"
+
+using memos::testing::MemosdProcess;
+using memos::testing::run_command;
+using memos::testing::TempDir;
+
+namespace {
+
+struct Fixture {
+  Fixture() : process(MEMOS_MEMOSD, dir.path()) {
+    BOOST_REQUIRE_MESSAGE(process.start(), process.log());
+  }
+  // Runs memctl with --socket; returns the exit status.
+  int memctl(std::vector<std::string> args, std::string* out = nullptr,
+             std::string* err = nullptr) {
+    args.insert(args.begin(), {MEMOS_MEMCTL, "--socket", process.socket()});
+    std::string o, e;
+    int rc = run_command(args, &o, &e);
+    if (out) *out = o;
+    if (err) *err = e;
+    return rc;
+  }
+  TempDir dir;
+  MemosdProcess process;
+};
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(round_trip_with_human_output, Fixture) {
+  std::string out, err;
+  BOOST_TEST(memctl({"cube", "create", "maya"}, &out) == 0);
+  BOOST_TEST(contains(out, "created cube maya"));
+  BOOST_TEST(memctl({"add", "maya", "Maya is allergic to peanuts", "--tag", "health", "--meta",
+                     "source=chat=1"},
+                    &out) == 0);
+  std::string id = trim(out);
+  BOOST_TEST(id.size() == 13u);
+  BOOST_TEST(memctl({"add", "maya", "Maya swims on Saturdays", "--tag", "hobby"}) == 0);
+
+  BOOST_TEST(memctl({"search", "maya", "peanut allergy", "-k", "1"}, &out) == 0);
+  BOOST_TEST(contains(out, id));
+  BOOST_TEST(contains(out, "[health]"));
+  BOOST_TEST(memctl({"search", "maya", "Maya", "--tag", "hobby"}, &out) == 0);
+  BOOST_TEST(contains(out, "swims"));
+  BOOST_TEST(!contains(out, "peanuts"));
+
+  BOOST_TEST(memctl({"get", "maya", id}, &out) == 0);
+  BOOST_TEST(contains(out, "meta     source=chat=1"));  // the value keeps its '='
+  BOOST_TEST(memctl({"update", "maya", id, "Maya is allergic to peanuts and cashews"}, &out) == 0);
+  BOOST_TEST(contains(out, "version 2"));
+  BOOST_TEST(memctl({"rm", "maya", id}, &out) == 0);
+  BOOST_TEST(contains(out, "deleted"));
+  BOOST_TEST(memctl({"history", "maya", id}, &out) == 0);
+  BOOST_TEST(contains(out, "v1"));
+  BOOST_TEST(contains(out, "v2"));
+  BOOST_TEST(contains(out, "v3"));
+  BOOST_TEST(contains(out, "(deleted)"));
+  BOOST_TEST(memctl({"get", "maya", id, "--version", "1"}, &out) == 0);
+  BOOST_TEST(contains(out, "text     Maya is allergic to peanuts"));
+
+  BOOST_TEST(memctl({"get", "maya", id}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "memctl: notFound:"), err);
+  BOOST_TEST(memctl({"cube", "ls"}, &out) == 0);
+  BOOST_TEST(contains(out, "maya"));
+  BOOST_TEST(memctl({"cube", "show", "maya"}, &out) == 0);
+  BOOST_TEST(contains(out, "live items 1"));
+  BOOST_TEST(memctl({"cube", "rm", "maya"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "conflict"));
+  BOOST_TEST(memctl({"cube", "rm", "maya", "--force"}) == 0);
+  BOOST_TEST(memctl({"status"}, &out) == 0);
+  BOOST_TEST(contains(out, "memosd "));
+}
+
+BOOST_FIXTURE_TEST_CASE(json_output_on_every_verb, Fixture) {
+  std::string out;
+  BOOST_TEST(memctl({"--json", "cube", "create", "j"}, &out) == 0);
+  BOOST_TEST(contains(out, "\"name\":\"j\""));
+  BOOST_TEST(memctl({"add", "j", "line one\nline \"two\"\ttab", "--json"}, &out) == 0);
+  BOOST_TEST(contains(out, "\"text\":\"line one\\nline \\\"two\\\"\\ttab\""), out);
+  auto at = out.find("\"id\":\"");
+  BOOST_REQUIRE(at != std::string::npos);
+  std::string id = out.substr(at + 6, 13);
+  BOOST_TEST(memctl({"--json", "get", "j", id}, &out) == 0);
+  BOOST_TEST(contains(out, "\"version\":1"));
+  BOOST_TEST(memctl({"--json", "update", "j", id, "new"}, &out) == 0);
+  BOOST_TEST(contains(out, "\"version\":2"));
+  BOOST_TEST(memctl({"--json", "history", "j", id}, &out) == 0);
+  BOOST_TEST(out.front() == '[');
+  BOOST_TEST(memctl({"--json", "search", "j", "new"}, &out) == 0);
+  BOOST_TEST(contains(out, "\"score\":"));
+  BOOST_TEST(memctl({"--json", "cube", "ls"}, &out) == 0);
+  BOOST_TEST(out.front() == '[');
+  BOOST_TEST(memctl({"--json", "cube", "show", "j"}, &out) == 0);
+  BOOST_TEST(contains(out, "\"live_items\":1"));
+  BOOST_TEST(memctl({"--json", "status"}, &out) == 0);
+  BOOST_TEST(contains(out, "\"pid\":"));
+  BOOST_TEST(memctl({"--json", "rm", "j", id}, &out) == 0);
+  BOOST_TEST(contains(out, "\"deleted\":true"));
+  BOOST_TEST(memctl({"--json", "get", "j", id}, &out) == 1);
+  BOOST_TEST(contains(out, "{\"error\":{\"code\":\"notFound\""), out);
+  BOOST_TEST(memctl({"--json", "cube", "rm", "j"}, &out) == 0);
+  BOOST_TEST(contains(out, "\"removed\":\"j\""));
+}
+
+BOOST_FIXTURE_TEST_CASE(exit_status_two_on_bad_usage, Fixture) {
+  std::string out, err;
+  BOOST_TEST(memctl({}, &out, &err) == 2);
+  BOOST_TEST(memctl({"frobnicate"}, &out, &err) == 2);
+  BOOST_TEST(memctl({"add", "c"}, &out, &err) == 2);
+  BOOST_TEST(memctl({"get", "c", "not-an-id"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "is not an item id"), err);
+  BOOST_TEST(memctl({"get", "c", "038GWRXC9G000", "--version", "0"}, &out, &err) == 2);
+  BOOST_TEST(memctl({"search", "c", "q", "-k", "0"}, &out, &err) == 2);
+  BOOST_TEST(memctl({"search", "c", "q", "-k", "many"}, &out, &err) == 2);
+  BOOST_TEST(memctl({"add", "c", "text", "--meta", "novalue"}, &out, &err) == 2);
+  BOOST_TEST(memctl({"cube"}, &out, &err) == 2);
+}
+
+BOOST_FIXTURE_TEST_CASE(exit_status_one_when_refused_or_unreachable, Fixture) {
+  std::string out, err;
+  BOOST_TEST(memctl({"cube", "create", "bad/name"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "badRequest"));
+  BOOST_TEST(memctl({"search", "nope", "q"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "notFound"));
+  int rc = run_command({MEMOS_MEMCTL, "--socket", dir.path() + "/absent.sock", "status"}, &out,
+                       &err);
+  BOOST_TEST(rc == 1);
+  BOOST_TEST(contains(err, "is memosd running?"), err);
+  // MEMOS_SOCKET is honoured when --socket is absent.
+  rc = run_command({MEMOS_MEMCTL, "status"}, &out, &err, {"MEMOS_SOCKET=" + process.socket()});
+  BOOST_TEST(rc == 0, err);
+}

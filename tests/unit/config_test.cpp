@@ -1,0 +1,106 @@
+#define BOOST_TEST_MODULE config
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+
+#include "kernel/config.h"
+#include "tests/support/memosd_process.h"
+
+using memos::kernel::Config;
+using memos::kernel::load_config_file;
+using memos::testing::TempDir;
+
+namespace {
+
+std::string load(const std::string& text, Config* config) {
+  TempDir dir;
+  std::string path = dir.path() + "/memosd.conf";
+  std::ofstream(path) << text;
+  return load_config_file(path, config);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(defaults_are_documented_values) {
+  Config c;
+  BOOST_TEST(c.ipc.max_message_bytes == 16u << 20);
+  BOOST_TEST(c.ipc.max_segments == 512u);
+  BOOST_TEST(c.search.embedding_dim == 256u);
+  BOOST_TEST(memos::kernel::validate_config(c) == "");
+}
+
+BOOST_AUTO_TEST_CASE(the_shipped_sample_config_loads) {
+  Config c;
+  std::string err = load_config_file(MEMOS_SOURCE_DIR "/dist/memosd.conf", &c);
+  BOOST_TEST(err == "");
+  Config defaults;
+  BOOST_TEST(c.ipc.max_message_bytes == defaults.ipc.max_message_bytes);
+  BOOST_TEST(c.store.map_size_mb == defaults.store.map_size_mb);
+  BOOST_TEST(c.search.max_k == defaults.search.max_k);
+}
+
+BOOST_AUTO_TEST_CASE(values_are_read) {
+  Config c;
+  std::string err = load(
+      "socket = \"/tmp/x.sock\"\nlog_level = \"debug\"\n[ipc]\nmax_message_bytes = 65536\n"
+      "[store]\nmax_text_bytes = 1024\n[search]\nembedding_dim = 512\n",
+      &c);
+  BOOST_TEST(err == "");
+  BOOST_TEST(c.socket == "/tmp/x.sock");
+  BOOST_TEST(c.log_level == "debug");
+  BOOST_TEST(c.ipc.max_message_bytes == 65536u);
+  BOOST_TEST(c.search.embedding_dim == 512u);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_keys_are_refused_with_their_line) {
+  Config c;
+  std::string err = load("log_level = \"info\"\n\n[ipc]\nmax_mesage_bytes = 5\n", &c);
+  BOOST_TEST(err.find(":4:") != std::string::npos, err);
+  BOOST_TEST(err.find("unknown key 'ipc.max_mesage_bytes'") != std::string::npos, err);
+  err = load("[nonsense]\nx = 1\n", &c);
+  BOOST_TEST(err.find("unknown key 'nonsense'") != std::string::npos, err);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_types_and_ranges_are_refused) {
+  Config c;
+  std::string err = load("[ipc]\nmax_message_bytes = \"big\"\n", &c);
+  BOOST_TEST(err.find("expected an integer") != std::string::npos, err);
+  BOOST_TEST(err.find(":2:") != std::string::npos, err);
+  err = load("[search]\nembedding_dim = 3\n", &c);
+  BOOST_TEST(err.find("out of range") != std::string::npos, err);
+  err = load("[search]\nembedding_dim = 99999999999999999\n", &c);
+  BOOST_TEST(!err.empty());
+  err = load("log_level = \"loud\"\n", &c);
+  BOOST_TEST(err.find("log_level must be one of") != std::string::npos, err);
+  err = load("worker_threads = -1\n", &c);
+  BOOST_TEST(err.find("out of range") != std::string::npos, err);
+  err = load("[ipc]\nmax_message_bytes = 2.5\n", &c);
+  BOOST_TEST(err.find("expected an integer") != std::string::npos, err);
+  err = load("ipc = 5\n", &c);
+  BOOST_TEST(!err.empty());
+}
+
+BOOST_AUTO_TEST_CASE(syntax_errors_carry_a_position) {
+  Config c;
+  std::string err = load("log_level = \"info\"\n[ipc\n", &c);
+  BOOST_TEST(err.find(":2:") != std::string::npos, err);
+  err = load(std::string("x = \"\xff\xfe\"\n"), &c);
+  BOOST_TEST(!err.empty());
+}
+
+BOOST_AUTO_TEST_CASE(inconsistent_limits_are_refused) {
+  Config c;
+  std::string err = load("[ipc]\nmax_message_bytes = 65536\n[store]\nmax_text_bytes = 65536\n", &c);
+  BOOST_TEST(err.find("max_text_bytes") != std::string::npos, err);
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_file_is_an_error) {
+  Config c;
+  BOOST_TEST(!load_config_file("/nonexistent/memosd.conf", &c).empty());
+}
+
+BOOST_AUTO_TEST_CASE(hostile_large_file_is_handled) {
+  Config c;
+  std::string big = "log_level = \"" + std::string(1 << 20, 'a') + "\"\n";
+  BOOST_TEST(!load(big, &c).empty());
+}

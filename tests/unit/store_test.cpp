@@ -1,0 +1,303 @@
+#define BOOST_TEST_MODULE store
+#include <boost/test/unit_test.hpp>
+
+#include <optional>
+#include <random>
+
+#include "memcube/commit_queue.h"
+#include "memcube/store.h"
+#include "tests/support/memosd_process.h"
+
+using namespace memos::store;
+using memos::testing::TempDir;
+
+namespace {
+
+std::unique_ptr<Store> open_store(const std::string& dir) {
+  Status s;
+  auto store = Store::open(dir, StoreOptions{}, &s);
+  BOOST_REQUIRE_MESSAGE(store, s.message);
+  return store;
+}
+
+// Runs `fn` in a write transaction and commits it.
+template <class Fn>
+Status write(Store& store, Fn&& fn) {
+  std::optional<WriteTxn> txn;
+  Status s = store.begin_write(&txn);
+  if (!s.ok()) return s;
+  s = fn(*txn);
+  if (!s.ok()) return s;
+  return txn->commit();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(versions_history_and_tombstones) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  Cube cube;
+  Item v1, v2, v3, tomb;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.create_cube(1000, "notes", "hash-v1", 64, 1, &cube);
+                }).ok());
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.add_item(cube.id, "first", {"a", "b"}, {{"k", "v"}}, 10, &v1);
+                }).ok());
+  BOOST_TEST(v1.version == 1u);
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.update_item(cube.id, v1.id, "second", std::nullopt, std::nullopt, 20,
+                                       &v2);
+                }).ok());
+  BOOST_TEST(v2.version == 2u);
+  BOOST_TEST(v2.tags == (std::vector<std::string>{"a", "b"}));  // kept when not given
+  BOOST_TEST(v2.created_at_ms == 10);
+  BOOST_TEST(v2.updated_at_ms == 20);
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.update_item(cube.id, v1.id, "third", std::vector<std::string>{"c"},
+                                       std::vector<MetaEntry>{}, 30, &v3);
+                }).ok());
+  BOOST_TEST(v3.tags == (std::vector<std::string>{"c"}));
+  BOOST_TEST(v3.meta.empty());
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.remove_item(cube.id, v1.id, 40, &tomb);
+                }).ok());
+  BOOST_TEST(tomb.version == 4u);
+  BOOST_TEST(tomb.deleted);
+
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  Item got;
+  BOOST_TEST((r->get_item(cube.id, v1.id, 0, &got).code == Errc::not_found));
+  BOOST_REQUIRE(r->get_item(cube.id, v1.id, 1, &got).ok());
+  BOOST_TEST(got.text == "first");
+  BOOST_REQUIRE(r->get_item(cube.id, v1.id, 3, &got).ok());
+  BOOST_TEST(got.text == "third");
+  BOOST_TEST((r->get_item(cube.id, v1.id, 9, &got).code == Errc::not_found));
+  std::vector<Item> history;
+  BOOST_REQUIRE(r->history(cube.id, v1.id, &history).ok());
+  BOOST_REQUIRE_EQUAL(history.size(), 4u);
+  for (std::size_t i = 0; i < history.size(); ++i) BOOST_TEST(history[i].version == i + 1);
+  BOOST_TEST(history.back().deleted);
+  Cube after;
+  BOOST_REQUIRE(r->find_cube(1000, "notes", &after).ok());
+  BOOST_TEST(after.live_items == 0u);
+  r.reset();
+
+  // A deleted item can be neither updated nor deleted again.
+  Item ignored;
+  BOOST_TEST((write(*store, [&](WriteTxn& t) {
+                return t.update_item(cube.id, v1.id, "x", std::nullopt, std::nullopt, 50,
+                                     &ignored);
+              }).code == Errc::not_found));
+  BOOST_TEST((write(*store, [&](WriteTxn& t) {
+                return t.remove_item(cube.id, v1.id, 50, &ignored);
+              }).code == Errc::not_found));
+}
+
+BOOST_AUTO_TEST_CASE(cubes_are_per_tenant_and_removal_needs_force) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  Cube a, b, dup;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.create_cube(1, "same", "hash-v1", 64, 1, &a);
+                }).ok());
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.create_cube(2, "same", "hash-v1", 64, 1, &b);
+                }).ok());
+  BOOST_TEST(a.id != b.id);
+  BOOST_TEST((write(*store, [&](WriteTxn& t) {
+                return t.create_cube(1, "same", "hash-v1", 64, 1, &dup);
+              }).code == Errc::already_exists));
+  Item item;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.add_item(a.id, "x", {}, {}, 5, &item);
+                }).ok());
+  Cube removed;
+  BOOST_TEST((write(*store, [&](WriteTxn& t) {
+                return t.remove_cube(1, "same", false, &removed);
+              }).code == Errc::conflict));
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.remove_cube(1, "same", true, &removed);
+                }).ok());
+
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  std::vector<Cube> cubes;
+  BOOST_REQUIRE(r->list_cubes(1, &cubes).ok());
+  BOOST_TEST(cubes.empty());
+  BOOST_REQUIRE(r->list_cubes(2, &cubes).ok());
+  BOOST_REQUIRE_EQUAL(cubes.size(), 1u);
+  BOOST_TEST(cubes[0].id == b.id);
+  std::vector<Item> history;
+  BOOST_TEST((r->history(a.id, item.id, &history).code == Errc::not_found));
+}
+
+BOOST_AUTO_TEST_CASE(nested_failure_rolls_back_only_its_own_changes) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  Cube cube;
+  Item kept, lost;
+  std::optional<WriteTxn> txn;
+  BOOST_REQUIRE(store->begin_write(&txn).ok());
+  BOOST_REQUIRE(txn->nested([&](WriteTxn& t) {
+                     return t.create_cube(1, "c", "hash-v1", 16, 1, &cube);
+                   }).ok());
+  BOOST_REQUIRE(txn->nested([&](WriteTxn& t) {
+                     return t.add_item(cube.id, "kept", {}, {}, 2, &kept);
+                   }).ok());
+  Status failed = txn->nested([&](WriteTxn& t) -> Status {
+    Status s = t.add_item(cube.id, "lost", {}, {}, 3, &lost);
+    if (!s.ok()) return s;
+    return {Errc::conflict, "the job fails after writing"};
+  });
+  BOOST_TEST((failed.code == Errc::conflict));
+  BOOST_REQUIRE(txn->commit().ok());
+
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  Item got;
+  BOOST_TEST(r->get_item(cube.id, kept.id, 0, &got).ok());
+  BOOST_TEST((r->get_item(cube.id, lost.id, 0, &got).code == Errc::not_found));
+  Cube c;
+  BOOST_REQUIRE(r->find_cube(1, "c", &c).ok());
+  BOOST_TEST(c.live_items == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(everything_survives_reopen_and_ids_stay_monotonic) {
+  TempDir dir;
+  std::uint64_t last_id = 0;
+  CubeId cube_id = 0;
+  {
+    auto store = open_store(dir.path());
+    Cube cube;
+    BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                    return t.create_cube(7, "persist", "hash-v1", 32, 1, &cube);
+                  }).ok());
+    cube_id = cube.id;
+    for (int i = 0; i < 100; ++i) {
+      Item item;
+      BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                      return t.add_item(cube.id, "item " + std::to_string(i), {"t"}, {}, 100,
+                                        &item);
+                    }).ok());
+      BOOST_TEST(item.id > last_id);  // same clock reading, still increasing
+      last_id = item.id;
+    }
+  }
+  auto store = open_store(dir.path());
+  std::optional<WriteTxn> txn;
+  BOOST_REQUIRE(store->begin_write(&txn).ok());
+  // A clock that went back still yields a larger id.
+  BOOST_TEST(txn->next_id(1) > last_id);
+  txn->abort();
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  std::size_t count = 0;
+  BOOST_REQUIRE(r->for_each_live_item(cube_id, [&](const Item& item) {
+                   BOOST_TEST(item.text == "item " + std::to_string(count));
+                   ++count;
+                 }).ok());
+  BOOST_TEST(count == 100u);
+}
+
+BOOST_AUTO_TEST_CASE(commit_queue_groups_and_completes_every_job_after_commit) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  Cube cube;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.create_cube(1, "q", "hash-v1", 16, 1, &cube);
+                }).ok());
+  std::atomic<int> ok{0}, failed{0};
+  {
+    CommitQueue queue(*store, [](const Status& s) { BOOST_FAIL("fatal: " + s.message); });
+    for (int i = 0; i < 500; ++i) {
+      auto item = std::make_shared<Item>();
+      queue.submit({[&, i, item](WriteTxn& t) -> Status {
+                      if (i % 10 == 0) return {Errc::conflict, "refused"};
+                      return t.add_item(cube.id, std::to_string(i), {}, {}, i, item.get());
+                    },
+                    [&](const Status& s) { (s.ok() ? ok : failed)++; }});
+    }
+    queue.stop();
+    BOOST_TEST(queue.jobs_committed() == 500u);
+    BOOST_TEST(queue.groups_committed() <= 500u);
+    // After stop, new jobs are refused at once as unavailable.
+    Status late;
+    queue.submit({[](WriteTxn&) { return Status{}; }, [&](const Status& s) { late = s; }});
+    BOOST_TEST((late.code == Errc::unavailable));
+  }
+  BOOST_TEST(ok.load() == 450);
+  BOOST_TEST(failed.load() == 50);
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  Cube c;
+  BOOST_REQUIRE(r->find_cube(1, "q", &c).ok());
+  BOOST_TEST(c.live_items == 450u);
+}
+
+BOOST_AUTO_TEST_CASE(map_full_is_a_retryable_storage_full_error) {
+  TempDir dir;
+  Status s;
+  StoreOptions small;
+  small.map_size_bytes = 256 * 1024;
+  auto store = Store::open(dir.path(), small, &s);
+  BOOST_REQUIRE_MESSAGE(store, s.message);
+  Cube cube;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.create_cube(1, "full", "hash-v1", 16, 1, &cube);
+                }).ok());
+  Status last;
+  for (int i = 0; i < 1000 && last.ok(); ++i) {
+    Item item;
+    last = write(*store, [&](WriteTxn& t) {
+      return t.add_item(cube.id, std::string(4000, 'x'), {}, {}, i, &item);
+    });
+  }
+  BOOST_TEST((last.code == Errc::storage_full));
+  // The store stays usable for reads after the failed write.
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  Cube c;
+  BOOST_TEST(r->find_cube(1, "full", &c).ok());
+}
+
+BOOST_AUTO_TEST_CASE(corrupt_records_are_reported_not_crashed_on) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  Cube cube;
+  Item item;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.create_cube(1, "c", "hash-v1", 16, 1, &cube);
+                }).ok());
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.add_item(cube.id, "fine", {}, {}, 1, &item);
+                }).ok());
+  store.reset();
+  // Overwrite the item's head with garbage through raw LMDB.
+  MDB_env* env;
+  mdb_env_create(&env);
+  mdb_env_set_maxdbs(env, 8);
+  BOOST_REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0600) == 0);
+  MDB_txn* txn;
+  mdb_txn_begin(env, nullptr, 0, &txn);
+  MDB_dbi items;
+  BOOST_REQUIRE(mdb_dbi_open(txn, "items", 0, &items) == 0);
+  MDB_cursor* cursor;
+  mdb_cursor_open(txn, items, &cursor);
+  MDB_val k, v;
+  BOOST_REQUIRE(mdb_cursor_get(cursor, &k, &v, MDB_FIRST) == 0);
+  std::string garbage(24, '\xff');
+  MDB_val g{garbage.size(), garbage.data()};
+  BOOST_REQUIRE(mdb_cursor_put(cursor, &k, &g, MDB_CURRENT) == 0);
+  mdb_cursor_close(cursor);
+  BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+
+  store = open_store(dir.path());
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  Item got;
+  BOOST_TEST((r->get_item(cube.id, item.id, 0, &got).code == Errc::corrupt));
+  BOOST_TEST(r->get_item(cube.id, item.id, 1, &got).ok());  // the version row is intact
+}
