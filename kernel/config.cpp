@@ -2,12 +2,12 @@
 
 #include <unistd.h>
 
+#include <toml++/toml.h>
 #include <cstdlib>
 #include <functional>
 #include <limits>
 #include <map>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace memos::kernel {
 namespace {
@@ -104,12 +104,13 @@ std::string load_config_file(const std::string& path, Config* config) {
   std::string error;
   for (auto& [key, node] : table) {
     std::string name(key.str());
-    if (auto* section = node.as_table(); section && (name == "ipc" || name == "store" ||
-                                                     name == "search")) {
+    if (auto* section = node.as_table();
+        section && (name == "ipc" || name == "store" || name == "search")) {
       for (auto& [sub_key, sub_node] : *section) {
         std::string full = name + "." + std::string(sub_key.str());
         auto it = known.find(full);
-        if (it == known.end()) return where(path, sub_key.source()) + ": unknown key '" + full + "'";
+        if (it == known.end())
+          return where(path, sub_key.source()) + ": unknown key '" + full + "'";
         if (error = it->second(sub_node); !error.empty()) {
           return where(path, sub_node.source()) + ": " + full + ": " + error;
         }

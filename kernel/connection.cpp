@@ -38,9 +38,13 @@ Connection::Connection(std::uint64_t id, uv_pipe_t* pipe, std::uint32_t tenant,
 
 Connection::~Connection() = default;
 
-void Connection::start() { update_reading(); }
+void Connection::start() {
+  update_reading();
+}
 
-bool Connection::idle() const { return in_flight_ == 0 && queued_.empty() && unwritten_bytes_ == 0; }
+bool Connection::idle() const {
+  return in_flight_ == 0 && queued_.empty() && unwritten_bytes_ == 0;
+}
 
 void Connection::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
   auto* self = static_cast<Connection*>(handle->data);
@@ -114,10 +118,11 @@ void Connection::send(std::shared_ptr<kj::Array<capnp::word>> frame) {
   if (closing_) return;
   auto* wr = new WriteRequest{{}, std::move(frame), this};
   auto bytes = wr->frame->asBytes();
-  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(bytes.begin()),
-                             static_cast<unsigned>(bytes.size()));
+  uv_buf_t buf =
+      uv_buf_init(reinterpret_cast<char*>(bytes.begin()), static_cast<unsigned>(bytes.size()));
   unwritten_bytes_ += bytes.size();
-  int rc = uv_write(&wr->req, reinterpret_cast<uv_stream_t*>(pipe_), &buf, 1, &Connection::on_write);
+  int rc =
+      uv_write(&wr->req, reinterpret_cast<uv_stream_t*>(pipe_), &buf, 1, &Connection::on_write);
   if (rc) {
     unwritten_bytes_ -= bytes.size();
     --in_flight_;
@@ -145,8 +150,8 @@ void Connection::on_write(uv_write_t* req, int status) {
 void Connection::update_reading() {
   if (closing_) return;
   bool backlog = unwritten_bytes_ > config_.reply_buffer_bytes;
-  bool want = !stopped_ && !backlog && queued_.empty() &&
-              in_flight_ < config_.max_inflight_per_connection;
+  bool want =
+      !stopped_ && !backlog && queued_.empty() && in_flight_ < config_.max_inflight_per_connection;
   auto* stream = reinterpret_cast<uv_stream_t*>(pipe_);
   if (want && !reading_) {
     uv_read_start(stream, &Connection::on_alloc, &Connection::on_read);

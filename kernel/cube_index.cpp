@@ -73,8 +73,8 @@ std::vector<IndexHit> CubeIndex::search(std::span<const float> query, std::size_
     if (allowed.empty()) return hits;
   }
 
-  std::size_t candidates = all_tags.empty() ? static_cast<std::size_t>(index_.ntotal)
-                                            : allowed.size();
+  std::size_t candidates =
+      all_tags.empty() ? static_cast<std::size_t>(index_.ntotal) : allowed.size();
   auto limit = static_cast<FaissId>(std::min(k, candidates));
   std::vector<float> scores(static_cast<std::size_t>(limit));
   std::vector<FaissId> labels(static_cast<std::size_t>(limit));

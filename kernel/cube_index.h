@@ -40,7 +40,8 @@ class CubeIndex {
   std::size_t size() const;
 
   // Adds or replaces the vector and tags of `id`. `vector` has dimension() floats.
-  void upsert(std::uint64_t id, std::span<const float> vector, const std::vector<std::string>& tags);
+  void upsert(std::uint64_t id, std::span<const float> vector,
+              const std::vector<std::string>& tags);
   void remove(std::uint64_t id);
 
   // The k best items by inner product, best first; when `all_tags` is not

@@ -89,8 +89,8 @@ bool Daemon::open_storage() {
     spdlog::error("rebuilding the search indexes: {}", status.message);
     return false;
   }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - started)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  started)
                 .count();
   spdlog::info("store {} open; {} items indexed in {} ms", store_dir, indexed, ms);
 
@@ -101,9 +101,9 @@ bool Daemon::open_storage() {
     spdlog::shutdown();
     _exit(3);
   });
-  handler_ = std::make_unique<RequestHandler>(Services{
-      config_, *store_, *commits_, indexes_, stats_,
-      [this](std::function<void()> work) { run_on_worker(std::move(work)); }});
+  handler_ = std::make_unique<RequestHandler>(
+      Services{config_, *store_, *commits_, indexes_, stats_,
+               [this](std::function<void()> work) { run_on_worker(std::move(work)); }});
   return true;
 }
 

@@ -61,6 +61,8 @@ std::unique_ptr<DataLock> DataLock::acquire(const std::string& dir, std::string*
   return std::unique_ptr<DataLock>(new DataLock(fd));
 }
 
-DataLock::~DataLock() { close(fd_); }
+DataLock::~DataLock() {
+  close(fd_);
+}
 
 }  // namespace memos::kernel

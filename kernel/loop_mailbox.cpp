@@ -7,7 +7,9 @@ LoopMailbox::LoopMailbox(uv_loop_t* loop) : async_(new uv_async_t) {
   async_->data = this;
 }
 
-LoopMailbox::~LoopMailbox() { close(); }
+LoopMailbox::~LoopMailbox() {
+  close();
+}
 
 void LoopMailbox::post(std::function<void()> fn) {
   std::lock_guard lock(mutex_);
@@ -16,7 +18,9 @@ void LoopMailbox::post(std::function<void()> fn) {
   uv_async_send(async_);
 }
 
-void LoopMailbox::on_async(uv_async_t* handle) { static_cast<LoopMailbox*>(handle->data)->drain(); }
+void LoopMailbox::on_async(uv_async_t* handle) {
+  static_cast<LoopMailbox*>(handle->data)->drain();
+}
 
 void LoopMailbox::drain() {
   std::vector<std::function<void()>> batch;

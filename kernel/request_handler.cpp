@@ -23,7 +23,9 @@ std::int64_t now_ms() {
       .count();
 }
 
-capnp::Text::Reader text(const std::string& s) { return capnp::Text::Reader(s.data(), s.size()); }
+capnp::Text::Reader text(const std::string& s) {
+  return capnp::Text::Reader(s.data(), s.size());
+}
 
 template <class Fill>
 Frame response(std::uint64_t id, Fill&& fill) {
@@ -164,8 +166,7 @@ void RequestHandler::handle(std::uint32_t tenant, wire::Request::Reader request,
       return add(tenant, id, request.getAdd(), std::move(reply));
     case wire::Request::GET: {
       auto r = request.getGet();
-      return get(tenant, id, name_of(r.getCube()), r.getItemId(), r.getVersion(),
-                 std::move(reply));
+      return get(tenant, id, name_of(r.getCube()), r.getItemId(), r.getVersion(), std::move(reply));
     }
     case wire::Request::UPDATE:
       return update(tenant, id, request.getUpdate(), std::move(reply));
@@ -297,8 +298,8 @@ static void write_item(const Services& s_, std::shared_ptr<ItemWrite> w, Reply r
       std::optional<store::ReadTxn> txn;
       if (!open_cube(s_.store, w->tenant, w->cube, &txn, &cube, id, reply)) return;
     }
-    auto vector = std::make_shared<std::vector<float>>(
-        s_.indexes.embedder(cube.dimension)->embed(w->text));
+    auto vector =
+        std::make_shared<std::vector<float>>(s_.indexes.embedder(cube.dimension)->embed(w->text));
     auto written = std::make_shared<store::Item>();
     s_.commits.submit({
         [w, cube, written](store::WriteTxn& txn) -> Status {
@@ -335,8 +336,8 @@ void RequestHandler::add(std::uint32_t tenant, std::uint64_t id, wire::AddItem::
   write_item(s_, std::move(w), std::move(reply));
 }
 
-void RequestHandler::update(std::uint32_t tenant, std::uint64_t id,
-                            wire::UpdateItem::Reader args, Reply reply) {
+void RequestHandler::update(std::uint32_t tenant, std::uint64_t id, wire::UpdateItem::Reader args,
+                            Reply reply) {
   auto w = std::make_shared<ItemWrite>();
   w->tenant = tenant;
   w->request_id = id;
@@ -402,10 +403,9 @@ void RequestHandler::search(std::uint32_t tenant, std::uint64_t id, wire::Search
   std::string query = args.getQuery();
   std::uint32_t k = args.getK() == 0 ? kDefaultK : args.getK();
   if (k > s_.config.search.max_k) {
-    return reply(error_frame(id, wire::ErrorCode::TOO_LARGE,
-                             "k is larger than max_k (" +
-                                 std::to_string(s_.config.search.max_k) + ")",
-                             false));
+    return reply(error_frame(
+        id, wire::ErrorCode::TOO_LARGE,
+        "k is larger than max_k (" + std::to_string(s_.config.search.max_k) + ")", false));
   }
   std::vector<std::string> tags = copy_texts(args.getTags());
   if (auto f = check_tags(tags, s_.config.store); f.failed()) return reply(check_error(id, f));
@@ -427,7 +427,8 @@ void RequestHandler::search(std::uint32_t tenant, std::uint64_t id, wire::Search
     for (const auto& hit : hits) {
       store::Item item;
       // The index may be a commit ahead of this snapshot: skip what it lacks.
-      if (txn->get_item(cube.id, hit.id, 0, &item).ok()) found.emplace_back(std::move(item), hit.score);
+      if (txn->get_item(cube.id, hit.id, 0, &item).ok())
+        found.emplace_back(std::move(item), hit.score);
     }
     reply(response(id, [&](wire::Response::Builder r) {
       auto list = r.initHits(static_cast<unsigned>(found.size()));

@@ -8,7 +8,9 @@ namespace memos::store {
 CommitQueue::CommitQueue(Store& store, std::function<void(const Status&)> on_fatal)
     : store_(store), on_fatal_(std::move(on_fatal)), thread_([this] { run(); }) {}
 
-CommitQueue::~CommitQueue() { stop(); }
+CommitQueue::~CommitQueue() {
+  stop();
+}
 
 void CommitQueue::submit(WriteJob job) {
   {

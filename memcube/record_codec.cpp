@@ -103,7 +103,8 @@ Status decode_item(std::string_view bytes, Item* out) {
     out->deleted = r.getDeleted();
   });
   KJ_IF_MAYBE (e, failure) {
-    return {Errc::corrupt, std::string("item record does not decode: ") + e->getDescription().cStr()};
+    return {Errc::corrupt,
+            std::string("item record does not decode: ") + e->getDescription().cStr()};
   }
   if (!exact) return {Errc::corrupt, "item record has trailing bytes"};
   return {};
@@ -130,7 +131,8 @@ Status decode_cube(std::string_view bytes, Cube* out) {
     out->live_items = r.getLiveItems();
   });
   KJ_IF_MAYBE (e, failure) {
-    return {Errc::corrupt, std::string("cube record does not decode: ") + e->getDescription().cStr()};
+    return {Errc::corrupt,
+            std::string("cube record does not decode: ") + e->getDescription().cStr()};
   }
   if (!exact) return {Errc::corrupt, "cube record has trailing bytes"};
   return {};

@@ -144,9 +144,9 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
       return fail(rc, "writing the schema version");
     }
   } else if (rc == 0) {
-    std::uint32_t found = val.mv_size == 4
-                              ? static_cast<std::uint32_t>(get_be(static_cast<char*>(val.mv_data), 4))
-                              : 0;
+    std::uint32_t found =
+        val.mv_size == 4 ? static_cast<std::uint32_t>(get_be(static_cast<char*>(val.mv_data), 4))
+                         : 0;
     if (found != kSchemaVersion) {
       mdb_txn_abort(txn);
       *status = {Errc::io, "store in " + dir + " has schema version " + std::to_string(found) +
@@ -252,8 +252,8 @@ Status ReadTxn::get_item(CubeId cube, ItemId id, std::uint32_t version, Item* ou
     rc = mdb_get(txn_, store_->versions_, &key, &val);
   }
   if (rc == MDB_NOTFOUND) {
-    return {Errc::not_found, version == 0 ? "no such item"
-                                          : "item has no version " + std::to_string(version)};
+    return {Errc::not_found,
+            version == 0 ? "no such item" : "item has no version " + std::to_string(version)};
   }
   if (rc) return from_mdb(rc, "read item");
   Status s = decode_item(as_view(val), out);
@@ -281,8 +281,7 @@ Status ReadTxn::history(CubeId cube, ItemId id, std::vector<Item>* out) const {
   return s;
 }
 
-Status ReadTxn::for_each_live_item(CubeId cube,
-                                   const std::function<void(const Item&)>& fn) const {
+Status ReadTxn::for_each_live_item(CubeId cube, const std::function<void(const Item&)>& fn) const {
   Cursor cursor(txn_, store_->items_);
   if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
   return cursor.scan_prefix(u64_key(cube), [&](std::string_view, std::string_view v) {
@@ -305,7 +304,9 @@ WriteTxn::WriteTxn(WriteTxn&& other) noexcept
   other.txn_ = nullptr;
 }
 
-WriteTxn::~WriteTxn() { abort(); }
+WriteTxn::~WriteTxn() {
+  abort();
+}
 
 void WriteTxn::abort() {
   if (txn_) mdb_txn_abort(txn_);

@@ -148,8 +148,7 @@ class WriteTxn {
   // Errors: not_found (absent or deleted), storage_full, corrupt, io.
   Status update_item(CubeId cube, ItemId id, std::string text,
                      std::optional<std::vector<std::string>> tags,
-                     std::optional<std::vector<MetaEntry>> meta, std::int64_t now_ms,
-                     Item* out);
+                     std::optional<std::vector<MetaEntry>> meta, std::int64_t now_ms, Item* out);
   // Writes a tombstone version. Errors: not_found (absent or already
   // deleted), storage_full, corrupt, io.
   Status remove_item(CubeId cube, ItemId id, std::int64_t now_ms, Item* tombstone);

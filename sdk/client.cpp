@@ -27,22 +27,37 @@ namespace {
 constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 constexpr int kReplyNestingLimit = 64;
 
-capnp::Text::Reader text(const std::string& s) { return capnp::Text::Reader(s.data(), s.size()); }
-std::string str(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+capnp::Text::Reader text(const std::string& s) {
+  return capnp::Text::Reader(s.data(), s.size());
+}
+std::string str(capnp::Text::Reader t) {
+  return std::string(t.cStr(), t.size());
+}
 
 ErrorCode from_wire(wire::ErrorCode code) {
   switch (code) {
-    case wire::ErrorCode::BAD_REQUEST: return ErrorCode::bad_request;
-    case wire::ErrorCode::NOT_FOUND: return ErrorCode::not_found;
-    case wire::ErrorCode::ALREADY_EXISTS: return ErrorCode::already_exists;
-    case wire::ErrorCode::TOO_LARGE: return ErrorCode::too_large;
-    case wire::ErrorCode::BUSY: return ErrorCode::busy;
-    case wire::ErrorCode::UNAVAILABLE: return ErrorCode::unavailable;
-    case wire::ErrorCode::INTERNAL: return ErrorCode::internal;
-    case wire::ErrorCode::CONFLICT: return ErrorCode::conflict;
-    case wire::ErrorCode::PERMISSION_DENIED: return ErrorCode::permission_denied;
-    case wire::ErrorCode::STORAGE_FULL: return ErrorCode::storage_full;
-    case wire::ErrorCode::UNKNOWN: break;
+    case wire::ErrorCode::BAD_REQUEST:
+      return ErrorCode::bad_request;
+    case wire::ErrorCode::NOT_FOUND:
+      return ErrorCode::not_found;
+    case wire::ErrorCode::ALREADY_EXISTS:
+      return ErrorCode::already_exists;
+    case wire::ErrorCode::TOO_LARGE:
+      return ErrorCode::too_large;
+    case wire::ErrorCode::BUSY:
+      return ErrorCode::busy;
+    case wire::ErrorCode::UNAVAILABLE:
+      return ErrorCode::unavailable;
+    case wire::ErrorCode::INTERNAL:
+      return ErrorCode::internal;
+    case wire::ErrorCode::CONFLICT:
+      return ErrorCode::conflict;
+    case wire::ErrorCode::PERMISSION_DENIED:
+      return ErrorCode::permission_denied;
+    case wire::ErrorCode::STORAGE_FULL:
+      return ErrorCode::storage_full;
+    case wire::ErrorCode::UNKNOWN:
+      break;
   }
   return ErrorCode::unknown;
 }
@@ -61,8 +76,9 @@ Item to_item(wire::Item::Reader r) {
 }
 
 Cube to_cube(wire::Cube::Reader r) {
-  return Cube{r.getId(),          str(r.getName()),  r.getOwnerUid(), r.getCreatedAtMs(),
-              str(r.getEmbedder()), r.getDimension(), r.getLiveItems()};
+  return Cube{r.getId(),          str(r.getName()),     r.getOwnerUid(),
+              r.getCreatedAtMs(), str(r.getEmbedder()), r.getDimension(),
+              r.getLiveItems()};
 }
 
 template <class List>
@@ -86,20 +102,34 @@ Error protocol_error(const std::string& what) {
 
 const char* to_string(ErrorCode code) {
   switch (code) {
-    case ErrorCode::bad_request: return "badRequest";
-    case ErrorCode::not_found: return "notFound";
-    case ErrorCode::already_exists: return "alreadyExists";
-    case ErrorCode::too_large: return "tooLarge";
-    case ErrorCode::busy: return "busy";
-    case ErrorCode::unavailable: return "unavailable";
-    case ErrorCode::internal: return "internal";
-    case ErrorCode::conflict: return "conflict";
-    case ErrorCode::permission_denied: return "permissionDenied";
-    case ErrorCode::storage_full: return "storageFull";
-    case ErrorCode::unknown: return "unknown";
-    case ErrorCode::connect_failed: return "connectFailed";
-    case ErrorCode::connection_lost: return "connectionLost";
-    case ErrorCode::protocol_error: return "protocolError";
+    case ErrorCode::bad_request:
+      return "badRequest";
+    case ErrorCode::not_found:
+      return "notFound";
+    case ErrorCode::already_exists:
+      return "alreadyExists";
+    case ErrorCode::too_large:
+      return "tooLarge";
+    case ErrorCode::busy:
+      return "busy";
+    case ErrorCode::unavailable:
+      return "unavailable";
+    case ErrorCode::internal:
+      return "internal";
+    case ErrorCode::conflict:
+      return "conflict";
+    case ErrorCode::permission_denied:
+      return "permissionDenied";
+    case ErrorCode::storage_full:
+      return "storageFull";
+    case ErrorCode::unknown:
+      return "unknown";
+    case ErrorCode::connect_failed:
+      return "connectFailed";
+    case ErrorCode::connection_lost:
+      return "connectionLost";
+    case ErrorCode::protocol_error:
+      return "protocolError";
   }
   return "unknown";
 }
@@ -190,9 +220,9 @@ class Client::Impl {
       pending_.emplace(id, std::move(handler));
     }
     // The reply may arrive before send() returns: the handler is registered first.
-    if (!send_all(frame.asBytes())) fail_all(Error{ErrorCode::connection_lost,
-                                                   std::string("send: ") + std::strerror(errno),
-                                                   true});
+    if (!send_all(frame.asBytes()))
+      fail_all(
+          Error{ErrorCode::connection_lost, std::string("send: ") + std::strerror(errno), true});
     return future;
   }
 
@@ -249,8 +279,8 @@ class Client::Impl {
       handler(&response, nullptr);
     });
     KJ_IF_MAYBE (e, failure) {
-      Error error = protocol_error(std::string("reply does not decode: ") +
-                                   e->getDescription().cStr());
+      Error error =
+          protocol_error(std::string("reply does not decode: ") + e->getDescription().cStr());
       if (handler) handler(nullptr, &error);
       shutdown(fd_, SHUT_RDWR);
       fail_all(error);
@@ -310,7 +340,9 @@ Result<std::unique_ptr<Client>> Client::connect(const std::string& socket_path,
   return std::unique_ptr<Client>(new Client(std::make_unique<Impl>(fd, options)));
 }
 
-std::size_t Client::in_flight() const { return impl_->in_flight(); }
+std::size_t Client::in_flight() const {
+  return impl_->in_flight();
+}
 
 namespace {
 
@@ -326,11 +358,10 @@ std::future<Result<Status>> Client::status_async() {
                              [](const wire::Response::Reader& r) -> Result<Status> {
                                if (!r.isStatus()) return wrong_reply<Status>();
                                auto s = r.getStatus();
-                               return Status{str(s.getVersion()), s.getPid(),
-                                             s.getUptimeMs(),     s.getTenantUid(),
-                                             s.getCubes(),        s.getConnections(),
-                                             s.getRequestsServed(), str(s.getDataDir()),
-                                             str(s.getSocket())};
+                               return Status{
+                                   str(s.getVersion()),   s.getPid(),          s.getUptimeMs(),
+                                   s.getTenantUid(),      s.getCubes(),        s.getConnections(),
+                                   s.getRequestsServed(), str(s.getDataDir()), str(s.getSocket())};
                              });
 }
 

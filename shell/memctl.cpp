@@ -35,17 +35,12 @@ std::string iso_time(std::int64_t ms) {
   return buf;
 }
 
-std::uint64_t parse_id_or_throw(const std::string& text) {
-  auto id = memos::parse_id(text);
-  if (!id) throw UsageError{"'" + text + "' is not an item id (13 characters of base32)"};
-  return *id;
-}
-
 std::vector<memos::MetaEntry> parse_meta(const std::vector<std::string>& pairs) {
   std::vector<memos::MetaEntry> meta;
   for (const auto& p : pairs) {
     auto eq = p.find('=');  // the key ends at the first '='; the value may hold more
-    if (eq == std::string::npos || eq == 0) throw UsageError{"--meta wants KEY=VALUE, got '" + p + "'"};
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError{"--meta wants KEY=VALUE, got '" + p + "'"};
     meta.push_back({p.substr(0, eq), p.substr(eq + 1)});
   }
   return meta;
@@ -147,6 +142,10 @@ struct Args {
   bool json = false;
   std::string cube, name, text, id, query;
   std::vector<std::string> tags, meta;
+  // Checked and converted before connecting, so bad usage is exit status 2
+  // whether or not a daemon is running.
+  std::uint64_t item_id = 0;
+  std::vector<memos::MetaEntry> meta_entries;
   std::uint32_t version = 0;
   std::uint32_t k = 10;
   bool force = false;
@@ -241,16 +240,16 @@ int run(CLI::App& app, const Args& a) {
   if (cmd("add") || cmd("update") || cmd("get") || cmd("rm")) {
     memos::Result<memos::Item> r = memos::Error{memos::ErrorCode::internal, "", false};
     if (cmd("add")) {
-      r = client.add(a.cube, {a.text, a.tags, parse_meta(a.meta)});
+      r = client.add(a.cube, {a.text, a.tags, a.meta_entries});
     } else if (cmd("update")) {
       memos::ItemChange change{a.text, std::nullopt, std::nullopt};
       if (!a.tags.empty()) change.tags = a.tags;
-      if (!a.meta.empty()) change.meta = parse_meta(a.meta);
-      r = client.update(a.cube, parse_id_or_throw(a.id), std::move(change));
+      if (!a.meta.empty()) change.meta = a.meta_entries;
+      r = client.update(a.cube, a.item_id, std::move(change));
     } else if (cmd("get")) {
-      r = client.get(a.cube, parse_id_or_throw(a.id), a.version);
+      r = client.get(a.cube, a.item_id, a.version);
     } else {
-      r = client.remove(a.cube, parse_id_or_throw(a.id));
+      r = client.remove(a.cube, a.item_id);
     }
     if (!r) return out.refused(r.error());
     if (out.json()) {
@@ -272,7 +271,7 @@ int run(CLI::App& app, const Args& a) {
   }
 
   if (cmd("history")) {
-    auto r = client.history(a.cube, parse_id_or_throw(a.id));
+    auto r = client.history(a.cube, a.item_id);
     if (!r) return out.refused(r.error());
     if (out.json()) {
       JsonWriter j;
@@ -308,8 +307,7 @@ int run(CLI::App& app, const Args& a) {
     for (const auto& h : r.value()) {
       std::string tags = h.item.tags.empty() ? "" : "  [" + join(h.item.tags, ",") + "]";
       std::printf("%.3f  %s  %s%s\n", static_cast<double>(h.score),
-                  memos::format_id(h.item.id).c_str(), one_line(h.item.text).c_str(),
-                  tags.c_str());
+                  memos::format_id(h.item.id).c_str(), one_line(h.item.text).c_str(), tags.c_str());
     }
     return 0;
   }
@@ -376,6 +374,12 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   try {
+    if (!a.id.empty()) {
+      auto id = memos::parse_id(a.id);
+      if (!id) throw UsageError{"'" + a.id + "' is not an item id (13 characters of base32)"};
+      a.item_id = *id;
+    }
+    a.meta_entries = parse_meta(a.meta);
     return run(app, a);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "memctl: %s\n", e.message.c_str());

@@ -16,14 +16,13 @@ constexpr float kTrigramWeight = 0.2f;
 // similarity to every pair of sentences, so they are skipped (they still
 // break bigrams, which keeps "New York" apart from "new ... york").
 constexpr std::string_view kStopWords[] = {
-    "a",     "about", "after", "all",   "also",  "am",    "an",    "and",   "any",   "are",
-    "as",    "at",    "be",    "been",  "but",   "by",    "can",   "could", "did",   "do",
-    "does",  "for",   "from",  "had",   "has",   "have",  "he",    "her",   "hers",  "him",
-    "his",   "how",   "i",     "if",    "in",    "into",  "is",    "it",    "its",   "me",
-    "my",    "no",    "not",   "of",    "on",    "or",    "our",   "she",   "so",    "than",
-    "that",  "the",   "their", "them",  "then",  "there", "these", "they",  "this",  "to",
-    "was",   "we",    "were",  "what",  "when",  "where", "which", "who",   "whom",  "why",
-    "will",  "with",  "would", "you",   "your"};
+    "a",     "about", "after", "all",  "also", "am",   "an",    "and",  "any",   "are",  "as",
+    "at",    "be",    "been",  "but",  "by",   "can",  "could", "did",  "do",    "does", "for",
+    "from",  "had",   "has",   "have", "he",   "her",  "hers",  "him",  "his",   "how",  "i",
+    "if",    "in",    "into",  "is",   "it",   "its",  "me",    "my",   "no",    "not",  "of",
+    "on",    "or",    "our",   "she",  "so",   "than", "that",  "the",  "their", "them", "then",
+    "there", "these", "they",  "this", "to",   "was",  "we",    "were", "what",  "when", "where",
+    "which", "who",   "whom",  "why",  "will", "with", "would", "you",  "your"};
 
 bool is_stop_word(std::string_view w) {
   for (auto s : kStopWords) {
@@ -47,8 +46,8 @@ std::string stem(std::string w) {
     w += 'y';
   } else if (strip("ing", 3) || strip("ed", 3)) {
     std::size_t n = w.size();
-    if (n >= 2 && w[n - 1] == w[n - 2] && std::string_view("aeiouls").find(w[n - 1]) ==
-                                              std::string_view::npos) {
+    if (n >= 2 && w[n - 1] == w[n - 2] &&
+        std::string_view("aeiouls").find(w[n - 1]) == std::string_view::npos) {
       w.pop_back();
     }
   } else if (!w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is")) {

@@ -1,7 +1,6 @@
 // Integration tests: a real memosd on a temporary socket and data folder,
 // driven through the SDK and raw sockets.
 #define BOOST_TEST_MODULE daemon
-#include <boost/test/unit_test.hpp>
 #include <capnp/message.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,6 +9,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <boost/test/unit_test.hpp>
 
 #include <atomic>
 #include <cstring>
@@ -28,7 +28,9 @@ using memos::testing::TempDir;
 using namespace std::chrono_literals;
 
 namespace memos {
-std::ostream& operator<<(std::ostream& out, ErrorCode code) { return out << to_string(code); }
+std::ostream& operator<<(std::ostream& out, ErrorCode code) {
+  return out << to_string(code);
+}
 }  // namespace memos
 
 namespace {
@@ -103,7 +105,9 @@ std::vector<char> search_frame(std::uint64_t id, const std::string& cube) {
   return std::vector<char>(bytes.begin(), bytes.end());
 }
 
-std::vector<std::uint32_t> le(std::initializer_list<std::uint32_t> v) { return v; }
+std::vector<std::uint32_t> le(std::initializer_list<std::uint32_t> v) {
+  return v;
+}
 
 void expect_error(const memos::Result<memos::Item>& r, memos::ErrorCode code) {
   BOOST_REQUIRE(!r.ok());
@@ -125,7 +129,8 @@ BOOST_AUTO_TEST_CASE(full_round_trip_through_the_sdk) {
   BOOST_TEST(cube->embedder == "hash-v1");
   BOOST_TEST(c->cube_create("notes").error().code == memos::ErrorCode::already_exists);
 
-  auto peanuts = c->add("notes", {"Maya is allergic to peanuts", {"health", "food"}, {{"src", "chat"}}});
+  auto peanuts =
+      c->add("notes", {"Maya is allergic to peanuts", {"health", "food"}, {{"src", "chat"}}});
   BOOST_REQUIRE(peanuts.ok());
   BOOST_REQUIRE(c->add("notes", {"Maya swims at Carcavelos on Saturdays", {"hobby"}, {}}).ok());
   BOOST_REQUIRE(c->add("notes", {"The lab budget meeting is on Monday", {"work"}, {}}).ok());
@@ -140,7 +145,8 @@ BOOST_AUTO_TEST_CASE(full_round_trip_through_the_sdk) {
   BOOST_REQUIRE_EQUAL(filtered->size(), 1u);
   BOOST_TEST(filtered->front().item.tags == std::vector<std::string>{"hobby"});
 
-  auto updated = c->update("notes", peanuts->id, {"Maya is allergic to peanuts and cashews", {}, {}});
+  auto updated =
+      c->update("notes", peanuts->id, {"Maya is allergic to peanuts and cashews", {}, {}});
   BOOST_REQUIRE(updated.ok());
   BOOST_TEST(updated->version == 2u);
   BOOST_TEST(updated->tags == (std::vector<std::string>{"health", "food"}));
@@ -262,7 +268,8 @@ BOOST_AUTO_TEST_CASE(two_clients_pipelining_at_once) {
     }
     // Reads pipelined behind the writes on the same connection.
     std::vector<std::future<memos::Result<std::vector<memos::Hit>>>> searches;
-    for (int i = 0; i < 50; ++i) searches.push_back(c.value()->search_async("shared", "item", {5, {}}));
+    for (int i = 0; i < 50; ++i)
+      searches.push_back(c.value()->search_async("shared", "item", {5, {}}));
     for (auto& f : adds) {
       auto r = f.get();
       BOOST_REQUIRE(r.ok());
@@ -291,10 +298,10 @@ BOOST_AUTO_TEST_CASE(garbage_senders_are_disconnected_while_others_keep_working)
     std::memcpy(out.data(), words.data(), out.size());
     return out;
   };
-  attacks.push_back(from_words(le({0xFFFFFFFFu, 0})));               // segment count 0xFFFFFFFF
-  attacks.push_back(from_words(le({0, 0x80000000u})));               // one 16 GiB segment
-  attacks.push_back(from_words(le({100000, 1, 1})));                 // too many segments
-  attacks.push_back(from_words(le({0, 4, 0xDEADBEEF, 0xDEADBEEF,     // a frame whose root
+  attacks.push_back(from_words(le({0xFFFFFFFFu, 0})));                  // segment count 0xFFFFFFFF
+  attacks.push_back(from_words(le({0, 0x80000000u})));                  // one 16 GiB segment
+  attacks.push_back(from_words(le({100000, 1, 1})));                    // too many segments
+  attacks.push_back(from_words(le({0, 4, 0xDEADBEEF, 0xDEADBEEF,        // a frame whose root
                                    0xDEADBEEF, 0xDEADBEEF, 0xDEADBEEF,  // pointer is junk
                                    0xDEADBEEF, 0xDEADBEEF, 0xDEADBEEF})));
   std::vector<char> random(4096);
@@ -324,7 +331,8 @@ BOOST_AUTO_TEST_CASE(a_client_that_never_reads_does_not_stall_the_daemon) {
   Daemon d("[ipc]\nreply_buffer_bytes = 4096\nslow_client_timeout_ms = 500\n");
   auto good = d.client();
   BOOST_REQUIRE(good->cube_create("c").ok());
-  for (int i = 0; i < 50; ++i) BOOST_REQUIRE(good->add("c", {"item " + std::to_string(i), {}, {}}).ok());
+  for (int i = 0; i < 50; ++i)
+    BOOST_REQUIRE(good->add("c", {"item " + std::to_string(i), {}, {}}).ok());
 
   RawConnection greedy(d.process->socket());
   int buffer = 4096;
@@ -377,7 +385,8 @@ BOOST_AUTO_TEST_CASE(sigterm_finishes_requests_in_flight) {
   BOOST_REQUIRE(d.client()->cube_create("c").ok());
   auto c = d.client();
   std::vector<std::future<memos::Result<memos::Item>>> futures;
-  for (int i = 0; i < 500; ++i) futures.push_back(c->add_async("c", {"in flight " + std::to_string(i), {}, {}}));
+  for (int i = 0; i < 500; ++i)
+    futures.push_back(c->add_async("c", {"in flight " + std::to_string(i), {}, {}}));
   kill(d.process->pid(), SIGTERM);
   std::vector<memos::Item> acknowledged;
   for (auto& f : futures) {

@@ -135,10 +135,14 @@ BOOST_FIXTURE_TEST_CASE(exit_status_one_when_refused_or_unreachable, Fixture) {
   BOOST_TEST(contains(err, "badRequest"));
   BOOST_TEST(memctl({"search", "nope", "q"}, &out, &err) == 1);
   BOOST_TEST(contains(err, "notFound"));
-  int rc = run_command({MEMOS_MEMCTL, "--socket", dir.path() + "/absent.sock", "status"}, &out,
-                       &err);
+  int rc =
+      run_command({MEMOS_MEMCTL, "--socket", dir.path() + "/absent.sock", "status"}, &out, &err);
   BOOST_TEST(rc == 1);
   BOOST_TEST(contains(err, "is memosd running?"), err);
+  // Bad usage is reported as such even with no daemon to talk to.
+  rc = run_command({MEMOS_MEMCTL, "--socket", dir.path() + "/absent.sock", "get", "c", "bad-id"},
+                   &out, &err);
+  BOOST_TEST(rc == 2);
   // MEMOS_SOCKET is honoured when --socket is absent.
   rc = run_command({MEMOS_MEMCTL, "status"}, &out, &err, {"MEMOS_SOCKET=" + process.socket()});
   BOOST_TEST(rc == 0, err);

@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE frame_decoder
-#include <boost/test/unit_test.hpp>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <boost/test/unit_test.hpp>
 
 #include <cstring>
 #include <random>
@@ -16,7 +16,9 @@ using memos::ipc::FrameLimits;
 using Frames = std::vector<kj::Array<capnp::word>>;
 
 namespace memos::ipc {
-std::ostream& operator<<(std::ostream& out, FrameError e) { return out << describe(e); }
+std::ostream& operator<<(std::ostream& out, FrameError e) {
+  return out << describe(e);
+}
 }  // namespace memos::ipc
 
 namespace {

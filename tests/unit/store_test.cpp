@@ -59,9 +59,8 @@ BOOST_AUTO_TEST_CASE(versions_history_and_tombstones) {
                 }).ok());
   BOOST_TEST(v3.tags == (std::vector<std::string>{"c"}));
   BOOST_TEST(v3.meta.empty());
-  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
-                  return t.remove_item(cube.id, v1.id, 40, &tomb);
-                }).ok());
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.remove_item(cube.id, v1.id, 40, &tomb); }).ok());
   BOOST_TEST(tomb.version == 4u);
   BOOST_TEST(tomb.deleted);
 
@@ -87,8 +86,7 @@ BOOST_AUTO_TEST_CASE(versions_history_and_tombstones) {
   // A deleted item can be neither updated nor deleted again.
   Item ignored;
   BOOST_TEST((write(*store, [&](WriteTxn& t) {
-                return t.update_item(cube.id, v1.id, "x", std::nullopt, std::nullopt, 50,
-                                     &ignored);
+                return t.update_item(cube.id, v1.id, "x", std::nullopt, std::nullopt, 50, &ignored);
               }).code == Errc::not_found));
   BOOST_TEST((write(*store, [&](WriteTxn& t) {
                 return t.remove_item(cube.id, v1.id, 50, &ignored);
@@ -110,16 +108,14 @@ BOOST_AUTO_TEST_CASE(cubes_are_per_tenant_and_removal_needs_force) {
                 return t.create_cube(1, "same", "hash-v1", 64, 1, &dup);
               }).code == Errc::already_exists));
   Item item;
-  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
-                  return t.add_item(a.id, "x", {}, {}, 5, &item);
-                }).ok());
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.add_item(a.id, "x", {}, {}, 5, &item); }).ok());
   Cube removed;
   BOOST_TEST((write(*store, [&](WriteTxn& t) {
                 return t.remove_cube(1, "same", false, &removed);
               }).code == Errc::conflict));
-  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
-                  return t.remove_cube(1, "same", true, &removed);
-                }).ok());
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.remove_cube(1, "same", true, &removed); }).ok());
 
   std::optional<ReadTxn> r;
   BOOST_REQUIRE(store->begin_read(&r).ok());
@@ -140,12 +136,11 @@ BOOST_AUTO_TEST_CASE(nested_failure_rolls_back_only_its_own_changes) {
   Item kept, lost;
   std::optional<WriteTxn> txn;
   BOOST_REQUIRE(store->begin_write(&txn).ok());
-  BOOST_REQUIRE(txn->nested([&](WriteTxn& t) {
-                     return t.create_cube(1, "c", "hash-v1", 16, 1, &cube);
-                   }).ok());
-  BOOST_REQUIRE(txn->nested([&](WriteTxn& t) {
-                     return t.add_item(cube.id, "kept", {}, {}, 2, &kept);
-                   }).ok());
+  BOOST_REQUIRE(
+      txn->nested([&](WriteTxn& t) { return t.create_cube(1, "c", "hash-v1", 16, 1, &cube); })
+          .ok());
+  BOOST_REQUIRE(
+      txn->nested([&](WriteTxn& t) { return t.add_item(cube.id, "kept", {}, {}, 2, &kept); }).ok());
   Status failed = txn->nested([&](WriteTxn& t) -> Status {
     Status s = t.add_item(cube.id, "lost", {}, {}, 3, &lost);
     if (!s.ok()) return s;
