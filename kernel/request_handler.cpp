@@ -121,6 +121,12 @@ std::vector<store::MetaEntry> copy_meta(capnp::List<wire::MetaEntry>::Reader lis
   return out;
 }
 
+Status list_cubes(const store::Store& st, std::uint32_t tenant, std::vector<store::Cube>* out) {
+  std::optional<store::ReadTxn> txn;
+  Status s = st.begin_read(&txn);
+  return s.ok() ? txn->list_cubes(tenant, out) : s;
+}
+
 // Opens a read transaction and finds the tenant's cube, or fails with a reply.
 bool open_cube(const store::Store& st, std::uint32_t tenant, const std::string& name,
                std::optional<store::ReadTxn>* txn, store::Cube* cube, std::uint64_t id,
@@ -186,11 +192,8 @@ void RequestHandler::handle(std::uint32_t tenant, wire::Request::Reader request,
 
 void RequestHandler::status(std::uint32_t tenant, std::uint64_t id, Reply reply) {
   s_.run_on_worker([this, tenant, id, reply = std::move(reply)] {
-    std::optional<store::ReadTxn> txn;
     std::vector<store::Cube> cubes;
-    Status s = s_.store.begin_read(&txn);
-    if (s.ok()) s = txn->list_cubes(tenant, &cubes);
-    if (!s.ok()) return reply(status_error(id, s));
+    if (Status s = list_cubes(s_.store, tenant, &cubes); !s.ok()) return reply(status_error(id, s));
     auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - s_.stats.started);
     reply(response(id, [&](wire::Response::Builder r) {
@@ -228,11 +231,8 @@ void RequestHandler::cube_create(std::uint32_t tenant, std::uint64_t id, std::st
 
 void RequestHandler::cube_list(std::uint32_t tenant, std::uint64_t id, Reply reply) {
   s_.run_on_worker([this, tenant, id, reply = std::move(reply)] {
-    std::optional<store::ReadTxn> txn;
     std::vector<store::Cube> cubes;
-    Status s = s_.store.begin_read(&txn);
-    if (s.ok()) s = txn->list_cubes(tenant, &cubes);
-    if (!s.ok()) return reply(status_error(id, s));
+    if (Status s = list_cubes(s_.store, tenant, &cubes); !s.ok()) return reply(status_error(id, s));
     reply(response(id, [&](wire::Response::Builder r) {
       auto list = r.initCubes(static_cast<unsigned>(cubes.size()));
       for (unsigned i = 0; i < cubes.size(); ++i) set_cube(list[i], cubes[i]);

@@ -76,18 +76,35 @@ std::string encode_cube(const Cube& cube) {
   return to_bytes(message);
 }
 
-Status decode_item(std::string_view bytes, Item* out) {
-  if (bytes.size() % sizeof(capnp::word) != 0 || bytes.empty()) {
-    return {Errc::corrupt, "item record has a bad length"};
-  }
+namespace {
+
+// Checks and reads one record of schema Root; `fill` copies its fields out.
+template <class Root, class Fill>
+Status decode_record(std::string_view bytes, const char* what, Fill&& fill) {
+  auto corrupt = [&](const std::string& why) {
+    return Status{Errc::corrupt, std::string(what) + " record " + why};
+  };
+  if (bytes.size() % sizeof(capnp::word) != 0 || bytes.empty()) return corrupt("has a bad length");
   auto words = aligned_copy(bytes);
-  if (!plausible_table(words)) return {Errc::corrupt, "item record has a bad segment table"};
+  if (!plausible_table(words)) return corrupt("has a bad segment table");
   bool exact = true;
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
     capnp::FlatArrayMessageReader reader(kj::arrayPtr(words.data(), words.size()),
                                          record_limits(words.size()));
     exact = reader.getEnd() == words.data() + words.size();
-    auto r = reader.getRoot<records::ItemRecord>();
+    fill(reader.getRoot<Root>());
+  });
+  KJ_IF_MAYBE (e, failure) {
+    return corrupt(std::string("does not decode: ") + e->getDescription().cStr());
+  }
+  if (!exact) return corrupt("has trailing bytes");
+  return {};
+}
+
+}  // namespace
+
+Status decode_item(std::string_view bytes, Item* out) {
+  return decode_record<records::ItemRecord>(bytes, "item", [&](records::ItemRecord::Reader r) {
     out->id = r.getId();
     out->version = r.getVersion();
     out->text = r.getText();
@@ -102,26 +119,10 @@ Status decode_item(std::string_view bytes, Item* out) {
     out->updated_at_ms = r.getUpdatedAtMs();
     out->deleted = r.getDeleted();
   });
-  KJ_IF_MAYBE (e, failure) {
-    return {Errc::corrupt,
-            std::string("item record does not decode: ") + e->getDescription().cStr()};
-  }
-  if (!exact) return {Errc::corrupt, "item record has trailing bytes"};
-  return {};
 }
 
 Status decode_cube(std::string_view bytes, Cube* out) {
-  if (bytes.size() % sizeof(capnp::word) != 0 || bytes.empty()) {
-    return {Errc::corrupt, "cube record has a bad length"};
-  }
-  auto words = aligned_copy(bytes);
-  if (!plausible_table(words)) return {Errc::corrupt, "cube record has a bad segment table"};
-  bool exact = true;
-  kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
-    capnp::FlatArrayMessageReader reader(kj::arrayPtr(words.data(), words.size()),
-                                         record_limits(words.size()));
-    exact = reader.getEnd() == words.data() + words.size();
-    auto r = reader.getRoot<records::CubeRecord>();
+  return decode_record<records::CubeRecord>(bytes, "cube", [&](records::CubeRecord::Reader r) {
     out->id = r.getId();
     out->name = r.getName();
     out->owner = r.getOwnerUid();
@@ -130,12 +131,6 @@ Status decode_cube(std::string_view bytes, Cube* out) {
     out->dimension = r.getDimension();
     out->live_items = r.getLiveItems();
   });
-  KJ_IF_MAYBE (e, failure) {
-    return {Errc::corrupt,
-            std::string("cube record does not decode: ") + e->getDescription().cStr()};
-  }
-  if (!exact) return {Errc::corrupt, "cube record has trailing bytes"};
-  return {};
 }
 
 }  // namespace memos::store
