@@ -48,6 +48,15 @@ Setter string(std::string* field, std::function<std::string(const std::string&)>
   };
 }
 
+Setter boolean(bool* field) {
+  return [=](const toml::node& node) -> std::string {
+    auto v = node.value_exact<bool>();
+    if (!v) return "expected true or false";
+    *field = *v;
+    return "";
+  };
+}
+
 std::string check_log_level(const std::string& v) {
   static const char* const levels[] = {"trace", "debug", "info", "warn", "error", "off"};
   for (const char* l : levels) {
@@ -78,6 +87,7 @@ std::map<std::string, Setter> setters(Config* c) {
       {"ipc.reply_buffer_bytes", integer(&c->ipc.reply_buffer_bytes, 4096, 1ll << 32)},
       {"ipc.slow_client_timeout_ms", integer(&c->ipc.slow_client_timeout_ms, 100, kMaxU32)},
       {"store.map_size_mb", integer(&c->store.map_size_mb, 1, 1ll << 20)},
+      {"store.group_commit", boolean(&c->store.group_commit)},
       {"store.max_text_bytes", integer(&c->store.max_text_bytes, 1, 1ll << 30)},
       {"store.max_tags", integer(&c->store.max_tags, 0, 100000)},
       {"store.max_tag_bytes", integer(&c->store.max_tag_bytes, 1, 1 << 20)},

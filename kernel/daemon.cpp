@@ -94,13 +94,16 @@ bool Daemon::open_storage() {
                 .count();
   spdlog::info("store {} open; {} items indexed in {} ms", store_dir, indexed, ms);
 
-  commits_ = std::make_unique<store::CommitQueue>(*store_, [](const store::Status& s) {
-    // Durability contract: after a failed commit nothing can be promised;
-    // exit and let the supervisor restart on a consistent store.
-    spdlog::critical("commit failed: {}; exiting", s.message);
-    spdlog::shutdown();
-    _exit(3);
-  });
+  commits_ = std::make_unique<store::CommitQueue>(
+      *store_,
+      [](const store::Status& s) {
+        // Durability contract: after a failed commit nothing can be promised;
+        // exit and let the supervisor restart on a consistent store.
+        spdlog::critical("commit failed: {}; exiting", s.message);
+        spdlog::shutdown();
+        _exit(3);
+      },
+      config_.store.group_commit);
   handler_ = std::make_unique<RequestHandler>(
       Services{config_, *store_, *commits_, indexes_, stats_,
                [this](std::function<void()> work) { run_on_worker(std::move(work)); }});

@@ -5,8 +5,12 @@
 
 namespace memos::store {
 
-CommitQueue::CommitQueue(Store& store, std::function<void(const Status&)> on_fatal)
-    : store_(store), on_fatal_(std::move(on_fatal)), thread_([this] { run(); }) {}
+CommitQueue::CommitQueue(Store& store, std::function<void(const Status&)> on_fatal,
+                         bool group_commit)
+    : store_(store),
+      on_fatal_(std::move(on_fatal)),
+      group_commit_(group_commit),
+      thread_([this] { run(); }) {}
 
 CommitQueue::~CommitQueue() {
   stop();
@@ -50,7 +54,12 @@ void CommitQueue::run() {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
-      group.swap(queue_);
+      if (group_commit_) {
+        group.swap(queue_);
+      } else {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
     }
     commit_group(group);
   }

@@ -33,8 +33,10 @@ struct WriteJob {
 class CommitQueue {
  public:
   // `on_fatal` is called on the writer thread when a commit fails with an I/O
-  // error (anything but storage_full).
-  CommitQueue(Store& store, std::function<void(const Status&)> on_fatal);
+  // error (anything but storage_full). With `group_commit` false every job
+  // gets its own transaction and fsync (the baseline group commit beats; also
+  // a way to isolate a misbehaving job in a diagnosis).
+  CommitQueue(Store& store, std::function<void(const Status&)> on_fatal, bool group_commit = true);
   ~CommitQueue();  // drains: every queued job is committed and completed
   CommitQueue(const CommitQueue&) = delete;
   CommitQueue& operator=(const CommitQueue&) = delete;
@@ -55,6 +57,7 @@ class CommitQueue {
 
   Store& store_;
   std::function<void(const Status&)> on_fatal_;
+  bool group_commit_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<WriteJob> queue_;
