@@ -5,6 +5,11 @@
 
 namespace memos::kernel {
 
+IndexedAttributes attributes_of(const store::Item& item) {
+  return {item.tags, item.state == store::State::archived, item.valid_from_ms, item.valid_to_ms,
+          item.expires_at_ms};
+}
+
 std::shared_ptr<CubeIndex> IndexSet::index_for(const store::Cube& cube) {
   std::lock_guard lock(mutex_);
   auto& slot = indexes_[cube.id];
@@ -37,7 +42,7 @@ store::Status IndexSet::rebuild(const store::Store& store, std::size_t* items_in
     std::vector<float> vector(cube.dimension);
     s = txn->for_each_live_item(cube.id, [&](const store::Item& item) {
       embed->embed(item.text, vector);
-      index->upsert(item.id, vector, item.tags);
+      index->upsert(item.id, vector, attributes_of(item));
       ++*items_indexed;
     });
     if (!s.ok()) return s;

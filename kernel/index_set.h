@@ -14,6 +14,9 @@
 
 namespace memos::kernel {
 
+// The search attributes of an item's head version.
+IndexedAttributes attributes_of(const store::Item& item);
+
 class IndexSet {
  public:
   // The index of `cube`, created empty on first use.

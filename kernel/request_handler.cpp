@@ -3,6 +3,8 @@
 #include <capnp/message.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -86,8 +88,20 @@ void set_item(wire::Item::Builder b, const store::Item& item) {
     meta[i].setValue(text(item.meta[i].value));
   }
   b.setCreatedAtMs(item.created_at_ms);
-  b.setUpdatedAtMs(item.updated_at_ms);
-  b.setDeleted(item.deleted);
+  b.setRecordedAtMs(item.recorded_at_ms);
+  b.setDeleted(item.deleted());
+  b.setTier(static_cast<wire::Tier>(item.tier));
+  b.setState(static_cast<wire::State>(item.state));
+  b.setImportance(item.importance);
+  b.setExpiresAtMs(item.expires_at_ms);
+  b.setValidFromMs(item.valid_from_ms);
+  b.setValidToMs(item.valid_to_ms);
+  b.setWriterUid(item.provenance.writer);
+  b.setSessionId(text(item.provenance.session));
+  auto sources = b.initSources(static_cast<unsigned>(item.provenance.sources.size()));
+  for (unsigned i = 0; i < item.provenance.sources.size(); ++i) {
+    sources.set(i, item.provenance.sources[i]);
+  }
 }
 
 void set_cube(wire::Cube::Builder b, const store::Cube& cube) {
@@ -186,6 +200,12 @@ void RequestHandler::handle(std::uint32_t tenant, wire::Request::Reader request,
     }
     case wire::Request::SEARCH:
       return search(tenant, id, request.getSearch(), std::move(reply));
+    case wire::Request::SET_STATE:
+      return set_state(tenant, id, request.getSetState(), std::move(reply));
+    case wire::Request::ROLLBACK:
+      return rollback(tenant, id, request.getRollback(), std::move(reply));
+    case wire::Request::DIFF:
+      return diff(tenant, id, request.getDiff(), std::move(reply));
   }
   reply(bad_request(id, "unknown operation (is the client newer than this memosd?)"));
 }
@@ -263,108 +283,291 @@ void RequestHandler::cube_remove(std::uint32_t tenant, std::uint64_t id, std::st
   });
 }
 
-// The shared tail of add and update: validation and embedding on a worker,
-// then the write in the commit queue, then the index, then the reply.
+// Every item write follows one path: checks and embedding on a worker, the
+// change in the commit queue, then (after the commit) the index, then the
+// reply. `prepare` runs on the worker inside a read snapshot and returns the
+// text to embed (the item's text after the change); `apply` runs in the write
+// transaction and must leave the written version in `written`.
 namespace {
 
-struct ItemWrite {
+struct ItemChange {
   std::uint32_t tenant;
   std::uint64_t request_id;
   std::string cube;
-  std::uint64_t item_id = 0;  // 0 for add
-  std::string text;
-  std::optional<std::vector<std::string>> tags;
-  std::optional<std::vector<store::MetaEntry>> meta;
+  // Worker thread: checks; returns the text the item will hold, or fails
+  // with a reply (returning nullopt).
+  std::function<std::optional<std::string>(const store::ReadTxn&, const store::Cube&, const Reply&)>
+      prepare;
+  // Writer thread, inside the transaction.
+  std::function<Status(store::WriteTxn&, const store::Cube&, store::Item* written,
+                       store::Item* superseded)>
+      apply;
 };
 
-}  // namespace
-
-static void write_item(const Services& s_, std::shared_ptr<ItemWrite> w, Reply reply) {
-  s_.run_on_worker([&s_, w, reply = std::move(reply)] {
-    const std::uint64_t id = w->request_id;
-    if (auto f = check_text(w->text, s_.config.store); f.failed()) return reply(check_error(id, f));
-    if (w->tags) {
-      if (auto f = check_tags(*w->tags, s_.config.store); f.failed()) {
-        return reply(check_error(id, f));
-      }
-    }
-    if (w->meta) {
-      if (auto f = check_meta(*w->meta, s_.config.store); f.failed()) {
-        return reply(check_error(id, f));
-      }
-    }
+void commit_item_change(const Services& s_, std::shared_ptr<ItemChange> c, Reply reply) {
+  s_.run_on_worker([&s_, c, reply = std::move(reply)] {
+    const std::uint64_t id = c->request_id;
     store::Cube cube;
+    std::optional<std::string> text;
     {
       std::optional<store::ReadTxn> txn;
-      if (!open_cube(s_.store, w->tenant, w->cube, &txn, &cube, id, reply)) return;
+      if (!open_cube(s_.store, c->tenant, c->cube, &txn, &cube, id, reply)) return;
+      text = c->prepare(*txn, cube, reply);
+      if (!text) return;
     }
-    auto vector =
-        std::make_shared<std::vector<float>>(s_.indexes.embedder(cube.dimension)->embed(w->text));
+    auto embedder = s_.indexes.embedder(cube.dimension);
+    auto vector = std::make_shared<std::vector<float>>(embedder->embed(*text));
     auto written = std::make_shared<store::Item>();
+    auto superseded = std::make_shared<store::Item>();
     s_.commits.submit({
-        [w, cube, written](store::WriteTxn& txn) -> Status {
+        [c, cube, written, superseded](store::WriteTxn& txn) -> Status {
           // The cube may have been removed (or replaced) since it was read.
           store::Cube current;
-          Status s = txn.reader().find_cube(w->tenant, w->cube, &current);
+          Status s = txn.reader().find_cube(c->tenant, c->cube, &current);
           if (!s.ok()) return s;
           if (current.id != cube.id) return {store::Errc::not_found, "cube was replaced; retry"};
-          if (w->item_id == 0) {
-            return txn.add_item(cube.id, std::move(w->text), std::move(w->tags).value(),
-                                std::move(w->meta).value(), now_ms(), written.get());
-          }
-          return txn.update_item(cube.id, w->item_id, std::move(w->text), std::move(w->tags),
-                                 std::move(w->meta), now_ms(), written.get());
+          return c->apply(txn, cube, written.get(), superseded.get());
         },
-        [&s_, id, cube, vector, written, reply](const Status& s) {
+        [&s_, id, cube, text = std::move(*text), embedder, vector, written, superseded,
+         reply](const Status& s) {
           if (!s.ok()) return reply(status_error(id, s));
-          s_.indexes.index_for(cube)->upsert(written->id, *vector, written->tags);
+          auto index = s_.indexes.index_for(cube);
+          if (written->deleted()) {
+            index->remove(written->id);
+          } else {
+            // Another write may have changed the text between the snapshot
+            // and the commit: the index must hold what was committed.
+            if (written->text != text) *vector = embedder->embed(written->text);
+            index->upsert(written->id, *vector, attributes_of(*written));
+          }
+          if (superseded->id != 0)
+            index->set_attributes(superseded->id, attributes_of(*superseded));
           reply(item_response(id, *written));
         },
     });
   });
 }
 
+// Checks every field a client may set on an item; false after replying.
+bool check_fields(const Services& s_, std::uint64_t id, const std::string* text,
+                  const std::vector<std::string>* tags, const std::vector<store::MetaEntry>* meta,
+                  const Reply& reply) {
+  CheckFailure f;
+  if (text) f = check_text(*text, s_.config.store);
+  if (!f.failed() && tags) f = check_tags(*tags, s_.config.store);
+  if (!f.failed() && meta) f = check_meta(*meta, s_.config.store);
+  if (f.failed()) reply(check_error(id, f));
+  return !f.failed();
+}
+
+}  // namespace
+
 void RequestHandler::add(std::uint32_t tenant, std::uint64_t id, wire::AddItem::Reader args,
                          Reply reply) {
-  auto w = std::make_shared<ItemWrite>();
-  w->tenant = tenant;
-  w->request_id = id;
-  w->cube = args.getCube();
-  w->text = args.getText();
-  w->tags = copy_texts(args.getTags());
-  w->meta = copy_meta(args.getMeta());
-  write_item(s_, std::move(w), std::move(reply));
+  auto draft = std::make_shared<store::ItemDraft>();
+  draft->text = args.getText();
+  draft->tags = copy_texts(args.getTags());
+  draft->meta = copy_meta(args.getMeta());
+  draft->importance = args.getImportance();
+  draft->valid_from_ms = args.getValidFromMs();
+  draft->valid_to_ms = args.getValidToMs();
+  draft->provenance.writer = tenant;
+  draft->provenance.session = args.getSessionId();
+  for (auto source : args.getSources()) draft->provenance.sources.push_back(source);
+  const std::int64_t ttl_ms = args.getTtlMs();
+  const std::uint64_t supersedes = args.getSupersedes();
+  if (args.getTier() != wire::Tier::PLAINTEXT) {
+    return reply(bad_request(id, "only plaintext items can be added so far"));
+  }
+  if (!(draft->importance >= 0 && draft->importance <= 1)) {
+    return reply(bad_request(id, "importance must be between 0 and 1"));
+  }
+  if (ttl_ms < 0) return reply(bad_request(id, "ttl must not be negative"));
+  if (draft->valid_from_ms < 0 || draft->valid_to_ms < 0) {
+    return reply(bad_request(id, "valid times must not be negative"));
+  }
+  if (draft->provenance.session.size() > s_.config.store.max_tag_bytes ||
+      draft->provenance.sources.size() > s_.config.store.max_tags) {
+    return reply(error_frame(id, wire::ErrorCode::TOO_LARGE,
+                             "session id or source list longer than the tag limits", false));
+  }
+  auto c = std::make_shared<ItemChange>();
+  c->tenant = tenant;
+  c->request_id = id;
+  c->cube = args.getCube();
+  c->prepare = [this, id, draft](const store::ReadTxn&, const store::Cube&,
+                                 const Reply& r) -> std::optional<std::string> {
+    if (!check_fields(s_, id, &draft->text, &draft->tags, &draft->meta, r)) return std::nullopt;
+    if (!is_valid_utf8(draft->provenance.session)) {
+      r(bad_request(id, "session id is not valid UTF-8"));
+      return std::nullopt;
+    }
+    return draft->text;
+  };
+  c->apply = [draft, ttl_ms, supersedes](store::WriteTxn& txn, const store::Cube& cube,
+                                         store::Item* out, store::Item* superseded) {
+    std::int64_t now = now_ms();
+    draft->expires_at_ms = ttl_ms > 0 ? now + ttl_ms : 0;
+    return txn.add_item(cube.id, *draft, supersedes, now, out, superseded);
+  };
+  commit_item_change(s_, std::move(c), std::move(reply));
 }
 
 void RequestHandler::update(std::uint32_t tenant, std::uint64_t id, wire::UpdateItem::Reader args,
                             Reply reply) {
-  auto w = std::make_shared<ItemWrite>();
-  w->tenant = tenant;
-  w->request_id = id;
-  w->cube = args.getCube();
-  w->item_id = args.getItemId();
-  if (w->item_id == 0) return reply(bad_request(id, "item id 0 does not exist"));
-  w->text = args.getText();
-  if (args.getReplaceTags()) w->tags = copy_texts(args.getTags());
-  if (args.getReplaceMeta()) w->meta = copy_meta(args.getMeta());
-  write_item(s_, std::move(w), std::move(reply));
+  auto patch = std::make_shared<store::ItemPatch>();
+  const std::uint64_t item = args.getItemId();
+  if (item == 0) return reply(bad_request(id, "item id 0 does not exist"));
+  patch->text = std::string(args.getText());
+  if (args.getReplaceTags()) patch->tags = copy_texts(args.getTags());
+  if (args.getReplaceMeta()) patch->meta = copy_meta(args.getMeta());
+  patch->writer = tenant;
+  patch->session = args.getSessionId();
+  auto c = std::make_shared<ItemChange>();
+  c->tenant = tenant;
+  c->request_id = id;
+  c->cube = args.getCube();
+  c->prepare = [this, id, patch](const store::ReadTxn&, const store::Cube&,
+                                 const Reply& r) -> std::optional<std::string> {
+    if (!check_fields(s_, id, &*patch->text, patch->tags ? &*patch->tags : nullptr,
+                      patch->meta ? &*patch->meta : nullptr, r)) {
+      return std::nullopt;
+    }
+    return *patch->text;
+  };
+  c->apply = [patch, item](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
+                           store::Item*) {
+    return txn.update_item(cube.id, item, *patch, now_ms(), out);
+  };
+  commit_item_change(s_, std::move(c), std::move(reply));
+}
+
+// The current text of an item (what set_state and remove leave in place).
+static std::optional<std::string> head_text(const store::ReadTxn& txn, const store::Cube& cube,
+                                            std::uint64_t item, std::uint32_t version,
+                                            std::uint64_t request_id, const Reply& reply) {
+  store::Item found;
+  Status s = txn.get_item(cube.id, item, version, &found);
+  if (!s.ok()) {
+    reply(status_error(request_id, s));
+    return std::nullopt;
+  }
+  return found.text;
 }
 
 void RequestHandler::remove(std::uint32_t tenant, std::uint64_t id, std::string cube_name,
                             std::uint64_t item, Reply reply) {
-  auto tombstone = std::make_shared<store::Item>();
-  auto cube = std::make_shared<store::Cube>();
-  s_.commits.submit({
-      [=](store::WriteTxn& txn) -> Status {
-        Status s = txn.reader().find_cube(tenant, cube_name, cube.get());
-        if (!s.ok()) return s;
-        return txn.remove_item(cube->id, item, now_ms(), tombstone.get());
-      },
-      [this, id, cube, tombstone, reply](const Status& s) {
-        if (!s.ok()) return reply(status_error(id, s));
-        s_.indexes.index_for(*cube)->remove(tombstone->id);
-        reply(item_response(id, *tombstone));
-      },
+  auto c = std::make_shared<ItemChange>();
+  c->tenant = tenant;
+  c->request_id = id;
+  c->cube = std::move(cube_name);
+  c->prepare = [item, id](const store::ReadTxn& txn, const store::Cube& cube, const Reply& r) {
+    return head_text(txn, cube, item, 0, id, r);
+  };
+  c->apply = [tenant, item](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
+                            store::Item*) {
+    return txn.remove_item(cube.id, item, tenant, now_ms(), out);
+  };
+  commit_item_change(s_, std::move(c), std::move(reply));
+}
+
+void RequestHandler::set_state(std::uint32_t tenant, std::uint64_t id, wire::SetState::Reader args,
+                               Reply reply) {
+  const std::uint64_t item = args.getItemId();
+  auto state = static_cast<unsigned>(args.getState());
+  if (state > static_cast<unsigned>(store::State::frozen)) {
+    return reply(bad_request(id, "the state must be active, archived or frozen"));
+  }
+  auto c = std::make_shared<ItemChange>();
+  c->tenant = tenant;
+  c->request_id = id;
+  c->cube = args.getCube();
+  c->prepare = [item, id](const store::ReadTxn& txn, const store::Cube& cube, const Reply& r) {
+    return head_text(txn, cube, item, 0, id, r);
+  };
+  c->apply = [tenant, item, state](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
+                                   store::Item*) {
+    return txn.set_state(cube.id, item, static_cast<store::State>(state), tenant, now_ms(), out);
+  };
+  commit_item_change(s_, std::move(c), std::move(reply));
+}
+
+void RequestHandler::rollback(std::uint32_t tenant, std::uint64_t id, wire::Rollback::Reader args,
+                              Reply reply) {
+  const std::uint64_t item = args.getItemId();
+  const std::uint32_t version = args.getVersion();
+  if (version == 0) return reply(bad_request(id, "versions are counted from 1"));
+  auto c = std::make_shared<ItemChange>();
+  c->tenant = tenant;
+  c->request_id = id;
+  c->cube = args.getCube();
+  c->prepare = [item, version, id](const store::ReadTxn& txn, const store::Cube& cube,
+                                   const Reply& r) {
+    return head_text(txn, cube, item, version, id, r);
+  };
+  c->apply = [tenant, item, version](store::WriteTxn& txn, const store::Cube& cube,
+                                     store::Item* out, store::Item*) {
+    return txn.rollback_item(cube.id, item, version, tenant, now_ms(), out);
+  };
+  commit_item_change(s_, std::move(c), std::move(reply));
+}
+
+void RequestHandler::diff(std::uint32_t tenant, std::uint64_t id, wire::DiffVersions::Reader args,
+                          Reply reply) {
+  std::string cube_name = args.getCube();
+  const std::uint64_t item = args.getItemId();
+  const std::uint32_t from = args.getFromVersion(), to = args.getToVersion();
+  if (from == 0) return reply(bad_request(id, "versions are counted from 1"));
+  s_.run_on_worker([=, this, reply = std::move(reply)] {
+    std::optional<store::ReadTxn> txn;
+    store::Cube cube;
+    if (!open_cube(s_.store, tenant, cube_name, &txn, &cube, id, reply)) return;
+    std::vector<store::Item> versions;
+    Status s = txn->history(cube.id, item, &versions);
+    if (!s.ok()) return reply(status_error(id, s));
+    std::uint32_t last = to == 0 ? versions.back().version : to;
+    if (from > versions.size() || last > versions.size()) {
+      return reply(status_error(id, {store::Errc::not_found,
+                                     "item has " + std::to_string(versions.size()) + " versions"}));
+    }
+    const store::Item& a = versions[from - 1];
+    const store::Item& b = versions[last - 1];
+    reply(response(id, [&](wire::Response::Builder r) {
+      auto d = r.initDiff();
+      set_item(d.initFrom(), a);
+      set_item(d.initTo(), b);
+      d.setTextChanged(a.text != b.text);
+      auto missing_from = [](const std::vector<std::string>& x, const std::vector<std::string>& y) {
+        std::vector<std::string> out;
+        for (const auto& t : x) {
+          if (std::find(y.begin(), y.end(), t) == y.end()) out.push_back(t);
+        }
+        return out;
+      };
+      auto added = missing_from(b.tags, a.tags), removed = missing_from(a.tags, b.tags);
+      auto ta = d.initTagsAdded(static_cast<unsigned>(added.size()));
+      for (unsigned i = 0; i < added.size(); ++i) ta.set(i, text(added[i]));
+      auto tr = d.initTagsRemoved(static_cast<unsigned>(removed.size()));
+      for (unsigned i = 0; i < removed.size(); ++i) tr.set(i, text(removed[i]));
+      std::map<std::string, std::pair<const std::string*, const std::string*>> keys;
+      for (const auto& m : a.meta) keys[m.key].first = &m.value;
+      for (const auto& m : b.meta) keys[m.key].second = &m.value;
+      std::erase_if(keys, [](const auto& kv) {
+        return kv.second.first && kv.second.second && *kv.second.first == *kv.second.second;
+      });
+      auto mc = d.initMetaChanges(static_cast<unsigned>(keys.size()));
+      unsigned i = 0;
+      for (const auto& [key, values] : keys) {
+        mc[i].setKey(text(key));
+        mc[i].setHadBefore(values.first != nullptr);
+        mc[i].setHasAfter(values.second != nullptr);
+        if (values.first) mc[i].setBefore(text(*values.first));
+        if (values.second) mc[i].setAfter(text(*values.second));
+        ++i;
+      }
+      d.setStateChanged(a.state != b.state);
+      d.setValidityChanged(a.valid_from_ms != b.valid_from_ms || a.valid_to_ms != b.valid_to_ms);
+    }));
   });
 }
 
@@ -410,14 +613,23 @@ void RequestHandler::search(std::uint32_t tenant, std::uint64_t id, wire::Search
   std::vector<std::string> tags = copy_texts(args.getTags());
   if (auto f = check_tags(tags, s_.config.store); f.failed()) return reply(check_error(id, f));
   if (auto f = check_text(query, s_.config.store); f.failed()) return reply(check_error(id, f));
+  const std::int64_t as_of = args.getAsOfMs();
+  const bool include_archived = args.getIncludeArchived();
+  if (as_of < 0) return reply(bad_request(id, "as-of time must not be negative"));
   s_.run_on_worker([=, this, reply = std::move(reply)] {
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
     if (!open_cube(s_.store, tenant, cube_name, &txn, &cube, id, reply)) return;
     std::vector<float> vector = s_.indexes.embedder(cube.dimension)->embed(query);
+    SearchFilter filter;
+    filter.all_tags = tags;
+    filter.now_ms = now_ms();
+    filter.as_of_ms = as_of != 0 ? as_of : filter.now_ms;
+    filter.explicit_as_of = as_of != 0;
+    filter.include_archived = include_archived;
     std::vector<IndexHit> hits;
     try {
-      hits = s_.indexes.index_for(cube)->search(vector, k, tags);
+      hits = s_.indexes.index_for(cube)->search(vector, k, filter);
     } catch (const std::exception& e) {  // FAISS reports misuse by throwing
       return reply(error_frame(id, wire::ErrorCode::INTERNAL,
                                std::string("search failed: ") + e.what(), false));

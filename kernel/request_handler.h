@@ -76,6 +76,9 @@ class RequestHandler {
   void history(std::uint32_t tenant, std::uint64_t id, std::string cube, std::uint64_t item,
                Reply reply);
   void search(std::uint32_t tenant, std::uint64_t id, wire::Search::Reader args, Reply reply);
+  void set_state(std::uint32_t tenant, std::uint64_t id, wire::SetState::Reader args, Reply reply);
+  void rollback(std::uint32_t tenant, std::uint64_t id, wire::Rollback::Reader args, Reply reply);
+  void diff(std::uint32_t tenant, std::uint64_t id, wire::DiffVersions::Reader args, Reply reply);
 
   Services s_;
 };

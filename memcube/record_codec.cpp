@@ -7,30 +7,38 @@
 #include <cstring>
 #include <vector>
 
+#include "memcube/crc32c.h"
 #include "memcube/schema/records.capnp.h"
 
 namespace memos::store {
 namespace {
 
-std::string to_bytes(capnp::MallocMessageBuilder& message) {
-  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+constexpr char kMagic[4] = {'M', 'C', 'R', 1};
+constexpr std::size_t kHeaderBytes = 8;
+
+capnp::Text::Reader text(const std::string& s) {
+  return capnp::Text::Reader(s.data(), s.size());
+}
+std::string str(capnp::Text::Reader t) {
+  return std::string(t.cStr(), t.size());
 }
 
-// LMDB hands out values at arbitrary alignment; Cap'n Proto needs words.
-std::vector<capnp::word> aligned_copy(std::string_view bytes) {
-  std::vector<capnp::word> words(bytes.size() / sizeof(capnp::word));
-  std::memcpy(words.data(), bytes.data(), words.size() * sizeof(capnp::word));
-  return words;
+std::string to_record(capnp::MallocMessageBuilder& message) {
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  std::uint32_t crc = crc32c(bytes.begin(), bytes.size());
+  std::string out(kMagic, sizeof(kMagic));
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
+  out.append(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  return out;
 }
 
 // capnp 0.9.2 reads a segment count field of 0xFFFFFFFF as an empty message
-// (every field default): a damaged record would decode "successfully".
+// (every field default); records have one segment, a few at most.
 bool plausible_table(const std::vector<capnp::word>& words) {
   std::uint32_t count_minus_one;
   std::memcpy(&count_minus_one, words.data(), sizeof(count_minus_one));
-  return count_minus_one != 0xFFFFFFFFu && count_minus_one < 64;
+  return count_minus_one < 64;
 }
 
 capnp::ReaderOptions record_limits(std::size_t words) {
@@ -40,52 +48,26 @@ capnp::ReaderOptions record_limits(std::size_t words) {
   return options;
 }
 
-}  // namespace
-
-std::string encode_item(const Item& item) {
-  capnp::MallocMessageBuilder message;
-  auto r = message.initRoot<records::ItemRecord>();
-  r.setId(item.id);
-  r.setVersion(item.version);
-  r.setText(capnp::Text::Reader(item.text.data(), item.text.size()));
-  auto tags = r.initTags(static_cast<unsigned>(item.tags.size()));
-  for (unsigned i = 0; i < item.tags.size(); ++i) {
-    tags.set(i, capnp::Text::Reader(item.tags[i].data(), item.tags[i].size()));
-  }
-  auto meta = r.initMeta(static_cast<unsigned>(item.meta.size()));
-  for (unsigned i = 0; i < item.meta.size(); ++i) {
-    meta[i].setKey(capnp::Text::Reader(item.meta[i].key.data(), item.meta[i].key.size()));
-    meta[i].setValue(capnp::Text::Reader(item.meta[i].value.data(), item.meta[i].value.size()));
-  }
-  r.setCreatedAtMs(item.created_at_ms);
-  r.setUpdatedAtMs(item.updated_at_ms);
-  r.setDeleted(item.deleted);
-  return to_bytes(message);
-}
-
-std::string encode_cube(const Cube& cube) {
-  capnp::MallocMessageBuilder message;
-  auto r = message.initRoot<records::CubeRecord>();
-  r.setId(cube.id);
-  r.setName(capnp::Text::Reader(cube.name.data(), cube.name.size()));
-  r.setOwnerUid(cube.owner);
-  r.setCreatedAtMs(cube.created_at_ms);
-  r.setEmbedder(capnp::Text::Reader(cube.embedder.data(), cube.embedder.size()));
-  r.setDimension(cube.dimension);
-  r.setLiveItems(cube.live_items);
-  return to_bytes(message);
-}
-
-namespace {
-
 // Checks and reads one record of schema Root; `fill` copies its fields out.
 template <class Root, class Fill>
 Status decode_record(std::string_view bytes, const char* what, Fill&& fill) {
   auto corrupt = [&](const std::string& why) {
     return Status{Errc::corrupt, std::string(what) + " record " + why};
   };
-  if (bytes.size() % sizeof(capnp::word) != 0 || bytes.empty()) return corrupt("has a bad length");
-  auto words = aligned_copy(bytes);
+  if (bytes.size() < kHeaderBytes + sizeof(capnp::word) ||
+      (bytes.size() - kHeaderBytes) % sizeof(capnp::word) != 0) {
+    return corrupt("has a bad length");
+  }
+  if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) return corrupt("has a bad header");
+  std::uint32_t stored = 0;
+  for (int i = 0; i < 4; ++i) {
+    stored |= std::uint32_t{static_cast<unsigned char>(bytes[4 + i])} << (8 * i);
+  }
+  std::string_view body = bytes.substr(kHeaderBytes);
+  if (crc32c(body.data(), body.size()) != stored) return corrupt("fails its checksum");
+  // LMDB hands out values at arbitrary alignment; Cap'n Proto needs words.
+  std::vector<capnp::word> words(body.size() / sizeof(capnp::word));
+  std::memcpy(words.data(), body.data(), body.size());
   if (!plausible_table(words)) return corrupt("has a bad segment table");
   bool exact = true;
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
@@ -103,31 +85,87 @@ Status decode_record(std::string_view bytes, const char* what, Fill&& fill) {
 
 }  // namespace
 
+std::string encode_item(const Item& item) {
+  capnp::MallocMessageBuilder message;
+  auto r = message.initRoot<records::ItemRecord>();
+  r.setId(item.id);
+  r.setVersion(item.version);
+  r.setText(text(item.text));
+  auto tags = r.initTags(static_cast<unsigned>(item.tags.size()));
+  for (unsigned i = 0; i < item.tags.size(); ++i) tags.set(i, text(item.tags[i]));
+  auto meta = r.initMeta(static_cast<unsigned>(item.meta.size()));
+  for (unsigned i = 0; i < item.meta.size(); ++i) {
+    meta[i].setKey(text(item.meta[i].key));
+    meta[i].setValue(text(item.meta[i].value));
+  }
+  r.setCreatedAtMs(item.created_at_ms);
+  r.setRecordedAtMs(item.recorded_at_ms);
+  r.setTier(static_cast<records::Tier>(item.tier));
+  r.setState(static_cast<records::State>(item.state));
+  r.setImportance(item.importance);
+  r.setExpiresAtMs(item.expires_at_ms);
+  r.setValidFromMs(item.valid_from_ms);
+  r.setValidToMs(item.valid_to_ms);
+  r.setWriterUid(item.provenance.writer);
+  r.setSessionId(text(item.provenance.session));
+  auto sources = r.initSources(static_cast<unsigned>(item.provenance.sources.size()));
+  for (unsigned i = 0; i < item.provenance.sources.size(); ++i) {
+    sources.set(i, item.provenance.sources[i]);
+  }
+  return to_record(message);
+}
+
+std::string encode_cube(const Cube& cube) {
+  capnp::MallocMessageBuilder message;
+  auto r = message.initRoot<records::CubeRecord>();
+  r.setId(cube.id);
+  r.setName(text(cube.name));
+  r.setOwnerUid(cube.owner);
+  r.setCreatedAtMs(cube.created_at_ms);
+  r.setEmbedder(text(cube.embedder));
+  r.setDimension(cube.dimension);
+  r.setLiveItems(cube.live_items);
+  return to_record(message);
+}
+
 Status decode_item(std::string_view bytes, Item* out) {
   return decode_record<records::ItemRecord>(bytes, "item", [&](records::ItemRecord::Reader r) {
     out->id = r.getId();
     out->version = r.getVersion();
-    out->text = r.getText();
+    out->text = str(r.getText());
     out->tags.clear();
-    for (auto t : r.getTags()) out->tags.emplace_back(t.cStr(), t.size());
+    for (auto t : r.getTags()) out->tags.push_back(str(t));
     out->meta.clear();
-    for (auto m : r.getMeta()) {
-      out->meta.push_back({std::string(m.getKey().cStr(), m.getKey().size()),
-                           std::string(m.getValue().cStr(), m.getValue().size())});
-    }
+    for (auto m : r.getMeta()) out->meta.push_back({str(m.getKey()), str(m.getValue())});
     out->created_at_ms = r.getCreatedAtMs();
-    out->updated_at_ms = r.getUpdatedAtMs();
-    out->deleted = r.getDeleted();
+    out->recorded_at_ms = r.getRecordedAtMs();
+    // Enum values a newer writer added decode as numbers past the end: refuse.
+    auto tier = static_cast<unsigned>(r.getTier());
+    auto state = static_cast<unsigned>(r.getState());
+    if (tier > static_cast<unsigned>(Tier::parametric) ||
+        state > static_cast<unsigned>(State::deleted)) {
+      KJ_FAIL_REQUIRE("unknown tier or state", tier, state);
+    }
+    out->tier = static_cast<Tier>(tier);
+    out->state = static_cast<State>(state);
+    out->importance = r.getImportance();
+    out->expires_at_ms = r.getExpiresAtMs();
+    out->valid_from_ms = r.getValidFromMs();
+    out->valid_to_ms = r.getValidToMs();
+    out->provenance.writer = r.getWriterUid();
+    out->provenance.session = str(r.getSessionId());
+    out->provenance.sources.clear();
+    for (auto id : r.getSources()) out->provenance.sources.push_back(id);
   });
 }
 
 Status decode_cube(std::string_view bytes, Cube* out) {
   return decode_record<records::CubeRecord>(bytes, "cube", [&](records::CubeRecord::Reader r) {
     out->id = r.getId();
-    out->name = r.getName();
+    out->name = str(r.getName());
     out->owner = r.getOwnerUid();
     out->created_at_ms = r.getCreatedAtMs();
-    out->embedder = r.getEmbedder();
+    out->embedder = str(r.getEmbedder());
     out->dimension = r.getDimension();
     out->live_items = r.getLiveItems();
   });

@@ -1,6 +1,13 @@
-// record_codec.h — encodes store::Item and store::Cube as Cap'n Proto
-// records (schema/records.capnp) and decodes them back, with limits, from
-// LMDB values, which carry no alignment guarantee.
+// record_codec.h — encodes store::Item and store::Cube as stored records and
+// decodes them back, with limits, from LMDB values (which carry no alignment
+// guarantee).
+//
+// A record is an 8-byte header, then a Cap'n Proto message
+// (schema/records.capnp):
+//   bytes 0..3  magic "MCR" + format version 1
+//   bytes 4..7  CRC-32C of the message bytes, little-endian
+// The checksum is verified on every read, so a torn or bit-flipped value is
+// reported as corrupt rather than decoded into wrong data.
 #pragma once
 
 #include <string>
@@ -13,7 +20,7 @@ namespace memos::store {
 std::string encode_item(const Item& item);
 std::string encode_cube(const Cube& cube);
 
-// Errors: corrupt (not a valid record).
+// Errors: corrupt (bad header, checksum mismatch, or not a valid record).
 Status decode_item(std::string_view bytes, Item* out);
 Status decode_cube(std::string_view bytes, Cube* out);
 

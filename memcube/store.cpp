@@ -8,7 +8,8 @@
 namespace memos::store {
 namespace {
 
-constexpr std::uint32_t kSchemaVersion = 1;
+// 2: records carry a checksum header and the full item model.
+constexpr std::uint32_t kSchemaVersion = 2;
 
 void put_be(std::string& out, std::uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -88,6 +89,20 @@ class Cursor {
 };
 
 }  // namespace
+
+const char* to_string(State state) {
+  switch (state) {
+    case State::active:
+      return "active";
+    case State::archived:
+      return "archived";
+    case State::frozen:
+      return "frozen";
+    case State::deleted:
+      return "deleted";
+  }
+  return "unknown";
+}
 
 Status from_mdb(int rc, std::string_view what) {
   if (rc == 0) return {};
@@ -261,7 +276,7 @@ Status ReadTxn::get_item(CubeId cube, ItemId id, std::uint32_t version, Item* ou
   if (out->id != id || (version != 0 && out->version != version)) {
     return {Errc::corrupt, "item record does not match its key"};
   }
-  if (version == 0 && out->deleted) {
+  if (version == 0 && out->deleted()) {
     return {Errc::not_found, "item was deleted at version " + std::to_string(out->version)};
   }
   return {};
@@ -287,7 +302,7 @@ Status ReadTxn::for_each_live_item(CubeId cube, const std::function<void(const I
   return cursor.scan_prefix(u64_key(cube), [&](std::string_view, std::string_view v) {
     Item item;
     Status d = decode_item(v, &item);
-    if (d.ok() && !item.deleted) fn(item);
+    if (d.ok() && !item.deleted()) fn(item);
     return d;
   });
 }
@@ -429,16 +444,53 @@ Status WriteTxn::adjust_live(CubeId cube, std::int64_t delta) {
   return from_mdb(rc, "update cube");
 }
 
-Status WriteTxn::add_item(CubeId cube, std::string text, std::vector<std::string> tags,
-                          std::vector<MetaEntry> meta, std::int64_t now_ms, Item* out) {
+Status WriteTxn::head_for_change(CubeId cube, ItemId id, Item* out) {
+  Status s = view_.get_item(cube, id, 0, out);
+  if (!s.ok()) return s;
+  if (out->state == State::frozen) {
+    return {Errc::conflict, "item is frozen; make it active before changing it"};
+  }
+  return {};
+}
+
+Status WriteTxn::add_item(CubeId cube, ItemDraft draft, ItemId supersedes, std::int64_t now_ms,
+                          Item* out, Item* superseded) {
   Item item;
   item.id = next_id(now_ms);
   item.version = 1;
-  item.text = std::move(text);
-  item.tags = std::move(tags);
-  item.meta = std::move(meta);
+  item.tier = draft.tier;
+  item.text = std::move(draft.text);
+  item.tags = std::move(draft.tags);
+  item.meta = std::move(draft.meta);
+  item.importance = draft.importance;
+  item.expires_at_ms = draft.expires_at_ms;
+  item.valid_from_ms = draft.valid_from_ms != 0 ? draft.valid_from_ms : now_ms;
+  item.valid_to_ms = draft.valid_to_ms;
   item.created_at_ms = now_ms;
-  item.updated_at_ms = now_ms;
+  item.recorded_at_ms = now_ms;
+  item.provenance = std::move(draft.provenance);
+  if (item.valid_to_ms != 0 && item.valid_to_ms <= item.valid_from_ms) {
+    return {Errc::conflict, "valid_to must be later than valid_from"};
+  }
+  if (supersedes != 0) {
+    Item old;
+    Status s = head_for_change(cube, supersedes, &old);
+    if (s.code == Errc::not_found) return {Errc::not_found, "superseded item: " + s.message};
+    if (!s.ok()) return s;
+    if (old.valid_to_ms != 0 && old.valid_to_ms <= item.valid_from_ms) {
+      return {Errc::conflict, "the superseded fact already stopped holding before this one starts"};
+    }
+    if (item.valid_from_ms <= old.valid_from_ms) {
+      return {Errc::conflict, "a superseding fact must start after the fact it replaces"};
+    }
+    old.version += 1;
+    old.valid_to_ms = item.valid_from_ms;
+    old.recorded_at_ms = now_ms;
+    old.provenance.writer = item.provenance.writer;
+    old.provenance.session = item.provenance.session;
+    if ((s = put_item(cube, old)); !s.ok()) return s;
+    if (superseded) *superseded = old;
+  }
   Status s = adjust_live(cube, +1);
   if (!s.ok()) return s;
   s = put_item(cube, item);
@@ -447,31 +499,83 @@ Status WriteTxn::add_item(CubeId cube, std::string text, std::vector<std::string
   return {};
 }
 
-Status WriteTxn::update_item(CubeId cube, ItemId id, std::string text,
-                             std::optional<std::vector<std::string>> tags,
-                             std::optional<std::vector<MetaEntry>> meta, std::int64_t now_ms,
+Status WriteTxn::update_item(CubeId cube, ItemId id, ItemPatch patch, std::int64_t now_ms,
                              Item* out) {
   Item item;
-  Status s = view_.get_item(cube, id, 0, &item);
+  Status s = head_for_change(cube, id, &item);
   if (!s.ok()) return s;
   item.version += 1;
-  item.text = std::move(text);
-  if (tags) item.tags = std::move(*tags);
-  if (meta) item.meta = std::move(*meta);
-  item.updated_at_ms = now_ms;
+  if (patch.text) item.text = std::move(*patch.text);
+  if (patch.tags) item.tags = std::move(*patch.tags);
+  if (patch.meta) item.meta = std::move(*patch.meta);
+  item.recorded_at_ms = now_ms;
+  item.provenance.writer = patch.writer;
+  item.provenance.session = std::move(patch.session);
   s = put_item(cube, item);
   if (!s.ok()) return s;
   *out = std::move(item);
   return {};
 }
 
-Status WriteTxn::remove_item(CubeId cube, ItemId id, std::int64_t now_ms, Item* tombstone) {
+Status WriteTxn::set_state(CubeId cube, ItemId id, State to, TenantId writer, std::int64_t now_ms,
+                           Item* out) {
+  if (to == State::deleted)
+    return {Errc::conflict, "delete an item with remove, not a state change"};
   Item item;
   Status s = view_.get_item(cube, id, 0, &item);
   if (!s.ok()) return s;
+  if (item.state == to) return {Errc::conflict, std::string("item is already ") + to_string(to)};
   item.version += 1;
-  item.deleted = true;
-  item.updated_at_ms = now_ms;
+  item.state = to;
+  item.recorded_at_ms = now_ms;
+  item.provenance.writer = writer;
+  item.provenance.session.clear();
+  s = put_item(cube, item);
+  if (!s.ok()) return s;
+  *out = std::move(item);
+  return {};
+}
+
+Status WriteTxn::rollback_item(CubeId cube, ItemId id, std::uint32_t version, TenantId writer,
+                               std::int64_t now_ms, Item* out) {
+  std::vector<Item> versions;
+  Status s = view_.history(cube, id, &versions);
+  if (!s.ok()) return s;
+  const Item& head = versions.back();
+  if (head.state == State::frozen) {
+    return {Errc::conflict, "item is frozen; make it active before changing it"};
+  }
+  if (version == 0 || version > versions.size()) {
+    return {Errc::not_found, "item has no version " + std::to_string(version)};
+  }
+  const Item& old = versions[version - 1];
+  if (old.deleted()) return {Errc::conflict, "cannot roll back to a tombstone; use remove"};
+  Item item = old;
+  item.version = head.version + 1;
+  item.state = head.deleted() ? State::active : head.state;
+  item.created_at_ms = head.created_at_ms;
+  item.recorded_at_ms = now_ms;
+  item.provenance.writer = writer;
+  item.provenance.session.clear();
+  if (head.deleted()) {
+    if ((s = adjust_live(cube, +1)); !s.ok()) return s;
+  }
+  s = put_item(cube, item);
+  if (!s.ok()) return s;
+  *out = std::move(item);
+  return {};
+}
+
+Status WriteTxn::remove_item(CubeId cube, ItemId id, TenantId writer, std::int64_t now_ms,
+                             Item* tombstone) {
+  Item item;
+  Status s = head_for_change(cube, id, &item);
+  if (!s.ok()) return s;
+  item.version += 1;
+  item.state = State::deleted;
+  item.recorded_at_ms = now_ms;
+  item.provenance.writer = writer;
+  item.provenance.session.clear();
   s = adjust_live(cube, -1);
   if (!s.ok()) return s;
   s = put_item(cube, item);

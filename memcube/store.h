@@ -59,15 +59,69 @@ struct MetaEntry {
   bool operator==(const MetaEntry&) const = default;
 };
 
+enum class Tier : std::uint8_t { plaintext, activation, parametric };
+
+// Lifecycle. Allowed transitions (anything else is Errc::conflict):
+//   active <-> archived, active <-> frozen, archived <-> frozen  (set_state)
+//   active | archived -> deleted                                 (remove_item)
+//   deleted -> active                                            (rollback)
+// A frozen item is immutable: no update, supersede or removal until it is
+// made active again. Archived items keep their history but leave search.
+enum class State : std::uint8_t { active, archived, frozen, deleted };
+const char* to_string(State state);
+
+struct Provenance {
+  TenantId writer = 0;
+  std::string session;
+  std::vector<ItemId> sources;
+  bool operator==(const Provenance&) const = default;
+};
+
 struct Item {
   ItemId id = 0;
   std::uint32_t version = 0;
+  Tier tier = Tier::plaintext;
+  State state = State::active;
   std::string text;
   std::vector<std::string> tags;
   std::vector<MetaEntry> meta;
+  float importance = 0;
+  std::int64_t expires_at_ms = 0;  // 0: never
+  // Bi-temporal: [valid_from, valid_to) is when the fact holds in the world
+  // (valid_to 0: still holds); recorded_at is when this version was written.
+  std::int64_t valid_from_ms = 0;
+  std::int64_t valid_to_ms = 0;
   std::int64_t created_at_ms = 0;
-  std::int64_t updated_at_ms = 0;
-  bool deleted = false;
+  std::int64_t recorded_at_ms = 0;
+  Provenance provenance;
+
+  bool deleted() const { return state == State::deleted; }
+  // Whether the fact holds at `t` (valid time).
+  bool valid_at(std::int64_t t) const {
+    return valid_from_ms <= t && (valid_to_ms == 0 || t < valid_to_ms);
+  }
+};
+
+// What a new item holds; ids, versions and times are assigned by the store.
+struct ItemDraft {
+  Tier tier = Tier::plaintext;
+  std::string text;
+  std::vector<std::string> tags;
+  std::vector<MetaEntry> meta;
+  float importance = 0;
+  std::int64_t expires_at_ms = 0;
+  std::int64_t valid_from_ms = 0;  // 0: the time it is recorded
+  std::int64_t valid_to_ms = 0;
+  Provenance provenance;
+};
+
+// A change to an item; fields left empty keep their value.
+struct ItemPatch {
+  std::optional<std::string> text;
+  std::optional<std::vector<std::string>> tags;
+  std::optional<std::vector<MetaEntry>> meta;
+  TenantId writer = 0;
+  std::string session;
 };
 
 struct Cube {
@@ -141,17 +195,32 @@ class WriteTxn {
   // Removes the cube, its items and all their versions. Errors: not_found,
   // conflict (live items and !force), storage_full, corrupt, io.
   Status remove_cube(TenantId tenant, std::string_view name, bool force, Cube* removed);
-  // Writes version 1 of a new item. Errors: storage_full, corrupt, io.
-  Status add_item(CubeId cube, std::string text, std::vector<std::string> tags,
-                  std::vector<MetaEntry> meta, std::int64_t now_ms, Item* out);
-  // Writes the next version. Tags/meta are replaced only when given.
-  // Errors: not_found (absent or deleted), storage_full, corrupt, io.
-  Status update_item(CubeId cube, ItemId id, std::string text,
-                     std::optional<std::vector<std::string>> tags,
-                     std::optional<std::vector<MetaEntry>> meta, std::int64_t now_ms, Item* out);
+  // Writes version 1 of a new item. With `supersedes` non-zero, the fact it
+  // names stops holding where this one starts: that item gets a new version
+  // whose valid_to is this item's valid_from (it stays, no longer valid).
+  // Errors: not_found (superseded item absent or deleted), conflict
+  // (superseded item frozen, validity out of order), storage_full, corrupt, io.
+  // `superseded`, when given, receives the superseded item's new version.
+  Status add_item(CubeId cube, ItemDraft draft, ItemId supersedes, std::int64_t now_ms, Item* out,
+                  Item* superseded = nullptr);
+  // Writes the next version with the patch applied.
+  // Errors: not_found (absent or deleted), conflict (frozen), storage_full,
+  // corrupt, io.
+  Status update_item(CubeId cube, ItemId id, ItemPatch patch, std::int64_t now_ms, Item* out);
+  // Moves an item between active, archived and frozen (see State).
+  // Errors: not_found (absent or deleted), conflict (already in that state,
+  // or `to` is deleted), storage_full, corrupt, io.
+  Status set_state(CubeId cube, ItemId id, State to, TenantId writer, std::int64_t now_ms,
+                   Item* out);
+  // Writes a new version equal in content to `version` (text, tags,
+  // metadata, importance, expiry and validity). Rolling a deleted item back
+  // brings it back as active. Errors: not_found (no such item or version),
+  // conflict (frozen, or `version` is a tombstone), storage_full, corrupt, io.
+  Status rollback_item(CubeId cube, ItemId id, std::uint32_t version, TenantId writer,
+                       std::int64_t now_ms, Item* out);
   // Writes a tombstone version. Errors: not_found (absent or already
-  // deleted), storage_full, corrupt, io.
-  Status remove_item(CubeId cube, ItemId id, std::int64_t now_ms, Item* tombstone);
+  // deleted), conflict (frozen), storage_full, corrupt, io.
+  Status remove_item(CubeId cube, ItemId id, TenantId writer, std::int64_t now_ms, Item* tombstone);
 
   // Reads within this transaction.
   const ReadTxn& reader() const { return view_; }
@@ -164,6 +233,9 @@ class WriteTxn {
   friend class Store;
   WriteTxn(Store* store, MDB_txn* txn);
   Status put_item(CubeId cube, const Item& item);
+  // Reads the head for a change: absent or deleted is not_found, frozen is
+  // conflict.
+  Status head_for_change(CubeId cube, ItemId id, Item* out);
   Status adjust_live(CubeId cube, std::int64_t delta);
 
   Store* store_;

@@ -70,8 +70,21 @@ Item to_item(wire::Item::Reader r) {
   for (auto t : r.getTags()) item.tags.push_back(str(t));
   for (auto m : r.getMeta()) item.meta.push_back({str(m.getKey()), str(m.getValue())});
   item.created_at_ms = r.getCreatedAtMs();
-  item.updated_at_ms = r.getUpdatedAtMs();
+  item.recorded_at_ms = r.getRecordedAtMs();
   item.deleted = r.getDeleted();
+  // A newer daemon may send values this client does not know: keep them
+  // within the enum (the raw number is not meaningful here).
+  auto tier = static_cast<unsigned>(r.getTier());
+  item.tier = tier <= 2 ? static_cast<Tier>(tier) : Tier::plaintext;
+  auto state = static_cast<unsigned>(r.getState());
+  item.state = state <= 3 ? static_cast<State>(state) : State::active;
+  item.importance = r.getImportance();
+  item.expires_at_ms = r.getExpiresAtMs();
+  item.valid_from_ms = r.getValidFromMs();
+  item.valid_to_ms = r.getValidToMs();
+  item.writer_uid = r.getWriterUid();
+  item.session_id = str(r.getSessionId());
+  for (auto id : r.getSources()) item.sources.push_back(id);
   return item;
 }
 
@@ -99,6 +112,32 @@ Error protocol_error(const std::string& what) {
 }
 
 }  // namespace
+
+const char* to_string(State state) {
+  switch (state) {
+    case State::active:
+      return "active";
+    case State::archived:
+      return "archived";
+    case State::frozen:
+      return "frozen";
+    case State::deleted:
+      return "deleted";
+  }
+  return "unknown";
+}
+
+const char* to_string(Tier tier) {
+  switch (tier) {
+    case Tier::plaintext:
+      return "plaintext";
+    case Tier::activation:
+      return "activation";
+    case Tier::parametric:
+      return "parametric";
+  }
+  return "unknown";
+}
 
 const char* to_string(ErrorCode code) {
   switch (code) {
@@ -418,6 +457,14 @@ std::future<Result<Item>> Client::add_async(std::string cube, NewItem item) {
         a.setText(text(item.text));
         set_texts(a.initTags(static_cast<unsigned>(item.tags.size())), item.tags);
         set_meta(a.initMeta(static_cast<unsigned>(item.meta.size())), item.meta);
+        a.setImportance(item.importance);
+        a.setTtlMs(item.ttl_ms);
+        a.setValidFromMs(item.valid_from_ms);
+        a.setValidToMs(item.valid_to_ms);
+        a.setSessionId(text(item.session_id));
+        auto sources = a.initSources(static_cast<unsigned>(item.sources.size()));
+        for (unsigned i = 0; i < item.sources.size(); ++i) sources.set(i, item.sources[i]);
+        a.setSupersedes(item.supersedes);
       },
       decode_item);
 }
@@ -450,6 +497,7 @@ std::future<Result<Item>> Client::update_async(std::string cube, std::uint64_t i
           u.setReplaceMeta(true);
           set_meta(u.initMeta(static_cast<unsigned>(change.meta->size())), *change.meta);
         }
+        u.setSessionId(text(change.session_id));
       },
       decode_item);
 }
@@ -488,12 +536,68 @@ std::future<Result<std::vector<Hit>>> Client::search_async(std::string cube, std
         s.setQuery(text(query));
         s.setK(options.k);
         set_texts(s.initTags(static_cast<unsigned>(options.tags.size())), options.tags);
+        s.setAsOfMs(options.as_of_ms);
+        s.setIncludeArchived(options.include_archived);
       },
       [](const wire::Response::Reader& r) -> Result<std::vector<Hit>> {
         if (!r.isHits()) return wrong_reply<std::vector<Hit>>();
         std::vector<Hit> hits;
         for (auto h : r.getHits()) hits.push_back(Hit{to_item(h.getItem()), h.getScore()});
         return hits;
+      });
+}
+
+std::future<Result<Item>> Client::set_state_async(std::string cube, std::uint64_t id, State state) {
+  return impl_->call<Item>(
+      [&](wire::Request::Builder r) {
+        auto x = r.initSetState();
+        x.setCube(text(cube));
+        x.setItemId(id);
+        x.setState(static_cast<wire::State>(state));
+      },
+      decode_item);
+}
+
+std::future<Result<Item>> Client::rollback_async(std::string cube, std::uint64_t id,
+                                                 std::uint32_t version) {
+  return impl_->call<Item>(
+      [&](wire::Request::Builder r) {
+        auto x = r.initRollback();
+        x.setCube(text(cube));
+        x.setItemId(id);
+        x.setVersion(version);
+      },
+      decode_item);
+}
+
+std::future<Result<ItemDiff>> Client::diff_async(std::string cube, std::uint64_t id,
+                                                 std::uint32_t from, std::uint32_t to) {
+  return impl_->call<ItemDiff>(
+      [&](wire::Request::Builder r) {
+        auto x = r.initDiff();
+        x.setCube(text(cube));
+        x.setItemId(id);
+        x.setFromVersion(from);
+        x.setToVersion(to);
+      },
+      [](const wire::Response::Reader& r) -> Result<ItemDiff> {
+        if (!r.isDiff()) return wrong_reply<ItemDiff>();
+        auto d = r.getDiff();
+        ItemDiff diff;
+        diff.from = to_item(d.getFrom());
+        diff.to = to_item(d.getTo());
+        diff.text_changed = d.getTextChanged();
+        for (auto t : d.getTagsAdded()) diff.tags_added.push_back(str(t));
+        for (auto t : d.getTagsRemoved()) diff.tags_removed.push_back(str(t));
+        for (auto m : d.getMetaChanges()) {
+          MetaChange change{str(m.getKey()), std::nullopt, std::nullopt};
+          if (m.getHadBefore()) change.before = str(m.getBefore());
+          if (m.getHasAfter()) change.after = str(m.getAfter());
+          diff.meta_changes.push_back(std::move(change));
+        }
+        diff.state_changed = d.getStateChanged();
+        diff.validity_changed = d.getValidityChanged();
+        return diff;
       });
 }
 

@@ -3,6 +3,7 @@
 // Exit status: 0 success, 1 the daemon refused the request or could not be
 // reached, 2 bad usage.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -12,9 +13,11 @@
 
 #include "memos/client.h"
 #include "shell/json_writer.h"
+#include "shell/time_args.h"
 
 namespace {
 
+using memos::shell::format_time;
 using memos::shell::JsonWriter;
 
 constexpr int kExitRefused = 1;
@@ -23,17 +26,6 @@ constexpr int kExitUsage = 2;
 struct UsageError {
   std::string message;
 };
-
-std::string iso_time(std::int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
 
 std::vector<memos::MetaEntry> parse_meta(const std::vector<std::string>& pairs) {
   std::vector<memos::MetaEntry> meta;
@@ -64,6 +56,8 @@ void item_json(JsonWriter& j, const memos::Item& item) {
   j.begin_object();
   j.key("id").value(memos::format_id(item.id));
   j.key("version").value(item.version);
+  j.key("state").value(memos::to_string(item.state));
+  j.key("tier").value(memos::to_string(item.tier));
   j.key("text").value(item.text);
   j.key("tags").begin_array();
   for (const auto& t : item.tags) j.value(t);
@@ -71,8 +65,27 @@ void item_json(JsonWriter& j, const memos::Item& item) {
   j.key("meta").begin_object();
   for (const auto& m : item.meta) j.key(m.key).value(m.value);
   j.end_object();
-  j.key("created_at").value(iso_time(item.created_at_ms));
-  j.key("updated_at").value(iso_time(item.updated_at_ms));
+  j.key("importance").value(static_cast<double>(item.importance));
+  j.key("created_at").value(format_time(item.created_at_ms));
+  j.key("recorded_at").value(format_time(item.recorded_at_ms));
+  j.key("valid_from").value(format_time(item.valid_from_ms));
+  j.key("valid_to");
+  if (item.valid_to_ms != 0) {
+    j.value(format_time(item.valid_to_ms));
+  } else {
+    j.null();
+  }
+  j.key("expires_at");
+  if (item.expires_at_ms != 0) {
+    j.value(format_time(item.expires_at_ms));
+  } else {
+    j.null();
+  }
+  j.key("writer_uid").value(item.writer_uid);
+  j.key("session").value(item.session_id);
+  j.key("sources").begin_array();
+  for (auto id : item.sources) j.value(memos::format_id(id));
+  j.end_array();
   j.key("deleted").value(item.deleted);
   j.end_object();
 }
@@ -82,7 +95,7 @@ void cube_json(JsonWriter& j, const memos::Cube& c) {
   j.key("name").value(c.name);
   j.key("id").value(memos::format_id(c.id));
   j.key("owner_uid").value(c.owner_uid);
-  j.key("created_at").value(iso_time(c.created_at_ms));
+  j.key("created_at").value(format_time(c.created_at_ms));
   j.key("embedder").value(c.embedder);
   j.key("dimension").value(c.dimension);
   j.key("live_items").value(c.live_items);
@@ -90,20 +103,60 @@ void cube_json(JsonWriter& j, const memos::Cube& c) {
 }
 
 void print_item(const memos::Item& item) {
-  std::printf("id       %s\n", memos::format_id(item.id).c_str());
-  std::printf("version  %u%s\n", item.version, item.deleted ? " (deleted)" : "");
-  std::printf("created  %s\n", iso_time(item.created_at_ms).c_str());
-  std::printf("updated  %s\n", iso_time(item.updated_at_ms).c_str());
-  if (!item.tags.empty()) std::printf("tags     %s\n", join(item.tags, ", ").c_str());
-  for (const auto& m : item.meta) std::printf("meta     %s=%s\n", m.key.c_str(), m.value.c_str());
-  std::printf("text     %s\n", item.text.c_str());
+  std::printf("id        %s\n", memos::format_id(item.id).c_str());
+  std::printf("version   %u (%s)\n", item.version, memos::to_string(item.state));
+  std::printf("created   %s\n", format_time(item.created_at_ms).c_str());
+  std::printf("recorded  %s by uid %u%s%s\n", format_time(item.recorded_at_ms).c_str(),
+              item.writer_uid, item.session_id.empty() ? "" : ", session ",
+              item.session_id.c_str());
+  std::printf("valid     from %s%s%s\n", format_time(item.valid_from_ms).c_str(),
+              item.valid_to_ms ? " until " : " (still holds)",
+              item.valid_to_ms ? format_time(item.valid_to_ms).c_str() : "");
+  if (item.expires_at_ms) std::printf("expires   %s\n", format_time(item.expires_at_ms).c_str());
+  if (item.importance != 0) std::printf("importance %.2f\n", static_cast<double>(item.importance));
+  if (!item.tags.empty()) std::printf("tags      %s\n", join(item.tags, ", ").c_str());
+  for (const auto& m : item.meta) std::printf("meta      %s=%s\n", m.key.c_str(), m.value.c_str());
+  if (!item.sources.empty()) {
+    std::vector<std::string> ids;
+    for (auto id : item.sources) ids.push_back(memos::format_id(id));
+    std::printf("sources   %s\n", join(ids, ", ").c_str());
+  }
+  std::printf("text      %s\n", item.text.c_str());
+}
+
+void print_diff(const memos::ItemDiff& d) {
+  std::printf("%s v%u -> v%u\n", memos::format_id(d.from.id).c_str(), d.from.version, d.to.version);
+  if (d.state_changed) {
+    std::printf("state     %s -> %s\n", memos::to_string(d.from.state),
+                memos::to_string(d.to.state));
+  }
+  if (d.text_changed) {
+    std::printf("- %s\n+ %s\n", one_line(d.from.text).c_str(), one_line(d.to.text).c_str());
+  }
+  for (const auto& t : d.tags_added) std::printf("tag       +%s\n", t.c_str());
+  for (const auto& t : d.tags_removed) std::printf("tag       -%s\n", t.c_str());
+  for (const auto& m : d.meta_changes) {
+    std::printf("meta      %s: %s -> %s\n", m.key.c_str(), m.before ? m.before->c_str() : "(none)",
+                m.after ? m.after->c_str() : "(none)");
+  }
+  if (d.validity_changed) {
+    auto span = [](const memos::Item& i) {
+      return format_time(i.valid_from_ms) + " .. " +
+             (i.valid_to_ms ? format_time(i.valid_to_ms) : std::string("open"));
+    };
+    std::printf("valid     %s -> %s\n", span(d.from).c_str(), span(d.to).c_str());
+  }
+  if (!d.text_changed && d.tags_added.empty() && d.tags_removed.empty() && d.meta_changes.empty() &&
+      !d.state_changed && !d.validity_changed) {
+    std::printf("no differences\n");
+  }
 }
 
 void print_cube(const memos::Cube& c) {
   std::printf("name       %s\n", c.name.c_str());
   std::printf("id         %s\n", memos::format_id(c.id).c_str());
   std::printf("owner uid  %u\n", c.owner_uid);
-  std::printf("created    %s\n", iso_time(c.created_at_ms).c_str());
+  std::printf("created    %s\n", format_time(c.created_at_ms).c_str());
   std::printf("embedder   %s (%u dimensions)\n", c.embedder.c_str(), c.dimension);
   std::printf("live items %llu\n", static_cast<unsigned long long>(c.live_items));
 }
@@ -146,10 +199,56 @@ struct Args {
   // whether or not a daemon is running.
   std::uint64_t item_id = 0;
   std::vector<memos::MetaEntry> meta_entries;
-  std::uint32_t version = 0;
+  std::uint32_t version = 0, to_version = 0;
   std::uint32_t k = 10;
-  bool force = false;
+  bool force = false, include_archived = false;
+  // add: raw option text, converted (with the ids below) before connecting.
+  float importance = 0;
+  std::string ttl, valid_from, valid_to, as_of, session, supersedes;
+  std::vector<std::string> sources;
+  memos::NewItem item;        // add, with everything converted
+  std::int64_t as_of_ms = 0;  // search
 };
+
+// Converts the options that need more than CLI11's checks. Throws UsageError.
+void convert_arguments(Args& a) {
+  auto id_of = [](const std::string& text) {
+    auto id = memos::parse_id(text);
+    if (!id) throw UsageError{"'" + text + "' is not an item id (13 characters of base32)"};
+    return *id;
+  };
+  auto time_of = [](const std::string& option, const std::string& text) {
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    auto t = memos::shell::parse_time(text, now);
+    if (!t) {
+      throw UsageError{
+          option +
+          " wants a time such as 2026-11-27, 2026-11-27T14:30Z, @1767225600 or now; got '" + text +
+          "'"};
+    }
+    return *t;
+  };
+  if (!a.id.empty()) a.item_id = id_of(a.id);
+  a.meta_entries = parse_meta(a.meta);
+  a.item.text = a.text;
+  a.item.tags = a.tags;
+  a.item.meta = a.meta_entries;
+  a.item.importance = a.importance;
+  a.item.session_id = a.session;
+  for (const auto& s : a.sources) a.item.sources.push_back(id_of(s));
+  if (!a.supersedes.empty()) a.item.supersedes = id_of(a.supersedes);
+  if (!a.ttl.empty()) {
+    auto ttl = memos::shell::parse_duration(a.ttl);
+    if (!ttl)
+      throw UsageError{"--ttl wants a duration such as 90s, 12h or 30d; got '" + a.ttl + "'"};
+    a.item.ttl_ms = *ttl;
+  }
+  if (!a.valid_from.empty()) a.item.valid_from_ms = time_of("--valid-from", a.valid_from);
+  if (!a.valid_to.empty()) a.item.valid_to_ms = time_of("--valid-to", a.valid_to);
+  if (!a.as_of.empty()) a.as_of_ms = time_of("--as-of", a.as_of);
+}
 
 int run(CLI::App& app, const Args& a) {
   Output out(a.json);
@@ -207,7 +306,7 @@ int run(CLI::App& app, const Args& a) {
       for (const auto& c : r.value()) {
         std::printf("%-24s %10llu %5u  %s\n", c.name.c_str(),
                     static_cast<unsigned long long>(c.live_items), c.dimension,
-                    iso_time(c.created_at_ms).c_str());
+                    format_time(c.created_at_ms).c_str());
       }
       return 0;
     }
@@ -237,12 +336,20 @@ int run(CLI::App& app, const Args& a) {
     return 0;
   }
 
-  if (cmd("add") || cmd("update") || cmd("get") || cmd("rm")) {
+  if (cmd("add") || cmd("update") || cmd("get") || cmd("rm") || cmd("archive") || cmd("freeze") ||
+      cmd("activate") || cmd("rollback")) {
     memos::Result<memos::Item> r = memos::Error{memos::ErrorCode::internal, "", false};
     if (cmd("add")) {
-      r = client.add(a.cube, {a.text, a.tags, a.meta_entries});
+      r = client.add(a.cube, a.item);
+    } else if (cmd("archive") || cmd("freeze") || cmd("activate")) {
+      auto state = cmd("archive")  ? memos::State::archived
+                   : cmd("freeze") ? memos::State::frozen
+                                   : memos::State::active;
+      r = client.set_state(a.cube, a.item_id, state);
+    } else if (cmd("rollback")) {
+      r = client.rollback(a.cube, a.item_id, a.version);
     } else if (cmd("update")) {
-      memos::ItemChange change{a.text, std::nullopt, std::nullopt};
+      memos::ItemChange change{a.text, std::nullopt, std::nullopt, a.session};
       if (!a.tags.empty()) change.tags = a.tags;
       if (!a.meta.empty()) change.meta = a.meta_entries;
       r = client.update(a.cube, a.item_id, std::move(change));
@@ -264,6 +371,8 @@ int run(CLI::App& app, const Args& a) {
       std::printf("%s version %u\n", id.c_str(), r->version);
     } else if (cmd("rm")) {
       std::printf("%s deleted (tombstone version %u)\n", id.c_str(), r->version);
+    } else if (!cmd("get")) {
+      std::printf("%s version %u (%s)\n", id.c_str(), r->version, memos::to_string(r->state));
     } else {
       print_item(r.value());
     }
@@ -281,14 +390,54 @@ int run(CLI::App& app, const Args& a) {
       return out.emit(j);
     }
     for (const auto& item : r.value()) {
-      std::printf("v%-3u %s  %s\n", item.version, iso_time(item.updated_at_ms).c_str(),
-                  item.deleted ? "(deleted)" : one_line(item.text).c_str());
+      std::string note;
+      if (item.state != memos::State::active)
+        note = std::string("[") + memos::to_string(item.state) + "] ";
+      if (item.valid_to_ms != 0) note += "[valid until " + format_time(item.valid_to_ms) + "] ";
+      std::printf("v%-3u %s  %s%s\n", item.version, format_time(item.recorded_at_ms).c_str(),
+                  note.c_str(), item.deleted ? "" : one_line(item.text).c_str());
     }
     return 0;
   }
 
+  if (cmd("diff")) {
+    auto r = client.diff(a.cube, a.item_id, a.version, a.to_version);
+    if (!r) return out.refused(r.error());
+    if (out.json()) {
+      const auto& d = r.value();
+      JsonWriter j;
+      j.begin_object();
+      j.key("from");
+      item_json(j, d.from);
+      j.key("to");
+      item_json(j, d.to);
+      j.key("text_changed").value(d.text_changed);
+      j.key("tags_added").begin_array();
+      for (const auto& t : d.tags_added) j.value(t);
+      j.end_array();
+      j.key("tags_removed").begin_array();
+      for (const auto& t : d.tags_removed) j.value(t);
+      j.end_array();
+      j.key("meta_changes").begin_array();
+      for (const auto& m : d.meta_changes) {
+        j.begin_object().key("key").value(m.key).key("before");
+        m.before ? j.value(*m.before) : j.null();
+        j.key("after");
+        m.after ? j.value(*m.after) : j.null();
+        j.end_object();
+      }
+      j.end_array();
+      j.key("state_changed").value(d.state_changed);
+      j.key("validity_changed").value(d.validity_changed);
+      j.end_object();
+      return out.emit(j);
+    }
+    print_diff(r.value());
+    return 0;
+  }
+
   if (cmd("search")) {
-    auto r = client.search(a.cube, a.query, {a.k, a.tags});
+    auto r = client.search(a.cube, a.query, {a.k, a.tags, a.as_of_ms, a.include_archived});
     if (!r) return out.refused(r.error());
     if (out.json()) {
       JsonWriter j;
@@ -340,6 +489,13 @@ int main(int argc, char** argv) {
   add->add_option("TEXT", a.text)->required();
   add->add_option("--tag", a.tags, "a tag (repeatable)");
   add->add_option("--meta", a.meta, "KEY=VALUE metadata (repeatable)");
+  add->add_option("--importance", a.importance, "0 to 1")->check(CLI::Range(0.0f, 1.0f));
+  add->add_option("--ttl", a.ttl, "expire after this long (90s, 12h, 30d)");
+  add->add_option("--valid-from", a.valid_from, "when the fact starts to hold (default now)");
+  add->add_option("--valid-to", a.valid_to, "when the fact stops holding");
+  add->add_option("--session", a.session, "the writer's session id");
+  add->add_option("--source", a.sources, "an item this one was derived from (repeatable)");
+  add->add_option("--supersedes", a.supersedes, "an item whose fact this one replaces");
 
   auto* get = app.add_subcommand("get", "show a memory");
   get->add_option("CUBE", a.cube)->required();
@@ -352,6 +508,26 @@ int main(int argc, char** argv) {
   update->add_option("TEXT", a.text)->required();
   update->add_option("--tag", a.tags, "replace the tags (repeatable)");
   update->add_option("--meta", a.meta, "replace the metadata, KEY=VALUE (repeatable)");
+  update->add_option("--session", a.session, "the writer's session id");
+
+  for (auto [verb, help] : {std::pair{"archive", "archive a memory (it leaves search)"},
+                            std::pair{"freeze", "freeze a memory (it becomes immutable)"},
+                            std::pair{"activate", "make an archived or frozen memory active"}}) {
+    auto* sub = app.add_subcommand(verb, help);
+    sub->add_option("CUBE", a.cube)->required();
+    sub->add_option("ID", a.id)->required();
+  }
+
+  auto* rollback = app.add_subcommand("rollback", "make an old version the latest again");
+  rollback->add_option("CUBE", a.cube)->required();
+  rollback->add_option("ID", a.id)->required();
+  rollback->add_option("VERSION", a.version)->required()->check(CLI::Range(1u, 0xFFFFFFFFu));
+
+  auto* diff = app.add_subcommand("diff", "what changed between two versions");
+  diff->add_option("CUBE", a.cube)->required();
+  diff->add_option("ID", a.id)->required();
+  diff->add_option("FROM", a.version)->required()->check(CLI::Range(1u, 0xFFFFFFFFu));
+  diff->add_option("TO", a.to_version, "default: the latest")->check(CLI::Range(1u, 0xFFFFFFFFu));
 
   auto* rm = app.add_subcommand("rm", "delete a memory (a tombstone version)");
   rm->add_option("CUBE", a.cube)->required();
@@ -366,6 +542,8 @@ int main(int argc, char** argv) {
   search->add_option("QUERY", a.query)->required();
   search->add_option("-k", a.k, "how many results (default 10)")->check(CLI::Range(1u, 100000u));
   search->add_option("--tag", a.tags, "only memories with this tag (repeatable)");
+  search->add_option("--as-of", a.as_of, "facts valid at this time (default now)");
+  search->add_flag("--archived", a.include_archived, "include archived memories");
 
   try {
     app.parse(argc, argv);
@@ -374,12 +552,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   try {
-    if (!a.id.empty()) {
-      auto id = memos::parse_id(a.id);
-      if (!id) throw UsageError{"'" + a.id + "' is not an item id (13 characters of base32)"};
-      a.item_id = *id;
-    }
-    a.meta_entries = parse_meta(a.meta);
+    convert_arguments(a);
     return run(app, a);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "memctl: %s\n", e.message.c_str());

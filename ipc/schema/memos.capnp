@@ -29,6 +29,9 @@ struct Request {
     remove @10 :ItemRef;
     history @11 :ItemRef;
     search @12 :Search;
+    setState @13 :SetState;
+    rollback @14 :Rollback;
+    diff @15 :DiffVersions;
   }
 }
 
@@ -44,6 +47,7 @@ struct Response {
     history @6 :List(Item);       # history, oldest version first
     hits @7 :List(Hit);           # search, best first
     cubeRemoved @8 :Void;         # cubeRemove
+    diff @9 :ItemDiff;            # diff
   }
 }
 
@@ -101,11 +105,34 @@ struct MetaEntry {
   value @1 :Text;
 }
 
+enum Tier {
+  plaintext @0;
+  activation @1;
+  parametric @2;
+}
+
+# Lifecycle: active <-> archived <-> frozen (setState); active or archived ->
+# deleted (remove); deleted -> active (rollback). Frozen items are immutable.
+enum State {
+  active @0;
+  archived @1;
+  frozen @2;
+  deleted @3;
+}
+
 struct AddItem {
   cube @0 :Text;
   text @1 :Text;
   tags @2 :List(Text);
   meta @3 :List(MetaEntry);
+  importance @4 :Float32;    # 0..1
+  ttlMs @5 :Int64;           # 0: never expires
+  validFromMs @6 :Int64;     # when the fact starts to hold; 0: now
+  validToMs @7 :Int64;       # when it stops; 0: open
+  sessionId @8 :Text;        # provenance
+  sources @9 :List(UInt64);  # provenance: items it was derived from
+  supersedes @10 :UInt64;    # an item whose fact this one replaces; 0: none
+  tier @11 :Tier;            # only plaintext is accepted so far
 }
 
 struct GetItem {
@@ -124,6 +151,45 @@ struct UpdateItem {
   tags @4 :List(Text);
   replaceMeta @5 :Bool;
   meta @6 :List(MetaEntry);
+  sessionId @7 :Text;
+}
+
+struct SetState {
+  cube @0 :Text;
+  itemId @1 :UInt64;
+  state @2 :State;           # active, archived or frozen
+}
+
+struct Rollback {
+  cube @0 :Text;
+  itemId @1 :UInt64;
+  version @2 :UInt32;        # the version whose content becomes the head again
+}
+
+struct DiffVersions {
+  cube @0 :Text;
+  itemId @1 :UInt64;
+  fromVersion @2 :UInt32;
+  toVersion @3 :UInt32;      # 0: the latest version
+}
+
+struct MetaChange {
+  key @0 :Text;
+  before @1 :Text;
+  after @2 :Text;
+  hadBefore @3 :Bool;
+  hasAfter @4 :Bool;
+}
+
+struct ItemDiff {
+  from @0 :Item;
+  to @1 :Item;
+  textChanged @2 :Bool;
+  tagsAdded @3 :List(Text);
+  tagsRemoved @4 :List(Text);
+  metaChanges @5 :List(MetaChange);
+  stateChanged @6 :Bool;
+  validityChanged @7 :Bool;
 }
 
 struct ItemRef {
@@ -138,8 +204,17 @@ struct Item {
   tags @3 :List(Text);
   meta @4 :List(MetaEntry);
   createdAtMs @5 :Int64; # when version 1 was written
-  updatedAtMs @6 :Int64; # when this version was written
-  deleted @7 :Bool;      # this version is a tombstone
+  recordedAtMs @6 :Int64; # when this version was written (transaction time)
+  deleted @7 :Bool;      # this version is a tombstone (state == deleted)
+  tier @8 :Tier;
+  state @9 :State;
+  importance @10 :Float32;
+  expiresAtMs @11 :Int64; # 0: never
+  validFromMs @12 :Int64; # valid time: when the fact starts to hold
+  validToMs @13 :Int64;   # when it stops holding; 0: still holds
+  writerUid @14 :UInt32;  # provenance of this version
+  sessionId @15 :Text;
+  sources @16 :List(UInt64);
 }
 
 # ---- search ---------------------------------------------------------------
@@ -149,6 +224,8 @@ struct Search {
   query @1 :Text;
   k @2 :UInt32;          # 0 = 10
   tags @3 :List(Text);   # only items carrying all of these tags
+  asOfMs @4 :Int64;      # only facts valid at this time; 0: now
+  includeArchived @5 :Bool;
 }
 
 struct Hit {

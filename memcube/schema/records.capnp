@@ -2,7 +2,8 @@
 #
 # This is the storage format, deliberately separate from the wire protocol
 # (ipc/schema/memos.capnp) so that either can evolve alone. Fields are only
-# added at the end.
+# added at the end. Every value is stored behind an 8-byte header (magic and
+# a CRC-32C of the message, see record_codec.h), checked on every read.
 
 @0xb1d3a47b0e2c5f91;
 
@@ -13,15 +14,36 @@ struct MetaEntry {
   value @1 :Text;
 }
 
+enum Tier {
+  plaintext @0;
+  activation @1;
+  parametric @2;
+}
+
+enum State {
+  active @0;
+  archived @1;
+  frozen @2;
+  deleted @3;   # a tombstone version
+}
+
 struct ItemRecord {
   id @0 :UInt64;
   version @1 :UInt32;
   text @2 :Text;
   tags @3 :List(Text);
   meta @4 :List(MetaEntry);
-  createdAtMs @5 :Int64;
-  updatedAtMs @6 :Int64;
-  deleted @7 :Bool;
+  createdAtMs @5 :Int64;    # recorded time of version 1
+  recordedAtMs @6 :Int64;   # recorded time of this version (transaction time)
+  tier @7 :Tier;
+  state @8 :State;
+  importance @9 :Float32;
+  expiresAtMs @10 :Int64;   # 0: never
+  validFromMs @11 :Int64;   # when the fact starts to hold (valid time)
+  validToMs @12 :Int64;     # when it stops holding; 0: still holds
+  writerUid @13 :UInt32;    # provenance: the tenant that wrote this version
+  sessionId @14 :Text;      # provenance: the writer's session, if it said
+  sources @15 :List(UInt64);  # provenance: items this one was derived from
 }
 
 struct CubeRecord {

@@ -437,3 +437,34 @@ BOOST_AUTO_TEST_CASE(tenants_see_only_their_own_cubes) {
   BOOST_TEST(root->cube_list()->size() == 1u);
   BOOST_TEST(root->cube_show("private")->live_items == 1u);
 }
+
+BOOST_AUTO_TEST_CASE(expired_items_leave_search_and_provenance_is_recorded) {
+  Daemon d;
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("t").ok());
+  memos::NewItem brief{"a short-lived reminder about the dentist", {"tmp"}};
+  brief.ttl_ms = 1;
+  brief.session_id = "s-1";
+  auto a = c->add("t", brief);
+  BOOST_REQUIRE(a.ok());
+  BOOST_TEST(a->expires_at_ms > 0);
+  BOOST_TEST(a->writer_uid == geteuid());
+  BOOST_TEST(a->session_id == "s-1");
+  memos::NewItem lasting{"a lasting note about the dentist", {}};
+  lasting.sources = {a->id};
+  auto b = c->add("t", lasting);
+  BOOST_REQUIRE(b.ok());
+  BOOST_TEST(b->sources == std::vector<std::uint64_t>{a->id});
+  std::this_thread::sleep_for(5ms);
+  auto hits = c->search("t", "dentist reminder", {10});
+  BOOST_REQUIRE(hits.ok());
+  BOOST_REQUIRE_EQUAL(hits->size(), 1u);
+  BOOST_TEST(hits->front().item.id == b->id);
+  BOOST_TEST(c->get("t", a->id).ok());  // still stored until retention purges it
+  memos::NewItem bad{"x", {}};
+  bad.importance = 2;
+  expect_error(c->add("t", bad), memos::ErrorCode::bad_request);
+  bad.importance = 0;
+  bad.ttl_ms = -5;
+  expect_error(c->add("t", bad), memos::ErrorCode::bad_request);
+}

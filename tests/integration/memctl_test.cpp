@@ -58,7 +58,7 @@ BOOST_FIXTURE_TEST_CASE(round_trip_with_human_output, Fixture) {
   BOOST_TEST(!contains(out, "peanuts"));
 
   BOOST_TEST(memctl({"get", "maya", id}, &out) == 0);
-  BOOST_TEST(contains(out, "meta     source=chat=1"));  // the value keeps its '='
+  BOOST_TEST(contains(out, "meta      source=chat=1"));  // the value keeps its '='
   BOOST_TEST(memctl({"update", "maya", id, "Maya is allergic to peanuts and cashews"}, &out) == 0);
   BOOST_TEST(contains(out, "version 2"));
   BOOST_TEST(memctl({"rm", "maya", id}, &out) == 0);
@@ -67,9 +67,9 @@ BOOST_FIXTURE_TEST_CASE(round_trip_with_human_output, Fixture) {
   BOOST_TEST(contains(out, "v1"));
   BOOST_TEST(contains(out, "v2"));
   BOOST_TEST(contains(out, "v3"));
-  BOOST_TEST(contains(out, "(deleted)"));
+  BOOST_TEST(contains(out, "[deleted]"));
   BOOST_TEST(memctl({"get", "maya", id, "--version", "1"}, &out) == 0);
-  BOOST_TEST(contains(out, "text     Maya is allergic to peanuts"));
+  BOOST_TEST(contains(out, "text      Maya is allergic to peanuts"));
 
   BOOST_TEST(memctl({"get", "maya", id}, &out, &err) == 1);
   BOOST_TEST(contains(err, "memctl: notFound:"), err);
@@ -82,6 +82,69 @@ BOOST_FIXTURE_TEST_CASE(round_trip_with_human_output, Fixture) {
   BOOST_TEST(memctl({"cube", "rm", "maya", "--force"}) == 0);
   BOOST_TEST(memctl({"status"}, &out) == 0);
   BOOST_TEST(contains(out, "memosd "));
+}
+
+BOOST_FIXTURE_TEST_CASE(lifecycle_rollback_diff_and_changing_facts, Fixture) {
+  std::string out, err;
+  BOOST_TEST(memctl({"cube", "create", "f"}) == 0);
+  BOOST_TEST(memctl({"add", "f", "Maya lives in Alfama", "--tag", "home", "--valid-from",
+                     "2021-03-01", "--session", "chat-7", "--importance", "0.8"},
+                    &out) == 0);
+  std::string old_home = trim(out);
+  BOOST_TEST(memctl({"add", "f", "Maya lives in Almada", "--tag", "home", "--valid-from",
+                     "2026-10-15T00:00Z", "--supersedes", old_home},
+                    &out) == 0);
+  std::string new_home = trim(out);
+  // Now only the new fact holds; in 2024 the old one did.
+  BOOST_TEST(memctl({"search", "f", "where does Maya live"}, &out) == 0);
+  BOOST_TEST(contains(out, new_home));
+  BOOST_TEST(!contains(out, old_home));
+  BOOST_TEST(memctl({"search", "f", "where does Maya live", "--as-of", "2024-06-01"}, &out) == 0);
+  BOOST_TEST(contains(out, old_home));
+  BOOST_TEST(!contains(out, new_home));
+  BOOST_TEST(memctl({"get", "f", old_home}, &out) == 0);
+  BOOST_TEST(contains(out, "until 2026-10-15T00:00:00.000Z"), out);
+  BOOST_TEST(memctl({"get", "f", old_home, "--version", "1"}, &out) == 0);
+  BOOST_TEST(contains(out, "session chat-7"), out);  // provenance of that version
+  BOOST_TEST(memctl({"history", "f", old_home}, &out) == 0);
+  BOOST_TEST(contains(out, "[valid until 2026-10-15T00:00:00.000Z]"), out);
+
+  // Archive hides from search; freeze makes it immutable.
+  BOOST_TEST(memctl({"archive", "f", new_home}, &out) == 0);
+  BOOST_TEST(contains(out, "(archived)"));
+  BOOST_TEST(memctl({"search", "f", "Almada"}, &out) == 0);
+  BOOST_TEST(!contains(out, new_home));
+  BOOST_TEST(memctl({"search", "f", "Almada", "--archived"}, &out) == 0);
+  BOOST_TEST(contains(out, new_home));
+  BOOST_TEST(memctl({"freeze", "f", new_home}) == 0);
+  BOOST_TEST(memctl({"update", "f", new_home, "changed"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "conflict"), err);
+  BOOST_TEST(memctl({"rm", "f", new_home}, &out, &err) == 1);
+  BOOST_TEST(memctl({"activate", "f", new_home}) == 0);
+  BOOST_TEST(memctl({"activate", "f", new_home}, &out, &err) == 1);  // already active
+
+  // Rollback and diff.
+  BOOST_TEST(memctl({"update", "f", new_home, "Maya lives in Barreiro", "--tag", "moved"}) == 0);
+  BOOST_TEST(memctl({"diff", "f", new_home, "1"}, &out) == 0);
+  BOOST_TEST(contains(out, "- Maya lives in Almada"), out);
+  BOOST_TEST(contains(out, "+ Maya lives in Barreiro"), out);
+  BOOST_TEST(contains(out, "tag       +moved"), out);
+  BOOST_TEST(contains(out, "tag       -home"), out);
+  BOOST_TEST(memctl({"rollback", "f", new_home, "1"}, &out) == 0);
+  BOOST_TEST(memctl({"get", "f", new_home}, &out) == 0);
+  BOOST_TEST(contains(out, "text      Maya lives in Almada"), out);
+  BOOST_TEST(memctl({"--json", "diff", "f", new_home, "1"}, &out) == 0);
+  BOOST_TEST(contains(out, "\"text_changed\":false"), out);
+
+  // Bad times and durations are usage errors.
+  BOOST_TEST(memctl({"add", "f", "x", "--valid-from", "yesterday"}, &out, &err) == 2);
+  BOOST_TEST(memctl({"add", "f", "x", "--valid-from", "2026-02-30"}, &out, &err) == 2);
+  BOOST_TEST(memctl({"add", "f", "x", "--ttl", "5 parsecs"}, &out, &err) == 2);
+  BOOST_TEST(memctl({"add", "f", "x", "--importance", "7"}, &out, &err) == 2);
+  BOOST_TEST(memctl({"add", "f", "x", "--supersedes", "nonsense"}, &out, &err) == 2);
+  // A validity that ends before it starts is refused by the daemon.
+  BOOST_TEST(memctl({"add", "f", "x", "--valid-from", "2026-01-02", "--valid-to", "2026-01-01"},
+                    &out, &err) == 1);
 }
 
 BOOST_FIXTURE_TEST_CASE(json_output_on_every_verb, Fixture) {

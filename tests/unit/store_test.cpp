@@ -5,6 +5,7 @@
 #include <random>
 
 #include "memcube/commit_queue.h"
+#include "memcube/record_codec.h"
 #include "memcube/store.h"
 #include "tests/support/memosd_process.h"
 
@@ -31,6 +32,22 @@ Status write(Store& store, Fn&& fn) {
   return txn->commit();
 }
 
+ItemDraft draft(std::string text, std::vector<std::string> tags = {},
+                std::vector<MetaEntry> meta = {}) {
+  ItemDraft d;
+  d.text = std::move(text);
+  d.tags = std::move(tags);
+  d.meta = std::move(meta);
+  d.provenance.writer = 1000;
+  return d;
+}
+
+ItemPatch text_patch(std::string text) {
+  ItemPatch p;
+  p.text = std::move(text);
+  return p;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(versions_history_and_tombstones) {
@@ -42,27 +59,29 @@ BOOST_AUTO_TEST_CASE(versions_history_and_tombstones) {
                   return t.create_cube(1000, "notes", "hash-v1", 64, 1, &cube);
                 }).ok());
   BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
-                  return t.add_item(cube.id, "first", {"a", "b"}, {{"k", "v"}}, 10, &v1);
+                  return t.add_item(cube.id, draft("first", {"a", "b"}, {{"k", "v"}}), 0, 10, &v1);
                 }).ok());
   BOOST_TEST(v1.version == 1u);
   BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
-                  return t.update_item(cube.id, v1.id, "second", std::nullopt, std::nullopt, 20,
-                                       &v2);
+                  return t.update_item(cube.id, v1.id, text_patch("second"), 20, &v2);
                 }).ok());
   BOOST_TEST(v2.version == 2u);
   BOOST_TEST(v2.tags == (std::vector<std::string>{"a", "b"}));  // kept when not given
   BOOST_TEST(v2.created_at_ms == 10);
-  BOOST_TEST(v2.updated_at_ms == 20);
+  BOOST_TEST(v2.recorded_at_ms == 20);
   BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
-                  return t.update_item(cube.id, v1.id, "third", std::vector<std::string>{"c"},
-                                       std::vector<MetaEntry>{}, 30, &v3);
+                  return t.update_item(
+                      cube.id, v1.id,
+                      {"third", std::vector<std::string>{"c"}, std::vector<MetaEntry>{}, 1000, ""},
+                      30, &v3);
                 }).ok());
   BOOST_TEST(v3.tags == (std::vector<std::string>{"c"}));
   BOOST_TEST(v3.meta.empty());
-  BOOST_REQUIRE(
-      write(*store, [&](WriteTxn& t) { return t.remove_item(cube.id, v1.id, 40, &tomb); }).ok());
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.remove_item(cube.id, v1.id, 1000, 40, &tomb);
+                }).ok());
   BOOST_TEST(tomb.version == 4u);
-  BOOST_TEST(tomb.deleted);
+  BOOST_TEST(tomb.deleted());
 
   std::optional<ReadTxn> r;
   BOOST_REQUIRE(store->begin_read(&r).ok());
@@ -77,7 +96,7 @@ BOOST_AUTO_TEST_CASE(versions_history_and_tombstones) {
   BOOST_REQUIRE(r->history(cube.id, v1.id, &history).ok());
   BOOST_REQUIRE_EQUAL(history.size(), 4u);
   for (std::size_t i = 0; i < history.size(); ++i) BOOST_TEST(history[i].version == i + 1);
-  BOOST_TEST(history.back().deleted);
+  BOOST_TEST(history.back().deleted());
   Cube after;
   BOOST_REQUIRE(r->find_cube(1000, "notes", &after).ok());
   BOOST_TEST(after.live_items == 0u);
@@ -86,10 +105,10 @@ BOOST_AUTO_TEST_CASE(versions_history_and_tombstones) {
   // A deleted item can be neither updated nor deleted again.
   Item ignored;
   BOOST_TEST((write(*store, [&](WriteTxn& t) {
-                return t.update_item(cube.id, v1.id, "x", std::nullopt, std::nullopt, 50, &ignored);
+                return t.update_item(cube.id, v1.id, text_patch("x"), 50, &ignored);
               }).code == Errc::not_found));
   BOOST_TEST((write(*store, [&](WriteTxn& t) {
-                return t.remove_item(cube.id, v1.id, 50, &ignored);
+                return t.remove_item(cube.id, v1.id, 1000, 50, &ignored);
               }).code == Errc::not_found));
 }
 
@@ -108,8 +127,9 @@ BOOST_AUTO_TEST_CASE(cubes_are_per_tenant_and_removal_needs_force) {
                 return t.create_cube(1, "same", "hash-v1", 64, 1, &dup);
               }).code == Errc::already_exists));
   Item item;
-  BOOST_REQUIRE(
-      write(*store, [&](WriteTxn& t) { return t.add_item(a.id, "x", {}, {}, 5, &item); }).ok());
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.add_item(a.id, draft("x", {}, {}), 0, 5, &item);
+                }).ok());
   Cube removed;
   BOOST_TEST((write(*store, [&](WriteTxn& t) {
                 return t.remove_cube(1, "same", false, &removed);
@@ -139,10 +159,12 @@ BOOST_AUTO_TEST_CASE(nested_failure_rolls_back_only_its_own_changes) {
   BOOST_REQUIRE(
       txn->nested([&](WriteTxn& t) { return t.create_cube(1, "c", "hash-v1", 16, 1, &cube); })
           .ok());
-  BOOST_REQUIRE(
-      txn->nested([&](WriteTxn& t) { return t.add_item(cube.id, "kept", {}, {}, 2, &kept); }).ok());
+  BOOST_REQUIRE(txn->nested([&](WriteTxn& t) {
+                     return t.add_item(cube.id, draft("kept", {}, {}), 0, 2, &kept);
+                   })
+                    .ok());
   Status failed = txn->nested([&](WriteTxn& t) -> Status {
-    Status s = t.add_item(cube.id, "lost", {}, {}, 3, &lost);
+    Status s = t.add_item(cube.id, draft("lost", {}, {}), 0, 3, &lost);
     if (!s.ok()) return s;
     return {Errc::conflict, "the job fails after writing"};
   });
@@ -173,7 +195,7 @@ BOOST_AUTO_TEST_CASE(everything_survives_reopen_and_ids_stay_monotonic) {
     for (int i = 0; i < 100; ++i) {
       Item item;
       BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
-                      return t.add_item(cube.id, "item " + std::to_string(i), {"t"}, {}, 100,
+                      return t.add_item(cube.id, draft("item " + std::to_string(i), {"t"}), 0, 100,
                                         &item);
                     }).ok());
       BOOST_TEST(item.id > last_id);  // same clock reading, still increasing
@@ -210,7 +232,8 @@ BOOST_AUTO_TEST_CASE(commit_queue_groups_and_completes_every_job_after_commit) {
       auto item = std::make_shared<Item>();
       queue.submit({[&, i, item](WriteTxn& t) -> Status {
                       if (i % 10 == 0) return {Errc::conflict, "refused"};
-                      return t.add_item(cube.id, std::to_string(i), {}, {}, i, item.get());
+                      return t.add_item(cube.id, draft(std::to_string(i), {}, {}), 0, i,
+                                        item.get());
                     },
                     [&](const Status& s) { (s.ok() ? ok : failed)++; }});
     }
@@ -246,7 +269,7 @@ BOOST_AUTO_TEST_CASE(map_full_is_a_retryable_storage_full_error) {
   for (int i = 0; i < 1000 && last.ok(); ++i) {
     Item item;
     last = write(*store, [&](WriteTxn& t) {
-      return t.add_item(cube.id, std::string(4000, 'x'), {}, {}, i, &item);
+      return t.add_item(cube.id, draft(std::string(4000, 'x'), {}, {}), 0, i, &item);
     });
   }
   BOOST_TEST((last.code == Errc::storage_full));
@@ -266,7 +289,7 @@ BOOST_AUTO_TEST_CASE(corrupt_records_are_reported_not_crashed_on) {
                   return t.create_cube(1, "c", "hash-v1", 16, 1, &cube);
                 }).ok());
   BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
-                  return t.add_item(cube.id, "fine", {}, {}, 1, &item);
+                  return t.add_item(cube.id, draft("fine", {}, {}), 0, 1, &item);
                 }).ok());
   store.reset();
   // Overwrite the item's head with garbage through raw LMDB.
@@ -295,4 +318,155 @@ BOOST_AUTO_TEST_CASE(corrupt_records_are_reported_not_crashed_on) {
   Item got;
   BOOST_TEST((r->get_item(cube.id, item.id, 0, &got).code == Errc::corrupt));
   BOOST_TEST(r->get_item(cube.id, item.id, 1, &got).ok());  // the version row is intact
+}
+
+namespace {
+
+struct OneItem {
+  TempDir dir;
+  std::unique_ptr<Store> store = open_store(dir.path());
+  Cube cube;
+  Item item;
+  OneItem() {
+    BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                    return t.create_cube(1, "c", "hash-v1", 16, 1, &cube);
+                  }).ok());
+    BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                    return t.add_item(cube.id, draft("v1 text", {"a"}), 0, 100, &item);
+                  }).ok());
+  }
+  Status state(State to) {
+    Item out;
+    return write(*store,
+                 [&](WriteTxn& t) { return t.set_state(cube.id, item.id, to, 1, 200, &out); });
+  }
+  Status change(const std::string& text) {
+    Item out;
+    return write(*store, [&](WriteTxn& t) {
+      return t.update_item(cube.id, item.id, text_patch(text), 300, &out);
+    });
+  }
+  Status remove() {
+    Item out;
+    return write(*store,
+                 [&](WriteTxn& t) { return t.remove_item(cube.id, item.id, 1, 400, &out); });
+  }
+  Item head() {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    std::vector<Item> h;
+    BOOST_REQUIRE(r->history(cube.id, item.id, &h).ok());
+    return h.back();
+  }
+  std::uint64_t live() {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    Cube c;
+    BOOST_REQUIRE(r->find_cube(1, "c", &c).ok());
+    return c.live_items;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(lifecycle_transitions_are_enforced) {
+  OneItem f;
+  BOOST_TEST((f.state(State::active).code == Errc::conflict));   // already active
+  BOOST_TEST((f.state(State::deleted).code == Errc::conflict));  // only through remove
+  BOOST_TEST(f.state(State::archived).ok());
+  BOOST_TEST(f.change("archived items may still change").ok());
+  BOOST_TEST(f.state(State::frozen).ok());
+  BOOST_TEST((f.change("frozen").code == Errc::conflict));
+  BOOST_TEST((f.remove().code == Errc::conflict));
+  BOOST_TEST(f.state(State::active).ok());
+  BOOST_TEST(f.remove().ok());
+  BOOST_TEST((f.state(State::active).code == Errc::not_found));  // deleted is terminal here
+  BOOST_TEST((f.head().state == State::deleted));
+  BOOST_TEST(f.head().version == 6u);
+  BOOST_TEST(f.live() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(rollback_restores_content_and_revives_deleted_items) {
+  OneItem f;
+  BOOST_REQUIRE(f.change("v2 text").ok());
+  Item out;
+  BOOST_REQUIRE(write(*f.store, [&](WriteTxn& t) {
+                  return t.rollback_item(f.cube.id, f.item.id, 1, 7, 500, &out);
+                }).ok());
+  BOOST_TEST(out.version == 3u);
+  BOOST_TEST(out.text == "v1 text");
+  BOOST_TEST(out.provenance.writer == 7u);
+  BOOST_TEST(out.created_at_ms == 100);
+  BOOST_REQUIRE(f.remove().ok());
+  BOOST_TEST(f.live() == 0u);
+  // Rolling back to a tombstone is refused; to a live version revives.
+  BOOST_TEST((write(*f.store, [&](WriteTxn& t) {
+                return t.rollback_item(f.cube.id, f.item.id, 4, 7, 600, &out);
+              }).code == Errc::conflict));
+  BOOST_REQUIRE(write(*f.store, [&](WriteTxn& t) {
+                  return t.rollback_item(f.cube.id, f.item.id, 2, 7, 600, &out);
+                }).ok());
+  BOOST_TEST((out.state == State::active));
+  BOOST_TEST(out.text == "v2 text");
+  BOOST_TEST(f.live() == 1u);
+  BOOST_TEST((write(*f.store, [&](WriteTxn& t) {
+                return t.rollback_item(f.cube.id, f.item.id, 99, 7, 700, &out);
+              }).code == Errc::not_found));
+}
+
+BOOST_AUTO_TEST_CASE(superseding_closes_the_old_fact_and_keeps_it) {
+  OneItem f;
+  ItemDraft next = draft("new fact");
+  next.valid_from_ms = 1000;
+  Item added, closed;
+  BOOST_REQUIRE(write(*f.store, [&](WriteTxn& t) {
+                  return t.add_item(f.cube.id, next, f.item.id, 900, &added, &closed);
+                }).ok());
+  BOOST_TEST(closed.id == f.item.id);
+  BOOST_TEST(closed.valid_to_ms == 1000);
+  BOOST_TEST(closed.version == 2u);
+  BOOST_TEST(f.head().valid_at(999));
+  BOOST_TEST(!f.head().valid_at(1000));
+  BOOST_TEST(added.valid_at(1000));
+  BOOST_TEST(f.live() == 2u);  // the old fact stays, no longer valid
+  // A second fact starting before the first one closed is out of order.
+  ItemDraft late = draft("later");
+  late.valid_from_ms = 1500;
+  BOOST_TEST((write(*f.store, [&](WriteTxn& t) {
+                return t.add_item(f.cube.id, late, f.item.id, 901, &added);
+              }).code == Errc::conflict));
+  ItemDraft bad = draft("ends before it starts");
+  bad.valid_from_ms = 50;
+  bad.valid_to_ms = 40;
+  BOOST_TEST((write(*f.store, [&](WriteTxn& t) {
+                return t.add_item(f.cube.id, bad, 0, 902, &added);
+              }).code == Errc::conflict));
+  BOOST_TEST((write(*f.store, [&](WriteTxn& t) {
+                return t.add_item(f.cube.id, draft("x"), 424242, 903, &added);
+              }).code == Errc::not_found));
+}
+
+BOOST_AUTO_TEST_CASE(every_bit_flip_of_a_record_is_caught_by_its_checksum) {
+  Item item;
+  item.id = 42;
+  item.version = 3;
+  item.text = "a record with some text";
+  item.tags = {"t"};
+  item.provenance = {5, "session", {1, 2}};
+  std::string bytes = encode_item(item);
+  Item back;
+  BOOST_REQUIRE(decode_item(bytes, &back).ok());
+  BOOST_TEST(back.text == item.text);
+  BOOST_TEST((back.provenance == item.provenance));
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = bytes;
+      flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
+      BOOST_TEST((decode_item(flipped, &back).code == Errc::corrupt),
+                 "byte " << i << " bit " << bit);
+    }
+  }
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+    BOOST_TEST((decode_item(bytes.substr(0, cut), &back).code == Errc::corrupt));
+  }
 }

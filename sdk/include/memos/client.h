@@ -20,7 +20,9 @@
 //     already_exists   cube_create: the tenant already has a cube of that name.
 //     too_large        a field exceeds a configured limit (text, tags, meta, k).
 //     conflict         cube_remove of a cube with live items without force;
-//                      a write whose cube was removed and recreated meanwhile.
+//                      a change to a frozen item; a state it is already in;
+//                      validity out of order (valid_to before valid_from, a
+//                      superseding fact that starts before the one it replaces).
 //     storage_full     the store's map or disk is full. Retryable.
 //     unavailable      memosd is shutting down. Retryable (after restart).
 //     busy             memosd is overloaded. Retryable.
@@ -72,7 +74,7 @@ const char* to_string(ErrorCode code);
 
 struct Error {
   ErrorCode code;
-  std::string message;
+  std::string message{};
   bool retryable = false;
 };
 
@@ -105,23 +107,57 @@ struct MetaEntry {
   bool operator==(const MetaEntry&) const = default;
 };
 
+enum class Tier { plaintext, activation, parametric };
+
+// Lifecycle: active <-> archived <-> frozen (set_state); active or archived
+// -> deleted (remove); deleted -> active (rollback). A frozen item is
+// immutable until made active; an archived one leaves search unless asked.
+enum class State { active, archived, frozen, deleted };
+const char* to_string(State state);
+const char* to_string(Tier tier);
+
 struct Item {
   std::uint64_t id = 0;  // time-ordered; format_id() for its text form
   std::uint32_t version = 0;
-  std::string text;
-  std::vector<std::string> tags;
-  std::vector<MetaEntry> meta;
-  std::int64_t created_at_ms = 0;
-  std::int64_t updated_at_ms = 0;
-  bool deleted = false;  // this version is a tombstone
+  std::string text{};
+  std::vector<std::string> tags{};
+  std::vector<MetaEntry> meta{};
+  std::int64_t created_at_ms = 0;   // when version 1 was recorded
+  std::int64_t recorded_at_ms = 0;  // when this version was recorded
+  bool deleted = false;             // this version is a tombstone
+  Tier tier = Tier::plaintext;
+  State state = State::active;
+  float importance = 0;
+  std::int64_t expires_at_ms = 0;  // 0: never
+  // Valid time: the fact holds from valid_from_ms until valid_to_ms (0: open).
+  std::int64_t valid_from_ms = 0;
+  std::int64_t valid_to_ms = 0;
+  // Provenance of this version.
+  std::uint32_t writer_uid = 0;
+  std::string session_id{};
+  std::vector<std::uint64_t> sources{};
+};
+
+struct MetaChange {
+  std::string key{};
+  std::optional<std::string> before, after;  // empty: absent on that side
+};
+
+struct ItemDiff {
+  Item from, to;
+  bool text_changed = false;
+  std::vector<std::string> tags_added, tags_removed;
+  std::vector<MetaChange> meta_changes{};
+  bool state_changed = false;
+  bool validity_changed = false;
 };
 
 struct Cube {
   std::uint64_t id = 0;
-  std::string name;
+  std::string name{};
   std::uint32_t owner_uid = 0;
   std::int64_t created_at_ms = 0;
-  std::string embedder;
+  std::string embedder{};
   std::uint32_t dimension = 0;
   std::uint64_t live_items = 0;
 };
@@ -132,32 +168,44 @@ struct Hit {
 };
 
 struct Status {
-  std::string version;
+  std::string version{};
   std::uint32_t pid = 0;
   std::int64_t uptime_ms = 0;
   std::uint32_t tenant_uid = 0;
   std::uint32_t cubes = 0;
   std::uint32_t connections = 0;
   std::uint64_t requests_served = 0;
-  std::string data_dir;
-  std::string socket;
+  std::string data_dir{};
+  std::string socket{};
 };
 
 struct NewItem {
-  std::string text;
-  std::vector<std::string> tags;
-  std::vector<MetaEntry> meta;
+  std::string text{};
+  std::vector<std::string> tags{};
+  std::vector<MetaEntry> meta{};
+  float importance = 0;            // 0..1
+  std::int64_t ttl_ms = 0;         // 0: never expires
+  std::int64_t valid_from_ms = 0;  // when the fact starts to hold; 0: now
+  std::int64_t valid_to_ms = 0;    // when it stops; 0: open
+  std::string session_id{};
+  std::vector<std::uint64_t> sources{};  // items it was derived from
+  // An item whose fact this one replaces: its valid_to is closed at this
+  // item's valid_from (it stays, marked no longer valid). 0: none.
+  std::uint64_t supersedes = 0;
 };
 
 struct ItemChange {
-  std::string text;
-  std::optional<std::vector<std::string>> tags;  // replaced only when set
-  std::optional<std::vector<MetaEntry>> meta;    // replaced only when set
+  std::string text{};
+  std::optional<std::vector<std::string>> tags{};  // replaced only when set
+  std::optional<std::vector<MetaEntry>> meta{};    // replaced only when set
+  std::string session_id{};
 };
 
 struct SearchOptions {
   std::uint32_t k = 10;
-  std::vector<std::string> tags;  // only items carrying all of them
+  std::vector<std::string> tags{};  // only items carrying all of them
+  std::int64_t as_of_ms = 0;        // facts valid at this time; 0: now
+  bool include_archived = false;
 };
 
 struct ClientOptions {
@@ -199,6 +247,16 @@ class Client {
   std::future<Result<Item>> remove_async(std::string cube, std::uint64_t id);
   // Oldest version first.
   std::future<Result<std::vector<Item>>> history_async(std::string cube, std::uint64_t id);
+  // Moves an item to active, archived or frozen; returns the new version.
+  // Errors: conflict (already there, or state deleted), not_found.
+  std::future<Result<Item>> set_state_async(std::string cube, std::uint64_t id, State state);
+  // A new version equal in content to `version`; revives a deleted item.
+  // Errors: not_found, conflict (frozen, or `version` is a tombstone).
+  std::future<Result<Item>> rollback_async(std::string cube, std::uint64_t id,
+                                           std::uint32_t version);
+  // What changed from version `from` to version `to` (0: the latest).
+  std::future<Result<ItemDiff>> diff_async(std::string cube, std::uint64_t id, std::uint32_t from,
+                                           std::uint32_t to = 0);
   // Best first.
   std::future<Result<std::vector<Hit>>> search_async(std::string cube, std::string query,
                                                      SearchOptions options = {});
@@ -224,6 +282,16 @@ class Client {
   }
   Result<std::vector<Item>> history(std::string cube, std::uint64_t id) {
     return history_async(std::move(cube), id).get();
+  }
+  Result<Item> set_state(std::string cube, std::uint64_t id, State state) {
+    return set_state_async(std::move(cube), id, state).get();
+  }
+  Result<Item> rollback(std::string cube, std::uint64_t id, std::uint32_t version) {
+    return rollback_async(std::move(cube), id, version).get();
+  }
+  Result<ItemDiff> diff(std::string cube, std::uint64_t id, std::uint32_t from,
+                        std::uint32_t to = 0) {
+    return diff_async(std::move(cube), id, from, to).get();
   }
   Result<std::vector<Hit>> search(std::string cube, std::string query, SearchOptions options = {}) {
     return search_async(std::move(cube), std::move(query), std::move(options)).get();
