@@ -9,36 +9,48 @@
 // notes and warnings go to stderr. Usage: see kUsage.
 
 #include <faiss/IndexFlat.h>
-#include <signal.h>
 
 #include <algorithm>
-#include <charconv>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <deque>
 #include <future>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <random>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "bench/bench_util.h"
+#include "bench/synthetic_text.h"
 #include "memos/client.h"
 #include "plugins/hash-embedder/hash_embedder.h"
 #include "tests/support/memosd_process.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-using Rng = std::mt19937_64;
+using memos::bench::check;
+using memos::bench::Clock;
+using memos::bench::connect_client;
+using memos::bench::create_cube;
+using memos::bench::JsonLine;
+using memos::bench::LatencyStats;
+using memos::bench::make_sentence;
+using memos::bench::make_tags;
+using memos::bench::make_vocabulary;
+using memos::bench::parse_positive;
+using memos::bench::parse_unsigned;
+using memos::bench::Rng;
+using memos::bench::seconds_since;
+using memos::bench::start_daemon;
+using memos::bench::stop_daemon;
+using memos::bench::summarize;
+using memos::bench::UsageError;
+using memos::bench::ZipfSampler;
 // FAISS 1.7.3 names its id type faiss::Index::idx_t (later releases move it).
 using FaissId = faiss::Index::idx_t;
 
@@ -57,9 +69,6 @@ constexpr std::size_t kCheckedQueries = 20;
 constexpr float kScoreTolerance = 1e-4f;
 constexpr std::size_t kMaxSequentialItems = 1000;
 
-constexpr std::string_view kTags[] = {"work",    "home", "travel", "health",  "finance", "family",
-                                      "project", "idea", "todo",   "meeting", "reading", "music"};
-
 struct Options {
   std::string memosd;
   std::size_t items = 10000;
@@ -69,21 +78,7 @@ struct Options {
   std::uint64_t seed = 42;
 };
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 // ---- options ---------------------------------------------------------------
-
-std::uint64_t parse_positive(std::string_view flag, std::string_view text) {
-  std::uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value == 0) {
-    throw UsageError(std::string(flag) + " needs a positive integer, not '" + std::string(text) +
-                     "'");
-  }
-  return value;
-}
 
 Options parse_options(int argc, char** argv) {
   Options opts;
@@ -105,11 +100,7 @@ Options parse_options(int argc, char** argv) {
     } else if (flag == "--pipeline") {
       opts.pipeline = parse_positive(flag, value);
     } else if (flag == "--seed") {
-      // 0 is a fine seed, so not parse_positive.
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), opts.seed);
-      if (ec != std::errc() || end != value.data() + value.size()) {
-        throw UsageError("--seed needs an unsigned integer");
-      }
+      opts.seed = parse_unsigned(flag, value);  // 0 is a fine seed
     } else {
       throw UsageError("unknown option " + std::string(flag));
     }
@@ -119,80 +110,11 @@ Options parse_options(int argc, char** argv) {
 }
 
 // ---- synthetic workload ----------------------------------------------------
-//
-// The standard distributions are implementation-defined, so these small
-// helpers keep the workload identical across standard libraries for a seed.
-
-std::size_t uniform_index(Rng& rng, std::size_t lo, std::size_t hi) {  // [lo, hi]
-  return lo + static_cast<std::size_t>(rng() % (hi - lo + 1));
-}
-
-double unit_interval(Rng& rng) {  // [0, 1)
-  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
-}
-
-// Pronounceable pseudo-words ("kelamo") so the embedder's stemming and
-// trigrams see word-like text; unique so the vocabulary size is exact.
-std::vector<std::string> make_vocabulary(Rng& rng, std::size_t size) {
-  constexpr std::string_view kConsonants = "bcdfghjklmnprstvwz";
-  constexpr std::string_view kVowels = "aeiou";
-  std::vector<std::string> words;
-  std::unordered_set<std::string> seen;
-  while (words.size() < size) {
-    std::string word;
-    for (std::size_t s = uniform_index(rng, 2, 4); s > 0; --s) {
-      word += kConsonants[uniform_index(rng, 0, kConsonants.size() - 1)];
-      word += kVowels[uniform_index(rng, 0, kVowels.size() - 1)];
-    }
-    if (seen.insert(word).second) words.push_back(std::move(word));
-  }
-  return words;
-}
-
-// Draws ranks 0..n-1 with probability proportional to 1/(rank+1), like word
-// frequencies in natural text: a few words are everywhere, most are rare.
-class ZipfSampler {
- public:
-  explicit ZipfSampler(std::size_t n) : cdf_(n) {
-    double total = 0;
-    for (std::size_t r = 0; r < n; ++r) cdf_[r] = total += 1.0 / static_cast<double>(r + 1);
-    for (double& c : cdf_) c /= total;
-  }
-  std::size_t operator()(Rng& rng) const {
-    auto it = std::upper_bound(cdf_.begin(), cdf_.end(), unit_interval(rng));
-    return std::min(static_cast<std::size_t>(it - cdf_.begin()), cdf_.size() - 1);
-  }
-
- private:
-  std::vector<double> cdf_;
-};
 
 struct Workload {
   std::vector<memos::NewItem> memories;
   std::vector<std::string> queries;
 };
-
-std::string make_sentence(Rng& rng, const std::vector<std::string>& vocabulary,
-                          const ZipfSampler& zipf, std::size_t min_words, std::size_t max_words) {
-  std::string text;
-  for (std::size_t n = uniform_index(rng, min_words, max_words); n > 0; --n) {
-    if (!text.empty()) text += ' ';
-    text += vocabulary[zipf(rng)];
-  }
-  return text;
-}
-
-// One or two distinct tags: memosd refuses a tag given twice.
-std::vector<std::string> make_tags(Rng& rng) {
-  constexpr std::size_t kTagCount = std::size(kTags);
-  std::size_t first = uniform_index(rng, 0, kTagCount - 1);
-  std::vector<std::string> tags{std::string(kTags[first])};
-  if (uniform_index(rng, 0, 1) == 1) {
-    std::size_t second = (first + uniform_index(rng, 1, kTagCount - 1)) % kTagCount;
-    tags.emplace_back(kTags[second]);
-  }
-  return tags;
-}
 
 Workload make_workload(const Options& opts) {
   // Separate streams, so the queries for a seed do not depend on --items.
@@ -217,59 +139,10 @@ Workload make_workload(const Options& opts) {
 
 // ---- results ---------------------------------------------------------------
 
-// One JSON object on one line of stdout. Keys and string values are our own
-// constants, so they need no escaping.
-class JsonLine {
- public:
-  JsonLine& str(std::string_view key, std::string_view value) {
-    return raw(key, "\"" + std::string(value) + "\"");
-  }
-  JsonLine& count(std::string_view key, std::uint64_t value) {
-    return raw(key, std::to_string(value));
-  }
-  JsonLine& num(std::string_view key, double value, int decimals = 3) {
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), "%.*f", decimals, std::isfinite(value) ? value : 0.0);
-    return raw(key, buf);
-  }
-  void print() const { std::cout << '{' << text_ << '}' << std::endl; }
-
- private:
-  JsonLine& raw(std::string_view key, std::string_view value) {
-    if (!text_.empty()) text_ += ',';
-    text_ += '"';
-    text_ += key;
-    text_ += "\":";
-    text_ += value;
-    return *this;
-  }
-  std::string text_;
-};
-
 JsonLine bench_line(std::string_view phase) {
   JsonLine line;
   line.str("bench", "ipc-search").str("phase", phase);
   return line;
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-struct LatencyStats {
-  double p50_us = 0, p99_us = 0, mean_us = 0;
-};
-
-// Nearest-rank percentiles: always a latency that was actually observed.
-LatencyStats summarize(std::vector<double> latencies_us) {
-  std::sort(latencies_us.begin(), latencies_us.end());
-  auto percentile = [&](double p) {
-    auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(latencies_us.size())));
-    return latencies_us[std::max<std::size_t>(rank, 1) - 1];
-  };
-  double sum = 0;
-  for (double l : latencies_us) sum += l;
-  return {percentile(0.50), percentile(0.99), sum / static_cast<double>(latencies_us.size())};
 }
 
 // The latencies of one system, and the top score of its first queries (empty
@@ -304,20 +177,13 @@ void print_search(std::string_view system, const Options& opts, const LatencySta
       .count("items", opts.items)
       .count("k", opts.k)
       .count("queries", opts.queries)
-      .num("p50_us", s.p50_us)
-      .num("p99_us", s.p99_us)
-      .num("mean_us", s.mean_us)
+      .num("p50_us", s.p50)
+      .num("p99_us", s.p99)
+      .num("mean_us", s.mean)
       .print();
 }
 
 // ---- through memosd --------------------------------------------------------
-
-void check(const memos::Result<memos::Item>& r, std::string_view what) {
-  if (!r.ok()) {
-    throw std::runtime_error(std::string(what) + " failed: " + memos::to_string(r.error().code) +
-                             ": " + r.error().message);
-  }
-}
 
 // Adds `count` memories keeping up to `pipeline` requests in flight: a
 // sliding window, refilled as the oldest reply arrives, so the daemon's
@@ -345,14 +211,6 @@ void print_add(std::size_t items, std::size_t pipeline, double seconds) {
       .num("seconds", seconds, 6)
       .num("adds_per_s", static_cast<double>(items) / seconds)
       .print();
-}
-
-memos::Cube create_cube(memos::Client& client, const std::string& name) {
-  auto cube = client.cube_create(name);
-  if (!cube.ok()) {
-    throw std::runtime_error("cube_create " + name + " failed: " + cube.error().message);
-  }
-  return cube.value();
 }
 
 struct DaemonResults {
@@ -443,12 +301,12 @@ void print_summary(const Options& opts, const DaemonResults& daemon, const Searc
   bench_line("summary")
       .count("items", opts.items)
       .num("adds_per_s", daemon.adds_per_s)
-      .num("daemon_p50_us", d.p50_us)
-      .num("inproc_p50_us", p.p50_us)
-      .num("p50_ratio", d.p50_us / p.p50_us)
-      .num("daemon_p99_us", d.p99_us)
-      .num("inproc_p99_us", p.p99_us)
-      .num("p99_ratio", d.p99_us / p.p99_us)
+      .num("daemon_p50_us", d.p50)
+      .num("inproc_p50_us", p.p50)
+      .num("p50_ratio", d.p50 / p.p50)
+      .num("daemon_p99_us", d.p99)
+      .num("inproc_p99_us", p.p99)
+      .num("p99_ratio", d.p99 / p.p99)
       .num("top1_agree", top1_agreement(daemon.search, inproc))
       .print();
 }
@@ -459,12 +317,8 @@ void run(const Options& opts) {
   // The daemon starts first, so a wrong --memosd fails before any work.
   memos::testing::TempDir dir;
   memos::testing::MemosdProcess daemon(opts.memosd, dir.path());
-  if (!daemon.start()) {
-    throw std::runtime_error("memosd (" + opts.memosd + ") did not start:\n" + daemon.log());
-  }
-  auto connected = memos::Client::connect(daemon.socket());
-  if (!connected.ok()) throw std::runtime_error("connect failed: " + connected.error().message);
-  std::unique_ptr<memos::Client> client = std::move(connected.value());
+  start_daemon(daemon, opts.memosd);
+  std::unique_ptr<memos::Client> client = connect_client(daemon.socket());
 
   std::cerr << "generating " << opts.items << " memories and " << opts.queries << " queries\n";
   Workload work = make_workload(opts);
@@ -473,14 +327,8 @@ void run(const Options& opts) {
   SearchRun inproc = bench_inprocess(work, opts, daemon_results.dimension);
   print_summary(opts, daemon_results, inproc);
 
-  // Close the connection first: the exit status should reflect an ordinary
-  // shutdown, not one racing a client's open requests.
-  client.reset();
-  int status = daemon.stop(SIGTERM);
-  if (status != 0) {
-    throw std::runtime_error("memosd exited with status " + std::to_string(status) + ":\n" +
-                             daemon.log());
-  }
+  client.reset();  // before stopping: see stop_daemon
+  stop_daemon(daemon);
 }
 
 }  // namespace

@@ -1,0 +1,153 @@
+// bench_util.h — what the benchmarks share: option values, timing, latency
+// percentiles, JSON result lines, and running a memosd and checking the SDK's
+// results. Errors are exceptions (UsageError for a bad command line), so a
+// benchmark's main can report them after the daemon and its temporary folder
+// have been cleaned up by their destructors.
+#pragma once
+
+#include <signal.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "memos/client.h"
+#include "tests/support/memosd_process.h"
+
+namespace memos::bench {
+
+using Clock = std::chrono::steady_clock;
+
+// A bad command line: main prints it with the usage and exits with status 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// ---- options ---------------------------------------------------------------
+
+inline std::uint64_t parse_positive(std::string_view flag, std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value == 0) {
+    throw UsageError(std::string(flag) + " needs a positive integer, not '" + std::string(text) +
+                     "'");
+  }
+  return value;
+}
+
+// For values where 0 is fine, such as a seed.
+inline std::uint64_t parse_unsigned(std::string_view flag, std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    throw UsageError(std::string(flag) + " needs an unsigned integer");
+  }
+  return value;
+}
+
+// ---- results ---------------------------------------------------------------
+
+// One JSON object on one line of stdout. Keys and string values are our own
+// constants, so they need no escaping.
+class JsonLine {
+ public:
+  JsonLine& str(std::string_view key, std::string_view value) {
+    return raw(key, "\"" + std::string(value) + "\"");
+  }
+  JsonLine& count(std::string_view key, std::uint64_t value) {
+    return raw(key, std::to_string(value));
+  }
+  JsonLine& num(std::string_view key, double value, int decimals = 3) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.*f", decimals, std::isfinite(value) ? value : 0.0);
+    return raw(key, buf);
+  }
+  JsonLine& boolean(std::string_view key, bool value) { return raw(key, value ? "true" : "false"); }
+  void print() const { std::cout << '{' << text_ << '}' << std::endl; }
+
+ private:
+  JsonLine& raw(std::string_view key, std::string_view value) {
+    if (!text_.empty()) text_ += ',';
+    text_ += '"';
+    text_ += key;
+    text_ += "\":";
+    text_ += value;
+    return *this;
+  }
+  std::string text_;
+};
+
+inline double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// In the unit of the samples summarized.
+struct LatencyStats {
+  double p50 = 0, p99 = 0, mean = 0;
+};
+
+// Nearest-rank percentiles: always a latency that was actually observed.
+// All zero when there are no samples.
+inline LatencyStats summarize(std::vector<double> latencies) {
+  if (latencies.empty()) return {};
+  std::sort(latencies.begin(), latencies.end());
+  auto percentile = [&](double p) {
+    auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(latencies.size())));
+    return latencies[std::max<std::size_t>(rank, 1) - 1];
+  };
+  double sum = 0;
+  for (double l : latencies) sum += l;
+  return {percentile(0.50), percentile(0.99), sum / static_cast<double>(latencies.size())};
+}
+
+// ---- through memosd --------------------------------------------------------
+
+template <class T>
+void check(const memos::Result<T>& r, std::string_view what) {
+  if (!r.ok()) {
+    throw std::runtime_error(std::string(what) + " failed: " + memos::to_string(r.error().code) +
+                             ": " + r.error().message);
+  }
+}
+
+inline void start_daemon(memos::testing::MemosdProcess& daemon, const std::string& binary) {
+  if (!daemon.start()) {
+    throw std::runtime_error("memosd (" + binary + ") did not start:\n" + daemon.log());
+  }
+}
+
+// Stops memosd with SIGTERM and fails unless it exits with status 0. Close
+// the clients' connections first: the exit status should reflect an ordinary
+// shutdown, not one racing a client's open requests.
+inline void stop_daemon(memos::testing::MemosdProcess& daemon) {
+  int status = daemon.stop(SIGTERM);
+  if (status != 0) {
+    throw std::runtime_error("memosd exited with status " + std::to_string(status) + ":\n" +
+                             daemon.log());
+  }
+}
+
+inline std::unique_ptr<memos::Client> connect_client(const std::string& socket) {
+  auto connected = memos::Client::connect(socket);
+  if (!connected.ok()) throw std::runtime_error("connect failed: " + connected.error().message);
+  return std::move(connected.value());
+}
+
+inline memos::Cube create_cube(memos::Client& client, const std::string& name) {
+  auto cube = client.cube_create(name);
+  if (!cube.ok()) {
+    throw std::runtime_error("cube_create " + name + " failed: " + cube.error().message);
+  }
+  return cube.value();
+}
+
+}  // namespace memos::bench
