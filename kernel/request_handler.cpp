@@ -18,6 +18,7 @@ using store::Errc;
 using store::Status;
 
 constexpr std::uint32_t kDefaultK = 10;
+constexpr std::size_t kMaxIdempotencyKeyBytes = 128;
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -168,6 +169,14 @@ Frame RequestHandler::error_frame(std::uint64_t id, wire::ErrorCode code,
 
 void RequestHandler::handle(std::uint32_t tenant, wire::Request::Reader request, Reply reply) {
   const std::uint64_t id = request.getId();
+  idempotency_key_ = request.getIdempotencyKey();
+  operation_ = static_cast<std::uint16_t>(request.which());
+  if (idempotency_key_.size() > kMaxIdempotencyKeyBytes) {
+    return reply(error_frame(
+        id, wire::ErrorCode::TOO_LARGE,
+        "idempotency key is longer than " + std::to_string(kMaxIdempotencyKeyBytes) + " bytes",
+        false));
+  }
   auto name_of = [](capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); };
   switch (request.which()) {
     case wire::Request::STATUS:
@@ -294,6 +303,9 @@ struct ItemChange {
   std::uint32_t tenant;
   std::uint64_t request_id;
   std::string cube;
+  // With a key, a retry of the same write returns the first outcome.
+  std::string idempotency_key;
+  std::uint16_t operation = 0;
   // Worker thread: checks; returns the text the item will hold, or fails
   // with a reply (returning nullopt).
   std::function<std::optional<std::string>(const store::ReadTxn&, const store::Cube&, const Reply&)>
@@ -319,18 +331,38 @@ void commit_item_change(const Services& s_, std::shared_ptr<ItemChange> c, Reply
     auto vector = std::make_shared<std::vector<float>>(embedder->embed(*text));
     auto written = std::make_shared<store::Item>();
     auto superseded = std::make_shared<store::Item>();
+    auto replayed = std::make_shared<bool>(false);
     s_.commits.submit({
-        [c, cube, written, superseded](store::WriteTxn& txn) -> Status {
+        [c, cube, written, superseded, replayed](store::WriteTxn& txn) -> Status {
           // The cube may have been removed (or replaced) since it was read.
           store::Cube current;
           Status s = txn.reader().find_cube(c->tenant, c->cube, &current);
           if (!s.ok()) return s;
           if (current.id != cube.id) return {store::Errc::not_found, "cube was replaced; retry"};
-          return c->apply(txn, cube, written.get(), superseded.get());
+          if (c->idempotency_key.empty())
+            return c->apply(txn, cube, written.get(), superseded.get());
+          store::IdempotencyRecord done;
+          s = txn.reader().find_idempotency(c->tenant, c->idempotency_key, &done);
+          if (s.ok()) {
+            // A retry: answer with what the first attempt wrote.
+            if (done.operation != c->operation || done.cube != cube.id) {
+              return {store::Errc::conflict, "idempotency key was used for another write"};
+            }
+            *replayed = true;
+            return txn.reader().get_item(done.cube, done.item, done.version, written.get());
+          }
+          if (s.code != store::Errc::not_found) return s;
+          if ((s = c->apply(txn, cube, written.get(), superseded.get())); !s.ok()) return s;
+          return txn.put_idempotency(
+              c->tenant, c->idempotency_key,
+              {c->operation, cube.id, written->id, written->version, written->recorded_at_ms});
         },
-        [&s_, id, cube, text = std::move(*text), embedder, vector, written, superseded,
+        [&s_, id, cube, text = std::move(*text), embedder, vector, written, superseded, replayed,
          reply](const Status& s) {
           if (!s.ok()) return reply(status_error(id, s));
+          // A replayed outcome may be older than the item's head: leave the
+          // index, which follows the head, alone.
+          if (*replayed) return reply(item_response(id, *written));
           auto index = s_.indexes.index_for(cube);
           if (written->deleted()) {
             index->remove(written->id);
@@ -394,6 +426,8 @@ void RequestHandler::add(std::uint32_t tenant, std::uint64_t id, wire::AddItem::
   auto c = std::make_shared<ItemChange>();
   c->tenant = tenant;
   c->request_id = id;
+  c->idempotency_key = idempotency_key_;
+  c->operation = operation_;
   c->cube = args.getCube();
   c->prepare = [this, id, draft](const store::ReadTxn&, const store::Cube&,
                                  const Reply& r) -> std::optional<std::string> {
@@ -426,6 +460,8 @@ void RequestHandler::update(std::uint32_t tenant, std::uint64_t id, wire::Update
   auto c = std::make_shared<ItemChange>();
   c->tenant = tenant;
   c->request_id = id;
+  c->idempotency_key = idempotency_key_;
+  c->operation = operation_;
   c->cube = args.getCube();
   c->prepare = [this, id, patch](const store::ReadTxn&, const store::Cube&,
                                  const Reply& r) -> std::optional<std::string> {
@@ -460,6 +496,8 @@ void RequestHandler::remove(std::uint32_t tenant, std::uint64_t id, std::string 
   auto c = std::make_shared<ItemChange>();
   c->tenant = tenant;
   c->request_id = id;
+  c->idempotency_key = idempotency_key_;
+  c->operation = operation_;
   c->cube = std::move(cube_name);
   c->prepare = [item, id](const store::ReadTxn& txn, const store::Cube& cube, const Reply& r) {
     return head_text(txn, cube, item, 0, id, r);
@@ -481,6 +519,8 @@ void RequestHandler::set_state(std::uint32_t tenant, std::uint64_t id, wire::Set
   auto c = std::make_shared<ItemChange>();
   c->tenant = tenant;
   c->request_id = id;
+  c->idempotency_key = idempotency_key_;
+  c->operation = operation_;
   c->cube = args.getCube();
   c->prepare = [item, id](const store::ReadTxn& txn, const store::Cube& cube, const Reply& r) {
     return head_text(txn, cube, item, 0, id, r);
@@ -500,6 +540,8 @@ void RequestHandler::rollback(std::uint32_t tenant, std::uint64_t id, wire::Roll
   auto c = std::make_shared<ItemChange>();
   c->tenant = tenant;
   c->request_id = id;
+  c->idempotency_key = idempotency_key_;
+  c->operation = operation_;
   c->cube = args.getCube();
   c->prepare = [item, version, id](const store::ReadTxn& txn, const store::Cube& cube,
                                    const Reply& r) {

@@ -81,6 +81,9 @@ class RequestHandler {
   void diff(std::uint32_t tenant, std::uint64_t id, wire::DiffVersions::Reader args, Reply reply);
 
   Services s_;
+  // Of the request being handled (handle() runs on the loop thread only).
+  std::string idempotency_key_;
+  std::uint16_t operation_ = 0;
 };
 
 }  // namespace memos::kernel

@@ -171,4 +171,26 @@ Status decode_cube(std::string_view bytes, Cube* out) {
   });
 }
 
+std::string encode_idempotency(const IdempotencyRecord& record) {
+  capnp::MallocMessageBuilder message;
+  auto r = message.initRoot<records::IdempotencyRecord>();
+  r.setOperation(record.operation);
+  r.setCubeId(record.cube);
+  r.setItemId(record.item);
+  r.setVersion(record.version);
+  r.setRecordedAtMs(record.recorded_at_ms);
+  return to_record(message);
+}
+
+Status decode_idempotency(std::string_view bytes, IdempotencyRecord* out) {
+  return decode_record<records::IdempotencyRecord>(bytes, "idempotency",
+                                                   [&](records::IdempotencyRecord::Reader r) {
+                                                     out->operation = r.getOperation();
+                                                     out->cube = r.getCubeId();
+                                                     out->item = r.getItemId();
+                                                     out->version = r.getVersion();
+                                                     out->recorded_at_ms = r.getRecordedAtMs();
+                                                   });
+}
+
 }  // namespace memos::store

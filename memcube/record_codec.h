@@ -23,5 +23,7 @@ std::string encode_cube(const Cube& cube);
 // Errors: corrupt (bad header, checksum mismatch, or not a valid record).
 Status decode_item(std::string_view bytes, Item* out);
 Status decode_cube(std::string_view bytes, Cube* out);
+std::string encode_idempotency(const IdempotencyRecord& record);
+Status decode_idempotency(std::string_view bytes, IdempotencyRecord* out);
 
 }  // namespace memos::store

@@ -124,7 +124,7 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
   };
   int rc = mdb_env_create(&store->env_);
   if (rc) return fail(rc, "mdb_env_create");
-  if ((rc = mdb_env_set_maxdbs(store->env_, 8))) return fail(rc, "mdb_env_set_maxdbs");
+  if ((rc = mdb_env_set_maxdbs(store->env_, 16))) return fail(rc, "mdb_env_set_maxdbs");
   if ((rc = mdb_env_set_maxreaders(store->env_, options.max_readers)))
     return fail(rc, "mdb_env_set_maxreaders");
   if ((rc = mdb_env_set_mapsize(store->env_, options.map_size_bytes)))
@@ -142,7 +142,8 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
   };
   if ((rc = open_db("meta", &store->meta_)) || (rc = open_db("cube_names", &store->cube_names_)) ||
       (rc = open_db("cubes", &store->cubes_)) || (rc = open_db("items", &store->items_)) ||
-      (rc = open_db("versions", &store->versions_))) {
+      (rc = open_db("versions", &store->versions_)) ||
+      (rc = open_db("idempotency", &store->idempotency_))) {
     mdb_txn_abort(txn);
     return fail(rc, "mdb_dbi_open");
   }
@@ -254,6 +255,16 @@ Status ReadTxn::list_all_cubes(std::vector<Cube>* out) const {
   });
 }
 
+Status ReadTxn::find_idempotency(TenantId tenant, std::string_view key,
+                                 IdempotencyRecord* out) const {
+  std::string k = cube_name_key(tenant, key);
+  MDB_val mk = as_val(k), val;
+  int rc = mdb_get(txn_, store_->idempotency_, &mk, &val);
+  if (rc == MDB_NOTFOUND) return {Errc::not_found, "no write with that idempotency key"};
+  if (rc) return from_mdb(rc, "read idempotency key");
+  return decode_idempotency(as_view(val), out);
+}
+
 Status ReadTxn::get_item(CubeId cube, ItemId id, std::uint32_t version, Item* out) const {
   MDB_val val;
   int rc;
@@ -340,6 +351,13 @@ Status WriteTxn::commit() {
   rc = mdb_txn_commit(txn_);
   txn_ = nullptr;
   return from_mdb(rc, "commit");
+}
+
+Status WriteTxn::put_idempotency(TenantId tenant, std::string_view key,
+                                 const IdempotencyRecord& record) {
+  std::string k = cube_name_key(tenant, key), v = encode_idempotency(record);
+  MDB_val mk = as_val(k), mv = as_val(v);
+  return from_mdb(mdb_put(txn_, store_->idempotency_, &mk, &mv, 0), "write idempotency key");
 }
 
 Status WriteTxn::nested(const std::function<Status(WriteTxn&)>& op) {

@@ -134,6 +134,15 @@ struct Cube {
   std::uint64_t live_items = 0;
 };
 
+// The outcome of a write made with an idempotency key (see WriteTxn).
+struct IdempotencyRecord {
+  std::uint16_t operation = 0;
+  CubeId cube = 0;
+  ItemId item = 0;
+  std::uint32_t version = 0;
+  std::int64_t recorded_at_ms = 0;
+};
+
 struct StoreOptions {
   std::uint64_t map_size_bytes = 1ull << 30;
   unsigned max_readers = 512;
@@ -162,6 +171,9 @@ class ReadTxn {
   Status for_each_live_item(CubeId cube, const std::function<void(const Item&)>& fn) const;
   // Every cube of every tenant (start-up index rebuild). Errors: corrupt, io.
   Status list_all_cubes(std::vector<Cube>* out) const;
+  // The recorded outcome of `tenant`'s write with `key`.
+  // Errors: not_found, corrupt, io.
+  Status find_idempotency(TenantId tenant, std::string_view key, IdempotencyRecord* out) const;
 
  private:
   friend class Store;
@@ -222,6 +234,10 @@ class WriteTxn {
   // deleted), conflict (frozen), storage_full, corrupt, io.
   Status remove_item(CubeId cube, ItemId id, TenantId writer, std::int64_t now_ms, Item* tombstone);
 
+  // Records the outcome of a keyed write in the same transaction, so the
+  // key and the write become durable together. Errors: storage_full, io.
+  Status put_idempotency(TenantId tenant, std::string_view key, const IdempotencyRecord& record);
+
   // Reads within this transaction.
   const ReadTxn& reader() const { return view_; }
 
@@ -264,7 +280,7 @@ class Store {
   Store() = default;
 
   MDB_env* env_ = nullptr;
-  MDB_dbi meta_ = 0, cube_names_ = 0, cubes_ = 0, items_ = 0, versions_ = 0;
+  MDB_dbi meta_ = 0, cube_names_ = 0, cubes_ = 0, items_ = 0, versions_ = 0, idempotency_ = 0;
   std::uint64_t last_id_ = 0;  // writer thread only
 };
 

@@ -465,6 +465,7 @@ std::future<Result<Item>> Client::add_async(std::string cube, NewItem item) {
         auto sources = a.initSources(static_cast<unsigned>(item.sources.size()));
         for (unsigned i = 0; i < item.sources.size(); ++i) sources.set(i, item.sources[i]);
         a.setSupersedes(item.supersedes);
+        r.setIdempotencyKey(text(item.idempotency_key));
       },
       decode_item);
 }
@@ -498,13 +499,16 @@ std::future<Result<Item>> Client::update_async(std::string cube, std::uint64_t i
           set_meta(u.initMeta(static_cast<unsigned>(change.meta->size())), *change.meta);
         }
         u.setSessionId(text(change.session_id));
+        r.setIdempotencyKey(text(change.idempotency_key));
       },
       decode_item);
 }
 
-std::future<Result<Item>> Client::remove_async(std::string cube, std::uint64_t id) {
+std::future<Result<Item>> Client::remove_async(std::string cube, std::uint64_t id,
+                                               std::string idempotency_key) {
   return impl_->call<Item>(
       [&](wire::Request::Builder r) {
+        r.setIdempotencyKey(text(idempotency_key));
         auto x = r.initRemove();
         x.setCube(text(cube));
         x.setItemId(id);

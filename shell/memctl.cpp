@@ -204,7 +204,7 @@ struct Args {
   bool force = false, include_archived = false;
   // add: raw option text, converted (with the ids below) before connecting.
   float importance = 0;
-  std::string ttl, valid_from, valid_to, as_of, session, supersedes;
+  std::string ttl, valid_from, valid_to, as_of, session, supersedes, idempotency_key;
   std::vector<std::string> sources;
   memos::NewItem item;        // add, with everything converted
   std::int64_t as_of_ms = 0;  // search
@@ -237,6 +237,7 @@ void convert_arguments(Args& a) {
   a.item.meta = a.meta_entries;
   a.item.importance = a.importance;
   a.item.session_id = a.session;
+  a.item.idempotency_key = a.idempotency_key;
   for (const auto& s : a.sources) a.item.sources.push_back(id_of(s));
   if (!a.supersedes.empty()) a.item.supersedes = id_of(a.supersedes);
   if (!a.ttl.empty()) {
@@ -496,6 +497,8 @@ int main(int argc, char** argv) {
   add->add_option("--session", a.session, "the writer's session id");
   add->add_option("--source", a.sources, "an item this one was derived from (repeatable)");
   add->add_option("--supersedes", a.supersedes, "an item whose fact this one replaces");
+  add->add_option("--idempotency-key", a.idempotency_key,
+                  "a retry with the same key returns the first add's item");
 
   auto* get = app.add_subcommand("get", "show a memory");
   get->add_option("CUBE", a.cube)->required();

@@ -15,7 +15,10 @@ $import "/capnp/c++.capnp".namespace("memos::wire");
 
 struct Request {
   id @0 :UInt64;                  # chosen by the client, echoed in the response
-  idempotencyKey @1 :Text;        # reserved for retried writes (not yet honoured)
+  # Makes a retried write safe: honoured by add, update, remove, setState and
+  # rollback. A second request with the same key (same tenant) writes nothing
+  # and returns the first outcome. At most 128 bytes.
+  idempotencyKey @1 :Text;
 
   union {
     status @2 :Void;

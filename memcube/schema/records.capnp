@@ -55,3 +55,13 @@ struct CubeRecord {
   dimension @5 :UInt32;
   liveItems @6 :UInt64;
 }
+
+# What a write with an idempotency key did, so that a retry of it (same
+# tenant, same key) returns the same outcome instead of writing again.
+struct IdempotencyRecord {
+  operation @0 :UInt16;     # the request kind (wire Request union tag)
+  cubeId @1 :UInt64;
+  itemId @2 :UInt64;
+  version @3 :UInt32;       # the version the write produced
+  recordedAtMs @4 :Int64;
+}

@@ -468,3 +468,52 @@ BOOST_AUTO_TEST_CASE(expired_items_leave_search_and_provenance_is_recorded) {
   bad.ttl_ms = -5;
   expect_error(c->add("t", bad), memos::ErrorCode::bad_request);
 }
+
+BOOST_AUTO_TEST_CASE(a_retry_with_an_idempotency_key_does_not_duplicate) {
+  Daemon d;
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("k").ok());
+  memos::NewItem item{"written once, however often it is sent", {"x"}};
+  item.idempotency_key = "add-42";
+  auto first = c->add("k", item);
+  BOOST_REQUIRE(first.ok());
+  // The reply was "lost": the client retries, even across a restart.
+  BOOST_TEST(d.process->stop() == 0);
+  BOOST_REQUIRE(d.process->start());
+  c = d.client();
+  auto again = c->add("k", item);
+  BOOST_REQUIRE(again.ok());
+  BOOST_TEST(again->id == first->id);
+  BOOST_TEST(again->version == first->version);
+  BOOST_TEST(c->cube_show("k")->live_items == 1u);
+  // Pipelined duplicates in one group commit also collapse to one write.
+  std::vector<std::future<memos::Result<memos::Item>>> burst;
+  memos::NewItem other{"another", {}};
+  other.idempotency_key = "add-43";
+  for (int i = 0; i < 20; ++i) burst.push_back(c->add_async("k", other));
+  std::set<std::uint64_t> ids;
+  for (auto& f : burst) {
+    auto r = f.get();
+    BOOST_REQUIRE(r.ok());
+    ids.insert(r->id);
+  }
+  BOOST_TEST(ids.size() == 1u);
+  BOOST_TEST(c->cube_show("k")->live_items == 2u);
+  // A replayed update returns the version it first wrote, even after more changes.
+  memos::ItemChange change{"changed once", std::nullopt, std::nullopt};
+  change.idempotency_key = "upd-1";
+  auto v2 = c->update("k", first->id, change);
+  BOOST_REQUIRE(v2.ok());
+  BOOST_REQUIRE(c->update("k", first->id, {"changed again"}).ok());
+  auto replay = c->update("k", first->id, change);
+  BOOST_REQUIRE(replay.ok());
+  BOOST_TEST(replay->version == v2->version);
+  BOOST_TEST(c->get("k", first->id)->text == "changed again");  // nothing rewritten
+  // The same key for a different write is refused; an oversized key too.
+  auto misuse = c->remove("k", first->id, "upd-1");
+  BOOST_REQUIRE(!misuse.ok());
+  BOOST_TEST(misuse.error().code == memos::ErrorCode::conflict);
+  memos::NewItem big{"x", {}};
+  big.idempotency_key = std::string(129, 'k');
+  expect_error(c->add("k", big), memos::ErrorCode::too_large);
+}

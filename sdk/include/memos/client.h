@@ -192,6 +192,10 @@ struct NewItem {
   // An item whose fact this one replaces: its valid_to is closed at this
   // item's valid_from (it stays, marked no longer valid). 0: none.
   std::uint64_t supersedes = 0;
+  // Makes a retry safe: a second add with the same key (same tenant) writes
+  // nothing and returns what the first one wrote. At most 128 bytes; a key
+  // reused for a different write is a conflict.
+  std::string idempotency_key{};
 };
 
 struct ItemChange {
@@ -199,6 +203,7 @@ struct ItemChange {
   std::optional<std::vector<std::string>> tags{};  // replaced only when set
   std::optional<std::vector<MetaEntry>> meta{};    // replaced only when set
   std::string session_id{};
+  std::string idempotency_key{};  // as in NewItem
 };
 
 struct SearchOptions {
@@ -243,8 +248,9 @@ class Client {
   std::future<Result<Item>> get_async(std::string cube, std::uint64_t id,
                                       std::uint32_t version = 0);
   std::future<Result<Item>> update_async(std::string cube, std::uint64_t id, ItemChange change);
-  // Returns the tombstone version.
-  std::future<Result<Item>> remove_async(std::string cube, std::uint64_t id);
+  // Returns the tombstone version. `idempotency_key` as in NewItem.
+  std::future<Result<Item>> remove_async(std::string cube, std::uint64_t id,
+                                         std::string idempotency_key = "");
   // Oldest version first.
   std::future<Result<std::vector<Item>>> history_async(std::string cube, std::uint64_t id);
   // Moves an item to active, archived or frozen; returns the new version.
@@ -277,8 +283,8 @@ class Client {
   Result<Item> update(std::string cube, std::uint64_t id, ItemChange change) {
     return update_async(std::move(cube), id, std::move(change)).get();
   }
-  Result<Item> remove(std::string cube, std::uint64_t id) {
-    return remove_async(std::move(cube), id).get();
+  Result<Item> remove(std::string cube, std::uint64_t id, std::string idempotency_key = "") {
+    return remove_async(std::move(cube), id, std::move(idempotency_key)).get();
   }
   Result<std::vector<Item>> history(std::string cube, std::uint64_t id) {
     return history_async(std::move(cube), id).get();
