@@ -87,6 +87,7 @@ std::map<std::string, Setter> setters(Config* c) {
       {"ipc.reply_buffer_bytes", integer(&c->ipc.reply_buffer_bytes, 4096, 1ll << 32)},
       {"ipc.slow_client_timeout_ms", integer(&c->ipc.slow_client_timeout_ms, 100, kMaxU32)},
       {"store.map_size_mb", integer(&c->store.map_size_mb, 1, 1ll << 20)},
+      {"store.max_map_size_mb", integer(&c->store.max_map_size_mb, 1, 1ll << 26)},
       {"store.group_commit", boolean(&c->store.group_commit)},
       {"store.max_text_bytes", integer(&c->store.max_text_bytes, 1, 1ll << 30)},
       {"store.max_tags", integer(&c->store.max_tags, 0, 100000)},
@@ -141,6 +142,9 @@ std::string validate_config(const Config& c) {
     return "socket path is longer than a Unix socket address allows (107 bytes)";
   }
   if (check_log_level(c.log_level) != "") return check_log_level(c.log_level);
+  if (c.store.max_map_size_mb < c.store.map_size_mb) {
+    return "store.max_map_size_mb must be at least store.map_size_mb";
+  }
   if (c.store.max_text_bytes >= c.ipc.max_message_bytes) {
     return "store.max_text_bytes must be smaller than ipc.max_message_bytes";
   }

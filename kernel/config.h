@@ -22,6 +22,7 @@ struct IpcConfig {
 
 struct StoreConfig {
   std::uint64_t map_size_mb = 1024;
+  std::uint64_t max_map_size_mb = 262144;
   bool group_commit = true;
   std::size_t max_text_bytes = 1u << 20;
   std::uint32_t max_tags = 64;

@@ -76,6 +76,7 @@ bool Daemon::open_storage() {
   }
   store::StoreOptions options;
   options.map_size_bytes = config_.store.map_size_mb << 20;
+  options.max_map_size_bytes = config_.store.max_map_size_mb << 20;
   store::Status status;
   store_ = store::Store::open(store_dir, options, &status);
   if (!store_) {

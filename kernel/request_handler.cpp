@@ -57,6 +57,7 @@ Frame status_error(std::uint64_t id, const Status& s) {
       code = wire::ErrorCode::CONFLICT;
       break;
     case Errc::storage_full:
+    case Errc::map_full:
       code = wire::ErrorCode::STORAGE_FULL;
       retryable = true;
       break;

@@ -1,5 +1,8 @@
 #include "memcube/commit_queue.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -67,13 +70,35 @@ void CommitQueue::run() {
 
 void CommitQueue::commit_group(std::deque<WriteJob>& group) {
   std::vector<Status> results(group.size());
-  std::optional<WriteTxn> txn;
-  Status status = store_.begin_write(&txn);
-  if (status.ok()) {
-    for (std::size_t i = 0; i < group.size(); ++i) {
-      results[i] = txn->nested(group[i].apply);
+  Status status;
+  bool may_grow = true;
+  for (;;) {
+    std::optional<WriteTxn> txn;
+    status = store_.begin_write(&txn);
+    if (status.ok()) {
+      for (std::size_t i = 0; i < group.size(); ++i) results[i] = txn->nested(group[i].apply);
+      status = txn->commit();
     }
-    status = txn->commit();
+    bool map_full = status.code == Errc::map_full ||
+                    std::any_of(results.begin(), results.end(),
+                                [](const Status& r) { return r.code == Errc::map_full; });
+    if (!map_full || !may_grow) break;
+    // Nothing of this attempt is kept: abort, grow the map and run the whole
+    // group again (jobs are written to be re-run). If the map cannot grow,
+    // run it once more so that the jobs that fit still commit.
+    txn.reset();
+    Status grown;
+    may_grow = store_.grow_map(&grown);
+    if (may_grow) {
+      spdlog::info("store map grown to {} MiB", store_.map_size() >> 20);
+    } else if (!grown.ok()) {
+      spdlog::error("{}", grown.message);
+    }
+  }
+  const Status full{Errc::storage_full, "the store is full (store.max_map_size_mb reached)"};
+  if (status.code == Errc::map_full) status = full;
+  for (auto& r : results) {
+    if (r.code == Errc::map_full) r = full;
   }
   if (!status.ok()) {
     // Nothing of this group is durable: every job fails with the commit's error.

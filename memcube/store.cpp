@@ -1,7 +1,9 @@
 #include "memcube/store.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "memcube/record_codec.h"
 
@@ -108,7 +110,8 @@ Status from_mdb(int rc, std::string_view what) {
   if (rc == 0) return {};
   std::string msg = std::string(what) + ": " + mdb_strerror(rc);
   if (rc == MDB_NOTFOUND) return {Errc::not_found, msg};
-  if (rc == MDB_MAP_FULL || rc == ENOSPC) return {Errc::storage_full, msg};
+  if (rc == MDB_MAP_FULL) return {Errc::map_full, msg};
+  if (rc == ENOSPC) return {Errc::storage_full, msg};
   return {Errc::io, msg};
 }
 
@@ -127,6 +130,7 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
   if ((rc = mdb_env_set_maxdbs(store->env_, 16))) return fail(rc, "mdb_env_set_maxdbs");
   if ((rc = mdb_env_set_maxreaders(store->env_, options.max_readers)))
     return fail(rc, "mdb_env_set_maxreaders");
+  store->max_map_size_ = std::max(options.map_size_bytes, options.max_map_size_bytes);
   if ((rc = mdb_env_set_mapsize(store->env_, options.map_size_bytes)))
     return fail(rc, "mdb_env_set_mapsize");
   // MDB_NOTLS: read transactions run on pooled worker threads, not tied to
@@ -187,11 +191,29 @@ Store::~Store() {
 }
 
 Status Store::begin_read(std::optional<ReadTxn>* out) const {
+  std::shared_lock gate(resize_gate_);
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
   if (rc) return from_mdb(rc, "mdb_txn_begin (read)");
   out->emplace(ReadTxn(this, txn));
+  (*out)->gate_ = std::move(gate);
   return {};
+}
+
+std::uint64_t Store::map_size() const {
+  MDB_envinfo info{};
+  mdb_env_info(env_, &info);
+  return info.me_mapsize;
+}
+
+bool Store::grow_map(Status* status) {
+  std::uint64_t current = map_size();
+  if (current >= max_map_size_) return false;
+  std::uint64_t next = std::min(current * 2, max_map_size_);
+  std::unique_lock gate(resize_gate_);
+  int rc = mdb_env_set_mapsize(env_, next);
+  *status = from_mdb(rc, "growing the map");
+  return rc == 0;
 }
 
 Status Store::begin_write(std::optional<WriteTxn>* out) {
@@ -205,12 +227,13 @@ Status Store::begin_write(std::optional<WriteTxn>* out) {
 // ---- ReadTxn ----------------------------------------------------------------
 
 ReadTxn::ReadTxn(ReadTxn&& other) noexcept
-    : store_(other.store_), txn_(other.txn_), owns_(other.owns_) {
+    : store_(other.store_), txn_(other.txn_), owns_(other.owns_), gate_(std::move(other.gate_)) {
   other.txn_ = nullptr;
 }
 
 ReadTxn::~ReadTxn() {
   if (txn_ && owns_) mdb_txn_abort(txn_);
+  txn_ = nullptr;  // before gate_ is released, so a resize never sees it open
 }
 
 Status ReadTxn::find_cube(TenantId tenant, std::string_view name, Cube* out) const {

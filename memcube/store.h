@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,7 +40,8 @@ enum class Errc {
   not_found,       // cube, item or version absent (or item deleted at head)
   already_exists,  // cube name taken for this tenant
   conflict,        // operation not allowed in the current state
-  storage_full,    // map or disk full: retryable once space returns
+  storage_full,    // disk full, or the map at its limit: retryable once space returns
+  map_full,        // the map is full but may grow (CommitQueue grows it and retries)
   corrupt,         // a stored record failed to decode
   io,              // any other LMDB or system error
   unavailable,     // the store is closing; retry against the next daemon
@@ -145,6 +147,8 @@ struct IdempotencyRecord {
 
 struct StoreOptions {
   std::uint64_t map_size_bytes = 1ull << 30;
+  // grow_map() doubles the map up to this; then a full map is storage_full.
+  std::uint64_t max_map_size_bytes = 256ull << 30;
   unsigned max_readers = 512;
 };
 
@@ -182,6 +186,9 @@ class ReadTxn {
   const Store* store_;
   MDB_txn* txn_;
   bool owns_ = true;  // false for the view of a WriteTxn, which owns its txn
+  // Held for the life of a read transaction: LMDB may only resize the map
+  // while no transaction is open in the process (see Store::grow_map).
+  std::shared_lock<std::shared_mutex> gate_;
 };
 
 // A write transaction; only the writer thread holds one. Operations on a
@@ -274,12 +281,20 @@ class Store {
   // Writer thread only. Errors: io.
   Status begin_write(std::optional<WriteTxn>* out);
 
+  // Writer thread, with no write transaction open: doubles the map size, up
+  // to max_map_size_bytes, waiting for open read transactions to finish.
+  // Returns false if the map is already at its limit. Errors: io.
+  bool grow_map(Status* status);
+  std::uint64_t map_size() const;
+
  private:
   friend class ReadTxn;
   friend class WriteTxn;
   Store() = default;
 
   MDB_env* env_ = nullptr;
+  std::uint64_t max_map_size_ = 0;
+  mutable std::shared_mutex resize_gate_;
   MDB_dbi meta_ = 0, cube_names_ = 0, cubes_ = 0, items_ = 0, versions_ = 0, idempotency_ = 0;
   std::uint64_t last_id_ = 0;  // writer thread only
 };

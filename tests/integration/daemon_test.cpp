@@ -517,3 +517,28 @@ BOOST_AUTO_TEST_CASE(a_retry_with_an_idempotency_key_does_not_duplicate) {
   big.idempotency_key = std::string(129, 'k');
   expect_error(c->add("k", big), memos::ErrorCode::too_large);
 }
+
+BOOST_AUTO_TEST_CASE(a_full_store_is_a_retryable_error_and_writes_resume_when_space_returns) {
+  Daemon d("[store]\nmap_size_mb = 1\nmax_map_size_mb = 2\nmax_text_bytes = 65536\n");
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("big").ok());
+  BOOST_REQUIRE(c->cube_create("small").ok());
+  std::string filler(16000, 'f');
+  memos::Result<memos::Item> last = c->add("big", {filler});
+  int added = 0;
+  while (last.ok() && added < 1000) {
+    ++added;
+    last = c->add("big", {filler + std::to_string(added)});
+  }
+  BOOST_REQUIRE(!last.ok());
+  BOOST_TEST(last.error().code == memos::ErrorCode::storage_full, last.error().message);
+  BOOST_TEST(last.error().retryable);
+  BOOST_TEST(added > 60);  // the 1 MiB map grew to 2 MiB first
+  BOOST_TEST(d.process->log().find("map grown to 2 MiB") != std::string::npos, d.process->log());
+  // The daemon stays up and reads still work.
+  BOOST_TEST(c->cube_show("big")->live_items == static_cast<std::uint64_t>(added));
+  BOOST_REQUIRE(c->search("big", "f", {1}).ok());
+  // Free space, and writes resume.
+  BOOST_REQUIRE(c->cube_remove("big", true).ok());
+  BOOST_TEST(c->add("small", {"fits again"}).ok());
+}

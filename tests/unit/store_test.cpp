@@ -1,8 +1,10 @@
 #define BOOST_TEST_MODULE store
 #include <boost/test/unit_test.hpp>
 
+#include <future>
 #include <optional>
 #include <random>
+#include <thread>
 
 #include "memcube/commit_queue.h"
 #include "memcube/record_codec.h"
@@ -254,30 +256,70 @@ BOOST_AUTO_TEST_CASE(commit_queue_groups_and_completes_every_job_after_commit) {
   BOOST_TEST(c.live_items == 450u);
 }
 
-BOOST_AUTO_TEST_CASE(map_full_is_a_retryable_storage_full_error) {
+BOOST_AUTO_TEST_CASE(a_full_map_grows_up_to_its_limit_then_writes_fail_retryably) {
   TempDir dir;
   Status s;
   StoreOptions small;
   small.map_size_bytes = 256 * 1024;
+  small.max_map_size_bytes = 1024 * 1024;
   auto store = Store::open(dir.path(), small, &s);
   BOOST_REQUIRE_MESSAGE(store, s.message);
   Cube cube;
   BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
                   return t.create_cube(1, "full", "hash-v1", 16, 1, &cube);
                 }).ok());
-  Status last;
-  for (int i = 0; i < 1000 && last.ok(); ++i) {
+  // A raw transaction sees the full map as map_full (growable)...
+  Status raw;
+  int fitted = 0;
+  for (int i = 0; i < 200 && raw.ok(); ++i, ++fitted) {
     Item item;
-    last = write(*store, [&](WriteTxn& t) {
-      return t.add_item(cube.id, draft(std::string(4000, 'x'), {}, {}), 0, i, &item);
+    raw = write(*store, [&](WriteTxn& t) {
+      return t.add_item(cube.id, draft(std::string(4000, 'x')), 0, i, &item);
     });
   }
-  BOOST_TEST((last.code == Errc::storage_full));
-  // The store stays usable for reads after the failed write.
+  BOOST_TEST((raw.code == Errc::map_full));
+
+  // ...and the commit queue grows the map, then fails only past the limit,
+  // while a read transaction is open on another thread the whole time.
+  std::optional<ReadTxn> reader;
+  std::atomic<bool> stop_reading{false};
+  std::thread readers([&] {
+    while (!stop_reading) {
+      std::optional<ReadTxn> r;
+      BOOST_REQUIRE(store->begin_read(&r).ok());
+      Cube c;
+      BOOST_REQUIRE(r->find_cube(1, "full", &c).ok());
+    }
+  });
+  std::vector<Status> outcomes;
+  {
+    CommitQueue queue(*store, [](const Status& st) { BOOST_FAIL("fatal: " + st.message); });
+    for (int i = 0; i < 400; ++i) {
+      std::promise<Status> done;
+      auto f = done.get_future();
+      auto item = std::make_shared<Item>();
+      queue.submit({[&, i, item](WriteTxn& t) {
+                      return t.add_item(cube.id, draft(std::string(4000, 'y')), 0, i, item.get());
+                    },
+                    [&](const Status& st) { done.set_value(st); }});
+      outcomes.push_back(f.get());
+      if (!outcomes.back().ok()) break;
+    }
+  }
+  stop_reading = true;
+  readers.join();
+  BOOST_TEST(store->map_size() == 1024u * 1024u);
+  BOOST_REQUIRE(!outcomes.back().ok());
+  BOOST_TEST((outcomes.back().code == Errc::storage_full));
+  // The grown map held more than the first one did.
+  BOOST_TEST(outcomes.size() > static_cast<std::size_t>(fitted), outcomes.size()
+                                                                     << " vs " << fitted);
+  // Everything acknowledged is there, and reads still work.
   std::optional<ReadTxn> r;
   BOOST_REQUIRE(store->begin_read(&r).ok());
   Cube c;
-  BOOST_TEST(r->find_cube(1, "full", &c).ok());
+  BOOST_REQUIRE(r->find_cube(1, "full", &c).ok());
+  BOOST_TEST(c.live_items >= outcomes.size() - 1);
 }
 
 BOOST_AUTO_TEST_CASE(corrupt_records_are_reported_not_crashed_on) {
