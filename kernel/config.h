@@ -24,6 +24,9 @@ struct StoreConfig {
   std::uint64_t map_size_mb = 1024;
   std::uint64_t max_map_size_mb = 262144;
   bool group_commit = true;
+  std::uint32_t retention_interval_ms = 1000;
+  std::uint32_t retention_batch = 1000;
+  std::uint64_t tombstone_retention_s = 30ull * 24 * 3600;
   std::size_t max_text_bytes = 1u << 20;
   std::uint32_t max_tags = 64;
   std::size_t max_tag_bytes = 128;

@@ -227,6 +227,38 @@ void Daemon::run_on_worker(std::function<void()> work) {
   }
 }
 
+// Retention runs as one bounded write job per tick, never two at once, so a
+// large backlog is worked off a batch at a time between client writes.
+void Daemon::run_retention() {
+  if (retention_busy_->exchange(true)) return;
+  auto result = std::make_shared<store::RetentionResult>();
+  const auto retention_ms = static_cast<std::int64_t>(config_.store.tombstone_retention_s) * 1000;
+  const std::size_t batch = config_.store.retention_batch;
+  commits_->submit({
+      [result, retention_ms, batch](store::WriteTxn& txn) {
+        *result = {};
+        auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+        return txn.run_retention(now, retention_ms, batch, result.get());
+      },
+      [this, result, busy = retention_busy_](const store::Status& s) {
+        if (!s.ok()) {
+          spdlog::warn("retention: {}", s.message);
+        } else {
+          for (auto [cube, item] : result->expired) {
+            if (auto index = indexes_.find(cube)) index->remove(item);
+          }
+          if (!result->expired.empty() || result->purged != 0) {
+            spdlog::info("retention: {} item(s) expired, {} tombstone(s) purged",
+                         result->expired.size(), result->purged);
+          }
+        }
+        *busy = false;
+      },
+  });
+}
+
 void Daemon::begin_shutdown(const char* why) {
   if (shutting_down_) {
     spdlog::warn("{} again: closing connections now", why);
@@ -236,6 +268,7 @@ void Daemon::begin_shutdown(const char* why) {
   shutting_down_ = true;
   spdlog::info("{}: shutting down (finishing {} connection(s))", why, connections_.size());
   close_and_free(listener_);
+  close_and_free(retention_timer_);
   shutdown_timer_ = new uv_timer_t;
   uv_timer_init(&loop_, shutdown_timer_);
   shutdown_timer_->data = this;
@@ -293,6 +326,12 @@ int Daemon::run() {
     uv_run(&loop_, UV_RUN_DEFAULT);
     return 1;
   }
+  retention_timer_ = new uv_timer_t;
+  uv_timer_init(&loop_, retention_timer_);
+  retention_timer_->data = this;
+  uv_timer_start(
+      retention_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->run_retention(); },
+      config_.store.retention_interval_ms, config_.store.retention_interval_ms);
   spdlog::info("memosd {} ready on {} (data {}, pid {})", MEMOS_VERSION, config_.socket,
                config_.data_dir, getpid());
   uv_run(&loop_, UV_RUN_DEFAULT);

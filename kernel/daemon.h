@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -52,6 +53,7 @@ class Daemon final : public ConnectionOwner {
   void begin_shutdown(const char* why);
   void maybe_finish_shutdown();
   void run_on_worker(std::function<void()> work);
+  void run_retention();
 
   Config config_;
   DaemonStats stats_;
@@ -68,6 +70,8 @@ class Daemon final : public ConnectionOwner {
   uv_signal_t* sigint_ = nullptr;
   uv_signal_t* sigterm_ = nullptr;
   uv_timer_t* shutdown_timer_ = nullptr;
+  uv_timer_t* retention_timer_ = nullptr;
+  std::shared_ptr<std::atomic<bool>> retention_busy_ = std::make_shared<std::atomic<bool>>(false);
   std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::uint64_t next_connection_id_ = 1;
   bool shutting_down_ = false;

@@ -17,6 +17,12 @@ std::shared_ptr<CubeIndex> IndexSet::index_for(const store::Cube& cube) {
   return slot;
 }
 
+std::shared_ptr<CubeIndex> IndexSet::find(store::CubeId cube) {
+  std::lock_guard lock(mutex_);
+  auto it = indexes_.find(cube);
+  return it == indexes_.end() ? nullptr : it->second;
+}
+
 void IndexSet::drop(store::CubeId cube) {
   std::lock_guard lock(mutex_);
   indexes_.erase(cube);

@@ -21,6 +21,8 @@ class IndexSet {
  public:
   // The index of `cube`, created empty on first use.
   std::shared_ptr<CubeIndex> index_for(const store::Cube& cube);
+  // The index of a cube by id, or null if it has none yet.
+  std::shared_ptr<CubeIndex> find(store::CubeId cube);
   // Forgets a removed cube's index.
   void drop(store::CubeId cube);
   // The embedder for a dimension (one instance per dimension, shared).

@@ -147,7 +147,9 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
   if ((rc = open_db("meta", &store->meta_)) || (rc = open_db("cube_names", &store->cube_names_)) ||
       (rc = open_db("cubes", &store->cubes_)) || (rc = open_db("items", &store->items_)) ||
       (rc = open_db("versions", &store->versions_)) ||
-      (rc = open_db("idempotency", &store->idempotency_))) {
+      (rc = open_db("idempotency", &store->idempotency_)) ||
+      (rc = open_db("expiry", &store->expiry_)) ||
+      (rc = open_db("tombstones", &store->tombstones_))) {
     mdb_txn_abort(txn);
     return fail(rc, "mdb_dbi_open");
   }
@@ -458,7 +460,55 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
   return from_mdb(rc, "remove cube");
 }
 
+namespace {
+
+// Retention's time-ordered queues: when (u64) + cube + item.
+std::string due_key(std::int64_t when, CubeId cube, ItemId id) {
+  std::string k;
+  put_be(k, static_cast<std::uint64_t>(when < 0 ? 0 : when), 8);
+  put_be(k, cube, 8);
+  put_be(k, id, 8);
+  return k;
+}
+
+// The retention queue a head version belongs in, if any: expiry for live,
+// unfrozen items with a TTL; tombstones for deleted ones.
+std::optional<std::pair<bool, std::string>> queue_entry(CubeId cube, const Item& head) {
+  if (head.deleted()) return std::pair{false, due_key(head.recorded_at_ms, cube, head.id)};
+  if (head.expires_at_ms != 0 && head.state != State::frozen) {
+    return std::pair{true, due_key(head.expires_at_ms, cube, head.id)};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Status WriteTxn::read_head(CubeId cube, ItemId id, Item* out) const {
+  std::string k = item_key(cube, id);
+  MDB_val key = as_val(k), val;
+  int rc = mdb_get(txn_, store_->items_, &key, &val);
+  if (rc) return from_mdb(rc, "read item head");
+  return decode_item(as_view(val), out);
+}
+
 Status WriteTxn::put_item(CubeId cube, const Item& item) {
+  // Keep the retention queues in step with the head.
+  Item previous;
+  Status s = read_head(cube, item.id, &previous);
+  if (s.ok()) {
+    if (auto entry = queue_entry(cube, previous)) {
+      MDB_val k = as_val(entry->second);
+      int rc = mdb_del(txn_, entry->first ? store_->expiry_ : store_->tombstones_, &k, nullptr);
+      if (rc && rc != MDB_NOTFOUND) return from_mdb(rc, "update retention queue");
+    }
+  } else if (s.code != Errc::not_found) {
+    return s;
+  }
+  if (auto entry = queue_entry(cube, item)) {
+    MDB_val k = as_val(entry->second), empty{0, nullptr};
+    int rc = mdb_put(txn_, entry->first ? store_->expiry_ : store_->tombstones_, &k, &empty, 0);
+    if (rc) return from_mdb(rc, "update retention queue");
+  }
   std::string rec = encode_item(item);
   std::string hk = item_key(cube, item.id), vk = version_key(cube, item.id, item.version);
   MDB_val k1 = as_val(hk), v1 = as_val(rec), k2 = as_val(vk), v2 = as_val(rec);
@@ -467,6 +517,60 @@ Status WriteTxn::put_item(CubeId cube, const Item& item) {
   if (rc) return from_mdb(rc, "write version");
   rc = mdb_put(txn_, store_->items_, &k1, &v1, 0);
   return from_mdb(rc, "write item");
+}
+
+Status WriteTxn::run_retention(std::int64_t now_ms, std::int64_t tombstone_retention_ms,
+                               std::size_t max_items, RetentionResult* out) {
+  // Collect due entries first: the loops below change the queues they read.
+  auto due = [&](MDB_dbi dbi, std::int64_t until, std::vector<std::pair<CubeId, ItemId>>* found) {
+    Cursor cursor(txn_, dbi);
+    if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+    MDB_val key, val;
+    int rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_FIRST);
+    for (; rc == 0 && found->size() < max_items;
+         rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_NEXT)) {
+      std::string_view k = as_view(key);
+      if (k.size() != 24) return Status{Errc::corrupt, "retention queue key has a bad length"};
+      if (static_cast<std::int64_t>(get_be(k.data(), 8)) > until) break;
+      found->emplace_back(get_be(k.data() + 8, 8), get_be(k.data() + 16, 8));
+    }
+    return rc == 0 || rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, "scan retention queue");
+  };
+
+  std::vector<std::pair<CubeId, ItemId>> expired, purgeable;
+  Status s = due(store_->expiry_, now_ms, &expired);
+  if (!s.ok()) return s;
+  for (auto [cube, id] : expired) {
+    Item tombstone;
+    // Written by the daemon, not a tenant: the session says so.
+    s = remove_item(cube, id, 0, now_ms, &tombstone, "retention");
+    if (!s.ok()) return s;
+    out->expired.emplace_back(cube, id);
+  }
+  s = due(store_->tombstones_, now_ms - tombstone_retention_ms, &purgeable);
+  if (!s.ok()) return s;
+  for (auto [cube, id] : purgeable) {
+    // Every version, then the head, then the queue entry.
+    Item head;
+    if ((s = read_head(cube, id, &head)); !s.ok()) return s;
+    std::string prefix = item_key(cube, id);
+    Cursor cursor(txn_, store_->versions_);
+    for (;;) {
+      MDB_val key = as_val(prefix), val;
+      int rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_SET_RANGE);
+      if (rc == MDB_NOTFOUND || (rc == 0 && as_view(key).substr(0, prefix.size()) != prefix)) break;
+      if (rc == 0) rc = mdb_cursor_del(cursor.get(), 0);
+      if (rc) return from_mdb(rc, "purge versions");
+    }
+    MDB_val hk = as_val(prefix);
+    std::string tk = due_key(head.recorded_at_ms, cube, id);
+    MDB_val qk = as_val(tk);
+    int rc = mdb_del(txn_, store_->items_, &hk, nullptr);
+    if (rc == 0) rc = mdb_del(txn_, store_->tombstones_, &qk, nullptr);
+    if (rc) return from_mdb(rc, "purge item");
+    ++out->purged;
+  }
+  return {};
 }
 
 Status WriteTxn::adjust_live(CubeId cube, std::int64_t delta) {
@@ -608,7 +712,7 @@ Status WriteTxn::rollback_item(CubeId cube, ItemId id, std::uint32_t version, Te
 }
 
 Status WriteTxn::remove_item(CubeId cube, ItemId id, TenantId writer, std::int64_t now_ms,
-                             Item* tombstone) {
+                             Item* tombstone, std::string_view session) {
   Item item;
   Status s = head_for_change(cube, id, &item);
   if (!s.ok()) return s;
@@ -616,7 +720,7 @@ Status WriteTxn::remove_item(CubeId cube, ItemId id, TenantId writer, std::int64
   item.state = State::deleted;
   item.recorded_at_ms = now_ms;
   item.provenance.writer = writer;
-  item.provenance.session.clear();
+  item.provenance.session = session;
   s = adjust_live(cube, -1);
   if (!s.ok()) return s;
   s = put_item(cube, item);

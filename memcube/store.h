@@ -145,6 +145,11 @@ struct IdempotencyRecord {
   std::int64_t recorded_at_ms = 0;
 };
 
+struct RetentionResult {
+  std::vector<std::pair<CubeId, ItemId>> expired;  // tombstoned by their TTL
+  std::size_t purged = 0;                          // removed with all versions
+};
+
 struct StoreOptions {
   std::uint64_t map_size_bytes = 1ull << 30;
   // grow_map() doubles the map up to this; then a full map is storage_full.
@@ -239,11 +244,19 @@ class WriteTxn {
                        std::int64_t now_ms, Item* out);
   // Writes a tombstone version. Errors: not_found (absent or already
   // deleted), conflict (frozen), storage_full, corrupt, io.
-  Status remove_item(CubeId cube, ItemId id, TenantId writer, std::int64_t now_ms, Item* tombstone);
+  Status remove_item(CubeId cube, ItemId id, TenantId writer, std::int64_t now_ms, Item* tombstone,
+                     std::string_view session = {});
 
   // Records the outcome of a keyed write in the same transaction, so the
   // key and the write become durable together. Errors: storage_full, io.
   Status put_idempotency(TenantId tenant, std::string_view key, const IdempotencyRecord& record);
+
+  // Retention, bounded: at most `max_items` items whose TTL has passed get a
+  // tombstone version (frozen items do not expire while frozen), and at most
+  // `max_items` items deleted more than `tombstone_retention_ms` ago are
+  // purged with every version. Errors: storage_full, map_full, corrupt, io.
+  Status run_retention(std::int64_t now_ms, std::int64_t tombstone_retention_ms,
+                       std::size_t max_items, RetentionResult* out);
 
   // Reads within this transaction.
   const ReadTxn& reader() const { return view_; }
@@ -256,6 +269,8 @@ class WriteTxn {
   friend class Store;
   WriteTxn(Store* store, MDB_txn* txn);
   Status put_item(CubeId cube, const Item& item);
+  // The head even if it is a tombstone. Errors: not_found, corrupt, io.
+  Status read_head(CubeId cube, ItemId id, Item* out) const;
   // Reads the head for a change: absent or deleted is not_found, frozen is
   // conflict.
   Status head_for_change(CubeId cube, ItemId id, Item* out);
@@ -296,6 +311,9 @@ class Store {
   std::uint64_t max_map_size_ = 0;
   mutable std::shared_mutex resize_gate_;
   MDB_dbi meta_ = 0, cube_names_ = 0, cubes_ = 0, items_ = 0, versions_ = 0, idempotency_ = 0;
+  // Retention queues, keyed by time + cube + item: live items with a TTL by
+  // expiry time, deleted items by deletion time.
+  MDB_dbi expiry_ = 0, tombstones_ = 0;
   std::uint64_t last_id_ = 0;  // writer thread only
 };
 

@@ -542,3 +542,23 @@ BOOST_AUTO_TEST_CASE(a_full_store_is_a_retryable_error_and_writes_resume_when_sp
   BOOST_REQUIRE(c->cube_remove("big", true).ok());
   BOOST_TEST(c->add("small", {"fits again"}).ok());
 }
+
+BOOST_AUTO_TEST_CASE(retention_expires_items_in_the_background) {
+  Daemon d("[store]\nretention_interval_ms = 100\ntombstone_retention_s = 0\n");
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("ttl").ok());
+  memos::NewItem brief{"gone soon"};
+  brief.ttl_ms = 50;
+  auto a = c->add("ttl", brief);
+  BOOST_REQUIRE(a.ok());
+  BOOST_REQUIRE(c->add("ttl", {"stays"}).ok());
+  bool purged = false;
+  for (int i = 0; i < 100 && !purged; ++i) {
+    std::this_thread::sleep_for(50ms);
+    auto h = c->history("ttl", a->id);
+    purged = !h.ok() && h.error().code == memos::ErrorCode::not_found;
+  }
+  BOOST_TEST(purged, "the expired item was not purged");
+  BOOST_TEST(c->cube_show("ttl")->live_items == 1u);
+  BOOST_TEST(c->search("ttl", "gone soon stays", {10})->size() == 1u);
+}

@@ -512,3 +512,72 @@ BOOST_AUTO_TEST_CASE(every_bit_flip_of_a_record_is_caught_by_its_checksum) {
     BOOST_TEST((decode_item(bytes.substr(0, cut), &back).code == Errc::corrupt));
   }
 }
+
+BOOST_AUTO_TEST_CASE(retention_expires_and_purges_in_bounded_batches) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  Cube cube;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.create_cube(1, "r", "hash-v1", 16, 1, &cube);
+                }).ok());
+  std::vector<Item> items(10);
+  for (int i = 0; i < 10; ++i) {
+    ItemDraft d = draft("item " + std::to_string(i));
+    d.expires_at_ms = i < 6 ? 1000 + i : 0;  // six with a TTL
+    BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                    return t.add_item(cube.id, d, 0, 100, &items[static_cast<std::size_t>(i)]);
+                  }).ok());
+  }
+  Item out;
+  // Frozen items do not expire while frozen.
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.set_state(cube.id, items[0].id, State::frozen, 1, 200, &out);
+                }).ok());
+  // A deleted item waits in the tombstone queue.
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.remove_item(cube.id, items[9].id, 1, 300, &out);
+                }).ok());
+  auto run = [&](std::int64_t now, std::int64_t keep_ms, std::size_t batch) {
+    RetentionResult result;
+    BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                    return t.run_retention(now, keep_ms, batch, &result);
+                  }).ok());
+    return result;
+  };
+  BOOST_TEST(run(999, 1'000'000, 100).expired.empty());  // nothing due yet
+  auto first = run(5000, 1'000'000, 3);                  // bounded: three per run
+  BOOST_TEST(first.expired.size() == 3u);
+  auto second = run(5000, 1'000'000, 3);
+  BOOST_TEST(second.expired.size() == 2u);  // the frozen one stays
+  BOOST_TEST(run(5000, 1'000'000, 3).expired.empty());
+
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  Item got;
+  BOOST_TEST(r->get_item(cube.id, items[0].id, 0, &got).ok());
+  BOOST_TEST((r->get_item(cube.id, items[1].id, 0, &got).code == Errc::not_found));
+  std::vector<Item> history;
+  BOOST_REQUIRE(r->history(cube.id, items[1].id, &history).ok());
+  BOOST_TEST(history.back().provenance.session == "retention");
+  Cube c;
+  BOOST_REQUIRE(r->find_cube(1, "r", &c).ok());
+  BOOST_TEST(c.live_items == 4u);  // 10 - 5 expired - 1 removed
+  r.reset();
+
+  // A revived item leaves the tombstone queue; the others are purged once
+  // their tombstones are old enough.
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.rollback_item(cube.id, items[1].id, 1, 1, 6000, &out);
+                }).ok());
+  // The revived item kept its TTL, long past: it expires again at once.
+  auto again = run(6000, 1'000'000, 100);
+  BOOST_TEST(again.expired.size() == 1u);
+  BOOST_TEST(again.purged == 0u);
+  auto purge = run(2'000'000, 1'000'000, 100);
+  BOOST_TEST(purge.purged == 6u);  // five expired + the removed one
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  BOOST_TEST((r->history(cube.id, items[9].id, &history).code == Errc::not_found));
+  BOOST_TEST((r->history(cube.id, items[2].id, &history).code == Errc::not_found));
+  BOOST_TEST(r->history(cube.id, items[0].id, &history).ok());  // frozen, kept
+  BOOST_TEST(r->history(cube.id, items[7].id, &history).ok());  // no TTL, kept
+}
