@@ -104,6 +104,7 @@ void set_item(wire::Item::Builder b, const store::Item& item) {
   for (unsigned i = 0; i < item.provenance.sources.size(); ++i) {
     sources.set(i, item.provenance.sources[i]);
   }
+  b.setCubeVersion(item.cube_version);
 }
 
 void set_cube(wire::Cube::Builder b, const store::Cube& cube) {
@@ -114,6 +115,15 @@ void set_cube(wire::Cube::Builder b, const store::Cube& cube) {
   b.setEmbedder(text(cube.embedder));
   b.setDimension(cube.dimension);
   b.setLiveItems(cube.live_items);
+  b.setHeadVersion(cube.head_version);
+}
+
+void set_snapshot(wire::Snapshot::Builder b, const store::Snapshot& snap) {
+  b.setTag(text(snap.tag));
+  b.setCubeVersion(snap.cube_version);
+  b.setCreatedAtMs(snap.created_at_ms);
+  b.setLiveItems(snap.live_items);
+  b.setCreatedBy(snap.created_by);
 }
 
 Frame item_response(std::uint64_t id, const store::Item& item) {
@@ -216,6 +226,19 @@ void RequestHandler::handle(std::uint32_t tenant, wire::Request::Reader request,
       return rollback(tenant, id, request.getRollback(), std::move(reply));
     case wire::Request::DIFF:
       return diff(tenant, id, request.getDiff(), std::move(reply));
+    case wire::Request::SNAPSHOT_CREATE: {
+      auto r = request.getSnapshotCreate();
+      return snapshot_create(tenant, id, name_of(r.getCube()), name_of(r.getTag()),
+                             std::move(reply));
+    }
+    case wire::Request::SNAPSHOT_LIST:
+      return snapshot_list(tenant, id, name_of(request.getSnapshotList().getName()),
+                           std::move(reply));
+    case wire::Request::SNAPSHOT_DIFF: {
+      auto r = request.getSnapshotDiff();
+      return snapshot_diff(tenant, id, name_of(r.getCube()), name_of(r.getFromTag()),
+                           name_of(r.getToTag()), std::move(reply));
+    }
   }
   reply(bad_request(id, "unknown operation (is the client newer than this memosd?)"));
 }
@@ -690,6 +713,69 @@ void RequestHandler::search(std::uint32_t tenant, std::uint64_t id, wire::Search
       for (unsigned i = 0; i < found.size(); ++i) {
         set_item(list[i].initItem(), found[i].first);
         list[i].setScore(found[i].second);
+      }
+    }));
+  });
+}
+
+void RequestHandler::snapshot_create(std::uint32_t tenant, std::uint64_t id, std::string cube_name,
+                                     std::string tag, Reply reply) {
+  if (std::string err = check_cube_name(tag); !err.empty()) {
+    return reply(bad_request(id, "snapshot tag " + err.substr(err.find("name") + 5)));
+  }
+  auto snap = std::make_shared<store::Snapshot>();
+  s_.commits.submit({
+      [=](store::WriteTxn& txn) {
+        store::Cube cube;
+        Status s = txn.reader().find_cube(tenant, cube_name, &cube);
+        if (!s.ok()) return s;
+        return txn.create_snapshot(cube.id, tag, tenant, now_ms(), snap.get());
+      },
+      [id, snap, reply](const Status& s) {
+        if (!s.ok()) return reply(status_error(id, s));
+        reply(response(id,
+                       [&](wire::Response::Builder r) { set_snapshot(r.initSnapshot(), *snap); }));
+      },
+  });
+}
+
+void RequestHandler::snapshot_list(std::uint32_t tenant, std::uint64_t id, std::string cube_name,
+                                   Reply reply) {
+  s_.run_on_worker([=, this, reply = std::move(reply)] {
+    std::optional<store::ReadTxn> txn;
+    store::Cube cube;
+    if (!open_cube(s_.store, tenant, cube_name, &txn, &cube, id, reply)) return;
+    std::vector<store::Snapshot> snaps;
+    if (Status s = txn->list_snapshots(cube.id, &snaps); !s.ok()) return reply(status_error(id, s));
+    reply(response(id, [&](wire::Response::Builder r) {
+      auto list = r.initSnapshots(static_cast<unsigned>(snaps.size()));
+      for (unsigned i = 0; i < snaps.size(); ++i) set_snapshot(list[i], snaps[i]);
+    }));
+  });
+}
+
+void RequestHandler::snapshot_diff(std::uint32_t tenant, std::uint64_t id, std::string cube_name,
+                                   std::string from_tag, std::string to_tag, Reply reply) {
+  if (from_tag.empty()) return reply(bad_request(id, "name the snapshot to diff from"));
+  s_.run_on_worker([=, this, reply = std::move(reply)] {
+    std::optional<store::ReadTxn> txn;
+    store::Cube cube;
+    if (!open_cube(s_.store, tenant, cube_name, &txn, &cube, id, reply)) return;
+    store::Snapshot from, to;
+    Status s = txn->find_snapshot(cube.id, from_tag, &from);
+    if (s.ok() && !to_tag.empty()) s = txn->find_snapshot(cube.id, to_tag, &to);
+    if (to_tag.empty()) to.cube_version = cube.head_version;
+    std::vector<store::SnapshotChange> changes;
+    if (s.ok()) s = txn->diff_cube_versions(cube.id, from.cube_version, to.cube_version, &changes);
+    if (!s.ok()) return reply(status_error(id, s));
+    reply(response(id, [&](wire::Response::Builder r) {
+      auto list = r.initChanges(static_cast<unsigned>(changes.size()));
+      for (unsigned i = 0; i < changes.size(); ++i) {
+        list[i].setItemId(changes[i].item);
+        list[i].setKind(static_cast<wire::ChangeKind>(changes[i].kind));
+        list[i].setFromVersion(changes[i].from_version);
+        list[i].setToVersion(changes[i].to_version);
+        list[i].setText(text(changes[i].text));
       }
     }));
   });

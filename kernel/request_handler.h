@@ -79,6 +79,11 @@ class RequestHandler {
   void set_state(std::uint32_t tenant, std::uint64_t id, wire::SetState::Reader args, Reply reply);
   void rollback(std::uint32_t tenant, std::uint64_t id, wire::Rollback::Reader args, Reply reply);
   void diff(std::uint32_t tenant, std::uint64_t id, wire::DiffVersions::Reader args, Reply reply);
+  void snapshot_create(std::uint32_t tenant, std::uint64_t id, std::string cube, std::string tag,
+                       Reply reply);
+  void snapshot_list(std::uint32_t tenant, std::uint64_t id, std::string cube, Reply reply);
+  void snapshot_diff(std::uint32_t tenant, std::uint64_t id, std::string cube, std::string from_tag,
+                     std::string to_tag, Reply reply);
 
   Services s_;
   // Of the request being handled (handle() runs on the loop thread only).

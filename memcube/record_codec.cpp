@@ -112,6 +112,7 @@ std::string encode_item(const Item& item) {
   for (unsigned i = 0; i < item.provenance.sources.size(); ++i) {
     sources.set(i, item.provenance.sources[i]);
   }
+  r.setCubeVersion(item.cube_version);
   return to_record(message);
 }
 
@@ -125,6 +126,7 @@ std::string encode_cube(const Cube& cube) {
   r.setEmbedder(text(cube.embedder));
   r.setDimension(cube.dimension);
   r.setLiveItems(cube.live_items);
+  r.setHeadVersion(cube.head_version);
   return to_record(message);
 }
 
@@ -156,6 +158,7 @@ Status decode_item(std::string_view bytes, Item* out) {
     out->provenance.session = str(r.getSessionId());
     out->provenance.sources.clear();
     for (auto id : r.getSources()) out->provenance.sources.push_back(id);
+    out->cube_version = r.getCubeVersion();
   });
 }
 
@@ -168,7 +171,30 @@ Status decode_cube(std::string_view bytes, Cube* out) {
     out->embedder = str(r.getEmbedder());
     out->dimension = r.getDimension();
     out->live_items = r.getLiveItems();
+    out->head_version = r.getHeadVersion();
   });
+}
+
+std::string encode_snapshot(const Snapshot& snapshot) {
+  capnp::MallocMessageBuilder message;
+  auto r = message.initRoot<records::SnapshotRecord>();
+  r.setTag(text(snapshot.tag));
+  r.setCubeVersion(snapshot.cube_version);
+  r.setCreatedAtMs(snapshot.created_at_ms);
+  r.setLiveItems(snapshot.live_items);
+  r.setCreatedBy(snapshot.created_by);
+  return to_record(message);
+}
+
+Status decode_snapshot(std::string_view bytes, Snapshot* out) {
+  return decode_record<records::SnapshotRecord>(bytes, "snapshot",
+                                                [&](records::SnapshotRecord::Reader r) {
+                                                  out->tag = str(r.getTag());
+                                                  out->cube_version = r.getCubeVersion();
+                                                  out->created_at_ms = r.getCreatedAtMs();
+                                                  out->live_items = r.getLiveItems();
+                                                  out->created_by = r.getCreatedBy();
+                                                });
 }
 
 std::string encode_idempotency(const IdempotencyRecord& record) {

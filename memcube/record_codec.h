@@ -23,6 +23,8 @@ std::string encode_cube(const Cube& cube);
 // Errors: corrupt (bad header, checksum mismatch, or not a valid record).
 Status decode_item(std::string_view bytes, Item* out);
 Status decode_cube(std::string_view bytes, Cube* out);
+std::string encode_snapshot(const Snapshot& snapshot);
+Status decode_snapshot(std::string_view bytes, Snapshot* out);
 std::string encode_idempotency(const IdempotencyRecord& record);
 Status decode_idempotency(std::string_view bytes, IdempotencyRecord* out);
 

@@ -149,7 +149,8 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
       (rc = open_db("versions", &store->versions_)) ||
       (rc = open_db("idempotency", &store->idempotency_)) ||
       (rc = open_db("expiry", &store->expiry_)) ||
-      (rc = open_db("tombstones", &store->tombstones_))) {
+      (rc = open_db("tombstones", &store->tombstones_)) ||
+      (rc = open_db("snapshots", &store->snapshots_))) {
     mdb_txn_abort(txn);
     return fail(rc, "mdb_dbi_open");
   }
@@ -280,6 +281,79 @@ Status ReadTxn::list_all_cubes(std::vector<Cube>* out) const {
   });
 }
 
+Status ReadTxn::list_snapshots(CubeId cube, std::vector<Snapshot>* out) const {
+  out->clear();
+  Cursor cursor(txn_, store_->snapshots_);
+  if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+  Status s = cursor.scan_prefix(u64_key(cube), [&](std::string_view, std::string_view v) {
+    Snapshot snap;
+    Status d = decode_snapshot(v, &snap);
+    if (d.ok()) out->push_back(std::move(snap));
+    return d;
+  });
+  std::sort(out->begin(), out->end(),
+            [](const Snapshot& a, const Snapshot& b) { return a.cube_version < b.cube_version; });
+  return s;
+}
+
+Status ReadTxn::find_snapshot(CubeId cube, std::string_view tag, Snapshot* out) const {
+  std::string k = u64_key(cube);
+  k.append(tag);
+  MDB_val key = as_val(k), val;
+  int rc = mdb_get(txn_, store_->snapshots_, &key, &val);
+  if (rc == MDB_NOTFOUND) return {Errc::not_found, "no snapshot named '" + std::string(tag) + "'"};
+  if (rc) return from_mdb(rc, "read snapshot");
+  return decode_snapshot(as_view(val), out);
+}
+
+Status ReadTxn::diff_cube_versions(CubeId cube, std::uint64_t from, std::uint64_t to,
+                                   std::vector<SnapshotChange>* out) const {
+  out->clear();
+  // Versions are keyed cube + item + version, so each item's versions come
+  // together and in order: keep the last one at or below each cube version.
+  std::optional<Item> at_from, at_to;
+  ItemId current = 0;
+  auto flush = [&] {
+    bool was = at_from && !at_from->deleted(), is = at_to && !at_to->deleted();
+    SnapshotChange c;
+    c.item = current;
+    c.from_version = was ? at_from->version : 0;
+    c.to_version = is ? at_to->version : 0;
+    if (!was && is) {
+      c.kind = SnapshotChange::Kind::added;
+      c.text = at_to->text;
+    } else if (was && !is) {
+      c.kind = SnapshotChange::Kind::removed;
+      c.text = at_from->text;
+    } else if (was && is && at_from->version != at_to->version) {
+      c.kind = SnapshotChange::Kind::changed;
+      c.text = at_to->text;
+    } else {
+      return;
+    }
+    out->push_back(std::move(c));
+  };
+  Cursor cursor(txn_, store_->versions_);
+  if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+  Status s = cursor.scan_prefix(u64_key(cube), [&](std::string_view k, std::string_view v) {
+    Item item;
+    Status d = decode_item(v, &item);
+    if (!d.ok()) return d;
+    ItemId id = get_be(k.data() + 8, 8);
+    if (id != current) {
+      if (current != 0) flush();
+      current = id;
+      at_from.reset();
+      at_to.reset();
+    }
+    if (item.cube_version <= from) at_from = item;
+    if (item.cube_version <= to) at_to = std::move(item);
+    return Status{};
+  });
+  if (s.ok() && current != 0) flush();
+  return s;
+}
+
 Status ReadTxn::find_idempotency(TenantId tenant, std::string_view key,
                                  IdempotencyRecord* out) const {
   std::string k = cube_name_key(tenant, key);
@@ -378,6 +452,29 @@ Status WriteTxn::commit() {
   return from_mdb(rc, "commit");
 }
 
+Status WriteTxn::create_snapshot(CubeId cube, std::string_view tag, TenantId by,
+                                 std::int64_t now_ms, Snapshot* out) {
+  Snapshot existing;
+  Status s = view_.find_snapshot(cube, tag, &existing);
+  if (s.ok()) return {Errc::already_exists, "snapshot '" + std::string(tag) + "' already exists"};
+  if (s.code != Errc::not_found) return s;
+  std::string ck = u64_key(cube);
+  MDB_val cube_key = as_val(ck), cube_val;
+  int rc = mdb_get(txn_, store_->cubes_, &cube_key, &cube_val);
+  if (rc == MDB_NOTFOUND) return {Errc::not_found, "no such cube"};
+  if (rc) return from_mdb(rc, "read cube");
+  Cube c;
+  if ((s = decode_cube(as_view(cube_val), &c)); !s.ok()) return s;
+  Snapshot snap{std::string(tag), c.head_version, now_ms, c.live_items, by};
+  std::string k = ck + std::string(tag), v = encode_snapshot(snap);
+  MDB_val key = as_val(k), val = as_val(v);
+  if ((rc = mdb_put(txn_, store_->snapshots_, &key, &val, MDB_NOOVERWRITE))) {
+    return from_mdb(rc, "write snapshot");
+  }
+  *out = std::move(snap);
+  return {};
+}
+
 Status WriteTxn::put_idempotency(TenantId tenant, std::string_view key,
                                  const IdempotencyRecord& record) {
   std::string k = cube_name_key(tenant, key), v = encode_idempotency(record);
@@ -439,7 +536,7 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
                                 " live items (use force to remove it anyway)"};
   }
   std::string prefix = u64_key(removed->id);
-  for (MDB_dbi dbi : {store_->items_, store_->versions_}) {
+  for (MDB_dbi dbi : {store_->items_, store_->versions_, store_->snapshots_}) {
     Cursor cursor(txn_, dbi);
     if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
     for (;;) {
@@ -491,7 +588,25 @@ Status WriteTxn::read_head(CubeId cube, ItemId id, Item* out) const {
   return decode_item(as_view(val), out);
 }
 
-Status WriteTxn::put_item(CubeId cube, const Item& item) {
+Status WriteTxn::put_item(CubeId cube, Item& item, std::int64_t live_delta) {
+  // Every version advances the cube's head version (what snapshots name)
+  // and may change its count of live items.
+  std::string ck = u64_key(cube);
+  MDB_val cube_key = as_val(ck), cube_val;
+  int crc = mdb_get(txn_, store_->cubes_, &cube_key, &cube_val);
+  if (crc == MDB_NOTFOUND) return {Errc::not_found, "no such cube"};
+  if (crc) return from_mdb(crc, "read cube");
+  Cube c;
+  if (Status d = decode_cube(as_view(cube_val), &c); !d.ok()) return d;
+  c.head_version += 1;
+  c.live_items = static_cast<std::uint64_t>(static_cast<std::int64_t>(c.live_items) + live_delta);
+  item.cube_version = c.head_version;
+  std::string cube_rec = encode_cube(c);
+  MDB_val cube_new = as_val(cube_rec);
+  if ((crc = mdb_put(txn_, store_->cubes_, &cube_key, &cube_new, 0))) {
+    return from_mdb(crc, "update cube");
+  }
+
   // Keep the retention queues in step with the head.
   Item previous;
   Status s = read_head(cube, item.id, &previous);
@@ -522,7 +637,12 @@ Status WriteTxn::put_item(CubeId cube, const Item& item) {
 Status WriteTxn::run_retention(std::int64_t now_ms, std::int64_t tombstone_retention_ms,
                                std::size_t max_items, RetentionResult* out) {
   // Collect due entries first: the loops below change the queues they read.
-  auto due = [&](MDB_dbi dbi, std::int64_t until, std::vector<std::pair<CubeId, ItemId>>* found) {
+  struct Due {
+    std::string key;
+    CubeId cube;
+    ItemId item;
+  };
+  auto due = [&](MDB_dbi dbi, std::int64_t until, std::vector<Due>* found) {
     Cursor cursor(txn_, dbi);
     if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
     MDB_val key, val;
@@ -532,28 +652,33 @@ Status WriteTxn::run_retention(std::int64_t now_ms, std::int64_t tombstone_reten
       std::string_view k = as_view(key);
       if (k.size() != 24) return Status{Errc::corrupt, "retention queue key has a bad length"};
       if (static_cast<std::int64_t>(get_be(k.data(), 8)) > until) break;
-      found->emplace_back(get_be(k.data() + 8, 8), get_be(k.data() + 16, 8));
+      found->push_back({std::string(k), get_be(k.data() + 8, 8), get_be(k.data() + 16, 8)});
     }
     return rc == 0 || rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, "scan retention queue");
   };
+  // An entry whose item went with its cube is simply dropped.
+  auto drop = [&](MDB_dbi dbi, const std::string& key) {
+    MDB_val k = as_val(key);
+    int rc = mdb_del(txn_, dbi, &k, nullptr);
+    return rc == 0 || rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, "drop retention entry");
+  };
 
-  std::vector<std::pair<CubeId, ItemId>> expired, purgeable;
+  std::vector<Due> expired, purgeable;
   Status s = due(store_->expiry_, now_ms, &expired);
   if (!s.ok()) return s;
-  for (auto [cube, id] : expired) {
+  for (const auto& e : expired) {
     Item tombstone;
     // Written by the daemon, not a tenant: the session says so.
-    s = remove_item(cube, id, 0, now_ms, &tombstone, "retention");
+    s = remove_item(e.cube, e.item, 0, now_ms, &tombstone, "retention");
+    if (s.code == Errc::not_found) s = drop(store_->expiry_, e.key);
     if (!s.ok()) return s;
-    out->expired.emplace_back(cube, id);
+    if (tombstone.id != 0) out->expired.emplace_back(e.cube, e.item);
   }
   s = due(store_->tombstones_, now_ms - tombstone_retention_ms, &purgeable);
   if (!s.ok()) return s;
-  for (auto [cube, id] : purgeable) {
+  for (const auto& e : purgeable) {
     // Every version, then the head, then the queue entry.
-    Item head;
-    if ((s = read_head(cube, id, &head)); !s.ok()) return s;
-    std::string prefix = item_key(cube, id);
+    std::string prefix = item_key(e.cube, e.item);
     Cursor cursor(txn_, store_->versions_);
     for (;;) {
       MDB_val key = as_val(prefix), val;
@@ -563,30 +688,12 @@ Status WriteTxn::run_retention(std::int64_t now_ms, std::int64_t tombstone_reten
       if (rc) return from_mdb(rc, "purge versions");
     }
     MDB_val hk = as_val(prefix);
-    std::string tk = due_key(head.recorded_at_ms, cube, id);
-    MDB_val qk = as_val(tk);
     int rc = mdb_del(txn_, store_->items_, &hk, nullptr);
-    if (rc == 0) rc = mdb_del(txn_, store_->tombstones_, &qk, nullptr);
-    if (rc) return from_mdb(rc, "purge item");
-    ++out->purged;
+    if (rc && rc != MDB_NOTFOUND) return from_mdb(rc, "purge item");
+    if ((s = drop(store_->tombstones_, e.key)); !s.ok()) return s;
+    if (rc == 0) ++out->purged;
   }
   return {};
-}
-
-Status WriteTxn::adjust_live(CubeId cube, std::int64_t delta) {
-  std::string k = u64_key(cube);
-  MDB_val key = as_val(k), val;
-  int rc = mdb_get(txn_, store_->cubes_, &key, &val);
-  if (rc == MDB_NOTFOUND) return {Errc::not_found, "no such cube"};
-  if (rc) return from_mdb(rc, "read cube");
-  Cube c;
-  Status s = decode_cube(as_view(val), &c);
-  if (!s.ok()) return s;
-  c.live_items = static_cast<std::uint64_t>(static_cast<std::int64_t>(c.live_items) + delta);
-  std::string rec = encode_cube(c);
-  MDB_val nv = as_val(rec);
-  rc = mdb_put(txn_, store_->cubes_, &key, &nv, 0);
-  return from_mdb(rc, "update cube");
 }
 
 Status WriteTxn::head_for_change(CubeId cube, ItemId id, Item* out) {
@@ -636,9 +743,7 @@ Status WriteTxn::add_item(CubeId cube, ItemDraft draft, ItemId supersedes, std::
     if ((s = put_item(cube, old)); !s.ok()) return s;
     if (superseded) *superseded = old;
   }
-  Status s = adjust_live(cube, +1);
-  if (!s.ok()) return s;
-  s = put_item(cube, item);
+  Status s = put_item(cube, item, +1);
   if (!s.ok()) return s;
   *out = std::move(item);
   return {};
@@ -702,10 +807,7 @@ Status WriteTxn::rollback_item(CubeId cube, ItemId id, std::uint32_t version, Te
   item.recorded_at_ms = now_ms;
   item.provenance.writer = writer;
   item.provenance.session.clear();
-  if (head.deleted()) {
-    if ((s = adjust_live(cube, +1)); !s.ok()) return s;
-  }
-  s = put_item(cube, item);
+  s = put_item(cube, item, head.deleted() ? +1 : 0);
   if (!s.ok()) return s;
   *out = std::move(item);
   return {};
@@ -721,9 +823,7 @@ Status WriteTxn::remove_item(CubeId cube, ItemId id, TenantId writer, std::int64
   item.recorded_at_ms = now_ms;
   item.provenance.writer = writer;
   item.provenance.session = session;
-  s = adjust_live(cube, -1);
-  if (!s.ok()) return s;
-  s = put_item(cube, item);
+  s = put_item(cube, item, -1);
   if (!s.ok()) return s;
   *tombstone = std::move(item);
   return {};

@@ -96,6 +96,8 @@ struct Item {
   std::int64_t created_at_ms = 0;
   std::int64_t recorded_at_ms = 0;
   Provenance provenance;
+  // The cube's head version this version was written at (snapshots name one).
+  std::uint64_t cube_version = 0;
 
   bool deleted() const { return state == State::deleted; }
   // Whether the fact holds at `t` (valid time).
@@ -134,6 +136,26 @@ struct Cube {
   std::string embedder;
   std::uint32_t dimension = 0;
   std::uint64_t live_items = 0;
+  std::uint64_t head_version = 0;  // advanced by every item version written
+};
+
+// A named cube-wide version: the cube as it was at head version cube_version.
+struct Snapshot {
+  std::string tag;
+  std::uint64_t cube_version = 0;
+  std::int64_t created_at_ms = 0;
+  std::uint64_t live_items = 0;
+  TenantId created_by = 0;
+};
+
+// One item's difference between two cube versions.
+struct SnapshotChange {
+  enum class Kind : std::uint8_t { added, removed, changed };
+  ItemId item = 0;
+  Kind kind = Kind::changed;
+  std::uint32_t from_version = 0;  // 0: absent (or deleted) at the first
+  std::uint32_t to_version = 0;    // 0: absent (or deleted) at the second
+  std::string text;                // at the second, or at the first if removed
 };
 
 // The outcome of a write made with an idempotency key (see WriteTxn).
@@ -180,6 +202,15 @@ class ReadTxn {
   Status for_each_live_item(CubeId cube, const std::function<void(const Item&)>& fn) const;
   // Every cube of every tenant (start-up index rebuild). Errors: corrupt, io.
   Status list_all_cubes(std::vector<Cube>* out) const;
+  // Snapshots of a cube, oldest first. Errors: corrupt, io.
+  Status list_snapshots(CubeId cube, std::vector<Snapshot>* out) const;
+  // Errors: not_found, corrupt, io.
+  Status find_snapshot(CubeId cube, std::string_view tag, Snapshot* out) const;
+  // The items that differ between the cube at head version `from` and at
+  // `to` (live at one and not the other, or at different versions), in id
+  // order. Reads every version of the cube once. Errors: corrupt, io.
+  Status diff_cube_versions(CubeId cube, std::uint64_t from, std::uint64_t to,
+                            std::vector<SnapshotChange>* out) const;
   // The recorded outcome of `tenant`'s write with `key`.
   // Errors: not_found, corrupt, io.
   Status find_idempotency(TenantId tenant, std::string_view key, IdempotencyRecord* out) const;
@@ -247,6 +278,10 @@ class WriteTxn {
   Status remove_item(CubeId cube, ItemId id, TenantId writer, std::int64_t now_ms, Item* tombstone,
                      std::string_view session = {});
 
+  // Names the cube's current head version `tag`. Errors: already_exists,
+  // not_found (cube), storage_full, map_full, corrupt, io.
+  Status create_snapshot(CubeId cube, std::string_view tag, TenantId by, std::int64_t now_ms,
+                         Snapshot* out);
   // Records the outcome of a keyed write in the same transaction, so the
   // key and the write become durable together. Errors: storage_full, io.
   Status put_idempotency(TenantId tenant, std::string_view key, const IdempotencyRecord& record);
@@ -268,13 +303,13 @@ class WriteTxn {
  private:
   friend class Store;
   WriteTxn(Store* store, MDB_txn* txn);
-  Status put_item(CubeId cube, const Item& item);
+  // Writes `item` as a new version and the head; sets its cube_version.
+  Status put_item(CubeId cube, Item& item, std::int64_t live_delta = 0);
   // The head even if it is a tombstone. Errors: not_found, corrupt, io.
   Status read_head(CubeId cube, ItemId id, Item* out) const;
   // Reads the head for a change: absent or deleted is not_found, frozen is
   // conflict.
   Status head_for_change(CubeId cube, ItemId id, Item* out);
-  Status adjust_live(CubeId cube, std::int64_t delta);
 
   Store* store_;
   MDB_txn* txn_;
@@ -314,6 +349,7 @@ class Store {
   // Retention queues, keyed by time + cube + item: live items with a TTL by
   // expiry time, deleted items by deletion time.
   MDB_dbi expiry_ = 0, tombstones_ = 0;
+  MDB_dbi snapshots_ = 0;      // cube + tag -> SnapshotRecord
   std::uint64_t last_id_ = 0;  // writer thread only
 };
 

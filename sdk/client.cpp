@@ -85,13 +85,19 @@ Item to_item(wire::Item::Reader r) {
   item.writer_uid = r.getWriterUid();
   item.session_id = str(r.getSessionId());
   for (auto id : r.getSources()) item.sources.push_back(id);
+  item.cube_version = r.getCubeVersion();
   return item;
 }
 
 Cube to_cube(wire::Cube::Reader r) {
   return Cube{r.getId(),          str(r.getName()),     r.getOwnerUid(),
               r.getCreatedAtMs(), str(r.getEmbedder()), r.getDimension(),
-              r.getLiveItems()};
+              r.getLiveItems(),   r.getHeadVersion()};
+}
+
+Snapshot to_snapshot(wire::Snapshot::Reader r) {
+  return Snapshot{str(r.getTag()), r.getCubeVersion(), r.getCreatedAtMs(), r.getLiveItems(),
+                  r.getCreatedBy()};
 }
 
 template <class List>
@@ -602,6 +608,54 @@ std::future<Result<ItemDiff>> Client::diff_async(std::string cube, std::uint64_t
         diff.state_changed = d.getStateChanged();
         diff.validity_changed = d.getValidityChanged();
         return diff;
+      });
+}
+
+std::future<Result<Snapshot>> Client::snapshot_create_async(std::string cube, std::string tag) {
+  return impl_->call<Snapshot>(
+      [&](wire::Request::Builder r) {
+        auto x = r.initSnapshotCreate();
+        x.setCube(text(cube));
+        x.setTag(text(tag));
+      },
+      [](const wire::Response::Reader& r) -> Result<Snapshot> {
+        if (!r.isSnapshot()) return wrong_reply<Snapshot>();
+        return to_snapshot(r.getSnapshot());
+      });
+}
+
+std::future<Result<std::vector<Snapshot>>> Client::snapshot_list_async(std::string cube) {
+  return impl_->call<std::vector<Snapshot>>(
+      [&](wire::Request::Builder r) { r.initSnapshotList().setName(text(cube)); },
+      [](const wire::Response::Reader& r) -> Result<std::vector<Snapshot>> {
+        if (!r.isSnapshots()) return wrong_reply<std::vector<Snapshot>>();
+        std::vector<Snapshot> out;
+        for (auto s : r.getSnapshots()) out.push_back(to_snapshot(s));
+        return out;
+      });
+}
+
+std::future<Result<std::vector<SnapshotChange>>> Client::snapshot_diff_async(std::string cube,
+                                                                             std::string from_tag,
+                                                                             std::string to_tag) {
+  return impl_->call<std::vector<SnapshotChange>>(
+      [&](wire::Request::Builder r) {
+        auto x = r.initSnapshotDiff();
+        x.setCube(text(cube));
+        x.setFromTag(text(from_tag));
+        x.setToTag(text(to_tag));
+      },
+      [](const wire::Response::Reader& r) -> Result<std::vector<SnapshotChange>> {
+        if (!r.isChanges()) return wrong_reply<std::vector<SnapshotChange>>();
+        std::vector<SnapshotChange> out;
+        for (auto c : r.getChanges()) {
+          auto kind = static_cast<unsigned>(c.getKind());
+          out.push_back(
+              {c.getItemId(),
+               kind <= 2 ? static_cast<SnapshotChange::Kind>(kind) : SnapshotChange::Kind::changed,
+               c.getFromVersion(), c.getToVersion(), str(c.getText())});
+        }
+        return out;
       });
 }
 

@@ -99,6 +99,17 @@ void cube_json(JsonWriter& j, const memos::Cube& c) {
   j.key("embedder").value(c.embedder);
   j.key("dimension").value(c.dimension);
   j.key("live_items").value(c.live_items);
+  j.key("head_version").value(c.head_version);
+  j.end_object();
+}
+
+void snapshot_json(JsonWriter& j, const memos::Snapshot& snap) {
+  j.begin_object();
+  j.key("tag").value(snap.tag);
+  j.key("cube_version").value(snap.cube_version);
+  j.key("created_at").value(format_time(snap.created_at_ms));
+  j.key("live_items").value(snap.live_items);
+  j.key("created_by").value(snap.created_by);
   j.end_object();
 }
 
@@ -193,7 +204,7 @@ class Output {
 struct Args {
   std::string socket;
   bool json = false;
-  std::string cube, name, text, id, query;
+  std::string cube, name, text, id, query, tag, to_tag;
   std::vector<std::string> tags, meta;
   // Checked and converted before connecting, so bad usage is exit status 2
   // whether or not a daemon is running.
@@ -308,6 +319,65 @@ int run(CLI::App& app, const Args& a) {
         std::printf("%-24s %10llu %5u  %s\n", c.name.c_str(),
                     static_cast<unsigned long long>(c.live_items), c.dimension,
                     format_time(c.created_at_ms).c_str());
+      }
+      return 0;
+    }
+    if (sub("snapshot")) {
+      auto r = client.snapshot_create(a.name, a.tag);
+      if (!r) return out.refused(r.error());
+      if (out.json()) {
+        JsonWriter j;
+        snapshot_json(j, r.value());
+        return out.emit(j);
+      }
+      std::printf("snapshot %s of %s at cube version %llu (%llu live items)\n", r->tag.c_str(),
+                  a.name.c_str(), static_cast<unsigned long long>(r->cube_version),
+                  static_cast<unsigned long long>(r->live_items));
+      return 0;
+    }
+    if (sub("snapshots")) {
+      auto r = client.snapshot_list(a.name);
+      if (!r) return out.refused(r.error());
+      if (out.json()) {
+        JsonWriter j;
+        j.begin_array();
+        for (const auto& snap : r.value()) snapshot_json(j, snap);
+        j.end_array();
+        return out.emit(j);
+      }
+      if (r->empty()) std::printf("no snapshots\n");
+      for (const auto& snap : r.value()) {
+        std::printf("%-24s %s  version %-8llu %llu live items\n", snap.tag.c_str(),
+                    format_time(snap.created_at_ms).c_str(),
+                    static_cast<unsigned long long>(snap.cube_version),
+                    static_cast<unsigned long long>(snap.live_items));
+      }
+      return 0;
+    }
+    if (sub("diff")) {
+      auto r = client.snapshot_diff(a.name, a.tag, a.to_tag);
+      if (!r) return out.refused(r.error());
+      static const char* const kinds[] = {"added", "removed", "changed"};
+      if (out.json()) {
+        JsonWriter j;
+        j.begin_array();
+        for (const auto& c : r.value()) {
+          j.begin_object();
+          j.key("id").value(memos::format_id(c.item_id));
+          j.key("change").value(kinds[static_cast<int>(c.kind)]);
+          j.key("from_version").value(c.from_version);
+          j.key("to_version").value(c.to_version);
+          j.key("text").value(c.text);
+          j.end_object();
+        }
+        j.end_array();
+        return out.emit(j);
+      }
+      if (r->empty()) std::printf("no differences\n");
+      static const char kMarks[] = {'+', '-', '~'};
+      for (const auto& c : r.value()) {
+        std::printf("%c %s  %s\n", kMarks[static_cast<int>(c.kind)],
+                    memos::format_id(c.item_id).c_str(), one_line(c.text).c_str());
       }
       return 0;
     }
@@ -484,6 +554,16 @@ int main(int argc, char** argv) {
   auto* cube_rm = cube->add_subcommand("rm", "remove a cube");
   cube_rm->add_option("NAME", a.name)->required();
   cube_rm->add_flag("--force", a.force, "remove even if it holds live items");
+  auto* cube_snapshot = cube->add_subcommand("snapshot", "name the cube's current state");
+  cube_snapshot->add_option("NAME", a.name)->required();
+  cube_snapshot->add_option("TAG", a.tag)->required();
+  cube->add_subcommand("snapshots", "list a cube's snapshots")
+      ->add_option("NAME", a.name)
+      ->required();
+  auto* cube_diff = cube->add_subcommand("diff", "what changed between two snapshots");
+  cube_diff->add_option("NAME", a.name)->required();
+  cube_diff->add_option("FROM", a.tag, "a snapshot tag")->required();
+  cube_diff->add_option("TO", a.to_tag, "a snapshot tag (default: the cube now)");
 
   auto* add = app.add_subcommand("add", "add a memory; prints its id");
   add->add_option("CUBE", a.cube)->required();

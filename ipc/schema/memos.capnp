@@ -35,6 +35,9 @@ struct Request {
     setState @13 :SetState;
     rollback @14 :Rollback;
     diff @15 :DiffVersions;
+    snapshotCreate @16 :SnapshotRef;
+    snapshotList @17 :CubeRef;
+    snapshotDiff @18 :SnapshotDiff;
   }
 }
 
@@ -51,6 +54,9 @@ struct Response {
     hits @7 :List(Hit);           # search, best first
     cubeRemoved @8 :Void;         # cubeRemove
     diff @9 :ItemDiff;            # diff
+    snapshot @10 :Snapshot;       # snapshotCreate
+    snapshots @11 :List(Snapshot);  # snapshotList, oldest first
+    changes @12 :List(SnapshotChange);  # snapshotDiff, in item id order
   }
 }
 
@@ -99,6 +105,40 @@ struct Cube {
   embedder @4 :Text;     # e.g. "hash-v1"
   dimension @5 :UInt32;
   liveItems @6 :UInt64;  # items whose head version is not a tombstone
+  headVersion @7 :UInt64;  # advanced by every item version written
+}
+
+struct SnapshotRef {
+  cube @0 :Text;
+  tag @1 :Text;          # like a cube name
+}
+
+struct SnapshotDiff {
+  cube @0 :Text;
+  fromTag @1 :Text;
+  toTag @2 :Text;        # empty: the cube as it is now
+}
+
+struct Snapshot {
+  tag @0 :Text;
+  cubeVersion @1 :UInt64;
+  createdAtMs @2 :Int64;
+  liveItems @3 :UInt64;
+  createdBy @4 :UInt32;
+}
+
+enum ChangeKind {
+  added @0;
+  removed @1;
+  changed @2;
+}
+
+struct SnapshotChange {
+  itemId @0 :UInt64;
+  kind @1 :ChangeKind;
+  fromVersion @2 :UInt32;  # 0: not live at the first
+  toVersion @3 :UInt32;    # 0: not live at the second
+  text @4 :Text;           # at the second, or at the first if removed
 }
 
 # ---- memory items ---------------------------------------------------------
@@ -218,6 +258,7 @@ struct Item {
   writerUid @14 :UInt32;  # provenance of this version
   sessionId @15 :Text;
   sources @16 :List(UInt64);
+  cubeVersion @17 :UInt64; # the cube's head version when this was written
 }
 
 # ---- search ---------------------------------------------------------------

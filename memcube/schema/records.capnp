@@ -44,6 +44,7 @@ struct ItemRecord {
   writerUid @13 :UInt32;    # provenance: the tenant that wrote this version
   sessionId @14 :Text;      # provenance: the writer's session, if it said
   sources @15 :List(UInt64);  # provenance: items this one was derived from
+  cubeVersion @16 :UInt64;  # the cube's head version when this was written
 }
 
 struct CubeRecord {
@@ -54,6 +55,7 @@ struct CubeRecord {
   embedder @4 :Text;
   dimension @5 :UInt32;
   liveItems @6 :UInt64;
+  headVersion @7 :UInt64;   # advanced by every item version written
 }
 
 # What a write with an idempotency key did, so that a retry of it (same
@@ -64,4 +66,13 @@ struct IdempotencyRecord {
   itemId @2 :UInt64;
   version @3 :UInt32;       # the version the write produced
   recordedAtMs @4 :Int64;
+}
+
+# A named, cube-wide version: the cube as it was at head version cubeVersion.
+struct SnapshotRecord {
+  tag @0 :Text;
+  cubeVersion @1 :UInt64;
+  createdAtMs @2 :Int64;
+  liveItems @3 :UInt64;
+  createdBy @4 :UInt32;
 }

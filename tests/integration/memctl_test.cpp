@@ -210,3 +210,33 @@ BOOST_FIXTURE_TEST_CASE(exit_status_one_when_refused_or_unreachable, Fixture) {
   rc = run_command({MEMOS_MEMCTL, "status"}, &out, &err, {"MEMOS_SOCKET=" + process.socket()});
   BOOST_TEST(rc == 0, err);
 }
+
+BOOST_FIXTURE_TEST_CASE(cube_snapshots_and_their_diff, Fixture) {
+  std::string out, err;
+  BOOST_TEST(memctl({"cube", "create", "s"}) == 0);
+  BOOST_TEST(memctl({"add", "s", "first memory"}, &out) == 0);
+  std::string first = trim(out);
+  BOOST_TEST(memctl({"cube", "snapshot", "s", "before"}, &out) == 0);
+  BOOST_TEST(contains(out, "snapshot before of s"), out);
+  BOOST_TEST(memctl({"cube", "snapshot", "s", "before"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "alreadyExists"), err);
+  BOOST_TEST(memctl({"cube", "snapshot", "s", "bad/tag"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "badRequest"), err);
+  BOOST_TEST(memctl({"add", "s", "second memory"}, &out) == 0);
+  std::string second = trim(out);
+  BOOST_TEST(memctl({"update", "s", first, "first memory, corrected"}) == 0);
+  BOOST_TEST(memctl({"cube", "snapshot", "s", "after"}) == 0);
+  BOOST_TEST(memctl({"rm", "s", second}) == 0);
+
+  BOOST_TEST(memctl({"cube", "snapshots", "s"}, &out) == 0);
+  BOOST_TEST(out.find("before") < out.find("after"), out);
+  BOOST_TEST(memctl({"cube", "diff", "s", "before", "after"}, &out) == 0);
+  BOOST_TEST(contains(out, "~ " + first + "  first memory, corrected"), out);
+  BOOST_TEST(contains(out, "+ " + second + "  second memory"), out);
+  BOOST_TEST(memctl({"cube", "diff", "s", "after"}, &out) == 0);  // to now
+  BOOST_TEST(contains(out, "- " + second), out);
+  BOOST_TEST(memctl({"--json", "cube", "diff", "s", "before"}, &out) == 0);
+  BOOST_TEST(contains(out, "\"change\":\"changed\""), out);
+  BOOST_TEST(memctl({"cube", "diff", "s", "nope"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "notFound"), err);
+}

@@ -581,3 +581,83 @@ BOOST_AUTO_TEST_CASE(retention_expires_and_purges_in_bounded_batches) {
   BOOST_TEST(r->history(cube.id, items[0].id, &history).ok());  // frozen, kept
   BOOST_TEST(r->history(cube.id, items[7].id, &history).ok());  // no TTL, kept
 }
+
+BOOST_AUTO_TEST_CASE(retention_skips_items_whose_cube_was_removed) {
+  OneItem f;
+  ItemDraft d = draft("expiring");
+  d.expires_at_ms = 150;
+  Item out;
+  BOOST_REQUIRE(
+      write(*f.store, [&](WriteTxn& t) { return t.add_item(f.cube.id, d, 0, 100, &out); }).ok());
+  BOOST_REQUIRE(f.remove().ok());  // a tombstone queued too
+  Cube removed;
+  BOOST_REQUIRE(
+      write(*f.store, [&](WriteTxn& t) { return t.remove_cube(1, "c", true, &removed); }).ok());
+  RetentionResult result;
+  BOOST_REQUIRE(write(*f.store, [&](WriteTxn& t) {
+                  return t.run_retention(1'000'000'000, 0, 100, &result);
+                }).ok());
+  BOOST_TEST(result.expired.empty());
+  BOOST_TEST(result.purged == 0u);
+  // The queues are empty now: a second run finds nothing.
+  BOOST_REQUIRE(write(*f.store, [&](WriteTxn& t) {
+                  return t.run_retention(1'000'000'000, 0, 100, &result);
+                }).ok());
+}
+
+BOOST_AUTO_TEST_CASE(snapshots_name_cube_versions_and_diff_them) {
+  OneItem f;  // item v1 "v1 text"
+  auto snap = [&](const std::string& tag) {
+    Snapshot s;
+    Status st =
+        write(*f.store, [&](WriteTxn& t) { return t.create_snapshot(f.cube.id, tag, 1, 10, &s); });
+    BOOST_REQUIRE_MESSAGE(st.ok(), st.message);
+    return s;
+  };
+  Snapshot first = snap("first");
+  Snapshot dup;
+  BOOST_TEST((write(*f.store, [&](WriteTxn& t) {
+                return t.create_snapshot(f.cube.id, "first", 1, 11, &dup);
+              }).code == Errc::already_exists));
+  Item added, out;
+  BOOST_REQUIRE(write(*f.store, [&](WriteTxn& t) {
+                  return t.add_item(f.cube.id, draft("added later"), 0, 200, &added);
+                }).ok());
+  BOOST_REQUIRE(f.change("v2 text").ok());
+  Snapshot second = snap("second");
+  BOOST_TEST(second.cube_version > first.cube_version);
+  BOOST_TEST(second.live_items == 2u);
+  BOOST_REQUIRE(f.remove().ok());
+
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(f.store->begin_read(&r).ok());
+  std::vector<Snapshot> list;
+  BOOST_REQUIRE(r->list_snapshots(f.cube.id, &list).ok());
+  BOOST_REQUIRE_EQUAL(list.size(), 2u);
+  BOOST_TEST(list[0].tag == "first");
+  std::vector<SnapshotChange> changes;
+  BOOST_REQUIRE(
+      r->diff_cube_versions(f.cube.id, first.cube_version, second.cube_version, &changes).ok());
+  BOOST_REQUIRE_EQUAL(changes.size(), 2u);
+  BOOST_TEST((changes[0].kind == SnapshotChange::Kind::changed));
+  BOOST_TEST(changes[0].from_version == 1u);
+  BOOST_TEST(changes[0].to_version == 2u);
+  BOOST_TEST(changes[0].text == "v2 text");
+  BOOST_TEST((changes[1].kind == SnapshotChange::Kind::added));
+  BOOST_TEST(changes[1].item == added.id);
+  Cube now;
+  BOOST_REQUIRE(r->find_cube(1, "c", &now).ok());
+  BOOST_REQUIRE(
+      r->diff_cube_versions(f.cube.id, second.cube_version, now.head_version, &changes).ok());
+  BOOST_REQUIRE_EQUAL(changes.size(), 1u);
+  BOOST_TEST((changes[0].kind == SnapshotChange::Kind::removed));
+  BOOST_TEST(changes[0].text == "v2 text");
+  // Diffing a version with itself finds nothing; the order can be reversed.
+  BOOST_REQUIRE(
+      r->diff_cube_versions(f.cube.id, second.cube_version, second.cube_version, &changes).ok());
+  BOOST_TEST(changes.empty());
+  BOOST_REQUIRE(
+      r->diff_cube_versions(f.cube.id, second.cube_version, first.cube_version, &changes).ok());
+  BOOST_TEST(changes.size() == 2u);
+  BOOST_TEST((changes[1].kind == SnapshotChange::Kind::removed));
+}

@@ -136,6 +136,7 @@ struct Item {
   std::uint32_t writer_uid = 0;
   std::string session_id{};
   std::vector<std::uint64_t> sources{};
+  std::uint64_t cube_version = 0;  // the cube's head version when written
 };
 
 struct MetaChange {
@@ -160,6 +161,25 @@ struct Cube {
   std::string embedder{};
   std::uint32_t dimension = 0;
   std::uint64_t live_items = 0;
+  std::uint64_t head_version = 0;  // advanced by every item version written
+};
+
+// A named cube-wide version.
+struct Snapshot {
+  std::string tag{};
+  std::uint64_t cube_version = 0;
+  std::int64_t created_at_ms = 0;
+  std::uint64_t live_items = 0;
+  std::uint32_t created_by = 0;
+};
+
+struct SnapshotChange {
+  enum class Kind { added, removed, changed };
+  std::uint64_t item_id = 0;
+  Kind kind = Kind::changed;
+  std::uint32_t from_version = 0;  // 0: not live at the first
+  std::uint32_t to_version = 0;    // 0: not live at the second
+  std::string text{};              // at the second, or at the first if removed
 };
 
 struct Hit {
@@ -263,6 +283,16 @@ class Client {
   // What changed from version `from` to version `to` (0: the latest).
   std::future<Result<ItemDiff>> diff_async(std::string cube, std::uint64_t id, std::uint32_t from,
                                            std::uint32_t to = 0);
+  // Names the cube's current state `tag` (rules of cube names).
+  // Errors: already_exists, bad_request, not_found.
+  std::future<Result<Snapshot>> snapshot_create_async(std::string cube, std::string tag);
+  // Oldest first.
+  std::future<Result<std::vector<Snapshot>>> snapshot_list_async(std::string cube);
+  // Items that differ from snapshot `from_tag` to `to_tag` (empty: now).
+  // Errors: not_found (cube or snapshot).
+  std::future<Result<std::vector<SnapshotChange>>> snapshot_diff_async(std::string cube,
+                                                                       std::string from_tag,
+                                                                       std::string to_tag = "");
   // Best first.
   std::future<Result<std::vector<Hit>>> search_async(std::string cube, std::string query,
                                                      SearchOptions options = {});
@@ -298,6 +328,16 @@ class Client {
   Result<ItemDiff> diff(std::string cube, std::uint64_t id, std::uint32_t from,
                         std::uint32_t to = 0) {
     return diff_async(std::move(cube), id, from, to).get();
+  }
+  Result<Snapshot> snapshot_create(std::string cube, std::string tag) {
+    return snapshot_create_async(std::move(cube), std::move(tag)).get();
+  }
+  Result<std::vector<Snapshot>> snapshot_list(std::string cube) {
+    return snapshot_list_async(std::move(cube)).get();
+  }
+  Result<std::vector<SnapshotChange>> snapshot_diff(std::string cube, std::string from_tag,
+                                                    std::string to_tag = "") {
+    return snapshot_diff_async(std::move(cube), std::move(from_tag), std::move(to_tag)).get();
   }
   Result<std::vector<Hit>> search(std::string cube, std::string query, SearchOptions options = {}) {
     return search_async(std::move(cube), std::move(query), std::move(options)).get();
