@@ -91,6 +91,8 @@ std::map<std::string, Setter> setters(Config* c) {
       {"store.group_commit", boolean(&c->store.group_commit)},
       {"store.retention_interval_ms", integer(&c->store.retention_interval_ms, 100, 3600000)},
       {"store.retention_batch", integer(&c->store.retention_batch, 1, 1000000)},
+      {"store.blob_gc_interval_s", integer(&c->store.blob_gc_interval_s, 1, 86400 * 7)},
+      {"store.blob_gc_grace_s", integer(&c->store.blob_gc_grace_s, 60, 86400 * 30)},
       {"store.tombstone_retention_s",
        integer(&c->store.tombstone_retention_s, 0, 10ll * 366 * 24 * 3600)},
       {"store.max_text_bytes", integer(&c->store.max_text_bytes, 1, 1ll << 30)},

@@ -27,6 +27,8 @@ struct StoreConfig {
   std::uint32_t retention_interval_ms = 1000;
   std::uint32_t retention_batch = 1000;
   std::uint64_t tombstone_retention_s = 30ull * 24 * 3600;
+  std::uint32_t blob_gc_interval_s = 300;
+  std::uint32_t blob_gc_grace_s = 3600;
   std::size_t max_text_bytes = 1u << 20;
   std::uint32_t max_tags = 64;
   std::size_t max_tag_bytes = 128;

@@ -83,6 +83,11 @@ bool Daemon::open_storage() {
     spdlog::error("{}", status.message);
     return false;
   }
+  blobs_ = store::BlobStore::open(config_.data_dir + "/blobs", &status);
+  if (!blobs_) {
+    spdlog::error("{}", status.message);
+    return false;
+  }
   auto started = std::chrono::steady_clock::now();
   std::size_t indexed = 0;
   status = indexes_.rebuild(*store_, &indexed);
@@ -259,6 +264,28 @@ void Daemon::run_retention() {
   });
 }
 
+// Removes blob files no committed record references, on a worker: a read
+// snapshot answers "referenced?", and the grace period covers blobs whose
+// referencing commit is still on its way.
+void Daemon::collect_blob_garbage() {
+  run_on_worker([this] {
+    std::optional<store::ReadTxn> txn;
+    store::Status s = store_->begin_read(&txn);
+    std::size_t removed = 0;
+    if (s.ok()) {
+      s = blobs_->collect_garbage(
+          [&](const store::BlobId& id) {
+            std::uint64_t refs = 0;
+            // On a read error keep the file: deleting is the one thing not to get wrong.
+            return !txn->blob_refs(id, &refs).ok() || refs > 0;
+          },
+          std::chrono::seconds(config_.store.blob_gc_grace_s), &removed);
+    }
+    if (!s.ok()) spdlog::warn("blob garbage collection: {}", s.message);
+    if (removed) spdlog::info("blob garbage collection: {} unreferenced blob(s) removed", removed);
+  });
+}
+
 void Daemon::begin_shutdown(const char* why) {
   if (shutting_down_) {
     spdlog::warn("{} again: closing connections now", why);
@@ -269,6 +296,7 @@ void Daemon::begin_shutdown(const char* why) {
   spdlog::info("{}: shutting down (finishing {} connection(s))", why, connections_.size());
   close_and_free(listener_);
   close_and_free(retention_timer_);
+  close_and_free(blob_gc_timer_);
   shutdown_timer_ = new uv_timer_t;
   uv_timer_init(&loop_, shutdown_timer_);
   shutdown_timer_->data = this;
@@ -332,6 +360,13 @@ int Daemon::run() {
   uv_timer_start(
       retention_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->run_retention(); },
       config_.store.retention_interval_ms, config_.store.retention_interval_ms);
+  blob_gc_timer_ = new uv_timer_t;
+  uv_timer_init(&loop_, blob_gc_timer_);
+  blob_gc_timer_->data = this;
+  const std::uint64_t gc_ms = std::uint64_t{config_.store.blob_gc_interval_s} * 1000;
+  uv_timer_start(
+      blob_gc_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->collect_blob_garbage(); },
+      gc_ms, gc_ms);
   spdlog::info("memosd {} ready on {} (data {}, pid {})", MEMOS_VERSION, config_.socket,
                config_.data_dir, getpid());
   uv_run(&loop_, UV_RUN_DEFAULT);

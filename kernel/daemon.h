@@ -25,6 +25,7 @@
 #include "kernel/index_set.h"
 #include "kernel/loop_mailbox.h"
 #include "kernel/request_handler.h"
+#include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
 
@@ -54,11 +55,13 @@ class Daemon final : public ConnectionOwner {
   void maybe_finish_shutdown();
   void run_on_worker(std::function<void()> work);
   void run_retention();
+  void collect_blob_garbage();
 
   Config config_;
   DaemonStats stats_;
   std::unique_ptr<DataLock> lock_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::BlobStore> blobs_;
   std::unique_ptr<store::CommitQueue> commits_;
   IndexSet indexes_;
   std::unique_ptr<RequestHandler> handler_;
@@ -71,6 +74,7 @@ class Daemon final : public ConnectionOwner {
   uv_signal_t* sigterm_ = nullptr;
   uv_timer_t* shutdown_timer_ = nullptr;
   uv_timer_t* retention_timer_ = nullptr;
+  uv_timer_t* blob_gc_timer_ = nullptr;
   std::shared_ptr<std::atomic<bool>> retention_busy_ = std::make_shared<std::atomic<bool>>(false);
   std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::uint64_t next_connection_id_ = 1;

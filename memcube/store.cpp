@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "memcube/crc32c.h"
 #include "memcube/record_codec.h"
 
 namespace memos::store {
@@ -150,7 +151,7 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
       (rc = open_db("idempotency", &store->idempotency_)) ||
       (rc = open_db("expiry", &store->expiry_)) ||
       (rc = open_db("tombstones", &store->tombstones_)) ||
-      (rc = open_db("snapshots", &store->snapshots_))) {
+      (rc = open_db("snapshots", &store->snapshots_)) || (rc = open_db("blobs", &store->blobs_))) {
     mdb_txn_abort(txn);
     return fail(rc, "mdb_dbi_open");
   }
@@ -279,6 +280,47 @@ Status ReadTxn::list_all_cubes(std::vector<Cube>* out) const {
     if (s.ok()) out->push_back(std::move(cube));
     return s;
   });
+}
+
+namespace {
+
+// A blob row: size and reference count, little-endian, then their CRC-32C.
+std::string encode_blob_row(std::uint64_t size, std::uint64_t refs) {
+  std::string out(20, '\0');
+  for (int i = 0; i < 8; ++i) {
+    out[static_cast<std::size_t>(i)] = static_cast<char>((size >> (8 * i)) & 0xff);
+    out[static_cast<std::size_t>(8 + i)] = static_cast<char>((refs >> (8 * i)) & 0xff);
+  }
+  std::uint32_t crc = crc32c(out.data(), 16);
+  for (int i = 0; i < 4; ++i)
+    out[static_cast<std::size_t>(16 + i)] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  return out;
+}
+
+Status decode_blob_row(std::string_view v, std::uint64_t* size, std::uint64_t* refs) {
+  if (v.size() != 20) return {Errc::corrupt, "blob row has a bad length"};
+  auto le = [&](std::size_t at, int bytes) {
+    std::uint64_t x = 0;
+    for (int i = bytes - 1; i >= 0; --i)
+      x = (x << 8) | static_cast<unsigned char>(v[at + static_cast<std::size_t>(i)]);
+    return x;
+  };
+  if (crc32c(v.data(), 16) != le(16, 4)) return {Errc::corrupt, "blob row fails its checksum"};
+  *size = le(0, 8);
+  *refs = le(8, 8);
+  return {};
+}
+
+}  // namespace
+
+Status ReadTxn::blob_refs(const std::array<std::uint8_t, 32>& blob, std::uint64_t* refs) const {
+  MDB_val key{blob.size(), const_cast<std::uint8_t*>(blob.data())}, val;
+  int rc = mdb_get(txn_, store_->blobs_, &key, &val);
+  *refs = 0;
+  if (rc == MDB_NOTFOUND) return {};
+  if (rc) return from_mdb(rc, "read blob row");
+  std::uint64_t size;
+  return decode_blob_row(as_view(val), &size, refs);
 }
 
 Status ReadTxn::list_snapshots(CubeId cube, std::vector<Snapshot>* out) const {
@@ -450,6 +492,34 @@ Status WriteTxn::commit() {
   rc = mdb_txn_commit(txn_);
   txn_ = nullptr;
   return from_mdb(rc, "commit");
+}
+
+Status WriteTxn::blob_ref(const std::array<std::uint8_t, 32>& blob, std::uint64_t size) {
+  MDB_val key{blob.size(), const_cast<std::uint8_t*>(blob.data())}, val;
+  std::uint64_t known_size = size, refs = 0;
+  int rc = mdb_get(txn_, store_->blobs_, &key, &val);
+  if (rc == 0) {
+    if (Status s = decode_blob_row(as_view(val), &known_size, &refs); !s.ok()) return s;
+    if (known_size != size) return {Errc::corrupt, "blob size differs from its earlier references"};
+  } else if (rc != MDB_NOTFOUND) {
+    return from_mdb(rc, "read blob row");
+  }
+  std::string row = encode_blob_row(size, refs + 1);
+  MDB_val nv = as_val(row);
+  return from_mdb(mdb_put(txn_, store_->blobs_, &key, &nv, 0), "write blob row");
+}
+
+Status WriteTxn::blob_unref(const std::array<std::uint8_t, 32>& blob) {
+  MDB_val key{blob.size(), const_cast<std::uint8_t*>(blob.data())}, val;
+  int rc = mdb_get(txn_, store_->blobs_, &key, &val);
+  if (rc == MDB_NOTFOUND) return {Errc::not_found, "blob has no reference"};
+  if (rc) return from_mdb(rc, "read blob row");
+  std::uint64_t size, refs;
+  if (Status s = decode_blob_row(as_view(val), &size, &refs); !s.ok()) return s;
+  if (refs <= 1) return from_mdb(mdb_del(txn_, store_->blobs_, &key, nullptr), "drop blob row");
+  std::string row = encode_blob_row(size, refs - 1);
+  MDB_val nv = as_val(row);
+  return from_mdb(mdb_put(txn_, store_->blobs_, &key, &nv, 0), "write blob row");
 }
 
 Status WriteTxn::create_snapshot(CubeId cube, std::string_view tag, TenantId by,

@@ -19,6 +19,7 @@
 
 #include <lmdb.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -202,6 +203,9 @@ class ReadTxn {
   Status for_each_live_item(CubeId cube, const std::function<void(const Item&)>& fn) const;
   // Every cube of every tenant (start-up index rebuild). Errors: corrupt, io.
   Status list_all_cubes(std::vector<Cube>* out) const;
+  // References to a content-addressed blob (blob_store.h); 0 if none.
+  // Errors: corrupt, io.
+  Status blob_refs(const std::array<std::uint8_t, 32>& blob, std::uint64_t* refs) const;
   // Snapshots of a cube, oldest first. Errors: corrupt, io.
   Status list_snapshots(CubeId cube, std::vector<Snapshot>* out) const;
   // Errors: not_found, corrupt, io.
@@ -278,6 +282,14 @@ class WriteTxn {
   Status remove_item(CubeId cube, ItemId id, TenantId writer, std::int64_t now_ms, Item* tombstone,
                      std::string_view session = {});
 
+  // Counts one more reference to a blob already put in the blob store (in
+  // the same transaction as the record that holds it). `size` must match
+  // earlier references. Errors: corrupt (size differs), storage_full,
+  // map_full, io.
+  Status blob_ref(const std::array<std::uint8_t, 32>& blob, std::uint64_t size);
+  // Drops one reference; at zero the row goes and garbage collection may
+  // remove the file. Errors: not_found (no reference), corrupt, io.
+  Status blob_unref(const std::array<std::uint8_t, 32>& blob);
   // Names the cube's current head version `tag`. Errors: already_exists,
   // not_found (cube), storage_full, map_full, corrupt, io.
   Status create_snapshot(CubeId cube, std::string_view tag, TenantId by, std::int64_t now_ms,
@@ -350,6 +362,7 @@ class Store {
   // expiry time, deleted items by deletion time.
   MDB_dbi expiry_ = 0, tombstones_ = 0;
   MDB_dbi snapshots_ = 0;      // cube + tag -> SnapshotRecord
+  MDB_dbi blobs_ = 0;          // sha256 -> size (u64) + refs (u64) + crc32c (u32)
   std::uint64_t last_id_ = 0;  // writer thread only
 };
 

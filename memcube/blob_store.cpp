@@ -1,0 +1,205 @@
+#include "memcube/blob_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+namespace memos::store {
+namespace {
+
+Status errno_status(const std::string& what) {
+  int err = errno;
+  std::string msg = what + ": " + std::strerror(err);
+  return {err == ENOSPC || err == EDQUOT ? Errc::storage_full : Errc::io, msg};
+}
+
+// Owns a file descriptor.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  // Closes now, reporting the error close() may carry (NFS, quotas).
+  int close() {
+    int rc = ::close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_;
+};
+
+Status fsync_dir(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return errno_status("open " + dir);
+  if (::fsync(fd.get()) != 0) return errno_status("fsync " + dir);
+  return {};
+}
+
+Status make_dir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_status("mkdir " + dir);
+  return {};
+}
+
+}  // namespace
+
+std::string to_hex(const BlobId& id) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (auto b : id) {
+    out.push_back(digits[b >> 4]);
+    out.push_back(digits[b & 15]);
+  }
+  return out;
+}
+
+bool from_hex(std::string_view hex, BlobId* out) {
+  if (hex.size() != 64) return false;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < 32; ++i) {
+    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    (*out)[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
+BlobId sha256(std::string_view bytes) {
+  BlobId id{};
+  unsigned int size = 0;
+  EVP_Digest(bytes.data(), bytes.size(), id.data(), &size, EVP_sha256(), nullptr);
+  return id;
+}
+
+std::unique_ptr<BlobStore> BlobStore::open(const std::string& dir, Status* status) {
+  std::unique_ptr<BlobStore> store(new BlobStore(dir));
+  if ((*status = make_dir(dir)); !status->ok()) return nullptr;
+  std::string tmp = dir + "/tmp";
+  if ((*status = make_dir(tmp)); !status->ok()) return nullptr;
+  // A crash between write and rename leaves a temporary file: never
+  // referenced by anything committed, so it goes.
+  if (DIR* d = ::opendir(tmp.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') ::unlink((tmp + "/" + e->d_name).c_str());
+    }
+    ::closedir(d);
+  }
+  *status = {};
+  return store;
+}
+
+std::string BlobStore::path_of(const BlobId& id) const {
+  std::string hex = to_hex(id);
+  return dir_ + "/" + hex.substr(0, 2) + "/" + hex.substr(2);
+}
+
+bool BlobStore::contains(const BlobId& id) const {
+  struct stat st {};
+  return ::stat(path_of(id).c_str(), &st) == 0;
+}
+
+Status BlobStore::put(std::string_view bytes, BlobId* id) {
+  *id = sha256(bytes);
+  std::string final_path = path_of(*id);
+  if (contains(*id)) return {};  // content-addressed: the same bytes are there
+  std::string fan_out = final_path.substr(0, final_path.rfind('/'));
+  if (Status s = make_dir(fan_out); !s.ok()) return s;
+
+  static std::atomic<std::uint64_t> counter{0};
+  std::string tmp_path = dir_ + "/tmp/" + to_hex(*id).substr(0, 16) + "." +
+                         std::to_string(::getpid()) + "." + std::to_string(counter++);
+  Fd fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return errno_status("create " + tmp_path);
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = ::write(fd.get(), bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status s = errno_status("write " + tmp_path);
+      ::unlink(tmp_path.c_str());
+      return s;
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0 || fd.close() != 0) {
+    Status s = errno_status("fsync " + tmp_path);
+    ::unlink(tmp_path.c_str());
+    return s;
+  }
+  if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+    Status s = errno_status("rename " + tmp_path);
+    ::unlink(tmp_path.c_str());
+    return s;
+  }
+  return fsync_dir(fan_out);
+}
+
+Status BlobStore::get(const BlobId& id, std::string* bytes) const {
+  std::string path = path_of(id);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return {Errc::not_found, "no blob " + to_hex(id)};
+    return errno_status("open " + path);
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_status("stat " + path);
+  bytes->resize(static_cast<std::size_t>(st.st_size));
+  std::size_t done = 0;
+  while (done < bytes->size()) {
+    ssize_t n = ::read(fd.get(), bytes->data() + done, bytes->size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_status("read " + path);
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  bytes->resize(done);
+  if (sha256(*bytes) != id) return {Errc::corrupt, "blob " + to_hex(id) + " fails its digest"};
+  return {};
+}
+
+Status BlobStore::collect_garbage(const std::function<bool(const BlobId&)>& referenced,
+                                  std::chrono::seconds grace, std::size_t* removed) {
+  *removed = 0;
+  const std::time_t cutoff = std::time(nullptr) - static_cast<std::time_t>(grace.count());
+  DIR* top = ::opendir(dir_.c_str());
+  if (!top) return errno_status("open " + dir_);
+  std::vector<std::string> fan_outs;
+  while (dirent* e = ::readdir(top)) {
+    std::string name = e->d_name;
+    if (name.size() == 2 && name != "..") fan_outs.push_back(name);
+  }
+  ::closedir(top);
+  for (const auto& prefix : fan_outs) {
+    std::string sub = dir_ + "/" + prefix;
+    DIR* d = ::opendir(sub.c_str());
+    if (!d) continue;
+    while (dirent* e = ::readdir(d)) {
+      BlobId id;
+      if (!from_hex(prefix + e->d_name, &id) || referenced(id)) continue;
+      std::string path = sub + "/" + e->d_name;
+      struct stat st {};
+      if (::stat(path.c_str(), &st) != 0 || st.st_mtime > cutoff) continue;
+      if (::unlink(path.c_str()) == 0) ++*removed;
+    }
+    ::closedir(d);
+  }
+  return {};
+}
+
+}  // namespace memos::store

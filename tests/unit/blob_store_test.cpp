@@ -1,0 +1,140 @@
+#define BOOST_TEST_MODULE blob_store
+#include <sys/stat.h>
+#include <utime.h>
+
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+
+#include "memcube/blob_store.h"
+#include "tests/support/memosd_process.h"
+
+using namespace memos::store;
+using memos::testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::unique_ptr<BlobStore> open_blobs(const std::string& dir) {
+  Status s;
+  auto blobs = BlobStore::open(dir, &s);
+  BOOST_REQUIRE_MESSAGE(blobs, s.message);
+  return blobs;
+}
+
+void age(const std::string& path, int seconds) {
+  struct stat st {};
+  BOOST_REQUIRE(stat(path.c_str(), &st) == 0);
+  utimbuf times{st.st_atime - seconds, st.st_mtime - seconds};
+  BOOST_REQUIRE(utime(path.c_str(), &times) == 0);
+}
+
+std::string path_of(const std::string& dir, const BlobId& id) {
+  std::string hex = to_hex(id);
+  return dir + "/" + hex.substr(0, 2) + "/" + hex.substr(2);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(content_addressed_round_trip) {
+  TempDir dir;
+  auto blobs = open_blobs(dir.path() + "/blobs");
+  std::string payload(1 << 20, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 31 + 7);
+  BlobId id, again;
+  BOOST_REQUIRE(blobs->put(payload, &id).ok());
+  BOOST_TEST(to_hex(id) == to_hex(sha256(payload)));
+  BOOST_REQUIRE(blobs->put(payload, &again).ok());  // stored once
+  BOOST_TEST(to_hex(again) == to_hex(id));
+  std::string back;
+  BOOST_REQUIRE(blobs->get(id, &back).ok());
+  BOOST_TEST((back == payload));
+  BOOST_TEST(fs::is_empty(dir.path() + "/blobs/tmp"));
+  // The SHA-256 of "abc" is the standard test vector.
+  BOOST_TEST(to_hex(sha256("abc")) ==
+             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  BlobId parsed;
+  BOOST_TEST(from_hex(to_hex(id), &parsed));
+  BOOST_TEST(to_hex(parsed) == to_hex(id));
+  BOOST_TEST(!from_hex("xyz", &parsed));
+  BOOST_TEST(!from_hex(std::string(64, 'G'), &parsed));
+}
+
+BOOST_AUTO_TEST_CASE(damaged_and_missing_blobs_are_reported) {
+  TempDir dir;
+  auto blobs = open_blobs(dir.path());
+  BlobId id;
+  BOOST_REQUIRE(blobs->put("a KV state, say", &id).ok());
+  std::string path = path_of(dir.path(), id);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3);
+    f.put('#');
+  }
+  std::string back;
+  BOOST_TEST((blobs->get(id, &back).code == Errc::corrupt));
+  fs::resize_file(path, 2);  // torn
+  BOOST_TEST((blobs->get(id, &back).code == Errc::corrupt));
+  fs::remove(path);
+  BOOST_TEST((blobs->get(id, &back).code == Errc::not_found));
+  BOOST_TEST(!blobs->contains(id));
+}
+
+BOOST_AUTO_TEST_CASE(leftover_temporary_files_are_removed_at_open) {
+  TempDir dir;
+  open_blobs(dir.path());
+  std::ofstream(dir.path() + "/tmp/half-written.1.2") << "partial";
+  open_blobs(dir.path());
+  BOOST_TEST(fs::is_empty(dir.path() + "/tmp"));
+}
+
+BOOST_AUTO_TEST_CASE(garbage_collection_keeps_referenced_and_young_blobs) {
+  TempDir dir;
+  auto blobs = open_blobs(dir.path());
+  BlobId kept, young, old;
+  BOOST_REQUIRE(blobs->put("referenced", &kept).ok());
+  BOOST_REQUIRE(blobs->put("unreferenced but new", &young).ok());
+  BOOST_REQUIRE(blobs->put("unreferenced and old", &old).ok());
+  age(path_of(dir.path(), kept), 7200);
+  age(path_of(dir.path(), old), 7200);
+  std::size_t removed = 0;
+  auto referenced = [&](const BlobId& id) { return id == kept; };
+  BOOST_REQUIRE(blobs->collect_garbage(referenced, std::chrono::hours(1), &removed).ok());
+  BOOST_TEST(removed == 1u);
+  BOOST_TEST(blobs->contains(kept));
+  BOOST_TEST(blobs->contains(young));
+  BOOST_TEST(!blobs->contains(old));
+}
+
+BOOST_AUTO_TEST_CASE(references_are_counted_in_the_store) {
+  TempDir dir;
+  Status s;
+  auto store = Store::open(dir.path(), StoreOptions{}, &s);
+  BOOST_REQUIRE_MESSAGE(store, s.message);
+  BlobId id = sha256("payload");
+  auto write = [&](auto&& fn) {
+    std::optional<WriteTxn> txn;
+    BOOST_REQUIRE(store->begin_write(&txn).ok());
+    Status r = fn(*txn);
+    if (r.ok()) r = txn->commit();
+    return r;
+  };
+  auto refs = [&] {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    std::uint64_t n = 99;
+    BOOST_REQUIRE(r->blob_refs(id, &n).ok());
+    return n;
+  };
+  BOOST_TEST(refs() == 0u);
+  BOOST_REQUIRE(write([&](WriteTxn& t) { return t.blob_ref(id, 7); }).ok());
+  BOOST_REQUIRE(write([&](WriteTxn& t) { return t.blob_ref(id, 7); }).ok());
+  BOOST_TEST(refs() == 2u);
+  BOOST_TEST((write([&](WriteTxn& t) { return t.blob_ref(id, 8); }).code == Errc::corrupt));
+  BOOST_REQUIRE(write([&](WriteTxn& t) { return t.blob_unref(id); }).ok());
+  BOOST_REQUIRE(write([&](WriteTxn& t) { return t.blob_unref(id); }).ok());
+  BOOST_TEST(refs() == 0u);
+  BOOST_TEST((write([&](WriteTxn& t) { return t.blob_unref(id); }).code == Errc::not_found));
+}
