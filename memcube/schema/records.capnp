@@ -76,3 +76,20 @@ struct SnapshotRecord {
   liveItems @3 :UInt64;
   createdBy @4 :UInt32;
 }
+
+# Archives (archive.h): the manifest and trailer frames.
+struct ArchiveManifest {
+  cubeName @0 :Text;
+  embedder @1 :Text;
+  dimension @2 :UInt32;
+  createdAtMs @3 :Int64;
+  headVersion @4 :UInt64;
+  exportedAtMs @5 :Int64;
+  liveItems @6 :UInt64;
+}
+
+struct ArchiveTrailer {
+  versions @0 :UInt64;      # version frames in the archive
+  snapshots @1 :UInt64;     # snapshot frames
+  crc @2 :UInt32;           # CRC-32C of every byte before the trailer frame
+}

@@ -1,0 +1,245 @@
+#include "memcube/archive.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <cstring>
+#include <vector>
+
+#include "memcube/crc32c.h"
+#include "memcube/record_codec.h"
+#include "memcube/schema/records.capnp.h"
+
+namespace memos::store {
+namespace {
+
+constexpr char kMagic[8] = {'M', 'E', 'M', 'O', 'S', 'A', 'R', 'C'};
+constexpr std::size_t kHeaderBytes = 16;
+constexpr std::size_t kFrameHeaderBytes = 9;
+enum : std::uint8_t { kManifest = 1, kVersion = 2, kSnapshot = 3, kTrailer = 9 };
+
+void put_le(std::string* out, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::uint64_t get_le(const char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+std::string message_bytes(capnp::MallocMessageBuilder& message) {
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+// Reads a small Cap'n Proto payload with tight limits.
+template <class Root, class Fill>
+bool read_message(std::string_view payload, Fill&& fill) {
+  if (payload.empty() || payload.size() % sizeof(capnp::word) != 0) return false;
+  std::vector<capnp::word> words(payload.size() / sizeof(capnp::word));
+  std::memcpy(words.data(), payload.data(), payload.size());
+  std::uint32_t count_minus_one;
+  std::memcpy(&count_minus_one, words.data(), 4);
+  if (count_minus_one >= 16) return false;
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = words.size() * 2 + 64;
+  options.nestingLimit = 8;
+  bool ok = true;
+  kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
+    capnp::FlatArrayMessageReader reader(kj::arrayPtr(words.data(), words.size()), options);
+    ok = reader.getEnd() == words.data() + words.size();
+    fill(reader.getRoot<Root>());
+  });
+  return ok && failure == nullptr;
+}
+
+}  // namespace
+
+// ---- writer -------------------------------------------------------------------
+
+void ArchiveWriter::append(std::string_view bytes, std::string* out) {
+  state_.crc = crc32c(bytes.data(), bytes.size(), state_.crc);
+  out->append(bytes);
+}
+
+void ArchiveWriter::frame(std::uint8_t kind, std::string_view payload, std::string* out) {
+  std::string head;
+  head.push_back(static_cast<char>(kind));
+  put_le(&head, payload.size(), 4);
+  put_le(&head, crc32c(payload.data(), payload.size()), 4);
+  append(head, out);
+  append(payload, out);
+}
+
+void ArchiveWriter::header(std::string* out) {
+  std::string head(kMagic, sizeof(kMagic));
+  put_le(&head, kArchiveFormat, 4);
+  put_le(&head, 0, 4);
+  append(head, out);
+}
+
+void ArchiveWriter::manifest(const ArchiveManifest& m, std::string* out) {
+  capnp::MallocMessageBuilder message;
+  auto r = message.initRoot<records::ArchiveManifest>();
+  r.setCubeName(capnp::Text::Reader(m.cube_name.data(), m.cube_name.size()));
+  r.setEmbedder(capnp::Text::Reader(m.embedder.data(), m.embedder.size()));
+  r.setDimension(m.dimension);
+  r.setCreatedAtMs(m.created_at_ms);
+  r.setHeadVersion(m.head_version);
+  r.setExportedAtMs(m.exported_at_ms);
+  r.setLiveItems(m.live_items);
+  frame(kManifest, message_bytes(message), out);
+}
+
+void ArchiveWriter::version(const Item& item, std::string* out) {
+  frame(kVersion, encode_item(item), out);
+  ++state_.versions;
+}
+
+void ArchiveWriter::snapshot(const Snapshot& snapshot, std::string* out) {
+  frame(kSnapshot, encode_snapshot(snapshot), out);
+  ++state_.snapshots;
+}
+
+void ArchiveWriter::trailer(std::string* out) {
+  capnp::MallocMessageBuilder message;
+  auto r = message.initRoot<records::ArchiveTrailer>();
+  r.setVersions(state_.versions);
+  r.setSnapshots(state_.snapshots);
+  r.setCrc(state_.crc);
+  frame(kTrailer, message_bytes(message), out);
+}
+
+// ---- reader -------------------------------------------------------------------
+
+Status ArchiveReader::fail(const std::string& why) {
+  stage_ = Stage::failed;
+  pending_.clear();
+  return {Errc::corrupt, "archive " + why};
+}
+
+Status ArchiveReader::feed(std::string_view bytes) {
+  if (stage_ == Stage::failed) return {Errc::corrupt, "archive reader already failed"};
+  if (stage_ == Stage::done) {
+    return bytes.empty() ? Status{} : fail("has bytes after its trailer");
+  }
+  pending_.append(bytes);
+  std::size_t at = 0;
+  Status result;
+  while (result.ok() && stage_ != Stage::done) {
+    std::string_view rest(pending_.data() + at, pending_.size() - at);
+    if (stage_ == Stage::header) {
+      if (rest.size() < kHeaderBytes) break;
+      if (std::memcmp(rest.data(), kMagic, sizeof(kMagic)) != 0)
+        return fail("is not a memosd archive");
+      if (get_le(rest.data() + 8, 4) != kArchiveFormat) {
+        return fail("has format version " + std::to_string(get_le(rest.data() + 8, 4)) +
+                    "; this memosd reads version " + std::to_string(kArchiveFormat));
+      }
+      if (get_le(rest.data() + 12, 4) != 0) return fail("has unknown flags");
+      crc_ = crc32c(rest.data(), kHeaderBytes, crc_);
+      at += kHeaderBytes;
+      stage_ = Stage::manifest;
+      continue;
+    }
+    if (rest.size() < kFrameHeaderBytes) break;
+    auto kind = static_cast<std::uint8_t>(rest[0]);
+    std::uint64_t length = get_le(rest.data() + 1, 4);
+    if (length > max_frame_bytes_) return fail("has a frame larger than the limit");
+    if (rest.size() < kFrameHeaderBytes + length) break;
+    std::string_view payload = rest.substr(kFrameHeaderBytes, length);
+    if (crc32c(payload.data(), payload.size()) != get_le(rest.data() + 5, 4)) {
+      return fail("has a frame that fails its checksum");
+    }
+    result = take_frame(kind, payload);
+    if (stage_ == Stage::failed) return result;
+    if (kind != kTrailer) crc_ = crc32c(rest.data(), kFrameHeaderBytes + length, crc_);
+    at += kFrameHeaderBytes + length;
+  }
+  if (!result.ok()) {
+    stage_ = Stage::failed;
+    pending_.clear();
+    return result;
+  }
+  if (stage_ == Stage::done && at != pending_.size()) return fail("has bytes after its trailer");
+  pending_.erase(0, at);
+  return {};
+}
+
+Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload) {
+  switch (kind) {
+    case kManifest: {
+      if (stage_ != Stage::manifest) return fail("has a manifest out of place");
+      ArchiveManifest m;
+      if (!read_message<records::ArchiveManifest>(payload, [&](auto r) {
+            m.cube_name = std::string(r.getCubeName().cStr(), r.getCubeName().size());
+            m.embedder = std::string(r.getEmbedder().cStr(), r.getEmbedder().size());
+            m.dimension = r.getDimension();
+            m.created_at_ms = r.getCreatedAtMs();
+            m.head_version = r.getHeadVersion();
+            m.exported_at_ms = r.getExportedAtMs();
+            m.live_items = r.getLiveItems();
+          })) {
+        return fail("has a manifest that does not decode");
+      }
+      stage_ = Stage::versions;
+      return sink_.manifest(m);
+    }
+    case kVersion: {
+      if (stage_ != Stage::versions) return fail("has an item version out of place");
+      Item item;
+      if (Status s = decode_item(payload, &item); !s.ok())
+        return fail("item version: " + s.message);
+      // Versions come grouped by item, ids ascending, versions 1..n.
+      bool next_of_same = item.id == last_item_ && item.version == last_version_ + 1;
+      bool first_of_next = item.id > last_item_ && item.version == 1;
+      if (!next_of_same && !first_of_next) return fail("has item versions out of order");
+      last_item_ = item.id;
+      last_version_ = item.version;
+      ++versions_;
+      return sink_.version(std::move(item));
+    }
+    case kSnapshot: {
+      if (stage_ != Stage::versions && stage_ != Stage::snapshots) {
+        return fail("has a snapshot out of place");
+      }
+      stage_ = Stage::snapshots;
+      Snapshot snap;
+      if (Status s = decode_snapshot(payload, &snap); !s.ok())
+        return fail("snapshot: " + s.message);
+      ++snapshots_;
+      return sink_.snapshot(std::move(snap));
+    }
+    case kTrailer: {
+      if (stage_ != Stage::versions && stage_ != Stage::snapshots) {
+        return fail("has a trailer out of place");
+      }
+      std::uint64_t versions = 0, snapshots = 0;
+      std::uint32_t crc = 0;
+      if (!read_message<records::ArchiveTrailer>(payload, [&](auto r) {
+            versions = r.getVersions();
+            snapshots = r.getSnapshots();
+            crc = r.getCrc();
+          })) {
+        return fail("has a trailer that does not decode");
+      }
+      if (versions != versions_ || snapshots != snapshots_) return fail("is missing frames");
+      if (crc != crc_) return fail("fails its whole-file checksum");
+      stage_ = Stage::done;
+      return {};
+    }
+    default:
+      return fail("has a frame of unknown kind " + std::to_string(kind));
+  }
+}
+
+Status ArchiveReader::finish() const {
+  if (stage_ == Stage::done) return {};
+  if (stage_ == Stage::failed) return {Errc::corrupt, "archive reader already failed"};
+  return {Errc::corrupt, "archive is truncated (it ends before its trailer)"};
+}
+
+}  // namespace memos::store

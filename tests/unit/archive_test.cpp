@@ -1,0 +1,174 @@
+#define BOOST_TEST_MODULE archive
+#include <boost/test/unit_test.hpp>
+#include <random>
+
+#include "memcube/archive.h"
+#include "memcube/record_codec.h"
+
+using namespace memos::store;
+
+namespace {
+
+Item version_of(ItemId id, std::uint32_t version, std::string text) {
+  Item item;
+  item.id = id;
+  item.version = version;
+  item.text = std::move(text);
+  item.tags = {"t" + std::to_string(id % 3)};
+  item.meta = {{"k", std::to_string(version)}};
+  item.valid_from_ms = 1000;
+  item.created_at_ms = 1000;
+  item.recorded_at_ms = 1000 + version;
+  item.cube_version = id * 10 + version;
+  item.state = version == 3 ? State::deleted : State::active;
+  item.provenance = {7, "s", {1}};
+  return item;
+}
+
+struct Sample {
+  ArchiveManifest manifest{"notes", "hash-v1", 64, 5, 99, 6, 2};
+  std::vector<Item> versions;
+  std::vector<Snapshot> snapshots{{"v1", 12, 7, 1, 0}, {"v2", 31, 8, 2, 0}};
+  std::string bytes;
+
+  Sample() {
+    for (ItemId id = 1; id <= 3; ++id) {
+      for (std::uint32_t v = 1; v <= id; ++v) {
+        versions.push_back(
+            version_of(id, v, "item " + std::to_string(id) + " v" + std::to_string(v)));
+      }
+    }
+    ArchiveWriter w;
+    w.header(&bytes);
+    w.manifest(manifest, &bytes);
+    for (const auto& item : versions) w.version(item, &bytes);
+    for (const auto& snap : snapshots) w.snapshot(snap, &bytes);
+    w.trailer(&bytes);
+  }
+};
+
+struct Collected {
+  std::vector<ArchiveManifest> manifests;
+  std::vector<Item> versions;
+  std::vector<Snapshot> snapshots;
+  ArchiveReader::Sink sink() {
+    return {[this](const ArchiveManifest& m) {
+              manifests.push_back(m);
+              return Status{};
+            },
+            [this](Item item) {
+              versions.push_back(std::move(item));
+              return Status{};
+            },
+            [this](Snapshot s) {
+              snapshots.push_back(std::move(s));
+              return Status{};
+            }};
+  }
+};
+
+// Feeds `bytes` in pieces of `piece` bytes; returns the first error or finish().
+Status read_all(std::string_view bytes, std::size_t piece, Collected* out) {
+  ArchiveReader reader(1 << 20, out->sink());
+  for (std::size_t at = 0; at < bytes.size(); at += piece) {
+    if (Status s = reader.feed(bytes.substr(at, piece)); !s.ok()) return s;
+  }
+  return reader.finish();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(round_trip_is_exact_in_any_chunking) {
+  Sample sample;
+  for (std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{64}, sample.bytes.size()}) {
+    Collected got;
+    Status s = read_all(sample.bytes, piece, &got);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    BOOST_REQUIRE_EQUAL(got.manifests.size(), 1u);
+    BOOST_TEST(got.manifests[0].cube_name == "notes");
+    BOOST_TEST(got.manifests[0].head_version == 99u);
+    BOOST_REQUIRE_EQUAL(got.versions.size(), sample.versions.size());
+    for (std::size_t i = 0; i < got.versions.size(); ++i) {
+      BOOST_TEST(encode_item(got.versions[i]) == encode_item(sample.versions[i]));
+    }
+    BOOST_REQUIRE_EQUAL(got.snapshots.size(), 2u);
+    BOOST_TEST(got.snapshots[1].tag == "v2");
+    BOOST_TEST(got.snapshots[1].cube_version == 31u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(every_truncation_is_refused) {
+  Sample sample;
+  for (std::size_t cut = 0; cut < sample.bytes.size(); ++cut) {
+    Collected got;
+    BOOST_TEST((read_all(sample.bytes.substr(0, cut), 13, &got).code == Errc::corrupt), cut);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(every_bit_flip_is_refused) {
+  Sample sample;
+  for (std::size_t i = 0; i < sample.bytes.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = sample.bytes;
+      flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
+      Collected got;
+      BOOST_TEST((read_all(flipped, 4096, &got).code == Errc::corrupt),
+                 "byte " << i << " bit " << bit);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(hostile_archives_are_refused) {
+  Sample sample;
+  Collected got;
+  // Bytes after the trailer.
+  BOOST_TEST((read_all(sample.bytes + "x", 4096, &got).code == Errc::corrupt));
+  // A frame announcing 4 GiB is refused before any buffering.
+  {
+    std::string huge = sample.bytes.substr(0, 16);
+    huge += std::string("\x02\xff\xff\xff\xff\0\0\0\0", 9);
+    ArchiveReader reader(1 << 20, got.sink());
+    BOOST_TEST((reader.feed(huge).code == Errc::corrupt));
+  }
+  // Versions out of order, a missing manifest, unknown kinds, random bytes.
+  {
+    std::string bytes;
+    ArchiveWriter w;
+    w.header(&bytes);
+    w.manifest(sample.manifest, &bytes);
+    w.version(sample.versions[1], &bytes);
+    w.version(sample.versions[0], &bytes);
+    w.trailer(&bytes);
+    BOOST_TEST((read_all(bytes, 4096, &got).code == Errc::corrupt));
+  }
+  {
+    std::string bytes;
+    ArchiveWriter w;
+    w.header(&bytes);
+    w.version(sample.versions[0], &bytes);
+    w.trailer(&bytes);
+    BOOST_TEST((read_all(bytes, 4096, &got).code == Errc::corrupt));
+  }
+  {
+    std::string bytes;
+    ArchiveWriter w;
+    w.header(&bytes);
+    w.manifest(sample.manifest, &bytes);
+    w.version(version_of(5, 2, "starts at version 2"), &bytes);
+    w.trailer(&bytes);
+    BOOST_TEST((read_all(bytes, 4096, &got).code == Errc::corrupt));
+  }
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 500; ++round) {
+    std::string junk = sample.bytes.substr(0, rng() % 40);
+    for (int i = 0; i < 64; ++i) junk.push_back(static_cast<char>(rng()));
+    BOOST_TEST((read_all(junk, 17, &got).code == Errc::corrupt));
+  }
+  // A sink's error stops the reader.
+  ArchiveReader refusing(1 << 20,
+                         {[](const ArchiveManifest&) {
+                            return Status{Errc::conflict, "no"};
+                          },
+                          [](Item) { return Status{}; }, [](Snapshot) { return Status{}; }});
+  BOOST_TEST((refusing.feed(sample.bytes).code == Errc::conflict));
+}
