@@ -10,6 +10,7 @@
 
 #include "ipc/message.h"
 #include "kernel/request_checks.h"
+#include "kernel/wire_replies.h"
 
 namespace memos::kernel {
 namespace {
@@ -19,133 +20,6 @@ using store::Status;
 
 constexpr std::uint32_t kDefaultK = 10;
 constexpr std::size_t kMaxIdempotencyKeyBytes = 128;
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-capnp::Text::Reader text(const std::string& s) {
-  return capnp::Text::Reader(s.data(), s.size());
-}
-
-template <class Fill>
-Frame response(std::uint64_t id, Fill&& fill) {
-  capnp::MallocMessageBuilder message;
-  auto r = message.initRoot<wire::Response>();
-  r.setId(id);
-  fill(r);
-  return std::make_shared<kj::Array<capnp::word>>(ipc::encode_frame(message));
-}
-
-Frame status_error(std::uint64_t id, const Status& s) {
-  wire::ErrorCode code = wire::ErrorCode::INTERNAL;
-  bool retryable = false;
-  switch (s.code) {
-    case Errc::ok:
-    case Errc::corrupt:
-    case Errc::io:
-      break;
-    case Errc::not_found:
-      code = wire::ErrorCode::NOT_FOUND;
-      break;
-    case Errc::already_exists:
-      code = wire::ErrorCode::ALREADY_EXISTS;
-      break;
-    case Errc::conflict:
-      code = wire::ErrorCode::CONFLICT;
-      break;
-    case Errc::storage_full:
-    case Errc::map_full:
-      code = wire::ErrorCode::STORAGE_FULL;
-      retryable = true;
-      break;
-    case Errc::unavailable:
-      code = wire::ErrorCode::UNAVAILABLE;
-      retryable = true;
-      break;
-  }
-  return RequestHandler::error_frame(id, code, s.message, retryable);
-}
-
-Frame check_error(std::uint64_t id, const CheckFailure& f) {
-  return RequestHandler::error_frame(
-      id, f.too_large ? wire::ErrorCode::TOO_LARGE : wire::ErrorCode::BAD_REQUEST, f.reason, false);
-}
-
-Frame bad_request(std::uint64_t id, const std::string& message) {
-  return RequestHandler::error_frame(id, wire::ErrorCode::BAD_REQUEST, message, false);
-}
-
-void set_item(wire::Item::Builder b, const store::Item& item) {
-  b.setId(item.id);
-  b.setVersion(item.version);
-  b.setText(text(item.text));
-  auto tags = b.initTags(static_cast<unsigned>(item.tags.size()));
-  for (unsigned i = 0; i < item.tags.size(); ++i) tags.set(i, text(item.tags[i]));
-  auto meta = b.initMeta(static_cast<unsigned>(item.meta.size()));
-  for (unsigned i = 0; i < item.meta.size(); ++i) {
-    meta[i].setKey(text(item.meta[i].key));
-    meta[i].setValue(text(item.meta[i].value));
-  }
-  b.setCreatedAtMs(item.created_at_ms);
-  b.setRecordedAtMs(item.recorded_at_ms);
-  b.setDeleted(item.deleted());
-  b.setTier(static_cast<wire::Tier>(item.tier));
-  b.setState(static_cast<wire::State>(item.state));
-  b.setImportance(item.importance);
-  b.setExpiresAtMs(item.expires_at_ms);
-  b.setValidFromMs(item.valid_from_ms);
-  b.setValidToMs(item.valid_to_ms);
-  b.setWriterUid(item.provenance.writer);
-  b.setSessionId(text(item.provenance.session));
-  auto sources = b.initSources(static_cast<unsigned>(item.provenance.sources.size()));
-  for (unsigned i = 0; i < item.provenance.sources.size(); ++i) {
-    sources.set(i, item.provenance.sources[i]);
-  }
-  b.setCubeVersion(item.cube_version);
-}
-
-void set_cube(wire::Cube::Builder b, const store::Cube& cube) {
-  b.setId(cube.id);
-  b.setName(text(cube.name));
-  b.setOwnerUid(cube.owner);
-  b.setCreatedAtMs(cube.created_at_ms);
-  b.setEmbedder(text(cube.embedder));
-  b.setDimension(cube.dimension);
-  b.setLiveItems(cube.live_items);
-  b.setHeadVersion(cube.head_version);
-}
-
-void set_snapshot(wire::Snapshot::Builder b, const store::Snapshot& snap) {
-  b.setTag(text(snap.tag));
-  b.setCubeVersion(snap.cube_version);
-  b.setCreatedAtMs(snap.created_at_ms);
-  b.setLiveItems(snap.live_items);
-  b.setCreatedBy(snap.created_by);
-}
-
-Frame item_response(std::uint64_t id, const store::Item& item) {
-  return response(id, [&](wire::Response::Builder r) { set_item(r.initItem(), item); });
-}
-
-std::vector<std::string> copy_texts(capnp::List<capnp::Text>::Reader list) {
-  std::vector<std::string> out;
-  out.reserve(list.size());
-  for (auto t : list) out.emplace_back(t.cStr(), t.size());
-  return out;
-}
-
-std::vector<store::MetaEntry> copy_meta(capnp::List<wire::MetaEntry>::Reader list) {
-  std::vector<store::MetaEntry> out;
-  out.reserve(list.size());
-  for (auto m : list) {
-    out.push_back({std::string(m.getKey().cStr(), m.getKey().size()),
-                   std::string(m.getValue().cStr(), m.getValue().size())});
-  }
-  return out;
-}
 
 Status list_cubes(const store::Store& st, std::uint32_t tenant, std::vector<store::Cube>* out) {
   std::optional<store::ReadTxn> txn;
@@ -170,12 +44,7 @@ bool open_cube(const store::Store& st, std::uint32_t tenant, const std::string& 
 
 Frame RequestHandler::error_frame(std::uint64_t id, wire::ErrorCode code,
                                   const std::string& message, bool retryable) {
-  return response(id, [&](wire::Response::Builder r) {
-    auto e = r.initError();
-    e.setCode(code);
-    e.setMessage(text(message));
-    e.setRetryable(retryable);
-  });
+  return kernel::error_frame(id, code, message, retryable);
 }
 
 void RequestHandler::handle(std::uint32_t tenant, wire::Request::Reader request, Reply reply) {
@@ -183,7 +52,7 @@ void RequestHandler::handle(std::uint32_t tenant, wire::Request::Reader request,
   idempotency_key_ = request.getIdempotencyKey();
   operation_ = static_cast<std::uint16_t>(request.which());
   if (idempotency_key_.size() > kMaxIdempotencyKeyBytes) {
-    return reply(error_frame(
+    return reply(kernel::error_frame(
         id, wire::ErrorCode::TOO_LARGE,
         "idempotency key is longer than " + std::to_string(kMaxIdempotencyKeyBytes) + " bytes",
         false));
@@ -444,8 +313,9 @@ void RequestHandler::add(std::uint32_t tenant, std::uint64_t id, wire::AddItem::
   }
   if (draft->provenance.session.size() > s_.config.store.max_tag_bytes ||
       draft->provenance.sources.size() > s_.config.store.max_tags) {
-    return reply(error_frame(id, wire::ErrorCode::TOO_LARGE,
-                             "session id or source list longer than the tag limits", false));
+    return reply(kernel::error_frame(id, wire::ErrorCode::TOO_LARGE,
+                                     "session id or source list longer than the tag limits",
+                                     false));
   }
   auto c = std::make_shared<ItemChange>();
   c->tenant = tenant;
@@ -672,7 +542,7 @@ void RequestHandler::search(std::uint32_t tenant, std::uint64_t id, wire::Search
   std::string query = args.getQuery();
   std::uint32_t k = args.getK() == 0 ? kDefaultK : args.getK();
   if (k > s_.config.search.max_k) {
-    return reply(error_frame(
+    return reply(kernel::error_frame(
         id, wire::ErrorCode::TOO_LARGE,
         "k is larger than max_k (" + std::to_string(s_.config.search.max_k) + ")", false));
   }
@@ -697,8 +567,8 @@ void RequestHandler::search(std::uint32_t tenant, std::uint64_t id, wire::Search
     try {
       hits = s_.indexes.index_for(cube)->search(vector, k, filter);
     } catch (const std::exception& e) {  // FAISS reports misuse by throwing
-      return reply(error_frame(id, wire::ErrorCode::INTERNAL,
-                               std::string("search failed: ") + e.what(), false));
+      return reply(kernel::error_frame(id, wire::ErrorCode::INTERNAL,
+                                       std::string("search failed: ") + e.what(), false));
     }
     std::vector<std::pair<store::Item, float>> found;
     found.reserve(hits.size());

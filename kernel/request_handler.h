@@ -21,12 +21,12 @@
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/config.h"
 #include "kernel/index_set.h"
+#include "kernel/wire_replies.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
 
 namespace memos::kernel {
 
-using Frame = std::shared_ptr<kj::Array<capnp::word>>;
 // Thread-safe; called exactly once per request.
 using Reply = std::function<void(Frame)>;
 // Runs a closure on a worker thread (never the loop).

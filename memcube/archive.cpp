@@ -121,7 +121,7 @@ Status ArchiveReader::fail(const std::string& why) {
   return {Errc::corrupt, "archive " + why};
 }
 
-Status ArchiveReader::feed(std::string_view bytes) {
+Status ArchiveReader::feed(std::string_view bytes, const Sink& sink) {
   if (stage_ == Stage::failed) return {Errc::corrupt, "archive reader already failed"};
   if (stage_ == Stage::done) {
     return bytes.empty() ? Status{} : fail("has bytes after its trailer");
@@ -154,7 +154,7 @@ Status ArchiveReader::feed(std::string_view bytes) {
     if (crc32c(payload.data(), payload.size()) != get_le(rest.data() + 5, 4)) {
       return fail("has a frame that fails its checksum");
     }
-    result = take_frame(kind, payload);
+    result = take_frame(kind, payload, sink);
     if (stage_ == Stage::failed) return result;
     if (kind != kTrailer) crc_ = crc32c(rest.data(), kFrameHeaderBytes + length, crc_);
     at += kFrameHeaderBytes + length;
@@ -169,7 +169,7 @@ Status ArchiveReader::feed(std::string_view bytes) {
   return {};
 }
 
-Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload) {
+Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload, const Sink& sink) {
   switch (kind) {
     case kManifest: {
       if (stage_ != Stage::manifest) return fail("has a manifest out of place");
@@ -186,7 +186,7 @@ Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload) {
         return fail("has a manifest that does not decode");
       }
       stage_ = Stage::versions;
-      return sink_.manifest(m);
+      return sink.manifest(m);
     }
     case kVersion: {
       if (stage_ != Stage::versions) return fail("has an item version out of place");
@@ -200,7 +200,7 @@ Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload) {
       last_item_ = item.id;
       last_version_ = item.version;
       ++versions_;
-      return sink_.version(std::move(item));
+      return sink.version(std::move(item));
     }
     case kSnapshot: {
       if (stage_ != Stage::versions && stage_ != Stage::snapshots) {
@@ -211,7 +211,7 @@ Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload) {
       if (Status s = decode_snapshot(payload, &snap); !s.ok())
         return fail("snapshot: " + s.message);
       ++snapshots_;
-      return sink_.snapshot(std::move(snap));
+      return sink.snapshot(std::move(snap));
     }
     case kTrailer: {
       if (stage_ != Stage::versions && stage_ != Stage::snapshots) {

@@ -78,24 +78,23 @@ class ArchiveReader {
   };
 
   // Frames larger than `max_frame_bytes` are refused before buffering.
-  ArchiveReader(std::size_t max_frame_bytes, Sink sink)
-      : max_frame_bytes_(max_frame_bytes), sink_(std::move(sink)) {}
+  // A reader is a value: copy it to keep a state to resume from.
+  explicit ArchiveReader(std::size_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
 
   // Errors: corrupt (bad header, frame, checksum, order, or bytes after the
   // trailer); whatever a sink callback returns. After an error the reader
   // is spent.
-  Status feed(std::string_view bytes);
+  Status feed(std::string_view bytes, const Sink& sink);
   // Errors: corrupt if the archive ended before its trailer.
   Status finish() const;
   bool complete() const { return stage_ == Stage::done; }
 
  private:
   enum class Stage { header, manifest, versions, snapshots, done, failed };
-  Status take_frame(std::uint8_t kind, std::string_view payload);
+  Status take_frame(std::uint8_t kind, std::string_view payload, const Sink& sink);
   Status fail(const std::string& why);
 
   std::size_t max_frame_bytes_;
-  Sink sink_;
   Stage stage_ = Stage::header;
   std::string pending_;    // bytes of the header or frame being received
   std::uint32_t crc_ = 0;  // of everything before the current frame

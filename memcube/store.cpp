@@ -91,6 +91,25 @@ class Cursor {
   int rc_ = 0;
 };
 
+// Retention's time-ordered queues: when (u64) + cube + item.
+std::string due_key(std::int64_t when, CubeId cube, ItemId id) {
+  std::string k;
+  put_be(k, static_cast<std::uint64_t>(when < 0 ? 0 : when), 8);
+  put_be(k, cube, 8);
+  put_be(k, id, 8);
+  return k;
+}
+
+// The retention queue a head version belongs in, if any: expiry for live,
+// unfrozen items with a TTL; tombstones for deleted ones.
+std::optional<std::pair<bool, std::string>> queue_entry(CubeId cube, const Item& head) {
+  if (head.deleted()) return std::pair{false, due_key(head.recorded_at_ms, cube, head.id)};
+  if (head.expires_at_ms != 0 && head.state != State::frozen) {
+    return std::pair{true, due_key(head.expires_at_ms, cube, head.id)};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 const char* to_string(State state) {
@@ -313,6 +332,35 @@ Status decode_blob_row(std::string_view v, std::uint64_t* size, std::uint64_t* r
 
 }  // namespace
 
+Status ReadTxn::scan_versions(CubeId cube, std::string_view after, std::uint64_t until,
+                              const std::function<bool(const Item&)>& fn, std::string* position,
+                              bool* done) const {
+  *done = false;
+  std::string prefix = u64_key(cube);
+  if (!after.empty() && after.size() != 12) return {Errc::corrupt, "bad export position"};
+  std::string start = prefix + std::string(after);
+  Cursor cursor(txn_, store_->versions_);
+  if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+  MDB_val key = as_val(start), val;
+  int rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_SET_RANGE);
+  // The position names the last version handed over: start after it.
+  if (rc == 0 && !after.empty() && as_view(key) == start) {
+    rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_NEXT);
+  }
+  for (; rc == 0; rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_NEXT)) {
+    std::string_view k = as_view(key);
+    if (k.substr(0, 8) != prefix) break;
+    Item item;
+    if (Status s = decode_item(as_view(val), &item); !s.ok()) return s;
+    *position = std::string(k.substr(8));
+    if (item.cube_version > until) continue;
+    if (!fn(item)) return {};
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return from_mdb(rc, "scan versions");
+  *done = true;
+  return {};
+}
+
 Status ReadTxn::blob_refs(const std::array<std::uint8_t, 32>& blob, std::uint64_t* refs) const {
   MDB_val key{blob.size(), const_cast<std::uint8_t*>(blob.data())}, val;
   int rc = mdb_get(txn_, store_->blobs_, &key, &val);
@@ -522,6 +570,82 @@ Status WriteTxn::blob_unref(const std::array<std::uint8_t, 32>& blob) {
   return from_mdb(mdb_put(txn_, store_->blobs_, &key, &nv, 0), "write blob row");
 }
 
+Status WriteTxn::import_item(CubeId cube, const std::vector<Item>& versions) {
+  if (versions.empty()) return {};
+  const Item& head = versions.back();
+  Item existing;
+  if (Status s = read_head(cube, head.id, &existing); s.ok()) {
+    return {Errc::already_exists, "item already exists"};
+  } else if (s.code != Errc::not_found) {
+    return s;
+  }
+  for (const Item& v : versions) {
+    std::string rec = encode_item(v), vk = version_key(cube, v.id, v.version);
+    MDB_val k = as_val(vk), val = as_val(rec);
+    int rc = mdb_put(txn_, store_->versions_, &k, &val, MDB_NOOVERWRITE);
+    if (rc) return from_mdb(rc, "import version");
+  }
+  std::string rec = encode_item(head), hk = item_key(cube, head.id);
+  MDB_val k = as_val(hk), val = as_val(rec);
+  int rc = mdb_put(txn_, store_->items_, &k, &val, 0);
+  if (rc) return from_mdb(rc, "import item");
+  if (auto entry = queue_entry(cube, head)) {
+    MDB_val qk = as_val(entry->second), empty{0, nullptr};
+    rc = mdb_put(txn_, entry->first ? store_->expiry_ : store_->tombstones_, &qk, &empty, 0);
+    if (rc) return from_mdb(rc, "import retention entry");
+  }
+  // Imported ids must stay unique against ids issued later.
+  store_->last_id_ = std::max(store_->last_id_, head.id);
+  return update_cube(cube, [&](Cube& c) {
+    if (!head.deleted()) c.live_items += 1;
+  });
+}
+
+Status WriteTxn::finish_import(CubeId cube, std::uint64_t head_version,
+                               const std::vector<Snapshot>& snapshots) {
+  for (const Snapshot& snap : snapshots) {
+    std::string k = u64_key(cube) + snap.tag, v = encode_snapshot(snap);
+    MDB_val key = as_val(k), val = as_val(v);
+    int rc = mdb_put(txn_, store_->snapshots_, &key, &val, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) return {Errc::already_exists, "snapshot '" + snap.tag + "' twice"};
+    if (rc) return from_mdb(rc, "import snapshot");
+  }
+  return update_cube(cube,
+                     [&](Cube& c) { c.head_version = std::max(c.head_version, head_version); });
+}
+
+Status WriteTxn::rename_cube(TenantId tenant, std::string_view from, std::string_view to,
+                             Cube* out) {
+  Cube taken;
+  Status s = view_.find_cube(tenant, to, &taken);
+  if (s.ok()) return {Errc::already_exists, "cube '" + std::string(to) + "' already exists"};
+  if (s.code != Errc::not_found) return s;
+  if ((s = view_.find_cube(tenant, from, out)); !s.ok()) return s;
+  std::string old_key = cube_name_key(tenant, from), new_key = cube_name_key(tenant, to);
+  std::string id = u64_key(out->id);
+  MDB_val ok = as_val(old_key), nk = as_val(new_key), iv = as_val(id);
+  int rc = mdb_del(txn_, store_->cube_names_, &ok, nullptr);
+  if (rc == 0) rc = mdb_put(txn_, store_->cube_names_, &nk, &iv, MDB_NOOVERWRITE);
+  if (rc) return from_mdb(rc, "rename cube");
+  s = update_cube(out->id, [&](Cube& c) { c.name = to; });
+  if (s.ok()) out->name = to;
+  return s;
+}
+
+Status WriteTxn::update_cube(CubeId cube, const std::function<void(Cube&)>& change) {
+  std::string k = u64_key(cube);
+  MDB_val key = as_val(k), val;
+  int rc = mdb_get(txn_, store_->cubes_, &key, &val);
+  if (rc == MDB_NOTFOUND) return {Errc::not_found, "no such cube"};
+  if (rc) return from_mdb(rc, "read cube");
+  Cube c;
+  if (Status s = decode_cube(as_view(val), &c); !s.ok()) return s;
+  change(c);
+  std::string rec = encode_cube(c);
+  MDB_val nv = as_val(rec);
+  return from_mdb(mdb_put(txn_, store_->cubes_, &key, &nv, 0), "update cube");
+}
+
 Status WriteTxn::create_snapshot(CubeId cube, std::string_view tag, TenantId by,
                                  std::int64_t now_ms, Snapshot* out) {
   Snapshot existing;
@@ -626,29 +750,6 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
   rc = mdb_del(txn_, store_->cubes_, &k2, nullptr);
   return from_mdb(rc, "remove cube");
 }
-
-namespace {
-
-// Retention's time-ordered queues: when (u64) + cube + item.
-std::string due_key(std::int64_t when, CubeId cube, ItemId id) {
-  std::string k;
-  put_be(k, static_cast<std::uint64_t>(when < 0 ? 0 : when), 8);
-  put_be(k, cube, 8);
-  put_be(k, id, 8);
-  return k;
-}
-
-// The retention queue a head version belongs in, if any: expiry for live,
-// unfrozen items with a TTL; tombstones for deleted ones.
-std::optional<std::pair<bool, std::string>> queue_entry(CubeId cube, const Item& head) {
-  if (head.deleted()) return std::pair{false, due_key(head.recorded_at_ms, cube, head.id)};
-  if (head.expires_at_ms != 0 && head.state != State::frozen) {
-    return std::pair{true, due_key(head.expires_at_ms, cube, head.id)};
-  }
-  return std::nullopt;
-}
-
-}  // namespace
 
 Status WriteTxn::read_head(CubeId cube, ItemId id, Item* out) const {
   std::string k = item_key(cube, id);

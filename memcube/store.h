@@ -203,6 +203,15 @@ class ReadTxn {
   Status for_each_live_item(CubeId cube, const std::function<void(const Item&)>& fn) const;
   // Every cube of every tenant (start-up index rebuild). Errors: corrupt, io.
   Status list_all_cubes(std::vector<Cube>* out) const;
+  // Export: calls `fn` for the cube's versions after position `after` (an
+  // opaque position from an earlier call, empty for the start) in item and
+  // version order, skipping versions written after cube version `until`,
+  // until `fn` returns false or the versions end. `position` receives the
+  // position of the last version handed over; `done` whether none remain.
+  // Errors: corrupt, io.
+  Status scan_versions(CubeId cube, std::string_view after, std::uint64_t until,
+                       const std::function<bool(const Item&)>& fn, std::string* position,
+                       bool* done) const;
   // References to a content-addressed blob (blob_store.h); 0 if none.
   // Errors: corrupt, io.
   Status blob_refs(const std::array<std::uint8_t, 32>& blob, std::uint64_t* refs) const;
@@ -290,6 +299,19 @@ class WriteTxn {
   // Drops one reference; at zero the row goes and garbage collection may
   // remove the file. Errors: not_found (no reference), corrupt, io.
   Status blob_unref(const std::array<std::uint8_t, 32>& blob);
+  // Import: writes every version of one item exactly as given (versions
+  // 1..n, ids and cube versions kept), its head, its retention queue entry
+  // and its live count. Errors: already_exists (the item is there),
+  // not_found (cube), storage_full, map_full, corrupt, io.
+  Status import_item(CubeId cube, const std::vector<Item>& versions);
+  // Import: raises the cube's head version to at least `head_version` and
+  // writes its snapshots. Errors: already_exists (a tag), storage_full,
+  // map_full, corrupt, io.
+  Status finish_import(CubeId cube, std::uint64_t head_version,
+                       const std::vector<Snapshot>& snapshots);
+  // Errors: not_found, already_exists (`to` is taken), storage_full,
+  // map_full, corrupt, io.
+  Status rename_cube(TenantId tenant, std::string_view from, std::string_view to, Cube* out);
   // Names the cube's current head version `tag`. Errors: already_exists,
   // not_found (cube), storage_full, map_full, corrupt, io.
   Status create_snapshot(CubeId cube, std::string_view tag, TenantId by, std::int64_t now_ms,
@@ -317,6 +339,9 @@ class WriteTxn {
   WriteTxn(Store* store, MDB_txn* txn);
   // Writes `item` as a new version and the head; sets its cube_version.
   Status put_item(CubeId cube, Item& item, std::int64_t live_delta = 0);
+  // Reads, changes and writes back a cube record. Errors: not_found,
+  // storage_full, map_full, corrupt, io.
+  Status update_cube(CubeId cube, const std::function<void(Cube&)>& change);
   // The head even if it is a tombstone. Errors: not_found, corrupt, io.
   Status read_head(CubeId cube, ItemId id, Item* out) const;
   // Reads the head for a change: absent or deleted is not_found, frozen is

@@ -69,9 +69,10 @@ struct Collected {
 
 // Feeds `bytes` in pieces of `piece` bytes; returns the first error or finish().
 Status read_all(std::string_view bytes, std::size_t piece, Collected* out) {
-  ArchiveReader reader(1 << 20, out->sink());
+  ArchiveReader reader(1 << 20);
+  auto sink = out->sink();
   for (std::size_t at = 0; at < bytes.size(); at += piece) {
-    if (Status s = reader.feed(bytes.substr(at, piece)); !s.ok()) return s;
+    if (Status s = reader.feed(bytes.substr(at, piece), sink); !s.ok()) return s;
   }
   return reader.finish();
 }
@@ -127,8 +128,8 @@ BOOST_AUTO_TEST_CASE(hostile_archives_are_refused) {
   {
     std::string huge = sample.bytes.substr(0, 16);
     huge += std::string("\x02\xff\xff\xff\xff\0\0\0\0", 9);
-    ArchiveReader reader(1 << 20, got.sink());
-    BOOST_TEST((reader.feed(huge).code == Errc::corrupt));
+    ArchiveReader reader(1 << 20);
+    BOOST_TEST((reader.feed(huge, got.sink()).code == Errc::corrupt));
   }
   // Versions out of order, a missing manifest, unknown kinds, random bytes.
   {
@@ -165,10 +166,10 @@ BOOST_AUTO_TEST_CASE(hostile_archives_are_refused) {
     BOOST_TEST((read_all(junk, 17, &got).code == Errc::corrupt));
   }
   // A sink's error stops the reader.
-  ArchiveReader refusing(1 << 20,
-                         {[](const ArchiveManifest&) {
-                            return Status{Errc::conflict, "no"};
-                          },
-                          [](Item) { return Status{}; }, [](Snapshot) { return Status{}; }});
-  BOOST_TEST((refusing.feed(sample.bytes).code == Errc::conflict));
+  ArchiveReader refusing(1 << 20);
+  ArchiveReader::Sink no{[](const ArchiveManifest&) {
+                           return Status{Errc::conflict, "no"};
+                         },
+                         [](Item) { return Status{}; }, [](Snapshot) { return Status{}; }};
+  BOOST_TEST((refusing.feed(sample.bytes, no).code == Errc::conflict));
 }

@@ -1,0 +1,43 @@
+// wire_replies.h — building replies: Cap'n Proto responses from store
+// values, and errors from store statuses. Shared by the request handlers.
+#pragma once
+
+#include <capnp/common.h>
+#include <kj/array.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ipc/schema/memos.capnp.h"
+#include "kernel/request_checks.h"
+#include "memcube/store.h"
+
+namespace memos::kernel {
+
+using Frame = std::shared_ptr<kj::Array<capnp::word>>;
+
+std::int64_t now_ms();
+capnp::Text::Reader text(const std::string& s);
+
+// A response with `id`, filled in by `fill`.
+Frame response(std::uint64_t id, const std::function<void(wire::Response::Builder)>& fill);
+Frame error_frame(std::uint64_t id, wire::ErrorCode code, const std::string& message,
+                  bool retryable);
+// Maps a store error to the client's code; storage_full and unavailable are
+// retryable, corrupt and io are internal.
+Frame status_error(std::uint64_t id, const store::Status& s);
+Frame check_error(std::uint64_t id, const CheckFailure& f);
+Frame bad_request(std::uint64_t id, const std::string& message);
+Frame item_response(std::uint64_t id, const store::Item& item);
+
+void set_item(wire::Item::Builder b, const store::Item& item);
+void set_cube(wire::Cube::Builder b, const store::Cube& cube);
+void set_snapshot(wire::Snapshot::Builder b, const store::Snapshot& snap);
+
+std::vector<std::string> copy_texts(capnp::List<capnp::Text>::Reader list);
+std::vector<store::MetaEntry> copy_meta(capnp::List<wire::MetaEntry>::Reader list);
+
+}  // namespace memos::kernel
