@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "ipc/unix_peer.h"
+#include "kernel/cube_archives.h"
 
 namespace memos::kernel {
 namespace {
@@ -88,6 +89,12 @@ bool Daemon::open_storage() {
     spdlog::error("{}", status.message);
     return false;
   }
+  std::size_t stale = 0;
+  if (status = CubeArchives::remove_stale_staging(*store_, &stale); !status.ok()) {
+    spdlog::error("removing unfinished imports: {}", status.message);
+    return false;
+  }
+  if (stale) spdlog::info("removed {} import(s) left unfinished by a crash", stale);
   auto started = std::chrono::steady_clock::now();
   std::size_t indexed = 0;
   status = indexes_.rebuild(*store_, &indexed);
@@ -189,7 +196,7 @@ void Daemon::accept() {
 
 void Daemon::on_request(Connection& conn, wire::Request::Reader request) {
   std::uint64_t id = conn.id();
-  handler_->handle(conn.tenant(), request, [this, id](Frame frame) {
+  handler_->handle(conn.tenant(), id, request, [this, id](Frame frame) {
     mailbox_->post([this, id, frame = std::move(frame)] { deliver(id, frame); });
   });
 }
@@ -202,6 +209,7 @@ void Daemon::deliver(std::uint64_t connection_id, const Frame& frame) {
 }
 
 void Daemon::on_closed(Connection& conn) {
+  handler_->connection_closed(conn.id());
   connections_.erase(conn.id());
   stats_.connections = static_cast<std::uint32_t>(connections_.size());
   maybe_finish_shutdown();

@@ -43,16 +43,27 @@ store::Status IndexSet::rebuild(const store::Store& store, std::size_t* items_in
   std::vector<store::Cube> cubes;
   if (s = txn->list_all_cubes(&cubes); !s.ok()) return s;
   for (const auto& cube : cubes) {
-    auto index = index_for(cube);
-    auto embed = embedder(cube.dimension);
-    std::vector<float> vector(cube.dimension);
-    s = txn->for_each_live_item(cube.id, [&](const store::Item& item) {
-      embed->embed(item.text, vector);
-      index->upsert(item.id, vector, attributes_of(item));
-      ++*items_indexed;
-    });
-    if (!s.ok()) return s;
+    std::size_t items = 0;
+    if (s = build(*txn, cube, &items); !s.ok()) return s;
+    *items_indexed += items;
   }
+  return {};
+}
+
+store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube,
+                              std::size_t* items) {
+  *items = 0;
+  auto index = std::make_shared<CubeIndex>(cube.dimension);
+  auto embed = embedder(cube.dimension);
+  std::vector<float> vector(cube.dimension);
+  store::Status s = txn.for_each_live_item(cube.id, [&](const store::Item& item) {
+    embed->embed(item.text, vector);
+    index->upsert(item.id, vector, attributes_of(item));
+    ++*items;
+  });
+  if (!s.ok()) return s;
+  std::lock_guard lock(mutex_);
+  indexes_[cube.id] = std::move(index);
   return {};
 }
 

@@ -30,6 +30,9 @@ class IndexSet {
 
   // Rebuilds every index from the store. Errors: those of ReadTxn.
   store::Status rebuild(const store::Store& store, std::size_t* items_indexed);
+  // Builds one cube's index afresh from a read snapshot (e.g. after an
+  // import). Errors: those of ReadTxn.
+  store::Status build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items);
 
  private:
   std::mutex mutex_;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ipc/message.h"
+#include "kernel/cube_archives.h"
 #include "kernel/request_checks.h"
 #include "kernel/wire_replies.h"
 
@@ -27,19 +28,6 @@ Status list_cubes(const store::Store& st, std::uint32_t tenant, std::vector<stor
   return s.ok() ? txn->list_cubes(tenant, out) : s;
 }
 
-// Opens a read transaction and finds the tenant's cube, or fails with a reply.
-bool open_cube(const store::Store& st, std::uint32_t tenant, const std::string& name,
-               std::optional<store::ReadTxn>* txn, store::Cube* cube, std::uint64_t id,
-               const Reply& reply) {
-  Status s = st.begin_read(txn);
-  if (s.ok()) s = (*txn)->find_cube(tenant, name, cube);
-  if (!s.ok()) {
-    reply(status_error(id, s));
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 Frame RequestHandler::error_frame(std::uint64_t id, wire::ErrorCode code,
@@ -47,7 +35,17 @@ Frame RequestHandler::error_frame(std::uint64_t id, wire::ErrorCode code,
   return kernel::error_frame(id, code, message, retryable);
 }
 
-void RequestHandler::handle(std::uint32_t tenant, wire::Request::Reader request, Reply reply) {
+RequestHandler::RequestHandler(Services services)
+    : s_(std::move(services)), archives_(std::make_unique<CubeArchives>(s_)) {}
+
+RequestHandler::~RequestHandler() = default;
+
+void RequestHandler::connection_closed(std::uint64_t connection) {
+  archives_->connection_closed(connection);
+}
+
+void RequestHandler::handle(std::uint32_t tenant, std::uint64_t connection,
+                            wire::Request::Reader request, Reply reply) {
   const std::uint64_t id = request.getId();
   idempotency_key_ = request.getIdempotencyKey();
   operation_ = static_cast<std::uint16_t>(request.which());
@@ -103,6 +101,27 @@ void RequestHandler::handle(std::uint32_t tenant, wire::Request::Reader request,
     case wire::Request::SNAPSHOT_LIST:
       return snapshot_list(tenant, id, name_of(request.getSnapshotList().getName()),
                            std::move(reply));
+    case wire::Request::EXPORT_CHUNK: {
+      auto r = request.getExportChunk();
+      auto cursor = r.getCursor();
+      return archives_->export_chunk(
+          tenant, id, name_of(r.getCube()),
+          std::string(reinterpret_cast<const char*>(cursor.begin()), cursor.size()),
+          std::move(reply));
+    }
+    case wire::Request::IMPORT_BEGIN:
+      return archives_->import_begin(tenant, connection, id,
+                                     name_of(request.getImportBegin().getName()), std::move(reply));
+    case wire::Request::IMPORT_CHUNK: {
+      auto r = request.getImportChunk();
+      auto data = r.getData();
+      return archives_->import_chunk(
+          tenant, connection, id, r.getSession(),
+          std::string(reinterpret_cast<const char*>(data.begin()), data.size()), std::move(reply));
+    }
+    case wire::Request::IMPORT_FINISH:
+      return archives_->import_finish(tenant, connection, id, request.getImportFinish(),
+                                      std::move(reply));
     case wire::Request::SNAPSHOT_DIFF: {
       auto r = request.getSnapshotDiff();
       return snapshot_diff(tenant, id, name_of(r.getCube()), name_of(r.getFromTag()),

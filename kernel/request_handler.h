@@ -27,8 +27,6 @@
 
 namespace memos::kernel {
 
-// Thread-safe; called exactly once per request.
-using Reply = std::function<void(Frame)>;
 // Runs a closure on a worker thread (never the loop).
 using RunOnWorker = std::function<void(std::function<void()>)>;
 
@@ -51,10 +49,15 @@ struct Services {
 
 class RequestHandler {
  public:
-  explicit RequestHandler(Services services) : s_(std::move(services)) {}
+  explicit RequestHandler(Services services);
+  ~RequestHandler();
 
-  // Loop thread. `request` is valid only during the call.
-  void handle(std::uint32_t tenant, wire::Request::Reader request, Reply reply);
+  // Loop thread. `request` is valid only during the call; `connection`
+  // identifies the client's connection (import sessions belong to one).
+  void handle(std::uint32_t tenant, std::uint64_t connection, wire::Request::Reader request,
+              Reply reply);
+  // Loop thread: the connection is gone; abandon what it had open.
+  void connection_closed(std::uint64_t connection);
 
   // A reply carrying only an error, for requests that could not be decoded.
   static Frame error_frame(std::uint64_t id, wire::ErrorCode code, const std::string& message,
@@ -86,6 +89,7 @@ class RequestHandler {
                      std::string to_tag, Reply reply);
 
   Services s_;
+  std::unique_ptr<class CubeArchives> archives_;
   // Of the request being handled (handle() runs on the loop thread only).
   std::string idempotency_key_;
   std::uint16_t operation_ = 0;

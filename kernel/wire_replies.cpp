@@ -3,6 +3,7 @@
 #include <capnp/message.h>
 
 #include <chrono>
+#include <optional>
 
 #include "ipc/message.h"
 
@@ -144,4 +145,17 @@ std::vector<store::MetaEntry> copy_meta(capnp::List<wire::MetaEntry>::Reader lis
   }
   return out;
 }
+// Opens a read transaction and finds the tenant's cube, or fails with a reply.
+bool open_cube(const store::Store& st, std::uint32_t tenant, const std::string& name,
+               std::optional<store::ReadTxn>* txn, store::Cube* cube, std::uint64_t id,
+               const Reply& reply) {
+  store::Status s = st.begin_read(txn);
+  if (s.ok()) s = (*txn)->find_cube(tenant, name, cube);
+  if (!s.ok()) {
+    reply(status_error(id, s));
+    return false;
+  }
+  return true;
+}
+
 }  // namespace memos::kernel

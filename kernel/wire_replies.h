@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@
 namespace memos::kernel {
 
 using Frame = std::shared_ptr<kj::Array<capnp::word>>;
+// Thread-safe; called exactly once per request.
+using Reply = std::function<void(Frame)>;
 
 std::int64_t now_ms();
 capnp::Text::Reader text(const std::string& s);
@@ -36,6 +39,12 @@ Frame item_response(std::uint64_t id, const store::Item& item);
 void set_item(wire::Item::Builder b, const store::Item& item);
 void set_cube(wire::Cube::Builder b, const store::Cube& cube);
 void set_snapshot(wire::Snapshot::Builder b, const store::Snapshot& snap);
+
+// Opens a read transaction and finds the tenant's cube; on failure replies
+// with the error and returns false.
+bool open_cube(const store::Store& st, std::uint32_t tenant, const std::string& name,
+               std::optional<store::ReadTxn>* txn, store::Cube* cube, std::uint64_t id,
+               const Reply& reply);
 
 std::vector<std::string> copy_texts(capnp::List<capnp::Text>::Reader list);
 std::vector<store::MetaEntry> copy_meta(capnp::List<wire::MetaEntry>::Reader list);

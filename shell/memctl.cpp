@@ -2,9 +2,14 @@
 //
 // Exit status: 0 success, 1 the daemon refused the request or could not be
 // reached, 2 bad usage.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <iostream>
 #include <optional>
@@ -201,10 +206,78 @@ class Output {
   bool json_;
 };
 
+// Writes the archive to FILE.part, fsyncs it and renames it to FILE, so a
+// failed export never leaves a file that looks complete.
+int export_cube(memos::Client& client, const Output& out, const std::string& cube,
+                const std::string& file) {
+  bool to_stdout = file == "-";
+  std::string part = file + ".part";
+  int fd = to_stdout ? 1 : ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw UsageError{"cannot create " + part + ": " + std::strerror(errno)};
+  auto write_all = [fd](std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::write(fd, bytes.data(), bytes.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  };
+  auto r = client.export_cube(cube, write_all);
+  if (to_stdout) return r ? 0 : out.refused(r.error());
+  bool synced = r && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!r || !synced || ::rename(part.c_str(), file.c_str()) != 0) {
+    ::unlink(part.c_str());
+    if (!r) return out.refused(r.error());
+    return out.refused(
+        {memos::ErrorCode::internal, "cannot write " + file + ": " + std::strerror(errno), false});
+  }
+  if (out.json()) {
+    JsonWriter j;
+    j.begin_object().key("exported").value(cube).key("file").value(file).key("bytes").value(*r);
+    j.end_object();
+    return out.emit(j);
+  }
+  std::fprintf(stderr, "exported %s to %s (%llu bytes)\n", cube.c_str(), file.c_str(),
+               static_cast<unsigned long long>(*r));
+  return 0;
+}
+
+int import_cube(memos::Client& client, const Output& out, const std::string& file,
+                const std::string& name) {
+  int fd = file == "-" ? 0 : ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw UsageError{"cannot open " + file + ": " + std::strerror(errno)};
+  int read_error = 0;
+  auto read_some = [fd, &read_error](char* buf, std::size_t n) -> std::size_t {
+    for (;;) {
+      ssize_t got = ::read(fd, buf, n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) read_error = errno;
+      return got > 0 ? static_cast<std::size_t>(got) : 0;
+    }
+  };
+  auto r = client.import_cube(read_some, name);
+  if (fd != 0) ::close(fd);
+  if (read_error) {
+    return out.refused({memos::ErrorCode::bad_request,
+                        "reading " + file + ": " + std::strerror(read_error), false});
+  }
+  if (!r) return out.refused(r.error());
+  if (out.json()) {
+    JsonWriter j;
+    cube_json(j, r.value());
+    return out.emit(j);
+  }
+  std::printf("imported cube %s (%llu live items)\n", r->name.c_str(),
+              static_cast<unsigned long long>(r->live_items));
+  return 0;
+}
+
 struct Args {
   std::string socket;
   bool json = false;
-  std::string cube, name, text, id, query, tag, to_tag;
+  std::string cube, name, text, id, query, tag, to_tag, file, as_name;
   std::vector<std::string> tags, meta;
   // Checked and converted before connecting, so bad usage is exit status 2
   // whether or not a daemon is running.
@@ -322,6 +395,8 @@ int run(CLI::App& app, const Args& a) {
       }
       return 0;
     }
+    if (sub("export")) return export_cube(client, out, a.name, a.file);
+    if (sub("import")) return import_cube(client, out, a.file, a.as_name);
     if (sub("snapshot")) {
       auto r = client.snapshot_create(a.name, a.tag);
       if (!r) return out.refused(r.error());
@@ -557,6 +632,12 @@ int main(int argc, char** argv) {
   auto* cube_snapshot = cube->add_subcommand("snapshot", "name the cube's current state");
   cube_snapshot->add_option("NAME", a.name)->required();
   cube_snapshot->add_option("TAG", a.tag)->required();
+  auto* cube_export = cube->add_subcommand("export", "write a cube to an archive file");
+  cube_export->add_option("NAME", a.name)->required();
+  cube_export->add_option("FILE", a.file, "the archive; - for standard output")->required();
+  auto* cube_import = cube->add_subcommand("import", "create a cube from an archive file");
+  cube_import->add_option("FILE", a.file, "the archive; - for standard input")->required();
+  cube_import->add_option("--as", a.as_name, "the new cube's name (default: the archive's)");
   cube->add_subcommand("snapshots", "list a cube's snapshots")
       ->add_option("NAME", a.name)
       ->required();

@@ -38,6 +38,10 @@ struct Request {
     snapshotCreate @16 :SnapshotRef;
     snapshotList @17 :CubeRef;
     snapshotDiff @18 :SnapshotDiff;
+    exportChunk @19 :ExportChunk;
+    importBegin @20 :ImportBegin;
+    importChunk @21 :ImportChunk;
+    importFinish @22 :UInt64;       # the import session
   }
 }
 
@@ -57,6 +61,9 @@ struct Response {
     snapshot @10 :Snapshot;       # snapshotCreate
     snapshots @11 :List(Snapshot);  # snapshotList, oldest first
     changes @12 :List(SnapshotChange);  # snapshotDiff, in item id order
+    archiveChunk @13 :ArchiveChunk;     # exportChunk
+    importSession @14 :UInt64;          # importBegin
+    importProgress @15 :UInt64;         # importChunk: versions read so far
   }
 }
 
@@ -289,4 +296,29 @@ struct Status {
   requestsServed @6 :UInt64;
   dataDir @7 :Text;
   socket @8 :Text;
+}
+
+# ---- archives ---------------------------------------------------------------
+# A cube is exported and imported as a stream of chunks of the archive file
+# (format in memcube/archive.h and memos(7)), so a cube larger than memory
+# moves through bounded messages. The client owns the file.
+
+struct ExportChunk {
+  cube @0 :Text;
+  cursor @1 :Data;       # empty for the first chunk, then the last reply's
+}
+
+struct ArchiveChunk {
+  data @0 :Data;         # the next bytes of the archive
+  cursor @1 :Data;       # opaque; send it back for the next chunk
+  done @2 :Bool;         # the archive is complete
+}
+
+struct ImportBegin {
+  name @0 :Text;         # the new cube's name; empty: the archive's
+}
+
+struct ImportChunk {
+  session @0 :UInt64;
+  data @1 :Data;         # the next bytes of the archive, one chunk at a time
 }

@@ -2,6 +2,8 @@
 #define BOOST_TEST_MODULE memctl
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
+
 #include "tests/support/memosd_process.h"
 
 using memos::testing::MemosdProcess;
@@ -239,4 +241,28 @@ BOOST_FIXTURE_TEST_CASE(cube_snapshots_and_their_diff, Fixture) {
   BOOST_TEST(contains(out, "\"change\":\"changed\""), out);
   BOOST_TEST(memctl({"cube", "diff", "s", "nope"}, &out, &err) == 1);
   BOOST_TEST(contains(err, "notFound"), err);
+}
+
+BOOST_FIXTURE_TEST_CASE(cube_export_and_import_through_files, Fixture) {
+  std::string out, err;
+  BOOST_TEST(memctl({"cube", "create", "e"}) == 0);
+  BOOST_TEST(memctl({"add", "e", "exported memory", "--tag", "x"}) == 0);
+  std::string file = dir.path() + "/e.memosarc";
+  BOOST_TEST(memctl({"cube", "export", "e", file}, &out, &err) == 0, err);
+  BOOST_TEST(contains(err, "exported e to"), err);
+  BOOST_TEST(!std::filesystem::exists(file + ".part"));
+  BOOST_TEST(memctl({"cube", "import", file, "--as", "e2"}, &out, &err) == 0, err);
+  BOOST_TEST(contains(out, "imported cube e2 (1 live items)"), out);
+  BOOST_TEST(memctl({"search", "e2", "exported"}, &out) == 0);
+  BOOST_TEST(contains(out, "exported memory"));
+  BOOST_TEST(memctl({"cube", "import", file}, &out, &err) == 1);  // "e" exists
+  BOOST_TEST(contains(err, "alreadyExists"), err);
+  // A truncated file is refused and leaves no cube.
+  std::filesystem::resize_file(file, std::filesystem::file_size(file) - 3);
+  BOOST_TEST(memctl({"cube", "import", file, "--as", "e3"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "badRequest"), err);
+  BOOST_TEST(memctl({"cube", "show", "e3"}, &out, &err) == 1);
+  BOOST_TEST(memctl({"cube", "import", dir.path() + "/missing"}, &out, &err) == 2);
+  BOOST_TEST(memctl({"cube", "export", "nope", file}, &out, &err) == 1);
+  BOOST_TEST(!std::filesystem::exists(file + ".part"));
 }

@@ -41,6 +41,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -342,6 +343,21 @@ class Client {
   Result<std::vector<Hit>> search(std::string cube, std::string query, SearchOptions options = {}) {
     return search_async(std::move(cube), std::move(query), std::move(options)).get();
   }
+
+  // Streams the archive of `cube` (memos(7), ARCHIVES) to `write`, a chunk
+  // (about 1 MiB) at a time, as of the cube's state when the export began.
+  // Returns the bytes written. `write` returning false stops the export.
+  // Errors: not_found, conflict (the cube was replaced meanwhile),
+  // connection errors; bad_request "stopped" if `write` stopped it.
+  Result<std::uint64_t> export_cube(const std::string& cube,
+                                    const std::function<bool(std::string_view)>& write);
+  // Imports an archive read through `read` (which fills up to n bytes and
+  // returns how many, 0 at the end) as a new cube named `name`, or the name
+  // the archive carries when `name` is empty. Nothing is left behind when it
+  // fails. Errors: bad_request (a truncated, corrupt or hostile archive, or a
+  // bad name), already_exists, storage_full, connection errors.
+  Result<Cube> import_cube(const std::function<std::size_t(char*, std::size_t)>& read,
+                           const std::string& name = "");
 
   // Requests sent whose replies have not arrived yet.
   std::size_t in_flight() const;

@@ -1,0 +1,368 @@
+#include "kernel/cube_archives.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <vector>
+
+#include "memcube/archive.h"
+
+namespace memos::kernel {
+namespace {
+
+using store::Errc;
+using store::Status;
+
+constexpr std::size_t kChunkBytes = 1 << 20;
+constexpr std::size_t kMaxSessionsPerConnection = 4;
+constexpr std::string_view kStagingPrefix = ".import-";
+constexpr std::uint8_t kCursorFormat = 1;
+
+// Where an export stands between chunks; opaque to the client.
+struct ExportCursor {
+  std::uint64_t cube = 0;
+  std::uint64_t pinned = 0;  // the head version the export shows
+  store::ArchiveWriter::State writer;
+  std::string position;  // of the last version sent
+};
+
+void put_le(std::string* out, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::uint64_t get_le(std::string_view s, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) {
+    v = (v << 8) | static_cast<unsigned char>(s[at + static_cast<std::size_t>(i)]);
+  }
+  return v;
+}
+
+std::string encode_cursor(const ExportCursor& c) {
+  std::string out(1, static_cast<char>(kCursorFormat));
+  put_le(&out, c.cube, 8);
+  put_le(&out, c.pinned, 8);
+  put_le(&out, c.writer.crc, 4);
+  put_le(&out, c.writer.versions, 8);
+  put_le(&out, c.writer.snapshots, 8);
+  out += c.position;
+  return out;
+}
+
+bool decode_cursor(std::string_view s, ExportCursor* c) {
+  constexpr std::size_t kFixed = 1 + 8 + 8 + 4 + 8 + 8;
+  if (s.size() != kFixed && s.size() != kFixed + 12) return false;
+  if (static_cast<std::uint8_t>(s[0]) != kCursorFormat) return false;
+  c->cube = get_le(s, 1, 8);
+  c->pinned = get_le(s, 9, 8);
+  c->writer.crc = static_cast<std::uint32_t>(get_le(s, 17, 4));
+  c->writer.versions = get_le(s, 21, 8);
+  c->writer.snapshots = get_le(s, 29, 8);
+  c->position = std::string(s.substr(kFixed));
+  return true;
+}
+
+// Archive problems are the client's input being wrong, not a daemon fault.
+Frame import_error(std::uint64_t id, const Status& s) {
+  if (s.code == Errc::corrupt) return bad_request(id, s.message);
+  return status_error(id, s);
+}
+
+}  // namespace
+
+// The parse state of an import; a value, so a chunk works on a copy that is
+// kept only once its transaction commits (and can be re-run if the writer
+// has to retry after growing the map).
+struct ImportState {
+  explicit ImportState(std::size_t max_frame) : reader(max_frame) {}
+  store::ArchiveReader reader;
+  std::optional<store::ArchiveManifest> manifest;
+  store::CubeId cube = 0;
+  std::vector<store::Item> current;  // versions of the item being read
+  std::vector<store::Snapshot> snapshots;
+  std::uint64_t versions = 0;
+};
+
+struct CubeArchives::Session {
+  std::uint64_t id;
+  std::uint32_t tenant;
+  std::uint64_t connection;
+  std::string target;   // empty: the archive's own name
+  std::string staging;  // ".import-<id>"
+  ImportState state;
+  bool busy = false;  // a chunk is in the writer
+};
+
+namespace {
+
+// Writes what the reader hands over into the staging cube, within `txn`.
+store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
+                                       std::uint32_t tenant, const std::string& staging,
+                                       const StoreConfig& limits) {
+  auto flush = [&work, &txn]() -> Status {
+    if (work.current.empty()) return {};
+    Status s = txn.import_item(work.cube, work.current);
+    work.current.clear();
+    return s;
+  };
+  auto bad = [](const std::string& why) { return Status{Errc::corrupt, "archive " + why}; };
+  return {
+      [&work, &txn, tenant, &staging, bad](const store::ArchiveManifest& m) -> Status {
+        if (m.embedder != embed::HashEmbedder::kName) {
+          return bad("uses embedder '" + m.embedder + "', which this memosd does not have");
+        }
+        if (m.dimension < 16 || m.dimension > 4096) return bad("has an impossible dimension");
+        work.manifest = m;
+        store::Cube cube;
+        Status s =
+            txn.create_cube(tenant, staging, m.embedder, m.dimension, m.created_at_ms, &cube);
+        work.cube = cube.id;
+        return s;
+      },
+      [&work, &limits, flush, bad](store::Item item) -> Status {
+        // Ids from the future would run ahead of every id issued later.
+        auto horizon = static_cast<std::uint64_t>(now_ms() + 86'400'000) << 16;
+        if (item.id == 0 || item.id > horizon) return bad("has an impossible item id");
+        if (item.tier != store::Tier::plaintext)
+          return bad("holds a tier this memosd cannot import");
+        for (const CheckFailure& f : {check_text(item.text, limits), check_tags(item.tags, limits),
+                                      check_meta(item.meta, limits)}) {
+          if (f.failed()) return bad("item: " + f.reason);
+        }
+        if (!work.current.empty() && work.current.back().id != item.id) {
+          if (Status s = flush(); !s.ok()) return s;
+        }
+        work.current.push_back(std::move(item));
+        ++work.versions;
+        return {};
+      },
+      [&work, flush, bad](store::Snapshot snap) -> Status {
+        if (!check_cube_name(snap.tag).empty()) return bad("has a bad snapshot tag");
+        if (Status s = flush(); !s.ok()) return s;
+        work.snapshots.push_back(std::move(snap));
+        return {};
+      },
+  };
+}
+
+}  // namespace
+
+void CubeArchives::export_chunk(std::uint32_t tenant, std::uint64_t id, std::string cube_name,
+                                std::string cursor_bytes, Reply reply) {
+  s_.run_on_worker([this, tenant, id, cube_name = std::move(cube_name),
+                    cursor_bytes = std::move(cursor_bytes), reply = std::move(reply)] {
+    std::optional<store::ReadTxn> txn;
+    store::Cube cube;
+    if (!open_cube(s_.store, tenant, cube_name, &txn, &cube, id, reply)) return;
+    ExportCursor cursor;
+    std::string out;
+    if (cursor_bytes.empty()) {
+      cursor.cube = cube.id;
+      cursor.pinned = cube.head_version;
+    } else if (!decode_cursor(cursor_bytes, &cursor)) {
+      return reply(bad_request(id, "bad export cursor"));
+    } else if (cursor.cube != cube.id) {
+      return reply(kernel::error_frame(id, wire::ErrorCode::CONFLICT,
+                                       "the cube was replaced during the export", false));
+    }
+    store::ArchiveWriter writer(cursor.writer);
+    if (cursor_bytes.empty()) {
+      writer.header(&out);
+      writer.manifest({cube.name, cube.embedder, cube.dimension, cube.created_at_ms, cursor.pinned,
+                       now_ms(), cube.live_items},
+                      &out);
+    }
+    const std::size_t budget = std::min(kChunkBytes, s_.config.ipc.max_message_bytes / 4);
+    bool done = false;
+    Status s = txn->scan_versions(
+        cube.id, cursor.position, cursor.pinned,
+        [&](const store::Item& item) {
+          writer.version(item, &out);
+          return out.size() < budget;
+        },
+        &cursor.position, &done);
+    if (s.ok() && done) {
+      std::vector<store::Snapshot> snapshots;
+      s = txn->list_snapshots(cube.id, &snapshots);
+      for (const auto& snap : snapshots) {
+        if (snap.cube_version <= cursor.pinned) writer.snapshot(snap, &out);
+      }
+      writer.trailer(&out);
+    }
+    if (!s.ok()) return reply(status_error(id, s));
+    cursor.writer = writer.state();
+    std::string next = encode_cursor(cursor);
+    reply(response(id, [&](wire::Response::Builder r) {
+      auto chunk = r.initArchiveChunk();
+      chunk.setData(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(out.data()), out.size()));
+      chunk.setCursor(
+          capnp::Data::Reader(reinterpret_cast<const kj::byte*>(next.data()), next.size()));
+      chunk.setDone(done);
+    }));
+  });
+}
+
+void CubeArchives::import_begin(std::uint32_t tenant, std::uint64_t connection, std::uint64_t id,
+                                std::string name, Reply reply) {
+  if (!name.empty()) {
+    if (std::string err = check_cube_name(name); !err.empty()) return reply(bad_request(id, err));
+  }
+  std::lock_guard lock(mutex_);
+  std::size_t open = 0;
+  for (const auto& [sid, session] : sessions_) open += session->connection == connection;
+  if (open >= kMaxSessionsPerConnection) {
+    return reply(kernel::error_frame(id, wire::ErrorCode::BUSY,
+                                     "too many imports open on this connection", true));
+  }
+  std::uint64_t sid = next_session_++;
+  auto session = std::make_shared<Session>(Session{
+      sid, tenant, connection, std::move(name), std::string(kStagingPrefix) + std::to_string(sid),
+      ImportState(s_.config.ipc.max_message_bytes)});
+  sessions_.emplace(sid, session);
+  reply(response(id, [&](wire::Response::Builder r) { r.setImportSession(sid); }));
+}
+
+std::shared_ptr<CubeArchives::Session> CubeArchives::find(std::uint32_t tenant,
+                                                          std::uint64_t connection,
+                                                          std::uint64_t session, std::uint64_t id,
+                                                          const Reply& reply) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(session);
+  // Sessions belong to their connection: another one cannot drive them.
+  if (it == sessions_.end() || it->second->tenant != tenant ||
+      it->second->connection != connection) {
+    reply(status_error(id, {Errc::not_found, "no such import session on this connection"}));
+    return nullptr;
+  }
+  if (it->second->busy) {
+    reply(bad_request(id, "send the next chunk after the previous one is answered"));
+    return nullptr;
+  }
+  it->second->busy = true;
+  return it->second;
+}
+
+void CubeArchives::import_chunk(std::uint32_t tenant, std::uint64_t connection, std::uint64_t id,
+                                std::uint64_t session_id, std::string data, Reply reply) {
+  auto session = find(tenant, connection, session_id, id, reply);
+  if (!session) return;
+  auto result = std::make_shared<std::optional<ImportState>>();
+  auto bytes = std::make_shared<std::string>(std::move(data));
+  s_.commits.submit({
+      [this, session, bytes, result](store::WriteTxn& txn) {
+        ImportState work = session->state;
+        Status s = work.reader.feed(
+            *bytes, import_sink(work, txn, session->tenant, session->staging, s_.config.store));
+        if (s.ok()) *result = std::move(work);
+        return s;
+      },
+      [this, session, result, id, reply](const Status& s) {
+        if (!s.ok()) {
+          abandon(session);
+          return reply(import_error(id, s));
+        }
+        std::uint64_t versions = (*result)->versions;
+        {
+          std::lock_guard lock(mutex_);
+          session->state = std::move(**result);
+          session->busy = false;
+        }
+        reply(response(id, [&](wire::Response::Builder r) { r.setImportProgress(versions); }));
+      },
+  });
+}
+
+void CubeArchives::import_finish(std::uint32_t tenant, std::uint64_t connection, std::uint64_t id,
+                                 std::uint64_t session_id, Reply reply) {
+  auto session = find(tenant, connection, session_id, id, reply);
+  if (!session) return;
+  auto cube = std::make_shared<store::Cube>();
+  s_.commits.submit({
+      [this, session, cube](store::WriteTxn& txn) -> Status {
+        ImportState work = session->state;
+        Status s = work.reader.finish();
+        if (!s.ok()) return s;
+        // The last item's versions are still buffered.
+        if (!work.current.empty()) {
+          if ((s = txn.import_item(work.cube, work.current)); !s.ok()) return s;
+        }
+        if ((s = txn.finish_import(work.cube, work.manifest->head_version, work.snapshots));
+            !s.ok()) {
+          return s;
+        }
+        std::string name = session->target.empty() ? work.manifest->cube_name : session->target;
+        if (std::string err = check_cube_name(name); !err.empty()) {
+          return {Errc::corrupt, "archive names its cube badly: " + err};
+        }
+        return txn.rename_cube(session->tenant, session->staging, name, cube.get());
+      },
+      [this, session, cube, id, reply](const Status& s) {
+        if (!s.ok()) {
+          abandon(session);
+          return reply(import_error(id, s));
+        }
+        {
+          std::lock_guard lock(mutex_);
+          sessions_.erase(session->id);
+        }
+        // Index the new cube before answering, so a search right after the
+        // reply sees it. (This runs on the writer thread: a very large
+        // import delays other writes while it embeds.)
+        std::optional<store::ReadTxn> txn;
+        std::size_t items = 0;
+        Status built = s_.store.begin_read(&txn);
+        if (built.ok()) built = s_.indexes.build(*txn, *cube, &items);
+        if (!built.ok()) spdlog::error("indexing imported cube {}: {}", cube->name, built.message);
+        spdlog::info("imported cube {} ({} items indexed)", cube->name, items);
+        reply(response(id, [&](wire::Response::Builder r) { set_cube(r.initCube(), *cube); }));
+      },
+  });
+}
+
+void CubeArchives::abandon(const std::shared_ptr<Session>& session) {
+  {
+    std::lock_guard lock(mutex_);
+    sessions_.erase(session->id);
+  }
+  std::uint32_t tenant = session->tenant;
+  std::string staging = session->staging;
+  s_.commits.submit({
+      [tenant, staging](store::WriteTxn& txn) {
+        store::Cube removed;
+        Status s = txn.remove_cube(tenant, staging, true, &removed);
+        return s.code == Errc::not_found ? Status{} : s;
+      },
+      [staging](const Status& s) {
+        if (!s.ok()) spdlog::warn("removing abandoned import {}: {}", staging, s.message);
+      },
+  });
+}
+
+void CubeArchives::connection_closed(std::uint64_t connection) {
+  std::vector<std::shared_ptr<Session>> gone;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [sid, session] : sessions_) {
+      if (session->connection == connection) gone.push_back(session);
+    }
+  }
+  for (const auto& session : gone) abandon(session);
+}
+
+Status CubeArchives::remove_stale_staging(store::Store& store, std::size_t* removed) {
+  *removed = 0;
+  std::optional<store::WriteTxn> txn;
+  Status s = store.begin_write(&txn);
+  if (!s.ok()) return s;
+  std::vector<store::Cube> cubes;
+  if ((s = txn->reader().list_all_cubes(&cubes)); !s.ok()) return s;
+  for (const auto& cube : cubes) {
+    if (!cube.name.starts_with(kStagingPrefix)) continue;
+    store::Cube gone;
+    if ((s = txn->remove_cube(cube.owner, cube.name, true, &gone)); !s.ok()) return s;
+    ++*removed;
+  }
+  return *removed ? txn->commit() : Status{};
+}
+
+}  // namespace memos::kernel
