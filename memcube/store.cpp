@@ -1,6 +1,8 @@
 #include "memcube/store.h"
 
+#include <sys/statvfs.h>
 #include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -221,6 +223,13 @@ Status Store::begin_read(std::optional<ReadTxn>* out) const {
   out->emplace(ReadTxn(this, txn));
   (*out)->gate_ = std::move(gate);
   return {};
+}
+
+std::uint64_t Store::free_bytes() const {
+  const char* path = nullptr;
+  struct statvfs fs {};
+  if (mdb_env_get_path(env_, &path) != 0 || statvfs(path, &fs) != 0) return ~std::uint64_t{0};
+  return std::uint64_t{fs.f_bavail} * fs.f_frsize;
 }
 
 std::uint64_t Store::map_size() const {
@@ -539,6 +548,13 @@ Status WriteTxn::commit() {
   }
   rc = mdb_txn_commit(txn_);
   txn_ = nullptr;
+  // LMDB turns a short write into EIO, and a filling disk gives short
+  // writes: with the disk (nearly) full, that EIO means "no space", which
+  // is retryable; the failed commit wrote no meta page, so the store is
+  // intact. With space to spare it is a real I/O error.
+  if (rc == EIO && store_->free_bytes() < Store::kLowSpaceBytes) {
+    return {Errc::storage_full, "commit: the disk is full"};
+  }
   return from_mdb(rc, "commit");
 }
 

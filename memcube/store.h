@@ -373,6 +373,10 @@ class Store {
   // Returns false if the map is already at its limit. Errors: io.
   bool grow_map(Status* status);
   std::uint64_t map_size() const;
+  // Bytes free to unprivileged writers on the store's filesystem.
+  std::uint64_t free_bytes() const;
+  // Below this, a commit's EIO is taken for a full disk (see WriteTxn::commit).
+  static constexpr std::uint64_t kLowSpaceBytes = 64ull << 20;
 
  private:
   friend class ReadTxn;

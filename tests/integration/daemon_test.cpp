@@ -4,6 +4,7 @@
 #include <capnp/message.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -13,6 +14,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <set>
@@ -707,4 +709,72 @@ BOOST_AUTO_TEST_CASE(an_import_cut_short_by_a_crash_is_removed_at_start) {
       d.process->log());
   auto after = d.client();
   BOOST_TEST(after->cube_list()->size() == 1u);
+}
+
+namespace {
+
+// A small tmpfs mounted over a folder for the test's life, so the disk
+// really fills. Needs root; `mounted()` says whether it worked.
+class SmallFilesystem {
+ public:
+  SmallFilesystem(const std::string& path, const char* size) : path_(path) {
+    std::filesystem::create_directories(path);
+    std::string options = std::string("size=") + size + ",mode=0700";
+    mounted_ = geteuid() == 0 && mount("tmpfs", path.c_str(), "tmpfs", 0, options.c_str()) == 0;
+  }
+  ~SmallFilesystem() {
+    if (mounted_) umount2(path_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_full_disk_is_a_retryable_error_and_writes_resume_when_space_returns) {
+  TempDir dir;
+  SmallFilesystem fs(dir.path() + "/small", "4m");
+  if (!fs.mounted()) {
+    BOOST_TEST_MESSAGE("skipped: cannot mount a small filesystem here (needs root)");
+    return;
+  }
+  // Ballast to delete later, so space can come back.
+  std::string ballast = dir.path() + "/small/ballast";
+  std::ofstream(ballast) << std::string(1 << 20, 'b');
+  // The default map (1 GiB) is far larger than the disk: the disk fills first.
+  MemosdProcess daemon(MEMOS_MEMOSD, dir.path(), dir.path() + "/memosd.sock",
+                       dir.path() + "/small/data");
+  BOOST_REQUIRE_MESSAGE(daemon.start(), daemon.log());
+  auto connected = memos::Client::connect(daemon.socket());
+  BOOST_REQUIRE(connected.ok());
+  auto& c = *connected.value();
+  BOOST_REQUIRE(c.cube_create("disk").ok());
+  std::string filler(16000, 'd');
+  memos::Result<memos::Item> last = c.add("disk", {filler});
+  int added = 0;
+  while (last.ok() && added < 2000) {
+    ++added;
+    last = c.add("disk", {filler + std::to_string(added)});
+  }
+  BOOST_REQUIRE(!last.ok());
+  BOOST_TEST(last.error().code == memos::ErrorCode::storage_full, last.error().message
+                                                                      << "\n"
+                                                                      << daemon.log());
+  BOOST_TEST(last.error().retryable);
+  // Still up, still readable, and nothing acknowledged is lost.
+  BOOST_TEST(c.cube_show("disk")->live_items == static_cast<std::uint64_t>(added));
+  BOOST_TEST(c.status().ok());
+  std::filesystem::remove(ballast);
+  memos::Result<memos::Item> again = c.add("disk", {"after space returned"});
+  BOOST_TEST(again.ok(), (again.ok() ? "" : again.error().message));
+  BOOST_TEST(daemon.stop() == 0);
+  BOOST_REQUIRE(daemon.start());
+  auto reconnected = memos::Client::connect(daemon.socket());
+  BOOST_REQUIRE(reconnected.ok());
+  BOOST_TEST(reconnected.value()->cube_show("disk")->live_items ==
+             static_cast<std::uint64_t>(added + 1));
+  BOOST_TEST(daemon.stop() == 0);
 }
