@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <future>
+#include <map>
 #include <optional>
 #include <random>
 #include <thread>
@@ -660,4 +661,135 @@ BOOST_AUTO_TEST_CASE(snapshots_name_cube_versions_and_diff_them) {
       r->diff_cube_versions(f.cube.id, second.cube_version, first.cube_version, &changes).ok());
   BOOST_TEST(changes.size() == 2u);
   BOOST_TEST((changes[1].kind == SnapshotChange::Kind::removed));
+}
+
+// Property test: random sequences of changes against a plain model of what
+// every item's history must be, checked after every step; and every
+// snapshot's diff against the model's state at that snapshot.
+BOOST_AUTO_TEST_CASE(random_histories_match_a_model) {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    TempDir dir;
+    auto store = open_store(dir.path());
+    Cube cube;
+    BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                    return t.create_cube(1, "p", "hash-v1", 16, 1, &cube);
+                  }).ok());
+    // Model: item -> its versions (text and state), and the cube version of each.
+    std::map<ItemId, std::vector<std::pair<std::string, State>>> model;
+    std::map<ItemId, std::vector<std::uint64_t>> cube_versions;
+    // Per snapshot: its cube version, and each item's version count and liveness.
+    std::vector<std::pair<std::uint64_t, std::map<ItemId, std::pair<std::size_t, bool>>>> snaps;
+    std::int64_t now = 1000;
+    auto live_state = [&](ItemId id) { return model[id].back().second; };
+    auto pick = [&]() {
+      auto it = model.begin();
+      std::advance(it, static_cast<long>(rng() % model.size()));
+      return it->first;
+    };
+    for (int step = 0; step < 150; ++step) {
+      ++now;
+      int op = model.empty() ? 0 : static_cast<int>(rng() % 6);
+      Item out;
+      Status s;
+      ItemId id = model.empty() ? 0 : pick();
+      std::string text = "text " + std::to_string(step);
+      State head = id ? live_state(id) : State::active;
+      switch (op) {
+        case 0:
+          s = write(*store,
+                    [&](WriteTxn& t) { return t.add_item(cube.id, draft(text), 0, now, &out); });
+          BOOST_REQUIRE(s.ok());
+          model[out.id].push_back({text, State::active});
+          break;
+        case 1:
+          s = write(*store, [&](WriteTxn& t) {
+            return t.update_item(cube.id, id, text_patch(text), now, &out);
+          });
+          if (head == State::deleted) BOOST_TEST((s.code == Errc::not_found));
+          if (head == State::frozen) BOOST_TEST((s.code == Errc::conflict));
+          if (s.ok()) model[id].push_back({text, head});
+          break;
+        case 2:
+          s = write(*store, [&](WriteTxn& t) { return t.remove_item(cube.id, id, 1, now, &out); });
+          BOOST_TEST(s.ok() == (head == State::active || head == State::archived));
+          if (s.ok()) model[id].push_back({model[id].back().first, State::deleted});
+          break;
+        case 3: {
+          State to = static_cast<State>(rng() % 3);
+          s = write(*store,
+                    [&](WriteTxn& t) { return t.set_state(cube.id, id, to, 1, now, &out); });
+          BOOST_TEST(s.ok() == (head != State::deleted && head != to));
+          if (s.ok()) model[id].push_back({model[id].back().first, to});
+          break;
+        }
+        case 4: {
+          auto v = static_cast<std::uint32_t>(1 + rng() % model[id].size());
+          s = write(*store,
+                    [&](WriteTxn& t) { return t.rollback_item(cube.id, id, v, 1, now, &out); });
+          bool target_dead = model[id][v - 1].second == State::deleted;
+          BOOST_TEST(s.ok() == (head != State::frozen && !target_dead));
+          if (s.ok()) {
+            State after = head == State::deleted ? State::active : head;
+            model[id].push_back({model[id][v - 1].first, after});
+          }
+          break;
+        }
+        case 5: {
+          Snapshot snap;
+          s = write(*store, [&](WriteTxn& t) {
+            return t.create_snapshot(cube.id, "s" + std::to_string(step), 1, now, &snap);
+          });
+          BOOST_REQUIRE(s.ok());
+          std::map<ItemId, std::pair<std::size_t, bool>> state;
+          for (const auto& [item, versions] : model) {
+            state[item] = {versions.size(), versions.back().second != State::deleted};
+          }
+          snaps.push_back({snap.cube_version, state});
+          break;
+        }
+      }
+      // The store's histories equal the model's, version by version.
+      std::optional<ReadTxn> r;
+      BOOST_REQUIRE(store->begin_read(&r).ok());
+      std::uint64_t live = 0;
+      for (const auto& [item, versions] : model) {
+        std::vector<Item> history;
+        BOOST_REQUIRE(r->history(cube.id, item, &history).ok());
+        BOOST_REQUIRE_EQUAL(history.size(), versions.size());
+        for (std::size_t v = 0; v < versions.size(); ++v) {
+          BOOST_TEST(history[v].version == v + 1);
+          BOOST_TEST(history[v].text == versions[v].first);
+          BOOST_TEST((history[v].state == versions[v].second));
+        }
+        live += versions.back().second != State::deleted;
+      }
+      Cube c;
+      BOOST_REQUIRE(r->find_cube(1, "p", &c).ok());
+      BOOST_TEST(c.live_items == live, "seed " << seed << " step " << step);
+    }
+    // Each pair of consecutive snapshots diffs as the model says.
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    for (std::size_t i = 1; i < snaps.size(); ++i) {
+      std::vector<SnapshotChange> changes;
+      BOOST_REQUIRE(
+          r->diff_cube_versions(cube.id, snaps[i - 1].first, snaps[i].first, &changes).ok());
+      std::map<ItemId, SnapshotChange::Kind> expected;
+      for (const auto& [item, after] : snaps[i].second) {
+        auto before = snaps[i - 1].second.find(item);
+        bool was = before != snaps[i - 1].second.end() && before->second.second;
+        if (!was && after.second) expected[item] = SnapshotChange::Kind::added;
+        if (was && !after.second) expected[item] = SnapshotChange::Kind::removed;
+        if (was && after.second && before->second.first != after.first) {
+          expected[item] = SnapshotChange::Kind::changed;
+        }
+      }
+      BOOST_REQUIRE_EQUAL(changes.size(), expected.size());
+      for (const auto& ch : changes) {
+        BOOST_REQUIRE(expected.contains(ch.item));
+        BOOST_TEST((expected.at(ch.item) == ch.kind), "seed " << seed);
+      }
+    }
+  }
 }
