@@ -118,7 +118,7 @@ bool Daemon::open_storage() {
       },
       config_.store.group_commit);
   handler_ = std::make_unique<RequestHandler>(
-      Services{config_, *store_, *commits_, indexes_, stats_,
+      Services{config_, *store_, *commits_, indexes_, stats_, access_,
                [this](std::function<void()> work) { run_on_worker(std::move(work)); }});
   return true;
 }
@@ -243,6 +243,14 @@ void Daemon::run_on_worker(std::function<void()> work) {
 // Retention runs as one bounded write job per tick, never two at once, so a
 // large backlog is worked off a batch at a time between client writes.
 void Daemon::run_retention() {
+  // Reads counted since the last tick go in first, as one write.
+  if (auto batch = access_.take(); !batch.empty()) {
+    commits_->submit(
+        {[batch = std::move(batch)](store::WriteTxn& txn) { return txn.record_access(batch); },
+         [](const store::Status& s) {
+           if (!s.ok()) spdlog::warn("recording access statistics: {}", s.message);
+         }});
+  }
   if (retention_busy_->exchange(true)) return;
   auto result = std::make_shared<store::RetentionResult>();
   const auto retention_ms = static_cast<std::int64_t>(config_.store.tombstone_retention_s) * 1000;

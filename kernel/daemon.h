@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "kernel/access_log.h"
 #include "kernel/config.h"
 #include "kernel/connection.h"
 #include "kernel/data_lock.h"
@@ -64,6 +65,7 @@ class Daemon final : public ConnectionOwner {
   std::unique_ptr<store::BlobStore> blobs_;
   std::unique_ptr<store::CommitQueue> commits_;
   IndexSet indexes_;
+  AccessLog access_;
   std::unique_ptr<RequestHandler> handler_;
 
   uv_loop_t loop_{};

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ipc/message.h"
+#include "kernel/access_log.h"
 #include "kernel/cube_archives.h"
 #include "kernel/request_checks.h"
 #include "kernel/wire_replies.h"
@@ -533,9 +534,16 @@ void RequestHandler::get(std::uint32_t tenant, std::uint64_t id, std::string cub
     store::Cube cube;
     if (!open_cube(s_.store, tenant, cube_name, &txn, &cube, id, reply)) return;
     store::Item found;
+    store::AccessStats stats;
     Status s = txn->get_item(cube.id, item, version, &found);
+    if (s.ok()) s = txn->access_stats(cube.id, item, &stats);
     if (!s.ok()) return reply(status_error(id, s));
-    reply(item_response(id, found));
+    s_.access.record(cube.id, item, now_ms());
+    reply(response(id, [&](wire::Response::Builder r) {
+      auto b = r.initItem();
+      set_item(b, found);
+      set_access(b, stats);
+    }));
   });
 }
 
@@ -589,19 +597,31 @@ void RequestHandler::search(std::uint32_t tenant, std::uint64_t id, wire::Search
       return reply(kernel::error_frame(id, wire::ErrorCode::INTERNAL,
                                        std::string("search failed: ") + e.what(), false));
     }
-    std::vector<std::pair<store::Item, float>> found;
-    found.reserve(hits.size());
-    for (const auto& hit : hits) {
+    struct Found {
       store::Item item;
+      store::AccessStats stats;
+      float score;
+    };
+    std::vector<Found> found;
+    found.reserve(hits.size());
+    const std::int64_t now = now_ms();
+    for (const auto& hit : hits) {
+      Found f{{}, {}, hit.score};
       // The index may be a commit ahead of this snapshot: skip what it lacks.
-      if (txn->get_item(cube.id, hit.id, 0, &item).ok())
-        found.emplace_back(std::move(item), hit.score);
+      if (!txn->get_item(cube.id, hit.id, 0, &f.item).ok()) continue;
+      if (Status s = txn->access_stats(cube.id, hit.id, &f.stats); !s.ok()) {
+        return reply(status_error(id, s));
+      }
+      s_.access.record(cube.id, hit.id, now);
+      found.push_back(std::move(f));
     }
     reply(response(id, [&](wire::Response::Builder r) {
       auto list = r.initHits(static_cast<unsigned>(found.size()));
       for (unsigned i = 0; i < found.size(); ++i) {
-        set_item(list[i].initItem(), found[i].first);
-        list[i].setScore(found[i].second);
+        auto b = list[i].initItem();
+        set_item(b, found[i].item);
+        set_access(b, found[i].stats);
+        list[i].setScore(found[i].score);
       }
     }));
   });

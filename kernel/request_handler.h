@@ -38,12 +38,15 @@ struct DaemonStats {
   std::string data_dir;
 };
 
+class AccessLog;
+
 struct Services {
   const Config& config;
   store::Store& store;
   store::CommitQueue& commits;
   IndexSet& indexes;
   DaemonStats& stats;
+  AccessLog& access;
   RunOnWorker run_on_worker;
 };
 

@@ -106,6 +106,11 @@ void set_item(wire::Item::Builder b, const store::Item& item) {
   b.setCubeVersion(item.cube_version);
 }
 
+void set_access(wire::Item::Builder b, const store::AccessStats& stats) {
+  b.setHits(stats.hits);
+  b.setLastAccessMs(stats.last_access_ms);
+}
+
 void set_cube(wire::Cube::Builder b, const store::Cube& cube) {
   b.setId(cube.id);
   b.setName(text(cube.name));

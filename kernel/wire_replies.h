@@ -37,6 +37,7 @@ Frame bad_request(std::uint64_t id, const std::string& message);
 Frame item_response(std::uint64_t id, const store::Item& item);
 
 void set_item(wire::Item::Builder b, const store::Item& item);
+void set_access(wire::Item::Builder b, const store::AccessStats& stats);
 void set_cube(wire::Cube::Builder b, const store::Cube& cube);
 void set_snapshot(wire::Snapshot::Builder b, const store::Snapshot& snap);
 

@@ -172,7 +172,8 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
       (rc = open_db("idempotency", &store->idempotency_)) ||
       (rc = open_db("expiry", &store->expiry_)) ||
       (rc = open_db("tombstones", &store->tombstones_)) ||
-      (rc = open_db("snapshots", &store->snapshots_)) || (rc = open_db("blobs", &store->blobs_))) {
+      (rc = open_db("snapshots", &store->snapshots_)) || (rc = open_db("blobs", &store->blobs_)) ||
+      (rc = open_db("access", &store->access_))) {
     mdb_txn_abort(txn);
     return fail(rc, "mdb_dbi_open");
   }
@@ -368,6 +369,46 @@ Status ReadTxn::scan_versions(CubeId cube, std::string_view after, std::uint64_t
   if (rc != 0 && rc != MDB_NOTFOUND) return from_mdb(rc, "scan versions");
   *done = true;
   return {};
+}
+
+namespace {
+
+// An access row: hits and last access, little-endian, then their CRC-32C.
+std::string encode_access(const AccessStats& a) {
+  std::string out;
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((a.hits >> (8 * i)) & 0xff));
+  auto last = static_cast<std::uint64_t>(a.last_access_ms);
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((last >> (8 * i)) & 0xff));
+  std::uint32_t crc = crc32c(out.data(), 16);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
+  return out;
+}
+
+Status decode_access(std::string_view v, AccessStats* out) {
+  if (v.size() != 20) return {Errc::corrupt, "access row has a bad length"};
+  auto le = [&](std::size_t at, int bytes) {
+    std::uint64_t x = 0;
+    for (int i = bytes - 1; i >= 0; --i) {
+      x = (x << 8) | static_cast<unsigned char>(v[at + static_cast<std::size_t>(i)]);
+    }
+    return x;
+  };
+  if (crc32c(v.data(), 16) != le(16, 4)) return {Errc::corrupt, "access row fails its checksum"};
+  out->hits = le(0, 8);
+  out->last_access_ms = static_cast<std::int64_t>(le(8, 8));
+  return {};
+}
+
+}  // namespace
+
+Status ReadTxn::access_stats(CubeId cube, ItemId item, AccessStats* out) const {
+  *out = {};
+  std::string k = item_key(cube, item);
+  MDB_val key = as_val(k), val;
+  int rc = mdb_get(txn_, store_->access_, &key, &val);
+  if (rc == MDB_NOTFOUND) return {};
+  if (rc) return from_mdb(rc, "read access statistics");
+  return decode_access(as_view(val), out);
 }
 
 Status ReadTxn::blob_refs(const std::array<std::uint8_t, 32>& blob, std::uint64_t* refs) const {
@@ -586,6 +627,23 @@ Status WriteTxn::blob_unref(const std::array<std::uint8_t, 32>& blob) {
   return from_mdb(mdb_put(txn_, store_->blobs_, &key, &nv, 0), "write blob row");
 }
 
+Status WriteTxn::record_access(const std::vector<AccessUpdate>& batch) {
+  for (const AccessUpdate& u : batch) {
+    Item head;
+    Status s = read_head(u.cube, u.item, &head);
+    if (s.code == Errc::not_found) continue;  // purged, or its cube removed
+    if (!s.ok()) return s;
+    AccessStats stats;
+    if ((s = view_.access_stats(u.cube, u.item, &stats)); !s.ok()) return s;
+    stats.hits += u.hits;
+    stats.last_access_ms = std::max(stats.last_access_ms, u.last_access_ms);
+    std::string k = item_key(u.cube, u.item), v = encode_access(stats);
+    MDB_val key = as_val(k), val = as_val(v);
+    if (int rc = mdb_put(txn_, store_->access_, &key, &val, 0)) return from_mdb(rc, "write access");
+  }
+  return {};
+}
+
 Status WriteTxn::import_item(CubeId cube, const std::vector<Item>& versions) {
   if (versions.empty()) return {};
   const Item& head = versions.back();
@@ -746,7 +804,7 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
                                 " live items (use force to remove it anyway)"};
   }
   std::string prefix = u64_key(removed->id);
-  for (MDB_dbi dbi : {store_->items_, store_->versions_, store_->snapshots_}) {
+  for (MDB_dbi dbi : {store_->items_, store_->versions_, store_->snapshots_, store_->access_}) {
     Cursor cursor(txn_, dbi);
     if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
     for (;;) {
@@ -875,7 +933,9 @@ Status WriteTxn::run_retention(std::int64_t now_ms, std::int64_t tombstone_reten
       if (rc) return from_mdb(rc, "purge versions");
     }
     MDB_val hk = as_val(prefix);
-    int rc = mdb_del(txn_, store_->items_, &hk, nullptr);
+    int rc = mdb_del(txn_, store_->access_, &hk, nullptr);
+    if (rc && rc != MDB_NOTFOUND) return from_mdb(rc, "purge access statistics");
+    rc = mdb_del(txn_, store_->items_, &hk, nullptr);
     if (rc && rc != MDB_NOTFOUND) return from_mdb(rc, "purge item");
     if ((s = drop(store_->tombstones_, e.key)); !s.ok()) return s;
     if (rc == 0) ++out->purged;

@@ -140,6 +140,20 @@ struct Cube {
   std::uint64_t head_version = 0;  // advanced by every item version written
 };
 
+// How often an item is read, kept per item (not per version) and updated in
+// batches, so reads never wait on a write.
+struct AccessStats {
+  std::uint64_t hits = 0;
+  std::int64_t last_access_ms = 0;
+};
+
+struct AccessUpdate {
+  CubeId cube = 0;
+  ItemId item = 0;
+  std::uint64_t hits = 0;
+  std::int64_t last_access_ms = 0;
+};
+
 // A named cube-wide version: the cube as it was at head version cube_version.
 struct Snapshot {
   std::string tag;
@@ -212,6 +226,8 @@ class ReadTxn {
   Status scan_versions(CubeId cube, std::string_view after, std::uint64_t until,
                        const std::function<bool(const Item&)>& fn, std::string* position,
                        bool* done) const;
+  // Zeros for an item never read. Errors: corrupt, io.
+  Status access_stats(CubeId cube, ItemId item, AccessStats* out) const;
   // References to a content-addressed blob (blob_store.h); 0 if none.
   // Errors: corrupt, io.
   Status blob_refs(const std::array<std::uint8_t, 32>& blob, std::uint64_t* refs) const;
@@ -299,6 +315,9 @@ class WriteTxn {
   // Drops one reference; at zero the row goes and garbage collection may
   // remove the file. Errors: not_found (no reference), corrupt, io.
   Status blob_unref(const std::array<std::uint8_t, 32>& blob);
+  // Adds a batch of reads to the items' access statistics; items that are
+  // gone are skipped. Errors: storage_full, map_full, corrupt, io.
+  Status record_access(const std::vector<AccessUpdate>& batch);
   // Import: writes every version of one item exactly as given (versions
   // 1..n, ids and cube versions kept), its head, its retention queue entry
   // and its live count. Errors: already_exists (the item is there),
@@ -391,6 +410,7 @@ class Store {
   // expiry time, deleted items by deletion time.
   MDB_dbi expiry_ = 0, tombstones_ = 0;
   MDB_dbi snapshots_ = 0;      // cube + tag -> SnapshotRecord
+  MDB_dbi access_ = 0;         // cube + item -> hits (u64) + last access (i64) + crc32c (u32)
   MDB_dbi blobs_ = 0;          // sha256 -> size (u64) + refs (u64) + crc32c (u32)
   std::uint64_t last_id_ = 0;  // writer thread only
 };

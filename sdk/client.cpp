@@ -86,6 +86,8 @@ Item to_item(wire::Item::Reader r) {
   item.session_id = str(r.getSessionId());
   for (auto id : r.getSources()) item.sources.push_back(id);
   item.cube_version = r.getCubeVersion();
+  item.hits = r.getHits();
+  item.last_access_ms = r.getLastAccessMs();
   return item;
 }
 

@@ -91,6 +91,13 @@ void item_json(JsonWriter& j, const memos::Item& item) {
   j.key("sources").begin_array();
   for (auto id : item.sources) j.value(memos::format_id(id));
   j.end_array();
+  j.key("hits").value(item.hits);
+  j.key("last_access");
+  if (item.last_access_ms != 0) {
+    j.value(format_time(item.last_access_ms));
+  } else {
+    j.null();
+  }
   j.key("deleted").value(item.deleted);
   j.end_object();
 }
@@ -130,6 +137,10 @@ void print_item(const memos::Item& item) {
               item.valid_to_ms ? format_time(item.valid_to_ms).c_str() : "");
   if (item.expires_at_ms) std::printf("expires   %s\n", format_time(item.expires_at_ms).c_str());
   if (item.importance != 0) std::printf("importance %.2f\n", static_cast<double>(item.importance));
+  if (item.hits != 0) {
+    std::printf("reads     %llu, last %s\n", static_cast<unsigned long long>(item.hits),
+                format_time(item.last_access_ms).c_str());
+  }
   if (!item.tags.empty()) std::printf("tags      %s\n", join(item.tags, ", ").c_str());
   for (const auto& m : item.meta) std::printf("meta      %s=%s\n", m.key.c_str(), m.value.c_str());
   if (!item.sources.empty()) {

@@ -266,6 +266,10 @@ struct Item {
   sessionId @15 :Text;
   sources @16 :List(UInt64);
   cubeVersion @17 :UInt64; # the cube's head version when this was written
+  # How often the item was read (get, search hits), counted in batches about
+  # once a second; filled in by get and search.
+  hits @18 :UInt64;
+  lastAccessMs @19 :Int64;
 }
 
 # ---- search ---------------------------------------------------------------

@@ -778,3 +778,26 @@ BOOST_AUTO_TEST_CASE(a_full_disk_is_a_retryable_error_and_writes_resume_when_spa
              static_cast<std::uint64_t>(added + 1));
   BOOST_TEST(daemon.stop() == 0);
 }
+
+BOOST_AUTO_TEST_CASE(reads_are_counted_in_batches) {
+  Daemon d("[store]\nretention_interval_ms = 100\n");
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("a").ok());
+  auto item = c->add("a", {"a memory that gets read"});
+  BOOST_REQUIRE(item.ok());
+  BOOST_TEST(item->hits == 0u);
+  for (int i = 0; i < 3; ++i) BOOST_REQUIRE(c->get("a", item->id).ok());
+  BOOST_REQUIRE(c->search("a", "memory read", {1})->size() == 1u);
+  std::uint64_t hits = 0;
+  for (int i = 0; i < 100 && hits < 4; ++i) {
+    std::this_thread::sleep_for(20ms);
+    hits = c->search("a", "memory", {1})->front().item.hits;
+  }
+  BOOST_TEST(hits >= 4u);  // three gets and a search hit, then these searches
+  auto got = c->get("a", item->id);
+  BOOST_TEST(got->last_access_ms > 0);
+  // Statistics survive a restart; counts still in memory at a crash may not.
+  BOOST_TEST(d.process->stop() == 0);
+  BOOST_REQUIRE(d.process->start());
+  BOOST_TEST(d.client()->get("a", item->id)->hits >= 4u);
+}

@@ -793,3 +793,29 @@ BOOST_AUTO_TEST_CASE(random_histories_match_a_model) {
     }
   }
 }
+
+BOOST_AUTO_TEST_CASE(access_statistics_accumulate_and_go_with_their_item) {
+  OneItem f;
+  BOOST_REQUIRE(
+      write(*f.store, [&](WriteTxn& t) {
+        return t.record_access({{f.cube.id, f.item.id, 3, 500}, {f.cube.id, 424242, 9, 9}});
+      }).ok());
+  BOOST_REQUIRE(write(*f.store, [&](WriteTxn& t) {
+                  return t.record_access({{f.cube.id, f.item.id, 2, 400}});
+                }).ok());
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(f.store->begin_read(&r).ok());
+  AccessStats stats;
+  BOOST_REQUIRE(r->access_stats(f.cube.id, f.item.id, &stats).ok());
+  BOOST_TEST(stats.hits == 5u);
+  BOOST_TEST(stats.last_access_ms == 500);
+  BOOST_REQUIRE(r->access_stats(f.cube.id, 424242, &stats).ok());
+  BOOST_TEST(stats.hits == 0u);  // unknown items are skipped
+  r.reset();
+  Cube removed;
+  BOOST_REQUIRE(
+      write(*f.store, [&](WriteTxn& t) { return t.remove_cube(1, "c", true, &removed); }).ok());
+  BOOST_REQUIRE(f.store->begin_read(&r).ok());
+  BOOST_REQUIRE(r->access_stats(f.cube.id, f.item.id, &stats).ok());
+  BOOST_TEST(stats.hits == 0u);
+}

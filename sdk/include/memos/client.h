@@ -138,6 +138,10 @@ struct Item {
   std::string session_id{};
   std::vector<std::uint64_t> sources{};
   std::uint64_t cube_version = 0;  // the cube's head version when written
+  // Reads of the item (get, search hits), counted in batches about once a
+  // second; filled in by get and search only.
+  std::uint64_t hits = 0;
+  std::int64_t last_access_ms = 0;
 };
 
 struct MetaChange {
