@@ -237,6 +237,25 @@ void commit_item_change(const Services& s_, std::shared_ptr<ItemChange> c, Reply
     {
       std::optional<store::ReadTxn> txn;
       if (!open_cube(s_.store, c->tenant, c->cube, &txn, &cube, id, reply)) return;
+      // A retry whose first attempt committed is answered from the record
+      // before anything else: the checks below would judge the item as the
+      // first attempt left it (a retried remove would find it deleted).
+      // The same snapshot serves both, so a key not seen here is checked
+      // again in the write transaction.
+      if (!c->idempotency_key.empty()) {
+        store::IdempotencyRecord done;
+        Status s = txn->find_idempotency(c->tenant, c->idempotency_key, &done);
+        if (s.ok()) {
+          if (done.operation != c->operation || done.cube != cube.id) {
+            return reply(status_error(
+                id, {store::Errc::conflict, "idempotency key was used for another write"}));
+          }
+          store::Item first;
+          s = txn->get_item(done.cube, done.item, done.version, &first);
+          return reply(s.ok() ? item_response(id, first) : status_error(id, s));
+        }
+        if (s.code != store::Errc::not_found) return reply(status_error(id, s));
+      }
       text = c->prepare(*txn, cube, reply);
       if (!text) return;
     }

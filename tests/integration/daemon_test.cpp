@@ -512,6 +512,16 @@ BOOST_AUTO_TEST_CASE(a_retry_with_an_idempotency_key_does_not_duplicate) {
   BOOST_REQUIRE(replay.ok());
   BOOST_TEST(replay->version == v2->version);
   BOOST_TEST(c->get("k", first->id)->text == "changed again");  // nothing rewritten
+  // A retried remove answers with its tombstone, not "already deleted".
+  auto gone = c->add("k", {"to be removed"});
+  BOOST_REQUIRE(gone.ok());
+  auto removed = c->remove("k", gone->id, "rm-1");
+  BOOST_REQUIRE(removed.ok());
+  auto removed_again = c->remove("k", gone->id, "rm-1");
+  BOOST_REQUIRE_MESSAGE(removed_again.ok(),
+                        (removed_again.ok() ? "" : removed_again.error().message));
+  BOOST_TEST(removed_again->version == removed->version);
+  BOOST_TEST(removed_again->deleted);
   // The same key for a different write is refused; an oversized key too.
   auto misuse = c->remove("k", first->id, "upd-1");
   BOOST_REQUIRE(!misuse.ok());

@@ -1,0 +1,883 @@
+// Crash test: kill -9 memosd while writers are mid-flight, restart it, and
+// check the durability contract (DESIGN.md): every acknowledged write is
+// still there, intact and readable, and no write is torn (one whose reply
+// never came took effect entirely or not at all). The data folder persists
+// across rounds, so each restart also re-verifies every earlier round.
+//
+//   test_crash [Boost.Test options] -- [--rounds N] [--seed S]
+//
+// Half the writes carry an idempotency key; after the restart those that
+// were in flight are retried with it, as a client would after a lost
+// connection, and must return the first outcome if it was applied.
+//
+// Everything random (texts, the mix of writes, the moment of the kill) comes
+// from the seed, which is printed; only timing is not reproducible.
+#define BOOST_TEST_MODULE crash
+#include <signal.h>
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "memos/client.h"
+#include "tests/support/memosd_process.h"
+
+using memos::testing::MemosdProcess;
+using memos::testing::TempDir;
+using namespace std::chrono_literals;
+
+namespace memos {
+std::ostream& operator<<(std::ostream& out, ErrorCode code) {
+  return out << to_string(code);
+}
+}  // namespace memos
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Rng = std::mt19937_64;
+
+constexpr int kDefaultRounds = 20;
+constexpr int kWriters = 4;
+// Writes go out in pipelined bursts of 1..kMaxBurst, with a pause of
+// 0..kMaxPauseMs between bursts, and the kill waits for a burst in flight.
+// The pauses keep the store, which each restart verifies in full, growing
+// by a few hundred writes a round rather than thousands.
+constexpr int kMaxBurst = 8;
+constexpr int kMaxPauseMs = 20;
+// A bound on one writer's writes per round, should the machine be much
+// faster than expected.
+constexpr int kMaxWritesPerRound = 150;
+constexpr int kMinKillDelayMs = 20;
+constexpr int kMaxKillDelayMs = 400;
+// How long the kill waits, after its delay, for a write in flight.
+constexpr auto kMaxWaitForInFlight = 1s;
+constexpr int kMaxPayloadBytes = 2000;
+// memosd is built like this test: under AddressSanitizer it runs several
+// times slower, its start (the index rebuild) included.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr auto kMaxStartTime = 15s;
+#else
+constexpr auto kMaxStartTime = 5s;
+#endif
+// Items whose reads are pipelined at once while verifying (three reads each,
+// well under the daemon's max_inflight_per_connection).
+constexpr std::size_t kVerifyBatch = 128;
+constexpr std::size_t kSearchSample = 16;
+constexpr std::size_t kProblemsShown = 20;
+
+// ---- options and randomness --------------------------------------------------
+
+struct Options {
+  int rounds = kDefaultRounds;
+  std::uint64_t seed = 0;
+};
+
+template <class T>
+T parse_number(std::string_view flag, std::string_view text) {
+  T value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size())
+    BOOST_FAIL("bad value for " << flag << ": '" << text << "'");
+  return value;
+}
+
+// Reads the arguments after `--` (Boost.Test leaves them to the test).
+Options parse_options() {
+  auto& suite = boost::unit_test::framework::master_test_suite();
+  Options options;
+  options.seed = (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}();
+  for (int i = 1; i < suite.argc; ++i) {
+    std::string_view flag = suite.argv[i];
+    if ((flag != "--rounds" && flag != "--seed") || i + 1 >= suite.argc)
+      BOOST_FAIL("usage: test_crash [Boost.Test options] -- [--rounds N] [--seed S]");
+    std::string_view value = suite.argv[++i];
+    if (flag == "--rounds") options.rounds = parse_number<int>(flag, value);
+    if (flag == "--seed") options.seed = parse_number<std::uint64_t>(flag, value);
+  }
+  BOOST_REQUIRE(options.rounds >= 1);
+  return options;
+}
+
+// An independent stream per (round, purpose), so that replaying a seed gives
+// each writer the same choices whatever the others do.
+Rng make_rng(std::uint64_t seed, std::uint64_t round, std::uint64_t stream) {
+  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+                    static_cast<std::uint32_t>(round), static_cast<std::uint32_t>(stream)};
+  return Rng(seq);
+}
+
+int uniform(Rng& rng, int lo, int hi) {
+  return std::uniform_int_distribution<int>(lo, hi)(rng);
+}
+
+// A random index into a non-empty container of `size` elements.
+std::size_t pick_index(Rng& rng, std::size_t size) {
+  return std::uniform_int_distribution<std::size_t>(0, size - 1)(rng);
+}
+
+// Up to about `max_bytes` of words made of Latin and multi-byte UTF-8
+// syllables: valid text (it ends on a whole word, never inside a character)
+// that the embedder splits into many distinct words, so each item's vector
+// is its own.
+std::string random_words(Rng& rng, int max_bytes) {
+  static const char* const kSyllables[] = {"ka", "lo", "mi", "ren", "tu", "vos", "zé", "ñu",
+                                           "ßa", "ør", "жи", "日",  "本", "λα",  "qi", "pax"};
+  std::size_t target = static_cast<std::size_t>(uniform(rng, 0, max_bytes));
+  std::string out;
+  while (out.size() < target) {
+    if (!out.empty()) out += ' ';
+    for (int n = uniform(rng, 2, 5); n > 0; --n) out += kSyllables[uniform(rng, 0, 15)];
+  }
+  return out;
+}
+
+std::vector<std::string> random_tags(Rng& rng) {
+  std::vector<std::string> all = {"alpha", "beta", "gamma", "delta", "epsilon"};
+  std::shuffle(all.begin(), all.end(), rng);
+  all.resize(static_cast<std::size_t>(uniform(rng, 0, 3)));
+  return all;
+}
+
+// ---- what was acknowledged ---------------------------------------------------
+
+// One version of an item as a write left it.
+struct Content {
+  std::string text;
+  std::vector<std::string> tags;
+  std::vector<memos::MetaEntry> meta;
+  bool deleted = false;
+};
+
+// Why `got` is not version `version` of item `id` holding `want`; "" if it is.
+// A tombstone is checked only as a tombstone: what else it carries is not
+// part of the contract.
+std::string difference(const memos::Item& got, std::uint64_t id, std::uint32_t version,
+                       const Content& want) {
+  std::string where = memos::format_id(id) + " v" + std::to_string(version) + ": ";
+  if (got.id != id) return where + "read item " + memos::format_id(got.id);
+  if (got.version != version) return where + "read version " + std::to_string(got.version);
+  if (got.deleted != want.deleted) return where + (want.deleted ? "not a tombstone" : "tombstone");
+  if (want.deleted) return "";
+  if (got.text != want.text) return where + "text differs (" + got.text.substr(0, 60) + "...)";
+  if (got.tags != want.tags) return where + "tags differ";
+  if (got.meta != want.meta) return where + "metadata differs";
+  return "";
+}
+
+// A write whose reply never came: memosd was killed first, so it may or may
+// not have been applied.
+struct PendingWrite {
+  Content content;  // what it leaves if applied
+  // As sent, for a retry: its idempotency key ("" if none) and, for an
+  // update, the change (empty for a remove).
+  std::string key;
+  std::optional<memos::ItemChange> update;
+};
+
+struct ItemRecord {
+  std::string cube;
+  int writer = 0;
+  std::vector<Content> versions;        // versions[i] is version i + 1; all known
+  std::optional<PendingWrite> pending;  // an update or remove in flight at the kill
+  std::uint32_t head() const { return static_cast<std::uint32_t>(versions.size()); }
+  bool live() const { return !versions.back().deleted; }
+};
+
+struct PendingAdd {
+  std::string cube;
+  int writer = 0;
+  Content content;
+  std::string key;  // its idempotency key, "" if none
+};
+
+// Counts for the round's report line.
+struct RoundCounts {
+  int acknowledged = 0;
+  int unacknowledged = 0;  // in flight at the kill
+  int landed = 0;          // of those, found applied after the restart
+  int retried = 0;         // of those, retried with their idempotency key
+};
+
+// Everything the test knows about the store. Writers record into it
+// concurrently (under `mutex`); the main thread reads it with the writers
+// joined. After settle_pending() nothing is pending: every version of every
+// item the test created is known exactly.
+struct Ledger {
+  std::mutex mutex;
+  std::map<std::string, int> cubes;  // name -> owning writer
+  std::vector<std::pair<std::string, int>> pending_cubes;
+  std::map<std::uint64_t, ItemRecord> items;
+  std::vector<PendingAdd> pending_adds;
+  std::vector<std::string> problems;  // unexpected replies seen by writers
+  RoundCounts counts;
+};
+
+// ---- the writers -------------------------------------------------------------
+
+// One client writing its own cubes and items: only the writer that created
+// an item updates or removes it, and never with another write of it in
+// flight, so each item's versions follow exactly from the replies.
+class Writer {
+ public:
+  Writer(int index, int round, Rng rng, Ledger& ledger, std::unique_ptr<memos::Client> client)
+      : index_(index), round_(round), rng_(rng), ledger_(ledger), client_(std::move(client)) {
+    std::lock_guard lock(ledger_.mutex);
+    for (const auto& [name, owner] : ledger_.cubes)
+      if (owner == index_) cubes_.push_back(name);
+    for (const auto& [id, item] : ledger_.items)
+      if (item.writer == index_ && item.live()) idle_.emplace_back(item.cube, id);
+  }
+
+  // Requests sent whose replies have not arrived. Thread-safe.
+  std::size_t in_flight() const { return client_->in_flight(); }
+
+  // Writes in pipelined bursts until the connection is lost (memosd was
+  // killed) or the round's bound is reached.
+  void run() {
+    while (!lost_ && writes_ < kMaxWritesPerRound) {
+      std::vector<Op> burst;
+      for (int n = uniform(rng_, 1, kMaxBurst); n > 0; --n) burst.push_back(submit_next());
+      for (auto& op : burst) complete(op);
+      std::this_thread::sleep_for(std::chrono::milliseconds(uniform(rng_, 0, kMaxPauseMs)));
+    }
+  }
+
+ private:
+  enum class Kind { add, update, remove, cube_create };
+  struct Op {
+    explicit Op(Kind k, std::string c = {}) : kind(k), cube(std::move(c)) {}
+    Kind kind;
+    std::string cube;
+    std::uint64_t item = 0;
+    Content content;                          // what the write leaves (add, update, remove)
+    std::string key;                          // its idempotency key, "" if none
+    std::optional<memos::ItemChange> change;  // an update as sent
+    std::future<memos::Result<memos::Item>> item_reply;
+    std::future<memos::Result<memos::Cube>> cube_reply;
+  };
+
+  std::string label() {
+    return "round " + std::to_string(round_) + " writer " + std::to_string(index_) + " write " +
+           std::to_string(writes_);
+  }
+
+  Content new_content() {
+    Content c;
+    c.text = "crash test " + label() + ": " + random_words(rng_, kMaxPayloadBytes);
+    c.tags = random_tags(rng_);
+    c.meta = {{"writer", std::to_string(index_)}, {"round", std::to_string(round_)}};
+    if (uniform(rng_, 0, 1)) c.meta.push_back({"note", random_words(rng_, 40)});
+    return c;
+  }
+
+  // Half the writes carry an idempotency key, so that the restart can retry
+  // them as a client would after a lost connection.
+  std::string maybe_key() {
+    if (uniform(rng_, 0, 1) == 0) return "";
+    return "crash-r" + std::to_string(round_) + "-w" + std::to_string(index_) + "-" +
+           std::to_string(writes_);
+  }
+
+  // Takes a random live item with no write in flight off the idle list.
+  std::pair<std::string, std::uint64_t> take_idle_item() {
+    std::swap(idle_[pick_index(rng_, idle_.size())], idle_.back());
+    auto picked = idle_.back();
+    idle_.pop_back();
+    return picked;
+  }
+
+  Op submit_next() {
+    ++writes_;
+    int dice = uniform(rng_, 0, 99);
+    if (dice < 1) return submit_cube_create();
+    if (dice >= 63 && !idle_.empty()) return dice < 83 ? submit_update() : submit_remove();
+    return submit_add();
+  }
+
+  Op submit_add() {
+    Op op{Kind::add, cubes_[pick_index(rng_, cubes_.size())]};
+    op.content = new_content();
+    op.key = maybe_key();
+    memos::NewItem item{op.content.text, op.content.tags, op.content.meta};
+    item.idempotency_key = op.key;
+    op.item_reply = client_->add_async(op.cube, std::move(item));
+    return op;
+  }
+
+  Op submit_update() {
+    Op op{Kind::update};
+    std::tie(op.cube, op.item) = take_idle_item();
+    Content fresh = new_content();
+    memos::ItemChange change{fresh.text, {}, {}};
+    op.content = last_content(op.item);
+    op.content.text = fresh.text;
+    // Tags and metadata are replaced only when given: exercise both.
+    if (uniform(rng_, 0, 1)) change.tags = op.content.tags = fresh.tags;
+    if (uniform(rng_, 0, 1)) change.meta = op.content.meta = fresh.meta;
+    change.idempotency_key = op.key = maybe_key();
+    op.change = change;
+    op.item_reply = client_->update_async(op.cube, op.item, std::move(change));
+    return op;
+  }
+
+  Op submit_remove() {
+    Op op{Kind::remove};
+    std::tie(op.cube, op.item) = take_idle_item();
+    op.content = last_content(op.item);
+    op.content.deleted = true;
+    op.key = maybe_key();
+    op.item_reply = client_->remove_async(op.cube, op.item, op.key);
+    return op;
+  }
+
+  Op submit_cube_create() {
+    Op op{Kind::cube_create, "crash-w" + std::to_string(index_) + "-r" + std::to_string(round_) +
+                                 "-" + std::to_string(writes_)};
+    op.cube_reply = client_->cube_create_async(op.cube);
+    return op;
+  }
+
+  Content last_content(std::uint64_t id) {
+    std::lock_guard lock(ledger_.mutex);
+    return ledger_.items.at(id).versions.back();
+  }
+
+  void complete(Op& op) {
+    if (op.kind == Kind::cube_create) {
+      complete_cube_create(op);
+    } else {
+      complete_item_write(op);
+    }
+  }
+
+  // Records an error reply: lost connections leave the write pending (it may
+  // or may not have been applied); anything else is a problem, since every
+  // write here is valid. The caller holds the ledger's lock.
+  void record_failure(Op& op, const memos::Error& error, std::lock_guard<std::mutex>&) {
+    if (error.code != memos::ErrorCode::connection_lost) {
+      ledger_.problems.push_back("writer " + std::to_string(index_) + ": write to " + op.cube +
+                                 " refused: " + memos::to_string(error.code) + " " + error.message);
+      return;
+    }
+    lost_ = true;
+    ++ledger_.counts.unacknowledged;
+    if (op.kind == Kind::cube_create) {
+      ledger_.pending_cubes.emplace_back(op.cube, index_);
+    } else if (op.kind == Kind::add) {
+      ledger_.pending_adds.push_back({op.cube, index_, std::move(op.content), op.key});
+    } else {
+      ledger_.items.at(op.item).pending =
+          PendingWrite{std::move(op.content), op.key, std::move(op.change)};
+    }
+  }
+
+  void complete_cube_create(Op& op) {
+    auto reply = op.cube_reply.get();
+    std::lock_guard lock(ledger_.mutex);
+    if (!reply.ok()) return record_failure(op, reply.error(), lock);
+    ++ledger_.counts.acknowledged;
+    if (reply->name != op.cube) ledger_.problems.push_back("cube_create replied " + reply->name);
+    ledger_.cubes[op.cube] = index_;
+    cubes_.push_back(op.cube);
+  }
+
+  void complete_item_write(Op& op) {
+    auto reply = op.item_reply.get();
+    std::lock_guard lock(ledger_.mutex);
+    if (!reply.ok()) return record_failure(op, reply.error(), lock);
+    ++ledger_.counts.acknowledged;
+    if (op.kind == Kind::add) {
+      op.item = reply->id;
+      if (!ledger_.items.emplace(op.item, ItemRecord{op.cube, index_, {}, {}}).second)
+        ledger_.problems.push_back("add returned an existing id " + memos::format_id(op.item));
+    }
+    ItemRecord& record = ledger_.items.at(op.item);
+    std::uint32_t expected_version = record.head() + 1;
+    if (auto diff = difference(*reply, op.item, expected_version, op.content); !diff.empty())
+      ledger_.problems.push_back("reply to a write in " + op.cube + ": " + diff);
+    // What was acknowledged is what was sent; a reply that differs is
+    // reported above and the write is recorded as sent.
+    record.versions.push_back(std::move(op.content));
+    if (record.live()) idle_.emplace_back(op.cube, op.item);
+  }
+
+  int index_, round_;
+  Rng rng_;
+  Ledger& ledger_;
+  std::unique_ptr<memos::Client> client_;
+  std::vector<std::string> cubes_;                           // acknowledged cubes
+  std::vector<std::pair<std::string, std::uint64_t>> idle_;  // live, nothing in flight
+  int writes_ = 0;
+  bool lost_ = false;
+};
+
+// ---- after the restart: settle what was in flight, then verify everything ----
+
+using Problems = std::vector<std::string>;
+
+// Keyed writes that were in flight at the kill, with what the restart found
+// of them. They are retried only once everything has been observed, so that
+// the checks of the start itself see the store as the kill left it.
+struct Retries {
+  struct ItemWrite {
+    std::uint64_t id;
+    PendingWrite write;
+    bool landed;
+  };
+  struct Add {
+    PendingAdd add;
+    std::uint64_t landed_id;  // 0: it was not committed
+  };
+  std::vector<ItemWrite> item_writes;
+  std::vector<Add> adds;
+};
+
+// A cube_create in flight at the kill: the cube exists now or it does not.
+void settle_cubes(memos::Client& client, Ledger& ledger, Problems& problems) {
+  for (const auto& [name, writer] : ledger.pending_cubes) {
+    auto shown = client.cube_show(name);
+    if (shown.ok()) {
+      ledger.cubes[name] = writer;
+      ++ledger.counts.landed;
+    } else if (shown.error().code != memos::ErrorCode::not_found) {
+      problems.push_back("cube_show " + name + ": " + shown.error().message);
+    }
+  }
+  ledger.pending_cubes.clear();
+}
+
+// An update or remove in flight at the kill: the item's head is either the
+// last acknowledged version or exactly the pending write, never anything else.
+void settle_item_writes(memos::Client& client, Ledger& ledger, Retries& retries,
+                        Problems& problems) {
+  for (auto& [id, record] : ledger.items) {
+    if (!record.pending) continue;
+    PendingWrite pending = std::move(*record.pending);
+    record.pending.reset();
+    auto history = client.history(record.cube, id);
+    if (!history.ok()) {
+      problems.push_back("history " + memos::format_id(id) + ": " + history.error().message);
+      continue;
+    }
+    bool landed = history->size() == record.head() + 1u;
+    if (landed) {
+      if (auto diff = difference(history->back(), id, record.head() + 1, pending.content);
+          !diff.empty())
+        problems.push_back("torn write in flight at the kill: " + diff);
+      record.versions.push_back(pending.content);
+      ++ledger.counts.landed;
+    } else if (history->size() != record.head()) {
+      problems.push_back(memos::format_id(id) + " has " + std::to_string(history->size()) +
+                         " versions; acknowledged " + std::to_string(record.head()) +
+                         " with one more in flight");
+      continue;
+    }
+    if (!pending.key.empty()) retries.item_writes.push_back({id, std::move(pending), landed});
+  }
+}
+
+// An add in flight at the kill: its text is unique, so an exact-text search
+// (the index is rebuilt from LMDB at start) finds it if, and only if, it was
+// committed. The cube's live_items check then confirms nothing was missed.
+// Returns whether the search worked; `found` is the item if it is there.
+bool find_add(memos::Client& client, const PendingAdd& add, std::optional<memos::Item>* found,
+              Problems& problems) {
+  auto hits = client.search(add.cube, add.content.text, {1, {}});
+  if (!hits.ok()) {
+    problems.push_back("search in " + add.cube + ": " + hits.error().message);
+    return false;
+  }
+  if (!hits->empty() && hits->front().item.text == add.content.text) *found = hits->front().item;
+  return true;
+}
+
+void settle_adds(memos::Client& client, Ledger& ledger, Retries& retries, Problems& problems) {
+  for (auto& add : ledger.pending_adds) {
+    std::optional<memos::Item> found;
+    if (!find_add(client, add, &found, problems)) continue;
+    if (found) {
+      if (auto diff = difference(*found, found->id, 1, add.content); !diff.empty())
+        problems.push_back("torn add in flight at the kill: " + diff);
+      if (!ledger.items.emplace(found->id, ItemRecord{add.cube, add.writer, {add.content}, {}})
+               .second)
+        problems.push_back("an add in flight at the kill reused " + memos::format_id(found->id));
+      ++ledger.counts.landed;
+    }
+    if (!add.key.empty()) retries.adds.push_back({std::move(add), found ? found->id : 0});
+  }
+  ledger.pending_adds.clear();
+}
+
+// Finds out, for every write in flight at the kill, whether it was applied,
+// and adds those that were to the ledger.
+Retries settle_pending(memos::Client& client, Ledger& ledger, Problems& problems) {
+  Retries retries;
+  settle_cubes(client, ledger, problems);
+  settle_item_writes(client, ledger, retries, problems);
+  settle_adds(client, ledger, retries, problems);
+  return retries;
+}
+
+// Retries a keyed update or remove that was in flight at the kill, as a
+// client would after a lost connection. With the same key it must return
+// the first outcome if that was applied (writing nothing more), else apply
+// the write now.
+void retry_item_write(memos::Client& client, std::uint64_t id, ItemRecord& record,
+                      const PendingWrite& pending, bool landed, Problems& problems) {
+  auto reply = pending.update ? client.update(record.cube, id, *pending.update)
+                              : client.remove(record.cube, id, pending.key);
+  std::string what = std::string(pending.update ? "update" : "remove") + " of " + record.cube +
+                     "/" + memos::format_id(id) + " retried with its key " + pending.key +
+                     (landed ? " (the first attempt was applied)" : " (it was not)") + ": ";
+  if (!reply.ok()) {
+    return problems.push_back(what + memos::to_string(reply.error().code) + " " +
+                              reply.error().message);
+  }
+  std::uint32_t version = landed ? record.head() : record.head() + 1;
+  if (auto diff = difference(*reply, id, version, pending.content); !diff.empty())
+    return problems.push_back(what + diff);
+  if (!landed) record.versions.push_back(pending.content);
+}
+
+// Retries a keyed add that was in flight at the kill: it must return the
+// item first written if that was committed (`landed_id`, else 0), or write
+// it now.
+void retry_add(memos::Client& client, Ledger& ledger, const PendingAdd& add,
+               std::uint64_t landed_id, Problems& problems) {
+  memos::NewItem item{add.content.text, add.content.tags, add.content.meta};
+  item.idempotency_key = add.key;
+  auto reply = client.add(add.cube, std::move(item));
+  std::string what = "add to " + add.cube + " retried with its key " + add.key +
+                     (landed_id ? " (the first attempt was applied)" : " (it was not)") + ": ";
+  if (!reply.ok()) {
+    return problems.push_back(what + memos::to_string(reply.error().code) + " " +
+                              reply.error().message);
+  }
+  if (landed_id != 0 && reply->id != landed_id) {
+    return problems.push_back(what + "returned " + memos::format_id(reply->id) +
+                              ", not the item first written, " + memos::format_id(landed_id));
+  }
+  if (auto diff = difference(*reply, reply->id, 1, add.content); !diff.empty())
+    return problems.push_back(what + diff);
+  if (landed_id == 0 &&
+      !ledger.items.emplace(reply->id, ItemRecord{add.cube, add.writer, {add.content}, {}}).second)
+    problems.push_back(what + "returned a known id " + memos::format_id(reply->id));
+}
+
+// Retries every keyed write that was in flight at the kill, as a client
+// would after its connection was lost.
+void retry_keyed_writes(memos::Client& client, Ledger& ledger, const Retries& retries,
+                        Problems& problems) {
+  for (const auto& r : retries.item_writes)
+    retry_item_write(client, r.id, ledger.items.at(r.id), r.write, r.landed, problems);
+  for (const auto& r : retries.adds) retry_add(client, ledger, r.add, r.landed_id, problems);
+  ledger.counts.retried += static_cast<int>(retries.item_writes.size() + retries.adds.size());
+}
+
+std::map<std::string, std::uint64_t> live_items_per_cube(const Ledger& ledger) {
+  std::map<std::string, std::uint64_t> live;
+  for (const auto& [name, writer] : ledger.cubes) live[name] = 0;
+  for (const auto& [id, record] : ledger.items)
+    if (record.live()) ++live[record.cube];
+  return live;
+}
+
+// The daemon holds exactly the cubes the test knows of, each with exactly
+// the live items the test knows of.
+void verify_cubes(memos::Client& client, const Ledger& ledger, Problems& problems) {
+  auto listed = client.cube_list();
+  if (!listed.ok()) return problems.push_back("cube_list: " + listed.error().message);
+  std::map<std::string, std::uint64_t> found;
+  for (const auto& cube : listed.value()) found[cube.name] = cube.live_items;
+  // cube_show reads each cube by name, unlike cube_list's scan: check both.
+  std::vector<std::pair<std::uint64_t, std::future<memos::Result<memos::Cube>>>> shown;
+  for (const auto& [name, live] : live_items_per_cube(ledger)) {
+    auto it = found.find(name);
+    if (it == found.end()) {
+      problems.push_back("acknowledged cube " + name + " is missing");
+    } else if (it->second != live) {
+      problems.push_back("cube " + name + " has live_items " + std::to_string(it->second) +
+                         ", expected " + std::to_string(live));
+    }
+    shown.emplace_back(live, client.cube_show_async(name));
+  }
+  for (auto& [live, future] : shown) {
+    auto cube = future.get();
+    if (cube.ok() && cube->live_items != live)
+      problems.push_back("cube_show " + cube->name + ": live_items " +
+                         std::to_string(cube->live_items) + ", expected " + std::to_string(live));
+  }
+  for (const auto& [name, live] : found)
+    if (!ledger.cubes.contains(name)) problems.push_back("unexpected cube " + name);
+}
+
+struct ItemReads {
+  std::uint64_t id;
+  const ItemRecord* record;
+  std::uint32_t version;  // a random known version, read with get(cube, id, version)
+  std::future<memos::Result<std::vector<memos::Item>>> history;
+  std::future<memos::Result<memos::Item>> head;
+  std::future<memos::Result<memos::Item>> at_version;
+};
+
+// History is contiguous 1..n and holds every known version exactly; the head
+// is the last one (not_found for a tombstone); get at a version reads it.
+void check_item(ItemReads& reads, Problems& problems) {
+  const ItemRecord& record = *reads.record;
+  std::string name = record.cube + "/" + memos::format_id(reads.id);
+  auto history = reads.history.get();
+  if (!history.ok()) {
+    problems.push_back("history " + name + ": " + history.error().message);
+  } else if (history->size() != record.head()) {
+    problems.push_back(name + " has " + std::to_string(history->size()) + " versions, expected " +
+                       std::to_string(record.head()));
+  } else {
+    for (std::uint32_t v = 1; v <= record.head(); ++v) {
+      if (auto diff = difference((*history)[v - 1], reads.id, v, record.versions[v - 1]);
+          !diff.empty())
+        problems.push_back("history of " + record.cube + ": " + diff);
+    }
+  }
+  auto head = reads.head.get();
+  if (record.live() && !head.ok()) {
+    problems.push_back("get " + name + ": " + head.error().message);
+  } else if (record.live()) {
+    if (auto diff = difference(*head, reads.id, record.head(), record.versions.back());
+        !diff.empty())
+      problems.push_back("head of " + record.cube + ": " + diff);
+  } else if (head.ok() || head.error().code != memos::ErrorCode::not_found) {
+    problems.push_back("removed item " + name + " is readable at head");
+  }
+  auto at = reads.at_version.get();
+  if (!at.ok()) {
+    problems.push_back("get " + name + " v" + std::to_string(reads.version) + ": " +
+                       at.error().message);
+  } else if (auto diff =
+                 difference(*at, reads.id, reads.version, record.versions[reads.version - 1]);
+             !diff.empty()) {
+    problems.push_back("get of " + record.cube + ": " + diff);
+  }
+}
+
+void verify_items(memos::Client& client, const Ledger& ledger, Rng& rng, Problems& problems) {
+  auto it = ledger.items.begin();
+  while (it != ledger.items.end()) {
+    std::vector<ItemReads> batch;
+    for (; it != ledger.items.end() && batch.size() < kVerifyBatch; ++it) {
+      const auto& [id, record] = *it;
+      auto version = static_cast<std::uint32_t>(uniform(rng, 1, static_cast<int>(record.head())));
+      batch.push_back({id, &record, version, client.history_async(record.cube, id),
+                       client.get_async(record.cube, id),
+                       client.get_async(record.cube, id, version)});
+    }
+    for (auto& reads : batch) check_item(reads, problems);
+  }
+}
+
+// The search index is rebuilt from LMDB at start: a sample of live items
+// must each be the best hit for their own text, with and without their tags
+// as a filter.
+void verify_search(memos::Client& client, const Ledger& ledger, Rng& rng, Problems& problems) {
+  std::vector<std::uint64_t> live;
+  for (const auto& [id, record] : ledger.items)
+    if (record.live()) live.push_back(id);
+  std::shuffle(live.begin(), live.end(), rng);
+  live.resize(std::min(live.size(), kSearchSample));
+  for (std::uint64_t id : live) {
+    const ItemRecord& record = ledger.items.at(id);
+    const Content& head = record.versions.back();
+    for (const auto& tags : {std::vector<std::string>{}, head.tags}) {
+      auto hits = client.search(record.cube, head.text, {1, tags});
+      if (!hits.ok()) {
+        problems.push_back("search " + record.cube + ": " + hits.error().message);
+      } else if (hits->empty() || hits->front().item.id != id) {
+        problems.push_back("search for the text of " + memos::format_id(id) + " in " + record.cube +
+                           " (" + std::to_string(tags.size()) + " tags) does not find it first");
+      }
+    }
+  }
+}
+
+// ---- the daemon's log ----------------------------------------------------------
+
+// The daemon's log written since `offset` (the log is appended across starts).
+std::string log_since(const MemosdProcess& daemon, std::size_t offset) {
+  std::string log = daemon.log();
+  return offset < log.size() ? log.substr(offset) : std::string();
+}
+
+// Nothing in the log of the last run and this start points to a crash, and
+// the start got as far as serving.
+void check_log(const std::string& log, Problems& problems) {
+  static const std::regex kBad(
+      R"(^\S+ (error|critical) |AddressSanitizer|LeakSanitizer|runtime error|terminate called)");
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);)
+    if (std::regex_search(line, kBad)) problems.push_back("memosd log: " + line);
+  if (log.find(" ready on ") == std::string::npos)
+    problems.push_back("memosd log has no 'ready' line");
+}
+
+// The number of items the start rebuilt the index from, or -1.
+long long indexed_at_start(const std::string& log) {
+  static const std::regex kIndexed(R"(open; (\d+) items indexed)");
+  std::smatch match;
+  if (!std::regex_search(log, match, kIndexed)) return -1;
+  return std::stoll(match[1]);
+}
+
+void report(const Problems& problems) {
+  std::string shown;
+  for (std::size_t i = 0; i < problems.size() && i < kProblemsShown; ++i)
+    shown += "\n  " + problems[i];
+  BOOST_REQUIRE_MESSAGE(problems.empty(), problems.size()
+                                              << " problem(s) after the restart:" << shown);
+}
+
+// ---- a round -----------------------------------------------------------------
+
+std::unique_ptr<memos::Client> connect(const MemosdProcess& daemon) {
+  auto client = memos::Client::connect(daemon.socket());
+  BOOST_REQUIRE_MESSAGE(client.ok(), "connect: " << (client.ok() ? "" : client.error().message));
+  return std::move(client.value());
+}
+
+// Each writer starts with one cube of its own.
+void create_writer_cubes(const MemosdProcess& daemon, Ledger& ledger) {
+  auto client = connect(daemon);
+  for (int w = 0; w < kWriters; ++w) {
+    std::string name = "crash-w" + std::to_string(w);
+    auto created = client->cube_create(name);
+    BOOST_REQUIRE_MESSAGE(created.ok(),
+                          "cube_create: " << (created.ok() ? "" : created.error().message));
+    ledger.cubes[name] = w;
+  }
+}
+
+// Waits (a little) until some write awaits its reply, so that the kill lands
+// mid-flight rather than in a pause between bursts.
+void wait_for_writes_in_flight(const std::vector<std::unique_ptr<Writer>>& writers) {
+  auto deadline = Clock::now() + kMaxWaitForInFlight;
+  auto any_in_flight = [&] {
+    return std::any_of(writers.begin(), writers.end(),
+                       [](const auto& writer) { return writer->in_flight() > 0; });
+  };
+  while (!any_in_flight() && Clock::now() < deadline) std::this_thread::sleep_for(50us);
+}
+
+// Runs the writers against the live daemon and kills it with SIGKILL after a
+// random delay, with writes in flight.
+void write_and_kill(MemosdProcess& daemon, Ledger& ledger, std::uint64_t seed, int round,
+                    Rng& rng) {
+  std::vector<std::unique_ptr<Writer>> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    Rng rng_w =
+        make_rng(seed, static_cast<std::uint64_t>(round), 1 + static_cast<std::uint64_t>(w));
+    writers.push_back(std::make_unique<Writer>(w, round, rng_w, ledger, connect(daemon)));
+  }
+  auto delay = std::chrono::milliseconds(uniform(rng, kMinKillDelayMs, kMaxKillDelayMs));
+  std::vector<std::thread> threads;
+  for (auto& writer : writers) threads.emplace_back([&writer] { writer->run(); });
+  std::this_thread::sleep_for(delay);
+  wait_for_writes_in_flight(writers);
+  int status = daemon.stop(SIGKILL);
+  for (auto& thread : threads) thread.join();
+  BOOST_CHECK_MESSAGE(status == 128 + SIGKILL,
+                      "memosd had exited before the kill (status " << status << ")");
+}
+
+// Starts memosd on the data of all earlier rounds and checks all of it.
+// Returns how long the start took.
+Clock::duration restart_and_verify(MemosdProcess& daemon, Ledger& ledger, Rng& rng,
+                                   std::size_t* log_offset) {
+  auto t0 = Clock::now();
+  bool started = daemon.start();
+  auto start_time = Clock::now() - t0;
+  BOOST_REQUIRE_MESSAGE(started, "memosd did not restart:\n" << log_since(daemon, *log_offset));
+  BOOST_CHECK_MESSAGE(
+      start_time < kMaxStartTime,
+      "memosd took " << std::chrono::duration<double>(start_time).count() << " s to start");
+
+  auto client = connect(daemon);
+  Problems problems = std::move(ledger.problems);
+  ledger.problems.clear();
+  Retries retries = settle_pending(*client, ledger, problems);
+  // Now every item is known: the start must have indexed exactly the live ones.
+  std::uint64_t live = 0;
+  for (const auto& [name, n] : live_items_per_cube(ledger)) live += n;
+  retry_keyed_writes(*client, ledger, retries, problems);
+  verify_cubes(*client, ledger, problems);
+  verify_items(*client, ledger, rng, problems);
+  verify_search(*client, ledger, rng, problems);
+  // Read only now: memosd logs 'ready' after it starts listening but before
+  // it serves anything, so once replies have come the line is there.
+  std::string log = log_since(daemon, *log_offset);
+  check_log(log, problems);
+  if (long long indexed = indexed_at_start(log); indexed != static_cast<long long>(live)) {
+    problems.push_back("the start indexed " + std::to_string(indexed) + " items, expected " +
+                       std::to_string(live));
+  }
+  report(problems);
+  *log_offset += log.size();
+  return start_time;
+}
+
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(acknowledged_writes_survive_sigkill) {
+  Options options = parse_options();
+  std::cout << "crash test: seed " << options.seed << ", " << options.rounds
+            << " rounds (replay: test_crash -- --seed " << options.seed << " --rounds "
+            << options.rounds << ")" << std::endl;
+  TempDir dir;
+  MemosdProcess daemon(MEMOS_MEMOSD, dir.path());
+  Ledger ledger;
+  std::size_t log_offset = 0;
+  Clock::duration slowest_start{};
+  auto test_start = Clock::now();
+
+  // Round r writes and is killed; the start of round r + 1 verifies it (and
+  // everything before it). The last start is verified, then stopped cleanly.
+  for (int round = 0; round <= options.rounds; ++round) {
+    BOOST_TEST_INFO_SCOPE("seed " << options.seed << ", round " << round);
+    Rng rng = make_rng(options.seed, static_cast<std::uint64_t>(round), 0);
+    auto t0 = Clock::now();
+    slowest_start = std::max(slowest_start, restart_and_verify(daemon, ledger, rng, &log_offset));
+    // The counts are those of the round killed just before this start.
+    BOOST_TEST_MESSAGE(
+        "start " << round << ": " << ledger.counts.acknowledged << " writes acknowledged, "
+                 << ledger.counts.landed << " of " << ledger.counts.unacknowledged
+                 << " in flight at the kill applied, " << ledger.counts.retried
+                 << " retried with their keys; verified " << ledger.items.size() << " items in "
+                 << ledger.cubes.size() << " cubes in " << seconds(Clock::now() - t0) << " s");
+    ledger.counts = {};
+    if (round == options.rounds) break;
+    if (round == 0) create_writer_cubes(daemon, ledger);
+    write_and_kill(daemon, ledger, options.seed, round, rng);
+  }
+  BOOST_TEST(daemon.stop(SIGTERM) == 0, daemon.log());
+  std::cout << "crash test: " << options.rounds << " rounds, " << ledger.items.size()
+            << " items in " << ledger.cubes.size() << " cubes, slowest start "
+            << seconds(slowest_start) << " s, total " << seconds(Clock::now() - test_start) << " s"
+            << std::endl;
+}
