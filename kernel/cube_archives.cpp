@@ -114,8 +114,8 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
         if (m.dimension < 16 || m.dimension > 4096) return bad("has an impossible dimension");
         work.manifest = m;
         store::Cube cube;
-        Status s =
-            txn.create_cube(tenant, staging, m.embedder, m.dimension, m.created_at_ms, &cube);
+        Status s = txn.create_cube(tenant, staging, m.embedder, m.dimension, m.created_at_ms, &cube,
+                                   m.default_retriever.empty() ? "dense" : m.default_retriever);
         work.cube = cube.id;
         return s;
       },
@@ -169,7 +169,7 @@ void CubeArchives::export_chunk(std::uint32_t tenant, std::uint64_t id, std::str
     if (cursor_bytes.empty()) {
       writer.header(&out);
       writer.manifest({cube.name, cube.embedder, cube.dimension, cube.created_at_ms, cursor.pinned,
-                       now_ms(), cube.live_items},
+                       now_ms(), cube.live_items, cube.default_retriever},
                       &out);
     }
     const std::size_t budget = std::min(kChunkBytes, s_.config.ipc.max_message_bytes / 4);

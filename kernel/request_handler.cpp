@@ -61,7 +61,8 @@ void RequestHandler::handle(std::uint32_t tenant, std::uint64_t connection,
     case wire::Request::STATUS:
       return status(tenant, id, std::move(reply));
     case wire::Request::CUBE_CREATE:
-      return cube_create(tenant, id, name_of(request.getCubeCreate().getName()), std::move(reply));
+      return cube_create(tenant, id, name_of(request.getCubeCreate().getName()),
+                         name_of(request.getCubeCreate().getRetriever()), std::move(reply));
     case wire::Request::CUBE_LIST:
       return cube_list(tenant, id, std::move(reply));
     case wire::Request::CUBE_SHOW:
@@ -154,14 +155,19 @@ void RequestHandler::status(std::uint32_t tenant, std::uint64_t id, Reply reply)
 }
 
 void RequestHandler::cube_create(std::uint32_t tenant, std::uint64_t id, std::string name,
-                                 Reply reply) {
+                                 std::string retriever, Reply reply) {
   if (std::string err = check_cube_name(name); !err.empty()) return reply(bad_request(id, err));
+  if (retriever.empty()) retriever = "dense";
+  if (retriever != "dense") {
+    return reply(
+        bad_request(id, "retriever '" + retriever + "' is not available (this memosd has: dense)"));
+  }
   auto created = std::make_shared<store::Cube>();
   std::uint32_t dim = s_.config.search.embedding_dim;
   s_.commits.submit({
       [=](store::WriteTxn& txn) {
         return txn.create_cube(tenant, name, embed::HashEmbedder::kName, dim, now_ms(),
-                               created.get());
+                               created.get(), retriever);
       },
       [this, id, created, reply](const Status& s) {
         if (!s.ok()) return reply(status_error(id, s));

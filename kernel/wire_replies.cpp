@@ -120,6 +120,7 @@ void set_cube(wire::Cube::Builder b, const store::Cube& cube) {
   b.setDimension(cube.dimension);
   b.setLiveItems(cube.live_items);
   b.setHeadVersion(cube.head_version);
+  b.setDefaultRetriever(text(cube.default_retriever));
 }
 
 void set_snapshot(wire::Snapshot::Builder b, const store::Snapshot& snap) {

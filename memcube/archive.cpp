@@ -91,6 +91,8 @@ void ArchiveWriter::manifest(const ArchiveManifest& m, std::string* out) {
   r.setHeadVersion(m.head_version);
   r.setExportedAtMs(m.exported_at_ms);
   r.setLiveItems(m.live_items);
+  r.setDefaultRetriever(
+      capnp::Text::Reader(m.default_retriever.data(), m.default_retriever.size()));
   frame(kManifest, message_bytes(message), out);
 }
 
@@ -182,6 +184,8 @@ Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload, co
             m.head_version = r.getHeadVersion();
             m.exported_at_ms = r.getExportedAtMs();
             m.live_items = r.getLiveItems();
+            m.default_retriever =
+                std::string(r.getDefaultRetriever().cStr(), r.getDefaultRetriever().size());
           })) {
         return fail("has a manifest that does not decode");
       }

@@ -40,6 +40,7 @@ struct ArchiveManifest {
   std::uint64_t head_version = 0;
   std::int64_t exported_at_ms = 0;
   std::uint64_t live_items = 0;
+  std::string default_retriever;
 };
 
 // Appends archive bytes to a caller's buffer; its state (running checksum

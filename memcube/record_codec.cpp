@@ -127,6 +127,7 @@ std::string encode_cube(const Cube& cube) {
   r.setDimension(cube.dimension);
   r.setLiveItems(cube.live_items);
   r.setHeadVersion(cube.head_version);
+  r.setDefaultRetriever(text(cube.default_retriever));
   return to_record(message);
 }
 
@@ -172,6 +173,7 @@ Status decode_cube(std::string_view bytes, Cube* out) {
     out->dimension = r.getDimension();
     out->live_items = r.getLiveItems();
     out->head_version = r.getHeadVersion();
+    out->default_retriever = str(r.getDefaultRetriever());
   });
 }
 

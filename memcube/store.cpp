@@ -772,7 +772,8 @@ std::uint64_t WriteTxn::next_id(std::int64_t now_ms) {
 }
 
 Status WriteTxn::create_cube(TenantId tenant, std::string_view name, std::string_view embedder,
-                             std::uint32_t dimension, std::int64_t now_ms, Cube* out) {
+                             std::uint32_t dimension, std::int64_t now_ms, Cube* out,
+                             std::string_view default_retriever) {
   Cube existing;
   Status s = view_.find_cube(tenant, name, &existing);
   if (s.ok()) return {Errc::already_exists, "cube '" + std::string(name) + "' already exists"};
@@ -785,6 +786,7 @@ Status WriteTxn::create_cube(TenantId tenant, std::string_view name, std::string
   cube.created_at_ms = now_ms;
   cube.embedder = embedder;
   cube.dimension = dimension;
+  cube.default_retriever = default_retriever;
   std::string nk = cube_name_key(tenant, name), idk = u64_key(cube.id), rec = encode_cube(cube);
   MDB_val k1 = as_val(nk), v1 = as_val(idk), k2 = as_val(idk), v2 = as_val(rec);
   int rc = mdb_put(txn_, store_->cube_names_, &k1, &v1, MDB_NOOVERWRITE);

@@ -94,7 +94,7 @@ Item to_item(wire::Item::Reader r) {
 Cube to_cube(wire::Cube::Reader r) {
   return Cube{r.getId(),          str(r.getName()),     r.getOwnerUid(),
               r.getCreatedAtMs(), str(r.getEmbedder()), r.getDimension(),
-              r.getLiveItems(),   r.getHeadVersion()};
+              r.getLiveItems(),   r.getHeadVersion(),   str(r.getDefaultRetriever())};
 }
 
 Snapshot to_snapshot(wire::Snapshot::Reader r) {
@@ -423,9 +423,14 @@ Result<Item> decode_item(const wire::Response::Reader& r) {
 }
 }  // namespace
 
-std::future<Result<Cube>> Client::cube_create_async(std::string name) {
+std::future<Result<Cube>> Client::cube_create_async(std::string name, std::string retriever) {
   return impl_->call<Cube>(
-      [&](wire::Request::Builder r) { r.initCubeCreate().setName(text(name)); }, decode_cube);
+      [&](wire::Request::Builder r) {
+        auto c = r.initCubeCreate();
+        c.setName(text(name));
+        c.setRetriever(text(retriever));
+      },
+      decode_cube);
 }
 
 std::future<Result<std::vector<Cube>>> Client::cube_list_async() {

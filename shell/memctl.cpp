@@ -112,6 +112,7 @@ void cube_json(JsonWriter& j, const memos::Cube& c) {
   j.key("dimension").value(c.dimension);
   j.key("live_items").value(c.live_items);
   j.key("head_version").value(c.head_version);
+  j.key("default_retriever").value(c.default_retriever);
   j.end_object();
 }
 
@@ -185,7 +186,9 @@ void print_cube(const memos::Cube& c) {
   std::printf("owner uid  %u\n", c.owner_uid);
   std::printf("created    %s\n", format_time(c.created_at_ms).c_str());
   std::printf("embedder   %s (%u dimensions)\n", c.embedder.c_str(), c.dimension);
+  std::printf("retriever  %s\n", c.default_retriever.c_str());
   std::printf("live items %llu\n", static_cast<unsigned long long>(c.live_items));
+  std::printf("version    %llu\n", static_cast<unsigned long long>(c.head_version));
 }
 
 class Output {
@@ -288,7 +291,7 @@ int import_cube(memos::Client& client, const Output& out, const std::string& fil
 struct Args {
   std::string socket;
   bool json = false;
-  std::string cube, name, text, id, query, tag, to_tag, file, as_name;
+  std::string cube, name, text, id, query, tag, to_tag, file, as_name, retriever;
   std::vector<std::string> tags, meta;
   // Checked and converted before connecting, so bad usage is exit status 2
   // whether or not a daemon is running.
@@ -478,7 +481,7 @@ int run(CLI::App& app, const Args& a) {
       std::printf("removed cube %s\n", a.name.c_str());
       return 0;
     }
-    auto r = sub("create") ? client.cube_create(a.name) : client.cube_show(a.name);
+    auto r = sub("create") ? client.cube_create(a.name, a.retriever) : client.cube_show(a.name);
     if (!r) return out.refused(r.error());
     if (out.json()) {
       JsonWriter j;
@@ -634,7 +637,9 @@ int main(int argc, char** argv) {
 
   auto* cube = app.add_subcommand("cube", "manage cubes");
   cube->require_subcommand(1);
-  cube->add_subcommand("create", "create a cube")->add_option("NAME", a.name)->required();
+  auto* cube_create = cube->add_subcommand("create", "create a cube");
+  cube_create->add_option("NAME", a.name)->required();
+  cube_create->add_option("--retriever", a.retriever, "how search ranks by default (dense)");
   cube->add_subcommand("ls", "list your cubes");
   cube->add_subcommand("show", "show one cube")->add_option("NAME", a.name)->required();
   auto* cube_rm = cube->add_subcommand("rm", "remove a cube");

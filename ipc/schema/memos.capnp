@@ -97,6 +97,7 @@ struct CubeRef {
 
 struct CubeCreate {
   name @0 :Text;         # 1..64 of [A-Za-z0-9._-], not starting with . or -
+  retriever @1 :Text;    # the default retriever; empty: "dense" (the only one so far)
 }
 
 struct CubeRemove {
@@ -113,6 +114,7 @@ struct Cube {
   dimension @5 :UInt32;
   liveItems @6 :UInt64;  # items whose head version is not a tombstone
   headVersion @7 :UInt64;  # advanced by every item version written
+  defaultRetriever @8 :Text;
 }
 
 struct SnapshotRef {

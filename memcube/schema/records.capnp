@@ -56,6 +56,7 @@ struct CubeRecord {
   dimension @5 :UInt32;
   liveItems @6 :UInt64;
   headVersion @7 :UInt64;   # advanced by every item version written
+  defaultRetriever @8 :Text;  # how search ranks when the client does not say
 }
 
 # What a write with an idempotency key did, so that a retry of it (same
@@ -86,6 +87,7 @@ struct ArchiveManifest {
   headVersion @4 :UInt64;
   exportedAtMs @5 :Int64;
   liveItems @6 :UInt64;
+  defaultRetriever @7 :Text;
 }
 
 struct ArchiveTrailer {

@@ -266,3 +266,13 @@ BOOST_FIXTURE_TEST_CASE(cube_export_and_import_through_files, Fixture) {
   BOOST_TEST(memctl({"cube", "export", "nope", file}, &out, &err) == 1);
   BOOST_TEST(!std::filesystem::exists(file + ".part"));
 }
+
+BOOST_FIXTURE_TEST_CASE(cubes_carry_a_default_retriever, Fixture) {
+  std::string out, err;
+  BOOST_TEST(memctl({"cube", "create", "r"}) == 0);
+  BOOST_TEST(memctl({"cube", "show", "r"}, &out) == 0);
+  BOOST_TEST(contains(out, "retriever  dense"), out);
+  BOOST_TEST(memctl({"cube", "create", "r2", "--retriever", "dense"}) == 0);
+  BOOST_TEST(memctl({"cube", "create", "r3", "--retriever", "psychic"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "is not available"), err);
+}

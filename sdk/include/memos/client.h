@@ -166,7 +166,8 @@ struct Cube {
   std::string embedder{};
   std::uint32_t dimension = 0;
   std::uint64_t live_items = 0;
-  std::uint64_t head_version = 0;  // advanced by every item version written
+  std::uint64_t head_version = 0;   // advanced by every item version written
+  std::string default_retriever{};  // how search ranks unless told otherwise
 };
 
 // A named cube-wide version.
@@ -264,7 +265,9 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   std::future<Result<Status>> status_async();
-  std::future<Result<Cube>> cube_create_async(std::string name);
+  // `retriever`: the cube's default retriever; empty for "dense", the only
+  // one so far. Errors: already_exists, bad_request (name or retriever).
+  std::future<Result<Cube>> cube_create_async(std::string name, std::string retriever = "");
   std::future<Result<std::vector<Cube>>> cube_list_async();
   std::future<Result<Cube>> cube_show_async(std::string name);
   std::future<Result<Done>> cube_remove_async(std::string name, bool force = false);
@@ -303,7 +306,9 @@ class Client {
                                                      SearchOptions options = {});
 
   Result<Status> status() { return status_async().get(); }
-  Result<Cube> cube_create(std::string name) { return cube_create_async(std::move(name)).get(); }
+  Result<Cube> cube_create(std::string name, std::string retriever = "") {
+    return cube_create_async(std::move(name), std::move(retriever)).get();
+  }
   Result<std::vector<Cube>> cube_list() { return cube_list_async().get(); }
   Result<Cube> cube_show(std::string name) { return cube_show_async(std::move(name)).get(); }
   Result<Done> cube_remove(std::string name, bool force = false) {
