@@ -235,6 +235,18 @@ struct ItemChange {
       apply;
 };
 
+std::shared_ptr<ItemChange> new_change(std::uint32_t tenant, std::uint64_t request_id,
+                                       std::string cube, const std::string& idempotency_key,
+                                       std::uint16_t operation) {
+  auto c = std::make_shared<ItemChange>();
+  c->tenant = tenant;
+  c->request_id = request_id;
+  c->cube = std::move(cube);
+  c->idempotency_key = idempotency_key;
+  c->operation = operation;
+  return c;
+}
+
 void commit_item_change(const Services& s_, std::shared_ptr<ItemChange> c, Reply reply) {
   s_.run_on_worker([&s_, c, reply = std::move(reply)] {
     const std::uint64_t id = c->request_id;
@@ -362,12 +374,7 @@ void RequestHandler::add(std::uint32_t tenant, std::uint64_t id, wire::AddItem::
                                      "session id or source list longer than the tag limits",
                                      false));
   }
-  auto c = std::make_shared<ItemChange>();
-  c->tenant = tenant;
-  c->request_id = id;
-  c->idempotency_key = idempotency_key_;
-  c->operation = operation_;
-  c->cube = args.getCube();
+  auto c = new_change(tenant, id, args.getCube(), idempotency_key_, operation_);
   c->prepare = [this, id, draft](const store::ReadTxn&, const store::Cube&,
                                  const Reply& r) -> std::optional<std::string> {
     if (!check_fields(s_, id, &draft->text, &draft->tags, &draft->meta, r)) return std::nullopt;
@@ -396,12 +403,7 @@ void RequestHandler::update(std::uint32_t tenant, std::uint64_t id, wire::Update
   if (args.getReplaceMeta()) patch->meta = copy_meta(args.getMeta());
   patch->writer = tenant;
   patch->session = args.getSessionId();
-  auto c = std::make_shared<ItemChange>();
-  c->tenant = tenant;
-  c->request_id = id;
-  c->idempotency_key = idempotency_key_;
-  c->operation = operation_;
-  c->cube = args.getCube();
+  auto c = new_change(tenant, id, args.getCube(), idempotency_key_, operation_);
   c->prepare = [this, id, patch](const store::ReadTxn&, const store::Cube&,
                                  const Reply& r) -> std::optional<std::string> {
     if (!check_fields(s_, id, &*patch->text, patch->tags ? &*patch->tags : nullptr,
@@ -432,12 +434,7 @@ static std::optional<std::string> head_text(const store::ReadTxn& txn, const sto
 
 void RequestHandler::remove(std::uint32_t tenant, std::uint64_t id, std::string cube_name,
                             std::uint64_t item, Reply reply) {
-  auto c = std::make_shared<ItemChange>();
-  c->tenant = tenant;
-  c->request_id = id;
-  c->idempotency_key = idempotency_key_;
-  c->operation = operation_;
-  c->cube = std::move(cube_name);
+  auto c = new_change(tenant, id, std::move(cube_name), idempotency_key_, operation_);
   c->prepare = [item, id](const store::ReadTxn& txn, const store::Cube& cube, const Reply& r) {
     return head_text(txn, cube, item, 0, id, r);
   };
@@ -455,12 +452,7 @@ void RequestHandler::set_state(std::uint32_t tenant, std::uint64_t id, wire::Set
   if (state > static_cast<unsigned>(store::State::frozen)) {
     return reply(bad_request(id, "the state must be active, archived or frozen"));
   }
-  auto c = std::make_shared<ItemChange>();
-  c->tenant = tenant;
-  c->request_id = id;
-  c->idempotency_key = idempotency_key_;
-  c->operation = operation_;
-  c->cube = args.getCube();
+  auto c = new_change(tenant, id, args.getCube(), idempotency_key_, operation_);
   c->prepare = [item, id](const store::ReadTxn& txn, const store::Cube& cube, const Reply& r) {
     return head_text(txn, cube, item, 0, id, r);
   };
@@ -476,12 +468,7 @@ void RequestHandler::rollback(std::uint32_t tenant, std::uint64_t id, wire::Roll
   const std::uint64_t item = args.getItemId();
   const std::uint32_t version = args.getVersion();
   if (version == 0) return reply(bad_request(id, "versions are counted from 1"));
-  auto c = std::make_shared<ItemChange>();
-  c->tenant = tenant;
-  c->request_id = id;
-  c->idempotency_key = idempotency_key_;
-  c->operation = operation_;
-  c->cube = args.getCube();
+  auto c = new_change(tenant, id, args.getCube(), idempotency_key_, operation_);
   c->prepare = [item, version, id](const store::ReadTxn& txn, const store::Cube& cube,
                                    const Reply& r) {
     return head_text(txn, cube, item, version, id, r);

@@ -25,16 +25,11 @@
 #include "ipc/schema/memos.capnp.h"
 #include "memos/client.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/printing.h"
 
 using memos::testing::MemosdProcess;
 using memos::testing::TempDir;
 using namespace std::chrono_literals;
-
-namespace memos {
-std::ostream& operator<<(std::ostream& out, ErrorCode code) {
-  return out << to_string(code);
-}
-}  // namespace memos
 
 namespace {
 
