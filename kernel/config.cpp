@@ -48,6 +48,21 @@ Setter string(std::string* field, std::function<std::string(const std::string&)>
   };
 }
 
+Setter string_list(std::vector<std::string>* field) {
+  return [=](const toml::node& node) -> std::string {
+    const auto* array = node.as_array();
+    if (!array) return "expected an array of strings";
+    std::vector<std::string> values;
+    for (const auto& element : *array) {
+      auto v = element.value_exact<std::string>();
+      if (!v || v->empty()) return "expected an array of non-empty strings";
+      values.push_back(*v);
+    }
+    *field = std::move(values);
+    return "";
+  };
+}
+
 Setter boolean(bool* field) {
   return [=](const toml::node& node) -> std::string {
     auto v = node.value_exact<bool>();
@@ -103,6 +118,9 @@ std::map<std::string, Setter> setters(Config* c) {
       {"store.max_meta_value_bytes", integer(&c->store.max_meta_value_bytes, 1, 1 << 30)},
       {"search.embedding_dim", integer(&c->search.embedding_dim, 16, 4096)},
       {"search.max_k", integer(&c->search.max_k, 1, 100000)},
+      {"plugins.paths", string_list(&c->plugins.paths)},
+      {"plugins.embedder", string(&c->plugins.embedder, check_path)},
+      {"plugins.call_timeout_ms", integer(&c->plugins.call_timeout_ms, 10, 600000)},
   };
 }
 
@@ -122,7 +140,7 @@ std::string load_config_file(const std::string& path, Config* config) {
   for (auto& [key, node] : table) {
     std::string name(key.str());
     if (auto* section = node.as_table();
-        section && (name == "ipc" || name == "store" || name == "search")) {
+        section && (name == "ipc" || name == "store" || name == "search" || name == "plugins")) {
       for (auto& [sub_key, sub_node] : *section) {
         std::string full = name + "." + std::string(sub_key.str());
         auto it = known.find(full);

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace memos::kernel {
 
@@ -42,6 +43,14 @@ struct SearchConfig {
   std::uint32_t max_k = 1000;
 };
 
+struct PluginsConfig {
+  // Folders searched for NAME.plugin.toml manifests (and their subfolders).
+  // Empty: next to memosd, ../plugins and ../lib/memosd/plugins.
+  std::vector<std::string> paths;
+  std::string embedder = "hash-embedder";
+  std::uint32_t call_timeout_ms = 10000;
+};
+
 struct Config {
   std::string socket;    // empty: ipc::default_socket_path()
   std::string data_dir;  // empty: default_data_dir()
@@ -51,6 +60,7 @@ struct Config {
   IpcConfig ipc;
   StoreConfig store;
   SearchConfig search;
+  PluginsConfig plugins;
 };
 
 // Reads and validates `path` over `config` (keys absent from the file keep

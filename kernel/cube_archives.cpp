@@ -98,7 +98,7 @@ namespace {
 // Writes what the reader hands over into the staging cube, within `txn`.
 store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
                                        std::uint32_t tenant, const std::string& staging,
-                                       const StoreConfig& limits) {
+                                       const StoreConfig& limits, const std::string& model) {
   auto flush = [&work, &txn]() -> Status {
     if (work.current.empty()) return {};
     Status s = txn.import_item(work.cube, work.current);
@@ -107,8 +107,8 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
   };
   auto bad = [](const std::string& why) { return Status{Errc::corrupt, "archive " + why}; };
   return {
-      [&work, &txn, tenant, &staging, bad](const store::ArchiveManifest& m) -> Status {
-        if (m.embedder != embed::HashEmbedder::kName) {
+      [&work, &txn, tenant, &staging, bad, &model](const store::ArchiveManifest& m) -> Status {
+        if (m.embedder != model) {
           return bad("uses embedder '" + m.embedder + "', which this memosd does not have");
         }
         if (m.dimension < 16 || m.dimension > 4096) return bad("has an impossible dimension");
@@ -251,8 +251,9 @@ void CubeArchives::import_chunk(std::uint32_t tenant, std::uint64_t connection, 
   s_.commits.submit({
       [this, session, bytes, result](store::WriteTxn& txn) {
         ImportState work = session->state;
-        Status s = work.reader.feed(
-            *bytes, import_sink(work, txn, session->tenant, session->staging, s_.config.store));
+        Status s =
+            work.reader.feed(*bytes, import_sink(work, txn, session->tenant, session->staging,
+                                                 s_.config.store, s_.indexes.embedder_model()));
         if (s.ok()) *result = std::move(work);
         return s;
       },

@@ -49,7 +49,7 @@ std::string claim_socket_path(const std::string& path) {
 
 }  // namespace
 
-Daemon::Daemon(Config config) : config_(std::move(config)) {
+Daemon::Daemon(Config config) : config_(std::move(config)), plugins_(config_.plugins) {
   if (config_.socket.empty()) config_.socket = ipc::default_socket_path();
   if (config_.data_dir.empty()) config_.data_dir = default_data_dir();
   stats_.socket_path = config_.socket;
@@ -89,6 +89,14 @@ bool Daemon::open_storage() {
     spdlog::error("{}", status.message);
     return false;
   }
+  plugins_.scan();
+  std::string model;
+  auto embedder = plugins_.load_embedder(&model, &error);
+  if (!embedder) {
+    spdlog::error("{}", error);
+    return false;
+  }
+  indexes_.set_embedder(std::move(embedder), model);
   std::size_t stale = 0;
   if (status = CubeArchives::remove_stale_staging(*store_, &stale); !status.ok()) {
     spdlog::error("removing unfinished imports: {}", status.message);

@@ -25,6 +25,7 @@
 #include "kernel/data_lock.h"
 #include "kernel/index_set.h"
 #include "kernel/loop_mailbox.h"
+#include "kernel/plugin_manager.h"
 #include "kernel/request_handler.h"
 #include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
@@ -59,6 +60,7 @@ class Daemon final : public ConnectionOwner {
   void collect_blob_garbage();
 
   Config config_;
+  PluginManager plugins_;
   DaemonStats stats_;
   std::unique_ptr<DataLock> lock_;
   std::unique_ptr<store::Store> store_;

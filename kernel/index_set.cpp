@@ -28,13 +28,6 @@ void IndexSet::drop(store::CubeId cube) {
   indexes_.erase(cube);
 }
 
-std::shared_ptr<const embed::HashEmbedder> IndexSet::embedder(std::size_t dimension) {
-  std::lock_guard lock(mutex_);
-  auto& slot = embedders_[dimension];
-  if (!slot) slot = std::make_shared<const embed::HashEmbedder>(dimension);
-  return slot;
-}
-
 store::Status IndexSet::rebuild(const store::Store& store, std::size_t* items_indexed) {
   *items_indexed = 0;
   std::optional<store::ReadTxn> txn;
@@ -54,14 +47,31 @@ store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube
                               std::size_t* items) {
   *items = 0;
   auto index = std::make_shared<CubeIndex>(cube.dimension);
-  auto embed = embedder(cube.dimension);
-  std::vector<float> vector(cube.dimension);
+  // Items go to the embedder in batches: one plugin call for many texts.
+  constexpr std::size_t kBatch = 256;
+  std::vector<store::Item> batch;
+  std::string error;
+  auto flush = [&] {
+    std::vector<std::string_view> texts;
+    for (const auto& item : batch) texts.push_back(item.text);
+    std::vector<float> vectors;
+    if (error = embedder_->embed(texts, cube.dimension, &vectors); !error.empty()) return;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      index->upsert(batch[i].id,
+                    std::span<const float>(vectors.data() + i * cube.dimension, cube.dimension),
+                    attributes_of(batch[i]));
+    }
+    *items += batch.size();
+    batch.clear();
+  };
   store::Status s = txn.for_each_live_item(cube.id, [&](const store::Item& item) {
-    embed->embed(item.text, vector);
-    index->upsert(item.id, vector, attributes_of(item));
-    ++*items;
+    if (!error.empty()) return;
+    batch.push_back(item);
+    if (batch.size() == kBatch) flush();
   });
   if (!s.ok()) return s;
+  if (error.empty() && !batch.empty()) flush();
+  if (!error.empty()) return {store::Errc::unavailable, error};
   std::lock_guard lock(mutex_);
   indexes_[cube.id] = std::move(index);
   return {};

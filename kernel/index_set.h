@@ -7,10 +7,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "kernel/cube_index.h"
+#include "kernel/plugin_embedder.h"
 #include "memcube/store.h"
-#include "plugins/hash-embedder/hash_embedder.h"
 
 namespace memos::kernel {
 
@@ -25,8 +27,17 @@ class IndexSet {
   std::shared_ptr<CubeIndex> find(store::CubeId cube);
   // Forgets a removed cube's index.
   void drop(store::CubeId cube);
-  // The embedder for a dimension (one instance per dimension, shared).
-  std::shared_ptr<const embed::HashEmbedder> embedder(std::size_t dimension);
+  // The embedder plugin every cube uses (set once at start, before use).
+  void set_embedder(std::unique_ptr<PluginEmbedder> embedder, std::string model) {
+    embedder_ = std::move(embedder);
+    model_ = std::move(model);
+  }
+  // The embedder's model name, recorded in each new cube's manifest.
+  const std::string& embedder_model() const { return model_; }
+  // Embeds one text for a cube of `dimension`. Returns "" or why not.
+  std::string embed(std::string_view text, std::uint32_t dimension, std::vector<float>* out) const {
+    return embedder_->embed(text, dimension, out);
+  }
 
   // Rebuilds every index from the store. Errors: those of ReadTxn.
   store::Status rebuild(const store::Store& store, std::size_t* items_indexed);
@@ -37,7 +48,8 @@ class IndexSet {
  private:
   std::mutex mutex_;
   std::map<store::CubeId, std::shared_ptr<CubeIndex>> indexes_;
-  std::map<std::size_t, std::shared_ptr<const embed::HashEmbedder>> embedders_;
+  std::unique_ptr<PluginEmbedder> embedder_;
+  std::string model_;
 };
 
 }  // namespace memos::kernel

@@ -1,6 +1,7 @@
 #include "kernel/request_handler.h"
 
 #include <capnp/message.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -164,10 +165,10 @@ void RequestHandler::cube_create(std::uint32_t tenant, std::uint64_t id, std::st
   }
   auto created = std::make_shared<store::Cube>();
   std::uint32_t dim = s_.config.search.embedding_dim;
+  std::string model = s_.indexes.embedder_model();
   s_.commits.submit({
       [=](store::WriteTxn& txn) {
-        return txn.create_cube(tenant, name, embed::HashEmbedder::kName, dim, now_ms(),
-                               created.get(), retriever);
+        return txn.create_cube(tenant, name, model, dim, now_ms(), created.get(), retriever);
       },
       [this, id, created, reply](const Status& s) {
         if (!s.ok()) return reply(status_error(id, s));
@@ -277,8 +278,10 @@ void commit_item_change(const Services& s_, std::shared_ptr<ItemChange> c, Reply
       text = c->prepare(*txn, cube, reply);
       if (!text) return;
     }
-    auto embedder = s_.indexes.embedder(cube.dimension);
-    auto vector = std::make_shared<std::vector<float>>(embedder->embed(*text));
+    auto vector = std::make_shared<std::vector<float>>();
+    if (std::string err = s_.indexes.embed(*text, cube.dimension, vector.get()); !err.empty()) {
+      return reply(kernel::error_frame(id, wire::ErrorCode::UNAVAILABLE, err, true));
+    }
     auto written = std::make_shared<store::Item>();
     auto superseded = std::make_shared<store::Item>();
     auto replayed = std::make_shared<bool>(false);
@@ -307,7 +310,7 @@ void commit_item_change(const Services& s_, std::shared_ptr<ItemChange> c, Reply
               c->tenant, c->idempotency_key,
               {c->operation, cube.id, written->id, written->version, written->recorded_at_ms});
         },
-        [&s_, id, cube, text = std::move(*text), embedder, vector, written, superseded, replayed,
+        [&s_, id, cube, text = std::move(*text), vector, written, superseded, replayed,
          reply](const Status& s) {
           if (!s.ok()) return reply(status_error(id, s));
           // A replayed outcome may be older than the item's head: leave the
@@ -319,7 +322,16 @@ void commit_item_change(const Services& s_, std::shared_ptr<ItemChange> c, Reply
           } else {
             // Another write may have changed the text between the snapshot
             // and the commit: the index must hold what was committed.
-            if (written->text != text) *vector = embedder->embed(written->text);
+            if (written->text != text) {
+              if (std::string err = s_.indexes.embed(written->text, cube.dimension, vector.get());
+                  !err.empty()) {
+                // Committed, but not searchable until the next start rebuilds
+                // the index: say so loudly rather than index a stale vector.
+                spdlog::error("indexing item {}: {}", written->id, err);
+                index->remove(written->id);
+                return reply(item_response(id, *written));
+              }
+            }
             index->upsert(written->id, *vector, attributes_of(*written));
           }
           if (superseded->id != 0)
@@ -595,7 +607,10 @@ void RequestHandler::search(std::uint32_t tenant, std::uint64_t id, wire::Search
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
     if (!open_cube(s_.store, tenant, cube_name, &txn, &cube, id, reply)) return;
-    std::vector<float> vector = s_.indexes.embedder(cube.dimension)->embed(query);
+    std::vector<float> vector;
+    if (std::string err = s_.indexes.embed(query, cube.dimension, &vector); !err.empty()) {
+      return reply(kernel::error_frame(id, wire::ErrorCode::UNAVAILABLE, err, true));
+    }
     SearchFilter filter;
     filter.all_tags = tags;
     filter.now_ms = now_ms();

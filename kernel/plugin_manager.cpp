@@ -1,0 +1,120 @@
+#include "kernel/plugin_manager.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "ipc/schema/plugin.capnp.h"
+
+namespace memos::kernel {
+
+PluginManager::PluginManager(const PluginsConfig& config) : config_(config) {
+  if (config_.paths.empty()) {
+    // Beside the binary: the build tree (build/kernel/memosd ->
+    // build/plugins) and the installed layout (bin/ -> lib/memosd/plugins).
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+      auto base = exe.parent_path().parent_path();
+      config_.paths = {(base / "plugins").string(), (base / "lib" / "memosd" / "plugins").string()};
+    }
+  }
+}
+
+void PluginManager::scan() {
+  plugins::Listing listing = plugins::list_plugins(config_.paths);
+  for (const auto& problem : listing.problems) spdlog::warn("plugin refused: {}", problem);
+  std::lock_guard lock(mutex_);
+  plugins_.clear();
+  for (auto& m : listing.plugins) plugins_.push_back({std::move(m), "listed", ""});
+  spdlog::info("{} plugin(s) listed", plugins_.size());
+}
+
+std::vector<PluginState> PluginManager::states() const {
+  std::lock_guard lock(mutex_);
+  return plugins_;
+}
+
+void PluginManager::set_state(const std::string& name, std::string state, std::string detail) {
+  std::lock_guard lock(mutex_);
+  for (auto& p : plugins_) {
+    if (p.manifest.name == name) {
+      p.state = std::move(state);
+      p.detail = std::move(detail);
+    }
+  }
+}
+
+std::unique_ptr<PluginEmbedder> PluginManager::load_embedder(std::string* model,
+                                                             std::string* error) {
+  const std::string& name = config_.embedder;
+  plugins::Manifest manifest;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = std::find_if(plugins_.begin(), plugins_.end(),
+                           [&](const PluginState& p) { return p.manifest.name == name; });
+    if (it == plugins_.end()) {
+      *error = "embedder plugin '" + name + "' is not in any plugin folder";
+      return nullptr;
+    }
+    manifest = it->manifest;
+  }
+  auto fail = [&](std::string why) -> std::unique_ptr<PluginEmbedder> {
+    set_state(name, "failed", why);
+    *error = std::move(why);
+    return nullptr;
+  };
+  if (!(manifest.kind_bits & MEMOS_KIND_EMBEDDER))
+    return fail("plugin " + name + " is no embedder");
+  if (manifest.isolated) {
+    return fail("plugin " + name + " asks for isolation, which this memosd cannot give yet");
+  }
+  plugins::LoadedLibrary library;
+  if (std::string err = plugins::load_library(manifest, &library); !err.empty()) return fail(err);
+  std::string err;
+  auto instance = plugins::PluginInstance::create(library, &err);
+  if (!instance) return fail(err);
+
+  // Ask what it is: its model name and batch size.
+  capnp::MallocMessageBuilder request;
+  request.initRoot<plugin_wire::PluginRequest>().setDescribe();
+  auto words = capnp::messageToFlatArray(request);
+  auto bytes = words.asBytes();
+  auto r = instance->call(std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size()),
+                          std::chrono::milliseconds(config_.call_timeout_ms), 1 << 20);
+  std::uint32_t max_batch = 256;
+  kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
+    if (r.status != MEMOS_OK || r.reply.empty() || r.reply.size() % 8) {
+      err = "describe failed: " + r.message;
+      return;
+    }
+    std::vector<capnp::word> reply(r.reply.size() / 8);
+    std::memcpy(reply.data(), r.reply.data(), r.reply.size());
+    capnp::FlatArrayMessageReader reader(kj::arrayPtr(reply.data(), reply.size()));
+    auto response = reader.getRoot<plugin_wire::PluginResponse>();
+    if (!response.isCapabilities()) {
+      err = "describe did not return capabilities";
+      return;
+    }
+    auto caps = response.getCapabilities().getEmbedder();
+    *model = caps.getModel();
+    if (caps.getMaxBatch() != 0) max_batch = caps.getMaxBatch();
+  });
+  KJ_IF_MAYBE (e, failure) {
+    err = std::string("describe: ") + e->getDescription().cStr();
+  }
+  if (!err.empty() || model->empty()) {
+    return fail("plugin " + name + ": " + (err.empty() ? "no model name" : err));
+  }
+  set_state(name, "loaded", library.descriptor->version ? library.descriptor->version : "");
+  spdlog::info("embedder plugin {} {} loaded in process (model {})", name,
+               library.descriptor->version ? library.descriptor->version : "", *model);
+  return std::make_unique<PluginEmbedder>(
+      std::move(instance), std::chrono::milliseconds(config_.call_timeout_ms), max_batch);
+}
+
+}  // namespace memos::kernel
