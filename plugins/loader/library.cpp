@@ -23,40 +23,46 @@ struct PendingCall {
   bool abandoned = false;  // the caller gave up waiting
   std::size_t max_reply_bytes = 0;
   CallResult result;
-  // Shared with the caller: a late completion must find it alive.
-  std::shared_ptr<PendingCall> self;
 };
 
 void host_log(void* data, int level, const char* message, std::size_t size) {
   const auto* name = static_cast<const std::string*>(data);
   std::string_view text(message, size);
   switch (level) {
-    case MEMOS_LOG_DEBUG: spdlog::debug("plugin {}: {}", *name, text); break;
-    case MEMOS_LOG_INFO: spdlog::info("plugin {}: {}", *name, text); break;
-    case MEMOS_LOG_WARN: spdlog::warn("plugin {}: {}", *name, text); break;
-    default: spdlog::error("plugin {}: {}", *name, text); break;
+    case MEMOS_LOG_DEBUG:
+      spdlog::debug("plugin {}: {}", *name, text);
+      break;
+    case MEMOS_LOG_INFO:
+      spdlog::info("plugin {}: {}", *name, text);
+      break;
+    case MEMOS_LOG_WARN:
+      spdlog::warn("plugin {}: {}", *name, text);
+      break;
+    default:
+      spdlog::error("plugin {}: {}", *name, text);
+      break;
   }
 }
 
 void host_complete(memos_call* call, memos_status status, const std::uint8_t* reply,
                    std::size_t size) {
   auto* pending = reinterpret_cast<PendingCall*>(call);
-  std::shared_ptr<PendingCall> keep;
-  {
-    std::lock_guard lock(pending->mutex);
-    if (pending->done) {
-      spdlog::warn("a plugin completed a call twice; the second completion is ignored");
-      return;
-    }
-    pending->done = true;
-    keep = std::move(pending->self);  // released once this function returns
-    pending->result.status = status;
-    if (size > pending->max_reply_bytes) {
-      pending->result.status = MEMOS_ERR_INTERNAL;
-      pending->result.message = "the plugin's reply is larger than the limit";
-    } else if (reply && size) {
-      pending->result.reply.assign(reinterpret_cast<const char*>(reply), size);
-    }
+  // Everything under the lock, notify included: once it is released the
+  // waiting caller may return and free the call. (A call the caller gave up
+  // on is kept alive by its instance until destroy(), so a late completion
+  // still lands here safely.)
+  std::lock_guard lock(pending->mutex);
+  if (pending->done) {
+    spdlog::warn("a plugin completed a call twice; the second completion is ignored");
+    return;
+  }
+  pending->done = true;
+  pending->result.status = status;
+  if (size > pending->max_reply_bytes) {
+    pending->result.status = MEMOS_ERR_INTERNAL;
+    pending->result.message = "the plugin's reply is larger than the limit";
+  } else if (reply && size) {
+    pending->result.reply.assign(reinterpret_cast<const char*>(reply), size);
   }
   pending->done_cv.notify_all();
 }
@@ -89,7 +95,8 @@ std::string validate_descriptor(const memos_plugin_descriptor* d, const Manifest
     return who + ": calls itself '" + std::string(d->name ? d->name : "(null)") +
            "', not the manifest's name";
   }
-  if ((d->kinds & m.kind_bits) != m.kind_bits) return who + ": does not provide the manifest's kinds";
+  if ((d->kinds & m.kind_bits) != m.kind_bits)
+    return who + ": does not provide the manifest's kinds";
   const memos_plugin_vtable* v = d->vtable;
   if (!v) return who + ": has no vtable";
   if (v->struct_size < offsetof(memos_plugin_vtable, cancel)) {
@@ -159,21 +166,26 @@ std::unique_ptr<PluginInstance> PluginInstance::create(const LoadedLibrary& libr
 
 PluginInstance::~PluginInstance() {
   if (instance_) library_.descriptor->vtable->destroy(instance_);
+  // After destroy() no call can complete: the abandoned ones may go.
+  std::lock_guard lock(abandoned_mutex_);
+  abandoned_.clear();
 }
 
 CallResult PluginInstance::call(const std::string& request, std::chrono::milliseconds timeout,
                                 std::size_t max_reply_bytes) const {
   auto pending = std::make_shared<PendingCall>();
   pending->max_reply_bytes = max_reply_bytes;
-  pending->self = pending;
   auto* call = reinterpret_cast<memos_call*>(pending.get());
-  library_.descriptor->vtable->call(instance_, call,
-                                    reinterpret_cast<const std::uint8_t*>(request.data()),
-                                    request.size());
+  library_.descriptor->vtable->call(
+      instance_, call, reinterpret_cast<const std::uint8_t*>(request.data()), request.size());
   std::unique_lock lock(pending->mutex);
   if (!pending->done_cv.wait_for(lock, timeout, [&] { return pending->done; })) {
     pending->abandoned = true;
     lock.unlock();
+    {
+      std::lock_guard keep(abandoned_mutex_);
+      abandoned_.push_back(pending);
+    }
     if (library_.descriptor->vtable->cancel) library_.descriptor->vtable->cancel(instance_, call);
     return {MEMOS_ERR_BUSY, "", "plugin " + library_.manifest.name + " did not answer in time"};
   }

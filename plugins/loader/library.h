@@ -11,7 +11,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "memos/plugin.h"
 #include "plugins/loader/manifest.h"
@@ -61,6 +63,10 @@ class PluginInstance {
   LoadedLibrary library_;
   memos_instance* instance_ = nullptr;
   memos_host_api host_{};
+  // Calls given up on at their deadline, kept until destroy() in case the
+  // plugin completes them late.
+  mutable std::mutex abandoned_mutex_;
+  mutable std::vector<std::shared_ptr<void>> abandoned_;
 };
 
 // PluginConfig bytes from settings.

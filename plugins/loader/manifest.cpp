@@ -3,10 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <filesystem>
 #include <set>
-#include <toml++/toml.h>
 
 #include "memos/plugin.h"
 
@@ -43,10 +43,9 @@ std::string read_manifest(const std::string& path, Manifest* out) {
   try {
     t = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    return path + ":" + std::to_string(e.source().begin.line) + ": " +
-           std::string(e.description());
+    return path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
   }
-  static const std::set<std::string> known = {"name",    "kinds",     "abi_major",    "library",
+  static const std::set<std::string> known = {"name",      "kinds",        "abi_major", "library",
                                               "isolation", "capabilities", "settings"};
   for (auto& [key, node] : t) {
     if (!known.contains(std::string(key.str()))) {
@@ -80,8 +79,8 @@ std::string read_manifest(const std::string& path, Manifest* out) {
     return path + ": isolation must be \"in-process\" or \"isolated\"";
   }
   m.isolated = isolation == "isolated";
-  for (auto [section, target] : {std::pair{"capabilities", &m.capabilities},
-                                 std::pair{"settings", &m.settings}}) {
+  for (auto [section, target] :
+       {std::pair{"capabilities", &m.capabilities}, std::pair{"settings", &m.settings}}) {
     if (auto* table = t[section].as_table()) {
       if (std::string err = table_of_strings(*table, target); !err.empty()) {
         return path + ": [" + section + "] " + err;
@@ -119,7 +118,8 @@ Listing list_plugins(const std::vector<std::string>& folders) {
     std::vector<fs::path> candidates;
     for (const auto& entry : fs::directory_iterator(folder, ec)) {
       if (entry.is_directory(ec)) {
-        for (const auto& inner : fs::directory_iterator(entry.path(), ec)) candidates.push_back(inner.path());
+        for (const auto& inner : fs::directory_iterator(entry.path(), ec))
+          candidates.push_back(inner.path());
       } else {
         candidates.push_back(entry.path());
       }

@@ -30,9 +30,8 @@
  *
  * Threading. memosd calls create() and destroy() on one thread, never
  * concurrently for one instance. call() may be invoked from several worker
- * threads at once on one instance, unless the plugin's manifest says
- * `concurrency = 1`; complete() and is_cancelled() may be called from any
- * thread.
+ * threads at once on one instance; complete() and is_cancelled() may be
+ * called from any thread.
  */
 #ifndef MEMOS_PLUGIN_H
 #define MEMOS_PLUGIN_H

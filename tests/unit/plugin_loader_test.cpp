@@ -1,0 +1,197 @@
+#define BOOST_TEST_MODULE plugin_loader
+#include <sys/stat.h>
+
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "kernel/plugin_embedder.h"
+#include "plugins/loader/library.h"
+#include "plugins/loader/manifest.h"
+#include "tests/support/memosd_process.h"
+
+using namespace memos::plugins;
+using memos::testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A folder with one manifest naming a test plugin built beside the tests.
+struct OnePlugin {
+  TempDir dir;
+  Manifest manifest;
+  std::string error;
+  explicit OnePlugin(const std::string& plugin, const std::string& name = "",
+                     const std::string& extra = "") {
+    fs::copy_file(std::string(MEMOS_TEST_PLUGIN_DIR) + "/" + plugin + ".so",
+                  dir.path() + "/" + plugin + ".so");
+    std::ofstream(dir.path() + "/" + plugin + ".plugin.toml")
+        << "name = \"" << (name.empty() ? plugin : name) << "\"\nkinds = [\"embedder\"]\n"
+        << "abi_major = 1\nlibrary = \"" << plugin << ".so\"\n"
+        << extra;
+    error = read_manifest(dir.path() + "/" + plugin + ".plugin.toml", &manifest);
+  }
+  std::string load(LoadedLibrary* out) { return load_library(manifest, out); }
+};
+
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+std::string any_request() {
+  // A PluginRequest with describe set: these plugins answer anything alike.
+  static const char bytes[] = {0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0,
+                               1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  return std::string(bytes, sizeof(bytes));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(each_broken_descriptor_is_refused_with_its_reason) {
+  struct Case {
+    const char* plugin;
+    const char* name;
+    const char* expect;
+  } cases[] = {
+      {"bad-magic", "", "bad magic"},
+      {"bad-major", "", "built for plugin ABI 2"},
+      {"bad-short", "", "descriptor struct is too small"},
+      {"bad-name", "", "calls itself 'someone-else'"},
+      {"bad-no-symbol", "", "does not export memos_plugin_describe_v1"},
+  };
+  for (const auto& c : cases) {
+    OnePlugin p(c.plugin, c.name);
+    BOOST_REQUIRE_MESSAGE(p.error.empty(), p.error);
+    LoadedLibrary lib;
+    std::string err = p.load(&lib);
+    BOOST_TEST(contains(err, c.expect), c.plugin << ": " << err);
+  }
+  // A manifest naming a library that is not there.
+  OnePlugin p("bad-magic");
+  p.manifest.library = p.dir.path() + "/missing.so";
+  LoadedLibrary lib;
+  BOOST_TEST(contains(p.load(&lib), "cannot load"));
+}
+
+BOOST_AUTO_TEST_CASE(a_plugin_from_an_older_minor_loads) {
+  OnePlugin p("bad-old-vtable");
+  LoadedLibrary lib;
+  BOOST_REQUIRE_MESSAGE(p.load(&lib).empty(), p.load(&lib));
+  std::string err;
+  auto instance = PluginInstance::create(lib, &err);
+  BOOST_REQUIRE_MESSAGE(instance, err);
+  auto r = instance->call(any_request(), std::chrono::seconds(5), 1 << 20);
+  BOOST_TEST(r.status == MEMOS_ERR_UNSUPPORTED);
+}
+
+BOOST_AUTO_TEST_CASE(misbehaving_calls_are_contained) {
+  using namespace std::chrono_literals;
+  {  // A reply that is not Cap'n Proto reaches the embedder as an error.
+    OnePlugin p("bad-garbage-reply");
+    LoadedLibrary lib;
+    BOOST_REQUIRE(p.load(&lib).empty());
+    std::string err;
+    auto instance = PluginInstance::create(lib, &err);
+    BOOST_REQUIRE(instance);
+    memos::kernel::PluginEmbedder embedder(std::move(instance), 5s, 16);
+    std::vector<float> out;
+    std::string why = embedder.embed("text", 32, &out);
+    BOOST_TEST(contains(why, "bad-garbage-reply"), why);
+  }
+  {  // An oversized reply is refused before it is copied.
+    OnePlugin p("bad-huge-reply");
+    LoadedLibrary lib;
+    BOOST_REQUIRE(p.load(&lib).empty());
+    std::string err;
+    auto instance = PluginInstance::create(lib, &err);
+    auto r = instance->call(any_request(), 5s, 1 << 20);
+    BOOST_TEST(r.status == MEMOS_ERR_INTERNAL);
+    BOOST_TEST(contains(r.message, "larger than the limit"));
+    BOOST_TEST(r.reply.empty());
+  }
+  {  // A second completion is ignored.
+    OnePlugin p("bad-twice");
+    LoadedLibrary lib;
+    BOOST_REQUIRE(p.load(&lib).empty());
+    std::string err;
+    auto instance = PluginInstance::create(lib, &err);
+    for (int i = 0; i < 3; ++i) {
+      BOOST_TEST(instance->call(any_request(), 5s, 1 << 20).status == MEMOS_ERR_UNSUPPORTED);
+    }
+  }
+  {  // A call never completed ends at its deadline.
+    OnePlugin p("bad-silent");
+    LoadedLibrary lib;
+    BOOST_REQUIRE(p.load(&lib).empty());
+    std::string err;
+    auto instance = PluginInstance::create(lib, &err);
+    auto started = std::chrono::steady_clock::now();
+    auto r = instance->call(any_request(), 200ms, 1 << 20);
+    BOOST_TEST(r.status == MEMOS_ERR_BUSY);
+    BOOST_TEST(contains(r.message, "did not answer in time"));
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 5s));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_sdk_catches_what_a_plugin_throws) {
+  OnePlugin p("thrower");
+  LoadedLibrary lib;
+  BOOST_REQUIRE(p.load(&lib).empty());
+  std::string err;
+  auto instance = PluginInstance::create(lib, &err);
+  BOOST_REQUIRE(instance);
+  memos::kernel::PluginEmbedder embedder(std::move(instance), std::chrono::seconds(5), 16);
+  std::vector<float> out;
+  std::string why = embedder.embed("text", 32, &out);
+  BOOST_TEST(contains(why, "thrown inside the plugin"), why);
+  // A constructor that throws std::invalid_argument fails create() cleanly.
+  lib.manifest.settings["fail_create"] = "yes";
+  BOOST_TEST(!PluginInstance::create(lib, &err));
+  BOOST_TEST(contains(err, "create() failed"), err);
+}
+
+BOOST_AUTO_TEST_CASE(manifests_are_checked_and_untrusted_files_refused) {
+  TempDir dir;
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir.path() + "/" + name) << text;
+    return dir.path() + "/" + name;
+  };
+  Manifest m;
+  BOOST_TEST(contains(read_manifest(write("a.plugin.toml",
+                                          "name = \"a\"\nkinds = [\"embedder\"]\n"
+                                          "abi_major = 1\nlibrary = \"../x.so\"\n"),
+                                    &m),
+                      "library must be a file name"));
+  BOOST_TEST(contains(read_manifest(write("b.plugin.toml",
+                                          "name = \"b\"\nkinds = [\"mind-reader\"]\n"
+                                          "abi_major = 1\nlibrary = \"b.so\"\n"),
+                                    &m),
+                      "unknown kind"));
+  BOOST_TEST(contains(read_manifest(write("c.plugin.toml",
+                                          "name = \"c\"\nkinds = [\"embedder\"]\n"
+                                          "abi_major = 1\nlibrary = \"c.so\"\n"
+                                          "colour = \"blue\"\n"),
+                                    &m),
+                      "unknown key 'colour'"));
+  BOOST_TEST(contains(read_manifest(write("d.plugin.toml", "name = [\n"), &m), "d.plugin.toml:"));
+  BOOST_TEST(contains(read_manifest(write("e.plugin.toml",
+                                          "name = \"e\"\nkinds = [\"embedder\"]\n"
+                                          "abi_major = 1\nlibrary = \"e.so\"\n"
+                                          "isolation = \"sandboxed\"\n"),
+                                    &m),
+                      "isolation must be"));
+  std::string good = write("f.plugin.toml",
+                           "name = \"f\"\nkinds = [\"embedder\"]\n"
+                           "abi_major = 1\nlibrary = \"f.so\"\n");
+  BOOST_TEST(read_manifest(good, &m).empty());
+  BOOST_TEST(m.library == dir.path() + "/f.so");
+  chmod(good.c_str(), 0666);
+  BOOST_TEST(contains(check_trusted(good), "writable by anyone"));
+  Listing listing = list_plugins({dir.path()});
+  BOOST_TEST(listing.plugins.empty());  // every manifest above is refused
+  BOOST_TEST(listing.problems.size() == 6u);
+  // The shipped plugin folder lists hash-embedder.
+  Listing shipped = list_plugins({MEMOS_PLUGIN_DIR});
+  BOOST_REQUIRE_EQUAL(shipped.plugins.size(), 1u);
+  BOOST_TEST(shipped.plugins[0].name == "hash-embedder");
+}
