@@ -126,7 +126,7 @@ bool Daemon::open_storage() {
       },
       config_.store.group_commit);
   handler_ = std::make_unique<RequestHandler>(
-      Services{config_, *store_, *commits_, indexes_, stats_, access_,
+      Services{config_, *store_, *commits_, indexes_, stats_, access_, plugins_,
                [this](std::function<void()> work) { run_on_worker(std::move(work)); }});
   return true;
 }

@@ -55,7 +55,10 @@ store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube
     std::vector<std::string_view> texts;
     for (const auto& item : batch) texts.push_back(item.text);
     std::vector<float> vectors;
-    if (error = embedder_->embed(texts, cube.dimension, &vectors); !error.empty()) return;
+    if (error = std::atomic_load(&embedder_)->embed(texts, cube.dimension, &vectors);
+        !error.empty()) {
+      return;
+    }
     for (std::size_t i = 0; i < batch.size(); ++i) {
       index->upsert(batch[i].id,
                     std::span<const float>(vectors.data() + i * cube.dimension, cube.dimension),

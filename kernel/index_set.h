@@ -28,15 +28,20 @@ class IndexSet {
   // Forgets a removed cube's index.
   void drop(store::CubeId cube);
   // The embedder plugin every cube uses (set once at start, before use).
-  void set_embedder(std::unique_ptr<PluginEmbedder> embedder, std::string model) {
-    embedder_ = std::move(embedder);
+  // Safe while searches run: a reload swaps the embedder under them.
+  void set_embedder(std::shared_ptr<PluginEmbedder> embedder, std::string model) {
+    std::atomic_store(&embedder_, std::move(embedder));
+    std::lock_guard lock(mutex_);
     model_ = std::move(model);
   }
   // The embedder's model name, recorded in each new cube's manifest.
-  const std::string& embedder_model() const { return model_; }
+  std::string embedder_model() const {
+    std::lock_guard lock(mutex_);
+    return model_;
+  }
   // Embeds one text for a cube of `dimension`. Returns "" or why not.
   std::string embed(std::string_view text, std::uint32_t dimension, std::vector<float>* out) const {
-    return embedder_->embed(text, dimension, out);
+    return std::atomic_load(&embedder_)->embed(text, dimension, out);
   }
 
   // Rebuilds every index from the store. Errors: those of ReadTxn.
@@ -46,9 +51,9 @@ class IndexSet {
   store::Status build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items);
 
  private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::map<store::CubeId, std::shared_ptr<CubeIndex>> indexes_;
-  std::unique_ptr<PluginEmbedder> embedder_;
+  std::shared_ptr<PluginEmbedder> embedder_;
   std::string model_;
 };
 

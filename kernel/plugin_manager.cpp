@@ -29,8 +29,19 @@ void PluginManager::scan() {
   plugins::Listing listing = plugins::list_plugins(config_.paths);
   for (const auto& problem : listing.problems) spdlog::warn("plugin refused: {}", problem);
   std::lock_guard lock(mutex_);
-  plugins_.clear();
-  for (auto& m : listing.plugins) plugins_.push_back({std::move(m), "listed", ""});
+  // A rescan refreshes manifests but keeps what is known of loaded plugins.
+  std::vector<PluginState> fresh;
+  for (auto& m : listing.plugins) {
+    PluginState next{std::move(m), "listed", ""};
+    for (const auto& old : plugins_) {
+      if (old.manifest.name == next.manifest.name) {
+        next.state = old.state;
+        next.detail = old.detail;
+      }
+    }
+    fresh.push_back(std::move(next));
+  }
+  plugins_ = std::move(fresh);
   spdlog::info("{} plugin(s) listed", plugins_.size());
 }
 

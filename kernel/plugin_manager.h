@@ -35,10 +35,10 @@ class PluginManager {
 
   // A copy of every plugin's state (thread-safe).
   std::vector<PluginState> states() const;
-
- private:
+  const std::string& embedder_name() const { return config_.embedder; }
   void set_state(const std::string& name, std::string state, std::string detail);
 
+ private:
   PluginsConfig config_;
   mutable std::mutex mutex_;
   std::vector<PluginState> plugins_;

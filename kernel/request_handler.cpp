@@ -12,6 +12,7 @@
 #include "ipc/message.h"
 #include "kernel/access_log.h"
 #include "kernel/cube_archives.h"
+#include "kernel/plugin_manager.h"
 #include "kernel/request_checks.h"
 #include "kernel/wire_replies.h"
 
@@ -122,6 +123,12 @@ void RequestHandler::handle(std::uint32_t tenant, std::uint64_t connection,
           tenant, connection, id, r.getSession(),
           std::string(reinterpret_cast<const char*>(data.begin()), data.size()), std::move(reply));
     }
+    case wire::Request::PLUGIN_LIST:
+      return plugin_list(id, std::move(reply));
+    case wire::Request::PLUGIN_INFO:
+      return plugin_info(id, name_of(request.getPluginInfo()), std::move(reply));
+    case wire::Request::PLUGIN_RELOAD:
+      return plugin_reload(id, name_of(request.getPluginReload()), std::move(reply));
     case wire::Request::IMPORT_FINISH:
       return archives_->import_finish(tenant, connection, id, request.getImportFinish(),
                                       std::move(reply));
@@ -151,6 +158,9 @@ void RequestHandler::status(std::uint32_t tenant, std::uint64_t id, Reply reply)
       st.setRequestsServed(s_.stats.requests_served.load());
       st.setDataDir(text(s_.stats.data_dir));
       st.setSocket(text(s_.stats.socket_path));
+      auto plugins = s_.plugins.states();
+      auto list = st.initPlugins(static_cast<unsigned>(plugins.size()));
+      for (unsigned i = 0; i < plugins.size(); ++i) set_plugin(list[i], plugins[i]);
     }));
   });
 }
@@ -651,6 +661,62 @@ void RequestHandler::search(std::uint32_t tenant, std::uint64_t id, wire::Search
         list[i].setScore(found[i].score);
       }
     }));
+  });
+}
+
+void RequestHandler::plugin_list(std::uint64_t id, Reply reply) {
+  auto plugins = s_.plugins.states();
+  reply(response(id, [&](wire::Response::Builder r) {
+    auto list = r.initPlugins(static_cast<unsigned>(plugins.size()));
+    for (unsigned i = 0; i < plugins.size(); ++i) set_plugin(list[i], plugins[i]);
+  }));
+}
+
+void RequestHandler::plugin_info(std::uint64_t id, std::string name, Reply reply) {
+  for (const auto& p : s_.plugins.states()) {
+    if (p.manifest.name == name) {
+      return reply(response(id, [&](wire::Response::Builder r) { set_plugin(r.initPlugin(), p); }));
+    }
+  }
+  reply(status_error(id, {Errc::not_found, "no plugin named '" + name + "'"}));
+}
+
+void RequestHandler::plugin_reload(std::uint64_t id, std::string name, Reply reply) {
+  // Loading runs plugin code (create, describe): off the loop.
+  s_.run_on_worker([this, id, name = std::move(name), reply = std::move(reply)] {
+    s_.plugins.scan();
+    auto states = s_.plugins.states();
+    auto it = std::find_if(states.begin(), states.end(),
+                           [&](const PluginState& p) { return p.manifest.name == name; });
+    if (it == states.end()) {
+      return reply(status_error(id, {Errc::not_found, "no plugin named '" + name + "'"}));
+    }
+    if (name == s_.plugins.embedder_name()) {
+      std::string model, error;
+      auto embedder = s_.plugins.load_embedder(&model, &error);
+      if (!embedder) {
+        // The running embedder stays; the manifest on disk is what failed.
+        s_.plugins.set_state(name, "loaded", "reload failed: " + error);
+        return reply(kernel::error_frame(id, wire::ErrorCode::CONFLICT,
+                                         "reload failed, the loaded embedder stays: " + error,
+                                         false));
+      }
+      if (model != s_.indexes.embedder_model()) {
+        s_.plugins.set_state(name, "loaded", "reload refused: its model changed");
+        return reply(kernel::error_frame(id, wire::ErrorCode::CONFLICT,
+                                         "the reloaded embedder has model '" + model + "', not '" +
+                                             s_.indexes.embedder_model() +
+                                             "': existing cubes would not match; restart instead",
+                                         false));
+      }
+      s_.indexes.set_embedder(std::move(embedder), model);
+    }
+    for (const auto& p : s_.plugins.states()) {
+      if (p.manifest.name == name) {
+        return reply(
+            response(id, [&](wire::Response::Builder r) { set_plugin(r.initPlugin(), p); }));
+      }
+    }
   });
 }
 

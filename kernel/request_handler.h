@@ -39,6 +39,7 @@ struct DaemonStats {
 };
 
 class AccessLog;
+class PluginManager;
 
 struct Services {
   const Config& config;
@@ -47,6 +48,7 @@ struct Services {
   IndexSet& indexes;
   DaemonStats& stats;
   AccessLog& access;
+  PluginManager& plugins;
   RunOnWorker run_on_worker;
 };
 
@@ -86,6 +88,9 @@ class RequestHandler {
   void set_state(std::uint32_t tenant, std::uint64_t id, wire::SetState::Reader args, Reply reply);
   void rollback(std::uint32_t tenant, std::uint64_t id, wire::Rollback::Reader args, Reply reply);
   void diff(std::uint32_t tenant, std::uint64_t id, wire::DiffVersions::Reader args, Reply reply);
+  void plugin_list(std::uint64_t id, Reply reply);
+  void plugin_info(std::uint64_t id, std::string name, Reply reply);
+  void plugin_reload(std::uint64_t id, std::string name, Reply reply);
   void snapshot_create(std::uint32_t tenant, std::uint64_t id, std::string cube, std::string tag,
                        Reply reply);
   void snapshot_list(std::uint32_t tenant, std::uint64_t id, std::string cube, Reply reply);

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "ipc/message.h"
+#include "kernel/plugin_manager.h"
 
 namespace memos::kernel {
 
@@ -109,6 +110,28 @@ void set_item(wire::Item::Builder b, const store::Item& item) {
 void set_access(wire::Item::Builder b, const store::AccessStats& stats) {
   b.setHits(stats.hits);
   b.setLastAccessMs(stats.last_access_ms);
+}
+
+void set_plugin(wire::PluginInfo::Builder b, const PluginState& p) {
+  const plugins::Manifest& m = p.manifest;
+  b.setName(text(m.name));
+  auto kinds = b.initKinds(static_cast<unsigned>(m.kinds.size()));
+  for (unsigned i = 0; i < m.kinds.size(); ++i) kinds.set(i, text(m.kinds[i]));
+  b.setState(text(p.state));
+  b.setDetail(text(p.detail));
+  b.setIsolated(m.isolated);
+  b.setLibrary(text(m.library));
+  b.setManifest(text(m.path));
+  for (auto [field, values] : {std::pair{0, &m.capabilities}, std::pair{1, &m.settings}}) {
+    auto list = field == 0 ? b.initCapabilities(static_cast<unsigned>(values->size()))
+                           : b.initSettings(static_cast<unsigned>(values->size()));
+    unsigned i = 0;
+    for (const auto& [k, v] : *values) {
+      list[i].setKey(text(k));
+      list[i].setValue(text(v));
+      ++i;
+    }
+  }
 }
 
 void set_cube(wire::Cube::Builder b, const store::Cube& cube) {

@@ -40,6 +40,7 @@ void set_item(wire::Item::Builder b, const store::Item& item);
 void set_access(wire::Item::Builder b, const store::AccessStats& stats);
 void set_cube(wire::Cube::Builder b, const store::Cube& cube);
 void set_snapshot(wire::Snapshot::Builder b, const store::Snapshot& snap);
+void set_plugin(wire::PluginInfo::Builder b, const struct PluginState& plugin);
 
 // Opens a read transaction and finds the tenant's cube; on failure replies
 // with the error and returns false.

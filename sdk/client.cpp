@@ -97,6 +97,20 @@ Cube to_cube(wire::Cube::Reader r) {
               r.getLiveItems(),   r.getHeadVersion(),   str(r.getDefaultRetriever())};
 }
 
+PluginInfo to_plugin(wire::PluginInfo::Reader r) {
+  PluginInfo p;
+  p.name = str(r.getName());
+  for (auto k : r.getKinds()) p.kinds.push_back(str(k));
+  p.state = str(r.getState());
+  p.detail = str(r.getDetail());
+  p.isolated = r.getIsolated();
+  p.library = str(r.getLibrary());
+  p.manifest = str(r.getManifest());
+  for (auto c : r.getCapabilities()) p.capabilities.push_back({str(c.getKey()), str(c.getValue())});
+  for (auto c : r.getSettings()) p.settings.push_back({str(c.getKey()), str(c.getValue())});
+  return p;
+}
+
 Snapshot to_snapshot(wire::Snapshot::Reader r) {
   return Snapshot{str(r.getTag()), r.getCubeVersion(), r.getCreatedAtMs(), r.getLiveItems(),
                   r.getCreatedBy()};
@@ -405,11 +419,47 @@ std::future<Result<Status>> Client::status_async() {
                              [](const wire::Response::Reader& r) -> Result<Status> {
                                if (!r.isStatus()) return wrong_reply<Status>();
                                auto s = r.getStatus();
-                               return Status{
+                               Status out{
                                    str(s.getVersion()),   s.getPid(),          s.getUptimeMs(),
                                    s.getTenantUid(),      s.getCubes(),        s.getConnections(),
                                    s.getRequestsServed(), str(s.getDataDir()), str(s.getSocket())};
+                               for (auto p : s.getPlugins()) out.plugins.push_back(to_plugin(p));
+                               return out;
                              });
+}
+
+Result<std::vector<PluginInfo>> Client::plugin_list() {
+  return impl_
+      ->call<std::vector<PluginInfo>>(
+          [](wire::Request::Builder r) { r.setPluginList(); },
+          [](const wire::Response::Reader& r) -> Result<std::vector<PluginInfo>> {
+            if (!r.isPlugins()) return wrong_reply<std::vector<PluginInfo>>();
+            std::vector<PluginInfo> out;
+            for (auto p : r.getPlugins()) out.push_back(to_plugin(p));
+            return out;
+          })
+      .get();
+}
+
+namespace {
+Result<PluginInfo> decode_plugin(const wire::Response::Reader& r) {
+  if (!r.isPlugin()) return wrong_reply<PluginInfo>();
+  return to_plugin(r.getPlugin());
+}
+}  // namespace
+
+Result<PluginInfo> Client::plugin_info(const std::string& name) {
+  return impl_
+      ->call<PluginInfo>([&](wire::Request::Builder r) { r.setPluginInfo(text(name)); },
+                         decode_plugin)
+      .get();
+}
+
+Result<PluginInfo> Client::plugin_reload(const std::string& name) {
+  return impl_
+      ->call<PluginInfo>([&](wire::Request::Builder r) { r.setPluginReload(text(name)); },
+                         decode_plugin)
+      .get();
 }
 
 namespace {

@@ -116,6 +116,26 @@ void cube_json(JsonWriter& j, const memos::Cube& c) {
   j.end_object();
 }
 
+void plugin_json(JsonWriter& j, const memos::PluginInfo& p) {
+  j.begin_object();
+  j.key("name").value(p.name);
+  j.key("kinds").begin_array();
+  for (const auto& k : p.kinds) j.value(k);
+  j.end_array();
+  j.key("state").value(p.state);
+  j.key("detail").value(p.detail);
+  j.key("isolated").value(p.isolated);
+  j.key("library").value(p.library);
+  j.key("manifest").value(p.manifest);
+  for (auto [key, list] :
+       {std::pair{"capabilities", &p.capabilities}, std::pair{"settings", &p.settings}}) {
+    j.key(key).begin_object();
+    for (const auto& e : *list) j.key(e.key).value(e.value);
+    j.end_object();
+  }
+  j.end_object();
+}
+
 void snapshot_json(JsonWriter& j, const memos::Snapshot& snap) {
   j.begin_object();
   j.key("tag").value(snap.tag);
@@ -373,6 +393,9 @@ int run(CLI::App& app, const Args& a) {
       j.key("requests_served").value(s.requests_served);
       j.key("data_dir").value(s.data_dir);
       j.key("socket").value(s.socket);
+      j.key("plugins").begin_array();
+      for (const auto& plugin : s.plugins) plugin_json(j, plugin);
+      j.end_array();
       j.end_object();
       return out.emit(j);
     }
@@ -382,6 +405,51 @@ int run(CLI::App& app, const Args& a) {
     std::printf("requests     %llu\n", static_cast<unsigned long long>(s.requests_served));
     std::printf("data         %s\n", s.data_dir.c_str());
     std::printf("socket       %s\n", s.socket.c_str());
+    for (const auto& plugin : s.plugins) {
+      std::printf("plugin       %s: %s%s%s\n", plugin.name.c_str(), plugin.state.c_str(),
+                  plugin.detail.empty() ? "" : ", ", plugin.detail.c_str());
+    }
+    return 0;
+  }
+
+  if (CLI::App* plugin_cmd = app.get_subcommand("plugin"); plugin_cmd->parsed()) {
+    if (plugin_cmd->got_subcommand("ls")) {
+      auto r = client.plugin_list();
+      if (!r) return out.refused(r.error());
+      if (out.json()) {
+        JsonWriter j;
+        j.begin_array();
+        for (const auto& plugin : r.value()) plugin_json(j, plugin);
+        j.end_array();
+        return out.emit(j);
+      }
+      if (r->empty()) std::printf("no plugins\n");
+      for (const auto& plugin : r.value()) {
+        std::printf("%-24s %-10s %-22s %s\n", plugin.name.c_str(), plugin.state.c_str(),
+                    join(plugin.kinds, ",").c_str(), plugin.isolated ? "isolated" : "in-process");
+      }
+      return 0;
+    }
+    auto r = plugin_cmd->got_subcommand("reload") ? client.plugin_reload(a.name)
+                                                  : client.plugin_info(a.name);
+    if (!r) return out.refused(r.error());
+    if (out.json()) {
+      JsonWriter j;
+      plugin_json(j, r.value());
+      return out.emit(j);
+    }
+    const auto& p = r.value();
+    std::printf("name       %s\n", p.name.c_str());
+    std::printf("kinds      %s\n", join(p.kinds, ", ").c_str());
+    std::printf("state      %s%s%s\n", p.state.c_str(), p.detail.empty() ? "" : ": ",
+                p.detail.c_str());
+    std::printf("isolation  %s\n", p.isolated ? "isolated" : "in-process");
+    std::printf("library    %s\n", p.library.c_str());
+    std::printf("manifest   %s\n", p.manifest.c_str());
+    for (const auto& c : p.capabilities)
+      std::printf("capability %s = %s\n", c.key.c_str(), c.value.c_str());
+    for (const auto& c : p.settings)
+      std::printf("setting    %s = %s\n", c.key.c_str(), c.value.c_str());
     return 0;
   }
 
@@ -661,6 +729,16 @@ int main(int argc, char** argv) {
   cube_diff->add_option("NAME", a.name)->required();
   cube_diff->add_option("FROM", a.tag, "a snapshot tag")->required();
   cube_diff->add_option("TO", a.to_tag, "a snapshot tag (default: the cube now)");
+
+  auto* plugin = app.add_subcommand("plugin", "the daemon's plugins");
+  plugin->require_subcommand(1);
+  plugin->add_subcommand("ls", "list the plugins memosd found");
+  plugin->add_subcommand("info", "one plugin's manifest and state")
+      ->add_option("NAME", a.name)
+      ->required();
+  plugin->add_subcommand("reload", "re-read the plugin folders and reload a plugin")
+      ->add_option("NAME", a.name)
+      ->required();
 
   auto* add = app.add_subcommand("add", "add a memory; prints its id");
   add->add_option("CUBE", a.cube)->required();

@@ -42,6 +42,9 @@ struct Request {
     importBegin @20 :ImportBegin;
     importChunk @21 :ImportChunk;
     importFinish @22 :UInt64;       # the import session
+    pluginList @23 :Void;
+    pluginInfo @24 :Text;           # a plugin's name
+    pluginReload @25 :Text;         # a plugin's name
   }
 }
 
@@ -64,6 +67,8 @@ struct Response {
     archiveChunk @13 :ArchiveChunk;     # exportChunk
     importSession @14 :UInt64;          # importBegin
     importProgress @15 :UInt64;         # importChunk: versions read so far
+    plugins @16 :List(PluginInfo);      # pluginList, by name
+    plugin @17 :PluginInfo;             # pluginInfo, pluginReload
   }
 }
 
@@ -302,6 +307,21 @@ struct Status {
   requestsServed @6 :UInt64;
   dataDir @7 :Text;
   socket @8 :Text;
+  plugins @9 :List(PluginInfo);
+}
+
+# ---- plugins (memos-plugin(7)) ------------------------------------------------
+
+struct PluginInfo {
+  name @0 :Text;
+  kinds @1 :List(Text);
+  state @2 :Text;        # "listed" (found, not loaded), "loaded" or "failed"
+  detail @3 :Text;       # its version once loaded, or why it failed
+  isolated @4 :Bool;
+  library @5 :Text;
+  manifest @6 :Text;
+  capabilities @7 :List(MetaEntry);
+  settings @8 :List(MetaEntry);
 }
 
 # ---- archives ---------------------------------------------------------------

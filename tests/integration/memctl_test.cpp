@@ -276,3 +276,24 @@ BOOST_FIXTURE_TEST_CASE(cubes_carry_a_default_retriever, Fixture) {
   BOOST_TEST(memctl({"cube", "create", "r3", "--retriever", "psychic"}, &out, &err) == 1);
   BOOST_TEST(contains(err, "is not available"), err);
 }
+
+BOOST_FIXTURE_TEST_CASE(plugins_are_listed_described_and_reloaded, Fixture) {
+  std::string out, err;
+  BOOST_TEST(memctl({"plugin", "ls"}, &out) == 0);
+  BOOST_TEST(contains(out, "hash-embedder"), out);
+  BOOST_TEST(contains(out, "loaded"), out);
+  BOOST_TEST(memctl({"plugin", "info", "hash-embedder"}, &out) == 0);
+  BOOST_TEST(contains(out, "capability model = hash-v1"), out);
+  BOOST_TEST(memctl({"--json", "plugin", "info", "hash-embedder"}, &out) == 0);
+  BOOST_TEST(contains(out, "\"state\":\"loaded\""), out);
+  BOOST_TEST(memctl({"plugin", "reload", "hash-embedder"}, &out) == 0);
+  BOOST_TEST(memctl({"status"}, &out) == 0);
+  BOOST_TEST(contains(out, "plugin       hash-embedder: loaded"), out);
+  BOOST_TEST(memctl({"plugin", "info", "nope"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "notFound"), err);
+  // After a reload, embedding still works.
+  BOOST_TEST(memctl({"cube", "create", "p"}) == 0);
+  BOOST_TEST(memctl({"add", "p", "still embedding after the reload"}) == 0);
+  BOOST_TEST(memctl({"search", "p", "embedding reload"}, &out) == 0);
+  BOOST_TEST(contains(out, "still embedding"), out);
+}

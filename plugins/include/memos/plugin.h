@@ -74,12 +74,7 @@ enum {
 };
 
 /* Log levels for memos_host_api.log. */
-enum {
-  MEMOS_LOG_DEBUG = 0,
-  MEMOS_LOG_INFO = 1,
-  MEMOS_LOG_WARN = 2,
-  MEMOS_LOG_ERROR = 3
-};
+enum { MEMOS_LOG_DEBUG = 0, MEMOS_LOG_INFO = 1, MEMOS_LOG_WARN = 2, MEMOS_LOG_ERROR = 3 };
 
 /* One call in flight. Opaque and owned by the host; valid until the plugin
  * has called complete() for it and cancel() (if any) has returned. */
@@ -141,14 +136,14 @@ typedef struct memos_plugin_vtable {
 /* Who the plugin is. Returned by memos_plugin_describe_v1(); valid for the
  * life of the process. */
 typedef struct memos_plugin_descriptor {
-  uint32_t struct_size; /* sizeof(memos_plugin_descriptor) as the plugin knows it */
-  uint32_t reserved;    /* 0 */
-  uint64_t magic;       /* MEMOS_PLUGIN_MAGIC */
-  uint16_t abi_major;   /* MEMOS_PLUGIN_ABI_MAJOR the plugin was built with */
-  uint16_t abi_minor;   /* MEMOS_PLUGIN_ABI_MINOR the plugin was built with */
-  uint32_t kinds;       /* MEMOS_KIND_* bits */
-  const char* name;     /* must equal the manifest's name */
-  const char* version;  /* the plugin's own version, free form */
+  uint32_t struct_size;  /* sizeof(memos_plugin_descriptor) as the plugin knows it */
+  uint32_t reserved;     /* 0 */
+  uint64_t magic;        /* MEMOS_PLUGIN_MAGIC */
+  uint16_t abi_major;    /* MEMOS_PLUGIN_ABI_MAJOR the plugin was built with */
+  uint16_t abi_minor;    /* MEMOS_PLUGIN_ABI_MINOR the plugin was built with */
+  uint32_t kinds;        /* MEMOS_KIND_* bits */
+  const char* name;      /* must equal the manifest's name */
+  const char* version;   /* the plugin's own version, free form */
   const char* build_abi; /* compiler and C++ runtime, for diagnostics */
   const memos_plugin_vtable* vtable;
 } memos_plugin_descriptor;

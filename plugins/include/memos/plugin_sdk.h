@@ -117,12 +117,18 @@ struct Instance {
 
 inline plugin_wire::ErrorCode code_of(memos_status status) {
   switch (status) {
-    case MEMOS_ERR_INVALID: return plugin_wire::ErrorCode::INVALID;
-    case MEMOS_ERR_UNSUPPORTED: return plugin_wire::ErrorCode::UNSUPPORTED;
-    case MEMOS_ERR_RESOURCE: return plugin_wire::ErrorCode::RESOURCE;
-    case MEMOS_ERR_CANCELLED: return plugin_wire::ErrorCode::CANCELLED;
-    case MEMOS_ERR_BUSY: return plugin_wire::ErrorCode::BUSY;
-    default: return plugin_wire::ErrorCode::INTERNAL;
+    case MEMOS_ERR_INVALID:
+      return plugin_wire::ErrorCode::INVALID;
+    case MEMOS_ERR_UNSUPPORTED:
+      return plugin_wire::ErrorCode::UNSUPPORTED;
+    case MEMOS_ERR_RESOURCE:
+      return plugin_wire::ErrorCode::RESOURCE;
+    case MEMOS_ERR_CANCELLED:
+      return plugin_wire::ErrorCode::CANCELLED;
+    case MEMOS_ERR_BUSY:
+      return plugin_wire::ErrorCode::BUSY;
+    default:
+      return plugin_wire::ErrorCode::INTERNAL;
   }
 }
 
@@ -220,20 +226,21 @@ const memos_plugin_descriptor* describe(const char* name, const char* version,
   static const memos_plugin_vtable vtable = {sizeof(memos_plugin_vtable), &create<P>, &destroy,
                                              &call, nullptr};
   static const memos_plugin_descriptor descriptor = {
-      sizeof(memos_plugin_descriptor),
-      0,
-      MEMOS_PLUGIN_MAGIC,
-      MEMOS_PLUGIN_ABI_MAJOR,
-      MEMOS_PLUGIN_ABI_MINOR,
-      kinds,
-      name,
-      version,
+    sizeof(memos_plugin_descriptor),
+    0,
+    MEMOS_PLUGIN_MAGIC,
+    MEMOS_PLUGIN_ABI_MAJOR,
+    MEMOS_PLUGIN_ABI_MINOR,
+    kinds,
+    name,
+    version,
 #if defined(__GNUC__)
-      "gcc-" __VERSION__,
+    "gcc-" __VERSION__,
 #else
-      "unknown",
+    "unknown",
 #endif
-      &vtable};
+    &vtable
+  };
   return &descriptor;
 }
 
@@ -269,8 +276,7 @@ inline memos_status Plugin::fail(Reply reply, memos_status status, std::string_v
 
 // Exports the plugin: CLASS derives from memos::plugin_sdk::Plugin and has a
 // constructor taking `const memos::plugin_sdk::Config&`.
-#define MEMOS_PLUGIN(CLASS, NAME, VERSION, KINDS)                                          \
-  extern "C" MEMOS_PLUGIN_EXPORT const memos_plugin_descriptor* memos_plugin_describe_v1( \
-      void) {                                                                              \
-    return ::memos::plugin_sdk::detail::describe<CLASS>(NAME, VERSION, KINDS);             \
+#define MEMOS_PLUGIN(CLASS, NAME, VERSION, KINDS)                                                \
+  extern "C" MEMOS_PLUGIN_EXPORT const memos_plugin_descriptor* memos_plugin_describe_v1(void) { \
+    return ::memos::plugin_sdk::detail::describe<CLASS>(NAME, VERSION, KINDS);                   \
   }

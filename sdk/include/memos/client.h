@@ -193,6 +193,18 @@ struct Hit {
   float score = 0;
 };
 
+struct PluginInfo {
+  std::string name{};
+  std::vector<std::string> kinds{};
+  std::string state{};   // "listed", "loaded" or "failed"
+  std::string detail{};  // its version once loaded, or why it failed
+  bool isolated = false;
+  std::string library{};
+  std::string manifest{};
+  std::vector<MetaEntry> capabilities{};
+  std::vector<MetaEntry> settings{};
+};
+
 struct Status {
   std::string version{};
   std::uint32_t pid = 0;
@@ -203,6 +215,7 @@ struct Status {
   std::uint64_t requests_served = 0;
   std::string data_dir{};
   std::string socket{};
+  std::vector<PluginInfo> plugins{};
 };
 
 struct NewItem {
@@ -367,6 +380,15 @@ class Client {
   // bad name), already_exists, storage_full, connection errors.
   Result<Cube> import_cube(const std::function<std::size_t(char*, std::size_t)>& read,
                            const std::string& name = "");
+
+  // The plugins memosd found, by name.
+  Result<std::vector<PluginInfo>> plugin_list();
+  // Errors: not_found.
+  Result<PluginInfo> plugin_info(const std::string& name);
+  // Re-reads the plugin folders; the embedder is loaded afresh and swapped
+  // in. Errors: not_found; conflict if the new one fails to load or its
+  // model differs (the running one stays).
+  Result<PluginInfo> plugin_reload(const std::string& name);
 
   // Requests sent whose replies have not arrived yet.
   std::size_t in_flight() const;
