@@ -121,6 +121,9 @@ std::map<std::string, Setter> setters(Config* c) {
       {"plugins.paths", string_list(&c->plugins.paths)},
       {"plugins.embedder", string(&c->plugins.embedder, check_path)},
       {"plugins.call_timeout_ms", integer(&c->plugins.call_timeout_ms, 10, 600000)},
+      {"plugins.host", string(&c->plugins.host, check_path)},
+      {"plugins.max_crashes", integer(&c->plugins.max_crashes, 1, 1000)},
+      {"plugins.crash_window_s", integer(&c->plugins.crash_window_s, 1, 86400)},
   };
 }
 

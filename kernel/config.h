@@ -49,6 +49,9 @@ struct PluginsConfig {
   std::vector<std::string> paths;
   std::string embedder = "hash-embedder";
   std::uint32_t call_timeout_ms = 10000;
+  std::string host;               // memos-plugin-host; empty: beside memosd
+  std::uint32_t max_crashes = 3;  // within crash_window_s, then quarantine
+  std::uint32_t crash_window_s = 60;
 };
 
 struct Config {

@@ -31,13 +31,13 @@ std::string request_bytes(const std::vector<std::string_view>& texts, std::size_
 std::string PluginEmbedder::embed(const std::vector<std::string_view>& texts,
                                   std::uint32_t dimension, std::vector<float>* out) const {
   out->assign(texts.size() * dimension, 0.0f);
-  const std::string& name = instance_->library().manifest.name;
+  const std::string& name = name_;
   for (std::size_t from = 0; from < texts.size(); from += max_batch_) {
     std::size_t count = std::min<std::size_t>(max_batch_, texts.size() - from);
     // The reply holds count x dimension floats plus a little framing.
     std::size_t max_reply = count * dimension * sizeof(float) + 4096;
     plugins::CallResult r =
-        instance_->call(request_bytes(texts, from, count, dimension), timeout_, max_reply);
+        channel_->call(request_bytes(texts, from, count, dimension), timeout_, max_reply);
     std::string error;
     kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
       if (r.reply.empty() || r.reply.size() % sizeof(capnp::word) != 0) {

@@ -8,16 +8,20 @@
 #include <string_view>
 #include <vector>
 
-#include "plugins/loader/library.h"
+#include "plugins/loader/channel.h"
 
 namespace memos::kernel {
 
 class PluginEmbedder {
  public:
-  // `instance` is an embedder plugin; calls wait at most `timeout`.
-  PluginEmbedder(std::unique_ptr<plugins::PluginInstance> instance,
+  // `channel` reaches an embedder plugin, in process or isolated; calls
+  // wait at most `timeout`.
+  PluginEmbedder(std::string name, std::shared_ptr<plugins::PluginChannel> channel,
                  std::chrono::milliseconds timeout, std::uint32_t max_batch)
-      : instance_(std::move(instance)), timeout_(timeout), max_batch_(max_batch) {}
+      : name_(std::move(name)),
+        channel_(std::move(channel)),
+        timeout_(timeout),
+        max_batch_(max_batch) {}
 
   // Embeds `texts` at `dimension`: out->size() == texts.size() * dimension,
   // row-major. Thread-safe. Returns "" or why it failed (the plugin's error,
@@ -28,10 +32,11 @@ class PluginEmbedder {
     return embed(std::vector<std::string_view>{text}, dimension, out);
   }
 
-  const plugins::PluginInstance& instance() const { return *instance_; }
+  const std::shared_ptr<plugins::PluginChannel>& channel() const { return channel_; }
 
  private:
-  std::unique_ptr<plugins::PluginInstance> instance_;
+  std::string name_;
+  std::shared_ptr<plugins::PluginChannel> channel_;
   std::chrono::milliseconds timeout_;
   std::uint32_t max_batch_;
 };

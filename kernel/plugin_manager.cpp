@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "ipc/schema/plugin.capnp.h"
+#include "plugins/loader/isolated.h"
 
 namespace memos::kernel {
 
@@ -23,6 +24,11 @@ PluginManager::PluginManager(const PluginsConfig& config) : config_(config) {
       config_.paths = {(base / "plugins").string(), (base / "lib" / "memosd" / "plugins").string()};
     }
   }
+  // memos-plugin-host sits beside memosd.
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  host_binary_ =
+      config_.host.empty() ? (exe.parent_path() / "memos-plugin-host").string() : config_.host;
 }
 
 void PluginManager::scan() {
@@ -32,7 +38,7 @@ void PluginManager::scan() {
   // A rescan refreshes manifests but keeps what is known of loaded plugins.
   std::vector<PluginState> fresh;
   for (auto& m : listing.plugins) {
-    PluginState next{std::move(m), "listed", ""};
+    PluginState next{std::move(m), "listed", "", ""};
     for (const auto& old : plugins_) {
       if (old.manifest.name == next.manifest.name) {
         next.state = old.state;
@@ -47,7 +53,12 @@ void PluginManager::scan() {
 
 std::vector<PluginState> PluginManager::states() const {
   std::lock_guard lock(mutex_);
-  return plugins_;
+  std::vector<PluginState> out = plugins_;
+  for (auto& p : out) {
+    auto it = channels_.find(p.manifest.name);
+    if (it != channels_.end()) p.health = it->second->health();
+  }
+  return out;
 }
 
 void PluginManager::set_state(const std::string& name, std::string state, std::string detail) {
@@ -81,22 +92,33 @@ std::unique_ptr<PluginEmbedder> PluginManager::load_embedder(std::string* model,
   };
   if (!(manifest.kind_bits & MEMOS_KIND_EMBEDDER))
     return fail("plugin " + name + " is no embedder");
+  std::shared_ptr<plugins::PluginChannel> channel;
+  std::string err, version;
   if (manifest.isolated) {
-    return fail("plugin " + name + " asks for isolation, which this memosd cannot give yet");
+    plugins::IsolationPolicy policy;
+    policy.host_binary = host_binary_;
+    policy.max_crashes = config_.max_crashes;
+    policy.crash_window = std::chrono::seconds(config_.crash_window_s);
+    auto isolated = std::make_shared<plugins::IsolatedChannel>(manifest, policy);
+    if (err = isolated->start(); !err.empty()) return fail(err);
+    channel = isolated;
+    version = "isolated";
+  } else {
+    plugins::LoadedLibrary library;
+    if (err = plugins::load_library(manifest, &library); !err.empty()) return fail(err);
+    auto instance = plugins::PluginInstance::create(library, &err);
+    if (!instance) return fail(err);
+    version = library.descriptor->version ? library.descriptor->version : "";
+    channel = std::make_shared<plugins::InProcessChannel>(std::move(instance));
   }
-  plugins::LoadedLibrary library;
-  if (std::string err = plugins::load_library(manifest, &library); !err.empty()) return fail(err);
-  std::string err;
-  auto instance = plugins::PluginInstance::create(library, &err);
-  if (!instance) return fail(err);
 
   // Ask what it is: its model name and batch size.
   capnp::MallocMessageBuilder request;
   request.initRoot<plugin_wire::PluginRequest>().setDescribe();
   auto words = capnp::messageToFlatArray(request);
   auto bytes = words.asBytes();
-  auto r = instance->call(std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size()),
-                          std::chrono::milliseconds(config_.call_timeout_ms), 1 << 20);
+  auto r = channel->call(std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size()),
+                         std::chrono::milliseconds(config_.call_timeout_ms), 1 << 20);
   std::uint32_t max_batch = 256;
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
     if (r.status != MEMOS_OK || r.reply.empty() || r.reply.size() % 8) {
@@ -121,11 +143,15 @@ std::unique_ptr<PluginEmbedder> PluginManager::load_embedder(std::string* model,
   if (!err.empty() || model->empty()) {
     return fail("plugin " + name + ": " + (err.empty() ? "no model name" : err));
   }
-  set_state(name, "loaded", library.descriptor->version ? library.descriptor->version : "");
-  spdlog::info("embedder plugin {} {} loaded in process (model {})", name,
-               library.descriptor->version ? library.descriptor->version : "", *model);
+  set_state(name, "loaded", version);
+  {
+    std::lock_guard lock(mutex_);
+    channels_[name] = channel;
+  }
+  spdlog::info("embedder plugin {} {} loaded {} (model {})", name, version,
+               manifest.isolated ? "in memos-plugin-host" : "in process", *model);
   return std::make_unique<PluginEmbedder>(
-      std::move(instance), std::chrono::milliseconds(config_.call_timeout_ms), max_batch);
+      name, channel, std::chrono::milliseconds(config_.call_timeout_ms), max_batch);
 }
 
 }  // namespace memos::kernel

@@ -1,10 +1,11 @@
 // plugin_manager.h — the plugins memosd knows: listed from their manifests
 // at start (without loading), and loaded when the configuration uses them.
 //
-// Today one plugin is used: the embedder (plugins.embedder, in process).
-// Isolated plugins (memos-plugin-host) are refused until the host exists.
+// Today one plugin is used: the embedder (plugins.embedder), in process or,
+// when its manifest says so, isolated in memos-plugin-host.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +22,7 @@ struct PluginState {
   plugins::Manifest manifest;
   std::string state;   // "listed", "loaded" or "failed"
   std::string detail;  // the version it reports, or why it failed
+  std::string health;  // of a loaded plugin: running, restarting, quarantined
 };
 
 class PluginManager {
@@ -40,8 +42,10 @@ class PluginManager {
 
  private:
   PluginsConfig config_;
+  std::string host_binary_;
   mutable std::mutex mutex_;
   std::vector<PluginState> plugins_;
+  std::map<std::string, std::shared_ptr<plugins::PluginChannel>> channels_;
 };
 
 }  // namespace memos::kernel

@@ -119,6 +119,7 @@ void set_plugin(wire::PluginInfo::Builder b, const PluginState& p) {
   for (unsigned i = 0; i < m.kinds.size(); ++i) kinds.set(i, text(m.kinds[i]));
   b.setState(text(p.state));
   b.setDetail(text(p.detail));
+  b.setHealth(text(p.health));
   b.setIsolated(m.isolated);
   b.setLibrary(text(m.library));
   b.setManifest(text(m.path));

@@ -103,6 +103,7 @@ PluginInfo to_plugin(wire::PluginInfo::Reader r) {
   for (auto k : r.getKinds()) p.kinds.push_back(str(k));
   p.state = str(r.getState());
   p.detail = str(r.getDetail());
+  p.health = str(r.getHealth());
   p.isolated = r.getIsolated();
   p.library = str(r.getLibrary());
   p.manifest = str(r.getManifest());

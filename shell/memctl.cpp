@@ -124,6 +124,7 @@ void plugin_json(JsonWriter& j, const memos::PluginInfo& p) {
   j.end_array();
   j.key("state").value(p.state);
   j.key("detail").value(p.detail);
+  j.key("health").value(p.health);
   j.key("isolated").value(p.isolated);
   j.key("library").value(p.library);
   j.key("manifest").value(p.manifest);
@@ -406,8 +407,9 @@ int run(CLI::App& app, const Args& a) {
     std::printf("data         %s\n", s.data_dir.c_str());
     std::printf("socket       %s\n", s.socket.c_str());
     for (const auto& plugin : s.plugins) {
-      std::printf("plugin       %s: %s%s%s\n", plugin.name.c_str(), plugin.state.c_str(),
-                  plugin.detail.empty() ? "" : ", ", plugin.detail.c_str());
+      std::printf("plugin       %s: %s%s%s%s%s\n", plugin.name.c_str(), plugin.state.c_str(),
+                  plugin.detail.empty() ? "" : ", ", plugin.detail.c_str(),
+                  plugin.health.empty() ? "" : ", ", plugin.health.c_str());
     }
     return 0;
   }
@@ -444,6 +446,7 @@ int run(CLI::App& app, const Args& a) {
     std::printf("state      %s%s%s\n", p.state.c_str(), p.detail.empty() ? "" : ": ",
                 p.detail.c_str());
     std::printf("isolation  %s\n", p.isolated ? "isolated" : "in-process");
+    if (!p.health.empty()) std::printf("health     %s\n", p.health.c_str());
     std::printf("library    %s\n", p.library.c_str());
     std::printf("manifest   %s\n", p.manifest.c_str());
     for (const auto& c : p.capabilities)

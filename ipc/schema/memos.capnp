@@ -322,6 +322,7 @@ struct PluginInfo {
   manifest @6 :Text;
   capabilities @7 :List(MetaEntry);
   settings @8 :List(MetaEntry);
+  health @9 :Text;       # loaded plugins: running, restarting or quarantined
 }
 
 # ---- archives ---------------------------------------------------------------

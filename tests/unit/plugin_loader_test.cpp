@@ -93,7 +93,8 @@ BOOST_AUTO_TEST_CASE(misbehaving_calls_are_contained) {
     std::string err;
     auto instance = PluginInstance::create(lib, &err);
     BOOST_REQUIRE(instance);
-    memos::kernel::PluginEmbedder embedder(std::move(instance), 5s, 16);
+    memos::kernel::PluginEmbedder embedder(
+        p.manifest.name, std::make_shared<InProcessChannel>(std::move(instance)), 5s, 16);
     std::vector<float> out;
     std::string why = embedder.embed("text", 32, &out);
     BOOST_TEST(contains(why, "bad-garbage-reply"), why);
@@ -140,7 +141,9 @@ BOOST_AUTO_TEST_CASE(the_sdk_catches_what_a_plugin_throws) {
   std::string err;
   auto instance = PluginInstance::create(lib, &err);
   BOOST_REQUIRE(instance);
-  memos::kernel::PluginEmbedder embedder(std::move(instance), std::chrono::seconds(5), 16);
+  memos::kernel::PluginEmbedder embedder(p.manifest.name,
+                                         std::make_shared<InProcessChannel>(std::move(instance)),
+                                         std::chrono::seconds(5), 16);
   std::vector<float> out;
   std::string why = embedder.embed("text", 32, &out);
   BOOST_TEST(contains(why, "thrown inside the plugin"), why);

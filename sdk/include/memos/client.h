@@ -198,6 +198,7 @@ struct PluginInfo {
   std::vector<std::string> kinds{};
   std::string state{};   // "listed", "loaded" or "failed"
   std::string detail{};  // its version once loaded, or why it failed
+  std::string health{};  // loaded plugins: running, restarting or quarantined
   bool isolated = false;
   std::string library{};
   std::string manifest{};

@@ -1,0 +1,69 @@
+// memos-plugin-host — runs one plugin in its own process for memosd
+// (memos-plugin(7), ISOLATION). memosd starts it with one end of a
+// socketpair; a crash, hang or exit here costs memosd nothing but the
+// calls in flight.
+//
+//   memos-plugin-host --manifest FILE --fd N
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "plugins/loader/host_protocol.h"
+#include "plugins/loader/library.h"
+#include "plugins/loader/manifest.h"
+
+namespace hp = memos::plugins::host_protocol;
+
+int main(int argc, char** argv) {
+  std::string manifest_path;
+  int fd = -1;
+  CLI::App app{"memos-plugin-host: runs one memosd plugin in its own process", "memos-plugin-host"};
+  app.add_option("--manifest", manifest_path, "the plugin's manifest")->required();
+  app.add_option("--fd", fd, "the socketpair end memosd gave us")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  ::signal(SIGPIPE, SIG_IGN);  // memosd gone: writes fail, we exit
+  auto ready = [&](std::uint8_t status, const std::string& why) {
+    return hp::write_frame(fd, {hp::kReady, status, hp::kTextPayload, 0, why});
+  };
+  memos::plugins::Manifest manifest;
+  std::string error = memos::plugins::read_manifest(manifest_path, &manifest);
+  if (error.empty()) error = memos::plugins::check_trusted(manifest_path);
+  memos::plugins::LoadedLibrary library;
+  if (error.empty()) error = memos::plugins::load_library(manifest, &library);
+  std::unique_ptr<memos::plugins::PluginInstance> instance;
+  if (error.empty()) instance = memos::plugins::PluginInstance::create(library, &error);
+  if (!instance) {
+    ready(MEMOS_ERR_INVALID, error);
+    std::fprintf(stderr, "memos-plugin-host: %s\n", error.c_str());
+    return 1;
+  }
+  if (!ready(MEMOS_OK, "")) return 1;
+
+  std::mutex write_mutex;
+  hp::Frame frame;
+  while (hp::read_frame(fd, &frame)) {
+    if (frame.kind != hp::kCall) return 1;  // memosd broke the protocol
+    // Each call on its own thread: calls may run concurrently, as in process.
+    // memosd enforces the deadline; here a call may take as long as it takes.
+    std::thread([&, id = frame.id, request = std::move(frame.payload)] {
+      auto r = instance->call(request, std::chrono::hours(24), hp::kMaxPayload);
+      std::lock_guard lock(write_mutex);
+      bool text = r.reply.empty();
+      hp::write_frame(fd,
+                      {hp::kComplete, static_cast<std::uint8_t>(r.status),
+                       text ? hp::kTextPayload : std::uint8_t{0}, id, text ? r.message : r.reply});
+    }).detach();
+  }
+  // memosd closed its end: leave without unwinding plugin threads.
+  std::_Exit(0);
+}

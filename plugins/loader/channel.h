@@ -1,0 +1,39 @@
+// channel.h — one way to call a plugin, in process or isolated, with the
+// same bytes either way.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "plugins/loader/library.h"
+
+namespace memos::plugins {
+
+class PluginChannel {
+ public:
+  virtual ~PluginChannel() = default;
+  // One call, blocking until it completes or `timeout` passes. Thread-safe.
+  // A failure the caller may retry (timeout, a crashed or restarting host)
+  // is MEMOS_ERR_BUSY; see CallResult for the rest.
+  virtual CallResult call(const std::string& request, std::chrono::milliseconds timeout,
+                          std::size_t max_reply_bytes) = 0;
+  // "running", or what keeps it from running (restarting, quarantined).
+  virtual std::string health() const = 0;
+};
+
+// The in-process channel: an instance in this address space.
+class InProcessChannel final : public PluginChannel {
+ public:
+  explicit InProcessChannel(std::unique_ptr<PluginInstance> instance)
+      : instance_(std::move(instance)) {}
+  CallResult call(const std::string& request, std::chrono::milliseconds timeout,
+                  std::size_t max_reply_bytes) override {
+    return instance_->call(request, timeout, max_reply_bytes);
+  }
+  std::string health() const override { return "running"; }
+
+ private:
+  std::unique_ptr<PluginInstance> instance_;
+};
+
+}  // namespace memos::plugins

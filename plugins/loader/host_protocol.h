@@ -1,0 +1,42 @@
+// host_protocol.h — the frames between memosd and memos-plugin-host on
+// their socketpair. Plugin requests and replies travel inside them as the
+// very bytes an in-process plugin would see.
+//
+//   header (16 bytes, little-endian): u8 kind, u8 status, u8 flags, u8 0,
+//                                     u32 payload length, u64 call id
+//   payload
+//
+//   READY    host -> memosd  once, after create(); status, payload: why not
+//   CALL     memosd -> host  payload: PluginRequest bytes
+//   COMPLETE host -> memosd  status, payload: PluginResponse bytes
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace memos::plugins::host_protocol {
+
+enum Kind : std::uint8_t { kReady = 1, kCall = 2, kComplete = 3 };
+constexpr std::size_t kHeaderBytes = 16;
+// Larger payloads are refused by both sides before buffering them.
+constexpr std::uint32_t kMaxPayload = 256u << 20;
+
+// flags: the payload is a text message (why), not a PluginResponse.
+constexpr std::uint8_t kTextPayload = 1;
+
+struct Frame {
+  Kind kind = kReady;
+  std::uint8_t status = 0;
+  std::uint8_t flags = 0;
+  std::uint64_t id = 0;
+  std::string payload;
+};
+
+// Writes a whole frame; false if the peer is gone. Not thread-safe: callers
+// serialize writes to one fd.
+bool write_frame(int fd, const Frame& frame);
+// Reads one frame; false at end of stream, on error, or on a frame that
+// breaks the protocol (unknown kind, payload over kMaxPayload).
+bool read_frame(int fd, Frame* frame);
+
+}  // namespace memos::plugins::host_protocol

@@ -1,0 +1,84 @@
+// isolated.h — a plugin in its own process (memos-plugin-host).
+//
+// Calls cross a socketpair as host_protocol frames carrying the same bytes
+// an in-process plugin sees. When the host dies (crash, abort, exit) every
+// call in flight fails with MEMOS_ERR_BUSY (retryable) and the host is
+// started again on a later call, after a backoff that doubles up to a
+// limit. A call past its deadline is taken for a hang: the host is killed
+// and restarted the same way. A plugin whose host dies `max_crashes` times
+// within `crash_window` is quarantined: calls fail at once until
+// reset_quarantine().
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "plugins/loader/channel.h"
+#include "plugins/loader/manifest.h"
+
+namespace memos::plugins {
+
+struct IsolationPolicy {
+  std::string host_binary;  // memos-plugin-host
+  unsigned max_crashes = 3;
+  std::chrono::milliseconds crash_window{60000};
+  std::chrono::milliseconds backoff_initial{100};
+  std::chrono::milliseconds backoff_max{5000};
+  std::chrono::milliseconds start_timeout{10000};
+};
+
+class IsolatedChannel final : public PluginChannel {
+ public:
+  IsolatedChannel(Manifest manifest, IsolationPolicy policy);
+  ~IsolatedChannel() override;  // ends the host
+  IsolatedChannel(const IsolatedChannel&) = delete;
+  IsolatedChannel& operator=(const IsolatedChannel&) = delete;
+
+  // Starts the host and waits for it to load the plugin. Returns "" or why
+  // it could not (the host's own message when it says one).
+  std::string start();
+
+  CallResult call(const std::string& request, std::chrono::milliseconds timeout,
+                  std::size_t max_reply_bytes) override;
+  std::string health() const override;
+  void reset_quarantine();
+  unsigned crashes() const;
+
+ private:
+  struct Pending;
+  std::string spawn_locked(std::unique_lock<std::mutex>& lock);
+  void read_loop(int fd, pid_t pid, std::uint64_t generation);
+  void host_died(std::uint64_t generation, const std::string& why);
+  void kill_host_locked();
+
+  Manifest manifest_;
+  IsolationPolicy policy_;
+  mutable std::mutex mutex_;
+  std::condition_variable ready_cv_;
+  int fd_ = -1;
+  pid_t pid_ = -1;
+  std::uint64_t generation_ = 0;  // of the current host; stale readers see a change
+  bool running_ = false;
+  std::string ready_error_;
+  bool ready_seen_ = false;
+  std::uint64_t next_id_ = 1;
+  std::map<std::uint64_t, std::shared_ptr<Pending>> pending_;
+  std::deque<std::chrono::steady_clock::time_point> crash_times_;
+  unsigned total_crashes_ = 0;
+  bool quarantined_ = false;
+  std::string last_crash_;
+  std::chrono::milliseconds backoff_{0};
+  std::chrono::steady_clock::time_point restart_after_{};
+  std::mutex write_mutex_;
+  std::vector<std::thread> readers_;
+};
+
+}  // namespace memos::plugins
