@@ -9,7 +9,9 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -49,20 +51,39 @@ int main(int argc, char** argv) {
   }
   if (!ready(MEMOS_OK, "")) return 1;
 
-  std::mutex write_mutex;
+  // Calls run on a small pool, so several may be in flight at once as in
+  // process, without a thread created per call. memosd enforces deadlines;
+  // here a call may take as long as it takes.
+  std::mutex write_mutex, queue_mutex;
+  std::condition_variable queue_cv;
+  std::deque<hp::Frame> queue;
+  auto worker = [&] {
+    for (;;) {
+      hp::Frame call;
+      {
+        std::unique_lock lock(queue_mutex);
+        queue_cv.wait(lock, [&] { return !queue.empty(); });
+        call = std::move(queue.front());
+        queue.pop_front();
+      }
+      auto r = instance->call(call.payload, std::chrono::hours(24), hp::kMaxPayload);
+      bool text = r.reply.empty();
+      std::lock_guard lock(write_mutex);
+      hp::write_frame(
+          fd, {hp::kComplete, static_cast<std::uint8_t>(r.status),
+               text ? hp::kTextPayload : std::uint8_t{0}, call.id, text ? r.message : r.reply});
+    }
+  };
+  const unsigned workers = std::max(2u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < workers; ++i) std::thread(worker).detach();
   hp::Frame frame;
   while (hp::read_frame(fd, &frame)) {
     if (frame.kind != hp::kCall) return 1;  // memosd broke the protocol
-    // Each call on its own thread: calls may run concurrently, as in process.
-    // memosd enforces the deadline; here a call may take as long as it takes.
-    std::thread([&, id = frame.id, request = std::move(frame.payload)] {
-      auto r = instance->call(request, std::chrono::hours(24), hp::kMaxPayload);
-      std::lock_guard lock(write_mutex);
-      bool text = r.reply.empty();
-      hp::write_frame(fd,
-                      {hp::kComplete, static_cast<std::uint8_t>(r.status),
-                       text ? hp::kTextPayload : std::uint8_t{0}, id, text ? r.message : r.reply});
-    }).detach();
+    {
+      std::lock_guard lock(queue_mutex);
+      queue.push_back(std::move(frame));
+    }
+    queue_cv.notify_one();
   }
   // memosd closed its end: leave without unwinding plugin threads.
   std::_Exit(0);
