@@ -313,31 +313,52 @@ Status ReadTxn::list_all_cubes(std::vector<Cube>* out) const {
 
 namespace {
 
-// A blob row: size and reference count, little-endian, then their CRC-32C.
-std::string encode_blob_row(std::uint64_t size, std::uint64_t refs) {
-  std::string out(20, '\0');
-  for (int i = 0; i < 8; ++i) {
-    out[static_cast<std::size_t>(i)] = static_cast<char>((size >> (8 * i)) & 0xff);
-    out[static_cast<std::size_t>(8 + i)] = static_cast<char>((refs >> (8 * i)) & 0xff);
+// Blob and access rows are two u64 counters, little-endian, then their
+// CRC-32C: 20 bytes.
+std::string encode_pair(std::uint64_t a, std::uint64_t b) {
+  std::string out;
+  for (std::uint64_t v : {a, b}) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
   }
   std::uint32_t crc = crc32c(out.data(), 16);
-  for (int i = 0; i < 4; ++i)
-    out[static_cast<std::size_t>(16 + i)] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
   return out;
 }
 
-Status decode_blob_row(std::string_view v, std::uint64_t* size, std::uint64_t* refs) {
-  if (v.size() != 20) return {Errc::corrupt, "blob row has a bad length"};
+Status decode_pair(std::string_view v, const char* what, std::uint64_t* a, std::uint64_t* b) {
+  if (v.size() != 20) return {Errc::corrupt, std::string(what) + " row has a bad length"};
   auto le = [&](std::size_t at, int bytes) {
     std::uint64_t x = 0;
-    for (int i = bytes - 1; i >= 0; --i)
+    for (int i = bytes - 1; i >= 0; --i) {
       x = (x << 8) | static_cast<unsigned char>(v[at + static_cast<std::size_t>(i)]);
+    }
     return x;
   };
-  if (crc32c(v.data(), 16) != le(16, 4)) return {Errc::corrupt, "blob row fails its checksum"};
-  *size = le(0, 8);
-  *refs = le(8, 8);
+  if (crc32c(v.data(), 16) != le(16, 4)) {
+    return {Errc::corrupt, std::string(what) + " row fails its checksum"};
+  }
+  *a = le(0, 8);
+  *b = le(8, 8);
   return {};
+}
+
+std::string encode_blob_row(std::uint64_t size, std::uint64_t refs) {
+  return encode_pair(size, refs);
+}
+
+Status decode_blob_row(std::string_view v, std::uint64_t* size, std::uint64_t* refs) {
+  return decode_pair(v, "blob", size, refs);
+}
+
+std::string encode_access(const AccessStats& a) {
+  return encode_pair(a.hits, static_cast<std::uint64_t>(a.last_access_ms));
+}
+
+Status decode_access(std::string_view v, AccessStats* out) {
+  std::uint64_t last = 0;
+  Status s = decode_pair(v, "access", &out->hits, &last);
+  out->last_access_ms = static_cast<std::int64_t>(last);
+  return s;
 }
 
 }  // namespace
@@ -370,36 +391,6 @@ Status ReadTxn::scan_versions(CubeId cube, std::string_view after, std::uint64_t
   *done = true;
   return {};
 }
-
-namespace {
-
-// An access row: hits and last access, little-endian, then their CRC-32C.
-std::string encode_access(const AccessStats& a) {
-  std::string out;
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((a.hits >> (8 * i)) & 0xff));
-  auto last = static_cast<std::uint64_t>(a.last_access_ms);
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((last >> (8 * i)) & 0xff));
-  std::uint32_t crc = crc32c(out.data(), 16);
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
-  return out;
-}
-
-Status decode_access(std::string_view v, AccessStats* out) {
-  if (v.size() != 20) return {Errc::corrupt, "access row has a bad length"};
-  auto le = [&](std::size_t at, int bytes) {
-    std::uint64_t x = 0;
-    for (int i = bytes - 1; i >= 0; --i) {
-      x = (x << 8) | static_cast<unsigned char>(v[at + static_cast<std::size_t>(i)]);
-    }
-    return x;
-  };
-  if (crc32c(v.data(), 16) != le(16, 4)) return {Errc::corrupt, "access row fails its checksum"};
-  out->hits = le(0, 8);
-  out->last_access_ms = static_cast<std::int64_t>(le(8, 8));
-  return {};
-}
-
-}  // namespace
 
 Status ReadTxn::access_stats(CubeId cube, ItemId item, AccessStats* out) const {
   *out = {};
