@@ -1,6 +1,6 @@
 // config.h — memosd's configuration: defaults, the TOML file, validation.
 //
-// Every key is documented in memosd(8) (CONFIGURATION) and dist/memosd.conf.
+// Every key is documented in memosd.conf(5) and dist/memosd.conf.
 // Precedence: built-in defaults < config file < command-line options.
 #pragma once
 
@@ -55,10 +55,12 @@ struct PluginsConfig {
 };
 
 struct Config {
+  std::string path;      // the file it was read from, if any (SIGHUP re-reads it)
   std::string socket;    // empty: ipc::default_socket_path()
   std::string data_dir;  // empty: default_data_dir()
   std::string log_level = "info";
-  std::uint32_t worker_threads = 0;  // 0: one per CPU, at least 2
+  bool log_level_from_command_line = false;  // then a SIGHUP reload keeps it
+  std::uint32_t worker_threads = 0;          // 0: one per CPU, at least 2
   std::uint32_t shutdown_timeout_ms = 10000;
   IpcConfig ipc;
   StoreConfig store;

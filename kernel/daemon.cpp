@@ -13,6 +13,7 @@
 
 #include "ipc/unix_peer.h"
 #include "kernel/cube_archives.h"
+#include "kernel/systemd.h"
 
 namespace memos::kernel {
 namespace {
@@ -65,6 +66,7 @@ Daemon::~Daemon() {
 
 bool Daemon::open_storage() {
   std::string error;
+  systemd::notify("STATUS=opening the store");
   lock_ = DataLock::acquire(config_.data_dir, &error);
   if (!lock_) {
     spdlog::error("{}", error);
@@ -89,6 +91,7 @@ bool Daemon::open_storage() {
     spdlog::error("{}", status.message);
     return false;
   }
+  systemd::notify("STATUS=loading plugins");
   plugins_.scan();
   std::string model;
   auto embedder = plugins_.load_embedder(&model, &error);
@@ -103,6 +106,7 @@ bool Daemon::open_storage() {
     return false;
   }
   if (stale) spdlog::info("removed {} import(s) left unfinished by a crash", stale);
+  systemd::notify("STATUS=rebuilding the search indexes");
   auto started = std::chrono::steady_clock::now();
   std::size_t indexed = 0;
   status = indexes_.rebuild(*store_, &indexed);
@@ -133,6 +137,34 @@ bool Daemon::open_storage() {
 
 bool Daemon::listen() {
   const std::string& path = config_.socket;
+  // Socket activation: systemd bound the socket (and owns its file).
+  std::string activation_error;
+  int passed = systemd::listening_socket(&activation_error);
+  if (passed == -2) {
+    spdlog::error("{}", activation_error);
+    return false;
+  }
+  if (passed >= 0) {
+    listener_ = new uv_pipe_t;
+    uv_pipe_init(&loop_, listener_, 0);
+    listener_->data = this;
+    int rc = uv_pipe_open(listener_, passed);
+    if (rc == 0)
+      rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 128, &Daemon::on_connection);
+    if (rc != 0) {
+      spdlog::error("cannot listen on the socket systemd passed: {}", uv_strerror(rc));
+      close_and_free(listener_);
+      return false;
+    }
+    char name[256];
+    size_t size = sizeof(name);
+    if (uv_pipe_getsockname(listener_, name, &size) == 0) {
+      config_.socket.assign(name, size);
+      stats_.socket_path = config_.socket;
+    }
+    spdlog::info("listening on the socket systemd passed ({})", config_.socket);
+    return true;
+  }
   std::string parent = path.substr(0, path.rfind('/'));
   if (!parent.empty()) {
     if (std::string err = make_dirs(parent, 0755); !err.empty()) {
@@ -154,14 +186,7 @@ bool Daemon::listen() {
     chmod(path.c_str(), geteuid() == 0 ? 0666 : 0600);
     struct stat st {};
     if (stat(path.c_str(), &st) == 0) socket_inode_ = st.st_ino;
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 128, [](uv_stream_t* s, int status) {
-      auto* self = static_cast<Daemon*>(s->data);
-      if (status < 0) {
-        spdlog::warn("accept: {}", uv_strerror(status));
-        return;
-      }
-      self->accept();
-    });
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 128, &Daemon::on_connection);
   }
   if (rc != 0) {
     spdlog::error("cannot listen on {}: {}", path, uv_strerror(rc));
@@ -169,6 +194,15 @@ bool Daemon::listen() {
     return false;
   }
   return true;
+}
+
+void Daemon::on_connection(uv_stream_t* server, int status) {
+  auto* self = static_cast<Daemon*>(server->data);
+  if (status < 0) {
+    spdlog::warn("accept: {}", uv_strerror(status));
+    return;
+  }
+  self->accept();
 }
 
 void Daemon::accept() {
@@ -310,6 +344,29 @@ void Daemon::collect_blob_garbage() {
   });
 }
 
+// SIGHUP: re-read the configuration file. Only log_level applies to a
+// running daemon; a file with an error is refused and the running
+// configuration stays.
+void Daemon::reload_config() {
+  if (config_.path.empty()) {
+    spdlog::info("SIGHUP: no configuration file to re-read");
+    return;
+  }
+  systemd::notify("RELOADING=1\nSTATUS=re-reading " + config_.path);
+  Config fresh;
+  if (std::string err = load_config_file(config_.path, &fresh); !err.empty()) {
+    spdlog::error("SIGHUP: configuration not reloaded, the running one stays: {}", err);
+  } else if (config_.log_level_from_command_line) {
+    spdlog::info("SIGHUP: configuration re-read; log level {} (from the command line)",
+                 config_.log_level);
+  } else {
+    config_.log_level = fresh.log_level;
+    spdlog::set_level(spdlog::level::from_str(fresh.log_level));
+    spdlog::info("SIGHUP: configuration re-read; log level {}", fresh.log_level);
+  }
+  systemd::notify("READY=1\nSTATUS=ready on " + config_.socket);
+}
+
 void Daemon::begin_shutdown(const char* why) {
   if (shutting_down_) {
     spdlog::warn("{} again: closing connections now", why);
@@ -317,10 +374,13 @@ void Daemon::begin_shutdown(const char* why) {
     return;
   }
   shutting_down_ = true;
+  systemd::notify("STOPPING=1\nSTATUS=finishing requests in flight");
   spdlog::info("{}: shutting down (finishing {} connection(s))", why, connections_.size());
   close_and_free(listener_);
   close_and_free(retention_timer_);
   close_and_free(blob_gc_timer_);
+  close_and_free(watchdog_timer_);
+  close_and_free(sighup_);
   shutdown_timer_ = new uv_timer_t;
   uv_timer_init(&loop_, shutdown_timer_);
   shutdown_timer_->data = this;
@@ -373,6 +433,11 @@ int Daemon::run() {
   };
   watch(sigint_, SIGINT);
   watch(sigterm_, SIGTERM);
+  sighup_ = new uv_signal_t;
+  uv_signal_init(&loop_, sighup_);
+  sighup_->data = this;
+  uv_signal_start(
+      sighup_, [](uv_signal_t* h, int) { static_cast<Daemon*>(h->data)->reload_config(); }, SIGHUP);
   if (!listen()) {
     begin_shutdown("start-up failed");
     uv_run(&loop_, UV_RUN_DEFAULT);
@@ -391,6 +456,15 @@ int Daemon::run() {
   uv_timer_start(
       blob_gc_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->collect_blob_garbage(); },
       gc_ms, gc_ms);
+  if (std::uint64_t usec = systemd::watchdog_usec()) {
+    // Pinged from the loop itself: if the loop stalls, systemd notices.
+    watchdog_timer_ = new uv_timer_t;
+    uv_timer_init(&loop_, watchdog_timer_);
+    const std::uint64_t every_ms = std::max<std::uint64_t>(usec / 2000, 1);
+    uv_timer_start(
+        watchdog_timer_, [](uv_timer_t*) { systemd::notify("WATCHDOG=1"); }, every_ms, every_ms);
+  }
+  systemd::notify("READY=1\nSTATUS=ready on " + config_.socket);
   spdlog::info("memosd {} ready on {} (data {}, pid {})", MEMOS_VERSION, config_.socket,
                config_.data_dir, getpid());
   uv_run(&loop_, UV_RUN_DEFAULT);

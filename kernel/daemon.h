@@ -52,6 +52,8 @@ class Daemon final : public ConnectionOwner {
   bool open_storage();
   bool listen();
   void accept();
+  static void on_connection(uv_stream_t* server, int status);
+  void reload_config();
   void deliver(std::uint64_t connection_id, const Frame& frame);
   void begin_shutdown(const char* why);
   void maybe_finish_shutdown();
@@ -78,6 +80,8 @@ class Daemon final : public ConnectionOwner {
   uv_signal_t* sigterm_ = nullptr;
   uv_timer_t* shutdown_timer_ = nullptr;
   uv_timer_t* retention_timer_ = nullptr;
+  uv_timer_t* watchdog_timer_ = nullptr;
+  uv_signal_t* sighup_ = nullptr;
   uv_timer_t* blob_gc_timer_ = nullptr;
   std::shared_ptr<std::atomic<bool>> retention_busy_ = std::make_shared<std::atomic<bool>>(false);
   std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;

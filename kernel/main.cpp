@@ -26,7 +26,7 @@ void set_up_logging(const std::string& level) {
 
 int main(int argc, char** argv) {
   memos::kernel::Config config;
-  std::string config_path, socket, data_dir, log_level;
+  std::string config_path, socket, data_dir, log_level, check_path;
   bool show_version = false;
 
   CLI::App app{"memosd: a memory daemon for LLM agents (see memosd(8))", "memosd"};
@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   app.add_option("--data", data_dir, "data folder");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off");
   app.add_flag("--version", show_version, "print the version and exit");
+  app.add_option("--check-config", check_path, "validate a configuration file and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -46,15 +47,28 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (!check_path.empty()) {
+    memos::kernel::Config checked;
+    if (std::string err = memos::kernel::load_config_file(check_path, &checked); !err.empty()) {
+      std::fprintf(stderr, "memosd: %s\n", err.c_str());
+      return 1;
+    }
+    std::printf("%s: ok\n", check_path.c_str());
+    return 0;
+  }
   if (!config_path.empty()) {
     if (std::string err = memos::kernel::load_config_file(config_path, &config); !err.empty()) {
       std::fprintf(stderr, "memosd: %s\n", err.c_str());
       return 1;
     }
+    config.path = config_path;
   }
   if (!socket.empty()) config.socket = socket;
   if (!data_dir.empty()) config.data_dir = data_dir;
-  if (!log_level.empty()) config.log_level = log_level;
+  if (!log_level.empty()) {
+    config.log_level = log_level;
+    config.log_level_from_command_line = true;
+  }
   if (std::string err = memos::kernel::validate_config(config); !err.empty()) {
     std::fprintf(stderr, "memosd: %s\n", err.c_str());
     return 2;
