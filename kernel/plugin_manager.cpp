@@ -27,8 +27,13 @@ PluginManager::PluginManager(const PluginsConfig& config) : config_(config) {
   // memos-plugin-host sits beside memosd.
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  host_binary_ =
-      config_.host.empty() ? (exe.parent_path() / "memos-plugin-host").string() : config_.host;
+  host_binary_ = config_.host;
+  if (host_binary_.empty()) {
+    // Beside memosd in the build tree; lib/memosd/ when installed.
+    auto beside = exe.parent_path() / "memos-plugin-host";
+    auto installed = exe.parent_path().parent_path() / "lib" / "memosd" / "memos-plugin-host";
+    host_binary_ = (std::filesystem::exists(beside, ec) ? beside : installed).string();
+  }
 }
 
 void PluginManager::scan() {
