@@ -15,7 +15,9 @@ fail() { echo "package_test: $*" >&2; exit 1; }
 
 (cd "$build" && cpack -G DEB -B "$scratch/pkg" >/dev/null) || fail "cpack failed"
 deb=$(ls "$scratch"/pkg/memosd_*.deb)
-dpkg-deb -I "$deb" | grep -q "Depends: .*liblmdb0" || fail "the package does not depend on liblmdb0"
+# (Read whole first: `grep -q` closing the pipe early would fail it under pipefail.)
+control=$(dpkg-deb -I "$deb")
+grep -q "Depends: .*liblmdb0" <<<"$control" || fail "the package does not depend on liblmdb0"
 root="$scratch/root"
 dpkg -x "$deb" "$root"
 
@@ -41,7 +43,8 @@ sock="$scratch/memosd.sock"
 "$root/usr/bin/memosd" --socket "$sock" --data "$scratch/data" 2>"$scratch/log" &
 daemon=$!
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
-"$root/usr/bin/memctl" --socket "$sock" status | grep -q "hash-embedder: loaded" ||
+status=$("$root/usr/bin/memctl" --socket "$sock" status) || true
+grep -q "hash-embedder: loaded" <<<"$status" ||
   { cat "$scratch/log" >&2; fail "the installed memosd did not load its plugin"; }
 "$root/usr/bin/memctl" --socket "$sock" cube create installed >/dev/null
 kill -TERM "$daemon"
@@ -55,6 +58,7 @@ if command -v systemd-analyze >/dev/null; then
   sed "s|/usr/bin/memosd|$root/usr/bin/memosd|" "$root/usr/lib/systemd/system/memosd.service" >"$units/memosd.service"
   cp "$root/usr/lib/systemd/system/memosd.socket" "$units/"
   (cd "$units" && systemd-analyze verify --man=no ./memosd.socket ./memosd.service) || fail "units do not verify"
-  (cd "$units" && systemd-analyze security --offline=yes ./memosd.service 2>/dev/null | tail -1) || true
+  score=$(cd "$units" && systemd-analyze security --offline=yes ./memosd.service 2>/dev/null) || true
+tail -n 1 <<<"$score"
 fi
 echo "package_test: ok ($(du -h "$deb" | cut -f1) package)"
