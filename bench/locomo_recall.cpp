@@ -65,6 +65,7 @@ struct Options {
   std::string memosd;
   std::string split = "dev";
   std::string data_dir{kDefaultDataDir};
+  std::string config;  // a memosd.conf for the daemons under test (tuning on dev)
 };
 
 // ---- options ---------------------------------------------------------------
@@ -85,6 +86,8 @@ Options parse_options(int argc, char** argv) {
       opts.split = value;
     } else if (flag == "--data") {
       opts.data_dir = value;
+    } else if (flag == "--config") {
+      opts.config = value;
     } else {
       throw UsageError("unknown option " + std::string(flag));
     }
@@ -332,7 +335,9 @@ std::unordered_map<std::uint64_t, std::string> add_turns(memos::Client& client,
 // One fresh memosd per conversation, so no conversation sees another's turns.
 Rankings rank_memosd(const Options& opts, const Conversation& conv) {
   memos::testing::TempDir dir;
-  memos::testing::MemosdProcess daemon(opts.memosd, dir.path());
+  std::vector<std::string> args;
+  if (!opts.config.empty()) args = {"--config", opts.config};
+  memos::testing::MemosdProcess daemon(opts.memosd, dir.path(), args);
   start_daemon(daemon, opts.memosd);
   std::unique_ptr<memos::Client> client = connect_client(daemon.socket());
   memos::Cube cube = create_cube(*client, "locomo");
