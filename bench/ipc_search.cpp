@@ -27,6 +27,7 @@
 
 #include "bench/bench_util.h"
 #include "bench/synthetic_text.h"
+#include "kernel/cube_index.h"
 #include "memos/client.h"
 #include "plugins/hash-embedder/hash_embedder.h"
 #include "tests/support/memosd_process.h"
@@ -258,6 +259,9 @@ SearchRun bench_inprocess(const Workload& work, const Options& opts, std::size_t
     embedder.embed(work.memories[i].text,
                    std::span<float>(vectors).subspan(i * dimension, dimension));
   }
+  // The same FAISS setting as memosd (kernel/cube_index.h), so the baseline
+  // is the limit the daemon could reach.
+  memos::kernel::use_blas_for_single_queries();
   faiss::IndexFlatIP index(static_cast<FaissId>(dimension));
   index.add(static_cast<FaissId>(work.memories.size()), vectors.data());
 

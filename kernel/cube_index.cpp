@@ -1,6 +1,8 @@
 #include "kernel/cube_index.h"
 
 #include <faiss/impl/IDSelector.h>
+#include <faiss/utils/distances.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -32,6 +34,14 @@ class CubeIndex::Selector final : public faiss::IDSelector {
   const CubeIndex& index_;
   const SearchFilter& filter_;
 };
+
+void use_blas_for_single_queries() {
+  // FAISS answers fewer than distance_compute_blas_threshold queries (20 by
+  // default) with its own loop, which Debian's generic x86-64 build does not
+  // vectorise well; OpenBLAS picks AVX2 kernels at run time. memosd searches
+  // one query at a time, so route those through BLAS too.
+  faiss::distance_compute_blas_threshold = 1;
+}
 
 CubeIndex::CubeIndex(std::size_t dimension)
     : dimension_(dimension), flat_(static_cast<FaissId>(dimension)), index_(&flat_) {}
@@ -91,6 +101,9 @@ bool CubeIndex::admits(const IndexedAttributes& a, const SearchFilter& f) const 
 
 std::vector<IndexHit> CubeIndex::search(std::span<const float> query, std::size_t k,
                                         const SearchFilter& filter) const {
+  // memosd runs searches side by side on its workers; OpenMP threads inside
+  // one search would only compete with them. The setting is per thread.
+  omp_set_num_threads(1);
   std::shared_lock lock(mutex_);
   std::vector<IndexHit> hits;
   if (index_.ntotal == 0 || k == 0) return hits;

@@ -48,6 +48,9 @@ struct SearchFilter {
   bool explicit_as_of = false;  // as_of was asked for (not just "now")
 };
 
+// Call once at start, before searching (a FAISS-wide setting).
+void use_blas_for_single_queries();
+
 class CubeIndex {
  public:
   explicit CubeIndex(std::size_t dimension);

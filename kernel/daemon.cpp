@@ -106,6 +106,7 @@ bool Daemon::open_storage() {
     return false;
   }
   if (stale) spdlog::info("removed {} import(s) left unfinished by a crash", stale);
+  use_blas_for_single_queries();
   systemd::notify("STATUS=rebuilding the search indexes");
   auto started = std::chrono::steady_clock::now();
   std::size_t indexed = 0;
