@@ -326,7 +326,11 @@ BOOST_AUTO_TEST_CASE(garbage_senders_are_disconnected_while_others_keep_working)
 }
 
 BOOST_AUTO_TEST_CASE(a_client_that_never_reads_does_not_stall_the_daemon) {
-  Daemon d("[ipc]\nreply_buffer_bytes = 4096\nslow_client_timeout_ms = 500\n");
+  // max_inflight_per_connection bounds how much of the worker pool one
+  // connection can queue ahead of others.
+  Daemon d(
+      "[ipc]\nreply_buffer_bytes = 4096\nslow_client_timeout_ms = 500\n"
+      "max_inflight_per_connection = 32\n");
   auto good = d.client();
   BOOST_REQUIRE(good->cube_create("c").ok());
   for (int i = 0; i < 50; ++i)
@@ -346,7 +350,8 @@ BOOST_AUTO_TEST_CASE(a_client_that_never_reads_does_not_stall_the_daemon) {
   for (int i = 0; i < 20; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     BOOST_REQUIRE(good->search("c", "item", {5, {}}).ok());
-    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));
+    // A liveness bound, not a speed test: generous for sanitizer builds.
+    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 20s));
   }
   // The greedy client is dropped once it has been paused long enough.
   bool dropped = false;
