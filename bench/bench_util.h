@@ -150,4 +150,23 @@ inline memos::Cube create_cube(memos::Client& client, const std::string& name) {
   return cube.value();
 }
 
+// The main() of a benchmark: parse, run, and turn errors into exit statuses
+// (2 with the usage for bad options, 1 for a failed run). Errors are
+// exceptions rather than exit(), so that daemons and temporary folders are
+// cleaned up by their destructors.
+template <class Parse, class Run>
+int bench_main(std::string_view name, std::string_view usage, int argc, char** argv, Parse&& parse,
+               Run&& run) {
+  try {
+    run(parse(argc, argv));
+    return 0;
+  } catch (const UsageError& e) {
+    std::cerr << name << ": " << e.what() << '\n' << usage;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << name << ": " << e.what() << '\n';
+    return 1;
+  }
+}
+
 }  // namespace memos::bench

@@ -368,16 +368,5 @@ void run(const Options& opts) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Errors are exceptions rather than exit(), so that the daemons and their
-  // temporary folders are cleaned up by their destructors.
-  try {
-    run(parse_options(argc, argv));
-    return 0;
-  } catch (const UsageError& e) {
-    std::cerr << "bench-durable-writes: " << e.what() << '\n' << kUsage;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "bench-durable-writes: " << e.what() << '\n';
-    return 1;
-  }
+  return memos::bench::bench_main("bench-durable-writes", kUsage, argc, argv, parse_options, run);
 }
