@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <chrono>
 #include <string>
@@ -55,6 +56,10 @@ class MemosdProcess {
   std::vector<std::string> extra_;
   pid_t pid_ = -1;
 };
+
+// The address of the Unix socket at `path` (truncated to fit, as tests'
+// temporary paths always do).
+sockaddr_un unix_address(const std::string& path);
 
 // Runs a command to completion; captures stdout, returns the exit status.
 int run_command(const std::vector<std::string>& argv, std::string* out, std::string* err = nullptr,
