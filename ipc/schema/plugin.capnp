@@ -32,6 +32,10 @@ struct PluginRequest {
     search @4 :SearchRequest;     # retriever -> hits
     route @5 :RouteRequest;       # router -> route
     execute @6 :Data;             # executor: its own schema, to come
+    open @7 :OpenRequest;         # retriever -> collection (loads its snapshot)
+    save @8 :UInt64;              # retriever: snapshot a collection -> collection
+    drop @9 :UInt64;              # retriever: forget a collection and its files -> done
+    fuse @10 :FuseRequest;        # fuser (hybrid) -> hits
   }
 }
 
@@ -44,6 +48,7 @@ struct PluginResponse {
     hits @4 :List(Hit);
     route @5 :Route;
     executed @6 :Data;
+    collection @7 :CollectionState;
   }
 }
 
@@ -93,6 +98,13 @@ struct Embeddings {
 
 # ---- retriever ----------------------------------------------------------------
 
+# A retriever keeps one collection per cube. Everything it holds is derived
+# from memosd's store: memosd sends every change in commit order, each
+# tagged with the cube version it brings the collection to, and asks for a
+# snapshot from time to time. At start memosd opens each collection; if the
+# snapshot's version is not the cube's head version (missing, stale, torn,
+# corrupt) memosd drops the collection and sends every live item again.
+
 struct Document {
   id @0 :UInt64;
   text @1 :Text;
@@ -102,26 +114,58 @@ struct Document {
   validToMs @5 :Int64;            # 0: open
   recordedAtMs @6 :Int64;
   importance @7 :Float32;
-  archived @8 :Bool;
+  archived @8 :Bool;              # state == "archived" (kept for older plugins)
+  meta @9 :List(Setting);         # the item's key/value metadata
+  tier @10 :Text;                 # "plaintext", "activation" or "parametric"
+  state @11 :Text;                # "active", "archived" or "frozen" (deleted items are removed)
+  expiresAtMs @12 :Int64;         # 0: never
+  # Only the attributes changed (e.g. a superseded fact's validToMs): a
+  # dense retriever keeps the stored vector; `text` is still the item's text.
+  attributesOnly @13 :Bool;
 }
 
 struct IndexRequest {
   collection @0 :UInt64;          # the cube
   documents @1 :List(Document);   # added or replaced
+  version @2 :UInt64;             # the cube version the collection reaches
 }
 
 struct RemoveRequest {
   collection @0 :UInt64;
-  ids @1 :List(UInt64);
+  ids @1 :List(UInt64);           # ids not in the collection are ignored
+  version @2 :UInt64;             # the cube version the collection reaches
 }
 
+# Opens (or creates) a collection. A retriever with a snapshot of it on disk
+# loads it; one without starts empty at version 0.
+struct OpenRequest {
+  collection @0 :UInt64;
+  dimension @1 :UInt32;           # vector length (dense retrievers)
+  language @2 :Text;              # stemming language (lexical), e.g. "english"
+}
+
+struct CollectionState {
+  collection @0 :UInt64;
+  version @1 :UInt64;             # the cube version its contents cover
+  documents @2 :UInt64;           # documents held (tombstones not counted)
+  detail @3 :Text;                # e.g. "hnsw, 3 tombstones" or why a snapshot was refused
+}
+
+# What a search may return. Every field is a further condition; a default
+# Filter admits active items valid and unexpired at asOfMs / nowMs.
 struct Filter {
-  allTags @0 :List(Text);
-  anyTags @1 :List(Text);
-  asOfMs @2 :Int64;               # 0: now
-  includeArchived @3 :Bool;
-  recordedFromMs @4 :Int64;
-  recordedToMs @5 :Int64;         # 0: open
+  allTags @0 :List(Text);         # items carry every one of these
+  anyTags @1 :List(Text);         # items carry at least one (empty: no condition)
+  asOfMs @2 :Int64;               # facts valid at this time (validFrom <= t < validTo)
+  includeArchived @3 :Bool;       # archived items too (same as states += "archived")
+  recordedFromMs @4 :Int64;       # recordedAt >= this (0: no bound)
+  recordedToMs @5 :Int64;         # recordedAt < this (0: no bound)
+  nowMs @6 :Int64;                # for expiry: expiresAt > now
+  meta @7 :List(Setting);         # metadata equality, every entry must match
+  tiers @8 :List(Text);           # empty: any tier
+  states @9 :List(Text);          # empty: "active" (plus "archived" with includeArchived)
+  validFromMs @10 :Int64;         # validity overlaps [validFromMs, validToMs) (0: no bound)
+  validToMs @11 :Int64;
 }
 
 struct SearchRequest {
@@ -135,6 +179,34 @@ struct SearchRequest {
 struct Hit {
   id @0 :UInt64;
   score @1 :Float32;
+}
+
+# ---- fuser (hybrid) -------------------------------------------------------------
+
+# Fuses the ranked lists of several retrievers into one.
+struct FuseRequest {
+  k @0 :UInt32;
+  lists @1 :List(RankedList);
+  candidates @2 :List(Candidate); # every id in any list, with what weighting needs
+  nowMs @3 :Int64;
+  rrfK @4 :Float32;               # RRF constant; 0: the fuser's default (60)
+  recencyWeight @5 :Float32;      # 0: off
+  recencyHalfLifeMs @6 :Int64;    # 0: the fuser's default (30 days)
+  importanceWeight @7 :Float32;   # 0: off
+  mmrLambda @8 :Float32;          # 0 or 1: no diversification; else relevance share
+}
+
+struct RankedList {
+  name @0 :Text;                  # e.g. "dense"
+  weight @1 :Float32;             # 0: 1
+  hits @2 :List(Hit);             # best first
+}
+
+struct Candidate {
+  id @0 :UInt64;
+  recordedAtMs @1 :Int64;
+  importance @2 :Float32;
+  vector @3 :List(Float32);       # for MMR; may be empty
 }
 
 # ---- router -------------------------------------------------------------------
