@@ -27,7 +27,7 @@
 
 #include "bench/bench_util.h"
 #include "bench/synthetic_text.h"
-#include "kernel/cube_index.h"
+#include <faiss/utils/distances.h>
 #include "memos/client.h"
 #include "plugins/hash-embedder/hash_embedder.h"
 #include "tests/support/memosd_process.h"
@@ -238,6 +238,7 @@ DaemonResults bench_daemon(memos::Client& client, const Workload& work, const Op
   }
 
   memos::SearchOptions search_opts;
+  search_opts.mode = "dense";  // the in-process baseline is dense search
   search_opts.k = opts.k;
   std::cerr << "searching " << opts.queries << " queries through memosd\n";
   out.search = time_searches(work.queries, [&](const std::string& query) {
@@ -259,9 +260,9 @@ SearchRun bench_inprocess(const Workload& work, const Options& opts, std::size_t
     embedder.embed(work.memories[i].text,
                    std::span<float>(vectors).subspan(i * dimension, dimension));
   }
-  // The same FAISS setting as memosd (kernel/cube_index.h), so the baseline
-  // is the limit the daemon could reach.
-  memos::kernel::use_blas_for_single_queries();
+  // The same FAISS setting as memosd's dense retriever (single queries
+  // through BLAS), so the baseline is the limit the daemon could reach.
+  faiss::distance_compute_blas_threshold = 1;
   faiss::IndexFlatIP index(static_cast<FaissId>(dimension));
   index.add(static_cast<FaissId>(work.memories.size()), vectors.data());
 

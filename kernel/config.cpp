@@ -63,6 +63,21 @@ Setter string_list(std::vector<std::string>* field) {
   };
 }
 
+Setter number(float* field, double lo, double hi) {
+  return [=](const toml::node& node) -> std::string {
+    auto v = node.value<double>();  // an integer or a float
+    if (!v || !(*v >= lo && *v <= hi)) {
+      return "expected a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    }
+    *field = static_cast<float>(*v);
+    return "";
+  };
+}
+
+std::string check_mode(const std::string& v) {
+  return v == "dense" || v == "lexical" || v == "hybrid" ? "" : "must be dense, lexical or hybrid";
+}
+
 Setter boolean(bool* field) {
   return [=](const toml::node& node) -> std::string {
     auto v = node.value_exact<bool>();
@@ -118,8 +133,19 @@ std::map<std::string, Setter> setters(Config* c) {
       {"store.max_meta_value_bytes", integer(&c->store.max_meta_value_bytes, 1, 1 << 30)},
       {"search.embedding_dim", integer(&c->search.embedding_dim, 16, 4096)},
       {"search.max_k", integer(&c->search.max_k, 1, 100000)},
+      {"search.default_mode", string(&c->search.default_mode, check_mode)},
+      {"search.hybrid_depth", integer(&c->search.hybrid_depth, 1, 10000)},
+      {"search.rrf_k", integer(&c->search.rrf_k, 1, 100000)},
+      {"search.recency_weight", number(&c->search.recency_weight, 0, 100)},
+      {"search.recency_half_life_days", integer(&c->search.recency_half_life_days, 1, 36500)},
+      {"search.importance_weight", number(&c->search.importance_weight, 0, 100)},
+      {"search.mmr_lambda", number(&c->search.mmr_lambda, 0, 1)},
+      {"search.snapshot_interval_s", integer(&c->search.snapshot_interval_s, 1, 86400)},
       {"plugins.paths", string_list(&c->plugins.paths)},
       {"plugins.embedder", string(&c->plugins.embedder, check_path)},
+      {"plugins.dense", string(&c->plugins.dense, check_path)},
+      {"plugins.lexical", string(&c->plugins.lexical, check_path)},
+      {"plugins.hybrid", string(&c->plugins.hybrid, check_path)},
       {"plugins.call_timeout_ms", integer(&c->plugins.call_timeout_ms, 10, 600000)},
       {"plugins.host", string(&c->plugins.host, check_path)},
       {"plugins.max_crashes", integer(&c->plugins.max_crashes, 1, 1000)},

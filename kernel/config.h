@@ -41,6 +41,14 @@ struct StoreConfig {
 struct SearchConfig {
   std::uint32_t embedding_dim = 256;
   std::uint32_t max_k = 1000;
+  std::string default_mode = "hybrid";  // of new cubes: dense, lexical or hybrid
+  std::uint32_t hybrid_depth = 50;      // candidates asked of each retriever
+  std::uint32_t rrf_k = 60;
+  float recency_weight = 0;
+  std::uint32_t recency_half_life_days = 30;
+  float importance_weight = 0;
+  float mmr_lambda = 0;                    // 0: no diversification
+  std::uint32_t snapshot_interval_s = 60;  // index snapshots of changed cubes
 };
 
 struct PluginsConfig {
@@ -48,6 +56,9 @@ struct PluginsConfig {
   // Empty: next to memosd, ../plugins and ../lib/memosd/plugins.
   std::vector<std::string> paths;
   std::string embedder = "hash-embedder";
+  std::string dense = "faiss-retriever";
+  std::string lexical = "xapian-retriever";
+  std::string hybrid = "hybrid-fuser";
   std::uint32_t call_timeout_ms = 10000;
   std::string host;               // memos-plugin-host; empty: beside memosd
   std::uint32_t max_crashes = 3;  // within crash_window_s, then quarantine

@@ -5,6 +5,8 @@
 #include <optional>
 #include <vector>
 
+#include "kernel/request_checks.h"
+#include "kernel/search.h"
 #include "memcube/archive.h"
 
 namespace memos::kernel {
@@ -112,10 +114,14 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
           return bad("uses embedder '" + m.embedder + "', which this memosd does not have");
         }
         if (m.dimension < 16 || m.dimension > 4096) return bad("has an impossible dimension");
+        if (!m.default_retriever.empty() && !is_search_mode(m.default_retriever))
+          return bad("names an unknown retriever");
+        if (!check_language(m.language).empty()) return bad("names an unknown language");
         work.manifest = m;
         store::Cube cube;
         Status s = txn.create_cube(tenant, staging, m.embedder, m.dimension, m.created_at_ms, &cube,
-                                   m.default_retriever.empty() ? "dense" : m.default_retriever);
+                                   m.default_retriever.empty() ? "dense" : m.default_retriever,
+                                   m.language);
         work.cube = cube.id;
         return s;
       },
@@ -169,7 +175,7 @@ void CubeArchives::export_chunk(std::uint32_t tenant, std::uint64_t id, std::str
     if (cursor_bytes.empty()) {
       writer.header(&out);
       writer.manifest({cube.name, cube.embedder, cube.dimension, cube.created_at_ms, cursor.pinned,
-                       now_ms(), cube.live_items, cube.default_retriever},
+                       now_ms(), cube.live_items, cube.default_retriever, cube.language},
                       &out);
     }
     const std::size_t budget = std::min(kChunkBytes, s_.config.ipc.max_message_bytes / 4);

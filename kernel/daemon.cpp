@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 
 #include "ipc/unix_peer.h"
 #include "kernel/cube_archives.h"
@@ -100,25 +101,51 @@ bool Daemon::open_storage() {
     return false;
   }
   indexes_.set_embedder(std::move(embedder), model);
+  // Retrievers keep their snapshots under <data>/index/<plugin>.
+  std::shared_ptr<PluginRetriever> retrievers[3];
+  const std::string* names[3] = {&config_.plugins.dense, &config_.plugins.lexical,
+                                 &config_.plugins.hybrid};
+  const char* modes[3] = {"dense", "lexical", "hybrid"};
+  for (int i = 0; i < 3; ++i) {
+    std::string state_dir = config_.data_dir + "/index/" + *names[i];
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir, ec);
+    if (ec) {
+      spdlog::error("cannot create {}: {}", state_dir, ec.message());
+      return false;
+    }
+    retrievers[i] = plugins_.load_retriever(*names[i], state_dir, &error);
+    if (!retrievers[i]) {
+      spdlog::error("{}", error);
+      return false;
+    }
+    const auto& m = retrievers[i]->modes();
+    if (std::find(m.begin(), m.end(), modes[i]) == m.end()) {
+      spdlog::error("plugins.{} = {}: that plugin does not offer the {} mode", modes[i], *names[i],
+                    modes[i]);
+      return false;
+    }
+  }
+  indexes_.set_retrievers(retrievers[0], retrievers[1], retrievers[2]);
   std::size_t stale = 0;
   if (status = CubeArchives::remove_stale_staging(*store_, &stale); !status.ok()) {
     spdlog::error("removing unfinished imports: {}", status.message);
     return false;
   }
   if (stale) spdlog::info("removed {} import(s) left unfinished by a crash", stale);
-  use_blas_for_single_queries();
-  systemd::notify("STATUS=rebuilding the search indexes");
+  systemd::notify("STATUS=opening the search indexes");
   auto started = std::chrono::steady_clock::now();
-  std::size_t indexed = 0;
-  status = indexes_.rebuild(*store_, &indexed);
+  std::size_t indexed = 0, rebuilt = 0;
+  status = indexes_.open_all(*store_, &indexed, &rebuilt);
   if (!status.ok()) {
-    spdlog::error("rebuilding the search indexes: {}", status.message);
+    spdlog::error("opening the search indexes: {}", status.message);
     return false;
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   started)
                 .count();
-  spdlog::info("store {} open; {} items indexed in {} ms", store_dir, indexed, ms);
+  spdlog::info("store {} open; indexes ready in {} ms ({} cube(s) rebuilt, {} items indexed)",
+               store_dir, ms, rebuilt, indexed);
 
   commits_ = std::make_unique<store::CommitQueue>(
       *store_,
@@ -311,7 +338,7 @@ void Daemon::run_retention() {
           spdlog::warn("retention: {}", s.message);
         } else {
           for (auto [cube, item] : result->expired) {
-            if (auto index = indexes_.find(cube)) index->remove(item);
+            indexes_.remove(cube, item);
           }
           if (!result->expired.empty() || result->purged != 0) {
             spdlog::info("retention: {} item(s) expired, {} tombstone(s) purged",
@@ -345,6 +372,16 @@ void Daemon::collect_blob_garbage() {
   });
 }
 
+// Snapshots the indexes of cubes changed since their last snapshot, on a
+// worker (one run at a time), so a restart need not rebuild them.
+void Daemon::save_index_snapshots() {
+  if (snapshot_busy_->exchange(true)) return;
+  run_on_worker([this, busy = snapshot_busy_] {
+    if (std::size_t n = indexes_.save_changed()) spdlog::debug("index snapshots of {} cube(s)", n);
+    *busy = false;
+  });
+}
+
 // SIGHUP: re-read the configuration file. Only log_level applies to a
 // running daemon; a file with an error is refused and the running
 // configuration stays.
@@ -365,6 +402,13 @@ void Daemon::reload_config() {
     spdlog::set_level(spdlog::level::from_str(fresh.log_level));
     spdlog::info("SIGHUP: configuration re-read; log level {}", fresh.log_level);
   }
+  snapshot_timer_ = new uv_timer_t;
+  uv_timer_init(&loop_, snapshot_timer_);
+  snapshot_timer_->data = this;
+  const std::uint64_t snapshot_ms = std::uint64_t{config_.search.snapshot_interval_s} * 1000;
+  uv_timer_start(
+      snapshot_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->save_index_snapshots(); },
+      snapshot_ms, snapshot_ms);
   systemd::notify("READY=1\nSTATUS=ready on " + config_.socket);
 }
 
@@ -380,6 +424,7 @@ void Daemon::begin_shutdown(const char* why) {
   close_and_free(listener_);
   close_and_free(retention_timer_);
   close_and_free(blob_gc_timer_);
+  close_and_free(snapshot_timer_);
   close_and_free(watchdog_timer_);
   close_and_free(sighup_);
   shutdown_timer_ = new uv_timer_t;
@@ -471,6 +516,10 @@ int Daemon::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
 
   commits_->stop();  // commits whatever is still queued
+  // With every change applied, snapshot the indexes: the next start then
+  // opens them instead of rebuilding.
+  systemd::notify("STATUS=writing index snapshots");
+  if (std::size_t n = indexes_.save_changed()) spdlog::info("index snapshots of {} cube(s)", n);
   if (socket_inode_ != 0) {
     struct stat st {};
     if (stat(config_.socket.c_str(), &st) == 0 && st.st_ino == socket_inode_) {

@@ -60,6 +60,7 @@ class Daemon final : public ConnectionOwner {
   void run_on_worker(std::function<void()> work);
   void run_retention();
   void collect_blob_garbage();
+  void save_index_snapshots();
 
   Config config_;
   PluginManager plugins_;
@@ -83,6 +84,8 @@ class Daemon final : public ConnectionOwner {
   uv_timer_t* watchdog_timer_ = nullptr;
   uv_signal_t* sighup_ = nullptr;
   uv_timer_t* blob_gc_timer_ = nullptr;
+  uv_timer_t* snapshot_timer_ = nullptr;
+  std::shared_ptr<std::atomic<bool>> snapshot_busy_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<bool>> retention_busy_ = std::make_shared<std::atomic<bool>>(false);
   std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::uint64_t next_connection_id_ = 1;

@@ -1,44 +1,104 @@
 #include "kernel/index_set.h"
 
+#include <spdlog/spdlog.h>
+
 #include <optional>
 #include <vector>
 
 namespace memos::kernel {
 
-IndexedAttributes attributes_of(const store::Item& item) {
-  return {item.tags, item.state == store::State::archived, item.valid_from_ms, item.valid_to_ms,
-          item.expires_at_ms};
+std::string IndexSet::open(const store::Cube& cube) {
+  for (const PluginRetriever* r : storing()) {
+    CollectionState state;
+    if (std::string err = r->open(cube.id, cube.dimension, cube.language, &state); !err.empty())
+      return err;
+  }
+  std::lock_guard lock(mutex_);
+  cubes_[cube.id] = {cube.dimension, cube.language, 0, false};
+  return "";
 }
 
-std::shared_ptr<CubeIndex> IndexSet::index_for(const store::Cube& cube) {
+void IndexSet::note_change(store::CubeId cube, bool ok) {
   std::lock_guard lock(mutex_);
-  auto& slot = indexes_[cube.id];
-  if (!slot) slot = std::make_shared<CubeIndex>(cube.dimension);
-  return slot;
+  auto& state = cubes_[cube];
+  ++state.unsaved;
+  if (!ok) state.poisoned = true;
 }
 
-std::shared_ptr<CubeIndex> IndexSet::find(store::CubeId cube) {
-  std::lock_guard lock(mutex_);
-  auto it = indexes_.find(cube);
-  return it == indexes_.end() ? nullptr : it->second;
+void IndexSet::apply(const store::Cube& cube, const store::Item& written,
+                     std::span<const float> vector, const store::Item* superseded) {
+  const std::uint64_t version = written.cube_version;
+  bool ok = true;
+  for (const PluginRetriever* r : storing()) {
+    std::string err;
+    if (written.deleted()) {
+      std::uint64_t id = written.id;
+      err = r->remove(cube.id, std::span(&id, 1), version);
+    } else {
+      std::vector<IndexedItem> items{{&written, vector, false}};
+      if (superseded != nullptr) items.push_back({superseded, {}, true});
+      err = r->index(cube.id, items, version);
+    }
+    if (!err.empty()) {
+      // Committed, but not searchable through this retriever until the
+      // next start rebuilds the cube: say so loudly.
+      spdlog::error("indexing item {} of cube {}: {}", written.id, cube.name, err);
+      ok = false;
+    }
+  }
+  note_change(cube.id, ok);
+}
+
+void IndexSet::remove(store::CubeId cube, std::uint64_t item) {
+  bool ok = true;
+  for (const PluginRetriever* r : storing()) {
+    if (std::string err = r->remove(cube, std::span(&item, 1), 0); !err.empty()) {
+      spdlog::error("removing expired item {}: {}", item, err);
+      ok = false;
+    }
+  }
+  note_change(cube, ok);
 }
 
 void IndexSet::drop(store::CubeId cube) {
+  for (const PluginRetriever* r : storing()) {
+    if (std::string err = r->drop(cube); !err.empty()) spdlog::warn("{}", err);
+  }
   std::lock_guard lock(mutex_);
-  indexes_.erase(cube);
+  cubes_.erase(cube);
 }
 
-store::Status IndexSet::rebuild(const store::Store& store, std::size_t* items_indexed) {
+store::Status IndexSet::open_all(const store::Store& store, std::size_t* items_indexed,
+                                 std::size_t* cubes_rebuilt) {
   *items_indexed = 0;
+  *cubes_rebuilt = 0;
   std::optional<store::ReadTxn> txn;
   store::Status s = store.begin_read(&txn);
   if (!s.ok()) return s;
   std::vector<store::Cube> cubes;
   if (s = txn->list_all_cubes(&cubes); !s.ok()) return s;
   for (const auto& cube : cubes) {
+    bool current = true;
+    for (const PluginRetriever* r : storing()) {
+      CollectionState state;
+      if (std::string err = r->open(cube.id, cube.dimension, cube.language, &state); !err.empty())
+        return {store::Errc::unavailable, err};
+      if (state.version != cube.head_version) {
+        spdlog::info("cube {}: {} snapshot covers version {}, the store is at {}{}{}; rebuilding",
+                     cube.name, r->name(), state.version, cube.head_version,
+                     state.detail.empty() ? "" : ": ", state.detail);
+        current = false;
+      }
+    }
+    if (current) {
+      std::lock_guard lock(mutex_);
+      cubes_[cube.id] = {cube.dimension, cube.language, 0, false};
+      continue;
+    }
     std::size_t items = 0;
     if (s = build(*txn, cube, &items); !s.ok()) return s;
     *items_indexed += items;
+    ++*cubes_rebuilt;
   }
   return {};
 }
@@ -46,8 +106,13 @@ store::Status IndexSet::rebuild(const store::Store& store, std::size_t* items_in
 store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube,
                               std::size_t* items) {
   *items = 0;
-  auto index = std::make_shared<CubeIndex>(cube.dimension);
-  // Items go to the embedder in batches: one plugin call for many texts.
+  for (const PluginRetriever* r : storing()) {
+    CollectionState state;
+    std::string err = r->drop(cube.id);
+    if (err.empty()) err = r->open(cube.id, cube.dimension, cube.language, &state);
+    if (!err.empty()) return {store::Errc::unavailable, err};
+  }
+  // Items go to the embedder and the retrievers in batches.
   constexpr std::size_t kBatch = 256;
   std::vector<store::Item> batch;
   std::string error;
@@ -55,14 +120,17 @@ store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube
     std::vector<std::string_view> texts;
     for (const auto& item : batch) texts.push_back(item.text);
     std::vector<float> vectors;
-    if (error = std::atomic_load(&embedder_)->embed(texts, cube.dimension, &vectors);
-        !error.empty()) {
-      return;
-    }
+    if (error = embed(texts, cube.dimension, &vectors); !error.empty()) return;
+    std::vector<IndexedItem> indexed;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      index->upsert(batch[i].id,
-                    std::span<const float>(vectors.data() + i * cube.dimension, cube.dimension),
-                    attributes_of(batch[i]));
+      indexed.push_back(
+          {&batch[i], std::span<const float>(vectors.data() + i * cube.dimension, cube.dimension),
+           false});
+    }
+    // Versions only reach the head at the end: a crash mid-build leaves a
+    // collection that is not current.
+    for (const PluginRetriever* r : storing()) {
+      if (error = r->index(cube.id, indexed, 0); !error.empty()) return;
     }
     *items += batch.size();
     batch.clear();
@@ -74,10 +142,48 @@ store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube
   });
   if (!s.ok()) return s;
   if (error.empty() && !batch.empty()) flush();
+  // The collection now covers the snapshot's head version.
+  for (const PluginRetriever* r : storing()) {
+    if (!error.empty()) break;
+    error = r->index(cube.id, {}, cube.head_version);
+  }
   if (!error.empty()) return {store::Errc::unavailable, error};
   std::lock_guard lock(mutex_);
-  indexes_[cube.id] = std::move(index);
+  // Freshly built: snapshot it soon, so the next start need not rebuild.
+  cubes_[cube.id] = {cube.dimension, cube.language, 1, false};
   return {};
+}
+
+std::size_t IndexSet::save_changed() {
+  std::lock_guard saving(save_mutex_);
+  std::vector<store::CubeId> due;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, state] : cubes_) {
+      if (state.unsaved != 0 && !state.poisoned) {
+        due.push_back(id);
+        state.unsaved = 0;  // changes from here on count toward the next one
+      }
+    }
+  }
+  std::size_t saved = 0;
+  for (store::CubeId cube : due) {
+    bool ok = true;
+    for (const PluginRetriever* r : storing()) {
+      CollectionState state;
+      if (std::string err = r->save(cube, &state); !err.empty()) {
+        spdlog::warn("snapshot of cube {}: {}", cube, err);
+        ok = false;
+      }
+    }
+    if (ok) {
+      ++saved;
+    } else {
+      std::lock_guard lock(mutex_);
+      if (auto it = cubes_.find(cube); it != cubes_.end()) ++it->second.unsaved;
+    }
+  }
+  return saved;
 }
 
 }  // namespace memos::kernel

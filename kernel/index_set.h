@@ -1,34 +1,35 @@
-// index_set.h — the search indexes of all cubes and the embedders that feed
-// them, keyed by cube id. Thread-safe.
+// index_set.h — the search side of every cube: the embedder that turns text
+// into vectors and the retriever plugins (dense, lexical, hybrid) that hold
+// one collection per cube.
+//
+// Collections are derived data (DESIGN.md): every committed change is sent
+// to each retriever in commit order (from the writer thread), tagged with
+// the cube version it brings the collection to. Snapshots are written from
+// time to time and at shutdown; at start a collection whose snapshot does
+// not cover the cube's head version (missing, stale after a crash, torn,
+// corrupt) is dropped and rebuilt from LMDB. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "kernel/cube_index.h"
 #include "kernel/plugin_embedder.h"
+#include "kernel/plugin_retriever.h"
 #include "memcube/store.h"
 
 namespace memos::kernel {
 
-// The search attributes of an item's head version.
-IndexedAttributes attributes_of(const store::Item& item);
-
 class IndexSet {
  public:
-  // The index of `cube`, created empty on first use.
-  std::shared_ptr<CubeIndex> index_for(const store::Cube& cube);
-  // The index of a cube by id, or null if it has none yet.
-  std::shared_ptr<CubeIndex> find(store::CubeId cube);
-  // Forgets a removed cube's index.
-  void drop(store::CubeId cube);
-  // The embedder plugin every cube uses (set once at start, before use).
-  // Safe while searches run: a reload swaps the embedder under them.
+  // The embedder plugin every cube uses (set at start, before use). Safe
+  // while searches run: a reload swaps the embedder under them.
   void set_embedder(std::shared_ptr<PluginEmbedder> embedder, std::string model) {
     std::atomic_store(&embedder_, std::move(embedder));
     std::lock_guard lock(mutex_);
@@ -39,22 +40,70 @@ class IndexSet {
     std::lock_guard lock(mutex_);
     return model_;
   }
-  // Embeds one text for a cube of `dimension`. Returns "" or why not.
+  // Embeds texts for a cube of `dimension`. Returns "" or why not.
   std::string embed(std::string_view text, std::uint32_t dimension, std::vector<float>* out) const {
     return std::atomic_load(&embedder_)->embed(text, dimension, out);
   }
+  std::string embed(const std::vector<std::string_view>& texts, std::uint32_t dimension,
+                    std::vector<float>* out) const {
+    return std::atomic_load(&embedder_)->embed(texts, dimension, out);
+  }
 
-  // Rebuilds every index from the store. Errors: those of ReadTxn.
-  store::Status rebuild(const store::Store& store, std::size_t* items_indexed);
-  // Builds one cube's index afresh from a read snapshot (e.g. after an
-  // import). Errors: those of ReadTxn.
+  // The retrievers (set once at start, before use).
+  void set_retrievers(std::shared_ptr<PluginRetriever> dense,
+                      std::shared_ptr<PluginRetriever> lexical,
+                      std::shared_ptr<PluginRetriever> fuser) {
+    dense_ = std::move(dense);
+    lexical_ = std::move(lexical);
+    fuser_ = std::move(fuser);
+  }
+  const PluginRetriever& dense() const { return *dense_; }
+  const PluginRetriever& lexical() const { return *lexical_; }
+  const PluginRetriever& fuser() const { return *fuser_; }
+
+  // Opens a new cube's collections. Returns "" or the first retriever error.
+  std::string open(const store::Cube& cube);
+  // Sends a committed change: `written` (its embedding in `vector`, unused
+  // for a tombstone) and, when it closed another fact, `superseded`.
+  void apply(const store::Cube& cube, const store::Item& written, std::span<const float> vector,
+             const store::Item* superseded);
+  // Removes items that expired (no new cube version).
+  void remove(store::CubeId cube, std::uint64_t item);
+  // Forgets a removed cube's collections and their snapshots.
+  void drop(store::CubeId cube);
+
+  // At start: opens every cube's collections and rebuilds those whose
+  // snapshot does not cover the head version. Errors: those of ReadTxn, or
+  // unavailable when a retriever or the embedder fails.
+  store::Status open_all(const store::Store& store, std::size_t* items_indexed,
+                         std::size_t* cubes_rebuilt);
+  // Builds one cube's collections afresh from a read snapshot (after an
+  // import). Same errors.
   store::Status build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items);
+  // Snapshots every collection changed since its last snapshot. Returns the
+  // number written; failures are logged and retried next time.
+  std::size_t save_changed();
 
  private:
+  struct CubeState {
+    std::uint32_t dimension = 0;
+    std::string language;
+    std::uint64_t unsaved = 0;  // changes since the last snapshot
+    // A change could not be indexed: never snapshot, so the next start
+    // rebuilds the cube from the store.
+    bool poisoned = false;
+  };
+  std::vector<const PluginRetriever*> storing() const { return {dense_.get(), lexical_.get()}; }
+  void note_change(store::CubeId cube, bool ok);
+
   mutable std::mutex mutex_;
-  std::map<store::CubeId, std::shared_ptr<CubeIndex>> indexes_;
+  std::mutex save_mutex_;  // one save_changed() at a time (timer vs shutdown)
+  std::map<store::CubeId, CubeState> cubes_;
   std::shared_ptr<PluginEmbedder> embedder_;
   std::string model_;
+  std::shared_ptr<PluginRetriever> dense_;
+  std::shared_ptr<PluginRetriever> lexical_;
+  std::shared_ptr<PluginRetriever> fuser_;
 };
 
 }  // namespace memos::kernel

@@ -76,27 +76,28 @@ void PluginManager::set_state(const std::string& name, std::string state, std::s
   }
 }
 
-std::unique_ptr<PluginEmbedder> PluginManager::load_embedder(std::string* model,
-                                                             std::string* error) {
-  const std::string& name = config_.embedder;
+std::shared_ptr<plugins::PluginChannel> PluginManager::load(
+    const std::string& name, std::uint32_t kind, const std::map<std::string, std::string>& extra,
+    const std::function<std::string(plugin_wire::Capabilities::Reader)>& describe,
+    std::string* error) {
   plugins::Manifest manifest;
   {
     std::lock_guard lock(mutex_);
     auto it = std::find_if(plugins_.begin(), plugins_.end(),
                            [&](const PluginState& p) { return p.manifest.name == name; });
     if (it == plugins_.end()) {
-      *error = "embedder plugin '" + name + "' is not in any plugin folder";
+      *error = "plugin '" + name + "' is not in any plugin folder";
       return nullptr;
     }
     manifest = it->manifest;
   }
-  auto fail = [&](std::string why) -> std::unique_ptr<PluginEmbedder> {
+  auto fail = [&](std::string why) -> std::shared_ptr<plugins::PluginChannel> {
     set_state(name, "failed", why);
     *error = std::move(why);
     return nullptr;
   };
-  if (!(manifest.kind_bits & MEMOS_KIND_EMBEDDER))
-    return fail("plugin " + name + " is no embedder");
+  if (!(manifest.kind_bits & kind)) return fail("plugin " + name + " is not of the kind needed");
+  for (const auto& [key, value] : extra) manifest.settings[key] = value;
   std::shared_ptr<plugins::PluginChannel> channel;
   std::string err, version;
   if (manifest.isolated) {
@@ -117,14 +118,13 @@ std::unique_ptr<PluginEmbedder> PluginManager::load_embedder(std::string* model,
     channel = std::make_shared<plugins::InProcessChannel>(std::move(instance));
   }
 
-  // Ask what it is: its model name and batch size.
+  // Ask what it is.
   capnp::MallocMessageBuilder request;
   request.initRoot<plugin_wire::PluginRequest>().setDescribe();
   auto words = capnp::messageToFlatArray(request);
   auto bytes = words.asBytes();
   auto r = channel->call(std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size()),
                          std::chrono::milliseconds(config_.call_timeout_ms), 1 << 20);
-  std::uint32_t max_batch = 256;
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
     if (r.status != MEMOS_OK || r.reply.empty() || r.reply.size() % 8) {
       err = "describe failed: " + r.message;
@@ -138,25 +138,54 @@ std::unique_ptr<PluginEmbedder> PluginManager::load_embedder(std::string* model,
       err = "describe did not return capabilities";
       return;
     }
-    auto caps = response.getCapabilities().getEmbedder();
-    *model = caps.getModel();
-    if (caps.getMaxBatch() != 0) max_batch = caps.getMaxBatch();
+    err = describe(response.getCapabilities());
   });
   KJ_IF_MAYBE (e, failure) {
     err = std::string("describe: ") + e->getDescription().cStr();
   }
-  if (!err.empty() || model->empty()) {
-    return fail("plugin " + name + ": " + (err.empty() ? "no model name" : err));
-  }
+  if (!err.empty()) return fail("plugin " + name + ": " + err);
   set_state(name, "loaded", version);
   {
     std::lock_guard lock(mutex_);
     channels_[name] = channel;
   }
-  spdlog::info("embedder plugin {} {} loaded {} (model {})", name, version,
-               manifest.isolated ? "in memos-plugin-host" : "in process", *model);
+  spdlog::info("plugin {} {} loaded {}", name, version,
+               manifest.isolated ? "in memos-plugin-host" : "in process");
+  return channel;
+}
+
+std::unique_ptr<PluginEmbedder> PluginManager::load_embedder(std::string* model,
+                                                             std::string* error) {
+  std::uint32_t max_batch = 256;
+  auto channel = load(
+      config_.embedder, MEMOS_KIND_EMBEDDER, {},
+      [&](plugin_wire::Capabilities::Reader caps) -> std::string {
+        auto e = caps.getEmbedder();
+        *model = e.getModel();
+        if (e.getMaxBatch() != 0) max_batch = e.getMaxBatch();
+        return model->empty() ? "no model name" : "";
+      },
+      error);
+  if (!channel) return nullptr;
+  spdlog::info("embedder model {}", *model);
   return std::make_unique<PluginEmbedder>(
-      name, channel, std::chrono::milliseconds(config_.call_timeout_ms), max_batch);
+      config_.embedder, channel, std::chrono::milliseconds(config_.call_timeout_ms), max_batch);
+}
+
+std::shared_ptr<PluginRetriever> PluginManager::load_retriever(const std::string& name,
+                                                               const std::string& state_dir,
+                                                               std::string* error) {
+  std::vector<std::string> modes;
+  auto channel = load(
+      name, MEMOS_KIND_RETRIEVER, {{"state_dir", state_dir}},
+      [&](plugin_wire::Capabilities::Reader caps) -> std::string {
+        for (auto m : caps.getRetriever().getModes()) modes.emplace_back(m);
+        return modes.empty() ? "it names no retrieval mode" : "";
+      },
+      error);
+  if (!channel) return nullptr;
+  return std::make_shared<PluginRetriever>(
+      name, channel, std::chrono::milliseconds(config_.call_timeout_ms), std::move(modes));
 }
 
 }  // namespace memos::kernel

@@ -1,18 +1,22 @@
 // plugin_manager.h — the plugins memosd knows: listed from their manifests
 // at start (without loading), and loaded when the configuration uses them.
 //
-// Today one plugin is used: the embedder (plugins.embedder), in process or,
-// when its manifest says so, isolated in memos-plugin-host.
+// memosd uses an embedder (plugins.embedder) and retrievers (plugins.dense,
+// plugins.lexical, plugins.hybrid), each in process or, when its manifest
+// says so, isolated in memos-plugin-host.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "ipc/schema/plugin.capnp.h"
 #include "kernel/config.h"
 #include "kernel/plugin_embedder.h"
+#include "kernel/plugin_retriever.h"
 #include "plugins/loader/library.h"
 #include "plugins/loader/manifest.h"
 
@@ -34,6 +38,10 @@ class PluginManager {
   // Loads the configured embedder and describes it. Returns null and sets
   // `error` if it is missing, untrusted, invalid, isolated or fails create().
   std::unique_ptr<PluginEmbedder> load_embedder(std::string* model, std::string* error);
+  // Loads a retriever plugin, telling it `state_dir` (its snapshots). Same
+  // errors as load_embedder().
+  std::shared_ptr<PluginRetriever> load_retriever(const std::string& name,
+                                                  const std::string& state_dir, std::string* error);
 
   // A copy of every plugin's state (thread-safe).
   std::vector<PluginState> states() const;
@@ -41,6 +49,14 @@ class PluginManager {
   void set_state(const std::string& name, std::string state, std::string detail);
 
  private:
+  // Loads `name` (which must be of `kind`) with `extra` settings over its
+  // manifest's, and describes it: `describe` checks the capabilities and
+  // returns "" or why they will not do.
+  std::shared_ptr<plugins::PluginChannel> load(
+      const std::string& name, std::uint32_t kind, const std::map<std::string, std::string>& extra,
+      const std::function<std::string(plugin_wire::Capabilities::Reader)>& describe,
+      std::string* error);
+
   PluginsConfig config_;
   std::string host_binary_;
   mutable std::mutex mutex_;

@@ -16,6 +16,22 @@ std::string check_cube_name(std::string_view name) {
   return "";
 }
 
+std::string check_language(std::string_view language) {
+  // Xapian 1.4's stemmers; the lexical retriever refuses any other.
+  static constexpr std::string_view kLanguages[] = {
+      "none",       "arabic",    "armenian",     "basque",    "catalan", "danish",
+      "dutch",      "english",   "earlyenglish", "finnish",   "french",  "german",
+      "german2",    "hungarian", "indonesian",   "irish",     "italian", "kraaij_pohlmann",
+      "lithuanian", "lovins",    "nepali",       "norwegian", "porter",  "portuguese",
+      "romanian",   "russian",   "spanish",      "swedish",   "tamil",   "turkish"};
+  if (language.empty()) return "";
+  for (auto l : kLanguages) {
+    if (l == language) return "";
+  }
+  return "language '" + std::string(language.substr(0, 32)) +
+         "' is unknown (english, french, german, spanish, ... or none; see memctl(1))";
+}
+
 bool is_valid_utf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {

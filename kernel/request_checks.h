@@ -15,6 +15,8 @@ namespace memos::kernel {
 // 1..64 of [A-Za-z0-9._-], not starting with '.' or '-'.
 std::string check_cube_name(std::string_view name);
 bool is_valid_utf8(std::string_view s);
+// "" (english) or a stemming language of Xapian 1.4 by name, e.g. "french".
+std::string check_language(std::string_view language);
 
 struct CheckFailure {
   bool too_large = false;  // a size limit (tooLarge) rather than a bad value (badRequest)

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "kernel/cube_archives.h"
 #include "kernel/plugin_manager.h"
 #include "kernel/request_checks.h"
+#include "kernel/search.h"
 #include "kernel/wire_replies.h"
 
 namespace memos::kernel {
@@ -64,7 +66,8 @@ void RequestHandler::handle(std::uint32_t tenant, std::uint64_t connection,
       return status(tenant, id, std::move(reply));
     case wire::Request::CUBE_CREATE:
       return cube_create(tenant, id, name_of(request.getCubeCreate().getName()),
-                         name_of(request.getCubeCreate().getRetriever()), std::move(reply));
+                         name_of(request.getCubeCreate().getRetriever()),
+                         name_of(request.getCubeCreate().getLanguage()), std::move(reply));
     case wire::Request::CUBE_LIST:
       return cube_list(tenant, id, std::move(reply));
     case wire::Request::CUBE_SHOW:
@@ -166,23 +169,26 @@ void RequestHandler::status(std::uint32_t tenant, std::uint64_t id, Reply reply)
 }
 
 void RequestHandler::cube_create(std::uint32_t tenant, std::uint64_t id, std::string name,
-                                 std::string retriever, Reply reply) {
+                                 std::string retriever, std::string language, Reply reply) {
   if (std::string err = check_cube_name(name); !err.empty()) return reply(bad_request(id, err));
-  if (retriever.empty()) retriever = "dense";
-  if (retriever != "dense") {
-    return reply(
-        bad_request(id, "retriever '" + retriever + "' is not available (this memosd has: dense)"));
+  if (retriever.empty()) retriever = s_.config.search.default_mode;
+  if (!is_search_mode(retriever)) {
+    return reply(bad_request(
+        id, "retriever '" + retriever.substr(0, 64) + "' is unknown (dense, lexical or hybrid)"));
   }
+  if (std::string err = check_language(language); !err.empty()) return reply(bad_request(id, err));
   auto created = std::make_shared<store::Cube>();
   std::uint32_t dim = s_.config.search.embedding_dim;
   std::string model = s_.indexes.embedder_model();
   s_.commits.submit({
       [=](store::WriteTxn& txn) {
-        return txn.create_cube(tenant, name, model, dim, now_ms(), created.get(), retriever);
+        return txn.create_cube(tenant, name, model, dim, now_ms(), created.get(), retriever,
+                               language);
       },
       [this, id, created, reply](const Status& s) {
         if (!s.ok()) return reply(status_error(id, s));
-        s_.indexes.index_for(*created);
+        if (std::string err = s_.indexes.open(*created); !err.empty())
+          spdlog::error("opening the indexes of cube {}: {}", created->name, err);
         reply(response(id, [&](wire::Response::Builder r) { set_cube(r.initCube(), *created); }));
       },
   });
@@ -326,26 +332,19 @@ void commit_item_change(const Services& s_, std::shared_ptr<ItemChange> c, Reply
           // A replayed outcome may be older than the item's head: leave the
           // index, which follows the head, alone.
           if (*replayed) return reply(item_response(id, *written));
-          auto index = s_.indexes.index_for(cube);
-          if (written->deleted()) {
-            index->remove(written->id);
-          } else {
-            // Another write may have changed the text between the snapshot
-            // and the commit: the index must hold what was committed.
-            if (written->text != text) {
-              if (std::string err = s_.indexes.embed(written->text, cube.dimension, vector.get());
-                  !err.empty()) {
-                // Committed, but not searchable until the next start rebuilds
-                // the index: say so loudly rather than index a stale vector.
-                spdlog::error("indexing item {}: {}", written->id, err);
-                index->remove(written->id);
-                return reply(item_response(id, *written));
-              }
+          // Another write may have changed the text between the snapshot
+          // and the commit: the index must hold what was committed.
+          if (!written->deleted() && written->text != text) {
+            if (std::string err = s_.indexes.embed(written->text, cube.dimension, vector.get());
+                !err.empty()) {
+              // Committed, but the vector would be stale: index no vector
+              // rather than a wrong one (IndexSet logs and rebuilds later).
+              spdlog::error("embedding item {}: {}", written->id, err);
+              vector->clear();
             }
-            index->upsert(written->id, *vector, attributes_of(*written));
           }
-          if (superseded->id != 0)
-            index->set_attributes(superseded->id, attributes_of(*superseded));
+          s_.indexes.apply(cube, *written, *vector,
+                           superseded->id != 0 ? superseded.get() : nullptr);
           reply(item_response(id, *written));
         },
     });
@@ -597,59 +596,158 @@ void RequestHandler::history(std::uint32_t tenant, std::uint64_t id, std::string
   });
 }
 
+namespace {
+
+// Reads a Search request's conditions into `q`; returns "" or why they are
+// not acceptable (a bad request).
+std::string read_search(wire::Search::Reader args, const Config& config, SearchQuery* q,
+                        std::vector<std::string>* cube_names, CheckFailure* too_large) {
+  cube_names->push_back(args.getCube());
+  for (auto c : args.getCubes()) {
+    std::string name = c;
+    if (std::find(cube_names->begin(), cube_names->end(), name) == cube_names->end())
+      cube_names->push_back(std::move(name));
+  }
+  if (cube_names->size() > 64) return "at most 64 cubes in one search";
+  for (const auto& name : *cube_names) {
+    if (std::string err = check_cube_name(name); !err.empty()) return err;
+  }
+  q->text = args.getQuery();
+  q->mode = args.getMode();
+  if (!q->mode.empty() && !is_search_mode(q->mode))
+    return "mode '" + q->mode.substr(0, 32) + "' is unknown (dense, lexical or hybrid)";
+  auto& f = q->filter;
+  f.all_tags = copy_texts(args.getTags());
+  f.any_tags = copy_texts(args.getAnyTags());
+  f.meta = copy_meta(args.getMeta());
+  *too_large = check_text(q->text, config.store);
+  if (!too_large->failed()) *too_large = check_tags(f.all_tags, config.store);
+  if (!too_large->failed()) *too_large = check_tags(f.any_tags, config.store);
+  if (!too_large->failed()) *too_large = check_meta(f.meta, config.store);
+  if (too_large->failed()) return too_large->reason;
+  for (auto t : args.getTiers()) {
+    switch (t) {
+      case wire::Tier::PLAINTEXT:
+        f.tiers.push_back("plaintext");
+        break;
+      case wire::Tier::ACTIVATION:
+        f.tiers.push_back("activation");
+        break;
+      case wire::Tier::PARAMETRIC:
+        f.tiers.push_back("parametric");
+        break;
+      default:
+        return "unknown tier in the filter";
+    }
+  }
+  for (auto st : args.getStates()) {
+    switch (st) {
+      case wire::State::ACTIVE:
+        f.states.push_back("active");
+        break;
+      case wire::State::ARCHIVED:
+        f.states.push_back("archived");
+        break;
+      case wire::State::FROZEN:
+        f.states.push_back("frozen");
+        break;
+      case wire::State::DELETED:
+        return "deleted items are never searched (see history)";
+      default:
+        return "unknown state in the filter";
+    }
+  }
+  if (f.states.empty()) f.states.push_back("active");
+  if (args.getIncludeArchived() &&
+      std::find(f.states.begin(), f.states.end(), "archived") == f.states.end()) {
+    f.states.push_back("archived");
+  }
+  f.as_of_ms = args.getAsOfMs();
+  f.recorded_from_ms = args.getRecordedSinceMs();
+  f.recorded_to_ms = args.getRecordedUntilMs();
+  f.valid_from_ms = args.getValidSinceMs();
+  f.valid_to_ms = args.getValidUntilMs();
+  for (std::int64_t t :
+       {f.as_of_ms, f.recorded_from_ms, f.recorded_to_ms, f.valid_from_ms, f.valid_to_ms}) {
+    if (t < 0) return "times must not be negative";
+  }
+  if (f.recorded_to_ms != 0 && f.recorded_from_ms >= f.recorded_to_ms)
+    return "the recorded time range is empty (since must come before until)";
+  if (f.valid_to_ms != 0 && f.valid_from_ms >= f.valid_to_ms)
+    return "the valid time range is empty (since must come before until)";
+  const float weights[] = {args.getRecencyWeight(), args.getImportanceWeight()};
+  for (float w : weights) {
+    if (!std::isfinite(w) || w < 0 || w > 100) return "weights must be between 0 and 100";
+  }
+  float mmr = args.getMmrLambda();
+  if (!std::isfinite(mmr) || mmr < 0) return "mmr lambda must be 0 or more";
+  const auto& sc = config.search;
+  q->depth = sc.hybrid_depth;
+  q->rrf_k = static_cast<float>(sc.rrf_k);
+  q->recency_weight = weights[0] != 0 ? weights[0] : sc.recency_weight;
+  q->importance_weight = weights[1] != 0 ? weights[1] : sc.importance_weight;
+  q->recency_half_life_ms = std::int64_t{sc.recency_half_life_days} * 86'400'000;
+  q->mmr_lambda = mmr != 0 ? mmr : sc.mmr_lambda;
+  return "";
+}
+
+}  // namespace
+
 void RequestHandler::search(std::uint32_t tenant, std::uint64_t id, wire::Search::Reader args,
                             Reply reply) {
-  std::string cube_name = args.getCube();
-  std::string query = args.getQuery();
-  std::uint32_t k = args.getK() == 0 ? kDefaultK : args.getK();
-  if (k > s_.config.search.max_k) {
+  auto q = std::make_shared<SearchQuery>();
+  q->k = args.getK() == 0 ? kDefaultK : args.getK();
+  if (q->k > s_.config.search.max_k) {
     return reply(kernel::error_frame(
         id, wire::ErrorCode::TOO_LARGE,
         "k is larger than max_k (" + std::to_string(s_.config.search.max_k) + ")", false));
   }
-  std::vector<std::string> tags = copy_texts(args.getTags());
-  if (auto f = check_tags(tags, s_.config.store); f.failed()) return reply(check_error(id, f));
-  if (auto f = check_text(query, s_.config.store); f.failed()) return reply(check_error(id, f));
-  const std::int64_t as_of = args.getAsOfMs();
-  const bool include_archived = args.getIncludeArchived();
-  if (as_of < 0) return reply(bad_request(id, "as-of time must not be negative"));
+  std::vector<std::string> cube_names;
+  CheckFailure limit;
+  if (std::string err = read_search(args, s_.config, q.get(), &cube_names, &limit); !err.empty()) {
+    return reply(limit.failed() ? check_error(id, limit) : bad_request(id, err));
+  }
+  const bool explain = args.getExplain();
   s_.run_on_worker([=, this, reply = std::move(reply)] {
     std::optional<store::ReadTxn> txn;
-    store::Cube cube;
-    if (!open_cube(s_.store, tenant, cube_name, &txn, &cube, id, reply)) return;
-    std::vector<float> vector;
-    if (std::string err = s_.indexes.embed(query, cube.dimension, &vector); !err.empty()) {
-      return reply(kernel::error_frame(id, wire::ErrorCode::UNAVAILABLE, err, true));
+    if (Status s = s_.store.begin_read(&txn); !s.ok()) return reply(status_error(id, s));
+    std::map<store::CubeId, std::string> names;
+    for (const auto& name : cube_names) {
+      store::Cube cube;
+      // Only the tenant's own cubes are found: another tenant's is notFound.
+      if (Status s = txn->find_cube(tenant, name, &cube); !s.ok())
+        return reply(status_error(id, s));
+      names[cube.id] = cube.name;
+      q->cubes.push_back(std::move(cube));
     }
-    SearchFilter filter;
-    filter.all_tags = tags;
-    filter.now_ms = now_ms();
-    filter.as_of_ms = as_of != 0 ? as_of : filter.now_ms;
-    filter.explicit_as_of = as_of != 0;
-    filter.include_archived = include_archived;
-    std::vector<IndexHit> hits;
-    try {
-      hits = s_.indexes.index_for(cube)->search(vector, k, filter);
-    } catch (const std::exception& e) {  // FAISS reports misuse by throwing
-      return reply(kernel::error_frame(id, wire::ErrorCode::INTERNAL,
-                                       std::string("search failed: ") + e.what(), false));
+    if (q->mode.empty()) {
+      q->mode = q->cubes.front().default_retriever;
+      if (!is_search_mode(q->mode)) q->mode = "dense";  // cubes made before modes existed
+    }
+    q->filter.now_ms = now_ms();
+    std::vector<SearchHit> hits;
+    bool retryable = false;
+    if (std::string err = run_search(s_.indexes, *txn, *q, &hits, &retryable); !err.empty()) {
+      return reply(kernel::error_frame(
+          id, retryable ? wire::ErrorCode::UNAVAILABLE : wire::ErrorCode::INTERNAL,
+          "search failed: " + err, retryable));
     }
     struct Found {
       store::Item item;
       store::AccessStats stats;
-      float score;
+      const SearchHit* hit;
     };
     std::vector<Found> found;
     found.reserve(hits.size());
     const std::int64_t now = now_ms();
     for (const auto& hit : hits) {
-      Found f{{}, {}, hit.score};
+      Found f{{}, {}, &hit};
       // The index may be a commit ahead of this snapshot: skip what it lacks.
-      if (!txn->get_item(cube.id, hit.id, 0, &f.item).ok()) continue;
-      if (Status s = txn->access_stats(cube.id, hit.id, &f.stats); !s.ok()) {
+      if (!txn->get_item(hit.cube, hit.id, 0, &f.item).ok()) continue;
+      if (Status s = txn->access_stats(hit.cube, hit.id, &f.stats); !s.ok()) {
         return reply(status_error(id, s));
       }
-      s_.access.record(cube.id, hit.id, now);
+      s_.access.record(hit.cube, hit.id, now);
       found.push_back(std::move(f));
     }
     reply(response(id, [&](wire::Response::Builder r) {
@@ -658,7 +756,16 @@ void RequestHandler::search(std::uint32_t tenant, std::uint64_t id, wire::Search
         auto b = list[i].initItem();
         set_item(b, found[i].item);
         set_access(b, found[i].stats);
-        list[i].setScore(found[i].score);
+        list[i].setScore(found[i].hit->score);
+        list[i].setCube(names[found[i].hit->cube]);
+        if (!explain) continue;
+        const auto& ranks = found[i].hit->ranks;
+        auto out = list[i].initRanks(static_cast<unsigned>(ranks.size()));
+        for (unsigned j = 0; j < ranks.size(); ++j) {
+          out[j].setRetriever(ranks[j].retriever);
+          out[j].setRank(ranks[j].rank);
+          out[j].setScore(ranks[j].score);
+        }
       }
     }));
   });

@@ -71,7 +71,7 @@ class RequestHandler {
  private:
   void status(std::uint32_t tenant, std::uint64_t id, Reply reply);
   void cube_create(std::uint32_t tenant, std::uint64_t id, std::string name, std::string retriever,
-                   Reply reply);
+                   std::string language, Reply reply);
   void cube_list(std::uint32_t tenant, std::uint64_t id, Reply reply);
   void cube_show(std::uint32_t tenant, std::uint64_t id, std::string name, Reply reply);
   void cube_remove(std::uint32_t tenant, std::uint64_t id, std::string name, bool force,

@@ -145,6 +145,7 @@ void set_cube(wire::Cube::Builder b, const store::Cube& cube) {
   b.setLiveItems(cube.live_items);
   b.setHeadVersion(cube.head_version);
   b.setDefaultRetriever(text(cube.default_retriever));
+  b.setLanguage(text(cube.language.empty() ? "english" : cube.language));
 }
 
 void set_snapshot(wire::Snapshot::Builder b, const store::Snapshot& snap) {

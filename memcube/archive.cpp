@@ -93,6 +93,7 @@ void ArchiveWriter::manifest(const ArchiveManifest& m, std::string* out) {
   r.setLiveItems(m.live_items);
   r.setDefaultRetriever(
       capnp::Text::Reader(m.default_retriever.data(), m.default_retriever.size()));
+  r.setLanguage(capnp::Text::Reader(m.language.data(), m.language.size()));
   frame(kManifest, message_bytes(message), out);
 }
 
@@ -186,6 +187,7 @@ Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload, co
             m.live_items = r.getLiveItems();
             m.default_retriever =
                 std::string(r.getDefaultRetriever().cStr(), r.getDefaultRetriever().size());
+            m.language = std::string(r.getLanguage().cStr(), r.getLanguage().size());
           })) {
         return fail("has a manifest that does not decode");
       }

@@ -41,6 +41,7 @@ struct ArchiveManifest {
   std::int64_t exported_at_ms = 0;
   std::uint64_t live_items = 0;
   std::string default_retriever;
+  std::string language;
 };
 
 // Appends archive bytes to a caller's buffer; its state (running checksum

@@ -128,6 +128,7 @@ std::string encode_cube(const Cube& cube) {
   r.setLiveItems(cube.live_items);
   r.setHeadVersion(cube.head_version);
   r.setDefaultRetriever(text(cube.default_retriever));
+  r.setLanguage(text(cube.language));
   return to_record(message);
 }
 
@@ -174,6 +175,7 @@ Status decode_cube(std::string_view bytes, Cube* out) {
     out->live_items = r.getLiveItems();
     out->head_version = r.getHeadVersion();
     out->default_retriever = str(r.getDefaultRetriever());
+    out->language = str(r.getLanguage());
   });
 }
 

@@ -764,7 +764,7 @@ std::uint64_t WriteTxn::next_id(std::int64_t now_ms) {
 
 Status WriteTxn::create_cube(TenantId tenant, std::string_view name, std::string_view embedder,
                              std::uint32_t dimension, std::int64_t now_ms, Cube* out,
-                             std::string_view default_retriever) {
+                             std::string_view default_retriever, std::string_view language) {
   Cube existing;
   Status s = view_.find_cube(tenant, name, &existing);
   if (s.ok()) return {Errc::already_exists, "cube '" + std::string(name) + "' already exists"};
@@ -778,6 +778,7 @@ Status WriteTxn::create_cube(TenantId tenant, std::string_view name, std::string
   cube.embedder = embedder;
   cube.dimension = dimension;
   cube.default_retriever = default_retriever;
+  cube.language = language;
   std::string nk = cube_name_key(tenant, name), idk = u64_key(cube.id), rec = encode_cube(cube);
   MDB_val k1 = as_val(nk), v1 = as_val(idk), k2 = as_val(idk), v2 = as_val(rec);
   int rc = mdb_put(txn_, store_->cube_names_, &k1, &v1, MDB_NOOVERWRITE);

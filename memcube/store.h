@@ -139,6 +139,7 @@ struct Cube {
   std::uint64_t live_items = 0;
   std::uint64_t head_version = 0;  // advanced by every item version written
   std::string default_retriever;   // how search ranks unless the client says
+  std::string language;            // stemming language of lexical search; "": english
 };
 
 // How often an item is read, kept per item (not per version) and updated in
@@ -277,7 +278,8 @@ class WriteTxn {
   // Errors: already_exists, storage_full, corrupt, io.
   Status create_cube(TenantId tenant, std::string_view name, std::string_view embedder,
                      std::uint32_t dimension, std::int64_t now_ms, Cube* out,
-                     std::string_view default_retriever = "dense");
+                     std::string_view default_retriever = "dense",
+                     std::string_view language = "");
   // Removes the cube, its items and all their versions. Errors: not_found,
   // conflict (live items and !force), storage_full, corrupt, io.
   Status remove_cube(TenantId tenant, std::string_view name, bool force, Cube* removed);

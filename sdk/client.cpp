@@ -92,9 +92,10 @@ Item to_item(wire::Item::Reader r) {
 }
 
 Cube to_cube(wire::Cube::Reader r) {
-  return Cube{r.getId(),          str(r.getName()),     r.getOwnerUid(),
-              r.getCreatedAtMs(), str(r.getEmbedder()), r.getDimension(),
-              r.getLiveItems(),   r.getHeadVersion(),   str(r.getDefaultRetriever())};
+  return Cube{r.getId(),           str(r.getName()),     r.getOwnerUid(),
+              r.getCreatedAtMs(),  str(r.getEmbedder()), r.getDimension(),
+              r.getLiveItems(),    r.getHeadVersion(),   str(r.getDefaultRetriever()),
+              str(r.getLanguage())};
 }
 
 PluginInfo to_plugin(wire::PluginInfo::Reader r) {
@@ -474,12 +475,14 @@ Result<Item> decode_item(const wire::Response::Reader& r) {
 }
 }  // namespace
 
-std::future<Result<Cube>> Client::cube_create_async(std::string name, std::string retriever) {
+std::future<Result<Cube>> Client::cube_create_async(std::string name, std::string retriever,
+                                                    std::string language) {
   return impl_->call<Cube>(
       [&](wire::Request::Builder r) {
         auto c = r.initCubeCreate();
         c.setName(text(name));
         c.setRetriever(text(retriever));
+        c.setLanguage(text(language));
       },
       decode_cube);
 }
@@ -606,11 +609,39 @@ std::future<Result<std::vector<Hit>>> Client::search_async(std::string cube, std
         set_texts(s.initTags(static_cast<unsigned>(options.tags.size())), options.tags);
         s.setAsOfMs(options.as_of_ms);
         s.setIncludeArchived(options.include_archived);
+        s.setMode(text(options.mode));
+        set_texts(s.initAnyTags(static_cast<unsigned>(options.any_tags.size())), options.any_tags);
+        auto meta = s.initMeta(static_cast<unsigned>(options.meta.size()));
+        for (unsigned i = 0; i < options.meta.size(); ++i) {
+          meta[i].setKey(text(options.meta[i].key));
+          meta[i].setValue(text(options.meta[i].value));
+        }
+        auto tiers = s.initTiers(static_cast<unsigned>(options.tiers.size()));
+        for (unsigned i = 0; i < options.tiers.size(); ++i)
+          tiers.set(i, static_cast<wire::Tier>(options.tiers[i]));
+        auto states = s.initStates(static_cast<unsigned>(options.states.size()));
+        for (unsigned i = 0; i < options.states.size(); ++i)
+          states.set(i, static_cast<wire::State>(options.states[i]));
+        s.setRecordedSinceMs(options.recorded_since_ms);
+        s.setRecordedUntilMs(options.recorded_until_ms);
+        s.setValidSinceMs(options.valid_since_ms);
+        s.setValidUntilMs(options.valid_until_ms);
+        s.setExplain(options.explain);
+        set_texts(s.initCubes(static_cast<unsigned>(options.more_cubes.size())),
+                  options.more_cubes);
+        s.setRecencyWeight(options.recency_weight);
+        s.setImportanceWeight(options.importance_weight);
+        s.setMmrLambda(options.mmr_lambda);
       },
       [](const wire::Response::Reader& r) -> Result<std::vector<Hit>> {
         if (!r.isHits()) return wrong_reply<std::vector<Hit>>();
         std::vector<Hit> hits;
-        for (auto h : r.getHits()) hits.push_back(Hit{to_item(h.getItem()), h.getScore()});
+        for (auto h : r.getHits()) {
+          Hit hit{to_item(h.getItem()), h.getScore(), str(h.getCube()), {}};
+          for (auto rank : h.getRanks())
+            hit.ranks.push_back({str(rank.getRetriever()), rank.getRank(), rank.getScore()});
+          hits.push_back(std::move(hit));
+        }
         return hits;
       });
 }

@@ -113,6 +113,7 @@ void cube_json(JsonWriter& j, const memos::Cube& c) {
   j.key("live_items").value(c.live_items);
   j.key("head_version").value(c.head_version);
   j.key("default_retriever").value(c.default_retriever);
+  j.key("language").value(c.language);
   j.end_object();
 }
 
@@ -208,6 +209,7 @@ void print_cube(const memos::Cube& c) {
   std::printf("created    %s\n", format_time(c.created_at_ms).c_str());
   std::printf("embedder   %s (%u dimensions)\n", c.embedder.c_str(), c.dimension);
   std::printf("retriever  %s\n", c.default_retriever.c_str());
+  std::printf("language   %s\n", c.language.c_str());
   std::printf("live items %llu\n", static_cast<unsigned long long>(c.live_items));
   std::printf("version    %llu\n", static_cast<unsigned long long>(c.head_version));
 }
@@ -312,7 +314,7 @@ int import_cube(memos::Client& client, const Output& out, const std::string& fil
 struct Args {
   std::string socket;
   bool json = false;
-  std::string cube, name, text, id, query, tag, to_tag, file, as_name, retriever;
+  std::string cube, name, text, id, query, tag, to_tag, file, as_name, retriever, language;
   std::vector<std::string> tags, meta;
   // Checked and converted before connecting, so bad usage is exit status 2
   // whether or not a daemon is running.
@@ -327,6 +329,13 @@ struct Args {
   std::vector<std::string> sources;
   memos::NewItem item;        // add, with everything converted
   std::int64_t as_of_ms = 0;  // search
+  // search: raw option text, then `search` with everything converted.
+  std::string mode, since, until, valid_since, valid_until;
+  std::vector<std::string> any_tags, tiers, states, search_meta;
+  bool explain = false;
+  float recency_weight = 0, importance_weight = 0, mmr_lambda = 0;
+  memos::SearchOptions search;
+  std::vector<std::string> cubes;  // CUBE[,CUBE...]
 };
 
 // Converts the options that need more than CLI11's checks. Throws UsageError.
@@ -368,6 +377,54 @@ void convert_arguments(Args& a) {
   if (!a.valid_from.empty()) a.item.valid_from_ms = time_of("--valid-from", a.valid_from);
   if (!a.valid_to.empty()) a.item.valid_to_ms = time_of("--valid-to", a.valid_to);
   if (!a.as_of.empty()) a.as_of_ms = time_of("--as-of", a.as_of);
+
+  auto& s = a.search;
+  s.k = a.k;
+  s.mode = a.mode;
+  s.tags = a.tags;
+  s.any_tags = a.any_tags;
+  s.meta = parse_meta(a.search_meta);
+  s.as_of_ms = a.as_of_ms;
+  s.include_archived = a.include_archived;
+  for (const auto& t : a.tiers) {
+    if (t == "plaintext")
+      s.tiers.push_back(memos::Tier::plaintext);
+    else if (t == "activation")
+      s.tiers.push_back(memos::Tier::activation);
+    else if (t == "parametric")
+      s.tiers.push_back(memos::Tier::parametric);
+    else
+      throw UsageError{"--tier wants plaintext, activation or parametric; got '" + t + "'"};
+  }
+  for (const auto& st : a.states) {
+    if (st == "active")
+      s.states.push_back(memos::State::active);
+    else if (st == "archived")
+      s.states.push_back(memos::State::archived);
+    else if (st == "frozen")
+      s.states.push_back(memos::State::frozen);
+    else
+      throw UsageError{"--state wants active, archived or frozen; got '" + st + "'"};
+  }
+  if (!a.since.empty()) s.recorded_since_ms = time_of("--since", a.since);
+  if (!a.until.empty()) s.recorded_until_ms = time_of("--until", a.until);
+  if (!a.valid_since.empty()) s.valid_since_ms = time_of("--valid-since", a.valid_since);
+  if (!a.valid_until.empty()) s.valid_until_ms = time_of("--valid-until", a.valid_until);
+  s.explain = a.explain;
+  s.recency_weight = a.recency_weight;
+  s.importance_weight = a.importance_weight;
+  s.mmr_lambda = a.mmr_lambda;
+  // CUBE may name several: notes,journal
+  std::string rest = a.cube;
+  a.cubes.clear();
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string one = rest.substr(0, comma);
+    if (one.empty()) throw UsageError{"empty cube name in '" + a.cube + "'"};
+    a.cubes.push_back(one);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+  }
+  if (a.cubes.size() > 1) s.more_cubes.assign(a.cubes.begin() + 1, a.cubes.end());
 }
 
 int run(CLI::App& app, const Args& a) {
@@ -552,7 +609,8 @@ int run(CLI::App& app, const Args& a) {
       std::printf("removed cube %s\n", a.name.c_str());
       return 0;
     }
-    auto r = sub("create") ? client.cube_create(a.name, a.retriever) : client.cube_show(a.name);
+    auto r = sub("create") ? client.cube_create(a.name, a.retriever, a.language)
+                           : client.cube_show(a.name);
     if (!r) return out.refused(r.error());
     if (out.json()) {
       JsonWriter j;
@@ -668,7 +726,7 @@ int run(CLI::App& app, const Args& a) {
   }
 
   if (cmd("search")) {
-    auto r = client.search(a.cube, a.query, {a.k, a.tags, a.as_of_ms, a.include_archived});
+    auto r = client.search(a.cubes.empty() ? a.cube : a.cubes.front(), a.query, a.search);
     if (!r) return out.refused(r.error());
     if (out.json()) {
       JsonWriter j;
@@ -676,6 +734,16 @@ int run(CLI::App& app, const Args& a) {
       for (const auto& h : r.value()) {
         j.begin_object();
         j.key("score").value(static_cast<double>(h.score));
+        j.key("cube").value(h.cube);
+        if (a.explain) {
+          j.key("ranks").begin_array();
+          for (const auto& rank : h.ranks) {
+            j.begin_object().key("retriever").value(rank.retriever);
+            j.key("rank").value(rank.rank).key("score").value(static_cast<double>(rank.score));
+            j.end_object();
+          }
+          j.end_array();
+        }
         j.key("item");
         item_json(j, h.item);
         j.end_object();
@@ -686,8 +754,20 @@ int run(CLI::App& app, const Args& a) {
     if (r->empty()) std::printf("no matches\n");
     for (const auto& h : r.value()) {
       std::string tags = h.item.tags.empty() ? "" : "  [" + join(h.item.tags, ",") + "]";
-      std::printf("%.3f  %s  %s%s\n", static_cast<double>(h.score),
+      std::string cube = a.cubes.size() > 1 ? h.cube + "  " : "";
+      std::printf("%.3f  %s%s  %s%s\n", static_cast<double>(h.score), cube.c_str(),
                   memos::format_id(h.item.id).c_str(), one_line(h.item.text).c_str(), tags.c_str());
+      if (a.explain) {
+        std::string why;
+        for (const auto& rank : h.ranks) {
+          if (!why.empty()) why += ", ";
+          why += rank.retriever + " " +
+                 (rank.rank ? "#" + std::to_string(rank.rank) + " (" +
+                                  std::to_string(rank.score).substr(0, 6) + ")"
+                            : "-");
+        }
+        std::printf("       %s\n", why.c_str());
+      }
     }
     return 0;
   }
@@ -710,7 +790,11 @@ int main(int argc, char** argv) {
   cube->require_subcommand(1);
   auto* cube_create = cube->add_subcommand("create", "create a cube");
   cube_create->add_option("NAME", a.name)->required();
-  cube_create->add_option("--retriever", a.retriever, "how search ranks by default (dense)");
+  cube_create->add_option("--retriever", a.retriever,
+                          "how search ranks by default: dense, lexical or hybrid (the "
+                          "daemon's search.default_mode)");
+  cube_create->add_option("--language", a.language,
+                          "stemming language of lexical search (default english)");
   cube->add_subcommand("ls", "list your cubes");
   cube->add_subcommand("show", "show one cube")->add_option("NAME", a.name)->required();
   auto* cube_rm = cube->add_subcommand("rm", "remove a cube");
@@ -799,12 +883,29 @@ int main(int argc, char** argv) {
   history->add_option("ID", a.id)->required();
 
   auto* search = app.add_subcommand("search", "search a cube");
-  search->add_option("CUBE", a.cube)->required();
+  search->add_option("CUBE", a.cube, "a cube, or several: notes,journal")->required();
   search->add_option("QUERY", a.query)->required();
   search->add_option("-k", a.k, "how many results (default 10)")->check(CLI::Range(1u, 100000u));
-  search->add_option("--tag", a.tags, "only memories with this tag (repeatable)");
+  search->add_option("--mode", a.mode, "dense, lexical or hybrid (default: the cube's)")
+      ->check(CLI::IsMember({"dense", "lexical", "hybrid"}));
+  search->add_option("--tag", a.tags, "only memories with this tag (repeatable: all of them)");
+  search->add_option("--any-tag", a.any_tags, "only memories with one of these tags (repeatable)");
+  search->add_option("--meta", a.search_meta, "only memories with KEY=VALUE (repeatable)");
+  search->add_option("--tier", a.tiers, "only this tier (repeatable)");
+  search->add_option("--state", a.states, "only this state (repeatable; default active)");
+  search->add_option("--since", a.since, "recorded at or after this time");
+  search->add_option("--until", a.until, "recorded before this time");
+  search->add_option("--valid-since", a.valid_since, "facts holding at or after this time");
+  search->add_option("--valid-until", a.valid_until, "facts holding before this time");
   search->add_option("--as-of", a.as_of, "facts valid at this time (default now)");
   search->add_flag("--archived", a.include_archived, "include archived memories");
+  search->add_flag("--explain", a.explain, "show how each retriever ranked each result");
+  search->add_option("--recency", a.recency_weight, "hybrid: weight of recency (0-100)")
+      ->check(CLI::Range(0.0f, 100.0f));
+  search->add_option("--importance", a.importance_weight, "hybrid: weight of importance (0-100)")
+      ->check(CLI::Range(0.0f, 100.0f));
+  search->add_option("--mmr", a.mmr_lambda, "hybrid: diversify, relevance share in (0,1)")
+      ->check(CLI::Range(0.0f, 1.0f));
 
   try {
     app.parse(argc, argv);

@@ -102,7 +102,10 @@ struct CubeRef {
 
 struct CubeCreate {
   name @0 :Text;         # 1..64 of [A-Za-z0-9._-], not starting with . or -
-  retriever @1 :Text;    # the default retriever; empty: "dense" (the only one so far)
+  # How search ranks unless a request says: "dense", "lexical" or "hybrid";
+  # empty: the daemon's search.default_mode.
+  retriever @1 :Text;
+  language @2 :Text;     # stemming language of lexical search; empty: english
 }
 
 struct CubeRemove {
@@ -120,6 +123,7 @@ struct Cube {
   liveItems @6 :UInt64;  # items whose head version is not a tombstone
   headVersion @7 :UInt64;  # advanced by every item version written
   defaultRetriever @8 :Text;
+  language @9 :Text;
 }
 
 struct SnapshotRef {
@@ -281,6 +285,8 @@ struct Item {
 
 # ---- search ---------------------------------------------------------------
 
+# Every condition is applied inside the retrievers (memos(7)), so k hits
+# come back whenever k items qualify.
 struct Search {
   cube @0 :Text;
   query @1 :Text;
@@ -288,11 +294,36 @@ struct Search {
   tags @3 :List(Text);   # only items carrying all of these tags
   asOfMs @4 :Int64;      # only facts valid at this time; 0: now
   includeArchived @5 :Bool;
+  mode @6 :Text;         # "dense", "lexical" or "hybrid"; empty: the cube's default
+  anyTags @7 :List(Text);  # only items carrying at least one of these
+  meta @8 :List(MetaEntry);  # only items whose metadata has each key with that value
+  tiers @9 :List(Tier);  # empty: any tier
+  states @10 :List(State);  # empty: active (and archived with includeArchived); not deleted
+  recordedSinceMs @11 :Int64;  # recorded at or after this time; 0: no bound
+  recordedUntilMs @12 :Int64;  # recorded before this time; 0: no bound
+  validSinceMs @13 :Int64;     # facts holding at some time in [since, until); 0: no bound
+  validUntilMs @14 :Int64;
+  explain @15 :Bool;     # fill Hit.ranks
+  cubes @16 :List(Text); # further cubes searched with `cube`, one ranking over all
+  # Hybrid weighting; 0 keeps the daemon's default (search.* in memosd.conf).
+  recencyWeight @17 :Float32;
+  importanceWeight @18 :Float32;
+  mmrLambda @19 :Float32;  # 0: default; in (0,1): diversify; 1 or more: off
 }
 
 struct Hit {
   item @0 :Item;
-  score @1 :Float32;     # cosine similarity of the hashed embeddings
+  # dense: cosine similarity; lexical: BM25; hybrid: fused reciprocal rank
+  # (1 = first in both lists) plus any recency and importance boosts.
+  score @1 :Float32;
+  cube @2 :Text;         # the cube it came from
+  ranks @3 :List(Rank);  # with explain: how each retriever ranked it
+}
+
+struct Rank {
+  retriever @0 :Text;    # "dense", "lexical" or "hybrid"
+  rank @1 :UInt32;       # 1-based; 0: not among that retriever's candidates
+  score @2 :Float32;
 }
 
 # ---- status ---------------------------------------------------------------

@@ -57,6 +57,7 @@ struct CubeRecord {
   liveItems @6 :UInt64;
   headVersion @7 :UInt64;   # advanced by every item version written
   defaultRetriever @8 :Text;  # how search ranks when the client does not say
+  language @9 :Text;        # stemming language of lexical search ("" = english)
 }
 
 # What a write with an idempotency key did, so that a retry of it (same
@@ -88,6 +89,7 @@ struct ArchiveManifest {
   exportedAtMs @5 :Int64;
   liveItems @6 :UInt64;
   defaultRetriever @7 :Text;
+  language @8 :Text;
 }
 
 struct ArchiveTrailer {

@@ -25,9 +25,11 @@ namespace hp = memos::plugins::host_protocol;
 int main(int argc, char** argv) {
   std::string manifest_path;
   int fd = -1;
+  std::vector<std::string> overrides;
   CLI::App app{"memos-plugin-host: runs one memosd plugin in its own process", "memos-plugin-host"};
   app.add_option("--manifest", manifest_path, "the plugin's manifest")->required();
   app.add_option("--fd", fd, "the socketpair end memosd gave us")->required();
+  app.add_option("--setting", overrides, "KEY=VALUE over the manifest's [settings]");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -40,6 +42,14 @@ int main(int argc, char** argv) {
   memos::plugins::Manifest manifest;
   std::string error = memos::plugins::read_manifest(manifest_path, &manifest);
   if (error.empty()) error = memos::plugins::check_trusted(manifest_path);
+  for (const auto& kv : overrides) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      error = "--setting " + kv + ": expected KEY=VALUE";
+      break;
+    }
+    manifest.settings[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   memos::plugins::LoadedLibrary library;
   if (error.empty()) error = memos::plugins::load_library(manifest, &library);
   std::unique_ptr<memos::plugins::PluginInstance> instance;

@@ -62,6 +62,11 @@ std::string IsolatedChannel::spawn_locked(std::unique_lock<std::mutex>& lock) {
   std::string fd_arg = "3";
   std::vector<std::string> args = {policy_.host_binary, "--manifest", manifest_.path, "--fd",
                                    fd_arg};
+  // Settings memosd added to the manifest's own (e.g. a state folder).
+  for (const auto& [key, value] : manifest_.settings) {
+    args.push_back("--setting");
+    args.push_back(key + "=" + value);
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -26,7 +26,7 @@ Item version_of(ItemId id, std::uint32_t version, std::string text) {
 }
 
 struct Sample {
-  ArchiveManifest manifest{"notes", "hash-v1", 64, 5, 99, 6, 2, "dense"};
+  ArchiveManifest manifest{"notes", "hash-v1", 64, 5, 99, 6, 2, "dense", "french"};
   std::vector<Item> versions;
   std::vector<Snapshot> snapshots{{"v1", 12, 7, 1, 0}, {"v2", 31, 8, 2, 0}};
   std::string bytes;

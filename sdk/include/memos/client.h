@@ -168,6 +168,7 @@ struct Cube {
   std::uint64_t live_items = 0;
   std::uint64_t head_version = 0;   // advanced by every item version written
   std::string default_retriever{};  // how search ranks unless told otherwise
+  std::string language{};           // stemming language of lexical search
 };
 
 // A named cube-wide version.
@@ -188,9 +189,20 @@ struct SnapshotChange {
   std::string text{};              // at the second, or at the first if removed
 };
 
+// How one retriever ranked a hit (SearchOptions::explain).
+struct Rank {
+  std::string retriever{};  // "dense", "lexical" or "hybrid"
+  std::uint32_t rank = 0;   // 1-based; 0: not among its candidates
+  float score = 0;
+};
+
 struct Hit {
   Item item;
+  // dense: cosine similarity; lexical: BM25; hybrid: fused reciprocal rank
+  // (1 = first in both lists) plus any recency and importance boosts.
   float score = 0;
+  std::string cube{};         // the cube it came from
+  std::vector<Rank> ranks{};  // filled with SearchOptions::explain
 };
 
 struct PluginInfo {
@@ -246,11 +258,28 @@ struct ItemChange {
   std::string idempotency_key{};  // as in NewItem
 };
 
+// Every condition is applied inside the retrievers, so k hits come back
+// whenever k items qualify (memos(7)).
 struct SearchOptions {
   std::uint32_t k = 10;
   std::vector<std::string> tags{};  // only items carrying all of them
   std::int64_t as_of_ms = 0;        // facts valid at this time; 0: now
   bool include_archived = false;
+  std::string mode{};                   // "dense", "lexical", "hybrid"; "": the cube's default
+  std::vector<std::string> any_tags{};  // only items carrying at least one
+  std::vector<MetaEntry> meta{};        // only items with each key set to that value
+  std::vector<Tier> tiers{};            // empty: any tier
+  std::vector<State> states{};          // empty: active (plus archived with include_archived)
+  std::int64_t recorded_since_ms = 0;   // recorded in [since, until); 0: no bound
+  std::int64_t recorded_until_ms = 0;
+  std::int64_t valid_since_ms = 0;  // facts holding at some time in [since, until)
+  std::int64_t valid_until_ms = 0;
+  bool explain = false;                   // fill Hit::ranks
+  std::vector<std::string> more_cubes{};  // searched too, one ranking over all
+  // Hybrid weighting; 0 keeps the daemon's defaults.
+  float recency_weight = 0;
+  float importance_weight = 0;
+  float mmr_lambda = 0;  // in (0,1): diversify; 1 or more: off
 };
 
 struct ClientOptions {
@@ -281,7 +310,10 @@ class Client {
   std::future<Result<Status>> status_async();
   // `retriever`: the cube's default retriever; empty for "dense", the only
   // one so far. Errors: already_exists, bad_request (name or retriever).
-  std::future<Result<Cube>> cube_create_async(std::string name, std::string retriever = "");
+  // retriever: "dense", "lexical" or "hybrid" ("" = the daemon's default);
+  // language: stemming of lexical search ("" = english).
+  std::future<Result<Cube>> cube_create_async(std::string name, std::string retriever = "",
+                                              std::string language = "");
   std::future<Result<std::vector<Cube>>> cube_list_async();
   std::future<Result<Cube>> cube_show_async(std::string name);
   std::future<Result<Done>> cube_remove_async(std::string name, bool force = false);
@@ -320,8 +352,9 @@ class Client {
                                                      SearchOptions options = {});
 
   Result<Status> status() { return status_async().get(); }
-  Result<Cube> cube_create(std::string name, std::string retriever = "") {
-    return cube_create_async(std::move(name), std::move(retriever)).get();
+  Result<Cube> cube_create(std::string name, std::string retriever = "",
+                           std::string language = "") {
+    return cube_create_async(std::move(name), std::move(retriever), std::move(language)).get();
   }
   Result<std::vector<Cube>> cube_list() { return cube_list_async().get(); }
   Result<Cube> cube_show(std::string name) { return cube_show_async(std::move(name)).get(); }

@@ -1,0 +1,203 @@
+#include "kernel/plugin_retriever.h"
+
+#include <capnp/message.h>
+
+#include "ipc/schema/plugin.capnp.h"
+#include "kernel/plugin_call.h"
+
+namespace memos::kernel {
+namespace {
+
+namespace pw = plugin_wire;
+
+constexpr std::size_t kSmallReply = 64 << 10;
+
+capnp::Text::Reader text(std::string_view s) {
+  return {s.data(), s.size()};
+}
+
+void set_texts(capnp::List<capnp::Text>::Builder list, const std::vector<std::string>& values) {
+  for (unsigned i = 0; i < values.size(); ++i) list.set(i, text(values[i]));
+}
+
+void set_meta(capnp::List<pw::Setting>::Builder list, const std::vector<store::MetaEntry>& meta) {
+  for (unsigned i = 0; i < meta.size(); ++i) {
+    list[i].setKey(text(meta[i].key));
+    list[i].setValue(text(meta[i].value));
+  }
+}
+
+void set_document(pw::Document::Builder d, const IndexedItem& in) {
+  const store::Item& item = *in.item;
+  d.setId(item.id);
+  d.setText(text(item.text));
+  auto v = d.initVector(static_cast<unsigned>(in.vector.size()));
+  for (unsigned i = 0; i < in.vector.size(); ++i) v.set(i, in.vector[i]);
+  set_texts(d.initTags(static_cast<unsigned>(item.tags.size())), item.tags);
+  d.setValidFromMs(item.valid_from_ms);
+  d.setValidToMs(item.valid_to_ms);
+  d.setRecordedAtMs(item.recorded_at_ms);
+  d.setImportance(item.importance);
+  d.setArchived(item.state == store::State::archived);
+  set_meta(d.initMeta(static_cast<unsigned>(item.meta.size())), item.meta);
+  d.setTier(to_string(item.tier));
+  d.setState(store::to_string(item.state));
+  // Frozen items never expire (the store's retention skips them).
+  d.setExpiresAtMs(item.state == store::State::frozen ? 0 : item.expires_at_ms);
+  d.setAttributesOnly(in.attributes_only);
+}
+
+void set_filter(pw::Filter::Builder f, const RetrievalFilter& in) {
+  set_texts(f.initAllTags(static_cast<unsigned>(in.all_tags.size())), in.all_tags);
+  set_texts(f.initAnyTags(static_cast<unsigned>(in.any_tags.size())), in.any_tags);
+  set_meta(f.initMeta(static_cast<unsigned>(in.meta.size())), in.meta);
+  set_texts(f.initTiers(static_cast<unsigned>(in.tiers.size())), in.tiers);
+  set_texts(f.initStates(static_cast<unsigned>(in.states.size())), in.states);
+  f.setAsOfMs(in.as_of_ms);
+  f.setNowMs(in.now_ms);
+  f.setRecordedFromMs(in.recorded_from_ms);
+  f.setRecordedToMs(in.recorded_to_ms);
+  f.setValidFromMs(in.valid_from_ms);
+  f.setValidToMs(in.valid_to_ms);
+}
+
+std::string read_hits(pw::PluginResponse::Reader response, std::uint32_t k,
+                      std::vector<RankedHit>* hits) {
+  if (!response.isHits()) return "the reply is not hits";
+  auto list = response.getHits();
+  if (list.size() > k) return "more hits than asked for";
+  hits->clear();
+  hits->reserve(list.size());
+  for (auto h : list) hits->push_back({h.getId(), h.getScore()});
+  return "";
+}
+
+}  // namespace
+
+const char* to_string(store::Tier tier) {
+  switch (tier) {
+    case store::Tier::plaintext:
+      return "plaintext";
+    case store::Tier::activation:
+      return "activation";
+    case store::Tier::parametric:
+      return "parametric";
+  }
+  return "unknown";
+}
+
+std::string PluginRetriever::collection_call(const std::string& request,
+                                             CollectionState* state) const {
+  std::string error = call_plugin(
+      *channel_, request, timeout_, kSmallReply, [&](pw::PluginResponse::Reader r) -> std::string {
+        if (state == nullptr) return r.isDone() || r.isCollection() ? "" : "unexpected reply";
+        if (!r.isCollection()) return "the reply is not a collection state";
+        auto c = r.getCollection();
+        *state = {c.getVersion(), c.getDocuments(), c.getDetail()};
+        return "";
+      });
+  return error.empty() ? "" : "retriever " + name_ + ": " + error;
+}
+
+std::string PluginRetriever::open(store::CubeId cube, std::uint32_t dimension,
+                                  std::string_view language, CollectionState* state) const {
+  capnp::MallocMessageBuilder message;
+  auto open = message.initRoot<pw::PluginRequest>().initOpen();
+  open.setCollection(cube);
+  open.setDimension(dimension);
+  open.setLanguage(text(language));
+  return collection_call(request_bytes(message), state);
+}
+
+std::string PluginRetriever::index(store::CubeId cube, std::span<const IndexedItem> items,
+                                   std::uint64_t version) const {
+  capnp::MallocMessageBuilder message;
+  auto index = message.initRoot<pw::PluginRequest>().initIndex();
+  index.setCollection(cube);
+  index.setVersion(version);
+  auto docs = index.initDocuments(static_cast<unsigned>(items.size()));
+  for (unsigned i = 0; i < items.size(); ++i) set_document(docs[i], items[i]);
+  return collection_call(request_bytes(message), nullptr);
+}
+
+std::string PluginRetriever::remove(store::CubeId cube, std::span<const std::uint64_t> ids,
+                                    std::uint64_t version) const {
+  capnp::MallocMessageBuilder message;
+  auto remove = message.initRoot<pw::PluginRequest>().initRemove();
+  remove.setCollection(cube);
+  remove.setVersion(version);
+  auto list = remove.initIds(static_cast<unsigned>(ids.size()));
+  for (unsigned i = 0; i < ids.size(); ++i) list.set(i, ids[i]);
+  return collection_call(request_bytes(message), nullptr);
+}
+
+std::string PluginRetriever::save(store::CubeId cube, CollectionState* state) const {
+  capnp::MallocMessageBuilder message;
+  message.initRoot<pw::PluginRequest>().setSave(cube);
+  return collection_call(request_bytes(message), state);
+}
+
+std::string PluginRetriever::drop(store::CubeId cube) const {
+  capnp::MallocMessageBuilder message;
+  message.initRoot<pw::PluginRequest>().setDrop(cube);
+  return collection_call(request_bytes(message), nullptr);
+}
+
+std::string PluginRetriever::search(store::CubeId cube, std::string_view query,
+                                    std::span<const float> vector, std::uint32_t k,
+                                    const RetrievalFilter& filter, std::vector<RankedHit>* hits,
+                                    bool* retryable) const {
+  capnp::MallocMessageBuilder message;
+  auto search = message.initRoot<pw::PluginRequest>().initSearch();
+  search.setCollection(cube);
+  search.setQuery(text(query));
+  auto v = search.initVector(static_cast<unsigned>(vector.size()));
+  for (unsigned i = 0; i < vector.size(); ++i) v.set(i, vector[i]);
+  search.setK(k);
+  set_filter(search.initFilter(), filter);
+  std::size_t max_reply = std::size_t{k} * 32 + 4096;
+  std::string error = call_plugin(
+      *channel_, request_bytes(message), timeout_, max_reply,
+      [&](pw::PluginResponse::Reader r) { return read_hits(r, k, hits); }, retryable);
+  return error.empty() ? "" : "retriever " + name_ + ": " + error;
+}
+
+std::string PluginRetriever::fuse(const FuseInput& input, std::vector<RankedHit>* hits,
+                                  bool* retryable) const {
+  capnp::MallocMessageBuilder message;
+  auto fuse = message.initRoot<pw::PluginRequest>().initFuse();
+  fuse.setK(input.k);
+  fuse.setNowMs(input.now_ms);
+  fuse.setRrfK(input.rrf_k);
+  fuse.setRecencyWeight(input.recency_weight);
+  fuse.setRecencyHalfLifeMs(input.recency_half_life_ms);
+  fuse.setImportanceWeight(input.importance_weight);
+  fuse.setMmrLambda(input.mmr_lambda);
+  auto lists = fuse.initLists(static_cast<unsigned>(input.lists.size()));
+  for (unsigned i = 0; i < input.lists.size(); ++i) {
+    const auto& in = input.lists[i];
+    lists[i].setName(text(in.name));
+    lists[i].setWeight(in.weight);
+    auto h = lists[i].initHits(static_cast<unsigned>(in.hits.size()));
+    for (unsigned j = 0; j < in.hits.size(); ++j) {
+      h[j].setId(in.hits[j].id);
+      h[j].setScore(in.hits[j].score);
+    }
+  }
+  auto candidates = fuse.initCandidates(static_cast<unsigned>(input.candidates.size()));
+  for (unsigned i = 0; i < input.candidates.size(); ++i) {
+    const auto& in = input.candidates[i];
+    candidates[i].setId(in.id);
+    candidates[i].setRecordedAtMs(in.recorded_at_ms);
+    candidates[i].setImportance(in.importance);
+    auto v = candidates[i].initVector(static_cast<unsigned>(in.vector.size()));
+    for (unsigned j = 0; j < in.vector.size(); ++j) v.set(j, in.vector[j]);
+  }
+  std::size_t max_reply = std::size_t{input.k} * 32 + 4096;
+  std::string error = call_plugin(
+      *channel_, request_bytes(message), timeout_, max_reply,
+      [&](pw::PluginResponse::Reader r) { return read_hits(r, input.k, hits); }, retryable);
+  return error.empty() ? "" : "fuser " + name_ + ": " + error;
+}
+
+}  // namespace memos::kernel

@@ -1,0 +1,123 @@
+// plugin_retriever.h — a retriever plugin as memosd uses it: one collection
+// per cube, kept current with every committed change, searched with the
+// filters of a request, snapshotted to disk and reopened at start.
+//
+// Every method is thread-safe (the plugin serialises what it must) and
+// returns "" or why the call failed: the plugin's own error, a timeout, a
+// crashed isolated host (then `retryable`), or a reply that does not decode.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "memcube/store.h"
+#include "plugins/loader/channel.h"
+
+namespace memos::kernel {
+
+const char* to_string(store::Tier tier);
+
+// What a search may return (plugin.capnp's Filter, memos(7)).
+struct RetrievalFilter {
+  std::vector<std::string> all_tags;
+  std::vector<std::string> any_tags;
+  std::vector<store::MetaEntry> meta;  // every entry must match
+  std::vector<std::string> tiers;      // empty: any
+  std::vector<std::string> states;     // empty: active
+  std::int64_t as_of_ms = 0;           // 0: now
+  std::int64_t now_ms = 0;
+  std::int64_t recorded_from_ms = 0;  // 0: no bound
+  std::int64_t recorded_to_ms = 0;
+  std::int64_t valid_from_ms = 0;
+  std::int64_t valid_to_ms = 0;
+};
+
+struct CollectionState {
+  std::uint64_t version = 0;  // the cube version it covers
+  std::uint64_t documents = 0;
+  std::string detail;
+};
+
+struct RankedHit {
+  std::uint64_t id = 0;
+  float score = 0;
+};
+
+// One item as a retriever sees it.
+struct IndexedItem {
+  const store::Item* item = nullptr;
+  std::span<const float> vector;  // may be empty for retrievers without vectors
+  bool attributes_only = false;   // only its attributes changed
+};
+
+// What a fuser (the hybrid plugin) combines.
+struct FuseInput {
+  struct List {
+    std::string name;
+    float weight = 1;
+    std::vector<RankedHit> hits;
+  };
+  struct Candidate {
+    std::uint64_t id = 0;
+    std::int64_t recorded_at_ms = 0;
+    float importance = 0;
+    std::vector<float> vector;  // for MMR, may be empty
+  };
+  std::uint32_t k = 10;
+  std::vector<List> lists;
+  std::vector<Candidate> candidates;
+  std::int64_t now_ms = 0;
+  float rrf_k = 60;
+  float recency_weight = 0;
+  std::int64_t recency_half_life_ms = 0;
+  float importance_weight = 0;
+  float mmr_lambda = 0;
+};
+
+class PluginRetriever {
+ public:
+  PluginRetriever(std::string name, std::shared_ptr<plugins::PluginChannel> channel,
+                  std::chrono::milliseconds timeout, std::vector<std::string> modes)
+      : name_(std::move(name)),
+        channel_(std::move(channel)),
+        timeout_(timeout),
+        modes_(std::move(modes)) {}
+
+  const std::string& name() const { return name_; }
+  const std::vector<std::string>& modes() const { return modes_; }
+
+  // Opens (or creates) the collection of a cube, loading its snapshot.
+  std::string open(store::CubeId cube, std::uint32_t dimension, std::string_view language,
+                   CollectionState* state) const;
+  // Adds or replaces items; the collection then covers cube `version`.
+  std::string index(store::CubeId cube, std::span<const IndexedItem> items,
+                    std::uint64_t version) const;
+  std::string remove(store::CubeId cube, std::span<const std::uint64_t> ids,
+                     std::uint64_t version) const;
+  // Writes the collection's snapshot.
+  std::string save(store::CubeId cube, CollectionState* state) const;
+  // Forgets the collection and deletes its snapshot.
+  std::string drop(store::CubeId cube) const;
+  // The k best items `filter` admits, best first. `query` for lexical
+  // retrievers, `vector` for dense ones.
+  std::string search(store::CubeId cube, std::string_view query, std::span<const float> vector,
+                     std::uint32_t k, const RetrievalFilter& filter, std::vector<RankedHit>* hits,
+                     bool* retryable) const;
+  // Fuses ranked lists (a fuser plugin).
+  std::string fuse(const FuseInput& input, std::vector<RankedHit>* hits, bool* retryable) const;
+
+ private:
+  std::string collection_call(const std::string& request, CollectionState* state) const;
+
+  std::string name_;
+  std::shared_ptr<plugins::PluginChannel> channel_;
+  std::chrono::milliseconds timeout_;
+  std::vector<std::string> modes_;
+};
+
+}  // namespace memos::kernel

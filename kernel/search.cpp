@@ -1,0 +1,152 @@
+#include "kernel/search.h"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+namespace memos::kernel {
+namespace {
+
+struct Listed {
+  RankedHit hit;
+  store::CubeId cube;
+};
+
+// One retriever's best `k` over every cube, best first.
+std::string ranked_list(const IndexSet& indexes, const PluginRetriever& retriever, bool dense,
+                        const SearchQuery& q, std::uint32_t k, std::vector<Listed>* out,
+                        bool* retryable) {
+  out->clear();
+  std::map<std::uint32_t, std::vector<float>> vectors;  // by dimension
+  for (const auto& cube : q.cubes) {
+    std::vector<float>* vector = nullptr;
+    if (dense) {
+      auto [it, fresh] = vectors.try_emplace(cube.dimension);
+      if (fresh) {
+        if (std::string err = indexes.embed(q.text, cube.dimension, &it->second); !err.empty()) {
+          *retryable = true;
+          return err;
+        }
+      }
+      vector = &it->second;
+    }
+    std::vector<RankedHit> hits;
+    std::string err =
+        retriever.search(cube.id, dense ? "" : q.text,
+                         vector ? std::span<const float>(*vector) : std::span<const float>(), k,
+                         q.filter, &hits, retryable);
+    if (!err.empty()) return err;
+    for (const auto& h : hits) out->push_back({h, cube.id});
+  }
+  if (q.cubes.size() > 1) {
+    std::stable_sort(out->begin(), out->end(),
+                     [](const Listed& a, const Listed& b) { return a.hit.score > b.hit.score; });
+    if (out->size() > k) out->resize(k);
+  }
+  return "";
+}
+
+SearchHit::Rank rank_in(const std::vector<Listed>& list, std::uint64_t id, const char* name) {
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (list[i].hit.id == id) return {name, static_cast<std::uint32_t>(i + 1), list[i].hit.score};
+  }
+  return {name, 0, 0};
+}
+
+}  // namespace
+
+bool is_search_mode(const std::string& mode) {
+  return mode == "dense" || mode == "lexical" || mode == "hybrid";
+}
+
+std::string run_search(const IndexSet& indexes, const store::ReadTxn& txn, const SearchQuery& q,
+                       std::vector<SearchHit>* hits, bool* retryable) {
+  hits->clear();
+  *retryable = false;
+  if (q.mode == "dense" || q.mode == "lexical") {
+    bool dense = q.mode == "dense";
+    std::vector<Listed> list;
+    std::string err = ranked_list(indexes, dense ? indexes.dense() : indexes.lexical(), dense, q,
+                                  q.k, &list, retryable);
+    if (!err.empty()) return err;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      hits->push_back({list[i].cube,
+                       list[i].hit.id,
+                       list[i].hit.score,
+                       {{q.mode, static_cast<std::uint32_t>(i + 1), list[i].hit.score}}});
+    }
+    return "";
+  }
+  // Hybrid: both retrievers' candidates, fused.
+  const std::uint32_t depth = std::max(q.k, q.depth);
+  std::vector<Listed> dense, lexical;
+  std::string err = ranked_list(indexes, indexes.dense(), true, q, depth, &dense, retryable);
+  if (err.empty())
+    err = ranked_list(indexes, indexes.lexical(), false, q, depth, &lexical, retryable);
+  if (!err.empty()) return err;
+
+  FuseInput input;
+  input.k = q.k;
+  input.now_ms = q.filter.now_ms;
+  input.rrf_k = q.rrf_k;
+  input.recency_weight = q.recency_weight;
+  input.recency_half_life_ms = q.recency_half_life_ms;
+  input.importance_weight = q.importance_weight;
+  input.mmr_lambda = q.mmr_lambda;
+  std::unordered_map<std::uint64_t, store::CubeId> cube_of;
+  for (const auto* list : {&dense, &lexical}) {
+    FuseInput::List l;
+    l.name = list == &dense ? "dense" : "lexical";
+    for (const auto& e : *list) {
+      l.hits.push_back(e.hit);
+      cube_of.emplace(e.hit.id, e.cube);
+    }
+    input.lists.push_back(std::move(l));
+  }
+  const bool weighting = q.recency_weight != 0 || q.importance_weight != 0;
+  const bool mmr = q.mmr_lambda > 0 && q.mmr_lambda < 1;
+  if (weighting || mmr) {
+    std::vector<store::Item> items;
+    for (const auto& [id, cube] : cube_of) {
+      store::Item item;
+      if (!txn.get_item(cube, id, 0, &item).ok()) continue;  // changed since
+      items.push_back(std::move(item));
+    }
+    std::vector<float> vectors;
+    std::uint32_t dimension = q.cubes.front().dimension;
+    bool same_dimension = std::all_of(q.cubes.begin(), q.cubes.end(), [&](const store::Cube& c) {
+      return c.dimension == dimension;
+    });
+    if (mmr && same_dimension) {
+      std::vector<std::string_view> texts;
+      for (const auto& item : items) texts.push_back(item.text);
+      if (std::string e = indexes.embed(texts, dimension, &vectors); !e.empty()) {
+        *retryable = true;
+        return e;
+      }
+    }
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      FuseInput::Candidate c{items[i].id, items[i].recorded_at_ms, items[i].importance, {}};
+      if (!vectors.empty()) {
+        c.vector.assign(vectors.begin() + static_cast<std::ptrdiff_t>(i * dimension),
+                        vectors.begin() + static_cast<std::ptrdiff_t>((i + 1) * dimension));
+      }
+      input.candidates.push_back(std::move(c));
+    }
+  }
+  std::vector<RankedHit> fused;
+  if (err = indexes.fuser().fuse(input, &fused, retryable); !err.empty()) return err;
+  for (std::size_t i = 0; i < fused.size(); ++i) {
+    auto it = cube_of.find(fused[i].id);
+    if (it == cube_of.end()) return "fuser " + indexes.fuser().name() + ": returned an unknown id";
+    hits->push_back({it->second,
+                     fused[i].id,
+                     fused[i].score,
+                     {{"hybrid", static_cast<std::uint32_t>(i + 1), fused[i].score},
+                      rank_in(dense, fused[i].id, "dense"),
+                      rank_in(lexical, fused[i].id, "lexical")}});
+  }
+  return "";
+}
+
+}  // namespace memos::kernel

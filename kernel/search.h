@@ -1,0 +1,54 @@
+// search.h — one search request over one or more cubes in one mode:
+// dense (the embedder's vectors), lexical (BM25) or hybrid (both, fused).
+//
+// Filters run inside each retriever, so k results come back whenever k
+// items qualify. Over several cubes each retriever's lists are merged by
+// score before fusion (item ids are unique across cubes).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernel/index_set.h"
+#include "memcube/store.h"
+
+namespace memos::kernel {
+
+struct SearchQuery {
+  std::vector<store::Cube> cubes;  // already checked readable by the tenant
+  std::string text;
+  std::uint32_t k = 10;
+  std::string mode;  // "dense", "lexical" or "hybrid"
+  RetrievalFilter filter;
+  // Hybrid only.
+  std::uint32_t depth = 50;  // candidates asked of each retriever
+  float rrf_k = 60;
+  float recency_weight = 0;
+  std::int64_t recency_half_life_ms = 0;
+  float importance_weight = 0;
+  float mmr_lambda = 0;
+};
+
+struct SearchHit {
+  struct Rank {
+    std::string retriever;   // "dense", "lexical" or "hybrid"
+    std::uint32_t rank = 0;  // 1-based place in that retriever's list; 0: not in it
+    float score = 0;
+  };
+  store::CubeId cube = 0;
+  std::uint64_t id = 0;
+  float score = 0;
+  std::vector<Rank> ranks;  // how each retriever ranked it (for --explain)
+};
+
+// Runs `query`. `txn` reads candidates' attributes for recency, importance
+// and MMR. Returns "" or why it failed (an embedder or retriever error;
+// `retryable` when a later try may succeed).
+std::string run_search(const IndexSet& indexes, const store::ReadTxn& txn, const SearchQuery& query,
+                       std::vector<SearchHit>* hits, bool* retryable);
+
+// Whether `mode` names a search mode.
+bool is_search_mode(const std::string& mode);
+
+}  // namespace memos::kernel
