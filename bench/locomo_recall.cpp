@@ -332,8 +332,12 @@ std::unordered_map<std::uint64_t, std::string> add_turns(memos::Client& client,
   return dia_ids;
 }
 
-// One fresh memosd per conversation, so no conversation sees another's turns.
-Rankings rank_memosd(const Options& opts, const Conversation& conv) {
+constexpr const char* kModes[] = {"dense", "lexical", "hybrid"};
+constexpr std::size_t kModeCount = 3;
+
+// One fresh memosd per conversation, so no conversation sees another's
+// turns; every question is asked in each mode (kModes order).
+std::array<Rankings, kModeCount> rank_memosd(const Options& opts, const Conversation& conv) {
   memos::testing::TempDir dir;
   std::vector<std::string> args;
   if (!opts.config.empty()) args = {"--config", opts.config};
@@ -344,17 +348,21 @@ Rankings rank_memosd(const Options& opts, const Conversation& conv) {
   auto dia_ids = add_turns(*client, cube.name, conv.turns);
 
   // Searched "valid as of now": every turn's valid_from is in the past.
-  memos::SearchOptions search;
-  search.k = kSearchK;
-  Rankings rankings;
-  for (const Question& q : conv.questions) {
-    auto hits = client->search(cube.name, q.text, search);
-    check(hits, "search");
-    std::vector<std::string>& ranked = rankings.emplace_back();
-    for (const memos::Hit& hit : *hits) {
-      auto found = dia_ids.find(hit.item.id);
-      if (found == dia_ids.end()) throw std::runtime_error("search returned an item never added");
-      ranked.push_back(found->second);
+  std::array<Rankings, kModeCount> rankings;
+  for (std::size_t m = 0; m < kModeCount; ++m) {
+    memos::SearchOptions search;
+    search.k = kSearchK;
+    search.mode = kModes[m];
+    for (const Question& q : conv.questions) {
+      auto hits = client->search(cube.name, q.text, search);
+      check(hits, "search");
+      std::vector<std::string>& ranked = rankings[m].emplace_back();
+      for (const memos::Hit& hit : *hits) {
+        auto found = dia_ids.find(hit.item.id);
+        if (found == dia_ids.end())
+          throw std::runtime_error("search returned an item never added");
+        ranked.push_back(found->second);
+      }
     }
   }
   client.reset();  // before stopping: see stop_daemon
@@ -443,14 +451,17 @@ Rankings rank_fts5(const Conversation& conv) {
 
 void run(const Options& opts) {
   std::vector<Conversation> conversations = load_split(opts);
-  Tallies memosd_tallies{}, fts5_tallies{};
+  std::array<Tallies, kModeCount> memosd_tallies{};
+  Tallies fts5_tallies{};
   for (const Conversation& conv : conversations) {
     std::cerr << conv.sample_id << ": " << conv.turns.size() << " turns, " << conv.questions.size()
               << " questions\n";
-    score(memosd_tallies, conv, rank_memosd(opts, conv));
+    auto ranked = rank_memosd(opts, conv);
+    for (std::size_t m = 0; m < kModeCount; ++m) score(memosd_tallies[m], conv, ranked[m]);
     score(fts5_tallies, conv, rank_fts5(conv));
   }
-  print_tallies("memosd-dense", opts.split, memosd_tallies);
+  for (std::size_t m = 0; m < kModeCount; ++m)
+    print_tallies(std::string("memosd-") + kModes[m], opts.split, memosd_tallies[m]);
   print_tallies("fts5-bm25", opts.split, fts5_tallies);
 }
 

@@ -10,9 +10,11 @@
 
 install(TARGETS memosd memctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS memos-plugin-host RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/memosd)
-install(TARGETS memos-hash-embedder LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/memosd/plugins/hash-embedder)
-install(FILES ${PROJECT_SOURCE_DIR}/plugins/hash-embedder/hash-embedder.plugin.toml
-        DESTINATION ${CMAKE_INSTALL_LIBDIR}/memosd/plugins/hash-embedder)
+foreach(plugin hash-embedder faiss-retriever xapian-retriever hybrid-fuser)
+  install(TARGETS memos-${plugin} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/memosd/plugins/${plugin})
+  install(FILES ${PROJECT_SOURCE_DIR}/plugins/${plugin}/${plugin}.plugin.toml
+          DESTINATION ${CMAKE_INSTALL_LIBDIR}/memosd/plugins/${plugin})
+endforeach()
 
 # The SDK: the client library with the protocol code it needs, its header,
 # a CMake package and a pkg-config file.
