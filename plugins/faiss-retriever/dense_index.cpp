@@ -156,7 +156,10 @@ void DenseIndex::upsert(std::span<const std::uint64_t> ids, std::span<const floa
                         std::vector<retrieval::Attributes> attributes) {
   if (ids.empty()) return;
   // FAISS first: if it throws, the slots still describe the index.
-  slots_.reserve(slots_.size() + ids.size());
+  // Reserve so the bookkeeping below cannot throw halfway; grow
+  // geometrically, or one-document requests would copy every slot each time.
+  std::size_t needed = slots_.size() + ids.size();
+  if (slots_.capacity() < needed) slots_.reserve(std::max(needed, slots_.capacity() * 2));
   index_->add(static_cast<FaissId>(ids.size()), vectors.data());
   for (std::size_t i = 0; i < ids.size(); ++i) {
     auto it = positions_.find(ids[i]);

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <mutex>
 #include <stdexcept>
 #include <vector>
 
@@ -67,8 +68,10 @@ FaissRetriever::FaissRetriever(const plugin_sdk::Config& config)
   // default) with its own loop, which Debian's generic x86-64 build does not
   // vectorise well; OpenBLAS picks AVX2 kernels at run time. Searches here
   // are single queries, so route them through BLAS too. (The plugin carries
-  // its own copy of FAISS, so this setting is its own.)
-  faiss::distance_compute_blas_threshold = 1;
+  // its own copy of FAISS, so this setting is its own.) Once: a second
+  // instance must not write it while the first searches.
+  static std::once_flag once;
+  std::call_once(once, [] { faiss::distance_compute_blas_threshold = 1; });
 }
 
 std::shared_ptr<DenseCollection> FaissRetriever::collection(std::uint64_t id) const {
