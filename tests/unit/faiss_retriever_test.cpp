@@ -786,7 +786,8 @@ void check_damage(std::map<std::string, std::string> settings) {
   write_bytes(path + ".tmp", "garbage");
   {
     Retriever r(settings);
-    auto state = r.open(3, dim).get().getCollection();
+    auto answer = r.open(3, dim);
+    auto state = answer.get().getCollection();
     BOOST_TEST(state.getVersion() == 9u);
     BOOST_TEST(state.getDocuments() == 300u);
   }
@@ -862,7 +863,8 @@ BOOST_AUTO_TEST_CASE(hostile_requests_are_refused_clearly) {
   BOOST_TEST(r.index(1, batch, 2).status == MEMOS_ERR_INVALID);
   batch[4].vector[2] = std::numeric_limits<float>::infinity();
   BOOST_TEST(r.index(1, batch, 2).status == MEMOS_ERR_INVALID);
-  auto state = r.open(1, dim).get().getCollection();
+  auto reopened = r.open(1, dim);
+  auto state = reopened.get().getCollection();
   BOOST_TEST(state.getDocuments() == 10u);
   BOOST_TEST(state.getVersion() == 1u);
 
