@@ -1,0 +1,135 @@
+// dense_collection.h — one cube's dense index, safe to use from many
+// threads: searches share it, changes take it exclusively, and rebuilds run
+// in the background.
+//
+// A rebuild (too many tombstones, or the collection outgrew the exact
+// index) copies the live documents under the exclusive lock (a memcpy of
+// the vectors), builds a fresh index from the copy on the collection's own
+// thread while searches and changes go on against the current index, then
+// takes the exclusive lock again to catch the fresh index up and swap it
+// in. Catching up needs no log of operations: the ids changed meanwhile are
+// remembered, and the current index (always up to date) says what each of
+// them is now.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "plugins/faiss-retriever/dense_index.h"
+#include "plugins/faiss-retriever/fair_shared_mutex.h"
+#include "plugins/faiss-retriever/index_settings.h"
+#include "plugins/retriever-common/filter.h"
+
+namespace memos::faiss_retriever {
+
+// One document of an index request.
+struct DocumentChange {
+  std::uint64_t id = 0;
+  std::vector<float> vector;  // ignored when attributes_only
+  retrieval::Attributes attributes;
+  // Keep the stored vector, replace the attributes; ignored if id is absent.
+  bool attributes_only = false;
+};
+
+// What open, save and index answer (plugin_wire::CollectionState).
+struct CollectionState {
+  std::uint64_t version = 0;    // the cube version the contents cover
+  std::uint64_t documents = 0;  // live documents
+  std::string detail;           // e.g. "hnsw, 3 tombstones"
+};
+
+struct CollectionStats {
+  IndexKind kind = IndexKind::exact;
+  std::size_t documents = 0;
+  std::size_t tombstones = 0;
+  std::uint64_t version = 0;
+  bool rebuilding = false;
+  std::size_t rebuilds = 0;   // completed since the collection was opened
+  std::string rebuild_error;  // why the last rebuild failed, if it did
+};
+
+class DenseCollection {
+ public:
+  // An empty collection. `dimension` is 1..kMaxDimension (the caller checks).
+  DenseCollection(std::uint64_t id, std::uint32_t dimension, const IndexSettings& settings);
+  // Stops a rebuild in progress and waits for its thread.
+  ~DenseCollection();
+  DenseCollection(const DenseCollection&) = delete;
+  DenseCollection& operator=(const DenseCollection&) = delete;
+
+  static constexpr std::uint32_t kMaxDimension = 65536;
+
+  // The collection as its snapshot in `state_dir` left it, or an empty one
+  // if there is none to use; *detail says which ("loaded snapshot" or why
+  // not). Never fails on bad snapshot content.
+  static std::unique_ptr<DenseCollection> open(std::uint64_t id, std::uint32_t dimension,
+                                               const IndexSettings& settings,
+                                               const std::string& state_dir, std::string* detail);
+
+  std::uint64_t id() const { return id_; }
+  std::uint32_t dimension() const { return dimension_; }
+
+  // Applies `changes` in order and records `version` as covered (the
+  // highest seen wins). Returns "" or why the request was refused (a vector
+  // of the wrong length or with a non-finite value); then nothing changed.
+  std::string index(std::vector<DocumentChange> changes, std::uint64_t version);
+  // Removes `ids` (absent ones are ignored) and records `version`.
+  void remove(std::span<const std::uint64_t> ids, std::uint64_t version);
+
+  // The k best documents `filter` admits, best first. `query` has
+  // dimension() finite floats (the caller checks: see check_vector).
+  std::vector<DenseHit> search(std::span<const float> query, std::size_t k,
+                               const retrieval::FilterSpec& filter) const;
+
+  // "" or why `vector` cannot be indexed or searched here.
+  std::string check_vector(std::span<const float> vector) const;
+
+  // Writes the snapshot durably (snapshot_file.h). The snapshot is taken
+  // under the shared lock, so it matches the version it records; the file
+  // is written after the lock is released. Returns "" or why.
+  std::string save(const std::string& state_dir, CollectionState* state);
+  // After this, save() refuses: a drop must not be undone by a save that
+  // was in flight.
+  void mark_dropped();
+
+  CollectionState state() const;
+  CollectionStats stats() const;
+  // Blocks until no rebuild is running (tests; an orderly shutdown).
+  void wait_for_rebuild() const;
+
+ private:
+  void after_change_locked();
+  void start_rebuild_locked(IndexKind kind);
+  void run_rebuild(LiveDocuments documents, IndexKind kind);
+  std::string describe_locked() const;
+
+  const std::uint64_t id_;
+  const std::uint32_t dimension_;
+  const IndexSettings settings_;
+
+  mutable FairSharedMutex mutex_;  // guards everything below
+  std::unique_ptr<DenseIndex> index_;
+  std::uint64_t version_ = 0;
+  bool rebuilding_ = false;
+  std::unordered_set<std::uint64_t> touched_;  // ids changed during the rebuild
+  std::size_t rebuilds_ = 0;
+  std::string rebuild_error_;
+  mutable std::condition_variable_any rebuilt_;
+
+  std::atomic<bool> stopping_{false};
+  std::thread worker_;  // the last rebuild; joined before the next and at the end
+
+  std::mutex save_mutex_;  // one save at a time per collection (one .tmp)
+  bool dropped_ = false;   // guarded by save_mutex_
+};
+
+}  // namespace memos::faiss_retriever

@@ -1,0 +1,125 @@
+// dense_index.h — one FAISS index and what search filters on, position by
+// position. Not thread-safe: DenseCollection guards it.
+//
+// Documents live in slots, one per FAISS position. Neither index kind
+// deletes in place here: IndexFlat would compact (renumbering every later
+// position) and HNSW cannot delete at all, so a removed or replaced
+// document leaves a tombstone that searches skip through an IDSelector,
+// until a rebuild (DenseCollection) copies the live documents into a fresh
+// index. The same IDSelector applies filters inside the FAISS search, so k
+// hits come back whenever k documents qualify.
+#pragma once
+
+#include <faiss/Index.h>
+#include <faiss/IndexFlat.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "plugins/faiss-retriever/index_settings.h"
+#include "plugins/faiss-retriever/snapshot_file.h"
+#include "plugins/retriever-common/filter.h"
+
+namespace memos::faiss_retriever {
+
+// FAISS 1.7.3 names its id type faiss::Index::idx_t (later releases move it).
+using FaissId = faiss::Index::idx_t;
+
+// The live documents of an index, copied out for a rebuild.
+struct LiveDocuments {
+  std::vector<std::uint64_t> ids;
+  std::vector<float> vectors;  // ids.size() * dimension
+  std::vector<retrieval::Attributes> attributes;
+};
+
+class DenseIndex {
+ public:
+  DenseIndex(std::uint32_t dimension, IndexKind kind, const IndexSettings& settings);
+  DenseIndex(const DenseIndex&) = delete;
+  DenseIndex& operator=(const DenseIndex&) = delete;
+
+  // A fresh index of `kind` holding `documents`. Adds in chunks and returns
+  // null early once `stop` is set. Throws what FAISS throws.
+  static std::unique_ptr<DenseIndex> build(std::uint32_t dimension, IndexKind kind,
+                                           const IndexSettings& settings, LiveDocuments documents,
+                                           const std::atomic<bool>& stop);
+
+  // The index a snapshot describes (which read_snapshot() has checked for
+  // collection, dimension and checksum). Null with *why when its content is
+  // inconsistent (duplicate ids, a FAISS index of another shape).
+  static std::unique_ptr<DenseIndex> from_snapshot(Snapshot snapshot, const IndexSettings& settings,
+                                                   std::string* why);
+  // Fills every field of `out` but collection and version.
+  void to_snapshot(Snapshot* out) const;
+
+  IndexKind kind() const { return kind_; }
+  std::uint32_t dimension() const { return dimension_; }
+  std::size_t documents() const { return positions_.size(); }
+  std::size_t tombstones() const { return tombstones_; }
+
+  // Adds or replaces documents. `vectors` holds ids.size() * dimension()
+  // finite floats (the caller checks); a later duplicate id wins.
+  void upsert(std::span<const std::uint64_t> ids, std::span<const float> vectors,
+              std::vector<retrieval::Attributes> attributes);
+  // Replaces what filters see of `id`, keeping its vector. False if absent.
+  bool set_attributes(std::uint64_t id, retrieval::Attributes attributes);
+  // False if absent.
+  bool remove(std::uint64_t id);
+  // The stored vector of `id` (dimension() floats), or null. Valid until
+  // the next change.
+  const float* vector_of(std::uint64_t id) const;
+  const retrieval::Attributes* attributes_of(std::uint64_t id) const;
+
+  // The k best documents `filter` admits, best first, scored by inner
+  // product. On HNSW, falls back to an exact scan of the admitted documents
+  // when the graph search comes back short (selective filters).
+  std::vector<DenseHit> search(const float* query, std::size_t k,
+                               const retrieval::FilterSpec& filter) const;
+
+  // The kind a rebuild should produce now, or nothing if none is due.
+  std::optional<IndexKind> rebuild_target() const;
+  LiveDocuments live_documents() const;
+
+ private:
+  struct Slot {
+    std::uint64_t id = 0;
+    bool dead = false;
+    bool restricted = false;  // counted in restricted_
+    retrieval::Attributes attributes;
+  };
+  class Selector;
+
+  void bury(std::size_t position);
+  void note_attributes(Slot& slot);
+  std::vector<DenseHit> collect(std::size_t k, const std::vector<float>& scores,
+                                const std::vector<FaissId>& positions) const;
+  // Whether more than `found` documents pass `selector` (stops early).
+  bool admits_more_than(const Selector& selector, std::size_t found) const;
+  std::vector<DenseHit> exact_search(const float* query, std::size_t k,
+                                     const faiss::IDSelector* selector) const;
+
+  std::uint32_t dimension_;
+  IndexKind kind_;
+  IndexSettings settings_;
+  std::unique_ptr<faiss::Index> index_;
+  // The vectors, by position: index_ itself (exact) or the HNSW storage.
+  // Also the exact fallback for HNSW searches.
+  faiss::IndexFlat* flat_ = nullptr;
+  std::vector<Slot> slots_;
+  std::unordered_map<std::uint64_t, std::size_t> positions_;  // live id -> slot
+  std::size_t tombstones_ = 0;
+  // Documents some default-looking filter could still exclude
+  // (retrieval::is_restricted), and the latest valid_from seen. While
+  // there are none, no tombstones, and the filter only holds default
+  // conditions, a search needs no selector and runs at full FAISS speed.
+  std::size_t restricted_ = 0;
+  std::int64_t max_valid_from_ = 0;
+};
+
+}  // namespace memos::faiss_retriever
