@@ -620,6 +620,8 @@ BOOST_AUTO_TEST_CASE(concurrent_searches_and_changes) {
       }
     });
   }
+  // On a busy machine the writer could finish before a reader runs.
+  while (searches < 3) std::this_thread::yield();
   for (std::uint64_t round = 0; round < 30; ++round) {
     auto docs = random_docs(rng, 1000 + round * 100, 100, dim);
     for (auto& d : docs) d.fields = DocFields{};
