@@ -72,6 +72,8 @@ class JsonLine {
     return raw(key, buf);
   }
   JsonLine& boolean(std::string_view key, bool value) { return raw(key, value ? "true" : "false"); }
+  // A figure that does not apply here.
+  JsonLine& null(std::string_view key) { return raw(key, "null"); }
   void print() const { std::cout << '{' << text_ << '}' << std::endl; }
 
  private:

@@ -359,8 +359,7 @@ std::array<Rankings, kModeCount> rank_memosd(const Options& opts, const Conversa
       std::vector<std::string>& ranked = rankings[m].emplace_back();
       for (const memos::Hit& hit : *hits) {
         auto found = dia_ids.find(hit.item.id);
-        if (found == dia_ids.end())
-          throw std::runtime_error("search returned an item never added");
+        if (found == dia_ids.end()) throw std::runtime_error("search returned an item never added");
         ranked.push_back(found->second);
       }
     }

@@ -116,7 +116,7 @@ InProcess bench_in_process(const std::vector<memos::NewItem>& memories,
                            const std::vector<std::string>& queries, std::uint32_t dimension,
                            std::uint32_t k) {
   faiss::distance_compute_blas_threshold = 1;  // as memosd's dense retriever
-  omp_set_num_threads(1);                       // one search per thread, as in memosd
+  omp_set_num_threads(1);                      // one search per thread, as in memosd
   memos::embed::HashEmbedder embedder(dimension);
   std::vector<float> vectors(memories.size() * dimension);
   for (std::size_t i = 0; i < memories.size(); ++i) {
@@ -127,7 +127,8 @@ InProcess bench_in_process(const std::vector<memos::NewItem>& memories,
   if (memories.size() < kHnswThreshold) {
     index = std::make_unique<faiss::IndexFlatIP>(dimension);
   } else {
-    auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(dimension, kHnswM, faiss::METRIC_INNER_PRODUCT);
+    auto hnsw =
+        std::make_unique<faiss::IndexHNSWFlat>(dimension, kHnswM, faiss::METRIC_INNER_PRODUCT);
     hnsw->hnsw.efConstruction = kEfConstruction;
     hnsw->hnsw.efSearch = kEfSearch;
     index = std::move(hnsw);
@@ -229,7 +230,7 @@ void run_size(const Options& opts, std::size_t size) {
           .num("inproc_p99_ms", inproc.search.p99 / 1000.0, 4)
           .num("ratio", stats.p50 / inproc.search.p50, 2);
     } else {
-      line.raw("inproc_p50_ms", "null").raw("ratio", "null");
+      line.null("inproc_p50_ms").null("ratio");
     }
     line.print();
   }
