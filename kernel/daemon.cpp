@@ -402,13 +402,6 @@ void Daemon::reload_config() {
     spdlog::set_level(spdlog::level::from_str(fresh.log_level));
     spdlog::info("SIGHUP: configuration re-read; log level {}", fresh.log_level);
   }
-  snapshot_timer_ = new uv_timer_t;
-  uv_timer_init(&loop_, snapshot_timer_);
-  snapshot_timer_->data = this;
-  const std::uint64_t snapshot_ms = std::uint64_t{config_.search.snapshot_interval_s} * 1000;
-  uv_timer_start(
-      snapshot_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->save_index_snapshots(); },
-      snapshot_ms, snapshot_ms);
   systemd::notify("READY=1\nSTATUS=ready on " + config_.socket);
 }
 
@@ -510,6 +503,13 @@ int Daemon::run() {
     uv_timer_start(
         watchdog_timer_, [](uv_timer_t*) { systemd::notify("WATCHDOG=1"); }, every_ms, every_ms);
   }
+  snapshot_timer_ = new uv_timer_t;
+  uv_timer_init(&loop_, snapshot_timer_);
+  snapshot_timer_->data = this;
+  const std::uint64_t snapshot_ms = std::uint64_t{config_.search.snapshot_interval_s} * 1000;
+  uv_timer_start(
+      snapshot_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->save_index_snapshots(); },
+      snapshot_ms, snapshot_ms);
   systemd::notify("READY=1\nSTATUS=ready on " + config_.socket);
   spdlog::info("memosd {} ready on {} (data {}, pid {})", MEMOS_VERSION, config_.socket,
                config_.data_dir, getpid());
@@ -518,7 +518,6 @@ int Daemon::run() {
   commits_->stop();  // commits whatever is still queued
   // With every change applied, snapshot the indexes: the next start then
   // opens them instead of rebuilding.
-  systemd::notify("STATUS=writing index snapshots");
   if (std::size_t n = indexes_.save_changed()) spdlog::info("index snapshots of {} cube(s)", n);
   if (socket_inode_ != 0) {
     struct stat st {};

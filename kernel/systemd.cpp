@@ -1,12 +1,35 @@
 #include "kernel/systemd.h"
 
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
 
 namespace memos::kernel::systemd {
 
 void notify(const std::string& state) {
-  sd_notify(0, state.c_str());
+  // sd_notify() sends on a blocking socket: a notification socket whose
+  // queue is full would stall the event loop (and the watchdog pings with
+  // it). Send without waiting instead; a message that does not fit is
+  // dropped, as a late watchdog ping would be.
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || path[0] == '\0') return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::size_t length = std::strlen(path);
+  if ((path[0] != '/' && path[0] != '@') || length >= sizeof(addr.sun_path)) return;
+  std::memcpy(addr.sun_path, path, length);
+  if (path[0] == '@') addr.sun_path[0] = '\0';  // an abstract socket
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return;
+  auto size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
+  (void)::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
+                 reinterpret_cast<const sockaddr*>(&addr), size);
+  ::close(fd);
 }
 
 std::uint64_t watchdog_usec() {

@@ -31,7 +31,8 @@ struct IsolatedDaemon {
         << "name = \"crasher\"\nkinds = [\"embedder\"]\nabi_major = 1\n"
         << "library = \"crasher.so\"\nisolation = \"isolated\"\n";
     std::ofstream(dir.path() + "/memosd.conf")
-        << "[plugins]\npaths = [\"" << plugins << "\"]\nembedder = \"crasher\"\n"
+        << "[plugins]\npaths = [\"" << plugins << "\", \"" << MEMOS_PLUGIN_DIR
+        << "\"]\nembedder = \"crasher\"\n"
         << "call_timeout_ms = 1000\nmax_crashes = 3\ncrash_window_s = 60\n"
         << "[search]\nembedding_dim = 26\n";
     process = std::make_unique<MemosdProcess>(

@@ -271,10 +271,15 @@ BOOST_FIXTURE_TEST_CASE(cubes_carry_a_default_retriever, Fixture) {
   std::string out, err;
   BOOST_TEST(memctl({"cube", "create", "r"}) == 0);
   BOOST_TEST(memctl({"cube", "show", "r"}, &out) == 0);
-  BOOST_TEST(contains(out, "retriever  dense"), out);
+  BOOST_TEST(contains(out, "retriever  hybrid"), out);
+  BOOST_TEST(contains(out, "language   english"), out);
   BOOST_TEST(memctl({"cube", "create", "r2", "--retriever", "dense"}) == 0);
+  BOOST_TEST(memctl({"cube", "show", "r2"}, &out) == 0);
+  BOOST_TEST(contains(out, "retriever  dense"), out);
   BOOST_TEST(memctl({"cube", "create", "r3", "--retriever", "psychic"}, &out, &err) == 1);
-  BOOST_TEST(contains(err, "is not available"), err);
+  BOOST_TEST(contains(err, "is unknown"), err);
+  BOOST_TEST(memctl({"cube", "create", "r4", "--language", "klingon"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "language 'klingon' is unknown"), err);
 }
 
 BOOST_FIXTURE_TEST_CASE(plugins_are_listed_described_and_reloaded, Fixture) {

@@ -85,7 +85,7 @@ BOOST_AUTO_TEST_CASE(notifications_watchdog_and_sighup_reload) {
   BOOST_REQUIRE_MESSAGE(started, daemon.log());
   BOOST_TEST(notify.wait_for("READY=1", 5s), notify.seen());
   BOOST_TEST(notify.seen().find("STATUS=opening the store") != std::string::npos, notify.seen());
-  BOOST_TEST(notify.seen().find("STATUS=rebuilding the search indexes") != std::string::npos);
+  BOOST_TEST(notify.seen().find("STATUS=opening the search indexes") != std::string::npos);
   BOOST_TEST(notify.wait_for("WATCHDOG=1", 2s), notify.seen());
 
   // A bad file is refused; the daemon keeps running on the old one.
@@ -104,7 +104,7 @@ BOOST_AUTO_TEST_CASE(notifications_watchdog_and_sighup_reload) {
 
   notify.forget();
   client.value().reset();
-  BOOST_TEST(daemon.stop(SIGTERM) == 0);
+  BOOST_TEST(daemon.stop(SIGTERM) == 0, daemon.log());
   BOOST_TEST(notify.wait_for("STOPPING=1", 2s), notify.seen());
 }
 
