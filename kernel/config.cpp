@@ -136,6 +136,8 @@ std::map<std::string, Setter> setters(Config* c) {
       {"search.default_mode", string(&c->search.default_mode, check_mode)},
       {"search.hybrid_depth", integer(&c->search.hybrid_depth, 1, 10000)},
       {"search.rrf_k", integer(&c->search.rrf_k, 1, 100000)},
+      {"search.dense_weight", number(&c->search.dense_weight, 0.01, 100)},
+      {"search.lexical_weight", number(&c->search.lexical_weight, 0.01, 100)},
       {"search.recency_weight", number(&c->search.recency_weight, 0, 100)},
       {"search.recency_half_life_days", integer(&c->search.recency_half_life_days, 1, 36500)},
       {"search.importance_weight", number(&c->search.importance_weight, 0, 100)},

@@ -43,7 +43,12 @@ struct SearchConfig {
   std::uint32_t max_k = 1000;
   std::string default_mode = "hybrid";  // of new cubes: dense, lexical or hybrid
   std::uint32_t hybrid_depth = 50;      // candidates asked of each retriever
-  std::uint32_t rrf_k = 60;
+  // Fusion defaults tuned on LoCoMo's dev split with the hash-v1 embedder
+  // (bench/README.md): its dense list is weaker than BM25's, so it counts
+  // a quarter, and a small rrf_k favours the top of each list.
+  std::uint32_t rrf_k = 10;
+  float dense_weight = 0.25f;  // of the dense list in hybrid fusion
+  float lexical_weight = 1;    // of the lexical list
   float recency_weight = 0;
   std::uint32_t recency_half_life_days = 30;
   float importance_weight = 0;

@@ -97,6 +97,7 @@ std::string run_search(const IndexSet& indexes, const store::ReadTxn& txn, const
   for (const auto* list : {&dense, &lexical}) {
     FuseInput::List l;
     l.name = list == &dense ? "dense" : "lexical";
+    l.weight = list == &dense ? q.dense_weight : q.lexical_weight;
     for (const auto& e : *list) {
       l.hits.push_back(e.hit);
       cube_of.emplace(e.hit.id, e.cube);
