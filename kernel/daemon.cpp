@@ -157,6 +157,8 @@ bool Daemon::open_storage() {
         _exit(3);
       },
       config_.store.group_commit);
+  // Index changes go out once per commit group, batched.
+  commits_->set_after_group([this] { indexes_.flush(); });
   handler_ = std::make_unique<RequestHandler>(
       Services{config_, *store_, *commits_, indexes_, stats_, access_, plugins_,
                [this](std::function<void()> work) { run_on_worker(std::move(work)); }});

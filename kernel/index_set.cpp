@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -28,39 +29,71 @@ void IndexSet::note_change(store::CubeId cube, bool ok) {
 void IndexSet::apply(const store::Cube& cube, const store::Item& written,
                      std::span<const float> vector, const store::Item* superseded) {
   const std::uint64_t version = written.cube_version;
-  bool ok = true;
-  for (const PluginRetriever* r : storing()) {
-    std::string err;
-    if (written.deleted()) {
-      std::uint64_t id = written.id;
-      err = r->remove(cube.id, std::span(&id, 1), version);
-    } else {
-      std::vector<IndexedItem> items{{&written, vector, false}};
-      if (superseded != nullptr) items.push_back({superseded, {}, true});
-      err = r->index(cube.id, items, version);
-    }
-    if (!err.empty()) {
-      // Committed, but not searchable through this retriever until the
-      // next start rebuilds the cube: say so loudly.
-      spdlog::error("indexing item {} of cube {}: {}", written.id, cube.name, err);
-      ok = false;
-    }
+  if (written.deleted()) {
+    pending_.push_back({cube.id, cube.name, true, version, written, {}, false});
+    return;
   }
-  note_change(cube.id, ok);
+  pending_.push_back({cube.id, cube.name, false, version, written,
+                      std::vector<float>(vector.begin(), vector.end()), false});
+  if (superseded != nullptr)
+    pending_.push_back({cube.id, cube.name, false, version, *superseded, {}, true});
 }
 
 void IndexSet::remove(store::CubeId cube, std::uint64_t item) {
-  bool ok = true;
-  for (const PluginRetriever* r : storing()) {
-    if (std::string err = r->remove(cube, std::span(&item, 1), 0); !err.empty()) {
-      spdlog::error("removing expired item {}: {}", item, err);
-      ok = false;
+  Pending p{cube, std::to_string(cube), true, 0, {}, {}, false};
+  p.item.id = item;
+  pending_.push_back(std::move(p));
+}
+
+void IndexSet::defer(std::function<void()> after_flush) {
+  deferred_.push_back(std::move(after_flush));
+}
+
+void IndexSet::flush() {
+  // Runs of changes to one cube of one kind go in one request each.
+  std::size_t i = 0;
+  while (i < pending_.size()) {
+    std::size_t j = i + 1;
+    while (j < pending_.size() && pending_[j].cube == pending_[i].cube &&
+           pending_[j].removal == pending_[i].removal) {
+      ++j;
     }
+    const Pending& first = pending_[i];
+    std::uint64_t version = 0;
+    for (std::size_t k = i; k < j; ++k) version = std::max(version, pending_[k].version);
+    bool ok = true;
+    for (const PluginRetriever* r : storing()) {
+      std::string err;
+      if (first.removal) {
+        std::vector<std::uint64_t> ids;
+        for (std::size_t k = i; k < j; ++k) ids.push_back(pending_[k].item.id);
+        err = r->remove(first.cube, ids, version);
+      } else {
+        std::vector<IndexedItem> items;
+        for (std::size_t k = i; k < j; ++k) {
+          items.push_back({&pending_[k].item, pending_[k].vector, pending_[k].attributes_only});
+        }
+        err = r->index(first.cube, items, version);
+      }
+      if (!err.empty()) {
+        // Committed, but not searchable through this retriever until the
+        // next start rebuilds the cube: say so loudly.
+        spdlog::error("indexing {} change(s) to cube {}: {}", j - i, first.cube_name, err);
+        ok = false;
+      }
+    }
+    for (std::size_t k = i; k < j; ++k) note_change(first.cube, ok);
+    i = j;
   }
-  note_change(cube, ok);
+  pending_.clear();
+  std::vector<std::function<void()>> callbacks;
+  callbacks.swap(deferred_);
+  for (auto& callback : callbacks) callback();
 }
 
 void IndexSet::drop(store::CubeId cube) {
+  // Changes still queued for it are moot.
+  std::erase_if(pending_, [&](const Pending& p) { return p.cube == cube; });
   for (const PluginRetriever* r : storing()) {
     if (std::string err = r->drop(cube); !err.empty()) spdlog::warn("{}", err);
   }

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,12 +64,20 @@ class IndexSet {
 
   // Opens a new cube's collections. Returns "" or the first retriever error.
   std::string open(const store::Cube& cube);
-  // Sends a committed change: `written` (its embedding in `vector`, unused
+  // Queues a committed change: `written` (its embedding in `vector`, unused
   // for a tombstone) and, when it closed another fact, `superseded`.
+  // Changes reach the retrievers at flush(), in commit order, batched: one
+  // request per cube and retriever for a run of changes of one kind.
   void apply(const store::Cube& cube, const store::Item& written, std::span<const float> vector,
              const store::Item* superseded);
-  // Removes items that expired (no new cube version).
+  // Queues the removal of items that expired (no new cube version).
   void remove(store::CubeId cube, std::uint64_t item);
+  // Runs `after_flush` once the queued changes are indexed (a write's reply,
+  // so that a search after it sees the write).
+  void defer(std::function<void()> after_flush);
+  // Sends the queued changes, then runs the deferred callbacks. Called on the
+  // writer thread after each commit group.
+  void flush();
   // Forgets a removed cube's collections and their snapshots.
   void drop(store::CubeId cube);
 
@@ -95,6 +104,19 @@ class IndexSet {
   };
   std::vector<const PluginRetriever*> storing() const { return {dense_.get(), lexical_.get()}; }
   void note_change(store::CubeId cube, bool ok);
+
+  // A change waiting for flush() (only the writer thread touches these).
+  struct Pending {
+    store::CubeId cube = 0;
+    std::string cube_name;
+    bool removal = false;
+    std::uint64_t version = 0;
+    store::Item item;           // indexed, or the id removed
+    std::vector<float> vector;  // empty for attribute-only changes
+    bool attributes_only = false;
+  };
+  std::vector<Pending> pending_;
+  std::vector<std::function<void()>> deferred_;
 
   mutable std::mutex mutex_;
   std::mutex save_mutex_;  // one save_changed() at a time (timer vs shutdown)

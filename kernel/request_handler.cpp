@@ -345,7 +345,8 @@ void commit_item_change(const Services& s_, std::shared_ptr<ItemChange> c, Reply
           }
           s_.indexes.apply(cube, *written, *vector,
                            superseded->id != 0 ? superseded.get() : nullptr);
-          reply(item_response(id, *written));
+          // Answer once the change is searchable (after the group's flush).
+          s_.indexes.defer([reply, id, written] { reply(item_response(id, *written)); });
         },
     });
   });

@@ -111,6 +111,7 @@ void CommitQueue::commit_group(std::deque<WriteJob>& group) {
     jobs_ += group.size();
   }
   for (std::size_t i = 0; i < group.size(); ++i) group[i].done(results[i]);
+  if (after_group_) after_group_();
 }
 
 }  // namespace memos::store

@@ -44,6 +44,9 @@ class CommitQueue {
   // Thread-safe. Jobs submitted after stop() complete at once with
   // Errc::unavailable.
   void submit(WriteJob job);
+  // Runs on the writer thread after the `done` of every job of a group (so
+  // work the jobs left can be done once per group). Set before submitting.
+  void set_after_group(std::function<void()> after_group) { after_group_ = std::move(after_group); }
   // Commits what is queued, then ends the writer thread. Idempotent.
   void stop();
 
@@ -57,6 +60,7 @@ class CommitQueue {
 
   Store& store_;
   std::function<void(const Status&)> on_fatal_;
+  std::function<void()> after_group_;
   bool group_commit_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -16,10 +16,10 @@ const std::string kVersionKey = "memos.version";
 const std::string kLanguageKey = "memos.language";
 
 // Natural-language questions, not a query language: no boolean operators
-// ("AND", "NOT", brackets), no +/- and no wildcards. Quoted phrases stay.
-// CJK text is split into n-grams, the same way TermGenerator does.
-constexpr unsigned kParserFlags =
-    Xapian::QueryParser::FLAG_PHRASE | Xapian::QueryParser::FLAG_CJK_NGRAM;
+// ("AND", "NOT", brackets), no +/- and no wildcards, and no phrases (the
+// index keeps no word positions). CJK text is split into n-grams, the same
+// way TermGenerator does.
+constexpr unsigned kParserFlags = Xapian::QueryParser::FLAG_CJK_NGRAM;
 
 std::string id_term(std::uint64_t id) {
   return "Q" + std::to_string(id);
@@ -231,13 +231,18 @@ void LexicalCollection::index(const std::vector<LexicalDocument>& documents,
     for (const auto& d : documents) {
       Xapian::Document doc;
       generator_.set_document(doc);
-      generator_.index_text(d.text);
-      std::string term = id_term(d.id);
-      doc.add_boolean_term(term);
+      // No word positions: BM25 does not use them, and they are most of
+      // the cost of indexing (queries are read as words, not phrases).
+      generator_.index_text_without_positions(d.text);
+      doc.add_boolean_term(id_term(d.id));
       doc.set_data(encode_document_data(d.id, d.attributes));
-      Xapian::docid docid = db_.replace_document(term, doc);
-      if (auto old = docids_.find(d.id); old != docids_.end() && old->second != docid) {
-        entries_.erase(old->second);
+      // The id's docid is known from memory: no lookup of its Q term.
+      Xapian::docid docid;
+      if (auto known = docids_.find(d.id); known != docids_.end()) {
+        docid = known->second;
+        db_.replace_document(docid, doc);
+      } else {
+        docid = db_.add_document(doc);
       }
       docids_[d.id] = docid;
       entries_.insert_or_assign(docid, Entry{d.id, d.attributes});
