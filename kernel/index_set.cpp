@@ -187,6 +187,26 @@ store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube
   return {};
 }
 
+std::string IndexSet::describe(const store::Cube& cube) const {
+  std::string out;
+  const char* names[] = {"dense", "lexical"};
+  int i = 0;
+  for (const PluginRetriever* r : storing()) {
+    CollectionState state;  // opening an open collection reports its state
+    std::string err = r->open(cube.id, cube.dimension, cube.language, &state);
+    if (!out.empty()) out += "; ";
+    std::string what = err;
+    if (err.empty()) {
+      what = state.detail;
+      if (what.rfind("already open; ", 0) == 0) what.erase(0, 14);
+      if (what.find("documents") == std::string::npos)
+        what = std::to_string(state.documents) + " documents, " + what;
+    }
+    out += std::string(names[i++]) + ": " + what;
+  }
+  return out;
+}
+
 std::size_t IndexSet::save_changed() {
   std::lock_guard saving(save_mutex_);
   std::vector<store::CubeId> due;

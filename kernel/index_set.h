@@ -89,6 +89,9 @@ class IndexSet {
   // Builds one cube's collections afresh from a read snapshot (after an
   // import). Same errors.
   store::Status build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items);
+  // What each retriever holds of a cube, for people ("dense: ...; lexical:
+  // ..."), or why it could not say.
+  std::string describe(const store::Cube& cube) const;
   // Snapshots every collection changed since its last snapshot. Returns the
   // number written; failures are logged and retried next time.
   std::size_t save_changed();

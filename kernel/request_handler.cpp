@@ -211,7 +211,12 @@ void RequestHandler::cube_show(std::uint32_t tenant, std::uint64_t id, std::stri
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
     if (!open_cube(s_.store, tenant, name, &txn, &cube, id, reply)) return;
-    reply(response(id, [&](wire::Response::Builder r) { set_cube(r.initCube(), cube); }));
+    std::string indexes = s_.indexes.describe(cube);
+    reply(response(id, [&](wire::Response::Builder r) {
+      auto b = r.initCube();
+      set_cube(b, cube);
+      b.setIndexes(indexes);
+    }));
   });
 }
 

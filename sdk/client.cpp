@@ -92,10 +92,17 @@ Item to_item(wire::Item::Reader r) {
 }
 
 Cube to_cube(wire::Cube::Reader r) {
-  return Cube{r.getId(),           str(r.getName()),     r.getOwnerUid(),
-              r.getCreatedAtMs(),  str(r.getEmbedder()), r.getDimension(),
-              r.getLiveItems(),    r.getHeadVersion(),   str(r.getDefaultRetriever()),
-              str(r.getLanguage())};
+  return Cube{r.getId(),
+              str(r.getName()),
+              r.getOwnerUid(),
+              r.getCreatedAtMs(),
+              str(r.getEmbedder()),
+              r.getDimension(),
+              r.getLiveItems(),
+              r.getHeadVersion(),
+              str(r.getDefaultRetriever()),
+              str(r.getLanguage()),
+              str(r.getIndexes())};
 }
 
 PluginInfo to_plugin(wire::PluginInfo::Reader r) {

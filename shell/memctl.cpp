@@ -114,6 +114,7 @@ void cube_json(JsonWriter& j, const memos::Cube& c) {
   j.key("head_version").value(c.head_version);
   j.key("default_retriever").value(c.default_retriever);
   j.key("language").value(c.language);
+  if (!c.indexes.empty()) j.key("indexes").value(c.indexes);
   j.end_object();
 }
 
@@ -210,6 +211,7 @@ void print_cube(const memos::Cube& c) {
   std::printf("embedder   %s (%u dimensions)\n", c.embedder.c_str(), c.dimension);
   std::printf("retriever  %s\n", c.default_retriever.c_str());
   std::printf("language   %s\n", c.language.c_str());
+  if (!c.indexes.empty()) std::printf("indexes    %s\n", c.indexes.c_str());
   std::printf("live items %llu\n", static_cast<unsigned long long>(c.live_items));
   std::printf("version    %llu\n", static_cast<unsigned long long>(c.head_version));
 }

@@ -124,6 +124,9 @@ struct Cube {
   headVersion @7 :UInt64;  # advanced by every item version written
   defaultRetriever @8 :Text;
   language @9 :Text;
+  # cubeShow only: what each retriever holds, e.g. "dense: hnsw, 120000
+  # documents, 3 tombstones, rebuilding; lexical: 120000 documents".
+  indexes @10 :Text;
 }
 
 struct SnapshotRef {

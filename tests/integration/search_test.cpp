@@ -243,6 +243,11 @@ BOOST_AUTO_TEST_CASE(each_mode_finds_the_memory_and_explains_its_ranking) {
   BOOST_REQUIRE(runs.ok());
   BOOST_REQUIRE(runs->size() == 1u);
   BOOST_TEST(runs->front().item.text == "Jonas runs a bakery in Lyon");
+  // cube show says what each retriever holds.
+  auto shown = c->cube_show("notes");
+  BOOST_REQUIRE(shown.ok());
+  BOOST_TEST(shown->indexes.find("dense: exact, 4 documents") != std::string::npos, shown->indexes);
+  BOOST_TEST(shown->indexes.find("lexical: 4 documents") != std::string::npos, shown->indexes);
   // Without explain, no ranks.
   auto plain = c->search("notes", "violin");
   BOOST_REQUIRE(plain.ok());

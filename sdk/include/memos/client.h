@@ -169,6 +169,9 @@ struct Cube {
   std::uint64_t head_version = 0;   // advanced by every item version written
   std::string default_retriever{};  // how search ranks unless told otherwise
   std::string language{};           // stemming language of lexical search
+  // cube_show only: what each retriever holds ("dense: hnsw, 120000
+  // documents, 0 tombstones; lexical: ..."); a rebuild says "rebuilding".
+  std::string indexes{};
 };
 
 // A named cube-wide version.
