@@ -374,6 +374,10 @@ void Daemon::collect_blob_garbage() {
   });
 }
 
+void Daemon::ping_watchdog() {
+  systemd::notify("WATCHDOG=1");
+}
+
 // Snapshots the indexes of cubes changed since their last snapshot, on a
 // worker (one run at a time), so a restart need not rebuild them.
 void Daemon::save_index_snapshots() {
@@ -484,34 +488,29 @@ int Daemon::run() {
     uv_run(&loop_, UV_RUN_DEFAULT);
     return 1;
   }
-  retention_timer_ = new uv_timer_t;
-  uv_timer_init(&loop_, retention_timer_);
-  retention_timer_->data = this;
-  uv_timer_start(
-      retention_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->run_retention(); },
-      config_.store.retention_interval_ms, config_.store.retention_interval_ms);
-  blob_gc_timer_ = new uv_timer_t;
-  uv_timer_init(&loop_, blob_gc_timer_);
-  blob_gc_timer_->data = this;
-  const std::uint64_t gc_ms = std::uint64_t{config_.store.blob_gc_interval_s} * 1000;
-  uv_timer_start(
-      blob_gc_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->collect_blob_garbage(); },
-      gc_ms, gc_ms);
+  // Periodic work, each on a timer of the loop that calls a member.
+  auto every = [this](uv_timer_t*& timer, std::uint64_t ms, void (Daemon::*work)()) {
+    timer_calls_.push_back(std::make_unique<TimerCall>(TimerCall{this, work}));
+    timer = new uv_timer_t;
+    uv_timer_init(&loop_, timer);
+    timer->data = timer_calls_.back().get();
+    uv_timer_start(
+        timer,
+        [](uv_timer_t* t) {
+          auto* call = static_cast<TimerCall*>(t->data);
+          (call->self->*call->work)();
+        },
+        ms, ms);
+  };
+  every(retention_timer_, config_.store.retention_interval_ms, &Daemon::run_retention);
+  every(blob_gc_timer_, std::uint64_t{config_.store.blob_gc_interval_s} * 1000,
+        &Daemon::collect_blob_garbage);
+  every(snapshot_timer_, std::uint64_t{config_.search.snapshot_interval_s} * 1000,
+        &Daemon::save_index_snapshots);
   if (std::uint64_t usec = systemd::watchdog_usec()) {
     // Pinged from the loop itself: if the loop stalls, systemd notices.
-    watchdog_timer_ = new uv_timer_t;
-    uv_timer_init(&loop_, watchdog_timer_);
-    const std::uint64_t every_ms = std::max<std::uint64_t>(usec / 2000, 1);
-    uv_timer_start(
-        watchdog_timer_, [](uv_timer_t*) { systemd::notify("WATCHDOG=1"); }, every_ms, every_ms);
+    every(watchdog_timer_, std::max<std::uint64_t>(usec / 2000, 1), &Daemon::ping_watchdog);
   }
-  snapshot_timer_ = new uv_timer_t;
-  uv_timer_init(&loop_, snapshot_timer_);
-  snapshot_timer_->data = this;
-  const std::uint64_t snapshot_ms = std::uint64_t{config_.search.snapshot_interval_s} * 1000;
-  uv_timer_start(
-      snapshot_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->save_index_snapshots(); },
-      snapshot_ms, snapshot_ms);
   systemd::notify("READY=1\nSTATUS=ready on " + config_.socket);
   spdlog::info("memosd {} ready on {} (data {}, pid {})", MEMOS_VERSION, config_.socket,
                config_.data_dir, getpid());

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernel/access_log.h"
 #include "kernel/config.h"
@@ -61,6 +62,7 @@ class Daemon final : public ConnectionOwner {
   void run_retention();
   void collect_blob_garbage();
   void save_index_snapshots();
+  void ping_watchdog();
 
   Config config_;
   PluginManager plugins_;
@@ -85,6 +87,12 @@ class Daemon final : public ConnectionOwner {
   uv_signal_t* sighup_ = nullptr;
   uv_timer_t* blob_gc_timer_ = nullptr;
   uv_timer_t* snapshot_timer_ = nullptr;
+  // What a periodic timer calls (its handle's data), kept for the daemon's life.
+  struct TimerCall {
+    Daemon* self;
+    void (Daemon::*work)();
+  };
+  std::vector<std::unique_ptr<TimerCall>> timer_calls_;
   std::shared_ptr<std::atomic<bool>> snapshot_busy_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<bool>> retention_busy_ = std::make_shared<std::atomic<bool>>(false);
   std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;

@@ -21,9 +21,11 @@
 #include <thread>
 
 #include "memos/client.h"
+#include "tests/support/daemon_fixture.h"
 #include "tests/support/memosd_process.h"
 #include "tests/support/printing.h"
 
+using memos::testing::Daemon;
 using memos::testing::MemosdProcess;
 using memos::testing::TempDir;
 using namespace std::chrono_literals;
@@ -31,26 +33,6 @@ using namespace std::chrono_literals;
 namespace {
 
 const char* const kModes[] = {"dense", "lexical", "hybrid"};
-
-struct Daemon {
-  explicit Daemon(const std::string& config_text = "") {
-    std::vector<std::string> args;
-    if (!config_text.empty()) {
-      std::string path = dir.path() + "/memosd.conf";
-      std::ofstream(path) << config_text;
-      args = {"--config", path};
-    }
-    process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, dir.path(), args);
-    BOOST_REQUIRE_MESSAGE(process->start(), "memosd did not start:\n" + process->log());
-  }
-  std::unique_ptr<memos::Client> client() {
-    auto c = memos::Client::connect(process->socket());
-    BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? std::string() : c.error().message));
-    return std::move(c.value());
-  }
-  TempDir dir;
-  std::unique_ptr<MemosdProcess> process;
-};
 
 // The error of a result, or "" (Boost evaluates messages even on success).
 template <class T>
