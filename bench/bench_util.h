@@ -121,8 +121,10 @@ void check(const memos::Result<T>& r, std::string_view what) {
   }
 }
 
-inline void start_daemon(memos::testing::MemosdProcess& daemon, const std::string& binary) {
-  if (!daemon.start()) {
+// `timeout` covers a start that rebuilds large indexes from the store.
+inline void start_daemon(memos::testing::MemosdProcess& daemon, const std::string& binary,
+                         std::chrono::seconds timeout = std::chrono::seconds(20)) {
+  if (!daemon.start(timeout)) {
     throw std::runtime_error("memosd (" + binary + ") did not start:\n" + daemon.log());
   }
 }

@@ -48,6 +48,8 @@ constexpr std::size_t kVocabularySize = 20000;
 constexpr std::size_t kPipeline = 256;
 constexpr std::size_t kWarmup = 50;
 const char* const kModes[] = {"dense", "lexical", "hybrid"};
+// A start may rebuild every index from the store.
+constexpr std::chrono::seconds kStartTimeout{1800};
 
 struct Options {
   std::string memosd;
@@ -178,7 +180,7 @@ void run_size(const Options& opts, std::size_t size) {
 
   memos::testing::TempDir dir;
   memos::testing::MemosdProcess daemon(opts.memosd, dir.path());
-  start_daemon(daemon, opts.memosd);
+  start_daemon(daemon, opts.memosd, kStartTimeout);
   std::uint32_t dimension = 0;
   double adds_per_s = 0;
   {
@@ -192,13 +194,13 @@ void run_size(const Options& opts, std::size_t size) {
   // rebuilding them from the store without snapshots the other.
   stop_daemon(daemon);
   auto start = Clock::now();
-  start_daemon(daemon, opts.memosd);
+  start_daemon(daemon, opts.memosd, kStartTimeout);
   double open_s = seconds_since(start);
   stop_daemon(daemon);
   std::filesystem::remove_all(daemon.data_dir() + "/index");
   std::cerr << size << ": rebuilding the indexes from the store\n";
   start = Clock::now();
-  start_daemon(daemon, opts.memosd);
+  start_daemon(daemon, opts.memosd, kStartTimeout);
   double build_s = seconds_since(start);
 
   auto client = connect_client(daemon.socket());

@@ -136,7 +136,10 @@ bool Daemon::open_storage() {
   systemd::notify("STATUS=opening the search indexes");
   auto started = std::chrono::steady_clock::now();
   std::size_t indexed = 0, rebuilt = 0;
-  status = indexes_.open_all(*store_, &indexed, &rebuilt);
+  status = indexes_.open_all(*store_, &indexed, &rebuilt, [](const std::string& what) {
+    // A big rebuild may outlast TimeoutStartSec: each step asks for more.
+    systemd::notify("STATUS=" + what + "\nEXTEND_TIMEOUT_USEC=120000000");
+  });
   if (!status.ok()) {
     spdlog::error("opening the search indexes: {}", status.message);
     return false;

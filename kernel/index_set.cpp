@@ -102,7 +102,8 @@ void IndexSet::drop(store::CubeId cube) {
 }
 
 store::Status IndexSet::open_all(const store::Store& store, std::size_t* items_indexed,
-                                 std::size_t* cubes_rebuilt) {
+                                 std::size_t* cubes_rebuilt,
+                                 const std::function<void(const std::string&)>& progress) {
   *items_indexed = 0;
   *cubes_rebuilt = 0;
   std::optional<store::ReadTxn> txn;
@@ -129,7 +130,8 @@ store::Status IndexSet::open_all(const store::Store& store, std::size_t* items_i
       continue;
     }
     std::size_t items = 0;
-    if (s = build(*txn, cube, &items); !s.ok()) return s;
+    if (progress) progress("rebuilding the indexes of cube " + cube.name);
+    if (s = build(*txn, cube, &items, progress); !s.ok()) return s;
     *items_indexed += items;
     ++*cubes_rebuilt;
   }
@@ -137,7 +139,8 @@ store::Status IndexSet::open_all(const store::Store& store, std::size_t* items_i
 }
 
 store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube,
-                              std::size_t* items) {
+                              std::size_t* items,
+                              const std::function<void(const std::string&)>& progress) {
   *items = 0;
   for (const PluginRetriever* r : storing()) {
     CollectionState state;
@@ -167,6 +170,10 @@ store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube
     }
     *items += batch.size();
     batch.clear();
+    if (progress && *items % 10240 == 0) {
+      progress("rebuilding the indexes of cube " + cube.name + ": " + std::to_string(*items) +
+               " of " + std::to_string(cube.live_items) + " items");
+    }
   };
   store::Status s = txn.for_each_live_item(cube.id, [&](const store::Item& item) {
     if (!error.empty()) return;

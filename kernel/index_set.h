@@ -84,11 +84,15 @@ class IndexSet {
   // At start: opens every cube's collections and rebuilds those whose
   // snapshot does not cover the head version. Errors: those of ReadTxn, or
   // unavailable when a retriever or the embedder fails.
+  // `progress` (optional) hears what is going on, at least every 10000
+  // items rebuilt (memosd tells systemd, extending its start timeout).
   store::Status open_all(const store::Store& store, std::size_t* items_indexed,
-                         std::size_t* cubes_rebuilt);
+                         std::size_t* cubes_rebuilt,
+                         const std::function<void(const std::string&)>& progress = {});
   // Builds one cube's collections afresh from a read snapshot (after an
   // import). Same errors.
-  store::Status build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items);
+  store::Status build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items,
+                      const std::function<void(const std::string&)>& progress = {});
   // What each retriever holds of a cube, for people ("dense: ...; lexical:
   // ..."), or why it could not say.
   std::string describe(const store::Cube& cube) const;
