@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
 #include <optional>
 #include <vector>
 
@@ -49,41 +50,58 @@ void IndexSet::defer(std::function<void()> after_flush) {
   deferred_.push_back(std::move(after_flush));
 }
 
-void IndexSet::flush() {
-  // Runs of changes to one cube of one kind go in one request each.
-  std::size_t i = 0;
-  while (i < pending_.size()) {
-    std::size_t j = i + 1;
-    while (j < pending_.size() && pending_[j].cube == pending_[i].cube &&
-           pending_[j].removal == pending_[i].removal) {
-      ++j;
-    }
+void IndexSet::send_pending(const PluginRetriever& r,
+                            const std::vector<std::pair<std::size_t, std::size_t>>& runs,
+                            std::vector<char>* ok) const {
+  for (std::size_t run = 0; run < runs.size(); ++run) {
+    auto [i, j] = runs[run];
     const Pending& first = pending_[i];
     std::uint64_t version = 0;
     for (std::size_t k = i; k < j; ++k) version = std::max(version, pending_[k].version);
-    bool ok = true;
-    for (const PluginRetriever* r : storing()) {
-      std::string err;
-      if (first.removal) {
-        std::vector<std::uint64_t> ids;
-        for (std::size_t k = i; k < j; ++k) ids.push_back(pending_[k].item.id);
-        err = r->remove(first.cube, ids, version);
-      } else {
-        std::vector<IndexedItem> items;
-        for (std::size_t k = i; k < j; ++k) {
-          items.push_back({&pending_[k].item, pending_[k].vector, pending_[k].attributes_only});
-        }
-        err = r->index(first.cube, items, version);
+    std::string err;
+    if (first.removal) {
+      std::vector<std::uint64_t> ids;
+      for (std::size_t k = i; k < j; ++k) ids.push_back(pending_[k].item.id);
+      err = r.remove(first.cube, ids, version);
+    } else {
+      std::vector<IndexedItem> items;
+      for (std::size_t k = i; k < j; ++k) {
+        items.push_back({&pending_[k].item, pending_[k].vector, pending_[k].attributes_only});
       }
-      if (!err.empty()) {
-        // Committed, but not searchable through this retriever until the
-        // next start rebuilds the cube: say so loudly.
-        spdlog::error("indexing {} change(s) to cube {}: {}", j - i, first.cube_name, err);
-        ok = false;
-      }
+      err = r.index(first.cube, items, version);
     }
-    for (std::size_t k = i; k < j; ++k) note_change(first.cube, ok);
-    i = j;
+    if (!err.empty()) {
+      // Committed, but not searchable through this retriever until the
+      // next start rebuilds the cube: say so loudly.
+      spdlog::error("indexing {} change(s) to cube {}: {}", j - i, first.cube_name, err);
+      (*ok)[run] = 0;
+    }
+  }
+}
+
+void IndexSet::flush() {
+  // Runs of changes to one cube of one kind go in one request each.
+  std::vector<std::pair<std::size_t, std::size_t>> runs;
+  for (std::size_t i = 0, j; i < pending_.size(); i = j) {
+    for (j = i + 1; j < pending_.size() && pending_[j].cube == pending_[i].cube &&
+                    pending_[j].removal == pending_[i].removal;
+         ++j) {
+    }
+    runs.emplace_back(i, j);
+  }
+  if (!runs.empty()) {
+    // The retrievers are independent: the lexical one indexes on a second
+    // thread while the dense one does on this one, so a group costs the
+    // slower of the two rather than their sum.
+    std::vector<char> dense_ok(runs.size(), 1), lexical_ok(runs.size(), 1);
+    auto lexical =
+        std::async(std::launch::async, [&] { send_pending(*lexical_, runs, &lexical_ok); });
+    send_pending(*dense_, runs, &dense_ok);
+    lexical.get();
+    for (std::size_t run = 0; run < runs.size(); ++run) {
+      for (std::size_t k = runs[run].first; k < runs[run].second; ++k)
+        note_change(pending_[k].cube, dense_ok[run] && lexical_ok[run]);
+    }
   }
   pending_.clear();
   std::vector<std::function<void()>> callbacks;

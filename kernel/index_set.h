@@ -123,6 +123,11 @@ class IndexSet {
     bool attributes_only = false;
   };
   std::vector<Pending> pending_;
+  // Sends runs [first, second) of pending_ to one retriever; clears ok[run]
+  // for a run it could not index.
+  void send_pending(const PluginRetriever& r,
+                    const std::vector<std::pair<std::size_t, std::size_t>>& runs,
+                    std::vector<char>* ok) const;
   std::vector<std::function<void()>> deferred_;
 
   mutable std::mutex mutex_;
