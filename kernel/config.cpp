@@ -78,6 +78,38 @@ std::string check_mode(const std::string& v) {
   return v == "dense" || v == "lexical" || v == "hybrid" ? "" : "must be dense, lexical or hybrid";
 }
 
+// [plugins.settings.NAME] tables: KEY = "text" | number | boolean.
+Setter plugin_settings(std::map<std::string, std::map<std::string, std::string>>* field) {
+  return [=](const toml::node& node) -> std::string {
+    const auto* plugins = node.as_table();
+    if (!plugins) return "expected tables [plugins.settings.NAME]";
+    std::map<std::string, std::map<std::string, std::string>> all;
+    for (const auto& [name, settings] : *plugins) {
+      const auto* table = settings.as_table();
+      if (!table) return "expected a table [plugins.settings." + std::string(name.str()) + "]";
+      auto& out = all[std::string(name.str())];
+      for (const auto& [key, value] : *table) {
+        std::string k(key.str());
+        if (auto s = value.value_exact<std::string>()) {
+          out[k] = *s;
+        } else if (auto i = value.value_exact<std::int64_t>()) {
+          out[k] = std::to_string(*i);
+        } else if (auto d = value.value_exact<double>()) {
+          std::ostringstream text;
+          text << *d;
+          out[k] = text.str();
+        } else if (auto b = value.value_exact<bool>()) {
+          out[k] = *b ? "true" : "false";
+        } else {
+          return std::string(name.str()) + "." + k + ": expected a string, number or boolean";
+        }
+      }
+    }
+    *field = std::move(all);
+    return "";
+  };
+}
+
 Setter boolean(bool* field) {
   return [=](const toml::node& node) -> std::string {
     auto v = node.value_exact<bool>();
@@ -148,6 +180,7 @@ std::map<std::string, Setter> setters(Config* c) {
       {"plugins.dense", string(&c->plugins.dense, check_path)},
       {"plugins.lexical", string(&c->plugins.lexical, check_path)},
       {"plugins.hybrid", string(&c->plugins.hybrid, check_path)},
+      {"plugins.settings", plugin_settings(&c->plugins.settings)},
       {"plugins.call_timeout_ms", integer(&c->plugins.call_timeout_ms, 10, 600000)},
       {"plugins.host", string(&c->plugins.host, check_path)},
       {"plugins.max_crashes", integer(&c->plugins.max_crashes, 1, 1000)},

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,9 @@ struct PluginsConfig {
   std::string host;               // memos-plugin-host; empty: beside memosd
   std::uint32_t max_crashes = 3;  // within crash_window_s, then quarantine
   std::uint32_t crash_window_s = 60;
+  // [plugins.settings.NAME]: settings given to plugin NAME's create(), over
+  // those of its manifest (values as text).
+  std::map<std::string, std::map<std::string, std::string>> settings;
 };
 
 struct Config {

@@ -97,6 +97,11 @@ std::shared_ptr<plugins::PluginChannel> PluginManager::load(
     return nullptr;
   };
   if (!(manifest.kind_bits & kind)) return fail("plugin " + name + " is not of the kind needed");
+  // The manifest's settings, then memosd.conf's [plugins.settings.NAME], then
+  // what memosd itself decides (such as a retriever's state folder).
+  if (auto configured = config_.settings.find(name); configured != config_.settings.end()) {
+    for (const auto& [key, value] : configured->second) manifest.settings[key] = value;
+  }
   for (const auto& [key, value] : extra) manifest.settings[key] = value;
   std::shared_ptr<plugins::PluginChannel> channel;
   std::string err, version;

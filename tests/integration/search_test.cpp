@@ -298,6 +298,34 @@ BOOST_AUTO_TEST_CASE(filters_match_a_brute_force_scan_in_every_mode) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(plugin_settings_from_the_configuration_reach_the_retriever) {
+  // A low HNSW threshold: the cube's dense index becomes a graph early.
+  Daemon d("[plugins.settings.faiss-retriever]\nhnsw_threshold = 50\n");
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("g").ok());
+  for (int i = 0; i < 120; ++i)
+    BOOST_REQUIRE(c->add("g", {"graph memo " + std::to_string(i), {}}).ok());
+  std::string indexes;
+  for (int i = 0; i < 200 && indexes.find("dense: hnsw") == std::string::npos; ++i) {
+    indexes = c->cube_show("g")->indexes;
+    std::this_thread::sleep_for(50ms);
+  }
+  BOOST_TEST(indexes.find("dense: hnsw, 120 documents") != std::string::npos, indexes);
+  memos::SearchOptions o;
+  o.mode = "dense";
+  o.k = 200;
+  auto hits = c->search("g", "graph memo", o);
+  BOOST_REQUIRE(hits.ok());
+  BOOST_TEST(hits->size() == 120u);
+  // A setting the plugin refuses stops memosd with a clear error.
+  TempDir dir;
+  std::string conf = dir.path() + "/memosd.conf";
+  std::ofstream(conf) << "[plugins.settings.faiss-retriever]\nhnsw_m = \"many\"\n";
+  MemosdProcess bad(MEMOS_MEMOSD, dir.path(), {"--config", conf});
+  BOOST_TEST(!bad.start(5s));
+  BOOST_TEST(bad.log().find("hnsw_m") != std::string::npos, bad.log());
+}
+
 BOOST_AUTO_TEST_CASE(a_search_may_span_several_cubes_of_the_tenant) {
   Daemon d;
   auto c = d.client();

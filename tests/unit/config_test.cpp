@@ -136,3 +136,22 @@ BOOST_AUTO_TEST_CASE(search_and_retriever_keys_are_read_and_checked) {
   Config fresh;
   BOOST_TEST(!load("[plugins]\ndense = \"\"\n", &fresh).empty());
 }
+
+BOOST_AUTO_TEST_CASE(plugin_settings_tables_are_read_as_text) {
+  Config c;
+  std::string err = load(
+      "[plugins.settings.faiss-retriever]\nhnsw_threshold = 500\nef_search = \"128\"\n"
+      "[plugins.settings.xapian-retriever]\nk1 = 0.9\nflag = true\n",
+      &c);
+  BOOST_TEST(err == "");
+  BOOST_TEST(c.plugins.settings["faiss-retriever"]["hnsw_threshold"] == "500");
+  BOOST_TEST(c.plugins.settings["faiss-retriever"]["ef_search"] == "128");
+  BOOST_TEST(c.plugins.settings["xapian-retriever"]["k1"] == "0.9");
+  BOOST_TEST(c.plugins.settings["xapian-retriever"]["flag"] == "true");
+  for (const char* bad :
+       {"[plugins]\nsettings = 5\n", "[plugins.settings]\nx = 5\n",
+        "[plugins.settings.p]\nlist = [1, 2]\n", "[plugins.settings.p]\nt = { a = 1 }\n"}) {
+    Config fresh;
+    BOOST_TEST(!load(bad, &fresh).empty(), bad);
+  }
+}
