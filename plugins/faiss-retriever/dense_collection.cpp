@@ -31,7 +31,18 @@ DenseCollection::DenseCollection(std::uint64_t id, std::uint32_t dimension,
       index_(std::make_unique<DenseIndex>(dimension, IndexKind::exact, settings)) {}
 
 DenseCollection::~DenseCollection() {
-  stopping_.store(true);
+  stop();
+}
+
+void DenseCollection::stop() {
+  {
+    std::unique_lock lock(mutex_);
+    stopping_.store(true);
+  }
+  fresh_changed_.notify_all();
+  // Neither is started once stopping_ is set (under the lock), so these
+  // objects are no longer written by anyone else.
+  if (merger_.joinable()) merger_.join();
   if (worker_.joinable()) worker_.join();
 }
 
@@ -87,6 +98,7 @@ std::string DenseCollection::index(std::vector<DocumentChange> changes, std::uin
   }
   one_openmp_thread();
   std::unique_lock lock(mutex_);
+  wait_for_room(lock);
   // Runs of full documents go to FAISS in one add (HNSW batches well);
   // attribute-only changes apply in request order between them.
   std::size_t i = 0;
@@ -149,8 +161,11 @@ std::string DenseCollection::save(const std::string& state_dir, CollectionState*
 }
 
 void DenseCollection::mark_dropped() {
-  std::lock_guard save_lock(save_mutex_);
-  dropped_ = true;
+  {
+    std::lock_guard save_lock(save_mutex_);
+    dropped_ = true;
+  }
+  stop();
 }
 
 CollectionState DenseCollection::state() const {
@@ -160,8 +175,17 @@ CollectionState DenseCollection::state() const {
 
 CollectionStats DenseCollection::stats() const {
   std::shared_lock lock(mutex_);
-  return {index_->kind(), index_->documents(), index_->tombstones(), version_,
-          rebuilding_,    rebuilds_,           rebuild_error_};
+  CollectionStats s;
+  s.kind = index_->kind();
+  s.documents = index_->documents();
+  s.tombstones = index_->tombstones();
+  s.fresh = index_->fresh_documents();
+  s.version = version_;
+  s.rebuilding = rebuilding_;
+  s.rebuilds = rebuilds_;
+  s.rebuild_error = rebuild_error_;
+  s.merge_error = merge_error_;
+  return s;
 }
 
 void DenseCollection::wait_for_rebuild() const {
@@ -169,18 +193,113 @@ void DenseCollection::wait_for_rebuild() const {
   rebuilt_.wait(lock, [&] { return !rebuilding_; });
 }
 
+void DenseCollection::wait_for_merge() {
+  std::unique_lock lock(mutex_);
+  flush_requested_ = true;
+  fresh_changed_.notify_all();
+  fresh_changed_.wait(lock, [&] {
+    return stopping_.load() || index_->fresh_documents() == 0 || !merger_started_ ||
+           !merge_error_.empty();
+  });
+  flush_requested_ = false;
+}
+
 std::string DenseCollection::describe_locked() const {
   std::string d = std::string(kind_name(index_->kind())) + ", " +
                   std::to_string(index_->documents()) + " documents, " +
                   std::to_string(index_->tombstones()) + " tombstones";
+  if (index_->fresh_documents() > 0) {
+    d += ", " + std::to_string(index_->fresh_documents()) + " not in the graph yet";
+  }
   if (rebuilding_) d += ", rebuilding";
   if (!rebuild_error_.empty()) d += "; last rebuild failed: " + rebuild_error_;
+  if (!merge_error_.empty()) d += "; last merge failed: " + merge_error_;
   return d;
 }
 
 void DenseCollection::after_change_locked() {
-  if (rebuilding_ || stopping_.load()) return;
+  if (stopping_.load()) return;
+  merge_later_locked();
+  if (rebuilding_) return;
   if (auto kind = index_->rebuild_target()) start_rebuild_locked(*kind);
+}
+
+void DenseCollection::merge_later_locked() {
+  if (index_->fresh_documents() == 0 || stopping_.load()) return;
+  if (settings_.fresh_limit > 0 && start_merger_locked()) {
+    fresh_changed_.notify_all();
+    return;
+  }
+  // No buffer wanted, or no thread to empty it: insert here, as a request
+  // did before the buffer. On failure the documents stay buffered, where
+  // searches still find them.
+  try {
+    index_->merge_fresh(index_->fresh_documents());
+    merge_error_.clear();
+  } catch (const std::exception& e) {
+    merge_error_ = e.what();
+  }
+}
+
+bool DenseCollection::start_merger_locked() {
+  if (merger_started_) return true;
+  try {
+    merger_ = std::thread(&DenseCollection::run_merger, this);
+  } catch (const std::system_error& e) {
+    merge_error_ = std::string("cannot start a thread: ") + e.what();
+    return false;
+  }
+  merger_started_ = true;
+  return true;
+}
+
+void DenseCollection::wait_for_room(std::unique_lock<FairSharedMutex>& lock) {
+  // Writes that outrun the merger wait for it: the buffer, which every
+  // search scans, stays near fresh_limit. Without a healthy merger nobody
+  // would make room, so then the request goes ahead.
+  fresh_changed_.wait(lock, [&] {
+    return stopping_.load() || settings_.fresh_limit == 0 || !merger_started_ ||
+           !merge_error_.empty() || index_->fresh_documents() < settings_.fresh_limit;
+  });
+}
+
+void DenseCollection::run_merger() {
+  one_openmp_thread();
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    fresh_changed_.wait(lock, [&] { return stopping_.load() || index_->fresh_documents() > 0; });
+    // memosd sends a burst of commits as several requests: give a batch a
+    // moment to gather, unless one has, writers wait for room, or a flush
+    // was asked for.
+    fresh_changed_.wait_for(lock, settings_.merge_delay, [&] {
+      std::size_t n = index_->fresh_documents();
+      return stopping_.load() || flush_requested_ || n >= settings_.merge_after ||
+             n >= settings_.fresh_limit;
+    });
+    // Drain the buffer. index_ is read afresh for every batch: a rebuild
+    // may have swapped it meanwhile (and caught the new one up).
+    while (!stopping_.load() && index_->fresh_documents() > 0) {
+      try {
+        index_->merge_fresh(std::max<std::size_t>(settings_.merge_batch, 1));
+        merge_error_.clear();
+      } catch (const std::exception& e) {
+        merge_error_ = e.what();
+        break;
+      }
+      fresh_changed_.notify_all();  // writers waiting for room
+      // Searches and writes waiting for the lock go between batches.
+      lock.unlock();
+      lock.lock();
+    }
+    if (stopping_.load()) return;
+    fresh_changed_.notify_all();  // wait_for_merge(), writers
+    if (!merge_error_.empty()) {
+      // Out of memory, most likely: retry later rather than spin. The
+      // buffered documents are searched meanwhile, and writers no longer
+      // wait for room.
+      fresh_changed_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_.load(); });
+    }
+  }
 }
 
 void DenseCollection::start_rebuild_locked(IndexKind kind) {
@@ -200,11 +319,11 @@ void DenseCollection::start_rebuild_locked(IndexKind kind) {
 
 void DenseCollection::run_rebuild(LiveDocuments documents, IndexKind kind) {
   one_openmp_thread();
-  std::unique_ptr<DenseIndex> fresh;
+  std::unique_ptr<DenseIndex> rebuilt;
   std::unique_ptr<DenseIndex> retired;
   std::string error;
   try {
-    fresh = DenseIndex::build(dimension_, kind, settings_, std::move(documents), stopping_);
+    rebuilt = DenseIndex::build(dimension_, kind, settings_, std::move(documents), stopping_);
   } catch (const std::exception& e) {
     error = e.what();
   } catch (...) {
@@ -212,33 +331,38 @@ void DenseCollection::run_rebuild(LiveDocuments documents, IndexKind kind) {
   }
   {
     std::unique_lock lock(mutex_);
-    if (fresh && !stopping_.load()) {
+    if (rebuilt && !stopping_.load()) {
       try {
         // Catch up with what changed while building: the current index
-        // holds the truth for each touched id.
+        // (graph and buffer) holds the truth for each touched id. What the
+        // merger moved from buffer to graph meanwhile did not change, and
+        // the copy the build started from had it. Replaced vectors go to
+        // the rebuilt index's buffer (HNSW), so the swap stays quick.
         std::vector<std::uint64_t> ids;
         std::vector<float> vectors;
         std::vector<retrieval::Attributes> attributes;
         for (auto id : touched_) {
           const float* now = index_->vector_of(id);
           if (!now) {
-            fresh->remove(id);
+            rebuilt->remove(id);
             continue;
           }
-          const float* built = fresh->vector_of(id);
+          const float* built = rebuilt->vector_of(id);
           if (built && std::memcmp(built, now, dimension_ * sizeof(float)) == 0) {
-            fresh->set_attributes(id, *index_->attributes_of(id));  // attributes-only change
+            rebuilt->set_attributes(id, *index_->attributes_of(id));  // attributes-only change
             continue;
           }
           ids.push_back(id);
           vectors.insert(vectors.end(), now, now + dimension_);
           attributes.push_back(*index_->attributes_of(id));
         }
-        fresh->upsert(ids, vectors, std::move(attributes));
+        rebuilt->upsert(ids, vectors, std::move(attributes));
         retired = std::move(index_);
-        index_ = std::move(fresh);
+        index_ = std::move(rebuilt);
         ++rebuilds_;
         error.clear();
+        merge_later_locked();
+        fresh_changed_.notify_all();  // the buffer may be smaller now
       } catch (const std::exception& e) {
         error = e.what();
       }
@@ -248,7 +372,7 @@ void DenseCollection::run_rebuild(LiveDocuments documents, IndexKind kind) {
     rebuilding_ = false;
   }
   rebuilt_.notify_all();
-  // `retired` (or an unused `fresh`) is freed here, outside the lock.
+  // `retired` (or an unused `rebuilt`) is freed here, outside the lock.
 }
 
 }  // namespace memos::faiss_retriever

@@ -10,6 +10,14 @@
 // in. Catching up needs no log of operations: the ids changed meanwhile are
 // remembered, and the current index (always up to date) says what each of
 // them is now.
+//
+// An HNSW index takes new and replaced documents into an exact buffer
+// (DenseIndex, FreshBuffer), so an index request costs a copy rather than
+// graph insertions. The collection's merger thread moves them into the
+// graph: it waits a moment for a batch to gather, then takes the
+// exclusive lock for merge_batch documents at a time, so searches and
+// writes get in between. When the buffer reaches fresh_limit, index
+// requests wait for the merger instead of growing it.
 #pragma once
 
 #include <atomic>
@@ -51,17 +59,19 @@ struct CollectionStats {
   IndexKind kind = IndexKind::exact;
   std::size_t documents = 0;
   std::size_t tombstones = 0;
+  std::size_t fresh = 0;  // documents waiting in the buffer for the graph
   std::uint64_t version = 0;
   bool rebuilding = false;
   std::size_t rebuilds = 0;   // completed since the collection was opened
   std::string rebuild_error;  // why the last rebuild failed, if it did
+  std::string merge_error;    // why the last merge failed, if it did
 };
 
 class DenseCollection {
  public:
   // An empty collection. `dimension` is 1..kMaxDimension (the caller checks).
   DenseCollection(std::uint64_t id, std::uint32_t dimension, const IndexSettings& settings);
-  // Stops a rebuild in progress and waits for its thread.
+  // Stops a rebuild in progress and the merger, and waits for their threads.
   ~DenseCollection();
   DenseCollection(const DenseCollection&) = delete;
   DenseCollection& operator=(const DenseCollection&) = delete;
@@ -81,6 +91,7 @@ class DenseCollection {
   // Applies `changes` in order and records `version` as covered (the
   // highest seen wins). Returns "" or why the request was refused (a vector
   // of the wrong length or with a non-finite value); then nothing changed.
+  // Waits first while the buffer is at fresh_limit.
   std::string index(std::vector<DocumentChange> changes, std::uint64_t version);
   // Removes `ids` (absent ones are ignored) and records `version`.
   void remove(std::span<const std::uint64_t> ids, std::uint64_t version);
@@ -97,17 +108,33 @@ class DenseCollection {
   // under the shared lock, so it matches the version it records; the file
   // is written after the lock is released. Returns "" or why.
   std::string save(const std::string& state_dir, CollectionState* state);
-  // After this, save() refuses: a drop must not be undone by a save that
-  // was in flight.
+  // After this, save() refuses (a drop must not be undone by a save that
+  // was in flight), and the rebuild and the merger stop: their work would
+  // be thrown away. Searches and changes still work, on what is there.
   void mark_dropped();
 
   CollectionState state() const;
   CollectionStats stats() const;
   // Blocks until no rebuild is running (tests; an orderly shutdown).
   void wait_for_rebuild() const;
+  // Has the merger merge without waiting for a batch to gather, and blocks
+  // until the buffer is empty (or merging failed, or the collection
+  // stopped). Tests; an orderly shutdown.
+  void wait_for_merge();
 
  private:
+  // Sets stopping_ and joins both threads; the destructor and
+  // mark_dropped. Call without the lock.
+  void stop();
   void after_change_locked();
+  // After a change: has the merger (or, without one, this thread) move
+  // buffered documents into the graph.
+  void merge_later_locked();
+  // Starts the merger if it is not running. False if it cannot run.
+  bool start_merger_locked();
+  void run_merger();
+  // Blocks a writer while the buffer is full and the merger is emptying it.
+  void wait_for_room(std::unique_lock<FairSharedMutex>& lock);
   void start_rebuild_locked(IndexKind kind);
   void run_rebuild(LiveDocuments documents, IndexKind kind);
   std::string describe_locked() const;
@@ -124,9 +151,18 @@ class DenseCollection {
   std::size_t rebuilds_ = 0;
   std::string rebuild_error_;
   mutable std::condition_variable_any rebuilt_;
+  std::string merge_error_;
+  bool merger_started_ = false;   // merger_ was started (it runs until stop())
+  bool flush_requested_ = false;  // wait_for_merge() is waiting
+  // The buffer shrank or grew, a flush was asked for, or stopping_ was set:
+  // the merger and writers waiting for room wait on it.
+  std::condition_variable_any fresh_changed_;
 
+  // Set under the lock (so waiters cannot miss it); read without it by a
+  // rebuild in progress. After it is set, neither thread is started again.
   std::atomic<bool> stopping_{false};
   std::thread worker_;  // the last rebuild; joined before the next and at the end
+  std::thread merger_;  // started with the first buffered document; runs until stop()
 
   std::mutex save_mutex_;  // one save at a time per collection (one .tmp)
   bool dropped_ = false;   // guarded by save_mutex_

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <exception>
 #include <iterator>
+#include <unordered_set>
 
 namespace memos::faiss_retriever {
 namespace {
@@ -62,7 +63,8 @@ DenseIndex::DenseIndex(std::uint32_t dimension, IndexKind kind, const IndexSetti
       kind_(kind),
       settings_(settings),
       index_(make_index(dimension, kind, settings)),
-      flat_(flat_of(index_.get())) {}
+      flat_(flat_of(index_.get())),
+      fresh_(dimension) {}
 
 std::unique_ptr<DenseIndex> DenseIndex::build(std::uint32_t dimension, IndexKind kind,
                                               const IndexSettings& settings,
@@ -77,7 +79,7 @@ std::unique_ptr<DenseIndex> DenseIndex::build(std::uint32_t dimension, IndexKind
     std::vector<retrieval::Attributes> attributes(
         std::make_move_iterator(first),
         std::make_move_iterator(first + static_cast<std::ptrdiff_t>(count)));
-    index->upsert(std::span(documents.ids).subspan(start, count),
+    index->insert(std::span(documents.ids).subspan(start, count),
                   std::span(documents.vectors).subspan(start * dimension, count * dimension),
                   std::move(attributes));
   }
@@ -131,6 +133,23 @@ std::unique_ptr<DenseIndex> DenseIndex::from_snapshot(Snapshot snapshot,
     slot.attributes = std::move(s.attributes);
     index->note_attributes(slot);
   }
+  // Buffered documents go back to the buffer (an exact index has none).
+  std::vector<std::uint64_t> fresh_ids;
+  std::vector<retrieval::Attributes> fresh_attributes;
+  std::unordered_set<std::uint64_t> seen;
+  for (auto& s : snapshot.fresh) {
+    if (s.dead || index->positions_.count(s.id) != 0 || !seen.insert(s.id).second) {
+      *why = "snapshot refused: buffered document " + std::to_string(s.id) + " is not unique";
+      return nullptr;
+    }
+    fresh_ids.push_back(s.id);
+    fresh_attributes.push_back(std::move(s.attributes));
+  }
+  if (!fresh_ids.empty() && snapshot.kind == IndexKind::exact) {
+    *why = "snapshot refused: an exact index with buffered documents";
+    return nullptr;
+  }
+  index->upsert(fresh_ids, snapshot.fresh_vectors, std::move(fresh_attributes));
   return index;
 }
 
@@ -140,6 +159,14 @@ void DenseIndex::to_snapshot(Snapshot* out) const {
   out->slots.clear();
   out->slots.reserve(slots_.size());
   for (const auto& slot : slots_) out->slots.push_back({slot.id, slot.dead, slot.attributes});
+  LiveDocuments fresh;
+  fresh_.copy_to(&fresh);
+  out->fresh.clear();
+  out->fresh.reserve(fresh.ids.size());
+  for (std::size_t i = 0; i < fresh.ids.size(); ++i) {
+    out->fresh.push_back({fresh.ids[i], false, std::move(fresh.attributes[i])});
+  }
+  out->fresh_vectors = std::move(fresh.vectors);
   out->vectors.clear();
   out->faiss_index.clear();
   if (kind_ == IndexKind::exact) {
@@ -153,6 +180,33 @@ void DenseIndex::to_snapshot(Snapshot* out) const {
 }
 
 void DenseIndex::upsert(std::span<const std::uint64_t> ids, std::span<const float> vectors,
+                        std::vector<retrieval::Attributes> attributes) {
+  if (kind_ == IndexKind::exact) {
+    insert(ids, vectors, std::move(attributes));
+    return;
+  }
+  // HNSW: the buffer takes them (a copy, microseconds) and the merger puts
+  // them in the graph later (milliseconds each). A replaced document's
+  // graph copy is buried now, so it is never found stale.
+  fresh_.reserve(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto it = positions_.find(ids[i]);
+    if (it != positions_.end()) bury(it->second);
+    fresh_.upsert(ids[i], vectors.data() + i * dimension_, std::move(attributes[i]));
+  }
+}
+
+std::size_t DenseIndex::merge_fresh(std::size_t n) {
+  LiveDocuments batch = fresh_.tail(n);
+  std::size_t moved = batch.ids.size();
+  if (moved == 0) return 0;
+  // Into the graph first: if FAISS throws, the buffer still has them.
+  insert(batch.ids, batch.vectors, std::move(batch.attributes));
+  fresh_.pop(moved);
+  return moved;
+}
+
+void DenseIndex::insert(std::span<const std::uint64_t> ids, std::span<const float> vectors,
                         std::vector<retrieval::Attributes> attributes) {
   if (ids.empty()) return;
   // FAISS first: if it throws, the slots still describe the index.
@@ -175,7 +229,7 @@ void DenseIndex::upsert(std::span<const std::uint64_t> ids, std::span<const floa
 
 bool DenseIndex::set_attributes(std::uint64_t id, retrieval::Attributes attributes) {
   auto it = positions_.find(id);
-  if (it == positions_.end()) return false;
+  if (it == positions_.end()) return fresh_.set_attributes(id, std::move(attributes));
   Slot& slot = slots_[it->second];
   if (slot.restricted) --restricted_;
   slot.attributes = std::move(attributes);
@@ -185,19 +239,19 @@ bool DenseIndex::set_attributes(std::uint64_t id, retrieval::Attributes attribut
 
 bool DenseIndex::remove(std::uint64_t id) {
   auto it = positions_.find(id);
-  if (it == positions_.end()) return false;
+  if (it == positions_.end()) return fresh_.remove(id);
   bury(it->second);
   return true;
 }
 
 const float* DenseIndex::vector_of(std::uint64_t id) const {
   auto it = positions_.find(id);
-  return it == positions_.end() ? nullptr : flat_->get_xb() + it->second * dimension_;
+  return it == positions_.end() ? fresh_.vector_of(id) : flat_->get_xb() + it->second * dimension_;
 }
 
 const retrieval::Attributes* DenseIndex::attributes_of(std::uint64_t id) const {
   auto it = positions_.find(id);
-  return it == positions_.end() ? nullptr : &slots_[it->second].attributes;
+  return it == positions_.end() ? fresh_.attributes_of(id) : &slots_[it->second].attributes;
 }
 
 void DenseIndex::bury(std::size_t position) {
@@ -218,6 +272,21 @@ void DenseIndex::note_attributes(Slot& slot) {
 
 std::vector<DenseHit> DenseIndex::search(const float* query, std::size_t k,
                                          const retrieval::FilterSpec& filter) const {
+  auto graph = search_index(query, k, filter);
+  if (fresh_.empty()) return graph;
+  auto fresh = fresh_.search(query, k, filter);
+  // Both lists are best first and share no id: a stable merge by score,
+  // cut at k, is the top k of the union.
+  std::vector<DenseHit> hits;
+  hits.reserve(graph.size() + fresh.size());
+  std::merge(graph.begin(), graph.end(), fresh.begin(), fresh.end(), std::back_inserter(hits),
+             [](const DenseHit& a, const DenseHit& b) { return a.score > b.score; });
+  if (hits.size() > k) hits.resize(k);
+  return hits;
+}
+
+std::vector<DenseHit> DenseIndex::search_index(const float* query, std::size_t k,
+                                               const retrieval::FilterSpec& filter) const {
   if (k == 0 || positions_.empty()) return {};
   std::size_t limit = std::min(k, slots_.size());
   bool plain =
@@ -283,7 +352,7 @@ bool DenseIndex::admits_more_than(const Selector& selector, std::size_t found) c
 }
 
 std::optional<IndexKind> DenseIndex::rebuild_target() const {
-  std::size_t live = positions_.size();
+  std::size_t live = documents();
   bool buried =
       tombstones_ > 0 && static_cast<double>(tombstones_) >
                              settings_.tombstone_ratio * static_cast<double>(slots_.size());
@@ -296,9 +365,9 @@ std::optional<IndexKind> DenseIndex::rebuild_target() const {
 
 LiveDocuments DenseIndex::live_documents() const {
   LiveDocuments out;
-  out.ids.reserve(positions_.size());
-  out.attributes.reserve(positions_.size());
-  out.vectors.reserve(positions_.size() * dimension_);
+  out.ids.reserve(documents());
+  out.attributes.reserve(documents());
+  out.vectors.reserve(documents() * dimension_);
   const float* xb = flat_->get_xb();
   for (std::size_t p = 0; p < slots_.size(); ++p) {
     if (slots_[p].dead) continue;
@@ -306,6 +375,7 @@ LiveDocuments DenseIndex::live_documents() const {
     out.attributes.push_back(slots_[p].attributes);
     out.vectors.insert(out.vectors.end(), xb + p * dimension_, xb + (p + 1) * dimension_);
   }
+  fresh_.copy_to(&out);
   return out;
 }
 

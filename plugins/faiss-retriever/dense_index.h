@@ -8,6 +8,12 @@
 // until a rebuild (DenseCollection) copies the live documents into a fresh
 // index. The same IDSelector applies filters inside the FAISS search, so k
 // hits come back whenever k documents qualify.
+//
+// An HNSW index takes new and replaced documents into its FreshBuffer, not
+// its graph (a replaced document's graph slot is buried at once). Searches
+// merge the buffer's exact hits with the graph's; merge_fresh() moves
+// documents into the graph. A document is in the graph or in the buffer,
+// never both.
 #pragma once
 
 #include <faiss/Index.h>
@@ -22,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "plugins/faiss-retriever/fresh_buffer.h"
 #include "plugins/faiss-retriever/index_settings.h"
 #include "plugins/faiss-retriever/snapshot_file.h"
 #include "plugins/retriever-common/filter.h"
@@ -31,21 +38,15 @@ namespace memos::faiss_retriever {
 // FAISS 1.7.3 names its id type faiss::Index::idx_t (later releases move it).
 using FaissId = faiss::Index::idx_t;
 
-// The live documents of an index, copied out for a rebuild.
-struct LiveDocuments {
-  std::vector<std::uint64_t> ids;
-  std::vector<float> vectors;  // ids.size() * dimension
-  std::vector<retrieval::Attributes> attributes;
-};
-
 class DenseIndex {
  public:
   DenseIndex(std::uint32_t dimension, IndexKind kind, const IndexSettings& settings);
   DenseIndex(const DenseIndex&) = delete;
   DenseIndex& operator=(const DenseIndex&) = delete;
 
-  // A fresh index of `kind` holding `documents`. Adds in chunks and returns
-  // null early once `stop` is set. Throws what FAISS throws.
+  // A new index of `kind` holding `documents` (in its graph, not its
+  // buffer). Adds in chunks and returns null early once `stop` is set.
+  // Throws what FAISS throws.
   static std::unique_ptr<DenseIndex> build(std::uint32_t dimension, IndexKind kind,
                                            const IndexSettings& settings, LiveDocuments documents,
                                            const std::atomic<bool>& stop);
@@ -60,13 +61,19 @@ class DenseIndex {
 
   IndexKind kind() const { return kind_; }
   std::uint32_t dimension() const { return dimension_; }
-  std::size_t documents() const { return positions_.size(); }
+  std::size_t documents() const { return positions_.size() + fresh_.size(); }
   std::size_t tombstones() const { return tombstones_; }
+  // Documents waiting in the buffer for the graph (HNSW only).
+  std::size_t fresh_documents() const { return fresh_.size(); }
 
-  // Adds or replaces documents. `vectors` holds ids.size() * dimension()
-  // finite floats (the caller checks); a later duplicate id wins.
+  // Adds or replaces documents: exact, in the index; HNSW, in the buffer.
+  // `vectors` holds ids.size() * dimension() finite floats (the caller
+  // checks); a later duplicate id wins.
   void upsert(std::span<const std::uint64_t> ids, std::span<const float> vectors,
               std::vector<retrieval::Attributes> attributes);
+  // Moves up to `n` buffered documents into the graph; returns how many.
+  // Throws what FAISS throws, and then the buffer still holds them.
+  std::size_t merge_fresh(std::size_t n);
   // Replaces what filters see of `id`, keeping its vector. False if absent.
   bool set_attributes(std::uint64_t id, retrieval::Attributes attributes);
   // False if absent.
@@ -78,7 +85,8 @@ class DenseIndex {
 
   // The k best documents `filter` admits, best first, scored by inner
   // product. On HNSW, falls back to an exact scan of the admitted documents
-  // when the graph search comes back short (selective filters).
+  // when the graph search comes back short (selective filters), and merges
+  // in the buffer's exact hits (ties: graph first).
   std::vector<DenseHit> search(const float* query, std::size_t k,
                                const retrieval::FilterSpec& filter) const;
 
@@ -95,6 +103,11 @@ class DenseIndex {
   };
   class Selector;
 
+  // Adds to the FAISS index itself (graph or flat) and its slots.
+  void insert(std::span<const std::uint64_t> ids, std::span<const float> vectors,
+              std::vector<retrieval::Attributes> attributes);
+  std::vector<DenseHit> search_index(const float* query, std::size_t k,
+                                     const retrieval::FilterSpec& filter) const;
   void bury(std::size_t position);
   void note_attributes(Slot& slot);
   std::vector<DenseHit> collect(std::size_t k, const std::vector<float>& scores,
@@ -120,6 +133,7 @@ class DenseIndex {
   // conditions, a search needs no selector and runs at full FAISS speed.
   std::size_t restricted_ = 0;
   std::int64_t max_valid_from_ = 0;
+  FreshBuffer fresh_;  // always empty on an exact index
 };
 
 }  // namespace memos::faiss_retriever

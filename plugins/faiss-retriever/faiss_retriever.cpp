@@ -59,6 +59,8 @@ RetrieverSettings read_settings(const plugin_sdk::Config& config) {
   s.index.ef_construction = static_cast<int>(config.get_int("ef_construction", 64, 1, 1 << 16));
   s.index.ef_search = static_cast<int>(config.get_int("ef_search", 64, 1, 1 << 16));
   s.index.tombstone_ratio = get_ratio(config, "tombstone_ratio", 0.25);
+  s.index.fresh_limit =
+      static_cast<std::size_t>(config.get_int("fresh_limit", 20000, 0, 1LL << 24));
   return s;
 }
 

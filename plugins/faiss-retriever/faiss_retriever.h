@@ -24,7 +24,7 @@ struct RetrieverSettings {
 };
 
 // Reads [settings]: state_dir, hnsw_threshold, hnsw_m, ef_construction,
-// ef_search, tombstone_ratio. Throws std::invalid_argument naming a bad
+// ef_search, tombstone_ratio, fresh_limit. Throws std::invalid_argument naming a bad
 // value (create() then fails with MEMOS_ERR_INVALID).
 RetrieverSettings read_settings(const plugin_sdk::Config& config);
 

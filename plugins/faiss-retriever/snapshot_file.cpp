@@ -142,6 +142,12 @@ std::vector<std::uint8_t> encode(const Snapshot& s) {
     body.put(static_cast<std::uint8_t>(slot.dead ? 1 : 0));
     if (!slot.dead) put_attributes(body, slot.attributes);
   }
+  body.put(static_cast<std::uint64_t>(s.fresh.size()));
+  for (const auto& doc : s.fresh) {
+    body.put(doc.id);
+    put_attributes(body, doc.attributes);
+  }
+  body.put_bytes(s.fresh_vectors.data(), s.fresh_vectors.size() * sizeof(float));
   if (s.kind == IndexKind::exact) {
     body.put_bytes(s.vectors.data(), s.vectors.size() * sizeof(float));
   } else {
@@ -227,8 +233,8 @@ std::string decode(const std::vector<std::uint8_t>& bytes, std::uint64_t collect
   for (char& c : magic) c = static_cast<char>(h.get<std::uint8_t>());
   if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) return refused("bad magic");
   auto format = h.get<std::uint32_t>();
-  if (format != kFormatVersion) {
-    return refused("format version " + std::to_string(format) + ", this plugin reads " +
+  if (format != 1 && format != kFormatVersion) {
+    return refused("format version " + std::to_string(format) + ", this plugin reads 1 to " +
                    std::to_string(kFormatVersion));
   }
   Snapshot s;
@@ -272,6 +278,25 @@ std::string decode(const std::vector<std::uint8_t>& bytes, std::uint64_t collect
     slot.dead = dead == 1;
     if (!slot.dead) slot.attributes = get_attributes(body);
     if (!body.ok()) return refused("malformed slot");
+  }
+  if (format >= 2) {
+    auto fresh = body.get<std::uint64_t>();
+    // Each is at least an id, its attributes and its vector.
+    std::size_t min_size = sizeof(std::uint64_t) + static_cast<std::size_t>(dimension) * 4;
+    if (!body.ok() || fresh > body.remaining() / min_size) {
+      return refused("buffered count exceeds the body");
+    }
+    s.fresh.resize(static_cast<std::size_t>(fresh));
+    for (auto& doc : s.fresh) {
+      doc.id = body.get<std::uint64_t>();
+      doc.attributes = get_attributes(body);
+      if (!body.ok()) return refused("malformed buffered document");
+    }
+    std::size_t floats = s.fresh.size() * dimension;
+    if (body.remaining() < floats * sizeof(float)) return refused("buffered vectors");
+    s.fresh_vectors.resize(floats);
+    if (floats > 0) std::memcpy(s.fresh_vectors.data(), body.position(), floats * sizeof(float));
+    body.skip(floats * sizeof(float));
   }
   if (s.kind == IndexKind::exact) {
     std::size_t floats = s.slots.size() * dimension;

@@ -4,7 +4,8 @@
 // collection again without rebuilding it: the slots of the FAISS index in
 // position order (id, tombstone flag, filter attributes), and either the raw
 // vectors (exact index) or the FAISS HNSW index as faiss::write_index wrote
-// it (its storage holds the vectors, so they are not written twice).
+// it (its storage holds the vectors, so they are not written twice), and
+// the documents an HNSW index still held in its buffer (FreshBuffer).
 //
 // Layout (host byte order, little-endian on every platform memosd ships for):
 //   header, 48 bytes:
@@ -21,6 +22,8 @@
 //       u32 tag count, tags; u32 meta count, (key, value) pairs; tier; state
 //       (each string: u32 length, bytes); i64 valid_from, valid_to,
 //       recorded_at, expires_at (ms); f32 importance
+//     (format 2) u64 buffered count; per buffered document: u64 id, its
+//       attributes as above; then buffered count * dimension f32
 //     exact: slot count * dimension f32
 //     hnsw:  the faiss::write_index bytes (to the end of the body)
 //   u32 CRC-32C of header and body
@@ -38,7 +41,8 @@
 
 namespace memos::faiss_retriever {
 
-inline constexpr std::uint32_t kFormatVersion = 1;
+// Written: 2 (adds the buffered documents). Read: 1 and 2.
+inline constexpr std::uint32_t kFormatVersion = 2;
 
 struct SnapshotSlot {
   std::uint64_t id = 0;
@@ -54,6 +58,9 @@ struct Snapshot {
   std::vector<SnapshotSlot> slots;
   std::vector<float> vectors;             // exact: slots.size() * dimension
   std::vector<std::uint8_t> faiss_index;  // hnsw: faiss::write_index bytes
+  // Documents not in the index yet (HNSW only): never dead.
+  std::vector<SnapshotSlot> fresh;
+  std::vector<float> fresh_vectors;  // fresh.size() * dimension
 };
 
 // <dir>/<collection>.dense

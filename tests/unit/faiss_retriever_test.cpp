@@ -995,3 +995,399 @@ BOOST_AUTO_TEST_CASE(the_shared_object_loads_and_answers) {
        });
   BOOST_TEST(fs::exists(dir.path() + "/1.dense"));
 }
+
+// ---- (6) the fresh buffer of an HNSW collection --------------------------------
+
+namespace {
+
+using memos::faiss_retriever::DenseCollection;
+using memos::faiss_retriever::DenseHit;
+using memos::faiss_retriever::DocumentChange;
+using memos::faiss_retriever::IndexSettings;
+
+// A low threshold, small merge batches, and a merger that waits (an hour)
+// until wait_for_merge() or a full buffer wakes it: the tests decide when
+// documents reach the graph.
+IndexSettings held_merger() {
+  IndexSettings s;
+  s.hnsw_threshold = 200;
+  s.merge_after = std::numeric_limits<std::size_t>::max();
+  s.merge_delay = std::chrono::hours(1);
+  s.merge_batch = 16;
+  return s;
+}
+
+std::vector<DocumentChange> changes_of(const std::vector<Doc>& docs) {
+  std::vector<DocumentChange> out;
+  for (const auto& d : docs) out.push_back({d.id, d.vector, attributes_of(d), d.attributes_only});
+  return out;
+}
+
+std::vector<std::pair<std::uint64_t, float>> pairs(const std::vector<DenseHit>& hits) {
+  std::vector<std::pair<std::uint64_t, float>> out;
+  for (const auto& h : hits) out.emplace_back(h.id, h.score);
+  return out;
+}
+
+void apply(DenseCollection& c, Model& model, const std::vector<Doc>& docs, std::uint64_t version) {
+  BOOST_REQUIRE_EQUAL(c.index(changes_of(docs), version), "");
+  for (const auto& d : docs) model.apply(d);
+}
+
+void remove_ids(DenseCollection& c, Model& model, const std::vector<std::uint64_t>& ids,
+                std::uint64_t version) {
+  c.remove(ids, version);
+  for (auto id : ids) model.docs.erase(id);
+}
+
+// Exact where k covers every admitted document, and recall@10 above 0.9,
+// under random filters; the old vectors of replaced documents as queries
+// find no stale copy (a wrong score) and no removed document.
+void check_against_model(const DenseCollection& c, const Model& model, std::mt19937_64& rng,
+                         std::size_t dim, const std::vector<std::vector<float>>& old_vectors = {}) {
+  double recall = 0;
+  const int rounds = 60;
+  for (int round = 0; round < rounds; ++round) {
+    auto q = random_vector(rng, dim);
+    auto f = random_filter(rng);
+    auto spec = spec_of(f);
+    auto expected = model.brute_force(q, spec);
+    check_exact(pairs(c.search(q, 100000, spec)), expected, 100000, model, spec, q);
+    recall += check_approximate(pairs(c.search(q, 10, spec)), expected, 10, model, spec, q);
+  }
+  BOOST_TEST(recall / rounds > 0.9, "recall@10 " << recall / rounds);
+  auto everything = spec_of(FilterFields{});
+  for (const auto& q : old_vectors) {
+    check_approximate(pairs(c.search(q, 10, everything)), model.brute_force(q, everything), 10,
+                      model, everything, q);
+  }
+}
+
+// Replaces, re-attributes and removes documents among `ids`; remembers
+// the replaced vectors.
+void churn(DenseCollection& c, Model& model, std::mt19937_64& rng, std::size_t dim,
+           std::vector<std::uint64_t> ids, std::uint64_t version,
+           std::vector<std::vector<float>>* old_vectors) {
+  std::shuffle(ids.begin(), ids.end(), rng);
+  std::vector<Doc> changes;
+  for (std::size_t i = 0; i < 20 && i < ids.size(); ++i) {
+    Doc d;
+    d.id = ids[i];
+    old_vectors->push_back(model.docs.at(d.id).first);
+    d.vector = random_vector(rng, dim);
+    d.fields = random_fields(rng);
+    changes.push_back(d);
+  }
+  for (std::size_t i = 20; i < 30 && i < ids.size(); ++i) {
+    Doc d;
+    d.id = ids[i];
+    d.attributes_only = true;
+    d.fields = random_fields(rng);
+    changes.push_back(d);
+  }
+  apply(c, model, changes, version);
+  std::vector<std::uint64_t> gone(ids.begin() + 30, ids.begin() + 40);
+  remove_ids(c, model, gone, version);
+}
+
+std::vector<std::uint64_t> id_range(std::uint64_t first, std::uint64_t last) {
+  std::vector<std::uint64_t> out;
+  for (auto id = first; id <= last; ++id) out.push_back(id);
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fresh_documents_are_searched_before_and_after_the_merge) {
+  std::mt19937_64 rng(21);
+  const std::size_t dim = 16;
+  DenseCollection c(1, dim, held_merger());
+  Model model;
+  apply(c, model, random_docs(rng, 1, 1000, dim), 1);
+  c.wait_for_rebuild();
+  BOOST_REQUIRE((c.stats().kind == IndexKind::hnsw));
+  BOOST_REQUIRE_EQUAL(c.stats().fresh, 0u);
+
+  // New documents wait in the buffer, and are found there.
+  for (std::uint64_t r = 0; r < 10; ++r)
+    apply(c, model, random_docs(rng, 2000 + r * 30, 30, dim), 2);
+  BOOST_TEST(c.stats().fresh == 300u);
+  BOOST_TEST(c.stats().documents == 1300u);
+  BOOST_TEST(contains(c.state().detail, "300 not in the graph yet"), c.state().detail);
+  std::vector<std::vector<float>> old_vectors;
+  BOOST_TEST_CONTEXT("buffered") {
+    check_against_model(c, model, rng, dim);
+  }
+
+  // Changes to buffered documents and to graph documents.
+  churn(c, model, rng, dim, id_range(2000, 2299), 3, &old_vectors);
+  churn(c, model, rng, dim, id_range(1, 1000), 4, &old_vectors);
+  BOOST_TEST(c.stats().fresh == 300u - 10u + 20u);  // 10 buffered removed, 20 graph replaced
+  BOOST_TEST(c.stats().documents == model.docs.size());
+  BOOST_TEST_CONTEXT("changed while buffered") {
+    check_against_model(c, model, rng, dim, old_vectors);
+  }
+
+  // After the merge: the same answers from the graph.
+  c.wait_for_merge();
+  BOOST_TEST(c.stats().fresh == 0u);
+  BOOST_TEST(c.stats().merge_error.empty());
+  BOOST_TEST(c.stats().documents == model.docs.size());
+  BOOST_TEST_CONTEXT("merged") {
+    check_against_model(c, model, rng, dim, old_vectors);
+  }
+  churn(c, model, rng, dim, id_range(2000, 2299), 5, &old_vectors);  // now graph documents
+  BOOST_TEST_CONTEXT("changed after the merge") {
+    check_against_model(c, model, rng, dim, old_vectors);
+  }
+
+  // A rebuild (too many tombstones) while documents are buffered: the
+  // rebuilt graph takes them.
+  apply(c, model, random_docs(rng, 3000, 100, dim), 6);
+  BOOST_REQUIRE(c.stats().fresh > 100u);
+  std::vector<std::uint64_t> gone;
+  for (const auto& [id, doc] : model.docs)
+    if (id < 2000 && gone.size() < 500) gone.push_back(id);
+  remove_ids(c, model, gone, 7);
+  c.wait_for_rebuild();
+  auto stats = c.stats();
+  BOOST_TEST(stats.rebuilds >= 2u);
+  BOOST_TEST(stats.tombstones == 0u);
+  BOOST_TEST(stats.fresh == 0u);
+  BOOST_TEST(stats.documents == model.docs.size());
+  BOOST_TEST(stats.version == 7u);
+  BOOST_TEST_CONTEXT("rebuilt") {
+    check_against_model(c, model, rng, dim, old_vectors);
+  }
+}
+
+// The merger moves a few documents at a time while documents are replaced
+// and removed between its batches: no search sees a stale copy.
+BOOST_AUTO_TEST_CASE(changes_during_a_merge_are_never_stale) {
+  std::mt19937_64 rng(22);
+  const std::size_t dim = 16;
+  IndexSettings settings;
+  settings.hnsw_threshold = 200;
+  settings.merge_after = 1;
+  settings.merge_delay = std::chrono::milliseconds(0);
+  settings.merge_batch = 4;
+  DenseCollection c(1, dim, settings);
+  Model model;
+  apply(c, model, random_docs(rng, 1, 600, dim), 1);
+  c.wait_for_rebuild();
+  BOOST_REQUIRE((c.stats().kind == IndexKind::hnsw));
+  std::atomic<bool> done{false};
+  std::atomic<int> searches{0};
+  std::thread reader([&] {  // keeps the lock busy between the merger's batches
+    std::mt19937_64 local(99);
+    while (!done) {
+      c.search(random_vector(local, dim), 10, spec_of(FilterFields{}));
+      ++searches;
+    }
+  });
+  auto everything = spec_of(FilterFields{});
+  std::uniform_int_distribution<std::uint64_t> any(1, 1500);
+  int seen_buffered = 0;
+  for (std::uint64_t round = 0; round < 60; ++round) {
+    apply(c, model, random_docs(rng, 1000 + round * 10, 10, dim), 2 + round);
+    std::vector<Doc> replaced;
+    std::vector<std::vector<float>> old;
+    for (int i = 0; i < 5; ++i) {
+      auto it = model.docs.lower_bound(any(rng));
+      if (it == model.docs.end()) continue;
+      Doc d;
+      d.id = it->first;
+      old.push_back(it->second.first);
+      d.vector = random_vector(rng, dim);
+      replaced.push_back(d);
+    }
+    apply(c, model, replaced, 2 + round);
+    std::vector<std::uint64_t> gone;
+    for (int i = 0; i < 3; ++i) gone.push_back(any(rng));
+    remove_ids(c, model, gone, 2 + round);
+    if (c.stats().fresh > 0) ++seen_buffered;
+    for (const auto& q : old) {
+      check_approximate(pairs(c.search(q, 10, everything)), model.brute_force(q, everything), 10,
+                        model, everything, q);
+    }
+    auto q = random_vector(rng, dim);
+    check_exact(pairs(c.search(q, 100000, everything)), model.brute_force(q, everything), 100000,
+                model, everything, q);
+  }
+  done = true;
+  reader.join();
+  BOOST_TEST_MESSAGE(seen_buffered << " of 60 rounds ended with documents still buffered");
+  c.wait_for_merge();
+  c.wait_for_rebuild();
+  c.wait_for_merge();
+  BOOST_TEST(c.stats().documents == model.docs.size());
+  BOOST_TEST(c.stats().fresh == 0u);
+  check_against_model(c, model, rng, dim);
+}
+
+// Writers that outrun the merger wait for it; fresh_limit 0 is no buffer.
+BOOST_AUTO_TEST_CASE(a_full_buffer_holds_writers_back) {
+  std::mt19937_64 rng(23);
+  const std::size_t dim = 8;
+  auto settings = held_merger();  // only a full buffer wakes it
+  settings.fresh_limit = 50;
+  DenseCollection c(1, dim, settings);
+  Model model;
+  apply(c, model, random_docs(rng, 1, 300, dim), 1);
+  c.wait_for_rebuild();
+  std::size_t most = 0;
+  for (std::uint64_t r = 0; r < 40; ++r) {
+    apply(c, model, random_docs(rng, 1000 + r * 10, 10, dim), 2 + r);
+    most = std::max(most, c.stats().fresh);
+  }
+  BOOST_TEST(most <= 50u + 10u);
+  BOOST_TEST(c.stats().documents == 700u);
+  check_against_model(c, model, rng, dim);
+
+  settings.fresh_limit = 0;
+  DenseCollection direct(2, dim, settings);
+  Model direct_model;
+  apply(direct, direct_model, random_docs(rng, 1, 300, dim), 1);
+  direct.wait_for_rebuild();
+  apply(direct, direct_model, random_docs(rng, 1000, 50, dim), 2);
+  BOOST_TEST(direct.stats().fresh == 0u);
+  BOOST_TEST(direct.stats().documents == 350u);
+  check_against_model(direct, direct_model, rng, dim);
+  // The setting is read like the others.
+  BOOST_TEST(Retriever(Settings{{"fresh_limit", "7"}}).plugin.settings().index.fresh_limit == 7u);
+  BOOST_TEST(Retriever().plugin.settings().index.fresh_limit == 20000u);
+  BOOST_CHECK_THROW(Retriever(Settings{{"fresh_limit", "-1"}}), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(snapshots_keep_buffered_documents) {
+  TempDir dir;
+  std::string folder = dir.path() + "/index";
+  std::mt19937_64 rng(24);
+  const std::size_t dim = 12;
+  Model model;
+  std::vector<std::vector<float>> queries;
+  std::vector<FilterSpec> filters;
+  std::vector<std::vector<std::pair<std::uint64_t, float>>> before;
+  for (int i = 0; i < 30; ++i) {
+    queries.push_back(random_vector(rng, dim));
+    filters.push_back(spec_of(random_filter(rng)));
+  }
+  {
+    DenseCollection c(5, dim, held_merger());
+    apply(c, model, random_docs(rng, 1, 500, dim), 1);
+    c.wait_for_rebuild();
+    apply(c, model, random_docs(rng, 1000, 120, dim), 2);
+    remove_ids(c, model, {3, 4, 1005}, 3);  // a graph tombstone, a buffered removal
+    BOOST_REQUIRE_EQUAL(c.stats().fresh, 119u);
+    memos::faiss_retriever::CollectionState state;
+    BOOST_REQUIRE_EQUAL(c.save(folder, &state), "");
+    BOOST_TEST(state.version == 3u);
+    BOOST_TEST(state.documents == 617u);
+    for (int i = 0; i < 30; ++i) before.push_back(pairs(c.search(queries[i], 15, filters[i])));
+  }
+  std::string detail;
+  auto c = DenseCollection::open(5, dim, held_merger(), folder, &detail);
+  BOOST_TEST(detail == "loaded snapshot");
+  auto stats = c->stats();
+  BOOST_TEST(stats.version == 3u);
+  BOOST_TEST(stats.documents == 617u);
+  BOOST_TEST(stats.fresh == 119u);
+  BOOST_TEST(stats.tombstones == 2u);
+  for (int i = 0; i < 30; ++i) {
+    auto after = pairs(c->search(queries[i], 15, filters[i]));
+    BOOST_REQUIRE_EQUAL(after.size(), before[i].size());
+    for (std::size_t j = 0; j < after.size(); ++j) {
+      BOOST_TEST(after[j].first == before[i][j].first);
+      BOOST_TEST(after[j].second == before[i][j].second);
+    }
+  }
+  c->wait_for_merge();
+  BOOST_TEST(c->stats().fresh == 0u);
+  check_against_model(*c, model, rng, dim);
+}
+
+// Dropping or destroying a collection while its merger works (and a
+// writer waits for room) neither hangs nor touches freed memory.
+BOOST_AUTO_TEST_CASE(drop_and_destruction_while_merging) {
+  std::mt19937_64 rng(25);
+  const std::size_t dim = 32;
+  for (int variant = 0; variant < 4; ++variant) {
+    IndexSettings settings;
+    settings.hnsw_threshold = 100;
+    settings.merge_after = 1;
+    settings.merge_delay = std::chrono::milliseconds(0);
+    settings.merge_batch = 2;
+    settings.fresh_limit = 40;
+    auto c = std::make_shared<DenseCollection>(1, dim, settings);
+    c->index(changes_of(random_docs(rng, 1, 300, dim)), 1);
+    c->wait_for_rebuild();
+    auto docs = random_docs(rng, 1000, 400, dim);
+    std::atomic<bool> started{false};
+    std::thread writer([c, &docs, &started] {
+      for (std::size_t i = 0; i < docs.size(); i += 20) {
+        std::vector<Doc> part(docs.begin() + i, docs.begin() + i + 20);
+        c->index(changes_of(part), 2);
+        started = true;
+      }
+    });
+    while (!started) std::this_thread::yield();
+    if (variant % 2 == 0) c->mark_dropped();  // stops the merger; the writer finishes
+    writer.join();
+    if (variant % 2 == 0) {
+      memos::faiss_retriever::CollectionState state;
+      BOOST_TEST(contains(c->save("/nonexistent", &state), "dropped"));
+    }
+    BOOST_TEST(c->stats().documents == 700u);
+    if (variant >= 2) {  // a rebuild in flight too
+      std::vector<std::uint64_t> gone = id_range(1, 250);
+      c->remove(gone, 3);
+    }
+    c.reset();  // destroys with the merger (or the rebuild) still at work
+  }
+}
+
+// ---- timing (disabled: run with --run_test=index_timing_into_hnsw) -------------
+
+// How long memosd's writer waits for 20k documents, sent 100 per request, to
+// an HNSW collection of 20k (256 dimensions, default graph settings).
+BOOST_AUTO_TEST_CASE(index_timing_into_hnsw, *boost::unit_test::disabled()) {
+  using memos::faiss_retriever::DenseCollection;
+  using memos::faiss_retriever::DocumentChange;
+  memos::faiss_retriever::IndexSettings settings;
+  settings.hnsw_threshold = 1000;
+  const std::uint32_t dim = 256;
+  DenseCollection c(1, dim, settings);
+  std::mt19937_64 rng(11);
+  auto batch = [&](std::uint64_t first, std::size_t n) {
+    std::vector<DocumentChange> out(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      out[i].id = first + i;
+      out[i].vector = random_vector(rng, dim);
+    }
+    return out;
+  };
+  BOOST_REQUIRE_EQUAL(c.index(batch(1, 20000), 1), "");
+  c.wait_for_rebuild();
+  BOOST_REQUIRE((c.stats().kind == IndexKind::hnsw));
+  std::vector<std::vector<DocumentChange>> requests;
+  for (std::uint64_t i = 0; i < 200; ++i) requests.push_back(batch(20001 + i * 100, 100));
+  auto start = std::chrono::steady_clock::now();
+  std::uint64_t version = 2;
+  auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  double slowest = 0;
+  for (auto& r : requests) {
+    auto before = std::chrono::steady_clock::now();
+    BOOST_REQUIRE_EQUAL(c.index(std::move(r), version++), "");
+    slowest = std::max(slowest, ms(std::chrono::steady_clock::now() - before));
+  }
+  auto indexed = std::chrono::steady_clock::now();
+  BOOST_TEST_MESSAGE("slowest request: " << slowest << " ms");
+  BOOST_TEST_MESSAGE("20000 documents in 200 requests: " << ms(indexed - start) << " ms ("
+                                                         << 20000.0 / ms(indexed - start) * 1000
+                                                         << " docs/s)");
+  BOOST_TEST(c.stats().documents == 40000u);
+  c.wait_for_merge();
+  BOOST_TEST_MESSAGE("all in the graph after " << ms(std::chrono::steady_clock::now() - start)
+                                               << " ms");
+  BOOST_TEST(c.stats().fresh == 0u);
+}
