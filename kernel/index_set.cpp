@@ -163,11 +163,12 @@ store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube
   for (const PluginRetriever* r : storing()) {
     CollectionState state;
     std::string err = r->drop(cube.id);
-    if (err.empty()) err = r->open(cube.id, cube.dimension, cube.language, &state);
+    if (err.empty()) err = r->open(cube.id, cube.dimension, cube.language, &state, cube.live_items);
     if (!err.empty()) return {store::Errc::unavailable, err};
   }
-  // Items go to the embedder and the retrievers in batches.
-  constexpr std::size_t kBatch = 256;
+  // Items go to the embedder and the retrievers in batches, large enough
+  // for the dense retriever's parallel bulk insertion.
+  constexpr std::size_t kBatch = 2048;
   std::vector<store::Item> batch;
   std::string error;
   auto flush = [&] {

@@ -100,12 +100,14 @@ std::string PluginRetriever::collection_call(const std::string& request,
 }
 
 std::string PluginRetriever::open(store::CubeId cube, std::uint32_t dimension,
-                                  std::string_view language, CollectionState* state) const {
+                                  std::string_view language, CollectionState* state,
+                                  std::uint64_t expected_documents) const {
   capnp::MallocMessageBuilder message;
   auto open = message.initRoot<pw::PluginRequest>().initOpen();
   open.setCollection(cube);
   open.setDimension(dimension);
   open.setLanguage(text(language));
+  open.setExpectedDocuments(expected_documents);
   return collection_call(request_bytes(message), state);
 }
 

@@ -92,8 +92,9 @@ class PluginRetriever {
   const std::vector<std::string>& modes() const { return modes_; }
 
   // Opens (or creates) the collection of a cube, loading its snapshot.
+  // `expected_documents`: how many are about to be sent (a rebuild).
   std::string open(store::CubeId cube, std::uint32_t dimension, std::string_view language,
-                   CollectionState* state) const;
+                   CollectionState* state, std::uint64_t expected_documents = 0) const;
   // Adds or replaces items; the collection then covers cube `version`.
   std::string index(store::CubeId cube, std::span<const IndexedItem> items,
                     std::uint64_t version) const;

@@ -142,6 +142,9 @@ struct OpenRequest {
   collection @0 :UInt64;
   dimension @1 :UInt32;           # vector length (dense retrievers)
   language @2 :Text;              # stemming language (lexical), e.g. "english"
+  # How many documents are about to be sent (a rebuild from the store): a
+  # dense retriever may pick its index kind for that size at once.
+  expectedDocuments @3 :UInt64;
 }
 
 struct CollectionState {

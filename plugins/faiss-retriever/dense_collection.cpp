@@ -49,8 +49,12 @@ void DenseCollection::stop() {
 std::unique_ptr<DenseCollection> DenseCollection::open(std::uint64_t id, std::uint32_t dimension,
                                                        const IndexSettings& settings,
                                                        const std::string& state_dir,
-                                                       std::string* detail) {
+                                                       std::string* detail,
+                                                       std::uint64_t expected_documents) {
   auto collection = std::make_unique<DenseCollection>(id, dimension, settings);
+  if (expected_documents > settings.hnsw_threshold) {
+    collection->index_ = std::make_unique<DenseIndex>(dimension, IndexKind::hnsw, settings);
+  }
   if (state_dir.empty()) {
     *detail = "no state_dir: starts empty";
     return collection;

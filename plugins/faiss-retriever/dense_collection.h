@@ -81,9 +81,13 @@ class DenseCollection {
   // The collection as its snapshot in `state_dir` left it, or an empty one
   // if there is none to use; *detail says which ("loaded snapshot" or why
   // not). Never fails on bad snapshot content.
+  // `expected_documents`: how many are about to be indexed (a rebuild from
+  // the store); a collection that starts empty starts as HNSW when that is
+  // above the threshold, so the bulk load goes straight into the graph.
   static std::unique_ptr<DenseCollection> open(std::uint64_t id, std::uint32_t dimension,
                                                const IndexSettings& settings,
-                                               const std::string& state_dir, std::string* detail);
+                                               const std::string& state_dir, std::string* detail,
+                                               std::uint64_t expected_documents = 0);
 
   std::uint64_t id() const { return id_; }
   std::uint32_t dimension() const { return dimension_; }

@@ -4,6 +4,7 @@
 #include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <climits>
@@ -183,6 +184,21 @@ void DenseIndex::upsert(std::span<const std::uint64_t> ids, std::span<const floa
                         std::vector<retrieval::Attributes> attributes) {
   if (kind_ == IndexKind::exact) {
     insert(ids, vectors, std::move(attributes));
+    return;
+  }
+  // A bulk load (a rebuild from the store, an import) with nothing waiting
+  // in the buffer goes into the graph at once, FAISS inserting in parallel:
+  // through the buffer it would only wait for the one-thread merger.
+  if (ids.size() >= settings_.bulk_min && fresh_.size() == 0) {
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(omp_get_num_procs());
+    try {
+      insert(ids, vectors, std::move(attributes));
+    } catch (...) {
+      omp_set_num_threads(threads);
+      throw;
+    }
+    omp_set_num_threads(threads);
     return;
   }
   // HNSW: the buffer takes them (a copy, microseconds) and the merger puts

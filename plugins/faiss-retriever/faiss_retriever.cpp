@@ -59,8 +59,8 @@ RetrieverSettings read_settings(const plugin_sdk::Config& config) {
   s.index.ef_construction = static_cast<int>(config.get_int("ef_construction", 64, 1, 1 << 16));
   s.index.ef_search = static_cast<int>(config.get_int("ef_search", 64, 1, 1 << 16));
   s.index.tombstone_ratio = get_ratio(config, "tombstone_ratio", 0.25);
-  s.index.fresh_limit =
-      static_cast<std::size_t>(config.get_int("fresh_limit", 20000, 0, 1LL << 24));
+  s.index.fresh_limit = static_cast<std::size_t>(config.get_int("fresh_limit", 2048, 0, 1LL << 24));
+  s.index.bulk_min = static_cast<std::size_t>(config.get_int("bulk_min", 1024, 1, 1LL << 24));
   return s;
 }
 
@@ -142,8 +142,8 @@ memos_status FaissRetriever::open(plugin_wire::OpenRequest::Reader request, Repl
   // on other collections. If another open of the same id won the race, its
   // collection stays and this one is discarded.
   std::string detail;
-  std::shared_ptr<DenseCollection> loaded =
-      DenseCollection::open(id, dimension, settings_.index, settings_.state_dir, &detail);
+  std::shared_ptr<DenseCollection> loaded = DenseCollection::open(
+      id, dimension, settings_.index, settings_.state_dir, &detail, request.getExpectedDocuments());
   std::shared_ptr<DenseCollection> winner;
   {
     std::lock_guard lock(mutex_);

@@ -37,7 +37,12 @@ struct IndexSettings {
   // graph. At this many, index requests wait for the merger (backpressure)
   // instead of growing the buffer, which every search scans. 0: no buffer,
   // requests insert into the graph themselves (the old, slow way).
-  std::size_t fresh_limit = 20000;
+  std::size_t fresh_limit = 2048;
+  // An index request of at least this many documents into an HNSW graph
+  // whose buffer is empty goes into the graph at once, with FAISS's
+  // parallel insertion: a rebuild from the store or an import, which would
+  // only wait for the merger through the buffer.
+  std::size_t bulk_min = 1024;
   // How the merger works; not in the manifest (tests tune them). It waits
   // merge_delay for merge_after documents to gather, then moves them
   // merge_batch at a time, releasing the lock between batches so searches

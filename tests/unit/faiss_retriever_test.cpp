@@ -1255,7 +1255,7 @@ BOOST_AUTO_TEST_CASE(a_full_buffer_holds_writers_back) {
   check_against_model(direct, direct_model, rng, dim);
   // The setting is read like the others.
   BOOST_TEST(Retriever(Settings{{"fresh_limit", "7"}}).plugin.settings().index.fresh_limit == 7u);
-  BOOST_TEST(Retriever().plugin.settings().index.fresh_limit == 20000u);
+  BOOST_TEST(Retriever().plugin.settings().index.fresh_limit == 2048u);
   BOOST_CHECK_THROW(Retriever(Settings{{"fresh_limit", "-1"}}), std::invalid_argument);
 }
 
