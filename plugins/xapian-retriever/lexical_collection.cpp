@@ -103,13 +103,7 @@ LexicalCollection::LexicalCollection(std::string path, const std::string& langua
   try {
     stemmer_ = Xapian::Stem(language_);
     stopper_ = stopper_for(language_);
-    generator_.set_stemmer(stemmer_);
-    generator_.set_stemming_strategy(Xapian::TermGenerator::STEM_SOME);
-    generator_.set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
-    if (stopper_) {
-      generator_.set_stopper(stopper_.get());
-      generator_.set_stopper_strategy(Xapian::TermGenerator::STOP_ALL);
-    }
+    configure(generator_);
   } catch (const Xapian::Error& e) {
     throw to_error(e, "setting up language " + language_);
   }
@@ -295,6 +289,16 @@ CollectionInfo LexicalCollection::save() {
   return info_locked();
 }
 
+void LexicalCollection::configure(Xapian::TermGenerator& generator) const {
+  generator.set_stemmer(stemmer_);
+  generator.set_stemming_strategy(Xapian::TermGenerator::STEM_SOME);
+  generator.set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
+  if (stopper_) {
+    generator.set_stopper(stopper_.get());
+    generator.set_stopper_strategy(Xapian::TermGenerator::STOP_ALL);
+  }
+}
+
 Xapian::Query LexicalCollection::parse(std::string_view query) const {
   std::string text(query);
   Xapian::QueryParser parser;
@@ -310,13 +314,7 @@ Xapian::Query LexicalCollection::parse(std::string_view query) const {
   }
   Xapian::Document doc;
   Xapian::TermGenerator generator;
-  generator.set_stemmer(stemmer_);
-  generator.set_stemming_strategy(Xapian::TermGenerator::STEM_SOME);
-  generator.set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
-  if (stopper_) {
-    generator.set_stopper(stopper_.get());
-    generator.set_stopper_strategy(Xapian::TermGenerator::STOP_ALL);
-  }
+  configure(generator);
   generator.set_document(doc);
   generator.index_text_without_positions(text);
   std::vector<std::string> stems, words;  // stems: "Z" terms; none without a stemmer

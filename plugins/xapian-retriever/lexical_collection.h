@@ -119,6 +119,9 @@ class LexicalCollection {
   void open_or_rebuild();
   void load();
   void create_empty();
+  // Stemming, stop words and CJK n-grams as the collection's language
+  // wants: documents and fallback queries are split into terms alike.
+  void configure(Xapian::TermGenerator& generator) const;
   Xapian::Query parse(std::string_view query) const;
   void check_open() const;
   CollectionInfo info_locked() const;
