@@ -224,7 +224,6 @@ std::string IndexSet::describe(const store::Cube& cube) const {
     std::string what = err;
     if (err.empty()) {
       what = state.detail;
-      if (what.rfind("already open; ", 0) == 0) what.erase(0, 14);
       if (what.find("documents") == std::string::npos)
         what = std::to_string(state.documents) + " documents, " + what;
     }

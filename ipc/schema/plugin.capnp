@@ -137,7 +137,8 @@ struct RemoveRequest {
 }
 
 # Opens (or creates) a collection. A retriever with a snapshot of it on disk
-# loads it; one without starts empty at version 0.
+# loads it; one without starts empty at version 0. Opening a collection that
+# is already open changes nothing and answers its current state.
 struct OpenRequest {
   collection @0 :UInt64;
   dimension @1 :UInt32;           # vector length (dense retrievers)

@@ -137,7 +137,8 @@ memos_status FaissRetriever::open(plugin_wire::OpenRequest::Reader request, Repl
     set_state(reply, id, state);
     return MEMOS_OK;
   };
-  if (auto existing = collection(id)) return answer_open(*existing, "already open");
+  // Already open: its current state (memosd asks this way for `cube show`).
+  if (auto existing = collection(id)) return answer_open(*existing, "");
   // Load outside the map's lock: a large snapshot must not hold up calls
   // on other collections. If another open of the same id won the race, its
   // collection stays and this one is discarded.
