@@ -170,11 +170,11 @@ std::string PluginRetriever::fuse(const FuseInput& input, std::vector<RankedHit>
   auto fuse = message.initRoot<pw::PluginRequest>().initFuse();
   fuse.setK(input.k);
   fuse.setNowMs(input.now_ms);
-  fuse.setRrfK(input.rrf_k);
-  fuse.setRecencyWeight(input.recency_weight);
-  fuse.setRecencyHalfLifeMs(input.recency_half_life_ms);
-  fuse.setImportanceWeight(input.importance_weight);
-  fuse.setMmrLambda(input.mmr_lambda);
+  fuse.setRrfK(input.params.rrf_k);
+  fuse.setRecencyWeight(input.params.recency_weight);
+  fuse.setRecencyHalfLifeMs(input.params.recency_half_life_ms);
+  fuse.setImportanceWeight(input.params.importance_weight);
+  fuse.setMmrLambda(input.params.mmr_lambda);
   auto lists = fuse.initLists(static_cast<unsigned>(input.lists.size()));
   for (unsigned i = 0; i < input.lists.size(); ++i) {
     const auto& in = input.lists[i];

@@ -55,6 +55,15 @@ struct IndexedItem {
   bool attributes_only = false;   // only its attributes changed
 };
 
+// How a fuser ranks (plugin.capnp's FuseRequest; memosd.conf's [search]).
+struct FusionParams {
+  float rrf_k = 60;
+  float recency_weight = 0;  // 0: off
+  std::int64_t recency_half_life_ms = 0;
+  float importance_weight = 0;  // 0: off
+  float mmr_lambda = 0;         // 0 or >= 1: no diversification
+};
+
 // What a fuser (the hybrid plugin) combines.
 struct FuseInput {
   struct List {
@@ -72,11 +81,7 @@ struct FuseInput {
   std::vector<List> lists;
   std::vector<Candidate> candidates;
   std::int64_t now_ms = 0;
-  float rrf_k = 60;
-  float recency_weight = 0;
-  std::int64_t recency_half_life_ms = 0;
-  float importance_weight = 0;
-  float mmr_lambda = 0;
+  FusionParams params;
 };
 
 class PluginRetriever {

@@ -689,13 +689,13 @@ std::string read_search(wire::Search::Reader args, const Config& config, SearchQ
   if (!std::isfinite(mmr) || mmr < 0) return "mmr lambda must be 0 or more";
   const auto& sc = config.search;
   q->depth = sc.hybrid_depth;
-  q->rrf_k = static_cast<float>(sc.rrf_k);
+  q->fusion.rrf_k = static_cast<float>(sc.rrf_k);
   q->dense_weight = sc.dense_weight;
   q->lexical_weight = sc.lexical_weight;
-  q->recency_weight = weights[0] != 0 ? weights[0] : sc.recency_weight;
-  q->importance_weight = weights[1] != 0 ? weights[1] : sc.importance_weight;
-  q->recency_half_life_ms = std::int64_t{sc.recency_half_life_days} * 86'400'000;
-  q->mmr_lambda = mmr != 0 ? mmr : sc.mmr_lambda;
+  q->fusion.recency_weight = weights[0] != 0 ? weights[0] : sc.recency_weight;
+  q->fusion.importance_weight = weights[1] != 0 ? weights[1] : sc.importance_weight;
+  q->fusion.recency_half_life_ms = std::int64_t{sc.recency_half_life_days} * 86'400'000;
+  q->fusion.mmr_lambda = mmr != 0 ? mmr : sc.mmr_lambda;
   return "";
 }
 

@@ -88,11 +88,7 @@ std::string run_search(const IndexSet& indexes, const store::ReadTxn& txn, const
   FuseInput input;
   input.k = q.k;
   input.now_ms = q.filter.now_ms;
-  input.rrf_k = q.rrf_k;
-  input.recency_weight = q.recency_weight;
-  input.recency_half_life_ms = q.recency_half_life_ms;
-  input.importance_weight = q.importance_weight;
-  input.mmr_lambda = q.mmr_lambda;
+  input.params = q.fusion;
   std::unordered_map<std::uint64_t, store::CubeId> cube_of;
   for (const auto* list : {&dense, &lexical}) {
     FuseInput::List l;
@@ -104,8 +100,8 @@ std::string run_search(const IndexSet& indexes, const store::ReadTxn& txn, const
     }
     input.lists.push_back(std::move(l));
   }
-  const bool weighting = q.recency_weight != 0 || q.importance_weight != 0;
-  const bool mmr = q.mmr_lambda > 0 && q.mmr_lambda < 1;
+  const bool weighting = q.fusion.recency_weight != 0 || q.fusion.importance_weight != 0;
+  const bool mmr = q.fusion.mmr_lambda > 0 && q.fusion.mmr_lambda < 1;
   if (weighting || mmr) {
     std::vector<store::Item> items;
     for (const auto& [id, cube] : cube_of) {

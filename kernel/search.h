@@ -23,13 +23,9 @@ struct SearchQuery {
   RetrievalFilter filter;
   // Hybrid only.
   std::uint32_t depth = 50;  // candidates asked of each retriever
-  float rrf_k = 60;
   float dense_weight = 1;
   float lexical_weight = 1;
-  float recency_weight = 0;
-  std::int64_t recency_half_life_ms = 0;
-  float importance_weight = 0;
-  float mmr_lambda = 0;
+  FusionParams fusion;
 };
 
 struct SearchHit {
