@@ -58,6 +58,20 @@ inline std::uint64_t parse_unsigned(std::string_view flag, std::string_view text
 
 // One JSON object on one line of stdout. Keys and string values are our own
 // constants, so they need no escaping.
+// Reads "--flag value" pairs, handing each to `handle(flag, value)`, which
+// returns false for a flag it does not know. --help (or -h) is a
+// UsageError carrying `about`, as is a flag without a value or an unknown one.
+template <class Handle>
+void read_options(int argc, char** argv, std::string_view about, Handle&& handle) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view flag = argv[i];
+    if (flag == "--help" || flag == "-h") throw UsageError(std::string(about));
+    if (i + 1 >= argc) throw UsageError(std::string(flag) + " needs a value");
+    std::string_view value = argv[++i];
+    if (!handle(flag, value)) throw UsageError("unknown option " + std::string(flag));
+  }
+}
+
 class JsonLine {
  public:
   JsonLine& str(std::string_view key, std::string_view value) {

@@ -50,6 +50,7 @@ using memos::bench::make_tags;
 using memos::bench::make_vocabulary;
 using memos::bench::parse_positive;
 using memos::bench::parse_unsigned;
+using memos::bench::read_options;
 using memos::bench::Rng;
 using memos::bench::seconds_since;
 using memos::bench::start_daemon;
@@ -105,25 +106,21 @@ std::vector<std::size_t> parse_writers(std::string_view flag, std::string_view t
 
 Options parse_options(int argc, char** argv) {
   Options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      throw UsageError("benchmarks memosd's durable writes with and without group commit");
-    }
-    if (i + 1 >= argc) throw UsageError(std::string(flag) + " needs a value");
-    std::string_view value = argv[++i];
-    if (flag == "--memosd") {
-      opts.memosd = value;
-    } else if (flag == "--seconds") {
-      opts.seconds = parse_seconds(flag, value);
-    } else if (flag == "--writers") {
-      opts.writers = parse_writers(flag, value);
-    } else if (flag == "--seed") {
-      opts.seed = parse_unsigned(flag, value);  // 0 is a fine seed
-    } else {
-      throw UsageError("unknown option " + std::string(flag));
-    }
-  }
+  read_options(argc, argv, "benchmarks memosd's durable writes with and without group commit",
+               [&](std::string_view flag, std::string_view value) {
+                 if (flag == "--memosd") {
+                   opts.memosd = value;
+                 } else if (flag == "--seconds") {
+                   opts.seconds = parse_seconds(flag, value);
+                 } else if (flag == "--writers") {
+                   opts.writers = parse_writers(flag, value);
+                 } else if (flag == "--seed") {
+                   opts.seed = parse_unsigned(flag, value);  // 0 is a fine seed
+                 } else {
+                   return false;
+                 }
+                 return true;
+               });
   if (opts.memosd.empty()) throw UsageError("--memosd is required");
   return opts;
 }

@@ -25,9 +25,9 @@
 #include <utility>
 #include <vector>
 
+#include <faiss/utils/distances.h>
 #include "bench/bench_util.h"
 #include "bench/synthetic_text.h"
-#include <faiss/utils/distances.h>
 #include "memos/client.h"
 #include "plugins/hash-embedder/hash_embedder.h"
 #include "tests/support/memosd_process.h"
@@ -45,6 +45,7 @@ using memos::bench::make_tags;
 using memos::bench::make_vocabulary;
 using memos::bench::parse_positive;
 using memos::bench::parse_unsigned;
+using memos::bench::read_options;
 using memos::bench::Rng;
 using memos::bench::seconds_since;
 using memos::bench::start_daemon;
@@ -83,29 +84,27 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view flag = argv[i];
-    if (flag == "--help" || flag == "-h") throw UsageError("benchmarks memosd's add and search");
-    if (i + 1 >= argc) throw UsageError(std::string(flag) + " needs a value");
-    std::string_view value = argv[++i];
-    if (flag == "--memosd") {
-      opts.memosd = value;
-    } else if (flag == "--items") {
-      opts.items = parse_positive(flag, value);
-    } else if (flag == "--queries") {
-      opts.queries = parse_positive(flag, value);
-    } else if (flag == "--k") {
-      std::uint64_t k = parse_positive(flag, value);
-      if (k > UINT32_MAX) throw UsageError("--k is too large");
-      opts.k = static_cast<std::uint32_t>(k);
-    } else if (flag == "--pipeline") {
-      opts.pipeline = parse_positive(flag, value);
-    } else if (flag == "--seed") {
-      opts.seed = parse_unsigned(flag, value);  // 0 is a fine seed
-    } else {
-      throw UsageError("unknown option " + std::string(flag));
-    }
-  }
+  read_options(argc, argv, "benchmarks memosd's add and search",
+               [&](std::string_view flag, std::string_view value) {
+                 if (flag == "--memosd") {
+                   opts.memosd = value;
+                 } else if (flag == "--items") {
+                   opts.items = parse_positive(flag, value);
+                 } else if (flag == "--queries") {
+                   opts.queries = parse_positive(flag, value);
+                 } else if (flag == "--k") {
+                   std::uint64_t k = parse_positive(flag, value);
+                   if (k > UINT32_MAX) throw UsageError("--k is too large");
+                   opts.k = static_cast<std::uint32_t>(k);
+                 } else if (flag == "--pipeline") {
+                   opts.pipeline = parse_positive(flag, value);
+                 } else if (flag == "--seed") {
+                   opts.seed = parse_unsigned(flag, value);  // 0 is a fine seed
+                 } else {
+                   return false;
+                 }
+                 return true;
+               });
   if (opts.memosd.empty()) throw UsageError("--memosd is required");
   return opts;
 }

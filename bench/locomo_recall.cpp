@@ -44,6 +44,7 @@ using memos::bench::check;
 using memos::bench::connect_client;
 using memos::bench::create_cube;
 using memos::bench::JsonLine;
+using memos::bench::read_options;
 using memos::bench::start_daemon;
 using memos::bench::stop_daemon;
 using memos::bench::UsageError;
@@ -72,26 +73,24 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view flag = argv[i];
-    if (flag == "--help" || flag == "-h") throw UsageError("measures recall on LoCoMo");
-    if (i + 1 >= argc) throw UsageError(std::string(flag) + " needs a value");
-    std::string_view value = argv[++i];
-    if (flag == "--memosd") {
-      opts.memosd = value;
-    } else if (flag == "--split") {
-      if (value != "dev" && value != "heldout" && value != "all") {
-        throw UsageError("--split must be dev, heldout or all");
-      }
-      opts.split = value;
-    } else if (flag == "--data") {
-      opts.data_dir = value;
-    } else if (flag == "--config") {
-      opts.config = value;
-    } else {
-      throw UsageError("unknown option " + std::string(flag));
-    }
-  }
+  read_options(argc, argv, "measures recall on LoCoMo",
+               [&](std::string_view flag, std::string_view value) {
+                 if (flag == "--memosd") {
+                   opts.memosd = value;
+                 } else if (flag == "--split") {
+                   if (value != "dev" && value != "heldout" && value != "all") {
+                     throw UsageError("--split must be dev, heldout or all");
+                   }
+                   opts.split = value;
+                 } else if (flag == "--data") {
+                   opts.data_dir = value;
+                 } else if (flag == "--config") {
+                   opts.config = value;
+                 } else {
+                   return false;
+                 }
+                 return true;
+               });
   if (opts.memosd.empty()) throw UsageError("--memosd is required");
   return opts;
 }

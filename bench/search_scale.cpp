@@ -61,31 +61,29 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view flag = argv[i];
-    if (flag == "--help" || flag == "-h") throw UsageError("benchmarks search as a cube grows");
-    if (i + 1 >= argc) throw UsageError(std::string(flag) + " needs a value");
-    std::string_view value = argv[++i];
-    if (flag == "--memosd") {
-      opts.memosd = value;
-    } else if (flag == "--sizes") {
-      opts.sizes.clear();
-      std::stringstream list{std::string(value)};
-      for (std::string one; std::getline(list, one, ',');)
-        opts.sizes.push_back(parse_positive("--sizes", one));
-      if (opts.sizes.empty()) throw UsageError("--sizes needs at least one size");
-    } else if (flag == "--queries") {
-      opts.queries = parse_positive(flag, value);
-    } else if (flag == "--k") {
-      std::uint64_t k = parse_positive(flag, value);
-      if (k > 1000) throw UsageError("--k must be at most 1000");
-      opts.k = static_cast<std::uint32_t>(k);
-    } else if (flag == "--seed") {
-      opts.seed = parse_unsigned(flag, value);
-    } else {
-      throw UsageError("unknown option " + std::string(flag));
-    }
-  }
+  read_options(argc, argv, "benchmarks search as a cube grows",
+               [&](std::string_view flag, std::string_view value) {
+                 if (flag == "--memosd") {
+                   opts.memosd = value;
+                 } else if (flag == "--sizes") {
+                   opts.sizes.clear();
+                   std::stringstream list{std::string(value)};
+                   for (std::string one; std::getline(list, one, ',');)
+                     opts.sizes.push_back(parse_positive("--sizes", one));
+                   if (opts.sizes.empty()) throw UsageError("--sizes needs at least one size");
+                 } else if (flag == "--queries") {
+                   opts.queries = parse_positive(flag, value);
+                 } else if (flag == "--k") {
+                   std::uint64_t k = parse_positive(flag, value);
+                   if (k > 1000) throw UsageError("--k must be at most 1000");
+                   opts.k = static_cast<std::uint32_t>(k);
+                 } else if (flag == "--seed") {
+                   opts.seed = parse_unsigned(flag, value);
+                 } else {
+                   return false;
+                 }
+                 return true;
+               });
   if (opts.memosd.empty()) throw UsageError("--memosd is required");
   return opts;
 }
