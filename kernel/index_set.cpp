@@ -16,14 +16,14 @@ std::string IndexSet::open(const store::Cube& cube) {
       return err;
   }
   std::lock_guard lock(mutex_);
-  cubes_[cube.id] = {cube.dimension, cube.language, 0, false};
+  cubes_[cube.id] = {0, false};
   return "";
 }
 
-void IndexSet::note_change(store::CubeId cube, bool ok) {
+void IndexSet::note_changes(store::CubeId cube, std::size_t count, bool ok) {
   std::lock_guard lock(mutex_);
   auto& state = cubes_[cube];
-  ++state.unsaved;
+  state.unsaved += count;
   if (!ok) state.poisoned = true;
 }
 
@@ -99,8 +99,8 @@ void IndexSet::flush() {
     send_pending(*dense_, runs, &dense_ok);
     lexical.get();
     for (std::size_t run = 0; run < runs.size(); ++run) {
-      for (std::size_t k = runs[run].first; k < runs[run].second; ++k)
-        note_change(pending_[k].cube, dense_ok[run] && lexical_ok[run]);
+      note_changes(pending_[runs[run].first].cube, runs[run].second - runs[run].first,
+                   dense_ok[run] && lexical_ok[run]);
     }
   }
   pending_.clear();
@@ -144,7 +144,7 @@ store::Status IndexSet::open_all(const store::Store& store, std::size_t* items_i
     }
     if (current) {
       std::lock_guard lock(mutex_);
-      cubes_[cube.id] = {cube.dimension, cube.language, 0, false};
+      cubes_[cube.id] = {0, false};
       continue;
     }
     std::size_t items = 0;
@@ -209,7 +209,7 @@ store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube
   if (!error.empty()) return {store::Errc::unavailable, error};
   std::lock_guard lock(mutex_);
   // Freshly built: snapshot it soon, so the next start need not rebuild.
-  cubes_[cube.id] = {cube.dimension, cube.language, 1, false};
+  cubes_[cube.id] = {1, false};
   return {};
 }
 

@@ -102,15 +102,14 @@ class IndexSet {
 
  private:
   struct CubeState {
-    std::uint32_t dimension = 0;
-    std::string language;
     std::uint64_t unsaved = 0;  // changes since the last snapshot
     // A change could not be indexed: never snapshot, so the next start
     // rebuilds the cube from the store.
     bool poisoned = false;
   };
   std::vector<const PluginRetriever*> storing() const { return {dense_.get(), lexical_.get()}; }
-  void note_change(store::CubeId cube, bool ok);
+  // Counts `count` changes to `cube`; !ok: one of them was not indexed.
+  void note_changes(store::CubeId cube, std::size_t count, bool ok);
 
   // A change waiting for flush() (only the writer thread touches these).
   struct Pending {
