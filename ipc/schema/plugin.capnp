@@ -31,11 +31,15 @@ struct PluginRequest {
     remove @3 :RemoveRequest;     # retriever -> done
     search @4 :SearchRequest;     # retriever -> hits
     route @5 :RouteRequest;       # router -> route
-    execute @6 :Data;             # executor: its own schema, to come
+    execute @6 :Data;             # unused (executors answer tokenize, prefill, generate)
     open @7 :OpenRequest;         # retriever -> collection (loads its snapshot)
     save @8 :UInt64;              # retriever: snapshot a collection -> collection
     drop @9 :UInt64;              # retriever: forget a collection and its files -> done
     fuse @10 :FuseRequest;        # fuser (hybrid) -> hits
+    tokenize @11 :TokenizeRequest;  # executor -> tokens
+    prefill @12 :PrefillRequest;    # executor -> prefilled
+    generate @13 :GenerateRequest;  # executor -> generated
+    executorStatus @14 :Void;       # executor -> executorStatus
   }
 }
 
@@ -49,6 +53,10 @@ struct PluginResponse {
     route @5 :Route;
     executed @6 :Data;
     collection @7 :CollectionState;
+    tokens @8 :List(Int32);
+    prefilled @9 :Prefilled;
+    generated @10 :Generated;
+    executorStatus @11 :ExecutorStatus;
   }
 }
 
@@ -70,6 +78,7 @@ struct Capabilities {
   kinds @0 :UInt32;               # MEMOS_KIND_* bits
   embedder @1 :EmbedderCapabilities;
   retriever @2 :RetrieverCapabilities;
+  executor @3 :ExecutorCapabilities;
 }
 
 struct EmbedderCapabilities {
@@ -211,6 +220,101 @@ struct Candidate {
   recordedAtMs @1 :Int64;
   importance @2 :Float32;
   vector @3 :List(Float32);       # for MMR; may be empty
+}
+
+# ---- executor -------------------------------------------------------------------
+
+# An executor runs one model. What it describes is what an activation (KV
+# state) depends on: memosd keys stored states by these fields, so a state
+# made by another model, adapter set, KV type, layout or format is never
+# offered to it (and the executor checks the state's own header as well).
+struct ExecutorCapabilities {
+  model @0 :Text;                 # the model's name (GGUF general.name, else the file name)
+  modelHash @1 :Text;             # hex SHA-256 of the GGUF file
+  adapters @2 :Text;              # adapter set and scales, canonical; "" for none
+  kvType @3 :Text;                # KV cache element type, e.g. "f16"
+  layout @4 :Text;                # attention layout and the llama.cpp build, e.g. "llama.cpp de3ff81; layers 24; k 128; v 128; v-trans"
+  stateFormat @5 :UInt32;         # version of the executor's state blob format
+  contextTokens @6 :UInt32;       # the context size: prompts longer than this are refused
+  batchTokens @7 :UInt32;         # tokens per decode batch (the split restore must match)
+  vocabulary @8 :UInt32;          # logits per position
+}
+
+struct TokenizeRequest {
+  text @0 :Text;
+  addSpecial @1 :Bool;            # add the model's BOS (start of a prompt)
+}
+
+# Prefills `tokens` from an empty sequence and exports the state.
+struct PrefillRequest {
+  tokens @0 :List(Int32);
+}
+
+struct Prefilled {
+  state @0 :Data;                 # the state blob (header + llama.cpp sequence state)
+  tokens @1 :UInt32;              # tokens it covers
+  prefillMs @2 :Float64;
+}
+
+# A stored state the executor may start from: a blob in memosd's blob store,
+# read (and checked against its digest) by the executor itself, which keeps
+# recently used states resident in its own memory within a budget.
+struct StoredState {
+  path @0 :Text;                  # absolute path of the blob file
+  digest @1 :Data;                # its SHA-256 (the blob's name)
+  size @2 :UInt64;
+}
+
+struct Sampling {
+  temperature @0 :Float32;        # 0: greedy
+  topK @1 :UInt32;                # 0: off
+  topP @2 :Float32;               # 0 or 1: off
+  seed @3 :UInt32;
+}
+
+# Decodes `tokens` (the whole prompt) and generates up to maxTokens. With a
+# state, the executor restores it, keeps the longest prefix it shares with
+# `tokens`, drops the positions past it and decodes the rest; a state that
+# does not fit (wrong header, corrupt, refused by llama.cpp) is ignored and
+# the prompt is decoded in full, with stateStatus saying why.
+struct GenerateRequest {
+  tokens @0 :List(Int32);
+  state @1 :StoredState;          # path "" : none
+  maxTokens @2 :UInt32;           # 0: none (prompt only; logits still come back if asked)
+  sampling @3 :Sampling;
+  # Also export the state after the first exportTokens tokens of the prompt
+  # (a memory block, to be stored as an activation); 0: none.
+  exportTokens @4 :UInt32;
+  wantLogits @5 :Bool;            # return the logits of the last prompt position
+  # Split the decode at this position (as if the first splitTokens tokens
+  # came from a state), so that a full recomputation batches exactly like a
+  # restore would; 0: no split beyond batchTokens.
+  splitTokens @6 :UInt32;
+}
+
+struct Generated {
+  text @0 :Text;
+  tokens @1 :List(Int32);         # generated
+  promptTokens @2 :UInt32;
+  reusedTokens @3 :UInt32;        # prompt tokens taken from the state
+  stateStatus @4 :Text;           # "none", "restored", or "rejected: why"
+  restoreMs @5 :Float64;          # reading (if not resident), checking and restoring the state
+  prefillMs @6 :Float64;          # decoding the prompt tokens not taken from the state
+  firstTokenMs @7 :Float64;       # from the request to the first generated token
+  totalMs @8 :Float64;
+  finish @9 :Text;                # "length", "eog" or "prompt"
+  logits @10 :List(Float32);      # when asked
+  exported @11 :Data;             # the state after exportTokens, when asked
+  stateResident @12 :Bool;        # the state was already in memory
+}
+
+struct ExecutorStatus {
+  residentStates @0 :UInt32;
+  residentBytes @1 :UInt64;
+  residentBudgetBytes @2 :UInt64;
+  residentHits @3 :UInt64;
+  residentMisses @4 :UInt64;
+  rejectedStates @5 :UInt64;
 }
 
 # ---- router -------------------------------------------------------------------
