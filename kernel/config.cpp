@@ -133,6 +133,15 @@ std::string check_path(const std::string& v) {
   return "";
 }
 
+std::string check_optional_path(const std::string& v) {
+  return v.empty() ? "" : check_path(v);
+}
+
+std::string check_kv_type(const std::string& v) {
+  if (v == "f16" || v == "f32" || v == "q8_0") return "";
+  return "kv_type must be f16, f32 or q8_0";
+}
+
 std::map<std::string, Setter> setters(Config* c) {
   constexpr std::int64_t kMaxU32 = std::numeric_limits<std::uint32_t>::max();
   return {
@@ -185,6 +194,19 @@ std::map<std::string, Setter> setters(Config* c) {
       {"plugins.host", string(&c->plugins.host, check_path)},
       {"plugins.max_crashes", integer(&c->plugins.max_crashes, 1, 1000)},
       {"plugins.crash_window_s", integer(&c->plugins.crash_window_s, 1, 86400)},
+      {"executor.plugin", string(&c->executor.plugin, check_path)},
+      {"executor.model", string(&c->executor.model, check_optional_path)},
+      {"executor.threads", integer(&c->executor.threads, 0, 256)},
+      {"executor.context", integer(&c->executor.context, 64, 1 << 20)},
+      {"executor.batch", integer(&c->executor.batch, 1, 1 << 16)},
+      {"executor.kv_type", string(&c->executor.kv_type, check_kv_type)},
+      {"executor.call_timeout_ms", integer(&c->executor.call_timeout_ms, 1000, 86400000)},
+      {"executor.start_timeout_ms", integer(&c->executor.start_timeout_ms, 1000, 3600000)},
+      {"executor.max_tokens", integer(&c->executor.max_tokens, 1, 1 << 20)},
+      {"activation.chunk_tokens", integer(&c->activation.chunk_tokens, 1, 1 << 16)},
+      {"activation.resident_mb", integer(&c->activation.resident_mb, 0, 1ll << 24)},
+      {"activation.tenant_max_mb", integer(&c->activation.tenant_max_mb, 1, 1ll << 30)},
+      {"activation.max_state_mb", integer(&c->activation.max_state_mb, 1, 250)},
   };
 }
 
@@ -204,7 +226,8 @@ std::string load_config_file(const std::string& path, Config* config) {
   for (auto& [key, node] : table) {
     std::string name(key.str());
     if (auto* section = node.as_table();
-        section && (name == "ipc" || name == "store" || name == "search" || name == "plugins")) {
+        section && (name == "ipc" || name == "store" || name == "search" || name == "plugins" ||
+                    name == "executor" || name == "activation")) {
       for (auto& [sub_key, sub_node] : *section) {
         std::string full = name + "." + std::string(sub_key.str());
         auto it = known.find(full);

@@ -74,6 +74,28 @@ struct PluginsConfig {
   std::map<std::string, std::map<std::string, std::string>> settings;
 };
 
+// The model executor (memos(7), "tiers"): a plugin running one model, used
+// by chat and the activation tier. No model: chat and kv are refused.
+struct ExecutorConfig {
+  std::string plugin = "llama-executor";
+  std::string model;                        // a GGUF file; empty: no executor
+  std::uint32_t threads = 0;                // 0: one per CPU
+  std::uint32_t context = 4096;             // tokens (clamped by the plugin to the model's)
+  std::uint32_t batch = 512;                // tokens per decode
+  std::string kv_type = "f16";              // f16, f32 or q8_0
+  std::uint32_t call_timeout_ms = 600000;   // a long prefill on a slow CPU
+  std::uint32_t start_timeout_ms = 120000;  // loading (and hashing) a model
+  std::uint32_t max_tokens = 1024;          // generated per chat, at most
+};
+
+// The activation tier: stored KV states of memory blocks.
+struct ActivationConfig {
+  std::uint32_t chunk_tokens = 64;     // states are found by prefixes of whole chunks
+  std::uint64_t resident_mb = 1024;    // states kept in the executor's memory (LRU)
+  std::uint64_t tenant_max_mb = 8192;  // on disk per tenant; least recently used go first
+  std::uint64_t max_state_mb = 200;    // a larger state is not stored
+};
+
 struct Config {
   std::string path;      // the file it was read from, if any (SIGHUP re-reads it)
   std::string socket;    // empty: ipc::default_socket_path()
@@ -86,6 +108,8 @@ struct Config {
   StoreConfig store;
   SearchConfig search;
   PluginsConfig plugins;
+  ExecutorConfig executor;
+  ActivationConfig activation;
 };
 
 // Reads and validates `path` over `config` (keys absent from the file keep

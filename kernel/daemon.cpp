@@ -127,6 +127,24 @@ bool Daemon::open_storage() {
     }
   }
   indexes_.set_retrievers(retrievers[0], retrievers[1], retrievers[2]);
+  if (!config_.executor.model.empty()) {
+    // The executor keeps its cache of model hashes under <data>/executor.
+    std::string state_dir = config_.data_dir + "/executor";
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir, ec);
+    if (ec) {
+      spdlog::error("cannot create {}: {}", state_dir, ec.message());
+      return false;
+    }
+    systemd::notify("STATUS=loading the model " + config_.executor.model +
+                    "\nEXTEND_TIMEOUT_USEC=" +
+                    std::to_string(std::uint64_t{config_.executor.start_timeout_ms} * 1000));
+    executor_ = plugins_.load_executor(config_.executor, config_.activation, state_dir, &error);
+    if (!executor_) {
+      spdlog::error("executor.model = {}: {}", config_.executor.model, error);
+      return false;
+    }
+  }
   std::size_t stale = 0;
   if (status = CubeArchives::remove_stale_staging(*store_, &stale); !status.ok()) {
     spdlog::error("removing unfinished imports: {}", status.message);
@@ -162,9 +180,11 @@ bool Daemon::open_storage() {
       config_.store.group_commit);
   // Index changes go out once per commit group, batched.
   commits_->set_after_group([this] { indexes_.flush(); });
+  activations_ = std::make_unique<ActivationTier>(*store_, *commits_, *blobs_, config_.activation);
   handler_ = std::make_unique<RequestHandler>(
       Services{config_, *store_, *commits_, indexes_, stats_, access_, plugins_,
-               [this](std::function<void()> work) { run_on_worker(std::move(work)); }});
+               [this](std::function<void()> work) { run_on_worker(std::move(work)); },
+               *activations_, executor_});
   return true;
 }
 

@@ -28,6 +28,7 @@
 #include "kernel/loop_mailbox.h"
 #include "kernel/plugin_manager.h"
 #include "kernel/request_handler.h"
+#include "kernel/activation_tier.h"
 #include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
@@ -73,6 +74,8 @@ class Daemon final : public ConnectionOwner {
   std::unique_ptr<store::CommitQueue> commits_;
   IndexSet indexes_;
   AccessLog access_;
+  std::shared_ptr<PluginExecutor> executor_;  // null: no executor.model
+  std::unique_ptr<ActivationTier> activations_;
   std::unique_ptr<RequestHandler> handler_;
 
   uv_loop_t loop_{};

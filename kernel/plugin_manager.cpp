@@ -5,8 +5,10 @@
 #include <kj/exception.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "ipc/schema/plugin.capnp.h"
 #include "plugins/loader/isolated.h"
@@ -79,7 +81,7 @@ void PluginManager::set_state(const std::string& name, std::string state, std::s
 std::shared_ptr<plugins::PluginChannel> PluginManager::load(
     const std::string& name, std::uint32_t kind, const std::map<std::string, std::string>& extra,
     const std::function<std::string(plugin_wire::Capabilities::Reader)>& describe,
-    std::string* error) {
+    std::string* error, std::chrono::milliseconds start_timeout) {
   plugins::Manifest manifest;
   {
     std::lock_guard lock(mutex_);
@@ -110,6 +112,7 @@ std::shared_ptr<plugins::PluginChannel> PluginManager::load(
     policy.host_binary = host_binary_;
     policy.max_crashes = config_.max_crashes;
     policy.crash_window = std::chrono::seconds(config_.crash_window_s);
+    if (start_timeout.count() > 0) policy.start_timeout = start_timeout;
     auto isolated = std::make_shared<plugins::IsolatedChannel>(manifest, policy);
     if (err = isolated->start(); !err.empty()) return fail(err);
     channel = isolated;
@@ -191,6 +194,47 @@ std::shared_ptr<PluginRetriever> PluginManager::load_retriever(const std::string
   if (!channel) return nullptr;
   return std::make_shared<PluginRetriever>(
       name, channel, std::chrono::milliseconds(config_.call_timeout_ms), std::move(modes));
+}
+
+std::shared_ptr<PluginExecutor> PluginManager::load_executor(const ExecutorConfig& executor,
+                                                             const ActivationConfig& activation,
+                                                             const std::string& state_dir,
+                                                             std::string* error) {
+  unsigned threads = executor.threads;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  std::map<std::string, std::string> settings = {
+      {"model", executor.model},
+      {"threads", std::to_string(threads)},
+      {"context", std::to_string(executor.context)},
+      {"batch", std::to_string(executor.batch)},
+      {"kv_type", executor.kv_type},
+      {"resident_bytes", std::to_string(activation.resident_mb << 20)},
+      {"state_dir", state_dir},
+  };
+  ExecutorInfo info;
+  auto channel = load(
+      executor.plugin, MEMOS_KIND_EXECUTOR, settings,
+      [&](plugin_wire::Capabilities::Reader caps) -> std::string {
+        auto e = caps.getExecutor();
+        info.model = e.getModel();
+        info.key = {e.getModelHash(), e.getAdapters(), e.getKvType(), e.getLayout(),
+                    e.getStateFormat()};
+        info.context_tokens = e.getContextTokens();
+        info.batch_tokens = e.getBatchTokens();
+        info.vocabulary = e.getVocabulary();
+        if (info.key.model_hash.size() != 64) return "it names no model hash";
+        if (info.context_tokens == 0) return "it has no context";
+        return "";
+      },
+      error, std::chrono::milliseconds(executor.start_timeout_ms));
+  if (!channel) return nullptr;
+  spdlog::info("executor {}: model {} ({}), context {} tokens, KV {}", executor.plugin, info.model,
+               info.key.model_hash.substr(0, 12), info.context_tokens, info.key.kv_type);
+  // An exported state comes back in a reply: allow the largest kept, and some.
+  std::size_t max_reply = static_cast<std::size_t>(activation.max_state_mb << 20) + (4u << 20);
+  return std::make_shared<PluginExecutor>(executor.plugin, channel, std::move(info),
+                                          std::chrono::milliseconds(executor.call_timeout_ms),
+                                          max_reply);
 }
 
 }  // namespace memos::kernel

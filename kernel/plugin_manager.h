@@ -6,6 +6,7 @@
 // says so, isolated in memos-plugin-host.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "ipc/schema/plugin.capnp.h"
 #include "kernel/config.h"
 #include "kernel/plugin_embedder.h"
+#include "kernel/plugin_executor.h"
 #include "kernel/plugin_retriever.h"
 #include "plugins/loader/library.h"
 #include "plugins/loader/manifest.h"
@@ -43,6 +45,13 @@ class PluginManager {
   std::shared_ptr<PluginRetriever> load_retriever(const std::string& name,
                                                   const std::string& state_dir, std::string* error);
 
+  // Loads the executor with the model and limits of `executor` and
+  // `activation` (its model-hash cache in `state_dir`). Same errors as
+  // load_embedder(), and those of loading the model.
+  std::shared_ptr<PluginExecutor> load_executor(const ExecutorConfig& executor,
+                                                const ActivationConfig& activation,
+                                                const std::string& state_dir, std::string* error);
+
   // A copy of every plugin's state (thread-safe).
   std::vector<PluginState> states() const;
   const std::string& embedder_name() const { return config_.embedder; }
@@ -55,7 +64,7 @@ class PluginManager {
   std::shared_ptr<plugins::PluginChannel> load(
       const std::string& name, std::uint32_t kind, const std::map<std::string, std::string>& extra,
       const std::function<std::string(plugin_wire::Capabilities::Reader)>& describe,
-      std::string* error);
+      std::string* error, std::chrono::milliseconds start_timeout = {});
 
   PluginsConfig config_;
   std::string host_binary_;

@@ -13,6 +13,7 @@
 #include "ipc/message.h"
 #include "kernel/access_log.h"
 #include "kernel/cube_archives.h"
+#include "kernel/generation_handler.h"
 #include "kernel/plugin_manager.h"
 #include "kernel/request_checks.h"
 #include "kernel/search.h"
@@ -41,7 +42,9 @@ Frame RequestHandler::error_frame(std::uint64_t id, wire::ErrorCode code,
 }
 
 RequestHandler::RequestHandler(Services services)
-    : s_(std::move(services)), archives_(std::make_unique<CubeArchives>(s_)) {}
+    : s_(std::move(services)),
+      archives_(std::make_unique<CubeArchives>(s_)),
+      generation_(std::make_unique<GenerationHandler>(s_, s_.executor, s_.activations)) {}
 
 RequestHandler::~RequestHandler() = default;
 
@@ -140,6 +143,19 @@ void RequestHandler::handle(std::uint32_t tenant, std::uint64_t connection,
       return snapshot_diff(tenant, id, name_of(r.getCube()), name_of(r.getFromTag()),
                            name_of(r.getToTag()), std::move(reply));
     }
+    case wire::Request::CHAT:
+      return generation_->chat(tenant, id, request.getChat(), std::move(reply));
+    case wire::Request::KV_PREFILL:
+      return generation_->prefill(tenant, id, request.getKvPrefill(), std::move(reply));
+    case wire::Request::KV_LIST:
+      return generation_->list(tenant, id, name_of(request.getKvList().getName()),
+                               std::move(reply));
+    case wire::Request::KV_REMOVE: {
+      auto r = request.getKvRemove();
+      return generation_->remove(tenant, id, name_of(r.getCube()), r.getItemId(), std::move(reply));
+    }
+    case wire::Request::KV_STATS:
+      return generation_->stats(tenant, id, std::move(reply));
   }
   reply(bad_request(id, "unknown operation (is the client newer than this memosd?)"));
 }
@@ -687,15 +703,10 @@ std::string read_search(wire::Search::Reader args, const Config& config, SearchQ
   }
   float mmr = args.getMmrLambda();
   if (!std::isfinite(mmr) || mmr < 0) return "mmr lambda must be 0 or more";
-  const auto& sc = config.search;
-  q->depth = sc.hybrid_depth;
-  q->fusion.rrf_k = static_cast<float>(sc.rrf_k);
-  q->dense_weight = sc.dense_weight;
-  q->lexical_weight = sc.lexical_weight;
-  q->fusion.recency_weight = weights[0] != 0 ? weights[0] : sc.recency_weight;
-  q->fusion.importance_weight = weights[1] != 0 ? weights[1] : sc.importance_weight;
-  q->fusion.recency_half_life_ms = std::int64_t{sc.recency_half_life_days} * 86'400'000;
-  q->fusion.mmr_lambda = mmr != 0 ? mmr : sc.mmr_lambda;
+  set_search_defaults(config.search, q);
+  if (weights[0] != 0) q->fusion.recency_weight = weights[0];
+  if (weights[1] != 0) q->fusion.importance_weight = weights[1];
+  if (mmr != 0) q->fusion.mmr_lambda = mmr;
   return "";
 }
 

@@ -50,6 +50,8 @@ struct Services {
   AccessLog& access;
   PluginManager& plugins;
   RunOnWorker run_on_worker;
+  class ActivationTier& activations;
+  std::shared_ptr<class PluginExecutor> executor;  // null: no executor configured
 };
 
 class RequestHandler {
@@ -99,6 +101,7 @@ class RequestHandler {
 
   Services s_;
   std::unique_ptr<class CubeArchives> archives_;
+  std::unique_ptr<class GenerationHandler> generation_;
   // Of the request being handled (handle() runs on the loop thread only).
   std::string idempotency_key_;
   std::uint16_t operation_ = 0;

@@ -146,4 +146,15 @@ std::string run_search(const IndexSet& indexes, const store::ReadTxn& txn, const
   return "";
 }
 
+void set_search_defaults(const SearchConfig& sc, SearchQuery* q) {
+  q->depth = sc.hybrid_depth;
+  q->dense_weight = sc.dense_weight;
+  q->lexical_weight = sc.lexical_weight;
+  q->fusion.rrf_k = static_cast<float>(sc.rrf_k);
+  q->fusion.recency_weight = sc.recency_weight;
+  q->fusion.importance_weight = sc.importance_weight;
+  q->fusion.recency_half_life_ms = std::int64_t{sc.recency_half_life_days} * 86'400'000;
+  q->fusion.mmr_lambda = sc.mmr_lambda;
+}
+
 }  // namespace memos::kernel

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/config.h"
 #include "kernel/index_set.h"
 #include "memcube/store.h"
 
@@ -45,6 +46,10 @@ struct SearchHit {
 // `retryable` when a later try may succeed).
 std::string run_search(const IndexSet& indexes, const store::ReadTxn& txn, const SearchQuery& query,
                        std::vector<SearchHit>* hits, bool* retryable);
+
+// Sets the hybrid depth, list weights and fusion parameters of `query` to
+// the daemon's configured defaults.
+void set_search_defaults(const SearchConfig& config, SearchQuery* query);
 
 // Whether `mode` names a search mode.
 bool is_search_mode(const std::string& mode);

@@ -55,6 +55,9 @@ class BlobStore {
                          std::chrono::seconds grace, std::size_t* removed);
 
   const std::string& dir() const { return dir_; }
+  // Where the blob's file is (or would be). Readers other than get() must
+  // check its digest themselves.
+  std::string path(const BlobId& id) const { return path_of(id); }
 
  private:
   explicit BlobStore(std::string dir) : dir_(std::move(dir)) {}

@@ -223,4 +223,69 @@ Status decode_idempotency(std::string_view bytes, IdempotencyRecord* out) {
                                                    });
 }
 
+std::string encode_activation(const Activation& a) {
+  capnp::MallocMessageBuilder message;
+  auto r = message.initRoot<records::ActivationRecord>();
+  r.setId(a.id);
+  r.setCubeId(a.cube);
+  r.setTenant(a.tenant);
+  r.setModelHash(text(a.key.model_hash));
+  r.setAdapters(text(a.key.adapters));
+  r.setKvType(text(a.key.kv_type));
+  r.setLayout(text(a.key.layout));
+  r.setStateFormat(a.key.state_format);
+  r.setModel(text(a.model));
+  r.setChunkTokens(a.chunk_tokens);
+  auto tokens = r.initTokens(static_cast<unsigned>(a.tokens.size()));
+  for (unsigned i = 0; i < tokens.size(); ++i) tokens.set(i, a.tokens[i]);
+  auto sources = r.initSources(static_cast<unsigned>(a.sources.size()));
+  for (unsigned i = 0; i < sources.size(); ++i) sources.set(i, a.sources[i]);
+  r.setBlob(capnp::Data::Reader(a.blob.data(), a.blob.size()));
+  r.setSize(a.size);
+  r.setCreatedAtMs(a.created_at_ms);
+  r.setLastUsedMs(a.last_used_ms);
+  r.setUses(a.uses);
+  auto prefixes = r.initPrefixes(static_cast<unsigned>(a.prefixes.size()));
+  for (unsigned i = 0; i < prefixes.size(); ++i) {
+    prefixes.set(i, capnp::Data::Reader(a.prefixes[i].data(), a.prefixes[i].size()));
+  }
+  return to_record(message);
+}
+
+Status decode_activation(std::string_view bytes, Activation* out) {
+  bool digests_ok = true;
+  Status s = decode_record<records::ActivationRecord>(
+      bytes, "activation", [&](records::ActivationRecord::Reader r) {
+        out->id = r.getId();
+        out->cube = r.getCubeId();
+        out->tenant = r.getTenant();
+        out->key = {str(r.getModelHash()), str(r.getAdapters()), str(r.getKvType()),
+                    str(r.getLayout()), r.getStateFormat()};
+        out->model = str(r.getModel());
+        out->chunk_tokens = r.getChunkTokens();
+        out->tokens.clear();
+        for (std::int32_t t : r.getTokens()) out->tokens.push_back(t);
+        out->sources.clear();
+        for (std::uint64_t id : r.getSources()) out->sources.push_back(id);
+        auto copy_digest = [&](capnp::Data::Reader d, Digest* to) {
+          if (d.size() != to->size()) {
+            digests_ok = false;
+            return;
+          }
+          std::memcpy(to->data(), d.begin(), d.size());
+        };
+        copy_digest(r.getBlob(), &out->blob);
+        out->size = r.getSize();
+        out->created_at_ms = r.getCreatedAtMs();
+        out->last_used_ms = r.getLastUsedMs();
+        out->uses = r.getUses();
+        out->prefixes.resize(r.getPrefixes().size());
+        for (unsigned i = 0; i < out->prefixes.size(); ++i) {
+          copy_digest(r.getPrefixes()[i], &out->prefixes[i]);
+        }
+      });
+  if (s.ok() && !digests_ok) return {Errc::corrupt, "activation record has a bad digest"};
+  return s;
+}
+
 }  // namespace memos::store

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "memcube/activation.h"
 #include "memcube/store.h"
 
 namespace memos::store {
@@ -27,5 +28,7 @@ std::string encode_snapshot(const Snapshot& snapshot);
 Status decode_snapshot(std::string_view bytes, Snapshot* out);
 std::string encode_idempotency(const IdempotencyRecord& record);
 Status decode_idempotency(std::string_view bytes, IdempotencyRecord* out);
+std::string encode_activation(const Activation& activation);
+Status decode_activation(std::string_view bytes, Activation* out);
 
 }  // namespace memos::store

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "memcube/crc32c.h"
+#include "memcube/lmdb_util.h"
 #include "memcube/record_codec.h"
 
 namespace memos::store {
@@ -15,83 +16,6 @@ namespace {
 
 // 2: records carry a checksum header and the full item model.
 constexpr std::uint32_t kSchemaVersion = 2;
-
-void put_be(std::string& out, std::uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-std::uint64_t get_be(const char* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
-std::string cube_name_key(TenantId tenant, std::string_view name) {
-  std::string k;
-  put_be(k, tenant, 4);
-  k.append(name);
-  return k;
-}
-
-std::string u64_key(std::uint64_t v) {
-  std::string k;
-  put_be(k, v, 8);
-  return k;
-}
-
-std::string item_key(CubeId cube, ItemId id) {
-  std::string k;
-  put_be(k, cube, 8);
-  put_be(k, id, 8);
-  return k;
-}
-
-std::string version_key(CubeId cube, ItemId id, std::uint32_t version) {
-  std::string k = item_key(cube, id);
-  put_be(k, version, 4);
-  return k;
-}
-
-MDB_val as_val(std::string_view s) {
-  return MDB_val{s.size(), const_cast<char*>(s.data())};
-}
-
-std::string_view as_view(const MDB_val& v) {
-  return {static_cast<const char*>(v.mv_data), v.mv_size};
-}
-
-// Owns a cursor for the duration of a scan.
-class Cursor {
- public:
-  Cursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &cursor_); }
-  ~Cursor() {
-    if (cursor_) mdb_cursor_close(cursor_);
-  }
-  Cursor(const Cursor&) = delete;
-  Cursor& operator=(const Cursor&) = delete;
-  int open_rc() const { return rc_; }
-  // Positions at the first key >= prefix; then steps while keys share it.
-  template <class Fn>
-  Status scan_prefix(std::string_view prefix, Fn&& fn) {
-    MDB_val key = as_val(prefix), val;
-    // LMDB refuses an empty key for MDB_SET_RANGE; an empty prefix is a full scan.
-    int rc = mdb_cursor_get(cursor_, &key, &val, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
-    while (rc == 0) {
-      std::string_view k = as_view(key);
-      if (k.substr(0, prefix.size()) != prefix) break;
-      Status s = fn(k, as_view(val));
-      if (!s.ok()) return s;
-      rc = mdb_cursor_get(cursor_, &key, &val, MDB_NEXT);
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND) return from_mdb(rc, "scan");
-    return {};
-  }
-  MDB_cursor* get() { return cursor_; }
-
- private:
-  MDB_cursor* cursor_ = nullptr;
-  int rc_ = 0;
-};
 
 // Retention's time-ordered queues: when (u64) + cube + item.
 std::string due_key(std::int64_t when, CubeId cube, ItemId id) {
@@ -149,7 +73,7 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
   };
   int rc = mdb_env_create(&store->env_);
   if (rc) return fail(rc, "mdb_env_create");
-  if ((rc = mdb_env_set_maxdbs(store->env_, 16))) return fail(rc, "mdb_env_set_maxdbs");
+  if ((rc = mdb_env_set_maxdbs(store->env_, 32))) return fail(rc, "mdb_env_set_maxdbs");
   if ((rc = mdb_env_set_maxreaders(store->env_, options.max_readers)))
     return fail(rc, "mdb_env_set_maxreaders");
   store->max_map_size_ = std::max(options.map_size_bytes, options.max_map_size_bytes);
@@ -173,7 +97,12 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
       (rc = open_db("expiry", &store->expiry_)) ||
       (rc = open_db("tombstones", &store->tombstones_)) ||
       (rc = open_db("snapshots", &store->snapshots_)) || (rc = open_db("blobs", &store->blobs_)) ||
-      (rc = open_db("access", &store->access_))) {
+      (rc = open_db("access", &store->access_)) ||
+      (rc = open_db("activations", &store->activations_)) ||
+      (rc = open_db("activation_prefixes", &store->activation_prefixes_)) ||
+      (rc = open_db("activation_lru", &store->activation_lru_)) ||
+      (rc = open_db("activation_usage", &store->activation_usage_)) ||
+      (rc = open_db("tenant_salts", &store->tenant_salts_))) {
     mdb_txn_abort(txn);
     return fail(rc, "mdb_dbi_open");
   }
@@ -796,6 +725,13 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
     return {Errc::conflict, "cube '" + std::string(name) + "' holds " +
                                 std::to_string(removed->live_items) +
                                 " live items (use force to remove it anyway)"};
+  }
+  std::vector<ItemId> activations;
+  s = view_.list_activations(removed->id,
+                             [&](const Activation& a) { activations.push_back(a.id); });
+  if (!s.ok()) return s;
+  for (ItemId id : activations) {
+    if (s = remove_activation(removed->id, id); !s.ok()) return s;
   }
   std::string prefix = u64_key(removed->id);
   for (MDB_dbi dbi : {store_->items_, store_->versions_, store_->snapshots_, store_->access_}) {

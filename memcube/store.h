@@ -29,6 +29,8 @@
 #include <string_view>
 #include <vector>
 
+#include "memcube/activation.h"
+
 namespace memos::store {
 
 using TenantId = std::uint32_t;
@@ -189,6 +191,12 @@ struct RetentionResult {
   std::size_t purged = 0;                          // removed with all versions
 };
 
+// A tenant's activation items: how many, and the bytes of their states.
+struct ActivationUsage {
+  std::uint64_t count = 0;
+  std::uint64_t bytes = 0;
+};
+
 struct StoreOptions {
   std::uint64_t map_size_bytes = 1ull << 30;
   // grow_map() doubles the map up to this; then a full map is storage_full.
@@ -246,6 +254,25 @@ class ReadTxn {
   // Errors: not_found, corrupt, io.
   Status find_idempotency(TenantId tenant, std::string_view key, IdempotencyRecord* out) const;
 
+  // ---- activation tier (activation.h; activation_store.cpp) ----
+  // The tenant's salt for activation keys. Errors: not_found (none made
+  // yet), corrupt, io.
+  Status tenant_salt(TenantId tenant, Digest* out) const;
+  // Errors: not_found, corrupt, io.
+  Status get_activation(CubeId cube, ItemId id, Activation* out) const;
+  // The cube's activation items in id order. Errors: corrupt, io.
+  Status list_activations(CubeId cube, const std::function<void(const Activation&)>& fn) const;
+  // The items found under chain digest `prefix`, until `fn` returns false.
+  // Errors: corrupt, io.
+  Status activations_under(const Digest& prefix,
+                           const std::function<bool(CubeId, ItemId)>& fn) const;
+  // Zeros for a tenant with none. Errors: corrupt, io.
+  Status activation_usage(TenantId tenant, ActivationUsage* out) const;
+  // Up to `max` of the tenant's items, least recently used first.
+  // Errors: corrupt, io.
+  Status least_recent_activations(TenantId tenant, std::size_t max,
+                                  std::vector<std::pair<CubeId, ItemId>>* out) const;
+
  private:
   friend class Store;
   friend class WriteTxn;
@@ -278,8 +305,7 @@ class WriteTxn {
   // Errors: already_exists, storage_full, corrupt, io.
   Status create_cube(TenantId tenant, std::string_view name, std::string_view embedder,
                      std::uint32_t dimension, std::int64_t now_ms, Cube* out,
-                     std::string_view default_retriever = "dense",
-                     std::string_view language = "");
+                     std::string_view default_retriever = "dense", std::string_view language = "");
   // Removes the cube, its items and all their versions. Errors: not_found,
   // conflict (live items and !force), storage_full, corrupt, io.
   Status remove_cube(TenantId tenant, std::string_view name, bool force, Cube* removed);
@@ -342,6 +368,22 @@ class WriteTxn {
   // Records the outcome of a keyed write in the same transaction, so the
   // key and the write become durable together. Errors: storage_full, io.
   Status put_idempotency(TenantId tenant, std::string_view key, const IdempotencyRecord& record);
+
+  // ---- activation tier ----
+  // The tenant's salt, made from the system's random source the first time.
+  // Errors: storage_full, map_full, corrupt, io.
+  Status ensure_tenant_salt(TenantId tenant, Digest* out);
+  // Stores an activation item whose blob is already durable in the blob
+  // store: its record, its chain digests, a blob reference, its place in the
+  // tenant's LRU and usage. Errors: already_exists (the id), not_found
+  // (cube), storage_full, map_full, corrupt, io.
+  Status put_activation(const Activation& activation);
+  // Removes an item, its digests and its blob reference. Errors: not_found,
+  // storage_full, map_full, corrupt, io.
+  Status remove_activation(CubeId cube, ItemId id, Activation* removed = nullptr);
+  // Marks an item used now (its LRU place, last use, use count).
+  // Errors: not_found, storage_full, map_full, corrupt, io.
+  Status touch_activation(CubeId cube, ItemId id, std::int64_t now_ms);
 
   // Retention, bounded: at most `max_items` items whose TTL has passed get a
   // tombstone version (frozen items do not expire while frozen), and at most
@@ -413,9 +455,14 @@ class Store {
   // Retention queues, keyed by time + cube + item: live items with a TTL by
   // expiry time, deleted items by deletion time.
   MDB_dbi expiry_ = 0, tombstones_ = 0;
-  MDB_dbi snapshots_ = 0;      // cube + tag -> SnapshotRecord
-  MDB_dbi access_ = 0;         // cube + item -> hits (u64) + last access (i64) + crc32c (u32)
-  MDB_dbi blobs_ = 0;          // sha256 -> size (u64) + refs (u64) + crc32c (u32)
+  MDB_dbi snapshots_ = 0;  // cube + tag -> SnapshotRecord
+  MDB_dbi access_ = 0;     // cube + item -> hits (u64) + last access (i64) + crc32c (u32)
+  MDB_dbi blobs_ = 0;      // sha256 -> size (u64) + refs (u64) + crc32c (u32)
+  // Activation tier: cube + item -> ActivationRecord; chain digest + cube +
+  // item -> ""; tenant + last use + cube + item -> "" (LRU); tenant ->
+  // count + bytes; tenant -> salt (32 bytes).
+  MDB_dbi activations_ = 0, activation_prefixes_ = 0, activation_lru_ = 0, activation_usage_ = 0,
+          tenant_salts_ = 0;
   std::uint64_t last_id_ = 0;  // writer thread only
 };
 

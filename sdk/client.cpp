@@ -825,4 +825,139 @@ Result<Cube> Client::import_cube(const std::function<std::size_t(char*, std::siz
       .get();
 }
 
+// ---- generation and the activation tier ----------------------------------------
+
+namespace {
+
+Activation to_activation(wire::Activation::Reader a) {
+  Activation out;
+  out.id = a.getId();
+  out.cube = str(a.getCube());
+  out.model = str(a.getModel());
+  out.model_hash = str(a.getModelHash());
+  out.kv_type = str(a.getKvType());
+  out.tokens = a.getTokens();
+  out.bytes = a.getBytes();
+  for (std::uint64_t id : a.getSources()) out.sources.push_back(id);
+  out.created_at_ms = a.getCreatedAtMs();
+  out.last_used_ms = a.getLastUsedMs();
+  out.uses = a.getUses();
+  out.prefill_ms = a.getPrefillMs();
+  return out;
+}
+
+Result<Activation> decode_activation(const wire::Response::Reader& r) {
+  if (!r.isActivation()) return wrong_reply<Activation>();
+  return to_activation(r.getActivation());
+}
+
+}  // namespace
+
+std::future<Result<ChatReply>> Client::chat_async(std::string cube, std::string prompt,
+                                                  ChatOptions options) {
+  return impl_->call<ChatReply>(
+      [&](wire::Request::Builder r) {
+        auto c = r.initChat();
+        c.setCube(text(cube));
+        c.setPrompt(text(prompt));
+        c.setK(options.k);
+        auto ids = c.initIds(static_cast<unsigned>(options.ids.size()));
+        for (unsigned i = 0; i < ids.size(); ++i) ids.set(i, options.ids[i]);
+        c.setMode(text(options.mode));
+        c.setActivate(options.activate);
+        c.setNoReuse(options.no_reuse);
+        c.setMaxTokens(options.max_tokens);
+        c.setTemperature(options.temperature);
+        c.setTopK(options.top_k);
+        c.setTopP(options.top_p);
+        c.setSeed(options.seed);
+      },
+      [](const wire::Response::Reader& r) -> Result<ChatReply> {
+        if (!r.isChat()) return wrong_reply<ChatReply>();
+        auto c = r.getChat();
+        ChatReply out;
+        out.text = str(c.getText());
+        for (std::uint64_t id : c.getMemories()) out.memories.push_back(id);
+        out.prompt_tokens = c.getPromptTokens();
+        out.block_tokens = c.getBlockTokens();
+        out.reused_tokens = c.getReusedTokens();
+        out.generated_tokens = c.getGeneratedTokens();
+        out.activation_status = str(c.getActivationStatus());
+        out.activation = c.getActivation();
+        out.restore_ms = c.getRestoreMs();
+        out.prefill_ms = c.getPrefillMs();
+        out.first_token_ms = c.getFirstTokenMs();
+        out.total_ms = c.getTotalMs();
+        out.finish = str(c.getFinish());
+        out.resident = c.getResident();
+        return out;
+      });
+}
+
+Result<Activation> Client::kv_prefill(std::string cube, std::vector<std::uint64_t> ids,
+                                      std::uint32_t top) {
+  return impl_
+      ->call<Activation>(
+          [&](wire::Request::Builder r) {
+            auto p = r.initKvPrefill();
+            p.setCube(text(cube));
+            auto list = p.initIds(static_cast<unsigned>(ids.size()));
+            for (unsigned i = 0; i < list.size(); ++i) list.set(i, ids[i]);
+            p.setTop(top);
+          },
+          decode_activation)
+      .get();
+}
+
+Result<std::vector<Activation>> Client::kv_list(std::string cube) {
+  return impl_
+      ->call<std::vector<Activation>>(
+          [&](wire::Request::Builder r) { r.initKvList().setName(text(cube)); },
+          [](const wire::Response::Reader& r) -> Result<std::vector<Activation>> {
+            if (!r.isActivations()) return wrong_reply<std::vector<Activation>>();
+            std::vector<Activation> out;
+            for (auto a : r.getActivations()) out.push_back(to_activation(a));
+            return out;
+          })
+      .get();
+}
+
+Result<Activation> Client::kv_remove(std::string cube, std::uint64_t id) {
+  return impl_
+      ->call<Activation>(
+          [&](wire::Request::Builder r) {
+            auto x = r.initKvRemove();
+            x.setCube(text(cube));
+            x.setItemId(id);
+          },
+          decode_activation)
+      .get();
+}
+
+Result<KvStats> Client::kv_stats() {
+  return impl_
+      ->call<KvStats>([](wire::Request::Builder r) { r.setKvStats(); },
+                      [](const wire::Response::Reader& r) -> Result<KvStats> {
+                        if (!r.isKvStats()) return wrong_reply<KvStats>();
+                        auto k = r.getKvStats();
+                        KvStats out;
+                        out.model = str(k.getModel());
+                        out.model_hash = str(k.getModelHash());
+                        out.kv_type = str(k.getKvType());
+                        out.context_tokens = k.getContextTokens();
+                        out.chunk_tokens = k.getChunkTokens();
+                        out.items = k.getItems();
+                        out.bytes = k.getBytes();
+                        out.tenant_max_bytes = k.getTenantMaxBytes();
+                        out.resident_states = k.getResidentStates();
+                        out.resident_bytes = k.getResidentBytes();
+                        out.resident_budget_bytes = k.getResidentBudgetBytes();
+                        out.resident_hits = k.getResidentHits();
+                        out.resident_misses = k.getResidentMisses();
+                        out.rejected_states = k.getRejectedStates();
+                        return out;
+                      })
+      .get();
+}
+
 }  // namespace memos

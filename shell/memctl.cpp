@@ -18,19 +18,18 @@
 
 #include "memos/client.h"
 #include "shell/json_writer.h"
+#include "shell/kv_commands.h"
+#include "shell/output.h"
 #include "shell/time_args.h"
 
 namespace {
 
 using memos::shell::format_time;
 using memos::shell::JsonWriter;
-
-constexpr int kExitRefused = 1;
-constexpr int kExitUsage = 2;
-
-struct UsageError {
-  std::string message;
-};
+using memos::shell::kExitRefused;
+using memos::shell::kExitUsage;
+using memos::shell::Output;
+using memos::shell::UsageError;
 
 std::vector<memos::MetaEntry> parse_meta(const std::vector<std::string>& pairs) {
   std::vector<memos::MetaEntry> meta;
@@ -216,35 +215,6 @@ void print_cube(const memos::Cube& c) {
   std::printf("version    %llu\n", static_cast<unsigned long long>(c.head_version));
 }
 
-class Output {
- public:
-  explicit Output(bool json) : json_(json) {}
-  bool json() const { return json_; }
-
-  // Prints a refused request and returns the exit status for it.
-  int refused(const memos::Error& e) const {
-    std::fprintf(stderr, "memctl: %s: %s\n", memos::to_string(e.code), e.message.c_str());
-    if (json_) {
-      JsonWriter j;
-      j.begin_object().key("error").begin_object();
-      j.key("code").value(memos::to_string(e.code));
-      j.key("message").value(e.message);
-      j.key("retryable").value(e.retryable);
-      j.end_object().end_object();
-      std::printf("%s\n", j.str().c_str());
-    }
-    return kExitRefused;
-  }
-
-  int emit(const JsonWriter& j) const {
-    std::printf("%s\n", j.str().c_str());
-    return 0;
-  }
-
- private:
-  bool json_;
-};
-
 // Writes the archive to FILE.part, fsyncs it and renames it to FILE, so a
 // failed export never leaves a file that looks complete.
 int export_cube(memos::Client& client, const Output& out, const std::string& cube,
@@ -337,7 +307,8 @@ struct Args {
   bool explain = false;
   float recency_weight = 0, importance_weight = 0, mmr_lambda = 0;
   memos::SearchOptions search;
-  std::vector<std::string> cubes;  // CUBE[,CUBE...]
+  std::vector<std::string> cubes;           // CUBE[,CUBE...]
+  memos::shell::GenerationArgs generation;  // chat, kv
 };
 
 // Converts the options that need more than CLI11's checks. Throws UsageError.
@@ -436,6 +407,7 @@ int run(CLI::App& app, const Args& a) {
   memos::Client& client = *connected.value();
   auto cmd = [&](const char* name) { return app.got_subcommand(name); };
   CLI::App* cube_cmd = app.get_subcommand("cube");
+  if (auto rc = memos::shell::run_generation_commands(app, a.generation, client, out)) return *rc;
 
   if (cmd("status")) {
     auto r = client.status();
@@ -909,6 +881,8 @@ int main(int argc, char** argv) {
   search->add_option("--mmr", a.mmr_lambda, "hybrid: diversify, relevance share in (0,1)")
       ->check(CLI::Range(0.0f, 1.0f));
 
+  memos::shell::add_generation_commands(app, a.generation);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -917,6 +891,7 @@ int main(int argc, char** argv) {
   }
   try {
     convert_arguments(a);
+    memos::shell::convert_generation_args(app, a.generation);
     return run(app, a);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "memctl: %s\n", e.message.c_str());

@@ -45,6 +45,11 @@ struct Request {
     pluginList @23 :Void;
     pluginInfo @24 :Text;           # a plugin's name
     pluginReload @25 :Text;         # a plugin's name
+    chat @26 :Chat;
+    kvPrefill @27 :KvPrefill;
+    kvList @28 :CubeRef;
+    kvRemove @29 :ItemRef;          # an activation item of the cube
+    kvStats @30 :Void;
   }
 }
 
@@ -69,6 +74,10 @@ struct Response {
     importProgress @15 :UInt64;         # importChunk: versions read so far
     plugins @16 :List(PluginInfo);      # pluginList, by name
     plugin @17 :PluginInfo;             # pluginInfo, pluginReload
+    chat @18 :ChatReply;                # chat
+    activation @19 :Activation;         # kvPrefill, kvRemove (the removed item)
+    activations @20 :List(Activation);  # kvList, in id order
+    kvStats @21 :KvStats;               # kvStats
   }
 }
 
@@ -382,4 +391,85 @@ struct ImportBegin {
 struct ImportChunk {
   session @0 :UInt64;
   data @1 :Data;         # the next bytes of the archive, one chunk at a time
+}
+
+# ---- generation and the activation tier -------------------------------------
+
+# Memory-augmented generation: the cube's memories most relevant to the
+# prompt (or the ones named) form a memory block ahead of the prompt. When an
+# activation item holds the executor's state for a prefix of that block, it
+# is restored instead of decoding (prefilling) the block again.
+struct Chat {
+  cube @0 :Text;
+  prompt @1 :Text;
+  k @2 :UInt32;          # memories retrieved; 0 = 5
+  ids @3 :List(UInt64);  # use these memories instead of searching
+  mode @4 :Text;         # search mode; empty: the cube's default
+  # Store the block's state as an activation item when none was restored
+  # for all of it (plaintext -> activation).
+  activate @5 :Bool;
+  noReuse @6 :Bool;      # decode the block even if a state is stored
+  maxTokens @7 :UInt32;  # 0 = 128; at most executor.max_tokens
+  temperature @8 :Float32;  # 0: greedy
+  topK @9 :UInt32;
+  topP @10 :Float32;
+  seed @11 :UInt32;
+}
+
+struct ChatReply {
+  text @0 :Text;
+  memories @1 :List(UInt64);  # the memory block's items, in block order
+  promptTokens @2 :UInt32;    # block and prompt
+  blockTokens @3 :UInt32;     # the memory block
+  reusedTokens @4 :UInt32;    # taken from a stored state
+  generatedTokens @5 :UInt32;
+  # "none" (no state matched), "restored", "stored" (made by this request),
+  # "restored+stored", or "rejected: why" (a stored state could not be used).
+  activationStatus @6 :Text;
+  activation @7 :UInt64;      # the activation item restored or stored; 0: none
+  restoreMs @8 :Float64;      # reading and restoring the state
+  prefillMs @9 :Float64;      # decoding the prompt tokens not restored
+  firstTokenMs @10 :Float64;  # in the executor, from the call to the first token
+  totalMs @11 :Float64;       # in memosd, from the request to the reply
+  finish @12 :Text;           # "length", "eog" or "prompt"
+  resident @13 :Bool;         # the state was already in the executor's memory
+}
+
+# Prefills a memory block and stores its state (plaintext -> activation).
+struct KvPrefill {
+  cube @0 :Text;
+  ids @1 :List(UInt64);  # these memories
+  top @2 :UInt32;        # or the N most read ones (access statistics)
+}
+
+struct Activation {
+  id @0 :UInt64;
+  cube @1 :Text;
+  model @2 :Text;
+  modelHash @3 :Text;
+  kvType @4 :Text;
+  tokens @5 :UInt32;          # the prefix it covers
+  bytes @6 :UInt64;
+  sources @7 :List(UInt64);   # the memories of its block
+  createdAtMs @8 :Int64;
+  lastUsedMs @9 :Int64;
+  uses @10 :UInt64;
+  prefillMs @11 :Float64;     # kvPrefill: what making it took
+}
+
+struct KvStats {
+  model @0 :Text;             # the executor's; empty: no executor
+  modelHash @1 :Text;
+  kvType @2 :Text;
+  items @3 :UInt64;           # the tenant's activation items
+  bytes @4 :UInt64;
+  tenantMaxBytes @5 :UInt64;
+  residentStates @6 :UInt32;  # in the executor's memory (all tenants)
+  residentBytes @7 :UInt64;
+  residentBudgetBytes @8 :UInt64;
+  residentHits @9 :UInt64;
+  residentMisses @10 :UInt64;
+  rejectedStates @11 :UInt64;
+  contextTokens @12 :UInt32;
+  chunkTokens @13 :UInt32;
 }

@@ -97,3 +97,26 @@ struct ArchiveTrailer {
   snapshots @1 :UInt64;     # snapshot frames
   crc @2 :UInt32;           # CRC-32C of every byte before the trailer frame
 }
+
+# An activation item: a model's KV state for a token prefix (activation.h).
+# The state itself is a blob in the blob store.
+struct ActivationRecord {
+  id @0 :UInt64;
+  cubeId @1 :UInt64;
+  tenant @2 :UInt32;
+  modelHash @3 :Text;
+  adapters @4 :Text;
+  kvType @5 :Text;
+  layout @6 :Text;
+  stateFormat @7 :UInt32;
+  model @8 :Text;
+  chunkTokens @9 :UInt32;
+  tokens @10 :List(Int32);
+  sources @11 :List(UInt64);
+  blob @12 :Data;           # SHA-256 of the state blob
+  size @13 :UInt64;
+  createdAtMs @14 :Int64;
+  lastUsedMs @15 :Int64;
+  uses @16 :UInt64;
+  prefixes @17 :List(Data); # the chain digests it is found under
+}

@@ -285,6 +285,68 @@ struct SearchOptions {
   float mmr_lambda = 0;  // in (0,1): diversify; 1 or more: off
 };
 
+// Memory-augmented generation (Client::chat; memos(7), "tiers").
+struct ChatOptions {
+  std::uint32_t k = 5;               // memories retrieved for the block
+  std::vector<std::uint64_t> ids{};  // or exactly these memories
+  std::string mode{};                // search mode; "": the cube's default
+  bool activate = false;             // store the block's state for next time
+  bool no_reuse = false;             // decode the block even if a state is stored
+  std::uint32_t max_tokens = 128;    // generated, at most
+  float temperature = 0;             // 0: greedy
+  std::uint32_t top_k = 0;           // 0: off
+  float top_p = 0;                   // 0 or 1: off
+  std::uint32_t seed = 0;
+};
+
+struct ChatReply {
+  std::string text{};
+  std::vector<std::uint64_t> memories{};  // the block's memories, in block order
+  std::uint32_t prompt_tokens = 0;        // block and prompt
+  std::uint32_t block_tokens = 0;
+  std::uint32_t reused_tokens = 0;  // taken from a stored state
+  std::uint32_t generated_tokens = 0;
+  // "none", "restored", "stored", "restored+stored" or "rejected: why".
+  std::string activation_status{};
+  std::uint64_t activation = 0;  // the item restored or stored; 0: none
+  double restore_ms = 0, prefill_ms = 0, first_token_ms = 0, total_ms = 0;
+  std::string finish{};   // "length", "eog" or "prompt"
+  bool resident = false;  // the state was already in the executor's memory
+};
+
+// An activation item: a model's KV state of a memory block.
+struct Activation {
+  std::uint64_t id = 0;
+  std::string cube{};
+  std::string model{};
+  std::string model_hash{};
+  std::string kv_type{};
+  std::uint32_t tokens = 0;
+  std::uint64_t bytes = 0;
+  std::vector<std::uint64_t> sources{};
+  std::int64_t created_at_ms = 0;
+  std::int64_t last_used_ms = 0;
+  std::uint64_t uses = 0;
+  double prefill_ms = 0;  // kv_prefill: what making it took (0: it existed)
+};
+
+struct KvStats {
+  std::string model{};  // empty: no executor configured
+  std::string model_hash{};
+  std::string kv_type{};
+  std::uint32_t context_tokens = 0;
+  std::uint32_t chunk_tokens = 0;
+  std::uint64_t items = 0;  // the tenant's
+  std::uint64_t bytes = 0;
+  std::uint64_t tenant_max_bytes = 0;
+  std::uint32_t resident_states = 0;  // in the executor's memory, all tenants
+  std::uint64_t resident_bytes = 0;
+  std::uint64_t resident_budget_bytes = 0;
+  std::uint64_t resident_hits = 0;
+  std::uint64_t resident_misses = 0;
+  std::uint64_t rejected_states = 0;
+};
+
 struct ClientOptions {
   // Replies larger than this are refused (protocol_error).
   std::size_t max_message_bytes = 16u << 20;
@@ -426,6 +488,28 @@ class Client {
   // in. Errors: not_found; conflict if the new one fails to load or its
   // model differs (the running one stays).
   Result<PluginInfo> plugin_reload(const std::string& name);
+
+  // Answers `prompt` with the model executor, the cube's memories ahead of
+  // it; restores a stored state of that memory block instead of decoding it
+  // when one exists. Errors: not_found (cube, named memory), too_large (the
+  // block and prompt pass the model's context), bad_request, unavailable
+  // (no executor configured, or it died mid-call: retryable).
+  std::future<Result<ChatReply>> chat_async(std::string cube, std::string prompt,
+                                            ChatOptions options = {});
+  Result<ChatReply> chat(std::string cube, std::string prompt, ChatOptions options = {}) {
+    return chat_async(std::move(cube), std::move(prompt), std::move(options)).get();
+  }
+  // Prefills the block of the named memories, or of the `top` most read
+  // ones, and stores its state (the existing item if there is one). Errors:
+  // as chat; conflict (a block shorter than one chunk, or a state over the
+  // limits).
+  Result<Activation> kv_prefill(std::string cube, std::vector<std::uint64_t> ids,
+                                std::uint32_t top = 0);
+  // The cube's activation items. Errors: not_found.
+  Result<std::vector<Activation>> kv_list(std::string cube);
+  // Removes one. Errors: not_found.
+  Result<Activation> kv_remove(std::string cube, std::uint64_t id);
+  Result<KvStats> kv_stats();
 
   // Requests sent whose replies have not arrived yet.
   std::size_t in_flight() const;

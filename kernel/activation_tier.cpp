@@ -1,0 +1,173 @@
+#include "kernel/activation_tier.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <future>
+#include <optional>
+
+#include "kernel/wire_replies.h"
+
+namespace memos::kernel {
+namespace {
+
+using store::Errc;
+using store::Status;
+
+// Candidates checked per chunk boundary: more than one exists only when
+// several blocks share that prefix.
+constexpr std::size_t kMaxCandidates = 64;
+
+std::size_t shared_prefix(std::span<const std::int32_t> a, std::span<const std::int32_t> b) {
+  std::size_t n = std::min(a.size(), b.size()), i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+
+}  // namespace
+
+Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& key,
+                            std::span<const std::int32_t> tokens,
+                            std::optional<FoundState>* out) const {
+  out->reset();
+  std::optional<store::ReadTxn> txn;
+  if (Status s = store_.begin_read(&txn); !s.ok()) return s;
+  store::Digest salt;
+  Status s = txn->tenant_salt(tenant, &salt);
+  if (s.code == Errc::not_found) return {};  // the tenant never stored one
+  if (!s.ok()) return s;
+  auto digests = store::prefix_digests(key, salt, config_.chunk_tokens, tokens);
+  // Longest first: the first boundary with a usable item wins.
+  for (std::size_t b = digests.size(); b-- > 0;) {
+    std::vector<std::pair<store::CubeId, std::uint64_t>> ids;
+    s = txn->activations_under(digests[b], [&](store::CubeId cube, std::uint64_t id) {
+      ids.emplace_back(cube, id);
+      return ids.size() < kMaxCandidates;
+    });
+    if (!s.ok()) return s;
+    for (const auto& [cube, id] : ids) {
+      store::Activation a;
+      if (s = txn->get_activation(cube, id, &a); !s.ok()) return s;
+      // The digest already names tenant, key and tokens; checking them again
+      // costs little and makes a collision harmless.
+      if (a.tenant != tenant || !(a.key == key)) continue;
+      std::size_t shared = shared_prefix(a.tokens, tokens);
+      if (shared < (b + 1) * config_.chunk_tokens) continue;
+      if (!*out || shared > (*out)->shared) *out = FoundState{std::move(a), shared};
+    }
+    if (*out) return {};
+  }
+  return {};
+}
+
+Status ActivationTier::commit(std::function<Status(store::WriteTxn&)> apply) {
+  auto done = std::make_shared<std::promise<Status>>();
+  auto result = done->get_future();
+  commits_.submit({std::move(apply), [done](const Status& s) { done->set_value(s); }});
+  return result.get();
+}
+
+Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
+                             const ExecutorInfo& executor, std::vector<std::int32_t> tokens,
+                             std::vector<std::uint64_t> sources, const std::string& state,
+                             store::Activation* out) {
+  const std::uint64_t size = state.size();
+  if (size > (config_.max_state_mb << 20)) {
+    return {Errc::conflict, "the state is " + std::to_string(size >> 20) +
+                                " MB, over activation.max_state_mb (" +
+                                std::to_string(config_.max_state_mb) + ")"};
+  }
+  if (size > (config_.tenant_max_mb << 20)) {
+    return {Errc::conflict, "the state is larger than the tenant's activation budget"};
+  }
+  if (tokens.size() < config_.chunk_tokens) {
+    return {Errc::conflict, "the block has " + std::to_string(tokens.size()) +
+                                " tokens, less than one chunk (activation.chunk_tokens = " +
+                                std::to_string(config_.chunk_tokens) + "): not worth keeping"};
+  }
+  store::BlobId blob;
+  if (Status s = blobs_.put(state, &blob); !s.ok()) return s;
+
+  const std::uint64_t budget = config_.tenant_max_mb << 20;
+  const std::uint32_t chunk = config_.chunk_tokens;
+  auto stored = std::make_shared<store::Activation>();
+  Status s = commit([=, tokens = std::move(tokens),
+                     sources = std::move(sources)](store::WriteTxn& txn) -> Status {
+    store::Digest salt;
+    if (Status e = txn.ensure_tenant_salt(tenant, &salt); !e.ok()) return e;
+    auto digests = store::prefix_digests(executor.key, salt, chunk, tokens);
+    // Two requests may have made the same block's state at once: keep one.
+    Status e =
+        txn.reader().activations_under(digests.back(), [&](store::CubeId c, std::uint64_t id) {
+          store::Activation a;
+          if (txn.reader().get_activation(c, id, &a).ok() && a.tokens == tokens &&
+              a.key == executor.key && a.tenant == tenant) {
+            *stored = std::move(a);
+            return false;
+          }
+          return true;
+        });
+    if (!e.ok() || stored->id != 0) return e;
+    // Make room: least recently used first.
+    store::ActivationUsage usage;
+    if (e = txn.reader().activation_usage(tenant, &usage); !e.ok()) return e;
+    while (usage.bytes + size > budget && usage.count > 0) {
+      std::vector<std::pair<store::CubeId, std::uint64_t>> oldest;
+      if (e = txn.reader().least_recent_activations(tenant, 16, &oldest); !e.ok()) return e;
+      if (oldest.empty()) break;
+      for (const auto& [c, id] : oldest) {
+        store::Activation gone;
+        if (e = txn.remove_activation(c, id, &gone); !e.ok()) return e;
+        spdlog::info("activation {} of tenant {} evicted ({} bytes, last used {})", gone.id, tenant,
+                     gone.size, gone.last_used_ms);
+        usage.bytes -= std::min(usage.bytes, gone.size);
+        usage.count -= std::min<std::uint64_t>(usage.count, 1);
+        if (usage.bytes + size <= budget) break;
+      }
+    }
+    store::Activation a;
+    a.id = txn.next_id(now_ms());
+    a.cube = cube;
+    a.tenant = tenant;
+    a.key = executor.key;
+    a.model = executor.model;
+    a.chunk_tokens = chunk;
+    a.tokens = tokens;
+    a.sources = sources;
+    a.blob = blob;
+    a.size = size;
+    a.created_at_ms = a.last_used_ms = now_ms();
+    a.prefixes = std::move(digests);
+    if (e = txn.put_activation(a); !e.ok()) return e;
+    *stored = std::move(a);
+    return {};
+  });
+  if (s.ok()) *out = *stored;
+  return s;
+}
+
+Status ActivationTier::remove(store::CubeId cube, std::uint64_t id, store::Activation* removed) {
+  auto gone = std::make_shared<store::Activation>();
+  Status s =
+      commit([=](store::WriteTxn& txn) { return txn.remove_activation(cube, id, gone.get()); });
+  if (s.ok()) *removed = *gone;
+  return s;
+}
+
+void ActivationTier::touch(store::CubeId cube, std::uint64_t id) {
+  commits_.submit({[=](store::WriteTxn& txn) {
+                     Status s = txn.touch_activation(cube, id, now_ms());
+                     // Removed meanwhile: nothing to count.
+                     return s.code == Errc::not_found ? Status{} : s;
+                   },
+                   [id](const Status& s) {
+                     if (!s.ok())
+                       spdlog::warn("counting a use of activation {}: {}", id, s.message);
+                   }});
+}
+
+StateRef ActivationTier::state_ref(const store::Activation& activation) const {
+  return {blobs_.path(activation.blob), activation.blob, activation.size};
+}
+
+}  // namespace memos::kernel

@@ -1,0 +1,76 @@
+// activation_tier.h — the daemon's activation tier: finding a stored KV
+// state for a prompt, storing new ones, and keeping each tenant within its
+// budget (memos(7), "tiers").
+//
+// Records and chain digests live in LMDB (memcube/activation.h), state
+// blobs in the blob store. A state's bytes are read by the executor itself
+// from the blob's file (it checks the digest and keeps recent states in its
+// own memory), so they never cross memosd's process on a restore.
+//
+// Thread-safety: every method may be called from any thread but the writer
+// thread (store() waits for a commit).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kernel/config.h"
+#include "kernel/plugin_executor.h"
+#include "memcube/blob_store.h"
+#include "memcube/commit_queue.h"
+#include "memcube/store.h"
+
+namespace memos::kernel {
+
+struct FoundState {
+  store::Activation activation;
+  std::size_t shared = 0;  // leading tokens the prompt shares with it
+};
+
+class ActivationTier {
+ public:
+  ActivationTier(store::Store& store, store::CommitQueue& commits, store::BlobStore& blobs,
+                 const ActivationConfig& config)
+      : store_(store), commits_(commits), blobs_(blobs), config_(config) {}
+
+  // The tenant's stored state under `key` that shares the longest prefix of
+  // whole chunks with `tokens`, if any. Errors: corrupt, io.
+  store::Status find(store::TenantId tenant, const store::ActivationKey& key,
+                     std::span<const std::int32_t> tokens, std::optional<FoundState>* out) const;
+
+  // Stores `state` (an executor's blob for `tokens`) as an activation item
+  // of `cube`: the blob durably first, then its record. The tenant's least
+  // recently used items go first when the new one would pass
+  // activation.tenant_max_mb. An identical item (same key and tokens) is
+  // kept instead of a second one. Errors: conflict (the state is larger
+  // than max_state_mb or the tenant's budget, or covers less than a chunk),
+  // storage_full, io, unavailable.
+  store::Status store(store::TenantId tenant, store::CubeId cube, const ExecutorInfo& executor,
+                      std::vector<std::int32_t> tokens, std::vector<std::uint64_t> sources,
+                      const std::string& state, store::Activation* out);
+
+  // Removes an item (its blob goes with the next garbage collection).
+  // Errors: not_found, storage_full, io, unavailable.
+  store::Status remove(store::CubeId cube, std::uint64_t id, store::Activation* removed);
+  // Counts a use; does not wait for the commit (a failure is logged).
+  void touch(store::CubeId cube, std::uint64_t id);
+
+  // What an executor needs to read the item's state.
+  StateRef state_ref(const store::Activation& activation) const;
+
+  const ActivationConfig& config() const { return config_; }
+
+ private:
+  store::Status commit(std::function<store::Status(store::WriteTxn&)> apply);
+
+  store::Store& store_;
+  store::CommitQueue& commits_;
+  store::BlobStore& blobs_;
+  const ActivationConfig& config_;
+};
+
+}  // namespace memos::kernel

@@ -1,0 +1,120 @@
+#include "kernel/plugin_executor.h"
+
+#include <capnp/message.h>
+
+#include "ipc/schema/plugin.capnp.h"
+#include "kernel/plugin_call.h"
+
+namespace memos::kernel {
+namespace {
+
+namespace pw = plugin_wire;
+
+constexpr std::size_t kSmallReply = 1 << 20;
+
+void set_tokens(capnp::List<std::int32_t>::Builder list, const std::vector<std::int32_t>& tokens) {
+  for (unsigned i = 0; i < tokens.size(); ++i) list.set(i, tokens[i]);
+}
+
+}  // namespace
+
+std::string PluginExecutor::tokenize(const std::string& text, bool add_special,
+                                     std::vector<std::int32_t>* out, bool* retryable) const {
+  capnp::MallocMessageBuilder message;
+  auto t = message.initRoot<pw::PluginRequest>().initTokenize();
+  t.setText(capnp::Text::Reader(text.data(), text.size()));
+  t.setAddSpecial(add_special);
+  // A token per byte at most, four bytes each, plus framing.
+  return call_plugin(
+      *channel_, request_bytes(message), timeout_, text.size() * 8 + kSmallReply,
+      [&](pw::PluginResponse::Reader r) -> std::string {
+        if (!r.isTokens()) return "tokenize did not return tokens";
+        out->clear();
+        for (std::int32_t token : r.getTokens()) out->push_back(token);
+        return "";
+      },
+      retryable);
+}
+
+std::string PluginExecutor::prefill(const std::vector<std::int32_t>& tokens, std::string* state,
+                                    double* prefill_ms, bool* retryable) const {
+  capnp::MallocMessageBuilder message;
+  auto p = message.initRoot<pw::PluginRequest>().initPrefill();
+  set_tokens(p.initTokens(static_cast<unsigned>(tokens.size())), tokens);
+  return call_plugin(
+      *channel_, request_bytes(message), timeout_, max_reply_bytes_,
+      [&](pw::PluginResponse::Reader r) -> std::string {
+        if (!r.isPrefilled()) return "prefill did not return a state";
+        auto d = r.getPrefilled().getState();
+        state->assign(reinterpret_cast<const char*>(d.begin()), d.size());
+        *prefill_ms = r.getPrefilled().getPrefillMs();
+        return state->empty() ? "prefill returned an empty state" : "";
+      },
+      retryable);
+}
+
+std::string PluginExecutor::generate(const GenerateArgs& args, GenerateResult* out,
+                                     bool* retryable) const {
+  capnp::MallocMessageBuilder message;
+  auto g = message.initRoot<pw::PluginRequest>().initGenerate();
+  set_tokens(g.initTokens(static_cast<unsigned>(args.tokens.size())), args.tokens);
+  if (args.state) {
+    auto s = g.initState();
+    s.setPath(args.state->path);
+    s.setDigest(capnp::Data::Reader(args.state->digest.data(), args.state->digest.size()));
+    s.setSize(args.state->size);
+  }
+  g.setMaxTokens(args.max_tokens);
+  auto sampling = g.initSampling();
+  sampling.setTemperature(args.temperature);
+  sampling.setTopK(args.top_k);
+  sampling.setTopP(args.top_p);
+  sampling.setSeed(args.seed);
+  g.setExportTokens(args.export_tokens);
+  g.setWantLogits(args.want_logits);
+  return call_plugin(
+      *channel_, request_bytes(message), timeout_, max_reply_bytes_,
+      [&](pw::PluginResponse::Reader r) -> std::string {
+        if (!r.isGenerated()) return "generate did not return a generation";
+        auto d = r.getGenerated();
+        out->text = d.getText();
+        out->tokens.clear();
+        for (std::int32_t t : d.getTokens()) out->tokens.push_back(t);
+        out->prompt_tokens = d.getPromptTokens();
+        out->reused_tokens = d.getReusedTokens();
+        out->state_status = d.getStateStatus();
+        out->state_resident = d.getStateResident();
+        out->restore_ms = d.getRestoreMs();
+        out->prefill_ms = d.getPrefillMs();
+        out->first_token_ms = d.getFirstTokenMs();
+        out->total_ms = d.getTotalMs();
+        out->finish = d.getFinish();
+        out->logits.clear();
+        for (float f : d.getLogits()) out->logits.push_back(f);
+        auto e = d.getExported();
+        out->exported.assign(reinterpret_cast<const char*>(e.begin()), e.size());
+        return "";
+      },
+      retryable);
+}
+
+std::string PluginExecutor::status(ExecutorStatus* out, bool* retryable) const {
+  capnp::MallocMessageBuilder message;
+  message.initRoot<pw::PluginRequest>().setExecutorStatus();
+  return call_plugin(
+      *channel_, request_bytes(message), timeout_, kSmallReply,
+      [&](pw::PluginResponse::Reader r) -> std::string {
+        if (!r.isExecutorStatus()) return "executorStatus did not return a status";
+        auto s = r.getExecutorStatus();
+        out->resident_states = s.getResidentStates();
+        out->resident_bytes = s.getResidentBytes();
+        out->resident_budget_bytes = s.getResidentBudgetBytes();
+        out->resident_hits = s.getResidentHits();
+        out->resident_misses = s.getResidentMisses();
+        out->rejected_states = s.getRejectedStates();
+        return "";
+      },
+      retryable);
+}
+
+}  // namespace memos::kernel

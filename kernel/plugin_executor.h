@@ -1,0 +1,102 @@
+// plugin_executor.h — a model executor plugin as memosd uses it: tokenize,
+// prefill a memory block into a state, and generate with or without a
+// stored state (ipc/schema/plugin.capnp, "executor").
+//
+// Calls may be long (a prefill of thousands of tokens takes seconds to
+// minutes on a CPU); they wait at most the configured timeout. An executor
+// whose host dies mid-call fails the call with `retryable` set; memos-plugin-
+// host starts it again for the next one.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "memcube/activation.h"
+#include "plugins/loader/channel.h"
+
+namespace memos::kernel {
+
+// What the executor runs, as it describes itself.
+struct ExecutorInfo {
+  std::string model;
+  store::ActivationKey key;  // what its states depend on
+  std::uint32_t context_tokens = 0;
+  std::uint32_t batch_tokens = 0;
+  std::uint32_t vocabulary = 0;
+};
+
+struct StateRef {
+  std::string path;  // the blob file
+  store::Digest digest{};
+  std::uint64_t size = 0;
+};
+
+struct GenerateArgs {
+  std::vector<std::int32_t> tokens;
+  const StateRef* state = nullptr;  // none
+  std::uint32_t max_tokens = 0;
+  float temperature = 0;
+  std::uint32_t top_k = 0;
+  float top_p = 0;
+  std::uint32_t seed = 0;
+  std::uint32_t export_tokens = 0;
+  bool want_logits = false;
+};
+
+struct GenerateResult {
+  std::string text;
+  std::vector<std::int32_t> tokens;
+  std::uint32_t prompt_tokens = 0;
+  std::uint32_t reused_tokens = 0;
+  std::string state_status;  // "none", "restored" or "rejected: why"
+  bool state_resident = false;
+  double restore_ms = 0, prefill_ms = 0, first_token_ms = 0, total_ms = 0;
+  std::string finish;
+  std::vector<float> logits;
+  std::string exported;  // the state after export_tokens, if asked
+};
+
+struct ExecutorStatus {
+  std::uint32_t resident_states = 0;
+  std::uint64_t resident_bytes = 0, resident_budget_bytes = 0;
+  std::uint64_t resident_hits = 0, resident_misses = 0, rejected_states = 0;
+};
+
+class PluginExecutor {
+ public:
+  // `channel` reaches an executor that described itself as `info`; calls
+  // wait at most `timeout`, and replies may hold up to `max_reply_bytes`
+  // (an exported state).
+  PluginExecutor(std::string name, std::shared_ptr<plugins::PluginChannel> channel,
+                 ExecutorInfo info, std::chrono::milliseconds timeout, std::size_t max_reply_bytes)
+      : name_(std::move(name)),
+        channel_(std::move(channel)),
+        info_(std::move(info)),
+        timeout_(timeout),
+        max_reply_bytes_(max_reply_bytes) {}
+
+  const ExecutorInfo& info() const { return info_; }
+  const std::string& name() const { return name_; }
+
+  // Each returns "" or why it failed (the plugin's error, a timeout, a host
+  // that died, a reply that does not decode); `retryable` is set when the
+  // same call may succeed later. Thread-safe.
+  std::string tokenize(const std::string& text, bool add_special, std::vector<std::int32_t>* out,
+                       bool* retryable) const;
+  std::string prefill(const std::vector<std::int32_t>& tokens, std::string* state,
+                      double* prefill_ms, bool* retryable) const;
+  std::string generate(const GenerateArgs& args, GenerateResult* out, bool* retryable) const;
+  std::string status(ExecutorStatus* out, bool* retryable) const;
+
+ private:
+  std::string name_;
+  std::shared_ptr<plugins::PluginChannel> channel_;
+  ExecutorInfo info_;
+  std::chrono::milliseconds timeout_;
+  std::size_t max_reply_bytes_;
+};
+
+}  // namespace memos::kernel

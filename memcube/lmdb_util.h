@@ -1,0 +1,93 @@
+// lmdb_util.h — key encoding and cursor helpers shared by the store's
+// files (store.cpp, activation_store.cpp). Internal to memcube.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "memcube/store.h"
+
+namespace memos::store {
+
+// Keys are big-endian so that they sort naturally.
+inline void put_be(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+inline std::uint64_t get_be(const char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+inline std::string cube_name_key(TenantId tenant, std::string_view name) {
+  std::string k;
+  put_be(k, tenant, 4);
+  k.append(name);
+  return k;
+}
+
+inline std::string u64_key(std::uint64_t v) {
+  std::string k;
+  put_be(k, v, 8);
+  return k;
+}
+
+inline std::string item_key(CubeId cube, ItemId id) {
+  std::string k;
+  put_be(k, cube, 8);
+  put_be(k, id, 8);
+  return k;
+}
+
+inline std::string version_key(CubeId cube, ItemId id, std::uint32_t version) {
+  std::string k = item_key(cube, id);
+  put_be(k, version, 4);
+  return k;
+}
+
+inline MDB_val as_val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+
+inline std::string_view as_view(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+// Owns a cursor for the duration of a scan.
+class Cursor {
+ public:
+  Cursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &cursor_); }
+  ~Cursor() {
+    if (cursor_) mdb_cursor_close(cursor_);
+  }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  int open_rc() const { return rc_; }
+  // Positions at the first key >= prefix; then steps while keys share it.
+  template <class Fn>
+  Status scan_prefix(std::string_view prefix, Fn&& fn) {
+    MDB_val key = as_val(prefix), val;
+    // LMDB refuses an empty key for MDB_SET_RANGE; an empty prefix is a full scan.
+    int rc = mdb_cursor_get(cursor_, &key, &val, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+    while (rc == 0) {
+      std::string_view k = as_view(key);
+      if (k.substr(0, prefix.size()) != prefix) break;
+      Status s = fn(k, as_view(val));
+      if (!s.ok()) return s;
+      rc = mdb_cursor_get(cursor_, &key, &val, MDB_NEXT);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) return from_mdb(rc, "scan");
+    return {};
+  }
+  MDB_cursor* get() { return cursor_; }
+
+ private:
+  MDB_cursor* cursor_ = nullptr;
+  int rc_ = 0;
+};
+
+}  // namespace memos::store
