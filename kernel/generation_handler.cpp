@@ -245,6 +245,11 @@ void GenerationHandler::run_chat(std::uint32_t tenant, std::uint64_t id, const C
   if (args.activate && !block_covered && b.block_tokens.size() >= tier_.config().chunk_tokens) {
     ga.export_tokens = static_cast<std::uint32_t>(b.block_tokens.size());
   }
+  // Decoded without a state (none stored, or refused), the block is still
+  // decoded apart from the question, so an answer does not depend on whether
+  // its block was restored.
+  if (!b.question_tokens.empty())
+    ga.split_tokens = static_cast<std::uint32_t>(b.block_tokens.size());
   GenerateResult gr;
   bool retryable = false;
   if (std::string err = executor_->generate(ga, &gr, &retryable); !err.empty()) {

@@ -71,6 +71,7 @@ std::string PluginExecutor::generate(const GenerateArgs& args, GenerateResult* o
   sampling.setTopP(args.top_p);
   sampling.setSeed(args.seed);
   g.setExportTokens(args.export_tokens);
+  g.setSplitTokens(args.split_tokens);
   g.setWantLogits(args.want_logits);
   return call_plugin(
       *channel_, request_bytes(message), timeout_, max_reply_bytes_,

@@ -43,6 +43,10 @@ struct GenerateArgs {
   float top_p = 0;
   std::uint32_t seed = 0;
   std::uint32_t export_tokens = 0;
+  // Decode [0, split) and [split, end) as separate runs of batches, as a
+  // restore of a split-token state would: results then match bit for bit
+  // whether or not a state was restored.
+  std::uint32_t split_tokens = 0;
   bool want_logits = false;
 };
 

@@ -1,0 +1,479 @@
+// Memory-augmented generation and the activation tier through a real memosd
+// with the llama.cpp executor on a tiny generated model: states stored by
+// --activate are restored and give the same answers as a prefill; a state of
+// another model or KV type is never used; a corrupt blob is recomputed and
+// logged; an executor that dies mid-call fails the request with a retryable
+// error while memosd stays up; items survive restarts; each tenant stays
+// within its budget; hostile requests get clear errors.
+#define BOOST_TEST_MODULE generation
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "memos/client.h"
+#include "tests/support/memosd_process.h"
+#include "tests/support/printing.h"
+
+using memos::testing::MemosdProcess;
+using memos::testing::run_command;
+using memos::testing::TempDir;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+template <class T>
+std::string why(const memos::Result<T>& r) {
+  return r.ok() ? std::string() : r.error().message;
+}
+
+// Models made once for the whole run.
+struct Models {
+  TempDir dir;
+  std::string a = dir.path() + "/a.gguf";
+  std::string b = dir.path() + "/b.gguf";  // same shape, other weights
+  Models() {
+    for (auto [path, seed] : {std::pair{a, "1"}, std::pair{b, "2"}}) {
+      std::string out, err;
+      int rc = run_command({MEMOS_MKMODEL, "--out", path, "--vocab", MEMOS_TEST_VOCAB, "--preset",
+                            "tiny", "--seed", seed},
+                           &out, &err);
+      BOOST_REQUIRE_MESSAGE(rc == 0, "memos-mkmodel: " + err);
+    }
+  }
+};
+
+const Models& models() {
+  static Models m;
+  return m;
+}
+
+std::string config(const std::string& model, const std::string& extra = "") {
+  return "[executor]\nmodel = \"" + model +
+         "\"\nthreads = 2\nbatch = 32\nmax_tokens = 64\n"
+         "[activation]\nchunk_tokens = 16\n" +
+         extra;
+}
+
+// A memosd on `dir` with `conf` as its configuration.
+struct Daemon {
+  Daemon(const std::string& dir, const std::string& conf) {
+    std::string path = dir + "/memosd.conf";
+    std::ofstream(path) << conf;
+    process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, dir,
+                                              std::vector<std::string>{"--config", path});
+    BOOST_REQUIRE_MESSAGE(process->start(60s), "memosd did not start:\n" + process->log());
+  }
+  std::unique_ptr<memos::Client> client() {
+    auto c = memos::Client::connect(process->socket());
+    BOOST_REQUIRE_MESSAGE(c.ok(), why(c));
+    return std::move(c.value());
+  }
+  std::unique_ptr<MemosdProcess> process;
+};
+
+const char* const kMemories[] = {
+    "Maya is allergic to peanuts and carries an EpiPen everywhere she goes.",
+    "Maya moved from Lisbon to Almada in October and rents a small flat there.",
+    "Maya swims at the municipal pool every Saturday morning before breakfast.",
+    "Maya's brother Tiago is a marine biologist working in the Azores.",
+    "Maya prefers green tea to coffee and never drinks anything after six.",
+    "Maya is learning Japanese and practises kanji for twenty minutes a day.",
+    "Maya's cat is called Pimenta and sleeps on the bookshelf.",
+    "Maya works as a structural engineer on bridge inspections.",
+};
+
+std::vector<std::uint64_t> fill(memos::Client& c, const std::string& cube) {
+  BOOST_REQUIRE(c.cube_create(cube).ok());
+  std::vector<std::uint64_t> ids;
+  for (const char* text : kMemories) {
+    auto r = c.add(cube, {text});
+    BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+    ids.push_back(r->id);
+  }
+  return ids;
+}
+
+memos::ChatOptions with_ids(std::vector<std::uint64_t> ids, bool activate = false) {
+  memos::ChatOptions o;
+  o.ids = std::move(ids);
+  o.activate = activate;
+  o.max_tokens = 8;
+  return o;
+}
+
+// The memos-plugin-host running the executor under memosd `parent`.
+pid_t executor_host(pid_t parent) {
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid != parent) continue;
+    std::ifstream cmd(entry.path() / "cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+    if (args.find("llama-executor") != std::string::npos) return std::stoi(name);
+  }
+  return -1;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(activate_stores_the_block_and_the_next_chat_restores_it) {
+  TempDir dir;
+  Daemon d(dir.path(), config(models().a));
+  auto c = d.client();
+  auto ids = fill(*c, "maya");
+  std::vector<std::uint64_t> block(ids.begin(), ids.begin() + 6);
+
+  auto plain = c->chat("maya", "Where does Maya live?", with_ids(block));
+  BOOST_REQUIRE_MESSAGE(plain.ok(), why(plain));
+  BOOST_TEST(plain->activation_status == "none");
+  BOOST_TEST(plain->reused_tokens == 0u);
+  BOOST_TEST(plain->block_tokens > 16u);
+  BOOST_TEST(plain->generated_tokens > 0u);
+
+  auto stored = c->chat("maya", "Where does Maya live?", with_ids(block, true));
+  BOOST_REQUIRE_MESSAGE(stored.ok(), why(stored));
+  BOOST_TEST(stored->activation_status == "stored");
+  BOOST_TEST(stored->activation != 0u);
+  BOOST_TEST(stored->text == plain->text);  // greedy, same batches: same answer
+
+  auto items = c->kv_list("maya");
+  BOOST_REQUIRE_MESSAGE(items.ok(), why(items));
+  BOOST_REQUIRE(items->size() == 1u);
+  BOOST_TEST(items->front().id == stored->activation);
+  BOOST_TEST(items->front().tokens == stored->block_tokens);
+  BOOST_TEST(
+      (std::set<std::uint64_t>(items->front().sources.begin(), items->front().sources.end()) ==
+       std::set<std::uint64_t>(block.begin(), block.end())));
+
+  // Another question over the same memories restores the block.
+  auto restored = c->chat("maya", "Where does Maya live?", with_ids(block));
+  BOOST_REQUIRE_MESSAGE(restored.ok(), why(restored));
+  BOOST_TEST(restored->activation_status == "restored");
+  BOOST_TEST(restored->activation == stored->activation);
+  BOOST_TEST(restored->reused_tokens == restored->block_tokens);
+  BOOST_TEST(restored->text == plain->text);
+  auto other = c->chat("maya", "What pet does Maya have?", with_ids(block));
+  BOOST_REQUIRE(other.ok());
+  BOOST_TEST(other->activation_status == "restored");
+  BOOST_TEST(other->resident);  // read once, kept in the executor's memory
+  auto other_plain = c->chat("maya", "What pet does Maya have?", [&] {
+    auto o = with_ids(block);
+    o.no_reuse = true;
+    return o;
+  }());
+  BOOST_REQUIRE(other_plain.ok());
+  BOOST_TEST(other_plain->activation_status == "none");
+  BOOST_TEST(other_plain->text == other->text);
+
+  // A block that extends the stored one reuses its shared whole chunks.
+  auto longer = c->chat("maya", "Where does Maya live?", with_ids(ids));
+  BOOST_REQUIRE(longer.ok());
+  BOOST_TEST(longer->activation_status == "restored");
+  BOOST_TEST(longer->reused_tokens >= 16u);
+  BOOST_TEST(longer->reused_tokens < longer->block_tokens);
+
+  // kv prefill of the same block finds it; of the most read ones makes one.
+  auto again = c->kv_prefill("maya", block);
+  BOOST_REQUIRE_MESSAGE(again.ok(), why(again));
+  BOOST_TEST(again->id == stored->activation);
+  BOOST_TEST(again->prefill_ms == 0.0);
+  auto top = c->kv_prefill("maya", {}, 3);
+  BOOST_REQUIRE_MESSAGE(top.ok(), why(top));
+  BOOST_TEST(top->sources.size() == 3u);
+  BOOST_TEST(top->prefill_ms > 0.0);
+  auto stats = c->kv_stats();
+  BOOST_REQUIRE(stats.ok());
+  BOOST_TEST(stats->items == 2u);
+  BOOST_TEST(stats->model_hash.size() == 64u);
+  BOOST_TEST(stats->resident_hits >= 1u);
+
+  // Items survive a restart; the first use reads the blob again.
+  BOOST_TEST(d.process->stop() == 0);
+  Daemon d2(dir.path(), config(models().a));
+  auto c2 = d2.client();
+  auto after = c2->chat("maya", "Where does Maya live?", with_ids(block));
+  BOOST_REQUIRE_MESSAGE(after.ok(), why(after));
+  BOOST_TEST(after->activation_status == "restored");
+  BOOST_TEST(!after->resident);
+  BOOST_TEST(after->text == plain->text);
+
+  // Removing an item: gone from the list, the next chat decodes the block.
+  auto gone = c2->kv_remove("maya", stored->activation);
+  BOOST_REQUIRE_MESSAGE(gone.ok(), why(gone));
+  auto none = c2->chat("maya", "Where does Maya live?", with_ids(block));
+  BOOST_REQUIRE(none.ok());
+  BOOST_TEST(none->activation_status == "none");
+  auto missing = c2->kv_remove("maya", stored->activation);
+  BOOST_REQUIRE(!missing.ok());
+  BOOST_TEST((missing.error().code == memos::ErrorCode::not_found));
+  // Removing the cube removes its items.
+  BOOST_REQUIRE(c2->cube_remove("maya", true).ok());
+  auto st = c2->kv_stats();
+  BOOST_REQUIRE(st.ok());
+  BOOST_TEST(st->items == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_state_of_another_model_or_kv_type_is_never_used) {
+  TempDir dir;
+  std::vector<std::uint64_t> ids;
+  {
+    Daemon d(dir.path(), config(models().a));
+    auto c = d.client();
+    ids = fill(*c, "maya");
+    auto stored = c->chat("maya", "Where does Maya live?", with_ids(ids, true));
+    BOOST_REQUIRE_MESSAGE(stored.ok(), why(stored));
+    BOOST_TEST(stored->activation_status == "stored");
+  }
+  // The same memories under another model: the stored state is not offered.
+  {
+    Daemon d(dir.path(), config(models().b));
+    auto c = d.client();
+    auto r = c->chat("maya", "Where does Maya live?", with_ids(ids));
+    BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+    BOOST_TEST(r->activation_status == "none");
+    BOOST_TEST(r->reused_tokens == 0u);
+    auto items = c->kv_list("maya");
+    BOOST_REQUIRE(items.ok());
+    BOOST_TEST(items->size() == 1u);  // kept for the model that made it
+  }
+  // The same model with another KV type.
+  {
+    std::string conf = config(models().a);
+    conf.replace(conf.find("threads = 2"), 11, "threads = 2\nkv_type = \"f32\"");
+    Daemon d(dir.path(), conf);
+    auto c = d.client();
+    auto r = c->chat("maya", "Where does Maya live?", with_ids(ids));
+    BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+    BOOST_TEST(r->activation_status == "none");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_corrupt_blob_is_recomputed_and_logged) {
+  TempDir dir;
+  std::vector<std::uint64_t> ids;
+  std::string plain_text;
+  {
+    Daemon d(dir.path(), config(models().a));
+    auto c = d.client();
+    ids = fill(*c, "maya");
+    auto stored = c->chat("maya", "Where does Maya live?", with_ids(ids, true));
+    BOOST_REQUIRE_MESSAGE(stored.ok(), why(stored));
+    BOOST_TEST(stored->activation_status == "stored");
+    plain_text = stored->text;
+  }
+  // Flip a byte in the middle of every blob file.
+  int damaged = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir.path() + "/data/blobs")) {
+    if (!e.is_regular_file() || e.path().parent_path().filename() == "tmp") continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    auto size = fs::file_size(e.path());
+    f.seekg(static_cast<std::streamoff>(size / 2));
+    char byte = 0;
+    f.read(&byte, 1);
+    byte ^= 0x5a;
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    f.write(&byte, 1);
+    ++damaged;
+  }
+  BOOST_REQUIRE(damaged >= 1);
+  Daemon d(dir.path(), config(models().a));
+  auto c = d.client();
+  auto r = c->chat("maya", "Where does Maya live?", with_ids(ids));
+  BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+  BOOST_TEST(r->activation_status.rfind("rejected", 0) == 0u, r->activation_status);
+  BOOST_TEST(r->reused_tokens == 0u);
+  BOOST_TEST(r->text == plain_text);  // recomputed, same answer
+  BOOST_TEST(d.process->log().find("was not used") != std::string::npos);
+  // The damaged item is gone; activating again stores a good one.
+  auto items = c->kv_list("maya");
+  BOOST_REQUIRE(items.ok());
+  BOOST_TEST(items->empty());
+  auto fresh = c->chat("maya", "Where does Maya live?", with_ids(ids, true));
+  BOOST_REQUIRE(fresh.ok());
+  BOOST_TEST(fresh->activation_status == "stored");
+  auto reused = c->chat("maya", "Where does Maya live?", with_ids(ids));
+  BOOST_REQUIRE(reused.ok());
+  BOOST_TEST(reused->activation_status == "restored");
+}
+
+BOOST_AUTO_TEST_CASE(an_executor_dying_mid_call_fails_it_retryably_and_memosd_stays_up) {
+  TempDir dir;
+  Daemon d(dir.path(), config(models().a));
+  auto c = d.client();
+  auto ids = fill(*c, "maya");
+  BOOST_REQUIRE(c->chat("maya", "warm up", with_ids(ids)).ok());
+  pid_t host = executor_host(d.process->pid());
+  BOOST_REQUIRE_MESSAGE(host > 0, "no memos-plugin-host for llama-executor");
+  // Stopped, the host holds the call; killed, it dies in the middle of it.
+  BOOST_REQUIRE(kill(host, SIGSTOP) == 0);
+  auto pending = c->chat_async("maya", "Where does Maya live?", with_ids(ids, true));
+  std::this_thread::sleep_for(300ms);
+  BOOST_REQUIRE(kill(host, SIGKILL) == 0);
+  auto r = pending.get();
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST((r.error().code == memos::ErrorCode::unavailable), r.error().message);
+  BOOST_TEST(r.error().retryable);
+  // memosd is up, and the retry succeeds on a new host.
+  auto status = c->status();
+  BOOST_REQUIRE(status.ok());
+  memos::Result<memos::ChatReply> retry = c->chat("maya", "Where does Maya live?", with_ids(ids));
+  for (int i = 0; i < 50 && !retry.ok() && retry.error().retryable; ++i) {
+    std::this_thread::sleep_for(200ms);
+    retry = c->chat("maya", "Where does Maya live?", with_ids(ids));
+  }
+  BOOST_REQUIRE_MESSAGE(retry.ok(), why(retry));
+  BOOST_TEST(retry->generated_tokens > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(each_tenant_stays_within_its_budget_least_recent_first) {
+  TempDir dir;
+  // Tiny states are about 10 KB; a 1 MB budget holds a few dozen.
+  Daemon d(dir.path(), config(models().a, "tenant_max_mb = 1\n"));
+  auto c = d.client();
+  auto ids = fill(*c, "maya");
+  std::uint64_t first = 0;
+  std::size_t made = 0;
+  // Distinct blocks: every pair of memories.
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    for (std::size_t j = i + 1; j < ids.size(); ++j) {
+      auto r = c->kv_prefill("maya", {ids[i], ids[j]});
+      if (!r.ok() && r.error().code == memos::ErrorCode::conflict) continue;  // under a chunk
+      BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+      if (!first) first = r->id;
+      ++made;
+    }
+  }
+  auto stats = c->kv_stats();
+  BOOST_REQUIRE(stats.ok());
+  BOOST_TEST(stats->bytes <= stats->tenant_max_bytes);
+  auto items = c->kv_list("maya");
+  BOOST_REQUIRE(items.ok());
+  BOOST_TEST(items->size() == stats->items);
+  if (stats->items < made) {
+    // Something was evicted: the first made (least recently used) first.
+    for (const auto& a : *items) BOOST_TEST(a.id != first);
+  }
+  BOOST_TEST_MESSAGE("made " << made << ", kept " << stats->items << " (" << stats->bytes
+                             << " bytes)");
+}
+
+BOOST_AUTO_TEST_CASE(tenants_never_share_states) {
+  TempDir dir;
+  Daemon d(dir.path(), config(models().a));
+  // Both tenants keep the same memories in a cube of the same name, and
+  // activate them; neither restores the other's state.
+  auto run_tenant = [&]() -> int {
+    auto connected = memos::Client::connect(d.process->socket());
+    if (!connected.ok()) return 11;
+    auto& c = *connected.value();
+    if (!c.cube_create("shared").ok()) return 12;
+    std::vector<std::uint64_t> ids;
+    for (const char* text : kMemories) {
+      auto r = c.add("shared", {text});
+      if (!r.ok()) return 13;
+      ids.push_back(r->id);
+    }
+    // Ids differ between tenants, but a block is made of texts only.
+    auto first = c.chat("shared", "Where does Maya live?", with_ids(ids, true));
+    if (!first.ok()) return 14;
+    if (first->activation_status != "stored") return 15;
+    auto stats = c.kv_stats();
+    if (!stats.ok() || stats->items != 1) return 16;
+    return 0;
+  };
+  pid_t child = fork();
+  if (child == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+    _exit(run_tenant());
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);
+  BOOST_TEST(run_tenant() == 0);  // root: "stored", not "restored" from uid 65534's
+}
+
+BOOST_AUTO_TEST_CASE(hostile_requests_get_clear_errors) {
+  TempDir dir;
+  Daemon d(dir.path(), config(models().a));
+  auto c = d.client();
+  auto ids = fill(*c, "maya");
+  auto code_of = [](const auto& r) { return r.ok() ? memos::ErrorCode::unknown : r.error().code; };
+  using memos::ErrorCode;
+  BOOST_TEST((code_of(c->chat("maya", "")) == ErrorCode::bad_request));
+  BOOST_TEST((code_of(c->chat("nope", "hi")) == ErrorCode::not_found));
+  BOOST_TEST((code_of(c->chat("../x", "hi")) == ErrorCode::bad_request));
+  memos::ChatOptions o;
+  o.k = 1000;
+  BOOST_TEST((code_of(c->chat("maya", "hi", o)) == ErrorCode::bad_request));
+  o = {};
+  o.max_tokens = 100000;
+  BOOST_TEST((code_of(c->chat("maya", "hi", o)) == ErrorCode::bad_request));
+  o = {};
+  o.mode = "psychic";
+  BOOST_TEST((code_of(c->chat("maya", "hi", o)) == ErrorCode::bad_request));
+  o = {};
+  o.temperature = -1;
+  BOOST_TEST((code_of(c->chat("maya", "hi", o)) == ErrorCode::bad_request));
+  o.temperature = std::nanf("");
+  BOOST_TEST((code_of(c->chat("maya", "hi", o)) == ErrorCode::bad_request));
+  o = {};
+  o.top_p = 2;
+  BOOST_TEST((code_of(c->chat("maya", "hi", o)) == ErrorCode::bad_request));
+  BOOST_TEST((code_of(c->chat("maya", "hi", with_ids({12345}))) == ErrorCode::not_found));
+  // A prompt past the model's context (512 tokens).
+  std::string huge;
+  for (int i = 0; i < 400; ++i) huge += "peanuts and cashews ";
+  BOOST_TEST((code_of(c->chat("maya", huge, with_ids(ids))) == ErrorCode::too_large));
+  // Text the tokenizer must survive: control bytes, invalid UTF-8, specials.
+  for (std::string odd :
+       {std::string("\x01\x02\xff\xfe", 4), std::string("<s></s><unk>"), std::string(3, '\0')}) {
+    auto r = c->chat("maya", "hi " + odd, with_ids(ids));
+    BOOST_TEST(r.ok(), why(r));
+  }
+  BOOST_TEST((code_of(c->kv_prefill("maya", {})) == ErrorCode::bad_request));
+  BOOST_TEST((code_of(c->kv_prefill("maya", {ids[0]}, 3)) == ErrorCode::bad_request));
+  BOOST_TEST((code_of(c->kv_prefill("maya", {}, 5000)) == ErrorCode::bad_request));
+  BOOST_TEST((code_of(c->kv_list("nope")) == ErrorCode::not_found));
+  BOOST_TEST((code_of(c->kv_remove("maya", 42)) == ErrorCode::not_found));
+  BOOST_TEST(c->status().ok());  // still up
+}
+
+BOOST_AUTO_TEST_CASE(without_a_model_chat_says_how_to_configure_one) {
+  TempDir dir;
+  Daemon d(dir.path(), "");
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("maya").ok());
+  auto r = c->chat("maya", "hi");
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST((r.error().code == memos::ErrorCode::unavailable));
+  BOOST_TEST(!r.error().retryable);
+  BOOST_TEST(r.error().message.find("executor.model") != std::string::npos);
+  auto stats = c->kv_stats();
+  BOOST_REQUIRE(stats.ok());
+  BOOST_TEST(stats->model.empty());
+  // A model that does not load stops memosd with a clear error.
+  TempDir bad;
+  std::string path = bad.path() + "/memosd.conf";
+  std::ofstream(path) << "[executor]\nmodel = \"/nonexistent/model.gguf\"\n";
+  MemosdProcess p(MEMOS_MEMOSD, bad.path(), {"--config", path});
+  BOOST_TEST(!p.start(30s));
+  BOOST_TEST(p.log().find("/nonexistent/model.gguf") != std::string::npos, p.log());
+}
