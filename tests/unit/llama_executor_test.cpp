@@ -750,15 +750,24 @@ BOOST_AUTO_TEST_CASE(the_model_hash_is_cached_in_the_state_dir) {
 }
 
 // Prefill against restore (cold: read and hashed from the file; resident:
-// from memory) on the `small` preset. On demand only:
-//   test_llama_executor --run_test=measure_prefill_against_restore -- 2048
+// from memory) on memos-mkmodel's presets. On demand only:
+//   test_llama_executor --run_test=measure_prefill_against_restore -- TOKENS [PRESET [TYPE]]
+// (defaults 512, small, f32; the prompt is TOKENS long, the state TOKENS - 1).
 BOOST_AUTO_TEST_CASE(measure_prefill_against_restore, *boost::unit_test::disabled()) {
+  const auto& suite = boost::unit_test::framework::master_test_suite();
+  auto arg = [&](int i, const char* fallback) {
+    return std::string(suite.argc > i ? suite.argv[i] : fallback);
+  };
+  const std::size_t n = std::stoul(arg(1, "512"));
+  const std::string preset = arg(2, "small"), type = arg(3, "f32");
   TempDir dir;
-  const std::string model = make_model(dir.path() + "/small.gguf", "small", 1);
-  std::size_t n = 512;
-  const auto& argv = boost::unit_test::framework::master_test_suite().argv;
-  if (boost::unit_test::framework::master_test_suite().argc > 1) n = std::stoul(argv[1]);
-  Executor x(Settings{{"batch", "512"}, {"context", "2048"}, {"threads", "2"}}, model);
+  const std::string model = dir.path() + "/m.gguf";
+  std::string out, err;
+  BOOST_REQUIRE_EQUAL(run_command({MEMOS_MKMODEL, "--out", model, "--vocab", MEMOS_TEST_VOCAB,
+                                   "--preset", preset, "--type", type},
+                                  &out, &err),
+                      0);
+  Executor x(Settings{{"batch", "512"}, {"context", std::to_string(n)}, {"threads", "2"}}, model);
   const Tokens all = prompt(n, 1);
   const Stored s = store(dir.path() + "/s", x.prefill(slice(all, 0, n - 1)));
   GenerateArgs full{all};
@@ -768,9 +777,9 @@ BOOST_AUTO_TEST_CASE(measure_prefill_against_restore, *boost::unit_test::disable
   restore.want_logits = false;
   const GenerateOut cold = x.generate(restore), hot = x.generate(restore);
   BOOST_TEST(hot.resident);
-  BOOST_TEST_MESSAGE("small preset, "
-                     << n << "-token prompt, state " << s.size << " bytes: prefill " << p.prefill_ms
-                     << " ms; restore cold " << cold.restore_ms << " ms (+" << cold.prefill_ms
-                     << " ms decode of the rest)"
-                     << "; resident " << hot.restore_ms << " ms (+" << hot.prefill_ms << " ms)");
+  BOOST_TEST_MESSAGE(preset << " preset (" << type << "), " << n << "-token prompt, state "
+                            << s.size << " bytes: prefill " << p.prefill_ms << " ms; restore cold "
+                            << cold.restore_ms << " ms (+" << cold.prefill_ms
+                            << " ms decoding the last token); resident " << hot.restore_ms
+                            << " ms (+" << hot.prefill_ms << " ms)");
 }
