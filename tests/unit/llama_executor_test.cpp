@@ -31,6 +31,8 @@
 #include <vector>
 
 #include "ipc/schema/plugin.capnp.h"
+#include "plugins/loader/channel.h"
+#include "plugins/loader/isolated.h"
 #include "plugins/loader/library.h"
 #include "plugins/loader/manifest.h"
 #include "tests/support/memosd_process.h"
@@ -205,13 +207,26 @@ struct GenerateOut {
   double restore_ms = 0, prefill_ms = 0;
 };
 
+// A plugin in this process (through the loader) or, `isolated`, in
+// memos-plugin-host (MEMOS_PLUGIN_HOST) as memosd runs it by default.
 class Plugin {
  public:
-  Plugin(const std::string& name, const Settings& settings) {
-    library_ = load(name, settings);
-    std::string error;
-    instance_ = memos::plugins::PluginInstance::create(library_, &error);
-    if (!instance_) throw std::runtime_error(error);
+  Plugin(const std::string& name, const Settings& settings, bool isolated = false) {
+    using namespace memos::plugins;
+    LoadedLibrary library = load(name, settings);
+    if (isolated) {
+      IsolationPolicy policy;
+      policy.host_binary = MEMOS_PLUGIN_HOST;
+      auto channel = std::make_unique<IsolatedChannel>(library.manifest, policy);
+      const std::string error = channel->start();
+      if (!error.empty()) throw std::runtime_error(error);
+      channel_ = std::move(channel);
+    } else {
+      std::string error;
+      auto instance = PluginInstance::create(library, &error);
+      if (!instance) throw std::runtime_error(error);
+      channel_ = std::make_unique<InProcessChannel>(std::move(instance));
+    }
   }
 
   template <class Fill>
@@ -220,8 +235,8 @@ class Plugin {
     fill(request.initRoot<wire::PluginRequest>());
     auto words = capnp::messageToFlatArray(request);
     auto bytes = words.asBytes();
-    auto result = instance_->call(std::string(bytes.begin(), bytes.end()),
-                                  std::chrono::seconds(120), std::size_t{1} << 30);
+    auto result = channel_->call(std::string(bytes.begin(), bytes.end()), std::chrono::seconds(120),
+                                 std::size_t{1} << 30);
     Response r;
     r.status = result.status;
     r.error = result.message;
@@ -238,14 +253,14 @@ class Plugin {
   }
 
  private:
-  memos::plugins::LoadedLibrary library_;
-  std::unique_ptr<memos::plugins::PluginInstance> instance_;
+  std::unique_ptr<memos::plugins::PluginChannel> channel_;
 };
 
 class Executor : public Plugin {
  public:
-  explicit Executor(Settings settings = {}, const std::string& model = models().a)
-      : Plugin("llama-executor", with_model(std::move(settings), model)) {}
+  explicit Executor(Settings settings = {}, const std::string& model = models().a,
+                    bool isolated = false)
+      : Plugin("llama-executor", with_model(std::move(settings), model), isolated) {}
 
   static Settings with_model(Settings s, const std::string& model) {
     if (!s.count("model")) s["model"] = model;
@@ -747,6 +762,21 @@ BOOST_AUTO_TEST_CASE(the_model_hash_is_cached_in_the_state_dir) {
   BOOST_TEST(starts_with(read_file(state + "/model-hashes"), hash + " "));
   // Without a state folder it is computed, the same.
   BOOST_TEST(std::string(Executor({}, model).describe().getModelHash().cStr()) == hash);
+}
+
+// The manifests say isolated: the executor runs in memos-plugin-host, and a
+// restore there is as exact as in process.
+BOOST_AUTO_TEST_CASE(the_executor_runs_in_the_plugin_host) {
+  TempDir dir;
+  Executor x(Settings{}, models().a, true);
+  BOOST_TEST(x.describe().getVocabulary() == 32000u);
+  const Tokens all = prompt(50, 21);
+  const Stored s = store(dir.path() + "/s", x.prefill(slice(all, 0, 33)));
+  check_restore_equals_recompute(x, s, all, 33);
+  BOOST_TEST(x.generate({all, &s}).resident);
+  Executor in_process;
+  BOOST_TEST(same_bytes(x.generate({all, &s}).logits, in_process.generate({all, &s}).logits));
+  BOOST_TEST(x.generate({Tokens{}}).status == MEMOS_ERR_INVALID);
 }
 
 // Prefill against restore (cold: read and hashed from the file; resident:
