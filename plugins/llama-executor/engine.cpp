@@ -46,6 +46,12 @@ Engine::Engine(const Settings& settings)
   // keep it off (V transposed), the layout llama.cpp's CPU path is
   // exercised most with. Either way the layout string says which.
   const bool flash_attention = settings_.kv_ggml == GGML_TYPE_Q8_0;
+  if (flash_attention && (model_.head_dim_k % 32 != 0 || model_.head_dim_v % 32 != 0)) {
+    throw std::invalid_argument(
+        "setting kv_type = 'q8_0' needs head sizes that are multiples of "
+        "32; this model's are " +
+        std::to_string(model_.head_dim_k) + " and " + std::to_string(model_.head_dim_v));
+  }
   llama_context_params p = llama_context_default_params();
   p.n_ctx = n_ctx_;
   // One ubatch per batch: the batch split is then the only split, which is
@@ -78,6 +84,50 @@ Engine::Engine(const Settings& settings)
   info_.context = n_ctx_;
   info_.batch = batch_;
   info_.vocabulary = static_cast<std::uint32_t>(model_.n_vocab);
+  calibrate_state_shape();
+}
+
+void Engine::calibrate_state_shape() {
+  // The states of one and of two tokens: the first offset where they hold
+  // 1 and 2 after identical bytes is the cell count; the size difference is
+  // one cell's bytes.
+  std::string one, two;
+  for (std::uint32_t n : {1u, 2u}) {
+    const std::vector<llama_token> tokens(
+        n, llama_vocab_bos(model_.vocab) >= 0 ? llama_vocab_bos(model_.vocab) : 0);
+    clear();
+    decode(tokens, 0, n, false);
+    ParsedState parsed;
+    const std::string blob = export_state(tokens);
+    if (!parse_state(blob, &parsed).empty()) return;
+    (n == 1 ? one : two) = blob.substr(parsed.llama_offset);
+  }
+  clear();
+  if (two.size() <= one.size()) return;
+  state_per_cell_ = two.size() - one.size();
+  state_base_ = one.size() - state_per_cell_;
+  for (std::size_t at = 0; at + 4 <= one.size(); ++at) {
+    std::uint32_t a, b;
+    std::memcpy(&a, one.data() + at, 4);
+    std::memcpy(&b, two.data() + at, 4);
+    if (a == 1 && b == 2) {
+      cells_offset_ = at;
+      state_prefix_ = one.substr(0, at);
+      return;
+    }
+    if (one[at] != two[at]) return;
+  }
+}
+
+bool Engine::state_fits(const std::string& blob, const ParsedState& parsed) const {
+  if (cells_offset_ == SIZE_MAX) return true;  // not learned: llama.cpp's checks only
+  const std::size_t cells = parsed.header.tokens.size();
+  if (parsed.llama_size != state_base_ + state_per_cell_ * cells) return false;
+  if (parsed.llama_size < cells_offset_ + 4) return false;
+  const char* bytes = blob.data() + parsed.llama_offset;
+  std::uint32_t count;
+  std::memcpy(&count, bytes + cells_offset_, 4);
+  return count == cells && std::memcmp(bytes, state_prefix_.data(), cells_offset_) == 0;
 }
 
 std::vector<llama_token> Engine::tokenize(std::string_view text, bool add_special) const {
@@ -221,6 +271,9 @@ Engine::Restored Engine::restore(const GenerateInput& input) {
     r.why = "layout '" + h.layout + "', this executor has '" + info_.layout + "'";
   } else if (h.tokens.size() > n_ctx_) {
     r.why = "covers " + std::to_string(h.tokens.size()) + " tokens, over the context";
+  } else if (!state_fits(*blob, parsed)) {
+    r.why =
+        "llama.cpp's bytes do not hold the header's " + std::to_string(h.tokens.size()) + " tokens";
   } else if ((r.match = common_prefix(h.tokens, input.tokens)) == 0) {
     r.why = "shares no prefix with the prompt";
   }

@@ -115,6 +115,15 @@ class Engine {
   void sample(const GenerateInput& input, std::uint32_t max_tokens, GenerateResult& out,
               double start_us);
 
+  // Learns where llama.cpp's state bytes hold their cell count and how
+  // their size grows per cell (see state_fits()); on failure, leaves
+  // cells_offset_ unset and the check off.
+  void calibrate_state_shape();
+  // Whether llama.cpp's bytes of a parsed state hold as many cells as its
+  // header has tokens. llama.cpp sizes buffers from that count before it
+  // checks it against the bytes, so a wrong one must not reach it.
+  bool state_fits(const std::string& blob, const ParsedState& parsed) const;
+
   Settings settings_;
   LoadedModel model_;
   ContextPtr context_;
@@ -125,6 +134,9 @@ class Engine {
   std::unique_ptr<OwnedBatch> batch_buffer_;
   ResidentCache resident_;
   std::uint64_t rejected_ = 0;
+  std::size_t cells_offset_ = SIZE_MAX;  // SIZE_MAX: not learned
+  std::size_t state_base_ = 0, state_per_cell_ = 0;
+  std::string state_prefix_;  // the bytes before the cell count
 };
 
 }  // namespace memos::llama_exec

@@ -421,6 +421,18 @@ BOOST_AUTO_TEST_CASE(a_restore_gives_exactly_the_logits_of_a_recomputation) {
   const Tokens inside = slice(all, 0, 20);                  // a prefix of it
   check_restore_equals_recompute(x, state, inside, 19);
 
+  // A q8_0 cache (flash attention on, V not transposed) restores as exactly.
+  // (q8_0 blocks are 32 wide: the tiny model's heads of 16 are refused, the
+  // small preset's of 32 are not.)
+  BOOST_TEST(try_create("llama-executor", {{"model", models().a}, {"kv_type", "q8_0"}}).status ==
+             MEMOS_ERR_INVALID);
+  Executor q8(Settings{{"kv_type", "q8_0"}}, make_model(dir.path() + "/small.gguf", "small", 1));
+  const std::string layout = q8.describe().getLayout().cStr();
+  BOOST_TEST(contains(layout, "; fa"), layout);
+  const Stored q8_state = store(dir.path() + "/q8", q8.prefill(slice(all, 0, n)));
+  check_restore_equals_recompute(q8, q8_state, all, n);
+  check_restore_equals_recompute(q8, q8_state, diverging, 30);
+
   // And greedy generation continues alike with sampling on, same seed.
   GenerateArgs sampled{all, &state, 5, 0.8f};
   GenerateArgs recompute{all, nullptr, 5, 0.8f};
@@ -467,7 +479,8 @@ BOOST_AUTO_TEST_CASE(a_state_of_another_model_or_kv_type_is_rejected) {
 // rejection answers like a recomputation.
 BOOST_AUTO_TEST_CASE(corrupt_and_fuzzed_states_never_crash) {
   TempDir dir;
-  Executor x(Settings{{"resident_bytes", "0"}});
+  Executor x(
+      Settings{{"resident_bytes", "0"}, {"threads", "1"}});  // no OpenMP barriers: 300 rounds
   const Tokens all = prompt(40, 11);
   const std::string blob = x.prefill(slice(all, 0, 25));
   const std::vector<float> plain = x.generate({all}).logits;
@@ -498,6 +511,15 @@ BOOST_AUTO_TEST_CASE(corrupt_and_fuzzed_states_never_crash) {
 
   expect_rejected(store(dir.path() + "/garbage", std::string(4096, 'x')), "magic");
   expect_rejected(store(dir.path() + "/empty", ""), "magic");
+
+  // llama.cpp sizes its buffers from the cell count in its bytes before it
+  // checks it: one that disagrees with the header never reaches it.
+  std::string cells = blob;
+  std::size_t count_at = header_size(blob);
+  for (std::uint32_t v = 0; v != 25; ++count_at) std::memcpy(&v, cells.data() + count_at, 4);
+  const std::uint32_t huge = 0x7fffffff;
+  std::memcpy(cells.data() + count_at - 1, &huge, 4);
+  expect_rejected(store(dir.path() + "/cells", cells), "tokens");
 
   // Header fuzz: random mutations of a valid blob, digest recomputed.
   const std::size_t header = header_size(blob);
@@ -806,6 +828,7 @@ BOOST_AUTO_TEST_CASE(measure_prefill_against_restore, *boost::unit_test::disable
   GenerateArgs restore{all, &s};
   restore.want_logits = false;
   const GenerateOut cold = x.generate(restore), hot = x.generate(restore);
+  BOOST_TEST(cold.state_status == "restored");
   BOOST_TEST(hot.resident);
   BOOST_TEST_MESSAGE(preset << " preset (" << type << "), " << n << "-token prompt, state "
                             << s.size << " bytes: prefill " << p.prefill_ms << " ms; restore cold "
