@@ -1,0 +1,449 @@
+#include "plugins/llama-executor/engine.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+#include "plugins/llama-executor/utf8.h"
+
+#ifndef MEMOS_LLAMA_BUILD
+#define MEMOS_LLAMA_BUILD "unknown"
+#endif
+
+namespace memos::llama_exec {
+
+namespace {
+
+double now_us() {
+  return static_cast<double>(llama_time_us());
+}
+
+// Everything the bytes of llama_state_seq_get_data() depend on besides the
+// model and the KV type: the llama.cpp build (its serialization), the
+// number of layers, the K and V row widths, and whether V is stored
+// transposed (without flash attention) or not.
+std::string layout_of(const LoadedModel& m, bool flash_attention) {
+  return std::string("llama.cpp ") + MEMOS_LLAMA_BUILD + "; layers " + std::to_string(m.n_layer) +
+         "; k " + std::to_string(m.n_head_kv * m.head_dim_k) + "; v " +
+         std::to_string(m.n_head_kv * m.head_dim_v) + (flash_attention ? "; fa" : "; v-trans");
+}
+
+std::uint32_t common_prefix(const std::vector<llama_token>& a, const std::vector<llama_token>& b) {
+  std::size_t n = std::min(a.size(), b.size()), i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return static_cast<std::uint32_t>(i);
+}
+
+}  // namespace
+
+Engine::Engine(const Settings& settings)
+    : settings_(settings), model_(load_model(settings)), resident_(settings.resident_bytes) {
+  n_ctx_ = context_tokens(model_, settings_);
+  batch_ = std::min(settings_.batch, n_ctx_);
+  // A quantized V cache needs flash attention in llama.cpp; f16 and f32
+  // keep it off (V transposed), the layout llama.cpp's CPU path is
+  // exercised most with. Either way the layout string says which.
+  const bool flash_attention = settings_.kv_ggml == GGML_TYPE_Q8_0;
+  if (flash_attention && (model_.head_dim_k % 32 != 0 || model_.head_dim_v % 32 != 0)) {
+    throw std::invalid_argument(
+        "setting kv_type = 'q8_0' needs head sizes that are multiples of "
+        "32; this model's are " +
+        std::to_string(model_.head_dim_k) + " and " + std::to_string(model_.head_dim_v));
+  }
+  llama_context_params p = llama_context_default_params();
+  p.n_ctx = n_ctx_;
+  // One ubatch per batch: the batch split is then the only split, which is
+  // what makes a restore batch exactly like a recomputation.
+  p.n_batch = batch_;
+  p.n_ubatch = batch_;
+  p.n_seq_max = 1;
+  p.n_threads = settings_.threads;
+  p.n_threads_batch = settings_.threads;
+  p.type_k = settings_.kv_ggml;
+  p.type_v = settings_.kv_ggml;
+  p.flash_attn_type =
+      flash_attention ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  p.embeddings = false;
+  p.no_perf = true;
+  context_.reset(llama_init_from_model(model_.model.get(), p));
+  if (!context_) {
+    throw std::invalid_argument("llama.cpp cannot create a context of " + std::to_string(n_ctx_) +
+                                " tokens (kv_type " + settings_.kv_type + ") for " +
+                                settings_.model);
+  }
+  n_ctx_ = std::min(n_ctx_, llama_n_ctx(context_.get()));
+  batch_buffer_ = std::make_unique<OwnedBatch>(static_cast<std::int32_t>(batch_));
+
+  info_.model = model_.name;
+  info_.model_hash = model_.hash_hex;
+  info_.adapters = "";
+  info_.kv_type = settings_.kv_type;
+  info_.layout = layout_of(model_, flash_attention);
+  info_.context = n_ctx_;
+  info_.batch = batch_;
+  info_.vocabulary = static_cast<std::uint32_t>(model_.n_vocab);
+  calibrate_state_shape();
+}
+
+void Engine::calibrate_state_shape() {
+  // The states of one and of two tokens: the first offset where they hold
+  // 1 and 2 after identical bytes is the cell count; the size difference is
+  // one cell's bytes.
+  std::string one, two;
+  for (std::uint32_t n : {1u, 2u}) {
+    const std::vector<llama_token> tokens(
+        n, llama_vocab_bos(model_.vocab) >= 0 ? llama_vocab_bos(model_.vocab) : 0);
+    clear();
+    decode(tokens, 0, n, false);
+    ParsedState parsed;
+    const std::string blob = export_state(tokens);
+    if (!parse_state(blob, &parsed).empty()) return;
+    (n == 1 ? one : two) = blob.substr(parsed.llama_offset);
+  }
+  clear();
+  if (two.size() <= one.size()) return;
+  state_per_cell_ = two.size() - one.size();
+  state_base_ = one.size() - state_per_cell_;
+  for (std::size_t at = 0; at + 4 <= one.size(); ++at) {
+    std::uint32_t a, b;
+    std::memcpy(&a, one.data() + at, 4);
+    std::memcpy(&b, two.data() + at, 4);
+    if (a == 1 && b == 2) {
+      cells_offset_ = at;
+      state_prefix_ = one.substr(0, at);
+      return;
+    }
+    if (one[at] != two[at]) return;
+  }
+}
+
+bool Engine::state_fits(const std::string& blob, const ParsedState& parsed) const {
+  if (cells_offset_ == SIZE_MAX) return true;  // not learned: llama.cpp's checks only
+  const std::size_t cells = parsed.header.tokens.size();
+  if (parsed.llama_size != state_base_ + state_per_cell_ * cells) return false;
+  if (parsed.llama_size < cells_offset_ + 4) return false;
+  const char* bytes = blob.data() + parsed.llama_offset;
+  std::uint32_t count;
+  std::memcpy(&count, bytes + cells_offset_, 4);
+  return count == cells && std::memcmp(bytes, state_prefix_.data(), cells_offset_) == 0;
+}
+
+std::vector<llama_token> Engine::tokenize(std::string_view text, bool add_special) const {
+  if (text.size() > kMaxTokenizeBytes) {
+    throw std::invalid_argument("text of " + std::to_string(text.size()) +
+                                " bytes is over the tokenize limit of 4 MiB");
+  }
+  // The vocabulary is read-only: tokenizing needs no lock on the context.
+  std::vector<llama_token> tokens(text.size() + 8);
+  int32_t n =
+      llama_tokenize(model_.vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                     static_cast<int32_t>(tokens.size()), add_special, false);
+  if (n < 0 && n != INT32_MIN) {  // the buffer was short: -n is the count
+    tokens.resize(static_cast<std::size_t>(-n));
+    n = llama_tokenize(model_.vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                       static_cast<int32_t>(tokens.size()), add_special, false);
+  }
+  if (n < 0) throw std::runtime_error("llama.cpp cannot tokenize the text");
+  tokens.resize(static_cast<std::size_t>(n));
+  return tokens;
+}
+
+void Engine::check_tokens(const std::vector<llama_token>& tokens) const {
+  if (tokens.empty()) throw std::invalid_argument("no tokens");
+  if (tokens.size() > n_ctx_) {
+    throw std::invalid_argument("a prompt of " + std::to_string(tokens.size()) +
+                                " tokens does not fit the context of " + std::to_string(n_ctx_));
+  }
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= model_.n_vocab) {
+      throw std::invalid_argument("token " + std::to_string(tokens[i]) + " at " +
+                                  std::to_string(i) + " is not in the vocabulary of " +
+                                  std::to_string(model_.n_vocab));
+    }
+  }
+}
+
+void Engine::clear() {
+  llama_memory_seq_rm(llama_get_memory(context_.get()), 0, -1, -1);
+}
+
+void Engine::decode(const std::vector<llama_token>& tokens, std::uint32_t from, std::uint32_t to,
+                    bool logits_last) {
+  for (std::uint32_t at = from; at < to; at += batch_) {
+    const std::uint32_t n = std::min(batch_, to - at);
+    const bool last = at + n == to;
+    llama_batch& b = batch_buffer_->fill(tokens.data() + at, static_cast<std::int32_t>(n),
+                                         static_cast<llama_pos>(at), logits_last && last);
+    const int32_t rc = llama_decode(context_.get(), b);
+    if (rc != 0) {
+      clear();
+      throw std::runtime_error("llama_decode failed (" + std::to_string(rc) + ") at position " +
+                               std::to_string(at));
+    }
+  }
+}
+
+std::string Engine::export_state(const std::vector<llama_token>& tokens) {
+  StateHeader header;
+  header.model_hash = model_.hash;
+  header.adapters = info_.adapters;
+  header.kv_type = info_.kv_type;
+  header.layout = info_.layout;
+  header.tokens = tokens;
+  const std::size_t size = llama_state_seq_get_size(context_.get(), 0);
+  std::string blob = encode_state_header(header, size);
+  const std::size_t offset = blob.size();
+  blob.resize(offset + size);
+  const std::size_t written = llama_state_seq_get_data(
+      context_.get(), reinterpret_cast<std::uint8_t*>(blob.data() + offset), size, 0);
+  if (written != size) {
+    throw std::runtime_error("llama_state_seq_get_data wrote " + std::to_string(written) +
+                             " bytes of " + std::to_string(size));
+  }
+  return blob;
+}
+
+PrefillResult Engine::prefill(const std::vector<llama_token>& tokens) {
+  check_tokens(tokens);
+  std::lock_guard lock(mutex_);
+  PrefillResult r;
+  const double start = now_us();
+  clear();
+  decode(tokens, 0, static_cast<std::uint32_t>(tokens.size()), false);
+  r.prefill_ms = (now_us() - start) / 1000.0;
+  r.state = export_state(tokens);
+  r.tokens = static_cast<std::uint32_t>(tokens.size());
+  clear();
+  return r;
+}
+
+Blob Engine::load_blob(const GenerateInput& input, bool* resident, std::string* why) {
+  if (input.state_digest.size() != 32) {
+    *why = "digest of " + std::to_string(input.state_digest.size()) + " bytes, not 32";
+    return nullptr;
+  }
+  if (Blob hit = resident_.find(input.state_digest)) {
+    *resident = true;
+    return hit;
+  }
+  std::ifstream in(input.state_path, std::ios::binary | std::ios::ate);
+  if (!in) {
+    *why = "cannot read " + input.state_path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  const std::streamoff size = in.tellg();
+  if (size < 0 || static_cast<std::uint64_t>(size) != input.state_size) {
+    *why = "corrupt: " + input.state_path + " has " + std::to_string(size) + " bytes, not " +
+           std::to_string(input.state_size);
+    return nullptr;
+  }
+  auto bytes = std::make_shared<std::string>(static_cast<std::size_t>(size), '\0');
+  in.seekg(0);
+  if (!in.read(bytes->data(), size)) {
+    *why = "cannot read " + input.state_path;
+    return nullptr;
+  }
+  const Digest digest = sha256(*bytes);
+  if (std::memcmp(digest.data(), input.state_digest.data(), digest.size()) != 0) {
+    *why = "corrupt: " + input.state_path + " does not match its digest";
+    return nullptr;
+  }
+  return bytes;
+}
+
+Engine::Restored Engine::restore(const GenerateInput& input) {
+  Restored r;
+  Blob blob = load_blob(input, &r.resident, &r.why);
+  if (!blob) return r;
+  ParsedState parsed;
+  r.why = parse_state(*blob, &parsed);
+  const StateHeader& h = parsed.header;
+  if (!r.why.empty()) {
+  } else if (h.model_hash != model_.hash) {
+    r.why = "made by another model (" + to_hex(h.model_hash).substr(0, 12) + ")";
+  } else if (h.adapters != info_.adapters) {
+    r.why = "made with adapters '" + h.adapters + "'";
+  } else if (h.kv_type != info_.kv_type) {
+    r.why = "KV type " + h.kv_type + ", this executor uses " + info_.kv_type;
+  } else if (h.layout != info_.layout) {
+    r.why = "layout '" + h.layout + "', this executor has '" + info_.layout + "'";
+  } else if (h.tokens.size() > n_ctx_) {
+    r.why = "covers " + std::to_string(h.tokens.size()) + " tokens, over the context";
+  } else if (!state_fits(*blob, parsed)) {
+    r.why =
+        "llama.cpp's bytes do not hold the header's " + std::to_string(h.tokens.size()) + " tokens";
+  } else if ((r.match = common_prefix(h.tokens, input.tokens)) == 0) {
+    r.why = "shares no prefix with the prompt";
+  }
+  if (!r.why.empty()) {
+    // A blob that is intact but unusable here is not kept.
+    if (r.resident) resident_.erase(input.state_digest);
+    r.match = 0;
+    return r;
+  }
+  llama_context* ctx = context_.get();
+  clear();
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(blob->data()) + parsed.llama_offset;
+  const bool ok = llama_state_seq_set_data(ctx, bytes, parsed.llama_size, 0) != 0 &&
+                  llama_memory_seq_pos_min(llama_get_memory(ctx), 0) == 0 &&
+                  llama_memory_seq_pos_max(llama_get_memory(ctx), 0) ==
+                      static_cast<llama_pos>(h.tokens.size()) - 1;
+  if (!ok) {
+    // A refused state may have been read in part: clear the data too, so
+    // none of its values lingers in cells a later decode's attention spans
+    // (masked, but a NaN times a mask is still NaN).
+    llama_memory_clear(llama_get_memory(ctx), true);
+    resident_.erase(input.state_digest);
+    r.why = "llama.cpp refused the state";
+    r.match = 0;
+    return r;
+  }
+  if (!r.resident) resident_.insert(input.state_digest, blob);
+  return r;
+}
+
+GenerateResult Engine::generate(const GenerateInput& input, const Warn& warn) {
+  const double start = now_us();
+  check_tokens(input.tokens);
+  const auto n = static_cast<std::uint32_t>(input.tokens.size());
+  if (input.export_tokens > n) {
+    throw std::invalid_argument("exportTokens " + std::to_string(input.export_tokens) +
+                                " is past the prompt of " + std::to_string(n) + " tokens");
+  }
+  if (input.split_tokens > n) {
+    throw std::invalid_argument("splitTokens " + std::to_string(input.split_tokens) +
+                                " is past the prompt of " + std::to_string(n) + " tokens");
+  }
+  // What does not fit after the prompt is not generated.
+  const std::uint32_t max_tokens = std::min(input.max_tokens, n_ctx_ - n);
+
+  std::lock_guard lock(mutex_);
+  GenerateResult out;
+  out.prompt_tokens = n;
+  clear();
+  llama_memory_t mem = llama_get_memory(context_.get());
+
+  std::uint32_t match = 0;
+  if (!input.state_path.empty()) {
+    const double restore_start = now_us();
+    Restored r = restore(input);
+    out.state_resident = r.resident;
+    if (r.why.empty()) {
+      match = r.match;
+      out.state_status = "restored";
+    } else {
+      ++rejected_;
+      out.state_status = "rejected: " + r.why;
+      warn("state " + input.state_path + " " + out.state_status);
+    }
+    // An export inside the restored prefix starts the decode there.
+    if (input.export_tokens > 0) match = std::min(match, input.export_tokens);
+    // The state holds no logits: the last prompt position is decoded again.
+    if (match == n) --match;
+    if (match > 0) llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(match), -1);
+    out.reused_tokens = match;
+    out.restore_ms = (now_us() - restore_start) / 1000.0;
+  }
+
+  // The decode is split at the restored prefix, at splitTokens and at
+  // exportTokens; each part goes `batch_` at a time from its own start, so
+  // a recomputation split where a restore ends batches exactly like it.
+  std::vector<std::uint32_t> cuts;
+  for (std::uint32_t c : {input.split_tokens, input.export_tokens}) {
+    if (c > match && c < n) cuts.push_back(c);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.push_back(n);
+  const double prefill_start = now_us();
+  double export_us = 0;
+  if (input.export_tokens > 0 && input.export_tokens == match) {
+    const double t = now_us();
+    out.exported = export_state({input.tokens.begin(), input.tokens.begin() + match});
+    export_us += now_us() - t;
+  }
+  std::uint32_t at = match;
+  for (std::uint32_t cut : cuts) {
+    if (cut <= at) continue;
+    decode(input.tokens, at, cut, cut == n);
+    at = cut;
+    if (cut == input.export_tokens) {
+      const double t = now_us();
+      out.exported = export_state({input.tokens.begin(), input.tokens.begin() + cut});
+      export_us += now_us() - t;
+    }
+  }
+  out.prefill_ms = (now_us() - prefill_start - export_us) / 1000.0;
+
+  if (input.want_logits) {
+    const float* logits = llama_get_logits_ith(context_.get(), -1);
+    if (!logits) throw std::runtime_error("llama.cpp returned no logits for the prompt");
+    out.logits.assign(logits, logits + model_.n_vocab);
+  }
+  sample(input, max_tokens, out, start);
+  out.total_ms = (now_us() - start) / 1000.0;
+  return out;
+}
+
+void Engine::sample(const GenerateInput& input, std::uint32_t max_tokens, GenerateResult& out,
+                    double start) {
+  if (max_tokens == 0) {
+    out.finish = "prompt";
+    out.first_token_ms = (now_us() - start) / 1000.0;
+    return;
+  }
+  const SamplingParams& s = input.sampling;
+  SamplerPtr chain(llama_sampler_chain_init(llama_sampler_chain_default_params()));
+  if (s.temperature <= 0) {
+    llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
+  } else {
+    if (s.top_k > 0) {
+      llama_sampler_chain_add(chain.get(), llama_sampler_init_top_k(static_cast<int32_t>(s.top_k)));
+    }
+    if (s.top_p > 0 && s.top_p < 1) {
+      llama_sampler_chain_add(chain.get(), llama_sampler_init_top_p(s.top_p, 1));
+    }
+    llama_sampler_chain_add(chain.get(), llama_sampler_init_temp(s.temperature));
+    llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(s.seed ? s.seed : settings_.seed));
+  }
+  const auto n = static_cast<std::uint32_t>(input.tokens.size());
+  std::string bytes;
+  std::vector<char> piece(64);
+  out.finish = "length";
+  for (std::uint32_t i = 0; i < max_tokens; ++i) {
+    const llama_token t = llama_sampler_sample(chain.get(), context_.get(), -1);
+    if (i == 0) out.first_token_ms = (now_us() - start) / 1000.0;
+    if (llama_vocab_is_eog(model_.vocab, t)) {
+      out.finish = "eog";
+      break;
+    }
+    out.tokens.push_back(t);
+    int32_t len = llama_token_to_piece(model_.vocab, t, piece.data(),
+                                       static_cast<int32_t>(piece.size()), 0, false);
+    if (len < 0) {
+      piece.resize(static_cast<std::size_t>(-len));
+      len = llama_token_to_piece(model_.vocab, t, piece.data(), static_cast<int32_t>(piece.size()),
+                                 0, false);
+    }
+    if (len > 0) bytes.append(piece.data(), static_cast<std::size_t>(len));
+    if (i + 1 == max_tokens) break;
+    llama_batch& b = batch_buffer_->fill(&t, 1, static_cast<llama_pos>(n + i), true);
+    const int32_t rc = llama_decode(context_.get(), b);
+    if (rc != 0) {
+      clear();
+      throw std::runtime_error("llama_decode failed (" + std::to_string(rc) + ") while generating");
+    }
+  }
+  out.text = valid_utf8(bytes);
+}
+
+ExecutorCounters Engine::counters() {
+  std::lock_guard lock(mutex_);
+  ExecutorCounters c;
+  c.resident = resident_.stats();
+  c.rejected = rejected_;
+  return c;
+}
+
+}  // namespace memos::llama_exec

@@ -1,0 +1,142 @@
+// engine.h — the executor: one llama.cpp context (sequence 0) that
+// tokenizes, prefills a prompt into a state blob, and generates, starting
+// from a stored state when one is given.
+//
+// Concurrency: there is one context, so calls are serialized by a mutex;
+// concurrent calls queue in arrival order of the lock (memosd bounds how
+// many it sends). Requests that are malformed throw std::invalid_argument
+// (the plugin answers `invalid`); a state that cannot be used is never an
+// error: it is ignored, counted and reported in stateStatus, and the prompt
+// is decoded in full.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plugins/llama-executor/llama_handles.h"
+#include "plugins/llama-executor/loaded_model.h"
+#include "plugins/llama-executor/resident_cache.h"
+#include "plugins/llama-executor/settings.h"
+#include "plugins/llama-executor/state_blob.h"
+
+namespace memos::llama_exec {
+
+// What ExecutorCapabilities says.
+struct ExecutorInfo {
+  std::string model, model_hash, adapters, kv_type, layout;
+  std::uint32_t state_format = kStateFormat;
+  std::uint32_t context = 0, batch = 0, vocabulary = 0;
+};
+
+struct PrefillResult {
+  std::string state;
+  std::uint32_t tokens = 0;
+  double prefill_ms = 0;
+};
+
+struct SamplingParams {
+  float temperature = 0;
+  std::uint32_t top_k = 0;
+  float top_p = 0;
+  std::uint32_t seed = 0;
+};
+
+struct GenerateInput {
+  std::vector<llama_token> tokens;
+  std::string state_path;    // "" : none
+  std::string state_digest;  // raw SHA-256
+  std::uint64_t state_size = 0;
+  std::uint32_t max_tokens = 0;
+  SamplingParams sampling;
+  std::uint32_t export_tokens = 0;
+  bool want_logits = false;
+  std::uint32_t split_tokens = 0;
+};
+
+struct GenerateResult {
+  std::string text;
+  std::vector<llama_token> tokens;
+  std::uint32_t prompt_tokens = 0, reused_tokens = 0;
+  std::string state_status = "none";
+  bool state_resident = false;
+  double restore_ms = 0, prefill_ms = 0, first_token_ms = 0, total_ms = 0;
+  std::string finish;
+  std::vector<float> logits;
+  std::string exported;
+};
+
+struct ExecutorCounters {
+  ResidentStats resident;
+  std::uint64_t rejected = 0;
+};
+
+class Engine {
+ public:
+  using Warn = std::function<void(std::string_view)>;
+
+  // Loads the model and creates the context; throws std::invalid_argument
+  // (bad model, settings llama.cpp refuses).
+  explicit Engine(const Settings& settings);
+
+  const ExecutorInfo& info() const { return info_; }
+  // Refuses text over kMaxTokenizeBytes.
+  std::vector<llama_token> tokenize(std::string_view text, bool add_special) const;
+  PrefillResult prefill(const std::vector<llama_token>& tokens);
+  GenerateResult generate(const GenerateInput& input, const Warn& warn);
+  ExecutorCounters counters();
+
+  static constexpr std::size_t kMaxTokenizeBytes = 4u << 20;
+
+ private:
+  struct Restored {
+    std::string why;  // "" : restored
+    std::uint32_t match = 0;
+    bool resident = false;
+  };
+
+  void check_tokens(const std::vector<llama_token>& tokens) const;
+  void clear();
+  // Decodes tokens[from, to) at their positions, `batch_` at a time
+  // counting from `from`; the last one (to - 1) produces logits if
+  // `logits_last`. Throws std::runtime_error if llama.cpp fails.
+  void decode(const std::vector<llama_token>& tokens, std::uint32_t from, std::uint32_t to,
+              bool logits_last);
+  // The state blob of sequence 0 covering `tokens` (which it holds).
+  std::string export_state(const std::vector<llama_token>& tokens);
+  // Reads, checks and restores a stored state; on any refusal leaves the
+  // sequence empty and says why.
+  Restored restore(const GenerateInput& input);
+  Blob load_blob(const GenerateInput& input, bool* resident, std::string* why);
+  void sample(const GenerateInput& input, std::uint32_t max_tokens, GenerateResult& out,
+              double start_us);
+
+  // Learns where llama.cpp's state bytes hold their cell count and how
+  // their size grows per cell (see state_fits()); on failure, leaves
+  // cells_offset_ unset and the check off.
+  void calibrate_state_shape();
+  // Whether llama.cpp's bytes of a parsed state hold as many cells as its
+  // header has tokens. llama.cpp sizes buffers from that count before it
+  // checks it against the bytes, so a wrong one must not reach it.
+  bool state_fits(const std::string& blob, const ParsedState& parsed) const;
+
+  Settings settings_;
+  LoadedModel model_;
+  ContextPtr context_;
+  ExecutorInfo info_;
+  std::uint32_t n_ctx_ = 0, batch_ = 0;
+
+  std::mutex mutex_;  // one call at a time on the context; guards below
+  std::unique_ptr<OwnedBatch> batch_buffer_;
+  ResidentCache resident_;
+  std::uint64_t rejected_ = 0;
+  std::size_t cells_offset_ = SIZE_MAX;  // SIZE_MAX: not learned
+  std::size_t state_base_ = 0, state_per_cell_ = 0;
+  std::string state_prefix_;  // the bytes before the cell count
+};
+
+}  // namespace memos::llama_exec

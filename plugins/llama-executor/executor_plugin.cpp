@@ -1,0 +1,141 @@
+// The llama.cpp executor as a memosd plugin (memos-plugin(7)): translates
+// plugin.capnp's executor requests to the Engine and back. Runs isolated in
+// memos-plugin-host by default (its manifest).
+#include <stdexcept>
+
+#include "memos/plugin_sdk.h"
+#include "plugins/llama-executor/engine.h"
+
+namespace {
+
+using memos::llama_exec::Engine;
+using memos::plugin_sdk::Config;
+using memos::plugin_sdk::Reply;
+using memos::plugin_sdk::Request;
+namespace wire = memos::plugin_wire;
+
+std::vector<llama_token> tokens_of(capnp::List<int32_t>::Reader list) {
+  std::vector<llama_token> out(list.size());
+  for (unsigned i = 0; i < list.size(); ++i) out[i] = list[i];
+  return out;
+}
+
+void set_tokens(capnp::List<int32_t>::Builder out, const std::vector<llama_token>& in) {
+  for (unsigned i = 0; i < in.size(); ++i) out.set(i, in[i]);
+}
+
+capnp::Data::Reader data_of(const std::string& bytes) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size());
+}
+
+class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
+ public:
+  explicit LlamaExecutorPlugin(const Config& config)
+      : engine_(memos::llama_exec::read_settings(config)) {}
+
+  memos_status handle(const Request& request, Reply reply) override {
+    try {
+      switch (request.which()) {
+        case wire::PluginRequest::DESCRIBE:
+          return describe(reply);
+        case wire::PluginRequest::TOKENIZE: {
+          auto t = request.getTokenize();
+          auto tokens = engine_.tokenize(std::string_view(t.getText().cStr(), t.getText().size()),
+                                         t.getAddSpecial());
+          set_tokens(reply.initTokens(static_cast<unsigned>(tokens.size())), tokens);
+          return MEMOS_OK;
+        }
+        case wire::PluginRequest::PREFILL: {
+          auto r = engine_.prefill(tokens_of(request.getPrefill().getTokens()));
+          auto p = reply.initPrefilled();
+          p.setState(data_of(r.state));
+          p.setTokens(r.tokens);
+          p.setPrefillMs(r.prefill_ms);
+          return MEMOS_OK;
+        }
+        case wire::PluginRequest::GENERATE:
+          return generate(request.getGenerate(), reply);
+        case wire::PluginRequest::EXECUTOR_STATUS: {
+          auto c = engine_.counters();
+          auto s = reply.initExecutorStatus();
+          s.setResidentStates(c.resident.states);
+          s.setResidentBytes(c.resident.bytes);
+          s.setResidentBudgetBytes(c.resident.budget);
+          s.setResidentHits(c.resident.hits);
+          s.setResidentMisses(c.resident.misses);
+          s.setRejectedStates(c.rejected);
+          return MEMOS_OK;
+        }
+        default:
+          return fail(reply, MEMOS_ERR_UNSUPPORTED,
+                      "llama-executor answers describe, tokenize, prefill, generate and "
+                      "executorStatus");
+      }
+    } catch (const std::invalid_argument& e) {
+      return fail(reply, MEMOS_ERR_INVALID, e.what());
+    }
+  }
+
+ private:
+  memos_status describe(Reply reply) {
+    const auto& info = engine_.info();
+    auto caps = reply.initCapabilities();
+    caps.setKinds(MEMOS_KIND_EXECUTOR);
+    auto e = caps.initExecutor();
+    e.setModel(info.model);
+    e.setModelHash(info.model_hash);
+    e.setAdapters(info.adapters);
+    e.setKvType(info.kv_type);
+    e.setLayout(info.layout);
+    e.setStateFormat(info.state_format);
+    e.setContextTokens(info.context);
+    e.setBatchTokens(info.batch);
+    e.setVocabulary(info.vocabulary);
+    return MEMOS_OK;
+  }
+
+  memos_status generate(wire::GenerateRequest::Reader g, Reply reply) {
+    memos::llama_exec::GenerateInput in;
+    in.tokens = tokens_of(g.getTokens());
+    if (g.hasState()) {
+      auto s = g.getState();
+      in.state_path = s.getPath();
+      auto d = s.getDigest();
+      in.state_digest.assign(reinterpret_cast<const char*>(d.begin()), d.size());
+      in.state_size = s.getSize();
+    }
+    in.max_tokens = g.getMaxTokens();
+    auto s = g.getSampling();
+    in.sampling = {s.getTemperature(), s.getTopK(), s.getTopP(), s.getSeed()};
+    in.export_tokens = g.getExportTokens();
+    in.want_logits = g.getWantLogits();
+    in.split_tokens = g.getSplitTokens();
+
+    auto r =
+        engine_.generate(in, [this](std::string_view why) { host().log(MEMOS_LOG_WARN, why); });
+    auto out = reply.initGenerated();
+    out.setText(r.text);
+    set_tokens(out.initTokens(static_cast<unsigned>(r.tokens.size())), r.tokens);
+    out.setPromptTokens(r.prompt_tokens);
+    out.setReusedTokens(r.reused_tokens);
+    out.setStateStatus(r.state_status);
+    out.setRestoreMs(r.restore_ms);
+    out.setPrefillMs(r.prefill_ms);
+    out.setFirstTokenMs(r.first_token_ms);
+    out.setTotalMs(r.total_ms);
+    out.setFinish(r.finish);
+    if (!r.logits.empty()) {
+      auto l = out.initLogits(static_cast<unsigned>(r.logits.size()));
+      for (unsigned i = 0; i < r.logits.size(); ++i) l.set(i, r.logits[i]);
+    }
+    if (!r.exported.empty()) out.setExported(data_of(r.exported));
+    out.setStateResident(r.state_resident);
+    return MEMOS_OK;
+  }
+
+  Engine engine_;
+};
+
+}  // namespace
+
+MEMOS_PLUGIN(LlamaExecutorPlugin, "llama-executor", "1.0", MEMOS_KIND_EXECUTOR)

@@ -1,0 +1,32 @@
+// loaded_model.h — a GGUF model loaded into llama.cpp, with what both
+// plugins describe of it: its name and its content hash.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "plugins/llama-executor/llama_handles.h"
+#include "plugins/llama-executor/settings.h"
+#include "plugins/llama-executor/sha256.h"
+
+namespace memos::llama_exec {
+
+struct LoadedModel {
+  ModelPtr model;
+  const llama_vocab* vocab = nullptr;
+  std::string name;  // general.name, else the file's stem
+  Digest hash{};     // SHA-256 of the file
+  std::string hash_hex;
+  bool hash_from_cache = false;
+  std::int32_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ctx_train = 0;
+  std::int32_t head_dim_k = 0, head_dim_v = 0;
+};
+
+// Throws std::invalid_argument naming the path when the file is missing or
+// llama.cpp cannot load it.
+LoadedModel load_model(const Settings& settings);
+
+// Context size: the setting, clamped to what the model was trained for.
+std::uint32_t context_tokens(const LoadedModel& model, const Settings& settings);
+
+}  // namespace memos::llama_exec

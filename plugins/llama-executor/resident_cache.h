@@ -1,0 +1,51 @@
+// resident_cache.h — state blobs kept in the executor's memory, most
+// recently used first, within a byte budget.
+//
+// Why here and not in memosd: a state is tens of MB, and restoring it should
+// cost only llama_state_seq_set_data(). The executor reads the blob store
+// file itself, checks its SHA-256 once, and keeps the verified bytes, so a
+// hot state never crosses the process boundary or gets hashed again.
+//
+// Not thread-safe: the engine calls it under its own mutex.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace memos::llama_exec {
+
+using Blob = std::shared_ptr<const std::string>;
+
+struct ResidentStats {
+  std::uint32_t states = 0;
+  std::uint64_t bytes = 0, budget = 0, hits = 0, misses = 0;
+};
+
+class ResidentCache {
+ public:
+  explicit ResidentCache(std::uint64_t budget_bytes) : budget_(budget_bytes) {}
+
+  // The blob stored under `digest` (raw SHA-256), or null. Counts a hit or a
+  // miss; a hit becomes the most recently used.
+  Blob find(const std::string& digest);
+  // Keeps a verified blob, evicting the least recently used ones to stay
+  // within the budget. A blob larger than the whole budget is not kept.
+  void insert(const std::string& digest, Blob blob);
+  void erase(const std::string& digest);
+  ResidentStats stats() const;
+
+ private:
+  struct Entry {
+    std::string digest;
+    Blob blob;
+  };
+  std::uint64_t budget_;
+  std::uint64_t bytes_ = 0, hits_ = 0, misses_ = 0;
+  std::list<Entry> order_;  // front: most recently used
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+};
+
+}  // namespace memos::llama_exec

@@ -1,0 +1,838 @@
+// The llama.cpp executor and GGUF embedder plugins, loaded as shared objects
+// through the loader and driven with real plugin.capnp messages, on tiny
+// models memos-mkmodel (MEMOS_MKMODEL) makes once per run.
+//
+// The central property: restoring a state and decoding the rest gives
+// exactly (memcmp) the logits of a recomputation that splits its batches
+// where the state ends, whichever way the prompt relates to the state (it
+// extends it, equals it, or leaves it inside). States that must not be used
+// (another model or KV type, corrupt, fuzzed) are rejected without a crash
+// and the answer equals a plain recomputation.
+#define BOOST_TEST_MODULE llama_executor
+#include <boost/test/unit_test.hpp>
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ipc/schema/plugin.capnp.h"
+#include "plugins/loader/channel.h"
+#include "plugins/loader/isolated.h"
+#include "plugins/loader/library.h"
+#include "plugins/loader/manifest.h"
+#include "tests/support/memosd_process.h"
+
+using memos::testing::run_command;
+using memos::testing::TempDir;
+using Settings = std::map<std::string, std::string>;
+using Tokens = std::vector<std::int32_t>;
+namespace wire = memos::plugin_wire;
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---- models, made once ------------------------------------------------------
+
+std::string make_model(const std::string& path, const std::string& preset, int seed) {
+  std::string out, err;
+  const int rc = run_command({MEMOS_MKMODEL, "--out", path, "--vocab", MEMOS_TEST_VOCAB, "--preset",
+                              preset, "--seed", std::to_string(seed)},
+                             &out, &err);
+  if (rc != 0) throw std::runtime_error("memos-mkmodel failed: " + err);
+  return path;
+}
+
+struct Models {
+  TempDir dir;
+  std::string a, b;  // tiny, seeds 1 and 2
+  Models() {
+    spdlog::set_level(spdlog::level::err);  // rejected states warn; the tests read stateStatus
+    a = make_model(dir.path() + "/a.gguf", "tiny", 1);
+    b = make_model(dir.path() + "/b.gguf", "tiny", 2);
+  }
+};
+
+const Models& models() {
+  static Models m;
+  return m;
+}
+
+// ---- bytes ------------------------------------------------------------------
+
+std::string sha256(const std::string& bytes) {
+  unsigned char d[32];
+  unsigned int n = 0;
+  EVP_Digest(bytes.data(), bytes.size(), d, &n, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<char*>(d), 32);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// A state in the blob store: the file and what memosd would send with it.
+struct Stored {
+  std::string path, digest;
+  std::uint64_t size = 0;
+};
+
+Stored store(const std::string& path, const std::string& bytes) {
+  write_file(path, bytes);
+  return {path, sha256(bytes), bytes.size()};
+}
+
+// The length of our header (before llama.cpp's bytes), read as the
+// executor's README describes it.
+std::size_t header_size(const std::string& blob) {
+  auto u32 = [&](std::size_t at) {
+    std::uint32_t v;
+    std::memcpy(&v, blob.data() + at, 4);
+    return v;
+  };
+  std::size_t at = 8 + 4 + 32;
+  for (int i = 0; i < 3; ++i) at += 4 + u32(at);
+  at += 4 + 4 * std::size_t{u32(at)};
+  return at + 8;
+}
+
+bool same_bytes(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// A prompt of BOS and `n - 1` seeded ids: the model is noise, any id will do.
+Tokens prompt(std::size_t n, unsigned seed, std::int32_t bos = 1) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<std::int32_t> id(300, 31000);
+  Tokens t{bos};
+  while (t.size() < n) t.push_back(id(rng));
+  return t;
+}
+
+Tokens slice(const Tokens& t, std::size_t from, std::size_t to) {
+  return Tokens(t.begin() + static_cast<long>(from), t.begin() + static_cast<long>(to));
+}
+
+Tokens concat(Tokens a, const Tokens& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// ---- the plugins, through the loader ----------------------------------------
+
+memos::plugins::LoadedLibrary load(const std::string& name, const Settings& settings) {
+  using namespace memos::plugins;
+  Manifest manifest;
+  const std::string path =
+      std::string(MEMOS_PLUGIN_DIR) + "/llama-executor/" + name + ".plugin.toml";
+  const std::string problem = read_manifest(path, &manifest);
+  if (!problem.empty()) throw std::runtime_error(problem);
+  for (const auto& [k, v] : settings) manifest.settings[k] = v;
+  LoadedLibrary library;
+  const std::string error = load_library(manifest, &library);
+  if (!error.empty()) throw std::runtime_error(error);
+  return library;
+}
+
+// What create() says when it fails: its status and what it logged.
+struct CreateOutcome {
+  memos_status status = MEMOS_OK;
+  std::string log;
+};
+
+CreateOutcome try_create(const std::string& name, const Settings& settings) {
+  const auto library = load(name, settings);
+  static std::string captured;
+  captured.clear();
+  memos_host_api api{};
+  api.struct_size = sizeof api;
+  api.abi_minor = MEMOS_PLUGIN_ABI_MINOR;
+  api.log = [](void*, int, const char* m, std::size_t n) { captured.append(m, n) += '\n'; };
+  api.complete = [](memos_call*, memos_status, const std::uint8_t*, std::size_t) {};
+  api.is_cancelled = [](memos_call*) { return 0; };
+  const std::string config = memos::plugins::config_message(library.manifest.settings);
+  memos_instance* instance = nullptr;
+  CreateOutcome out;
+  out.status = library.descriptor->vtable->create(
+      &api, reinterpret_cast<const std::uint8_t*>(config.data()), config.size(), &instance);
+  if (instance) library.descriptor->vtable->destroy(instance);
+  out.log = captured;
+  return out;
+}
+
+struct Response {
+  memos_status status = MEMOS_ERR_INTERNAL;
+  std::string error;
+  std::vector<capnp::word> words;
+  std::unique_ptr<capnp::FlatArrayMessageReader> reader;
+  wire::PluginResponse::Reader get() const { return reader->getRoot<wire::PluginResponse>(); }
+};
+
+struct GenerateArgs {
+  Tokens tokens;
+  const Stored* state = nullptr;
+  std::uint32_t max_tokens = 0;
+  float temperature = 0;
+  std::uint32_t export_tokens = 0;
+  bool want_logits = true;
+  std::uint32_t split = 0;
+};
+
+struct GenerateOut {
+  memos_status status = MEMOS_ERR_INTERNAL;
+  std::string error, text, state_status, finish, exported;
+  Tokens tokens;
+  std::uint32_t reused = 0;
+  bool resident = false;
+  std::vector<float> logits;
+  double restore_ms = 0, prefill_ms = 0;
+};
+
+// A plugin in this process (through the loader) or, `isolated`, in
+// memos-plugin-host (MEMOS_PLUGIN_HOST) as memosd runs it by default.
+class Plugin {
+ public:
+  Plugin(const std::string& name, const Settings& settings, bool isolated = false) {
+    using namespace memos::plugins;
+    LoadedLibrary library = load(name, settings);
+    if (isolated) {
+      IsolationPolicy policy;
+      policy.host_binary = MEMOS_PLUGIN_HOST;
+      auto channel = std::make_unique<IsolatedChannel>(library.manifest, policy);
+      const std::string error = channel->start();
+      if (!error.empty()) throw std::runtime_error(error);
+      channel_ = std::move(channel);
+    } else {
+      std::string error;
+      auto instance = PluginInstance::create(library, &error);
+      if (!instance) throw std::runtime_error(error);
+      channel_ = std::make_unique<InProcessChannel>(std::move(instance));
+    }
+  }
+
+  template <class Fill>
+  Response call(Fill&& fill) {
+    capnp::MallocMessageBuilder request;
+    fill(request.initRoot<wire::PluginRequest>());
+    auto words = capnp::messageToFlatArray(request);
+    auto bytes = words.asBytes();
+    auto result = channel_->call(std::string(bytes.begin(), bytes.end()), std::chrono::seconds(120),
+                                 std::size_t{1} << 30);
+    Response r;
+    r.status = result.status;
+    r.error = result.message;
+    if (!result.reply.empty()) {
+      r.words.resize(result.reply.size() / sizeof(capnp::word));
+      std::memcpy(r.words.data(), result.reply.data(), result.reply.size());
+      capnp::ReaderOptions options;
+      options.traversalLimitInWords = std::uint64_t{1} << 32;
+      r.reader = std::make_unique<capnp::FlatArrayMessageReader>(
+          kj::arrayPtr(r.words.data(), r.words.size()), options);
+      if (r.get().isError()) r.error = r.get().getError().getMessage().cStr();
+    }
+    return r;
+  }
+
+ private:
+  std::unique_ptr<memos::plugins::PluginChannel> channel_;
+};
+
+class Executor : public Plugin {
+ public:
+  explicit Executor(Settings settings = {}, const std::string& model = models().a,
+                    bool isolated = false)
+      : Plugin("llama-executor", with_model(std::move(settings), model), isolated) {}
+
+  static Settings with_model(Settings s, const std::string& model) {
+    if (!s.count("model")) s["model"] = model;
+    if (!s.count("batch")) s["batch"] = "16";
+    if (!s.count("context")) s["context"] = "256";
+    return s;
+  }
+
+  Tokens tokenize(const std::string& text, bool add_special) {
+    auto r = call([&](wire::PluginRequest::Builder q) {
+      auto t = q.initTokenize();
+      t.setText(text);
+      t.setAddSpecial(add_special);
+    });
+    BOOST_REQUIRE_MESSAGE(r.status == MEMOS_OK, r.error);
+    Tokens out;
+    for (auto t : r.get().getTokens()) out.push_back(t);
+    return out;
+  }
+
+  std::string prefill(const Tokens& tokens) {
+    auto r = call([&](wire::PluginRequest::Builder q) {
+      auto list = q.initPrefill().initTokens(static_cast<unsigned>(tokens.size()));
+      for (unsigned i = 0; i < tokens.size(); ++i) list.set(i, tokens[i]);
+    });
+    BOOST_REQUIRE_MESSAGE(r.status == MEMOS_OK, r.error);
+    auto p = r.get().getPrefilled();
+    BOOST_TEST(p.getTokens() == tokens.size());
+    auto s = p.getState();
+    return std::string(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+
+  GenerateOut generate(const GenerateArgs& a) {
+    auto r = call([&](wire::PluginRequest::Builder q) {
+      auto g = q.initGenerate();
+      auto list = g.initTokens(static_cast<unsigned>(a.tokens.size()));
+      for (unsigned i = 0; i < a.tokens.size(); ++i) list.set(i, a.tokens[i]);
+      if (a.state) {
+        auto s = g.initState();
+        s.setPath(a.state->path);
+        s.setDigest(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(a.state->digest.data()),
+                                        a.state->digest.size()));
+        s.setSize(a.state->size);
+      }
+      g.setMaxTokens(a.max_tokens);
+      g.initSampling().setTemperature(a.temperature);
+      g.setExportTokens(a.export_tokens);
+      g.setWantLogits(a.want_logits);
+      g.setSplitTokens(a.split);
+    });
+    GenerateOut out;
+    out.status = r.status;
+    out.error = r.error;
+    if (r.status != MEMOS_OK) return out;
+    auto g = r.get().getGenerated();
+    out.text = g.getText().cStr();
+    for (auto t : g.getTokens()) out.tokens.push_back(t);
+    out.state_status = g.getStateStatus().cStr();
+    out.finish = g.getFinish().cStr();
+    out.reused = g.getReusedTokens();
+    out.resident = g.getStateResident();
+    for (float v : g.getLogits()) out.logits.push_back(v);
+    auto e = g.getExported();
+    out.exported.assign(reinterpret_cast<const char*>(e.begin()), e.size());
+    out.restore_ms = g.getRestoreMs();
+    out.prefill_ms = g.getPrefillMs();
+    return out;
+  }
+
+  wire::ExecutorCapabilities::Reader describe() {
+    last_ = call([](wire::PluginRequest::Builder q) { q.setDescribe(); });
+    BOOST_REQUIRE_MESSAGE(last_.status == MEMOS_OK, last_.error);
+    return last_.get().getCapabilities().getExecutor();
+  }
+
+  wire::ExecutorStatus::Reader status() {
+    last_ = call([](wire::PluginRequest::Builder q) { q.setExecutorStatus(); });
+    BOOST_REQUIRE_MESSAGE(last_.status == MEMOS_OK, last_.error);
+    return last_.get().getExecutorStatus();
+  }
+
+ private:
+  Response last_;
+};
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+// The restore of `state` for `tokens` against a recomputation split at
+// `split`: identical logits and greedy tokens.
+void check_restore_equals_recompute(Executor& x, const Stored& state, const Tokens& tokens,
+                                    std::uint32_t expect_reused) {
+  GenerateArgs restore{tokens, &state, 6};
+  GenerateArgs recompute{tokens, nullptr, 6};
+  recompute.split = expect_reused;
+  const GenerateOut r = x.generate(restore), c = x.generate(recompute);
+  BOOST_REQUIRE_MESSAGE(r.status == MEMOS_OK, r.error);
+  BOOST_REQUIRE_MESSAGE(c.status == MEMOS_OK, c.error);
+  BOOST_TEST(r.state_status == "restored");
+  BOOST_TEST(r.reused == expect_reused);
+  BOOST_TEST(c.state_status == "none");
+  BOOST_TEST(r.logits.size() == 32000u);
+  BOOST_TEST(same_bytes(r.logits, c.logits));
+  BOOST_TEST(r.tokens == c.tokens);
+  BOOST_TEST(r.finish == c.finish);
+}
+
+}  // namespace
+
+// a. What it describes and how it tokenizes.
+BOOST_AUTO_TEST_CASE(describes_the_model_and_tokenizes) {
+  Executor x(Settings{{"batch", "16"}, {"context", "100000"}});
+  auto caps = x.describe();
+  BOOST_TEST(std::string(caps.getModelHash().cStr()).size() == 64u);
+  BOOST_TEST(std::string(caps.getKvType().cStr()) == "f16");
+  BOOST_TEST(std::string(caps.getAdapters().cStr()).empty());
+  const std::string layout = caps.getLayout().cStr();
+  BOOST_TEST(contains(layout, "llama.cpp "), layout);
+  BOOST_TEST(contains(layout, "layers 2"), layout);
+  BOOST_TEST(contains(layout, "k 32; v 32; v-trans"), layout);  // 2 KV heads of 16
+  BOOST_TEST(caps.getStateFormat() == 1u);
+  BOOST_TEST(caps.getContextTokens() == 512u);  // clamped to the model's n_ctx_train
+  BOOST_TEST(caps.getBatchTokens() == 16u);
+  BOOST_TEST(caps.getVocabulary() == 32000u);
+  BOOST_TEST(!std::string(caps.getModel().cStr()).empty());
+
+  const Tokens with = x.tokenize("Memories are tokenized.", true);
+  const Tokens without = x.tokenize("Memories are tokenized.", false);
+  BOOST_REQUIRE(!without.empty());
+  BOOST_TEST(with.size() == without.size() + 1);
+  BOOST_TEST(with.front() == 1);  // the SPM vocab's BOS
+  for (auto t : with) BOOST_TEST((t >= 0 && t < 32000));
+  // A long text grows the buffer.
+  std::string long_text;
+  for (int i = 0; i < 2000; ++i) long_text += "word" + std::to_string(i) + " ";
+  BOOST_TEST(x.tokenize(long_text, false).size() > 2000u);
+}
+
+// b. Restore == recompute, bit for bit: the prompt extends the state, equals
+// it, or diverges inside it.
+BOOST_AUTO_TEST_CASE(a_restore_gives_exactly_the_logits_of_a_recomputation) {
+  TempDir dir;
+  Executor x;  // batch 16
+  const Tokens all = prompt(65, 7);
+  const std::uint32_t n = 45;  // not a multiple of 16
+  const Stored state = store(dir.path() + "/s45", x.prefill(slice(all, 0, n)));
+  BOOST_TEST_MESSAGE("state of 45 tokens: " << state.size << " bytes");
+
+  check_restore_equals_recompute(x, state, all, n);                   // extends it
+  check_restore_equals_recompute(x, state, slice(all, 0, n), n - 1);  // equals it
+  const Tokens diverging = concat(slice(all, 0, 30), prompt(20, 99, 5));
+  check_restore_equals_recompute(x, state, diverging, 30);  // leaves it at 30
+  const Tokens inside = slice(all, 0, 20);                  // a prefix of it
+  check_restore_equals_recompute(x, state, inside, 19);
+
+  // A q8_0 cache (flash attention on, V not transposed) restores as exactly.
+  // (q8_0 blocks are 32 wide: the tiny model's heads of 16 are refused, the
+  // small preset's of 32 are not.)
+  BOOST_TEST(try_create("llama-executor", {{"model", models().a}, {"kv_type", "q8_0"}}).status ==
+             MEMOS_ERR_INVALID);
+  Executor q8(Settings{{"kv_type", "q8_0"}}, make_model(dir.path() + "/small.gguf", "small", 1));
+  const std::string layout = q8.describe().getLayout().cStr();
+  BOOST_TEST(contains(layout, "; fa"), layout);
+  const Stored q8_state = store(dir.path() + "/q8", q8.prefill(slice(all, 0, n)));
+  check_restore_equals_recompute(q8, q8_state, all, n);
+  check_restore_equals_recompute(q8, q8_state, diverging, 30);
+
+  // And greedy generation continues alike with sampling on, same seed.
+  GenerateArgs sampled{all, &state, 5, 0.8f};
+  GenerateArgs recompute{all, nullptr, 5, 0.8f};
+  recompute.split = n;
+  BOOST_TEST(x.generate(sampled).tokens == x.generate(recompute).tokens);
+}
+
+// c. States made by another model or for another KV type are rejected; the
+// answer is a plain recomputation.
+BOOST_AUTO_TEST_CASE(a_state_of_another_model_or_kv_type_is_rejected) {
+  TempDir dir;
+  Executor a;
+  Executor b({}, models().b);
+  BOOST_TEST(std::string(a.describe().getModelHash().cStr()) !=
+             std::string(b.describe().getModelHash().cStr()));
+  const Tokens all = prompt(40, 3);
+  const Stored foreign = store(dir.path() + "/b30", b.prefill(slice(all, 0, 30)));
+  const GenerateOut r = a.generate({all, &foreign});
+  BOOST_REQUIRE_MESSAGE(r.status == MEMOS_OK, r.error);
+  BOOST_TEST(starts_with(r.state_status, "rejected: "), r.state_status);
+  BOOST_TEST(contains(r.state_status, "another model"), r.state_status);
+  BOOST_TEST(r.reused == 0u);
+  BOOST_TEST(same_bytes(r.logits, a.generate({all}).logits));
+
+  Executor f32(Settings{{"kv_type", "f32"}});
+  BOOST_TEST(std::string(f32.describe().getKvType().cStr()) == "f32");
+  const Stored f16 = store(dir.path() + "/a30", a.prefill(slice(all, 0, 30)));
+  const GenerateOut k = f32.generate({all, &f16});
+  BOOST_TEST(starts_with(k.state_status, "rejected: "), k.state_status);
+  BOOST_TEST(contains(k.state_status, "KV type"), k.state_status);
+  BOOST_TEST(same_bytes(k.logits, f32.generate({all}).logits));
+  // Its own states restore.
+  const Stored own = store(dir.path() + "/f32", f32.prefill(slice(all, 0, 30)));
+  BOOST_TEST(f32.generate({all, &own}).state_status == "restored");
+  BOOST_TEST(f32.status().getRejectedStates() == 1u);
+
+  // A state sharing no prefix with the prompt is not used either.
+  const GenerateOut none = a.generate({prompt(10, 4, 2), &f16});
+  BOOST_TEST(contains(none.state_status, "no prefix"), none.state_status);
+}
+
+// d. Corrupt, truncated, missing and fuzzed blobs: never a crash, always
+// "rejected: ..." (or a header mutation that still restores), and a
+// rejection answers like a recomputation.
+BOOST_AUTO_TEST_CASE(corrupt_and_fuzzed_states_never_crash) {
+  TempDir dir;
+  Executor x(
+      Settings{{"resident_bytes", "0"}, {"threads", "1"}});  // no OpenMP barriers: 300 rounds
+  const Tokens all = prompt(40, 11);
+  const std::string blob = x.prefill(slice(all, 0, 25));
+  const std::vector<float> plain = x.generate({all}).logits;
+  auto expect_rejected = [&](const Stored& s, const std::string& why) {
+    const GenerateOut r = x.generate({all, &s});
+    BOOST_REQUIRE_MESSAGE(r.status == MEMOS_OK, r.error);
+    BOOST_TEST(starts_with(r.state_status, "rejected: "), r.state_status);
+    BOOST_TEST(contains(r.state_status, why), r.state_status);
+    BOOST_TEST(same_bytes(r.logits, plain));
+  };
+
+  Stored flipped = store(dir.path() + "/flipped", blob);
+  std::string bytes = blob;
+  bytes[bytes.size() / 2] ^= 0x40;
+  write_file(flipped.path, bytes);
+  expect_rejected(flipped, "corrupt");
+
+  Stored truncated = store(dir.path() + "/truncated", blob);
+  write_file(truncated.path, blob.substr(0, blob.size() - 7));
+  expect_rejected(truncated, "corrupt");
+
+  Stored missing{dir.path() + "/absent", sha256(blob), blob.size()};
+  expect_rejected(missing, "cannot read");
+
+  Stored short_digest = store(dir.path() + "/short", blob);
+  short_digest.digest.resize(31);
+  expect_rejected(short_digest, "digest");
+
+  expect_rejected(store(dir.path() + "/garbage", std::string(4096, 'x')), "magic");
+  expect_rejected(store(dir.path() + "/empty", ""), "magic");
+
+  // llama.cpp sizes its buffers from the cell count in its bytes before it
+  // checks it: one that disagrees with the header never reaches it.
+  std::string cells = blob;
+  std::size_t count_at = header_size(blob);
+  for (std::uint32_t v = 0; v != 25; ++count_at) std::memcpy(&v, cells.data() + count_at, 4);
+  const std::uint32_t huge = 0x7fffffff;
+  std::memcpy(cells.data() + count_at - 1, &huge, 4);
+  expect_rejected(store(dir.path() + "/cells", cells), "tokens");
+
+  // Header fuzz: random mutations of a valid blob, digest recomputed.
+  const std::size_t header = header_size(blob);
+  std::mt19937 rng(2024);
+  int rejected = 0, restored = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::string m = blob;
+    const int kind = i % 4;
+    if (kind == 3) {
+      // Cut or extend the blob.
+      m.resize(std::uniform_int_distribution<std::size_t>(0, blob.size() + 16)(rng), '\x7f');
+    } else {
+      // Flip 1-4 bytes, mostly in the header, some in llama.cpp's first bytes.
+      const std::size_t span = kind == 2 ? std::min(blob.size(), header + 64) : header;
+      for (int k = 0, flips = 1 + i % 4; k < flips; ++k) {
+        m[std::uniform_int_distribution<std::size_t>(0, span - 1)(rng)] ^=
+            static_cast<char>(1 + rng() % 255);
+      }
+    }
+    const Stored s = store(dir.path() + "/fuzz", m);
+    const GenerateOut r = x.generate({all, &s});
+    BOOST_REQUIRE_MESSAGE(r.status == MEMOS_OK, r.error);
+    if (starts_with(r.state_status, "rejected: ")) {
+      ++rejected;
+      BOOST_TEST(same_bytes(r.logits, plain), r.state_status);
+    } else {
+      BOOST_TEST(r.state_status == "restored");
+      ++restored;
+    }
+  }
+  BOOST_TEST_MESSAGE("fuzz: " << rejected << " rejected, " << restored << " restored");
+  BOOST_TEST(rejected > 200);
+}
+
+// e. exportTokens: the state exported mid-prompt is the prefill's, byte for
+// byte, and one exported after a restore restores like a recomputation.
+BOOST_AUTO_TEST_CASE(an_exported_state_equals_a_prefill) {
+  TempDir dir;
+  Executor x;
+  const Tokens all = prompt(70, 5);
+  GenerateArgs a{all};
+  a.export_tokens = 37;
+  a.max_tokens = 3;
+  const GenerateOut g = x.generate(a);
+  BOOST_REQUIRE_MESSAGE(g.status == MEMOS_OK, g.error);
+  BOOST_TEST((g.exported == x.prefill(slice(all, 0, 37))));
+  // The export does not change the answer: same as a split recomputation.
+  GenerateArgs split{all};
+  split.split = 37;
+  split.max_tokens = 3;
+  const GenerateOut s = x.generate(split);
+  BOOST_TEST(same_bytes(g.logits, s.logits));
+  BOOST_TEST(g.tokens == s.tokens);
+
+  // Restore 37, export at 60: the export restores exactly like a
+  // recomputation split at 37 and 60 would have computed it.
+  const Stored s37 = store(dir.path() + "/s37", g.exported);
+  GenerateArgs chained{all, &s37};
+  chained.export_tokens = 60;
+  const GenerateOut c = x.generate(chained);
+  BOOST_TEST(c.state_status == "restored");
+  BOOST_TEST(c.reused == 37u);
+  BOOST_REQUIRE(!c.exported.empty());
+  const Stored s60 = store(dir.path() + "/s60", c.exported);
+  const GenerateOut from60 = x.generate({all, &s60});
+  BOOST_TEST(from60.reused == 60u);
+  BOOST_TEST(same_bytes(from60.logits, c.logits));
+  // An export before the state's end starts the decode there.
+  GenerateArgs early{all, &s60};
+  early.export_tokens = 37;
+  const GenerateOut e = x.generate(early);
+  BOOST_TEST(e.reused == 37u);
+  BOOST_TEST((e.exported == g.exported));
+
+  // Bad export and split positions are refused.
+  GenerateArgs past{slice(all, 0, 10)};
+  past.export_tokens = 11;
+  BOOST_TEST(x.generate(past).status == MEMOS_ERR_INVALID);
+  past.export_tokens = 0;
+  past.split = 11;
+  BOOST_TEST(x.generate(past).status == MEMOS_ERR_INVALID);
+}
+
+// f. The resident cache: the second use is resident; a budget smaller than
+// the state keeps nothing; the status counts.
+BOOST_AUTO_TEST_CASE(states_stay_resident_within_the_budget) {
+  TempDir dir;
+  Executor x;
+  const Tokens all = prompt(50, 8);
+  const Stored s = store(dir.path() + "/s", x.prefill(slice(all, 0, 40)));
+  const GenerateOut first = x.generate({all, &s});
+  BOOST_TEST(first.state_status == "restored");
+  BOOST_TEST(!first.resident);
+  // The file may go: the verified bytes are in memory.
+  fs::remove(s.path);
+  const GenerateOut second = x.generate({all, &s});
+  BOOST_TEST(second.state_status == "restored");
+  BOOST_TEST(second.resident);
+  BOOST_TEST(same_bytes(first.logits, second.logits));
+  auto st = x.status();
+  BOOST_TEST(st.getResidentStates() == 1u);
+  BOOST_TEST(st.getResidentBytes() == s.size);
+  BOOST_TEST(st.getResidentBudgetBytes() == 1073741824u);
+  BOOST_TEST(st.getResidentHits() == 1u);
+  BOOST_TEST(st.getResidentMisses() == 1u);
+  BOOST_TEST(st.getRejectedStates() == 0u);
+
+  Executor small(Settings{{"resident_bytes", std::to_string(s.size - 1)}});
+  const Stored s2 = store(dir.path() + "/s2", small.prefill(slice(all, 0, 40)));
+  BOOST_TEST(!small.generate({all, &s2}).resident);
+  BOOST_TEST(small.generate({all, &s2}).state_status == "restored");
+  BOOST_TEST(!small.generate({all, &s2}).resident);
+  BOOST_TEST(small.status().getResidentStates() == 0u);
+  BOOST_TEST(small.status().getResidentMisses() == 3u);
+
+  // Least recently used goes first.
+  Executor two(Settings{{"resident_bytes", std::to_string(2 * s.size + 10)}});
+  std::vector<Stored> states;
+  for (int i = 0; i < 3; ++i) {
+    const Tokens p = prompt(40, 100 + i);
+    states.push_back(store(dir.path() + "/lru" + std::to_string(i), two.prefill(p)));
+    BOOST_TEST(two.generate({p, &states.back()}).state_status == "restored");
+  }
+  BOOST_TEST(two.status().getResidentStates() == 2u);
+  BOOST_TEST(two.generate({prompt(40, 102), &states[2]}).resident);
+  BOOST_TEST(!two.generate({prompt(40, 100), &states[0]}).resident);
+}
+
+// g. Hostile requests and settings.
+BOOST_AUTO_TEST_CASE(hostile_requests_and_settings_are_refused) {
+  Executor x(Settings{{"context", "128"}});
+  BOOST_TEST(x.generate({Tokens{}}).status == MEMOS_ERR_INVALID);
+  BOOST_TEST(x.generate({Tokens{1, -1, 5}}).status == MEMOS_ERR_INVALID);
+  BOOST_TEST(x.generate({Tokens{1, 32000}}).status == MEMOS_ERR_INVALID);
+  BOOST_TEST(x.generate({prompt(129, 1)}).status == MEMOS_ERR_INVALID);
+  auto over = x.generate({prompt(129, 1)});
+  BOOST_TEST(contains(over.error, "context"), over.error);
+  auto bad_prefill = x.call([](wire::PluginRequest::Builder q) { q.initPrefill(); });
+  BOOST_TEST(bad_prefill.status == MEMOS_ERR_INVALID);
+  // A huge maxTokens is clamped to what fits.
+  GenerateArgs huge{prompt(100, 2)};
+  huge.max_tokens = 4000000000u;
+  huge.want_logits = false;
+  const GenerateOut h = x.generate(huge);
+  BOOST_REQUIRE_MESSAGE(h.status == MEMOS_OK, h.error);
+  BOOST_TEST(h.tokens.size() <= 28u);
+  BOOST_TEST((h.finish == "length" || h.finish == "eog"));
+  if (h.finish == "length") BOOST_TEST(h.tokens.size() == 28u);
+  BOOST_TEST(h.logits.empty());
+  GenerateArgs none{prompt(10, 2)};
+  BOOST_TEST(x.generate(none).finish == "prompt");
+  // Text over 4 MiB.
+  auto big = x.call([](wire::PluginRequest::Builder q) {
+    q.initTokenize().setText(std::string((4u << 20) + 1, 'a'));
+  });
+  BOOST_TEST(big.status == MEMOS_ERR_INVALID);
+  // Requests of other kinds.
+  auto embed = x.call([](wire::PluginRequest::Builder q) { q.initEmbed(); });
+  BOOST_TEST(embed.status == MEMOS_ERR_UNSUPPORTED);
+
+  const std::string model = models().a;
+  for (const Settings& bad :
+       {Settings{{"model", model}, {"kv_type", "x"}}, Settings{{"model", model}, {"threads", "0"}},
+        Settings{{"model", model}, {"batch", "-3"}}, Settings{{"model", model}, {"context", "a"}},
+        Settings{{"model", model}, {"resident_bytes", "-1"}}}) {
+    const CreateOutcome c = try_create("llama-executor", bad);
+    BOOST_TEST(c.status == MEMOS_ERR_INVALID);
+    BOOST_TEST(contains(c.log, "setting"), c.log);
+  }
+  const CreateOutcome absent = try_create("llama-executor", {{"model", "/nonexistent/m.gguf"}});
+  BOOST_TEST(absent.status == MEMOS_ERR_INVALID);
+  BOOST_TEST(contains(absent.log, "/nonexistent/m.gguf"), absent.log);
+  const CreateOutcome unset = try_create("llama-executor", {});
+  BOOST_TEST(unset.status == MEMOS_ERR_INVALID);
+  BOOST_TEST(contains(unset.log, "model"), unset.log);
+  TempDir dir;
+  write_file(dir.path() + "/not.gguf", "GGUF but not really");
+  const CreateOutcome garbage = try_create("llama-executor", {{"model", dir.path() + "/not.gguf"}});
+  BOOST_TEST(garbage.status == MEMOS_ERR_INVALID);
+  BOOST_TEST(contains(garbage.log, "not.gguf"), garbage.log);
+}
+
+// h. The embedder.
+BOOST_AUTO_TEST_CASE(the_embedder_gives_normalized_deterministic_vectors) {
+  Plugin e("llama-embedder", {{"model", models().a}});
+  auto caps = e.call([](wire::PluginRequest::Builder q) { q.setDescribe(); });
+  BOOST_REQUIRE(caps.status == MEMOS_OK);
+  auto ec = caps.get().getCapabilities().getEmbedder();
+  BOOST_TEST(caps.get().getCapabilities().getKinds() == unsigned(MEMOS_KIND_EMBEDDER));
+  BOOST_TEST(ec.getDimension() == 64u);
+  BOOST_TEST(ec.getNormalized());
+  BOOST_TEST(ec.getMaxBatch() == 64u);
+  const std::string model = ec.getModel().cStr();
+  BOOST_TEST(starts_with(model, "gguf:"), model);
+  BOOST_TEST(model.size() > 18u);
+  BOOST_TEST(model.substr(model.size() - 13, 1) == ":");
+
+  auto embed = [&](const std::vector<std::string>& texts, std::uint32_t dimension = 0) {
+    auto r = e.call([&](wire::PluginRequest::Builder q) {
+      auto x = q.initEmbed();
+      auto list = x.initTexts(static_cast<unsigned>(texts.size()));
+      for (unsigned i = 0; i < texts.size(); ++i) list.set(i, texts[i]);
+      x.setDimension(dimension);
+    });
+    std::vector<std::vector<float>> out;
+    if (r.status != MEMOS_OK) return out;
+    auto v = r.get().getEmbeddings().getValues();
+    const unsigned d = r.get().getEmbeddings().getDimension();
+    for (unsigned i = 0; i < texts.size(); ++i) {
+      out.emplace_back();
+      for (unsigned k = 0; k < d; ++k) out.back().push_back(v[i * d + k]);
+    }
+    return out;
+  };
+  const std::vector<std::string> texts{"the cat sat on the mat", "quarterly revenue grew", ""};
+  auto batch = embed(texts);
+  BOOST_REQUIRE_EQUAL(batch.size(), 3u);
+  for (const auto& v : batch) {
+    BOOST_REQUIRE_EQUAL(v.size(), 64u);
+    double norm = 0;
+    for (float f : v) norm += double(f) * f;
+    BOOST_TEST(std::abs(norm - 1.0) < 1e-4);
+  }
+  BOOST_TEST((batch[0] != batch[1]));
+  for (unsigned i = 0; i < texts.size(); ++i)
+    BOOST_TEST(same_bytes(embed({texts[i]})[0], batch[i]));
+  BOOST_TEST(same_bytes(embed({texts[0]}, 64)[0], batch[0]));
+  BOOST_TEST(embed({texts[0]}, 32).empty());  // refused
+  // A text longer than the context is truncated, not refused.
+  std::string long_text;
+  for (int i = 0; i < 1000; ++i) long_text += "memory ";
+  BOOST_TEST(embed({long_text}).size() == 1u);
+}
+
+// i. The model-hash cache in state_dir.
+BOOST_AUTO_TEST_CASE(the_model_hash_is_cached_in_the_state_dir) {
+  TempDir dir;
+  const std::string model = dir.path() + "/m.gguf";
+  fs::copy_file(models().a, model);
+  const std::string state = dir.path() + "/state";
+  std::string hash;
+  {
+    Executor x(Settings{{"state_dir", state}}, model);
+    hash = x.describe().getModelHash().cStr();
+  }
+  const std::string cache = read_file(state + "/model-hashes");
+  BOOST_TEST(starts_with(cache, hash + " "), cache);
+  BOOST_TEST(contains(cache, fs::absolute(model).string()), cache);
+  // The cache is read: a doctored line with the file's identity is believed.
+  const std::string fake(64, 'a');
+  write_file(state + "/model-hashes", fake + cache.substr(64));
+  BOOST_TEST(
+      std::string(
+          Executor(Settings{{"state_dir", state}}, model).describe().getModelHash().cStr()) ==
+      fake);
+  // A touched file is hashed again.
+  fs::last_write_time(model, fs::last_write_time(model) + std::chrono::seconds(5));
+  BOOST_TEST(
+      std::string(
+          Executor(Settings{{"state_dir", state}}, model).describe().getModelHash().cStr()) ==
+      hash);
+  BOOST_TEST(starts_with(read_file(state + "/model-hashes"), hash + " "));
+  // Without a state folder it is computed, the same.
+  BOOST_TEST(std::string(Executor({}, model).describe().getModelHash().cStr()) == hash);
+}
+
+// The manifests say isolated: the executor runs in memos-plugin-host, and a
+// restore there is as exact as in process.
+BOOST_AUTO_TEST_CASE(the_executor_runs_in_the_plugin_host) {
+  TempDir dir;
+  Executor x(Settings{}, models().a, true);
+  BOOST_TEST(x.describe().getVocabulary() == 32000u);
+  const Tokens all = prompt(50, 21);
+  const Stored s = store(dir.path() + "/s", x.prefill(slice(all, 0, 33)));
+  check_restore_equals_recompute(x, s, all, 33);
+  BOOST_TEST(x.generate({all, &s}).resident);
+  Executor in_process;
+  BOOST_TEST(same_bytes(x.generate({all, &s}).logits, in_process.generate({all, &s}).logits));
+  BOOST_TEST(x.generate({Tokens{}}).status == MEMOS_ERR_INVALID);
+}
+
+// Prefill against restore (cold: read and hashed from the file; resident:
+// from memory) on memos-mkmodel's presets. On demand only:
+//   test_llama_executor --run_test=measure_prefill_against_restore -- TOKENS [PRESET [TYPE]]
+// (defaults 512, small, f32; the prompt is TOKENS long, the state TOKENS - 1).
+BOOST_AUTO_TEST_CASE(measure_prefill_against_restore, *boost::unit_test::disabled()) {
+  const auto& suite = boost::unit_test::framework::master_test_suite();
+  auto arg = [&](int i, const char* fallback) {
+    return std::string(suite.argc > i ? suite.argv[i] : fallback);
+  };
+  const std::size_t n = std::stoul(arg(1, "512"));
+  const std::string preset = arg(2, "small"), type = arg(3, "f32");
+  TempDir dir;
+  const std::string model = dir.path() + "/m.gguf";
+  std::string out, err;
+  BOOST_REQUIRE_EQUAL(run_command({MEMOS_MKMODEL, "--out", model, "--vocab", MEMOS_TEST_VOCAB,
+                                   "--preset", preset, "--type", type},
+                                  &out, &err),
+                      0);
+  Executor x(Settings{{"batch", "512"}, {"context", std::to_string(n)}, {"threads", "2"}}, model);
+  const Tokens all = prompt(n, 1);
+  const Stored s = store(dir.path() + "/s", x.prefill(slice(all, 0, n - 1)));
+  GenerateArgs full{all};
+  full.want_logits = false;
+  const GenerateOut p = x.generate(full);
+  GenerateArgs restore{all, &s};
+  restore.want_logits = false;
+  const GenerateOut cold = x.generate(restore), hot = x.generate(restore);
+  BOOST_TEST(cold.state_status == "restored");
+  BOOST_TEST(hot.resident);
+  BOOST_TEST_MESSAGE(preset << " preset (" << type << "), " << n << "-token prompt, state "
+                            << s.size << " bytes: prefill " << p.prefill_ms << " ms; restore cold "
+                            << cold.restore_ms << " ms (+" << cold.prefill_ms
+                            << " ms decoding the last token); resident " << hot.restore_ms
+                            << " ms (+" << hot.prefill_ms << " ms)");
+}
