@@ -154,6 +154,17 @@ Status ActivationTier::remove(store::CubeId cube, std::uint64_t id, store::Activ
   return s;
 }
 
+void ActivationTier::drop_unusable(const store::Activation& a) {
+  if (Status s = blobs_.discard_if_damaged(a.blob); s.code == Errc::corrupt) {
+    spdlog::warn("activation {}: {}", a.id, s.message);
+  } else if (!s.ok()) {
+    spdlog::warn("activation {}: checking its blob: {}", a.id, s.message);
+  }
+  store::Activation gone;
+  if (Status s = remove(a.cube, a.id, &gone); !s.ok() && s.code != Errc::not_found)
+    spdlog::warn("removing activation {}: {}", a.id, s.message);
+}
+
 void ActivationTier::touch(store::CubeId cube, std::uint64_t id) {
   commits_.submit({[=](store::WriteTxn& txn) {
                      Status s = txn.touch_activation(cube, id, now_ms());

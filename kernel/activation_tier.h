@@ -56,6 +56,10 @@ class ActivationTier {
   // Removes an item (its blob goes with the next garbage collection).
   // Errors: not_found, storage_full, io, unavailable.
   store::Status remove(store::CubeId cube, std::uint64_t id, store::Activation* removed);
+  // Forgets an item the executor refused: removes it, and its blob's file
+  // if that is damaged (so that storing the same state again rewrites it).
+  // Failures are logged.
+  void drop_unusable(const store::Activation& activation);
   // Counts a use; does not wait for the commit (a failure is logged).
   void touch(store::CubeId cube, std::uint64_t id);
 

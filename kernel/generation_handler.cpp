@@ -267,9 +267,7 @@ void GenerationHandler::run_chat(std::uint32_t tenant, std::uint64_t id, const C
     status = gr.state_status;
     spdlog::warn("activation {} was not used ({}); removing it", found->activation.id,
                  gr.state_status);
-    store::Activation gone;
-    if (Status s = tier_.remove(found->activation.cube, found->activation.id, &gone); !s.ok())
-      spdlog::warn("removing activation {}: {}", found->activation.id, s.message);
+    tier_.drop_unusable(found->activation);
   }
   if (!gr.exported.empty()) {
     store::Activation stored;

@@ -173,6 +173,15 @@ Status BlobStore::get(const BlobId& id, std::string* bytes) const {
   return {};
 }
 
+Status BlobStore::discard_if_damaged(const BlobId& id) {
+  std::string bytes;
+  Status s = get(id, &bytes);
+  if (s.code != Errc::corrupt) return s;
+  std::string path = path_of(id);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_status("unlink " + path);
+  return {Errc::corrupt, "blob " + to_hex(id) + " failed its digest and was removed"};
+}
+
 Status BlobStore::collect_garbage(const std::function<bool(const BlobId&)>& referenced,
                                   std::chrono::seconds grace, std::size_t* removed) {
   *removed = 0;

@@ -47,6 +47,10 @@ class BlobStore {
   // Reads a blob and checks its digest. Errors: not_found, corrupt, io.
   Status get(const BlobId& id, std::string* bytes) const;
   bool contains(const BlobId& id) const;
+  // Checks a blob's file and removes it if it fails its digest, so that a
+  // later put() of the same bytes writes it anew (put() skips a blob that is
+  // present). Errors: not_found, corrupt (it was damaged, and is gone), io.
+  Status discard_if_damaged(const BlobId& id);
 
   // Removes every blob file for which `referenced` is false and whose
   // modification time is older than `grace`. `removed` counts them.

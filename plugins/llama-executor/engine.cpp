@@ -85,6 +85,7 @@ Engine::Engine(const Settings& settings)
   info_.batch = batch_;
   info_.vocabulary = static_cast<std::uint32_t>(model_.n_vocab);
   calibrate_state_shape();
+  publish();
 }
 
 void Engine::calibrate_state_shape() {
@@ -208,6 +209,7 @@ std::string Engine::export_state(const std::vector<llama_token>& tokens) {
 PrefillResult Engine::prefill(const std::vector<llama_token>& tokens) {
   check_tokens(tokens);
   std::lock_guard lock(mutex_);
+  Publisher publish_on_return{*this};  // counters, for status() without the lock
   PrefillResult r;
   const double start = now_us();
   clear();
@@ -320,6 +322,7 @@ GenerateResult Engine::generate(const GenerateInput& input, const Warn& warn) {
   const std::uint32_t max_tokens = std::min(input.max_tokens, n_ctx_ - n);
 
   std::lock_guard lock(mutex_);
+  Publisher publish_on_return{*this};  // counters, for status() without the lock
   GenerateResult out;
   out.prompt_tokens = n;
   clear();
@@ -438,12 +441,18 @@ void Engine::sample(const GenerateInput& input, std::uint32_t max_tokens, Genera
   out.text = valid_utf8(bytes);
 }
 
-ExecutorCounters Engine::counters() {
-  std::lock_guard lock(mutex_);
+void Engine::publish() {
   ExecutorCounters c;
   c.resident = resident_.stats();
   c.rejected = rejected_;
-  return c;
+  std::lock_guard lock(counters_mutex_);
+  published_ = c;
+}
+
+ExecutorCounters Engine::counters() {
+  // Not the engine's lock: a status must answer while a long prefill runs.
+  std::lock_guard lock(counters_mutex_);
+  return published_;
 }
 
 }  // namespace memos::llama_exec

@@ -88,6 +88,7 @@ class Engine {
   std::vector<llama_token> tokenize(std::string_view text, bool add_special) const;
   PrefillResult prefill(const std::vector<llama_token>& tokens);
   GenerateResult generate(const GenerateInput& input, const Warn& warn);
+  // As of the end of the last call; never waits for a call in progress.
   ExecutorCounters counters();
 
   static constexpr std::size_t kMaxTokenizeBytes = 4u << 20;
@@ -124,12 +125,21 @@ class Engine {
   // checks it against the bytes, so a wrong one must not reach it.
   bool state_fits(const std::string& blob, const ParsedState& parsed) const;
 
+  // Copies the counters for counters(); called with mutex_ held.
+  void publish();
+  struct Publisher {
+    Engine& engine;
+    ~Publisher() { engine.publish(); }
+  };
+
   Settings settings_;
   LoadedModel model_;
   ContextPtr context_;
   ExecutorInfo info_;
   std::uint32_t n_ctx_ = 0, batch_ = 0;
 
+  std::mutex counters_mutex_;  // guards published_ only
+  ExecutorCounters published_;
   std::mutex mutex_;  // one call at a time on the context; guards below
   std::unique_ptr<OwnedBatch> batch_buffer_;
   ResidentCache resident_;

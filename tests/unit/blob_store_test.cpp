@@ -80,6 +80,30 @@ BOOST_AUTO_TEST_CASE(damaged_and_missing_blobs_are_reported) {
   fs::remove(path);
   BOOST_TEST((blobs->get(id, &back).code == Errc::not_found));
   BOOST_TEST(!blobs->contains(id));
+  BOOST_TEST((blobs->discard_if_damaged(id).code == Errc::not_found));
+}
+
+BOOST_AUTO_TEST_CASE(a_damaged_blob_is_discarded_so_putting_it_again_repairs_it) {
+  TempDir dir;
+  auto blobs = open_blobs(dir.path());
+  BlobId id;
+  BOOST_REQUIRE(blobs->put("a KV state, say", &id).ok());
+  BOOST_TEST(blobs->discard_if_damaged(id).ok());  // a sound blob stays
+  BOOST_TEST(blobs->contains(id));
+  {
+    std::fstream f(path_of(dir.path(), id), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3);
+    f.put('#');
+  }
+  BlobId again;
+  BOOST_REQUIRE(blobs->put("a KV state, say", &again).ok());  // present: not rewritten
+  std::string back;
+  BOOST_TEST((blobs->get(id, &back).code == Errc::corrupt));
+  BOOST_TEST((blobs->discard_if_damaged(id).code == Errc::corrupt));
+  BOOST_TEST(!blobs->contains(id));
+  BOOST_REQUIRE(blobs->put("a KV state, say", &again).ok());
+  BOOST_REQUIRE(blobs->get(id, &back).ok());
+  BOOST_TEST(back == "a KV state, say");
 }
 
 BOOST_AUTO_TEST_CASE(leftover_temporary_files_are_removed_at_open) {
