@@ -100,6 +100,18 @@ bool Daemon::open_storage() {
     spdlog::error("{}", error);
     return false;
   }
+  // Every cube embeds at search.embedding_dim: an embedder whose model has
+  // another dimension (a GGUF embedder's is its model's) must say so now,
+  // not at the first add.
+  std::vector<float> probe;
+  if (std::string err = embedder->embed("memosd", config_.search.embedding_dim, &probe);
+      !err.empty()) {
+    spdlog::error(
+        "embedder {} cannot embed at search.embedding_dim = {}: {} (set search.embedding_dim to "
+        "its dimension)",
+        config_.plugins.embedder, config_.search.embedding_dim, err);
+    return false;
+  }
   indexes_.set_embedder(std::move(embedder), model);
   // Retrievers keep their snapshots under <data>/index/<plugin>.
   std::shared_ptr<PluginRetriever> retrievers[3];

@@ -482,3 +482,34 @@ BOOST_AUTO_TEST_CASE(without_a_model_chat_says_how_to_configure_one) {
   BOOST_TEST(!p.start(30s));
   BOOST_TEST(p.log().find("/nonexistent/model.gguf") != std::string::npos, p.log());
 }
+
+BOOST_AUTO_TEST_CASE(a_gguf_embedder_feeds_dense_search) {
+  TempDir dir;
+  // The tiny model's embeddings are 64 wide; the daemon must be told.
+  const std::string embedder =
+      "[plugins]\nembedder = \"llama-embedder\"\n"
+      "[plugins.settings.llama-embedder]\nmodel = \"" +
+      models().a + "\"\n";
+  {
+    TempDir wrong;
+    std::string path = wrong.path() + "/memosd.conf";
+    std::ofstream(path) << embedder;
+    MemosdProcess p(MEMOS_MEMOSD, wrong.path(), {"--config", path});
+    BOOST_TEST(!p.start(60s));
+    BOOST_TEST(p.log().find("set search.embedding_dim") != std::string::npos, p.log());
+  }
+  Daemon d(dir.path(), "[search]\nembedding_dim = 64\n" + embedder);
+  auto c = d.client();
+  auto ids = fill(*c, "maya");
+  memos::SearchOptions dense;
+  dense.mode = "dense";
+  dense.k = 3;
+  // Random weights carry no meaning, but a text's own embedding is nearest.
+  for (std::size_t i = 0; i < ids.size(); i += 3) {
+    auto hits = c->search("maya", kMemories[i], dense);
+    BOOST_REQUIRE_MESSAGE(hits.ok(), why(hits));
+    BOOST_REQUIRE(!hits->empty());
+    BOOST_TEST(hits->front().item.id == ids[i]);
+    BOOST_TEST(hits->front().score > 0.999f);
+  }
+}

@@ -199,6 +199,9 @@ BOOST_AUTO_TEST_CASE(manifests_are_checked_and_untrusted_files_refused) {
   std::set<std::string> names;
   for (const auto& p : shipped.plugins) names.insert(p.name);
   BOOST_TEST(shipped.problems.empty());
+  // The llama.cpp plugins are there when memosd was built with llama.cpp.
+  names.erase("llama-executor");
+  names.erase("llama-embedder");
   BOOST_TEST((names == std::set<std::string>{"hash-embedder", "faiss-retriever", "xapian-retriever",
                                              "hybrid-fuser"}));
 }
