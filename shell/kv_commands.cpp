@@ -7,12 +7,6 @@
 namespace memos::shell {
 namespace {
 
-std::string id_list(const std::vector<std::uint64_t>& ids) {
-  std::string out;
-  for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + memos::format_id(ids[i]);
-  return out;
-}
-
 void activation_json(JsonWriter& j, const memos::Activation& a) {
   j.begin_object();
   j.key("id").value(memos::format_id(a.id));
@@ -66,14 +60,14 @@ int chat(const GenerationArgs& a, memos::Client& client, const Output& out) {
     return out.emit(j);
   }
   std::printf("%s\n", c.text.c_str());
+  std::fflush(stdout);  // the answer first, then its figures
   // The figures go to stderr: stdout holds only the answer.
   std::fprintf(stderr,
-               "-- %zu memories (%s), %u prompt tokens, %u reused; activation: %s%s%s; "
-               "first token %.1f ms (restore %.1f, prefill %.1f), %u tokens, %s\n",
-               c.memories.size(), id_list(c.memories).c_str(), c.prompt_tokens, c.reused_tokens,
-               c.activation_status.c_str(), c.activation ? " " : "",
-               c.activation ? memos::format_id(c.activation).c_str() : "", c.first_token_ms,
-               c.restore_ms, c.prefill_ms, c.generated_tokens, c.finish.c_str());
+               "-- %zu memories, %u prompt tokens, %u reused; activation: %s%s%s; "
+               "first token %.1f ms (restore %.1f, prefill %.1f); %u tokens, %s\n",
+               c.memories.size(), c.prompt_tokens, c.reused_tokens, c.activation_status.c_str(),
+               c.activation ? " " : "", c.activation ? memos::format_id(c.activation).c_str() : "",
+               c.first_token_ms, c.restore_ms, c.prefill_ms, c.generated_tokens, c.finish.c_str());
   return 0;
 }
 

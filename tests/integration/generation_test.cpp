@@ -513,3 +513,41 @@ BOOST_AUTO_TEST_CASE(a_gguf_embedder_feeds_dense_search) {
     BOOST_TEST(hits->front().score > 0.999f);
   }
 }
+
+BOOST_AUTO_TEST_CASE(memctl_chat_and_kv) {
+  TempDir dir;
+  Daemon d(dir.path(), config(models().a));
+  auto c = d.client();
+  auto ids = fill(*c, "maya");
+  auto memctl = [&](std::vector<std::string> args, std::string* out) {
+    args.insert(args.begin(), {MEMOS_MEMCTL, "--socket", d.process->socket()});
+    std::string err;
+    return run_command(args, out, &err);
+  };
+  std::string out;
+  std::string id_list = memos::format_id(ids[0]) + "," + memos::format_id(ids[1]) + "," +
+                        memos::format_id(ids[2]) + "," + memos::format_id(ids[3]);
+  BOOST_TEST(memctl({"--json", "chat", "maya", "Where does Maya live?", "--ids", id_list,
+                     "--activate", "--max-tokens", "4"},
+                    &out) == 0);
+  BOOST_TEST(out.find("\"activation_status\":\"stored\"") != std::string::npos, out);
+  BOOST_TEST(
+      memctl({"chat", "maya", "Where does Maya live?", "--ids", id_list, "--max-tokens", "4"},
+             &out) == 0);
+  BOOST_TEST(!out.empty());  // the answer; the figures go to stderr
+  BOOST_TEST(memctl({"--json", "kv", "ls", "maya"}, &out) == 0);
+  BOOST_TEST(out.find("\"uses\":1") != std::string::npos, out);
+  BOOST_TEST(memctl({"kv", "prefill", "maya", "--top", "3"}, &out) == 0);
+  BOOST_TEST(memctl({"--json", "kv", "stats"}, &out) == 0);
+  BOOST_TEST(out.find("\"items\":2") != std::string::npos, out);
+  // Usage errors (2) before any request; refusals (1) from the daemon.
+  BOOST_TEST(memctl({"kv", "prefill", "maya"}, &out) == 2);
+  BOOST_TEST(memctl({"kv", "prefill", "maya", "--ids", id_list, "--top", "3"}, &out) == 2);
+  BOOST_TEST(memctl({"kv", "rm", "maya", "not-an-id"}, &out) == 2);
+  BOOST_TEST(memctl({"chat", "maya"}, &out) == 2);
+  BOOST_TEST(memctl({"chat", "maya", "hi", "--ids", "zz"}, &out) == 2);
+  BOOST_TEST(memctl({"chat", "maya", "hi", "--temperature", "-1"}, &out) == 2);
+  BOOST_TEST(memctl({"kv", "rm", "maya", memos::format_id(12345)}, &out) == 1);
+  BOOST_TEST(memctl({"--json", "kv", "ls", "nope"}, &out) == 1);
+  BOOST_TEST(out.find("\"notFound\"") != std::string::npos, out);
+}
