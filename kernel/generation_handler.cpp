@@ -77,6 +77,15 @@ GenerationHandler::GenerationHandler(Services services, std::shared_ptr<PluginEx
                                      ActivationTier& tier)
     : s_(std::move(services)), executor_(std::move(executor)), tier_(tier) {}
 
+void GenerationHandler::on_lane(std::uint32_t tenant, std::uint64_t id, ChatArgs args, Reply reply,
+                                RunOnLane run) {
+  lane_.post([=, this, args = std::move(args), reply = std::move(reply)](bool stopping) {
+    if (stopping)
+      return reply(error_frame(id, wire::ErrorCode::UNAVAILABLE, "memosd is stopping", true));
+    (this->*run)(tenant, id, args, reply);
+  });
+}
+
 Frame GenerationHandler::executor_error(std::uint64_t id, const std::string& what,
                                         const std::string& err, bool retryable) {
   return error_frame(id, retryable ? wire::ErrorCode::UNAVAILABLE : wire::ErrorCode::INTERNAL,
@@ -201,11 +210,7 @@ void GenerationHandler::chat(std::uint32_t tenant, std::uint64_t id, wire::Chat:
     return reply(bad_request(id, "top-p must be between 0 and 1"));
   args.top_k = in.getTopK();
   args.seed = in.getSeed();
-  lane_.post([this, tenant, id, args = std::move(args), reply = std::move(reply)](bool stopping) {
-    if (stopping)
-      return reply(error_frame(id, wire::ErrorCode::UNAVAILABLE, "memosd is stopping", true));
-    run_chat(tenant, id, args, reply);
-  });
+  on_lane(tenant, id, std::move(args), std::move(reply), &GenerationHandler::run_chat);
 }
 
 void GenerationHandler::run_chat(std::uint32_t tenant, std::uint64_t id, const ChatArgs& args,
@@ -316,11 +321,7 @@ void GenerationHandler::prefill(std::uint32_t tenant, std::uint64_t id, wire::Kv
   if (args.ids.empty() == (args.top == 0))
     return reply(bad_request(id, "name the memories (ids) or how many of the most read (top)"));
   if (args.top > kMaxNamedMemories) return reply(bad_request(id, "top is at most 1000"));
-  lane_.post([this, tenant, id, args = std::move(args), reply = std::move(reply)](bool stopping) {
-    if (stopping)
-      return reply(error_frame(id, wire::ErrorCode::UNAVAILABLE, "memosd is stopping", true));
-    run_prefill(tenant, id, args, reply);
-  });
+  on_lane(tenant, id, std::move(args), std::move(reply), &GenerationHandler::run_prefill);
 }
 
 void GenerationHandler::run_prefill(std::uint32_t tenant, std::uint64_t id, const ChatArgs& args,

@@ -44,6 +44,11 @@ class GenerationHandler {
   void run_chat(std::uint32_t tenant, std::uint64_t id, const ChatArgs& args, const Reply& reply);
   void run_prefill(std::uint32_t tenant, std::uint64_t id, const ChatArgs& args,
                    const Reply& reply);
+  // Queues `run` on the lane; queued when memosd stops, it answers
+  // `unavailable` (retryable) instead.
+  using RunOnLane = void (GenerationHandler::*)(std::uint32_t, std::uint64_t, const ChatArgs&,
+                                                const Reply&);
+  void on_lane(std::uint32_t tenant, std::uint64_t id, ChatArgs args, Reply reply, RunOnLane run);
   // An error reply for an executor failure (retryable when the executor died).
   static Frame executor_error(std::uint64_t id, const std::string& what, const std::string& err,
                               bool retryable);

@@ -8,18 +8,10 @@ namespace memos::llama_exec {
 Embedder::Embedder(const Settings& settings)
     : model_(load_model(settings)), max_batch_(settings.max_batch) {
   n_ctx_ = context_tokens(model_, settings);
-  llama_context_params p = llama_context_default_params();
-  p.n_ctx = n_ctx_;
   // Pooling needs the whole text in one ubatch.
-  p.n_batch = n_ctx_;
-  p.n_ubatch = n_ctx_;
-  p.n_seq_max = 1;
-  p.n_threads = settings.threads;
-  p.n_threads_batch = settings.threads;
+  llama_context_params p = context_params(settings, n_ctx_, n_ctx_);
   p.embeddings = true;
   p.pooling_type = LLAMA_POOLING_TYPE_MEAN;
-  p.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-  p.no_perf = true;
   context_.reset(llama_init_from_model(model_.model.get(), p));
   if (!context_) {
     throw std::invalid_argument("llama.cpp cannot create an embedding context for " +

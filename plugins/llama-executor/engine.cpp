@@ -52,21 +52,11 @@ Engine::Engine(const Settings& settings)
         "32; this model's are " +
         std::to_string(model_.head_dim_k) + " and " + std::to_string(model_.head_dim_v));
   }
-  llama_context_params p = llama_context_default_params();
-  p.n_ctx = n_ctx_;
-  // One ubatch per batch: the batch split is then the only split, which is
-  // what makes a restore batch exactly like a recomputation.
-  p.n_batch = batch_;
-  p.n_ubatch = batch_;
-  p.n_seq_max = 1;
-  p.n_threads = settings_.threads;
-  p.n_threads_batch = settings_.threads;
+  // One ubatch per batch makes a restore batch exactly like a recomputation.
+  llama_context_params p = context_params(settings_, n_ctx_, batch_);
   p.type_k = settings_.kv_ggml;
   p.type_v = settings_.kv_ggml;
-  p.flash_attn_type =
-      flash_attention ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
-  p.embeddings = false;
-  p.no_perf = true;
+  if (flash_attention) p.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
   context_.reset(llama_init_from_model(model_.model.get(), p));
   if (!context_) {
     throw std::invalid_argument("llama.cpp cannot create a context of " + std::to_string(n_ctx_) +

@@ -95,4 +95,18 @@ std::uint32_t context_tokens(const LoadedModel& model, const Settings& settings)
   return n;
 }
 
+llama_context_params context_params(const Settings& settings, std::uint32_t n_ctx,
+                                    std::uint32_t batch) {
+  llama_context_params p = llama_context_default_params();
+  p.n_ctx = n_ctx;
+  p.n_batch = batch;
+  p.n_ubatch = batch;
+  p.n_seq_max = 1;
+  p.n_threads = settings.threads;
+  p.n_threads_batch = settings.threads;
+  p.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  p.no_perf = true;
+  return p;
+}
+
 }  // namespace memos::llama_exec

@@ -29,4 +29,11 @@ LoadedModel load_model(const Settings& settings);
 // Context size: the setting, clamped to what the model was trained for.
 std::uint32_t context_tokens(const LoadedModel& model, const Settings& settings);
 
+// What both plugins' contexts share: `n_ctx` tokens, one sequence, `batch`
+// tokens per batch and per ubatch (one ubatch per batch: the batch split is
+// then the only split), the settings' threads, flash attention off, no
+// performance counters.
+llama_context_params context_params(const Settings& settings, std::uint32_t n_ctx,
+                                    std::uint32_t batch);
+
 }  // namespace memos::llama_exec

@@ -685,9 +685,11 @@ void verify_items(memos::Client& client, const Ledger& ledger, Rng& rng, Problem
   }
 }
 
-// The search index is rebuilt from LMDB at start: a sample of live items
-// must each be the best hit for their own text, with and without their tags
-// as a filter.
+// The search indexes are rebuilt from LMDB (or reopened) at start: a sample
+// of live items must each be the best dense hit for their own text (cosine
+// 1), with and without their tags as a filter, and among the lexical hits.
+// (Not "first in hybrid": BM25 may rank a shorter text sharing the rarest
+// words above an item's own, and fusion may follow it.)
 void verify_search(memos::Client& client, const Ledger& ledger, Rng& rng, Problems& problems) {
   std::vector<std::uint64_t> live;
   for (const auto& [id, record] : ledger.items)
@@ -698,13 +700,29 @@ void verify_search(memos::Client& client, const Ledger& ledger, Rng& rng, Proble
     const ItemRecord& record = ledger.items.at(id);
     const Content& head = record.versions.back();
     for (const auto& tags : {std::vector<std::string>{}, head.tags}) {
-      auto hits = client.search(record.cube, head.text, {1, tags});
+      memos::SearchOptions dense;
+      dense.k = 1;
+      dense.tags = tags;
+      dense.mode = "dense";
+      auto hits = client.search(record.cube, head.text, dense);
       if (!hits.ok()) {
         problems.push_back("search " + record.cube + ": " + hits.error().message);
       } else if (hits->empty() || hits->front().item.id != id) {
-        problems.push_back("search for the text of " + memos::format_id(id) + " in " + record.cube +
-                           " (" + std::to_string(tags.size()) + " tags) does not find it first");
+        problems.push_back("dense search for the text of " + memos::format_id(id) + " in " +
+                           record.cube + " (" + std::to_string(tags.size()) +
+                           " tags) does not find it first");
       }
+    }
+    memos::SearchOptions lexical;
+    lexical.k = 50;
+    lexical.mode = "lexical";
+    auto hits = client.search(record.cube, head.text, lexical);
+    if (!hits.ok()) {
+      problems.push_back("search " + record.cube + ": " + hits.error().message);
+    } else if (std::none_of(hits->begin(), hits->end(),
+                            [&](const memos::Hit& h) { return h.item.id == id; })) {
+      problems.push_back("lexical search for the text of " + memos::format_id(id) + " in " +
+                         record.cube + " does not find it");
     }
   }
 }

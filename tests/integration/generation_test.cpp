@@ -111,6 +111,18 @@ memos::ChatOptions with_ids(std::vector<std::uint64_t> ids, bool activate = fals
   return o;
 }
 
+// A memosd on `dir` (model a) fills cube "maya" and chats over all of it with
+// --activate, then stops; returns the answer.
+std::string activate_all(const std::string& dir, std::vector<std::uint64_t>* ids) {
+  Daemon d(dir, config(models().a));
+  auto c = d.client();
+  *ids = fill(*c, "maya");
+  auto stored = c->chat("maya", "Where does Maya live?", with_ids(*ids, true));
+  BOOST_REQUIRE_MESSAGE(stored.ok(), why(stored));
+  BOOST_TEST(stored->activation_status == "stored");
+  return stored->text;
+}
+
 // The memos-plugin-host running the executor under memosd `parent`.
 pid_t executor_host(pid_t parent) {
   for (const auto& entry : fs::directory_iterator("/proc")) {
@@ -235,14 +247,7 @@ BOOST_AUTO_TEST_CASE(activate_stores_the_block_and_the_next_chat_restores_it) {
 BOOST_AUTO_TEST_CASE(a_state_of_another_model_or_kv_type_is_never_used) {
   TempDir dir;
   std::vector<std::uint64_t> ids;
-  {
-    Daemon d(dir.path(), config(models().a));
-    auto c = d.client();
-    ids = fill(*c, "maya");
-    auto stored = c->chat("maya", "Where does Maya live?", with_ids(ids, true));
-    BOOST_REQUIRE_MESSAGE(stored.ok(), why(stored));
-    BOOST_TEST(stored->activation_status == "stored");
-  }
+  activate_all(dir.path(), &ids);
   // The same memories under another model: the stored state is not offered.
   {
     Daemon d(dir.path(), config(models().b));
@@ -270,16 +275,7 @@ BOOST_AUTO_TEST_CASE(a_state_of_another_model_or_kv_type_is_never_used) {
 BOOST_AUTO_TEST_CASE(a_corrupt_blob_is_recomputed_and_logged) {
   TempDir dir;
   std::vector<std::uint64_t> ids;
-  std::string plain_text;
-  {
-    Daemon d(dir.path(), config(models().a));
-    auto c = d.client();
-    ids = fill(*c, "maya");
-    auto stored = c->chat("maya", "Where does Maya live?", with_ids(ids, true));
-    BOOST_REQUIRE_MESSAGE(stored.ok(), why(stored));
-    BOOST_TEST(stored->activation_status == "stored");
-    plain_text = stored->text;
-  }
+  std::string plain_text = activate_all(dir.path(), &ids);
   // Flip a byte in the middle of every blob file.
   int damaged = 0;
   for (const auto& e : fs::recursive_directory_iterator(dir.path() + "/data/blobs")) {

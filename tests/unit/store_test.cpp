@@ -11,29 +11,14 @@
 #include "memcube/record_codec.h"
 #include "memcube/store.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/store_helpers.h"
 
 using namespace memos::store;
+using memos::testing::open_store;
 using memos::testing::TempDir;
+using memos::testing::write;
 
 namespace {
-
-std::unique_ptr<Store> open_store(const std::string& dir) {
-  Status s;
-  auto store = Store::open(dir, StoreOptions{}, &s);
-  BOOST_REQUIRE_MESSAGE(store, s.message);
-  return store;
-}
-
-// Runs `fn` in a write transaction and commits it.
-template <class Fn>
-Status write(Store& store, Fn&& fn) {
-  std::optional<WriteTxn> txn;
-  Status s = store.begin_write(&txn);
-  if (!s.ok()) return s;
-  s = fn(*txn);
-  if (!s.ok()) return s;
-  return txn->commit();
-}
 
 ItemDraft draft(std::string text, std::vector<std::string> tags = {},
                 std::vector<MetaEntry> meta = {}) {

@@ -1,0 +1,33 @@
+// store_helpers.h — opening a store and committing one write transaction in
+// unit tests of memcube (BOOST_REQUIRE on failure to open).
+#pragma once
+
+#include <boost/test/unit_test.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "memcube/store.h"
+
+namespace memos::testing {
+
+inline std::unique_ptr<store::Store> open_store(const std::string& dir) {
+  store::Status s;
+  auto st = store::Store::open(dir, store::StoreOptions{}, &s);
+  BOOST_REQUIRE_MESSAGE(st, s.message);
+  return st;
+}
+
+// Runs `fn` in a write transaction and commits it.
+template <class Fn>
+store::Status write(store::Store& st, Fn&& fn) {
+  std::optional<store::WriteTxn> txn;
+  store::Status s = st.begin_write(&txn);
+  if (!s.ok()) return s;
+  s = fn(*txn);
+  if (!s.ok()) return s;
+  return txn->commit();
+}
+
+}  // namespace memos::testing
