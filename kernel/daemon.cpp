@@ -61,6 +61,9 @@ Daemon::Daemon(Config config) : config_(std::move(config)), plugins_(config_.plu
 Daemon::~Daemon() {
   // Connections own libuv handles; they are closed by the time run() returns.
   connections_.clear();
+  // A generation still running (its client gone at the shutdown timeout)
+  // must not hold the stop for minutes.
+  if (executor_) executor_->stop();
   if (commits_) commits_->stop();
   if (loop_ready_) uv_loop_close(&loop_);
 }

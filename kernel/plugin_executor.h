@@ -94,6 +94,9 @@ class PluginExecutor {
                       double* prefill_ms, bool* retryable) const;
   std::string generate(const GenerateArgs& args, GenerateResult* out, bool* retryable) const;
   std::string status(ExecutorStatus* out, bool* retryable) const;
+  // memosd is stopping: the call in flight (a long prefill, say) fails now
+  // rather than holding the shutdown (isolated executors only).
+  void stop() { channel_->stop(); }
 
  private:
   std::string name_;

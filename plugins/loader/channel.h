@@ -19,6 +19,10 @@ class PluginChannel {
                           std::size_t max_reply_bytes) = 0;
   // "running", or what keeps it from running (restarting, quarantined).
   virtual std::string health() const = 0;
+  // Ends the plugin's work for good (memosd is stopping): calls in flight
+  // fail with MEMOS_ERR_BUSY, later ones at once. An in-process call cannot
+  // be interrupted, so there it does nothing.
+  virtual void stop() {}
 };
 
 // The in-process channel: an instance in this address space.

@@ -40,6 +40,12 @@ IsolatedChannel::~IsolatedChannel() {
   for (auto& t : readers) t.join();
 }
 
+void IsolatedChannel::stop() {
+  std::lock_guard lock(mutex_);
+  stopped_ = true;
+  kill_host_locked();
+}
+
 void IsolatedChannel::kill_host_locked() {
   if (pid_ > 0) ::kill(pid_, SIGKILL);
   if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // the reader sees the end and reaps
@@ -157,7 +163,7 @@ void IsolatedChannel::host_died(std::uint64_t generation, const std::string& why
   fd_ = -1;
   pid_ = -1;
   ready_cv_.notify_all();
-  if (quarantined_ && !was_running) return;  // shutting down
+  if (stopped_ || (quarantined_ && !was_running)) return;  // shutting down
   auto now = Clock::now();
   crash_times_.push_back(now);
   while (!crash_times_.empty() && now - crash_times_.front() > policy_.crash_window) {
@@ -180,6 +186,7 @@ void IsolatedChannel::host_died(std::uint64_t generation, const std::string& why
 CallResult IsolatedChannel::call(const std::string& request, std::chrono::milliseconds timeout,
                                  std::size_t max_reply_bytes) {
   std::unique_lock lock(mutex_);
+  if (stopped_) return {MEMOS_ERR_BUSY, "", "plugin " + manifest_.name + " is stopping"};
   if (quarantined_) {
     return {MEMOS_ERR_BUSY, "",
             "plugin " + manifest_.name + " is quarantined after repeated crashes (last: " +

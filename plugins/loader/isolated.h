@@ -49,6 +49,8 @@ class IsolatedChannel final : public PluginChannel {
   CallResult call(const std::string& request, std::chrono::milliseconds timeout,
                   std::size_t max_reply_bytes) override;
   std::string health() const override;
+  // Kills the host, and starts no other.
+  void stop() override;
   void reset_quarantine();
   unsigned crashes() const;
 
@@ -74,6 +76,7 @@ class IsolatedChannel final : public PluginChannel {
   std::deque<std::chrono::steady_clock::time_point> crash_times_;
   unsigned total_crashes_ = 0;
   bool quarantined_ = false;
+  bool stopped_ = false;  // stop(): no calls, no restarts
   std::string last_crash_;
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point restart_after_{};

@@ -547,3 +547,22 @@ BOOST_AUTO_TEST_CASE(memctl_chat_and_kv) {
   BOOST_TEST(memctl({"--json", "kv", "ls", "nope"}, &out) == 1);
   BOOST_TEST(out.find("\"notFound\"") != std::string::npos, out);
 }
+
+BOOST_AUTO_TEST_CASE(a_stop_does_not_wait_for_a_generation_in_flight) {
+  TempDir dir;
+  Daemon d(dir.path(), "shutdown_timeout_ms = 500\n" + config(models().a));
+  auto c = d.client();
+  auto ids = fill(*c, "maya");
+  BOOST_REQUIRE(c->chat("maya", "warm up", with_ids(ids)).ok());
+  pid_t host = executor_host(d.process->pid());
+  BOOST_REQUIRE(host > 0);
+  // The host is stopped, so the chat hangs as a very long prefill would.
+  BOOST_REQUIRE(kill(host, SIGSTOP) == 0);
+  auto pending = c->chat_async("maya", "Where does Maya live?", with_ids(ids));
+  std::this_thread::sleep_for(200ms);
+  auto start = std::chrono::steady_clock::now();
+  BOOST_TEST(d.process->stop(SIGTERM, 20s) == 0, d.process->log());
+  BOOST_TEST((std::chrono::steady_clock::now() - start < 10s));
+  auto r = pending.get();
+  BOOST_TEST(!r.ok());
+}
