@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kernel/access_log.h"
+#include "kernel/activation_tier.h"
 #include "kernel/config.h"
 #include "kernel/connection.h"
 #include "kernel/data_lock.h"
@@ -28,7 +29,6 @@
 #include "kernel/loop_mailbox.h"
 #include "kernel/plugin_manager.h"
 #include "kernel/request_handler.h"
-#include "kernel/activation_tier.h"
 #include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"

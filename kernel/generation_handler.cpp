@@ -71,6 +71,7 @@ struct GenerationHandler::Block {
   MemoryBlock memories;
   std::vector<std::int32_t> block_tokens;
   std::vector<std::int32_t> question_tokens;
+  std::string format;  // of the prompt: "chat template" or "plain"
 };
 
 GenerationHandler::GenerationHandler(Services services, std::shared_ptr<PluginExecutor> executor,
@@ -163,10 +164,9 @@ bool GenerationHandler::make_block(std::uint32_t tenant, std::uint64_t id, const
   txn.reset();
   out->memories = build_memory_block(std::move(items));
   bool retryable = false;
-  std::string err = executor_->tokenize(out->memories.text, true, &out->block_tokens, &retryable);
-  if (err.empty() && !args.prompt.empty()) {
-    err = executor_->tokenize(question_text(args.prompt), false, &out->question_tokens, &retryable);
-  }
+  std::string err = executor_->chat_tokens(out->memories.text, args.prompt, &out->block_tokens,
+                                           &out->question_tokens, &out->format, &retryable);
+  if (args.prompt.empty()) out->question_tokens.clear();  // a prefill: the block alone
   if (!err.empty()) {
     reply(executor_error(id, "tokenizing", err, retryable));
     return false;
@@ -304,6 +304,7 @@ void GenerationHandler::run_chat(std::uint32_t tenant, std::uint64_t id, const C
     c.setTotalMs(total_ms);
     c.setFinish(gr.finish);
     c.setResident(gr.state_resident);
+    c.setFormat(b.format);
   }));
 }
 

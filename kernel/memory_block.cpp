@@ -20,8 +20,4 @@ MemoryBlock build_memory_block(std::vector<store::Item> items) {
   return block;
 }
 
-std::string question_text(const std::string& prompt) {
-  return "\nUser: " + prompt + "\nAssistant:";
-}
-
 }  // namespace memos::kernel

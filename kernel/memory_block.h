@@ -1,10 +1,11 @@
 // memory_block.h — how memories become the prompt ahead of a question.
 //
-// The block is tokenized on its own (with the model's BOS) and the question
-// after it (without), so the block's tokens are the same whatever follows:
-// that is what lets a stored state of the block serve every question asked
-// over the same memories. Memories are ordered by id (oldest first), not by
-// relevance, so the same set always makes the same block.
+// The executor lays the block out as the system turn of the model's chat
+// template and tokenizes it apart from the question, so the block's tokens
+// are the same whatever follows: that is what lets a stored state of the
+// block serve every question asked over the same memories. Memories are
+// ordered by id (oldest first), not by relevance, so the same set always
+// makes the same block.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,5 @@ struct MemoryBlock {
 };
 
 MemoryBlock build_memory_block(std::vector<store::Item> items);
-// The part after the block: the user's prompt and the assistant's turn.
-std::string question_text(const std::string& prompt);
 
 }  // namespace memos::kernel

@@ -18,20 +18,27 @@ void set_tokens(capnp::List<std::int32_t>::Builder list, const std::vector<std::
 
 }  // namespace
 
-std::string PluginExecutor::tokenize(const std::string& text, bool add_special,
-                                     std::vector<std::int32_t>* out, bool* retryable) const {
+std::string PluginExecutor::chat_tokens(const std::string& system, const std::string& user,
+                                        std::vector<std::int32_t>* block,
+                                        std::vector<std::int32_t>* question, std::string* format,
+                                        bool* retryable) const {
   capnp::MallocMessageBuilder message;
-  auto t = message.initRoot<pw::PluginRequest>().initTokenize();
-  t.setText(capnp::Text::Reader(text.data(), text.size()));
-  t.setAddSpecial(add_special);
-  // A token per byte at most, four bytes each, plus framing.
+  auto c = message.initRoot<pw::PluginRequest>().initChatTokens();
+  c.setSystem(capnp::Text::Reader(system.data(), system.size()));
+  c.setUser(capnp::Text::Reader(user.data(), user.size()));
+  auto copy = [](capnp::List<std::int32_t>::Reader from, std::vector<std::int32_t>* to) {
+    to->clear();
+    for (std::int32_t token : from) to->push_back(token);
+  };
+  // A token per byte at most, four bytes each, plus the template and framing.
   return call_plugin(
-      *channel_, request_bytes(message), timeout_, text.size() * 8 + kSmallReply,
+      *channel_, request_bytes(message), timeout_, (system.size() + user.size()) * 8 + kSmallReply,
       [&](pw::PluginResponse::Reader r) -> std::string {
-        if (!r.isTokens()) return "tokenize did not return tokens";
-        out->clear();
-        for (std::int32_t token : r.getTokens()) out->push_back(token);
-        return "";
+        if (!r.isChatTokens()) return "chatTokens did not return tokens";
+        copy(r.getChatTokens().getBlock(), block);
+        copy(r.getChatTokens().getQuestion(), question);
+        *format = r.getChatTokens().getFormat();
+        return block->empty() ? "the memory block has no tokens" : "";
       },
       retryable);
 }

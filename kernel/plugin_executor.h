@@ -88,8 +88,11 @@ class PluginExecutor {
   // Each returns "" or why it failed (the plugin's error, a timeout, a host
   // that died, a reply that does not decode); `retryable` is set when the
   // same call may succeed later. Thread-safe.
-  std::string tokenize(const std::string& text, bool add_special, std::vector<std::int32_t>* out,
-                       bool* retryable) const;
+  // The memory block (`system`) and the question (`user`) in the model's
+  // chat template, tokenized apart; `format` says which layout was used.
+  std::string chat_tokens(const std::string& system, const std::string& user,
+                          std::vector<std::int32_t>* block, std::vector<std::int32_t>* question,
+                          std::string* format, bool* retryable) const;
   std::string prefill(const std::vector<std::int32_t>& tokens, std::string* state,
                       double* prefill_ms, bool* retryable) const;
   std::string generate(const GenerateArgs& args, GenerateResult* out, bool* retryable) const;

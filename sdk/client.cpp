@@ -890,6 +890,7 @@ std::future<Result<ChatReply>> Client::chat_async(std::string cube, std::string 
         out.total_ms = c.getTotalMs();
         out.finish = str(c.getFinish());
         out.resident = c.getResident();
+        out.format = str(c.getFormat());
         return out;
       });
 }

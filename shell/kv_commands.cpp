@@ -56,6 +56,7 @@ int chat(const GenerationArgs& a, memos::Client& client, const Output& out) {
     j.key("first_token_ms").value(c.first_token_ms);
     j.key("total_ms").value(c.total_ms);
     j.key("finish").value(c.finish);
+    j.key("format").value(c.format);
     j.end_object();
     return out.emit(j);
   }

@@ -433,6 +433,7 @@ struct ChatReply {
   totalMs @11 :Float64;       # in memosd, from the request to the reply
   finish @12 :Text;           # "length", "eog" or "prompt"
   resident @13 :Bool;         # the state was already in the executor's memory
+  format @14 :Text;           # the prompt's layout: "chat template" (the model's) or "plain"
 }
 
 # Prefills a memory block and stores its state (plaintext -> activation).

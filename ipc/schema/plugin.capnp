@@ -40,6 +40,7 @@ struct PluginRequest {
     prefill @12 :PrefillRequest;    # executor -> prefilled
     generate @13 :GenerateRequest;  # executor -> generated
     executorStatus @14 :Void;       # executor -> executorStatus
+    chatTokens @15 :ChatTokensRequest;  # executor -> chatTokens
   }
 }
 
@@ -57,6 +58,7 @@ struct PluginResponse {
     prefilled @9 :Prefilled;
     generated @10 :Generated;
     executorStatus @11 :ExecutorStatus;
+    chatTokens @12 :ChatTokens;
   }
 }
 
@@ -243,6 +245,23 @@ struct ExecutorCapabilities {
 struct TokenizeRequest {
   text @0 :Text;
   addSpecial @1 :Bool;            # add the model's BOS (start of a prompt)
+}
+
+# A memory block (the system turn) and a question (the user's turn, then the
+# start of the assistant's) laid out in the model's chat template and
+# tokenized apart, so that the block's tokens are the same whatever the
+# question. The template's own text is tokenized with its special tokens;
+# `system` and `user` without, so text from users cannot forge them. A model
+# without a template the executor can apply gets a plain layout instead.
+struct ChatTokensRequest {
+  system @0 :Text;
+  user @1 :Text;
+}
+
+struct ChatTokens {
+  block @0 :List(Int32);
+  question @1 :List(Int32);
+  format @2 :Text;                # "chat template" or "plain"
 }
 
 # Prefills `tokens` from an empty sequence and exports the state.

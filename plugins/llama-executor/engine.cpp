@@ -121,7 +121,18 @@ bool Engine::state_fits(const std::string& blob, const ParsedState& parsed) cons
   return count == cells && std::memcmp(bytes, state_prefix_.data(), cells_offset_) == 0;
 }
 
-std::vector<llama_token> Engine::tokenize(std::string_view text, bool add_special) const {
+ChatTokens Engine::chat_tokens(std::string_view system, std::string_view user) const {
+  if (system.size() + user.size() > kMaxTokenizeBytes) {
+    throw std::invalid_argument("block and prompt are over the tokenize limit of 4 MiB");
+  }
+  return llama_exec::chat_tokens(model_.model.get(), model_.vocab, system, user,
+                                 [this](std::string_view text, bool add, bool special) {
+                                   return tokenize(text, add, special);
+                                 });
+}
+
+std::vector<llama_token> Engine::tokenize(std::string_view text, bool add_special,
+                                          bool parse_special) const {
   if (text.size() > kMaxTokenizeBytes) {
     throw std::invalid_argument("text of " + std::to_string(text.size()) +
                                 " bytes is over the tokenize limit of 4 MiB");
@@ -130,11 +141,11 @@ std::vector<llama_token> Engine::tokenize(std::string_view text, bool add_specia
   std::vector<llama_token> tokens(text.size() + 8);
   int32_t n =
       llama_tokenize(model_.vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                     static_cast<int32_t>(tokens.size()), add_special, false);
+                     static_cast<int32_t>(tokens.size()), add_special, parse_special);
   if (n < 0 && n != INT32_MIN) {  // the buffer was short: -n is the count
     tokens.resize(static_cast<std::size_t>(-n));
     n = llama_tokenize(model_.vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                       static_cast<int32_t>(tokens.size()), add_special, false);
+                       static_cast<int32_t>(tokens.size()), add_special, parse_special);
   }
   if (n < 0) throw std::runtime_error("llama.cpp cannot tokenize the text");
   tokens.resize(static_cast<std::size_t>(n));

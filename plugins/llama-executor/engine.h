@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "plugins/llama-executor/chat_format.h"
 #include "plugins/llama-executor/llama_handles.h"
 #include "plugins/llama-executor/loaded_model.h"
 #include "plugins/llama-executor/resident_cache.h"
@@ -85,7 +86,10 @@ class Engine {
 
   const ExecutorInfo& info() const { return info_; }
   // Refuses text over kMaxTokenizeBytes.
-  std::vector<llama_token> tokenize(std::string_view text, bool add_special) const;
+  std::vector<llama_token> tokenize(std::string_view text, bool add_special,
+                                    bool parse_special = false) const;
+  // The block and the question in the model's chat template (chat_format.h).
+  ChatTokens chat_tokens(std::string_view system, std::string_view user) const;
   PrefillResult prefill(const std::vector<llama_token>& tokens);
   GenerateResult generate(const GenerateInput& input, const Warn& warn);
   // As of the end of the last call; never waits for a call in progress.

@@ -45,6 +45,17 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
           set_tokens(reply.initTokens(static_cast<unsigned>(tokens.size())), tokens);
           return MEMOS_OK;
         }
+        case wire::PluginRequest::CHAT_TOKENS: {
+          auto c = request.getChatTokens();
+          auto chat =
+              engine_.chat_tokens(std::string_view(c.getSystem().cStr(), c.getSystem().size()),
+                                  std::string_view(c.getUser().cStr(), c.getUser().size()));
+          auto out = reply.initChatTokens();
+          set_tokens(out.initBlock(static_cast<unsigned>(chat.block.size())), chat.block);
+          set_tokens(out.initQuestion(static_cast<unsigned>(chat.question.size())), chat.question);
+          out.setFormat(chat.format);
+          return MEMOS_OK;
+        }
         case wire::PluginRequest::PREFILL: {
           auto r = engine_.prefill(tokens_of(request.getPrefill().getTokens()));
           auto p = reply.initPrefilled();
@@ -68,8 +79,8 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
         }
         default:
           return fail(reply, MEMOS_ERR_UNSUPPORTED,
-                      "llama-executor answers describe, tokenize, prefill, generate and "
-                      "executorStatus");
+                      "llama-executor answers describe, tokenize, chatTokens, prefill, "
+                      "generate and executorStatus");
       }
     } catch (const std::invalid_argument& e) {
       return fail(reply, MEMOS_ERR_INVALID, e.what());

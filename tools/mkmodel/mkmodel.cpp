@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -116,6 +117,33 @@ struct GgufDeleter {
 };
 using GgufPtr = std::unique_ptr<gguf_context, GgufDeleter>;
 
+// Adds tokenizer.chat_template to the GGUF at `path`: new metadata, padded
+// to the file's alignment, then the tensor data as it was (tensor offsets
+// are relative to the data section). Rewritten through a second temporary.
+bool add_chat_template(const std::string& path, const std::string& chat_template) {
+  GgufPtr g(gguf_init_from_file(path.c_str(), {/*no_alloc=*/true, /*ctx=*/nullptr}));
+  if (!g) return false;
+  const std::size_t data_offset = gguf_get_data_offset(g.get());
+  gguf_set_val_str(g.get(), "tokenizer.chat_template", chat_template.c_str());
+  std::string meta(gguf_get_meta_size(g.get()), '\0');
+  gguf_get_meta_data(g.get(), meta.data());
+  const std::size_t align = gguf_get_alignment(g.get());
+  meta.resize((meta.size() + align - 1) / align * align, '\0');
+  const std::string rewritten = path + ".2";
+  {
+    std::ifstream in(path, std::ios::binary);
+    std::ofstream out(rewritten, std::ios::binary | std::ios::trunc);
+    in.seekg(static_cast<std::streamoff>(data_offset));
+    out.write(meta.data(), static_cast<std::streamsize>(meta.size()));
+    out << in.rdbuf();
+    if (!in || !out) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(rewritten, path, ec);
+  if (ec) std::filesystem::remove(rewritten, ec);
+  return !ec;
+}
+
 // Declares a weight (1-D when ne1 is 1) in the metadata: its name, shape and
 // type, which llama_model_init_from_user creates it with.
 void declare(gguf_context* meta, ggml_context* ctx, const std::string& name, int64_t ne0,
@@ -212,6 +240,12 @@ int main(int argc, char** argv) {
   const auto n_vocab = static_cast<uint32_t>(gguf_get_arr_n(source.get(), tokens_key));
 
   // Every key of the vocab file, then all but tokenizer.* removed.
+  // llama.cpp's saver keeps only the keys it knows: the vocab's chat
+  // template is written back afterwards.
+  std::string chat_template;
+  if (int64_t k = gguf_find_key(source.get(), "tokenizer.chat_template"); k >= 0) {
+    chat_template = gguf_get_val_str(source.get(), k);
+  }
   GgufPtr meta(gguf_init_empty());
   gguf_set_kv(meta.get(), source.get());
   for (int64_t i = gguf_get_n_kv(meta.get()) - 1; i >= 0; --i) {
@@ -280,7 +314,8 @@ int main(int argc, char** argv) {
   llama_model_save_to_file(model, tmp.c_str());
   llama_model_free(model);
   llama_backend_free();
-  if (!std::filesystem::is_regular_file(tmp, ec) || std::filesystem::file_size(tmp, ec) == 0) {
+  if (!std::filesystem::is_regular_file(tmp, ec) || std::filesystem::file_size(tmp, ec) == 0 ||
+      (!chat_template.empty() && !add_chat_template(tmp, chat_template))) {
     std::fprintf(stderr, "memos-mkmodel: could not write %s\n", out.c_str());
     std::filesystem::remove(tmp, ec);
     return kExitFailure;

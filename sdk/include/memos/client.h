@@ -312,6 +312,7 @@ struct ChatReply {
   double restore_ms = 0, prefill_ms = 0, first_token_ms = 0, total_ms = 0;
   std::string finish{};   // "length", "eog" or "prompt"
   bool resident = false;  // the state was already in the executor's memory
+  std::string format{};   // the prompt's layout: "chat template" or "plain"
 };
 
 // An activation item: a model's KV state of a memory block.
