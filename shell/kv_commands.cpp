@@ -7,6 +7,12 @@
 namespace memos::shell {
 namespace {
 
+void ids_json(JsonWriter& j, const char* key, const std::vector<std::uint64_t>& ids) {
+  j.key(key).begin_array();
+  for (std::uint64_t id : ids) j.value(memos::format_id(id));
+  j.end_array();
+}
+
 void activation_json(JsonWriter& j, const memos::Activation& a) {
   j.begin_object();
   j.key("id").value(memos::format_id(a.id));
@@ -16,9 +22,7 @@ void activation_json(JsonWriter& j, const memos::Activation& a) {
   j.key("kv_type").value(a.kv_type);
   j.key("tokens").value(a.tokens);
   j.key("bytes").value(a.bytes);
-  j.key("sources").begin_array();
-  for (std::uint64_t s : a.sources) j.value(memos::format_id(s));
-  j.end_array();
+  ids_json(j, "sources", a.sources);
   j.key("created_at_ms").value(a.created_at_ms);
   j.key("last_used_ms").value(a.last_used_ms);
   j.key("uses").value(a.uses);
@@ -41,9 +45,7 @@ int chat(const GenerationArgs& a, memos::Client& client, const Output& out) {
     JsonWriter j;
     j.begin_object();
     j.key("text").value(c.text);
-    j.key("memories").begin_array();
-    for (std::uint64_t m : c.memories) j.value(memos::format_id(m));
-    j.end_array();
+    ids_json(j, "memories", c.memories);
     j.key("prompt_tokens").value(c.prompt_tokens);
     j.key("block_tokens").value(c.block_tokens);
     j.key("reused_tokens").value(c.reused_tokens);

@@ -140,7 +140,12 @@ pid_t executor_host(pid_t parent) {
     if (ppid != parent) continue;
     std::ifstream cmd(entry.path() / "cmdline");
     std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-    if (args.find("llama-executor") != std::string::npos) return std::stoi(name);
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink(entry.path() / "exe", ec);
+    if (!ec && exe.filename() == "memos-plugin-host" &&
+        args.find("llama-executor") != std::string::npos) {
+      return std::stoi(name);
+    }
   }
   return -1;
 }
@@ -561,7 +566,27 @@ BOOST_AUTO_TEST_CASE(a_stop_does_not_wait_for_a_generation_in_flight) {
   auto pending = c->chat_async("maya", "Where does Maya live?", with_ids(ids));
   std::this_thread::sleep_for(200ms);
   auto start = std::chrono::steady_clock::now();
-  BOOST_TEST(d.process->stop(SIGTERM, 20s) == 0, d.process->log());
+  // If memosd is still there after 8 s, say what its threads wait on.
+  const pid_t pid = d.process->pid();
+  std::string stuck;
+  std::thread watch([&] {
+    for (int i = 0; i < 80; ++i) {
+      std::this_thread::sleep_for(100ms);
+      if (kill(pid, 0) != 0) return;  // gone (and reaped)
+    }
+    for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+      std::ifstream comm(task.path() / "comm"), wchan(task.path() / "wchan"),
+          stat(task.path() / "stat");
+      std::string name, waits, st;
+      std::getline(comm, name);
+      std::getline(wchan, waits);
+      std::getline(stat, st);
+      stuck += name + " [" + waits + "] " + st.substr(0, 60) + "\n";
+    }
+  });
+  int status = d.process->stop(SIGTERM, 20s);
+  watch.join();
+  BOOST_TEST(status == 0, stuck + d.process->log());
   BOOST_TEST((std::chrono::steady_clock::now() - start < 10s));
   auto r = pending.get();
   BOOST_TEST(!r.ok());
