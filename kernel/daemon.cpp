@@ -64,6 +64,10 @@ Daemon::~Daemon() {
   // A generation still running (its client gone at the shutdown timeout)
   // must not hold the stop for minutes.
   if (executor_) executor_->stop();
+  // The handler's generation lane is a thread of its own, which the loop
+  // ending does not wait for: join it now, while the mailbox its replies go
+  // to still exists (members are destroyed after it).
+  handler_.reset();
   if (commits_) commits_->stop();
   if (loop_ready_) uv_loop_close(&loop_);
 }
