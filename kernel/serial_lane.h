@@ -37,11 +37,6 @@ class SerialLane {
     wake_.notify_one();
   }
 
-  std::size_t queued() const {
-    std::lock_guard lock(mutex_);
-    return jobs_.size();
-  }
-
  private:
   void run() {
     std::unique_lock lock(mutex_);
@@ -57,7 +52,7 @@ class SerialLane {
     }
   }
 
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job> jobs_;
   bool stopping_ = false;
