@@ -393,7 +393,7 @@ BOOST_AUTO_TEST_CASE(tenants_see_only_their_own_cubes) {
     return;
   }
   Daemon d;
-  chmod(d.dir.path().c_str(), 0755);
+  chmod(d.folder.c_str(), 0755);
   auto root = d.client();
   BOOST_REQUIRE(root->cube_create("private").ok());
   BOOST_REQUIRE(root->add("private", {"root's secret", {}, {}}).ok());

@@ -20,21 +20,18 @@
 #include <thread>
 
 #include "memos/client.h"
+#include "tests/support/daemon_fixture.h"
 #include "tests/support/memosd_process.h"
 #include "tests/support/printing.h"
 
 using memos::testing::MemosdProcess;
 using memos::testing::run_command;
 using memos::testing::TempDir;
+using memos::testing::why;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-template <class T>
-std::string why(const memos::Result<T>& r) {
-  return r.ok() ? std::string() : r.error().message;
-}
 
 // Models made once for the whole run.
 struct Models {
@@ -64,21 +61,10 @@ std::string config(const std::string& model, const std::string& extra = "") {
          extra;
 }
 
-// A memosd on `dir` with `conf` as its configuration.
-struct Daemon {
-  Daemon(const std::string& dir, const std::string& conf) {
-    std::string path = dir + "/memosd.conf";
-    std::ofstream(path) << conf;
-    process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, dir,
-                                              std::vector<std::string>{"--config", path});
-    BOOST_REQUIRE_MESSAGE(process->start(60s), "memosd did not start:\n" + process->log());
-  }
-  std::unique_ptr<memos::Client> client() {
-    auto c = memos::Client::connect(process->socket());
-    BOOST_REQUIRE_MESSAGE(c.ok(), why(c));
-    return std::move(c.value());
-  }
-  std::unique_ptr<MemosdProcess> process;
+// A memosd on `dir` with `conf`; loading a model takes longer than a start.
+struct Daemon : memos::testing::Daemon {
+  Daemon(const std::string& dir, const std::string& conf)
+      : memos::testing::Daemon(dir, conf, 60s) {}
 };
 
 const char* const kMemories[] = {

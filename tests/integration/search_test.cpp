@@ -28,17 +28,12 @@
 using memos::testing::Daemon;
 using memos::testing::MemosdProcess;
 using memos::testing::TempDir;
+using memos::testing::why;
 using namespace std::chrono_literals;
 
 namespace {
 
 const char* const kModes[] = {"dense", "lexical", "hybrid"};
-
-// The error of a result, or "" (Boost evaluates messages even on success).
-template <class T>
-std::string why(const memos::Result<T>& r) {
-  return r.ok() ? std::string() : r.error().message;
-}
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -409,7 +404,7 @@ BOOST_AUTO_TEST_CASE(tenants_never_see_each_other_in_any_mode) {
     return;
   }
   Daemon d;
-  chmod(d.dir.path().c_str(), 0755);
+  chmod(d.folder.c_str(), 0755);
   // Each tenant fills a cube of the same name with its own memories, then
   // searches with random filters in every mode: every hit must be its own.
   auto run_tenant = [&](std::uint32_t seed) -> int {

@@ -5,8 +5,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,23 +18,39 @@
 namespace memos::testing {
 
 struct Daemon {
+  // On a temporary folder of its own.
   explicit Daemon(const std::string& config_text = "") {
-    std::vector<std::string> args;
-    if (!config_text.empty()) {
-      std::string path = dir.path() + "/memosd.conf";
-      std::ofstream(path) << config_text;
-      args = {"--config", path};
-    }
-    process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, dir.path(), args);
-    BOOST_REQUIRE_MESSAGE(process->start(), "memosd did not start:\n" + process->log());
+    own.emplace();
+    start(own->path(), config_text, std::chrono::seconds(20));
+  }
+  // On `folder_path` (socket, data, configuration file), which outlives the
+  // daemon: a later Daemon on the same folder starts on the same data.
+  Daemon(std::string folder_path, const std::string& config_text,
+         std::chrono::milliseconds start_timeout = std::chrono::seconds(20)) {
+    start(std::move(folder_path), config_text, start_timeout);
   }
   std::unique_ptr<memos::Client> client() {
     auto c = memos::Client::connect(process->socket());
     BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? std::string() : c.error().message));
     return std::move(c.value());
   }
-  TempDir dir;
+  std::optional<TempDir> own;  // the folder, when the daemon has one of its own
+  std::string folder;
   std::unique_ptr<MemosdProcess> process;
+
+ private:
+  void start(std::string folder_path, const std::string& config_text,
+             std::chrono::milliseconds timeout) {
+    folder = std::move(folder_path);
+    std::vector<std::string> args;
+    if (!config_text.empty()) {
+      std::string path = folder + "/memosd.conf";
+      std::ofstream(path) << config_text;
+      args = {"--config", path};
+    }
+    process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, folder, args);
+    BOOST_REQUIRE_MESSAGE(process->start(timeout), "memosd did not start:\n" + process->log());
+  }
 };
 
 }  // namespace memos::testing
