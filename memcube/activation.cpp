@@ -1,32 +1,20 @@
 #include "memcube/activation.h"
 
-#include <openssl/evp.h>
-
-#include <memory>
 #include <string_view>
+
+#include "memcube/blob_store.h"
 
 namespace memos::store {
 namespace {
 
-using Context = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
-
-void update(EVP_MD_CTX* ctx, std::string_view bytes) {
-  EVP_DigestUpdate(ctx, bytes.data(), bytes.size());
-}
-
 // Length-prefixed, so that no two field lists hash alike.
-void update_field(EVP_MD_CTX* ctx, std::string_view field) {
-  std::uint8_t length[4];
-  for (int i = 0; i < 4; ++i) length[i] = static_cast<std::uint8_t>(field.size() >> (8 * i));
-  EVP_DigestUpdate(ctx, length, sizeof(length));
-  update(ctx, field);
+void append_field(std::string& out, std::string_view field) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((field.size() >> (8 * i)) & 0xff));
+  out.append(field);
 }
 
-Digest finish(EVP_MD_CTX* ctx) {
-  Digest out{};
-  unsigned size = 0;
-  EVP_DigestFinal_ex(ctx, out.data(), &size);
-  return out;
+void append_digest(std::string& out, const Digest& d) {
+  out.append(reinterpret_cast<const char*>(d.data()), d.size());
 }
 
 }  // namespace
@@ -35,28 +23,24 @@ std::vector<Digest> prefix_digests(const ActivationKey& key, const Digest& tenan
                                    std::uint32_t chunk, std::span<const std::int32_t> tokens) {
   std::vector<Digest> out;
   if (chunk == 0) return out;
-  Context ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-  update_field(ctx.get(), "memos-activation-v1");
-  update_field(ctx.get(), key.model_hash);
-  update_field(ctx.get(), key.adapters);
-  update_field(ctx.get(), key.kv_type);
-  update_field(ctx.get(), key.layout);
-  update_field(ctx.get(), std::to_string(key.state_format));
-  update_field(ctx.get(), std::to_string(chunk));
-  EVP_DigestUpdate(ctx.get(), tenant_salt.data(), tenant_salt.size());
-  Digest h = finish(ctx.get());
-
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(chunk) * 4);
+  std::string bytes;
+  append_field(bytes, "memos-activation-v1");
+  append_field(bytes, key.model_hash);
+  append_field(bytes, key.adapters);
+  append_field(bytes, key.kv_type);
+  append_field(bytes, key.layout);
+  append_field(bytes, std::to_string(key.state_format));
+  append_field(bytes, std::to_string(chunk));
+  append_digest(bytes, tenant_salt);
+  Digest h = sha256(bytes);
   for (std::size_t start = 0; start + chunk <= tokens.size(); start += chunk) {
+    bytes.clear();
+    append_digest(bytes, h);
     for (std::uint32_t i = 0; i < chunk; ++i) {
       auto v = static_cast<std::uint32_t>(tokens[start + i]);
-      for (int b = 0; b < 4; ++b) bytes[i * 4 + b] = static_cast<std::uint8_t>(v >> (8 * b));
+      for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<char>((v >> (8 * b)) & 0xff));
     }
-    EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-    EVP_DigestUpdate(ctx.get(), h.data(), h.size());
-    EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
-    h = finish(ctx.get());
+    h = sha256(bytes);
     out.push_back(h);
   }
   return out;
