@@ -108,22 +108,18 @@ Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
           return true;
         });
     if (!e.ok() || stored->id != 0) return e;
-    // Make room: least recently used first.
-    store::ActivationUsage usage;
-    if (e = txn.reader().activation_usage(tenant, &usage); !e.ok()) return e;
-    while (usage.bytes + size > budget && usage.count > 0) {
+    // Make room: least recently used first (the store keeps the usage).
+    for (;;) {
+      store::ActivationUsage usage;
+      if (e = txn.reader().activation_usage(tenant, &usage); !e.ok()) return e;
+      if (usage.bytes + size <= budget) break;
       std::vector<std::pair<store::CubeId, std::uint64_t>> oldest;
-      if (e = txn.reader().least_recent_activations(tenant, 16, &oldest); !e.ok()) return e;
+      if (e = txn.reader().least_recent_activations(tenant, 1, &oldest); !e.ok()) return e;
       if (oldest.empty()) break;
-      for (const auto& [c, id] : oldest) {
-        store::Activation gone;
-        if (e = txn.remove_activation(c, id, &gone); !e.ok()) return e;
-        spdlog::info("activation {} of tenant {} evicted ({} bytes, last used {})", gone.id, tenant,
-                     gone.size, gone.last_used_ms);
-        usage.bytes -= std::min(usage.bytes, gone.size);
-        usage.count -= std::min<std::uint64_t>(usage.count, 1);
-        if (usage.bytes + size <= budget) break;
-      }
+      store::Activation gone;
+      if (e = txn.remove_activation(oldest[0].first, oldest[0].second, &gone); !e.ok()) return e;
+      spdlog::info("activation {} of tenant {} evicted ({} bytes, last used {})", gone.id, tenant,
+                   gone.size, gone.last_used_ms);
     }
     store::Activation a;
     a.id = txn.next_id(now_ms());
