@@ -64,9 +64,9 @@ Daemon::~Daemon() {
   // A generation still running (its client gone at the shutdown timeout)
   // must not hold the stop for minutes.
   if (executor_) executor_->stop();
-  // The handler's generation lane is a thread of its own, which the loop
-  // ending does not wait for: join it now, while the mailbox its replies go
-  // to still exists (members are destroyed after it).
+  // The executor lane is a thread of its own, which the loop ending does not
+  // wait for: join it now, while the mailbox its replies go to still exists.
+  executor_lane_.stop();
   handler_.reset();
   if (commits_) commits_->stop();
   if (loop_ready_) uv_loop_close(&loop_);
@@ -203,7 +203,7 @@ bool Daemon::open_storage() {
   handler_ = std::make_unique<RequestHandler>(
       Services{config_, *store_, *commits_, indexes_, stats_, access_, plugins_,
                [this](std::function<void()> work) { run_on_worker(std::move(work)); },
-               *activations_, executor_});
+               *activations_, executor_, executor_lane_});
   return true;
 }
 

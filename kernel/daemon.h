@@ -29,6 +29,7 @@
 #include "kernel/loop_mailbox.h"
 #include "kernel/plugin_manager.h"
 #include "kernel/request_handler.h"
+#include "kernel/serial_lane.h"
 #include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
@@ -76,6 +77,9 @@ class Daemon final : public ConnectionOwner {
   AccessLog access_;
   std::shared_ptr<PluginExecutor> executor_;  // null: no executor.model
   std::unique_ptr<ActivationTier> activations_;
+  // Owned here, shared through Services; stopped (joined) in ~Daemon while
+  // the mailbox its jobs reply through still exists.
+  SerialLane executor_lane_;
   std::unique_ptr<RequestHandler> handler_;
 
   uv_loop_t loop_{};

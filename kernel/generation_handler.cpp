@@ -80,7 +80,7 @@ GenerationHandler::GenerationHandler(Services services, std::shared_ptr<PluginEx
 
 void GenerationHandler::on_lane(std::uint32_t tenant, std::uint64_t id, ChatArgs args, Reply reply,
                                 RunOnLane run) {
-  lane_.post([=, this, args = std::move(args), reply = std::move(reply)](bool stopping) {
+  s_.executor_lane.post([=, this, args = std::move(args), reply = std::move(reply)](bool stopping) {
     if (stopping)
       return reply(error_frame(id, wire::ErrorCode::UNAVAILABLE, "memosd is stopping", true));
     (this->*run)(tenant, id, args, reply);

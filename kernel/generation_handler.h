@@ -56,7 +56,6 @@ class GenerationHandler {
   Services s_;
   std::shared_ptr<PluginExecutor> executor_;
   ActivationTier& tier_;
-  SerialLane lane_;  // last: its thread stops before the rest goes
 };
 
 }  // namespace memos::kernel

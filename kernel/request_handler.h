@@ -21,38 +21,12 @@
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/config.h"
 #include "kernel/index_set.h"
+#include "kernel/services.h"
 #include "kernel/wire_replies.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
 
 namespace memos::kernel {
-
-// Runs a closure on a worker thread (never the loop).
-using RunOnWorker = std::function<void(std::function<void()>)>;
-
-struct DaemonStats {
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  std::atomic<std::uint32_t> connections{0};
-  std::atomic<std::uint64_t> requests_served{0};
-  std::string socket_path;
-  std::string data_dir;
-};
-
-class AccessLog;
-class PluginManager;
-
-struct Services {
-  const Config& config;
-  store::Store& store;
-  store::CommitQueue& commits;
-  IndexSet& indexes;
-  DaemonStats& stats;
-  AccessLog& access;
-  PluginManager& plugins;
-  RunOnWorker run_on_worker;
-  class ActivationTier& activations;
-  std::shared_ptr<class PluginExecutor> executor;  // null: no executor configured
-};
 
 class RequestHandler {
  public:

@@ -17,24 +17,36 @@ class SerialLane {
   using Job = std::function<void(bool stopping)>;
 
   SerialLane() : thread_([this] { run(); }) {}
-  ~SerialLane() {
+  ~SerialLane() { stop(); }
+  SerialLane(const SerialLane&) = delete;
+  SerialLane& operator=(const SerialLane&) = delete;
+
+  // Runs the jobs still queued (with stopping set) and joins the thread.
+  // Idempotent; not from a job on this lane. Whoever owns the lane calls it
+  // while everything the jobs reply through still exists (the daemon: before
+  // its loop mailbox goes), so shutdown never depends on member order.
+  void stop() {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
     }
     wake_.notify_all();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
-  SerialLane(const SerialLane&) = delete;
-  SerialLane& operator=(const SerialLane&) = delete;
 
-  // Thread-safe. Jobs queued when the lane stops still run, with stopping set.
+  // Thread-safe. Jobs queued when the lane stops still run, with stopping
+  // set; a job posted after stop() runs at once on the caller's thread, with
+  // stopping set, so that it still answers (it should fail fast).
   void post(Job job) {
     {
       std::lock_guard lock(mutex_);
-      jobs_.push_back(std::move(job));
+      if (!stopping_) {
+        jobs_.push_back(std::move(job));
+        wake_.notify_one();
+        return;
+      }
     }
-    wake_.notify_one();
+    job(true);
   }
 
  private:

@@ -144,32 +144,6 @@ Error protocol_error(const std::string& what) {
 
 }  // namespace
 
-const char* to_string(State state) {
-  switch (state) {
-    case State::active:
-      return "active";
-    case State::archived:
-      return "archived";
-    case State::frozen:
-      return "frozen";
-    case State::deleted:
-      return "deleted";
-  }
-  return "unknown";
-}
-
-const char* to_string(Tier tier) {
-  switch (tier) {
-    case Tier::plaintext:
-      return "plaintext";
-    case Tier::activation:
-      return "activation";
-    case Tier::parametric:
-      return "parametric";
-  }
-  return "unknown";
-}
-
 const char* to_string(ErrorCode code) {
   switch (code) {
     case ErrorCode::bad_request:

@@ -51,6 +51,8 @@
 #include <variant>
 #include <vector>
 
+#include "memos/vocabulary.h"  // Tier, State, SearchMode, PluginState, ActivationOutcome
+
 namespace memos {
 
 enum class ErrorCode {
@@ -108,14 +110,6 @@ struct MetaEntry {
   bool operator==(const MetaEntry&) const = default;
 };
 
-enum class Tier { plaintext, activation, parametric };
-
-// Lifecycle: active <-> archived <-> frozen (set_state); active or archived
-// -> deleted (remove); deleted -> active (rollback). A frozen item is
-// immutable until made active; an archived one leaves search unless asked.
-enum class State { active, archived, frozen, deleted };
-const char* to_string(State state);
-const char* to_string(Tier tier);
 
 struct Item {
   std::uint64_t id = 0;  // time-ordered; format_id() for its text form

@@ -1,0 +1,66 @@
+// memos/vocabulary.h — the named values of memosd's protocol: storage tiers,
+// lifecycle states, search modes, plugin states and the outcome of a chat's
+// activation. One enum (or struct) each, with one print/parse pair, shared
+// by memosd, the client SDK and memctl, so a name is spelled in one place.
+//
+// The names are the ones memctl prints and accepts and the ones the
+// protocol carries where it carries text (a search mode, a plugin's state,
+// a chat's activation status). Printing never fails; parsing returns
+// std::nullopt for a name it does not know (a newer peer's, or a typo), and
+// callers turn that into their own error.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace memos {
+
+// Where a memory lives: searchable text, a model's KV state, or weights
+// (an adapter or control vector) bound to a model.
+enum class Tier : std::uint8_t { plaintext, activation, parametric };
+
+// Lifecycle: active <-> archived <-> frozen (set_state); active or archived
+// -> deleted (remove); deleted -> active (rollback). A frozen item is
+// immutable until made active; an archived one leaves search unless asked.
+enum class State : std::uint8_t { active, archived, frozen, deleted };
+
+// How a search ranks: embeddings (FAISS), BM25 over stemmed words (Xapian),
+// or both fused by reciprocal rank.
+enum class SearchMode : std::uint8_t { dense, lexical, hybrid };
+
+// A plugin's manifest was found (listed), its library is in use (loaded), or
+// loading it failed (failed; the detail says why).
+enum class PluginState : std::uint8_t { listed, loaded, failed };
+
+// What a chat did with the activation tier: restored a stored KV state of
+// its memory block, stored a new one, both (restored a shorter prefix and
+// stored the longer block), neither, or refused a stored state (`rejected`
+// says why; the block was then prefilled).
+struct ActivationOutcome {
+  bool restored = false;
+  bool stored = false;
+  std::string rejected{};  // non-empty: a stored state was refused
+
+  bool operator==(const ActivationOutcome&) const = default;
+};
+
+const char* to_string(Tier tier);                 // "plaintext", "activation", "parametric"
+const char* to_string(State state);               // "active", "archived", "frozen", "deleted"
+const char* to_string(SearchMode mode);           // "dense", "lexical", "hybrid"
+const char* to_string(PluginState state);         // "listed", "loaded", "failed"
+std::string to_string(const ActivationOutcome&);  // "none", "restored", "stored",
+                                                  // "restored+stored", "rejected: why"
+                                                  // (rejected wins over the others)
+
+std::optional<Tier> parse_tier(std::string_view name);
+std::optional<State> parse_state(std::string_view name);
+std::optional<SearchMode> parse_search_mode(std::string_view name);
+std::optional<PluginState> parse_plugin_state(std::string_view name);
+std::optional<ActivationOutcome> parse_activation_outcome(std::string_view text);
+
+// "dense, lexical or hybrid": for error messages that list what is accepted.
+const char* search_mode_names();
+
+}  // namespace memos

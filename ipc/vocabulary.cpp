@@ -1,0 +1,85 @@
+#include "memos/vocabulary.h"
+
+#include <array>
+#include <utility>
+
+namespace memos {
+namespace {
+
+// Each table lists every value in enum order, so printing is an index and
+// parsing a scan; a value added to an enum must be added here too.
+constexpr std::array<const char*, 3> kTiers = {"plaintext", "activation", "parametric"};
+constexpr std::array<const char*, 4> kStates = {"active", "archived", "frozen", "deleted"};
+constexpr std::array<const char*, 3> kModes = {"dense", "lexical", "hybrid"};
+constexpr std::array<const char*, 3> kPluginStates = {"listed", "loaded", "failed"};
+constexpr std::string_view kRejected = "rejected: ";
+
+template <class Enum, std::size_t N>
+const char* print(const std::array<const char*, N>& names, Enum value) {
+  auto i = static_cast<std::size_t>(value);
+  return i < N ? names[i] : "unknown";
+}
+
+template <class Enum, std::size_t N>
+std::optional<Enum> parse(const std::array<const char*, N>& names, std::string_view name) {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (name == names[i]) return static_cast<Enum>(i);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* to_string(Tier tier) {
+  return print(kTiers, tier);
+}
+const char* to_string(State state) {
+  return print(kStates, state);
+}
+const char* to_string(SearchMode mode) {
+  return print(kModes, mode);
+}
+const char* to_string(PluginState state) {
+  return print(kPluginStates, state);
+}
+
+std::string to_string(const ActivationOutcome& o) {
+  if (!o.rejected.empty()) return std::string(kRejected) + o.rejected;
+  if (o.restored && o.stored) return "restored+stored";
+  if (o.restored) return "restored";
+  if (o.stored) return "stored";
+  return "none";
+}
+
+std::optional<Tier> parse_tier(std::string_view name) {
+  return parse<Tier>(kTiers, name);
+}
+std::optional<State> parse_state(std::string_view name) {
+  return parse<State>(kStates, name);
+}
+std::optional<SearchMode> parse_search_mode(std::string_view name) {
+  return parse<SearchMode>(kModes, name);
+}
+std::optional<PluginState> parse_plugin_state(std::string_view name) {
+  return parse<PluginState>(kPluginStates, name);
+}
+
+std::optional<ActivationOutcome> parse_activation_outcome(std::string_view text) {
+  ActivationOutcome o;
+  if (text.substr(0, kRejected.size()) == kRejected) {
+    o.rejected = std::string(text.substr(kRejected.size()));
+    if (o.rejected.empty()) return std::nullopt;
+    return o;
+  }
+  if (text == "none") return o;
+  if (text == "restored" || text == "restored+stored") o.restored = true;
+  if (text == "stored" || text == "restored+stored") o.stored = true;
+  if (!o.restored && !o.stored) return std::nullopt;
+  return o;
+}
+
+const char* search_mode_names() {
+  return "dense, lexical or hybrid";
+}
+
+}  // namespace memos

@@ -1,0 +1,54 @@
+// services.h — what the request handlers share: the daemon's parts, by
+// reference, assembled once by Daemon::build_services() (daemon.h) and
+// outliving every handler. Nothing here is per request: that is
+// RequestContext (handlers/request_context.h).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "kernel/config.h"
+#include "memcube/commit_queue.h"
+#include "memcube/store.h"
+
+namespace memos::kernel {
+
+// Runs a closure on a worker thread (never the loop).
+using RunOnWorker = std::function<void(std::function<void()>)>;
+
+struct DaemonStats {
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::atomic<std::uint32_t> connections{0};
+  std::atomic<std::uint64_t> requests_served{0};
+  std::string socket_path;
+  std::string data_dir;
+};
+
+class AccessLog;
+class ActivationTier;
+class IndexSet;
+class PluginExecutor;
+class PluginManager;
+class SerialLane;
+
+struct Services {
+  const Config& config;
+  store::Store& store;
+  store::CommitQueue& commits;
+  IndexSet& indexes;
+  DaemonStats& stats;
+  AccessLog& access;
+  PluginManager& plugins;
+  RunOnWorker run_on_worker;
+  ActivationTier& activations;
+  std::shared_ptr<PluginExecutor> executor;  // null: no executor configured
+  // The one thread that calls the model executor (chat, prefill; later the
+  // scheduler's work): calls run in order, never on the worker pool.
+  SerialLane& executor_lane;
+};
+
+}  // namespace memos::kernel
