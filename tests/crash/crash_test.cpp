@@ -1,5 +1,5 @@
 // Crash test: kill -9 memosd while writers are mid-flight, restart it, and
-// check the durability contract (DESIGN.md): every acknowledged write is
+// check the durability contract (docs/design.md): every acknowledged write is
 // still there, intact and readable, and no write is torn (one whose reply
 // never came took effect entirely or not at all). The data folder persists
 // across rounds, so each restart also re-verifies every earlier round.
