@@ -6,9 +6,10 @@
 #     tree looks, and
 #   - installed (and so in the .deb), lib/memosd/plugins/NAME/, where an
 #     installed memosd looks.
-# Every plugin exports memos_plugin_describe_v1 and nothing else: hidden
-# visibility, and the static libraries it links (FAISS, llama.cpp, Xapian...)
-# kept out of its dynamic symbol table, so no two plugins, nor the daemon,
+# Every plugin exports memos_plugin_describe_v1 and none of its own code
+# besides (only the toolchain's GNU-unique template symbols stay): hidden
+# visibility, and the static libraries it links (FAISS, llama.cpp...) kept
+# out of its dynamic symbol table, so no two plugins, nor the daemon,
 # interpose on each other's copies.
 #
 # The manifest is checked here, at configure time: its name must be NAME and

@@ -25,50 +25,71 @@ parts="kernel memcube ipc sdk shell plugins policies tests"
 # include/ holds them).
 search_roots=(. ipc/include sdk/include plugins/include)
 
-# The part a path (relative to the source root) belongs to: its first folder.
-part_of() { printf '%s\n' "${1%%/*}"; }
+# (Pure bash below, no command per include: the tree has hundreds.)
 
-# The part an include names, or nothing for a header of another project.
+# normalize PATH: PATH without "." and ".." components, in $normalized.
+normalize() {
+  local -a out=()
+  local piece
+  IFS=/ read -ra pieces <<<"$1"
+  for piece in "${pieces[@]}"; do
+    case "$piece" in
+      "" | .) ;;
+      ..) [ "${#out[@]}" -gt 0 ] && unset 'out[${#out[@]}-1]' ;;
+      *) out+=("$piece") ;;
+    esac
+  done
+  normalized=$(IFS=/; printf '%s' "${out[*]}")
+}
+
+# included_part FILE PATH: the part (first folder of the source tree) the
+# include names, in $part; empty for a header of another project.
 included_part() {
-  local file="$1" path="$2" dir candidate root
-  dir=$(dirname "$file")
+  local file="$1" path="$2" root first
+  part=""
   # Quoted includes are looked up beside the including file first.
-  if [ -e "$dir/$path" ]; then
-    candidate=$(realpath -m --relative-to=. "$dir/$path")
-    part_of "$candidate"
+  if [ -e "${file%/*}/$path" ]; then
+    normalize "${file%/*}/$path"
+    part="${normalized%%/*}"
     return
   fi
   for root in "${search_roots[@]}"; do
     if [ -e "$root/$path" ]; then
-      candidate=$(realpath -m --relative-to=. "$root/$path")
-      part_of "$candidate"
+      normalize "$root/$path"
+      part="${normalized%%/*}"
       return
     fi
   done
   # Not in the tree: a generated header ("ipc/schema/memos.capnp.h") still
   # names its part first; anything else is another project's.
-  local first="${path%%/*}"
+  first="${path%%/*}"
   if [ "$first" != "$path" ] && [[ " $parts " == *" $first "* ]]; then
-    printf '%s\n' "$first"
+    part="$first"
   fi
 }
 
+include_re='^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([^>"]+)[>"]'
 offences=0
 for from in "${!forbidden[@]}"; do
   [ -d "$from" ] || continue
-  while IFS= read -r -d '' file; do
-    while IFS=: read -r line text; do
-      path=$(sed -E 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([^>"]+)[>"].*/\1/' <<<"$text")
-      to=$(included_part "$file" "$path")
-      [ -n "$to" ] || continue
-      for bad in ${forbidden[$from]}; do
-        if [ "$to" = "$bad" ]; then
-          echo "$file:$line: $from/ must not include $bad/ headers: #include \"$path\""
-          offences=$((offences + 1))
-        fi
-      done
-    done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]' "$file" || true)
-  done < <(find "$from" -type f \( -name '*.h' -o -name '*.hpp' -o -name '*.cpp' -o -name '*.cc' -o -name '*.c' \) -print0 | sort -z)
+  # FILE:LINE:TEXT for every include line of the part's C and C++ files.
+  while IFS= read -r hit; do
+    file="${hit%%:*}"
+    rest="${hit#*:}"
+    line="${rest%%:*}"
+    text="${rest#*:}"
+    [[ "$text" =~ $include_re ]] || continue
+    path="${BASH_REMATCH[1]}"
+    included_part "$file" "$path"
+    [ -n "$part" ] || continue
+    for bad in ${forbidden[$from]}; do
+      if [ "$part" = "$bad" ]; then
+        echo "$file:$line: $from/ must not include $bad/ headers: #include \"$path\""
+        offences=$((offences + 1))
+      fi
+    done
+  done < <(grep -rnE --include='*.h' --include='*.hpp' --include='*.cpp' --include='*.cc' \
+             --include='*.c' '^[[:space:]]*#[[:space:]]*include' "$from" | sort -t: -k1,1 -k2,2n)
 done
 
 if [ "$offences" -gt 0 ]; then
