@@ -2,7 +2,7 @@
 #
 #   bin/memosd, bin/memctl
 #   lib/memosd/memos-plugin-host            (found beside memosd, then here)
-#   lib/memosd/plugins/NAME/                 (plugins and their manifests)
+#   lib/memosd/plugins/NAME/                 (each plugin and its manifest: memos_add_plugin())
 #   include/memos/, lib/libmemos_client.a, lib/cmake/memos/, lib/pkgconfig/
 #   share/man/man{1,5,7,8}/
 #   lib/systemd/system/memosd.{service,socket}
@@ -10,11 +10,7 @@
 
 install(TARGETS memosd memctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS memos-plugin-host RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/memosd)
-foreach(plugin hash-embedder faiss-retriever xapian-retriever hybrid-fuser)
-  install(TARGETS memos-${plugin} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/memosd/plugins/${plugin})
-  install(FILES ${PROJECT_SOURCE_DIR}/plugins/${plugin}/${plugin}.plugin.toml
-          DESTINATION ${CMAKE_INSTALL_LIBDIR}/memosd/plugins/${plugin})
-endforeach()
+# Plugins install themselves: memos_add_plugin() (cmake/plugins.cmake).
 
 # The SDK: the client library with the protocol code it needs, its header,
 # a CMake package and a pkg-config file.

@@ -26,6 +26,7 @@
 #include "memos/client.h"
 #include "tests/support/daemon_fixture.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/preconditions.h"
 #include "tests/support/printing.h"
 
 using memos::testing::Daemon;
@@ -387,11 +388,10 @@ BOOST_AUTO_TEST_CASE(sigterm_finishes_requests_in_flight) {
   BOOST_TEST_MESSAGE(acknowledged.size() << " of 500 acknowledged before the stop");
 }
 
-BOOST_AUTO_TEST_CASE(tenants_see_only_their_own_cubes) {
-  if (geteuid() != 0) {
-    BOOST_TEST_MESSAGE("skipped: needs root to connect as another uid");
-    return;
-  }
+// Connects as another uid: needs root.
+BOOST_AUTO_TEST_CASE(tenants_see_only_their_own_cubes,
+                     *boost::unit_test::label("root") *
+                         boost::unit_test::precondition(memos::testing::is_root)) {
   Daemon d;
   chmod(d.folder.c_str(), 0755);
   auto root = d.client();
@@ -704,7 +704,7 @@ BOOST_AUTO_TEST_CASE(an_import_cut_short_by_a_crash_is_removed_at_start) {
 namespace {
 
 // A small tmpfs mounted over a folder for the test's life, so the disk
-// really fills. Needs root; `mounted()` says whether it worked.
+// really fills. Needs root (and a kernel that lets it mount: can_mount).
 class SmallFilesystem {
  public:
   SmallFilesystem(const std::string& path, const char* size) : path_(path) {
@@ -722,15 +722,25 @@ class SmallFilesystem {
   bool mounted_ = false;
 };
 
+// Whether a SmallFilesystem can be mounted here: root, and no container or
+// seccomp profile refusing mount(2).
+boost::test_tools::assertion_result can_mount(boost::unit_test::test_unit_id) {
+  TempDir dir;
+  SmallFilesystem fs(dir.path() + "/probe", "64k");
+  boost::test_tools::assertion_result r(fs.mounted());
+  r.message() << "cannot mount a small tmpfs here"
+              << (geteuid() == 0 ? " (mount(2) refused to root)" : " (needs root)");
+  return r;
+}
+
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(a_full_disk_is_a_retryable_error_and_writes_resume_when_space_returns) {
+BOOST_AUTO_TEST_CASE(a_full_disk_is_a_retryable_error_and_writes_resume_when_space_returns,
+                     *boost::unit_test::label("mount") *
+                         boost::unit_test::precondition(can_mount)) {
   TempDir dir;
   SmallFilesystem fs(dir.path() + "/small", "4m");
-  if (!fs.mounted()) {
-    BOOST_TEST_MESSAGE("skipped: cannot mount a small filesystem here (needs root)");
-    return;
-  }
+  BOOST_REQUIRE_MESSAGE(fs.mounted(), "mounting a tmpfs worked for the precondition, not now");
   // Ballast to delete later, so space can come back.
   std::string ballast = dir.path() + "/small/ballast";
   std::ofstream(ballast) << std::string(1 << 20, 'b');

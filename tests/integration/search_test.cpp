@@ -23,6 +23,7 @@
 #include "memos/client.h"
 #include "tests/support/daemon_fixture.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/preconditions.h"
 #include "tests/support/printing.h"
 
 using memos::testing::Daemon;
@@ -398,11 +399,10 @@ BOOST_AUTO_TEST_CASE(bad_search_requests_get_clear_errors) {
   BOOST_TEST(stemmed->size() == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(tenants_never_see_each_other_in_any_mode) {
-  if (geteuid() != 0) {
-    BOOST_TEST_MESSAGE("skipped: needs root to connect as another uid");
-    return;
-  }
+// Connects as other uids: needs root.
+BOOST_AUTO_TEST_CASE(tenants_never_see_each_other_in_any_mode,
+                     *boost::unit_test::label("root") *
+                         boost::unit_test::precondition(memos::testing::is_root)) {
   Daemon d;
   chmod(d.folder.c_str(), 0755);
   // Each tenant fills a cube of the same name with its own memories, then

@@ -19,6 +19,7 @@
 
 #include "memos/client.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/preconditions.h"
 
 using memos::testing::MemosdProcess;
 using memos::testing::run_command;
@@ -108,11 +109,10 @@ BOOST_AUTO_TEST_CASE(notifications_watchdog_and_sighup_reload) {
   BOOST_TEST(notify.wait_for("STOPPING=1", 2s), notify.seen());
 }
 
-BOOST_AUTO_TEST_CASE(socket_activation_through_systemd_socket_activate) {
-  if (access("/usr/bin/systemd-socket-activate", X_OK) != 0) {
-    BOOST_TEST_MESSAGE("skipped: systemd-socket-activate is not installed");
-    return;
-  }
+BOOST_AUTO_TEST_CASE(socket_activation_through_systemd_socket_activate,
+                     *boost::unit_test::label("socket_activate") *
+                         boost::unit_test::precondition(memos::testing::HasProgram{
+                             "/usr/bin/systemd-socket-activate"})) {
   TempDir dir;
   std::string sock = dir.path() + "/activated.sock";
   std::vector<std::string> args = {

@@ -110,7 +110,6 @@ struct MetaEntry {
   bool operator==(const MetaEntry&) const = default;
 };
 
-
 struct Item {
   std::uint64_t id = 0;  // time-ordered; format_id() for its text form
   std::uint32_t version = 0;
