@@ -64,9 +64,9 @@ std::vector<double> time_calls(const memos::kernel::PluginEmbedder& embedder, co
   us.reserve(o.calls);
   for (std::uint64_t i = 0; i < o.calls; ++i) {
     auto start = Clock::now();
-    std::string err = embedder.embed(texts, 256, &out);
+    memos::kernel::Status st = embedder.embed(texts, 256, &out);
     us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
-    if (!err.empty()) throw std::runtime_error(err);
+    if (!st.ok()) throw std::runtime_error(st.message);
   }
   return us;
 }

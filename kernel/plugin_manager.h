@@ -19,14 +19,16 @@
 #include "kernel/plugin_embedder.h"
 #include "kernel/plugin_executor.h"
 #include "kernel/plugin_retriever.h"
+#include "memos/vocabulary.h"
 #include "plugins/loader/library.h"
 #include "plugins/loader/manifest.h"
 
 namespace memos::kernel {
 
-struct PluginState {
+// A plugin as memosd knows it: its manifest, and how loading it went.
+struct PluginRecord {
   plugins::Manifest manifest;
-  std::string state;   // "listed", "loaded" or "failed"
+  memos::PluginState state = memos::PluginState::listed;
   std::string detail;  // the version it reports, or why it failed
   std::string health;  // of a loaded plugin: running, restarting, quarantined
 };
@@ -53,9 +55,9 @@ class PluginManager {
                                                 const std::string& state_dir, std::string* error);
 
   // A copy of every plugin's state (thread-safe).
-  std::vector<PluginState> states() const;
+  std::vector<PluginRecord> states() const;
   const std::string& embedder_name() const { return config_.embedder; }
-  void set_state(const std::string& name, std::string state, std::string detail);
+  void set_state(const std::string& name, memos::PluginState state, std::string detail);
 
  private:
   // Loads `name` (which must be of `kind`) with `extra` settings over its
@@ -69,7 +71,7 @@ class PluginManager {
   PluginsConfig config_;
   std::string host_binary_;
   mutable std::mutex mutex_;
-  std::vector<PluginState> plugins_;
+  std::vector<PluginRecord> plugins_;
   std::map<std::string, std::shared_ptr<plugins::PluginChannel>> channels_;
 };
 
