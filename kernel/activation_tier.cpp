@@ -25,16 +25,16 @@ std::size_t shared_prefix(std::span<const std::int32_t> a, std::span<const std::
 
 }  // namespace
 
-store::Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& key,
-                                   std::span<const std::int32_t> tokens,
-                                   std::optional<FoundState>* out) const {
+Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& key,
+                            std::span<const std::int32_t> tokens,
+                            std::optional<FoundState>* out) const {
   out->reset();
   std::optional<store::ReadTxn> txn;
-  if (store::Status s = store_.begin_read(&txn); !s.ok()) return s;
+  if (store::Status s = store_.begin_read(&txn); !s.ok()) return Status::from(s);
   store::Digest salt;
   store::Status s = txn->tenant_salt(tenant, &salt);
   if (s.code == Errc::not_found) return {};  // the tenant never stored one
-  if (!s.ok()) return s;
+  if (!s.ok()) return Status::from(s);
   auto digests = store::prefix_digests(key, salt, config_.chunk_tokens, tokens);
   // Longest first: the first boundary with a usable item wins.
   for (std::size_t b = digests.size(); b-- > 0;) {
@@ -43,10 +43,10 @@ store::Status ActivationTier::find(store::TenantId tenant, const store::Activati
       ids.emplace_back(cube, id);
       return ids.size() < kMaxCandidates;
     });
-    if (!s.ok()) return s;
+    if (!s.ok()) return Status::from(s);
     for (const auto& [cube, id] : ids) {
       store::Activation a;
-      if (s = txn->get_activation(cube, id, &a); !s.ok()) return s;
+      if (s = txn->get_activation(cube, id, &a); !s.ok()) return Status::from(s);
       // The digest already names tenant, key and tokens; checking them again
       // costs little and makes a collision harmless.
       if (a.tenant != tenant || !(a.key == key)) continue;
@@ -66,26 +66,26 @@ store::Status ActivationTier::commit(std::function<store::Status(store::WriteTxn
   return result.get();
 }
 
-store::Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
-                                    const ExecutorInfo& executor, std::vector<std::int32_t> tokens,
-                                    std::vector<std::uint64_t> sources, const std::string& state,
-                                    store::Activation* out) {
+Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
+                             const ExecutorInfo& executor, std::vector<std::int32_t> tokens,
+                             std::vector<std::uint64_t> sources, const std::string& state,
+                             store::Activation* out) {
   const std::uint64_t size = state.size();
   if (size > (config_.max_state_mb << 20)) {
-    return {Errc::conflict, "the state is " + std::to_string(size >> 20) +
-                                " MB, over activation.max_state_mb (" +
-                                std::to_string(config_.max_state_mb) + ")"};
+    return Status::conflict("the state is " + std::to_string(size >> 20) +
+                            " MB, over activation.max_state_mb (" +
+                            std::to_string(config_.max_state_mb) + ")");
   }
   if (size > (config_.tenant_max_mb << 20)) {
-    return {Errc::conflict, "the state is larger than the tenant's activation budget"};
+    return Status::conflict("the state is larger than the tenant's activation budget");
   }
   if (tokens.size() < config_.chunk_tokens) {
-    return {Errc::conflict, "the block has " + std::to_string(tokens.size()) +
-                                " tokens, less than one chunk (activation.chunk_tokens = " +
-                                std::to_string(config_.chunk_tokens) + "): not worth keeping"};
+    return Status::conflict("the block has " + std::to_string(tokens.size()) +
+                            " tokens, less than one chunk (activation.chunk_tokens = " +
+                            std::to_string(config_.chunk_tokens) + "): not worth keeping");
   }
   store::BlobId blob;
-  if (store::Status s = blobs_.put(state, &blob); !s.ok()) return s;
+  if (store::Status s = blobs_.put(state, &blob); !s.ok()) return Status::from(s);
 
   const std::uint64_t budget = config_.tenant_max_mb << 20;
   const std::uint32_t chunk = config_.chunk_tokens;
@@ -138,16 +138,15 @@ store::Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
     return {};
   });
   if (s.ok()) *out = *stored;
-  return s;
+  return Status::from(s);
 }
 
-store::Status ActivationTier::remove(store::CubeId cube, std::uint64_t id,
-                                     store::Activation* removed) {
+Status ActivationTier::remove(store::CubeId cube, std::uint64_t id, store::Activation* removed) {
   auto gone = std::make_shared<store::Activation>();
   store::Status s =
       commit([=](store::WriteTxn& txn) { return txn.remove_activation(cube, id, gone.get()); });
   if (s.ok()) *removed = *gone;
-  return s;
+  return Status::from(s);
 }
 
 void ActivationTier::drop_unusable(const store::Activation& a) {
@@ -157,7 +156,7 @@ void ActivationTier::drop_unusable(const store::Activation& a) {
     spdlog::warn("activation {}: checking its blob: {}", a.id, s.message);
   }
   store::Activation gone;
-  if (store::Status s = remove(a.cube, a.id, &gone); !s.ok() && s.code != Errc::not_found)
+  if (Status s = remove(a.cube, a.id, &gone); !s.ok() && s.code != Code::not_found)
     spdlog::warn("removing activation {}: {}", a.id, s.message);
 }
 

@@ -1,5 +1,8 @@
 #include "kernel/request_handler.h"
 
+#include <spdlog/spdlog.h>
+
+#include <cassert>
 #include <string>
 
 #include "kernel/handlers/archives.h"
@@ -21,6 +24,12 @@ RequestHandler::RequestHandler(Services services)
   archives_->add_handlers(table_);
   add_plugin_handlers(table_, s_);
   add_generation_handlers(table_, s_);
+  // A request the schema has and no area serves would be refused as an
+  // unknown operation: a bug, caught by the tests (debug builds) and logged.
+  for (const std::string& name : table_.unserved()) {
+    spdlog::critical("no handler serves the request '{}'", name);
+  }
+  assert(table_.unserved().empty() && "a request of the schema has no handler");
 }
 
 RequestHandler::~RequestHandler() = default;

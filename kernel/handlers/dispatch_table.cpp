@@ -1,5 +1,7 @@
 #include "kernel/handlers/dispatch_table.h"
 
+#include <capnp/schema.h>
+
 #include <cassert>
 
 namespace memos::kernel {
@@ -15,6 +17,15 @@ const Handler* DispatchTable::find(wire::Request::Which operation) const {
   auto slot = static_cast<std::size_t>(operation);
   if (slot >= handlers_.size() || !handlers_[slot]) return nullptr;
   return &handlers_[slot];
+}
+
+std::vector<std::string> DispatchTable::unserved() const {
+  std::vector<std::string> out;
+  for (auto field : capnp::Schema::from<wire::Request>().getUnionFields()) {
+    auto operation = static_cast<wire::Request::Which>(field.getProto().getDiscriminantValue());
+    if (!find(operation)) out.emplace_back(field.getProto().getName().cStr());
+  }
+  return out;
 }
 
 }  // namespace memos::kernel

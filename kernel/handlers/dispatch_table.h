@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "ipc/schema/memos.capnp.h"
@@ -26,6 +27,9 @@ class DispatchTable {
   void add(wire::Request::Which operation, Handler handler);
   // Null when no handler serves `operation` (a client newer than memosd).
   const Handler* find(wire::Request::Which operation) const;
+  // The schema's names of the requests (memos.capnp, Request's union) that
+  // no handler serves: empty once every area has added its handlers.
+  std::vector<std::string> unserved() const;
 
  private:
   std::vector<Handler> handlers_;  // indexed by the operation's ordinal

@@ -184,7 +184,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
   }
   std::optional<FoundState> found;
   if (!args.no_reuse) {
-    if (store::Status st = tier.find(ctx.tenant, info.key, tokens, &found); !st.ok()) {
+    if (Status st = tier.find(ctx.tenant, info.key, tokens, &found); !st.ok()) {
       spdlog::warn("looking up an activation: {}", st.message);  // then decode it all
     }
   }
@@ -229,8 +229,8 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
   }
   if (!gr.exported.empty()) {
     store::Activation stored;
-    store::Status st = tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids,
-                                  gr.exported, &stored);
+    Status st = tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, gr.exported,
+                           &stored);
     if (st.ok()) {
       activation = stored.id;
       outcome.stored = true;
@@ -327,7 +327,7 @@ void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& a
         " tokens; the model's context holds " + std::to_string(info.context_tokens)));
   }
   std::optional<FoundState> found;
-  if (store::Status st = tier.find(ctx.tenant, info.key, b.block_tokens, &found); !st.ok())
+  if (Status st = tier.find(ctx.tenant, info.key, b.block_tokens, &found); !st.ok())
     spdlog::warn("looking up an activation: {}", st.message);
   if (found && found->activation.tokens == b.block_tokens)
     return respond_activation(ctx, found->activation, b.cube.name, 0);
@@ -341,9 +341,11 @@ void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& a
   if (Status st = s.executor->prefill(b.block_tokens, &state, &prefill_ms); !st.ok())
     return ctx.fail(executor_failure("prefill failed", st));
   store::Activation stored;
-  store::Status st =
-      tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, state, &stored);
-  if (!st.ok()) return ctx.fail(Status::from(st));
+  if (Status st =
+          tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, state, &stored);
+      !st.ok()) {
+    return ctx.fail(st);
+  }
   respond_activation(ctx, stored, b.cube.name, prefill_ms);
 }
 
@@ -395,10 +397,9 @@ void remove(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader 
       return ctx.fail(st);
     txn.reset();
     store::Activation gone;
-    store::Status st = s.activations.remove(cube.id, item, &gone);
-    if (st.code == store::Errc::not_found)
-      st.message = "no activation item " + std::to_string(item);
-    if (!st.ok()) return ctx.fail(Status::from(st));
+    Status st = s.activations.remove(cube.id, item, &gone);
+    if (st.code == Code::not_found) st.message = "no activation item " + std::to_string(item);
+    if (!st.ok()) return ctx.fail(st);
     ctx.respond(
         [&](wire::Response::Builder r) { set_activation(r.initActivation(), gone, cube.name); });
   });
