@@ -124,7 +124,7 @@ bool Daemon::open_storage() {
   std::shared_ptr<PluginRetriever> retrievers[3];
   const std::string* names[3] = {&config_.plugins.dense, &config_.plugins.lexical,
                                  &config_.plugins.hybrid};
-  const char* modes[3] = {"dense", "lexical", "hybrid"};
+  const SearchMode modes[3] = {SearchMode::dense, SearchMode::lexical, SearchMode::hybrid};
   for (int i = 0; i < 3; ++i) {
     std::string state_dir = config_.data_dir + "/index/" + *names[i];
     std::error_code ec;
@@ -140,8 +140,8 @@ bool Daemon::open_storage() {
     }
     const auto& m = retrievers[i]->modes();
     if (std::find(m.begin(), m.end(), modes[i]) == m.end()) {
-      spdlog::error("plugins.{} = {}: that plugin does not offer the {} mode", modes[i], *names[i],
-                    modes[i]);
+      spdlog::error("plugins.{} = {}: that plugin does not offer the {} mode", to_string(modes[i]),
+                    *names[i], to_string(modes[i]));
       return false;
     }
   }

@@ -184,12 +184,15 @@ std::unique_ptr<PluginEmbedder> PluginManager::load_embedder(std::string* model,
 std::shared_ptr<PluginRetriever> PluginManager::load_retriever(const std::string& name,
                                                                const std::string& state_dir,
                                                                std::string* error) {
-  std::vector<std::string> modes;
+  std::vector<SearchMode> modes;
   auto channel = load(
       name, MEMOS_KIND_RETRIEVER, {{"state_dir", state_dir}},
       [&](plugin_wire::Capabilities::Reader caps) -> std::string {
-        for (auto m : caps.getRetriever().getModes()) modes.emplace_back(m);
-        return modes.empty() ? "it names no retrieval mode" : "";
+        // A mode this memosd does not know (a newer plugin's) is not offered.
+        for (auto m : caps.getRetriever().getModes()) {
+          if (auto mode = parse_search_mode(m.cStr())) modes.push_back(*mode);
+        }
+        return modes.empty() ? "it names no retrieval mode memosd knows" : "";
       },
       error);
   if (!channel) return nullptr;

@@ -1,9 +1,16 @@
 // plugin_manager.h — the plugins memosd knows: listed from their manifests
 // at start (without loading), and loaded when the configuration uses them.
 //
-// memosd uses an embedder (plugins.embedder) and retrievers (plugins.dense,
-// plugins.lexical, plugins.hybrid), each in process or, when its manifest
-// says so, isolated in memos-plugin-host.
+// memosd uses an embedder (plugins.embedder: the hash embedder, or the GGUF
+// embedder of llama-executor), retrievers and a fuser (plugins.dense,
+// plugins.lexical, plugins.hybrid) and, with executor.model set, a model
+// executor (executor.plugin). Each runs in process or, when its manifest
+// says so, isolated in memos-plugin-host, which restarts it after a crash
+// and quarantines it after max_crashes within crash_window_s (its health).
+// A manifest's settings are overridden by memosd.conf's
+// [plugins.settings.NAME], then by what memosd decides (a state folder, the
+// model). pluginReload re-reads the manifests and, for the embedder, swaps
+// it in only if its model is unchanged (handlers/plugins.cpp).
 #pragma once
 
 #include <chrono>
@@ -40,7 +47,9 @@ class PluginManager {
   // Lists every manifest in the configured folders; refused ones are logged.
   void scan();
   // Loads the configured embedder and describes it. Returns null and sets
-  // `error` if it is missing, untrusted, invalid, isolated or fails create().
+  // `error` (the plugin is then `failed`) if it is in no plugin folder, is
+  // not an embedder, its library will not load or its host will not start,
+  // create() fails, or it does not describe itself as one.
   std::unique_ptr<PluginEmbedder> load_embedder(std::string* model, std::string* error);
   // Loads a retriever plugin, telling it `state_dir` (its snapshots). Same
   // errors as load_embedder().

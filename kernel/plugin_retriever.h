@@ -22,6 +22,8 @@
 
 namespace memos::kernel {
 
+using memos::SearchMode;
+
 // What a search may return (plugin.capnp's Filter, memos(7)).
 struct RetrievalFilter {
   std::vector<std::string> all_tags;
@@ -87,14 +89,15 @@ struct FuseInput {
 class PluginRetriever {
  public:
   PluginRetriever(std::string name, std::shared_ptr<plugins::PluginChannel> channel,
-                  std::chrono::milliseconds timeout, std::vector<std::string> modes)
+                  std::chrono::milliseconds timeout, std::vector<SearchMode> modes)
       : name_(std::move(name)),
         channel_(std::move(channel)),
         timeout_(timeout),
         modes_(std::move(modes)) {}
 
   const std::string& name() const { return name_; }
-  const std::vector<std::string>& modes() const { return modes_; }
+  // The search modes it offers (of those memosd knows).
+  const std::vector<SearchMode>& modes() const { return modes_; }
 
   // Each is thread-safe. Errors (call_plugin): unavailable, retryable, when
   // the plugin's host died or timed out and restarts; internal for the
@@ -124,7 +127,7 @@ class PluginRetriever {
   std::string name_;
   std::shared_ptr<plugins::PluginChannel> channel_;
   std::chrono::milliseconds timeout_;
-  std::vector<std::string> modes_;
+  std::vector<SearchMode> modes_;
 };
 
 }  // namespace memos::kernel
