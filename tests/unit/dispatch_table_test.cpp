@@ -1,6 +1,7 @@
 // The dispatch table: one handler per operation, found by the operation,
 // and the schema's requests that nothing serves named.
 #define BOOST_TEST_MODULE dispatch_table
+#include <capnp/message.h>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
