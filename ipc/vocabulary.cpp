@@ -13,6 +13,7 @@ constexpr std::array<const char*, 4> kStates = {"active", "archived", "frozen", 
 constexpr std::array<const char*, 3> kModes = {"dense", "lexical", "hybrid"};
 constexpr std::array<const char*, 3> kPluginStates = {"listed", "loaded", "failed"};
 constexpr std::string_view kRejected = "rejected: ";
+constexpr std::string_view kNotStored = "; not stored: ";
 
 template <class Enum, std::size_t N>
 const char* print(const std::array<const char*, N>& names, Enum value) {
@@ -44,11 +45,13 @@ const char* to_string(PluginState state) {
 }
 
 std::string to_string(const ActivationOutcome& o) {
-  if (!o.rejected.empty()) return std::string(kRejected) + o.rejected;
-  if (o.restored && o.stored) return "restored+stored";
-  if (o.restored) return "restored";
-  if (o.stored) return "stored";
-  return "none";
+  std::string out = !o.rejected.empty()      ? std::string(kRejected) + o.rejected
+                    : o.restored && o.stored ? "restored+stored"
+                    : o.restored             ? "restored"
+                    : o.stored               ? "stored"
+                                             : "none";
+  if (!o.not_stored.empty()) out += std::string(kNotStored) + o.not_stored;
+  return out;
 }
 
 std::optional<Tier> parse_tier(std::string_view name) {
@@ -66,6 +69,12 @@ std::optional<PluginState> parse_plugin_state(std::string_view name) {
 
 std::optional<ActivationOutcome> parse_activation_outcome(std::string_view text) {
   ActivationOutcome o;
+  // A rejection's reason is free text: its "; not stored: " is the last one.
+  if (auto at = text.rfind(kNotStored); at != std::string_view::npos) {
+    o.not_stored = std::string(text.substr(at + kNotStored.size()));
+    if (o.not_stored.empty()) return std::nullopt;
+    text = text.substr(0, at);
+  }
   if (text.substr(0, kRejected.size()) == kRejected) {
     o.rejected = std::string(text.substr(kRejected.size()));
     if (o.rejected.empty()) return std::nullopt;

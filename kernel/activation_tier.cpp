@@ -12,7 +12,6 @@ namespace memos::kernel {
 namespace {
 
 using store::Errc;
-using store::Status;
 
 // Candidates checked per chunk boundary: more than one exists only when
 // several blocks share that prefix.
@@ -31,11 +30,11 @@ Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& 
                             std::optional<FoundState>* out) const {
   out->reset();
   std::optional<store::ReadTxn> txn;
-  if (Status s = store_.begin_read(&txn); !s.ok()) return s;
+  if (store::Status s = store_.begin_read(&txn); !s.ok()) return Status::from(s);
   store::Digest salt;
-  Status s = txn->tenant_salt(tenant, &salt);
+  store::Status s = txn->tenant_salt(tenant, &salt);
   if (s.code == Errc::not_found) return {};  // the tenant never stored one
-  if (!s.ok()) return s;
+  if (!s.ok()) return Status::from(s);
   auto digests = store::prefix_digests(key, salt, config_.chunk_tokens, tokens);
   // Longest first: the first boundary with a usable item wins.
   for (std::size_t b = digests.size(); b-- > 0;) {
@@ -44,10 +43,10 @@ Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& 
       ids.emplace_back(cube, id);
       return ids.size() < kMaxCandidates;
     });
-    if (!s.ok()) return s;
+    if (!s.ok()) return Status::from(s);
     for (const auto& [cube, id] : ids) {
       store::Activation a;
-      if (s = txn->get_activation(cube, id, &a); !s.ok()) return s;
+      if (s = txn->get_activation(cube, id, &a); !s.ok()) return Status::from(s);
       // The digest already names tenant, key and tokens; checking them again
       // costs little and makes a collision harmless.
       if (a.tenant != tenant || !(a.key == key)) continue;
@@ -60,10 +59,10 @@ Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& 
   return {};
 }
 
-Status ActivationTier::commit(std::function<Status(store::WriteTxn&)> apply) {
-  auto done = std::make_shared<std::promise<Status>>();
+store::Status ActivationTier::commit(std::function<store::Status(store::WriteTxn&)> apply) {
+  auto done = std::make_shared<std::promise<store::Status>>();
   auto result = done->get_future();
-  commits_.submit({std::move(apply), [done](const Status& s) { done->set_value(s); }});
+  commits_.submit({std::move(apply), [done](const store::Status& s) { done->set_value(s); }});
   return result.get();
 }
 
@@ -73,31 +72,31 @@ Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
                              store::Activation* out) {
   const std::uint64_t size = state.size();
   if (size > (config_.max_state_mb << 20)) {
-    return {Errc::conflict, "the state is " + std::to_string(size >> 20) +
-                                " MB, over activation.max_state_mb (" +
-                                std::to_string(config_.max_state_mb) + ")"};
+    return Status::conflict("the state is " + std::to_string(size >> 20) +
+                            " MB, over activation.max_state_mb (" +
+                            std::to_string(config_.max_state_mb) + ")");
   }
   if (size > (config_.tenant_max_mb << 20)) {
-    return {Errc::conflict, "the state is larger than the tenant's activation budget"};
+    return Status::conflict("the state is larger than the tenant's activation budget");
   }
   if (tokens.size() < config_.chunk_tokens) {
-    return {Errc::conflict, "the block has " + std::to_string(tokens.size()) +
-                                " tokens, less than one chunk (activation.chunk_tokens = " +
-                                std::to_string(config_.chunk_tokens) + "): not worth keeping"};
+    return Status::conflict("the block has " + std::to_string(tokens.size()) +
+                            " tokens, less than one chunk (activation.chunk_tokens = " +
+                            std::to_string(config_.chunk_tokens) + "): not worth keeping");
   }
   store::BlobId blob;
-  if (Status s = blobs_.put(state, &blob); !s.ok()) return s;
+  if (store::Status s = blobs_.put(state, &blob); !s.ok()) return Status::from(s);
 
   const std::uint64_t budget = config_.tenant_max_mb << 20;
   const std::uint32_t chunk = config_.chunk_tokens;
   auto stored = std::make_shared<store::Activation>();
-  Status s = commit([=, tokens = std::move(tokens),
-                     sources = std::move(sources)](store::WriteTxn& txn) -> Status {
+  store::Status s = commit([=, tokens = std::move(tokens),
+                            sources = std::move(sources)](store::WriteTxn& txn) -> store::Status {
     store::Digest salt;
-    if (Status e = txn.ensure_tenant_salt(tenant, &salt); !e.ok()) return e;
+    if (store::Status e = txn.ensure_tenant_salt(tenant, &salt); !e.ok()) return e;
     auto digests = store::prefix_digests(executor.key, salt, chunk, tokens);
     // Two requests may have made the same block's state at once: keep one.
-    Status e =
+    store::Status e =
         txn.reader().activations_under(digests.back(), [&](store::CubeId c, std::uint64_t id) {
           store::Activation a;
           if (txn.reader().get_activation(c, id, &a).ok() && a.tokens == tokens &&
@@ -139,35 +138,35 @@ Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
     return {};
   });
   if (s.ok()) *out = *stored;
-  return s;
+  return Status::from(s);
 }
 
 Status ActivationTier::remove(store::CubeId cube, std::uint64_t id, store::Activation* removed) {
   auto gone = std::make_shared<store::Activation>();
-  Status s =
+  store::Status s =
       commit([=](store::WriteTxn& txn) { return txn.remove_activation(cube, id, gone.get()); });
   if (s.ok()) *removed = *gone;
-  return s;
+  return Status::from(s);
 }
 
 void ActivationTier::drop_unusable(const store::Activation& a) {
-  if (Status s = blobs_.discard_if_damaged(a.blob); s.code == Errc::corrupt) {
+  if (store::Status s = blobs_.discard_if_damaged(a.blob); s.code == Errc::corrupt) {
     spdlog::warn("activation {}: {}", a.id, s.message);
   } else if (!s.ok()) {
     spdlog::warn("activation {}: checking its blob: {}", a.id, s.message);
   }
   store::Activation gone;
-  if (Status s = remove(a.cube, a.id, &gone); !s.ok() && s.code != Errc::not_found)
+  if (Status s = remove(a.cube, a.id, &gone); !s.ok() && s.code != Code::not_found)
     spdlog::warn("removing activation {}: {}", a.id, s.message);
 }
 
 void ActivationTier::touch(store::CubeId cube, std::uint64_t id) {
   commits_.submit({[=](store::WriteTxn& txn) {
-                     Status s = txn.touch_activation(cube, id, now_ms());
+                     store::Status s = txn.touch_activation(cube, id, now_ms());
                      // Removed meanwhile: nothing to count.
-                     return s.code == Errc::not_found ? Status{} : s;
+                     return s.code == Errc::not_found ? store::Status{} : s;
                    },
-                   [id](const Status& s) {
+                   [id](const store::Status& s) {
                      if (!s.ok())
                        spdlog::warn("counting a use of activation {}: {}", id, s.message);
                    }});

@@ -20,6 +20,7 @@
 
 #include "kernel/config.h"
 #include "kernel/plugin_executor.h"
+#include "kernel/status.h"
 #include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
@@ -38,9 +39,9 @@ class ActivationTier {
       : store_(store), commits_(commits), blobs_(blobs), config_(config) {}
 
   // The tenant's stored state under `key` that shares the longest prefix of
-  // whole chunks with `tokens`, if any. Errors: corrupt, io.
-  store::Status find(store::TenantId tenant, const store::ActivationKey& key,
-                     std::span<const std::int32_t> tokens, std::optional<FoundState>* out) const;
+  // whole chunks with `tokens`, if any. Errors: internal (the store's).
+  Status find(store::TenantId tenant, const store::ActivationKey& key,
+              std::span<const std::int32_t> tokens, std::optional<FoundState>* out) const;
 
   // Stores `state` (an executor's blob for `tokens`) as an activation item
   // of `cube`: the blob durably first, then its record. The tenant's least
@@ -48,14 +49,14 @@ class ActivationTier {
   // activation.tenant_max_mb. An identical item (same key and tokens) is
   // kept instead of a second one. Errors: conflict (the state is larger
   // than max_state_mb or the tenant's budget, or covers less than a chunk),
-  // storage_full, io, unavailable.
-  store::Status store(store::TenantId tenant, store::CubeId cube, const ExecutorInfo& executor,
-                      std::vector<std::int32_t> tokens, std::vector<std::uint64_t> sources,
-                      const std::string& state, store::Activation* out);
+  // storage_full, unavailable, internal.
+  Status store(store::TenantId tenant, store::CubeId cube, const ExecutorInfo& executor,
+               std::vector<std::int32_t> tokens, std::vector<std::uint64_t> sources,
+               const std::string& state, store::Activation* out);
 
   // Removes an item (its blob goes with the next garbage collection).
-  // Errors: not_found, storage_full, io, unavailable.
-  store::Status remove(store::CubeId cube, std::uint64_t id, store::Activation* removed);
+  // Errors: not_found, storage_full, unavailable, internal.
+  Status remove(store::CubeId cube, std::uint64_t id, store::Activation* removed);
   // Forgets an item the executor refused: removes it, and its blob's file
   // if that is damaged (so that storing the same state again rewrites it).
   // Failures are logged.

@@ -74,8 +74,15 @@ Setter number(float* field, double lo, double hi) {
   };
 }
 
-std::string check_mode(const std::string& v) {
-  return v == "dense" || v == "lexical" || v == "hybrid" ? "" : "must be dense, lexical or hybrid";
+Setter search_mode(SearchMode* field) {
+  return [=](const toml::node& node) -> std::string {
+    auto v = node.value_exact<std::string>();
+    if (!v) return "expected a string";
+    auto mode = parse_search_mode(*v);
+    if (!mode) return std::string("must be ") + search_mode_names();
+    *field = *mode;
+    return "";
+  };
 }
 
 // [plugins.settings.NAME] tables: KEY = "text" | number | boolean.
@@ -174,7 +181,7 @@ std::map<std::string, Setter> setters(Config* c) {
       {"store.max_meta_value_bytes", integer(&c->store.max_meta_value_bytes, 1, 1 << 30)},
       {"search.embedding_dim", integer(&c->search.embedding_dim, 16, 4096)},
       {"search.max_k", integer(&c->search.max_k, 1, 100000)},
-      {"search.default_mode", string(&c->search.default_mode, check_mode)},
+      {"search.default_mode", search_mode(&c->search.default_mode)},
       {"search.hybrid_depth", integer(&c->search.hybrid_depth, 1, 10000)},
       {"search.rrf_k", integer(&c->search.rrf_k, 1, 100000)},
       {"search.dense_weight", number(&c->search.dense_weight, 0.01, 100)},

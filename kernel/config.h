@@ -10,7 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "memos/vocabulary.h"
+
 namespace memos::kernel {
+
+using memos::SearchMode;
 
 struct IpcConfig {
   std::size_t max_message_bytes = 16u << 20;
@@ -42,8 +46,8 @@ struct StoreConfig {
 struct SearchConfig {
   std::uint32_t embedding_dim = 256;
   std::uint32_t max_k = 1000;
-  std::string default_mode = "hybrid";  // of new cubes: dense, lexical or hybrid
-  std::uint32_t hybrid_depth = 50;      // candidates asked of each retriever
+  SearchMode default_mode = SearchMode::hybrid;  // of new cubes
+  std::uint32_t hybrid_depth = 50;               // candidates asked of each retriever
   // Fusion defaults tuned on LoCoMo's dev split with the hash-v1 embedder
   // (bench/README.md): its dense list is weaker than BM25's, so it counts
   // a quarter, and a small rrf_k favours the top of each list.

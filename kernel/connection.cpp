@@ -111,7 +111,7 @@ void Connection::reply_and_close(std::uint64_t request_id, const std::string& wh
   stopped_ = true;
   queued_.clear();
   ++in_flight_;
-  send(RequestHandler::error_frame(request_id, wire::ErrorCode::BAD_REQUEST, why, false));
+  send(error_frame(request_id, Status::bad_request(why)));
 }
 
 void Connection::send(std::shared_ptr<kj::Array<capnp::word>> frame) {

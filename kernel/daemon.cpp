@@ -13,7 +13,7 @@
 #include <filesystem>
 
 #include "ipc/unix_peer.h"
-#include "kernel/cube_archives.h"
+#include "kernel/handlers/archives.h"
 #include "kernel/systemd.h"
 
 namespace memos::kernel {
@@ -111,12 +111,12 @@ bool Daemon::open_storage() {
   // another dimension (a GGUF embedder's is its model's) must say so now,
   // not at the first add.
   std::vector<float> probe;
-  if (std::string err = embedder->embed("memosd", config_.search.embedding_dim, &probe);
-      !err.empty()) {
+  if (Status probed = embedder->embed("memosd", config_.search.embedding_dim, &probe);
+      !probed.ok()) {
     spdlog::error(
         "embedder {} cannot embed at search.embedding_dim = {}: {} (set search.embedding_dim to "
         "its dimension)",
-        config_.plugins.embedder, config_.search.embedding_dim, err);
+        config_.plugins.embedder, config_.search.embedding_dim, probed.message);
     return false;
   }
   indexes_.set_embedder(std::move(embedder), model);
@@ -124,7 +124,7 @@ bool Daemon::open_storage() {
   std::shared_ptr<PluginRetriever> retrievers[3];
   const std::string* names[3] = {&config_.plugins.dense, &config_.plugins.lexical,
                                  &config_.plugins.hybrid};
-  const char* modes[3] = {"dense", "lexical", "hybrid"};
+  const SearchMode modes[3] = {SearchMode::dense, SearchMode::lexical, SearchMode::hybrid};
   for (int i = 0; i < 3; ++i) {
     std::string state_dir = config_.data_dir + "/index/" + *names[i];
     std::error_code ec;
@@ -140,8 +140,8 @@ bool Daemon::open_storage() {
     }
     const auto& m = retrievers[i]->modes();
     if (std::find(m.begin(), m.end(), modes[i]) == m.end()) {
-      spdlog::error("plugins.{} = {}: that plugin does not offer the {} mode", modes[i], *names[i],
-                    modes[i]);
+      spdlog::error("plugins.{} = {}: that plugin does not offer the {} mode", to_string(modes[i]),
+                    *names[i], to_string(modes[i]));
       return false;
     }
   }
@@ -173,12 +173,12 @@ bool Daemon::open_storage() {
   systemd::notify("STATUS=opening the search indexes");
   auto started = std::chrono::steady_clock::now();
   std::size_t indexed = 0, rebuilt = 0;
-  status = indexes_.open_all(*store_, &indexed, &rebuilt, [](const std::string& what) {
+  Status opened = indexes_.open_all(*store_, &indexed, &rebuilt, [](const std::string& what) {
     // A big rebuild may outlast TimeoutStartSec: each step asks for more.
     systemd::notify("STATUS=" + what + "\nEXTEND_TIMEOUT_USEC=120000000");
   });
-  if (!status.ok()) {
-    spdlog::error("opening the search indexes: {}", status.message);
+  if (!opened.ok()) {
+    spdlog::error("opening the search indexes: {}", opened.message);
     return false;
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -

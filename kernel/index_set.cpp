@@ -9,15 +9,14 @@
 
 namespace memos::kernel {
 
-std::string IndexSet::open(const store::Cube& cube) {
+Status IndexSet::open(const store::Cube& cube) {
   for (const PluginRetriever* r : storing()) {
     CollectionState state;
-    if (std::string err = r->open(cube.id, cube.dimension, cube.language, &state); !err.empty())
-      return err;
+    if (Status s = r->open(cube.id, cube.dimension, cube.language, &state); !s.ok()) return s;
   }
   std::lock_guard lock(mutex_);
   cubes_[cube.id] = {0, false};
-  return "";
+  return {};
 }
 
 void IndexSet::note_changes(store::CubeId cube, std::size_t count, bool ok) {
@@ -58,7 +57,7 @@ void IndexSet::send_pending(const PluginRetriever& r,
     const Pending& first = pending_[i];
     std::uint64_t version = 0;
     for (std::size_t k = i; k < j; ++k) version = std::max(version, pending_[k].version);
-    std::string err;
+    Status err;
     if (first.removal) {
       std::vector<std::uint64_t> ids;
       for (std::size_t k = i; k < j; ++k) ids.push_back(pending_[k].item.id);
@@ -70,10 +69,10 @@ void IndexSet::send_pending(const PluginRetriever& r,
       }
       err = r.index(first.cube, items, version);
     }
-    if (!err.empty()) {
+    if (!err.ok()) {
       // Committed, but not searchable through this retriever until the
       // next start rebuilds the cube: say so loudly.
-      spdlog::error("indexing {} change(s) to cube {}: {}", j - i, first.cube_name, err);
+      spdlog::error("indexing {} change(s) to cube {}: {}", j - i, first.cube_name, err.message);
       (*ok)[run] = 0;
     }
   }
@@ -113,28 +112,27 @@ void IndexSet::drop(store::CubeId cube) {
   // Changes still queued for it are moot.
   std::erase_if(pending_, [&](const Pending& p) { return p.cube == cube; });
   for (const PluginRetriever* r : storing()) {
-    if (std::string err = r->drop(cube); !err.empty()) spdlog::warn("{}", err);
+    if (Status s = r->drop(cube); !s.ok()) spdlog::warn("{}", s.message);
   }
   std::lock_guard lock(mutex_);
   cubes_.erase(cube);
 }
 
-store::Status IndexSet::open_all(const store::Store& store, std::size_t* items_indexed,
-                                 std::size_t* cubes_rebuilt,
-                                 const std::function<void(const std::string&)>& progress) {
+Status IndexSet::open_all(const store::Store& store, std::size_t* items_indexed,
+                          std::size_t* cubes_rebuilt,
+                          const std::function<void(const std::string&)>& progress) {
   *items_indexed = 0;
   *cubes_rebuilt = 0;
   std::optional<store::ReadTxn> txn;
-  store::Status s = store.begin_read(&txn);
-  if (!s.ok()) return s;
+  store::Status read = store.begin_read(&txn);
   std::vector<store::Cube> cubes;
-  if (s = txn->list_all_cubes(&cubes); !s.ok()) return s;
+  if (read.ok()) read = txn->list_all_cubes(&cubes);
+  if (!read.ok()) return Status::from(read);
   for (const auto& cube : cubes) {
     bool current = true;
     for (const PluginRetriever* r : storing()) {
       CollectionState state;
-      if (std::string err = r->open(cube.id, cube.dimension, cube.language, &state); !err.empty())
-        return {store::Errc::unavailable, err};
+      if (Status s = r->open(cube.id, cube.dimension, cube.language, &state); !s.ok()) return s;
       if (state.version != cube.head_version) {
         spdlog::info("cube {}: {} snapshot covers version {}, the store is at {}{}{}; rebuilding",
                      cube.name, r->name(), state.version, cube.head_version,
@@ -149,33 +147,32 @@ store::Status IndexSet::open_all(const store::Store& store, std::size_t* items_i
     }
     std::size_t items = 0;
     if (progress) progress("rebuilding the indexes of cube " + cube.name);
-    if (s = build(*txn, cube, &items, progress); !s.ok()) return s;
+    if (Status s = build(*txn, cube, &items, progress); !s.ok()) return s;
     *items_indexed += items;
     ++*cubes_rebuilt;
   }
   return {};
 }
 
-store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube,
-                              std::size_t* items,
-                              const std::function<void(const std::string&)>& progress) {
+Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items,
+                       const std::function<void(const std::string&)>& progress) {
   *items = 0;
   for (const PluginRetriever* r : storing()) {
     CollectionState state;
-    std::string err = r->drop(cube.id);
-    if (err.empty()) err = r->open(cube.id, cube.dimension, cube.language, &state, cube.live_items);
-    if (!err.empty()) return {store::Errc::unavailable, err};
+    Status s = r->drop(cube.id);
+    if (s.ok()) s = r->open(cube.id, cube.dimension, cube.language, &state, cube.live_items);
+    if (!s.ok()) return s;
   }
   // Items go to the embedder and the retrievers in batches, large enough
   // for the dense retriever's parallel bulk insertion.
   constexpr std::size_t kBatch = 2048;
   std::vector<store::Item> batch;
-  std::string error;
+  Status error;
   auto flush = [&] {
     std::vector<std::string_view> texts;
     for (const auto& item : batch) texts.push_back(item.text);
     std::vector<float> vectors;
-    if (error = embed(texts, cube.dimension, &vectors); !error.empty()) return;
+    if (error = embed(texts, cube.dimension, &vectors); !error.ok()) return;
     std::vector<IndexedItem> indexed;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       indexed.push_back(
@@ -185,7 +182,7 @@ store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube
     // Versions only reach the head at the end: a crash mid-build leaves a
     // collection that is not current.
     for (const PluginRetriever* r : storing()) {
-      if (error = r->index(cube.id, indexed, 0); !error.empty()) return;
+      if (error = r->index(cube.id, indexed, 0); !error.ok()) return;
     }
     *items += batch.size();
     batch.clear();
@@ -194,19 +191,20 @@ store::Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube
                " of " + std::to_string(cube.live_items) + " items");
     }
   };
-  store::Status s = txn.for_each_live_item(cube.id, [&](const store::Item& item) {
-    if (!error.empty()) return;
+  store::Status read = txn.for_each_live_item(cube.id, [&](const store::Item& item) {
+    if (!error.ok()) return;
     batch.push_back(item);
     if (batch.size() == kBatch) flush();
   });
-  if (!s.ok()) return s;
-  if (error.empty() && !batch.empty()) flush();
+  if (!read.ok()) return Status::from(read);
+  if (error.ok() && !batch.empty()) flush();
   // The collection now covers the snapshot's head version.
   for (const PluginRetriever* r : storing()) {
-    if (!error.empty()) break;
+    if (!error.ok()) break;
     error = r->index(cube.id, {}, cube.head_version);
   }
-  if (!error.empty()) return {store::Errc::unavailable, error};
+  // A start that cannot index is unavailable, whatever the plugin said.
+  if (!error.ok()) return Status::unavailable(error.message);
   std::lock_guard lock(mutex_);
   // Freshly built: snapshot it soon, so the next start need not rebuild.
   cubes_[cube.id] = {1, false};
@@ -219,10 +217,10 @@ std::string IndexSet::describe(const store::Cube& cube) const {
   int i = 0;
   for (const PluginRetriever* r : storing()) {
     CollectionState state;  // opening an open collection reports its state
-    std::string err = r->open(cube.id, cube.dimension, cube.language, &state);
+    Status s = r->open(cube.id, cube.dimension, cube.language, &state);
     if (!out.empty()) out += "; ";
-    std::string what = err;
-    if (err.empty()) {
+    std::string what = s.message;
+    if (s.ok()) {
       what = state.detail;
       if (what.find("documents") == std::string::npos)
         what = std::to_string(state.documents) + " documents, " + what;
@@ -249,8 +247,8 @@ std::size_t IndexSet::save_changed() {
     bool ok = true;
     for (const PluginRetriever* r : storing()) {
       CollectionState state;
-      if (std::string err = r->save(cube, &state); !err.empty()) {
-        spdlog::warn("snapshot of cube {}: {}", cube, err);
+      if (Status s = r->save(cube, &state); !s.ok()) {
+        spdlog::warn("snapshot of cube {}: {}", cube, s.message);
         ok = false;
       }
     }

@@ -41,12 +41,12 @@ class IndexSet {
     std::lock_guard lock(mutex_);
     return model_;
   }
-  // Embeds texts for a cube of `dimension`. Returns "" or why not.
-  std::string embed(std::string_view text, std::uint32_t dimension, std::vector<float>* out) const {
+  // Embeds texts for a cube of `dimension`. Errors: PluginEmbedder::embed's.
+  Status embed(std::string_view text, std::uint32_t dimension, std::vector<float>* out) const {
     return std::atomic_load(&embedder_)->embed(text, dimension, out);
   }
-  std::string embed(const std::vector<std::string_view>& texts, std::uint32_t dimension,
-                    std::vector<float>* out) const {
+  Status embed(const std::vector<std::string_view>& texts, std::uint32_t dimension,
+               std::vector<float>* out) const {
     return std::atomic_load(&embedder_)->embed(texts, dimension, out);
   }
 
@@ -62,8 +62,8 @@ class IndexSet {
   const PluginRetriever& lexical() const { return *lexical_; }
   const PluginRetriever& fuser() const { return *fuser_; }
 
-  // Opens a new cube's collections. Returns "" or the first retriever error.
-  std::string open(const store::Cube& cube);
+  // Opens a new cube's collections. Errors: the first retriever's.
+  Status open(const store::Cube& cube);
   // Queues a committed change: `written` (its embedding in `vector`, unused
   // for a tombstone) and, when it closed another fact, `superseded`.
   // Changes reach the retrievers at flush(), in commit order, batched: one
@@ -82,17 +82,16 @@ class IndexSet {
   void drop(store::CubeId cube);
 
   // At start: opens every cube's collections and rebuilds those whose
-  // snapshot does not cover the head version. Errors: those of ReadTxn, or
-  // unavailable when a retriever or the embedder fails.
+  // snapshot does not cover the head version. Errors: Status::from() of the
+  // store's, or the retrievers' and the embedder's (unavailable, internal).
   // `progress` (optional) hears what is going on, at least every 10000
   // items rebuilt (memosd tells systemd, extending its start timeout).
-  store::Status open_all(const store::Store& store, std::size_t* items_indexed,
-                         std::size_t* cubes_rebuilt,
-                         const std::function<void(const std::string&)>& progress = {});
+  Status open_all(const store::Store& store, std::size_t* items_indexed, std::size_t* cubes_rebuilt,
+                  const std::function<void(const std::string&)>& progress = {});
   // Builds one cube's collections afresh from a read snapshot (after an
   // import). Same errors.
-  store::Status build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items,
-                      const std::function<void(const std::string&)>& progress = {});
+  Status build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items,
+               const std::function<void(const std::string&)>& progress = {});
   // What each retriever holds of a cube, for people ("dense: ...; lexical:
   // ..."), or why it could not say.
   std::string describe(const store::Cube& cube) const;

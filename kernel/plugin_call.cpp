@@ -14,12 +14,12 @@ std::string request_bytes(capnp::MessageBuilder& message) {
   return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
 }
 
-std::string call_plugin(plugins::PluginChannel& channel, const std::string& request,
-                        std::chrono::milliseconds timeout, std::size_t max_reply_bytes,
-                        const std::function<std::string(plugin_wire::PluginResponse::Reader)>& use,
-                        bool* retryable) {
+Status call_plugin(std::string_view who, plugins::PluginChannel& channel,
+                   const std::string& request, std::chrono::milliseconds timeout,
+                   std::size_t max_reply_bytes,
+                   const std::function<std::string(plugin_wire::PluginResponse::Reader)>& use) {
   plugins::CallResult r = channel.call(request, timeout, max_reply_bytes);
-  if (retryable) *retryable = r.status == MEMOS_ERR_BUSY;
+  const bool retryable = r.status == MEMOS_ERR_BUSY;
   std::string error;
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
     if (r.reply.empty() || r.reply.size() % sizeof(capnp::word) != 0) {
@@ -46,7 +46,8 @@ std::string call_plugin(plugins::PluginChannel& channel, const std::string& requ
   KJ_IF_MAYBE (e, failure) {
     error = std::string("reply does not decode: ") + e->getDescription().cStr();
   }
-  return error;
+  if (error.empty()) return {};
+  return Status::plugin_failure(who.empty() ? error : std::string(who) + ": " + error, retryable);
 }
 
 }  // namespace memos::kernel

@@ -7,8 +7,10 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "ipc/schema/plugin.capnp.h"
+#include "kernel/status.h"
 #include "plugins/loader/channel.h"
 
 namespace memos::kernel {
@@ -17,13 +19,15 @@ namespace memos::kernel {
 std::string request_bytes(capnp::MessageBuilder& message);
 
 // Sends `request` and hands the decoded response to `use`, which returns ""
-// or why the reply will not do. Returns "" or why the call failed: the
-// channel's error (timeouts and crashed hosts among them), a reply that does
-// not decode within limits, the plugin's own PluginError, or `use`'s.
-// `retryable` (optional) is set when a later call may succeed.
-std::string call_plugin(plugins::PluginChannel& channel, const std::string& request,
-                        std::chrono::milliseconds timeout, std::size_t max_reply_bytes,
-                        const std::function<std::string(plugin_wire::PluginResponse::Reader)>& use,
-                        bool* retryable = nullptr);
+// or why the reply will not do (a reply of the wrong shape). Errors:
+// unavailable (retryable) when the channel says a later call may succeed (a
+// timeout, a crashed host that restarts); internal for the channel's other
+// errors, a reply that does not decode within limits, the plugin's own
+// PluginError, or `use`'s reason. Messages start with `who` ("retriever
+// faiss-retriever: ..."), when given.
+Status call_plugin(std::string_view who, plugins::PluginChannel& channel,
+                   const std::string& request, std::chrono::milliseconds timeout,
+                   std::size_t max_reply_bytes,
+                   const std::function<std::string(plugin_wire::PluginResponse::Reader)>& use);
 
 }  // namespace memos::kernel

@@ -7,10 +7,9 @@
 
 namespace memos::kernel {
 
-std::string PluginEmbedder::embed(const std::vector<std::string_view>& texts,
-                                  std::uint32_t dimension, std::vector<float>* out) const {
+Status PluginEmbedder::embed(const std::vector<std::string_view>& texts, std::uint32_t dimension,
+                             std::vector<float>* out) const {
   out->assign(texts.size() * dimension, 0.0f);
-  const std::string& name = name_;
   for (std::size_t from = 0; from < texts.size(); from += max_batch_) {
     std::size_t count = std::min<std::size_t>(max_batch_, texts.size() - from);
     // The reply holds count x dimension floats plus a little framing.
@@ -23,8 +22,8 @@ std::string PluginEmbedder::embed(const std::vector<std::string_view>& texts,
       list.set(static_cast<unsigned>(i),
                capnp::Text::Reader(texts[from + i].data(), texts[from + i].size()));
     }
-    std::string error =
-        call_plugin(*channel_, request_bytes(message), timeout_, max_reply,
+    Status s =
+        call_plugin("embedder " + name_, *channel_, request_bytes(message), timeout_, max_reply,
                     [&](plugin_wire::PluginResponse::Reader response) -> std::string {
                       if (!response.isEmbeddings()) return "the reply is not embeddings";
                       auto e = response.getEmbeddings();
@@ -36,9 +35,9 @@ std::string PluginEmbedder::embed(const std::vector<std::string_view>& texts,
                         (*out)[from * dimension + i] = values[i];
                       return "";
                     });
-    if (!error.empty()) return "embedder " + name + ": " + error;
+    if (!s.ok()) return s;
   }
-  return "";
+  return {};
 }
 
 }  // namespace memos::kernel

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernel/status.h"
 #include "plugins/loader/channel.h"
 
 namespace memos::kernel {
@@ -24,11 +25,12 @@ class PluginEmbedder {
         max_batch_(max_batch) {}
 
   // Embeds `texts` at `dimension`: out->size() == texts.size() * dimension,
-  // row-major. Thread-safe. Returns "" or why it failed (the plugin's error,
-  // a timeout, or a reply that does not decode or has the wrong shape).
-  std::string embed(const std::vector<std::string_view>& texts, std::uint32_t dimension,
-                    std::vector<float>* out) const;
-  std::string embed(std::string_view text, std::uint32_t dimension, std::vector<float>* out) const {
+  // row-major. Thread-safe. Errors (call_plugin): unavailable, retryable,
+  // when the plugin's host died or timed out; internal for the plugin's own
+  // error or a reply that does not decode or has the wrong shape.
+  Status embed(const std::vector<std::string_view>& texts, std::uint32_t dimension,
+               std::vector<float>* out) const;
+  Status embed(std::string_view text, std::uint32_t dimension, std::vector<float>* out) const {
     return embed(std::vector<std::string_view>{text}, dimension, out);
   }
 

@@ -18,10 +18,9 @@ void set_tokens(capnp::List<std::int32_t>::Builder list, const std::vector<std::
 
 }  // namespace
 
-std::string PluginExecutor::chat_tokens(const std::string& system, const std::string& user,
-                                        std::vector<std::int32_t>* block,
-                                        std::vector<std::int32_t>* question, std::string* format,
-                                        bool* retryable) const {
+Status PluginExecutor::chat_tokens(const std::string& system, const std::string& user,
+                                   std::vector<std::int32_t>* block,
+                                   std::vector<std::int32_t>* question, std::string* format) const {
   capnp::MallocMessageBuilder message;
   auto c = message.initRoot<pw::PluginRequest>().initChatTokens();
   c.setSystem(capnp::Text::Reader(system.data(), system.size()));
@@ -31,37 +30,33 @@ std::string PluginExecutor::chat_tokens(const std::string& system, const std::st
     for (std::int32_t token : from) to->push_back(token);
   };
   // A token per byte at most, four bytes each, plus the template and framing.
-  return call_plugin(
-      *channel_, request_bytes(message), timeout_, (system.size() + user.size()) * 8 + kSmallReply,
-      [&](pw::PluginResponse::Reader r) -> std::string {
-        if (!r.isChatTokens()) return "chatTokens did not return tokens";
-        copy(r.getChatTokens().getBlock(), block);
-        copy(r.getChatTokens().getQuestion(), question);
-        *format = r.getChatTokens().getFormat();
-        return block->empty() ? "the memory block has no tokens" : "";
-      },
-      retryable);
+  return call_plugin("", *channel_, request_bytes(message), timeout_,
+                     (system.size() + user.size()) * 8 + kSmallReply,
+                     [&](pw::PluginResponse::Reader r) -> std::string {
+                       if (!r.isChatTokens()) return "chatTokens did not return tokens";
+                       copy(r.getChatTokens().getBlock(), block);
+                       copy(r.getChatTokens().getQuestion(), question);
+                       *format = r.getChatTokens().getFormat();
+                       return block->empty() ? "the memory block has no tokens" : "";
+                     });
 }
 
-std::string PluginExecutor::prefill(const std::vector<std::int32_t>& tokens, std::string* state,
-                                    double* prefill_ms, bool* retryable) const {
+Status PluginExecutor::prefill(const std::vector<std::int32_t>& tokens, std::string* state,
+                               double* prefill_ms) const {
   capnp::MallocMessageBuilder message;
   auto p = message.initRoot<pw::PluginRequest>().initPrefill();
   set_tokens(p.initTokens(static_cast<unsigned>(tokens.size())), tokens);
-  return call_plugin(
-      *channel_, request_bytes(message), timeout_, max_reply_bytes_,
-      [&](pw::PluginResponse::Reader r) -> std::string {
-        if (!r.isPrefilled()) return "prefill did not return a state";
-        auto d = r.getPrefilled().getState();
-        state->assign(reinterpret_cast<const char*>(d.begin()), d.size());
-        *prefill_ms = r.getPrefilled().getPrefillMs();
-        return state->empty() ? "prefill returned an empty state" : "";
-      },
-      retryable);
+  return call_plugin("", *channel_, request_bytes(message), timeout_, max_reply_bytes_,
+                     [&](pw::PluginResponse::Reader r) -> std::string {
+                       if (!r.isPrefilled()) return "prefill did not return a state";
+                       auto d = r.getPrefilled().getState();
+                       state->assign(reinterpret_cast<const char*>(d.begin()), d.size());
+                       *prefill_ms = r.getPrefilled().getPrefillMs();
+                       return state->empty() ? "prefill returned an empty state" : "";
+                     });
 }
 
-std::string PluginExecutor::generate(const GenerateArgs& args, GenerateResult* out,
-                                     bool* retryable) const {
+Status PluginExecutor::generate(const GenerateArgs& args, GenerateResult* out) const {
   capnp::MallocMessageBuilder message;
   auto g = message.initRoot<pw::PluginRequest>().initGenerate();
   set_tokens(g.initTokens(static_cast<unsigned>(args.tokens.size())), args.tokens);
@@ -80,49 +75,50 @@ std::string PluginExecutor::generate(const GenerateArgs& args, GenerateResult* o
   g.setExportTokens(args.export_tokens);
   g.setSplitTokens(args.split_tokens);
   g.setWantLogits(args.want_logits);
-  return call_plugin(
-      *channel_, request_bytes(message), timeout_, max_reply_bytes_,
-      [&](pw::PluginResponse::Reader r) -> std::string {
-        if (!r.isGenerated()) return "generate did not return a generation";
-        auto d = r.getGenerated();
-        out->text = d.getText();
-        out->tokens.clear();
-        for (std::int32_t t : d.getTokens()) out->tokens.push_back(t);
-        out->prompt_tokens = d.getPromptTokens();
-        out->reused_tokens = d.getReusedTokens();
-        out->state_status = d.getStateStatus();
-        out->state_resident = d.getStateResident();
-        out->restore_ms = d.getRestoreMs();
-        out->prefill_ms = d.getPrefillMs();
-        out->first_token_ms = d.getFirstTokenMs();
-        out->total_ms = d.getTotalMs();
-        out->finish = d.getFinish();
-        out->logits.clear();
-        for (float f : d.getLogits()) out->logits.push_back(f);
-        auto e = d.getExported();
-        out->exported.assign(reinterpret_cast<const char*>(e.begin()), e.size());
-        return "";
-      },
-      retryable);
+  return call_plugin("", *channel_, request_bytes(message), timeout_, max_reply_bytes_,
+                     [&](pw::PluginResponse::Reader r) -> std::string {
+                       if (!r.isGenerated()) return "generate did not return a generation";
+                       auto d = r.getGenerated();
+                       out->text = d.getText();
+                       out->tokens.clear();
+                       for (std::int32_t t : d.getTokens()) out->tokens.push_back(t);
+                       out->prompt_tokens = d.getPromptTokens();
+                       out->reused_tokens = d.getReusedTokens();
+                       // The executor says none, restored or rejected: why; never stored
+                       // (storing is the kernel's).
+                       auto restore = parse_activation_outcome(d.getStateStatus().cStr());
+                       if (!restore || restore->stored)
+                         return "generate returned an unknown state status";
+                       out->restore = std::move(*restore);
+                       out->state_resident = d.getStateResident();
+                       out->restore_ms = d.getRestoreMs();
+                       out->prefill_ms = d.getPrefillMs();
+                       out->first_token_ms = d.getFirstTokenMs();
+                       out->total_ms = d.getTotalMs();
+                       out->finish = d.getFinish();
+                       out->logits.clear();
+                       for (float f : d.getLogits()) out->logits.push_back(f);
+                       auto e = d.getExported();
+                       out->exported.assign(reinterpret_cast<const char*>(e.begin()), e.size());
+                       return "";
+                     });
 }
 
-std::string PluginExecutor::status(ExecutorStatus* out, bool* retryable) const {
+Status PluginExecutor::status(ExecutorStatus* out) const {
   capnp::MallocMessageBuilder message;
   message.initRoot<pw::PluginRequest>().setExecutorStatus();
-  return call_plugin(
-      *channel_, request_bytes(message), timeout_, kSmallReply,
-      [&](pw::PluginResponse::Reader r) -> std::string {
-        if (!r.isExecutorStatus()) return "executorStatus did not return a status";
-        auto s = r.getExecutorStatus();
-        out->resident_states = s.getResidentStates();
-        out->resident_bytes = s.getResidentBytes();
-        out->resident_budget_bytes = s.getResidentBudgetBytes();
-        out->resident_hits = s.getResidentHits();
-        out->resident_misses = s.getResidentMisses();
-        out->rejected_states = s.getRejectedStates();
-        return "";
-      },
-      retryable);
+  return call_plugin("", *channel_, request_bytes(message), timeout_, kSmallReply,
+                     [&](pw::PluginResponse::Reader r) -> std::string {
+                       if (!r.isExecutorStatus()) return "executorStatus did not return a status";
+                       auto s = r.getExecutorStatus();
+                       out->resident_states = s.getResidentStates();
+                       out->resident_bytes = s.getResidentBytes();
+                       out->resident_budget_bytes = s.getResidentBudgetBytes();
+                       out->resident_hits = s.getResidentHits();
+                       out->resident_misses = s.getResidentMisses();
+                       out->rejected_states = s.getRejectedStates();
+                       return "";
+                     });
 }
 
 }  // namespace memos::kernel

@@ -14,10 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "kernel/status.h"
 #include "memcube/activation.h"
+#include "memos/vocabulary.h"
 #include "plugins/loader/channel.h"
 
 namespace memos::kernel {
+
+using memos::ActivationOutcome;
 
 // What the executor runs, as it describes itself.
 struct ExecutorInfo {
@@ -55,7 +59,9 @@ struct GenerateResult {
   std::vector<std::int32_t> tokens;
   std::uint32_t prompt_tokens = 0;
   std::uint32_t reused_tokens = 0;
-  std::string state_status;  // "none", "restored" or "rejected: why"
+  // What became of GenerateArgs::state: restored, refused (`rejected` says
+  // why) or, with none given, neither. Never `stored`.
+  ActivationOutcome restore;
   bool state_resident = false;
   double restore_ms = 0, prefill_ms = 0, first_token_ms = 0, total_ms = 0;
   std::string finish;
@@ -85,18 +91,18 @@ class PluginExecutor {
   const ExecutorInfo& info() const { return info_; }
   const std::string& name() const { return name_; }
 
-  // Each returns "" or why it failed (the plugin's error, a timeout, a host
-  // that died, a reply that does not decode); `retryable` is set when the
-  // same call may succeed later. Thread-safe.
+  // Thread-safe. Errors (call_plugin): unavailable, retryable, when the
+  // executor's host died or timed out and restarts; internal for the
+  // plugin's own error or a reply that does not decode.
   // The memory block (`system`) and the question (`user`) in the model's
   // chat template, tokenized apart; `format` says which layout was used.
-  std::string chat_tokens(const std::string& system, const std::string& user,
-                          std::vector<std::int32_t>* block, std::vector<std::int32_t>* question,
-                          std::string* format, bool* retryable) const;
-  std::string prefill(const std::vector<std::int32_t>& tokens, std::string* state,
-                      double* prefill_ms, bool* retryable) const;
-  std::string generate(const GenerateArgs& args, GenerateResult* out, bool* retryable) const;
-  std::string status(ExecutorStatus* out, bool* retryable) const;
+  Status chat_tokens(const std::string& system, const std::string& user,
+                     std::vector<std::int32_t>* block, std::vector<std::int32_t>* question,
+                     std::string* format) const;
+  Status prefill(const std::vector<std::int32_t>& tokens, std::string* state,
+                 double* prefill_ms) const;
+  Status generate(const GenerateArgs& args, GenerateResult* out) const;
+  Status status(ExecutorStatus* out) const;
   // memosd is stopping: the call in flight (a long prefill, say) fails now
   // rather than holding the shutdown (isolated executors only).
   void stop() { channel_->stop(); }

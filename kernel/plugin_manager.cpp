@@ -43,9 +43,9 @@ void PluginManager::scan() {
   for (const auto& problem : listing.problems) spdlog::warn("plugin refused: {}", problem);
   std::lock_guard lock(mutex_);
   // A rescan refreshes manifests but keeps what is known of loaded plugins.
-  std::vector<PluginState> fresh;
+  std::vector<PluginRecord> fresh;
   for (auto& m : listing.plugins) {
-    PluginState next{std::move(m), "listed", "", ""};
+    PluginRecord next{std::move(m), memos::PluginState::listed, "", ""};
     for (const auto& old : plugins_) {
       if (old.manifest.name == next.manifest.name) {
         next.state = old.state;
@@ -58,9 +58,9 @@ void PluginManager::scan() {
   spdlog::info("{} plugin(s) listed", plugins_.size());
 }
 
-std::vector<PluginState> PluginManager::states() const {
+std::vector<PluginRecord> PluginManager::states() const {
   std::lock_guard lock(mutex_);
-  std::vector<PluginState> out = plugins_;
+  std::vector<PluginRecord> out = plugins_;
   for (auto& p : out) {
     auto it = channels_.find(p.manifest.name);
     if (it != channels_.end()) p.health = it->second->health();
@@ -68,11 +68,12 @@ std::vector<PluginState> PluginManager::states() const {
   return out;
 }
 
-void PluginManager::set_state(const std::string& name, std::string state, std::string detail) {
+void PluginManager::set_state(const std::string& name, memos::PluginState state,
+                              std::string detail) {
   std::lock_guard lock(mutex_);
   for (auto& p : plugins_) {
     if (p.manifest.name == name) {
-      p.state = std::move(state);
+      p.state = state;
       p.detail = std::move(detail);
     }
   }
@@ -86,7 +87,7 @@ std::shared_ptr<plugins::PluginChannel> PluginManager::load(
   {
     std::lock_guard lock(mutex_);
     auto it = std::find_if(plugins_.begin(), plugins_.end(),
-                           [&](const PluginState& p) { return p.manifest.name == name; });
+                           [&](const PluginRecord& p) { return p.manifest.name == name; });
     if (it == plugins_.end()) {
       *error = "plugin '" + name + "' is not in any plugin folder";
       return nullptr;
@@ -94,7 +95,7 @@ std::shared_ptr<plugins::PluginChannel> PluginManager::load(
     manifest = it->manifest;
   }
   auto fail = [&](std::string why) -> std::shared_ptr<plugins::PluginChannel> {
-    set_state(name, "failed", why);
+    set_state(name, memos::PluginState::failed, why);
     *error = std::move(why);
     return nullptr;
   };
@@ -152,7 +153,7 @@ std::shared_ptr<plugins::PluginChannel> PluginManager::load(
     err = std::string("describe: ") + e->getDescription().cStr();
   }
   if (!err.empty()) return fail("plugin " + name + ": " + err);
-  set_state(name, "loaded", version);
+  set_state(name, memos::PluginState::loaded, version);
   {
     std::lock_guard lock(mutex_);
     channels_[name] = channel;
@@ -183,12 +184,15 @@ std::unique_ptr<PluginEmbedder> PluginManager::load_embedder(std::string* model,
 std::shared_ptr<PluginRetriever> PluginManager::load_retriever(const std::string& name,
                                                                const std::string& state_dir,
                                                                std::string* error) {
-  std::vector<std::string> modes;
+  std::vector<SearchMode> modes;
   auto channel = load(
       name, MEMOS_KIND_RETRIEVER, {{"state_dir", state_dir}},
       [&](plugin_wire::Capabilities::Reader caps) -> std::string {
-        for (auto m : caps.getRetriever().getModes()) modes.emplace_back(m);
-        return modes.empty() ? "it names no retrieval mode" : "";
+        // A mode this memosd does not know (a newer plugin's) is not offered.
+        for (auto m : caps.getRetriever().getModes()) {
+          if (auto mode = parse_search_mode(m.cStr())) modes.push_back(*mode);
+        }
+        return modes.empty() ? "it names no retrieval mode memosd knows" : "";
       },
       error);
   if (!channel) return nullptr;

@@ -1,9 +1,16 @@
 // plugin_manager.h — the plugins memosd knows: listed from their manifests
 // at start (without loading), and loaded when the configuration uses them.
 //
-// memosd uses an embedder (plugins.embedder) and retrievers (plugins.dense,
-// plugins.lexical, plugins.hybrid), each in process or, when its manifest
-// says so, isolated in memos-plugin-host.
+// memosd uses an embedder (plugins.embedder: the hash embedder, or the GGUF
+// embedder of llama-executor), retrievers and a fuser (plugins.dense,
+// plugins.lexical, plugins.hybrid) and, with executor.model set, a model
+// executor (executor.plugin). Each runs in process or, when its manifest
+// says so, isolated in memos-plugin-host, which restarts it after a crash
+// and quarantines it after max_crashes within crash_window_s (its health).
+// A manifest's settings are overridden by memosd.conf's
+// [plugins.settings.NAME], then by what memosd decides (a state folder, the
+// model). pluginReload re-reads the manifests and, for the embedder, swaps
+// it in only if its model is unchanged (handlers/plugins.cpp).
 #pragma once
 
 #include <chrono>
@@ -19,14 +26,16 @@
 #include "kernel/plugin_embedder.h"
 #include "kernel/plugin_executor.h"
 #include "kernel/plugin_retriever.h"
+#include "memos/vocabulary.h"
 #include "plugins/loader/library.h"
 #include "plugins/loader/manifest.h"
 
 namespace memos::kernel {
 
-struct PluginState {
+// A plugin as memosd knows it: its manifest, and how loading it went.
+struct PluginRecord {
   plugins::Manifest manifest;
-  std::string state;   // "listed", "loaded" or "failed"
+  memos::PluginState state = memos::PluginState::listed;
   std::string detail;  // the version it reports, or why it failed
   std::string health;  // of a loaded plugin: running, restarting, quarantined
 };
@@ -38,7 +47,9 @@ class PluginManager {
   // Lists every manifest in the configured folders; refused ones are logged.
   void scan();
   // Loads the configured embedder and describes it. Returns null and sets
-  // `error` if it is missing, untrusted, invalid, isolated or fails create().
+  // `error` (the plugin is then `failed`) if it is in no plugin folder, is
+  // not an embedder, its library will not load or its host will not start,
+  // create() fails, or it does not describe itself as one.
   std::unique_ptr<PluginEmbedder> load_embedder(std::string* model, std::string* error);
   // Loads a retriever plugin, telling it `state_dir` (its snapshots). Same
   // errors as load_embedder().
@@ -53,9 +64,9 @@ class PluginManager {
                                                 const std::string& state_dir, std::string* error);
 
   // A copy of every plugin's state (thread-safe).
-  std::vector<PluginState> states() const;
+  std::vector<PluginRecord> states() const;
   const std::string& embedder_name() const { return config_.embedder; }
-  void set_state(const std::string& name, std::string state, std::string detail);
+  void set_state(const std::string& name, memos::PluginState state, std::string detail);
 
  private:
   // Loads `name` (which must be of `kind`) with `extra` settings over its
@@ -69,7 +80,7 @@ class PluginManager {
   PluginsConfig config_;
   std::string host_binary_;
   mutable std::mutex mutex_;
-  std::vector<PluginState> plugins_;
+  std::vector<PluginRecord> plugins_;
   std::map<std::string, std::shared_ptr<plugins::PluginChannel>> channels_;
 };
 

@@ -4,6 +4,7 @@
 
 #include "ipc/schema/plugin.capnp.h"
 #include "kernel/plugin_call.h"
+#include "kernel/store_vocabulary.h"
 
 namespace memos::kernel {
 namespace {
@@ -40,8 +41,8 @@ void set_document(pw::Document::Builder d, const IndexedItem& in) {
   d.setImportance(item.importance);
   d.setArchived(item.state == store::State::archived);
   set_meta(d.initMeta(static_cast<unsigned>(item.meta.size())), item.meta);
-  d.setTier(to_string(item.tier));
-  d.setState(store::to_string(item.state));
+  d.setTier(to_string(to_vocabulary(item.tier)));
+  d.setState(to_string(to_vocabulary(item.state)));
   // Frozen items never expire (the store's retention skips them).
   d.setExpiresAtMs(item.state == store::State::frozen ? 0 : item.expires_at_ms);
   d.setAttributesOnly(in.attributes_only);
@@ -51,8 +52,10 @@ void set_filter(pw::Filter::Builder f, const RetrievalFilter& in) {
   set_texts(f.initAllTags(static_cast<unsigned>(in.all_tags.size())), in.all_tags);
   set_texts(f.initAnyTags(static_cast<unsigned>(in.any_tags.size())), in.any_tags);
   set_meta(f.initMeta(static_cast<unsigned>(in.meta.size())), in.meta);
-  set_texts(f.initTiers(static_cast<unsigned>(in.tiers.size())), in.tiers);
-  set_texts(f.initStates(static_cast<unsigned>(in.states.size())), in.states);
+  auto tiers = f.initTiers(static_cast<unsigned>(in.tiers.size()));
+  for (unsigned i = 0; i < in.tiers.size(); ++i) tiers.set(i, to_string(in.tiers[i]));
+  auto states = f.initStates(static_cast<unsigned>(in.states.size()));
+  for (unsigned i = 0; i < in.states.size(); ++i) states.set(i, to_string(in.states[i]));
   f.setAsOfMs(in.as_of_ms);
   f.setNowMs(in.now_ms);
   f.setRecordedFromMs(in.recorded_from_ms);
@@ -74,34 +77,20 @@ std::string read_hits(pw::PluginResponse::Reader response, std::uint32_t k,
 
 }  // namespace
 
-const char* to_string(store::Tier tier) {
-  switch (tier) {
-    case store::Tier::plaintext:
-      return "plaintext";
-    case store::Tier::activation:
-      return "activation";
-    case store::Tier::parametric:
-      return "parametric";
-  }
-  return "unknown";
+Status PluginRetriever::collection_call(const std::string& request, CollectionState* state) const {
+  return call_plugin("retriever " + name_, *channel_, request, timeout_, kSmallReply,
+                     [&](pw::PluginResponse::Reader r) -> std::string {
+                       if (state == nullptr)
+                         return r.isDone() || r.isCollection() ? "" : "unexpected reply";
+                       if (!r.isCollection()) return "the reply is not a collection state";
+                       auto c = r.getCollection();
+                       *state = {c.getVersion(), c.getDocuments(), c.getDetail()};
+                       return "";
+                     });
 }
 
-std::string PluginRetriever::collection_call(const std::string& request,
-                                             CollectionState* state) const {
-  std::string error = call_plugin(
-      *channel_, request, timeout_, kSmallReply, [&](pw::PluginResponse::Reader r) -> std::string {
-        if (state == nullptr) return r.isDone() || r.isCollection() ? "" : "unexpected reply";
-        if (!r.isCollection()) return "the reply is not a collection state";
-        auto c = r.getCollection();
-        *state = {c.getVersion(), c.getDocuments(), c.getDetail()};
-        return "";
-      });
-  return error.empty() ? "" : "retriever " + name_ + ": " + error;
-}
-
-std::string PluginRetriever::open(store::CubeId cube, std::uint32_t dimension,
-                                  std::string_view language, CollectionState* state,
-                                  std::uint64_t expected_documents) const {
+Status PluginRetriever::open(store::CubeId cube, std::uint32_t dimension, std::string_view language,
+                             CollectionState* state, std::uint64_t expected_documents) const {
   capnp::MallocMessageBuilder message;
   auto open = message.initRoot<pw::PluginRequest>().initOpen();
   open.setCollection(cube);
@@ -111,8 +100,8 @@ std::string PluginRetriever::open(store::CubeId cube, std::uint32_t dimension,
   return collection_call(request_bytes(message), state);
 }
 
-std::string PluginRetriever::index(store::CubeId cube, std::span<const IndexedItem> items,
-                                   std::uint64_t version) const {
+Status PluginRetriever::index(store::CubeId cube, std::span<const IndexedItem> items,
+                              std::uint64_t version) const {
   capnp::MallocMessageBuilder message;
   auto index = message.initRoot<pw::PluginRequest>().initIndex();
   index.setCollection(cube);
@@ -122,8 +111,8 @@ std::string PluginRetriever::index(store::CubeId cube, std::span<const IndexedIt
   return collection_call(request_bytes(message), nullptr);
 }
 
-std::string PluginRetriever::remove(store::CubeId cube, std::span<const std::uint64_t> ids,
-                                    std::uint64_t version) const {
+Status PluginRetriever::remove(store::CubeId cube, std::span<const std::uint64_t> ids,
+                               std::uint64_t version) const {
   capnp::MallocMessageBuilder message;
   auto remove = message.initRoot<pw::PluginRequest>().initRemove();
   remove.setCollection(cube);
@@ -133,22 +122,21 @@ std::string PluginRetriever::remove(store::CubeId cube, std::span<const std::uin
   return collection_call(request_bytes(message), nullptr);
 }
 
-std::string PluginRetriever::save(store::CubeId cube, CollectionState* state) const {
+Status PluginRetriever::save(store::CubeId cube, CollectionState* state) const {
   capnp::MallocMessageBuilder message;
   message.initRoot<pw::PluginRequest>().setSave(cube);
   return collection_call(request_bytes(message), state);
 }
 
-std::string PluginRetriever::drop(store::CubeId cube) const {
+Status PluginRetriever::drop(store::CubeId cube) const {
   capnp::MallocMessageBuilder message;
   message.initRoot<pw::PluginRequest>().setDrop(cube);
   return collection_call(request_bytes(message), nullptr);
 }
 
-std::string PluginRetriever::search(store::CubeId cube, std::string_view query,
-                                    std::span<const float> vector, std::uint32_t k,
-                                    const RetrievalFilter& filter, std::vector<RankedHit>* hits,
-                                    bool* retryable) const {
+Status PluginRetriever::search(store::CubeId cube, std::string_view query,
+                               std::span<const float> vector, std::uint32_t k,
+                               const RetrievalFilter& filter, std::vector<RankedHit>* hits) const {
   capnp::MallocMessageBuilder message;
   auto search = message.initRoot<pw::PluginRequest>().initSearch();
   search.setCollection(cube);
@@ -158,14 +146,11 @@ std::string PluginRetriever::search(store::CubeId cube, std::string_view query,
   search.setK(k);
   set_filter(search.initFilter(), filter);
   std::size_t max_reply = std::size_t{k} * 32 + 4096;
-  std::string error = call_plugin(
-      *channel_, request_bytes(message), timeout_, max_reply,
-      [&](pw::PluginResponse::Reader r) { return read_hits(r, k, hits); }, retryable);
-  return error.empty() ? "" : "retriever " + name_ + ": " + error;
+  return call_plugin("retriever " + name_, *channel_, request_bytes(message), timeout_, max_reply,
+                     [&](pw::PluginResponse::Reader r) { return read_hits(r, k, hits); });
 }
 
-std::string PluginRetriever::fuse(const FuseInput& input, std::vector<RankedHit>* hits,
-                                  bool* retryable) const {
+Status PluginRetriever::fuse(const FuseInput& input, std::vector<RankedHit>* hits) const {
   capnp::MallocMessageBuilder message;
   auto fuse = message.initRoot<pw::PluginRequest>().initFuse();
   fuse.setK(input.k);
@@ -196,10 +181,8 @@ std::string PluginRetriever::fuse(const FuseInput& input, std::vector<RankedHit>
     for (unsigned j = 0; j < in.vector.size(); ++j) v.set(j, in.vector[j]);
   }
   std::size_t max_reply = std::size_t{input.k} * 32 + 4096;
-  std::string error = call_plugin(
-      *channel_, request_bytes(message), timeout_, max_reply,
-      [&](pw::PluginResponse::Reader r) { return read_hits(r, input.k, hits); }, retryable);
-  return error.empty() ? "" : "fuser " + name_ + ": " + error;
+  return call_plugin("fuser " + name_, *channel_, request_bytes(message), timeout_, max_reply,
+                     [&](pw::PluginResponse::Reader r) { return read_hits(r, input.k, hits); });
 }
 
 }  // namespace memos::kernel

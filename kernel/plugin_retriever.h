@@ -15,20 +15,22 @@
 #include <string_view>
 #include <vector>
 
+#include "kernel/status.h"
 #include "memcube/store.h"
+#include "memos/vocabulary.h"
 #include "plugins/loader/channel.h"
 
 namespace memos::kernel {
 
-const char* to_string(store::Tier tier);
+using memos::SearchMode;
 
 // What a search may return (plugin.capnp's Filter, memos(7)).
 struct RetrievalFilter {
   std::vector<std::string> all_tags;
   std::vector<std::string> any_tags;
   std::vector<store::MetaEntry> meta;  // every entry must match
-  std::vector<std::string> tiers;      // empty: any
-  std::vector<std::string> states;     // empty: active
+  std::vector<memos::Tier> tiers;      // empty: any
+  std::vector<memos::State> states;    // empty: active
   std::int64_t as_of_ms = 0;           // 0: now
   std::int64_t now_ms = 0;
   std::int64_t recorded_from_ms = 0;  // 0: no bound
@@ -87,43 +89,45 @@ struct FuseInput {
 class PluginRetriever {
  public:
   PluginRetriever(std::string name, std::shared_ptr<plugins::PluginChannel> channel,
-                  std::chrono::milliseconds timeout, std::vector<std::string> modes)
+                  std::chrono::milliseconds timeout, std::vector<SearchMode> modes)
       : name_(std::move(name)),
         channel_(std::move(channel)),
         timeout_(timeout),
         modes_(std::move(modes)) {}
 
   const std::string& name() const { return name_; }
-  const std::vector<std::string>& modes() const { return modes_; }
+  // The search modes it offers (of those memosd knows).
+  const std::vector<SearchMode>& modes() const { return modes_; }
 
+  // Each is thread-safe. Errors (call_plugin): unavailable, retryable, when
+  // the plugin's host died or timed out and restarts; internal for the
+  // plugin's own error or a reply that does not decode.
   // Opens (or creates) the collection of a cube, loading its snapshot.
   // `expected_documents`: how many are about to be sent (a rebuild).
-  std::string open(store::CubeId cube, std::uint32_t dimension, std::string_view language,
-                   CollectionState* state, std::uint64_t expected_documents = 0) const;
+  Status open(store::CubeId cube, std::uint32_t dimension, std::string_view language,
+              CollectionState* state, std::uint64_t expected_documents = 0) const;
   // Adds or replaces items; the collection then covers cube `version`.
-  std::string index(store::CubeId cube, std::span<const IndexedItem> items,
-                    std::uint64_t version) const;
-  std::string remove(store::CubeId cube, std::span<const std::uint64_t> ids,
-                     std::uint64_t version) const;
+  Status index(store::CubeId cube, std::span<const IndexedItem> items, std::uint64_t version) const;
+  Status remove(store::CubeId cube, std::span<const std::uint64_t> ids,
+                std::uint64_t version) const;
   // Writes the collection's snapshot.
-  std::string save(store::CubeId cube, CollectionState* state) const;
+  Status save(store::CubeId cube, CollectionState* state) const;
   // Forgets the collection and deletes its snapshot.
-  std::string drop(store::CubeId cube) const;
+  Status drop(store::CubeId cube) const;
   // The k best items `filter` admits, best first. `query` for lexical
   // retrievers, `vector` for dense ones.
-  std::string search(store::CubeId cube, std::string_view query, std::span<const float> vector,
-                     std::uint32_t k, const RetrievalFilter& filter, std::vector<RankedHit>* hits,
-                     bool* retryable) const;
+  Status search(store::CubeId cube, std::string_view query, std::span<const float> vector,
+                std::uint32_t k, const RetrievalFilter& filter, std::vector<RankedHit>* hits) const;
   // Fuses ranked lists (a fuser plugin).
-  std::string fuse(const FuseInput& input, std::vector<RankedHit>* hits, bool* retryable) const;
+  Status fuse(const FuseInput& input, std::vector<RankedHit>* hits) const;
 
  private:
-  std::string collection_call(const std::string& request, CollectionState* state) const;
+  Status collection_call(const std::string& request, CollectionState* state) const;
 
   std::string name_;
   std::shared_ptr<plugins::PluginChannel> channel_;
   std::chrono::milliseconds timeout_;
-  std::vector<std::string> modes_;
+  std::vector<SearchMode> modes_;
 };
 
 }  // namespace memos::kernel

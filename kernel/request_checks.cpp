@@ -1,22 +1,38 @@
 #include "kernel/request_checks.h"
 
 #include <set>
+#include <string>
 
 namespace memos::kernel {
 
-std::string check_cube_name(std::string_view name) {
-  if (name.empty()) return "cube name is empty";
-  if (name.size() > 64) return "cube name is longer than 64 characters";
-  if (name[0] == '.' || name[0] == '-') return "cube name must not start with '.' or '-'";
+namespace {
+
+// Cube names and snapshot tags follow one rule; `what` names which it is.
+Status check_name(std::string_view name, std::string_view what) {
+  auto bad = [&](std::string_view why) {
+    return Status::bad_request(std::string(what) + " " + std::string(why));
+  };
+  if (name.empty()) return bad("is empty");
+  if (name.size() > 64) return bad("is longer than 64 characters");
+  if (name[0] == '.' || name[0] == '-') return bad("must not start with '.' or '-'");
   for (unsigned char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-';
-    if (!ok) return "cube name may hold only letters, digits, '.', '_' and '-'";
+    if (!ok) return bad("may hold only letters, digits, '.', '_' and '-'");
   }
-  return "";
+  return {};
 }
 
-std::string check_language(std::string_view language) {
+}  // namespace
+
+Status check_cube_name(std::string_view name) {
+  return check_name(name, "cube name");
+}
+Status check_snapshot_tag(std::string_view tag) {
+  return check_name(tag, "snapshot tag");
+}
+
+Status check_language(std::string_view language) {
   // Xapian 1.4's stemmers; the lexical retriever refuses any other.
   static constexpr std::string_view kLanguages[] = {
       "none",       "arabic",    "armenian",     "basque",    "catalan", "danish",
@@ -24,12 +40,13 @@ std::string check_language(std::string_view language) {
       "german2",    "hungarian", "indonesian",   "irish",     "italian", "kraaij_pohlmann",
       "lithuanian", "lovins",    "nepali",       "norwegian", "porter",  "portuguese",
       "romanian",   "russian",   "spanish",      "swedish",   "tamil",   "turkish"};
-  if (language.empty()) return "";
+  if (language.empty()) return {};
   for (auto l : kLanguages) {
-    if (l == language) return "";
+    if (l == language) return {};
   }
-  return "language '" + std::string(language.substr(0, 32)) +
-         "' is unknown (english, french, german, spanish, ... or none; see memctl(1))";
+  return Status::bad_request(
+      "language '" + std::string(language.substr(0, 32)) +
+      "' is unknown (english, french, german, spanish, ... or none; see memctl(1))");
 }
 
 bool is_valid_utf8(std::string_view s) {
@@ -70,48 +87,52 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
-CheckFailure check_text(std::string_view text, const StoreConfig& limits) {
+Status check_text(std::string_view text, const StoreConfig& limits) {
   if (text.size() > limits.max_text_bytes) {
-    return {true, "text is " + std::to_string(text.size()) + " bytes, more than max_text_bytes (" +
-                      std::to_string(limits.max_text_bytes) + ")"};
+    return Status::too_large("text is " + std::to_string(text.size()) +
+                             " bytes, more than max_text_bytes (" +
+                             std::to_string(limits.max_text_bytes) + ")");
   }
-  if (!is_valid_utf8(text)) return {false, "text is not valid UTF-8"};
+  if (!is_valid_utf8(text)) return Status::bad_request("text is not valid UTF-8");
   return {};
 }
 
-CheckFailure check_tags(const std::vector<std::string>& tags, const StoreConfig& limits) {
+Status check_tags(const std::vector<std::string>& tags, const StoreConfig& limits) {
   if (tags.size() > limits.max_tags) {
-    return {true, std::to_string(tags.size()) + " tags, more than max_tags (" +
-                      std::to_string(limits.max_tags) + ")"};
+    return Status::too_large(std::to_string(tags.size()) + " tags, more than max_tags (" +
+                             std::to_string(limits.max_tags) + ")");
   }
   std::set<std::string_view> seen;
   for (const auto& t : tags) {
-    if (t.empty()) return {false, "a tag is empty"};
-    if (t.size() > limits.max_tag_bytes) return {true, "a tag is longer than max_tag_bytes"};
-    if (!is_valid_utf8(t)) return {false, "a tag is not valid UTF-8"};
-    if (!seen.insert(t).second) return {false, "tag '" + t + "' is given twice"};
+    if (t.empty()) return Status::bad_request("a tag is empty");
+    if (t.size() > limits.max_tag_bytes)
+      return Status::too_large("a tag is longer than max_tag_bytes");
+    if (!is_valid_utf8(t)) return Status::bad_request("a tag is not valid UTF-8");
+    if (!seen.insert(t).second) return Status::bad_request("tag '" + t + "' is given twice");
   }
   return {};
 }
 
-CheckFailure check_meta(const std::vector<store::MetaEntry>& meta, const StoreConfig& limits) {
+Status check_meta(const std::vector<store::MetaEntry>& meta, const StoreConfig& limits) {
   if (meta.size() > limits.max_meta_entries) {
-    return {true, std::to_string(meta.size()) + " metadata entries, more than max_meta_entries (" +
-                      std::to_string(limits.max_meta_entries) + ")"};
+    return Status::too_large(std::to_string(meta.size()) +
+                             " metadata entries, more than max_meta_entries (" +
+                             std::to_string(limits.max_meta_entries) + ")");
   }
   std::set<std::string_view> seen;
   for (const auto& m : meta) {
-    if (m.key.empty()) return {false, "a metadata key is empty"};
+    if (m.key.empty()) return Status::bad_request("a metadata key is empty");
     if (m.key.size() > limits.max_meta_key_bytes) {
-      return {true, "a metadata key is longer than max_meta_key_bytes"};
+      return Status::too_large("a metadata key is longer than max_meta_key_bytes");
     }
     if (m.value.size() > limits.max_meta_value_bytes) {
-      return {true, "a metadata value is longer than max_meta_value_bytes"};
+      return Status::too_large("a metadata value is longer than max_meta_value_bytes");
     }
     if (!is_valid_utf8(m.key) || !is_valid_utf8(m.value)) {
-      return {false, "metadata is not valid UTF-8"};
+      return Status::bad_request("metadata is not valid UTF-8");
     }
-    if (!seen.insert(m.key).second) return {false, "metadata key '" + m.key + "' is given twice"};
+    if (!seen.insert(m.key).second)
+      return Status::bad_request("metadata key '" + m.key + "' is given twice");
   }
   return {};
 }

@@ -12,10 +12,10 @@ struct Listed {
   store::CubeId cube;
 };
 
-// One retriever's best `k` over every cube, best first.
-std::string ranked_list(const IndexSet& indexes, const PluginRetriever& retriever, bool dense,
-                        const SearchQuery& q, std::uint32_t k, std::vector<Listed>* out,
-                        bool* retryable) {
+// One retriever's best `k` over every cube, best first. An embedder that
+// fails makes the search unavailable (retryable): the text is fine.
+Status ranked_list(const IndexSet& indexes, const PluginRetriever& retriever, bool dense,
+                   const SearchQuery& q, std::uint32_t k, std::vector<Listed>* out) {
   out->clear();
   std::map<std::uint32_t, std::vector<float>> vectors;  // by dimension
   for (const auto& cube : q.cubes) {
@@ -23,19 +23,16 @@ std::string ranked_list(const IndexSet& indexes, const PluginRetriever& retrieve
     if (dense) {
       auto [it, fresh] = vectors.try_emplace(cube.dimension);
       if (fresh) {
-        if (std::string err = indexes.embed(q.text, cube.dimension, &it->second); !err.empty()) {
-          *retryable = true;
-          return err;
-        }
+        if (Status s = indexes.embed(q.text, cube.dimension, &it->second); !s.ok())
+          return Status::unavailable(s.message);
       }
       vector = &it->second;
     }
     std::vector<RankedHit> hits;
-    std::string err =
-        retriever.search(cube.id, dense ? "" : q.text,
-                         vector ? std::span<const float>(*vector) : std::span<const float>(), k,
-                         q.filter, &hits, retryable);
-    if (!err.empty()) return err;
+    Status s = retriever.search(cube.id, dense ? "" : q.text,
+                                vector ? std::span<const float>(*vector) : std::span<const float>(),
+                                k, q.filter, &hits);
+    if (!s.ok()) return s;
     for (const auto& h : hits) out->push_back({h, cube.id});
   }
   if (q.cubes.size() > 1) {
@@ -43,10 +40,10 @@ std::string ranked_list(const IndexSet& indexes, const PluginRetriever& retrieve
                      [](const Listed& a, const Listed& b) { return a.hit.score > b.hit.score; });
     if (out->size() > k) out->resize(k);
   }
-  return "";
+  return {};
 }
 
-SearchHit::Rank rank_in(const std::vector<Listed>& list, std::uint64_t id, const char* name) {
+SearchHit::Rank rank_in(const std::vector<Listed>& list, std::uint64_t id, SearchMode name) {
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (list[i].hit.id == id) return {name, static_cast<std::uint32_t>(i + 1), list[i].hit.score};
   }
@@ -55,35 +52,29 @@ SearchHit::Rank rank_in(const std::vector<Listed>& list, std::uint64_t id, const
 
 }  // namespace
 
-bool is_search_mode(const std::string& mode) {
-  return mode == "dense" || mode == "lexical" || mode == "hybrid";
-}
-
-std::string run_search(const IndexSet& indexes, const store::ReadTxn& txn, const SearchQuery& q,
-                       std::vector<SearchHit>* hits, bool* retryable) {
+Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const SearchQuery& q,
+                  std::vector<SearchHit>* hits) {
   hits->clear();
-  *retryable = false;
-  if (q.mode == "dense" || q.mode == "lexical") {
-    bool dense = q.mode == "dense";
+  if (q.mode != SearchMode::hybrid) {
+    bool dense = q.mode == SearchMode::dense;
     std::vector<Listed> list;
-    std::string err = ranked_list(indexes, dense ? indexes.dense() : indexes.lexical(), dense, q,
-                                  q.k, &list, retryable);
-    if (!err.empty()) return err;
+    Status s =
+        ranked_list(indexes, dense ? indexes.dense() : indexes.lexical(), dense, q, q.k, &list);
+    if (!s.ok()) return s.prefixed("search failed");
     for (std::size_t i = 0; i < list.size(); ++i) {
       hits->push_back({list[i].cube,
                        list[i].hit.id,
                        list[i].hit.score,
                        {{q.mode, static_cast<std::uint32_t>(i + 1), list[i].hit.score}}});
     }
-    return "";
+    return {};
   }
   // Hybrid: both retrievers' candidates, fused.
   const std::uint32_t depth = std::max(q.k, q.depth);
   std::vector<Listed> dense, lexical;
-  std::string err = ranked_list(indexes, indexes.dense(), true, q, depth, &dense, retryable);
-  if (err.empty())
-    err = ranked_list(indexes, indexes.lexical(), false, q, depth, &lexical, retryable);
-  if (!err.empty()) return err;
+  Status s = ranked_list(indexes, indexes.dense(), true, q, depth, &dense);
+  if (s.ok()) s = ranked_list(indexes, indexes.lexical(), false, q, depth, &lexical);
+  if (!s.ok()) return s.prefixed("search failed");
 
   FuseInput input;
   input.k = q.k;
@@ -92,7 +83,7 @@ std::string run_search(const IndexSet& indexes, const store::ReadTxn& txn, const
   std::unordered_map<std::uint64_t, store::CubeId> cube_of;
   for (const auto* list : {&dense, &lexical}) {
     FuseInput::List l;
-    l.name = list == &dense ? "dense" : "lexical";
+    l.name = to_string(list == &dense ? SearchMode::dense : SearchMode::lexical);
     l.weight = list == &dense ? q.dense_weight : q.lexical_weight;
     for (const auto& e : *list) {
       l.hits.push_back(e.hit);
@@ -117,10 +108,8 @@ std::string run_search(const IndexSet& indexes, const store::ReadTxn& txn, const
     if (mmr && same_dimension) {
       std::vector<std::string_view> texts;
       for (const auto& item : items) texts.push_back(item.text);
-      if (std::string e = indexes.embed(texts, dimension, &vectors); !e.empty()) {
-        *retryable = true;
-        return e;
-      }
+      if (s = indexes.embed(texts, dimension, &vectors); !s.ok())
+        return Status::unavailable(s.message).prefixed("search failed");
     }
     for (std::size_t i = 0; i < items.size(); ++i) {
       FuseInput::Candidate c{items[i].id, items[i].recorded_at_ms, items[i].importance, {}};
@@ -132,18 +121,21 @@ std::string run_search(const IndexSet& indexes, const store::ReadTxn& txn, const
     }
   }
   std::vector<RankedHit> fused;
-  if (err = indexes.fuser().fuse(input, &fused, retryable); !err.empty()) return err;
+  if (s = indexes.fuser().fuse(input, &fused); !s.ok()) return s.prefixed("search failed");
   for (std::size_t i = 0; i < fused.size(); ++i) {
     auto it = cube_of.find(fused[i].id);
-    if (it == cube_of.end()) return "fuser " + indexes.fuser().name() + ": returned an unknown id";
+    if (it == cube_of.end()) {
+      return Status::internal("search failed: fuser " + indexes.fuser().name() +
+                              ": returned an unknown id");
+    }
     hits->push_back({it->second,
                      fused[i].id,
                      fused[i].score,
-                     {{"hybrid", static_cast<std::uint32_t>(i + 1), fused[i].score},
-                      rank_in(dense, fused[i].id, "dense"),
-                      rank_in(lexical, fused[i].id, "lexical")}});
+                     {{SearchMode::hybrid, static_cast<std::uint32_t>(i + 1), fused[i].score},
+                      rank_in(dense, fused[i].id, SearchMode::dense),
+                      rank_in(lexical, fused[i].id, SearchMode::lexical)}});
   }
-  return "";
+  return {};
 }
 
 void set_search_defaults(const SearchConfig& sc, SearchQuery* q) {

@@ -12,15 +12,19 @@
 
 #include "kernel/config.h"
 #include "kernel/index_set.h"
+#include "kernel/status.h"
 #include "memcube/store.h"
+#include "memos/vocabulary.h"
 
 namespace memos::kernel {
+
+using memos::SearchMode;
 
 struct SearchQuery {
   std::vector<store::Cube> cubes;  // already checked readable by the tenant
   std::string text;
   std::uint32_t k = 10;
-  std::string mode;  // "dense", "lexical" or "hybrid"
+  SearchMode mode = SearchMode::dense;
   RetrievalFilter filter;
   // Hybrid only.
   std::uint32_t depth = 50;  // candidates asked of each retriever
@@ -31,7 +35,7 @@ struct SearchQuery {
 
 struct SearchHit {
   struct Rank {
-    std::string retriever;   // "dense", "lexical" or "hybrid"
+    SearchMode retriever = SearchMode::dense;
     std::uint32_t rank = 0;  // 1-based place in that retriever's list; 0: not in it
     float score = 0;
   };
@@ -42,16 +46,14 @@ struct SearchHit {
 };
 
 // Runs `query`. `txn` reads candidates' attributes for recency, importance
-// and MMR. Returns "" or why it failed (an embedder or retriever error;
-// `retryable` when a later try may succeed).
-std::string run_search(const IndexSet& indexes, const store::ReadTxn& txn, const SearchQuery& query,
-                       std::vector<SearchHit>* hits, bool* retryable);
+// and MMR. Errors ("search failed: ..."): unavailable, retryable, when the
+// embedder fails or a plugin host restarts; internal for a retriever's or
+// the fuser's own error.
+Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const SearchQuery& query,
+                  std::vector<SearchHit>* hits);
 
 // Sets the hybrid depth, list weights and fusion parameters of `query` to
 // the daemon's configured defaults.
 void set_search_defaults(const SearchConfig& config, SearchQuery* query);
-
-// Whether `mode` names a search mode.
-bool is_search_mode(const std::string& mode);
 
 }  // namespace memos::kernel

@@ -28,54 +28,48 @@ Frame response(std::uint64_t id, const std::function<void(wire::Response::Builde
   return std::make_shared<kj::Array<capnp::word>>(ipc::encode_frame(message));
 }
 
-Frame error_frame(std::uint64_t id, wire::ErrorCode code, const std::string& message,
-                  bool retryable) {
+namespace {
+
+wire::ErrorCode wire_code(Code code) {
+  switch (code) {
+    case Code::ok:
+    case Code::internal:
+      break;
+    case Code::bad_request:
+      return wire::ErrorCode::BAD_REQUEST;
+    case Code::not_found:
+      return wire::ErrorCode::NOT_FOUND;
+    case Code::already_exists:
+      return wire::ErrorCode::ALREADY_EXISTS;
+    case Code::too_large:
+      return wire::ErrorCode::TOO_LARGE;
+    case Code::busy:
+      return wire::ErrorCode::BUSY;
+    case Code::unavailable:
+      return wire::ErrorCode::UNAVAILABLE;
+    case Code::conflict:
+      return wire::ErrorCode::CONFLICT;
+    case Code::permission_denied:
+      return wire::ErrorCode::PERMISSION_DENIED;
+    case Code::storage_full:
+      return wire::ErrorCode::STORAGE_FULL;
+  }
+  return wire::ErrorCode::INTERNAL;
+}
+
+}  // namespace
+
+Frame error_frame(std::uint64_t id, const Status& status) {
   return response(id, [&](wire::Response::Builder r) {
     auto e = r.initError();
-    e.setCode(code);
-    e.setMessage(text(message));
-    e.setRetryable(retryable);
+    e.setCode(wire_code(status.code));
+    e.setMessage(text(status.message));
+    e.setRetryable(status.retryable);
   });
 }
 
-Frame status_error(std::uint64_t id, const store::Status& s) {
-  wire::ErrorCode code = wire::ErrorCode::INTERNAL;
-  bool retryable = false;
-  using store::Errc;
-  switch (s.code) {
-    case Errc::ok:
-    case Errc::corrupt:
-    case Errc::io:
-      break;
-    case Errc::not_found:
-      code = wire::ErrorCode::NOT_FOUND;
-      break;
-    case Errc::already_exists:
-      code = wire::ErrorCode::ALREADY_EXISTS;
-      break;
-    case Errc::conflict:
-      code = wire::ErrorCode::CONFLICT;
-      break;
-    case Errc::storage_full:
-    case Errc::map_full:
-      code = wire::ErrorCode::STORAGE_FULL;
-      retryable = true;
-      break;
-    case Errc::unavailable:
-      code = wire::ErrorCode::UNAVAILABLE;
-      retryable = true;
-      break;
-  }
-  return error_frame(id, code, s.message, retryable);
-}
-
-Frame check_error(std::uint64_t id, const CheckFailure& f) {
-  return error_frame(id, f.too_large ? wire::ErrorCode::TOO_LARGE : wire::ErrorCode::BAD_REQUEST,
-                     f.reason, false);
-}
-
-Frame bad_request(std::uint64_t id, const std::string& message) {
-  return error_frame(id, wire::ErrorCode::BAD_REQUEST, message, false);
+SearchMode default_mode(const store::Cube& cube) {
+  return parse_search_mode(cube.default_retriever).value_or(SearchMode::dense);
 }
 
 void set_item(wire::Item::Builder b, const store::Item& item) {
@@ -112,12 +106,12 @@ void set_access(wire::Item::Builder b, const store::AccessStats& stats) {
   b.setLastAccessMs(stats.last_access_ms);
 }
 
-void set_plugin(wire::PluginInfo::Builder b, const PluginState& p) {
+void set_plugin(wire::PluginInfo::Builder b, const PluginRecord& p) {
   const plugins::Manifest& m = p.manifest;
   b.setName(text(m.name));
   auto kinds = b.initKinds(static_cast<unsigned>(m.kinds.size()));
   for (unsigned i = 0; i < m.kinds.size(); ++i) kinds.set(i, text(m.kinds[i]));
-  b.setState(text(p.state));
+  b.setState(text(to_string(p.state)));
   b.setDetail(text(p.detail));
   b.setHealth(text(p.health));
   b.setIsolated(m.isolated);
@@ -176,17 +170,11 @@ std::vector<store::MetaEntry> copy_meta(capnp::List<wire::MetaEntry>::Reader lis
   }
   return out;
 }
-// Opens a read transaction and finds the tenant's cube, or fails with a reply.
-bool open_cube(const store::Store& st, std::uint32_t tenant, const std::string& name,
-               std::optional<store::ReadTxn>* txn, store::Cube* cube, std::uint64_t id,
-               const Reply& reply) {
+Status open_cube(const store::Store& st, std::uint32_t tenant, const std::string& name,
+                 std::optional<store::ReadTxn>* txn, store::Cube* cube) {
   store::Status s = st.begin_read(txn);
   if (s.ok()) s = (*txn)->find_cube(tenant, name, cube);
-  if (!s.ok()) {
-    reply(status_error(id, s));
-    return false;
-  }
-  return true;
+  return Status::from(s);
 }
 
 }  // namespace memos::kernel

@@ -1,5 +1,5 @@
 // wire_replies.h — building replies: Cap'n Proto responses from store
-// values, and errors from store statuses. Shared by the request handlers.
+// values, and error replies from a Status. Shared by the request handlers.
 #pragma once
 
 #include <capnp/common.h>
@@ -13,10 +13,16 @@
 #include <vector>
 
 #include "ipc/schema/memos.capnp.h"
-#include "kernel/request_checks.h"
+#include "kernel/status.h"
+#include "kernel/store_vocabulary.h"
 #include "memcube/store.h"
+#include "memos/vocabulary.h"
 
 namespace memos::kernel {
+
+using memos::SearchMode;
+using memos::State;
+using memos::Tier;
 
 using Frame = std::shared_ptr<kj::Array<capnp::word>>;
 // Thread-safe; called exactly once per request.
@@ -27,26 +33,23 @@ capnp::Text::Reader text(const std::string& s);
 
 // A response with `id`, filled in by `fill`.
 Frame response(std::uint64_t id, const std::function<void(wire::Response::Builder)>& fill);
-Frame error_frame(std::uint64_t id, wire::ErrorCode code, const std::string& message,
-                  bool retryable);
-// Maps a store error to the client's code; storage_full and unavailable are
-// retryable, corrupt and io are internal.
-Frame status_error(std::uint64_t id, const store::Status& s);
-Frame check_error(std::uint64_t id, const CheckFailure& f);
-Frame bad_request(std::uint64_t id, const std::string& message);
+// An error reply carrying `status` (which must not be ok).
+Frame error_frame(std::uint64_t id, const Status& status);
 Frame item_response(std::uint64_t id, const store::Item& item);
 
 void set_item(wire::Item::Builder b, const store::Item& item);
 void set_access(wire::Item::Builder b, const store::AccessStats& stats);
 void set_cube(wire::Cube::Builder b, const store::Cube& cube);
 void set_snapshot(wire::Snapshot::Builder b, const store::Snapshot& snap);
-void set_plugin(wire::PluginInfo::Builder b, const struct PluginState& plugin);
+void set_plugin(wire::PluginInfo::Builder b, const struct PluginRecord& plugin);
 
-// Opens a read transaction and finds the tenant's cube; on failure replies
-// with the error and returns false.
-bool open_cube(const store::Store& st, std::uint32_t tenant, const std::string& name,
-               std::optional<store::ReadTxn>* txn, store::Cube* cube, std::uint64_t id,
-               const Reply& reply);
+// Opens a read transaction and finds the tenant's cube (another tenant's
+// is not_found). Errors: not_found, internal (store errors).
+Status open_cube(const store::Store& st, std::uint32_t tenant, const std::string& name,
+                 std::optional<store::ReadTxn>* txn, store::Cube* cube);
+// The mode a cube's searches use unless the client names one; dense for
+// cubes made before modes existed.
+SearchMode default_mode(const store::Cube& cube);
 
 std::vector<std::string> copy_texts(capnp::List<capnp::Text>::Reader list);
 std::vector<store::MetaEntry> copy_meta(capnp::List<wire::MetaEntry>::Reader list);

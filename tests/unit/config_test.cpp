@@ -114,7 +114,7 @@ BOOST_AUTO_TEST_CASE(search_and_retriever_keys_are_read_and_checked) {
       "snapshot_interval_s = 5\n[plugins]\ndense = \"d\"\nlexical = \"l\"\nhybrid = \"h\"\n",
       &c);
   BOOST_TEST(err == "");
-  BOOST_TEST(c.search.default_mode == "lexical");
+  BOOST_TEST((c.search.default_mode == memos::SearchMode::lexical));
   BOOST_TEST(c.search.hybrid_depth == 80u);
   BOOST_TEST(c.search.rrf_k == 30u);
   BOOST_TEST(c.search.dense_weight == 0.5f);

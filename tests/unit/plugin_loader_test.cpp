@@ -97,7 +97,7 @@ BOOST_AUTO_TEST_CASE(misbehaving_calls_are_contained) {
     memos::kernel::PluginEmbedder embedder(
         p.manifest.name, std::make_shared<InProcessChannel>(std::move(instance)), 5s, 16);
     std::vector<float> out;
-    std::string why = embedder.embed("text", 32, &out);
+    std::string why = embedder.embed("text", 32, &out).message;
     BOOST_TEST(contains(why, "bad-garbage-reply"), why);
   }
   {  // An oversized reply is refused before it is copied.
@@ -146,7 +146,7 @@ BOOST_AUTO_TEST_CASE(the_sdk_catches_what_a_plugin_throws) {
                                          std::make_shared<InProcessChannel>(std::move(instance)),
                                          std::chrono::seconds(5), 16);
   std::vector<float> out;
-  std::string why = embedder.embed("text", 32, &out);
+  std::string why = embedder.embed("text", 32, &out).message;
   BOOST_TEST(contains(why, "thrown inside the plugin"), why);
   // A constructor that throws std::invalid_argument fails create() cleanly.
   lib.manifest.settings["fail_create"] = "yes";

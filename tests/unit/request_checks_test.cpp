@@ -6,12 +6,35 @@
 using namespace memos::kernel;
 
 BOOST_AUTO_TEST_CASE(cube_names) {
-  for (const char* ok : {"a", "maya", "Maya_2.notes-x", "0"}) BOOST_TEST(check_cube_name(ok) == "");
+  for (const char* ok : {"a", "maya", "Maya_2.notes-x", "0"}) BOOST_TEST(check_cube_name(ok).ok());
   for (const char* bad : {"", ".hidden", "-flag", "a/b", "a b", "ü", "a\nb"}) {
-    BOOST_TEST(check_cube_name(bad) != "", bad);
+    Status s = check_cube_name(bad);
+    BOOST_TEST(!s.ok(), bad);
+    BOOST_TEST((s.code == Code::bad_request), bad);
+    BOOST_TEST(s.message.rfind("cube name ", 0) == 0, s.message);
   }
-  BOOST_TEST(check_cube_name(std::string(64, 'a')) == "");
-  BOOST_TEST(check_cube_name(std::string(65, 'a')) != "");
+  BOOST_TEST(check_cube_name(std::string(64, 'a')).ok());
+  BOOST_TEST(!check_cube_name(std::string(65, 'a')).ok());
+}
+
+// Snapshot tags follow the cube-name rule, and say "snapshot tag" (once built
+// by slicing the cube-name message).
+BOOST_AUTO_TEST_CASE(snapshot_tags) {
+  BOOST_TEST(check_snapshot_tag("v1.0-final").ok());
+  BOOST_TEST(check_snapshot_tag("").message == "snapshot tag is empty");
+  BOOST_TEST(check_snapshot_tag("-x").message == "snapshot tag must not start with '.' or '-'");
+  BOOST_TEST(check_snapshot_tag(std::string(65, 't')).message ==
+             "snapshot tag is longer than 64 characters");
+  BOOST_TEST(check_snapshot_tag("a b").message ==
+             "snapshot tag may hold only letters, digits, '.', '_' and '-'");
+}
+
+BOOST_AUTO_TEST_CASE(languages) {
+  BOOST_TEST(check_language("").ok());
+  BOOST_TEST(check_language("french").ok());
+  Status s = check_language(std::string(1000, 'x'));
+  BOOST_TEST((s.code == Code::bad_request));
+  BOOST_TEST(s.message.size() < 200);  // the name is cut, not echoed whole
 }
 
 BOOST_AUTO_TEST_CASE(utf8_validation) {
@@ -34,23 +57,21 @@ BOOST_AUTO_TEST_CASE(size_limits) {
   limits.max_meta_entries = 1;
   limits.max_meta_key_bytes = 3;
   limits.max_meta_value_bytes = 3;
-  BOOST_TEST(!check_text("0123456789", limits).failed());
-  auto big = check_text("0123456789a", limits);
-  BOOST_TEST(big.failed());
-  BOOST_TEST(big.too_large);
-  auto bad = check_text(std::string("\xff"), limits);
-  BOOST_TEST(bad.failed());
-  BOOST_TEST(!bad.too_large);
+  auto too_large = [](const Status& s) { return s.code == Code::too_large; };
+  auto bad_request = [](const Status& s) { return s.code == Code::bad_request; };
+  BOOST_TEST(check_text("0123456789", limits).ok());
+  BOOST_TEST(too_large(check_text("0123456789a", limits)));
+  BOOST_TEST(bad_request(check_text(std::string("\xff"), limits)));
 
-  BOOST_TEST(!check_tags({"a", "b"}, limits).failed());
-  BOOST_TEST(check_tags({"a", "b", "c"}, limits).too_large);
-  BOOST_TEST(check_tags({"abcde"}, limits).too_large);
-  BOOST_TEST(check_tags({""}, limits).failed());
-  BOOST_TEST(check_tags({"a", "a"}, limits).failed());
+  BOOST_TEST(check_tags({"a", "b"}, limits).ok());
+  BOOST_TEST(too_large(check_tags({"a", "b", "c"}, limits)));
+  BOOST_TEST(too_large(check_tags({"abcde"}, limits)));
+  BOOST_TEST(bad_request(check_tags({""}, limits)));
+  BOOST_TEST(bad_request(check_tags({"a", "a"}, limits)));
 
-  BOOST_TEST(!check_meta({{"k", "v"}}, limits).failed());
-  BOOST_TEST(check_meta({{"k", "v"}, {"j", "w"}}, limits).too_large);
-  BOOST_TEST(check_meta({{"", "v"}}, limits).failed());
-  BOOST_TEST(check_meta({{"long", "v"}}, limits).too_large);
-  BOOST_TEST(check_meta({{"k", "long"}}, limits).too_large);
+  BOOST_TEST(check_meta({{"k", "v"}}, limits).ok());
+  BOOST_TEST(too_large(check_meta({{"k", "v"}, {"j", "w"}}, limits)));
+  BOOST_TEST(bad_request(check_meta({{"", "v"}}, limits)));
+  BOOST_TEST(too_large(check_meta({{"long", "v"}}, limits)));
+  BOOST_TEST(too_large(check_meta({{"k", "long"}}, limits)));
 }

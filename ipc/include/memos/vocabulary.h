@@ -41,18 +41,19 @@ enum class PluginState : std::uint8_t { listed, loaded, failed };
 struct ActivationOutcome {
   bool restored = false;
   bool stored = false;
-  std::string rejected{};  // non-empty: a stored state was refused
+  std::string rejected{};    // non-empty: a stored state was refused
+  std::string not_stored{};  // non-empty: a new state was made but storing it failed
 
   bool operator==(const ActivationOutcome&) const = default;
 };
 
-const char* to_string(Tier tier);                 // "plaintext", "activation", "parametric"
-const char* to_string(State state);               // "active", "archived", "frozen", "deleted"
-const char* to_string(SearchMode mode);           // "dense", "lexical", "hybrid"
-const char* to_string(PluginState state);         // "listed", "loaded", "failed"
-std::string to_string(const ActivationOutcome&);  // "none", "restored", "stored",
-                                                  // "restored+stored", "rejected: why"
-                                                  // (rejected wins over the others)
+const char* to_string(Tier tier);          // "plaintext", "activation", "parametric"
+const char* to_string(State state);        // "active", "archived", "frozen", "deleted"
+const char* to_string(SearchMode mode);    // "dense", "lexical", "hybrid"
+const char* to_string(PluginState state);  // "listed", "loaded", "failed"
+// "none", "restored", "stored", "restored+stored" or "rejected: why" (rejected
+// wins over the others), then "; not stored: why" when storing failed.
+std::string to_string(const ActivationOutcome&);
 
 std::optional<Tier> parse_tier(std::string_view name);
 std::optional<State> parse_state(std::string_view name);

@@ -1,4 +1,5 @@
-// cube_archives.h — export and import of whole cubes as archive streams.
+// archives.h — export and import of whole cubes as archive streams:
+// exportChunk, importBegin, importChunk, importFinish.
 //
 // Export runs on a worker: each request returns the next ~1 MiB of the
 // archive and an opaque cursor, pinned to the cube's head version at the
@@ -19,7 +20,10 @@
 #include <mutex>
 #include <string>
 
-#include "kernel/request_handler.h"
+#include "ipc/schema/memos.capnp.h"
+#include "kernel/handlers/dispatch_table.h"
+#include "kernel/services.h"
+#include "kernel/status.h"
 
 namespace memos::kernel {
 
@@ -27,15 +31,9 @@ class CubeArchives {
  public:
   explicit CubeArchives(const Services& services) : s_(services) {}
 
-  // Loop thread. Each replies exactly once.
-  void export_chunk(std::uint32_t tenant, std::uint64_t id, std::string cube, std::string cursor,
-                    Reply reply);
-  void import_begin(std::uint32_t tenant, std::uint64_t connection, std::uint64_t id,
-                    std::string name, Reply reply);
-  void import_chunk(std::uint32_t tenant, std::uint64_t connection, std::uint64_t id,
-                    std::uint64_t session, std::string data, Reply reply);
-  void import_finish(std::uint32_t tenant, std::uint64_t connection, std::uint64_t id,
-                     std::uint64_t session, Reply reply);
+  // Serves exportChunk, importBegin, importChunk and importFinish from
+  // `table`; this object must outlive it.
+  void add_handlers(DispatchTable& table);
   // Loop thread: abandons the connection's import sessions.
   void connection_closed(std::uint64_t connection);
 
@@ -44,8 +42,15 @@ class CubeArchives {
 
  private:
   struct Session;
-  std::shared_ptr<Session> find(std::uint32_t tenant, std::uint64_t connection,
-                                std::uint64_t session, std::uint64_t id, const Reply& reply);
+  // Loop thread. Each answers exactly once.
+  void export_chunk(const RequestContext& ctx, wire::ExportChunk::Reader args);
+  void import_begin(const RequestContext& ctx, wire::ImportBegin::Reader args);
+  void import_chunk(const RequestContext& ctx, wire::ImportChunk::Reader args);
+  void import_finish(const RequestContext& ctx, std::uint64_t session);
+  // Marks the request's session busy with a chunk and hands it out.
+  // Errors: not_found (no such session on this connection), bad_request (a
+  // chunk is still in the writer).
+  Status claim(const RequestContext& ctx, std::uint64_t session, std::shared_ptr<Session>* out);
   void abandon(const std::shared_ptr<Session>& session);
 
   const Services& s_;

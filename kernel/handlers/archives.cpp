@@ -1,19 +1,18 @@
-#include "kernel/cube_archives.h"
+#include "kernel/handlers/archives.h"
 
 #include <spdlog/spdlog.h>
 
 #include <optional>
 #include <vector>
 
+#include "kernel/index_set.h"
 #include "kernel/request_checks.h"
-#include "kernel/search.h"
 #include "memcube/archive.h"
 
 namespace memos::kernel {
 namespace {
 
 using store::Errc;
-using store::Status;
 
 constexpr std::size_t kChunkBytes = 1 << 20;
 constexpr std::size_t kMaxSessionsPerConnection = 4;
@@ -65,9 +64,9 @@ bool decode_cursor(std::string_view s, ExportCursor* c) {
 }
 
 // Archive problems are the client's input being wrong, not a daemon fault.
-Frame import_error(std::uint64_t id, const Status& s) {
-  if (s.code == Errc::corrupt) return bad_request(id, s.message);
-  return status_error(id, s);
+Status import_error(const store::Status& s) {
+  if (s.code == Errc::corrupt) return Status::bad_request(s.message);
+  return Status::from(s);
 }
 
 }  // namespace
@@ -101,50 +100,52 @@ namespace {
 store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
                                        std::uint32_t tenant, const std::string& staging,
                                        const StoreConfig& limits, const std::string& model) {
-  auto flush = [&work, &txn]() -> Status {
+  auto flush = [&work, &txn]() -> store::Status {
     if (work.current.empty()) return {};
-    Status s = txn.import_item(work.cube, work.current);
+    store::Status s = txn.import_item(work.cube, work.current);
     work.current.clear();
     return s;
   };
-  auto bad = [](const std::string& why) { return Status{Errc::corrupt, "archive " + why}; };
+  auto bad = [](const std::string& why) { return store::Status{Errc::corrupt, "archive " + why}; };
   return {
-      [&work, &txn, tenant, &staging, bad, &model](const store::ArchiveManifest& m) -> Status {
+      [&work, &txn, tenant, &staging, bad,
+       &model](const store::ArchiveManifest& m) -> store::Status {
         if (m.embedder != model) {
           return bad("uses embedder '" + m.embedder + "', which this memosd does not have");
         }
         if (m.dimension < 16 || m.dimension > 4096) return bad("has an impossible dimension");
-        if (!m.default_retriever.empty() && !is_search_mode(m.default_retriever))
+        if (!m.default_retriever.empty() && !parse_search_mode(m.default_retriever))
           return bad("names an unknown retriever");
-        if (!check_language(m.language).empty()) return bad("names an unknown language");
+        if (!check_language(m.language).ok()) return bad("names an unknown language");
         work.manifest = m;
         store::Cube cube;
-        Status s = txn.create_cube(tenant, staging, m.embedder, m.dimension, m.created_at_ms, &cube,
-                                   m.default_retriever.empty() ? "dense" : m.default_retriever,
-                                   m.language);
+        store::Status s = txn.create_cube(
+            tenant, staging, m.embedder, m.dimension, m.created_at_ms, &cube,
+            m.default_retriever.empty() ? to_string(SearchMode::dense) : m.default_retriever,
+            m.language);
         work.cube = cube.id;
         return s;
       },
-      [&work, &limits, flush, bad](store::Item item) -> Status {
+      [&work, &limits, flush, bad](store::Item item) -> store::Status {
         // Ids from the future would run ahead of every id issued later.
         auto horizon = static_cast<std::uint64_t>(now_ms() + 86'400'000) << 16;
         if (item.id == 0 || item.id > horizon) return bad("has an impossible item id");
         if (item.tier != store::Tier::plaintext)
           return bad("holds a tier this memosd cannot import");
-        for (const CheckFailure& f : {check_text(item.text, limits), check_tags(item.tags, limits),
-                                      check_meta(item.meta, limits)}) {
-          if (f.failed()) return bad("item: " + f.reason);
+        for (const Status& f : {check_text(item.text, limits), check_tags(item.tags, limits),
+                                check_meta(item.meta, limits)}) {
+          if (!f.ok()) return bad("item: " + f.message);
         }
         if (!work.current.empty() && work.current.back().id != item.id) {
-          if (Status s = flush(); !s.ok()) return s;
+          if (store::Status s = flush(); !s.ok()) return s;
         }
         work.current.push_back(std::move(item));
         ++work.versions;
         return {};
       },
-      [&work, flush, bad](store::Snapshot snap) -> Status {
-        if (!check_cube_name(snap.tag).empty()) return bad("has a bad snapshot tag");
-        if (Status s = flush(); !s.ok()) return s;
+      [&work, flush, bad](store::Snapshot snap) -> store::Status {
+        if (!check_snapshot_tag(snap.tag).ok()) return bad("has a bad snapshot tag");
+        if (store::Status s = flush(); !s.ok()) return s;
         work.snapshots.push_back(std::move(snap));
         return {};
       },
@@ -153,23 +154,25 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
 
 }  // namespace
 
-void CubeArchives::export_chunk(std::uint32_t tenant, std::uint64_t id, std::string cube_name,
-                                std::string cursor_bytes, Reply reply) {
-  s_.run_on_worker([this, tenant, id, cube_name = std::move(cube_name),
-                    cursor_bytes = std::move(cursor_bytes), reply = std::move(reply)] {
+void CubeArchives::export_chunk(const RequestContext& ctx, wire::ExportChunk::Reader args) {
+  std::string cube_name = args.getCube();
+  auto cursor_data = args.getCursor();
+  std::string cursor_bytes(reinterpret_cast<const char*>(cursor_data.begin()), cursor_data.size());
+  s_.run_on_worker([this, ctx, cube_name = std::move(cube_name),
+                    cursor_bytes = std::move(cursor_bytes)] {
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
-    if (!open_cube(s_.store, tenant, cube_name, &txn, &cube, id, reply)) return;
+    if (Status st = open_cube(s_.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
+      return ctx.fail(st);
     ExportCursor cursor;
     std::string out;
     if (cursor_bytes.empty()) {
       cursor.cube = cube.id;
       cursor.pinned = cube.head_version;
     } else if (!decode_cursor(cursor_bytes, &cursor)) {
-      return reply(bad_request(id, "bad export cursor"));
+      return ctx.fail(Status::bad_request("bad export cursor"));
     } else if (cursor.cube != cube.id) {
-      return reply(kernel::error_frame(id, wire::ErrorCode::CONFLICT,
-                                       "the cube was replaced during the export", false));
+      return ctx.fail(Status::conflict("the cube was replaced during the export"));
     }
     store::ArchiveWriter writer(cursor.writer);
     if (cursor_bytes.empty()) {
@@ -180,93 +183,90 @@ void CubeArchives::export_chunk(std::uint32_t tenant, std::uint64_t id, std::str
     }
     const std::size_t budget = std::min(kChunkBytes, s_.config.ipc.max_message_bytes / 4);
     bool done = false;
-    Status s = txn->scan_versions(
+    store::Status st = txn->scan_versions(
         cube.id, cursor.position, cursor.pinned,
         [&](const store::Item& item) {
           writer.version(item, &out);
           return out.size() < budget;
         },
         &cursor.position, &done);
-    if (s.ok() && done) {
+    if (st.ok() && done) {
       std::vector<store::Snapshot> snapshots;
-      s = txn->list_snapshots(cube.id, &snapshots);
+      st = txn->list_snapshots(cube.id, &snapshots);
       for (const auto& snap : snapshots) {
         if (snap.cube_version <= cursor.pinned) writer.snapshot(snap, &out);
       }
       writer.trailer(&out);
     }
-    if (!s.ok()) return reply(status_error(id, s));
+    if (!st.ok()) return ctx.fail(Status::from(st));
     cursor.writer = writer.state();
     std::string next = encode_cursor(cursor);
-    reply(response(id, [&](wire::Response::Builder r) {
+    ctx.respond([&](wire::Response::Builder r) {
       auto chunk = r.initArchiveChunk();
       chunk.setData(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(out.data()), out.size()));
       chunk.setCursor(
           capnp::Data::Reader(reinterpret_cast<const kj::byte*>(next.data()), next.size()));
       chunk.setDone(done);
-    }));
+    });
   });
 }
 
-void CubeArchives::import_begin(std::uint32_t tenant, std::uint64_t connection, std::uint64_t id,
-                                std::string name, Reply reply) {
+void CubeArchives::import_begin(const RequestContext& ctx, wire::ImportBegin::Reader args) {
+  std::string name = args.getName();
   if (!name.empty()) {
-    if (std::string err = check_cube_name(name); !err.empty()) return reply(bad_request(id, err));
+    if (Status st = check_cube_name(name); !st.ok()) return ctx.fail(st);
   }
   std::lock_guard lock(mutex_);
   std::size_t open = 0;
-  for (const auto& [sid, session] : sessions_) open += session->connection == connection;
+  for (const auto& [sid, session] : sessions_) open += session->connection == ctx.connection;
   if (open >= kMaxSessionsPerConnection) {
-    return reply(kernel::error_frame(id, wire::ErrorCode::BUSY,
-                                     "too many imports open on this connection", true));
+    return ctx.fail({Code::busy, "too many imports open on this connection", true});
   }
   std::uint64_t sid = next_session_++;
-  auto session = std::make_shared<Session>(Session{
-      sid, tenant, connection, std::move(name), std::string(kStagingPrefix) + std::to_string(sid),
-      ImportState(s_.config.ipc.max_message_bytes)});
+  auto session =
+      std::make_shared<Session>(Session{sid, ctx.tenant, ctx.connection, std::move(name),
+                                        std::string(kStagingPrefix) + std::to_string(sid),
+                                        ImportState(s_.config.ipc.max_message_bytes)});
   sessions_.emplace(sid, session);
-  reply(response(id, [&](wire::Response::Builder r) { r.setImportSession(sid); }));
+  ctx.respond([&](wire::Response::Builder r) { r.setImportSession(sid); });
 }
 
-std::shared_ptr<CubeArchives::Session> CubeArchives::find(std::uint32_t tenant,
-                                                          std::uint64_t connection,
-                                                          std::uint64_t session, std::uint64_t id,
-                                                          const Reply& reply) {
+Status CubeArchives::claim(const RequestContext& ctx, std::uint64_t session,
+                           std::shared_ptr<Session>* out) {
   std::lock_guard lock(mutex_);
   auto it = sessions_.find(session);
   // Sessions belong to their connection: another one cannot drive them.
-  if (it == sessions_.end() || it->second->tenant != tenant ||
-      it->second->connection != connection) {
-    reply(status_error(id, {Errc::not_found, "no such import session on this connection"}));
-    return nullptr;
+  if (it == sessions_.end() || it->second->tenant != ctx.tenant ||
+      it->second->connection != ctx.connection) {
+    return Status::not_found("no such import session on this connection");
   }
-  if (it->second->busy) {
-    reply(bad_request(id, "send the next chunk after the previous one is answered"));
-    return nullptr;
-  }
+  if (it->second->busy)
+    return Status::bad_request("send the next chunk after the previous one is answered");
   it->second->busy = true;
-  return it->second;
+  *out = it->second;
+  return {};
 }
 
-void CubeArchives::import_chunk(std::uint32_t tenant, std::uint64_t connection, std::uint64_t id,
-                                std::uint64_t session_id, std::string data, Reply reply) {
-  auto session = find(tenant, connection, session_id, id, reply);
-  if (!session) return;
+void CubeArchives::import_chunk(const RequestContext& ctx, wire::ImportChunk::Reader args) {
+  std::shared_ptr<Session> session;
+  if (Status st = claim(ctx, args.getSession(), &session); !st.ok()) return ctx.fail(st);
+  auto data = args.getData();
+  auto bytes =
+      std::make_shared<std::string>(reinterpret_cast<const char*>(data.begin()), data.size());
   auto result = std::make_shared<std::optional<ImportState>>();
-  auto bytes = std::make_shared<std::string>(std::move(data));
   s_.commits.submit({
       [this, session, bytes, result](store::WriteTxn& txn) {
         ImportState work = session->state;
-        Status s =
+        store::Status s =
             work.reader.feed(*bytes, import_sink(work, txn, session->tenant, session->staging,
                                                  s_.config.store, s_.indexes.embedder_model()));
         if (s.ok()) *result = std::move(work);
         return s;
       },
-      [this, session, result, id, reply](const Status& s) {
+      [this, session, result, ctx](const store::Status& s) {
         if (!s.ok()) {
           abandon(session);
-          return reply(import_error(id, s));
+          return ctx.fail(import_error(s));
         }
         std::uint64_t versions = (*result)->versions;
         {
@@ -274,20 +274,19 @@ void CubeArchives::import_chunk(std::uint32_t tenant, std::uint64_t connection, 
           session->state = std::move(**result);
           session->busy = false;
         }
-        reply(response(id, [&](wire::Response::Builder r) { r.setImportProgress(versions); }));
+        ctx.respond([&](wire::Response::Builder r) { r.setImportProgress(versions); });
       },
   });
 }
 
-void CubeArchives::import_finish(std::uint32_t tenant, std::uint64_t connection, std::uint64_t id,
-                                 std::uint64_t session_id, Reply reply) {
-  auto session = find(tenant, connection, session_id, id, reply);
-  if (!session) return;
+void CubeArchives::import_finish(const RequestContext& ctx, std::uint64_t session_id) {
+  std::shared_ptr<Session> session;
+  if (Status st = claim(ctx, session_id, &session); !st.ok()) return ctx.fail(st);
   auto cube = std::make_shared<store::Cube>();
   s_.commits.submit({
-      [this, session, cube](store::WriteTxn& txn) -> Status {
+      [session, cube](store::WriteTxn& txn) -> store::Status {
         ImportState work = session->state;
-        Status s = work.reader.finish();
+        store::Status s = work.reader.finish();
         if (!s.ok()) return s;
         // The last item's versions are still buffered.
         if (!work.current.empty()) {
@@ -298,15 +297,15 @@ void CubeArchives::import_finish(std::uint32_t tenant, std::uint64_t connection,
           return s;
         }
         std::string name = session->target.empty() ? work.manifest->cube_name : session->target;
-        if (std::string err = check_cube_name(name); !err.empty()) {
-          return {Errc::corrupt, "archive names its cube badly: " + err};
+        if (Status bad = check_cube_name(name); !bad.ok()) {
+          return {Errc::corrupt, "archive names its cube badly: " + bad.message};
         }
         return txn.rename_cube(session->tenant, session->staging, name, cube.get());
       },
-      [this, session, cube, id, reply](const Status& s) {
+      [this, session, cube, ctx](const store::Status& s) {
         if (!s.ok()) {
           abandon(session);
-          return reply(import_error(id, s));
+          return ctx.fail(import_error(s));
         }
         {
           std::lock_guard lock(mutex_);
@@ -317,11 +316,11 @@ void CubeArchives::import_finish(std::uint32_t tenant, std::uint64_t connection,
         // import delays other writes while it embeds.)
         std::optional<store::ReadTxn> txn;
         std::size_t items = 0;
-        Status built = s_.store.begin_read(&txn);
+        Status built = Status::from(s_.store.begin_read(&txn));
         if (built.ok()) built = s_.indexes.build(*txn, *cube, &items);
         if (!built.ok()) spdlog::error("indexing imported cube {}: {}", cube->name, built.message);
         spdlog::info("imported cube {} ({} items indexed)", cube->name, items);
-        reply(response(id, [&](wire::Response::Builder r) { set_cube(r.initCube(), *cube); }));
+        ctx.respond([&](wire::Response::Builder r) { set_cube(r.initCube(), *cube); });
       },
   });
 }
@@ -336,10 +335,10 @@ void CubeArchives::abandon(const std::shared_ptr<Session>& session) {
   s_.commits.submit({
       [tenant, staging](store::WriteTxn& txn) {
         store::Cube removed;
-        Status s = txn.remove_cube(tenant, staging, true, &removed);
-        return s.code == Errc::not_found ? Status{} : s;
+        store::Status s = txn.remove_cube(tenant, staging, true, &removed);
+        return s.code == Errc::not_found ? store::Status{} : s;
       },
-      [staging](const Status& s) {
+      [staging](const store::Status& s) {
         if (!s.ok()) spdlog::warn("removing abandoned import {}: {}", staging, s.message);
       },
   });
@@ -356,10 +355,23 @@ void CubeArchives::connection_closed(std::uint64_t connection) {
   for (const auto& session : gone) abandon(session);
 }
 
-Status CubeArchives::remove_stale_staging(store::Store& store, std::size_t* removed) {
+void CubeArchives::add_handlers(DispatchTable& table) {
+  using R = wire::Request;
+  table.add(R::EXPORT_CHUNK,
+            [this](const RequestContext& c, R::Reader r) { export_chunk(c, r.getExportChunk()); });
+  table.add(R::IMPORT_BEGIN,
+            [this](const RequestContext& c, R::Reader r) { import_begin(c, r.getImportBegin()); });
+  table.add(R::IMPORT_CHUNK,
+            [this](const RequestContext& c, R::Reader r) { import_chunk(c, r.getImportChunk()); });
+  table.add(R::IMPORT_FINISH, [this](const RequestContext& c, R::Reader r) {
+    import_finish(c, r.getImportFinish());
+  });
+}
+
+store::Status CubeArchives::remove_stale_staging(store::Store& store, std::size_t* removed) {
   *removed = 0;
   std::optional<store::WriteTxn> txn;
-  Status s = store.begin_write(&txn);
+  store::Status s = store.begin_write(&txn);
   if (!s.ok()) return s;
   std::vector<store::Cube> cubes;
   if ((s = txn->reader().list_all_cubes(&cubes)); !s.ok()) return s;
@@ -369,7 +381,7 @@ Status CubeArchives::remove_stale_staging(store::Store& store, std::size_t* remo
     if ((s = txn->remove_cube(cube.owner, cube.name, true, &gone)); !s.ok()) return s;
     ++*removed;
   }
-  return *removed ? txn->commit() : Status{};
+  return *removed ? txn->commit() : store::Status{};
 }
 
 }  // namespace memos::kernel

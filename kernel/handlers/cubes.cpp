@@ -1,0 +1,138 @@
+// Cube requests, and the daemon's status: status, cubeCreate, cubeList,
+// cubeShow, cubeRemove.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel/handlers/areas.h"
+#include "kernel/index_set.h"
+#include "kernel/plugin_manager.h"
+#include "kernel/request_checks.h"
+
+namespace memos::kernel {
+namespace {
+
+Status list_cubes(const store::Store& st, std::uint32_t tenant, std::vector<store::Cube>* out) {
+  std::optional<store::ReadTxn> txn;
+  store::Status s = st.begin_read(&txn);
+  if (s.ok()) s = txn->list_cubes(tenant, out);
+  return Status::from(s);
+}
+
+void status(const Services& s, const RequestContext& ctx) {
+  s.run_on_worker([&s, ctx] {
+    std::vector<store::Cube> cubes;
+    if (Status st = list_cubes(s.store, ctx.tenant, &cubes); !st.ok()) return ctx.fail(st);
+    auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - s.stats.started);
+    ctx.respond([&](wire::Response::Builder r) {
+      auto st = r.initStatus();
+      st.setVersion(MEMOS_VERSION);
+      st.setPid(static_cast<std::uint32_t>(getpid()));
+      st.setUptimeMs(uptime.count());
+      st.setTenantUid(ctx.tenant);
+      st.setCubes(static_cast<std::uint32_t>(cubes.size()));
+      st.setConnections(s.stats.connections.load());
+      st.setRequestsServed(s.stats.requests_served.load());
+      st.setDataDir(text(s.stats.data_dir));
+      st.setSocket(text(s.stats.socket_path));
+      auto plugins = s.plugins.states();
+      auto list = st.initPlugins(static_cast<unsigned>(plugins.size()));
+      for (unsigned i = 0; i < plugins.size(); ++i) set_plugin(list[i], plugins[i]);
+    });
+  });
+}
+
+void create(const Services& s, const RequestContext& ctx, wire::CubeCreate::Reader args) {
+  std::string name = args.getName();
+  std::string language = args.getLanguage();
+  if (Status st = check_cube_name(name); !st.ok()) return ctx.fail(st);
+  SearchMode mode = s.config.search.default_mode;
+  if (std::string_view asked = args.getRetriever().cStr(); !asked.empty()) {
+    auto parsed = parse_search_mode(asked);
+    if (!parsed) {
+      return ctx.fail(Status::bad_request("retriever '" + std::string(asked.substr(0, 64)) +
+                                          "' is unknown (" + search_mode_names() + ")"));
+    }
+    mode = *parsed;
+  }
+  if (Status st = check_language(language); !st.ok()) return ctx.fail(st);
+  auto created = std::make_shared<store::Cube>();
+  std::uint32_t dim = s.config.search.embedding_dim;
+  std::string model = s.indexes.embedder_model();
+  const std::uint32_t tenant = ctx.tenant;
+  s.commits.submit({
+      [=](store::WriteTxn& txn) {
+        return txn.create_cube(tenant, name, model, dim, now_ms(), created.get(), to_string(mode),
+                               language);
+      },
+      [&s, ctx, created](const store::Status& st) {
+        if (!st.ok()) return ctx.fail(Status::from(st));
+        if (Status open = s.indexes.open(*created); !open.ok())
+          spdlog::error("opening the indexes of cube {}: {}", created->name, open.message);
+        ctx.respond([&](wire::Response::Builder r) { set_cube(r.initCube(), *created); });
+      },
+  });
+}
+
+void list(const Services& s, const RequestContext& ctx) {
+  s.run_on_worker([&s, ctx] {
+    std::vector<store::Cube> cubes;
+    if (Status st = list_cubes(s.store, ctx.tenant, &cubes); !st.ok()) return ctx.fail(st);
+    ctx.respond([&](wire::Response::Builder r) {
+      auto list = r.initCubes(static_cast<unsigned>(cubes.size()));
+      for (unsigned i = 0; i < cubes.size(); ++i) set_cube(list[i], cubes[i]);
+    });
+  });
+}
+
+void show(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader args) {
+  s.run_on_worker([&s, ctx, name = std::string(args.getName())] {
+    std::optional<store::ReadTxn> txn;
+    store::Cube cube;
+    if (Status st = open_cube(s.store, ctx.tenant, name, &txn, &cube); !st.ok())
+      return ctx.fail(st);
+    std::string indexes = s.indexes.describe(cube);
+    ctx.respond([&](wire::Response::Builder r) {
+      auto b = r.initCube();
+      set_cube(b, cube);
+      b.setIndexes(indexes);
+    });
+  });
+}
+
+void remove(const Services& s, const RequestContext& ctx, wire::CubeRemove::Reader args) {
+  auto removed = std::make_shared<store::Cube>();
+  const std::uint32_t tenant = ctx.tenant;
+  const bool force = args.getForce();
+  s.commits.submit({
+      [tenant, force, removed, name = std::string(args.getName())](store::WriteTxn& txn) {
+        return txn.remove_cube(tenant, name, force, removed.get());
+      },
+      [&s, ctx, removed](const store::Status& st) {
+        if (!st.ok()) return ctx.fail(Status::from(st));
+        s.indexes.drop(removed->id);
+        ctx.respond([](wire::Response::Builder r) { r.setCubeRemoved(); });
+      },
+  });
+}
+
+}  // namespace
+
+void add_cube_handlers(DispatchTable& table, const Services& s) {
+  using R = wire::Request;
+  table.add(R::STATUS, [&s](const RequestContext& c, R::Reader) { status(s, c); });
+  table.add(R::CUBE_CREATE,
+            [&s](const RequestContext& c, R::Reader r) { create(s, c, r.getCubeCreate()); });
+  table.add(R::CUBE_LIST, [&s](const RequestContext& c, R::Reader) { list(s, c); });
+  table.add(R::CUBE_SHOW,
+            [&s](const RequestContext& c, R::Reader r) { show(s, c, r.getCubeShow()); });
+  table.add(R::CUBE_REMOVE,
+            [&s](const RequestContext& c, R::Reader r) { remove(s, c, r.getCubeRemove()); });
+}
+
+}  // namespace memos::kernel

@@ -1,0 +1,458 @@
+// Generation requests: chat, kvPrefill, kvList, kvRemove, kvStats.
+//
+// Chat and prefill call the model executor, which may take seconds to
+// minutes on a CPU: they run in order on the executor lane (services.h; the
+// executor runs one call at a time anyway), never on the worker pool.
+// Listing, removing and statistics run on the worker pool. Without an
+// executor (no executor.model) chat and prefill are refused with a clear
+// error; kv ls, rm and stats still work.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel/access_log.h"
+#include "kernel/activation_tier.h"
+#include "kernel/handlers/areas.h"
+#include "kernel/memory_block.h"
+#include "kernel/plugin_executor.h"
+#include "kernel/request_checks.h"
+#include "kernel/search.h"
+#include "kernel/serial_lane.h"
+
+namespace memos::kernel {
+namespace {
+
+constexpr std::uint32_t kDefaultChatK = 5;
+constexpr std::uint32_t kMaxChatK = 100;
+constexpr std::uint32_t kDefaultMaxTokens = 128;
+constexpr std::size_t kMaxNamedMemories = 1000;
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+void set_activation(wire::Activation::Builder b, const store::Activation& a,
+                    const std::string& cube) {
+  b.setId(a.id);
+  b.setCube(cube);
+  b.setModel(a.model);
+  b.setModelHash(a.key.model_hash);
+  b.setKvType(a.key.kv_type);
+  b.setTokens(static_cast<std::uint32_t>(a.tokens.size()));
+  b.setBytes(a.size);
+  auto sources = b.initSources(static_cast<unsigned>(a.sources.size()));
+  for (unsigned i = 0; i < sources.size(); ++i) sources.set(i, a.sources[i]);
+  b.setCreatedAtMs(a.created_at_ms);
+  b.setLastUsedMs(a.last_used_ms);
+  b.setUses(a.uses);
+}
+
+Status no_executor() {
+  return Status::unavailable("no model executor: set executor.model in memosd.conf to a GGUF file",
+                             false);
+}
+
+// An executor failure as the client sees it: unavailable and retryable when
+// its host died (it restarts), else internal.
+Status executor_failure(const std::string& what, const Status& s) {
+  return Status::plugin_failure(
+      what + ": " + s.message + (s.retryable ? " (the executor restarts; retry)" : ""),
+      s.retryable);
+}
+
+struct ChatArgs {
+  std::string cube;
+  std::string prompt;
+  std::uint32_t k = kDefaultChatK;
+  std::vector<std::uint64_t> ids;
+  std::uint32_t top = 0;           // prefill: the most read memories
+  std::optional<SearchMode> mode;  // empty: the cube's default
+  bool activate = false;
+  bool no_reuse = false;
+  std::uint32_t max_tokens = kDefaultMaxTokens;
+  float temperature = 0;
+  std::uint32_t top_k = 0;
+  float top_p = 0;
+  std::uint32_t seed = 0;
+  std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
+};
+
+// The memory block of a chat or prefill, tokenized.
+struct Block {
+  store::Cube cube;
+  MemoryBlock memories;
+  std::vector<std::int32_t> block_tokens;
+  std::vector<std::int32_t> question_tokens;
+  std::string format;  // of the prompt: "chat template" or "plain"
+};
+
+// Queues `run` on the executor lane; queued when memosd stops, the request
+// is answered unavailable (retryable) instead.
+void on_lane(const Services& s, const RequestContext& ctx, ChatArgs args,
+             void (*run)(const Services&, const RequestContext&, const ChatArgs&)) {
+  s.executor_lane.post([&s, ctx, args = std::move(args), run](bool stopping) {
+    if (stopping) return ctx.fail(Status::unavailable("memosd is stopping"));
+    run(s, ctx, args);
+  });
+}
+
+// The memories (named, most read, or found by searching for the prompt),
+// their block and the tokens of block and question. Lane thread. Errors:
+// not_found (cube, a named memory), the search's, the executor's.
+Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& args, Block* out) {
+  std::optional<store::ReadTxn> txn;
+  if (Status st = open_cube(s.store, ctx.tenant, args.cube, &txn, &out->cube); !st.ok()) return st;
+  std::vector<store::Item> items;
+  if (!args.ids.empty()) {
+    for (std::uint64_t item : args.ids) {
+      store::Item it;
+      store::Status st = txn->get_item(out->cube.id, item, 0, &it);
+      if (st.code == store::Errc::not_found)
+        st.message = "memory " + std::to_string(item) + " not found";
+      if (!st.ok()) return Status::from(st);
+      items.push_back(std::move(it));
+    }
+  } else if (args.top > 0) {
+    struct Hot {
+      store::Item item;
+      std::uint64_t hits;
+    };
+    std::vector<Hot> hot;
+    store::Status failed;
+    store::Status st = txn->for_each_live_item(out->cube.id, [&](const store::Item& it) {
+      if (it.state != store::State::active || it.tier != store::Tier::plaintext) return;
+      store::AccessStats stats;
+      if (store::Status e = txn->access_stats(out->cube.id, it.id, &stats); !e.ok()) failed = e;
+      hot.push_back({it, stats.hits});
+    });
+    if (st.ok()) st = failed;
+    if (!st.ok()) return Status::from(st);
+    // Most read first; then the more important, then the newer.
+    std::sort(hot.begin(), hot.end(), [](const Hot& a, const Hot& b) {
+      if (a.hits != b.hits) return a.hits > b.hits;
+      if (a.item.importance != b.item.importance) return a.item.importance > b.item.importance;
+      return a.item.id > b.item.id;
+    });
+    for (std::size_t i = 0; i < hot.size() && i < args.top; ++i) items.push_back(hot[i].item);
+  } else {
+    SearchQuery q;
+    q.cubes = {out->cube};
+    q.text = args.prompt;
+    q.k = args.k;
+    q.mode = args.mode.value_or(default_mode(out->cube));
+    set_search_defaults(s.config.search, &q);
+    q.filter.states = {State::active};
+    q.filter.tiers = {Tier::plaintext};
+    q.filter.now_ms = now_ms();
+    std::vector<SearchHit> hits;
+    if (Status st = run_search(s.indexes, *txn, q, &hits); !st.ok()) return st;
+    const std::int64_t now = now_ms();
+    for (const auto& hit : hits) {
+      store::Item it;
+      if (!txn->get_item(hit.cube, hit.id, 0, &it).ok()) continue;  // index a commit ahead
+      s.access.record(hit.cube, hit.id, now);
+      items.push_back(std::move(it));
+    }
+  }
+  txn.reset();
+  out->memories = build_memory_block(std::move(items));
+  Status st = s.executor->chat_tokens(out->memories.text, args.prompt, &out->block_tokens,
+                                      &out->question_tokens, &out->format);
+  if (args.prompt.empty()) out->question_tokens.clear();  // a prefill: the block alone
+  if (!st.ok()) return executor_failure("tokenizing", st);
+  return {};
+}
+
+void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args) {
+  ActivationTier& tier = s.activations;
+  Block b;
+  if (Status st = make_block(s, ctx, args, &b); !st.ok()) return ctx.fail(st);
+  const ExecutorInfo& info = s.executor->info();
+  std::vector<std::int32_t> tokens = b.block_tokens;
+  tokens.insert(tokens.end(), b.question_tokens.begin(), b.question_tokens.end());
+  if (tokens.size() >= info.context_tokens) {
+    return ctx.fail(
+        Status::too_large("the memory block and prompt are " + std::to_string(tokens.size()) +
+                          " tokens; the model's context holds " +
+                          std::to_string(info.context_tokens) + " (ask for fewer memories)"));
+  }
+  std::optional<FoundState> found;
+  if (!args.no_reuse) {
+    if (Status st = tier.find(ctx.tenant, info.key, tokens, &found); !st.ok()) {
+      spdlog::warn("looking up an activation: {}", st.message);  // then decode it all
+    }
+  }
+  StateRef ref;
+  GenerateArgs ga;
+  ga.tokens = tokens;
+  if (found) {
+    ref = tier.state_ref(found->activation);
+    ga.state = &ref;
+  }
+  ga.max_tokens = std::min<std::uint32_t>(
+      args.max_tokens, info.context_tokens - static_cast<std::uint32_t>(tokens.size()));
+  ga.temperature = args.temperature;
+  ga.top_k = args.top_k;
+  ga.top_p = args.top_p;
+  ga.seed = args.seed;
+  const bool block_covered = found && found->shared >= b.block_tokens.size();
+  if (args.activate && !block_covered && b.block_tokens.size() >= tier.config().chunk_tokens) {
+    ga.export_tokens = static_cast<std::uint32_t>(b.block_tokens.size());
+  }
+  // Decoded without a state (none stored, or refused), the block is still
+  // decoded apart from the question, so an answer does not depend on whether
+  // its block was restored.
+  if (!b.question_tokens.empty())
+    ga.split_tokens = static_cast<std::uint32_t>(b.block_tokens.size());
+  GenerateResult gr;
+  if (Status st = s.executor->generate(ga, &gr); !st.ok())
+    return ctx.fail(executor_failure("generation failed", st));
+  ActivationOutcome outcome;
+  std::uint64_t activation = 0;
+  if (found && gr.restore.restored) {
+    outcome.restored = true;
+    activation = found->activation.id;
+    tier.touch(found->activation.cube, found->activation.id);
+  } else if (found) {
+    // A state keyed for exactly this model and prefix that the executor
+    // refused is damaged: forget it (the next activation makes a new one).
+    outcome.rejected = gr.restore.rejected;
+    spdlog::warn("activation {} was not used ({}); removing it", found->activation.id,
+                 to_string(gr.restore));
+    tier.drop_unusable(found->activation);
+  }
+  if (!gr.exported.empty()) {
+    store::Activation stored;
+    Status st = tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, gr.exported,
+                           &stored);
+    if (st.ok()) {
+      activation = stored.id;
+      outcome.stored = true;
+    } else {
+      spdlog::warn("storing the activation of a memory block: {}", st.message);
+      outcome.not_stored = st.message;
+    }
+  }
+  const double total_ms = ms_since(args.received);
+  ctx.respond([&](wire::Response::Builder r) {
+    auto c = r.initChat();
+    c.setText(gr.text);
+    auto mem = c.initMemories(static_cast<unsigned>(b.memories.ids.size()));
+    for (unsigned i = 0; i < mem.size(); ++i) mem.set(i, b.memories.ids[i]);
+    c.setPromptTokens(static_cast<std::uint32_t>(tokens.size()));
+    c.setBlockTokens(static_cast<std::uint32_t>(b.block_tokens.size()));
+    c.setReusedTokens(gr.reused_tokens);
+    c.setGeneratedTokens(static_cast<std::uint32_t>(gr.tokens.size()));
+    c.setActivationStatus(to_string(outcome));
+    c.setActivation(activation);
+    c.setRestoreMs(gr.restore_ms);
+    c.setPrefillMs(gr.prefill_ms);
+    c.setFirstTokenMs(gr.first_token_ms);
+    c.setTotalMs(total_ms);
+    c.setFinish(gr.finish);
+    c.setResident(gr.state_resident);
+    c.setFormat(b.format);
+  });
+}
+
+// Errors: unavailable (no executor), bad_request, too_large.
+Status read_chat(const Services& s, wire::Chat::Reader in, ChatArgs* args) {
+  if (!s.executor) return no_executor();
+  args->cube = in.getCube();
+  args->prompt = in.getPrompt();
+  if (Status st = check_cube_name(args->cube); !st.ok()) return st;
+  if (args->prompt.empty()) return Status::bad_request("the prompt is empty");
+  if (Status st = check_text(args->prompt, s.config.store); !st.ok()) return st;
+  args->k = in.getK() == 0 ? kDefaultChatK : in.getK();
+  if (args->k > kMaxChatK)
+    return Status::bad_request("k is at most " + std::to_string(kMaxChatK) + " for chat");
+  if (in.getIds().size() > kMaxNamedMemories)
+    return Status::bad_request("at most 1000 memories in one block");
+  for (std::uint64_t m : in.getIds()) args->ids.push_back(m);
+  if (std::string_view mode = in.getMode().cStr(); !mode.empty()) {
+    args->mode = parse_search_mode(mode);
+    if (!args->mode) {
+      return Status::bad_request("mode '" + std::string(mode.substr(0, 32)) + "' is unknown (" +
+                                 search_mode_names() + ")");
+    }
+  }
+  args->activate = in.getActivate();
+  args->no_reuse = in.getNoReuse();
+  args->max_tokens = in.getMaxTokens() == 0 ? kDefaultMaxTokens : in.getMaxTokens();
+  if (args->max_tokens > s.config.executor.max_tokens) {
+    return Status::bad_request("max tokens is at most " +
+                               std::to_string(s.config.executor.max_tokens) +
+                               " (executor.max_tokens)");
+  }
+  args->temperature = in.getTemperature();
+  args->top_p = in.getTopP();
+  if (!std::isfinite(args->temperature) || args->temperature < 0 || args->temperature > 10)
+    return Status::bad_request("temperature must be between 0 and 10");
+  if (!std::isfinite(args->top_p) || args->top_p < 0 || args->top_p > 1)
+    return Status::bad_request("top-p must be between 0 and 1");
+  args->top_k = in.getTopK();
+  args->seed = in.getSeed();
+  return {};
+}
+
+void chat(const Services& s, const RequestContext& ctx, wire::Chat::Reader in) {
+  ChatArgs args;
+  if (Status st = read_chat(s, in, &args); !st.ok()) return ctx.fail(st);
+  on_lane(s, ctx, std::move(args), &run_chat);
+}
+
+void respond_activation(const RequestContext& ctx, const store::Activation& a,
+                        const std::string& cube, double prefill_ms) {
+  ctx.respond([&](wire::Response::Builder r) {
+    auto out = r.initActivation();
+    set_activation(out, a, cube);
+    out.setPrefillMs(prefill_ms);
+  });
+}
+
+void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& args) {
+  ActivationTier& tier = s.activations;
+  Block b;
+  if (Status st = make_block(s, ctx, args, &b); !st.ok()) return ctx.fail(st);
+  const ExecutorInfo& info = s.executor->info();
+  if (b.block_tokens.size() > info.context_tokens) {
+    return ctx.fail(Status::too_large(
+        "the memory block is " + std::to_string(b.block_tokens.size()) +
+        " tokens; the model's context holds " + std::to_string(info.context_tokens)));
+  }
+  std::optional<FoundState> found;
+  if (Status st = tier.find(ctx.tenant, info.key, b.block_tokens, &found); !st.ok())
+    spdlog::warn("looking up an activation: {}", st.message);
+  if (found && found->activation.tokens == b.block_tokens)
+    return respond_activation(ctx, found->activation, b.cube.name, 0);
+  if (b.block_tokens.size() < tier.config().chunk_tokens) {
+    return ctx.fail(Status::conflict(
+        "the memory block has " + std::to_string(b.block_tokens.size()) +
+        " tokens, less than one chunk (activation.chunk_tokens): not worth keeping"));
+  }
+  std::string state;
+  double prefill_ms = 0;
+  if (Status st = s.executor->prefill(b.block_tokens, &state, &prefill_ms); !st.ok())
+    return ctx.fail(executor_failure("prefill failed", st));
+  store::Activation stored;
+  if (Status st =
+          tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, state, &stored);
+      !st.ok()) {
+    return ctx.fail(st);
+  }
+  respond_activation(ctx, stored, b.cube.name, prefill_ms);
+}
+
+void prefill(const Services& s, const RequestContext& ctx, wire::KvPrefill::Reader in) {
+  if (!s.executor) return ctx.fail(no_executor());
+  ChatArgs args;
+  args.cube = in.getCube();
+  if (Status st = check_cube_name(args.cube); !st.ok()) return ctx.fail(st);
+  if (in.getIds().size() > kMaxNamedMemories)
+    return ctx.fail(Status::bad_request("at most 1000 memories in one block"));
+  for (std::uint64_t m : in.getIds()) args.ids.push_back(m);
+  args.top = in.getTop();
+  if (args.ids.empty() == (args.top == 0)) {
+    return ctx.fail(
+        Status::bad_request("name the memories (ids) or how many of the most read (top)"));
+  }
+  if (args.top > kMaxNamedMemories) return ctx.fail(Status::bad_request("top is at most 1000"));
+  on_lane(s, ctx, std::move(args), &run_prefill);
+}
+
+void list(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader in) {
+  std::string cube_name = in.getName();
+  if (Status st = check_cube_name(cube_name); !st.ok()) return ctx.fail(st);
+  s.run_on_worker([&s, ctx, cube_name = std::move(cube_name)] {
+    std::optional<store::ReadTxn> txn;
+    store::Cube cube;
+    if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
+      return ctx.fail(st);
+    std::vector<store::Activation> all;
+    store::Status st =
+        txn->list_activations(cube.id, [&](const store::Activation& a) { all.push_back(a); });
+    if (!st.ok()) return ctx.fail(Status::from(st));
+    ctx.respond([&](wire::Response::Builder r) {
+      auto list = r.initActivations(static_cast<unsigned>(all.size()));
+      for (unsigned i = 0; i < all.size(); ++i) set_activation(list[i], all[i], cube.name);
+    });
+  });
+}
+
+void remove(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader in) {
+  std::string cube_name = in.getCube();
+  const std::uint64_t item = in.getItemId();
+  if (Status st = check_cube_name(cube_name); !st.ok()) return ctx.fail(st);
+  // remove() waits for its commit: a worker, not the loop.
+  s.run_on_worker([&s, ctx, item, cube_name = std::move(cube_name)] {
+    std::optional<store::ReadTxn> txn;
+    store::Cube cube;
+    if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
+      return ctx.fail(st);
+    txn.reset();
+    store::Activation gone;
+    Status st = s.activations.remove(cube.id, item, &gone);
+    if (st.code == Code::not_found) st.message = "no activation item " + std::to_string(item);
+    if (!st.ok()) return ctx.fail(st);
+    ctx.respond(
+        [&](wire::Response::Builder r) { set_activation(r.initActivation(), gone, cube.name); });
+  });
+}
+
+void stats(const Services& s, const RequestContext& ctx) {
+  s.run_on_worker([&s, ctx] {
+    std::optional<store::ReadTxn> txn;
+    store::ActivationUsage usage;
+    store::Status st = s.store.begin_read(&txn);
+    if (st.ok()) st = txn->activation_usage(ctx.tenant, &usage);
+    if (!st.ok()) return ctx.fail(Status::from(st));
+    txn.reset();
+    ExecutorStatus es;
+    if (s.executor) {
+      if (Status e = s.executor->status(&es); !e.ok())
+        spdlog::warn("executor status: {}", e.message);  // the stored side still answers
+    }
+    const ActivationConfig& config = s.activations.config();
+    ctx.respond([&](wire::Response::Builder r) {
+      auto k = r.initKvStats();
+      if (s.executor) {
+        const ExecutorInfo& info = s.executor->info();
+        k.setModel(info.model);
+        k.setModelHash(info.key.model_hash);
+        k.setKvType(info.key.kv_type);
+        k.setContextTokens(info.context_tokens);
+      }
+      k.setItems(usage.count);
+      k.setBytes(usage.bytes);
+      k.setTenantMaxBytes(config.tenant_max_mb << 20);
+      k.setResidentStates(es.resident_states);
+      k.setResidentBytes(es.resident_bytes);
+      k.setResidentBudgetBytes(es.resident_budget_bytes);
+      k.setResidentHits(es.resident_hits);
+      k.setResidentMisses(es.resident_misses);
+      k.setRejectedStates(es.rejected_states);
+      k.setChunkTokens(config.chunk_tokens);
+    });
+  });
+}
+
+}  // namespace
+
+void add_generation_handlers(DispatchTable& table, const Services& s) {
+  using R = wire::Request;
+  table.add(R::CHAT, [&s](const RequestContext& c, R::Reader r) { chat(s, c, r.getChat()); });
+  table.add(R::KV_PREFILL,
+            [&s](const RequestContext& c, R::Reader r) { prefill(s, c, r.getKvPrefill()); });
+  table.add(R::KV_LIST, [&s](const RequestContext& c, R::Reader r) { list(s, c, r.getKvList()); });
+  table.add(R::KV_REMOVE,
+            [&s](const RequestContext& c, R::Reader r) { remove(s, c, r.getKvRemove()); });
+  table.add(R::KV_STATS, [&s](const RequestContext& c, R::Reader) { stats(s, c); });
+}
+
+}  // namespace memos::kernel

@@ -1,0 +1,119 @@
+#include "kernel/handlers/item_write.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <vector>
+
+#include "kernel/index_set.h"
+
+namespace memos::kernel {
+namespace {
+
+// What a keyed write found of an earlier attempt with its key.
+enum class Earlier { none, same_write };
+
+// Looks up the outcome recorded under the request's idempotency key, in
+// whichever transaction the caller reads (the worker's snapshot, then the
+// writer's transaction: a key not seen in the first may have been recorded
+// since). With the key unused, `*earlier` is none; used by this same write
+// (same operation, same cube), same_write and `*first` holds the version
+// the first attempt wrote. Errors: conflict (the key was used for another
+// write), and the store's.
+store::Status find_earlier(const store::ReadTxn& txn, const RequestContext& ctx, store::CubeId cube,
+                           Earlier* earlier, store::Item* first) {
+  *earlier = Earlier::none;
+  store::IdempotencyRecord done;
+  store::Status s = txn.find_idempotency(ctx.tenant, ctx.idempotency_key, &done);
+  if (s.code == store::Errc::not_found) return {};
+  if (!s.ok()) return s;
+  if (done.operation != static_cast<std::uint16_t>(ctx.operation) || done.cube != cube) {
+    return {store::Errc::conflict, "idempotency key was used for another write"};
+  }
+  *earlier = Earlier::same_write;
+  return txn.get_item(done.cube, done.item, done.version, first);
+}
+
+// What the writer hands back to the loop.
+struct Outcome {
+  store::Item written;
+  store::Item superseded;
+  bool replayed = false;  // a retry answered from the key's record
+};
+
+}  // namespace
+
+void commit_item_write(const Services& s, const RequestContext& ctx, ItemWrite write) {
+  auto w = std::make_shared<ItemWrite>(std::move(write));
+  s.run_on_worker([&s, ctx, w] {
+    store::Cube cube;
+    std::string text;
+    {
+      std::optional<store::ReadTxn> txn;
+      if (Status st = open_cube(s.store, ctx.tenant, w->cube, &txn, &cube); !st.ok())
+        return ctx.fail(st);
+      // A retry whose first attempt committed is answered from the record
+      // before anything else: the checks below would judge the item as the
+      // first attempt left it (a retried remove would find it deleted).
+      if (!ctx.idempotency_key.empty()) {
+        Earlier earlier;
+        store::Item first;
+        store::Status found = find_earlier(*txn, ctx, cube.id, &earlier, &first);
+        if (!found.ok()) return ctx.fail(Status::from(found));
+        if (earlier == Earlier::same_write) return ctx.respond_item(first);
+      }
+      if (Status st = w->prepare(*txn, cube, &text); !st.ok()) return ctx.fail(st);
+    }
+    auto vector = std::make_shared<std::vector<float>>();
+    // The text is fine; an embedder that fails now may not later.
+    if (Status st = s.indexes.embed(text, cube.dimension, vector.get()); !st.ok())
+      return ctx.fail(Status::unavailable(st.message));
+    auto out = std::make_shared<Outcome>();
+    s.commits.submit({
+        [ctx, w, cube, out](store::WriteTxn& txn) -> store::Status {
+          // The cube may have been removed (or replaced) since it was read.
+          store::Cube current;
+          store::Status st = txn.reader().find_cube(ctx.tenant, w->cube, &current);
+          if (!st.ok()) return st;
+          if (current.id != cube.id) return {store::Errc::not_found, "cube was replaced; retry"};
+          if (ctx.idempotency_key.empty())
+            return w->apply(txn, cube, &out->written, &out->superseded);
+          Earlier earlier;
+          if (st = find_earlier(txn.reader(), ctx, cube.id, &earlier, &out->written); !st.ok())
+            return st;
+          if (earlier == Earlier::same_write) {
+            out->replayed = true;
+            return {};
+          }
+          if (st = w->apply(txn, cube, &out->written, &out->superseded); !st.ok()) return st;
+          const store::Item& written = out->written;
+          return txn.put_idempotency(ctx.tenant, ctx.idempotency_key,
+                                     {static_cast<std::uint16_t>(ctx.operation), cube.id,
+                                      written.id, written.version, written.recorded_at_ms});
+        },
+        [&s, ctx, cube, text = std::move(text), vector, out](const store::Status& st) {
+          if (!st.ok()) return ctx.fail(Status::from(st));
+          // A replayed outcome may be older than the item's head: leave the
+          // index, which follows the head, alone.
+          if (out->replayed) return ctx.respond_item(out->written);
+          const store::Item& written = out->written;
+          // Another write may have changed the text between the snapshot
+          // and the commit: the index must hold what was committed.
+          if (!written.deleted() && written.text != text) {
+            if (Status e = s.indexes.embed(written.text, cube.dimension, vector.get()); !e.ok()) {
+              // Committed, but the vector would be stale: index no vector
+              // rather than a wrong one (IndexSet logs and rebuilds later).
+              spdlog::error("embedding item {}: {}", written.id, e.message);
+              vector->clear();
+            }
+          }
+          s.indexes.apply(cube, written, *vector,
+                          out->superseded.id != 0 ? &out->superseded : nullptr);
+          // Answer once the change is searchable (after the group's flush).
+          s.indexes.defer([ctx, out] { ctx.respond_item(out->written); });
+        },
+    });
+  });
+}
+
+}  // namespace memos::kernel

@@ -1,0 +1,272 @@
+// Item requests: add, get, update, remove, history, setState, rollback,
+// diff. Writes go through commit_item_write() (item_write.h); reads run on
+// a worker in one read snapshot.
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel/access_log.h"
+#include "kernel/handlers/areas.h"
+#include "kernel/handlers/item_write.h"
+#include "kernel/request_checks.h"
+#include "memcube/item_diff.h"
+
+namespace memos::kernel {
+namespace {
+
+// Every field a client may set on an item, against the configured limits.
+Status check_fields(const Services& s, const std::string* text,
+                    const std::vector<std::string>* tags,
+                    const std::vector<store::MetaEntry>* meta) {
+  Status st;
+  if (text) st = check_text(*text, s.config.store);
+  if (st.ok() && tags) st = check_tags(*tags, s.config.store);
+  if (st.ok() && meta) st = check_meta(*meta, s.config.store);
+  return st;
+}
+
+// The text version `version` (0: the head) of an item holds: what
+// setState, remove and rollback leave in place. Errors: the store's.
+Status text_of(const store::ReadTxn& txn, const store::Cube& cube, std::uint64_t item,
+               std::uint32_t version, std::string* text) {
+  store::Item found;
+  if (store::Status s = txn.get_item(cube.id, item, version, &found); !s.ok())
+    return Status::from(s);
+  *text = std::move(found.text);
+  return {};
+}
+
+void add(const Services& s, const RequestContext& ctx, wire::AddItem::Reader args) {
+  auto draft = std::make_shared<store::ItemDraft>();
+  draft->text = args.getText();
+  draft->tags = copy_texts(args.getTags());
+  draft->meta = copy_meta(args.getMeta());
+  draft->importance = args.getImportance();
+  draft->valid_from_ms = args.getValidFromMs();
+  draft->valid_to_ms = args.getValidToMs();
+  draft->provenance.writer = ctx.tenant;
+  draft->provenance.session = args.getSessionId();
+  for (auto source : args.getSources()) draft->provenance.sources.push_back(source);
+  const std::int64_t ttl_ms = args.getTtlMs();
+  const std::uint64_t supersedes = args.getSupersedes();
+  if (args.getTier() != wire::Tier::PLAINTEXT) {
+    return ctx.fail(Status::bad_request("only plaintext items can be added so far"));
+  }
+  if (!(draft->importance >= 0 && draft->importance <= 1)) {
+    return ctx.fail(Status::bad_request("importance must be between 0 and 1"));
+  }
+  if (ttl_ms < 0) return ctx.fail(Status::bad_request("ttl must not be negative"));
+  if (draft->valid_from_ms < 0 || draft->valid_to_ms < 0) {
+    return ctx.fail(Status::bad_request("valid times must not be negative"));
+  }
+  if (draft->provenance.session.size() > s.config.store.max_tag_bytes ||
+      draft->provenance.sources.size() > s.config.store.max_tags) {
+    return ctx.fail(Status::too_large("session id or source list longer than the tag limits"));
+  }
+  ItemWrite w;
+  w.cube = args.getCube();
+  w.prepare = [&s, draft](const store::ReadTxn&, const store::Cube&, std::string* text) {
+    if (Status st = check_fields(s, &draft->text, &draft->tags, &draft->meta); !st.ok()) return st;
+    if (!is_valid_utf8(draft->provenance.session))
+      return Status::bad_request("session id is not valid UTF-8");
+    *text = draft->text;
+    return Status::success();
+  };
+  w.apply = [draft, ttl_ms, supersedes](store::WriteTxn& txn, const store::Cube& cube,
+                                        store::Item* out, store::Item* superseded) {
+    std::int64_t now = now_ms();
+    draft->expires_at_ms = ttl_ms > 0 ? now + ttl_ms : 0;
+    return txn.add_item(cube.id, *draft, supersedes, now, out, superseded);
+  };
+  commit_item_write(s, ctx, std::move(w));
+}
+
+void update(const Services& s, const RequestContext& ctx, wire::UpdateItem::Reader args) {
+  auto patch = std::make_shared<store::ItemPatch>();
+  const std::uint64_t item = args.getItemId();
+  if (item == 0) return ctx.fail(Status::bad_request("item id 0 does not exist"));
+  patch->text = std::string(args.getText());
+  if (args.getReplaceTags()) patch->tags = copy_texts(args.getTags());
+  if (args.getReplaceMeta()) patch->meta = copy_meta(args.getMeta());
+  patch->writer = ctx.tenant;
+  patch->session = args.getSessionId();
+  ItemWrite w;
+  w.cube = args.getCube();
+  w.prepare = [&s, patch](const store::ReadTxn&, const store::Cube&, std::string* text) {
+    Status st = check_fields(s, &*patch->text, patch->tags ? &*patch->tags : nullptr,
+                             patch->meta ? &*patch->meta : nullptr);
+    if (st.ok()) *text = *patch->text;
+    return st;
+  };
+  w.apply = [patch, item](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
+                          store::Item*) {
+    return txn.update_item(cube.id, item, *patch, now_ms(), out);
+  };
+  commit_item_write(s, ctx, std::move(w));
+}
+
+void remove(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader args) {
+  const std::uint64_t item = args.getItemId();
+  const std::uint32_t tenant = ctx.tenant;
+  ItemWrite w;
+  w.cube = args.getCube();
+  w.prepare = [item](const store::ReadTxn& txn, const store::Cube& cube, std::string* text) {
+    return text_of(txn, cube, item, 0, text);
+  };
+  w.apply = [tenant, item](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
+                           store::Item*) {
+    return txn.remove_item(cube.id, item, tenant, now_ms(), out);
+  };
+  commit_item_write(s, ctx, std::move(w));
+}
+
+void set_state(const Services& s, const RequestContext& ctx, wire::SetState::Reader args) {
+  const std::uint64_t item = args.getItemId();
+  const std::uint32_t tenant = ctx.tenant;
+  // Deleting is remove's; an unknown state is a newer client's.
+  const auto wire_state = args.getState();
+  if (wire_state != wire::State::ACTIVE && wire_state != wire::State::ARCHIVED &&
+      wire_state != wire::State::FROZEN) {
+    return ctx.fail(Status::bad_request("the state must be active, archived or frozen"));
+  }
+  const store::State to = wire_state == wire::State::ACTIVE     ? store::State::active
+                          : wire_state == wire::State::ARCHIVED ? store::State::archived
+                                                                : store::State::frozen;
+  ItemWrite w;
+  w.cube = args.getCube();
+  w.prepare = [item](const store::ReadTxn& txn, const store::Cube& cube, std::string* text) {
+    return text_of(txn, cube, item, 0, text);
+  };
+  w.apply = [tenant, item, to](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
+                               store::Item*) {
+    return txn.set_state(cube.id, item, to, tenant, now_ms(), out);
+  };
+  commit_item_write(s, ctx, std::move(w));
+}
+
+void rollback(const Services& s, const RequestContext& ctx, wire::Rollback::Reader args) {
+  const std::uint64_t item = args.getItemId();
+  const std::uint32_t version = args.getVersion();
+  const std::uint32_t tenant = ctx.tenant;
+  if (version == 0) return ctx.fail(Status::bad_request("versions are counted from 1"));
+  ItemWrite w;
+  w.cube = args.getCube();
+  w.prepare = [item, version](const store::ReadTxn& txn, const store::Cube& cube,
+                              std::string* text) {
+    return text_of(txn, cube, item, version, text);
+  };
+  w.apply = [tenant, item, version](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
+                                    store::Item*) {
+    return txn.rollback_item(cube.id, item, version, tenant, now_ms(), out);
+  };
+  commit_item_write(s, ctx, std::move(w));
+}
+
+void get(const Services& s, const RequestContext& ctx, wire::GetItem::Reader args) {
+  std::string cube_name = args.getCube();
+  const std::uint64_t item = args.getItemId();
+  const std::uint32_t version = args.getVersion();
+  s.run_on_worker([&s, ctx, cube_name = std::move(cube_name), item, version] {
+    std::optional<store::ReadTxn> txn;
+    store::Cube cube;
+    if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
+      return ctx.fail(st);
+    store::Item found;
+    store::AccessStats stats;
+    store::Status st = txn->get_item(cube.id, item, version, &found);
+    if (st.ok()) st = txn->access_stats(cube.id, item, &stats);
+    if (!st.ok()) return ctx.fail(Status::from(st));
+    s.access.record(cube.id, item, now_ms());
+    ctx.respond([&](wire::Response::Builder r) {
+      auto b = r.initItem();
+      set_item(b, found);
+      set_access(b, stats);
+    });
+  });
+}
+
+// Every version of one item, oldest first: what history and diff read.
+// Errors: not_found, and the store's.
+Status read_versions(const Services& s, const RequestContext& ctx, const std::string& cube_name,
+                     std::uint64_t item, std::vector<store::Item>* versions) {
+  std::optional<store::ReadTxn> txn;
+  store::Cube cube;
+  if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok()) return st;
+  return Status::from(txn->history(cube.id, item, versions));
+}
+
+void history(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader args) {
+  std::string cube_name = args.getCube();
+  const std::uint64_t item = args.getItemId();
+  s.run_on_worker([&s, ctx, cube_name = std::move(cube_name), item] {
+    std::vector<store::Item> versions;
+    if (Status st = read_versions(s, ctx, cube_name, item, &versions); !st.ok())
+      return ctx.fail(st);
+    ctx.respond([&](wire::Response::Builder r) {
+      auto list = r.initHistory(static_cast<unsigned>(versions.size()));
+      for (unsigned i = 0; i < versions.size(); ++i) set_item(list[i], versions[i]);
+    });
+  });
+}
+
+void set_diff(wire::ItemDiff::Builder d, const store::Item& a, const store::Item& b) {
+  const store::ItemDiff diff = store::diff_items(a, b);
+  set_item(d.initFrom(), a);
+  set_item(d.initTo(), b);
+  d.setTextChanged(diff.text_changed);
+  auto added = d.initTagsAdded(static_cast<unsigned>(diff.tags_added.size()));
+  for (unsigned i = 0; i < added.size(); ++i) added.set(i, text(diff.tags_added[i]));
+  auto removed = d.initTagsRemoved(static_cast<unsigned>(diff.tags_removed.size()));
+  for (unsigned i = 0; i < removed.size(); ++i) removed.set(i, text(diff.tags_removed[i]));
+  auto meta = d.initMetaChanges(static_cast<unsigned>(diff.meta_changes.size()));
+  for (unsigned i = 0; i < meta.size(); ++i) {
+    const store::MetaChange& c = diff.meta_changes[i];
+    meta[i].setKey(text(c.key));
+    meta[i].setHadBefore(c.before.has_value());
+    meta[i].setHasAfter(c.after.has_value());
+    if (c.before) meta[i].setBefore(text(*c.before));
+    if (c.after) meta[i].setAfter(text(*c.after));
+  }
+  d.setStateChanged(diff.state_changed);
+  d.setValidityChanged(diff.validity_changed);
+}
+
+void diff(const Services& s, const RequestContext& ctx, wire::DiffVersions::Reader args) {
+  std::string cube_name = args.getCube();
+  const std::uint64_t item = args.getItemId();
+  const std::uint32_t from = args.getFromVersion(), to = args.getToVersion();
+  if (from == 0) return ctx.fail(Status::bad_request("versions are counted from 1"));
+  s.run_on_worker([&s, ctx, cube_name = std::move(cube_name), item, from, to] {
+    std::vector<store::Item> versions;
+    if (Status st = read_versions(s, ctx, cube_name, item, &versions); !st.ok())
+      return ctx.fail(st);
+    std::uint32_t last = to == 0 ? versions.back().version : to;
+    if (from > versions.size() || last > versions.size()) {
+      return ctx.fail(
+          Status::not_found("item has " + std::to_string(versions.size()) + " versions"));
+    }
+    ctx.respond([&](wire::Response::Builder r) {
+      set_diff(r.initDiff(), versions[from - 1], versions[last - 1]);
+    });
+  });
+}
+
+}  // namespace
+
+void add_item_handlers(DispatchTable& table, const Services& s) {
+  using R = wire::Request;
+  table.add(R::ADD, [&s](const RequestContext& c, R::Reader r) { add(s, c, r.getAdd()); });
+  table.add(R::GET, [&s](const RequestContext& c, R::Reader r) { get(s, c, r.getGet()); });
+  table.add(R::UPDATE, [&s](const RequestContext& c, R::Reader r) { update(s, c, r.getUpdate()); });
+  table.add(R::REMOVE, [&s](const RequestContext& c, R::Reader r) { remove(s, c, r.getRemove()); });
+  table.add(R::HISTORY,
+            [&s](const RequestContext& c, R::Reader r) { history(s, c, r.getHistory()); });
+  table.add(R::SET_STATE,
+            [&s](const RequestContext& c, R::Reader r) { set_state(s, c, r.getSetState()); });
+  table.add(R::ROLLBACK,
+            [&s](const RequestContext& c, R::Reader r) { rollback(s, c, r.getRollback()); });
+  table.add(R::DIFF, [&s](const RequestContext& c, R::Reader r) { diff(s, c, r.getDiff()); });
+}
+
+}  // namespace memos::kernel

@@ -1,0 +1,219 @@
+// The search request: its conditions read and checked on the loop, the
+// search (kernel/search.h) and the hits' items read on a worker.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel/access_log.h"
+#include "kernel/handlers/areas.h"
+#include "kernel/request_checks.h"
+#include "kernel/search.h"
+
+namespace memos::kernel {
+namespace {
+
+constexpr std::uint32_t kDefaultK = 10;
+constexpr std::size_t kMaxCubes = 64;
+
+struct SearchRequest {
+  SearchQuery query;               // cubes filled in on the worker
+  std::optional<SearchMode> mode;  // empty: the first cube's default
+  std::vector<std::string> cube_names;
+  bool explain = false;
+};
+
+Status read_cube_names(wire::Search::Reader args, std::vector<std::string>* names) {
+  names->push_back(args.getCube());
+  for (auto c : args.getCubes()) {
+    std::string name = c;
+    if (std::find(names->begin(), names->end(), name) == names->end())
+      names->push_back(std::move(name));
+  }
+  if (names->size() > kMaxCubes) return Status::bad_request("at most 64 cubes in one search");
+  for (const auto& name : *names) {
+    if (Status st = check_cube_name(name); !st.ok()) return st;
+  }
+  return {};
+}
+
+// Tiers and states the filter admits; by default active items only, plus
+// archived ones when asked.
+Status read_tiers_and_states(wire::Search::Reader args, RetrievalFilter* f) {
+  for (auto t : args.getTiers()) {
+    switch (t) {
+      case wire::Tier::PLAINTEXT:
+        f->tiers.push_back(Tier::plaintext);
+        break;
+      case wire::Tier::ACTIVATION:
+        f->tiers.push_back(Tier::activation);
+        break;
+      case wire::Tier::PARAMETRIC:
+        f->tiers.push_back(Tier::parametric);
+        break;
+      default:
+        return Status::bad_request("unknown tier in the filter");
+    }
+  }
+  for (auto st : args.getStates()) {
+    switch (st) {
+      case wire::State::ACTIVE:
+        f->states.push_back(State::active);
+        break;
+      case wire::State::ARCHIVED:
+        f->states.push_back(State::archived);
+        break;
+      case wire::State::FROZEN:
+        f->states.push_back(State::frozen);
+        break;
+      case wire::State::DELETED:
+        return Status::bad_request("deleted items are never searched (see history)");
+      default:
+        return Status::bad_request("unknown state in the filter");
+    }
+  }
+  if (f->states.empty()) f->states.push_back(State::active);
+  if (args.getIncludeArchived() &&
+      std::find(f->states.begin(), f->states.end(), State::archived) == f->states.end()) {
+    f->states.push_back(State::archived);
+  }
+  return {};
+}
+
+Status read_times(wire::Search::Reader args, RetrievalFilter* f) {
+  f->as_of_ms = args.getAsOfMs();
+  f->recorded_from_ms = args.getRecordedSinceMs();
+  f->recorded_to_ms = args.getRecordedUntilMs();
+  f->valid_from_ms = args.getValidSinceMs();
+  f->valid_to_ms = args.getValidUntilMs();
+  for (std::int64_t t :
+       {f->as_of_ms, f->recorded_from_ms, f->recorded_to_ms, f->valid_from_ms, f->valid_to_ms}) {
+    if (t < 0) return Status::bad_request("times must not be negative");
+  }
+  if (f->recorded_to_ms != 0 && f->recorded_from_ms >= f->recorded_to_ms) {
+    return Status::bad_request("the recorded time range is empty (since must come before until)");
+  }
+  if (f->valid_to_ms != 0 && f->valid_from_ms >= f->valid_to_ms)
+    return Status::bad_request("the valid time range is empty (since must come before until)");
+  return {};
+}
+
+// Reads a Search request's conditions. Errors: bad_request, too_large.
+Status read_search(wire::Search::Reader args, const Config& config, SearchRequest* out) {
+  SearchQuery& q = out->query;
+  q.k = args.getK() == 0 ? kDefaultK : args.getK();
+  if (q.k > config.search.max_k) {
+    return Status::too_large("k is larger than max_k (" + std::to_string(config.search.max_k) +
+                             ")");
+  }
+  if (Status st = read_cube_names(args, &out->cube_names); !st.ok()) return st;
+  q.text = args.getQuery();
+  if (std::string_view mode = args.getMode().cStr(); !mode.empty()) {
+    out->mode = parse_search_mode(mode);
+    if (!out->mode) {
+      return Status::bad_request("mode '" + std::string(mode.substr(0, 32)) + "' is unknown (" +
+                                 search_mode_names() + ")");
+    }
+  }
+  auto& f = q.filter;
+  f.all_tags = copy_texts(args.getTags());
+  f.any_tags = copy_texts(args.getAnyTags());
+  f.meta = copy_meta(args.getMeta());
+  Status st = check_text(q.text, config.store);
+  if (st.ok()) st = check_tags(f.all_tags, config.store);
+  if (st.ok()) st = check_tags(f.any_tags, config.store);
+  if (st.ok()) st = check_meta(f.meta, config.store);
+  if (st.ok()) st = read_tiers_and_states(args, &f);
+  if (st.ok()) st = read_times(args, &f);
+  if (!st.ok()) return st;
+  const float weights[] = {args.getRecencyWeight(), args.getImportanceWeight()};
+  for (float w : weights) {
+    if (!std::isfinite(w) || w < 0 || w > 100)
+      return Status::bad_request("weights must be between 0 and 100");
+  }
+  float mmr = args.getMmrLambda();
+  if (!std::isfinite(mmr) || mmr < 0) return Status::bad_request("mmr lambda must be 0 or more");
+  set_search_defaults(config.search, &q);
+  if (weights[0] != 0) q.fusion.recency_weight = weights[0];
+  if (weights[1] != 0) q.fusion.importance_weight = weights[1];
+  if (mmr != 0) q.fusion.mmr_lambda = mmr;
+  out->explain = args.getExplain();
+  return {};
+}
+
+// A hit with what the reply says of its item.
+struct Found {
+  store::Item item;
+  store::AccessStats stats;
+  const SearchHit* hit;
+};
+
+void respond_hits(const RequestContext& ctx, const std::vector<Found>& found,
+                  const std::map<store::CubeId, std::string>& names, bool explain) {
+  ctx.respond([&](wire::Response::Builder r) {
+    auto list = r.initHits(static_cast<unsigned>(found.size()));
+    for (unsigned i = 0; i < found.size(); ++i) {
+      auto b = list[i].initItem();
+      set_item(b, found[i].item);
+      set_access(b, found[i].stats);
+      list[i].setScore(found[i].hit->score);
+      list[i].setCube(names.at(found[i].hit->cube));
+      if (!explain) continue;
+      const auto& ranks = found[i].hit->ranks;
+      auto out = list[i].initRanks(static_cast<unsigned>(ranks.size()));
+      for (unsigned j = 0; j < ranks.size(); ++j) {
+        out[j].setRetriever(to_string(ranks[j].retriever));
+        out[j].setRank(ranks[j].rank);
+        out[j].setScore(ranks[j].score);
+      }
+    }
+  });
+}
+
+void search(const Services& s, const RequestContext& ctx, wire::Search::Reader args) {
+  auto req = std::make_shared<SearchRequest>();
+  if (Status st = read_search(args, s.config, req.get()); !st.ok()) return ctx.fail(st);
+  s.run_on_worker([&s, ctx, req] {
+    SearchQuery& q = req->query;
+    std::optional<store::ReadTxn> txn;
+    if (store::Status st = s.store.begin_read(&txn); !st.ok()) return ctx.fail(Status::from(st));
+    std::map<store::CubeId, std::string> names;
+    for (const auto& name : req->cube_names) {
+      store::Cube cube;
+      // Only the tenant's own cubes are found: another tenant's is notFound.
+      if (store::Status st = txn->find_cube(ctx.tenant, name, &cube); !st.ok())
+        return ctx.fail(Status::from(st));
+      names[cube.id] = cube.name;
+      q.cubes.push_back(std::move(cube));
+    }
+    q.mode = req->mode.value_or(default_mode(q.cubes.front()));
+    q.filter.now_ms = now_ms();
+    std::vector<SearchHit> hits;
+    if (Status st = run_search(s.indexes, *txn, q, &hits); !st.ok()) return ctx.fail(st);
+    std::vector<Found> found;
+    found.reserve(hits.size());
+    const std::int64_t now = now_ms();
+    for (const auto& hit : hits) {
+      Found f{{}, {}, &hit};
+      // The index may be a commit ahead of this snapshot: skip what it lacks.
+      if (!txn->get_item(hit.cube, hit.id, 0, &f.item).ok()) continue;
+      if (store::Status st = txn->access_stats(hit.cube, hit.id, &f.stats); !st.ok())
+        return ctx.fail(Status::from(st));
+      s.access.record(hit.cube, hit.id, now);
+      found.push_back(std::move(f));
+    }
+    respond_hits(ctx, found, names, req->explain);
+  });
+}
+
+}  // namespace
+
+void add_search_handlers(DispatchTable& table, const Services& s) {
+  table.add(wire::Request::SEARCH, [&s](const RequestContext& c, wire::Request::Reader r) {
+    search(s, c, r.getSearch());
+  });
+}
+
+}  // namespace memos::kernel
