@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE store
 #include <boost/test/unit_test.hpp>
 
+#include <lmdb.h>
+
 #include <future>
 #include <map>
 #include <optional>
