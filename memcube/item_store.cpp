@@ -291,6 +291,7 @@ Status WriteTxn::import_item(CubeId cube, const std::vector<Item>& versions) {
   if (rc) return from_mdb(rc, "import item");
   if (Status s = queue_for_retention(cube, head, "import retention entry"); !s.ok()) return s;
   // Imported ids must stay unique against ids issued later.
+  MEMOS_ASSERT_ON_THREAD(store_->writer_);
   store_->last_id_ = std::max(store_->last_id_, head.id);
   return update_cube(cube, [&](Cube& c) {
     if (!head.deleted()) c.live_items += 1;

@@ -138,6 +138,8 @@ std::uint64_t Store::map_size() const {
 }
 
 bool Store::grow_map(Status* status) {
+  // Only the writer may resize: it alone knows no write transaction is open.
+  MEMOS_ASSERT_ON_THREAD(writer_);
   std::uint64_t current = map_size();
   if (current >= max_map_size_) return false;
   std::uint64_t next = std::min(current * 2, max_map_size_);
@@ -148,6 +150,9 @@ bool Store::grow_map(Status* status) {
 }
 
 Status Store::begin_write(std::optional<WriteTxn>* out) {
+  // A second writer thread would wait on LMDB's writer lock while the first
+  // holds it, and last_id_ is not shared safely between threads.
+  MEMOS_ASSERT_ON_THREAD(writer_);
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
   if (rc) return from_mdb(rc, "mdb_txn_begin (write)");
@@ -193,6 +198,7 @@ void WriteTxn::abort() {
 }
 
 Status WriteTxn::commit() {
+  MEMOS_ASSERT_ON_THREAD(store_->writer_);  // reads last_id_
   std::string v;
   put_be(v, store_->last_id_, 8);
   MDB_val key = as_val("last_id"), val = as_val(v);
@@ -229,6 +235,7 @@ Status WriteTxn::nested(const std::function<Status(WriteTxn&)>& op) {
 }
 
 std::uint64_t WriteTxn::next_id(std::int64_t now_ms) {
+  MEMOS_ASSERT_ON_THREAD(store_->writer_);  // last_id_ belongs to the writer
   std::uint64_t candidate = static_cast<std::uint64_t>(now_ms < 0 ? 0 : now_ms) << 16;
   store_->last_id_ = candidate > store_->last_id_ ? candidate : store_->last_id_ + 1;
   return store_->last_id_;

@@ -51,7 +51,9 @@
 //
 // Threading: Store is shared by all threads. ReadTxn may be used on any thread
 // (MDB_NOTLS) but by one thread at a time. WriteTxn exists only on the writer
-// thread (see commit_queue.h); LMDB allows one writer at a time.
+// thread (see commit_queue.h); LMDB allows one writer at a time. The writer
+// thread binds itself (bind_writer_thread), and the writer-only methods
+// assert it in debug builds.
 //
 // The table handles live in memcube/store_tables.h, which only the store's
 // own files include: users of this header need not see <lmdb.h>.
@@ -68,6 +70,7 @@
 #include <vector>
 
 #include "memcube/activation.h"
+#include "memcube/thread_affinity.h"
 
 // LMDB's handles, as <lmdb.h> declares them (typedef struct MDB_txn MDB_txn).
 struct MDB_env;
@@ -261,18 +264,27 @@ class Store {
 
   // Errors: io (reader table full, environment broken).
   Status begin_read(std::optional<ReadTxn>* out) const;
-  // Writer thread only. Errors: io.
+  // Writer thread only (asserted). Errors: io.
   Status begin_write(std::optional<WriteTxn>* out);
 
-  // Writer thread, with no write transaction open: doubles the map size, up
-  // to max_map_size_bytes, waiting for open read transactions to finish.
-  // Returns false if the map is already at its limit. Errors: io.
+  // Writer thread (asserted), with no write transaction open: doubles the
+  // map size, up to max_map_size_bytes, waiting for open read transactions
+  // to finish. Returns false if the map is already at its limit. Errors: io.
   bool grow_map(Status* status);
   std::uint64_t map_size() const;
   // Bytes free to unprivileged writers on the store's filesystem.
   std::uint64_t free_bytes() const;
   // Below this, a commit's EIO is taken for a full disk (see WriteTxn::commit).
   static constexpr std::uint64_t kLowSpaceBytes = 64ull << 20;
+
+  // Makes the calling thread the writer thread: from now on begin_write,
+  // grow_map and a WriteTxn's id counter assert that they run on it (debug
+  // builds). The CommitQueue's writer thread binds itself when it starts and
+  // unbinds when it ends; until a thread binds, every thread passes, so
+  // start-up work and tests may write from their own thread while no
+  // CommitQueue runs.
+  void bind_writer_thread() { writer_.bind(); }
+  void unbind_writer_thread() { writer_.unbind(); }
 
  private:
   friend class ReadTxn;
@@ -285,6 +297,7 @@ class Store {
   std::uint64_t max_map_size_ = 0;
   mutable std::shared_mutex resize_gate_;
   std::unique_ptr<Tables> tables_;
+  ThreadAffinity writer_;
   std::uint64_t last_id_ = 0;  // writer thread only
 };
 
