@@ -1,4 +1,7 @@
-// The activation tier's part of the store (store.h, "activation tier").
+// The activation tier's part of the store (store.h, "activation tier"):
+// tables `activations`, `activation_prefixes`, `activation_lru` and
+// `tenant_salts`. The tenant's usage row is tenant_usage_store.cpp's.
+#include <lmdb.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -7,15 +10,10 @@
 #include "memcube/lmdb_util.h"
 #include "memcube/record_codec.h"
 #include "memcube/store.h"
+#include "memcube/store_tables.h"
 
 namespace memos::store {
 namespace {
-
-std::string tenant_key(TenantId tenant) {
-  std::string k;
-  put_be(k, tenant, 4);
-  return k;
-}
 
 std::string prefix_key(const Digest& digest, CubeId cube, ItemId id) {
   std::string k(reinterpret_cast<const char*>(digest.data()), digest.size());
@@ -32,32 +30,6 @@ std::string lru_key(TenantId tenant, std::int64_t used_ms, CubeId cube, ItemId i
   return k;
 }
 
-std::string encode_usage(const ActivationUsage& u) {
-  std::string v;
-  put_be(v, u.count, 8);
-  put_be(v, u.bytes, 8);
-  return v;
-}
-
-Status decode_usage(std::string_view v, ActivationUsage* out) {
-  if (v.size() != 16) return {Errc::corrupt, "activation usage row has a bad length"};
-  out->count = get_be(v.data(), 8);
-  out->bytes = get_be(v.data() + 8, 8);
-  return {};
-}
-
-Status put_row(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value,
-               const char* what) {
-  MDB_val k = as_val(key), v = as_val(value);
-  return from_mdb(mdb_put(txn, dbi, &k, &v, 0), what);
-}
-
-Status del_row(MDB_txn* txn, MDB_dbi dbi, std::string_view key, const char* what) {
-  MDB_val k = as_val(key);
-  int rc = mdb_del(txn, dbi, &k, nullptr);
-  return rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, what);
-}
-
 }  // namespace
 
 // ---- ReadTxn -----------------------------------------------------------------
@@ -65,7 +37,7 @@ Status del_row(MDB_txn* txn, MDB_dbi dbi, std::string_view key, const char* what
 Status ReadTxn::tenant_salt(TenantId tenant, Digest* out) const {
   std::string k = tenant_key(tenant);
   MDB_val key = as_val(k), val;
-  int rc = mdb_get(txn_, store_->tenant_salts_, &key, &val);
+  int rc = mdb_get(txn_, tables().tenant_salts, &key, &val);
   if (rc) return from_mdb(rc, "read tenant salt");
   if (val.mv_size != out->size()) return {Errc::corrupt, "tenant salt has a bad length"};
   std::memcpy(out->data(), val.mv_data, out->size());
@@ -75,14 +47,14 @@ Status ReadTxn::tenant_salt(TenantId tenant, Digest* out) const {
 Status ReadTxn::get_activation(CubeId cube, ItemId id, Activation* out) const {
   std::string k = item_key(cube, id);
   MDB_val key = as_val(k), val;
-  int rc = mdb_get(txn_, store_->activations_, &key, &val);
+  int rc = mdb_get(txn_, tables().activations, &key, &val);
   if (rc) return from_mdb(rc, "read activation");
   return decode_activation(as_view(val), out);
 }
 
 Status ReadTxn::list_activations(CubeId cube,
                                  const std::function<void(const Activation&)>& fn) const {
-  Cursor cursor(txn_, store_->activations_);
+  Cursor cursor(txn_, tables().activations);
   if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
   return cursor.scan_prefix(u64_key(cube), [&](std::string_view, std::string_view v) {
     Activation a;
@@ -94,7 +66,7 @@ Status ReadTxn::list_activations(CubeId cube,
 
 Status ReadTxn::activations_under(const Digest& prefix,
                                   const std::function<bool(CubeId, ItemId)>& fn) const {
-  Cursor cursor(txn_, store_->activation_prefixes_);
+  Cursor cursor(txn_, tables().activation_prefixes);
   if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
   std::string_view p(reinterpret_cast<const char*>(prefix.data()), prefix.size());
   bool more = true;
@@ -106,20 +78,10 @@ Status ReadTxn::activations_under(const Digest& prefix,
   });
 }
 
-Status ReadTxn::activation_usage(TenantId tenant, ActivationUsage* out) const {
-  *out = {};
-  std::string k = tenant_key(tenant);
-  MDB_val key = as_val(k), val;
-  int rc = mdb_get(txn_, store_->activation_usage_, &key, &val);
-  if (rc == MDB_NOTFOUND) return {};
-  if (rc) return from_mdb(rc, "read activation usage");
-  return decode_usage(as_view(val), out);
-}
-
 Status ReadTxn::least_recent_activations(TenantId tenant, std::size_t max,
                                          std::vector<std::pair<CubeId, ItemId>>* out) const {
   out->clear();
-  Cursor cursor(txn_, store_->activation_lru_);
+  Cursor cursor(txn_, tables().activation_lru);
   if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
   return cursor.scan_prefix(tenant_key(tenant), [&](std::string_view k, std::string_view) {
     if (out->size() >= max) return Status{};
@@ -138,40 +100,37 @@ Status WriteTxn::ensure_tenant_salt(TenantId tenant, Digest* out) {
     return {Errc::io, "no random bytes for the tenant's salt"};
   }
   std::string_view salt(reinterpret_cast<const char*>(out->data()), out->size());
-  return put_row(txn_, store_->tenant_salts_, tenant_key(tenant), salt, "write tenant salt");
+  return put_row(txn_, tables().tenant_salts, tenant_key(tenant), salt, "write tenant salt");
 }
 
 Status WriteTxn::put_activation(const Activation& a) {
   std::string k = item_key(a.cube, a.id);
-  std::string ck = u64_key(a.cube);
-  MDB_val cube_key = as_val(ck), cube_val;
-  int rc = mdb_get(txn_, store_->cubes_, &cube_key, &cube_val);
-  if (rc) return from_mdb(rc, "read cube");
+  // The cube must exist: removing it is what removes its activation items.
+  Cube cube;
+  if (Status s = view_.read_cube(a.cube, &cube); !s.ok()) return s;
   std::string record = encode_activation(a);
   MDB_val key = as_val(k), val = as_val(record);
-  rc = mdb_put(txn_, store_->activations_, &key, &val, MDB_NOOVERWRITE);
+  int rc = mdb_put(txn_, tables().activations, &key, &val, MDB_NOOVERWRITE);
   if (rc == MDB_KEYEXIST) return {Errc::already_exists, "activation item exists"};
   Status s = from_mdb(rc, "write activation");
   if (!s.ok()) return s;
   for (const Digest& d : a.prefixes) {
-    if (s = put_row(txn_, store_->activation_prefixes_, prefix_key(d, a.cube, a.id), "",
+    if (s = put_row(txn_, tables().activation_prefixes, prefix_key(d, a.cube, a.id), "",
                     "write activation prefix");
         !s.ok()) {
       return s;
     }
   }
-  if (s = put_row(txn_, store_->activation_lru_, lru_key(a.tenant, a.last_used_ms, a.cube, a.id),
+  if (s = put_row(txn_, tables().activation_lru, lru_key(a.tenant, a.last_used_ms, a.cube, a.id),
                   "", "write activation LRU");
       !s.ok()) {
     return s;
   }
   if (s = blob_ref(a.blob, a.size); !s.ok()) return s;
-  ActivationUsage usage;
-  if (s = view_.activation_usage(a.tenant, &usage); !s.ok()) return s;
-  usage.count += 1;
-  usage.bytes += a.size;
-  return put_row(txn_, store_->activation_usage_, tenant_key(a.tenant), encode_usage(usage),
-                 "write activation usage");
+  return update_activation_usage(a.tenant, [&](ActivationUsage& usage) {
+    usage.count += 1;
+    usage.bytes += a.size;
+  });
 }
 
 Status WriteTxn::remove_activation(CubeId cube, ItemId id, Activation* removed) {
@@ -179,30 +138,27 @@ Status WriteTxn::remove_activation(CubeId cube, ItemId id, Activation* removed) 
   Status s = view_.get_activation(cube, id, &a);
   if (!s.ok()) return s;
   for (const Digest& d : a.prefixes) {
-    if (s = del_row(txn_, store_->activation_prefixes_, prefix_key(d, cube, id),
+    if (s = del_row(txn_, tables().activation_prefixes, prefix_key(d, cube, id),
                     "remove activation prefix");
         !s.ok()) {
       return s;
     }
   }
-  if (s = del_row(txn_, store_->activation_lru_, lru_key(a.tenant, a.last_used_ms, cube, id),
+  if (s = del_row(txn_, tables().activation_lru, lru_key(a.tenant, a.last_used_ms, cube, id),
                   "remove activation LRU");
       !s.ok()) {
     return s;
   }
-  if (s = del_row(txn_, store_->activations_, item_key(cube, id), "remove activation"); !s.ok()) {
+  if (s = del_row(txn_, tables().activations, item_key(cube, id), "remove activation"); !s.ok()) {
     return s;
   }
   if (s = blob_unref(a.blob); !s.ok() && s.code != Errc::not_found) return s;
-  ActivationUsage usage;
-  if (s = view_.activation_usage(a.tenant, &usage); !s.ok()) return s;
-  usage.count -= std::min<std::uint64_t>(usage.count, 1);
-  usage.bytes -= std::min(usage.bytes, a.size);
-  if (s = put_row(txn_, store_->activation_usage_, tenant_key(a.tenant), encode_usage(usage),
-                  "write activation usage");
-      !s.ok()) {
-    return s;
-  }
+  // Saturating: a usage row that undercounts must not wrap around.
+  s = update_activation_usage(a.tenant, [&](ActivationUsage& usage) {
+    usage.count -= std::min<std::uint64_t>(usage.count, 1);
+    usage.bytes -= std::min(usage.bytes, a.size);
+  });
+  if (!s.ok()) return s;
   if (removed) *removed = std::move(a);
   return {};
 }
@@ -211,19 +167,19 @@ Status WriteTxn::touch_activation(CubeId cube, ItemId id, std::int64_t now_ms) {
   Activation a;
   Status s = view_.get_activation(cube, id, &a);
   if (!s.ok()) return s;
-  if (s = del_row(txn_, store_->activation_lru_, lru_key(a.tenant, a.last_used_ms, cube, id),
+  if (s = del_row(txn_, tables().activation_lru, lru_key(a.tenant, a.last_used_ms, cube, id),
                   "remove activation LRU");
       !s.ok()) {
     return s;
   }
   a.last_used_ms = std::max(a.last_used_ms, now_ms);
   a.uses += 1;
-  if (s = put_row(txn_, store_->activation_lru_, lru_key(a.tenant, a.last_used_ms, cube, id), "",
+  if (s = put_row(txn_, tables().activation_lru, lru_key(a.tenant, a.last_used_ms, cube, id), "",
                   "write activation LRU");
       !s.ok()) {
     return s;
   }
-  return put_row(txn_, store_->activations_, item_key(cube, id), encode_activation(a),
+  return put_row(txn_, tables().activations, item_key(cube, id), encode_activation(a),
                  "write activation");
 }
 

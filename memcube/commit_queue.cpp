@@ -51,6 +51,14 @@ std::size_t CommitQueue::jobs_committed() const {
 }
 
 void CommitQueue::run() {
+  // This thread is the store's writer while it runs (Store::begin_write and
+  // grow_map assert it). Unbound again when it ends, so that whoever writes
+  // after stop() (a test, a shutdown step) may do so from its own thread.
+  store_.bind_writer_thread();
+  struct Unbind {
+    Store& store;
+    ~Unbind() { store.unbind_writer_thread(); }
+  } unbind{store_};
   for (;;) {
     std::deque<WriteJob> group;
     {

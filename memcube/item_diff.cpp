@@ -1,35 +1,50 @@
 #include "memcube/item_diff.h"
 
-#include <algorithm>
 #include <map>
+#include <string_view>
+#include <unordered_set>
 
 namespace memos::store {
+namespace {
 
-ItemDiff diff_items(const Item& a, const Item& b) {
-  ItemDiff d;
-  d.text_changed = a.text != b.text;
-  auto missing_from = [](const std::vector<std::string>& x, const std::vector<std::string>& y) {
-    std::vector<std::string> out;
-    for (const auto& t : x) {
-      if (std::find(y.begin(), y.end(), t) == y.end()) out.push_back(t);
-    }
-    return out;
-  };
-  d.tags_added = missing_from(b.tags, a.tags);
-  d.tags_removed = missing_from(a.tags, b.tags);
-  std::map<std::string, std::pair<const std::string*, const std::string*>> keys;
-  for (const auto& m : a.meta) keys[m.key].first = &m.value;
-  for (const auto& m : b.meta) keys[m.key].second = &m.value;
-  for (const auto& [key, values] : keys) {
-    if (values.first && values.second && *values.first == *values.second) continue;
-    MetaChange c{key, {}, {}};
-    if (values.first) c.before = *values.first;
-    if (values.second) c.after = *values.second;
-    d.meta_changes.push_back(std::move(c));
+// The tags of `tags` that `other` lacks, in `tags`' order. A set, so that an
+// item with thousands of tags diffs in linear time.
+std::vector<std::string> missing_from(const std::vector<std::string>& tags,
+                                      const std::vector<std::string>& other) {
+  std::unordered_set<std::string_view> present(other.begin(), other.end());
+  std::vector<std::string> out;
+  for (const std::string& tag : tags) {
+    if (!present.contains(tag)) out.push_back(tag);
   }
-  d.state_changed = a.state != b.state;
-  d.validity_changed = a.valid_from_ms != b.valid_from_ms || a.valid_to_ms != b.valid_to_ms;
-  return d;
+  return out;
+}
+
+}  // namespace
+
+ItemDiff diff_items(const Item& from, const Item& to) {
+  ItemDiff diff;
+  diff.text_changed = from.text != to.text;
+  diff.tags_added = missing_from(to.tags, from.tags);
+  diff.tags_removed = missing_from(from.tags, to.tags);
+
+  // Key -> (value in `from`, value in `to`); a later duplicate key wins.
+  std::map<std::string_view, std::pair<const std::string*, const std::string*>> values;
+  for (const MetaEntry& m : from.meta) values[m.key].first = &m.value;
+  for (const MetaEntry& m : to.meta) values[m.key].second = &m.value;
+  for (const auto& [key, sides] : values) {
+    const auto& [before, after] = sides;
+    if (before && after && *before == *after) continue;
+    MetaChange change;
+    change.key = std::string(key);
+    if (before) change.before = *before;
+    if (after) change.after = *after;
+    diff.meta_changes.push_back(std::move(change));
+  }
+
+  diff.state_changed = from.state != to.state;
+  diff.validity_changed =
+      from.valid_from_ms != to.valid_from_ms || from.valid_to_ms != to.valid_to_ms;
+  return diff;
 }
 
 }  // namespace memos::store

@@ -1,5 +1,6 @@
-// lmdb_util.h — key encoding and cursor helpers shared by the store's
-// files (store.cpp, activation_store.cpp). Internal to memcube.
+// lmdb_util.h — key encoding, row and cursor helpers shared by the store's
+// files (store.cpp and the *_store.cpp files of each table group). Internal
+// to memcube.
 #pragma once
 
 #include <lmdb.h>
@@ -27,6 +28,12 @@ inline std::string cube_name_key(TenantId tenant, std::string_view name) {
   std::string k;
   put_be(k, tenant, 4);
   k.append(name);
+  return k;
+}
+
+inline std::string tenant_key(TenantId tenant) {
+  std::string k;
+  put_be(k, tenant, 4);
   return k;
 }
 
@@ -89,5 +96,36 @@ class Cursor {
   MDB_cursor* cursor_ = nullptr;
   int rc_ = 0;
 };
+
+// Writes (or replaces) one row. Errors: storage_full, map_full, io.
+inline Status put_row(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value,
+                      std::string_view what) {
+  MDB_val k = as_val(key), v = as_val(value);
+  return from_mdb(mdb_put(txn, dbi, &k, &v, 0), what);
+}
+
+// Deletes one row; a row already absent is no error. Errors: io.
+inline Status del_row(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view what) {
+  MDB_val k = as_val(key);
+  int rc = mdb_del(txn, dbi, &k, nullptr);
+  return rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, what);
+}
+
+// Deletes every row whose key starts with `prefix` (a cube's rows, an
+// item's versions). Errors: storage_full, map_full, io.
+inline Status delete_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix,
+                            std::string_view what) {
+  Cursor cursor(txn, dbi);
+  if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+  for (;;) {
+    // Seek again after each delete, whatever position it left the cursor in.
+    MDB_val key = as_val(prefix), val;
+    int rc = mdb_cursor_get(cursor.get(), &key, &val, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND) return {};
+    if (rc == 0 && as_view(key).substr(0, prefix.size()) != prefix) return {};
+    if (rc == 0) rc = mdb_cursor_del(cursor.get(), 0);
+    if (rc) return from_mdb(rc, what);
+  }
+}
 
 }  // namespace memos::store

@@ -1,11 +1,48 @@
-// store.h — the LMDB-backed MemCube store (first cut).
+// store.h — the LMDB-backed MemCube store.
 //
-// Layout (named LMDB databases, all keys big-endian so they sort naturally):
-//   meta        "schema" -> u32 schema version; "last_id" -> u64 last issued id
-//   cube_names  tenant(u32) + name       -> cube id (u64)
-//   cubes       cube id(u64)             -> records::CubeRecord
-//   items       cube(u64) + item(u64)    -> records::ItemRecord (the head version)
-//   versions    cube(u64) + item(u64) + version(u32) -> records::ItemRecord
+// Layout: named LMDB databases, all keys big-endian so they sort naturally.
+// In keys, "cube" and "item" are u64 ids, "tenant" a u32 uid, "version" a
+// u32, "ms" a u64 Unix time in milliseconds (a negative time is stored as
+// 0), and a name, tag or key the raw bytes of the string, last. Values named
+// ...Record are Cap'n Proto messages behind a checksummed header
+// (record_codec.h); the others are fixed rows, as given. Each table group is
+// owned by one file, which reads and writes it (removing a cube and purging
+// an item also delete the rows they own in other groups):
+//
+//   store.cpp (the environment, transactions, ids)
+//     meta                "schema" -> u32 schema version (2)
+//                         "last_id" -> u64 last issued id (written by every
+//                         commit, so ids stay unique across restarts)
+//   cube_store.cpp (manifests)
+//     cube_names          tenant + name -> cube (u64)
+//     cubes               cube -> CubeRecord
+//   item_store.cpp (items and their versions)
+//     items               cube + item -> ItemRecord (the head version)
+//     versions            cube + item + version -> ItemRecord (immutable)
+//   snapshot_store.cpp
+//     snapshots           cube + tag -> SnapshotRecord
+//   retention_store.cpp (queues; the time leads, so a scan from the first
+//   key finds what is due)
+//     expiry              expires_at ms + cube + item -> "" (live, unfrozen
+//                         heads with a TTL)
+//     tombstones          deleted ms (the tombstone's recorded_at) + cube +
+//                         item -> "" (deleted heads, purged after retention)
+//   idempotency_store.cpp
+//     idempotency         tenant + client key -> IdempotencyRecord
+//   blob_ref_store.cpp
+//     blobs               SHA-256 (32 bytes) -> size (u64 LE) + refs (u64 LE)
+//                         + CRC-32C of those 16 bytes (u32 LE)
+//   access_store.cpp
+//     access              cube + item -> hits (u64 LE) + last access ms
+//                         (u64 LE) + CRC-32C of those 16 bytes (u32 LE)
+//   activation_store.cpp (the activation tier, activation.h)
+//     activations         cube + item -> ActivationRecord
+//     activation_prefixes chain digest (32 bytes) + cube + item -> ""
+//     activation_lru      tenant + last use ms + cube + item -> ""
+//     tenant_salts        tenant -> salt (32 random bytes)
+//   tenant_usage_store.cpp (what each tenant holds, kept in step with its
+//   items so that limits read one row instead of a scan)
+//     activation_usage    tenant -> count (u64) + bytes (u64)
 //
 // Every change writes a new immutable row in `versions` and replaces the head in
 // `items`; deletion writes a tombstone version. Durability: the environment is
@@ -14,10 +51,13 @@
 //
 // Threading: Store is shared by all threads. ReadTxn may be used on any thread
 // (MDB_NOTLS) but by one thread at a time. WriteTxn exists only on the writer
-// thread (see commit_queue.h); LMDB allows one writer at a time.
+// thread (see commit_queue.h); LMDB allows one writer at a time. The writer
+// thread binds itself (bind_writer_thread), and the writer-only methods
+// assert it in debug builds.
+//
+// The table handles live in memcube/store_tables.h, which only the store's
+// own files include: users of this header need not see <lmdb.h>.
 #pragma once
-
-#include <lmdb.h>
 
 #include <array>
 #include <cstdint>
@@ -30,6 +70,11 @@
 #include <vector>
 
 #include "memcube/activation.h"
+#include "memcube/thread_affinity.h"
+
+// LMDB's handles, as <lmdb.h> declares them (typedef struct MDB_txn MDB_txn).
+struct MDB_env;
+struct MDB_txn;
 
 namespace memos::store {
 
@@ -204,7 +249,57 @@ struct StoreOptions {
   unsigned max_readers = 512;
 };
 
-class Store;
+class ReadTxn;
+class WriteTxn;
+
+class Store {
+ public:
+  // Opens (creating if needed) the environment in folder `dir`, which must
+  // exist. Errors: io (permissions, version mismatch), corrupt.
+  static std::unique_ptr<Store> open(const std::string& dir, const StoreOptions& options,
+                                     Status* status);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Errors: io (reader table full, environment broken).
+  Status begin_read(std::optional<ReadTxn>* out) const;
+  // Writer thread only (asserted). Errors: io.
+  Status begin_write(std::optional<WriteTxn>* out);
+
+  // Writer thread (asserted), with no write transaction open: doubles the
+  // map size, up to max_map_size_bytes, waiting for open read transactions
+  // to finish. Returns false if the map is already at its limit. Errors: io.
+  bool grow_map(Status* status);
+  std::uint64_t map_size() const;
+  // Bytes free to unprivileged writers on the store's filesystem.
+  std::uint64_t free_bytes() const;
+  // Below this, a commit's EIO is taken for a full disk (see WriteTxn::commit).
+  static constexpr std::uint64_t kLowSpaceBytes = 64ull << 20;
+
+  // Makes the calling thread the writer thread: from now on begin_write,
+  // grow_map and a WriteTxn's id counter assert that they run on it (debug
+  // builds). The CommitQueue's writer thread binds itself when it starts and
+  // unbinds when it ends; until a thread binds, every thread passes, so
+  // start-up work and tests may write from their own thread while no
+  // CommitQueue runs.
+  void bind_writer_thread() { writer_.bind(); }
+  void unbind_writer_thread() { writer_.unbind(); }
+
+ private:
+  friend class ReadTxn;
+  friend class WriteTxn;
+  // The named databases' handles, defined in memcube/store_tables.h.
+  struct Tables;
+  Store();
+
+  MDB_env* env_ = nullptr;
+  std::uint64_t max_map_size_ = 0;
+  mutable std::shared_mutex resize_gate_;
+  std::unique_ptr<Tables> tables_;
+  ThreadAffinity writer_;
+  std::uint64_t last_id_ = 0;  // writer thread only
+};
 
 // A read-only snapshot. Aborted (released) on destruction.
 class ReadTxn {
@@ -277,6 +372,10 @@ class ReadTxn {
   friend class Store;
   friend class WriteTxn;
   ReadTxn(const Store* store, MDB_txn* txn) : store_(store), txn_(txn) {}
+  // The store's table handles (defined in memcube/store_tables.h).
+  const Store::Tables& tables() const;
+  // The cube record by id. Errors: not_found, corrupt, io.
+  Status read_cube(CubeId cube, Cube* out) const;
   const Store* store_;
   MDB_txn* txn_;
   bool owns_ = true;  // false for the view of a WriteTxn, which owns its txn
@@ -402,72 +501,39 @@ class WriteTxn {
  private:
   friend class Store;
   WriteTxn(Store* store, MDB_txn* txn);
-  // Writes `item` as a new version and the head; sets its cube_version.
+  const Store::Tables& tables() const { return view_.tables(); }
+  // Writes `item` as a new version and the head, advancing the cube's head
+  // version (`item` gets it as its cube_version) and adding `live_delta` to
+  // its live count; keeps the retention queues in step. Errors: not_found
+  // (cube), corrupt (the version exists), storage_full, map_full, io.
   Status put_item(CubeId cube, Item& item, std::int64_t live_delta = 0);
-  // Reads, changes and writes back a cube record. Errors: not_found,
-  // storage_full, map_full, corrupt, io.
+  // Reads, changes and writes back a cube record: the one read-modify-write
+  // of `cubes`. Errors: not_found, storage_full, map_full, corrupt, io.
   Status update_cube(CubeId cube, const std::function<void(Cube&)>& change);
   // The head even if it is a tombstone. Errors: not_found, corrupt, io.
   Status read_head(CubeId cube, ItemId id, Item* out) const;
   // Reads the head for a change: absent or deleted is not_found, frozen is
   // conflict.
   Status head_for_change(CubeId cube, ItemId id, Item* out);
+  // Puts `head` in the retention queue it belongs in, if any (expiry for a
+  // live, unfrozen head with a TTL; tombstones for a deleted one).
+  // Errors: storage_full, map_full, io (with `what` in the message).
+  Status queue_for_retention(CubeId cube, const Item& head, std::string_view what);
+  // Takes the head that is being replaced out of its retention queue.
+  // Errors: storage_full, map_full, io.
+  Status unqueue_from_retention(CubeId cube, const Item& previous_head);
+  // Reads, changes and writes back a tenant's activation usage (zeros if
+  // none yet). Errors: storage_full, map_full, corrupt, io.
+  Status update_activation_usage(TenantId tenant,
+                                 const std::function<void(ActivationUsage&)>& change);
 
   Store* store_;
   MDB_txn* txn_;
   ReadTxn view_;
 };
 
-class Store {
- public:
-  // Opens (creating if needed) the environment in folder `dir`, which must
-  // exist. Errors: io (permissions, version mismatch), corrupt.
-  static std::unique_ptr<Store> open(const std::string& dir, const StoreOptions& options,
-                                     Status* status);
-  ~Store();
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
-
-  // Errors: io (reader table full, environment broken).
-  Status begin_read(std::optional<ReadTxn>* out) const;
-  // Writer thread only. Errors: io.
-  Status begin_write(std::optional<WriteTxn>* out);
-
-  // Writer thread, with no write transaction open: doubles the map size, up
-  // to max_map_size_bytes, waiting for open read transactions to finish.
-  // Returns false if the map is already at its limit. Errors: io.
-  bool grow_map(Status* status);
-  std::uint64_t map_size() const;
-  // Bytes free to unprivileged writers on the store's filesystem.
-  std::uint64_t free_bytes() const;
-  // Below this, a commit's EIO is taken for a full disk (see WriteTxn::commit).
-  static constexpr std::uint64_t kLowSpaceBytes = 64ull << 20;
-
- private:
-  friend class ReadTxn;
-  friend class WriteTxn;
-  Store() = default;
-
-  MDB_env* env_ = nullptr;
-  std::uint64_t max_map_size_ = 0;
-  mutable std::shared_mutex resize_gate_;
-  MDB_dbi meta_ = 0, cube_names_ = 0, cubes_ = 0, items_ = 0, versions_ = 0, idempotency_ = 0;
-  // Retention queues, keyed by time + cube + item: live items with a TTL by
-  // expiry time, deleted items by deletion time.
-  MDB_dbi expiry_ = 0, tombstones_ = 0;
-  MDB_dbi snapshots_ = 0;  // cube + tag -> SnapshotRecord
-  MDB_dbi access_ = 0;     // cube + item -> hits (u64) + last access (i64) + crc32c (u32)
-  MDB_dbi blobs_ = 0;      // sha256 -> size (u64) + refs (u64) + crc32c (u32)
-  // Activation tier: cube + item -> ActivationRecord; chain digest + cube +
-  // item -> ""; tenant + last use + cube + item -> "" (LRU); tenant ->
-  // count + bytes; tenant -> salt (32 bytes).
-  MDB_dbi activations_ = 0, activation_prefixes_ = 0, activation_lru_ = 0, activation_usage_ = 0,
-          tenant_salts_ = 0;
-  std::uint64_t last_id_ = 0;  // writer thread only
-};
-
-// Maps an LMDB return code to a Status (MDB_NOTFOUND -> not_found,
-// MDB_MAP_FULL and ENOSPC -> storage_full, others -> io).
+// Maps an LMDB return code to a Status: 0 -> ok, MDB_NOTFOUND -> not_found,
+// MDB_MAP_FULL -> map_full, ENOSPC -> storage_full, others -> io.
 Status from_mdb(int rc, std::string_view what);
 
 }  // namespace memos::store

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE store
 #include <boost/test/unit_test.hpp>
 
+#include <lmdb.h>
+
 #include <future>
 #include <map>
 #include <optional>
@@ -240,6 +242,39 @@ BOOST_AUTO_TEST_CASE(commit_queue_groups_and_completes_every_job_after_commit) {
   Cube c;
   BOOST_REQUIRE(r->find_cube(1, "q", &c).ok());
   BOOST_TEST(c.live_items == 450u);
+}
+
+// The queue's thread is the store's writer only while it runs: before it
+// starts and after it stops, the test thread writes directly (in debug
+// builds begin_write asserts which thread writes).
+BOOST_AUTO_TEST_CASE(the_writer_thread_is_bound_only_while_a_commit_queue_runs) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  Cube cube;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.create_cube(1, "w", "hash-v1", 16, 1, &cube);
+                }).ok());
+  for (int round = 0; round < 2; ++round) {
+    {
+      CommitQueue queue(*store, [](const Status& s) { BOOST_FAIL("fatal: " + s.message); });
+      std::promise<Status> done;
+      auto item = std::make_shared<Item>();
+      queue.submit({[&, item](WriteTxn& t) {
+                      return t.add_item(cube.id, draft("queued"), 0, 2, item.get());
+                    },
+                    [&](const Status& s) { done.set_value(s); }});
+      BOOST_TEST(done.get_future().get().ok());
+    }
+    Item direct;
+    BOOST_TEST(write(*store, [&](WriteTxn& t) {
+                 return t.add_item(cube.id, draft("direct"), 0, 3, &direct);
+               }).ok());
+  }
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  Cube c;
+  BOOST_REQUIRE(r->find_cube(1, "w", &c).ok());
+  BOOST_TEST(c.live_items == 4u);
 }
 
 BOOST_AUTO_TEST_CASE(a_full_map_grows_up_to_its_limit_then_writes_fail_retryably) {
