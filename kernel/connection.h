@@ -1,4 +1,5 @@
-// connection.h — one client connection on the loop thread.
+// connection.h — one client connection on the loop thread (every method;
+// checked in debug builds against the thread that accepted it).
 //
 // Reads bytes, splits them into frames (ipc::FrameDecoder, which refuses
 // hostile headers before buffering), decodes each request with traversal and
@@ -24,6 +25,8 @@
 #include "ipc/frame_decoder.h"
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/config.h"
+#include "kernel/uv_handle.h"
+#include "memcube/thread_affinity.h"
 
 namespace memos::kernel {
 
@@ -41,9 +44,12 @@ class ConnectionOwner {
 
 class Connection {
  public:
-  // Takes an accepted, initialised pipe (ownership of the handle passes here).
-  Connection(std::uint64_t id, uv_pipe_t* pipe, std::uint32_t tenant, const IpcConfig& config,
-             ConnectionOwner& owner);
+  // Takes an accepted, initialised pipe. Constructed on the loop thread,
+  // which it binds to.
+  Connection(std::uint64_t id, UvHandle<uv_pipe_t> pipe, std::uint32_t tenant,
+             const IpcConfig& config, ConnectionOwner& owner);
+  // Normally after on_closed(); a connection destroyed while open closes its
+  // handles without telling the owner.
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -65,15 +71,17 @@ class Connection {
   static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_write(uv_write_t* req, int status);
+  static void on_handle_closed(void* self);
   void handle_bytes(const char* data, std::size_t size);
   void dispatch_queued();
   bool dispatch(kj::Array<capnp::word> frame);
   void update_reading();
   void reply_and_close(std::uint64_t request_id, const std::string& why);
 
+  ThreadAffinity loop_thread_;
   std::uint64_t id_;
-  uv_pipe_t* pipe_;
-  uv_timer_t* slow_timer_;
+  UvHandle<uv_pipe_t> pipe_;
+  UvHandle<uv_timer_t> slow_timer_;
   std::uint32_t tenant_;
   const IpcConfig& config_;
   ConnectionOwner& owner_;
@@ -85,7 +93,7 @@ class Connection {
   bool reading_ = false;
   bool stopped_ = false;  // no more requests will be read; close once idle
   bool closing_ = false;
-  int handles_open_ = 0;
+  int handles_open_ = 0;  // until close() completes: on_closed() at 0
 };
 
 }  // namespace memos::kernel

@@ -2,18 +2,25 @@
 //
 // One libuv loop thread owns the listening socket, the connections, timers
 // and signals and never blocks; reads, searches and embedding run on libuv's
-// worker pool; one writer thread (store::CommitQueue) commits.
+// worker pool; one writer thread (store::CommitQueue) commits; model calls
+// run on the executor lane (SerialLane).
 //
-// Start-up order: lock the data folder, open the store, rebuild the indexes,
-// start the writer, bind the socket. Shutdown on SIGINT/SIGTERM: stop
-// accepting and reading, let requests in flight finish and their replies be
-// written (at most shutdown_timeout_ms), then stop the writer (it commits
-// what is queued), close the store and remove the socket.
+// Start-up, build_services() (daemon_assembly.cpp): lock the data folder,
+// open the store and the blob store, load the embedder (probing its
+// dimension), the retrievers and the executor, remove imports a crash left
+// unfinished, open or rebuild the indexes, start the writer, the activation
+// tier and the request handler. Then run() binds the socket and serves.
+//
+// Shutdown on SIGINT/SIGTERM: stop accepting and reading, stop the periodic
+// jobs, let requests in flight finish and their replies be written (at most
+// shutdown_timeout_ms), close the last handles so that uv_run() returns, stop
+// the writer (it commits what is queued), snapshot the indexes and remove the
+// socket. ~Daemon then stops the rest in one explicit sequence (stop()), so
+// nothing depends on the order the members are declared in.
 #pragma once
 
 #include <uv.h>
 
-#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -27,12 +34,16 @@
 #include "kernel/data_lock.h"
 #include "kernel/index_set.h"
 #include "kernel/loop_mailbox.h"
+#include "kernel/periodic_job.h"
 #include "kernel/plugin_manager.h"
 #include "kernel/request_handler.h"
 #include "kernel/serial_lane.h"
+#include "kernel/services.h"
+#include "kernel/uv_handle.h"
 #include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
+#include "memcube/thread_affinity.h"
 
 namespace memos::kernel {
 
@@ -40,31 +51,61 @@ class Daemon final : public ConnectionOwner {
  public:
   // `config` must have passed validate_config().
   explicit Daemon(Config config);
+  // stop(). On the thread that called run().
   ~Daemon() override;
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
   // Serves until SIGINT or SIGTERM. Returns the exit status: 0 after a clean
-  // shutdown, 1 if start-up failed (the reason is logged).
+  // shutdown, 1 if start-up failed (the reason is logged). The calling
+  // thread becomes the loop thread.
   int run();
 
+  // Loop thread (ConnectionOwner).
   void on_request(Connection& conn, wire::Request::Reader request) override;
   void on_closed(Connection& conn) override;
 
  private:
-  bool open_storage();
+  // Assembly (daemon_assembly.cpp): each step returns "" or the error to
+  // log, and build_services() stops at the first error.
+  bool build_services();
+  std::string lock_data_folder();
+  std::string open_store();
+  std::string open_blob_store();
+  std::string load_embedder();
+  std::string load_retrievers();
+  std::string load_executor();
+  std::string remove_stale_imports();
+  std::string open_indexes();
+  std::string start_commit_queue();
+  std::string start_activation_tier();
+  std::string start_request_handler();
+  std::string store_dir() const { return config_.data_dir + "/store"; }
+
+  // The loop, its handles and its clients (loop thread, daemon.cpp).
+  bool open_loop();
+  bool watch_signals();
   bool listen();
-  void accept();
+  bool listen_on_passed_socket(int fd);
   static void on_connection(uv_stream_t* server, int status);
+  void accept();
   void reload_config();
   void deliver(std::uint64_t connection_id, const Frame& frame);
+  void run_on_worker(std::function<void()> work);
   void begin_shutdown(const char* why);
   void maybe_finish_shutdown();
-  void run_on_worker(std::function<void()> work);
-  void run_retention();
-  void collect_blob_garbage();
-  void save_index_snapshots();
-  void ping_watchdog();
+  void after_loop();
+  void remove_socket();
+  // ~Daemon's explicit stop sequence; then close_loop().
+  void stop();
+  void close_loop();
+
+  // Periodic work (daemon_jobs.cpp), each a PeriodicJob step.
+  void start_periodic_jobs();
+  void flush_access_log(PeriodicJob::Running run);
+  void run_retention(PeriodicJob::Running run);
+  void collect_blob_garbage(PeriodicJob::Running run);
+  void save_index_snapshots(PeriodicJob::Running run);
 
   Config config_;
   PluginManager plugins_;
@@ -77,31 +118,23 @@ class Daemon final : public ConnectionOwner {
   AccessLog access_;
   std::shared_ptr<PluginExecutor> executor_;  // null: no executor.model
   std::unique_ptr<ActivationTier> activations_;
-  // Owned here, shared through Services; stopped (joined) in ~Daemon while
-  // the mailbox its jobs reply through still exists.
+  // The one executor lane: owned here, shared through Services, stopped in
+  // stop() while the mailbox its jobs reply through still exists.
   SerialLane executor_lane_;
   std::unique_ptr<RequestHandler> handler_;
 
   uv_loop_t loop_{};
-  bool loop_ready_ = false;
+  bool loop_open_ = false;
+  // Bound by run() (the loop thread); the loop-thread methods assert it.
+  ThreadAffinity loop_thread_;
   std::unique_ptr<LoopMailbox> mailbox_;
-  uv_pipe_t* listener_ = nullptr;
-  uv_signal_t* sigint_ = nullptr;
-  uv_signal_t* sigterm_ = nullptr;
-  uv_timer_t* shutdown_timer_ = nullptr;
-  uv_timer_t* retention_timer_ = nullptr;
-  uv_timer_t* watchdog_timer_ = nullptr;
-  uv_signal_t* sighup_ = nullptr;
-  uv_timer_t* blob_gc_timer_ = nullptr;
-  uv_timer_t* snapshot_timer_ = nullptr;
-  // What a periodic timer calls (its handle's data), kept for the daemon's life.
-  struct TimerCall {
-    Daemon* self;
-    void (Daemon::*work)();
-  };
-  std::vector<std::unique_ptr<TimerCall>> timer_calls_;
-  std::shared_ptr<std::atomic<bool>> snapshot_busy_ = std::make_shared<std::atomic<bool>>(false);
-  std::shared_ptr<std::atomic<bool>> retention_busy_ = std::make_shared<std::atomic<bool>>(false);
+  UvHandle<uv_pipe_t> listener_;
+  UvHandle<uv_signal_t> sigint_;
+  UvHandle<uv_signal_t> sigterm_;
+  UvHandle<uv_signal_t> sighup_;
+  UvHandle<uv_timer_t> shutdown_timer_;
+  // Retention, the access-log flush, blob GC, index snapshots, the watchdog.
+  std::vector<std::unique_ptr<PeriodicJob>> periodic_jobs_;
   std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::uint64_t next_connection_id_ = 1;
   bool shutting_down_ = false;

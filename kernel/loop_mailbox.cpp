@@ -2,8 +2,9 @@
 
 namespace memos::kernel {
 
-LoopMailbox::LoopMailbox(uv_loop_t* loop) : async_(new uv_async_t) {
-  uv_async_init(loop, async_, &LoopMailbox::on_async);
+LoopMailbox::LoopMailbox(uv_loop_t* loop) {
+  loop_thread_.bind();
+  async_.open(loop, uv_async_init, &LoopMailbox::on_async);
   async_->data = this;
 }
 
@@ -15,7 +16,7 @@ void LoopMailbox::post(std::function<void()> fn) {
   std::lock_guard lock(mutex_);
   if (closed_) return;
   queue_.push_back(std::move(fn));
-  uv_async_send(async_);
+  uv_async_send(async_.get());
 }
 
 void LoopMailbox::on_async(uv_async_t* handle) {
@@ -23,6 +24,7 @@ void LoopMailbox::on_async(uv_async_t* handle) {
 }
 
 void LoopMailbox::drain() {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
   std::vector<std::function<void()>> batch;
   {
     std::lock_guard lock(mutex_);
@@ -32,15 +34,15 @@ void LoopMailbox::drain() {
 }
 
 void LoopMailbox::close() {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
   drain();
   {
     std::lock_guard lock(mutex_);
     if (closed_) return;
     closed_ = true;
   }
-  async_->data = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(async_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  // No post() reaches the handle any more (closed_ is set under the mutex).
+  async_.reset();
 }
 
 }  // namespace memos::kernel

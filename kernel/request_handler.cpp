@@ -35,11 +35,15 @@ RequestHandler::RequestHandler(Services services)
 RequestHandler::~RequestHandler() = default;
 
 void RequestHandler::connection_closed(std::uint64_t connection) {
+  MEMOS_ASSERT_ON_THREAD(s_.loop_thread);
   archives_->connection_closed(connection);
 }
 
 void RequestHandler::handle(std::uint32_t tenant, std::uint64_t connection,
                             wire::Request::Reader request, Reply reply) {
+  // Every handler's entry runs here, on the loop (archive sessions and the
+  // table itself rely on it); their work then moves off it.
+  MEMOS_ASSERT_ON_THREAD(s_.loop_thread);
   RequestContext ctx{tenant,          request.getId(),
                      connection,      std::string(request.getIdempotencyKey()),
                      request.which(), std::move(reply)};

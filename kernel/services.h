@@ -14,6 +14,7 @@
 #include "kernel/config.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
+#include "memcube/thread_affinity.h"
 
 namespace memos::kernel {
 
@@ -49,6 +50,9 @@ struct Services {
   // The one thread that calls the model executor (chat, prefill; later the
   // scheduler's work): calls run in order, never on the worker pool.
   SerialLane& executor_lane;
+  // Bound to the loop thread before any request: what "loop thread only"
+  // asserts against (MEMOS_ASSERT_ON_THREAD, debug builds).
+  const ThreadAffinity& loop_thread;
 };
 
 }  // namespace memos::kernel

@@ -1,0 +1,195 @@
+// daemon_assembly.cpp — Daemon::build_services(): the daemon's parts, built
+// in order, each step a function that returns "" or the error to log.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "kernel/daemon.h"
+#include "kernel/handlers/archives.h"
+#include "kernel/systemd.h"
+
+namespace memos::kernel {
+namespace {
+
+std::string create_directories(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  return ec ? "cannot create " + dir + ": " + ec.message() : "";
+}
+
+// The error of a call that failed: never "", which would read as success.
+std::string failed(std::string error) {
+  return error.empty() ? "failed without saying why" : error;
+}
+
+}  // namespace
+
+bool Daemon::build_services() {
+  using Step = std::string (Daemon::*)();
+  for (Step step : {
+           &Daemon::lock_data_folder,
+           &Daemon::open_store,
+           &Daemon::open_blob_store,
+           &Daemon::load_embedder,
+           &Daemon::load_retrievers,
+           &Daemon::load_executor,
+           &Daemon::remove_stale_imports,
+           &Daemon::open_indexes,
+           &Daemon::start_commit_queue,
+           &Daemon::start_activation_tier,
+           &Daemon::start_request_handler,
+       }) {
+    if (std::string error = (this->*step)(); !error.empty()) {
+      spdlog::error("{}", error);
+      return false;
+    }
+  }
+  return true;
+}
+
+// One daemon per data folder.
+std::string Daemon::lock_data_folder() {
+  systemd::notify("STATUS=opening the store");
+  std::string error;
+  lock_ = DataLock::acquire(config_.data_dir, &error);
+  return lock_ ? "" : failed(error);
+}
+
+std::string Daemon::open_store() {
+  if (std::string error = make_dirs(store_dir(), 0700); !error.empty()) return error;
+  store::StoreOptions options;
+  options.map_size_bytes = config_.store.map_size_mb << 20;
+  options.max_map_size_bytes = config_.store.max_map_size_mb << 20;
+  store::Status status;
+  store_ = store::Store::open(store_dir(), options, &status);
+  return store_ ? "" : failed(status.message);
+}
+
+std::string Daemon::open_blob_store() {
+  store::Status status;
+  blobs_ = store::BlobStore::open(config_.data_dir + "/blobs", &status);
+  return blobs_ ? "" : failed(status.message);
+}
+
+// Lists the plugins, then loads the embedder every cube uses.
+std::string Daemon::load_embedder() {
+  systemd::notify("STATUS=loading plugins");
+  plugins_.scan();
+  std::string model, error;
+  auto embedder = plugins_.load_embedder(&model, &error);
+  if (!embedder) return failed(error);
+  // Every cube embeds at search.embedding_dim: an embedder whose model has
+  // another dimension (a GGUF embedder's is its model's) must say so now,
+  // not at the first add.
+  std::vector<float> probe;
+  if (Status probed = embedder->embed("memosd", config_.search.embedding_dim, &probe);
+      !probed.ok()) {
+    return fmt::format(
+        "embedder {} cannot embed at search.embedding_dim = {}: {} (set search.embedding_dim to "
+        "its dimension)",
+        config_.plugins.embedder, config_.search.embedding_dim, probed.message);
+  }
+  indexes_.set_embedder(std::move(embedder), model);
+  return "";
+}
+
+// The dense, lexical and hybrid retrievers, each of which must offer its
+// mode. They keep their snapshots under <data>/index/<plugin>.
+std::string Daemon::load_retrievers() {
+  std::shared_ptr<PluginRetriever> retrievers[3];
+  const std::string* names[3] = {&config_.plugins.dense, &config_.plugins.lexical,
+                                 &config_.plugins.hybrid};
+  const SearchMode modes[3] = {SearchMode::dense, SearchMode::lexical, SearchMode::hybrid};
+  for (int i = 0; i < 3; ++i) {
+    std::string state_dir = config_.data_dir + "/index/" + *names[i];
+    if (std::string error = create_directories(state_dir); !error.empty()) return error;
+    std::string error;
+    retrievers[i] = plugins_.load_retriever(*names[i], state_dir, &error);
+    if (!retrievers[i]) return failed(error);
+    const auto& m = retrievers[i]->modes();
+    if (std::find(m.begin(), m.end(), modes[i]) == m.end()) {
+      return fmt::format("plugins.{} = {}: that plugin does not offer the {} mode",
+                         to_string(modes[i]), *names[i], to_string(modes[i]));
+    }
+  }
+  indexes_.set_retrievers(retrievers[0], retrievers[1], retrievers[2]);
+  return "";
+}
+
+// The model executor, when executor.model names one. It keeps its cache of
+// model hashes under <data>/executor. Loading a model may take long:
+// systemd's start timeout is extended by executor.start_timeout_ms.
+std::string Daemon::load_executor() {
+  if (config_.executor.model.empty()) return "";
+  std::string state_dir = config_.data_dir + "/executor";
+  if (std::string error = create_directories(state_dir); !error.empty()) return error;
+  systemd::notify("STATUS=loading the model " + config_.executor.model + "\nEXTEND_TIMEOUT_USEC=" +
+                  std::to_string(std::uint64_t{config_.executor.start_timeout_ms} * 1000));
+  std::string error;
+  executor_ = plugins_.load_executor(config_.executor, config_.activation, state_dir, &error);
+  if (!executor_) return fmt::format("executor.model = {}: {}", config_.executor.model, error);
+  return "";
+}
+
+// Imports a crash left half staged are dropped before anything reads cubes.
+std::string Daemon::remove_stale_imports() {
+  std::size_t stale = 0;
+  if (store::Status s = CubeArchives::remove_stale_staging(*store_, &stale); !s.ok()) {
+    return "removing unfinished imports: " + s.message;
+  }
+  if (stale) spdlog::info("removed {} import(s) left unfinished by a crash", stale);
+  return "";
+}
+
+// Opens every cube's collections, rebuilding those their snapshot does not
+// cover.
+std::string Daemon::open_indexes() {
+  systemd::notify("STATUS=opening the search indexes");
+  auto started = std::chrono::steady_clock::now();
+  std::size_t indexed = 0, rebuilt = 0;
+  Status status = indexes_.open_all(*store_, &indexed, &rebuilt, [](const std::string& what) {
+    // A big rebuild may outlast TimeoutStartSec: each step asks for more.
+    systemd::notify("STATUS=" + what + "\nEXTEND_TIMEOUT_USEC=120000000");
+  });
+  if (!status.ok()) return "opening the search indexes: " + status.message;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  started)
+                .count();
+  spdlog::info("store {} open; indexes ready in {} ms ({} cube(s) rebuilt, {} items indexed)",
+               store_dir(), ms, rebuilt, indexed);
+  return "";
+}
+
+// The writer thread. Index changes go out once per commit group, batched.
+std::string Daemon::start_commit_queue() {
+  commits_ = std::make_unique<store::CommitQueue>(
+      *store_,
+      [](const store::Status& s) {
+        // Durability contract: after a failed commit nothing can be promised;
+        // exit and let the supervisor restart on a consistent store.
+        spdlog::critical("commit failed: {}; exiting", s.message);
+        spdlog::shutdown();
+        _exit(3);
+      },
+      config_.store.group_commit);
+  commits_->set_after_group([this] { indexes_.flush(); });
+  return "";
+}
+
+std::string Daemon::start_activation_tier() {
+  activations_ = std::make_unique<ActivationTier>(*store_, *commits_, *blobs_, config_.activation);
+  return "";
+}
+
+std::string Daemon::start_request_handler() {
+  handler_ = std::make_unique<RequestHandler>(
+      Services{config_, *store_, *commits_, indexes_, stats_, access_, plugins_,
+               [this](std::function<void()> work) { run_on_worker(std::move(work)); },
+               *activations_, executor_, executor_lane_, loop_thread_});
+  return "";
+}
+
+}  // namespace memos::kernel

@@ -1,0 +1,110 @@
+// daemon_jobs.cpp — the daemon's periodic work, each a PeriodicJob: the
+// access-statistics flush, retention, blob garbage collection, index
+// snapshots and the systemd watchdog ping. Each runs at most once at a time;
+// a tick that finds the last run going is skipped.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+
+#include "kernel/daemon.h"
+#include "kernel/systemd.h"
+
+namespace memos::kernel {
+
+void Daemon::start_periodic_jobs() {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
+  auto every = [this](std::uint64_t ms, void (Daemon::*step)(PeriodicJob::Running)) {
+    periodic_jobs_.push_back(std::make_unique<PeriodicJob>(
+        &loop_, ms, [this, step](PeriodicJob::Running run) { (this->*step)(std::move(run)); }));
+  };
+  // The access flush is started before retention, with the same interval:
+  // the two tick in the same loop turn, flush first, as when retention did
+  // both. Reads counted go in about once per retention interval.
+  every(config_.store.retention_interval_ms, &Daemon::flush_access_log);
+  every(config_.store.retention_interval_ms, &Daemon::run_retention);
+  every(std::uint64_t{config_.store.blob_gc_interval_s} * 1000, &Daemon::collect_blob_garbage);
+  every(std::uint64_t{config_.search.snapshot_interval_s} * 1000, &Daemon::save_index_snapshots);
+  if (std::uint64_t usec = systemd::watchdog_usec()) {
+    // Pinged from the loop itself: if the loop stalls, systemd notices.
+    periodic_jobs_.push_back(
+        std::make_unique<PeriodicJob>(&loop_, std::max<std::uint64_t>(usec / 2000, 1),
+                                      [](PeriodicJob::Running) { systemd::notify("WATCHDOG=1"); }));
+  }
+}
+
+// Reads counted since the last flush go in as one write. The run lasts until
+// that write is done, so a writer that falls behind gets one access write at
+// a time; the counts wait in the log meanwhile, nothing is lost.
+void Daemon::flush_access_log(PeriodicJob::Running run) {
+  auto batch = access_.take();
+  if (batch.empty()) return;
+  commits_->submit(
+      {[batch = std::move(batch)](store::WriteTxn& txn) { return txn.record_access(batch); },
+       [run](const store::Status& s) {
+         if (!s.ok()) spdlog::warn("recording access statistics: {}", s.message);
+       }});
+}
+
+// Retention runs as one bounded write job per run, so a large backlog is
+// worked off a batch at a time between client writes.
+void Daemon::run_retention(PeriodicJob::Running run) {
+  auto result = std::make_shared<store::RetentionResult>();
+  const auto retention_ms = static_cast<std::int64_t>(config_.store.tombstone_retention_s) * 1000;
+  const std::size_t batch = config_.store.retention_batch;
+  commits_->submit({
+      [result, retention_ms, batch](store::WriteTxn& txn) {
+        *result = {};
+        auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+        return txn.run_retention(now, retention_ms, batch, result.get());
+      },
+      // On the writer thread; the writer is stopped (drained) before the
+      // indexes go.
+      [this, result, run](const store::Status& s) {
+        if (!s.ok()) {
+          spdlog::warn("retention: {}", s.message);
+          return;
+        }
+        for (auto [cube, item] : result->expired) indexes_.remove(cube, item);
+        if (!result->expired.empty() || result->purged != 0) {
+          spdlog::info("retention: {} item(s) expired, {} tombstone(s) purged",
+                       result->expired.size(), result->purged);
+        }
+      },
+  });
+}
+
+// Removes blob files no committed record references, on a worker: a read
+// snapshot answers "referenced?", and the grace period covers blobs whose
+// referencing commit is still on its way.
+void Daemon::collect_blob_garbage(PeriodicJob::Running run) {
+  run_on_worker([this, run] {
+    std::optional<store::ReadTxn> txn;
+    store::Status s = store_->begin_read(&txn);
+    std::size_t removed = 0;
+    if (s.ok()) {
+      s = blobs_->collect_garbage(
+          [&](const store::BlobId& id) {
+            std::uint64_t refs = 0;
+            // On a read error keep the file: deleting is the one thing not to get wrong.
+            return !txn->blob_refs(id, &refs).ok() || refs > 0;
+          },
+          std::chrono::seconds(config_.store.blob_gc_grace_s), &removed);
+    }
+    if (!s.ok()) spdlog::warn("blob garbage collection: {}", s.message);
+    if (removed) spdlog::info("blob garbage collection: {} unreferenced blob(s) removed", removed);
+  });
+}
+
+// Snapshots the indexes of cubes changed since their last snapshot, on a
+// worker, so a restart need not rebuild them.
+void Daemon::save_index_snapshots(PeriodicJob::Running run) {
+  run_on_worker([this, run] {
+    if (std::size_t n = indexes_.save_changed()) spdlog::debug("index snapshots of {} cube(s)", n);
+  });
+}
+
+}  // namespace memos::kernel
