@@ -237,7 +237,7 @@ DaemonResults bench_daemon(memos::Client& client, const Workload& work, const Op
   }
 
   memos::SearchOptions search_opts;
-  search_opts.mode = "dense";  // the in-process baseline is dense search
+  search_opts.mode = memos::SearchMode::dense;  // the in-process baseline is dense search
   search_opts.k = opts.k;
   std::cerr << "searching " << opts.queries << " queries through memosd\n";
   out.search = time_searches(work.queries, [&](const std::string& query) {

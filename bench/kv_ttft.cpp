@@ -248,12 +248,14 @@ void run(const Options& o) {
     auto activate = chat;
     activate.activate = true;
     timed(activate, &reply);
-    if (reply.activation_status != "stored")
-      throw std::runtime_error("activation not stored: " + reply.activation_status);
+    if (reply.activation_status != memos::ActivationOutcome{.stored = true}) {
+      throw std::runtime_error("activation not stored: " +
+                               memos::to_string(reply.activation_status));
+    }
     double cold_ms = timed(chat, &reply);
     double cold_restore_ms = reply.restore_ms;
-    if (reply.activation_status != "restored")
-      throw std::runtime_error("not restored: " + reply.activation_status);
+    if (reply.activation_status != memos::ActivationOutcome{.restored = true})
+      throw std::runtime_error("not restored: " + memos::to_string(reply.activation_status));
     std::vector<double> activated, restore;
     for (unsigned i = 0; i < o.runs; ++i) {
       activated.push_back(timed(chat, &reply));

@@ -331,7 +331,8 @@ std::unordered_map<std::uint64_t, std::string> add_turns(memos::Client& client,
   return dia_ids;
 }
 
-constexpr const char* kModes[] = {"dense", "lexical", "hybrid"};
+constexpr memos::SearchMode kModes[] = {memos::SearchMode::dense, memos::SearchMode::lexical,
+                                        memos::SearchMode::hybrid};
 constexpr std::size_t kModeCount = 3;
 
 // One fresh memosd per conversation, so no conversation sees another's
@@ -459,7 +460,8 @@ void run(const Options& opts) {
     score(fts5_tallies, conv, rank_fts5(conv));
   }
   for (std::size_t m = 0; m < kModeCount; ++m)
-    print_tallies(std::string("memosd-") + kModes[m], opts.split, memosd_tallies[m]);
+    print_tallies(std::string("memosd-") + memos::to_string(kModes[m]), opts.split,
+                  memosd_tallies[m]);
   print_tallies("fts5-bm25", opts.split, fts5_tallies);
 }
 

@@ -47,7 +47,8 @@ constexpr int kHnswM = 32, kEfConstruction = 64, kEfSearch = 64;
 constexpr std::size_t kVocabularySize = 20000;
 constexpr std::size_t kPipeline = 256;
 constexpr std::size_t kWarmup = 50;
-const char* const kModes[] = {"dense", "lexical", "hybrid"};
+const memos::SearchMode kModes[] = {memos::SearchMode::dense, memos::SearchMode::lexical,
+                                    memos::SearchMode::hybrid};
 // A start may rebuild every index from the store.
 constexpr std::chrono::seconds kStartTimeout{1800};
 
@@ -216,12 +217,14 @@ void run_size(const Options& opts, std::size_t size) {
   double ready_s = seconds_since(start);
   std::cerr << size << ": " << indexes << "\n";
   std::vector<std::pair<std::string, LatencyStats>> daemon_runs;
-  for (const char* mode : kModes) {
+  for (memos::SearchMode mode : kModes) {
     memos::SearchOptions search;
     search.k = opts.k;
     search.mode = mode;
-    std::cerr << size << ": " << opts.queries << " " << mode << " searches through memosd\n";
-    daemon_runs.emplace_back(mode, time_queries(queries, [&](const std::string& q) {
+    std::cerr << size << ": " << opts.queries << " " << memos::to_string(mode)
+              << " searches through memosd\n";
+    daemon_runs.emplace_back(memos::to_string(mode),
+                             time_queries(queries, [&](const std::string& q) {
                                check(client->search("scale", q, search), "search");
                              }));
   }

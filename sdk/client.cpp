@@ -20,6 +20,7 @@
 #include "ipc/message.h"
 #include "ipc/schema/memos.capnp.h"
 #include "ipc/unix_peer.h"
+#include "ipc/wire_vocabulary.h"
 
 namespace memos {
 namespace {
@@ -62,7 +63,79 @@ ErrorCode from_wire(wire::ErrorCode code) {
   return ErrorCode::unknown;
 }
 
-Item to_item(wire::Item::Reader r) {
+Error protocol_error(const std::string& what) {
+  return Error{ErrorCode::protocol_error, what, false};
+}
+
+// Reads the named values of one reply. The first value this client does not
+// know (a newer memosd's) is remembered and fails the call in finish(): a
+// stand-in value would misreport it (a frozen item read as active).
+class ReplyReader {
+ public:
+  Tier tier(wire::Tier wire) {
+    if (auto tier = ipc::from_wire(wire)) return *tier;
+    unknown("tier " + std::to_string(static_cast<unsigned>(wire)));
+    return Tier::plaintext;
+  }
+  State state(wire::State wire) {
+    if (auto state = ipc::from_wire(wire)) return *state;
+    unknown("state " + std::to_string(static_cast<unsigned>(wire)));
+    return State::active;
+  }
+  SearchMode search_mode(capnp::Text::Reader name) {
+    if (auto mode = parse_search_mode(std::string_view(name.cStr(), name.size()))) return *mode;
+    unknown("search mode '" + str(name).substr(0, 64) + "'");
+    return SearchMode::dense;
+  }
+  // A cube made before cubes had a default retriever has none: memosd
+  // searches it densely, so it reads as dense.
+  SearchMode default_retriever(capnp::Text::Reader name) {
+    return name.size() == 0 ? SearchMode::dense : search_mode(name);
+  }
+  PluginState plugin_state(capnp::Text::Reader name) {
+    if (auto state = parse_plugin_state(std::string_view(name.cStr(), name.size()))) return *state;
+    unknown("plugin state '" + str(name).substr(0, 64) + "'");
+    return PluginState::failed;
+  }
+  // memosd's status text: one of the outcome's forms, then "; not stored:
+  // why" when storing the block's state failed (to_string's form). A form
+  // this client does not know comes from an executor that did not restore
+  // the state it was given, which memosd treats as a rejection (it drops the
+  // state), so it reads as one, the text being the reason.
+  void activation_status(capnp::Text::Reader text, ChatReply* out) {
+    std::string_view status(text.cStr(), text.size());
+    if (status.empty()) return unknown("an empty activation status");
+    if (auto outcome = parse_activation_outcome(status)) {
+      out->activation_status = std::move(*outcome);
+      return;
+    }
+    constexpr std::string_view kNotStored = "; not stored: ";
+    ActivationOutcome unknown_form;
+    if (auto cut = status.rfind(kNotStored); cut != std::string_view::npos) {
+      unknown_form.not_stored = std::string(status.substr(cut + kNotStored.size()));
+      status = status.substr(0, cut);
+    }
+    unknown_form.rejected = std::string(status);
+    out->activation_status = std::move(unknown_form);
+  }
+
+  template <class T>
+  Result<T> finish(T value) {
+    if (!unknown_.empty()) {
+      return protocol_error("the reply holds " + unknown_ +
+                            ", which this client does not know (is memosd newer?)");
+    }
+    return value;
+  }
+
+ private:
+  void unknown(std::string what) {
+    if (unknown_.empty()) unknown_ = std::move(what);
+  }
+  std::string unknown_;
+};
+
+Item to_item(ReplyReader& in, wire::Item::Reader r) {
   Item item;
   item.id = r.getId();
   item.version = r.getVersion();
@@ -72,12 +145,8 @@ Item to_item(wire::Item::Reader r) {
   item.created_at_ms = r.getCreatedAtMs();
   item.recorded_at_ms = r.getRecordedAtMs();
   item.deleted = r.getDeleted();
-  // A newer daemon may send values this client does not know: keep them
-  // within the enum (the raw number is not meaningful here).
-  auto tier = static_cast<unsigned>(r.getTier());
-  item.tier = tier <= 2 ? static_cast<Tier>(tier) : Tier::plaintext;
-  auto state = static_cast<unsigned>(r.getState());
-  item.state = state <= 3 ? static_cast<State>(state) : State::active;
+  item.tier = in.tier(r.getTier());
+  item.state = in.state(r.getState());
   item.importance = r.getImportance();
   item.expires_at_ms = r.getExpiresAtMs();
   item.valid_from_ms = r.getValidFromMs();
@@ -91,7 +160,7 @@ Item to_item(wire::Item::Reader r) {
   return item;
 }
 
-Cube to_cube(wire::Cube::Reader r) {
+Cube to_cube(ReplyReader& in, wire::Cube::Reader r) {
   return Cube{r.getId(),
               str(r.getName()),
               r.getOwnerUid(),
@@ -100,16 +169,16 @@ Cube to_cube(wire::Cube::Reader r) {
               r.getDimension(),
               r.getLiveItems(),
               r.getHeadVersion(),
-              str(r.getDefaultRetriever()),
+              in.default_retriever(r.getDefaultRetriever()),
               str(r.getLanguage()),
               str(r.getIndexes())};
 }
 
-PluginInfo to_plugin(wire::PluginInfo::Reader r) {
+PluginInfo to_plugin(ReplyReader& in, wire::PluginInfo::Reader r) {
   PluginInfo p;
   p.name = str(r.getName());
   for (auto k : r.getKinds()) p.kinds.push_back(str(k));
-  p.state = str(r.getState());
+  p.state = in.plugin_state(r.getState());
   p.detail = str(r.getDetail());
   p.health = str(r.getHealth());
   p.isolated = r.getIsolated();
@@ -136,10 +205,6 @@ void set_meta(List list, const std::vector<MetaEntry>& values) {
     list[i].setKey(text(values[i].key));
     list[i].setValue(text(values[i].value));
   }
-}
-
-Error protocol_error(const std::string& what) {
-  return Error{ErrorCode::protocol_error, what, false};
 }
 
 }  // namespace
@@ -406,63 +471,65 @@ std::future<Result<Status>> Client::status_async() {
                                    str(s.getVersion()),   s.getPid(),          s.getUptimeMs(),
                                    s.getTenantUid(),      s.getCubes(),        s.getConnections(),
                                    s.getRequestsServed(), str(s.getDataDir()), str(s.getSocket())};
-                               for (auto p : s.getPlugins()) out.plugins.push_back(to_plugin(p));
-                               return out;
+                               ReplyReader in;
+                               for (auto p : s.getPlugins())
+                                 out.plugins.push_back(to_plugin(in, p));
+                               return in.finish(std::move(out));
                              });
 }
 
-Result<std::vector<PluginInfo>> Client::plugin_list() {
-  return impl_
-      ->call<std::vector<PluginInfo>>(
-          [](wire::Request::Builder r) { r.setPluginList(); },
-          [](const wire::Response::Reader& r) -> Result<std::vector<PluginInfo>> {
-            if (!r.isPlugins()) return wrong_reply<std::vector<PluginInfo>>();
-            std::vector<PluginInfo> out;
-            for (auto p : r.getPlugins()) out.push_back(to_plugin(p));
-            return out;
-          })
-      .get();
+std::future<Result<std::vector<PluginInfo>>> Client::plugin_list_async() {
+  return impl_->call<std::vector<PluginInfo>>(
+      [](wire::Request::Builder r) { r.setPluginList(); },
+      [](const wire::Response::Reader& r) -> Result<std::vector<PluginInfo>> {
+        if (!r.isPlugins()) return wrong_reply<std::vector<PluginInfo>>();
+        ReplyReader in;
+        std::vector<PluginInfo> out;
+        for (auto p : r.getPlugins()) out.push_back(to_plugin(in, p));
+        return in.finish(std::move(out));
+      });
 }
 
 namespace {
 Result<PluginInfo> decode_plugin(const wire::Response::Reader& r) {
   if (!r.isPlugin()) return wrong_reply<PluginInfo>();
-  return to_plugin(r.getPlugin());
+  ReplyReader in;
+  return in.finish(to_plugin(in, r.getPlugin()));
 }
 }  // namespace
 
-Result<PluginInfo> Client::plugin_info(const std::string& name) {
-  return impl_
-      ->call<PluginInfo>([&](wire::Request::Builder r) { r.setPluginInfo(text(name)); },
-                         decode_plugin)
-      .get();
+std::future<Result<PluginInfo>> Client::plugin_info_async(std::string name) {
+  return impl_->call<PluginInfo>([&](wire::Request::Builder r) { r.setPluginInfo(text(name)); },
+                                 decode_plugin);
 }
 
-Result<PluginInfo> Client::plugin_reload(const std::string& name) {
-  return impl_
-      ->call<PluginInfo>([&](wire::Request::Builder r) { r.setPluginReload(text(name)); },
-                         decode_plugin)
-      .get();
+std::future<Result<PluginInfo>> Client::plugin_reload_async(std::string name) {
+  return impl_->call<PluginInfo>([&](wire::Request::Builder r) { r.setPluginReload(text(name)); },
+                                 decode_plugin);
 }
 
 namespace {
 Result<Cube> decode_cube(const wire::Response::Reader& r) {
   if (!r.isCube()) return wrong_reply<Cube>();
-  return to_cube(r.getCube());
+  ReplyReader in;
+  return in.finish(to_cube(in, r.getCube()));
 }
 Result<Item> decode_item(const wire::Response::Reader& r) {
   if (!r.isItem()) return wrong_reply<Item>();
-  return to_item(r.getItem());
+  ReplyReader in;
+  return in.finish(to_item(in, r.getItem()));
 }
 }  // namespace
 
-std::future<Result<Cube>> Client::cube_create_async(std::string name, std::string retriever,
+std::future<Result<Cube>> Client::cube_create_async(std::string name,
+                                                    std::optional<SearchMode> retriever,
                                                     std::string language) {
   return impl_->call<Cube>(
       [&](wire::Request::Builder r) {
         auto c = r.initCubeCreate();
         c.setName(text(name));
-        c.setRetriever(text(retriever));
+        // Empty on the wire: the daemon's search.default_mode.
+        c.setRetriever(retriever ? to_string(*retriever) : "");
         c.setLanguage(text(language));
       },
       decode_cube);
@@ -473,9 +540,10 @@ std::future<Result<std::vector<Cube>>> Client::cube_list_async() {
       [](wire::Request::Builder r) { r.setCubeList(); },
       [](const wire::Response::Reader& r) -> Result<std::vector<Cube>> {
         if (!r.isCubes()) return wrong_reply<std::vector<Cube>>();
+        ReplyReader in;
         std::vector<Cube> cubes;
-        for (auto c : r.getCubes()) cubes.push_back(to_cube(c));
-        return cubes;
+        for (auto c : r.getCubes()) cubes.push_back(to_cube(in, c));
+        return in.finish(std::move(cubes));
       });
 }
 
@@ -573,9 +641,10 @@ std::future<Result<std::vector<Item>>> Client::history_async(std::string cube, s
       },
       [](const wire::Response::Reader& r) -> Result<std::vector<Item>> {
         if (!r.isHistory()) return wrong_reply<std::vector<Item>>();
+        ReplyReader in;
         std::vector<Item> items;
-        for (auto i : r.getHistory()) items.push_back(to_item(i));
-        return items;
+        for (auto i : r.getHistory()) items.push_back(to_item(in, i));
+        return in.finish(std::move(items));
       });
 }
 
@@ -590,7 +659,7 @@ std::future<Result<std::vector<Hit>>> Client::search_async(std::string cube, std
         set_texts(s.initTags(static_cast<unsigned>(options.tags.size())), options.tags);
         s.setAsOfMs(options.as_of_ms);
         s.setIncludeArchived(options.include_archived);
-        s.setMode(text(options.mode));
+        s.setMode(options.mode ? to_string(*options.mode) : "");  // empty: the cube's default
         set_texts(s.initAnyTags(static_cast<unsigned>(options.any_tags.size())), options.any_tags);
         auto meta = s.initMeta(static_cast<unsigned>(options.meta.size()));
         for (unsigned i = 0; i < options.meta.size(); ++i) {
@@ -599,10 +668,10 @@ std::future<Result<std::vector<Hit>>> Client::search_async(std::string cube, std
         }
         auto tiers = s.initTiers(static_cast<unsigned>(options.tiers.size()));
         for (unsigned i = 0; i < options.tiers.size(); ++i)
-          tiers.set(i, static_cast<wire::Tier>(options.tiers[i]));
+          tiers.set(i, ipc::to_wire(options.tiers[i]));
         auto states = s.initStates(static_cast<unsigned>(options.states.size()));
         for (unsigned i = 0; i < options.states.size(); ++i)
-          states.set(i, static_cast<wire::State>(options.states[i]));
+          states.set(i, ipc::to_wire(options.states[i]));
         s.setRecordedSinceMs(options.recorded_since_ms);
         s.setRecordedUntilMs(options.recorded_until_ms);
         s.setValidSinceMs(options.valid_since_ms);
@@ -616,14 +685,17 @@ std::future<Result<std::vector<Hit>>> Client::search_async(std::string cube, std
       },
       [](const wire::Response::Reader& r) -> Result<std::vector<Hit>> {
         if (!r.isHits()) return wrong_reply<std::vector<Hit>>();
+        ReplyReader in;
         std::vector<Hit> hits;
         for (auto h : r.getHits()) {
-          Hit hit{to_item(h.getItem()), h.getScore(), str(h.getCube()), {}};
-          for (auto rank : h.getRanks())
-            hit.ranks.push_back({str(rank.getRetriever()), rank.getRank(), rank.getScore()});
+          Hit hit{to_item(in, h.getItem()), h.getScore(), str(h.getCube()), {}};
+          for (auto rank : h.getRanks()) {
+            hit.ranks.push_back(
+                {in.search_mode(rank.getRetriever()), rank.getRank(), rank.getScore()});
+          }
           hits.push_back(std::move(hit));
         }
-        return hits;
+        return in.finish(std::move(hits));
       });
 }
 
@@ -633,7 +705,7 @@ std::future<Result<Item>> Client::set_state_async(std::string cube, std::uint64_
         auto x = r.initSetState();
         x.setCube(text(cube));
         x.setItemId(id);
-        x.setState(static_cast<wire::State>(state));
+        x.setState(ipc::to_wire(state));
       },
       decode_item);
 }
@@ -663,9 +735,10 @@ std::future<Result<ItemDiff>> Client::diff_async(std::string cube, std::uint64_t
       [](const wire::Response::Reader& r) -> Result<ItemDiff> {
         if (!r.isDiff()) return wrong_reply<ItemDiff>();
         auto d = r.getDiff();
+        ReplyReader in;
         ItemDiff diff;
-        diff.from = to_item(d.getFrom());
-        diff.to = to_item(d.getTo());
+        diff.from = to_item(in, d.getFrom());
+        diff.to = to_item(in, d.getTo());
         diff.text_changed = d.getTextChanged();
         for (auto t : d.getTagsAdded()) diff.tags_added.push_back(str(t));
         for (auto t : d.getTagsRemoved()) diff.tags_removed.push_back(str(t));
@@ -677,7 +750,7 @@ std::future<Result<ItemDiff>> Client::diff_async(std::string cube, std::uint64_t
         }
         diff.state_changed = d.getStateChanged();
         diff.validity_changed = d.getValidityChanged();
-        return diff;
+        return in.finish(std::move(diff));
       });
 }
 
@@ -837,7 +910,7 @@ std::future<Result<ChatReply>> Client::chat_async(std::string cube, std::string 
         c.setK(options.k);
         auto ids = c.initIds(static_cast<unsigned>(options.ids.size()));
         for (unsigned i = 0; i < ids.size(); ++i) ids.set(i, options.ids[i]);
-        c.setMode(text(options.mode));
+        c.setMode(options.mode ? to_string(*options.mode) : "");  // empty: the cube's default
         c.setActivate(options.activate);
         c.setNoReuse(options.no_reuse);
         c.setMaxTokens(options.max_tokens);
@@ -849,6 +922,7 @@ std::future<Result<ChatReply>> Client::chat_async(std::string cube, std::string 
       [](const wire::Response::Reader& r) -> Result<ChatReply> {
         if (!r.isChat()) return wrong_reply<ChatReply>();
         auto c = r.getChat();
+        ReplyReader in;
         ChatReply out;
         out.text = str(c.getText());
         for (std::uint64_t id : c.getMemories()) out.memories.push_back(id);
@@ -856,7 +930,7 @@ std::future<Result<ChatReply>> Client::chat_async(std::string cube, std::string 
         out.block_tokens = c.getBlockTokens();
         out.reused_tokens = c.getReusedTokens();
         out.generated_tokens = c.getGeneratedTokens();
-        out.activation_status = str(c.getActivationStatus());
+        in.activation_status(c.getActivationStatus(), &out);
         out.activation = c.getActivation();
         out.restore_ms = c.getRestoreMs();
         out.prefill_ms = c.getPrefillMs();
@@ -865,74 +939,67 @@ std::future<Result<ChatReply>> Client::chat_async(std::string cube, std::string 
         out.finish = str(c.getFinish());
         out.resident = c.getResident();
         out.format = str(c.getFormat());
+        return in.finish(std::move(out));
+      });
+}
+
+std::future<Result<Activation>> Client::kv_prefill_async(std::string cube,
+                                                         std::vector<std::uint64_t> ids,
+                                                         std::uint32_t top) {
+  return impl_->call<Activation>(
+      [&](wire::Request::Builder r) {
+        auto p = r.initKvPrefill();
+        p.setCube(text(cube));
+        auto list = p.initIds(static_cast<unsigned>(ids.size()));
+        for (unsigned i = 0; i < list.size(); ++i) list.set(i, ids[i]);
+        p.setTop(top);
+      },
+      decode_activation);
+}
+
+std::future<Result<std::vector<Activation>>> Client::kv_list_async(std::string cube) {
+  return impl_->call<std::vector<Activation>>(
+      [&](wire::Request::Builder r) { r.initKvList().setName(text(cube)); },
+      [](const wire::Response::Reader& r) -> Result<std::vector<Activation>> {
+        if (!r.isActivations()) return wrong_reply<std::vector<Activation>>();
+        std::vector<Activation> out;
+        for (auto a : r.getActivations()) out.push_back(to_activation(a));
         return out;
       });
 }
 
-Result<Activation> Client::kv_prefill(std::string cube, std::vector<std::uint64_t> ids,
-                                      std::uint32_t top) {
-  return impl_
-      ->call<Activation>(
-          [&](wire::Request::Builder r) {
-            auto p = r.initKvPrefill();
-            p.setCube(text(cube));
-            auto list = p.initIds(static_cast<unsigned>(ids.size()));
-            for (unsigned i = 0; i < list.size(); ++i) list.set(i, ids[i]);
-            p.setTop(top);
-          },
-          decode_activation)
-      .get();
+std::future<Result<Activation>> Client::kv_remove_async(std::string cube, std::uint64_t id) {
+  return impl_->call<Activation>(
+      [&](wire::Request::Builder r) {
+        auto x = r.initKvRemove();
+        x.setCube(text(cube));
+        x.setItemId(id);
+      },
+      decode_activation);
 }
 
-Result<std::vector<Activation>> Client::kv_list(std::string cube) {
-  return impl_
-      ->call<std::vector<Activation>>(
-          [&](wire::Request::Builder r) { r.initKvList().setName(text(cube)); },
-          [](const wire::Response::Reader& r) -> Result<std::vector<Activation>> {
-            if (!r.isActivations()) return wrong_reply<std::vector<Activation>>();
-            std::vector<Activation> out;
-            for (auto a : r.getActivations()) out.push_back(to_activation(a));
-            return out;
-          })
-      .get();
-}
-
-Result<Activation> Client::kv_remove(std::string cube, std::uint64_t id) {
-  return impl_
-      ->call<Activation>(
-          [&](wire::Request::Builder r) {
-            auto x = r.initKvRemove();
-            x.setCube(text(cube));
-            x.setItemId(id);
-          },
-          decode_activation)
-      .get();
-}
-
-Result<KvStats> Client::kv_stats() {
-  return impl_
-      ->call<KvStats>([](wire::Request::Builder r) { r.setKvStats(); },
-                      [](const wire::Response::Reader& r) -> Result<KvStats> {
-                        if (!r.isKvStats()) return wrong_reply<KvStats>();
-                        auto k = r.getKvStats();
-                        KvStats out;
-                        out.model = str(k.getModel());
-                        out.model_hash = str(k.getModelHash());
-                        out.kv_type = str(k.getKvType());
-                        out.context_tokens = k.getContextTokens();
-                        out.chunk_tokens = k.getChunkTokens();
-                        out.items = k.getItems();
-                        out.bytes = k.getBytes();
-                        out.tenant_max_bytes = k.getTenantMaxBytes();
-                        out.resident_states = k.getResidentStates();
-                        out.resident_bytes = k.getResidentBytes();
-                        out.resident_budget_bytes = k.getResidentBudgetBytes();
-                        out.resident_hits = k.getResidentHits();
-                        out.resident_misses = k.getResidentMisses();
-                        out.rejected_states = k.getRejectedStates();
-                        return out;
-                      })
-      .get();
+std::future<Result<KvStats>> Client::kv_stats_async() {
+  return impl_->call<KvStats>([](wire::Request::Builder r) { r.setKvStats(); },
+                              [](const wire::Response::Reader& r) -> Result<KvStats> {
+                                if (!r.isKvStats()) return wrong_reply<KvStats>();
+                                auto k = r.getKvStats();
+                                KvStats out;
+                                out.model = str(k.getModel());
+                                out.model_hash = str(k.getModelHash());
+                                out.kv_type = str(k.getKvType());
+                                out.context_tokens = k.getContextTokens();
+                                out.chunk_tokens = k.getChunkTokens();
+                                out.items = k.getItems();
+                                out.bytes = k.getBytes();
+                                out.tenant_max_bytes = k.getTenantMaxBytes();
+                                out.resident_states = k.getResidentStates();
+                                out.resident_bytes = k.getResidentBytes();
+                                out.resident_budget_bytes = k.getResidentBudgetBytes();
+                                out.resident_hits = k.getResidentHits();
+                                out.resident_misses = k.getResidentMisses();
+                                out.rejected_states = k.getRejectedStates();
+                                return out;
+                              });
 }
 
 }  // namespace memos

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "shell/time_args.h"
+#include "shell/vocabulary_options.h"
 
 namespace memos::shell {
 namespace {
@@ -41,6 +42,8 @@ int chat(const GenerationArgs& a, memos::Client& client, const Output& out) {
   auto r = client.chat(a.cube, a.prompt, a.chat);
   if (!r) return out.refused(r.error());
   const auto& c = r.value();
+  // As memosd words it: the outcome, then why storing failed if it did.
+  std::string status = memos::to_string(c.activation_status);
   if (out.json()) {
     JsonWriter j;
     j.begin_object();
@@ -50,7 +53,7 @@ int chat(const GenerationArgs& a, memos::Client& client, const Output& out) {
     j.key("block_tokens").value(c.block_tokens);
     j.key("reused_tokens").value(c.reused_tokens);
     j.key("generated_tokens").value(c.generated_tokens);
-    j.key("activation_status").value(c.activation_status);
+    j.key("activation_status").value(status);
     if (c.activation) j.key("activation").value(memos::format_id(c.activation));
     j.key("resident").value(c.resident);
     j.key("restore_ms").value(c.restore_ms);
@@ -68,7 +71,7 @@ int chat(const GenerationArgs& a, memos::Client& client, const Output& out) {
   std::fprintf(stderr,
                "-- %zu memories, %u prompt tokens, %u reused; activation: %s%s%s; "
                "first token %.1f ms (restore %.1f, prefill %.1f); %u tokens, %s\n",
-               c.memories.size(), c.prompt_tokens, c.reused_tokens, c.activation_status.c_str(),
+               c.memories.size(), c.prompt_tokens, c.reused_tokens, status.c_str(),
                c.activation ? " " : "", c.activation ? memos::format_id(c.activation).c_str() : "",
                c.first_token_ms, c.restore_ms, c.prefill_ms, c.generated_tokens, c.finish.c_str());
   return 0;
@@ -156,8 +159,8 @@ void add_generation_commands(CLI::App& app, GenerationArgs& a) {
   chat->add_option("-k", a.chat.k, "memories to retrieve (default 5)")->check(CLI::Range(1u, 100u));
   chat->add_option("--ids", a.ids, "use these memories instead of searching (repeatable)")
       ->delimiter(',');
-  chat->add_option("--mode", a.chat.mode, "search mode (default: the cube's)")
-      ->check(CLI::IsMember({"dense", "lexical", "hybrid"}));
+  chat->add_option("--mode", a.mode, "search mode (default: the cube's)")
+      ->check(one_of(parse_search_mode, kSearchModes));
   chat->add_flag("--activate", a.chat.activate,
                  "store the memory block's KV state, so the next chat over it skips prefill");
   chat->add_flag("--no-reuse", a.chat.no_reuse, "prefill the block even if a state is stored");
@@ -198,6 +201,7 @@ void convert_generation_args(CLI::App& app, GenerationArgs& a) {
     return *id;
   };
   for (const auto& text : a.ids) a.chat.ids.push_back(id_of(text));
+  a.chat.mode = optional_value_of(parse_search_mode, a.mode);
   if (!a.id.empty()) a.item_id = id_of(a.id);
 }
 

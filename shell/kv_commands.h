@@ -16,7 +16,8 @@ namespace memos::shell {
 
 struct GenerationArgs {
   std::string cube, prompt, id;
-  std::vector<std::string> ids;  // as typed; converted by convert()
+  std::vector<std::string> ids;  // as typed; converted by convert_generation_args()
+  std::string mode;              // chat --mode as typed; converted likewise
   std::uint32_t top = 0;
   memos::ChatOptions chat;
   std::uint64_t item_id = 0;
@@ -24,7 +25,7 @@ struct GenerationArgs {
 
 // Declares the commands and their options on `app`, filling `a`.
 void add_generation_commands(CLI::App& app, GenerationArgs& a);
-// Converts what CLI11 cannot check (ids). Throws UsageError.
+// Converts what CLI11 cannot (ids, the search mode's name). Throws UsageError.
 void convert_generation_args(CLI::App& app, GenerationArgs& a);
 // Runs the command if it is one of these, returning its exit status;
 // nullopt otherwise.

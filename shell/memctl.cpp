@@ -21,6 +21,7 @@
 #include "shell/kv_commands.h"
 #include "shell/output.h"
 #include "shell/time_args.h"
+#include "shell/vocabulary_options.h"
 
 namespace {
 
@@ -28,6 +29,9 @@ using memos::shell::format_time;
 using memos::shell::JsonWriter;
 using memos::shell::kExitRefused;
 using memos::shell::kExitUsage;
+using memos::shell::kSearchableStates;
+using memos::shell::kSearchModes;
+using memos::shell::kTiers;
 using memos::shell::Output;
 using memos::shell::UsageError;
 
@@ -111,7 +115,7 @@ void cube_json(JsonWriter& j, const memos::Cube& c) {
   j.key("dimension").value(c.dimension);
   j.key("live_items").value(c.live_items);
   j.key("head_version").value(c.head_version);
-  j.key("default_retriever").value(c.default_retriever);
+  j.key("default_retriever").value(memos::to_string(c.default_retriever));
   j.key("language").value(c.language);
   if (!c.indexes.empty()) j.key("indexes").value(c.indexes);
   j.end_object();
@@ -123,7 +127,7 @@ void plugin_json(JsonWriter& j, const memos::PluginInfo& p) {
   j.key("kinds").begin_array();
   for (const auto& k : p.kinds) j.value(k);
   j.end_array();
-  j.key("state").value(p.state);
+  j.key("state").value(memos::to_string(p.state));
   j.key("detail").value(p.detail);
   j.key("health").value(p.health);
   j.key("isolated").value(p.isolated);
@@ -208,7 +212,7 @@ void print_cube(const memos::Cube& c) {
   std::printf("owner uid  %u\n", c.owner_uid);
   std::printf("created    %s\n", format_time(c.created_at_ms).c_str());
   std::printf("embedder   %s (%u dimensions)\n", c.embedder.c_str(), c.dimension);
-  std::printf("retriever  %s\n", c.default_retriever.c_str());
+  std::printf("retriever  %s\n", memos::to_string(c.default_retriever));
   std::printf("language   %s\n", c.language.c_str());
   if (!c.indexes.empty()) std::printf("indexes    %s\n", c.indexes.c_str());
   std::printf("live items %llu\n", static_cast<unsigned long long>(c.live_items));
@@ -299,9 +303,11 @@ struct Args {
   float importance = 0;
   std::string ttl, valid_from, valid_to, as_of, session, supersedes, idempotency_key;
   std::vector<std::string> sources;
-  memos::NewItem item;        // add, with everything converted
-  std::int64_t as_of_ms = 0;  // search
-  // search: raw option text, then `search` with everything converted.
+  std::optional<memos::SearchMode> default_retriever;  // cube create --retriever
+  memos::NewItem item;                                 // add, with everything converted
+  std::int64_t as_of_ms = 0;                           // search
+  // search: raw option text (names checked by CLI11 with the vocabulary),
+  // then `search` with everything converted.
   std::string mode, since, until, valid_since, valid_until;
   std::vector<std::string> any_tags, tiers, states, search_meta;
   bool explain = false;
@@ -332,6 +338,7 @@ void convert_arguments(Args& a) {
     return *t;
   };
   if (!a.id.empty()) a.item_id = id_of(a.id);
+  a.default_retriever = memos::shell::optional_value_of(memos::parse_search_mode, a.retriever);
   a.meta_entries = parse_meta(a.meta);
   a.item.text = a.text;
   a.item.tags = a.tags;
@@ -353,32 +360,15 @@ void convert_arguments(Args& a) {
 
   auto& s = a.search;
   s.k = a.k;
-  s.mode = a.mode;
+  s.mode = memos::shell::optional_value_of(memos::parse_search_mode, a.mode);
   s.tags = a.tags;
   s.any_tags = a.any_tags;
   s.meta = parse_meta(a.search_meta);
   s.as_of_ms = a.as_of_ms;
   s.include_archived = a.include_archived;
-  for (const auto& t : a.tiers) {
-    if (t == "plaintext")
-      s.tiers.push_back(memos::Tier::plaintext);
-    else if (t == "activation")
-      s.tiers.push_back(memos::Tier::activation);
-    else if (t == "parametric")
-      s.tiers.push_back(memos::Tier::parametric);
-    else
-      throw UsageError{"--tier wants plaintext, activation or parametric; got '" + t + "'"};
-  }
-  for (const auto& st : a.states) {
-    if (st == "active")
-      s.states.push_back(memos::State::active);
-    else if (st == "archived")
-      s.states.push_back(memos::State::archived);
-    else if (st == "frozen")
-      s.states.push_back(memos::State::frozen);
-    else
-      throw UsageError{"--state wants active, archived or frozen; got '" + st + "'"};
-  }
+  for (const auto& t : a.tiers) s.tiers.push_back(memos::shell::value_of(memos::parse_tier, t));
+  for (const auto& st : a.states)
+    s.states.push_back(memos::shell::value_of(memos::parse_state, st));
   if (!a.since.empty()) s.recorded_since_ms = time_of("--since", a.since);
   if (!a.until.empty()) s.recorded_until_ms = time_of("--until", a.until);
   if (!a.valid_since.empty()) s.valid_since_ms = time_of("--valid-since", a.valid_since);
@@ -438,9 +428,9 @@ int run(CLI::App& app, const Args& a) {
     std::printf("data         %s\n", s.data_dir.c_str());
     std::printf("socket       %s\n", s.socket.c_str());
     for (const auto& plugin : s.plugins) {
-      std::printf("plugin       %s: %s%s%s%s%s\n", plugin.name.c_str(), plugin.state.c_str(),
-                  plugin.detail.empty() ? "" : ", ", plugin.detail.c_str(),
-                  plugin.health.empty() ? "" : ", ", plugin.health.c_str());
+      std::printf("plugin       %s: %s%s%s%s%s\n", plugin.name.c_str(),
+                  memos::to_string(plugin.state), plugin.detail.empty() ? "" : ", ",
+                  plugin.detail.c_str(), plugin.health.empty() ? "" : ", ", plugin.health.c_str());
     }
     return 0;
   }
@@ -458,7 +448,7 @@ int run(CLI::App& app, const Args& a) {
       }
       if (r->empty()) std::printf("no plugins\n");
       for (const auto& plugin : r.value()) {
-        std::printf("%-24s %-10s %-22s %s\n", plugin.name.c_str(), plugin.state.c_str(),
+        std::printf("%-24s %-10s %-22s %s\n", plugin.name.c_str(), memos::to_string(plugin.state),
                     join(plugin.kinds, ",").c_str(), plugin.isolated ? "isolated" : "in-process");
       }
       return 0;
@@ -474,7 +464,7 @@ int run(CLI::App& app, const Args& a) {
     const auto& p = r.value();
     std::printf("name       %s\n", p.name.c_str());
     std::printf("kinds      %s\n", join(p.kinds, ", ").c_str());
-    std::printf("state      %s%s%s\n", p.state.c_str(), p.detail.empty() ? "" : ": ",
+    std::printf("state      %s%s%s\n", memos::to_string(p.state), p.detail.empty() ? "" : ": ",
                 p.detail.c_str());
     std::printf("isolation  %s\n", p.isolated ? "isolated" : "in-process");
     if (!p.health.empty()) std::printf("health     %s\n", p.health.c_str());
@@ -583,7 +573,7 @@ int run(CLI::App& app, const Args& a) {
       std::printf("removed cube %s\n", a.name.c_str());
       return 0;
     }
-    auto r = sub("create") ? client.cube_create(a.name, a.retriever, a.language)
+    auto r = sub("create") ? client.cube_create(a.name, a.default_retriever, a.language)
                            : client.cube_show(a.name);
     if (!r) return out.refused(r.error());
     if (out.json()) {
@@ -712,7 +702,7 @@ int run(CLI::App& app, const Args& a) {
         if (a.explain) {
           j.key("ranks").begin_array();
           for (const auto& rank : h.ranks) {
-            j.begin_object().key("retriever").value(rank.retriever);
+            j.begin_object().key("retriever").value(memos::to_string(rank.retriever));
             j.key("rank").value(rank.rank).key("score").value(static_cast<double>(rank.score));
             j.end_object();
           }
@@ -735,7 +725,7 @@ int run(CLI::App& app, const Args& a) {
         std::string why;
         for (const auto& rank : h.ranks) {
           if (!why.empty()) why += ", ";
-          why += rank.retriever + " " +
+          why += std::string(memos::to_string(rank.retriever)) + " " +
                  (rank.rank ? "#" + std::to_string(rank.rank) + " (" +
                                   std::to_string(rank.score).substr(0, 6) + ")"
                             : "-");
@@ -764,9 +754,11 @@ int main(int argc, char** argv) {
   cube->require_subcommand(1);
   auto* cube_create = cube->add_subcommand("create", "create a cube");
   cube_create->add_option("NAME", a.name)->required();
-  cube_create->add_option("--retriever", a.retriever,
-                          "how search ranks by default: dense, lexical or hybrid (the "
-                          "daemon's search.default_mode)");
+  cube_create
+      ->add_option("--retriever", a.retriever,
+                   "how search ranks by default: dense, lexical or hybrid (the "
+                   "daemon's search.default_mode)")
+      ->check(memos::shell::one_of(memos::parse_search_mode, kSearchModes));
   cube_create->add_option("--language", a.language,
                           "stemming language of lexical search (default english)");
   cube->add_subcommand("ls", "list your cubes");
@@ -861,12 +853,14 @@ int main(int argc, char** argv) {
   search->add_option("QUERY", a.query)->required();
   search->add_option("-k", a.k, "how many results (default 10)")->check(CLI::Range(1u, 100000u));
   search->add_option("--mode", a.mode, "dense, lexical or hybrid (default: the cube's)")
-      ->check(CLI::IsMember({"dense", "lexical", "hybrid"}));
+      ->check(memos::shell::one_of(memos::parse_search_mode, kSearchModes));
   search->add_option("--tag", a.tags, "only memories with this tag (repeatable: all of them)");
   search->add_option("--any-tag", a.any_tags, "only memories with one of these tags (repeatable)");
   search->add_option("--meta", a.search_meta, "only memories with KEY=VALUE (repeatable)");
-  search->add_option("--tier", a.tiers, "only this tier (repeatable)");
-  search->add_option("--state", a.states, "only this state (repeatable; default active)");
+  search->add_option("--tier", a.tiers, "only this tier (repeatable)")
+      ->check(memos::shell::one_of(memos::parse_tier, kTiers));
+  search->add_option("--state", a.states, "only this state (repeatable; default active)")
+      ->check(memos::shell::one_of(memos::parse_state, kSearchableStates));
   search->add_option("--since", a.since, "recorded at or after this time");
   search->add_option("--until", a.until, "recorded before this time");
   search->add_option("--valid-since", a.valid_since, "facts holding at or after this time");

@@ -703,7 +703,7 @@ void verify_search(memos::Client& client, const Ledger& ledger, Rng& rng, Proble
       memos::SearchOptions dense;
       dense.k = 1;
       dense.tags = tags;
-      dense.mode = "dense";
+      dense.mode = memos::SearchMode::dense;
       auto hits = client.search(record.cube, head.text, dense);
       if (!hits.ok()) {
         problems.push_back("search " + record.cube + ": " + hits.error().message);
@@ -715,7 +715,7 @@ void verify_search(memos::Client& client, const Ledger& ledger, Rng& rng, Proble
     }
     memos::SearchOptions lexical;
     lexical.k = 50;
-    lexical.mode = "lexical";
+    lexical.mode = memos::SearchMode::lexical;
     auto hits = client.search(record.cube, head.text, lexical);
     if (!hits.ok()) {
       problems.push_back("search " + record.cube + ": " + hits.error().message);

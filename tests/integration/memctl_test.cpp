@@ -192,6 +192,17 @@ BOOST_FIXTURE_TEST_CASE(exit_status_two_on_bad_usage, Fixture) {
   BOOST_TEST(memctl({"search", "c", "q", "-k", "many"}, &out, &err) == 2);
   BOOST_TEST(memctl({"add", "c", "text", "--meta", "novalue"}, &out, &err) == 2);
   BOOST_TEST(memctl({"cube"}, &out, &err) == 2);
+  // Names of modes, tiers and states are checked before connecting, and the
+  // error lists the accepted ones.
+  BOOST_TEST(memctl({"search", "c", "q", "--mode", "psychic"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "'psychic' is unknown (dense, lexical or hybrid)"), err);
+  BOOST_TEST(memctl({"search", "c", "q", "--mode", "Dense"}, &out, &err) == 2);
+  BOOST_TEST(memctl({"search", "c", "q", "--mode", ""}, &out, &err) == 2);
+  BOOST_TEST(memctl({"search", "c", "q", "--tier", "ram"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "(plaintext, activation or parametric)"), err);
+  BOOST_TEST(memctl({"search", "c", "q", "--state", "deleted"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "(active, archived or frozen)"), err);
+  BOOST_TEST(memctl({"chat", "c", "hi", "--mode", "psychic"}, &out, &err) == 2);
 }
 
 BOOST_FIXTURE_TEST_CASE(exit_status_one_when_refused_or_unreachable, Fixture) {
@@ -276,8 +287,10 @@ BOOST_FIXTURE_TEST_CASE(cubes_carry_a_default_retriever, Fixture) {
   BOOST_TEST(memctl({"cube", "create", "r2", "--retriever", "dense"}) == 0);
   BOOST_TEST(memctl({"cube", "show", "r2"}, &out) == 0);
   BOOST_TEST(contains(out, "retriever  dense"), out);
-  BOOST_TEST(memctl({"cube", "create", "r3", "--retriever", "psychic"}, &out, &err) == 1);
-  BOOST_TEST(contains(err, "is unknown"), err);
+  // memctl knows the modes (the vocabulary's): an unknown one is bad usage.
+  BOOST_TEST(memctl({"cube", "create", "r3", "--retriever", "psychic"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "'psychic' is unknown (dense, lexical or hybrid)"), err);
+  BOOST_TEST(memctl({"cube", "show", "r3"}, &out, &err) == 1);
   BOOST_TEST(memctl({"cube", "create", "r4", "--language", "klingon"}, &out, &err) == 1);
   BOOST_TEST(contains(err, "language 'klingon' is unknown"), err);
 }

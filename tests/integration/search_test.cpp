@@ -25,6 +25,7 @@
 #include "tests/support/memosd_process.h"
 #include "tests/support/preconditions.h"
 #include "tests/support/printing.h"
+#include "tests/support/raw_request.h"
 
 using memos::testing::Daemon;
 using memos::testing::MemosdProcess;
@@ -34,7 +35,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const char* const kModes[] = {"dense", "lexical", "hybrid"};
+const memos::SearchMode kModes[] = {memos::SearchMode::dense, memos::SearchMode::lexical,
+                                    memos::SearchMode::hybrid};
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -187,14 +189,14 @@ BOOST_AUTO_TEST_CASE(each_mode_finds_the_memory_and_explains_its_ranking) {
   auto c = d.client();
   auto cube = c->cube_create("notes");
   BOOST_REQUIRE(cube.ok());
-  BOOST_TEST(cube->default_retriever == "hybrid");
+  BOOST_TEST(cube->default_retriever == memos::SearchMode::hybrid);
   BOOST_TEST(cube->language == "english");
   for (const char* text :
        {"Maya is allergic to peanuts and cashews", "Maya plays the violin on Sunday mornings",
         "The car needs new tyres before winter", "Jonas runs a bakery in Lyon"}) {
     BOOST_REQUIRE(c->add("notes", {text, {}}).ok());
   }
-  for (const char* mode : kModes) {
+  for (memos::SearchMode mode : kModes) {
     memos::SearchOptions o;
     o.k = 3;
     o.mode = mode;
@@ -207,16 +209,16 @@ BOOST_AUTO_TEST_CASE(each_mode_finds_the_memory_and_explains_its_ranking) {
     BOOST_REQUIRE(!hits->front().ranks.empty());
     BOOST_TEST(hits->front().ranks.front().retriever == mode);
     BOOST_TEST(hits->front().ranks.front().rank == 1u);
-    if (std::string(mode) == "hybrid") {
+    if (mode == memos::SearchMode::hybrid) {
       BOOST_REQUIRE(hits->front().ranks.size() == 3u);
-      BOOST_TEST(hits->front().ranks[1].retriever == "dense");
-      BOOST_TEST(hits->front().ranks[2].retriever == "lexical");
+      BOOST_TEST(hits->front().ranks[1].retriever == memos::SearchMode::dense);
+      BOOST_TEST(hits->front().ranks[2].retriever == memos::SearchMode::lexical);
       BOOST_TEST(hits->front().ranks[2].rank == 1u);
     }
   }
   // Stemming: "running" finds "runs" lexically.
   memos::SearchOptions lexical;
-  lexical.mode = "lexical";
+  lexical.mode = memos::SearchMode::lexical;
   auto runs = c->search("notes", "running", lexical);
   BOOST_REQUIRE(runs.ok());
   BOOST_REQUIRE(runs->size() == 1u);
@@ -252,7 +254,7 @@ BOOST_AUTO_TEST_CASE(filters_match_a_brute_force_scan_in_every_mode) {
     for (const auto& [id, item] : items) {
       if (admitted(item, f, before)) expected.insert(id);
     }
-    for (const char* mode : kModes) {
+    for (memos::SearchMode mode : kModes) {
       f.mode = mode;
       auto hits = c->search("f", "memo", f);
       BOOST_REQUIRE_MESSAGE(hits.ok(), mode << ": " << why(hits));
@@ -281,7 +283,7 @@ BOOST_AUTO_TEST_CASE(filters_match_a_brute_force_scan_in_every_mode) {
   memos::SearchOptions all;
   all.k = 1000;
   all.states = {memos::State::active, memos::State::archived, memos::State::frozen};
-  for (const char* mode : kModes) {
+  for (memos::SearchMode mode : kModes) {
     all.mode = mode;
     auto hits = c->search("f", "memo", all);
     BOOST_REQUIRE(hits.ok());
@@ -308,7 +310,7 @@ BOOST_AUTO_TEST_CASE(plugin_settings_from_the_configuration_reach_the_retriever)
   }
   BOOST_TEST(indexes.find("dense: hnsw, 120 documents") != std::string::npos, indexes);
   memos::SearchOptions o;
-  o.mode = "dense";
+  o.mode = memos::SearchMode::dense;
   o.k = 200;
   auto hits = c->search("g", "graph memo", o);
   BOOST_REQUIRE(hits.ok());
@@ -329,7 +331,7 @@ BOOST_AUTO_TEST_CASE(a_search_may_span_several_cubes_of_the_tenant) {
   BOOST_REQUIRE(c->cube_create("home").ok());
   BOOST_REQUIRE(c->add("work", {"the quarterly report is due on Friday", {}}).ok());
   BOOST_REQUIRE(c->add("home", {"the dentist appointment is on Friday", {}}).ok());
-  for (const char* mode : kModes) {
+  for (memos::SearchMode mode : kModes) {
     memos::SearchOptions o;
     o.mode = mode;
     o.more_cubes = {"home"};
@@ -353,10 +355,17 @@ BOOST_AUTO_TEST_CASE(bad_search_requests_get_clear_errors) {
     return !r.ok() && (r.error().code == memos::ErrorCode::bad_request ||
                        r.error().code == memos::ErrorCode::too_large);
   };
+  // The SDK sends only the modes it knows; a client of another make may
+  // send any name.
+  auto unknown_mode = memos::testing::raw_request(d.process->socket(), [](auto r) {
+    auto s = r.initSearch();
+    s.setCube("c");
+    s.setQuery("q");
+    s.setMode("telepathy");
+  });
+  BOOST_TEST(unknown_mode.is_error);
+  BOOST_TEST((unknown_mode.code == memos::wire::ErrorCode::BAD_REQUEST), unknown_mode.message);
   memos::SearchOptions o;
-  o.mode = "telepathy";
-  BOOST_TEST(refused(o));
-  o = {};
   o.states = {memos::State::deleted};
   BOOST_TEST(refused(o));
   o = {};
@@ -381,16 +390,25 @@ BOOST_AUTO_TEST_CASE(bad_search_requests_get_clear_errors) {
   BOOST_TEST(refused({}, std::string(2 << 20, 'q')));
   // Hostile query text is searched, not parsed as syntax.
   for (const char* query : {"\"unbalanced", "AND OR NOT", "*?~^", "((((", "", "\xff\xfe"}) {
-    for (const char* mode : kModes) {
+    for (memos::SearchMode mode : kModes) {
       memos::SearchOptions m;
       m.mode = mode;
       auto r = c->search("c", query, m);
       BOOST_TEST((r.ok() || r.error().code == memos::ErrorCode::bad_request), query);
     }
   }
-  BOOST_TEST(c->cube_create("x", "telepathy").error().code == memos::ErrorCode::bad_request);
-  BOOST_TEST(c->cube_create("y", "", "klingon").error().code == memos::ErrorCode::bad_request);
-  auto french = c->cube_create("z", "lexical", "french");
+  auto unknown_retriever = memos::testing::raw_request(d.process->socket(), [](auto r) {
+    auto create = r.initCubeCreate();
+    create.setName("x");
+    create.setRetriever("telepathy");
+  });
+  BOOST_TEST(unknown_retriever.is_error);
+  BOOST_TEST((unknown_retriever.code == memos::wire::ErrorCode::BAD_REQUEST),
+             unknown_retriever.message);
+  BOOST_TEST(c->cube_show("x").error().code == memos::ErrorCode::not_found);
+  BOOST_TEST(c->cube_create("y", std::nullopt, "klingon").error().code ==
+             memos::ErrorCode::bad_request);
+  auto french = c->cube_create("z", memos::SearchMode::lexical, "french");
   BOOST_REQUIRE(french.ok());
   BOOST_TEST(french->language == "french");
   BOOST_REQUIRE(c->add("z", {"les enfants mangeaient des pommes", {}}).ok());
@@ -418,7 +436,7 @@ BOOST_AUTO_TEST_CASE(tenants_never_see_each_other_in_any_mode,
     for (int round = 0; round < 30; ++round) {
       memos::SearchOptions f = random_filter(rng, 0, now_ms());
       f.include_archived = true;
-      for (const char* mode : kModes) {
+      for (memos::SearchMode mode : kModes) {
         f.mode = mode;
         auto hits = c.search("shared", "memo", f);
         if (!hits.ok()) return 13;
@@ -461,7 +479,7 @@ BOOST_AUTO_TEST_CASE(indexes_come_back_after_kill_during_snapshots_and_damage) {
     auto connected = memos::Client::connect(process.socket());
     BOOST_REQUIRE(connected.ok());
     auto& c = *connected.value();
-    for (const char* mode : kModes) {
+    for (memos::SearchMode mode : kModes) {
       memos::SearchOptions all;
       all.k = 1000;
       all.mode = mode;

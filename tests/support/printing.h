@@ -11,6 +11,21 @@ namespace memos {
 inline std::ostream& operator<<(std::ostream& out, ErrorCode code) {
   return out << to_string(code);
 }
+inline std::ostream& operator<<(std::ostream& out, SearchMode mode) {
+  return out << to_string(mode);
+}
+inline std::ostream& operator<<(std::ostream& out, State state) {
+  return out << to_string(state);
+}
+inline std::ostream& operator<<(std::ostream& out, Tier tier) {
+  return out << to_string(tier);
+}
+inline std::ostream& operator<<(std::ostream& out, PluginState state) {
+  return out << to_string(state);
+}
+inline std::ostream& operator<<(std::ostream& out, const ActivationOutcome& outcome) {
+  return out << to_string(outcome);
+}
 }  // namespace memos
 
 namespace memos::testing {

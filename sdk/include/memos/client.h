@@ -1,43 +1,66 @@
 // memos/client.h — the C++ client of memosd.
 //
-// A Client holds one connection to memosd's Unix socket. Every operation has
-// an asynchronous form (NAME_async, returning a std::future) and a blocking
-// form (NAME, which waits for it). Asynchronous calls pipeline: any number
-// may be in flight on one connection, and the daemon may answer them in any
-// order; each future is completed with its own reply.
+// A Client holds one connection to memosd's Unix socket. Every operation
+// that is one request and one reply has an asynchronous form (NAME_async,
+// returning a std::future) and a blocking form (NAME, which waits for it).
+// Asynchronous calls pipeline: any number may be in flight on one
+// connection, and the daemon may answer them in any order; each future is
+// completed with its own reply. The two calls that stream a cube archive
+// over many requests, export_cube and import_cube, are blocking only.
 //
 // Threading: a Client may be used from several threads at once. Futures are
 // completed on the client's reader thread; get() them from any thread.
 //
 // Errors. No function throws; each returns Result<T>, holding a value or an
-// Error {code, message, retryable}. The codes:
+// Error {code, message, retryable}. The codes, and what memosd sends them for
+// today (each call below lists the ones it can return beyond these):
 //   Daemon-side (the request reached memosd and was refused):
 //     bad_request      malformed or invalid arguments (bad cube name, invalid
-//                      UTF-8, duplicate tag, unknown operation). Fix, don't retry.
-//     not_found        the cube, item or version does not exist (an item
-//                      deleted at its head version is not_found; its earlier
-//                      versions remain readable with an explicit version).
-//     already_exists   cube_create: the tenant already has a cube of that name.
-//     too_large        a field exceeds a configured limit (text, tags, meta, k).
-//     conflict         cube_remove of a cube with live items without force;
-//                      a change to a frozen item; a state it is already in;
-//                      validity out of order (valid_to before valid_from, a
-//                      superseding fact that starts before the one it replaces).
+//                      UTF-8, duplicate tag, a value out of range). Fix, don't
+//                      retry. A request memosd cannot decode at all is
+//                      answered so and the connection is closed.
+//     not_found        the cube, item, version, snapshot, plugin or activation
+//                      item does not exist (an item deleted at its head
+//                      version is not_found; its earlier versions remain
+//                      readable with an explicit version). Another tenant's
+//                      cube is not_found too.
+//     already_exists   a cube or snapshot of that name exists.
+//     too_large        a field exceeds a configured limit (text, tags, meta, k,
+//                      the idempotency key, the model's context).
+//     conflict         the request conflicts with the current state (listed
+//                      per call).
 //     storage_full     the store's map or disk is full. Retryable.
-//     unavailable      memosd is shutting down. Retryable (after restart).
-//     busy             memosd is overloaded. Retryable.
-//     permission_denied the tenant may not do this.
-//     internal         a bug or an unexpected storage failure in memosd.
+//     unavailable      memosd is shutting down (writes, chat), or a plugin it
+//                      needs (embedder, retriever, executor) failed or is
+//                      restarting; retryable unless no executor is configured.
+//     busy             too many imports open on this connection (import_cube).
+//                      Retryable.
+//     permission_denied not sent by this memosd (another tenant's cube is
+//                      not_found); reserved.
+//     internal         a bug or an unexpected storage failure in memosd. Any
+//                      call may return it.
 //     unknown          a code newer than this client.
-//   Client-side:
+//   Client-side, any call:
 //     connect_failed   the socket could not be reached (no daemon, wrong
 //                      path, permission). Retryable.
 //     connection_lost  the connection closed before the reply arrived; the
 //                      request may or may not have been applied. Retryable.
-//     protocol_error   the daemon's reply could not be decoded. The
-//                      connection is closed.
-// Every write (cube_create, cube_remove, add, update, remove) is acknowledged
-// only once memosd has committed it durably.
+//     protocol_error   the daemon's reply could not be decoded (the
+//                      connection is then closed), or it does not answer the
+//                      request, or it names a tier, state, search mode or
+//                      plugin state this client does not know (a newer
+//                      memosd's): that call fails, naming the value, and the
+//                      connection stays open. Two readings keep older data
+//                      and newer executors usable instead: a cube whose
+//                      default retriever is empty (made before cubes had
+//                      one) reads as SearchMode::dense, as memosd searches
+//                      it; a chat's activation status that is none of the
+//                      known forms reads as a rejection with that status as
+//                      the reason, as memosd treats it (it drops the state).
+// Every write (cube_create, cube_remove, add, update, remove, set_state,
+// rollback, snapshot_create, import_cube, kv_prefill, kv_remove) is
+// acknowledged only once memosd has committed it durably. Any write may also
+// fail with storage_full, and with unavailable while memosd shuts down.
 #pragma once
 
 #include <cstdint>
@@ -159,9 +182,11 @@ struct Cube {
   std::string embedder{};
   std::uint32_t dimension = 0;
   std::uint64_t live_items = 0;
-  std::uint64_t head_version = 0;   // advanced by every item version written
-  std::string default_retriever{};  // how search ranks unless told otherwise
-  std::string language{};           // stemming language of lexical search
+  std::uint64_t head_version = 0;  // advanced by every item version written
+  // How search ranks unless told otherwise (an empty one on the wire, from
+  // a cube made before cubes had one, reads as dense: see Errors above).
+  SearchMode default_retriever = SearchMode::dense;
+  std::string language{};  // stemming language of lexical search
   // cube_show only: what each retriever holds ("dense: hnsw, 120000
   // documents, 0 tombstones; lexical: ..."); a rebuild says "rebuilding".
   std::string indexes{};
@@ -187,8 +212,8 @@ struct SnapshotChange {
 
 // How one retriever ranked a hit (SearchOptions::explain).
 struct Rank {
-  std::string retriever{};  // "dense", "lexical" or "hybrid"
-  std::uint32_t rank = 0;   // 1-based; 0: not among its candidates
+  SearchMode retriever = SearchMode::dense;  // hybrid: the fused list
+  std::uint32_t rank = 0;                    // 1-based; 0: not among its candidates
   float score = 0;
 };
 
@@ -204,7 +229,7 @@ struct Hit {
 struct PluginInfo {
   std::string name{};
   std::vector<std::string> kinds{};
-  std::string state{};   // "listed", "loaded" or "failed"
+  PluginState state = PluginState::listed;
   std::string detail{};  // its version once loaded, or why it failed
   std::string health{};  // loaded plugins: running, restarting or quarantined
   bool isolated = false;
@@ -261,7 +286,7 @@ struct SearchOptions {
   std::vector<std::string> tags{};  // only items carrying all of them
   std::int64_t as_of_ms = 0;        // facts valid at this time; 0: now
   bool include_archived = false;
-  std::string mode{};                   // "dense", "lexical", "hybrid"; "": the cube's default
+  std::optional<SearchMode> mode{};     // empty: the cube's default retriever
   std::vector<std::string> any_tags{};  // only items carrying at least one
   std::vector<MetaEntry> meta{};        // only items with each key set to that value
   std::vector<Tier> tiers{};            // empty: any tier
@@ -282,7 +307,7 @@ struct SearchOptions {
 struct ChatOptions {
   std::uint32_t k = 5;               // memories retrieved for the block
   std::vector<std::uint64_t> ids{};  // or exactly these memories
-  std::string mode{};                // search mode; "": the cube's default
+  std::optional<SearchMode> mode{};  // search mode; empty: the cube's default
   bool activate = false;             // store the block's state for next time
   bool no_reuse = false;             // decode the block even if a state is stored
   std::uint32_t max_tokens = 128;    // generated, at most
@@ -299,8 +324,10 @@ struct ChatReply {
   std::uint32_t block_tokens = 0;
   std::uint32_t reused_tokens = 0;  // taken from a stored state
   std::uint32_t generated_tokens = 0;
-  // "none", "restored", "stored", "restored+stored" or "rejected: why".
-  std::string activation_status{};
+  // What the chat did with the activation tier (restored, stored, both,
+  // neither, or refused a stored state), and why storing the block's state
+  // failed, when it did (`not_stored`).
+  ActivationOutcome activation_status{};
   std::uint64_t activation = 0;  // the item restored or stored; 0: none
   double restore_ms = 0, prefill_ms = 0, first_token_ms = 0, total_ms = 0;
   std::string finish{};   // "length", "eog" or "prompt"
@@ -358,7 +385,7 @@ std::string default_socket();
 class Client {
  public:
   // Connects to `socket_path` (default_socket() when empty).
-  // Errors: connect_failed.
+  // Errors: connect_failed (also for a path longer than a socket address holds).
   static Result<std::unique_ptr<Client>> connect(const std::string& socket_path = "",
                                                  ClientOptions options = {});
   // Closes the connection; futures still pending complete with connection_lost.
@@ -366,144 +393,238 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  std::future<Result<Status>> status_async();
-  // `retriever`: the cube's default retriever; empty for "dense", the only
-  // one so far. Errors: already_exists, bad_request (name or retriever).
-  // retriever: "dense", "lexical" or "hybrid" ("" = the daemon's default);
-  // language: stemming of lexical search ("" = english).
-  std::future<Result<Cube>> cube_create_async(std::string name, std::string retriever = "",
-                                              std::string language = "");
-  std::future<Result<std::vector<Cube>>> cube_list_async();
-  std::future<Result<Cube>> cube_show_async(std::string name);
-  std::future<Result<Done>> cube_remove_async(std::string name, bool force = false);
-  std::future<Result<Item>> add_async(std::string cube, NewItem item);
-  // version 0: the head version.
-  std::future<Result<Item>> get_async(std::string cube, std::uint64_t id,
-                                      std::uint32_t version = 0);
-  std::future<Result<Item>> update_async(std::string cube, std::uint64_t id, ItemChange change);
-  // Returns the tombstone version. `idempotency_key` as in NewItem.
-  std::future<Result<Item>> remove_async(std::string cube, std::uint64_t id,
-                                         std::string idempotency_key = "");
-  // Oldest version first.
-  std::future<Result<std::vector<Item>>> history_async(std::string cube, std::uint64_t id);
-  // Moves an item to active, archived or frozen; returns the new version.
-  // Errors: conflict (already there, or state deleted), not_found.
-  std::future<Result<Item>> set_state_async(std::string cube, std::uint64_t id, State state);
-  // A new version equal in content to `version`; revives a deleted item.
-  // Errors: not_found, conflict (frozen, or `version` is a tombstone).
-  std::future<Result<Item>> rollback_async(std::string cube, std::uint64_t id,
-                                           std::uint32_t version);
-  // What changed from version `from` to version `to` (0: the latest).
-  std::future<Result<ItemDiff>> diff_async(std::string cube, std::uint64_t id, std::uint32_t from,
-                                           std::uint32_t to = 0);
-  // Names the cube's current state `tag` (rules of cube names).
-  // Errors: already_exists, bad_request, not_found.
-  std::future<Result<Snapshot>> snapshot_create_async(std::string cube, std::string tag);
-  // Oldest first.
-  std::future<Result<std::vector<Snapshot>>> snapshot_list_async(std::string cube);
-  // Items that differ from snapshot `from_tag` to `to_tag` (empty: now).
-  // Errors: not_found (cube or snapshot).
-  std::future<Result<std::vector<SnapshotChange>>> snapshot_diff_async(std::string cube,
-                                                                       std::string from_tag,
-                                                                       std::string to_tag = "");
-  // Best first.
-  std::future<Result<std::vector<Hit>>> search_async(std::string cube, std::string query,
-                                                     SearchOptions options = {});
+  // ---- the daemon ----------------------------------------------------------
 
+  // Version, uptime, the tenant memosd sees for this connection, its cubes,
+  // and every plugin. Errors: only those every call can return.
+  std::future<Result<Status>> status_async();
   Result<Status> status() { return status_async().get(); }
-  Result<Cube> cube_create(std::string name, std::string retriever = "",
+
+  // ---- cubes -----------------------------------------------------------------
+
+  // Creates an empty cube. `retriever`: how its search ranks unless told
+  // otherwise (empty: the daemon's search.default_mode); `language`: the
+  // stemming of lexical search ("" = english).
+  // Errors: bad_request (the name, or an unknown language), already_exists.
+  std::future<Result<Cube>> cube_create_async(std::string name,
+                                              std::optional<SearchMode> retriever = std::nullopt,
+                                              std::string language = "");
+  Result<Cube> cube_create(std::string name, std::optional<SearchMode> retriever = std::nullopt,
                            std::string language = "") {
-    return cube_create_async(std::move(name), std::move(retriever), std::move(language)).get();
+    return cube_create_async(std::move(name), retriever, std::move(language)).get();
   }
+  // The tenant's cubes, by name. Errors: only those every call can return.
+  std::future<Result<std::vector<Cube>>> cube_list_async();
   Result<std::vector<Cube>> cube_list() { return cube_list_async().get(); }
+  // One cube, with what each retriever holds (Cube::indexes).
+  // Errors: not_found.
+  std::future<Result<Cube>> cube_show_async(std::string name);
   Result<Cube> cube_show(std::string name) { return cube_show_async(std::move(name)).get(); }
+  // Removes a cube with its items, snapshots and activation items.
+  // Errors: not_found; conflict (it holds live items and `force` is false).
+  std::future<Result<Done>> cube_remove_async(std::string name, bool force = false);
   Result<Done> cube_remove(std::string name, bool force = false) {
     return cube_remove_async(std::move(name), force).get();
   }
+
+  // ---- memory items ------------------------------------------------------------
+  // The item writes (add, update, remove, set_state, rollback) embed the
+  // item's text first: all may fail with unavailable (retryable) when the
+  // embedder fails. With an idempotency key, a retry returns what the first
+  // write wrote; a key longer than 128 bytes is too_large, and a key reused
+  // for another write is conflict.
+
+  // Writes version 1 of a new item and returns it.
+  // Errors: not_found (the cube, or the item it supersedes); bad_request
+  // (empty or duplicate tag or metadata key, invalid UTF-8, importance
+  // outside 0..1, a negative ttl or valid time); too_large (text, tags,
+  // metadata, session id or sources over the limits); conflict (valid_to not
+  // after valid_from; the superseded item is frozen, stopped holding before
+  // this one starts, or does not start before it).
+  std::future<Result<Item>> add_async(std::string cube, NewItem item);
   Result<Item> add(std::string cube, NewItem item) {
     return add_async(std::move(cube), std::move(item)).get();
   }
+  // version 0: the head version. Counts as a read (Item::hits).
+  // Errors: not_found (the cube, the item, that version, or a head version
+  // that is a tombstone).
+  std::future<Result<Item>> get_async(std::string cube, std::uint64_t id,
+                                      std::uint32_t version = 0);
   Result<Item> get(std::string cube, std::uint64_t id, std::uint32_t version = 0) {
     return get_async(std::move(cube), id, version).get();
   }
+  // Writes a new version with `change`'s text (and tags and metadata when set).
+  // Errors: not_found (the cube, or the item, or it is deleted); bad_request
+  // and too_large (as add); conflict (the item is frozen).
+  std::future<Result<Item>> update_async(std::string cube, std::uint64_t id, ItemChange change);
   Result<Item> update(std::string cube, std::uint64_t id, ItemChange change) {
     return update_async(std::move(cube), id, std::move(change)).get();
   }
+  // Deletes an item (a tombstone version, purged after retention) and
+  // returns the tombstone. `idempotency_key` as in NewItem.
+  // Errors: not_found (the cube, or the item, or it is already deleted);
+  // conflict (the item is frozen).
+  std::future<Result<Item>> remove_async(std::string cube, std::uint64_t id,
+                                         std::string idempotency_key = "");
   Result<Item> remove(std::string cube, std::uint64_t id, std::string idempotency_key = "") {
     return remove_async(std::move(cube), id, std::move(idempotency_key)).get();
   }
+  // Every version, oldest first, tombstones included.
+  // Errors: not_found (the cube or the item).
+  std::future<Result<std::vector<Item>>> history_async(std::string cube, std::uint64_t id);
   Result<std::vector<Item>> history(std::string cube, std::uint64_t id) {
     return history_async(std::move(cube), id).get();
   }
+  // Moves an item to active, archived or frozen; returns the new version.
+  // Errors: bad_request (State::deleted: use remove); not_found (the cube,
+  // or the item, or it is deleted); conflict (it is already in that state).
+  std::future<Result<Item>> set_state_async(std::string cube, std::uint64_t id, State state);
   Result<Item> set_state(std::string cube, std::uint64_t id, State state) {
     return set_state_async(std::move(cube), id, state).get();
   }
+  // A new version equal in content to `version`; revives a deleted item.
+  // Errors: bad_request (version 0); not_found (the cube, the item, or that
+  // version); conflict (the item is frozen, or `version` is a tombstone).
+  std::future<Result<Item>> rollback_async(std::string cube, std::uint64_t id,
+                                           std::uint32_t version);
   Result<Item> rollback(std::string cube, std::uint64_t id, std::uint32_t version) {
     return rollback_async(std::move(cube), id, version).get();
   }
+  // What changed from version `from` to version `to` (0: the latest).
+  // Errors: bad_request (from is 0); not_found (the cube, the item, or a
+  // version past its last).
+  std::future<Result<ItemDiff>> diff_async(std::string cube, std::uint64_t id, std::uint32_t from,
+                                           std::uint32_t to = 0);
   Result<ItemDiff> diff(std::string cube, std::uint64_t id, std::uint32_t from,
                         std::uint32_t to = 0) {
     return diff_async(std::move(cube), id, from, to).get();
   }
+
+  // ---- snapshots -----------------------------------------------------------------
+
+  // Names the cube's current state `tag` (rules of cube names).
+  // Errors: bad_request (the tag); not_found (the cube); already_exists
+  // (the tag).
+  std::future<Result<Snapshot>> snapshot_create_async(std::string cube, std::string tag);
   Result<Snapshot> snapshot_create(std::string cube, std::string tag) {
     return snapshot_create_async(std::move(cube), std::move(tag)).get();
   }
+  // Oldest first. Errors: not_found (the cube).
+  std::future<Result<std::vector<Snapshot>>> snapshot_list_async(std::string cube);
   Result<std::vector<Snapshot>> snapshot_list(std::string cube) {
     return snapshot_list_async(std::move(cube)).get();
   }
+  // Items that differ from snapshot `from_tag` to `to_tag` (empty: now), in
+  // item id order. Errors: bad_request (from_tag is empty); not_found (the
+  // cube or a snapshot).
+  std::future<Result<std::vector<SnapshotChange>>> snapshot_diff_async(std::string cube,
+                                                                       std::string from_tag,
+                                                                       std::string to_tag = "");
   Result<std::vector<SnapshotChange>> snapshot_diff(std::string cube, std::string from_tag,
                                                     std::string to_tag = "") {
     return snapshot_diff_async(std::move(cube), std::move(from_tag), std::move(to_tag)).get();
   }
+
+  // ---- search ------------------------------------------------------------------
+
+  // Best first; counts as a read of each hit.
+  // Errors: bad_request (a cube name, more than 64 cubes, State::deleted in
+  // states, a negative time, an empty time range, a weight outside 0..100, a
+  // negative mmr_lambda, invalid UTF-8); too_large (k over the daemon's
+  // max_k, the query, tags or metadata over the limits); not_found (a cube);
+  // unavailable (the embedder or a retriever failed; retryable).
+  std::future<Result<std::vector<Hit>>> search_async(std::string cube, std::string query,
+                                                     SearchOptions options = {});
   Result<std::vector<Hit>> search(std::string cube, std::string query, SearchOptions options = {}) {
     return search_async(std::move(cube), std::move(query), std::move(options)).get();
   }
 
+  // ---- archives (streamed: blocking only) ----------------------------------------
+
   // Streams the archive of `cube` (memos(7), ARCHIVES) to `write`, a chunk
   // (about 1 MiB) at a time, as of the cube's state when the export began.
   // Returns the bytes written. `write` returning false stops the export.
-  // Errors: not_found, conflict (the cube was replaced meanwhile),
-  // connection errors; bad_request "stopped" if `write` stopped it.
+  // Errors: not_found; conflict (the cube was replaced meanwhile);
+  // bad_request "stopped by the writer" if `write` stopped it.
   Result<std::uint64_t> export_cube(const std::string& cube,
                                     const std::function<bool(std::string_view)>& write);
   // Imports an archive read through `read` (which fills up to n bytes and
   // returns how many, 0 at the end) as a new cube named `name`, or the name
   // the archive carries when `name` is empty. Nothing is left behind when it
   // fails. Errors: bad_request (a truncated, corrupt or hostile archive, or a
-  // bad name), already_exists, storage_full, connection errors.
+  // bad name), already_exists, storage_full, busy (too many imports open on
+  // this connection; retryable).
   Result<Cube> import_cube(const std::function<std::size_t(char*, std::size_t)>& read,
                            const std::string& name = "");
 
-  // The plugins memosd found, by name.
-  Result<std::vector<PluginInfo>> plugin_list();
+  // ---- plugins -----------------------------------------------------------------
+
+  // The plugins memosd found, by name. Errors: only those every call can return.
+  std::future<Result<std::vector<PluginInfo>>> plugin_list_async();
+  Result<std::vector<PluginInfo>> plugin_list() { return plugin_list_async().get(); }
   // Errors: not_found.
-  Result<PluginInfo> plugin_info(const std::string& name);
+  std::future<Result<PluginInfo>> plugin_info_async(std::string name);
+  Result<PluginInfo> plugin_info(std::string name) {
+    return plugin_info_async(std::move(name)).get();
+  }
   // Re-reads the plugin folders; the embedder is loaded afresh and swapped
-  // in. Errors: not_found; conflict if the new one fails to load or its
-  // model differs (the running one stays).
-  Result<PluginInfo> plugin_reload(const std::string& name);
+  // in (other plugins are re-listed only). Errors: not_found; conflict if
+  // the new embedder fails to load or its model differs (the running one
+  // stays).
+  std::future<Result<PluginInfo>> plugin_reload_async(std::string name);
+  Result<PluginInfo> plugin_reload(std::string name) {
+    return plugin_reload_async(std::move(name)).get();
+  }
+
+  // ---- generation and the activation tier -------------------------------------
+  // Each fails with unavailable when memosd has no executor (not retryable:
+  // set executor.model), when the executor failed and restarts, or while
+  // memosd shuts down (both retryable); an executor failure it does not
+  // recover from is internal.
 
   // Answers `prompt` with the model executor, the cube's memories ahead of
   // it; restores a stored state of that memory block instead of decoding it
-  // when one exists. Errors: not_found (cube, named memory), too_large (the
-  // block and prompt pass the model's context), bad_request, unavailable
-  // (no executor configured, or it died mid-call: retryable).
+  // when one exists. Errors: bad_request (a cube name, an empty prompt, k
+  // over 100, more than 1000 ids, max_tokens over executor.max_tokens,
+  // temperature outside 0..10, top_p outside 0..1); too_large (the prompt
+  // over max_text_bytes, or the block and prompt pass the model's context);
+  // not_found (the cube or a named memory); unavailable (as above, or the
+  // search for the block failed).
   std::future<Result<ChatReply>> chat_async(std::string cube, std::string prompt,
                                             ChatOptions options = {});
   Result<ChatReply> chat(std::string cube, std::string prompt, ChatOptions options = {}) {
     return chat_async(std::move(cube), std::move(prompt), std::move(options)).get();
   }
   // Prefills the block of the named memories, or of the `top` most read
-  // ones, and stores its state (the existing item if there is one). Errors:
-  // as chat; conflict (a block shorter than one chunk, or a state over the
-  // limits).
+  // ones, and stores its state (the existing item if there is one: then
+  // Activation::prefill_ms is 0). Errors: bad_request (a cube name, both or
+  // neither of ids and top, more than 1000 of either); not_found (the cube
+  // or a named memory); too_large (the block passes the model's context);
+  // conflict (a block shorter than one chunk, or a state over the tenant's
+  // activation budget or limits); unavailable (as above).
+  std::future<Result<Activation>> kv_prefill_async(std::string cube, std::vector<std::uint64_t> ids,
+                                                   std::uint32_t top = 0);
   Result<Activation> kv_prefill(std::string cube, std::vector<std::uint64_t> ids,
-                                std::uint32_t top = 0);
-  // The cube's activation items. Errors: not_found.
-  Result<std::vector<Activation>> kv_list(std::string cube);
-  // Removes one. Errors: not_found.
-  Result<Activation> kv_remove(std::string cube, std::uint64_t id);
-  Result<KvStats> kv_stats();
+                                std::uint32_t top = 0) {
+    return kv_prefill_async(std::move(cube), std::move(ids), top).get();
+  }
+  // The cube's activation items, in id order; needs no executor.
+  // Errors: bad_request (the cube name); not_found (the cube).
+  std::future<Result<std::vector<Activation>>> kv_list_async(std::string cube);
+  Result<std::vector<Activation>> kv_list(std::string cube) {
+    return kv_list_async(std::move(cube)).get();
+  }
+  // Removes one and returns it; needs no executor. Errors: bad_request (the
+  // cube name); not_found (the cube or the activation item).
+  std::future<Result<Activation>> kv_remove_async(std::string cube, std::uint64_t id);
+  Result<Activation> kv_remove(std::string cube, std::uint64_t id) {
+    return kv_remove_async(std::move(cube), id).get();
+  }
+  // The tier's use: the tenant's stored items, the executor's resident
+  // states, the model (empty without an executor). Errors: only those every
+  // call can return.
+  std::future<Result<KvStats>> kv_stats_async();
+  Result<KvStats> kv_stats() { return kv_stats_async().get(); }
 
   // Requests sent whose replies have not arrived yet.
   std::size_t in_flight() const;
