@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "ipc/message.h"
+#include "ipc/wire_vocabulary.h"
 #include "kernel/plugin_manager.h"
 
 namespace memos::kernel {
@@ -86,8 +87,8 @@ void set_item(wire::Item::Builder b, const store::Item& item) {
   b.setCreatedAtMs(item.created_at_ms);
   b.setRecordedAtMs(item.recorded_at_ms);
   b.setDeleted(item.deleted());
-  b.setTier(static_cast<wire::Tier>(item.tier));
-  b.setState(static_cast<wire::State>(item.state));
+  b.setTier(ipc::to_wire(to_vocabulary(item.tier)));
+  b.setState(ipc::to_wire(to_vocabulary(item.state)));
   b.setImportance(item.importance);
   b.setExpiresAtMs(item.expires_at_ms);
   b.setValidFromMs(item.valid_from_ms);

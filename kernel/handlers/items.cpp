@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ipc/wire_vocabulary.h"
 #include "kernel/access_log.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/handlers/item_write.h"
@@ -125,14 +126,11 @@ void set_state(const Services& s, const RequestContext& ctx, wire::SetState::Rea
   const std::uint64_t item = args.getItemId();
   const std::uint32_t tenant = ctx.tenant;
   // Deleting is remove's; an unknown state is a newer client's.
-  const auto wire_state = args.getState();
-  if (wire_state != wire::State::ACTIVE && wire_state != wire::State::ARCHIVED &&
-      wire_state != wire::State::FROZEN) {
+  const std::optional<State> state = ipc::from_wire(args.getState());
+  if (!state || *state == State::deleted) {
     return ctx.fail(Status::bad_request("the state must be active, archived or frozen"));
   }
-  const store::State to = wire_state == wire::State::ACTIVE     ? store::State::active
-                          : wire_state == wire::State::ARCHIVED ? store::State::archived
-                                                                : store::State::frozen;
+  const store::State to = to_store(*state);
   ItemWrite w;
   w.cube = args.getCube();
   w.prepare = [item](const store::ReadTxn& txn, const store::Cube& cube, std::string* text) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ipc/wire_vocabulary.h"
 #include "kernel/access_log.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/request_checks.h"
@@ -43,36 +44,16 @@ Status read_cube_names(wire::Search::Reader args, std::vector<std::string>* name
 // archived ones when asked.
 Status read_tiers_and_states(wire::Search::Reader args, RetrievalFilter* f) {
   for (auto t : args.getTiers()) {
-    switch (t) {
-      case wire::Tier::PLAINTEXT:
-        f->tiers.push_back(Tier::plaintext);
-        break;
-      case wire::Tier::ACTIVATION:
-        f->tiers.push_back(Tier::activation);
-        break;
-      case wire::Tier::PARAMETRIC:
-        f->tiers.push_back(Tier::parametric);
-        break;
-      default:
-        return Status::bad_request("unknown tier in the filter");
-    }
+    std::optional<Tier> tier = ipc::from_wire(t);
+    if (!tier) return Status::bad_request("unknown tier in the filter");
+    f->tiers.push_back(*tier);
   }
   for (auto st : args.getStates()) {
-    switch (st) {
-      case wire::State::ACTIVE:
-        f->states.push_back(State::active);
-        break;
-      case wire::State::ARCHIVED:
-        f->states.push_back(State::archived);
-        break;
-      case wire::State::FROZEN:
-        f->states.push_back(State::frozen);
-        break;
-      case wire::State::DELETED:
-        return Status::bad_request("deleted items are never searched (see history)");
-      default:
-        return Status::bad_request("unknown state in the filter");
-    }
+    std::optional<State> state = ipc::from_wire(st);
+    if (!state) return Status::bad_request("unknown state in the filter");
+    if (*state == State::deleted)
+      return Status::bad_request("deleted items are never searched (see history)");
+    f->states.push_back(*state);
   }
   if (f->states.empty()) f->states.push_back(State::active);
   if (args.getIncludeArchived() &&
