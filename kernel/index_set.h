@@ -2,7 +2,7 @@
 // into vectors and the retriever plugins (dense, lexical, hybrid) that hold
 // one collection per cube.
 //
-// Collections are derived data (DESIGN.md): every committed change is sent
+// Collections are derived data (docs/design.md): every committed change is sent
 // to each retriever in commit order (from the writer thread), tagged with
 // the cube version it brings the collection to. Snapshots are written from
 // time to time and at shutdown; at start a collection whose snapshot does
