@@ -39,6 +39,7 @@
 #include "kernel/request_handler.h"
 #include "kernel/serial_lane.h"
 #include "kernel/services.h"
+#include "kernel/status.h"
 #include "kernel/uv_handle.h"
 #include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
@@ -66,20 +67,20 @@ class Daemon final : public ConnectionOwner {
   void on_closed(Connection& conn) override;
 
  private:
-  // Assembly (daemon_assembly.cpp): each step returns "" or the error to
-  // log, and build_services() stops at the first error.
+  // Assembly (daemon_assembly.cpp): each step returns success or the error
+  // to log, and build_services() stops at the first error.
   bool build_services();
-  std::string lock_data_folder();
-  std::string open_store();
-  std::string open_blob_store();
-  std::string load_embedder();
-  std::string load_retrievers();
-  std::string load_executor();
-  std::string remove_stale_imports();
-  std::string open_indexes();
-  std::string start_commit_queue();
-  std::string start_activation_tier();
-  std::string start_request_handler();
+  Status lock_data_folder();
+  Status open_store();
+  Status open_blob_store();
+  Status load_embedder();
+  Status load_retrievers();
+  Status load_executor();
+  Status remove_stale_imports();
+  Status open_indexes();
+  Status start_commit_queue();
+  Status start_activation_tier();
+  Status start_request_handler();
   std::string store_dir() const { return config_.data_dir + "/store"; }
 
   // The loop, its handles and its clients (loop thread, daemon.cpp).

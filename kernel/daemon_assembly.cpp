@@ -1,5 +1,5 @@
 // daemon_assembly.cpp — Daemon::build_services(): the daemon's parts, built
-// in order, each step a function that returns "" or the error to log.
+// in order, each step a function that returns success or the error to log.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -14,21 +14,22 @@
 namespace memos::kernel {
 namespace {
 
-std::string create_directories(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  return ec ? "cannot create " + dir + ": " + ec.message() : "";
+// A step that failed: start-up ends with its message logged (the code is
+// moot: no client waits for it).
+Status failed(std::string error) {
+  return Status::internal(error.empty() ? "failed without saying why" : std::move(error));
 }
 
-// The error of a call that failed: never "", which would read as success.
-std::string failed(std::string error) {
-  return error.empty() ? "failed without saying why" : error;
+Status create_directories(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  return ec ? failed("cannot create " + dir + ": " + ec.message()) : Status::success();
 }
 
 }  // namespace
 
 bool Daemon::build_services() {
-  using Step = std::string (Daemon::*)();
+  using Step = Status (Daemon::*)();
   for (Step step : {
            &Daemon::lock_data_folder,
            &Daemon::open_store,
@@ -42,8 +43,8 @@ bool Daemon::build_services() {
            &Daemon::start_activation_tier,
            &Daemon::start_request_handler,
        }) {
-    if (std::string error = (this->*step)(); !error.empty()) {
-      spdlog::error("{}", error);
+    if (Status s = (this->*step)(); !s.ok()) {
+      spdlog::error("{}", s.message);
       return false;
     }
   }
@@ -51,31 +52,31 @@ bool Daemon::build_services() {
 }
 
 // One daemon per data folder.
-std::string Daemon::lock_data_folder() {
+Status Daemon::lock_data_folder() {
   systemd::notify("STATUS=opening the store");
   std::string error;
   lock_ = DataLock::acquire(config_.data_dir, &error);
-  return lock_ ? "" : failed(error);
+  return lock_ ? Status::success() : failed(error);
 }
 
-std::string Daemon::open_store() {
-  if (std::string error = make_dirs(store_dir(), 0700); !error.empty()) return error;
+Status Daemon::open_store() {
+  if (std::string error = make_dirs(store_dir(), 0700); !error.empty()) return failed(error);
   store::StoreOptions options;
   options.map_size_bytes = config_.store.map_size_mb << 20;
   options.max_map_size_bytes = config_.store.max_map_size_mb << 20;
   store::Status status;
   store_ = store::Store::open(store_dir(), options, &status);
-  return store_ ? "" : failed(status.message);
+  return store_ ? Status::success() : failed(status.message);
 }
 
-std::string Daemon::open_blob_store() {
+Status Daemon::open_blob_store() {
   store::Status status;
   blobs_ = store::BlobStore::open(config_.data_dir + "/blobs", &status);
-  return blobs_ ? "" : failed(status.message);
+  return blobs_ ? Status::success() : failed(status.message);
 }
 
 // Lists the plugins, then loads the embedder every cube uses.
-std::string Daemon::load_embedder() {
+Status Daemon::load_embedder() {
   systemd::notify("STATUS=loading plugins");
   plugins_.scan();
   std::string model, error;
@@ -87,66 +88,67 @@ std::string Daemon::load_embedder() {
   std::vector<float> probe;
   if (Status probed = embedder->embed("memosd", config_.search.embedding_dim, &probe);
       !probed.ok()) {
-    return fmt::format(
+    return failed(fmt::format(
         "embedder {} cannot embed at search.embedding_dim = {}: {} (set search.embedding_dim to "
         "its dimension)",
-        config_.plugins.embedder, config_.search.embedding_dim, probed.message);
+        config_.plugins.embedder, config_.search.embedding_dim, probed.message));
   }
   indexes_.set_embedder(std::move(embedder), model);
-  return "";
+  return {};
 }
 
 // The dense, lexical and hybrid retrievers, each of which must offer its
 // mode. They keep their snapshots under <data>/index/<plugin>.
-std::string Daemon::load_retrievers() {
+Status Daemon::load_retrievers() {
   std::shared_ptr<PluginRetriever> retrievers[3];
   const std::string* names[3] = {&config_.plugins.dense, &config_.plugins.lexical,
                                  &config_.plugins.hybrid};
   const SearchMode modes[3] = {SearchMode::dense, SearchMode::lexical, SearchMode::hybrid};
   for (int i = 0; i < 3; ++i) {
     std::string state_dir = config_.data_dir + "/index/" + *names[i];
-    if (std::string error = create_directories(state_dir); !error.empty()) return error;
+    if (Status s = create_directories(state_dir); !s.ok()) return s;
     std::string error;
     retrievers[i] = plugins_.load_retriever(*names[i], state_dir, &error);
     if (!retrievers[i]) return failed(error);
     const auto& m = retrievers[i]->modes();
     if (std::find(m.begin(), m.end(), modes[i]) == m.end()) {
-      return fmt::format("plugins.{} = {}: that plugin does not offer the {} mode",
-                         to_string(modes[i]), *names[i], to_string(modes[i]));
+      return failed(fmt::format("plugins.{} = {}: that plugin does not offer the {} mode",
+                                to_string(modes[i]), *names[i], to_string(modes[i])));
     }
   }
   indexes_.set_retrievers(retrievers[0], retrievers[1], retrievers[2]);
-  return "";
+  return {};
 }
 
 // The model executor, when executor.model names one. It keeps its cache of
 // model hashes under <data>/executor. Loading a model may take long:
 // systemd's start timeout is extended by executor.start_timeout_ms.
-std::string Daemon::load_executor() {
-  if (config_.executor.model.empty()) return "";
+Status Daemon::load_executor() {
+  if (config_.executor.model.empty()) return {};
   std::string state_dir = config_.data_dir + "/executor";
-  if (std::string error = create_directories(state_dir); !error.empty()) return error;
+  if (Status s = create_directories(state_dir); !s.ok()) return s;
   systemd::notify("STATUS=loading the model " + config_.executor.model + "\nEXTEND_TIMEOUT_USEC=" +
                   std::to_string(std::uint64_t{config_.executor.start_timeout_ms} * 1000));
   std::string error;
   executor_ = plugins_.load_executor(config_.executor, config_.activation, state_dir, &error);
-  if (!executor_) return fmt::format("executor.model = {}: {}", config_.executor.model, error);
-  return "";
+  if (!executor_)
+    return failed(fmt::format("executor.model = {}: {}", config_.executor.model, error));
+  return {};
 }
 
 // Imports a crash left half staged are dropped before anything reads cubes.
-std::string Daemon::remove_stale_imports() {
+Status Daemon::remove_stale_imports() {
   std::size_t stale = 0;
   if (store::Status s = CubeArchives::remove_stale_staging(*store_, &stale); !s.ok()) {
-    return "removing unfinished imports: " + s.message;
+    return failed("removing unfinished imports: " + s.message);
   }
   if (stale) spdlog::info("removed {} import(s) left unfinished by a crash", stale);
-  return "";
+  return {};
 }
 
 // Opens every cube's collections, rebuilding those their snapshot does not
 // cover.
-std::string Daemon::open_indexes() {
+Status Daemon::open_indexes() {
   systemd::notify("STATUS=opening the search indexes");
   auto started = std::chrono::steady_clock::now();
   std::size_t indexed = 0, rebuilt = 0;
@@ -154,17 +156,17 @@ std::string Daemon::open_indexes() {
     // A big rebuild may outlast TimeoutStartSec: each step asks for more.
     systemd::notify("STATUS=" + what + "\nEXTEND_TIMEOUT_USEC=120000000");
   });
-  if (!status.ok()) return "opening the search indexes: " + status.message;
+  if (!status.ok()) return failed("opening the search indexes: " + status.message);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   started)
                 .count();
   spdlog::info("store {} open; indexes ready in {} ms ({} cube(s) rebuilt, {} items indexed)",
                store_dir(), ms, rebuilt, indexed);
-  return "";
+  return {};
 }
 
 // The writer thread. Index changes go out once per commit group, batched.
-std::string Daemon::start_commit_queue() {
+Status Daemon::start_commit_queue() {
   commits_ = std::make_unique<store::CommitQueue>(
       *store_,
       [](const store::Status& s) {
@@ -176,20 +178,20 @@ std::string Daemon::start_commit_queue() {
       },
       config_.store.group_commit);
   commits_->set_after_group([this] { indexes_.flush(); });
-  return "";
+  return {};
 }
 
-std::string Daemon::start_activation_tier() {
+Status Daemon::start_activation_tier() {
   activations_ = std::make_unique<ActivationTier>(*store_, *commits_, *blobs_, config_.activation);
-  return "";
+  return {};
 }
 
-std::string Daemon::start_request_handler() {
+Status Daemon::start_request_handler() {
   handler_ = std::make_unique<RequestHandler>(
       Services{config_, *store_, *commits_, indexes_, stats_, access_, plugins_,
                [this](std::function<void()> work) { run_on_worker(std::move(work)); },
                *activations_, executor_, executor_lane_, loop_thread_});
-  return "";
+  return {};
 }
 
 }  // namespace memos::kernel
