@@ -213,7 +213,7 @@ Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube, std::
 
 std::string IndexSet::describe(const store::Cube& cube) const {
   std::string out;
-  const char* names[] = {"dense", "lexical"};
+  const SearchMode names[] = {SearchMode::dense, SearchMode::lexical};  // storing()'s order
   int i = 0;
   for (const PluginRetriever* r : storing()) {
     CollectionState state;  // opening an open collection reports its state
@@ -225,7 +225,7 @@ std::string IndexSet::describe(const store::Cube& cube) const {
       if (what.find("documents") == std::string::npos)
         what = std::to_string(state.documents) + " documents, " + what;
     }
-    out += std::string(names[i++]) + ": " + what;
+    out += std::string(to_string(names[i++])) + ": " + what;
   }
   return out;
 }
