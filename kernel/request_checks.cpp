@@ -93,7 +93,16 @@ Status check_text(std::string_view text, const StoreConfig& limits) {
                              " bytes, more than max_text_bytes (" +
                              std::to_string(limits.max_text_bytes) + ")");
   }
+  if (text.find('\0') != std::string_view::npos)
+    return Status::bad_request("text holds a NUL byte");
   if (!is_valid_utf8(text)) return Status::bad_request("text is not valid UTF-8");
+  return {};
+}
+
+Status check_session(std::string_view session, const StoreConfig& limits) {
+  if (session.size() > limits.max_tag_bytes)
+    return Status::too_large("session id is longer than max_tag_bytes");
+  if (!is_valid_utf8(session)) return Status::bad_request("session id is not valid UTF-8");
   return {};
 }
 

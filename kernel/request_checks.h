@@ -24,6 +24,9 @@ Status check_language(std::string_view language);
 
 // Errors: too_large (max_text_bytes), bad_request (not UTF-8).
 Status check_text(std::string_view text, const StoreConfig& limits);
+// A write's session id: at most max_tag_bytes of UTF-8 without NUL.
+// Errors: too_large, bad_request.
+Status check_session(std::string_view session, const StoreConfig& limits);
 // Errors: too_large (max_tags, max_tag_bytes), bad_request (empty, not
 // UTF-8, given twice).
 Status check_tags(const std::vector<std::string>& tags, const StoreConfig& limits);

@@ -45,7 +45,7 @@ void RequestHandler::handle(std::uint32_t tenant, std::uint64_t connection,
   // table itself rely on it); their work then moves off it.
   MEMOS_ASSERT_ON_THREAD(s_.loop_thread);
   RequestContext ctx{tenant,          request.getId(),
-                     connection,      std::string(request.getIdempotencyKey()),
+                     connection,      exact(request.getIdempotencyKey()),
                      request.which(), std::move(reply)};
   if (ctx.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
     return ctx.fail(Status::too_large("idempotency key is longer than " +

@@ -155,6 +155,14 @@ Frame item_response(std::uint64_t id, const store::Item& item) {
   return response(id, [&](wire::Response::Builder r) { set_item(r.initItem(), item); });
 }
 
+std::string exact(capnp::Text::Reader text) {
+  return std::string(text.begin(), text.size());
+}
+
+std::string_view exact_view(capnp::Text::Reader text) {
+  return std::string_view(text.begin(), text.size());
+}
+
 std::vector<std::string> copy_texts(capnp::List<capnp::Text>::Reader list) {
   std::vector<std::string> out;
   out.reserve(list.size());

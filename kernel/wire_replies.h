@@ -51,6 +51,10 @@ Status open_cube(const store::Store& st, std::uint32_t tenant, const std::string
 // cubes made before modes existed.
 SearchMode default_mode(const store::Cube& cube);
 
+// A client's text, whole: capnp's conversions stop at an embedded NUL, which
+// would silently cut "c2\0zzz" to "c2". Checks then refuse the NUL.
+std::string exact(capnp::Text::Reader text);
+std::string_view exact_view(capnp::Text::Reader text);
 std::vector<std::string> copy_texts(capnp::List<capnp::Text>::Reader list);
 std::vector<store::MetaEntry> copy_meta(capnp::List<wire::MetaEntry>::Reader list);
 

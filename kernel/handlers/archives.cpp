@@ -132,8 +132,9 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
         if (item.id == 0 || item.id > horizon) return bad("has an impossible item id");
         if (item.tier != store::Tier::plaintext)
           return bad("holds a tier this memosd cannot import");
-        for (const Status& f : {check_text(item.text, limits), check_tags(item.tags, limits),
-                                check_meta(item.meta, limits)}) {
+        for (const Status& f :
+             {check_text(item.text, limits), check_tags(item.tags, limits),
+              check_meta(item.meta, limits), check_session(item.provenance.session, limits)}) {
           if (!f.ok()) return bad("item: " + f.message);
         }
         if (!work.current.empty() && work.current.back().id != item.id) {
@@ -155,7 +156,7 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
 }  // namespace
 
 void CubeArchives::export_chunk(const RequestContext& ctx, wire::ExportChunk::Reader args) {
-  std::string cube_name = args.getCube();
+  std::string cube_name = exact(args.getCube());
   auto cursor_data = args.getCursor();
   std::string cursor_bytes(reinterpret_cast<const char*>(cursor_data.begin()), cursor_data.size());
   s_.run_on_worker([this, ctx, cube_name = std::move(cube_name),
@@ -212,7 +213,7 @@ void CubeArchives::export_chunk(const RequestContext& ctx, wire::ExportChunk::Re
 }
 
 void CubeArchives::import_begin(const RequestContext& ctx, wire::ImportBegin::Reader args) {
-  std::string name = args.getName();
+  std::string name = exact(args.getName());
   if (!name.empty()) {
     if (Status st = check_cube_name(name); !st.ok()) return ctx.fail(st);
   }

@@ -48,11 +48,11 @@ void status(const Services& s, const RequestContext& ctx) {
 }
 
 void create(const Services& s, const RequestContext& ctx, wire::CubeCreate::Reader args) {
-  std::string name = args.getName();
-  std::string language = args.getLanguage();
+  std::string name = exact(args.getName());
+  std::string language = exact(args.getLanguage());
   if (Status st = check_cube_name(name); !st.ok()) return ctx.fail(st);
   SearchMode mode = s.config.search.default_mode;
-  if (std::string_view asked = args.getRetriever().cStr(); !asked.empty()) {
+  if (std::string_view asked = exact_view(args.getRetriever()); !asked.empty()) {
     auto parsed = parse_search_mode(asked);
     if (!parsed) {
       return ctx.fail(Status::bad_request("retriever '" + std::string(asked.substr(0, 64)) +
@@ -91,7 +91,7 @@ void list(const Services& s, const RequestContext& ctx) {
 }
 
 void show(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader args) {
-  s.run_on_worker([&s, ctx, name = std::string(args.getName())] {
+  s.run_on_worker([&s, ctx, name = exact(args.getName())] {
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
     if (Status st = open_cube(s.store, ctx.tenant, name, &txn, &cube); !st.ok())
@@ -110,7 +110,7 @@ void remove(const Services& s, const RequestContext& ctx, wire::CubeRemove::Read
   const std::uint32_t tenant = ctx.tenant;
   const bool force = args.getForce();
   s.commits.submit({
-      [tenant, force, removed, name = std::string(args.getName())](store::WriteTxn& txn) {
+      [tenant, force, removed, name = exact(args.getName())](store::WriteTxn& txn) {
         return txn.remove_cube(tenant, name, force, removed.get());
       },
       [&s, ctx, removed](const store::Status& st) {

@@ -264,8 +264,8 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
 // Errors: unavailable (no executor), bad_request, too_large.
 Status read_chat(const Services& s, wire::Chat::Reader in, ChatArgs* args) {
   if (!s.executor) return no_executor();
-  args->cube = in.getCube();
-  args->prompt = in.getPrompt();
+  args->cube = exact(in.getCube());
+  args->prompt = exact(in.getPrompt());
   if (Status st = check_cube_name(args->cube); !st.ok()) return st;
   if (args->prompt.empty()) return Status::bad_request("the prompt is empty");
   if (Status st = check_text(args->prompt, s.config.store); !st.ok()) return st;
@@ -275,7 +275,7 @@ Status read_chat(const Services& s, wire::Chat::Reader in, ChatArgs* args) {
   if (in.getIds().size() > kMaxNamedMemories)
     return Status::bad_request("at most 1000 memories in one block");
   for (std::uint64_t m : in.getIds()) args->ids.push_back(m);
-  if (std::string_view mode = in.getMode().cStr(); !mode.empty()) {
+  if (std::string_view mode = exact_view(in.getMode()); !mode.empty()) {
     args->mode = parse_search_mode(mode);
     if (!args->mode) {
       return Status::bad_request("mode '" + std::string(mode.substr(0, 32)) + "' is unknown (" +
@@ -352,7 +352,7 @@ void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& a
 void prefill(const Services& s, const RequestContext& ctx, wire::KvPrefill::Reader in) {
   if (!s.executor) return ctx.fail(no_executor());
   ChatArgs args;
-  args.cube = in.getCube();
+  args.cube = exact(in.getCube());
   if (Status st = check_cube_name(args.cube); !st.ok()) return ctx.fail(st);
   if (in.getIds().size() > kMaxNamedMemories)
     return ctx.fail(Status::bad_request("at most 1000 memories in one block"));
@@ -367,7 +367,7 @@ void prefill(const Services& s, const RequestContext& ctx, wire::KvPrefill::Read
 }
 
 void list(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader in) {
-  std::string cube_name = in.getName();
+  std::string cube_name = exact(in.getName());
   if (Status st = check_cube_name(cube_name); !st.ok()) return ctx.fail(st);
   s.run_on_worker([&s, ctx, cube_name = std::move(cube_name)] {
     std::optional<store::ReadTxn> txn;
@@ -386,7 +386,7 @@ void list(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader in
 }
 
 void remove(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader in) {
-  std::string cube_name = in.getCube();
+  std::string cube_name = exact(in.getCube());
   const std::uint64_t item = in.getItemId();
   if (Status st = check_cube_name(cube_name); !st.ok()) return ctx.fail(st);
   // remove() waits for its commit: a worker, not the loop.

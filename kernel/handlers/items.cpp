@@ -2,6 +2,7 @@
 // diff. Writes go through commit_item_write() (item_write.h); reads run on
 // a worker in one read snapshot.
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,14 +41,14 @@ Status text_of(const store::ReadTxn& txn, const store::Cube& cube, std::uint64_t
 
 void add(const Services& s, const RequestContext& ctx, wire::AddItem::Reader args) {
   auto draft = std::make_shared<store::ItemDraft>();
-  draft->text = args.getText();
+  draft->text = exact(args.getText());
   draft->tags = copy_texts(args.getTags());
   draft->meta = copy_meta(args.getMeta());
   draft->importance = args.getImportance();
   draft->valid_from_ms = args.getValidFromMs();
   draft->valid_to_ms = args.getValidToMs();
   draft->provenance.writer = ctx.tenant;
-  draft->provenance.session = args.getSessionId();
+  draft->provenance.session = exact(args.getSessionId());
   for (auto source : args.getSources()) draft->provenance.sources.push_back(source);
   const std::int64_t ttl_ms = args.getTtlMs();
   const std::uint64_t supersedes = args.getSupersedes();
@@ -61,23 +62,24 @@ void add(const Services& s, const RequestContext& ctx, wire::AddItem::Reader arg
   if (draft->valid_from_ms < 0 || draft->valid_to_ms < 0) {
     return ctx.fail(Status::bad_request("valid times must not be negative"));
   }
-  if (draft->provenance.session.size() > s.config.store.max_tag_bytes ||
-      draft->provenance.sources.size() > s.config.store.max_tags) {
-    return ctx.fail(Status::too_large("session id or source list longer than the tag limits"));
-  }
+  if (draft->provenance.sources.size() > s.config.store.max_tags)
+    return ctx.fail(Status::too_large("source list longer than max_tags"));
+  if (Status st = check_session(draft->provenance.session, s.config.store); !st.ok())
+    return ctx.fail(st);
   ItemWrite w;
-  w.cube = args.getCube();
+  w.cube = exact(args.getCube());
   w.prepare = [&s, draft](const store::ReadTxn&, const store::Cube&, std::string* text) {
     if (Status st = check_fields(s, &draft->text, &draft->tags, &draft->meta); !st.ok()) return st;
-    if (!is_valid_utf8(draft->provenance.session))
-      return Status::bad_request("session id is not valid UTF-8");
     *text = draft->text;
     return Status::success();
   };
   w.apply = [draft, ttl_ms, supersedes](store::WriteTxn& txn, const store::Cube& cube,
                                         store::Item* out, store::Item* superseded) {
     std::int64_t now = now_ms();
-    draft->expires_at_ms = ttl_ms > 0 ? now + ttl_ms : 0;
+    // Saturates: a TTL past the end of time never expires (now + ttl would
+    // wrap negative and expire the item at once).
+    const std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+    draft->expires_at_ms = ttl_ms <= 0 ? 0 : ttl_ms > kNever - now ? kNever : now + ttl_ms;
     return txn.add_item(cube.id, *draft, supersedes, now, out, superseded);
   };
   commit_item_write(s, ctx, std::move(w));
@@ -87,13 +89,15 @@ void update(const Services& s, const RequestContext& ctx, wire::UpdateItem::Read
   auto patch = std::make_shared<store::ItemPatch>();
   const std::uint64_t item = args.getItemId();
   if (item == 0) return ctx.fail(Status::bad_request("item id 0 does not exist"));
-  patch->text = std::string(args.getText());
+  patch->text = exact(args.getText());
   if (args.getReplaceTags()) patch->tags = copy_texts(args.getTags());
   if (args.getReplaceMeta()) patch->meta = copy_meta(args.getMeta());
   patch->writer = ctx.tenant;
-  patch->session = args.getSessionId();
+  patch->session = exact(args.getSessionId());
+  // One check of the session for every write (update once stored any).
+  if (Status st = check_session(patch->session, s.config.store); !st.ok()) return ctx.fail(st);
   ItemWrite w;
-  w.cube = args.getCube();
+  w.cube = exact(args.getCube());
   w.prepare = [&s, patch](const store::ReadTxn&, const store::Cube&, std::string* text) {
     Status st = check_fields(s, &*patch->text, patch->tags ? &*patch->tags : nullptr,
                              patch->meta ? &*patch->meta : nullptr);
@@ -111,7 +115,7 @@ void remove(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader 
   const std::uint64_t item = args.getItemId();
   const std::uint32_t tenant = ctx.tenant;
   ItemWrite w;
-  w.cube = args.getCube();
+  w.cube = exact(args.getCube());
   w.prepare = [item](const store::ReadTxn& txn, const store::Cube& cube, std::string* text) {
     return text_of(txn, cube, item, 0, text);
   };
@@ -132,7 +136,7 @@ void set_state(const Services& s, const RequestContext& ctx, wire::SetState::Rea
   }
   const store::State to = to_store(*state);
   ItemWrite w;
-  w.cube = args.getCube();
+  w.cube = exact(args.getCube());
   w.prepare = [item](const store::ReadTxn& txn, const store::Cube& cube, std::string* text) {
     return text_of(txn, cube, item, 0, text);
   };
@@ -149,7 +153,7 @@ void rollback(const Services& s, const RequestContext& ctx, wire::Rollback::Read
   const std::uint32_t tenant = ctx.tenant;
   if (version == 0) return ctx.fail(Status::bad_request("versions are counted from 1"));
   ItemWrite w;
-  w.cube = args.getCube();
+  w.cube = exact(args.getCube());
   w.prepare = [item, version](const store::ReadTxn& txn, const store::Cube& cube,
                               std::string* text) {
     return text_of(txn, cube, item, version, text);
@@ -162,7 +166,7 @@ void rollback(const Services& s, const RequestContext& ctx, wire::Rollback::Read
 }
 
 void get(const Services& s, const RequestContext& ctx, wire::GetItem::Reader args) {
-  std::string cube_name = args.getCube();
+  std::string cube_name = exact(args.getCube());
   const std::uint64_t item = args.getItemId();
   const std::uint32_t version = args.getVersion();
   s.run_on_worker([&s, ctx, cube_name = std::move(cube_name), item, version] {
@@ -195,7 +199,7 @@ Status read_versions(const Services& s, const RequestContext& ctx, const std::st
 }
 
 void history(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader args) {
-  std::string cube_name = args.getCube();
+  std::string cube_name = exact(args.getCube());
   const std::uint64_t item = args.getItemId();
   s.run_on_worker([&s, ctx, cube_name = std::move(cube_name), item] {
     std::vector<store::Item> versions;
@@ -231,7 +235,7 @@ void set_diff(wire::ItemDiff::Builder d, const store::Item& a, const store::Item
 }
 
 void diff(const Services& s, const RequestContext& ctx, wire::DiffVersions::Reader args) {
-  std::string cube_name = args.getCube();
+  std::string cube_name = exact(args.getCube());
   const std::uint64_t item = args.getItemId();
   const std::uint32_t from = args.getFromVersion(), to = args.getToVersion();
   if (from == 0) return ctx.fail(Status::bad_request("versions are counted from 1"));

@@ -70,10 +70,11 @@ void add_plugin_handlers(DispatchTable& table, const Services& s) {
   using R = wire::Request;
   table.add(R::PLUGIN_LIST, [&s](const RequestContext& c, R::Reader) { list(s, c); });
   table.add(R::PLUGIN_INFO, [&s](const RequestContext& c, R::Reader r) {
-    respond_plugin(s, c, r.getPluginInfo());
+    respond_plugin(s, c, exact(r.getPluginInfo()));
   });
-  table.add(R::PLUGIN_RELOAD,
-            [&s](const RequestContext& c, R::Reader r) { reload(s, c, r.getPluginReload()); });
+  table.add(R::PLUGIN_RELOAD, [&s](const RequestContext& c, R::Reader r) {
+    reload(s, c, exact(r.getPluginReload()));
+  });
 }
 
 }  // namespace memos::kernel

@@ -27,13 +27,16 @@ struct SearchRequest {
 };
 
 Status read_cube_names(wire::Search::Reader args, std::vector<std::string>* names) {
-  names->push_back(args.getCube());
+  // The limit comes before any work in proportion to the list (this runs on
+  // the loop thread, which every client waits on).
+  if (args.getCubes().size() + 1 > kMaxCubes)
+    return Status::bad_request("at most 64 cubes in one search");
+  names->push_back(exact(args.getCube()));
   for (auto c : args.getCubes()) {
     std::string name = c;
     if (std::find(names->begin(), names->end(), name) == names->end())
       names->push_back(std::move(name));
   }
-  if (names->size() > kMaxCubes) return Status::bad_request("at most 64 cubes in one search");
   for (const auto& name : *names) {
     if (Status st = check_cube_name(name); !st.ok()) return st;
   }
@@ -90,8 +93,8 @@ Status read_search(wire::Search::Reader args, const Config& config, SearchReques
                              ")");
   }
   if (Status st = read_cube_names(args, &out->cube_names); !st.ok()) return st;
-  q.text = args.getQuery();
-  if (std::string_view mode = args.getMode().cStr(); !mode.empty()) {
+  q.text = exact(args.getQuery());
+  if (std::string_view mode = exact_view(args.getMode()); !mode.empty()) {
     out->mode = parse_search_mode(mode);
     if (!out->mode) {
       return Status::bad_request("mode '" + std::string(mode.substr(0, 32)) + "' is unknown (" +

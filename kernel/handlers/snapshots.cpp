@@ -10,8 +10,8 @@ namespace memos::kernel {
 namespace {
 
 void create(const Services& s, const RequestContext& ctx, wire::SnapshotRef::Reader args) {
-  std::string cube_name = args.getCube();
-  std::string tag = args.getTag();
+  std::string cube_name = exact(args.getCube());
+  std::string tag = exact(args.getTag());
   if (Status st = check_snapshot_tag(tag); !st.ok()) return ctx.fail(st);
   auto snap = std::make_shared<store::Snapshot>();
   const std::uint32_t tenant = ctx.tenant;
@@ -30,7 +30,7 @@ void create(const Services& s, const RequestContext& ctx, wire::SnapshotRef::Rea
 }
 
 void list(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader args) {
-  s.run_on_worker([&s, ctx, cube_name = std::string(args.getName())] {
+  s.run_on_worker([&s, ctx, cube_name = exact(args.getName())] {
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
     if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
@@ -47,9 +47,9 @@ void list(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader ar
 
 // The items that differ between a snapshot and another one, or the head.
 void diff(const Services& s, const RequestContext& ctx, wire::SnapshotDiff::Reader args) {
-  std::string cube_name = args.getCube();
-  std::string from_tag = args.getFromTag();
-  std::string to_tag = args.getToTag();  // empty: the cube's head
+  std::string cube_name = exact(args.getCube());
+  std::string from_tag = exact(args.getFromTag());
+  std::string to_tag = exact(args.getToTag());  // empty: the cube's head
   if (from_tag.empty()) return ctx.fail(Status::bad_request("name the snapshot to diff from"));
   s.run_on_worker([&s, ctx, cube_name = std::move(cube_name), from_tag = std::move(from_tag),
                    to_tag = std::move(to_tag)] {

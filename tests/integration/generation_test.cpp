@@ -457,11 +457,13 @@ BOOST_AUTO_TEST_CASE(hostile_requests_get_clear_errors) {
   for (int i = 0; i < 400; ++i) huge += "peanuts and cashews ";
   BOOST_TEST((code_of(c->chat("maya", huge, with_ids(ids))) == ErrorCode::too_large));
   // Text the tokenizer must survive: control bytes, invalid UTF-8, specials.
-  for (std::string odd :
-       {std::string("\x01\x02\x7f", 3), std::string("<s></s><unk>"), std::string(3, '\0')}) {
+  for (std::string odd : {std::string("\x01\x02\x7f", 3), std::string("<s></s><unk>")}) {
     auto r = c->chat("maya", "hi " + odd, with_ids(ids));
     BOOST_TEST(r.ok(), why(r));
   }
+  // A NUL is refused, as in every text (it once cut the prompt short).
+  BOOST_TEST((code_of(c->chat("maya", "hi " + std::string(3, '\0'), with_ids(ids))) ==
+              ErrorCode::bad_request));
   BOOST_TEST((code_of(c->chat("maya", "hi \xff\xfe")) == ErrorCode::bad_request));
   BOOST_TEST((code_of(c->kv_prefill("maya", {})) == ErrorCode::bad_request));
   BOOST_TEST((code_of(c->kv_prefill("maya", {ids[0]}, 3)) == ErrorCode::bad_request));
