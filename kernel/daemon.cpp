@@ -240,9 +240,13 @@ void Daemon::on_closed(Connection& conn) {
   maybe_finish_shutdown();
 }
 
-// uv_queue_work() is not thread-safe: handlers call this from the loop.
+// uv_queue_work() is not thread-safe: work from another thread (the writer
+// handing an import's indexing on) goes through the loop first.
 void Daemon::run_on_worker(std::function<void()> work) {
-  MEMOS_ASSERT_ON_THREAD(loop_thread_);
+  if (!loop_thread_.on_owner()) {
+    mailbox_->post([this, work = std::move(work)]() mutable { run_on_worker(std::move(work)); });
+    return;
+  }
   struct Work {
     uv_work_t req;
     std::function<void()> fn;

@@ -18,7 +18,8 @@
 
 namespace memos::kernel {
 
-// Runs a closure on a worker thread (never the loop).
+// Runs a closure on a worker thread (never the loop). Callable from any
+// thread; from off the loop it is queued through the loop, a turn later.
 using RunOnWorker = std::function<void(std::function<void()>)>;
 
 struct DaemonStats {
