@@ -33,6 +33,10 @@ bool read_all(int fd, char* data, std::size_t size) {
 
 }  // namespace
 
+memos_status call_status(std::uint8_t status) {
+  return status <= MEMOS_ERR_BUSY ? static_cast<memos_status>(status) : MEMOS_ERR_INTERNAL;
+}
+
 bool write_frame(int fd, const Frame& frame) {
   char header[kHeaderBytes] = {};
   header[0] = static_cast<char>(frame.kind);

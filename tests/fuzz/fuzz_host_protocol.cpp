@@ -63,7 +63,7 @@ class ScriptedChannel final : public plugins::PluginChannel {
 // A COMPLETE frame as IsolatedChannel::read_loop() makes it a result.
 plugins::CallResult result_of(hp::Frame& frame) {
   plugins::CallResult r;
-  r.status = static_cast<memos_status>(frame.status);
+  r.status = hp::call_status(frame.status);
   if (frame.flags & hp::kTextPayload) {
     r.message = frame.payload;
   } else if (frame.payload.size() > kMaxReply) {
