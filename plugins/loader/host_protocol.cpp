@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace memos::plugins::host_protocol {
@@ -32,6 +33,10 @@ bool read_all(int fd, char* data, std::size_t size) {
 
 }  // namespace
 
+memos_status call_status(std::uint8_t status) {
+  return status <= MEMOS_ERR_BUSY ? static_cast<memos_status>(status) : MEMOS_ERR_INTERNAL;
+}
+
 bool write_frame(int fd, const Frame& frame) {
   char header[kHeaderBytes] = {};
   header[0] = static_cast<char>(frame.kind);
@@ -56,8 +61,18 @@ bool read_frame(int fd, Frame* frame) {
   frame->id = 0;
   for (int i = 7; i >= 0; --i) frame->id = (frame->id << 8) | header[8 + i];
   if (size > kMaxPayload) return false;
-  frame->payload.resize(size);
-  return read_all(fd, frame->payload.data(), size);
+  // Grown as the bytes arrive, never to the announced size at once: a peer
+  // that announces 256 MiB and sends 16 bytes costs one step of 1 MiB, not
+  // 256 MiB (found by fuzz_host_protocol).
+  constexpr std::size_t kStep = 1u << 20;
+  frame->payload.clear();
+  while (frame->payload.size() < size) {
+    std::size_t have = frame->payload.size();
+    std::size_t n = std::min<std::size_t>(kStep, size - have);
+    frame->payload.resize(have + n);
+    if (!read_all(fd, frame->payload.data() + have, n)) return false;
+  }
+  return true;
 }
 
 }  // namespace memos::plugins::host_protocol

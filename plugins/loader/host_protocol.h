@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <string>
 
+#include "memos/plugin.h"
+
 namespace memos::plugins::host_protocol {
 
 enum Kind : std::uint8_t { kReady = 1, kCall = 2, kComplete = 3 };
@@ -31,6 +33,11 @@ struct Frame {
   std::uint64_t id = 0;
   std::string payload;
 };
+
+// The call status a COMPLETE frame carries. A byte that is no status this
+// memosd knows is MEMOS_ERR_INTERNAL (memos/plugin.h: "a host treats one it
+// does not know as MEMOS_ERR_INTERNAL"), never an enum out of its range.
+memos_status call_status(std::uint8_t status);
 
 // Writes a whole frame; false if the peer is gone. Not thread-safe: callers
 // serialize writes to one fd.

@@ -122,7 +122,7 @@ void IsolatedChannel::read_loop(int fd, pid_t pid, std::uint64_t generation) {
     if (frame.kind != hp::kComplete || it == pending_.end()) continue;
     auto& p = *it->second;
     p.done = true;
-    p.result.status = static_cast<memos_status>(frame.status);
+    p.result.status = hp::call_status(frame.status);
     if (frame.flags & hp::kTextPayload) {
       p.result.message = frame.payload;
     } else if (frame.payload.size() > p.max_reply_bytes) {

@@ -102,10 +102,11 @@ bool admits(const Attributes& a, const FilterSpec& f) {
                    [&](const std::string& t) { return contains(a.tags, t); })) {
     return false;
   }
-  for (const auto& [key, value] : f.meta) {
-    auto it =
-        std::find_if(a.meta.begin(), a.meta.end(), [&](const auto& m) { return m.first == key; });
-    if (it == a.meta.end() || it->second != value) return false;
+  // Not a structured binding: clang before 16 cannot capture one (the fuzz build).
+  for (const auto& wanted : f.meta) {
+    auto it = std::find_if(a.meta.begin(), a.meta.end(),
+                           [&](const auto& m) { return m.first == wanted.first; });
+    if (it == a.meta.end() || it->second != wanted.second) return false;
   }
   return true;
 }

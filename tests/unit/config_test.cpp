@@ -92,6 +92,8 @@ BOOST_AUTO_TEST_CASE(inconsistent_limits_are_refused) {
   Config c;
   std::string err = load("[ipc]\nmax_message_bytes = 65536\n[store]\nmax_text_bytes = 65536\n", &c);
   BOOST_TEST(err.find("max_text_bytes") != std::string::npos, err);
+  // Like every error of the file, it names the file (memosd --check-config).
+  BOOST_TEST(err.find("/memosd.conf: ") != std::string::npos, err);
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_file_is_an_error) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "kernel/plugin_embedder.h"
+#include "plugins/loader/host_protocol.h"
 #include "plugins/loader/library.h"
 #include "plugins/loader/manifest.h"
 #include "tests/support/memosd_process.h"
@@ -204,4 +205,16 @@ BOOST_AUTO_TEST_CASE(manifests_are_checked_and_untrusted_files_refused) {
   names.erase("llama-embedder");
   BOOST_TEST((names == std::set<std::string>{"hash-embedder", "faiss-retriever", "xapian-retriever",
                                              "hybrid-fuser"}));
+}
+
+// A host's COMPLETE frame carries its status in a byte: one memosd does not
+// know is an internal error, never an out-of-range memos_status (UBSan's
+// finding in fuzz_host_protocol: a status of 162 reached the kernel).
+BOOST_AUTO_TEST_CASE(a_status_byte_the_protocol_does_not_have_is_internal) {
+  namespace hp = memos::plugins::host_protocol;
+  BOOST_TEST(hp::call_status(MEMOS_OK) == MEMOS_OK);
+  BOOST_TEST(hp::call_status(MEMOS_ERR_BUSY) == MEMOS_ERR_BUSY);
+  BOOST_TEST(hp::call_status(MEMOS_ERR_BUSY + 1) == MEMOS_ERR_INTERNAL);
+  BOOST_TEST(hp::call_status(162) == MEMOS_ERR_INTERNAL);
+  BOOST_TEST(hp::call_status(255) == MEMOS_ERR_INTERNAL);
 }
