@@ -27,8 +27,10 @@
 #include <string>
 #include <vector>
 
+#include "ipc/unix_peer.h"
 #include "kernel/access_log.h"
 #include "kernel/activation_tier.h"
+#include "kernel/client_limits.h"
 #include "kernel/config.h"
 #include "kernel/connection.h"
 #include "kernel/data_lock.h"
@@ -40,6 +42,7 @@
 #include "kernel/serial_lane.h"
 #include "kernel/services.h"
 #include "kernel/status.h"
+#include "kernel/user_namespace.h"
 #include "kernel/uv_handle.h"
 #include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
@@ -90,6 +93,8 @@ class Daemon final : public ConnectionOwner {
   bool listen_on_passed_socket(int fd);
   static void on_connection(uv_stream_t* server, int status);
   void accept();
+  Status check_peer(const ipc::PeerCredentials& peer) const;
+  void raise_open_file_limit();
   void reload_config();
   void deliver(std::uint64_t connection_id, const Frame& frame);
   void run_on_worker(std::function<void()> work);
@@ -109,6 +114,11 @@ class Daemon final : public ConnectionOwner {
   void save_index_snapshots(PeriodicJob::Running run);
 
   Config config_;
+  // Connections per uid and buffered input (loop thread); outlives the
+  // connections, which give their input back as they go.
+  ClientLimits limits_;
+  // Read at start: whether peer uids are the real ones (user_namespace.h).
+  UserNamespace user_namespace_;
   PluginManager plugins_;
   DaemonStats stats_;
   std::unique_ptr<DataLock> lock_;
