@@ -234,7 +234,7 @@ void Daemon::accept() {
 // connection limits, a retryable busy.
 Status Daemon::check_peer(const ipc::PeerCredentials& peer) const {
   if (std::string why = user_namespace_.unmapped_peer(peer.uid, peer.gid); !why.empty()) {
-    return {Code::permission_denied, why, false};
+    return Status::permission_denied(why);
   }
   return limits_.admit(static_cast<std::uint32_t>(peer.uid));
 }
