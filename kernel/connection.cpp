@@ -10,8 +10,6 @@
 namespace memos::kernel {
 namespace {
 
-constexpr std::size_t kReadBufferBytes = 64 * 1024;
-
 struct WriteRequest {
   uv_write_t req;
   std::shared_ptr<kj::Array<capnp::word>> frame;
@@ -20,7 +18,8 @@ struct WriteRequest {
 }  // namespace
 
 Connection::Connection(std::uint64_t id, UvHandle<uv_pipe_t> pipe, std::uint32_t tenant,
-                       const IpcConfig& config, ClientLimits& limits, ConnectionOwner& owner)
+                       const IpcConfig& config, ClientLimits& limits, std::span<char> read_buffer,
+                       ConnectionOwner& owner)
     : id_(id),
       pipe_(std::move(pipe)),
       tenant_(tenant),
@@ -29,7 +28,7 @@ Connection::Connection(std::uint64_t id, UvHandle<uv_pipe_t> pipe, std::uint32_t
       owner_(owner),
       decoder_({config.max_message_bytes, config.max_segments},
                [this](std::size_t bytes) { return admit_frame(bytes); }),
-      read_buffer_(kReadBufferBytes) {
+      read_buffer_(read_buffer) {
   loop_thread_.bind();
   pipe_->data = this;
   slow_timer_.open(pipe_->loop, uv_timer_init);

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,8 +57,12 @@ class Connection {
  public:
   // Takes an accepted, initialised pipe. Constructed on the loop thread,
   // which it binds to.
+  // `read_buffer` is the loop's one buffer for reads, shared by every
+  // connection: libuv reads one stream at a time on the loop thread and the
+  // decoder copies out what it keeps, so an idle connection costs no buffer.
   Connection(std::uint64_t id, UvHandle<uv_pipe_t> pipe, std::uint32_t tenant,
-             const IpcConfig& config, ClientLimits& limits, ConnectionOwner& owner);
+             const IpcConfig& config, ClientLimits& limits, std::span<char> read_buffer,
+             ConnectionOwner& owner);
   // Normally after on_closed(); a connection destroyed while open closes its
   // handles without telling the owner.
   ~Connection();
@@ -113,7 +118,7 @@ class Connection {
   Status refusal_;                  // why admit_frame() last said no
   ipc::FrameDecoder decoder_;
   std::deque<kj::Array<capnp::word>> queued_;  // decoded frames waiting for a slot
-  std::vector<char> read_buffer_;
+  std::span<char> read_buffer_;
   std::size_t in_flight_ = 0;
   std::size_t unwritten_bytes_ = 0;
   bool reading_ = false;

@@ -210,7 +210,8 @@ void Daemon::accept() {
   auto uid = static_cast<std::uint32_t>(peer->uid);
   Status refusal = check_peer(*peer);
   std::uint64_t id = next_connection_id_++;
-  auto conn = std::make_unique<Connection>(id, std::move(pipe), uid, config_.ipc, limits_, *this);
+  auto conn = std::make_unique<Connection>(id, std::move(pipe), uid, config_.ipc, limits_,
+                                           read_buffer_, *this);
   Connection& ref = *conn;
   connections_.emplace(id, std::move(conn));
   stats_.connections = static_cast<std::uint32_t>(connections_.size());

@@ -147,6 +147,8 @@ class Daemon final : public ConnectionOwner {
   UvHandle<uv_timer_t> shutdown_timer_;
   // Retention, the access-log flush, blob GC, index snapshots, the watchdog.
   std::vector<std::unique_ptr<PeriodicJob>> periodic_jobs_;
+  // The connections' one read buffer (Connection's constructor says why).
+  std::vector<char> read_buffer_ = std::vector<char>(64 * 1024);
   std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::uint64_t next_connection_id_ = 1;
   bool shutting_down_ = false;
