@@ -2,6 +2,7 @@
 // "Clients"): what memory it holds and what the other clients' latency
 // becomes. See README.md.
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
