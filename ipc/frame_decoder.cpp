@@ -22,6 +22,8 @@ const char* describe(FrameError error) {
       return "frame has too many segments";
     case FrameError::too_large:
       return "frame is larger than max_message_bytes";
+    case FrameError::over_budget:
+      return "frame refused: too much input is buffered";
   }
   return "unknown frame error";
 }
@@ -65,12 +67,21 @@ FrameError FrameDecoder::feed(std::span<const std::byte> data,
   return FrameError::none;
 }
 
+void FrameDecoder::discard() {
+  header_.clear();
+  header_.shrink_to_fit();
+  header_bytes_ = 0;
+  body_ = nullptr;
+  body_filled_ = 0;
+}
+
 FrameError FrameDecoder::take_header(std::vector<kj::Array<capnp::word>>& frames) {
   std::uint32_t count = read_le32(header_.data()) + 1;
   std::uint64_t words = 0;
   for (std::uint32_t i = 0; i < count; ++i) words += read_le32(header_.data() + 4 + 4 * i);
   std::uint64_t total = header_bytes_ + words * sizeof(capnp::word);
   if (total > limits_.max_message_bytes) return FrameError::too_large;
+  if (admit_ && !admit_(static_cast<std::size_t>(total))) return FrameError::over_budget;
 
   auto frame = kj::heapArray<capnp::word>(total / sizeof(capnp::word));
   std::memcpy(frame.begin(), header_.data(), header_bytes_);

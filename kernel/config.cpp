@@ -181,6 +181,13 @@ std::map<std::string, Setter> setters(Config* c) {
       {"ipc.max_segments", integer(&c->ipc.max_segments, 1, 65536)},
       {"ipc.nesting_limit", integer(&c->ipc.nesting_limit, 8, 1024)},
       {"ipc.max_connections", integer(&c->ipc.max_connections, 1, 1000000)},
+      {"ipc.max_connections_per_uid", integer(&c->ipc.max_connections_per_uid, 1, 1000000)},
+      {"ipc.admin_reserved_connections", integer(&c->ipc.admin_reserved_connections, 1, 1000000)},
+      {"ipc.frame_timeout_ms", integer(&c->ipc.frame_timeout_ms, 100, kMaxU32)},
+      {"ipc.idle_timeout_ms", integer(&c->ipc.idle_timeout_ms, 0, kMaxU32)},
+      {"ipc.max_buffered_input_bytes", integer(&c->ipc.max_buffered_input_bytes, 1024, 1ll << 40)},
+      {"ipc.max_buffered_input_bytes_per_uid",
+       integer(&c->ipc.max_buffered_input_bytes_per_uid, 1024, 1ll << 40)},
       {"ipc.max_inflight_per_connection", integer(&c->ipc.max_inflight_per_connection, 1, 1000000)},
       {"ipc.reply_buffer_bytes", integer(&c->ipc.reply_buffer_bytes, 4096, 1ll << 32)},
       {"ipc.slow_client_timeout_ms", integer(&c->ipc.slow_client_timeout_ms, 100, kMaxU32)},
@@ -290,6 +297,20 @@ std::string validate_config(const Config& c) {
   }
   if (c.store.max_text_bytes >= c.ipc.max_message_bytes) {
     return "store.max_text_bytes must be smaller than ipc.max_message_bytes";
+  }
+  if (c.ipc.max_connections_per_uid > c.ipc.max_connections) {
+    return "ipc.max_connections_per_uid must be at most ipc.max_connections";
+  }
+  if (c.ipc.idle_timeout_ms != 0 && c.ipc.idle_timeout_ms < 100) {
+    return "ipc.idle_timeout_ms must be 0 (never) or at least 100";
+  }
+  // A frame of the largest size must fit, or the largest requests could
+  // never be sent.
+  if (c.ipc.max_buffered_input_bytes_per_uid < c.ipc.max_message_bytes) {
+    return "ipc.max_buffered_input_bytes_per_uid must be at least ipc.max_message_bytes";
+  }
+  if (c.ipc.max_buffered_input_bytes < c.ipc.max_buffered_input_bytes_per_uid) {
+    return "ipc.max_buffered_input_bytes must be at least ipc.max_buffered_input_bytes_per_uid";
   }
   return "";
 }

@@ -21,9 +21,22 @@ struct IpcConfig {
   std::uint32_t max_segments = 512;
   int nesting_limit = 64;
   std::uint32_t max_connections = 1024;
+  // One uid's share, so that no user can take every connection.
+  std::uint32_t max_connections_per_uid = 64;
+  // Root and memosd's own uid may go this far past both limits above.
+  std::uint32_t admin_reserved_connections = 16;
   std::uint32_t max_inflight_per_connection = 1024;
   std::size_t reply_buffer_bytes = 8u << 20;
   std::uint32_t slow_client_timeout_ms = 10000;
+  // A frame begun must be complete within this (slowloris).
+  std::uint32_t frame_timeout_ms = 30000;
+  // A connection with nothing in flight is closed after this; 0: never (the
+  // SDK keeps one connection per Client and does not reconnect).
+  std::uint32_t idle_timeout_ms = 0;
+  // Frames received but not yet dispatched, across all connections and per
+  // uid (client_limits.h).
+  std::size_t max_buffered_input_bytes = 256u << 20;
+  std::size_t max_buffered_input_bytes_per_uid = 64u << 20;
 };
 
 struct StoreConfig {

@@ -10,8 +10,6 @@
 namespace memos::kernel {
 namespace {
 
-constexpr std::size_t kReadBufferBytes = 64 * 1024;
-
 struct WriteRequest {
   uv_write_t req;
   std::shared_ptr<kj::Array<capnp::word>> frame;
@@ -20,30 +18,61 @@ struct WriteRequest {
 }  // namespace
 
 Connection::Connection(std::uint64_t id, UvHandle<uv_pipe_t> pipe, std::uint32_t tenant,
-                       const IpcConfig& config, ConnectionOwner& owner)
+                       const IpcConfig& config, ClientLimits& limits, std::span<char> read_buffer,
+                       ConnectionOwner& owner)
     : id_(id),
       pipe_(std::move(pipe)),
       tenant_(tenant),
       config_(config),
+      limits_(limits),
       owner_(owner),
-      decoder_({config.max_message_bytes, config.max_segments}),
-      read_buffer_(kReadBufferBytes) {
+      decoder_({config.max_message_bytes, config.max_segments},
+               [this](std::size_t bytes) { return admit_frame(bytes); }),
+      read_buffer_(read_buffer) {
   loop_thread_.bind();
   pipe_->data = this;
   slow_timer_.open(pipe_->loop, uv_timer_init);
   slow_timer_->data = this;
-  handles_open_ = 2;
+  input_timer_.open(pipe_->loop, uv_timer_init);
+  input_timer_->data = this;
+  handles_open_ = 3;
 }
 
 Connection::~Connection() {
   // The handles are already closed unless the owner destroys an open
   // connection; then they close now (UvHandle) and on_closed() never comes.
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
+  limits_.release_input(tenant_, reserved_input_);
 }
 
 void Connection::start() {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   update_reading();
+}
+
+void Connection::refuse(const Status& why) {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
+  refused_ = true;
+  // Logged by the owner, which rate-limits refusals.
+  stopped_ = true;
+  ++in_flight_;
+  send(error_frame(0, why));
+}
+
+bool Connection::admit_frame(std::size_t bytes) {
+  refusal_ = limits_.reserve_input(tenant_, bytes);
+  if (!refusal_.ok()) return false;
+  reserved_input_ += bytes;
+  return true;
+}
+
+// The stream is no longer read: frames not yet dispatched, and the one half
+// received, are dropped and their bytes given back.
+void Connection::discard_input() {
+  queued_.clear();
+  decoder_.discard();
+  limits_.release_input(tenant_, reserved_input_);
+  reserved_input_ = 0;
 }
 
 bool Connection::idle() const {
@@ -76,10 +105,19 @@ void Connection::handle_bytes(const char* data, std::size_t size) {
   std::vector<kj::Array<capnp::word>> frames;
   ipc::FrameError error =
       decoder_.feed(std::span(reinterpret_cast<const std::byte*>(data), size), frames);
+  // A frame completed: the next one, even if begun in the same read, gets a
+  // frame timeout of its own.
+  if (!frames.empty() && input_wait_ == InputWait::frame) {
+    uv_timer_stop(input_timer_.get());
+    input_wait_ = InputWait::none;
+  }
   for (auto& f : frames) queued_.push_back(std::move(f));
   dispatch_queued();
   if (error != ipc::FrameError::none && !closing_ && !stopped_) {
-    reply_and_close(0, std::string("protocol error: ") + ipc::describe(error));
+    reply_and_close(
+        0, error == ipc::FrameError::over_budget
+               ? refusal_
+               : Status::bad_request(std::string("protocol error: ") + ipc::describe(error)));
   }
 }
 
@@ -93,6 +131,9 @@ void Connection::dispatch_queued() {
 }
 
 bool Connection::dispatch(kj::Array<capnp::word> frame) {
+  std::size_t bytes = frame.size() * sizeof(capnp::word);
+  limits_.release_input(tenant_, bytes);
+  reserved_input_ -= bytes;
   ++in_flight_;
   std::uint64_t request_id = 0;
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
@@ -105,20 +146,21 @@ bool Connection::dispatch(kj::Array<capnp::word> frame) {
   KJ_IF_MAYBE (e, failure) {
     // Not a request we can read: the stream can no longer be trusted.
     --in_flight_;
-    reply_and_close(request_id, std::string("malformed request: ") + e->getDescription().cStr());
+    reply_and_close(request_id, Status::bad_request(std::string("malformed request: ") +
+                                                    e->getDescription().cStr()));
     return false;
   }
   return true;
 }
 
-void Connection::reply_and_close(std::uint64_t request_id, const std::string& why) {
-  spdlog::warn("connection {} (uid {}): {}; closing", id_, tenant_, why);
+void Connection::reply_and_close(std::uint64_t request_id, const Status& why) {
+  spdlog::warn("connection {} (uid {}): {}; closing", id_, tenant_, why.message);
   // Tell the client why, then close once that reply (and any in flight) is
   // written: stopped_ makes on_write close the idle connection.
   stopped_ = true;
-  queued_.clear();
+  discard_input();
   ++in_flight_;
-  send(error_frame(request_id, Status::bad_request(why)));
+  send(error_frame(request_id, why));
 }
 
 void Connection::send(std::shared_ptr<kj::Array<capnp::word>> frame) {
@@ -156,6 +198,8 @@ void Connection::on_write(uv_write_t* req, int status) {
   --self->in_flight_;
   if (self->closing_) return;  // cancelled by close(); the close callback finishes
   if (status < 0) return self->close(std::string("write failed: ") + uv_strerror(status));
+  // The client read something: its slow-reader clock starts again.
+  uv_timer_stop(self->slow_timer_.get());
   if (self->stopped_ && self->idle()) return self->close("");
   self->dispatch_queued();
 }
@@ -173,10 +217,20 @@ void Connection::update_reading() {
     uv_read_stop(stream);
     reading_ = false;
   }
-  // A client that does not read its replies is given slow_client_timeout_ms
-  // to start again, then dropped.
+  update_slow_timer();
+  update_input_timer();
+}
+
+// Replies libuv could not hand to the kernel wait for the client to read
+// (its socket buffer is full). However small they are, a client that reads
+// none of them for slow_client_timeout_ms is dropped: otherwise one that
+// pipelines small requests and never reads would sit at
+// max_inflight_per_connection, unread, forever. Each reply written restarts
+// the clock (on_write).
+void Connection::update_slow_timer() {
+  bool waiting = pipe_.stream()->write_queue_size > 0;
   bool timing = uv_is_active(slow_timer_.base());
-  if (backlog && !timing) {
+  if (waiting && !timing) {
     uv_timer_start(
         slow_timer_.get(),
         [](uv_timer_t* t) {
@@ -184,15 +238,49 @@ void Connection::update_reading() {
           self->close("client does not read its replies");
         },
         config_.slow_client_timeout_ms, 0);
-  } else if (!backlog && timing) {
+  } else if (!waiting && timing) {
     uv_timer_stop(slow_timer_.get());
+  }
+}
+
+// While reading: a frame begun must be finished within frame_timeout_ms;
+// with nothing begun and nothing in flight, the connection may stay idle for
+// idle_timeout_ms (when set). Not reading (backpressure, stopping) stops
+// both clocks: the wait is then memosd's, or the slow-reader clock's.
+void Connection::update_input_timer() {
+  InputWait want = InputWait::none;
+  if (reading_ && decoder_.mid_frame()) {
+    want = InputWait::frame;
+  } else if (reading_ && config_.idle_timeout_ms > 0 && idle()) {
+    want = InputWait::idle;
+  }
+  if (want == input_wait_) return;
+  uv_timer_stop(input_timer_.get());
+  input_wait_ = want;
+  if (want == InputWait::none) return;
+  uv_timer_start(
+      input_timer_.get(),
+      [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_input_timeout(); },
+      want == InputWait::frame ? config_.frame_timeout_ms : config_.idle_timeout_ms, 0);
+}
+
+void Connection::on_input_timeout() {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
+  if (closing_ || stopped_) return;
+  if (input_wait_ == InputWait::frame) {
+    reply_and_close(0, Status::bad_request("frame not complete within frame_timeout_ms (" +
+                                           std::to_string(config_.frame_timeout_ms) + " ms)"));
+  } else {
+    reply_and_close(
+        0, Status::unavailable("connection idle for idle_timeout_ms (" +
+                               std::to_string(config_.idle_timeout_ms) + " ms); connect again"));
   }
 }
 
 void Connection::stop_reading() {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   stopped_ = true;
-  queued_.clear();
+  discard_input();
   update_reading();
   if (idle()) close("");
 }
@@ -202,8 +290,9 @@ void Connection::close(const std::string& why) {
   if (closing_) return;
   closing_ = true;
   if (!why.empty()) spdlog::info("connection {} (uid {}) closed: {}", id_, tenant_, why);
-  queued_.clear();
+  discard_input();
   slow_timer_.close<&Connection::on_handle_closed>();
+  input_timer_.close<&Connection::on_handle_closed>();
   pipe_.close<&Connection::on_handle_closed>();
 }
 

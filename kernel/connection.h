@@ -8,8 +8,16 @@
 //
 // Backpressure: requests past max_inflight_per_connection wait in a queue and
 // reading stops until replies drain; when unsent reply bytes pass
-// reply_buffer_bytes reading stops too, and a client that stays that way for
-// slow_client_timeout_ms is dropped. Nothing here ever blocks the loop.
+// reply_buffer_bytes reading stops too. Replies that wait for the client to
+// read them (the socket buffer is full), however small, with no reply
+// written for slow_client_timeout_ms, get the client dropped.
+//
+// Input: every frame is admitted against ClientLimits (the daemon's and the
+// uid's bound on buffered input) before its body is allocated, and counted
+// until it is dispatched; a frame begun must be complete within
+// frame_timeout_ms; a connection idle for idle_timeout_ms (when set) is
+// closed. Each refusal is a typed error reply (request id 0), then the
+// connection closes. Nothing here ever blocks the loop.
 #pragma once
 
 #include <capnp/common.h>
@@ -19,12 +27,15 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "ipc/frame_decoder.h"
 #include "ipc/schema/memos.capnp.h"
+#include "kernel/client_limits.h"
 #include "kernel/config.h"
+#include "kernel/status.h"
 #include "kernel/uv_handle.h"
 #include "memcube/thread_affinity.h"
 
@@ -46,8 +57,12 @@ class Connection {
  public:
   // Takes an accepted, initialised pipe. Constructed on the loop thread,
   // which it binds to.
+  // `read_buffer` is the loop's one buffer for reads, shared by every
+  // connection: libuv reads one stream at a time on the loop thread and the
+  // decoder copies out what it keeps, so an idle connection costs no buffer.
   Connection(std::uint64_t id, UvHandle<uv_pipe_t> pipe, std::uint32_t tenant,
-             const IpcConfig& config, ConnectionOwner& owner);
+             const IpcConfig& config, ClientLimits& limits, std::span<char> read_buffer,
+             ConnectionOwner& owner);
   // Normally after on_closed(); a connection destroyed while open closes its
   // handles without telling the owner.
   ~Connection();
@@ -60,6 +75,10 @@ class Connection {
   bool idle() const;  // nothing in flight, queued or unwritten
 
   void start();
+  // Instead of start(): answers `why` (request id 0) without reading
+  // anything, then closes.
+  void refuse(const Status& why);
+  bool refused() const { return refused_; }
   // Writes one reply frame and retires one in-flight request.
   void send(std::shared_ptr<kj::Array<capnp::word>> frame);
   // Stops reading new requests (shutdown); in-flight ones still complete.
@@ -76,23 +95,36 @@ class Connection {
   void dispatch_queued();
   bool dispatch(kj::Array<capnp::word> frame);
   void update_reading();
-  void reply_and_close(std::uint64_t request_id, const std::string& why);
+  void update_slow_timer();
+  void update_input_timer();
+  void on_input_timeout();
+  bool admit_frame(std::size_t bytes);
+  void discard_input();
+  void reply_and_close(std::uint64_t request_id, const Status& why);
 
   ThreadAffinity loop_thread_;
   std::uint64_t id_;
   UvHandle<uv_pipe_t> pipe_;
   UvHandle<uv_timer_t> slow_timer_;
+  // The frame timeout while a frame is half received, else the idle timeout.
+  UvHandle<uv_timer_t> input_timer_;
+  enum class InputWait { none, frame, idle };
+  InputWait input_wait_ = InputWait::none;
   std::uint32_t tenant_;
   const IpcConfig& config_;
+  ClientLimits& limits_;
   ConnectionOwner& owner_;
+  std::size_t reserved_input_ = 0;  // bytes of frames admitted, not yet dispatched
+  Status refusal_;                  // why admit_frame() last said no
   ipc::FrameDecoder decoder_;
   std::deque<kj::Array<capnp::word>> queued_;  // decoded frames waiting for a slot
-  std::vector<char> read_buffer_;
+  std::span<char> read_buffer_;
   std::size_t in_flight_ = 0;
   std::size_t unwritten_bytes_ = 0;
   bool reading_ = false;
   bool stopped_ = false;  // no more requests will be read; close once idle
   bool closing_ = false;
+  bool refused_ = false;
   int handles_open_ = 0;  // until close() completes: on_closed() at 0
 };
 

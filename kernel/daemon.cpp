@@ -1,6 +1,7 @@
 #include "kernel/daemon.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -13,6 +14,7 @@
 
 #include "ipc/unix_peer.h"
 #include "kernel/systemd.h"
+#include "kernel/wire_replies.h"
 
 namespace memos::kernel {
 namespace {
@@ -41,7 +43,11 @@ std::string claim_socket_path(const std::string& path) {
 
 }  // namespace
 
-Daemon::Daemon(Config config) : config_(std::move(config)), plugins_(config_.plugins) {
+Daemon::Daemon(Config config)
+    : config_(std::move(config)),
+      limits_(config_.ipc, static_cast<std::uint32_t>(geteuid())),
+      user_namespace_(UserNamespace::current()),
+      plugins_(config_.plugins) {
   if (config_.socket.empty()) config_.socket = ipc::default_socket_path();
   if (config_.data_dir.empty()) config_.data_dir = default_data_dir();
   stats_.socket_path = config_.socket;
@@ -201,19 +207,63 @@ void Daemon::accept() {
     spdlog::warn("refusing a connection without peer credentials");
     return;
   }
-  if (connections_.size() >= config_.ipc.max_connections) {
-    spdlog::warn("refusing a connection from uid {}: max_connections ({}) reached", peer->uid,
-                 config_.ipc.max_connections);
-    return;
-  }
+  auto uid = static_cast<std::uint32_t>(peer->uid);
+  Status refusal = check_peer(*peer);
   std::uint64_t id = next_connection_id_++;
-  auto conn = std::make_unique<Connection>(
-      id, std::move(pipe), static_cast<std::uint32_t>(peer->uid), config_.ipc, *this);
+  auto conn = std::make_unique<Connection>(id, std::move(pipe), uid, config_.ipc, limits_,
+                                           read_buffer_, *this);
   Connection& ref = *conn;
   connections_.emplace(id, std::move(conn));
   stats_.connections = static_cast<std::uint32_t>(connections_.size());
-  spdlog::debug("connection {} from uid {} pid {}", id, peer->uid, peer->pid);
+  if (!refusal.ok()) {
+    // A flood of refusals logs the 1st, 2nd, 4th, 8th... of each uid.
+    std::uint64_t n = limits_.note_refusal(uid);
+    if ((n & (n - 1)) == 0) {
+      spdlog::warn("refusing a connection from uid {} pid {} ({} so far): {}", uid, peer->pid, n,
+                   refusal.message);
+    }
+    ref.refuse(refusal);
+    return;
+  }
+  limits_.opened(uid);
+  spdlog::debug("connection {} from uid {} pid {}", id, uid, peer->pid);
   ref.start();
+}
+
+// Who may connect now: a peer whose uid memosd cannot see is refused for
+// good (it would share a tenant with every other unseen user); past the
+// connection limits, a retryable busy.
+Status Daemon::check_peer(const ipc::PeerCredentials& peer) const {
+  if (std::string why = user_namespace_.unmapped_peer(peer.uid, peer.gid); !why.empty()) {
+    return Status::permission_denied(why);
+  }
+  return limits_.admit(static_cast<std::uint32_t>(peer.uid));
+}
+
+// Each connection is a file descriptor: take all the kernel allows this
+// process (the soft limit is often 1024, below max_connections).
+void Daemon::raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlim_t before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      spdlog::warn("cannot raise the open-file limit from {}: {}", before, std::strerror(errno));
+      getrlimit(RLIMIT_NOFILE, &limit);
+    }
+  }
+  // The store, indexes, plugins and the listener need some for themselves.
+  constexpr rlim_t kOwnFiles = 256;
+  rlim_t wanted =
+      rlim_t{config_.ipc.max_connections} + config_.ipc.admin_reserved_connections + kOwnFiles;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    spdlog::warn(
+        "the open-file limit ({}) is below ipc.max_connections + admin_reserved_connections + "
+        "{}: connections past it fail to be accepted; raise LimitNOFILE= or lower "
+        "ipc.max_connections",
+        limit.rlim_cur, kOwnFiles);
+  }
 }
 
 void Daemon::on_request(Connection& conn, wire::Request::Reader request) {
@@ -234,6 +284,7 @@ void Daemon::deliver(std::uint64_t connection_id, const Frame& frame) {
 
 void Daemon::on_closed(Connection& conn) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
+  if (!conn.refused()) limits_.closed(conn.tenant());
   handler_->connection_closed(conn.id());
   connections_.erase(conn.id());
   stats_.connections = static_cast<std::uint32_t>(connections_.size());
@@ -346,6 +397,10 @@ int Daemon::run() {
   if (!build_services()) return 1;
   if (!open_loop()) return 1;
   std::signal(SIGPIPE, SIG_IGN);  // a vanished client is a write error, not a death
+  raise_open_file_limit();
+  if (std::string warning = user_namespace_.start_warning(); !warning.empty()) {
+    spdlog::warn("{}", warning);
+  }
   if (!watch_signals() || !listen()) {
     begin_shutdown("start-up failed");
     uv_run(&loop_, UV_RUN_DEFAULT);

@@ -27,8 +27,10 @@
 #include <string>
 #include <vector>
 
+#include "ipc/unix_peer.h"
 #include "kernel/access_log.h"
 #include "kernel/activation_tier.h"
+#include "kernel/client_limits.h"
 #include "kernel/config.h"
 #include "kernel/connection.h"
 #include "kernel/data_lock.h"
@@ -40,6 +42,7 @@
 #include "kernel/serial_lane.h"
 #include "kernel/services.h"
 #include "kernel/status.h"
+#include "kernel/user_namespace.h"
 #include "kernel/uv_handle.h"
 #include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
@@ -90,6 +93,8 @@ class Daemon final : public ConnectionOwner {
   bool listen_on_passed_socket(int fd);
   static void on_connection(uv_stream_t* server, int status);
   void accept();
+  Status check_peer(const ipc::PeerCredentials& peer) const;
+  void raise_open_file_limit();
   void reload_config();
   void deliver(std::uint64_t connection_id, const Frame& frame);
   void run_on_worker(std::function<void()> work);
@@ -110,6 +115,11 @@ class Daemon final : public ConnectionOwner {
   void retry_unbuilt_indexes(PeriodicJob::Running run);
 
   Config config_;
+  // Connections per uid and buffered input (loop thread); outlives the
+  // connections, which give their input back as they go.
+  ClientLimits limits_;
+  // Read at start: whether peer uids are the real ones (user_namespace.h).
+  UserNamespace user_namespace_;
   PluginManager plugins_;
   DaemonStats stats_;
   std::unique_ptr<DataLock> lock_;
@@ -137,6 +147,8 @@ class Daemon final : public ConnectionOwner {
   UvHandle<uv_timer_t> shutdown_timer_;
   // Retention, the access-log flush, blob GC, index snapshots, the watchdog.
   std::vector<std::unique_ptr<PeriodicJob>> periodic_jobs_;
+  // The connections' one read buffer (Connection's constructor says why).
+  std::vector<char> read_buffer_ = std::vector<char>(64 * 1024);
   std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::uint64_t next_connection_id_ = 1;
   bool shutting_down_ = false;

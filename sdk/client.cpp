@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "ipc/frame_decoder.h"
@@ -329,9 +330,14 @@ class Client::Impl {
       pending_.emplace(id, std::move(handler));
     }
     // The reply may arrive before send() returns: the handler is registered first.
-    if (!send_all(frame.asBytes()))
-      fail_all(
-          Error{ErrorCode::connection_lost, std::string("send: ") + std::strerror(errno), true});
+    if (!send_all(frame.asBytes())) {
+      int err = errno;
+      // memosd closed the connection: the reader fails the requests once it
+      // has read why (a refusal memosd sent before closing, else the end of
+      // the stream).
+      if (err == EPIPE || err == ECONNRESET) return future;
+      fail_all(Error{ErrorCode::connection_lost, std::string("send: ") + std::strerror(err), true});
+    }
     return future;
   }
 
@@ -356,7 +362,12 @@ class Client::Impl {
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         std::string why = n == 0 ? "memosd closed the connection" : std::strerror(errno);
-        return fail_all(Error{ErrorCode::connection_lost, why, true});
+        std::optional<Error> refusal;
+        {
+          std::lock_guard lock(mutex_);
+          refusal = refusal_;
+        }
+        return fail_all(refusal ? *refusal : Error{ErrorCode::connection_lost, why, true});
       }
       std::vector<kj::Array<capnp::word>> frames;
       ipc::FrameError err = decoder.feed(
@@ -381,7 +392,17 @@ class Client::Impl {
       {
         std::lock_guard lock(mutex_);
         auto it = pending_.find(response.getId());
-        if (it == pending_.end()) return;  // e.g. an error about an undecodable request
+        if (it == pending_.end()) {
+          // An error about no request of ours (id 0) comes before memosd
+          // closes the connection: why it refused the connection (too many,
+          // an unseen uid), timed it out, or could not read a frame. The
+          // requests still waiting fail with it.
+          if (response.getId() == 0 && response.isError()) {
+            auto err = response.getError();
+            refusal_ = Error{from_wire(err.getCode()), str(err.getMessage()), err.getRetryable()};
+          }
+          return;
+        }
         handler = std::move(it->second);
         pending_.erase(it);
       }
@@ -419,6 +440,7 @@ class Client::Impl {
   std::map<std::uint64_t, Handler> pending_;
   bool dead_ = false;
   Error dead_error_{ErrorCode::connection_lost, "", true};
+  std::optional<Error> refusal_;  // memosd's error about the connection (id 0)
   std::thread reader_;
 };
 

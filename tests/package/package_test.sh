@@ -105,6 +105,14 @@ layout)
   memctl cube create installed >/dev/null
   stop_daemon
 
+  # The service keeps tenants apart: no user namespace, in which every client
+  # uid but root's and memosd's own would read as 65534 and share one tenant.
+  service="$root/usr/lib/systemd/system/memosd.service"
+  if grep -Eq '^[[:space:]]*PrivateUsers[[:space:]]*=' "$service"; then
+    fail "memosd.service sets PrivateUsers=: every client would share one tenant"
+  fi
+  grep -q '^User=memosd' "$service" || fail "memosd.service does not run as the memosd user"
+
   # The units verify (ExecStart pointed at the unpacked binary).
   if command -v systemd-analyze >/dev/null; then
     units="$scratch/units"

@@ -83,7 +83,11 @@ MemosdProcess::~MemosdProcess() {
 }
 
 bool MemosdProcess::start(std::chrono::milliseconds timeout) {
-  std::vector<std::string> args = {binary_, "--socket", socket_, "--data", data_};
+  std::vector<std::string> args = prefix_;
+  for (const std::string& a :
+       {binary_, std::string("--socket"), socket_, std::string("--data"), data_}) {
+    args.push_back(a);
+  }
   args.insert(args.end(), extra_.begin(), extra_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -93,7 +97,7 @@ bool MemosdProcess::start(std::chrono::milliseconds timeout) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  int rc = posix_spawn(&pid_, binary_.c_str(), &actions, nullptr, argv.data(), environ);
+  int rc = posix_spawn(&pid_, args.front().c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     pid_ = -1;

@@ -44,6 +44,10 @@ class MemosdProcess {
   // 128 + signal number if it died of a signal, or -1 if not running.
   int stop(int signal = 15, std::chrono::milliseconds timeout = std::chrono::seconds(30));
   bool running() const { return pid_ > 0; }
+  // Runs memosd through `prefix` (a program and its arguments, e.g.
+  // {"/usr/bin/unshare", "--user", "--map-root-user"}) that execs it; the
+  // next start() uses it. pid() is then the prefix's, which must exec.
+  void run_under(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
   pid_t pid() const { return pid_; }
 
   const std::string& socket() const { return socket_; }
@@ -54,6 +58,7 @@ class MemosdProcess {
  private:
   std::string binary_, socket_, data_, log_;
   std::vector<std::string> extra_;
+  std::vector<std::string> prefix_;
   pid_t pid_ = -1;
 };
 

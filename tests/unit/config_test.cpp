@@ -208,3 +208,47 @@ BOOST_AUTO_TEST_CASE(executor_and_activation_keys_are_read_and_checked) {
     BOOST_TEST(!load(bad, &x).empty(), bad);
   }
 }
+
+BOOST_AUTO_TEST_CASE(connection_limit_and_timeout_keys_are_read_and_checked) {
+  Config defaults;
+  BOOST_TEST(defaults.ipc.max_connections_per_uid == 64u);
+  BOOST_TEST(defaults.ipc.admin_reserved_connections == 16u);
+  BOOST_TEST(defaults.ipc.frame_timeout_ms == 30000u);
+  BOOST_TEST(defaults.ipc.idle_timeout_ms == 0u);
+  BOOST_TEST(defaults.ipc.max_buffered_input_bytes == 256u << 20);
+  BOOST_TEST(defaults.ipc.max_buffered_input_bytes_per_uid == 64u << 20);
+
+  Config c;
+  std::string err = load(
+      "[ipc]\nmax_connections = 100\nmax_connections_per_uid = 10\n"
+      "admin_reserved_connections = 3\nframe_timeout_ms = 500\nidle_timeout_ms = 60000\n"
+      "max_buffered_input_bytes = 536870912\nmax_buffered_input_bytes_per_uid = 33554432\n",
+      &c);
+  BOOST_TEST(err == "");
+  BOOST_TEST(c.ipc.max_connections_per_uid == 10u);
+  BOOST_TEST(c.ipc.admin_reserved_connections == 3u);
+  BOOST_TEST(c.ipc.frame_timeout_ms == 500u);
+  BOOST_TEST(c.ipc.idle_timeout_ms == 60000u);
+  BOOST_TEST(c.ipc.max_buffered_input_bytes == 512u << 20);
+  BOOST_TEST(c.ipc.max_buffered_input_bytes_per_uid == 32u << 20);
+
+  auto refused = [](const std::string& text, const std::string& expected) {
+    Config fresh;
+    std::string e = load(text, &fresh);
+    BOOST_TEST(e.find(expected) != std::string::npos, text << " -> " << e);
+  };
+  refused("[ipc]\nmax_connections_per_uid = 0\n",
+          "ipc.max_connections_per_uid: value 0 is out of range");
+  refused("[ipc]\nmax_connections_per_uid = \"many\"\n", "expected an integer");
+  refused("[ipc]\nmax_connections = 10\nmax_connections_per_uid = 11\n",
+          "ipc.max_connections_per_uid must be at most ipc.max_connections");
+  refused("[ipc]\nadmin_reserved_connections = 0\n", "out of range [1, 1000000]");
+  refused("[ipc]\nframe_timeout_ms = 10\n", "ipc.frame_timeout_ms: value 10 is out of range");
+  refused("[ipc]\nidle_timeout_ms = -1\n", "out of range");
+  refused("[ipc]\nidle_timeout_ms = 50\n", "ipc.idle_timeout_ms must be 0 (never) or at least 100");
+  refused("[ipc]\nmax_buffered_input_bytes_per_uid = 1048576\n",
+          "ipc.max_buffered_input_bytes_per_uid must be at least ipc.max_message_bytes");
+  refused("[ipc]\nmax_buffered_input_bytes = 33554432\n",
+          "ipc.max_buffered_input_bytes must be at least ipc.max_buffered_input_bytes_per_uid");
+  refused("[ipc]\nmax_buffered_input_bytes = 1.5e9\n", "expected an integer");
+}

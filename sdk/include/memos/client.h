@@ -34,10 +34,20 @@
 //     unavailable      memosd is shutting down (writes, chat), or a plugin it
 //                      needs (embedder, retriever, executor) failed or is
 //                      restarting; retryable unless no executor is configured.
-//     busy             too many imports open on this connection (import_cube).
-//                      Retryable.
-//     permission_denied not sent by this memosd (another tenant's cube is
-//                      not_found); reserved.
+//     busy             too many imports open on this connection (import_cube);
+//                      too many connections (the uid's or memosd's limit) or
+//                      too much input buffered, after which memosd closes
+//                      the connection: connect again later. Retryable.
+//   The connection itself: when memosd closes it with a reason (a refusal at
+//   connect, a frame not finished within frame_timeout_ms, an idle timeout,
+//   an undecodable frame), every request waiting fails with that reason's
+//   code and message rather than connection_lost; permission_denied there
+//   means memosd cannot see the client's uid (a user namespace), for good.
+//     permission_denied an operation for root and memosd's own uid only
+//                      (plugin_reload); or, for the connection, the client's
+//                      uid is not visible to memosd (it runs in a user
+//                      namespace that does not map it). Another tenant's
+//                      cube is not_found, not this.
 //     internal         a bug or an unexpected storage failure in memosd. Any
 //                      call may return it.
 //     unknown          a code newer than this client.
