@@ -229,6 +229,7 @@ std::map<std::string, Setter> setters(Config* c) {
       {"plugins.host", string(&c->plugins.host, check_path)},
       {"plugins.max_crashes", integer(&c->plugins.max_crashes, 1, 1000)},
       {"plugins.crash_window_s", integer(&c->plugins.crash_window_s, 1, 86400)},
+      {"plugins.host_memory_mb", integer(&c->plugins.host_memory_mb, 0, std::int64_t{1} << 30)},
       {"executor.plugin", string(&c->executor.plugin, check_path)},
       {"executor.model", string(&c->executor.model, check_optional_path)},
       {"executor.threads", integer(&c->executor.threads, 0, 256)},
@@ -294,6 +295,9 @@ std::string validate_config(const Config& c) {
   if (check_log_level(c.log_level) != "") return check_log_level(c.log_level);
   if (c.store.max_map_size_mb < c.store.map_size_mb) {
     return "store.max_map_size_mb must be at least store.map_size_mb";
+  }
+  if (c.plugins.host_memory_mb != 0 && c.plugins.host_memory_mb < 64) {
+    return "plugins.host_memory_mb must be 0 (half the physical memory) or at least 64";
   }
   if (c.store.max_text_bytes >= c.ipc.max_message_bytes) {
     return "store.max_text_bytes must be smaller than ipc.max_message_bytes";

@@ -87,6 +87,10 @@ struct PluginsConfig {
   std::string host;               // memos-plugin-host; empty: beside memosd
   std::uint32_t max_crashes = 3;  // within crash_window_s, then quarantine
   std::uint32_t crash_window_s = 60;
+  // Memory one memos-plugin-host may use (MB), so that a plugin allocating
+  // without bound fails its own allocations instead of exhausting the
+  // machine. 0: half the machine's physical memory.
+  std::uint64_t host_memory_mb = 0;
   // [plugins.settings.NAME]: settings given to plugin NAME's create(), over
   // those of its manifest (values as text).
   std::map<std::string, std::map<std::string, std::string>> settings;

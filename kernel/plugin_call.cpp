@@ -34,7 +34,13 @@ Status call_plugin(std::string_view who, plugins::PluginChannel& channel,
     capnp::FlatArrayMessageReader reader(kj::arrayPtr(words.data(), words.size()), limits);
     auto response = reader.getRoot<plugin_wire::PluginResponse>();
     if (response.isError()) {
+      // An unset union reads as an empty error: a plugin that answered
+      // without setting any result must not pass for a success.
       error = response.getError().getMessage();
+      if (error.empty()) {
+        error = r.status == MEMOS_OK ? "the plugin answered without a result"
+                                     : "the plugin failed without saying why";
+      }
       return;
     }
     if (r.status != MEMOS_OK) {

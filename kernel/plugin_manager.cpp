@@ -5,6 +5,8 @@
 #include <kj/exception.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +16,18 @@
 #include "plugins/loader/isolated.h"
 
 namespace memos::kernel {
+namespace {
+
+// plugins.host_memory_mb, with 0 read as half the physical memory: one
+// runaway plugin host must leave the rest of the machine room to work.
+std::uint64_t host_memory_mb(const PluginsConfig& config) {
+  if (config.host_memory_mb != 0) return config.host_memory_mb;
+  long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return 0;  // unknown: no limit
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) / 2 >> 20;
+}
+
+}  // namespace
 
 PluginManager::PluginManager(const PluginsConfig& config) : config_(config) {
   if (config_.paths.empty()) {
@@ -113,6 +127,7 @@ std::shared_ptr<plugins::PluginChannel> PluginManager::load(
     policy.host_binary = host_binary_;
     policy.max_crashes = config_.max_crashes;
     policy.crash_window = std::chrono::seconds(config_.crash_window_s);
+    policy.memory_mb = host_memory_mb(config_);
     if (start_timeout.count() > 0) policy.start_timeout = start_timeout;
     auto isolated = std::make_shared<plugins::IsolatedChannel>(manifest, policy);
     if (err = isolated->start(); !err.empty()) return fail(err);
@@ -161,6 +176,15 @@ std::shared_ptr<plugins::PluginChannel> PluginManager::load(
   spdlog::info("plugin {} {} loaded {}", name, version,
                manifest.isolated ? "in memos-plugin-host" : "in process");
   return channel;
+}
+
+void PluginManager::reset_quarantine(const std::string& name) {
+  std::shared_ptr<plugins::PluginChannel> channel;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = channels_.find(name); it != channels_.end()) channel = it->second;
+  }
+  if (channel) channel->reset_quarantine();
 }
 
 std::unique_ptr<PluginEmbedder> PluginManager::load_embedder(std::string* model,

@@ -67,6 +67,10 @@ class PluginManager {
   std::vector<PluginRecord> states() const;
   const std::string& embedder_name() const { return config_.embedder; }
   void set_state(const std::string& name, memos::PluginState state, std::string detail);
+  // Lets plugin `name`, loaded and quarantined, run again (a reload of a
+  // plugin other than the embedder, which is loaded afresh instead).
+  // Nothing happens if it is not loaded.
+  void reset_quarantine(const std::string& name);
 
  private:
   // Loads `name` (which must be of `kind`) with `extra` settings over its

@@ -70,6 +70,8 @@ void reload(const Services& s, const RequestContext& ctx, std::string name) {
     }
     if (name == s.plugins.embedder_name()) {
       if (Status st = reload_embedder(s, name); !st.ok()) return ctx.fail(st);
+    } else {
+      s.plugins.reset_quarantine(name);  // a retriever, the fuser, the executor
     }
     respond_plugin(s, ctx, name);
   });

@@ -3,14 +3,17 @@
 // socketpair; a crash, hang or exit here costs memosd nothing but the
 // calls in flight.
 //
-//   memos-plugin-host --manifest FILE --fd N
+//   memos-plugin-host --manifest FILE --fd N [--memory-mb MB]
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <string>
@@ -22,20 +25,59 @@
 
 namespace hp = memos::plugins::host_protocol;
 
+namespace {
+
+// AddressSanitizer and ThreadSanitizer map terabytes of shadow memory up
+// front: no address space or data limit leaves them room to run.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitizerShadow = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitizerShadow = true;
+#else
+constexpr bool kSanitizerShadow = false;
+#endif
+#else
+constexpr bool kSanitizerShadow = false;
+#endif
+
+// Limits the memory the plugin may allocate, so that one allocating without
+// bound has its allocations fail (std::bad_alloc, which the SDK answers as an
+// error) instead of exhausting the machine. RLIMIT_DATA counts the heap and
+// every private writable mapping, not the mapped code and files (a model
+// mapped read-only). Returns "" or why not.
+std::string limit_memory(std::uint64_t mb) {
+  if (mb == 0) return "";
+  if (kSanitizerShadow) return "not enforced under a sanitizer's shadow memory";
+  rlimit limit{};
+  limit.rlim_cur = limit.rlim_max = static_cast<rlim_t>(mb) << 20;
+  if (::setrlimit(RLIMIT_DATA, &limit) != 0)
+    return std::string("setrlimit: ") + std::strerror(errno);
+  return "";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::string manifest_path;
   int fd = -1;
   std::vector<std::string> overrides;
+  std::uint64_t memory_mb = 0;
   CLI::App app{"memos-plugin-host: runs one memosd plugin in its own process", "memos-plugin-host"};
   app.add_option("--manifest", manifest_path, "the plugin's manifest")->required();
   app.add_option("--fd", fd, "the socketpair end memosd gave us")->required();
   app.add_option("--setting", overrides, "KEY=VALUE over the manifest's [settings]");
+  app.add_option("--memory-mb", memory_mb, "the memory the plugin may use, in MB (0: no limit)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   ::signal(SIGPIPE, SIG_IGN);  // memosd gone: writes fail, we exit
+  if (std::string why = limit_memory(memory_mb); !why.empty()) {
+    std::fprintf(stderr, "memos-plugin-host: memory limit of %llu MB: %s\n",
+                 static_cast<unsigned long long>(memory_mb), why.c_str());
+  }
   auto ready = [&](std::uint8_t status, const std::string& why) {
     return hp::write_frame(fd, {hp::kReady, status, hp::kTextPayload, 0, why});
   };

@@ -23,6 +23,9 @@ class PluginChannel {
   // fail with MEMOS_ERR_BUSY, later ones at once. An in-process call cannot
   // be interrupted, so there it does nothing.
   virtual void stop() {}
+  // Lets a quarantined plugin run again (`plugin reload`). Only an isolated
+  // plugin is ever quarantined, so elsewhere it does nothing.
+  virtual void reset_quarantine() {}
 };
 
 // The in-process channel: an instance in this address space.

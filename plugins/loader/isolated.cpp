@@ -68,6 +68,10 @@ std::string IsolatedChannel::spawn_locked(std::unique_lock<std::mutex>& lock) {
   std::string fd_arg = "3";
   std::vector<std::string> args = {policy_.host_binary, "--manifest", manifest_.path, "--fd",
                                    fd_arg};
+  if (policy_.memory_mb > 0) {
+    args.push_back("--memory-mb");
+    args.push_back(std::to_string(policy_.memory_mb));
+  }
   // Settings memosd added to the manifest's own (e.g. a state folder).
   for (const auto& [key, value] : manifest_.settings) {
     args.push_back("--setting");

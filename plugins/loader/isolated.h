@@ -33,6 +33,8 @@ struct IsolationPolicy {
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};
   std::chrono::milliseconds start_timeout{10000};
+  // The host's memory limit (memos-plugin-host --memory-mb); 0: none.
+  std::uint64_t memory_mb = 0;
 };
 
 class IsolatedChannel final : public PluginChannel {
@@ -51,7 +53,7 @@ class IsolatedChannel final : public PluginChannel {
   std::string health() const override;
   // Kills the host, and starts no other.
   void stop() override;
-  void reset_quarantine();
+  void reset_quarantine() override;
   unsigned crashes() const;
 
  private:

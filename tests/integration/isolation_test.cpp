@@ -1,7 +1,33 @@
-// A plugin isolated in memos-plugin-host that crashes, aborts, hangs, exits
-// and lets exceptions escape: memosd stays up, reports each clearly,
-// restarts the host, and quarantines the plugin when it keeps dying.
+// The crash matrix: plugins isolated in memos-plugin-host that die, hang,
+// hog memory and answer badly, on each path memosd calls them by. memosd
+// stays up, the caller gets a typed error, the host restarts, a plugin that
+// keeps dying is quarantined until `plugin reload`, and other cubes and
+// tenants keep being served for what does not need the broken plugin.
+//
+//   kind / path          failure                            client sees
+//   embedder (add)       segfault abort exit terminate hang unavailable, retryable
+//                        garbage wrongkind silent oversized unavailable, retryable (an
+//                        hog (host memory limit)            add embeds again), says why
+//   dense retriever      segfault abort exit terminate hang unavailable, retryable
+//     (search)           garbage wrongkind silent oversized internal
+//                        hog (host memory limit)            internal (bad_alloc)
+//   dense retriever      segfault garbage hang              add acknowledged (the
+//     (index on add)                                        write is durable); logged,
+//                                                           rebuilt at the next start
+//   executor (chat:      segfault abort exit terminate hang unavailable, retryable
+//     generate)          garbage wrongkind silent oversized internal
+//                        hog (host memory limit)            internal (bad_alloc)
+// Dying max_crashes times within crash_window_s quarantines the plugin: its
+// calls fail at once (unavailable, "quarantined") until `plugin reload`.
+// "hog" needs the host's memory limit, which sanitizer builds cannot have:
+// there it is skipped (label memory_limit). The other uid's view needs
+// root (label root). tests/README.md has the table.
 #define BOOST_TEST_MODULE isolation
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +35,7 @@
 
 #include "memos/client.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/preconditions.h"
 #include "tests/support/printing.h"
 
 using memos::testing::MemosdProcess;
@@ -18,52 +45,147 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Deadlines: short where a plugin is made to hang (the hang costs that
+// long), long where nothing should (building a reply, hogging memory up to
+// the limit), so that a slow machine fails nothing.
+constexpr int kHangTimeoutMs = 1000;
+constexpr int kNoHangTimeoutMs = 60000;
+// The host's memory limit in the tests: hogging up to it takes a while.
+constexpr int kHostMemoryMb = 256;
+
+// Whether memos-plugin-host can limit its memory: not in a build with a
+// sanitizer's shadow memory (the same test as plugins/host/main.cpp's).
+boost::test_tools::assertion_result memory_limit_enforced(boost::unit_test::test_unit_id) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  const bool shadow = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  const bool shadow = true;
+#else
+  const bool shadow = false;
+#endif
+#else
+  const bool shadow = false;
+#endif
+  boost::test_tools::assertion_result r(!shadow);
+  r.message() << "memos-plugin-host cannot limit its memory in a sanitizer build "
+                 "(AddressSanitizer's and ThreadSanitizer's shadow mappings exceed any limit)";
+  return r;
+}
+
+// What the daemon is configured with: which plugin crashes.
+enum class Broken { embedder, dense, executor };
+
 struct IsolatedDaemon {
   TempDir dir;
   std::unique_ptr<MemosdProcess> process;
   std::unique_ptr<memos::Client> client;
+  std::string plugin;  // the misbehaving one
 
-  IsolatedDaemon() {
+  explicit IsolatedDaemon(Broken broken, int max_crashes = 3,
+                          int call_timeout_ms = kHangTimeoutMs) {
     std::string plugins = dir.path() + "/plugins";
     fs::create_directories(plugins);
-    fs::copy_file(std::string(MEMOS_TEST_PLUGIN_DIR) + "/crasher.so", plugins + "/crasher.so");
-    std::ofstream(plugins + "/crasher.plugin.toml")
-        << "name = \"crasher\"\nkinds = [\"embedder\"]\nabi_major = 1\n"
-        << "library = \"crasher.so\"\nisolation = \"isolated\"\n";
-    std::ofstream(dir.path() + "/memosd.conf")
-        << "[plugins]\npaths = [\"" << plugins << "\", \"" << MEMOS_PLUGIN_DIR
-        << "\"]\nembedder = \"crasher\"\n"
-        << "call_timeout_ms = 1000\nmax_crashes = 3\ncrash_window_s = 60\n"
-        << "[search]\nembedding_dim = 26\n";
+    const char* kind = broken == Broken::embedder ? "embedder"
+                       : broken == Broken::dense  ? "retriever"
+                                                  : "executor";
+    plugin = broken == Broken::embedder ? "crasher"
+             : broken == Broken::dense  ? "crasher-retriever"
+                                        : "crasher-executor";
+    fs::copy_file(std::string(MEMOS_TEST_PLUGIN_DIR) + "/" + plugin + ".so",
+                  plugins + "/" + plugin + ".so");
+    std::ofstream(plugins + "/" + plugin + ".plugin.toml")
+        << "name = \"" << plugin << "\"\nkinds = [\"" << kind << "\"]\nabi_major = 1\n"
+        << "library = \"" << plugin << ".so\"\nisolation = \"isolated\"\n";
+    std::ofstream conf(dir.path() + "/memosd.conf");
+    conf << "[plugins]\npaths = [\"" << plugins << "\", \"" << MEMOS_PLUGIN_DIR << "\"]\n"
+         << "call_timeout_ms = " << call_timeout_ms << "\nmax_crashes = " << max_crashes
+         << "\ncrash_window_s = 600\n"
+         << "host_memory_mb = " << kHostMemoryMb << "\n";
+    if (broken == Broken::embedder) conf << "embedder = \"crasher\"\n";
+    if (broken == Broken::dense) conf << "dense = \"crasher-retriever\"\n";
+    if (broken == Broken::embedder) conf << "[search]\nembedding_dim = 26\n";
+    if (broken == Broken::executor) {
+      std::ofstream(dir.path() + "/model.gguf") << "never read";
+      conf << "[executor]\nplugin = \"crasher-executor\"\nmodel = \"" << dir.path()
+           << "/model.gguf\"\ncall_timeout_ms = " << call_timeout_ms << "\n";
+    }
+    conf.close();
     process = std::make_unique<MemosdProcess>(
         MEMOS_MEMOSD, dir.path(),
         std::vector<std::string>{"--config", dir.path() + "/memosd.conf"});
     BOOST_REQUIRE_MESSAGE(process->start(), process->log());
+    ::chmod(dir.path().c_str(), 0755);  // another uid reaches the socket
     auto c = memos::Client::connect(process->socket());
     BOOST_REQUIRE(c.ok());
     client = std::move(c.value());
     BOOST_REQUIRE(client->cube_create("c").ok());
   }
 
-  // Adds until the restarted host answers (it restarts after a backoff).
-  bool add_normal(const std::string& text) {
-    for (int i = 0; i < 100; ++i) {
-      if (client->add("c", {text}).ok()) return true;
+  // Retries `op` while it fails retryably: the host restarts after a backoff
+  // (100 ms, doubling while it keeps dying). Bounded, generously.
+  template <class Op>
+  bool until_served(Op op) {
+    for (int i = 0; i < 400; ++i) {
+      auto r = op();
+      if (r.ok()) return true;
+      if (!r.error().retryable) return false;
       std::this_thread::sleep_for(50ms);
     }
     return false;
   }
+  bool add_normal(const std::string& text) {
+    return until_served([&] { return client->add("c", {text}); });
+  }
+  bool dense_search_served() {
+    memos::SearchOptions o;
+    o.mode = memos::SearchMode::dense;
+    return until_served([&] { return client->search("c", "an ordinary question", o); });
+  }
 
   std::string health() {
-    auto p = client->plugin_info("crasher");
+    auto p = client->plugin_info(plugin);
     return p.ok() ? p->health : "";
   }
 };
 
+// A dense search; a trigger word goes in its tag filter, since memosd sends
+// a dense retriever the query's vector, not its text.
+memos::SearchOptions dense(const char* trigger = nullptr) {
+  memos::SearchOptions o;
+  o.mode = memos::SearchMode::dense;
+  if (trigger) o.tags = {trigger};
+  return o;
+}
+
+// The error of a failed result, for messages ("" when it succeeded).
+template <class R>
+std::string error_of(const R& r) {
+  return r.ok() ? "" : r.error().message;
+}
+
+// What another client needs of memosd while the plugin is broken: its own
+// cube's items, their history, lexical search and new writes. Returns ""
+// or what failed.
+std::string other_client_is_served(memos::Client& other, const std::string& cube,
+                                   std::uint64_t id) {
+  if (!other.status().ok()) return "status";
+  if (!other.get(cube, id).ok()) return "get";
+  if (!other.history(cube, id).ok()) return "history";
+  memos::SearchOptions lexical;
+  lexical.mode = memos::SearchMode::lexical;
+  auto hits = other.search(cube, "pears", lexical);
+  if (!hits.ok()) return "lexical search: " + hits.error().message;
+  if (std::none_of(hits->begin(), hits->end(), [&](const auto& h) { return h.item.id == id; })) {
+    return "lexical search did not find the item";
+  }
+  return "";
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(each_way_of_dying_costs_only_the_call) {
-  IsolatedDaemon d;
+  IsolatedDaemon d(Broken::embedder);
   BOOST_REQUIRE(d.add_normal("an ordinary memory"));
   BOOST_TEST(d.health() == "running");
   int round = 0;
@@ -102,6 +224,260 @@ BOOST_AUTO_TEST_CASE(each_way_of_dying_costs_only_the_call) {
   auto hits = d.client->search("c", "ordinary memory", {10});
   BOOST_REQUIRE(hits.ok());
   BOOST_TEST(!hits->empty());
+  BOOST_TEST(d.process->stop() == 0);
+}
+
+// Replies that are not what was asked: undecodable bytes, a reply of the
+// wrong kind, MEMOS_OK with no result, a reply over the host protocol's
+// limit. Each fails the add, saying why; nothing is stored; the host lives
+// on.
+BOOST_AUTO_TEST_CASE(an_embedders_bad_replies_fail_only_the_add) {
+  IsolatedDaemon d(Broken::embedder, 3, kNoHangTimeoutMs);
+  BOOST_REQUIRE(d.add_normal("an ordinary memory"));
+  int round = 0;
+  for (const char* trigger : {"garbage", "wrongkind", "silent", "oversized"}) {
+    ++round;
+    auto r = d.client->add("c", {std::string("please ") + trigger + " now"});
+    BOOST_REQUIRE_MESSAGE(!r.ok(), trigger << " was stored");
+    // An add whose text cannot be embedded now may be later (another
+    // embedder, a reload): memosd says unavailable, retryable, and why.
+    BOOST_TEST(r.error().code == memos::ErrorCode::unavailable,
+               trigger << ": " << r.error().message);
+    BOOST_TEST(r.error().message.find("embedder crasher") != std::string::npos, r.error().message);
+    BOOST_TEST(d.client->status().ok());
+    BOOST_TEST(d.health() == "running", trigger << ": " << d.health());
+    // (The text must not hold a trigger word itself.)
+    BOOST_TEST(d.client->add("c", {"served in round " + std::to_string(round)}).ok(), trigger);
+  }
+  auto c = d.client->cube_show("c");
+  BOOST_REQUIRE(c.ok());
+  BOOST_TEST(c->live_items == 5u);  // nothing of the bad replies was stored
+  BOOST_TEST(d.process->stop() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(an_embedder_hogging_memory_fails_its_own_allocations,
+                     *boost::unit_test::label("memory_limit") *
+                         boost::unit_test::precondition(memory_limit_enforced)) {
+  IsolatedDaemon d(Broken::embedder, 3, kNoHangTimeoutMs);
+  BOOST_REQUIRE(d.add_normal("an ordinary memory"));
+  auto r = d.client->add("c", {"please hog memory"});
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == memos::ErrorCode::unavailable, r.error().message);
+  BOOST_TEST(r.error().message.find("bad_alloc") != std::string::npos, r.error().message);
+  BOOST_TEST(d.client->status().ok());
+  BOOST_TEST(d.health() == "running");  // the host survived its plugin's allocations
+  BOOST_TEST(d.client->add("c", {"served afterwards"}).ok());
+  BOOST_TEST(d.process->stop() == 0);
+}
+
+// The dense retriever dies, hangs and answers badly on searches; the search
+// fails typed, memosd stays up, the plugin is quarantined after max_crashes
+// deaths and `plugin reload` lifts it; meanwhile another client's cube is
+// served (get, history, lexical search, add).
+BOOST_AUTO_TEST_CASE(a_dense_retriever_failing_searches_costs_only_the_search) {
+  constexpr int kMaxCrashes = 5;
+  IsolatedDaemon d(Broken::dense, kMaxCrashes);
+  BOOST_REQUIRE(d.add_normal("an ordinary memory about apples"));
+  BOOST_REQUIRE(d.client->cube_create("other").ok());
+  auto pears = d.client->add("other", {"pears are ripe in autumn"});
+  BOOST_REQUIRE(pears.ok());
+  auto other = memos::Client::connect(d.process->socket());
+  BOOST_REQUIRE(other.ok());
+  BOOST_REQUIRE(d.dense_search_served());
+
+  for (const char* trigger : {"garbage", "wrongkind", "silent", "oversized"}) {
+    auto r = d.client->search("c", "an ordinary question", dense(trigger));
+    BOOST_REQUIRE_MESSAGE(!r.ok(), trigger);
+    BOOST_TEST(r.error().code == memos::ErrorCode::internal, trigger << ": " << r.error().message);
+    BOOST_TEST(!r.error().retryable, trigger);
+    BOOST_TEST(r.error().message.find("crasher-retriever") != std::string::npos, r.error().message);
+    BOOST_TEST(d.health() == "running", trigger << ": " << d.health());
+    BOOST_TEST(other_client_is_served(**other, "other", pears->id) == "", trigger);
+  }
+  int deaths = 0;
+  for (const char* trigger : {"segfault", "abort", "terminate", "hang", "exit"}) {
+    ++deaths;
+    auto r = d.client->search("c", "an ordinary question", dense(trigger));
+    BOOST_REQUIRE_MESSAGE(!r.ok(), trigger);
+    BOOST_TEST(r.error().code == memos::ErrorCode::unavailable,
+               trigger << ": " << r.error().message);
+    BOOST_TEST(r.error().retryable, trigger);
+    BOOST_TEST(other_client_is_served(**other, "other", pears->id) == "", trigger);
+    if (deaths < kMaxCrashes) {
+      BOOST_REQUIRE_MESSAGE(d.dense_search_served(), trigger << "\n" << d.process->log());
+    }
+  }
+  BOOST_TEST(d.health().find("quarantined") == 0, d.health());
+  auto q = d.client->search("c", "an ordinary question", dense());
+  BOOST_REQUIRE(!q.ok());
+  BOOST_TEST(q.error().code == memos::ErrorCode::unavailable);
+  BOOST_TEST(q.error().message.find("quarantined") != std::string::npos, q.error().message);
+  // Writes go on while the dense retriever is quarantined: they are durable,
+  // and the cube is rebuilt from the store at the next start.
+  auto added = (*other)->add("other", {"more pears in a basket"});
+  BOOST_TEST(added.ok());
+  BOOST_TEST(other_client_is_served(**other, "other", pears->id) == "");
+  // The reload lifts the quarantine; the host starts on the next call.
+  BOOST_REQUIRE(d.client->plugin_reload("crasher-retriever").ok());
+  BOOST_TEST(d.health().find("quarantined") == std::string::npos, d.health());
+  BOOST_TEST(d.client->search("c", "an ordinary question", dense()).ok());
+  BOOST_TEST(d.health() == "running");
+  std::string log = d.process->log();
+  BOOST_TEST(log.find("did not answer within") != std::string::npos, log);
+  BOOST_TEST(log.find("exited with status 3") != std::string::npos, log);
+  BOOST_TEST(log.find("quarantined") != std::string::npos, log);
+  BOOST_TEST(d.process->stop() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_dense_retriever_hogging_memory_fails_its_own_allocations,
+                     *boost::unit_test::label("memory_limit") *
+                         boost::unit_test::precondition(memory_limit_enforced)) {
+  IsolatedDaemon d(Broken::dense, 3, kNoHangTimeoutMs);
+  BOOST_REQUIRE(d.add_normal("an ordinary memory"));
+  auto r = d.client->search("c", "an ordinary question", dense("hog"));
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == memos::ErrorCode::internal, r.error().message);
+  BOOST_TEST(r.error().message.find("bad_alloc") != std::string::npos, r.error().message);
+  BOOST_TEST(d.health() == "running");
+  BOOST_TEST(d.client->search("c", "an ordinary question", dense()).ok());
+  BOOST_TEST(d.process->stop() == 0);
+}
+
+// The executor dies, hangs and answers badly while generating a chat's
+// answer: the chat fails typed, memosd stays up, quarantine follows repeated
+// deaths and `plugin reload` lifts it; searches and other cubes go on.
+BOOST_AUTO_TEST_CASE(an_executor_failing_a_chat_costs_only_the_chat) {
+  constexpr int kMaxCrashes = 5;
+  IsolatedDaemon d(Broken::executor, kMaxCrashes);
+  BOOST_REQUIRE(d.add_normal("an ordinary memory about apples"));
+  BOOST_REQUIRE(d.client->cube_create("other").ok());
+  auto pears = d.client->add("other", {"pears are ripe in autumn"});
+  BOOST_REQUIRE(pears.ok());
+  auto other = memos::Client::connect(d.process->socket());
+  BOOST_REQUIRE(other.ok());
+  auto chat_served = [&] {
+    return d.until_served([&] { return d.client->chat("c", "what about apples?"); });
+  };
+  auto answer = d.client->chat("c", "what about apples?");
+  BOOST_REQUIRE_MESSAGE(answer.ok(), error_of(answer) << "\n" << d.process->log());
+  BOOST_TEST(answer->text == "fine");
+
+  for (const char* trigger : {"garbage", "wrongkind", "silent", "oversized"}) {
+    auto r = d.client->chat("c", std::string("please ") + trigger + " now");
+    BOOST_REQUIRE_MESSAGE(!r.ok(), trigger);
+    BOOST_TEST(r.error().code == memos::ErrorCode::internal, trigger << ": " << r.error().message);
+    BOOST_TEST(!r.error().retryable, trigger);
+    BOOST_TEST(d.health() == "running", trigger << ": " << d.health());
+    BOOST_TEST(other_client_is_served(**other, "other", pears->id) == "", trigger);
+  }
+  int deaths = 0;
+  for (const char* trigger : {"segfault", "abort", "terminate", "hang", "exit"}) {
+    ++deaths;
+    auto r = d.client->chat("c", std::string("please ") + trigger + " now");
+    BOOST_REQUIRE_MESSAGE(!r.ok(), trigger);
+    BOOST_TEST(r.error().code == memos::ErrorCode::unavailable,
+               trigger << ": " << r.error().message);
+    BOOST_TEST(r.error().retryable, trigger);
+    BOOST_TEST(other_client_is_served(**other, "other", pears->id) == "", trigger);
+    if (deaths < kMaxCrashes) {
+      BOOST_REQUIRE_MESSAGE(chat_served(), trigger << "\n" << d.process->log());
+    }
+  }
+  BOOST_TEST(d.health().find("quarantined") == 0, d.health());
+  auto q = d.client->chat("c", "what about apples?");
+  BOOST_REQUIRE(!q.ok());
+  BOOST_TEST(q.error().code == memos::ErrorCode::unavailable);
+  BOOST_TEST(q.error().message.find("quarantined") != std::string::npos, q.error().message);
+  BOOST_TEST(d.client->search("c", "apples").ok());  // no executor needed
+  BOOST_TEST((*other)->add("other", {"more pears in a basket"}).ok());
+  // The reload lifts the quarantine; the host starts on the next call.
+  BOOST_REQUIRE(d.client->plugin_reload("crasher-executor").ok());
+  BOOST_TEST(d.health().find("quarantined") == std::string::npos, d.health());
+  BOOST_TEST(chat_served());
+  BOOST_TEST(d.health() == "running");
+  BOOST_TEST(d.process->stop() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(an_executor_hogging_memory_fails_its_own_allocations,
+                     *boost::unit_test::label("memory_limit") *
+                         boost::unit_test::precondition(memory_limit_enforced)) {
+  IsolatedDaemon d(Broken::executor, 3, kNoHangTimeoutMs);
+  BOOST_REQUIRE(d.add_normal("an ordinary memory"));
+  auto r = d.client->chat("c", "please hog memory");
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == memos::ErrorCode::internal, r.error().message);
+  BOOST_TEST(r.error().message.find("bad_alloc") != std::string::npos, r.error().message);
+  BOOST_TEST(d.health() == "running");
+  BOOST_TEST(d.client->chat("c", "what about apples?").ok());
+  BOOST_TEST(d.process->stop() == 0);
+}
+
+// A document that kills or stalls the dense retriever as it is indexed: the
+// write is committed before indexing, so the add is acknowledged and the
+// item readable; the failure is logged and the cube is rebuilt at the next
+// start. memosd stays up and the host is restarted for later calls.
+BOOST_AUTO_TEST_CASE(a_dense_retriever_failing_to_index_loses_no_write) {
+  IsolatedDaemon d(Broken::dense, 100);
+  BOOST_REQUIRE(d.add_normal("an ordinary memory"));
+  for (const char* trigger : {"segfault", "garbage", "hang"}) {
+    auto r = d.client->add("c", {std::string("a note that says ") + trigger});
+    BOOST_REQUIRE_MESSAGE(r.ok(), trigger << ": " << error_of(r));
+    BOOST_TEST(d.client->get("c", r->id).ok(), trigger);
+    BOOST_TEST(d.client->status().ok());
+    BOOST_REQUIRE_MESSAGE(d.dense_search_served(), trigger << "\n" << d.process->log());
+  }
+  BOOST_TEST(d.process->log().find("indexing 1 change(s) to cube c") != std::string::npos,
+             d.process->log());
+  BOOST_TEST(d.client->cube_show("c")->live_items == 4u);
+  BOOST_TEST(d.process->stop() == 0);
+}
+
+// The same, seen by another uid: while the dense retriever is quarantined
+// for root's searches, uid 65534 reads, searches lexically and writes its
+// own cube.
+BOOST_AUTO_TEST_CASE(another_tenant_is_served_while_a_retriever_is_quarantined,
+                     *boost::unit_test::label("root") *
+                         boost::unit_test::precondition(memos::testing::is_root)) {
+  IsolatedDaemon d(Broken::dense, 1);
+  std::string socket = d.process->socket();
+  // uid 65534 makes its cube while all is well, says so, then waits for
+  // the retriever to be quarantined.
+  int go[2], ready[2];
+  BOOST_REQUIRE(::pipe(go) == 0);
+  BOOST_REQUIRE(::pipe(ready) == 0);
+  pid_t child = fork();
+  if (child == 0) {
+    ::close(go[1]);
+    ::close(ready[0]);
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+    auto c = memos::Client::connect(socket);
+    if (!c.ok()) _exit(11);
+    if (!(*c)->cube_create("mine").ok()) _exit(12);
+    auto pears = (*c)->add("mine", {"pears are ripe in autumn"});
+    if (!pears.ok()) _exit(13);
+    char byte = 'r';
+    if (::write(ready[1], &byte, 1) != 1 || ::read(go[0], &byte, 1) != 1) _exit(14);
+    if (!other_client_is_served(**c, "mine", pears->id).empty()) _exit(15);
+    if (!(*c)->add("mine", {"more pears in a basket"}).ok()) _exit(16);
+    // Its dense search needs the quarantined plugin: refused, typed.
+    auto s = (*c)->search("mine", "pears", dense());
+    if (s.ok() || s.error().code != memos::ErrorCode::unavailable) _exit(17);
+    _exit(0);
+  }
+  ::close(go[0]);
+  ::close(ready[1]);
+  char byte = 0;
+  BOOST_TEST(::read(ready[0], &byte, 1) == 1);  // 0: the child failed first
+  ::close(ready[0]);
+  auto r = d.client->search("c", "an ordinary question", dense("segfault"));
+  BOOST_TEST(!r.ok());
+  BOOST_TEST(d.health().find("quarantined") == 0, d.health());
+  BOOST_REQUIRE(::write(go[1], "x", 1) == 1);
+  ::close(go[1]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);
   BOOST_TEST(d.process->stop() == 0);
 }
 

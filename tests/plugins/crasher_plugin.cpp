@@ -1,21 +1,18 @@
 // An embedder that misbehaves on purpose, for the isolation tests: run in
 // memos-plugin-host, each of its failures must cost memosd nothing but the
-// call. Texts containing a trigger word make it:
-//   "segfault"  die of SIGSEGV        "abort"     abort()
-//   "hang"      never answer          "exit"      call exit(3)
-//   "terminate" let an exception escape through the C ABI (std::terminate)
-// Anything else is embedded as normalised letter counts.
-#include <signal.h>
-#include <unistd.h>
-
+// call. A text holding a trigger word of misbehave.h makes it die, hang, hog
+// memory or answer badly; anything else is embedded as normalised letter
+// counts.
 #include <cmath>
-#include <cstdlib>
-#include <exception>
 #include <string_view>
+#include <vector>
 
 #include "memos/plugin_sdk.h"
+#include "misbehave.h"
 
 namespace {
+
+using memos::test_plugins::BadReply;
 
 class Crasher final : public memos::plugin_sdk::Plugin {
  public:
@@ -33,7 +30,20 @@ class Crasher final : public memos::plugin_sdk::Plugin {
     if (!request.isEmbed()) return fail(reply, MEMOS_ERR_UNSUPPORTED, "embed only");
     auto texts = request.getEmbed().getTexts();
     std::uint32_t dim = request.getEmbed().getDimension() ? request.getEmbed().getDimension() : 26;
-    for (auto t : texts) misbehave(std::string_view(t.cStr(), t.size()));
+    BadReply bad = BadReply::none;
+    for (auto t : texts) {
+      BadReply b = memos::test_plugins::misbehave(std::string_view(t.cStr(), t.size()));
+      if (b != BadReply::none) bad = b;
+    }
+    switch (bad) {
+      case BadReply::wrong_kind:
+        reply.initHits(1);
+        return MEMOS_OK;
+      case BadReply::silent:
+        return MEMOS_OK;
+      case BadReply::none:
+        break;
+    }
     auto out = reply.initEmbeddings();
     out.setDimension(dim);
     auto values = out.initValues(texts.size() * dim);
@@ -49,19 +59,8 @@ class Crasher final : public memos::plugin_sdk::Plugin {
     }
     return MEMOS_OK;
   }
-
- private:
-  static void misbehave(std::string_view text) {
-    if (text.find("segfault") != text.npos) ::raise(SIGSEGV);
-    if (text.find("abort") != text.npos) std::abort();
-    if (text.find("exit") != text.npos) std::exit(3);
-    if (text.find("terminate") != text.npos) std::terminate();
-    if (text.find("hang") != text.npos) {
-      for (;;) ::pause();
-    }
-  }
 };
 
 }  // namespace
 
-MEMOS_PLUGIN(Crasher, "crasher", "1", MEMOS_KIND_EMBEDDER)
+MEMOS_MISBEHAVING_PLUGIN(Crasher, "crasher", "1", MEMOS_KIND_EMBEDDER)

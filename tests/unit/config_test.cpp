@@ -252,3 +252,18 @@ BOOST_AUTO_TEST_CASE(connection_limit_and_timeout_keys_are_read_and_checked) {
           "ipc.max_buffered_input_bytes must be at least ipc.max_buffered_input_bytes_per_uid");
   refused("[ipc]\nmax_buffered_input_bytes = 1.5e9\n", "expected an integer");
 }
+
+BOOST_AUTO_TEST_CASE(the_plugin_hosts_memory_limit_is_read_and_checked) {
+  Config c;
+  BOOST_TEST(c.plugins.host_memory_mb == 0u);  // half the physical memory
+  BOOST_TEST(load("[plugins]\nhost_memory_mb = 2048\n", &c) == "");
+  BOOST_TEST(c.plugins.host_memory_mb == 2048u);
+  BOOST_TEST(load("[plugins]\nhost_memory_mb = 0\n", &c) == "");
+  BOOST_TEST(c.plugins.host_memory_mb == 0u);
+  std::string err = load("[plugins]\nhost_memory_mb = 16\n", &c);
+  BOOST_TEST(err.find("plugins.host_memory_mb must be 0") != std::string::npos, err);
+  err = load("[plugins]\nhost_memory_mb = -1\n", &c);
+  BOOST_TEST(err.find("out of range") != std::string::npos, err);
+  err = load("[plugins]\nhost_memory_mb = \"lots\"\n", &c);
+  BOOST_TEST(err.find("expected an integer") != std::string::npos, err);
+}
