@@ -1,9 +1,12 @@
 #include "kernel/config.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <toml++/toml.h>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
@@ -16,6 +19,23 @@ std::string where(const std::string& path, const toml::source_region& src) {
   std::ostringstream out;
   out << path << ":" << src.begin.line << ":" << src.begin.column;
   return out.str();
+}
+
+// A memosd.conf is a small regular file: a folder, a device (/dev/zero), a
+// FIFO or something huge is refused before it is read (a parser reading a
+// folder sees an empty file, and would say "ok").
+constexpr off_t kMaxConfigBytes = 1 << 20;
+
+std::string check_is_config_file(const std::string& path) {
+  struct stat st {};
+  if (path.empty()) return "no configuration file named (an empty path)";
+  if (stat(path.c_str(), &st) != 0) return path + ": " + std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return path + ": not a regular file";
+  if (st.st_size > kMaxConfigBytes) {
+    return path + ": " + std::to_string(st.st_size) +
+           " bytes, larger than a memosd.conf may be (1 MiB)";
+  }
+  return "";
 }
 
 // One setter per key: reads the node, checks type and range, stores it.
@@ -179,6 +199,7 @@ std::map<std::string, Setter> setters(Config* c) {
       {"store.max_meta_entries", integer(&c->store.max_meta_entries, 0, 100000)},
       {"store.max_meta_key_bytes", integer(&c->store.max_meta_key_bytes, 1, 1 << 20)},
       {"store.max_meta_value_bytes", integer(&c->store.max_meta_value_bytes, 1, 1 << 30)},
+      {"store.max_import_mb", integer(&c->store.max_import_mb, 1, 1ll << 24)},
       {"search.embedding_dim", integer(&c->search.embedding_dim, 16, 4096)},
       {"search.max_k", integer(&c->search.max_k, 1, 100000)},
       {"search.default_mode", search_mode(&c->search.default_mode)},
@@ -220,6 +241,7 @@ std::map<std::string, Setter> setters(Config* c) {
 }  // namespace
 
 std::string load_config_file(const std::string& path, Config* config) {
+  if (std::string bad = check_is_config_file(path); !bad.empty()) return bad;
   toml::table table;
   try {
     table = toml::parse_file(path);
@@ -265,6 +287,20 @@ std::string validate_config(const Config& c) {
   }
   if (c.store.max_text_bytes >= c.ipc.max_message_bytes) {
     return "store.max_text_bytes must be smaller than ipc.max_message_bytes";
+  }
+  return "";
+}
+
+std::string check_named_files(const Config& c) {
+  if (!c.executor.model.empty()) {
+    struct stat st {};
+    if (stat(c.executor.model.c_str(), &st) != 0) {
+      return "executor.model = " + c.executor.model + ": " + std::strerror(errno);
+    }
+    if (!S_ISREG(st.st_mode)) return "executor.model = " + c.executor.model + ": not a file";
+    if (access(c.executor.model.c_str(), R_OK) != 0) {
+      return "executor.model = " + c.executor.model + ": " + std::strerror(errno);
+    }
   }
   return "";
 }

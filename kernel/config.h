@@ -41,6 +41,7 @@ struct StoreConfig {
   std::uint32_t max_meta_entries = 64;
   std::size_t max_meta_key_bytes = 128;
   std::size_t max_meta_value_bytes = 4096;
+  std::uint64_t max_import_mb = 4096;  // the largest cube archive an import takes
 };
 
 struct SearchConfig {
@@ -119,11 +120,18 @@ struct Config {
 // Reads and validates `path` over `config` (keys absent from the file keep
 // their current values). Returns an empty string on success, else one error
 // naming the file, line and column: a syntax error, an unknown key, a value
-// of the wrong type or out of its range.
+// of the wrong type or out of its range; or that `path` is empty, missing,
+// not a regular file (a folder, /dev/zero) or over 1 MiB.
 std::string load_config_file(const std::string& path, Config* config);
 
 // Validates values set from any source. Returns "" or an error message.
 std::string validate_config(const Config& config);
+
+// Checks that the files the configuration names exist and can be read
+// (executor.model), as `memosd --check-config` promises. Returns "" or an
+// error naming the key and the file. The running daemon need not call it:
+// loading the file reports the same, with more detail.
+std::string check_named_files(const Config& config);
 
 // $XDG_DATA_HOME/memosd (default ~/.local/share/memosd); /var/lib/memosd as root.
 std::string default_data_dir();

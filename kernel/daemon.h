@@ -107,6 +107,7 @@ class Daemon final : public ConnectionOwner {
   void run_retention(PeriodicJob::Running run);
   void collect_blob_garbage(PeriodicJob::Running run);
   void save_index_snapshots(PeriodicJob::Running run);
+  void retry_unbuilt_indexes(PeriodicJob::Running run);
 
   Config config_;
   PluginManager plugins_;

@@ -12,6 +12,12 @@
 #include "kernel/systemd.h"
 
 namespace memos::kernel {
+namespace {
+
+// How often cubes left unbuilt at start are tried again.
+constexpr std::uint64_t kUnbuiltRetryMs = 5000;
+
+}  // namespace
 
 void Daemon::start_periodic_jobs() {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
@@ -26,6 +32,7 @@ void Daemon::start_periodic_jobs() {
   every(config_.store.retention_interval_ms, &Daemon::run_retention);
   every(std::uint64_t{config_.store.blob_gc_interval_s} * 1000, &Daemon::collect_blob_garbage);
   every(std::uint64_t{config_.search.snapshot_interval_s} * 1000, &Daemon::save_index_snapshots);
+  every(kUnbuiltRetryMs, &Daemon::retry_unbuilt_indexes);
   if (std::uint64_t usec = systemd::watchdog_usec()) {
     // Pinged from the loop itself: if the loop stalls, systemd notices.
     periodic_jobs_.push_back(
@@ -101,6 +108,17 @@ void Daemon::collect_blob_garbage(PeriodicJob::Running run) {
 
 // Snapshots the indexes of cubes changed since their last snapshot, on a
 // worker, so a restart need not rebuild them.
+// Cubes whose indexes could not be built at start (a full disk) are built
+// again as a writer job, so no write slips between the store snapshot the
+// build reads and the collections it makes. Cheap when there are none.
+void Daemon::retry_unbuilt_indexes(PeriodicJob::Running run) {
+  if (indexes_.unbuilt_count() == 0) return;
+  commits_->submit({[](store::WriteTxn&) { return store::Status{}; },
+                    [this, run](const store::Status& s) {
+                      if (s.ok()) indexes_.retry_unbuilt(*store_);
+                    }});
+}
+
 void Daemon::save_index_snapshots(PeriodicJob::Running run) {
   run_on_worker([this, run] {
     if (std::size_t n = indexes_.save_changed()) spdlog::debug("index snapshots of {} cube(s)", n);

@@ -26,8 +26,15 @@ void IndexSet::note_changes(store::CubeId cube, std::size_t count, bool ok) {
   if (!ok) state.poisoned = true;
 }
 
+bool IndexSet::is_unbuilt(store::CubeId cube) const {
+  std::lock_guard lock(mutex_);
+  return unbuilt_.contains(cube);
+}
+
 void IndexSet::apply(const store::Cube& cube, const store::Item& written,
                      std::span<const float> vector, const store::Item* superseded) {
+  // An unbuilt cube's changes are in the store its rebuild reads.
+  if (is_unbuilt(cube.id)) return;
   const std::uint64_t version = written.cube_version;
   if (written.deleted()) {
     pending_.push_back({cube.id, cube.name, true, version, written, {}, false});
@@ -40,6 +47,7 @@ void IndexSet::apply(const store::Cube& cube, const store::Item& written,
 }
 
 void IndexSet::remove(store::CubeId cube, std::uint64_t item) {
+  if (is_unbuilt(cube)) return;
   Pending p{cube, std::to_string(cube), true, 0, {}, {}, false};
   p.item.id = item;
   pending_.push_back(std::move(p));
@@ -109,6 +117,10 @@ void IndexSet::flush() {
 }
 
 void IndexSet::drop(store::CubeId cube) {
+  {
+    std::lock_guard lock(mutex_);
+    unbuilt_.erase(cube);
+  }
   // Changes still queued for it are moot.
   std::erase_if(pending_, [&](const Pending& p) { return p.cube == cube; });
   for (const PluginRetriever* r : storing()) {
@@ -130,9 +142,10 @@ Status IndexSet::open_all(const store::Store& store, std::size_t* items_indexed,
   if (!read.ok()) return Status::from(read);
   for (const auto& cube : cubes) {
     bool current = true;
+    Status opened;
     for (const PluginRetriever* r : storing()) {
       CollectionState state;
-      if (Status s = r->open(cube.id, cube.dimension, cube.language, &state); !s.ok()) return s;
+      if (opened = r->open(cube.id, cube.dimension, cube.language, &state); !opened.ok()) break;
       if (state.version != cube.head_version) {
         spdlog::info("cube {}: {} snapshot covers version {}, the store is at {}{}{}; rebuilding",
                      cube.name, r->name(), state.version, cube.head_version,
@@ -140,18 +153,79 @@ Status IndexSet::open_all(const store::Store& store, std::size_t* items_indexed,
         current = false;
       }
     }
-    if (current) {
+    if (opened.ok() && current) {
       std::lock_guard lock(mutex_);
       cubes_[cube.id] = {0, false};
       continue;
     }
     std::size_t items = 0;
     if (progress) progress("rebuilding the indexes of cube " + cube.name);
-    if (Status s = build(*txn, cube, &items, progress); !s.ok()) return s;
+    Status built = opened.ok() ? build(*txn, cube, &items, progress) : opened;
+    if (!built.ok()) {
+      // Serve what can be served; the cube's search waits for its indexes.
+      spdlog::error(
+          "cube {}: its indexes cannot be built ({}); searches of it are unavailable "
+          "until they are, memosd retries",
+          cube.name, built.message);
+      std::lock_guard lock(mutex_);
+      unbuilt_[cube.id] = built.message;
+      continue;
+    }
     *items_indexed += items;
     ++*cubes_rebuilt;
   }
   return {};
+}
+
+Status IndexSet::searchable(store::CubeId cube) const {
+  std::lock_guard lock(mutex_);
+  auto it = unbuilt_.find(cube);
+  if (it == unbuilt_.end()) return {};
+  return Status::unavailable("the cube's search indexes could not be built (" + it->second +
+                             "); memosd retries: search again later");
+}
+
+std::size_t IndexSet::unbuilt_count() const {
+  std::lock_guard lock(mutex_);
+  return unbuilt_.size();
+}
+
+std::size_t IndexSet::retry_unbuilt(const store::Store& store) {
+  std::vector<store::CubeId> ids;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, why] : unbuilt_) ids.push_back(id);
+  }
+  if (ids.empty()) return 0;
+  std::optional<store::ReadTxn> txn;
+  std::vector<store::Cube> cubes;
+  store::Status read = store.begin_read(&txn);
+  if (read.ok()) read = txn->list_all_cubes(&cubes);
+  if (!read.ok()) return 0;
+  std::size_t built = 0;
+  for (store::CubeId id : ids) {
+    auto cube = std::find_if(cubes.begin(), cubes.end(), [&](const auto& c) { return c.id == id; });
+    if (cube == cubes.end()) {  // removed meanwhile
+      std::lock_guard lock(mutex_);
+      unbuilt_.erase(id);
+      continue;
+    }
+    // Changes queued for it are in this snapshot (the groups before this job
+    // are committed): the build covers them.
+    std::erase_if(pending_, [&](const Pending& p) { return p.cube == id; });
+    std::size_t items = 0;
+    Status s = build(*txn, *cube, &items);
+    std::lock_guard lock(mutex_);
+    if (!s.ok()) {
+      unbuilt_[id] = s.message;
+      continue;
+    }
+    unbuilt_.erase(id);
+    ++built;
+    spdlog::info("cube {}: indexes built ({} items); its searches are served again", cube->name,
+                 items);
+  }
+  return built;
 }
 
 Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items,
@@ -212,6 +286,12 @@ Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube, std::
 }
 
 std::string IndexSet::describe(const store::Cube& cube) const {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = unbuilt_.find(cube.id); it != unbuilt_.end()) {
+      return "unbuilt (" + it->second + "), retried every few seconds";
+    }
+  }
   std::string out;
   const SearchMode names[] = {SearchMode::dense, SearchMode::lexical};  // storing()'s order
   int i = 0;

@@ -82,12 +82,24 @@ class IndexSet {
   void drop(store::CubeId cube);
 
   // At start: opens every cube's collections and rebuilds those whose
-  // snapshot does not cover the head version. Errors: Status::from() of the
-  // store's, or the retrievers' and the embedder's (unavailable, internal).
+  // snapshot does not cover the head version. A cube whose collections
+  // cannot be opened or built (a full disk, a failing retriever) does not
+  // stop the start: it is left unbuilt, logged, and searches of it are
+  // unavailable until retry_unbuilt() builds it; reads and writes go on.
+  // Errors: Status::from() of the store's (the cubes cannot be listed).
   // `progress` (optional) hears what is going on, at least every 10000
   // items rebuilt (memosd tells systemd, extending its start timeout).
   Status open_all(const store::Store& store, std::size_t* items_indexed, std::size_t* cubes_rebuilt,
                   const std::function<void(const std::string&)>& progress = {});
+  // Whether `cube` can be searched. Errors: unavailable (retryable) for an
+  // unbuilt cube, with why it could not be built.
+  Status searchable(store::CubeId cube) const;
+  // Cubes left unbuilt (open_all); 0 once every cube is built.
+  std::size_t unbuilt_count() const;
+  // Writer thread, between commit groups (a CommitQueue job's `done`): builds
+  // each unbuilt cube afresh from the store; what still fails stays unbuilt.
+  // Returns the number built.
+  std::size_t retry_unbuilt(const store::Store& store);
   // Builds one cube's collections afresh from a read snapshot (after an
   // import). Same errors.
   Status build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items,
@@ -107,6 +119,7 @@ class IndexSet {
     bool poisoned = false;
   };
   std::vector<const PluginRetriever*> storing() const { return {dense_.get(), lexical_.get()}; }
+  bool is_unbuilt(store::CubeId cube) const;
   // Counts `count` changes to `cube`; !ok: one of them was not indexed.
   void note_changes(store::CubeId cube, std::size_t count, bool ok);
 
@@ -131,6 +144,7 @@ class IndexSet {
   mutable std::mutex mutex_;
   std::mutex save_mutex_;  // one save_changed() at a time (timer vs shutdown)
   std::map<store::CubeId, CubeState> cubes_;
+  std::map<store::CubeId, std::string> unbuilt_;  // why each could not be built
   std::shared_ptr<PluginEmbedder> embedder_;
   std::string model_;
   std::shared_ptr<PluginRetriever> dense_;

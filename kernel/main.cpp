@@ -29,13 +29,21 @@ int main(int argc, char** argv) {
   std::string config_path, socket, data_dir, log_level, check_path;
   bool show_version = false;
 
+  // An option given with an empty value is a mistake (an unset shell
+  // variable), never "use the default": `--check-config ""` once started a
+  // full daemon on the system paths.
+  const CLI::Validator not_empty(
+      [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; },
+      "NOT EMPTY");
   CLI::App app{"memosd: a memory daemon for LLM agents (see memosd(8))", "memosd"};
-  app.add_option("--config", config_path, "TOML configuration file");
-  app.add_option("--socket", socket, "Unix socket to listen on");
-  app.add_option("--data", data_dir, "data folder");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off");
+  app.add_option("--config", config_path, "TOML configuration file")->check(not_empty);
+  app.add_option("--socket", socket, "Unix socket to listen on")->check(not_empty);
+  app.add_option("--data", data_dir, "data folder")->check(not_empty);
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(not_empty);
   app.add_flag("--version", show_version, "print the version and exit");
-  app.add_option("--check-config", check_path, "validate a configuration file and exit");
+  app.add_option("--check-config", check_path, "validate a configuration file and exit")
+      ->check(not_empty);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -49,7 +57,9 @@ int main(int argc, char** argv) {
 
   if (!check_path.empty()) {
     memos::kernel::Config checked;
-    if (std::string err = memos::kernel::load_config_file(check_path, &checked); !err.empty()) {
+    std::string err = memos::kernel::load_config_file(check_path, &checked);
+    if (err.empty()) err = memos::kernel::check_named_files(checked);
+    if (!err.empty()) {
       std::fprintf(stderr, "memosd: %s\n", err.c_str());
       return 1;
     }

@@ -1,6 +1,7 @@
 #include "kernel/request_handler.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cassert>
 #include <string>
@@ -16,7 +17,9 @@ constexpr std::size_t kMaxIdempotencyKeyBytes = 128;
 }  // namespace
 
 RequestHandler::RequestHandler(Services services)
-    : s_(std::move(services)), archives_(std::make_unique<CubeArchives>(s_)) {
+    : s_(std::move(services)),
+      daemon_uid_(static_cast<std::uint32_t>(geteuid())),
+      archives_(std::make_unique<CubeArchives>(s_)) {
   add_cube_handlers(table_, s_);
   add_item_handlers(table_, s_);
   add_search_handlers(table_, s_);
@@ -44,9 +47,15 @@ void RequestHandler::handle(std::uint32_t tenant, std::uint64_t connection,
   // Every handler's entry runs here, on the loop (archive sessions and the
   // table itself rely on it); their work then moves off it.
   MEMOS_ASSERT_ON_THREAD(s_.loop_thread);
-  RequestContext ctx{tenant,          request.getId(),
-                     connection,      exact(request.getIdempotencyKey()),
-                     request.which(), std::move(reply)};
+  RequestContext ctx;
+  ctx.tenant = tenant;
+  ctx.admin = tenant == 0 || tenant == daemon_uid_;
+  ctx.id = request.getId();
+  ctx.connection = connection;
+  ctx.idempotency_key = exact(request.getIdempotencyKey());
+  ctx.operation = request.which();
+  ctx.max_reply_bytes = s_.config.ipc.max_message_bytes;
+  ctx.reply = std::move(reply);
   if (ctx.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
     return ctx.fail(Status::too_large("idempotency key is longer than " +
                                       std::to_string(kMaxIdempotencyKeyBytes) + " bytes"));

@@ -40,6 +40,7 @@ class RequestHandler {
 
  private:
   Services s_;
+  std::uint32_t daemon_uid_;                // memosd's own uid: an admin, as root is
   std::unique_ptr<CubeArchives> archives_;  // import sessions outlive one request
   DispatchTable table_;                     // last: its handlers refer to the above
 };

@@ -55,6 +55,9 @@ SearchHit::Rank rank_in(const std::vector<Listed>& list, std::uint64_t id, Searc
 Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const SearchQuery& q,
                   std::vector<SearchHit>* hits) {
   hits->clear();
+  for (const auto& cube : q.cubes) {
+    if (Status s = indexes.searchable(cube.id); !s.ok()) return s;
+  }
   if (q.mode != SearchMode::hybrid) {
     bool dense = q.mode == SearchMode::dense;
     std::vector<Listed> list;

@@ -51,6 +51,9 @@ struct [[nodiscard]] Status {
   static Status too_large(std::string message) {
     return {Code::too_large, std::move(message), false};
   }
+  static Status permission_denied(std::string message) {
+    return {Code::permission_denied, std::move(message), false};
+  }
   static Status conflict(std::string message) {
     return {Code::conflict, std::move(message), false};
   }

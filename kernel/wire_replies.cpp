@@ -3,6 +3,7 @@
 #include <capnp/message.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
 
 #include "ipc/message.h"
@@ -27,6 +28,14 @@ Frame response(std::uint64_t id, const std::function<void(wire::Response::Builde
   r.setId(id);
   fill(r);
   return std::make_shared<kj::Array<capnp::word>>(ipc::encode_frame(message));
+}
+
+std::size_t reply_bytes(const store::Item& item) {
+  std::size_t bytes =
+      256 + item.text.size() + item.provenance.session.size() + 8 * item.provenance.sources.size();
+  for (const auto& tag : item.tags) bytes += 8 + tag.size();
+  for (const auto& m : item.meta) bytes += 16 + m.key.size() + m.value.size();
+  return bytes;
 }
 
 namespace {
@@ -107,18 +116,24 @@ void set_access(wire::Item::Builder b, const store::AccessStats& stats) {
   b.setLastAccessMs(stats.last_access_ms);
 }
 
-void set_plugin(wire::PluginInfo::Builder b, const PluginRecord& p) {
+void set_plugin(wire::PluginInfo::Builder b, const PluginRecord& p, PluginView view) {
   const plugins::Manifest& m = p.manifest;
+  const bool full = view == PluginView::full;
   b.setName(text(m.name));
   auto kinds = b.initKinds(static_cast<unsigned>(m.kinds.size()));
   for (unsigned i = 0; i < m.kinds.size(); ++i) kinds.set(i, text(m.kinds[i]));
   b.setState(text(to_string(p.state)));
-  b.setDetail(text(p.detail));
+  // A loaded plugin's detail is its version; a failure's may name paths.
+  if (full || p.state == memos::PluginState::loaded) b.setDetail(text(p.detail));
   b.setHealth(text(p.health));
   b.setIsolated(m.isolated);
-  b.setLibrary(text(m.library));
-  b.setManifest(text(m.path));
-  for (auto [field, values] : {std::pair{0, &m.capabilities}, std::pair{1, &m.settings}}) {
+  if (full) {
+    b.setLibrary(text(m.library));
+    b.setManifest(text(m.path));
+  }
+  const std::map<std::string, std::string> none;
+  for (auto [field, values] :
+       {std::pair{0, &m.capabilities}, std::pair{1, full ? &m.settings : &none}}) {
     auto list = field == 0 ? b.initCapabilities(static_cast<unsigned>(values->size()))
                            : b.initSettings(static_cast<unsigned>(values->size()));
     unsigned i = 0;
@@ -179,10 +194,22 @@ std::vector<store::MetaEntry> copy_meta(capnp::List<wire::MetaEntry>::Reader lis
   }
   return out;
 }
+bool visible_to_clients(const store::Cube& cube) {
+  return !cube.name.starts_with('.');
+}
+
+store::Status find_client_cube(const store::ReadTxn& txn, std::uint32_t tenant,
+                               std::string_view name, store::Cube* cube) {
+  if (name.starts_with('.')) {
+    return {store::Errc::not_found, "no cube named '" + std::string(name.substr(0, 64)) + "'"};
+  }
+  return txn.find_cube(tenant, name, cube);
+}
+
 Status open_cube(const store::Store& st, std::uint32_t tenant, const std::string& name,
                  std::optional<store::ReadTxn>* txn, store::Cube* cube) {
   store::Status s = st.begin_read(txn);
-  if (s.ok()) s = (*txn)->find_cube(tenant, name, cube);
+  if (s.ok()) s = find_client_cube(**txn, tenant, name, cube);
   return Status::from(s);
 }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ipc/schema/memos.capnp.h"
@@ -36,15 +37,31 @@ Frame response(std::uint64_t id, const std::function<void(wire::Response::Builde
 // An error reply carrying `status` (which must not be ok).
 Frame error_frame(std::uint64_t id, const Status& status);
 Frame item_response(std::uint64_t id, const store::Item& item);
+// About what `item` adds to a reply (its texts and lists, and the fixed
+// fields): what handlers count against RequestContext::reply_budget().
+std::size_t reply_bytes(const store::Item& item);
 
 void set_item(wire::Item::Builder b, const store::Item& item);
 void set_access(wire::Item::Builder b, const store::AccessStats& stats);
 void set_cube(wire::Cube::Builder b, const store::Cube& cube);
 void set_snapshot(wire::Snapshot::Builder b, const store::Snapshot& snap);
-void set_plugin(wire::PluginInfo::Builder b, const struct PluginRecord& plugin);
+// What a plugin's reply shows: `full` to an admin (RequestContext::admin);
+// `public_view` leaves out what is the host's business, not a tenant's:
+// library and manifest paths, settings (model paths), and why it failed.
+enum class PluginView { full, public_view };
+void set_plugin(wire::PluginInfo::Builder b, const struct PluginRecord& plugin, PluginView view);
+
+// Finds the tenant's cube by the name a client gave. Names starting with
+// '.' are memosd's own (an import's staging cube, ".import-N"), which no
+// client may create (check_cube_name), so no client finds, reads or writes
+// one either. Errors: not_found, and the store's.
+store::Status find_client_cube(const store::ReadTxn& txn, std::uint32_t tenant,
+                               std::string_view name, store::Cube* cube);
+// Whether a client sees the cube (cube lists leave out memosd's own).
+bool visible_to_clients(const store::Cube& cube);
 
 // Opens a read transaction and finds the tenant's cube (another tenant's
-// is not_found). Errors: not_found, internal (store errors).
+// is not_found, as are memosd's own: find_client_cube). Errors: not_found, internal (store errors).
 Status open_cube(const store::Store& st, std::uint32_t tenant, const std::string& name,
                  std::optional<store::ReadTxn>* txn, store::Cube* cube);
 // The mode a cube's searches use unless the client names one; dense for

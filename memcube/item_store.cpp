@@ -56,6 +56,33 @@ Status ReadTxn::history(CubeId cube, ItemId id, std::vector<Item>* out) const {
   return s;
 }
 
+Status ReadTxn::history_page(CubeId cube, ItemId id, std::uint32_t after, std::size_t max_bytes,
+                             std::vector<Item>* out, bool* more) const {
+  out->clear();
+  *more = false;
+  Cursor cursor(txn_, tables().versions);
+  if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+  const std::string prefix = item_key(cube, id), start = version_key(cube, id, after + 1);
+  MDB_val key = as_val(start), val;
+  std::size_t bytes = 0;
+  int rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_SET_RANGE);
+  for (; rc == 0; rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_NEXT)) {
+    if (!as_view(key).starts_with(prefix)) break;
+    // The record's size stands for the reply's: both are the item's fields.
+    if (!out->empty() && bytes + val.mv_size > max_bytes) {
+      *more = true;
+      break;
+    }
+    Item item;
+    if (Status d = decode_item(as_view(val), &item); !d.ok()) return d;
+    bytes += val.mv_size;
+    out->push_back(std::move(item));
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return from_mdb(rc, "history page");
+  if (out->empty() && after == 0) return {Errc::not_found, "no such item"};
+  return {};
+}
+
 Status ReadTxn::for_each_live_item(CubeId cube, const std::function<void(const Item&)>& fn) const {
   Cursor cursor(txn_, tables().items);
   if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
@@ -125,6 +152,9 @@ Status WriteTxn::put_item(CubeId cube, Item& item, std::int64_t live_delta) {
     item.cube_version = c.head_version;
   });
   if (!s.ok()) return s;
+  // A counter at its end (only a crafted archive could bring it near) must
+  // not wrap to 0: snapshots and diffs order versions by it.
+  if (item.cube_version == 0) return {Errc::conflict, "the cube's version counter is exhausted"};
 
   // Keep the retention queues in step with the head.
   Item previous;
@@ -270,16 +300,14 @@ Status WriteTxn::remove_item(CubeId cube, ItemId id, TenantId writer, std::int64
   return {};
 }
 
-Status WriteTxn::import_item(CubeId cube, const std::vector<Item>& versions) {
-  if (versions.empty()) return {};
-  const Item& head = versions.back();
-  Item existing;
-  if (Status s = read_head(cube, head.id, &existing); s.ok()) {
-    return {Errc::already_exists, "item already exists"};
-  } else if (s.code != Errc::not_found) {
-    return s;
-  }
-  for (const Item& v : versions) {
+Status WriteTxn::import_item(CubeId cube, std::vector<Item>* versions, std::int64_t now_ms) {
+  if (versions->empty()) return {};
+  // A fresh id, as an add gets: ids stay unique across cubes (importing one
+  // archive twice must not give two cubes the same ids).
+  const ItemId id = next_id(now_ms);
+  for (Item& v : *versions) v.id = id;
+  const Item& head = versions->back();
+  for (const Item& v : *versions) {
     std::string rec = encode_item(v), vk = version_key(cube, v.id, v.version);
     MDB_val k = as_val(vk), val = as_val(rec);
     int rc = mdb_put(txn_, tables().versions, &k, &val, MDB_NOOVERWRITE);
@@ -290,9 +318,6 @@ Status WriteTxn::import_item(CubeId cube, const std::vector<Item>& versions) {
   int rc = mdb_put(txn_, tables().items, &k, &val, 0);
   if (rc) return from_mdb(rc, "import item");
   if (Status s = queue_for_retention(cube, head, "import retention entry"); !s.ok()) return s;
-  // Imported ids must stay unique against ids issued later.
-  MEMOS_ASSERT_ON_THREAD(store_->writer_);
-  store_->last_id_ = std::max(store_->last_id_, head.id);
   return update_cube(cube, [&](Cube& c) {
     if (!head.deleted()) c.live_items += 1;
   });

@@ -317,6 +317,13 @@ class ReadTxn {
   Status get_item(CubeId cube, ItemId id, std::uint32_t version, Item* out) const;
   // Every version, oldest first. Errors: not_found, corrupt, io.
   Status history(CubeId cube, ItemId id, std::vector<Item>* out) const;
+  // The versions after `after` (0: from the first), oldest first, as many
+  // as `max_bytes` of stored records hold (at least one, whatever its
+  // size); `more` says whether later versions remain. Past the last version
+  // it is empty. Errors: not_found (no such item, when `after` is 0),
+  // corrupt, io.
+  Status history_page(CubeId cube, ItemId id, std::uint32_t after, std::size_t max_bytes,
+                      std::vector<Item>* out, bool* more) const;
   // Calls fn for every item whose head is not a tombstone, in id order.
   // Errors: corrupt, io.
   Status for_each_live_item(CubeId cube, const std::function<void(const Item&)>& fn) const;
@@ -447,11 +454,11 @@ class WriteTxn {
   // Adds a batch of reads to the items' access statistics; items that are
   // gone are skipped. Errors: storage_full, map_full, corrupt, io.
   Status record_access(const std::vector<AccessUpdate>& batch);
-  // Import: writes every version of one item exactly as given (versions
-  // 1..n, ids and cube versions kept), its head, its retention queue entry
-  // and its live count. Errors: already_exists (the item is there),
-  // not_found (cube), storage_full, map_full, corrupt, io.
-  Status import_item(CubeId cube, const std::vector<Item>& versions);
+  // Import: writes every version of one item (versions 1..n, cube versions
+  // kept) under a fresh id issued as of `now_ms`, which it sets in
+  // `versions`; then its head, its retention queue entry and its live
+  // count. Errors: not_found (cube), storage_full, map_full, corrupt, io.
+  Status import_item(CubeId cube, std::vector<Item>* versions, std::int64_t now_ms);
   // Import: raises the cube's head version to at least `head_version` and
   // writes its snapshots. Errors: already_exists (a tag), storage_full,
   // map_full, corrupt, io.

@@ -474,6 +474,7 @@ std::future<Result<Status>> Client::status_async() {
                                ReplyReader in;
                                for (auto p : s.getPlugins())
                                  out.plugins.push_back(to_plugin(in, p));
+                               out.admin = s.getAdmin();
                                return in.finish(std::move(out));
                              });
 }
@@ -632,20 +633,51 @@ std::future<Result<Item>> Client::remove_async(std::string cube, std::uint64_t i
       decode_item);
 }
 
+// A history may be larger than one reply: it is read a page at a time
+// (the protocol's HistoryPage), on a thread of its own so the future
+// behaves as every other call's.
 std::future<Result<std::vector<Item>>> Client::history_async(std::string cube, std::uint64_t id) {
-  return impl_->call<std::vector<Item>>(
-      [&](wire::Request::Builder r) {
-        auto h = r.initHistory();
-        h.setCube(text(cube));
-        h.setItemId(id);
-      },
-      [](const wire::Response::Reader& r) -> Result<std::vector<Item>> {
-        if (!r.isHistory()) return wrong_reply<std::vector<Item>>();
-        ReplyReader in;
-        std::vector<Item> items;
-        for (auto i : r.getHistory()) items.push_back(to_item(in, i));
-        return in.finish(std::move(items));
-      });
+  struct Page {
+    std::vector<Item> versions;
+    bool more = false;
+  };
+  auto page_after = [this, cube, id](std::uint32_t after) {
+    return impl_
+        ->call<Page>(
+            [&](wire::Request::Builder r) {
+              auto h = r.initHistory();
+              h.setCube(text(cube));
+              h.setItemId(id);
+              h.setPaged(true);
+              h.setPageAfter(after);
+            },
+            [](const wire::Response::Reader& r) -> Result<Page> {
+              ReplyReader in;
+              Page page;
+              if (r.isHistory()) {  // a daemon that does not page: all of it
+                for (auto i : r.getHistory()) page.versions.push_back(to_item(in, i));
+              } else if (r.isHistoryPage()) {
+                for (auto i : r.getHistoryPage().getVersions())
+                  page.versions.push_back(to_item(in, i));
+                page.more = r.getHistoryPage().getMore();
+              } else {
+                return wrong_reply<Page>();
+              }
+              return in.finish(std::move(page));
+            })
+        .get();
+  };
+  return std::async(std::launch::async, [page_after]() -> Result<std::vector<Item>> {
+    std::vector<Item> all;
+    for (std::uint32_t after = 0;;) {
+      auto page = page_after(after);
+      if (!page) return page.error();
+      for (auto& v : page->versions) all.push_back(std::move(v));
+      // A page is never empty while more remain; stop if a daemon says so.
+      if (!page->more || page->versions.empty()) return all;
+      after = all.back().version;
+    }
+  });
 }
 
 std::future<Result<std::vector<Hit>>> Client::search_async(std::string cube, std::string query,

@@ -415,6 +415,7 @@ int run(CLI::App& app, const Args& a) {
       j.key("requests_served").value(s.requests_served);
       j.key("data_dir").value(s.data_dir);
       j.key("socket").value(s.socket);
+      j.key("admin").value(s.admin);
       j.key("plugins").begin_array();
       for (const auto& plugin : s.plugins) plugin_json(j, plugin);
       j.end_array();
@@ -423,9 +424,13 @@ int run(CLI::App& app, const Args& a) {
     }
     std::printf("memosd %s, pid %u, up %.1f s\n", s.version.c_str(), s.pid, s.uptime_ms / 1000.0);
     std::printf("tenant uid   %u (%u cubes)\n", s.tenant_uid, s.cubes);
-    std::printf("connections  %u\n", s.connections);
-    std::printf("requests     %llu\n", static_cast<unsigned long long>(s.requests_served));
-    std::printf("data         %s\n", s.data_dir.c_str());
+    if (s.admin) {
+      std::printf("connections  %u\n", s.connections);
+      std::printf("requests     %llu\n", static_cast<unsigned long long>(s.requests_served));
+      std::printf("data         %s\n", s.data_dir.c_str());
+    } else {
+      std::printf("(global counts and paths: root or memosd's uid only)\n");
+    }
     std::printf("socket       %s\n", s.socket.c_str());
     for (const auto& plugin : s.plugins) {
       std::printf("plugin       %s: %s%s%s%s%s\n", plugin.name.c_str(),

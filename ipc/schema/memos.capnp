@@ -8,6 +8,12 @@
 #
 # Compatibility: fields and union members are only ever added at the end with
 # new ordinals; none is renumbered or removed.
+#
+# Replies are bounded: none is larger than the message limit (memosd.conf's
+# ipc.max_message_bytes), and the daemon never builds one that would be. A
+# list that can outgrow it is paged (history: ItemRef.paged and HistoryPage)
+# or refused up front with tooLarge saying how much would fit (search: a
+# smaller k). Any other reply that would exceed it is refused with tooLarge.
 
 @0xee88cd03dca06122;
 
@@ -78,6 +84,7 @@ struct Response {
     activation @19 :Activation;         # kvPrefill, kvRemove (the removed item)
     activations @20 :List(Activation);  # kvList, in id order
     kvStats @21 :KvStats;               # kvStats
+    historyPage @22 :HistoryPage;       # history with ItemRef.paged
   }
 }
 
@@ -268,6 +275,16 @@ struct ItemDiff {
 struct ItemRef {
   cube @0 :Text;
   itemId @1 :UInt64;
+  # history only: answer with a HistoryPage of the versions after
+  # `pageAfter` (0: from the first). Without `paged`, a history larger than
+  # one reply is refused with tooLarge.
+  paged @2 :Bool;
+  pageAfter @3 :UInt32;
+}
+
+struct HistoryPage {
+  versions @0 :List(Item);  # oldest first: as many as fit in one reply, at least one
+  more @1 :Bool;            # later versions remain: ask again after the last one here
 }
 
 struct Item {
@@ -346,11 +363,14 @@ struct Status {
   uptimeMs @2 :Int64;
   tenantUid @3 :UInt32;  # the uid the daemon sees for this connection
   cubes @4 :UInt32;      # cubes this tenant owns
+  # connections, requestsServed, dataDir and the plugins' paths and settings
+  # are filled only for an admin (root or memosd's own uid): see `admin`.
   connections @5 :UInt32;
   requestsServed @6 :UInt64;
   dataDir @7 :Text;
   socket @8 :Text;
   plugins @9 :List(PluginInfo);
+  admin @10 :Bool;       # this connection's uid may do admin operations (plugin reload)
 }
 
 # ---- plugins (memos-plugin(7)) ------------------------------------------------

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "kernel/index_set.h"
@@ -18,6 +19,10 @@ constexpr std::size_t kChunkBytes = 1 << 20;
 constexpr std::size_t kMaxSessionsPerConnection = 4;
 constexpr std::string_view kStagingPrefix = ".import-";
 constexpr std::uint8_t kCursorFormat = 1;
+// A cube's version counter advances once per item version written: no real
+// cube comes near 2^48, and a crafted archive's counter must leave room
+// before it wraps (snapshots and diffs order by it).
+constexpr std::uint64_t kMaxHeadVersion = std::uint64_t{1} << 48;
 
 // Where an export stands between chunks; opaque to the client.
 struct ExportCursor {
@@ -82,6 +87,10 @@ struct ImportState {
   std::vector<store::Item> current;  // versions of the item being read
   std::vector<store::Snapshot> snapshots;
   std::uint64_t versions = 0;
+  std::uint64_t bytes = 0;  // of the archive so far (store.max_import_mb bounds it)
+  // The archive's item ids and the fresh ones they were given here, so the
+  // items' sources (earlier items: ids ascend) point within the new cube.
+  std::unordered_map<store::ItemId, store::ItemId> ids;
 };
 
 struct CubeArchives::Session {
@@ -96,16 +105,32 @@ struct CubeArchives::Session {
 
 namespace {
 
+// Writes the buffered versions of one item under a fresh id, its sources
+// pointed at the new ids (a source outside the archive does not exist here
+// and is dropped).
+store::Status flush_item(ImportState& work, store::WriteTxn& txn) {
+  if (work.current.empty()) return {};
+  const store::ItemId archive_id = work.current.front().id;
+  for (store::Item& v : work.current) {
+    std::vector<store::ItemId> sources;
+    for (store::ItemId source : v.provenance.sources) {
+      if (auto it = work.ids.find(source); it != work.ids.end()) sources.push_back(it->second);
+    }
+    v.provenance.sources = std::move(sources);
+  }
+  store::Status s = txn.import_item(work.cube, &work.current, now_ms());
+  if (s.ok()) work.ids[archive_id] = work.current.front().id;
+  work.current.clear();
+  return s;
+}
+
 // Writes what the reader hands over into the staging cube, within `txn`.
+// What an archive says about who wrote it is not trusted: every version and
+// snapshot is recorded as the importing tenant's.
 store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
                                        std::uint32_t tenant, const std::string& staging,
                                        const StoreConfig& limits, const std::string& model) {
-  auto flush = [&work, &txn]() -> store::Status {
-    if (work.current.empty()) return {};
-    store::Status s = txn.import_item(work.cube, work.current);
-    work.current.clear();
-    return s;
-  };
+  auto flush = [&work, &txn]() { return flush_item(work, txn); };
   auto bad = [](const std::string& why) { return store::Status{Errc::corrupt, "archive " + why}; };
   return {
       [&work, &txn, tenant, &staging, bad,
@@ -114,6 +139,7 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
           return bad("uses embedder '" + m.embedder + "', which this memosd does not have");
         }
         if (m.dimension < 16 || m.dimension > 4096) return bad("has an impossible dimension");
+        if (m.head_version > kMaxHeadVersion) return bad("has an impossible head version");
         if (!m.default_retriever.empty() && !parse_search_mode(m.default_retriever))
           return bad("names an unknown retriever");
         if (!check_language(m.language).ok()) return bad("names an unknown language");
@@ -126,12 +152,15 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
         work.cube = cube.id;
         return s;
       },
-      [&work, &limits, flush, bad](store::Item item) -> store::Status {
+      [&work, &limits, flush, bad, tenant](store::Item item) -> store::Status {
         // Ids from the future would run ahead of every id issued later.
         auto horizon = static_cast<std::uint64_t>(now_ms() + 86'400'000) << 16;
         if (item.id == 0 || item.id > horizon) return bad("has an impossible item id");
         if (item.tier != store::Tier::plaintext)
           return bad("holds a tier this memosd cannot import");
+        if (item.cube_version == 0 || item.cube_version > work.manifest->head_version)
+          return bad("has an item version outside its cube's versions");
+        item.provenance.writer = tenant;
         for (const Status& f :
              {check_text(item.text, limits), check_tags(item.tags, limits),
               check_meta(item.meta, limits), check_session(item.provenance.session, limits)}) {
@@ -144,8 +173,11 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
         ++work.versions;
         return {};
       },
-      [&work, flush, bad](store::Snapshot snap) -> store::Status {
+      [&work, flush, bad, tenant](store::Snapshot snap) -> store::Status {
         if (!check_snapshot_tag(snap.tag).ok()) return bad("has a bad snapshot tag");
+        if (snap.cube_version > work.manifest->head_version)
+          return bad("has a snapshot past its cube's head version");
+        snap.created_by = tenant;
         if (store::Status s = flush(); !s.ok()) return s;
         work.snapshots.push_back(std::move(snap));
         return {};
@@ -252,12 +284,19 @@ void CubeArchives::import_chunk(const RequestContext& ctx, wire::ImportChunk::Re
   std::shared_ptr<Session> session;
   if (Status st = claim(ctx, args.getSession(), &session); !st.ok()) return ctx.fail(st);
   auto data = args.getData();
+  const std::uint64_t limit = s_.config.store.max_import_mb << 20;
+  if (session->state.bytes + data.size() > limit) {
+    abandon(session);
+    return ctx.fail(Status::too_large("the archive is larger than store.max_import_mb (" +
+                                      std::to_string(s_.config.store.max_import_mb) + " MiB)"));
+  }
   auto bytes =
       std::make_shared<std::string>(reinterpret_cast<const char*>(data.begin()), data.size());
   auto result = std::make_shared<std::optional<ImportState>>();
   s_.commits.submit({
       [this, session, bytes, result](store::WriteTxn& txn) {
         ImportState work = session->state;
+        work.bytes += bytes->size();
         store::Status s =
             work.reader.feed(*bytes, import_sink(work, txn, session->tenant, session->staging,
                                                  s_.config.store, s_.indexes.embedder_model()));
@@ -280,31 +319,74 @@ void CubeArchives::import_chunk(const RequestContext& ctx, wire::ImportChunk::Re
   });
 }
 
+// An import ends in three steps, so that no tenant's writes wait on it:
+// the writer completes the staging cube (the last items, the snapshots); a
+// worker indexes it while it is still invisible to clients (embedding a
+// large cube takes seconds); then the writer renames it into place.
 void CubeArchives::import_finish(const RequestContext& ctx, std::uint64_t session_id) {
   std::shared_ptr<Session> session;
   if (Status st = claim(ctx, session_id, &session); !st.ok()) return ctx.fail(st);
-  auto cube = std::make_shared<store::Cube>();
+  auto staged = std::make_shared<store::Cube>();
+  auto name = std::make_shared<std::string>();
   s_.commits.submit({
-      [session, cube](store::WriteTxn& txn) -> store::Status {
+      [session, staged, name](store::WriteTxn& txn) -> store::Status {
         ImportState work = session->state;
         store::Status s = work.reader.finish();
         if (!s.ok()) return s;
         // The last item's versions are still buffered.
-        if (!work.current.empty()) {
-          if ((s = txn.import_item(work.cube, work.current)); !s.ok()) return s;
-        }
+        if ((s = flush_item(work, txn)); !s.ok()) return s;
         if ((s = txn.finish_import(work.cube, work.manifest->head_version, work.snapshots));
             !s.ok()) {
           return s;
         }
-        std::string name = session->target.empty() ? work.manifest->cube_name : session->target;
-        if (Status bad = check_cube_name(name); !bad.ok()) {
+        *name = session->target.empty() ? work.manifest->cube_name : session->target;
+        if (Status bad = check_cube_name(*name); !bad.ok()) {
           return {Errc::corrupt, "archive names its cube badly: " + bad.message};
         }
+        // A name already taken fails now, before the indexing.
+        store::Cube taken;
+        if ((s = txn.reader().find_cube(session->tenant, *name, &taken)).ok()) {
+          return {Errc::already_exists, "cube '" + *name + "' already exists"};
+        }
+        return txn.reader().find_cube(session->tenant, session->staging, staged.get());
+      },
+      [this, session, staged, name, ctx](const store::Status& s) {
+        if (!s.ok()) {
+          abandon(session);
+          return ctx.fail(import_error(s));
+        }
+        s_.run_on_worker([this, session, staged, name, ctx] {
+          std::size_t items = index_staged(*staged);
+          rename_staged(ctx, session, staged, *name, items);
+        });
+      },
+  });
+}
+
+std::size_t CubeArchives::index_staged(const store::Cube& staged) {
+  std::optional<store::ReadTxn> txn;
+  std::size_t items = 0;
+  Status built = Status::from(s_.store.begin_read(&txn));
+  if (built.ok()) built = s_.indexes.build(*txn, staged, &items);
+  // The cube is whole in the store; its indexes are rebuilt at the next
+  // start (a collection not covering the head version is).
+  if (!built.ok()) spdlog::error("indexing imported cube {}: {}", staged.name, built.message);
+  return items;
+}
+
+void CubeArchives::rename_staged(const RequestContext& ctx, std::shared_ptr<Session> session,
+                                 std::shared_ptr<store::Cube> staged, std::string name,
+                                 std::size_t items) {
+  auto cube = std::make_shared<store::Cube>();
+  s_.commits.submit({
+      [session, name, cube](store::WriteTxn& txn) {
         return txn.rename_cube(session->tenant, session->staging, name, cube.get());
       },
-      [this, session, cube, ctx](const store::Status& s) {
+      [this, session, staged, cube, items, ctx](const store::Status& s) {
         if (!s.ok()) {
+          // Abandoned while it was indexed (its connection closed), or the
+          // name was taken meanwhile: the collections just built go too.
+          s_.indexes.drop(staged->id);
           abandon(session);
           return ctx.fail(import_error(s));
         }
@@ -312,14 +394,6 @@ void CubeArchives::import_finish(const RequestContext& ctx, std::uint64_t sessio
           std::lock_guard lock(mutex_);
           sessions_.erase(session->id);
         }
-        // Index the new cube before answering, so a search right after the
-        // reply sees it. (This runs on the writer thread: a very large
-        // import delays other writes while it embeds.)
-        std::optional<store::ReadTxn> txn;
-        std::size_t items = 0;
-        Status built = Status::from(s_.store.begin_read(&txn));
-        if (built.ok()) built = s_.indexes.build(*txn, *cube, &items);
-        if (!built.ok()) spdlog::error("indexing imported cube {}: {}", cube->name, built.message);
         spdlog::info("imported cube {} ({} items indexed)", cube->name, items);
         ctx.respond([&](wire::Response::Builder r) { set_cube(r.initCube(), *cube); });
       },
@@ -333,14 +407,15 @@ void CubeArchives::abandon(const std::shared_ptr<Session>& session) {
   }
   std::uint32_t tenant = session->tenant;
   std::string staging = session->staging;
+  auto removed = std::make_shared<store::Cube>();
   s_.commits.submit({
-      [tenant, staging](store::WriteTxn& txn) {
-        store::Cube removed;
-        store::Status s = txn.remove_cube(tenant, staging, true, &removed);
+      [tenant, staging, removed](store::WriteTxn& txn) {
+        store::Status s = txn.remove_cube(tenant, staging, true, removed.get());
         return s.code == Errc::not_found ? store::Status{} : s;
       },
-      [staging](const store::Status& s) {
-        if (!s.ok()) spdlog::warn("removing abandoned import {}: {}", staging, s.message);
+      [this, staging, removed](const store::Status& s) {
+        if (!s.ok()) return spdlog::warn("removing abandoned import {}: {}", staging, s.message);
+        if (removed->id != 0) s_.indexes.drop(removed->id);
       },
   });
 }

@@ -6,12 +6,16 @@
 // first chunk, so a cube larger than memory streams out consistently.
 //
 // Import is a session per connection: chunks are parsed and written into a
-// hidden staging cube (".import-N", a name no client can use) in the writer
-// thread, one chunk at a time; finishing checks the trailer, writes the
-// snapshots and renames the staging cube to its name in one transaction, so
-// a truncated, corrupt or hostile archive leaves no cube behind. A session
-// whose connection closes is abandoned and its staging cube removed; staging
-// cubes left by a crash are removed at start.
+// hidden staging cube (".import-N": no client can name, list, read or
+// write it; find_client_cube) in the writer thread, one chunk at a time.
+// Finishing checks the trailer and writes the snapshots; a worker indexes
+// the staging cube (so a large import never stalls other tenants' writes);
+// then one transaction renames it into place. A truncated, corrupt,
+// oversized (store.max_import_mb) or hostile archive leaves no cube behind.
+// Imported items get fresh ids and are recorded as the importing tenant's:
+// an archive's ids and uids are not trusted. A session whose connection
+// closes is abandoned and its staging cube removed; staging cubes left by a
+// crash are removed at start.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +55,12 @@ class CubeArchives {
   // Errors: not_found (no such session on this connection), bad_request (a
   // chunk is still in the writer).
   Status claim(const RequestContext& ctx, std::uint64_t session, std::shared_ptr<Session>* out);
+  // Worker: builds the staging cube's collections; returns the items indexed.
+  std::size_t index_staged(const store::Cube& staged);
+  // The last step of an import: answers `ctx`.
+  void rename_staged(const RequestContext& ctx, std::shared_ptr<Session> session,
+                     std::shared_ptr<store::Cube> staged, std::string name, std::size_t items);
+  // Ends a session and removes its staging cube and any collections.
   void abandon(const std::shared_ptr<Session>& session);
 
   const Services& s_;

@@ -20,6 +20,7 @@ Status list_cubes(const store::Store& st, std::uint32_t tenant, std::vector<stor
   std::optional<store::ReadTxn> txn;
   store::Status s = st.begin_read(&txn);
   if (s.ok()) s = txn->list_cubes(tenant, out);
+  std::erase_if(*out, [](const store::Cube& c) { return !visible_to_clients(c); });
   return Status::from(s);
 }
 
@@ -36,13 +37,18 @@ void status(const Services& s, const RequestContext& ctx) {
       st.setUptimeMs(uptime.count());
       st.setTenantUid(ctx.tenant);
       st.setCubes(static_cast<std::uint32_t>(cubes.size()));
-      st.setConnections(s.stats.connections.load());
-      st.setRequestsServed(s.stats.requests_served.load());
-      st.setDataDir(text(s.stats.data_dir));
       st.setSocket(text(s.stats.socket_path));
+      // Global counts and paths are the host's business, not a tenant's.
+      st.setAdmin(ctx.admin);
+      if (ctx.admin) {
+        st.setConnections(s.stats.connections.load());
+        st.setRequestsServed(s.stats.requests_served.load());
+        st.setDataDir(text(s.stats.data_dir));
+      }
+      auto view = ctx.admin ? PluginView::full : PluginView::public_view;
       auto plugins = s.plugins.states();
       auto list = st.initPlugins(static_cast<unsigned>(plugins.size()));
-      for (unsigned i = 0; i < plugins.size(); ++i) set_plugin(list[i], plugins[i]);
+      for (unsigned i = 0; i < plugins.size(); ++i) set_plugin(list[i], plugins[i], view);
     });
   });
 }
@@ -111,6 +117,10 @@ void remove(const Services& s, const RequestContext& ctx, wire::CubeRemove::Read
   const bool force = args.getForce();
   s.commits.submit({
       [tenant, force, removed, name = exact(args.getName())](store::WriteTxn& txn) {
+        // Only a cube a client may name (not an import's staging cube).
+        store::Cube named;
+        if (store::Status st = find_client_cube(txn.reader(), tenant, name, &named); !st.ok())
+          return st;
         return txn.remove_cube(tenant, name, force, removed.get());
       },
       [&s, ctx, removed](const store::Status& st) {

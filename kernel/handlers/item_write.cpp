@@ -73,7 +73,7 @@ void commit_item_write(const Services& s, const RequestContext& ctx, ItemWrite w
         [ctx, w, cube, out](store::WriteTxn& txn) -> store::Status {
           // The cube may have been removed (or replaced) since it was read.
           store::Cube current;
-          store::Status st = txn.reader().find_cube(ctx.tenant, w->cube, &current);
+          store::Status st = find_client_cube(txn.reader(), ctx.tenant, w->cube, &current);
           if (!st.ok()) return st;
           if (current.id != cube.id) return {store::Errc::not_found, "cube was replaced; retry"};
           if (ctx.idempotency_key.empty())

@@ -188,7 +188,7 @@ void get(const Services& s, const RequestContext& ctx, wire::GetItem::Reader arg
   });
 }
 
-// Every version of one item, oldest first: what history and diff read.
+// Every version of one item, oldest first: what diff reads.
 // Errors: not_found, and the store's.
 Status read_versions(const Services& s, const RequestContext& ctx, const std::string& cube_name,
                      std::uint64_t item, std::vector<store::Item>* versions) {
@@ -198,16 +198,38 @@ Status read_versions(const Services& s, const RequestContext& ctx, const std::st
   return Status::from(txn->history(cube.id, item, versions));
 }
 
+// Versions are read only up to what one reply carries, so a long history
+// of large texts costs the daemon one reply's worth of memory, paged or not.
 void history(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader args) {
   std::string cube_name = exact(args.getCube());
   const std::uint64_t item = args.getItemId();
-  s.run_on_worker([&s, ctx, cube_name = std::move(cube_name), item] {
-    std::vector<store::Item> versions;
-    if (Status st = read_versions(s, ctx, cube_name, item, &versions); !st.ok())
+  const bool paged = args.getPaged();
+  const std::uint32_t after = paged ? args.getPageAfter() : 0;
+  s.run_on_worker([&s, ctx, cube_name = std::move(cube_name), item, paged, after] {
+    std::optional<store::ReadTxn> txn;
+    store::Cube cube;
+    if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
       return ctx.fail(st);
+    std::vector<store::Item> versions;
+    bool more = false;
+    if (store::Status st =
+            txn->history_page(cube.id, item, after, ctx.reply_budget(), &versions, &more);
+        !st.ok()) {
+      return ctx.fail(Status::from(st));
+    }
+    if (!paged && more) {
+      return ctx.fail(
+          Status::too_large("the history is larger than one reply (the message limit is " +
+                            std::to_string(ctx.max_reply_bytes) + " bytes): ask for it in pages"));
+    }
     ctx.respond([&](wire::Response::Builder r) {
-      auto list = r.initHistory(static_cast<unsigned>(versions.size()));
-      for (unsigned i = 0; i < versions.size(); ++i) set_item(list[i], versions[i]);
+      auto fill = [&](auto list) {
+        for (unsigned i = 0; i < versions.size(); ++i) set_item(list[i], versions[i]);
+      };
+      if (!paged) return fill(r.initHistory(static_cast<unsigned>(versions.size())));
+      auto page = r.initHistoryPage();
+      fill(page.initVersions(static_cast<unsigned>(versions.size())));
+      page.setMore(more);
     });
   });
 }

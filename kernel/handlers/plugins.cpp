@@ -9,11 +9,16 @@
 namespace memos::kernel {
 namespace {
 
+PluginView view_for(const RequestContext& ctx) {
+  return ctx.admin ? PluginView::full : PluginView::public_view;
+}
+
 // Answers with the named plugin's state, or not_found.
 void respond_plugin(const Services& s, const RequestContext& ctx, const std::string& name) {
   for (const auto& p : s.plugins.states()) {
     if (p.manifest.name == name) {
-      return ctx.respond([&](wire::Response::Builder r) { set_plugin(r.initPlugin(), p); });
+      return ctx.respond(
+          [&](wire::Response::Builder r) { set_plugin(r.initPlugin(), p, view_for(ctx)); });
     }
   }
   ctx.fail(Status::not_found("no plugin named '" + name + "'"));
@@ -23,7 +28,7 @@ void list(const Services& s, const RequestContext& ctx) {
   auto plugins = s.plugins.states();
   ctx.respond([&](wire::Response::Builder r) {
     auto list = r.initPlugins(static_cast<unsigned>(plugins.size()));
-    for (unsigned i = 0; i < plugins.size(); ++i) set_plugin(list[i], plugins[i]);
+    for (unsigned i = 0; i < plugins.size(); ++i) set_plugin(list[i], plugins[i], view_for(ctx));
   });
 }
 
@@ -48,7 +53,13 @@ Status reload_embedder(const Services& s, const std::string& name) {
   return {};
 }
 
+// Errors: permission_denied (not an admin: a reload swaps the embedder for
+// every tenant and lifts a quarantine), not_found, conflict.
 void reload(const Services& s, const RequestContext& ctx, std::string name) {
+  if (!ctx.admin) {
+    return ctx.fail(Status::permission_denied(
+        "plugin reload is for root or memosd's own uid (it changes every tenant's plugins)"));
+  }
   // Loading runs plugin code (create, describe): off the loop.
   s.run_on_worker([&s, ctx, name = std::move(name)] {
     s.plugins.scan();

@@ -7,6 +7,7 @@
 // executor lane, and whichever finishes the request answers through it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -19,20 +20,40 @@
 namespace memos::kernel {
 
 struct RequestContext {
-  std::uint32_t tenant = 0;      // the peer's uid, as the kernel reported it
+  std::uint32_t tenant = 0;  // the peer's uid, as the kernel reported it
+  // Root or memosd's own uid: may reload plugins and sees what is the host's
+  // business (paths, global counts). Until tenant roles exist, no one else.
+  bool admin = false;
   std::uint64_t id = 0;          // the client's request id, echoed in the reply
   std::uint64_t connection = 0;  // the connection it came on (import sessions belong to one)
   std::string idempotency_key;   // empty: none (at most 128 bytes, checked before dispatch)
   wire::Request::Which operation = wire::Request::STATUS;
+  // The largest reply the client can read (ipc.max_message_bytes): a
+  // larger one is answered with tooLarge instead (handlers that can page or
+  // stop early do so before building it: reply_budget()).
+  std::size_t max_reply_bytes = SIZE_MAX;
   // Thread-safe. Every request is answered exactly once: through one of
   // the calls below, from whichever thread finishes it.
   Reply reply;
 
   void fail(const Status& status) const { reply(error_frame(id, status)); }
   void respond(const std::function<void(wire::Response::Builder)>& fill) const {
-    reply(response(id, fill));
+    send_bounded(response(id, fill));
   }
-  void respond_item(const store::Item& item) const { reply(item_response(id, item)); }
+  void respond_item(const store::Item& item) const { send_bounded(item_response(id, item)); }
+
+  // What a handler may gather for one reply (items' stored sizes): room
+  // is left for the reply's own framing and fields.
+  std::size_t reply_budget() const { return max_reply_bytes - max_reply_bytes / 8; }
+
+ private:
+  void send_bounded(Frame frame) const {
+    const std::size_t bytes = frame->size() * sizeof(capnp::word);
+    if (bytes <= max_reply_bytes) return reply(std::move(frame));
+    fail(Status::too_large("the reply would be " + std::to_string(bytes) +
+                           " bytes, over the message limit (" + std::to_string(max_reply_bytes) +
+                           "): ask for less"));
+  }
 };
 
 }  // namespace memos::kernel

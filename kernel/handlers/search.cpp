@@ -167,7 +167,7 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
     for (const auto& name : req->cube_names) {
       store::Cube cube;
       // Only the tenant's own cubes are found: another tenant's is notFound.
-      if (store::Status st = txn->find_cube(ctx.tenant, name, &cube); !st.ok())
+      if (store::Status st = find_client_cube(*txn, ctx.tenant, name, &cube); !st.ok())
         return ctx.fail(Status::from(st));
       names[cube.id] = cube.name;
       q.cubes.push_back(std::move(cube));
@@ -179,10 +179,20 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
     std::vector<Found> found;
     found.reserve(hits.size());
     const std::int64_t now = now_ms();
+    std::size_t bytes = 0;
     for (const auto& hit : hits) {
       Found f{{}, {}, &hit};
       // The index may be a commit ahead of this snapshot: skip what it lacks.
       if (!txn->get_item(hit.cube, hit.id, 0, &f.item).ok()) continue;
+      // Stop reading as soon as the hits cannot fit one reply (k = 1000 of
+      // 1 MiB items once built a reply near 1 GB): say how many do.
+      if ((bytes += reply_bytes(f.item)) > ctx.reply_budget()) {
+        return ctx.fail(Status::too_large(
+            "the best " + std::to_string(hits.size()) + " hits hold more text than one reply " +
+            "carries (the message limit is " + std::to_string(ctx.max_reply_bytes) +
+            " bytes); the first " + std::to_string(found.size()) + " fit: ask for k = " +
+            std::to_string(std::max<std::size_t>(found.size(), 1)) + " or fewer"));
+      }
       if (store::Status st = txn->access_stats(hit.cube, hit.id, &f.stats); !st.ok())
         return ctx.fail(Status::from(st));
       s.access.record(hit.cube, hit.id, now);

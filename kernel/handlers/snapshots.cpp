@@ -18,7 +18,7 @@ void create(const Services& s, const RequestContext& ctx, wire::SnapshotRef::Rea
   s.commits.submit({
       [=](store::WriteTxn& txn) {
         store::Cube cube;
-        store::Status st = txn.reader().find_cube(tenant, cube_name, &cube);
+        store::Status st = find_client_cube(txn.reader(), tenant, cube_name, &cube);
         if (!st.ok()) return st;
         return txn.create_snapshot(cube.id, tag, tenant, now_ms(), snap.get());
       },

@@ -23,6 +23,7 @@
 #include "ipc/message.h"
 #include "ipc/schema/memos.capnp.h"
 #include "memos/client.h"
+#include "tests/support/archive_ids.h"
 #include "tests/support/daemon_fixture.h"
 #include "tests/support/memosd_process.h"
 #include "tests/support/preconditions.h"
@@ -34,6 +35,7 @@ using memos::testing::Daemon;
 using memos::testing::MemosdProcess;
 using memos::testing::SmallFilesystem;
 using memos::testing::TempDir;
+using memos::testing::why;
 using namespace std::chrono_literals;
 
 namespace {
@@ -560,7 +562,8 @@ BOOST_AUTO_TEST_CASE(retention_expires_items_in_the_background) {
 
 namespace {
 
-// Every version of every item, with the fields an archive must carry exactly.
+// Every version of every item, with the fields an archive must carry exactly
+// (an import gives the items fresh ids: `ids` are the cube's own).
 std::string cube_contents(memos::Client& c, const std::string& cube,
                           const std::vector<std::uint64_t>& ids) {
   std::ostringstream out;
@@ -568,11 +571,11 @@ std::string cube_contents(memos::Client& c, const std::string& cube,
     auto h = c.history(cube, id);
     BOOST_REQUIRE(h.ok());
     for (const auto& v : h.value()) {
-      out << v.id << ' ' << v.version << ' ' << memos::to_string(v.state) << ' ' << v.text << ' '
-          << v.tags.size() << ' ' << v.meta.size() << ' ' << v.created_at_ms << ' '
-          << v.recorded_at_ms << ' ' << v.valid_from_ms << ' ' << v.valid_to_ms << ' '
-          << v.expires_at_ms << ' ' << v.importance << ' ' << v.writer_uid << ' ' << v.session_id
-          << ' ' << v.sources.size() << ' ' << v.cube_version << '\n';
+      out << v.version << ' ' << memos::to_string(v.state) << ' ' << v.text << ' ' << v.tags.size()
+          << ' ' << v.meta.size() << ' ' << v.created_at_ms << ' ' << v.recorded_at_ms << ' '
+          << v.valid_from_ms << ' ' << v.valid_to_ms << ' ' << v.expires_at_ms << ' '
+          << v.importance << ' ' << v.writer_uid << ' ' << v.session_id << ' ' << v.sources.size()
+          << ' ' << v.cube_version << '\n';
     }
   }
   auto snaps = c.snapshot_list(cube);
@@ -631,12 +634,16 @@ BOOST_AUTO_TEST_CASE(export_then_import_is_exact_and_bad_archives_leave_nothing)
   auto src = c->cube_show("src"), copy = c->cube_show("copy");
   BOOST_TEST(copy->live_items == src->live_items);
   BOOST_TEST(copy->head_version == src->head_version);
-  BOOST_TEST(cube_contents(*c, "copy", ids) == cube_contents(*c, "src", ids));
+  // Fresh ids, in the same order.
+  std::vector<std::uint64_t> copy_ids = memos::testing::item_ids(*c, "copy");
+  BOOST_REQUIRE(copy_ids.size() == ids.size());
+  BOOST_TEST(copy_ids.front() > ids.back());
+  BOOST_TEST(cube_contents(*c, "copy", copy_ids) == cube_contents(*c, "src", ids));
   BOOST_TEST(c->snapshot_diff("copy", "early", "late")->size() ==
              c->snapshot_diff("src", "early", "late")->size());
   auto hits = c->search("copy", "memory 42", {1});
   BOOST_REQUIRE(hits.ok());
-  BOOST_TEST(hits->front().item.id == ids[42]);  // indexed on import
+  BOOST_TEST(hits->front().item.id == copy_ids[42]);  // indexed on import
 
   // Truncated, corrupted, or named like an existing cube: refused, and no
   // cube (not even a staging one) is left behind.
@@ -746,6 +753,65 @@ BOOST_AUTO_TEST_CASE(a_full_disk_is_a_retryable_error_and_writes_resume_when_spa
   BOOST_REQUIRE(reconnected.ok());
   BOOST_TEST(reconnected.value()->cube_show("disk")->live_items ==
              static_cast<std::uint64_t>(added + 1));
+  BOOST_TEST(daemon.stop() == 0);
+}
+
+// A restart on a full disk once exited: the lexical index rebuild could
+// not create its database, so reads were down until space was freed. Now
+// memosd starts, serves reads, refuses the cube's search as unavailable
+// (retryable), and builds the indexes once space returns.
+BOOST_AUTO_TEST_CASE(a_restart_on_a_full_disk_serves_reads_and_indexes_when_space_returns,
+                     *boost::unit_test::label("mount") *
+                         boost::unit_test::precondition(can_mount)) {
+  TempDir dir;
+  SmallFilesystem fs(dir.path() + "/small", "8m");
+  BOOST_REQUIRE_MESSAGE(fs.mounted(), "mounting a tmpfs worked for the precondition, not now");
+  const std::string data = dir.path() + "/small/data";
+  MemosdProcess daemon(MEMOS_MEMOSD, dir.path(), dir.path() + "/memosd.sock", data);
+  BOOST_REQUIRE_MESSAGE(daemon.start(), daemon.log());
+  std::uint64_t id = 0;
+  {
+    auto c = memos::Client::connect(daemon.socket());
+    BOOST_REQUIRE(c.ok());
+    BOOST_REQUIRE(c.value()->cube_create("kept").ok());
+    for (int i = 0; i < 50; ++i) {
+      auto added = c.value()->add("kept", {"a kept memory number " + std::to_string(i)});
+      BOOST_REQUIRE(added.ok());
+      id = added->id;
+    }
+  }
+  BOOST_TEST(daemon.stop() == 0);
+  // The indexes must be rebuilt at the next start, and the disk is full.
+  std::filesystem::remove_all(data + "/index");
+  const std::string ballast = dir.path() + "/small/ballast";
+  {
+    std::ofstream fill(ballast, std::ios::binary);
+    const std::string block(64 * 1024, 'b');
+    while (fill.write(block.data(), static_cast<std::streamsize>(block.size())) && fill.flush()) {
+    }
+  }
+  BOOST_REQUIRE_MESSAGE(daemon.start(), "memosd did not start on a full disk:\n" + daemon.log());
+  auto connected = memos::Client::connect(daemon.socket());
+  BOOST_REQUIRE(connected.ok());
+  auto& c = *connected.value();
+  auto got = c.get("kept", id);
+  BOOST_TEST(got.ok(), why(got));
+  BOOST_TEST(c.cube_show("kept")->live_items == 50u);
+  auto refused = c.search("kept", "kept memory");
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.error().code == memos::ErrorCode::unavailable), why(refused));
+  BOOST_TEST(refused.error().retryable);
+  BOOST_TEST(c.cube_show("kept")->indexes.find("unbuilt") != std::string::npos);
+
+  std::filesystem::remove(ballast);
+  // memosd retries every few seconds; allow it a minute on a loaded machine.
+  memos::Result<std::vector<memos::Hit>> found = refused;
+  for (int i = 0; i < 600 && !found.ok(); ++i) {
+    std::this_thread::sleep_for(100ms);
+    found = c.search("kept", "kept memory", {50});
+  }
+  BOOST_REQUIRE_MESSAGE(found.ok(), why(found) << "\n" << daemon.log());
+  BOOST_TEST(found->size() == 50u);
   BOOST_TEST(daemon.stop() == 0);
 }
 

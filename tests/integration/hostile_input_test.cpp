@@ -1,8 +1,12 @@
 // Hostile input found by the attack review (issue 13), each refused with a
 // clear error while nothing is written and the daemon stays up: embedded
 // NULs, oversized or invalid sessions on every write path, a TTL at the end
-// of time, and a search naming tens of thousands of cubes.
+// of time, a search naming tens of thousands of cubes, and admin operations
+// asked by an ordinary tenant.
 #define BOOST_TEST_MODULE hostile_input
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
@@ -12,6 +16,7 @@
 #include <thread>
 
 #include "tests/support/daemon_fixture.h"
+#include "tests/support/preconditions.h"
 #include "tests/support/printing.h"
 #include "tests/support/raw_request.h"
 
@@ -132,4 +137,107 @@ BOOST_AUTO_TEST_CASE(a_search_naming_too_many_cubes_is_refused_first) {
   BOOST_TEST(many.message.find("64") != std::string::npos, many.message);
   // The daemon still answers.
   BOOST_TEST(c->cube_list().ok());
+}
+
+// Any tenant could reload a plugin (swapping the embedder for everyone and
+// lifting a quarantine) and read the data folder, global counts and library
+// paths. Now only root and memosd's own uid may. Connects as another uid:
+// needs root.
+BOOST_AUTO_TEST_CASE(admin_operations_are_for_root_or_memosd,
+                     *boost::unit_test::label("root") *
+                         boost::unit_test::precondition(memos::testing::is_root)) {
+  Daemon d;
+  chmod(d.folder.c_str(), 0755);
+  auto root = d.client();
+  auto as_root = root->status();
+  BOOST_REQUIRE_MESSAGE(as_root.ok(), why(as_root));
+  BOOST_TEST(as_root->admin);
+  BOOST_TEST(!as_root->data_dir.empty());
+  BOOST_TEST(as_root->connections >= 1u);
+  auto plugins = root->plugin_list();
+  BOOST_REQUIRE_MESSAGE(plugins.ok() && !plugins->empty(), "the fixture loads an embedder");
+  const std::string plugin = plugins->front().name;
+  BOOST_TEST(!plugins->front().library.empty());
+
+  pid_t child = fork();
+  if (child == 0) {
+    // As uid 65534 (exit codes name the check that failed).
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+    auto c = memos::Client::connect(d.process->socket());
+    if (!c.ok()) _exit(11);
+    auto& client = *c.value();
+    auto status = client.status();
+    if (!status.ok() || status->admin) _exit(12);
+    if (!status->data_dir.empty() || status->connections != 0 || status->requests_served != 0)
+      _exit(13);
+    for (const auto& p : status->plugins) {
+      if (!p.library.empty() || !p.manifest.empty() || !p.settings.empty()) _exit(14);
+    }
+    auto info = client.plugin_info(plugin);
+    if (!info.ok() || !info->library.empty() || !info->manifest.empty()) _exit(15);
+    auto reload = client.plugin_reload(plugin);
+    if (reload.ok() || reload.error().code != memos::ErrorCode::permission_denied) _exit(16);
+    // Refused before anything else: no way to probe which plugins exist.
+    auto unknown = client.plugin_reload("no-such-plugin");
+    if (unknown.ok() || unknown.error().code != memos::ErrorCode::permission_denied) _exit(17);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);
+  // Root still may.
+  auto reloaded = root->plugin_reload(plugin);
+  BOOST_TEST(reloaded.ok(), why(reloaded));
+}
+
+// A history of 20 versions of 1 MiB (21 MB) and a k=40 search over 1 MiB
+// items were built and then failed in memctl; max_k = 1000 could build a
+// reply near 1 GB. Replies are now bounded by the message limit: history
+// is paged, a search that cannot fit says which k does. (Here the limit is
+// 1 MiB and texts 200 KiB, to the same effect in less time.)
+BOOST_AUTO_TEST_CASE(replies_never_exceed_the_message_limit) {
+  Daemon d("[ipc]\nmax_message_bytes = 1048576\n[store]\nmax_text_bytes = 262144\n");
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("big").ok());
+  const std::string block(200 * 1024, 'x');
+  auto first = c->add("big", {"version 1 " + block});
+  BOOST_REQUIRE_MESSAGE(first.ok(), why(first));
+  for (int v = 2; v <= 20; ++v) {
+    auto u = c->update("big", first->id, {"version " + std::to_string(v) + " " + block});
+    BOOST_REQUIRE_MESSAGE(u.ok(), why(u));
+  }
+  // The SDK pages: all 20 versions, exact.
+  auto history = c->history("big", first->id);
+  BOOST_REQUIRE_MESSAGE(history.ok(), why(history));
+  BOOST_REQUIRE(history->size() == 20u);
+  for (std::uint32_t v = 1; v <= 20; ++v) {
+    BOOST_TEST((*history)[v - 1].version == v);
+    BOOST_TEST((*history)[v - 1].text == "version " + std::to_string(v) + " " + block);
+  }
+  // A client that does not page is told to, not sent 4 MB it cannot read.
+  auto whole = raw_request(d.process->socket(), [&](auto r) {
+    auto h = r.initHistory();
+    h.setCube("big");
+    h.setItemId(first->id);
+  });
+  BOOST_TEST(whole.received);
+  BOOST_TEST((whole.code == memos::wire::ErrorCode::TOO_LARGE), whole.message);
+  BOOST_TEST(whole.message.find("pages") != std::string::npos, whole.message);
+
+  for (int i = 0; i < 12; ++i) {
+    BOOST_REQUIRE(c->add("big", {"item " + std::to_string(i) + " " + block}).ok());
+  }
+  auto too_many = c->search("big", "item", {.k = 12});
+  BOOST_REQUIRE(!too_many.ok());
+  BOOST_TEST((too_many.error().code == memos::ErrorCode::too_large), why(too_many));
+  const std::string& says = too_many.error().message;
+  auto at = says.find("ask for k = ");
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, says);
+  const std::uint32_t fits = static_cast<std::uint32_t>(std::stoul(says.substr(at + 12)));
+  BOOST_TEST(fits >= 1u);
+  BOOST_TEST(fits < 12u);
+  auto fitting = c->search("big", "item", {.k = fits});
+  BOOST_TEST(fitting.ok(), why(fitting));
+  BOOST_TEST(c->cube_list().ok());  // and the daemon still serves
 }

@@ -162,3 +162,24 @@ BOOST_AUTO_TEST_CASE(check_config_validates_with_line_numbers) {
                          &out, &err) == 0,
              err);
 }
+
+// Careless values once passed: `--check-config ""` started a full daemon on
+// the system paths, `--socket ""` and `--data ""` fell back to the defaults,
+// a folder or /dev/zero checked "ok", and so did a model that is not there.
+BOOST_AUTO_TEST_CASE(check_config_and_options_refuse_careless_values) {
+  TempDir dir;
+  std::string out, err;
+  for (const char* option : {"--check-config", "--config", "--socket", "--data", "--log-level"}) {
+    BOOST_TEST(run_command({MEMOS_MEMOSD, option, ""}, &out, &err) == 2, option);
+    BOOST_TEST(err.find("must not be empty") != std::string::npos, option << ": " << err);
+  }
+  BOOST_TEST(run_command({MEMOS_MEMOSD, "--check-config", dir.path()}, &out, &err) == 1);
+  BOOST_TEST(err.find("not a regular file") != std::string::npos, err);
+  BOOST_TEST(run_command({MEMOS_MEMOSD, "--check-config", "/dev/zero"}, &out, &err) == 1);
+  BOOST_TEST(err.find("not a regular file") != std::string::npos, err);
+  std::string no_model = dir.path() + "/no-model.conf";
+  std::ofstream(no_model) << "[executor]\nmodel = \"" << dir.path() << "/absent.gguf\"\n";
+  BOOST_TEST(run_command({MEMOS_MEMOSD, "--check-config", no_model}, &out, &err) == 1);
+  BOOST_TEST(err.find("executor.model") != std::string::npos, err);
+  BOOST_TEST(err.find("No such file") != std::string::npos, err);
+}

@@ -99,6 +99,31 @@ BOOST_AUTO_TEST_CASE(a_missing_file_is_an_error) {
   BOOST_TEST(!load_config_file("/nonexistent/memosd.conf", &c).empty());
 }
 
+// A parser reading a folder or /dev/zero sees an empty file, which is valid.
+BOOST_AUTO_TEST_CASE(only_a_regular_file_is_a_config) {
+  Config c;
+  TempDir dir;
+  BOOST_TEST(load_config_file(dir.path(), &c).find("not a regular file") != std::string::npos);
+  BOOST_TEST(load_config_file("/dev/zero", &c).find("not a regular file") != std::string::npos);
+  BOOST_TEST(load_config_file("", &c).find("empty path") != std::string::npos);
+  std::string huge = dir.path() + "/huge.conf";
+  std::ofstream(huge) << "# " << std::string(2 << 20, 'x') << "\n";
+  BOOST_TEST(load_config_file(huge, &c).find("1 MiB") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(named_files_are_checked) {
+  Config c;
+  BOOST_TEST(memos::kernel::check_named_files(c) == "");
+  TempDir dir;
+  c.executor.model = dir.path() + "/absent.gguf";
+  BOOST_TEST(memos::kernel::check_named_files(c).find("executor.model") != std::string::npos);
+  c.executor.model = dir.path();
+  BOOST_TEST(memos::kernel::check_named_files(c).find("not a file") != std::string::npos);
+  c.executor.model = dir.path() + "/model.gguf";
+  std::ofstream(c.executor.model) << "GGUF";
+  BOOST_TEST(memos::kernel::check_named_files(c) == "");
+}
+
 BOOST_AUTO_TEST_CASE(hostile_large_file_is_handled) {
   Config c;
   std::string big = "log_level = \"" + std::string(1 << 20, 'a') + "\"\n";

@@ -26,7 +26,8 @@
 //                      cube is not_found too.
 //     already_exists   a cube or snapshot of that name exists.
 //     too_large        a field exceeds a configured limit (text, tags, meta, k,
-//                      the idempotency key, the model's context).
+//                      the idempotency key, the model's context), or the reply
+//                      would exceed the message limit (ask for less).
 //     conflict         the request conflicts with the current state (listed
 //                      per call).
 //     storage_full     the store's map or disk is full. Retryable.
@@ -250,6 +251,10 @@ struct Status {
   std::string data_dir{};
   std::string socket{};
   std::vector<PluginInfo> plugins{};
+  // Root or memosd's own uid. Only then are connections, requests_served,
+  // data_dir and the plugins' library, manifest and settings filled in, and
+  // only then may plugin_reload() succeed.
+  bool admin = false;
 };
 
 struct NewItem {
@@ -469,8 +474,9 @@ class Client {
   Result<Item> remove(std::string cube, std::uint64_t id, std::string idempotency_key = "") {
     return remove_async(std::move(cube), id, std::move(idempotency_key)).get();
   }
-  // Every version, oldest first, tombstones included.
-  // Errors: not_found (the cube or the item).
+  // Every version, oldest first, tombstones included, read in as many
+  // requests as the history needs (each reply is bounded by the message
+  // limit). Errors: not_found (the cube or the item).
   std::future<Result<std::vector<Item>>> history_async(std::string cube, std::uint64_t id);
   Result<std::vector<Item>> history(std::string cube, std::uint64_t id) {
     return history_async(std::move(cube), id).get();
@@ -531,7 +537,9 @@ class Client {
   // Errors: bad_request (a cube name, more than 64 cubes, State::deleted in
   // states, a negative time, an empty time range, a weight outside 0..100, a
   // negative mmr_lambda, invalid UTF-8); too_large (k over the daemon's
-  // max_k, the query, tags or metadata over the limits); not_found (a cube);
+  // max_k, the query, tags or metadata over the limits; or the k best hits
+  // hold more than one reply carries: the message says which k fits);
+  // not_found (a cube);
   // unavailable (the embedder or a retriever failed; retryable).
   std::future<Result<std::vector<Hit>>> search_async(std::string cube, std::string query,
                                                      SearchOptions options = {});
