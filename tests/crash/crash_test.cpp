@@ -79,13 +79,10 @@ constexpr int kMaxKillDelayMs = 400;
 // How long the kill waits, after its delay, for a write in flight.
 constexpr auto kMaxWaitForInFlight = 1s;
 constexpr int kMaxPayloadBytes = 2000;
-// memosd is built like this test: under AddressSanitizer it runs several
-// times slower, its start (the index rebuild) included.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr auto kMaxStartTime = 15s;
-#else
-constexpr auto kMaxStartTime = 5s;
-#endif
+// A bound on one start (the index rebuild included), far above what it
+// takes: the test never fails on timing (a loaded machine, a sanitizer
+// build, a soak at nice 19); the slowest start is reported instead.
+constexpr auto kStartTimeout = 300s;
 // Items whose reads are pipelined at once while verifying (three reads each,
 // well under the daemon's max_inflight_per_connection).
 constexpr std::size_t kVerifyBatch = 128;
@@ -1003,6 +1000,7 @@ struct Totals {
   long long torn = 0;   // writes in flight at a kill found partly applied
   long long other = 0;  // any other problem (a refused write, a crash in the log...)
   Clock::time_point start = Clock::now();
+  Clock::duration slowest_start{};
 
   void add(const RoundCounts& c) {
     acknowledged += c.acknowledged;
@@ -1033,6 +1031,7 @@ struct Totals {
               << ", \"in_flight_applied\": " << landed << ", \"retried_with_key\": " << retried
               << ", \"lost\": " << lost << ", \"torn\": " << torn
               << ", \"other_problems\": " << other
+              << ", \"slowest_start_s\": " << std::chrono::duration<double>(slowest_start).count()
               << ", \"seconds\": " << std::chrono::duration<double>(Clock::now() - start).count()
               << "}" << std::endl;
   }
@@ -1111,13 +1110,11 @@ void write_and_kill(MemosdProcess& daemon, Ledger& ledger, std::uint64_t seed, i
 Clock::duration restart_and_verify(MemosdProcess& daemon, Ledger& ledger, Rng& rng,
                                    std::size_t* log_offset, Totals& totals) {
   auto t0 = Clock::now();
-  bool started = daemon.start();
+  bool started = daemon.start(kStartTimeout);
   auto start_time = Clock::now() - t0;
   BOOST_REQUIRE_MESSAGE(started, "memosd did not restart:\n" << log_since(daemon, *log_offset));
-  BOOST_CHECK_MESSAGE(
-      start_time < kMaxStartTime,
-      "memosd took " << std::chrono::duration<double>(start_time).count() << " s to start");
 
+  totals.slowest_start = std::max(totals.slowest_start, start_time);
   auto client = connect(daemon);
   Problems problems = std::move(ledger.problems);
   ledger.problems.clear();
@@ -1192,7 +1189,7 @@ BOOST_AUTO_TEST_CASE(acknowledged_writes_survive_sigkill) {
       BOOST_REQUIRE(daemon.stop(SIGTERM) == 0);
       std::filesystem::remove_all(daemon.data_dir());
       ledger = std::make_unique<Ledger>();
-      BOOST_REQUIRE_MESSAGE(daemon.start(), "memosd did not start on an empty folder");
+      BOOST_REQUIRE_MESSAGE(daemon.start(kStartTimeout), "memosd did not start on an empty folder");
     }
     if (round == 0 || fresh) create_writer_cubes(daemon, *ledger);
     write_and_kill(daemon, *ledger, options.seed, round, rng);
