@@ -4,7 +4,6 @@
 #include <capnp/message.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,9 +28,12 @@
 #include "tests/support/memosd_process.h"
 #include "tests/support/preconditions.h"
 #include "tests/support/printing.h"
+#include "tests/support/small_filesystem.h"
 
+using memos::testing::can_mount;
 using memos::testing::Daemon;
 using memos::testing::MemosdProcess;
+using memos::testing::SmallFilesystem;
 using memos::testing::TempDir;
 using memos::testing::why;
 using namespace std::chrono_literals;
@@ -708,39 +710,7 @@ BOOST_AUTO_TEST_CASE(an_import_cut_short_by_a_crash_is_removed_at_start) {
   BOOST_TEST(after->cube_list()->size() == 1u);
 }
 
-namespace {
-
-// A small tmpfs mounted over a folder for the test's life, so the disk
-// really fills. Needs root (and a kernel that lets it mount: can_mount).
-class SmallFilesystem {
- public:
-  SmallFilesystem(const std::string& path, const char* size) : path_(path) {
-    std::filesystem::create_directories(path);
-    std::string options = std::string("size=") + size + ",mode=0700";
-    mounted_ = geteuid() == 0 && mount("tmpfs", path.c_str(), "tmpfs", 0, options.c_str()) == 0;
-  }
-  ~SmallFilesystem() {
-    if (mounted_) umount2(path_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-
- private:
-  std::string path_;
-  bool mounted_ = false;
-};
-
-// Whether a SmallFilesystem can be mounted here: root, and no container or
-// seccomp profile refusing mount(2).
-boost::test_tools::assertion_result can_mount(boost::unit_test::test_unit_id) {
-  TempDir dir;
-  SmallFilesystem fs(dir.path() + "/probe", "64k");
-  boost::test_tools::assertion_result r(fs.mounted());
-  r.message() << "cannot mount a small tmpfs here"
-              << (geteuid() == 0 ? " (mount(2) refused to root)" : " (needs root)");
-  return r;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 BOOST_AUTO_TEST_CASE(a_full_disk_is_a_retryable_error_and_writes_resume_when_space_returns,
                      *boost::unit_test::label("mount") *

@@ -8,11 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 extern char** environ;
@@ -97,7 +99,18 @@ bool MemosdProcess::start(std::chrono::milliseconds timeout) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  int rc = posix_spawn(&pid_, args.front().c_str(), &actions, nullptr, argv.data(), environ);
+  // An extra entry replaces an inherited one of the same name.
+  auto overridden = [this](std::string_view entry) {
+    auto name = entry.substr(0, entry.find('=') + 1);
+    return std::any_of(env_.begin(), env_.end(),
+                       [&](const std::string& e) { return e.starts_with(name); });
+  };
+  std::vector<char*> envp;
+  for (char** e = environ; *e; ++e)
+    if (!overridden(*e)) envp.push_back(*e);
+  for (auto& e : env_) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  int rc = posix_spawn(&pid_, args.front().c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     pid_ = -1;
@@ -130,6 +143,18 @@ int MemosdProcess::stop(int signal, std::chrono::milliseconds timeout) {
       waitpid(pid_, &status, 0);
       break;
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  pid_ = -1;
+  return decode_status(status);
+}
+
+int MemosdProcess::wait_exit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (waitpid(pid_, &status, WNOHANG) != pid_) {
+    if (std::chrono::steady_clock::now() > deadline) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   pid_ = -1;

@@ -43,11 +43,20 @@ class MemosdProcess {
   // Sends `signal` and waits for the exit. Returns the exit status, or
   // 128 + signal number if it died of a signal, or -1 if not running.
   int stop(int signal = 15, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Waits, without signalling, for memosd to exit by itself. Returns its
+  // status as stop() does, or -1 if it is still running at the timeout (or
+  // was not running).
+  int wait_exit(std::chrono::milliseconds timeout);
   bool running() const { return pid_ > 0; }
   // Runs memosd through `prefix` (a program and its arguments, e.g.
   // {"/usr/bin/unshare", "--user", "--map-root-user"}) that execs it; the
   // next start() uses it. pid() is then the prefix's, which must exec.
   void run_under(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
+  // Arguments after the defaults, and "NAME=VALUE" entries that replace or
+  // add to the inherited environment, for the next start() (fault
+  // injection: LD_PRELOAD).
+  void set_extra_args(std::vector<std::string> args) { extra_ = std::move(args); }
+  void set_extra_env(std::vector<std::string> env) { env_ = std::move(env); }
   pid_t pid() const { return pid_; }
 
   const std::string& socket() const { return socket_; }
@@ -59,6 +68,7 @@ class MemosdProcess {
   std::string binary_, socket_, data_, log_;
   std::vector<std::string> extra_;
   std::vector<std::string> prefix_;
+  std::vector<std::string> env_;
   pid_t pid_ = -1;
 };
 
