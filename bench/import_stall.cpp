@@ -98,14 +98,21 @@ void fill(memos::Client& client, const std::string& cube, std::size_t n, std::si
   }
 }
 
-// One add at a time until `stop`; returns each add's latency in ms.
+// One add at a time until `stop`; returns each add's latency in ms. Adds
+// slower than 500 ms are noted on stderr with when they started, to line
+// them up with the daemon's log.
 std::vector<double> timed_adds(memos::Client& client, const std::atomic<bool>& stop) {
   std::vector<double> ms;
+  const auto first = Clock::now();
   for (std::size_t i = 0; !stop.load(); ++i) {
     auto started = Clock::now();
     memos::bench::check(client.add("other", {"another tenant's note " + std::to_string(i)}),
                         "timed add");
     ms.push_back(seconds_since(started) * 1000);
+    if (ms.back() > 500) {
+      std::cerr << "slow add: " << ms.back() << " ms, started at "
+                << std::chrono::duration<double>(started - first).count() << " s\n";
+    }
   }
   return ms;
 }
@@ -144,6 +151,7 @@ void run(const Options& opts) {
     std::atomic<bool> stop{false};
     std::size_t at = 0;
     auto started = Clock::now();
+    std::cerr << "import starts\n";
     auto adds = std::async(std::launch::async, [&] { return timed_adds(*other, stop); });
     memos::bench::check(importer->import_cube(
                             [&](char* buf, std::size_t n) {
@@ -167,6 +175,7 @@ void run(const Options& opts) {
     report("during-import", during, import_seconds);
   }
   stop_daemon(daemon);
+  std::cerr << "memosd's log:\n" << daemon.log();
 }
 
 }  // namespace
