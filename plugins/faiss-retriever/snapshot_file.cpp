@@ -302,7 +302,10 @@ std::string decode(const std::vector<std::uint8_t>& bytes, std::uint64_t collect
     std::size_t floats = s.slots.size() * dimension;
     if (body.remaining() != floats * sizeof(float)) return refused("vector section size");
     s.vectors.resize(floats);
-    std::memcpy(s.vectors.data(), body.position(), floats * sizeof(float));
+    // An empty collection's vectors are an empty vector: memcpy from or to a
+    // null pointer is undefined even for 0 bytes (UBSan, a cube made while the
+    // disk was full).
+    if (floats > 0) std::memcpy(s.vectors.data(), body.position(), floats * sizeof(float));
   } else {
     s.faiss_index.assign(body.position(), body.position() + body.remaining());
   }
