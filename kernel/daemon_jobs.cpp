@@ -14,8 +14,10 @@
 namespace memos::kernel {
 namespace {
 
-// How often cubes left unbuilt at start are tried again.
-constexpr std::uint64_t kUnbuiltRetryMs = 5000;
+// How often unbuilt cubes are looked at (IndexSet::retry_unbuilt). Cheap while nothing is unbuilt
+// (atomic loads); each cube's failed attempts wait 5 s (IndexSet::retry_unbuilt), while a retriever
+// whose host just died is reopened within this period.
+constexpr std::uint64_t kUnbuiltRetryMs = 1000;
 
 }  // namespace
 
@@ -106,19 +108,20 @@ void Daemon::collect_blob_garbage(PeriodicJob::Running run) {
   });
 }
 
-// Snapshots the indexes of cubes changed since their last snapshot, on a
-// worker, so a restart need not rebuild them.
-// Cubes whose indexes could not be built at start (a full disk) are built
-// again as a writer job, so no write slips between the store snapshot the
+// Cubes whose indexes could not be built at start (a full disk), and every
+// cube of a retriever whose host died, are reopened or rebuilt as a writer
+// job, so no write slips between the store snapshot the
 // build reads and the collections it makes. Cheap when there are none.
 void Daemon::retry_unbuilt_indexes(PeriodicJob::Running run) {
-  if (indexes_.unbuilt_count() == 0) return;
+  if (!indexes_.has_unbuilt()) return;
   commits_->submit({[](store::WriteTxn&) { return store::Status{}; },
                     [this, run](const store::Status& s) {
                       if (s.ok()) indexes_.retry_unbuilt(*store_);
                     }});
 }
 
+// Snapshots the indexes of cubes changed since their last snapshot, on a
+// worker, so a restart need not rebuild them.
 void Daemon::save_index_snapshots(PeriodicJob::Running run) {
   run_on_worker([this, run] {
     if (std::size_t n = indexes_.save_changed()) spdlog::debug("index snapshots of {} cube(s)", n);

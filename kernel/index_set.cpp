@@ -5,9 +5,22 @@
 #include <algorithm>
 #include <future>
 #include <optional>
+#include <set>
 #include <vector>
 
 namespace memos::kernel {
+
+IndexSet::Retrievers IndexSet::used_by(SearchMode mode) {
+  switch (mode) {
+    case SearchMode::dense:
+      return kDenseBit;
+    case SearchMode::lexical:
+      return kLexicalBit;
+    case SearchMode::hybrid:
+      return kAllRetrievers;
+  }
+  return kAllRetrievers;
+}
 
 Status IndexSet::open(const store::Cube& cube) {
   for (const PluginRetriever* r : storing()) {
@@ -15,26 +28,64 @@ Status IndexSet::open(const store::Cube& cube) {
     if (Status s = r->open(cube.id, cube.dimension, cube.language, &state); !s.ok()) return s;
   }
   std::lock_guard lock(mutex_);
-  cubes_[cube.id] = {0, false};
+  cubes_[cube.id] = {};
   return {};
 }
 
-void IndexSet::note_changes(store::CubeId cube, std::size_t count, bool ok) {
+void IndexSet::note_changes(store::CubeId cube, std::size_t count, Retrievers failed) {
   std::lock_guard lock(mutex_);
   auto& state = cubes_[cube];
   state.unsaved += count;
-  if (!ok) state.poisoned = true;
+  state.poisoned |= failed;
 }
 
-bool IndexSet::is_unbuilt(store::CubeId cube) const {
+void IndexSet::set_unbuilt_locked(store::CubeId cube, std::string why, Retrievers retrievers) {
+  Unbuilt& u = unbuilt_[cube];
+  u.retrievers |= retrievers;
+  u.retry_after = {};
+  if (u.why.empty()) u.why = std::move(why);
+  unbuilt_count_.store(unbuilt_.size(), std::memory_order_release);
+}
+
+void IndexSet::erase_unbuilt_locked(store::CubeId cube) {
+  unbuilt_.erase(cube);
+  unbuilt_count_.store(unbuilt_.size(), std::memory_order_release);
+}
+
+void IndexSet::note_restarts() {
+  const auto retrievers = storing();
+  for (std::size_t i = 0; i < kStoring; ++i) {
+    const std::uint64_t now = retrievers[i]->incarnation();
+    if (now == seen_[i].load(std::memory_order_acquire)) continue;
+    std::size_t marked = 0;
+    {
+      std::lock_guard lock(mutex_);
+      const std::string why = "the " + retrievers[i]->name() + " retriever's host died";
+      for (const auto& [id, state] : cubes_) {
+        set_unbuilt_locked(id, why, Retrievers{1} << i);
+        ++marked;
+      }
+      // Only now: searches refuse on the changed incarnation until here.
+      seen_[i].store(now, std::memory_order_release);
+    }
+    spdlog::warn("the {} retriever's host died: reopening the collections of {} cube(s)",
+                 retrievers[i]->name(), marked);
+  }
+}
+
+std::map<store::CubeId, IndexSet::Retrievers> IndexSet::unbuilt_in(
+    const std::vector<store::CubeId>& cubes) const {
+  std::map<store::CubeId, Retrievers> out;
+  if (unbuilt_count_.load(std::memory_order_acquire) == 0) return out;
   std::lock_guard lock(mutex_);
-  return unbuilt_.contains(cube);
+  for (store::CubeId cube : cubes) {
+    if (auto it = unbuilt_.find(cube); it != unbuilt_.end()) out[cube] = it->second.retrievers;
+  }
+  return out;
 }
 
 void IndexSet::apply(const store::Cube& cube, const store::Item& written,
                      std::span<const float> vector, const store::Item* superseded) {
-  // An unbuilt cube's changes are in the store its rebuild reads.
-  if (is_unbuilt(cube.id)) return;
   const std::uint64_t version = written.cube_version;
   if (written.deleted()) {
     pending_.push_back({cube.id, cube.name, true, version, written, {}, false});
@@ -47,7 +98,6 @@ void IndexSet::apply(const store::Cube& cube, const store::Item& written,
 }
 
 void IndexSet::remove(store::CubeId cube, std::uint64_t item) {
-  if (is_unbuilt(cube)) return;
   Pending p{cube, std::to_string(cube), true, 0, {}, {}, false};
   p.item.id = item;
   pending_.push_back(std::move(p));
@@ -57,12 +107,20 @@ void IndexSet::defer(std::function<void()> after_flush) {
   deferred_.push_back(std::move(after_flush));
 }
 
-void IndexSet::send_pending(const PluginRetriever& r,
+void IndexSet::send_pending(std::size_t which,
                             const std::vector<std::pair<std::size_t, std::size_t>>& runs,
-                            std::vector<char>* ok) const {
+                            const std::map<store::CubeId, Retrievers>& skip,
+                            std::vector<Outcome>* outcomes) const {
+  const PluginRetriever& r = *storing()[which];
   for (std::size_t run = 0; run < runs.size(); ++run) {
     auto [i, j] = runs[run];
     const Pending& first = pending_[i];
+    // Unbuilt here: these changes are in the store its rebuild reads.
+    if (auto it = skip.find(first.cube); it != skip.end() && (it->second >> which & 1u)) {
+      (*outcomes)[run] = Outcome::skipped;
+      continue;
+    }
+    const std::uint64_t incarnation = r.incarnation();
     std::uint64_t version = 0;
     for (std::size_t k = i; k < j; ++k) version = std::max(version, pending_[k].version);
     Status err;
@@ -78,15 +136,16 @@ void IndexSet::send_pending(const PluginRetriever& r,
       err = r.index(first.cube, items, version);
     }
     if (!err.ok()) {
-      // Committed, but not searchable through this retriever until the
-      // next start rebuilds the cube: say so loudly.
+      // Committed, but not searchable through this retriever until it is
+      // rebuilt (the next start, or its host's restart): say so loudly.
       spdlog::error("indexing {} change(s) to cube {}: {}", j - i, first.cube_name, err.message);
-      (*ok)[run] = 0;
+      (*outcomes)[run] = r.incarnation() != incarnation ? Outcome::killed_host : Outcome::failed;
     }
   }
 }
 
 void IndexSet::flush() {
+  note_restarts();
   // Runs of changes to one cube of one kind go in one request each.
   std::vector<std::pair<std::size_t, std::size_t>> runs;
   for (std::size_t i = 0, j; i < pending_.size(); i = j) {
@@ -100,15 +159,24 @@ void IndexSet::flush() {
     // The retrievers are independent: the lexical one indexes on a second
     // thread while the dense one does on this one, so a group costs the
     // slower of the two rather than their sum.
-    std::vector<char> dense_ok(runs.size(), 1), lexical_ok(runs.size(), 1);
+    std::vector<store::CubeId> cubes;
+    for (auto [i, j] : runs) cubes.push_back(pending_[i].cube);
+    const std::map<store::CubeId, Retrievers> skip = unbuilt_in(cubes);
+    std::array<std::vector<Outcome>, kStoring> outcomes;
+    for (auto& o : outcomes) o.assign(runs.size(), Outcome::indexed);
     auto lexical =
-        std::async(std::launch::async, [&] { send_pending(*lexical_, runs, &lexical_ok); });
-    send_pending(*dense_, runs, &dense_ok);
+        std::async(std::launch::async, [&] { send_pending(1, runs, skip, &outcomes[1]); });
+    send_pending(0, runs, skip, &outcomes[0]);
     lexical.get();
     for (std::size_t run = 0; run < runs.size(); ++run) {
-      note_changes(pending_[runs[run].first].cube, runs[run].second - runs[run].first,
-                   dense_ok[run] && lexical_ok[run]);
+      Retrievers failed = 0;
+      for (std::size_t r = 0; r < kStoring; ++r) {
+        if (outcomes[r][run] == Outcome::failed || outcomes[r][run] == Outcome::killed_host)
+          failed |= Retrievers{1} << r;
+      }
+      note_changes(cubes[run], runs[run].second - runs[run].first, failed);
     }
+    note_left_out(runs, outcomes);
   }
   pending_.clear();
   std::vector<std::function<void()>> callbacks;
@@ -116,10 +184,47 @@ void IndexSet::flush() {
   for (auto& callback : callbacks) callback();
 }
 
+void IndexSet::note_left_out(const std::vector<std::pair<std::size_t, std::size_t>>& runs,
+                             const std::array<std::vector<Outcome>, kStoring>& outcomes) {
+  const bool any_killed = std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
+    return std::find(o.begin(), o.end(), Outcome::killed_host) != o.end();
+  });
+  if (!any_killed && left_out_count_.load(std::memory_order_acquire) == 0) return;
+  std::lock_guard lock(mutex_);
+  for (std::size_t r = 0; r < kStoring; ++r) {
+    for (std::size_t run = 0; run < runs.size(); ++run) {
+      auto [i, j] = runs[run];
+      const Outcome outcome = outcomes[r][run];
+      auto& left_out = left_out_[r][pending_[i].cube];
+      if (outcome == Outcome::indexed) {
+        // A later version went in: a rebuild sends it again.
+        for (std::size_t k = i; k < j; ++k) left_out.erase(pending_[k].item.id);
+      } else if (outcome == Outcome::killed_host && !pending_[i].removal &&
+                 j - i <= kMaxLeftOutRun) {
+        for (std::size_t k = i; k < j; ++k) {
+          if (left_out.insert(pending_[k].item.id).second) {
+            spdlog::error(
+                "cube {}: item {} is left out of the {} retriever until memosd restarts: its "
+                "host died indexing it (a rebuild would send it again)",
+                pending_[i].cube_name, pending_[k].item.id, storing()[r]->name());
+          }
+        }
+      }
+      if (left_out.empty()) left_out_[r].erase(pending_[i].cube);
+    }
+  }
+  std::size_t count = 0;
+  for (const auto& per_retriever : left_out_) {
+    for (const auto& [cube, ids] : per_retriever) count += ids.size();
+  }
+  left_out_count_.store(count, std::memory_order_release);
+}
+
 void IndexSet::drop(store::CubeId cube) {
   {
     std::lock_guard lock(mutex_);
-    unbuilt_.erase(cube);
+    erase_unbuilt_locked(cube);
+    for (auto& per_retriever : left_out_) per_retriever.erase(cube);
   }
   // Changes still queued for it are moot.
   std::erase_if(pending_, [&](const Pending& p) { return p.cube == cube; });
@@ -141,101 +246,170 @@ Status IndexSet::open_all(const store::Store& store, std::size_t* items_indexed,
   if (read.ok()) read = txn->list_all_cubes(&cubes);
   if (!read.ok()) return Status::from(read);
   for (const auto& cube : cubes) {
-    bool current = true;
-    Status opened;
-    for (const PluginRetriever* r : storing()) {
-      CollectionState state;
-      if (opened = r->open(cube.id, cube.dimension, cube.language, &state); !opened.ok()) break;
-      if (state.version != cube.head_version) {
-        spdlog::info("cube {}: {} snapshot covers version {}, the store is at {}{}{}; rebuilding",
-                     cube.name, r->name(), state.version, cube.head_version,
-                     state.detail.empty() ? "" : ": ", state.detail);
-        current = false;
-      }
-    }
-    if (opened.ok() && current) {
-      std::lock_guard lock(mutex_);
-      cubes_[cube.id] = {0, false};
-      continue;
-    }
     std::size_t items = 0;
-    if (progress) progress("rebuilding the indexes of cube " + cube.name);
-    Status built = opened.ok() ? build(*txn, cube, &items, progress) : opened;
-    if (!built.ok()) {
+    Retrievers rebuilt = 0;
+    Status restored = restore(*txn, cube, kAllRetrievers, &items, &rebuilt, progress);
+    if (!restored.ok()) {
       // Serve what can be served; the cube's search waits for its indexes.
       spdlog::error(
           "cube {}: its indexes cannot be built ({}); searches of it are unavailable "
           "until they are, memosd retries",
-          cube.name, built.message);
+          cube.name, restored.message);
       std::lock_guard lock(mutex_);
-      unbuilt_[cube.id] = built.message;
+      set_unbuilt_locked(cube.id, restored.message, kAllRetrievers);
       continue;
     }
     *items_indexed += items;
-    ++*cubes_rebuilt;
+    if (rebuilt != 0) ++*cubes_rebuilt;
   }
   return {};
 }
 
-Status IndexSet::searchable(store::CubeId cube) const {
-  std::lock_guard lock(mutex_);
-  auto it = unbuilt_.find(cube);
-  if (it == unbuilt_.end()) return {};
-  return Status::unavailable("the cube's search indexes could not be built (" + it->second +
-                             "); memosd retries: search again later");
+Status IndexSet::restore(const store::ReadTxn& txn, const store::Cube& cube, Retrievers retrievers,
+                         std::size_t* items, Retrievers* rebuilt,
+                         const std::function<void(const std::string&)>& progress) {
+  *items = 0;
+  *rebuilt = 0;
+  const auto all = storing();
+  Retrievers stale = 0;
+  for (std::size_t i = 0; i < kStoring; ++i) {
+    if (!(retrievers >> i & 1u)) continue;
+    CollectionState state;
+    Status opened = all[i]->open(cube.id, cube.dimension, cube.language, &state);
+    if (!opened.ok()) return opened;
+    if (state.version != cube.head_version) {
+      spdlog::info("cube {}: {} snapshot covers version {}, the store is at {}{}{}; rebuilding",
+                   cube.name, all[i]->name(), state.version, cube.head_version,
+                   state.detail.empty() ? "" : ": ", state.detail);
+      stale |= Retrievers{1} << i;
+    }
+  }
+  if (stale == 0) {
+    std::lock_guard lock(mutex_);
+    cubes_.try_emplace(cube.id);
+    return {};
+  }
+  if (progress) progress("rebuilding the indexes of cube " + cube.name);
+  *rebuilt = stale;
+  return rebuild(txn, cube, stale, items, progress);
 }
 
-std::size_t IndexSet::unbuilt_count() const {
+Status IndexSet::searchable(store::CubeId cube, SearchMode mode) const {
+  const Retrievers used = used_by(mode);
+  const auto all = storing();
+  // Why a retriever is not running (quarantined, restarting), for the
+  // messages below; "" when all that `mode` uses run.
+  auto health = [&] {
+    std::string out;
+    for (std::size_t i = 0; i < kStoring; ++i) {
+      if (!(used >> i & 1u)) continue;
+      if (std::string h = all[i]->health(); h != "running") out += "; " + all[i]->name() + ": " + h;
+    }
+    return out;
+  };
+  for (std::size_t i = 0; i < kStoring; ++i) {
+    if ((used >> i & 1u) && all[i]->incarnation() != seen_[i].load(std::memory_order_acquire)) {
+      return Status::unavailable("the " + all[i]->name() +
+                                 " retriever's host died and memosd is reopening its "
+                                 "collections: search again shortly" +
+                                 health());
+    }
+  }
+  if (unbuilt_count_.load(std::memory_order_acquire) == 0) return {};
+  std::string why;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = unbuilt_.find(cube);
+    if (it == unbuilt_.end() || (it->second.retrievers & used) == 0) return {};
+    why = it->second.why;
+  }
+  return Status::unavailable("the cube's search indexes are not built (" + why +
+                             "); memosd rebuilds them: search again later" + health());
+}
+
+bool IndexSet::has_unbuilt() const {
+  const auto all = storing();
+  for (std::size_t i = 0; i < kStoring; ++i) {
+    if (all[i]->incarnation() != seen_[i].load(std::memory_order_acquire)) return true;
+  }
+  if (unbuilt_count_.load(std::memory_order_acquire) == 0) return false;
+  const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
-  return unbuilt_.size();
+  return std::any_of(unbuilt_.begin(), unbuilt_.end(),
+                     [&](const auto& entry) { return entry.second.retry_after <= now; });
 }
 
 std::size_t IndexSet::retry_unbuilt(const store::Store& store) {
-  std::vector<store::CubeId> ids;
+  note_restarts();
+  std::map<store::CubeId, Retrievers> todo;
+  const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [id, why] : unbuilt_) ids.push_back(id);
+    for (const auto& [id, u] : unbuilt_) {
+      if (u.retry_after <= now) todo[id] = u.retrievers;
+    }
   }
-  if (ids.empty()) return 0;
+  if (todo.empty()) return 0;
   std::optional<store::ReadTxn> txn;
   std::vector<store::Cube> cubes;
   store::Status read = store.begin_read(&txn);
   if (read.ok()) read = txn->list_all_cubes(&cubes);
   if (!read.ok()) return 0;
   std::size_t built = 0;
-  for (store::CubeId id : ids) {
+  for (const auto& [id, retrievers] : todo) {
     auto cube = std::find_if(cubes.begin(), cubes.end(), [&](const auto& c) { return c.id == id; });
     if (cube == cubes.end()) {  // removed meanwhile
       std::lock_guard lock(mutex_);
-      unbuilt_.erase(id);
+      erase_unbuilt_locked(id);
       continue;
     }
     // Changes queued for it are in this snapshot (the groups before this job
     // are committed): the build covers them.
     std::erase_if(pending_, [&](const Pending& p) { return p.cube == id; });
     std::size_t items = 0;
-    Status s = build(*txn, *cube, &items);
+    Retrievers rebuilt = 0;
+    Status s = restore(*txn, *cube, retrievers, &items, &rebuilt, {});
     std::lock_guard lock(mutex_);
+    auto it = unbuilt_.find(id);
+    if (it == unbuilt_.end()) continue;
     if (!s.ok()) {
-      unbuilt_[id] = s.message;
+      it->second.why = s.message;
+      it->second.retry_after = std::chrono::steady_clock::now() + kRetryAfterFailure;
       continue;
     }
-    unbuilt_.erase(id);
+    // A host that dies during this is marked by the next note_restarts().
+    erase_unbuilt_locked(id);
     ++built;
-    spdlog::info("cube {}: indexes built ({} items); its searches are served again", cube->name,
-                 items);
+    spdlog::info("cube {}: indexes {} ({} items); its searches are served again", cube->name,
+                 rebuilt == 0 ? "reopened from their snapshots" : "rebuilt", items);
   }
   return built;
 }
 
-Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items,
-                       const std::function<void(const std::string&)>& progress) {
+Status IndexSet::rebuild(const store::ReadTxn& txn, const store::Cube& cube, Retrievers retrievers,
+                         std::size_t* items,
+                         const std::function<void(const std::string&)>& progress) {
   *items = 0;
-  for (const PluginRetriever* r : storing()) {
+  std::vector<std::size_t> targets;  // indexes into storing()
+  for (std::size_t i = 0; i < kStoring; ++i) {
+    if (retrievers >> i & 1u) targets.push_back(i);
+  }
+  for (std::size_t i : targets) {
+    const PluginRetriever* r = storing()[i];
     CollectionState state;
     Status s = r->drop(cube.id);
     if (s.ok()) s = r->open(cube.id, cube.dimension, cube.language, &state, cube.live_items);
     if (!s.ok()) return s;
+  }
+  // Only a dense collection needs the embeddings.
+  const bool embedding = (retrievers & kDenseBit) != 0;
+  // Items whose indexing killed a retriever's host are not sent to it again.
+  std::array<std::set<std::uint64_t>, kStoring> left_out;
+  if (left_out_count_.load(std::memory_order_acquire) != 0) {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < kStoring; ++i) {
+      if (auto it = left_out_[i].find(cube.id); it != left_out_[i].end()) left_out[i] = it->second;
+    }
   }
   // Items go to the embedder and the retrievers in batches, large enough
   // for the dense retriever's parallel bulk insertion.
@@ -246,17 +420,23 @@ Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube, std::
     std::vector<std::string_view> texts;
     for (const auto& item : batch) texts.push_back(item.text);
     std::vector<float> vectors;
-    if (error = embed(texts, cube.dimension, &vectors); !error.ok()) return;
+    if (embedding) {
+      if (error = embed(texts, cube.dimension, &vectors); !error.ok()) return;
+    }
     std::vector<IndexedItem> indexed;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      indexed.push_back(
-          {&batch[i], std::span<const float>(vectors.data() + i * cube.dimension, cube.dimension),
-           false});
+      std::span<const float> vector;
+      if (embedding) vector = {vectors.data() + i * cube.dimension, cube.dimension};
+      indexed.push_back({&batch[i], vector, false});
     }
     // Versions only reach the head at the end: a crash mid-build leaves a
     // collection that is not current.
-    for (const PluginRetriever* r : storing()) {
-      if (error = r->index(cube.id, indexed, 0); !error.ok()) return;
+    for (std::size_t i : targets) {
+      std::vector<IndexedItem> sent;
+      for (const IndexedItem& item : indexed) {
+        if (!left_out[i].contains(item.item->id)) sent.push_back(item);
+      }
+      if (error = index_or_leave_out(i, cube, sent); !error.ok()) return;
     }
     *items += batch.size();
     batch.clear();
@@ -273,15 +453,50 @@ Status IndexSet::build(const store::ReadTxn& txn, const store::Cube& cube, std::
   if (!read.ok()) return Status::from(read);
   if (error.ok() && !batch.empty()) flush();
   // The collection now covers the snapshot's head version.
-  for (const PluginRetriever* r : storing()) {
+  for (std::size_t i : targets) {
     if (!error.ok()) break;
-    error = r->index(cube.id, {}, cube.head_version);
+    error = storing()[i]->index(cube.id, {}, cube.head_version);
   }
   // A start that cannot index is unavailable, whatever the plugin said.
   if (!error.ok()) return Status::unavailable(error.message);
   std::lock_guard lock(mutex_);
   // Freshly built: snapshot it soon, so the next start need not rebuild.
-  cubes_[cube.id] = {1, false};
+  CubeState& state = cubes_[cube.id];
+  state.unsaved += 1;
+  state.poisoned &= ~retrievers;
+  return {};
+}
+
+Status IndexSet::index_or_leave_out(std::size_t which, const store::Cube& cube,
+                                    std::span<const IndexedItem> items) {
+  const PluginRetriever& r = *storing()[which];
+  const std::uint64_t incarnation = r.incarnation();
+  Status batch = r.index(cube.id, items, 0);
+  if (batch.ok() || items.size() < 2 || r.incarnation() != incarnation) return batch;
+  // The plugin refused the batch but is up: one bad item must not keep the
+  // whole cube unsearchable. One at a time, leaving out what it refuses;
+  // if it refuses every one, the fault is the plugin's (a full disk), not
+  // the items'.
+  std::vector<std::uint64_t> refused;
+  Status last;
+  for (const IndexedItem& item : items) {
+    Status one = r.index(cube.id, std::span<const IndexedItem>(&item, 1), 0);
+    if (r.incarnation() != incarnation) return one;
+    if (!one.ok()) {
+      refused.push_back(item.item->id);
+      last = one;
+    }
+  }
+  if (refused.size() == items.size()) return batch;
+  std::lock_guard lock(mutex_);
+  auto& left_out = left_out_[which][cube.id];
+  for (std::uint64_t id : refused) {
+    if (left_out.insert(id).second) {
+      left_out_count_.fetch_add(1, std::memory_order_acq_rel);
+      spdlog::error("cube {}: item {} is left out of the {} retriever until memosd restarts: {}",
+                    cube.name, id, r.name(), last.message);
+    }
+  }
   return {};
 }
 
@@ -289,12 +504,20 @@ std::string IndexSet::describe(const store::Cube& cube) const {
   {
     std::lock_guard lock(mutex_);
     if (auto it = unbuilt_.find(cube.id); it != unbuilt_.end()) {
-      return "unbuilt (" + it->second + "), retried every few seconds";
+      return "unbuilt (" + it->second.why + "), retried every few seconds";
     }
   }
   std::string out;
   const SearchMode names[] = {SearchMode::dense, SearchMode::lexical};  // storing()'s order
-  int i = 0;
+  std::array<std::size_t, kStoring> left_out{};
+  if (left_out_count_.load(std::memory_order_acquire) != 0) {
+    std::lock_guard lock(mutex_);
+    for (std::size_t r = 0; r < kStoring; ++r) {
+      if (auto it = left_out_[r].find(cube.id); it != left_out_[r].end())
+        left_out[r] = it->second.size();
+    }
+  }
+  std::size_t i = 0;
   for (const PluginRetriever* r : storing()) {
     CollectionState state;  // opening an open collection reports its state
     Status s = r->open(cube.id, cube.dimension, cube.language, &state);
@@ -305,6 +528,10 @@ std::string IndexSet::describe(const store::Cube& cube) const {
       if (what.find("documents") == std::string::npos)
         what = std::to_string(state.documents) + " documents, " + what;
     }
+    if (left_out[i] != 0) {
+      what += ", " + std::to_string(left_out[i]) +
+              " item(s) left out (the plugin failed on them; see the log)";
+    }
     out += std::string(to_string(names[i++])) + ": " + what;
   }
   return out;
@@ -312,20 +539,26 @@ std::string IndexSet::describe(const store::Cube& cube) const {
 
 std::size_t IndexSet::save_changed() {
   std::lock_guard saving(save_mutex_);
-  std::vector<store::CubeId> due;
+  std::vector<std::pair<store::CubeId, Retrievers>> due;
   {
     std::lock_guard lock(mutex_);
     for (auto& [id, state] : cubes_) {
-      if (state.unsaved != 0 && !state.poisoned) {
-        due.push_back(id);
+      // A poisoned or unbuilt collection's snapshot would hide what it
+      // misses from the next start.
+      Retrievers skip = state.poisoned;
+      if (auto it = unbuilt_.find(id); it != unbuilt_.end()) skip |= it->second.retrievers;
+      if (state.unsaved != 0 && skip != kAllRetrievers) {
+        due.emplace_back(id, skip);
         state.unsaved = 0;  // changes from here on count toward the next one
       }
     }
   }
   std::size_t saved = 0;
-  for (store::CubeId cube : due) {
+  for (auto [cube, skip] : due) {
     bool ok = true;
-    for (const PluginRetriever* r : storing()) {
+    for (std::size_t i = 0; i < kStoring; ++i) {
+      if (skip >> i & 1u) continue;
+      const PluginRetriever* r = storing()[i];
       CollectionState state;
       if (Status s = r->save(cube, &state); !s.ok()) {
         spdlog::warn("snapshot of cube {}: {}", cube, s.message);

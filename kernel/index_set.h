@@ -7,15 +7,21 @@
 // the cube version it brings the collection to. Snapshots are written from
 // time to time and at shutdown; at start a collection whose snapshot does
 // not cover the cube's head version (missing, stale after a crash, torn,
-// corrupt) is dropped and rebuilt from LMDB. Thread-safe.
+// corrupt) is dropped and rebuilt from LMDB. A retriever whose isolated host
+// dies loses what it held in memory: its collections are reopened from
+// their snapshots, and rebuilt from LMDB where those fall short, the same
+// way, while searches that need it are answered `unavailable`. Thread-safe.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,6 +63,7 @@ class IndexSet {
     dense_ = std::move(dense);
     lexical_ = std::move(lexical);
     fuser_ = std::move(fuser);
+    for (std::size_t i = 0; i < kStoring; ++i) seen_[i] = storing()[i]->incarnation();
   }
   const PluginRetriever& dense() const { return *dense_; }
   const PluginRetriever& lexical() const { return *lexical_; }
@@ -91,19 +98,28 @@ class IndexSet {
   // items rebuilt (memosd tells systemd, extending its start timeout).
   Status open_all(const store::Store& store, std::size_t* items_indexed, std::size_t* cubes_rebuilt,
                   const std::function<void(const std::string&)>& progress = {});
-  // Whether `cube` can be searched. Errors: unavailable (retryable) for an
-  // unbuilt cube, with why it could not be built.
-  Status searchable(store::CubeId cube) const;
-  // Cubes left unbuilt (open_all); 0 once every cube is built.
-  std::size_t unbuilt_count() const;
-  // Writer thread, between commit groups (a CommitQueue job's `done`): builds
-  // each unbuilt cube afresh from the store; what still fails stays unbuilt.
-  // Returns the number built.
+  // Whether `cube` can be searched in `mode`. Errors: unavailable
+  // (retryable) for a cube unbuilt in a retriever the mode uses, with why,
+  // and for every cube while such a retriever's host has died and its
+  // collections are not yet reopened.
+  Status searchable(store::CubeId cube, SearchMode mode) const;
+  // Whether retry_unbuilt() has work: a retriever's host died since the
+  // last look, or an unbuilt cube is due for another attempt. Cheap while
+  // nothing is unbuilt: atomic loads.
+  bool has_unbuilt() const;
+  // Writer thread, between commit groups (a CommitQueue job's `done`): marks
+  // every cube unbuilt in a retriever whose host died, then reopens each
+  // unbuilt cube's collections, rebuilding from the store those whose
+  // snapshot does not cover the head version; what still fails stays
+  // unbuilt and is tried again no sooner than 5 s later. Returns the number
+  // of cubes made searchable.
   std::size_t retry_unbuilt(const store::Store& store);
   // Builds one cube's collections afresh from a read snapshot (after an
   // import). Same errors.
   Status build(const store::ReadTxn& txn, const store::Cube& cube, std::size_t* items,
-               const std::function<void(const std::string&)>& progress = {});
+               const std::function<void(const std::string&)>& progress = {}) {
+    return rebuild(txn, cube, kAllRetrievers, items, progress);
+  }
   // What each retriever holds of a cube, for people ("dense: ...; lexical:
   // ..."), or why it could not say.
   std::string describe(const store::Cube& cube) const;
@@ -112,16 +128,49 @@ class IndexSet {
   std::size_t save_changed();
 
  private:
+  // The retrievers that store collections, as bits: bit i is storing()[i].
+  using Retrievers = unsigned;
+  static constexpr std::size_t kStoring = 2;
+  static constexpr Retrievers kDenseBit = 1, kLexicalBit = 2, kAllRetrievers = 3;
+  std::array<const PluginRetriever*, kStoring> storing() const {
+    return {dense_.get(), lexical_.get()};
+  }
+  static Retrievers used_by(SearchMode mode);
+
   struct CubeState {
     std::uint64_t unsaved = 0;  // changes since the last snapshot
-    // A change could not be indexed: never snapshot, so the next start
-    // rebuilds the cube from the store.
-    bool poisoned = false;
+    // Retrievers that could not index a change: they are never snapshot, so
+    // the next start (or a host restart) rebuilds them from the store.
+    Retrievers poisoned = 0;
   };
-  std::vector<const PluginRetriever*> storing() const { return {dense_.get(), lexical_.get()}; }
-  bool is_unbuilt(store::CubeId cube) const;
-  // Counts `count` changes to `cube`; !ok: one of them was not indexed.
-  void note_changes(store::CubeId cube, std::size_t count, bool ok);
+  // A cube that cannot be searched through some retrievers until rebuilt.
+  struct Unbuilt {
+    std::string why;
+    Retrievers retrievers = 0;
+    // A failed attempt waits this long before the next (a full disk, a
+    // host still restarting); a fresh mark is tried at once.
+    std::chrono::steady_clock::time_point retry_after{};
+  };
+  static constexpr std::chrono::seconds kRetryAfterFailure{5};
+  // Counts `count` changes to `cube`; `failed`: retrievers that did not
+  // index one of them.
+  void note_changes(store::CubeId cube, std::size_t count, Retrievers failed);
+  // Marks every cube unbuilt in each retriever whose host died since the
+  // last look. Writer thread.
+  void note_restarts();
+  // The retrievers each of `cubes` is unbuilt in (flush's skip list).
+  std::map<store::CubeId, Retrievers> unbuilt_in(const std::vector<store::CubeId>& cubes) const;
+  // Opens a cube's collections in `retrievers` and rebuilds from `txn`
+  // those whose snapshot does not cover the head version: `*rebuilt` says
+  // which, `*items` how many items they were sent.
+  Status restore(const store::ReadTxn& txn, const store::Cube& cube, Retrievers retrievers,
+                 std::size_t* items, Retrievers* rebuilt,
+                 const std::function<void(const std::string&)>& progress);
+  // Drops and rebuilds the collections of `retrievers` from `txn`.
+  Status rebuild(const store::ReadTxn& txn, const store::Cube& cube, Retrievers retrievers,
+                 std::size_t* items, const std::function<void(const std::string&)>& progress);
+  void set_unbuilt_locked(store::CubeId cube, std::string why, Retrievers retrievers);
+  void erase_unbuilt_locked(store::CubeId cube);
 
   // A change waiting for flush() (only the writer thread touches these).
   struct Pending {
@@ -134,17 +183,46 @@ class IndexSet {
     bool attributes_only = false;
   };
   std::vector<Pending> pending_;
-  // Sends runs [first, second) of pending_ to one retriever; clears ok[run]
+  // Sends runs [first, second) of pending_ to storing()[which], except runs
+  // of cubes unbuilt in it (their rebuild reads the store); clears ok[run]
   // for a run it could not index.
-  void send_pending(const PluginRetriever& r,
-                    const std::vector<std::pair<std::size_t, std::size_t>>& runs,
-                    std::vector<char>* ok) const;
+  enum class Outcome : char { indexed, skipped, failed, killed_host };
+  void send_pending(std::size_t which, const std::vector<std::pair<std::size_t, std::size_t>>& runs,
+                    const std::map<store::CubeId, Retrievers>& skip,
+                    std::vector<Outcome>* outcomes) const;
+  // After a flush: the items of a small run whose indexing killed a
+  // retriever's host are left out of that retriever (a rebuild that sent
+  // them again would kill it again, until quarantine); an item indexed
+  // since is let back in. Writer thread.
+  void note_left_out(const std::vector<std::pair<std::size_t, std::size_t>>& runs,
+                     const std::array<std::vector<Outcome>, kStoring>& outcomes);
+  // Rebuild's index call of `items` (version 0) to storing()[which]; when
+  // the plugin refuses the batch without dying, sends the items one at a
+  // time and leaves out those it refuses, unless it refuses them all.
+  Status index_or_leave_out(std::size_t which, const store::Cube& cube,
+                            std::span<const IndexedItem> items);
+  // The longest run whose items are suspected when its host dies: a larger
+  // one is more likely an outside kill (the OOM killer) than one bad item.
+  static constexpr std::size_t kMaxLeftOutRun = 16;
   std::vector<std::function<void()>> deferred_;
 
   mutable std::mutex mutex_;
   std::mutex save_mutex_;  // one save_changed() at a time (timer vs shutdown)
   std::map<store::CubeId, CubeState> cubes_;
-  std::map<store::CubeId, std::string> unbuilt_;  // why each could not be built
+  std::map<store::CubeId, Unbuilt> unbuilt_;
+  // unbuilt_.size(), read without the lock: the writer's flush and every
+  // search skip the lock while nothing is unbuilt, the usual case.
+  std::atomic<std::size_t> unbuilt_count_{0};
+  // Each storing retriever's incarnation() when last looked at: a change
+  // means its host died and its collections are gone.
+  std::array<std::atomic<std::uint64_t>, kStoring> seen_{};
+  // Per storing retriever: items left out of a cube's collection because
+  // indexing them killed the host (note_left_out) or the plugin refused
+  // them alone in a rebuild (index_or_leave_out). Kept until memosd
+  // restarts: its start rebuild sends them again, and a plugin that still
+  // dies on them is then quarantined, loudly.
+  std::array<std::map<store::CubeId, std::set<std::uint64_t>>, kStoring> left_out_;
+  std::atomic<std::size_t> left_out_count_{0};
   std::shared_ptr<PluginEmbedder> embedder_;
   std::string model_;
   std::shared_ptr<PluginRetriever> dense_;

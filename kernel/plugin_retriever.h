@@ -98,6 +98,11 @@ class PluginRetriever {
   const std::string& name() const { return name_; }
   // The search modes it offers (of those memosd knows).
   const std::vector<SearchMode>& modes() const { return modes_; }
+  // Changes when the plugin lost its collections (its isolated host died);
+  // PluginChannel::incarnation().
+  std::uint64_t incarnation() const { return channel_->incarnation(); }
+  // "running", or what keeps it from running (PluginChannel::health()).
+  std::string health() const { return channel_->health(); }
 
   // Each is thread-safe. Errors (call_plugin): unavailable, retryable, when
   // the plugin's host died or timed out and restarts; internal for the

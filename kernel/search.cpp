@@ -56,14 +56,22 @@ Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const Sear
                   std::vector<SearchHit>* hits) {
   hits->clear();
   for (const auto& cube : q.cubes) {
-    if (Status s = indexes.searchable(cube.id); !s.ok()) return s;
+    if (Status s = indexes.searchable(cube.id, q.mode); !s.ok()) return s;
   }
+  // A retriever whose host died during the search answered for a fresh host
+  // that holds no collections: say so as the retryable state it is.
+  auto failed = [&](Status s) {
+    for (const auto& cube : q.cubes) {
+      if (Status now = indexes.searchable(cube.id, q.mode); !now.ok()) return now;
+    }
+    return s.prefixed("search failed");
+  };
   if (q.mode != SearchMode::hybrid) {
     bool dense = q.mode == SearchMode::dense;
     std::vector<Listed> list;
     Status s =
         ranked_list(indexes, dense ? indexes.dense() : indexes.lexical(), dense, q, q.k, &list);
-    if (!s.ok()) return s.prefixed("search failed");
+    if (!s.ok()) return failed(s);
     for (std::size_t i = 0; i < list.size(); ++i) {
       hits->push_back({list[i].cube,
                        list[i].hit.id,
@@ -77,7 +85,7 @@ Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const Sear
   std::vector<Listed> dense, lexical;
   Status s = ranked_list(indexes, indexes.dense(), true, q, depth, &dense);
   if (s.ok()) s = ranked_list(indexes, indexes.lexical(), false, q, depth, &lexical);
-  if (!s.ok()) return s.prefixed("search failed");
+  if (!s.ok()) return failed(s);
 
   FuseInput input;
   input.k = q.k;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include "plugins/loader/library.h"
@@ -19,6 +20,12 @@ class PluginChannel {
                           std::size_t max_reply_bytes) = 0;
   // "running", or what keeps it from running (restarting, quarantined).
   virtual std::string health() const = 0;
+  // Changes each time what the plugin held in memory is lost (an isolated
+  // host died): a caller that keeps state in the plugin, such as a
+  // retriever's collections, compares it to what it last saw and rebuilds.
+  // Thread-safe and cheap (an atomic load). An in-process plugin never
+  // loses its memory short of memosd's own death: always 0 there.
+  virtual std::uint64_t incarnation() const { return 0; }
   // Ends the plugin's work for good (memosd is stopping): calls in flight
   // fail with MEMOS_ERR_BUSY, later ones at once. An in-process call cannot
   // be interrupted, so there it does nothing.

@@ -46,6 +46,12 @@ void IsolatedChannel::stop() {
   kill_host_locked();
 }
 
+void IsolatedChannel::count_death_locked(std::uint64_t generation) {
+  if (dead_generation_ == generation) return;
+  dead_generation_ = generation;
+  deaths_.fetch_add(1, std::memory_order_acq_rel);
+}
+
 void IsolatedChannel::kill_host_locked() {
   if (pid_ > 0) ::kill(pid_, SIGKILL);
   if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // the reader sees the end and reaps
@@ -162,6 +168,7 @@ void IsolatedChannel::host_died(std::uint64_t generation, const std::string& why
     }
   }
   if (generation != generation_) return;  // an older host; already handled
+  count_death_locked(generation);
   bool was_running = running_;
   running_ = false;
   fd_ = -1;
@@ -224,6 +231,9 @@ CallResult IsolatedChannel::call(const std::string& request, std::chrono::millis
     if (pending->generation == generation_) {
       spdlog::warn("plugin {} did not answer within {} ms: taking it for hung, restarting",
                    manifest_.name, timeout.count());
+      // Counted now, not when the reader sees it go: the caller learns from
+      // this very failure that the host's state is lost.
+      count_death_locked(generation_);
       kill_host_locked();
     }
     return {MEMOS_ERR_BUSY, "", "plugin " + manifest_.name + " did not answer in time"};

@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -51,6 +52,7 @@ class IsolatedChannel final : public PluginChannel {
   CallResult call(const std::string& request, std::chrono::milliseconds timeout,
                   std::size_t max_reply_bytes) override;
   std::string health() const override;
+  std::uint64_t incarnation() const override { return deaths_.load(std::memory_order_acquire); }
   // Kills the host, and starts no other.
   void stop() override;
   void reset_quarantine() override;
@@ -77,6 +79,12 @@ class IsolatedChannel final : public PluginChannel {
   std::map<std::uint64_t, std::shared_ptr<Pending>> pending_;
   std::deque<std::chrono::steady_clock::time_point> crash_times_;
   unsigned total_crashes_ = 0;
+  // Hosts that died (incarnation()): bumped the moment the reader sees one
+  // go, before any restart, so callers never query a fresh host as if it
+  // held the old one's state.
+  std::atomic<std::uint64_t> deaths_{0};
+  std::uint64_t dead_generation_ = 0;  // the last host counted in deaths_
+  void count_death_locked(std::uint64_t generation);
   bool quarantined_ = false;
   bool stopped_ = false;  // stop(): no calls, no restarts
   std::string last_crash_;

@@ -23,6 +23,7 @@
 // there it is skipped (label memory_limit). The other uid's view needs
 // root (label root). tests/README.md has the table.
 #define BOOST_TEST_MODULE isolation
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "memos/client.h"
@@ -317,10 +319,11 @@ BOOST_AUTO_TEST_CASE(a_dense_retriever_failing_searches_costs_only_the_search) {
   auto added = (*other)->add("other", {"more pears in a basket"});
   BOOST_TEST(added.ok());
   BOOST_TEST(other_client_is_served(**other, "other", pears->id) == "");
-  // The reload lifts the quarantine; the host starts on the next call.
+  // The reload lifts the quarantine; the host starts on the next call, and
+  // dense searches are served once the collections it lost are rebuilt.
   BOOST_REQUIRE(d.client->plugin_reload("crasher-retriever").ok());
   BOOST_TEST(d.health().find("quarantined") == std::string::npos, d.health());
-  BOOST_TEST(d.client->search("c", "an ordinary question", dense()).ok());
+  BOOST_TEST(d.dense_search_served(), d.process->log());
   BOOST_TEST(d.health() == "running");
   std::string log = d.process->log();
   BOOST_TEST(log.find("did not answer within") != std::string::npos, log);
@@ -414,21 +417,37 @@ BOOST_AUTO_TEST_CASE(an_executor_hogging_memory_fails_its_own_allocations,
 
 // A document that kills or stalls the dense retriever as it is indexed: the
 // write is committed before indexing, so the add is acknowledged and the
-// item readable; the failure is logged and the cube is rebuilt at the next
-// start. memosd stays up and the host is restarted for later calls.
+// item readable; the failure is logged. A host that died lost every
+// collection: memosd rebuilds them from the store, leaving out the item
+// whose indexing killed it (sending it again would kill the host again,
+// until quarantine), and says so in the log and in `cube show`. A bad reply
+// (garbage) leaves the host up; a rebuild leaves out the item it refuses.
 BOOST_AUTO_TEST_CASE(a_dense_retriever_failing_to_index_loses_no_write) {
   IsolatedDaemon d(Broken::dense, 100);
   BOOST_REQUIRE(d.add_normal("an ordinary memory"));
+  auto found_by_dense_search = [&](const std::string& text) {
+    auto r = d.client->search("c", text, dense());
+    return r.ok() && std::any_of(r->begin(), r->end(),
+                                 [&](const memos::Hit& h) { return h.item.text == text; });
+  };
   for (const char* trigger : {"segfault", "garbage", "hang"}) {
     auto r = d.client->add("c", {std::string("a note that says ") + trigger});
     BOOST_REQUIRE_MESSAGE(r.ok(), trigger << ": " << error_of(r));
     BOOST_TEST(d.client->get("c", r->id).ok(), trigger);
     BOOST_TEST(d.client->status().ok());
     BOOST_REQUIRE_MESSAGE(d.dense_search_served(), trigger << "\n" << d.process->log());
+    BOOST_TEST(found_by_dense_search("an ordinary memory"), trigger);
   }
-  BOOST_TEST(d.process->log().find("indexing 1 change(s) to cube c") != std::string::npos,
-             d.process->log());
-  BOOST_TEST(d.client->cube_show("c")->live_items == 4u);
+  std::string log = d.process->log();
+  BOOST_TEST(log.find("indexing 1 change(s) to cube c") != std::string::npos, log);
+  BOOST_TEST(log.find("is left out of the crasher-retriever retriever") != std::string::npos, log);
+  auto cube = d.client->cube_show("c");
+  BOOST_REQUIRE(cube.ok());
+  BOOST_TEST(cube->live_items == 4u);
+  // Left out of the dense collection: the items that killed the host
+  // (segfault, hang) and, found by the rebuild after the hang, the one the
+  // plugin refuses (garbage).
+  BOOST_TEST(cube->indexes.find("3 item(s) left out") != std::string::npos, cube->indexes);
   BOOST_TEST(d.process->stop() == 0);
 }
 
@@ -479,6 +498,103 @@ BOOST_AUTO_TEST_CASE(another_tenant_is_served_while_a_retriever_is_quarantined,
   BOOST_TEST(WIFEXITED(status));
   BOOST_TEST(WEXITSTATUS(status) == 0);
   BOOST_TEST(d.process->stop() == 0);
+}
+
+// The pid of memosd's child memos-plugin-host running `plugin`, or -1.
+pid_t host_of(pid_t memosd, const std::string& plugin) {
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // "pid (comm) state ppid ...": comm may hold spaces, so read after ')'.
+    auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    pid_t ppid = -1;
+    rest >> state >> ppid;
+    if (ppid != memosd) continue;
+    std::ifstream cmdline(entry.path() / "cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    if (args.find("memos-plugin-host") != std::string::npos &&
+        args.find(plugin) != std::string::npos) {
+      return static_cast<pid_t>(std::stol(name));
+    }
+  }
+  return -1;
+}
+
+// The real FAISS retriever, isolated, whose host is killed from outside (as
+// the OOM killer would) with nothing in flight: everything it held in memory
+// is gone. memosd sees the death at once, answers dense searches
+// `unavailable` (retryable) meanwhile, keeps acknowledging writes, and
+// rebuilds every cube's collection from the store, without a restart:
+// each acknowledged item, from before and after the kill, is found again.
+BOOST_AUTO_TEST_CASE(a_dense_retriever_whose_host_is_killed_is_rebuilt_from_the_store) {
+  TempDir dir;
+  const std::string plugins = dir.path() + "/plugins";
+  fs::create_directories(plugins);
+  fs::copy_file(std::string(MEMOS_PLUGIN_DIR) + "/faiss-retriever/memos-faiss-retriever.so",
+                plugins + "/memos-faiss-retriever.so");
+  // The packaged plugin, isolated: this folder comes first in `paths`, so
+  // its manifest wins over the packaged one of the same name.
+  std::ofstream(plugins + "/faiss-retriever.plugin.toml")
+      << "name = \"faiss-retriever\"\nkinds = [\"retriever\"]\nabi_major = 1\n"
+      << "library = \"memos-faiss-retriever.so\"\nisolation = \"isolated\"\n"
+      << "[capabilities]\nmodes = \"dense\"\n";
+  std::ofstream(dir.path() + "/memosd.conf")
+      << "[plugins]\npaths = [\"" << plugins << "\", \"" << MEMOS_PLUGIN_DIR << "\"]\n"
+      << "dense = \"faiss-retriever\"\ncall_timeout_ms = " << kNoHangTimeoutMs << "\n";
+  MemosdProcess memosd(MEMOS_MEMOSD, dir.path(), {"--config", dir.path() + "/memosd.conf"});
+  BOOST_REQUIRE_MESSAGE(memosd.start(), memosd.log());
+  auto c = memos::Client::connect(memosd.socket());
+  BOOST_REQUIRE(c.ok());
+  memos::Client& client = **c;
+  BOOST_REQUIRE(client.cube_create("c").ok());
+  const char* kWords[] = {"apple",  "harbor", "violin", "glacier", "pepper",
+                          "quartz", "meadow", "rocket", "saffron", "tundra"};
+  auto text_of = [&](int i) {
+    return std::string("memory ") + kWords[i % 10] + " " + kWords[(i / 10) % 10] + " " +
+           std::to_string(i);
+  };
+  std::vector<std::uint64_t> ids;
+  auto add = [&](int i) {
+    auto r = client.add("c", {text_of(i)});
+    BOOST_REQUIRE_MESSAGE(r.ok(), error_of(r));
+    ids.push_back(r->id);
+  };
+  for (int i = 0; i < 30; ++i) add(i);
+
+  const pid_t host = host_of(memosd.pid(), "faiss-retriever");
+  BOOST_REQUIRE_MESSAGE(host > 0, "no memos-plugin-host for faiss-retriever");
+  BOOST_REQUIRE(::kill(host, SIGKILL) == 0);
+  // The reader sees the death; until the rebuild, dense searches are refused
+  // as retryable, never answered from an empty collection.
+  for (int i = 30; i < 40; ++i) add(i);
+  bool refused_retryably = false;
+  for (int i = 0; i < static_cast<int>(ids.size()); ++i) {
+    memos::SearchOptions o = dense();
+    o.k = 1;
+    bool found = false;
+    for (int attempt = 0; attempt < 600 && !found; ++attempt) {
+      auto r = client.search("c", text_of(i), o);
+      if (!r.ok()) {
+        BOOST_REQUIRE_MESSAGE(r.error().retryable, r.error().message);
+        refused_retryably = true;
+        std::this_thread::sleep_for(50ms);
+        continue;
+      }
+      BOOST_REQUIRE_MESSAGE(!r->empty(), "an empty answer for item " << i);
+      BOOST_REQUIRE_MESSAGE(r->front().item.id == ids[i], "item " << i << " is not found first");
+      found = true;
+    }
+    BOOST_REQUIRE_MESSAGE(found, "item " << i << " never found\n" << memosd.log());
+  }
+  BOOST_TEST(refused_retryably);
+  BOOST_TEST(memosd.log().find("host died: reopening") != std::string::npos, memosd.log());
+  BOOST_TEST(memosd.stop() == 0);
 }
 
 BOOST_AUTO_TEST_CASE(an_isolated_plugin_that_cannot_start_is_a_clear_start_up_error) {

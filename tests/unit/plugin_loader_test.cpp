@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "kernel/plugin_embedder.h"
 #include "plugins/loader/host_protocol.h"
+#include "plugins/loader/isolated.h"
 #include "plugins/loader/library.h"
 #include "plugins/loader/manifest.h"
 #include "tests/support/memosd_process.h"
@@ -134,6 +136,46 @@ BOOST_AUTO_TEST_CASE(misbehaving_calls_are_contained) {
     BOOST_TEST(contains(r.message, "did not answer in time"));
     BOOST_TEST((std::chrono::steady_clock::now() - started < 5s));
   }
+}
+
+// An isolated plugin's incarnation() changes once per host that dies (a
+// crash, or a hang memosd kills), and by the time the failed call returns,
+// so that a caller keeping state in the plugin (a retriever's collections)
+// learns from that very failure that the state is gone.
+BOOST_AUTO_TEST_CASE(an_isolated_hosts_death_changes_its_incarnation_once) {
+  using namespace std::chrono_literals;
+  OnePlugin p("crasher", "", "isolation = \"isolated\"\n");
+  BOOST_REQUIRE_MESSAGE(p.error.empty(), p.error);
+  IsolationPolicy policy;
+  policy.host_binary = MEMOS_PLUGIN_HOST;
+  policy.max_crashes = 100;
+  policy.backoff_initial = 10ms;
+  auto channel = std::make_shared<IsolatedChannel>(p.manifest, policy);
+  BOOST_REQUIRE(channel->start().empty());
+  memos::kernel::PluginEmbedder embedder(p.manifest.name, channel, 300ms, 16);
+  std::vector<float> out;
+  auto embed_until_served = [&](const char* text) {
+    for (int i = 0; i < 200; ++i) {
+      if (embedder.embed(text, 32, &out).ok()) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  };
+  BOOST_REQUIRE(embed_until_served("an ordinary text"));
+  BOOST_TEST(channel->incarnation() == 0u);
+
+  BOOST_TEST(!embedder.embed("segfault", 32, &out).ok());
+  BOOST_TEST(channel->incarnation() == 1u);
+  BOOST_REQUIRE(embed_until_served("an ordinary text"));
+  BOOST_TEST(channel->incarnation() == 1u);
+
+  // A hang: counted when the call gives up, not again when the reader
+  // later sees the killed host go.
+  BOOST_TEST(!embedder.embed("hang", 32, &out).ok());
+  BOOST_TEST(channel->incarnation() == 2u);
+  std::this_thread::sleep_for(300ms);
+  BOOST_REQUIRE(embed_until_served("an ordinary text"));
+  BOOST_TEST(channel->incarnation() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(the_sdk_catches_what_a_plugin_throws) {
