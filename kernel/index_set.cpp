@@ -120,7 +120,7 @@ void IndexSet::send_pending(std::size_t which,
       (*outcomes)[run] = Outcome::skipped;
       continue;
     }
-    const std::uint64_t incarnation = r.incarnation();
+    const std::uint64_t faults = r.plugin_faults();
     std::uint64_t version = 0;
     for (std::size_t k = i; k < j; ++k) version = std::max(version, pending_[k].version);
     Status err;
@@ -139,7 +139,8 @@ void IndexSet::send_pending(std::size_t which,
       // Committed, but not searchable through this retriever until it is
       // rebuilt (the next start, or its host's restart): say so loudly.
       spdlog::error("indexing {} change(s) to cube {}: {}", j - i, first.cube_name, err.message);
-      (*outcomes)[run] = r.incarnation() != incarnation ? Outcome::killed_host : Outcome::failed;
+      // A host killed from outside (the OOM killer) is not the items' doing.
+      (*outcomes)[run] = r.plugin_faults() != faults ? Outcome::killed_host : Outcome::failed;
     }
   }
 }

@@ -101,6 +101,8 @@ class PluginRetriever {
   // Changes when the plugin lost its collections (its isolated host died);
   // PluginChannel::incarnation().
   std::uint64_t incarnation() const { return channel_->incarnation(); }
+  // Deaths the plugin brought on itself (PluginChannel::plugin_faults()).
+  std::uint64_t plugin_faults() const { return channel_->plugin_faults(); }
   // "running", or what keeps it from running (PluginChannel::health()).
   std::string health() const { return channel_->health(); }
 

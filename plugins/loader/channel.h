@@ -26,6 +26,11 @@ class PluginChannel {
   // Thread-safe and cheap (an atomic load). An in-process plugin never
   // loses its memory short of memosd's own death: always 0 there.
   virtual std::uint64_t incarnation() const { return 0; }
+  // Counts the deaths the plugin brought on itself: a crash, an exit, a
+  // hang that memosd ended; not a kill from outside (SIGKILL from the OOM
+  // killer or an operator). A caller may blame the request in flight for
+  // these (a document that crashes the plugin), never for the others.
+  virtual std::uint64_t plugin_faults() const { return 0; }
   // Ends the plugin's work for good (memosd is stopping): calls in flight
   // fail with MEMOS_ERR_BUSY, later ones at once. An in-process call cannot
   // be interrupted, so there it does nothing.

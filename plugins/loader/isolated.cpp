@@ -46,9 +46,11 @@ void IsolatedChannel::stop() {
   kill_host_locked();
 }
 
-void IsolatedChannel::count_death_locked(std::uint64_t generation) {
+void IsolatedChannel::count_death_locked(std::uint64_t generation, bool plugins_fault) {
   if (dead_generation_ == generation) return;
   dead_generation_ = generation;
+  // faults_ first: a caller that sees the new incarnation sees the fault.
+  if (plugins_fault) faults_.fetch_add(1, std::memory_order_acq_rel);
   deaths_.fetch_add(1, std::memory_order_acq_rel);
 }
 
@@ -151,10 +153,13 @@ void IsolatedChannel::read_loop(int fd, pid_t pid, std::uint64_t generation) {
   std::string why = WIFSIGNALED(status)
                         ? "killed by signal " + std::to_string(WTERMSIG(status))
                         : "exited with status " + std::to_string(WEXITSTATUS(status));
-  host_died(generation, why);
+  // memosd's kill of a hung host was counted, as the plugin's fault, when
+  // it sent it; any other SIGKILL came from outside (or is memosd stopping).
+  host_died(generation, why, WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }
 
-void IsolatedChannel::host_died(std::uint64_t generation, const std::string& why) {
+void IsolatedChannel::host_died(std::uint64_t generation, const std::string& why,
+                                bool outside_kill) {
   std::lock_guard lock(mutex_);
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second->generation == generation) {
@@ -168,7 +173,7 @@ void IsolatedChannel::host_died(std::uint64_t generation, const std::string& why
     }
   }
   if (generation != generation_) return;  // an older host; already handled
-  count_death_locked(generation);
+  count_death_locked(generation, !outside_kill);
   bool was_running = running_;
   running_ = false;
   fd_ = -1;
@@ -233,7 +238,7 @@ CallResult IsolatedChannel::call(const std::string& request, std::chrono::millis
                    manifest_.name, timeout.count());
       // Counted now, not when the reader sees it go: the caller learns from
       // this very failure that the host's state is lost.
-      count_death_locked(generation_);
+      count_death_locked(generation_, true);
       kill_host_locked();
     }
     return {MEMOS_ERR_BUSY, "", "plugin " + manifest_.name + " did not answer in time"};

@@ -53,6 +53,7 @@ class IsolatedChannel final : public PluginChannel {
                   std::size_t max_reply_bytes) override;
   std::string health() const override;
   std::uint64_t incarnation() const override { return deaths_.load(std::memory_order_acquire); }
+  std::uint64_t plugin_faults() const override { return faults_.load(std::memory_order_acquire); }
   // Kills the host, and starts no other.
   void stop() override;
   void reset_quarantine() override;
@@ -62,7 +63,8 @@ class IsolatedChannel final : public PluginChannel {
   struct Pending;
   std::string spawn_locked(std::unique_lock<std::mutex>& lock);
   void read_loop(int fd, pid_t pid, std::uint64_t generation);
-  void host_died(std::uint64_t generation, const std::string& why);
+  // `outside_kill`: SIGKILL that memosd did not send.
+  void host_died(std::uint64_t generation, const std::string& why, bool outside_kill = false);
   void kill_host_locked();
 
   Manifest manifest_;
@@ -83,8 +85,10 @@ class IsolatedChannel final : public PluginChannel {
   // go, before any restart, so callers never query a fresh host as if it
   // held the old one's state.
   std::atomic<std::uint64_t> deaths_{0};
-  std::uint64_t dead_generation_ = 0;  // the last host counted in deaths_
-  void count_death_locked(std::uint64_t generation);
+  std::atomic<std::uint64_t> faults_{0};  // plugin_faults()
+  std::uint64_t dead_generation_ = 0;     // the last host counted in deaths_
+  // `plugins_fault`: the plugin brought it on itself (plugin_faults()).
+  void count_death_locked(std::uint64_t generation, bool plugins_fault);
   bool quarantined_ = false;
   bool stopped_ = false;  // stop(): no calls, no restarts
   std::string last_crash_;

@@ -241,9 +241,15 @@ BOOST_AUTO_TEST_CASE(two_clients_pipelining_at_once) {
   BOOST_REQUIRE(d.client()->cube_create("shared").ok());
   constexpr int kPerClient = 400;
   std::vector<std::uint64_t> ids[2];
+  // Each thread reports what failed ("" for nothing): Boost.Test's
+  // assertions are for the main thread only (they are not thread-safe).
+  std::string failed[2];
   auto work = [&](int who) {
     auto c = memos::Client::connect(d.process->socket());
-    BOOST_REQUIRE(c.ok());
+    if (!c.ok()) {
+      failed[who] = "connect: " + c.error().message;
+      return;
+    }
     std::vector<std::future<memos::Result<memos::Item>>> adds;
     for (int i = 0; i < kPerClient; ++i) {
       adds.push_back(c.value()->add_async(
@@ -255,14 +261,20 @@ BOOST_AUTO_TEST_CASE(two_clients_pipelining_at_once) {
       searches.push_back(c.value()->search_async("shared", "item", {5, {}}));
     for (auto& f : adds) {
       auto r = f.get();
-      BOOST_REQUIRE(r.ok());
+      if (!r.ok()) {
+        failed[who] = "add: " + r.error().message;
+        continue;
+      }
       ids[who].push_back(r->id);
     }
-    for (auto& f : searches) BOOST_REQUIRE(f.get().ok());
+    for (auto& f : searches) {
+      if (auto r = f.get(); !r.ok()) failed[who] = "search: " + r.error().message;
+    }
   };
   std::thread a(work, 0), b(work, 1);
   a.join();
   b.join();
+  BOOST_REQUIRE_MESSAGE(failed[0].empty() && failed[1].empty(), failed[0] << failed[1]);
   std::set<std::uint64_t> unique(ids[0].begin(), ids[0].end());
   unique.insert(ids[1].begin(), ids[1].end());
   BOOST_TEST(unique.size() == 2u * kPerClient);

@@ -333,11 +333,13 @@ BOOST_AUTO_TEST_CASE(an_executor_dying_mid_call_fails_it_retryably_and_memosd_st
   BOOST_REQUIRE(kill(host, SIGKILL) == 0);
   auto r = pending.get();
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST((r.error().code == memos::ErrorCode::unavailable), r.error().message);
+  BOOST_TEST((r.error().code == memos::ErrorCode::unavailable), r.error().message
+                                                                    << "\n"
+                                                                    << d.process->log());
   BOOST_TEST(r.error().retryable);
   // memosd is up, and the retry succeeds on a new host.
   auto status = c->status();
-  BOOST_REQUIRE(status.ok());
+  BOOST_REQUIRE_MESSAGE(status.ok(), d.process->log());
   memos::Result<memos::ChatReply> retry = c->chat("maya", "Where does Maya live?", with_ids(ids));
   for (int i = 0; i < 50 && !retry.ok() && retry.error().retryable; ++i) {
     std::this_thread::sleep_for(200ms);

@@ -1,10 +1,13 @@
 #define BOOST_TEST_MODULE plugin_loader
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "kernel/plugin_embedder.h"
@@ -138,10 +141,32 @@ BOOST_AUTO_TEST_CASE(misbehaving_calls_are_contained) {
   }
 }
 
+// The memos-plugin-host children of this process.
+std::vector<pid_t> plugin_hosts() {
+  std::vector<pid_t> out;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    auto close = line.rfind(')');  // "pid (comm) state ppid ..."
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    pid_t ppid = -1;
+    rest >> state >> ppid;
+    if (ppid != ::getpid() || state == "Z") continue;
+    if (line.find("memos-plugin-h") != std::string::npos) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
 // An isolated plugin's incarnation() changes once per host that dies (a
-// crash, or a hang memosd kills), and by the time the failed call returns,
-// so that a caller keeping state in the plugin (a retriever's collections)
-// learns from that very failure that the state is gone.
+// crash, a hang memosd kills, a kill from outside), and by the time the
+// failed call returns, so that a caller keeping state in the plugin (a
+// retriever's collections) learns from that very failure that the state is
+// gone. plugin_faults() counts only the deaths the plugin brought on itself.
 BOOST_AUTO_TEST_CASE(an_isolated_hosts_death_changes_its_incarnation_once) {
   using namespace std::chrono_literals;
   OnePlugin p("crasher", "", "isolation = \"isolated\"\n");
@@ -166,6 +191,7 @@ BOOST_AUTO_TEST_CASE(an_isolated_hosts_death_changes_its_incarnation_once) {
 
   BOOST_TEST(!embedder.embed("segfault", 32, &out).ok());
   BOOST_TEST(channel->incarnation() == 1u);
+  BOOST_TEST(channel->plugin_faults() == 1u);
   BOOST_REQUIRE(embed_until_served("an ordinary text"));
   BOOST_TEST(channel->incarnation() == 1u);
 
@@ -173,9 +199,19 @@ BOOST_AUTO_TEST_CASE(an_isolated_hosts_death_changes_its_incarnation_once) {
   // later sees the killed host go.
   BOOST_TEST(!embedder.embed("hang", 32, &out).ok());
   BOOST_TEST(channel->incarnation() == 2u);
+  BOOST_TEST(channel->plugin_faults() == 2u);
   std::this_thread::sleep_for(300ms);
   BOOST_REQUIRE(embed_until_served("an ordinary text"));
   BOOST_TEST(channel->incarnation() == 2u);
+
+  // Killed from outside (as the OOM killer would): a new incarnation, and
+  // not the plugin's fault.
+  auto hosts = plugin_hosts();
+  BOOST_REQUIRE_EQUAL(hosts.size(), 1u);
+  BOOST_REQUIRE(::kill(hosts.front(), SIGKILL) == 0);
+  for (int i = 0; i < 200 && channel->incarnation() == 2u; ++i) std::this_thread::sleep_for(10ms);
+  BOOST_TEST(channel->incarnation() == 3u);
+  BOOST_TEST(channel->plugin_faults() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(the_sdk_catches_what_a_plugin_throws) {
