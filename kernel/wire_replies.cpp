@@ -194,13 +194,17 @@ std::vector<store::MetaEntry> copy_meta(capnp::List<wire::MetaEntry>::Reader lis
   }
   return out;
 }
+bool is_memosds_own(std::string_view cube_name) {
+  return cube_name.starts_with('.');
+}
+
 bool visible_to_clients(const store::Cube& cube) {
-  return !cube.name.starts_with('.');
+  return !is_memosds_own(cube.name);
 }
 
 store::Status find_client_cube(const store::ReadTxn& txn, std::uint32_t tenant,
                                std::string_view name, store::Cube* cube) {
-  if (name.starts_with('.')) {
+  if (is_memosds_own(name)) {
     return {store::Errc::not_found, "no cube named '" + std::string(name.substr(0, 64)) + "'"};
   }
   return txn.find_cube(tenant, name, cube);

@@ -59,6 +59,9 @@ store::Status find_client_cube(const store::ReadTxn& txn, std::uint32_t tenant,
                                std::string_view name, store::Cube* cube);
 // Whether a client sees the cube (cube lists leave out memosd's own).
 bool visible_to_clients(const store::Cube& cube);
+// Whether a cube name is one of memosd's own: the one rule both of the
+// above apply.
+bool is_memosds_own(std::string_view cube_name);
 
 // Opens a read transaction and finds the tenant's cube (another tenant's
 // is not_found, as are memosd's own: find_client_cube). Errors: not_found, internal (store errors).

@@ -45,10 +45,10 @@ void status(const Services& s, const RequestContext& ctx) {
         st.setRequestsServed(s.stats.requests_served.load());
         st.setDataDir(text(s.stats.data_dir));
       }
-      auto view = ctx.admin ? PluginView::full : PluginView::public_view;
       auto plugins = s.plugins.states();
       auto list = st.initPlugins(static_cast<unsigned>(plugins.size()));
-      for (unsigned i = 0; i < plugins.size(); ++i) set_plugin(list[i], plugins[i], view);
+      for (unsigned i = 0; i < plugins.size(); ++i)
+        set_plugin(list[i], plugins[i], ctx.plugin_view());
     });
   });
 }

@@ -9,16 +9,12 @@
 namespace memos::kernel {
 namespace {
 
-PluginView view_for(const RequestContext& ctx) {
-  return ctx.admin ? PluginView::full : PluginView::public_view;
-}
-
 // Answers with the named plugin's state, or not_found.
 void respond_plugin(const Services& s, const RequestContext& ctx, const std::string& name) {
   for (const auto& p : s.plugins.states()) {
     if (p.manifest.name == name) {
       return ctx.respond(
-          [&](wire::Response::Builder r) { set_plugin(r.initPlugin(), p, view_for(ctx)); });
+          [&](wire::Response::Builder r) { set_plugin(r.initPlugin(), p, ctx.plugin_view()); });
     }
   }
   ctx.fail(Status::not_found("no plugin named '" + name + "'"));
@@ -28,7 +24,8 @@ void list(const Services& s, const RequestContext& ctx) {
   auto plugins = s.plugins.states();
   ctx.respond([&](wire::Response::Builder r) {
     auto list = r.initPlugins(static_cast<unsigned>(plugins.size()));
-    for (unsigned i = 0; i < plugins.size(); ++i) set_plugin(list[i], plugins[i], view_for(ctx));
+    for (unsigned i = 0; i < plugins.size(); ++i)
+      set_plugin(list[i], plugins[i], ctx.plugin_view());
   });
 }
 

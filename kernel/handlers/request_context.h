@@ -42,6 +42,9 @@ struct RequestContext {
   }
   void respond_item(const store::Item& item) const { send_bounded(item_response(id, item)); }
 
+  // How much of a plugin's state this client may see (PluginView).
+  PluginView plugin_view() const { return admin ? PluginView::full : PluginView::public_view; }
+
   // What a handler may gather for one reply (items' stored sizes): room
   // is left for the reply's own framing and fields.
   std::size_t reply_budget() const { return max_reply_bytes - max_reply_bytes / 8; }

@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <boost/test/unit_test.hpp>
 
@@ -24,6 +23,7 @@
 #include "ipc/schema/memos.capnp.h"
 #include "memos/client.h"
 #include "tests/support/archive_ids.h"
+#include "tests/support/child_as.h"
 #include "tests/support/daemon_fixture.h"
 #include "tests/support/memosd_process.h"
 #include "tests/support/preconditions.h"
@@ -414,25 +414,20 @@ BOOST_AUTO_TEST_CASE(tenants_see_only_their_own_cubes,
   BOOST_REQUIRE(root->cube_create("private").ok());
   BOOST_REQUIRE(root->add("private", {"root's secret", {}, {}}).ok());
 
-  pid_t child = fork();
-  if (child == 0) {
-    // As uid 65534: the same names resolve to nothing of root's.
-    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+  // As uid 65534: the same names resolve to nothing of root's.
+  std::string seen = memos::testing::as_uid(65534, [&]() -> std::string {
     auto c = memos::Client::connect(d.process->socket());
-    if (!c.ok()) _exit(11);
+    if (!c.ok()) return "connect: " + c.error().message;
     auto& client = *c.value();
-    if (client.status()->tenant_uid != 65534) _exit(12);
-    if (!client.cube_list()->empty()) _exit(13);
-    if (client.cube_show("private").ok()) _exit(14);
-    if (client.search("private", "secret").ok()) _exit(15);
-    if (!client.cube_create("private").ok()) _exit(16);
-    if (!client.search("private", "secret")->empty()) _exit(17);
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(child, &status, 0);
-  BOOST_TEST(WIFEXITED(status));
-  BOOST_TEST(WEXITSTATUS(status) == 0);
+    if (client.status()->tenant_uid != 65534) return "status: another tenant";
+    if (!client.cube_list()->empty()) return "cube ls lists root's cube";
+    if (client.cube_show("private").ok()) return "cube show finds root's cube";
+    if (client.search("private", "secret").ok()) return "search reaches root's cube";
+    if (!client.cube_create("private").ok()) return "cannot make a cube of the same name";
+    if (!client.search("private", "secret")->empty()) return "its own cube finds root's item";
+    return "";
+  });
+  BOOST_TEST(seen == "");
   BOOST_TEST(root->cube_list()->size() == 1u);
   BOOST_TEST(root->cube_show("private")->live_items == 1u);
 }

@@ -8,7 +8,6 @@
 #define BOOST_TEST_MODULE generation
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <boost/test/unit_test.hpp>
 
@@ -20,6 +19,7 @@
 #include <thread>
 
 #include "memos/client.h"
+#include "tests/support/child_as.h"
 #include "tests/support/daemon_fixture.h"
 #include "tests/support/memosd_process.h"
 #include "tests/support/printing.h"
@@ -406,15 +406,10 @@ BOOST_AUTO_TEST_CASE(tenants_never_share_states) {
     if (!stats.ok() || stats->items != 1) return 16;
     return 0;
   };
-  pid_t child = fork();
-  if (child == 0) {
-    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
-    _exit(run_tenant());
-  }
-  int status = 0;
-  waitpid(child, &status, 0);
-  BOOST_TEST(WIFEXITED(status));
-  BOOST_TEST(WEXITSTATUS(status) == 0);
+  BOOST_TEST(memos::testing::as_uid(65534, [&] {
+               int failed = run_tenant();
+               return failed == 0 ? std::string() : "check " + std::to_string(failed);
+             }) == "");
   BOOST_TEST(run_tenant() == 0);  // root: "stored", not "restored" from uid 65534's
 }
 

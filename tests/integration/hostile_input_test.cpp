@@ -5,7 +5,6 @@
 // asked by an ordinary tenant.
 #define BOOST_TEST_MODULE hostile_input
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <boost/test/unit_test.hpp>
 
@@ -15,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/support/child_as.h"
 #include "tests/support/daemon_fixture.h"
 #include "tests/support/preconditions.h"
 #include "tests/support/printing.h"
@@ -159,33 +159,31 @@ BOOST_AUTO_TEST_CASE(admin_operations_are_for_root_or_memosd,
   const std::string plugin = plugins->front().name;
   BOOST_TEST(!plugins->front().library.empty());
 
-  pid_t child = fork();
-  if (child == 0) {
-    // As uid 65534 (exit codes name the check that failed).
-    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+  std::string seen = memos::testing::as_uid(65534, [&]() -> std::string {
     auto c = memos::Client::connect(d.process->socket());
-    if (!c.ok()) _exit(11);
+    if (!c.ok()) return "connect: " + c.error().message;
     auto& client = *c.value();
     auto status = client.status();
-    if (!status.ok() || status->admin) _exit(12);
+    if (!status.ok() || status->admin) return "status: taken for an admin";
     if (!status->data_dir.empty() || status->connections != 0 || status->requests_served != 0)
-      _exit(13);
+      return "status: shows the data folder or global counts";
     for (const auto& p : status->plugins) {
-      if (!p.library.empty() || !p.manifest.empty() || !p.settings.empty()) _exit(14);
+      if (!p.library.empty() || !p.manifest.empty() || !p.settings.empty())
+        return "status: shows plugin paths or settings";
     }
     auto info = client.plugin_info(plugin);
-    if (!info.ok() || !info->library.empty() || !info->manifest.empty()) _exit(15);
+    if (!info.ok() || !info->library.empty() || !info->manifest.empty())
+      return "plugin info: shows paths";
     auto reload = client.plugin_reload(plugin);
-    if (reload.ok() || reload.error().code != memos::ErrorCode::permission_denied) _exit(16);
+    if (reload.ok() || reload.error().code != memos::ErrorCode::permission_denied)
+      return "plugin reload: not refused";
     // Refused before anything else: no way to probe which plugins exist.
     auto unknown = client.plugin_reload("no-such-plugin");
-    if (unknown.ok() || unknown.error().code != memos::ErrorCode::permission_denied) _exit(17);
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(child, &status, 0);
-  BOOST_TEST(WIFEXITED(status));
-  BOOST_TEST(WEXITSTATUS(status) == 0);
+    if (unknown.ok() || unknown.error().code != memos::ErrorCode::permission_denied)
+      return "plugin reload of an unknown plugin: not refused as such";
+    return "";
+  });
+  BOOST_TEST(seen == "");
   // Root still may.
   auto reloaded = root->plugin_reload(plugin);
   BOOST_TEST(reloaded.ok(), why(reloaded));
