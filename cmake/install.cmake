@@ -12,12 +12,13 @@ install(TARGETS memosd memctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS memos-plugin-host RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/memosd)
 # Plugins install themselves: memos_add_plugin() (cmake/plugins.cmake).
 
-# The SDK: the client library with the protocol code it needs, its header,
+# The SDK: the client library with the protocol code it needs, its headers,
 # a CMake package and a pkg-config file.
 install(TARGETS memos_client memos_ipc EXPORT memosTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/sdk/include/memos/client.h
+              ${PROJECT_SOURCE_DIR}/sdk/include/memos/types.h
               ${PROJECT_SOURCE_DIR}/ipc/include/memos/vocabulary.h
               ${PROJECT_SOURCE_DIR}/plugins/include/memos/plugin.h
               ${PROJECT_SOURCE_DIR}/plugins/include/memos/plugin_sdk.h

@@ -1,214 +1,39 @@
+// sdk/client.cpp — connecting a Client, and its calls on the daemon, the
+// plugins, cubes, items, search and snapshots: each builds its request and
+// decodes its reply through Impl::call (client_impl.h), with the decoders of
+// reply_decode.h. The streamed archives are archive_stream.cpp, generation
+// and the activation tier generation.cpp, item ids as text item_ids.cpp.
 #include "memos/client.h"
 
-#include <capnp/message.h>
-#include <capnp/serialize.h>
-#include <kj/exception.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
-#include <map>
-#include <mutex>
-#include <optional>
-#include <thread>
 
-#include "ipc/frame_decoder.h"
-#include "ipc/message.h"
-#include "ipc/schema/memos.capnp.h"
 #include "ipc/unix_peer.h"
 #include "ipc/wire_vocabulary.h"
+#include "sdk/client_impl.h"
+#include "sdk/reply_decode.h"
+#include "sdk/wire_text.h"
 
 namespace memos {
-namespace {
 
-constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-constexpr int kReplyNestingLimit = 64;
-
-capnp::Text::Reader text(const std::string& s) {
-  return capnp::Text::Reader(s.data(), s.size());
-}
-std::string str(capnp::Text::Reader t) {
-  return std::string(t.cStr(), t.size());
-}
-
-ErrorCode from_wire(wire::ErrorCode code) {
-  switch (code) {
-    case wire::ErrorCode::BAD_REQUEST:
-      return ErrorCode::bad_request;
-    case wire::ErrorCode::NOT_FOUND:
-      return ErrorCode::not_found;
-    case wire::ErrorCode::ALREADY_EXISTS:
-      return ErrorCode::already_exists;
-    case wire::ErrorCode::TOO_LARGE:
-      return ErrorCode::too_large;
-    case wire::ErrorCode::BUSY:
-      return ErrorCode::busy;
-    case wire::ErrorCode::UNAVAILABLE:
-      return ErrorCode::unavailable;
-    case wire::ErrorCode::INTERNAL:
-      return ErrorCode::internal;
-    case wire::ErrorCode::CONFLICT:
-      return ErrorCode::conflict;
-    case wire::ErrorCode::PERMISSION_DENIED:
-      return ErrorCode::permission_denied;
-    case wire::ErrorCode::STORAGE_FULL:
-      return ErrorCode::storage_full;
-    case wire::ErrorCode::UNKNOWN:
-      break;
-  }
-  return ErrorCode::unknown;
-}
-
-Error protocol_error(const std::string& what) {
-  return Error{ErrorCode::protocol_error, what, false};
-}
-
-// Reads the named values of one reply. The first value this client does not
-// know (a newer memosd's) is remembered and fails the call in finish(): a
-// stand-in value would misreport it (a frozen item read as active).
-class ReplyReader {
- public:
-  Tier tier(wire::Tier wire) {
-    if (auto tier = ipc::from_wire(wire)) return *tier;
-    unknown("tier " + std::to_string(static_cast<unsigned>(wire)));
-    return Tier::plaintext;
-  }
-  State state(wire::State wire) {
-    if (auto state = ipc::from_wire(wire)) return *state;
-    unknown("state " + std::to_string(static_cast<unsigned>(wire)));
-    return State::active;
-  }
-  SearchMode search_mode(capnp::Text::Reader name) {
-    if (auto mode = parse_search_mode(std::string_view(name.cStr(), name.size()))) return *mode;
-    unknown("search mode '" + str(name).substr(0, 64) + "'");
-    return SearchMode::dense;
-  }
-  // A cube made before cubes had a default retriever has none: memosd
-  // searches it densely, so it reads as dense.
-  SearchMode default_retriever(capnp::Text::Reader name) {
-    return name.size() == 0 ? SearchMode::dense : search_mode(name);
-  }
-  PluginState plugin_state(capnp::Text::Reader name) {
-    if (auto state = parse_plugin_state(std::string_view(name.cStr(), name.size()))) return *state;
-    unknown("plugin state '" + str(name).substr(0, 64) + "'");
-    return PluginState::failed;
-  }
-  // memosd's status text: one of the outcome's forms, then "; not stored:
-  // why" when storing the block's state failed (to_string's form). A form
-  // this client does not know comes from an executor that did not restore
-  // the state it was given, which memosd treats as a rejection (it drops the
-  // state), so it reads as one, the text being the reason.
-  void activation_status(capnp::Text::Reader text, ChatReply* out) {
-    std::string_view status(text.cStr(), text.size());
-    if (status.empty()) return unknown("an empty activation status");
-    if (auto outcome = parse_activation_outcome(status)) {
-      out->activation_status = std::move(*outcome);
-      return;
-    }
-    constexpr std::string_view kNotStored = "; not stored: ";
-    ActivationOutcome unknown_form;
-    if (auto cut = status.rfind(kNotStored); cut != std::string_view::npos) {
-      unknown_form.not_stored = std::string(status.substr(cut + kNotStored.size()));
-      status = status.substr(0, cut);
-    }
-    unknown_form.rejected = std::string(status);
-    out->activation_status = std::move(unknown_form);
-  }
-
-  template <class T>
-  Result<T> finish(T value) {
-    if (!unknown_.empty()) {
-      return protocol_error("the reply holds " + unknown_ +
-                            ", which this client does not know (is memosd newer?)");
-    }
-    return value;
-  }
-
- private:
-  void unknown(std::string what) {
-    if (unknown_.empty()) unknown_ = std::move(what);
-  }
-  std::string unknown_;
-};
-
-Item to_item(ReplyReader& in, wire::Item::Reader r) {
-  Item item;
-  item.id = r.getId();
-  item.version = r.getVersion();
-  item.text = str(r.getText());
-  for (auto t : r.getTags()) item.tags.push_back(str(t));
-  for (auto m : r.getMeta()) item.meta.push_back({str(m.getKey()), str(m.getValue())});
-  item.created_at_ms = r.getCreatedAtMs();
-  item.recorded_at_ms = r.getRecordedAtMs();
-  item.deleted = r.getDeleted();
-  item.tier = in.tier(r.getTier());
-  item.state = in.state(r.getState());
-  item.importance = r.getImportance();
-  item.expires_at_ms = r.getExpiresAtMs();
-  item.valid_from_ms = r.getValidFromMs();
-  item.valid_to_ms = r.getValidToMs();
-  item.writer_uid = r.getWriterUid();
-  item.session_id = str(r.getSessionId());
-  for (auto id : r.getSources()) item.sources.push_back(id);
-  item.cube_version = r.getCubeVersion();
-  item.hits = r.getHits();
-  item.last_access_ms = r.getLastAccessMs();
-  return item;
-}
-
-Cube to_cube(ReplyReader& in, wire::Cube::Reader r) {
-  return Cube{r.getId(),
-              str(r.getName()),
-              r.getOwnerUid(),
-              r.getCreatedAtMs(),
-              str(r.getEmbedder()),
-              r.getDimension(),
-              r.getLiveItems(),
-              r.getHeadVersion(),
-              in.default_retriever(r.getDefaultRetriever()),
-              str(r.getLanguage()),
-              str(r.getIndexes())};
-}
-
-PluginInfo to_plugin(ReplyReader& in, wire::PluginInfo::Reader r) {
-  PluginInfo p;
-  p.name = str(r.getName());
-  for (auto k : r.getKinds()) p.kinds.push_back(str(k));
-  p.state = in.plugin_state(r.getState());
-  p.detail = str(r.getDetail());
-  p.health = str(r.getHealth());
-  p.isolated = r.getIsolated();
-  p.library = str(r.getLibrary());
-  p.manifest = str(r.getManifest());
-  for (auto c : r.getCapabilities()) p.capabilities.push_back({str(c.getKey()), str(c.getValue())});
-  for (auto c : r.getSettings()) p.settings.push_back({str(c.getKey()), str(c.getValue())});
-  return p;
-}
-
-Snapshot to_snapshot(wire::Snapshot::Reader r) {
-  return Snapshot{str(r.getTag()), r.getCubeVersion(), r.getCreatedAtMs(), r.getLiveItems(),
-                  r.getCreatedBy()};
-}
-
-template <class List>
-void set_texts(List list, const std::vector<std::string>& values) {
-  for (unsigned i = 0; i < values.size(); ++i) list.set(i, text(values[i]));
-}
-
-template <class List>
-void set_meta(List list, const std::vector<MetaEntry>& values) {
-  for (unsigned i = 0; i < values.size(); ++i) {
-    list[i].setKey(text(values[i].key));
-    list[i].setValue(text(values[i].value));
-  }
-}
-
-}  // namespace
+using sdk::decode_cube;
+using sdk::decode_item;
+using sdk::decode_plugin;
+using sdk::ReplyReader;
+using sdk::set_meta;
+using sdk::set_texts;
+using sdk::str;
+using sdk::text;
+using sdk::to_cube;
+using sdk::to_item;
+using sdk::to_plugin;
+using sdk::to_snapshot;
+using sdk::wrong_reply;
 
 const char* to_string(ErrorCode code) {
   switch (code) {
@@ -244,207 +69,10 @@ const char* to_string(ErrorCode code) {
   return "unknown";
 }
 
-std::string format_id(std::uint64_t id) {
-  std::string out(13, '0');
-  for (int i = 12; i >= 0; --i) {
-    out[static_cast<std::size_t>(i)] = kCrockford[id & 31];
-    id >>= 5;
-  }
-  return out;
-}
-
-std::optional<std::uint64_t> parse_id(std::string_view s) {
-  if (s.size() != 13) return std::nullopt;
-  std::uint64_t id = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    if (c == 'O') c = '0';
-    if (c == 'I' || c == 'L') c = '1';
-    const char* p = std::strchr(kCrockford, c);
-    if (c == '\0' || !p) return std::nullopt;
-    auto digit = static_cast<std::uint64_t>(p - kCrockford);
-    if (i == 0 && digit > 15) return std::nullopt;  // 13 digits carry 65 bits; 64 fit
-    id = (id << 5) | digit;
-  }
-  return id;
-}
-
 std::string default_socket() {
   if (const char* env = std::getenv("MEMOS_SOCKET"); env && *env) return env;
   return ipc::default_socket_path();
 }
-
-// ---- Impl -------------------------------------------------------------------
-
-class Client::Impl {
- public:
-  // Called with the reply, or with an error when none will come.
-  using Handler = std::function<void(const wire::Response::Reader*, const Error*)>;
-
-  Impl(int fd, ClientOptions options) : fd_(fd), options_(options) {
-    reader_ = std::thread([this] { read_loop(); });
-  }
-
-  ~Impl() {
-    shutdown(fd_, SHUT_RDWR);
-    if (reader_.joinable()) reader_.join();
-    close(fd_);
-  }
-
-  std::size_t in_flight() const {
-    std::lock_guard lock(mutex_);
-    return pending_.size();
-  }
-
-  // Sends one request built by `build`; `decode` turns the reply into T.
-  template <class T, class Build, class Decode>
-  std::future<Result<T>> call(Build&& build, Decode&& decode) {
-    auto promise = std::make_shared<std::promise<Result<T>>>();
-    auto future = promise->get_future();
-    const std::uint64_t id = next_id_++;
-
-    capnp::MallocMessageBuilder message;
-    auto request = message.initRoot<wire::Request>();
-    request.setId(id);
-    build(request);
-    kj::Array<capnp::word> frame = ipc::encode_frame(message);
-
-    Handler handler = [promise, decode = std::forward<Decode>(decode)](
-                          const wire::Response::Reader* r, const Error* e) {
-      if (e) return promise->set_value(*e);
-      if (r->isError()) {
-        auto err = r->getError();
-        return promise->set_value(
-            Error{from_wire(err.getCode()), str(err.getMessage()), err.getRetryable()});
-      }
-      promise->set_value(decode(*r));
-    };
-    {
-      std::lock_guard lock(mutex_);
-      if (dead_) {
-        Error e = dead_error_;
-        handler(nullptr, &e);
-        return future;
-      }
-      pending_.emplace(id, std::move(handler));
-    }
-    // The reply may arrive before send() returns: the handler is registered first.
-    if (!send_all(frame.asBytes())) {
-      int err = errno;
-      // memosd closed the connection: the reader fails the requests once it
-      // has read why (a refusal memosd sent before closing, else the end of
-      // the stream).
-      if (err == EPIPE || err == ECONNRESET) return future;
-      fail_all(Error{ErrorCode::connection_lost, std::string("send: ") + std::strerror(err), true});
-    }
-    return future;
-  }
-
- private:
-  bool send_all(kj::ArrayPtr<const kj::byte> bytes) {
-    std::lock_guard lock(send_mutex_);
-    std::size_t sent = 0;
-    while (sent < bytes.size()) {
-      ssize_t n = ::send(fd_, bytes.begin() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      sent += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
-
-  void read_loop() {
-    ipc::FrameDecoder decoder({options_.max_message_bytes, 1u << 16});
-    std::vector<char> buf(64 * 1024);
-    for (;;) {
-      ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        std::string why = n == 0 ? "memosd closed the connection" : std::strerror(errno);
-        std::optional<Error> refusal;
-        {
-          std::lock_guard lock(mutex_);
-          refusal = refusal_;
-        }
-        return fail_all(refusal ? *refusal : Error{ErrorCode::connection_lost, why, true});
-      }
-      std::vector<kj::Array<capnp::word>> frames;
-      ipc::FrameError err = decoder.feed(
-          std::span(reinterpret_cast<const std::byte*>(buf.data()), static_cast<std::size_t>(n)),
-          frames);
-      for (auto& frame : frames) {
-        if (!deliver(frame)) return;
-      }
-      if (err != ipc::FrameError::none) {
-        shutdown(fd_, SHUT_RDWR);
-        return fail_all(protocol_error(std::string("reply: ") + ipc::describe(err)));
-      }
-    }
-  }
-
-  bool deliver(kj::Array<capnp::word>& frame) {
-    Handler handler;
-    kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
-      capnp::FlatArrayMessageReader reader(
-          frame, ipc::frame_reader_options(frame.size(), kReplyNestingLimit));
-      auto response = reader.getRoot<wire::Response>();
-      {
-        std::lock_guard lock(mutex_);
-        auto it = pending_.find(response.getId());
-        if (it == pending_.end()) {
-          // An error about no request of ours (id 0) comes before memosd
-          // closes the connection: why it refused the connection (too many,
-          // an unseen uid), timed it out, or could not read a frame. The
-          // requests still waiting fail with it.
-          if (response.getId() == 0 && response.isError()) {
-            auto err = response.getError();
-            refusal_ = Error{from_wire(err.getCode()), str(err.getMessage()), err.getRetryable()};
-          }
-          return;
-        }
-        handler = std::move(it->second);
-        pending_.erase(it);
-      }
-      handler(&response, nullptr);
-    });
-    KJ_IF_MAYBE (e, failure) {
-      Error error =
-          protocol_error(std::string("reply does not decode: ") + e->getDescription().cStr());
-      if (handler) handler(nullptr, &error);
-      shutdown(fd_, SHUT_RDWR);
-      fail_all(error);
-      return false;
-    }
-    return true;
-  }
-
-  void fail_all(const Error& error) {
-    std::map<std::uint64_t, Handler> failed;
-    {
-      std::lock_guard lock(mutex_);
-      if (!dead_) {
-        dead_ = true;
-        dead_error_ = error;
-      }
-      failed.swap(pending_);
-    }
-    for (auto& [id, handler] : failed) handler(nullptr, &error);
-  }
-
-  int fd_;
-  ClientOptions options_;
-  std::atomic<std::uint64_t> next_id_{1};
-  std::mutex send_mutex_;
-  mutable std::mutex mutex_;
-  std::map<std::uint64_t, Handler> pending_;
-  bool dead_ = false;
-  Error dead_error_{ErrorCode::connection_lost, "", true};
-  std::optional<Error> refusal_;  // memosd's error about the connection (id 0)
-  std::thread reader_;
-};
-
-// ---- Client -----------------------------------------------------------------
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::~Client() = default;
@@ -475,15 +103,6 @@ std::size_t Client::in_flight() const {
   return impl_->in_flight();
 }
 
-namespace {
-
-template <class T>
-Result<T> wrong_reply() {
-  return protocol_error("reply does not match the request");
-}
-
-}  // namespace
-
 std::future<Result<Status>> Client::status_async() {
   return impl_->call<Status>([](wire::Request::Builder r) { r.setStatus(); },
                              [](const wire::Response::Reader& r) -> Result<Status> {
@@ -513,14 +132,6 @@ std::future<Result<std::vector<PluginInfo>>> Client::plugin_list_async() {
       });
 }
 
-namespace {
-Result<PluginInfo> decode_plugin(const wire::Response::Reader& r) {
-  if (!r.isPlugin()) return wrong_reply<PluginInfo>();
-  ReplyReader in;
-  return in.finish(to_plugin(in, r.getPlugin()));
-}
-}  // namespace
-
 std::future<Result<PluginInfo>> Client::plugin_info_async(std::string name) {
   return impl_->call<PluginInfo>([&](wire::Request::Builder r) { r.setPluginInfo(text(name)); },
                                  decode_plugin);
@@ -530,19 +141,6 @@ std::future<Result<PluginInfo>> Client::plugin_reload_async(std::string name) {
   return impl_->call<PluginInfo>([&](wire::Request::Builder r) { r.setPluginReload(text(name)); },
                                  decode_plugin);
 }
-
-namespace {
-Result<Cube> decode_cube(const wire::Response::Reader& r) {
-  if (!r.isCube()) return wrong_reply<Cube>();
-  ReplyReader in;
-  return in.finish(to_cube(in, r.getCube()));
-}
-Result<Item> decode_item(const wire::Response::Reader& r) {
-  if (!r.isItem()) return wrong_reply<Item>();
-  ReplyReader in;
-  return in.finish(to_item(in, r.getItem()));
-}
-}  // namespace
 
 std::future<Result<Cube>> Client::cube_create_async(std::string name,
                                                     std::optional<SearchMode> retriever,
@@ -854,206 +452,6 @@ std::future<Result<std::vector<SnapshotChange>>> Client::snapshot_diff_async(std
         }
         return out;
       });
-}
-
-Result<std::uint64_t> Client::export_cube(const std::string& cube,
-                                          const std::function<bool(std::string_view)>& write) {
-  struct Chunk {
-    std::string data, cursor;
-    bool done = false;
-  };
-  std::string cursor;
-  std::uint64_t total = 0;
-  for (;;) {
-    auto r = impl_
-                 ->call<Chunk>(
-                     [&](wire::Request::Builder req) {
-                       auto x = req.initExportChunk();
-                       x.setCube(text(cube));
-                       x.setCursor(capnp::Data::Reader(
-                           reinterpret_cast<const kj::byte*>(cursor.data()), cursor.size()));
-                     },
-                     [](const wire::Response::Reader& resp) -> Result<Chunk> {
-                       if (!resp.isArchiveChunk()) return wrong_reply<Chunk>();
-                       auto c = resp.getArchiveChunk();
-                       auto data = c.getData(), next = c.getCursor();
-                       return Chunk{
-                           std::string(reinterpret_cast<const char*>(data.begin()), data.size()),
-                           std::string(reinterpret_cast<const char*>(next.begin()), next.size()),
-                           c.getDone()};
-                     })
-                 .get();
-    if (!r) return r.error();
-    if (!write(r->data)) return Error{ErrorCode::bad_request, "stopped by the writer", false};
-    total += r->data.size();
-    if (r->done) return total;
-    cursor = std::move(r->cursor);
-  }
-}
-
-Result<Cube> Client::import_cube(const std::function<std::size_t(char*, std::size_t)>& read,
-                                 const std::string& name) {
-  auto session = impl_
-                     ->call<std::uint64_t>(
-                         [&](wire::Request::Builder r) { r.initImportBegin().setName(text(name)); },
-                         [](const wire::Response::Reader& r) -> Result<std::uint64_t> {
-                           if (!r.isImportSession()) return wrong_reply<std::uint64_t>();
-                           return r.getImportSession();
-                         })
-                     .get();
-  if (!session) return session.error();
-  std::string buffer(1 << 20, '\0');
-  for (;;) {
-    std::size_t n = read(buffer.data(), buffer.size());
-    if (n == 0) break;
-    auto sent = impl_
-                    ->call<std::uint64_t>(
-                        [&](wire::Request::Builder r) {
-                          auto x = r.initImportChunk();
-                          x.setSession(*session);
-                          x.setData(capnp::Data::Reader(
-                              reinterpret_cast<const kj::byte*>(buffer.data()), n));
-                        },
-                        [](const wire::Response::Reader& r) -> Result<std::uint64_t> {
-                          if (!r.isImportProgress()) return wrong_reply<std::uint64_t>();
-                          return r.getImportProgress();
-                        })
-                    .get();
-    if (!sent) return sent.error();
-  }
-  return impl_
-      ->call<Cube>([&](wire::Request::Builder r) { r.setImportFinish(*session); }, decode_cube)
-      .get();
-}
-
-// ---- generation and the activation tier ----------------------------------------
-
-namespace {
-
-Activation to_activation(wire::Activation::Reader a) {
-  Activation out;
-  out.id = a.getId();
-  out.cube = str(a.getCube());
-  out.model = str(a.getModel());
-  out.model_hash = str(a.getModelHash());
-  out.kv_type = str(a.getKvType());
-  out.tokens = a.getTokens();
-  out.bytes = a.getBytes();
-  for (std::uint64_t id : a.getSources()) out.sources.push_back(id);
-  out.created_at_ms = a.getCreatedAtMs();
-  out.last_used_ms = a.getLastUsedMs();
-  out.uses = a.getUses();
-  out.prefill_ms = a.getPrefillMs();
-  return out;
-}
-
-Result<Activation> decode_activation(const wire::Response::Reader& r) {
-  if (!r.isActivation()) return wrong_reply<Activation>();
-  return to_activation(r.getActivation());
-}
-
-}  // namespace
-
-std::future<Result<ChatReply>> Client::chat_async(std::string cube, std::string prompt,
-                                                  ChatOptions options) {
-  return impl_->call<ChatReply>(
-      [&](wire::Request::Builder r) {
-        auto c = r.initChat();
-        c.setCube(text(cube));
-        c.setPrompt(text(prompt));
-        c.setK(options.k);
-        auto ids = c.initIds(static_cast<unsigned>(options.ids.size()));
-        for (unsigned i = 0; i < ids.size(); ++i) ids.set(i, options.ids[i]);
-        c.setMode(options.mode ? to_string(*options.mode) : "");  // empty: the cube's default
-        c.setActivate(options.activate);
-        c.setNoReuse(options.no_reuse);
-        c.setMaxTokens(options.max_tokens);
-        c.setTemperature(options.temperature);
-        c.setTopK(options.top_k);
-        c.setTopP(options.top_p);
-        c.setSeed(options.seed);
-      },
-      [](const wire::Response::Reader& r) -> Result<ChatReply> {
-        if (!r.isChat()) return wrong_reply<ChatReply>();
-        auto c = r.getChat();
-        ReplyReader in;
-        ChatReply out;
-        out.text = str(c.getText());
-        for (std::uint64_t id : c.getMemories()) out.memories.push_back(id);
-        out.prompt_tokens = c.getPromptTokens();
-        out.block_tokens = c.getBlockTokens();
-        out.reused_tokens = c.getReusedTokens();
-        out.generated_tokens = c.getGeneratedTokens();
-        in.activation_status(c.getActivationStatus(), &out);
-        out.activation = c.getActivation();
-        out.restore_ms = c.getRestoreMs();
-        out.prefill_ms = c.getPrefillMs();
-        out.first_token_ms = c.getFirstTokenMs();
-        out.total_ms = c.getTotalMs();
-        out.finish = str(c.getFinish());
-        out.resident = c.getResident();
-        out.format = str(c.getFormat());
-        return in.finish(std::move(out));
-      });
-}
-
-std::future<Result<Activation>> Client::kv_prefill_async(std::string cube,
-                                                         std::vector<std::uint64_t> ids,
-                                                         std::uint32_t top) {
-  return impl_->call<Activation>(
-      [&](wire::Request::Builder r) {
-        auto p = r.initKvPrefill();
-        p.setCube(text(cube));
-        auto list = p.initIds(static_cast<unsigned>(ids.size()));
-        for (unsigned i = 0; i < list.size(); ++i) list.set(i, ids[i]);
-        p.setTop(top);
-      },
-      decode_activation);
-}
-
-std::future<Result<std::vector<Activation>>> Client::kv_list_async(std::string cube) {
-  return impl_->call<std::vector<Activation>>(
-      [&](wire::Request::Builder r) { r.initKvList().setName(text(cube)); },
-      [](const wire::Response::Reader& r) -> Result<std::vector<Activation>> {
-        if (!r.isActivations()) return wrong_reply<std::vector<Activation>>();
-        std::vector<Activation> out;
-        for (auto a : r.getActivations()) out.push_back(to_activation(a));
-        return out;
-      });
-}
-
-std::future<Result<Activation>> Client::kv_remove_async(std::string cube, std::uint64_t id) {
-  return impl_->call<Activation>(
-      [&](wire::Request::Builder r) {
-        auto x = r.initKvRemove();
-        x.setCube(text(cube));
-        x.setItemId(id);
-      },
-      decode_activation);
-}
-
-std::future<Result<KvStats>> Client::kv_stats_async() {
-  return impl_->call<KvStats>([](wire::Request::Builder r) { r.setKvStats(); },
-                              [](const wire::Response::Reader& r) -> Result<KvStats> {
-                                if (!r.isKvStats()) return wrong_reply<KvStats>();
-                                auto k = r.getKvStats();
-                                KvStats out;
-                                out.model = str(k.getModel());
-                                out.model_hash = str(k.getModelHash());
-                                out.kv_type = str(k.getKvType());
-                                out.context_tokens = k.getContextTokens();
-                                out.chunk_tokens = k.getChunkTokens();
-                                out.items = k.getItems();
-                                out.bytes = k.getBytes();
-                                out.tenant_max_bytes = k.getTenantMaxBytes();
-                                out.resident_states = k.getResidentStates();
-                                out.resident_bytes = k.getResidentBytes();
-                                out.resident_budget_bytes = k.getResidentBudgetBytes();
-                                out.resident_hits = k.getResidentHits();
-                                out.resident_misses = k.getResidentMisses();
-                                out.rejected_states = k.getRejectedStates();
-                                return out;
-                              });
 }
 
 }  // namespace memos

@@ -6,10 +6,10 @@
 #     (fixture) builds the package from this build tree and unpacks it into
 #     BUILD_DIR/package-test/root.
 #   package_test.sh layout SOURCE_DIR BUILD_DIR
-#     every file is where the man pages say, every manifest's library is
-#     beside it, the installed memosd runs from the unpacked root (plugins
-#     and memos-plugin-host found through the installed layout), the systemd
-#     units verify.
+#     every file is where the man pages say, the SDK's headers compile from
+#     the package alone, every manifest's library is beside it, the installed
+#     memosd runs from the unpacked root (plugins and memos-plugin-host found
+#     through the installed layout), the systemd units verify.
 #   package_test.sh chat   SOURCE_DIR BUILD_DIR MEMOS_MKMODEL VOCAB
 #     the packaged daemon answers `memctl chat` through the packaged
 #     llama-executor, on a tiny model memos-mkmodel makes. Exit 77 (skipped)
@@ -68,7 +68,7 @@ layout)
            usr/lib/memosd/plugins/faiss-retriever/faiss-retriever.plugin.toml \
            usr/lib/memosd/plugins/xapian-retriever/xapian-retriever.plugin.toml \
            usr/lib/memosd/plugins/hybrid-fuser/hybrid-fuser.plugin.toml \
-           usr/include/memos/client.h usr/include/memos/vocabulary.h \
+           usr/include/memos/client.h usr/include/memos/types.h usr/include/memos/vocabulary.h \
            usr/include/memos/plugin.h usr/include/memos/plugin_sdk.h \
            usr/lib/libmemos_client.a usr/lib/cmake/memos/memosConfig.cmake \
            usr/lib/pkgconfig/memos-client.pc \
@@ -78,6 +78,11 @@ layout)
            etc/memosd/memosd.conf; do
     [ -e "$root/$f" ] || fail "missing /$f"
   done
+  # The SDK's headers are all packaged: client.h, with every header it
+  # includes, compiles from the package's include folder.
+  printf '#include "memos/client.h"\nint main() { return memos::Client::connect().ok() ? 0 : 1; }\n' |
+    "${CXX:-c++}" -std=c++20 -fsyntax-only -I "$root/usr/include" -x c++ - ||
+    fail "memos/client.h does not compile from the package's /usr/include"
   # Every plugin the build made is packaged, in lib/memosd/plugins/NAME/ with
   # NAME.plugin.toml, and each manifest's library (a file name, beside it)
   # resolves there.

@@ -1,0 +1,321 @@
+// memos/types.h — the values of memosd's C++ client: what every Client call
+// returns (Result<T>: a value, or an Error with its ErrorCode), what memosd
+// holds (Item, Cube, Snapshot, PluginInfo, Activation, ...), what a caller
+// describes (NewItem, ItemChange, SearchOptions, ChatOptions), and item ids
+// as text. memos/client.h includes it, so a program that includes client.h
+// has them all; what each error code means, and which calls return it, is
+// documented there ("Errors").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "memos/vocabulary.h"  // Tier, State, SearchMode, PluginState, ActivationOutcome
+
+namespace memos {
+
+enum class ErrorCode {
+  bad_request,
+  not_found,
+  already_exists,
+  too_large,
+  busy,
+  unavailable,
+  internal,
+  conflict,
+  permission_denied,
+  storage_full,
+  unknown,
+  connect_failed,
+  connection_lost,
+  protocol_error,
+};
+
+// The code's name as memctl prints it, e.g. "notFound" (the schema's spelling).
+const char* to_string(ErrorCode code);
+
+struct Error {
+  ErrorCode code;
+  std::string message{};
+  bool retryable = false;
+};
+
+// A value or an Error. Accessing value() of an error Result is a bug (it
+// aborts), so check ok() first.
+template <class T>
+class Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}
+  Result(Error error) : v_(std::move(error)) {}
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  T& value() { return std::get<0>(v_); }
+  const T& value() const { return std::get<0>(v_); }
+  T& operator*() { return value(); }
+  const T& operator*() const { return value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  const Error& error() const { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, Error> v_;
+};
+
+struct Done {};  // the value of operations that return nothing
+
+struct MetaEntry {
+  std::string key;
+  std::string value;
+  bool operator==(const MetaEntry&) const = default;
+};
+
+struct Item {
+  std::uint64_t id = 0;  // time-ordered; format_id() for its text form
+  std::uint32_t version = 0;
+  std::string text{};
+  std::vector<std::string> tags{};
+  std::vector<MetaEntry> meta{};
+  std::int64_t created_at_ms = 0;   // when version 1 was recorded
+  std::int64_t recorded_at_ms = 0;  // when this version was recorded
+  bool deleted = false;             // this version is a tombstone
+  Tier tier = Tier::plaintext;
+  State state = State::active;
+  float importance = 0;
+  std::int64_t expires_at_ms = 0;  // 0: never
+  // Valid time: the fact holds from valid_from_ms until valid_to_ms (0: open).
+  std::int64_t valid_from_ms = 0;
+  std::int64_t valid_to_ms = 0;
+  // Provenance of this version.
+  std::uint32_t writer_uid = 0;
+  std::string session_id{};
+  std::vector<std::uint64_t> sources{};
+  std::uint64_t cube_version = 0;  // the cube's head version when written
+  // Reads of the item (get, search hits), counted in batches about once a
+  // second; filled in by get and search only.
+  std::uint64_t hits = 0;
+  std::int64_t last_access_ms = 0;
+};
+
+struct MetaChange {
+  std::string key{};
+  std::optional<std::string> before, after;  // empty: absent on that side
+};
+
+struct ItemDiff {
+  Item from, to;
+  bool text_changed = false;
+  std::vector<std::string> tags_added, tags_removed;
+  std::vector<MetaChange> meta_changes{};
+  bool state_changed = false;
+  bool validity_changed = false;
+};
+
+struct Cube {
+  std::uint64_t id = 0;
+  std::string name{};
+  std::uint32_t owner_uid = 0;
+  std::int64_t created_at_ms = 0;
+  std::string embedder{};
+  std::uint32_t dimension = 0;
+  std::uint64_t live_items = 0;
+  std::uint64_t head_version = 0;  // advanced by every item version written
+  // How search ranks unless told otherwise (an empty one on the wire, from
+  // a cube made before cubes had one, reads as dense: see client.h, Errors).
+  SearchMode default_retriever = SearchMode::dense;
+  std::string language{};  // stemming language of lexical search
+  // cube_show only: what each retriever holds ("dense: hnsw, 120000
+  // documents, 0 tombstones; lexical: ..."); a rebuild says "rebuilding".
+  std::string indexes{};
+};
+
+// A named cube-wide version.
+struct Snapshot {
+  std::string tag{};
+  std::uint64_t cube_version = 0;
+  std::int64_t created_at_ms = 0;
+  std::uint64_t live_items = 0;
+  std::uint32_t created_by = 0;
+};
+
+struct SnapshotChange {
+  enum class Kind { added, removed, changed };
+  std::uint64_t item_id = 0;
+  Kind kind = Kind::changed;
+  std::uint32_t from_version = 0;  // 0: not live at the first
+  std::uint32_t to_version = 0;    // 0: not live at the second
+  std::string text{};              // at the second, or at the first if removed
+};
+
+// How one retriever ranked a hit (SearchOptions::explain).
+struct Rank {
+  SearchMode retriever = SearchMode::dense;  // hybrid: the fused list
+  std::uint32_t rank = 0;                    // 1-based; 0: not among its candidates
+  float score = 0;
+};
+
+struct Hit {
+  Item item;
+  // dense: cosine similarity; lexical: BM25; hybrid: fused reciprocal rank
+  // (1 = first in both lists) plus any recency and importance boosts.
+  float score = 0;
+  std::string cube{};         // the cube it came from
+  std::vector<Rank> ranks{};  // filled with SearchOptions::explain
+};
+
+struct PluginInfo {
+  std::string name{};
+  std::vector<std::string> kinds{};
+  PluginState state = PluginState::listed;
+  std::string detail{};  // its version once loaded, or why it failed
+  std::string health{};  // loaded plugins: running, restarting or quarantined
+  bool isolated = false;
+  std::string library{};
+  std::string manifest{};
+  std::vector<MetaEntry> capabilities{};
+  std::vector<MetaEntry> settings{};
+};
+
+struct Status {
+  std::string version{};
+  std::uint32_t pid = 0;
+  std::int64_t uptime_ms = 0;
+  std::uint32_t tenant_uid = 0;
+  std::uint32_t cubes = 0;
+  std::uint32_t connections = 0;
+  std::uint64_t requests_served = 0;
+  std::string data_dir{};
+  std::string socket{};
+  std::vector<PluginInfo> plugins{};
+  // Root or memosd's own uid. Only then are connections, requests_served,
+  // data_dir and the plugins' library, manifest and settings filled in, and
+  // only then may plugin_reload() succeed.
+  bool admin = false;
+};
+
+struct NewItem {
+  std::string text{};
+  std::vector<std::string> tags{};
+  std::vector<MetaEntry> meta{};
+  float importance = 0;            // 0..1
+  std::int64_t ttl_ms = 0;         // 0: never expires
+  std::int64_t valid_from_ms = 0;  // when the fact starts to hold; 0: now
+  std::int64_t valid_to_ms = 0;    // when it stops; 0: open
+  std::string session_id{};
+  std::vector<std::uint64_t> sources{};  // items it was derived from
+  // An item whose fact this one replaces: its valid_to is closed at this
+  // item's valid_from (it stays, marked no longer valid). 0: none.
+  std::uint64_t supersedes = 0;
+  // Makes a retry safe: a second add with the same key (same tenant) writes
+  // nothing and returns what the first one wrote. At most 128 bytes; a key
+  // reused for a different write is a conflict.
+  std::string idempotency_key{};
+};
+
+struct ItemChange {
+  std::string text{};
+  std::optional<std::vector<std::string>> tags{};  // replaced only when set
+  std::optional<std::vector<MetaEntry>> meta{};    // replaced only when set
+  std::string session_id{};
+  std::string idempotency_key{};  // as in NewItem
+};
+
+// Every condition is applied inside the retrievers, so k hits come back
+// whenever k items qualify (memos(7)).
+struct SearchOptions {
+  std::uint32_t k = 10;
+  std::vector<std::string> tags{};  // only items carrying all of them
+  std::int64_t as_of_ms = 0;        // facts valid at this time; 0: now
+  bool include_archived = false;
+  std::optional<SearchMode> mode{};     // empty: the cube's default retriever
+  std::vector<std::string> any_tags{};  // only items carrying at least one
+  std::vector<MetaEntry> meta{};        // only items with each key set to that value
+  std::vector<Tier> tiers{};            // empty: any tier
+  std::vector<State> states{};          // empty: active (plus archived with include_archived)
+  std::int64_t recorded_since_ms = 0;   // recorded in [since, until); 0: no bound
+  std::int64_t recorded_until_ms = 0;
+  std::int64_t valid_since_ms = 0;  // facts holding at some time in [since, until)
+  std::int64_t valid_until_ms = 0;
+  bool explain = false;                   // fill Hit::ranks
+  std::vector<std::string> more_cubes{};  // searched too, one ranking over all
+  // Hybrid weighting; 0 keeps the daemon's defaults.
+  float recency_weight = 0;
+  float importance_weight = 0;
+  float mmr_lambda = 0;  // in (0,1): diversify; 1 or more: off
+};
+
+// Memory-augmented generation (Client::chat; memos(7), "tiers").
+struct ChatOptions {
+  std::uint32_t k = 5;               // memories retrieved for the block
+  std::vector<std::uint64_t> ids{};  // or exactly these memories
+  std::optional<SearchMode> mode{};  // search mode; empty: the cube's default
+  bool activate = false;             // store the block's state for next time
+  bool no_reuse = false;             // decode the block even if a state is stored
+  std::uint32_t max_tokens = 128;    // generated, at most
+  float temperature = 0;             // 0: greedy
+  std::uint32_t top_k = 0;           // 0: off
+  float top_p = 0;                   // 0 or 1: off
+  std::uint32_t seed = 0;
+};
+
+struct ChatReply {
+  std::string text{};
+  std::vector<std::uint64_t> memories{};  // the block's memories, in block order
+  std::uint32_t prompt_tokens = 0;        // block and prompt
+  std::uint32_t block_tokens = 0;
+  std::uint32_t reused_tokens = 0;  // taken from a stored state
+  std::uint32_t generated_tokens = 0;
+  // What the chat did with the activation tier (restored, stored, both,
+  // neither, or refused a stored state), and why storing the block's state
+  // failed, when it did (`not_stored`).
+  ActivationOutcome activation_status{};
+  std::uint64_t activation = 0;  // the item restored or stored; 0: none
+  double restore_ms = 0, prefill_ms = 0, first_token_ms = 0, total_ms = 0;
+  std::string finish{};   // "length", "eog" or "prompt"
+  bool resident = false;  // the state was already in the executor's memory
+  std::string format{};   // the prompt's layout: "chat template" or "plain"
+};
+
+// An activation item: a model's KV state of a memory block.
+struct Activation {
+  std::uint64_t id = 0;
+  std::string cube{};
+  std::string model{};
+  std::string model_hash{};
+  std::string kv_type{};
+  std::uint32_t tokens = 0;
+  std::uint64_t bytes = 0;
+  std::vector<std::uint64_t> sources{};
+  std::int64_t created_at_ms = 0;
+  std::int64_t last_used_ms = 0;
+  std::uint64_t uses = 0;
+  double prefill_ms = 0;  // kv_prefill: what making it took (0: it existed)
+};
+
+struct KvStats {
+  std::string model{};  // empty: no executor configured
+  std::string model_hash{};
+  std::string kv_type{};
+  std::uint32_t context_tokens = 0;
+  std::uint32_t chunk_tokens = 0;
+  std::uint64_t items = 0;  // the tenant's
+  std::uint64_t bytes = 0;
+  std::uint64_t tenant_max_bytes = 0;
+  std::uint32_t resident_states = 0;  // in the executor's memory, all tenants
+  std::uint64_t resident_bytes = 0;
+  std::uint64_t resident_budget_bytes = 0;
+  std::uint64_t resident_hits = 0;
+  std::uint64_t resident_misses = 0;
+  std::uint64_t rejected_states = 0;
+};
+
+// Ids as text: 13 characters of Crockford base32, sortable like the ids.
+std::string format_id(std::uint64_t id);
+// Case-insensitive; also accepts O for 0 and I/L for 1. Empty if invalid.
+std::optional<std::uint64_t> parse_id(std::string_view text);
+
+}  // namespace memos

@@ -1,0 +1,285 @@
+// cube_commands.cpp — the cube commands (cube_commands.h): their options,
+// how a cube and a snapshot print, and the archive files export writes and
+// import reads.
+#include "shell/cube_commands.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "shell/json_writer.h"
+#include "shell/text_format.h"
+#include "shell/time_args.h"
+#include "shell/vocabulary_options.h"
+
+namespace memos::shell {
+namespace {
+
+void cube_json(JsonWriter& j, const memos::Cube& c) {
+  j.begin_object();
+  j.key("name").value(c.name);
+  j.key("id").value(memos::format_id(c.id));
+  j.key("owner_uid").value(c.owner_uid);
+  j.key("created_at").value(format_time(c.created_at_ms));
+  j.key("embedder").value(c.embedder);
+  j.key("dimension").value(c.dimension);
+  j.key("live_items").value(c.live_items);
+  j.key("head_version").value(c.head_version);
+  j.key("default_retriever").value(memos::to_string(c.default_retriever));
+  j.key("language").value(c.language);
+  if (!c.indexes.empty()) j.key("indexes").value(c.indexes);
+  j.end_object();
+}
+
+void snapshot_json(JsonWriter& j, const memos::Snapshot& snap) {
+  j.begin_object();
+  j.key("tag").value(snap.tag);
+  j.key("cube_version").value(snap.cube_version);
+  j.key("created_at").value(format_time(snap.created_at_ms));
+  j.key("live_items").value(snap.live_items);
+  j.key("created_by").value(snap.created_by);
+  j.end_object();
+}
+
+void print_cube(const memos::Cube& c) {
+  std::printf("name       %s\n", c.name.c_str());
+  std::printf("id         %s\n", memos::format_id(c.id).c_str());
+  std::printf("owner uid  %u\n", c.owner_uid);
+  std::printf("created    %s\n", format_time(c.created_at_ms).c_str());
+  std::printf("embedder   %s (%u dimensions)\n", c.embedder.c_str(), c.dimension);
+  std::printf("retriever  %s\n", memos::to_string(c.default_retriever));
+  std::printf("language   %s\n", c.language.c_str());
+  if (!c.indexes.empty()) std::printf("indexes    %s\n", c.indexes.c_str());
+  std::printf("live items %llu\n", static_cast<unsigned long long>(c.live_items));
+  std::printf("version    %llu\n", static_cast<unsigned long long>(c.head_version));
+}
+
+// Writes the archive to FILE.part, fsyncs it and renames it to FILE, so a
+// failed export never leaves a file that looks complete.
+int export_cube(memos::Client& client, const Output& out, const std::string& cube,
+                const std::string& file) {
+  bool to_stdout = file == "-";
+  std::string part = file + ".part";
+  int fd = to_stdout ? 1 : ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw UsageError{"cannot create " + part + ": " + std::strerror(errno)};
+  auto write_all = [fd](std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::write(fd, bytes.data(), bytes.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  };
+  auto r = client.export_cube(cube, write_all);
+  if (to_stdout) return r ? 0 : out.refused(r.error());
+  bool synced = r && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!r || !synced || ::rename(part.c_str(), file.c_str()) != 0) {
+    ::unlink(part.c_str());
+    if (!r) return out.refused(r.error());
+    return out.refused(
+        {memos::ErrorCode::internal, "cannot write " + file + ": " + std::strerror(errno), false});
+  }
+  if (out.json()) {
+    JsonWriter j;
+    j.begin_object().key("exported").value(cube).key("file").value(file).key("bytes").value(*r);
+    j.end_object();
+    return out.emit(j);
+  }
+  std::fprintf(stderr, "exported %s to %s (%llu bytes)\n", cube.c_str(), file.c_str(),
+               static_cast<unsigned long long>(*r));
+  return 0;
+}
+
+int import_cube(memos::Client& client, const Output& out, const std::string& file,
+                const std::string& name) {
+  int fd = file == "-" ? 0 : ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw UsageError{"cannot open " + file + ": " + std::strerror(errno)};
+  int read_error = 0;
+  auto read_some = [fd, &read_error](char* buf, std::size_t n) -> std::size_t {
+    for (;;) {
+      ssize_t got = ::read(fd, buf, n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) read_error = errno;
+      return got > 0 ? static_cast<std::size_t>(got) : 0;
+    }
+  };
+  auto r = client.import_cube(read_some, name);
+  if (fd != 0) ::close(fd);
+  if (read_error) {
+    return out.refused({memos::ErrorCode::bad_request,
+                        "reading " + file + ": " + std::strerror(read_error), false});
+  }
+  if (!r) return out.refused(r.error());
+  if (out.json()) {
+    JsonWriter j;
+    cube_json(j, r.value());
+    return out.emit(j);
+  }
+  std::printf("imported cube %s (%llu live items)\n", r->name.c_str(),
+              static_cast<unsigned long long>(r->live_items));
+  return 0;
+}
+
+}  // namespace
+
+void add_cube_commands(CLI::App& app, CubeArgs& a) {
+  auto* cube = app.add_subcommand("cube", "manage cubes");
+  cube->require_subcommand(1);
+  auto* cube_create = cube->add_subcommand("create", "create a cube");
+  cube_create->add_option("NAME", a.name)->required();
+  cube_create
+      ->add_option("--retriever", a.retriever,
+                   "how search ranks by default: dense, lexical or hybrid (the "
+                   "daemon's search.default_mode)")
+      ->check(memos::shell::one_of(memos::parse_search_mode, kSearchModes));
+  cube_create->add_option("--language", a.language,
+                          "stemming language of lexical search (default english)");
+  cube->add_subcommand("ls", "list your cubes");
+  cube->add_subcommand("show", "show one cube")->add_option("NAME", a.name)->required();
+  auto* cube_rm = cube->add_subcommand("rm", "remove a cube");
+  cube_rm->add_option("NAME", a.name)->required();
+  cube_rm->add_flag("--force", a.force, "remove even if it holds live items");
+  auto* cube_snapshot = cube->add_subcommand("snapshot", "name the cube's current state");
+  cube_snapshot->add_option("NAME", a.name)->required();
+  cube_snapshot->add_option("TAG", a.tag)->required();
+  auto* cube_export = cube->add_subcommand("export", "write a cube to an archive file");
+  cube_export->add_option("NAME", a.name)->required();
+  cube_export->add_option("FILE", a.file, "the archive; - for standard output")->required();
+  auto* cube_import = cube->add_subcommand("import", "create a cube from an archive file");
+  cube_import->add_option("FILE", a.file, "the archive; - for standard input")->required();
+  cube_import->add_option("--as", a.as_name, "the new cube's name (default: the archive's)");
+  cube->add_subcommand("snapshots", "list a cube's snapshots")
+      ->add_option("NAME", a.name)
+      ->required();
+  auto* cube_diff = cube->add_subcommand("diff", "what changed between two snapshots");
+  cube_diff->add_option("NAME", a.name)->required();
+  cube_diff->add_option("FROM", a.tag, "a snapshot tag")->required();
+  cube_diff->add_option("TO", a.to_tag, "a snapshot tag (default: the cube now)");
+}
+
+void convert_cube_args(CubeArgs& a) {
+  a.default_retriever = memos::shell::optional_value_of(memos::parse_search_mode, a.retriever);
+}
+
+std::optional<int> run_cube_commands(CLI::App& app, const CubeArgs& a, memos::Client& client,
+                                     const Output& out) {
+  CLI::App* cube_cmd = app.get_subcommand("cube");
+  if (!cube_cmd->parsed()) return std::nullopt;
+  auto sub = [&](const char* name) { return cube_cmd->got_subcommand(name); };
+  if (sub("ls")) {
+    auto r = client.cube_list();
+    if (!r) return out.refused(r.error());
+    if (out.json()) {
+      JsonWriter j;
+      j.begin_array();
+      for (const auto& c : r.value()) cube_json(j, c);
+      j.end_array();
+      return out.emit(j);
+    }
+    if (r->empty()) {
+      std::printf("no cubes\n");
+      return 0;
+    }
+    std::printf("%-24s %10s %5s  %s\n", "NAME", "ITEMS", "DIM", "CREATED");
+    for (const auto& c : r.value()) {
+      std::printf("%-24s %10llu %5u  %s\n", c.name.c_str(),
+                  static_cast<unsigned long long>(c.live_items), c.dimension,
+                  format_time(c.created_at_ms).c_str());
+    }
+    return 0;
+  }
+  if (sub("export")) return export_cube(client, out, a.name, a.file);
+  if (sub("import")) return import_cube(client, out, a.file, a.as_name);
+  if (sub("snapshot")) {
+    auto r = client.snapshot_create(a.name, a.tag);
+    if (!r) return out.refused(r.error());
+    if (out.json()) {
+      JsonWriter j;
+      snapshot_json(j, r.value());
+      return out.emit(j);
+    }
+    std::printf("snapshot %s of %s at cube version %llu (%llu live items)\n", r->tag.c_str(),
+                a.name.c_str(), static_cast<unsigned long long>(r->cube_version),
+                static_cast<unsigned long long>(r->live_items));
+    return 0;
+  }
+  if (sub("snapshots")) {
+    auto r = client.snapshot_list(a.name);
+    if (!r) return out.refused(r.error());
+    if (out.json()) {
+      JsonWriter j;
+      j.begin_array();
+      for (const auto& snap : r.value()) snapshot_json(j, snap);
+      j.end_array();
+      return out.emit(j);
+    }
+    if (r->empty()) std::printf("no snapshots\n");
+    for (const auto& snap : r.value()) {
+      std::printf("%-24s %s  version %-8llu %llu live items\n", snap.tag.c_str(),
+                  format_time(snap.created_at_ms).c_str(),
+                  static_cast<unsigned long long>(snap.cube_version),
+                  static_cast<unsigned long long>(snap.live_items));
+    }
+    return 0;
+  }
+  if (sub("diff")) {
+    auto r = client.snapshot_diff(a.name, a.tag, a.to_tag);
+    if (!r) return out.refused(r.error());
+    static const char* const kinds[] = {"added", "removed", "changed"};
+    if (out.json()) {
+      JsonWriter j;
+      j.begin_array();
+      for (const auto& c : r.value()) {
+        j.begin_object();
+        j.key("id").value(memos::format_id(c.item_id));
+        j.key("change").value(kinds[static_cast<int>(c.kind)]);
+        j.key("from_version").value(c.from_version);
+        j.key("to_version").value(c.to_version);
+        j.key("text").value(c.text);
+        j.end_object();
+      }
+      j.end_array();
+      return out.emit(j);
+    }
+    if (r->empty()) std::printf("no differences\n");
+    static const char kMarks[] = {'+', '-', '~'};
+    for (const auto& c : r.value()) {
+      std::printf("%c %s  %s\n", kMarks[static_cast<int>(c.kind)],
+                  memos::format_id(c.item_id).c_str(), one_line(c.text).c_str());
+    }
+    return 0;
+  }
+  if (sub("rm")) {
+    auto r = client.cube_remove(a.name, a.force);
+    if (!r) return out.refused(r.error());
+    if (out.json()) {
+      JsonWriter j;
+      j.begin_object().key("removed").value(a.name).end_object();
+      return out.emit(j);
+    }
+    std::printf("removed cube %s\n", a.name.c_str());
+    return 0;
+  }
+  auto r = sub("create") ? client.cube_create(a.name, a.default_retriever, a.language)
+                         : client.cube_show(a.name);
+  if (!r) return out.refused(r.error());
+  if (out.json()) {
+    JsonWriter j;
+    cube_json(j, r.value());
+    return out.emit(j);
+  }
+  if (sub("create")) {
+    std::printf("created cube %s\n", r->name.c_str());
+  } else {
+    print_cube(r.value());
+  }
+  return 0;
+}
+
+}  // namespace memos::shell

@@ -1,0 +1,141 @@
+// daemon_commands.cpp — `status` and the plugin commands
+// (daemon_commands.h): their options, and how the daemon and a plugin print.
+#include "shell/daemon_commands.h"
+
+#include <cstdio>
+#include <utility>
+
+#include "shell/json_writer.h"
+#include "shell/text_format.h"
+
+namespace memos::shell {
+namespace {
+
+void plugin_json(JsonWriter& j, const memos::PluginInfo& p) {
+  j.begin_object();
+  j.key("name").value(p.name);
+  j.key("kinds").begin_array();
+  for (const auto& k : p.kinds) j.value(k);
+  j.end_array();
+  j.key("state").value(memos::to_string(p.state));
+  j.key("detail").value(p.detail);
+  j.key("health").value(p.health);
+  j.key("isolated").value(p.isolated);
+  j.key("library").value(p.library);
+  j.key("manifest").value(p.manifest);
+  for (auto [key, list] :
+       {std::pair{"capabilities", &p.capabilities}, std::pair{"settings", &p.settings}}) {
+    j.key(key).begin_object();
+    for (const auto& e : *list) j.key(e.key).value(e.value);
+    j.end_object();
+  }
+  j.end_object();
+}
+
+int status(memos::Client& client, const Output& out) {
+  auto r = client.status();
+  if (!r) return out.refused(r.error());
+  const auto& s = r.value();
+  if (out.json()) {
+    JsonWriter j;
+    j.begin_object();
+    j.key("version").value(s.version);
+    j.key("pid").value(s.pid);
+    j.key("uptime_ms").value(s.uptime_ms);
+    j.key("tenant_uid").value(s.tenant_uid);
+    j.key("cubes").value(s.cubes);
+    j.key("connections").value(s.connections);
+    j.key("requests_served").value(s.requests_served);
+    j.key("data_dir").value(s.data_dir);
+    j.key("socket").value(s.socket);
+    j.key("admin").value(s.admin);
+    j.key("plugins").begin_array();
+    for (const auto& plugin : s.plugins) plugin_json(j, plugin);
+    j.end_array();
+    j.end_object();
+    return out.emit(j);
+  }
+  std::printf("memosd %s, pid %u, up %.1f s\n", s.version.c_str(), s.pid, s.uptime_ms / 1000.0);
+  std::printf("tenant uid   %u (%u cubes)\n", s.tenant_uid, s.cubes);
+  if (s.admin) {
+    std::printf("connections  %u\n", s.connections);
+    std::printf("requests     %llu\n", static_cast<unsigned long long>(s.requests_served));
+    std::printf("data         %s\n", s.data_dir.c_str());
+  } else {
+    std::printf("(global counts and paths: root or memosd's uid only)\n");
+  }
+  std::printf("socket       %s\n", s.socket.c_str());
+  for (const auto& plugin : s.plugins) {
+    std::printf("plugin       %s: %s%s%s%s%s\n", plugin.name.c_str(),
+                memos::to_string(plugin.state), plugin.detail.empty() ? "" : ", ",
+                plugin.detail.c_str(), plugin.health.empty() ? "" : ", ", plugin.health.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_status_command(CLI::App& app) {
+  app.add_subcommand("status", "show the daemon's status");
+}
+
+void add_plugin_commands(CLI::App& app, DaemonArgs& a) {
+  auto* plugin = app.add_subcommand("plugin", "the daemon's plugins");
+  plugin->require_subcommand(1);
+  plugin->add_subcommand("ls", "list the plugins memosd found");
+  plugin->add_subcommand("info", "one plugin's manifest and state")
+      ->add_option("NAME", a.name)
+      ->required();
+  plugin->add_subcommand("reload", "re-read the plugin folders and reload a plugin")
+      ->add_option("NAME", a.name)
+      ->required();
+}
+
+std::optional<int> run_daemon_commands(CLI::App& app, const DaemonArgs& a, memos::Client& client,
+                                       const Output& out) {
+  if (app.got_subcommand("status")) return status(client, out);
+  if (CLI::App* plugin_cmd = app.get_subcommand("plugin"); plugin_cmd->parsed()) {
+    if (plugin_cmd->got_subcommand("ls")) {
+      auto r = client.plugin_list();
+      if (!r) return out.refused(r.error());
+      if (out.json()) {
+        JsonWriter j;
+        j.begin_array();
+        for (const auto& plugin : r.value()) plugin_json(j, plugin);
+        j.end_array();
+        return out.emit(j);
+      }
+      if (r->empty()) std::printf("no plugins\n");
+      for (const auto& plugin : r.value()) {
+        std::printf("%-24s %-10s %-22s %s\n", plugin.name.c_str(), memos::to_string(plugin.state),
+                    join(plugin.kinds, ",").c_str(), plugin.isolated ? "isolated" : "in-process");
+      }
+      return 0;
+    }
+    auto r = plugin_cmd->got_subcommand("reload") ? client.plugin_reload(a.name)
+                                                  : client.plugin_info(a.name);
+    if (!r) return out.refused(r.error());
+    if (out.json()) {
+      JsonWriter j;
+      plugin_json(j, r.value());
+      return out.emit(j);
+    }
+    const auto& p = r.value();
+    std::printf("name       %s\n", p.name.c_str());
+    std::printf("kinds      %s\n", join(p.kinds, ", ").c_str());
+    std::printf("state      %s%s%s\n", memos::to_string(p.state), p.detail.empty() ? "" : ": ",
+                p.detail.c_str());
+    std::printf("isolation  %s\n", p.isolated ? "isolated" : "in-process");
+    if (!p.health.empty()) std::printf("health     %s\n", p.health.c_str());
+    std::printf("library    %s\n", p.library.c_str());
+    std::printf("manifest   %s\n", p.manifest.c_str());
+    for (const auto& c : p.capabilities)
+      std::printf("capability %s = %s\n", c.key.c_str(), c.value.c_str());
+    for (const auto& c : p.settings)
+      std::printf("setting    %s = %s\n", c.key.c_str(), c.value.c_str());
+    return 0;
+  }
+  return std::nullopt;
+}
+
+}  // namespace memos::shell

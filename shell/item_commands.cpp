@@ -1,0 +1,315 @@
+// item_commands.cpp — the item commands and search (item_commands.h): their
+// options, the conversion of what CLI11 cannot check (ids, times, durations,
+// KEY=VALUE metadata, the list of cubes to search), and running each one
+// through the SDK.
+#include "shell/item_commands.h"
+
+#include <chrono>
+#include <cstdio>
+#include <utility>
+
+#include "shell/item_output.h"
+#include "shell/text_format.h"
+#include "shell/time_args.h"
+#include "shell/vocabulary_options.h"
+
+namespace memos::shell {
+namespace {
+
+std::vector<memos::MetaEntry> parse_meta(const std::vector<std::string>& pairs) {
+  std::vector<memos::MetaEntry> meta;
+  for (const auto& p : pairs) {
+    auto eq = p.find('=');  // the key ends at the first '='; the value may hold more
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError{"--meta wants KEY=VALUE, got '" + p + "'"};
+    meta.push_back({p.substr(0, eq), p.substr(eq + 1)});
+  }
+  return meta;
+}
+
+}  // namespace
+
+void add_item_commands(CLI::App& app, ItemArgs& a) {
+  auto* add = app.add_subcommand("add", "add a memory; prints its id");
+  add->add_option("CUBE", a.cube)->required();
+  add->add_option("TEXT", a.text)->required();
+  add->add_option("--tag", a.tags, "a tag (repeatable)");
+  add->add_option("--meta", a.meta, "KEY=VALUE metadata (repeatable)");
+  add->add_option("--importance", a.importance, "0 to 1")->check(CLI::Range(0.0f, 1.0f));
+  add->add_option("--ttl", a.ttl, "expire after this long (90s, 12h, 30d)");
+  add->add_option("--valid-from", a.valid_from, "when the fact starts to hold (default now)");
+  add->add_option("--valid-to", a.valid_to, "when the fact stops holding");
+  add->add_option("--session", a.session, "the writer's session id");
+  add->add_option("--source", a.sources, "an item this one was derived from (repeatable)");
+  add->add_option("--supersedes", a.supersedes, "an item whose fact this one replaces");
+  add->add_option("--idempotency-key", a.idempotency_key,
+                  "a retry with the same key returns the first add's item");
+
+  auto* get = app.add_subcommand("get", "show a memory");
+  get->add_option("CUBE", a.cube)->required();
+  get->add_option("ID", a.id)->required();
+  get->add_option("--version", a.version, "a past version")->check(CLI::Range(1u, 0xFFFFFFFFu));
+
+  auto* update = app.add_subcommand("update", "write a new version of a memory");
+  update->add_option("CUBE", a.cube)->required();
+  update->add_option("ID", a.id)->required();
+  update->add_option("TEXT", a.text)->required();
+  update->add_option("--tag", a.tags, "replace the tags (repeatable)");
+  update->add_option("--meta", a.meta, "replace the metadata, KEY=VALUE (repeatable)");
+  update->add_option("--session", a.session, "the writer's session id");
+
+  for (auto [verb, help] : {std::pair{"archive", "archive a memory (it leaves search)"},
+                            std::pair{"freeze", "freeze a memory (it becomes immutable)"},
+                            std::pair{"activate", "make an archived or frozen memory active"}}) {
+    auto* sub = app.add_subcommand(verb, help);
+    sub->add_option("CUBE", a.cube)->required();
+    sub->add_option("ID", a.id)->required();
+  }
+
+  auto* rollback = app.add_subcommand("rollback", "make an old version the latest again");
+  rollback->add_option("CUBE", a.cube)->required();
+  rollback->add_option("ID", a.id)->required();
+  rollback->add_option("VERSION", a.version)->required()->check(CLI::Range(1u, 0xFFFFFFFFu));
+
+  auto* diff = app.add_subcommand("diff", "what changed between two versions");
+  diff->add_option("CUBE", a.cube)->required();
+  diff->add_option("ID", a.id)->required();
+  diff->add_option("FROM", a.version)->required()->check(CLI::Range(1u, 0xFFFFFFFFu));
+  diff->add_option("TO", a.to_version, "default: the latest")->check(CLI::Range(1u, 0xFFFFFFFFu));
+
+  auto* rm = app.add_subcommand("rm", "delete a memory (a tombstone version)");
+  rm->add_option("CUBE", a.cube)->required();
+  rm->add_option("ID", a.id)->required();
+
+  auto* history = app.add_subcommand("history", "every version of a memory");
+  history->add_option("CUBE", a.cube)->required();
+  history->add_option("ID", a.id)->required();
+
+  auto* search = app.add_subcommand("search", "search a cube");
+  search->add_option("CUBE", a.cube, "a cube, or several: notes,journal")->required();
+  search->add_option("QUERY", a.query)->required();
+  search->add_option("-k", a.k, "how many results (default 10)")->check(CLI::Range(1u, 100000u));
+  search->add_option("--mode", a.mode, "dense, lexical or hybrid (default: the cube's)")
+      ->check(memos::shell::one_of(memos::parse_search_mode, kSearchModes));
+  search->add_option("--tag", a.tags, "only memories with this tag (repeatable: all of them)");
+  search->add_option("--any-tag", a.any_tags, "only memories with one of these tags (repeatable)");
+  search->add_option("--meta", a.search_meta, "only memories with KEY=VALUE (repeatable)");
+  search->add_option("--tier", a.tiers, "only this tier (repeatable)")
+      ->check(memos::shell::one_of(memos::parse_tier, kTiers));
+  search->add_option("--state", a.states, "only this state (repeatable; default active)")
+      ->check(memos::shell::one_of(memos::parse_state, kSearchableStates));
+  search->add_option("--since", a.since, "recorded at or after this time");
+  search->add_option("--until", a.until, "recorded before this time");
+  search->add_option("--valid-since", a.valid_since, "facts holding at or after this time");
+  search->add_option("--valid-until", a.valid_until, "facts holding before this time");
+  search->add_option("--as-of", a.as_of, "facts valid at this time (default now)");
+  search->add_flag("--archived", a.include_archived, "include archived memories");
+  search->add_flag("--explain", a.explain, "show how each retriever ranked each result");
+  search->add_option("--recency", a.recency_weight, "hybrid: weight of recency (0-100)")
+      ->check(CLI::Range(0.0f, 100.0f));
+  search->add_option("--importance", a.importance_weight, "hybrid: weight of importance (0-100)")
+      ->check(CLI::Range(0.0f, 100.0f));
+  search->add_option("--mmr", a.mmr_lambda, "hybrid: diversify, relevance share in (0,1)")
+      ->check(CLI::Range(0.0f, 1.0f));
+}
+
+void convert_item_args(ItemArgs& a) {
+  auto id_of = [](const std::string& text) {
+    auto id = memos::parse_id(text);
+    if (!id) throw UsageError{"'" + text + "' is not an item id (13 characters of base32)"};
+    return *id;
+  };
+  auto time_of = [](const std::string& option, const std::string& text) {
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    auto t = memos::shell::parse_time(text, now);
+    if (!t) {
+      throw UsageError{
+          option +
+          " wants a time such as 2026-11-27, 2026-11-27T14:30Z, @1767225600 or now; got '" + text +
+          "'"};
+    }
+    return *t;
+  };
+  if (!a.id.empty()) a.item_id = id_of(a.id);
+  a.meta_entries = parse_meta(a.meta);
+  a.item.text = a.text;
+  a.item.tags = a.tags;
+  a.item.meta = a.meta_entries;
+  a.item.importance = a.importance;
+  a.item.session_id = a.session;
+  a.item.idempotency_key = a.idempotency_key;
+  for (const auto& s : a.sources) a.item.sources.push_back(id_of(s));
+  if (!a.supersedes.empty()) a.item.supersedes = id_of(a.supersedes);
+  if (!a.ttl.empty()) {
+    auto ttl = memos::shell::parse_duration(a.ttl);
+    if (!ttl)
+      throw UsageError{"--ttl wants a duration such as 90s, 12h or 30d; got '" + a.ttl + "'"};
+    a.item.ttl_ms = *ttl;
+  }
+  if (!a.valid_from.empty()) a.item.valid_from_ms = time_of("--valid-from", a.valid_from);
+  if (!a.valid_to.empty()) a.item.valid_to_ms = time_of("--valid-to", a.valid_to);
+  if (!a.as_of.empty()) a.as_of_ms = time_of("--as-of", a.as_of);
+
+  auto& s = a.search;
+  s.k = a.k;
+  s.mode = memos::shell::optional_value_of(memos::parse_search_mode, a.mode);
+  s.tags = a.tags;
+  s.any_tags = a.any_tags;
+  s.meta = parse_meta(a.search_meta);
+  s.as_of_ms = a.as_of_ms;
+  s.include_archived = a.include_archived;
+  for (const auto& t : a.tiers) s.tiers.push_back(memos::shell::value_of(memos::parse_tier, t));
+  for (const auto& st : a.states)
+    s.states.push_back(memos::shell::value_of(memos::parse_state, st));
+  if (!a.since.empty()) s.recorded_since_ms = time_of("--since", a.since);
+  if (!a.until.empty()) s.recorded_until_ms = time_of("--until", a.until);
+  if (!a.valid_since.empty()) s.valid_since_ms = time_of("--valid-since", a.valid_since);
+  if (!a.valid_until.empty()) s.valid_until_ms = time_of("--valid-until", a.valid_until);
+  s.explain = a.explain;
+  s.recency_weight = a.recency_weight;
+  s.importance_weight = a.importance_weight;
+  s.mmr_lambda = a.mmr_lambda;
+  // CUBE may name several: notes,journal
+  std::string rest = a.cube;
+  a.cubes.clear();
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string one = rest.substr(0, comma);
+    if (one.empty()) throw UsageError{"empty cube name in '" + a.cube + "'"};
+    a.cubes.push_back(one);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+  }
+  if (a.cubes.size() > 1) s.more_cubes.assign(a.cubes.begin() + 1, a.cubes.end());
+}
+
+std::optional<int> run_item_commands(CLI::App& app, const ItemArgs& a, memos::Client& client,
+                                     const Output& out) {
+  auto cmd = [&](const char* name) { return app.got_subcommand(name); };
+  if (cmd("add") || cmd("update") || cmd("get") || cmd("rm") || cmd("archive") || cmd("freeze") ||
+      cmd("activate") || cmd("rollback")) {
+    memos::Result<memos::Item> r = memos::Error{memos::ErrorCode::internal, "", false};
+    if (cmd("add")) {
+      r = client.add(a.cube, a.item);
+    } else if (cmd("archive") || cmd("freeze") || cmd("activate")) {
+      auto state = cmd("archive")  ? memos::State::archived
+                   : cmd("freeze") ? memos::State::frozen
+                                   : memos::State::active;
+      r = client.set_state(a.cube, a.item_id, state);
+    } else if (cmd("rollback")) {
+      r = client.rollback(a.cube, a.item_id, a.version);
+    } else if (cmd("update")) {
+      memos::ItemChange change{a.text, std::nullopt, std::nullopt, a.session};
+      if (!a.tags.empty()) change.tags = a.tags;
+      if (!a.meta.empty()) change.meta = a.meta_entries;
+      r = client.update(a.cube, a.item_id, std::move(change));
+    } else if (cmd("get")) {
+      r = client.get(a.cube, a.item_id, a.version);
+    } else {
+      r = client.remove(a.cube, a.item_id);
+    }
+    if (!r) return out.refused(r.error());
+    if (out.json()) {
+      JsonWriter j;
+      item_json(j, r.value());
+      return out.emit(j);
+    }
+    std::string id = memos::format_id(r->id);
+    if (cmd("add")) {
+      std::printf("%s\n", id.c_str());
+    } else if (cmd("update")) {
+      std::printf("%s version %u\n", id.c_str(), r->version);
+    } else if (cmd("rm")) {
+      std::printf("%s deleted (tombstone version %u)\n", id.c_str(), r->version);
+    } else if (!cmd("get")) {
+      std::printf("%s version %u (%s)\n", id.c_str(), r->version, memos::to_string(r->state));
+    } else {
+      print_item(r.value());
+    }
+    return 0;
+  }
+
+  if (cmd("history")) {
+    auto r = client.history(a.cube, a.item_id);
+    if (!r) return out.refused(r.error());
+    if (out.json()) {
+      JsonWriter j;
+      j.begin_array();
+      for (const auto& item : r.value()) item_json(j, item);
+      j.end_array();
+      return out.emit(j);
+    }
+    for (const auto& item : r.value()) {
+      std::string note;
+      if (item.state != memos::State::active)
+        note = std::string("[") + memos::to_string(item.state) + "] ";
+      if (item.valid_to_ms != 0) note += "[valid until " + format_time(item.valid_to_ms) + "] ";
+      std::printf("v%-3u %s  %s%s\n", item.version, format_time(item.recorded_at_ms).c_str(),
+                  note.c_str(), item.deleted ? "" : one_line(item.text).c_str());
+    }
+    return 0;
+  }
+
+  if (cmd("diff")) {
+    auto r = client.diff(a.cube, a.item_id, a.version, a.to_version);
+    if (!r) return out.refused(r.error());
+    if (out.json()) {
+      JsonWriter j;
+      diff_json(j, r.value());
+      return out.emit(j);
+    }
+    print_diff(r.value());
+    return 0;
+  }
+
+  if (cmd("search")) {
+    auto r = client.search(a.cubes.empty() ? a.cube : a.cubes.front(), a.query, a.search);
+    if (!r) return out.refused(r.error());
+    if (out.json()) {
+      JsonWriter j;
+      j.begin_array();
+      for (const auto& h : r.value()) {
+        j.begin_object();
+        j.key("score").value(static_cast<double>(h.score));
+        j.key("cube").value(h.cube);
+        if (a.explain) {
+          j.key("ranks").begin_array();
+          for (const auto& rank : h.ranks) {
+            j.begin_object().key("retriever").value(memos::to_string(rank.retriever));
+            j.key("rank").value(rank.rank).key("score").value(static_cast<double>(rank.score));
+            j.end_object();
+          }
+          j.end_array();
+        }
+        j.key("item");
+        item_json(j, h.item);
+        j.end_object();
+      }
+      j.end_array();
+      return out.emit(j);
+    }
+    if (r->empty()) std::printf("no matches\n");
+    for (const auto& h : r.value()) {
+      std::string tags = h.item.tags.empty() ? "" : "  [" + join(h.item.tags, ",") + "]";
+      std::string cube = a.cubes.size() > 1 ? h.cube + "  " : "";
+      std::printf("%.3f  %s%s  %s%s\n", static_cast<double>(h.score), cube.c_str(),
+                  memos::format_id(h.item.id).c_str(), one_line(h.item.text).c_str(), tags.c_str());
+      if (a.explain) {
+        std::string why;
+        for (const auto& rank : h.ranks) {
+          if (!why.empty()) why += ", ";
+          why += std::string(memos::to_string(rank.retriever)) + " " +
+                 (rank.rank ? "#" + std::to_string(rank.rank) + " (" +
+                                  std::to_string(rank.score).substr(0, 6) + ")"
+                            : "-");
+        }
+        std::printf("       %s\n", why.c_str());
+      }
+    }
+    return 0;
+  }
+  return std::nullopt;
+}
+
+}  // namespace memos::shell
