@@ -56,7 +56,7 @@ void IsolatedChannel::count_death_locked(std::uint64_t generation, bool plugins_
 
 void IsolatedChannel::kill_host_locked() {
   if (pid_ > 0) ::kill(pid_, SIGKILL);
-  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // the reader sees the end and reaps
+  if (socket_) ::shutdown(socket_->fd, SHUT_RDWR);  // the reader sees the end and reaps
 }
 
 std::string IsolatedChannel::start() {
@@ -97,13 +97,14 @@ std::string IsolatedChannel::spawn_locked(std::unique_lock<std::mutex>& lock) {
     ::close(sv[0]);
     return "cannot start " + policy_.host_binary + ": " + std::strerror(rc);
   }
-  fd_ = sv[0];
+  socket_ = std::make_shared<HostSocket>(sv[0]);
   pid_ = pid;
   std::uint64_t generation = ++generation_;
   running_ = false;
   ready_seen_ = false;
   ready_error_.clear();
-  readers_.emplace_back([this, fd = sv[0], pid, generation] { read_loop(fd, pid, generation); });
+  readers_.emplace_back(
+      [this, socket = socket_, pid, generation] { read_loop(socket, pid, generation); });
   if (!ready_cv_.wait_for(lock, policy_.start_timeout,
                           [&] { return ready_seen_ || generation_ != generation; }) ||
       generation_ != generation) {
@@ -118,9 +119,14 @@ std::string IsolatedChannel::spawn_locked(std::unique_lock<std::mutex>& lock) {
   return "";
 }
 
-void IsolatedChannel::read_loop(int fd, pid_t pid, std::uint64_t generation) {
+IsolatedChannel::HostSocket::~HostSocket() {
+  ::close(fd);
+}
+
+void IsolatedChannel::read_loop(std::shared_ptr<HostSocket> socket, pid_t pid,
+                                std::uint64_t generation) {
   hp::Frame frame;
-  while (hp::read_frame(fd, &frame)) {
+  while (hp::read_frame(socket->fd, &frame)) {
     std::lock_guard lock(mutex_);
     if (frame.kind == hp::kReady) {
       ready_seen_ = true;
@@ -149,7 +155,7 @@ void IsolatedChannel::read_loop(int fd, pid_t pid, std::uint64_t generation) {
   // The host is gone: how it went tells whether it crashed.
   int status = 0;
   ::waitpid(pid, &status, 0);
-  ::close(fd);
+  socket.reset();  // closed once no call holds it either
   std::string why = WIFSIGNALED(status)
                         ? "killed by signal " + std::to_string(WTERMSIG(status))
                         : "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -176,7 +182,7 @@ void IsolatedChannel::host_died(std::uint64_t generation, const std::string& why
   count_death_locked(generation, !outside_kill);
   bool was_running = running_;
   running_ = false;
-  fd_ = -1;
+  socket_.reset();
   pid_ = -1;
   ready_cv_.notify_all();
   if (stopped_ || (quarantined_ && !was_running)) return;  // shutting down
@@ -222,12 +228,12 @@ CallResult IsolatedChannel::call(const std::string& request, std::chrono::millis
   pending->max_reply_bytes = max_reply_bytes;
   std::uint64_t id = next_id_++;
   pending_.emplace(id, pending);
-  int fd = fd_;
+  std::shared_ptr<HostSocket> socket = socket_;
   lock.unlock();
   bool sent;
   {
     std::lock_guard write_lock(write_mutex_);
-    sent = hp::write_frame(fd, {hp::kCall, 0, 0, id, request});
+    sent = hp::write_frame(socket->fd, {hp::kCall, 0, 0, id, request});
   }
   lock.lock();
   // A failed write means the host is gone; the reader fails the call soon.

@@ -62,7 +62,17 @@ class IsolatedChannel final : public PluginChannel {
  private:
   struct Pending;
   std::string spawn_locked(std::unique_lock<std::mutex>& lock);
-  void read_loop(int fd, pid_t pid, std::uint64_t generation);
+  // One host's end of the socketpair, closed when its last user lets go:
+  // the reader that saw the host die must not close it under a call that
+  // is about to write to it (the number could by then name another file).
+  struct HostSocket {
+    int fd = -1;
+    explicit HostSocket(int f) : fd(f) {}
+    ~HostSocket();
+    HostSocket(const HostSocket&) = delete;
+    HostSocket& operator=(const HostSocket&) = delete;
+  };
+  void read_loop(std::shared_ptr<HostSocket> socket, pid_t pid, std::uint64_t generation);
   // `outside_kill`: SIGKILL that memosd did not send.
   void host_died(std::uint64_t generation, const std::string& why, bool outside_kill = false);
   void kill_host_locked();
@@ -71,7 +81,7 @@ class IsolatedChannel final : public PluginChannel {
   IsolationPolicy policy_;
   mutable std::mutex mutex_;
   std::condition_variable ready_cv_;
-  int fd_ = -1;
+  std::shared_ptr<HostSocket> socket_;  // the current host's; null when none
   pid_t pid_ = -1;
   std::uint64_t generation_ = 0;  // of the current host; stale readers see a change
   bool running_ = false;
