@@ -357,7 +357,11 @@ std::size_t IndexSet::retry_unbuilt(const store::Store& store) {
   if (read.ok()) read = txn->list_all_cubes(&cubes);
   if (!read.ok()) return 0;
   std::size_t built = 0;
-  for (const auto& [id, retrievers] : todo) {
+  for (const auto& entry : todo) {
+    // Not a structured binding: the lambdas below capture it (C++20 allows
+    // that, clang 14 does not yet).
+    const store::CubeId id = entry.first;
+    const Retrievers retrievers = entry.second;
     auto cube = std::find_if(cubes.begin(), cubes.end(), [&](const auto& c) { return c.id == id; });
     if (cube == cubes.end()) {  // removed meanwhile
       std::lock_guard lock(mutex_);
