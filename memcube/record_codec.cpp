@@ -279,10 +279,11 @@ Status decode_activation(std::string_view bytes, Activation* out) {
         out->created_at_ms = r.getCreatedAtMs();
         out->last_used_ms = r.getLastUsedMs();
         out->uses = r.getUses();
-        out->prefixes.resize(r.getPrefixes().size());
-        for (unsigned i = 0; i < out->prefixes.size(); ++i) {
-          copy_digest(r.getPrefixes()[i], &out->prefixes[i]);
-        }
+        // Read the list once: each getPrefixes() charges the whole list to
+        // the traversal limit, which is sized to the record.
+        auto prefixes = r.getPrefixes();
+        out->prefixes.resize(prefixes.size());
+        for (unsigned i = 0; i < prefixes.size(); ++i) copy_digest(prefixes[i], &out->prefixes[i]);
       });
   if (s.ok() && !digests_ok) return {Errc::corrupt, "activation record has a bad digest"};
   return s;

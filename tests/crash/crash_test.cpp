@@ -8,8 +8,21 @@
 //
 // The load mixes adds, updates, removes, cube creations, snapshots and
 // archive imports (a writer exports its cube and imports the archive as a
-// new cube, which must then hold exactly what the cube held). With
-// --fresh-every K the data folder is emptied every K rounds (after its
+// new cube, which must then hold exactly what the cube held).
+//
+// Where the build has llama.cpp (MEMOS_MKMODEL), memosd runs the llama.cpp
+// executor on a tiny memos-mkmodel model and the load has kv prefills and kv
+// removes too. After each restart every acknowledged prefill's activation is
+// listed as acknowledged (kv_list) and an acknowledged kv remove stays
+// removed; a prefill in flight at the kill is listed whole (one activation
+// of exactly its sources) or not at all; for those found applied and a
+// sample of the others, prefilling the same memories again finds the
+// activation (Activation::prefill_ms 0) rather than computing it, and a chat
+// over them restores it from its blob; every state blob on disk matches its
+// digest. Without llama.cpp the rest of the load runs alone (the summary
+// says "kv_load": false).
+//
+// With --fresh-every K the data folder is emptied every K rounds (after its
 // last verification), so that a long soak (scripts/crash-soak) does not
 // spend its time re-reading an ever larger store. The last line printed is
 // a JSON summary ("crash summary: {...}").
@@ -29,6 +42,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <map>
@@ -37,11 +51,14 @@
 #include <optional>
 #include <random>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include <openssl/evp.h>
 
 #include "memos/client.h"
 #include "tests/support/memosd_process.h"
@@ -88,6 +105,26 @@ constexpr auto kStartTimeout = 300s;
 constexpr std::size_t kVerifyBatch = 128;
 constexpr std::size_t kSearchSample = 16;
 constexpr std::size_t kProblemsShown = 20;
+
+// The kv load, where the build has llama.cpp to run the executor with.
+#ifdef MEMOS_MKMODEL
+constexpr bool kKvLoad = true;
+#else
+constexpr bool kKvLoad = false;
+#endif
+// A prefilled block is 1..kMaxKvSources of a writer's items holding at most
+// kMaxKvBlockBytes of text, so that it fits the model's context
+// (kKvContextTokens) whatever the tokenizer makes of the words, and a
+// prefill takes milliseconds, not seconds, on the tiny model.
+constexpr int kMaxKvSources = 3;
+constexpr std::size_t kMaxKvBlockBytes = 1200;
+constexpr int kKvContextTokens = 2048;
+constexpr int kKvChunkTokens = 16;
+// After each restart, besides every prefill that was in flight at the kill:
+// acknowledged activations prefilled again (each must be found) and chatted
+// over (each must be restored from its blob).
+constexpr std::size_t kKvPrefillSample = 8;
+constexpr std::size_t kKvRestoreSample = 2;
 
 // ---- options and randomness --------------------------------------------------
 
@@ -207,6 +244,9 @@ struct ItemRecord {
   int writer = 0;
   std::vector<Content> versions;        // versions[i] is version i + 1; all known
   std::optional<PendingWrite> pending;  // an update or remove in flight at the kill
+  // In a prefilled block: never updated or removed again, so that the block
+  // (made of its items' texts) stays the same and can be prefilled again.
+  bool kv_source = false;
   std::uint32_t head() const { return static_cast<std::uint32_t>(versions.size()); }
   bool live() const { return !versions.back().deleted; }
 };
@@ -226,17 +266,43 @@ struct SnapshotRecord {
   bool operator==(const SnapshotRecord&) const = default;
 };
 
+// An activation item (a kv prefill's state) as its acknowledgement described it.
+struct KvRecord {
+  std::string cube;
+  int writer = 0;
+  std::vector<std::uint64_t> sources;  // in block order (by id)
+  std::uint32_t tokens = 0;
+  std::uint64_t bytes = 0;
+  bool removed = false;  // by an acknowledged kv_remove: must stay gone
+  // Found after a restart that applied it while in flight at the kill:
+  // checked closely (prefilled again, restored) at that restart.
+  bool landed_now = false;
+};
+
+// A kv prefill whose reply never came. Its sources are items no other
+// prefill used, so an activation with exactly these sources is this one.
+struct PendingPrefill {
+  std::string cube;
+  int writer = 0;
+  std::vector<std::uint64_t> sources;  // by id, as the block orders them
+};
+
 // An imported cube's live items: text (unique) -> head version.
 using CubeContents = std::map<std::string, std::uint32_t>;
 
 // Counts for the round's report line.
 struct RoundCounts {
   int acknowledged = 0;
-  int unacknowledged = 0;  // in flight at the kill
-  int landed = 0;          // of those, found applied after the restart
-  int retried = 0;         // of those, retried with their idempotency key
-  int snapshots = 0;       // acknowledged snapshots (counted in acknowledged too)
-  int imports = 0;         // acknowledged imports (likewise)
+  int unacknowledged = 0;     // in flight at the kill
+  int landed = 0;             // of those, found applied after the restart
+  int retried = 0;            // of those, retried with their idempotency key
+  int snapshots = 0;          // acknowledged snapshots (counted in acknowledged too)
+  int imports = 0;            // acknowledged imports (likewise)
+  int kv_prefills = 0;        // acknowledged kv prefills (likewise)
+  int kv_removes = 0;         // acknowledged kv removes (likewise)
+  int kv_unacknowledged = 0;  // kv prefills and removes in flight at the kill
+  int kv_landed = 0;          // of those, found applied after the restart
+  int kv_restored = 0;        // activations a chat restored after the restart
 };
 
 // Everything the test knows about the store. Writers record into it
@@ -253,6 +319,9 @@ struct Ledger {
   std::vector<std::pair<std::string, std::string>> pending_snapshots;  // cube, tag
   std::map<std::string, CubeContents> imported;  // cube -> what the archive held
   std::map<std::string, CubeContents> pending_imports;
+  std::map<std::uint64_t, KvRecord> activations;  // removed ones too (they must stay gone)
+  std::vector<PendingPrefill> pending_prefills;
+  std::vector<std::uint64_t> pending_kv_removes;
   std::vector<std::string> problems;  // unexpected replies seen by writers
   RoundCounts counts;
 };
@@ -279,7 +348,11 @@ class Writer {
     for (const auto& [name, owner] : ledger_.cubes)
       if (owner == index_) cubes_.push_back(name);
     for (const auto& [id, item] : ledger_.items)
-      if (item.writer == index_ && item.live()) idle_.emplace_back(item.cube, id);
+      if (item.writer == index_ && item.live() && !item.kv_source)
+        idle_.emplace_back(item.cube, id);
+    for (const auto& [id, activation] : ledger_.activations)
+      if (activation.writer == index_ && !activation.removed)
+        activations_.emplace_back(activation.cube, id);
   }
 
   // Requests sent whose replies have not arrived. Thread-safe.
@@ -298,7 +371,7 @@ class Writer {
   }
 
  private:
-  enum class Kind { add, update, remove, cube_create, snapshot };
+  enum class Kind { add, update, remove, cube_create, snapshot, kv_prefill, kv_remove };
   struct Op {
     explicit Op(Kind k, std::string c = {}) : kind(k), cube(std::move(c)) {}
     Kind kind;
@@ -311,6 +384,9 @@ class Writer {
     std::future<memos::Result<memos::Cube>> cube_reply;
     std::string tag;  // a snapshot's
     std::future<memos::Result<memos::Snapshot>> snapshot_reply;
+    std::vector<std::uint64_t> sources;  // a kv prefill's, by id
+    std::uint64_t activation = 0;        // a kv remove's
+    std::future<memos::Result<memos::Activation>> kv_reply;
   };
 
   std::string label() {
@@ -348,6 +424,12 @@ class Writer {
     int dice = uniform(rng_, 0, 99);
     if (dice < 1) return submit_cube_create();
     if (dice < 3) return submit_snapshot();
+    if (kKvLoad && dice < 9) {
+      std::string cube;
+      if (auto ids = take_kv_block(&cube); !ids.empty())
+        return submit_kv_prefill(std::move(cube), std::move(ids));
+    }
+    if (kKvLoad && dice == 9 && !activations_.empty()) return submit_kv_remove();
     if (dice >= 63 && !idle_.empty()) return dice < 83 ? submit_update() : submit_remove();
     return submit_add();
   }
@@ -400,6 +482,55 @@ class Writer {
     op.tag = "s-r" + std::to_string(round_) + "-w" + std::to_string(index_) + "-" +
              std::to_string(writes_);
     op.snapshot_reply = client_->snapshot_create_async(op.cube, op.tag);
+    return op;
+  }
+
+  // Takes up to kMaxKvSources idle items of one cube whose texts fit in
+  // kMaxKvBlockBytes, for a prefill, off the idle list for good
+  // (kv_source). Returns them by id, as the block orders them; none if no
+  // idle item is short enough.
+  std::vector<std::uint64_t> take_kv_block(std::string* cube) {
+    std::lock_guard lock(ledger_.mutex);
+    auto text_bytes = [&](std::uint64_t id) {
+      return ledger_.items.at(id).versions.back().text.size();
+    };
+    std::size_t budget = kMaxKvBlockBytes;
+    std::vector<std::size_t> fitting;
+    for (std::size_t i = 0; i < idle_.size(); ++i)
+      if (text_bytes(idle_[i].second) <= budget) fitting.push_back(i);
+    if (fitting.empty()) return {};
+    std::size_t first = fitting[pick_index(rng_, fitting.size())];
+    *cube = idle_[first].first;
+    auto wanted = static_cast<std::size_t>(uniform(rng_, 1, kMaxKvSources));
+    std::vector<std::uint64_t> ids;
+    for (std::size_t n = 0; n < idle_.size() && ids.size() < wanted; ++n) {
+      const auto& [item_cube, id] = idle_[(first + n) % idle_.size()];
+      if (item_cube != *cube || text_bytes(id) > budget) continue;
+      budget -= text_bytes(id);
+      ids.push_back(id);
+    }
+    std::erase_if(idle_, [&](const auto& entry) {
+      return std::find(ids.begin(), ids.end(), entry.second) != ids.end();
+    });
+    for (std::uint64_t id : ids) ledger_.items.at(id).kv_source = true;
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+
+  Op submit_kv_prefill(std::string cube, std::vector<std::uint64_t> ids) {
+    Op op{Kind::kv_prefill, std::move(cube)};
+    op.sources = ids;
+    op.kv_reply = client_->kv_prefill_async(op.cube, std::move(ids));
+    return op;
+  }
+
+  // Removes one of the writer's activations (none has a write in flight).
+  Op submit_kv_remove() {
+    Op op{Kind::kv_remove};
+    std::swap(activations_[pick_index(rng_, activations_.size())], activations_.back());
+    std::tie(op.cube, op.activation) = activations_.back();
+    activations_.pop_back();
+    op.kv_reply = client_->kv_remove_async(op.cube, op.activation);
     return op;
   }
 
@@ -470,6 +601,10 @@ class Writer {
       complete_cube_create(op);
     } else if (op.kind == Kind::snapshot) {
       complete_snapshot(op);
+    } else if (op.kind == Kind::kv_prefill) {
+      complete_kv_prefill(op);
+    } else if (op.kind == Kind::kv_remove) {
+      complete_kv_remove(op);
     } else {
       complete_item_write(op);
     }
@@ -490,6 +625,12 @@ class Writer {
       ledger_.pending_cubes.emplace_back(op.cube, index_);
     } else if (op.kind == Kind::snapshot) {
       ledger_.pending_snapshots.emplace_back(op.cube, op.tag);
+    } else if (op.kind == Kind::kv_prefill) {
+      ++ledger_.counts.kv_unacknowledged;
+      ledger_.pending_prefills.push_back({op.cube, index_, std::move(op.sources)});
+    } else if (op.kind == Kind::kv_remove) {
+      ++ledger_.counts.kv_unacknowledged;
+      ledger_.pending_kv_removes.push_back(op.activation);
     } else if (op.kind == Kind::add) {
       ledger_.pending_adds.push_back({op.cube, index_, std::move(op.content), op.key});
     } else {
@@ -519,6 +660,39 @@ class Writer {
     ledger_.snapshots[op.cube].push_back({op.tag, reply->cube_version, reply->live_items});
   }
 
+  // The block's items were never prefilled before: its state is new, made
+  // now (prefill_ms > 0), and covers exactly them.
+  void complete_kv_prefill(Op& op) {
+    auto reply = op.kv_reply.get();
+    std::lock_guard lock(ledger_.mutex);
+    if (!reply.ok()) return record_failure(op, reply.error(), lock);
+    ++ledger_.counts.acknowledged;
+    ++ledger_.counts.kv_prefills;
+    std::string what = "kv_prefill of " + std::to_string(op.sources.size()) + " items in " +
+                       op.cube + " replied activation " + memos::format_id(reply->id);
+    if (reply->sources != op.sources) ledger_.problems.push_back(what + " of other sources");
+    if (reply->prefill_ms <= 0 || reply->tokens == 0 || reply->bytes == 0)
+      ledger_.problems.push_back(what + " with prefill_ms " + std::to_string(reply->prefill_ms) +
+                                 ", " + std::to_string(reply->tokens) + " tokens, " +
+                                 std::to_string(reply->bytes) + " bytes");
+    KvRecord record{op.cube, index_, std::move(op.sources), reply->tokens, reply->bytes};
+    if (!ledger_.activations.emplace(reply->id, std::move(record)).second)
+      return ledger_.problems.push_back(what + ", an id already known");
+    activations_.emplace_back(op.cube, reply->id);
+  }
+
+  void complete_kv_remove(Op& op) {
+    auto reply = op.kv_reply.get();
+    std::lock_guard lock(ledger_.mutex);
+    if (!reply.ok()) return record_failure(op, reply.error(), lock);
+    ++ledger_.counts.acknowledged;
+    ++ledger_.counts.kv_removes;
+    if (reply->id != op.activation)
+      ledger_.problems.push_back("kv_remove of " + memos::format_id(op.activation) + " replied " +
+                                 memos::format_id(reply->id));
+    ledger_.activations.at(op.activation).removed = true;
+  }
+
   void complete_item_write(Op& op) {
     auto reply = op.item_reply.get();
     std::lock_guard lock(ledger_.mutex);
@@ -543,8 +717,9 @@ class Writer {
   Rng rng_;
   Ledger& ledger_;
   std::unique_ptr<memos::Client> client_;
-  std::vector<std::string> cubes_;                           // acknowledged cubes
-  std::vector<std::pair<std::string, std::uint64_t>> idle_;  // live, nothing in flight
+  std::vector<std::string> cubes_;                                  // acknowledged cubes
+  std::vector<std::pair<std::string, std::uint64_t>> idle_;         // live, nothing in flight
+  std::vector<std::pair<std::string, std::uint64_t>> activations_;  // live, nothing in flight
   int writes_ = 0;
   bool lost_ = false;
   bool imported_ = false;  // this round
@@ -716,6 +891,68 @@ void settle_imports(memos::Client& client, Ledger& ledger, Problems& problems) {
   ledger.pending_imports.clear();
 }
 
+// ---- the activation tier after the restart ------------------------------------
+
+using ActivationLists = std::map<std::string, std::vector<memos::Activation>>;  // cube -> kv_list
+
+// kv_list of every cube the test made or imported, pipelined.
+ActivationLists list_activations(memos::Client& client, const Ledger& ledger, Problems& problems) {
+  std::vector<std::pair<std::string, std::future<memos::Result<std::vector<memos::Activation>>>>>
+      replies;
+  for (const auto& [name, writer] : ledger.cubes)
+    replies.emplace_back(name, client.kv_list_async(name));
+  for (const auto& [name, contents] : ledger.imported)
+    replies.emplace_back(name, client.kv_list_async(name));
+  ActivationLists lists;
+  for (auto& [name, reply] : replies) {
+    auto listed = reply.get();
+    if (!listed.ok()) {
+      problems.push_back("kv_list " + name + ": " + listed.error().message);
+      continue;
+    }
+    lists[name] = std::move(*listed);
+  }
+  return lists;
+}
+
+bool lists_activation(const ActivationLists& lists, const std::string& cube, std::uint64_t id) {
+  auto it = lists.find(cube);
+  return it != lists.end() && std::any_of(it->second.begin(), it->second.end(),
+                                          [&](const memos::Activation& a) { return a.id == id; });
+}
+
+// kv prefills and removes in flight at the kill. A prefill's block is made
+// of items no other prefill used, so an unknown activation with exactly its
+// sources is the prefill applied (verify_kv then checks it closely); two
+// would be a torn one. A remove took effect or it did not.
+void settle_kv(memos::Client& client, Ledger& ledger, Problems& problems) {
+  if (ledger.pending_prefills.empty() && ledger.pending_kv_removes.empty()) return;
+  ActivationLists lists = list_activations(client, ledger, problems);
+  for (const auto& pending : ledger.pending_prefills) {
+    int found = 0;
+    for (const auto& a : lists[pending.cube]) {
+      if (a.sources != pending.sources || ledger.activations.contains(a.id)) continue;
+      ++found;
+      ledger.activations[a.id] =
+          KvRecord{pending.cube, pending.writer, pending.sources, a.tokens, a.bytes, false, true};
+      ++ledger.counts.kv_landed;
+      ++ledger.counts.landed;
+    }
+    if (found > 1)
+      problems.push_back("torn kv prefill in flight at the kill: " + std::to_string(found) +
+                         " activations of its block in " + pending.cube);
+  }
+  ledger.pending_prefills.clear();
+  for (std::uint64_t id : ledger.pending_kv_removes) {
+    KvRecord& record = ledger.activations.at(id);
+    if (lists_activation(lists, record.cube, id)) continue;
+    record.removed = true;
+    ++ledger.counts.kv_landed;
+    ++ledger.counts.landed;
+  }
+  ledger.pending_kv_removes.clear();
+}
+
 // Finds out, for every write in flight at the kill, whether it was applied,
 // and adds those that were to the ledger.
 Retries settle_pending(memos::Client& client, Ledger& ledger, Problems& problems) {
@@ -725,6 +962,7 @@ Retries settle_pending(memos::Client& client, Ledger& ledger, Problems& problems
   settle_adds(client, ledger, retries, problems);
   settle_snapshots(client, ledger, problems);
   settle_imports(client, ledger, problems);
+  settle_kv(client, ledger, problems);
   return retries;
 }
 
@@ -961,6 +1199,167 @@ void verify_search(memos::Client& client, const Ledger& ledger, Rng& rng, Proble
   }
 }
 
+// Each cube lists exactly its acknowledged activations (and those of prefills
+// in flight at a kill that were found applied), each as acknowledged; none
+// that was removed.
+void verify_activation_lists(const ActivationLists& lists, const Ledger& ledger,
+                             Problems& problems) {
+  std::map<std::uint64_t, const KvRecord*> missing;
+  for (const auto& [id, record] : ledger.activations)
+    if (!record.removed) missing[id] = &record;
+  for (const auto& [cube, listed] : lists) {
+    for (const auto& a : listed) {
+      std::string name = cube + "/" + memos::format_id(a.id);
+      auto it = ledger.activations.find(a.id);
+      if (it == ledger.activations.end()) {
+        problems.push_back("activation " + name + " is none the test made (a torn prefill?)");
+        continue;
+      }
+      const KvRecord& record = it->second;
+      if (record.removed) {
+        problems.push_back("removed activation " + name + " is listed again");
+        continue;
+      }
+      missing.erase(a.id);
+      if (record.cube != cube || a.sources != record.sources || a.tokens != record.tokens ||
+          a.bytes != record.bytes)
+        problems.push_back("activation " + name + " is listed as other than acknowledged (" +
+                           std::to_string(a.tokens) + " tokens, " + std::to_string(a.bytes) +
+                           " bytes)");
+    }
+  }
+  for (const auto& [id, record] : missing)
+    problems.push_back("acknowledged activation " + record->cube + "/" + memos::format_id(id) +
+                       " is missing");
+}
+
+// The live activations to check closely: each found applied at this start
+// (in flight at the kill), and `others` more drawn at random.
+std::vector<std::uint64_t> activations_to_check(const Ledger& ledger, Rng& rng,
+                                                std::size_t others) {
+  std::vector<std::uint64_t> landed, rest;
+  for (const auto& [id, record] : ledger.activations) {
+    if (record.removed) continue;
+    (record.landed_now ? landed : rest).push_back(id);
+  }
+  std::shuffle(rest.begin(), rest.end(), rng);
+  rest.resize(std::min(rest.size(), others));
+  landed.insert(landed.end(), rest.begin(), rest.end());
+  return landed;
+}
+
+// Prefilling an activation's memories again finds it: the same item, not
+// computed anew (prefill_ms 0).
+void verify_prefills_find(memos::Client& client, const Ledger& ledger,
+                          const std::vector<std::uint64_t>& ids, Problems& problems) {
+  std::vector<std::pair<std::uint64_t, std::future<memos::Result<memos::Activation>>>> replies;
+  for (std::uint64_t id : ids) {
+    const KvRecord& record = ledger.activations.at(id);
+    replies.emplace_back(id, client.kv_prefill_async(record.cube, record.sources));
+  }
+  for (auto& [id, reply] : replies) {
+    auto again = reply.get();
+    std::string what = "prefilling the memories of activation " + memos::format_id(id) + " again";
+    if (!again.ok()) {
+      problems.push_back(what + " failed: " + memos::to_string(again.error().code) + " " +
+                         again.error().message);
+    } else if (again->id != id || again->prefill_ms != 0) {
+      problems.push_back(what + " made " + memos::format_id(again->id) + " in " +
+                         std::to_string(again->prefill_ms) + " ms rather than finding it");
+    }
+  }
+}
+
+// A chat over an activation's memories restores the state from its blob
+// (the executor checks the blob's digest and refuses a damaged one).
+void verify_restores(memos::Client& client, Ledger& ledger, const std::vector<std::uint64_t>& ids,
+                     Problems& problems) {
+  const memos::ActivationOutcome restored{.restored = true};
+  std::vector<std::pair<std::uint64_t, std::future<memos::Result<memos::ChatReply>>>> replies;
+  for (std::uint64_t id : ids) {
+    const KvRecord& record = ledger.activations.at(id);
+    memos::ChatOptions options;
+    options.ids = record.sources;
+    options.max_tokens = 1;
+    replies.emplace_back(id, client.chat_async(record.cube, "Which is the oldest?", options));
+  }
+  for (auto& [id, reply] : replies) {
+    auto chat = reply.get();
+    std::string what = "a chat over the memories of activation " + memos::format_id(id);
+    if (!chat.ok()) {
+      problems.push_back(what + " failed: " + memos::to_string(chat.error().code) + " " +
+                         chat.error().message);
+    } else if (!(chat->activation_status == restored) || chat->activation != id ||
+               chat->reused_tokens != ledger.activations.at(id).tokens) {
+      problems.push_back(what + " did not restore it whole, torn? (" +
+                         memos::to_string(chat->activation_status) + ", " +
+                         std::to_string(chat->reused_tokens) + " tokens reused)");
+    } else {
+      ++ledger.counts.kv_restored;
+    }
+  }
+}
+
+std::string sha256_hex(const std::string& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr);
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
+}
+
+// Every state blob on disk is whole: a blob's path is its SHA-256
+// (DATA/blobs/ab/cdef...), written to blobs/tmp/, synced and renamed into
+// place, and what a kill leaves in tmp/ is removed at the start. Returns
+// how many it checked.
+std::size_t verify_blobs(const std::string& data_dir, Problems& problems) {
+  std::size_t checked = 0;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& fan_out : fs::directory_iterator(data_dir + "/blobs", ec)) {
+    std::string prefix = fan_out.path().filename();
+    if (prefix == "tmp") {
+      if (!fs::is_empty(fan_out.path(), ec))
+        problems.push_back("memosd's start left files in blobs/tmp");
+      continue;
+    }
+    for (const auto& file : fs::directory_iterator(fan_out.path(), ec)) {
+      std::ifstream in(file.path(), std::ios::binary);
+      if (!in) continue;  // collected as garbage meanwhile (unreferenced)
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::string name = prefix + file.path().filename().string();
+      if (sha256_hex(bytes) != name) problems.push_back("torn state blob " + name + " on disk");
+      ++checked;
+    }
+  }
+  return checked;
+}
+
+std::size_t live_activations(const Ledger& ledger) {
+  return std::count_if(ledger.activations.begin(), ledger.activations.end(),
+                       [](const auto& entry) { return !entry.second.removed; });
+}
+
+// The activation tier as the kv load left it (nothing without llama.cpp).
+void verify_kv(memos::Client& client, const MemosdProcess& daemon, Ledger& ledger, Rng& rng,
+               Problems& problems) {
+  if (!kKvLoad) return;
+  verify_activation_lists(list_activations(client, ledger, problems), ledger, problems);
+  verify_prefills_find(client, ledger, activations_to_check(ledger, rng, kKvPrefillSample),
+                       problems);
+  verify_restores(client, ledger, activations_to_check(ledger, rng, kKvRestoreSample), problems);
+  std::size_t live = live_activations(ledger);
+  if (verify_blobs(daemon.data_dir(), problems) < live)
+    problems.push_back("fewer state blobs on disk than the " + std::to_string(live) +
+                       " acknowledged activations");
+  for (auto& [id, record] : ledger.activations) record.landed_now = false;
+}
+
 // ---- the daemon's log ----------------------------------------------------------
 
 // The daemon's log written since `offset` (the log is appended across starts).
@@ -996,6 +1395,7 @@ struct Totals {
   std::uint64_t seed = 0;
   int rounds = 0;  // rounds killed and verified
   long long acknowledged = 0, in_flight = 0, landed = 0, retried = 0, snapshots = 0, imports = 0;
+  long long kv_prefills = 0, kv_removes = 0, kv_in_flight = 0, kv_landed = 0, kv_restored = 0;
   long long lost = 0;   // acknowledged writes missing or different after a restart
   long long torn = 0;   // writes in flight at a kill found partly applied
   long long other = 0;  // any other problem (a refused write, a crash in the log...)
@@ -1009,6 +1409,11 @@ struct Totals {
     retried += c.retried;
     snapshots += c.snapshots;
     imports += c.imports;
+    kv_prefills += c.kv_prefills;
+    kv_removes += c.kv_removes;
+    kv_in_flight += c.kv_unacknowledged;
+    kv_landed += c.kv_landed;
+    kv_restored += c.kv_restored;
   }
   // Sorts a round's problems into the three kinds by their messages.
   void classify(const Problems& problems) {
@@ -1029,6 +1434,10 @@ struct Totals {
               << ", \"acknowledged_writes\": " << acknowledged << ", \"snapshots\": " << snapshots
               << ", \"imports\": " << imports << ", \"in_flight_at_kill\": " << in_flight
               << ", \"in_flight_applied\": " << landed << ", \"retried_with_key\": " << retried
+              << ", \"kv_load\": " << (kKvLoad ? "true" : "false")
+              << ", \"kv_prefills\": " << kv_prefills << ", \"kv_removes\": " << kv_removes
+              << ", \"kv_in_flight_at_kill\": " << kv_in_flight
+              << ", \"kv_in_flight_applied\": " << kv_landed << ", \"kv_restored\": " << kv_restored
               << ", \"lost\": " << lost << ", \"torn\": " << torn
               << ", \"other_problems\": " << other
               << ", \"slowest_start_s\": " << std::chrono::duration<double>(slowest_start).count()
@@ -1128,6 +1537,7 @@ Clock::duration restart_and_verify(MemosdProcess& daemon, Ledger& ledger, Rng& r
   verify_imports(*client, ledger, problems);
   verify_items(*client, ledger, rng, problems);
   verify_search(*client, ledger, rng, problems);
+  verify_kv(*client, daemon, ledger, rng, problems);
   // Read only now: memosd logs 'ready' after it starts listening but before
   // it serves anything, so once replies have come the line is there.
   std::string log = log_since(daemon, *log_offset);
@@ -1147,6 +1557,28 @@ double seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// memosd's arguments: for the kv load, a configuration with the llama.cpp
+// executor on a tiny model that memos-mkmodel writes in `dir` (beside the
+// data folder, which --fresh-every empties).
+std::vector<std::string> memosd_args([[maybe_unused]] const std::string& dir) {
+#ifdef MEMOS_MKMODEL
+  std::string model = dir + "/model.gguf";
+  std::string out, err;
+  int rc =
+      memos::testing::run_command({MEMOS_MKMODEL, "--out", model, "--vocab", MEMOS_TEST_VOCAB,
+                                   "--preset", "tiny", "--ctx", std::to_string(kKvContextTokens)},
+                                  &out, &err);
+  BOOST_REQUIRE_MESSAGE(rc == 0, "memos-mkmodel: " << err);
+  std::string config = dir + "/memosd.conf";
+  std::ofstream(config) << "[executor]\nmodel = \"" << model
+                        << "\"\nthreads = 1\ncontext = " << kKvContextTokens
+                        << "\n[activation]\nchunk_tokens = " << kKvChunkTokens << "\n";
+  return {"--config", config};
+#else
+  return {};
+#endif
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(acknowledged_writes_survive_sigkill) {
@@ -1155,7 +1587,7 @@ BOOST_AUTO_TEST_CASE(acknowledged_writes_survive_sigkill) {
             << " rounds (replay: test_crash -- --seed " << options.seed << " --rounds "
             << options.rounds << " --fresh-every " << options.fresh_every << ")" << std::endl;
   TempDir dir;
-  MemosdProcess daemon(MEMOS_MEMOSD, dir.path());
+  MemosdProcess daemon(MEMOS_MEMOSD, dir.path(), memosd_args(dir.path()));
   auto ledger = std::make_unique<Ledger>();
   std::size_t log_offset = 0;
   Clock::duration slowest_start{};
@@ -1174,13 +1606,15 @@ BOOST_AUTO_TEST_CASE(acknowledged_writes_survive_sigkill) {
     // The counts are those of the round killed just before this start.
     BOOST_TEST_MESSAGE("start " << round << ": " << ledger->counts.acknowledged
                                 << " writes acknowledged (" << ledger->counts.snapshots
-                                << " snapshots, " << ledger->counts.imports << " imports), "
+                                << " snapshots, " << ledger->counts.imports << " imports, "
+                                << ledger->counts.kv_prefills << " kv prefills, "
+                                << ledger->counts.kv_removes << " kv removes), "
                                 << ledger->counts.landed << " of " << ledger->counts.unacknowledged
                                 << " in flight at the kill applied, " << ledger->counts.retried
                                 << " retried with their keys; verified " << ledger->items.size()
-                                << " items in " << ledger->cubes.size() << " cubes and "
-                                << ledger->imported.size() << " imported cubes in "
-                                << seconds(Clock::now() - t0) << " s");
+                                << " items, " << live_activations(*ledger) << " activations in "
+                                << ledger->cubes.size() << " cubes and " << ledger->imported.size()
+                                << " imported cubes in " << seconds(Clock::now() - t0) << " s");
     ledger->counts = {};
     if (round == options.rounds) break;
     // Verified just now: start again on an empty data folder.

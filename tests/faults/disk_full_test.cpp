@@ -7,6 +7,14 @@
 // returns (the filler file deleted, or the tmpfs remounted bigger) writes
 // succeed again without a restart. Needs root and mount(2): the cases carry
 // the `mount` label and are skipped without it.
+//
+// KV prefills write blobs (a model's state, to DATA/blobs/) before their
+// record: on a full disk each is acknowledged or refused with storage_full
+// too, what was acknowledged is listed, found again and restored after a
+// restart, and the refused ones succeed once space returns, without a
+// restart. That case needs llama.cpp as well (MEMOS_MKMODEL: memosd runs the
+// llama.cpp executor on a tiny memos-mkmodel model): label `kv_mount`,
+// skipped without either.
 #define BOOST_TEST_MODULE disk_full
 #include <signal.h>
 #include <boost/test/unit_test.hpp>
@@ -18,6 +26,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +38,7 @@
 
 using memos::testing::can_mount;
 using memos::testing::MemosdProcess;
+using memos::testing::run_command;
 using memos::testing::SmallFilesystem;
 using memos::testing::TempDir;
 using namespace std::chrono_literals;
@@ -58,10 +68,12 @@ bool is_full(const memos::Error& e) {
 // memosd on a data folder inside a small tmpfs; its socket, log and
 // configuration stay outside, on the test's temporary folder.
 struct FullDiskDaemon {
-  explicit FullDiskDaemon(const std::string& size) : fs(dir.path() + "/small", size) {
+  // `config`: more of memosd.conf (the executor's sections).
+  explicit FullDiskDaemon(const std::string& size, const std::string& config = "")
+      : fs(dir.path() + "/small", size) {
     BOOST_REQUIRE_MESSAGE(fs.mounted(), "mounting a tmpfs worked for the precondition, not now");
     // Index snapshots every second, so that some are due while the disk is full.
-    std::ofstream(dir.path() + "/memosd.conf") << "[search]\nsnapshot_interval_s = 1\n";
+    std::ofstream(dir.path() + "/memosd.conf") << "[search]\nsnapshot_interval_s = 1\n" << config;
     process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, dir.path(), dir.path() + "/memosd.sock",
                                               dir.path() + "/small/data");
     process->set_extra_args({"--config", dir.path() + "/memosd.conf"});
@@ -192,6 +204,106 @@ void top_off(const std::string& path) {
   while (std::fwrite(block.data(), 1, 1, f) == 1) {
   }
   std::fclose(f);
+}
+
+// ---- kv prefills -------------------------------------------------------------
+
+// Memories for the prefilled blocks: each pair is a block of its own.
+constexpr int kKvMemories = 8;
+// Blocks prefilled before the disk fills, while it is full, then with not
+// a byte left.
+constexpr int kKvBlocksBefore = 2;
+constexpr int kKvBlocksFull = 6;
+constexpr int kKvBlocksToppedOff = 4;
+// The tiny model's context, room for a block of two memories.
+constexpr int kKvContextTokens = 2048;
+
+// Where the build has llama.cpp (MEMOS_MKMODEL), a small tmpfs too.
+boost::test_tools::assertion_result can_prefill_on_a_small_disk(
+    [[maybe_unused]] boost::unit_test::test_unit_id id) {
+#ifdef MEMOS_MKMODEL
+  return can_mount(id);
+#else
+  boost::test_tools::assertion_result r(false);
+  r.message() << "built without llama.cpp: no executor to prefill with";
+  return r;
+#endif
+}
+
+// memosd.conf's executor sections: the llama.cpp executor on a tiny model
+// memos-mkmodel writes in `dir` (not on the small disk).
+std::string executor_config([[maybe_unused]] const std::string& dir) {
+#ifdef MEMOS_MKMODEL
+  std::string model = dir + "/model.gguf", out, err;
+  int rc = run_command({MEMOS_MKMODEL, "--out", model, "--vocab", MEMOS_TEST_VOCAB, "--preset",
+                        "tiny", "--ctx", std::to_string(kKvContextTokens)},
+                       &out, &err);
+  BOOST_REQUIRE_MESSAGE(rc == 0, "memos-mkmodel: " << err);
+  return "[executor]\nmodel = \"" + model +
+         "\"\nthreads = 1\ncontext = " + std::to_string(kKvContextTokens) +
+         "\n[activation]\nchunk_tokens = 16\n";
+#else
+  return "";
+#endif
+}
+
+// About 100 words, its own: the state of a block of two is tens of KB, more
+// than a full disk has left.
+std::string memory_text(int i) {
+  static const char* const kWords[] = {"river",  "lantern", "copper",  "meadow", "orbit",
+                                       "velvet", "harbor",  "glacier", "pepper", "thistle"};
+  std::string text = "Memory " + std::to_string(i) + ":";
+  for (int w = 0; w < 100; ++w) text += std::string(" ") + kWords[(i * 7 + w * 3) % 10];
+  return text;
+}
+
+// What the daemon acknowledged of the activation tier.
+struct KvAcknowledged {
+  std::map<std::uint64_t, std::vector<std::uint64_t>> live;  // activation -> its sources
+  std::set<std::uint64_t> removed;
+  std::string refusal;  // the last storage_full, for the log
+};
+
+// Prefills `block`: acknowledged (a new state, made now) or refused with
+// storage_full. Returns whether it was acknowledged.
+bool prefill(memos::Client& c, Acknowledged& ack, KvAcknowledged& kv,
+             const std::vector<std::uint64_t>& block) {
+  auto r = c.kv_prefill(kCube, block);
+  if (!record(r, ack, "kv_prefill")) {
+    kv.refusal = why(r);
+    return false;
+  }
+  BOOST_TEST(r->prefill_ms > 0.0);
+  BOOST_TEST(r->sources == block, boost::test_tools::per_element());
+  kv.live[r->id] = block;
+  return true;
+}
+
+// The cube lists exactly the acknowledged activations; prefilling each one's
+// block again finds it rather than computing it anew (prefill_ms 0); with
+// `restore`, a chat over each block restores its state from the blob.
+void verify_kv(memos::Client& c, const KvAcknowledged& kv, bool restore) {
+  auto listed = c.kv_list(kCube);
+  BOOST_REQUIRE_MESSAGE(listed.ok(), why(listed));
+  std::map<std::uint64_t, std::vector<std::uint64_t>> got;
+  for (const auto& a : *listed) got[a.id] = a.sources;
+  BOOST_TEST((got == kv.live), listed->size()
+                                   << " activations listed, " << kv.live.size() << " acknowledged");
+  for (std::uint64_t id : kv.removed) BOOST_TEST(!got.contains(id), "removed " << id << " listed");
+  for (const auto& [id, block] : kv.live) {
+    auto again = c.kv_prefill(kCube, block);
+    BOOST_REQUIRE_MESSAGE(again.ok(), "prefilling " << id << " again: " << why(again));
+    BOOST_TEST(again->id == id);
+    BOOST_TEST(again->prefill_ms == 0.0, "the state of " << id << " was computed anew");
+    if (!restore) continue;
+    memos::ChatOptions options;
+    options.ids = block;
+    options.max_tokens = 1;
+    auto chat = c.chat(kCube, "Which is the oldest?", options);
+    BOOST_REQUIRE_MESSAGE(chat.ok(), "chat over " << id << ": " << why(chat));
+    BOOST_TEST(chat->activation_status.restored, memos::to_string(chat->activation_status));
+    BOOST_TEST(chat->activation == id);
+  }
 }
 
 }  // namespace
@@ -330,5 +442,85 @@ BOOST_AUTO_TEST_CASE(a_restart_on_a_full_disk_serves_reads,
   }
   BOOST_TEST(found, "lexical search after space returned");
   verify(*c, ack);
+  BOOST_TEST(d.process->stop() == 0);
+}
+
+// KV prefills on a full disk: the state goes to the blob store (write to
+// blobs/tmp/, fsync, rename) before the record's commit; either may find
+// the disk full. Each prefill is acknowledged or refused with storage_full,
+// retryable; so is a kv remove; once space returns the refused blocks
+// prefill without a restart, and all that was acknowledged survives one.
+BOOST_AUTO_TEST_CASE(kv_prefills_on_a_full_disk_are_acknowledged_or_retryable_and_resume,
+                     *boost::unit_test::label("kv_mount") *
+                         boost::unit_test::precondition(can_prefill_on_a_small_disk)) {
+  TempDir models;
+  FullDiskDaemon d("6m", executor_config(models.path()));
+  std::ofstream(d.ballast()) << std::string(1 << 20, 'b');
+  auto c = d.start();
+  Acknowledged ack;
+  KvAcknowledged kv;
+  BOOST_REQUIRE(c->cube_create(kCube).ok());
+  std::vector<std::uint64_t> memories;
+  for (int i = 0; i < kKvMemories; ++i) {
+    BOOST_REQUIRE(add(*c, ack, memory_text(i)));
+    memories.push_back(std::prev(ack.items.end())->first);
+  }
+  // Every pair of memories is a block of its own; the first ones are
+  // prefilled while there is room.
+  std::vector<std::vector<std::uint64_t>> blocks;
+  for (std::size_t i = 0; i < memories.size(); ++i)
+    for (std::size_t j = i + 1; j < memories.size(); ++j)
+      blocks.push_back({memories[i], memories[j]});
+  std::size_t next = 0;
+  for (int i = 0; i < kKvBlocksBefore; ++i) BOOST_REQUIRE(prefill(*c, ack, kv, blocks[next++]));
+
+  int added = fill(*c, ack);
+  BOOST_TEST_MESSAGE("disk full after " << added << " adds");
+  std::vector<std::vector<std::uint64_t>> refused;
+  auto prefill_or_note = [&](const std::vector<std::uint64_t>& block) {
+    if (!prefill(*c, ack, kv, block)) refused.push_back(block);
+  };
+  for (int i = 0; i < kKvBlocksFull; ++i) prefill_or_note(blocks[next++]);
+  // Not a byte left: what the refusals freed, taken too.
+  top_off(d.dir.path() + "/small/topoff");
+  for (int i = 0; i < kKvBlocksToppedOff; ++i) prefill_or_note(blocks[next++]);
+  // A kv remove, then the same block again: its state's blob is still there
+  // (unreferenced blobs go with the garbage collection, after a grace
+  // period), so only the record's commit meets the full disk.
+  auto [first, first_block] = *kv.live.begin();
+  auto removed = c->kv_remove(kCube, first);
+  BOOST_TEST_MESSAGE("kv_remove on the full disk: " << why(removed));
+  if (record(removed, ack, "kv_remove")) {
+    kv.live.erase(first);
+    kv.removed.insert(first);
+    prefill_or_note(first_block);
+  }
+  BOOST_TEST_MESSAGE(kv.live.size() << " activations acknowledged, " << refused.size()
+                                    << " prefills refused (the last: " << kv.refusal << ")");
+  BOOST_TEST(!refused.empty());
+  // A refused state leaves no temporary file behind.
+  BOOST_TEST(std::filesystem::is_empty(d.process->data_dir() + "/blobs/tmp"));
+  BOOST_TEST(d.process->running());
+  verify(*c, ack);
+  verify_kv(*c, kv, false);
+
+  // Space returns: the refused blocks prefill now, without a restart.
+  std::filesystem::remove(d.ballast());
+  std::filesystem::remove(d.dir.path() + "/small/topoff");
+  BOOST_REQUIRE(d.fs.resize("64m"));
+  for (const auto& block : refused) {
+    auto r = c->kv_prefill(kCube, block);
+    BOOST_REQUIRE_MESSAGE(r.ok(), "kv_prefill after space returned: " << why(r));
+    BOOST_TEST(r->prefill_ms > 0.0);
+    kv.live[r->id] = block;
+  }
+  verify_kv(*c, kv, false);
+
+  // And all of it is durable: a clean restart lists it, finds it and
+  // restores it.
+  BOOST_TEST(d.process->stop() == 0);
+  c = d.start();
+  verify(*c, ack);
+  verify_kv(*c, kv, true);
   BOOST_TEST(d.process->stop() == 0);
 }

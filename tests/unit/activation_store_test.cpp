@@ -192,6 +192,37 @@ BOOST_AUTO_TEST_CASE(items_digests_usage_lru_and_removal) {
   BOOST_TEST((txn->get_activation(cube.id, 10, &got).code == Errc::not_found));
 }
 
+// A long block has a digest per chunk: 512 of them here. Its record reads
+// back whole, by id and in its cube's list (reading the digest list once per
+// digest once passed Cap'n Proto's traversal limit, which is sized to the
+// record: every such item was reported damaged).
+BOOST_AUTO_TEST_CASE(an_item_of_many_chunks_reads_back) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  Cube cube;
+  Digest salt{};
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  Status s = t.create_cube(1000, "c", "hash-v1", 8, 1, &cube);
+                  return s.ok() ? t.ensure_tenant_salt(1000, &salt) : s;
+                }).ok());
+  Activation a = make(10, cube.id, 1000, salt, tokens(8192), 1 << 20, 100);
+  BOOST_REQUIRE_EQUAL(a.prefixes.size(), 512u);
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) { return t.put_activation(a); }).ok());
+  std::optional<ReadTxn> txn;
+  BOOST_REQUIRE(store->begin_read(&txn).ok());
+  Activation got;
+  Status s = txn->get_activation(cube.id, 10, &got);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_TEST((got.tokens == a.tokens && got.prefixes == a.prefixes && got.blob == a.blob));
+  std::size_t listed = 0;
+  s = txn->list_activations(cube.id, [&](const Activation& l) {
+    BOOST_TEST((l.prefixes == a.prefixes));
+    ++listed;
+  });
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_TEST(listed == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(items_survive_reopening_and_damage_is_reported) {
   TempDir dir;
   Cube cube;
