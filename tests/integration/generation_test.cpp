@@ -22,6 +22,7 @@
 #include "tests/support/child_as.h"
 #include "tests/support/daemon_fixture.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/plugin_hosts.h"
 #include "tests/support/printing.h"
 #include "tests/support/raw_request.h"
 
@@ -125,31 +126,10 @@ std::string activate_all(const std::string& dir, std::vector<std::uint64_t>* ids
   return stored->text;
 }
 
-// The memos-plugin-host running the executor under memosd `parent`.
+// The memos-plugin-host running the executor under memosd `parent`, or -1.
 pid_t executor_host(pid_t parent) {
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    std::string state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid != parent) continue;
-    std::ifstream cmd(entry.path() / "cmdline");
-    std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-    std::error_code ec;
-    const fs::path exe = fs::read_symlink(entry.path() / "exe", ec);
-    if (!ec && exe.filename() == "memos-plugin-host" &&
-        args.find("llama-executor") != std::string::npos) {
-      return std::stoi(name);
-    }
-  }
-  return -1;
+  auto hosts = memos::testing::plugin_hosts(parent, "llama-executor");
+  return hosts.empty() ? -1 : hosts.front();
 }
 
 }  // namespace

@@ -31,12 +31,12 @@
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "memos/client.h"
 #include "tests/support/child_as.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/plugin_hosts.h"
 #include "tests/support/preconditions.h"
 #include "tests/support/printing.h"
 
@@ -190,6 +190,24 @@ std::string other_client_is_served(memos::Client& other, const std::string& cube
   return "";
 }
 
+// Another client with a cube of its own holding one item, both made while
+// all is well; served() says what it is still refused while the plugin is
+// broken ("" for nothing).
+struct OtherClient {
+  std::unique_ptr<memos::Client> client;
+  std::uint64_t pears = 0;
+  explicit OtherClient(IsolatedDaemon& d) {
+    BOOST_REQUIRE(d.client->cube_create("other").ok());
+    auto added = d.client->add("other", {"pears are ripe in autumn"});
+    BOOST_REQUIRE(added.ok());
+    pears = added->id;
+    auto c = memos::Client::connect(d.process->socket());
+    BOOST_REQUIRE(c.ok());
+    client = std::move(c.value());
+  }
+  std::string served() { return other_client_is_served(*client, "other", pears); }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(each_way_of_dying_costs_only_the_call) {
@@ -286,11 +304,7 @@ BOOST_AUTO_TEST_CASE(a_dense_retriever_failing_searches_costs_only_the_search) {
   constexpr int kMaxCrashes = 5;
   IsolatedDaemon d(Broken::dense, kMaxCrashes);
   BOOST_REQUIRE(d.add_normal("an ordinary memory about apples"));
-  BOOST_REQUIRE(d.client->cube_create("other").ok());
-  auto pears = d.client->add("other", {"pears are ripe in autumn"});
-  BOOST_REQUIRE(pears.ok());
-  auto other = memos::Client::connect(d.process->socket());
-  BOOST_REQUIRE(other.ok());
+  OtherClient other(d);
   BOOST_REQUIRE(d.dense_search_served());
 
   for (const char* trigger : {"garbage", "wrongkind", "silent", "oversized"}) {
@@ -300,7 +314,7 @@ BOOST_AUTO_TEST_CASE(a_dense_retriever_failing_searches_costs_only_the_search) {
     BOOST_TEST(!r.error().retryable, trigger);
     BOOST_TEST(r.error().message.find("crasher-retriever") != std::string::npos, r.error().message);
     BOOST_TEST(d.health() == "running", trigger << ": " << d.health());
-    BOOST_TEST(other_client_is_served(**other, "other", pears->id) == "", trigger);
+    BOOST_TEST(other.served() == "", trigger);
   }
   int deaths = 0;
   for (const char* trigger : {"segfault", "abort", "terminate", "hang", "exit"}) {
@@ -310,7 +324,7 @@ BOOST_AUTO_TEST_CASE(a_dense_retriever_failing_searches_costs_only_the_search) {
     BOOST_TEST(r.error().code == memos::ErrorCode::unavailable,
                trigger << ": " << r.error().message);
     BOOST_TEST(r.error().retryable, trigger);
-    BOOST_TEST(other_client_is_served(**other, "other", pears->id) == "", trigger);
+    BOOST_TEST(other.served() == "", trigger);
     if (deaths < kMaxCrashes) {
       BOOST_REQUIRE_MESSAGE(d.dense_search_served(), trigger << "\n" << d.process->log());
     }
@@ -322,9 +336,9 @@ BOOST_AUTO_TEST_CASE(a_dense_retriever_failing_searches_costs_only_the_search) {
   BOOST_TEST(q.error().message.find("quarantined") != std::string::npos, q.error().message);
   // Writes go on while the dense retriever is quarantined: they are durable,
   // and the cube is rebuilt from the store at the next start.
-  auto added = (*other)->add("other", {"more pears in a basket"});
+  auto added = other.client->add("other", {"more pears in a basket"});
   BOOST_TEST(added.ok());
-  BOOST_TEST(other_client_is_served(**other, "other", pears->id) == "");
+  BOOST_TEST(other.served() == "");
   // The reload lifts the quarantine; the host starts on the next call, and
   // dense searches are served once the collections it lost are rebuilt.
   BOOST_REQUIRE(d.client->plugin_reload("crasher-retriever").ok());
@@ -359,11 +373,7 @@ BOOST_AUTO_TEST_CASE(an_executor_failing_a_chat_costs_only_the_chat) {
   constexpr int kMaxCrashes = 5;
   IsolatedDaemon d(Broken::executor, kMaxCrashes);
   BOOST_REQUIRE(d.add_normal("an ordinary memory about apples"));
-  BOOST_REQUIRE(d.client->cube_create("other").ok());
-  auto pears = d.client->add("other", {"pears are ripe in autumn"});
-  BOOST_REQUIRE(pears.ok());
-  auto other = memos::Client::connect(d.process->socket());
-  BOOST_REQUIRE(other.ok());
+  OtherClient other(d);
   auto chat_served = [&] {
     return d.until_served([&] { return d.client->chat("c", "what about apples?"); });
   };
@@ -377,7 +387,7 @@ BOOST_AUTO_TEST_CASE(an_executor_failing_a_chat_costs_only_the_chat) {
     BOOST_TEST(r.error().code == memos::ErrorCode::internal, trigger << ": " << r.error().message);
     BOOST_TEST(!r.error().retryable, trigger);
     BOOST_TEST(d.health() == "running", trigger << ": " << d.health());
-    BOOST_TEST(other_client_is_served(**other, "other", pears->id) == "", trigger);
+    BOOST_TEST(other.served() == "", trigger);
   }
   int deaths = 0;
   for (const char* trigger : {"segfault", "abort", "terminate", "hang", "exit"}) {
@@ -387,7 +397,7 @@ BOOST_AUTO_TEST_CASE(an_executor_failing_a_chat_costs_only_the_chat) {
     BOOST_TEST(r.error().code == memos::ErrorCode::unavailable,
                trigger << ": " << r.error().message);
     BOOST_TEST(r.error().retryable, trigger);
-    BOOST_TEST(other_client_is_served(**other, "other", pears->id) == "", trigger);
+    BOOST_TEST(other.served() == "", trigger);
     if (deaths < kMaxCrashes) {
       BOOST_REQUIRE_MESSAGE(chat_served(), trigger << "\n" << d.process->log());
     }
@@ -398,7 +408,7 @@ BOOST_AUTO_TEST_CASE(an_executor_failing_a_chat_costs_only_the_chat) {
   BOOST_TEST(q.error().code == memos::ErrorCode::unavailable);
   BOOST_TEST(q.error().message.find("quarantined") != std::string::npos, q.error().message);
   BOOST_TEST(d.client->search("c", "apples").ok());  // no executor needed
-  BOOST_TEST((*other)->add("other", {"more pears in a basket"}).ok());
+  BOOST_TEST(other.client->add("other", {"more pears in a basket"}).ok());
   // The reload lifts the quarantine; the host starts on the next call.
   BOOST_REQUIRE(d.client->plugin_reload("crasher-executor").ok());
   BOOST_TEST(d.health().find("quarantined") == std::string::npos, d.health());
@@ -502,32 +512,6 @@ BOOST_AUTO_TEST_CASE(another_tenant_is_served_while_a_retriever_is_quarantined,
   BOOST_TEST(d.process->stop() == 0);
 }
 
-// The pid of memosd's child memos-plugin-host running `plugin`, or -1.
-pid_t host_of(pid_t memosd, const std::string& plugin) {
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    // "pid (comm) state ppid ...": comm may hold spaces, so read after ')'.
-    auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 1));
-    std::string state;
-    pid_t ppid = -1;
-    rest >> state >> ppid;
-    if (ppid != memosd) continue;
-    std::ifstream cmdline(entry.path() / "cmdline");
-    std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
-    if (args.find("memos-plugin-host") != std::string::npos &&
-        args.find(plugin) != std::string::npos) {
-      return static_cast<pid_t>(std::stol(name));
-    }
-  }
-  return -1;
-}
-
 // The real FAISS retriever, isolated, whose host is killed from outside (as
 // the OOM killer would) with nothing in flight: everything it held in memory
 // is gone. memosd sees the death at once, answers dense searches
@@ -569,9 +553,9 @@ BOOST_AUTO_TEST_CASE(a_dense_retriever_whose_host_is_killed_is_rebuilt_from_the_
   };
   for (int i = 0; i < 30; ++i) add(i);
 
-  const pid_t host = host_of(memosd.pid(), "faiss-retriever");
-  BOOST_REQUIRE_MESSAGE(host > 0, "no memos-plugin-host for faiss-retriever");
-  BOOST_REQUIRE(::kill(host, SIGKILL) == 0);
+  const auto hosts = memos::testing::plugin_hosts(memosd.pid(), "faiss-retriever");
+  BOOST_REQUIRE_MESSAGE(hosts.size() == 1u, "no memos-plugin-host for faiss-retriever");
+  BOOST_REQUIRE(::kill(hosts.front(), SIGKILL) == 0);
   // The reader sees the death; until the rebuild, dense searches are refused
   // as retryable, never answered from an empty collection.
   for (int i = 30; i < 40; ++i) add(i);

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "kernel/plugin_embedder.h"
@@ -16,6 +15,7 @@
 #include "plugins/loader/library.h"
 #include "plugins/loader/manifest.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/plugin_hosts.h"
 
 using namespace memos::plugins;
 using memos::testing::TempDir;
@@ -141,27 +141,6 @@ BOOST_AUTO_TEST_CASE(misbehaving_calls_are_contained) {
   }
 }
 
-// The memos-plugin-host children of this process.
-std::vector<pid_t> plugin_hosts() {
-  std::vector<pid_t> out;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    auto close = line.rfind(')');  // "pid (comm) state ppid ..."
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 1));
-    std::string state;
-    pid_t ppid = -1;
-    rest >> state >> ppid;
-    if (ppid != ::getpid() || state == "Z") continue;
-    if (line.find("memos-plugin-h") != std::string::npos) out.push_back(std::stoi(name));
-  }
-  return out;
-}
-
 // An isolated plugin's incarnation() changes once per host that dies (a
 // crash, a hang memosd kills, a kill from outside), and by the time the
 // failed call returns, so that a caller keeping state in the plugin (a
@@ -206,7 +185,7 @@ BOOST_AUTO_TEST_CASE(an_isolated_hosts_death_changes_its_incarnation_once) {
 
   // Killed from outside (as the OOM killer would): a new incarnation, and
   // not the plugin's fault.
-  auto hosts = plugin_hosts();
+  auto hosts = memos::testing::plugin_hosts(::getpid());
   BOOST_REQUIRE_EQUAL(hosts.size(), 1u);
   BOOST_REQUIRE(::kill(hosts.front(), SIGKILL) == 0);
   for (int i = 0; i < 200 && channel->incarnation() == 2u; ++i) std::this_thread::sleep_for(10ms);
