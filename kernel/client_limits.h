@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 
+#include "kernel/admin.h"
 #include "kernel/config.h"
 #include "kernel/status.h"
 
@@ -33,7 +34,7 @@ class ClientLimits {
 
   ClientLimits(const IpcConfig& config, std::uint32_t own_uid);
 
-  bool is_admin(std::uint32_t uid) const { return uid == 0 || uid == own_uid_; }
+  bool is_admin(std::uint32_t uid) const { return kernel::is_admin(uid, own_uid_); }
 
   // Whether a new connection from `uid` may open now; opened() counts it.
   Status admit(std::uint32_t uid) const;

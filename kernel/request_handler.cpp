@@ -6,6 +6,7 @@
 #include <cassert>
 #include <string>
 
+#include "kernel/admin.h"
 #include "kernel/handlers/archives.h"
 #include "kernel/handlers/areas.h"
 
@@ -49,7 +50,7 @@ void RequestHandler::handle(std::uint32_t tenant, std::uint64_t connection,
   MEMOS_ASSERT_ON_THREAD(s_.loop_thread);
   RequestContext ctx;
   ctx.tenant = tenant;
-  ctx.admin = tenant == 0 || tenant == daemon_uid_;
+  ctx.admin = is_admin(tenant, daemon_uid_);
   ctx.id = request.getId();
   ctx.connection = connection;
   ctx.idempotency_key = exact(request.getIdempotencyKey());
