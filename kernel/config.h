@@ -73,6 +73,11 @@ struct SearchConfig {
   float importance_weight = 0;
   float mmr_lambda = 0;                    // 0: no diversification
   std::uint32_t snapshot_interval_s = 60;  // index snapshots of changed cubes
+  // Writes answered but not yet indexed (and the bytes of their text) past
+  // which the writer waits for the indexer: new writes slow to its pace
+  // rather than the search lag growing without bound (index_feed.h).
+  std::uint32_t index_max_backlog = 50000;
+  std::uint32_t index_max_backlog_mb = 256;
 };
 
 struct PluginsConfig {

@@ -72,6 +72,7 @@ void Daemon::stop() {
   // failed after it started. Before the handler goes: a queued job's
   // completion may still reach it.
   if (commits_) commits_->stop();
+  indexes_.stop();
   handler_.reset();
   close_loop();
 }
@@ -419,6 +420,7 @@ int Daemon::run() {
 // Every connection is gone and the loop has returned.
 void Daemon::after_loop() {
   commits_->stop();  // commits whatever is still queued
+  indexes_.stop();   // indexes it (the backlog is bounded: index_max_backlog)
   // With every change applied, snapshot the indexes: the next start then
   // opens them instead of rebuilding.
   if (std::size_t n = indexes_.save_changed()) spdlog::info("index snapshots of {} cube(s)", n);

@@ -165,8 +165,11 @@ Status Daemon::open_indexes() {
   return {};
 }
 
-// The writer thread. Index changes go out once per commit group, batched.
+// The writer thread, and the indexer thread behind it: each commit group's
+// changes go to the indexer after the commit, batched (index_set.h).
 Status Daemon::start_commit_queue() {
+  indexes_.start(config_.search.index_max_backlog,
+                 static_cast<std::size_t>(config_.search.index_max_backlog_mb) << 20);
   commits_ = std::make_unique<store::CommitQueue>(
       *store_,
       [](const store::Status& s) {

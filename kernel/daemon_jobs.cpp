@@ -109,15 +109,13 @@ void Daemon::collect_blob_garbage(PeriodicJob::Running run) {
 }
 
 // Cubes whose indexes could not be built at start (a full disk), and every
-// cube of a retriever whose host died, are reopened or rebuilt as a writer
-// job, so no write slips between the store snapshot the
-// build reads and the collections it makes. Cheap when there are none.
+// cube of a retriever whose host died, are reopened or rebuilt on the
+// indexer thread, in order with the changes it indexes (so none slips
+// between the store snapshot the build reads and the collections it
+// makes). Cheap when there are none.
 void Daemon::retry_unbuilt_indexes(PeriodicJob::Running run) {
   if (!indexes_.has_unbuilt()) return;
-  commits_->submit({[](store::WriteTxn&) { return store::Status{}; },
-                    [this, run](const store::Status& s) {
-                      if (s.ok()) indexes_.retry_unbuilt(*store_);
-                    }});
+  indexes_.run_in_order([this, run] { indexes_.retry_unbuilt(*store_); });
 }
 
 // Snapshots the indexes of cubes changed since their last snapshot, on a

@@ -2,9 +2,10 @@
 // into vectors and the retriever plugins (dense, lexical, hybrid) that hold
 // one collection per cube.
 //
-// Collections are derived data (docs/design.md): every committed change is sent
-// to each retriever in commit order (from the writer thread), tagged with
-// the cube version it brings the collection to. Snapshots are written from
+// Collections are derived data (docs/design.md): every committed change is
+// sent to each retriever in commit order from the indexer thread
+// (IndexFeed), behind the write's answer, tagged with the cube version it
+// brings the collection to. Snapshots are written from
 // time to time and at shutdown; at start a collection whose snapshot does
 // not cover the cube's head version (missing, stale after a crash, torn,
 // corrupt) is dropped and rebuilt from LMDB. A retriever whose isolated host
@@ -27,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernel/index_feed.h"
 #include "kernel/plugin_embedder.h"
 #include "kernel/plugin_retriever.h"
 #include "memcube/store.h"
@@ -35,6 +37,11 @@ namespace memos::kernel {
 
 class IndexSet {
  public:
+  IndexSet() = default;
+  ~IndexSet() { stop(); }  // the indexer thread uses the members below
+  IndexSet(const IndexSet&) = delete;
+  IndexSet& operator=(const IndexSet&) = delete;
+
   // The embedder plugin every cube uses (set at start, before use). Safe
   // while searches run: a reload swaps the embedder under them.
   void set_embedder(std::shared_ptr<PluginEmbedder> embedder, std::string model) {
@@ -71,22 +78,52 @@ class IndexSet {
 
   // Opens a new cube's collections. Errors: the first retriever's.
   Status open(const store::Cube& cube);
-  // Queues a committed change: `written` (its embedding in `vector`, unused
-  // for a tombstone) and, when it closed another fact, `superseded`.
-  // Changes reach the retrievers at flush(), in commit order, batched: one
-  // request per cube and retriever for a run of changes of one kind.
-  void apply(const store::Cube& cube, const store::Item& written, std::span<const float> vector,
-             const store::Item* superseded);
-  // Queues the removal of items that expired (no new cube version).
+  // Starts the indexer thread (after open_all, before the writer).
+  // `max_backlog` writes or `max_backlog_bytes` of their text may wait for
+  // it before the writer slows down (IndexFeed).
+  void start(std::size_t max_backlog, std::size_t max_backlog_bytes);
+  // Drains: indexes everything posted, answers every waiter, ends the
+  // indexer thread. After the writer has stopped; idempotent.
+  void stop();
+
+  // Writer thread, in a write's `done` (before it is answered): queues the
+  // committed change `written` and, when it closed another fact,
+  // `superseded`. Returns the write's number for when_indexed(). The
+  // changes reach the indexer thread at flush(), which embeds the texts and
+  // sends them to the retrievers in commit order, batched: one request per
+  // cube and retriever for a run of changes of one kind.
+  std::uint64_t apply(const store::Cube& cube, const store::Item& written,
+                      const store::Item* superseded);
+  // Writer thread: queues the removal of an item that expired (no new cube
+  // version).
   void remove(store::CubeId cube, std::uint64_t item);
-  // Runs `after_flush` once the queued changes are indexed (a write's reply,
-  // so that a search after it sees the write).
-  void defer(std::function<void()> after_flush);
-  // Sends the queued changes, then runs the deferred callbacks. Called on the
-  // writer thread after each commit group.
+  // Writer thread, after each commit group: hands the queued changes to the
+  // indexer thread, then waits while its backlog is over the bounds
+  // (backpressure).
   void flush();
-  // Forgets a removed cube's collections and their snapshots.
-  void drop(store::CubeId cube);
+  // The number of the last write queued (any thread): a search that must
+  // see every write answered before it waits for this one.
+  std::uint64_t accepted() const { return feed_->accepted(); }
+  // Calls `fn` once write `number` is searchable: at once (on this thread)
+  // if it is, else on the indexer thread.
+  void when_indexed(std::uint64_t number, std::function<void()> fn) {
+    feed_->when_indexed(number, std::move(fn));
+  }
+  // How far indexing is behind (`memctl status`).
+  IndexLag lag() const { return feed_->lag(); }
+  // Writer thread: forgets a removed cube's collections and their
+  // snapshots, after the changes queued before it.
+  void drop(store::CubeId cube) {
+    IndexChange c;
+    c.kind = IndexChange::Kind::drop;
+    c.cube = cube;
+    pending_.push_back(std::move(c));
+  }
+  // Any thread: runs `work` on the indexer thread after the changes
+  // posted so far (retry_unbuilt(), so that no change slips between the
+  // store snapshot a rebuild reads and the collections it makes). Dropped
+  // after stop().
+  void run_in_order(std::function<void()> work) { feed_->post_barrier(std::move(work)); }
 
   // At start: opens every cube's collections and rebuilds those whose
   // snapshot does not cover the head version. A cube whose collections
@@ -107,7 +144,7 @@ class IndexSet {
   // last look, or an unbuilt cube is due for another attempt. Cheap while
   // nothing is unbuilt: atomic loads.
   bool has_unbuilt() const;
-  // Writer thread, between commit groups (a CommitQueue job's `done`): marks
+  // Indexer thread (run_in_order), or before start(): marks
   // every cube unbuilt in a retriever whose host died, then reopens each
   // unbuilt cube's collections, rebuilding from the store those whose
   // snapshot does not cover the head version; what still fails stays
@@ -172,29 +209,49 @@ class IndexSet {
   void set_unbuilt_locked(store::CubeId cube, std::string why, Retrievers retrievers);
   void erase_unbuilt_locked(store::CubeId cube);
 
-  // A change waiting for flush() (only the writer thread touches these).
-  struct Pending {
-    store::CubeId cube = 0;
-    std::string cube_name;
-    bool removal = false;
-    std::uint64_t version = 0;
-    store::Item item;           // indexed, or the id removed
-    std::vector<float> vector;  // empty for attribute-only changes
-    bool attributes_only = false;
-  };
-  std::vector<Pending> pending_;
-  // Sends runs [first, second) of pending_ to storing()[which], except runs
+  // Changes queued by the writer thread for its next flush().
+  std::vector<IndexChange> pending_;
+  std::unique_ptr<IndexFeed> feed_;
+  // Indexer thread: embeds and indexes one batch (IndexFeed's `process`).
+  void process(std::vector<IndexChange>& batch);
+  // Indexes `batch` (no drops in it): runs of changes to one cube of one
+  // kind in one request each, per retriever.
+  void index_batch(std::vector<IndexChange>& batch);
+  // Embeds the texts of each run's `index` changes into `vectors` (one per
+  // change; empty for the others). A run whose embedding fails gets no
+  // vectors and its cube is marked unbuilt in the dense retriever, which
+  // rebuilds it from the store once the embedder answers again.
+  void embed_runs(const std::vector<IndexChange>& batch,
+                  const std::vector<std::pair<std::size_t, std::size_t>>& runs,
+                  std::vector<std::vector<float>>* vectors);
+  // Embeds `items`' texts into `vectors` (one per item, row of `dimension`
+  // floats). When the embedder fails the batch but is up, embeds them one
+  // at a time and leaves out of the dense retriever those it fails alone
+  // (their vectors stay empty; logged, and counted by describe()): one text
+  // that crashes, hangs or upsets the embedder must not keep the cube's
+  // dense search down. Errors: the embedder's, when it fails them all or
+  // stops running (its fault, not the texts'); nothing is left out then.
+  Status embed_or_leave_out(store::CubeId cube, const std::string& cube_name,
+                            std::uint32_t dimension, const std::vector<const store::Item*>& items,
+                            std::vector<std::vector<float>>* vectors);
+  // Sends runs [first, second) of `batch` to storing()[which], except runs
   // of cubes unbuilt in it (their rebuild reads the store); clears ok[run]
   // for a run it could not index.
   enum class Outcome : char { indexed, skipped, failed, killed_host };
-  void send_pending(std::size_t which, const std::vector<std::pair<std::size_t, std::size_t>>& runs,
-                    const std::map<store::CubeId, Retrievers>& skip,
-                    std::vector<Outcome>* outcomes) const;
+  void send_runs(std::size_t which, const std::vector<IndexChange>& batch,
+                 const std::vector<std::vector<float>>& vectors,
+                 const std::vector<std::pair<std::size_t, std::size_t>>& runs,
+                 const std::map<store::CubeId, Retrievers>& skip,
+                 std::vector<Outcome>* outcomes) const;
+  // Forgets a removed cube's collections and their snapshots. Indexer thread.
+  void drop_now(store::CubeId cube);
   // After a flush: the items of a small run whose indexing killed a
   // retriever's host are left out of that retriever (a rebuild that sent
   // them again would kill it again, until quarantine); an item indexed
   // since is let back in. Writer thread.
-  void note_left_out(const std::vector<std::pair<std::size_t, std::size_t>>& runs,
+  void note_left_out(const std::vector<IndexChange>& batch,
+                     const std::vector<std::vector<float>>& vectors,
+                     const std::vector<std::pair<std::size_t, std::size_t>>& runs,
                      const std::array<std::vector<Outcome>, kStoring>& outcomes);
   // Rebuild's index call of `items` (version 0) to storing()[which]; when
   // the plugin refuses the batch without dying, sends the items one at a
@@ -204,7 +261,6 @@ class IndexSet {
   // The longest run whose items are suspected when its host dies: a larger
   // one is more likely an outside kill (the OOM killer) than one bad item.
   static constexpr std::size_t kMaxLeftOutRun = 16;
-  std::vector<std::function<void()>> deferred_;
 
   mutable std::mutex mutex_;
   std::mutex save_mutex_;  // one save_changed() at a time (timer vs shutdown)

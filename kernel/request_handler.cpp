@@ -55,6 +55,7 @@ void RequestHandler::handle(std::uint32_t tenant, std::uint64_t connection,
   ctx.connection = connection;
   ctx.idempotency_key = exact(request.getIdempotencyKey());
   ctx.operation = request.which();
+  ctx.wait_searchable = request.getWaitSearchable();
   ctx.max_reply_bytes = s_.config.ipc.max_message_bytes;
   ctx.reply = std::move(reply);
   if (ctx.idempotency_key.size() > kMaxIdempotencyKeyBytes) {

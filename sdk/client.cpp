@@ -116,6 +116,10 @@ std::future<Result<Status>> Client::status_async() {
                                for (auto p : s.getPlugins())
                                  out.plugins.push_back(to_plugin(in, p));
                                out.admin = s.getAdmin();
+                               out.index_backlog = s.getIndexBacklog();
+                               out.index_oldest_ms = s.getIndexOldestMs();
+                               out.freshness_p50_ms = s.getFreshnessP50Ms();
+                               out.freshness_p99_ms = s.getFreshnessP99Ms();
                                return in.finish(std::move(out));
                              });
 }
@@ -203,6 +207,7 @@ std::future<Result<Item>> Client::add_async(std::string cube, NewItem item) {
         for (unsigned i = 0; i < item.sources.size(); ++i) sources.set(i, item.sources[i]);
         a.setSupersedes(item.supersedes);
         r.setIdempotencyKey(text(item.idempotency_key));
+        if (item.wait_searchable) r.setWaitSearchable(true);
       },
       decode_item);
 }
@@ -237,6 +242,7 @@ std::future<Result<Item>> Client::update_async(std::string cube, std::uint64_t i
         }
         u.setSessionId(text(change.session_id));
         r.setIdempotencyKey(text(change.idempotency_key));
+        if (change.wait_searchable) r.setWaitSearchable(true);
       },
       decode_item);
 }
@@ -334,6 +340,7 @@ std::future<Result<std::vector<Hit>>> Client::search_async(std::string cube, std
         s.setRecencyWeight(options.recency_weight);
         s.setImportanceWeight(options.importance_weight);
         s.setMmrLambda(options.mmr_lambda);
+        s.setFresh(options.fresh);
       },
       [](const wire::Response::Reader& r) -> Result<std::vector<Hit>> {
         if (!r.isHits()) return wrong_reply<std::vector<Hit>>();

@@ -57,6 +57,7 @@ class Client::Impl {
     capnp::MallocMessageBuilder message;
     auto request = message.initRoot<wire::Request>();
     request.setId(id);
+    request.setWaitSearchable(options_.wait_searchable);
     build(request);
     kj::Array<capnp::word> frame = ipc::encode_frame(message);
 

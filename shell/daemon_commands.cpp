@@ -2,6 +2,7 @@
 // (daemon_commands.h): their options, and how the daemon and a plugin print.
 #include "shell/daemon_commands.h"
 
+#include <cmath>
 #include <cstdio>
 #include <utility>
 
@@ -49,6 +50,12 @@ int status(memos::Client& client, const Output& out) {
     j.key("data_dir").value(s.data_dir);
     j.key("socket").value(s.socket);
     j.key("admin").value(s.admin);
+    if (s.admin) {
+      j.key("index_backlog").value(s.index_backlog);
+      j.key("index_oldest_ms").value(s.index_oldest_ms);
+      j.key("freshness_p50_ms").value(s.freshness_p50_ms);
+      j.key("freshness_p99_ms").value(s.freshness_p99_ms);
+    }
     j.key("plugins").begin_array();
     for (const auto& plugin : s.plugins) plugin_json(j, plugin);
     j.end_array();
@@ -61,6 +68,11 @@ int status(memos::Client& client, const Output& out) {
     std::printf("connections  %u\n", s.connections);
     std::printf("requests     %llu\n", static_cast<unsigned long long>(s.requests_served));
     std::printf("data         %s\n", s.data_dir.c_str());
+    std::string behind = std::to_string(s.index_backlog) + " write(s) behind";
+    if (s.index_backlog != 0)
+      behind += ", the oldest for " + std::to_string(std::llround(s.index_oldest_ms)) + " ms";
+    std::printf("indexing     %s; commit to searchable p50 %.2f ms, p99 %.2f ms\n", behind.c_str(),
+                s.freshness_p50_ms, s.freshness_p99_ms);
   } else {
     std::printf("(global counts and paths: root or memosd's uid only)\n");
   }

@@ -30,6 +30,11 @@ std::vector<memos::MetaEntry> parse_meta(const std::vector<std::string>& pairs) 
 }  // namespace
 
 void add_item_commands(CLI::App& app, ItemArgs& a) {
+  // Every item write is answered once durable; this waits for its index too.
+  auto wait_flag = [&a](CLI::App* write) {
+    write->add_flag("--wait-searchable", a.wait_searchable,
+                    "answer once the change is searchable, not only durable");
+  };
   auto* add = app.add_subcommand("add", "add a memory; prints its id");
   add->add_option("CUBE", a.cube)->required();
   add->add_option("TEXT", a.text)->required();
@@ -44,6 +49,7 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
   add->add_option("--supersedes", a.supersedes, "an item whose fact this one replaces");
   add->add_option("--idempotency-key", a.idempotency_key,
                   "a retry with the same key returns the first add's item");
+  wait_flag(add);
 
   auto* get = app.add_subcommand("get", "show a memory");
   get->add_option("CUBE", a.cube)->required();
@@ -57,6 +63,7 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
   update->add_option("--tag", a.tags, "replace the tags (repeatable)");
   update->add_option("--meta", a.meta, "replace the metadata, KEY=VALUE (repeatable)");
   update->add_option("--session", a.session, "the writer's session id");
+  wait_flag(update);
 
   for (auto [verb, help] : {std::pair{"archive", "archive a memory (it leaves search)"},
                             std::pair{"freeze", "freeze a memory (it becomes immutable)"},
@@ -64,12 +71,14 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
     auto* sub = app.add_subcommand(verb, help);
     sub->add_option("CUBE", a.cube)->required();
     sub->add_option("ID", a.id)->required();
+    wait_flag(sub);
   }
 
   auto* rollback = app.add_subcommand("rollback", "make an old version the latest again");
   rollback->add_option("CUBE", a.cube)->required();
   rollback->add_option("ID", a.id)->required();
   rollback->add_option("VERSION", a.version)->required()->check(CLI::Range(1u, 0xFFFFFFFFu));
+  wait_flag(rollback);
 
   auto* diff = app.add_subcommand("diff", "what changed between two versions");
   diff->add_option("CUBE", a.cube)->required();
@@ -80,6 +89,7 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
   auto* rm = app.add_subcommand("rm", "delete a memory (a tombstone version)");
   rm->add_option("CUBE", a.cube)->required();
   rm->add_option("ID", a.id)->required();
+  wait_flag(rm);
 
   auto* history = app.add_subcommand("history", "every version of a memory");
   history->add_option("CUBE", a.cube)->required();
@@ -105,6 +115,7 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
   search->add_option("--as-of", a.as_of, "facts valid at this time (default now)");
   search->add_flag("--archived", a.include_archived, "include archived memories");
   search->add_flag("--explain", a.explain, "show how each retriever ranked each result");
+  search->add_flag("--fresh", a.fresh, "see every write answered before this search");
   search->add_option("--recency", a.recency_weight, "hybrid: weight of recency (0-100)")
       ->check(CLI::Range(0.0f, 100.0f));
   search->add_option("--importance", a.importance_weight, "hybrid: weight of importance (0-100)")
@@ -168,6 +179,7 @@ void convert_item_args(ItemArgs& a) {
   if (!a.valid_since.empty()) s.valid_since_ms = time_of("--valid-since", a.valid_since);
   if (!a.valid_until.empty()) s.valid_until_ms = time_of("--valid-until", a.valid_until);
   s.explain = a.explain;
+  s.fresh = a.fresh;
   s.recency_weight = a.recency_weight;
   s.importance_weight = a.importance_weight;
   s.mmr_lambda = a.mmr_lambda;

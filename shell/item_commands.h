@@ -37,6 +37,8 @@ struct ItemArgs {
   std::string mode, since, until, valid_since, valid_until;
   std::vector<std::string> any_tags, tiers, states, search_meta;
   bool explain = false;
+  bool wait_searchable = false;  // item writes: answered once searchable
+  bool fresh = false;            // search: see every write answered before it
   float recency_weight = 0, importance_weight = 0, mmr_lambda = 0;
   memos::SearchOptions search;
   std::vector<std::string> cubes;  // CUBE[,CUBE...]

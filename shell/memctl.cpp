@@ -34,7 +34,9 @@ struct Args {
 
 int run(CLI::App& app, const Args& a) {
   Output out(a.json);
-  auto connected = memos::Client::connect(a.socket);
+  memos::ClientOptions options;
+  options.wait_searchable = a.item.wait_searchable;
+  auto connected = memos::Client::connect(a.socket, options);
   if (!connected) return out.refused(connected.error());
   memos::Client& client = *connected.value();
   if (auto rc = memos::shell::run_generation_commands(app, a.generation, client, out)) return *rc;

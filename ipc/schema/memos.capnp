@@ -57,6 +57,12 @@ struct Request {
     kvRemove @29 :ItemRef;          # an activation item of the cube
     kvStats @30 :Void;
   }
+
+  # A write (add, update, remove, setState, rollback) is answered once its
+  # commit is durable; its indexing follows within a bounded lag. With this
+  # set it is answered only once it is also searchable (read-your-writes for
+  # the next search on any connection). Ignored by other requests.
+  waitSearchable @31 :Bool;
 }
 
 struct Response {
@@ -338,6 +344,9 @@ struct Search {
   recencyWeight @17 :Float32;
   importanceWeight @18 :Float32;
   mmrLambda @19 :Float32;  # 0: default; in (0,1): diversify; 1 or more: off
+  # See every write answered before this search arrived: wait (at most the
+  # indexing lag) until they are searchable. Off: search what is indexed now.
+  fresh @20 :Bool;
 }
 
 struct Hit {
@@ -371,6 +380,11 @@ struct Status {
   socket @8 :Text;
   plugins @9 :List(PluginInfo);
   admin @10 :Bool;       # this connection's uid may do admin operations (plugin reload)
+  # Indexing behind the acknowledgements (admin only, like connections):
+  indexBacklog @11 :UInt64;     # writes answered and not yet searchable
+  indexOldestMs @12 :Float64;   # how long the oldest of them has waited
+  freshnessP50Ms @13 :Float64;  # commit to searchable, recent commit groups
+  freshnessP99Ms @14 :Float64;
 }
 
 # ---- plugins (memos-plugin(7)) ------------------------------------------------

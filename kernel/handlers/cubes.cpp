@@ -44,6 +44,11 @@ void status(const Services& s, const RequestContext& ctx) {
         st.setConnections(s.stats.connections.load());
         st.setRequestsServed(s.stats.requests_served.load());
         st.setDataDir(text(s.stats.data_dir));
+        const IndexLag lag = s.indexes.lag();
+        st.setIndexBacklog(lag.backlog);
+        st.setIndexOldestMs(lag.oldest_ms);
+        st.setFreshnessP50Ms(lag.freshness_p50_ms);
+        st.setFreshnessP99Ms(lag.freshness_p99_ms);
       }
       auto plugins = s.plugins.states();
       auto list = st.initPlugins(static_cast<unsigned>(plugins.size()));

@@ -93,12 +93,18 @@ struct Block {
 };
 
 // Queues `run` on the executor lane; queued when memosd stops, the request
-// is answered unavailable (retryable) instead.
+// is answered unavailable (retryable) instead. The block's search sees every
+// write answered before the request (a memory added just before the
+// question is found): the job is queued once they are searchable, which
+// costs at most the indexing lag.
 void on_lane(const Services& s, const RequestContext& ctx, ChatArgs args,
              void (*run)(const Services&, const RequestContext&, const ChatArgs&)) {
-  s.executor_lane.post([&s, ctx, args = std::move(args), run](bool stopping) {
-    if (stopping) return ctx.fail(Status::unavailable("memosd is stopping"));
-    run(s, ctx, args);
+  auto shared = std::make_shared<const ChatArgs>(std::move(args));
+  s.indexes.when_indexed(s.indexes.accepted(), [&s, ctx, shared, run] {
+    s.executor_lane.post([&s, ctx, shared, run](bool stopping) {
+      if (stopping) return ctx.fail(Status::unavailable("memosd is stopping"));
+      run(s, ctx, *shared);
+    });
   });
 }
 

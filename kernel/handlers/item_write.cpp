@@ -41,13 +41,20 @@ struct Outcome {
   bool replayed = false;  // a retry answered from the key's record
 };
 
+// Answers with `item`, at once or, when the request asks to wait until
+// searchable, once write `number` is indexed.
+void answer(const Services& s, const RequestContext& ctx, const store::Item& item,
+            std::uint64_t number) {
+  if (!ctx.wait_searchable) return ctx.respond_item(item);
+  s.indexes.when_indexed(number, [ctx, item] { ctx.respond_item(item); });
+}
+
 }  // namespace
 
 void commit_item_write(const Services& s, const RequestContext& ctx, ItemWrite write) {
   auto w = std::make_shared<ItemWrite>(std::move(write));
   s.run_on_worker([&s, ctx, w] {
     store::Cube cube;
-    std::string text;
     {
       std::optional<store::ReadTxn> txn;
       if (Status st = open_cube(s.store, ctx.tenant, w->cube, &txn, &cube); !st.ok())
@@ -60,14 +67,10 @@ void commit_item_write(const Services& s, const RequestContext& ctx, ItemWrite w
         store::Item first;
         store::Status found = find_earlier(*txn, ctx, cube.id, &earlier, &first);
         if (!found.ok()) return ctx.fail(Status::from(found));
-        if (earlier == Earlier::same_write) return ctx.respond_item(first);
+        if (earlier == Earlier::same_write) return answer(s, ctx, first, s.indexes.accepted());
       }
-      if (Status st = w->prepare(*txn, cube, &text); !st.ok()) return ctx.fail(st);
+      if (Status st = w->prepare(*txn, cube); !st.ok()) return ctx.fail(st);
     }
-    auto vector = std::make_shared<std::vector<float>>();
-    // The text is fine; an embedder that fails now may not later.
-    if (Status st = s.indexes.embed(text, cube.dimension, vector.get()); !st.ok())
-      return ctx.fail(Status::unavailable(st.message));
     auto out = std::make_shared<Outcome>();
     s.commits.submit({
         [ctx, w, cube, out](store::WriteTxn& txn) -> store::Status {
@@ -91,26 +94,17 @@ void commit_item_write(const Services& s, const RequestContext& ctx, ItemWrite w
                                      {static_cast<std::uint16_t>(ctx.operation), cube.id,
                                       written.id, written.version, written.recorded_at_ms});
         },
-        [&s, ctx, cube, text = std::move(text), vector, out](const store::Status& st) {
+        [&s, ctx, cube, out](const store::Status& st) {
           if (!st.ok()) return ctx.fail(Status::from(st));
           // A replayed outcome may be older than the item's head: leave the
-          // index, which follows the head, alone.
-          if (out->replayed) return ctx.respond_item(out->written);
-          const store::Item& written = out->written;
-          // Another write may have changed the text between the snapshot
-          // and the commit: the index must hold what was committed.
-          if (!written.deleted() && written.text != text) {
-            if (Status e = s.indexes.embed(written.text, cube.dimension, vector.get()); !e.ok()) {
-              // Committed, but the vector would be stale: index no vector
-              // rather than a wrong one (IndexSet logs and rebuilds later).
-              spdlog::error("embedding item {}: {}", written.id, e.message);
-              vector->clear();
-            }
+          // index, which follows the head, alone (but a client that waits
+          // for searchability waits for whatever is queued).
+          std::uint64_t number = s.indexes.accepted();
+          if (!out->replayed) {
+            number = s.indexes.apply(cube, out->written,
+                                     out->superseded.id != 0 ? &out->superseded : nullptr);
           }
-          s.indexes.apply(cube, written, *vector,
-                          out->superseded.id != 0 ? &out->superseded : nullptr);
-          // Answer once the change is searchable (after the group's flush).
-          s.indexes.defer([ctx, out] { ctx.respond_item(out->written); });
+          answer(s, ctx, out->written, number);
         },
     });
   });

@@ -5,13 +5,14 @@
 //            an ItemWrite;
 //   worker:  a read snapshot finds the cube, answers a retried keyed write
 //            from its record, runs `prepare` (checks against the item as
-//            it is) and embeds the text the item will hold;
+//            it is);
 //   writer:  the cube is found again (it may have gone), the key checked
 //            again, `apply` writes the version and the key's record in the
 //            same transaction;
-//   after:   the index gets the change, and the reply goes out once the
-//            change is searchable (IndexSet::defer), so a client reads its
-//            own writes.
+//   after:   the commit is durable: the change is queued for the indexer
+//            thread (IndexSet::apply, which embeds and indexes it behind
+//            the reply) and the reply goes out, or, when the request asks
+//            to wait until searchable, once the indexer has it.
 #pragma once
 
 #include <functional>
@@ -28,9 +29,8 @@ namespace memos::kernel {
 struct ItemWrite {
   std::string cube;
   // Worker thread, in a read snapshot: checks the change against the item
-  // as it is, and sets the text the item will hold (to embed). Errors: any;
-  // they are the reply.
-  std::function<Status(const store::ReadTxn&, const store::Cube&, std::string* text)> prepare;
+  // as it is. Errors: any; they are the reply.
+  std::function<Status(const store::ReadTxn&, const store::Cube&)> prepare;
   // Writer thread, inside the transaction: writes the change, leaving the
   // written version in `written` and, for an add that supersedes another
   // fact, that fact's new version in `superseded`. Errors: the store's.

@@ -28,15 +28,12 @@ Status check_fields(const Services& s, const std::string* text,
   return st;
 }
 
-// The text version `version` (0: the head) of an item holds: what
-// setState, remove and rollback leave in place. Errors: the store's.
-Status text_of(const store::ReadTxn& txn, const store::Cube& cube, std::uint64_t item,
-               std::uint32_t version, std::string* text) {
+// Whether version `version` (0: the head) of an item exists: what
+// setState, remove and rollback start from. Errors: the store's.
+Status check_exists(const store::ReadTxn& txn, const store::Cube& cube, std::uint64_t item,
+                    std::uint32_t version) {
   store::Item found;
-  if (store::Status s = txn.get_item(cube.id, item, version, &found); !s.ok())
-    return Status::from(s);
-  *text = std::move(found.text);
-  return {};
+  return Status::from(txn.get_item(cube.id, item, version, &found));
 }
 
 void add(const Services& s, const RequestContext& ctx, wire::AddItem::Reader args) {
@@ -68,10 +65,8 @@ void add(const Services& s, const RequestContext& ctx, wire::AddItem::Reader arg
     return ctx.fail(st);
   ItemWrite w;
   w.cube = exact(args.getCube());
-  w.prepare = [&s, draft](const store::ReadTxn&, const store::Cube&, std::string* text) {
-    if (Status st = check_fields(s, &draft->text, &draft->tags, &draft->meta); !st.ok()) return st;
-    *text = draft->text;
-    return Status::success();
+  w.prepare = [&s, draft](const store::ReadTxn&, const store::Cube&) {
+    return check_fields(s, &draft->text, &draft->tags, &draft->meta);
   };
   w.apply = [draft, ttl_ms, supersedes](store::WriteTxn& txn, const store::Cube& cube,
                                         store::Item* out, store::Item* superseded) {
@@ -98,11 +93,9 @@ void update(const Services& s, const RequestContext& ctx, wire::UpdateItem::Read
   if (Status st = check_session(patch->session, s.config.store); !st.ok()) return ctx.fail(st);
   ItemWrite w;
   w.cube = exact(args.getCube());
-  w.prepare = [&s, patch](const store::ReadTxn&, const store::Cube&, std::string* text) {
-    Status st = check_fields(s, &*patch->text, patch->tags ? &*patch->tags : nullptr,
-                             patch->meta ? &*patch->meta : nullptr);
-    if (st.ok()) *text = *patch->text;
-    return st;
+  w.prepare = [&s, patch](const store::ReadTxn&, const store::Cube&) {
+    return check_fields(s, &*patch->text, patch->tags ? &*patch->tags : nullptr,
+                        patch->meta ? &*patch->meta : nullptr);
   };
   w.apply = [patch, item](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
                           store::Item*) {
@@ -116,8 +109,8 @@ void remove(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader 
   const std::uint32_t tenant = ctx.tenant;
   ItemWrite w;
   w.cube = exact(args.getCube());
-  w.prepare = [item](const store::ReadTxn& txn, const store::Cube& cube, std::string* text) {
-    return text_of(txn, cube, item, 0, text);
+  w.prepare = [item](const store::ReadTxn& txn, const store::Cube& cube) {
+    return check_exists(txn, cube, item, 0);
   };
   w.apply = [tenant, item](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
                            store::Item*) {
@@ -137,8 +130,8 @@ void set_state(const Services& s, const RequestContext& ctx, wire::SetState::Rea
   const store::State to = to_store(*state);
   ItemWrite w;
   w.cube = exact(args.getCube());
-  w.prepare = [item](const store::ReadTxn& txn, const store::Cube& cube, std::string* text) {
-    return text_of(txn, cube, item, 0, text);
+  w.prepare = [item](const store::ReadTxn& txn, const store::Cube& cube) {
+    return check_exists(txn, cube, item, 0);
   };
   w.apply = [tenant, item, to](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
                                store::Item*) {
@@ -154,9 +147,8 @@ void rollback(const Services& s, const RequestContext& ctx, wire::Rollback::Read
   if (version == 0) return ctx.fail(Status::bad_request("versions are counted from 1"));
   ItemWrite w;
   w.cube = exact(args.getCube());
-  w.prepare = [item, version](const store::ReadTxn& txn, const store::Cube& cube,
-                              std::string* text) {
-    return text_of(txn, cube, item, version, text);
+  w.prepare = [item, version](const store::ReadTxn& txn, const store::Cube& cube) {
+    return check_exists(txn, cube, item, version);
   };
   w.apply = [tenant, item, version](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
                                     store::Item*) {

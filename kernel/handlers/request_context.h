@@ -28,6 +28,8 @@ struct RequestContext {
   std::uint64_t connection = 0;  // the connection it came on (import sessions belong to one)
   std::string idempotency_key;   // empty: none (at most 128 bytes, checked before dispatch)
   wire::Request::Which operation = wire::Request::STATUS;
+  // A write answered only once searchable (Request.waitSearchable).
+  bool wait_searchable = false;
   // The largest reply the client can read (ipc.max_message_bytes): a
   // larger one is answered with tooLarge instead (handlers that can page or
   // stop early do so before building it: reply_budget()).

@@ -10,6 +10,7 @@
 #include "ipc/wire_vocabulary.h"
 #include "kernel/access_log.h"
 #include "kernel/handlers/areas.h"
+#include "kernel/index_set.h"
 #include "kernel/request_checks.h"
 #include "kernel/search.h"
 
@@ -159,7 +160,7 @@ void respond_hits(const RequestContext& ctx, const std::vector<Found>& found,
 void search(const Services& s, const RequestContext& ctx, wire::Search::Reader args) {
   auto req = std::make_shared<SearchRequest>();
   if (Status st = read_search(args, s.config, req.get()); !st.ok()) return ctx.fail(st);
-  s.run_on_worker([&s, ctx, req] {
+  auto run = [&s, ctx, req] {
     SearchQuery& q = req->query;
     std::optional<store::ReadTxn> txn;
     if (store::Status st = s.store.begin_read(&txn); !st.ok()) return ctx.fail(Status::from(st));
@@ -199,7 +200,11 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
       found.push_back(std::move(f));
     }
     respond_hits(ctx, found, names, req->explain);
-  });
+  };
+  if (!args.getFresh()) return s.run_on_worker(std::move(run));
+  // Every write answered before this request is numbered by now: wait
+  // until the last of them is searchable (at most the indexing lag).
+  s.indexes.when_indexed(s.indexes.accepted(), [&s, run] { s.run_on_worker(run); });
 }
 
 }  // namespace

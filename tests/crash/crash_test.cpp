@@ -791,12 +791,16 @@ void settle_item_writes(memos::Client& client, Ledger& ledger, Retries& retries,
 }
 
 // An add in flight at the kill: its text is unique, so an exact-text search
-// (the index is rebuilt from LMDB at start) finds it if, and only if, it was
-// committed. The cube's live_items check then confirms nothing was missed.
-// Returns whether the search worked; `found` is the item if it is there.
+// (the index is rebuilt from LMDB at start; `fresh` waits for whatever is
+// still behind the answers) finds it if, and only if, it was committed. The cube's live_items check
+// then confirms nothing was missed. Returns whether the search worked; `found` is the item if it is
+// there.
 bool find_add(memos::Client& client, const PendingAdd& add, std::optional<memos::Item>* found,
               Problems& problems) {
-  auto hits = client.search(add.cube, add.content.text, {1, {}});
+  memos::SearchOptions one;
+  one.k = 1;
+  one.fresh = true;
+  auto hits = client.search(add.cube, add.content.text, one);
   if (!hits.ok()) {
     problems.push_back("search in " + add.cube + ": " + hits.error().message);
     return false;
@@ -1157,9 +1161,12 @@ void verify_items(memos::Client& client, const Ledger& ledger, Rng& rng, Problem
   }
 }
 
-// The search indexes are rebuilt from LMDB (or reopened) at start: a sample
-// of live items must each be the best dense hit for their own text (cosine
-// 1), with and without their tags as a filter, and among the lexical hits.
+// Writes are answered once durable, indexed behind: searchability is
+// checked after the catch-up, not at the answer. The search indexes are
+// rebuilt from LMDB (or reopened) at start, and each search here waits for
+// the writes answered before it (`fresh`): a sample of live items must each
+// be the best dense hit for their own text (cosine 1), with and without
+// their tags as a filter, and among the lexical hits.
 // (Not "first in hybrid": BM25 may rank a shorter text sharing the rarest
 // words above an item's own, and fusion may follow it.)
 void verify_search(memos::Client& client, const Ledger& ledger, Rng& rng, Problems& problems) {
@@ -1176,6 +1183,7 @@ void verify_search(memos::Client& client, const Ledger& ledger, Rng& rng, Proble
       dense.k = 1;
       dense.tags = tags;
       dense.mode = memos::SearchMode::dense;
+      dense.fresh = true;
       auto hits = client.search(record.cube, head.text, dense);
       if (!hits.ok()) {
         problems.push_back("search " + record.cube + ": " + hits.error().message);
@@ -1188,6 +1196,7 @@ void verify_search(memos::Client& client, const Ledger& ledger, Rng& rng, Proble
     memos::SearchOptions lexical;
     lexical.k = 50;
     lexical.mode = memos::SearchMode::lexical;
+    lexical.fresh = true;
     auto hits = client.search(record.cube, head.text, lexical);
     if (!hits.ok()) {
       problems.push_back("search " + record.cube + ": " + hits.error().message);

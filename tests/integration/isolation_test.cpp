@@ -142,8 +142,11 @@ struct IsolatedDaemon {
     }
     return false;
   }
+  // Adds `text` and waits until it is searchable.
   bool add_normal(const std::string& text) {
-    return until_served([&] { return client->add("c", {text}); });
+    memos::NewItem item{text};
+    item.wait_searchable = true;
+    return until_served([&] { return client->add("c", item); });
   }
   bool dense_search_served() {
     memos::SearchOptions o;
@@ -182,6 +185,7 @@ std::string other_client_is_served(memos::Client& other, const std::string& cube
   if (!other.history(cube, id).ok()) return "history";
   memos::SearchOptions lexical;
   lexical.mode = memos::SearchMode::lexical;
+  lexical.fresh = true;
   auto hits = other.search(cube, "pears", lexical);
   if (!hits.ok()) return "lexical search: " + hits.error().message;
   if (std::none_of(hits->begin(), hits->end(), [&](const auto& h) { return h.item.id == id; })) {
@@ -210,33 +214,56 @@ struct OtherClient {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(each_way_of_dying_costs_only_the_call) {
+// A write is answered once durable; its text is embedded behind the answer
+// (docs/design.md, "Durability contract"). A text that kills or hangs the
+// embedder costs only its own dense indexing: the write is stored, found by
+// lexical search, left out of the dense retriever; memosd and every other
+// write go on, and the embedder is quarantined only by its own deaths.
+BOOST_AUTO_TEST_CASE(each_way_of_dying_costs_only_that_texts_dense_indexing) {
   IsolatedDaemon d(Broken::embedder);
   BOOST_REQUIRE(d.add_normal("an ordinary memory"));
   BOOST_TEST(d.health() == "running");
   int round = 0;
+  std::vector<std::uint64_t> stored;
   for (const char* trigger : {"segfault", "abort", "exit", "terminate", "hang"}) {
     ++round;
-    auto r = d.client->add("c", {std::string("please ") + trigger + " now"});
-    BOOST_REQUIRE_MESSAGE(!r.ok(), trigger);
-    BOOST_TEST(r.error().code == memos::ErrorCode::unavailable,
-               trigger << ": " << r.error().message);
-    BOOST_TEST(r.error().retryable);
+    memos::NewItem poison{std::string("please ") + trigger + " now"};
+    poison.wait_searchable = true;
+    auto r = d.client->add("c", poison);
+    BOOST_REQUIRE_MESSAGE(r.ok(), trigger << ": " << error_of(r));
+    stored.push_back(r->id);
     BOOST_TEST(d.client->status().ok());  // memosd is up
     if (std::string(trigger) == "exit") {
-      // The third death within the window: quarantined.
+      // The third death within the window: quarantined. Writes are still
+      // stored; the dense search waits for the embedder.
       BOOST_TEST(d.health().find("quarantined") == 0, d.health());
-      auto q = d.client->add("c", {"refused while quarantined"});
+      memos::NewItem later{"stored while quarantined"};
+      later.wait_searchable = true;
+      BOOST_REQUIRE(d.client->add("c", later).ok());
+      auto q = d.client->search("c", "stored while quarantined", dense());
       BOOST_REQUIRE(!q.ok());
+      BOOST_TEST(q.error().code == memos::ErrorCode::unavailable, q.error().message);
+      BOOST_TEST(q.error().retryable);
       BOOST_TEST(q.error().message.find("quarantined") != std::string::npos, q.error().message);
       BOOST_REQUIRE(d.client->plugin_reload("crasher").ok());
       BOOST_TEST(d.health() == "running");
-    } else {
-      // (The text must not hold a trigger word itself.)
-      BOOST_REQUIRE_MESSAGE(d.add_normal("recovered in round " + std::to_string(round)),
-                            trigger << "\n"
-                                    << d.process->log());
+      // The cube's dense collection is rebuilt from the store, leaving
+      // out the texts that killed the embedder.
+      BOOST_REQUIRE_MESSAGE(d.dense_search_served(), d.process->log());
     }
+    // (The text must not hold a trigger word itself.)
+    const std::string normal = "recovered in round " + std::to_string(round);
+    memos::NewItem next{normal};
+    next.wait_searchable = true;
+    auto n = d.client->add("c", next);
+    BOOST_REQUIRE_MESSAGE(n.ok(), trigger << ": " << error_of(n) << "\n" << d.process->log());
+    bool found = d.until_served([&] { return d.client->search("c", normal, dense()); });
+    BOOST_REQUIRE(found);
+    auto hits = d.client->search("c", normal, dense());
+    BOOST_REQUIRE(hits.ok());
+    BOOST_TEST(
+        std::any_of(hits->begin(), hits->end(), [&](const auto& h) { return h.item.id == n->id; }),
+        trigger);
   }
   std::string log = d.process->log();
   // SIGSEGV, or SIGABRT where AddressSanitizer catches the SIGSEGV first.
@@ -246,38 +273,51 @@ BOOST_AUTO_TEST_CASE(each_way_of_dying_costs_only_the_call) {
   BOOST_TEST(log.find("exited with status 3") != std::string::npos, log);
   BOOST_TEST(log.find("did not answer within") != std::string::npos, log);
   BOOST_TEST(log.find("quarantined") != std::string::npos, log);
-  // Everything acknowledged is searchable; the daemon stops cleanly.
-  auto hits = d.client->search("c", "ordinary memory", {10});
+  BOOST_TEST(log.find("left out of the dense retriever") != std::string::npos, log);
+  // Every write is stored and lexically searchable, the poison ones too.
+  memos::SearchOptions lexical;
+  lexical.mode = memos::SearchMode::lexical;
+  lexical.fresh = true;
+  auto hits = d.client->search("c", "please now", lexical);
   BOOST_REQUIRE(hits.ok());
-  BOOST_TEST(!hits->empty());
+  for (std::uint64_t id : stored) {
+    BOOST_TEST(
+        std::any_of(hits->begin(), hits->end(), [&](const auto& h) { return h.item.id == id; }));
+  }
+  auto shown = d.client->cube_show("c");
+  BOOST_REQUIRE(shown.ok());
+  BOOST_TEST(shown->indexes.find("left out") != std::string::npos, shown->indexes);
   BOOST_TEST(d.process->stop() == 0);
 }
 
 // Replies that are not what was asked: undecodable bytes, a reply of the
 // wrong kind, MEMOS_OK with no result, a reply over the host protocol's
-// limit. Each fails the add, saying why; nothing is stored; the host lives
-// on.
-BOOST_AUTO_TEST_CASE(an_embedders_bad_replies_fail_only_the_add) {
+// limit. The write is stored (answered once durable); only its text stays
+// out of the dense retriever, saying why in the log; the host lives on.
+BOOST_AUTO_TEST_CASE(an_embedders_bad_replies_cost_only_that_texts_dense_indexing) {
   IsolatedDaemon d(Broken::embedder, 3, kNoHangTimeoutMs);
   BOOST_REQUIRE(d.add_normal("an ordinary memory"));
   int round = 0;
   for (const char* trigger : {"garbage", "wrongkind", "silent", "oversized"}) {
     ++round;
-    auto r = d.client->add("c", {std::string("please ") + trigger + " now"});
-    BOOST_REQUIRE_MESSAGE(!r.ok(), trigger << " was stored");
-    // An add whose text cannot be embedded now may be later (another
-    // embedder, a reload): memosd says unavailable, retryable, and why.
-    BOOST_TEST(r.error().code == memos::ErrorCode::unavailable,
-               trigger << ": " << r.error().message);
-    BOOST_TEST(r.error().message.find("embedder crasher") != std::string::npos, r.error().message);
+    memos::NewItem bad{std::string("please ") + trigger + " now"};
+    bad.wait_searchable = true;
+    auto r = d.client->add("c", bad);
+    BOOST_REQUIRE_MESSAGE(r.ok(), trigger << ": " << error_of(r));
     BOOST_TEST(d.client->status().ok());
     BOOST_TEST(d.health() == "running", trigger << ": " << d.health());
     // (The text must not hold a trigger word itself.)
-    BOOST_TEST(d.client->add("c", {"served in round " + std::to_string(round)}).ok(), trigger);
+    memos::NewItem next{"served in round " + std::to_string(round)};
+    next.wait_searchable = true;
+    BOOST_TEST(d.client->add("c", next).ok(), trigger);
+    BOOST_TEST(d.client->search("c", next.text, dense()).ok(), trigger);
   }
   auto c = d.client->cube_show("c");
   BOOST_REQUIRE(c.ok());
-  BOOST_TEST(c->live_items == 5u);  // nothing of the bad replies was stored
+  BOOST_TEST(c->live_items == 9u);  // every write was stored
+  BOOST_TEST(c->indexes.find("4 item(s) left out") != std::string::npos, c->indexes);
+  std::string log = d.process->log();
+  BOOST_TEST(log.find("embedder crasher") != std::string::npos, log);
   BOOST_TEST(d.process->stop() == 0);
 }
 
@@ -286,13 +326,16 @@ BOOST_AUTO_TEST_CASE(an_embedder_hogging_memory_fails_its_own_allocations,
                          boost::unit_test::precondition(memory_limit_enforced)) {
   IsolatedDaemon d(Broken::embedder, 3, kNoHangTimeoutMs);
   BOOST_REQUIRE(d.add_normal("an ordinary memory"));
-  auto r = d.client->add("c", {"please hog memory"});
-  BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == memos::ErrorCode::unavailable, r.error().message);
-  BOOST_TEST(r.error().message.find("bad_alloc") != std::string::npos, r.error().message);
+  memos::NewItem hog{"please hog memory"};
+  hog.wait_searchable = true;
+  BOOST_REQUIRE(d.client->add("c", hog).ok());  // stored; its embedding failed
   BOOST_TEST(d.client->status().ok());
   BOOST_TEST(d.health() == "running");  // the host survived its plugin's allocations
-  BOOST_TEST(d.client->add("c", {"served afterwards"}).ok());
+  BOOST_TEST(d.process->log().find("bad_alloc") != std::string::npos, d.process->log());
+  memos::NewItem next{"served afterwards"};
+  next.wait_searchable = true;
+  BOOST_TEST(d.client->add("c", next).ok());
+  BOOST_TEST(d.client->search("c", "served afterwards", dense()).ok());
   BOOST_TEST(d.process->stop() == 0);
 }
 

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -324,6 +325,72 @@ BOOST_AUTO_TEST_CASE(plugin_settings_from_the_configuration_reach_the_retriever)
   BOOST_TEST(bad.log().find("hnsw_m") != std::string::npos, bad.log());
 }
 
+// Writes are answered once durable and indexed behind the answer. A search
+// with `fresh` sees every write answered before it, in every mode, however
+// far behind the indexer is; a write with wait_searchable is searchable when
+// answered; and the backlog drains, bounded by index_max_backlog, with the
+// lag reported by status.
+BOOST_AUTO_TEST_CASE(writes_answered_on_durability_are_seen_by_fresh_searches) {
+  // A tiny bound: the writer keeps waiting for the indexer.
+  Daemon d("[search]\nindex_max_backlog = 8\n");
+  auto c = d.client(Daemon::Ack::durable);
+  BOOST_REQUIRE(c->cube_create("f").ok());
+  constexpr int kAdds = 600;
+  std::vector<std::future<memos::Result<memos::Item>>> adds;
+  for (int i = 0; i < kAdds; ++i) {
+    adds.push_back(c->add_async("f", {"pipelined note number n" + std::to_string(i) + "x"}));
+  }
+  std::vector<std::uint64_t> ids;
+  for (auto& f : adds) {
+    auto r = f.get();
+    BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+    ids.push_back(r->id);
+  }
+  // Each of the last writes is found at once by a fresh search, in every mode.
+  for (memos::SearchMode mode : kModes) {
+    memos::SearchOptions o;
+    o.mode = mode;
+    o.fresh = true;
+    o.k = 1;
+    auto hits = c->search("f", "n" + std::to_string(kAdds - 1) + "x", o);
+    BOOST_REQUIRE_MESSAGE(hits.ok(), why(hits));
+    BOOST_REQUIRE_EQUAL(hits->size(), 1u);
+    if (mode != memos::SearchMode::dense)  // the hash embedder ranks by shared words
+      BOOST_TEST(hits->front().item.id == ids.back(), mode);
+  }
+  memos::SearchOptions every;
+  every.mode = memos::SearchMode::lexical;
+  every.fresh = true;
+  every.k = kAdds;
+  auto all = c->search("f", "pipelined note", every);
+  BOOST_REQUIRE(all.ok());
+  BOOST_TEST(all->size() == static_cast<std::size_t>(kAdds));
+  // Answered once searchable: a plain search right after finds it.
+  memos::NewItem waited{"a waited for zebra crossing"};
+  waited.wait_searchable = true;
+  auto w = c->add("f", waited);
+  BOOST_REQUIRE(w.ok());
+  memos::SearchOptions lexical;
+  lexical.mode = memos::SearchMode::lexical;
+  auto found = c->search("f", "zebra crossing", lexical);
+  BOOST_REQUIRE(found.ok());
+  BOOST_REQUIRE_EQUAL(found->size(), 1u);
+  BOOST_TEST(found->front().item.id == w->id);
+  // Removes too: a fresh search no longer finds the item.
+  BOOST_REQUIRE(c->remove("f", w->id).ok());
+  lexical.fresh = true;
+  auto gone = c->search("f", "zebra crossing", lexical);
+  BOOST_REQUIRE(gone.ok());
+  BOOST_TEST(gone->empty());
+  // The lag is reported (memosd's own uid is an admin).
+  auto st = c->status();
+  BOOST_REQUIRE(st.ok());
+  BOOST_TEST(st->admin);
+  BOOST_TEST(st->index_backlog == 0u);
+  BOOST_TEST(st->freshness_p99_ms > 0);
+  BOOST_TEST(st->freshness_p50_ms <= st->freshness_p99_ms);
+}
+
 BOOST_AUTO_TEST_CASE(a_search_may_span_several_cubes_of_the_tenant) {
   Daemon d;
   auto c = d.client();
@@ -480,6 +547,7 @@ BOOST_AUTO_TEST_CASE(indexes_come_back_after_kill_during_snapshots_and_damage) {
       memos::SearchOptions all;
       all.k = 1000;
       all.mode = mode;
+      all.fresh = true;  // writes are answered before they are indexed
       auto hits = c.search("k", "entry", all);
       BOOST_REQUIRE_MESSAGE(hits.ok(), why(hits));
       std::set<std::uint64_t> expected;

@@ -29,8 +29,15 @@ struct Daemon {
          std::chrono::milliseconds start_timeout = std::chrono::seconds(20)) {
     start(std::move(folder_path), config_text, start_timeout);
   }
-  std::unique_ptr<memos::Client> client() {
-    auto c = memos::Client::connect(process->socket());
+  // Writes are answered once searchable (ClientOptions::wait_searchable):
+  // these tests read their own writes at once. The tests of the default,
+  // answered on durability with indexing behind, connect with
+  // client(Ack::durable).
+  enum class Ack { searchable, durable };
+  std::unique_ptr<memos::Client> client(Ack ack = Ack::searchable) {
+    memos::ClientOptions options;
+    options.wait_searchable = ack == Ack::searchable;
+    auto c = memos::Client::connect(process->socket(), options);
     BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? std::string() : c.error().message));
     return std::move(c.value());
   }

@@ -95,6 +95,10 @@ namespace memos {
 struct ClientOptions {
   // Replies larger than this are refused (protocol_error).
   std::size_t max_message_bytes = 16u << 20;
+  // Every item write (add, update, remove, set_state, rollback) is answered
+  // only once it is searchable, not as soon as it is durable (memos(7),
+  // "Writes and searches"). NewItem and ItemChange can ask for it per write.
+  bool wait_searchable = false;
 };
 
 // The socket memctl and the SDK use when none is given: $MEMOS_SOCKET, else
@@ -147,11 +151,13 @@ class Client {
   }
 
   // ---- memory items ------------------------------------------------------------
-  // The item writes (add, update, remove, set_state, rollback) embed the
-  // item's text first: all may fail with unavailable (retryable) when the
-  // embedder fails. With an idempotency key, a retry returns what the first
-  // write wrote; a key longer than 128 bytes is too_large, and a key reused
-  // for another write is conflict.
+  // The item writes (add, update, remove, set_state, rollback) are answered
+  // once durable; embedding and indexing follow within a bounded lag
+  // (Status::freshness_p99_ms), so a search right after may not see them
+  // yet: search with SearchOptions::fresh, or write with wait_searchable
+  // (NewItem, ItemChange, ClientOptions). With an idempotency key, a retry
+  // returns what the first write wrote; a key longer than 128 bytes is
+  // too_large, and a key reused for another write is conflict.
 
   // Writes version 1 of a new item and returns it.
   // Errors: not_found (the cube, or the item it supersedes); bad_request

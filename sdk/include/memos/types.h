@@ -195,6 +195,13 @@ struct Status {
   // data_dir and the plugins' library, manifest and settings filled in, and
   // only then may plugin_reload() succeed.
   bool admin = false;
+  // Indexing behind the answers (admin only): writes answered but not yet
+  // searchable, how long the oldest has waited, and the time from commit
+  // to searchable over recent commit groups.
+  std::uint64_t index_backlog = 0;
+  double index_oldest_ms = 0;
+  double freshness_p50_ms = 0;
+  double freshness_p99_ms = 0;
 };
 
 struct NewItem {
@@ -214,6 +221,8 @@ struct NewItem {
   // nothing and returns what the first one wrote. At most 128 bytes; a key
   // reused for a different write is a conflict.
   std::string idempotency_key{};
+  // Answered once searchable rather than once durable (read-your-writes).
+  bool wait_searchable = false;
 };
 
 struct ItemChange {
@@ -222,6 +231,7 @@ struct ItemChange {
   std::optional<std::vector<MetaEntry>> meta{};    // replaced only when set
   std::string session_id{};
   std::string idempotency_key{};  // as in NewItem
+  bool wait_searchable = false;   // as in NewItem
 };
 
 // Every condition is applied inside the retrievers, so k hits come back
@@ -246,6 +256,9 @@ struct SearchOptions {
   float recency_weight = 0;
   float importance_weight = 0;
   float mmr_lambda = 0;  // in (0,1): diversify; 1 or more: off
+  // See every write answered before this search (waits at most the
+  // indexing lag); off: what is indexed now.
+  bool fresh = false;
 };
 
 // Memory-augmented generation (Client::chat; memos(7), "tiers").
