@@ -34,8 +34,9 @@ store::Status find_earlier(const store::ReadTxn& txn, const RequestContext& ctx,
   return txn.get_item(done.cube, done.item, done.version, first);
 }
 
-// What the writer hands back to the loop.
+// What the writer hands back.
 struct Outcome {
+  store::Cube cube;  // as the writer found it
   store::Item written;
   store::Item superseded;
   bool replayed = false;  // a retry answered from the key's record
@@ -49,64 +50,77 @@ void answer(const Services& s, const RequestContext& ctx, const store::Item& ite
   s.indexes.when_indexed(number, [ctx, item] { ctx.respond_item(item); });
 }
 
+// Queues the write for the writer thread and answers it once committed.
+void submit(const Services& s, const RequestContext& ctx, std::shared_ptr<ItemWrite> w) {
+  auto out = std::make_shared<Outcome>();
+  s.commits.submit({
+      [ctx, w, out](store::WriteTxn& txn) -> store::Status {
+        // The cube as it is now (it may have been removed or replaced).
+        store::Status st = find_client_cube(txn.reader(), ctx.tenant, w->cube, &out->cube);
+        if (!st.ok()) return st;
+        if (ctx.idempotency_key.empty())
+          return w->apply(txn, out->cube, &out->written, &out->superseded);
+        Earlier earlier;
+        if (st = find_earlier(txn.reader(), ctx, out->cube.id, &earlier, &out->written); !st.ok())
+          return st;
+        if (earlier == Earlier::same_write) {
+          out->replayed = true;
+          return {};
+        }
+        if (st = w->apply(txn, out->cube, &out->written, &out->superseded); !st.ok()) return st;
+        const store::Item& written = out->written;
+        return txn.put_idempotency(ctx.tenant, ctx.idempotency_key,
+                                   {static_cast<std::uint16_t>(ctx.operation), out->cube.id,
+                                    written.id, written.version, written.recorded_at_ms});
+      },
+      [&s, ctx, out](const store::Status& st) {
+        if (!st.ok()) return ctx.fail(Status::from(st));
+        // A replayed outcome may be older than the item's head: leave the
+        // index, which follows the head, alone (but a client that waits
+        // for searchability waits for whatever is queued).
+        std::uint64_t number = s.indexes.accepted();
+        if (!out->replayed) {
+          number = s.indexes.apply(out->cube, out->written,
+                                   out->superseded.id != 0 ? &out->superseded : nullptr);
+        }
+        answer(s, ctx, out->written, number);
+      },
+  });
+}
+
 }  // namespace
 
 void commit_item_write(const Services& s, const RequestContext& ctx, ItemWrite write) {
   auto w = std::make_shared<ItemWrite>(std::move(write));
+  // The common write goes from the loop straight to the writer, which finds
+  // the cube and the item and checks the change against them: one thread
+  // hop fewer than through a worker. A keyed write first looks for an
+  // earlier attempt on a worker (a retry whose first attempt committed is
+  // answered from the record, before any check judges the item as that
+  // attempt left it: a retried remove would find it deleted), and a large
+  // request is checked there too, so the loop never stalls on it.
+  if (ctx.idempotency_key.empty() && w->check_bytes <= kLoopCheckBytes) {
+    if (w->check) {
+      if (Status st = w->check(); !st.ok()) return ctx.fail(st);
+    }
+    return submit(s, ctx, std::move(w));
+  }
   s.run_on_worker([&s, ctx, w] {
-    store::Cube cube;
-    {
+    if (!ctx.idempotency_key.empty()) {
       std::optional<store::ReadTxn> txn;
+      store::Cube cube;
       if (Status st = open_cube(s.store, ctx.tenant, w->cube, &txn, &cube); !st.ok())
         return ctx.fail(st);
-      // A retry whose first attempt committed is answered from the record
-      // before anything else: the checks below would judge the item as the
-      // first attempt left it (a retried remove would find it deleted).
-      if (!ctx.idempotency_key.empty()) {
-        Earlier earlier;
-        store::Item first;
-        store::Status found = find_earlier(*txn, ctx, cube.id, &earlier, &first);
-        if (!found.ok()) return ctx.fail(Status::from(found));
-        if (earlier == Earlier::same_write) return answer(s, ctx, first, s.indexes.accepted());
-      }
-      if (Status st = w->prepare(*txn, cube); !st.ok()) return ctx.fail(st);
+      Earlier earlier;
+      store::Item first;
+      store::Status found = find_earlier(*txn, ctx, cube.id, &earlier, &first);
+      if (!found.ok()) return ctx.fail(Status::from(found));
+      if (earlier == Earlier::same_write) return answer(s, ctx, first, s.indexes.accepted());
     }
-    auto out = std::make_shared<Outcome>();
-    s.commits.submit({
-        [ctx, w, cube, out](store::WriteTxn& txn) -> store::Status {
-          // The cube may have been removed (or replaced) since it was read.
-          store::Cube current;
-          store::Status st = find_client_cube(txn.reader(), ctx.tenant, w->cube, &current);
-          if (!st.ok()) return st;
-          if (current.id != cube.id) return {store::Errc::not_found, "cube was replaced; retry"};
-          if (ctx.idempotency_key.empty())
-            return w->apply(txn, cube, &out->written, &out->superseded);
-          Earlier earlier;
-          if (st = find_earlier(txn.reader(), ctx, cube.id, &earlier, &out->written); !st.ok())
-            return st;
-          if (earlier == Earlier::same_write) {
-            out->replayed = true;
-            return {};
-          }
-          if (st = w->apply(txn, cube, &out->written, &out->superseded); !st.ok()) return st;
-          const store::Item& written = out->written;
-          return txn.put_idempotency(ctx.tenant, ctx.idempotency_key,
-                                     {static_cast<std::uint16_t>(ctx.operation), cube.id,
-                                      written.id, written.version, written.recorded_at_ms});
-        },
-        [&s, ctx, cube, out](const store::Status& st) {
-          if (!st.ok()) return ctx.fail(Status::from(st));
-          // A replayed outcome may be older than the item's head: leave the
-          // index, which follows the head, alone (but a client that waits
-          // for searchability waits for whatever is queued).
-          std::uint64_t number = s.indexes.accepted();
-          if (!out->replayed) {
-            number = s.indexes.apply(cube, out->written,
-                                     out->superseded.id != 0 ? &out->superseded : nullptr);
-          }
-          answer(s, ctx, out->written, number);
-        },
-    });
+    if (w->check) {
+      if (Status st = w->check(); !st.ok()) return ctx.fail(st);
+    }
+    submit(s, ctx, w);
   });
 }
 

@@ -2,17 +2,19 @@
 // setState, rollback):
 //
 //   loop:    the handler checks what it can without the store and builds
-//            an ItemWrite;
-//   worker:  a read snapshot finds the cube, answers a retried keyed write
-//            from its record, runs `prepare` (checks against the item as
-//            it is);
-//   writer:  the cube is found again (it may have gone), the key checked
-//            again, `apply` writes the version and the key's record in the
-//            same transaction;
+//            an ItemWrite; `check` runs (field limits, UTF-8);
+//   writer:  the cube is found (by name, as it is now), the idempotency key
+//            looked up, `apply` writes the version (checking it against the
+//            item as it is) and the key's record in the same transaction;
 //   after:   the commit is durable: the change is queued for the indexer
 //            thread (IndexSet::apply, which embeds and indexes it behind
 //            the reply) and the reply goes out, or, when the request asks
 //            to wait until searchable, once the indexer has it.
+//
+// A keyed write, and one whose `check` reads more than kLoopCheckBytes,
+// first goes to a worker: the key's earlier attempt is looked up there (a
+// retry of a committed write is answered from its record) and the check
+// runs off the loop.
 #pragma once
 
 #include <functional>
@@ -26,14 +28,21 @@
 
 namespace memos::kernel {
 
+// Requests whose check reads more than this are checked on a worker.
+inline constexpr std::size_t kLoopCheckBytes = 64 * 1024;
+
 struct ItemWrite {
   std::string cube;
-  // Worker thread, in a read snapshot: checks the change against the item
-  // as it is. Errors: any; they are the reply.
-  std::function<Status(const store::ReadTxn&, const store::Cube&)> prepare;
-  // Writer thread, inside the transaction: writes the change, leaving the
-  // written version in `written` and, for an add that supersedes another
-  // fact, that fact's new version in `superseded`. Errors: the store's.
+  // Checks the request's own fields (no store). Empty: nothing to check.
+  // Errors: any; they are the reply.
+  std::function<Status()> check;
+  // About how many bytes `check` reads (the text, tags, metadata).
+  std::size_t check_bytes = 0;
+  // Writer thread, inside the transaction: checks the change against the
+  // item as it is and writes it, leaving the written version in `written`
+  // and, for an add that supersedes another fact, that fact's new version
+  // in `superseded`. Errors: the store's (not_found: the item, or that
+  // version, does not exist; conflict: it is frozen, ...).
   std::function<store::Status(store::WriteTxn&, const store::Cube&, store::Item* written,
                               store::Item* superseded)>
       apply;

@@ -28,12 +28,17 @@ Status check_fields(const Services& s, const std::string* text,
   return st;
 }
 
-// Whether version `version` (0: the head) of an item exists: what
-// setState, remove and rollback start from. Errors: the store's.
-Status check_exists(const store::ReadTxn& txn, const store::Cube& cube, std::uint64_t item,
-                    std::uint32_t version) {
-  store::Item found;
-  return Status::from(txn.get_item(cube.id, item, version, &found));
+// What check_fields() reads, to decide where it runs (item_write.h).
+std::size_t field_bytes(const std::string* text, const std::vector<std::string>* tags,
+                        const std::vector<store::MetaEntry>* meta) {
+  std::size_t bytes = text ? text->size() : 0;
+  if (tags) {
+    for (const auto& t : *tags) bytes += t.size();
+  }
+  if (meta) {
+    for (const auto& m : *meta) bytes += m.key.size() + m.value.size();
+  }
+  return bytes;
 }
 
 void add(const Services& s, const RequestContext& ctx, wire::AddItem::Reader args) {
@@ -65,9 +70,8 @@ void add(const Services& s, const RequestContext& ctx, wire::AddItem::Reader arg
     return ctx.fail(st);
   ItemWrite w;
   w.cube = exact(args.getCube());
-  w.prepare = [&s, draft](const store::ReadTxn&, const store::Cube&) {
-    return check_fields(s, &draft->text, &draft->tags, &draft->meta);
-  };
+  w.check = [&s, draft] { return check_fields(s, &draft->text, &draft->tags, &draft->meta); };
+  w.check_bytes = field_bytes(&draft->text, &draft->tags, &draft->meta);
   w.apply = [draft, ttl_ms, supersedes](store::WriteTxn& txn, const store::Cube& cube,
                                         store::Item* out, store::Item* superseded) {
     std::int64_t now = now_ms();
@@ -93,10 +97,10 @@ void update(const Services& s, const RequestContext& ctx, wire::UpdateItem::Read
   if (Status st = check_session(patch->session, s.config.store); !st.ok()) return ctx.fail(st);
   ItemWrite w;
   w.cube = exact(args.getCube());
-  w.prepare = [&s, patch](const store::ReadTxn&, const store::Cube&) {
-    return check_fields(s, &*patch->text, patch->tags ? &*patch->tags : nullptr,
-                        patch->meta ? &*patch->meta : nullptr);
-  };
+  const auto* tags = patch->tags ? &*patch->tags : nullptr;
+  const auto* meta = patch->meta ? &*patch->meta : nullptr;
+  w.check = [&s, patch, tags, meta] { return check_fields(s, &*patch->text, tags, meta); };
+  w.check_bytes = field_bytes(&*patch->text, tags, meta);
   w.apply = [patch, item](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
                           store::Item*) {
     return txn.update_item(cube.id, item, *patch, now_ms(), out);
@@ -109,9 +113,6 @@ void remove(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader 
   const std::uint32_t tenant = ctx.tenant;
   ItemWrite w;
   w.cube = exact(args.getCube());
-  w.prepare = [item](const store::ReadTxn& txn, const store::Cube& cube) {
-    return check_exists(txn, cube, item, 0);
-  };
   w.apply = [tenant, item](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
                            store::Item*) {
     return txn.remove_item(cube.id, item, tenant, now_ms(), out);
@@ -130,9 +131,6 @@ void set_state(const Services& s, const RequestContext& ctx, wire::SetState::Rea
   const store::State to = to_store(*state);
   ItemWrite w;
   w.cube = exact(args.getCube());
-  w.prepare = [item](const store::ReadTxn& txn, const store::Cube& cube) {
-    return check_exists(txn, cube, item, 0);
-  };
   w.apply = [tenant, item, to](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
                                store::Item*) {
     return txn.set_state(cube.id, item, to, tenant, now_ms(), out);
@@ -147,9 +145,6 @@ void rollback(const Services& s, const RequestContext& ctx, wire::Rollback::Read
   if (version == 0) return ctx.fail(Status::bad_request("versions are counted from 1"));
   ItemWrite w;
   w.cube = exact(args.getCube());
-  w.prepare = [item, version](const store::ReadTxn& txn, const store::Cube& cube) {
-    return check_exists(txn, cube, item, version);
-  };
   w.apply = [tenant, item, version](store::WriteTxn& txn, const store::Cube& cube, store::Item* out,
                                     store::Item*) {
     return txn.rollback_item(cube.id, item, version, tenant, now_ms(), out);
