@@ -126,6 +126,24 @@ void XapianRetriever::log(int level, const std::string& message) const {
   host().log(level, message);  // the SDK attaches the host right after construction
 }
 
+void XapianRetriever::merge(std::uint64_t id) {
+  // By id, not by pointer: a collection dropped meanwhile is simply not
+  // found (and one opened again under the same id merges what it has).
+  auto collection = find(id);
+  if (!collection) return;
+  try {
+    collection->merge();
+  } catch (const Error& e) {
+    // Its documents stay searchable in memory; the next merge or save tries
+    // again, and save reports the failure to memosd.
+    if (e.kind() != Error::Kind::invalid) {  // invalid: dropped or closing meanwhile
+      log(MEMOS_LOG_WARN, "collection " + std::to_string(id) + ": merge failed: " + e.what());
+    }
+  } catch (const std::exception& e) {
+    log(MEMOS_LOG_WARN, "collection " + std::to_string(id) + ": merge failed: " + e.what());
+  }
+}
+
 memos_status XapianRetriever::open(plugin_wire::OpenRequest::Reader request, Reply reply) {
   std::uint64_t id = request.getCollection();
   std::string language = request.getLanguage();
@@ -150,7 +168,8 @@ memos_status XapianRetriever::open(plugin_wire::OpenRequest::Reader request, Rep
                   "cannot create state_dir " + state_dir_ + ": " + ec.message());
     }
   }
-  auto collection = std::make_shared<LexicalCollection>(path_of(id), language, bm25_);
+  auto collection = std::make_shared<LexicalCollection>(path_of(id), language, bm25_,
+                                                        [this, id] { merges_.request(id); });
   CollectionInfo info = collection->info();
   if (info.rebuilt) log(MEMOS_LOG_WARN, "collection " + std::to_string(id) + ": " + info.detail);
   collections_.emplace(id, std::move(collection));

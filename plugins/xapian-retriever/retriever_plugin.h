@@ -8,7 +8,9 @@
 //   default_language  stemming language when open names none ("english")
 //
 // Threading: calls arrive from several worker threads at once. A mutex guards
-// the map of collections; each collection serializes its own calls.
+// the map of collections; each collection serializes its own calls. One
+// background thread (MergeQueue) merges the collections' recent documents to
+// disk when they ask; it is joined when the plugin is destroyed.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@
 
 #include "memos/plugin_sdk.h"
 #include "plugins/xapian-retriever/lexical_collection.h"
+#include "plugins/xapian-retriever/merge_queue.h"
 
 namespace memos::lexical {
 
@@ -42,6 +45,8 @@ class XapianRetriever final : public plugin_sdk::Plugin {
   // The open collection, or null.
   std::shared_ptr<LexicalCollection> find(std::uint64_t collection);
   std::string path_of(std::uint64_t collection) const;
+  // The background merge of one collection (on the MergeQueue's thread).
+  void merge(std::uint64_t collection);
   void log(int level, const std::string& message) const;
 
   std::string state_dir_;
@@ -50,6 +55,8 @@ class XapianRetriever final : public plugin_sdk::Plugin {
 
   std::mutex mutex_;  // guards collections_
   std::map<std::uint64_t, std::shared_ptr<LexicalCollection>> collections_;
+  // Last: destroyed (its thread joined) first, while what it calls still is.
+  MergeQueue merges_{[this](std::uint64_t collection) { merge(collection); }};
 };
 
 }  // namespace memos::lexical

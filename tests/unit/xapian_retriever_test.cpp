@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -233,7 +234,12 @@ BOOST_AUTO_TEST_CASE(natural_questions_find_their_answer) {
 
 // ---- (2) filters against brute force ------------------------------------------
 
-BOOST_AUTO_TEST_CASE(filtered_searches_match_brute_force) {
+namespace {
+
+// With a path, the documents end up in both layers: the first batch merged
+// to disk, then removals (buffered deletions on disk) and replacements (new
+// versions in memory, old ones deleted on disk).
+void check_filters_against_brute_force(const std::string& path) {
   const std::vector<std::string> vocabulary = {
       "alpha", "bravo",  "charlie", "delta",  "echo",  "foxtrot", "golf",
       "hotel", "india",  "juliet",  "kilo",   "lima",  "mike",    "november",
@@ -295,10 +301,11 @@ BOOST_AUTO_TEST_CASE(filtered_searches_match_brute_force) {
     return f;
   };
 
-  LexicalCollection c("", "english", Bm25Params{});
+  LexicalCollection c(path, "english", Bm25Params{});
   std::vector<LexicalDocument> batch;
   for (std::uint64_t id = 1; id <= 400; ++id) batch.push_back(random_document(id * 7919));
   c.index(batch, 1);
+  c.merge();  // in memory: nothing to do
   // Some replaced, some removed, before and between searches.
   std::vector<std::uint64_t> gone;
   for (std::uint64_t id = 1; id <= 400; id += 9) gone.push_back(id * 7919);
@@ -340,6 +347,17 @@ BOOST_AUTO_TEST_CASE(filtered_searches_match_brute_force) {
   BOOST_TEST(nonempty > 100);  // the filters leave something to find
 }
 
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(filtered_searches_match_brute_force) {
+  check_filters_against_brute_force("");
+}
+
+BOOST_AUTO_TEST_CASE(filtered_searches_match_brute_force_across_layers) {
+  TempDir dir;
+  check_filters_against_brute_force(dir.path("1.xapian"));
+}
+
 // ---- (3) removals, updates and unsaved changes -------------------------------------
 
 BOOST_AUTO_TEST_CASE(removed_and_updated_documents_are_never_returned) {
@@ -372,6 +390,226 @@ BOOST_AUTO_TEST_CASE(removed_and_updated_documents_are_never_returned) {
   c.remove(std::vector<std::uint64_t>{2}, 6);
   BOOST_TEST(ids_of(c.search("penguins", 10, default_filter())) == std::vector<std::uint64_t>{4});
   BOOST_TEST(c.search("camels", 10, default_filter()).empty());
+}
+
+// ---- (3b) recent documents in memory, older ones on disk ------------------------
+
+namespace {
+
+// Some words, shared unevenly, so BM25's statistics matter.
+std::string layered_text(std::uint64_t id, int edition = 0) {
+  static const std::vector<std::string> words = {"harbour", "lantern", "meadow", "orchard",
+                                                 "quarry",  "river",   "summit", "valley"};
+  std::string text;
+  for (std::uint64_t w = 0; w < words.size(); ++w) {
+    if ((id + static_cast<std::uint64_t>(edition)) % (w + 2) == 0) text += words[w] + " ";
+  }
+  return text + "note " + std::to_string(id);
+}
+
+// Every query's hits in `c` equal those of `reference`, id for id, score for
+// score: the layers share their statistics as one database would.
+void expect_same_ranking(const LexicalCollection& c, const LexicalCollection& reference,
+                         const FilterSpec& filter) {
+  for (const std::string query : {"harbour", "lantern meadow", "orchard quarry river", "summit",
+                                  "valley harbour note", "note"}) {
+    BOOST_TEST_CONTEXT("query '" << query << "'") {
+      auto got = c.search(query, 1000, filter);
+      auto want = reference.search(query, 1000, filter);
+      BOOST_TEST_REQUIRE(got.size() == want.size());
+      BOOST_TEST(id_set(got) == id_set(want));
+      BOOST_TEST(id_set(got).size() == got.size());  // none twice
+      std::map<std::uint64_t, double> want_score;
+      for (const auto& h : want) want_score[h.id] = h.score;
+      for (const auto& h : got) {
+        BOOST_TEST(h.score == want_score[h.id], boost::test_tools::tolerance(1e-9));
+      }
+      BOOST_TEST(best_first(got));
+    }
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(layers_rank_like_one_database) {
+  TempDir dir;
+  LexicalCollection c(dir.path("1.xapian"), "english", Bm25Params{});
+  LexicalCollection reference("", "english", Bm25Params{});
+  std::vector<LexicalDocument> older, newer;
+  for (std::uint64_t id = 1; id <= 120; ++id) older.push_back(doc(id, layered_text(id)));
+  for (std::uint64_t id = 121; id <= 200; ++id) newer.push_back(doc(id, layered_text(id)));
+  c.index(older, 1);
+  c.merge();          // 1-120 on disk
+  c.index(newer, 2);  // 121-200 in memory
+  reference.index(older, 1);
+  reference.index(newer, 2);
+  expect_same_ranking(c, reference, default_filter());
+
+  // Replaced and removed on disk and in memory alike: each id once, with its
+  // latest text, and the statistics still those of the latest texts.
+  std::vector<LexicalDocument> replaced;
+  for (std::uint64_t id : {3, 50, 119, 150, 199}) replaced.push_back(doc(id, layered_text(id, 1)));
+  const std::vector<std::uint64_t> gone = {7, 64, 130, 177, 999};
+  for (LexicalCollection* x : {&c, &reference}) {
+    x->index(replaced, 3);
+    x->remove(gone, 4);
+  }
+  expect_same_ranking(c, reference, default_filter());
+  BOOST_TEST(c.info().documents == reference.info().documents);
+
+  // A merge moves the recent documents to disk: nothing changes for searches.
+  c.merge();
+  expect_same_ranking(c, reference, default_filter());
+  // Replaced again, now that the first replacements are on disk.
+  for (LexicalCollection* x : {&c, &reference}) {
+    x->index({doc(3, layered_text(3, 2)), doc(121, layered_text(121, 2))}, 5);
+  }
+  expect_same_ranking(c, reference, default_filter());
+  BOOST_TEST(c.info().documents == 200u - 4u);
+  BOOST_TEST(c.info().version == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(filters_apply_in_every_layer) {
+  TempDir dir;
+  LexicalCollection c(dir.path("1.xapian"), "english", Bm25Params{});
+  Attributes red, archived;
+  red.tags = {"red"};
+  archived.state = "archived";
+  c.index({doc(1, "kettle on disk", red), doc(2, "kettle on disk"),
+           doc(3, "kettle archived", archived)},
+          1);
+  c.merge();
+  c.index({doc(4, "kettle in memory", red), doc(5, "kettle in memory"),
+           doc(6, "kettle archived in memory", archived)},
+          2);
+  FilterSpec only_red = default_filter();
+  only_red.all_tags = {"red"};
+  BOOST_TEST(id_set(c.search("kettle", 10, only_red)) == (std::set<std::uint64_t>{1, 4}));
+  BOOST_TEST(id_set(c.search("kettle", 10, default_filter())) ==
+             (std::set<std::uint64_t>{1, 2, 4, 5}));
+  // k admitted hits, from whichever layer.
+  BOOST_TEST(c.search("kettle", 2, only_red).size() == 2u);
+  // Attributes changed by a replacement, across the layers.
+  c.index({doc(2, "kettle on disk", red), doc(4, "kettle in memory")}, 3);
+  BOOST_TEST(id_set(c.search("kettle", 10, only_red)) == (std::set<std::uint64_t>{1, 2}));
+  c.merge();
+  BOOST_TEST(id_set(c.search("kettle", 10, only_red)) == (std::set<std::uint64_t>{1, 2}));
+  FilterSpec with_archived = default_filter();
+  with_archived.states.push_back("archived");
+  BOOST_TEST(id_set(c.search("archived", 10, with_archived)) == (std::set<std::uint64_t>{3, 6}));
+}
+
+// Merges while searches run: every search sees each document exactly once,
+// whichever layer holds it at that moment and whatever is being replaced.
+BOOST_AUTO_TEST_CASE(searches_during_merges_miss_nothing_and_see_nothing_twice) {
+  TempDir dir;
+  LexicalCollection c(dir.path("1.xapian"), "english", Bm25Params{});
+  constexpr std::uint64_t kFixed = 300;  // always held, often replaced
+  std::vector<LexicalDocument> fixed;
+  for (std::uint64_t id = 1; id <= kFixed; ++id) fixed.push_back(doc(id, "pebble fixed"));
+  c.index(fixed, 1);
+  c.merge();
+
+  constexpr int kRounds = 60;
+  std::atomic<bool> done{false};
+  std::atomic<int> merges{0};
+  std::atomic<int> failures{0};
+  std::thread indexer([&] {
+    std::mt19937_64 rng(7);
+    for (int round = 0; round < kRounds; ++round) {
+      std::vector<LexicalDocument> batch;
+      for (int i = 0; i < 40; ++i) {  // replacements of fixed documents
+        batch.push_back(doc(1 + rng() % kFixed, "pebble fixed round " + std::to_string(round)));
+      }
+      for (int i = 0; i < 20; ++i) {  // and newcomers, some removed again
+        std::uint64_t id = 1000 + static_cast<std::uint64_t>(round * 20 + i);
+        batch.push_back(doc(id, "pebble newcomer"));
+      }
+      c.index(batch, static_cast<std::uint64_t>(2 + round));
+      std::vector<std::uint64_t> gone = {1000 + static_cast<std::uint64_t>(round * 20)};
+      c.remove(gone, static_cast<std::uint64_t>(2 + round));
+    }
+    done = true;
+  });
+  std::thread merger([&] {
+    while (!done) {
+      c.merge();
+      ++merges;
+    }
+  });
+  std::thread searcher([&] {
+    while (!done) {
+      auto hits = c.search("pebble", 100000, default_filter());
+      auto ids = ids_of(hits);
+      std::set<std::uint64_t> unique(ids.begin(), ids.end());
+      bool all_fixed = true;
+      for (std::uint64_t id = 1; id <= kFixed; ++id) all_fixed = all_fixed && unique.count(id) == 1;
+      if (unique.size() != ids.size() || !all_fixed) ++failures;
+    }
+  });
+  indexer.join();
+  merger.join();
+  searcher.join();
+  BOOST_TEST(failures.load() == 0);
+  BOOST_TEST(merges.load() > 0);
+  auto hits = c.search("pebble", 100000, default_filter());
+  BOOST_TEST(hits.size() == kFixed + kRounds * 19);
+  BOOST_TEST(id_set(hits).size() == hits.size());
+}
+
+BOOST_AUTO_TEST_CASE(save_covers_both_layers_and_reopen_restores_them) {
+  TempDir dir;
+  std::string path = dir.path("9.xapian");
+  LexicalCollection reference("", "english", Bm25Params{});
+  {
+    LexicalCollection c(path, "english", Bm25Params{});
+    std::vector<LexicalDocument> older, newer;
+    for (std::uint64_t id = 1; id <= 60; ++id) older.push_back(doc(id, layered_text(id)));
+    for (std::uint64_t id = 61; id <= 100; ++id) newer.push_back(doc(id, layered_text(id)));
+    for (LexicalCollection* x : {&c, &reference}) {
+      x->index(older, 1);
+      if (x == &c) c.merge();
+      x->index(newer, 2);  // in memory, not merged
+      x->index({doc(5, layered_text(5, 1)), doc(70, layered_text(70, 1))}, 3);
+      x->remove(std::vector<std::uint64_t>{6, 71}, 4);
+    }
+    auto saved = c.save();
+    BOOST_TEST(saved.version == 4u);
+    BOOST_TEST(saved.documents == 98u);
+    expect_same_ranking(c, reference, default_filter());  // still searchable after the save
+  }
+  LexicalCollection reopened(path, "english", Bm25Params{});
+  BOOST_TEST(reopened.info().version == 4u);
+  BOOST_TEST(reopened.info().documents == 98u);
+  expect_same_ranking(reopened, reference, default_filter());
+}
+
+BOOST_AUTO_TEST_CASE(the_plugin_merges_in_the_background) {
+  TempDir dir;
+  Harness h({{"state_dir", dir.path()}});
+  BOOST_TEST_REQUIRE(h.open(4).status == MEMOS_OK);
+  // Enough recent documents to ask for a merge.
+  std::vector<std::pair<std::uint64_t, std::string>> docs;
+  for (std::uint64_t id = 1; id <= 5000; ++id)
+    docs.emplace_back(id, "lighthouse " + std::to_string(id));
+  BOOST_TEST_REQUIRE(h.index(4, 1, docs).status == MEMOS_OK);
+  // The merge commits without a save: wait (no deadline to assert on, only
+  // a bound so a broken merge fails instead of hanging) until the on-disk
+  // database holds them.
+  Xapian::doccount on_disk = 0;
+  for (int i = 0; i < 3000 && on_disk < docs.size(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    on_disk = Xapian::Database(dir.path("4.xapian")).get_doccount();
+  }
+  BOOST_TEST(on_disk == docs.size());
+  BOOST_TEST(h.search(4, "lighthouse", 10000).hits().size() == docs.size());
+  // Not saved: the snapshot's version is still 0.
+  auto reopened_version = [&] {
+    return Xapian::Database(dir.path("4.xapian")).get_metadata("memos.version");
+  };
+  BOOST_TEST(reopened_version() == "");
+  BOOST_TEST(h.save(4).status == MEMOS_OK);
+  BOOST_TEST(reopened_version() == "1");
 }
 
 // ---- (4) snapshots -----------------------------------------------------------
