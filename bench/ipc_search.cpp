@@ -27,6 +27,7 @@
 
 #include <faiss/utils/distances.h>
 #include "bench/bench_util.h"
+#include "bench/freshness_probe.h"
 #include "bench/synthetic_text.h"
 #include "memos/client.h"
 #include "plugins/hash-embedder/hash_embedder.h"
@@ -70,6 +71,9 @@ constexpr std::size_t kCheckedQueries = 20;
 // so their top scores differ at most by float rounding.
 constexpr float kScoreTolerance = 1e-4f;
 constexpr std::size_t kMaxSequentialItems = 1000;
+// Adds answered only once searchable, and freshness probes under load.
+constexpr std::size_t kMaxWaitedItems = 5000;
+constexpr std::size_t kFreshnessProbes = 200;
 
 struct Options {
   std::string memosd;
@@ -204,13 +208,30 @@ double add_all(memos::Client& client, const std::string& cube,
   return seconds_since(start);
 }
 
-void print_add(std::size_t items, std::size_t pipeline, double seconds) {
-  bench_line("add")
-      .count("items", items)
+// `catchup_s`: from the last answer until every add was searchable (< 0:
+// not measured; 0 when the adds waited for it).
+void print_add(std::size_t items, std::size_t pipeline, double seconds, bool wait_searchable,
+               double catchup_s = -1) {
+  JsonLine line = bench_line("add");
+  line.count("items", items)
       .count("pipeline", pipeline)
+      .str("ack", wait_searchable ? "searchable" : "durable")
       .num("seconds", seconds, 6)
-      .num("adds_per_s", static_cast<double>(items) / seconds)
-      .print();
+      .num("adds_per_s", static_cast<double>(items) / seconds);
+  if (catchup_s >= 0) line.num("catchup_s", catchup_s, 6);
+  line.print();
+}
+
+// Waits until every write answered so far is searchable (a fresh search);
+// returns the seconds it took.
+double wait_until_indexed(memos::Client& client, const std::string& cube) {
+  memos::SearchOptions fresh;
+  fresh.fresh = true;
+  fresh.k = 1;
+  fresh.mode = memos::SearchMode::lexical;
+  auto start = Clock::now();
+  check(client.search(cube, "anything", fresh), "fresh search");
+  return seconds_since(start);
 }
 
 struct DaemonResults {
@@ -219,21 +240,41 @@ struct DaemonResults {
   SearchRun search;
 };
 
-DaemonResults bench_daemon(memos::Client& client, const Workload& work, const Options& opts) {
+DaemonResults bench_daemon(memos::Client& client, const std::string& socket, const Workload& work,
+                           const Options& opts) {
   DaemonResults out;
   memos::Cube cube = create_cube(client, "bench");
   out.dimension = cube.dimension;
   std::cerr << "adding " << opts.items << " memories, " << opts.pipeline << " in flight\n";
   double seconds = add_all(client, cube.name, work.memories, opts.items, opts.pipeline);
   out.adds_per_s = static_cast<double>(opts.items) / seconds;
-  print_add(opts.items, opts.pipeline, seconds);
+  // Answered once durable: the searches below start once the index has
+  // caught up, so they measure searching, not indexing.
+  print_add(opts.items, opts.pipeline, seconds, false, wait_until_indexed(client, cube.name));
 
-  // A second cube, so the sequential adds do not change what is searched.
+  // Other cubes, so these adds do not change what is searched.
   std::size_t sequential = std::min(opts.items / 10, kMaxSequentialItems);
   if (sequential > 0) {
     std::cerr << "adding " << sequential << " memories one at a time\n";
     memos::Cube seq_cube = create_cube(client, "bench-sequential");
-    print_add(sequential, 1, add_all(client, seq_cube.name, work.memories, sequential, 1));
+    print_add(sequential, 1, add_all(client, seq_cube.name, work.memories, sequential, 1), false);
+  }
+  std::size_t waited = std::min(opts.items, kMaxWaitedItems);
+  if (waited > 0) {
+    std::cerr << "adding " << waited << " memories answered once searchable\n";
+    memos::ClientOptions wait;
+    wait.wait_searchable = true;
+    auto connected = memos::Client::connect(socket, wait);
+    if (!connected.ok()) throw std::runtime_error("connect: " + connected.error().message);
+    memos::Client& waiting = *connected.value();
+    memos::Cube wait_cube = create_cube(waiting, "bench-wait");
+    print_add(waited, opts.pipeline,
+              add_all(waiting, wait_cube.name, work.memories, waited, opts.pipeline), true);
+    std::size_t one_by_one = std::min(waited / 10, kMaxSequentialItems);
+    if (one_by_one > 0) {
+      memos::Cube single = create_cube(waiting, "bench-wait-sequential");
+      print_add(one_by_one, 1, add_all(waiting, single.name, work.memories, one_by_one, 1), true);
+    }
   }
 
   memos::SearchOptions search_opts;
@@ -246,6 +287,19 @@ DaemonResults bench_daemon(memos::Client& client, const Workload& work, const Op
     return hits->empty() ? std::nullopt : std::optional<float>(hits->front().score);
   });
   print_search("memosd", opts, out.search.stats);
+
+  std::cerr << "probing freshness under pipelined adds\n";
+  memos::bench::FreshnessResult f =
+      memos::bench::measure_freshness(socket, work.memories, opts.pipeline, kFreshnessProbes);
+  bench_line("freshness")
+      .count("probes", f.probes)
+      .count("pipeline", opts.pipeline)
+      .num("load_adds_per_s", f.load_adds_per_s)
+      .num("visible_p50_ms", f.visible_ms.p50, 3)
+      .num("visible_p99_ms", f.visible_ms.p99, 3)
+      .num("daemon_freshness_p50_ms", f.daemon_p50_ms, 3)
+      .num("daemon_freshness_p99_ms", f.daemon_p99_ms, 3)
+      .print();
   return out;
 }
 
@@ -327,7 +381,7 @@ void run(const Options& opts) {
   std::cerr << "generating " << opts.items << " memories and " << opts.queries << " queries\n";
   Workload work = make_workload(opts);
 
-  DaemonResults daemon_results = bench_daemon(*client, work, opts);
+  DaemonResults daemon_results = bench_daemon(*client, daemon.socket(), work, opts);
   SearchRun inproc = bench_inprocess(work, opts, daemon_results.dimension);
   print_summary(opts, daemon_results, inproc);
 

@@ -76,7 +76,7 @@ struct SearchConfig {
   // Writes answered but not yet indexed (and the bytes of their text) past
   // which the writer waits for the indexer: new writes slow to its pace
   // rather than the search lag growing without bound (index_feed.h).
-  std::uint32_t index_max_backlog = 50000;
+  std::uint32_t index_max_backlog = 10000;
   std::uint32_t index_max_backlog_mb = 256;
 };
 
