@@ -168,12 +168,15 @@ void IndexSet::index_batch(std::vector<IndexChange>& batch) {
   // thread while this one embeds and the dense one indexes, so a batch
   // costs the slower of the two rather than their sum.
   const std::vector<std::vector<float>> no_vectors(batch.size());  // the lexical one's
-  auto lexical = std::async(std::launch::async, [&] {
+  std::promise<void> lexical_done;
+  std::future<void> lexical = lexical_done.get_future();
+  lexical_lane_.post([&](bool) {
     send_runs(1, batch, no_vectors, runs, unbuilt_in(cubes), &outcomes[1]);
+    lexical_done.set_value();
   });
   embed_runs(batch, runs, &vectors);
   send_runs(0, batch, vectors, runs, unbuilt_in(cubes), &outcomes[0]);
-  lexical.get();
+  lexical.wait();
   for (std::size_t run = 0; run < runs.size(); ++run) {
     Retrievers failed = 0;
     for (std::size_t r = 0; r < kStoring; ++r) {

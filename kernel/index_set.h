@@ -31,6 +31,7 @@
 #include "kernel/index_feed.h"
 #include "kernel/plugin_embedder.h"
 #include "kernel/plugin_retriever.h"
+#include "kernel/serial_lane.h"
 #include "memcube/store.h"
 
 namespace memos::kernel {
@@ -284,6 +285,9 @@ class IndexSet {
   std::shared_ptr<PluginRetriever> dense_;
   std::shared_ptr<PluginRetriever> lexical_;
   std::shared_ptr<PluginRetriever> fuser_;
+  // The lexical retriever's side of each batch, while the indexer thread
+  // embeds and feeds the dense one. Last: its thread goes first.
+  SerialLane lexical_lane_;
 };
 
 }  // namespace memos::kernel
