@@ -10,9 +10,11 @@
 namespace memos::kernel {
 namespace {
 
+// One uv_write of the replies one loop turn gathered for a connection.
 struct WriteRequest {
   uv_write_t req;
-  std::shared_ptr<kj::Array<capnp::word>> frame;
+  std::vector<std::shared_ptr<kj::Array<capnp::word>>> frames;
+  std::size_t bytes = 0;
 };
 
 }  // namespace
@@ -35,7 +37,9 @@ Connection::Connection(std::uint64_t id, UvHandle<uv_pipe_t> pipe, std::uint32_t
   slow_timer_->data = this;
   input_timer_.open(pipe_->loop, uv_timer_init);
   input_timer_->data = this;
-  handles_open_ = 3;
+  flush_check_.open(pipe_->loop, uv_check_init);
+  flush_check_->data = this;
+  handles_open_ = 4;
 }
 
 Connection::~Connection() {
@@ -166,15 +170,36 @@ void Connection::reply_and_close(std::uint64_t request_id, const Status& why) {
 void Connection::send(std::shared_ptr<kj::Array<capnp::word>> frame) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   if (closing_) return;
-  auto* wr = new WriteRequest{{}, std::move(frame)};
-  auto bytes = wr->frame->asBytes();
-  uv_buf_t buf =
-      uv_buf_init(reinterpret_cast<char*>(bytes.begin()), static_cast<unsigned>(bytes.size()));
-  unwritten_bytes_ += bytes.size();
-  int rc = uv_write(&wr->req, pipe_.stream(), &buf, 1, &Connection::on_write);
+  // Counted now, so backpressure and idle() see the reply at once.
+  unwritten_bytes_ += frame->asBytes().size();
+  outbox_.push_back(std::move(frame));
+  if (outbox_.size() == 1) {
+    uv_check_start(flush_check_.get(),
+                   [](uv_check_t* h) { static_cast<Connection*>(h->data)->flush(); });
+  }
+  update_reading();
+}
+
+// The check phase of the loop turn that queued the replies: all of them go
+// in one uv_write, which libuv tries at once with one writev.
+void Connection::flush() {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
+  uv_check_stop(flush_check_.get());
+  if (closing_ || outbox_.empty()) return;
+  auto* wr = new WriteRequest{{}, std::move(outbox_), 0};
+  outbox_.clear();
+  write_bufs_.clear();
+  for (const auto& frame : wr->frames) {
+    auto bytes = frame->asBytes();
+    write_bufs_.push_back(
+        uv_buf_init(reinterpret_cast<char*>(bytes.begin()), static_cast<unsigned>(bytes.size())));
+    wr->bytes += bytes.size();
+  }
+  int rc = uv_write(&wr->req, pipe_.stream(), write_bufs_.data(),
+                    static_cast<unsigned>(write_bufs_.size()), &Connection::on_write);
   if (rc) {
-    unwritten_bytes_ -= bytes.size();
-    --in_flight_;
+    unwritten_bytes_ -= wr->bytes;
+    in_flight_ -= wr->frames.size();
     delete wr;
     close(std::string("write failed: ") + uv_strerror(rc));
     return;
@@ -188,14 +213,14 @@ void Connection::on_write(uv_write_t* req, int status) {
   // while open leaves its pipe without data (UvHandle::reset()), and the
   // writes that its closing cancels land here with nobody to tell.
   auto* self = static_cast<Connection*>(req->handle->data);
-  std::size_t bytes = wr->frame->asBytes().size();
+  const std::size_t bytes = wr->bytes, frames = wr->frames.size();
   delete wr;
   if (!self) return;
   MEMOS_ASSERT_ON_THREAD(self->loop_thread_);
   // A request is retired once its reply is handed to the kernel, so the
   // in-flight count and the reply backlog move together.
   self->unwritten_bytes_ -= bytes;
-  --self->in_flight_;
+  self->in_flight_ -= frames;
   if (self->closing_) return;  // cancelled by close(); the close callback finishes
   if (status < 0) return self->close(std::string("write failed: ") + uv_strerror(status));
   // The client read something: its slow-reader clock starts again.
@@ -291,8 +316,10 @@ void Connection::close(const std::string& why) {
   closing_ = true;
   if (!why.empty()) spdlog::info("connection {} (uid {}) closed: {}", id_, tenant_, why);
   discard_input();
+  outbox_.clear();  // never written: the client is gone or being dropped
   slow_timer_.close<&Connection::on_handle_closed>();
   input_timer_.close<&Connection::on_handle_closed>();
+  flush_check_.close<&Connection::on_handle_closed>();
   pipe_.close<&Connection::on_handle_closed>();
 }
 

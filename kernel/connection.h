@@ -4,7 +4,10 @@
 // Reads bytes, splits them into frames (ipc::FrameDecoder, which refuses
 // hostile headers before buffering), decodes each request with traversal and
 // nesting limits, and hands it to the owner. Many requests may be in flight;
-// replies are written in the order they complete.
+// replies are written in the order they complete. Every frame a read brings
+// is decoded and dispatched in that one callback; the replies of one loop
+// turn are written together, one uv_write (one writev) per connection, from
+// a check handle that runs once the turn's I/O callbacks are done.
 //
 // Backpressure: requests past max_inflight_per_connection wait in a queue and
 // reading stops until replies drain; when unsent reply bytes pass
@@ -79,7 +82,9 @@ class Connection {
   // anything, then closes.
   void refuse(const Status& why);
   bool refused() const { return refused_; }
-  // Writes one reply frame and retires one in-flight request.
+  // Queues one reply frame, written with the others of this loop turn, and
+  // retires one in-flight request once written. A write error closes the
+  // connection (logged).
   void send(std::shared_ptr<kj::Array<capnp::word>> frame);
   // Stops reading new requests (shutdown); in-flight ones still complete.
   void stop_reading();
@@ -90,6 +95,7 @@ class Connection {
   static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_write(uv_write_t* req, int status);
+  void flush();
   static void on_handle_closed(void* self);
   void handle_bytes(const char* data, std::size_t size);
   void dispatch_queued();
@@ -106,6 +112,10 @@ class Connection {
   std::uint64_t id_;
   UvHandle<uv_pipe_t> pipe_;
   UvHandle<uv_timer_t> slow_timer_;
+  // Active while replies wait in outbox_: flush() at the end of the turn.
+  UvHandle<uv_check_t> flush_check_;
+  std::vector<std::shared_ptr<kj::Array<capnp::word>>> outbox_;
+  std::vector<uv_buf_t> write_bufs_;  // flush()'s, kept to spare an allocation
   // The frame timeout while a frame is half received, else the idle timeout.
   UvHandle<uv_timer_t> input_timer_;
   enum class InputWait { none, frame, idle };

@@ -271,6 +271,9 @@ void Daemon::on_request(Connection& conn, wire::Request::Reader request) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   std::uint64_t id = conn.id();
   handler_->handle(conn.tenant(), id, request, [this, id](Frame frame) {
+    // A request answered on the loop (a refusal, a cheap read) is delivered
+    // now; one answered elsewhere comes back through the mailbox.
+    if (loop_thread_.on_owner()) return deliver(id, frame);
     mailbox_->post([this, id, frame = std::move(frame)] { deliver(id, frame); });
   });
 }
@@ -395,6 +398,7 @@ void Daemon::maybe_finish_shutdown() {
 
 int Daemon::run() {
   loop_thread_.bind();
+  inline_reads_.bind();
   if (!build_services()) return 1;
   if (!open_loop()) return 1;
   std::signal(SIGPIPE, SIG_IGN);  // a vanished client is a write error, not a death

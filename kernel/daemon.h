@@ -35,6 +35,7 @@
 #include "kernel/connection.h"
 #include "kernel/data_lock.h"
 #include "kernel/index_set.h"
+#include "kernel/inline_reads.h"
 #include "kernel/loop_mailbox.h"
 #include "kernel/periodic_job.h"
 #include "kernel/plugin_manager.h"
@@ -140,6 +141,7 @@ class Daemon final : public ConnectionOwner {
   // Bound by run() (the loop thread); the loop-thread methods assert it.
   ThreadAffinity loop_thread_;
   std::unique_ptr<LoopMailbox> mailbox_;
+  InlineReads inline_reads_;  // bound with loop_thread_ by run()
   UvHandle<uv_pipe_t> listener_;
   UvHandle<uv_signal_t> sigint_;
   UvHandle<uv_signal_t> sigterm_;

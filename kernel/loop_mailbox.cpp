@@ -16,7 +16,9 @@ void LoopMailbox::post(std::function<void()> fn) {
   std::lock_guard lock(mutex_);
   if (closed_) return;
   queue_.push_back(std::move(fn));
-  uv_async_send(async_.get());
+  // One wake-up per batch: a queue that was not empty already has one
+  // coming (drain() empties it under the mutex, so nothing is missed).
+  if (queue_.size() == 1) uv_async_send(async_.get());
 }
 
 void LoopMailbox::on_async(uv_async_t* handle) {

@@ -1,7 +1,8 @@
 // loop_mailbox.h — hands closures from any thread to the libuv loop thread.
 //
 // Worker threads and the writer thread never touch sockets; they post their
-// results here and the loop runs them in order on its own thread.
+// results here and the loop runs them in order on its own thread. Posts that
+// arrive while a batch waits share its one wake-up (uv_async_send).
 #pragma once
 
 #include <uv.h>

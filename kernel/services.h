@@ -33,6 +33,7 @@ struct DaemonStats {
 class AccessLog;
 class ActivationTier;
 class IndexSet;
+class InlineReads;
 class PluginExecutor;
 class PluginManager;
 class SerialLane;
@@ -54,6 +55,9 @@ struct Services {
   // Bound to the loop thread before any request: what "loop thread only"
   // asserts against (MEMOS_ASSERT_ON_THREAD, debug builds).
   const ThreadAffinity& loop_thread;
+  // Where cheap reads (get, status) run: on the loop unless a slow one paused
+  // that (inline_reads.h). Null: always on a worker.
+  InlineReads* inline_reads = nullptr;
 };
 
 }  // namespace memos::kernel

@@ -54,7 +54,9 @@ class Client::Impl {
     auto future = promise->get_future();
     const std::uint64_t id = next_id_++;
 
-    capnp::MallocMessageBuilder message;
+    // Most requests are small: a 1 KiB first segment, not capnp's 8 KiB
+    // (zeroed for every call); a larger one grows as usual.
+    capnp::MallocMessageBuilder message(kFirstSegmentWords);
     auto request = message.initRoot<wire::Request>();
     request.setId(id);
     request.setWaitSearchable(options_.wait_searchable);
@@ -93,6 +95,8 @@ class Client::Impl {
   }
 
  private:
+  static constexpr capnp::uint kFirstSegmentWords = 128;
+
   bool send_all(kj::ArrayPtr<const kj::byte> bytes);
   void read_loop();
   bool deliver(kj::Array<capnp::word>& frame);

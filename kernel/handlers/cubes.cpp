@@ -10,6 +10,7 @@
 
 #include "kernel/handlers/areas.h"
 #include "kernel/index_set.h"
+#include "kernel/inline_reads.h"
 #include "kernel/plugin_manager.h"
 #include "kernel/request_checks.h"
 
@@ -24,8 +25,11 @@ Status list_cubes(const store::Store& st, std::uint32_t tenant, std::vector<stor
   return Status::from(s);
 }
 
-void status(const Services& s, const RequestContext& ctx) {
-  s.run_on_worker([&s, ctx] {
+// The daemon's state: one short read of the tenant's cube list and counters
+// copied under short locks, served on the loop while that is cheap
+// (inline_reads.h), else on a worker.
+void status(const Services& s, const RequestContext& request) {
+  auto read = [&s](const RequestContext& ctx) {
     std::vector<store::Cube> cubes;
     if (Status st = list_cubes(s.store, ctx.tenant, &cubes); !st.ok()) return ctx.fail(st);
     auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -55,7 +59,10 @@ void status(const Services& s, const RequestContext& ctx) {
       for (unsigned i = 0; i < plugins.size(); ++i)
         set_plugin(list[i], plugins[i], ctx.plugin_view());
     });
-  });
+  };
+  auto defer = [&] { s.run_on_worker([read, request] { read(request); }); };
+  if (!s.inline_reads) return defer();
+  s.inline_reads->run([&] { read(request); }, defer);
 }
 
 void create(const Services& s, const RequestContext& ctx, wire::CubeCreate::Reader args) {

@@ -1,6 +1,7 @@
 // Item requests: add, get, update, remove, history, setState, rollback,
 // diff. Writes go through commit_item_write() (item_write.h); reads run on
-// a worker in one read snapshot.
+// a worker in one read snapshot, except a get, which runs on the loop while
+// that is cheap (inline_reads.h).
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "kernel/access_log.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/handlers/item_write.h"
+#include "kernel/inline_reads.h"
 #include "kernel/request_checks.h"
 #include "memcube/item_diff.h"
 
@@ -152,11 +154,11 @@ void rollback(const Services& s, const RequestContext& ctx, wire::Rollback::Read
   commit_item_write(s, ctx, std::move(w));
 }
 
-void get(const Services& s, const RequestContext& ctx, wire::GetItem::Reader args) {
-  std::string cube_name = exact(args.getCube());
-  const std::uint64_t item = args.getItemId();
-  const std::uint32_t version = args.getVersion();
-  s.run_on_worker([&s, ctx, cube_name = std::move(cube_name), item, version] {
+// One item: a single read, served on the loop when that is cheap
+// (inline_reads.h), else on a worker.
+void get(const Services& s, const RequestContext& request, wire::GetItem::Reader args) {
+  auto read = [&s, cube_name = exact(args.getCube()), item = args.getItemId(),
+               version = args.getVersion()](const RequestContext& ctx) {
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
     if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
@@ -165,6 +167,7 @@ void get(const Services& s, const RequestContext& ctx, wire::GetItem::Reader arg
     store::AccessStats stats;
     store::Status st = txn->get_item(cube.id, item, version, &found);
     if (st.ok()) st = txn->access_stats(cube.id, item, &stats);
+    txn.reset();  // before the reply: the snapshot is no longer needed
     if (!st.ok()) return ctx.fail(Status::from(st));
     s.access.record(cube.id, item, now_ms());
     ctx.respond([&](wire::Response::Builder r) {
@@ -172,7 +175,10 @@ void get(const Services& s, const RequestContext& ctx, wire::GetItem::Reader arg
       set_item(b, found);
       set_access(b, stats);
     });
-  });
+  };
+  auto defer = [&] { s.run_on_worker([read, request] { read(request); }); };
+  if (!s.inline_reads) return defer();
+  s.inline_reads->run([&] { read(request); }, defer);
 }
 
 // Every version of one item, oldest first: what diff reads.

@@ -16,9 +16,11 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <span>
 #include <sstream>
 #include <thread>
 
+#include "ipc/frame_decoder.h"
 #include "ipc/message.h"
 #include "ipc/schema/memos.capnp.h"
 #include "memos/client.h"
@@ -279,6 +281,83 @@ BOOST_AUTO_TEST_CASE(two_clients_pipelining_at_once) {
   unique.insert(ids[1].begin(), ids[1].end());
   BOOST_TEST(unique.size() == 2u * kPerClient);
   BOOST_TEST(d.client()->cube_show("shared")->live_items == 2u * kPerClient);
+}
+
+// Many gets (and a few statuses) in one write: the daemon decodes every
+// frame a read brings, serves them (on the loop or a worker) and writes their
+// replies in batches; each reply must still carry its own request's id and
+// item, a large item's included.
+BOOST_AUTO_TEST_CASE(pipelined_gets_in_one_write_are_each_answered_with_their_own_item) {
+  Daemon d;
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("reads").ok());
+  std::vector<std::uint64_t> ids;
+  std::vector<std::string> texts;
+  for (int i = 0; i < 40; ++i) {
+    // One item close to the text limit (1 MiB): served like the others.
+    std::string text = i == 7 ? std::string(900 * 1024, 'x') : "item number " + std::to_string(i);
+    auto added = c->add("reads", {text, {}, {}});
+    BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+    ids.push_back(added->id);
+    texts.push_back(text);
+  }
+  constexpr std::uint64_t kRequests = 300;
+  auto item_of = [&](std::uint64_t request) { return (request * 7) % ids.size(); };
+  std::vector<char> batch;
+  for (std::uint64_t id = 1; id <= kRequests; ++id) {
+    capnp::MallocMessageBuilder message;
+    auto r = message.initRoot<memos::wire::Request>();
+    r.setId(id);
+    if (id % 10 == 0) {
+      r.setStatus();
+    } else if (id % 37 == 0) {
+      auto g = r.initGet();  // an item that does not exist
+      g.setCube("reads");
+      g.setItemId(ids.back() + 1000);
+    } else {
+      auto g = r.initGet();
+      g.setCube("reads");
+      g.setItemId(ids[item_of(id)]);
+    }
+    auto words = memos::ipc::encode_frame(message);
+    auto bytes = words.asBytes();
+    batch.insert(batch.end(), bytes.begin(), bytes.end());
+  }
+  RawConnection raw(d.process->socket());
+  BOOST_REQUIRE(raw.send_all(batch.data(), batch.size()));
+
+  memos::ipc::FrameDecoder decoder({});
+  std::vector<kj::Array<capnp::word>> frames;
+  std::vector<char> buf(256 * 1024);
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (frames.size() < kRequests && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{raw.fd(), POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = recv(raw.fd(), buf.data(), buf.size(), 0);
+    BOOST_REQUIRE_MESSAGE(n > 0, "memosd closed the connection");
+    BOOST_REQUIRE(decoder.feed(std::span(reinterpret_cast<const std::byte*>(buf.data()),
+                                         static_cast<std::size_t>(n)),
+                               frames) == memos::ipc::FrameError::none);
+  }
+  BOOST_REQUIRE_EQUAL(frames.size(), kRequests);
+  std::set<std::uint64_t> answered;
+  for (auto& frame : frames) {
+    capnp::FlatArrayMessageReader reader(frame, memos::ipc::frame_reader_options(frame.size(), 64));
+    auto r = reader.getRoot<memos::wire::Response>();
+    const std::uint64_t id = r.getId();
+    BOOST_TEST_REQUIRE((id >= 1 && id <= kRequests));
+    BOOST_TEST(answered.insert(id).second, "request " << id << " answered twice");
+    if (id % 10 == 0) {
+      BOOST_TEST(r.isStatus(), "request " << id);
+    } else if (id % 37 == 0) {
+      BOOST_TEST_REQUIRE(r.isError(), "request " << id);
+      BOOST_TEST((r.getError().getCode() == memos::wire::ErrorCode::NOT_FOUND));
+    } else {
+      BOOST_TEST_REQUIRE(r.isItem(), "request " << id);
+      BOOST_TEST(r.getItem().getId() == ids[item_of(id)]);
+      BOOST_TEST((std::string(r.getItem().getText().cStr()) == texts[item_of(id)]));
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(garbage_senders_are_disconnected_while_others_keep_working) {
