@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "plugins/faiss-retriever/fresh_buffer.h"
+#include "plugins/faiss-retriever/hnsw_inserter.h"
 #include "plugins/faiss-retriever/index_settings.h"
 #include "plugins/faiss-retriever/snapshot_file.h"
 #include "plugins/retriever-common/filter.h"
@@ -45,8 +46,8 @@ class DenseIndex {
   DenseIndex& operator=(const DenseIndex&) = delete;
 
   // A new index of `kind` holding `documents` (in its graph, not its
-  // buffer). Adds in chunks and returns null early once `stop` is set.
-  // Throws what FAISS throws.
+  // buffer), inserted with settings.merge_threads threads. Adds in chunks
+  // and returns null early once `stop` is set. Throws what FAISS throws.
   static std::unique_ptr<DenseIndex> build(std::uint32_t dimension, IndexKind kind,
                                            const IndexSettings& settings, LiveDocuments documents,
                                            const std::atomic<bool>& stop);
@@ -71,8 +72,10 @@ class DenseIndex {
   // checks); a later duplicate id wins.
   void upsert(std::span<const std::uint64_t> ids, std::span<const float> vectors,
               std::vector<retrieval::Attributes> attributes);
-  // Moves up to `n` buffered documents into the graph; returns how many.
-  // Throws what FAISS throws, and then the buffer still holds them.
+  // Moves up to `n` buffered documents into the graph, inserted with
+  // settings.merge_threads threads; returns how many. Throws what FAISS
+  // throws, and then the buffer still holds them (graph positions FAISS
+  // took before failing are tombstones).
   std::size_t merge_fresh(std::size_t n);
   // Replaces what filters see of `id`, keeping its vector. False if absent.
   bool set_attributes(std::uint64_t id, retrieval::Attributes attributes);
@@ -103,7 +106,9 @@ class DenseIndex {
   };
   class Selector;
 
-  // Adds to the FAISS index itself (graph or flat) and its slots.
+  // Adds to the FAISS index itself (graph or flat) and its slots. Graph
+  // insertions use settings_.merge_threads threads. If FAISS throws after
+  // taking some positions, they become tombstones.
   void insert(std::span<const std::uint64_t> ids, std::span<const float> vectors,
               std::vector<retrieval::Attributes> attributes);
   std::vector<DenseHit> search_index(const float* query, std::size_t k,
@@ -133,7 +138,8 @@ class DenseIndex {
   // conditions, a search needs no selector and runs at full FAISS speed.
   std::size_t restricted_ = 0;
   std::int64_t max_valid_from_ = 0;
-  FreshBuffer fresh_;  // always empty on an exact index
+  FreshBuffer fresh_;      // always empty on an exact index
+  HnswInserter inserter_;  // unused by an exact index
 };
 
 }  // namespace memos::faiss_retriever
