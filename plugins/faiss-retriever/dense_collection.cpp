@@ -365,7 +365,7 @@ void DenseCollection::run_rebuild(LiveDocuments documents, IndexKind kind) {
           vectors.insert(vectors.end(), now, now + dimension_);
           attributes.push_back(*index_->attributes_of(id));
         }
-        rebuilt->upsert(ids, vectors, std::move(attributes));
+        rebuilt->upsert_buffered(ids, vectors, std::move(attributes));
         retired = std::move(index_);
         index_ = std::move(rebuilt);
         ++rebuilds_;

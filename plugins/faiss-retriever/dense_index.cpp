@@ -192,9 +192,18 @@ void DenseIndex::upsert(std::span<const std::uint64_t> ids, std::span<const floa
     insert(ids, vectors, std::move(attributes));
     return;
   }
+  upsert_buffered(ids, vectors, std::move(attributes));
+}
+
+void DenseIndex::upsert_buffered(std::span<const std::uint64_t> ids, std::span<const float> vectors,
+                                 std::vector<retrieval::Attributes> attributes) {
+  if (kind_ == IndexKind::exact) {
+    insert(ids, vectors, std::move(attributes));
+    return;
+  }
   // HNSW: the buffer takes them (a copy, microseconds) and the merger puts
-  // them in the graph later (milliseconds each). A replaced document's
-  // graph copy is buried now, so it is never found stale.
+  // them in the graph later (a fraction of a millisecond each). A replaced
+  // document's graph copy is buried now, so it is never found stale.
   fresh_.reserve(ids.size());
   for (std::size_t i = 0; i < ids.size(); ++i) {
     auto it = positions_.find(ids[i]);

@@ -67,11 +67,18 @@ class DenseIndex {
   // Documents waiting in the buffer for the graph (HNSW only).
   std::size_t fresh_documents() const { return fresh_.size(); }
 
-  // Adds or replaces documents: exact, in the index; HNSW, in the buffer.
-  // `vectors` holds ids.size() * dimension() finite floats (the caller
-  // checks); a later duplicate id wins.
+  // Adds or replaces documents: exact, in the index; HNSW, in the buffer,
+  // or straight into the graph when at least bulk_min come while the
+  // buffer is empty (a bulk load). `vectors` holds ids.size() *
+  // dimension() finite floats (the caller checks); a later duplicate id
+  // wins. Throws what FAISS throws (std::bad_alloc).
   void upsert(std::span<const std::uint64_t> ids, std::span<const float> vectors,
               std::vector<retrieval::Attributes> attributes);
+  // The same, except that an HNSW index buffers them however many they
+  // are: a rebuild's catch-up, under the exclusive lock, must stay short
+  // (documents written during a rebuild can number tens of thousands).
+  void upsert_buffered(std::span<const std::uint64_t> ids, std::span<const float> vectors,
+                       std::vector<retrieval::Attributes> attributes);
   // Moves up to `n` buffered documents into the graph, inserted with
   // settings.merge_threads threads; returns how many. Throws what FAISS
   // throws, and then the buffer still holds them (graph positions FAISS
