@@ -16,7 +16,7 @@
 // vertices too, and waits at the end only for vertices a helper is
 // linking. An OpenMP team waits at its barrier for every member, and on a
 // busy 2-core host (memosd's writer and searches run beside the merger) a
-// descheduled member stalled small batches: 2 threads inserted 4x slower
+// descheduled member stalled small batches: 2 threads inserted 3x slower
 // than 1 (OpenMP barriers, batches of 8 into 20k; see README).
 //
 // Not thread-safe: one call at a time per graph, and nothing may search the
