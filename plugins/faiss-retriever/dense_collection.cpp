@@ -14,9 +14,10 @@ namespace memos::faiss_retriever {
 namespace {
 
 // memosd runs calls side by side on its worker threads; OpenMP threads
-// inside one FAISS call would only compete with them (and a background
-// rebuild should not take every core from searches). The setting is per
-// thread, so each entry point that reaches FAISS sets it.
+// inside one search would only compete with them. The setting is per
+// thread, so each entry point that reaches FAISS sets it. Graph insertions
+// (HnswInserter) name their team size, merge_threads, themselves: they run
+// under the exclusive lock, where each thread they get shortens the wait.
 void one_openmp_thread() {
   omp_set_num_threads(1);
 }
@@ -281,10 +282,14 @@ void DenseCollection::run_merger() {
              n >= settings_.fresh_limit;
     });
     // Drain the buffer. index_ is read afresh for every batch: a rebuild
-    // may have swapped it meanwhile (and caught the new one up).
+    // may have swapped it meanwhile (and caught the new one up). Each of
+    // the merge_threads threads inserts merge_batch documents per batch,
+    // so a batch holds the lock about as long whatever the thread count.
+    const std::size_t batch = std::max<std::size_t>(settings_.merge_batch, 1) *
+                              static_cast<std::size_t>(std::max(settings_.merge_threads, 1));
     while (!stopping_.load() && index_->fresh_documents() > 0) {
       try {
-        index_->merge_fresh(std::max<std::size_t>(settings_.merge_batch, 1));
+        index_->merge_fresh(batch);
         merge_error_.clear();
       } catch (const std::exception& e) {
         merge_error_ = e.what();
@@ -360,7 +365,7 @@ void DenseCollection::run_rebuild(LiveDocuments documents, IndexKind kind) {
           vectors.insert(vectors.end(), now, now + dimension_);
           attributes.push_back(*index_->attributes_of(id));
         }
-        rebuilt->upsert(ids, vectors, std::move(attributes));
+        rebuilt->upsert_buffered(ids, vectors, std::move(attributes));
         retired = std::move(index_);
         index_ = std::move(rebuilt);
         ++rebuilds_;

@@ -15,8 +15,9 @@
 // (DenseIndex, FreshBuffer), so an index request costs a copy rather than
 // graph insertions. The collection's merger thread moves them into the
 // graph: it waits a moment for a batch to gather, then takes the
-// exclusive lock for merge_batch documents at a time, so searches and
-// writes get in between. When the buffer reaches fresh_limit, index
+// exclusive lock for merge_batch documents per merge thread at a time
+// (inserted in parallel, HnswInserter), so searches and writes get in
+// between. When the buffer reaches fresh_limit, index
 // requests wait for the merger instead of growing it.
 #pragma once
 

@@ -4,7 +4,6 @@
 #include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <climits>
@@ -187,23 +186,24 @@ void DenseIndex::upsert(std::span<const std::uint64_t> ids, std::span<const floa
     return;
   }
   // A bulk load (a rebuild from the store, an import) with nothing waiting
-  // in the buffer goes into the graph at once, FAISS inserting in parallel:
-  // through the buffer it would only wait for the one-thread merger.
+  // in the buffer goes into the graph at once, every merge thread
+  // inserting: through the buffer it would only wait for the merger.
   if (ids.size() >= settings_.bulk_min && fresh_.size() == 0) {
-    int threads = omp_get_max_threads();
-    omp_set_num_threads(omp_get_num_procs());
-    try {
-      insert(ids, vectors, std::move(attributes));
-    } catch (...) {
-      omp_set_num_threads(threads);
-      throw;
-    }
-    omp_set_num_threads(threads);
+    insert(ids, vectors, std::move(attributes));
+    return;
+  }
+  upsert_buffered(ids, vectors, std::move(attributes));
+}
+
+void DenseIndex::upsert_buffered(std::span<const std::uint64_t> ids, std::span<const float> vectors,
+                                 std::vector<retrieval::Attributes> attributes) {
+  if (kind_ == IndexKind::exact) {
+    insert(ids, vectors, std::move(attributes));
     return;
   }
   // HNSW: the buffer takes them (a copy, microseconds) and the merger puts
-  // them in the graph later (milliseconds each). A replaced document's
-  // graph copy is buried now, so it is never found stale.
+  // them in the graph later (a fraction of a millisecond each). A replaced
+  // document's graph copy is buried now, so it is never found stale.
   fresh_.reserve(ids.size());
   for (std::size_t i = 0; i < ids.size(); ++i) {
     auto it = positions_.find(ids[i]);
@@ -230,7 +230,22 @@ void DenseIndex::insert(std::span<const std::uint64_t> ids, std::span<const floa
   // geometrically, or one-document requests would copy every slot each time.
   std::size_t needed = slots_.size() + ids.size();
   if (slots_.capacity() < needed) slots_.reserve(std::max(needed, slots_.capacity() * 2));
-  index_->add(static_cast<FaissId>(ids.size()), vectors.data());
+  try {
+    if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index_.get())) {
+      inserter_.add(*hnsw, ids.size(), vectors.data(), settings_.merge_threads);
+    } else {
+      index_->add(static_cast<FaissId>(ids.size()), vectors.data());
+    }
+  } catch (...) {
+    // Positions FAISS took before failing hold vectors no slot describes
+    // (and maybe half-linked graph vertices): bury them, so positions and
+    // slots stay in step. The reserve above makes this no-throw.
+    while (slots_.size() < static_cast<std::size_t>(index_->ntotal)) {
+      slots_.emplace_back().dead = true;
+      ++tombstones_;
+    }
+    throw;
+  }
   for (std::size_t i = 0; i < ids.size(); ++i) {
     auto it = positions_.find(ids[i]);
     if (it != positions_.end()) bury(it->second);

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "plugins/faiss-retriever/fresh_buffer.h"
+#include "plugins/faiss-retriever/hnsw_inserter.h"
 #include "plugins/faiss-retriever/index_settings.h"
 #include "plugins/faiss-retriever/snapshot_file.h"
 #include "plugins/retriever-common/filter.h"
@@ -45,8 +46,8 @@ class DenseIndex {
   DenseIndex& operator=(const DenseIndex&) = delete;
 
   // A new index of `kind` holding `documents` (in its graph, not its
-  // buffer). Adds in chunks and returns null early once `stop` is set.
-  // Throws what FAISS throws.
+  // buffer), inserted with settings.merge_threads threads. Adds in chunks
+  // and returns null early once `stop` is set. Throws what FAISS throws.
   static std::unique_ptr<DenseIndex> build(std::uint32_t dimension, IndexKind kind,
                                            const IndexSettings& settings, LiveDocuments documents,
                                            const std::atomic<bool>& stop);
@@ -66,13 +67,22 @@ class DenseIndex {
   // Documents waiting in the buffer for the graph (HNSW only).
   std::size_t fresh_documents() const { return fresh_.size(); }
 
-  // Adds or replaces documents: exact, in the index; HNSW, in the buffer.
-  // `vectors` holds ids.size() * dimension() finite floats (the caller
-  // checks); a later duplicate id wins.
+  // Adds or replaces documents: exact, in the index; HNSW, in the buffer,
+  // or straight into the graph when at least bulk_min come while the
+  // buffer is empty (a bulk load). `vectors` holds ids.size() *
+  // dimension() finite floats (the caller checks); a later duplicate id
+  // wins. Throws what FAISS throws (std::bad_alloc).
   void upsert(std::span<const std::uint64_t> ids, std::span<const float> vectors,
               std::vector<retrieval::Attributes> attributes);
-  // Moves up to `n` buffered documents into the graph; returns how many.
-  // Throws what FAISS throws, and then the buffer still holds them.
+  // The same, except that an HNSW index buffers them however many they
+  // are: a rebuild's catch-up, under the exclusive lock, must stay short
+  // (documents written during a rebuild can number tens of thousands).
+  void upsert_buffered(std::span<const std::uint64_t> ids, std::span<const float> vectors,
+                       std::vector<retrieval::Attributes> attributes);
+  // Moves up to `n` buffered documents into the graph, inserted with
+  // settings.merge_threads threads; returns how many. Throws what FAISS
+  // throws, and then the buffer still holds them (graph positions FAISS
+  // took before failing are tombstones).
   std::size_t merge_fresh(std::size_t n);
   // Replaces what filters see of `id`, keeping its vector. False if absent.
   bool set_attributes(std::uint64_t id, retrieval::Attributes attributes);
@@ -103,7 +113,9 @@ class DenseIndex {
   };
   class Selector;
 
-  // Adds to the FAISS index itself (graph or flat) and its slots.
+  // Adds to the FAISS index itself (graph or flat) and its slots. Graph
+  // insertions use settings_.merge_threads threads. If FAISS throws after
+  // taking some positions, they become tombstones.
   void insert(std::span<const std::uint64_t> ids, std::span<const float> vectors,
               std::vector<retrieval::Attributes> attributes);
   std::vector<DenseHit> search_index(const float* query, std::size_t k,
@@ -133,7 +145,8 @@ class DenseIndex {
   // conditions, a search needs no selector and runs at full FAISS speed.
   std::size_t restricted_ = 0;
   std::int64_t max_valid_from_ = 0;
-  FreshBuffer fresh_;  // always empty on an exact index
+  FreshBuffer fresh_;      // always empty on an exact index
+  HnswInserter inserter_;  // unused by an exact index
 };
 
 }  // namespace memos::faiss_retriever

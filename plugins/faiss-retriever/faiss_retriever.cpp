@@ -61,6 +61,10 @@ RetrieverSettings read_settings(const plugin_sdk::Config& config) {
   s.index.tombstone_ratio = get_ratio(config, "tombstone_ratio", 0.25);
   s.index.fresh_limit = static_cast<std::size_t>(config.get_int("fresh_limit", 2048, 0, 1LL << 24));
   s.index.bulk_min = static_cast<std::size_t>(config.get_int("bulk_min", 1024, 1, 1LL << 24));
+  // 0 (the manifest's default): one per core of the host it runs on.
+  if (int threads = static_cast<int>(config.get_int("merge_threads", 0, 0, 256)); threads > 0) {
+    s.index.merge_threads = threads;
+  }
   return s;
 }
 

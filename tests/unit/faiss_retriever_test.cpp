@@ -1,6 +1,9 @@
 #define BOOST_TEST_MODULE faiss_retriever
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
 
 #include <algorithm>
 #include <atomic>
@@ -16,6 +19,7 @@
 #include <thread>
 
 #include "plugins/faiss-retriever/faiss_retriever.h"
+#include "plugins/faiss-retriever/hnsw_inserter.h"
 #include "plugins/loader/library.h"
 #include "plugins/loader/manifest.h"
 #include "plugins/retriever-common/filter.h"
@@ -1365,6 +1369,184 @@ BOOST_AUTO_TEST_CASE(drop_and_destruction_while_merging) {
       c->remove(gone, 3);
     }
     c.reset();  // destroys with the merger (or the rebuild) still at work
+  }
+}
+
+// A burst far larger than fresh_limit into an HNSW collection, merged by
+// several threads in small batches while a reader searches: every search
+// sees each document exactly once (in the buffer or in the graph, with its
+// own score), none goes missing while it moves, and all reach the graph.
+BOOST_AUTO_TEST_CASE(a_burst_is_merged_by_several_threads_while_searches_run) {
+  std::mt19937_64 rng(26);
+  const std::size_t dim = 24;
+  IndexSettings settings;
+  settings.hnsw_threshold = 200;
+  settings.merge_after = 1;
+  settings.merge_delay = std::chrono::milliseconds(0);
+  settings.merge_batch = 3;  // 12 per batch: uneven shares among 4 threads
+  settings.merge_threads = 4;
+  settings.fresh_limit = 300;
+  DenseCollection c(1, dim, settings);
+  Model model;
+  apply(c, model, random_docs(rng, 1, 500, dim), 1);
+  c.wait_for_rebuild();
+  BOOST_REQUIRE((c.stats().kind == IndexKind::hnsw));
+
+  const std::size_t burst = 4000;
+  std::vector<Doc> docs(burst);  // all active: an unfiltered search admits each
+  std::map<std::uint64_t, std::vector<float>> vectors;
+  for (const auto& [id, doc] : model.docs) vectors[id] = doc.first;
+  for (std::size_t i = 0; i < burst; ++i) {
+    docs[i].id = 1000 + i;
+    docs[i].vector = random_vector(rng, dim);
+    vectors[docs[i].id] = docs[i].vector;
+  }
+  // Documents an unfiltered search admits whose request returned (the
+  // first 500 have random attributes).
+  std::size_t base_admitted = 0;
+  for (const auto& [id, doc] : model.docs) base_admitted += model.admitted(id, spec_of({}));
+  std::atomic<std::size_t> acknowledged{base_admitted};
+  std::atomic<bool> done{false};
+  std::atomic<int> searches{0}, bad{0};
+  std::thread reader([&] {
+    std::mt19937_64 local(98);
+    auto everything = spec_of(FilterFields{});
+    while (!done) {
+      auto q = random_vector(local, dim);
+      std::size_t before = acknowledged.load();
+      auto hits = c.search(q, 1000000, everything);
+      std::set<std::uint64_t> seen;
+      bool ok = hits.size() >= before && hits.size() <= base_admitted + burst;
+      for (std::size_t i = 0; ok && i < hits.size(); ++i) {
+        auto it = vectors.find(hits[i].id);
+        ok = it != vectors.end() && seen.insert(hits[i].id).second &&
+             near(hits[i].score, dot(q, it->second)) &&
+             (i == 0 || hits[i - 1].score >= hits[i].score);
+      }
+      if (!ok) ++bad;
+      ++searches;
+    }
+  });
+  std::size_t most_fresh = 0;
+  for (std::size_t i = 0; i < burst; i += 40) {
+    std::vector<Doc> part(docs.begin() + static_cast<std::ptrdiff_t>(i),
+                          docs.begin() + static_cast<std::ptrdiff_t>(i + 40));
+    apply(c, model, part, 2 + i);
+    acknowledged += part.size();
+    most_fresh = std::max(most_fresh, c.stats().fresh);
+  }
+  c.wait_for_merge();
+  done = true;
+  reader.join();
+  BOOST_TEST_MESSAGE(searches << " searches during the burst");
+  BOOST_TEST(searches > 0);
+  BOOST_TEST(bad == 0);
+  BOOST_TEST(most_fresh <= 300u + 40u);  // backpressure held
+  auto stats = c.stats();
+  BOOST_TEST(stats.fresh == 0u);
+  BOOST_TEST(stats.merge_error.empty());
+  BOOST_TEST(stats.documents == 500u + burst);
+  BOOST_TEST(stats.tombstones == 0u);
+  check_against_model(c, model, rng, dim);
+  // Each document's own vector finds it among the first ten (inner
+  // product: a longer vector may beat it, rarely).
+  auto everything = spec_of(FilterFields{});
+  int found = 0;
+  for (std::size_t i = 0; i < burst; i += 20) {
+    auto hits = c.search(docs[i].vector, 10, everything);
+    found += std::any_of(hits.begin(), hits.end(),
+                         [&](const DenseHit& h) { return h.id == docs[i].id; });
+  }
+  BOOST_TEST(found >= 190, found << " of 200 found themselves");
+  // The setting is read like the others; 0 means one per core.
+  BOOST_TEST(Retriever(Settings{{"merge_threads", "3"}}).plugin.settings().index.merge_threads ==
+             3);
+  BOOST_TEST(Retriever(Settings{{"merge_threads", "0"}}).plugin.settings().index.merge_threads ==
+             IndexSettings::default_merge_threads());
+  BOOST_TEST(IndexSettings::default_merge_threads() >= 1);
+  BOOST_CHECK_THROW(Retriever(Settings{{"merge_threads", "-1"}}), std::invalid_argument);
+}
+
+// HnswInserter builds the graph FAISS's own add would: the same vectors at
+// the same positions, a graph as good (recall against brute force), whole
+// batches of any size and any thread count, and one that write_index and
+// read_index carry unchanged.
+BOOST_AUTO_TEST_CASE(the_parallel_inserter_builds_a_graph_as_good_as_faiss) {
+  using memos::faiss_retriever::HnswInserter;
+  std::mt19937_64 rng(27);
+  const int dim = 32;
+  const std::size_t n = 3000;
+  std::vector<float> data;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto v = random_vector(rng, dim);
+    data.insert(data.end(), v.begin(), v.end());
+  }
+  auto make = [&] {
+    auto index = std::make_unique<faiss::IndexHNSWFlat>(dim, 16, faiss::METRIC_INNER_PRODUCT);
+    index->hnsw.efConstruction = 40;
+    index->hnsw.efSearch = 64;
+    return index;
+  };
+  auto recall = [&](faiss::Index& index) {
+    std::mt19937_64 local(5);
+    double found = 0;
+    const int queries = 100, k = 10;
+    for (int q = 0; q < queries; ++q) {
+      auto query = random_vector(local, dim);
+      std::vector<std::pair<float, faiss::Index::idx_t>> truth;
+      for (std::size_t i = 0; i < n; ++i) {
+        std::vector<float> v(data.begin() + i * dim, data.begin() + (i + 1) * dim);
+        truth.emplace_back(static_cast<float>(dot(query, v)), i);
+      }
+      std::partial_sort(truth.begin(), truth.begin() + k, truth.end(), std::greater<>());
+      std::vector<float> scores(k);
+      std::vector<faiss::Index::idx_t> labels(k);
+      index.search(1, query.data(), k, scores.data(), labels.data());
+      for (int j = 0; j < k; ++j)
+        found += std::count(labels.begin(), labels.end(), truth[j].second);
+    }
+    return found / (queries * k);
+  };
+  auto reference = make();
+  reference->add(static_cast<faiss::Index::idx_t>(n), data.data());
+  double reference_recall = recall(*reference);
+
+  for (int threads : {1, 2, 5}) {
+    BOOST_TEST_CONTEXT(threads << " threads") {
+      auto index = make();
+      HnswInserter inserter;
+      // Batches of 1 (the empty graph's entry point), 2, 7, 100, then 1000s.
+      std::size_t done = 0;
+      for (std::size_t size : {1, 2, 7, 100, 890, 2000}) {
+        inserter.add(*index, size, data.data() + done * dim, threads);
+        done += size;
+        BOOST_REQUIRE_EQUAL(static_cast<std::size_t>(index->ntotal), done);
+        BOOST_REQUIRE_EQUAL(index->hnsw.levels.size(), done);
+      }
+      std::vector<float> stored(n * dim);
+      index->reconstruct_n(0, static_cast<faiss::Index::idx_t>(n), stored.data());
+      BOOST_TEST((stored == data));
+      // Every vertex has neighbours at level 0.
+      std::size_t lonely = 0;
+      for (std::size_t v = 0; v < n; ++v) {
+        std::size_t begin, end;
+        index->hnsw.neighbor_range(static_cast<faiss::Index::idx_t>(v), 0, &begin, &end);
+        lonely += index->hnsw.neighbors[begin] < 0;
+      }
+      BOOST_TEST(lonely == 0u);
+      double r = recall(*index);
+      BOOST_TEST_MESSAGE("recall@10: inserter " << r << ", faiss add " << reference_recall);
+      BOOST_TEST(r > 0.9);
+      BOOST_TEST(r > reference_recall - 0.05);
+      // write_index / read_index see an ordinary IndexHNSWFlat.
+      faiss::VectorIOWriter writer;
+      faiss::write_index(index.get(), &writer);
+      faiss::VectorIOReader reader;
+      reader.data = writer.data;
+      std::unique_ptr<faiss::Index> loaded(faiss::read_index(&reader));
+      BOOST_TEST(loaded->ntotal == index->ntotal);
+      BOOST_TEST(recall(*loaded) == r);
+    }
   }
 }
 
