@@ -30,6 +30,7 @@
 #include "bench/freshness_probe.h"
 #include "bench/synthetic_text.h"
 #include "memos/client.h"
+#include "plugins/faiss-retriever/query_path.h"
 #include "plugins/hash-embedder/hash_embedder.h"
 #include "tests/support/memosd_process.h"
 
@@ -315,7 +316,7 @@ SearchRun bench_inprocess(const Workload& work, const Options& opts, std::size_t
   }
   // The same FAISS setting as memosd's dense retriever (single queries
   // through BLAS), so the baseline is the limit the daemon could reach.
-  faiss::distance_compute_blas_threshold = 1;
+  faiss::distance_compute_blas_threshold = memos::faiss_retriever::single_query_blas_threshold();
   faiss::IndexFlatIP index(static_cast<FaissId>(dimension));
   index.add(static_cast<FaissId>(work.memories.size()), vectors.data());
 

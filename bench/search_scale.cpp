@@ -29,6 +29,7 @@
 #include "bench/bench_util.h"
 #include "bench/synthetic_text.h"
 #include "memos/client.h"
+#include "plugins/faiss-retriever/query_path.h"
 #include "plugins/hash-embedder/hash_embedder.h"
 #include "tests/support/memosd_process.h"
 
@@ -120,8 +121,9 @@ struct InProcess {
 InProcess bench_in_process(const std::vector<memos::NewItem>& memories,
                            const std::vector<std::string>& queries, std::uint32_t dimension,
                            std::uint32_t k) {
-  faiss::distance_compute_blas_threshold = 1;  // as memosd's dense retriever
-  omp_set_num_threads(1);                      // one search per thread, as in memosd
+  // As memosd's dense retriever.
+  faiss::distance_compute_blas_threshold = memos::faiss_retriever::single_query_blas_threshold();
+  omp_set_num_threads(1);  // one search per thread, as in memosd
   memos::embed::HashEmbedder embedder(dimension);
   std::vector<float> vectors(memories.size() * dimension);
   for (std::size_t i = 0; i < memories.size(); ++i) {

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "plugins/faiss-retriever/query_path.h"
 #include "plugins/retriever-common/filter.h"
 
 namespace memos::faiss_retriever {
@@ -70,14 +71,13 @@ RetrieverSettings read_settings(const plugin_sdk::Config& config) {
 
 FaissRetriever::FaissRetriever(const plugin_sdk::Config& config)
     : settings_(read_settings(config)) {
-  // FAISS answers fewer than distance_compute_blas_threshold queries (20 by
-  // default) with its own loop, which Debian's generic x86-64 build does not
-  // vectorise well; OpenBLAS picks AVX2 kernels at run time. Searches here
-  // are single queries, so route them through BLAS too. (The plugin carries
-  // its own copy of FAISS, so this setting is its own.) Once: a second
-  // instance must not write it while the first searches.
+  // Single queries take FAISS's own loop or BLAS, whichever is faster with
+  // the FAISS linked (query_path.h). (The plugin carries its own copy of
+  // FAISS, so this setting is its own.) Once: a second instance must not
+  // write it while the first searches.
   static std::once_flag once;
-  std::call_once(once, [] { faiss::distance_compute_blas_threshold = 1; });
+  std::call_once(once,
+                 [] { faiss::distance_compute_blas_threshold = single_query_blas_threshold(); });
 }
 
 std::shared_ptr<DenseCollection> FaissRetriever::collection(std::uint64_t id) const {
