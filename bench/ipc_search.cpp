@@ -75,6 +75,7 @@ constexpr std::size_t kMaxSequentialItems = 1000;
 // Adds answered only once searchable, and freshness probes under load.
 constexpr std::size_t kMaxWaitedItems = 5000;
 constexpr std::size_t kFreshnessProbes = 200;
+constexpr double kFreshnessSeconds = 3;
 
 struct Options {
   std::string memosd;
@@ -290,8 +291,8 @@ DaemonResults bench_daemon(memos::Client& client, const std::string& socket, con
   print_search("memosd", opts, out.search.stats);
 
   std::cerr << "probing freshness under pipelined adds\n";
-  memos::bench::FreshnessResult f =
-      memos::bench::measure_freshness(socket, work.memories, opts.pipeline, kFreshnessProbes);
+  memos::bench::FreshnessResult f = memos::bench::measure_freshness(
+      socket, work.memories, opts.pipeline, kFreshnessProbes, kFreshnessSeconds);
   bench_line("freshness")
       .count("probes", f.probes)
       .count("pipeline", opts.pipeline)
