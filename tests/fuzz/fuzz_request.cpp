@@ -169,6 +169,9 @@ struct Kernel {
     indexes.set_retrievers(r[0], r[1], r[2]);
     std::size_t indexed = 0, rebuilt = 0;
     if (Status s = indexes.open_all(*store_, &indexed, &rebuilt); !s.ok()) die(s.message);
+    // The indexer thread, as the daemon starts it before its writer.
+    indexes.start(config.search.index_max_backlog,
+                  static_cast<std::size_t>(config.search.index_max_backlog_mb) << 20);
     commits = std::make_unique<store::CommitQueue>(
         *store_, [](const store::Status& s) { die("commit failed: " + s.message); },
         config.store.group_commit);
