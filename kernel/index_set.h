@@ -222,8 +222,10 @@ class IndexSet {
   // change; empty for the others). A run whose embedding fails gets no
   // vectors and its cube is marked unbuilt in the dense retriever, which
   // rebuilds it from the store once the embedder answers again.
+  // Runs of cubes unbuilt in the dense retriever (`skip`) are not embedded.
   void embed_runs(const std::vector<IndexChange>& batch,
                   const std::vector<std::pair<std::size_t, std::size_t>>& runs,
+                  const std::map<store::CubeId, Retrievers>& skip,
                   std::vector<std::vector<float>>* vectors);
   // Embeds `items`' texts into `vectors` (one per item, row of `dimension`
   // floats). When the embedder fails the batch but is up, embeds them one

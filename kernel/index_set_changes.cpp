@@ -98,14 +98,18 @@ void IndexSet::index_batch(std::vector<IndexChange>& batch) {
   // The retrievers are independent: the lexical one indexes on a second
   // thread while this one embeds and the dense one indexes, so a batch
   // costs the slower of the two rather than their sum.
+  // Cubes unbuilt in a retriever are skipped there (their rebuild reads the
+  // store). Looked up again for the dense side after embedding, which may
+  // mark a cube unbuilt in it.
+  const std::map<store::CubeId, Retrievers> unbuilt = unbuilt_in(cubes);
   const std::vector<std::vector<float>> no_vectors(batch.size());  // the lexical one's
   std::promise<void> lexical_done;
   std::future<void> lexical = lexical_done.get_future();
   lexical_lane_.post([&](bool) {
-    send_runs(1, batch, no_vectors, runs, unbuilt_in(cubes), &outcomes[1]);
+    send_runs(1, batch, no_vectors, runs, unbuilt, &outcomes[1]);
     lexical_done.set_value();
   });
-  embed_runs(batch, runs, &vectors);
+  embed_runs(batch, runs, unbuilt, &vectors);
   send_runs(0, batch, vectors, runs, unbuilt_in(cubes), &outcomes[0]);
   lexical.wait();
   for (std::size_t run = 0; run < runs.size(); ++run) {
@@ -121,12 +125,8 @@ void IndexSet::index_batch(std::vector<IndexChange>& batch) {
 
 void IndexSet::embed_runs(const std::vector<IndexChange>& batch,
                           const std::vector<std::pair<std::size_t, std::size_t>>& runs,
+                          const std::map<store::CubeId, Retrievers>& skip,
                           std::vector<std::vector<float>>* vectors) {
-  const auto skip = unbuilt_in([&] {
-    std::vector<store::CubeId> cubes;
-    for (auto [i, j] : runs) cubes.push_back(batch[i].cube);
-    return cubes;
-  }());
   for (auto [i, j] : runs) {
     const IndexChange& first = batch[i];
     // Unbuilt in the dense retriever: its rebuild embeds from the store.
