@@ -5,11 +5,14 @@
 // below the dense retriever's HNSW threshold, HNSW above, same parameters)
 // over the same vectors in process: the limit the daemon's dense search
 // could reach. One JSON object per line and mode:
-//   {"size", "mode", "adds_per_s", "build_s", "ready_s", "open_s", "p50_ms",
-//    "p99_ms", "rss_mb", "inproc_p50_ms", "ratio"}   (inproc, ratio: dense)
+//   {"size", "mode", "adds_per_s", "build_s", "ready_s", "stop_s", "open_s",
+//    "p50_ms", "p99_ms", "rss_mb", "ingest_rss_mb", "inproc_p50_ms", "ratio"}
+//   (inproc, ratio: dense)
 // build_s: memosd up with its indexes rebuilt from the store (searchable);
-// ready_s: until the background HNSW build is done too; open_s: a restart
-// that opens the snapshots instead.
+// ready_s: until the background HNSW build is done too; stop_s: the clean
+// stop right after the adds (indexing the backlog, writing snapshots);
+// open_s: a restart that opens the snapshots instead; ingest_rss_mb: memosd's
+// resident memory right after the adds, rss_mb after the searches.
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/utils/distances.h>
@@ -191,10 +194,15 @@ void run_size(const Options& opts, std::size_t size) {
     std::cerr << size << ": adding, " << kPipeline << " in flight\n";
     adds_per_s = static_cast<double>(size) / add_all(*client, cube.name, memories);
   }
-  // A clean stop snapshots the indexes: reopening them is one figure,
-  // rebuilding them from the store without snapshots the other.
-  stop_daemon(daemon);
+  const double ingest_rss = rss_mb(daemon.pid());
+  // A clean stop indexes what is still queued and snapshots the indexes
+  // (for at most search.stop_snapshot_s): how long it takes is one figure,
+  // reopening them another, rebuilding them from the store without
+  // snapshots a third.
   auto start = Clock::now();
+  stop_daemon(daemon);
+  const double stop_s = seconds_since(start);
+  start = Clock::now();
   start_daemon(daemon, opts.memosd, kStartTimeout);
   double open_s = seconds_since(start);
   stop_daemon(daemon);
@@ -243,10 +251,12 @@ void run_size(const Options& opts, std::size_t size) {
         .num("adds_per_s", adds_per_s, 0)
         .num("build_s", build_s)
         .num("ready_s", ready_s)
+        .num("stop_s", stop_s)
         .num("open_s", open_s)
         .num("p50_ms", stats.p50 / 1000.0, 4)
         .num("p99_ms", stats.p99 / 1000.0, 4)
-        .num("rss_mb", rss, 1);
+        .num("rss_mb", rss, 1)
+        .num("ingest_rss_mb", ingest_rss, 1);
     if (mode == "dense") {
       line.num("inproc_build_s", inproc.build_s)
           .num("inproc_p50_ms", inproc.search.p50 / 1000.0, 4)

@@ -219,6 +219,7 @@ std::map<std::string, Setter> setters(Config* c) {
       {"search.importance_weight", number(&c->search.importance_weight, 0, 100)},
       {"search.mmr_lambda", number(&c->search.mmr_lambda, 0, 1)},
       {"search.snapshot_interval_s", integer(&c->search.snapshot_interval_s, 1, 86400)},
+      {"search.stop_snapshot_s", integer(&c->search.stop_snapshot_s, 0, 3600)},
       {"search.index_max_backlog", integer(&c->search.index_max_backlog, 1, 10000000)},
       {"search.index_max_backlog_mb", integer(&c->search.index_max_backlog_mb, 1, 65536)},
       {"plugins.paths", string_list(&c->plugins.paths)},

@@ -73,6 +73,9 @@ struct SearchConfig {
   float importance_weight = 0;
   float mmr_lambda = 0;                    // 0: no diversification
   std::uint32_t snapshot_interval_s = 60;  // index snapshots of changed cubes
+  // At a clean stop, snapshots are written for this long at most (largest
+  // backlog first); the rest are caught up from the store at the next start.
+  std::uint32_t stop_snapshot_s = 10;
   // Writes answered but not yet indexed (and the bytes of their text) past
   // which the writer waits for the indexer: new writes slow to its pace
   // rather than the search lag growing without bound (index_feed.h).

@@ -426,8 +426,14 @@ void Daemon::after_loop() {
   commits_->stop();  // commits whatever is still queued
   indexes_.stop();   // indexes it (the backlog is bounded: index_max_backlog)
   // With every change applied, snapshot the indexes: the next start then
-  // opens them instead of rebuilding.
-  if (std::size_t n = indexes_.save_changed()) spdlog::info("index snapshots of {} cube(s)", n);
+  // opens them instead of catching up. Bounded, so that a stop ends in
+  // time (systemd's TimeoutStopSec) whatever the cubes' sizes: a
+  // snapshot left unwritten costs the next start a catch-up, not a rebuild.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(config_.search.stop_snapshot_s);
+  if (std::size_t n = indexes_.save_changed(deadline)) {
+    spdlog::info("index snapshots of {} cube(s)", n);
+  }
   remove_socket();
 }
 

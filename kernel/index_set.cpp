@@ -123,27 +123,109 @@ Status IndexSet::restore(const store::ReadTxn& txn, const store::Cube& cube, Ret
   *items = 0;
   *rebuilt = 0;
   const auto all = storing();
-  Retrievers stale = 0;
+  Retrievers stale = 0, behind = 0;
+  std::array<std::uint64_t, kStoring> covered{};
   for (std::size_t i = 0; i < kStoring; ++i) {
     if (!(retrievers >> i & 1u)) continue;
     CollectionState state;
     Status opened = all[i]->open(cube.id, cube.dimension, cube.language, &state);
     if (!opened.ok()) return opened;
-    if (state.version != cube.head_version) {
-      spdlog::info("cube {}: {} snapshot covers version {}, the store is at {}{}{}; rebuilding",
-                   cube.name, all[i]->name(), state.version, cube.head_version,
-                   state.detail.empty() ? "" : ": ", state.detail);
-      stale |= Retrievers{1} << i;
-    }
+    covered[i] = state.version;
+    if (state.version == cube.head_version) continue;
+    // A snapshot a little behind (a crash, a stop cut short) needs only
+    // what changed since; one that is empty, or ahead of the store (a
+    // store restored from an older backup), cannot be trusted.
+    const bool usable = state.version != 0 && state.version < cube.head_version;
+    spdlog::info("cube {}: {} snapshot covers version {}, the store is at {}{}{}; {}", cube.name,
+                 all[i]->name(), state.version, cube.head_version, state.detail.empty() ? "" : ": ",
+                 state.detail, usable ? "catching up" : "rebuilding");
+    (usable ? behind : stale) |= Retrievers{1} << i;
   }
-  if (stale == 0) {
+  if (behind != 0) {
+    std::size_t sent = 0;
+    Retrievers missed = 0;
+    if (Status s = catch_up(txn, cube, behind, covered, &sent, &missed); !s.ok()) return s;
+    *items += sent;
+    stale |= missed;
+  }
+  if (behind != 0 || stale == 0) {
     std::lock_guard lock(mutex_);
-    cubes_.try_emplace(cube.id);
-    return {};
+    CubeState& state = cubes_[cube.id];
+    // Caught up: snapshot soon, so the next start has less to catch up.
+    // What made a collection poisoned (a change it missed) was sent again.
+    if (behind != 0) state.unsaved += 1;
+    state.poisoned &= ~(behind & ~stale);
+    if (stale == 0) return {};
   }
   if (progress) progress("rebuilding the indexes of cube " + cube.name);
   *rebuilt = stale;
-  return rebuild(txn, cube, stale, items, progress);
+  std::size_t built = 0;
+  Status s = rebuild(txn, cube, stale, &built, progress);
+  *items += built;
+  return s;
+}
+
+Status IndexSet::catch_up(const store::ReadTxn& txn, const store::Cube& cube, Retrievers targets,
+                          const std::array<std::uint64_t, kStoring>& covered, std::size_t* items,
+                          Retrievers* missed) {
+  *items = 0;
+  *missed = 0;
+  std::uint64_t oldest = cube.head_version;
+  for (std::size_t i = 0; i < kStoring; ++i) {
+    if (targets >> i & 1u) oldest = std::min(oldest, covered[i]);
+  }
+  const LeftOut left_out = left_out_of(cube.id);
+  std::vector<store::Item> batch;
+  Status error;
+  auto flush = [&] {
+    // Each retriever gets what changed after its own snapshot: an index
+    // replaces by id and a removal of an absent id is ignored, so sending
+    // it all would converge too, at more cost.
+    for (std::size_t i = 0; i < kStoring && error.ok(); ++i) {
+      if (!(targets >> i & 1u)) continue;
+      std::vector<store::Item> live;
+      std::vector<std::uint64_t> removed;
+      for (const store::Item& item : batch) {
+        if (item.cube_version <= covered[i]) continue;
+        if (item.deleted()) {
+          removed.push_back(item.id);
+        } else {
+          live.push_back(item);
+        }
+      }
+      if (!removed.empty()) error = storing()[i]->remove(cube.id, removed, 0);
+      if (error.ok() && !live.empty()) error = send_live(cube, Retrievers{1} << i, live, left_out);
+    }
+    *items += batch.size();
+    batch.clear();
+  };
+  store::Status read =
+      txn.for_each_item_changed_after(cube.id, oldest, [&](const store::Item& item) {
+        if (!error.ok()) return;
+        batch.push_back(item);
+        if (batch.size() == kSendBatch) flush();
+      });
+  if (!read.ok()) return Status::from(read);
+  if (error.ok() && !batch.empty()) flush();
+  for (std::size_t i = 0; i < kStoring && error.ok(); ++i) {
+    if (!(targets >> i & 1u)) continue;
+    const PluginRetriever& r = *storing()[i];
+    error = r.index(cube.id, {}, cube.head_version);
+    // An item purged since the snapshot left no head to say it went: a
+    // count that disagrees with the store's sends the collection to a
+    // rebuild rather than leave it answering with a purged item.
+    CollectionState state;
+    if (error.ok()) error = r.open(cube.id, cube.dimension, cube.language, &state);
+    if (error.ok() && state.documents + left_out[i].size() != cube.live_items) {
+      spdlog::info(
+          "cube {}: {} holds {} documents after catching up, the store {} items; rebuilding",
+          cube.name, r.name(), state.documents, cube.live_items);
+      *missed |= Retrievers{1} << i;
+    }
+  }
+  // A start that cannot index is unavailable, whatever the plugin said.
+  if (!error.ok()) return Status::unavailable(error.message);
+  return {};
 }
 
 Status IndexSet::searchable(store::CubeId cube, SearchMode mode) const {
@@ -236,8 +318,11 @@ std::size_t IndexSet::retry_unbuilt(const store::Store& store) {
     // A host that dies during this is marked by the next note_restarts().
     erase_unbuilt_locked(id);
     ++built;
-    spdlog::info("cube {}: indexes {} ({} items); its searches are served again", cube->name,
-                 rebuilt == 0 ? "reopened from their snapshots" : "rebuilt", items);
+    spdlog::info("cube {}: indexes {} ({} items sent); its searches are served again", cube->name,
+                 rebuilt != 0 ? "rebuilt"
+                 : items != 0 ? "reopened from their snapshots and caught up"
+                              : "reopened from their snapshots",
+                 items);
   }
   return built;
 }
@@ -246,64 +331,22 @@ Status IndexSet::rebuild(const store::ReadTxn& txn, const store::Cube& cube, Ret
                          std::size_t* items,
                          const std::function<void(const std::string&)>& progress) {
   *items = 0;
-  std::vector<std::size_t> targets;  // indexes into storing()
   for (std::size_t i = 0; i < kStoring; ++i) {
-    if (retrievers >> i & 1u) targets.push_back(i);
-  }
-  for (std::size_t i : targets) {
+    if (!(retrievers >> i & 1u)) continue;
     const PluginRetriever* r = storing()[i];
     CollectionState state;
     Status s = r->drop(cube.id);
     if (s.ok()) s = r->open(cube.id, cube.dimension, cube.language, &state, cube.live_items);
     if (!s.ok()) return s;
   }
-  // Only a dense collection needs the embeddings.
-  const bool embedding = (retrievers & kDenseBit) != 0;
-  // Items whose indexing killed a retriever's host are not sent to it again.
-  std::array<std::set<std::uint64_t>, kStoring> left_out;
-  if (left_out_count_.load(std::memory_order_acquire) != 0) {
-    std::lock_guard lock(mutex_);
-    for (std::size_t i = 0; i < kStoring; ++i) {
-      if (auto it = left_out_[i].find(cube.id); it != left_out_[i].end()) left_out[i] = it->second;
-    }
-  }
-  // Items go to the embedder and the retrievers in batches, large enough
-  // for the dense retriever's parallel bulk insertion.
-  constexpr std::size_t kBatch = 2048;
+  const LeftOut left_out = left_out_of(cube.id);
   std::vector<store::Item> batch;
   Status error;
   auto flush = [&] {
-    // Embedded: the items not left out of the dense retriever; those the
-    // embedder fails on alone join them (embed_or_leave_out).
-    std::vector<std::vector<float>> vectors(batch.size());
-    if (embedding) {
-      std::vector<const store::Item*> to_embed;
-      std::vector<std::size_t> at;
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        if (left_out[0].contains(batch[i].id)) continue;
-        to_embed.push_back(&batch[i]);
-        at.push_back(i);
-      }
-      std::vector<std::vector<float>> embedded;
-      if (error = embed_or_leave_out(cube.id, cube.name, cube.dimension, to_embed, &embedded);
-          !error.ok())
-        return;
-      for (std::size_t n = 0; n < at.size(); ++n) vectors[at[n]] = std::move(embedded[n]);
-    }
-    // Versions only reach the head at the end: a crash mid-build leaves a
-    // collection that is not current.
-    for (std::size_t i : targets) {
-      std::vector<IndexedItem> sent;
-      for (std::size_t n = 0; n < batch.size(); ++n) {
-        if (left_out[i].contains(batch[n].id)) continue;
-        if (i == 0 && vectors[n].empty()) continue;  // the embedder failed on it
-        sent.push_back({&batch[n], vectors[n], false});
-      }
-      if (error = index_or_leave_out(i, cube, sent); !error.ok()) return;
-    }
+    error = send_live(cube, retrievers, batch, left_out);
     *items += batch.size();
     batch.clear();
-    if (progress && *items % 10240 == 0) {
+    if (progress && *items % (5 * kSendBatch) == 0) {
       progress("rebuilding the indexes of cube " + cube.name + ": " + std::to_string(*items) +
                " of " + std::to_string(cube.live_items) + " items");
     }
@@ -311,14 +354,14 @@ Status IndexSet::rebuild(const store::ReadTxn& txn, const store::Cube& cube, Ret
   store::Status read = txn.for_each_live_item(cube.id, [&](const store::Item& item) {
     if (!error.ok()) return;
     batch.push_back(item);
-    if (batch.size() == kBatch) flush();
+    if (batch.size() == kSendBatch) flush();
   });
   if (!read.ok()) return Status::from(read);
   if (error.ok() && !batch.empty()) flush();
-  // The collection now covers the snapshot's head version.
-  for (std::size_t i : targets) {
-    if (!error.ok()) break;
-    error = storing()[i]->index(cube.id, {}, cube.head_version);
+  // The collections now cover the snapshot's head version. Only now: a
+  // crash mid-build leaves collections that are not current.
+  for (std::size_t i = 0; i < kStoring && error.ok(); ++i) {
+    if (retrievers >> i & 1u) error = storing()[i]->index(cube.id, {}, cube.head_version);
   }
   // A start that cannot index is unavailable, whatever the plugin said.
   if (!error.ok()) return Status::unavailable(error.message);
@@ -327,6 +370,49 @@ Status IndexSet::rebuild(const store::ReadTxn& txn, const store::Cube& cube, Ret
   CubeState& state = cubes_[cube.id];
   state.unsaved += 1;
   state.poisoned &= ~retrievers;
+  return {};
+}
+
+IndexSet::LeftOut IndexSet::left_out_of(store::CubeId cube) const {
+  LeftOut out;
+  if (left_out_count_.load(std::memory_order_acquire) == 0) return out;
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 0; i < kStoring; ++i) {
+    if (auto it = left_out_[i].find(cube); it != left_out_[i].end()) out[i] = it->second;
+  }
+  return out;
+}
+
+Status IndexSet::send_live(const store::Cube& cube, Retrievers targets,
+                           std::span<const store::Item> batch, const LeftOut& left_out) {
+  // Embedded (only a dense collection needs it): the items not left out of
+  // the dense retriever; those the embedder fails on alone join them
+  // (embed_or_leave_out).
+  std::vector<std::vector<float>> vectors(batch.size());
+  if (targets & kDenseBit) {
+    std::vector<const store::Item*> to_embed;
+    std::vector<std::size_t> at;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (left_out[0].contains(batch[i].id)) continue;
+      to_embed.push_back(&batch[i]);
+      at.push_back(i);
+    }
+    std::vector<std::vector<float>> embedded;
+    if (Status s = embed_or_leave_out(cube.id, cube.name, cube.dimension, to_embed, &embedded);
+        !s.ok())
+      return s;
+    for (std::size_t n = 0; n < at.size(); ++n) vectors[at[n]] = std::move(embedded[n]);
+  }
+  for (std::size_t i = 0; i < kStoring; ++i) {
+    if (!(targets >> i & 1u)) continue;
+    std::vector<IndexedItem> sent;
+    for (std::size_t n = 0; n < batch.size(); ++n) {
+      if (left_out[i].contains(batch[n].id)) continue;
+      if (i == 0 && vectors[n].empty()) continue;  // the embedder failed on it
+      sent.push_back({&batch[n], vectors[n], false});
+    }
+    if (Status s = index_or_leave_out(i, cube, sent); !s.ok()) return s;
+  }
   return {};
 }
 
@@ -400,9 +486,14 @@ std::string IndexSet::describe(const store::Cube& cube) const {
   return out;
 }
 
-std::size_t IndexSet::save_changed() {
+std::size_t IndexSet::save_changed(std::chrono::steady_clock::time_point deadline) {
   std::lock_guard saving(save_mutex_);
-  std::vector<std::pair<store::CubeId, Retrievers>> due;
+  struct Due {
+    store::CubeId cube;
+    Retrievers skip;
+    std::uint64_t unsaved;
+  };
+  std::vector<Due> due;
   {
     std::lock_guard lock(mutex_);
     for (auto& [id, state] : cubes_) {
@@ -411,13 +502,27 @@ std::size_t IndexSet::save_changed() {
       Retrievers skip = state.poisoned;
       if (auto it = unbuilt_.find(id); it != unbuilt_.end()) skip |= it->second.retrievers;
       if (state.unsaved != 0 && skip != kAllRetrievers) {
-        due.emplace_back(id, skip);
+        due.push_back({id, skip, state.unsaved});
         state.unsaved = 0;  // changes from here on count toward the next one
       }
     }
   }
+  // Against a deadline, the snapshots that spare the next start the most.
+  std::stable_sort(due.begin(), due.end(),
+                   [](const Due& a, const Due& b) { return a.unsaved > b.unsaved; });
   std::size_t saved = 0;
-  for (auto [cube, skip] : due) {
+  for (std::size_t n = 0; n < due.size(); ++n) {
+    const auto [cube, skip, unsaved] = due[n];
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::lock_guard lock(mutex_);
+      for (std::size_t m = n; m < due.size(); ++m) {
+        if (auto it = cubes_.find(due[m].cube); it != cubes_.end())
+          it->second.unsaved += due[m].unsaved;
+      }
+      spdlog::info("{} cube(s) not snapshot in time: the next start catches them up",
+                   due.size() - n);
+      break;
+    }
     bool ok = true;
     for (std::size_t i = 0; i < kStoring; ++i) {
       if (skip >> i & 1u) continue;
@@ -432,7 +537,7 @@ std::size_t IndexSet::save_changed() {
       ++saved;
     } else {
       std::lock_guard lock(mutex_);
-      if (auto it = cubes_.find(cube); it != cubes_.end()) ++it->second.unsaved;
+      if (auto it = cubes_.find(cube); it != cubes_.end()) it->second.unsaved += unsaved;
     }
   }
   return saved;

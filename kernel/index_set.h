@@ -8,7 +8,8 @@
 // brings the collection to. Snapshots are written from
 // time to time and at shutdown; at start a collection whose snapshot does
 // not cover the cube's head version (missing, stale after a crash, torn,
-// corrupt) is dropped and rebuilt from LMDB. A retriever whose isolated host
+// corrupt) is caught up from the versions the store wrote since (or, with
+// no usable snapshot, dropped and rebuilt from LMDB). A retriever whose isolated host
 // dies loses what it held in memory: its collections are reopened from
 // their snapshots, and rebuilt from LMDB where those fall short, the same
 // way, while searches that need it are answered `unavailable`. Thread-safe.
@@ -126,8 +127,9 @@ class IndexSet {
   // after stop().
   void run_in_order(std::function<void()> work) { feed_->post_barrier(std::move(work)); }
 
-  // At start: opens every cube's collections and rebuilds those whose
-  // snapshot does not cover the head version. A cube whose collections
+  // At start: opens every cube's collections, catches up those whose
+  // snapshot is behind the head version and rebuilds those with none
+  // usable. A cube whose collections
   // cannot be opened or built (a full disk, a failing retriever) does not
   // stop the start: it is left unbuilt, logged, and searches of it are
   // unavailable until retry_unbuilt() builds it; reads and writes go on.
@@ -147,8 +149,8 @@ class IndexSet {
   bool has_unbuilt() const;
   // Indexer thread (run_in_order), or before start(): marks
   // every cube unbuilt in a retriever whose host died, then reopens each
-  // unbuilt cube's collections, rebuilding from the store those whose
-  // snapshot does not cover the head version; what still fails stays
+  // unbuilt cube's collections, catching up or rebuilding from the store
+  // those whose snapshot does not cover the head version; what still fails stays
   // unbuilt and is tried again no sooner than 5 s later. Returns the number
   // of cubes made searchable.
   std::size_t retry_unbuilt(const store::Store& store);
@@ -161,9 +163,12 @@ class IndexSet {
   // What each retriever holds of a cube, for people ("dense: ...; lexical:
   // ..."), or why it could not say.
   std::string describe(const store::Cube& cube) const;
-  // Snapshots every collection changed since its last snapshot. Returns the
-  // number written; failures are logged and retried next time.
-  std::size_t save_changed();
+  // Snapshots every collection changed since its last snapshot, the cubes
+  // with the most changes first, and starts no cube's once `deadline` has
+  // passed (those are caught up from the store at the next start). Returns
+  // the number of cubes written; failures are logged and retried next time.
+  std::size_t save_changed(std::chrono::steady_clock::time_point deadline =
+                               std::chrono::steady_clock::time_point::max());
 
  private:
   // The retrievers that store collections, as bits: bit i is storing()[i].
@@ -198,12 +203,22 @@ class IndexSet {
   void note_restarts();
   // The retrievers each of `cubes` is unbuilt in (flush's skip list).
   std::map<store::CubeId, Retrievers> unbuilt_in(const std::vector<store::CubeId>& cubes) const;
-  // Opens a cube's collections in `retrievers` and rebuilds from `txn`
-  // those whose snapshot does not cover the head version: `*rebuilt` says
-  // which, `*items` how many items they were sent.
+  // Opens a cube's collections in `retrievers`, catches up from `txn`
+  // those whose snapshot is behind the head version, and rebuilds those
+  // with no usable snapshot (or a count still wrong after catching up):
+  // `*rebuilt` says which were rebuilt, `*items` how many items were sent.
   Status restore(const store::ReadTxn& txn, const store::Cube& cube, Retrievers retrievers,
                  std::size_t* items, Retrievers* rebuilt,
                  const std::function<void(const std::string&)>& progress);
+  // Brings the collections of `targets`, whose snapshots cover the
+  // versions in `covered` (below the head), up to the head from `txn`:
+  // sends each what changed after its version (indexes the live items,
+  // removes the deleted). `*missed`: those whose document count still
+  // disagrees with the store (an item purged since its snapshot), for a
+  // rebuild. Errors: unavailable (the embedder or a retriever failed).
+  Status catch_up(const store::ReadTxn& txn, const store::Cube& cube, Retrievers targets,
+                  const std::array<std::uint64_t, kStoring>& covered, std::size_t* items,
+                  Retrievers* missed);
   // Drops and rebuilds the collections of `retrievers` from `txn`.
   Status rebuild(const store::ReadTxn& txn, const store::Cube& cube, Retrievers retrievers,
                  std::size_t* items, const std::function<void(const std::string&)>& progress);
@@ -256,6 +271,18 @@ class IndexSet {
                      const std::vector<std::vector<float>>& vectors,
                      const std::vector<std::pair<std::size_t, std::size_t>>& runs,
                      const std::array<std::vector<Outcome>, kStoring>& outcomes);
+  // Items left out of each storing retriever, per left_out_.
+  using LeftOut = std::array<std::set<std::uint64_t>, kStoring>;
+  LeftOut left_out_of(store::CubeId cube) const;
+  // Rebuilds and catch-ups send items in batches this large: enough for the
+  // dense retriever's parallel bulk insertion, and one embedder call each.
+  static constexpr std::size_t kSendBatch = 2048;
+  // Sends live `batch` to the retrievers in `targets` (version 0), embedded
+  // for the dense one, except what `left_out` names; what the embedder or
+  // a retriever fails on alone is left out too (embed_or_leave_out,
+  // index_or_leave_out). Errors: the embedder's or a retriever's.
+  Status send_live(const store::Cube& cube, Retrievers targets, std::span<const store::Item> batch,
+                   const LeftOut& left_out);
   // Rebuild's index call of `items` (version 0) to storing()[which]; when
   // the plugin refuses the batch without dying, sends the items one at a
   // time and leaves out those it refuses, unless it refuses them all.

@@ -94,6 +94,18 @@ Status ReadTxn::for_each_live_item(CubeId cube, const std::function<void(const I
   });
 }
 
+Status ReadTxn::for_each_item_changed_after(CubeId cube, std::uint64_t after,
+                                            const std::function<void(const Item&)>& fn) const {
+  Cursor cursor(txn_, tables().items);
+  if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+  return cursor.scan_prefix(u64_key(cube), [&](std::string_view, std::string_view v) {
+    Item item;
+    Status d = decode_item(v, &item);
+    if (d.ok() && item.cube_version > after) fn(item);
+    return d;
+  });
+}
+
 Status ReadTxn::scan_versions(CubeId cube, std::string_view after, std::uint64_t until,
                               const std::function<bool(const Item&)>& fn, std::string* position,
                               bool* done) const {

@@ -327,6 +327,13 @@ class ReadTxn {
   // Calls fn for every item whose head is not a tombstone, in id order.
   // Errors: corrupt, io.
   Status for_each_live_item(CubeId cube, const std::function<void(const Item&)>& fn) const;
+  // Calls fn for every item whose head was written after cube version
+  // `after`, tombstones included, in id order: what an index snapshot that
+  // covers `after` lacks (an item purged since leaves no head; callers
+  // that must know compare counts). Reads every head of the cube once.
+  // Errors: corrupt, io.
+  Status for_each_item_changed_after(CubeId cube, std::uint64_t after,
+                                     const std::function<void(const Item&)>& fn) const;
   // Every cube of every tenant (start-up index rebuild). Errors: corrupt, io.
   Status list_all_cubes(std::vector<Cube>* out) const;
   // Export: calls `fn` for the cube's versions after position `after` (an

@@ -139,6 +139,7 @@ BOOST_AUTO_TEST_CASE(search_and_retriever_keys_are_read_and_checked) {
       "dense_weight = 0.5\nlexical_weight = 2\nrecency_weight = 0.1\n"
       "recency_half_life_days = 7\nimportance_weight = 1\nmmr_lambda = 0.7\n"
       "snapshot_interval_s = 5\nindex_max_backlog = 500\nindex_max_backlog_mb = 16\n"
+      "stop_snapshot_s = 0\n"
       "[plugins]\ndense = \"d\"\nlexical = \"l\"\nhybrid = \"h\"\n",
       &c);
   BOOST_TEST(err == "");
@@ -151,15 +152,30 @@ BOOST_AUTO_TEST_CASE(search_and_retriever_keys_are_read_and_checked) {
   BOOST_TEST(c.search.snapshot_interval_s == 5u);
   BOOST_TEST(c.search.index_max_backlog == 500u);
   BOOST_TEST(c.search.index_max_backlog_mb == 16u);
+  BOOST_TEST(c.search.stop_snapshot_s == 0u);  // no snapshots at the stop
   BOOST_TEST(c.plugins.dense == "d");
   BOOST_TEST(c.plugins.hybrid == "h");
-  for (const char* bad :
-       {"default_mode = \"telepathy\"", "hybrid_depth = 0", "rrf_k = 0", "dense_weight = 0",
-        "dense_weight = -1", "dense_weight = nan", "lexical_weight = inf", "mmr_lambda = 1.5",
-        "recency_weight = \"high\"", "importance_weight = 1e9", "snapshot_interval_s = 0",
-        "recency_half_life_days = 0", "index_max_backlog = 0", "index_max_backlog = -5",
-        "index_max_backlog = 18446744073709551617", "index_max_backlog_mb = 0",
-        "index_max_backlog_mb = 65537", "index_max_backlog = \"lots\""}) {
+  for (const char* bad : {"default_mode = \"telepathy\"",
+                          "hybrid_depth = 0",
+                          "rrf_k = 0",
+                          "dense_weight = 0",
+                          "dense_weight = -1",
+                          "dense_weight = nan",
+                          "lexical_weight = inf",
+                          "mmr_lambda = 1.5",
+                          "recency_weight = \"high\"",
+                          "importance_weight = 1e9",
+                          "snapshot_interval_s = 0",
+                          "recency_half_life_days = 0",
+                          "index_max_backlog = 0",
+                          "index_max_backlog = -5",
+                          "index_max_backlog = 18446744073709551617",
+                          "index_max_backlog_mb = 0",
+                          "index_max_backlog_mb = 65537",
+                          "index_max_backlog = \"lots\"",
+                          "stop_snapshot_s = -1",
+                          "stop_snapshot_s = 3601",
+                          "stop_snapshot_s = 2.5"}) {
     Config fresh;
     err = load(std::string("[search]\n") + bad + "\n", &fresh);
     BOOST_TEST(!err.empty(), bad);
