@@ -1,7 +1,9 @@
 // crc32c.h — CRC-32C (Castagnoli), the checksum of a snapshot file.
 //
-// A local copy of memcube/crc32c: the plugin must not link the store, and
-// the routine is a dozen lines. Same polynomial, so the two agree.
+// A local copy of memcube/crc32c (table, and SSE4.2 where the CPU has it):
+// the plugin must not link the store. Same polynomial, so the two agree.
+// `crc` continues a checksum: crc32c(b, nb, crc32c(a, na)) is the CRC of a
+// then b, which lets a snapshot be checksummed as it is streamed.
 #pragma once
 
 #include <cstddef>

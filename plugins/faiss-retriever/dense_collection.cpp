@@ -154,15 +154,24 @@ std::vector<DenseHit> DenseCollection::search(std::span<const float> query, std:
 std::string DenseCollection::save(const std::string& state_dir, CollectionState* state) {
   std::lock_guard save_lock(save_mutex_);
   if (dropped_) return "collection " + std::to_string(id_) + " was dropped";
-  Snapshot snapshot;
+  // Removed again on any failure (its destructor), after the lock below.
+  DurableFile file;
+  std::string why = file.create(state_dir, snapshot_path(state_dir, id_));
+  if (!why.empty()) return why;
   {
+    // Straight from the index to the page cache under the shared lock:
+    // searches go on, writers wait about as long as a copy of the index
+    // would take, and the file matches the version it records.
     std::shared_lock lock(mutex_);
-    index_->to_snapshot(&snapshot);
-    snapshot.collection = id_;
-    snapshot.version = version_;
+    SnapshotView view = index_->snapshot_view();
+    view.collection = id_;
+    view.version = version_;
     *state = {version_, index_->documents(), describe_locked()};
+    why = write_snapshot(view, file);
   }
-  return write_snapshot(state_dir, snapshot);
+  if (!why.empty()) return why;
+  // fsync, rename and the folder's fsync: the slow part, without the lock.
+  return file.commit();
 }
 
 void DenseCollection::mark_dropped() {

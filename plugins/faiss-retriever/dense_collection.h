@@ -109,9 +109,11 @@ class DenseCollection {
   // "" or why `vector` cannot be indexed or searched here.
   std::string check_vector(std::span<const float> vector) const;
 
-  // Writes the snapshot durably (snapshot_file.h). The snapshot is taken
-  // under the shared lock, so it matches the version it records; the file
-  // is written after the lock is released. Returns "" or why.
+  // Writes the snapshot durably (snapshot_file.h). The file is written
+  // from the index's memory into the page cache under the shared lock, so
+  // it matches the version it records (searches go on, writers wait); the
+  // fsyncs and the rename happen after the lock is released. Returns "" or
+  // why; then the previous snapshot is untouched and no .tmp is left.
   std::string save(const std::string& state_dir, CollectionState* state);
   // After this, save() refuses (a drop must not be undone by a save that
   // was in flight), and the rebuild and the merger stop: their work would

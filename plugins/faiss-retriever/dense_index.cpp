@@ -2,7 +2,6 @@
 
 #include <faiss/IndexHNSW.h>
 #include <faiss/impl/IDSelector.h>
-#include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 
 #include <algorithm>
@@ -11,6 +10,8 @@
 #include <exception>
 #include <iterator>
 #include <unordered_set>
+
+#include "plugins/faiss-retriever/faiss_io.h"
 
 namespace memos::faiss_retriever {
 namespace {
@@ -92,12 +93,13 @@ std::unique_ptr<DenseIndex> DenseIndex::from_snapshot(Snapshot snapshot,
   auto index = std::make_unique<DenseIndex>(snapshot.dimension, snapshot.kind, settings);
   auto n = static_cast<FaissId>(snapshot.slots.size());
   if (snapshot.kind == IndexKind::exact) {
-    index->index_->add(n, snapshot.vectors.data());
+    // read_snapshot checked the length. IndexFlat::add copies with memcpy,
+    // so the mapped floats need not be aligned; n = 0 reads nothing.
+    index->index_->add(n, reinterpret_cast<const float*>(snapshot.index_bytes.data()));
   } else {
     std::unique_ptr<faiss::Index> loaded;
     try {
-      faiss::VectorIOReader reader;
-      reader.data = std::move(snapshot.faiss_index);
+      MappedIOReader reader(snapshot.file, snapshot.index_offset, snapshot.index_bytes.size());
       loaded.reset(faiss::read_index(&reader));
     } catch (const std::exception& e) {
       *why = std::string("snapshot refused: the FAISS index does not load: ") + e.what();
@@ -153,30 +155,24 @@ std::unique_ptr<DenseIndex> DenseIndex::from_snapshot(Snapshot snapshot,
   return index;
 }
 
-void DenseIndex::to_snapshot(Snapshot* out) const {
-  out->dimension = dimension_;
-  out->kind = kind_;
-  out->slots.clear();
-  out->slots.reserve(slots_.size());
-  for (const auto& slot : slots_) out->slots.push_back({slot.id, slot.dead, slot.attributes});
-  LiveDocuments fresh;
-  fresh_.copy_to(&fresh);
-  out->fresh.clear();
-  out->fresh.reserve(fresh.ids.size());
-  for (std::size_t i = 0; i < fresh.ids.size(); ++i) {
-    out->fresh.push_back({fresh.ids[i], false, std::move(fresh.attributes[i])});
-  }
-  out->fresh_vectors = std::move(fresh.vectors);
-  out->vectors.clear();
-  out->faiss_index.clear();
+SnapshotView DenseIndex::snapshot_view() const {
+  SnapshotView v;
+  v.dimension = dimension_;
+  v.kind = kind_;
+  v.slots = slots_.size();
+  v.slot = [this](std::size_t position) {
+    const Slot& slot = slots_[position];
+    return SnapshotSlotRef{slot.id, slot.dead, &slot.attributes};
+  };
+  v.fresh_ids = fresh_.ids();
+  v.fresh_attributes = fresh_.attributes();
+  v.fresh_vectors = fresh_.vectors();
   if (kind_ == IndexKind::exact) {
-    const float* xb = flat_->get_xb();
-    out->vectors.assign(xb, xb + slots_.size() * dimension_);
+    v.vectors = {flat_->get_xb(), slots_.size() * dimension_};
   } else {
-    faiss::VectorIOWriter writer;
-    faiss::write_index(index_.get(), &writer);
-    out->faiss_index = std::move(writer.data);
+    v.faiss_index = index_.get();
   }
+  return v;
 }
 
 void DenseIndex::upsert(std::span<const std::uint64_t> ids, std::span<const float> vectors,

@@ -54,11 +54,15 @@ class DenseIndex {
 
   // The index a snapshot describes (which read_snapshot() has checked for
   // collection, dimension and checksum). Null with *why when its content is
-  // inconsistent (duplicate ids, a FAISS index of another shape).
+  // inconsistent (duplicate ids, a FAISS index of another shape). The
+  // vectors or the FAISS index are read straight from the snapshot's
+  // mapping, which is unmapped on return.
   static std::unique_ptr<DenseIndex> from_snapshot(Snapshot snapshot, const IndexSettings& settings,
                                                    std::string* why);
-  // Fills every field of `out` but collection and version.
-  void to_snapshot(Snapshot* out) const;
+  // Every field of a snapshot but collection and version, by reference:
+  // valid until the next change (the caller holds the lock while it
+  // writes the snapshot).
+  SnapshotView snapshot_view() const;
 
   IndexKind kind() const { return kind_; }
   std::uint32_t dimension() const { return dimension_; }

@@ -48,6 +48,11 @@ class FreshBuffer {
   void pop(std::size_t n);
   // Appends a copy of every document to `out`.
   void copy_to(LiveDocuments* out) const;
+  // The documents in place, in buffer order (a save streams them): valid
+  // until the next change.
+  std::span<const std::uint64_t> ids() const { return ids_; }
+  std::span<const float> vectors() const { return vectors_; }
+  std::span<const retrieval::Attributes> attributes() const { return attributes_; }
 
  private:
   std::uint32_t dimension_;

@@ -1,14 +1,16 @@
 #include "plugins/faiss-retriever/snapshot_file.h"
 
-#include <fcntl.h>
+#include <faiss/index_io.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <limits>
+#include <exception>
+#include <type_traits>
 
 #include "plugins/faiss-retriever/crc32c.h"
+#include "plugins/faiss-retriever/faiss_io.h"
 
 namespace memos::faiss_retriever {
 namespace {
@@ -16,36 +18,83 @@ namespace {
 constexpr char kMagic[4] = {'M', 'F', 'R', 'S'};
 constexpr std::size_t kHeaderSize = 48;
 constexpr std::size_t kTrailerSize = 4;
+// The checksum of a load gives back the mapped pages in steps of this.
+constexpr std::size_t kCrcStep = std::size_t{64} << 20;
 
 std::string errno_text(const std::string& what, const std::string& path) {
   return what + " " + path + ": " + std::strerror(errno);
 }
 
-// Appends fixed-size values and length-prefixed strings to a byte buffer.
-class ByteWriter {
+// ---- writing: the same code measures a body and writes it ----------------
+
+// A sink that keeps nothing: the length of a body before writing it.
+class ByteCounter {
  public:
-  explicit ByteWriter(std::vector<std::uint8_t>& out) : out_(out) {}
-  template <class T>
-  void put(T value) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    auto at = out_.size();
-    out_.resize(at + sizeof(T));
-    std::memcpy(out_.data() + at, &value, sizeof(T));
-  }
-  void put_bytes(const void* data, std::size_t size) {
-    const auto* p = static_cast<const std::uint8_t*>(data);
-    out_.insert(out_.end(), p, p + size);
-  }
-  void put_string(const std::string& s) {
-    put(static_cast<std::uint32_t>(s.size()));
-    put_bytes(s.data(), s.size());
-  }
+  void append(const void*, std::size_t size) { size_ += size; }
+  const std::string& error() const { return none_; }
+  std::uint64_t size() const { return size_; }
 
  private:
-  std::vector<std::uint8_t>& out_;
+  std::uint64_t size_ = 0;
+  std::string none_;
 };
 
-// Reads what ByteWriter wrote; every read is bounds-checked, and a failed
+template <class Sink, class T>
+void put(Sink& out, T value) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  out.append(&value, sizeof(T));
+}
+
+template <class Sink>
+void put_string(Sink& out, const std::string& s) {
+  put(out, static_cast<std::uint32_t>(s.size()));
+  out.append(s.data(), s.size());
+}
+
+template <class Sink>
+void put_attributes(Sink& out, const retrieval::Attributes& a) {
+  put(out, static_cast<std::uint32_t>(a.tags.size()));
+  for (const auto& t : a.tags) put_string(out, t);
+  put(out, static_cast<std::uint32_t>(a.meta.size()));
+  for (const auto& [key, value] : a.meta) {
+    put_string(out, key);
+    put_string(out, value);
+  }
+  put_string(out, a.tier);
+  put_string(out, a.state);
+  put(out, a.valid_from_ms);
+  put(out, a.valid_to_ms);
+  put(out, a.recorded_at_ms);
+  put(out, a.expires_at_ms);
+  put(out, a.importance);
+}
+
+// The body `v` describes. Throws what FAISS throws.
+template <class Sink>
+void put_body(Sink& out, const SnapshotView& v) {
+  for (std::size_t p = 0; p < v.slots; ++p) {
+    SnapshotSlotRef slot = v.slot(p);
+    put(out, slot.id);
+    put(out, static_cast<std::uint8_t>(slot.dead ? 1 : 0));
+    if (!slot.dead) put_attributes(out, *slot.attributes);
+  }
+  put(out, static_cast<std::uint64_t>(v.fresh_ids.size()));
+  for (std::size_t i = 0; i < v.fresh_ids.size(); ++i) {
+    put(out, v.fresh_ids[i]);
+    put_attributes(out, v.fresh_attributes[i]);
+  }
+  out.append(v.fresh_vectors.data(), v.fresh_vectors.size_bytes());
+  if (v.kind == IndexKind::exact) {
+    out.append(v.vectors.data(), v.vectors.size_bytes());
+  } else {
+    SinkIOWriter<Sink> writer(out);
+    faiss::write_index(v.faiss_index, &writer);
+  }
+}
+
+// ---- reading --------------------------------------------------------------
+
+// Reads what put() and put_string() wrote; every read is bounds-checked, and a failed
 // one leaves the reader failed, so a caller checks once at the end.
 class ByteReader {
  public:
@@ -96,23 +145,6 @@ class ByteReader {
   bool ok_ = true;
 };
 
-void put_attributes(ByteWriter& w, const retrieval::Attributes& a) {
-  w.put(static_cast<std::uint32_t>(a.tags.size()));
-  for (const auto& t : a.tags) w.put_string(t);
-  w.put(static_cast<std::uint32_t>(a.meta.size()));
-  for (const auto& [key, value] : a.meta) {
-    w.put_string(key);
-    w.put_string(value);
-  }
-  w.put_string(a.tier);
-  w.put_string(a.state);
-  w.put(a.valid_from_ms);
-  w.put(a.valid_to_ms);
-  w.put(a.recorded_at_ms);
-  w.put(a.expires_at_ms);
-  w.put(a.importance);
-}
-
 retrieval::Attributes get_attributes(ByteReader& r) {
   retrieval::Attributes a;
   auto tags = r.get_count(4);
@@ -134,97 +166,15 @@ retrieval::Attributes get_attributes(ByteReader& r) {
   return a;
 }
 
-std::vector<std::uint8_t> encode(const Snapshot& s) {
-  std::vector<std::uint8_t> bytes(kHeaderSize);
-  ByteWriter body(bytes);
-  for (const auto& slot : s.slots) {
-    body.put(slot.id);
-    body.put(static_cast<std::uint8_t>(slot.dead ? 1 : 0));
-    if (!slot.dead) put_attributes(body, slot.attributes);
-  }
-  body.put(static_cast<std::uint64_t>(s.fresh.size()));
-  for (const auto& doc : s.fresh) {
-    body.put(doc.id);
-    put_attributes(body, doc.attributes);
-  }
-  body.put_bytes(s.fresh_vectors.data(), s.fresh_vectors.size() * sizeof(float));
-  if (s.kind == IndexKind::exact) {
-    body.put_bytes(s.vectors.data(), s.vectors.size() * sizeof(float));
-  } else {
-    body.put_bytes(s.faiss_index.data(), s.faiss_index.size());
-  }
-  std::uint64_t body_size = bytes.size() - kHeaderSize;
-
-  std::vector<std::uint8_t> header;
-  ByteWriter h(header);
-  h.put_bytes(kMagic, sizeof(kMagic));
-  h.put(kFormatVersion);
-  h.put(s.collection);
-  h.put(s.dimension);
-  h.put(static_cast<std::uint32_t>(s.kind));
-  h.put(s.version);
-  h.put(static_cast<std::uint64_t>(s.slots.size()));
-  h.put(body_size);
-  std::memcpy(bytes.data(), header.data(), kHeaderSize);
-
-  ByteWriter trailer(bytes);
-  trailer.put(crc32c(bytes.data(), bytes.size()));
-  return bytes;
-}
-
-std::string write_all(int fd, const std::vector<std::uint8_t>& bytes, const std::string& path) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_text("cannot write", path);
-    done += static_cast<std::size_t>(n);
-  }
-  return "";
-}
-
-std::string fsync_folder(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno_text("cannot open folder", dir);
-  int rc = ::fsync(fd);
-  std::string why = rc == 0 ? "" : errno_text("cannot fsync folder", dir);
-  ::close(fd);
-  return why;
-}
-
-// Reads a whole file. Returns "" or why; sets *missing when it does not exist.
-std::string read_file(const std::string& path, std::vector<std::uint8_t>* out, bool* missing) {
-  *missing = false;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    *missing = errno == ENOENT;
-    return errno_text("cannot open", path);
-  }
-  std::vector<std::uint8_t> bytes;
-  std::uint8_t buffer[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      std::string why = errno_text("cannot read", path);
-      ::close(fd);
-      return why;
-    }
-    if (n == 0) break;
-    bytes.insert(bytes.end(), buffer, buffer + n);
-  }
-  ::close(fd);
-  *out = std::move(bytes);
-  return "";
-}
-
 std::string refused(const std::string& why) {
   return "snapshot refused: " + why;
 }
 
-// Decodes a whole snapshot file already read into memory.
-std::string decode(const std::vector<std::uint8_t>& bytes, std::uint64_t collection,
-                   std::uint32_t dimension, Snapshot* out) {
+// Checks and parses a mapped snapshot file; the index part stays mapped
+// (Snapshot::index_bytes).
+std::string decode(MappedFile file, std::uint64_t collection, std::uint32_t dimension,
+                   Snapshot* out) {
+  auto bytes = file.bytes();
   if (bytes.size() < kHeaderSize + kTrailerSize) {
     return refused("truncated (" + std::to_string(bytes.size()) + " bytes)");
   }
@@ -249,9 +199,16 @@ std::string decode(const std::vector<std::uint8_t>& bytes, std::uint64_t collect
   if (body_size < available) return refused("trailing bytes after the checksum");
   std::uint32_t stored_crc = 0;
   std::memcpy(&stored_crc, bytes.data() + kHeaderSize + body_size, sizeof(stored_crc));
-  if (crc32c(bytes.data(), kHeaderSize + body_size) != stored_crc) {
-    return refused("checksum mismatch");
+  // In steps, giving the pages back behind: the whole file need not be
+  // resident at once (the parse below reads the slots' pages again).
+  std::uint32_t crc = 0;
+  std::size_t checked = kHeaderSize + static_cast<std::size_t>(body_size);
+  for (std::size_t at = 0; at < checked; at += kCrcStep) {
+    std::size_t n = std::min(kCrcStep, checked - at);
+    crc = crc32c(bytes.data() + at, n, crc);
+    file.release(at, at + n);
   }
+  if (crc != stored_crc) return refused("checksum mismatch");
   // The content is what was written; now check it is what was asked for.
   if (s.collection != collection) {
     return refused("the file holds collection " + std::to_string(s.collection) + ", not " +
@@ -295,20 +252,18 @@ std::string decode(const std::vector<std::uint8_t>& bytes, std::uint64_t collect
     std::size_t floats = s.fresh.size() * dimension;
     if (body.remaining() < floats * sizeof(float)) return refused("buffered vectors");
     s.fresh_vectors.resize(floats);
+    // memcpy from or to a null pointer is undefined even for 0 bytes.
     if (floats > 0) std::memcpy(s.fresh_vectors.data(), body.position(), floats * sizeof(float));
     body.skip(floats * sizeof(float));
   }
-  if (s.kind == IndexKind::exact) {
-    std::size_t floats = s.slots.size() * dimension;
-    if (body.remaining() != floats * sizeof(float)) return refused("vector section size");
-    s.vectors.resize(floats);
-    // An empty collection's vectors are an empty vector: memcpy from or to a
-    // null pointer is undefined even for 0 bytes (UBSan, a cube made while the
-    // disk was full).
-    if (floats > 0) std::memcpy(s.vectors.data(), body.position(), floats * sizeof(float));
-  } else {
-    s.faiss_index.assign(body.position(), body.position() + body.remaining());
+  if (s.kind == IndexKind::exact &&
+      body.remaining() != s.slots.size() * dimension * sizeof(float)) {
+    return refused("vector section size");
   }
+  s.index_offset = static_cast<std::size_t>(body.position() - bytes.data());
+  s.index_bytes = {body.position(), body.remaining()};
+  file.release(0, s.index_offset);  // the slots are parsed
+  s.file = std::move(file);         // the mapping moves; index_bytes stays valid
   *out = std::move(s);
   return "";
 }
@@ -319,27 +274,30 @@ std::string snapshot_path(const std::string& dir, std::uint64_t collection) {
   return dir + "/" + std::to_string(collection) + ".dense";
 }
 
-std::string write_snapshot(const std::string& dir, const Snapshot& snapshot) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return "cannot create " + dir + ": " + ec.message();
-  std::string path = snapshot_path(dir, snapshot.collection);
-  std::string tmp = path + ".tmp";
-  auto bytes = encode(snapshot);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_text("cannot create", tmp);
-  std::string why = write_all(fd, bytes, tmp);
-  if (why.empty() && ::fsync(fd) != 0) why = errno_text("cannot fsync", tmp);
-  if (::close(fd) != 0 && why.empty()) why = errno_text("cannot close", tmp);
-  if (why.empty() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    why = errno_text("cannot rename", tmp);
+std::string write_snapshot(const SnapshotView& view, DurableFile& file) {
+  try {
+    ByteCounter body;
+    put_body(body, view);
+    file.append(kMagic, sizeof(kMagic));
+    put(file, kFormatVersion);
+    put(file, view.collection);
+    put(file, view.dimension);
+    put(file, static_cast<std::uint32_t>(view.kind));
+    put(file, view.version);
+    put(file, static_cast<std::uint64_t>(view.slots));
+    put(file, body.size());
+    put_body(file, view);
+    // The caller's lock keeps the index still, so this is a bug if it fires:
+    // better no snapshot than one whose header lies.
+    if (file.error().empty() && file.appended() != kHeaderSize + body.size()) {
+      file.fail("the snapshot body changed while it was written");
+    }
+    put(file, file.crc());
+  } catch (const std::exception& e) {
+    // A write error FAISS turned into an exception is already recorded.
+    file.fail(std::string("cannot write the snapshot: ") + e.what());
   }
-  if (!why.empty()) {
-    ::unlink(tmp.c_str());
-    return why;
-  }
-  // Without this the rename itself may not survive a power loss.
-  return fsync_folder(dir);
+  return file.error();
 }
 
 std::string read_snapshot(const std::string& dir, std::uint64_t collection, std::uint32_t dimension,
@@ -348,14 +306,14 @@ std::string read_snapshot(const std::string& dir, std::uint64_t collection, std:
   // A .tmp is a write that never reached its rename: never trust it.
   std::string tmp = path + ".tmp";
   bool had_tmp = ::unlink(tmp.c_str()) == 0;
-  std::vector<std::uint8_t> bytes;
+  MappedFile file;
   bool missing = false;
-  std::string why = read_file(path, &bytes, &missing);
+  std::string why = file.open(path, &missing);
   if (missing) {
     return had_tmp ? "no snapshot (removed an unfinished " + tmp + ")" : "no snapshot";
   }
   if (!why.empty()) return refused(why);
-  return decode(bytes, collection, dimension, out);
+  return decode(std::move(file), collection, dimension, out);
 }
 
 std::string remove_snapshot(const std::string& dir, std::uint64_t collection) {

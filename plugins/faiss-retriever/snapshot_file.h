@@ -30,19 +30,74 @@
 //
 // A snapshot is derived data (memosd resends every item when it is missing
 // or stale), so a reader refuses anything doubtful rather than repairing it.
+//
+// Neither direction holds the whole file in memory. A save streams from the
+// index's own memory (SnapshotView) into the file (DurableFile): the body
+// is laid out twice by the same code, once into a counter for the length
+// the header needs (FAISS's part included: it is serialised into the
+// counter, which keeps nothing), once into the file, checksummed as it
+// goes. A load maps the file (MappedFile), checks the CRC over the mapping,
+// parses the slots from it, and lets FAISS read its part straight from the
+// mapping into the index's arrays.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "plugins/faiss-retriever/durable_file.h"
 #include "plugins/faiss-retriever/index_settings.h"
+#include "plugins/faiss-retriever/mapped_file.h"
 #include "plugins/retriever-common/filter.h"
+
+namespace faiss {
+struct Index;
+}
 
 namespace memos::faiss_retriever {
 
 // Written: 2 (adds the buffered documents). Read: 1 and 2.
 inline constexpr std::uint32_t kFormatVersion = 2;
+
+// <dir>/<collection>.dense
+std::string snapshot_path(const std::string& dir, std::uint64_t collection);
+
+// ---- writing ----------------------------------------------------------------
+
+struct SnapshotSlotRef {
+  std::uint64_t id = 0;
+  bool dead = false;                                  // a tombstone
+  const retrieval::Attributes* attributes = nullptr;  // read unless dead
+};
+
+// What a save writes, by reference into the index: nothing is copied, so
+// it is valid only while the lock guarding the index is held.
+struct SnapshotView {
+  std::uint64_t collection = 0;
+  std::uint32_t dimension = 0;
+  IndexKind kind = IndexKind::exact;
+  std::uint64_t version = 0;
+  std::size_t slots = 0;
+  // Slot `position` (0 .. slots - 1, FAISS position order).
+  std::function<SnapshotSlotRef(std::size_t position)> slot;
+  // Documents not in the index yet (HNSW only), in buffer order.
+  std::span<const std::uint64_t> fresh_ids;
+  std::span<const retrieval::Attributes> fresh_attributes;
+  std::span<const float> fresh_vectors;       // fresh_ids.size() * dimension
+  std::span<const float> vectors;             // exact: slots * dimension
+  const faiss::Index* faiss_index = nullptr;  // hnsw
+};
+
+// Writes the snapshot `view` describes into `file` (created at its
+// snapshot_path()): header, body, CRC. Fast (page cache, no fsync), so a
+// caller holds its lock across it and commits the file after releasing
+// it. Returns "" or why (FAISS's exceptions are caught); the file then
+// refuses to commit.
+std::string write_snapshot(const SnapshotView& view, DurableFile& file);
+
+// ---- reading ----------------------------------------------------------------
 
 struct SnapshotSlot {
   std::uint64_t id = 0;
@@ -56,21 +111,16 @@ struct Snapshot {
   IndexKind kind = IndexKind::exact;
   std::uint64_t version = 0;
   std::vector<SnapshotSlot> slots;
-  std::vector<float> vectors;             // exact: slots.size() * dimension
-  std::vector<std::uint8_t> faiss_index;  // hnsw: faiss::write_index bytes
   // Documents not in the index yet (HNSW only): never dead.
   std::vector<SnapshotSlot> fresh;
-  std::vector<float> fresh_vectors;  // fresh.size() * dimension
+  std::vector<float> fresh_vectors;  // fresh.size() * dimension (a copy: few)
+  // Exact: slots.size() * dimension floats; HNSW: the faiss::write_index
+  // bytes. A range of `file`, where it starts `index_offset` bytes in: not
+  // aligned for floats (copy with memcpy), valid while `file` is.
+  std::span<const std::uint8_t> index_bytes;
+  std::size_t index_offset = 0;
+  MappedFile file;
 };
-
-// <dir>/<collection>.dense
-std::string snapshot_path(const std::string& dir, std::uint64_t collection);
-
-// Writes `snapshot` durably: to <path>.tmp, fsync, rename over <path>, fsync
-// the folder (created if missing). A crash at any point leaves either the
-// old snapshot or the new one, plus perhaps a stale .tmp. Returns "" or why
-// it failed (the old snapshot is then untouched).
-std::string write_snapshot(const std::string& dir, const Snapshot& snapshot);
 
 // Reads the snapshot of `collection`, which must have `dimension`. Returns
 // "" with *out filled, or why there is none to use: "no snapshot", or
