@@ -423,16 +423,25 @@ int Daemon::run() {
 
 // Every connection is gone and the loop has returned.
 void Daemon::after_loop() {
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+  };
   commits_->stop();  // commits whatever is still queued
-  indexes_.stop();   // indexes it (the backlog is bounded: index_max_backlog)
+  const auto indexing = Clock::now();
+  const IndexLag backlog = indexes_.lag();
+  indexes_.stop();  // indexes it (the backlog is bounded: index_max_backlog)
+  if (backlog.backlog != 0) {
+    spdlog::info("indexed the last {} write(s) in {} ms", backlog.backlog, ms_since(indexing));
+  }
   // With every change applied, snapshot the indexes: the next start then
   // opens them instead of catching up. Bounded, so that a stop ends in
   // time (systemd's TimeoutStopSec) whatever the cubes' sizes: a
   // snapshot left unwritten costs the next start a catch-up, not a rebuild.
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(config_.search.stop_snapshot_s);
-  if (std::size_t n = indexes_.save_changed(deadline)) {
-    spdlog::info("index snapshots of {} cube(s)", n);
+  const auto saving = Clock::now();
+  if (std::size_t n =
+          indexes_.save_changed(saving + std::chrono::seconds(config_.search.stop_snapshot_s))) {
+    spdlog::info("index snapshots of {} cube(s) in {} ms", n, ms_since(saving));
   }
   remove_socket();
 }

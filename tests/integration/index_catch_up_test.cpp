@@ -168,9 +168,10 @@ BOOST_AUTO_TEST_CASE(an_item_purged_since_the_snapshot_sends_it_to_a_rebuild) {
   BOOST_TEST(first.stop() == 0);
 
   // Tombstones purged at once; nothing snapshot at the stop.
-  const std::string conf = config(dir,
-                                  "[store]\ntombstone_retention_s = 0\nretention_interval_ms = 100\n"
-                                  "[search]\nsnapshot_interval_s = 86400\nstop_snapshot_s = 0\n");
+  const std::string conf =
+      config(dir,
+             "[store]\ntombstone_retention_s = 0\nretention_interval_ms = 100\n"
+             "[search]\nsnapshot_interval_s = 86400\nstop_snapshot_s = 0\n");
   MemosdProcess second(MEMOS_MEMOSD, dir.path(), {"--config", conf});
   BOOST_REQUIRE_MESSAGE(second.start(), second.log());
   {
