@@ -43,7 +43,7 @@ using FaissId = faiss::Index::idx_t;
 
 constexpr std::string_view kUsage =
     "usage: bench-search-scale --memosd PATH [--sizes 10000,100000] [--queries Q] [--k K]\n"
-    "                          [--seed S]\n";
+    "                          [--seed S] [--log FILE]\n";
 
 // The faiss-retriever's defaults (plugins/faiss-retriever/README.md).
 constexpr std::size_t kHnswThreshold = 20000;
@@ -62,6 +62,7 @@ struct Options {
   std::size_t queries = 1000;
   std::uint32_t k = 10;
   std::uint64_t seed = 42;
+  std::string log;  // memosd's log of each size appended here (where stops and starts spend time)
 };
 
 Options parse_options(int argc, char** argv) {
@@ -84,6 +85,8 @@ Options parse_options(int argc, char** argv) {
                    opts.k = static_cast<std::uint32_t>(k);
                  } else if (flag == "--seed") {
                    opts.seed = parse_unsigned(flag, value);
+                 } else if (flag == "--log") {
+                   opts.log = value;
                  } else {
                    return false;
                  }
@@ -241,6 +244,7 @@ void run_size(const Options& opts, std::size_t size) {
   double rss = rss_mb(daemon.pid());
   client.reset();
   stop_daemon(daemon);
+  if (!opts.log.empty()) std::ofstream(opts.log, std::ios::app) << daemon.log();
 
   std::cerr << size << ": the same dense index in process\n";
   InProcess inproc = bench_in_process(memories, queries, dimension, opts.k);
