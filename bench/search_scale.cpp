@@ -43,7 +43,7 @@ using FaissId = faiss::Index::idx_t;
 
 constexpr std::string_view kUsage =
     "usage: bench-search-scale --memosd PATH [--sizes 10000,100000] [--queries Q] [--k K]\n"
-    "                          [--seed S] [--log FILE]\n";
+    "                          [--seed S] [--log FILE] [--inproc on|off]\n";
 
 // The faiss-retriever's defaults (plugins/faiss-retriever/README.md).
 constexpr std::size_t kHnswThreshold = 20000;
@@ -63,6 +63,7 @@ struct Options {
   std::uint32_t k = 10;
   std::uint64_t seed = 42;
   std::string log;  // memosd's log of each size appended here (where stops and starts spend time)
+  bool inproc = true;  // --inproc off: no in-process index (minutes at 1M, one thread)
 };
 
 Options parse_options(int argc, char** argv) {
@@ -87,6 +88,9 @@ Options parse_options(int argc, char** argv) {
                    opts.seed = parse_unsigned(flag, value);
                  } else if (flag == "--log") {
                    opts.log = value;
+                 } else if (flag == "--inproc") {
+                   if (value != "on" && value != "off") throw UsageError("--inproc is on or off");
+                   opts.inproc = value == "on";
                  } else {
                    return false;
                  }
@@ -246,8 +250,11 @@ void run_size(const Options& opts, std::size_t size) {
   stop_daemon(daemon);
   if (!opts.log.empty()) std::ofstream(opts.log, std::ios::app) << daemon.log();
 
-  std::cerr << size << ": the same dense index in process\n";
-  InProcess inproc = bench_in_process(memories, queries, dimension, opts.k);
+  InProcess inproc;
+  if (opts.inproc) {
+    std::cerr << size << ": the same dense index in process\n";
+    inproc = bench_in_process(memories, queries, dimension, opts.k);
+  }
   for (const auto& [mode, stats] : daemon_runs) {
     JsonLine line;
     line.count("size", size)
@@ -261,7 +268,7 @@ void run_size(const Options& opts, std::size_t size) {
         .num("p99_ms", stats.p99 / 1000.0, 4)
         .num("rss_mb", rss, 1)
         .num("ingest_rss_mb", ingest_rss, 1);
-    if (mode == "dense") {
+    if (mode == "dense" && opts.inproc) {
       line.num("inproc_build_s", inproc.build_s)
           .num("inproc_p50_ms", inproc.search.p50 / 1000.0, 4)
           .num("inproc_p99_ms", inproc.search.p99 / 1000.0, 4)

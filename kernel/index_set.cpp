@@ -128,8 +128,16 @@ Status IndexSet::restore(const store::ReadTxn& txn, const store::Cube& cube, Ret
   for (std::size_t i = 0; i < kStoring; ++i) {
     if (!(retrievers >> i & 1u)) continue;
     CollectionState state;
+    const auto opening = std::chrono::steady_clock::now();
     Status opened = all[i]->open(cube.id, cube.dimension, cube.language, &state);
     if (!opened.ok()) return opened;
+    const auto took = std::chrono::steady_clock::now() - opening;
+    // What a start spends where, for a large cube.
+    if (took >= std::chrono::milliseconds(500)) {
+      spdlog::info("cube {}: {} opened in {} ms ({})", cube.name, all[i]->name(),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
+                   state.detail);
+    }
     covered[i] = state.version;
     if (state.version == cube.head_version) continue;
     // A snapshot a little behind (a crash, a stop cut short) needs only
@@ -144,7 +152,12 @@ Status IndexSet::restore(const store::ReadTxn& txn, const store::Cube& cube, Ret
   if (behind != 0) {
     std::size_t sent = 0;
     Retrievers missed = 0;
+    const auto catching = std::chrono::steady_clock::now();
     if (Status s = catch_up(txn, cube, behind, covered, &sent, &missed); !s.ok()) return s;
+    spdlog::info("cube {}: caught up with {} changed item(s) in {} ms", cube.name, sent,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - catching)
+                     .count());
     *items += sent;
     stale |= missed;
   }

@@ -84,7 +84,8 @@ class IndexSet {
   // `max_backlog` writes or `max_backlog_bytes` of their text may wait for
   // it before the writer slows down (IndexFeed).
   void start(std::size_t max_backlog, std::size_t max_backlog_bytes);
-  // Drains: indexes everything posted, answers every waiter, ends the
+  // Drains: indexes everything posted, without backpressure from the
+  // retrievers (IndexRequest.noWait), answers every waiter, ends the
   // indexer thread. After the writer has stopped; idempotent.
   void stop();
 
@@ -309,6 +310,8 @@ class IndexSet {
   // dies on them is then quarantined, loudly.
   std::array<std::map<store::CubeId, std::set<std::uint64_t>>, kStoring> left_out_;
   std::atomic<std::size_t> left_out_count_{0};
+  // Set by stop(): the drain's index requests say noWait.
+  std::atomic<bool> stopping_{false};
   std::shared_ptr<PluginEmbedder> embedder_;
   std::string model_;
   std::shared_ptr<PluginRetriever> dense_;

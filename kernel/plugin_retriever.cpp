@@ -101,11 +101,12 @@ Status PluginRetriever::open(store::CubeId cube, std::uint32_t dimension, std::s
 }
 
 Status PluginRetriever::index(store::CubeId cube, std::span<const IndexedItem> items,
-                              std::uint64_t version) const {
+                              std::uint64_t version, bool no_wait) const {
   capnp::MallocMessageBuilder message;
   auto index = message.initRoot<pw::PluginRequest>().initIndex();
   index.setCollection(cube);
   index.setVersion(version);
+  index.setNoWait(no_wait);
   auto docs = index.initDocuments(static_cast<unsigned>(items.size()));
   for (unsigned i = 0; i < items.size(); ++i) set_document(docs[i], items[i]);
   return collection_call(request_bytes(message), nullptr);

@@ -114,7 +114,10 @@ class PluginRetriever {
   Status open(store::CubeId cube, std::uint32_t dimension, std::string_view language,
               CollectionState* state, std::uint64_t expected_documents = 0) const;
   // Adds or replaces items; the collection then covers cube `version`.
-  Status index(store::CubeId cube, std::span<const IndexedItem> items, std::uint64_t version) const;
+  // `no_wait`: memosd is stopping, the retriever takes them without
+  // waiting for its background work (IndexRequest.noWait).
+  Status index(store::CubeId cube, std::span<const IndexedItem> items, std::uint64_t version,
+               bool no_wait = false) const;
   Status remove(store::CubeId cube, std::span<const std::uint64_t> ids,
                 std::uint64_t version) const;
   // Writes the collection's snapshot.

@@ -139,6 +139,10 @@ struct IndexRequest {
   collection @0 :UInt64;          # the cube
   documents @1 :List(Document);   # added or replaced
   version @2 :UInt64;             # the cube version the collection reaches
+  # memosd is stopping: take the documents without waiting for background
+  # work to make room (no backpressure); a save follows, which keeps what
+  # is still buffered, and the next start picks it up.
+  noWait @3 :Bool;
 }
 
 struct RemoveRequest {

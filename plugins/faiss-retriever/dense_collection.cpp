@@ -94,7 +94,8 @@ std::string DenseCollection::check_vector(std::span<const float> vector) const {
   return "";
 }
 
-std::string DenseCollection::index(std::vector<DocumentChange> changes, std::uint64_t version) {
+std::string DenseCollection::index(std::vector<DocumentChange> changes, std::uint64_t version,
+                                   bool no_wait) {
   // Check everything before changing anything: a request applies whole.
   for (const auto& c : changes) {
     if (c.attributes_only) continue;
@@ -103,7 +104,7 @@ std::string DenseCollection::index(std::vector<DocumentChange> changes, std::uin
   }
   one_openmp_thread();
   std::unique_lock lock(mutex_);
-  wait_for_room(lock);
+  if (!no_wait) wait_for_room(lock);
   // Runs of full documents go to FAISS in one add (HNSW batches well);
   // attribute-only changes apply in request order between them.
   std::size_t i = 0;

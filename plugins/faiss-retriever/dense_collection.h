@@ -96,8 +96,10 @@ class DenseCollection {
   // Applies `changes` in order and records `version` as covered (the
   // highest seen wins). Returns "" or why the request was refused (a vector
   // of the wrong length or with a non-finite value); then nothing changed.
-  // Waits first while the buffer is at fresh_limit.
-  std::string index(std::vector<DocumentChange> changes, std::uint64_t version);
+  // Waits first while the buffer is at fresh_limit, unless `no_wait` (memosd
+  // is stopping: the buffer may then grow past it, and a save keeps it).
+  std::string index(std::vector<DocumentChange> changes, std::uint64_t version,
+                    bool no_wait = false);
   // Removes `ids` (absent ones are ignored) and records `version`.
   void remove(std::span<const std::uint64_t> ids, std::uint64_t version);
 

@@ -171,7 +171,7 @@ memos_status FaissRetriever::index(plugin_wire::IndexRequest::Reader request, Re
     if (!change.attributes_only) change.vector = floats(d.getVector());
     change.attributes = retrieval::attributes_of(d);
   }
-  std::string why = c->index(std::move(changes), request.getVersion());
+  std::string why = c->index(std::move(changes), request.getVersion(), request.getNoWait());
   if (!why.empty()) return fail(reply, MEMOS_ERR_INVALID, why);
   reply.setDone();
   return MEMOS_OK;

@@ -163,11 +163,13 @@ class Retriever {
       o.setDimension(dimension);
     });
   }
-  Answer index(std::uint64_t c, const std::vector<Doc>& docs, std::uint64_t version) {
+  Answer index(std::uint64_t c, const std::vector<Doc>& docs, std::uint64_t version,
+               bool no_wait = false) {
     return call([&](wire::PluginRequest::Builder r) {
       auto x = r.initIndex();
       x.setCollection(c);
       x.setVersion(version);
+      x.setNoWait(no_wait);
       auto list = x.initDocuments(static_cast<unsigned>(docs.size()));
       for (unsigned i = 0; i < docs.size(); ++i) fill_document(list[i], docs[i]);
     });
@@ -1283,6 +1285,52 @@ BOOST_AUTO_TEST_CASE(a_full_buffer_holds_writers_back) {
   BOOST_TEST(Retriever(Settings{{"fresh_limit", "7"}}).plugin.settings().index.fresh_limit == 7u);
   BOOST_TEST(Retriever().plugin.settings().index.fresh_limit == 2048u);
   BOOST_CHECK_THROW(Retriever(Settings{{"fresh_limit", "-1"}}), std::invalid_argument);
+}
+
+// A stopping memosd's last writes (noWait) go into the buffer past
+// fresh_limit, apply whole like any other, and the save after them keeps
+// them buffered for the next start's merger.
+BOOST_AUTO_TEST_CASE(writes_that_must_not_wait_go_past_a_full_buffer) {
+  TempDir dir;
+  const std::string folder = dir.path() + "/index";
+  std::mt19937_64 rng(31);
+  const std::size_t dim = 8;
+  auto settings = held_merger();
+  settings.fresh_limit = 50;
+  Model model;
+  {
+    DenseCollection c(3, dim, settings);
+    apply(c, model, random_docs(rng, 1, 300, dim), 1);
+    c.wait_for_rebuild();
+    for (std::uint64_t r = 0; r < 12; ++r) {
+      auto docs = random_docs(rng, 1000 + r * 10, 10, dim);
+      BOOST_REQUIRE_EQUAL(c.index(changes_of(docs), 2 + r, /*no_wait=*/true), "");
+      for (const auto& d : docs) model.apply(d);
+    }
+    BOOST_TEST(c.stats().documents == 420u);
+    BOOST_TEST(c.state().version == 13u);
+    check_against_model(c, model, rng, dim);
+    memos::faiss_retriever::CollectionState state;
+    BOOST_REQUIRE_EQUAL(c.save(folder, &state), "");
+    BOOST_TEST(state.documents == 420u);
+  }
+  std::string detail;
+  auto reopened = DenseCollection::open(3, dim, settings, folder, &detail);
+  BOOST_TEST(reopened->stats().documents == 420u, detail);
+  check_against_model(*reopened, model, rng, dim);
+
+  // Through the wire: a request with the flag indexes what one without it
+  // does.
+  Retriever r;
+  BOOST_REQUIRE(r.open(7, dim).status == MEMOS_OK);
+  BOOST_REQUIRE(r.open(8, dim).status == MEMOS_OK);
+  auto docs = random_docs(rng, 1, 20, dim);
+  BOOST_REQUIRE(r.index(7, docs, 4, /*no_wait=*/true).status == MEMOS_OK);
+  BOOST_REQUIRE(r.index(8, docs, 4).status == MEMOS_OK);
+  auto found = r.search(7, docs[0].vector, 100);
+  BOOST_REQUIRE_MESSAGE(found.status == MEMOS_OK, found.error());
+  BOOST_TEST(!found.hits().empty());
+  BOOST_TEST(found.hits() == r.search(8, docs[0].vector, 100).hits());
 }
 
 BOOST_AUTO_TEST_CASE(snapshots_keep_buffered_documents) {
