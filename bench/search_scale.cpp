@@ -43,7 +43,8 @@ using FaissId = faiss::Index::idx_t;
 
 constexpr std::string_view kUsage =
     "usage: bench-search-scale --memosd PATH [--sizes 10000,100000] [--queries Q] [--k K]\n"
-    "                          [--seed S] [--log FILE] [--inproc on|off]\n";
+    "                          [--seed S] [--log FILE] [--inproc on|off]\n"
+    "                          [--rebuild on|off]\n";
 
 // The faiss-retriever's defaults (plugins/faiss-retriever/README.md).
 constexpr std::size_t kHnswThreshold = 20000;
@@ -63,7 +64,8 @@ struct Options {
   std::uint32_t k = 10;
   std::uint64_t seed = 42;
   std::string log;  // memosd's log of each size appended here (where stops and starts spend time)
-  bool inproc = true;  // --inproc off: no in-process index (minutes at 1M, one thread)
+  bool inproc = true;   // --inproc off: no in-process index (minutes at 1M, one thread)
+  bool rebuild = true;  // --rebuild off: search the reopened snapshots, no rebuild (build_s null)
 };
 
 Options parse_options(int argc, char** argv) {
@@ -88,9 +90,10 @@ Options parse_options(int argc, char** argv) {
                    opts.seed = parse_unsigned(flag, value);
                  } else if (flag == "--log") {
                    opts.log = value;
-                 } else if (flag == "--inproc") {
-                   if (value != "on" && value != "off") throw UsageError("--inproc is on or off");
-                   opts.inproc = value == "on";
+                 } else if (flag == "--inproc" || flag == "--rebuild") {
+                   if (value != "on" && value != "off")
+                     throw UsageError(std::string(flag) + " is on or off");
+                   (flag == "--inproc" ? opts.inproc : opts.rebuild) = value == "on";
                  } else {
                    return false;
                  }
@@ -212,12 +215,15 @@ void run_size(const Options& opts, std::size_t size) {
   start = Clock::now();
   start_daemon(daemon, opts.memosd, kStartTimeout);
   double open_s = seconds_since(start);
-  stop_daemon(daemon);
-  std::filesystem::remove_all(daemon.data_dir() + "/index");
-  std::cerr << size << ": rebuilding the indexes from the store\n";
-  start = Clock::now();
-  start_daemon(daemon, opts.memosd, kStartTimeout);
-  double build_s = seconds_since(start);
+  std::optional<double> build_s;
+  if (opts.rebuild) {
+    stop_daemon(daemon);
+    std::filesystem::remove_all(daemon.data_dir() + "/index");
+    std::cerr << size << ": rebuilding the indexes from the store\n";
+    start = Clock::now();
+    start_daemon(daemon, opts.memosd, kStartTimeout);
+    build_s = seconds_since(start);
+  }
 
   auto client = connect_client(daemon.socket());
   // The dense retriever builds HNSW in the background once a cube outgrows
@@ -257,11 +263,13 @@ void run_size(const Options& opts, std::size_t size) {
   }
   for (const auto& [mode, stats] : daemon_runs) {
     JsonLine line;
-    line.count("size", size)
-        .str("mode", mode)
-        .num("adds_per_s", adds_per_s, 0)
-        .num("build_s", build_s)
-        .num("ready_s", ready_s)
+    line.count("size", size).str("mode", mode).num("adds_per_s", adds_per_s, 0);
+    if (build_s) {
+      line.num("build_s", *build_s);
+    } else {
+      line.null("build_s");
+    }
+    line.num("ready_s", ready_s)
         .num("stop_s", stop_s)
         .num("open_s", open_s)
         .num("p50_ms", stats.p50 / 1000.0, 4)
