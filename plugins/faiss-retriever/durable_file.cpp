@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "plugins/faiss-retriever/crc32c.h"
+#include "plugins/faiss-retriever/errno_text.h"
 
 namespace memos::faiss_retriever {
 namespace {
@@ -16,10 +17,6 @@ namespace {
 // Large enough that write() and the checksum run at memory speed, small
 // enough to stay in cache between the two and to cost nothing to hold.
 constexpr std::size_t kPiece = std::size_t{1} << 20;
-
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
 
 std::string fsync_folder(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

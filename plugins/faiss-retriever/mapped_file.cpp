@@ -10,14 +10,9 @@
 #include <cstring>
 #include <utility>
 
+#include "plugins/faiss-retriever/errno_text.h"
+
 namespace memos::faiss_retriever {
-namespace {
-
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
-
-}  // namespace
 
 MappedFile::~MappedFile() {
   unmap();

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "plugins/faiss-retriever/crc32c.h"
+#include "plugins/faiss-retriever/errno_text.h"
 #include "plugins/faiss-retriever/faiss_io.h"
 
 namespace memos::faiss_retriever {
@@ -20,10 +21,6 @@ constexpr std::size_t kHeaderSize = 48;
 constexpr std::size_t kTrailerSize = 4;
 // The checksum of a load gives back the mapped pages in steps of this.
 constexpr std::size_t kCrcStep = std::size_t{64} << 20;
-
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
 
 // ---- writing: the same code measures a body and writes it ----------------
 
