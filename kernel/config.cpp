@@ -5,12 +5,17 @@
 
 #include <toml++/toml.h>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
 #include <sstream>
+#include <utility>
+
+#include "ipc/unix_peer.h"
 
 namespace memos::kernel {
 namespace {
@@ -38,112 +43,168 @@ std::string check_is_config_file(const std::string& path) {
   return "";
 }
 
-// One setter per key: reads the node, checks type and range, stores it.
-using Setter = std::function<std::string(const toml::node&)>;
+// One field per key: `set` reads the node, checks type and range and stores
+// it; `put` writes the current value into a table under the key's last
+// name (for --print-config and the SIGHUP comparison). Both directions live
+// in one row, so a key cannot be read without being printed.
+struct Field {
+  std::function<std::string(const toml::node&)> set;
+  std::function<void(toml::table*, const std::string&)> put;
+};
 
 template <class T>
-Setter integer(T* field, std::int64_t lo, std::int64_t hi) {
-  return [=](const toml::node& node) -> std::string {
-    auto v = node.value_exact<std::int64_t>();
-    if (!v) return "expected an integer";
-    if (*v < lo || *v > hi) {
-      return "value " + std::to_string(*v) + " is out of range [" + std::to_string(lo) + ", " +
-             std::to_string(hi) + "]";
-    }
-    *field = static_cast<T>(*v);
-    return "";
-  };
+Field integer(T* field, std::int64_t lo, std::int64_t hi) {
+  return {[=](const toml::node& node) -> std::string {
+            auto v = node.value_exact<std::int64_t>();
+            if (!v) return "expected an integer";
+            if (*v < lo || *v > hi) {
+              return "value " + std::to_string(*v) + " is out of range [" + std::to_string(lo) +
+                     ", " + std::to_string(hi) + "]";
+            }
+            *field = static_cast<T>(*v);
+            return "";
+          },
+          [=](toml::table* t, const std::string& k) {
+            t->insert_or_assign(k, static_cast<std::int64_t>(*field));
+          }};
 }
 
-Setter string(std::string* field, std::function<std::string(const std::string&)> check = {}) {
-  return [=](const toml::node& node) -> std::string {
-    auto v = node.value_exact<std::string>();
-    if (!v) return "expected a string";
-    if (check) {
-      std::string err = check(*v);
-      if (!err.empty()) return err;
-    }
-    *field = *v;
-    return "";
-  };
+Field string(std::string* field, std::function<std::string(const std::string&)> check = {}) {
+  return {[=](const toml::node& node) -> std::string {
+            auto v = node.value_exact<std::string>();
+            if (!v) return "expected a string";
+            if (check) {
+              std::string err = check(*v);
+              if (!err.empty()) return err;
+            }
+            *field = *v;
+            return "";
+          },
+          [=](toml::table* t, const std::string& k) { t->insert_or_assign(k, *field); }};
 }
 
-Setter string_list(std::vector<std::string>* field) {
-  return [=](const toml::node& node) -> std::string {
-    const auto* array = node.as_array();
-    if (!array) return "expected an array of strings";
-    std::vector<std::string> values;
-    for (const auto& element : *array) {
-      auto v = element.value_exact<std::string>();
-      if (!v || v->empty()) return "expected an array of non-empty strings";
-      values.push_back(*v);
-    }
-    *field = std::move(values);
-    return "";
-  };
+Field string_list(std::vector<std::string>* field) {
+  return {[=](const toml::node& node) -> std::string {
+            const auto* array = node.as_array();
+            if (!array) return "expected an array of strings";
+            std::vector<std::string> values;
+            for (const auto& element : *array) {
+              auto v = element.value_exact<std::string>();
+              if (!v || v->empty()) return "expected an array of non-empty strings";
+              values.push_back(*v);
+            }
+            *field = std::move(values);
+            return "";
+          },
+          [=](toml::table* t, const std::string& k) {
+            toml::array values;
+            for (const auto& v : *field) values.push_back(v);
+            t->insert_or_assign(k, std::move(values));
+          }};
 }
 
-Setter number(float* field, double lo, double hi) {
-  return [=](const toml::node& node) -> std::string {
-    auto v = node.value<double>();  // an integer or a float
-    if (!v || !(*v >= lo && *v <= hi)) {
-      return "expected a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-    }
-    *field = static_cast<float>(*v);
-    return "";
-  };
+// The shortest decimal that reads back as the same float: 0.1f prints as
+// 0.1, not as the double 0.10000000149011612.
+double printable(float value) {
+  char text[32];
+  auto end = std::to_chars(text, text + sizeof(text), value).ptr;
+  return std::strtod(std::string(text, end).c_str(), nullptr);
 }
 
-Setter search_mode(SearchMode* field) {
-  return [=](const toml::node& node) -> std::string {
-    auto v = node.value_exact<std::string>();
-    if (!v) return "expected a string";
-    auto mode = parse_search_mode(*v);
-    if (!mode) return std::string("must be ") + search_mode_names();
-    *field = *mode;
-    return "";
-  };
+Field number(float* field, double lo, double hi) {
+  return {[=](const toml::node& node) -> std::string {
+            auto v = node.value<double>();  // an integer or a float
+            if (!v || !(*v >= lo && *v <= hi)) {
+              return "expected a number in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                     "]";
+            }
+            *field = static_cast<float>(*v);
+            return "";
+          },
+          [=](toml::table* t, const std::string& k) { t->insert_or_assign(k, printable(*field)); }};
 }
 
-// [plugins.settings.NAME] tables: KEY = "text" | number | boolean.
-Setter plugin_settings(std::map<std::string, std::map<std::string, std::string>>* field) {
-  return [=](const toml::node& node) -> std::string {
-    const auto* plugins = node.as_table();
-    if (!plugins) return "expected tables [plugins.settings.NAME]";
-    std::map<std::string, std::map<std::string, std::string>> all;
-    for (const auto& [name, settings] : *plugins) {
-      const auto* table = settings.as_table();
-      if (!table) return "expected a table [plugins.settings." + std::string(name.str()) + "]";
-      auto& out = all[std::string(name.str())];
-      for (const auto& [key, value] : *table) {
-        std::string k(key.str());
-        if (auto s = value.value_exact<std::string>()) {
-          out[k] = *s;
-        } else if (auto i = value.value_exact<std::int64_t>()) {
-          out[k] = std::to_string(*i);
-        } else if (auto d = value.value_exact<double>()) {
-          std::ostringstream text;
-          text << *d;
-          out[k] = text.str();
-        } else if (auto b = value.value_exact<bool>()) {
-          out[k] = *b ? "true" : "false";
-        } else {
-          return std::string(name.str()) + "." + k + ": expected a string, number or boolean";
-        }
-      }
-    }
-    *field = std::move(all);
-    return "";
-  };
+Field search_mode(SearchMode* field) {
+  return {[=](const toml::node& node) -> std::string {
+            auto v = node.value_exact<std::string>();
+            if (!v) return "expected a string";
+            auto mode = parse_search_mode(*v);
+            if (!mode) return std::string("must be ") + search_mode_names();
+            *field = *mode;
+            return "";
+          },
+          [=](toml::table* t, const std::string& k) {
+            t->insert_or_assign(k, std::string(to_string(*field)));
+          }};
 }
 
-Setter boolean(bool* field) {
-  return [=](const toml::node& node) -> std::string {
-    auto v = node.value_exact<bool>();
-    if (!v) return "expected true or false";
-    *field = *v;
-    return "";
-  };
+Field log_format(LogFormat* field) {
+  return {[=](const toml::node& node) -> std::string {
+            auto v = node.value_exact<std::string>();
+            if (!v) return "expected a string";
+            auto format = parse_log_format(*v);
+            if (!format) return "log_format must be text or json, not '" + *v + "'";
+            *field = *format;
+            return "";
+          },
+          [=](toml::table* t, const std::string& k) {
+            t->insert_or_assign(k, std::string(to_string(*field)));
+          }};
+}
+
+// [plugins.settings.NAME] tables: KEY = "text" | number | boolean, kept as
+// text (and printed as strings, which read back the same).
+Field plugin_settings(std::map<std::string, std::map<std::string, std::string>>* field) {
+  return {[=](const toml::node& node) -> std::string {
+            const auto* plugins = node.as_table();
+            if (!plugins) return "expected tables [plugins.settings.NAME]";
+            std::map<std::string, std::map<std::string, std::string>> all;
+            for (const auto& [name, settings] : *plugins) {
+              const auto* table = settings.as_table();
+              if (!table) {
+                return "expected a table [plugins.settings." + std::string(name.str()) + "]";
+              }
+              auto& out = all[std::string(name.str())];
+              for (const auto& [key, value] : *table) {
+                std::string k(key.str());
+                if (auto s = value.value_exact<std::string>()) {
+                  out[k] = *s;
+                } else if (auto i = value.value_exact<std::int64_t>()) {
+                  out[k] = std::to_string(*i);
+                } else if (auto d = value.value_exact<double>()) {
+                  std::ostringstream text;
+                  text << *d;
+                  out[k] = text.str();
+                } else if (auto b = value.value_exact<bool>()) {
+                  out[k] = *b ? "true" : "false";
+                } else {
+                  return std::string(name.str()) + "." + k +
+                         ": expected a string, number or boolean";
+                }
+              }
+            }
+            *field = std::move(all);
+            return "";
+          },
+          [=](toml::table* t, const std::string& k) {
+            toml::table plugins;
+            for (const auto& [name, settings] : *field) {
+              toml::table one;
+              for (const auto& [key, value] : settings) one.insert_or_assign(key, value);
+              plugins.insert_or_assign(name, std::move(one));
+            }
+            t->insert_or_assign(k, std::move(plugins));
+          }};
+}
+
+Field boolean(bool* field) {
+  return {[=](const toml::node& node) -> std::string {
+            auto v = node.value_exact<bool>();
+            if (!v) return "expected true or false";
+            *field = *v;
+            return "";
+          },
+          [=](toml::table* t, const std::string& k) { t->insert_or_assign(k, *field); }};
 }
 
 std::string check_log_level(const std::string& v) {
@@ -169,12 +230,14 @@ std::string check_kv_type(const std::string& v) {
   return "kv_type must be f16, f32 or q8_0";
 }
 
-std::map<std::string, Setter> setters(Config* c) {
+// Every key, in the order of memosd.conf(5).
+std::vector<std::pair<std::string, Field>> fields(Config* c) {
   constexpr std::int64_t kMaxU32 = std::numeric_limits<std::uint32_t>::max();
   return {
       {"socket", string(&c->socket, check_path)},
       {"data_dir", string(&c->data_dir, check_path)},
       {"log_level", string(&c->log_level, check_log_level)},
+      {"log_format", log_format(&c->log_format)},
       {"worker_threads", integer(&c->worker_threads, 0, 256)},
       {"shutdown_timeout_ms", integer(&c->shutdown_timeout_ms, 0, 600000)},
       {"ipc.max_message_bytes", integer(&c->ipc.max_message_bytes, 1024, 1ll << 30)},
@@ -249,7 +312,74 @@ std::map<std::string, Setter> setters(Config* c) {
   };
 }
 
+// `name` ("ipc.max_k") as its table (null: the top level) and last name.
+std::pair<std::string, std::string> split_key(const std::string& name) {
+  auto dot = name.find('.');
+  if (dot == std::string::npos) return {"", name};
+  return {name.substr(0, dot), name.substr(dot + 1)};
+}
+
+toml::table as_table(const Config& config) {
+  Config copy = config;  // the fields point into a Config they may write
+  toml::table root;
+  for (auto& [name, field] : fields(&copy)) {
+    auto [section, key] = split_key(name);
+    toml::table* into = &root;
+    if (!section.empty()) {
+      if (!root.contains(section)) root.insert(section, toml::table{});
+      into = root[section].as_table();
+    }
+    field.put(into, key);
+  }
+  return root;
+}
+
 }  // namespace
+
+std::optional<LogFormat> parse_log_format(std::string_view name) {
+  if (name == "text") return LogFormat::text;
+  if (name == "json") return LogFormat::json;
+  return std::nullopt;
+}
+
+const char* to_string(LogFormat format) {
+  return format == LogFormat::json ? "json" : "text";
+}
+
+void apply_command_line(Config* config) {
+  const CommandLineKeys& given = config->command_line;
+  if (!given.socket.empty()) config->socket = given.socket;
+  if (!given.data_dir.empty()) config->data_dir = given.data_dir;
+  if (!given.log_level.empty()) config->log_level = given.log_level;
+}
+
+void resolve_defaults(Config* config) {
+  if (config->socket.empty()) config->socket = ipc::default_socket_path();
+  if (config->data_dir.empty()) config->data_dir = default_data_dir();
+  if (config->plugins.paths.empty()) config->plugins.paths = default_plugin_paths();
+  if (config->plugins.host.empty()) config->plugins.host = default_plugin_host();
+}
+
+std::string config_to_toml(const Config& config) {
+  std::ostringstream out;
+  // Basic strings with escapes, no indentation: plain to read, and exactly
+  // what the parser reads back.
+  out << toml::toml_formatter{as_table(config), toml::format_flags::allow_unicode_strings} << "\n";
+  return out.str();
+}
+
+std::vector<std::string> changed_keys(const Config& a, const Config& b) {
+  Config copy_a = a, copy_b = b;
+  auto fields_a = fields(&copy_a), fields_b = fields(&copy_b);
+  std::vector<std::string> changed;
+  for (std::size_t i = 0; i < fields_a.size(); ++i) {
+    toml::table value_a, value_b;
+    fields_a[i].second.put(&value_a, "v");
+    fields_b[i].second.put(&value_b, "v");
+    if (value_a != value_b) changed.push_back(fields_a[i].first);
+  }
+  return changed;
+}
 
 std::string load_config_file(const std::string& path, Config* config) {
   if (std::string bad = check_is_config_file(path); !bad.empty()) return bad;
@@ -261,7 +391,8 @@ std::string load_config_file(const std::string& path, Config* config) {
     if (e.source().begin.line == 0) return path + ": " + message;
     return where(path, e.source()) + ": " + message;
   }
-  auto known = setters(config);
+  std::map<std::string, Field> known;
+  for (auto& [name, field] : fields(config)) known.emplace(name, std::move(field));
   std::string error;
   for (auto& [key, node] : table) {
     std::string name(key.str());
@@ -273,7 +404,7 @@ std::string load_config_file(const std::string& path, Config* config) {
         auto it = known.find(full);
         if (it == known.end())
           return where(path, sub_key.source()) + ": unknown key '" + full + "'";
-        if (error = it->second(sub_node); !error.empty()) {
+        if (error = it->second.set(sub_node); !error.empty()) {
           return where(path, sub_node.source()) + ": " + full + ": " + error;
         }
       }
@@ -281,7 +412,7 @@ std::string load_config_file(const std::string& path, Config* config) {
     }
     auto it = known.find(name);
     if (it == known.end()) return where(path, key.source()) + ": unknown key '" + name + "'";
-    if (error = it->second(node); !error.empty()) {
+    if (error = it->second.set(node); !error.empty()) {
       return where(path, node.source()) + ": " + name + ": " + error;
     }
   }
@@ -343,6 +474,22 @@ std::string default_data_dir() {
   }
   const char* home = std::getenv("HOME");
   return std::string(home && *home ? home : ".") + "/.local/share/memosd";
+}
+
+std::vector<std::string> default_plugin_paths() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  auto base = exe.parent_path().parent_path();
+  return {(base / "plugins").string(), (base / "lib" / "memosd" / "plugins").string()};
+}
+
+std::string default_plugin_host() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  auto beside = exe.parent_path() / "memos-plugin-host";
+  auto installed = exe.parent_path().parent_path() / "lib" / "memosd" / "memos-plugin-host";
+  return (std::filesystem::exists(beside, ec) ? beside : installed).string();
 }
 
 }  // namespace memos::kernel

@@ -2,12 +2,15 @@
 //
 // Every key is documented in memosd.conf(5) and dist/memosd.conf.
 // Precedence: built-in defaults < config file < command-line options.
+// Which file is read when none is named: config_discovery.h.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "memos/vocabulary.h"
@@ -126,13 +129,25 @@ struct ActivationConfig {
   std::uint64_t max_state_mb = 200;    // a larger state is not stored
 };
 
+// How the log is written on stderr (log_output.h).
+enum class LogFormat { text, json };
+
+// The options given on memosd's command line that set keys; empty: not
+// given. They win over the file, at start and at every SIGHUP reload.
+struct CommandLineKeys {
+  std::string socket;
+  std::string data_dir;
+  std::string log_level;
+};
+
 struct Config {
   std::string path;      // the file it was read from, if any (SIGHUP re-reads it)
   std::string socket;    // empty: ipc::default_socket_path()
   std::string data_dir;  // empty: default_data_dir()
   std::string log_level = "info";
-  bool log_level_from_command_line = false;  // then a SIGHUP reload keeps it
-  std::uint32_t worker_threads = 0;          // 0: one per CPU, at least 2
+  LogFormat log_format = LogFormat::text;
+  CommandLineKeys command_line;
+  std::uint32_t worker_threads = 0;  // 0: one per CPU, at least 2
   std::uint32_t shutdown_timeout_ms = 10000;
   IpcConfig ipc;
   StoreConfig store;
@@ -152,6 +167,28 @@ std::string load_config_file(const std::string& path, Config* config);
 // Validates values set from any source. Returns "" or an error message.
 std::string validate_config(const Config& config);
 
+// Sets the keys the command line gave (config->command_line) over the
+// file's values.
+void apply_command_line(Config* config);
+
+// Replaces the defaults that depend on the machine, written as empty values
+// (socket, data_dir, plugins.paths, plugins.host), by what they stand for,
+// so that the configuration reads as the daemon runs it.
+void resolve_defaults(Config* config);
+
+// The configuration as a memosd.conf: every key, in TOML that
+// load_config_file() reads back to the same configuration (once
+// resolve_defaults() has filled the empty paths, which the file refuses).
+std::string config_to_toml(const Config& config);
+
+// The keys (as written in memosd.conf, "ipc.max_connections") whose values
+// differ between `a` and `b`, in the file's order.
+std::vector<std::string> changed_keys(const Config& a, const Config& b);
+
+// "text" or "json"; nullopt for anything else.
+std::optional<LogFormat> parse_log_format(std::string_view name);
+const char* to_string(LogFormat format);
+
 // Checks that the files the configuration names exist and can be read
 // (executor.model), as `memosd --check-config` promises. Returns "" or an
 // error naming the key and the file. The running daemon need not call it:
@@ -160,5 +197,14 @@ std::string check_named_files(const Config& config);
 
 // $XDG_DATA_HOME/memosd (default ~/.local/share/memosd); /var/lib/memosd as root.
 std::string default_data_dir();
+
+// Where plugins are looked for when plugins.paths is empty: ../plugins and
+// ../lib/memosd/plugins from memosd's folder (the build tree and the
+// installed layout). Empty if /proc/self/exe cannot be read.
+std::vector<std::string> default_plugin_paths();
+
+// memos-plugin-host when plugins.host is empty: beside memosd (the build
+// tree), else ../lib/memosd/ from memosd's folder (installed).
+std::string default_plugin_host();
 
 }  // namespace memos::kernel

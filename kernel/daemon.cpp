@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "ipc/unix_peer.h"
+#include "kernel/log_output.h"
 #include "kernel/systemd.h"
 #include "kernel/wire_replies.h"
 
@@ -48,8 +49,8 @@ Daemon::Daemon(Config config)
       limits_(config_.ipc, static_cast<std::uint32_t>(geteuid())),
       user_namespace_(UserNamespace::current()),
       plugins_(config_.plugins) {
-  if (config_.socket.empty()) config_.socket = ipc::default_socket_path();
-  if (config_.data_dir.empty()) config_.data_dir = default_data_dir();
+  // As main() does: SIGHUP compares the file with this, filled the same way.
+  resolve_defaults(&config_);
   stats_.socket_path = config_.socket;
   stats_.data_dir = config_.data_dir;
 }
@@ -142,6 +143,7 @@ bool Daemon::listen_on_passed_socket(int fd) {
     config_.socket.assign(name, size);
     stats_.socket_path = config_.socket;
   }
+  socket_passed_ = true;
   spdlog::info("listening on the socket systemd passed ({})", config_.socket);
   return true;
 }
@@ -326,26 +328,42 @@ void Daemon::run_on_worker(std::function<void()> work) {
   }
 }
 
-// SIGHUP: re-read the configuration file. Only log_level applies to a
-// running daemon; a file with an error is refused and the running
-// configuration stays.
+// SIGHUP: re-read the configuration file. log_level and log_format apply to
+// the running daemon; the other keys are read once, at start, by parts that
+// keep them (the store's map, the plugins, the limits of each connection),
+// so a change to them is named in a warning and waits for a restart. A file
+// with an error is refused and the running configuration stays.
 void Daemon::reload_config() {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   if (config_.path.empty()) {
-    spdlog::info("SIGHUP: no configuration file to re-read");
+    spdlog::info("SIGHUP: no configuration file to re-read (none was found at start)");
     return;
   }
   systemd::notify("RELOADING=1\nSTATUS=re-reading " + config_.path);
   Config fresh;
   if (std::string err = load_config_file(config_.path, &fresh); !err.empty()) {
     spdlog::error("SIGHUP: configuration not reloaded, the running one stays: {}", err);
-  } else if (config_.log_level_from_command_line) {
-    spdlog::info("SIGHUP: configuration re-read; log level {} (from the command line)",
-                 config_.log_level);
   } else {
+    fresh.command_line = config_.command_line;
+    apply_command_line(&fresh);
+    resolve_defaults(&fresh);
+    std::string need_restart;
+    for (const std::string& key : changed_keys(config_, fresh)) {
+      if (key == "log_level" || key == "log_format") continue;
+      if (key == "socket" && socket_passed_) continue;
+      need_restart += (need_restart.empty() ? "" : ", ") + key;
+    }
     config_.log_level = fresh.log_level;
-    spdlog::set_level(spdlog::level::from_str(fresh.log_level));
-    spdlog::info("SIGHUP: configuration re-read; log level {}", fresh.log_level);
+    config_.log_format = fresh.log_format;
+    spdlog::set_level(spdlog::level::from_str(config_.log_level));
+    set_log_format(config_.log_format);
+    spdlog::info("SIGHUP: configuration re-read; log level {}{}, log format {}", config_.log_level,
+                 config_.command_line.log_level.empty() ? "" : " (from the command line)",
+                 to_string(config_.log_format));
+    if (!need_restart.empty()) {
+      spdlog::warn("SIGHUP: changed in {} but applied only at a restart: {}", config_.path,
+                   need_restart);
+    }
   }
   systemd::notify("READY=1\nSTATUS=ready on " + config_.socket);
 }

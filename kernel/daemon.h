@@ -143,6 +143,9 @@ class Daemon final : public ConnectionOwner {
   std::unique_ptr<LoopMailbox> mailbox_;
   InlineReads inline_reads_;  // bound with loop_thread_ by run()
   UvHandle<uv_pipe_t> listener_;
+  // systemd passed the listening socket: the socket key plays no part, and
+  // config_.socket holds the passed socket's path.
+  bool socket_passed_ = false;
   UvHandle<uv_signal_t> sigint_;
   UvHandle<uv_signal_t> sigterm_;
   UvHandle<uv_signal_t> sighup_;

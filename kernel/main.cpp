@@ -1,5 +1,4 @@
 // memosd — the memory daemon. See memosd(8).
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -10,40 +9,79 @@
 #include <thread>
 
 #include "kernel/config.h"
+#include "kernel/config_discovery.h"
 #include "kernel/daemon.h"
+#include "kernel/log_output.h"
 
 namespace {
 
-void set_up_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("memosd");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(level));
-  spdlog::flush_on(spdlog::level::info);
+// The configuration file as the daemon would run it, with the command line
+// over it, headed by where it came from (TOML comments).
+void print_config(const memos::kernel::Config& config, const memos::kernel::ConfigChoice& choice) {
+  std::printf("# memosd %s --print-config: the configuration it runs with\n", MEMOS_VERSION);
+  std::printf("# %s\n", memos::kernel::describe(choice).c_str());
+  const auto& given = config.command_line;
+  if (!given.socket.empty() || !given.data_dir.empty() || !given.log_level.empty()) {
+    std::printf("# with the command line over it:%s%s%s\n", given.socket.empty() ? "" : " --socket",
+                given.data_dir.empty() ? "" : " --data",
+                given.log_level.empty() ? "" : " --log-level");
+  }
+  std::fputs(memos::kernel::config_to_toml(config).c_str(), stdout);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   memos::kernel::Config config;
-  std::string config_path, socket, data_dir, log_level, check_path;
-  bool show_version = false;
+  memos::kernel::CommandLineKeys given;
+  std::string config_path, check_path;
+  bool show_version = false, show_config = false;
 
   // An option given with an empty value is a mistake (an unset shell
   // variable), never "use the default": `--check-config ""` once started a
   // full daemon on the system paths.
   const CLI::Validator not_empty(
-      [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; },
-      "NOT EMPTY");
+      [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; }, "");
+  // Defaults shown as this daemon would take them: the help names the real
+  // files and paths, not placeholders.
+  memos::kernel::Config defaults;
+  memos::kernel::resolve_defaults(&defaults);
+  const std::string user_file = memos::kernel::user_config_path();
+  const std::string config_default =
+      (geteuid() == 0 || user_file.empty() ? "" : user_file + " if it exists, else ") +
+      memos::kernel::system_config_path() + " if it exists, else none";
+
   CLI::App app{"memosd: a memory daemon for LLM agents (see memosd(8))", "memosd"};
-  app.add_option("--config", config_path, "TOML configuration file")->check(not_empty);
-  app.add_option("--socket", socket, "Unix socket to listen on")->check(not_empty);
-  app.add_option("--data", data_dir, "data folder")->check(not_empty);
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
-      ->check(not_empty);
+  // Option help reads "--socket PATH ... (default: ...)", without CLI11's
+  // type names and range checks ("TEXT", "UINT:UINT in [1 - ...]").
+  app.get_formatter()->column_width(24);
+  auto with_default = [](const std::string& what, const std::string& value) {
+    return what + " (default: " + value + ")";
+  };
+  app.add_option("--config", config_path,
+                 with_default("configuration file, memosd.conf(5)", config_default))
+      ->check(not_empty)
+      ->type_name("FILE");
+  app.add_option("--socket", given.socket,
+                 with_default("Unix socket to listen on, over the socket key", defaults.socket))
+      ->check(not_empty)
+      ->type_name("PATH");
+  app.add_option("--data", given.data_dir,
+                 with_default("data folder, over the data_dir key", defaults.data_dir))
+      ->check(not_empty)
+      ->type_name("DIR");
+  app.add_option("--log-level", given.log_level,
+                 with_default("trace, debug, info, warn, error or off, over the log_level key",
+                              "log_level of the configuration, else " + defaults.log_level))
+      ->check(not_empty)
+      ->type_name("LEVEL");
   app.add_flag("--version", show_version, "print the version and exit");
   app.add_option("--check-config", check_path, "validate a configuration file and exit")
-      ->check(not_empty);
+      ->check(not_empty)
+      ->type_name("FILE");
+  app.add_flag("--print-config", show_config,
+               "print the configuration memosd would run with (every key, in memosd.conf "
+               "syntax) and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -53,6 +91,10 @@ int main(int argc, char** argv) {
   if (show_version) {
     std::printf("memosd %s\n", MEMOS_VERSION);
     return 0;
+  }
+  if (show_config && !check_path.empty()) {
+    std::fprintf(stderr, "memosd: --print-config and --check-config do not go together\n");
+    return 2;
   }
 
   if (!check_path.empty()) {
@@ -66,22 +108,24 @@ int main(int argc, char** argv) {
     std::printf("%s: ok\n", check_path.c_str());
     return 0;
   }
-  if (!config_path.empty()) {
-    if (std::string err = memos::kernel::load_config_file(config_path, &config); !err.empty()) {
+  memos::kernel::ConfigChoice choice = memos::kernel::choose_config_file(config_path);
+  if (!choice.path.empty()) {
+    if (std::string err = memos::kernel::load_config_file(choice.path, &config); !err.empty()) {
       std::fprintf(stderr, "memosd: %s\n", err.c_str());
       return 1;
     }
-    config.path = config_path;
+    config.path = choice.path;
   }
-  if (!socket.empty()) config.socket = socket;
-  if (!data_dir.empty()) config.data_dir = data_dir;
-  if (!log_level.empty()) {
-    config.log_level = log_level;
-    config.log_level_from_command_line = true;
-  }
+  config.command_line = given;
+  memos::kernel::apply_command_line(&config);
   if (std::string err = memos::kernel::validate_config(config); !err.empty()) {
     std::fprintf(stderr, "memosd: %s\n", err.c_str());
     return 2;
+  }
+  memos::kernel::resolve_defaults(&config);
+  if (show_config) {
+    print_config(config, choice);
+    return 0;
   }
 
   // libuv sizes its worker pool from the environment on first use.
@@ -89,7 +133,8 @@ int main(int argc, char** argv) {
   if (threads == 0) threads = std::max(2u, std::thread::hardware_concurrency());
   setenv("UV_THREADPOOL_SIZE", std::to_string(threads).c_str(), 1);
 
-  set_up_logging(config.log_level);
+  memos::kernel::set_up_logging(config.log_level, config.log_format);
+  spdlog::info("{}", memos::kernel::describe(choice));
   memos::kernel::Daemon daemon(std::move(config));
   return daemon.run();
 }

@@ -30,26 +30,10 @@ std::uint64_t host_memory_mb(const PluginsConfig& config) {
 }  // namespace
 
 PluginManager::PluginManager(const PluginsConfig& config) : config_(config) {
-  if (config_.paths.empty()) {
-    // Beside the binary: the build tree (build/kernel/memosd ->
-    // build/plugins) and the installed layout (bin/ -> lib/memosd/plugins).
-    std::error_code ec;
-    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (!ec) {
-      auto base = exe.parent_path().parent_path();
-      config_.paths = {(base / "plugins").string(), (base / "lib" / "memosd" / "plugins").string()};
-    }
-  }
-  // memos-plugin-host sits beside memosd.
-  std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  host_binary_ = config_.host;
-  if (host_binary_.empty()) {
-    // Beside memosd in the build tree; lib/memosd/ when installed.
-    auto beside = exe.parent_path() / "memos-plugin-host";
-    auto installed = exe.parent_path().parent_path() / "lib" / "memosd" / "memos-plugin-host";
-    host_binary_ = (std::filesystem::exists(beside, ec) ? beside : installed).string();
-  }
+  // Beside the binary: the build tree (build/kernel/memosd -> build/plugins)
+  // and the installed layout (bin/ -> lib/memosd/plugins).
+  if (config_.paths.empty()) config_.paths = default_plugin_paths();
+  host_binary_ = config_.host.empty() ? default_plugin_host() : config_.host;
 }
 
 void PluginManager::scan() {

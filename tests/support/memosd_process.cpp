@@ -99,16 +99,24 @@ bool MemosdProcess::start(std::chrono::milliseconds timeout) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  // Without --config memosd reads the user's ~/.config/memosd/memosd.conf
+  // (config_discovery.h): a developer's own must not reach the tests, so
+  // unless a test names one, XDG_CONFIG_HOME is a folder that is not there.
+  std::vector<std::string> env = env_;
+  if (std::none_of(env.begin(), env.end(),
+                   [](const std::string& e) { return e.starts_with("XDG_CONFIG_HOME="); })) {
+    env.push_back("XDG_CONFIG_HOME=" + log_.substr(0, log_.rfind('/')) + "/no-user-config");
+  }
   // An extra entry replaces an inherited one of the same name.
-  auto overridden = [this](std::string_view entry) {
+  auto overridden = [&env](std::string_view entry) {
     auto name = entry.substr(0, entry.find('=') + 1);
-    return std::any_of(env_.begin(), env_.end(),
+    return std::any_of(env.begin(), env.end(),
                        [&](const std::string& e) { return e.starts_with(name); });
   };
   std::vector<char*> envp;
   for (char** e = environ; *e; ++e)
     if (!overridden(*e)) envp.push_back(*e);
-  for (auto& e : env_) envp.push_back(e.data());
+  for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
   int rc = posix_spawn(&pid_, args.front().c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);

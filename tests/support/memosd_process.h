@@ -54,7 +54,8 @@ class MemosdProcess {
   void run_under(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
   // Arguments after the defaults, and "NAME=VALUE" entries that replace or
   // add to the inherited environment, for the next start() (fault
-  // injection: LD_PRELOAD).
+  // injection: LD_PRELOAD). Unless they name XDG_CONFIG_HOME, memosd gets
+  // one without a memosd.conf: the user's own never reaches a test.
   void set_extra_args(std::vector<std::string> args) { extra_ = std::move(args); }
   void set_extra_env(std::vector<std::string> env) { env_ = std::move(env); }
   pid_t pid() const { return pid_; }

@@ -288,3 +288,39 @@ BOOST_AUTO_TEST_CASE(the_plugin_hosts_memory_limit_is_read_and_checked) {
   err = load("[plugins]\nhost_memory_mb = \"lots\"\n", &c);
   BOOST_TEST(err.find("expected an integer") != std::string::npos, err);
 }
+
+// --print-config's text reads back as the same configuration, and
+// changed_keys() (SIGHUP's warning) names exactly the keys that differ.
+BOOST_AUTO_TEST_CASE(printed_config_reads_back_and_changes_are_named) {
+  Config c;
+  std::string err = load(
+      "log_format = \"json\"\n[search]\ndense_weight = 0.1\nmax_k = 7\n"
+      "[plugins]\nhost = \"/opt/host \\\"x\\\"\"\n"
+      "[plugins.settings.faiss-retriever]\nhnsw_m = 16\n",
+      &c);
+  BOOST_REQUIRE(err == "");
+  memos::kernel::resolve_defaults(&c);
+  Config back;
+  err = load(memos::kernel::config_to_toml(c), &back);
+  BOOST_REQUIRE_MESSAGE(err == "", err << "\n" << memos::kernel::config_to_toml(c));
+  BOOST_TEST(memos::kernel::changed_keys(c, back).empty());
+  BOOST_TEST(back.search.dense_weight == 0.1f);
+  BOOST_TEST(back.plugins.host == "/opt/host \"x\"");
+  BOOST_TEST(back.plugins.settings["faiss-retriever"]["hnsw_m"] == "16");
+  BOOST_TEST((back.log_format == memos::kernel::LogFormat::json));
+
+  back.search.max_k = 8;
+  back.ipc.max_segments = 9;
+  back.log_level = "debug";
+  std::vector<std::string> expected = {"log_level", "ipc.max_segments", "search.max_k"};
+  BOOST_TEST(memos::kernel::changed_keys(c, back) == expected, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(log_format_is_text_or_json) {
+  Config c;
+  BOOST_TEST((c.log_format == memos::kernel::LogFormat::text));
+  std::string err = load("log_format = \"xml\"\n", &c);
+  BOOST_TEST(err.find("log_format must be text or json, not 'xml'") != std::string::npos, err);
+  err = load("log_format = 1\n", &c);
+  BOOST_TEST(err.find("log_format: expected a string") != std::string::npos, err);
+}
