@@ -270,7 +270,7 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"store.max_meta_key_bytes", integer(&c->store.max_meta_key_bytes, 1, 1 << 20)},
       {"store.max_meta_value_bytes", integer(&c->store.max_meta_value_bytes, 1, 1 << 30)},
       {"store.max_import_mb", integer(&c->store.max_import_mb, 1, 1ll << 24)},
-      {"search.embedding_dim", integer(&c->search.embedding_dim, 16, 4096)},
+      {"search.embedding_dim", integer(&c->search.embedding_dim, 0, 4096)},
       {"search.max_k", integer(&c->search.max_k, 1, 100000)},
       {"search.default_mode", search_mode(&c->search.default_mode)},
       {"search.hybrid_depth", integer(&c->search.hybrid_depth, 1, 10000)},
@@ -438,6 +438,9 @@ std::string validate_config(const Config& c) {
   }
   if (c.ipc.max_connections_per_uid > c.ipc.max_connections) {
     return "ipc.max_connections_per_uid must be at most ipc.max_connections";
+  }
+  if (c.search.embedding_dim != 0 && c.search.embedding_dim < 16) {
+    return "search.embedding_dim must be 0 (the embedder's own) or at least 16";
   }
   if (c.ipc.idle_timeout_ms != 0 && c.ipc.idle_timeout_ms < 100) {
     return "ipc.idle_timeout_ms must be 0 (never) or at least 100";

@@ -61,7 +61,9 @@ struct StoreConfig {
 };
 
 struct SearchConfig {
-  std::uint32_t embedding_dim = 256;
+  // 0: the embedder's own (a GGUF model's; hash-v1 describes 256), set
+  // from it when the embedder loads (Daemon::load_embedder).
+  std::uint32_t embedding_dim = 0;
   std::uint32_t max_k = 1000;
   SearchMode default_mode = SearchMode::hybrid;  // of new cubes
   std::uint32_t hybrid_depth = 50;               // candidates asked of each retriever

@@ -81,6 +81,7 @@ class Daemon final : public ConnectionOwner {
   Status load_retrievers();
   Status load_executor();
   Status remove_stale_imports();
+  Status adopt_embedder();
   Status open_indexes();
   Status start_commit_queue();
   Status start_activation_tier();

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
+#include <vector>
 
 #include "kernel/daemon.h"
 #include "kernel/handlers/archives.h"
@@ -38,6 +40,7 @@ bool Daemon::build_services() {
            &Daemon::load_retrievers,
            &Daemon::load_executor,
            &Daemon::remove_stale_imports,
+           &Daemon::adopt_embedder,
            &Daemon::open_indexes,
            &Daemon::start_commit_queue,
            &Daemon::start_activation_tier,
@@ -82,7 +85,17 @@ Status Daemon::load_embedder() {
   std::string model, error;
   auto embedder = plugins_.load_embedder(&model, &error);
   if (!embedder) return failed(error);
-  // Every cube embeds at search.embedding_dim: an embedder whose model has
+  // Unset, the dimension is the embedder's own, so that a GGUF model needs
+  // no setting of its size.
+  if (config_.search.embedding_dim == 0) {
+    config_.search.embedding_dim = embedder->dimension();
+    if (config_.search.embedding_dim < 16 || config_.search.embedding_dim > 4096) {
+      return failed(fmt::format(
+          "embedder {} describes its dimension as {}: set search.embedding_dim (16 to 4096)",
+          config_.plugins.embedder, config_.search.embedding_dim));
+    }
+  }
+  // New cubes embed at search.embedding_dim: an embedder whose model has
   // another dimension (a GGUF embedder's is its model's) must say so now,
   // not at the first add.
   std::vector<float> probe;
@@ -144,6 +157,41 @@ Status Daemon::remove_stale_imports() {
   }
   if (stale) spdlog::info("removed {} import(s) left unfinished by a crash", stale);
   return {};
+}
+
+// A cube whose memories another embedding model embedded: its vectors mean nothing to queries the
+// daemon's embedder makes now. Its dense collection is dropped and the cube adopts the embedder, so
+// open_indexes() rebuilds it from the stored texts; the lexical index, which does not depend on the
+// embedder, is kept. Dropped before the record changes: a crash between the two finds the cube not
+// yet adopted and drops again, and never serves old vectors as new.
+Status Daemon::adopt_embedder() {
+  const std::string model = indexes_.embedder_model();
+  const std::uint32_t dimension = config_.search.embedding_dim;
+  std::vector<store::Cube> cubes;
+  {
+    std::optional<store::ReadTxn> txn;
+    store::Status s = store_->begin_read(&txn);
+    if (s.ok()) s = txn->list_all_cubes(&cubes);
+    if (!s.ok()) return failed("listing the cubes: " + s.message);
+  }
+  // The same model at another dimension (hash-v1, whose dimension is a
+  // setting) embeds the cube as before: only another model is adopted.
+  std::erase_if(cubes, [&](const store::Cube& c) { return c.embedder == model; });
+  if (cubes.empty()) return {};
+  for (const store::Cube& cube : cubes) {
+    spdlog::warn(
+        "cube {}: its memories were embedded by {} at {} dimensions, memosd now embeds with {} "
+        "at {}: rebuilding its dense index from the store ({} memories)",
+        cube.name, cube.embedder, cube.dimension, model, dimension, cube.live_items);
+    if (Status s = indexes_.dense().drop(cube.id); !s.ok())
+      return failed("cube " + cube.name + ": dropping its dense index: " + s.message);
+  }
+  std::optional<store::WriteTxn> txn;
+  store::Status s = store_->begin_write(&txn);
+  for (std::size_t i = 0; s.ok() && i < cubes.size(); ++i)
+    s = txn->set_cube_embedder(cubes[i].id, model, dimension);
+  if (s.ok()) s = txn->commit();
+  return s.ok() ? Status::success() : failed("recording the cubes' new embedder: " + s.message);
 }
 
 // Opens every cube's collections, rebuilding those their snapshot does not

@@ -16,13 +16,16 @@ namespace memos::kernel {
 class PluginEmbedder {
  public:
   // `channel` reaches an embedder plugin, in process or isolated; calls
-  // wait at most `timeout`.
+  // wait at most `timeout`. `dimension` is the one it described as its own
+  // (0 if it named none).
   PluginEmbedder(std::string name, std::shared_ptr<plugins::PluginChannel> channel,
-                 std::chrono::milliseconds timeout, std::uint32_t max_batch)
+                 std::chrono::milliseconds timeout, std::uint32_t max_batch,
+                 std::uint32_t dimension = 0)
       : name_(std::move(name)),
         channel_(std::move(channel)),
         timeout_(timeout),
-        max_batch_(max_batch) {}
+        max_batch_(max_batch),
+        dimension_(dimension) {}
 
   // Embeds `texts` at `dimension`: out->size() == texts.size() * dimension,
   // row-major. Thread-safe. Errors (call_plugin): unavailable, retryable,
@@ -35,12 +38,15 @@ class PluginEmbedder {
   }
 
   const std::shared_ptr<plugins::PluginChannel>& channel() const { return channel_; }
+  // The embedder's own dimension: a GGUF model's, or hash-v1's default.
+  std::uint32_t dimension() const { return dimension_; }
 
  private:
   std::string name_;
   std::shared_ptr<plugins::PluginChannel> channel_;
   std::chrono::milliseconds timeout_;
   std::uint32_t max_batch_;
+  std::uint32_t dimension_;
 };
 
 }  // namespace memos::kernel

@@ -173,20 +173,22 @@ void PluginManager::reset_quarantine(const std::string& name) {
 
 std::unique_ptr<PluginEmbedder> PluginManager::load_embedder(std::string* model,
                                                              std::string* error) {
-  std::uint32_t max_batch = 256;
+  std::uint32_t max_batch = 256, dimension = 0;
   auto channel = load(
       config_.embedder, MEMOS_KIND_EMBEDDER, {},
       [&](plugin_wire::Capabilities::Reader caps) -> std::string {
         auto e = caps.getEmbedder();
         *model = e.getModel();
         if (e.getMaxBatch() != 0) max_batch = e.getMaxBatch();
+        dimension = e.getDimension();
         return model->empty() ? "no model name" : "";
       },
       error);
   if (!channel) return nullptr;
   spdlog::info("embedder model {}", *model);
-  return std::make_unique<PluginEmbedder>(
-      config_.embedder, channel, std::chrono::milliseconds(config_.call_timeout_ms), max_batch);
+  return std::make_unique<PluginEmbedder>(config_.embedder, channel,
+                                          std::chrono::milliseconds(config_.call_timeout_ms),
+                                          max_batch, dimension);
 }
 
 std::shared_ptr<PluginRetriever> PluginManager::load_retriever(const std::string& name,

@@ -145,4 +145,12 @@ Status WriteTxn::rename_cube(TenantId tenant, std::string_view from, std::string
   return s;
 }
 
+Status WriteTxn::set_cube_embedder(CubeId cube, std::string_view embedder,
+                                   std::uint32_t dimension) {
+  return update_cube(cube, [&](Cube& c) {
+    c.embedder = embedder;
+    c.dimension = dimension;
+  });
+}
+
 }  // namespace memos::store

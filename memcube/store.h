@@ -474,6 +474,11 @@ class WriteTxn {
   // Errors: not_found, already_exists (`to` is taken), storage_full,
   // map_full, corrupt, io.
   Status rename_cube(TenantId tenant, std::string_view from, std::string_view to, Cube* out);
+  // Records that the cube's memories are now embedded by `embedder` at
+  // `dimension` (the daemon's embedder changed: its dense index is rebuilt
+  // from the texts). Items and versions are untouched. Errors: not_found,
+  // storage_full, map_full, corrupt, io.
+  Status set_cube_embedder(CubeId cube, std::string_view embedder, std::uint32_t dimension);
   // Names the cube's current head version `tag`. Errors: already_exists,
   // not_found (cube), storage_full, map_full, corrupt, io.
   Status create_snapshot(CubeId cube, std::string_view tag, TenantId by, std::int64_t now_ms,

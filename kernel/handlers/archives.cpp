@@ -127,17 +127,18 @@ store::Status flush_item(ImportState& work, store::WriteTxn& txn) {
 // Writes what the reader hands over into the staging cube, within `txn`.
 // What an archive says about who wrote it is not trusted: every version and
 // snapshot is recorded as the importing tenant's.
+// Archives hold texts, not vectors: the cube is embedded by this daemon's
+// embedder (`model` at `dimension`), whichever embedded it where it was
+// exported.
 store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
                                        std::uint32_t tenant, const std::string& staging,
-                                       const StoreConfig& limits, const std::string& model) {
+                                       const StoreConfig& limits, const std::string& model,
+                                       std::uint32_t dimension) {
   auto flush = [&work, &txn]() { return flush_item(work, txn); };
   auto bad = [](const std::string& why) { return store::Status{Errc::corrupt, "archive " + why}; };
   return {
-      [&work, &txn, tenant, &staging, bad,
-       &model](const store::ArchiveManifest& m) -> store::Status {
-        if (m.embedder != model) {
-          return bad("uses embedder '" + m.embedder + "', which this memosd does not have");
-        }
+      [&work, &txn, tenant, &staging, bad, &model,
+       dimension](const store::ArchiveManifest& m) -> store::Status {
         if (m.dimension < 16 || m.dimension > 4096) return bad("has an impossible dimension");
         if (m.head_version > kMaxHeadVersion) return bad("has an impossible head version");
         if (!m.default_retriever.empty() && !parse_search_mode(m.default_retriever))
@@ -146,7 +147,7 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
         work.manifest = m;
         store::Cube cube;
         store::Status s = txn.create_cube(
-            tenant, staging, m.embedder, m.dimension, m.created_at_ms, &cube,
+            tenant, staging, model, dimension, m.created_at_ms, &cube,
             m.default_retriever.empty() ? to_string(SearchMode::dense) : m.default_retriever,
             m.language);
         work.cube = cube.id;
@@ -297,9 +298,9 @@ void CubeArchives::import_chunk(const RequestContext& ctx, wire::ImportChunk::Re
       [this, session, bytes, result](store::WriteTxn& txn) {
         ImportState work = session->state;
         work.bytes += bytes->size();
-        store::Status s =
-            work.reader.feed(*bytes, import_sink(work, txn, session->tenant, session->staging,
-                                                 s_.config.store, s_.indexes.embedder_model()));
+        store::Status s = work.reader.feed(
+            *bytes, import_sink(work, txn, session->tenant, session->staging, s_.config.store,
+                                s_.indexes.embedder_model(), s_.config.search.embedding_dim));
         if (s.ok()) *result = std::move(work);
         return s;
       },

@@ -12,6 +12,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -474,7 +475,8 @@ BOOST_AUTO_TEST_CASE(without_a_model_chat_says_how_to_configure_one) {
 
 BOOST_AUTO_TEST_CASE(a_gguf_embedder_feeds_dense_search) {
   TempDir dir;
-  // The tiny model's embeddings are 64 wide; the daemon must be told.
+  // The tiny model's embeddings are 64 wide: unset, the dimension is the
+  // model's; set to another, the daemon refuses to start and says so.
   const std::string embedder =
       "[plugins]\nembedder = \"llama-embedder\"\n"
       "[plugins.settings.llama-embedder]\nmodel = \"" +
@@ -482,14 +484,17 @@ BOOST_AUTO_TEST_CASE(a_gguf_embedder_feeds_dense_search) {
   {
     TempDir wrong;
     std::string path = wrong.path() + "/memosd.conf";
-    std::ofstream(path) << embedder;
+    std::ofstream(path) << "[search]\nembedding_dim = 128\n" << embedder;
     MemosdProcess p(MEMOS_MEMOSD, wrong.path(), {"--config", path});
     BOOST_TEST(!p.start(60s));
     BOOST_TEST(p.log().find("set search.embedding_dim") != std::string::npos, p.log());
   }
-  Daemon d(dir.path(), "[search]\nembedding_dim = 64\n" + embedder);
+  Daemon d(dir.path(), embedder);
   auto c = d.client();
   auto ids = fill(*c, "maya");
+  auto shown = c->cube_show("maya");
+  BOOST_REQUIRE_MESSAGE(shown.ok(), why(shown));
+  BOOST_TEST(shown->dimension == 64u);
   memos::SearchOptions dense;
   dense.mode = memos::SearchMode::dense;
   dense.k = 3;
@@ -500,6 +505,61 @@ BOOST_AUTO_TEST_CASE(a_gguf_embedder_feeds_dense_search) {
     BOOST_REQUIRE(!hits->empty());
     BOOST_TEST(hits->front().item.id == ids[i]);
     BOOST_TEST(hits->front().score > 0.999f);
+  }
+}
+
+// A user who switches from the default embedder to a GGUF one keeps their
+// cubes: memosd re-embeds each at start (the lexical index stays), and an
+// archive exported under the old embedder imports under the new one.
+BOOST_AUTO_TEST_CASE(switching_to_a_gguf_embedder_re_embeds_cubes) {
+  TempDir dir;
+  std::vector<std::uint64_t> ids;
+  std::string archive;
+  {
+    memos::testing::Daemon hashed(dir.path(), "");
+    auto c = hashed.client();
+    ids = fill(*c, "maya");
+    auto exported = c->export_cube("maya", [&](std::string_view chunk) {
+      archive.append(chunk);
+      return true;
+    });
+    BOOST_REQUIRE_MESSAGE(exported.ok(), why(exported));
+  }
+  Daemon d(dir.path(),
+           "[search]\nembedding_dim = 64\n[plugins]\nembedder = \"llama-embedder\"\n"
+           "[plugins.settings.llama-embedder]\nmodel = \"" +
+               models().a + "\"\n");
+  BOOST_TEST(d.process->log().find("cube maya: its memories were embedded by hash-v1") !=
+                 std::string::npos,
+             d.process->log());
+  auto c = d.client();
+  std::size_t offset = 0;
+  auto imported = c->import_cube(
+      [&](char* out, std::size_t n) {
+        n = std::min(n, archive.size() - offset);
+        std::memcpy(out, archive.data() + offset, n);
+        offset += n;
+        return n;
+      },
+      "maya-imported");
+  BOOST_REQUIRE_MESSAGE(imported.ok(), why(imported));
+  for (const char* cube : {"maya", "maya-imported"}) {
+    auto shown = c->cube_show(cube);
+    BOOST_REQUIRE_MESSAGE(shown.ok(), why(shown));
+    BOOST_TEST(shown->embedder.rfind("gguf:", 0) == 0, shown->embedder);
+    BOOST_TEST(shown->dimension == 64u);
+    memos::SearchOptions dense;
+    dense.mode = memos::SearchMode::dense;
+    dense.k = 1;
+    dense.fresh = true;
+    // Each text's own embedding is nearest: the vectors are the new model's.
+    for (std::size_t i = 0; i < ids.size(); i += 3) {
+      auto hits = c->search(cube, kMemories[i], dense);
+      BOOST_REQUIRE_MESSAGE(hits.ok(), why(hits));
+      BOOST_REQUIRE(!hits->empty());
+      BOOST_TEST(hits->front().item.text == kMemories[i]);
+      BOOST_TEST(hits->front().score > 0.999f);
+    }
   }
 }
 

@@ -25,7 +25,7 @@ BOOST_AUTO_TEST_CASE(defaults_are_documented_values) {
   Config c;
   BOOST_TEST(c.ipc.max_message_bytes == 16u << 20);
   BOOST_TEST(c.ipc.max_segments == 512u);
-  BOOST_TEST(c.search.embedding_dim == 256u);
+  BOOST_TEST(c.search.embedding_dim == 0u);  // the embedder's own
   BOOST_TEST(memos::kernel::validate_config(c) == "");
 }
 
@@ -67,7 +67,9 @@ BOOST_AUTO_TEST_CASE(wrong_types_and_ranges_are_refused) {
   BOOST_TEST(err.find("expected an integer") != std::string::npos, err);
   BOOST_TEST(err.find(":2:") != std::string::npos, err);
   err = load("[search]\nembedding_dim = 3\n", &c);
-  BOOST_TEST(err.find("out of range") != std::string::npos, err);
+  BOOST_TEST(
+      err.find("embedding_dim must be 0 (the embedder's own) or at least 16") != std::string::npos,
+      err);
   err = load("[search]\nembedding_dim = 99999999999999999\n", &c);
   BOOST_TEST(!err.empty());
   err = load("log_level = \"loud\"\n", &c);
