@@ -51,6 +51,7 @@ Daemon::Daemon(Config config)
       plugins_(config_.plugins) {
   // As main() does: SIGHUP compares the file with this, filled the same way.
   resolve_defaults(&config_);
+  as_configured_ = config_;
   stats_.socket_path = config_.socket;
   stats_.data_dir = config_.data_dir;
 }
@@ -348,13 +349,13 @@ void Daemon::reload_config() {
     apply_command_line(&fresh);
     resolve_defaults(&fresh);
     std::string need_restart;
-    for (const std::string& key : changed_keys(config_, fresh)) {
+    for (const std::string& key : changed_keys(as_configured_, fresh)) {
       if (key == "log_level" || key == "log_format") continue;
       if (key == "socket" && socket_passed_) continue;
       need_restart += (need_restart.empty() ? "" : ", ") + key;
     }
-    config_.log_level = fresh.log_level;
-    config_.log_format = fresh.log_format;
+    config_.log_level = as_configured_.log_level = fresh.log_level;
+    config_.log_format = as_configured_.log_format = fresh.log_format;
     spdlog::set_level(spdlog::level::from_str(config_.log_level));
     set_log_format(config_.log_format);
     spdlog::info("SIGHUP: configuration re-read; log level {}{}, log format {}", config_.log_level,

@@ -117,6 +117,10 @@ class Daemon final : public ConnectionOwner {
   void retry_unbuilt_indexes(PeriodicJob::Running run);
 
   Config config_;
+  // The configuration as given, before start-up filled in what it probes
+  // (search.embedding_dim 0: the embedder's own) or was passed (the socket):
+  // what a SIGHUP compares the file with.
+  Config as_configured_;
   // Connections per uid and buffered input (loop thread); outlives the
   // connections, which give their input back as they go.
   ClientLimits limits_;
