@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "ipc/schema/plugin.capnp.h"
+#include "kernel/install_layout.h"
 #include "plugins/loader/isolated.h"
 
 namespace memos::kernel {
@@ -38,6 +39,11 @@ PluginManager::PluginManager(const PluginsConfig& config) : config_(config) {
     if (!ec) {
       auto base = exe.parent_path().parent_path();
       config_.paths = {(base / "plugins").string(), (base / "lib" / "memosd" / "plugins").string()};
+      // An install whose LIBDIR is not lib/ (lib/x86_64-linux-gnu/ when
+      // configured for the prefix /usr).
+      if (auto lib = installed_lib_dir(); !lib.empty() && lib / "plugins" != config_.paths[1]) {
+        config_.paths.push_back((lib / "plugins").string());
+      }
     }
   }
   // memos-plugin-host sits beside memosd.
@@ -47,7 +53,9 @@ PluginManager::PluginManager(const PluginsConfig& config) : config_(config) {
   if (host_binary_.empty()) {
     // Beside memosd in the build tree; lib/memosd/ when installed.
     auto beside = exe.parent_path() / "memos-plugin-host";
-    auto installed = exe.parent_path().parent_path() / "lib" / "memosd" / "memos-plugin-host";
+    auto lib = installed_lib_dir();
+    auto installed = (lib.empty() ? exe.parent_path().parent_path() / "lib" / "memosd" : lib) /
+                     "memos-plugin-host";
     host_binary_ = (std::filesystem::exists(beside, ec) ? beside : installed).string();
   }
 }
