@@ -12,7 +12,10 @@
 # Everything lands under the prefix given at install time (`cmake --install
 # build --prefix DIR` works as any user), except the configuration of a /usr
 # install (the .deb), which goes to /etc as the FHS wants. Decided when
-# installing, not when configuring: the prefix may change in between.
+# installing, not when configuring: the prefix may change in between. lib/
+# above is CMAKE_INSTALL_LIBDIR (lib/x86_64-linux-gnu/ when configured for the
+# prefix /usr): memosd finds its plugins and host there from its own path
+# (kernel/install_layout.h).
 
 install(TARGETS memosd memctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS memos-plugin-host RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/memosd)
