@@ -5,8 +5,17 @@
 #   lib/memosd/plugins/NAME/                 (each plugin and its manifest: memos_add_plugin())
 #   include/memos/, lib/libmemos_client.a, lib/cmake/memos/, lib/pkgconfig/
 #   share/man/man{1,5,7,8}/
-#   lib/systemd/system/memosd.{service,socket}
-#   /etc/memosd/memosd.conf                  (sample)
+#   lib/systemd/system/memosd.{service,socket}  (ExecStart= names this prefix's memosd)
+#   etc/memosd/memosd.conf                   (sample; /etc/memosd/ when the prefix is /usr)
+#   share/bash-completion/completions/memctl, share/zsh/vendor-completions/_memctl
+#
+# Everything lands under the prefix given at install time (`cmake --install
+# build --prefix DIR` works as any user), except the configuration of a /usr
+# install (the .deb), which goes to /etc as the FHS wants. Decided when
+# installing, not when configuring: the prefix may change in between. lib/
+# above is CMAKE_INSTALL_LIBDIR (lib/x86_64-linux-gnu/ when configured for the
+# prefix /usr): memosd finds its plugins and host there from its own path
+# (kernel/install_layout.h).
 
 install(TARGETS memosd memctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS memos-plugin-host RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/memosd)
@@ -26,17 +35,41 @@ install(FILES ${PROJECT_SOURCE_DIR}/sdk/include/memos/client.h
 install(FILES ${PROJECT_SOURCE_DIR}/ipc/schema/plugin.capnp ${PROJECT_SOURCE_DIR}/ipc/schema/memos.capnp
         DESTINATION ${CMAKE_INSTALL_DATADIR}/memos/schema)
 install(EXPORT memosTargets NAMESPACE memos:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/memos)
-file(WRITE ${PROJECT_BINARY_DIR}/memosConfig.cmake
-     "include(CMakeFindDependencyMacro)\nfind_dependency(CapnProto)\nfind_dependency(Threads)\n"
-     "include(\"\${CMAKE_CURRENT_LIST_DIR}/memosTargets.cmake\")\n")
+# Cap'n Proto's CMake config (Debian's) runs check_library_exists(), which
+# needs C: a project declared LANGUAGES CXX gets it enabled here.
+file(WRITE ${PROJECT_BINARY_DIR}/memosConfig.cmake [=[
+include(CMakeFindDependencyMacro)
+get_property(_memos_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+if(NOT "C" IN_LIST _memos_languages)
+  enable_language(C)
+endif()
+unset(_memos_languages)
+find_dependency(CapnProto)
+find_dependency(Threads)
+include("${CMAKE_CURRENT_LIST_DIR}/memosTargets.cmake")
+]=])
 include(CMakePackageConfigHelpers)
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/memosConfigVersion.cmake
                                  COMPATIBILITY SameMajorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/memosConfig.cmake ${PROJECT_BINARY_DIR}/memosConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/memos)
+# Relocatable: the prefix is found from where the .pc file lies (LIBDIR/pkgconfig),
+# so the tree works wherever it is installed or moved. An absolute LIBDIR or
+# INCLUDEDIR is written as it is.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(_pc_prefix "${CMAKE_INSTALL_PREFIX}")
+  set(_pc_libdir "${CMAKE_INSTALL_LIBDIR}")
+else()
+  string(REGEX REPLACE "[^/]+" ".." _pc_up "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
+  set(_pc_prefix "\${pcfiledir}/${_pc_up}")
+  set(_pc_libdir "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
+endif()
+set(_pc_includedir "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
+if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
+  set(_pc_includedir "${CMAKE_INSTALL_INCLUDEDIR}")
+endif()
 file(WRITE ${PROJECT_BINARY_DIR}/memos-client.pc
-     "prefix=${CMAKE_INSTALL_PREFIX}\nlibdir=\${prefix}/${CMAKE_INSTALL_LIBDIR}\n"
-     "includedir=\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}\n\n"
+     "prefix=${_pc_prefix}\nlibdir=${_pc_libdir}\nincludedir=${_pc_includedir}\n\n"
      "Name: memos-client\nDescription: C++ client of memosd\nVersion: ${PROJECT_VERSION}\n"
      "Requires.private: capnp\nLibs: -L\${libdir} -lmemos_client -lmemos_ipc -lcapnp -lkj -pthread\n"
      "Cflags: -I\${includedir}\n")
@@ -49,10 +82,29 @@ foreach(path ${_man_pages})
   install(FILES ${path} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
 endforeach()
 
-install(FILES ${PROJECT_SOURCE_DIR}/dist/memosd.service ${PROJECT_SOURCE_DIR}/dist/memosd.socket
-        DESTINATION lib/systemd/system)
-# Always /etc, where the units and the man pages look, whatever the prefix.
-install(FILES ${PROJECT_SOURCE_DIR}/dist/memosd.conf DESTINATION /etc/memosd)
+# Shell completion of memctl, where bash-completion and Debian's zsh look
+# (shell/completion/; installed once they are there).
+if(EXISTS ${PROJECT_SOURCE_DIR}/shell/completion/memctl.bash)
+  install(FILES ${PROJECT_SOURCE_DIR}/shell/completion/memctl.bash
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME memctl)
+endif()
+if(EXISTS ${PROJECT_SOURCE_DIR}/shell/completion/_memctl)
+  install(FILES ${PROJECT_SOURCE_DIR}/shell/completion/_memctl
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
+endif()
+
+# The configuration and the units, at install time (the prefix is known only
+# then): memosd.conf in PREFIX/etc/memosd/, or /etc/memosd/ for the prefix
+# /usr (the .deb); the units in PREFIX/lib/systemd/system/ (systemd reads
+# /usr/lib/ and /usr/local/lib/; elsewhere they are for copying), their
+# ExecStart= naming this prefix's memosd and configuration. For /usr the units
+# are dist/'s as they are. (file(INSTALL) adds DESTDIR and records the files
+# in install_manifest.txt.)
+install(CODE "set(_memos_source \"${PROJECT_SOURCE_DIR}\")
+set(_memos_staging \"${PROJECT_BINARY_DIR}/install-units\")
+set(_memos_bindir \"${CMAKE_INSTALL_BINDIR}\")
+set(_memos_sysconfdir \"${CMAKE_INSTALL_SYSCONFDIR}\")
+include(\"${PROJECT_SOURCE_DIR}/cmake/install_config.cmake\")")
 
 # cpack -G DEB: a package that installs and removes cleanly; postinst makes
 # the memosd user and memos group the units run as.
@@ -61,8 +113,11 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "memosd developers <memosd@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "memory daemon for LLM agents")
 set(CPACK_GENERATOR DEB)
-set(CPACK_SET_DESTDIR ON)  # /etc/memosd is absolute...
-set(CPACK_INSTALL_PREFIX /usr)  # ...so the prefix is set this way
+# The package installs with the prefix /usr (so memosd.conf goes to
+# /etc/memosd/, dist/debian/conffiles) into a DESTDIR: CPack's own staging
+# prefix would not be /usr, and /etc would end up under /usr.
+set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION misc)

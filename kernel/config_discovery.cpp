@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "kernel/install_layout.h"
+
 namespace memos::kernel {
 namespace {
 
@@ -30,6 +32,10 @@ std::string user_config_path() {
 }
 
 std::string system_config_path() {
+  // An installed memosd reads its own install's file (the prefix is known
+  // only at install time: install_layout.h); one run from the build tree
+  // reads the one its build would install.
+  if (auto installed = installed_config_file(); !installed.empty()) return installed.string();
   return MEMOS_SYSCONFDIR "/memosd/memosd.conf";
 }
 

@@ -7,6 +7,11 @@
 // documented there ("Errors").
 #pragma once
 
+#if __cplusplus < 202002L
+// (The CMake target memos::memos_client asks for it; pkg-config cannot.)
+#error "memos/client.h needs C++20: compile with -std=c++20"
+#endif
+
 #include <cstdint>
 #include <optional>
 #include <string>
