@@ -65,17 +65,21 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
   auto* add = app.add_subcommand("add", "add a memory; prints its id");
   add->add_option("CUBE", a.cube, "the cube")->required();
   add->add_option("TEXT", a.text, "the memory, one argument: quote it")->required();
-  add->add_option("--tag", a.tags, "a tag (repeatable)");
-  add->add_option("--meta", a.meta, "KEY=VALUE metadata (repeatable)");
+  add->add_option("--tag", a.tags, "a tag (repeatable)")->type_name("TAG");
+  add->add_option("--meta", a.meta, "KEY=VALUE metadata (repeatable)")->type_name("KEY=VALUE");
   add->add_option("--importance", a.importance, "0 to 1")->check(CLI::Range(0.0f, 1.0f));
-  add->add_option("--ttl", a.ttl, "expire after this long (90s, 12h, 30d)");
-  add->add_option("--valid-from", a.valid_from, "when the fact starts to hold (default now)");
-  add->add_option("--valid-to", a.valid_to, "when the fact stops holding");
-  add->add_option("--session", a.session, "the writer's session id");
-  add->add_option("--source", a.sources, "an item this one was derived from (repeatable)");
-  add->add_option("--supersedes", a.supersedes, "an item whose fact this one replaces");
+  add->add_option("--ttl", a.ttl, "expire after this long (90s, 12h, 30d)")->type_name("DURATION");
+  add->add_option("--valid-from", a.valid_from, "when the fact starts to hold (default now)")
+      ->type_name("TIME");
+  add->add_option("--valid-to", a.valid_to, "when the fact stops holding")->type_name("TIME");
+  add->add_option("--session", a.session, "the writer's session id")->type_name("SESSION");
+  add->add_option("--source", a.sources, "an item this one was derived from (repeatable)")
+      ->type_name("ID");
+  add->add_option("--supersedes", a.supersedes, "an item whose fact this one replaces")
+      ->type_name("ID");
   add->add_option("--idempotency-key", a.idempotency_key,
-                  "a retry with the same key returns the first add's item");
+                  "a retry with the same key returns the first add's item")
+      ->type_name("KEY");
   wait_flag(add);
 
   auto* get = app.add_subcommand("get", "show a memory");
@@ -87,9 +91,10 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
   update->add_option("CUBE", a.cube, "the cube")->required();
   update->add_option("ID", a.id, "the memory's id (13 characters, as add printed it)")->required();
   update->add_option("TEXT", a.text, "the new text, one argument: quote it")->required();
-  update->add_option("--tag", a.tags, "replace the tags (repeatable)");
-  update->add_option("--meta", a.meta, "replace the metadata, KEY=VALUE (repeatable)");
-  update->add_option("--session", a.session, "the writer's session id");
+  update->add_option("--tag", a.tags, "replace the tags (repeatable)")->type_name("TAG");
+  update->add_option("--meta", a.meta, "replace the metadata, KEY=VALUE (repeatable)")
+      ->type_name("KEY=VALUE");
+  update->add_option("--session", a.session, "the writer's session id")->type_name("SESSION");
   wait_flag(update);
 
   for (auto [verb, help] : {std::pair{"archive", "archive a memory (it leaves search)"},
@@ -134,18 +139,24 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
   search->add_option("-k", a.k, "how many results (default 10)")->check(CLI::Range(1u, 100000u));
   search->add_option("--mode", a.mode, "dense, lexical or hybrid (default: the cube's)")
       ->check(memos::shell::one_of(memos::parse_search_mode, kSearchModes));
-  search->add_option("--tag", a.tags, "only memories with this tag (repeatable: all of them)");
-  search->add_option("--any-tag", a.any_tags, "only memories with one of these tags (repeatable)");
-  search->add_option("--meta", a.search_meta, "only memories with KEY=VALUE (repeatable)");
+  search->add_option("--tag", a.tags, "only memories with this tag (repeatable: all of them)")
+      ->type_name("TAG");
+  search->add_option("--any-tag", a.any_tags, "only memories with one of these tags (repeatable)")
+      ->type_name("TAG");
+  search->add_option("--meta", a.search_meta, "only memories with KEY=VALUE (repeatable)")
+      ->type_name("KEY=VALUE");
   search->add_option("--tier", a.tiers, "only this tier (repeatable)")
       ->check(memos::shell::one_of(memos::parse_tier, kTiers));
   search->add_option("--state", a.states, "only this state (repeatable; default active)")
       ->check(memos::shell::one_of(memos::parse_state, kSearchableStates));
-  search->add_option("--since", a.since, "recorded at or after this time");
-  search->add_option("--until", a.until, "recorded before this time");
-  search->add_option("--valid-since", a.valid_since, "facts holding at or after this time");
-  search->add_option("--valid-until", a.valid_until, "facts holding before this time");
-  search->add_option("--as-of", a.as_of, "facts valid at this time (default now)");
+  search->add_option("--since", a.since, "recorded at or after this time")->type_name("TIME");
+  search->add_option("--until", a.until, "recorded before this time")->type_name("TIME");
+  search->add_option("--valid-since", a.valid_since, "facts holding at or after this time")
+      ->type_name("TIME");
+  search->add_option("--valid-until", a.valid_until, "facts holding before this time")
+      ->type_name("TIME");
+  search->add_option("--as-of", a.as_of, "facts valid at this time (default now)")
+      ->type_name("TIME");
   search->add_flag("--archived", a.include_archived, "include archived memories");
   search->add_flag("--explain", a.explain, "show how each retriever ranked each result");
   search->add_flag("--fresh", a.fresh, "see every write answered before this search");

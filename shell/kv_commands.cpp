@@ -148,7 +148,8 @@ void add_generation_commands(CLI::App& app, GenerationArgs& a) {
   chat->add_option("PROMPT", a.prompt, "the question, one argument: quote it")->required();
   chat->add_option("-k", a.chat.k, "memories to retrieve (default 5)")->check(CLI::Range(1u, 100u));
   chat->add_option("--ids", a.ids, "use these memories instead of searching (repeatable)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->type_name("ID[,ID...]");
   chat->add_option("--mode", a.mode, "search mode (default: the cube's)")
       ->check(one_of(parse_search_mode, kSearchModes));
   chat->add_flag("--activate", a.chat.activate,
@@ -167,7 +168,9 @@ void add_generation_commands(CLI::App& app, GenerationArgs& a) {
   kv->require_subcommand(1);
   auto* prefill = kv->add_subcommand("prefill", "prefill a memory block and store its state");
   prefill->add_option("CUBE", a.cube, "the cube")->required();
-  auto* ids = prefill->add_option("--ids", a.ids, "these memories (repeatable)")->delimiter(',');
+  auto* ids = prefill->add_option("--ids", a.ids, "these memories (repeatable)")
+                  ->delimiter(',')
+                  ->type_name("ID[,ID...]");
   prefill->add_option("--top", a.top, "the N most read memories")
       ->check(CLI::Range(1u, 1000u))
       ->excludes(ids);
