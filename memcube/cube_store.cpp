@@ -102,7 +102,7 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
   if (removed->live_items > 0 && !force) {
     return {Errc::conflict, "cube '" + std::string(name) + "' holds " +
                                 std::to_string(removed->live_items) +
-                                " live items (use force to remove it anyway)"};
+                                " live items (--force removes it anyway; force in the SDK)"};
   }
   // Activation items also hold blob references and their tenant's usage:
   // each goes through remove_activation, not a bare delete.

@@ -10,8 +10,8 @@
 #include <cstdio>
 #include <cstring>
 #include <string_view>
+#include <utility>
 
-#include "shell/json_writer.h"
 #include "shell/text_format.h"
 #include "shell/time_args.h"
 #include "shell/vocabulary_options.h"
@@ -19,30 +19,30 @@
 namespace memos::shell {
 namespace {
 
-void cube_json(JsonWriter& j, const memos::Cube& c) {
-  j.begin_object();
-  j.key("name").value(c.name);
-  j.key("id").value(memos::format_id(c.id));
-  j.key("owner_uid").value(c.owner_uid);
-  j.key("created_at").value(format_time(c.created_at_ms));
-  j.key("embedder").value(c.embedder);
-  j.key("dimension").value(c.dimension);
-  j.key("live_items").value(c.live_items);
-  j.key("head_version").value(c.head_version);
-  j.key("default_retriever").value(memos::to_string(c.default_retriever));
-  j.key("language").value(c.language);
-  if (!c.indexes.empty()) j.key("indexes").value(c.indexes);
-  j.end_object();
+Json cube_json(const memos::Cube& c) {
+  Json j;
+  j["name"] = c.name;
+  j["id"] = memos::format_id(c.id);
+  j["owner_uid"] = c.owner_uid;
+  j["created_at"] = format_time(c.created_at_ms);
+  j["embedder"] = c.embedder;
+  j["dimension"] = c.dimension;
+  j["live_items"] = c.live_items;
+  j["head_version"] = c.head_version;
+  j["default_retriever"] = memos::to_string(c.default_retriever);
+  j["language"] = c.language;
+  if (!c.indexes.empty()) j["indexes"] = c.indexes;
+  return j;
 }
 
-void snapshot_json(JsonWriter& j, const memos::Snapshot& snap) {
-  j.begin_object();
-  j.key("tag").value(snap.tag);
-  j.key("cube_version").value(snap.cube_version);
-  j.key("created_at").value(format_time(snap.created_at_ms));
-  j.key("live_items").value(snap.live_items);
-  j.key("created_by").value(snap.created_by);
-  j.end_object();
+Json snapshot_json(const memos::Snapshot& snap) {
+  Json j;
+  j["tag"] = snap.tag;
+  j["cube_version"] = snap.cube_version;
+  j["created_at"] = format_time(snap.created_at_ms);
+  j["live_items"] = snap.live_items;
+  j["created_by"] = snap.created_by;
+  return j;
 }
 
 void print_cube(const memos::Cube& c) {
@@ -86,9 +86,10 @@ int export_cube(memos::Client& client, const Output& out, const std::string& cub
         {memos::ErrorCode::internal, "cannot write " + file + ": " + std::strerror(errno), false});
   }
   if (out.json()) {
-    JsonWriter j;
-    j.begin_object().key("exported").value(cube).key("file").value(file).key("bytes").value(*r);
-    j.end_object();
+    Json j;
+    j["exported"] = cube;
+    j["file"] = file;
+    j["bytes"] = *r;
     return out.emit(j);
   }
   std::fprintf(stderr, "exported %s to %s (%llu bytes)\n", cube.c_str(), file.c_str(),
@@ -116,11 +117,7 @@ int import_cube(memos::Client& client, const Output& out, const std::string& fil
                         "reading " + file + ": " + std::strerror(read_error), false});
   }
   if (!r) return out.refused(r.error());
-  if (out.json()) {
-    JsonWriter j;
-    cube_json(j, r.value());
-    return out.emit(j);
-  }
+  if (out.json()) return out.emit(cube_json(r.value()));
   std::printf("imported cube %s (%llu live items)\n", r->name.c_str(),
               static_cast<unsigned long long>(r->live_items));
   return 0;
@@ -132,7 +129,8 @@ void add_cube_commands(CLI::App& app, CubeArgs& a) {
   auto* cube = app.add_subcommand("cube", "manage cubes");
   cube->require_subcommand(1);
   auto* cube_create = cube->add_subcommand("create", "create a cube");
-  cube_create->add_option("NAME", a.name)->required();
+  cube_create->add_option("NAME", a.name, "the new cube's name (letters, digits, . _ -)")
+      ->required();
   cube_create
       ->add_option("--retriever", a.retriever,
                    "how search ranks by default: dense, lexical or hybrid (the "
@@ -141,24 +139,24 @@ void add_cube_commands(CLI::App& app, CubeArgs& a) {
   cube_create->add_option("--language", a.language,
                           "stemming language of lexical search (default english)");
   cube->add_subcommand("ls", "list your cubes");
-  cube->add_subcommand("show", "show one cube")->add_option("NAME", a.name)->required();
+  cube->add_subcommand("show", "show one cube")->add_option("NAME", a.name, "the cube")->required();
   auto* cube_rm = cube->add_subcommand("rm", "remove a cube");
-  cube_rm->add_option("NAME", a.name)->required();
+  cube_rm->add_option("NAME", a.name, "the cube")->required();
   cube_rm->add_flag("--force", a.force, "remove even if it holds live items");
   auto* cube_snapshot = cube->add_subcommand("snapshot", "name the cube's current state");
-  cube_snapshot->add_option("NAME", a.name)->required();
-  cube_snapshot->add_option("TAG", a.tag)->required();
+  cube_snapshot->add_option("NAME", a.name, "the cube")->required();
+  cube_snapshot->add_option("TAG", a.tag, "the snapshot's name")->required();
   auto* cube_export = cube->add_subcommand("export", "write a cube to an archive file");
-  cube_export->add_option("NAME", a.name)->required();
+  cube_export->add_option("NAME", a.name, "the cube")->required();
   cube_export->add_option("FILE", a.file, "the archive; - for standard output")->required();
   auto* cube_import = cube->add_subcommand("import", "create a cube from an archive file");
   cube_import->add_option("FILE", a.file, "the archive; - for standard input")->required();
   cube_import->add_option("--as", a.as_name, "the new cube's name (default: the archive's)");
   cube->add_subcommand("snapshots", "list a cube's snapshots")
-      ->add_option("NAME", a.name)
+      ->add_option("NAME", a.name, "the cube")
       ->required();
   auto* cube_diff = cube->add_subcommand("diff", "what changed between two snapshots");
-  cube_diff->add_option("NAME", a.name)->required();
+  cube_diff->add_option("NAME", a.name, "the cube")->required();
   cube_diff->add_option("FROM", a.tag, "a snapshot tag")->required();
   cube_diff->add_option("TO", a.to_tag, "a snapshot tag (default: the cube now)");
 }
@@ -176,20 +174,22 @@ std::optional<int> run_cube_commands(CLI::App& app, const CubeArgs& a, memos::Cl
     auto r = client.cube_list();
     if (!r) return out.refused(r.error());
     if (out.json()) {
-      JsonWriter j;
-      j.begin_array();
-      for (const auto& c : r.value()) cube_json(j, c);
-      j.end_array();
+      Json j = Json::array();
+      for (const auto& c : r.value()) j.push_back(cube_json(c));
       return out.emit(j);
     }
     if (r->empty()) {
       std::printf("no cubes\n");
       return 0;
     }
-    std::printf("%-24s %10s %5s  %s\n", "NAME", "ITEMS", "DIM", "CREATED");
+    // MODE: how search ranks unless --mode says otherwise; LANGUAGE: the
+    // stemming of lexical search.
+    std::printf("%-24s %10s %5s  %-8s %-10s %s\n", "NAME", "ITEMS", "DIM", "MODE", "LANGUAGE",
+                "CREATED");
     for (const auto& c : r.value()) {
-      std::printf("%-24s %10llu %5u  %s\n", c.name.c_str(),
+      std::printf("%-24s %10llu %5u  %-8s %-10s %s\n", c.name.c_str(),
                   static_cast<unsigned long long>(c.live_items), c.dimension,
+                  memos::to_string(c.default_retriever), c.language.c_str(),
                   format_time(c.created_at_ms).c_str());
     }
     return 0;
@@ -199,11 +199,7 @@ std::optional<int> run_cube_commands(CLI::App& app, const CubeArgs& a, memos::Cl
   if (sub("snapshot")) {
     auto r = client.snapshot_create(a.name, a.tag);
     if (!r) return out.refused(r.error());
-    if (out.json()) {
-      JsonWriter j;
-      snapshot_json(j, r.value());
-      return out.emit(j);
-    }
+    if (out.json()) return out.emit(snapshot_json(r.value()));
     std::printf("snapshot %s of %s at cube version %llu (%llu live items)\n", r->tag.c_str(),
                 a.name.c_str(), static_cast<unsigned long long>(r->cube_version),
                 static_cast<unsigned long long>(r->live_items));
@@ -213,10 +209,8 @@ std::optional<int> run_cube_commands(CLI::App& app, const CubeArgs& a, memos::Cl
     auto r = client.snapshot_list(a.name);
     if (!r) return out.refused(r.error());
     if (out.json()) {
-      JsonWriter j;
-      j.begin_array();
-      for (const auto& snap : r.value()) snapshot_json(j, snap);
-      j.end_array();
+      Json j = Json::array();
+      for (const auto& snap : r.value()) j.push_back(snapshot_json(snap));
       return out.emit(j);
     }
     if (r->empty()) std::printf("no snapshots\n");
@@ -233,18 +227,16 @@ std::optional<int> run_cube_commands(CLI::App& app, const CubeArgs& a, memos::Cl
     if (!r) return out.refused(r.error());
     static const char* const kinds[] = {"added", "removed", "changed"};
     if (out.json()) {
-      JsonWriter j;
-      j.begin_array();
+      Json j = Json::array();
       for (const auto& c : r.value()) {
-        j.begin_object();
-        j.key("id").value(memos::format_id(c.item_id));
-        j.key("change").value(kinds[static_cast<int>(c.kind)]);
-        j.key("from_version").value(c.from_version);
-        j.key("to_version").value(c.to_version);
-        j.key("text").value(c.text);
-        j.end_object();
+        Json change;
+        change["id"] = memos::format_id(c.item_id);
+        change["change"] = kinds[static_cast<int>(c.kind)];
+        change["from_version"] = c.from_version;
+        change["to_version"] = c.to_version;
+        change["text"] = c.text;
+        j.push_back(std::move(change));
       }
-      j.end_array();
       return out.emit(j);
     }
     if (r->empty()) std::printf("no differences\n");
@@ -259,8 +251,8 @@ std::optional<int> run_cube_commands(CLI::App& app, const CubeArgs& a, memos::Cl
     auto r = client.cube_remove(a.name, a.force);
     if (!r) return out.refused(r.error());
     if (out.json()) {
-      JsonWriter j;
-      j.begin_object().key("removed").value(a.name).end_object();
+      Json j;
+      j["removed"] = a.name;
       return out.emit(j);
     }
     std::printf("removed cube %s\n", a.name.c_str());
@@ -269,11 +261,7 @@ std::optional<int> run_cube_commands(CLI::App& app, const CubeArgs& a, memos::Cl
   auto r = sub("create") ? client.cube_create(a.name, a.default_retriever, a.language)
                          : client.cube_show(a.name);
   if (!r) return out.refused(r.error());
-  if (out.json()) {
-    JsonWriter j;
-    cube_json(j, r.value());
-    return out.emit(j);
-  }
+  if (out.json()) return out.emit(cube_json(r.value()));
   if (sub("create")) {
     std::printf("created cube %s\n", r->name.c_str());
   } else {

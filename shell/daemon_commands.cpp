@@ -6,31 +6,29 @@
 #include <cstdio>
 #include <utility>
 
-#include "shell/json_writer.h"
 #include "shell/text_format.h"
 
 namespace memos::shell {
 namespace {
 
-void plugin_json(JsonWriter& j, const memos::PluginInfo& p) {
-  j.begin_object();
-  j.key("name").value(p.name);
-  j.key("kinds").begin_array();
-  for (const auto& k : p.kinds) j.value(k);
-  j.end_array();
-  j.key("state").value(memos::to_string(p.state));
-  j.key("detail").value(p.detail);
-  j.key("health").value(p.health);
-  j.key("isolated").value(p.isolated);
-  j.key("library").value(p.library);
-  j.key("manifest").value(p.manifest);
-  for (auto [key, list] :
-       {std::pair{"capabilities", &p.capabilities}, std::pair{"settings", &p.settings}}) {
-    j.key(key).begin_object();
-    for (const auto& e : *list) j.key(e.key).value(e.value);
-    j.end_object();
-  }
-  j.end_object();
+Json plugin_json(const memos::PluginInfo& p) {
+  auto pairs = [](const auto& list) {
+    Json o = Json::object();
+    for (const auto& e : list) o[e.key] = e.value;
+    return o;
+  };
+  Json j;
+  j["name"] = p.name;
+  j["kinds"] = p.kinds;
+  j["state"] = memos::to_string(p.state);
+  j["detail"] = p.detail;
+  j["health"] = p.health;
+  j["isolated"] = p.isolated;
+  j["library"] = p.library;
+  j["manifest"] = p.manifest;
+  j["capabilities"] = pairs(p.capabilities);
+  j["settings"] = pairs(p.settings);
+  return j;
 }
 
 int status(memos::Client& client, const Output& out) {
@@ -38,28 +36,25 @@ int status(memos::Client& client, const Output& out) {
   if (!r) return out.refused(r.error());
   const auto& s = r.value();
   if (out.json()) {
-    JsonWriter j;
-    j.begin_object();
-    j.key("version").value(s.version);
-    j.key("pid").value(s.pid);
-    j.key("uptime_ms").value(s.uptime_ms);
-    j.key("tenant_uid").value(s.tenant_uid);
-    j.key("cubes").value(s.cubes);
-    j.key("connections").value(s.connections);
-    j.key("requests_served").value(s.requests_served);
-    j.key("data_dir").value(s.data_dir);
-    j.key("socket").value(s.socket);
-    j.key("admin").value(s.admin);
+    Json j;
+    j["version"] = s.version;
+    j["pid"] = s.pid;
+    j["uptime_ms"] = s.uptime_ms;
+    j["tenant_uid"] = s.tenant_uid;
+    j["cubes"] = s.cubes;
+    j["connections"] = s.connections;
+    j["requests_served"] = s.requests_served;
+    j["data_dir"] = s.data_dir;
+    j["socket"] = s.socket;
+    j["admin"] = s.admin;
     if (s.admin) {
-      j.key("index_backlog").value(s.index_backlog);
-      j.key("index_oldest_ms").value(s.index_oldest_ms);
-      j.key("freshness_p50_ms").value(s.freshness_p50_ms);
-      j.key("freshness_p99_ms").value(s.freshness_p99_ms);
+      j["index_backlog"] = s.index_backlog;
+      j["index_oldest_ms"] = json_number(s.index_oldest_ms);
+      j["freshness_p50_ms"] = json_number(s.freshness_p50_ms);
+      j["freshness_p99_ms"] = json_number(s.freshness_p99_ms);
     }
-    j.key("plugins").begin_array();
-    for (const auto& plugin : s.plugins) plugin_json(j, plugin);
-    j.end_array();
-    j.end_object();
+    j["plugins"] = Json::array();
+    for (const auto& plugin : s.plugins) j["plugins"].push_back(plugin_json(plugin));
     return out.emit(j);
   }
   std::printf("memosd %s, pid %u, up %.1f s\n", s.version.c_str(), s.pid, s.uptime_ms / 1000.0);
@@ -96,10 +91,10 @@ void add_plugin_commands(CLI::App& app, DaemonArgs& a) {
   plugin->require_subcommand(1);
   plugin->add_subcommand("ls", "list the plugins memosd found");
   plugin->add_subcommand("info", "one plugin's manifest and state")
-      ->add_option("NAME", a.name)
+      ->add_option("NAME", a.name, "the plugin (memctl plugin ls)")
       ->required();
   plugin->add_subcommand("reload", "re-read the plugin folders and reload a plugin")
-      ->add_option("NAME", a.name)
+      ->add_option("NAME", a.name, "the plugin (memctl plugin ls)")
       ->required();
 }
 
@@ -111,10 +106,8 @@ std::optional<int> run_daemon_commands(CLI::App& app, const DaemonArgs& a, memos
       auto r = client.plugin_list();
       if (!r) return out.refused(r.error());
       if (out.json()) {
-        JsonWriter j;
-        j.begin_array();
-        for (const auto& plugin : r.value()) plugin_json(j, plugin);
-        j.end_array();
+        Json j = Json::array();
+        for (const auto& plugin : r.value()) j.push_back(plugin_json(plugin));
         return out.emit(j);
       }
       if (r->empty()) std::printf("no plugins\n");
@@ -127,11 +120,7 @@ std::optional<int> run_daemon_commands(CLI::App& app, const DaemonArgs& a, memos
     auto r = plugin_cmd->got_subcommand("reload") ? client.plugin_reload(a.name)
                                                   : client.plugin_info(a.name);
     if (!r) return out.refused(r.error());
-    if (out.json()) {
-      JsonWriter j;
-      plugin_json(j, r.value());
-      return out.emit(j);
-    }
+    if (out.json()) return out.emit(plugin_json(r.value()));
     const auto& p = r.value();
     std::printf("name       %s\n", p.name.c_str());
     std::printf("kinds      %s\n", join(p.kinds, ", ").c_str());

@@ -6,7 +6,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "shell/item_output.h"
 #include "shell/text_format.h"
@@ -27,6 +30,30 @@ std::vector<memos::MetaEntry> parse_meta(const std::vector<std::string>& pairs) 
   return meta;
 }
 
+// What a hit's score is, as the first line of search's human output
+// (memctl(1), search): the three modes' numbers mean different things, and
+// hybrid's is not a relevance. The mode is the cube's unless --mode names it.
+std::string score_legend(memos::Client& client, const ItemArgs& a) {
+  std::optional<memos::SearchMode> mode = a.search.mode;
+  if (!mode) {
+    auto cube = client.cube_show(a.cubes.empty() ? a.cube : a.cubes.front());
+    if (cube) mode = cube->default_retriever;
+  }
+  if (!mode) return "score: as memosd ranked them (see memctl(1), search)";
+  switch (*mode) {
+    case memos::SearchMode::dense:
+      return "score: cosine similarity of query and memory (dense search; 1 = same direction)";
+    case memos::SearchMode::lexical:
+      return "score: BM25 (lexical search: the query's words in the memory, rarer words weigh "
+             "more; no upper bound)";
+    case memos::SearchMode::hybrid:
+      break;
+  }
+  return "score: rank fusion (hybrid search): 1 = first in both the dense and the lexical "
+         "ranking, plus any --recency or --importance boost; it orders these results, it does "
+         "not say how relevant they are";
+}
+
 }  // namespace
 
 void add_item_commands(CLI::App& app, ItemArgs& a) {
@@ -36,83 +63,100 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
                     "answer once the change is searchable, not only durable");
   };
   auto* add = app.add_subcommand("add", "add a memory; prints its id");
-  add->add_option("CUBE", a.cube)->required();
-  add->add_option("TEXT", a.text)->required();
-  add->add_option("--tag", a.tags, "a tag (repeatable)");
-  add->add_option("--meta", a.meta, "KEY=VALUE metadata (repeatable)");
+  add->add_option("CUBE", a.cube, "the cube")->required();
+  add->add_option("TEXT", a.text, "the memory, one argument: quote it")->required();
+  add->add_option("--tag", a.tags, "a tag (repeatable)")->type_name("TAG");
+  add->add_option("--meta", a.meta, "KEY=VALUE metadata (repeatable)")->type_name("KEY=VALUE");
   add->add_option("--importance", a.importance, "0 to 1")->check(CLI::Range(0.0f, 1.0f));
-  add->add_option("--ttl", a.ttl, "expire after this long (90s, 12h, 30d)");
-  add->add_option("--valid-from", a.valid_from, "when the fact starts to hold (default now)");
-  add->add_option("--valid-to", a.valid_to, "when the fact stops holding");
-  add->add_option("--session", a.session, "the writer's session id");
-  add->add_option("--source", a.sources, "an item this one was derived from (repeatable)");
-  add->add_option("--supersedes", a.supersedes, "an item whose fact this one replaces");
+  add->add_option("--ttl", a.ttl, "expire after this long (90s, 12h, 30d)")->type_name("DURATION");
+  add->add_option("--valid-from", a.valid_from, "when the fact starts to hold (default now)")
+      ->type_name("TIME");
+  add->add_option("--valid-to", a.valid_to, "when the fact stops holding")->type_name("TIME");
+  add->add_option("--session", a.session, "the writer's session id")->type_name("SESSION");
+  add->add_option("--source", a.sources, "an item this one was derived from (repeatable)")
+      ->type_name("ID");
+  add->add_option("--supersedes", a.supersedes, "an item whose fact this one replaces")
+      ->type_name("ID");
   add->add_option("--idempotency-key", a.idempotency_key,
-                  "a retry with the same key returns the first add's item");
+                  "a retry with the same key returns the first add's item")
+      ->type_name("KEY");
   wait_flag(add);
 
   auto* get = app.add_subcommand("get", "show a memory");
-  get->add_option("CUBE", a.cube)->required();
-  get->add_option("ID", a.id)->required();
+  get->add_option("CUBE", a.cube, "the cube")->required();
+  get->add_option("ID", a.id, "the memory's id (13 characters, as add printed it)")->required();
   get->add_option("--version", a.version, "a past version")->check(CLI::Range(1u, 0xFFFFFFFFu));
 
   auto* update = app.add_subcommand("update", "write a new version of a memory");
-  update->add_option("CUBE", a.cube)->required();
-  update->add_option("ID", a.id)->required();
-  update->add_option("TEXT", a.text)->required();
-  update->add_option("--tag", a.tags, "replace the tags (repeatable)");
-  update->add_option("--meta", a.meta, "replace the metadata, KEY=VALUE (repeatable)");
-  update->add_option("--session", a.session, "the writer's session id");
+  update->add_option("CUBE", a.cube, "the cube")->required();
+  update->add_option("ID", a.id, "the memory's id (13 characters, as add printed it)")->required();
+  update->add_option("TEXT", a.text, "the new text, one argument: quote it")->required();
+  update->add_option("--tag", a.tags, "replace the tags (repeatable)")->type_name("TAG");
+  update->add_option("--meta", a.meta, "replace the metadata, KEY=VALUE (repeatable)")
+      ->type_name("KEY=VALUE");
+  update->add_option("--session", a.session, "the writer's session id")->type_name("SESSION");
   wait_flag(update);
 
   for (auto [verb, help] : {std::pair{"archive", "archive a memory (it leaves search)"},
                             std::pair{"freeze", "freeze a memory (it becomes immutable)"},
                             std::pair{"activate", "make an archived or frozen memory active"}}) {
     auto* sub = app.add_subcommand(verb, help);
-    sub->add_option("CUBE", a.cube)->required();
-    sub->add_option("ID", a.id)->required();
+    sub->add_option("CUBE", a.cube, "the cube")->required();
+    sub->add_option("ID", a.id, "the memory's id (13 characters, as add printed it)")->required();
     wait_flag(sub);
   }
 
   auto* rollback = app.add_subcommand("rollback", "make an old version the latest again");
-  rollback->add_option("CUBE", a.cube)->required();
-  rollback->add_option("ID", a.id)->required();
-  rollback->add_option("VERSION", a.version)->required()->check(CLI::Range(1u, 0xFFFFFFFFu));
+  rollback->add_option("CUBE", a.cube, "the cube")->required();
+  rollback->add_option("ID", a.id, "the memory's id (13 characters, as add printed it)")
+      ->required();
+  rollback->add_option("VERSION", a.version, "the version to restore (1 or more)")
+      ->required()
+      ->check(CLI::Range(1u, 0xFFFFFFFFu));
   wait_flag(rollback);
 
   auto* diff = app.add_subcommand("diff", "what changed between two versions");
-  diff->add_option("CUBE", a.cube)->required();
-  diff->add_option("ID", a.id)->required();
-  diff->add_option("FROM", a.version)->required()->check(CLI::Range(1u, 0xFFFFFFFFu));
-  diff->add_option("TO", a.to_version, "default: the latest")->check(CLI::Range(1u, 0xFFFFFFFFu));
+  diff->add_option("CUBE", a.cube, "the cube")->required();
+  diff->add_option("ID", a.id, "the memory's id (13 characters, as add printed it)")->required();
+  diff->add_option("FROM", a.version, "a version (1 or more)")
+      ->required()
+      ->check(CLI::Range(1u, 0xFFFFFFFFu));
+  diff->add_option("TO", a.to_version, "a version (default: the latest)")
+      ->check(CLI::Range(1u, 0xFFFFFFFFu));
 
   auto* rm = app.add_subcommand("rm", "delete a memory (a tombstone version)");
-  rm->add_option("CUBE", a.cube)->required();
-  rm->add_option("ID", a.id)->required();
+  rm->add_option("CUBE", a.cube, "the cube")->required();
+  rm->add_option("ID", a.id, "the memory's id (13 characters, as add printed it)")->required();
   wait_flag(rm);
 
   auto* history = app.add_subcommand("history", "every version of a memory");
-  history->add_option("CUBE", a.cube)->required();
-  history->add_option("ID", a.id)->required();
+  history->add_option("CUBE", a.cube, "the cube")->required();
+  history->add_option("ID", a.id, "the memory's id (13 characters, as add printed it)")->required();
 
   auto* search = app.add_subcommand("search", "search a cube");
-  search->add_option("CUBE", a.cube, "a cube, or several: notes,journal")->required();
-  search->add_option("QUERY", a.query)->required();
+  search->add_option("CUBE", a.cube, "the cube, or several: notes,journal")->required();
+  search->add_option("QUERY", a.query, "what to look for, one argument: quote it")->required();
   search->add_option("-k", a.k, "how many results (default 10)")->check(CLI::Range(1u, 100000u));
   search->add_option("--mode", a.mode, "dense, lexical or hybrid (default: the cube's)")
       ->check(memos::shell::one_of(memos::parse_search_mode, kSearchModes));
-  search->add_option("--tag", a.tags, "only memories with this tag (repeatable: all of them)");
-  search->add_option("--any-tag", a.any_tags, "only memories with one of these tags (repeatable)");
-  search->add_option("--meta", a.search_meta, "only memories with KEY=VALUE (repeatable)");
+  search->add_option("--tag", a.tags, "only memories with this tag (repeatable: all of them)")
+      ->type_name("TAG");
+  search->add_option("--any-tag", a.any_tags, "only memories with one of these tags (repeatable)")
+      ->type_name("TAG");
+  search->add_option("--meta", a.search_meta, "only memories with KEY=VALUE (repeatable)")
+      ->type_name("KEY=VALUE");
   search->add_option("--tier", a.tiers, "only this tier (repeatable)")
       ->check(memos::shell::one_of(memos::parse_tier, kTiers));
   search->add_option("--state", a.states, "only this state (repeatable; default active)")
       ->check(memos::shell::one_of(memos::parse_state, kSearchableStates));
-  search->add_option("--since", a.since, "recorded at or after this time");
-  search->add_option("--until", a.until, "recorded before this time");
-  search->add_option("--valid-since", a.valid_since, "facts holding at or after this time");
-  search->add_option("--valid-until", a.valid_until, "facts holding before this time");
-  search->add_option("--as-of", a.as_of, "facts valid at this time (default now)");
+  search->add_option("--since", a.since, "recorded at or after this time")->type_name("TIME");
+  search->add_option("--until", a.until, "recorded before this time")->type_name("TIME");
+  search->add_option("--valid-since", a.valid_since, "facts holding at or after this time")
+      ->type_name("TIME");
+  search->add_option("--valid-until", a.valid_until, "facts holding before this time")
+      ->type_name("TIME");
+  search->add_option("--as-of", a.as_of, "facts valid at this time (default now)")
+      ->type_name("TIME");
   search->add_flag("--archived", a.include_archived, "include archived memories");
   search->add_flag("--explain", a.explain, "show how each retriever ranked each result");
   search->add_flag("--fresh", a.fresh, "see every write answered before this search");
@@ -199,6 +243,18 @@ void convert_item_args(ItemArgs& a) {
 std::optional<int> run_item_commands(CLI::App& app, const ItemArgs& a, memos::Client& client,
                                      const Output& out) {
   auto cmd = [&](const char* name) { return app.got_subcommand(name); };
+  // A refusal names what it was about as typed (the cube, the item, the
+  // version) where the daemon's message does not ("no such item").
+  auto refused = [&](const memos::Error& e) {
+    std::vector<std::string> about;
+    if (e.message.find("'" + a.cube + "'") == std::string::npos)
+      about.push_back("cube '" + a.cube + "'");
+    if (!a.id.empty() && e.message.find(memos::format_id(a.item_id)) == std::string::npos)
+      about.push_back("item " + a.id);
+    if (a.version != 0 && (cmd("get") || cmd("rollback") || cmd("diff")))
+      about.push_back("version " + std::to_string(a.version));
+    return out.refused(e, join(about, ", "));
+  };
   if (cmd("add") || cmd("update") || cmd("get") || cmd("rm") || cmd("archive") || cmd("freeze") ||
       cmd("activate") || cmd("rollback")) {
     memos::Result<memos::Item> r = memos::Error{memos::ErrorCode::internal, "", false};
@@ -221,12 +277,8 @@ std::optional<int> run_item_commands(CLI::App& app, const ItemArgs& a, memos::Cl
     } else {
       r = client.remove(a.cube, a.item_id);
     }
-    if (!r) return out.refused(r.error());
-    if (out.json()) {
-      JsonWriter j;
-      item_json(j, r.value());
-      return out.emit(j);
-    }
+    if (!r) return refused(r.error());
+    if (out.json()) return out.emit(item_json(r.value()));
     std::string id = memos::format_id(r->id);
     if (cmd("add")) {
       std::printf("%s\n", id.c_str());
@@ -244,12 +296,10 @@ std::optional<int> run_item_commands(CLI::App& app, const ItemArgs& a, memos::Cl
 
   if (cmd("history")) {
     auto r = client.history(a.cube, a.item_id);
-    if (!r) return out.refused(r.error());
+    if (!r) return refused(r.error());
     if (out.json()) {
-      JsonWriter j;
-      j.begin_array();
-      for (const auto& item : r.value()) item_json(j, item);
-      j.end_array();
+      Json j = Json::array();
+      for (const auto& item : r.value()) j.push_back(item_json(item));
       return out.emit(j);
     }
     for (const auto& item : r.value()) {
@@ -265,43 +315,41 @@ std::optional<int> run_item_commands(CLI::App& app, const ItemArgs& a, memos::Cl
 
   if (cmd("diff")) {
     auto r = client.diff(a.cube, a.item_id, a.version, a.to_version);
-    if (!r) return out.refused(r.error());
-    if (out.json()) {
-      JsonWriter j;
-      diff_json(j, r.value());
-      return out.emit(j);
-    }
+    if (!r) return refused(r.error());
+    if (out.json()) return out.emit(diff_json(r.value()));
     print_diff(r.value());
     return 0;
   }
 
   if (cmd("search")) {
     auto r = client.search(a.cubes.empty() ? a.cube : a.cubes.front(), a.query, a.search);
-    if (!r) return out.refused(r.error());
+    if (!r) return refused(r.error());
     if (out.json()) {
-      JsonWriter j;
-      j.begin_array();
+      Json j = Json::array();
       for (const auto& h : r.value()) {
-        j.begin_object();
-        j.key("score").value(static_cast<double>(h.score));
-        j.key("cube").value(h.cube);
+        Json hit;
+        hit["score"] = json_number(h.score);
+        hit["cube"] = h.cube;
         if (a.explain) {
-          j.key("ranks").begin_array();
+          hit["ranks"] = Json::array();
           for (const auto& rank : h.ranks) {
-            j.begin_object().key("retriever").value(memos::to_string(rank.retriever));
-            j.key("rank").value(rank.rank).key("score").value(static_cast<double>(rank.score));
-            j.end_object();
+            Json one;
+            one["retriever"] = memos::to_string(rank.retriever);
+            one["rank"] = rank.rank;
+            one["score"] = json_number(rank.score);
+            hit["ranks"].push_back(std::move(one));
           }
-          j.end_array();
         }
-        j.key("item");
-        item_json(j, h.item);
-        j.end_object();
+        hit["item"] = item_json(h.item);
+        j.push_back(std::move(hit));
       }
-      j.end_array();
       return out.emit(j);
     }
-    if (r->empty()) std::printf("no matches\n");
+    if (r->empty()) {
+      std::printf("no matches\n");
+      return 0;
+    }
+    std::printf("%s\n", score_legend(client, a).c_str());
     for (const auto& h : r.value()) {
       std::string tags = h.item.tags.empty() ? "" : "  [" + join(h.item.tags, ",") + "]";
       std::string cube = a.cubes.size() > 1 ? h.cube + "  " : "";

@@ -2,8 +2,11 @@
 // (item_output.h), in --json and in human form.
 #include "shell/item_output.h"
 
+#include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shell/text_format.h"
@@ -11,49 +14,34 @@
 
 namespace memos::shell {
 
-void item_json(JsonWriter& j, const memos::Item& item) {
-  j.begin_object();
-  j.key("id").value(memos::format_id(item.id));
-  j.key("version").value(item.version);
-  j.key("state").value(memos::to_string(item.state));
-  j.key("tier").value(memos::to_string(item.tier));
-  j.key("text").value(item.text);
-  j.key("tags").begin_array();
-  for (const auto& t : item.tags) j.value(t);
-  j.end_array();
-  j.key("meta").begin_object();
-  for (const auto& m : item.meta) j.key(m.key).value(m.value);
-  j.end_object();
-  j.key("importance").value(static_cast<double>(item.importance));
-  j.key("created_at").value(format_time(item.created_at_ms));
-  j.key("recorded_at").value(format_time(item.recorded_at_ms));
-  j.key("valid_from").value(format_time(item.valid_from_ms));
-  j.key("valid_to");
-  if (item.valid_to_ms != 0) {
-    j.value(format_time(item.valid_to_ms));
-  } else {
-    j.null();
-  }
-  j.key("expires_at");
-  if (item.expires_at_ms != 0) {
-    j.value(format_time(item.expires_at_ms));
-  } else {
-    j.null();
-  }
-  j.key("writer_uid").value(item.writer_uid);
-  j.key("session").value(item.session_id);
-  j.key("sources").begin_array();
-  for (auto id : item.sources) j.value(memos::format_id(id));
-  j.end_array();
-  j.key("hits").value(item.hits);
-  j.key("last_access");
-  if (item.last_access_ms != 0) {
-    j.value(format_time(item.last_access_ms));
-  } else {
-    j.null();
-  }
-  j.key("deleted").value(item.deleted);
-  j.end_object();
+Json item_json(const memos::Item& item) {
+  auto time_or_null = [](std::int64_t ms) -> Json {
+    if (ms == 0) return nullptr;
+    return format_time(ms);
+  };
+  Json j;
+  j["id"] = memos::format_id(item.id);
+  j["version"] = item.version;
+  j["state"] = memos::to_string(item.state);
+  j["tier"] = memos::to_string(item.tier);
+  j["text"] = item.text;
+  j["tags"] = item.tags;
+  j["meta"] = Json::object();
+  for (const auto& m : item.meta) j["meta"][m.key] = m.value;
+  j["importance"] = json_number(item.importance);
+  j["created_at"] = format_time(item.created_at_ms);
+  j["recorded_at"] = format_time(item.recorded_at_ms);
+  j["valid_from"] = format_time(item.valid_from_ms);
+  j["valid_to"] = time_or_null(item.valid_to_ms);
+  j["expires_at"] = time_or_null(item.expires_at_ms);
+  j["writer_uid"] = item.writer_uid;
+  j["session"] = item.session_id;
+  j["sources"] = Json::array();
+  for (auto id : item.sources) j["sources"].push_back(memos::format_id(id));
+  j["hits"] = item.hits;
+  j["last_access"] = time_or_null(item.last_access_ms);
+  j["deleted"] = item.deleted;
+  return j;
 }
 
 void print_item(const memos::Item& item) {
@@ -82,31 +70,28 @@ void print_item(const memos::Item& item) {
   std::printf("text      %s\n", item.text.c_str());
 }
 
-void diff_json(JsonWriter& j, const memos::ItemDiff& d) {
-  j.begin_object();
-  j.key("from");
-  item_json(j, d.from);
-  j.key("to");
-  item_json(j, d.to);
-  j.key("text_changed").value(d.text_changed);
-  j.key("tags_added").begin_array();
-  for (const auto& t : d.tags_added) j.value(t);
-  j.end_array();
-  j.key("tags_removed").begin_array();
-  for (const auto& t : d.tags_removed) j.value(t);
-  j.end_array();
-  j.key("meta_changes").begin_array();
+Json diff_json(const memos::ItemDiff& d) {
+  auto optional_text = [](const std::optional<std::string>& text) -> Json {
+    if (!text) return nullptr;
+    return *text;
+  };
+  Json j;
+  j["from"] = item_json(d.from);
+  j["to"] = item_json(d.to);
+  j["text_changed"] = d.text_changed;
+  j["tags_added"] = d.tags_added;
+  j["tags_removed"] = d.tags_removed;
+  j["meta_changes"] = Json::array();
   for (const auto& m : d.meta_changes) {
-    j.begin_object().key("key").value(m.key).key("before");
-    m.before ? j.value(*m.before) : j.null();
-    j.key("after");
-    m.after ? j.value(*m.after) : j.null();
-    j.end_object();
+    Json change;
+    change["key"] = m.key;
+    change["before"] = optional_text(m.before);
+    change["after"] = optional_text(m.after);
+    j["meta_changes"].push_back(std::move(change));
   }
-  j.end_array();
-  j.key("state_changed").value(d.state_changed);
-  j.key("validity_changed").value(d.validity_changed);
-  j.end_object();
+  j["state_changed"] = d.state_changed;
+  j["validity_changed"] = d.validity_changed;
+  return j;
 }
 
 void print_diff(const memos::ItemDiff& d) {

@@ -4,16 +4,16 @@
 #pragma once
 
 #include "memos/client.h"
-#include "shell/json_writer.h"
+#include "shell/json_output.h"
 
 namespace memos::shell {
 
 // One item as a JSON object: every field, times as ISO 8601, ids as text.
-void item_json(JsonWriter& j, const memos::Item& item);
+Json item_json(const memos::Item& item);
 // One item, a field a line (memctl get).
 void print_item(const memos::Item& item);
 // An item diff as a JSON object: both versions whole, then what changed.
-void diff_json(JsonWriter& j, const memos::ItemDiff& d);
+Json diff_json(const memos::ItemDiff& d);
 // What changed between two versions, a change a line (memctl diff).
 void print_diff(const memos::ItemDiff& d);
 

@@ -8,27 +8,27 @@
 namespace memos::shell {
 namespace {
 
-void ids_json(JsonWriter& j, const char* key, const std::vector<std::uint64_t>& ids) {
-  j.key(key).begin_array();
-  for (std::uint64_t id : ids) j.value(memos::format_id(id));
-  j.end_array();
+Json ids_json(const std::vector<std::uint64_t>& ids) {
+  Json j = Json::array();
+  for (std::uint64_t id : ids) j.push_back(memos::format_id(id));
+  return j;
 }
 
-void activation_json(JsonWriter& j, const memos::Activation& a) {
-  j.begin_object();
-  j.key("id").value(memos::format_id(a.id));
-  j.key("cube").value(a.cube);
-  j.key("model").value(a.model);
-  j.key("model_hash").value(a.model_hash);
-  j.key("kv_type").value(a.kv_type);
-  j.key("tokens").value(a.tokens);
-  j.key("bytes").value(a.bytes);
-  ids_json(j, "sources", a.sources);
-  j.key("created_at_ms").value(a.created_at_ms);
-  j.key("last_used_ms").value(a.last_used_ms);
-  j.key("uses").value(a.uses);
-  if (a.prefill_ms > 0) j.key("prefill_ms").value(a.prefill_ms);
-  j.end_object();
+Json activation_json(const memos::Activation& a) {
+  Json j;
+  j["id"] = memos::format_id(a.id);
+  j["cube"] = a.cube;
+  j["model"] = a.model;
+  j["model_hash"] = a.model_hash;
+  j["kv_type"] = a.kv_type;
+  j["tokens"] = a.tokens;
+  j["bytes"] = a.bytes;
+  j["sources"] = ids_json(a.sources);
+  j["created_at_ms"] = a.created_at_ms;
+  j["last_used_ms"] = a.last_used_ms;
+  j["uses"] = a.uses;
+  if (a.prefill_ms > 0) j["prefill_ms"] = json_number(a.prefill_ms);
+  return j;
 }
 
 void print_activation(const memos::Activation& a) {
@@ -45,24 +45,22 @@ int chat(const GenerationArgs& a, memos::Client& client, const Output& out) {
   // As memosd words it: the outcome, then why storing failed if it did.
   std::string status = memos::to_string(c.activation_status);
   if (out.json()) {
-    JsonWriter j;
-    j.begin_object();
-    j.key("text").value(c.text);
-    ids_json(j, "memories", c.memories);
-    j.key("prompt_tokens").value(c.prompt_tokens);
-    j.key("block_tokens").value(c.block_tokens);
-    j.key("reused_tokens").value(c.reused_tokens);
-    j.key("generated_tokens").value(c.generated_tokens);
-    j.key("activation_status").value(status);
-    if (c.activation) j.key("activation").value(memos::format_id(c.activation));
-    j.key("resident").value(c.resident);
-    j.key("restore_ms").value(c.restore_ms);
-    j.key("prefill_ms").value(c.prefill_ms);
-    j.key("first_token_ms").value(c.first_token_ms);
-    j.key("total_ms").value(c.total_ms);
-    j.key("finish").value(c.finish);
-    j.key("format").value(c.format);
-    j.end_object();
+    Json j;
+    j["text"] = c.text;
+    j["memories"] = ids_json(c.memories);
+    j["prompt_tokens"] = c.prompt_tokens;
+    j["block_tokens"] = c.block_tokens;
+    j["reused_tokens"] = c.reused_tokens;
+    j["generated_tokens"] = c.generated_tokens;
+    j["activation_status"] = status;
+    if (c.activation) j["activation"] = memos::format_id(c.activation);
+    j["resident"] = c.resident;
+    j["restore_ms"] = json_number(c.restore_ms);
+    j["prefill_ms"] = json_number(c.prefill_ms);
+    j["first_token_ms"] = json_number(c.first_token_ms);
+    j["total_ms"] = json_number(c.total_ms);
+    j["finish"] = c.finish;
+    j["format"] = c.format;
     return out.emit(j);
   }
   std::printf("%s\n", c.text.c_str());
@@ -84,23 +82,21 @@ int kv(CLI::App& kv_cmd, const GenerationArgs& a, memos::Client& client, const O
     if (!r) return out.refused(r.error());
     const auto& k = r.value();
     if (out.json()) {
-      JsonWriter j;
-      j.begin_object();
-      j.key("model").value(k.model);
-      j.key("model_hash").value(k.model_hash);
-      j.key("kv_type").value(k.kv_type);
-      j.key("context_tokens").value(k.context_tokens);
-      j.key("chunk_tokens").value(k.chunk_tokens);
-      j.key("items").value(k.items);
-      j.key("bytes").value(k.bytes);
-      j.key("tenant_max_bytes").value(k.tenant_max_bytes);
-      j.key("resident_states").value(k.resident_states);
-      j.key("resident_bytes").value(k.resident_bytes);
-      j.key("resident_budget_bytes").value(k.resident_budget_bytes);
-      j.key("resident_hits").value(k.resident_hits);
-      j.key("resident_misses").value(k.resident_misses);
-      j.key("rejected_states").value(k.rejected_states);
-      j.end_object();
+      Json j;
+      j["model"] = k.model;
+      j["model_hash"] = k.model_hash;
+      j["kv_type"] = k.kv_type;
+      j["context_tokens"] = k.context_tokens;
+      j["chunk_tokens"] = k.chunk_tokens;
+      j["items"] = k.items;
+      j["bytes"] = k.bytes;
+      j["tenant_max_bytes"] = k.tenant_max_bytes;
+      j["resident_states"] = k.resident_states;
+      j["resident_bytes"] = k.resident_bytes;
+      j["resident_budget_bytes"] = k.resident_budget_bytes;
+      j["resident_hits"] = k.resident_hits;
+      j["resident_misses"] = k.resident_misses;
+      j["rejected_states"] = k.rejected_states;
       return out.emit(j);
     }
     if (k.model.empty()) {
@@ -126,10 +122,8 @@ int kv(CLI::App& kv_cmd, const GenerationArgs& a, memos::Client& client, const O
     auto r = client.kv_list(a.cube);
     if (!r) return out.refused(r.error());
     if (out.json()) {
-      JsonWriter j;
-      j.begin_array();
-      for (const auto& act : r.value()) activation_json(j, act);
-      j.end_array();
+      Json j = Json::array();
+      for (const auto& act : r.value()) j.push_back(activation_json(act));
       return out.emit(j);
     }
     if (r->empty()) std::printf("no activation items\n");
@@ -139,11 +133,7 @@ int kv(CLI::App& kv_cmd, const GenerationArgs& a, memos::Client& client, const O
   auto r = sub("rm") ? client.kv_remove(a.cube, a.item_id)
                      : client.kv_prefill(a.cube, a.chat.ids, a.top);
   if (!r) return out.refused(r.error());
-  if (out.json()) {
-    JsonWriter j;
-    activation_json(j, r.value());
-    return out.emit(j);
-  }
+  if (out.json()) return out.emit(activation_json(r.value()));
   if (sub("prefill") && r->prefill_ms == 0) std::printf("already stored: ");
   print_activation(r.value());
   if (r->prefill_ms > 0) std::printf("prefilled in %.1f ms\n", r->prefill_ms);
@@ -154,11 +144,12 @@ int kv(CLI::App& kv_cmd, const GenerationArgs& a, memos::Client& client, const O
 
 void add_generation_commands(CLI::App& app, GenerationArgs& a) {
   auto* chat = app.add_subcommand("chat", "answer a prompt with the model, memories ahead of it");
-  chat->add_option("CUBE", a.cube)->required();
-  chat->add_option("PROMPT", a.prompt)->required();
+  chat->add_option("CUBE", a.cube, "the cube")->required();
+  chat->add_option("PROMPT", a.prompt, "the question, one argument: quote it")->required();
   chat->add_option("-k", a.chat.k, "memories to retrieve (default 5)")->check(CLI::Range(1u, 100u));
   chat->add_option("--ids", a.ids, "use these memories instead of searching (repeatable)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->type_name("ID[,ID...]");
   chat->add_option("--mode", a.mode, "search mode (default: the cube's)")
       ->check(one_of(parse_search_mode, kSearchModes));
   chat->add_flag("--activate", a.chat.activate,
@@ -176,17 +167,19 @@ void add_generation_commands(CLI::App& app, GenerationArgs& a) {
   auto* kv = app.add_subcommand("kv", "the activation tier: stored KV states of memory blocks");
   kv->require_subcommand(1);
   auto* prefill = kv->add_subcommand("prefill", "prefill a memory block and store its state");
-  prefill->add_option("CUBE", a.cube)->required();
-  auto* ids = prefill->add_option("--ids", a.ids, "these memories (repeatable)")->delimiter(',');
+  prefill->add_option("CUBE", a.cube, "the cube")->required();
+  auto* ids = prefill->add_option("--ids", a.ids, "these memories (repeatable)")
+                  ->delimiter(',')
+                  ->type_name("ID[,ID...]");
   prefill->add_option("--top", a.top, "the N most read memories")
       ->check(CLI::Range(1u, 1000u))
       ->excludes(ids);
   kv->add_subcommand("ls", "list a cube's activation items")
-      ->add_option("CUBE", a.cube)
+      ->add_option("CUBE", a.cube, "the cube")
       ->required();
   auto* rm = kv->add_subcommand("rm", "remove an activation item");
-  rm->add_option("CUBE", a.cube)->required();
-  rm->add_option("ID", a.id)->required();
+  rm->add_option("CUBE", a.cube, "the cube")->required();
+  rm->add_option("ID", a.id, "the activation item's id (memctl kv ls)")->required();
   kv->add_subcommand("stats", "the tier's use: stored, resident, the model");
 }
 

@@ -8,9 +8,12 @@
 // (daemon_commands, cube_commands, item_commands, kv_commands).
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "memos/client.h"
+#include "shell/command_line.h"
 #include "shell/cube_commands.h"
 #include "shell/daemon_commands.h"
 #include "shell/item_commands.h"
@@ -51,8 +54,11 @@ int run(CLI::App& app, const Args& a) {
 int main(int argc, char** argv) {
   Args a;
   CLI::App app{"memctl: command-line client of memosd (see memctl(1))", "memctl"};
-  app.add_option("--socket", a.socket, "memosd's socket (default: $MEMOS_SOCKET, then memosd's)");
-  app.add_flag("--json", a.json, "print JSON");
+  app.formatter(std::make_shared<memos::shell::HelpFormatter>());  // before the commands copy it
+  app.set_version_flag("--version", "memctl " MEMOS_VERSION, "print memctl's version and exit");
+  app.add_option("--socket", a.socket, "memosd's socket (default: $MEMOS_SOCKET, then memosd's)")
+      ->type_name("PATH");
+  app.add_flag("--json", a.json, "print JSON (bytes that are not UTF-8 become U+FFFD)");
   app.require_subcommand(1);
   app.fallthrough();  // --json and --socket are accepted after the command too
 
@@ -66,8 +72,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : kExitUsage;
+    return memos::shell::report_parse_error(app, e,
+                                            std::vector<std::string>(argv + 1, argv + argc));
   }
   try {
     // Before connecting, so bad usage is exit status 2 whether or not a

@@ -4,9 +4,10 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "memos/client.h"
-#include "shell/json_writer.h"
+#include "shell/json_output.h"
 
 namespace memos::shell {
 
@@ -23,23 +24,26 @@ class Output {
   explicit Output(bool json) : json_(json) {}
   bool json() const { return json_; }
 
-  // Prints a refused request and returns the exit status for it.
-  int refused(const memos::Error& e) const {
-    std::fprintf(stderr, "memctl: %s: %s\n", memos::to_string(e.code), e.message.c_str());
+  // Prints a refused request and returns the exit status for it. `about`
+  // names what the request was about as the user typed it ("cube 'maya',
+  // item 038GWRXC9G000"), where the daemon's message may not.
+  int refused(const memos::Error& e, const std::string& about = "") const {
+    std::fprintf(stderr, "memctl: %s: %s%s%s%s\n", memos::to_string(e.code), e.message.c_str(),
+                 about.empty() ? "" : " (", about.c_str(), about.empty() ? "" : ")");
     if (json_) {
-      JsonWriter j;
-      j.begin_object().key("error").begin_object();
-      j.key("code").value(memos::to_string(e.code));
-      j.key("message").value(e.message);
-      j.key("retryable").value(e.retryable);
-      j.end_object().end_object();
-      std::printf("%s\n", j.str().c_str());
+      Json error;
+      error["code"] = memos::to_string(e.code);
+      error["message"] = e.message;
+      error["retryable"] = e.retryable;
+      Json j;
+      j["error"] = std::move(error);
+      std::printf("%s\n", json_text(j).c_str());
     }
     return kExitRefused;
   }
 
-  int emit(const JsonWriter& j) const {
-    std::printf("%s\n", j.str().c_str());
+  int emit(const Json& j) const {
+    std::printf("%s\n", json_text(j).c_str());
     return 0;
   }
 

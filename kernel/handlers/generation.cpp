@@ -120,7 +120,7 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
       store::Item it;
       store::Status st = txn->get_item(out->cube.id, item, 0, &it);
       if (st.code == store::Errc::not_found)
-        st.message = "memory " + std::to_string(item) + " not found";
+        st.message = "memory " + format_id(item) + " not found";
       if (!st.ok()) return Status::from(st);
       items.push_back(std::move(it));
     }
@@ -404,7 +404,7 @@ void remove(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader 
     txn.reset();
     store::Activation gone;
     Status st = s.activations.remove(cube.id, item, &gone);
-    if (st.code == Code::not_found) st.message = "no activation item " + std::to_string(item);
+    if (st.code == Code::not_found) st.message = "no activation item " + format_id(item);
     if (!st.ok()) return ctx.fail(st);
     ctx.respond(
         [&](wire::Response::Builder r) { set_activation(r.initActivation(), gone, cube.name); });

@@ -3,7 +3,11 @@
 #include <boost/test/unit_test.hpp>
 
 #include <filesystem>
+#include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "memos/client.h"
 #include "tests/support/memosd_process.h"
 
 using memos::testing::MemosdProcess;
@@ -37,6 +41,39 @@ std::string trim(std::string s) {
 
 bool contains(const std::string& hay, const std::string& needle) {
   return hay.find(needle) != std::string::npos;
+}
+
+// Every line memctl wrote on stderr starts "memctl:" (memctl(1), DIAGNOSTICS).
+bool every_line_is_memctls(const std::string& err) {
+  std::istringstream lines(err);
+  std::string line;
+  bool any = false;
+  while (std::getline(lines, line)) {
+    if (line.rfind("memctl:", 0) != 0) return false;
+    any = true;
+  }
+  return any;
+}
+
+// The commands memctl --help lists, with those of the groups (cube ls, ...).
+std::vector<std::string> section_words(const std::string& help, const std::string& title) {
+  std::vector<std::string> words;
+  std::istringstream lines(help);
+  std::string line;
+  bool on = false;
+  while (std::getline(lines, line)) {
+    if (line == title + ":") {
+      on = true;
+    } else if (!line.empty() && line[0] != ' ') {
+      on = false;
+    } else if (on && !line.empty()) {
+      std::istringstream words_of(line);
+      std::string word;
+      words_of >> word;
+      if (!word.empty()) words.push_back(word);
+    }
+  }
+  return words;
 }
 
 }  // namespace
@@ -314,4 +351,237 @@ BOOST_FIXTURE_TEST_CASE(plugins_are_listed_described_and_reloaded, Fixture) {
   BOOST_TEST(memctl({"add", "p", "still embedding after the reload"}) == 0);
   BOOST_TEST(memctl({"search", "p", "embedding reload"}, &out) == 0);
   BOOST_TEST(contains(out, "still embedding"), out);
+}
+
+BOOST_FIXTURE_TEST_CASE(version_and_help_say_what_to_type, Fixture) {
+  std::string out, err, daemon;
+  BOOST_TEST(memctl({"--version"}, &out, &err) == 0, err);
+  BOOST_TEST(run_command({MEMOS_MEMOSD, "--version"}, &daemon) == 0);
+  // Both print the project's version: "memctl 0.1.0", "memosd 0.1.0".
+  BOOST_TEST(trim(out).substr(6) == trim(daemon).substr(6), out + " / " + daemon);
+  BOOST_TEST(out.rfind("memctl ", 0) == 0u, out);
+
+  // Every command's help, those of the groups' commands too: no type or
+  // range noise from CLI11, and every positional described.
+  BOOST_TEST(memctl({"--help"}, &out) == 0);
+  std::vector<std::vector<std::string>> commands;
+  for (const auto& command : section_words(out, "Subcommands")) {
+    std::string group_help;
+    BOOST_TEST(memctl({command, "--help"}, &group_help) == 0, command);
+    auto subs = section_words(group_help, "Subcommands");
+    if (subs.empty()) commands.push_back({command});
+    for (const auto& sub : subs) commands.push_back({command, sub});
+  }
+  BOOST_TEST(commands.size() >= 25u);
+  for (auto args : commands) {
+    std::string name = args.size() == 1 ? args[0] : args[0] + " " + args[1];
+    args.push_back("--help");
+    BOOST_TEST(memctl(args, &out) == 0, name);
+    BOOST_TEST(!contains(out, "UINT"), name + ":\n" + out);
+    BOOST_TEST(!contains(out, " in ["), name + ":\n" + out);
+    BOOST_TEST(!contains(out, "REQUIRED"), name + ":\n" + out);
+    std::istringstream lines(out);
+    std::string line;
+    bool positionals = false;
+    while (std::getline(lines, line)) {
+      if (line == "Positionals:") {
+        positionals = true;
+      } else if (!line.empty() && line[0] != ' ') {
+        positionals = false;
+      } else if (positionals && !line.empty()) {
+        // "  CUBE                        the cube": a name, then what it is.
+        std::istringstream words(line);
+        std::string positional, description;
+        words >> positional >> description;
+        BOOST_TEST(!description.empty(), name + ": " + positional + " has no description");
+      }
+    }
+  }
+  BOOST_TEST(memctl({"get", "--help"}, &out) == 0);
+  BOOST_TEST(contains(out, "--version N"), out);
+  BOOST_TEST(memctl({"search", "--help"}, &out) == 0);
+  BOOST_TEST(contains(out, "--mode {dense,lexical,hybrid}"), out);
+}
+
+BOOST_FIXTURE_TEST_CASE(typos_name_the_near_commands, Fixture) {
+  std::string out, err;
+  BOOST_TEST(memctl({"serach", "maya", "peanuts"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "memctl: unknown command 'serach'; did you mean 'search'?"), err);
+  BOOST_TEST(every_line_is_memctls(err), err);
+  BOOST_TEST(memctl({"cube", "lss"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "unknown command 'cube lss'; did you mean 'cube ls'?"), err);
+  BOOST_TEST(memctl({"histroy", "maya", "038GWRXC9G000"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "did you mean 'history'?"), err);
+  BOOST_TEST(memctl({"--json", "snap"}, &out, &err) == 2);  // no such command, none near
+  BOOST_TEST(contains(err, "unknown command 'snap'; the commands are status, cube,"), err);
+  BOOST_TEST(memctl({"cube", "snap", "maya", "t"}, &out, &err) == 2);  // a prefix
+  BOOST_TEST(contains(err, "did you mean 'cube snapshot' or 'cube snapshots'?"), err);
+  BOOST_TEST(memctl({}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "memctl: no command given; the commands are status,"), err);
+  BOOST_TEST(memctl({"kv"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "memctl: 'memctl kv' wants one of: prefill, ls, rm, stats"), err);
+  BOOST_TEST(every_line_is_memctls(err), err);
+}
+
+BOOST_FIXTURE_TEST_CASE(unquoted_text_is_explained, Fixture) {
+  std::string out, err;
+  BOOST_TEST(memctl({"cube", "create", "maya"}) == 0);
+  BOOST_TEST(memctl({"add", "maya", "likes", "tea", "--tag", "food"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "'tea' was not expected: TEXT is one argument"), err);
+  BOOST_TEST(contains(err, "memctl add maya \"likes tea\""), err);
+  BOOST_TEST(every_line_is_memctls(err), err);
+  BOOST_TEST(memctl({"search", "maya", "what", "is", "Maya", "allergic", "to"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "memctl search maya \"what is Maya allergic to\""), err);
+  BOOST_TEST(memctl({"update", "maya", "038GWRXC9G000", "new", "text"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "memctl update maya 038GWRXC9G000 \"new text\""), err);
+  BOOST_TEST(memctl({"chat", "maya", "what", "now"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "PROMPT is one argument"), err);
+  // Nothing was stored by the refused add.
+  BOOST_TEST(memctl({"cube", "show", "maya"}, &out) == 0);
+  BOOST_TEST(contains(out, "live items 0"), out);
+  // A command without text says only what was extra.
+  BOOST_TEST(memctl({"status", "now"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "memctl: status: 'now' was not expected"), err);
+  BOOST_TEST(every_line_is_memctls(err), err);
+}
+
+BOOST_FIXTURE_TEST_CASE(errors_name_what_was_typed, Fixture) {
+  std::string out, err;
+  BOOST_TEST(memctl({"get", "maya", "117713457078468608"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "'117713457078468608' is not an item id"), err);
+  BOOST_TEST(every_line_is_memctls(err), err);
+  BOOST_TEST(memctl({"get", "maya", "038GWRXC9G000", "--version", "0"}, &out, &err) == 2);
+  BOOST_TEST(contains(err, "memctl: get: --version"), err);
+  BOOST_TEST(every_line_is_memctls(err), err);
+  BOOST_TEST(memctl({"get", "nope", "038GWRXC9G000"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "'nope'"), err);
+
+  BOOST_TEST(memctl({"cube", "create", "maya"}) == 0);
+  BOOST_TEST(memctl({"add", "maya", "Maya is allergic to peanuts"}, &out) == 0);
+  std::string id = trim(out);
+  BOOST_TEST(memctl({"cube", "rm", "maya"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "--force"), err);
+  BOOST_TEST(!contains(err, "use force"), err);
+  BOOST_TEST(contains(err, "'maya'"), err);
+  // An id the daemon does not know is named as the user wrote it: base32,
+  // not the number behind it.
+  std::uint64_t absent = *memos::parse_id(id) + 1;
+  BOOST_TEST(memctl({"get", "maya", memos::format_id(absent), "--version", "2"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "memctl: notFound: "), err);
+  BOOST_TEST(contains(err, "(cube 'maya', item " + memos::format_id(absent) + ", version 2)"), err);
+  BOOST_TEST(memctl({"kv", "rm", "maya", memos::format_id(absent)}, &out, &err) == 1);
+  BOOST_TEST(contains(err, memos::format_id(absent)), err);
+  BOOST_TEST(!contains(err, std::to_string(absent)), err);
+  BOOST_TEST(every_line_is_memctls(err), err);
+}
+
+BOOST_FIXTURE_TEST_CASE(cube_ls_shows_mode_and_language_and_search_says_what_scores_are, Fixture) {
+  std::string out;
+  BOOST_TEST(memctl({"cube", "create", "maya"}) == 0);
+  BOOST_TEST(
+      memctl({"cube", "create", "notes", "--retriever", "lexical", "--language", "french"}) == 0);
+  BOOST_TEST(memctl({"cube", "ls"}, &out) == 0);
+  BOOST_TEST(contains(out, "MODE"), out);
+  BOOST_TEST(contains(out, "LANGUAGE"), out);
+  std::istringstream lines(out);
+  std::string line;
+  int seen = 0;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    std::string name, items, dim, mode, language;
+    words >> name >> items >> dim >> mode >> language;
+    if (name == "maya") {
+      BOOST_TEST(mode == "hybrid", line);
+      BOOST_TEST(language == "english", line);
+      ++seen;
+    } else if (name == "notes") {
+      BOOST_TEST(mode == "lexical", line);
+      BOOST_TEST(language == "french", line);
+      ++seen;
+    }
+  }
+  BOOST_TEST(seen == 2, out);
+
+  for (const char* text :
+       {"Maya is allergic to peanuts", "Maya swims on Saturdays", "The car needs new tyres"}) {
+    BOOST_TEST(memctl({"add", "maya", text, "--wait-searchable"}) == 0);
+  }
+  BOOST_TEST(memctl({"search", "maya", "what is Maya allergic to"}, &out) == 0);
+  BOOST_TEST(out.rfind("score: rank fusion (hybrid search)", 0) == 0u, out);
+  BOOST_TEST(contains(out, "does not say how relevant"), out);
+  BOOST_TEST(memctl({"search", "maya", "peanuts", "--mode", "dense"}, &out) == 0);
+  BOOST_TEST(out.rfind("score: cosine similarity", 0) == 0u, out);
+  BOOST_TEST(memctl({"search", "maya", "peanuts", "--mode", "lexical"}, &out) == 0);
+  BOOST_TEST(out.rfind("score: BM25", 0) == 0u, out);
+  // --json stays an array of hits: the legend is for people.
+  BOOST_TEST(memctl({"--json", "search", "maya", "peanuts"}, &out) == 0);
+  BOOST_TEST(nlohmann::json::parse(out).is_array(), out);
+}
+
+// memosd stores what it is given, control characters included; memctl
+// --json must print it as valid JSON that reads back to the same text. Bytes
+// that are not UTF-8 cannot be stored (the daemon refuses them), but they
+// reach memctl's output from what the user typed: a cube name the daemon
+// echoes, a file name. They are replaced, so the output still parses.
+BOOST_FIXTURE_TEST_CASE(json_output_is_valid_for_hostile_bytes, Fixture) {
+  const std::string text =
+      std::string("ctl \x01\x02\x1f del \x7f nul-free \"quoted\" back\\slash \xE2\x80\xA8 ") +
+      "\xF0\x9F\x8D\x9C tab\tend";
+  auto client = memos::Client::connect(process.socket());
+  BOOST_REQUIRE(client);
+  BOOST_REQUIRE(client.value()->cube_create("hostile"));
+  memos::NewItem item;
+  item.text = text;
+  item.tags = {"t\x01g", "\xC3\xA9t\xC3\xA9"};
+  item.meta = {{"k\ney", "v\x1b[31mred"}};
+  item.wait_searchable = true;
+  auto added = client.value()->add("hostile", item);
+  BOOST_REQUIRE_MESSAGE(added, (added ? std::string() : added.error().message));
+  std::string id = memos::format_id(added->id);
+  // Not UTF-8: refused, never stored.
+  memos::NewItem bad;
+  bad.text = "bad \xff\xfe bytes";
+  auto refused = client.value()->add("hostile", bad);
+  BOOST_TEST(!refused);
+
+  std::string out, err;
+  auto parsed = [&](const std::string& what) {
+    try {
+      return nlohmann::json::parse(out);
+    } catch (const nlohmann::json::exception& e) {
+      BOOST_ERROR(what << ": not JSON (" << e.what() << "): " << out);
+      return nlohmann::json();
+    }
+  };
+  BOOST_TEST(memctl({"--json", "get", "hostile", id}, &out, &err) == 0, err);
+  nlohmann::json got = parsed("get");
+  BOOST_TEST(got["text"] == text);
+  BOOST_TEST(got["tags"][0] == "t\x01g");
+  BOOST_TEST(got["tags"][1] == "\xC3\xA9t\xC3\xA9");
+  BOOST_TEST(got["meta"]["k\ney"] == "v\x1b[31mred");
+  BOOST_TEST(!contains(out, "\x01"), "a control character went out raw");
+
+  BOOST_TEST(memctl({"--json", "search", "hostile", "quoted backslash", "--mode", "lexical"}, &out,
+                    &err) == 0,
+             err);
+  got = parsed("search");
+  BOOST_REQUIRE(got.is_array());
+  BOOST_REQUIRE(!got.empty());
+  BOOST_TEST(got[0]["item"]["text"] == text);
+  BOOST_TEST(memctl({"--json", "history", "hostile", id}, &out, &err) == 0, err);
+  BOOST_TEST(parsed("history")[0]["text"] == text);
+  BOOST_TEST(memctl({"--json", "cube", "ls"}, &out, &err) == 0, err);
+  BOOST_TEST(parsed("cube ls")[0]["name"] == "hostile");
+
+  // Invalid UTF-8 typed by the user and echoed back: replaced by U+FFFD.
+  BOOST_TEST(memctl({"--json", "get", "cube\xff\xfe", id}, &out, &err) == 1);
+  got = parsed("error");
+  BOOST_TEST(got["error"]["code"] == "notFound", out);
+  std::string message = got["error"]["message"];
+  BOOST_TEST(contains(message, "\xEF\xBF\xBD"), message);
+  std::string file = dir.path() + "/arc\xff.memosarc";
+  BOOST_TEST(memctl({"--json", "cube", "export", "hostile", file}, &out, &err) == 0, err);
+  got = parsed("export");
+  BOOST_TEST(got["file"] == dir.path() + "/arc\xEF\xBF\xBD.memosarc");
+  BOOST_TEST(std::filesystem::exists(file));
 }

@@ -7,7 +7,7 @@
 // protocol carries where it carries text (a search mode, a plugin's state,
 // a chat's activation status). Printing never fails; parsing returns
 // std::nullopt for a name it does not know (a newer peer's, or a typo), and
-// callers turn that into their own error.
+// callers turn that into their own error. Item ids as text are here too.
 #pragma once
 
 #include <cstdint>
@@ -63,5 +63,11 @@ std::optional<ActivationOutcome> parse_activation_outcome(std::string_view text)
 
 // "dense, lexical or hybrid": for error messages that list what is accepted.
 const char* search_mode_names();
+
+// Item ids as text: 13 characters of Crockford base32, sortable like the
+// ids; what memctl prints and accepts and what memosd's messages name.
+std::string format_id(std::uint64_t id);
+// Case-insensitive; also accepts O for 0 and I/L for 1. Empty if invalid.
+std::optional<std::uint64_t> parse_id(std::string_view text);
 
 }  // namespace memos

@@ -331,9 +331,7 @@ struct KvStats {
   std::uint64_t rejected_states = 0;
 };
 
-// Ids as text: 13 characters of Crockford base32, sortable like the ids.
-std::string format_id(std::uint64_t id);
-// Case-insensitive; also accepts O for 0 and I/L for 1. Empty if invalid.
-std::optional<std::uint64_t> parse_id(std::string_view text);
+// Ids as text: format_id() and parse_id(), in memos/vocabulary.h (memosd
+// names ids in its messages the same way).
 
 }  // namespace memos

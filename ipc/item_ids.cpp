@@ -1,5 +1,5 @@
-// sdk/item_ids.cpp — item ids as text (types.h): 13 characters of
-// Crockford base32, which sort as the ids do, read back case-insensitively
+// ipc/item_ids.cpp — item ids as text (memos/vocabulary.h): 13 characters
+// of Crockford base32, which sort as the ids do, read back case-insensitively
 // and forgiving the letters people confuse with digits.
 #include <cstddef>
 #include <cstdint>
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "memos/types.h"
+#include "memos/vocabulary.h"
 
 namespace memos {
 namespace {
