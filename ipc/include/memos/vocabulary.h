@@ -64,4 +64,10 @@ std::optional<ActivationOutcome> parse_activation_outcome(std::string_view text)
 // "dense, lexical or hybrid": for error messages that list what is accepted.
 const char* search_mode_names();
 
+// Ids as text: 13 characters of Crockford base32, sortable like the ids.
+// memosd names items this way in its messages, memctl prints and reads them.
+std::string format_id(std::uint64_t id);
+// Case-insensitive; also accepts O for 0 and I/L for 1. Empty if invalid.
+std::optional<std::uint64_t> parse_id(std::string_view text);
+
 }  // namespace memos

@@ -1,4 +1,5 @@
-// sdk/item_ids.cpp — item ids as text (types.h): 13 characters of
+// ipc/item_id_text.cpp — item and cube ids as text (memos/vocabulary.h),
+// shared by memosd's messages, the SDK and memctl: 13 characters of
 // Crockford base32, which sort as the ids do, read back case-insensitively
 // and forgiving the letters people confuse with digits.
 #include <cstddef>
@@ -8,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "memos/types.h"
+#include "memos/vocabulary.h"
 
 namespace memos {
 namespace {
