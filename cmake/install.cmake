@@ -42,9 +42,11 @@ file(WRITE ${PROJECT_BINARY_DIR}/memos-client.pc
      "Cflags: -I\${includedir}\n")
 install(FILES ${PROJECT_BINARY_DIR}/memos-client.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-foreach(page memctl.1 memosd.conf.5 memos.7 memos-plugin.7 memosd.8)
-  string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${page})
-  install(FILES ${PROJECT_SOURCE_DIR}/man/${page} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
+# Every page in man/ (the mandoc_lint_* tests lint the same list).
+file(GLOB _man_pages CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/man/*.[1-8])
+foreach(path ${_man_pages})
+  string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${path})
+  install(FILES ${path} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
 endforeach()
 
 install(FILES ${PROJECT_SOURCE_DIR}/dist/memosd.service ${PROJECT_SOURCE_DIR}/dist/memosd.socket

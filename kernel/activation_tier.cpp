@@ -161,15 +161,12 @@ void ActivationTier::drop_unusable(const store::Activation& a) {
 }
 
 void ActivationTier::touch(store::CubeId cube, std::uint64_t id) {
-  commits_.submit({[=](store::WriteTxn& txn) {
-                     store::Status s = txn.touch_activation(cube, id, now_ms());
-                     // Removed meanwhile: nothing to count.
-                     return s.code == Errc::not_found ? store::Status{} : s;
-                   },
-                   [id](const store::Status& s) {
-                     if (!s.ok())
-                       spdlog::warn("counting a use of activation {}: {}", id, s.message);
-                   }});
+  store::Status s = commit([=](store::WriteTxn& txn) {
+    store::Status e = txn.touch_activation(cube, id, now_ms());
+    // Removed meanwhile: nothing to count.
+    return e.code == Errc::not_found ? store::Status{} : e;
+  });
+  if (!s.ok()) spdlog::warn("counting a use of activation {}: {}", id, s.message);
 }
 
 StateRef ActivationTier::state_ref(const store::Activation& activation) const {

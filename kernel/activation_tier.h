@@ -61,7 +61,9 @@ class ActivationTier {
   // if that is damaged (so that storing the same state again rewrites it).
   // Failures are logged.
   void drop_unusable(const store::Activation& activation);
-  // Counts a use; does not wait for the commit (a failure is logged).
+  // Counts a use and waits for its commit, so that the `kv ls` a user runs
+  // after a chat shows it (one group commit, small beside the generation it
+  // follows). A failure is logged, not returned: the answer stands.
   void touch(store::CubeId cube, std::uint64_t id);
 
   // What an executor needs to read the item's state.

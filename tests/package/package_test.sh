@@ -74,6 +74,7 @@ layout)
            usr/lib/pkgconfig/memos-client.pc \
            usr/share/man/man1/memctl.1 usr/share/man/man5/memosd.conf.5 \
            usr/share/man/man7/memos.7 usr/share/man/man7/memos-plugin.7 usr/share/man/man8/memosd.8 \
+           usr/share/man/man8/memos-plugin-host.8 \
            usr/lib/systemd/system/memosd.service usr/lib/systemd/system/memosd.socket \
            etc/memosd/memosd.conf; do
     [ -e "$root/$f" ] || fail "missing /$f"
