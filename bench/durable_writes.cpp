@@ -228,6 +228,7 @@ class TextSource {
     memos::NewItem item;
     item.text = make_sentence(rng_, vocabulary_, zipf_, kMinWords, kMaxWords);
     item.tags = make_tags(rng_);
+    item.allow_duplicate = true;  // a synthetic sentence may come twice: store each
     return item;
   }
 

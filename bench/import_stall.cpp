@@ -89,8 +89,10 @@ void fill(memos::Client& client, const std::string& cube, std::size_t n, std::si
   const ZipfSampler zipf(kVocabularySize);
   std::vector<std::future<memos::Result<memos::Item>>> window;
   for (std::size_t i = 0; i < n; ++i) {
-    window.push_back(
-        client.add_async(cube, {make_sentence(rng, vocabulary, zipf, kMinWords, kMaxWords)}));
+    memos::NewItem item;
+    item.text = make_sentence(rng, vocabulary, zipf, kMinWords, kMaxWords);
+    item.allow_duplicate = true;  // a synthetic sentence may come twice: store each
+    window.push_back(client.add_async(cube, std::move(item)));
     if (window.size() == pipeline || i + 1 == n) {
       for (auto& f : window) memos::bench::check(f.get(), "add");
       window.clear();

@@ -133,6 +133,7 @@ Workload make_workload(const Options& opts) {
     memos::NewItem item;
     item.text = make_sentence(memory_rng, vocabulary, zipf, kMinMemoryWords, kMaxMemoryWords);
     item.tags = make_tags(memory_rng);
+    item.allow_duplicate = true;  // a synthetic sentence may come twice: store each
     work.memories.push_back(std::move(item));
   }
   work.queries.reserve(opts.queries);

@@ -325,6 +325,7 @@ std::unordered_map<std::uint64_t, std::string> add_turns(memos::Client& client,
     memos::NewItem item;
     item.text = turn.text;
     item.valid_from_ms = turn.valid_from_ms;
+    item.allow_duplicate = true;  // a conversation repeats turns ("ok"): store each
     window.emplace_back(client.add_async(cube, std::move(item)), &turn);
   }
   while (!window.empty()) settle_oldest();

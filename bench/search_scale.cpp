@@ -188,6 +188,7 @@ void run_size(const Options& opts, std::size_t size) {
   for (auto& m : memories) {
     m.text = make_sentence(memory_rng, vocabulary, zipf, 8, 30);
     m.tags = make_tags(memory_rng);
+    m.allow_duplicate = true;  // a synthetic sentence may come twice: store each
   }
   std::vector<std::string> queries(opts.queries);
   for (auto& q : queries) q = make_sentence(query_rng, vocabulary, zipf, 3, 8);

@@ -99,6 +99,13 @@ Status check_text(std::string_view text, const StoreConfig& limits) {
   return {};
 }
 
+Status check_not_blank(std::string_view text) {
+  if (text.empty()) return Status::bad_request("text is empty");
+  if (text.find_first_not_of(" \t\n\r\v\f") == std::string_view::npos)
+    return Status::bad_request("text is only whitespace");
+  return {};
+}
+
 Status check_session(std::string_view session, const StoreConfig& limits) {
   if (session.size() > limits.max_tag_bytes)
     return Status::too_large("session id is longer than max_tag_bytes");

@@ -24,6 +24,10 @@ Status check_language(std::string_view language);
 
 // Errors: too_large (max_text_bytes), bad_request (not UTF-8).
 Status check_text(std::string_view text, const StoreConfig& limits);
+// An item's text must say something: not empty, not only ASCII whitespace
+// (space, tab, newline, carriage return, vertical tab, form feed).
+// Errors: bad_request.
+Status check_not_blank(std::string_view text);
 // A write's session id: at most max_tag_bytes of UTF-8 without NUL.
 // Errors: too_large, bad_request.
 Status check_session(std::string_view session, const StoreConfig& limits);

@@ -157,6 +157,21 @@ Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const Sear
   return {};
 }
 
+std::optional<float> relevance(const SearchHit& hit, SearchMode mode) {
+  if (mode != SearchMode::hybrid) return hit.score;
+  for (const auto& rank : hit.ranks) {
+    if (rank.retriever == SearchMode::dense && rank.rank != 0) return rank.score;
+  }
+  return std::nullopt;
+}
+
+void drop_below(float min_score, SearchMode mode, std::vector<SearchHit>* hits) {
+  std::erase_if(*hits, [&](const SearchHit& hit) {
+    std::optional<float> r = relevance(hit, mode);
+    return !r || !(*r >= min_score);
+  });
+}
+
 void set_search_defaults(const SearchConfig& sc, SearchQuery* q) {
   q->depth = sc.hybrid_depth;
   q->dense_weight = sc.dense_weight;

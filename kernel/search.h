@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,15 @@ struct SearchHit {
 // the fuser's own error.
 Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const SearchQuery& query,
                   std::vector<SearchHit>* hits);
+
+// What a minimum score compares with: the hit's score in dense (cosine)
+// and lexical (BM25) mode; in hybrid mode, whose fused score only orders
+// the hits, the dense retriever's cosine of it (nullopt when the dense
+// retriever did not rank it: it never passes).
+std::optional<float> relevance(const SearchHit& hit, SearchMode mode);
+// Drops the hits whose relevance is below `min_score` (finite), keeping
+// the order of the rest.
+void drop_below(float min_score, SearchMode mode, std::vector<SearchHit>* hits);
 
 // Sets the hybrid depth, list weights and fusion parameters of `query` to
 // the daemon's configured defaults.

@@ -24,7 +24,7 @@ enum class Code : std::uint8_t {
   ok,
   bad_request,        // malformed or invalid; do not retry as is
   not_found,          // the cube, item, version, snapshot or plugin does not exist
-  already_exists,     // a cube or snapshot with that name exists
+  already_exists,     // a cube or snapshot with that name exists; an add's text is a live item's
   too_large,          // a field exceeds a configured limit
   busy,               // overloaded; retry later
   unavailable,        // stopping, or a plugin host restarting

@@ -116,7 +116,8 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
   // Retention queue entries are left behind: run_retention drops those whose
   // item is gone (their keys lead with a time, not the cube).
   std::string prefix = u64_key(removed->id);
-  for (MDB_dbi dbi : {tables().items, tables().versions, tables().snapshots, tables().access}) {
+  for (MDB_dbi dbi : {tables().items, tables().versions, tables().snapshots, tables().access,
+                      tables().text_hashes}) {
     if (s = delete_prefix(txn_, dbi, prefix, "remove cube items"); !s.ok()) return s;
   }
   std::string nk = cube_name_key(tenant, name);

@@ -169,14 +169,17 @@ Status WriteTxn::put_item(CubeId cube, Item& item, std::int64_t live_delta) {
   if (item.cube_version == 0) return {Errc::conflict, "the cube's version counter is exhausted"};
 
   // Keep the retention queues in step with the head.
+  // Keep the exact-text index in step with the head as well.
   Item previous;
   s = read_head(cube, item.id, &previous);
-  if (s.ok()) {
+  const bool had_head = s.ok();
+  if (had_head) {
     if (s = unqueue_from_retention(cube, previous); !s.ok()) return s;
   } else if (s.code != Errc::not_found) {
     return s;
   }
   if (s = queue_for_retention(cube, item, "update retention queue"); !s.ok()) return s;
+  if (s = reindex_text(cube, had_head ? &previous : nullptr, item); !s.ok()) return s;
 
   std::string rec = encode_item(item);
   std::string hk = item_key(cube, item.id), vk = version_key(cube, item.id, item.version);
@@ -330,6 +333,7 @@ Status WriteTxn::import_item(CubeId cube, std::vector<Item>* versions, std::int6
   int rc = mdb_put(txn_, tables().items, &k, &val, 0);
   if (rc) return from_mdb(rc, "import item");
   if (Status s = queue_for_retention(cube, head, "import retention entry"); !s.ok()) return s;
+  if (Status s = reindex_text(cube, nullptr, head); !s.ok()) return s;
   return update_cube(cube, [&](Cube& c) {
     if (!head.deleted()) c.live_items += 1;
   });

@@ -15,7 +15,10 @@ namespace memos::store {
 namespace {
 
 // 2: records carry a checksum header and the full item model.
-constexpr std::uint32_t kSchemaVersion = 2;
+// 3: the exact-text index (`text_hashes`), built from the heads when a
+//    version 2 store is opened.
+constexpr std::uint32_t kSchemaVersion = 3;
+constexpr std::uint32_t kUpgradableSchema = 2;
 
 }  // namespace
 
@@ -78,12 +81,14 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
 
   MDB_val key = as_val("schema"), val;
   rc = mdb_get(txn, meta, &key, &val);
-  if (rc == MDB_NOTFOUND) {
+  auto write_schema = [&] {
     std::string v;
     put_be(v, kSchemaVersion, 4);
     MDB_val nv = as_val(v);
-    rc = mdb_put(txn, meta, &key, &nv, 0);
-    if (rc) {
+    return mdb_put(txn, meta, &key, &nv, 0);
+  };
+  if (rc == MDB_NOTFOUND) {
+    if ((rc = write_schema())) {
       mdb_txn_abort(txn);
       return fail(rc, "writing the schema version");
     }
@@ -91,7 +96,20 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
     std::uint32_t found =
         val.mv_size == 4 ? static_cast<std::uint32_t>(get_be(static_cast<char*>(val.mv_data), 4))
                          : 0;
-    if (found != kSchemaVersion) {
+    if (found == kUpgradableSchema) {
+      // Upgraded in this transaction: the table and the version are
+      // committed together, or neither is.
+      Status built = Store::build_text_index(txn, *store->tables_);
+      if (!built.ok()) {
+        mdb_txn_abort(txn);
+        *status = {built.code, "upgrading the store in " + dir + ": " + built.message};
+        return nullptr;
+      }
+      if ((rc = write_schema())) {
+        mdb_txn_abort(txn);
+        return fail(rc, "writing the schema version");
+      }
+    } else if (found != kSchemaVersion) {
       mdb_txn_abort(txn);
       *status = {Errc::io, "store in " + dir + " has schema version " + std::to_string(found) +
                                ", this memosd reads version " + std::to_string(kSchemaVersion)};

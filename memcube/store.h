@@ -10,7 +10,9 @@
 // an item also delete the rows they own in other groups):
 //
 //   store.cpp (the environment, transactions, ids)
-//     meta                "schema" -> u32 schema version (2)
+//     meta                "schema" -> u32 schema version (3; a version 2
+//                         store is upgraded on open by building
+//                         text_hashes)
 //                         "last_id" -> u64 last issued id (written by every
 //                         commit, so ids stay unique across restarts)
 //   cube_store.cpp (manifests)
@@ -43,6 +45,9 @@
 //   tenant_usage_store.cpp (what each tenant holds, kept in step with its
 //   items so that limits read one row instead of a scan)
 //     activation_usage    tenant -> count (u64) + bytes (u64)
+//   text_index_store.cpp (exact duplicates, found without reading the cube)
+//     text_hashes         cube + first 16 bytes of SHA-256(text) + item -> ""
+//                         (every head that is not a tombstone)
 //
 // Every change writes a new immutable row in `versions` and replaces the head in
 // `items`; deletion writes a tombstone version. Durability: the environment is
@@ -292,6 +297,10 @@ class Store {
   // The named databases' handles, defined in memcube/store_tables.h.
   struct Tables;
   Store();
+  // Fills `text_hashes` from the heads in `items` in `txn` (opening a
+  // schema 2 store, which had no such table; text_index_store.cpp).
+  // Errors: corrupt, storage_full, map_full, io.
+  static Status build_text_index(MDB_txn* txn, const Tables& tables);
 
   MDB_env* env_ = nullptr;
   std::uint64_t max_map_size_ = 0;
@@ -359,6 +368,10 @@ class ReadTxn {
   // order. Reads every version of the cube once. Errors: corrupt, io.
   Status diff_cube_versions(CubeId cube, std::uint64_t from, std::uint64_t to,
                             std::vector<SnapshotChange>* out) const;
+  // The lowest id of the cube's items whose head is not a tombstone and
+  // holds exactly `text` (tags and metadata aside): an add's duplicate.
+  // Errors: not_found (none), corrupt, io.
+  Status find_live_text(CubeId cube, std::string_view text, ItemId* out) const;
   // The recorded outcome of `tenant`'s write with `key`.
   // Errors: not_found, corrupt, io.
   Status find_idempotency(TenantId tenant, std::string_view key, IdempotencyRecord* out) const;
@@ -538,6 +551,9 @@ class WriteTxn {
   // live, unfrozen head with a TTL; tombstones for a deleted one).
   // Errors: storage_full, map_full, io (with `what` in the message).
   Status queue_for_retention(CubeId cube, const Item& head, std::string_view what);
+  // Moves the head's row in `text_hashes` from `previous` (null: a new
+  // item) to `head`. Errors: storage_full, map_full, io.
+  Status reindex_text(CubeId cube, const Item* previous, const Item& head);
   // Takes the head that is being replaced out of its retention queue.
   // Errors: storage_full, map_full, io.
   Status unqueue_from_retention(CubeId cube, const Item& previous_head);

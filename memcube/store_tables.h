@@ -29,6 +29,7 @@ struct Store::Tables {
   MDB_dbi activation_usage = 0;                      // tenant_usage_store.cpp
   MDB_dbi activations = 0, activation_prefixes = 0;  // activation_store.cpp
   MDB_dbi activation_lru = 0, tenant_salts = 0;      // activation_store.cpp
+  MDB_dbi text_hashes = 0;                           // text_index_store.cpp
 
   // Opens every database in `txn`, creating those missing (names as in
   // store.h). Returns LMDB's error code, 0 on success.
@@ -50,6 +51,7 @@ struct Store::Tables {
         {"activation_lru", &activation_lru},
         {"activation_usage", &activation_usage},
         {"tenant_salts", &tenant_salts},
+        {"text_hashes", &text_hashes},
     };
     for (const auto& [name, dbi] : all) {
       if (int rc = mdb_dbi_open(txn, name, MDB_CREATE, dbi)) return rc;

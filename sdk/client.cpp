@@ -206,6 +206,7 @@ std::future<Result<Item>> Client::add_async(std::string cube, NewItem item) {
         auto sources = a.initSources(static_cast<unsigned>(item.sources.size()));
         for (unsigned i = 0; i < item.sources.size(); ++i) sources.set(i, item.sources[i]);
         a.setSupersedes(item.supersedes);
+        if (item.allow_duplicate) a.setAllowDuplicate(true);
         r.setIdempotencyKey(text(item.idempotency_key));
         if (item.wait_searchable) r.setWaitSearchable(true);
       },
@@ -341,6 +342,10 @@ std::future<Result<std::vector<Hit>>> Client::search_async(std::string cube, std
         s.setImportanceWeight(options.importance_weight);
         s.setMmrLambda(options.mmr_lambda);
         s.setFresh(options.fresh);
+        if (options.min_score) {
+          s.setMinScore(*options.min_score);
+          s.setHasMinScore(true);
+        }
       },
       [](const wire::Response::Reader& r) -> Result<std::vector<Hit>> {
         if (!r.isHits()) return wrong_reply<std::vector<Hit>>();

@@ -5,7 +5,9 @@
 #include "shell/item_commands.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,6 +20,32 @@
 
 namespace memos::shell {
 namespace {
+
+// A memory's TEXT says something. memosd refuses an empty or blank text
+// too; saying so before connecting makes it bad usage (exit status 2).
+CLI::Validator not_blank() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.empty()) return "the text is empty";
+        if (text.find_first_not_of(" \t\n\r\v\f") == std::string::npos)
+          return "the text is only whitespace";
+        return "";
+      },
+      "");
+}
+
+// NaN and infinities compare with no score as a user means.
+CLI::Validator finite_number() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        const float v = std::strtof(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0' || !std::isfinite(v))
+          return "'" + text.substr(0, 32) + "' is not a finite number";
+        return "";
+      },
+      "NUMBER");
+}
 
 std::vector<memos::MetaEntry> parse_meta(const std::vector<std::string>& pairs) {
   std::vector<memos::MetaEntry> meta;
@@ -64,7 +92,9 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
   };
   auto* add = app.add_subcommand("add", "add a memory; prints its id");
   add->add_option("CUBE", a.cube, "the cube")->required();
-  add->add_option("TEXT", a.text, "the memory, one argument: quote it")->required();
+  add->add_option("TEXT", a.text, "the memory, one argument: quote it")
+      ->required()
+      ->check(not_blank());
   add->add_option("--tag", a.tags, "a tag (repeatable)")->type_name("TAG");
   add->add_option("--meta", a.meta, "KEY=VALUE metadata (repeatable)")->type_name("KEY=VALUE");
   add->add_option("--importance", a.importance, "0 to 1")->check(CLI::Range(0.0f, 1.0f));
@@ -80,6 +110,8 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
   add->add_option("--idempotency-key", a.idempotency_key,
                   "a retry with the same key returns the first add's item")
       ->type_name("KEY");
+  add->add_flag("--allow-duplicate", a.item.allow_duplicate,
+                "store the text even if a live memory of the cube holds exactly the same");
   wait_flag(add);
 
   auto* get = app.add_subcommand("get", "show a memory");
@@ -90,7 +122,9 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
   auto* update = app.add_subcommand("update", "write a new version of a memory");
   update->add_option("CUBE", a.cube, "the cube")->required();
   update->add_option("ID", a.id, "the memory's id (13 characters, as add printed it)")->required();
-  update->add_option("TEXT", a.text, "the new text, one argument: quote it")->required();
+  update->add_option("TEXT", a.text, "the new text, one argument: quote it")
+      ->required()
+      ->check(not_blank());
   update->add_option("--tag", a.tags, "replace the tags (repeatable)")->type_name("TAG");
   update->add_option("--meta", a.meta, "replace the metadata, KEY=VALUE (repeatable)")
       ->type_name("KEY=VALUE");
@@ -166,6 +200,12 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
       ->check(CLI::Range(0.0f, 100.0f));
   search->add_option("--mmr", a.mmr_lambda, "hybrid: diversify, relevance share in (0,1)")
       ->check(CLI::Range(0.0f, 1.0f));
+  search
+      ->add_option("--min-score", a.min_score,
+                   "only hits at least this relevant: cosine (dense, and hybrid's dense "
+                   "score) or BM25 (lexical)")
+      ->type_name("SCORE")
+      ->check(finite_number());
 }
 
 void convert_item_args(ItemArgs& a) {
@@ -227,6 +267,7 @@ void convert_item_args(ItemArgs& a) {
   s.recency_weight = a.recency_weight;
   s.importance_weight = a.importance_weight;
   s.mmr_lambda = a.mmr_lambda;
+  s.min_score = a.min_score;
   // CUBE may name several: notes,journal
   std::string rest = a.cube;
   a.cubes.clear();
@@ -260,6 +301,11 @@ std::optional<int> run_item_commands(CLI::App& app, const ItemArgs& a, memos::Cl
     memos::Result<memos::Item> r = memos::Error{memos::ErrorCode::internal, "", false};
     if (cmd("add")) {
       r = client.add(a.cube, a.item);
+      if (!r && r.error().code == memos::ErrorCode::already_exists) {
+        memos::Error e = r.error();
+        e.message += "; --allow-duplicate stores it anyway";
+        return out.refused(e);
+      }
     } else if (cmd("archive") || cmd("freeze") || cmd("activate")) {
       auto state = cmd("archive")  ? memos::State::archived
                    : cmd("freeze") ? memos::State::frozen
@@ -344,6 +390,12 @@ std::optional<int> run_item_commands(CLI::App& app, const ItemArgs& a, memos::Cl
         j.push_back(std::move(hit));
       }
       return out.emit(j);
+    }
+    if (r->empty() && a.min_score) {
+      // Not an error: the search ran, and nothing was close enough.
+      std::fprintf(stderr, "memctl: nothing relevant found (no hit scored %g or more)\n",
+                   static_cast<double>(*a.min_score));
+      return 0;
     }
     if (r->empty()) {
       std::printf("no matches\n");

@@ -100,7 +100,8 @@ enum ErrorCode {
   unknown @0;            # a code this peer does not know (newer peer)
   badRequest @1;         # malformed or invalid request; do not retry as is
   notFound @2;           # the cube, item or version does not exist
-  alreadyExists @3;      # a cube with that name exists
+  alreadyExists @3;      # a cube or snapshot with that name exists, or
+                         # (add) a live item with exactly that text
   tooLarge @4;           # a field or the message exceeds a configured limit
   busy @5;               # the daemon is overloaded; retry later
   unavailable @6;        # shutting down or storage temporarily unavailable
@@ -219,6 +220,12 @@ struct AddItem {
   sources @9 :List(UInt64);  # provenance: items it was derived from
   supersedes @10 :UInt64;    # an item whose fact this one replaces; 0: none
   tier @11 :Tier;            # only plaintext is accepted so far
+  # Store the text even if a live item of the cube (active, archived or
+  # frozen) already holds exactly the same bytes. Without it such an add is
+  # refused with alreadyExists naming that item; tags, metadata and the rest
+  # are not compared. Text that is empty or only ASCII whitespace is always
+  # refused (badRequest).
+  allowDuplicate @12 :Bool;
 }
 
 struct GetItem {
@@ -347,12 +354,21 @@ struct Search {
   # See every write answered before this search arrived: wait (at most the
   # indexing lag) until they are searchable. Off: search what is indexed now.
   fresh @20 :Bool;
+  # With hasMinScore, only the hits (of the k best) whose relevance is at
+  # least minScore come back, possibly none. Relevance is the hit's score in
+  # dense (cosine similarity, -1..1) and lexical (BM25, 0 and up) modes; in
+  # hybrid, whose fused score only orders the hits, it is the dense
+  # retriever's cosine similarity of the hit, and a hit the dense retriever
+  # did not rank among its candidates does not pass. minScore must be finite.
+  minScore @21 :Float32;
+  hasMinScore @22 :Bool;
 }
 
 struct Hit {
   item @0 :Item;
   # dense: cosine similarity; lexical: BM25; hybrid: fused reciprocal rank
   # (1 = first in both lists) plus any recency and importance boosts.
+  # Search.minScore compares with ranks' dense score in hybrid mode.
   score @1 :Float32;
   cube @2 :Text;         # the cube it came from
   ranks @3 :List(Rank);  # with explain: how each retriever ranked it

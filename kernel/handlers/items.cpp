@@ -15,6 +15,7 @@
 #include "kernel/inline_reads.h"
 #include "kernel/request_checks.h"
 #include "memcube/item_diff.h"
+#include "memos/vocabulary.h"
 
 namespace memos::kernel {
 namespace {
@@ -56,6 +57,8 @@ void add(const Services& s, const RequestContext& ctx, wire::AddItem::Reader arg
   for (auto source : args.getSources()) draft->provenance.sources.push_back(source);
   const std::int64_t ttl_ms = args.getTtlMs();
   const std::uint64_t supersedes = args.getSupersedes();
+  const bool allow_duplicate = args.getAllowDuplicate();
+  if (Status st = check_not_blank(draft->text); !st.ok()) return ctx.fail(st);
   if (args.getTier() != wire::Tier::PLAINTEXT) {
     return ctx.fail(Status::bad_request("only plaintext items can be added so far"));
   }
@@ -74,8 +77,22 @@ void add(const Services& s, const RequestContext& ctx, wire::AddItem::Reader arg
   w.cube = exact(args.getCube());
   w.check = [&s, draft] { return check_fields(s, &draft->text, &draft->tags, &draft->meta); };
   w.check_bytes = field_bytes(&draft->text, &draft->tags, &draft->meta);
-  w.apply = [draft, ttl_ms, supersedes](store::WriteTxn& txn, const store::Cube& cube,
-                                        store::Item* out, store::Item* superseded) {
+  w.apply = [draft, ttl_ms, supersedes, allow_duplicate](store::WriteTxn& txn,
+                                                         const store::Cube& cube, store::Item* out,
+                                                         store::Item* superseded) -> store::Status {
+    // In the write transaction, which sees the adds committed before it and
+    // those earlier in its own commit group: two adds of one text refuse
+    // the second, however they were pipelined.
+    if (!allow_duplicate) {
+      store::ItemId existing = 0;
+      store::Status found = txn.reader().find_live_text(cube.id, draft->text, &existing);
+      if (found.ok()) {
+        return {store::Errc::already_exists, "cube '" + cube.name +
+                                                 "' already holds this exact text as item " +
+                                                 format_id(existing)};
+      }
+      if (found.code != store::Errc::not_found) return found;
+    }
     std::int64_t now = now_ms();
     // Saturates: a TTL past the end of time never expires (now + ttl would
     // wrap negative and expire the item at once).
@@ -95,6 +112,7 @@ void update(const Services& s, const RequestContext& ctx, wire::UpdateItem::Read
   if (args.getReplaceMeta()) patch->meta = copy_meta(args.getMeta());
   patch->writer = ctx.tenant;
   patch->session = exact(args.getSessionId());
+  if (Status st = check_not_blank(*patch->text); !st.ok()) return ctx.fail(st);
   // One check of the session for every write (update once stored any).
   if (Status st = check_session(patch->session, s.config.store); !st.ok()) return ctx.fail(st);
   ItemWrite w;

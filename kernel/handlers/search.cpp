@@ -25,6 +25,7 @@ struct SearchRequest {
   std::optional<SearchMode> mode;  // empty: the first cube's default
   std::vector<std::string> cube_names;
   bool explain = false;
+  std::optional<float> min_score;  // relevance() below it is dropped
 };
 
 Status read_cube_names(wire::Search::Reader args, std::vector<std::string>* names) {
@@ -125,6 +126,12 @@ Status read_search(wire::Search::Reader args, const Config& config, SearchReques
   if (weights[1] != 0) q.fusion.importance_weight = weights[1];
   if (mmr != 0) q.fusion.mmr_lambda = mmr;
   out->explain = args.getExplain();
+  if (args.getHasMinScore()) {
+    const float min_score = args.getMinScore();
+    if (!std::isfinite(min_score))
+      return Status::bad_request("the minimum score must be a finite number");
+    out->min_score = min_score;
+  }
   return {};
 }
 
@@ -177,6 +184,7 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
     q.filter.now_ms = now_ms();
     std::vector<SearchHit> hits;
     if (Status st = run_search(s.indexes, *txn, q, &hits); !st.ok()) return ctx.fail(st);
+    if (req->min_score) drop_below(*req->min_score, q.mode, &hits);
     std::vector<Found> found;
     found.reserve(hits.size());
     const std::int64_t now = now_ms();

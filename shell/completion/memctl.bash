@@ -20,7 +20,7 @@ _memctl() {
   # Options that take a value (the next word is that value, not an argument).
   local valued=" --socket --tag --meta --importance --ttl --valid-from --valid-to --session
     --source --supersedes --idempotency-key -k --mode --any-tag --tier --state --since --until
-    --valid-since --valid-until --as-of --recency --mmr --ids --max-tokens --temperature --top-k
+    --valid-since --valid-until --as-of --recency --mmr --min-score --ids --max-tokens --temperature --top-k
     --top-p --seed --retriever --language --as --top "
 
   # The command, its subcommand (cube, plugin, kv) and how many arguments
@@ -84,7 +84,7 @@ _memctl() {
     case "$cmd${sub:+ $sub}" in
       add)
         words="--tag --meta --importance --ttl --valid-from --valid-to --session --source
-          --supersedes --idempotency-key --wait-searchable"
+          --supersedes --idempotency-key --allow-duplicate --wait-searchable"
         ;;
       get) words="--version" ;;
       update) words="--tag --meta --session --wait-searchable" ;;
@@ -92,7 +92,8 @@ _memctl() {
       diff | history) words= ;;
       search)
         words="-k --mode --tag --any-tag --meta --tier --state --since --until --valid-since
-          --valid-until --as-of --archived --explain --fresh --recency --importance --mmr"
+          --valid-until --as-of --archived --explain --fresh --recency --importance --mmr
+          --min-score"
         ;;
       chat)
         words="-k --ids --mode --activate --no-reuse --max-tokens --temperature --top-k --top-p

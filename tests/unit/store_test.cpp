@@ -858,3 +858,135 @@ BOOST_AUTO_TEST_CASE(access_statistics_accumulate_and_go_with_their_item) {
   BOOST_REQUIRE(r->access_stats(f.cube.id, f.item.id, &stats).ok());
   BOOST_TEST(stats.hits == 0u);
 }
+
+// The exact-text index follows every head: add, update, state changes,
+// removal, rollback, TTL expiry, purge, import and cube removal; a schema 2
+// store (no index) gets it built when opened.
+BOOST_AUTO_TEST_CASE(the_text_index_follows_every_head_and_is_built_for_old_stores) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  Cube cube, other;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  Status s = t.create_cube(1, "t", "hash-v1", 16, 1, &cube);
+                  return s.ok() ? t.create_cube(1, "u", "hash-v1", 16, 1, &other) : s;
+                }).ok());
+  // The id of the live item holding `text` in `in`, 0 if none.
+  auto live = [&](CubeId in, const std::string& text) -> ItemId {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    ItemId id = 0;
+    Status s = r->find_live_text(in, text, &id);
+    BOOST_REQUIRE(s.ok() || s.code == Errc::not_found);
+    return s.ok() ? id : 0;
+  };
+  Item a, b, out;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.add_item(cube.id, draft("tea", {"x"}), 0, 10, &a);
+                }).ok());
+  BOOST_TEST(live(cube.id, "tea") == a.id);
+  BOOST_TEST(live(cube.id, "Tea") == 0u);  // exact bytes, not a likeness
+  BOOST_TEST(live(cube.id, "tea ") == 0u);
+  BOOST_TEST(live(other.id, "tea") == 0u);  // per cube
+
+  // Archived and frozen items are live; a removed one is not.
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.set_state(cube.id, a.id, State::archived, 1, 20, &out);
+                }).ok());
+  BOOST_TEST(live(cube.id, "tea") == a.id);
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.set_state(cube.id, a.id, State::active, 1, 21, &out);
+                }).ok());
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.update_item(cube.id, a.id, text_patch("coffee"), 30, &out);
+                }).ok());
+  BOOST_TEST(live(cube.id, "tea") == 0u);
+  BOOST_TEST(live(cube.id, "coffee") == a.id);
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.remove_item(cube.id, a.id, 1, 40, &out); }).ok());
+  BOOST_TEST(live(cube.id, "coffee") == 0u);
+  // Rolled back to version 1: "tea" again.
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.rollback_item(cube.id, a.id, 1, 1, 50, &out);
+                }).ok());
+  BOOST_TEST(live(cube.id, "tea") == a.id);
+  BOOST_TEST(live(cube.id, "coffee") == 0u);
+  // Two items with one text: either found; removing one leaves the other.
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.add_item(cube.id, draft("tea"), 0, 60, &b);
+                }).ok());
+  BOOST_TEST(live(cube.id, "tea") == std::min(a.id, b.id));
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.remove_item(cube.id, a.id, 1, 70, &out); }).ok());
+  BOOST_TEST(live(cube.id, "tea") == b.id);
+
+  // TTL expiry tombstones the item (gone from the index); the purge leaves
+  // nothing behind.
+  ItemDraft expiring = draft("milk");
+  expiring.expires_at_ms = 100;
+  Item c;
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.add_item(cube.id, expiring, 0, 80, &c); }).ok());
+  BOOST_TEST(live(cube.id, "milk") == c.id);
+  RetentionResult result;
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.run_retention(200, 0, 100, &result); }).ok());
+  BOOST_TEST(live(cube.id, "milk") == 0u);
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.run_retention(300, 0, 100, &result); }).ok());
+  BOOST_TEST(result.purged >= 1u);
+  BOOST_TEST(live(cube.id, "tea") == b.id);
+
+  // Import writes the head's row (a deleted head has none).
+  std::vector<Item> imported_live = {b}, imported_deleted = {b, b};
+  imported_deleted[1].version = 2;
+  imported_deleted[1].state = State::deleted;
+  imported_live[0].text = imported_deleted[0].text = imported_deleted[1].text = "juice";
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  Status s = t.import_item(other.id, &imported_deleted, 90);
+                  return s.ok() ? t.import_item(other.id, &imported_live, 91) : s;
+                }).ok());
+  BOOST_TEST(live(other.id, "juice") == imported_live[0].id);
+
+  // A store written before the index (schema 2: no table) gets it on open.
+  store.reset();
+  {
+    MDB_env* env;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 32);
+    BOOST_REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0600) == 0);
+    MDB_txn* txn;
+    mdb_txn_begin(env, nullptr, 0, &txn);
+    MDB_dbi meta, hashes;
+    BOOST_REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    BOOST_REQUIRE(mdb_dbi_open(txn, "text_hashes", 0, &hashes) == 0);
+    BOOST_REQUIRE(mdb_drop(txn, hashes, 1) == 0);
+    char two[4] = {0, 0, 0, 2};
+    MDB_val k{6, const_cast<char*>("schema")}, v{4, two};
+    BOOST_REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
+    BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  store = open_store(dir.path());
+  BOOST_TEST(live(cube.id, "tea") == b.id);
+  BOOST_TEST(live(other.id, "juice") == imported_live[0].id);
+  BOOST_TEST(live(cube.id, "coffee") == 0u);
+
+  // Removing a cube takes its rows with it: one row is left, b's.
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.remove_cube(1, "u", true, &other); }).ok());
+  BOOST_TEST(live(other.id, "juice") == 0u);
+  store.reset();
+  MDB_env* env;
+  mdb_env_create(&env);
+  mdb_env_set_maxdbs(env, 32);
+  BOOST_REQUIRE(mdb_env_open(env, dir.path().c_str(), MDB_RDONLY, 0600) == 0);
+  MDB_txn* txn;
+  mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
+  MDB_dbi hashes;
+  BOOST_REQUIRE(mdb_dbi_open(txn, "text_hashes", 0, &hashes) == 0);
+  MDB_stat stat;
+  BOOST_REQUIRE(mdb_stat(txn, hashes, &stat) == 0);
+  BOOST_TEST(stat.ms_entries == 1u);
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+}

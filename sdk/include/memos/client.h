@@ -160,8 +160,11 @@ class Client {
   // too_large, and a key reused for another write is conflict.
 
   // Writes version 1 of a new item and returns it.
-  // Errors: not_found (the cube, or the item it supersedes); bad_request
-  // (empty or duplicate tag or metadata key, invalid UTF-8, importance
+  // Errors: not_found (the cube, or the item it supersedes); already_exists
+  // (a live item of the cube holds exactly this text, and not
+  // NewItem::allow_duplicate: the message names it, in base32; adds of one
+  // text pipelined together store the first); bad_request (text empty or
+  // only whitespace, empty or duplicate tag or metadata key, invalid UTF-8, importance
   // outside 0..1, a negative ttl or valid time); too_large (text, tags,
   // metadata, session id or sources over the limits); conflict (valid_to not
   // after valid_from; the superseded item is frozen, stopped holding before
@@ -180,7 +183,8 @@ class Client {
   }
   // Writes a new version with `change`'s text (and tags and metadata when set).
   // Errors: not_found (the cube, or the item, or it is deleted); bad_request
-  // and too_large (as add); conflict (the item is frozen).
+  // and too_large (as add); conflict (the item is frozen). An update is not
+  // checked for duplicates.
   std::future<Result<Item>> update_async(std::string cube, std::uint64_t id, ItemChange change);
   Result<Item> update(std::string cube, std::uint64_t id, ItemChange change) {
     return update_async(std::move(cube), id, std::move(change)).get();
@@ -256,7 +260,8 @@ class Client {
   // Best first; counts as a read of each hit.
   // Errors: bad_request (a cube name, more than 64 cubes, State::deleted in
   // states, a negative time, an empty time range, a weight outside 0..100, a
-  // negative mmr_lambda, invalid UTF-8); too_large (k over the daemon's
+  // negative mmr_lambda, a min_score that is NaN or infinite, invalid
+  // UTF-8); too_large (k over the daemon's
   // max_k, the query, tags or metadata over the limits; or the k best hits
   // hold more than one reply carries: the message says which k fits);
   // not_found (a cube);

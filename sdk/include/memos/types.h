@@ -228,6 +228,11 @@ struct NewItem {
   std::string idempotency_key{};
   // Answered once searchable rather than once durable (read-your-writes).
   bool wait_searchable = false;
+  // Store the text even if a live item of the cube (active, archived or
+  // frozen) holds exactly the same bytes; without it that add is refused
+  // with already_exists naming the item. Tags and metadata are not
+  // compared: the same words with other tags are a duplicate.
+  bool allow_duplicate = false;
 };
 
 struct ItemChange {
@@ -264,6 +269,12 @@ struct SearchOptions {
   // See every write answered before this search (waits at most the
   // indexing lag); off: what is indexed now.
   bool fresh = false;
+  // Only the hits (of the k best) at least this relevant, possibly none:
+  // dense compares with the score (cosine similarity, -1..1), lexical with
+  // the score (BM25, 0 and up), hybrid with the dense retriever's cosine
+  // of the hit (Hit::score there only orders; a hit the dense retriever did
+  // not rank does not pass). Must be finite (bad_request). Empty: all k.
+  std::optional<float> min_score{};
 };
 
 // Memory-augmented generation (Client::chat; memos(7), "tiers").
