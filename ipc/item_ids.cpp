@@ -1,11 +1,5 @@
-<<<<<<<< HEAD:ipc/item_ids.cpp
 // ipc/item_ids.cpp — item ids as text (memos/vocabulary.h): 13 characters
 // of Crockford base32, which sort as the ids do, read back case-insensitively
-========
-// ipc/item_id_text.cpp — item and cube ids as text (memos/vocabulary.h),
-// shared by memosd's messages, the SDK and memctl: 13 characters of
-// Crockford base32, which sort as the ids do, read back case-insensitively
->>>>>>>> h-requests:ipc/item_id_text.cpp
 // and forgiving the letters people confuse with digits.
 #include <cstddef>
 #include <cstdint>
