@@ -52,7 +52,13 @@ Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& 
       if (a.tenant != tenant || !(a.key == key)) continue;
       std::size_t shared = shared_prefix(a.tokens, tokens);
       if (shared < (b + 1) * config_.chunk_tokens) continue;
-      if (!*out || shared > (*out)->shared) *out = FoundState{std::move(a), shared};
+      // On a tie, the shorter state: a block's own beats a longer block it
+      // begins (which a prefill would otherwise compute again, and which
+      // restores tokens the prompt does not have).
+      if (!*out || shared > (*out)->shared ||
+          (shared == (*out)->shared && a.tokens.size() < (*out)->activation.tokens.size())) {
+        *out = FoundState{std::move(a), shared};
+      }
     }
     if (*out) return {};
   }

@@ -563,6 +563,27 @@ BOOST_AUTO_TEST_CASE(switching_to_a_gguf_embedder_re_embeds_cubes) {
   }
 }
 
+// A block that begins another block (its memories, then more) finds its own
+// state, not the longer one: prefilling it again computes nothing (test_crash
+// found this with a random seed).
+BOOST_AUTO_TEST_CASE(a_block_that_begins_another_finds_its_own_state) {
+  TempDir dir;
+  Daemon d(dir.path(), config(models().a));
+  auto c = d.client();
+  auto ids = fill(*c, "maya");
+  auto longer = c->kv_prefill("maya", {ids[0], ids[1], ids[2]});
+  BOOST_REQUIRE_MESSAGE(longer.ok(), why(longer));
+  auto shorter = c->kv_prefill("maya", {ids[0], ids[1]});
+  BOOST_REQUIRE_MESSAGE(shorter.ok(), why(shorter));
+  BOOST_TEST(shorter->id != longer->id);
+  for (int i = 0; i < 2; ++i) {
+    auto again = c->kv_prefill("maya", {ids[0], ids[1]});
+    BOOST_REQUIRE_MESSAGE(again.ok(), why(again));
+    BOOST_TEST(again->id == shorter->id);
+    BOOST_TEST(again->prefill_ms == 0.0);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(memctl_chat_and_kv) {
   TempDir dir;
   Daemon d(dir.path(), config(models().a));
