@@ -97,7 +97,10 @@ fail() { echo "package_test $step: $*" >&2; exit 1; }
 # (ARGS: more options), and waits until memctl reaches it.
 start_daemon() {
   sock="$scratch/memosd.sock"
-  "$bin/memosd" --socket "$sock" --data "$scratch/data" "$@" 2>"$scratch/log" &
+  # No user configuration: an installed memosd then reads its own install's.
+  mkdir -p "$scratch/xdg"
+  XDG_CONFIG_HOME="$scratch/xdg" "$bin/memosd" --socket "$sock" --data "$scratch/data" "$@" \
+    2>"$scratch/log" &
   daemon=$!
   for _ in $(seq 400); do
     "$bin/memctl" --socket "$sock" status >/dev/null 2>&1 && return 0
@@ -289,6 +292,9 @@ prefix_sdk)
     { cat "$scratch/cmake.log" >&2; fail "sdk/examples does not build with CMake"; }
 
   start_daemon
+  # Found without --config: the prefix's configuration.
+  grep -q "configuration $(realpath "$prefix")/etc/memosd/memosd.conf" "$scratch/log" ||
+    { cat "$scratch/log" >&2; fail "the installed memosd did not read $prefix/etc/memosd/memosd.conf"; }
   export MEMOS_SOCKET="$sock"
   out=$("$scratch/readme") || fail "the README's snippet failed: $out"
   grep -q "Maya swims on Saturdays" <<<"$out" || fail "the README's snippet found nothing: $out"
