@@ -349,7 +349,7 @@ class PluginDriver {
   }
 
   memos_host_api api_{
-      sizeof(memos_host_api), MEMOS_PLUGIN_ABI_MINOR, nullptr, &log, nullptr, nullptr};
+      sizeof(memos_host_api), MEMOS_PLUGIN_ABI_MINOR, nullptr, &log, nullptr, nullptr, nullptr};
   memos::plugin_sdk::Host host_{&api_};
   memos::lexical::XapianRetriever plugin_;
 };

@@ -75,7 +75,7 @@ store::Status ActivationTier::commit(std::function<store::Status(store::WriteTxn
 Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
                              const ExecutorInfo& executor, std::vector<std::int32_t> tokens,
                              std::vector<std::uint64_t> sources, const std::string& state,
-                             store::Activation* out) {
+                             double prefill_ms, store::Activation* out) {
   const std::uint64_t size = state.size();
   if (size > (config_.max_state_mb << 20)) {
     return Status::conflict("the state is " + std::to_string(size >> 20) +
@@ -138,6 +138,7 @@ Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
     a.blob = blob;
     a.size = size;
     a.created_at_ms = a.last_used_ms = now_ms();
+    a.prefill_ms = prefill_ms;
     a.prefixes = std::move(digests);
     if (e = txn.put_activation(a); !e.ok()) return e;
     *stored = std::move(a);

@@ -15,6 +15,7 @@ struct WriteRequest {
   uv_write_t req;
   std::vector<std::shared_ptr<kj::Array<capnp::word>>> frames;
   std::size_t bytes = 0;
+  std::size_t answers = 0;  // frames that end a request (not partial replies)
 };
 
 }  // namespace
@@ -167,9 +168,10 @@ void Connection::reply_and_close(std::uint64_t request_id, const Status& why) {
   send(error_frame(request_id, why));
 }
 
-void Connection::send(std::shared_ptr<kj::Array<capnp::word>> frame) {
+void Connection::send(std::shared_ptr<kj::Array<capnp::word>> frame, bool last) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   if (closing_) return;
+  if (last) ++outbox_answers_;
   // Counted now, so backpressure and idle() see the reply at once.
   unwritten_bytes_ += frame->asBytes().size();
   outbox_.push_back(std::move(frame));
@@ -186,8 +188,9 @@ void Connection::flush() {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   uv_check_stop(flush_check_.get());
   if (closing_ || outbox_.empty()) return;
-  auto* wr = new WriteRequest{{}, std::move(outbox_), 0};
+  auto* wr = new WriteRequest{{}, std::move(outbox_), 0, outbox_answers_};
   outbox_.clear();
+  outbox_answers_ = 0;
   write_bufs_.clear();
   for (const auto& frame : wr->frames) {
     auto bytes = frame->asBytes();
@@ -199,7 +202,7 @@ void Connection::flush() {
                     static_cast<unsigned>(write_bufs_.size()), &Connection::on_write);
   if (rc) {
     unwritten_bytes_ -= wr->bytes;
-    in_flight_ -= wr->frames.size();
+    in_flight_ -= wr->answers;
     delete wr;
     close(std::string("write failed: ") + uv_strerror(rc));
     return;
@@ -213,14 +216,14 @@ void Connection::on_write(uv_write_t* req, int status) {
   // while open leaves its pipe without data (UvHandle::reset()), and the
   // writes that its closing cancels land here with nobody to tell.
   auto* self = static_cast<Connection*>(req->handle->data);
-  const std::size_t bytes = wr->bytes, frames = wr->frames.size();
+  const std::size_t bytes = wr->bytes, answers = wr->answers;
   delete wr;
   if (!self) return;
   MEMOS_ASSERT_ON_THREAD(self->loop_thread_);
   // A request is retired once its reply is handed to the kernel, so the
   // in-flight count and the reply backlog move together.
   self->unwritten_bytes_ -= bytes;
-  self->in_flight_ -= frames;
+  self->in_flight_ -= answers;
   if (self->closing_) return;  // cancelled by close(); the close callback finishes
   if (status < 0) return self->close(std::string("write failed: ") + uv_strerror(status));
   // The client read something: its slow-reader clock starts again.
@@ -317,6 +320,7 @@ void Connection::close(const std::string& why) {
   if (!why.empty()) spdlog::info("connection {} (uid {}) closed: {}", id_, tenant_, why);
   discard_input();
   outbox_.clear();  // never written: the client is gone or being dropped
+  outbox_answers_ = 0;
   slow_timer_.close<&Connection::on_handle_closed>();
   input_timer_.close<&Connection::on_handle_closed>();
   flush_check_.close<&Connection::on_handle_closed>();

@@ -82,10 +82,11 @@ class Connection {
   // anything, then closes.
   void refuse(const Status& why);
   bool refused() const { return refused_; }
-  // Queues one reply frame, written with the others of this loop turn, and
-  // retires one in-flight request once written. A write error closes the
-  // connection (logged).
-  void send(std::shared_ptr<kj::Array<capnp::word>> frame);
+  // Queues one reply frame, written with the others of this loop turn; a
+  // frame that ends its request (`last`; not a partial reply) retires one
+  // in-flight request once written. A write error closes the connection
+  // (logged).
+  void send(std::shared_ptr<kj::Array<capnp::word>> frame, bool last = true);
   // Stops reading new requests (shutdown); in-flight ones still complete.
   void stop_reading();
   // Closes now; unwritten replies are dropped. `why` is logged.
@@ -115,6 +116,7 @@ class Connection {
   // Active while replies wait in outbox_: flush() at the end of the turn.
   UvHandle<uv_check_t> flush_check_;
   std::vector<std::shared_ptr<kj::Array<capnp::word>>> outbox_;
+  std::size_t outbox_answers_ = 0;    // of outbox_, the frames that end a request
   std::vector<uv_buf_t> write_bufs_;  // flush()'s, kept to spare an allocation
   // The frame timeout while a frame is half received, else the idle timeout.
   UvHandle<uv_timer_t> input_timer_;

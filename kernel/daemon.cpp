@@ -273,20 +273,21 @@ void Daemon::raise_open_file_limit() {
 void Daemon::on_request(Connection& conn, wire::Request::Reader request) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   std::uint64_t id = conn.id();
-  handler_->handle(conn.tenant(), id, request, [this, id](Frame frame) {
+  handler_->handle(conn.tenant(), id, request, [this, id](Frame frame, bool last) {
     // A request answered on the loop (a refusal, a cheap read) is delivered
-    // now; one answered elsewhere comes back through the mailbox.
-    if (loop_thread_.on_owner()) return deliver(id, frame);
-    mailbox_->post([this, id, frame = std::move(frame)] { deliver(id, frame); });
+    // now; one answered elsewhere comes back through the mailbox, which
+    // keeps a request's partial replies and its answer in order.
+    if (loop_thread_.on_owner()) return deliver(id, frame, last);
+    mailbox_->post([this, id, frame = std::move(frame), last] { deliver(id, frame, last); });
   });
 }
 
-void Daemon::deliver(std::uint64_t connection_id, const Frame& frame) {
+void Daemon::deliver(std::uint64_t connection_id, const Frame& frame, bool last) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
-  ++stats_.requests_served;
+  if (last) ++stats_.requests_served;
   auto it = connections_.find(connection_id);
   if (it == connections_.end()) return;  // the client left; drop the reply
-  it->second->send(frame);
+  it->second->send(frame, last);
 }
 
 void Daemon::on_closed(Connection& conn) {

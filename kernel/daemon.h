@@ -98,7 +98,7 @@ class Daemon final : public ConnectionOwner {
   Status check_peer(const ipc::PeerCredentials& peer) const;
   void raise_open_file_limit();
   void reload_config();
-  void deliver(std::uint64_t connection_id, const Frame& frame);
+  void deliver(std::uint64_t connection_id, const Frame& frame, bool last);
   void run_on_worker(std::function<void()> work);
   void begin_shutdown(const char* why);
   void maybe_finish_shutdown();

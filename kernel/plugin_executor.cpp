@@ -75,33 +75,47 @@ Status PluginExecutor::generate(const GenerateArgs& args, GenerateResult* out) c
   g.setExportTokens(args.export_tokens);
   g.setSplitTokens(args.split_tokens);
   g.setWantLogits(args.want_logits);
-  return call_plugin("", *channel_, request_bytes(message), timeout_, max_reply_bytes_,
-                     [&](pw::PluginResponse::Reader r) -> std::string {
-                       if (!r.isGenerated()) return "generate did not return a generation";
-                       auto d = r.getGenerated();
-                       out->text = d.getText();
-                       out->tokens.clear();
-                       for (std::int32_t t : d.getTokens()) out->tokens.push_back(t);
-                       out->prompt_tokens = d.getPromptTokens();
-                       out->reused_tokens = d.getReusedTokens();
-                       // The executor says none, restored or rejected: why; never stored
-                       // (storing is the kernel's).
-                       auto restore = parse_activation_outcome(d.getStateStatus().cStr());
-                       if (!restore || restore->stored)
-                         return "generate returned an unknown state status";
-                       out->restore = std::move(*restore);
-                       out->state_resident = d.getStateResident();
-                       out->restore_ms = d.getRestoreMs();
-                       out->prefill_ms = d.getPrefillMs();
-                       out->first_token_ms = d.getFirstTokenMs();
-                       out->total_ms = d.getTotalMs();
-                       out->finish = d.getFinish();
-                       out->logits.clear();
-                       for (float f : d.getLogits()) out->logits.push_back(f);
-                       auto e = d.getExported();
-                       out->exported.assign(reinterpret_cast<const char*>(e.begin()), e.size());
-                       return "";
-                     });
+  const bool streaming = args.on_prefill || args.on_text;
+  g.setStream(streaming);
+  PartialUse on_partial;
+  if (streaming) {
+    on_partial = [&args](pw::PluginPartial::Reader p) {
+      if (p.isText() && args.on_text) {
+        args.on_text(std::string_view(p.getText().cStr(), p.getText().size()));
+      } else if (p.isPrefill() && args.on_prefill) {
+        args.on_prefill(p.getPrefill().getDone(), p.getPrefill().getTotal());
+      }
+    };
+  }
+  return call_plugin(
+      "", *channel_, request_bytes(message), timeout_, max_reply_bytes_,
+      [&](pw::PluginResponse::Reader r) -> std::string {
+        if (!r.isGenerated()) return "generate did not return a generation";
+        auto d = r.getGenerated();
+        out->text = d.getText();
+        out->tokens.clear();
+        for (std::int32_t t : d.getTokens()) out->tokens.push_back(t);
+        out->prompt_tokens = d.getPromptTokens();
+        out->reused_tokens = d.getReusedTokens();
+        // The executor says none, restored or rejected: why; never stored
+        // (storing is the kernel's).
+        auto restore = parse_activation_outcome(d.getStateStatus().cStr());
+        if (!restore || restore->stored) return "generate returned an unknown state status";
+        out->restore = std::move(*restore);
+        out->state_resident = d.getStateResident();
+        out->restore_ms = d.getRestoreMs();
+        out->prefill_ms = d.getPrefillMs();
+        out->first_token_ms = d.getFirstTokenMs();
+        out->total_ms = d.getTotalMs();
+        out->finish = d.getFinish();
+        out->logits.clear();
+        for (float f : d.getLogits()) out->logits.push_back(f);
+        auto e = d.getExported();
+        out->exported.assign(reinterpret_cast<const char*>(e.begin()), e.size());
+        out->export_prefill_ms = d.getExportPrefillMs();
+        return "";
+      },
+      on_partial);
 }
 
 Status PluginExecutor::status(ExecutorStatus* out) const {

@@ -10,8 +10,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernel/status.h"
@@ -52,6 +54,13 @@ struct GenerateArgs {
   // whether or not a state was restored.
   std::uint32_t split_tokens = 0;
   bool want_logits = false;
+  // Streaming, when either is set: prefill progress (tokens decoded of
+  // those to decode) and each piece of the generated text, as the executor
+  // reports them, on whichever thread it reports them, before generate()
+  // returns. The pieces, joined, are GenerateResult::text. An executor of
+  // plugin ABI minor 0 reports none: then only the result comes.
+  std::function<void(std::uint32_t done, std::uint32_t total)> on_prefill;
+  std::function<void(std::string_view text)> on_text;
 };
 
 struct GenerateResult {
@@ -66,7 +75,8 @@ struct GenerateResult {
   double restore_ms = 0, prefill_ms = 0, first_token_ms = 0, total_ms = 0;
   std::string finish;
   std::vector<float> logits;
-  std::string exported;  // the state after export_tokens, if asked
+  std::string exported;          // the state after export_tokens, if asked
+  double export_prefill_ms = 0;  // decoding the exported tokens (restored ones excluded)
 };
 
 struct ExecutorStatus {

@@ -26,8 +26,9 @@ using memos::State;
 using memos::Tier;
 
 using Frame = std::shared_ptr<kj::Array<capnp::word>>;
-// Thread-safe; called exactly once per request.
-using Reply = std::function<void(Frame)>;
+// Thread-safe. Called exactly once per request with `last` set (its
+// answer), after any number of partial replies (Response.partial) without.
+using Reply = std::function<void(Frame frame, bool last)>;
 
 std::int64_t now_ms();
 capnp::Text::Reader text(const std::string& s);

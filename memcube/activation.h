@@ -50,6 +50,7 @@ struct Activation {
   std::int64_t last_used_ms = 0;
   std::uint64_t uses = 0;
   std::vector<Digest> prefixes;  // the chain digests it is found under
+  double prefill_ms = 0;         // decoding `tokens` when it was made; 0: unknown
 };
 
 // The chain digests h(1) .. h(tokens.size() / chunk) (none if the tokens do

@@ -249,6 +249,7 @@ std::string encode_activation(const Activation& a) {
   for (unsigned i = 0; i < prefixes.size(); ++i) {
     prefixes.set(i, capnp::Data::Reader(a.prefixes[i].data(), a.prefixes[i].size()));
   }
+  r.setPrefillMs(a.prefill_ms);
   return to_record(message);
 }
 
@@ -284,6 +285,7 @@ Status decode_activation(std::string_view bytes, Activation* out) {
         auto prefixes = r.getPrefixes();
         out->prefixes.resize(prefixes.size());
         for (unsigned i = 0; i < prefixes.size(); ++i) copy_digest(prefixes[i], &out->prefixes[i]);
+        out->prefill_ms = r.getPrefillMs();
       });
   if (s.ok() && !digests_ok) return {Errc::corrupt, "activation record has a bad digest"};
   return s;

@@ -80,6 +80,7 @@ void Client::Impl::read_loop() {
 
 bool Client::Impl::deliver(kj::Array<capnp::word>& frame) {
   Handler handler;
+  std::shared_ptr<PartialHandler> partial;
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
     capnp::FlatArrayMessageReader reader(
         frame, ipc::frame_reader_options(frame.size(), kReplyNestingLimit));
@@ -99,10 +100,15 @@ bool Client::Impl::deliver(kj::Array<capnp::word>& frame) {
         }
         return;
       }
-      handler = std::move(it->second);
-      pending_.erase(it);
+      if (response.getPartial() && !response.isError()) {
+        partial = it->second.partial;  // the request stays pending
+      } else {
+        handler = std::move(it->second.done);
+        pending_.erase(it);
+      }
     }
-    handler(&response, nullptr);
+    if (partial) return (*partial)(response);
+    if (handler) handler(&response, nullptr);
   });
   KJ_IF_MAYBE (e, failure) {
     Error error =
@@ -116,7 +122,7 @@ bool Client::Impl::deliver(kj::Array<capnp::word>& frame) {
 }
 
 void Client::Impl::fail_all(const Error& error) {
-  std::map<std::uint64_t, Handler> failed;
+  std::map<std::uint64_t, Pending> failed;
   {
     std::lock_guard lock(mutex_);
     if (!dead_) {
@@ -125,7 +131,7 @@ void Client::Impl::fail_all(const Error& error) {
     }
     failed.swap(pending_);
   }
-  for (auto& [id, handler] : failed) handler(nullptr, &error);
+  for (auto& [id, pending] : failed) pending.done(nullptr, &error);
 }
 
 }  // namespace memos

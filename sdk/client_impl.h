@@ -3,9 +3,11 @@
 // request `build` fills and completes its future with what `decode` makes of
 // the reply (or with the error memosd or the connection gave instead). A
 // reader thread matches replies to requests by id, so any number pipeline on
-// one connection and complete in any order. Internal to the SDK: the files
-// that implement Client's calls (client.cpp, archive_stream.cpp,
-// generation.cpp) include it; the reader loop is client_impl.cpp.
+// one connection and complete in any order. A request may be answered in
+// pieces first (Response.partial: a streamed chat): those go to the call's
+// `partial` handler and leave the request pending until its last reply. Internal to the SDK: the
+// files that implement Client's calls (client.cpp, archive_stream.cpp, generation.cpp) include it;
+// the reader loop is client_impl.cpp.
 #pragma once
 
 #include <capnp/message.h>
@@ -38,6 +40,8 @@ class Client::Impl {
  public:
   // Called with the reply, or with an error when none will come.
   using Handler = std::function<void(const wire::Response::Reader*, const Error*)>;
+  // Called with each partial reply of a request, on the reader thread.
+  using PartialHandler = std::function<void(const wire::Response::Reader&)>;
 
   // Takes the connected socket `fd` and starts the reader thread.
   Impl(int fd, ClientOptions options);
@@ -47,9 +51,10 @@ class Client::Impl {
 
   std::size_t in_flight() const;
 
-  // Sends one request built by `build`; `decode` turns the reply into T.
+  // Sends one request built by `build`; `decode` turns the reply into T;
+  // `partial` takes the partial replies that come before it, if any.
   template <class T, class Build, class Decode>
-  std::future<Result<T>> call(Build&& build, Decode&& decode) {
+  std::future<Result<T>> call(Build&& build, Decode&& decode, PartialHandler partial = {}) {
     auto promise = std::make_shared<std::promise<Result<T>>>();
     auto future = promise->get_future();
     const std::uint64_t id = next_id_++;
@@ -80,7 +85,9 @@ class Client::Impl {
         handler(nullptr, &e);
         return future;
       }
-      pending_.emplace(id, std::move(handler));
+      pending_.emplace(
+          id, Pending{std::move(handler),
+                      partial ? std::make_shared<PartialHandler>(std::move(partial)) : nullptr});
     }
     // The reply may arrive before send() returns: the handler is registered first.
     if (!send_all(frame.asBytes())) {
@@ -97,6 +104,13 @@ class Client::Impl {
  private:
   static constexpr capnp::uint kFirstSegmentWords = 128;
 
+  struct Pending {
+    Handler done;
+    // Shared: the reader calls it outside the lock while fail_all(), from a
+    // sending thread, may drop the entry.
+    std::shared_ptr<PartialHandler> partial;
+  };
+
   bool send_all(kj::ArrayPtr<const kj::byte> bytes);
   void read_loop();
   bool deliver(kj::Array<capnp::word>& frame);
@@ -107,7 +121,7 @@ class Client::Impl {
   std::atomic<std::uint64_t> next_id_{1};
   std::mutex send_mutex_;
   mutable std::mutex mutex_;
-  std::map<std::uint64_t, Handler> pending_;
+  std::map<std::uint64_t, Pending> pending_;
   bool dead_ = false;
   Error dead_error_{ErrorCode::connection_lost, "", true};
   std::optional<Error> refusal_;  // memosd's error about the connection (id 0)

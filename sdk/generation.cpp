@@ -21,46 +21,67 @@ using sdk::text;
 using sdk::to_activation;
 using sdk::wrong_reply;
 
+namespace {
+
+void build_chat(wire::Request::Builder r, const std::string& cube, const std::string& prompt,
+                const ChatOptions& options, bool stream) {
+  auto c = r.initChat();
+  c.setCube(text(cube));
+  c.setPrompt(text(prompt));
+  c.setK(options.k);
+  auto ids = c.initIds(static_cast<unsigned>(options.ids.size()));
+  for (unsigned i = 0; i < ids.size(); ++i) ids.set(i, options.ids[i]);
+  c.setMode(options.mode ? to_string(*options.mode) : "");  // empty: the cube's default
+  c.setActivate(options.activate);
+  c.setNoReuse(options.no_reuse);
+  c.setMaxTokens(options.max_tokens);
+  c.setTemperature(options.temperature);
+  c.setTopK(options.top_k);
+  c.setTopP(options.top_p);
+  c.setSeed(options.seed);
+  c.setStream(stream);
+}
+
+Result<ChatReply> decode_chat(const wire::Response::Reader& r) {
+  if (!r.isChat()) return wrong_reply<ChatReply>();
+  auto c = r.getChat();
+  ReplyReader in;
+  ChatReply out;
+  out.text = str(c.getText());
+  for (std::uint64_t id : c.getMemories()) out.memories.push_back(id);
+  out.prompt_tokens = c.getPromptTokens();
+  out.block_tokens = c.getBlockTokens();
+  out.reused_tokens = c.getReusedTokens();
+  out.generated_tokens = c.getGeneratedTokens();
+  in.activation_status(c.getActivationStatus(), &out);
+  out.activation = c.getActivation();
+  out.restore_ms = c.getRestoreMs();
+  out.prefill_ms = c.getPrefillMs();
+  out.first_token_ms = c.getFirstTokenMs();
+  out.total_ms = c.getTotalMs();
+  out.finish = str(c.getFinish());
+  out.resident = c.getResident();
+  out.format = str(c.getFormat());
+  out.saved_ms = c.getSavedMs();
+  return in.finish(std::move(out));
+}
+
+}  // namespace
+
 std::future<Result<ChatReply>> Client::chat_async(std::string cube, std::string prompt,
                                                   ChatOptions options) {
   return impl_->call<ChatReply>(
-      [&](wire::Request::Builder r) {
-        auto c = r.initChat();
-        c.setCube(text(cube));
-        c.setPrompt(text(prompt));
-        c.setK(options.k);
-        auto ids = c.initIds(static_cast<unsigned>(options.ids.size()));
-        for (unsigned i = 0; i < ids.size(); ++i) ids.set(i, options.ids[i]);
-        c.setMode(options.mode ? to_string(*options.mode) : "");  // empty: the cube's default
-        c.setActivate(options.activate);
-        c.setNoReuse(options.no_reuse);
-        c.setMaxTokens(options.max_tokens);
-        c.setTemperature(options.temperature);
-        c.setTopK(options.top_k);
-        c.setTopP(options.top_p);
-        c.setSeed(options.seed);
-      },
-      [](const wire::Response::Reader& r) -> Result<ChatReply> {
-        if (!r.isChat()) return wrong_reply<ChatReply>();
-        auto c = r.getChat();
-        ReplyReader in;
-        ChatReply out;
-        out.text = str(c.getText());
-        for (std::uint64_t id : c.getMemories()) out.memories.push_back(id);
-        out.prompt_tokens = c.getPromptTokens();
-        out.block_tokens = c.getBlockTokens();
-        out.reused_tokens = c.getReusedTokens();
-        out.generated_tokens = c.getGeneratedTokens();
-        in.activation_status(c.getActivationStatus(), &out);
-        out.activation = c.getActivation();
-        out.restore_ms = c.getRestoreMs();
-        out.prefill_ms = c.getPrefillMs();
-        out.first_token_ms = c.getFirstTokenMs();
-        out.total_ms = c.getTotalMs();
-        out.finish = str(c.getFinish());
-        out.resident = c.getResident();
-        out.format = str(c.getFormat());
-        return in.finish(std::move(out));
+      [&](wire::Request::Builder r) { build_chat(r, cube, prompt, options, false); }, decode_chat);
+}
+
+std::future<Result<ChatReply>> Client::chat_async(std::string cube, std::string prompt,
+                                                  ChatOptions options, ChatPieceHandler on_piece) {
+  return impl_->call<ChatReply>(
+      [&](wire::Request::Builder r) { build_chat(r, cube, prompt, options, true); }, decode_chat,
+      [on_piece = std::move(on_piece)](const wire::Response::Reader& r) {
+        if (!r.isChatPiece() || !on_piece) return;  // a piece of a kind this SDK does not know
+        auto p = r.getChatPiece();
+        on_piece(ChatPiece{str(p.getText()), p.getPrefillDone(), p.getPrefillTotal()});
       });
 }
 

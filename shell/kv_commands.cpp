@@ -1,6 +1,9 @@
 #include "shell/kv_commands.h"
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <functional>
 
 #include "shell/time_args.h"
 #include "shell/vocabulary_options.h"
@@ -38,40 +41,116 @@ void print_activation(const memos::Activation& a) {
               a.sources.size());
 }
 
-int chat(const GenerationArgs& a, memos::Client& client, const Output& out) {
-  auto r = client.chat(a.cube, a.prompt, a.chat);
-  if (!r) return out.refused(r.error());
-  const auto& c = r.value();
-  // As memosd words it: the outcome, then why storing failed if it did.
-  std::string status = memos::to_string(c.activation_status);
-  if (out.json()) {
-    Json j;
-    j["text"] = c.text;
-    j["memories"] = ids_json(c.memories);
-    j["prompt_tokens"] = c.prompt_tokens;
-    j["block_tokens"] = c.block_tokens;
-    j["reused_tokens"] = c.reused_tokens;
-    j["generated_tokens"] = c.generated_tokens;
-    j["activation_status"] = status;
-    if (c.activation) j["activation"] = memos::format_id(c.activation);
-    j["resident"] = c.resident;
-    j["restore_ms"] = json_number(c.restore_ms);
-    j["prefill_ms"] = json_number(c.prefill_ms);
-    j["first_token_ms"] = json_number(c.first_token_ms);
-    j["total_ms"] = json_number(c.total_ms);
-    j["finish"] = c.finish;
-    j["format"] = c.format;
-    return out.emit(j);
+// What a chat's stop reason means, for the line on standard error.
+const char* finish_note(const std::string& finish) {
+  if (finish == "length") return "stopped at the token limit (--max-tokens, or the context's end)";
+  if (finish == "eog") return "the model ended its answer";
+  if (finish == "prompt") return "no room left in the context to generate";
+  return "stopped";
+}
+
+// Shows a streamed chat as it comes: prefill progress on standard error
+// while a terminal shows it, then the answer's text on standard output,
+// each piece as soon as it arrives. Runs on the SDK's reader thread, one
+// piece at a time.
+class ChatStream {
+ public:
+  ChatStream() : progress_(::isatty(STDERR_FILENO) != 0) {}
+  void operator()(const memos::ChatPiece& piece) {
+    if (piece.prefill_total > 0) {
+      if (progress_) {
+        std::fprintf(stderr, "\rprefill %u/%u tokens", piece.prefill_done, piece.prefill_total);
+        std::fflush(stderr);
+        progress_shown_ = true;
+      }
+      return;
+    }
+    clear_progress();
+    std::fwrite(piece.text.data(), 1, piece.text.size(), stdout);
+    std::fflush(stdout);
+    printed_ += piece.text.size();
   }
-  std::printf("%s\n", c.text.c_str());
-  std::fflush(stdout);  // the answer first, then its figures
-  // The figures go to stderr: stdout holds only the answer.
+  // Before the end: the progress line gone, and the answer's newline.
+  void finish(bool newline = true) {
+    clear_progress();
+    if (!newline) return;
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+  std::size_t printed() const { return printed_; }
+
+ private:
+  void clear_progress() {
+    if (!progress_shown_) return;
+    std::fprintf(stderr, "\r\033[K");
+    progress_shown_ = false;
+  }
+  bool progress_;
+  bool progress_shown_ = false;
+  std::size_t printed_ = 0;
+};
+
+Json chat_json(const memos::ChatReply& c) {
+  Json j;
+  j["text"] = c.text;
+  j["memories"] = ids_json(c.memories);
+  j["prompt_tokens"] = c.prompt_tokens;
+  j["block_tokens"] = c.block_tokens;
+  j["reused_tokens"] = c.reused_tokens;
+  j["generated_tokens"] = c.generated_tokens;
+  j["activation_status"] = memos::to_string(c.activation_status);
+  if (c.activation) j["activation"] = memos::format_id(c.activation);
+  j["resident"] = c.resident;
+  j["restore_ms"] = json_number(c.restore_ms);
+  j["prefill_ms"] = json_number(c.prefill_ms);
+  j["saved_ms"] = json_number(c.saved_ms);
+  j["first_token_ms"] = json_number(c.first_token_ms);
+  j["total_ms"] = json_number(c.total_ms);
+  j["finish"] = c.finish;
+  j["format"] = c.format;
+  return j;
+}
+
+// The line on standard error after the answer: the memories used, what
+// the activation tier did and saved, the timings and why it stopped.
+void print_chat_figures(const memos::ChatReply& c) {
+  std::string memories;
+  for (std::uint64_t id : c.memories)
+    memories += (memories.empty() ? "" : " ") + memos::format_id(id);
+  std::string activation = memos::to_string(c.activation_status);
+  if (c.activation) activation += " " + memos::format_id(c.activation);
+  std::string saved;
+  if (c.activation_status.restored && c.saved_ms != 0) {
+    char buf[96];
+    std::snprintf(
+        buf, sizeof(buf),
+        c.saved_ms > 0 ? ", saved about %.0f ms of prefill" : ", cost %.0f ms more than a prefill",
+        c.saved_ms > 0 ? c.saved_ms : -c.saved_ms);
+    saved = buf;
+  }
   std::fprintf(stderr,
-               "-- %zu memories, %u prompt tokens, %u reused; activation: %s%s%s; "
-               "first token %.1f ms (restore %.1f, prefill %.1f); %u tokens, %s\n",
-               c.memories.size(), c.prompt_tokens, c.reused_tokens, status.c_str(),
-               c.activation ? " " : "", c.activation ? memos::format_id(c.activation).c_str() : "",
-               c.first_token_ms, c.restore_ms, c.prefill_ms, c.generated_tokens, c.finish.c_str());
+               "-- memories %s (%zu); %u prompt tokens, %u reused; activation %s%s; "
+               "first token %.1f ms (restore %.1f, prefill %.1f); %u tokens: %s\n",
+               memories.empty() ? "none" : memories.c_str(), c.memories.size(), c.prompt_tokens,
+               c.reused_tokens, activation.c_str(), saved.c_str(), c.first_token_ms, c.restore_ms,
+               c.prefill_ms, c.generated_tokens, finish_note(c.finish));
+}
+
+int chat(const GenerationArgs& a, memos::Client& client, const Output& out) {
+  if (out.json()) {
+    auto r = client.chat(a.cube, a.prompt, a.chat);
+    if (!r) return out.refused(r.error());
+    return out.emit(chat_json(r.value()));
+  }
+  ChatStream stream;
+  auto r = client.chat(a.cube, a.prompt, a.chat, std::ref(stream));
+  if (!r) {
+    // Pieces already shown stay; the error follows on its own line.
+    stream.finish(stream.printed() > 0);
+    return out.refused(r.error());
+  }
+  stream.finish();
+  print_chat_figures(r.value());  // on stderr: stdout holds only the answer
   return 0;
 }
 

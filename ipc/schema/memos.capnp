@@ -91,7 +91,13 @@ struct Response {
     activations @20 :List(Activation);  # kvList, in id order
     kvStats @21 :KvStats;               # kvStats
     historyPage @22 :HistoryPage;       # history with ItemRef.paged
+    chatPiece @23 :ChatPiece;           # chat with Chat.stream, ahead of its ChatReply
   }
+
+  # More responses to this request follow: this one is a piece of the
+  # answer (chatPiece), not its end. The last response to a request (its
+  # result or an error) never has it set.
+  partial @24 :Bool;
 }
 
 # ---- errors ---------------------------------------------------------------
@@ -464,6 +470,18 @@ struct Chat {
   topK @9 :UInt32;
   topP @10 :Float32;
   seed @11 :UInt32;
+  # Answer with chatPiece responses (partial set) as the answer is made:
+  # prefill progress, then the text piece by piece; the ChatReply (or an
+  # error) ends the request as usual.
+  stream @12 :Bool;
+}
+
+struct ChatPiece {
+  text @0 :Text;              # the next piece of the answer (whole UTF-8 characters); may be empty
+  # Prefill progress: prompt tokens decoded so far of prefillTotal (the
+  # tokens not restored from a stored state). Both 0 in a text piece.
+  prefillDone @1 :UInt32;
+  prefillTotal @2 :UInt32;
 }
 
 struct ChatReply {
@@ -484,6 +502,10 @@ struct ChatReply {
   finish @12 :Text;           # "length", "eog" or "prompt"
   resident @13 :Bool;         # the state was already in the executor's memory
   format @14 :Text;           # the prompt's layout: "chat template" (the model's) or "plain"
+  # About how much prefill the restored state saved: the time its block's
+  # reused tokens took to decode when the state was made, less restoreMs;
+  # 0 when nothing was restored or the state's prefill time is unknown.
+  savedMs @15 :Float64;
 }
 
 # Prefills a memory block and stores its state (plaintext -> activation).

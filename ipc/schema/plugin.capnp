@@ -1,8 +1,10 @@
 # plugin.capnp — what memosd and its plugins say to each other.
 #
 # Every create() receives a PluginConfig; every call() a PluginRequest and
-# every complete() a PluginResponse (memos/plugin.h). The same bytes cross a
-# socketpair when a plugin runs isolated in memos-plugin-host.
+# every complete() a PluginResponse (memos/plugin.h); a call may send
+# PluginPartial messages through partial() before it completes (ABI minor 1).
+# The same bytes cross a socketpair when a plugin runs isolated in
+# memos-plugin-host.
 #
 # Compatibility: fields and union members are only ever added at the end.
 # A plugin that receives a request kind it does not know answers with an
@@ -313,6 +315,10 @@ struct GenerateRequest {
   # came from a state), so that a full recomputation batches exactly like a
   # restore would; 0: no split beyond batchTokens.
   splitTokens @6 :UInt32;
+  # Send PluginPartial messages as the call goes: prefill progress after
+  # each batch and the text of each generated piece. The pieces, joined,
+  # are exactly Generated.text. Ignored by a host of ABI minor 0.
+  stream @7 :Bool;
 }
 
 struct Generated {
@@ -329,6 +335,25 @@ struct Generated {
   logits @10 :List(Float32);      # when asked
   exported @11 :Data;             # the state after exportTokens, when asked
   stateResident @12 :Bool;        # the state was already in memory
+  # Decoding the first exportTokens tokens (the exported state's own
+  # prefill, restored tokens excluded); 0 when nothing was exported.
+  exportPrefillMs @13 :Float64;
+}
+
+# What a call reports before it completes (memos_host_api.partial): an
+# executor's generate with `stream` set sends prefill progress and the
+# generated text piece by piece. Partials of one call arrive in order, all
+# before its PluginResponse; a host may drop them when nobody listens.
+struct PluginPartial {
+  union {
+    text @0 :Text;                # the next generated text: whole UTF-8 characters
+    prefill @1 :PrefillProgress;
+  }
+}
+
+struct PrefillProgress {
+  done @0 :UInt32;                # prompt tokens decoded so far (restored ones excluded)
+  total @1 :UInt32;               # prompt tokens this call decodes
 }
 
 struct ExecutorStatus {

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernel/access_log.h"
@@ -75,6 +76,7 @@ struct ChatArgs {
   std::optional<SearchMode> mode;  // empty: the cube's default
   bool activate = false;
   bool no_reuse = false;
+  bool stream = false;  // chatPiece replies ahead of the answer
   std::uint32_t max_tokens = kDefaultMaxTokens;
   float temperature = 0;
   std::uint32_t top_k = 0;
@@ -106,6 +108,41 @@ void on_lane(const Services& s, const RequestContext& ctx, ChatArgs args,
       run(s, ctx, *shared);
     });
   });
+}
+
+// Streams a chat (Chat.stream): the executor's prefill progress and each
+// piece of its text go to the client as chatPiece replies while it works.
+void stream_pieces(const RequestContext& ctx, GenerateArgs* ga) {
+  ga->on_prefill = [&ctx](std::uint32_t done, std::uint32_t total) {
+    ctx.partial([&](wire::Response::Builder r) {
+      auto p = r.initChatPiece();
+      p.setPrefillDone(done);
+      p.setPrefillTotal(total);
+    });
+  };
+  ga->on_text = [&ctx](std::string_view text) {
+    ctx.partial([&](wire::Response::Builder r) {
+      r.initChatPiece().setText(capnp::Text::Reader(text.data(), text.size()));
+    });
+  };
+}
+
+// What decoding a whole block of `block_tokens` takes, from a generation
+// that exported its state: measured on the tokens it decoded, scaled up
+// when the first ones came from a restored state. 0: unknown.
+double block_prefill_ms(const GenerateResult& gr, std::size_t block_tokens) {
+  if (gr.export_prefill_ms <= 0 || gr.reused_tokens >= block_tokens) return 0;
+  return gr.export_prefill_ms * static_cast<double>(block_tokens) /
+         static_cast<double>(block_tokens - gr.reused_tokens);
+}
+
+// About what restoring `reused` tokens of `state` saved: their share of the
+// time its block took to decode when the state was made, less the restore.
+// Negative when restoring cost more than decoding would have; 0 when the
+// state's prefill time is unknown (made before memosd recorded it).
+double prefill_saved_ms(const store::Activation& state, std::uint32_t reused, double restore_ms) {
+  if (state.prefill_ms <= 0 || state.tokens.empty()) return 0;
+  return state.prefill_ms * reused / static_cast<double>(state.tokens.size()) - restore_ms;
 }
 
 // The memories (named, most read, or found by searching for the prompt),
@@ -216,6 +253,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
   // its block was restored.
   if (!b.question_tokens.empty())
     ga.split_tokens = static_cast<std::uint32_t>(b.block_tokens.size());
+  if (args.stream) stream_pieces(ctx, &ga);
   GenerateResult gr;
   if (Status st = s.executor->generate(ga, &gr); !st.ok())
     return ctx.fail(executor_failure("generation failed", st));
@@ -236,7 +274,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
   if (!gr.exported.empty()) {
     store::Activation stored;
     Status st = tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, gr.exported,
-                           &stored);
+                           block_prefill_ms(gr, b.block_tokens.size()), &stored);
     if (st.ok()) {
       activation = stored.id;
       outcome.stored = true;
@@ -246,6 +284,8 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
     }
   }
   const double total_ms = ms_since(args.received);
+  const double saved_ms =
+      outcome.restored ? prefill_saved_ms(found->activation, gr.reused_tokens, gr.restore_ms) : 0;
   ctx.respond([&](wire::Response::Builder r) {
     auto c = r.initChat();
     c.setText(gr.text);
@@ -264,6 +304,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
     c.setFinish(gr.finish);
     c.setResident(gr.state_resident);
     c.setFormat(b.format);
+    c.setSavedMs(saved_ms);
   });
 }
 
@@ -290,6 +331,7 @@ Status read_chat(const Services& s, wire::Chat::Reader in, ChatArgs* args) {
   }
   args->activate = in.getActivate();
   args->no_reuse = in.getNoReuse();
+  args->stream = in.getStream();
   args->max_tokens = in.getMaxTokens() == 0 ? kDefaultMaxTokens : in.getMaxTokens();
   if (args->max_tokens > s.config.executor.max_tokens) {
     return Status::bad_request("max tokens is at most " +
@@ -347,8 +389,8 @@ void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& a
   if (Status st = s.executor->prefill(b.block_tokens, &state, &prefill_ms); !st.ok())
     return ctx.fail(executor_failure("prefill failed", st));
   store::Activation stored;
-  if (Status st =
-          tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, state, &stored);
+  if (Status st = tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, state,
+                             prefill_ms, &stored);
       !st.ok()) {
     return ctx.fail(st);
   }

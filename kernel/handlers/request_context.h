@@ -35,14 +35,25 @@ struct RequestContext {
   // stop early do so before building it: reply_budget()).
   std::size_t max_reply_bytes = SIZE_MAX;
   // Thread-safe. Every request is answered exactly once: through one of
-  // the calls below, from whichever thread finishes it.
+  // the calls below but partial(), from whichever thread finishes it.
   Reply reply;
 
-  void fail(const Status& status) const { reply(error_frame(id, status)); }
+  void fail(const Status& status) const { reply(error_frame(id, status), true); }
   void respond(const std::function<void(wire::Response::Builder)>& fill) const {
     send_bounded(response(id, fill));
   }
   void respond_item(const store::Item& item) const { send_bounded(item_response(id, item)); }
+  // A piece of the answer ahead of it (Response.partial set, e.g. a
+  // streamed chat's chatPiece): the request stays in flight until one of
+  // the calls above answers it. `fill` sets the piece, which is small.
+  void partial(const std::function<void(wire::Response::Builder)>& fill) const {
+    reply(response(id,
+                   [&](wire::Response::Builder r) {
+                     fill(r);
+                     r.setPartial(true);
+                   }),
+          false);
+  }
 
   // How much of a plugin's state this client may see (PluginView).
   PluginView plugin_view() const { return admin ? PluginView::full : PluginView::public_view; }
@@ -54,7 +65,7 @@ struct RequestContext {
  private:
   void send_bounded(Frame frame) const {
     const std::size_t bytes = frame->size() * sizeof(capnp::word);
-    if (bytes <= max_reply_bytes) return reply(std::move(frame));
+    if (bytes <= max_reply_bytes) return reply(std::move(frame), true);
     fail(Status::too_large("the reply would be " + std::to_string(bytes) +
                            " bytes, over the message limit (" + std::to_string(max_reply_bytes) +
                            "): ask for less"));

@@ -119,4 +119,5 @@ struct ActivationRecord {
   lastUsedMs @15 :Int64;
   uses @16 :UInt64;
   prefixes @17 :List(Data); # the chain digests it is found under
+  prefillMs @18 :Float64;   # decoding its tokens when it was made; 0: unknown (older records)
 }

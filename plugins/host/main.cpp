@@ -118,7 +118,13 @@ int main(int argc, char** argv) {
         call = std::move(queue.front());
         queue.pop_front();
       }
-      auto r = instance->call(call.payload, std::chrono::hours(24), hp::kMaxPayload);
+      // Partials go out as they come, under the same lock as completions,
+      // so that a call's partials precede its COMPLETE on the socket.
+      auto send_partial = [&](std::string_view bytes) {
+        std::lock_guard lock(write_mutex);
+        hp::write_frame(fd, {hp::kPartial, 0, 0, call.id, std::string(bytes)});
+      };
+      auto r = instance->call(call.payload, std::chrono::hours(24), hp::kMaxPayload, send_partial);
       bool text = r.reply.empty();
       std::lock_guard lock(write_mutex);
       hp::write_frame(

@@ -172,7 +172,7 @@ void Engine::clear() {
 }
 
 void Engine::decode(const std::vector<llama_token>& tokens, std::uint32_t from, std::uint32_t to,
-                    bool logits_last) {
+                    bool logits_last, const std::function<void(std::uint32_t end)>& after_batch) {
   for (std::uint32_t at = from; at < to; at += batch_) {
     const std::uint32_t n = std::min(batch_, to - at);
     const bool last = at + n == to;
@@ -184,6 +184,7 @@ void Engine::decode(const std::vector<llama_token>& tokens, std::uint32_t from, 
       throw std::runtime_error("llama_decode failed (" + std::to_string(rc) + ") at position " +
                                std::to_string(at));
     }
+    if (after_batch) after_batch(at + n);
   }
 }
 
@@ -368,12 +369,18 @@ GenerateResult Engine::generate(const GenerateInput& input, const Warn& warn) {
     export_us += now_us() - t;
   }
   std::uint32_t at = match;
+  std::function<void(std::uint32_t)> progress;
+  if (input.on_prefill) {
+    progress = [&](std::uint32_t end) { input.on_prefill(end - match, n - match); };
+    progress(match);
+  }
   for (std::uint32_t cut : cuts) {
     if (cut <= at) continue;
-    decode(input.tokens, at, cut, cut == n);
+    decode(input.tokens, at, cut, cut == n, progress);
     at = cut;
     if (cut == input.export_tokens) {
       const double t = now_us();
+      out.export_prefill_ms = (t - prefill_start - export_us) / 1000.0;
       out.exported = export_state({input.tokens.begin(), input.tokens.begin() + cut});
       export_us += now_us() - t;
     }
@@ -413,6 +420,13 @@ void Engine::sample(const GenerateInput& input, std::uint32_t max_tokens, Genera
   }
   const auto n = static_cast<std::uint32_t>(input.tokens.size());
   std::string bytes;
+  std::size_t shown = 0;  // of `bytes`, already streamed
+  auto stream = [&] {
+    const std::size_t end = shown + shown_utf8_prefix(std::string_view(bytes).substr(shown));
+    if (end == shown) return;
+    input.on_text(valid_utf8(std::string_view(bytes).substr(shown, end - shown)));
+    shown = end;
+  };
   std::vector<char> piece(64);
   out.finish = "length";
   for (std::uint32_t i = 0; i < max_tokens; ++i) {
@@ -431,6 +445,7 @@ void Engine::sample(const GenerateInput& input, std::uint32_t max_tokens, Genera
                                  0, false);
     }
     if (len > 0) bytes.append(piece.data(), static_cast<std::size_t>(len));
+    if (input.on_text) stream();
     if (i + 1 == max_tokens) break;
     llama_batch& b = batch_buffer_->fill(&t, 1, static_cast<llama_pos>(n + i), true);
     const int32_t rc = llama_decode(context_.get(), b);
@@ -440,6 +455,9 @@ void Engine::sample(const GenerateInput& input, std::uint32_t max_tokens, Genera
     }
   }
   out.text = valid_utf8(bytes);
+  // What a character never completed held back: the rest, as the text ends it.
+  if (input.on_text && shown < bytes.size())
+    input.on_text(valid_utf8(std::string_view(bytes).substr(shown)));
 }
 
 void Engine::publish() {

@@ -57,6 +57,11 @@ struct GenerateInput {
   std::uint32_t export_tokens = 0;
   bool want_logits = false;
   std::uint32_t split_tokens = 0;
+  // Streaming (either may be empty): prefill progress after each batch,
+  // from (0, total) on, and each piece of the text as it is generated,
+  // whole UTF-8 characters only. The pieces, joined, are the result's text.
+  std::function<void(std::uint32_t done, std::uint32_t total)> on_prefill;
+  std::function<void(std::string_view text)> on_text;
 };
 
 struct GenerateResult {
@@ -69,6 +74,7 @@ struct GenerateResult {
   std::string finish;
   std::vector<float> logits;
   std::string exported;
+  double export_prefill_ms = 0;  // decoding the exported tokens not restored
 };
 
 struct ExecutorCounters {
@@ -108,9 +114,10 @@ class Engine {
   void clear();
   // Decodes tokens[from, to) at their positions, `batch_` at a time
   // counting from `from`; the last one (to - 1) produces logits if
-  // `logits_last`. Throws std::runtime_error if llama.cpp fails.
+  // `logits_last`. `after_batch`, if set, is told the end of each batch
+  // decoded. Throws std::runtime_error if llama.cpp fails.
   void decode(const std::vector<llama_token>& tokens, std::uint32_t from, std::uint32_t to,
-              bool logits_last);
+              bool logits_last, const std::function<void(std::uint32_t end)>& after_batch = {});
   // The state blob of sequence 0 covering `tokens` (which it holds).
   std::string export_state(const std::vector<llama_token>& tokens);
   // Reads, checks and restores a stored state; on any refusal leaves the

@@ -1,7 +1,9 @@
 // The llama.cpp executor as a memosd plugin (memos-plugin(7)): translates
 // plugin.capnp's executor requests to the Engine and back. Runs isolated in
 // memos-plugin-host by default (its manifest).
+#include <cstdint>
 #include <stdexcept>
+#include <string_view>
 
 #include "memos/plugin_sdk.h"
 #include "plugins/llama-executor/engine.h"
@@ -9,6 +11,7 @@
 namespace {
 
 using memos::llama_exec::Engine;
+using memos::plugin_sdk::Call;
 using memos::plugin_sdk::Config;
 using memos::plugin_sdk::Reply;
 using memos::plugin_sdk::Request;
@@ -33,7 +36,7 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
   explicit LlamaExecutorPlugin(const Config& config)
       : engine_(memos::llama_exec::read_settings(config)) {}
 
-  memos_status handle(const Request& request, Reply reply) override {
+  memos_status handle_call(const Request& request, Reply reply, const Call& call) override {
     try {
       switch (request.which()) {
         case wire::PluginRequest::DESCRIBE:
@@ -65,7 +68,7 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
           return MEMOS_OK;
         }
         case wire::PluginRequest::GENERATE:
-          return generate(request.getGenerate(), reply);
+          return generate(request.getGenerate(), reply, call);
         case wire::PluginRequest::EXECUTOR_STATUS: {
           auto c = engine_.counters();
           auto s = reply.initExecutorStatus();
@@ -105,7 +108,7 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
     return MEMOS_OK;
   }
 
-  memos_status generate(wire::GenerateRequest::Reader g, Reply reply) {
+  memos_status generate(wire::GenerateRequest::Reader g, Reply reply, const Call& call) {
     memos::llama_exec::GenerateInput in;
     in.tokens = tokens_of(g.getTokens());
     if (g.hasState()) {
@@ -121,6 +124,20 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
     in.export_tokens = g.getExportTokens();
     in.want_logits = g.getWantLogits();
     in.split_tokens = g.getSplitTokens();
+    if (g.getStream() && call.streams()) {
+      in.on_prefill = [&call](std::uint32_t done, std::uint32_t total) {
+        call.partial([&](wire::PluginPartial::Builder p) {
+          auto progress = p.initPrefill();
+          progress.setDone(done);
+          progress.setTotal(total);
+        });
+      };
+      in.on_text = [&call](std::string_view text) {
+        call.partial([&](wire::PluginPartial::Builder p) {
+          p.setText(capnp::Text::Reader(text.data(), text.size()));
+        });
+      };
+    }
 
     auto r =
         engine_.generate(in, [this](std::string_view why) { host().log(MEMOS_LOG_WARN, why); });
@@ -139,7 +156,10 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
       auto l = out.initLogits(static_cast<unsigned>(r.logits.size()));
       for (unsigned i = 0; i < r.logits.size(); ++i) l.set(i, r.logits[i]);
     }
-    if (!r.exported.empty()) out.setExported(data_of(r.exported));
+    if (!r.exported.empty()) {
+      out.setExported(data_of(r.exported));
+      out.setExportPrefillMs(r.export_prefill_ms);
+    }
     out.setStateResident(r.state_resident);
     return MEMOS_OK;
   }

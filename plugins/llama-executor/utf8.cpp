@@ -45,4 +45,25 @@ std::string valid_utf8(std::string_view s) {
   return out;
 }
 
+std::size_t shown_utf8_prefix(std::string_view s) {
+  // A character is at most four bytes: look for its lead among the last three.
+  for (std::size_t back = 1; back <= 3 && back <= s.size(); ++back) {
+    const auto c = static_cast<unsigned char>(s[s.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: the lead is further back
+    std::size_t need = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      need = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      need = 3;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      need = 4;
+    }
+    // A lead still waiting for its continuation bytes is held back; any
+    // other byte (ASCII, a complete character, one valid_utf8() replaces
+    // alone) ends what can be shown.
+    return back < need ? s.size() - back : s.size();
+  }
+  return s.size();
+}
+
 }  // namespace memos::llama_exec

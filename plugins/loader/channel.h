@@ -15,9 +15,10 @@ class PluginChannel {
   virtual ~PluginChannel() = default;
   // One call, blocking until it completes or `timeout` passes. Thread-safe.
   // A failure the caller may retry (timeout, a crashed or restarting host)
-  // is MEMOS_ERR_BUSY; see CallResult for the rest.
+  // is MEMOS_ERR_BUSY; see CallResult for the rest. The partials the
+  // plugin reports go to `on_partial` while the call waits (PartialSink).
   virtual CallResult call(const std::string& request, std::chrono::milliseconds timeout,
-                          std::size_t max_reply_bytes) = 0;
+                          std::size_t max_reply_bytes, const PartialSink& on_partial = {}) = 0;
   // "running", or what keeps it from running (restarting, quarantined).
   virtual std::string health() const = 0;
   // Changes each time what the plugin held in memory is lost (an isolated
@@ -46,8 +47,8 @@ class InProcessChannel final : public PluginChannel {
   explicit InProcessChannel(std::unique_ptr<PluginInstance> instance)
       : instance_(std::move(instance)) {}
   CallResult call(const std::string& request, std::chrono::milliseconds timeout,
-                  std::size_t max_reply_bytes) override {
-    return instance_->call(request, timeout, max_reply_bytes);
+                  std::size_t max_reply_bytes, const PartialSink& on_partial = {}) override {
+    return instance_->call(request, timeout, max_reply_bytes, on_partial);
   }
   std::string health() const override { return "running"; }
 

@@ -52,7 +52,7 @@ bool write_frame(int fd, const Frame& frame) {
 bool read_frame(int fd, Frame* frame) {
   unsigned char header[kHeaderBytes];
   if (!read_all(fd, reinterpret_cast<char*>(header), sizeof(header))) return false;
-  if (header[0] < kReady || header[0] > kComplete) return false;
+  if (header[0] < kReady || header[0] > kPartial) return false;
   frame->kind = static_cast<Kind>(header[0]);
   frame->status = header[1];
   frame->flags = header[2];

@@ -9,6 +9,8 @@
 //   READY    host -> memosd  once, after create(); status, payload: why not
 //   CALL     memosd -> host  payload: PluginRequest bytes
 //   COMPLETE host -> memosd  status, payload: PluginResponse bytes
+//   PARTIAL  host -> memosd  payload: PluginPartial bytes, ahead of the
+//                            call's COMPLETE (memos_host_api.partial)
 #pragma once
 
 #include <cstdint>
@@ -18,7 +20,7 @@
 
 namespace memos::plugins::host_protocol {
 
-enum Kind : std::uint8_t { kReady = 1, kCall = 2, kComplete = 3 };
+enum Kind : std::uint8_t { kReady = 1, kCall = 2, kComplete = 3, kPartial = 4 };
 constexpr std::size_t kHeaderBytes = 16;
 // Larger payloads are refused by both sides before buffering them.
 constexpr std::uint32_t kMaxPayload = 256u << 20;

@@ -23,6 +23,9 @@ struct IsolatedChannel::Pending {
   bool done = false;
   std::uint64_t generation = 0;
   std::size_t max_reply_bytes = 0;
+  // The caller's, while it waits (it cannot return while the reader holds
+  // mutex_ to deliver a partial); null if it takes none.
+  const PartialSink* on_partial = nullptr;
   CallResult result;
 };
 
@@ -137,7 +140,13 @@ void IsolatedChannel::read_loop(std::shared_ptr<HostSocket> socket, pid_t pid,
       continue;
     }
     auto it = pending_.find(frame.id);
-    if (frame.kind != hp::kComplete || it == pending_.end()) continue;
+    if (it == pending_.end()) continue;  // a call that gave up waiting
+    if (frame.kind == hp::kPartial) {
+      const PartialSink* sink = it->second->on_partial;
+      if (sink && frame.payload.size() <= kMaxPartialBytes) (*sink)(frame.payload);
+      continue;
+    }
+    if (frame.kind != hp::kComplete) continue;
     auto& p = *it->second;
     p.done = true;
     p.result.status = hp::call_status(frame.status);
@@ -206,7 +215,7 @@ void IsolatedChannel::host_died(std::uint64_t generation, const std::string& why
 }
 
 CallResult IsolatedChannel::call(const std::string& request, std::chrono::milliseconds timeout,
-                                 std::size_t max_reply_bytes) {
+                                 std::size_t max_reply_bytes, const PartialSink& on_partial) {
   std::unique_lock lock(mutex_);
   if (stopped_) return {MEMOS_ERR_BUSY, "", "plugin " + manifest_.name + " is stopping"};
   if (quarantined_) {
@@ -226,6 +235,7 @@ CallResult IsolatedChannel::call(const std::string& request, std::chrono::millis
   auto pending = std::make_shared<Pending>();
   pending->generation = generation_;
   pending->max_reply_bytes = max_reply_bytes;
+  if (on_partial) pending->on_partial = &on_partial;
   std::uint64_t id = next_id_++;
   pending_.emplace(id, pending);
   std::shared_ptr<HostSocket> socket = socket_;

@@ -50,7 +50,7 @@ class IsolatedChannel final : public PluginChannel {
   std::string start();
 
   CallResult call(const std::string& request, std::chrono::milliseconds timeout,
-                  std::size_t max_reply_bytes) override;
+                  std::size_t max_reply_bytes, const PartialSink& on_partial = {}) override;
   std::string health() const override;
   std::uint64_t incarnation() const override { return deaths_.load(std::memory_order_acquire); }
   std::uint64_t plugin_faults() const override { return faults_.load(std::memory_order_acquire); }

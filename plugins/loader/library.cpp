@@ -22,6 +22,8 @@ struct PendingCall {
   bool done = false;
   bool abandoned = false;  // the caller gave up waiting
   std::size_t max_reply_bytes = 0;
+  // The caller's, while it waits; null once it returned or if it takes none.
+  const PartialSink* on_partial = nullptr;
   CallResult result;
 };
 
@@ -65,6 +67,19 @@ void host_complete(memos_call* call, memos_status status, const std::uint8_t* re
     pending->result.reply.assign(reinterpret_cast<const char*>(reply), size);
   }
   pending->done_cv.notify_all();
+}
+
+void host_partial(memos_call* call, const std::uint8_t* message, std::size_t size) {
+  auto* pending = reinterpret_cast<PendingCall*>(call);
+  // Under the lock, like a completion: the caller cannot return (and free
+  // its sink) while a partial is being delivered.
+  std::lock_guard lock(pending->mutex);
+  if (pending->done || pending->abandoned || !pending->on_partial || !message) return;
+  if (size > kMaxPartialBytes) {
+    spdlog::warn("a plugin sent a partial of {} bytes, over {}: dropped", size, kMaxPartialBytes);
+    return;
+  }
+  (*pending->on_partial)(std::string_view(reinterpret_cast<const char*>(message), size));
 }
 
 int host_is_cancelled(memos_call* call) {
@@ -151,6 +166,7 @@ std::unique_ptr<PluginInstance> PluginInstance::create(const LoadedLibrary& libr
   p->host_.log = &host_log;
   p->host_.complete = &host_complete;
   p->host_.is_cancelled = &host_is_cancelled;
+  p->host_.partial = &host_partial;
   std::string config = config_message(library.manifest.settings);
   memos_status s = library.descriptor->vtable->create(
       &p->host_, reinterpret_cast<const std::uint8_t*>(config.data()), config.size(),
@@ -172,15 +188,17 @@ PluginInstance::~PluginInstance() {
 }
 
 CallResult PluginInstance::call(const std::string& request, std::chrono::milliseconds timeout,
-                                std::size_t max_reply_bytes) const {
+                                std::size_t max_reply_bytes, const PartialSink& on_partial) const {
   auto pending = std::make_shared<PendingCall>();
   pending->max_reply_bytes = max_reply_bytes;
+  if (on_partial) pending->on_partial = &on_partial;
   auto* call = reinterpret_cast<memos_call*>(pending.get());
   library_.descriptor->vtable->call(
       instance_, call, reinterpret_cast<const std::uint8_t*>(request.data()), request.size());
   std::unique_lock lock(pending->mutex);
   if (!pending->done_cv.wait_for(lock, timeout, [&] { return pending->done; })) {
     pending->abandoned = true;
+    pending->on_partial = nullptr;
     lock.unlock();
     {
       std::lock_guard keep(abandoned_mutex_);

@@ -10,9 +10,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "memos/plugin.h"
@@ -34,6 +36,14 @@ std::string load_library(const Manifest& manifest, LoadedLibrary* out);
 // Validates a descriptor (also used by memos-plugin-host).
 std::string validate_descriptor(const memos_plugin_descriptor* d, const Manifest& manifest);
 
+// Takes the bytes of each PluginPartial a call reports (memos_host_api.
+// partial) while the caller waits: in order, on whichever thread reports
+// it, never after the call has returned. Must not block for long.
+using PartialSink = std::function<void(std::string_view message)>;
+// Partials larger than this are dropped (and logged): progress and pieces
+// of text are small.
+constexpr std::size_t kMaxPartialBytes = 1u << 20;
+
 struct CallResult {
   memos_status status = MEMOS_ERR_INTERNAL;
   std::string reply;    // PluginResponse bytes (may be empty on errors)
@@ -52,9 +62,9 @@ class PluginInstance {
   // One call, blocking until the plugin completes it or `timeout` passes
   // (then it is cancelled and reported as MEMOS_ERR_BUSY; the plugin's late
   // completion is discarded). Replies larger than `max_reply_bytes` are
-  // refused. Thread-safe.
+  // refused. Partials go to `on_partial` (none: dropped). Thread-safe.
   CallResult call(const std::string& request, std::chrono::milliseconds timeout,
-                  std::size_t max_reply_bytes) const;
+                  std::size_t max_reply_bytes, const PartialSink& on_partial = {}) const;
 
   const LoadedLibrary& library() const { return library_; }
 

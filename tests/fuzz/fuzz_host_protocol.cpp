@@ -1,14 +1,16 @@
 // fuzz_host_protocol — what memos-plugin-host sends memosd: a stream of
 // host frames (plugins/loader/host_protocol.h) read with read_frame(), each
 // COMPLETE frame turned into a call's result as IsolatedChannel::read_loop()
-// does, and that result decoded by the kernel's client of the plugin kind
+// does (the PARTIAL frames before it delivered to the call's sink as they
+// came: a generate streams), and that result decoded by the kernel's client
+// of the plugin kind
 // the frame's call id picks: the embedder, a retriever (open, search, fuse)
 // or the executor (chat tokens, prefill, generate, status), exactly as
 // memosd decodes a reply from an isolated plugin.
 //
 // Checked: whatever the host sends, each call succeeds or fails with a
 // Status (never an exception or a crash); a successful embedding has the
-// shape asked for.
+// shape asked for; partials that do not decode are skipped.
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ipc/schema/plugin.capnp.h"
@@ -49,15 +52,21 @@ void check(bool ok, const char* what) {
 // Answers each call with the next result the host sent.
 class ScriptedChannel final : public plugins::PluginChannel {
  public:
-  plugins::CallResult call(const std::string&, std::chrono::milliseconds, std::size_t) override {
+  plugins::CallResult call(const std::string&, std::chrono::milliseconds, std::size_t,
+                           const plugins::PartialSink& on_partial) override {
     // A second call for one reply: the host has not answered it (yet).
     if (results.empty()) return {MEMOS_ERR_BUSY, "", "timed out"};
+    for (const std::string& p : partials) {
+      if (on_partial && p.size() <= plugins::kMaxPartialBytes) on_partial(p);
+    }
+    partials.clear();
     plugins::CallResult r = std::move(results.front());
     results.pop_front();
     return r;
   }
   std::string health() const override { return "running"; }
   std::deque<plugins::CallResult> results;
+  std::vector<std::string> partials;  // PARTIAL payloads ahead of the next result
 };
 
 // A COMPLETE frame as IsolatedChannel::read_loop() makes it a result.
@@ -142,8 +151,12 @@ void make_call(std::uint64_t which) {
       args.max_tokens = 8;
       args.want_logits = true;
       args.export_tokens = 3;
+      std::size_t streamed = 0;
+      args.on_text = [&](std::string_view text) { streamed += text.size(); };
+      args.on_prefill = [&](std::uint32_t done, std::uint32_t total) { streamed += done + total; };
       GenerateResult out;
       (void)executor->generate(args, &out);
+      (void)streamed;  // any count: the sinks ran without crashing
       break;
     }
     case kExecutorStatus: {
@@ -242,6 +255,28 @@ void write_seeds(const fuzz::EmitSeed& emit) {
          e.setCode(plugin_wire::ErrorCode::INVALID);
          e.setMessage("no such collection");
        }));
+  // A streamed generate: progress and text pieces, then its reply.
+  auto partial_frame = [](auto build) {
+    capnp::MallocMessageBuilder message;
+    build(message.initRoot<plugin_wire::PluginPartial>());
+    auto words = capnp::messageToFlatArray(message);
+    auto bytes = words.asBytes();
+    hp::Frame frame;
+    frame.kind = hp::kPartial;
+    frame.id = kGenerate;
+    frame.payload.assign(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+    return frame_bytes(frame);
+  };
+  emit("streamed_generate",
+       partial_frame([](plugin_wire::PluginPartial::Builder p) { p.initPrefill().setTotal(3); }) +
+           partial_frame([](plugin_wire::PluginPartial::Builder p) { p.setText("a "); }) +
+           partial_frame([](plugin_wire::PluginPartial::Builder p) { p.setText("cat"); }) +
+           complete_frame(kGenerate, [](PluginResponse::Builder r) {
+             auto g = r.initGenerated();
+             g.setText("a cat");
+             g.setStateStatus("none");
+             g.setFinish("length");
+           }));
   // A stream: a READY, then several calls' replies.
   emit("ready_then_calls",
        frame_bytes(hp::Frame{}) + complete_frame(kEmbed, [](PluginResponse::Builder r) {
@@ -278,7 +313,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             ::lseek(memfd, 0, SEEK_SET) == 0,
         "cannot stage the input");
   hp::Frame frame;
+  channel->partials.clear();
   while (hp::read_frame(memfd, &frame)) {
+    if (frame.kind == hp::kPartial) {
+      channel->partials.push_back(std::move(frame.payload));
+      continue;
+    }
     if (frame.kind != hp::kComplete) continue;  // READY and stray CALLs: read_loop skips them
     std::uint64_t which = frame.id;
     channel->results.push_back(result_of(frame));

@@ -108,7 +108,8 @@ class Replies {
     return ++current_;
   }
   Reply reply_for(std::uint64_t token) {
-    return [this, token](Frame frame) {
+    return [this, token](Frame frame, bool last) {
+      if (!last) return;  // a partial reply (a streamed chat's piece): not the answer
       std::lock_guard lock(mutex_);
       if (++answered_[token] > 1) die("a request was answered twice");
       if (token != current_) return;

@@ -584,6 +584,88 @@ BOOST_AUTO_TEST_CASE(a_block_that_begins_another_finds_its_own_state) {
   }
 }
 
+// A streamed chat (Chat.stream) answers with prefill progress, then the
+// text piece by piece, then the ChatReply: the pieces, joined, are its text,
+// and the answer is the one a plain chat gives. A restore reports the
+// prefill it saved, from the time the state's block took to decode when
+// --activate made it. memctl prints the pieces as they come and names the
+// memories on standard error.
+BOOST_AUTO_TEST_CASE(a_streamed_chat_sends_progress_then_the_answer_in_pieces) {
+  TempDir dir;
+  Daemon d(dir.path(), config(models().a));
+  auto c = d.client();
+  auto ids = fill(*c, "maya");
+  memos::ChatOptions o = with_ids(ids);
+  o.max_tokens = 24;
+  o.activate = true;
+  std::vector<memos::ChatPiece> pieces;
+  auto streamed = c->chat("maya", "Where does Maya live?", o,
+                          [&](const memos::ChatPiece& p) { pieces.push_back(p); });
+  BOOST_REQUIRE_MESSAGE(streamed.ok(), why(streamed));
+  BOOST_TEST(did(*streamed, kStored), status_of(*streamed));
+  std::string joined;
+  std::size_t progress = 0, texts = 0;
+  for (const auto& p : pieces) {
+    if (p.prefill_total > 0) {
+      BOOST_TEST(texts == 0u, "prefill progress after the text began");
+      BOOST_TEST(p.prefill_done <= p.prefill_total);
+      ++progress;
+    } else {
+      joined += p.text;
+      ++texts;
+    }
+  }
+  BOOST_TEST(joined == streamed->text);
+  BOOST_TEST(texts > 1u);
+  BOOST_TEST(progress >= 2u);  // (0, total) and (total, total) at least
+  BOOST_REQUIRE(!pieces.empty());
+  BOOST_TEST(pieces.front().prefill_done == 0u);
+  BOOST_TEST(pieces.front().prefill_total == streamed->prompt_tokens);
+  BOOST_TEST(streamed->saved_ms == 0.0);  // nothing restored
+
+  // The same chat unstreamed restores the state --activate stored: the same
+  // answer, and the prefill it saved.
+  o.activate = false;
+  auto plain = c->chat("maya", "Where does Maya live?", o);
+  BOOST_REQUIRE_MESSAGE(plain.ok(), why(plain));
+  BOOST_TEST(did(*plain, kRestored), status_of(*plain));
+  BOOST_TEST(plain->text == streamed->text);
+  BOOST_TEST(plain->saved_ms != 0.0);
+  BOOST_TEST_MESSAGE("restore saved " << plain->saved_ms << " ms of prefill");
+
+  // Streamed from the state: progress counts only the tokens not restored.
+  pieces.clear();
+  auto restored = c->chat("maya", "Where does Maya live?", o,
+                          [&](const memos::ChatPiece& p) { pieces.push_back(p); });
+  BOOST_REQUIRE_MESSAGE(restored.ok(), why(restored));
+  BOOST_TEST(restored->text == plain->text);
+  BOOST_REQUIRE(!pieces.empty());
+  BOOST_TEST(pieces.front().prefill_total == restored->prompt_tokens - restored->reused_tokens);
+
+  // An error ends a streamed chat like any other.
+  auto missing = c->chat("nope", "hi", o, [](const memos::ChatPiece&) {});
+  BOOST_TEST(missing.error().code == memos::ErrorCode::not_found);
+
+  // memctl: the answer on stdout as it streams, the figures on stderr.
+  std::string out, err;
+  std::string id_list;
+  for (std::size_t i = 0; i < ids.size(); ++i) id_list += (i ? "," : "") + memos::format_id(ids[i]);
+  BOOST_TEST(run_command({MEMOS_MEMCTL, "--socket", d.process->socket(), "chat", "maya",
+                          "Where does Maya live?", "--ids", id_list, "--max-tokens", "24"},
+                         &out, &err) == 0);
+  BOOST_TEST(out == plain->text + "\n");
+  for (std::uint64_t id : ids) BOOST_TEST(err.find(memos::format_id(id)) != std::string::npos, err);
+  // What the restore saved (or, on a model this small, may have cost).
+  BOOST_TEST((err.find("saved about") != std::string::npos ||
+              err.find("more than a prefill") != std::string::npos),
+             err);
+  BOOST_TEST(err.find(plain->finish == "eog" ? "the model ended its answer" : "token limit") !=
+                 std::string::npos,
+             err);
+  // No progress line: standard error is no terminal here.
+  BOOST_TEST(err.find("\r") == std::string::npos, err);
+}
+
 BOOST_AUTO_TEST_CASE(memctl_chat_and_kv) {
   TempDir dir;
   Daemon d(dir.path(), config(models().a));

@@ -28,9 +28,12 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ipc/schema/plugin.capnp.h"
+#include "plugins/llama-executor/utf8.h"
 #include "plugins/loader/channel.h"
 #include "plugins/loader/isolated.h"
 #include "plugins/loader/library.h"
@@ -194,6 +197,7 @@ struct GenerateArgs {
   std::uint32_t export_tokens = 0;
   bool want_logits = true;
   std::uint32_t split = 0;
+  bool stream = false;
 };
 
 struct GenerateOut {
@@ -203,7 +207,11 @@ struct GenerateOut {
   std::uint32_t reused = 0;
   bool resident = false;
   std::vector<float> logits;
-  double restore_ms = 0, prefill_ms = 0;
+  double restore_ms = 0, prefill_ms = 0, export_prefill_ms = 0;
+  // What a streamed call reported, in order: text pieces, and progress.
+  std::vector<std::string> pieces;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> progress;
+  bool progress_after_text = false;
 };
 
 // A plugin in this process (through the loader) or, `isolated`, in
@@ -229,13 +237,13 @@ class Plugin {
   }
 
   template <class Fill>
-  Response call(Fill&& fill) {
+  Response call(Fill&& fill, const memos::plugins::PartialSink& on_partial = {}) {
     capnp::MallocMessageBuilder request;
     fill(request.initRoot<wire::PluginRequest>());
     auto words = capnp::messageToFlatArray(request);
     auto bytes = words.asBytes();
     auto result = channel_->call(std::string(bytes.begin(), bytes.end()), std::chrono::seconds(120),
-                                 std::size_t{1} << 30);
+                                 std::size_t{1} << 30, on_partial);
     Response r;
     r.status = result.status;
     r.error = result.message;
@@ -293,24 +301,42 @@ class Executor : public Plugin {
   }
 
   GenerateOut generate(const GenerateArgs& a) {
-    auto r = call([&](wire::PluginRequest::Builder q) {
-      auto g = q.initGenerate();
-      auto list = g.initTokens(static_cast<unsigned>(a.tokens.size()));
-      for (unsigned i = 0; i < a.tokens.size(); ++i) list.set(i, a.tokens[i]);
-      if (a.state) {
-        auto s = g.initState();
-        s.setPath(a.state->path);
-        s.setDigest(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(a.state->digest.data()),
-                                        a.state->digest.size()));
-        s.setSize(a.state->size);
-      }
-      g.setMaxTokens(a.max_tokens);
-      g.initSampling().setTemperature(a.temperature);
-      g.setExportTokens(a.export_tokens);
-      g.setWantLogits(a.want_logits);
-      g.setSplitTokens(a.split);
-    });
     GenerateOut out;
+    memos::plugins::PartialSink sink;
+    if (a.stream) {
+      sink = [&out](std::string_view bytes) {
+        std::vector<capnp::word> words(bytes.size() / sizeof(capnp::word));
+        std::memcpy(words.data(), bytes.data(), bytes.size());
+        capnp::FlatArrayMessageReader reader(kj::arrayPtr(words.data(), words.size()));
+        auto p = reader.getRoot<wire::PluginPartial>();
+        if (p.isText()) {
+          out.pieces.push_back(p.getText().cStr());
+        } else {
+          out.progress_after_text = out.progress_after_text || !out.pieces.empty();
+          out.progress.emplace_back(p.getPrefill().getDone(), p.getPrefill().getTotal());
+        }
+      };
+    }
+    auto r = call(
+        [&](wire::PluginRequest::Builder q) {
+          auto g = q.initGenerate();
+          auto list = g.initTokens(static_cast<unsigned>(a.tokens.size()));
+          for (unsigned i = 0; i < a.tokens.size(); ++i) list.set(i, a.tokens[i]);
+          if (a.state) {
+            auto s = g.initState();
+            s.setPath(a.state->path);
+            s.setDigest(capnp::Data::Reader(
+                reinterpret_cast<const kj::byte*>(a.state->digest.data()), a.state->digest.size()));
+            s.setSize(a.state->size);
+          }
+          g.setMaxTokens(a.max_tokens);
+          g.initSampling().setTemperature(a.temperature);
+          g.setExportTokens(a.export_tokens);
+          g.setWantLogits(a.want_logits);
+          g.setSplitTokens(a.split);
+          g.setStream(a.stream);
+        },
+        sink);
     out.status = r.status;
     out.error = r.error;
     if (r.status != MEMOS_OK) return out;
@@ -326,6 +352,7 @@ class Executor : public Plugin {
     out.exported.assign(reinterpret_cast<const char*>(e.begin()), e.size());
     out.restore_ms = g.getRestoreMs();
     out.prefill_ms = g.getPrefillMs();
+    out.export_prefill_ms = g.getExportPrefillMs();
     return out;
   }
 
@@ -862,6 +889,101 @@ BOOST_AUTO_TEST_CASE(the_model_hash_is_cached_in_the_state_dir) {
 
 // The manifests say isolated: the executor runs in memos-plugin-host, and a
 // restore there is as exact as in process.
+// A streamed generation reports prefill progress after each batch, from
+// (0, total) on, then its text piece by piece: the pieces, joined, are the
+// text, and the result is that of the same call unstreamed. A restored
+// prefix is not counted in the progress. In process and isolated alike.
+BOOST_AUTO_TEST_CASE(a_streamed_generation_reports_progress_then_its_text) {
+  TempDir dir;
+  for (bool isolated : {false, true}) {
+    BOOST_TEST_CONTEXT((isolated ? "isolated" : "in process")) {
+      Executor x(Settings{}, models().a, isolated);  // batch 16
+      const Tokens all = prompt(70, 31);
+      for (float temperature : {0.0f, 1.5f}) {
+        GenerateArgs a{all, nullptr, 40, temperature};
+        a.split = 37;
+        a.stream = true;
+        const GenerateOut s = x.generate(a);
+        a.stream = false;
+        const GenerateOut plain = x.generate(a);
+        BOOST_REQUIRE_MESSAGE(s.status == MEMOS_OK, s.error);
+        BOOST_TEST(s.tokens == plain.tokens);
+        BOOST_TEST(s.text == plain.text);
+        std::string joined;
+        for (const auto& piece : s.pieces) joined += piece;
+        BOOST_TEST(joined == s.text);
+        BOOST_TEST(s.pieces.size() > 1u);
+        BOOST_TEST(plain.pieces.empty());
+        // Batches of 16 from 0 to the split at 37, then to 70.
+        const std::vector<std::pair<std::uint32_t, std::uint32_t>> expect = {
+            {0, 70}, {16, 70}, {32, 70}, {37, 70}, {53, 70}, {69, 70}, {70, 70}};
+        BOOST_TEST((s.progress == expect));
+        BOOST_TEST(!s.progress_after_text);
+      }
+      // From a stored state of 45 tokens: 25 left to decode.
+      const Stored state = store(dir.path() + "/s45", x.prefill(slice(all, 0, 45)));
+      GenerateArgs r{all, &state, 4};
+      r.stream = true;
+      const GenerateOut s = x.generate(r);
+      BOOST_TEST(s.state_status == "restored");
+      BOOST_REQUIRE(!s.progress.empty());
+      BOOST_TEST((s.progress.front() == std::pair<std::uint32_t, std::uint32_t>{0, 25}));
+      BOOST_TEST((s.progress.back() == std::pair<std::uint32_t, std::uint32_t>{25, 25}));
+      // An export measures its own tokens' decode.
+      GenerateArgs e{all, nullptr, 1};
+      e.export_tokens = 40;
+      const GenerateOut exported = x.generate(e);
+      BOOST_TEST(!exported.exported.empty());
+      BOOST_TEST(exported.export_prefill_ms > 0.0);
+      BOOST_TEST(exported.export_prefill_ms <= exported.prefill_ms);
+    }
+  }
+}
+
+// What streams is exactly the final text: cut where shown_utf8_prefix()
+// says, the parts' valid_utf8(), joined, equal valid_utf8() of the whole,
+// for any bytes arriving in any pieces (a token's piece may end inside a
+// character, and invalid bytes become U+FFFD either way).
+BOOST_AUTO_TEST_CASE(streamed_text_is_cut_on_whole_characters) {
+  using memos::llama_exec::shown_utf8_prefix;
+  using memos::llama_exec::valid_utf8;
+  std::mt19937 rng(7);
+  const std::vector<std::string> alphabet = {"a",
+                                             " ",
+                                             "\xC3\xA9",
+                                             "\xE7\x8C\xAB",
+                                             "\xF0\x9F\x90\x88",
+                                             "\xC3",
+                                             "\xE7\x8C",
+                                             "\x8C",
+                                             "\xFF",
+                                             "\xF0\x9F",
+                                             "\xED\xA0\x80",
+                                             "\xC0\xAF",
+                                             "\xF4\x90\x80\x80"};
+  for (int round = 0; round < 5000; ++round) {
+    std::string bytes;
+    const int parts = 1 + static_cast<int>(rng() % 12);
+    for (int i = 0; i < parts; ++i) bytes += alphabet[rng() % alphabet.size()];
+    // Arrive in random pieces, streamed as the executor streams them.
+    std::string streamed;
+    std::size_t shown = 0, arrived = 0;
+    while (arrived < bytes.size()) {
+      arrived = std::min(bytes.size(), arrived + 1 + rng() % 4);
+      const std::string_view have = std::string_view(bytes).substr(0, arrived);
+      const std::size_t end = shown + shown_utf8_prefix(have.substr(shown));
+      streamed += valid_utf8(have.substr(shown, end - shown));
+      shown = end;
+    }
+    streamed += valid_utf8(std::string_view(bytes).substr(shown));
+    BOOST_TEST(streamed == valid_utf8(bytes));
+    if (streamed != valid_utf8(bytes)) break;
+  }
+  BOOST_TEST(shown_utf8_prefix("ab\xE7\x8C") == 2u);  // a character not yet complete
+  BOOST_TEST(shown_utf8_prefix("ab\xE7\x8C\xAB") == 5u);
+  BOOST_TEST(shown_utf8_prefix("ab\xFF") == 3u);  // never valid: shown (as U+FFFD)
+}
+
 BOOST_AUTO_TEST_CASE(the_executor_runs_in_the_plugin_host) {
   TempDir dir;
   Executor x(Settings{}, models().a, true);

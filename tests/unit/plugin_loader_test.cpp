@@ -3,12 +3,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
 #include <boost/test/unit_test.hpp>
+#include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
 
+#include "ipc/schema/plugin.capnp.h"
 #include "kernel/plugin_embedder.h"
 #include "plugins/loader/host_protocol.h"
 #include "plugins/loader/isolated.h"
@@ -210,6 +216,122 @@ BOOST_AUTO_TEST_CASE(the_sdk_catches_what_a_plugin_throws) {
   lib.manifest.settings["fail_create"] = "yes";
   BOOST_TEST(!PluginInstance::create(lib, &err));
   BOOST_TEST(contains(err, "create() failed"), err);
+}
+
+namespace {
+
+// A tokenize request whose text tells the streamer what to send.
+std::string tokenize_request(const std::string& how) {
+  capnp::MallocMessageBuilder message;
+  message.initRoot<memos::plugin_wire::PluginRequest>().initTokenize().setText(how);
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+// The tokens of a reply (the streamer's [accepted, streams]); empty if none.
+std::vector<std::int32_t> reply_tokens(const std::string& reply) {
+  std::vector<std::int32_t> out;
+  if (reply.empty() || reply.size() % sizeof(capnp::word) != 0) return out;
+  std::vector<capnp::word> words(reply.size() / sizeof(capnp::word));
+  std::memcpy(words.data(), reply.data(), reply.size());
+  capnp::FlatArrayMessageReader reader(kj::arrayPtr(words.data(), words.size()));
+  auto r = reader.getRoot<memos::plugin_wire::PluginResponse>();
+  if (r.isTokens())
+    for (std::int32_t t : r.getTokens()) out.push_back(t);
+  return out;
+}
+
+}  // namespace
+
+// Partials (memos_host_api.partial, ABI minor 1) reach the caller's sink in
+// order and before its call returns, in process and isolated alike; one
+// over the limit is dropped, and a caller that takes none loses nothing else.
+BOOST_AUTO_TEST_CASE(partials_reach_the_caller_in_order_before_the_reply) {
+  using namespace std::chrono_literals;
+  for (bool isolated : {false, true}) {
+    BOOST_TEST_CONTEXT((isolated ? "isolated" : "in process")) {
+      OnePlugin p("streamer", "", isolated ? "isolation = \"isolated\"\n" : "");
+      BOOST_REQUIRE_MESSAGE(p.error.empty(), p.error);
+      std::shared_ptr<PluginChannel> channel;
+      if (isolated) {
+        IsolationPolicy policy;
+        policy.host_binary = MEMOS_PLUGIN_HOST;
+        auto c = std::make_shared<IsolatedChannel>(p.manifest, policy);
+        BOOST_REQUIRE(c->start().empty());
+        channel = c;
+      } else {
+        LoadedLibrary lib;
+        BOOST_REQUIRE(p.load(&lib).empty());
+        std::string err;
+        auto instance = PluginInstance::create(lib, &err);
+        BOOST_REQUIRE_MESSAGE(instance, err);
+        channel = std::make_shared<InProcessChannel>(std::move(instance));
+      }
+      std::vector<std::string> pieces;
+      bool returned = false;
+      PartialSink sink = [&](std::string_view bytes) {
+        BOOST_TEST(!returned, "a partial came after its call returned");
+        std::vector<capnp::word> words(bytes.size() / sizeof(capnp::word));
+        std::memcpy(words.data(), bytes.data(), bytes.size());
+        capnp::FlatArrayMessageReader reader(kj::arrayPtr(words.data(), words.size()));
+        pieces.push_back(reader.getRoot<memos::plugin_wire::PluginPartial>().getText());
+      };
+      auto r = channel->call(tokenize_request("200"), 10s, 1 << 20, sink);
+      returned = true;
+      BOOST_TEST(r.status == MEMOS_OK);
+      BOOST_TEST((reply_tokens(r.reply) == std::vector<std::int32_t>{200, 1}));
+      BOOST_REQUIRE_EQUAL(pieces.size(), 200u);
+      for (std::size_t i = 0; i < pieces.size(); ++i)
+        BOOST_TEST(pieces[i] == "piece-" + std::to_string(i));
+
+      pieces.clear();
+      returned = false;
+      r = channel->call(tokenize_request("huge"), 10s, 1 << 20, sink);
+      returned = true;
+      BOOST_TEST((reply_tokens(r.reply) == std::vector<std::int32_t>{1, 1}));
+      BOOST_TEST(pieces.empty(), "a partial over kMaxPartialBytes was delivered");
+
+      r = channel->call(tokenize_request("5"), 10s, 1 << 20);  // no sink
+      BOOST_TEST((reply_tokens(r.reply) == std::vector<std::int32_t>{5, 1}));
+    }
+  }
+}
+
+// A host of ABI minor 0 has no partial(): the SDK sees it from the host's
+// struct_size and sends nothing, and the call is answered as before.
+BOOST_AUTO_TEST_CASE(a_host_of_minor_0_is_sent_no_partials) {
+  OnePlugin p("streamer");
+  LoadedLibrary lib;
+  BOOST_REQUIRE(p.load(&lib).empty());
+  struct Outcome {
+    bool done = false;
+    std::string reply;
+  } outcome;
+  memos_host_api api{};
+  api.struct_size = offsetof(memos_host_api, partial);  // what a minor 0 host knew
+  api.abi_minor = 0;
+  api.log = [](void*, int, const char*, std::size_t) {};
+  api.complete = [](memos_call* call, memos_status, const std::uint8_t* reply, std::size_t size) {
+    auto* o = reinterpret_cast<Outcome*>(call);
+    o->reply.assign(reinterpret_cast<const char*>(reply), size);
+    o->done = true;
+  };
+  api.is_cancelled = [](memos_call*) { return 0; };
+  api.partial = [](memos_call*, const std::uint8_t*, std::size_t) {
+    std::abort();
+  };  // past struct_size
+  const std::string config = config_message({});
+  memos_instance* instance = nullptr;
+  const memos_plugin_vtable* v = lib.descriptor->vtable;
+  BOOST_REQUIRE(v->create(&api, reinterpret_cast<const std::uint8_t*>(config.data()), config.size(),
+                          &instance) == MEMOS_OK);
+  const std::string request = tokenize_request("3");
+  v->call(instance, reinterpret_cast<memos_call*>(&outcome),
+          reinterpret_cast<const std::uint8_t*>(request.data()), request.size());
+  v->destroy(instance);
+  BOOST_REQUIRE(outcome.done);
+  BOOST_TEST((reply_tokens(outcome.reply) == std::vector<std::int32_t>{0, 0}));
 }
 
 BOOST_AUTO_TEST_CASE(manifests_are_checked_and_untrusted_files_refused) {

@@ -168,7 +168,7 @@ class Harness {
   std::mutex log_mutex_;
   std::vector<std::string> log_;
   memos_host_api api_{
-      sizeof(memos_host_api), MEMOS_PLUGIN_ABI_MINOR, this, &log_fn, nullptr, nullptr};
+      sizeof(memos_host_api), MEMOS_PLUGIN_ABI_MINOR, this, &log_fn, nullptr, nullptr, nullptr};
   memos::plugin_sdk::Host host_{&api_};
   memos::lexical::XapianRetriever plugin_;
 };

@@ -19,7 +19,7 @@
  *
  * Ownership. Memory is never freed across the boundary. Bytes passed in are
  * borrowed for the duration of the function they are passed to; bytes passed
- * to complete() are copied by the host before it returns. The descriptor and
+ * to complete() and partial() are copied by the host before it returns. The descriptor and
  * vtable a plugin returns must stay valid for the life of the process: the
  * host never calls dlclose().
  *
@@ -30,8 +30,10 @@
  *
  * Threading. memosd calls create() and destroy() on one thread, never
  * concurrently for one instance. call() may be invoked from several worker
- * threads at once on one instance; complete() and is_cancelled() may be
- * called from any thread.
+ * threads at once on one instance; complete(), partial() and is_cancelled()
+ * may be called from any thread.
+ *
+ * History. Minor 1 added memos_host_api.partial (streamed results).
  */
 #ifndef MEMOS_PLUGIN_H
 #define MEMOS_PLUGIN_H
@@ -45,7 +47,7 @@ extern "C" {
 
 #define MEMOS_PLUGIN_MAGIC UINT64_C(0x4D454D4F53504C47) /* "MEMOSPLG" */
 #define MEMOS_PLUGIN_ABI_MAJOR 1
-#define MEMOS_PLUGIN_ABI_MINOR 0
+#define MEMOS_PLUGIN_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define MEMOS_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -106,6 +108,17 @@ typedef struct memos_host_api {
    * passed). Long work should poll it and complete with MEMOS_ERR_CANCELLED.
    * Thread-safe. */
   int (*is_cancelled)(memos_call* call);
+
+  /* Minor 1. Reports `size` bytes of `message` (a PluginPartial message,
+   * plugin.capnp) for `call` before it completes: progress, or a piece of a
+   * result that is streamed (a generate with `stream` set). Partials of one
+   * call are delivered in the order they are made; the host copies the bytes
+   * before returning and may drop them when nobody listens. Must not be
+   * called for a call already completed (it is ignored). Never fails.
+   * A plugin checks that the host has it first:
+   *   host->struct_size >= offsetof(memos_host_api, partial) + sizeof(host->partial)
+   *   && host->partial != NULL */
+  void (*partial)(memos_call* call, const uint8_t* message, size_t size);
 } memos_host_api;
 
 /* The plugin's functions. */

@@ -1,8 +1,9 @@
 // memos/plugin_sdk.h — write a memosd plugin in C++ without touching the C
 // boundary.
 //
-// Derive from memos::plugin_sdk::Plugin, answer requests in handle(), and
-// name the class once with MEMOS_PLUGIN(...). The SDK exports
+// Derive from memos::plugin_sdk::Plugin, answer requests in handle() (or in
+// handle_call(), to stream partial results), and name the class once with
+// MEMOS_PLUGIN(...). The SDK exports
 // memos_plugin_describe_v1(), parses configuration and requests with tight
 // limits, builds the reply message, and catches every exception (C++ or
 // Cap'n Proto) so none crosses into memosd: a throwing handle() becomes an
@@ -24,6 +25,7 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <map>
@@ -71,12 +73,53 @@ class Host {
   const memos_host_api* api_;
 };
 
+// One call in progress, as handle_call() sees it.
+class Call {
+ public:
+  Call(const memos_host_api* api, memos_call* call) : api_(api), call_(call) {}
+  // Whether memosd has given up on the call (its client left, its deadline
+  // passed): long work stops and answers MEMOS_ERR_CANCELLED.
+  bool cancelled() const { return api_->is_cancelled(call_) != 0; }
+  // Whether partial() reaches memosd: its ABI is minor 1 or later.
+  bool streams() const {
+    return api_->struct_size >= offsetof(memos_host_api, partial) + sizeof(api_->partial) &&
+           api_->abi_minor >= 1 && api_->partial != nullptr;
+  }
+  // Sends the PluginPartial that `fill` builds (a callable taking a
+  // plugin_wire::PluginPartial::Builder) ahead of the reply. Returns false,
+  // sending nothing, when the host takes no partials (streams()). Throws
+  // what building the message throws (std::bad_alloc, kj::Exception).
+  template <class Fill>
+  bool partial(Fill&& fill) const {
+    if (!streams()) return false;
+    capnp::MallocMessageBuilder message(64);
+    fill(message.initRoot<plugin_wire::PluginPartial>());
+    auto words = capnp::messageToFlatArray(message);
+    auto bytes = words.asBytes();
+    api_->partial(call_, bytes.begin(), bytes.size());
+    return true;
+  }
+
+ private:
+  const memos_host_api* api_;
+  memos_call* call_;
+};
+
 class Plugin {
  public:
   virtual ~Plugin() = default;
   // Answers one request by filling `reply`. Return MEMOS_OK with a result
   // set, or an error status with reply.initError() filled (fail() does both).
-  virtual memos_status handle(const Request& request, Reply reply) = 0;
+  // A plugin overrides this or handle_call(); the default answers
+  // `unsupported`.
+  virtual memos_status handle(const Request& /*request*/, Reply reply) {
+    return fail(reply, MEMOS_ERR_UNSUPPORTED, "this plugin answers no requests");
+  }
+  // handle() with the call in hand, to send partial results or poll for
+  // cancellation. The default calls handle().
+  virtual memos_status handle_call(const Request& request, Reply reply, const Call& /*call*/) {
+    return handle(request, reply);
+  }
 
   // Sets an error reply and returns its status.
   static memos_status fail(Reply reply, memos_status status, std::string_view message);
@@ -202,7 +245,8 @@ inline void call(memos_instance* handle, memos_call* call, const std::uint8_t* r
     capnp::MallocMessageBuilder message;
     kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
       read<plugin_wire::PluginRequest>(request, size, [&](Request r) {
-        status = instance->plugin->handle(r, message.initRoot<plugin_wire::PluginResponse>());
+        status = instance->plugin->handle_call(r, message.initRoot<plugin_wire::PluginResponse>(),
+                                               Call(host, call));
       });
     });
     KJ_IF_MAYBE (e, failure) {

@@ -328,6 +328,20 @@ class Client {
   Result<ChatReply> chat(std::string cube, std::string prompt, ChatOptions options = {}) {
     return chat_async(std::move(cube), std::move(prompt), std::move(options)).get();
   }
+  // chat(), streamed: `on_piece` gets each ChatPiece as memosd sends it
+  // (prefill progress, then the answer piece by piece), in order, before
+  // the result is ready; the ChatReply still holds the whole text. It runs
+  // on the connection's reader thread: it must return soon and must not
+  // wait for another call on this Client (that reply would wait for it).
+  // Errors: as chat(); an error can follow pieces already delivered.
+  using ChatPieceHandler = std::function<void(const ChatPiece&)>;
+  std::future<Result<ChatReply>> chat_async(std::string cube, std::string prompt,
+                                            ChatOptions options, ChatPieceHandler on_piece);
+  Result<ChatReply> chat(std::string cube, std::string prompt, ChatOptions options,
+                         ChatPieceHandler on_piece) {
+    return chat_async(std::move(cube), std::move(prompt), std::move(options), std::move(on_piece))
+        .get();
+  }
   // Prefills the block of the named memories, or of the `top` most read
   // ones, and stores its state (the existing item if there is one: then
   // Activation::prefill_ms is 0). Errors: bad_request (a cube name, both or

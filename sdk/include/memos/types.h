@@ -307,6 +307,21 @@ struct ChatReply {
   std::string finish{};   // "length", "eog" or "prompt"
   bool resident = false;  // the state was already in the executor's memory
   std::string format{};   // the prompt's layout: "chat template" or "plain"
+  // About how much prefill the restored state saved: its block's reused
+  // tokens as long as they took to decode when the state was made, less
+  // restore_ms. Negative when restoring cost more; 0 when nothing was
+  // restored or the state's prefill time is unknown.
+  double saved_ms = 0;
+};
+
+// A piece of a streamed chat, as memosd sends it: first prefill progress
+// (prefill_total > 0), then the answer's text piece by piece.
+struct ChatPiece {
+  std::string text{};  // the next text of the answer (whole UTF-8 characters)
+  // Prefill progress: prompt tokens decoded of those not restored from a
+  // stored state. Both 0 in a text piece.
+  std::uint32_t prefill_done = 0;
+  std::uint32_t prefill_total = 0;
 };
 
 // An activation item: a model's KV state of a memory block.
