@@ -82,6 +82,11 @@ foreach(path ${_man_pages})
   install(FILES ${path} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
 endforeach()
 
+# Sample tenant policies, memos-policy(5): to copy into the policy folder
+# (an active one would change who is served the moment it is installed).
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/dist/tenants.d
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/memosd)
+
 # Shell completion of memctl, where bash-completion and Debian's zsh look
 # (shell/completion/; installed once they are there).
 if(EXISTS ${PROJECT_SOURCE_DIR}/shell/completion/memctl.bash)

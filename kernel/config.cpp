@@ -237,6 +237,7 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
   return {
       {"socket", string(&c->socket, check_path)},
       {"data_dir", string(&c->data_dir, check_path)},
+      {"policies_dir", string(&c->policies_dir, check_optional_path)},
       {"log_level", string(&c->log_level, check_log_level)},
       {"log_format", log_format(&c->log_format)},
       {"worker_threads", integer(&c->worker_threads, 0, 256)},
@@ -352,6 +353,7 @@ void apply_command_line(Config* config) {
   if (!given.socket.empty()) config->socket = given.socket;
   if (!given.data_dir.empty()) config->data_dir = given.data_dir;
   if (!given.log_level.empty()) config->log_level = given.log_level;
+  if (!given.policies_dir.empty()) config->policies_dir = given.policies_dir;
 }
 
 void resolve_defaults(Config* config) {

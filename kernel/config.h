@@ -140,12 +140,17 @@ struct CommandLineKeys {
   std::string socket;
   std::string data_dir;
   std::string log_level;
+  std::string policies_dir;
 };
 
 struct Config {
   std::string path;      // the file it was read from, if any (SIGHUP re-reads it)
   std::string socket;    // empty: ipc::default_socket_path()
   std::string data_dir;  // empty: default_data_dir()
+  // The tenant policy folder (memos-policy(5)). Empty: tenants.d beside
+  // the configuration file, if it exists (default_policies_dir()); a
+  // folder named here must exist.
+  std::string policies_dir;
   std::string log_level = "info";
   LogFormat log_format = LogFormat::text;
   CommandLineKeys command_line;

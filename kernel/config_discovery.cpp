@@ -67,6 +67,14 @@ ConfigChoice choose_config_file(const std::string& named) {
   return choice;
 }
 
+std::string default_policies_dir(const std::string& config_path) {
+  std::string beside = config_path;
+  if (beside.empty()) beside = geteuid() == 0 ? system_config_path() : user_config_path();
+  if (beside.empty()) return "";
+  auto slash = beside.rfind('/');
+  return (slash == std::string::npos ? std::string(".") : beside.substr(0, slash)) + "/tenants.d";
+}
+
 std::string describe(const ConfigChoice& choice) {
   if (!choice.path.empty()) return "configuration " + choice.path + " (" + choice.why + ")";
   std::string text = "configuration: " + choice.why + "; the built-in defaults apply (looked for ";

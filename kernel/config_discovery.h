@@ -34,6 +34,12 @@ std::string user_config_path();
 // MEMOS_SYSCONFDIR/memosd/memosd.conf, the installed system configuration.
 std::string system_config_path();
 
+// The tenant policy folder used when policies_dir names none: tenants.d
+// beside the configuration file memosd read (`config_path`), else beside
+// the file it would have read (the user's for a user's daemon, the
+// system's for root's). The daemon uses it only if it exists.
+std::string default_policies_dir(const std::string& config_path);
+
 // What choose_config_file() reports, one line for the log and --help.
 std::string describe(const ConfigChoice& choice);
 

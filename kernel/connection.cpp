@@ -20,12 +20,12 @@ struct WriteRequest {
 
 }  // namespace
 
-Connection::Connection(std::uint64_t id, UvHandle<uv_pipe_t> pipe, std::uint32_t tenant,
+Connection::Connection(std::uint64_t id, UvHandle<uv_pipe_t> pipe, std::uint32_t uid,
                        const IpcConfig& config, ClientLimits& limits, std::span<char> read_buffer,
                        ConnectionOwner& owner)
     : id_(id),
       pipe_(std::move(pipe)),
-      tenant_(tenant),
+      uid_(uid),
       config_(config),
       limits_(limits),
       owner_(owner),
@@ -47,7 +47,7 @@ Connection::~Connection() {
   // The handles are already closed unless the owner destroys an open
   // connection; then they close now (UvHandle) and on_closed() never comes.
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
-  limits_.release_input(tenant_, reserved_input_);
+  limits_.release_input(uid_, reserved_input_);
 }
 
 void Connection::start() {
@@ -65,7 +65,7 @@ void Connection::refuse(const Status& why) {
 }
 
 bool Connection::admit_frame(std::size_t bytes) {
-  refusal_ = limits_.reserve_input(tenant_, bytes);
+  refusal_ = limits_.reserve_input(uid_, bytes);
   if (!refusal_.ok()) return false;
   reserved_input_ += bytes;
   return true;
@@ -76,7 +76,7 @@ bool Connection::admit_frame(std::size_t bytes) {
 void Connection::discard_input() {
   queued_.clear();
   decoder_.discard();
-  limits_.release_input(tenant_, reserved_input_);
+  limits_.release_input(uid_, reserved_input_);
   reserved_input_ = 0;
 }
 
@@ -137,7 +137,7 @@ void Connection::dispatch_queued() {
 
 bool Connection::dispatch(kj::Array<capnp::word> frame) {
   std::size_t bytes = frame.size() * sizeof(capnp::word);
-  limits_.release_input(tenant_, bytes);
+  limits_.release_input(uid_, bytes);
   reserved_input_ -= bytes;
   ++in_flight_;
   std::uint64_t request_id = 0;
@@ -159,7 +159,7 @@ bool Connection::dispatch(kj::Array<capnp::word> frame) {
 }
 
 void Connection::reply_and_close(std::uint64_t request_id, const Status& why) {
-  spdlog::warn("connection {} (uid {}): {}; closing", id_, tenant_, why.message);
+  spdlog::warn("connection {} (uid {}): {}; closing", id_, uid_, why.message);
   // Tell the client why, then close once that reply (and any in flight) is
   // written: stopped_ makes on_write close the idle connection.
   stopped_ = true;
@@ -317,7 +317,7 @@ void Connection::close(const std::string& why) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   if (closing_) return;
   closing_ = true;
-  if (!why.empty()) spdlog::info("connection {} (uid {}) closed: {}", id_, tenant_, why);
+  if (!why.empty()) spdlog::info("connection {} (uid {}) closed: {}", id_, uid_, why);
   discard_input();
   outbox_.clear();  // never written: the client is gone or being dropped
   outbox_answers_ = 0;

@@ -63,9 +63,8 @@ class Connection {
   // `read_buffer` is the loop's one buffer for reads, shared by every
   // connection: libuv reads one stream at a time on the loop thread and the
   // decoder copies out what it keeps, so an idle connection costs no buffer.
-  Connection(std::uint64_t id, UvHandle<uv_pipe_t> pipe, std::uint32_t tenant,
-             const IpcConfig& config, ClientLimits& limits, std::span<char> read_buffer,
-             ConnectionOwner& owner);
+  Connection(std::uint64_t id, UvHandle<uv_pipe_t> pipe, std::uint32_t uid, const IpcConfig& config,
+             ClientLimits& limits, std::span<char> read_buffer, ConnectionOwner& owner);
   // Normally after on_closed(); a connection destroyed while open closes its
   // handles without telling the owner.
   ~Connection();
@@ -73,7 +72,8 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   std::uint64_t id() const { return id_; }
-  std::uint32_t tenant() const { return tenant_; }
+  // The peer's uid, as the kernel reported it (its tenant is the policies' business).
+  std::uint32_t uid() const { return uid_; }
   std::size_t in_flight() const { return in_flight_; }
   bool idle() const;  // nothing in flight, queued or unwritten
 
@@ -122,7 +122,7 @@ class Connection {
   UvHandle<uv_timer_t> input_timer_;
   enum class InputWait { none, frame, idle };
   InputWait input_wait_ = InputWait::none;
-  std::uint32_t tenant_;
+  std::uint32_t uid_;
   const IpcConfig& config_;
   ClientLimits& limits_;
   ConnectionOwner& owner_;

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "ipc/unix_peer.h"
+#include "kernel/config_discovery.h"
 #include "kernel/log_output.h"
 #include "kernel/systemd.h"
 #include "kernel/wire_replies.h"
@@ -48,7 +49,10 @@ Daemon::Daemon(Config config)
     : config_(std::move(config)),
       limits_(config_.ipc, static_cast<std::uint32_t>(geteuid())),
       user_namespace_(UserNamespace::current()),
-      plugins_(config_.plugins) {
+      plugins_(config_.plugins),
+      tenants_(config_.policies_dir, default_policies_dir(config_.path),
+               static_cast<std::uint32_t>(geteuid()),
+               std::make_unique<policies::SystemDirectory>()) {
   // As main() does: SIGHUP compares the file with this, filled the same way.
   resolve_defaults(&config_);
   as_configured_ = config_;
@@ -235,12 +239,15 @@ void Daemon::accept() {
 }
 
 // Who may connect now: a peer whose uid memosd cannot see is refused for
-// good (it would share a tenant with every other unseen user); past the
-// connection limits, a retryable busy.
+// good (it would share a tenant with every other unseen user), and so is one
+// the tenant policies refuse; past the connection limits, a retryable busy.
 Status Daemon::check_peer(const ipc::PeerCredentials& peer) const {
   if (std::string why = user_namespace_.unmapped_peer(peer.uid, peer.gid); !why.empty()) {
     return Status::permission_denied(why);
   }
+  Status refusal;
+  tenants_.peer(static_cast<std::uint32_t>(peer.uid), &refusal);
+  if (!refusal.ok()) return refusal;
   return limits_.admit(static_cast<std::uint32_t>(peer.uid));
 }
 
@@ -273,13 +280,19 @@ void Daemon::raise_open_file_limit() {
 void Daemon::on_request(Connection& conn, wire::Request::Reader request) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   std::uint64_t id = conn.id();
-  handler_->handle(conn.tenant(), id, request, [this, id](Frame frame, bool last) {
+  // Who the peer is is asked again for every request: a reload that
+  // refuses it, or moves it to another tenant, applies to the very next.
+  Status refusal;
+  Peer peer = tenants_.peer(conn.uid(), &refusal);
+  Reply reply = [this, id](Frame frame, bool last) {
     // A request answered on the loop (a refusal, a cheap read) is delivered
     // now; one answered elsewhere comes back through the mailbox, which
     // keeps a request's partial replies and its answer in order.
     if (loop_thread_.on_owner()) return deliver(id, frame, last);
     mailbox_->post([this, id, frame = std::move(frame), last] { deliver(id, frame, last); });
-  });
+  };
+  if (!refusal.ok()) return reply(error_frame(request.getId(), refusal), true);
+  handler_->handle(peer, id, request, std::move(reply));
 }
 
 void Daemon::deliver(std::uint64_t connection_id, const Frame& frame, bool last) {
@@ -292,7 +305,7 @@ void Daemon::deliver(std::uint64_t connection_id, const Frame& frame, bool last)
 
 void Daemon::on_closed(Connection& conn) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
-  if (!conn.refused()) limits_.closed(conn.tenant());
+  if (!conn.refused()) limits_.closed(conn.uid());
   handler_->connection_closed(conn.id());
   connections_.erase(conn.id());
   stats_.connections = static_cast<std::uint32_t>(connections_.size());
@@ -330,7 +343,8 @@ void Daemon::run_on_worker(std::function<void()> work) {
   }
 }
 
-// SIGHUP: re-read the configuration file. log_level and log_format apply to
+// SIGHUP: re-read the configuration file, then the tenant policies (their
+// folder as policies_dir now names it). log_level and log_format apply to
 // the running daemon; the other keys are read once, at start, by parts that
 // keep them (the store's map, the plugins, the limits of each connection),
 // so a change to them is named in a warning and waits for a restart. A file
@@ -339,7 +353,7 @@ void Daemon::reload_config() {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   if (config_.path.empty()) {
     spdlog::info("SIGHUP: no configuration file to re-read (none was found at start)");
-    return;
+    return reload_policies("SIGHUP");
   }
   systemd::notify("RELOADING=1\nSTATUS=re-reading " + config_.path);
   Config fresh;
@@ -351,7 +365,7 @@ void Daemon::reload_config() {
     resolve_defaults(&fresh);
     std::string need_restart;
     for (const std::string& key : changed_keys(as_configured_, fresh)) {
-      if (key == "log_level" || key == "log_format") continue;
+      if (key == "log_level" || key == "log_format" || key == "policies_dir") continue;
       if (key == "socket" && socket_passed_) continue;
       need_restart += (need_restart.empty() ? "" : ", ") + key;
     }
@@ -366,8 +380,30 @@ void Daemon::reload_config() {
       spdlog::warn("SIGHUP: changed in {} but applied only at a restart: {}", config_.path,
                    need_restart);
     }
+    config_.policies_dir = as_configured_.policies_dir = fresh.policies_dir;
+    tenants_.set_folder(config_.policies_dir);
   }
   systemd::notify("READY=1\nSTATUS=ready on " + config_.socket);
+  reload_policies("SIGHUP");
+}
+
+// The policy folder is read on a worker (files, NSS lookups); the new set
+// applies to every request from the moment it is swapped in.
+void Daemon::reload_policies(const char* why) {
+  run_on_worker([this, why] {
+    std::vector<std::string> warnings;
+    Status st = tenants_.load(&warnings);
+    for (const auto& w : warnings) spdlog::warn("{}: {}", why, w);
+    if (!st.ok()) {
+      spdlog::error("{}: tenant policies not reloaded, the running ones stay:\n{}", why,
+                    st.message);
+      return;
+    }
+    auto set = tenants_.current();
+    spdlog::info("{}: tenant policies re-read from {} ({} tenants)", why,
+                 set->folder().empty() ? std::string("nowhere (built-in)") : set->folder(),
+                 set->tenants().size());
+  });
 }
 
 void Daemon::begin_shutdown(const char* why) {

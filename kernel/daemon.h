@@ -43,6 +43,7 @@
 #include "kernel/serial_lane.h"
 #include "kernel/services.h"
 #include "kernel/status.h"
+#include "kernel/tenant_registry.h"
 #include "kernel/user_namespace.h"
 #include "kernel/uv_handle.h"
 #include "memcube/blob_store.h"
@@ -74,6 +75,7 @@ class Daemon final : public ConnectionOwner {
   // Assembly (daemon_assembly.cpp): each step returns success or the error
   // to log, and build_services() stops at the first error.
   bool build_services();
+  Status load_policies();
   Status lock_data_folder();
   Status open_store();
   Status open_blob_store();
@@ -98,6 +100,8 @@ class Daemon final : public ConnectionOwner {
   Status check_peer(const ipc::PeerCredentials& peer) const;
   void raise_open_file_limit();
   void reload_config();
+  // Re-reads the policy folder off the loop and logs the outcome.
+  void reload_policies(const char* why);
   void deliver(std::uint64_t connection_id, const Frame& frame, bool last);
   void run_on_worker(std::function<void()> work);
   void begin_shutdown(const char* why);
@@ -127,6 +131,8 @@ class Daemon final : public ConnectionOwner {
   // Read at start: whether peer uids are the real ones (user_namespace.h).
   UserNamespace user_namespace_;
   PluginManager plugins_;
+  // The tenant policies, loaded first at start and again on a reload.
+  TenantRegistry tenants_;
   DaemonStats stats_;
   std::unique_ptr<DataLock> lock_;
   std::unique_ptr<store::Store> store_;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "kernel/config_discovery.h"
 #include "kernel/daemon.h"
 #include "kernel/handlers/archives.h"
 #include "kernel/systemd.h"
@@ -33,6 +34,7 @@ Status create_directories(const std::string& dir) {
 bool Daemon::build_services() {
   using Step = Status (Daemon::*)();
   for (Step step : {
+           &Daemon::load_policies,
            &Daemon::lock_data_folder,
            &Daemon::open_store,
            &Daemon::open_blob_store,
@@ -52,6 +54,27 @@ bool Daemon::build_services() {
     }
   }
   return true;
+}
+
+// The tenant policies come first: a folder with an error stops the start
+// before anything is opened.
+Status Daemon::load_policies() {
+  std::vector<std::string> warnings;
+  Status st = tenants_.load(&warnings);
+  for (const auto& w : warnings) spdlog::warn("{}", w);
+  if (!st.ok()) return failed("tenant policies not loaded:\n" + st.message);
+  auto set = tenants_.current();
+  if (set->folder().empty()) {
+    spdlog::info("tenant policies: none (no {}): every user is a tenant of its own",
+                 default_policies_dir(config_.path));
+  } else {
+    spdlog::info("tenant policies: {} ({} tenants; peers no file claims: {})", set->folder(),
+                 set->tenants().size(),
+                 set->default_policy()->file.empty() ? "admitted, no bounds"
+                 : set->default_policy()->allow      ? set->default_policy()->file
+                                                     : "refused");
+  }
+  return {};
 }
 
 // One daemon per data folder.
@@ -239,7 +262,7 @@ Status Daemon::start_activation_tier() {
 
 Status Daemon::start_request_handler() {
   handler_ = std::make_unique<RequestHandler>(
-      Services{config_, *store_, *commits_, indexes_, stats_, access_, plugins_,
+      Services{config_, *store_, *commits_, indexes_, stats_, access_, plugins_, tenants_,
                [this](std::function<void()> work) { run_on_worker(std::move(work)); },
                *activations_, executor_, executor_lane_, loop_thread_, &inline_reads_});
   return {};

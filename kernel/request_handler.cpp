@@ -6,7 +6,6 @@
 #include <cassert>
 #include <string>
 
-#include "kernel/admin.h"
 #include "kernel/handlers/archives.h"
 #include "kernel/handlers/areas.h"
 
@@ -18,9 +17,7 @@ constexpr std::size_t kMaxIdempotencyKeyBytes = 128;
 }  // namespace
 
 RequestHandler::RequestHandler(Services services)
-    : s_(std::move(services)),
-      daemon_uid_(static_cast<std::uint32_t>(geteuid())),
-      archives_(std::make_unique<CubeArchives>(s_)) {
+    : s_(std::move(services)), archives_(std::make_unique<CubeArchives>(s_)) {
   add_cube_handlers(table_, s_);
   add_item_handlers(table_, s_);
   add_search_handlers(table_, s_);
@@ -28,6 +25,7 @@ RequestHandler::RequestHandler(Services services)
   archives_->add_handlers(table_);
   add_plugin_handlers(table_, s_);
   add_generation_handlers(table_, s_);
+  add_tenant_handlers(table_, s_);
   // A request the schema has and no area serves would be refused as an
   // unknown operation: a bug, caught by the tests (debug builds) and logged.
   for (const std::string& name : table_.unserved()) {
@@ -43,14 +41,16 @@ void RequestHandler::connection_closed(std::uint64_t connection) {
   archives_->connection_closed(connection);
 }
 
-void RequestHandler::handle(std::uint32_t tenant, std::uint64_t connection,
+void RequestHandler::handle(const Peer& peer, std::uint64_t connection,
                             wire::Request::Reader request, Reply reply) {
   // Every handler's entry runs here, on the loop (archive sessions and the
   // table itself rely on it); their work then moves off it.
   MEMOS_ASSERT_ON_THREAD(s_.loop_thread);
   RequestContext ctx;
-  ctx.tenant = tenant;
-  ctx.admin = is_admin(tenant, daemon_uid_);
+  ctx.uid = peer.uid;
+  ctx.tenant = peer.tenant;
+  ctx.admin = peer.admin;
+  ctx.policy = peer.policy;
   ctx.id = request.getId();
   ctx.connection = connection;
   ctx.idempotency_key = exact(request.getIdempotencyKey());

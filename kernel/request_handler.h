@@ -18,6 +18,7 @@
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/handlers/dispatch_table.h"
 #include "kernel/services.h"
+#include "kernel/tenant_registry.h"
 #include "kernel/wire_replies.h"
 
 namespace memos::kernel {
@@ -33,14 +34,14 @@ class RequestHandler {
 
   // Loop thread. `request` is valid only during the call; `connection`
   // identifies the client's connection (import sessions belong to one).
-  void handle(std::uint32_t tenant, std::uint64_t connection, wire::Request::Reader request,
+  // `peer`: who sent it, under the policies of the moment (tenant_registry.h).
+  void handle(const Peer& peer, std::uint64_t connection, wire::Request::Reader request,
               Reply reply);
   // Loop thread: the connection is gone; abandon what it had open.
   void connection_closed(std::uint64_t connection);
 
  private:
   Services s_;
-  std::uint32_t daemon_uid_;                // memosd's own uid: an admin, as root is
   std::unique_ptr<CubeArchives> archives_;  // import sessions outlive one request
   DispatchTable table_;                     // last: its handlers refer to the above
 };

@@ -37,6 +37,7 @@ class InlineReads;
 class PluginExecutor;
 class PluginManager;
 class SerialLane;
+class TenantRegistry;
 
 struct Services {
   const Config& config;
@@ -46,6 +47,9 @@ struct Services {
   DaemonStats& stats;
   AccessLog& access;
   PluginManager& plugins;
+  // The tenant policies and who each peer is (policy requests read and
+  // reload them; every request carries its peer's).
+  TenantRegistry& tenants;
   RunOnWorker run_on_worker;
   ActivationTier& activations;
   std::shared_ptr<PluginExecutor> executor;  // null: no executor configured

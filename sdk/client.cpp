@@ -24,6 +24,7 @@ namespace memos {
 using sdk::decode_cube;
 using sdk::decode_item;
 using sdk::decode_plugin;
+using sdk::decode_policy;
 using sdk::ReplyReader;
 using sdk::set_meta;
 using sdk::set_texts;
@@ -144,6 +145,16 @@ std::future<Result<PluginInfo>> Client::plugin_info_async(std::string name) {
 std::future<Result<PluginInfo>> Client::plugin_reload_async(std::string name) {
   return impl_->call<PluginInfo>([&](wire::Request::Builder r) { r.setPluginReload(text(name)); },
                                  decode_plugin);
+}
+
+std::future<Result<PolicyInfo>> Client::policy_show_async(std::string tenant) {
+  return impl_->call<PolicyInfo>([&](wire::Request::Builder r) { r.setPolicyShow(text(tenant)); },
+                                 decode_policy);
+}
+
+std::future<Result<PolicyInfo>> Client::policy_reload_async() {
+  return impl_->call<PolicyInfo>([](wire::Request::Builder r) { r.setPolicyReload(); },
+                                 decode_policy);
 }
 
 std::future<Result<Cube>> Client::cube_create_async(std::string name,

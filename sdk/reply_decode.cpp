@@ -188,6 +188,20 @@ Result<PluginInfo> decode_plugin(const wire::Response::Reader& r) {
   return in.finish(to_plugin(in, r.getPlugin()));
 }
 
+Result<PolicyInfo> decode_policy(const wire::Response::Reader& r) {
+  if (!r.isPolicy()) return wrong_reply<PolicyInfo>();
+  auto p = r.getPolicy();
+  PolicyInfo out;
+  out.tenant = str(p.getTenant());
+  out.file = str(p.getFile());
+  out.text = str(p.getText());
+  out.folder = str(p.getFolder());
+  out.tenants = p.getTenants();
+  out.admin = p.getAdmin();
+  out.stored_under = p.getStoredUnder();
+  return out;
+}
+
 Result<Activation> decode_activation(const wire::Response::Reader& r) {
   if (!r.isActivation()) return wrong_reply<Activation>();
   return to_activation(r.getActivation());

@@ -68,6 +68,7 @@ Activation to_activation(wire::Activation::Reader a);
 Result<Item> decode_item(const wire::Response::Reader& r);
 Result<Cube> decode_cube(const wire::Response::Reader& r);
 Result<PluginInfo> decode_plugin(const wire::Response::Reader& r);
+Result<PolicyInfo> decode_policy(const wire::Response::Reader& r);
 Result<Activation> decode_activation(const wire::Response::Reader& r);
 
 }  // namespace memos::sdk

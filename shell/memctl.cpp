@@ -19,6 +19,7 @@
 #include "shell/item_commands.h"
 #include "shell/kv_commands.h"
 #include "shell/output.h"
+#include "shell/policy_commands.h"
 
 namespace {
 
@@ -33,10 +34,12 @@ struct Args {
   memos::shell::CubeArgs cube;              // cube
   memos::shell::ItemArgs item;              // add, get, update, ..., search
   memos::shell::GenerationArgs generation;  // chat, kv
+  memos::shell::PolicyArgs policy;          // policy
 };
 
 int run(CLI::App& app, const Args& a) {
   Output out(a.json);
+  if (auto rc = memos::shell::run_local_policy_commands(app, a.policy, out)) return *rc;
   memos::ClientOptions options;
   options.wait_searchable = a.item.wait_searchable;
   auto connected = memos::Client::connect(a.socket, options);
@@ -44,6 +47,7 @@ int run(CLI::App& app, const Args& a) {
   memos::Client& client = *connected.value();
   if (auto rc = memos::shell::run_generation_commands(app, a.generation, client, out)) return *rc;
   if (auto rc = memos::shell::run_daemon_commands(app, a.daemon, client, out)) return *rc;
+  if (auto rc = memos::shell::run_policy_commands(app, a.policy, client, out)) return *rc;
   if (auto rc = memos::shell::run_cube_commands(app, a.cube, client, out)) return *rc;
   if (auto rc = memos::shell::run_item_commands(app, a.item, client, out)) return *rc;
   throw UsageError{"no command given"};
@@ -68,6 +72,7 @@ int main(int argc, char** argv) {
   memos::shell::add_plugin_commands(app, a.daemon);
   memos::shell::add_item_commands(app, a.item);
   memos::shell::add_generation_commands(app, a.generation);
+  memos::shell::add_policy_commands(app, a.policy);
 
   try {
     app.parse(argc, argv);

@@ -56,6 +56,8 @@ struct Request {
     kvList @28 :CubeRef;
     kvRemove @29 :ItemRef;          # an activation item of the cube
     kvStats @30 :Void;
+    policyShow @32 :Text;           # a tenant's name; "": the caller's own policy
+    policyReload @33 :Void;         # re-read the policy folder (admins)
   }
 
   # A write (add, update, remove, setState, rollback) is answered once its
@@ -92,6 +94,7 @@ struct Response {
     kvStats @21 :KvStats;               # kvStats
     historyPage @22 :HistoryPage;       # history with ItemRef.paged
     chatPiece @23 :ChatPiece;           # chat with Chat.stream, ahead of its ChatReply
+    policy @25 :PolicyInfo;             # policyShow; policyReload (the caller's, after it)
   }
 
   # More responses to this request follow: this one is a piece of the
@@ -545,4 +548,15 @@ struct KvStats {
   rejectedStates @11 :UInt64;
   contextTokens @12 :UInt32;
   chunkTokens @13 :UInt32;
+}
+
+# A tenant's policy as memosd enforces it (memos-policy(5)).
+struct PolicyInfo {
+  tenant @0 :Text;      # the tenant's name: its policy's, else the user's (or "uid:N")
+  file @1 :Text;        # the policy file; "" for the built-in default
+  text @2 :Text;        # the effective policy, as TOML
+  folder @3 :Text;      # the folder the policies came from; "" none (built-in)
+  tenants @4 :UInt32;   # how many tenants that folder names
+  admin @5 :Bool;       # whether the caller is an administrator
+  storedUnder @6 :UInt32;  # the uid the tenant's memory is stored under
 }

@@ -4,8 +4,8 @@
 // an area that keeps state across requests (archive import sessions) is an
 // object that RequestHandler owns.
 //
-// Still to come, each in an area of its own: tenants, scheduler, params
-// (the parametric tier), router.
+// Still to come, each in an area of its own: scheduler, params (the
+// parametric tier), router.
 #pragma once
 
 #include "kernel/handlers/dispatch_table.h"
@@ -25,5 +25,7 @@ void add_snapshot_handlers(DispatchTable& table, const Services& services);
 void add_plugin_handlers(DispatchTable& table, const Services& services);
 // chat, kvPrefill, kvList, kvRemove, kvStats (handlers/generation.cpp).
 void add_generation_handlers(DispatchTable& table, const Services& services);
+// policyShow, policyReload (handlers/tenants.cpp).
+void add_tenant_handlers(DispatchTable& table, const Services& services);
 
 }  // namespace memos::kernel

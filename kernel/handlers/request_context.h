@@ -10,20 +10,28 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/status.h"
 #include "kernel/wire_replies.h"
 #include "memcube/store.h"
+#include "policies/policy.h"
 
 namespace memos::kernel {
 
 struct RequestContext {
-  std::uint32_t tenant = 0;  // the peer's uid, as the kernel reported it
-  // Root or memosd's own uid: may reload plugins and sees what is the host's
-  // business (paths, global counts). Until tenant roles exist, no one else.
+  std::uint32_t uid = 0;  // the peer's uid, as the kernel reported it
+  // Whose memory it acts on: the uid its tenant's memory is stored under
+  // (the tenant's owner, memos-policy(5); else the peer's own uid).
+  std::uint32_t tenant = 0;
+  // Root, memosd's own uid or a tenant with role = "admin": may reload
+  // plugins and policies and sees what is the host's business (paths,
+  // global counts, other tenants' policies).
   bool admin = false;
+  // The peer's policy, as of the request's arrival (never null).
+  std::shared_ptr<const policies::TenantPolicy> policy;
   std::uint64_t id = 0;          // the client's request id, echoed in the reply
   std::uint64_t connection = 0;  // the connection it came on (import sessions belong to one)
   std::string idempotency_key;   // empty: none (at most 128 bytes, checked before dispatch)

@@ -18,6 +18,7 @@ declare -A forbidden=(
   [sdk]="kernel memcube"
   [shell]="kernel memcube"
   [plugins]="kernel memcube"
+  [policies]="kernel memcube ipc sdk shell plugins"
 )
 parts="kernel memcube ipc sdk shell plugins policies tests"
 # Folders searched for an include besides the including file's own (the

@@ -39,6 +39,7 @@
 #include "kernel/plugin_manager.h"
 #include "kernel/request_handler.h"
 #include "kernel/serial_lane.h"
+#include "kernel/tenant_registry.h"
 #include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
@@ -179,7 +180,7 @@ struct Kernel {
     commits->set_after_group([this] { indexes.flush(); });
     activations = std::make_unique<ActivationTier>(*store_, *commits, *blobs, config.activation);
     handler = std::make_unique<RequestHandler>(
-        Services{config, *store_, *commits, indexes, stats, access, *plugins,
+        Services{config, *store_, *commits, indexes, stats, access, *plugins, tenants,
                  [this](std::function<void()> work) { workers.post(std::move(work)); },
                  *activations, nullptr, lane, loop_thread});
     // Not before exit: the kernel is never destroyed (threads outlive it),
@@ -194,6 +195,8 @@ struct Kernel {
   std::string dir;
   Config config;
   std::unique_ptr<PluginManager> plugins;
+  // The built-in policies (no folder): every tenant admitted, unbounded.
+  TenantRegistry tenants{"", "", 0, std::make_unique<policies::SystemDirectory>()};
   DaemonStats stats;
   AccessLog access;
   ThreadAffinity loop_thread;
@@ -302,7 +305,8 @@ bool handle_frame(kj::Array<capnp::word>& frame, std::uint32_t tenant, std::uint
     }
     token = the_kernel->replies.expect();
     handled = true;
-    the_kernel->handler->handle(tenant, connection, request, the_kernel->replies.reply_for(token));
+    the_kernel->handler->handle(the_kernel->tenants.peer(tenant, nullptr), connection, request,
+                                the_kernel->replies.reply_for(token));
   });
   if (failure != nullptr) return false;  // the connection replies "malformed" and closes
   if (!handled) return true;

@@ -309,6 +309,22 @@ class Client {
     return plugin_reload_async(std::move(name)).get();
   }
 
+  // ---- tenants -------------------------------------------------------------------
+
+  // A tenant's policy: the caller's own when `tenant` is empty. Errors:
+  // permission_denied (another tenant's, for a non-administrator),
+  // not_found (no such tenant).
+  std::future<Result<PolicyInfo>> policy_show_async(std::string tenant = "");
+  Result<PolicyInfo> policy_show(std::string tenant = "") {
+    return policy_show_async(std::move(tenant)).get();
+  }
+  // Re-reads the policy folder, as SIGHUP does, and answers with the
+  // caller's policy under the new set. Errors: permission_denied (not an
+  // administrator), bad_request (a file has an error: every one is in the
+  // message, one a line, and the running policies stay).
+  std::future<Result<PolicyInfo>> policy_reload_async();
+  Result<PolicyInfo> policy_reload() { return policy_reload_async().get(); }
+
   // ---- generation and the activation tier -------------------------------------
   // Each fails with unavailable when memosd has no executor (not retryable:
   // set executor.model), when the executor failed and restarts, or while

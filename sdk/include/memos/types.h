@@ -185,6 +185,17 @@ struct PluginInfo {
   std::vector<MetaEntry> settings{};
 };
 
+// A tenant's policy as memosd enforces it (memos-policy(5)).
+struct PolicyInfo {
+  std::string tenant{};            // its name: the policy's, else the user's (or "uid:N")
+  std::string file{};              // the policy file; empty for the built-in default
+  std::string text{};              // the effective policy, as TOML
+  std::string folder{};            // where memosd read its policies; empty: none (built-in)
+  std::uint32_t tenants = 0;       // how many tenants that folder names
+  bool admin = false;              // whether the caller is an administrator
+  std::uint32_t stored_under = 0;  // the uid the tenant's memory is stored under
+};
+
 struct Status {
   std::string version{};
   std::uint32_t pid = 0;

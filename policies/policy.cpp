@@ -1,0 +1,128 @@
+#include "policies/policy.h"
+
+#include <toml++/toml.h>
+#include <sstream>
+
+namespace memos::policies {
+namespace {
+
+toml::array strings(const std::vector<std::string>& v) {
+  toml::array a;
+  for (const auto& s : v) a.push_back(s);
+  return a;
+}
+
+void put_bound(toml::table* t, const char* key, const std::optional<std::uint64_t>& v,
+               std::vector<std::string>* unbounded, const std::string& shown) {
+  if (v) {
+    t->insert_or_assign(key, static_cast<std::int64_t>(*v));
+  } else {
+    unbounded->push_back(shown);
+  }
+}
+
+void put_rate(toml::table* t, const char* rate_key, const char* burst_key, double per,
+              const std::optional<Rate>& r, std::vector<std::string>* unbounded) {
+  if (!r) {
+    unbounded->push_back(std::string("rates.") + rate_key);
+    return;
+  }
+  t->insert_or_assign(rate_key, r->per_second * per);
+  t->insert_or_assign(burst_key, static_cast<std::int64_t>(r->burst));
+}
+
+}  // namespace
+
+const char* to_string(Role role) {
+  return role == Role::admin ? "admin" : "member";
+}
+
+std::string to_toml(const TenantPolicy& p) {
+  toml::table root;
+  std::vector<std::string> unbounded;
+  if (!p.tenant.empty()) root.insert_or_assign("tenant", p.tenant);
+  root.insert_or_assign("allow", p.allow);
+  root.insert_or_assign("role", std::string(to_string(p.role)));
+  if (!p.is_default) {
+    toml::array uids;
+    for (auto uid : p.uids) uids.push_back(static_cast<std::int64_t>(uid));
+    root.insert_or_assign("uids", std::move(uids));
+    if (p.owner) root.insert_or_assign("owner", static_cast<std::int64_t>(*p.owner));
+  }
+  root.insert_or_assign("weight", static_cast<std::int64_t>(p.weight));
+  if (p.max_inflight) {
+    root.insert_or_assign("max_inflight", static_cast<std::int64_t>(*p.max_inflight));
+  } else {
+    unbounded.push_back("max_inflight");
+  }
+  put_bound(&root, "max_cubes", p.max_cubes, &unbounded, "max_cubes");
+  put_bound(&root, "max_items", p.max_items, &unbounded, "max_items");
+  put_bound(&root, "max_item_bytes", p.max_item_bytes, &unbounded, "max_item_bytes");
+  put_bound(&root, "max_plaintext_mb", p.max_plaintext_mb, &unbounded, "max_plaintext_mb");
+  put_bound(&root, "max_blob_mb", p.max_blob_mb, &unbounded, "max_blob_mb");
+  toml::table activation, parametric, rates, use, retention;
+  put_bound(&activation, "max_mb", p.activation_max_mb, &unbounded, "activation.max_mb");
+  put_bound(&parametric, "max_mb", p.parametric_max_mb, &unbounded, "parametric.max_mb");
+  put_rate(&rates, "writes_per_s", "writes_burst", 1, p.writes, &unbounded);
+  put_rate(&rates, "searches_per_s", "searches_burst", 1, p.searches, &unbounded);
+  put_rate(&rates, "chats_per_min", "chats_burst", 60, p.chats, &unbounded);
+  std::vector<std::string> tiers;
+  if (p.tiers.plaintext) tiers.push_back("plaintext");
+  if (p.tiers.activation) tiers.push_back("activation");
+  if (p.tiers.parametric) tiers.push_back("parametric");
+  use.insert_or_assign("tiers", strings(tiers));
+  std::vector<std::string> any;
+  auto put_names = [&](const char* key, const std::optional<std::vector<std::string>>& v) {
+    if (v) {
+      use.insert_or_assign(key, strings(*v));
+    } else {
+      any.push_back(std::string("use.") + key);
+    }
+  };
+  put_names("retrievers", p.retrievers);
+  put_names("embedders", p.embedders);
+  put_names("executors", p.executors);
+  put_names("routers", p.routers);
+  if (p.executor_model) {
+    use.insert_or_assign("executor_model", *p.executor_model);
+  } else {
+    any.push_back("use.executor_model");
+  }
+  if (p.retention_ttl_s) {
+    retention.insert_or_assign("ttl_s", static_cast<std::int64_t>(*p.retention_ttl_s));
+  }
+  if (p.retention_purge_delay_s) {
+    retention.insert_or_assign("purge_delay_s",
+                               static_cast<std::int64_t>(*p.retention_purge_delay_s));
+  }
+  if (!activation.empty()) root.insert_or_assign("activation", std::move(activation));
+  if (!parametric.empty()) root.insert_or_assign("parametric", std::move(parametric));
+  if (!rates.empty()) root.insert_or_assign("rates", std::move(rates));
+  root.insert_or_assign("use", std::move(use));
+  if (!retention.empty()) root.insert_or_assign("retention", std::move(retention));
+  // The reserved tables were serialized by the parser: they parse back.
+  for (auto [key, text] : {std::pair{"scheduler", &p.scheduler_toml}, {"router", &p.router_toml}}) {
+    if (text->empty()) continue;
+    try {
+      root.insert_or_assign(key, toml::parse(*text));
+    } catch (const toml::parse_error&) {
+    }
+  }
+
+  std::ostringstream out;
+  out << "# " << (p.file.empty() ? std::string("built-in default policy") : p.file) << "\n";
+  if (!unbounded.empty()) {
+    out << "# no bound but memosd's configuration:";
+    for (const auto& k : unbounded) out << " " << k;
+    out << "\n";
+  }
+  if (!any.empty()) {
+    out << "# any the daemon loads:";
+    for (const auto& k : any) out << " " << k;
+    out << "\n";
+  }
+  out << toml::toml_formatter{root, toml::format_flags::allow_unicode_strings} << "\n";
+  return out.str();
+}
+
+}  // namespace memos::policies

@@ -1,0 +1,93 @@
+// policy.h — what one tenant policy says: who the tenant is, whom it
+// covers, what bounds it and what it may use (memos-policy(5) documents
+// every key, its type, default and trade-off).
+//
+// A policy is a plain value, parsed from one TOML file (policy_file.h) and
+// gathered with the others of its folder into a PolicySet (policy_set.h),
+// which the daemon swaps whole on a reload. An absent bound is "no bound
+// but the daemon's configuration": std::nullopt, never a magic 0 (a
+// max_cubes of 0 is a real bound: no cube may be made).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace memos::policies {
+
+enum class Role { member, admin };
+
+// A token bucket: `rate` tokens a second (chats_per_min is stored per
+// second too), holding at most `burst`.
+struct Rate {
+  double per_second = 0;
+  double burst = 0;
+};
+
+// The tiers of memory a tenant may use (memos(7)).
+struct Tiers {
+  bool plaintext = true;
+  bool activation = true;
+  bool parametric = true;
+};
+
+struct TenantPolicy {
+  // Where it came from: the file, or "" for the built-in default (every
+  // peer admitted, no bounds), used when the folder has no default.toml.
+  std::string file;
+  // The tenant's name: `tenant`, else the file's name without .toml.
+  // Empty for the default policy, whose peers are each a tenant of their
+  // own, named after their user.
+  std::string tenant;
+  bool is_default = false;  // default.toml or the built-in default
+  bool allow = true;        // false: its peers are refused at connect
+  Role role = Role::member;
+
+  // The peers it covers, resolved at load from uids, users and groups
+  // (sorted, no duplicates). Empty for the default policy.
+  std::vector<std::uint32_t> uids;
+  // The uid whose memory the tenant's peers share: every uid of the
+  // tenant reads and writes the cubes stored under it. Set when the
+  // policy covers exactly one uid, or named by `owner` (one of `uids`).
+  std::optional<std::uint32_t> owner;
+
+  std::uint32_t weight = 100;                 // fair scheduling share
+  std::optional<std::uint32_t> max_inflight;  // requests in flight, all connections
+
+  std::optional<std::uint64_t> max_cubes;
+  std::optional<std::uint64_t> max_items;
+  std::optional<std::uint64_t> max_item_bytes;
+  std::optional<std::uint64_t> max_plaintext_mb;
+  std::optional<std::uint64_t> max_blob_mb;
+  std::optional<std::uint64_t> activation_max_mb;
+  std::optional<std::uint64_t> parametric_max_mb;
+
+  std::optional<Rate> writes;
+  std::optional<Rate> searches;
+  std::optional<Rate> chats;
+
+  Tiers tiers;
+  // Plugins by name; nullopt: any the daemon loads.
+  std::optional<std::vector<std::string>> retrievers;
+  std::optional<std::vector<std::string>> embedders;
+  std::optional<std::vector<std::string>> executors;
+  std::optional<std::vector<std::string>> routers;
+  std::optional<std::string> executor_model;
+
+  std::optional<std::uint64_t> retention_ttl_s;
+  std::optional<std::uint64_t> retention_purge_delay_s;
+
+  // Reserved for the scheduler and the budget router (issues 17 and 19):
+  // parsed, checked to be small tables of plain values, kept as TOML text.
+  std::string scheduler_toml;
+  std::string router_toml;
+};
+
+const char* to_string(Role role);
+
+// The policy as TOML, every key with its effective value; absent bounds are
+// listed in a comment ("memctl policy show").
+std::string to_toml(const TenantPolicy& policy);
+
+}  // namespace memos::policies

@@ -1,0 +1,572 @@
+#include "policies/policy_file.h"
+
+#include <sys/stat.h>
+
+#include <toml++/toml.h>
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <sstream>
+
+namespace memos::policies {
+namespace {
+
+constexpr std::int64_t kMaxU32 = std::numeric_limits<std::uint32_t>::max();
+// Bounds no real tenant reaches, so that arithmetic on them cannot wrap
+// (a byte count of 2^40 MiB fits in 64 bits).
+constexpr std::int64_t kMaxCount = std::int64_t{1} << 40;
+constexpr std::int64_t kTenYears = 10ll * 366 * 24 * 3600;
+constexpr std::size_t kMaxUids = 65536;
+constexpr std::size_t kMaxNames = 4096;
+constexpr std::size_t kMaxNameBytes = 128;
+constexpr std::size_t kMaxPathBytes = 4096;
+constexpr int kMaxReservedDepth = 4;
+constexpr std::size_t kMaxReservedValues = 256;
+constexpr std::size_t kMaxReservedStringBytes = 4096;
+
+// One file's parse: where diagnostics go, and how to say where.
+class Parser {
+ public:
+  Parser(const std::string& path, const UserDirectory& users, std::vector<Diagnostic>* out)
+      : path_(path), users_(users), out_(out) {}
+
+  void error(const toml::source_region& at, std::string message) {
+    out_->push_back({where(at), std::move(message), false});
+    failed_ = true;
+  }
+  void warn(const toml::source_region& at, std::string message) {
+    out_->push_back({where(at), std::move(message), true});
+  }
+  bool failed() const { return failed_; }
+
+  std::string where(const toml::source_region& at) const {
+    std::ostringstream s;
+    s << path_ << ":" << std::max<std::uint32_t>(at.begin.line, 1) << ":"
+      << std::max<std::uint32_t>(at.begin.column, 1);
+    return s.str();
+  }
+
+  std::optional<bool> boolean(const std::string& key, const toml::node& node) {
+    if (auto v = node.value_exact<bool>()) return *v;
+    error(node.source(), key + ": expected true or false");
+    return std::nullopt;
+  }
+
+  std::optional<std::int64_t> integer(const std::string& key, const toml::node& node,
+                                      std::int64_t lo, std::int64_t hi) {
+    auto v = node.value_exact<std::int64_t>();
+    if (!v) {
+      error(node.source(), key + ": expected an integer");
+      return std::nullopt;
+    }
+    if (*v < lo || *v > hi) {
+      error(node.source(), key + ": " + std::to_string(*v) + " is out of range (" +
+                               std::to_string(lo) + " to " + std::to_string(hi) + ")");
+      return std::nullopt;
+    }
+    return *v;
+  }
+
+  // An integer or a float, finite, within [lo, hi].
+  std::optional<double> number(const std::string& key, const toml::node& node, double lo,
+                               double hi) {
+    std::optional<double> v;
+    if (auto i = node.value_exact<std::int64_t>()) v = static_cast<double>(*i);
+    if (auto f = node.value_exact<double>()) v = *f;
+    if (!v) {
+      error(node.source(), key + ": expected a number");
+      return std::nullopt;
+    }
+    if (!std::isfinite(*v) || *v < lo || *v > hi) {
+      std::ostringstream s;
+      s << key << ": " << *v << " is out of range (" << lo << " to " << hi << ")";
+      error(node.source(), s.str());
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<std::string> string(const std::string& key, const toml::node& node,
+                                    std::size_t max_bytes) {
+    auto v = node.value_exact<std::string>();
+    if (!v) {
+      error(node.source(), key + ": expected a string");
+      return std::nullopt;
+    }
+    if (v->empty()) {
+      error(node.source(), key + ": must not be empty");
+      return std::nullopt;
+    }
+    if (v->size() > max_bytes) {
+      error(node.source(), key + ": longer than " + std::to_string(max_bytes) + " bytes");
+      return std::nullopt;
+    }
+    if (v->find('\0') != std::string::npos) {
+      error(node.source(), key + ": must not contain NUL");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // An array of `what` (each read by `one`, which reports its own errors).
+  template <class T, class One>
+  std::optional<std::vector<T>> array(const std::string& key, const toml::node& node,
+                                      std::size_t max_items, One one) {
+    const toml::array* a = node.as_array();
+    if (!a) {
+      error(node.source(), key + ": expected an array");
+      return std::nullopt;
+    }
+    if (a->size() > max_items) {
+      error(node.source(), key + ": more than " + std::to_string(max_items) + " entries");
+      return std::nullopt;
+    }
+    std::vector<T> out;
+    bool ok = true;
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      std::optional<T> v = one(key + "[" + std::to_string(i) + "]", (*a)[i]);
+      if (!v) {
+        ok = false;
+        continue;
+      }
+      out.push_back(std::move(*v));
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  // A plugin, user or group name: printable ASCII without '/' or spaces.
+  std::optional<std::string> name(const std::string& key, const toml::node& node) {
+    auto v = string(key, node, kMaxNameBytes);
+    if (!v) return std::nullopt;
+    for (char c : *v) {
+      if (c <= ' ' || c > '~' || c == '/') {
+        error(node.source(), key + ": '" + *v + "' is not a name (printable ASCII, no '/')");
+        return std::nullopt;
+      }
+    }
+    return v;
+  }
+
+  std::optional<std::vector<std::string>> names(const std::string& key, const toml::node& node) {
+    auto v = array<std::string>(
+        key, node, kMaxNames,
+        [this](const std::string& k, const toml::node& n) { return name(k, n); });
+    if (v) {
+      std::sort(v->begin(), v->end());
+      v->erase(std::unique(v->begin(), v->end()), v->end());
+    }
+    return v;
+  }
+
+  // [scheduler] and [router]: tables of plain values, small and shallow.
+  bool reserved(const std::string& key, const toml::node& node, int depth, std::size_t* values) {
+    if (depth > kMaxReservedDepth) {
+      error(node.source(),
+            key + ": nested deeper than " + std::to_string(kMaxReservedDepth) + " levels");
+      return false;
+    }
+    if (++*values > kMaxReservedValues) {
+      error(node.source(), key + ": more than " + std::to_string(kMaxReservedValues) + " values");
+      return false;
+    }
+    if (const toml::table* t = node.as_table()) {
+      for (auto& [k, v] : *t) {
+        if (!reserved(key + "." + std::string(k.str()), v, depth + 1, values)) return false;
+      }
+      return true;
+    }
+    if (const toml::array* a = node.as_array()) {
+      for (std::size_t i = 0; i < a->size(); ++i) {
+        if (!reserved(key + "[" + std::to_string(i) + "]", (*a)[i], depth + 1, values)) {
+          return false;
+        }
+      }
+      return true;
+    }
+    if (auto s = node.value_exact<std::string>(); s && s->size() > kMaxReservedStringBytes) {
+      error(node.source(),
+            key + ": longer than " + std::to_string(kMaxReservedStringBytes) + " bytes");
+      return false;
+    }
+    return true;
+  }
+
+  const UserDirectory& users() const { return users_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  const std::string& path_;
+  const UserDirectory& users_;
+  std::vector<Diagnostic>* out_;
+  bool failed_ = false;
+};
+
+std::string serialize(const toml::table& table) {
+  std::ostringstream s;
+  s << toml::toml_formatter{table, toml::format_flags::allow_unicode_strings};
+  return s.str();
+}
+
+// The peers a policy names, before they are resolved.
+struct Peers {
+  std::vector<std::uint32_t> uids;
+  const toml::node* uids_node = nullptr;
+  std::vector<std::string> users;
+  const toml::node* users_node = nullptr;
+  std::vector<std::string> groups;
+  const toml::node* groups_node = nullptr;
+  const toml::node* owner_node = nullptr;
+};
+
+void read_rate(Parser& p, const toml::table& rates, const char* rate_key, const char* burst_key,
+               double per, std::optional<Rate>* out) {
+  const toml::node* rate_node = rates.get(rate_key);
+  const toml::node* burst_node = rates.get(burst_key);
+  std::string prefix = "rates.";
+  if (!rate_node) {
+    if (burst_node) p.error(burst_node->source(), prefix + burst_key + " needs " + rate_key);
+    return;
+  }
+  auto rate = p.number(prefix + rate_key, *rate_node, 0.001, 1e9);
+  if (!rate) return;
+  Rate r;
+  r.per_second = *rate / per;
+  // Without a burst, a second's worth (a minute's for chats), at least one.
+  r.burst = std::max(1.0, std::ceil(*rate));
+  if (burst_node) {
+    auto burst = p.integer(prefix + burst_key, *burst_node, 1, kMaxCount);
+    if (!burst) return;
+    r.burst = static_cast<double>(*burst);
+  }
+  *out = r;
+}
+
+void read_tiers(Parser& p, const toml::node& node, Tiers* out) {
+  auto names = p.names("use.tiers", node);
+  if (!names) return;
+  Tiers t{false, false, false};
+  const toml::array& a = *node.as_array();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    std::string n = a[i].value_or(std::string());
+    if (n == "plaintext") {
+      t.plaintext = true;
+    } else if (n == "activation") {
+      t.activation = true;
+    } else if (n == "parametric") {
+      t.parametric = true;
+    } else {
+      p.error(a[i].source(),
+              "use.tiers: unknown tier '" + n + "' (plaintext, activation or parametric)");
+    }
+  }
+  *out = t;
+}
+
+void read_use(Parser& p, const toml::table& use, TenantPolicy* out) {
+  for (auto& [k, v] : use) {
+    std::string key(k.str());
+    std::string full = "use." + key;
+    if (key == "tiers") {
+      read_tiers(p, v, &out->tiers);
+    } else if (key == "retrievers") {
+      out->retrievers = p.names(full, v);
+    } else if (key == "embedders") {
+      out->embedders = p.names(full, v);
+    } else if (key == "executors") {
+      out->executors = p.names(full, v);
+    } else if (key == "routers") {
+      out->routers = p.names(full, v);
+    } else if (key == "executor_model") {
+      out->executor_model = p.string(full, v, kMaxPathBytes);
+    } else {
+      p.error(k.source(), "unknown key '" + full + "'");
+    }
+  }
+}
+
+// A table of one bound, `max_mb` ([activation], [parametric]).
+void read_mb_table(Parser& p, const std::string& table_name, const toml::table& table,
+                   std::optional<std::uint64_t>* out) {
+  for (auto& [k, v] : table) {
+    std::string full = table_name + "." + std::string(k.str());
+    if (k.str() == "max_mb") {
+      if (auto n = p.integer(full, v, 0, kMaxCount)) *out = static_cast<std::uint64_t>(*n);
+    } else {
+      p.error(k.source(), "unknown key '" + full + "'");
+    }
+  }
+}
+
+void read_retention(Parser& p, const toml::table& table, TenantPolicy* out) {
+  for (auto& [k, v] : table) {
+    std::string full = "retention." + std::string(k.str());
+    if (k.str() == "ttl_s") {
+      if (auto n = p.integer(full, v, 1, kTenYears)) {
+        out->retention_ttl_s = static_cast<std::uint64_t>(*n);
+      }
+    } else if (k.str() == "purge_delay_s") {
+      if (auto n = p.integer(full, v, 0, kTenYears)) {
+        out->retention_purge_delay_s = static_cast<std::uint64_t>(*n);
+      }
+    } else {
+      p.error(k.source(), "unknown key '" + full + "'");
+    }
+  }
+}
+
+void read_rates(Parser& p, const toml::table& table, TenantPolicy* out) {
+  static const char* const known[] = {"writes_per_s",   "writes_burst",  "searches_per_s",
+                                      "searches_burst", "chats_per_min", "chats_burst"};
+  for (auto& [k, v] : table) {
+    if (std::find(std::begin(known), std::end(known), k.str()) == std::end(known)) {
+      p.error(k.source(), "unknown key 'rates." + std::string(k.str()) + "'");
+    }
+  }
+  read_rate(p, table, "writes_per_s", "writes_burst", 1, &out->writes);
+  read_rate(p, table, "searches_per_s", "searches_burst", 1, &out->searches);
+  read_rate(p, table, "chats_per_min", "chats_burst", 60, &out->chats);
+}
+
+std::optional<std::uint64_t> bound(Parser& p, const std::string& key, const toml::node& node) {
+  auto n = p.integer(key, node, 0, kMaxCount);
+  if (!n) return std::nullopt;
+  return static_cast<std::uint64_t>(*n);
+}
+
+const toml::table* table_or_error(Parser& p, const std::string& key, const toml::node& node) {
+  const toml::table* t = node.as_table();
+  if (!t) p.error(node.source(), key + ": expected a table ([" + key + "])");
+  return t;
+}
+
+void read_top_level(Parser& p, const toml::table& root, TenantPolicy* out, Peers* peers) {
+  for (auto& [k, v] : root) {
+    std::string key(k.str());
+    if (key == "tenant") {
+      if (auto s = p.string(key, v, 64)) {
+        if (!valid_tenant_name(*s)) {
+          p.error(v.source(), "tenant: '" + *s +
+                                  "' is not a tenant name (1 to 64 of A-Z a-z 0-9 . _ -, "
+                                  "not starting with . or -)");
+        } else {
+          out->tenant = *s;
+        }
+      }
+    } else if (key == "allow") {
+      if (auto b = p.boolean(key, v)) out->allow = *b;
+    } else if (key == "role") {
+      auto s = v.value_exact<std::string>();
+      if (s && *s == "member") {
+        out->role = Role::member;
+      } else if (s && *s == "admin") {
+        out->role = Role::admin;
+      } else {
+        p.error(v.source(), "role: expected \"member\" or \"admin\"");
+      }
+    } else if (key == "uids") {
+      peers->uids_node = &v;
+      auto uids = p.array<std::uint32_t>(
+          key, v, kMaxUids, [&p](const std::string& k2, const toml::node& n) {
+            auto i = p.integer(k2, n, 0, kMaxU32 - 1);  // (uid_t)-1 is "no uid"
+            return i ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(*i)) : std::nullopt;
+          });
+      if (uids) peers->uids = std::move(*uids);
+    } else if (key == "users") {
+      peers->users_node = &v;
+      if (auto n = p.names(key, v)) peers->users = std::move(*n);
+    } else if (key == "groups") {
+      peers->groups_node = &v;
+      if (auto n = p.names(key, v)) peers->groups = std::move(*n);
+    } else if (key == "owner") {
+      peers->owner_node = &v;
+    } else if (key == "weight") {
+      if (auto n = p.integer(key, v, 1, 10000)) out->weight = static_cast<std::uint32_t>(*n);
+    } else if (key == "max_inflight") {
+      if (auto n = p.integer(key, v, 1, 1000000)) {
+        out->max_inflight = static_cast<std::uint32_t>(*n);
+      }
+    } else if (key == "max_cubes") {
+      out->max_cubes = bound(p, key, v);
+    } else if (key == "max_items") {
+      out->max_items = bound(p, key, v);
+    } else if (key == "max_item_bytes") {
+      out->max_item_bytes = bound(p, key, v);
+    } else if (key == "max_plaintext_mb") {
+      out->max_plaintext_mb = bound(p, key, v);
+    } else if (key == "max_blob_mb") {
+      out->max_blob_mb = bound(p, key, v);
+    } else if (key == "activation") {
+      if (auto* t = table_or_error(p, key, v)) read_mb_table(p, key, *t, &out->activation_max_mb);
+    } else if (key == "parametric") {
+      if (auto* t = table_or_error(p, key, v)) read_mb_table(p, key, *t, &out->parametric_max_mb);
+    } else if (key == "rates") {
+      if (auto* t = table_or_error(p, key, v)) read_rates(p, *t, out);
+    } else if (key == "use") {
+      if (auto* t = table_or_error(p, key, v)) read_use(p, *t, out);
+    } else if (key == "retention") {
+      if (auto* t = table_or_error(p, key, v)) read_retention(p, *t, out);
+    } else if (key == "scheduler" || key == "router") {
+      const toml::table* t = table_or_error(p, key, v);
+      std::size_t values = 0;
+      if (t && p.reserved(key, *t, 1, &values)) {
+        (key == "scheduler" ? out->scheduler_toml : out->router_toml) = serialize(*t);
+      }
+    } else {
+      p.error(k.source(), "unknown key '" + key + "'");
+    }
+  }
+}
+
+// uids, users and groups as one sorted list of uids; and the owner.
+void resolve_peers(Parser& p, const Peers& peers, TenantPolicy* out) {
+  std::vector<std::uint32_t> uids = peers.uids;
+  const toml::array* users = peers.users_node ? peers.users_node->as_array() : nullptr;
+  for (std::size_t i = 0; users && i < users->size(); ++i) {
+    std::string name = (*users)[i].value_or(std::string());
+    std::string why;
+    if (auto uid = p.users().user(name, &why)) {
+      uids.push_back(*uid);
+    } else {
+      p.error((*users)[i].source(),
+              "users: no user '" + name + "'" + (why.empty() ? "" : " (" + why + ")"));
+    }
+  }
+  const toml::array* groups = peers.groups_node ? peers.groups_node->as_array() : nullptr;
+  for (std::size_t i = 0; groups && i < groups->size(); ++i) {
+    std::string name = (*groups)[i].value_or(std::string());
+    std::string why;
+    if (auto members = p.users().group(name, &why)) {
+      if (members->empty()) p.warn((*groups)[i].source(), "groups: '" + name + "' has no members");
+      uids.insert(uids.end(), members->begin(), members->end());
+    } else {
+      p.error((*groups)[i].source(),
+              "groups: no group '" + name + "'" + (why.empty() ? "" : " (" + why + ")"));
+    }
+  }
+  std::sort(uids.begin(), uids.end());
+  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
+  out->uids = uids;
+
+  if (const toml::node* owner = peers.owner_node) {
+    std::optional<std::uint32_t> uid;
+    if (auto i = owner->value_exact<std::int64_t>(); i && *i >= 0 && *i < kMaxU32) {
+      uid = static_cast<std::uint32_t>(*i);
+    } else if (auto s = owner->value_exact<std::string>()) {
+      std::string why;
+      uid = p.users().user(*s, &why);
+      if (!uid) {
+        p.error(owner->source(),
+                "owner: no user '" + *s + "'" + (why.empty() ? "" : " (" + why + ")"));
+        return;
+      }
+    } else {
+      p.error(owner->source(), "owner: expected a user name or a uid");
+      return;
+    }
+    if (!std::binary_search(uids.begin(), uids.end(), *uid)) {
+      p.error(owner->source(),
+              "owner: uid " + std::to_string(*uid) + " is not one of the peers this policy covers");
+      return;
+    }
+    out->owner = uid;
+  } else if (uids.size() == 1) {
+    out->owner = uids.front();
+  } else if (uids.size() > 1) {
+    // Several uids share one tenant's memory: it is stored under one of
+    // them, which the operator names, so that it cannot move when a group
+    // gains or loses a member.
+    p.error(toml::source_region{},
+            "covers " + std::to_string(uids.size()) +
+                " uids: name the one whose memory they share with owner = \"USER\" (or a uid)");
+  }
+}
+
+}  // namespace
+
+bool valid_tenant_name(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-') return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool parse_policy(std::string_view text, const std::string& path, const UserDirectory& users,
+                  TenantPolicy* out, std::vector<Diagnostic>* diagnostics) {
+  Parser p(path, users, diagnostics);
+  *out = TenantPolicy{};
+  out->file = path;
+  std::string base = std::filesystem::path(path).filename().string();
+  out->is_default = base == "default.toml";
+  if (text.size() > kMaxPolicyFileBytes) {
+    p.error({}, std::to_string(text.size()) + " bytes, larger than a policy file may be (1 MiB)");
+    return false;
+  }
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    p.error(e.source(), std::string(e.description()));
+    return false;
+  }
+  Peers peers;
+  read_top_level(p, root, out, &peers);
+  if (out->is_default) {
+    for (const char* key : {"tenant", "uids", "users", "groups", "owner"}) {
+      if (const toml::node* n = root.get(key)) {
+        p.error(n->source(), std::string(key) +
+                                 ": default.toml covers the peers no other file claims, each "
+                                 "a tenant of its own; name peers in a file of their own");
+      }
+    }
+    if (out->role == Role::admin) {
+      p.error(root.get("role")->source(),
+              "role: \"admin\" in default.toml would make every user an administrator");
+    }
+    out->tenant.clear();
+  } else {
+    if (out->tenant.empty()) {
+      std::string stem = std::filesystem::path(path).stem().string();
+      if (valid_tenant_name(stem)) {
+        out->tenant = stem;
+      } else if (!root.get("tenant")) {
+        p.error({}, "the file name '" + base +
+                        "' is not a tenant name: name the tenant with tenant = \"NAME\"");
+      }
+    }
+    resolve_peers(p, peers, out);
+  }
+  return !p.failed();
+}
+
+bool read_policy_file(const std::string& path, const UserDirectory& users, TenantPolicy* out,
+                      std::vector<Diagnostic>* diagnostics) {
+  auto fail = [&](const std::string& message) {
+    diagnostics->push_back({path, message, false});
+    return false;
+  };
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return fail(std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return fail("not a regular file");
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxPolicyFileBytes) {
+    return fail(std::to_string(st.st_size) + " bytes, larger than a policy file may be (1 MiB)");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(std::strerror(errno));
+  std::string text;
+  text.resize(kMaxPolicyFileBytes + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (in.bad()) return fail("read error");
+  return parse_policy(text, path, users, out, diagnostics);
+}
+
+}  // namespace memos::policies

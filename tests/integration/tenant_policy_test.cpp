@@ -1,0 +1,324 @@
+// Tenant policy folders against a real memosd (memos-policy(5)): checked
+// by memosd --check-policy and memctl policy check, refused whole at start
+// and on a reload, shown and reloaded through memctl; and, with real
+// separate uids (root), peers refused by allow = false, one tenant's uids
+// sharing its memory, and roles deciding who may reload.
+#define BOOST_TEST_MODULE tenant_policy
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "memos/client.h"
+#include "tests/support/child_as.h"
+#include "tests/support/memosd_process.h"
+#include "tests/support/preconditions.h"
+
+using memos::testing::ChildAs;
+using memos::testing::MemosdProcess;
+using memos::testing::run_command;
+using memos::testing::TempDir;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Unprivileged uids without accounts: the kernel needs none.
+constexpr std::uint32_t kAlice = 42431;
+constexpr std::uint32_t kBob = 42432;
+constexpr std::uint32_t kCarol = 42433;
+
+void write(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+  ::chmod(path.c_str(), 0644);
+}
+
+// A folder for memosd and its policies that every uid may reach.
+struct PolicyDaemon {
+  TempDir dir;
+  fs::path policies;
+  std::unique_ptr<MemosdProcess> process;
+
+  PolicyDaemon() : policies(fs::path(dir.path()) / "tenants.d") {
+    ::chmod(dir.path().c_str(), 0755);
+    fs::create_directory(policies);
+    ::chmod(policies.c_str(), 0755);
+  }
+  void start() {
+    process = std::make_unique<MemosdProcess>(
+        MEMOS_MEMOSD, dir.path(), std::vector<std::string>{"--policies", policies.string()});
+    BOOST_REQUIRE_MESSAGE(process->start(), process->log());
+  }
+  std::unique_ptr<memos::Client> connect() {
+    auto c = memos::Client::connect(process->socket());
+    BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+    return std::move(c.value());
+  }
+};
+
+std::string expect(bool ok, const std::string& what) {
+  return ok ? "" : what + "; ";
+}
+
+// What `uid`'s client does, as a report ("" for success).
+template <class Body>
+std::string as(std::uint32_t uid, const std::string& socket, Body body) {
+  ChildAs child(uid, [&] {
+    auto c = memos::Client::connect(socket);
+    if (!c.ok()) return "uid " + std::to_string(uid) + " cannot connect: " + c.error().message;
+    return body(*c.value());
+  });
+  return child.report();
+}
+
+// Polls until `done` or 10 s (a SIGHUP reload runs on a worker).
+template <class Done>
+bool eventually(Done done) {
+  for (int i = 0; i < 200; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(check_policy_names_every_error_at_its_line_and_column) {
+  TempDir dir;
+  fs::path folder = fs::path(dir.path()) / "tenants.d";
+  fs::create_directory(folder);
+  write(folder / "team.toml", "uids = [42437]\nmax_items = 1000\n");
+  std::string out, err;
+  BOOST_TEST(run_command({MEMOS_MEMOSD, "--check-policy", folder.string()}, &out, &err) == 0, err);
+  BOOST_TEST(out == folder.string() + ": ok (1 tenant)\n");
+  BOOST_TEST(run_command({MEMOS_MEMCTL, "policy", "check", folder.string()}, &out, &err) == 0, err);
+
+  write(folder / "bad.toml", "max_items = 10\nmax_itemz = 5\nweight = 0\n");
+  BOOST_TEST(run_command({MEMOS_MEMOSD, "--check-policy", folder.string()}, &out, &err) == 1);
+  BOOST_TEST(err.find((folder / "bad.toml").string() + ":2:1: unknown key 'max_itemz'") !=
+                 std::string::npos,
+             err);
+  BOOST_TEST(err.find("bad.toml:3:10: weight: 0 is out of range") != std::string::npos, err);
+  BOOST_TEST(out.empty());
+
+  // memctl reads the same files with the same parser, one file or a folder,
+  // and says so in JSON for scripts.
+  std::string file = (folder / "bad.toml").string();
+  BOOST_TEST(run_command({MEMOS_MEMCTL, "policy", "check", file}, &out, &err) == 1);
+  BOOST_TEST(err.find(file + ":2:1: unknown key 'max_itemz'") != std::string::npos, err);
+  BOOST_TEST(run_command({MEMOS_MEMCTL, "--json", "policy", "check", file}, &out, &err) == 1);
+  BOOST_TEST(out.find("\"ok\":false") != std::string::npos, out);
+  BOOST_TEST(out.find("\"where\":\"" + file + ":2:1\"") != std::string::npos, out);
+
+  // Two files claiming one uid: both are named.
+  fs::remove(folder / "bad.toml");
+  write(folder / "other.toml", "uids = [42437]\n");
+  BOOST_TEST(run_command({MEMOS_MEMOSD, "--check-policy", folder.string()}, &out, &err) == 1);
+  BOOST_TEST(err.find("team.toml: uid 42437 is also claimed by " +
+                      (folder / "other.toml").string()) != std::string::npos,
+             err);
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_policy_folder_stops_the_start) {
+  PolicyDaemon d;
+  write(d.policies / "team.toml", "uids = [42437]\nmax_cubes = \"ten\"\n");
+  MemosdProcess process(MEMOS_MEMOSD, d.dir.path(), {"--policies", d.policies.string()});
+  BOOST_TEST(!process.start(10s));
+  BOOST_TEST(
+      process.log().find("team.toml:2:13: max_cubes: expected an integer") != std::string::npos,
+      process.log());
+
+  // A folder named by --policies must exist: a typo must not admit everyone.
+  MemosdProcess missing(MEMOS_MEMOSD, d.dir.path(),
+                        {"--policies", (fs::path(d.dir.path()) / "tenant.d").string()});
+  BOOST_TEST(!missing.start(10s));
+  BOOST_TEST(missing.log().find("tenant.d: No such file or directory") != std::string::npos,
+             missing.log());
+}
+
+BOOST_AUTO_TEST_CASE(the_operator_shows_and_reloads_policies_and_a_bad_reload_changes_nothing) {
+  PolicyDaemon d;
+  write(d.policies / "default.toml", "max_items = 5\n");
+  write(d.policies / "team.toml", "uids = [42437]\nweight = 300\n");
+  d.start();
+  auto client = d.connect();
+
+  // memosd's own uid is no file's: the default applies, and it is an admin.
+  auto own = client->policy_show();
+  BOOST_REQUIRE_MESSAGE(own.ok(), (own.ok() ? "" : own.error().message));
+  BOOST_TEST(own->admin);
+  BOOST_TEST(own->file == (d.policies / "default.toml").string());
+  BOOST_TEST(own->folder == d.policies.string());
+  BOOST_TEST(own->tenants == 1u);
+  BOOST_TEST(own->stored_under == ::geteuid());
+  BOOST_TEST(own->text.find("max_items = 5") != std::string::npos, own->text);
+
+  auto team = client->policy_show("team");
+  BOOST_REQUIRE_MESSAGE(team.ok(), (team.ok() ? "" : team.error().message));
+  BOOST_TEST(team->text.find("weight = 300") != std::string::npos, team->text);
+  BOOST_TEST(team->stored_under == 42437u);
+  auto none = client->policy_show("nobody");
+  BOOST_TEST((!none.ok() && none.error().code == memos::ErrorCode::not_found));
+
+  // A bad file: the reload is refused with every error, the running
+  // policies stay.
+  write(d.policies / "team.toml", "uids = [42437]\nweight = -1\n");
+  auto refused = client->policy_reload();
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.error().code == memos::ErrorCode::bad_request));
+  BOOST_TEST(refused.error().message.find("team.toml:2:10: weight: -1 is out of range") !=
+                 std::string::npos,
+             refused.error().message);
+  team = client->policy_show("team");
+  BOOST_TEST((team.ok() && team->text.find("weight = 300") != std::string::npos));
+
+  // A good one applies.
+  write(d.policies / "team.toml", "uids = [42437]\nweight = 50\n");
+  auto reloaded = client->policy_reload();
+  BOOST_REQUIRE_MESSAGE(reloaded.ok(), (reloaded.ok() ? "" : reloaded.error().message));
+  team = client->policy_show("team");
+  BOOST_TEST((team.ok() && team->text.find("weight = 50") != std::string::npos));
+
+  // SIGHUP re-reads the folder too.
+  write(d.policies / "default.toml", "max_items = 9\n");
+  ::kill(d.process->pid(), SIGHUP);
+  BOOST_TEST(eventually([&] {
+    auto p = client->policy_show();
+    return p.ok() && p->text.find("max_items = 9") != std::string::npos;
+  }));
+
+  // memctl shows it as a user reads it.
+  std::string out, err;
+  BOOST_TEST(run_command({MEMOS_MEMCTL, "--socket", d.process->socket(), "policy", "show", "team"},
+                         &out, &err) == 0,
+             err);
+  BOOST_TEST(out.find("# tenant team, memory stored under uid 42437") != std::string::npos, out);
+  BOOST_TEST(out.find("weight = 50") != std::string::npos, out);
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
+
+BOOST_AUTO_TEST_CASE(a_user_no_policy_admits_is_refused_and_told_why,
+                     *boost::unit_test::label("root") *
+                         boost::unit_test::precondition(memos::testing::is_root)) {
+  PolicyDaemon d;
+  write(d.policies / "default.toml", "allow = false\n");
+  write(d.policies / "alice.toml", "uids = [" + std::to_string(kAlice) + "]\n");
+  d.start();
+  std::string socket = d.process->socket();
+  BOOST_TEST(as(kAlice, socket, [](memos::Client& c) {
+               return expect(c.cube_create("notes").ok(), "alice is not served");
+             }) == "");
+  BOOST_TEST(as(kBob, socket, [&](memos::Client& c) {
+               auto r = c.cube_create("notes");
+               if (r.ok()) return std::string("bob was served");
+               std::string out = expect(r.error().code == memos::ErrorCode::permission_denied,
+                                        "bob got " + r.error().message);
+               out += expect(r.error().message.find("uid " + std::to_string(kBob) +
+                                                    " is not admitted") != std::string::npos &&
+                                 r.error().message.find("default.toml says allow = false") !=
+                                     std::string::npos,
+                             "no clear reason: " + r.error().message);
+               return out + expect(!r.error().retryable, "the refusal says retry");
+             }) == "");
+  // Root is always admitted: no policy can lock the operator out.
+  auto root = d.connect();
+  BOOST_TEST(root->status().ok());
+
+  // A reload that refuses a connected user applies to its next request:
+  // alice connects and is served, says so through a file, and waits.
+  TempDir meeting;
+  ::chmod(meeting.path().c_str(), 0777);
+  fs::path connected = fs::path(meeting.path()) / "connected";
+  ChildAs alice(kAlice, [&] {
+    auto c = memos::Client::connect(socket);
+    if (!c.ok()) return std::string("alice cannot connect");
+    std::string out = expect(c.value()->cube_list().ok(), "alice is not served before");
+    std::ofstream(connected) << "yes";
+    for (int i = 0; i < 200; ++i) {
+      auto r = c.value()->cube_list();
+      if (!r.ok() && r.error().code == memos::ErrorCode::permission_denied) return out;
+      std::this_thread::sleep_for(50ms);
+    }
+    return out + "alice is still served after the reload";
+  });
+  BOOST_REQUIRE(eventually([&] { return fs::exists(connected); }));
+  write(d.policies / "alice.toml", "uids = [" + std::to_string(kAlice) + "]\nallow = false\n");
+  auto reloaded = root->policy_reload();
+  BOOST_TEST(reloaded.ok(), (reloaded.ok() ? "" : reloaded.error().message));
+  BOOST_TEST(alice.report() == "");
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
+
+BOOST_AUTO_TEST_CASE(one_tenants_uids_share_its_memory_and_no_one_else_sees_it,
+                     *boost::unit_test::label("root") *
+                         boost::unit_test::precondition(memos::testing::is_root)) {
+  PolicyDaemon d;
+  write(d.policies / "team.toml", "uids = [" + std::to_string(kAlice) + ", " +
+                                      std::to_string(kBob) +
+                                      "]\nowner = " + std::to_string(kAlice) + "\n");
+  d.start();
+  std::string socket = d.process->socket();
+  BOOST_TEST(as(kAlice, socket, [](memos::Client& c) {
+               std::string out = expect(c.cube_create("plans").ok(), "alice cannot create");
+               return out + expect(c.add("plans", {"launch the rocket on friday"}).ok(),
+                                   "alice cannot add");
+             }) == "");
+  BOOST_TEST(as(kBob, socket, [](memos::Client& c) {
+               auto hits = c.search("plans", "rocket launch");
+               std::string out =
+                   expect(hits.ok() && hits->size() == 1u, "bob does not find his tenant's memory");
+               auto policy = c.policy_show();
+               out += expect(policy.ok() && policy->tenant == "team" &&
+                                 policy->stored_under == kAlice && !policy->admin,
+                             "bob's policy is not the team's");
+               return out;
+             }) == "");
+  BOOST_TEST(as(kCarol, socket, [](memos::Client& c) {
+               std::string out = expect(!c.cube_show("plans").ok(), "carol sees the team's cube");
+               auto cubes = c.cube_list();
+               out += expect(cubes.ok() && cubes->empty(), "carol lists the team's cube");
+               auto other = c.policy_show("team");
+               out +=
+                   expect(!other.ok() && other.error().code == memos::ErrorCode::permission_denied,
+                          "carol reads the team's policy");
+               return out;
+             }) == "");
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
+
+BOOST_AUTO_TEST_CASE(only_administrators_reload_and_read_other_tenants,
+                     *boost::unit_test::label("root") *
+                         boost::unit_test::precondition(memos::testing::is_root)) {
+  PolicyDaemon d;
+  write(d.policies / "ops.toml", "uids = [" + std::to_string(kAlice) + "]\nrole = \"admin\"\n");
+  write(d.policies / "dev.toml", "uids = [" + std::to_string(kBob) + "]\nmax_cubes = 3\n");
+  d.start();
+  std::string socket = d.process->socket();
+  BOOST_TEST(as(kAlice, socket, [](memos::Client& c) {
+               std::string out = expect(c.policy_reload().ok(), "the ops admin cannot reload");
+               auto dev = c.policy_show("dev");
+               out += expect(dev.ok() && dev->text.find("max_cubes = 3") != std::string::npos,
+                             "the ops admin cannot read dev's policy");
+               auto status = c.status();
+               out += expect(status.ok() && status->admin, "status does not call her an admin");
+               return out;
+             }) == "");
+  BOOST_TEST(as(kBob, socket, [](memos::Client& c) {
+               auto r = c.policy_reload();
+               std::string out =
+                   expect(!r.ok() && r.error().code == memos::ErrorCode::permission_denied &&
+                              r.error().message.find("for administrators") != std::string::npos,
+                          "a member reloads the policies");
+               auto plugin = c.plugin_reload("hash-v1");
+               out += expect(
+                   !plugin.ok() && plugin.error().code == memos::ErrorCode::permission_denied,
+                   "a member reloads a plugin");
+               return out;
+             }) == "");
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
