@@ -18,6 +18,8 @@ Status Status::from(const store::Status& s) {
       return {Code::storage_full, s.message, true};
     case Errc::unavailable:
       return {Code::unavailable, s.message, true};
+    case Errc::quota_exceeded:
+      return {Code::quota_exceeded, s.message, false};
     case Errc::corrupt:
     case Errc::io:
       break;
@@ -54,6 +56,8 @@ const char* to_string(Code code) {
       return "permissionDenied";
     case Code::storage_full:
       return "storageFull";
+    case Code::quota_exceeded:
+      return "quotaExceeded";
   }
   return "unknown";
 }

@@ -32,6 +32,7 @@ enum class Code : std::uint8_t {
   conflict,           // not allowed in the current state
   permission_denied,  // the tenant may not do this
   storage_full,       // disk or map full; retry when space returns
+  quota_exceeded,     // a bound of the tenant's policy; not retryable as is
 };
 
 struct [[nodiscard]] Status {

@@ -67,6 +67,8 @@ wire::ErrorCode wire_code(Code code) {
       return wire::ErrorCode::PERMISSION_DENIED;
     case Code::storage_full:
       return wire::ErrorCode::STORAGE_FULL;
+    case Code::quota_exceeded:
+      return wire::ErrorCode::QUOTA_EXCEEDED;
   }
   return wire::ErrorCode::INTERNAL;
 }

@@ -78,32 +78,56 @@ void CommitQueue::run() {
 
 void CommitQueue::commit_group(std::deque<WriteJob>& group) {
   std::vector<Status> results(group.size());
+  const Status full{Errc::storage_full, "the store is full (store.max_map_size_mb reached)"};
+  // Which jobs an attempt runs: all of them, until the reserve is used.
+  std::vector<bool> run(group.size(), true);
   Status status;
-  bool may_grow = true;
+  bool may_grow = true, reserve = false;
   for (;;) {
     std::optional<WriteTxn> txn;
     status = store_.begin_write(&txn);
     if (status.ok()) {
-      for (std::size_t i = 0; i < group.size(); ++i) results[i] = txn->nested(group[i].apply);
+      for (std::size_t i = 0; i < group.size(); ++i) {
+        if (run[i]) results[i] = txn->nested(group[i].apply);
+      }
       status = txn->commit();
     }
-    bool map_full = status.code == Errc::map_full ||
-                    std::any_of(results.begin(), results.end(),
-                                [](const Status& r) { return r.code == Errc::map_full; });
-    if (!map_full || !may_grow) break;
-    // Nothing of this attempt is kept: abort, grow the map and run the whole
-    // group again (jobs are written to be re-run). If the map cannot grow,
-    // run it once more so that the jobs that fit still commit.
+    auto job_full = [&](std::size_t i) { return run[i] && results[i].code == Errc::map_full; };
+    bool map_full = status.code == Errc::map_full;
+    for (std::size_t i = 0; i < group.size(); ++i) map_full = map_full || job_full(i);
+    if (!map_full) break;
     txn.reset();
     Status grown;
-    may_grow = store_.grow_map(&grown);
     if (may_grow) {
-      spdlog::info("store map grown to {} MiB", store_.map_size() >> 20);
-    } else if (!grown.ok()) {
-      spdlog::error("{}", grown.message);
+      // Nothing of this attempt is kept (a full map fails the commit's own
+      // write too): grow the map and run the whole group again (jobs are
+      // written to be re-run). If the map cannot grow, run it once more so
+      // that the jobs that fit still commit.
+      may_grow = store_.grow_map(&grown);
+      if (may_grow) {
+        spdlog::info("store map grown to {} MiB", store_.map_size() >> 20);
+      } else if (!grown.ok()) {
+        spdlog::error("{}", grown.message);
+      }
+      continue;
     }
+    // At the limit: the jobs that free space and did not fit run once more,
+    // alone, in the map's reserve. What the last attempt committed stays.
+    const bool committed = status.ok();
+    bool freeing = false;
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      bool again = group[i].frees_space && (job_full(i) || !committed);
+      if (!again && !committed) results[i] = full;
+      run[i] = again;
+      freeing = freeing || again;
+    }
+    if (reserve || !freeing || !store_.grow_map_into_reserve(&grown)) break;
+    reserve = true;
+    spdlog::warn(
+        "the store is full at store.max_map_size_mb: the map grows into its reserve, to {} MiB, "
+        "for a write that frees space",
+        store_.map_size() >> 20);
   }
-  const Status full{Errc::storage_full, "the store is full (store.max_map_size_mb reached)"};
   if (status.code == Errc::map_full) status = full;
   for (auto& r : results) {
     if (r.code == Errc::map_full) r = full;

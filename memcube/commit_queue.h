@@ -8,7 +8,8 @@
 // with an error if they are not.
 //
 // Errors passed to `done`: whatever the job returned; storage_full when the
-// map or disk is full (retryable); io when the commit itself failed, in which
+// map or disk is full (retryable; a job that frees space gets the map's
+// reserve first); io when the commit itself failed, in which
 // case `on_fatal` is called first: by the durability contract memosd then exits.
 #pragma once
 
@@ -28,6 +29,11 @@ struct WriteJob {
   std::function<Status(WriteTxn&)> apply;
   // Runs on the writer thread after the group's commit (or failure).
   std::function<void(const Status&)> done;
+  // The job frees space (removes a cube): on a store full at
+  // max_map_size_bytes it is run again alone with the map grown into its
+  // reserve (Store::grow_map_into_reserve), so that space can always be
+  // given back.
+  bool frees_space = false;
 };
 
 class CommitQueue {

@@ -92,6 +92,7 @@ Status WriteTxn::create_cube(TenantId tenant, std::string_view name, std::string
   if (rc) return from_mdb(rc, "create cube");
   rc = mdb_put(txn_, tables().cubes, &k2, &v2, 0);
   if (rc) return from_mdb(rc, "create cube");
+  if (s = add_tenant_usage(tenant, 1, 0, 0); !s.ok()) return s;
   *out = std::move(cube);
   return {};
 }
@@ -116,6 +117,24 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
   // Retention queue entries are left behind: run_retention drops those whose
   // item is gone (their keys lead with a time, not the cube).
   std::string prefix = u64_key(removed->id);
+  // The tenant gives back the cube, its live items and their texts.
+  std::int64_t text_bytes = 0;
+  {
+    Cursor heads(txn_, tables().items);
+    if (heads.open_rc()) return from_mdb(heads.open_rc(), "cursor");
+    s = heads.scan_prefix(prefix, [&](std::string_view, std::string_view v) -> Status {
+      Item head;
+      if (Status d = decode_item(v, &head); !d.ok()) return d;
+      if (!head.deleted()) text_bytes += static_cast<std::int64_t>(head.text.size());
+      return {};
+    });
+    if (!s.ok()) return s;
+  }
+  if (s = add_tenant_usage(tenant, -1, -static_cast<std::int64_t>(removed->live_items),
+                           -text_bytes);
+      !s.ok()) {
+    return s;
+  }
   for (MDB_dbi dbi : {tables().items, tables().versions, tables().snapshots, tables().access,
                       tables().text_hashes}) {
     if (s = delete_prefix(txn_, dbi, prefix, "remove cube items"); !s.ok()) return s;

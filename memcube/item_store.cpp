@@ -158,7 +158,9 @@ Status WriteTxn::head_for_change(CubeId cube, ItemId id, Item* out) {
 Status WriteTxn::put_item(CubeId cube, Item& item, std::int64_t live_delta) {
   // Every version advances the cube's head version (what snapshots name)
   // and may change its count of live items.
+  TenantId owner = 0;
   Status s = update_cube(cube, [&](Cube& c) {
+    owner = c.owner;
     c.head_version += 1;
     c.live_items = static_cast<std::uint64_t>(static_cast<std::int64_t>(c.live_items) + live_delta);
     item.cube_version = c.head_version;
@@ -180,6 +182,15 @@ Status WriteTxn::put_item(CubeId cube, Item& item, std::int64_t live_delta) {
   }
   if (s = queue_for_retention(cube, item, "update retention queue"); !s.ok()) return s;
   if (s = reindex_text(cube, had_head ? &previous : nullptr, item); !s.ok()) return s;
+  // And the tenant's usage, which quotas are checked against.
+  auto live_bytes = [](const Item& i) {
+    return i.deleted() ? std::int64_t{0} : static_cast<std::int64_t>(i.text.size());
+  };
+  if (s = add_tenant_usage(owner, 0, live_delta,
+                           live_bytes(item) - (had_head ? live_bytes(previous) : 0));
+      !s.ok()) {
+    return s;
+  }
 
   std::string rec = encode_item(item);
   std::string hk = item_key(cube, item.id), vk = version_key(cube, item.id, item.version);
@@ -334,9 +345,13 @@ Status WriteTxn::import_item(CubeId cube, std::vector<Item>* versions, std::int6
   if (rc) return from_mdb(rc, "import item");
   if (Status s = queue_for_retention(cube, head, "import retention entry"); !s.ok()) return s;
   if (Status s = reindex_text(cube, nullptr, head); !s.ok()) return s;
-  return update_cube(cube, [&](Cube& c) {
+  TenantId owner = 0;
+  Status s = update_cube(cube, [&](Cube& c) {
+    owner = c.owner;
     if (!head.deleted()) c.live_items += 1;
   });
+  if (!s.ok() || head.deleted()) return s;
+  return add_tenant_usage(owner, 0, 1, static_cast<std::int64_t>(head.text.size()));
 }
 
 }  // namespace memos::store

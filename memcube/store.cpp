@@ -17,8 +17,10 @@ namespace {
 // 2: records carry a checksum header and the full item model.
 // 3: the exact-text index (`text_hashes`), built from the heads when a
 //    version 2 store is opened.
-constexpr std::uint32_t kSchemaVersion = 3;
-constexpr std::uint32_t kUpgradableSchema = 2;
+// 4: what each tenant holds (`tenant_usage`), built from the cubes and heads
+//    when a version 2 or 3 store is opened.
+constexpr std::uint32_t kSchemaVersion = 4;
+constexpr std::uint32_t kOldestUpgradableSchema = 2;
 
 }  // namespace
 
@@ -96,10 +98,11 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
     std::uint32_t found =
         val.mv_size == 4 ? static_cast<std::uint32_t>(get_be(static_cast<char*>(val.mv_data), 4))
                          : 0;
-    if (found == kUpgradableSchema) {
-      // Upgraded in this transaction: the table and the version are
+    if (found >= kOldestUpgradableSchema && found < kSchemaVersion) {
+      // Upgraded in this transaction: the tables and the version are
       // committed together, or neither is.
-      Status built = Store::build_text_index(txn, *store->tables_);
+      Status built = found < 3 ? Store::build_text_index(txn, *store->tables_) : Status{};
+      if (built.ok()) built = Store::build_tenant_usage(txn, *store->tables_);
       if (!built.ok()) {
         mdb_txn_abort(txn);
         *status = {built.code, "upgrading the store in " + dir + ": " + built.message};
@@ -164,6 +167,17 @@ bool Store::grow_map(Status* status) {
   std::unique_lock gate(resize_gate_);
   int rc = mdb_env_set_mapsize(env_, next);
   *status = from_mdb(rc, "growing the map");
+  return rc == 0;
+}
+
+bool Store::grow_map_into_reserve(Status* status) {
+  MEMOS_ASSERT_ON_THREAD(writer_);
+  const std::uint64_t reserve = std::max<std::uint64_t>(1u << 20, max_map_size_ / 1024);
+  std::uint64_t current = map_size();
+  if (current >= max_map_size_ + reserve) return false;
+  std::unique_lock gate(resize_gate_);
+  int rc = mdb_env_set_mapsize(env_, max_map_size_ + reserve);
+  *status = from_mdb(rc, "growing the map into its reserve");
   return rc == 0;
 }
 

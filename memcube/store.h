@@ -45,6 +45,9 @@
 //   tenant_usage_store.cpp (what each tenant holds, kept in step with its
 //   items so that limits read one row instead of a scan)
 //     activation_usage    tenant -> count (u64) + bytes (u64)
+//     tenant_usage        tenant -> cubes (u64) + live items (u64) + bytes of
+//                         their texts (u64): what tenant quotas are checked
+//                         against, in the write's own transaction
 //   text_index_store.cpp (exact duplicates, found without reading the cube)
 //     text_hashes         cube + first 16 bytes of SHA-256(text) + item -> ""
 //                         (every head that is not a tombstone)
@@ -98,6 +101,10 @@ enum class Errc {
   corrupt,         // a stored record failed to decode
   io,              // any other LMDB or system error
   unavailable,     // the store is closing; retry against the next daemon
+  // A bound on what a tenant holds refused the write: never set by the
+  // store itself, but by a caller's check inside the write transaction
+  // (the kernel's tenant quotas), so that the write is undone with it.
+  quota_exceeded,
 };
 
 struct Status {
@@ -247,6 +254,15 @@ struct ActivationUsage {
   std::uint64_t bytes = 0;
 };
 
+// What a tenant holds of the plaintext tier: its cubes, the items whose
+// head is not a tombstone (archived and frozen ones included), and the bytes
+// of those heads' texts. Kept in step by every write that changes them.
+struct TenantUsage {
+  std::uint64_t cubes = 0;
+  std::uint64_t items = 0;
+  std::uint64_t text_bytes = 0;
+};
+
 struct StoreOptions {
   std::uint64_t map_size_bytes = 1ull << 30;
   // grow_map() doubles the map up to this; then a full map is storage_full.
@@ -276,6 +292,13 @@ class Store {
   // map size, up to max_map_size_bytes, waiting for open read transactions
   // to finish. Returns false if the map is already at its limit. Errors: io.
   bool grow_map(Status* status);
+  // Writer thread, with no write transaction open: grows the map past
+  // max_map_size_bytes by a reserve (1/1024 of it, at least 1 MiB), once,
+  // for a write that frees space (removing a cube) on a full store. In a
+  // copy-on-write B-tree even a removal needs free pages, and a store that
+  // cannot remove anything could never get space back. Returns false if the
+  // reserve is already in use. Errors: io.
+  bool grow_map_into_reserve(Status* status);
   std::uint64_t map_size() const;
   // Bytes free to unprivileged writers on the store's filesystem.
   std::uint64_t free_bytes() const;
@@ -301,6 +324,10 @@ class Store {
   // schema 2 store, which had no such table; text_index_store.cpp).
   // Errors: corrupt, storage_full, map_full, io.
   static Status build_text_index(MDB_txn* txn, const Tables& tables);
+  // Fills `tenant_usage` from the cubes and heads in `txn` (opening a schema
+  // 2 or 3 store; tenant_usage_store.cpp). Errors: corrupt, storage_full,
+  // map_full, io.
+  static Status build_tenant_usage(MDB_txn* txn, const Tables& tables);
 
   MDB_env* env_ = nullptr;
   std::uint64_t max_map_size_ = 0;
@@ -390,6 +417,8 @@ class ReadTxn {
                            const std::function<bool(CubeId, ItemId)>& fn) const;
   // Zeros for a tenant with none. Errors: corrupt, io.
   Status activation_usage(TenantId tenant, ActivationUsage* out) const;
+  // Zeros for a tenant with none. Errors: corrupt, io.
+  Status tenant_usage(TenantId tenant, TenantUsage* out) const;
   // Up to `max` of the tenant's items, least recently used first.
   // Errors: corrupt, io.
   Status least_recent_activations(TenantId tenant, std::size_t max,
@@ -559,6 +588,10 @@ class WriteTxn {
   Status unqueue_from_retention(CubeId cube, const Item& previous_head);
   // Reads, changes and writes back a tenant's activation usage (zeros if
   // none yet). Errors: storage_full, map_full, corrupt, io.
+  // Adds the deltas to a tenant's usage (none may take a count below 0).
+  // Errors: corrupt (it would), storage_full, map_full, io.
+  Status add_tenant_usage(TenantId tenant, std::int64_t cubes, std::int64_t items,
+                          std::int64_t text_bytes);
   Status update_activation_usage(TenantId tenant,
                                  const std::function<void(ActivationUsage&)>& change);
 

@@ -26,7 +26,7 @@ struct Store::Tables {
   MDB_dbi idempotency = 0;                           // idempotency_store.cpp
   MDB_dbi blobs = 0;                                 // blob_ref_store.cpp
   MDB_dbi access = 0;                                // access_store.cpp
-  MDB_dbi activation_usage = 0;                      // tenant_usage_store.cpp
+  MDB_dbi activation_usage = 0, tenant_usage = 0;    // tenant_usage_store.cpp
   MDB_dbi activations = 0, activation_prefixes = 0;  // activation_store.cpp
   MDB_dbi activation_lru = 0, tenant_salts = 0;      // activation_store.cpp
   MDB_dbi text_hashes = 0;                           // text_index_store.cpp
@@ -50,6 +50,7 @@ struct Store::Tables {
         {"activation_prefixes", &activation_prefixes},
         {"activation_lru", &activation_lru},
         {"activation_usage", &activation_usage},
+        {"tenant_usage", &tenant_usage},
         {"tenant_salts", &tenant_salts},
         {"text_hashes", &text_hashes},
     };

@@ -1,9 +1,15 @@
-// Per-tenant usage (store.h): table `activation_usage`, the count and bytes
-// of each tenant's activation items, kept in step by put_activation and
-// remove_activation so that eviction and quotas read one row, not a scan.
+// Per-tenant usage (store.h), so that eviction and quotas read one row,
+// not a scan:
+//   `activation_usage`, the count and bytes of each tenant's activation
+//   items, kept in step by put_activation and remove_activation;
+//   `tenant_usage`, its cubes, live items and their text bytes, kept in step
+//   by create_cube, remove_cube, put_item and import_item.
 #include <lmdb.h>
 
+#include <map>
+
 #include "memcube/lmdb_util.h"
+#include "memcube/record_codec.h"
 #include "memcube/store.h"
 #include "memcube/store_tables.h"
 
@@ -24,7 +30,94 @@ Status decode_usage(std::string_view v, ActivationUsage* out) {
   return {};
 }
 
+std::string encode_tenant_usage(const TenantUsage& u) {
+  std::string v;
+  put_be(v, u.cubes, 8);
+  put_be(v, u.items, 8);
+  put_be(v, u.text_bytes, 8);
+  return v;
+}
+
+Status decode_tenant_usage(std::string_view v, TenantUsage* out) {
+  if (v.size() != 24) return {Errc::corrupt, "tenant usage row has a bad length"};
+  out->cubes = get_be(v.data(), 8);
+  out->items = get_be(v.data() + 8, 8);
+  out->text_bytes = get_be(v.data() + 16, 8);
+  return {};
+}
+
+// `count` + `delta`, refused below 0: a count that would go negative means
+// the counters and the rows they count disagree.
+Status shift(std::uint64_t* count, std::int64_t delta, const char* what) {
+  if (delta < 0 && static_cast<std::uint64_t>(-delta) > *count) {
+    return {Errc::corrupt, std::string("tenant usage: ") + what + " would go below 0"};
+  }
+  *count = static_cast<std::uint64_t>(static_cast<std::int64_t>(*count) + delta);
+  return {};
+}
+
 }  // namespace
+
+Status ReadTxn::tenant_usage(TenantId tenant, TenantUsage* out) const {
+  *out = {};
+  std::string k = tenant_key(tenant);
+  MDB_val key = as_val(k), val;
+  int rc = mdb_get(txn_, tables().tenant_usage, &key, &val);
+  if (rc == MDB_NOTFOUND) return {};
+  if (rc) return from_mdb(rc, "read tenant usage");
+  return decode_tenant_usage(as_view(val), out);
+}
+
+Status WriteTxn::add_tenant_usage(TenantId tenant, std::int64_t cubes, std::int64_t items,
+                                  std::int64_t text_bytes) {
+  if (cubes == 0 && items == 0 && text_bytes == 0) return {};
+  TenantUsage usage;
+  if (Status s = view_.tenant_usage(tenant, &usage); !s.ok()) return s;
+  if (Status s = shift(&usage.cubes, cubes, "cubes"); !s.ok()) return s;
+  if (Status s = shift(&usage.items, items, "items"); !s.ok()) return s;
+  if (Status s = shift(&usage.text_bytes, text_bytes, "text bytes"); !s.ok()) return s;
+  return put_row(txn_, tables().tenant_usage, tenant_key(tenant), encode_tenant_usage(usage),
+                 "write tenant usage");
+}
+
+Status Store::build_tenant_usage(MDB_txn* txn, const Tables& tables) {
+  std::map<CubeId, TenantId> owner_of;
+  std::map<TenantId, TenantUsage> usage;
+  {
+    Cursor cubes(txn, tables.cubes);
+    if (cubes.open_rc()) return from_mdb(cubes.open_rc(), "cursor");
+    Status s = cubes.scan_prefix("", [&](std::string_view, std::string_view v) -> Status {
+      Cube c;
+      if (Status d = decode_cube(v, &c); !d.ok()) return d;
+      owner_of[c.id] = c.owner;
+      TenantUsage& u = usage[c.owner];
+      u.cubes += 1;
+      u.items += c.live_items;
+      return {};
+    });
+    if (!s.ok()) return s;
+  }
+  Cursor heads(txn, tables.items);
+  if (heads.open_rc()) return from_mdb(heads.open_rc(), "cursor");
+  Status s = heads.scan_prefix("", [&](std::string_view k, std::string_view v) -> Status {
+    if (k.size() != 16) return {Errc::corrupt, "item key has a bad length"};
+    auto owner = owner_of.find(get_be(k.data(), 8));
+    if (owner == owner_of.end()) return {};  // a removed cube's leftovers
+    Item head;
+    if (Status d = decode_item(v, &head); !d.ok()) return d;
+    if (!head.deleted()) usage[owner->second].text_bytes += head.text.size();
+    return {};
+  });
+  if (!s.ok()) return s;
+  for (const auto& [tenant, u] : usage) {
+    if (Status w = put_row(txn, tables.tenant_usage, tenant_key(tenant), encode_tenant_usage(u),
+                           "building tenant usage");
+        !w.ok()) {
+      return w;
+    }
+  }
+  return {};
+}
 
 Status ReadTxn::activation_usage(TenantId tenant, ActivationUsage* out) const {
   *out = {};

@@ -58,6 +58,8 @@ const char* to_string(ErrorCode code) {
       return "permissionDenied";
     case ErrorCode::storage_full:
       return "storageFull";
+    case ErrorCode::quota_exceeded:
+      return "quotaExceeded";
     case ErrorCode::unknown:
       return "unknown";
     case ErrorCode::connect_failed:

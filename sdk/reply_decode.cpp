@@ -35,6 +35,8 @@ ErrorCode from_wire(wire::ErrorCode code) {
       return ErrorCode::permission_denied;
     case wire::ErrorCode::STORAGE_FULL:
       return ErrorCode::storage_full;
+    case wire::ErrorCode::QUOTA_EXCEEDED:
+      return ErrorCode::quota_exceeded;
     case wire::ErrorCode::UNKNOWN:
       break;
   }

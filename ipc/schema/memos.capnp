@@ -118,6 +118,8 @@ enum ErrorCode {
   conflict @8;           # the request conflicts with the current state
   permissionDenied @9;   # the tenant may not do this
   storageFull @10;       # disk or map full; retry when space returns
+  quotaExceeded @11;     # a bound of the tenant's policy (memos-policy(5)); not
+                         # retryable until the tenant holds less or the bound rises
 }
 
 struct Error {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernel/index_set.h"
+#include "kernel/quota.h"
 #include "kernel/request_checks.h"
 #include "memcube/archive.h"
 
@@ -295,12 +296,16 @@ void CubeArchives::import_chunk(const RequestContext& ctx, wire::ImportChunk::Re
       std::make_shared<std::string>(reinterpret_cast<const char*>(data.begin()), data.size());
   auto result = std::make_shared<std::optional<ImportState>>();
   s_.commits.submit({
-      [this, session, bytes, result](store::WriteTxn& txn) {
+      [this, session, bytes, result, ctx](store::WriteTxn& txn) {
         ImportState work = session->state;
         work.bytes += bytes->size();
-        store::Status s = work.reader.feed(
-            *bytes, import_sink(work, txn, session->tenant, session->staging, s_.config.store,
-                                s_.indexes.embedder_model(), s_.config.search.embedding_dim));
+        // An import counts against the tenant's bounds as adds do (the
+        // staging cube is one of its cubes from the first chunk).
+        store::Status s = within_quota(txn, session->tenant, *ctx.policy, [&] {
+          return work.reader.feed(
+              *bytes, import_sink(work, txn, session->tenant, session->staging, s_.config.store,
+                                  s_.indexes.embedder_model(), s_.config.search.embedding_dim));
+        });
         if (s.ok()) *result = std::move(work);
         return s;
       },
@@ -330,12 +335,13 @@ void CubeArchives::import_finish(const RequestContext& ctx, std::uint64_t sessio
   auto staged = std::make_shared<store::Cube>();
   auto name = std::make_shared<std::string>();
   s_.commits.submit({
-      [session, staged, name](store::WriteTxn& txn) -> store::Status {
+      [session, staged, name, ctx](store::WriteTxn& txn) -> store::Status {
         ImportState work = session->state;
         store::Status s = work.reader.finish();
         if (!s.ok()) return s;
         // The last item's versions are still buffered.
-        if ((s = flush_item(work, txn)); !s.ok()) return s;
+        s = within_quota(txn, session->tenant, *ctx.policy, [&] { return flush_item(work, txn); });
+        if (!s.ok()) return s;
         if ((s = txn.finish_import(work.cube, work.manifest->head_version, work.snapshots));
             !s.ok()) {
           return s;
@@ -418,6 +424,7 @@ void CubeArchives::abandon(const std::shared_ptr<Session>& session) {
         if (!s.ok()) return spdlog::warn("removing abandoned import {}: {}", staging, s.message);
         if (removed->id != 0) s_.indexes.drop(removed->id);
       },
+      /*frees_space=*/true,
   });
 }
 

@@ -12,6 +12,7 @@
 #include "kernel/index_set.h"
 #include "kernel/inline_reads.h"
 #include "kernel/plugin_manager.h"
+#include "kernel/quota.h"
 #include "kernel/request_checks.h"
 
 namespace memos::kernel {
@@ -85,8 +86,10 @@ void create(const Services& s, const RequestContext& ctx, wire::CubeCreate::Read
   const std::uint32_t tenant = ctx.tenant;
   s.commits.submit({
       [=](store::WriteTxn& txn) {
-        return txn.create_cube(tenant, name, model, dim, now_ms(), created.get(), to_string(mode),
-                               language);
+        return within_quota(txn, tenant, *ctx.policy, [&] {
+          return txn.create_cube(tenant, name, model, dim, now_ms(), created.get(), to_string(mode),
+                                 language);
+        });
       },
       [&s, ctx, created](const store::Status& st) {
         if (!st.ok()) return ctx.fail(Status::from(st));
@@ -140,6 +143,7 @@ void remove(const Services& s, const RequestContext& ctx, wire::CubeRemove::Read
         s.indexes.drop(removed->id);
         ctx.respond([](wire::Response::Builder r) { r.setCubeRemoved(); });
       },
+      /*frees_space=*/true,
   });
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernel/index_set.h"
+#include "kernel/quota.h"
 
 namespace memos::kernel {
 namespace {
@@ -58,8 +59,13 @@ void submit(const Services& s, const RequestContext& ctx, std::shared_ptr<ItemWr
         // The cube as it is now (it may have been removed or replaced).
         store::Status st = find_client_cube(txn.reader(), ctx.tenant, w->cube, &out->cube);
         if (!st.ok()) return st;
-        if (ctx.idempotency_key.empty())
-          return w->apply(txn, out->cube, &out->written, &out->superseded);
+        // The write, undone if it takes the tenant past a bound (quota.h).
+        auto apply = [&] {
+          return within_quota(txn, ctx.tenant, *ctx.policy, [&] {
+            return w->apply(txn, out->cube, &out->written, &out->superseded);
+          });
+        };
+        if (ctx.idempotency_key.empty()) return apply();
         Earlier earlier;
         if (st = find_earlier(txn.reader(), ctx, out->cube.id, &earlier, &out->written); !st.ok())
           return st;
@@ -67,7 +73,7 @@ void submit(const Services& s, const RequestContext& ctx, std::shared_ptr<ItemWr
           out->replayed = true;
           return {};
         }
-        if (st = w->apply(txn, out->cube, &out->written, &out->superseded); !st.ok()) return st;
+        if (st = apply(); !st.ok()) return st;
         const store::Item& written = out->written;
         return txn.put_idempotency(ctx.tenant, ctx.idempotency_key,
                                    {static_cast<std::uint16_t>(ctx.operation), out->cube.id,

@@ -13,6 +13,7 @@
 #include "kernel/handlers/areas.h"
 #include "kernel/handlers/item_write.h"
 #include "kernel/inline_reads.h"
+#include "kernel/quota.h"
 #include "kernel/request_checks.h"
 #include "memcube/item_diff.h"
 #include "memos/vocabulary.h"
@@ -59,6 +60,7 @@ void add(const Services& s, const RequestContext& ctx, wire::AddItem::Reader arg
   const std::uint64_t supersedes = args.getSupersedes();
   const bool allow_duplicate = args.getAllowDuplicate();
   if (Status st = check_not_blank(draft->text); !st.ok()) return ctx.fail(st);
+  if (Status st = check_item_bytes(*ctx.policy, draft->text.size()); !st.ok()) return ctx.fail(st);
   if (args.getTier() != wire::Tier::PLAINTEXT) {
     return ctx.fail(Status::bad_request("only plaintext items can be added so far"));
   }
@@ -113,6 +115,9 @@ void update(const Services& s, const RequestContext& ctx, wire::UpdateItem::Read
   patch->writer = ctx.tenant;
   patch->session = exact(args.getSessionId());
   if (Status st = check_not_blank(*patch->text); !st.ok()) return ctx.fail(st);
+  if (Status st = check_item_bytes(*ctx.policy, patch->text->size()); !st.ok()) {
+    return ctx.fail(st);
+  }
   // One check of the session for every write (update once stored any).
   if (Status st = check_session(patch->session, s.config.store); !st.ok()) return ctx.fail(st);
   ItemWrite w;

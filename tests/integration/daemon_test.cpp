@@ -626,7 +626,8 @@ BOOST_AUTO_TEST_CASE(a_full_store_is_a_retryable_error_and_writes_resume_when_sp
   BOOST_TEST(c->cube_show("big")->live_items == static_cast<std::uint64_t>(added));
   BOOST_REQUIRE(c->search("big", "f", {1}).ok());
   // Free space, and writes resume.
-  BOOST_REQUIRE(c->cube_remove("big", true).ok());
+  auto freed = c->cube_remove("big", true);
+  BOOST_REQUIRE_MESSAGE(freed.ok(), (freed.ok() ? "" : freed.error().message));
   BOOST_TEST(c->add("small", {"fits again"}).ok());
 }
 

@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "memos/client.h"
@@ -320,5 +322,104 @@ BOOST_AUTO_TEST_CASE(only_administrators_reload_and_read_other_tenants,
                    "a member reloads a plugin");
                return out;
              }) == "");
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
+
+BOOST_AUTO_TEST_CASE(sixty_four_writers_against_max_items_end_with_exactly_the_bound) {
+  PolicyDaemon d;
+  write(d.policies / "default.toml", "max_items = 1000\nmax_cubes = 2\n");
+  d.start();
+  BOOST_REQUIRE(d.connect()->cube_create("race").ok());
+  constexpr int kWriters = 64;
+  std::atomic<int> added{0}, refused{0}, other{0};
+  std::string refusal;
+  std::mutex mu;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      auto c = memos::Client::connect(d.process->socket());
+      if (!c.ok()) return (void)++other;
+      for (int i = 0;; ++i) {
+        auto r =
+            c.value()->add("race", {"writer " + std::to_string(w) + " item " + std::to_string(i)});
+        if (r.ok()) {
+          ++added;
+          continue;
+        }
+        if (r.error().code == memos::ErrorCode::quota_exceeded) {
+          ++refused;
+          std::lock_guard lock(mu);
+          refusal = r.error().message;
+        } else {
+          ++other;
+        }
+        return;
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  BOOST_TEST(other.load() == 0);
+  BOOST_TEST(added.load() == 1000);
+  BOOST_TEST(refused.load() == kWriters);
+  BOOST_TEST(
+      refusal.find("max_items = 1000 reached: the tenant holds 1000 items") != std::string::npos,
+      refusal);
+  BOOST_TEST(refusal.find("default.toml") != std::string::npos, refusal);
+  auto client = d.connect();
+  auto cube = client->cube_show("race");
+  BOOST_REQUIRE(cube.ok());
+  BOOST_TEST(cube->live_items == 1000u);
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
+
+BOOST_AUTO_TEST_CASE(each_bound_refuses_what_would_cross_it_and_never_what_gives_back) {
+  PolicyDaemon d;
+  write(d.policies / "default.toml",
+        "max_cubes = 1\nmax_items = 3\nmax_item_bytes = 100\nmax_plaintext_mb = 1\n");
+  d.start();
+  auto c = d.connect();
+  BOOST_REQUIRE(c->cube_create("notes").ok());
+  auto second = c->cube_create("more");
+  BOOST_REQUIRE(!second.ok());
+  BOOST_TEST((second.error().code == memos::ErrorCode::quota_exceeded));
+  BOOST_TEST(!second.error().retryable);
+  BOOST_TEST(second.error().message.find("max_cubes = 1 reached: the tenant holds 1 cubes") !=
+                 std::string::npos,
+             second.error().message);
+
+  auto big = c->add("notes", {std::string(101, 'x')});
+  BOOST_REQUIRE(!big.ok());
+  BOOST_TEST(
+      big.error().message.find("max_item_bytes = 100: the text is 101 bytes") != std::string::npos,
+      big.error().message);
+  std::vector<std::uint64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto r = c->add("notes", {"note " + std::to_string(i)});
+    BOOST_REQUIRE(r.ok());
+    ids.push_back(r->id);
+  }
+  auto fourth = c->add("notes", {"note 3"});
+  BOOST_TEST((!fourth.ok() && fourth.error().code == memos::ErrorCode::quota_exceeded));
+
+  // Lowered below what it holds: new writes are refused, nothing is
+  // deleted, and updates, removes and state changes still go through.
+  write(d.policies / "default.toml", "max_items = 1\nmax_plaintext_mb = 0\n");
+  BOOST_REQUIRE(c->policy_reload().ok());
+  auto cube = c->cube_show("notes");
+  BOOST_TEST((cube.ok() && cube->live_items == 3u));
+  BOOST_TEST(c->update("notes", ids[0], {"n"}).ok());  // shorter: gives back bytes
+  auto longer = c->update("notes", ids[0], {"a longer note"});
+  BOOST_TEST((!longer.ok() && longer.error().code == memos::ErrorCode::quota_exceeded));
+  BOOST_TEST((!longer.ok() &&
+              longer.error().message.find("max_plaintext_mb = 0 reached") != std::string::npos));
+  BOOST_TEST(c->remove("notes", ids[1]).ok());
+  auto again = c->add("notes", {"another"});
+  BOOST_TEST((!again.ok() && again.error().code == memos::ErrorCode::quota_exceeded));
+
+  // memctl prints the refusal and exits 1.
+  std::string out, err;
+  BOOST_TEST(run_command({MEMOS_MEMCTL, "--socket", d.process->socket(), "add", "notes", "more"},
+                         &out, &err) == 1);
+  BOOST_TEST(err.find("memctl: quotaExceeded: max_items = 1 reached") != std::string::npos, err);
   BOOST_TEST(d.process->stop() == 0, d.process->log());
 }

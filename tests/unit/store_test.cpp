@@ -791,7 +791,7 @@ BOOST_AUTO_TEST_CASE(random_histories_match_a_model) {
       // The store's histories equal the model's, version by version.
       std::optional<ReadTxn> r;
       BOOST_REQUIRE(store->begin_read(&r).ok());
-      std::uint64_t live = 0;
+      std::uint64_t live = 0, live_bytes = 0;
       for (const auto& [item, versions] : model) {
         std::vector<Item> history;
         BOOST_REQUIRE(r->history(cube.id, item, &history).ok());
@@ -802,10 +802,17 @@ BOOST_AUTO_TEST_CASE(random_histories_match_a_model) {
           BOOST_TEST((history[v].state == versions[v].second));
         }
         live += versions.back().second != State::deleted;
+        if (versions.back().second != State::deleted) live_bytes += versions.back().first.size();
       }
       Cube c;
       BOOST_REQUIRE(r->find_cube(1, "p", &c).ok());
       BOOST_TEST(c.live_items == live, "seed " << seed << " step " << step);
+      // The tenant's usage, which quotas read, follows every write.
+      TenantUsage usage;
+      BOOST_REQUIRE(r->tenant_usage(1, &usage).ok());
+      BOOST_TEST(usage.cubes == 1u);
+      BOOST_TEST(usage.items == live, "seed " << seed << " step " << step);
+      BOOST_TEST(usage.text_bytes == live_bytes, "seed " << seed << " step " << step);
     }
     // Each pair of consecutive snapshots diffs as the model says.
     std::optional<ReadTxn> r;
@@ -989,4 +996,101 @@ BOOST_AUTO_TEST_CASE(the_text_index_follows_every_head_and_is_built_for_old_stor
   BOOST_TEST(stat.ms_entries == 1u);
   mdb_txn_abort(txn);
   mdb_env_close(env);
+}
+
+BOOST_AUTO_TEST_CASE(tenant_usage_follows_cubes_imports_and_removals_and_is_built_for_old_stores) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  auto usage = [&](TenantId tenant) {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    TenantUsage u;
+    BOOST_REQUIRE(r->tenant_usage(tenant, &u).ok());
+    return u;
+  };
+  auto same = [](const TenantUsage& a, std::uint64_t cubes, std::uint64_t items,
+                 std::uint64_t bytes) {
+    return a.cubes == cubes && a.items == items && a.text_bytes == bytes;
+  };
+  Cube one, two, theirs;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  Status s = t.create_cube(1, "one", "hash-v1", 16, 1, &one);
+                  if (s.ok()) s = t.create_cube(1, "two", "hash-v1", 16, 1, &two);
+                  return s.ok() ? t.create_cube(2, "theirs", "hash-v1", 16, 1, &theirs) : s;
+                }).ok());
+  BOOST_TEST(same(usage(1), 2, 0, 0));
+  BOOST_TEST(same(usage(2), 1, 0, 0));
+  BOOST_TEST(same(usage(3), 0, 0, 0));  // a tenant with nothing
+
+  Item a, b, out;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  Status s = t.add_item(one.id, draft("12345"), 0, 10, &a);
+                  return s.ok() ? t.add_item(two.id, draft("123"), 0, 11, &b) : s;
+                }).ok());
+  BOOST_TEST(same(usage(1), 2, 2, 8));
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.update_item(one.id, a.id, text_patch("1"), 20, &out);
+                }).ok());
+  BOOST_TEST(same(usage(1), 2, 2, 4));
+  // Archived and frozen items are held; a tombstone is not.
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.set_state(one.id, a.id, State::frozen, 1, 21, &out);
+                }).ok());
+  BOOST_TEST(same(usage(1), 2, 2, 4));
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.remove_item(two.id, b.id, 1, 22, &out); }).ok());
+  BOOST_TEST(same(usage(1), 2, 1, 1));
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.rollback_item(two.id, b.id, 1, 1, 23, &out);
+                }).ok());
+  BOOST_TEST(same(usage(1), 2, 2, 4));
+
+  // An import counts its live heads, not its tombstones.
+  std::vector<Item> live = {b}, dead = {b, b};
+  live[0].text = "abcdef";
+  dead[1].version = 2;
+  dead[1].state = State::deleted;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  Status s = t.import_item(theirs.id, &live, 30);
+                  return s.ok() ? t.import_item(theirs.id, &dead, 31) : s;
+                }).ok());
+  BOOST_TEST(same(usage(2), 1, 1, 6));
+
+  // A failed write leaves usage as it was (its nested transaction is undone).
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.nested([&](WriteTxn& n) {
+                    Status s = n.add_item(theirs.id, draft("xyz"), 0, 32, &out);
+                    return s.ok() ? Status{Errc::quota_exceeded, "refused"} : s;
+                  });
+                }).code == Errc::quota_exceeded);
+  BOOST_TEST(same(usage(2), 1, 1, 6));
+
+  // A store from before the table (schema 3) gets it, built, on open.
+  store.reset();
+  {
+    MDB_env* env;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 32);
+    BOOST_REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0600) == 0);
+    MDB_txn* txn;
+    mdb_txn_begin(env, nullptr, 0, &txn);
+    MDB_dbi meta, usage_table;
+    BOOST_REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    BOOST_REQUIRE(mdb_dbi_open(txn, "tenant_usage", 0, &usage_table) == 0);
+    BOOST_REQUIRE(mdb_drop(txn, usage_table, 1) == 0);
+    char three[4] = {0, 0, 0, 3};
+    MDB_val k{6, const_cast<char*>("schema")}, v{4, three};
+    BOOST_REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
+    BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  store = open_store(dir.path());
+  BOOST_TEST(same(usage(1), 2, 2, 4));
+  BOOST_TEST(same(usage(2), 1, 1, 6));
+
+  // Removing a cube gives back the cube, its items and their texts.
+  Cube removed;
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.remove_cube(1, "two", true, &removed); }).ok());
+  BOOST_TEST(same(usage(1), 1, 1, 1));
 }

@@ -34,6 +34,11 @@
 //     conflict         the request conflicts with the current state (listed
 //                      per call).
 //     storage_full     the store's map or disk is full. Retryable.
+//     quota_exceeded   a write would take the tenant past a bound of its
+//                      policy (memos-policy(5): max_cubes, max_items,
+//                      max_item_bytes, max_plaintext_mb); the message names
+//                      the bound, its value and the usage. Not retryable
+//                      until the tenant holds less or the bound is raised.
 //     unavailable      memosd is shutting down (writes, chat), or a plugin it
 //                      needs (embedder, retriever, executor) failed or is
 //                      restarting; retryable unless no executor is configured.
@@ -46,10 +51,11 @@
 //   an undecodable frame), every request waiting fails with that reason's
 //   code and message rather than connection_lost; permission_denied there
 //   means memosd cannot see the client's uid (a user namespace), for good.
-//     permission_denied an operation for root and memosd's own uid only
-//                      (plugin_reload); or, for the connection, the client's
+//     permission_denied an operation for administrators only (plugin_reload,
+//                      policy_reload); or, for the connection, the client's
 //                      uid is not visible to memosd (it runs in a user
-//                      namespace that does not map it). Another tenant's
+//                      namespace that does not map it) or a tenant policy
+//                      does not admit it (allow = false). Another tenant's
 //                      cube is not_found, not this.
 //     internal         a bug or an unexpected storage failure in memosd. Any
 //                      call may return it.

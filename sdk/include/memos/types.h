@@ -35,6 +35,7 @@ enum class ErrorCode {
   conflict,
   permission_denied,
   storage_full,
+  quota_exceeded,
   unknown,
   connect_failed,
   connection_lost,
