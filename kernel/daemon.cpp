@@ -284,15 +284,50 @@ void Daemon::on_request(Connection& conn, wire::Request::Reader request) {
   // refuses it, or moves it to another tenant, applies to the very next.
   Status refusal;
   Peer peer = tenants_.peer(conn.uid(), &refusal);
-  Reply reply = [this, id](Frame frame, bool last) {
+  if (refusal.ok()) refusal = admit_request(peer, request.which());
+  if (!refusal.ok()) return deliver(id, error_frame(request.getId(), refusal), true);
+  ++inflight_[peer.tenant];
+  const std::uint32_t tenant = peer.tenant;
+  handler_->handle(peer, id, request, [this, id, tenant](Frame frame, bool last) {
     // A request answered on the loop (a refusal, a cheap read) is delivered
     // now; one answered elsewhere comes back through the mailbox, which
     // keeps a request's partial replies and its answer in order.
-    if (loop_thread_.on_owner()) return deliver(id, frame, last);
-    mailbox_->post([this, id, frame = std::move(frame), last] { deliver(id, frame, last); });
-  };
-  if (!refusal.ok()) return reply(error_frame(request.getId(), refusal), true);
-  handler_->handle(peer, id, request, std::move(reply));
+    if (loop_thread_.on_owner()) {
+      deliver(id, frame, last);
+      if (last) request_done(tenant);
+      return;
+    }
+    mailbox_->post([this, id, tenant, frame = std::move(frame), last] {
+      deliver(id, frame, last);
+      if (last) request_done(tenant);
+    });
+  });
+}
+
+// A tenant's rates and its requests in flight (memos-policy(5)), checked as
+// each request arrives, before any work is done for it.
+Status Daemon::admit_request(const Peer& peer, wire::Request::Which operation) {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
+  const policies::TenantPolicy& policy = *peer.policy;
+  if (policy.max_inflight) {
+    auto it = inflight_.find(peer.tenant);
+    std::uint32_t now = it == inflight_.end() ? 0 : it->second;
+    if (now >= *policy.max_inflight) {
+      return {Code::busy,
+              "max_inflight = " + std::to_string(*policy.max_inflight) +
+                  ": the tenant has that many requests in flight" +
+                  (policy.file.empty() ? "" : " (" + policy.file + ")"),
+              true};
+    }
+  }
+  return rates_.take(peer.tenant, operation, policy, RateLimits::Clock::now());
+}
+
+void Daemon::request_done(std::uint32_t tenant) {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
+  auto it = inflight_.find(tenant);
+  if (it == inflight_.end()) return;
+  if (--it->second == 0) inflight_.erase(it);
 }
 
 void Daemon::deliver(std::uint64_t connection_id, const Frame& frame, bool last) {

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ipc/unix_peer.h"
@@ -39,6 +40,7 @@
 #include "kernel/loop_mailbox.h"
 #include "kernel/periodic_job.h"
 #include "kernel/plugin_manager.h"
+#include "kernel/rate_limits.h"
 #include "kernel/request_handler.h"
 #include "kernel/serial_lane.h"
 #include "kernel/services.h"
@@ -103,6 +105,8 @@ class Daemon final : public ConnectionOwner {
   // Re-reads the policy folder off the loop and logs the outcome.
   void reload_policies(const char* why);
   void deliver(std::uint64_t connection_id, const Frame& frame, bool last);
+  Status admit_request(const Peer& peer, wire::Request::Which operation);
+  void request_done(std::uint32_t tenant);
   void run_on_worker(std::function<void()> work);
   void begin_shutdown(const char* why);
   void maybe_finish_shutdown();
@@ -133,6 +137,9 @@ class Daemon final : public ConnectionOwner {
   PluginManager plugins_;
   // The tenant policies, loaded first at start and again on a reload.
   TenantRegistry tenants_;
+  // Their rates, and each tenant's requests in flight (loop thread).
+  RateLimits rates_;
+  std::unordered_map<std::uint32_t, std::uint32_t> inflight_;
   DaemonStats stats_;
   std::unique_ptr<DataLock> lock_;
   std::unique_ptr<store::Store> store_;

@@ -58,6 +58,8 @@ const char* to_string(Code code) {
       return "storageFull";
     case Code::quota_exceeded:
       return "quotaExceeded";
+    case Code::rate_limited:
+      return "rateLimited";
   }
   return "unknown";
 }

@@ -33,12 +33,14 @@ enum class Code : std::uint8_t {
   permission_denied,  // the tenant may not do this
   storage_full,       // disk or map full; retry when space returns
   quota_exceeded,     // a bound of the tenant's policy; not retryable as is
+  rate_limited,       // over a rate of the tenant's policy; retry after retry_after_ms
 };
 
 struct [[nodiscard]] Status {
   Code code = Code::ok;
   std::string message{};
   bool retryable = false;
+  std::uint32_t retry_after_ms = 0;  // rate_limited: when to try again
 
   bool ok() const { return code == Code::ok; }
 

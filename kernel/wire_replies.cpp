@@ -69,6 +69,8 @@ wire::ErrorCode wire_code(Code code) {
       return wire::ErrorCode::STORAGE_FULL;
     case Code::quota_exceeded:
       return wire::ErrorCode::QUOTA_EXCEEDED;
+    case Code::rate_limited:
+      return wire::ErrorCode::RATE_LIMITED;
   }
   return wire::ErrorCode::INTERNAL;
 }
@@ -81,6 +83,7 @@ Frame error_frame(std::uint64_t id, const Status& status) {
     e.setCode(wire_code(status.code));
     e.setMessage(text(status.message));
     e.setRetryable(status.retryable);
+    e.setRetryAfterMs(status.retry_after_ms);
   });
 }
 

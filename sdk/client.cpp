@@ -60,6 +60,8 @@ const char* to_string(ErrorCode code) {
       return "storageFull";
     case ErrorCode::quota_exceeded:
       return "quotaExceeded";
+    case ErrorCode::rate_limited:
+      return "rateLimited";
     case ErrorCode::unknown:
       return "unknown";
     case ErrorCode::connect_failed:

@@ -73,8 +73,8 @@ class Client::Impl {
       if (e) return promise->set_value(*e);
       if (r->isError()) {
         auto err = r->getError();
-        return promise->set_value(
-            Error{sdk::from_wire(err.getCode()), sdk::str(err.getMessage()), err.getRetryable()});
+        return promise->set_value(Error{sdk::from_wire(err.getCode()), sdk::str(err.getMessage()),
+                                        err.getRetryable(), err.getRetryAfterMs()});
       }
       promise->set_value(decode(*r));
     };

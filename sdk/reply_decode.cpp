@@ -37,6 +37,8 @@ ErrorCode from_wire(wire::ErrorCode code) {
       return ErrorCode::storage_full;
     case wire::ErrorCode::QUOTA_EXCEEDED:
       return ErrorCode::quota_exceeded;
+    case wire::ErrorCode::RATE_LIMITED:
+      return ErrorCode::rate_limited;
     case wire::ErrorCode::UNKNOWN:
       break;
   }

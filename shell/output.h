@@ -28,13 +28,16 @@ class Output {
   // names what the request was about as the user typed it ("cube 'maya',
   // item 038GWRXC9G000"), where the daemon's message may not.
   int refused(const memos::Error& e, const std::string& about = "") const {
-    std::fprintf(stderr, "memctl: %s: %s%s%s%s\n", memos::to_string(e.code), e.message.c_str(),
-                 about.empty() ? "" : " (", about.c_str(), about.empty() ? "" : ")");
+    std::string retry =
+        e.retry_after_ms ? "; retry after " + std::to_string(e.retry_after_ms) + " ms" : "";
+    std::fprintf(stderr, "memctl: %s: %s%s%s%s%s\n", memos::to_string(e.code), e.message.c_str(),
+                 about.empty() ? "" : " (", about.c_str(), about.empty() ? "" : ")", retry.c_str());
     if (json_) {
       Json error;
       error["code"] = memos::to_string(e.code);
       error["message"] = e.message;
       error["retryable"] = e.retryable;
+      if (e.retry_after_ms) error["retry_after_ms"] = e.retry_after_ms;
       Json j;
       j["error"] = std::move(error);
       std::printf("%s\n", json_text(j).c_str());

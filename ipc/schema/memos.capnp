@@ -120,12 +120,14 @@ enum ErrorCode {
   storageFull @10;       # disk or map full; retry when space returns
   quotaExceeded @11;     # a bound of the tenant's policy (memos-policy(5)); not
                          # retryable until the tenant holds less or the bound rises
+  rateLimited @12;       # over a rate of the tenant's policy; retry after retryAfterMs
 }
 
 struct Error {
   code @0 :ErrorCode;
   message @1 :Text;      # human readable, one line
   retryable @2 :Bool;    # true if the same request may succeed later
+  retryAfterMs @3 :UInt32;  # rateLimited: when the tenant's bucket has a token again
 }
 
 # ---- cubes ----------------------------------------------------------------

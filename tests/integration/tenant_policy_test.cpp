@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -421,5 +422,71 @@ BOOST_AUTO_TEST_CASE(each_bound_refuses_what_would_cross_it_and_never_what_gives
   BOOST_TEST(run_command({MEMOS_MEMCTL, "--socket", d.process->socket(), "add", "notes", "more"},
                          &out, &err) == 1);
   BOOST_TEST(err.find("memctl: quotaExceeded: max_items = 1 reached") != std::string::npos, err);
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
+
+BOOST_AUTO_TEST_CASE(a_tenant_over_its_rate_is_told_when_to_come_back) {
+  PolicyDaemon d;
+  write(d.policies / "default.toml", "[rates]\nwrites_per_s = 2\nwrites_burst = 2\n");
+  d.start();
+  auto c = d.connect();
+  BOOST_REQUIRE(c->cube_create("r").ok());  // cube changes are not rated
+  BOOST_TEST(c->add("r", {"one"}).ok());
+  BOOST_TEST(c->add("r", {"two"}).ok());
+  auto third = c->add("r", {"three"});
+  BOOST_REQUIRE(!third.ok());
+  BOOST_TEST((third.error().code == memos::ErrorCode::rate_limited));
+  BOOST_TEST(third.error().retryable);
+  BOOST_TEST(third.error().retry_after_ms >= 1u);
+  BOOST_TEST(third.error().retry_after_ms <= 500u);
+  BOOST_TEST(third.error().message.find("writes_per_s") != std::string::npos);
+  // Reads are not rated; after the wait it names, a write goes through.
+  BOOST_TEST(c->search("r", "one").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(third.error().retry_after_ms + 20));
+  BOOST_TEST(c->add("r", {"three"}).ok());
+
+  // memctl prints the wait.
+  std::string out, err;
+  int rc = 0;
+  for (int i = 0; i < 5 && rc == 0; ++i) {
+    rc = run_command(
+        {MEMOS_MEMCTL, "--socket", d.process->socket(), "add", "r", "x" + std::to_string(i)}, &out,
+        &err);
+  }
+  BOOST_TEST(rc == 1);
+  BOOST_TEST(err.find("memctl: rateLimited: writes_per_s") != std::string::npos, err);
+  BOOST_TEST(err.find("; retry after ") != std::string::npos, err);
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
+
+BOOST_AUTO_TEST_CASE(max_inflight_bounds_what_a_tenant_queues) {
+  PolicyDaemon d;
+  write(d.policies / "default.toml", "max_inflight = 1\n");
+  d.start();
+  auto c = d.connect();
+  BOOST_REQUIRE(c->cube_create("q").ok());
+  // Fifty pipelined adds arrive together; the writer answers the first only
+  // after its commit, so the others find one in flight.
+  std::vector<std::future<memos::Result<memos::Item>>> adds;
+  for (int i = 0; i < 50; ++i) adds.push_back(c->add_async("q", {"item " + std::to_string(i)}));
+  int ok = 0, busy = 0;
+  std::string message;
+  for (auto& f : adds) {
+    auto r = f.get();
+    if (r.ok()) {
+      ++ok;
+    } else if (r.error().code == memos::ErrorCode::busy && r.error().retryable) {
+      ++busy;
+      message = r.error().message;
+    }
+  }
+  BOOST_TEST(ok + busy == 50);
+  BOOST_TEST(ok >= 1);
+  BOOST_TEST(busy >= 1);
+  BOOST_TEST(message.find("max_inflight = 1") != std::string::npos, message);
+  // Once answered, the next request is admitted.
+  BOOST_TEST(c->add("q", {"later"}).ok());
+  auto cube = c->cube_show("q");
+  BOOST_TEST((cube.ok() && cube->live_items == static_cast<std::uint64_t>(ok + 1)));
   BOOST_TEST(d.process->stop() == 0, d.process->log());
 }

@@ -39,6 +39,9 @@
 //                      max_item_bytes, max_plaintext_mb); the message names
 //                      the bound, its value and the usage. Not retryable
 //                      until the tenant holds less or the bound is raised.
+//     rate_limited     the tenant is over a rate of its policy ([rates]:
+//                      writes, searches, chats and prefills); retryable,
+//                      and Error::retry_after_ms says when.
 //     unavailable      memosd is shutting down (writes, chat), or a plugin it
 //                      needs (embedder, retriever, executor) failed or is
 //                      restarting; retryable unless no executor is configured.

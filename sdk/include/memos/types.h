@@ -36,6 +36,7 @@ enum class ErrorCode {
   permission_denied,
   storage_full,
   quota_exceeded,
+  rate_limited,
   unknown,
   connect_failed,
   connection_lost,
@@ -49,6 +50,9 @@ struct Error {
   ErrorCode code;
   std::string message{};
   bool retryable = false;
+  // rate_limited: how long until the tenant may make this kind of request
+  // again (0 otherwise).
+  std::uint32_t retry_after_ms = 0;
 };
 
 // A value or an Error. Accessing value() of an error Result is a bug (it
