@@ -75,15 +75,20 @@ store::Status ActivationTier::commit(std::function<store::Status(store::WriteTxn
 Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
                              const ExecutorInfo& executor, std::vector<std::int32_t> tokens,
                              std::vector<std::uint64_t> sources, const std::string& state,
-                             double prefill_ms, store::Activation* out) {
+                             double prefill_ms, store::Activation* out,
+                             std::optional<std::uint64_t> tenant_max_mb) {
   const std::uint64_t size = state.size();
+  const std::uint64_t budget = tenant_max_mb.value_or(config_.tenant_max_mb) << 20;
   if (size > (config_.max_state_mb << 20)) {
     return Status::conflict("the state is " + std::to_string(size >> 20) +
                             " MB, over activation.max_state_mb (" +
                             std::to_string(config_.max_state_mb) + ")");
   }
-  if (size > (config_.tenant_max_mb << 20)) {
-    return Status::conflict("the state is larger than the tenant's activation budget");
+  if (size > budget) {
+    return Status::conflict("the state is larger than the tenant's activation budget (" +
+                            std::string(tenant_max_mb ? "activation.max_mb of its policy"
+                                                      : "activation.tenant_max_mb") +
+                            " = " + std::to_string(budget >> 20) + " MiB)");
   }
   if (tokens.size() < config_.chunk_tokens) {
     return Status::conflict("the block has " + std::to_string(tokens.size()) +
@@ -93,7 +98,6 @@ Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
   store::BlobId blob;
   if (store::Status s = blobs_.put(state, &blob); !s.ok()) return Status::from(s);
 
-  const std::uint64_t budget = config_.tenant_max_mb << 20;
   const std::uint32_t chunk = config_.chunk_tokens;
   auto stored = std::make_shared<store::Activation>();
   store::Status s = commit([=, tokens = std::move(tokens),

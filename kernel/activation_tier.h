@@ -45,8 +45,9 @@ class ActivationTier {
 
   // Stores `state` (an executor's blob for `tokens`) as an activation item
   // of `cube`: the blob durably first, then its record. The tenant's least
-  // recently used items go first when the new one would pass
-  // activation.tenant_max_mb. An identical item (same key and tokens) is
+  // recently used items go first when the new one would pass its budget:
+  // `tenant_max_mb`, the tenant's policy's activation.max_mb, or without
+  // one activation.tenant_max_mb. An identical item (same key and tokens) is
   // kept instead of a second one. `prefill_ms` is what decoding `tokens`
   // took (0: unknown): a chat that restores the state later reports the
   // time it saved from it. Errors: conflict (the state is larger than
@@ -54,7 +55,8 @@ class ActivationTier {
   // storage_full, unavailable, internal.
   Status store(store::TenantId tenant, store::CubeId cube, const ExecutorInfo& executor,
                std::vector<std::int32_t> tokens, std::vector<std::uint64_t> sources,
-               const std::string& state, double prefill_ms, store::Activation* out);
+               const std::string& state, double prefill_ms, store::Activation* out,
+               std::optional<std::uint64_t> tenant_max_mb = std::nullopt);
 
   // Removes an item (its blob goes with the next garbage collection).
   // Errors: not_found, storage_full, unavailable, internal.

@@ -274,7 +274,8 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
   if (!gr.exported.empty()) {
     store::Activation stored;
     Status st = tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, gr.exported,
-                           block_prefill_ms(gr, b.block_tokens.size()), &stored);
+                           block_prefill_ms(gr, b.block_tokens.size()), &stored,
+                           ctx.policy->activation_max_mb);
     if (st.ok()) {
       activation = stored.id;
       outcome.stored = true;
@@ -390,7 +391,7 @@ void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& a
     return ctx.fail(executor_failure("prefill failed", st));
   store::Activation stored;
   if (Status st = tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, state,
-                             prefill_ms, &stored);
+                             prefill_ms, &stored, ctx.policy->activation_max_mb);
       !st.ok()) {
     return ctx.fail(st);
   }
@@ -478,7 +479,7 @@ void stats(const Services& s, const RequestContext& ctx) {
       }
       k.setItems(usage.count);
       k.setBytes(usage.bytes);
-      k.setTenantMaxBytes(config.tenant_max_mb << 20);
+      k.setTenantMaxBytes(ctx.policy->activation_max_mb.value_or(config.tenant_max_mb) << 20);
       k.setResidentStates(es.resident_states);
       k.setResidentBytes(es.resident_bytes);
       k.setResidentBudgetBytes(es.resident_budget_bytes);

@@ -490,3 +490,19 @@ BOOST_AUTO_TEST_CASE(max_inflight_bounds_what_a_tenant_queues) {
   BOOST_TEST((cube.ok() && cube->live_items == static_cast<std::uint64_t>(ok + 1)));
   BOOST_TEST(d.process->stop() == 0, d.process->log());
 }
+
+BOOST_AUTO_TEST_CASE(a_policys_activation_budget_replaces_the_configured_one) {
+  PolicyDaemon d;
+  write(d.policies / "default.toml", "[activation]\nmax_mb = 64\n");
+  d.start();
+  auto c = d.connect();
+  auto stats = c->kv_stats();
+  BOOST_REQUIRE_MESSAGE(stats.ok(), (stats.ok() ? "" : stats.error().message));
+  BOOST_TEST(stats->tenant_max_bytes == 64ull << 20);
+  write(d.policies / "default.toml", "max_items = 5\n");  // no activation bound: the config's
+  BOOST_REQUIRE(c->policy_reload().ok());
+  stats = c->kv_stats();
+  BOOST_REQUIRE(stats.ok());
+  BOOST_TEST(stats->tenant_max_bytes == 8192ull << 20);  // activation.tenant_max_mb's default
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
