@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <toml++/toml.h>
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "ipc/unix_peer.h"
@@ -241,6 +243,7 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"log_level", string(&c->log_level, check_log_level)},
       {"log_format", log_format(&c->log_format)},
       {"worker_threads", integer(&c->worker_threads, 0, 256)},
+      {"fair_scheduling", boolean(&c->fair_scheduling)},
       {"shutdown_timeout_ms", integer(&c->shutdown_timeout_ms, 0, 600000)},
       {"ipc.max_message_bytes", integer(&c->ipc.max_message_bytes, 1024, 1ll << 30)},
       {"ipc.max_segments", integer(&c->ipc.max_segments, 1, 65536)},
@@ -354,6 +357,11 @@ void apply_command_line(Config* config) {
   if (!given.data_dir.empty()) config->data_dir = given.data_dir;
   if (!given.log_level.empty()) config->log_level = given.log_level;
   if (!given.policies_dir.empty()) config->policies_dir = given.policies_dir;
+}
+
+unsigned worker_thread_count(const Config& config) {
+  if (config.worker_threads != 0) return config.worker_threads;
+  return std::max(2u, std::thread::hardware_concurrency());
 }
 
 void resolve_defaults(Config* config) {

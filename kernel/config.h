@@ -155,6 +155,9 @@ struct Config {
   LogFormat log_format = LogFormat::text;
   CommandLineKeys command_line;
   std::uint32_t worker_threads = 0;  // 0: one per CPU, at least 2
+  // Workers serve waiting requests by weighted fair queueing across
+  // tenants (fair_queue.h); false: in arrival order (for comparison).
+  bool fair_scheduling = true;
   std::uint32_t shutdown_timeout_ms = 10000;
   IpcConfig ipc;
   StoreConfig store;
@@ -177,6 +180,10 @@ std::string validate_config(const Config& config);
 // Sets the keys the command line gave (config->command_line) over the
 // file's values.
 void apply_command_line(Config* config);
+
+// The worker pool's thread count: worker_threads, or one per CPU (at
+// least 2) when it is 0.
+unsigned worker_thread_count(const Config& config);
 
 // Replaces the defaults that depend on the machine, written as empty values
 // (socket, data_dir, plugins.paths, plugins.host), by what they stand for,

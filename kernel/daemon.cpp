@@ -57,6 +57,7 @@ Daemon::Daemon(Config config)
   resolve_defaults(&config_);
   as_configured_ = config_;
   stats_.socket_path = config_.socket;
+  worker_slots_ = worker_thread_count(config_);
   stats_.data_dir = config_.data_dir;
 }
 
@@ -288,6 +289,12 @@ void Daemon::on_request(Connection& conn, wire::Request::Reader request) {
   if (!refusal.ok()) return deliver(id, error_frame(request.getId(), refusal), true);
   ++inflight_[peer.tenant];
   const std::uint32_t tenant = peer.tenant;
+  // The work the handler queues for a worker is this tenant's (run_on_worker).
+  dispatching_ = Dispatching{tenant, peer.policy->weight, id};
+  struct Done {
+    std::optional<Dispatching>& d;
+    ~Done() { d.reset(); }
+  } done{dispatching_};
   handler_->handle(peer, id, request, [this, id, tenant](Frame frame, bool last) {
     // A request answered on the loop (a refusal, a cheap read) is delivered
     // now; one answered elsewhere comes back through the mailbox, which
@@ -348,17 +355,46 @@ void Daemon::on_closed(Connection& conn) {
 }
 
 // uv_queue_work() is not thread-safe: work from another thread (the writer
-// handing an import's indexing on) goes through the loop first.
+// handing an import's indexing on) goes through the loop first. Work queued
+// while a request is dispatched is that request's tenant's; other work
+// (periodic jobs, what the writer hands on) is the daemon's own, served
+// first. It waits in the fair queue until a worker is free (pump_workers).
 void Daemon::run_on_worker(std::function<void()> work) {
   if (!loop_thread_.on_owner()) {
     mailbox_->post([this, work = std::move(work)]() mutable { run_on_worker(std::move(work)); });
     return;
   }
+  FairQueue::Job job{kDaemonFlow, 10000, 0, std::move(work)};
+  if (config_.fair_scheduling && dispatching_) {
+    job.tenant = dispatching_->tenant;
+    job.weight = dispatching_->weight;
+    job.connection = dispatching_->connection;
+  } else if (!config_.fair_scheduling) {
+    job.tenant = 0;  // one flow, one line: arrival order
+    job.weight = 100;
+  }
+  waiting_work_.push(std::move(job));
+  pump_workers();
+}
+
+// Hands waiting work to the pool while it has a free thread; each job's end
+// (on the loop) hands on the next.
+void Daemon::pump_workers() {
+  while (running_work_ < worker_slots_) {
+    auto job = waiting_work_.pop();
+    if (!job) return;
+    ++running_work_;
+    queue_work(std::move(job->work));
+  }
+}
+
+void Daemon::queue_work(std::function<void()> work) {
   struct Work {
     uv_work_t req;
     std::function<void()> fn;
+    Daemon* self;
   };
-  auto* w = new Work{{}, std::move(work)};
+  auto* w = new Work{{}, std::move(work), this};
   int rc = uv_queue_work(
       &loop_, &w->req,
       [](uv_work_t* r) {
@@ -370,11 +406,18 @@ void Daemon::run_on_worker(std::function<void()> work) {
           spdlog::critical("uncaught exception on a worker: {}", e.what());
         }
       },
-      [](uv_work_t* r, int) { delete reinterpret_cast<Work*>(r); });
+      [](uv_work_t* r, int) {
+        auto* done = reinterpret_cast<Work*>(r);
+        Daemon* self = done->self;
+        delete done;
+        --self->running_work_;
+        self->pump_workers();
+      });
   if (rc != 0) {  // cannot happen with a valid loop; never drop the request silently
     spdlog::critical("uv_queue_work: {}", uv_strerror(rc));
     w->fn();
     delete w;
+    --running_work_;
   }
 }
 

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -35,6 +36,7 @@
 #include "kernel/config.h"
 #include "kernel/connection.h"
 #include "kernel/data_lock.h"
+#include "kernel/fair_queue.h"
 #include "kernel/index_set.h"
 #include "kernel/inline_reads.h"
 #include "kernel/loop_mailbox.h"
@@ -106,6 +108,8 @@ class Daemon final : public ConnectionOwner {
   void reload_policies(const char* why);
   void deliver(std::uint64_t connection_id, const Frame& frame, bool last);
   Status admit_request(const Peer& peer, wire::Request::Which operation);
+  void pump_workers();
+  void queue_work(std::function<void()> work);
   void request_done(std::uint32_t tenant);
   void run_on_worker(std::function<void()> work);
   void begin_shutdown(const char* why);
@@ -140,6 +144,18 @@ class Daemon final : public ConnectionOwner {
   // Their rates, and each tenant's requests in flight (loop thread).
   RateLimits rates_;
   std::unordered_map<std::uint32_t, std::uint32_t> inflight_;
+  // Work for the worker pool waits here, served fairly across tenants;
+  // at most worker_slots_ run at once (loop thread).
+  struct Dispatching {
+    std::uint32_t tenant;
+    std::uint32_t weight;
+    std::uint64_t connection;
+  };
+  static constexpr std::uint32_t kDaemonFlow = 0xFFFFFFFF;  // (uid_t)-1 is no one's
+  std::optional<Dispatching> dispatching_;                  // set while a request is dispatched
+  FairQueue waiting_work_;
+  unsigned worker_slots_ = 2;
+  unsigned running_work_ = 0;
   DaemonStats stats_;
   std::unique_ptr<DataLock> lock_;
   std::unique_ptr<store::Store> store_;

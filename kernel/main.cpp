@@ -170,8 +170,7 @@ int main(int argc, char** argv) {
   }
 
   // libuv sizes its worker pool from the environment on first use.
-  unsigned threads = config.worker_threads;
-  if (threads == 0) threads = std::max(2u, std::thread::hardware_concurrency());
+  unsigned threads = memos::kernel::worker_thread_count(config);
   setenv("UV_THREADPOOL_SIZE", std::to_string(threads).c_str(), 1);
 
   memos::kernel::set_up_logging(config.log_level, config.log_format);

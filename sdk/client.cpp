@@ -161,6 +161,26 @@ std::future<Result<PolicyInfo>> Client::policy_reload_async() {
                                  decode_policy);
 }
 
+std::future<Result<TenantUsage>> Client::tenant_usage_async(std::string tenant) {
+  return impl_->call<TenantUsage>(
+      [&](wire::Request::Builder r) { r.setTenantUsage(text(tenant)); },
+      [](const wire::Response::Reader& r) -> Result<TenantUsage> {
+        if (!r.isUsage()) return wrong_reply<TenantUsage>();
+        auto u = r.getUsage();
+        TenantUsage out;
+        out.tenant = str(u.getTenant());
+        out.stored_under = u.getStoredUnder();
+        out.cubes = u.getCubes();
+        out.items = u.getItems();
+        out.text_bytes = u.getTextBytes();
+        out.activation_items = u.getActivationItems();
+        out.activation_bytes = u.getActivationBytes();
+        for (auto b : u.getBounds())
+          out.bounds.push_back({str(b.getName()), b.getLimit(), b.getUsed()});
+        return out;
+      });
+}
+
 std::future<Result<Cube>> Client::cube_create_async(std::string name,
                                                     std::optional<SearchMode> retriever,
                                                     std::string language) {

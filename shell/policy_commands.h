@@ -1,6 +1,6 @@
-// policy_commands.h — memctl's `policy check|show|reload` (memctl(1),
-// memos-policy(5)). `check` reads files here, with the parser memosd uses,
-// and needs no daemon; `show` and `reload` ask memosd.
+// policy_commands.h — memctl's `policy check|show|reload` and `tenant
+// usage` (memctl(1), memos-policy(5)). `check` reads files here, with the
+// parser memosd uses, and needs no daemon; the others ask memosd.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -15,15 +15,16 @@ namespace memos::shell {
 
 struct PolicyArgs {
   std::string path;    // policy check FILE|DIR
-  std::string tenant;  // policy show [TENANT]
+  std::string tenant;  // policy show [TENANT], tenant usage [TENANT]
 };
 
-// Declares `policy` and its subcommands on `app`, filling `a`.
+// Declares `policy`, `tenant` and their subcommands on `app`, filling `a`.
 void add_policy_commands(CLI::App& app, PolicyArgs& a);
 // `policy check`, which runs before memctl connects: its exit status, or
 // nullopt for any other command.
 std::optional<int> run_local_policy_commands(CLI::App& app, const PolicyArgs& a, const Output& out);
-// `policy show` and `policy reload`; nullopt for any other command.
+// `policy show`, `policy reload` and `tenant usage`; nullopt for any other
+// command.
 std::optional<int> run_policy_commands(CLI::App& app, const PolicyArgs& a, memos::Client& client,
                                        const Output& out);
 

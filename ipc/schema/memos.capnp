@@ -58,6 +58,7 @@ struct Request {
     kvStats @30 :Void;
     policyShow @32 :Text;           # a tenant's name; "": the caller's own policy
     policyReload @33 :Void;         # re-read the policy folder (admins)
+    tenantUsage @34 :Text;          # a tenant's name; "": the caller's own (others: admins)
   }
 
   # A write (add, update, remove, setState, rollback) is answered once its
@@ -95,6 +96,7 @@ struct Response {
     historyPage @22 :HistoryPage;       # history with ItemRef.paged
     chatPiece @23 :ChatPiece;           # chat with Chat.stream, ahead of its ChatReply
     policy @25 :PolicyInfo;             # policyShow; policyReload (the caller's, after it)
+    usage @26 :TenantUsage;             # tenantUsage
   }
 
   # More responses to this request follow: this one is a piece of the
@@ -563,4 +565,22 @@ struct PolicyInfo {
   tenants @4 :UInt32;   # how many tenants that folder names
   admin @5 :Bool;       # whether the caller is an administrator
   storedUnder @6 :UInt32;  # the uid the tenant's memory is stored under
+}
+
+# What a tenant holds, as its bounds count it (memos-policy(5)).
+struct TenantUsage {
+  tenant @0 :Text;
+  storedUnder @1 :UInt32;      # the uid its memory is stored under
+  cubes @2 :UInt64;
+  items @3 :UInt64;            # live items (archived and frozen included)
+  textBytes @4 :UInt64;        # of those items' texts
+  activationItems @5 :UInt64;
+  activationBytes @6 :UInt64;
+  bounds @7 :List(UsageBound); # the bounds its policy sets, in memos-policy(5)'s order
+}
+
+struct UsageBound {
+  name @0 :Text;     # the policy key ("max_items")
+  limit @1 :UInt64;  # in the key's unit (MiB for _mb keys)
+  used @2 :UInt64;   # in the same unit, rounded up
 }

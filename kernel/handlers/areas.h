@@ -25,7 +25,7 @@ void add_snapshot_handlers(DispatchTable& table, const Services& services);
 void add_plugin_handlers(DispatchTable& table, const Services& services);
 // chat, kvPrefill, kvList, kvRemove, kvStats (handlers/generation.cpp).
 void add_generation_handlers(DispatchTable& table, const Services& services);
-// policyShow, policyReload (handlers/tenants.cpp).
+// policyShow, policyReload, tenantUsage (handlers/tenants.cpp).
 void add_tenant_handlers(DispatchTable& table, const Services& services);
 
 }  // namespace memos::kernel

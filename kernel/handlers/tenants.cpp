@@ -1,6 +1,7 @@
-// Tenant requests: policyShow, policyReload.
+// Tenant requests: policyShow, policyReload, tenantUsage.
 #include <spdlog/spdlog.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,92 @@ void reload(const Services& s, const RequestContext& ctx) {
   });
 }
 
+std::uint64_t mib_up(std::uint64_t bytes) {
+  return (bytes + (1u << 20) - 1) >> 20;
+}
+
+// What `peer`'s tenant holds, and each bound its policy sets.
+void respond_usage(const Services& s, const RequestContext& ctx, const Peer& peer) {
+  std::optional<store::ReadTxn> txn;
+  store::TenantUsage usage;
+  store::ActivationUsage activation;
+  store::Status st = s.store.begin_read(&txn);
+  if (st.ok()) st = txn->tenant_usage(peer.tenant, &usage);
+  if (st.ok()) st = txn->activation_usage(peer.tenant, &activation);
+  if (!st.ok()) return ctx.fail(Status::from(st));
+  txn.reset();
+  const policies::TenantPolicy& p = *peer.policy;
+  struct Row {
+    const char* name;
+    std::optional<std::uint64_t> limit;
+    std::uint64_t used;
+  };
+  const Row rows[] = {
+      {"max_cubes", p.max_cubes, usage.cubes},
+      {"max_items", p.max_items, usage.items},
+      {"max_plaintext_mb", p.max_plaintext_mb, mib_up(usage.text_bytes)},
+      {"activation.max_mb", p.activation_max_mb, mib_up(activation.bytes)},
+  };
+  std::string name = s.tenants.tenant_name(peer);
+  ctx.respond([&](wire::Response::Builder r) {
+    auto u = r.initUsage();
+    u.setTenant(name);
+    u.setStoredUnder(peer.tenant);
+    u.setCubes(usage.cubes);
+    u.setItems(usage.items);
+    u.setTextBytes(usage.text_bytes);
+    u.setActivationItems(activation.count);
+    u.setActivationBytes(activation.bytes);
+    unsigned n = 0;
+    for (const Row& row : rows) n += row.limit ? 1 : 0;
+    auto bounds = u.initBounds(n);
+    unsigned i = 0;
+    for (const Row& row : rows) {
+      if (!row.limit) continue;
+      bounds[i].setName(row.name);
+      bounds[i].setLimit(*row.limit);
+      bounds[i].setUsed(row.used);
+      ++i;
+    }
+  });
+}
+
+// Errors: permission_denied (another tenant's usage, for a member),
+// not_found.
+void usage(const Services& s, const RequestContext& ctx, std::string tenant) {
+  s.run_on_worker([&s, ctx, tenant = std::move(tenant)] {
+    Peer self{ctx.uid, ctx.tenant, ctx.admin, ctx.policy};
+    if (tenant.empty() || tenant == s.tenants.tenant_name(self)) {
+      return respond_usage(s, ctx, self);
+    }
+    if (!ctx.admin) {
+      return ctx.fail(Status::permission_denied(
+          "another tenant's usage is for administrators (root, memosd's uid or role = "
+          "\"admin\")"));
+    }
+    // A named tenant, or a user no file names (by user name or uid:N).
+    if (auto policy = s.tenants.current()->tenant(tenant); policy && policy->owner) {
+      return respond_usage(s, ctx, Peer{*policy->owner, *policy->owner, false, policy});
+    }
+    std::optional<std::uint32_t> uid;
+    std::string why;
+    if (tenant.rfind("uid:", 0) == 0) {
+      try {
+        std::size_t used = 0;
+        unsigned long v = std::stoul(tenant.substr(4), &used);
+        if (used == tenant.size() - 4 && v < 0xFFFFFFFFul) uid = static_cast<std::uint32_t>(v);
+      } catch (const std::exception&) {
+      }
+    } else {
+      uid = s.tenants.users().user(tenant, &why);
+    }
+    if (!uid) {
+      return ctx.fail(Status::not_found("no tenant named '" + tenant + "'"));
+    }
+    return respond_usage(s, ctx, s.tenants.peer(*uid, nullptr));
+  });
+}
+
 }  // namespace
 
 void add_tenant_handlers(DispatchTable& table, const Services& s) {
@@ -83,6 +170,8 @@ void add_tenant_handlers(DispatchTable& table, const Services& s) {
   table.add(R::POLICY_SHOW,
             [&s](const RequestContext& c, R::Reader r) { show(s, c, exact(r.getPolicyShow())); });
   table.add(R::POLICY_RELOAD, [&s](const RequestContext& c, R::Reader) { reload(s, c); });
+  table.add(R::TENANT_USAGE,
+            [&s](const RequestContext& c, R::Reader r) { usage(s, c, exact(r.getTenantUsage())); });
 }
 
 }  // namespace memos::kernel

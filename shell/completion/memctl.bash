@@ -15,7 +15,7 @@ _memctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="status cube plugin add get update archive freeze activate rollback diff rm
-    history search chat kv policy"
+    history search chat kv policy tenant"
   local global="--socket --json --version --help"
   # Options that take a value (the next word is that value, not an argument).
   local valued=" --socket --tag --meta --importance --ttl --valid-from --valid-to --session
@@ -40,7 +40,8 @@ _memctl() {
     fi
     if [[ -z $cmd ]]; then
       cmd=$word
-    elif [[ -z $sub && ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == policy) ]]; then
+    elif [[ -z $sub && ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == policy ||
+      $cmd == tenant) ]]; then
       sub=$word
     else
       ((args++))
@@ -73,12 +74,14 @@ _memctl() {
   if [[ -z $cmd ]]; then
     words="$commands $global"
     first_is_cube=0
-  elif [[ ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == policy) && -z $sub ]]; then
+  elif [[ ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == policy || $cmd == tenant) &&
+    -z $sub ]]; then
     case $cmd in
       cube) words="create ls show rm snapshot snapshots diff export import" ;;
       plugin) words="ls info reload" ;;
       kv) words="prefill ls rm stats" ;;
       policy) words="check show reload" ;;
+      tenant) words="usage" ;;
     esac
     first_is_cube=0
   else
@@ -113,7 +116,7 @@ _memctl() {
         ;;
       "kv prefill") words="--ids --top" ;;
       "cube ls" | "kv stats" | status) first_is_cube=0 ;;
-      plugin* | "policy show" | "policy reload") first_is_cube=0 ;;
+      plugin* | "policy show" | "policy reload" | "tenant usage") first_is_cube=0 ;;
       "policy check")
         first_is_cube=0
         files=1

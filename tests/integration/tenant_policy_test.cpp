@@ -309,20 +309,26 @@ BOOST_AUTO_TEST_CASE(only_administrators_reload_and_read_other_tenants,
                              "the ops admin cannot read dev's policy");
                auto status = c.status();
                out += expect(status.ok() && status->admin, "status does not call her an admin");
+               auto usage = c.tenant_usage("dev");
+               out += expect(usage.ok() && usage->stored_under == kBob,
+                             "the ops admin cannot read dev's usage");
                return out;
              }) == "");
-  BOOST_TEST(as(kBob, socket, [](memos::Client& c) {
-               auto r = c.policy_reload();
-               std::string out =
-                   expect(!r.ok() && r.error().code == memos::ErrorCode::permission_denied &&
-                              r.error().message.find("for administrators") != std::string::npos,
-                          "a member reloads the policies");
-               auto plugin = c.plugin_reload("hash-v1");
-               out += expect(
-                   !plugin.ok() && plugin.error().code == memos::ErrorCode::permission_denied,
-                   "a member reloads a plugin");
-               return out;
-             }) == "");
+  BOOST_TEST(
+      as(kBob, socket, [](memos::Client& c) {
+        auto r = c.policy_reload();
+        std::string out =
+            expect(!r.ok() && r.error().code == memos::ErrorCode::permission_denied &&
+                       r.error().message.find("for administrators") != std::string::npos,
+                   "a member reloads the policies");
+        auto plugin = c.plugin_reload("hash-v1");
+        out += expect(!plugin.ok() && plugin.error().code == memos::ErrorCode::permission_denied,
+                      "a member reloads a plugin");
+        auto usage = c.tenant_usage("ops");
+        out += expect(!usage.ok() && usage.error().code == memos::ErrorCode::permission_denied,
+                      "a member reads another tenant's usage");
+        return out;
+      }) == "");
   BOOST_TEST(d.process->stop() == 0, d.process->log());
 }
 
@@ -504,5 +510,43 @@ BOOST_AUTO_TEST_CASE(a_policys_activation_budget_replaces_the_configured_one) {
   stats = c->kv_stats();
   BOOST_REQUIRE(stats.ok());
   BOOST_TEST(stats->tenant_max_bytes == 8192ull << 20);  // activation.tenant_max_mb's default
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
+
+BOOST_AUTO_TEST_CASE(a_tenant_sees_what_it_holds_against_its_bounds) {
+  PolicyDaemon d;
+  write(d.policies / "default.toml", "max_cubes = 2\nmax_items = 10\n");
+  d.start();
+  auto c = d.connect();
+  BOOST_REQUIRE(c->cube_create("u").ok());
+  for (const char* t : {"aaaaa", "bbbbb", "ccccc"}) BOOST_REQUIRE(c->add("u", {t}).ok());
+  auto u = c->tenant_usage();
+  BOOST_REQUIRE_MESSAGE(u.ok(), (u.ok() ? "" : u.error().message));
+  BOOST_TEST(u->cubes == 1u);
+  BOOST_TEST(u->items == 3u);
+  BOOST_TEST(u->text_bytes == 15u);
+  BOOST_TEST(u->stored_under == ::geteuid());
+  BOOST_REQUIRE(u->bounds.size() == 2u);
+  BOOST_TEST(u->bounds[0].name == "max_cubes");
+  BOOST_TEST(u->bounds[0].limit == 2u);
+  BOOST_TEST(u->bounds[0].used == 1u);
+  BOOST_TEST(u->bounds[1].name == "max_items");
+  BOOST_TEST(u->bounds[1].used == 3u);
+
+  // An administrator (memosd's own uid here) reads any user's; nobody's is
+  // refused by name.
+  auto other = c->tenant_usage("uid:42499");
+  BOOST_REQUIRE(other.ok());
+  BOOST_TEST(other->items == 0u);
+  BOOST_TEST(other->tenant == "uid:42499");
+  auto none = c->tenant_usage("no-such-user-anywhere");
+  BOOST_TEST((!none.ok() && none.error().code == memos::ErrorCode::not_found));
+
+  std::string out, err;
+  BOOST_TEST(run_command({MEMOS_MEMCTL, "--socket", d.process->socket(), "tenant", "usage"}, &out,
+                         &err) == 0,
+             err);
+  BOOST_TEST(out.find("items        3, texts 15 B") != std::string::npos, out);
+  BOOST_TEST(out.find("bound        max_items = 10: 3 used (30%)") != std::string::npos, out);
   BOOST_TEST(d.process->stop() == 0, d.process->log());
 }

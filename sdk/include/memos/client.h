@@ -333,6 +333,13 @@ class Client {
   // message, one a line, and the running policies stay).
   std::future<Result<PolicyInfo>> policy_reload_async();
   Result<PolicyInfo> policy_reload() { return policy_reload_async().get(); }
+  // What a tenant holds: the caller's when `tenant` is empty; another's (a
+  // tenant's name, a user's, or "uid:N") for administrators. Errors:
+  // permission_denied, not_found.
+  std::future<Result<TenantUsage>> tenant_usage_async(std::string tenant = "");
+  Result<TenantUsage> tenant_usage(std::string tenant = "") {
+    return tenant_usage_async(std::move(tenant)).get();
+  }
 
   // ---- generation and the activation tier -------------------------------------
   // Each fails with unavailable when memosd has no executor (not retryable:

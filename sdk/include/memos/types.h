@@ -201,6 +201,26 @@ struct PolicyInfo {
   std::uint32_t stored_under = 0;  // the uid the tenant's memory is stored under
 };
 
+// One bound of a tenant's policy and how much of it is used, both in the
+// key's unit (MiB for the _mb keys; used rounded up).
+struct UsageBound {
+  std::string name{};  // the policy key: "max_items"
+  std::uint64_t limit = 0;
+  std::uint64_t used = 0;
+};
+
+// What a tenant holds, as its bounds count it.
+struct TenantUsage {
+  std::string tenant{};
+  std::uint32_t stored_under = 0;
+  std::uint64_t cubes = 0;
+  std::uint64_t items = 0;  // live items, archived and frozen included
+  std::uint64_t text_bytes = 0;
+  std::uint64_t activation_items = 0;
+  std::uint64_t activation_bytes = 0;
+  std::vector<UsageBound> bounds{};  // the bounds its policy sets
+};
+
 struct Status {
   std::string version{};
   std::uint32_t pid = 0;
