@@ -21,6 +21,7 @@
 #include "kernel/handlers/areas.h"
 #include "kernel/memory_block.h"
 #include "kernel/plugin_executor.h"
+#include "kernel/policy_use.h"
 #include "kernel/request_checks.h"
 #include "kernel/search.h"
 #include "kernel/serial_lane.h"
@@ -353,6 +354,16 @@ Status read_chat(const Services& s, wire::Chat::Reader in, ChatArgs* args) {
 void chat(const Services& s, const RequestContext& ctx, wire::Chat::Reader in) {
   ChatArgs args;
   if (Status st = read_chat(s, in, &args); !st.ok()) return ctx.fail(st);
+  // Without the activation tier a chat neither restores nor stores states.
+  if (!ctx.policy->tiers.activation) {
+    if (args.activate) {
+      return ctx.fail(check_tier(*ctx.policy, store::Tier::activation));
+    }
+    args.no_reuse = true;
+  }
+  if (s.executor) {
+    if (Status st = check_executor(*ctx.policy, s.config); !st.ok()) return ctx.fail(st);
+  }
   on_lane(s, ctx, std::move(args), &run_chat);
 }
 
@@ -399,7 +410,9 @@ void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& a
 }
 
 void prefill(const Services& s, const RequestContext& ctx, wire::KvPrefill::Reader in) {
+  if (Status st = check_tier(*ctx.policy, store::Tier::activation); !st.ok()) return ctx.fail(st);
   if (!s.executor) return ctx.fail(no_executor());
+  if (Status st = check_executor(*ctx.policy, s.config); !st.ok()) return ctx.fail(st);
   ChatArgs args;
   args.cube = exact(in.getCube());
   if (Status st = check_cube_name(args.cube); !st.ok()) return ctx.fail(st);

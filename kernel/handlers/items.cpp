@@ -13,6 +13,7 @@
 #include "kernel/handlers/areas.h"
 #include "kernel/handlers/item_write.h"
 #include "kernel/inline_reads.h"
+#include "kernel/policy_use.h"
 #include "kernel/quota.h"
 #include "kernel/request_checks.h"
 #include "memcube/item_diff.h"
@@ -56,11 +57,16 @@ void add(const Services& s, const RequestContext& ctx, wire::AddItem::Reader arg
   draft->provenance.writer = ctx.tenant;
   draft->provenance.session = exact(args.getSessionId());
   for (auto source : args.getSources()) draft->provenance.sources.push_back(source);
-  const std::int64_t ttl_ms = args.getTtlMs();
+  std::int64_t ttl_ms = args.getTtlMs();
+  // Without a TTL of its own, a memory gets its tenant's default, if any.
+  if (ttl_ms == 0 && ctx.policy->retention_ttl_s) {
+    ttl_ms = static_cast<std::int64_t>(*ctx.policy->retention_ttl_s) * 1000;
+  }
   const std::uint64_t supersedes = args.getSupersedes();
   const bool allow_duplicate = args.getAllowDuplicate();
   if (Status st = check_not_blank(draft->text); !st.ok()) return ctx.fail(st);
   if (Status st = check_item_bytes(*ctx.policy, draft->text.size()); !st.ok()) return ctx.fail(st);
+  if (Status st = check_tier(*ctx.policy, store::Tier::plaintext); !st.ok()) return ctx.fail(st);
   if (args.getTier() != wire::Tier::PLAINTEXT) {
     return ctx.fail(Status::bad_request("only plaintext items can be added so far"));
   }
@@ -118,6 +124,7 @@ void update(const Services& s, const RequestContext& ctx, wire::UpdateItem::Read
   if (Status st = check_item_bytes(*ctx.policy, patch->text->size()); !st.ok()) {
     return ctx.fail(st);
   }
+  if (Status st = check_tier(*ctx.policy, store::Tier::plaintext); !st.ok()) return ctx.fail(st);
   // One check of the session for every write (update once stored any).
   if (Status st = check_session(patch->session, s.config.store); !st.ok()) return ctx.fail(st);
   ItemWrite w;

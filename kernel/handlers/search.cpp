@@ -11,6 +11,7 @@
 #include "kernel/access_log.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/index_set.h"
+#include "kernel/policy_use.h"
 #include "kernel/request_checks.h"
 #include "kernel/search.h"
 
@@ -181,6 +182,7 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
       q.cubes.push_back(std::move(cube));
     }
     q.mode = req->mode.value_or(default_mode(q.cubes.front()));
+    if (Status st = check_search_mode(*ctx.policy, s.config, q.mode); !st.ok()) return ctx.fail(st);
     q.filter.now_ms = now_ms();
     std::vector<SearchHit> hits;
     if (Status st = run_search(s.indexes, *txn, q, &hits); !st.ok()) return ctx.fail(st);

@@ -550,3 +550,54 @@ BOOST_AUTO_TEST_CASE(a_tenant_sees_what_it_holds_against_its_bounds) {
   BOOST_TEST(out.find("bound        max_items = 10: 3 used (30%)") != std::string::npos, out);
   BOOST_TEST(d.process->stop() == 0, d.process->log());
 }
+
+BOOST_AUTO_TEST_CASE(what_a_tenant_may_use_and_its_default_retention) {
+  PolicyDaemon d;
+  write(d.policies / "default.toml",
+        "[use]\ntiers = [\"plaintext\"]\nretrievers = [\"xapian-retriever\"]\n"
+        "[retention]\nttl_s = 3600\n");
+  d.start();
+  auto c = d.connect();
+  BOOST_REQUIRE(c->cube_create("w").ok());
+  // A memory without a TTL of its own gets the tenant's default.
+  auto before = std::chrono::system_clock::now();
+  auto a = c->add("w", {"the tide turns at noon"});
+  BOOST_REQUIRE(a.ok());
+  auto expected = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      (before + std::chrono::hours(1)).time_since_epoch())
+                      .count();
+  BOOST_TEST(a->expires_at_ms >= expected - 1000);
+  BOOST_TEST(a->expires_at_ms <= expected + 60000);
+  memos::NewItem own{"kept a minute"};
+  own.ttl_ms = 60000;
+  auto b = c->add("w", own);
+  BOOST_REQUIRE(b.ok());
+  BOOST_TEST(b->expires_at_ms < a->expires_at_ms);
+
+  // Lexical search runs on the retriever the policy lists; dense and
+  // hybrid need faiss-retriever, which it leaves out.
+  memos::SearchOptions lexical;
+  lexical.mode = memos::SearchMode::lexical;
+  BOOST_TEST(c->search("w", "tide", lexical).ok());
+  memos::SearchOptions dense;
+  dense.mode = memos::SearchMode::dense;
+  auto refused = c->search("w", "tide", dense);
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.error().code == memos::ErrorCode::permission_denied));
+  BOOST_TEST(refused.error().message.find("a dense search runs on 'faiss-retriever', which "
+                                          "use.retrievers leaves out") != std::string::npos,
+             refused.error().message);
+
+  // No activation tier: kv prefill is refused before anything runs.
+  auto prefill = c->kv_prefill("w", {a->id});
+  BOOST_REQUIRE(!prefill.ok());
+  BOOST_TEST(prefill.error().message.find("may not use the activation tier") != std::string::npos,
+             prefill.error().message);
+
+  // Without the plaintext tier, no memory is added.
+  write(d.policies / "default.toml", "[use]\ntiers = [\"activation\"]\n");
+  BOOST_REQUIRE(c->policy_reload().ok());
+  auto no = c->add("w", {"another"});
+  BOOST_TEST((!no.ok() && no.error().code == memos::ErrorCode::permission_denied));
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
