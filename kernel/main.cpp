@@ -5,7 +5,6 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,25 +37,13 @@ void print_config(const memos::kernel::Config& config, const memos::kernel::Conf
 // load it (ownership included), or one file. Every diagnostic is printed,
 // as file:line:column.
 int check_policy(const std::string& path) {
-  namespace policies = memos::policies;
-  policies::SystemDirectory users;
-  std::vector<policies::Diagnostic> diagnostics;
-  std::size_t tenants = 0;
-  bool ok = false;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    auto set =
-        policies::PolicySet::load(path, users, static_cast<std::uint32_t>(geteuid()), &diagnostics);
-    ok = set != nullptr;
-    if (set) tenants = set->tenants().size();
-  } else {
-    policies::TenantPolicy policy;
-    ok = policies::read_policy_file(path, users, &policy, &diagnostics);
-    tenants = ok && !policy.is_default ? 1 : 0;
-  }
-  for (const auto& d : diagnostics) std::fprintf(stderr, "%s\n", d.text().c_str());
-  if (!ok) return 1;
-  std::printf("%s: ok (%zu tenant%s)\n", path.c_str(), tenants, tenants == 1 ? "" : "s");
+  memos::policies::SystemDirectory users;
+  auto check =
+      memos::policies::check_policy_path(path, users, static_cast<std::uint32_t>(geteuid()));
+  for (const auto& d : check.diagnostics) std::fprintf(stderr, "%s\n", d.text().c_str());
+  if (!check.ok) return 1;
+  std::printf("%s: ok (%zu tenant%s)\n", path.c_str(), check.tenants,
+              check.tenants == 1 ? "" : "s");
   return 0;
 }
 

@@ -147,4 +147,20 @@ std::shared_ptr<const TenantPolicy> PolicySet::tenant(std::string_view name) con
   return *it;
 }
 
+PolicyCheck check_policy_path(const std::string& path, const UserDirectory& users,
+                              std::optional<std::uint32_t> trusted_uid) {
+  PolicyCheck check;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    auto set = PolicySet::load(path, users, trusted_uid, &check.diagnostics);
+    check.ok = set != nullptr;
+    if (set) check.tenants = set->tenants().size();
+  } else {
+    TenantPolicy policy;
+    check.ok = read_policy_file(path, users, &policy, &check.diagnostics);
+    check.tenants = check.ok && !policy.is_default ? 1 : 0;
+  }
+  return check;
+}
+
 }  // namespace memos::policies

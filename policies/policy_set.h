@@ -61,4 +61,17 @@ class PolicySet {
   std::map<std::uint32_t, std::shared_ptr<const TenantPolicy>> by_uid_;
 };
 
+// What check_policy_path() found.
+struct PolicyCheck {
+  bool ok = false;
+  std::size_t tenants = 0;  // the tenants it names (default.toml is none)
+  std::vector<Diagnostic> diagnostics;
+};
+
+// Checks `path` as memosd would read it: a folder whole (PolicySet::load,
+// with `trusted_uid` as there), or one policy file alone. What
+// `memosd --check-policy` and `memctl policy check` both print.
+PolicyCheck check_policy_path(const std::string& path, const UserDirectory& users,
+                              std::optional<std::uint32_t> trusted_uid);
+
 }  // namespace memos::policies

@@ -2,12 +2,9 @@
 // (policy_commands.h).
 #include "shell/policy_commands.h"
 
-#include <sys/stat.h>
-
 #include <cstdio>
 #include <vector>
 
-#include "policies/policy_file.h"
 #include "policies/policy_set.h"
 #include "policies/user_directory.h"
 
@@ -19,35 +16,24 @@ namespace {
 // those). Diagnostics go to stderr, one a line, as file:line:column.
 int check(const std::string& path, const Output& out) {
   policies::SystemDirectory users;
-  std::vector<policies::Diagnostic> diagnostics;
-  std::size_t tenants = 0;
-  bool ok = false;
-  struct stat st {};
-  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    auto set = policies::PolicySet::load(path, users, std::nullopt, &diagnostics);
-    ok = set != nullptr;
-    if (set) tenants = set->tenants().size();
-  } else {
-    policies::TenantPolicy policy;
-    ok = policies::read_policy_file(path, users, &policy, &diagnostics);
-    tenants = ok && !policy.is_default ? 1 : 0;
-  }
-  for (const auto& d : diagnostics) std::fprintf(stderr, "%s\n", d.text().c_str());
+  const auto result = policies::check_policy_path(path, users, std::nullopt);
+  for (const auto& d : result.diagnostics) std::fprintf(stderr, "%s\n", d.text().c_str());
   if (out.json()) {
     Json j;
     j["path"] = path;
-    j["ok"] = ok;
-    j["tenants"] = tenants;
+    j["ok"] = result.ok;
+    j["tenants"] = result.tenants;
     j["diagnostics"] = Json::array();
-    for (const auto& d : diagnostics) {
+    for (const auto& d : result.diagnostics) {
       j["diagnostics"].push_back(
           Json{{"where", d.where}, {"message", d.message}, {"warning", d.warning}});
     }
     std::printf("%s\n", json_text(j).c_str());
-  } else if (ok) {
-    std::printf("%s: ok (%zu tenant%s)\n", path.c_str(), tenants, tenants == 1 ? "" : "s");
+  } else if (result.ok) {
+    std::printf("%s: ok (%zu tenant%s)\n", path.c_str(), result.tenants,
+                result.tenants == 1 ? "" : "s");
   }
-  return ok ? 0 : kExitRefused;
+  return result.ok ? 0 : kExitRefused;
 }
 
 int print_policy(const memos::PolicyInfo& p, const Output& out) {
