@@ -20,6 +20,8 @@ Status Status::from(const store::Status& s) {
       return {Code::unavailable, s.message, true};
     case Errc::quota_exceeded:
       return {Code::quota_exceeded, s.message, false};
+    case Errc::permission_denied:
+      return {Code::permission_denied, s.message, false};
     case Errc::corrupt:
     case Errc::io:
       break;

@@ -1,8 +1,10 @@
 #include "kernel/tenant_registry.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <charconv>
 
 #include "kernel/admin.h"
 
@@ -55,6 +57,21 @@ Status TenantRegistry::load(std::vector<std::string>* warnings) {
   return {};
 }
 
+Status TenantRegistry::reload(const std::string& why) {
+  std::vector<std::string> warnings;
+  Status st = load(&warnings);
+  for (const auto& w : warnings) spdlog::warn("{}: {}", why, w);
+  if (!st.ok()) {
+    spdlog::error("{}: tenant policies not reloaded, the running ones stay:\n{}", why, st.message);
+    return st;
+  }
+  auto set = current();
+  spdlog::info("{}: tenant policies re-read from {} ({} tenants)", why,
+               set->folder().empty() ? std::string("nowhere (built-in)") : set->folder(),
+               set->tenants().size());
+  return st;
+}
+
 std::shared_ptr<const policies::PolicySet> TenantRegistry::current() const {
   std::lock_guard lock(mu_);
   return current_;
@@ -75,6 +92,26 @@ Peer TenantRegistry::peer(std::uint32_t uid, Status* refusal) const {
                               : p.policy->file + " says allow = false"));
   }
   return p;
+}
+
+std::optional<Peer> TenantRegistry::find_tenant(std::string_view name) const {
+  if (auto policy = current()->tenant(name)) {
+    if (!policy->owner) return std::nullopt;  // it covers no uid
+    return peer(*policy->owner, nullptr);
+  }
+  std::optional<std::uint32_t> uid;
+  if (name.starts_with("uid:")) {
+    const std::string_view digits = name.substr(4);
+    std::uint32_t v = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    // uid 4294967295 is (uid_t)-1, "no uid", never a peer.
+    if (ec == std::errc() && end == digits.data() + digits.size() && v != 0xFFFFFFFFu) uid = v;
+  } else {
+    std::string why;
+    uid = users_->user(std::string(name), &why);
+  }
+  if (!uid) return std::nullopt;
+  return peer(*uid, nullptr);
 }
 
 std::string TenantRegistry::tenant_name(const Peer& peer) const {

@@ -19,7 +19,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernel/status.h"
@@ -47,6 +49,10 @@ class TenantRegistry {
   // set. Warnings go to `*warnings`. Reads files and asks NSS: not on the
   // loop thread.
   Status load(std::vector<std::string>* warnings);
+  // load() on a running daemon, logged as `why` ("SIGHUP", "policy reload
+  // (uid N)"): warnings, the refusal (the running set stays) or the new
+  // set. Returns load()'s status.
+  Status reload(const std::string& why);
   // Points the registry at another folder for the next load() (a SIGHUP
   // that changed policies_dir).
   void set_folder(std::string folder);
@@ -61,6 +67,11 @@ class TenantRegistry {
   // A tenant's name: its policy's, else the user's name, else "uid:N".
   // Asks NSS: not on the loop thread.
   std::string tenant_name(const Peer& peer) const;
+
+  // The tenant named `name` (a policy's tenant name, else a user name, else
+  // uid:N), as the peer of the uid its memory is stored under; nullopt if
+  // none is. Asks NSS: not on the loop thread.
+  std::optional<Peer> find_tenant(std::string_view name) const;
 
   const policies::UserDirectory& users() const { return *users_; }
 

@@ -219,11 +219,4 @@ store::Status find_client_cube(const store::ReadTxn& txn, std::uint32_t tenant,
   return txn.find_cube(tenant, name, cube);
 }
 
-Status open_cube(const store::Store& st, std::uint32_t tenant, const std::string& name,
-                 std::optional<store::ReadTxn>* txn, store::Cube* cube) {
-  store::Status s = st.begin_read(txn);
-  if (s.ok()) s = find_client_cube(**txn, tenant, name, cube);
-  return Status::from(s);
-}
-
 }  // namespace memos::kernel

@@ -64,10 +64,6 @@ bool visible_to_clients(const store::Cube& cube);
 // above apply.
 bool is_memosds_own(std::string_view cube_name);
 
-// Opens a read transaction and finds the tenant's cube (another tenant's
-// is not_found, as are memosd's own: find_client_cube). Errors: not_found, internal (store errors).
-Status open_cube(const store::Store& st, std::uint32_t tenant, const std::string& name,
-                 std::optional<store::ReadTxn>* txn, store::Cube* cube);
 // The mode a cube's searches use unless the client names one; dense for
 // cubes made before modes existed.
 SearchMode default_mode(const store::Cube& cube);

@@ -135,6 +135,7 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
       !s.ok()) {
     return s;
   }
+  if (s = remove_shares_of(removed->id); !s.ok()) return s;
   for (MDB_dbi dbi : {tables().items, tables().versions, tables().snapshots, tables().access,
                       tables().text_hashes}) {
     if (s = delete_prefix(txn_, dbi, prefix, "remove cube items"); !s.ok()) return s;

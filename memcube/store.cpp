@@ -19,7 +19,9 @@ namespace {
 //    version 2 store is opened.
 // 4: what each tenant holds (`tenant_usage`), built from the cubes and heads
 //    when a version 2 or 3 store is opened.
-constexpr std::uint32_t kSchemaVersion = 4;
+// 5: cubes shared with other tenants (`cube_shares`, `shared_cubes`),
+//    created empty. A memosd reading version 4 would not see the grants.
+constexpr std::uint32_t kSchemaVersion = 5;
 constexpr std::uint32_t kOldestUpgradableSchema = 2;
 
 }  // namespace
@@ -102,7 +104,7 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
       // Upgraded in this transaction: the tables and the version are
       // committed together, or neither is.
       Status built = found < 3 ? Store::build_text_index(txn, *store->tables_) : Status{};
-      if (built.ok()) built = Store::build_tenant_usage(txn, *store->tables_);
+      if (built.ok() && found < 4) built = Store::build_tenant_usage(txn, *store->tables_);
       if (!built.ok()) {
         mdb_txn_abort(txn);
         *status = {built.code, "upgrading the store in " + dir + ": " + built.message};

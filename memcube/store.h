@@ -1,56 +1,7 @@
 // store.h — the LMDB-backed MemCube store.
 //
-// Layout: named LMDB databases, all keys big-endian so they sort naturally.
-// In keys, "cube" and "item" are u64 ids, "tenant" a u32 uid, "version" a
-// u32, "ms" a u64 Unix time in milliseconds (a negative time is stored as
-// 0), and a name, tag or key the raw bytes of the string, last. Values named
-// ...Record are Cap'n Proto messages behind a checksummed header
-// (record_codec.h); the others are fixed rows, as given. Each table group is
-// owned by one file, which reads and writes it (removing a cube and purging
-// an item also delete the rows they own in other groups):
-//
-//   store.cpp (the environment, transactions, ids)
-//     meta                "schema" -> u32 schema version (3; a version 2
-//                         store is upgraded on open by building
-//                         text_hashes)
-//                         "last_id" -> u64 last issued id (written by every
-//                         commit, so ids stay unique across restarts)
-//   cube_store.cpp (manifests)
-//     cube_names          tenant + name -> cube (u64)
-//     cubes               cube -> CubeRecord
-//   item_store.cpp (items and their versions)
-//     items               cube + item -> ItemRecord (the head version)
-//     versions            cube + item + version -> ItemRecord (immutable)
-//   snapshot_store.cpp
-//     snapshots           cube + tag -> SnapshotRecord
-//   retention_store.cpp (queues; the time leads, so a scan from the first
-//   key finds what is due)
-//     expiry              expires_at ms + cube + item -> "" (live, unfrozen
-//                         heads with a TTL)
-//     tombstones          deleted ms (the tombstone's recorded_at) + cube +
-//                         item -> "" (deleted heads, purged after retention)
-//   idempotency_store.cpp
-//     idempotency         tenant + client key -> IdempotencyRecord
-//   blob_ref_store.cpp
-//     blobs               SHA-256 (32 bytes) -> size (u64 LE) + refs (u64 LE)
-//                         + CRC-32C of those 16 bytes (u32 LE)
-//   access_store.cpp
-//     access              cube + item -> hits (u64 LE) + last access ms
-//                         (u64 LE) + CRC-32C of those 16 bytes (u32 LE)
-//   activation_store.cpp (the activation tier, activation.h)
-//     activations         cube + item -> ActivationRecord
-//     activation_prefixes chain digest (32 bytes) + cube + item -> ""
-//     activation_lru      tenant + last use ms + cube + item -> ""
-//     tenant_salts        tenant -> salt (32 random bytes)
-//   tenant_usage_store.cpp (what each tenant holds, kept in step with its
-//   items so that limits read one row instead of a scan)
-//     activation_usage    tenant -> count (u64) + bytes (u64)
-//     tenant_usage        tenant -> cubes (u64) + live items (u64) + bytes of
-//                         their texts (u64): what tenant quotas are checked
-//                         against, in the write's own transaction
-//   text_index_store.cpp (exact duplicates, found without reading the cube)
-//     text_hashes         cube + first 16 bytes of SHA-256(text) + item -> ""
-//                         (every head that is not a tombstone)
+// The tables, their keys and their rows are listed in memcube/store_tables.h,
+// beside their handles.
 //
 // Every change writes a new immutable row in `versions` and replaces the head in
 // `items`; deletion writes a tombstone version. Durability: the environment is
@@ -78,6 +29,8 @@
 #include <vector>
 
 #include "memcube/activation.h"
+#include "memcube/ids.h"
+#include "memcube/tenancy.h"
 #include "memcube/thread_affinity.h"
 
 // LMDB's handles, as <lmdb.h> declares them (typedef struct MDB_txn MDB_txn).
@@ -85,10 +38,6 @@ struct MDB_env;
 struct MDB_txn;
 
 namespace memos::store {
-
-using TenantId = std::uint32_t;
-using CubeId = std::uint64_t;
-using ItemId = std::uint64_t;
 
 // What a store operation can fail with. Each operation documents which apply.
 enum class Errc {
@@ -105,6 +54,9 @@ enum class Errc {
   // store itself, but by a caller's check inside the write transaction
   // (the kernel's tenant quotas), so that the write is undone with it.
   quota_exceeded,
+  // The peer may not do this to the cube (it is shared with it read-only):
+  // likewise set only by a caller's check inside the transaction.
+  permission_denied,
 };
 
 struct Status {
@@ -248,21 +200,6 @@ struct RetentionResult {
   std::size_t purged = 0;                          // removed with all versions
 };
 
-// A tenant's activation items: how many, and the bytes of their states.
-struct ActivationUsage {
-  std::uint64_t count = 0;
-  std::uint64_t bytes = 0;
-};
-
-// What a tenant holds of the plaintext tier: its cubes, the items whose
-// head is not a tombstone (archived and frozen ones included), and the bytes
-// of those heads' texts. Kept in step by every write that changes them.
-struct TenantUsage {
-  std::uint64_t cubes = 0;
-  std::uint64_t items = 0;
-  std::uint64_t text_bytes = 0;
-};
-
 struct StoreOptions {
   std::uint64_t map_size_bytes = 1ull << 30;
   // grow_map() doubles the map up to this; then a full map is storage_full.
@@ -346,6 +283,8 @@ class ReadTxn {
 
   // Errors: not_found, corrupt, io.
   Status find_cube(TenantId tenant, std::string_view name, Cube* out) const;
+  // The cube record by id. Errors: not_found, corrupt, io.
+  Status read_cube(CubeId cube, Cube* out) const;
   // Cubes of `tenant`, ordered by name. Errors: corrupt, io.
   Status list_cubes(TenantId tenant, std::vector<Cube>* out) const;
   // version 0 means the head. The head of a deleted item is not_found; its
@@ -424,14 +363,20 @@ class ReadTxn {
   Status least_recent_activations(TenantId tenant, std::size_t max,
                                   std::vector<std::pair<CubeId, ItemId>>* out) const;
 
+  // ---- sharing (tenancy.h; share_store.cpp) ----
+  // Errors: not_found (not shared with `tenant`), corrupt, io.
+  Status find_share(CubeId cube, TenantId tenant, CubeShare* out) const;
+  // The cube's grants, by tenant. Errors: corrupt, io.
+  Status list_shares(CubeId cube, std::vector<CubeShare>* out) const;
+  // The cubes shared with `tenant`, by cube id. Errors: corrupt, io.
+  Status shared_with(TenantId tenant, std::vector<CubeShare>* out) const;
+
  private:
   friend class Store;
   friend class WriteTxn;
   ReadTxn(const Store* store, MDB_txn* txn) : store_(store), txn_(txn) {}
   // The store's table handles (defined in memcube/store_tables.h).
   const Store::Tables& tables() const;
-  // The cube record by id. Errors: not_found, corrupt, io.
-  Status read_cube(CubeId cube, Cube* out) const;
   const Store* store_;
   MDB_txn* txn_;
   bool owns_ = true;  // false for the view of a WriteTxn, which owns its txn
@@ -461,7 +406,8 @@ class WriteTxn {
   Status create_cube(TenantId tenant, std::string_view name, std::string_view embedder,
                      std::uint32_t dimension, std::int64_t now_ms, Cube* out,
                      std::string_view default_retriever = "dense", std::string_view language = "");
-  // Removes the cube, its items and all their versions. Errors: not_found,
+  // Removes the cube, its items and all their versions, and every grant of
+  // it. Errors: not_found,
   // conflict (live items and !force), storage_full, corrupt, io.
   Status remove_cube(TenantId tenant, std::string_view name, bool force, Cube* removed);
   // Writes version 1 of a new item. With `supersedes` non-zero, the fact it
@@ -545,6 +491,14 @@ class WriteTxn {
   // Errors: not_found, storage_full, map_full, corrupt, io.
   Status touch_activation(CubeId cube, ItemId id, std::int64_t now_ms);
 
+  // ---- sharing ----
+  // Grants `share.tenant` access to `share.cube`, replacing an earlier
+  // grant. Errors: not_found (cube), conflict (the tenant owns the cube),
+  // storage_full, map_full, corrupt, io.
+  Status put_share(const CubeShare& share);
+  // Errors: not_found (no such grant), storage_full, map_full, corrupt, io.
+  Status remove_share(CubeId cube, TenantId tenant, CubeShare* removed);
+
   // Retention, bounded: at most `max_items` items whose TTL has passed get a
   // tombstone version (frozen items do not expire while frozen), and at most
   // `max_items` items deleted more than `tombstone_retention_ms` ago are
@@ -586,14 +540,16 @@ class WriteTxn {
   // Takes the head that is being replaced out of its retention queue.
   // Errors: storage_full, map_full, io.
   Status unqueue_from_retention(CubeId cube, const Item& previous_head);
-  // Reads, changes and writes back a tenant's activation usage (zeros if
-  // none yet). Errors: storage_full, map_full, corrupt, io.
   // Adds the deltas to a tenant's usage (none may take a count below 0).
   // Errors: corrupt (it would), storage_full, map_full, io.
   Status add_tenant_usage(TenantId tenant, std::int64_t cubes, std::int64_t items,
                           std::int64_t text_bytes);
+  // Reads, changes and writes back a tenant's activation usage (zeros if
+  // none yet). Errors: storage_full, map_full, corrupt, io.
   Status update_activation_usage(TenantId tenant,
                                  const std::function<void(ActivationUsage&)>& change);
+  // Removes every grant of a cube (its removal). Errors: io.
+  Status remove_shares_of(CubeId cube);
 
   Store* store_;
   MDB_txn* txn_;

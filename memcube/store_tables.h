@@ -1,7 +1,64 @@
-// store_tables.h — the handles of the store's named LMDB databases (their
-// key and value layouts are in store.h), and the fixed rows that two table
-// groups share. Internal to memcube: only the store's own .cpp files include
-// it, which keeps <lmdb.h> out of store.h and so out of the kernel.
+// store_tables.h — the store's named LMDB databases: their layout, their
+// handles, and the fixed rows that two table groups share. Internal to
+// memcube: only the store's own .cpp files include it, which keeps <lmdb.h>
+// out of store.h and so out of the kernel.
+//
+// Layout: named LMDB databases, all keys big-endian so they sort naturally.
+// In keys, "cube" and "item" are u64 ids, "tenant" a u32 uid, "version" a
+// u32, "ms" a u64 Unix time in milliseconds (a negative time is stored as
+// 0), and a name, tag or key the raw bytes of the string, last. Values named
+// ...Record are Cap'n Proto messages behind a checksummed header
+// (record_codec.h); the others are fixed rows, as given. Each table group is
+// owned by one file, which reads and writes it (removing a cube and purging
+// an item also delete the rows they own in other groups):
+//
+//   store.cpp (the environment, transactions, ids)
+//     meta                "schema" -> u32 schema version (5; older ones
+//                         from 2 are upgraded on open: store.cpp)
+//                         "last_id" -> u64 last issued id (written by every
+//                         commit, so ids stay unique across restarts)
+//   cube_store.cpp (manifests)
+//     cube_names          tenant + name -> cube (u64)
+//     cubes               cube -> CubeRecord
+//   item_store.cpp (items and their versions)
+//     items               cube + item -> ItemRecord (the head version)
+//     versions            cube + item + version -> ItemRecord (immutable)
+//   snapshot_store.cpp
+//     snapshots           cube + tag -> SnapshotRecord
+//   retention_store.cpp (queues; the time leads, so a scan from the first
+//   key finds what is due)
+//     expiry              expires_at ms + cube + item -> "" (live, unfrozen
+//                         heads with a TTL)
+//     tombstones          deleted ms (the tombstone's recorded_at) + cube +
+//                         item -> "" (deleted heads, purged after retention)
+//   idempotency_store.cpp
+//     idempotency         tenant + client key -> IdempotencyRecord
+//   blob_ref_store.cpp
+//     blobs               SHA-256 (32 bytes) -> size (u64 LE) + refs (u64 LE)
+//                         + CRC-32C of those 16 bytes (u32 LE)
+//   access_store.cpp
+//     access              cube + item -> hits (u64 LE) + last access ms
+//                         (u64 LE) + CRC-32C of those 16 bytes (u32 LE)
+//   activation_store.cpp (the activation tier, activation.h)
+//     activations         cube + item -> ActivationRecord
+//     activation_prefixes chain digest (32 bytes) + cube + item -> ""
+//     activation_lru      tenant + last use ms + cube + item -> ""
+//     tenant_salts        tenant -> salt (32 random bytes)
+//   tenant_usage_store.cpp (what each tenant holds, kept in step with its
+//   items so that limits read one row instead of a scan)
+//     activation_usage    tenant -> count (u64) + bytes (u64)
+//     tenant_usage        tenant -> cubes (u64) + live items (u64) + bytes of
+//                         their texts (u64): what tenant quotas are checked
+//                         against, in the write's own transaction
+//   text_index_store.cpp (exact duplicates, found without reading the cube)
+//     text_hashes         cube + first 16 bytes of SHA-256(text) + item -> ""
+//                         (every head that is not a tombstone)
+//   share_store.cpp (cubes shared with other tenants; both tables hold one
+//   row per grant, so that a cube's grants and a tenant's shared cubes are
+//   each one prefix scan)
+//     cube_shares         cube + tenant -> access (u8: 1 read, 2 write) +
+//                         granted ms (u64)
+//     shared_cubes        tenant + cube -> the same row
 #pragma once
 
 #include <lmdb.h>
@@ -30,6 +87,7 @@ struct Store::Tables {
   MDB_dbi activations = 0, activation_prefixes = 0;  // activation_store.cpp
   MDB_dbi activation_lru = 0, tenant_salts = 0;      // activation_store.cpp
   MDB_dbi text_hashes = 0;                           // text_index_store.cpp
+  MDB_dbi cube_shares = 0, shared_cubes = 0;         // share_store.cpp
 
   // Opens every database in `txn`, creating those missing (names as in
   // store.h). Returns LMDB's error code, 0 on success.
@@ -53,6 +111,8 @@ struct Store::Tables {
         {"tenant_usage", &tenant_usage},
         {"tenant_salts", &tenant_salts},
         {"text_hashes", &text_hashes},
+        {"cube_shares", &cube_shares},
+        {"shared_cubes", &shared_cubes},
     };
     for (const auto& [name, dbi] : all) {
       if (int rc = mdb_dbi_open(txn, name, MDB_CREATE, dbi)) return rc;

@@ -225,6 +225,28 @@ std::future<Result<Done>> Client::cube_remove_async(std::string name, bool force
       });
 }
 
+std::future<Result<Cube>> Client::cube_share_async(std::string name, std::string tenant,
+                                                   bool write) {
+  return impl_->call<Cube>(
+      [&](wire::Request::Builder r) {
+        auto c = r.initCubeShare();
+        c.setCube(text(name));
+        c.setTenant(text(tenant));
+        c.setWrite(write);
+      },
+      decode_cube);
+}
+
+std::future<Result<Cube>> Client::cube_unshare_async(std::string name, std::string tenant) {
+  return impl_->call<Cube>(
+      [&](wire::Request::Builder r) {
+        auto c = r.initCubeUnshare();
+        c.setCube(text(name));
+        c.setTenant(text(tenant));
+      },
+      decode_cube);
+}
+
 std::future<Result<Item>> Client::add_async(std::string cube, NewItem item) {
   return impl_->call<Item>(
       [&](wire::Request::Builder r) {

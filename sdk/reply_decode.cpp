@@ -124,17 +124,24 @@ Item to_item(ReplyReader& in, wire::Item::Reader r) {
 }
 
 Cube to_cube(ReplyReader& in, wire::Cube::Reader r) {
-  return Cube{r.getId(),
-              str(r.getName()),
-              r.getOwnerUid(),
-              r.getCreatedAtMs(),
-              str(r.getEmbedder()),
-              r.getDimension(),
-              r.getLiveItems(),
-              r.getHeadVersion(),
-              in.default_retriever(r.getDefaultRetriever()),
-              str(r.getLanguage()),
-              str(r.getIndexes())};
+  Cube c{r.getId(),
+         str(r.getName()),
+         r.getOwnerUid(),
+         r.getCreatedAtMs(),
+         str(r.getEmbedder()),
+         r.getDimension(),
+         r.getLiveItems(),
+         r.getHeadVersion(),
+         in.default_retriever(r.getDefaultRetriever()),
+         str(r.getLanguage()),
+         str(r.getIndexes())};
+  c.shared_by = str(r.getSharedBy());
+  c.shared_write = str(r.getAccess()) == "write";
+  for (auto g : r.getShares()) {
+    c.shares.push_back(
+        {str(g.getTenant()), g.getUid(), str(g.getAccess()) == "write", g.getGrantedAtMs()});
+  }
+  return c;
 }
 
 PluginInfo to_plugin(ReplyReader& in, wire::PluginInfo::Reader r) {

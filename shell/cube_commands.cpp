@@ -32,6 +32,17 @@ Json cube_json(const memos::Cube& c) {
   j["default_retriever"] = memos::to_string(c.default_retriever);
   j["language"] = c.language;
   if (!c.indexes.empty()) j["indexes"] = c.indexes;
+  if (!c.shared_by.empty()) {
+    j["shared_by"] = c.shared_by;
+    j["access"] = c.shared_write ? "write" : "read";
+  }
+  j["shares"] = Json::array();
+  for (const auto& g : c.shares) {
+    j["shares"].push_back(Json{{"tenant", g.tenant},
+                               {"uid", g.uid},
+                               {"access", g.write ? "write" : "read"},
+                               {"granted_at", format_time(g.granted_at_ms)}});
+  }
   return j;
 }
 
@@ -56,6 +67,13 @@ void print_cube(const memos::Cube& c) {
   if (!c.indexes.empty()) std::printf("indexes    %s\n", c.indexes.c_str());
   std::printf("live items %llu\n", static_cast<unsigned long long>(c.live_items));
   std::printf("version    %llu\n", static_cast<unsigned long long>(c.head_version));
+  if (!c.shared_by.empty()) {
+    std::printf("shared by  %s (%s)\n", c.shared_by.c_str(), c.shared_write ? "write" : "read");
+  }
+  for (const auto& g : c.shares) {
+    std::printf("shared     with %s (uid %u), %s, since %s\n", g.tenant.c_str(), g.uid,
+                g.write ? "write" : "read", format_time(g.granted_at_ms).c_str());
+  }
 }
 
 // Writes the archive to FILE.part, fsyncs it and renames it to FILE, so a
@@ -138,11 +156,21 @@ void add_cube_commands(CLI::App& app, CubeArgs& a) {
       ->check(memos::shell::one_of(memos::parse_search_mode, kSearchModes));
   cube_create->add_option("--language", a.language,
                           "stemming language of lexical search (default english)");
-  cube->add_subcommand("ls", "list your cubes");
+  cube->add_subcommand("ls", "list your cubes, then those shared with you");
   cube->add_subcommand("show", "show one cube")->add_option("NAME", a.name, "the cube")->required();
   auto* cube_rm = cube->add_subcommand("rm", "remove a cube");
   cube_rm->add_option("NAME", a.name, "the cube")->required();
   cube_rm->add_flag("--force", a.force, "remove even if it holds live items");
+  auto* cube_share = cube->add_subcommand("share", "let another tenant use your cube");
+  cube_share->add_option("NAME", a.name, "your cube")->required();
+  cube_share->add_option("--with", a.with, "the tenant: its policy name, a user name or uid:N")
+      ->required();
+  auto* share_read = cube_share->add_flag("--read", a.share_read, "read only (the default)");
+  cube_share->add_flag("--write", a.share_write, "also add, update and remove its items")
+      ->excludes(share_read);
+  auto* cube_unshare = cube->add_subcommand("unshare", "take a tenant's access back");
+  cube_unshare->add_option("NAME", a.name, "your cube")->required();
+  cube_unshare->add_option("--with", a.with, "the tenant")->required();
   auto* cube_snapshot = cube->add_subcommand("snapshot", "name the cube's current state");
   cube_snapshot->add_option("NAME", a.name, "the cube")->required();
   cube_snapshot->add_option("TAG", a.tag, "the snapshot's name")->required();
@@ -184,13 +212,30 @@ std::optional<int> run_cube_commands(CLI::App& app, const CubeArgs& a, memos::Cl
     }
     // MODE: how search ranks unless --mode says otherwise; LANGUAGE: the
     // stemming of lexical search.
-    std::printf("%-24s %10s %5s  %-8s %-10s %s\n", "NAME", "ITEMS", "DIM", "MODE", "LANGUAGE",
-                "CREATED");
+    // ACCESS: own, or what another tenant's grant allows (read, write).
+    std::printf("%-24s %10s %5s  %-8s %-10s %-20s %s\n", "NAME", "ITEMS", "DIM", "MODE", "LANGUAGE",
+                "CREATED", "ACCESS");
     for (const auto& c : r.value()) {
-      std::printf("%-24s %10llu %5u  %-8s %-10s %s\n", c.name.c_str(),
+      std::printf("%-24s %10llu %5u  %-8s %-10s %-20s %s\n", c.name.c_str(),
                   static_cast<unsigned long long>(c.live_items), c.dimension,
                   memos::to_string(c.default_retriever), c.language.c_str(),
-                  format_time(c.created_at_ms).c_str());
+                  format_time(c.created_at_ms).c_str(),
+                  c.shared_by.empty() ? "own"
+                  : c.shared_write    ? "write"
+                                      : "read");
+    }
+    return 0;
+  }
+  if (sub("share") || sub("unshare")) {
+    auto r = sub("share") ? client.cube_share(a.name, a.with, a.share_write)
+                          : client.cube_unshare(a.name, a.with);
+    if (!r) return out.refused(r.error());
+    if (out.json()) return out.emit(cube_json(r.value()));
+    if (sub("share")) {
+      std::printf("shared %s with %s (%s)\n", a.name.c_str(), a.with.c_str(),
+                  a.share_write ? "write" : "read");
+    } else {
+      std::printf("unshared %s from %s\n", a.name.c_str(), a.with.c_str());
     }
     return 0;
   }

@@ -1,5 +1,5 @@
 // cube_commands.h — memctl's commands on whole cubes: `cube create|ls|show|
-// rm`, their snapshots (`cube snapshot|snapshots|diff`) and archives (`cube
+// rm|share|unshare`, their snapshots (`cube snapshot|snapshots|diff`) and archives (`cube
 // export|import`) (memctl(1)).
 #pragma once
 
@@ -15,7 +15,10 @@ namespace memos::shell {
 
 struct CubeArgs {
   std::string name, tag, to_tag, file, as_name, retriever, language;
+  std::string with;  // cube share|unshare --with TENANT
   bool force = false;
+  bool share_read = false;                             // cube share --read (the default)
+  bool share_write = false;                            // cube share --write
   std::optional<memos::SearchMode> default_retriever;  // cube create --retriever
 };
 

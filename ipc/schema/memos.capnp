@@ -59,6 +59,8 @@ struct Request {
     policyShow @32 :Text;           # a tenant's name; "": the caller's own policy
     policyReload @33 :Void;         # re-read the policy folder (admins)
     tenantUsage @34 :Text;          # a tenant's name; "": the caller's own (others: admins)
+    cubeShare @35 :CubeShare;       # the owner grants another tenant access
+    cubeUnshare @36 :CubeShare;     # the owner takes a grant back
   }
 
   # A write (add, update, remove, setState, rollback) is answered once its
@@ -165,6 +167,31 @@ struct Cube {
   # cubeShow only: what each retriever holds, e.g. "dense: hnsw, 120000
   # documents, 3 tombstones, rebuilding; lexical: 120000 documents".
   indexes @10 :Text;
+  # A cube another tenant shares with the caller (cubeList, cubeShow): its
+  # owner's tenant name, and "read" or "write"; its name is then
+  # "owner/cube", the name its requests use. Both empty for the caller's
+  # own cubes.
+  sharedBy @11 :Text;
+  access @12 :Text;
+  # cubeShow, cubeShare and cubeUnshare, for its owner: whom it is shared
+  # with, by uid.
+  shares @13 :List(CubeGrant);
+}
+
+# Another tenant's access to a cube: "alice/notes" names it in that
+# tenant's requests.
+struct CubeShare {
+  cube @0 :Text;         # the caller's own cube (a plain name)
+  tenant @1 :Text;       # a tenant's name (memos-policy(5)), a user name or uid:N
+  write @2 :Bool;        # cubeShare: may also add, update and remove its
+                         # items; else read only. Ignored by cubeUnshare.
+}
+
+struct CubeGrant {
+  tenant @0 :Text;       # its name, as `memctl tenant usage` prints it
+  uid @1 :UInt32;        # the uid its memory is stored under
+  access @2 :Text;       # "read" or "write"
+  grantedAtMs @3 :Int64;
 }
 
 struct SnapshotRef {

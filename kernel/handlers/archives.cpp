@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernel/cube_access.h"
 #include "kernel/index_set.h"
 #include "kernel/quota.h"
 #include "kernel/request_checks.h"
@@ -197,7 +198,7 @@ void CubeArchives::export_chunk(const RequestContext& ctx, wire::ExportChunk::Re
                     cursor_bytes = std::move(cursor_bytes)] {
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
-    if (Status st = open_cube(s_.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
+    if (Status st = open_cube(s_, ctx, cube_name, CubeUse::read, &txn, &cube); !st.ok())
       return ctx.fail(st);
     ExportCursor cursor;
     std::string out;

@@ -13,7 +13,8 @@
 
 namespace memos::kernel {
 
-// status, cubeCreate, cubeList, cubeShow, cubeRemove (handlers/cubes.cpp).
+// status, cubeCreate, cubeList, cubeShow, cubeRemove, cubeShare, cubeUnshare
+// (handlers/cubes.cpp).
 void add_cube_handlers(DispatchTable& table, const Services& services);
 // add, get, update, remove, history, setState, rollback, diff (handlers/items.cpp).
 void add_item_handlers(DispatchTable& table, const Services& services);

@@ -1,19 +1,23 @@
 // Cube requests, and the daemon's status: status, cubeCreate, cubeList,
-// cubeShow, cubeRemove.
+// cubeShow, cubeRemove, cubeShare, cubeUnshare.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "kernel/cube_access.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/index_set.h"
 #include "kernel/inline_reads.h"
 #include "kernel/plugin_manager.h"
 #include "kernel/quota.h"
 #include "kernel/request_checks.h"
+#include "kernel/tenant_registry.h"
 
 namespace memos::kernel {
 namespace {
@@ -100,33 +104,146 @@ void create(const Services& s, const RequestContext& ctx, wire::CubeCreate::Read
   });
 }
 
+// The name of the tenant whose memory is stored under `uid` (NSS: not on
+// the loop).
+std::string tenant_name_of(const Services& s, store::TenantId uid) {
+  return s.tenants.tenant_name(s.tenants.peer(uid, nullptr));
+}
+
+// A cube shared with the caller: named "owner/cube", with its owner and
+// what the grant allows.
+void set_shared_cube(wire::Cube::Builder b, const store::Cube& cube, const std::string& owner_name,
+                     store::ShareAccess access) {
+  set_cube(b, cube);
+  b.setName(text(owner_name + "/" + cube.name));
+  b.setSharedBy(text(owner_name));
+  b.setAccess(to_string(access));
+}
+
+// The caller's own cubes by name, then the cubes shared with it by owner
+// and name.
 void list(const Services& s, const RequestContext& ctx) {
   s.run_on_worker([&s, ctx] {
+    struct Shared {
+      store::Cube cube;
+      std::string owner;
+      store::ShareAccess access;
+    };
     std::vector<store::Cube> cubes;
-    if (Status st = list_cubes(s.store, ctx.tenant, &cubes); !st.ok()) return ctx.fail(st);
+    std::vector<Shared> shared;
+    {
+      std::optional<store::ReadTxn> txn;
+      std::vector<store::CubeShare> grants;
+      store::Status st = s.store.begin_read(&txn);
+      if (st.ok()) st = txn->list_cubes(ctx.tenant, &cubes);
+      if (st.ok()) st = txn->shared_with(ctx.tenant, &grants);
+      for (std::size_t i = 0; st.ok() && i < grants.size(); ++i) {
+        Shared one{{}, {}, grants[i].access};
+        st = txn->read_cube(grants[i].cube, &one.cube);
+        if (st.ok()) shared.push_back(std::move(one));
+      }
+      if (!st.ok()) return ctx.fail(Status::from(st));
+    }
+    std::erase_if(cubes, [](const store::Cube& c) { return !visible_to_clients(c); });
+    for (auto& one : shared) one.owner = tenant_name_of(s, one.cube.owner);
+    std::sort(shared.begin(), shared.end(), [](const Shared& a, const Shared& b) {
+      return std::tie(a.owner, a.cube.name) < std::tie(b.owner, b.cube.name);
+    });
     ctx.respond([&](wire::Response::Builder r) {
-      auto list = r.initCubes(static_cast<unsigned>(cubes.size()));
-      for (unsigned i = 0; i < cubes.size(); ++i) set_cube(list[i], cubes[i]);
+      auto list = r.initCubes(static_cast<unsigned>(cubes.size() + shared.size()));
+      unsigned i = 0;
+      for (const auto& cube : cubes) set_cube(list[i++], cube);
+      for (const auto& one : shared) set_shared_cube(list[i++], one.cube, one.owner, one.access);
     });
   });
 }
 
-void show(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader args) {
-  s.run_on_worker([&s, ctx, name = exact(args.getName())] {
-    std::optional<store::ReadTxn> txn;
-    store::Cube cube;
-    if (Status st = open_cube(s.store, ctx.tenant, name, &txn, &cube); !st.ok())
-      return ctx.fail(st);
-    std::string indexes = s.indexes.describe(cube);
-    ctx.respond([&](wire::Response::Builder r) {
-      auto b = r.initCube();
+// A cube as `ctx`'s peer may see it: its own with its grants, or one
+// shared with it. Worker.
+void respond_cube(const Services& s, const RequestContext& ctx, const std::string& name) {
+  std::optional<store::ReadTxn> txn;
+  store::Cube cube;
+  CubeRef ref;
+  if (Status st = open_cube(s, ctx, name, CubeUse::read, &txn, &cube, &ref); !st.ok())
+    return ctx.fail(st);
+  store::CubeShare grant;
+  std::vector<store::CubeShare> grants;
+  store::Status st = ref.shared ? txn->find_share(cube.id, ctx.tenant, &grant)
+                                : txn->list_shares(cube.id, &grants);
+  if (!st.ok()) return ctx.fail(Status::from(st));
+  txn.reset();
+  std::vector<std::string> grantees;
+  for (const auto& g : grants) grantees.push_back(tenant_name_of(s, g.tenant));
+  std::string indexes = s.indexes.describe(cube);
+  const std::string owner = ref.shared ? tenant_name_of(s, cube.owner) : "";
+  ctx.respond([&](wire::Response::Builder r) {
+    auto b = r.initCube();
+    if (ref.shared) {
+      set_shared_cube(b, cube, owner, grant.access);
+    } else {
       set_cube(b, cube);
-      b.setIndexes(indexes);
+    }
+    b.setIndexes(indexes);
+    auto list = b.initShares(static_cast<unsigned>(grants.size()));
+    for (unsigned i = 0; i < grants.size(); ++i) {
+      list[i].setTenant(text(grantees[i]));
+      list[i].setUid(grants[i].tenant);
+      list[i].setAccess(to_string(grants[i].access));
+      list[i].setGrantedAtMs(grants[i].granted_at_ms);
+    }
+  });
+}
+
+void show(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader args) {
+  s.run_on_worker([&s, ctx, name = exact(args.getName())] { respond_cube(s, ctx, name); });
+}
+
+// cubeShare (`write` set or not) and cubeUnshare (`grant` false): the
+// owner changes who else may use its cube. Errors: permission_denied
+// (owner/cube), not_found (the cube, the tenant, or for unshare the
+// grant), bad_request (the owner itself), the store's.
+void change_grant(const Services& s, const RequestContext& ctx, wire::CubeShare::Reader args,
+                  bool grant) {
+  std::string cube = exact(args.getCube());
+  std::string tenant = exact(args.getTenant());
+  const auto access = args.getWrite() ? store::ShareAccess::write : store::ShareAccess::read;
+  if (Status st = check_owners_cube(cube, grant ? "share it" : "unshare it"); !st.ok())
+    return ctx.fail(st);
+  if (Status st = check_cube_name(cube); !st.ok()) return ctx.fail(st);
+  if (tenant.empty() || tenant.size() > 64)
+    return ctx.fail(Status::bad_request("name the tenant (at most 64 characters)"));
+  // The tenant's name is looked up through NSS: on a worker.
+  s.run_on_worker([&s, ctx, cube = std::move(cube), tenant = std::move(tenant), access, grant] {
+    std::optional<Peer> grantee = s.tenants.find_tenant(tenant);
+    if (!grantee) return ctx.fail(Status::not_found("no tenant named '" + tenant + "'"));
+    if (grantee->tenant == ctx.tenant) {
+      return ctx.fail(Status::bad_request("'" + tenant + "' is this cube's own tenant"));
+    }
+    const store::TenantId owner = ctx.tenant, to = grantee->tenant;
+    s.commits.submit({
+        [=](store::WriteTxn& txn) -> store::Status {
+          store::Cube found;
+          store::Status st = find_client_cube(txn.reader(), owner, cube, &found);
+          if (!st.ok()) return st;
+          if (grant) return txn.put_share({found.id, to, access, now_ms()});
+          st = txn.remove_share(found.id, to, nullptr);
+          if (st.code == store::Errc::not_found)
+            st.message = "cube '" + cube + "' is not shared with '" + tenant + "'";
+          return st;
+        },
+        [&s, ctx, cube, owner, to, grant, tenant](const store::Status& st) {
+          if (!st.ok()) return ctx.fail(Status::from(st));
+          spdlog::info("uid {} {} cube {} {} {} (uid {})", ctx.uid, grant ? "shared" : "unshared",
+                       cube, grant ? "with" : "from", tenant, to);
+          s.run_on_worker([&s, ctx, cube] { respond_cube(s, ctx, cube); });
+        },
     });
   });
 }
 
 void remove(const Services& s, const RequestContext& ctx, wire::CubeRemove::Reader args) {
+  if (Status st = check_owners_cube(exact_view(args.getName()), "remove it"); !st.ok())
+    return ctx.fail(st);
   auto removed = std::make_shared<store::Cube>();
   const std::uint32_t tenant = ctx.tenant;
   const bool force = args.getForce();
@@ -159,6 +276,12 @@ void add_cube_handlers(DispatchTable& table, const Services& s) {
             [&s](const RequestContext& c, R::Reader r) { show(s, c, r.getCubeShow()); });
   table.add(R::CUBE_REMOVE,
             [&s](const RequestContext& c, R::Reader r) { remove(s, c, r.getCubeRemove()); });
+  table.add(R::CUBE_SHARE, [&s](const RequestContext& c, R::Reader r) {
+    change_grant(s, c, r.getCubeShare(), true);
+  });
+  table.add(R::CUBE_UNSHARE, [&s](const RequestContext& c, R::Reader r) {
+    change_grant(s, c, r.getCubeUnshare(), false);
+  });
 }
 
 }  // namespace memos::kernel

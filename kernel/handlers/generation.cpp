@@ -18,6 +18,7 @@
 
 #include "kernel/access_log.h"
 #include "kernel/activation_tier.h"
+#include "kernel/cube_access.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/memory_block.h"
 #include "kernel/plugin_executor.h"
@@ -151,7 +152,8 @@ double prefill_saved_ms(const store::Activation& state, std::uint32_t reused, do
 // not_found (cube, a named memory), the search's, the executor's.
 Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& args, Block* out) {
   std::optional<store::ReadTxn> txn;
-  if (Status st = open_cube(s.store, ctx.tenant, args.cube, &txn, &out->cube); !st.ok()) return st;
+  if (Status st = open_cube(s, ctx, args.cube, CubeUse::read, &txn, &out->cube); !st.ok())
+    return st;
   std::vector<store::Item> items;
   if (!args.ids.empty()) {
     for (std::uint64_t item : args.ids) {
@@ -315,7 +317,7 @@ Status read_chat(const Services& s, wire::Chat::Reader in, ChatArgs* args) {
   if (!s.executor) return no_executor();
   args->cube = exact(in.getCube());
   args->prompt = exact(in.getPrompt());
-  if (Status st = check_cube_name(args->cube); !st.ok()) return st;
+  if (Status st = check_cube_text(args->cube); !st.ok()) return st;
   if (args->prompt.empty()) return Status::bad_request("the prompt is empty");
   if (Status st = check_text(args->prompt, s.config.store); !st.ok()) return st;
   args->k = in.getK() == 0 ? kDefaultChatK : in.getK();
@@ -354,6 +356,14 @@ Status read_chat(const Services& s, wire::Chat::Reader in, ChatArgs* args) {
 void chat(const Services& s, const RequestContext& ctx, wire::Chat::Reader in) {
   ChatArgs args;
   if (Status st = read_chat(s, in, &args); !st.ok()) return ctx.fail(st);
+  // A shared cube's activation states are its owner's (CubeUse::owner):
+  // a chat of another tenant reads its memories, and decodes them.
+  if (names_shared_cube(args.cube)) {
+    if (args.activate) {
+      return ctx.fail(check_owners_cube(args.cube, "store its activation states"));
+    }
+    args.no_reuse = true;
+  }
   // Without the activation tier a chat neither restores nor stores states.
   if (!ctx.policy->tiers.activation) {
     if (args.activate) {
@@ -415,6 +425,8 @@ void prefill(const Services& s, const RequestContext& ctx, wire::KvPrefill::Read
   if (Status st = check_executor(*ctx.policy, s.config); !st.ok()) return ctx.fail(st);
   ChatArgs args;
   args.cube = exact(in.getCube());
+  if (Status st = check_owners_cube(args.cube, "prefill its activation states"); !st.ok())
+    return ctx.fail(st);
   if (Status st = check_cube_name(args.cube); !st.ok()) return ctx.fail(st);
   if (in.getIds().size() > kMaxNamedMemories)
     return ctx.fail(Status::bad_request("at most 1000 memories in one block"));
@@ -430,11 +442,11 @@ void prefill(const Services& s, const RequestContext& ctx, wire::KvPrefill::Read
 
 void list(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader in) {
   std::string cube_name = exact(in.getName());
-  if (Status st = check_cube_name(cube_name); !st.ok()) return ctx.fail(st);
+  if (Status st = check_cube_text(cube_name); !st.ok()) return ctx.fail(st);
   s.run_on_worker([&s, ctx, cube_name = std::move(cube_name)] {
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
-    if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
+    if (Status st = open_cube(s, ctx, cube_name, CubeUse::read, &txn, &cube); !st.ok())
       return ctx.fail(st);
     std::vector<store::Activation> all;
     store::Status st =
@@ -442,7 +454,7 @@ void list(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader in
     if (!st.ok()) return ctx.fail(Status::from(st));
     ctx.respond([&](wire::Response::Builder r) {
       auto list = r.initActivations(static_cast<unsigned>(all.size()));
-      for (unsigned i = 0; i < all.size(); ++i) set_activation(list[i], all[i], cube.name);
+      for (unsigned i = 0; i < all.size(); ++i) set_activation(list[i], all[i], cube_name);
     });
   });
 }
@@ -450,12 +462,14 @@ void list(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader in
 void remove(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader in) {
   std::string cube_name = exact(in.getCube());
   const std::uint64_t item = in.getItemId();
+  if (Status st = check_owners_cube(cube_name, "remove its activation states"); !st.ok())
+    return ctx.fail(st);
   if (Status st = check_cube_name(cube_name); !st.ok()) return ctx.fail(st);
   // remove() waits for its commit: a worker, not the loop.
   s.run_on_worker([&s, ctx, item, cube_name = std::move(cube_name)] {
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
-    if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
+    if (Status st = open_cube(s, ctx, cube_name, CubeUse::owner, &txn, &cube); !st.ok())
       return ctx.fail(st);
     txn.reset();
     store::Activation gone;

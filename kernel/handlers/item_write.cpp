@@ -56,12 +56,15 @@ void submit(const Services& s, const RequestContext& ctx, std::shared_ptr<ItemWr
   auto out = std::make_shared<Outcome>();
   s.commits.submit({
       [ctx, w, out](store::WriteTxn& txn) -> store::Status {
-        // The cube as it is now (it may have been removed or replaced).
-        store::Status st = find_client_cube(txn.reader(), ctx.tenant, w->cube, &out->cube);
+        // The cube as it is now (it may have been removed, replaced or
+        // unshared since the request came).
+        store::Status st =
+            find_cube_for(txn.reader(), w->ref, ctx.tenant, CubeUse::write, &out->cube);
         if (!st.ok()) return st;
-        // The write, undone if it takes the tenant past a bound (quota.h).
+        // The write, undone if it takes the cube's owner past a bound
+        // (quota.h): a shared cube's memories are its owner's.
         auto apply = [&] {
-          return within_quota(txn, ctx.tenant, *ctx.policy, [&] {
+          return within_quota(txn, w->ref.owner, *w->ref.owner_policy, [&] {
             return w->apply(txn, out->cube, &out->written, &out->superseded);
           });
         };
@@ -105,18 +108,24 @@ void commit_item_write(const Services& s, const RequestContext& ctx, ItemWrite w
   // answered from the record, before any check judges the item as that
   // attempt left it: a retried remove would find it deleted), and a large
   // request is checked there too, so the loop never stalls on it.
-  if (ctx.idempotency_key.empty() && w->check_bytes <= kLoopCheckBytes) {
+  const bool shared = names_shared_cube(w->cube);
+  if (!shared) w->ref = own_cube(ctx, w->cube);
+  if (ctx.idempotency_key.empty() && w->check_bytes <= kLoopCheckBytes && !shared) {
     if (w->check) {
       if (Status st = w->check(); !st.ok()) return ctx.fail(st);
     }
     return submit(s, ctx, std::move(w));
   }
   s.run_on_worker([&s, ctx, w] {
+    if (names_shared_cube(w->cube)) {
+      if (Status st = resolve_cube(s.tenants, ctx, w->cube, &w->ref); !st.ok()) return ctx.fail(st);
+    }
     if (!ctx.idempotency_key.empty()) {
       std::optional<store::ReadTxn> txn;
       store::Cube cube;
-      if (Status st = open_cube(s.store, ctx.tenant, w->cube, &txn, &cube); !st.ok())
-        return ctx.fail(st);
+      store::Status st = s.store.begin_read(&txn);
+      if (st.ok()) st = find_cube_for(*txn, w->ref, ctx.tenant, CubeUse::write, &cube);
+      if (!st.ok()) return ctx.fail(Status::from(st));
       Earlier earlier;
       store::Item first;
       store::Status found = find_earlier(*txn, ctx, cube.id, &earlier, &first);

@@ -11,8 +11,9 @@
 //            the reply) and the reply goes out, or, when the request asks
 //            to wait until searchable, once the indexer has it.
 //
-// A keyed write, and one whose `check` reads more than kLoopCheckBytes,
-// first goes to a worker: the key's earlier attempt is looked up there (a
+// A keyed write, one whose `check` reads more than kLoopCheckBytes, and one
+// to another tenant's cube (its owner is looked up through NSS) first go
+// to a worker: the key's earlier attempt is looked up there (a
 // retry of a committed write is answered from its record) and the check
 // runs off the loop.
 #pragma once
@@ -21,6 +22,7 @@
 #include <memory>
 #include <string>
 
+#include "kernel/cube_access.h"
 #include "kernel/handlers/request_context.h"
 #include "kernel/services.h"
 #include "kernel/status.h"
@@ -32,7 +34,11 @@ namespace memos::kernel {
 inline constexpr std::size_t kLoopCheckBytes = 64 * 1024;
 
 struct ItemWrite {
-  std::string cube;
+  std::string cube;  // as the request names it: "notes", or "alice/notes" (cube_access.h)
+  // The cube resolved to its owner, by commit_item_write (on a worker when
+  // it names another tenant's cube). The write must be shared with the
+  // peer for writing, and counts against the owner's quotas.
+  CubeRef ref;
   // Checks the request's own fields (no store). Empty: nothing to check.
   // Errors: any; they are the reply.
   std::function<Status()> check;

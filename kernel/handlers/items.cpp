@@ -10,6 +10,7 @@
 
 #include "ipc/wire_vocabulary.h"
 #include "kernel/access_log.h"
+#include "kernel/cube_access.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/handlers/item_write.h"
 #include "kernel/inline_reads.h"
@@ -191,7 +192,7 @@ void get(const Services& s, const RequestContext& request, wire::GetItem::Reader
                version = args.getVersion()](const RequestContext& ctx) {
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
-    if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
+    if (Status st = open_cube(s, ctx, cube_name, CubeUse::read, &txn, &cube); !st.ok())
       return ctx.fail(st);
     store::Item found;
     store::AccessStats stats;
@@ -207,7 +208,9 @@ void get(const Services& s, const RequestContext& request, wire::GetItem::Reader
     });
   };
   auto defer = [&] { s.run_on_worker([read, request] { read(request); }); };
-  if (!s.inline_reads) return defer();
+  // Another tenant's cube is found through NSS (its owner's name): never
+  // on the loop.
+  if (!s.inline_reads || names_shared_cube(exact_view(args.getCube()))) return defer();
   s.inline_reads->run([&] { read(request); }, defer);
 }
 
@@ -217,7 +220,7 @@ Status read_versions(const Services& s, const RequestContext& ctx, const std::st
                      std::uint64_t item, std::vector<store::Item>* versions) {
   std::optional<store::ReadTxn> txn;
   store::Cube cube;
-  if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok()) return st;
+  if (Status st = open_cube(s, ctx, cube_name, CubeUse::read, &txn, &cube); !st.ok()) return st;
   return Status::from(txn->history(cube.id, item, versions));
 }
 
@@ -231,7 +234,7 @@ void history(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader
   s.run_on_worker([&s, ctx, cube_name = std::move(cube_name), item, paged, after] {
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
-    if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
+    if (Status st = open_cube(s, ctx, cube_name, CubeUse::read, &txn, &cube); !st.ok())
       return ctx.fail(st);
     std::vector<store::Item> versions;
     bool more = false;

@@ -15,6 +15,7 @@
 
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/status.h"
+#include "kernel/tenant_registry.h"
 #include "kernel/wire_replies.h"
 #include "memcube/store.h"
 #include "policies/policy.h"
@@ -62,6 +63,9 @@ struct RequestContext {
                    }),
           false);
   }
+
+  // Who sent it, as the tenant registry saw it at the request's arrival.
+  Peer peer() const { return Peer{uid, tenant, admin, policy}; }
 
   // How much of a plugin's state this client may see (PluginView).
   PluginView plugin_view() const { return admin ? PluginView::full : PluginView::public_view; }

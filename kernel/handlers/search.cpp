@@ -9,6 +9,7 @@
 
 #include "ipc/wire_vocabulary.h"
 #include "kernel/access_log.h"
+#include "kernel/cube_access.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/index_set.h"
 #include "kernel/policy_use.h"
@@ -41,7 +42,7 @@ Status read_cube_names(wire::Search::Reader args, std::vector<std::string>* name
       names->push_back(std::move(name));
   }
   for (const auto& name : *names) {
-    if (Status st = check_cube_name(name); !st.ok()) return st;
+    if (Status st = check_cube_text(name); !st.ok()) return st;
   }
   return {};
 }
@@ -172,13 +173,19 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
     SearchQuery& q = req->query;
     std::optional<store::ReadTxn> txn;
     if (store::Status st = s.store.begin_read(&txn); !st.ok()) return ctx.fail(Status::from(st));
+    // Hits name their cube as the request did ("alice/notes" for a cube
+    // shared with the peer).
     std::map<store::CubeId, std::string> names;
     for (const auto& name : req->cube_names) {
+      CubeRef ref;
       store::Cube cube;
-      // Only the tenant's own cubes are found: another tenant's is notFound.
-      if (store::Status st = find_client_cube(*txn, ctx.tenant, name, &cube); !st.ok())
+      // The tenant's own cubes, and those shared with it: any other is
+      // notFound.
+      if (Status st = resolve_cube(s.tenants, ctx, name, &ref); !st.ok()) return ctx.fail(st);
+      if (store::Status st = find_cube_for(*txn, ref, ctx.tenant, CubeUse::read, &cube); !st.ok())
         return ctx.fail(Status::from(st));
-      names[cube.id] = cube.name;
+      if (names.contains(cube.id)) continue;  // named twice ("notes" and "me/notes")
+      names[cube.id] = name;
       q.cubes.push_back(std::move(cube));
     }
     q.mode = req->mode.value_or(default_mode(q.cubes.front()));

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/cube_access.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/request_checks.h"
 
@@ -13,6 +14,7 @@ void create(const Services& s, const RequestContext& ctx, wire::SnapshotRef::Rea
   std::string cube_name = exact(args.getCube());
   std::string tag = exact(args.getTag());
   if (Status st = check_snapshot_tag(tag); !st.ok()) return ctx.fail(st);
+  if (Status st = check_owners_cube(cube_name, "make its snapshots"); !st.ok()) return ctx.fail(st);
   auto snap = std::make_shared<store::Snapshot>();
   const std::uint32_t tenant = ctx.tenant;
   s.commits.submit({
@@ -33,7 +35,7 @@ void list(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader ar
   s.run_on_worker([&s, ctx, cube_name = exact(args.getName())] {
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
-    if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
+    if (Status st = open_cube(s, ctx, cube_name, CubeUse::read, &txn, &cube); !st.ok())
       return ctx.fail(st);
     std::vector<store::Snapshot> snaps;
     if (store::Status st = txn->list_snapshots(cube.id, &snaps); !st.ok())
@@ -55,7 +57,7 @@ void diff(const Services& s, const RequestContext& ctx, wire::SnapshotDiff::Read
                    to_tag = std::move(to_tag)] {
     std::optional<store::ReadTxn> txn;
     store::Cube cube;
-    if (Status st = open_cube(s.store, ctx.tenant, cube_name, &txn, &cube); !st.ok())
+    if (Status st = open_cube(s, ctx, cube_name, CubeUse::read, &txn, &cube); !st.ok())
       return ctx.fail(st);
     store::Snapshot from, to;
     store::Status st = txn->find_snapshot(cube.id, from_tag, &from);

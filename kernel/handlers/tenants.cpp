@@ -32,7 +32,7 @@ void respond_policy(const Services& s, const RequestContext& ctx, const Peer& pe
 void show(const Services& s, const RequestContext& ctx, std::string tenant) {
   // Names are looked up through NSS: off the loop.
   s.run_on_worker([&s, ctx, tenant = std::move(tenant)] {
-    Peer self{ctx.uid, ctx.tenant, ctx.admin, ctx.policy};
+    const Peer self = ctx.peer();
     if (tenant.empty() || tenant == s.tenants.tenant_name(self)) {
       return respond_policy(s, ctx, self);
     }
@@ -61,17 +61,11 @@ void reload(const Services& s, const RequestContext& ctx) {
         "policy reload is for administrators (root, memosd's uid or role = \"admin\")"));
   }
   s.run_on_worker([&s, ctx] {
-    std::vector<std::string> warnings;
-    Status st = s.tenants.load(&warnings);
-    for (const auto& w : warnings) spdlog::warn("policy reload (uid {}): {}", ctx.uid, w);
+    Status st = s.tenants.reload("policy reload (uid " + std::to_string(ctx.uid) + ")");
     if (!st.ok()) {
-      spdlog::error("policy reload (uid {}): refused, the running policies stay:\n{}", ctx.uid,
-                    st.message);
       return ctx.fail(
           Status::bad_request("policies not reloaded, the running ones stay:\n" + st.message));
     }
-    spdlog::info("policy reload (uid {}): {} tenants from {}", ctx.uid,
-                 s.tenants.current()->tenants().size(), s.tenants.folder());
     // The caller's own policy as the new set has it.
     respond_policy(s, ctx, s.tenants.peer(ctx.uid, nullptr));
   });
@@ -131,7 +125,7 @@ void respond_usage(const Services& s, const RequestContext& ctx, const Peer& pee
 // not_found.
 void usage(const Services& s, const RequestContext& ctx, std::string tenant) {
   s.run_on_worker([&s, ctx, tenant = std::move(tenant)] {
-    Peer self{ctx.uid, ctx.tenant, ctx.admin, ctx.policy};
+    const Peer self = ctx.peer();
     if (tenant.empty() || tenant == s.tenants.tenant_name(self)) {
       return respond_usage(s, ctx, self);
     }
@@ -141,25 +135,9 @@ void usage(const Services& s, const RequestContext& ctx, std::string tenant) {
           "\"admin\")"));
     }
     // A named tenant, or a user no file names (by user name or uid:N).
-    if (auto policy = s.tenants.current()->tenant(tenant); policy && policy->owner) {
-      return respond_usage(s, ctx, Peer{*policy->owner, *policy->owner, false, policy});
-    }
-    std::optional<std::uint32_t> uid;
-    std::string why;
-    if (tenant.rfind("uid:", 0) == 0) {
-      try {
-        std::size_t used = 0;
-        unsigned long v = std::stoul(tenant.substr(4), &used);
-        if (used == tenant.size() - 4 && v < 0xFFFFFFFFul) uid = static_cast<std::uint32_t>(v);
-      } catch (const std::exception&) {
-      }
-    } else {
-      uid = s.tenants.users().user(tenant, &why);
-    }
-    if (!uid) {
-      return ctx.fail(Status::not_found("no tenant named '" + tenant + "'"));
-    }
-    return respond_usage(s, ctx, s.tenants.peer(*uid, nullptr));
+    auto other = s.tenants.find_tenant(tenant);
+    if (!other) return ctx.fail(Status::not_found("no tenant named '" + tenant + "'"));
+    return respond_usage(s, ctx, *other);
   });
 }
 

@@ -21,7 +21,7 @@ _memctl() {
   local valued=" --socket --tag --meta --importance --ttl --valid-from --valid-to --session
     --source --supersedes --idempotency-key -k --mode --any-tag --tier --state --since --until
     --valid-since --valid-until --as-of --recency --mmr --min-score --ids --max-tokens --temperature --top-k
-    --top-p --seed --retriever --language --as --top "
+    --top-p --seed --retriever --language --as --top --with "
 
   # The command, its subcommand (cube, plugin, kv) and how many arguments
   # were typed before the word being completed.
@@ -77,7 +77,7 @@ _memctl() {
   elif [[ ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == policy || $cmd == tenant) &&
     -z $sub ]]; then
     case $cmd in
-      cube) words="create ls show rm snapshot snapshots diff export import" ;;
+      cube) words="create ls show rm share unshare snapshot snapshots diff export import" ;;
       plugin) words="ls info reload" ;;
       kv) words="prefill ls rm stats" ;;
       policy) words="check show reload" ;;
@@ -108,6 +108,8 @@ _memctl() {
         first_is_cube=0
         ;;
       "cube rm") words="--force" ;;
+      "cube share") words="--with --read --write" ;;
+      "cube unshare") words="--with" ;;
       "cube export") ((args == 1)) && files=1 ;;
       "cube import")
         words="--as"

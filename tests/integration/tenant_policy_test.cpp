@@ -332,6 +332,191 @@ BOOST_AUTO_TEST_CASE(only_administrators_reload_and_read_other_tenants,
   BOOST_TEST(d.process->stop() == 0, d.process->log());
 }
 
+// Alice shares "notes" with bob to read and with carol to write: bob reads
+// it as alice/notes on every read path and cannot write; carol's writes
+// count against alice's quota; an unshare hides it again at the next
+// request; a cube never shared answers like one that does not exist.
+BOOST_AUTO_TEST_CASE(a_shared_cube_is_read_and_written_as_its_grant_allows_and_no_further,
+                     *boost::unit_test::label("root") *
+                         boost::unit_test::precondition(memos::testing::is_root)) {
+  PolicyDaemon d;
+  write(d.policies / "alice.toml", "uids = [" + std::to_string(kAlice) + "]\nmax_items = 4\n");
+  write(d.policies / "bob.toml", "uids = [" + std::to_string(kBob) + "]\n");
+  write(d.policies / "carol.toml", "uids = [" + std::to_string(kCarol) + "]\n");
+  d.start();
+  const std::string socket = d.process->socket();
+  BOOST_TEST(as(kAlice, socket, [](memos::Client& c) {
+               std::string out = expect(c.cube_create("notes").ok() && c.cube_create("diary").ok(),
+                                        "alice cannot create");
+               out += expect(c.add("notes", {"the launch moves to friday"}).ok() &&
+                                 c.add("diary", {"a private thought about friday"}).ok(),
+                             "alice cannot add");
+               out += expect(c.snapshot_create("notes", "v1").ok(), "alice cannot snapshot");
+               auto shared = c.cube_share("notes", "bob");
+               out += expect(shared.ok() && shared->shares.size() == 1u &&
+                                 shared->shares[0].tenant == "bob" && !shared->shares[0].write,
+                             "sharing with bob does not show bob's grant");
+               out += expect(c.cube_share("notes", "carol", true).ok(), "cannot share with carol");
+               auto self = c.cube_share("notes", "alice");
+               out += expect(!self.ok() && self.error().code == memos::ErrorCode::bad_request,
+                             "alice shares with herself");
+               auto nobody = c.cube_share("notes", "nobody-here");
+               out += expect(!nobody.ok() && nobody.error().code == memos::ErrorCode::not_found,
+                             "a share with no such tenant is not not_found");
+               return out;
+             }) == "");
+  BOOST_TEST(
+      as(kBob, socket, [](memos::Client& c) {
+        std::string out;
+        auto cubes = c.cube_list();
+        out += expect(cubes.ok() && cubes->size() == 1u && (*cubes)[0].name == "alice/notes" &&
+                          (*cubes)[0].shared_by == "alice" && !(*cubes)[0].shared_write,
+                      "bob's list does not hold alice/notes, read only");
+        auto hits = c.search("alice/notes", "launch friday");
+        out += expect(hits.ok() && hits->size() == 1u && (*hits)[0].cube == "alice/notes",
+                      "bob does not find the shared memory, named as he named it");
+        if (!hits.ok() || hits->empty()) return out;
+        const std::uint64_t id = (*hits)[0].item.id;
+        out += expect(c.get("alice/notes", id).ok(), "bob cannot get it");
+        out += expect(c.history("alice/notes", id).ok(), "bob cannot read its history");
+        out += expect(c.snapshot_list("alice/notes").ok(), "bob cannot list snapshots");
+        out += expect(c.snapshot_diff("alice/notes", "v1").ok(), "bob cannot diff them");
+        out += expect(c.kv_list("alice/notes").ok(), "bob cannot list its kv states");
+        std::string archive;
+        auto exported = c.export_cube("alice/notes", [&](std::string_view bytes) {
+          archive.append(bytes);
+          return true;
+        });
+        out += expect(exported.ok() && archive.find("launch moves") != std::string::npos,
+                      "bob cannot export it");
+        auto add = c.add("alice/notes", {"bob was here"});
+        out += expect(!add.ok() && add.error().code == memos::ErrorCode::permission_denied &&
+                          add.error().message.find("read-only") != std::string::npos,
+                      "bob writes to a read-only share");
+        auto rm = c.remove("alice/notes", id);
+        out += expect(!rm.ok() && rm.error().code == memos::ErrorCode::permission_denied,
+                      "bob removes from a read-only share");
+        auto snap = c.snapshot_create("alice/notes", "mine");
+        out += expect(!snap.ok() && snap.error().code == memos::ErrorCode::permission_denied,
+                      "bob snapshots alice's cube");
+        auto reshare = c.cube_share("alice/notes", "carol");
+        out += expect(!reshare.ok() && reshare.error().code == memos::ErrorCode::permission_denied,
+                      "bob shares alice's cube on");
+        auto drop = c.cube_remove("alice/notes", true);
+        out += expect(!drop.ok() && drop.error().code == memos::ErrorCode::permission_denied,
+                      "bob removes alice's cube");
+        // Never shared, and absent: the same answer.
+        auto diary = c.search("alice/diary", "friday");
+        auto none = c.search("alice/nothing", "friday");
+        out +=
+            expect(!diary.ok() && !none.ok() && diary.error().code == memos::ErrorCode::not_found &&
+                       none.error().code == memos::ErrorCode::not_found &&
+                       diary.error().message.find("shared with you") != std::string::npos,
+                   "alice/diary is told apart from a missing cube");
+        auto own = c.search("notes", "friday");
+        out += expect(!own.ok() && own.error().code == memos::ErrorCode::not_found,
+                      "bob's plain 'notes' finds alice's cube");
+        return out;
+      }) == "");
+  BOOST_TEST(as(kCarol, socket, [](memos::Client& c) {
+               std::string out = expect(c.add("alice/notes", {"carol adds a note"}).ok(),
+                                        "carol cannot write to her write share");
+               out += expect(c.add("alice/notes", {"carol adds another"}).ok(), "second add");
+               // Alice's max_items = 4 is now reached: carol's writes count
+               // against alice, not against carol.
+               auto over = c.add("alice/notes", {"one too many"});
+               out += expect(!over.ok() && over.error().code == memos::ErrorCode::quota_exceeded &&
+                                 over.error().message.find("alice.toml") != std::string::npos,
+                             "carol's write is not bounded by alice's quota");
+               auto mine = c.tenant_usage();
+               out += expect(mine.ok() && mine->items == 0u, "carol is charged for alice's items");
+               return out;
+             }) == "");
+  BOOST_TEST(as(kAlice, socket, [](memos::Client& c) {
+               auto usage = c.tenant_usage();
+               std::string out =
+                   expect(usage.ok() && usage->items == 4u, "alice does not hold carol's adds");
+               auto cube = c.cube_unshare("notes", "bob");
+               out += expect(
+                   cube.ok() && cube->shares.size() == 1u && cube->shares[0].tenant == "carol",
+                   "the unshare does not leave carol's grant alone");
+               auto again = c.cube_unshare("notes", "bob");
+               out += expect(!again.ok() && again.error().code == memos::ErrorCode::not_found,
+                             "a second unshare is not not_found");
+               return out;
+             }) == "");
+  BOOST_TEST(as(kBob, socket, [](memos::Client& c) {
+               auto hits = c.search("alice/notes", "launch");
+               std::string out =
+                   expect(!hits.ok() && hits.error().code == memos::ErrorCode::not_found,
+                          "bob still reads alice/notes after the unshare");
+               auto cubes = c.cube_list();
+               return out + expect(cubes.ok() && cubes->empty(), "bob still lists it");
+             }) == "");
+  // memctl: share, the grant in cube show, and unshare.
+  std::string out, err;
+  const std::string uid = "uid:" + std::to_string(kCarol);
+  BOOST_TEST(
+      run_command({MEMOS_MEMCTL, "--socket", socket, "cube", "create", "ops"}, &out, &err) == 0,
+      err);
+  BOOST_TEST(run_command({MEMOS_MEMCTL, "--socket", socket, "cube", "share", "ops", "--with",
+                          "carol", "--write"},
+                         &out, &err) == 0,
+             err);
+  BOOST_TEST(out.find("shared ops with carol (write)") != std::string::npos, out);
+  BOOST_TEST(
+      run_command({MEMOS_MEMCTL, "--socket", socket, "cube", "show", "ops"}, &out, &err) == 0, err);
+  BOOST_TEST(
+      out.find("with carol (uid " + std::to_string(kCarol) + "), write") != std::string::npos, out);
+  BOOST_TEST(
+      run_command({MEMOS_MEMCTL, "--socket", socket, "cube", "unshare", "ops", "--with", "carol"},
+                  &out, &err) == 0,
+      err);
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
+
+// Hostile owner/cube names and grants are refused with a clear error, and
+// an unknown owner answers like an unshared cube.
+BOOST_AUTO_TEST_CASE(hostile_shared_cube_names_and_grants_are_refused_cleanly) {
+  PolicyDaemon d;
+  d.start();
+  auto c = d.connect();
+  BOOST_REQUIRE(c->cube_create("notes").ok());
+  auto code_of = [](const auto& r) { return r.ok() ? memos::ErrorCode::unknown : r.error().code; };
+  for (const std::string& name : std::vector<std::string>{
+           "/notes", "a/b/c", "alice/", "-x/notes", "al ice/notes", std::string(65, 'a') + "/notes",
+           "alice/" + std::string(65, 'n'), "alice/.import-1", "alice/../notes",
+           std::string("al\x01ice/notes")}) {
+    auto search = c->search(name, "anything");
+    BOOST_TEST((code_of(search) == memos::ErrorCode::bad_request), name);
+    auto add = c->add(name, {"text"});
+    BOOST_TEST((!add.ok() && (add.error().code == memos::ErrorCode::bad_request ||
+                              add.error().code == memos::ErrorCode::not_found)),
+               name);
+  }
+  for (const std::string& name : std::vector<std::string>{
+           "nobody-at-all/notes", "uid:4294967295/notes", "uid:99999999999/notes", "uid:/notes"}) {
+    auto search = c->search(name, "anything");
+    BOOST_TEST((code_of(search) == memos::ErrorCode::not_found), name);
+    BOOST_TEST((code_of(c->get(name, 1)) == memos::ErrorCode::not_found), name);
+    BOOST_TEST((code_of(c->add(name, {"text"})) == memos::ErrorCode::not_found), name);
+  }
+  BOOST_TEST((code_of(c->cube_share("notes", "")) == memos::ErrorCode::bad_request));
+  BOOST_TEST(
+      (code_of(c->cube_share("notes", std::string(65, 't'))) == memos::ErrorCode::bad_request));
+  BOOST_TEST((code_of(c->cube_share("notes", "no-such-tenant")) == memos::ErrorCode::not_found));
+  BOOST_TEST((code_of(c->cube_share("missing", "uid:1")) == memos::ErrorCode::not_found));
+  BOOST_TEST((code_of(c->cube_share("x/notes", "uid:1")) == memos::ErrorCode::permission_denied));
+  BOOST_TEST((code_of(c->cube_unshare("notes", "uid:1")) == memos::ErrorCode::not_found));
+  // The caller's own tenant: its own cube, and no grant to itself.
+  const std::string me = "uid:" + std::to_string(::geteuid());
+  BOOST_TEST((code_of(c->cube_share("notes", me)) == memos::ErrorCode::bad_request));
+  BOOST_TEST(c->add(me + "/notes", {"written through my own name"}).ok());
+  auto hits = c->search(me + "/notes", "written");
+  BOOST_TEST((hits.ok() && hits->size() == 1u));
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
+
 BOOST_AUTO_TEST_CASE(sixty_four_writers_against_max_items_end_with_exactly_the_bound) {
   PolicyDaemon d;
   write(d.policies / "default.toml", "max_items = 1000\nmax_cubes = 2\n");

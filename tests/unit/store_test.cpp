@@ -1094,3 +1094,98 @@ BOOST_AUTO_TEST_CASE(tenant_usage_follows_cubes_imports_and_removals_and_is_buil
       write(*store, [&](WriteTxn& t) { return t.remove_cube(1, "two", true, &removed); }).ok());
   BOOST_TEST(same(usage(1), 1, 1, 1));
 }
+
+// Grants are found from both sides, replaced by a second grant, removed one
+// at a time, never given to the cube's owner, and dropped with the cube; a
+// schema 4 store opens with none.
+BOOST_AUTO_TEST_CASE(cube_shares_are_kept_from_both_sides_and_go_with_their_cube) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  Cube notes, diary;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  Status s = t.create_cube(1, "notes", "hash-v1", 64, 1, &notes);
+                  return s.ok() ? t.create_cube(1, "diary", "hash-v1", 64, 1, &diary) : s;
+                }).ok());
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  Status s = t.put_share({notes.id, 2, ShareAccess::read, 100});
+                  if (s.ok()) s = t.put_share({notes.id, 3, ShareAccess::write, 101});
+                  return s.ok() ? t.put_share({diary.id, 2, ShareAccess::read, 102}) : s;
+                }).ok());
+  BOOST_TEST((write(*store, [&](WriteTxn& t) {
+                return t.put_share({notes.id, 1, ShareAccess::read, 1});
+              }).code == Errc::conflict));
+  BOOST_TEST((write(*store, [&](WriteTxn& t) {
+                return t.put_share({424242, 2, ShareAccess::read, 1});
+              }).code == Errc::not_found));
+  // A second grant replaces the first.
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.put_share({notes.id, 2, ShareAccess::write, 200});
+                }).ok());
+  {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    std::vector<CubeShare> of_notes, of_two, of_one;
+    BOOST_REQUIRE(r->list_shares(notes.id, &of_notes).ok());
+    BOOST_TEST((of_notes == std::vector<CubeShare>{{notes.id, 2, ShareAccess::write, 200},
+                                                   {notes.id, 3, ShareAccess::write, 101}}));
+    BOOST_REQUIRE(r->shared_with(2, &of_two).ok());
+    BOOST_TEST((of_two == std::vector<CubeShare>{{notes.id, 2, ShareAccess::write, 200},
+                                                 {diary.id, 2, ShareAccess::read, 102}}));
+    BOOST_REQUIRE(r->shared_with(1, &of_one).ok());
+    BOOST_TEST(of_one.empty());
+    CubeShare found;
+    BOOST_TEST((r->find_share(diary.id, 3, &found).code == Errc::not_found));
+  }
+  CubeShare removed;
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.remove_share(notes.id, 3, &removed); }).ok());
+  BOOST_TEST((removed == CubeShare{notes.id, 3, ShareAccess::write, 101}));
+  BOOST_TEST((write(*store, [&](WriteTxn& t) {
+                return t.remove_share(notes.id, 3, nullptr);
+              }).code == Errc::not_found));
+  // Removing a cube takes its grants, from both tables.
+  Cube gone;
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.remove_cube(1, "notes", true, &gone); }).ok());
+  {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    std::vector<CubeShare> of_two, of_notes;
+    BOOST_REQUIRE(r->shared_with(2, &of_two).ok());
+    BOOST_TEST((of_two == std::vector<CubeShare>{{diary.id, 2, ShareAccess::read, 102}}));
+    BOOST_REQUIRE(r->list_shares(notes.id, &of_notes).ok());
+    BOOST_TEST(of_notes.empty());
+  }
+
+  // A schema 4 store (no share tables) opens as schema 5 with no grants.
+  store.reset();
+  {
+    MDB_env* env;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 32);
+    BOOST_REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0600) == 0);
+    MDB_txn* txn;
+    mdb_txn_begin(env, nullptr, 0, &txn);
+    MDB_dbi meta;
+    BOOST_REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    for (const char* table : {"cube_shares", "shared_cubes"}) {
+      MDB_dbi dbi;
+      BOOST_REQUIRE(mdb_dbi_open(txn, table, 0, &dbi) == 0);
+      BOOST_REQUIRE(mdb_drop(txn, dbi, 1) == 0);
+    }
+    char four[4] = {0, 0, 0, 4};
+    MDB_val k{6, const_cast<char*>("schema")}, v{4, four};
+    BOOST_REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
+    BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  store = open_store(dir.path());
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  std::vector<CubeShare> of_two;
+  BOOST_REQUIRE(r->shared_with(2, &of_two).ok());
+  BOOST_TEST(of_two.empty());
+  std::vector<Cube> cubes;
+  BOOST_REQUIRE(r->list_cubes(1, &cubes).ok());
+  BOOST_TEST(cubes.size() == 1u);
+}

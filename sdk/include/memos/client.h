@@ -145,11 +145,13 @@ class Client {
                            std::string language = "") {
     return cube_create_async(std::move(name), retriever, std::move(language)).get();
   }
-  // The tenant's cubes, by name. Errors: only those every call can return.
+  // The tenant's cubes, by name, then the cubes other tenants share with
+  // it, named "owner/cube" (Cube::shared_by). Errors: only those every call
+  // can return.
   std::future<Result<std::vector<Cube>>> cube_list_async();
   Result<std::vector<Cube>> cube_list() { return cube_list_async().get(); }
-  // One cube, with what each retriever holds (Cube::indexes).
-  // Errors: not_found.
+  // One cube, with what each retriever holds (Cube::indexes) and, for the
+  // tenant's own, whom it is shared with (Cube::shares). Errors: not_found.
   std::future<Result<Cube>> cube_show_async(std::string name);
   Result<Cube> cube_show(std::string name) { return cube_show_async(std::move(name)).get(); }
   // Removes a cube with its items, snapshots and activation items.
@@ -157,6 +159,27 @@ class Client {
   std::future<Result<Done>> cube_remove_async(std::string name, bool force = false);
   Result<Done> cube_remove(std::string name, bool force = false) {
     return cube_remove_async(std::move(name), force).get();
+  }
+  // Shares the tenant's own cube `name` with another tenant (a tenant's
+  // name from memos-policy(5), a user name or "uid:N"), read only or with
+  // `write`; sharing again changes the access. That tenant then names it
+  // "owner/cube" (the owner's tenant name) in reads (get, history, diff,
+  // search, snapshot list and diff, export, kv list, chat) and, with
+  // `write`, in item writes, which count against the owner's quotas. The
+  // cube itself (removal, snapshots, sharing, activation states) stays the
+  // owner's. Returns the cube with its grants. Errors: not_found (the
+  // cube, or no such tenant), bad_request (the owner's own tenant),
+  // permission_denied (`name` is another tenant's cube).
+  std::future<Result<Cube>> cube_share_async(std::string name, std::string tenant, bool write);
+  Result<Cube> cube_share(std::string name, std::string tenant, bool write = false) {
+    return cube_share_async(std::move(name), std::move(tenant), write).get();
+  }
+  // Takes a grant back: the tenant's next request no longer finds the cube.
+  // Errors: not_found (the cube, the tenant, or no grant to it),
+  // permission_denied (another tenant's cube).
+  std::future<Result<Cube>> cube_unshare_async(std::string name, std::string tenant);
+  Result<Cube> cube_unshare(std::string name, std::string tenant) {
+    return cube_unshare_async(std::move(name), std::move(tenant)).get();
   }
 
   // ---- memory items ------------------------------------------------------------

@@ -125,6 +125,14 @@ struct ItemDiff {
   bool validity_changed = false;
 };
 
+// Another tenant's access to a cube (Client::cube_share).
+struct CubeGrant {
+  std::string tenant{};   // its name, as Client::tenant_usage gives it
+  std::uint32_t uid = 0;  // the uid its memory is stored under
+  bool write = false;     // may add, update and remove items; else read only
+  std::int64_t granted_at_ms = 0;
+};
+
 struct Cube {
   std::uint64_t id = 0;
   std::string name{};
@@ -141,6 +149,14 @@ struct Cube {
   // cube_show only: what each retriever holds ("dense: hnsw, 120000
   // documents, 0 tombstones; lexical: ..."); a rebuild says "rebuilding".
   std::string indexes{};
+  // A cube another tenant shares with this one: its owner's tenant name
+  // and whether this tenant may write to it (its `name` is then
+  // "owner/cube", the name every call takes). Empty for the tenant's own.
+  std::string shared_by{};
+  bool shared_write = false;
+  // cube_show, cube_share, cube_unshare of the tenant's own cube: the
+  // tenants it is shared with, by uid.
+  std::vector<CubeGrant> shares{};
 };
 
 // A named cube-wide version.

@@ -1,0 +1,46 @@
+// tenancy.h — what the store keeps per tenant beside its cubes: what it
+// holds (usage, which quotas are checked against) and the cubes other
+// tenants have shared with it.
+#pragma once
+
+#include <cstdint>
+
+#include "memcube/ids.h"
+
+namespace memos::store {
+
+// A tenant's activation items: how many, and the bytes of their states.
+struct ActivationUsage {
+  std::uint64_t count = 0;
+  std::uint64_t bytes = 0;
+};
+
+// What a tenant holds of the plaintext tier: its cubes, the items whose
+// head is not a tombstone (archived and frozen ones included), and the bytes
+// of those heads' texts. Kept in step by every write that changes them. A
+// cube shared with other tenants counts here, against its owner, whoever
+// writes to it.
+struct TenantUsage {
+  std::uint64_t cubes = 0;
+  std::uint64_t items = 0;
+  std::uint64_t text_bytes = 0;
+};
+
+// What a tenant a cube is shared with may do with it. Read: get, history,
+// diff, search, snapshots (list, diff), export, kv list and a chat's memory
+// block. Write: that, and adds, updates, removals, state changes and
+// rollbacks. The cube itself (removal, renaming, sharing, its activation
+// states) stays its owner's.
+enum class ShareAccess : std::uint8_t { read = 1, write = 2 };
+const char* to_string(ShareAccess access);
+
+// One grant: `cube` shared with `tenant`.
+struct CubeShare {
+  CubeId cube = 0;
+  TenantId tenant = 0;  // the grantee (the uid its memory is stored under)
+  ShareAccess access = ShareAccess::read;
+  std::int64_t granted_at_ms = 0;
+  bool operator==(const CubeShare&) const = default;
+};
+
+}  // namespace memos::store
