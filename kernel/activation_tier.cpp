@@ -86,8 +86,9 @@ Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
   }
   if (size > budget) {
     return Status::conflict("the state is larger than the tenant's activation budget (" +
-                            std::string(tenant_max_mb ? "activation.max_mb of its policy"
-                                                      : "activation.tenant_max_mb") +
+                            std::string(tenant_max_mb
+                                            ? "activation.max_mb or max_blob_mb of its policy"
+                                            : "activation.tenant_max_mb") +
                             " = " + std::to_string(budget >> 20) + " MiB)");
   }
   if (tokens.size() < config_.chunk_tokens) {

@@ -29,6 +29,10 @@ Status check_tier(const policies::TenantPolicy& p, store::Tier tier) {
 }
 
 Status check_search_mode(const policies::TenantPolicy& p, const Config& c, SearchMode mode) {
+  if (mode != SearchMode::lexical && !listed(p.embedders, c.plugins.embedder)) {
+    return refused(p, "a " + std::string(to_string(mode)) + " search embeds the query with '" +
+                          c.plugins.embedder + "', which use.embedders leaves out");
+  }
   if (!p.retrievers) return {};
   std::vector<std::string> needed;
   if (mode != SearchMode::lexical) needed.push_back(c.plugins.dense);
@@ -41,6 +45,17 @@ Status check_search_mode(const policies::TenantPolicy& p, const Config& c, Searc
     }
   }
   return {};
+}
+
+Status check_embedder(const policies::TenantPolicy& p, const Config& c) {
+  if (listed(p.embedders, c.plugins.embedder)) return {};
+  return refused(p, "memosd embeds memories with '" + c.plugins.embedder +
+                        "', which use.embedders leaves out");
+}
+
+std::optional<std::uint64_t> activation_budget_mb(const policies::TenantPolicy& p) {
+  if (p.activation_max_mb && p.max_blob_mb) return std::min(*p.activation_max_mb, *p.max_blob_mb);
+  return p.activation_max_mb ? p.activation_max_mb : p.max_blob_mb;
 }
 
 Status check_executor(const policies::TenantPolicy& p, const Config& c) {

@@ -15,6 +15,7 @@
 #include "kernel/index_set.h"
 #include "kernel/inline_reads.h"
 #include "kernel/plugin_manager.h"
+#include "kernel/policy_use.h"
 #include "kernel/quota.h"
 #include "kernel/request_checks.h"
 #include "kernel/tenant_registry.h"
@@ -84,6 +85,7 @@ void create(const Services& s, const RequestContext& ctx, wire::CubeCreate::Read
     mode = *parsed;
   }
   if (Status st = check_language(language); !st.ok()) return ctx.fail(st);
+  if (Status st = check_embedder(*ctx.policy, s.config); !st.ok()) return ctx.fail(st);
   auto created = std::make_shared<store::Cube>();
   std::uint32_t dim = s.config.search.embedding_dim;
   std::string model = s.indexes.embedder_model();

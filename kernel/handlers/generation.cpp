@@ -192,6 +192,7 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
     q.text = args.prompt;
     q.k = args.k;
     q.mode = args.mode.value_or(default_mode(out->cube));
+    if (Status st = check_search_mode(*ctx.policy, s.config, q.mode); !st.ok()) return st;
     set_search_defaults(s.config.search, &q);
     q.filter.states = {State::active};
     q.filter.tiers = {Tier::plaintext};
@@ -278,7 +279,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
     store::Activation stored;
     Status st = tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, gr.exported,
                            block_prefill_ms(gr, b.block_tokens.size()), &stored,
-                           ctx.policy->activation_max_mb);
+                           activation_budget_mb(*ctx.policy));
     if (st.ok()) {
       activation = stored.id;
       outcome.stored = true;
@@ -412,7 +413,7 @@ void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& a
     return ctx.fail(executor_failure("prefill failed", st));
   store::Activation stored;
   if (Status st = tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, state,
-                             prefill_ms, &stored, ctx.policy->activation_max_mb);
+                             prefill_ms, &stored, activation_budget_mb(*ctx.policy));
       !st.ok()) {
     return ctx.fail(st);
   }
@@ -506,7 +507,7 @@ void stats(const Services& s, const RequestContext& ctx) {
       }
       k.setItems(usage.count);
       k.setBytes(usage.bytes);
-      k.setTenantMaxBytes(ctx.policy->activation_max_mb.value_or(config.tenant_max_mb) << 20);
+      k.setTenantMaxBytes(activation_budget_mb(*ctx.policy).value_or(config.tenant_max_mb) << 20);
       k.setResidentStates(es.resident_states);
       k.setResidentBytes(es.resident_bytes);
       k.setResidentBudgetBytes(es.resident_budget_bytes);

@@ -96,6 +96,8 @@ void respond_usage(const Services& s, const RequestContext& ctx, const Peer& pee
       {"max_items", p.max_items, usage.items},
       {"max_plaintext_mb", p.max_plaintext_mb, mib_up(usage.text_bytes)},
       {"activation.max_mb", p.activation_max_mb, mib_up(activation.bytes)},
+      // Blobs: activation states, so far the only ones (policy_use.h).
+      {"max_blob_mb", p.max_blob_mb, mib_up(activation.bytes)},
   };
   std::string name = s.tenants.tenant_name(peer);
   ctx.respond([&](wire::Response::Builder r) {

@@ -372,7 +372,9 @@ BOOST_AUTO_TEST_CASE(a_shared_cube_is_read_and_written_as_its_grant_allows_and_n
         out += expect(cubes.ok() && cubes->size() == 1u && (*cubes)[0].name == "alice/notes" &&
                           (*cubes)[0].shared_by == "alice" && !(*cubes)[0].shared_write,
                       "bob's list does not hold alice/notes, read only");
-        auto hits = c.search("alice/notes", "launch friday");
+        memos::SearchOptions fresh;
+        fresh.fresh = true;  // alice's adds were answered once durable
+        auto hits = c.search("alice/notes", "launch friday", fresh);
         out += expect(hits.ok() && hits->size() == 1u && (*hits)[0].cube == "alice/notes",
                       "bob does not find the shared memory, named as he named it");
         if (!hits.ok() || hits->empty()) return out;
@@ -512,7 +514,9 @@ BOOST_AUTO_TEST_CASE(hostile_shared_cube_names_and_grants_are_refused_cleanly) {
   const std::string me = "uid:" + std::to_string(::geteuid());
   BOOST_TEST((code_of(c->cube_share("notes", me)) == memos::ErrorCode::bad_request));
   BOOST_TEST(c->add(me + "/notes", {"written through my own name"}).ok());
-  auto hits = c->search(me + "/notes", "written");
+  memos::SearchOptions fresh;
+  fresh.fresh = true;  // the add above is answered once durable, not yet searchable
+  auto hits = c->search(me + "/notes", "written", fresh);
   BOOST_TEST((hits.ok() && hits->size() == 1u));
   BOOST_TEST(d.process->stop() == 0, d.process->log());
 }
@@ -695,6 +699,18 @@ BOOST_AUTO_TEST_CASE(a_policys_activation_budget_replaces_the_configured_one) {
   stats = c->kv_stats();
   BOOST_REQUIRE(stats.ok());
   BOOST_TEST(stats->tenant_max_bytes == 8192ull << 20);  // activation.tenant_max_mb's default
+  // max_blob_mb bounds every blob the tenant holds, activation states
+  // included: the lower of the two is the tier's budget.
+  write(d.policies / "default.toml", "max_blob_mb = 16\n[activation]\nmax_mb = 64\n");
+  BOOST_REQUIRE(c->policy_reload().ok());
+  stats = c->kv_stats();
+  BOOST_TEST((stats.ok() && stats->tenant_max_bytes == 16ull << 20));
+  write(d.policies / "default.toml", "max_blob_mb = 32\n");
+  BOOST_REQUIRE(c->policy_reload().ok());
+  stats = c->kv_stats();
+  BOOST_TEST((stats.ok() && stats->tenant_max_bytes == 32ull << 20));
+  auto usage = c->tenant_usage();
+  BOOST_TEST((usage.ok() && usage->bounds.size() == 1u && usage->bounds[0].name == "max_blob_mb"));
   BOOST_TEST(d.process->stop() == 0, d.process->log());
 }
 
@@ -784,5 +800,21 @@ BOOST_AUTO_TEST_CASE(what_a_tenant_may_use_and_its_default_retention) {
   BOOST_REQUIRE(c->policy_reload().ok());
   auto no = c->add("w", {"another"});
   BOOST_TEST((!no.ok() && no.error().code == memos::ErrorCode::permission_denied));
+
+  // An embedder the policy leaves out: no new cube is bound to it, and no
+  // search embeds a query with it; lexical search needs none.
+  write(d.policies / "default.toml", "[use]\nembedders = [\"llama-embedder\"]\n");
+  BOOST_REQUIRE(c->policy_reload().ok());
+  auto cube = c->cube_create("v");
+  BOOST_REQUIRE(!cube.ok());
+  BOOST_TEST((cube.error().code == memos::ErrorCode::permission_denied));
+  BOOST_TEST(cube.error().message.find("'hash-embedder', which use.embedders leaves out") !=
+                 std::string::npos,
+             cube.error().message);
+  memos::SearchOptions hybrid;
+  hybrid.mode = memos::SearchMode::hybrid;
+  auto embeds = c->search("w", "tide", hybrid);
+  BOOST_TEST((!embeds.ok() && embeds.error().code == memos::ErrorCode::permission_denied));
+  BOOST_TEST(c->search("w", "tide", lexical).ok());
   BOOST_TEST(d.process->stop() == 0, d.process->log());
 }
