@@ -60,15 +60,25 @@ void Daemon::flush_access_log(PeriodicJob::Running run) {
 // worked off a batch at a time between client writes.
 void Daemon::run_retention(PeriodicJob::Running run) {
   auto result = std::make_shared<store::RetentionResult>();
-  const auto retention_ms = static_cast<std::int64_t>(config_.store.tombstone_retention_s) * 1000;
+  // Each tenant's purge delay as the current policies set it.
+  const auto configured = static_cast<std::int64_t>(config_.store.tombstone_retention_s) * 1000;
+  auto delay_of = [&](const policies::TenantPolicy& p) {
+    return p.retention_purge_delay_s ? static_cast<std::int64_t>(*p.retention_purge_delay_s) * 1000
+                                     : configured;
+  };
+  auto policies = tenants_.current();
+  store::PurgeDelays delays(delay_of(*policies->default_policy()));
+  for (const auto& p : policies->tenants()) {
+    if (p->owner) delays.by_tenant[*p->owner] = delay_of(*p);
+  }
   const std::size_t batch = config_.store.retention_batch;
   commits_->submit({
-      [result, retention_ms, batch](store::WriteTxn& txn) {
+      [result, delays = std::move(delays), batch](store::WriteTxn& txn) {
         *result = {};
         auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-        return txn.run_retention(now, retention_ms, batch, result.get());
+        return txn.run_retention(now, delays, batch, result.get());
       },
       // On the writer thread; the writer is stopped (drained) before the
       // indexes go.

@@ -52,7 +52,7 @@ Status WriteTxn::unqueue_from_retention(CubeId cube, const Item& previous_head) 
                  "update retention queue");
 }
 
-Status WriteTxn::run_retention(std::int64_t now_ms, std::int64_t tombstone_retention_ms,
+Status WriteTxn::run_retention(std::int64_t now_ms, const PurgeDelays& purge_delays,
                                std::size_t max_items, RetentionResult* out) {
   // Collect due entries first: the loops below change the queues they read.
   struct Due {
@@ -88,9 +88,36 @@ Status WriteTxn::run_retention(std::int64_t now_ms, std::int64_t tombstone_reten
     if (!s.ok()) return s;
     if (tombstone.id != 0) out->expired.emplace_back(e.cube, e.item);
   }
-  s = due(tables().tombstones, now_ms - tombstone_retention_ms, &purgeable);
+  // The queue is in deletion order, so it is read up to the shortest delay;
+  // an entry whose tenant keeps deleted items longer moves to where that
+  // tenant's delay ends, so that no scan meets it again before then (and a
+  // tenant with a long delay never holds back the others' purges).
+  const std::int64_t shortest = purge_delays.shortest();
+  s = due(tables().tombstones, now_ms - shortest, &purgeable);
   if (!s.ok()) return s;
   for (const auto& e : purgeable) {
+    Item head;
+    Status h = read_head(e.cube, e.item, &head);
+    if (h.code == Errc::not_found || (h.ok() && !head.deleted())) {
+      // Gone with its cube, or brought back by a rollback after its entry
+      // moved: nothing to purge.
+      if (s = del_row(txn_, tables().tombstones, e.key, "drop retention entry"); !s.ok()) return s;
+      continue;
+    }
+    if (!h.ok()) return h;
+    Cube cube;
+    if (s = view_.read_cube(e.cube, &cube); !s.ok() && s.code != Errc::not_found) return s;
+    const std::int64_t delay = s.ok() ? purge_delays.of(cube.owner) : shortest;
+    if (head.recorded_at_ms > now_ms - delay) {
+      s = del_row(txn_, tables().tombstones, e.key, "move retention entry");
+      if (s.ok()) {
+        s = put_row(txn_, tables().tombstones,
+                    due_key(head.recorded_at_ms + delay - shortest, e.cube, e.item), "",
+                    "move retention entry");
+      }
+      if (!s.ok()) return s;
+      continue;
+    }
     // Every version, then the head, then the queue entry.
     std::string prefix = item_key(e.cube, e.item);
     if (s = delete_prefix(txn_, tables().versions, prefix, "purge versions"); !s.ok()) return s;

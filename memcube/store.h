@@ -501,10 +501,10 @@ class WriteTxn {
 
   // Retention, bounded: at most `max_items` items whose TTL has passed get a
   // tombstone version (frozen items do not expire while frozen), and at most
-  // `max_items` items deleted more than `tombstone_retention_ms` ago are
+  // `max_items` items deleted longer ago than their tenant's purge delay are
   // purged with every version. Errors: storage_full, map_full, corrupt, io.
-  Status run_retention(std::int64_t now_ms, std::int64_t tombstone_retention_ms,
-                       std::size_t max_items, RetentionResult* out);
+  Status run_retention(std::int64_t now_ms, const PurgeDelays& purge_delays, std::size_t max_items,
+                       RetentionResult* out);
 
   // Reads within this transaction.
   const ReadTxn& reader() const { return view_; }

@@ -3,7 +3,9 @@
 // tenants have shared with it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <map>
 
 #include "memcube/ids.h"
 
@@ -41,6 +43,27 @@ struct CubeShare {
   ShareAccess access = ShareAccess::read;
   std::int64_t granted_at_ms = 0;
   bool operator==(const CubeShare&) const = default;
+};
+
+// How long deleted items are kept before WriteTxn::run_retention purges
+// them: a tenant's own delay (its policy's retention.purge_delay_s), else
+// the default (store.tombstone_retention_s). A plain number is one delay
+// for every tenant.
+struct PurgeDelays {
+  PurgeDelays(std::int64_t every_tenant_ms = 0)
+      : default_ms(every_tenant_ms) {}  // NOLINT: one for all
+  std::int64_t default_ms = 0;
+  std::map<TenantId, std::int64_t> by_tenant;
+
+  std::int64_t of(TenantId tenant) const {
+    auto it = by_tenant.find(tenant);
+    return it == by_tenant.end() ? default_ms : it->second;
+  }
+  std::int64_t shortest() const {
+    std::int64_t least = default_ms;
+    for (const auto& [tenant, ms] : by_tenant) least = std::min(least, ms);
+    return least;
+  }
 };
 
 }  // namespace memos::store

@@ -52,9 +52,15 @@ struct PolicyDaemon {
     fs::create_directory(policies);
     ::chmod(policies.c_str(), 0755);
   }
-  void start() {
-    process = std::make_unique<MemosdProcess>(
-        MEMOS_MEMOSD, dir.path(), std::vector<std::string>{"--policies", policies.string()});
+  // `config`: memosd.conf's text, if any.
+  void start(const std::string& config = "") {
+    std::vector<std::string> args{"--policies", policies.string()};
+    if (!config.empty()) {
+      const fs::path conf = fs::path(dir.path()) / "memosd.conf";
+      write(conf, config);
+      args.insert(args.end(), {"--config", conf.string()});
+    }
+    process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, dir.path(), args);
     BOOST_REQUIRE_MESSAGE(process->start(), process->log());
   }
   std::unique_ptr<memos::Client> connect() {
@@ -749,6 +755,33 @@ BOOST_AUTO_TEST_CASE(a_tenant_sees_what_it_holds_against_its_bounds) {
              err);
   BOOST_TEST(out.find("items        3, texts 15 B") != std::string::npos, out);
   BOOST_TEST(out.find("bound        max_items = 10: 3 used (30%)") != std::string::npos, out);
+  BOOST_TEST(d.process->stop() == 0, d.process->log());
+}
+
+// retention.purge_delay_s: the tenant's removed memories are purged after
+// its own delay, not the daemon's store.tombstone_retention_s.
+BOOST_AUTO_TEST_CASE(a_tenants_removed_memories_are_purged_after_its_own_delay) {
+  PolicyDaemon d;
+  write(d.policies / "default.toml", "[retention]\npurge_delay_s = 0\n");
+  d.start("[store]\nretention_interval_ms = 100\ntombstone_retention_s = 86400\n");
+  auto c = d.connect();
+  BOOST_REQUIRE(c->cube_create("notes").ok());
+  auto item = c->add("notes", {"forget me soon"});
+  BOOST_REQUIRE(item.ok());
+  BOOST_REQUIRE(c->remove("notes", item->id).ok());
+  BOOST_TEST(eventually([&] {
+    auto h = c->history("notes", item->id);
+    return !h.ok() && h.error().code == memos::ErrorCode::not_found;
+  }));
+  // A day's delay: the next removal waits.
+  write(d.policies / "default.toml", "[retention]\npurge_delay_s = 86400\n");
+  BOOST_REQUIRE(c->policy_reload().ok());
+  auto kept = c->add("notes", {"keep my history a day"});
+  BOOST_REQUIRE(kept.ok());
+  BOOST_REQUIRE(c->remove("notes", kept->id).ok());
+  std::this_thread::sleep_for(500ms);  // five retention runs
+  auto h = c->history("notes", kept->id);
+  BOOST_TEST((h.ok() && h->size() == 2u));
   BOOST_TEST(d.process->stop() == 0, d.process->log());
 }
 

@@ -39,6 +39,30 @@ ItemPatch text_patch(std::string text) {
   return p;
 }
 
+// Makes the closed store in `dir` look as a memosd of schema `version` left
+// it: the tables a later schema added are dropped, the version rewritten.
+void make_old_store(const std::string& dir, char version,
+                    std::initializer_list<const char*> later_tables) {
+  MDB_env* env;
+  mdb_env_create(&env);
+  mdb_env_set_maxdbs(env, 32);
+  BOOST_REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0600) == 0);
+  MDB_txn* txn;
+  mdb_txn_begin(env, nullptr, 0, &txn);
+  MDB_dbi meta;
+  BOOST_REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+  for (const char* table : later_tables) {
+    MDB_dbi dbi;
+    BOOST_REQUIRE(mdb_dbi_open(txn, table, 0, &dbi) == 0);
+    BOOST_REQUIRE(mdb_drop(txn, dbi, 1) == 0);
+  }
+  char schema[4] = {0, 0, 0, version};
+  MDB_val k{6, const_cast<char*>("schema")}, v{4, schema};
+  BOOST_REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
+  BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
 }  // namespace
 
 // The checksum of every record: the standard check value, whatever the
@@ -622,6 +646,62 @@ BOOST_AUTO_TEST_CASE(retention_expires_and_purges_in_bounded_batches) {
   BOOST_TEST(r->history(cube.id, items[7].id, &history).ok());  // no TTL, kept
 }
 
+// Each tenant's deleted items wait for its own purge delay; a tenant that
+// keeps them long never holds back another's purges, and an item revived
+// after its entry moved is not purged.
+BOOST_AUTO_TEST_CASE(retention_purges_each_tenant_after_its_own_delay) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  Cube quick, slow;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  Status s = t.create_cube(1, "quick", "hash-v1", 16, 1, &quick);
+                  return s.ok() ? t.create_cube(2, "slow", "hash-v1", 16, 1, &slow) : s;
+                }).ok());
+  auto add_and_remove = [&](const Cube& cube, const std::string& text, std::int64_t when) {
+    Item item, tombstone;
+    BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                    Status s = t.add_item(cube.id, draft(text), 0, when - 1, &item);
+                    return s.ok() ? t.remove_item(cube.id, item.id, 1, when, &tombstone) : s;
+                  }).ok());
+    return item.id;
+  };
+  // Tenant 2 (a 10 s delay) deletes five items before tenant 1 (none) does.
+  std::vector<ItemId> slow_ids;
+  for (int i = 0; i < 5; ++i)
+    slow_ids.push_back(add_and_remove(slow, "s" + std::to_string(i), 100));
+  const ItemId quick_id = add_and_remove(quick, "q", 150);
+  PurgeDelays delays(0);
+  delays.by_tenant[2] = 10'000;
+  auto run = [&](std::int64_t now) {
+    RetentionResult result;
+    BOOST_REQUIRE(
+        write(*store, [&](WriteTxn& t) { return t.run_retention(now, delays, 2, &result); }).ok());
+    return result.purged;
+  };
+  auto gone = [&](const Cube& cube, ItemId id) {
+    std::optional<ReadTxn> r;
+    std::vector<Item> history;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    return r->history(cube.id, id, &history).code == Errc::not_found;
+  };
+  // Two entries a run: tenant 2's five move out of the way, then tenant 1's
+  // goes.
+  std::size_t purged = 0;
+  for (int i = 0; i < 4; ++i) purged += run(1000);
+  BOOST_TEST(purged == 1u);
+  BOOST_TEST(gone(quick, quick_id));
+  for (ItemId id : slow_ids) BOOST_TEST(!gone(slow, id));
+  // One of tenant 2's comes back before its delay ends: it stays.
+  Item revived;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.rollback_item(slow.id, slow_ids[0], 1, 2, 2000, &revived);
+                }).ok());
+  for (int i = 0; i < 4; ++i) purged += run(10'100);
+  BOOST_TEST(purged == 5u);  // the other four
+  BOOST_TEST(!gone(slow, slow_ids[0]));
+  for (std::size_t i = 1; i < slow_ids.size(); ++i) BOOST_TEST(gone(slow, slow_ids[i]));
+}
+
 BOOST_AUTO_TEST_CASE(retention_skips_items_whose_cube_was_removed) {
   OneItem f;
   ItemDraft d = draft("expiring");
@@ -956,23 +1036,7 @@ BOOST_AUTO_TEST_CASE(the_text_index_follows_every_head_and_is_built_for_old_stor
 
   // A store written before the index (schema 2: no table) gets it on open.
   store.reset();
-  {
-    MDB_env* env;
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, 32);
-    BOOST_REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0600) == 0);
-    MDB_txn* txn;
-    mdb_txn_begin(env, nullptr, 0, &txn);
-    MDB_dbi meta, hashes;
-    BOOST_REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
-    BOOST_REQUIRE(mdb_dbi_open(txn, "text_hashes", 0, &hashes) == 0);
-    BOOST_REQUIRE(mdb_drop(txn, hashes, 1) == 0);
-    char two[4] = {0, 0, 0, 2};
-    MDB_val k{6, const_cast<char*>("schema")}, v{4, two};
-    BOOST_REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
-    BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
-    mdb_env_close(env);
-  }
+  make_old_store(dir.path(), 2, {"text_hashes"});
   store = open_store(dir.path());
   BOOST_TEST(live(cube.id, "tea") == b.id);
   BOOST_TEST(live(other.id, "juice") == imported_live[0].id);
@@ -1067,23 +1131,7 @@ BOOST_AUTO_TEST_CASE(tenant_usage_follows_cubes_imports_and_removals_and_is_buil
 
   // A store from before the table (schema 3) gets it, built, on open.
   store.reset();
-  {
-    MDB_env* env;
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, 32);
-    BOOST_REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0600) == 0);
-    MDB_txn* txn;
-    mdb_txn_begin(env, nullptr, 0, &txn);
-    MDB_dbi meta, usage_table;
-    BOOST_REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
-    BOOST_REQUIRE(mdb_dbi_open(txn, "tenant_usage", 0, &usage_table) == 0);
-    BOOST_REQUIRE(mdb_drop(txn, usage_table, 1) == 0);
-    char three[4] = {0, 0, 0, 3};
-    MDB_val k{6, const_cast<char*>("schema")}, v{4, three};
-    BOOST_REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
-    BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
-    mdb_env_close(env);
-  }
+  make_old_store(dir.path(), 3, {"tenant_usage"});
   store = open_store(dir.path());
   BOOST_TEST(same(usage(1), 2, 2, 4));
   BOOST_TEST(same(usage(2), 1, 1, 6));
@@ -1159,26 +1207,7 @@ BOOST_AUTO_TEST_CASE(cube_shares_are_kept_from_both_sides_and_go_with_their_cube
 
   // A schema 4 store (no share tables) opens as schema 5 with no grants.
   store.reset();
-  {
-    MDB_env* env;
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, 32);
-    BOOST_REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0600) == 0);
-    MDB_txn* txn;
-    mdb_txn_begin(env, nullptr, 0, &txn);
-    MDB_dbi meta;
-    BOOST_REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
-    for (const char* table : {"cube_shares", "shared_cubes"}) {
-      MDB_dbi dbi;
-      BOOST_REQUIRE(mdb_dbi_open(txn, table, 0, &dbi) == 0);
-      BOOST_REQUIRE(mdb_drop(txn, dbi, 1) == 0);
-    }
-    char four[4] = {0, 0, 0, 4};
-    MDB_val k{6, const_cast<char*>("schema")}, v{4, four};
-    BOOST_REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
-    BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
-    mdb_env_close(env);
-  }
+  make_old_store(dir.path(), 4, {"cube_shares", "shared_cubes"});
   store = open_store(dir.path());
   std::optional<ReadTxn> r;
   BOOST_REQUIRE(store->begin_read(&r).ok());
