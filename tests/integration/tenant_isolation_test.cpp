@@ -450,22 +450,22 @@ class Isolation {
     return s;
   }
 
+  // The owner and cube `name` means to `actor`: "notes" or "ada/notes".
+  static std::pair<int, std::string> parse_name(int actor, const std::string& name) {
+    const auto slash = name.find('/');
+    if (slash == std::string::npos) return {actor, name};
+    int owner = actor;
+    for (int t = 0; t < kTenants; ++t)
+      if (name.substr(0, slash) == kNames[t]) owner = t;
+    return {owner, name.substr(slash + 1)};
+  }
+
   // Every id and text the actor saw through `s` belongs to the cube it
   // addressed (or, for a search over several, to the one the hit names).
   void check_contents(int actor, const Step& s, const Seen& seen, const std::string& where) {
     std::map<std::string, std::pair<int, std::string>> named;  // as named -> owner, cube
     named[s.name] = {s.owner, s.cube};
-    for (const auto& more : s.more) {
-      const auto slash = more.find('/');
-      int owner = actor;
-      std::string cube = more;
-      if (slash != std::string::npos) {
-        for (int t = 0; t < kTenants; ++t)
-          if (more.substr(0, slash) == kNames[t]) owner = t;
-        cube = more.substr(slash + 1);
-      }
-      named[more] = {owner, cube};
-    }
+    for (const auto& more : s.more) named[more] = parse_name(actor, more);
     for (std::size_t i = 0; i < seen.ids.size(); ++i) {
       std::pair<int, std::string> from = named[s.name];
       if (i < seen.cubes.size()) {
@@ -538,12 +538,8 @@ class Isolation {
         std::string code = model_.access(actor, s.owner, s.cube, false);
         for (const auto& more : s.more) {
           if (code != "ok") break;
-          const auto slash = more.find('/');
-          int owner = actor;
-          for (int t = 0; slash != std::string::npos && t < kTenants; ++t)
-            if (more.substr(0, slash) == kNames[t]) owner = t;
-          code = model_.access(actor, owner,
-                               slash == std::string::npos ? more : more.substr(slash + 1), false);
+          const auto [more_owner, more_cube] = parse_name(actor, more);
+          code = model_.access(actor, more_owner, more_cube, false);
         }
         if (expect(code)) check_contents(actor, s, seen, where);
         break;
