@@ -1,8 +1,11 @@
-// Access statistics (store.h): table `access`, how often each item is read,
-// per item rather than per version and updated in batches.
+// Access statistics (store.h): table `access`, how often each item is read
+// and how strong it is as a memory, per item rather than per version and
+// updated in batches.
 #include <lmdb.h>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 
 #include "memcube/lmdb_util.h"
 #include "memcube/store.h"
@@ -11,15 +14,59 @@
 namespace memos::store {
 namespace {
 
-std::string encode_access(const AccessStats& a) {
-  return encode_counter_pair(a.hits, static_cast<std::uint64_t>(a.last_access_ms));
+// Rows are 44 bytes (store_tables.h); rows of 20 are from before strengths.
+constexpr std::size_t kRowBytes = 44;
+constexpr std::size_t kOldRowBytes = 20;
+
+void put_le(std::string& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
+std::uint64_t get_le(std::string_view v, std::size_t at, int bytes) {
+  std::uint64_t x = 0;
+  for (int i = bytes - 1; i >= 0; --i) {
+    x = (x << 8) | static_cast<unsigned char>(v[at + static_cast<std::size_t>(i)]);
+  }
+  return x;
+}
+
+std::string encode_access(const AccessStats& a) {
+  std::string out;
+  out.reserve(kRowBytes);
+  put_le(out, a.hits);
+  put_le(out, static_cast<std::uint64_t>(std::max<std::int64_t>(a.last_access_ms, 0)));
+  put_le(out, std::bit_cast<std::uint64_t>(a.strength));
+  put_le(out, std::bit_cast<std::uint64_t>(a.recalls));
+  put_le(out, static_cast<std::uint64_t>(std::max<std::int64_t>(a.last_recall_ms, 0)));
+  std::uint32_t crc = crc32c(out.data(), out.size());
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
+  return out;
+}
+
+// Errors: corrupt (bad length, checksum, or a strength that is not a
+// finite number of at least 1).
 Status decode_access(std::string_view v, AccessStats* out) {
-  std::uint64_t last = 0;
-  Status s = decode_counter_pair(v, "access", &out->hits, &last);
-  out->last_access_ms = static_cast<std::int64_t>(last);
-  return s;
+  *out = {};
+  if (v.size() == kOldRowBytes) {
+    std::uint64_t last = 0;
+    Status s = decode_counter_pair(v, "access", &out->hits, &last);
+    out->last_access_ms = static_cast<std::int64_t>(last);
+    return s;
+  }
+  if (v.size() != kRowBytes) return {Errc::corrupt, "access row has a bad length"};
+  if (crc32c(v.data(), kRowBytes - 4) != get_le(v, kRowBytes - 4, 4)) {
+    return {Errc::corrupt, "access row fails its checksum"};
+  }
+  out->hits = get_le(v, 0, 8);
+  out->last_access_ms = static_cast<std::int64_t>(get_le(v, 8, 8));
+  out->strength = std::bit_cast<double>(get_le(v, 16, 8));
+  out->recalls = std::bit_cast<double>(get_le(v, 24, 8));
+  out->last_recall_ms = static_cast<std::int64_t>(get_le(v, 32, 8));
+  if (!std::isfinite(out->strength) || out->strength < 1 || !std::isfinite(out->recalls) ||
+      out->recalls < 0) {
+    return {Errc::corrupt, "access row holds an impossible strength"};
+  }
+  return {};
 }
 
 }  // namespace
@@ -44,13 +91,22 @@ Status WriteTxn::record_access(const std::vector<AccessUpdate>& batch) {
     if ((s = view_.access_stats(u.cube, u.item, &stats)); !s.ok()) return s;
     stats.hits += u.hits;
     stats.last_access_ms = std::max(stats.last_access_ms, u.last_access_ms);
-    if (s = put_row(txn_, tables().access, item_key(u.cube, u.item), encode_access(stats),
-                    "write access");
-        !s.ok()) {
-      return s;
-    }
+    // Non-finite or negative additions (a caller's bug) change nothing: a
+    // strength below 1 or NaN would make every later retention wrong.
+    if (std::isfinite(u.strength) && u.strength > 0) stats.strength += u.strength;
+    if (std::isfinite(u.recalls) && u.recalls > 0) stats.recalls += u.recalls;
+    stats.last_recall_ms = std::max(stats.last_recall_ms, u.last_recall_ms);
+    if (s = put_access_stats(u.cube, u.item, stats); !s.ok()) return s;
   }
   return {};
+}
+
+Status WriteTxn::put_access_stats(CubeId cube, ItemId item, const AccessStats& stats) {
+  AccessStats checked = stats;
+  if (!std::isfinite(checked.strength) || checked.strength < 1) checked.strength = 1;
+  if (!std::isfinite(checked.recalls) || checked.recalls < 0) checked.recalls = 0;
+  return put_row(txn_, tables().access, item_key(cube, item), encode_access(checked),
+                 "write access");
 }
 
 }  // namespace memos::store

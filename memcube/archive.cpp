@@ -4,6 +4,9 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -17,7 +20,8 @@ namespace {
 constexpr char kMagic[8] = {'M', 'E', 'M', 'O', 'S', 'A', 'R', 'C'};
 constexpr std::size_t kHeaderBytes = 16;
 constexpr std::size_t kFrameHeaderBytes = 9;
-enum : std::uint8_t { kManifest = 1, kVersion = 2, kSnapshot = 3, kTrailer = 9 };
+enum : std::uint8_t { kManifest = 1, kVersion = 2, kSnapshot = 3, kAccess = 4, kTrailer = 9 };
+constexpr std::size_t kAccessBytes = 48;
 
 void put_le(std::string* out, std::uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -102,6 +106,17 @@ void ArchiveWriter::version(const Item& item, std::string* out) {
   ++state_.versions;
 }
 
+void ArchiveWriter::access(ItemId item, const AccessStats& stats, std::string* out) {
+  std::string row;
+  put_le(&row, item, 8);
+  put_le(&row, stats.hits, 8);
+  put_le(&row, static_cast<std::uint64_t>(std::max<std::int64_t>(stats.last_access_ms, 0)), 8);
+  put_le(&row, std::bit_cast<std::uint64_t>(stats.strength), 8);
+  put_le(&row, std::bit_cast<std::uint64_t>(stats.recalls), 8);
+  put_le(&row, static_cast<std::uint64_t>(std::max<std::int64_t>(stats.last_recall_ms, 0)), 8);
+  frame(kAccess, row, out);
+}
+
 void ArchiveWriter::snapshot(const Snapshot& snapshot, std::string* out) {
   frame(kSnapshot, encode_snapshot(snapshot), out);
   ++state_.snapshots;
@@ -138,9 +153,9 @@ Status ArchiveReader::feed(std::string_view bytes, const Sink& sink) {
       if (rest.size() < kHeaderBytes) break;
       if (std::memcmp(rest.data(), kMagic, sizeof(kMagic)) != 0)
         return fail("is not a memosd archive");
-      if (get_le(rest.data() + 8, 4) != kArchiveFormat) {
-        return fail("has format version " + std::to_string(get_le(rest.data() + 8, 4)) +
-                    "; this memosd reads version " + std::to_string(kArchiveFormat));
+      if (auto v = get_le(rest.data() + 8, 4); v < 1 || v > kArchiveFormat) {
+        return fail("has format version " + std::to_string(v) +
+                    "; this memosd reads versions 1 to " + std::to_string(kArchiveFormat));
       }
       if (get_le(rest.data() + 12, 4) != 0) return fail("has unknown flags");
       crc_ = crc32c(rest.data(), kHeaderBytes, crc_);
@@ -203,15 +218,38 @@ Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload, co
       bool next_of_same = item.id == last_item_ && item.version == last_version_ + 1;
       bool first_of_next = item.id > last_item_ && item.version == 1;
       if (!next_of_same && !first_of_next) return fail("has item versions out of order");
+      if (announced_ != 0 && (item.id != announced_ || item.version != 1))
+        return fail("has access statistics of another item");
+      announced_ = 0;
       last_item_ = item.id;
       last_version_ = item.version;
       ++versions_;
       return sink.version(std::move(item));
     }
+    case kAccess: {
+      if (stage_ != Stage::versions || announced_ != 0)
+        return fail("has access statistics out of place");
+      if (payload.size() != kAccessBytes) return fail("has access statistics of a bad length");
+      const ItemId id = get_le(payload.data(), 8);
+      if (id <= last_item_) return fail("has access statistics out of order");
+      AccessStats a;
+      a.hits = get_le(payload.data() + 8, 8);
+      a.last_access_ms = static_cast<std::int64_t>(get_le(payload.data() + 16, 8));
+      a.strength = std::bit_cast<double>(get_le(payload.data() + 24, 8));
+      a.recalls = std::bit_cast<double>(get_le(payload.data() + 32, 8));
+      a.last_recall_ms = static_cast<std::int64_t>(get_le(payload.data() + 40, 8));
+      if (!std::isfinite(a.strength) || a.strength < 1 || !std::isfinite(a.recalls) ||
+          a.recalls < 0 || a.last_access_ms < 0 || a.last_recall_ms < 0) {
+        return fail("has an impossible strength");
+      }
+      announced_ = id;
+      return sink.access ? sink.access(id, a) : Status{};
+    }
     case kSnapshot: {
       if (stage_ != Stage::versions && stage_ != Stage::snapshots) {
         return fail("has a snapshot out of place");
       }
+      if (announced_ != 0) return fail("has access statistics of no item");
       stage_ = Stage::snapshots;
       Snapshot snap;
       if (Status s = decode_snapshot(payload, &snap); !s.ok())
@@ -223,6 +261,7 @@ Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload, co
       if (stage_ != Stage::versions && stage_ != Stage::snapshots) {
         return fail("has a trailer out of place");
       }
+      if (announced_ != 0) return fail("has access statistics of no item");
       std::uint64_t versions = 0, snapshots = 0;
       std::uint32_t crc = 0;
       if (!read_message<records::ArchiveTrailer>(payload, [&](auto r) {

@@ -1,17 +1,20 @@
 // archive.h — the portable cube archive: format, writer and streaming reader.
 //
-// Format version 1 (all integers little-endian):
+// Format version 2 (all integers little-endian):
 //
-//   header   8 bytes "MEMOSARC", u32 format version (1), u32 flags (0)
+//   header   8 bytes "MEMOSARC", u32 format version (2), u32 flags (0)
 //   frames   u8 kind, u32 payload length, u32 CRC-32C of the payload, payload
 //
 // Frame kinds, in this order: one manifest (1, records.capnp
 // ArchiveManifest); the item versions (2), each a stored item record
 // (record_codec.h: its own checksum header, then the Cap'n Proto record),
-// grouped by item in ascending id and, within an item, versions 1..n; the
-// cube's snapshots (3, stored snapshot records); one trailer (9,
-// ArchiveTrailer) holding the counts and the CRC-32C of every byte before
-// it. Nothing may follow the trailer.
+// grouped by item in ascending id and, within an item, versions 1..n, an
+// item's versions preceded by its access statistics and strength (4, a
+// 48-byte row: item id, hits, last access ms, strength (f64), weighted
+// recalls (f64), last recall ms) when it was ever read; the cube's
+// snapshots (3, stored snapshot records); one trailer (9, ArchiveTrailer)
+// holding the counts and the CRC-32C of every byte before it. Nothing may
+// follow the trailer. Version 1 (no frames of kind 4) is still read.
 //
 // The writer produces the bytes in pieces so a cube larger than memory is
 // exported in chunks; the reader takes them in pieces of any size, checks
@@ -30,7 +33,7 @@
 
 namespace memos::store {
 
-constexpr std::uint32_t kArchiveFormat = 1;
+constexpr std::uint32_t kArchiveFormat = 2;
 
 struct ArchiveManifest {
   std::string cube_name;
@@ -59,6 +62,8 @@ class ArchiveWriter {
   void header(std::string* out);
   void manifest(const ArchiveManifest& manifest, std::string* out);
   void version(const Item& item, std::string* out);
+  // Just before the item's first version.
+  void access(ItemId item, const AccessStats& stats, std::string* out);
   void snapshot(const Snapshot& snapshot, std::string* out);
   void trailer(std::string* out);
   const State& state() const { return state_; }
@@ -77,6 +82,9 @@ class ArchiveReader {
     std::function<Status(const ArchiveManifest&)> manifest;
     std::function<Status(Item)> version;
     std::function<Status(Snapshot)> snapshot;
+    // The next item's statistics, ahead of its versions (may be empty:
+    // they are skipped).
+    std::function<Status(ItemId, const AccessStats&)> access;
   };
 
   // Frames larger than `max_frame_bytes` are refused before buffering.
@@ -103,6 +111,7 @@ class ArchiveReader {
   std::uint64_t versions_ = 0, snapshots_ = 0;
   ItemId last_item_ = 0;
   std::uint32_t last_version_ = 0;
+  ItemId announced_ = 0;  // statistics read for this item; its version 1 comes next
 };
 
 }  // namespace memos::store

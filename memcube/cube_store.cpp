@@ -136,6 +136,7 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
     return s;
   }
   if (s = remove_shares_of(removed->id); !s.ok()) return s;
+  if (s = remove_working_set(removed->id); !s.ok()) return s;
   for (MDB_dbi dbi : {tables().items, tables().versions, tables().snapshots, tables().access,
                       tables().text_hashes}) {
     if (s = delete_prefix(txn_, dbi, prefix, "remove cube items"); !s.ok()) return s;

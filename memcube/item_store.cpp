@@ -265,7 +265,7 @@ Status WriteTxn::update_item(CubeId cube, ItemId id, ItemPatch patch, std::int64
 }
 
 Status WriteTxn::set_state(CubeId cube, ItemId id, State to, TenantId writer, std::int64_t now_ms,
-                           Item* out) {
+                           Item* out, std::string_view session) {
   if (to == State::deleted)
     return {Errc::conflict, "delete an item with remove, not a state change"};
   Item item;
@@ -276,7 +276,7 @@ Status WriteTxn::set_state(CubeId cube, ItemId id, State to, TenantId writer, st
   item.state = to;
   item.recorded_at_ms = now_ms;
   item.provenance.writer = writer;
-  item.provenance.session.clear();
+  item.provenance.session = std::string(session);
   s = put_item(cube, item);
   if (!s.ok()) return s;
   *out = std::move(item);

@@ -32,6 +32,7 @@
 #include "memcube/ids.h"
 #include "memcube/tenancy.h"
 #include "memcube/thread_affinity.h"
+#include "memcube/working_set.h"
 
 // LMDB's handles, as <lmdb.h> declares them (typedef struct MDB_txn MDB_txn).
 struct MDB_env;
@@ -153,18 +154,30 @@ struct Cube {
   std::string language;            // stemming language of lexical search; "": english
 };
 
-// How often an item is read, kept per item (not per version) and updated in
-// batches, so reads never wait on a write.
+// How often an item is read, and how strong it is as a memory (memos(7),
+// "Scheduling": its retention is exp(-t / strength), t the time since its
+// last recall), kept per item (not per version) and updated in batches, so
+// reads never wait on a write.
 struct AccessStats {
   std::uint64_t hits = 0;
   std::int64_t last_access_ms = 0;
+  double strength = 1;              // S: 1, plus what each recall added
+  double recalls = 0;               // weighted: a search hit counts less than a get
+  std::int64_t last_recall_ms = 0;  // 0: never recalled (t runs from its creation)
+  bool operator==(const AccessStats&) const = default;
 };
 
+// A batch's reads of one item: `hits` reads, of which recalls weighing
+// `recalls` in all added `strength` (the tenant's strength_gain times each
+// recall's weight).
 struct AccessUpdate {
   CubeId cube = 0;
   ItemId item = 0;
   std::uint64_t hits = 0;
   std::int64_t last_access_ms = 0;
+  double recalls = 0;
+  double strength = 0;
+  std::int64_t last_recall_ms = 0;
 };
 
 // A named cube-wide version: the cube as it was at head version cube_version.
@@ -363,6 +376,12 @@ class ReadTxn {
   Status least_recent_activations(TenantId tenant, std::size_t max,
                                   std::vector<std::pair<CubeId, ItemId>>* out) const;
 
+  // ---- scheduler (working_set.h; working_set_store.cpp) ----
+  // Errors: not_found (the cube has none), corrupt, io.
+  Status working_set(CubeId cube, WorkingSet* out) const;
+  // Every cube's, by cube id. Errors: corrupt, io.
+  Status list_working_sets(std::vector<WorkingSet>* out) const;
+
   // ---- sharing (tenancy.h; share_store.cpp) ----
   // Errors: not_found (not shared with `tenant`), corrupt, io.
   Status find_share(CubeId cube, TenantId tenant, CubeShare* out) const;
@@ -422,11 +441,12 @@ class WriteTxn {
   // Errors: not_found (absent or deleted), conflict (frozen), storage_full,
   // corrupt, io.
   Status update_item(CubeId cube, ItemId id, ItemPatch patch, std::int64_t now_ms, Item* out);
-  // Moves an item between active, archived and frozen (see State).
-  // Errors: not_found (absent or deleted), conflict (already in that state,
-  // or `to` is deleted), storage_full, corrupt, io.
+  // Moves an item between active, archived and frozen (see State); the
+  // new version's provenance names `writer` and `session` (the scheduler
+  // names itself there). Errors: not_found (absent or deleted), conflict
+  // (already in that state, or `to` is deleted), storage_full, corrupt, io.
   Status set_state(CubeId cube, ItemId id, State to, TenantId writer, std::int64_t now_ms,
-                   Item* out);
+                   Item* out, std::string_view session = {});
   // Writes a new version equal in content to `version` (text, tags,
   // metadata, importance, expiry and validity). Rolling a deleted item back
   // brings it back as active. Errors: not_found (no such item or version),
@@ -449,6 +469,10 @@ class WriteTxn {
   // Adds a batch of reads to the items' access statistics; items that are
   // gone are skipped. Errors: storage_full, map_full, corrupt, io.
   Status record_access(const std::vector<AccessUpdate>& batch);
+  // Sets an item's statistics (an import carries its strength); a
+  // strength below 1 or not finite is stored as 1, negative recalls as 0.
+  // Errors: storage_full, map_full, io.
+  Status put_access_stats(CubeId cube, ItemId item, const AccessStats& stats);
   // Import: writes every version of one item (versions 1..n, cube versions
   // kept) under a fresh id issued as of `now_ms`, which it sets in
   // `versions`; then its head, its retention queue entry and its live
@@ -490,6 +514,13 @@ class WriteTxn {
   // Marks an item used now (its LRU place, last use, use count).
   // Errors: not_found, storage_full, map_full, corrupt, io.
   Status touch_activation(CubeId cube, ItemId id, std::int64_t now_ms);
+
+  // ---- scheduler ----
+  // Replaces the cube's working set. Errors: not_found (cube), conflict
+  // (over kMaxWorkingSetItems members), storage_full, map_full, corrupt, io.
+  Status put_working_set(const WorkingSet& set);
+  // Errors: storage_full, map_full, io (none to remove is success).
+  Status remove_working_set(CubeId cube);
 
   // ---- sharing ----
   // Grants `share.tenant` access to `share.cube`, replacing an earlier

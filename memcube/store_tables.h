@@ -38,7 +38,11 @@
 //                         + CRC-32C of those 16 bytes (u32 LE)
 //   access_store.cpp
 //     access              cube + item -> hits (u64 LE) + last access ms
-//                         (u64 LE) + CRC-32C of those 16 bytes (u32 LE)
+//                         (u64 LE) + strength (f64 LE) + weighted recalls
+//                         (f64 LE) + last recall ms (u64 LE) + CRC-32C of
+//                         those 40 bytes (u32 LE); a 20-byte row (hits, last
+//                         access, CRC) from before strengths reads as
+//                         strength 1, never recalled
 //   activation_store.cpp (the activation tier, activation.h)
 //     activations         cube + item -> ActivationRecord
 //     activation_prefixes chain digest (32 bytes) + cube + item -> ""
@@ -53,6 +57,10 @@
 //   text_index_store.cpp (exact duplicates, found without reading the cube)
 //     text_hashes         cube + first 16 bytes of SHA-256(text) + item -> ""
 //                         (every head that is not a tombstone)
+//   working_set_store.cpp (the scheduler's, working_set.h)
+//     working_sets        cube -> WorkingSet row (format byte, then fixed
+//                         fields and the members, CRC-32C last:
+//                         working_set_store.cpp)
 //   share_store.cpp (cubes shared with other tenants; both tables hold one
 //   row per grant, so that a cube's grants and a tenant's shared cubes are
 //   each one prefix scan)
@@ -88,6 +96,7 @@ struct Store::Tables {
   MDB_dbi activation_lru = 0, tenant_salts = 0;      // activation_store.cpp
   MDB_dbi text_hashes = 0;                           // text_index_store.cpp
   MDB_dbi cube_shares = 0, shared_cubes = 0;         // share_store.cpp
+  MDB_dbi working_sets = 0;                          // working_set_store.cpp
 
   // Opens every database in `txn`, creating those missing (names as in
   // store.h). Returns LMDB's error code, 0 on success.
@@ -113,6 +122,7 @@ struct Store::Tables {
         {"text_hashes", &text_hashes},
         {"cube_shares", &cube_shares},
         {"shared_cubes", &shared_cubes},
+        {"working_sets", &working_sets},
     };
     for (const auto& [name, dbi] : all) {
       if (int rc = mdb_dbi_open(txn, name, MDB_CREATE, dbi)) return rc;

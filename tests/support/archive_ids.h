@@ -32,7 +32,8 @@ inline std::vector<std::uint64_t> item_ids(memos::Client& c, const std::string& 
                          if (ids.empty() || ids.back() != item.id) ids.push_back(item.id);
                          return store::Status{};
                        },
-                       [](store::Snapshot) { return store::Status{}; }});
+                       [](store::Snapshot) { return store::Status{}; },
+                       {}});
   BOOST_REQUIRE_MESSAGE(read.ok() && r.complete(), read.message);
   return ids;
 }

@@ -1,8 +1,10 @@
 #define BOOST_TEST_MODULE archive
 #include <boost/test/unit_test.hpp>
+#include <cmath>
 #include <random>
 
 #include "memcube/archive.h"
+#include "memcube/crc32c.h"
 #include "memcube/record_codec.h"
 
 using namespace memos::store;
@@ -25,6 +27,16 @@ Item version_of(ItemId id, std::uint32_t version, std::string text) {
   return item;
 }
 
+AccessStats strength_of(ItemId id) {
+  AccessStats a;
+  a.hits = id * 3;
+  a.last_access_ms = 5000 + static_cast<std::int64_t>(id);
+  a.strength = 1.5 + static_cast<double>(id);
+  a.recalls = 0.25 * static_cast<double>(id);
+  a.last_recall_ms = 4000 + static_cast<std::int64_t>(id);
+  return a;
+}
+
 struct Sample {
   ArchiveManifest manifest{"notes", "hash-v1", 64, 5, 99, 6, 2, "dense", "french"};
   std::vector<Item> versions;
@@ -41,7 +53,11 @@ struct Sample {
     ArchiveWriter w;
     w.header(&bytes);
     w.manifest(manifest, &bytes);
-    for (const auto& item : versions) w.version(item, &bytes);
+    for (const auto& item : versions) {
+      // Items 1 and 3 were read: their strength travels ahead of them.
+      if (item.version == 1 && item.id != 2) w.access(item.id, strength_of(item.id), &bytes);
+      w.version(item, &bytes);
+    }
     for (const auto& snap : snapshots) w.snapshot(snap, &bytes);
     w.trailer(&bytes);
   }
@@ -51,6 +67,7 @@ struct Collected {
   std::vector<ArchiveManifest> manifests;
   std::vector<Item> versions;
   std::vector<Snapshot> snapshots;
+  std::vector<std::pair<ItemId, AccessStats>> strengths;
   ArchiveReader::Sink sink() {
     return {[this](const ArchiveManifest& m) {
               manifests.push_back(m);
@@ -62,6 +79,10 @@ struct Collected {
             },
             [this](Snapshot s) {
               snapshots.push_back(std::move(s));
+              return Status{};
+            },
+            [this](ItemId id, const AccessStats& a) {
+              strengths.emplace_back(id, a);
               return Status{};
             }};
   }
@@ -95,7 +116,37 @@ BOOST_AUTO_TEST_CASE(round_trip_is_exact_in_any_chunking) {
     BOOST_REQUIRE_EQUAL(got.snapshots.size(), 2u);
     BOOST_TEST(got.snapshots[1].tag == "v2");
     BOOST_TEST(got.snapshots[1].cube_version == 31u);
+    BOOST_REQUIRE_EQUAL(got.strengths.size(), 2u);
+    BOOST_TEST(got.strengths[0].first == 1u);
+    BOOST_TEST((got.strengths[0].second == strength_of(1)));
+    BOOST_TEST(got.strengths[1].first == 3u);
+    BOOST_TEST((got.strengths[1].second == strength_of(3)));
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_version_1_archive_is_still_read) {
+  // As memosd wrote archives before strengths: format 1, no kind 4 frames.
+  Sample sample;
+  std::string head = "MEMOSARC";
+  head += std::string("\x01\0\0\0\0\0\0\0", 8);
+  // Re-create the writer's running checksum over the edited header.
+  ArchiveWriter::State state;
+  state.crc = memos::store::crc32c(head.data(), head.size());
+  ArchiveWriter rest(state);
+  std::string bytes = head;
+  rest.manifest(sample.manifest, &bytes);
+  for (const auto& item : sample.versions) rest.version(item, &bytes);
+  rest.trailer(&bytes);
+  Collected got;
+  Status s = read_all(bytes, 4096, &got);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_TEST(got.versions.size() == sample.versions.size());
+  BOOST_TEST(got.strengths.empty());
+  // A format from the future is refused, saying which versions are read.
+  std::string future = sample.bytes;
+  future[8] = 3;
+  Status refused = read_all(future, 4096, &got);
+  BOOST_TEST(refused.message.find("reads versions 1 to 2") != std::string::npos, refused.message);
 }
 
 BOOST_AUTO_TEST_CASE(every_truncation_is_refused) {
@@ -130,6 +181,55 @@ BOOST_AUTO_TEST_CASE(hostile_archives_are_refused) {
     huge += std::string("\x02\xff\xff\xff\xff\0\0\0\0", 9);
     ArchiveReader reader(1 << 20);
     BOOST_TEST((reader.feed(huge, got.sink()).code == Errc::corrupt));
+  }
+  // Strengths out of place: for an earlier item, twice, before the wrong
+  // item's version, of no item, impossible values.
+  {
+    auto archive = [&](auto&& body) {
+      std::string bytes;
+      ArchiveWriter w;
+      w.header(&bytes);
+      w.manifest(sample.manifest, &bytes);
+      body(w, bytes);
+      w.trailer(&bytes);
+      return bytes;
+    };
+    AccessStats nan_strength = strength_of(1);
+    nan_strength.strength = std::nan("");
+    AccessStats weak = strength_of(1);
+    weak.strength = 0.5;
+    const std::string cases[] = {
+        archive([&](ArchiveWriter& w, std::string& b) {
+          w.version(sample.versions[0], &b);
+          w.access(1, strength_of(1), &b);  // after its own version
+          w.version(sample.versions[1], &b);
+        }),
+        archive([&](ArchiveWriter& w, std::string& b) {
+          w.access(1, strength_of(1), &b);
+          w.access(1, strength_of(1), &b);
+          w.version(sample.versions[0], &b);
+        }),
+        archive([&](ArchiveWriter& w, std::string& b) {
+          w.access(2, strength_of(2), &b);
+          w.version(sample.versions[0], &b);  // item 1
+        }),
+        archive([&](ArchiveWriter& w, std::string& b) {
+          w.version(sample.versions[0], &b);
+          w.access(9, strength_of(9), &b);  // then the trailer
+        }),
+        archive([&](ArchiveWriter& w, std::string& b) {
+          w.access(1, nan_strength, &b);
+          w.version(sample.versions[0], &b);
+        }),
+        archive([&](ArchiveWriter& w, std::string& b) {
+          w.access(1, weak, &b);
+          w.version(sample.versions[0], &b);
+        }),
+    };
+    for (const auto& bytes : cases) {
+      Collected bad;
+      BOOST_TEST((read_all(bytes, 4096, &bad).code == Errc::corrupt));
+    }
   }
   // Versions out of order, a missing manifest, unknown kinds, random bytes.
   {
@@ -170,6 +270,8 @@ BOOST_AUTO_TEST_CASE(hostile_archives_are_refused) {
   ArchiveReader::Sink no{[](const ArchiveManifest&) {
                            return Status{Errc::conflict, "no"};
                          },
-                         [](Item) { return Status{}; }, [](Snapshot) { return Status{}; }};
+                         [](Item) { return Status{}; },
+                         [](Snapshot) { return Status{}; },
+                         {}};
   BOOST_TEST((refusing.feed(sample.bytes, no).code == Errc::conflict));
 }
