@@ -127,6 +127,48 @@ Field number(float* field, double lo, double hi) {
           [=](toml::table* t, const std::string& k) { t->insert_or_assign(k, printable(*field)); }};
 }
 
+Field real(double* field, double lo, double hi) {
+  return {[=](const toml::node& node) -> std::string {
+            auto v = node.value<double>();  // an integer or a float
+            if (!v || !(*v >= lo && *v <= hi)) {
+              return "expected a number in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                     "]";
+            }
+            *field = *v;
+            return "";
+          },
+          [=](toml::table* t, const std::string& k) { t->insert_or_assign(k, *field); }};
+}
+
+// scheduler.time_unit: a unit's name, kept as seconds.
+Field time_unit(std::uint64_t* seconds) {
+  return {[=](const toml::node& node) -> std::string {
+            auto v = node.value_exact<std::string>();
+            if (!v) return "expected a string";
+            auto unit = policies::parse_time_unit(*v);
+            if (!unit) return "must be seconds, minutes, hours or days, not '" + *v + "'";
+            *seconds = *unit;
+            return "";
+          },
+          [=](toml::table* t, const std::string& k) {
+            t->insert_or_assign(k, policies::time_unit_name(*seconds));
+          }};
+}
+
+Field forgetting(policies::Forgetting* field) {
+  return {[=](const toml::node& node) -> std::string {
+            auto v = node.value_exact<std::string>();
+            if (!v) return "expected a string";
+            auto f = policies::parse_forgetting(*v);
+            if (!f) return "must be off or archive, not '" + *v + "'";
+            *field = *f;
+            return "";
+          },
+          [=](toml::table* t, const std::string& k) {
+            t->insert_or_assign(k, std::string(policies::to_string(*field)));
+          }};
+}
+
 Field search_mode(SearchMode* field) {
   return {[=](const toml::node& node) -> std::string {
             auto v = node.value_exact<std::string>();
@@ -134,6 +176,20 @@ Field search_mode(SearchMode* field) {
             auto mode = parse_search_mode(*v);
             if (!mode) return std::string("must be ") + search_mode_names();
             *field = *mode;
+            return "";
+          },
+          [=](toml::table* t, const std::string& k) {
+            t->insert_or_assign(k, std::string(to_string(*field)));
+          }};
+}
+
+Field activation_eviction(ActivationEviction* field) {
+  return {[=](const toml::node& node) -> std::string {
+            auto v = node.value_exact<std::string>();
+            if (!v) return "expected a string";
+            auto eviction = parse_activation_eviction(*v);
+            if (!eviction) return "must be utility or lru, not '" + *v + "'";
+            *field = *eviction;
             return "";
           },
           [=](toml::table* t, const std::string& k) {
@@ -235,6 +291,7 @@ std::string check_kv_type(const std::string& v) {
 
 // Every key, in the order of memosd.conf(5).
 std::vector<std::pair<std::string, Field>> fields(Config* c) {
+  namespace sched = policies::scheduler_limits;
   constexpr std::int64_t kMaxU32 = std::numeric_limits<std::uint32_t>::max();
   return {
       {"socket", string(&c->socket, check_path)},
@@ -310,10 +367,26 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"executor.call_timeout_ms", integer(&c->executor.call_timeout_ms, 1000, 86400000)},
       {"executor.start_timeout_ms", integer(&c->executor.start_timeout_ms, 1000, 3600000)},
       {"executor.max_tokens", integer(&c->executor.max_tokens, 1, 1 << 20)},
+      {"scheduler.interval_s", integer(&c->scheduler.interval_s, 1, 86400)},
+      {"scheduler.log_entries", integer(&c->scheduler.log_entries, 0, 1 << 20)},
+      {"scheduler.enabled", boolean(&c->scheduler.defaults.enabled)},
+      {"scheduler.working_set_tokens",
+       integer(&c->scheduler.defaults.working_set_tokens, 0, sched::kMaxWorkingSetTokens)},
+      {"scheduler.strength_gain",
+       real(&c->scheduler.defaults.strength_gain, 0, sched::kMaxStrengthGain)},
+      {"scheduler.search_recall_weight", real(&c->scheduler.defaults.search_recall_weight, 0, 1)},
+      {"scheduler.time_unit", time_unit(&c->scheduler.defaults.time_unit_s)},
+      {"scheduler.forgetting", forgetting(&c->scheduler.defaults.forgetting)},
+      {"scheduler.archive_below", real(&c->scheduler.defaults.archive_below, 0.0001, 0.9999)},
+      {"scheduler.archive_after_s",
+       integer(&c->scheduler.defaults.archive_after_s, 0, sched::kMaxArchiveAfterS)},
       {"activation.chunk_tokens", integer(&c->activation.chunk_tokens, 1, 1 << 16)},
       {"activation.resident_mb", integer(&c->activation.resident_mb, 0, 1ll << 24)},
       {"activation.tenant_max_mb", integer(&c->activation.tenant_max_mb, 1, 1ll << 30)},
       {"activation.max_state_mb", integer(&c->activation.max_state_mb, 1, 250)},
+      {"activation.eviction", activation_eviction(&c->activation.eviction)},
+      {"activation.eviction_half_life_s",
+       integer(&c->activation.eviction_half_life_s, 1, 365ll * 24 * 3600)},
   };
 }
 
@@ -349,6 +422,16 @@ std::optional<LogFormat> parse_log_format(std::string_view name) {
 
 const char* to_string(LogFormat format) {
   return format == LogFormat::json ? "json" : "text";
+}
+
+std::optional<ActivationEviction> parse_activation_eviction(std::string_view name) {
+  if (name == "utility") return ActivationEviction::utility;
+  if (name == "lru") return ActivationEviction::lru;
+  return std::nullopt;
+}
+
+const char* to_string(ActivationEviction eviction) {
+  return eviction == ActivationEviction::lru ? "lru" : "utility";
 }
 
 void apply_command_line(Config* config) {
@@ -409,7 +492,7 @@ std::string load_config_file(const std::string& path, Config* config) {
     std::string name(key.str());
     if (auto* section = node.as_table();
         section && (name == "ipc" || name == "store" || name == "search" || name == "plugins" ||
-                    name == "executor" || name == "activation")) {
+                    name == "executor" || name == "activation" || name == "scheduler")) {
       for (auto& [sub_key, sub_node] : *section) {
         std::string full = name + "." + std::string(sub_key.str());
         auto it = known.find(full);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "memos/vocabulary.h"
+#include "policies/scheduler_settings.h"
 
 namespace memos::kernel {
 
@@ -123,12 +124,33 @@ struct ExecutorConfig {
   std::uint32_t max_tokens = 1024;          // generated per chat, at most
 };
 
+// Which of a tenant's stored states makes room for a new one: the least
+// useful (kernel/scheduler/activation_utility.h: hit rate × prefill time
+// saved ÷ bytes) or the least recently used.
+enum class ActivationEviction { utility, lru };
+
 // The activation tier: stored KV states of memory blocks.
 struct ActivationConfig {
   std::uint32_t chunk_tokens = 64;     // states are found by prefixes of whole chunks
   std::uint64_t resident_mb = 1024;    // states kept in the executor's memory (LRU)
-  std::uint64_t tenant_max_mb = 8192;  // on disk per tenant; least recently used go first
+  std::uint64_t tenant_max_mb = 8192;  // on disk per tenant; `eviction` says which go first
   std::uint64_t max_state_mb = 200;    // a larger state is not stored
+  ActivationEviction eviction = ActivationEviction::utility;
+  // A state's hit rate halves for each this long it goes unused.
+  std::uint32_t eviction_half_life_s = 3600;
+};
+
+// "utility" or "lru"; nullopt for anything else.
+std::optional<ActivationEviction> parse_activation_eviction(std::string_view name);
+const char* to_string(ActivationEviction eviction);
+
+// The scheduler (memos(7), "Scheduling"; kernel/scheduler/): the defaults
+// of what it does for each tenant, which a policy's [scheduler] table may
+// override, and its own pace.
+struct SchedulerConfig {
+  policies::SchedulerSettings defaults;
+  std::uint32_t interval_s = 60;     // between passes (memctl sched run: now)
+  std::uint32_t log_entries = 4096;  // decisions kept for memctl sched log
 };
 
 // How the log is written on stderr (log_output.h).
@@ -165,6 +187,7 @@ struct Config {
   PluginsConfig plugins;
   ExecutorConfig executor;
   ActivationConfig activation;
+  SchedulerConfig scheduler;
 };
 
 // Reads and validates `path` over `config` (keys absent from the file keep

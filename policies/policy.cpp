@@ -31,6 +31,24 @@ void put_rate(toml::table* t, const char* rate_key, const char* burst_key, doubl
   t->insert_or_assign(burst_key, static_cast<std::int64_t>(r->burst));
 }
 
+// The keys the policy sets; memosd.conf's apply to the others.
+toml::table scheduler_table(const SchedulerOverrides& o) {
+  toml::table t;
+  if (o.enabled) t.insert_or_assign("enabled", *o.enabled);
+  if (o.working_set_tokens) {
+    t.insert_or_assign("working_set_tokens", static_cast<std::int64_t>(*o.working_set_tokens));
+  }
+  if (o.strength_gain) t.insert_or_assign("strength_gain", *o.strength_gain);
+  if (o.search_recall_weight) t.insert_or_assign("search_recall_weight", *o.search_recall_weight);
+  if (o.time_unit_s) t.insert_or_assign("time_unit", time_unit_name(*o.time_unit_s));
+  if (o.forgetting) t.insert_or_assign("forgetting", std::string(to_string(*o.forgetting)));
+  if (o.archive_below) t.insert_or_assign("archive_below", *o.archive_below);
+  if (o.archive_after_s) {
+    t.insert_or_assign("archive_after_s", static_cast<std::int64_t>(*o.archive_after_s));
+  }
+  return t;
+}
+
 }  // namespace
 
 const char* to_string(Role role) {
@@ -100,11 +118,12 @@ std::string to_toml(const TenantPolicy& p) {
   if (!rates.empty()) root.insert_or_assign("rates", std::move(rates));
   root.insert_or_assign("use", std::move(use));
   if (!retention.empty()) root.insert_or_assign("retention", std::move(retention));
-  // The reserved tables were serialized by the parser: they parse back.
-  for (auto [key, text] : {std::pair{"scheduler", &p.scheduler_toml}, {"router", &p.router_toml}}) {
-    if (text->empty()) continue;
+  if (toml::table scheduler = scheduler_table(p.scheduler); !scheduler.empty())
+    root.insert_or_assign("scheduler", std::move(scheduler));
+  // The reserved table was serialized by the parser: it parses back.
+  if (!p.router_toml.empty()) {
     try {
-      root.insert_or_assign(key, toml::parse(*text));
+      root.insert_or_assign("router", toml::parse(p.router_toml));
     } catch (const toml::parse_error&) {
     }
   }

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "policies/scheduler_settings.h"
+
 namespace memos::policies {
 
 enum class Role { member, admin };
@@ -78,9 +80,10 @@ struct TenantPolicy {
   std::optional<std::uint64_t> retention_ttl_s;
   std::optional<std::uint64_t> retention_purge_delay_s;
 
-  // Reserved for the scheduler and the budget router (issues 17 and 19):
-  // parsed, checked to be small tables of plain values, kept as TOML text.
-  std::string scheduler_toml;
+  // [scheduler]: overrides of memosd.conf's scheduler settings.
+  SchedulerOverrides scheduler;
+  // Reserved for the budget router (issue 19): parsed, checked to be a
+  // small table of plain values, kept as TOML text.
   std::string router_toml;
 };
 

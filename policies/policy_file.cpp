@@ -320,6 +320,47 @@ void read_retention(Parser& p, const toml::table& table, TenantPolicy* out) {
   }
 }
 
+void read_scheduler(Parser& p, const toml::table& table, SchedulerOverrides* out) {
+  namespace limits = scheduler_limits;
+  for (auto& [k, v] : table) {
+    const std::string_view key = k.str();
+    std::string full = "scheduler." + std::string(key);
+    if (key == "enabled") {
+      out->enabled = p.boolean(full, v);
+    } else if (key == "working_set_tokens") {
+      if (auto n = p.integer(full, v, 0, limits::kMaxWorkingSetTokens)) {
+        out->working_set_tokens = static_cast<std::uint32_t>(*n);
+      }
+    } else if (key == "strength_gain") {
+      out->strength_gain = p.number(full, v, 0, limits::kMaxStrengthGain);
+    } else if (key == "search_recall_weight") {
+      out->search_recall_weight = p.number(full, v, 0, 1);
+    } else if (key == "time_unit") {
+      if (auto s = p.string(full, v, 16)) {
+        out->time_unit_s = parse_time_unit(*s);
+        if (!out->time_unit_s) {
+          p.error(v.source(), full + ": '" + *s + "' is not seconds, minutes, hours or days");
+        }
+      }
+    } else if (key == "forgetting") {
+      if (auto s = p.string(full, v, 16)) {
+        out->forgetting = parse_forgetting(*s);
+        if (!out->forgetting) p.error(v.source(), full + ": '" + *s + "' is not off or archive");
+      }
+    } else if (key == "archive_below") {
+      // 0 would never archive and 1 would archive everything: both are
+      // better said with forgetting = "off".
+      out->archive_below = p.number(full, v, 0.0001, 0.9999);
+    } else if (key == "archive_after_s") {
+      if (auto n = p.integer(full, v, 0, limits::kMaxArchiveAfterS)) {
+        out->archive_after_s = static_cast<std::uint64_t>(*n);
+      }
+    } else {
+      p.error(k.source(), "unknown key '" + full + "'");
+    }
+  }
+}
+
 void read_rates(Parser& p, const toml::table& table, TenantPolicy* out) {
   static const char* const known[] = {"writes_per_s",   "writes_burst",  "searches_per_s",
                                       "searches_burst", "chats_per_min", "chats_burst"};
@@ -411,12 +452,12 @@ void read_top_level(Parser& p, const toml::table& root, TenantPolicy* out, Peers
       if (auto* t = table_or_error(p, key, v)) read_use(p, *t, out);
     } else if (key == "retention") {
       if (auto* t = table_or_error(p, key, v)) read_retention(p, *t, out);
-    } else if (key == "scheduler" || key == "router") {
+    } else if (key == "scheduler") {
+      if (auto* t = table_or_error(p, key, v)) read_scheduler(p, *t, &out->scheduler);
+    } else if (key == "router") {
       const toml::table* t = table_or_error(p, key, v);
       std::size_t values = 0;
-      if (t && p.reserved(key, *t, 1, &values)) {
-        (key == "scheduler" ? out->scheduler_toml : out->router_toml) = serialize(*t);
-      }
+      if (t && p.reserved(key, *t, 1, &values)) out->router_toml = serialize(*t);
     } else {
       p.error(k.source(), "unknown key '" + key + "'");
     }

@@ -91,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       back.max_items == policy.max_items && back.max_item_bytes == policy.max_item_bytes &&
       back.max_plaintext_mb == policy.max_plaintext_mb &&
       back.activation_max_mb == policy.activation_max_mb && back.retrievers == policy.retrievers &&
-      back.executors == policy.executors && back.scheduler_toml == policy.scheduler_toml;
+      back.executors == policy.executors && back.scheduler == policy.scheduler;
   if (!same) fail("a policy shown reads back different", shown);
   return 0;
 }

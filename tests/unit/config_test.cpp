@@ -226,10 +226,96 @@ BOOST_AUTO_TEST_CASE(executor_and_activation_keys_are_read_and_checked) {
         "[executor]\nthreads = 1000\n", "[executor]\nmodel = 5\n",
         "[executor]\ncall_timeout_ms = 1\n", "[activation]\nchunk_tokens = 0\n",
         "[activation]\nmax_state_mb = 251\n", "[activation]\ntenant_max_mb = 0\n",
-        "[activation]\nresident_mb = -1\n", "[activation]\nnonsense = 1\n"}) {
+        "[activation]\nresident_mb = -1\n", "[activation]\nnonsense = 1\n",
+        "[activation]\neviction = \"fifo\"\n", "[activation]\neviction = 1\n",
+        "[activation]\neviction_half_life_s = 0\n",
+        "[activation]\neviction_half_life_s = 31536001\n",
+        "[activation]\neviction_half_life_s = \"1h\"\n"}) {
     Config x;
     BOOST_TEST(!load(bad, &x).empty(), bad);
   }
+}
+
+BOOST_AUTO_TEST_CASE(activation_eviction_is_utility_or_lru) {
+  using memos::kernel::ActivationEviction;
+  Config c;
+  BOOST_TEST((c.activation.eviction == ActivationEviction::utility));
+  BOOST_TEST(c.activation.eviction_half_life_s == 3600u);
+  std::string err = load("[activation]\neviction = \"lru\"\neviction_half_life_s = 31536000\n", &c);
+  BOOST_TEST(err == "");
+  BOOST_TEST((c.activation.eviction == ActivationEviction::lru));
+  BOOST_TEST(c.activation.eviction_half_life_s == 31536000u);
+  // Printed and read back the same.
+  memos::kernel::resolve_defaults(&c);
+  Config back;
+  err = load(memos::kernel::config_to_toml(c), &back);
+  BOOST_REQUIRE_MESSAGE(err == "", err);
+  BOOST_TEST((back.activation.eviction == ActivationEviction::lru));
+  BOOST_TEST(memos::kernel::changed_keys(c, back).empty());
+  back.activation.eviction = ActivationEviction::utility;
+  back.activation.eviction_half_life_s = 60;
+  std::vector<std::string> expected = {"activation.eviction", "activation.eviction_half_life_s"};
+  BOOST_TEST(memos::kernel::changed_keys(c, back) == expected, boost::test_tools::per_element());
+
+  err = load("[activation]\neviction = \"fifo\"\n", &c);
+  BOOST_TEST(err.find(":2:") != std::string::npos, err);
+  BOOST_TEST(
+      err.find("activation.eviction: must be utility or lru, not 'fifo'") != std::string::npos,
+      err);
+  err = load("[activation]\neviction_half_life_s = 0\n", &c);
+  BOOST_TEST(err.find("activation.eviction_half_life_s: value 0 is out of range [1, 31536000]") !=
+                 std::string::npos,
+             err);
+}
+
+BOOST_AUTO_TEST_CASE(scheduler_keys_are_read_checked_and_printed) {
+  Config c;
+  BOOST_TEST(c.scheduler.defaults.enabled);
+  BOOST_TEST(c.scheduler.defaults.working_set_tokens == 1024u);
+  BOOST_TEST(c.scheduler.defaults.strength_gain == 1.0);
+  BOOST_TEST(c.scheduler.defaults.time_unit_s == 86400u);
+  BOOST_TEST((c.scheduler.defaults.forgetting == memos::policies::Forgetting::off));
+  BOOST_TEST(c.scheduler.interval_s == 60u);
+  std::string err = load(
+      "[scheduler]\nenabled = false\ninterval_s = 5\nlog_entries = 0\n"
+      "working_set_tokens = 256\nstrength_gain = 2.5\nsearch_recall_weight = 0.25\n"
+      "time_unit = \"hours\"\nforgetting = \"archive\"\narchive_below = 0.05\n"
+      "archive_after_s = 3600\n",
+      &c);
+  BOOST_REQUIRE_MESSAGE(err == "", err);
+  BOOST_TEST(!c.scheduler.defaults.enabled);
+  BOOST_TEST(c.scheduler.interval_s == 5u);
+  BOOST_TEST(c.scheduler.log_entries == 0u);
+  BOOST_TEST(c.scheduler.defaults.working_set_tokens == 256u);
+  BOOST_TEST(c.scheduler.defaults.strength_gain == 2.5);
+  BOOST_TEST(c.scheduler.defaults.search_recall_weight == 0.25);
+  BOOST_TEST(c.scheduler.defaults.time_unit_s == 3600u);
+  BOOST_TEST((c.scheduler.defaults.forgetting == memos::policies::Forgetting::archive));
+  BOOST_TEST(c.scheduler.defaults.archive_below == 0.05);
+  BOOST_TEST(c.scheduler.defaults.archive_after_s == 3600u);
+  // Printed and read back the same.
+  memos::kernel::resolve_defaults(&c);
+  Config back;
+  err = load(memos::kernel::config_to_toml(c), &back);
+  BOOST_REQUIRE_MESSAGE(err == "", err);
+  BOOST_TEST(memos::kernel::changed_keys(c, back).empty());
+
+  for (const char* bad :
+       {"[scheduler]\nenabled = 1\n", "[scheduler]\ninterval_s = 0\n",
+        "[scheduler]\nworking_set_tokens = -1\n", "[scheduler]\nstrength_gain = -0.5\n",
+        "[scheduler]\nstrength_gain = nan\n", "[scheduler]\nstrength_gain = inf\n",
+        "[scheduler]\nsearch_recall_weight = 1.5\n", "[scheduler]\ntime_unit = \"weeks\"\n",
+        "[scheduler]\ntime_unit = 7\n", "[scheduler]\nforgetting = \"delete\"\n",
+        "[scheduler]\narchive_below = 0\n", "[scheduler]\narchive_below = 1\n",
+        "[scheduler]\narchive_after_s = -1\n", "[scheduler]\nnonsense = 1\n",
+        "[scheduler]\nlog_entries = 99999999\n"}) {
+    Config x;
+    BOOST_TEST(!load(bad, &x).empty(), bad);
+  }
+  err = load("[scheduler]\nforgetting = \"delete\"\n", &c);
+  BOOST_TEST(
+      err.find("scheduler.forgetting: must be off or archive, not 'delete'") != std::string::npos,
+      err);
 }
 
 BOOST_AUTO_TEST_CASE(connection_limit_and_timeout_keys_are_read_and_checked) {

@@ -116,8 +116,12 @@ executor_model = "/srv/models/small.gguf"
 ttl_s = 86400
 purge_delay_s = 3600
 [scheduler]
-promote_after = 3
-lanes = { fast = 2 }
+working_set_tokens = 512
+strength_gain = 0.5
+time_unit = "hours"
+forgetting = "archive"
+archive_below = 0.1
+archive_after_s = 7200
 [router]
 tiers = ["cheap", "mid"]
 )");
@@ -151,7 +155,16 @@ tiers = ["cheap", "mid"]
   BOOST_TEST(*t.executor_model == "/srv/models/small.gguf");
   BOOST_TEST(t.retention_ttl_s.value() == 86400u);
   BOOST_TEST(t.retention_purge_delay_s.value() == 3600u);
-  BOOST_TEST(t.scheduler_toml.find("promote_after = 3") != std::string::npos);
+  BOOST_TEST(t.scheduler.working_set_tokens.value() == 512u);
+  BOOST_TEST(t.scheduler.strength_gain.value() == 0.5);
+  BOOST_TEST(t.scheduler.time_unit_s.value() == 3600u);
+  BOOST_TEST((t.scheduler.forgetting.value() == memos::policies::Forgetting::archive));
+  BOOST_TEST(t.scheduler.archive_below.value() == 0.1);
+  BOOST_TEST(t.scheduler.archive_after_s.value() == 7200u);
+  BOOST_TEST(!t.scheduler.enabled);  // memosd.conf's
+  const auto resolved = memos::policies::resolve({}, t.scheduler);
+  BOOST_TEST(resolved.working_set_tokens == 512u);
+  BOOST_TEST(resolved.search_recall_weight == 0.25);  // the default
   BOOST_TEST(t.router_toml.find("cheap") != std::string::npos);
 }
 
@@ -267,10 +280,27 @@ BOOST_AUTO_TEST_CASE(hostile_files_are_refused_without_harm) {
   Parsed deep = parse("x = " + std::string(100000, '[') + std::string(100000, ']') + "\n");
   BOOST_TEST(!deep.ok);
 
-  std::string deep_table = "[scheduler]\na = {b = {c = {d = {e = 1}}}}\n";
+  std::string deep_table = "[router]\na = {b = {c = {d = {e = 1}}}}\n";
   Parsed reserved_deep = parse(deep_table);
-  BOOST_TEST(reserved_deep.says("scheduler.a.b.c.d: nested deeper than 4 levels"),
+  BOOST_TEST(reserved_deep.says("router.a.b.c.d: nested deeper than 4 levels"),
              reserved_deep.all());
+
+  // The scheduler's keys are checked one by one.
+  BOOST_TEST(
+      parse("[scheduler]\npromote_after = 3\n").says("unknown key 'scheduler.promote_after'"));
+  BOOST_TEST(parse("[scheduler]\ntime_unit = \"fortnights\"\n")
+                 .says("scheduler.time_unit: 'fortnights' is not seconds, minutes, hours or days"));
+  BOOST_TEST(parse("[scheduler]\nforgetting = \"delete\"\n")
+                 .says("scheduler.forgetting: 'delete' is not off or archive"));
+  BOOST_TEST(
+      parse("[scheduler]\narchive_below = 1\n").says("scheduler.archive_below: 1 is out of range"));
+  BOOST_TEST(parse("[scheduler]\nstrength_gain = -1\n")
+                 .says("scheduler.strength_gain: -1 is out of range"));
+  BOOST_TEST(parse("[scheduler]\nstrength_gain = nan\n").says("scheduler.strength_gain"));
+  BOOST_TEST(parse("[scheduler]\nworking_set_tokens = 99999999\n").says("out of range"));
+  BOOST_TEST(
+      parse("[scheduler]\nenabled = \"yes\"\n").says("scheduler.enabled: expected true or false"));
+  BOOST_TEST(parse("scheduler = 3\n").says("scheduler"));
 
   std::string wide = "[router]\n";
   for (int i = 0; i < 300; ++i) wide += "k" + std::to_string(i) + " = " + std::to_string(i) + "\n";
@@ -337,7 +367,9 @@ chats_per_min = 30
 tiers = ["plaintext"]
 executors = ["llama-executor"]
 [scheduler]
-lanes = { fast = 2 }
+time_unit = "minutes"
+forgetting = "archive"
+search_recall_weight = 0.5
 )");
   BOOST_TEST_REQUIRE(p.ok, p.all());
   std::string shown = memos::policies::to_toml(p.policy);
@@ -358,7 +390,8 @@ lanes = { fast = 2 }
   BOOST_TEST(!b.tiers.activation);
   BOOST_TEST((a.executors == b.executors));
   BOOST_TEST(!b.retrievers);
-  BOOST_TEST(a.scheduler_toml == b.scheduler_toml);
+  BOOST_TEST((a.scheduler == b.scheduler));
+  BOOST_TEST(b.scheduler.time_unit_s.value() == 60u);
 }
 
 BOOST_AUTO_TEST_CASE(a_folder_is_read_whole_and_says_which_policy_applies) {
