@@ -3,9 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <future>
+#include <limits>
 #include <optional>
+#include <utility>
 
+#include "kernel/scheduler/activation_utility.h"
 #include "kernel/wire_replies.h"
 
 namespace memos::kernel {
@@ -21,6 +25,31 @@ std::size_t shared_prefix(std::span<const std::int32_t> a, std::span<const std::
   std::size_t n = std::min(a.size(), b.size()), i = 0;
   while (i < n && a[i] == b[i]) ++i;
   return i;
+}
+
+struct Ranked {
+  store::CubeId cube = 0;
+  std::uint64_t id = 0;
+  double utility = 0;
+};
+
+// The tenant's items, least useful first (ties: least recently used first,
+// the order the store lists them in). A tenant holds at most hundreds, so
+// reading each record once per store() that must make room is cheap beside
+// the state just written. Errors: the store's.
+store::Status rank_by_utility(const store::ReadTxn& txn, store::TenantId tenant, std::int64_t now,
+                              std::int64_t half_life_ms, std::vector<Ranked>* out) {
+  std::vector<std::pair<store::CubeId, std::uint64_t>> all;
+  if (store::Status s = txn.least_recent_activations(tenant, SIZE_MAX, &all); !s.ok()) return s;
+  out->clear();
+  for (const auto& [cube, id] : all) {
+    store::Activation a;
+    if (store::Status s = txn.get_activation(cube, id, &a); !s.ok()) return s;
+    out->push_back({cube, id, scheduler::activation_utility(a, now, half_life_ms)});
+  }
+  std::stable_sort(out->begin(), out->end(),
+                   [](const Ranked& x, const Ranked& y) { return x.utility < y.utility; });
+  return {};
 }
 
 }  // namespace
@@ -100,9 +129,19 @@ Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
   if (store::Status s = blobs_.put(state, &blob); !s.ok()) return Status::from(s);
 
   const std::uint32_t chunk = config_.chunk_tokens;
+  const ActivationEviction eviction = config_.eviction;
+  const std::int64_t half_life_ms = std::int64_t{config_.eviction_half_life_s} * 1000;
   auto stored = std::make_shared<store::Activation>();
+  // What the commit evicted, with each one's utility (NaN: lru), reported
+  // once it is durable.
+  using Evicted = std::vector<std::pair<store::Activation, double>>;
+  auto evicted = std::make_shared<Evicted>();
   store::Status s = commit([=, tokens = std::move(tokens),
                             sources = std::move(sources)](store::WriteTxn& txn) -> store::Status {
+    // A group the writer runs again (its map grown) runs this again: start
+    // clean, or a stale id would read as "already stored".
+    *stored = {};
+    evicted->clear();
     store::Digest salt;
     if (store::Status e = txn.ensure_tenant_salt(tenant, &salt); !e.ok()) return e;
     auto digests = store::prefix_digests(executor.key, salt, chunk, tokens);
@@ -118,18 +157,37 @@ Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
           return true;
         });
     if (!e.ok() || stored->id != 0) return e;
-    // Make room: least recently used first (the store keeps the usage).
+    // Make room (the store keeps the usage and the LRU order): the least
+    // useful first, ranked once, or the least recently used first.
+    std::optional<std::vector<Ranked>> ranked;
+    std::size_t next = 0;
     for (;;) {
       store::ActivationUsage usage;
       if (e = txn.reader().activation_usage(tenant, &usage); !e.ok()) return e;
       if (usage.bytes + size <= budget) break;
-      std::vector<std::pair<store::CubeId, std::uint64_t>> oldest;
-      if (e = txn.reader().least_recent_activations(tenant, 1, &oldest); !e.ok()) return e;
-      if (oldest.empty()) break;
+      std::pair<store::CubeId, std::uint64_t> victim;
+      double utility = std::numeric_limits<double>::quiet_NaN();
+      if (eviction == ActivationEviction::lru) {
+        std::vector<std::pair<store::CubeId, std::uint64_t>> oldest;
+        if (e = txn.reader().least_recent_activations(tenant, 1, &oldest); !e.ok()) return e;
+        if (oldest.empty()) break;
+        victim = oldest[0];
+      } else {
+        if (!ranked) {
+          ranked.emplace();
+          if (e = rank_by_utility(txn.reader(), tenant, now_ms(), half_life_ms, &*ranked); !e.ok())
+            return e;
+        }
+        if (next == ranked->size()) break;
+        const Ranked& r = (*ranked)[next++];
+        victim = {r.cube, r.id};
+        utility = r.utility;
+      }
       store::Activation gone;
-      if (e = txn.remove_activation(oldest[0].first, oldest[0].second, &gone); !e.ok()) return e;
+      if (e = txn.remove_activation(victim.first, victim.second, &gone); !e.ok()) return e;
       spdlog::info("activation {} of tenant {} evicted ({} bytes, last used {})", gone.id, tenant,
                    gone.size, gone.last_used_ms);
+      evicted->emplace_back(std::move(gone), utility);
     }
     store::Activation a;
     a.id = txn.next_id(now_ms());
@@ -149,8 +207,13 @@ Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
     *stored = std::move(a);
     return {};
   });
-  if (s.ok()) *out = *stored;
-  return Status::from(s);
+  if (!s.ok()) return Status::from(s);
+  *out = *stored;
+  // Durable now; on this thread, never the writer's.
+  if (on_evicted_) {
+    for (const auto& [gone, utility] : *evicted) on_evicted_(gone, utility);
+  }
+  return {};
 }
 
 Status ActivationTier::remove(store::CubeId cube, std::uint64_t id, store::Activation* removed) {

@@ -7,8 +7,13 @@
 // from the blob's file (it checks the digest and keeps recent states in its
 // own memory), so they never cross memosd's process on a restore.
 //
+// A tenant's states stay within its budget: the one that makes room is the
+// least useful (activation.eviction = "utility", the default: see
+// kernel/scheduler/activation_utility.h) or the least recently used ("lru").
+//
 // Thread-safety: every method may be called from any thread but the writer
-// thread (store() waits for a commit).
+// thread (store() waits for a commit); set_eviction_observer() only before
+// the tier is shared.
 #pragma once
 
 #include <cstdint>
@@ -44,11 +49,14 @@ class ActivationTier {
               std::span<const std::int32_t> tokens, std::optional<FoundState>* out) const;
 
   // Stores `state` (an executor's blob for `tokens`) as an activation item
-  // of `cube`: the blob durably first, then its record. The tenant's least
-  // recently used items go first when the new one would pass its budget:
-  // `tenant_max_mb`, the tenant's policy's activation.max_mb, or without
-  // one activation.tenant_max_mb. An identical item (same key and tokens) is
-  // kept instead of a second one. `prefill_ms` is what decoding `tokens`
+  // of `cube`: the blob durably first, then its record. When the new one
+  // would pass the tenant's budget (`tenant_max_mb`, the tenant's policy's
+  // activation.max_mb, or without one activation.tenant_max_mb), the
+  // tenant's items are evicted in the order activation.eviction says (least
+  // useful, ties least recently used; or least recently used), each one
+  // reported to the eviction observer once the commit succeeded. An
+  // identical item (same key and tokens) is kept instead of a second one
+  // (then nothing is evicted). `prefill_ms` is what decoding `tokens`
   // took (0: unknown): a chat that restores the state later reports the
   // time it saved from it. Errors: conflict (the state is larger than
   // max_state_mb or the tenant's budget, or covers less than a chunk),
@@ -75,6 +83,14 @@ class ActivationTier {
 
   const ActivationConfig& config() const { return config_; }
 
+  // Called once per item store() evicted, with its utility when it was
+  // chosen (NaN under activation.eviction = "lru"): after the commit that
+  // removed it succeeded, on the thread that called store() (never the
+  // writer's, never inside a transaction), so it may take locks and log.
+  // Set it before the tier is shared (not synchronised); empty: none.
+  using EvictionObserver = std::function<void(const store::Activation&, double utility)>;
+  void set_eviction_observer(EvictionObserver observer) { on_evicted_ = std::move(observer); }
+
  private:
   store::Status commit(std::function<store::Status(store::WriteTxn&)> apply);
 
@@ -82,6 +98,7 @@ class ActivationTier {
   store::CommitQueue& commits_;
   store::BlobStore& blobs_;
   const ActivationConfig& config_;
+  EvictionObserver on_evicted_;
 };
 
 }  // namespace memos::kernel

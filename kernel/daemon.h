@@ -44,6 +44,7 @@
 #include "kernel/plugin_manager.h"
 #include "kernel/rate_limits.h"
 #include "kernel/request_handler.h"
+#include "kernel/scheduler/scheduler.h"
 #include "kernel/serial_lane.h"
 #include "kernel/services.h"
 #include "kernel/status.h"
@@ -91,6 +92,7 @@ class Daemon final : public ConnectionOwner {
   Status open_indexes();
   Status start_commit_queue();
   Status start_activation_tier();
+  Status start_scheduler();
   Status start_request_handler();
   std::string store_dir() const { return config_.data_dir + "/store"; }
 
@@ -124,6 +126,7 @@ class Daemon final : public ConnectionOwner {
   void start_periodic_jobs();
   void flush_access_log(PeriodicJob::Running run);
   void run_retention(PeriodicJob::Running run);
+  void run_scheduler(PeriodicJob::Running run);
   void collect_blob_garbage(PeriodicJob::Running run);
   void save_index_snapshots(PeriodicJob::Running run);
   void retry_unbuilt_indexes(PeriodicJob::Running run);
@@ -168,6 +171,7 @@ class Daemon final : public ConnectionOwner {
   // The one executor lane: owned here, shared through Services, stopped in
   // stop() while the mailbox its jobs reply through still exists.
   SerialLane executor_lane_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<RequestHandler> handler_;
 
   uv_loop_t loop_{};

@@ -46,6 +46,7 @@ bool Daemon::build_services() {
            &Daemon::open_indexes,
            &Daemon::start_commit_queue,
            &Daemon::start_activation_tier,
+           &Daemon::start_scheduler,
            &Daemon::start_request_handler,
        }) {
     if (Status s = (this->*step)(); !s.ok()) {
@@ -260,11 +261,23 @@ Status Daemon::start_activation_tier() {
   return {};
 }
 
+// The scheduler starts from the working sets the store holds, and hears of
+// every state the activation tier evicts (memctl sched log).
+Status Daemon::start_scheduler() {
+  scheduler_ = std::make_unique<scheduler::Scheduler>(config_.scheduler.log_entries);
+  if (Status st = scheduler_->load(*store_); !st.ok())
+    return failed("reading the working sets: " + st.message);
+  activations_->set_eviction_observer([this](const store::Activation& gone, double utility) {
+    scheduler_->note_eviction(gone, utility);
+  });
+  return {};
+}
+
 Status Daemon::start_request_handler() {
-  handler_ = std::make_unique<RequestHandler>(
-      Services{config_, *store_, *commits_, indexes_, stats_, access_, plugins_, tenants_,
-               [this](std::function<void()> work) { run_on_worker(std::move(work)); },
-               *activations_, executor_, executor_lane_, loop_thread_, &inline_reads_});
+  handler_ = std::make_unique<RequestHandler>(Services{
+      config_, *store_, *commits_, indexes_, stats_, access_, plugins_, tenants_,
+      [this](std::function<void()> work) { run_on_worker(std::move(work)); }, *activations_,
+      executor_, executor_lane_, *scheduler_, loop_thread_, &inline_reads_});
   return {};
 }
 

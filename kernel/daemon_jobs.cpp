@@ -32,6 +32,7 @@ void Daemon::start_periodic_jobs() {
   // both. Reads counted go in about once per retention interval.
   every(config_.store.retention_interval_ms, &Daemon::flush_access_log);
   every(config_.store.retention_interval_ms, &Daemon::run_retention);
+  every(std::uint64_t{config_.scheduler.interval_s} * 1000, &Daemon::run_scheduler);
   every(std::uint64_t{config_.store.blob_gc_interval_s} * 1000, &Daemon::collect_blob_garbage);
   every(std::uint64_t{config_.search.snapshot_interval_s} * 1000, &Daemon::save_index_snapshots);
   every(kUnbuiltRetryMs, &Daemon::retry_unbuilt_indexes);
@@ -93,6 +94,22 @@ void Daemon::run_retention(PeriodicJob::Running run) {
                        result->expired.size(), result->purged);
         }
       },
+  });
+}
+
+// A scheduler pass over every tenant, on a worker (scheduler.h); what it
+// did goes to systemd's STATUS line.
+void Daemon::run_scheduler(PeriodicJob::Running run) {
+  run_on_worker([this, run] {
+    scheduler::PassSummary pass;
+    if (Status st = scheduler_->run_pass(handler_->services(), std::nullopt, &pass); !st.ok()) {
+      spdlog::warn("scheduler pass: {}", st.message);
+    }
+    systemd::notify(fmt::format(
+        "STATUS=ready on {}; scheduler: {} working set(s), {} prefill(s) queued, {} archived, "
+        "last pass {:.0f} ms",
+        config_.socket, pass.working_sets, executor_lane_.background_pending(), pass.archived,
+        pass.took_ms));
   });
 }
 

@@ -26,6 +26,7 @@ RequestHandler::RequestHandler(Services services)
   add_plugin_handlers(table_, s_);
   add_generation_handlers(table_, s_);
   add_tenant_handlers(table_, s_);
+  add_scheduler_handlers(table_, s_);
   // A request the schema has and no area serves would be refused as an
   // unknown operation: a bug, caught by the tests (debug builds) and logged.
   for (const std::string& name : table_.unserved()) {

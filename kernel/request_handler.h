@@ -28,6 +28,8 @@ class CubeArchives;
 class RequestHandler {
  public:
   explicit RequestHandler(Services services);
+  // What the handlers share (the daemon's periodic work uses it too).
+  const Services& services() const { return s_; }
   ~RequestHandler();
   RequestHandler(const RequestHandler&) = delete;
   RequestHandler& operator=(const RequestHandler&) = delete;

@@ -38,6 +38,9 @@ class PluginExecutor;
 class PluginManager;
 class SerialLane;
 class TenantRegistry;
+namespace scheduler {
+class Scheduler;
+}
 
 struct Services {
   const Config& config;
@@ -53,9 +56,13 @@ struct Services {
   RunOnWorker run_on_worker;
   ActivationTier& activations;
   std::shared_ptr<PluginExecutor> executor;  // null: no executor configured
-  // The one thread that calls the model executor (chat, prefill; later the
-  // scheduler's work): calls run in order, never on the worker pool.
+  // The one thread that calls the model executor (chat, prefill, and the
+  // scheduler's background prefills after them): calls run in order, never
+  // on the worker pool.
   SerialLane& executor_lane;
+  // Memory strength, working sets, background prefill and archiving
+  // (scheduler/scheduler.h).
+  scheduler::Scheduler& scheduler;
   // Bound to the loop thread before any request: what "loop thread only"
   // asserts against (MEMOS_ASSERT_ON_THREAD, debug builds).
   const ThreadAffinity& loop_thread;

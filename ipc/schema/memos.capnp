@@ -61,6 +61,10 @@ struct Request {
     tenantUsage @34 :Text;          # a tenant's name; "": the caller's own (others: admins)
     cubeShare @35 :CubeShare;       # the owner grants another tenant access
     cubeUnshare @36 :CubeShare;     # the owner takes a grant back
+    schedStatus @37 :Text;          # a cube's name; "": every cube of the caller's with a working set
+    schedLog @38 :SchedLogQuery;
+    schedRun @39 :Void;             # a scheduler pass now over the caller's cubes (an admin's: all)
+    explain @40 :ItemRef;           # a memory's strength, retention and placement
   }
 
   # A write (add, update, remove, setState, rollback) is answered once its
@@ -99,6 +103,10 @@ struct Response {
     chatPiece @23 :ChatPiece;           # chat with Chat.stream, ahead of its ChatReply
     policy @25 :PolicyInfo;             # policyShow; policyReload (the caller's, after it)
     usage @26 :TenantUsage;             # tenantUsage
+    schedStatus @27 :SchedStatus;       # schedStatus
+    schedLog @28 :List(SchedDecision);  # schedLog, oldest first
+    schedPass @29 :SchedPass;           # schedRun: the pass it ran
+    explanation @30 :Explanation;       # explain
   }
 
   # More responses to this request follow: this one is a piece of the
@@ -443,6 +451,11 @@ struct Status {
   indexOldestMs @12 :Float64;   # how long the oldest of them has waited
   freshnessP50Ms @13 :Float64;  # commit to searchable, recent commit groups
   freshnessP99Ms @14 :Float64;
+  # The scheduler (memos(7), "Scheduling"): its background work.
+  schedulerPasses @15 :UInt64;          # since memosd started
+  schedulerLastPassMs @16 :Int64;       # when the last timed pass began; 0: none yet
+  schedulerWorkingSets @17 :UInt32;     # the caller's cubes with a working set
+  schedulerPrefillsPending @18 :UInt32; # working-set prefills queued on the executor lane
 }
 
 # ---- plugins (memos-plugin(7)) ------------------------------------------------
@@ -610,4 +623,76 @@ struct UsageBound {
   name @0 :Text;     # the policy key ("max_items")
   limit @1 :UInt64;  # in the key's unit (MiB for _mb keys)
   used @2 :UInt64;   # in the same unit, rounded up
+}
+
+# ---- scheduler (memos(7), "Scheduling") ---------------------------------------
+
+# One scheduler pass: what it looked at and what it moved.
+struct SchedPass {
+  atMs @0 :Int64;            # when it started; 0: none yet
+  tookMs @1 :Float64;
+  cubes @2 :UInt32;
+  workingSets @3 :UInt32;    # cubes with a working set after it (all of the pass's scope)
+  promoted @4 :UInt32;       # memories that joined a working set
+  demoted @5 :UInt32;        # memories that left one
+  archived @6 :UInt32;
+  prefillsQueued @7 :UInt32; # working-set states queued for background prefill
+}
+
+# A cube's working set: the memories its owner's chats lay first.
+struct CubeSchedule {
+  cube @0 :Text;
+  generation @1 :UInt64;       # +1 each time its members change
+  items @2 :List(UInt64);      # in the set's stable order
+  estimatedTokens @3 :UInt32;  # as selected (about 4 bytes a token)
+  blockTokens @4 :UInt32;      # of the set's memory block, once tokenized; 0: not yet
+  state @5 :UInt64;            # the activation item holding its block's state; 0: none yet
+  prefillPending @6 :Bool;     # its prefill is queued on the executor lane
+  chats @7 :UInt64;            # chats over the cube since memosd started
+  restores @8 :UInt64;         # of those, how many restored a stored state
+  promptTokens @9 :UInt64;     # their prompts' tokens
+  reusedTokens @10 :UInt64;    # of those, the tokens restored rather than decoded
+  updatedAtMs @11 :Int64;      # when its members last changed
+}
+
+struct SchedStatus {
+  enabled @0 :Bool;              # the caller's scheduler.enabled
+  intervalS @1 :UInt32;          # between passes
+  passes @2 :UInt64;             # since memosd started
+  lastPass @3 :SchedPass;        # the last timed pass over every tenant
+  backgroundPending @4 :UInt32;  # prefills queued on the executor lane (all tenants)
+  foregroundPending @5 :UInt32;  # client chats and prefills queued there
+  cubes @6 :List(CubeSchedule);  # by cube id
+  settings @7 :Text;             # the caller's effective settings, as TOML ([scheduler])
+}
+
+struct SchedLogQuery {
+  cube @0 :Text;   # "": every cube of the caller's
+  max @1 :UInt32;  # the last N decisions; 0: 100
+}
+
+# One decision and its reason.
+struct SchedDecision {
+  atMs @0 :Int64;
+  cube @1 :Text;
+  item @2 :UInt64;   # a memory, or an activation item (evicted; promoted: a prefilled state)
+  action @3 :Text;   # promoted, demoted, evicted, archived or restored
+  reason @4 :Text;
+}
+
+# What the scheduler knows of one memory (memctl explain).
+struct Explanation {
+  item @0 :Item;                 # the head, with its read counts
+  strength @1 :Float64;          # S: 1 plus what each recall added
+  recalls @2 :Float64;           # weighted (a search hit counts search_recall_weight)
+  lastRecallMs @3 :Int64;        # 0: never recalled (retention counts from its creation)
+  retention @4 :Float64;         # R = exp(-t / S), now
+  score @5 :Float64;             # R times importance: its claim to the working set
+  timeUnit @6 :Text;             # of t: seconds, minutes, hours or days
+  inWorkingSet @7 :Bool;
+  position @8 :UInt32;           # its place in the set (0: first)
+  workingSetState @9 :UInt64;    # the set's activation item; 0: none
+  activations @10 :List(UInt64); # the cube's activation items made from it
+  archiveAtMs @11 :Int64;        # with forgetting = "archive": when it goes if not recalled; 0: never
+  archivedByScheduler @12 :Bool; # archived by the scheduler (a read brings it back)
 }

@@ -93,6 +93,8 @@ struct ImportState {
   // The archive's item ids and the fresh ones they were given here, so the
   // items' sources (earlier items: ids ascend) point within the new cube.
   std::unordered_map<store::ItemId, store::ItemId> ids;
+  // The statistics announced for the next item (its strength).
+  std::optional<std::pair<store::ItemId, store::AccessStats>> access;
 };
 
 struct CubeArchives::Session {
@@ -122,6 +124,9 @@ store::Status flush_item(ImportState& work, store::WriteTxn& txn) {
   }
   store::Status s = txn.import_item(work.cube, &work.current, now_ms());
   if (s.ok()) work.ids[archive_id] = work.current.front().id;
+  if (s.ok() && work.access && work.access->first == archive_id)
+    s = txn.put_access_stats(work.cube, work.current.front().id, work.access->second);
+  work.access.reset();
   work.current.clear();
   return s;
 }
@@ -185,6 +190,12 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
         work.snapshots.push_back(std::move(snap));
         return {};
       },
+      // Ahead of the item's versions: the item before it is complete.
+      [&work, flush](store::ItemId item, const store::AccessStats& stats) -> store::Status {
+        if (store::Status s = flush(); !s.ok()) return s;
+        work.access = {item, stats};
+        return {};
+      },
   };
 }
 
@@ -219,13 +230,22 @@ void CubeArchives::export_chunk(const RequestContext& ctx, wire::ExportChunk::Re
     }
     const std::size_t budget = std::min(kChunkBytes, s_.config.ipc.max_message_bytes / 4);
     bool done = false;
+    store::Status st_access;
     store::Status st = txn->scan_versions(
         cube.id, cursor.position, cursor.pinned,
         [&](const store::Item& item) {
+          // An item's strength travels with it (scheduler/strength.h).
+          if (item.version == 1) {
+            store::AccessStats stats;
+            if (st_access = txn->access_stats(cube.id, item.id, &stats); !st_access.ok())
+              return false;
+            if (!(stats == store::AccessStats{})) writer.access(item.id, stats, &out);
+          }
           writer.version(item, &out);
           return out.size() < budget;
         },
         &cursor.position, &done);
+    if (st.ok()) st = st_access;
     if (st.ok() && done) {
       std::vector<store::Snapshot> snapshots;
       st = txn->list_snapshots(cube.id, &snapshots);

@@ -4,8 +4,8 @@
 // an area that keeps state across requests (archive import sessions) is an
 // object that RequestHandler owns.
 //
-// Still to come, each in an area of its own: scheduler, params (the
-// parametric tier), router.
+// Still to come, each in an area of its own: params (the parametric tier),
+// router.
 #pragma once
 
 #include "kernel/handlers/dispatch_table.h"
@@ -28,5 +28,7 @@ void add_plugin_handlers(DispatchTable& table, const Services& services);
 void add_generation_handlers(DispatchTable& table, const Services& services);
 // policyShow, policyReload, tenantUsage (handlers/tenants.cpp).
 void add_tenant_handlers(DispatchTable& table, const Services& services);
+// schedStatus, schedLog, schedRun, explain (handlers/scheduler.cpp).
+void add_scheduler_handlers(DispatchTable& table, const Services& services);
 
 }  // namespace memos::kernel

@@ -18,6 +18,8 @@
 #include "kernel/policy_use.h"
 #include "kernel/quota.h"
 #include "kernel/request_checks.h"
+#include "kernel/scheduler/scheduler.h"
+#include "kernel/serial_lane.h"
 #include "kernel/tenant_registry.h"
 
 namespace memos::kernel {
@@ -48,6 +50,12 @@ void status(const Services& s, const RequestContext& request) {
       st.setTenantUid(ctx.tenant);
       st.setCubes(static_cast<std::uint32_t>(cubes.size()));
       st.setSocket(text(s.stats.socket_path));
+      st.setSchedulerPasses(s.scheduler.passes());
+      st.setSchedulerLastPassMs(s.scheduler.last_pass().value_or(scheduler::PassSummary{}).at_ms);
+      st.setSchedulerWorkingSets(
+          static_cast<std::uint32_t>(s.scheduler.schedules(ctx.tenant, 0).size()));
+      st.setSchedulerPrefillsPending(
+          static_cast<std::uint32_t>(s.executor_lane.background_pending()));
       // Global counts and paths are the host's business, not a tenant's.
       st.setAdmin(ctx.admin);
       if (ctx.admin) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,8 @@
 #include "kernel/plugin_executor.h"
 #include "kernel/policy_use.h"
 #include "kernel/request_checks.h"
+#include "kernel/scheduler/recalls.h"
+#include "kernel/scheduler/scheduler.h"
 #include "kernel/search.h"
 #include "kernel/serial_lane.h"
 
@@ -93,7 +96,8 @@ struct Block {
   MemoryBlock memories;
   std::vector<std::int32_t> block_tokens;
   std::vector<std::int32_t> question_tokens;
-  std::string format;  // of the prompt: "chat template" or "plain"
+  std::string format;             // of the prompt: "chat template" or "plain"
+  bool with_working_set = false;  // the cube's working set leads the block
 };
 
 // Queues `run` on the executor lane; queued when memosd stops, the request
@@ -156,12 +160,21 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
     return st;
   std::vector<store::Item> items;
   if (!args.ids.empty()) {
+    // Named memories put into a chat's context are recalled; a prefill's
+    // are not (nothing used them yet).
+    const auto settings = scheduler::settings_for(s.config, *ctx.policy);
+    const bool recalled = !args.prompt.empty() && out->cube.owner == ctx.tenant;
+    const std::int64_t now = now_ms();
     for (std::uint64_t item : args.ids) {
       store::Item it;
       store::Status st = txn->get_item(out->cube.id, item, 0, &it);
       if (st.code == store::Errc::not_found)
         st.message = "memory " + format_id(item) + " not found";
       if (!st.ok()) return Status::from(st);
+      if (!args.prompt.empty()) {
+        scheduler::record_use(s.access, settings, recalled, out->cube.id, item,
+                              scheduler::Recall::context, now);
+      }
       items.push_back(std::move(it));
     }
   } else if (args.top > 0) {
@@ -200,15 +213,42 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
     std::vector<SearchHit> hits;
     if (Status st = run_search(s.indexes, *txn, q, &hits); !st.ok()) return st;
     const std::int64_t now = now_ms();
+    const bool owner = out->cube.owner == ctx.tenant;
+    const auto settings = scheduler::settings_for(s.config, *ctx.policy);
+    // The owner's chat lays the cube's working set first (scheduler.h);
+    // another tenant's chat of a shared cube reads only what it retrieves.
+    std::vector<store::Item> first;
+    std::set<store::ItemId> in_set;
+    if (owner && settings.enabled) {
+      if (auto set = s.scheduler.working_set(out->cube.id)) {
+        for (store::ItemId id : set->items) {
+          store::Item it;
+          if (!txn->get_item(out->cube.id, id, 0, &it).ok()) continue;  // removed since
+          if (it.state != store::State::active || it.tier != store::Tier::plaintext) continue;
+          in_set.insert(id);
+          first.push_back(std::move(it));
+        }
+      }
+    }
     for (const auto& hit : hits) {
+      // A recall: the chat's own retrieval put it in the context. Members
+      // of the set are there anyway and count only when retrieved too, so
+      // that the set does not keep itself strong.
+      scheduler::record_use(s.access, settings, owner, hit.cube, hit.id, scheduler::Recall::context,
+                            now);
+      if (in_set.contains(hit.id)) continue;
       store::Item it;
       if (!txn->get_item(hit.cube, hit.id, 0, &it).ok()) continue;  // index a commit ahead
-      s.access.record(hit.cube, hit.id, now);
       items.push_back(std::move(it));
+    }
+    if (!first.empty()) {
+      txn.reset();
+      out->memories = build_memory_block(std::move(first), std::move(items));
+      out->with_working_set = true;
     }
   }
   txn.reset();
-  out->memories = build_memory_block(std::move(items));
+  if (!out->with_working_set) out->memories = build_memory_block(std::move(items));
   Status st = s.executor->chat_tokens(out->memories.text, args.prompt, &out->block_tokens,
                                       &out->question_tokens, &out->format);
   if (args.prompt.empty()) out->question_tokens.clear();  // a prefill: the block alone
@@ -287,6 +327,10 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
       spdlog::warn("storing the activation of a memory block: {}", st.message);
       outcome.not_stored = st.message;
     }
+  }
+  if (b.cube.owner == ctx.tenant) {
+    s.scheduler.note_chat(s, b.cube, static_cast<std::uint32_t>(tokens.size()),
+                          outcome.restored ? gr.reused_tokens : 0);
   }
   const double total_ms = ms_since(args.received);
   const double saved_ms =

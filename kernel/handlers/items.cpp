@@ -17,6 +17,8 @@
 #include "kernel/policy_use.h"
 #include "kernel/quota.h"
 #include "kernel/request_checks.h"
+#include "kernel/scheduler/recalls.h"
+#include "kernel/scheduler/scheduler.h"
 #include "memcube/item_diff.h"
 #include "memos/vocabulary.h"
 
@@ -200,7 +202,14 @@ void get(const Services& s, const RequestContext& request, wire::GetItem::Reader
     if (st.ok()) st = txn->access_stats(cube.id, item, &stats);
     txn.reset();  // before the reply: the snapshot is no longer needed
     if (!st.ok()) return ctx.fail(Status::from(st));
-    s.access.record(cube.id, item, now_ms());
+    const bool owner = cube.owner == ctx.tenant;
+    scheduler::record_use(s.access, scheduler::settings_for(s.config, *ctx.policy), owner, cube.id,
+                          item, scheduler::Recall::read, now_ms());
+    // A memory the scheduler archived comes back when its owner reads it.
+    if (owner && version == 0 && found.state == store::State::archived &&
+        found.provenance.session == scheduler::kSchedulerSession) {
+      s.scheduler.restore(s, cube, item);
+    }
     ctx.respond([&](wire::Response::Builder r) {
       auto b = r.initItem();
       set_item(b, found);

@@ -14,6 +14,7 @@
 #include "kernel/index_set.h"
 #include "kernel/policy_use.h"
 #include "kernel/request_checks.h"
+#include "kernel/scheduler/recalls.h"
 #include "kernel/search.h"
 
 namespace memos::kernel {
@@ -197,6 +198,13 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
     std::vector<Found> found;
     found.reserve(hits.size());
     const std::int64_t now = now_ms();
+    const auto recall = scheduler::settings_for(s.config, *ctx.policy);
+    auto owned = [&](store::CubeId id) {
+      for (const auto& c : q.cubes) {
+        if (c.id == id) return c.owner == ctx.tenant;
+      }
+      return false;
+    };
     std::size_t bytes = 0;
     for (const auto& hit : hits) {
       Found f{{}, {}, &hit};
@@ -213,7 +221,8 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
       }
       if (store::Status st = txn->access_stats(hit.cube, hit.id, &f.stats); !st.ok())
         return ctx.fail(Status::from(st));
-      s.access.record(hit.cube, hit.id, now);
+      scheduler::record_use(s.access, recall, owned(hit.cube), hit.cube, hit.id,
+                            scheduler::Recall::search_hit, now);
       found.push_back(std::move(f));
     }
     respond_hits(ctx, found, names, req->explain);

@@ -1581,7 +1581,12 @@ std::vector<std::string> memosd_args([[maybe_unused]] const std::string& dir) {
   std::string config = dir + "/memosd.conf";
   std::ofstream(config) << "[executor]\nmodel = \"" << model
                         << "\"\nthreads = 1\ncontext = " << kKvContextTokens
-                        << "\n[activation]\nchunk_tokens = " << kKvChunkTokens << "\n";
+                        << "\n[activation]\nchunk_tokens = "
+                        << kKvChunkTokens
+                        // The test's model of the tier knows the states it
+                        // made; the scheduler's working-set states would be
+                        // others.
+                        << "\n[scheduler]\nenabled = false\n";
   return {"--config", config};
 #else
   return {};

@@ -38,6 +38,7 @@
 #include "kernel/index_set.h"
 #include "kernel/plugin_manager.h"
 #include "kernel/request_handler.h"
+#include "kernel/scheduler/scheduler.h"
 #include "kernel/serial_lane.h"
 #include "kernel/tenant_registry.h"
 #include "memcube/blob_store.h"
@@ -182,7 +183,7 @@ struct Kernel {
     handler = std::make_unique<RequestHandler>(
         Services{config, *store_, *commits, indexes, stats, access, *plugins, tenants,
                  [this](std::function<void()> work) { workers.post(std::move(work)); },
-                 *activations, nullptr, lane, loop_thread});
+                 *activations, nullptr, lane, scheduler, loop_thread});
     // Not before exit: the kernel is never destroyed (threads outlive it),
     // but its folder goes.
     static std::string remove_at_exit = dir;
@@ -198,6 +199,7 @@ struct Kernel {
   // The built-in policies (no folder): every tenant admitted, unbounded.
   TenantRegistry tenants{"", "", 0, std::make_unique<policies::SystemDirectory>()};
   DaemonStats stats;
+  scheduler::Scheduler scheduler{64};
   AccessLog access;
   ThreadAffinity loop_thread;
   std::unique_ptr<store::Store> store_;

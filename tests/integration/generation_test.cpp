@@ -75,6 +75,10 @@ const Models& models() {
 std::string config(const std::string& model, const std::string& extra = "") {
   return "[executor]\nmodel = \"" + model +
          "\"\nthreads = 2\nbatch = 32\nmax_tokens = 256\n"
+         // These tests count the states their chats store: the scheduler's
+         // background working-set states would be more (scheduler_test.cpp
+         // tests those).
+         "[scheduler]\nenabled = false\n"
          "[activation]\nchunk_tokens = 16\n" +
          extra;
 }
@@ -333,7 +337,7 @@ BOOST_AUTO_TEST_CASE(an_executor_dying_mid_call_fails_it_retryably_and_memosd_st
 BOOST_AUTO_TEST_CASE(each_tenant_stays_within_its_budget_least_recent_first) {
   TempDir dir;
   // Tiny states are about 10 KB; a 1 MB budget holds a few dozen.
-  Daemon d(dir.path(), config(models().a, "tenant_max_mb = 1\n"));
+  Daemon d(dir.path(), config(models().a, "tenant_max_mb = 1\neviction = \"lru\"\n"));
   auto c = d.client();
   auto ids = fill(*c, "maya");
   std::uint64_t first = 0;
