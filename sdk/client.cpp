@@ -125,6 +125,10 @@ std::future<Result<Status>> Client::status_async() {
                                out.index_oldest_ms = s.getIndexOldestMs();
                                out.freshness_p50_ms = s.getFreshnessP50Ms();
                                out.freshness_p99_ms = s.getFreshnessP99Ms();
+                               out.scheduler_passes = s.getSchedulerPasses();
+                               out.scheduler_last_pass_ms = s.getSchedulerLastPassMs();
+                               out.scheduler_working_sets = s.getSchedulerWorkingSets();
+                               out.scheduler_prefills_pending = s.getSchedulerPrefillsPending();
                                return in.finish(std::move(out));
                              });
 }

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "shell/text_format.h"
+#include "shell/time_args.h"
 
 namespace memos::shell {
 namespace {
@@ -53,6 +54,10 @@ int status(memos::Client& client, const Output& out) {
       j["freshness_p50_ms"] = json_number(s.freshness_p50_ms);
       j["freshness_p99_ms"] = json_number(s.freshness_p99_ms);
     }
+    j["scheduler_passes"] = s.scheduler_passes;
+    j["scheduler_last_pass_ms"] = s.scheduler_last_pass_ms;
+    j["scheduler_working_sets"] = s.scheduler_working_sets;
+    j["scheduler_prefills_pending"] = s.scheduler_prefills_pending;
     j["plugins"] = Json::array();
     for (const auto& plugin : s.plugins) j["plugins"].push_back(plugin_json(plugin));
     return out.emit(j);
@@ -71,6 +76,10 @@ int status(memos::Client& client, const Output& out) {
   } else {
     std::printf("(global counts and paths: root or memosd's uid only)\n");
   }
+  std::printf("scheduler    %llu passes, the last %s; %u working sets, %u prefills pending\n",
+              static_cast<unsigned long long>(s.scheduler_passes),
+              s.scheduler_last_pass_ms ? format_time(s.scheduler_last_pass_ms).c_str() : "never",
+              s.scheduler_working_sets, s.scheduler_prefills_pending);
   std::printf("socket       %s\n", s.socket.c_str());
   for (const auto& plugin : s.plugins) {
     std::printf("plugin       %s: %s%s%s%s%s\n", plugin.name.c_str(),

@@ -5,7 +5,8 @@
 //
 // This file holds the global options and the wiring: each group of commands
 // declares its options, converts its arguments and runs in a file of its own
-// (daemon_commands, cube_commands, item_commands, kv_commands).
+// (daemon_commands, cube_commands, item_commands, kv_commands,
+// policy_commands, sched_commands).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "shell/kv_commands.h"
 #include "shell/output.h"
 #include "shell/policy_commands.h"
+#include "shell/sched_commands.h"
 
 namespace {
 
@@ -35,6 +37,7 @@ struct Args {
   memos::shell::ItemArgs item;              // add, get, update, ..., search
   memos::shell::GenerationArgs generation;  // chat, kv
   memos::shell::PolicyArgs policy;          // policy
+  memos::shell::SchedArgs sched;            // sched, explain
 };
 
 int run(CLI::App& app, const Args& a) {
@@ -48,6 +51,7 @@ int run(CLI::App& app, const Args& a) {
   if (auto rc = memos::shell::run_generation_commands(app, a.generation, client, out)) return *rc;
   if (auto rc = memos::shell::run_daemon_commands(app, a.daemon, client, out)) return *rc;
   if (auto rc = memos::shell::run_policy_commands(app, a.policy, client, out)) return *rc;
+  if (auto rc = memos::shell::run_sched_commands(app, a.sched, client, out)) return *rc;
   if (auto rc = memos::shell::run_cube_commands(app, a.cube, client, out)) return *rc;
   if (auto rc = memos::shell::run_item_commands(app, a.item, client, out)) return *rc;
   throw UsageError{"no command given"};
@@ -73,6 +77,7 @@ int main(int argc, char** argv) {
   memos::shell::add_item_commands(app, a.item);
   memos::shell::add_generation_commands(app, a.generation);
   memos::shell::add_policy_commands(app, a.policy);
+  memos::shell::add_sched_commands(app, a.sched);
 
   try {
     app.parse(argc, argv);
@@ -86,6 +91,7 @@ int main(int argc, char** argv) {
     memos::shell::convert_cube_args(a.cube);
     memos::shell::convert_item_args(a.item);
     memos::shell::convert_generation_args(app, a.generation);
+    memos::shell::convert_sched_args(app, a.sched);
     return run(app, a);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "memctl: %s\n", e.message.c_str());

@@ -15,15 +15,15 @@ _memctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="status cube plugin add get update archive freeze activate rollback diff rm
-    history search chat kv policy tenant"
+    history search chat kv policy tenant sched explain"
   local global="--socket --json --version --help"
   # Options that take a value (the next word is that value, not an argument).
   local valued=" --socket --tag --meta --importance --ttl --valid-from --valid-to --session
     --source --supersedes --idempotency-key -k --mode --any-tag --tier --state --since --until
     --valid-since --valid-until --as-of --recency --mmr --min-score --ids --max-tokens --temperature --top-k
-    --top-p --seed --retriever --language --as --top --with "
+    --top-p --seed --retriever --language --as --top --with --max "
 
-  # The command, its subcommand (cube, plugin, kv) and how many arguments
+  # The command, its subcommand (cube, plugin, kv, policy, tenant, sched) and how many arguments
   # were typed before the word being completed.
   local i word cmd= sub= socket= args=0
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -41,7 +41,7 @@ _memctl() {
     if [[ -z $cmd ]]; then
       cmd=$word
     elif [[ -z $sub && ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == policy ||
-      $cmd == tenant) ]]; then
+      $cmd == tenant || $cmd == sched) ]]; then
       sub=$word
     else
       ((args++))
@@ -74,14 +74,15 @@ _memctl() {
   if [[ -z $cmd ]]; then
     words="$commands $global"
     first_is_cube=0
-  elif [[ ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == policy || $cmd == tenant) &&
-    -z $sub ]]; then
+  elif [[ ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == policy || $cmd == tenant ||
+    $cmd == sched) && -z $sub ]]; then
     case $cmd in
       cube) words="create ls show rm share unshare snapshot snapshots diff export import" ;;
       plugin) words="ls info reload" ;;
       kv) words="prefill ls rm stats" ;;
       policy) words="check show reload" ;;
       tenant) words="usage" ;;
+      sched) words="status log run" ;;
     esac
     first_is_cube=0
   else
@@ -117,6 +118,8 @@ _memctl() {
         files=1
         ;;
       "kv prefill") words="--ids --top" ;;
+      "sched log") words="--max" ;;
+      "sched run") first_is_cube=0 ;;
       "cube ls" | "kv stats" | status) first_is_cube=0 ;;
       plugin* | "policy show" | "policy reload" | "tenant usage") first_is_cube=0 ;;
       "policy check")

@@ -428,6 +428,35 @@ class Client {
   std::future<Result<KvStats>> kv_stats_async();
   Result<KvStats> kv_stats() { return kv_stats_async().get(); }
 
+  // The scheduler (memos(7), "Scheduling"). sched_status: its state and the
+  // working sets of the caller's cubes, or of the one named. Errors:
+  // bad_request (the cube name); permission_denied (another tenant's cube,
+  // even one shared with the caller: its schedule is its owner's);
+  // not_found (the cube).
+  std::future<Result<SchedStatus>> sched_status_async(std::string cube = "");
+  Result<SchedStatus> sched_status(std::string cube = "") {
+    return sched_status_async(std::move(cube)).get();
+  }
+  // Its last `max` decisions (0: 100; at most 10000), oldest first, over the
+  // caller's cubes or the one named. Errors: as sched_status(), and
+  // bad_request (max over 10000).
+  std::future<Result<std::vector<SchedDecision>>> sched_log_async(std::string cube = "",
+                                                                  std::uint32_t max = 0);
+  Result<std::vector<SchedDecision>> sched_log(std::string cube = "", std::uint32_t max = 0) {
+    return sched_log_async(std::move(cube), max).get();
+  }
+  // Runs a pass now over the caller's cubes (an administrator's: every
+  // tenant's) and returns it. Errors: only those every call can return.
+  std::future<Result<SchedPass>> sched_run_async();
+  Result<SchedPass> sched_run() { return sched_run_async().get(); }
+  // A memory's strength, retention and placement. Errors: bad_request (the
+  // cube name); not_found (the cube or the memory, or a cube the caller may
+  // not read).
+  std::future<Result<Explanation>> explain_async(std::string cube, std::uint64_t id);
+  Result<Explanation> explain(std::string cube, std::uint64_t id) {
+    return explain_async(std::move(cube), id).get();
+  }
+
   // Requests sent whose replies have not arrived yet.
   std::size_t in_flight() const;
 
