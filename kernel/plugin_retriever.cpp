@@ -160,6 +160,7 @@ Status PluginRetriever::fuse(const FuseInput& input, std::vector<RankedHit>* hit
   fuse.setRecencyWeight(input.params.recency_weight);
   fuse.setRecencyHalfLifeMs(input.params.recency_half_life_ms);
   fuse.setImportanceWeight(input.params.importance_weight);
+  fuse.setRetentionWeight(input.params.retention_weight);
   fuse.setMmrLambda(input.params.mmr_lambda);
   auto lists = fuse.initLists(static_cast<unsigned>(input.lists.size()));
   for (unsigned i = 0; i < input.lists.size(); ++i) {
@@ -178,6 +179,7 @@ Status PluginRetriever::fuse(const FuseInput& input, std::vector<RankedHit>* hit
     candidates[i].setId(in.id);
     candidates[i].setRecordedAtMs(in.recorded_at_ms);
     candidates[i].setImportance(in.importance);
+    candidates[i].setRetention(in.retention);
     auto v = candidates[i].initVector(static_cast<unsigned>(in.vector.size()));
     for (unsigned j = 0; j < in.vector.size(); ++j) v.set(j, in.vector[j]);
   }

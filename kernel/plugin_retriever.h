@@ -63,6 +63,7 @@ struct FusionParams {
   float recency_weight = 0;  // 0: off
   std::int64_t recency_half_life_ms = 0;
   float importance_weight = 0;  // 0: off
+  float retention_weight = 0;   // 0: off
   float mmr_lambda = 0;         // 0 or >= 1: no diversification
 };
 
@@ -77,6 +78,7 @@ struct FuseInput {
     std::uint64_t id = 0;
     std::int64_t recorded_at_ms = 0;
     float importance = 0;
+    float retention = 0;        // R = exp(-t / S), with retention_weight
     std::vector<float> vector;  // for MMR, may be empty
   };
   std::uint32_t k = 10;

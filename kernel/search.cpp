@@ -5,6 +5,8 @@
 #include <map>
 #include <unordered_map>
 
+#include "kernel/scheduler/strength.h"
+
 namespace memos::kernel {
 namespace {
 
@@ -110,13 +112,23 @@ Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const Sear
     }
     input.lists.push_back(std::move(l));
   }
-  const bool weighting = q.fusion.recency_weight != 0 || q.fusion.importance_weight != 0;
+  const bool weighting = q.fusion.recency_weight != 0 || q.fusion.importance_weight != 0 ||
+                         q.fusion.retention_weight != 0;
   const bool mmr = q.fusion.mmr_lambda > 0 && q.fusion.mmr_lambda < 1;
   if (weighting || mmr) {
     std::vector<store::Item> items;
+    std::vector<float> retentions;
     for (const auto& [id, cube] : cube_of) {
       store::Item item;
       if (!txn.get_item(cube, id, 0, &item).ok()) continue;  // changed since
+      if (q.fusion.retention_weight != 0) {
+        store::AccessStats stats;
+        (void)txn.access_stats(cube, id, &stats);  // unreadable: as never recalled
+        auto unit = q.retention_unit_s.find(cube);
+        retentions.push_back(static_cast<float>(
+            scheduler::retention(stats, item.created_at_ms, q.filter.now_ms,
+                                 unit != q.retention_unit_s.end() ? unit->second : 86400)));
+      }
       items.push_back(std::move(item));
     }
     std::vector<float> vectors;
@@ -131,7 +143,11 @@ Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const Sear
         return Status::unavailable(s.message).prefixed("search failed");
     }
     for (std::size_t i = 0; i < items.size(); ++i) {
-      FuseInput::Candidate c{items[i].id, items[i].recorded_at_ms, items[i].importance, {}};
+      FuseInput::Candidate c{items[i].id,
+                             items[i].recorded_at_ms,
+                             items[i].importance,
+                             retentions.empty() ? 0.0f : retentions[i],
+                             {}};
       if (!vectors.empty()) {
         c.vector.assign(vectors.begin() + static_cast<std::ptrdiff_t>(i * dimension),
                         vectors.begin() + static_cast<std::ptrdiff_t>((i + 1) * dimension));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,9 @@ struct SearchQuery {
   float dense_weight = 1;
   float lexical_weight = 1;
   FusionParams fusion;
+  // With fusion.retention_weight: each cube's owner's scheduler.time_unit
+  // (the unit a memory's retention decays in); a cube not here: days.
+  std::map<store::CubeId, std::uint64_t> retention_unit_s;
 };
 
 struct SearchHit {

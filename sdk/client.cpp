@@ -401,6 +401,7 @@ std::future<Result<std::vector<Hit>>> Client::search_async(std::string cube, std
                   options.more_cubes);
         s.setRecencyWeight(options.recency_weight);
         s.setImportanceWeight(options.importance_weight);
+        s.setRetentionWeight(options.retention_weight);
         s.setMmrLambda(options.mmr_lambda);
         s.setFresh(options.fresh);
         if (options.min_score) {

@@ -21,6 +21,27 @@
 namespace memos::shell {
 namespace {
 
+// --boost retention's weight. Next to a fused relevance in [0, 1] it
+// reorders memories of like relevance by use, without letting a well
+// remembered but unrelated memory win.
+constexpr float kDefaultRetentionBoost = 0.3f;
+
+// --boost's value: "retention" or "retention=W", W in [0, 100]. Throws
+// UsageError.
+float retention_boost(const std::string& text) {
+  const std::string name = "retention";
+  if (text == name) return kDefaultRetentionBoost;
+  if (text.rfind(name + "=", 0) == 0) {
+    const std::string w = text.substr(name.size() + 1);
+    char* end = nullptr;
+    const float v = std::strtof(w.c_str(), &end);
+    if (!w.empty() && end == w.c_str() + w.size() && std::isfinite(v) && v >= 0 && v <= 100)
+      return v;
+  }
+  throw UsageError{"--boost takes retention or retention=W (W from 0 to 100), not '" +
+                   text.substr(0, 64) + "'"};
+}
+
 // A memory's TEXT says something. memosd refuses an empty or blank text
 // too; saying so before connecting makes it bad usage (exit status 2).
 CLI::Validator not_blank() {
@@ -198,6 +219,10 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
       ->check(CLI::Range(0.0f, 100.0f));
   search->add_option("--importance", a.importance_weight, "hybrid: weight of importance (0-100)")
       ->check(CLI::Range(0.0f, 100.0f));
+  search
+      ->add_option("--boost", a.boost,
+                   "hybrid: boost memories in use by their retention (weight 0.3, or W)")
+      ->type_name("retention[=W]");
   search->add_option("--mmr", a.mmr_lambda, "hybrid: diversify, relevance share in (0,1)")
       ->check(CLI::Range(0.0f, 1.0f));
   search
@@ -266,6 +291,7 @@ void convert_item_args(ItemArgs& a) {
   s.fresh = a.fresh;
   s.recency_weight = a.recency_weight;
   s.importance_weight = a.importance_weight;
+  if (!a.boost.empty()) s.retention_weight = retention_boost(a.boost);
   s.mmr_lambda = a.mmr_lambda;
   s.min_score = a.min_score;
   // CUBE may name several: notes,journal

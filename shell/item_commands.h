@@ -40,6 +40,7 @@ struct ItemArgs {
   bool wait_searchable = false;  // item writes: answered once searchable
   bool fresh = false;            // search: see every write answered before it
   float recency_weight = 0, importance_weight = 0, mmr_lambda = 0;
+  std::string boost;               // --boost as typed: "retention" or "retention=W"
   std::optional<float> min_score;  // search: only hits at least this relevant
   memos::SearchOptions search;
   std::vector<std::string> cubes;  // CUBE[,CUBE...]

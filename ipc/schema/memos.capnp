@@ -412,6 +412,10 @@ struct Search {
   # did not rank among its candidates does not pass. minScore must be finite.
   minScore @21 :Float32;
   hasMinScore @22 :Bool;
+  # Hybrid: add this weight times each memory's retention R = exp(-t / S)
+  # (memos(7), "Scheduling"), so memories in use rank above forgotten ones
+  # of like relevance. 0: off (the default).
+  retentionWeight @23 :Float32;
 }
 
 struct Hit {

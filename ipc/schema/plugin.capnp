@@ -215,6 +215,7 @@ struct FuseRequest {
   recencyHalfLifeMs @6 :Int64;    # 0: the fuser's default (30 days)
   importanceWeight @7 :Float32;   # 0: off
   mmrLambda @8 :Float32;          # 0 or 1: no diversification; else relevance share
+  retentionWeight @9 :Float32;    # 0: off; adds weight x Candidate.retention
 }
 
 struct RankedList {
@@ -228,6 +229,7 @@ struct Candidate {
   recordedAtMs @1 :Int64;
   importance @2 :Float32;
   vector @3 :List(Float32);       # for MMR; may be empty
+  retention @4 :Float32;          # 0..1: R = exp(-t / S), the memory's (memos(7), "Scheduling")
 }
 
 # ---- executor -------------------------------------------------------------------

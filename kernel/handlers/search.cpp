@@ -117,7 +117,8 @@ Status read_search(wire::Search::Reader args, const Config& config, SearchReques
   if (st.ok()) st = read_tiers_and_states(args, &f);
   if (st.ok()) st = read_times(args, &f);
   if (!st.ok()) return st;
-  const float weights[] = {args.getRecencyWeight(), args.getImportanceWeight()};
+  const float weights[] = {args.getRecencyWeight(), args.getImportanceWeight(),
+                           args.getRetentionWeight()};
   for (float w : weights) {
     if (!std::isfinite(w) || w < 0 || w > 100)
       return Status::bad_request("weights must be between 0 and 100");
@@ -127,6 +128,7 @@ Status read_search(wire::Search::Reader args, const Config& config, SearchReques
   set_search_defaults(config.search, &q);
   if (weights[0] != 0) q.fusion.recency_weight = weights[0];
   if (weights[1] != 0) q.fusion.importance_weight = weights[1];
+  q.fusion.retention_weight = weights[2];  // off unless asked: no daemon default
   if (mmr != 0) q.fusion.mmr_lambda = mmr;
   out->explain = args.getExplain();
   if (args.getHasMinScore()) {
@@ -192,6 +194,13 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
     q.mode = req->mode.value_or(default_mode(q.cubes.front()));
     if (Status st = check_search_mode(*ctx.policy, s.config, q.mode); !st.ok()) return ctx.fail(st);
     q.filter.now_ms = now_ms();
+    if (q.fusion.retention_weight != 0) {
+      // A memory's retention decays in its owner's unit.
+      for (const auto& cube : q.cubes) {
+        auto owner = s.tenants.peer(cube.owner, nullptr).policy;
+        q.retention_unit_s[cube.id] = scheduler::settings_for(s.config, *owner).time_unit_s;
+      }
+    }
     std::vector<SearchHit> hits;
     if (Status st = run_search(s.indexes, *txn, q, &hits); !st.ok()) return ctx.fail(st);
     if (req->min_score) drop_below(*req->min_score, q.mode, &hits);

@@ -51,6 +51,7 @@ std::vector<Ranked> fuse(const std::vector<RankedList>& lists,
       score += o.recency_weight * std::exp2(-age / half_life);
     }
     if (o.importance_weight != 0) score += o.importance_weight * c.importance;
+    if (o.retention_weight != 0) score += o.retention_weight * c.retention;
     scored.push_back({id, static_cast<float>(score)});
   }
   std::stable_sort(scored.begin(), scored.end(),

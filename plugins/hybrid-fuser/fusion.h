@@ -25,6 +25,7 @@ struct Candidate {
   std::int64_t recorded_at_ms = 0;
   float importance = 0;       // 0..1
   std::vector<float> vector;  // unit length; empty: MMR treats it as unlike all
+  float retention = 0;        // 0..1, R = exp(-t / S) (memos(7), "Scheduling")
 };
 
 struct Options {
@@ -33,6 +34,7 @@ struct Options {
   float recency_weight = 0;
   std::int64_t recency_half_life_ms = 30LL * 86'400'000;
   float importance_weight = 0;
+  float retention_weight = 0;
   float mmr_lambda = 0;  // 0 or >= 1: off
   std::int64_t now_ms = 0;
 };
@@ -40,7 +42,8 @@ struct Options {
 // The fused top k, best first. Each id's relevance is
 //   sum over lists of weight / (rrf_k + rank)   (rank from 1)
 // divided by its largest possible value (so 1 = first in every list), plus
-// recency_weight * 2^(-age / half_life) and importance_weight * importance.
+// recency_weight * 2^(-age / half_life), importance_weight * importance and
+// retention_weight * retention.
 // With MMR the next pick maximises
 //   lambda * relevance - (1 - lambda) * (largest cosine to those picked).
 // `candidates` maps ids to their attributes (missing ids get defaults).

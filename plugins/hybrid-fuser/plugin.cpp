@@ -46,9 +46,11 @@ class HybridFuserPlugin final : public memos::plugin_sdk::Plugin {
     o.recency_weight = in.getRecencyWeight();
     if (in.getRecencyHalfLifeMs() > 0) o.recency_half_life_ms = in.getRecencyHalfLifeMs();
     o.importance_weight = in.getImportanceWeight();
+    o.retention_weight = in.getRetentionWeight();
     o.mmr_lambda = in.getMmrLambda();
     o.now_ms = in.getNowMs();
-    for (float f : {o.rrf_k, o.recency_weight, o.importance_weight, o.mmr_lambda}) {
+    for (float f :
+         {o.rrf_k, o.recency_weight, o.importance_weight, o.retention_weight, o.mmr_lambda}) {
       if (!std::isfinite(f)) return fail(reply, MEMOS_ERR_INVALID, "weights must be finite");
     }
     std::vector<memos::fusion::RankedList> lists;
@@ -66,6 +68,9 @@ class HybridFuserPlugin final : public memos::plugin_sdk::Plugin {
       memos::fusion::Candidate candidate;
       candidate.recorded_at_ms = c.getRecordedAtMs();
       candidate.importance = c.getImportance();
+      candidate.retention = c.getRetention();
+      if (!std::isfinite(candidate.retention))
+        return fail(reply, MEMOS_ERR_INVALID, "retention must be finite");
       auto v = c.getVector();
       if (v.size() > kMaxDimension) return fail(reply, MEMOS_ERR_INVALID, "vector too long");
       if (v.size() != 0) {

@@ -21,7 +21,7 @@ _memctl() {
   local valued=" --socket --tag --meta --importance --ttl --valid-from --valid-to --session
     --source --supersedes --idempotency-key -k --mode --any-tag --tier --state --since --until
     --valid-since --valid-until --as-of --recency --mmr --min-score --ids --max-tokens --temperature --top-k
-    --top-p --seed --retriever --language --as --top --with --max "
+    --top-p --seed --retriever --language --as --top --with --max --boost "
 
   # The command, its subcommand (cube, plugin, kv, policy, tenant, sched) and how many arguments
   # were typed before the word being completed.
@@ -97,7 +97,7 @@ _memctl() {
       diff | history) words= ;;
       search)
         words="-k --mode --tag --any-tag --meta --tier --state --since --until --valid-since
-          --valid-until --as-of --archived --explain --fresh --recency --importance --mmr
+          --valid-until --as-of --archived --explain --fresh --recency --importance --boost --mmr
           --min-score"
         ;;
       chat)

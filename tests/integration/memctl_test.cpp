@@ -585,3 +585,58 @@ BOOST_FIXTURE_TEST_CASE(json_output_is_valid_for_hostile_bytes, Fixture) {
   BOOST_TEST(got["file"] == dir.path() + "/arc\xEF\xBF\xBD.memosarc");
   BOOST_TEST(std::filesystem::exists(file));
 }
+
+BOOST_FIXTURE_TEST_CASE(sched_and_explain_show_the_scheduler, Fixture) {
+  std::string out, err;
+  BOOST_REQUIRE(memctl({"cube", "create", "s"}) == 0);
+  BOOST_REQUIRE(memctl({"add", "s", "the ferry leaves at noon"}, &out) == 0);
+  const std::string id = trim(out);
+  BOOST_REQUIRE(memctl({"get", "s", id}) == 0);
+  BOOST_TEST(memctl({"explain", "s", id}, &out, &err) == 0, err);
+  BOOST_TEST(contains(out, "strength     S = "), out);
+  BOOST_TEST(contains(out, "not in the working set"), out);
+  BOOST_TEST(memctl({"--json", "explain", "s", id}, &out, &err) == 0, err);
+  BOOST_TEST(contains(out, "\"strength\":"), out);
+  BOOST_TEST(contains(out, "\"time_unit\":\"days\""), out);
+  BOOST_TEST(contains(out, "\"id\":\"" + id + "\""), out);
+  BOOST_TEST(memctl({"sched", "run"}, &out, &err) == 0, err);
+  BOOST_TEST(contains(out, "cubes"), out);
+  BOOST_TEST(memctl({"--json", "sched", "status"}, &out, &err) == 0, err);
+  BOOST_TEST(contains(out, "\"enabled\":true"), out);
+  BOOST_TEST(contains(out, "\"cubes\":[]"), out);  // no chats, no working set
+  BOOST_TEST(contains(out, "[scheduler]"), out);
+  BOOST_TEST(memctl({"sched", "status", "s"}, &out, &err) == 0, err);
+  BOOST_TEST(contains(out, "no working sets yet"), out);
+  BOOST_TEST(memctl({"--json", "sched", "log", "--max", "5"}, &out, &err) == 0, err);
+  BOOST_TEST(trim(out) == "[]", out);
+  BOOST_TEST(memctl({"status"}, &out, &err) == 0, err);
+  BOOST_TEST(contains(out, "scheduler    "), out);
+  BOOST_TEST(
+      memctl({"search", "s", "ferry", "--mode", "hybrid", "--boost", "retention"}, &out, &err) == 0,
+      err);
+  BOOST_TEST(contains(out, id), out);
+  BOOST_TEST(memctl({"search", "s", "ferry", "--mode", "hybrid", "--boost", "retention=2.5"}, &out,
+                    &err) == 0,
+             err);
+
+  // Refused: another tenant's cube, a missing memory or cube (exit 1).
+  BOOST_TEST(memctl({"sched", "status", "ada/s"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "permissionDenied"), err);
+  BOOST_TEST(memctl({"explain", "s", "038GWRXC9G000"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "notFound"), err);
+  BOOST_TEST(memctl({"explain", "nope", id}, &out, &err) == 1);
+  // Bad usage (exit 2), before connecting.
+  for (std::vector<std::string> bad : {std::vector<std::string>{"explain", "s"},
+                                       {"explain", "s", "not-an-id"},
+                                       {"sched"},
+                                       {"sched", "frob"},
+                                       {"sched", "log", "--max", "0"},
+                                       {"sched", "log", "--max", "10001"},
+                                       {"search", "s", "q", "--boost", "recency"},
+                                       {"search", "s", "q", "--boost", "retention=-1"},
+                                       {"search", "s", "q", "--boost", "retention=nan"},
+                                       {"search", "s", "q", "--boost", "retention=101"},
+                                       {"search", "s", "q", "--boost", "retention="}}) {
+    BOOST_TEST(memctl(bad, &out, &err) == 2, bad.front() << " " << bad.back() << ": " << err);
+  }
+}

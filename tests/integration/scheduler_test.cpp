@@ -2,7 +2,8 @@
 // grow with use, survive a restart and travel in archives; cold memories
 // are archived and a read brings them back, nothing lost, while a memory a
 // user archived stays so; one tenant's reads of another's shared cube never
-// move the owner's memory, and its pass covers its own cubes only; with a
+// move the owner's memory, and its pass covers its own cubes only; a hybrid
+// search boosted by retention ranks memories in use first; with a
 // model, a chat lays the working set first and restores its prefilled state.
 #define BOOST_TEST_MODULE scheduler_daemon
 #include <sys/stat.h>
@@ -199,6 +200,41 @@ BOOST_AUTO_TEST_CASE(cold_memories_are_archived_and_a_read_brings_them_back) {
   BOOST_TEST(restored);
   auto too_many = c->sched_log("", 1000000);
   BOOST_TEST((!too_many.ok() && too_many.error().code == memos::ErrorCode::bad_request));
+}
+
+BOOST_AUTO_TEST_CASE(boost_retention_ranks_memories_in_use_first) {
+  // Retention in seconds: after 3 s, a memory never recalled keeps R 0.05,
+  // one read just now R 1.
+  memos::testing::Daemon d(kFastFlush + "[scheduler]\ntime_unit = \"seconds\"\n");
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("notes").ok());
+  auto ids = add_all(*c, "notes",
+                     {"the harbour ferry leaves at noon every day",
+                      "the ferry to the island leaves the harbour at dawn"});
+  std::this_thread::sleep_for(3s);
+  for (int i = 0; i < 3; ++i) BOOST_REQUIRE(c->get("notes", ids[1]).ok());
+  BOOST_REQUIRE(eventually([&] { return strength_of(*c, "notes", ids[1]) == 4.0; }));
+  memos::SearchOptions o;
+  o.k = 2;
+  o.mode = memos::SearchMode::hybrid;
+  o.fresh = true;
+  const std::string query = "harbour ferry leaves at noon every day";
+  auto plain = c->search("notes", query, o);
+  BOOST_REQUIRE_MESSAGE(plain.ok(), why(plain));
+  BOOST_REQUIRE_EQUAL(plain->size(), 2u);
+  BOOST_TEST((*plain)[0].item.id == ids[0]);  // the closer text, nearly forgotten
+  o.retention_weight = 5;
+  auto boosted = c->search("notes", query, o);
+  BOOST_REQUIRE_MESSAGE(boosted.ok(), why(boosted));
+  BOOST_REQUIRE_EQUAL(boosted->size(), 2u);
+  BOOST_TEST((*boosted)[0].item.id == ids[1]);  // the one in use
+  BOOST_TEST((*boosted)[0].score > (*plain)[1].score);
+  // The weight is checked like the others'.
+  for (float bad : {-1.0f, 101.0f, std::nanf(""), INFINITY}) {
+    o.retention_weight = bad;
+    auto r = c->search("notes", query, o);
+    BOOST_TEST((!r.ok() && r.error().code == memos::ErrorCode::bad_request), bad);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(one_tenants_activity_never_moves_anothers_memory,

@@ -48,8 +48,8 @@ BOOST_AUTO_TEST_CASE(weights_decide_between_lists_and_k_bounds_the_result) {
 BOOST_AUTO_TEST_CASE(recency_and_importance_lift_items) {
   constexpr std::int64_t kHundredDays = 100LL * 86'400'000;
   RankedList one{1, {{1, 0}, {2, 0}}};
-  std::vector<std::pair<std::uint64_t, Candidate>> c{{1, {0, 0.0f, {}}},
-                                                     {2, {kHundredDays, 1.0f, {}}}};
+  std::vector<std::pair<std::uint64_t, Candidate>> c{{1, {0, 0.0f, {}, 0}},
+                                                     {2, {kHundredDays, 1.0f, {}, 0}}};
   Options o;
   o.k = 2;
   o.now_ms = kHundredDays;  // item 1 is 100 days old (half life 30 days)
@@ -61,11 +61,31 @@ BOOST_AUTO_TEST_CASE(recency_and_importance_lift_items) {
   BOOST_TEST((ids(fuse({one}, c, o)) == std::vector<std::uint64_t>{2, 1}));
 }
 
+BOOST_AUTO_TEST_CASE(retention_lifts_memories_in_use_by_its_weight) {
+  // Item 2 ranks second but is remembered (R 0.9); item 1 is nearly
+  // forgotten (R 0.1). Two lists of three: 1 is first in both (fused 1), 2
+  // second in both (fused (1/62) / (1/61) = 0.984).
+  RankedList list{1, {{1, 0}, {2, 0}, {3, 0}}};
+  std::vector<std::pair<std::uint64_t, Candidate>> c{{1, {0, 0, {}, 0.1f}}, {2, {0, 0, {}, 0.9f}}};
+  Options o;
+  o.k = 3;
+  BOOST_TEST((ids(fuse({list, list}, c, o)) == std::vector<std::uint64_t>{1, 2, 3}));
+  o.retention_weight = 0.3f;  // 2: 0.984 + 0.27 beats 1: 1 + 0.03
+  auto top = fuse({list, list}, c, o);
+  BOOST_TEST((ids(top) == std::vector<std::uint64_t>{2, 1, 3}));
+  BOOST_TEST(top[0].score == 61.0 / 62.0 + 0.3 * 0.9, boost::test_tools::tolerance(1e-5));
+  BOOST_TEST(top[1].score == 1.0 + 0.3 * 0.1, boost::test_tools::tolerance(1e-5));
+  // 3 has no attributes: retention 0, no lift.
+  BOOST_TEST(top[2].score == 61.0 / 63.0, boost::test_tools::tolerance(1e-5));
+  o.retention_weight = 0.01f;  // too small to pass relevance
+  BOOST_TEST((ids(fuse({list, list}, c, o)) == std::vector<std::uint64_t>{1, 2, 3}));
+}
+
 BOOST_AUTO_TEST_CASE(mmr_skips_near_duplicates) {
   // 1 and 2 say the same thing; 3 is different but ranked last.
   RankedList one{1, {{1, 0}, {2, 0}, {3, 0}}};
   std::vector<std::pair<std::uint64_t, Candidate>> c{
-      {1, {0, 0, {1, 0}}}, {2, {0, 0, {1, 0}}}, {3, {0, 0, {0, 1}}}};
+      {1, {0, 0, {1, 0}, 0}}, {2, {0, 0, {1, 0}, 0}}, {3, {0, 0, {0, 1}, 0}}};
   Options o;
   o.k = 2;
   BOOST_TEST((ids(fuse({one}, c, o)) == std::vector<std::uint64_t>{1, 2}));

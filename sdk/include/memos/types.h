@@ -325,6 +325,10 @@ struct SearchOptions {
   // Hybrid weighting; 0 keeps the daemon's defaults.
   float recency_weight = 0;
   float importance_weight = 0;
+  // Adds this weight times each memory's retention R = exp(-t / S)
+  // (memos(7), "Scheduling"): memories in use rank above forgotten ones of
+  // like relevance. 0: off (there is no daemon default).
+  float retention_weight = 0;
   float mmr_lambda = 0;  // in (0,1): diversify; 1 or more: off
   // See every write answered before this search (waits at most the
   // indexing lag); off: what is indexed now.
