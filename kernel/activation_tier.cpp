@@ -245,7 +245,14 @@ void ActivationTier::touch(store::CubeId cube, std::uint64_t id) {
 }
 
 StateRef ActivationTier::state_ref(const store::Activation& activation) const {
-  return {blobs_.path(activation.blob), activation.blob, activation.size};
+  // Under lru every state is worth 0: the executor's resident set then runs
+  // least recently used too.
+  double utility = 0;
+  if (config_.eviction == ActivationEviction::utility) {
+    utility = scheduler::activation_utility(activation, now_ms(),
+                                            std::int64_t{config_.eviction_half_life_s} * 1000);
+  }
+  return {blobs_.path(activation.blob), activation.blob, activation.size, utility};
 }
 
 }  // namespace memos::kernel

@@ -65,6 +65,7 @@ Status PluginExecutor::generate(const GenerateArgs& args, GenerateResult* out) c
     s.setPath(args.state->path);
     s.setDigest(capnp::Data::Reader(args.state->digest.data(), args.state->digest.size()));
     s.setSize(args.state->size);
+    s.setUtility(args.state->utility);
   }
   g.setMaxTokens(args.max_tokens);
   auto sampling = g.initSampling();

@@ -38,6 +38,9 @@ struct StateRef {
   std::string path;  // the blob file
   store::Digest digest{};
   std::uint64_t size = 0;
+  // Its worth as memosd's eviction ranks it (ActivationTier::state_ref): the
+  // executor's resident set drops the least useful first.
+  double utility = 0;
 };
 
 struct GenerateArgs {

@@ -290,6 +290,12 @@ struct StoredState {
   path @0 :Text;                  # absolute path of the blob file
   digest @1 :Data;                # its SHA-256 (the blob's name)
   size @2 :UInt64;
+  # What keeping the state is worth, as memosd ranks its stored states
+  # (memos(7), "Scheduling": hits per hour x prefill ms saved / bytes; 0 for
+  # every state under activation.eviction = "lru"). An executor that keeps
+  # states resident drops the least useful first, the least recently used
+  # among equals.
+  utility @3 :Float64;
 }
 
 struct Sampling {

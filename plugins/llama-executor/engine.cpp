@@ -228,7 +228,7 @@ Blob Engine::load_blob(const GenerateInput& input, bool* resident, std::string* 
     *why = "digest of " + std::to_string(input.state_digest.size()) + " bytes, not 32";
     return nullptr;
   }
-  if (Blob hit = resident_.find(input.state_digest)) {
+  if (Blob hit = resident_.find(input.state_digest, input.state_utility)) {
     *resident = true;
     return hit;
   }
@@ -304,7 +304,7 @@ Engine::Restored Engine::restore(const GenerateInput& input) {
     r.match = 0;
     return r;
   }
-  if (!r.resident) resident_.insert(input.state_digest, blob);
+  if (!r.resident) resident_.insert(input.state_digest, blob, input.state_utility);
   return r;
 }
 

@@ -52,6 +52,7 @@ struct GenerateInput {
   std::string state_path;    // "" : none
   std::string state_digest;  // raw SHA-256
   std::uint64_t state_size = 0;
+  double state_utility = 0;  // memosd's worth of it: the resident set's order
   std::uint32_t max_tokens = 0;
   SamplingParams sampling;
   std::uint32_t export_tokens = 0;

@@ -1,6 +1,7 @@
 // The llama.cpp executor as a memosd plugin (memos-plugin(7)): translates
 // plugin.capnp's executor requests to the Engine and back. Runs isolated in
 // memos-plugin-host by default (its manifest).
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string_view>
@@ -117,6 +118,9 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
       auto d = s.getDigest();
       in.state_digest.assign(reinterpret_cast<const char*>(d.begin()), d.size());
       in.state_size = s.getSize();
+      // Only an order: a value that cannot be one (NaN, negative) ranks last.
+      const double utility = s.getUtility();
+      in.state_utility = std::isfinite(utility) && utility > 0 ? utility : 0;
     }
     in.max_tokens = g.getMaxTokens();
     auto s = g.getSampling();

@@ -1,5 +1,7 @@
-// resident_cache.h — state blobs kept in the executor's memory, most
-// recently used first, within a byte budget.
+// resident_cache.h — state blobs kept in the executor's memory within a
+// byte budget, the least useful dropped first: memosd sends each state's
+// utility with it (StoredState.utility, its own eviction order), the least
+// recently used going first among equals (all 0: plain LRU).
 //
 // Why here and not in memosd: a state is tens of MB, and restoring it should
 // cost only llama_state_seq_set_data(). The executor reads the blob store
@@ -29,11 +31,14 @@ class ResidentCache {
   explicit ResidentCache(std::uint64_t budget_bytes) : budget_(budget_bytes) {}
 
   // The blob stored under `digest` (raw SHA-256), or null. Counts a hit or a
-  // miss; a hit becomes the most recently used.
-  Blob find(const std::string& digest);
-  // Keeps a verified blob, evicting the least recently used ones to stay
-  // within the budget. A blob larger than the whole budget is not kept.
-  void insert(const std::string& digest, Blob blob);
+  // miss; a hit becomes the most recently used and takes `utility` as its
+  // worth (memosd's, as of this use).
+  Blob find(const std::string& digest, double utility = 0);
+  // Keeps a verified blob worth `utility`, evicting the least useful ones
+  // (the least recently used among equals) to stay within the budget. A
+  // blob larger than the whole budget is not kept; nor is one that would
+  // evict a more useful state than itself.
+  void insert(const std::string& digest, Blob blob, double utility = 0);
   void erase(const std::string& digest);
   ResidentStats stats() const;
 
@@ -41,6 +46,7 @@ class ResidentCache {
   struct Entry {
     std::string digest;
     Blob blob;
+    double utility = 0;
   };
   std::uint64_t budget_;
   std::uint64_t bytes_ = 0, hits_ = 0, misses_ = 0;
