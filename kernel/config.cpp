@@ -140,75 +140,60 @@ Field real(double* field, double lo, double hi) {
           [=](toml::table* t, const std::string& k) { t->insert_or_assign(k, *field); }};
 }
 
-// scheduler.time_unit: a unit's name, kept as seconds.
-Field time_unit(std::uint64_t* seconds) {
+// A string naming one of an enum's values: `parse` reads a name (nullopt:
+// none it knows), `print` writes the value back, `refuse` says what a bad
+// name gets.
+template <class T, class Parse, class Print, class Refuse>
+Field named(T* field, Parse parse, Print print, Refuse refuse) {
   return {[=](const toml::node& node) -> std::string {
             auto v = node.value_exact<std::string>();
             if (!v) return "expected a string";
-            auto unit = policies::parse_time_unit(*v);
-            if (!unit) return "must be seconds, minutes, hours or days, not '" + *v + "'";
-            *seconds = *unit;
+            auto value = parse(*v);
+            if (!value) return refuse(*v);
+            *field = *value;
             return "";
           },
           [=](toml::table* t, const std::string& k) {
-            t->insert_or_assign(k, policies::time_unit_name(*seconds));
+            t->insert_or_assign(k, std::string(print(*field)));
           }};
+}
+
+// scheduler.time_unit: a unit's name, kept as seconds.
+Field time_unit(std::uint64_t* seconds) {
+  return named(
+      seconds, [](const std::string& v) { return policies::parse_time_unit(v); },
+      [](std::uint64_t unit) { return policies::time_unit_name(unit); },
+      [](const std::string& v) {
+        return "must be seconds, minutes, hours or days, not '" + v + "'";
+      });
 }
 
 Field forgetting(policies::Forgetting* field) {
-  return {[=](const toml::node& node) -> std::string {
-            auto v = node.value_exact<std::string>();
-            if (!v) return "expected a string";
-            auto f = policies::parse_forgetting(*v);
-            if (!f) return "must be off or archive, not '" + *v + "'";
-            *field = *f;
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) {
-            t->insert_or_assign(k, std::string(policies::to_string(*field)));
-          }};
+  return named(
+      field, [](const std::string& v) { return policies::parse_forgetting(v); },
+      [](policies::Forgetting f) { return policies::to_string(f); },
+      [](const std::string& v) { return "must be off or archive, not '" + v + "'"; });
 }
 
 Field search_mode(SearchMode* field) {
-  return {[=](const toml::node& node) -> std::string {
-            auto v = node.value_exact<std::string>();
-            if (!v) return "expected a string";
-            auto mode = parse_search_mode(*v);
-            if (!mode) return std::string("must be ") + search_mode_names();
-            *field = *mode;
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) {
-            t->insert_or_assign(k, std::string(to_string(*field)));
-          }};
+  return named(
+      field, [](const std::string& v) { return parse_search_mode(v); },
+      [](SearchMode m) { return to_string(m); },
+      [](const std::string&) { return std::string("must be ") + search_mode_names(); });
 }
 
 Field activation_eviction(ActivationEviction* field) {
-  return {[=](const toml::node& node) -> std::string {
-            auto v = node.value_exact<std::string>();
-            if (!v) return "expected a string";
-            auto eviction = parse_activation_eviction(*v);
-            if (!eviction) return "must be utility or lru, not '" + *v + "'";
-            *field = *eviction;
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) {
-            t->insert_or_assign(k, std::string(to_string(*field)));
-          }};
+  return named(
+      field, [](const std::string& v) { return parse_activation_eviction(v); },
+      [](ActivationEviction e) { return to_string(e); },
+      [](const std::string& v) { return "must be utility or lru, not '" + v + "'"; });
 }
 
 Field log_format(LogFormat* field) {
-  return {[=](const toml::node& node) -> std::string {
-            auto v = node.value_exact<std::string>();
-            if (!v) return "expected a string";
-            auto format = parse_log_format(*v);
-            if (!format) return "log_format must be text or json, not '" + *v + "'";
-            *field = *format;
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) {
-            t->insert_or_assign(k, std::string(to_string(*field)));
-          }};
+  return named(
+      field, [](const std::string& v) { return parse_log_format(v); },
+      [](LogFormat f) { return to_string(f); },
+      [](const std::string& v) { return "log_format must be text or json, not '" + v + "'"; });
 }
 
 // [plugins.settings.NAME] tables: KEY = "text" | number | boolean, kept as

@@ -10,10 +10,14 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "memos/vocabulary.h"
 
 namespace memos::shell {
 
@@ -31,6 +35,13 @@ inline Json json_number(double value) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.6g", value);
   return std::stod(buf);
+}
+
+// Ids as memctl prints them (format_id's text), in order.
+inline Json ids_json(const std::vector<std::uint64_t>& ids) {
+  Json j = Json::array();
+  for (std::uint64_t id : ids) j.push_back(memos::format_id(id));
+  return j;
 }
 
 }  // namespace memos::shell

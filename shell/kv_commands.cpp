@@ -11,12 +11,6 @@
 namespace memos::shell {
 namespace {
 
-Json ids_json(const std::vector<std::uint64_t>& ids) {
-  Json j = Json::array();
-  for (std::uint64_t id : ids) j.push_back(memos::format_id(id));
-  return j;
-}
-
 Json activation_json(const memos::Activation& a) {
   Json j;
   j["id"] = memos::format_id(a.id);

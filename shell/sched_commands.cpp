@@ -13,12 +13,6 @@
 namespace memos::shell {
 namespace {
 
-Json ids_json(const std::vector<std::uint64_t>& ids) {
-  Json j = Json::array();
-  for (std::uint64_t id : ids) j.push_back(memos::format_id(id));
-  return j;
-}
-
 // A time, or "never" for 0 (none yet).
 std::string when(std::int64_t ms) {
   return ms ? format_time(ms) : "never";
