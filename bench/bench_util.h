@@ -13,6 +13,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
@@ -123,6 +125,44 @@ inline LatencyStats summarize(std::vector<double> latencies) {
   double sum = 0;
   for (double l : latencies) sum += l;
   return {percentile(0.50), percentile(0.99), sum / static_cast<double>(latencies.size())};
+}
+
+// The nearest-rank percentile p (0 < p <= 1) of the samples: always one
+// that was observed (0 when there are none). For a percentile summarize()
+// does not give.
+inline double percentile(std::vector<double> samples, double p) {
+  if (samples.empty()) return 0;
+  std::sort(samples.begin(), samples.end());
+  auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(samples.size())));
+  return samples[std::min(std::max<std::size_t>(rank, 1), samples.size()) - 1];
+}
+
+// ---- models ----------------------------------------------------------------
+
+// A model file that memos-mkmodel (`mkmodel`) makes with `args` (random
+// weights, a real tokenizer), made once and kept in
+// $MEMOS_DEPS_DIR/models or ~/.cache/memosd/models as `file_name`: making
+// a large one takes a while, and every run of a benchmark should time the
+// same model. The name must spell out the arguments, since it is the only
+// key of the cache.
+inline std::string cached_mkmodel(std::string_view bench, const std::string& mkmodel,
+                                  const std::string& file_name, std::vector<std::string> args) {
+  namespace fs = std::filesystem;
+  const char* deps = std::getenv("MEMOS_DEPS_DIR");
+  const char* home = std::getenv("HOME");
+  fs::path dir =
+      fs::path(deps ? std::string(deps) : std::string(home ? home : ".") + "/.cache/memosd") /
+      "models";
+  fs::create_directories(dir);
+  fs::path path = dir / file_name;
+  if (fs::exists(path)) return path;
+  std::cerr << bench << ": making " << path << " (once)\n";
+  args.insert(args.begin(), {mkmodel, "--out", path.string()});
+  std::string out, err;
+  if (memos::testing::run_command(args, &out, &err) != 0) {
+    throw std::runtime_error("memos-mkmodel failed: " + err);
+  }
+  return path;
 }
 
 // ---- through memosd --------------------------------------------------------
