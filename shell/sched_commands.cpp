@@ -75,8 +75,13 @@ void print_schedule(const memos::CubeSchedule& c) {
               static_cast<unsigned long long>(c.prompt_tokens));
   std::printf("  generation %llu, changed %s\n", static_cast<unsigned long long>(c.generation),
               when(c.updated_at_ms).c_str());
-  for (std::size_t i = 0; i < c.items.size(); ++i) {
+  // The first members; a set of hundreds would bury the rest of the status.
+  constexpr std::size_t kShown = 10;
+  for (std::size_t i = 0; i < c.items.size() && i < kShown; ++i) {
     std::printf("  %3zu  %s\n", i, memos::format_id(c.items[i]).c_str());
+  }
+  if (c.items.size() > kShown) {
+    std::printf("  ... and %zu more (--json lists them all)\n", c.items.size() - kShown);
   }
 }
 
