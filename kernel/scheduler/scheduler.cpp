@@ -43,6 +43,40 @@ std::string percent(double r) {
   return text;
 }
 
+// The state of a working set's block `tokens`. A set changes at its end
+// (members keep their order, newcomers join last), so the state stored for
+// its last generation usually holds most of the new block: restored, only
+// the tokens after the shared prefix are decoded, and the lane is held that
+// much less (a client chat that arrives meanwhile waits for it). Without
+// one, or when the executor refuses it, the whole block is decoded.
+// `prefill_ms` is what decoding the whole block takes (scaled from the
+// decoded part when a prefix was restored); `reused` the restored tokens.
+// Errors: the executor's.
+Status prefill_block(const Services& s, const std::vector<std::int32_t>& tokens,
+                     const std::optional<FoundState>& found, std::string* state, double* prefill_ms,
+                     std::uint32_t* reused) {
+  *reused = 0;
+  if (found && found->shared > 0) {
+    StateRef ref = s.activations.state_ref(found->activation);
+    GenerateArgs ga;
+    ga.tokens = tokens;
+    ga.state = &ref;
+    ga.max_tokens = 0;  // the prompt only
+    ga.export_tokens = static_cast<std::uint32_t>(tokens.size());
+    GenerateResult gr;
+    if (Status st = s.executor->generate(ga, &gr); !st.ok()) return st;
+    if (gr.restore.restored && !gr.exported.empty()) {
+      *state = std::move(gr.exported);
+      *reused = gr.reused_tokens;
+      *prefill_ms = gr.export_prefill_ms * static_cast<double>(tokens.size()) /
+                    static_cast<double>(std::max<std::size_t>(tokens.size() - gr.reused_tokens, 1));
+      return {};
+    }
+    // Refused (damaged, or made by another model): decoded whole below.
+  }
+  return s.executor->prefill(tokens, state, prefill_ms);
+}
+
 }  // namespace
 
 Status Scheduler::load(const store::Store& store) {
@@ -352,7 +386,8 @@ void Scheduler::prefill(const Services& s, const store::Cube& cube, std::uint64_
   } else {
     std::string state;
     double prefill_ms = 0;
-    if (Status st = s.executor->prefill(tokens, &state, &prefill_ms); !st.ok()) {
+    std::uint32_t reused = 0;
+    if (Status st = prefill_block(s, tokens, found, &state, &prefill_ms, &reused); !st.ok()) {
       spdlog::warn("scheduler: prefilling the working set of {}: {}", cube.name, st.message);
       return;
     }
@@ -365,8 +400,8 @@ void Scheduler::prefill(const Services& s, const store::Cube& cube, std::uint64_
       return;
     }
     set.state = stored.id;
-    reason = "prefilled the working set's " + std::to_string(tokens.size()) + " tokens in " +
-             std::to_string(static_cast<long long>(prefill_ms)) + " ms";
+    reason = "prefilled the working set's " + std::to_string(tokens.size()) + " tokens";
+    if (reused > 0) reason += " (" + std::to_string(reused) + " restored from its last state)";
   }
   if (save(s, set, true).ok()) {
     log_.add({now_ms(), cube.owner, cube.id, cube.name, set.state, Action::promoted, reason});

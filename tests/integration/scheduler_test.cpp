@@ -380,6 +380,82 @@ BOOST_AUTO_TEST_CASE(a_chat_lays_the_working_set_first_and_restores_its_state,
   BOOST_TEST(status->cubes.at(0).chats == 2u);
   BOOST_TEST(status->cubes.at(0).restores >= 1u);
 }
+
+// A set changes at its end (members keep their order), so its new state is
+// made from the last one: restored, only the tokens after the shared prefix
+// are decoded, and the decision says so. Scores here are importance (every
+// retention is about 1, the unit being days), so the set is predictable.
+BOOST_AUTO_TEST_CASE(a_changed_working_set_is_prefilled_from_its_last_state,
+                     *boost::unit_test::label("model")) {
+  TempDir models;
+  const std::string model = models.path() + "/tiny.gguf";
+  std::string out, err;
+  BOOST_REQUIRE_MESSAGE(memos::testing::run_command({MEMOS_MKMODEL, "--out", model, "--vocab",
+                                                     MEMOS_TEST_VOCAB, "--preset", "tiny"},
+                                                    &out, &err) == 0,
+                        err);
+  // Room for two of the memories below (some 19 estimated tokens each).
+  memos::testing::Daemon d(models.path(),
+                           kFastFlush + "[executor]\nmodel = \"" + model +
+                               "\"\nthreads = 2\nbatch = 32\n[activation]\nchunk_tokens = 16\n"
+                               "[scheduler]\nworking_set_tokens = 45\ninterval_s = 3600\n",
+                           60s);
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("maya").ok());
+  auto add = [&](const std::string& text, float importance) {
+    memos::NewItem item;
+    item.text = text;
+    item.importance = importance;
+    auto r = c->add("maya", item);
+    BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+    return r->id;
+  };
+  const auto allergy =
+      add("Maya is allergic to peanuts and carries an EpiPen everywhere she goes.", 0.9f);
+  const auto flat =
+      add("Maya moved from Lisbon to Almada in October and rents a small flat there.", 0.8f);
+  add("Maya swims at the municipal pool every Saturday morning before breakfast.", 0.1f);
+  add("Maya's cat is called Pimenta and sleeps on the bookshelf, all day long.", 0.1f);
+  memos::ChatOptions o;
+  o.k = 1;
+  o.max_tokens = 2;
+  BOOST_REQUIRE(c->chat("maya", "Where does Maya swim?", o).ok());
+  memos::CubeSchedule before;
+  BOOST_REQUIRE(eventually([&] {
+    auto st = c->sched_status("maya");
+    if (!st.ok() || st->cubes.size() != 1u) return false;
+    before = st->cubes[0];
+    return before.state != 0 && !before.prefill_pending;
+  }));
+  BOOST_TEST((before.items == std::vector<std::uint64_t>{allergy, flat}));
+
+  // The most important memory yet joins; the flat, the least of the two,
+  // leaves: the set becomes [allergy, tea], its first line unchanged.
+  const auto tea =
+      add("Maya prefers green tea to coffee and never drinks anything after six.", 1.0f);
+  memos::CubeSchedule after;
+  BOOST_REQUIRE(eventually([&] {
+    if (!c->sched_run().ok()) return false;
+    auto st = c->sched_status("maya");
+    if (!st.ok() || st->cubes.size() != 1u) return false;
+    after = st->cubes[0];
+    return after.generation > before.generation && after.state != 0 && !after.prefill_pending;
+  }));
+  BOOST_TEST((after.items == std::vector<std::uint64_t>{allergy, tea}));
+  BOOST_TEST(after.state != before.state);
+  auto log = c->sched_log("maya", 0);
+  BOOST_REQUIRE(log.ok());
+  BOOST_TEST(std::any_of(log->begin(), log->end(), [&](const memos::SchedDecision& decision) {
+    return decision.action == "promoted" && decision.item == after.state &&
+           decision.reason.find("restored from its last state") != std::string::npos;
+  }));
+  // The next chat restores the new state.
+  auto chat = c->chat("maya", "What does Maya drink?", o);
+  BOOST_REQUIRE_MESSAGE(chat.ok(), why(chat));
+  BOOST_TEST(chat->activation_status.restored);
+  BOOST_TEST(chat->activation == after.state);
+  BOOST_TEST(chat->reused_tokens >= 16u);
+}
 #else
 // Built without llama.cpp: the case is there, and reported skipped.
 boost::test_tools::assertion_result no_model(boost::unit_test::test_unit_id) {
@@ -388,6 +464,9 @@ boost::test_tools::assertion_result no_model(boost::unit_test::test_unit_id) {
   return r;
 }
 BOOST_AUTO_TEST_CASE(a_chat_lays_the_working_set_first_and_restores_its_state,
+                     *boost::unit_test::label("model") * boost::unit_test::precondition(no_model)) {
+}
+BOOST_AUTO_TEST_CASE(a_changed_working_set_is_prefilled_from_its_last_state,
                      *boost::unit_test::label("model") * boost::unit_test::precondition(no_model)) {
 }
 #endif
