@@ -235,13 +235,21 @@ void ActivationTier::drop_unusable(const store::Activation& a) {
     spdlog::warn("removing activation {}: {}", a.id, s.message);
 }
 
-void ActivationTier::touch(store::CubeId cube, std::uint64_t id) {
-  store::Status s = commit([=](store::WriteTxn& txn) {
-    store::Status e = txn.touch_activation(cube, id, now_ms());
-    // Removed meanwhile: nothing to count.
-    return e.code == Errc::not_found ? store::Status{} : e;
-  });
-  if (!s.ok()) spdlog::warn("counting a use of activation {}: {}", id, s.message);
+ActivationTier::Touch ActivationTier::touch(store::CubeId cube, std::uint64_t id) {
+  auto done = std::make_shared<std::promise<void>>();
+  Touch touch(done->get_future());
+  const std::int64_t now = now_ms();
+  commits_.submit({[=](store::WriteTxn& txn) {
+                     store::Status e = txn.touch_activation(cube, id, now);
+                     // Removed meanwhile: nothing to count.
+                     return e.code == Errc::not_found ? store::Status{} : e;
+                   },
+                   [done, id](const store::Status& s) {
+                     if (!s.ok())
+                       spdlog::warn("counting a use of activation {}: {}", id, s.message);
+                     done->set_value();
+                   }});
+  return touch;
 }
 
 StateRef ActivationTier::state_ref(const store::Activation& activation) const {

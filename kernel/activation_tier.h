@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <optional>
 #include <span>
 #include <string>
@@ -73,10 +74,24 @@ class ActivationTier {
   // if that is damaged (so that storing the same state again rewrites it).
   // Failures are logged.
   void drop_unusable(const store::Activation& activation);
-  // Counts a use and waits for its commit, so that the `kv ls` a user runs
-  // after a chat shows it (one group commit, small beside the generation it
-  // follows). A failure is logged, not returned: the answer stands.
-  void touch(store::CubeId cube, std::uint64_t id);
+  // Counts a use. The commit is submitted at once and the result waits for
+  // it: a chat counts its state before the executor restores it and waits
+  // after the generation, so that the `kv ls` a user runs after the chat
+  // shows the use while the commit itself never sits on the reply's path
+  // (a refused state is dropped after, which makes the count moot). A
+  // failure is logged, not returned: the answer stands.
+  class Touch {
+   public:
+    Touch() = default;
+    explicit Touch(std::future<void> done) : done_(std::move(done)) {}
+    void wait() {
+      if (done_.valid()) done_.get();
+    }
+
+   private:
+    std::future<void> done_;
+  };
+  [[nodiscard]] Touch touch(store::CubeId cube, std::uint64_t id);
 
   // What an executor needs to read the item's state.
   StateRef state_ref(const store::Activation& activation) const;

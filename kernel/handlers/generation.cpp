@@ -278,9 +278,11 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
   StateRef ref;
   GenerateArgs ga;
   ga.tokens = tokens;
+  ActivationTier::Touch counted;  // waited for below, after the generation
   if (found) {
     ref = tier.state_ref(found->activation);
     ga.state = &ref;
+    counted = tier.touch(found->activation.cube, found->activation.id);
   }
   ga.max_tokens = std::min<std::uint32_t>(
       args.max_tokens, info.context_tokens - static_cast<std::uint32_t>(tokens.size()));
@@ -306,7 +308,6 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
   if (found && gr.restore.restored) {
     outcome.restored = true;
     activation = found->activation.id;
-    tier.touch(found->activation.cube, found->activation.id);
   } else if (found) {
     // A state keyed for exactly this model and prefix that the executor
     // refused is damaged: forget it (the next activation makes a new one).
@@ -315,6 +316,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
                  to_string(gr.restore));
     tier.drop_unusable(found->activation);
   }
+  counted.wait();
   if (!gr.exported.empty()) {
     store::Activation stored;
     Status st = tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, gr.exported,
