@@ -301,6 +301,8 @@ struct RunResult {
   std::uint64_t prompt_tokens = 0, reused_tokens = 0, block_tokens = 0, memories = 0;
   std::size_t restored = 0, stored = 0;
   double daemon_first_token_ms = 0;  // summed: what memosd itself measured
+  double restore_ms = 0, prefill_ms = 0;  // summed: the executor's parts of it
+  std::size_t resident = 0;               // restores from the executor's memory
   double seconds = 0;
 
   double chats() const { return static_cast<double>(std::max<std::size_t>(ttft_ms.size(), 1)); }
@@ -342,14 +344,19 @@ RunResult run_mode(const Options& o, Mode mode, std::uint32_t k, const std::stri
     r.restored += reply.activation_status.restored ? 1 : 0;
     r.stored += reply.activation_status.stored ? 1 : 0;
     r.daemon_first_token_ms += reply.first_token_ms;
+    r.restore_ms += reply.restore_ms;
+    r.prefill_ms += reply.prefill_ms;
+    r.resident += reply.resident ? 1 : 0;
   }
   r.seconds = seconds_since(start);
   replay.stop();
   std::cerr << "sched-replay: " << mode_name(mode) << ": " << stream.size() << " chats in "
             << r.seconds << " s, k " << k << ", " << r.restored << " restored a state, " << r.stored
             << " stored one; memosd's own first-token time " << r.daemon_first_token_ms / r.chats()
-            << " ms on average, " << static_cast<double>(r.memories) / r.chats()
-            << " memories a block\n";
+            << " ms on average (restore " << r.restore_ms / r.chats() << ", prefill "
+            << r.prefill_ms / r.chats() << "; " << r.resident
+            << " states already in the executor's memory), "
+            << static_cast<double>(r.memories) / r.chats() << " memories a block\n";
   return r;
 }
 
