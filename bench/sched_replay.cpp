@@ -300,7 +300,7 @@ struct RunResult {
   double recall_sum = 0;
   std::uint64_t prompt_tokens = 0, reused_tokens = 0, block_tokens = 0, memories = 0;
   std::size_t restored = 0, stored = 0;
-  double daemon_first_token_ms = 0;  // summed: what memosd itself measured
+  double daemon_first_token_ms = 0;       // summed: what memosd itself measured
   double restore_ms = 0, prefill_ms = 0;  // summed: the executor's parts of it
   std::size_t resident = 0;               // restores from the executor's memory
   double seconds = 0;
