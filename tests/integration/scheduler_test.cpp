@@ -311,22 +311,43 @@ BOOST_AUTO_TEST_CASE(one_tenants_activity_never_moves_anothers_memory,
 }
 
 #ifdef MEMOS_MKMODEL
+namespace {
+
+// A memosd with a tiny model of its own (memos-mkmodel), states found by
+// chunks of 16 tokens, and working sets of `working_set_tokens`; passes
+// only when asked (interval_s 3600).
+struct ModelDaemon {
+  explicit ModelDaemon(std::uint32_t working_set_tokens)
+      : daemon(models.path(), config(make_model(), working_set_tokens), 60s) {}
+
+  std::string make_model() {
+    const std::string model = models.path() + "/tiny.gguf";
+    std::string out, err;
+    BOOST_REQUIRE_MESSAGE(memos::testing::run_command({MEMOS_MKMODEL, "--out", model, "--vocab",
+                                                       MEMOS_TEST_VOCAB, "--preset", "tiny"},
+                                                      &out, &err) == 0,
+                          err);
+    return model;
+  }
+  static std::string config(const std::string& model, std::uint32_t working_set_tokens) {
+    return kFastFlush + "[executor]\nmodel = \"" + model +
+           "\"\nthreads = 2\nbatch = 32\n[activation]\nchunk_tokens = 16\n"
+           "[scheduler]\nworking_set_tokens = " +
+           std::to_string(working_set_tokens) + "\ninterval_s = 3600\n";
+  }
+
+  TempDir models;  // before the daemon: made first, removed last
+  memos::testing::Daemon daemon;
+};
+
+}  // namespace
+
 BOOST_AUTO_TEST_CASE(a_chat_lays_the_working_set_first_and_restores_its_state,
                      *boost::unit_test::label("model")) {
-  TempDir models;
-  const std::string model = models.path() + "/tiny.gguf";
-  std::string out, err;
-  BOOST_REQUIRE_MESSAGE(memos::testing::run_command({MEMOS_MKMODEL, "--out", model, "--vocab",
-                                                     MEMOS_TEST_VOCAB, "--preset", "tiny"},
-                                                    &out, &err) == 0,
-                        err);
   // A working set of about three of the memories below (some 19 estimated
   // tokens each), states found by chunks of 16 tokens.
-  memos::testing::Daemon d(models.path(),
-                           kFastFlush + "[executor]\nmodel = \"" + model +
-                               "\"\nthreads = 2\nbatch = 32\n[activation]\nchunk_tokens = 16\n"
-                               "[scheduler]\nworking_set_tokens = 60\ninterval_s = 3600\n",
-                           60s);
+  ModelDaemon md(60);
+  memos::testing::Daemon& d = md.daemon;
   auto c = d.client();
   BOOST_REQUIRE(c->cube_create("maya").ok());
   auto ids = add_all(*c, "maya",
@@ -387,19 +408,9 @@ BOOST_AUTO_TEST_CASE(a_chat_lays_the_working_set_first_and_restores_its_state,
 // retention is about 1, the unit being days), so the set is predictable.
 BOOST_AUTO_TEST_CASE(a_changed_working_set_is_prefilled_from_its_last_state,
                      *boost::unit_test::label("model")) {
-  TempDir models;
-  const std::string model = models.path() + "/tiny.gguf";
-  std::string out, err;
-  BOOST_REQUIRE_MESSAGE(memos::testing::run_command({MEMOS_MKMODEL, "--out", model, "--vocab",
-                                                     MEMOS_TEST_VOCAB, "--preset", "tiny"},
-                                                    &out, &err) == 0,
-                        err);
   // Room for two of the memories below (some 19 estimated tokens each).
-  memos::testing::Daemon d(models.path(),
-                           kFastFlush + "[executor]\nmodel = \"" + model +
-                               "\"\nthreads = 2\nbatch = 32\n[activation]\nchunk_tokens = 16\n"
-                               "[scheduler]\nworking_set_tokens = 45\ninterval_s = 3600\n",
-                           60s);
+  ModelDaemon md(45);
+  memos::testing::Daemon& d = md.daemon;
   auto c = d.client();
   BOOST_REQUIRE(c->cube_create("maya").ok());
   auto add = [&](const std::string& text, float importance) {
