@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <future>
@@ -156,17 +157,14 @@ Status Scheduler::run_pass(const Services& s, std::optional<store::TenantId> onl
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   {
     std::lock_guard lock(mutex_);
-    // Cubes removed since they were chatted over.
-    for (auto it = chatted_.begin(); it != chatted_.end();) {
-      bool exists = false;
-      for (const auto& c : cubes) exists = exists || c.id == *it;
-      it = exists ? std::next(it) : chatted_.erase(it);
-    }
-    for (auto it = sets_.begin(); it != sets_.end();) {
-      bool exists = false;
-      for (const auto& c : cubes) exists = exists || c.id == it->first;
-      it = exists ? std::next(it) : sets_.erase(it);
-    }
+    // Forget cubes removed since.
+    auto gone = [&](store::CubeId id) {
+      return std::none_of(cubes.begin(), cubes.end(),
+                          [id](const store::Cube& c) { return c.id == id; });
+    };
+    std::erase_if(chatted_, gone);
+    std::erase_if(sets_, [&](const auto& entry) { return gone(entry.first); });
+    std::erase_if(calibration_, [&](const auto& entry) { return gone(entry.first); });
     out->working_sets = static_cast<std::uint32_t>(sets_.size());
     if (!only) last_pass_ = *out;
     passes_ += 1;
@@ -291,8 +289,15 @@ Status Scheduler::select(const Services& s, const store::Cube& cube,
     }
     if (!st.ok()) return Status::from(st);
   }
-  Selection sel = select_working_set(set.items, std::move(candidates), settings.working_set_tokens,
-                                     store::kMaxWorkingSetItems);
+  double calibration = 1;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = calibration_.find(cube.id); it != calibration_.end()) calibration = it->second;
+  }
+  const auto budget =
+      static_cast<std::uint32_t>(std::floor(settings.working_set_tokens / calibration));
+  Selection sel =
+      select_working_set(set.items, std::move(candidates), budget, store::kMaxWorkingSetItems);
   const bool is_new = set.generation == 0;
   if (sel.changed() || is_new || state_gone) {
     set.generation += 1;
@@ -343,6 +348,25 @@ bool Scheduler::queue_prefill(const Services& s, const store::Cube& cube,
   return true;
 }
 
+void Scheduler::measure_estimate(const Services& s, store::CubeId cube,
+                                 const store::WorkingSet& set) {
+  if (set.estimated_tokens == 0) return;
+  // The block's own lines, without its heading and the template around it
+  // (a block of no memories; its "(none)" line makes this a few tokens low).
+  std::vector<std::int32_t> empty, question;
+  std::string format;
+  if (!s.executor->chat_tokens(build_memory_block({}, {}).text, "", &empty, &question, &format)
+           .ok() ||
+      empty.size() >= set.block_tokens) {
+    return;
+  }
+  const double measured = static_cast<double>(set.block_tokens - empty.size()) /
+                          static_cast<double>(set.estimated_tokens);
+  std::lock_guard lock(mutex_);
+  double& factor = calibration_.try_emplace(cube, 1.0).first->second;
+  factor = calibrate_estimate(factor, measured);
+}
+
 void Scheduler::prefill(const Services& s, const store::Cube& cube, std::uint64_t generation) {
   auto current = working_set(cube.id);
   if (!current || current->generation != generation || current->state != 0) return;
@@ -368,6 +392,7 @@ void Scheduler::prefill(const Services& s, const store::Cube& cube, std::uint64_
     return;
   }
   set.block_tokens = static_cast<std::uint32_t>(tokens.size());
+  measure_estimate(s, cube.id, set);
   const ExecutorInfo& info = s.executor->info();
   ActivationTier& tier = s.activations;
   if (tokens.size() < tier.config().chunk_tokens || tokens.size() >= info.context_tokens) {

@@ -130,6 +130,9 @@ class Scheduler {
   // (background), unless one is queued.
   bool queue_prefill(const Services& s, const store::Cube& cube, std::uint64_t generation);
   void prefill(const Services& s, const store::Cube& cube, std::uint64_t generation);
+  // Measures the set's estimate against its block's real tokens (set by
+  // prefill) and updates the cube's calibration.
+  void measure_estimate(const Services& s, store::CubeId cube, const store::WorkingSet& set);
   // Writes `set` (and keeps it here) unless the set changed meanwhile
   // (another generation). Errors: a commit's.
   Status save(const Services& s, const store::WorkingSet& set, bool require_generation);
@@ -141,6 +144,9 @@ class Scheduler {
   std::set<store::CubeId> chatted_;  // cubes with chats and no set yet
   std::set<store::CubeId> prefilling_;
   std::map<store::CubeId, CubeStats> stats_;
+  // Per cube, model tokens per estimated token (calibrate_estimate); in
+  // memory only: after a restart the next prefill measures it again.
+  std::map<store::CubeId, double> calibration_;
   std::optional<PassSummary> last_pass_;
   std::uint64_t passes_ = 0;
   bool pass_requested_ = false;

@@ -1,6 +1,7 @@
 #include "kernel/scheduler/working_set_selection.h"
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_set>
 
 namespace memos::kernel::scheduler {
@@ -42,6 +43,13 @@ Selection select_working_set(const std::vector<store::ItemId>& previous,
 
 std::uint32_t estimate_tokens(std::string_view text) {
   return static_cast<std::uint32_t>(std::max<std::size_t>(text.size() / 4, 1) + 2);
+}
+
+double calibrate_estimate(double current, double measured) {
+  if (!std::isfinite(measured) || measured <= 0) return current;
+  measured = std::clamp(measured, kMinCalibration, kMaxCalibration);
+  if (measured < current && measured >= current * (1 - kCalibrationSlack)) return current;
+  return measured;
 }
 
 }  // namespace memos::kernel::scheduler

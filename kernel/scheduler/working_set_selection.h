@@ -46,4 +46,18 @@ Selection select_working_set(const std::vector<store::ItemId>& previous,
 // size the set; the block's real tokens are counted when it is prefilled.
 std::uint32_t estimate_tokens(std::string_view text);
 
+// How many model tokens an estimated token is, as a cube's last prefilled
+// block measured it: `measured` (its members' real tokens over their
+// estimate). Selection divides the budget by it, so the set's real tokens,
+// not its estimate, stay within working_set_tokens. `current` is the
+// factor in use (1 before any measure). A larger measure is taken at once
+// (the set is over its bound); a smaller one only when it is more than
+// kCalibrationSlack below, so a set near its bound does not grow and shrink
+// each time its measure wobbles with its members (each change is a prefill).
+// Kept within [kMinCalibration, kMaxCalibration]; a measure that is not
+// finite and positive leaves `current` as it is.
+inline constexpr double kCalibrationSlack = 0.05;
+inline constexpr double kMinCalibration = 0.5, kMaxCalibration = 2.0;
+double calibrate_estimate(double current, double measured);
+
 }  // namespace memos::kernel::scheduler

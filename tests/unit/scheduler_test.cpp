@@ -9,6 +9,7 @@
 #include <lmdb.h>
 
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <random>
 #include <set>
@@ -196,6 +197,33 @@ BOOST_AUTO_TEST_CASE(token_estimates_count_the_line) {
   BOOST_TEST(estimate_tokens("") == 3u);
   BOOST_TEST(estimate_tokens("abcd") == 3u);
   BOOST_TEST(estimate_tokens(std::string(400, 'x')) == 102u);
+}
+
+// The estimate learns from a measured block: at once when the set is larger
+// than thought (over its bound), only past 5 % when it is smaller; it stays
+// in its range and ignores a measure that means nothing.
+BOOST_AUTO_TEST_CASE(the_token_estimate_is_calibrated_with_slack) {
+  BOOST_TEST(calibrate_estimate(1.0, 1.19) == 1.19);   // learns
+  BOOST_TEST(calibrate_estimate(1.19, 1.20) == 1.20);  // larger: at once
+  BOOST_TEST(calibrate_estimate(0.89, 0.92) == 0.92);
+  BOOST_TEST(calibrate_estimate(1.19, 1.15) == 1.19);  // smaller, within 5 %
+  BOOST_TEST(calibrate_estimate(1.19, 1.10) == 1.10);  // smaller, past it
+  BOOST_TEST(calibrate_estimate(1.0, 7.0) == kMaxCalibration);
+  BOOST_TEST(calibrate_estimate(1.0, 0.1) == kMinCalibration);
+  BOOST_TEST(calibrate_estimate(1.3, 0.0) == 1.3);
+  BOOST_TEST(calibrate_estimate(1.3, -2.0) == 1.3);
+  BOOST_TEST(calibrate_estimate(1.3, std::nan("")) == 1.3);
+  BOOST_TEST(calibrate_estimate(1.3, std::numeric_limits<double>::infinity()) == 1.3);
+  // Selecting with the calibrated budget keeps the real tokens in bound:
+  // four memories of 100 estimated tokens that are really 120 each fit a
+  // budget of 400 by the estimate, and three of them by the measure.
+  std::vector<Candidate> four = {{1, 0.9, 100}, {2, 0.8, 100}, {3, 0.7, 100}, {4, 0.6, 100}};
+  BOOST_TEST(select_working_set({}, four, 400, 100).items.size() == 4u);
+  const double factor = calibrate_estimate(1.0, 1.2);
+  const auto budget = static_cast<std::uint32_t>(400 / factor);
+  const Selection calibrated = select_working_set({}, four, budget, 100);
+  BOOST_TEST(calibrated.items.size() == 3u);
+  BOOST_TEST(calibrated.tokens * factor <= 400.0);
 }
 
 BOOST_AUTO_TEST_CASE(the_decision_log_keeps_the_last_of_each_tenant) {
