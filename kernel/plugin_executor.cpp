@@ -136,4 +136,10 @@ Status PluginExecutor::status(ExecutorStatus* out) const {
                      });
 }
 
+double block_prefill_ms(const GenerateResult& gr, std::size_t block_tokens) {
+  if (gr.export_prefill_ms <= 0 || gr.reused_tokens >= block_tokens) return 0;
+  return gr.export_prefill_ms * static_cast<double>(block_tokens) /
+         static_cast<double>(block_tokens - gr.reused_tokens);
+}
+
 }  // namespace memos::kernel

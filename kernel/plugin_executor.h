@@ -82,6 +82,11 @@ struct GenerateResult {
   double export_prefill_ms = 0;  // decoding the exported tokens (restored ones excluded)
 };
 
+// What decoding a whole block of `block_tokens` takes, from a generation
+// that exported its state: measured on the tokens it decoded, scaled up
+// when the first ones came from a restored state. 0: unknown.
+double block_prefill_ms(const GenerateResult& gr, std::size_t block_tokens);
+
 struct ExecutorStatus {
   std::uint32_t resident_states = 0;
   std::uint64_t resident_bytes = 0, resident_budget_bytes = 0;

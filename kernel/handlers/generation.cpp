@@ -133,15 +133,6 @@ void stream_pieces(const RequestContext& ctx, GenerateArgs* ga) {
   };
 }
 
-// What decoding a whole block of `block_tokens` takes, from a generation
-// that exported its state: measured on the tokens it decoded, scaled up
-// when the first ones came from a restored state. 0: unknown.
-double block_prefill_ms(const GenerateResult& gr, std::size_t block_tokens) {
-  if (gr.export_prefill_ms <= 0 || gr.reused_tokens >= block_tokens) return 0;
-  return gr.export_prefill_ms * static_cast<double>(block_tokens) /
-         static_cast<double>(block_tokens - gr.reused_tokens);
-}
-
 // About what restoring `reused` tokens of `state` saved: their share of the
 // time its block took to decode when the state was made, less the restore.
 // Negative when restoring cost more than decoding would have; 0 when the

@@ -50,8 +50,9 @@ std::string percent(double r) {
 // the tokens after the shared prefix are decoded, and the lane is held that
 // much less (a client chat that arrives meanwhile waits for it). Without
 // one, or when the executor refuses it, the whole block is decoded.
-// `prefill_ms` is what decoding the whole block takes (scaled from the
-// decoded part when a prefix was restored); `reused` the restored tokens.
+// `prefill_ms` is what decoding the whole block takes (block_prefill_ms:
+// scaled from the decoded part when a prefix was restored; 0: unknown);
+// `reused` the restored tokens.
 // Errors: the executor's.
 Status prefill_block(const Services& s, const std::vector<std::int32_t>& tokens,
                      const std::optional<FoundState>& found, std::string* state, double* prefill_ms,
@@ -69,8 +70,7 @@ Status prefill_block(const Services& s, const std::vector<std::int32_t>& tokens,
     if (gr.restore.restored && !gr.exported.empty()) {
       *state = std::move(gr.exported);
       *reused = gr.reused_tokens;
-      *prefill_ms = gr.export_prefill_ms * static_cast<double>(tokens.size()) /
-                    static_cast<double>(std::max<std::size_t>(tokens.size() - gr.reused_tokens, 1));
+      *prefill_ms = block_prefill_ms(gr, tokens.size());
       return {};
     }
     // Refused (damaged, or made by another model): decoded whole below.
