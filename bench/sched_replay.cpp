@@ -64,7 +64,7 @@ constexpr std::string_view kUsage =
     "usage: bench-sched-replay --memosd PATH [--data DIR] [--chats 300] [--k 5] [--seed 1]\n"
     "         [--zipf-s 1.1] [--budget-mb 8] [--threads 2] [--working-set-tokens 1024]\n"
     "         [--time-unit seconds|minutes|hours|days] [--activate-chats no|yes]\n"
-    "         [--model FILE]\n";
+    "         [--prompt-cache-mb N] [--model FILE]\n";
 
 // The workload: the first conversation of the dev split, and no other (the
 // held-out ones are for published figures only).
@@ -89,6 +89,8 @@ struct Options {
   std::string time_unit = "minutes";
   // scheduler: its chats also store their own block's state (--activate).
   bool activate_scheduler_chats = false;
+  // executor.prompt_cache_mb in every run; empty: memosd's default.
+  std::optional<std::uint64_t> prompt_cache_mb;
 };
 
 // ---- options ---------------------------------------------------------------
@@ -131,6 +133,10 @@ Options parse(int argc, char** argv) {
           auto t = parse_positive(flag, value);
           if (t > 256) throw UsageError("--threads: at most 256");
           o.threads = static_cast<unsigned>(t);
+        } else if (flag == "--prompt-cache-mb") {
+          auto n = parse_unsigned(flag, value);
+          if (n > (1u << 20)) throw UsageError("--prompt-cache-mb: at most 1048576");
+          o.prompt_cache_mb = n;
         } else if (flag == "--working-set-tokens") {
           auto n = parse_positive(flag, value);
           // The set and a chat's own memories share the context.
@@ -275,6 +281,8 @@ class Replay {
     std::ofstream conf(path);
     conf << "[executor]\nmodel = \"" << model << "\"\nthreads = " << o.threads
          << "\ncontext = " << kContext << "\nbatch = " << kBatch << "\nmax_tokens = 16\n"
+         << (o.prompt_cache_mb ? "prompt_cache_mb = " + std::to_string(*o.prompt_cache_mb) + "\n"
+                               : "")
          << "\n[activation]\ntenant_max_mb = " << o.budget_mb << "\nchunk_tokens = " << kChunkTokens
          << "\neviction = \"" << (mode == Mode::lru ? "lru" : "utility") << "\"\n"
          << "\n[scheduler]\nenabled = " << (mode == Mode::scheduler ? "true" : "false")
@@ -303,6 +311,9 @@ struct RunResult {
   double daemon_first_token_ms = 0;       // summed: what memosd itself measured
   double restore_ms = 0, prefill_ms = 0;  // summed: the executor's parts of it
   std::size_t resident = 0;               // restores from the executor's memory
+  std::size_t cached = 0;                 // chats that started from the executor's context
+  std::size_t whole = 0;                  // of them, with all of their prompt but its last token
+  std::uint64_t cached_tokens = 0;
   double seconds = 0;
 
   double chats() const { return static_cast<double>(std::max<std::size_t>(ttft_ms.size(), 1)); }
@@ -347,6 +358,9 @@ RunResult run_mode(const Options& o, Mode mode, std::uint32_t k, const std::stri
     r.restore_ms += reply.restore_ms;
     r.prefill_ms += reply.prefill_ms;
     r.resident += reply.resident ? 1 : 0;
+    r.cached += reply.cached_tokens > 0 ? 1 : 0;
+    r.whole += reply.cached_tokens > 0 && reply.cached_tokens + 1 == reply.prompt_tokens ? 1 : 0;
+    r.cached_tokens += reply.cached_tokens;
   }
   r.seconds = seconds_since(start);
   replay.stop();
@@ -355,8 +369,11 @@ RunResult run_mode(const Options& o, Mode mode, std::uint32_t k, const std::stri
             << " stored one; memosd's own first-token time " << r.daemon_first_token_ms / r.chats()
             << " ms on average (restore " << r.restore_ms / r.chats() << ", prefill "
             << r.prefill_ms / r.chats() << "; " << r.resident
-            << " states already in the executor's memory), "
-            << static_cast<double>(r.memories) / r.chats() << " memories a block\n";
+            << " states already in the executor's memory; " << r.cached
+            << " started from its context (" << r.whole << " with the whole prompt), "
+            << (r.cached ? static_cast<double>(r.cached_tokens) / static_cast<double>(r.cached) : 0)
+            << " tokens each), " << static_cast<double>(r.memories) / r.chats()
+            << " memories a block\n";
   return r;
 }
 

@@ -352,6 +352,7 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"executor.call_timeout_ms", integer(&c->executor.call_timeout_ms, 1000, 86400000)},
       {"executor.start_timeout_ms", integer(&c->executor.start_timeout_ms, 1000, 3600000)},
       {"executor.max_tokens", integer(&c->executor.max_tokens, 1, 1 << 20)},
+      {"executor.prompt_cache_mb", integer(&c->executor.prompt_cache_mb, 0, 1ll << 24)},
       {"scheduler.interval_s", integer(&c->scheduler.interval_s, 1, 86400)},
       {"scheduler.log_entries", integer(&c->scheduler.log_entries, 0, 1 << 20)},
       {"scheduler.enabled", boolean(&c->scheduler.defaults.enabled)},

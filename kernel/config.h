@@ -122,6 +122,10 @@ struct ExecutorConfig {
   std::uint32_t call_timeout_ms = 600000;   // a long prefill on a slow CPU
   std::uint32_t start_timeout_ms = 120000;  // loading (and hashing) a model
   std::uint32_t max_tokens = 1024;          // generated per chat, at most
+  // Memory for the KV states of recent prompts the executor keeps for the
+  // next chat of the same tenant that shares a prefix (the working set's,
+  // or the same question again); 0: none.
+  std::uint64_t prompt_cache_mb = 256;
 };
 
 // Which of a tenant's stored states makes room for a new one: the least

@@ -2,6 +2,9 @@
 
 #include <capnp/message.h>
 
+#include <algorithm>
+#include <string>
+
 #include "ipc/schema/plugin.capnp.h"
 #include "kernel/plugin_call.h"
 
@@ -14,6 +17,10 @@ constexpr std::size_t kSmallReply = 1 << 20;
 
 void set_tokens(capnp::List<std::int32_t>::Builder list, const std::vector<std::int32_t>& tokens) {
   for (unsigned i = 0; i < tokens.size(); ++i) list.set(i, tokens[i]);
+}
+
+capnp::Data::Reader bytes_of(const std::string& s) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
 }
 
 }  // namespace
@@ -41,11 +48,17 @@ Status PluginExecutor::chat_tokens(const std::string& system, const std::string&
                      });
 }
 
-Status PluginExecutor::prefill(const std::vector<std::int32_t>& tokens, std::string* state,
+std::string cache_scope(store::TenantId tenant) {
+  return "uid " + std::to_string(tenant);
+}
+
+Status PluginExecutor::prefill(const std::vector<std::int32_t>& tokens,
+                               const std::string& cache_scope, std::string* state,
                                double* prefill_ms) const {
   capnp::MallocMessageBuilder message;
   auto p = message.initRoot<pw::PluginRequest>().initPrefill();
   set_tokens(p.initTokens(static_cast<unsigned>(tokens.size())), tokens);
+  p.setCacheScope(bytes_of(cache_scope));
   return call_plugin("", *channel_, request_bytes(message), timeout_, max_reply_bytes_,
                      [&](pw::PluginResponse::Reader r) -> std::string {
                        if (!r.isPrefilled()) return "prefill did not return a state";
@@ -76,6 +89,7 @@ Status PluginExecutor::generate(const GenerateArgs& args, GenerateResult* out) c
   g.setExportTokens(args.export_tokens);
   g.setSplitTokens(args.split_tokens);
   g.setWantLogits(args.want_logits);
+  g.setCacheScope(bytes_of(args.cache_scope));
   const bool streaming = args.on_prefill || args.on_text;
   g.setStream(streaming);
   PartialUse on_partial;
@@ -98,6 +112,7 @@ Status PluginExecutor::generate(const GenerateArgs& args, GenerateResult* out) c
         for (std::int32_t t : d.getTokens()) out->tokens.push_back(t);
         out->prompt_tokens = d.getPromptTokens();
         out->reused_tokens = d.getReusedTokens();
+        out->cached_tokens = std::min(d.getCachedTokens(), out->reused_tokens);
         // The executor says none, restored or rejected: why; never stored
         // (storing is the kernel's).
         auto restore = parse_activation_outcome(d.getStateStatus().cStr());
@@ -131,6 +146,9 @@ Status PluginExecutor::status(ExecutorStatus* out) const {
                        out->resident_budget_bytes = s.getResidentBudgetBytes();
                        out->resident_hits = s.getResidentHits();
                        out->resident_misses = s.getResidentMisses();
+                       out->prompts_held = s.getPromptsHeld();
+                       out->prompt_hits = s.getPromptHits();
+                       out->prompt_hit_tokens = s.getPromptHitTokens();
                        out->rejected_states = s.getRejectedStates();
                        return "";
                      });

@@ -57,6 +57,10 @@ struct GenerateArgs {
   // whether or not a state was restored.
   std::uint32_t split_tokens = 0;
   bool want_logits = false;
+  // Whose prompt this is (cache_scope()): the executor may keep it and
+  // start a later call of the same scope from it. "" : nothing kept or
+  // reused (a measurement that must decode everything).
+  std::string cache_scope;
   // Streaming, when either is set: prefill progress (tokens decoded of
   // those to decode) and each piece of the generated text, as the executor
   // reports them, on whichever thread it reports them, before generate()
@@ -70,7 +74,8 @@ struct GenerateResult {
   std::string text;
   std::vector<std::int32_t> tokens;
   std::uint32_t prompt_tokens = 0;
-  std::uint32_t reused_tokens = 0;
+  std::uint32_t reused_tokens = 0;  // not decoded: from the state or the executor's context
+  std::uint32_t cached_tokens = 0;  // of them, still in the context from the scope's last calls
   // What became of GenerateArgs::state: restored, refused (`rejected` says
   // why) or, with none given, neither. Never `stored`.
   ActivationOutcome restore;
@@ -91,7 +96,15 @@ struct ExecutorStatus {
   std::uint32_t resident_states = 0;
   std::uint64_t resident_bytes = 0, resident_budget_bytes = 0;
   std::uint64_t resident_hits = 0, resident_misses = 0, rejected_states = 0;
+  std::uint32_t prompts_held = 0;                        // in the executor's context
+  std::uint64_t prompt_hits = 0, prompt_hit_tokens = 0;  // calls that started from one
 };
+
+// The scope under which the executor may keep and reuse a tenant's prompts
+// (GenerateArgs::cache_scope): one per tenant, never shared, since a
+// reused prompt answers faster and that speed would tell a tenant what
+// another asked.
+std::string cache_scope(store::TenantId tenant);
 
 class PluginExecutor {
  public:
@@ -117,8 +130,10 @@ class PluginExecutor {
   Status chat_tokens(const std::string& system, const std::string& user,
                      std::vector<std::int32_t>* block, std::vector<std::int32_t>* question,
                      std::string* format) const;
-  Status prefill(const std::vector<std::int32_t>& tokens, std::string* state,
-                 double* prefill_ms) const;
+  // The state of `tokens` decoded from an empty sequence; the executor may
+  // keep the prompt for `cache_scope` ("" : not).
+  Status prefill(const std::vector<std::int32_t>& tokens, const std::string& cache_scope,
+                 std::string* state, double* prefill_ms) const;
   Status generate(const GenerateArgs& args, GenerateResult* out) const;
   Status status(ExecutorStatus* out) const;
   // memosd is stopping: the call in flight (a long prefill, say) fails now

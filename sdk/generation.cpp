@@ -52,6 +52,7 @@ Result<ChatReply> decode_chat(const wire::Response::Reader& r) {
   out.prompt_tokens = c.getPromptTokens();
   out.block_tokens = c.getBlockTokens();
   out.reused_tokens = c.getReusedTokens();
+  out.cached_tokens = c.getCachedTokens();
   out.generated_tokens = c.getGeneratedTokens();
   in.activation_status(c.getActivationStatus(), &out);
   out.activation = c.getActivation();
@@ -139,6 +140,9 @@ std::future<Result<KvStats>> Client::kv_stats_async() {
                                 out.resident_budget_bytes = k.getResidentBudgetBytes();
                                 out.resident_hits = k.getResidentHits();
                                 out.resident_misses = k.getResidentMisses();
+                                out.prompts_held = k.getPromptsHeld();
+                                out.prompt_hits = k.getPromptHits();
+                                out.prompt_hit_tokens = k.getPromptHitTokens();
                                 out.rejected_states = k.getRejectedStates();
                                 return out;
                               });

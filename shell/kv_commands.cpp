@@ -91,6 +91,7 @@ Json chat_json(const memos::ChatReply& c) {
   j["prompt_tokens"] = c.prompt_tokens;
   j["block_tokens"] = c.block_tokens;
   j["reused_tokens"] = c.reused_tokens;
+  j["cached_tokens"] = c.cached_tokens;
   j["generated_tokens"] = c.generated_tokens;
   j["activation_status"] = memos::to_string(c.activation_status);
   if (c.activation) j["activation"] = memos::format_id(c.activation);
@@ -123,11 +124,12 @@ void print_chat_figures(const memos::ChatReply& c) {
     saved = buf;
   }
   std::fprintf(stderr,
-               "-- memories %s (%zu); %u prompt tokens, %u reused; activation %s%s; "
+               "-- memories %s (%zu); %u prompt tokens, %u reused (%u cached); activation %s%s; "
                "first token %.1f ms (restore %.1f, prefill %.1f); %u tokens: %s\n",
                memories.empty() ? "none" : memories.c_str(), c.memories.size(), c.prompt_tokens,
-               c.reused_tokens, activation.c_str(), saved.c_str(), c.first_token_ms, c.restore_ms,
-               c.prefill_ms, c.generated_tokens, finish_note(c.finish));
+               c.reused_tokens, c.cached_tokens, activation.c_str(), saved.c_str(),
+               c.first_token_ms, c.restore_ms, c.prefill_ms, c.generated_tokens,
+               finish_note(c.finish));
 }
 
 int chat(const GenerationArgs& a, memos::Client& client, const Output& out) {
@@ -169,6 +171,9 @@ int kv(CLI::App& kv_cmd, const GenerationArgs& a, memos::Client& client, const O
       j["resident_budget_bytes"] = k.resident_budget_bytes;
       j["resident_hits"] = k.resident_hits;
       j["resident_misses"] = k.resident_misses;
+      j["prompts_held"] = k.prompts_held;
+      j["prompt_hits"] = k.prompt_hits;
+      j["prompt_hit_tokens"] = k.prompt_hit_tokens;
       j["rejected_states"] = k.rejected_states;
       return out.emit(j);
     }
@@ -186,6 +191,11 @@ int kv(CLI::App& kv_cmd, const GenerationArgs& a, memos::Client& client, const O
                 k.resident_budget_bytes / 1048576.0,
                 static_cast<unsigned long long>(k.resident_hits),
                 static_cast<unsigned long long>(k.resident_misses));
+    std::printf(
+        "prompts    %u recent ones kept by the executor; %llu calls started from one, "
+        "%llu tokens not decoded\n",
+        k.prompts_held, static_cast<unsigned long long>(k.prompt_hits),
+        static_cast<unsigned long long>(k.prompt_hit_tokens));
     std::printf("rejected   %llu states (recomputed)\n",
                 static_cast<unsigned long long>(k.rejected_states));
     std::printf("chunks     %u tokens\n", k.chunk_tokens);

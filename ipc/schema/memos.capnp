@@ -542,7 +542,7 @@ struct ChatReply {
   memories @1 :List(UInt64);  # the memory block's items, in block order
   promptTokens @2 :UInt32;    # block and prompt
   blockTokens @3 :UInt32;     # the memory block
-  reusedTokens @4 :UInt32;    # taken from a stored state
+  reusedTokens @4 :UInt32;    # not decoded: from a stored state or the executor's context
   generatedTokens @5 :UInt32;
   # "none" (no state matched), "restored", "stored" (made by this request),
   # "restored+stored", or "rejected: why" (a stored state could not be used).
@@ -559,6 +559,9 @@ struct ChatReply {
   # reused tokens took to decode when the state was made, less restoreMs;
   # 0 when nothing was restored or the state's prefill time is unknown.
   savedMs @15 :Float64;
+  # Of reusedTokens, those the executor's context still held from this
+  # tenant's earlier chats (executor.prompt_cache): nothing was read.
+  cachedTokens @16 :UInt32;
 }
 
 # Prefills a memory block and stores its state (plaintext -> activation).
@@ -598,6 +601,9 @@ struct KvStats {
   rejectedStates @11 :UInt64;
   contextTokens @12 :UInt32;
   chunkTokens @13 :UInt32;
+  promptsHeld @14 :UInt32;    # prompts the executor's context keeps (all tenants)
+  promptHits @15 :UInt64;     # calls that started from one
+  promptHitTokens @16 :UInt64; # prompt tokens those calls did not decode
 }
 
 # A tenant's policy as memosd enforces it (memos-policy(5)).

@@ -275,6 +275,7 @@ struct ChatTokens {
 # Prefills `tokens` from an empty sequence and exports the state.
 struct PrefillRequest {
   tokens @0 :List(Int32);
+  cacheScope @1 :Data;            # as GenerateRequest's: the prompt is kept for it
 }
 
 struct Prefilled {
@@ -327,14 +328,23 @@ struct GenerateRequest {
   # each batch and the text of each generated piece. The pieces, joined,
   # are exactly Generated.text. Ignored by a host of ABI minor 0.
   stream @7 :Bool;
+  # Who may reuse this prompt: an executor may keep its cells in the
+  # context, and a later call of the same scope starts from the longest
+  # prefix it kept (a state is then read only if it covers more). memosd
+  # sends the tenant: across tenants a hit's speed would tell one what
+  # another asked. Empty: nothing kept or reused, the call starts from an
+  # empty context. Ignored by executors without such a cache.
+  cacheScope @8 :Data;
 }
 
 struct Generated {
   text @0 :Text;
   tokens @1 :List(Int32);         # generated
   promptTokens @2 :UInt32;
-  reusedTokens @3 :UInt32;        # prompt tokens taken from the state
-  stateStatus @4 :Text;           # "none", "restored", or "rejected: why"
+  reusedTokens @3 :UInt32;        # prompt tokens not decoded (from the state or the context)
+  # "none", "restored" (the state's prefix is in the context: read from it,
+  # or already there from an earlier call of the scope), or "rejected: why"
+  stateStatus @4 :Text;
   restoreMs @5 :Float64;          # reading (if not resident), checking and restoring the state
   prefillMs @6 :Float64;          # decoding the prompt tokens not taken from the state
   firstTokenMs @7 :Float64;       # from the request to the first generated token
@@ -346,6 +356,9 @@ struct Generated {
   # Decoding the first exportTokens tokens (the exported state's own
   # prefill, restored tokens excluded); 0 when nothing was exported.
   exportPrefillMs @13 :Float64;
+  # Of reusedTokens, those the context still held from an earlier call of
+  # the scope (GenerateRequest.cacheScope): nothing was read for them.
+  cachedTokens @14 :UInt32;
 }
 
 # What a call reports before it completes (memos_host_api.partial): an
@@ -371,6 +384,9 @@ struct ExecutorStatus {
   residentHits @3 :UInt64;
   residentMisses @4 :UInt64;
   rejectedStates @5 :UInt64;
+  promptsHeld @6 :UInt32;         # prompts kept in the context for their scope
+  promptHits @7 :UInt64;          # calls that started from one
+  promptHitTokens @8 :UInt64;     # prompt tokens those calls did not decode
 }
 
 # ---- router -------------------------------------------------------------------

@@ -80,8 +80,9 @@ struct ChatArgs {
   std::uint32_t top = 0;           // prefill: the most read memories
   std::optional<SearchMode> mode;  // empty: the cube's default
   bool activate = false;
-  bool no_reuse = false;
-  bool stream = false;  // chatPiece replies ahead of the answer
+  bool no_reuse = false;   // the client's: decode everything, from nothing
+  bool no_states = false;  // no stored states (the tier is off, or not the tenant's)
+  bool stream = false;     // chatPiece replies ahead of the answer
   std::uint32_t max_tokens = kDefaultMaxTokens;
   float temperature = 0;
   std::uint32_t top_k = 0;
@@ -261,7 +262,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
                           std::to_string(info.context_tokens) + " (ask for fewer memories)"));
   }
   std::optional<FoundState> found;
-  if (!args.no_reuse) {
+  if (!args.no_reuse && !args.no_states) {
     if (Status st = tier.find(ctx.tenant, info.key, tokens, &found); !st.ok()) {
       spdlog::warn("looking up an activation: {}", st.message);  // then decode it all
     }
@@ -281,6 +282,10 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
   ga.top_k = args.top_k;
   ga.top_p = args.top_p;
   ga.seed = args.seed;
+  // The executor may start from the tenant's own last prompts (a shared
+  // cube's included: they are this tenant's prompts, not the owner's
+  // states); no_reuse decodes everything, from an empty context.
+  if (!args.no_reuse) ga.cache_scope = cache_scope(ctx.tenant);
   const bool block_covered = found && found->shared >= b.block_tokens.size();
   if (args.activate && !block_covered && b.block_tokens.size() >= tier.config().chunk_tokens) {
     ga.export_tokens = static_cast<std::uint32_t>(b.block_tokens.size());
@@ -336,6 +341,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
     c.setPromptTokens(static_cast<std::uint32_t>(tokens.size()));
     c.setBlockTokens(static_cast<std::uint32_t>(b.block_tokens.size()));
     c.setReusedTokens(gr.reused_tokens);
+    c.setCachedTokens(gr.cached_tokens);
     c.setGeneratedTokens(static_cast<std::uint32_t>(gr.tokens.size()));
     c.setActivationStatus(to_string(outcome));
     c.setActivation(activation);
@@ -400,14 +406,14 @@ void chat(const Services& s, const RequestContext& ctx, wire::Chat::Reader in) {
     if (args.activate) {
       return ctx.fail(check_owners_cube(args.cube, "store its activation states"));
     }
-    args.no_reuse = true;
+    args.no_states = true;
   }
   // Without the activation tier a chat neither restores nor stores states.
   if (!ctx.policy->tiers.activation) {
     if (args.activate) {
       return ctx.fail(check_tier(*ctx.policy, store::Tier::activation));
     }
-    args.no_reuse = true;
+    args.no_states = true;
   }
   if (s.executor) {
     if (Status st = check_executor(*ctx.policy, s.config); !st.ok()) return ctx.fail(st);
@@ -446,7 +452,8 @@ void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& a
   }
   std::string state;
   double prefill_ms = 0;
-  if (Status st = s.executor->prefill(b.block_tokens, &state, &prefill_ms); !st.ok())
+  if (Status st = s.executor->prefill(b.block_tokens, cache_scope(ctx.tenant), &state, &prefill_ms);
+      !st.ok())
     return ctx.fail(executor_failure("prefill failed", st));
   store::Activation stored;
   if (Status st = tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, state,
@@ -551,6 +558,9 @@ void stats(const Services& s, const RequestContext& ctx) {
       k.setResidentHits(es.resident_hits);
       k.setResidentMisses(es.resident_misses);
       k.setRejectedStates(es.rejected_states);
+      k.setPromptsHeld(es.prompts_held);
+      k.setPromptHits(es.prompt_hits);
+      k.setPromptHitTokens(es.prompt_hit_tokens);
       k.setChunkTokens(config.chunk_tokens);
     });
   });

@@ -54,7 +54,8 @@ std::string percent(double r) {
 // scaled from the decoded part when a prefix was restored; 0: unknown);
 // `reused` the restored tokens.
 // Errors: the executor's.
-Status prefill_block(const Services& s, const std::vector<std::int32_t>& tokens,
+Status prefill_block(const Services& s, store::TenantId owner,
+                     const std::vector<std::int32_t>& tokens,
                      const std::optional<FoundState>& found, std::string* state, double* prefill_ms,
                      std::uint32_t* reused) {
   *reused = 0;
@@ -65,6 +66,7 @@ Status prefill_block(const Services& s, const std::vector<std::int32_t>& tokens,
     ga.state = &ref;
     ga.max_tokens = 0;  // the prompt only
     ga.export_tokens = static_cast<std::uint32_t>(tokens.size());
+    ga.cache_scope = cache_scope(owner);  // the owner's next chat starts from it
     GenerateResult gr;
     if (Status st = s.executor->generate(ga, &gr); !st.ok()) return st;
     if (gr.restore.restored && !gr.exported.empty()) {
@@ -75,7 +77,7 @@ Status prefill_block(const Services& s, const std::vector<std::int32_t>& tokens,
     }
     // Refused (damaged, or made by another model): decoded whole below.
   }
-  return s.executor->prefill(tokens, state, prefill_ms);
+  return s.executor->prefill(tokens, cache_scope(owner), state, prefill_ms);
 }
 
 }  // namespace
@@ -412,7 +414,8 @@ void Scheduler::prefill(const Services& s, const store::Cube& cube, std::uint64_
     std::string state;
     double prefill_ms = 0;
     std::uint32_t reused = 0;
-    if (Status st = prefill_block(s, tokens, found, &state, &prefill_ms, &reused); !st.ok()) {
+    if (Status st = prefill_block(s, cube.owner, tokens, found, &state, &prefill_ms, &reused);
+        !st.ok()) {
       spdlog::warn("scheduler: prefilling the working set of {}: {}", cube.name, st.message);
       return;
     }

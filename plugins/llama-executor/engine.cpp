@@ -39,7 +39,10 @@ std::uint32_t common_prefix(const std::vector<llama_token>& a, const std::vector
 }  // namespace
 
 Engine::Engine(const Settings& settings)
-    : settings_(settings), model_(load_model(settings)), resident_(settings.resident_bytes) {
+    : settings_(settings),
+      model_(load_model(settings)),
+      resident_(settings.resident_bytes),
+      prompts_(settings.prompt_cache_bytes) {
   n_ctx_ = context_tokens(model_, settings_);
   batch_ = std::min(settings_.batch, n_ctx_);
   // A quantized V cache needs flash attention in llama.cpp; f16 and f32
@@ -169,6 +172,59 @@ void Engine::check_tokens(const std::vector<llama_token>& tokens) const {
 
 void Engine::clear() {
   llama_memory_seq_rm(llama_get_memory(context_.get()), 0, -1, -1);
+  live_scope_.clear();
+  live_tokens_.clear();
+}
+
+bool Engine::start_from_recent(std::uint32_t cached, std::uint32_t live,
+                               const PromptCache::Match& kept) {
+  llama_context* ctx = context_.get();
+  llama_memory_t mem = llama_get_memory(ctx);
+  if (cached == 0) {
+    clear();
+    return true;
+  }
+  if (cached > live) {
+    clear();
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(kept.state->data());
+    const bool ok =
+        llama_state_seq_set_data(ctx, bytes, kept.state->size(), 0) != 0 &&
+        llama_memory_seq_pos_min(mem, 0) == 0 &&
+        llama_memory_seq_pos_max(mem, 0) == static_cast<llama_pos>(kept.tokens.size()) - 1;
+    if (!ok) {
+      // Our own bytes, so not expected; clear the data too, as for a state.
+      llama_memory_clear(mem, true);
+      clear();
+      return false;
+    }
+  }
+  llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(cached), -1);
+  live_scope_.clear();  // what it holds is settled by keep_prompt()
+  live_tokens_.clear();
+  return true;
+}
+
+std::string Engine::sequence_bytes() {
+  const std::size_t size = llama_state_seq_get_size(context_.get(), 0);
+  std::string bytes(size, '\0');
+  const std::size_t written = llama_state_seq_get_data(
+      context_.get(), reinterpret_cast<std::uint8_t*>(bytes.data()), size, 0);
+  if (written != size) {
+    throw std::runtime_error("llama_state_seq_get_data wrote " + std::to_string(written) +
+                             " bytes of " + std::to_string(size));
+  }
+  return bytes;
+}
+
+void Engine::keep_prompt(const std::string& scope, const std::vector<llama_token>& prompt) {
+  llama_memory_seq_rm(llama_get_memory(context_.get()), 0, static_cast<llama_pos>(prompt.size()),
+                      -1);  // generated
+  if (scope.empty() || !prompts_.enabled()) return;
+  live_scope_ = scope;
+  live_tokens_ = prompt;
+  if (!prompts_.holds(scope, prompt)) {
+    prompts_.insert(scope, prompt, std::make_shared<const std::string>(sequence_bytes()));
+  }
 }
 
 void Engine::decode(const std::vector<llama_token>& tokens, std::uint32_t from, std::uint32_t to,
@@ -195,31 +251,25 @@ std::string Engine::export_state(const std::vector<llama_token>& tokens) {
   header.kv_type = info_.kv_type;
   header.layout = info_.layout;
   header.tokens = tokens;
-  const std::size_t size = llama_state_seq_get_size(context_.get(), 0);
-  std::string blob = encode_state_header(header, size);
-  const std::size_t offset = blob.size();
-  blob.resize(offset + size);
-  const std::size_t written = llama_state_seq_get_data(
-      context_.get(), reinterpret_cast<std::uint8_t*>(blob.data() + offset), size, 0);
-  if (written != size) {
-    throw std::runtime_error("llama_state_seq_get_data wrote " + std::to_string(written) +
-                             " bytes of " + std::to_string(size));
-  }
-  return blob;
+  const std::string bytes = sequence_bytes();
+  return encode_state_header(header, bytes.size()) + bytes;
 }
 
-PrefillResult Engine::prefill(const std::vector<llama_token>& tokens) {
+PrefillResult Engine::prefill(const std::vector<llama_token>& tokens,
+                              const std::string& cache_scope) {
   check_tokens(tokens);
   std::lock_guard lock(mutex_);
   Publisher publish_on_return{*this};  // counters, for status() without the lock
   PrefillResult r;
   const double start = now_us();
+  // From an empty sequence even when a recent prompt shares a prefix: the
+  // time is the state's whole prefill time, which its eviction weighs.
   clear();
   decode(tokens, 0, static_cast<std::uint32_t>(tokens.size()), false);
   r.prefill_ms = (now_us() - start) / 1000.0;
   r.state = export_state(tokens);
   r.tokens = static_cast<std::uint32_t>(tokens.size());
-  clear();
+  keep_prompt(cache_scope, tokens);
   return r;
 }
 
@@ -257,7 +307,8 @@ Blob Engine::load_blob(const GenerateInput& input, bool* resident, std::string* 
   return bytes;
 }
 
-Engine::Restored Engine::restore(const GenerateInput& input) {
+Engine::Restored Engine::restore(const GenerateInput& input, std::uint32_t cached,
+                                 std::uint32_t limit) {
   Restored r;
   Blob blob = load_blob(input, &r.resident, &r.why);
   if (!blob) return r;
@@ -287,6 +338,10 @@ Engine::Restored Engine::restore(const GenerateInput& input) {
     r.match = 0;
     return r;
   }
+  if (std::min(r.match, limit) <= cached) {  // a recent prompt covers as much: nothing to read
+    if (!r.resident) resident_.insert(input.state_digest, blob, input.state_utility);
+    return r;
+  }
   llama_context* ctx = context_.get();
   clear();
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(blob->data()) + parsed.llama_offset;
@@ -299,12 +354,15 @@ Engine::Restored Engine::restore(const GenerateInput& input) {
     // none of its values lingers in cells a later decode's attention spans
     // (masked, but a NaN times a mask is still NaN).
     llama_memory_clear(llama_get_memory(ctx), true);
+    clear();
     resident_.erase(input.state_digest);
     r.why = "llama.cpp refused the state";
     r.match = 0;
+    r.cleared = true;
     return r;
   }
   if (!r.resident) resident_.insert(input.state_digest, blob, input.state_utility);
+  r.read = true;
   return r;
 }
 
@@ -327,30 +385,55 @@ GenerateResult Engine::generate(const GenerateInput& input, const Warn& warn) {
   Publisher publish_on_return{*this};  // counters, for status() without the lock
   GenerateResult out;
   out.prompt_tokens = n;
-  clear();
   llama_memory_t mem = llama_get_memory(context_.get());
 
+  // Neither a state nor a recent prompt holds logits: the last prompt
+  // position is decoded again. An export inside a reused prefix starts the
+  // decode there.
+  std::uint32_t limit = n - 1;
+  if (input.export_tokens > 0) limit = std::min(limit, input.export_tokens);
+  // What the scope's recent prompts cover: the one still in the context,
+  // or one whose state the prompt cache keeps.
+  const std::string scope = prompts_.enabled() ? input.cache_scope : std::string();
+  std::uint32_t live = 0;
+  PromptCache::Match kept;
+  if (!scope.empty()) {
+    if (scope == live_scope_) live = std::min(common_prefix(live_tokens_, input.tokens), limit);
+    if (live < limit) kept = prompts_.longest(scope, input.tokens);
+  }
+  std::uint32_t cached = std::max(live, std::min(kept.shared, limit));
+
+  // A stored state is read only when it covers more than that.
+  const double restore_start = now_us();
   std::uint32_t match = 0;
+  bool read = false;
   if (!input.state_path.empty()) {
-    const double restore_start = now_us();
-    Restored r = restore(input);
-    out.state_resident = r.resident;
+    Restored r = restore(input, cached, limit);
+    out.state_resident = r.resident || (r.why.empty() && !r.read);
+    read = r.read;
+    if (read) match = std::min(r.match, limit);
     if (r.why.empty()) {
-      match = r.match;
       out.state_status = "restored";
     } else {
       ++rejected_;
       out.state_status = "rejected: " + r.why;
       warn("state " + input.state_path + " " + out.state_status);
+      if (r.cleared) live = 0, cached = std::min(kept.shared, limit);
     }
-    // An export inside the restored prefix starts the decode there.
-    if (input.export_tokens > 0) match = std::min(match, input.export_tokens);
-    // The state holds no logits: the last prompt position is decoded again.
-    if (match == n) --match;
-    if (match > 0) llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(match), -1);
-    out.reused_tokens = match;
-    out.restore_ms = (now_us() - restore_start) / 1000.0;
   }
+  if (read) {
+    llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(match), -1);
+  } else {
+    if (!start_from_recent(cached, live, kept)) cached = 0;
+    match = cached;
+    if (match > 0) {
+      out.cached_tokens = match;
+      ++prompt_hits_;
+      prompt_tokens_ += match;
+    }
+  }
+  out.reused_tokens = match;
+  if (!input.state_path.empty() || match > 0) out.restore_ms = (now_us() - restore_start) / 1000.0;
 
   // The decode is split at the restored prefix, at splitTokens and at
   // exportTokens; each part goes `batch_` at a time from its own start, so
@@ -393,6 +476,7 @@ GenerateResult Engine::generate(const GenerateInput& input, const Warn& warn) {
     out.logits.assign(logits, logits + model_.n_vocab);
   }
   sample(input, max_tokens, out, start);
+  keep_prompt(scope, input.tokens);
   out.total_ms = (now_us() - start) / 1000.0;
   return out;
 }
@@ -464,6 +548,9 @@ void Engine::publish() {
   ExecutorCounters c;
   c.resident = resident_.stats();
   c.rejected = rejected_;
+  c.prompts_held = prompts_.size();
+  c.prompt_hits = prompt_hits_;
+  c.prompt_tokens = prompt_tokens_;
   std::lock_guard lock(counters_mutex_);
   published_ = c;
 }

@@ -1,6 +1,8 @@
 // engine.h — the executor: one llama.cpp context (sequence 0) that
 // tokenizes, prefills a prompt into a state blob, and generates, starting
-// from a stored state when one is given.
+// from a stored state when one is given, or from a recent prompt of the
+// same scope (still in the context, or its state in prompt_cache.h),
+// whichever covers more of the prompt.
 //
 // Concurrency: there is one context, so calls are serialized by a mutex;
 // concurrent calls queue in arrival order of the lock (memosd bounds how
@@ -21,6 +23,7 @@
 #include "plugins/llama-executor/chat_format.h"
 #include "plugins/llama-executor/llama_handles.h"
 #include "plugins/llama-executor/loaded_model.h"
+#include "plugins/llama-executor/prompt_cache.h"
 #include "plugins/llama-executor/resident_cache.h"
 #include "plugins/llama-executor/settings.h"
 #include "plugins/llama-executor/state_blob.h"
@@ -58,6 +61,9 @@ struct GenerateInput {
   std::uint32_t export_tokens = 0;
   bool want_logits = false;
   std::uint32_t split_tokens = 0;
+  // Who may reuse this prompt: a later call of the same scope may start
+  // from it ("" : not kept, and nothing kept is reused).
+  std::string cache_scope;
   // Streaming (either may be empty): prefill progress after each batch,
   // from (0, total) on, and each piece of the text as it is generated,
   // whole UTF-8 characters only. The pieces, joined, are the result's text.
@@ -68,7 +74,12 @@ struct GenerateInput {
 struct GenerateResult {
   std::string text;
   std::vector<llama_token> tokens;
-  std::uint32_t prompt_tokens = 0, reused_tokens = 0;
+  // reused: not decoded (from the state or a recent prompt); cached: of
+  // them, those from a recent prompt of the scope (no state read).
+  std::uint32_t prompt_tokens = 0, reused_tokens = 0, cached_tokens = 0;
+  // "restored": the state's prefix is in the context, read from the state
+  // or (cached_tokens) from a recent prompt that covers as much; "none";
+  // "rejected: why".
   std::string state_status = "none";
   bool state_resident = false;
   double restore_ms = 0, prefill_ms = 0, first_token_ms = 0, total_ms = 0;
@@ -81,6 +92,9 @@ struct GenerateResult {
 struct ExecutorCounters {
   ResidentStats resident;
   std::uint64_t rejected = 0;
+  std::uint32_t prompts_held = 0;   // recent prompts kept (prompt_cache.h)
+  std::uint64_t prompt_hits = 0;    // calls that started from one
+  std::uint64_t prompt_tokens = 0;  // tokens those calls did not decode
 };
 
 class Engine {
@@ -97,7 +111,8 @@ class Engine {
                                     bool parse_special = false) const;
   // The block and the question in the model's chat template (chat_format.h).
   ChatTokens chat_tokens(std::string_view system, std::string_view user) const;
-  PrefillResult prefill(const std::vector<llama_token>& tokens);
+  // From an empty sequence; kept for later calls of `cache_scope` ("" : not).
+  PrefillResult prefill(const std::vector<llama_token>& tokens, const std::string& cache_scope);
   GenerateResult generate(const GenerateInput& input, const Warn& warn);
   // As of the end of the last call; never waits for a call in progress.
   ExecutorCounters counters();
@@ -106,13 +121,25 @@ class Engine {
 
  private:
   struct Restored {
-    std::string why;  // "" : restored
+    std::string why;  // "" : usable
     std::uint32_t match = 0;
     bool resident = false;
+    bool read = false;     // restored into sequence 0
+    bool cleared = false;  // refused after sequence 0 was emptied
   };
 
   void check_tokens(const std::vector<llama_token>& tokens) const;
+  // Empties sequence 0 (and forgets what it held).
   void clear();
+  // Starts sequence 0 with the first `cached` tokens of a recent prompt of
+  // the scope: the one it still holds (`live`), else `kept`'s state
+  // restored. False (and sequence 0 empty) if llama.cpp refuses that state.
+  bool start_from_recent(std::uint32_t cached, std::uint32_t live, const PromptCache::Match& kept);
+  // After a call: sequence 0 holds exactly `prompt`, which is kept for
+  // `scope` (its state copied into the prompt cache unless already there).
+  void keep_prompt(const std::string& scope, const std::vector<llama_token>& prompt);
+  // llama.cpp's bytes of sequence 0's state.
+  std::string sequence_bytes();
   // Decodes tokens[from, to) at their positions, `batch_` at a time
   // counting from `from`; the last one (to - 1) produces logits if
   // `logits_last`. `after_batch`, if set, is told the end of each batch
@@ -121,9 +148,11 @@ class Engine {
               bool logits_last, const std::function<void(std::uint32_t end)>& after_batch = {});
   // The state blob of sequence 0 covering `tokens` (which it holds).
   std::string export_state(const std::vector<llama_token>& tokens);
-  // Reads, checks and restores a stored state; on any refusal leaves the
-  // sequence empty and says why.
-  Restored restore(const GenerateInput& input);
+  // Reads and checks a stored state and, when it covers more of the prompt
+  // (up to `limit` tokens) than the `cached` tokens a recent prompt gives,
+  // restores it into sequence 0. On a refusal says why; sequence 0 is left
+  // as it was unless `cleared`.
+  Restored restore(const GenerateInput& input, std::uint32_t cached, std::uint32_t limit);
   Blob load_blob(const GenerateInput& input, bool* resident, std::string* why);
   void sample(const GenerateInput& input, std::uint32_t max_tokens, GenerateResult& out,
               double start_us);
@@ -155,7 +184,11 @@ class Engine {
   std::mutex mutex_;  // one call at a time on the context; guards below
   std::unique_ptr<OwnedBatch> batch_buffer_;
   ResidentCache resident_;
-  std::uint64_t rejected_ = 0;
+  PromptCache prompts_;
+  // What sequence 0 holds between calls, for the next call of its scope.
+  std::string live_scope_;  // "" : nothing reusable
+  std::vector<llama_token> live_tokens_;
+  std::uint64_t rejected_ = 0, prompt_hits_ = 0, prompt_tokens_ = 0;
   std::size_t cells_offset_ = SIZE_MAX;  // SIZE_MAX: not learned
   std::size_t state_base_ = 0, state_per_cell_ = 0;
   std::string state_prefix_;  // the bytes before the cell count

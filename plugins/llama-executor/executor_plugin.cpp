@@ -28,6 +28,17 @@ void set_tokens(capnp::List<int32_t>::Builder out, const std::vector<llama_token
   for (unsigned i = 0; i < in.size(); ++i) out.set(i, in[i]);
 }
 
+// A cache scope names a tenant; kept with each prompt, so it stays short.
+constexpr std::size_t kMaxScopeBytes = 256;
+
+std::string scope_of(capnp::Data::Reader data) {
+  if (data.size() > kMaxScopeBytes) {
+    throw std::invalid_argument("cacheScope of " + std::to_string(data.size()) + " bytes is over " +
+                                std::to_string(kMaxScopeBytes));
+  }
+  return std::string(reinterpret_cast<const char*>(data.begin()), data.size());
+}
+
 capnp::Data::Reader data_of(const std::string& bytes) {
   return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size());
 }
@@ -61,7 +72,8 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
           return MEMOS_OK;
         }
         case wire::PluginRequest::PREFILL: {
-          auto r = engine_.prefill(tokens_of(request.getPrefill().getTokens()));
+          auto p_in = request.getPrefill();
+          auto r = engine_.prefill(tokens_of(p_in.getTokens()), scope_of(p_in.getCacheScope()));
           auto p = reply.initPrefilled();
           p.setState(data_of(r.state));
           p.setTokens(r.tokens);
@@ -79,6 +91,9 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
           s.setResidentHits(c.resident.hits);
           s.setResidentMisses(c.resident.misses);
           s.setRejectedStates(c.rejected);
+          s.setPromptsHeld(c.prompts_held);
+          s.setPromptHits(c.prompt_hits);
+          s.setPromptHitTokens(c.prompt_tokens);
           return MEMOS_OK;
         }
         default:
@@ -128,6 +143,7 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
     in.export_tokens = g.getExportTokens();
     in.want_logits = g.getWantLogits();
     in.split_tokens = g.getSplitTokens();
+    in.cache_scope = scope_of(g.getCacheScope());
     if (g.getStream() && call.streams()) {
       in.on_prefill = [&call](std::uint32_t done, std::uint32_t total) {
         call.partial([&](wire::PluginPartial::Builder p) {
@@ -150,6 +166,7 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
     set_tokens(out.initTokens(static_cast<unsigned>(r.tokens.size())), r.tokens);
     out.setPromptTokens(r.prompt_tokens);
     out.setReusedTokens(r.reused_tokens);
+    out.setCachedTokens(r.cached_tokens);
     out.setStateStatus(r.state_status);
     out.setRestoreMs(r.restore_ms);
     out.setPrefillMs(r.prefill_ms);

@@ -29,6 +29,8 @@ Settings read_settings(const memos::plugin_sdk::Config& config) {
   s.state_dir = config.get("state_dir");
   s.seed = static_cast<std::uint32_t>(config.get_int("seed", 0, 0, 0xFFFFFFFFll));
   s.max_batch = static_cast<std::uint32_t>(config.get_int("max_batch", 64, 1, 1 << 16));
+  s.prompt_cache_bytes =
+      static_cast<std::uint64_t>(config.get_int("prompt_cache_bytes", 256ll << 20, 0, 1ll << 46));
   return s;
 }
 

@@ -23,6 +23,8 @@ struct Settings {
   std::string state_dir;                      // "" : the model hash is computed at every start
   std::uint32_t seed = 0;                     // default sampling seed
   std::uint32_t max_batch = 64;               // embedder: texts per call
+  // Memory for the states of recent prompts (prompt_cache.h); 0: none kept.
+  std::uint64_t prompt_cache_bytes = 256ull << 20;
 };
 
 // Throws std::invalid_argument with a clear message on a bad value.

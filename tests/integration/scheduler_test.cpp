@@ -15,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,6 +39,45 @@ namespace {
 // Reads are flushed every 100 ms here (store.retention_interval_ms), so a
 // strength shows soon after the reads that made it.
 const std::string kFastFlush = "[store]\nretention_interval_ms = 100\n";
+
+// A memosd serving two tenants, "ada" and "ben", each a real uid of its own
+// (root only), with the memosd.conf `config` returns (given the test's
+// folder, where it may make files first). as() runs `body` as one of them
+// in a forked child with a client of its own; what it returns is the
+// child's one channel back ("" : all went well).
+struct TwoTenants {
+  template <class Config>
+  TwoTenants(std::uint32_t ada, std::uint32_t ben, Config config) {
+    ::chmod(dir.path().c_str(), 0755);
+    const fs::path policies = fs::path(dir.path()) / "tenants.d";
+    fs::create_directory(policies);
+    ::chmod(policies.c_str(), 0755);
+    for (auto [name, uid] : {std::pair{"ada", ada}, std::pair{"ben", ben}}) {
+      std::ofstream(policies / (std::string(name) + ".toml")) << "uids = [" << uid << "]\n";
+      ::chmod((policies / (std::string(name) + ".toml")).c_str(), 0644);
+    }
+    const fs::path conf = fs::path(dir.path()) / "memosd.conf";
+    std::ofstream(conf) << config(dir.path());
+    ::chmod(conf.c_str(), 0644);
+    memosd = std::make_unique<MemosdProcess>(
+        MEMOS_MEMOSD, dir.path(),
+        std::vector<std::string>{"--policies", policies.string(), "--config", conf.string()});
+    BOOST_REQUIRE_MESSAGE(memosd->start(60s), memosd->log());
+  }
+
+  template <class Body>
+  std::string as(std::uint32_t uid, Body body) {
+    const std::string socket = memosd->socket();
+    return memos::testing::as_uid(uid, [&]() -> std::string {
+      auto c = memos::Client::connect(socket);
+      if (!c.ok()) return "cannot connect: " + c.error().message;
+      return body(*c.value());
+    });
+  }
+
+  TempDir dir;
+  std::unique_ptr<MemosdProcess> memosd;
+};
 
 // Polls until `done` or 20 s.
 template <class Done>
@@ -241,31 +282,12 @@ BOOST_AUTO_TEST_CASE(one_tenants_activity_never_moves_anothers_memory,
                      *boost::unit_test::label("root") *
                          boost::unit_test::precondition(memos::testing::is_root)) {
   constexpr std::uint32_t kAda = 42451, kBen = 42452;
-  TempDir dir;
-  ::chmod(dir.path().c_str(), 0755);
-  const fs::path policies = fs::path(dir.path()) / "tenants.d";
-  fs::create_directory(policies);
-  ::chmod(policies.c_str(), 0755);
-  for (auto [name, uid] : {std::pair{"ada", kAda}, std::pair{"ben", kBen}}) {
-    std::ofstream(policies / (std::string(name) + ".toml")) << "uids = [" << uid << "]\n";
-    ::chmod((policies / (std::string(name) + ".toml")).c_str(), 0644);
-  }
-  const fs::path conf = fs::path(dir.path()) / "memosd.conf";
-  std::ofstream(conf) << kFastFlush
-                      << "[scheduler]\ntime_unit = \"seconds\"\nforgetting = \"archive\"\n"
-                         "archive_below = 0.2\narchive_after_s = 0\ninterval_s = 3600\n";
-  ::chmod(conf.c_str(), 0644);
-  MemosdProcess memosd(MEMOS_MEMOSD, dir.path(),
-                       {"--policies", policies.string(), "--config", conf.string()});
-  BOOST_REQUIRE_MESSAGE(memosd.start(), memosd.log());
-  const std::string socket = memosd.socket();
-  auto as = [&](std::uint32_t uid, auto body) {
-    return memos::testing::as_uid(uid, [&]() -> std::string {
-      auto c = memos::Client::connect(socket);
-      if (!c.ok()) return "cannot connect: " + c.error().message;
-      return body(*c.value());
-    });
-  };
+  TwoTenants tenants(kAda, kBen, [](const std::string&) {
+    return kFastFlush +
+           "[scheduler]\ntime_unit = \"seconds\"\nforgetting = \"archive\"\n"
+           "archive_below = 0.2\narchive_after_s = 0\ninterval_s = 3600\n";
+  });
+  auto as = [&](std::uint32_t uid, auto body) { return tenants.as(uid, body); };
   // Ada's child reports the new memory's id (the report is its one
   // channel back), or what failed, prefixed so the two never mix.
   const std::string made = as(kAda, [&](memos::Client& c) -> std::string {
@@ -467,6 +489,70 @@ BOOST_AUTO_TEST_CASE(a_changed_working_set_is_prefilled_from_its_last_state,
   BOOST_TEST(chat->activation == after.state);
   BOOST_TEST(chat->reused_tokens >= 16u);
 }
+// The executor keeps recent prompts for the next chat of the same tenant.
+// Two real users send the same prompt (ben reads ada's shared cube): ben's
+// chat never starts from ada's, since how fast it answers would tell him
+// what she asked; each one's repeat does.
+BOOST_AUTO_TEST_CASE(the_executors_prompt_cache_is_never_shared_between_tenants,
+                     *boost::unit_test::label("root") *
+                         boost::unit_test::precondition(memos::testing::is_root)) {
+  constexpr std::uint32_t kAda = 42461, kBen = 42462;
+  TwoTenants tenants(kAda, kBen, [](const std::string& dir) {
+    const std::string model = dir + "/tiny.gguf";
+    std::string out, err;
+    BOOST_REQUIRE_MESSAGE(memos::testing::run_command({MEMOS_MKMODEL, "--out", model, "--vocab",
+                                                       MEMOS_TEST_VOCAB, "--preset", "tiny"},
+                                                      &out, &err) == 0,
+                          err);
+    return kFastFlush + "[executor]\nmodel = \"" + model +
+           "\"\nthreads = 2\nbatch = 32\n[scheduler]\nenabled = false\n";
+  });
+  auto as = [&](std::uint32_t uid, auto body) { return tenants.as(uid, body); };
+  const std::string question = "Where does the ferry leave from?";
+  memos::ChatOptions options;
+  options.max_tokens = 2;
+  // Ada's child reports the memories' ids, or what failed.
+  const std::string made = as(kAda, [&](memos::Client& c) -> std::string {
+    if (!c.cube_create("notes").ok()) return "ada cannot create";
+    std::string ids;
+    for (const char* text : {"The ferry leaves from pier 4 at dawn.", "Ada keeps a boat.",
+                             "The harbour office closes at six."}) {
+      auto r = c.add("notes", {text});
+      if (!r.ok()) return "ada cannot add";
+      ids += " " + std::to_string(r->id);
+    }
+    if (!c.cube_share("notes", "ben").ok()) return "ada cannot share";
+    return "ids" + ids;
+  });
+  BOOST_REQUIRE_MESSAGE(made.rfind("ids ", 0) == 0, made);
+  std::istringstream read_ids(made.substr(4));
+  for (std::uint64_t id; read_ids >> id;) options.ids.push_back(id);
+  auto chat_twice = [&](memos::Client& c, const std::string& cube,
+                        bool first_cached) -> std::string {
+    for (int i = 0; i < 2; ++i) {
+      auto r = c.chat(cube, question, options);
+      if (!r.ok()) return "cannot chat: " + r.error().message;
+      const bool cached = r->cached_tokens > 0;
+      if (i == 0 && cached != first_cached) {
+        return first_cached ? "the first chat did not start from the context (" +
+                                  std::to_string(r->cached_tokens) + " of " +
+                                  std::to_string(r->prompt_tokens) + " tokens)"
+                            : "the first chat started from another tenant's prompt (" +
+                                  std::to_string(r->cached_tokens) + " tokens)";
+      }
+      if (i == 1 && r->cached_tokens + 1 != r->prompt_tokens)
+        return "the repeat did not start from its own prompt (" + std::to_string(r->cached_tokens) +
+               " of " + std::to_string(r->prompt_tokens) + " tokens)";
+    }
+    return "";
+  };
+  BOOST_TEST(as(kAda, [&](memos::Client& c) { return chat_twice(c, "notes", false); }) == "");
+  // The very same tokens, from ben: not from ada's cells.
+  BOOST_TEST(as(kBen, [&](memos::Client& c) { return chat_twice(c, "ada/notes", false); }) == "");
+  // Ada's own are still there for her.
+  BOOST_TEST(as(kAda, [&](memos::Client& c) { return chat_twice(c, "notes", true); }) == "");
+}
+
 #else
 // Built without llama.cpp: the case is there, and reported skipped.
 boost::test_tools::assertion_result no_model(boost::unit_test::test_unit_id) {
@@ -480,4 +566,6 @@ BOOST_AUTO_TEST_CASE(a_chat_lays_the_working_set_first_and_restores_its_state,
 BOOST_AUTO_TEST_CASE(a_changed_working_set_is_prefilled_from_its_last_state,
                      *boost::unit_test::label("model") * boost::unit_test::precondition(no_model)) {
 }
+BOOST_AUTO_TEST_CASE(the_executors_prompt_cache_is_never_shared_between_tenants,
+                     *boost::unit_test::label("root") * boost::unit_test::precondition(no_model)) {}
 #endif

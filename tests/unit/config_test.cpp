@@ -210,7 +210,8 @@ BOOST_AUTO_TEST_CASE(executor_and_activation_keys_are_read_and_checked) {
   Config c;
   std::string err = load(
       "[executor]\nmodel = \"/m.gguf\"\nthreads = 2\ncontext = 2048\nbatch = 64\n"
-      "kv_type = \"q8_0\"\nmax_tokens = 16\n[activation]\nchunk_tokens = 32\nresident_mb = 0\n"
+      "kv_type = \"q8_0\"\nmax_tokens = 16\nprompt_cache_mb = 0\n"
+      "[activation]\nchunk_tokens = 32\nresident_mb = 0\n"
       "tenant_max_mb = 10\nmax_state_mb = 5\n",
       &c);
   BOOST_TEST(err == "");
@@ -219,16 +220,19 @@ BOOST_AUTO_TEST_CASE(executor_and_activation_keys_are_read_and_checked) {
   BOOST_TEST(c.executor.kv_type == "q8_0");
   BOOST_TEST(c.activation.chunk_tokens == 32u);
   BOOST_TEST(c.activation.resident_mb == 0u);
+  BOOST_TEST(c.executor.prompt_cache_mb == 0u);
   Config defaults;
   BOOST_TEST(defaults.executor.model.empty());  // no executor unless asked
+  BOOST_TEST(defaults.executor.prompt_cache_mb == 256u);
   for (const char* bad :
        {"[executor]\nkv_type = \"f8\"\n", "[executor]\ncontext = 10\n", "[executor]\nbatch = 0\n",
         "[executor]\nthreads = 1000\n", "[executor]\nmodel = 5\n",
-        "[executor]\ncall_timeout_ms = 1\n", "[activation]\nchunk_tokens = 0\n",
-        "[activation]\nmax_state_mb = 251\n", "[activation]\ntenant_max_mb = 0\n",
-        "[activation]\nresident_mb = -1\n", "[activation]\nnonsense = 1\n",
-        "[activation]\neviction = \"fifo\"\n", "[activation]\neviction = 1\n",
-        "[activation]\neviction_half_life_s = 0\n",
+        "[executor]\ncall_timeout_ms = 1\n", "[executor]\nprompt_cache_mb = -1\n",
+        "[executor]\nprompt_cache_mb = 16777217\n", "[executor]\nprompt_cache_mb = \"1G\"\n",
+        "[activation]\nchunk_tokens = 0\n", "[activation]\nmax_state_mb = 251\n",
+        "[activation]\ntenant_max_mb = 0\n", "[activation]\nresident_mb = -1\n",
+        "[activation]\nnonsense = 1\n", "[activation]\neviction = \"fifo\"\n",
+        "[activation]\neviction = 1\n", "[activation]\neviction_half_life_s = 0\n",
         "[activation]\neviction_half_life_s = 31536001\n",
         "[activation]\neviction_half_life_s = \"1h\"\n"}) {
     Config x;

@@ -198,13 +198,14 @@ struct GenerateArgs {
   bool want_logits = true;
   std::uint32_t split = 0;
   bool stream = false;
+  std::string scope{};  // GenerateRequest.cacheScope
 };
 
 struct GenerateOut {
   memos_status status = MEMOS_ERR_INTERNAL;
   std::string error, text, state_status, finish, exported;
   Tokens tokens;
-  std::uint32_t reused = 0;
+  std::uint32_t reused = 0, cached = 0;
   bool resident = false;
   std::vector<float> logits;
   double restore_ms = 0, prefill_ms = 0, export_prefill_ms = 0;
@@ -288,10 +289,13 @@ class Executor : public Plugin {
     return out;
   }
 
-  std::string prefill(const Tokens& tokens) {
+  std::string prefill(const Tokens& tokens, const std::string& scope = "") {
     auto r = call([&](wire::PluginRequest::Builder q) {
-      auto list = q.initPrefill().initTokens(static_cast<unsigned>(tokens.size()));
+      auto p = q.initPrefill();
+      auto list = p.initTokens(static_cast<unsigned>(tokens.size()));
       for (unsigned i = 0; i < tokens.size(); ++i) list.set(i, tokens[i]);
+      p.setCacheScope(
+          capnp::Data::Reader(reinterpret_cast<const kj::byte*>(scope.data()), scope.size()));
     });
     BOOST_REQUIRE_MESSAGE(r.status == MEMOS_OK, r.error);
     auto p = r.get().getPrefilled();
@@ -335,6 +339,8 @@ class Executor : public Plugin {
           g.setWantLogits(a.want_logits);
           g.setSplitTokens(a.split);
           g.setStream(a.stream);
+          g.setCacheScope(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(a.scope.data()),
+                                              a.scope.size()));
         },
         sink);
     out.status = r.status;
@@ -346,6 +352,7 @@ class Executor : public Plugin {
     out.state_status = g.getStateStatus().cStr();
     out.finish = g.getFinish().cStr();
     out.reused = g.getReusedTokens();
+    out.cached = g.getCachedTokens();
     out.resident = g.getStateResident();
     for (float v : g.getLogits()) out.logits.push_back(v);
     auto e = g.getExported();
@@ -749,6 +756,130 @@ BOOST_AUTO_TEST_CASE(states_stay_resident_within_the_budget) {
   BOOST_TEST(!two.generate({prompt(40, 100), &states[0]}).resident);
 }
 
+// f2. The prompt cache: a call starts from the longest recent prompt of
+// its scope (the one still in the context, or a kept state), never from
+// another scope's; a call without one starts from an empty sequence, as
+// before.
+namespace {
+
+// A prompt decoded from a kept prefix is batched otherwise than one decoded
+// whole: its sums run in another order, so logits may differ in the last bits.
+float max_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  BOOST_REQUIRE(a.size() == b.size());
+  float worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
+  return worst;
+}
+
+GenerateArgs scoped(const Tokens& tokens, const std::string& scope, std::uint32_t max_tokens = 4) {
+  GenerateArgs a{tokens, nullptr, max_tokens};
+  a.scope = scope;
+  return a;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_prompt_of_the_same_scope_starts_from_a_recent_one) {
+  TempDir dir;
+  Executor x;  // context 256, batch 16
+  const Tokens a = prompt(60, 21);
+  const GenerateOut plain = x.generate({a, nullptr, 4});  // no scope
+  const GenerateOut first = x.generate(scoped(a, "uid 1"));
+  BOOST_REQUIRE_MESSAGE(first.status == MEMOS_OK, first.error);
+  BOOST_TEST(first.cached == 0u);
+  BOOST_TEST(same_bytes(first.logits, plain.logits));
+
+  // The same prompt again, still in the context: its last token only.
+  const GenerateOut again = x.generate(scoped(a, "uid 1"));
+  BOOST_TEST(again.cached == 59u);
+  BOOST_TEST(again.reused == 59u);
+  BOOST_TEST(again.state_status == "none");
+  BOOST_TEST(max_difference(again.logits, plain.logits) < 1e-4f);
+  BOOST_TEST(again.tokens == plain.tokens);
+
+  // Another scope never starts from it, whatever it shares.
+  BOOST_TEST(x.generate(scoped(a, "uid 2")).cached == 0u);
+  // Nor does a call without a scope.
+  BOOST_TEST(same_bytes(x.generate({a, nullptr, 4}).logits, plain.logits));
+
+  // From the kept states: a prompt that leaves `a` at 40 starts there, and
+  // `a` is still kept for its own repeat.
+  const Tokens b = concat(slice(a, 0, 40), prompt(20, 22, 5));
+  BOOST_TEST(x.generate(scoped(b, "uid 1")).cached == 40u);
+  const GenerateOut a_kept = x.generate(scoped(a, "uid 1"));
+  BOOST_TEST(a_kept.cached == 59u);
+  BOOST_TEST(max_difference(a_kept.logits, plain.logits) < 1e-4f);
+  BOOST_TEST(x.generate(scoped(b, "uid 1")).cached == 59u);
+
+  // A state that covers more than the recent prompts is read; one that
+  // covers no more is not, and both count as restored.
+  const Tokens c = concat(slice(a, 0, 30), prompt(30, 23, 5));  // recent: 30 of it
+  const Stored c50 = store(dir.path() + "/c50", x.prefill(slice(c, 0, 50)));
+  const GenerateOut read = x.generate({c, &c50, 4, 0, 0, true, 0, false, "uid 1"});
+  BOOST_TEST(read.state_status == "restored");
+  BOOST_TEST(read.reused == 50u);
+  BOOST_TEST(read.cached == 0u);
+  const GenerateOut held = x.generate({c, &c50, 4, 0, 0, true, 0, false, "uid 1"});
+  BOOST_TEST(held.state_status == "restored");
+  BOOST_TEST(held.cached == 59u);
+
+  // A state exported from a reused prefix is a whole state of its tokens.
+  const Tokens d = concat(slice(a, 0, 48), prompt(12, 24, 5));
+  GenerateArgs exporting = scoped(d, "uid 1");
+  exporting.export_tokens = 48;
+  const GenerateOut e = x.generate(exporting);
+  BOOST_TEST(e.cached == 48u);
+  BOOST_REQUIRE(!e.exported.empty());
+  const Stored d48 = store(dir.path() + "/d48", e.exported);
+  check_restore_equals_recompute(x, d48, d, 48);
+
+  // A prefill kept for a scope is where its next call starts.
+  const Tokens f = prompt(70, 25);
+  (void)x.prefill(slice(f, 0, 64), "uid 3");
+  BOOST_TEST(x.generate(scoped(f, "uid 3")).cached == 64u);
+
+  auto st = x.status();
+  BOOST_TEST(st.getPromptsHeld() >= 6u);
+  BOOST_TEST(st.getPromptHits() >= 7u);
+  BOOST_TEST(st.getPromptHitTokens() >= 59u * 4);
+}
+
+BOOST_AUTO_TEST_CASE(recent_prompts_stay_within_their_memory) {
+  Executor probe;
+  const Tokens p0 = prompt(100, 30);
+  (void)probe.generate(scoped(p0, "uid 1"));
+  // What one prompt of 100 tokens keeps, from the status of a cache of one.
+  auto st = probe.status();
+  BOOST_REQUIRE(st.getPromptsHeld() == 1u);
+
+  // Room for about two and a half such states: the least recent goes.
+  const std::string state = probe.prefill(p0);
+  const std::uint64_t one = state.size();
+  Executor x(Settings{{"prompt_cache_bytes", std::to_string(one * 5 / 2)}});
+  std::vector<Tokens> prompts;
+  for (unsigned i = 0; i < 4; ++i) {
+    prompts.push_back(prompt(100, 30 + i));
+    const GenerateOut g = x.generate(scoped(prompts.back(), "uid 1"));
+    BOOST_REQUIRE_MESSAGE(g.status == MEMOS_OK, g.error);
+    BOOST_TEST(g.cached <= 1u);  // BOS at most
+  }
+  BOOST_TEST(x.status().getPromptsHeld() == 2u);
+  BOOST_TEST(x.generate(scoped(prompts[2], "uid 1")).cached == 99u);
+  BOOST_TEST(x.generate(scoped(prompts[0], "uid 1")).cached <= 1u);  // gone
+  // A state larger than the whole budget is not kept.
+  Executor tiny(Settings{{"prompt_cache_bytes", "1000"}});
+  (void)tiny.generate(scoped(p0, "uid 1"));
+  (void)tiny.generate(scoped(prompts[1], "uid 1"));
+  BOOST_TEST(tiny.status().getPromptsHeld() == 0u);
+  BOOST_TEST(tiny.generate(scoped(p0, "uid 1")).cached <= 1u);
+
+  // Off: nothing kept, nothing reused.
+  Executor off(Settings{{"prompt_cache_bytes", "0"}});
+  (void)off.generate(scoped(p0, "uid 1"));
+  BOOST_TEST(off.generate(scoped(p0, "uid 1")).cached == 0u);
+  BOOST_TEST(off.status().getPromptsHeld() == 0u);
+}
+
 // g. Hostile requests and settings.
 BOOST_AUTO_TEST_CASE(hostile_requests_and_settings_are_refused) {
   Executor x(Settings{{"context", "128"}});
@@ -777,6 +908,12 @@ BOOST_AUTO_TEST_CASE(hostile_requests_and_settings_are_refused) {
     q.initTokenize().setText(std::string((4u << 20) + 1, 'a'));
   });
   BOOST_TEST(big.status == MEMOS_ERR_INVALID);
+  // A cache scope is a tenant's name, not a payload.
+  GenerateArgs long_scope{prompt(10, 3), nullptr, 1};
+  long_scope.scope = std::string(257, 'u');
+  const GenerateOut scoped_out = x.generate(long_scope);
+  BOOST_TEST(scoped_out.status == MEMOS_ERR_INVALID);
+  BOOST_TEST(contains(scoped_out.error, "cacheScope"), scoped_out.error);
   // Requests of other kinds.
   auto embed = x.call([](wire::PluginRequest::Builder q) { q.initEmbed(); });
   BOOST_TEST(embed.status == MEMOS_ERR_UNSUPPORTED);
@@ -785,7 +922,9 @@ BOOST_AUTO_TEST_CASE(hostile_requests_and_settings_are_refused) {
   for (const Settings& bad :
        {Settings{{"model", model}, {"kv_type", "x"}}, Settings{{"model", model}, {"threads", "0"}},
         Settings{{"model", model}, {"batch", "-3"}}, Settings{{"model", model}, {"context", "a"}},
-        Settings{{"model", model}, {"resident_bytes", "-1"}}}) {
+        Settings{{"model", model}, {"resident_bytes", "-1"}},
+        Settings{{"model", model}, {"prompt_cache_bytes", "-1"}},
+        Settings{{"model", model}, {"prompt_cache_bytes", "x"}}}) {
     const CreateOutcome c = try_create("llama-executor", bad);
     BOOST_TEST(c.status == MEMOS_ERR_INVALID);
     BOOST_TEST(contains(c.log, "setting"), c.log);

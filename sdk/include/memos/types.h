@@ -360,7 +360,8 @@ struct ChatReply {
   std::vector<std::uint64_t> memories{};  // the block's memories, in block order
   std::uint32_t prompt_tokens = 0;        // block and prompt
   std::uint32_t block_tokens = 0;
-  std::uint32_t reused_tokens = 0;  // taken from a stored state
+  std::uint32_t reused_tokens = 0;  // not decoded: from a stored state or the executor's context
+  std::uint32_t cached_tokens = 0;  // of them, still in the executor's context (no state read)
   std::uint32_t generated_tokens = 0;
   // What the chat did with the activation tier (restored, stored, both,
   // neither, or refused a stored state), and why storing the block's state
@@ -419,6 +420,9 @@ struct KvStats {
   std::uint64_t resident_hits = 0;
   std::uint64_t resident_misses = 0;
   std::uint64_t rejected_states = 0;
+  std::uint32_t prompts_held = 0;  // in the executor's context (executor.prompt_cache)
+  std::uint64_t prompt_hits = 0;   // calls that started from one
+  std::uint64_t prompt_hit_tokens = 0;
 };
 
 // The scheduler (memos(7), "Scheduling").
