@@ -140,7 +140,10 @@ void stream_pieces(const RequestContext& ctx, GenerateArgs* ga) {
 // state's prefill time is unknown (made before memosd recorded it).
 double prefill_saved_ms(const store::Activation& state, std::uint32_t reused, double restore_ms) {
   if (state.prefill_ms <= 0 || state.tokens.empty()) return 0;
-  return state.prefill_ms * reused / static_cast<double>(state.tokens.size()) - restore_ms;
+  // The executor may have reused more than the state holds (a recent
+  // prompt that covers the question too): what the state saved is its own.
+  const double covered = std::min<double>(reused, static_cast<double>(state.tokens.size()));
+  return state.prefill_ms * covered / static_cast<double>(state.tokens.size()) - restore_ms;
 }
 
 // The memories (named, most read, or found by searching for the prompt),
