@@ -222,7 +222,9 @@ void Engine::keep_prompt(const std::string& scope, const std::vector<llama_token
   if (scope.empty() || !prompts_.enabled()) return;
   live_scope_ = scope;
   live_tokens_ = prompt;
-  if (!prompts_.holds(scope, prompt)) {
+  // Sized first: a state over the whole budget is not even copied.
+  if (!prompts_.holds(scope, prompt) &&
+      prompts_.fits(llama_state_seq_get_size(context_.get(), 0))) {
     prompts_.insert(scope, prompt, std::make_shared<const std::string>(sequence_bytes()));
   }
 }

@@ -34,6 +34,8 @@ class PromptCache {
   explicit PromptCache(std::uint64_t budget_bytes) : budget_(budget_bytes) {}
 
   bool enabled() const { return budget_ > 0; }
+  // Whether a state of `bytes` could be kept at all (not over the budget).
+  bool fits(std::uint64_t bytes) const { return bytes <= budget_; }
 
   struct Match {
     Tokens tokens;             // the kept prompt's (empty: no match)

@@ -58,6 +58,8 @@ BOOST_AUTO_TEST_CASE(the_least_recently_used_goes_first_within_the_budget) {
   BOOST_TEST(cache.size() == 2u);
   BOOST_TEST(cache.bytes() == 90u);
   // Larger than the whole budget: not kept, nothing dropped for it.
+  BOOST_TEST(cache.fits(100));
+  BOOST_TEST(!cache.fits(101));
   cache.insert("a", {4}, bytes(101));
   BOOST_TEST(cache.size() == 2u);
   BOOST_TEST(!cache.holds("a", {4}));
