@@ -267,6 +267,18 @@ class Replay {
 
   memos::Client& client() { return *client_; }
 
+  // How many times the scheduler made a working set's state (once, then
+  // at each change of the set), from its decision log.
+  std::size_t working_set_prefills() {
+    auto log = client_->sched_log("", 0);
+    check(log, "sched log");
+    return static_cast<std::size_t>(
+        std::count_if(log->begin(), log->end(), [](const memos::SchedDecision& d) {
+          return d.action == "promoted" &&
+                 d.reason.find("prefilled the working set") != std::string::npos;
+        }));
+  }
+
   // Fails unless memosd stops cleanly.
   void stop() {
     client_.reset();  // before stopping: see stop_daemon
@@ -311,8 +323,9 @@ struct RunResult {
   double daemon_first_token_ms = 0;       // summed: what memosd itself measured
   double restore_ms = 0, prefill_ms = 0;  // summed: the executor's parts of it
   std::size_t resident = 0;               // restores from the executor's memory
-  std::size_t cached = 0;                 // chats that started from the executor's context
+  std::size_t cached = 0;                 // chats that started from a recent prompt
   std::size_t whole = 0;                  // of them, with all of their prompt but its last token
+  std::size_t set_prefills = 0;           // scheduler: states made for its working set
   std::uint64_t cached_tokens = 0;
   double seconds = 0;
 
@@ -363,6 +376,7 @@ RunResult run_mode(const Options& o, Mode mode, std::uint32_t k, const std::stri
     r.cached_tokens += reply.cached_tokens;
   }
   r.seconds = seconds_since(start);
+  if (mode == Mode::scheduler) r.set_prefills = replay.working_set_prefills();
   replay.stop();
   std::cerr << "sched-replay: " << mode_name(mode) << ": " << stream.size() << " chats in "
             << r.seconds << " s, k " << k << ", " << r.restored << " restored a state, " << r.stored
@@ -370,10 +384,13 @@ RunResult run_mode(const Options& o, Mode mode, std::uint32_t k, const std::stri
             << " ms on average (restore " << r.restore_ms / r.chats() << ", prefill "
             << r.prefill_ms / r.chats() << "; " << r.resident
             << " states already in the executor's memory; " << r.cached
-            << " started from its context (" << r.whole << " with the whole prompt), "
+            << " started from a recent prompt (" << r.whole << " with the whole prompt), "
             << (r.cached ? static_cast<double>(r.cached_tokens) / static_cast<double>(r.cached) : 0)
-            << " tokens each), " << static_cast<double>(r.memories) / r.chats()
-            << " memories a block\n";
+            << " tokens each"
+            << (mode == Mode::scheduler
+                    ? "; the working set's state made " + std::to_string(r.set_prefills) + " times"
+                    : "")
+            << "), " << static_cast<double>(r.memories) / r.chats() << " memories a block\n";
   return r;
 }
 

@@ -142,7 +142,7 @@ void make_call(std::uint64_t which) {
     case kPrefill: {
       std::string state;
       double ms = 0;
-      (void)executor->prefill({1, 2, 3, 4}, &state, &ms);
+      (void)executor->prefill({1, 2, 3, 4}, "uid 1", &state, &ms);
       break;
     }
     case kGenerate: {
@@ -151,6 +151,7 @@ void make_call(std::uint64_t which) {
       args.max_tokens = 8;
       args.want_logits = true;
       args.export_tokens = 3;
+      args.cache_scope = "uid 1";
       std::size_t streamed = 0;
       args.on_text = [&](std::string_view text) { streamed += text.size(); };
       args.on_prefill = [&](std::uint32_t done, std::uint32_t total) { streamed += done + total; };
