@@ -30,12 +30,6 @@ std::string layout_of(const LoadedModel& m, bool flash_attention) {
          std::to_string(m.n_head_kv * m.head_dim_v) + (flash_attention ? "; fa" : "; v-trans");
 }
 
-std::uint32_t common_prefix(const std::vector<llama_token>& a, const std::vector<llama_token>& b) {
-  std::size_t n = std::min(a.size(), b.size()), i = 0;
-  while (i < n && a[i] == b[i]) ++i;
-  return static_cast<std::uint32_t>(i);
-}
-
 }  // namespace
 
 Engine::Engine(const Settings& settings)
@@ -204,8 +198,7 @@ bool Engine::start_from_recent(std::uint32_t cached, std::uint32_t live,
   return true;
 }
 
-std::string Engine::sequence_bytes() {
-  const std::size_t size = llama_state_seq_get_size(context_.get(), 0);
+std::string Engine::sequence_bytes(std::size_t size) {
   std::string bytes(size, '\0');
   const std::size_t written = llama_state_seq_get_data(
       context_.get(), reinterpret_cast<std::uint8_t*>(bytes.data()), size, 0);
@@ -222,10 +215,11 @@ void Engine::keep_prompt(const std::string& scope, const std::vector<llama_token
   if (scope.empty() || !prompts_.enabled()) return;
   live_scope_ = scope;
   live_tokens_ = prompt;
+  if (prompts_.holds(scope, prompt)) return;
   // Sized first: a state over the whole budget is not even copied.
-  if (!prompts_.holds(scope, prompt) &&
-      prompts_.fits(llama_state_seq_get_size(context_.get(), 0))) {
-    prompts_.insert(scope, prompt, std::make_shared<const std::string>(sequence_bytes()));
+  const std::size_t size = llama_state_seq_get_size(context_.get(), 0);
+  if (prompts_.fits(size)) {
+    prompts_.insert(scope, prompt, std::make_shared<const std::string>(sequence_bytes(size)));
   }
 }
 
@@ -253,7 +247,7 @@ std::string Engine::export_state(const std::vector<llama_token>& tokens) {
   header.kv_type = info_.kv_type;
   header.layout = info_.layout;
   header.tokens = tokens;
-  const std::string bytes = sequence_bytes();
+  const std::string bytes = sequence_bytes(llama_state_seq_get_size(context_.get(), 0));
   return encode_state_header(header, bytes.size()) + bytes;
 }
 

@@ -138,8 +138,9 @@ class Engine {
   // After a call: sequence 0 holds exactly `prompt`, which is kept for
   // `scope` (its state copied into the prompt cache unless already there).
   void keep_prompt(const std::string& scope, const std::vector<llama_token>& prompt);
-  // llama.cpp's bytes of sequence 0's state.
-  std::string sequence_bytes();
+  // llama.cpp's bytes of sequence 0's state, `size` of them
+  // (llama_state_seq_get_size(), which walks the whole state to count).
+  std::string sequence_bytes(std::size_t size);
   // Decodes tokens[from, to) at their positions, `batch_` at a time
   // counting from `from`; the last one (to - 1) produces logits if
   // `logits_last`. `after_batch`, if set, is told the end of each batch

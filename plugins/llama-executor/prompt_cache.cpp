@@ -4,16 +4,13 @@
 
 namespace memos::llama_exec {
 
-namespace {
-
-std::uint32_t common_prefix(const PromptCache::Tokens& a, const PromptCache::Tokens& b) {
+std::uint32_t common_prefix(const std::vector<std::int32_t>& a,
+                            const std::vector<std::int32_t>& b) {
   const std::size_t n = std::min(a.size(), b.size());
   std::size_t i = 0;
   while (i < n && a[i] == b[i]) ++i;
   return static_cast<std::uint32_t>(i);
 }
-
-}  // namespace
 
 PromptCache::Match PromptCache::longest(std::string_view scope, const Tokens& prompt) {
   Match best;

@@ -26,6 +26,9 @@
 
 namespace memos::llama_exec {
 
+// How many leading tokens `a` and `b` have in common.
+std::uint32_t common_prefix(const std::vector<std::int32_t>& a, const std::vector<std::int32_t>& b);
+
 class PromptCache {
  public:
   using Tokens = std::vector<std::int32_t>;
