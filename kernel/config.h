@@ -58,7 +58,8 @@ struct StoreConfig {
   std::uint32_t max_meta_entries = 64;
   std::size_t max_meta_key_bytes = 128;
   std::size_t max_meta_value_bytes = 4096;
-  std::uint64_t max_import_mb = 4096;  // the largest cube archive an import takes
+  std::uint64_t max_import_mb = 4096;   // the largest cube archive an import takes
+  std::uint64_t max_adapter_mb = 1024;  // the largest adapter file an upload takes
 };
 
 struct SearchConfig {
@@ -126,6 +127,7 @@ struct ExecutorConfig {
   // next chat of the same tenant that shares a prefix (the working set's,
   // or the same question again); 0: none.
   std::uint64_t prompt_cache_mb = 256;
+  std::uint64_t max_adapter_mb = 512;  // adapters the executor keeps loaded
 };
 
 // Which of a tenant's stored states makes room for a new one: the least

@@ -39,6 +39,7 @@
 #include "kernel/fair_queue.h"
 #include "kernel/index_set.h"
 #include "kernel/inline_reads.h"
+#include "kernel/jobs.h"
 #include "kernel/loop_mailbox.h"
 #include "kernel/periodic_job.h"
 #include "kernel/plugin_manager.h"
@@ -172,6 +173,7 @@ class Daemon final : public ConnectionOwner {
   // stop() while the mailbox its jobs reply through still exists.
   SerialLane executor_lane_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
+  JobTable jobs_;  // in memory: a restart forgets them (jobs.h)
   std::unique_ptr<RequestHandler> handler_;
 
   uv_loop_t loop_{};

@@ -7,6 +7,8 @@
 
 #include "ipc/schema/plugin.capnp.h"
 #include "kernel/plugin_call.h"
+#include "memcube/blob_store.h"
+#include "memos/adapter_set.h"
 
 namespace memos::kernel {
 namespace {
@@ -48,17 +50,165 @@ Status PluginExecutor::chat_tokens(const std::string& system, const std::string&
                      });
 }
 
+namespace {
+
+void set_adapter(pw::AdapterRef::Builder b, const AdapterRef& a) {
+  b.setPath(a.path);
+  b.setDigest(capnp::Data::Reader(a.digest.data(), a.digest.size()));
+  b.setSize(a.size);
+  b.setScale(a.scale);
+  b.setKind(a.kind);
+}
+
+}  // namespace
+
+std::string adapter_set_text(std::vector<AdapterRef>* adapters) {
+  std::vector<adapters::Member> members;
+  for (const AdapterRef& a : *adapters) {
+    members.push_back({store::to_hex(a.digest), a.scale, a.kind});
+  }
+  std::string text = adapters::canonical_set(members);
+  // The same order for the refs, so the executor is sent the set as keyed.
+  std::vector<AdapterRef> sorted;
+  for (const auto& m : members) {
+    for (const AdapterRef& a : *adapters) {
+      if (store::to_hex(a.digest) == m.digest_hex && a.scale == m.scale && a.kind == m.kind) {
+        sorted.push_back(a);
+        break;
+      }
+    }
+  }
+  *adapters = std::move(sorted);
+  return text;
+}
+
+Status PluginExecutor::check_adapter(const AdapterRef& adapter, AdapterFacts* out) const {
+  capnp::MallocMessageBuilder message;
+  set_adapter(message.initRoot<pw::PluginRequest>().initCheckAdapter(), adapter);
+  Status st = call_plugin("", *channel_, request_bytes(message), timeout_, kSmallReply,
+                          [&](pw::PluginResponse::Reader r) -> std::string {
+                            if (!r.isAdapterFacts()) return "checkAdapter did not return facts";
+                            auto f = r.getAdapterFacts();
+                            out->architecture = f.getArchitecture();
+                            out->base_model = f.getBaseModel();
+                            out->name = f.getName();
+                            out->tensors = f.getTensors();
+                            out->rank = f.getRank();
+                            out->alpha = f.getAlpha();
+                            out->kind = f.getKind().size() > 0 ? f.getKind().cStr() : "lora";
+                            if (out->kind != "lora" && out->kind != "cvec")
+                              return "checkAdapter answered an unknown kind";
+                            return "";
+                          });
+  // The executor refusing the file is the client's error, not the
+  // plugin's; a host that died stays retryable.
+  if (!st.ok() && !st.retryable) return Status::bad_request(st.message);
+  return st;
+}
+
+Status PluginExecutor::control_vector(const std::vector<std::string>& positive,
+                                      const std::vector<std::string>& negative,
+                                      std::string* gguf) const {
+  capnp::MallocMessageBuilder message;
+  auto c = message.initRoot<pw::PluginRequest>().initControlVector();
+  auto p = c.initPositive(static_cast<unsigned>(positive.size()));
+  for (unsigned i = 0; i < p.size(); ++i) p.set(i, positive[i]);
+  auto n = c.initNegative(static_cast<unsigned>(negative.size()));
+  for (unsigned i = 0; i < n.size(); ++i) n.set(i, negative[i]);
+  Status st = call_plugin("", *channel_, request_bytes(message), timeout_, max_reply_bytes_,
+                          [&](pw::PluginResponse::Reader r) -> std::string {
+                            if (!r.isControlVector()) return "controlVector did not return one";
+                            auto d = r.getControlVector();
+                            gguf->assign(reinterpret_cast<const char*>(d.begin()), d.size());
+                            return gguf->empty() ? "controlVector returned nothing" : "";
+                          });
+  if (!st.ok() && !st.retryable) return Status::bad_request(st.message);
+  return st;
+}
+
+namespace {
+
+std::string read_distillation(pw::PluginResponse::Reader r, PluginExecutor::DistillProgress* out) {
+  if (!r.isDistillation()) return "the distillation call returned no progress";
+  auto d = r.getDistillation();
+  out->id = d.getId();
+  out->done = d.getDone();
+  out->total = d.getTotal();
+  out->tokens = d.getTokens();
+  out->loss = d.getLoss();
+  return out->id == 0 || out->done > out->total ? "the distillation's progress is malformed" : "";
+}
+
+// What the executor refuses is the request's fault (as control_vector's);
+// a host that died (retryable) is not.
+Status refused_as_bad_request(Status st) {
+  if (!st.ok() && !st.retryable) return Status::bad_request(st.message);
+  return st;
+}
+
+}  // namespace
+
+Status PluginExecutor::distill_begin(const std::vector<std::string>& texts,
+                                     const DistillOptions& options, DistillProgress* out) const {
+  capnp::MallocMessageBuilder message;
+  auto d = message.initRoot<pw::PluginRequest>().initDistillBegin();
+  auto t = d.initTexts(static_cast<unsigned>(texts.size()));
+  for (unsigned i = 0; i < t.size(); ++i) t.set(i, texts[i]);
+  d.setRank(options.rank);
+  d.setSteps(options.steps);
+  d.setLearningRate(options.learning_rate);
+  return refused_as_bad_request(
+      call_plugin("", *channel_, request_bytes(message), timeout_, max_reply_bytes_,
+                  [&](pw::PluginResponse::Reader r) { return read_distillation(r, out); }));
+}
+
+Status PluginExecutor::distill_step(std::uint64_t id, DistillProgress* out) const {
+  capnp::MallocMessageBuilder message;
+  message.initRoot<pw::PluginRequest>().setDistillStep(id);
+  return refused_as_bad_request(
+      call_plugin("", *channel_, request_bytes(message), timeout_, max_reply_bytes_,
+                  [&](pw::PluginResponse::Reader r) { return read_distillation(r, out); }));
+}
+
+Status PluginExecutor::distill_finish(std::uint64_t id, const std::string& name,
+                                      std::string* gguf) const {
+  capnp::MallocMessageBuilder message;
+  auto f = message.initRoot<pw::PluginRequest>().initDistillFinish();
+  f.setId(id);
+  f.setName(name);
+  return refused_as_bad_request(
+      call_plugin("", *channel_, request_bytes(message), timeout_, max_reply_bytes_,
+                  [&](pw::PluginResponse::Reader r) -> std::string {
+                    if (!r.isAdapterFile()) return "distillFinish did not return an adapter";
+                    auto d = r.getAdapterFile();
+                    gguf->assign(reinterpret_cast<const char*>(d.begin()), d.size());
+                    return gguf->empty() ? "distillFinish returned nothing" : "";
+                  }));
+}
+
+Status PluginExecutor::distill_cancel(std::uint64_t id) const {
+  capnp::MallocMessageBuilder message;
+  message.initRoot<pw::PluginRequest>().setDistillCancel(id);
+  return refused_as_bad_request(
+      call_plugin("", *channel_, request_bytes(message), timeout_, max_reply_bytes_,
+                  [](pw::PluginResponse::Reader r) -> std::string {
+                    return r.isDone() ? "" : "distillCancel did not answer done";
+                  }));
+}
+
 std::string cache_scope(store::TenantId tenant) {
   return "uid " + std::to_string(tenant);
 }
 
 Status PluginExecutor::prefill(const std::vector<std::int32_t>& tokens,
                                const std::string& cache_scope, std::string* state,
-                               double* prefill_ms) const {
+                               double* prefill_ms, const std::vector<AdapterRef>& adapters) const {
   capnp::MallocMessageBuilder message;
   auto p = message.initRoot<pw::PluginRequest>().initPrefill();
   set_tokens(p.initTokens(static_cast<unsigned>(tokens.size())), tokens);
   p.setCacheScope(bytes_of(cache_scope));
+  auto refs = p.initAdapters(static_cast<unsigned>(adapters.size()));
+  for (unsigned i = 0; i < refs.size(); ++i) set_adapter(refs[i], adapters[i]);
   return call_plugin("", *channel_, request_bytes(message), timeout_, max_reply_bytes_,
                      [&](pw::PluginResponse::Reader r) -> std::string {
                        if (!r.isPrefilled()) return "prefill did not return a state";
@@ -90,6 +240,8 @@ Status PluginExecutor::generate(const GenerateArgs& args, GenerateResult* out) c
   g.setSplitTokens(args.split_tokens);
   g.setWantLogits(args.want_logits);
   g.setCacheScope(bytes_of(args.cache_scope));
+  auto adapters = g.initAdapters(static_cast<unsigned>(args.adapters.size()));
+  for (unsigned i = 0; i < adapters.size(); ++i) set_adapter(adapters[i], args.adapters[i]);
   const bool streaming = args.on_prefill || args.on_text;
   g.setStream(streaming);
   PartialUse on_partial;
@@ -150,6 +302,10 @@ Status PluginExecutor::status(ExecutorStatus* out) const {
                        out->prompt_hits = s.getPromptHits();
                        out->prompt_hit_tokens = s.getPromptHitTokens();
                        out->rejected_states = s.getRejectedStates();
+                       out->adapters_loaded = s.getAdaptersLoaded();
+                       out->adapter_bytes = s.getAdapterBytes();
+                       out->adapter_budget_bytes = s.getAdapterBudgetBytes();
+                       out->adapter_loads = s.getAdapterLoads();
                        return "";
                      });
 }

@@ -43,9 +43,32 @@ struct StateRef {
   double utility = 0;
 };
 
+// A LoRA adapter a call runs with: a parametric item's blob.
+struct AdapterRef {
+  std::string path;  // the blob file
+  store::Digest digest{};
+  std::uint64_t size = 0;
+  float scale = 1;
+  std::string kind = "lora";  // or "cvec": a control vector
+};
+
+// The canonical text of a set of adapters (memos/adapter_set.h): what the
+// activation key's `adapters` holds, so a state is only found again under
+// the same set. Sorts `adapters` into the set's order.
+std::string adapter_set_text(std::vector<AdapterRef>* adapters);
+
+// What the executor found checking an adapter (plugin.capnp AdapterFacts).
+struct AdapterFacts {
+  std::string kind = "lora";  // or "cvec"
+  std::string architecture, base_model, name;
+  std::uint32_t tensors = 0, rank = 0;
+  float alpha = 0;
+};
+
 struct GenerateArgs {
   std::vector<std::int32_t> tokens;
-  const StateRef* state = nullptr;  // none
+  std::vector<AdapterRef> adapters;  // empty: the base model
+  const StateRef* state = nullptr;   // none
   std::uint32_t max_tokens = 0;
   float temperature = 0;
   std::uint32_t top_k = 0;
@@ -98,6 +121,8 @@ struct ExecutorStatus {
   std::uint64_t resident_hits = 0, resident_misses = 0, rejected_states = 0;
   std::uint32_t prompts_held = 0;                        // in the executor's context
   std::uint64_t prompt_hits = 0, prompt_hit_tokens = 0;  // calls that started from one
+  std::uint32_t adapters_loaded = 0;
+  std::uint64_t adapter_bytes = 0, adapter_budget_bytes = 0, adapter_loads = 0;
 };
 
 // The scope under which the executor may keep and reuse a tenant's prompts
@@ -130,12 +155,42 @@ class PluginExecutor {
   Status chat_tokens(const std::string& system, const std::string& user,
                      std::vector<std::int32_t>* block, std::vector<std::int32_t>* question,
                      std::string* format) const;
-  // The state of `tokens` decoded from an empty sequence; the executor may
-  // keep the prompt for `cache_scope` ("" : not).
+  // The state of `tokens` decoded from an empty sequence under `adapters`;
+  // the executor may keep the prompt for `cache_scope` ("" : not).
   Status prefill(const std::vector<std::int32_t>& tokens, const std::string& cache_scope,
-                 std::string* state, double* prefill_ms) const;
+                 std::string* state, double* prefill_ms,
+                 const std::vector<AdapterRef>& adapters = {}) const;
   Status generate(const GenerateArgs& args, GenerateResult* out) const;
   Status status(ExecutorStatus* out) const;
+  // Checks an adapter file against the executor's model and loads it.
+  // Errors: bad_request (the executor refuses it: its message says which
+  // part does not fit), and call_plugin's.
+  Status check_adapter(const AdapterRef& adapter, AdapterFacts* out) const;
+  // A control vector (its GGUF) from two sets of texts: the per-layer mean
+  // hidden state of `positive` less `negative`'s. Errors: bad_request (the
+  // executor refuses the texts), and call_plugin's.
+  Status control_vector(const std::vector<std::string>& positive,
+                        const std::vector<std::string>& negative, std::string* gguf) const;
+  // Distillation (plugin.capnp DistillRequest): begin readies one over
+  // `texts` and gives its id; each step runs one step of it; finish gives
+  // a done one's adapter (GGUF) and has the executor forget it; cancel
+  // forgets it. Errors: bad_request (the executor refuses: texts, options,
+  // a model it cannot train, an unknown id), and call_plugin's (a host that
+  // died forgot the distillation with it).
+  struct DistillOptions {
+    std::uint32_t rank = 0, steps = 0;  // 0: the executor's defaults
+    float learning_rate = 0;
+  };
+  struct DistillProgress {
+    std::uint64_t id = 0;
+    std::uint32_t done = 0, total = 0, tokens = 0;
+    float loss = 0;
+  };
+  Status distill_begin(const std::vector<std::string>& texts, const DistillOptions& options,
+                       DistillProgress* out) const;
+  Status distill_step(std::uint64_t id, DistillProgress* out) const;
+  Status distill_finish(std::uint64_t id, const std::string& name, std::string* gguf) const;
+  Status distill_cancel(std::uint64_t id) const;
   // memosd is stopping: the call in flight (a long prefill, say) fails now
   // rather than holding the shutdown (isolated executors only).
   void stop() { channel_->stop(); }

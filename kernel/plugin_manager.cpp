@@ -223,6 +223,7 @@ std::shared_ptr<PluginExecutor> PluginManager::load_executor(const ExecutorConfi
       {"batch", std::to_string(executor.batch)},
       {"kv_type", executor.kv_type},
       {"prompt_cache_bytes", std::to_string(executor.prompt_cache_mb << 20)},
+      {"max_adapter_bytes", std::to_string(executor.max_adapter_mb << 20)},
       {"resident_bytes", std::to_string(activation.resident_mb << 20)},
       {"state_dir", state_dir},
   };

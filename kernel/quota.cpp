@@ -37,13 +37,28 @@ store::Status check_quota(const policies::TenantPolicy& p, const store::TenantUs
                    " reached: the tenant's texts take " + mib(before.text_bytes) +
                    ", and this write would take them to " + mib(after.text_bytes));
   }
+  // Adapters are blobs too; activation states, which the tier evicts to
+  // make room, are bounded by max_blob_mb on their own (policy_use.h).
+  if (p.max_blob_mb && after.param_bytes > before.param_bytes &&
+      after.param_bytes > (*p.max_blob_mb << 20)) {
+    return refused("max_blob_mb = " + std::to_string(*p.max_blob_mb) +
+                   " reached: the tenant's adapters take " + mib(before.param_bytes) +
+                   ", and this write would take them to " + mib(after.param_bytes));
+  }
+  if (p.parametric_max_mb && after.param_bytes > before.param_bytes &&
+      after.param_bytes > (*p.parametric_max_mb << 20)) {
+    return refused("parametric.max_mb = " + std::to_string(*p.parametric_max_mb) +
+                   " reached: the tenant's adapters take " + mib(before.param_bytes) +
+                   ", and this write would take them to " + mib(after.param_bytes));
+  }
   return {};
 }
 
 store::Status within_quota(store::WriteTxn& txn, store::TenantId tenant,
                            const policies::TenantPolicy& policy,
                            const std::function<store::Status()>& apply) {
-  const bool bounded = policy.max_cubes || policy.max_items || policy.max_plaintext_mb;
+  const bool bounded = policy.max_cubes || policy.max_items || policy.max_plaintext_mb ||
+                       policy.parametric_max_mb || policy.max_blob_mb;
   if (!bounded) return apply();
   store::TenantUsage before, after;
   if (store::Status s = txn.reader().tenant_usage(tenant, &before); !s.ok()) return s;

@@ -8,6 +8,8 @@
 
 #include "kernel/handlers/archives.h"
 #include "kernel/handlers/areas.h"
+#include "kernel/handlers/distill.h"
+#include "kernel/handlers/params.h"
 
 namespace memos::kernel {
 namespace {
@@ -17,14 +19,19 @@ constexpr std::size_t kMaxIdempotencyKeyBytes = 128;
 }  // namespace
 
 RequestHandler::RequestHandler(Services services)
-    : s_(std::move(services)), archives_(std::make_unique<CubeArchives>(s_)) {
+    : s_(std::move(services)),
+      archives_(std::make_unique<CubeArchives>(s_)),
+      params_(std::make_unique<ParamUploads>(s_)) {
   add_cube_handlers(table_, s_);
   add_item_handlers(table_, s_);
   add_search_handlers(table_, s_);
   add_snapshot_handlers(table_, s_);
   archives_->add_handlers(table_);
+  params_->add_handlers(table_);
   add_plugin_handlers(table_, s_);
   add_generation_handlers(table_, s_);
+  add_kv_handlers(table_, s_);
+  add_distill_handlers(table_, s_);
   add_tenant_handlers(table_, s_);
   add_scheduler_handlers(table_, s_);
   // A request the schema has and no area serves would be refused as an
@@ -40,6 +47,7 @@ RequestHandler::~RequestHandler() = default;
 void RequestHandler::connection_closed(std::uint64_t connection) {
   MEMOS_ASSERT_ON_THREAD(s_.loop_thread);
   archives_->connection_closed(connection);
+  params_->connection_closed(connection);
 }
 
 void RequestHandler::handle(const Peer& peer, std::uint64_t connection,

@@ -24,6 +24,7 @@
 namespace memos::kernel {
 
 class CubeArchives;
+class ParamUploads;
 
 class RequestHandler {
  public:
@@ -45,6 +46,7 @@ class RequestHandler {
  private:
   Services s_;
   std::unique_ptr<CubeArchives> archives_;  // import sessions outlive one request
+  std::unique_ptr<ParamUploads> params_;    // adapter uploads likewise
   DispatchTable table_;                     // last: its handlers refer to the above
 };
 

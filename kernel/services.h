@@ -12,6 +12,7 @@
 #include <string>
 
 #include "kernel/config.h"
+#include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
 #include "memcube/thread_affinity.h"
@@ -36,6 +37,7 @@ class IndexSet;
 class InlineReads;
 class PluginExecutor;
 class PluginManager;
+class JobTable;
 class SerialLane;
 class TenantRegistry;
 namespace scheduler {
@@ -69,6 +71,12 @@ struct Services {
   // Where cheap reads (get, status) run: on the loop unless a slow one paused
   // that (inline_reads.h). Null: always on a worker.
   InlineReads* inline_reads = nullptr;
+  // Payload files (activation states, adapters); null where a harness has
+  // none, which refuses the parametric tier's uploads and exports.
+  store::BlobStore* blobs = nullptr;
+  // Background jobs (jobs.h: distillations); null where a harness has none,
+  // which refuses them.
+  JobTable* jobs = nullptr;
 };
 
 }  // namespace memos::kernel

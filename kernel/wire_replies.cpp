@@ -9,6 +9,7 @@
 #include "ipc/message.h"
 #include "ipc/wire_vocabulary.h"
 #include "kernel/plugin_manager.h"
+#include "memcube/blob_store.h"
 
 namespace memos::kernel {
 
@@ -118,6 +119,21 @@ void set_item(wire::Item::Builder b, const store::Item& item) {
     sources.set(i, item.provenance.sources[i]);
   }
   b.setCubeVersion(item.cube_version);
+  if (item.param) {
+    const store::Parametric& p = *item.param;
+    auto pb = b.initParam();
+    pb.setKind(text(p.kind));
+    pb.setName(text(p.name));
+    pb.setDigest(store::to_hex(p.blob));
+    pb.setBytes(p.size);
+    pb.setScale(p.scale);
+    pb.setBaseModel(text(p.base_model));
+    pb.setArchitecture(text(p.architecture));
+    pb.setTensors(p.tensors);
+    pb.setRank(p.rank);
+    pb.setAlpha(p.alpha);
+    pb.setOrigin(text(p.origin));
+  }
 }
 
 void set_access(wire::Item::Builder b, const store::AccessStats& stats) {
@@ -173,6 +189,22 @@ void set_snapshot(wire::Snapshot::Builder b, const store::Snapshot& snap) {
   b.setCreatedAtMs(snap.created_at_ms);
   b.setLiveItems(snap.live_items);
   b.setCreatedBy(snap.created_by);
+}
+
+void set_activation(wire::Activation::Builder b, const store::Activation& a,
+                    const std::string& cube) {
+  b.setId(a.id);
+  b.setCube(cube);
+  b.setModel(a.model);
+  b.setModelHash(a.key.model_hash);
+  b.setKvType(a.key.kv_type);
+  b.setTokens(static_cast<std::uint32_t>(a.tokens.size()));
+  b.setBytes(a.size);
+  auto sources = b.initSources(static_cast<unsigned>(a.sources.size()));
+  for (unsigned i = 0; i < sources.size(); ++i) sources.set(i, a.sources[i]);
+  b.setCreatedAtMs(a.created_at_ms);
+  b.setLastUsedMs(a.last_used_ms);
+  b.setUses(a.uses);
 }
 
 Frame item_response(std::uint64_t id, const store::Item& item) {

@@ -46,6 +46,8 @@ void set_item(wire::Item::Builder b, const store::Item& item);
 void set_access(wire::Item::Builder b, const store::AccessStats& stats);
 void set_cube(wire::Cube::Builder b, const store::Cube& cube);
 void set_snapshot(wire::Snapshot::Builder b, const store::Snapshot& snap);
+void set_activation(wire::Activation::Builder b, const store::Activation& a,
+                    const std::string& cube);
 // What a plugin's reply shows: `full` to an admin (RequestContext::admin);
 // `public_view` leaves out what is the host's business, not a tenant's:
 // library and manifest paths, settings (model paths), and why it failed.

@@ -117,8 +117,10 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
   // Retention queue entries are left behind: run_retention drops those whose
   // item is gone (their keys lead with a time, not the cube).
   std::string prefix = u64_key(removed->id);
-  // The tenant gives back the cube, its live items and their texts.
-  std::int64_t text_bytes = 0;
+  // Parametric items give back their blob references and names.
+  if (s = drop_params_of(removed->id); !s.ok()) return s;
+  // The tenant gives back the cube, its live items, their texts and adapters.
+  std::int64_t text_bytes = 0, param_bytes = 0;
   {
     Cursor heads(txn_, tables().items);
     if (heads.open_rc()) return from_mdb(heads.open_rc(), "cursor");
@@ -126,12 +128,13 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
       Item head;
       if (Status d = decode_item(v, &head); !d.ok()) return d;
       if (!head.deleted()) text_bytes += static_cast<std::int64_t>(head.text.size());
+      if (!head.deleted() && head.param) param_bytes += static_cast<std::int64_t>(head.param->size);
       return {};
     });
     if (!s.ok()) return s;
   }
-  if (s = add_tenant_usage(tenant, -1, -static_cast<std::int64_t>(removed->live_items),
-                           -text_bytes);
+  if (s = add_tenant_usage(tenant, -1, -static_cast<std::int64_t>(removed->live_items), -text_bytes,
+                           -param_bytes);
       !s.ok()) {
     return s;
   }

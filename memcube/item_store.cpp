@@ -186,10 +186,18 @@ Status WriteTxn::put_item(CubeId cube, Item& item, std::int64_t live_delta) {
   auto live_bytes = [](const Item& i) {
     return i.deleted() ? std::int64_t{0} : static_cast<std::int64_t>(i.text.size());
   };
+  auto live_param_bytes = [](const Item& i) {
+    return i.deleted() || !i.param ? std::int64_t{0} : static_cast<std::int64_t>(i.param->size);
+  };
   if (s = add_tenant_usage(owner, 0, live_delta,
-                           live_bytes(item) - (had_head ? live_bytes(previous) : 0));
+                           live_bytes(item) - (had_head ? live_bytes(previous) : 0),
+                           live_param_bytes(item) - (had_head ? live_param_bytes(previous) : 0));
       !s.ok()) {
     return s;
+  }
+  // Each version of a parametric item holds a reference to its blob.
+  if (item.param) {
+    if (s = blob_ref(item.param->blob, item.param->size); !s.ok()) return s;
   }
 
   std::string rec = encode_item(item);
@@ -338,6 +346,11 @@ Status WriteTxn::import_item(CubeId cube, std::vector<Item>* versions, std::int6
     MDB_val k = as_val(vk), val = as_val(rec);
     int rc = mdb_put(txn_, tables().versions, &k, &val, MDB_NOOVERWRITE);
     if (rc) return from_mdb(rc, "import version");
+    if (v.param) {
+      // Archives carry plaintext only today (the importer refuses other
+      // tiers); a parametric version would need its blob and its name.
+      return {Errc::conflict, "a parametric item cannot be imported"};
+    }
   }
   std::string rec = encode_item(head), hk = item_key(cube, head.id);
   MDB_val k = as_val(hk), val = as_val(rec);

@@ -113,6 +113,21 @@ std::string encode_item(const Item& item) {
     sources.set(i, item.provenance.sources[i]);
   }
   r.setCubeVersion(item.cube_version);
+  if (item.param) {
+    const Parametric& p = *item.param;
+    auto pr = r.initParam();
+    pr.setKind(text(p.kind));
+    pr.setName(text(p.name));
+    pr.setBlob(capnp::Data::Reader(p.blob.data(), p.blob.size()));
+    pr.setSize(p.size);
+    pr.setScale(p.scale);
+    pr.setBaseModel(text(p.base_model));
+    pr.setArchitecture(text(p.architecture));
+    pr.setTensors(p.tensors);
+    pr.setRank(p.rank);
+    pr.setAlpha(p.alpha);
+    pr.setOrigin(text(p.origin));
+  }
   return to_record(message);
 }
 
@@ -161,6 +176,27 @@ Status decode_item(std::string_view bytes, Item* out) {
     out->provenance.sources.clear();
     for (auto id : r.getSources()) out->provenance.sources.push_back(id);
     out->cube_version = r.getCubeVersion();
+    out->param.reset();
+    if (r.hasParam()) {
+      auto pr = r.getParam();
+      Parametric p;
+      p.kind = str(pr.getKind());
+      p.name = str(pr.getName());
+      auto blob = pr.getBlob();
+      KJ_REQUIRE(blob.size() == p.blob.size(), "parametric blob digest of a bad length");
+      std::copy(blob.begin(), blob.end(), p.blob.begin());
+      p.size = pr.getSize();
+      p.scale = pr.getScale();
+      p.base_model = str(pr.getBaseModel());
+      p.architecture = str(pr.getArchitecture());
+      p.tensors = pr.getTensors();
+      p.rank = pr.getRank();
+      p.alpha = pr.getAlpha();
+      p.origin = str(pr.getOrigin());
+      out->param = std::move(p);
+    }
+    KJ_REQUIRE(out->param.has_value() == (out->tier == Tier::parametric),
+               "a parametric item without its adapter, or an adapter on another tier");
   });
 }
 

@@ -118,7 +118,11 @@ Status WriteTxn::run_retention(std::int64_t now_ms, const PurgeDelays& purge_del
       if (!s.ok()) return s;
       continue;
     }
-    // Every version, then the head, then the queue entry.
+    // Every version, then the head, then the queue entry (a parametric
+    // item's versions give back their blobs and its name first).
+    if (head.param) {
+      if (s = drop_param(e.cube, e.item); !s.ok()) return s;
+    }
     std::string prefix = item_key(e.cube, e.item);
     if (s = delete_prefix(txn_, tables().versions, prefix, "purge versions"); !s.ok()) return s;
     MDB_val hk = as_val(prefix);

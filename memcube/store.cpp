@@ -21,7 +21,10 @@ namespace {
 //    when a version 2 or 3 store is opened.
 // 5: cubes shared with other tenants (`cube_shares`, `shared_cubes`),
 //    created empty. A memosd reading version 4 would not see the grants.
-constexpr std::uint32_t kSchemaVersion = 5;
+// 6: parametric items (`param_names`, ItemRecord.param, a fourth count in
+//    `tenant_usage`), created empty. A memosd reading version 5 would not
+//    know the adapters' blob references.
+constexpr std::uint32_t kSchemaVersion = 6;
 constexpr std::uint32_t kOldestUpgradableSchema = 2;
 
 }  // namespace

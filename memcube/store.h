@@ -15,7 +15,8 @@
 // assert it in debug builds.
 //
 // The table handles live in memcube/store_tables.h, which only the store's
-// own files include: users of this header need not see <lmdb.h>.
+// own files include: users of this header need not see <lmdb.h>. The values
+// the operations take and return are in memcube/store_types.h.
 #pragma once
 
 #include <array>
@@ -30,6 +31,7 @@
 
 #include "memcube/activation.h"
 #include "memcube/ids.h"
+#include "memcube/store_types.h"
 #include "memcube/tenancy.h"
 #include "memcube/thread_affinity.h"
 #include "memcube/working_set.h"
@@ -39,179 +41,6 @@ struct MDB_env;
 struct MDB_txn;
 
 namespace memos::store {
-
-// What a store operation can fail with. Each operation documents which apply.
-enum class Errc {
-  ok,
-  not_found,       // cube, item or version absent (or item deleted at head)
-  already_exists,  // cube name taken for this tenant
-  conflict,        // operation not allowed in the current state
-  storage_full,    // disk full, or the map at its limit: retryable once space returns
-  map_full,        // the map is full but may grow (CommitQueue grows it and retries)
-  corrupt,         // a stored record failed to decode
-  io,              // any other LMDB or system error
-  unavailable,     // the store is closing; retry against the next daemon
-  // A bound on what a tenant holds refused the write: never set by the
-  // store itself, but by a caller's check inside the write transaction
-  // (the kernel's tenant quotas), so that the write is undone with it.
-  quota_exceeded,
-  // The peer may not do this to the cube (it is shared with it read-only):
-  // likewise set only by a caller's check inside the transaction.
-  permission_denied,
-};
-
-struct Status {
-  Errc code = Errc::ok;
-  std::string message;
-
-  bool ok() const { return code == Errc::ok; }
-  static Status success() { return {}; }
-};
-
-struct MetaEntry {
-  std::string key;
-  std::string value;
-  bool operator==(const MetaEntry&) const = default;
-};
-
-enum class Tier : std::uint8_t { plaintext, activation, parametric };
-
-// Lifecycle. Allowed transitions (anything else is Errc::conflict):
-//   active <-> archived, active <-> frozen, archived <-> frozen  (set_state)
-//   active | archived -> deleted                                 (remove_item)
-//   deleted -> active                                            (rollback)
-// A frozen item is immutable: no update, supersede or removal until it is
-// made active again. Archived items keep their history but leave search.
-enum class State : std::uint8_t { active, archived, frozen, deleted };
-const char* to_string(State state);
-
-struct Provenance {
-  TenantId writer = 0;
-  std::string session;
-  std::vector<ItemId> sources;
-  bool operator==(const Provenance&) const = default;
-};
-
-struct Item {
-  ItemId id = 0;
-  std::uint32_t version = 0;
-  Tier tier = Tier::plaintext;
-  State state = State::active;
-  std::string text;
-  std::vector<std::string> tags;
-  std::vector<MetaEntry> meta;
-  float importance = 0;
-  std::int64_t expires_at_ms = 0;  // 0: never
-  // Bi-temporal: [valid_from, valid_to) is when the fact holds in the world
-  // (valid_to 0: still holds); recorded_at is when this version was written.
-  std::int64_t valid_from_ms = 0;
-  std::int64_t valid_to_ms = 0;
-  std::int64_t created_at_ms = 0;
-  std::int64_t recorded_at_ms = 0;
-  Provenance provenance;
-  // The cube's head version this version was written at (snapshots name one).
-  std::uint64_t cube_version = 0;
-
-  bool deleted() const { return state == State::deleted; }
-  // Whether the fact holds at `t` (valid time).
-  bool valid_at(std::int64_t t) const {
-    return valid_from_ms <= t && (valid_to_ms == 0 || t < valid_to_ms);
-  }
-};
-
-// What a new item holds; ids, versions and times are assigned by the store.
-struct ItemDraft {
-  Tier tier = Tier::plaintext;
-  std::string text;
-  std::vector<std::string> tags;
-  std::vector<MetaEntry> meta;
-  float importance = 0;
-  std::int64_t expires_at_ms = 0;
-  std::int64_t valid_from_ms = 0;  // 0: the time it is recorded
-  std::int64_t valid_to_ms = 0;
-  Provenance provenance;
-};
-
-// A change to an item; fields left empty keep their value.
-struct ItemPatch {
-  std::optional<std::string> text;
-  std::optional<std::vector<std::string>> tags;
-  std::optional<std::vector<MetaEntry>> meta;
-  TenantId writer = 0;
-  std::string session;
-};
-
-struct Cube {
-  CubeId id = 0;
-  std::string name;
-  TenantId owner = 0;
-  std::int64_t created_at_ms = 0;
-  std::string embedder;
-  std::uint32_t dimension = 0;
-  std::uint64_t live_items = 0;
-  std::uint64_t head_version = 0;  // advanced by every item version written
-  std::string default_retriever;   // how search ranks unless the client says
-  std::string language;            // stemming language of lexical search; "": english
-};
-
-// How often an item is read, and how strong it is as a memory (memos(7),
-// "Scheduling": its retention is exp(-t / strength), t the time since its
-// last recall), kept per item (not per version) and updated in batches, so
-// reads never wait on a write.
-struct AccessStats {
-  std::uint64_t hits = 0;
-  std::int64_t last_access_ms = 0;
-  double strength = 1;              // S: 1, plus what each recall added
-  double recalls = 0;               // weighted: a search hit counts less than a get
-  std::int64_t last_recall_ms = 0;  // 0: never recalled (t runs from its creation)
-  bool operator==(const AccessStats&) const = default;
-};
-
-// A batch's reads of one item: `hits` reads, of which recalls weighing
-// `recalls` in all added `strength` (the tenant's strength_gain times each
-// recall's weight).
-struct AccessUpdate {
-  CubeId cube = 0;
-  ItemId item = 0;
-  std::uint64_t hits = 0;
-  std::int64_t last_access_ms = 0;
-  double recalls = 0;
-  double strength = 0;
-  std::int64_t last_recall_ms = 0;
-};
-
-// A named cube-wide version: the cube as it was at head version cube_version.
-struct Snapshot {
-  std::string tag;
-  std::uint64_t cube_version = 0;
-  std::int64_t created_at_ms = 0;
-  std::uint64_t live_items = 0;
-  TenantId created_by = 0;
-};
-
-// One item's difference between two cube versions.
-struct SnapshotChange {
-  enum class Kind : std::uint8_t { added, removed, changed };
-  ItemId item = 0;
-  Kind kind = Kind::changed;
-  std::uint32_t from_version = 0;  // 0: absent (or deleted) at the first
-  std::uint32_t to_version = 0;    // 0: absent (or deleted) at the second
-  std::string text;                // at the second, or at the first if removed
-};
-
-// The outcome of a write made with an idempotency key (see WriteTxn).
-struct IdempotencyRecord {
-  std::uint16_t operation = 0;
-  CubeId cube = 0;
-  ItemId item = 0;
-  std::uint32_t version = 0;
-  std::int64_t recorded_at_ms = 0;
-};
-
-struct RetentionResult {
-  std::vector<std::pair<CubeId, ItemId>> expired;  // tombstoned by their TTL
-  std::size_t purged = 0;                          // removed with all versions
-};
 
 struct StoreOptions {
   std::uint64_t map_size_bytes = 1ull << 30;
@@ -354,6 +183,15 @@ class ReadTxn {
   // The recorded outcome of `tenant`'s write with `key`.
   // Errors: not_found, corrupt, io.
   Status find_idempotency(TenantId tenant, std::string_view key, IdempotencyRecord* out) const;
+
+  // ---- parametric tier (param_store.cpp) ----
+  // The head of the cube's parametric item named `name`, a tombstone
+  // included (a removed one keeps its name until purged). Errors: not_found,
+  // corrupt, io.
+  Status find_param(CubeId cube, std::string_view name, Item* out) const;
+  // The heads of the cube's parametric items that are not tombstones, by
+  // name. Errors: corrupt, io.
+  Status list_params(CubeId cube, std::vector<Item>* out) const;
 
   // ---- activation tier (activation.h; activation_store.cpp) ----
   // The tenant's salt for activation keys. Errors: not_found (none made
@@ -499,6 +337,17 @@ class WriteTxn {
   // key and the write become durable together. Errors: storage_full, io.
   Status put_idempotency(TenantId tenant, std::string_view key, const IdempotencyRecord& record);
 
+  // ---- parametric tier (param_store.cpp) ----
+  // Writes `param` (its blob already durable in the blob store) as the
+  // cube's parametric item of that name: version 1 of a new item, or the
+  // next version of the one holding the name (revived if removed). `text`
+  // is the item's description; `writer` its provenance, `sources` the
+  // memories it was derived from. `created` says which. Errors: not_found
+  // (cube), conflict (the item holding the name is frozen), storage_full,
+  // map_full, corrupt, io.
+  Status put_param(CubeId cube, const Parametric& param, std::string text,
+                   const Provenance& provenance, std::int64_t now_ms, Item* out, bool* created);
+
   // ---- activation tier ----
   // The tenant's salt, made from the system's random source the first time.
   // Errors: storage_full, map_full, corrupt, io.
@@ -574,13 +423,19 @@ class WriteTxn {
   // Adds the deltas to a tenant's usage (none may take a count below 0).
   // Errors: corrupt (it would), storage_full, map_full, io.
   Status add_tenant_usage(TenantId tenant, std::int64_t cubes, std::int64_t items,
-                          std::int64_t text_bytes);
+                          std::int64_t text_bytes, std::int64_t param_bytes = 0);
   // Reads, changes and writes back a tenant's activation usage (zeros if
   // none yet). Errors: storage_full, map_full, corrupt, io.
   Status update_activation_usage(TenantId tenant,
                                  const std::function<void(ActivationUsage&)>& change);
   // Removes every grant of a cube (its removal). Errors: io.
   Status remove_shares_of(CubeId cube);
+  // Before a parametric item's versions are deleted (a purge, its cube's
+  // removal): drops each version's blob reference and its name.
+  // Errors: corrupt, storage_full, map_full, io.
+  Status drop_param(CubeId cube, ItemId item);
+  // drop_param for every parametric item of the cube. Errors: as drop_param.
+  Status drop_params_of(CubeId cube);
 
   Store* store_;
   MDB_txn* txn_;

@@ -13,7 +13,7 @@
 // an item also delete the rows they own in other groups):
 //
 //   store.cpp (the environment, transactions, ids)
-//     meta                "schema" -> u32 schema version (5; older ones
+//     meta                "schema" -> u32 schema version (6; older ones
 //                         from 2 are upgraded on open: store.cpp)
 //                         "last_id" -> u64 last issued id (written by every
 //                         commit, so ids stay unique across restarts)
@@ -52,8 +52,10 @@
 //   items so that limits read one row instead of a scan)
 //     activation_usage    tenant -> count (u64) + bytes (u64)
 //     tenant_usage        tenant -> cubes (u64) + live items (u64) + bytes of
-//                         their texts (u64): what tenant quotas are checked
-//                         against, in the write's own transaction
+//                         their texts (u64) + bytes of the parametric items'
+//                         blobs (u64; absent in rows from schema 5): what
+//                         tenant quotas are checked against, in the write's
+//                         own transaction
 //   text_index_store.cpp (exact duplicates, found without reading the cube)
 //     text_hashes         cube + first 16 bytes of SHA-256(text) + item -> ""
 //                         (every head that is not a tombstone)
@@ -61,6 +63,10 @@
 //     working_sets        cube -> WorkingSet row (format byte, then fixed
 //                         fields and the members, CRC-32C last:
 //                         working_set_store.cpp)
+//   param_store.cpp (the parametric tier's names)
+//     param_names         cube + name -> item (u64): every parametric item
+//                         not purged, a removed one included, so that adding
+//                         the name again continues its history
 //   share_store.cpp (cubes shared with other tenants; both tables hold one
 //   row per grant, so that a cube's grants and a tenant's shared cubes are
 //   each one prefix scan)
@@ -97,6 +103,7 @@ struct Store::Tables {
   MDB_dbi text_hashes = 0;                           // text_index_store.cpp
   MDB_dbi cube_shares = 0, shared_cubes = 0;         // share_store.cpp
   MDB_dbi working_sets = 0;                          // working_set_store.cpp
+  MDB_dbi param_names = 0;                           // param_store.cpp
 
   // Opens every database in `txn`, creating those missing (names as in
   // store.h). Returns LMDB's error code, 0 on success.
@@ -123,6 +130,7 @@ struct Store::Tables {
         {"cube_shares", &cube_shares},
         {"shared_cubes", &shared_cubes},
         {"working_sets", &working_sets},
+        {"param_names", &param_names},
     };
     for (const auto& [name, dbi] : all) {
       if (int rc = mdb_dbi_open(txn, name, MDB_CREATE, dbi)) return rc;

@@ -26,6 +26,9 @@ struct TenantUsage {
   std::uint64_t cubes = 0;
   std::uint64_t items = 0;
   std::uint64_t text_bytes = 0;
+  // The parametric tier: blob bytes of the parametric items whose head is
+  // not a tombstone (what parametric.max_mb bounds).
+  std::uint64_t param_bytes = 0;
 };
 
 // What a tenant a cube is shared with may do with it. Read: get, history,

@@ -2,7 +2,8 @@
 // not a scan:
 //   `activation_usage`, the count and bytes of each tenant's activation
 //   items, kept in step by put_activation and remove_activation;
-//   `tenant_usage`, its cubes, live items and their text bytes, kept in step
+//   `tenant_usage`, its cubes, live items, their text bytes and its
+//   parametric items' blob bytes, kept in step
 //   by create_cube, remove_cube, put_item and import_item.
 #include <lmdb.h>
 
@@ -35,14 +36,17 @@ std::string encode_tenant_usage(const TenantUsage& u) {
   put_be(v, u.cubes, 8);
   put_be(v, u.items, 8);
   put_be(v, u.text_bytes, 8);
+  put_be(v, u.param_bytes, 8);
   return v;
 }
 
+// 24 bytes before the parametric tier (schema 5), 32 since.
 Status decode_tenant_usage(std::string_view v, TenantUsage* out) {
-  if (v.size() != 24) return {Errc::corrupt, "tenant usage row has a bad length"};
+  if (v.size() != 24 && v.size() != 32) return {Errc::corrupt, "tenant usage row has a bad length"};
   out->cubes = get_be(v.data(), 8);
   out->items = get_be(v.data() + 8, 8);
   out->text_bytes = get_be(v.data() + 16, 8);
+  out->param_bytes = v.size() == 32 ? get_be(v.data() + 24, 8) : 0;
   return {};
 }
 
@@ -69,13 +73,14 @@ Status ReadTxn::tenant_usage(TenantId tenant, TenantUsage* out) const {
 }
 
 Status WriteTxn::add_tenant_usage(TenantId tenant, std::int64_t cubes, std::int64_t items,
-                                  std::int64_t text_bytes) {
-  if (cubes == 0 && items == 0 && text_bytes == 0) return {};
+                                  std::int64_t text_bytes, std::int64_t param_bytes) {
+  if (cubes == 0 && items == 0 && text_bytes == 0 && param_bytes == 0) return {};
   TenantUsage usage;
   if (Status s = view_.tenant_usage(tenant, &usage); !s.ok()) return s;
   if (Status s = shift(&usage.cubes, cubes, "cubes"); !s.ok()) return s;
   if (Status s = shift(&usage.items, items, "items"); !s.ok()) return s;
   if (Status s = shift(&usage.text_bytes, text_bytes, "text bytes"); !s.ok()) return s;
+  if (Status s = shift(&usage.param_bytes, param_bytes, "parametric bytes"); !s.ok()) return s;
   return put_row(txn_, tables().tenant_usage, tenant_key(tenant), encode_tenant_usage(usage),
                  "write tenant usage");
 }

@@ -1,6 +1,9 @@
 #include "policies/policy.h"
 
 #include <toml++/toml.h>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 namespace memos::policies {
@@ -81,6 +84,11 @@ std::string to_toml(const TenantPolicy& p) {
   toml::table activation, parametric, rates, use, retention;
   put_bound(&activation, "max_mb", p.activation_max_mb, &unbounded, "activation.max_mb");
   put_bound(&parametric, "max_mb", p.parametric_max_mb, &unbounded, "parametric.max_mb");
+  {
+    std::vector<std::string> adapters;
+    for (const auto& a : p.default_adapters) adapters.push_back(to_string(a));
+    parametric.insert_or_assign("adapters", strings(adapters));
+  }
   put_rate(&rates, "writes_per_s", "writes_burst", 1, p.writes, &unbounded);
   put_rate(&rates, "searches_per_s", "searches_burst", 1, p.searches, &unbounded);
   put_rate(&rates, "chats_per_min", "chats_burst", 60, p.chats, &unbounded);
@@ -142,6 +150,39 @@ std::string to_toml(const TenantPolicy& p) {
   }
   out << toml::toml_formatter{root, toml::format_flags::allow_unicode_strings} << "\n";
   return out.str();
+}
+
+std::optional<AdapterChoice> parse_adapter_choice(std::string_view text, std::string* why) {
+  AdapterChoice out;
+  const std::size_t colon = text.rfind(':');
+  std::string_view name = text.substr(0, colon);
+  if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-' ||
+      name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+          std::string_view::npos) {
+    *why = "'" + std::string(text.substr(0, 80)) +
+           "' is not an adapter name (1..64 of A-Z a-z 0-9 . _ -, not starting with . or -)";
+    return std::nullopt;
+  }
+  out.name = std::string(name);
+  if (colon != std::string_view::npos) {
+    const std::string scale(text.substr(colon + 1));
+    char* end = nullptr;
+    const float v = scale.empty() ? 0 : std::strtof(scale.c_str(), &end);
+    if (scale.empty() || end != scale.c_str() + scale.size() || !std::isfinite(v) || v == 0 ||
+        std::fabs(v) > 16) {
+      *why = "'" + scale.substr(0, 32) + "' is not a scale (a number in [-16, 16], not 0)";
+      return std::nullopt;
+    }
+    out.scale = v;
+  }
+  return out;
+}
+
+std::string to_string(const AdapterChoice& choice) {
+  if (choice.scale == 0) return choice.name;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(choice.scale));
+  return choice.name + ":" + buf;
 }
 
 }  // namespace memos::policies

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policies/scheduler_settings.h"
@@ -33,6 +34,21 @@ struct Tiers {
   bool activation = true;
   bool parametric = true;
 };
+
+// An adapter a chat runs with: a parametric item of the chat's cube, by
+// name, at a scale (0: the item's own). Written "NAME" or "NAME:SCALE" in
+// a policy's parametric.adapters and memctl's --adapter.
+struct AdapterChoice {
+  std::string name;
+  float scale = 0;
+  bool operator==(const AdapterChoice&) const = default;
+};
+
+// Parses "NAME[:SCALE]": NAME 1..64 of [A-Za-z0-9._-] not starting with '.'
+// or '-', SCALE a finite number in [-16, 16], not 0. Errors: nullopt, with
+// `why` saying what is wrong.
+std::optional<AdapterChoice> parse_adapter_choice(std::string_view text, std::string* why);
+std::string to_string(const AdapterChoice& choice);
 
 struct TenantPolicy {
   // Where it came from: the file, or "" for the built-in default (every
@@ -64,6 +80,9 @@ struct TenantPolicy {
   std::optional<std::uint64_t> max_blob_mb;
   std::optional<std::uint64_t> activation_max_mb;
   std::optional<std::uint64_t> parametric_max_mb;
+  // parametric.adapters: what a chat that names none runs with, of the
+  // adapters its cube holds (a name the cube lacks is passed over).
+  std::vector<AdapterChoice> default_adapters;
 
   std::optional<Rate> writes;
   std::optional<Rate> searches;

@@ -303,6 +303,36 @@ void read_mb_table(Parser& p, const std::string& table_name, const toml::table& 
   }
 }
 
+// [parametric]: max_mb, and the adapters a chat runs with by default.
+void read_parametric(Parser& p, const toml::table& table, TenantPolicy* out) {
+  for (auto& [k, v] : table) {
+    std::string full = "parametric." + std::string(k.str());
+    if (k.str() == "max_mb") {
+      if (auto n = p.integer(full, v, 0, kMaxCount))
+        out->parametric_max_mb = static_cast<std::uint64_t>(*n);
+    } else if (k.str() == "adapters") {
+      auto texts = p.array<std::string>(
+          full, v, 8,
+          [&p](const std::string& key, const toml::node& n) -> std::optional<std::string> {
+            return p.string(key, n, 128);
+          });
+      if (!texts) continue;
+      out->default_adapters.clear();
+      for (const auto& t : *texts) {
+        std::string why;
+        auto choice = parse_adapter_choice(t, &why);
+        if (!choice) {
+          p.error(v.source(), full + ": " + why);
+          break;
+        }
+        out->default_adapters.push_back(std::move(*choice));
+      }
+    } else {
+      p.error(k.source(), "unknown key '" + full + "'");
+    }
+  }
+}
+
 void read_retention(Parser& p, const toml::table& table, TenantPolicy* out) {
   for (auto& [k, v] : table) {
     std::string full = "retention." + std::string(k.str());
@@ -445,7 +475,7 @@ void read_top_level(Parser& p, const toml::table& root, TenantPolicy* out, Peers
     } else if (key == "activation") {
       if (auto* t = table_or_error(p, key, v)) read_mb_table(p, key, *t, &out->activation_max_mb);
     } else if (key == "parametric") {
-      if (auto* t = table_or_error(p, key, v)) read_mb_table(p, key, *t, &out->parametric_max_mb);
+      if (auto* t = table_or_error(p, key, v)) read_parametric(p, *t, out);
     } else if (key == "rates") {
       if (auto* t = table_or_error(p, key, v)) read_rates(p, *t, out);
     } else if (key == "use") {

@@ -40,6 +40,12 @@ void build_chat(wire::Request::Builder r, const std::string& cube, const std::st
   c.setTopP(options.top_p);
   c.setSeed(options.seed);
   c.setStream(stream);
+  auto adapters = c.initAdapters(static_cast<unsigned>(options.adapters.size()));
+  for (unsigned i = 0; i < adapters.size(); ++i) {
+    adapters[i].setName(text(options.adapters[i].name));
+    adapters[i].setScale(options.adapters[i].scale);
+  }
+  c.setNoAdapters(options.no_adapters);
 }
 
 Result<ChatReply> decode_chat(const wire::Response::Reader& r) {
@@ -64,6 +70,7 @@ Result<ChatReply> decode_chat(const wire::Response::Reader& r) {
   out.resident = c.getResident();
   out.format = str(c.getFormat());
   out.saved_ms = c.getSavedMs();
+  for (auto a : c.getAdapters()) out.adapters.push_back(str(a));
   return in.finish(std::move(out));
 }
 
@@ -144,6 +151,10 @@ std::future<Result<KvStats>> Client::kv_stats_async() {
                                 out.prompt_hits = k.getPromptHits();
                                 out.prompt_hit_tokens = k.getPromptHitTokens();
                                 out.rejected_states = k.getRejectedStates();
+                                out.adapters_loaded = k.getAdaptersLoaded();
+                                out.adapter_bytes = k.getAdapterBytes();
+                                out.adapter_budget_bytes = k.getAdapterBudgetBytes();
+                                out.adapter_loads = k.getAdapterLoads();
                                 return out;
                               });
 }

@@ -120,6 +120,13 @@ Item to_item(ReplyReader& in, wire::Item::Reader r) {
   item.cube_version = r.getCubeVersion();
   item.hits = r.getHits();
   item.last_access_ms = r.getLastAccessMs();
+  if (r.hasParam()) {
+    auto p = r.getParam();
+    item.param =
+        ParamInfo{str(p.getKind()), str(p.getName()),      str(p.getDigest()),       p.getBytes(),
+                  p.getScale(),     str(p.getBaseModel()), str(p.getArchitecture()), p.getTensors(),
+                  p.getRank(),      p.getAlpha(),          str(p.getOrigin())};
+  }
   return item;
 }
 

@@ -41,6 +41,22 @@ Json item_json(const memos::Item& item) {
   j["hits"] = item.hits;
   j["last_access"] = time_or_null(item.last_access_ms);
   j["deleted"] = item.deleted;
+  if (item.param) {
+    const memos::ParamInfo& p = *item.param;
+    Json a;
+    a["kind"] = p.kind;
+    a["name"] = p.name;
+    a["digest"] = p.digest;
+    a["bytes"] = p.bytes;
+    a["scale"] = json_number(p.scale);
+    a["base_model"] = p.base_model;
+    a["architecture"] = p.architecture;
+    a["tensors"] = p.tensors;
+    a["rank"] = p.rank;
+    a["alpha"] = json_number(p.alpha);
+    a["origin"] = p.origin;
+    j["param"] = std::move(a);
+  }
   return j;
 }
 
@@ -66,6 +82,19 @@ void print_item(const memos::Item& item) {
     std::vector<std::string> ids;
     for (auto id : item.sources) ids.push_back(memos::format_id(id));
     std::printf("sources   %s\n", join(ids, ", ").c_str());
+  }
+  if (item.param) {
+    const memos::ParamInfo& p = *item.param;
+    if (p.kind == "cvec") {
+      std::printf("adapter   cvec '%s': %u layers, scale %g, %.2f MB, %s\n", p.name.c_str(),
+                  p.tensors, static_cast<double>(p.scale), p.bytes / 1048576.0, p.origin.c_str());
+    } else {
+      std::printf("adapter   %s '%s': rank %u, %u matrices, alpha %g, scale %g, %.2f MB, %s\n",
+                  p.kind.c_str(), p.name.c_str(), p.rank, p.tensors, static_cast<double>(p.alpha),
+                  static_cast<double>(p.scale), p.bytes / 1048576.0, p.origin.c_str());
+    }
+    std::printf("model     %s, %s\n", p.architecture.c_str(), p.base_model.c_str());
+    std::printf("digest    %s\n", p.digest.c_str());
   }
   std::printf("text      %s\n", item.text.c_str());
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <functional>
 
+#include "policies/policy.h"
 #include "shell/time_args.h"
 #include "shell/vocabulary_options.h"
 
@@ -103,6 +104,7 @@ Json chat_json(const memos::ChatReply& c) {
   j["total_ms"] = json_number(c.total_ms);
   j["finish"] = c.finish;
   j["format"] = c.format;
+  j["adapters"] = c.adapters;
   return j;
 }
 
@@ -123,11 +125,13 @@ void print_chat_figures(const memos::ChatReply& c) {
         c.saved_ms > 0 ? c.saved_ms : -c.saved_ms);
     saved = buf;
   }
+  std::string adapters;
+  for (const auto& a : c.adapters) adapters += (adapters.empty() ? "; adapters " : " ") + a;
   std::fprintf(stderr,
-               "-- memories %s (%zu); %u prompt tokens, %u reused (%u cached); activation %s%s; "
+               "-- memories %s (%zu)%s; %u prompt tokens, %u reused (%u cached); activation %s%s; "
                "first token %.1f ms (restore %.1f, prefill %.1f); %u tokens: %s\n",
-               memories.empty() ? "none" : memories.c_str(), c.memories.size(), c.prompt_tokens,
-               c.reused_tokens, c.cached_tokens, activation.c_str(), saved.c_str(),
+               memories.empty() ? "none" : memories.c_str(), c.memories.size(), adapters.c_str(),
+               c.prompt_tokens, c.reused_tokens, c.cached_tokens, activation.c_str(), saved.c_str(),
                c.first_token_ms, c.restore_ms, c.prefill_ms, c.generated_tokens,
                finish_note(c.finish));
 }
@@ -175,6 +179,10 @@ int kv(CLI::App& kv_cmd, const GenerationArgs& a, memos::Client& client, const O
       j["prompt_hits"] = k.prompt_hits;
       j["prompt_hit_tokens"] = k.prompt_hit_tokens;
       j["rejected_states"] = k.rejected_states;
+      j["adapters_loaded"] = k.adapters_loaded;
+      j["adapter_bytes"] = k.adapter_bytes;
+      j["adapter_budget_bytes"] = k.adapter_budget_bytes;
+      j["adapter_loads"] = k.adapter_loads;
       return out.emit(j);
     }
     if (k.model.empty()) {
@@ -196,6 +204,9 @@ int kv(CLI::App& kv_cmd, const GenerationArgs& a, memos::Client& client, const O
         "%llu tokens not decoded\n",
         k.prompts_held, static_cast<unsigned long long>(k.prompt_hits),
         static_cast<unsigned long long>(k.prompt_hit_tokens));
+    std::printf("adapters   %u loaded, %.1f MB of %.0f MB; %llu loads\n", k.adapters_loaded,
+                k.adapter_bytes / 1048576.0, k.adapter_budget_bytes / 1048576.0,
+                static_cast<unsigned long long>(k.adapter_loads));
     std::printf("rejected   %llu states (recomputed)\n",
                 static_cast<unsigned long long>(k.rejected_states));
     std::printf("chunks     %u tokens\n", k.chunk_tokens);
@@ -246,6 +257,14 @@ void add_generation_commands(CLI::App& app, GenerationArgs& a) {
   chat->add_option("--top-p", a.chat.top_p, "sample from the smallest set with this mass")
       ->check(CLI::Range(0.0f, 1.0f));
   chat->add_option("--seed", a.chat.seed, "of the sampler");
+  auto* adapter =
+      chat->add_option("--adapter", a.adapters,
+                       "answer with this LoRA adapter of the cube, at its scale or SCALE "
+                       "(repeatable; default: the policy's parametric.adapters)")
+          ->type_name("NAME[:SCALE]");
+  chat->add_flag("--no-adapters", a.chat.no_adapters,
+                 "the base model, whatever the policy's parametric.adapters say")
+      ->excludes(adapter);
 
   auto* kv = app.add_subcommand("kv", "the activation tier: stored KV states of memory blocks");
   kv->require_subcommand(1);
@@ -278,6 +297,12 @@ void convert_generation_args(CLI::App& app, GenerationArgs& a) {
   };
   for (const auto& text : a.ids) a.chat.ids.push_back(id_of(text));
   a.chat.mode = optional_value_of(parse_search_mode, a.mode);
+  for (const auto& text : a.adapters) {
+    std::string why;
+    auto choice = policies::parse_adapter_choice(text, &why);
+    if (!choice) throw UsageError{"--adapter: " + why};
+    a.chat.adapters.push_back({choice->name, choice->scale});
+  }
   if (!a.id.empty()) a.item_id = id_of(a.id);
 }
 

@@ -16,8 +16,9 @@ namespace memos::shell {
 
 struct GenerationArgs {
   std::string cube, prompt, id;
-  std::vector<std::string> ids;  // as typed; converted by convert_generation_args()
-  std::string mode;              // chat --mode as typed; converted likewise
+  std::vector<std::string> ids;       // as typed; converted by convert_generation_args()
+  std::string mode;                   // chat --mode as typed; converted likewise
+  std::vector<std::string> adapters;  // chat --adapter NAME[:SCALE] as typed; converted likewise
   std::uint32_t top = 0;
   memos::ChatOptions chat;
   std::uint64_t item_id = 0;

@@ -18,8 +18,10 @@
 #include "shell/cube_commands.h"
 #include "shell/daemon_commands.h"
 #include "shell/item_commands.h"
+#include "shell/job_commands.h"
 #include "shell/kv_commands.h"
 #include "shell/output.h"
+#include "shell/param_commands.h"
 #include "shell/policy_commands.h"
 #include "shell/sched_commands.h"
 
@@ -36,6 +38,8 @@ struct Args {
   memos::shell::CubeArgs cube;              // cube
   memos::shell::ItemArgs item;              // add, get, update, ..., search
   memos::shell::GenerationArgs generation;  // chat, kv
+  memos::shell::ParamArgs param;            // param
+  memos::shell::JobArgs job;                // job
   memos::shell::PolicyArgs policy;          // policy
   memos::shell::SchedArgs sched;            // sched, explain
 };
@@ -49,6 +53,8 @@ int run(CLI::App& app, const Args& a) {
   if (!connected) return out.refused(connected.error());
   memos::Client& client = *connected.value();
   if (auto rc = memos::shell::run_generation_commands(app, a.generation, client, out)) return *rc;
+  if (auto rc = memos::shell::run_param_commands(app, a.param, client, out)) return *rc;
+  if (auto rc = memos::shell::run_job_commands(app, a.job, client, out)) return *rc;
   if (auto rc = memos::shell::run_daemon_commands(app, a.daemon, client, out)) return *rc;
   if (auto rc = memos::shell::run_policy_commands(app, a.policy, client, out)) return *rc;
   if (auto rc = memos::shell::run_sched_commands(app, a.sched, client, out)) return *rc;
@@ -76,6 +82,8 @@ int main(int argc, char** argv) {
   memos::shell::add_plugin_commands(app, a.daemon);
   memos::shell::add_item_commands(app, a.item);
   memos::shell::add_generation_commands(app, a.generation);
+  memos::shell::add_param_commands(app, a.param);
+  memos::shell::add_job_commands(app, a.job);
   memos::shell::add_policy_commands(app, a.policy);
   memos::shell::add_sched_commands(app, a.sched);
 

@@ -65,6 +65,16 @@ struct Request {
     schedLog @38 :SchedLogQuery;
     schedRun @39 :Void;             # a scheduler pass now over the caller's cubes (an admin's: all)
     explain @40 :ItemRef;           # a memory's strength, retention and placement
+    paramAdd @41 :ParamAdd;         # a LoRA adapter into a cube (uploaded in chunks)
+    paramList @42 :CubeRef;         # the cube's adapters
+    paramShow @43 :ParamRef;        # one adapter (its head, or a version)
+    paramRemove @44 :ParamRef;      # a tombstone version of an adapter
+    paramExport @45 :ParamRef;      # an adapter's GGUF, a chunk at a time
+    paramCvec @46 :ParamCvec;       # a control vector derived from two sets of memories
+    paramDistill @47 :ParamDistill; # starts a job distilling memories into an adapter -> job
+    jobList @48 :Void;              # the tenant's background jobs -> jobs
+    jobShow @49 :UInt64;            # one -> job
+    jobCancel @50 :UInt64;          # stops one (its item is never written) -> job
   }
 
   # A write (add, update, remove, setState, rollback) is answered once its
@@ -107,6 +117,11 @@ struct Response {
     schedLog @28 :List(SchedDecision);  # schedLog, oldest first
     schedPass @29 :SchedPass;           # schedRun: the pass it ran
     explanation @30 :Explanation;       # explain
+    paramUpload @31 :UInt64;            # paramAdd with `more`: the upload to continue
+    params @32 :List(Item);             # paramList, by name
+    paramBytes @33 :ParamBytes;         # paramExport
+    job @34 :Job;                       # paramDistill, jobShow, jobCancel
+    jobs @35 :List(Job);                # jobList, oldest first
   }
 
   # More responses to this request follow: this one is a piece of the
@@ -373,6 +388,113 @@ struct Item {
   # once a second; filled in by get and search.
   hits @18 :UInt64;
   lastAccessMs @19 :Int64;
+  # A parametric item's adapter (tier parametric); absent on other tiers.
+  param @20 :ParamInfo;
+}
+
+# ---- parametric tier (memos(7), "Tiers") ------------------------------------
+
+# A LoRA adapter held by a parametric item; its GGUF is in the blob store.
+struct ParamInfo {
+  kind @0 :Text;          # "lora", or "cvec" (a control vector: tensors are its layers)
+  name @1 :Text;          # unique among the cube's adapters
+  digest @2 :Text;        # hex SHA-256 of the GGUF
+  bytes @3 :UInt64;
+  scale @4 :Float32;      # the scale a chat uses unless it names one
+  baseModel @5 :Text;     # hex SHA-256 of the model it is bound to
+  architecture @6 :Text;
+  tensors @7 :UInt32;     # adapted matrices
+  rank @8 :UInt32;
+  alpha @9 :Float32;
+  origin @10 :Text;       # "imported", or the distillation that made it
+}
+
+# Uploads a LoRA adapter's GGUF in chunks on one connection: the first
+# chunk has upload 0 and is answered paramUpload (the upload's id) while
+# `more` is set; each next chunk names that id; the last (more unset) is
+# answered with the item once the executor has checked the file against its
+# model and the item is durable. An adapter already named in the cube gets
+# a new version (rollback brings an old one back). A connection that closes
+# abandons its uploads.
+struct ParamAdd {
+  cube @0 :Text;
+  name @1 :Text;          # 1..64 of [A-Za-z0-9._-], not starting with . or -
+  upload @2 :UInt64;      # 0: a new upload
+  data @3 :Data;          # the next bytes of the file
+  more @4 :Bool;          # chunks follow
+  scale @5 :Float32;      # the default scale for chats; 0: 1
+  description @6 :Text;   # the item's text; empty: one is made from the facts
+}
+
+struct ParamRef {
+  cube @0 :Text;
+  name @1 :Text;
+  version @2 :UInt32;     # paramShow, paramExport: 0 = the head
+  offset @3 :UInt64;      # paramExport: where the chunk starts
+}
+
+struct ParamBytes {
+  data @0 :Data;          # at most 1 MiB from `offset`
+  total @1 :UInt64;       # the file's size
+  version @2 :UInt32;     # the version exported
+}
+
+# Derives a control vector from the cube's memories (plaintext -> parametric):
+# the per-layer mean hidden state of the active memories tagged `positive`
+# less that of those tagged `negative` (at most 256 of each, the newest),
+# stored as the parametric item `name` (kind "cvec"; a new version if the
+# cube holds the name) whose provenance lists those memories. Answered with
+# the item; runs on the executor lane like a prefill.
+struct ParamCvec {
+  cube @0 :Text;
+  name @1 :Text;
+  positive @2 :Text;      # a tag
+  negative @3 :Text;      # another tag
+  scale @4 :Float32;      # the default scale for chats; 0: 1
+  description @5 :Text;   # the item's text; empty: one is made
+}
+
+# Distills plaintext memories of a cube into a LoRA adapter of the
+# executor's model (memos(7), "Tiers"), as a background job on the executor
+# lane: the answer is the job, queued; `memctl job show` follows it. The
+# adapter is written as one new item (or version) once the job is done,
+# never before, with the memories as its sources.
+struct ParamDistill {
+  cube @0 :Text;
+  name @1 :Text;          # the adapter's
+  tag @2 :Text;           # the memories tagged so ...
+  ids @3 :List(UInt64);   # ... or these; neither: every active memory of the cube
+  rank @4 :UInt32;        # 0: 8
+  steps @5 :UInt32;       # training steps; 0: 40
+  scale @6 :Float32;      # the default scale for chats; 0: 1
+  description @7 :Text;   # the item's text; empty: one is made
+}
+
+# A background job of the tenant's (jobs live in memory: a restart forgets
+# them, and a job cut short wrote nothing).
+struct Job {
+  id @0 :UInt64;
+  kind @1 :Text;          # "distill"
+  cube @2 :Text;
+  name @3 :Text;          # what it makes
+  state @4 :Text;         # queued, running, done, failed, cancelled
+  done @5 :UInt32;        # steps run ...
+  total @6 :UInt32;       # ... of these (0 until it starts)
+  loss @7 :Float32;       # a distillation's last training loss
+  message @8 :Text;       # failed: why; done: what it wrote
+  createdAtMs @9 :Int64;
+  startedAtMs @10 :Int64;  # 0: not yet
+  finishedAtMs @11 :Int64; # 0: not yet
+  itemId @12 :UInt64;      # done: the item written ...
+  version @13 :UInt32;     # ... and its version
+  memories @14 :UInt32;    # the memories it learns from
+  tokens @15 :UInt32;      # their tokens
+}
+
+# An adapter a chat runs with: a parametric item of the chat's cube.
+struct AdapterUse {
+  name @0 :Text;
+  scale @1 :Float32;      # 0: the item's own scale
 }
 
 # ---- search ---------------------------------------------------------------
@@ -527,6 +649,10 @@ struct Chat {
   # prefill progress, then the text piece by piece; the ChatReply (or an
   # error) ends the request as usual.
   stream @12 :Bool;
+  # LoRA adapters to answer with (at most 8); empty: the tenant policy's
+  # parametric.adapters those of the cube's adapters it names.
+  adapters @13 :List(AdapterUse);
+  noAdapters @14 :Bool;  # the base model, whatever the policy says
 }
 
 struct ChatPiece {
@@ -562,6 +688,7 @@ struct ChatReply {
   # Of reusedTokens, those the executor's context still held from this
   # tenant's earlier chats (executor.prompt_cache): nothing was read.
   cachedTokens @16 :UInt32;
+  adapters @17 :List(Text);   # "NAME*SCALE" of each adapter the answer ran with
 }
 
 # Prefills a memory block and stores its state (plaintext -> activation).
@@ -604,6 +731,10 @@ struct KvStats {
   promptsHeld @14 :UInt32;    # prompts the executor's context keeps (all tenants)
   promptHits @15 :UInt64;     # calls that started from one
   promptHitTokens @16 :UInt64; # prompt tokens those calls did not decode
+  adaptersLoaded @17 :UInt32;  # LoRA adapters the executor keeps loaded (all tenants)
+  adapterBytes @18 :UInt64;
+  adapterBudgetBytes @19 :UInt64;  # executor.max_adapter_mb
+  adapterLoads @20 :UInt64;    # loads since it started (a loaded one's use loads nothing)
 }
 
 # A tenant's policy as memosd enforces it (memos-policy(5)).
@@ -627,6 +758,7 @@ struct TenantUsage {
   activationItems @5 :UInt64;
   activationBytes @6 :UInt64;
   bounds @7 :List(UsageBound); # the bounds its policy sets, in memos-policy(5)'s order
+  paramBytes @8 :UInt64;       # of its adapters' files (parametric items not removed)
 }
 
 struct UsageBound {

@@ -43,6 +43,13 @@ struct PluginRequest {
     generate @13 :GenerateRequest;  # executor -> generated
     executorStatus @14 :Void;       # executor -> executorStatus
     chatTokens @15 :ChatTokensRequest;  # executor -> chatTokens
+    checkAdapter @16 :AdapterRef;   # executor -> adapterFacts
+    controlVector @17 :ControlVectorRequest;  # executor -> controlVector
+    distillBegin @18 :DistillRequest;  # executor -> distillation (its id, 0 steps done)
+    distillStep @19 :UInt64;           # executor: one step of distillation N -> distillation
+    distillFinish @20 :DistillFinish;  # executor: a done one's adapter -> adapterFile
+    distillCancel @21 :UInt64;         # executor: forget distillation N -> done
+    score @22 :ScoreRequest;           # executor -> textScore
   }
 }
 
@@ -61,6 +68,11 @@ struct PluginResponse {
     generated @10 :Generated;
     executorStatus @11 :ExecutorStatus;
     chatTokens @12 :ChatTokens;
+    adapterFacts @13 :AdapterFacts;
+    controlVector @14 :Data;      # a control vector's GGUF
+    distillation @15 :Distillation;
+    adapterFile @16 :Data;        # a distilled LoRA adapter's GGUF
+    textScore @17 :TextScore;
   }
 }
 
@@ -241,7 +253,7 @@ struct Candidate {
 struct ExecutorCapabilities {
   model @0 :Text;                 # the model's name (GGUF general.name, else the file name)
   modelHash @1 :Text;             # hex SHA-256 of the GGUF file
-  adapters @2 :Text;              # adapter set and scales, canonical; "" for none
+  adapters @2 :Text;              # the set it always runs with: "" (a call names its own, GenerateRequest.adapters)
   kvType @3 :Text;                # KV cache element type, e.g. "f16"
   layout @4 :Text;                # attention layout and the llama.cpp build, e.g. "llama.cpp de3ff81; layers 24; k 128; v 128; v-trans"
   stateFormat @5 :UInt32;         # version of the executor's state blob format
@@ -276,6 +288,78 @@ struct ChatTokens {
 struct PrefillRequest {
   tokens @0 :List(Int32);
   cacheScope @1 :Data;            # as GenerateRequest's: the prompt is kept for it
+  adapters @2 :List(AdapterRef);  # as GenerateRequest's
+}
+
+# A LoRA adapter (GGUF, general.type = adapter) in memosd's blob store, read
+# and checked against its digest by the executor, which keeps recently used
+# adapters loaded within a budget (executor.max_adapter_mb).
+struct AdapterRef {
+  path @0 :Text;                  # absolute path of the blob file
+  digest @1 :Data;                # its SHA-256 (the blob's name)
+  size @2 :UInt64;
+  scale @3 :Float32;              # the adapter's change times this; 1: as trained
+  kind @4 :Text;                  # "lora" ("" reads as it) or "cvec" (a control vector)
+}
+
+# Derives a control vector from two sets of texts (memories): the per-layer
+# mean hidden state of `positive` less that of `negative` -> controlVector
+# (its GGUF, general.architecture = controlvector).
+struct ControlVectorRequest {
+  positive @0 :List(Text);
+  negative @1 :List(Text);
+}
+
+# Distills texts (memories) into a LoRA adapter of the executor's model: it
+# fine-tunes some of a copy's weight matrices on them (llama.cpp's training
+# API), `steps` steps of one window each, then factors each matrix's change
+# at `rank` (truncated SVD), one step a matrix. One distillation at a time;
+# each step is one call, so other calls wait at most a step.
+struct DistillRequest {
+  texts @0 :List(Text);
+  rank @1 :UInt32;                # 0: 8
+  steps @2 :UInt32;               # training steps; 0: 40
+  learningRate @3 :Float32;       # AdamW's; 0: 1e-3
+}
+
+struct Distillation {
+  id @0 :UInt64;
+  done @1 :UInt32;                # steps run
+  total @2 :UInt32;               # training steps + one a matrix
+  loss @3 :Float32;               # the last training step's, per token
+  tokens @4 :UInt32;              # of the texts, all together
+}
+
+struct DistillFinish {
+  id @0 :UInt64;
+  name @1 :Text;                  # the adapter's general.name
+}
+
+# How well the model, with `adapters`, predicts each text (its tokens after
+# the first): summed negative log-likelihood, tokens, and how many of them
+# the most likely next token gets right.
+struct ScoreRequest {
+  texts @0 :List(Text);
+  adapters @1 :List(AdapterRef);
+}
+
+struct TextScore {
+  nll @0 :Float64;
+  tokens @1 :UInt64;
+  correct @2 :UInt64;
+}
+
+# What checkAdapter found: the adapter fits this executor's model (else the
+# call fails `invalid`, saying which of architecture, base model, tensor
+# names or shapes, or values does not).
+struct AdapterFacts {
+  architecture @0 :Text;          # general.architecture, the model's
+  baseModel @1 :Text;             # the model it is bound to: this executor's model hash
+  tensors @2 :UInt32;             # adapted matrices (lora_a/lora_b pairs)
+  rank @3 :UInt32;                # the largest rank of its pairs
+  alpha @4 :Float32;              # adapter.lora.alpha (0: none given, llama.cpp then uses 1)
+  name @5 :Text;                  # general.name, if any
+  kind @6 :Text;                  # "lora" or "cvec" (tensors: its layers; rank 0)
 }
 
 struct Prefilled {
@@ -335,6 +419,11 @@ struct GenerateRequest {
   # another asked. Empty: nothing kept or reused, the call starts from an
   # empty context. Ignored by executors without such a cache.
   cacheScope @8 :Data;
+  # LoRA adapters to run with, at their scales (memos/adapter_set.h); empty:
+  # the base model. Part of what a state depends on: a state made under
+  # another set (its header says) is refused, and recent prompts are kept
+  # per scope and set.
+  adapters @9 :List(AdapterRef);
 }
 
 struct Generated {
@@ -387,6 +476,10 @@ struct ExecutorStatus {
   promptsHeld @6 :UInt32;         # prompts kept in the context for their scope
   promptHits @7 :UInt64;          # calls that started from one
   promptHitTokens @8 :UInt64;     # prompt tokens those calls did not decode
+  adaptersLoaded @9 :UInt32;      # LoRA adapters kept loaded
+  adapterBytes @10 :UInt64;       # their file sizes, summed
+  adapterBudgetBytes @11 :UInt64; # executor.max_adapter_mb
+  adapterLoads @12 :UInt64;       # loads (misses); a loaded adapter's use loads nothing
 }
 
 # ---- router -------------------------------------------------------------------

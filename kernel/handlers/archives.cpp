@@ -234,6 +234,10 @@ void CubeArchives::export_chunk(const RequestContext& ctx, wire::ExportChunk::Re
     store::Status st = txn->scan_versions(
         cube.id, cursor.position, cursor.pinned,
         [&](const store::Item& item) {
+          // Archives carry plaintext: an adapter's GGUF is not in them yet
+          // (memctl param export writes it), and the importer would refuse
+          // the archive whole.
+          if (item.tier == store::Tier::parametric) return true;
           // An item's strength travels with it (scheduler/strength.h).
           if (item.version == 1) {
             store::AccessStats stats;

@@ -1,6 +1,10 @@
 // archives.h — export and import of whole cubes as archive streams:
 // exportChunk, importBegin, importChunk, importFinish.
 //
+// Archives carry the plaintext tier: parametric items (adapters) are left
+// out of an export (memctl param export writes their files), activation
+// states too (they belong to one model).
+//
 // Export runs on a worker: each request returns the next ~1 MiB of the
 // archive and an opaque cursor, pinned to the cube's head version at the
 // first chunk, so a cube larger than memory streams out consistently.

@@ -4,8 +4,8 @@
 // an area that keeps state across requests (archive import sessions) is an
 // object that RequestHandler owns.
 //
-// Still to come, each in an area of its own: params (the parametric tier),
-// router.
+// Still to come, in an area of its own: router. The parametric tier's
+// requests (params.h) keep uploads across requests, like archives.h.
 #pragma once
 
 #include "kernel/handlers/dispatch_table.h"
@@ -24,8 +24,10 @@ void add_search_handlers(DispatchTable& table, const Services& services);
 void add_snapshot_handlers(DispatchTable& table, const Services& services);
 // pluginList, pluginInfo, pluginReload (handlers/plugins.cpp).
 void add_plugin_handlers(DispatchTable& table, const Services& services);
-// chat, kvPrefill, kvList, kvRemove, kvStats (handlers/generation.cpp).
+// chat, kvPrefill (handlers/generation.cpp).
 void add_generation_handlers(DispatchTable& table, const Services& services);
+// kvList, kvRemove, kvStats (handlers/kv.cpp).
+void add_kv_handlers(DispatchTable& table, const Services& services);
 // policyShow, policyReload, tenantUsage (handlers/tenants.cpp).
 void add_tenant_handlers(DispatchTable& table, const Services& services);
 // schedStatus, schedLog, schedRun, explain (handlers/scheduler.cpp).

@@ -1,11 +1,10 @@
-// Generation requests: chat, kvPrefill, kvList, kvRemove, kvStats.
+// Generation requests: chat and kvPrefill (kv ls, rm and stats: kv.cpp).
 //
 // Chat and prefill call the model executor, which may take seconds to
 // minutes on a CPU: they run in order on the executor lane (services.h; the
 // executor runs one call at a time anyway), never on the worker pool.
-// Listing, removing and statistics run on the worker pool. Without an
-// executor (no executor.model) chat and prefill are refused with a clear
-// error; kv ls, rm and stats still work.
+// Without an executor (no executor.model) they are refused with a clear
+// error.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -19,6 +18,7 @@
 
 #include "kernel/access_log.h"
 #include "kernel/activation_tier.h"
+#include "kernel/chat_adapters.h"
 #include "kernel/cube_access.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/memory_block.h"
@@ -41,22 +41,6 @@ constexpr std::size_t kMaxNamedMemories = 1000;
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();
-}
-
-void set_activation(wire::Activation::Builder b, const store::Activation& a,
-                    const std::string& cube) {
-  b.setId(a.id);
-  b.setCube(cube);
-  b.setModel(a.model);
-  b.setModelHash(a.key.model_hash);
-  b.setKvType(a.key.kv_type);
-  b.setTokens(static_cast<std::uint32_t>(a.tokens.size()));
-  b.setBytes(a.size);
-  auto sources = b.initSources(static_cast<unsigned>(a.sources.size()));
-  for (unsigned i = 0; i < sources.size(); ++i) sources.set(i, a.sources[i]);
-  b.setCreatedAtMs(a.created_at_ms);
-  b.setLastUsedMs(a.last_used_ms);
-  b.setUses(a.uses);
 }
 
 Status no_executor() {
@@ -83,6 +67,9 @@ struct ChatArgs {
   bool no_reuse = false;   // the client's: decode everything, from nothing
   bool no_states = false;  // no stored states (the tier is off, or not the tenant's)
   bool stream = false;     // chatPiece replies ahead of the answer
+  // LoRA adapters of the cube (params.h); none named: the policy's.
+  std::vector<policies::AdapterChoice> adapters;
+  bool no_adapters = false;  // the base model, whatever the policy says
   std::uint32_t max_tokens = kDefaultMaxTokens;
   float temperature = 0;
   std::uint32_t top_k = 0;
@@ -99,7 +86,20 @@ struct Block {
   std::vector<std::int32_t> question_tokens;
   std::string format;             // of the prompt: "chat template" or "plain"
   bool with_working_set = false;  // the cube's working set leads the block
+  // The adapters it runs with (chat_adapters): for the executor, for the
+  // reply, and the set's text that keys its states.
+  std::vector<AdapterRef> adapters;
+  std::vector<std::string> adapter_labels;
+  std::string adapter_set;
 };
+
+// The executor's description with the block's adapter set in its key: the
+// activation tier finds and stores states made under exactly that set.
+ExecutorInfo keyed_info(const ExecutorInfo& info, const Block& b) {
+  ExecutorInfo keyed = info;
+  keyed.key.adapters = b.adapter_set;
+  return keyed;
+}
 
 // Queues `run` on the executor lane; queued when memosd stops, the request
 // is answered unavailable (retryable) instead. The block's search sees every
@@ -153,6 +153,11 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
   std::optional<store::ReadTxn> txn;
   if (Status st = open_cube(s, ctx, args.cube, CubeUse::read, &txn, &out->cube); !st.ok())
     return st;
+  if (Status st = chat_adapters(s, *ctx.policy, *txn, out->cube, args.adapters, args.no_adapters,
+                                &out->adapters, &out->adapter_labels, &out->adapter_set);
+      !st.ok()) {
+    return st;
+  }
   std::vector<store::Item> items;
   if (!args.ids.empty()) {
     // Named memories put into a chat's context are recalled; a prefill's
@@ -255,7 +260,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
   ActivationTier& tier = s.activations;
   Block b;
   if (Status st = make_block(s, ctx, args, &b); !st.ok()) return ctx.fail(st);
-  const ExecutorInfo& info = s.executor->info();
+  const ExecutorInfo info = keyed_info(s.executor->info(), b);
   std::vector<std::int32_t> tokens = b.block_tokens;
   tokens.insert(tokens.end(), b.question_tokens.begin(), b.question_tokens.end());
   if (tokens.size() >= info.context_tokens) {
@@ -273,6 +278,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
   StateRef ref;
   GenerateArgs ga;
   ga.tokens = tokens;
+  ga.adapters = b.adapters;
   ActivationTier::Touch counted;  // waited for below, after the generation
   if (found) {
     ref = tier.state_ref(found->activation);
@@ -356,6 +362,8 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
     c.setResident(gr.state_resident);
     c.setFormat(b.format);
     c.setSavedMs(saved_ms);
+    auto labels = c.initAdapters(static_cast<unsigned>(b.adapter_labels.size()));
+    for (unsigned i = 0; i < labels.size(); ++i) labels.set(i, b.adapter_labels[i]);
   });
 }
 
@@ -397,6 +405,23 @@ Status read_chat(const Services& s, wire::Chat::Reader in, ChatArgs* args) {
     return Status::bad_request("top-p must be between 0 and 1");
   args->top_k = in.getTopK();
   args->seed = in.getSeed();
+  if (in.getAdapters().size() > 8) return Status::bad_request("at most 8 adapters in one chat");
+  for (auto a : in.getAdapters()) {
+    std::string why;
+    auto choice = policies::parse_adapter_choice(exact_view(a.getName()), &why);
+    if (!choice || choice->name != exact_view(a.getName())) {
+      return Status::bad_request(choice ? "an adapter's name holds ':'" : why);
+    }
+    choice->scale = a.getScale();
+    if (!std::isfinite(choice->scale) || std::fabs(choice->scale) > 16) {
+      return Status::bad_request("an adapter's scale must be a number in [-16, 16]");
+    }
+    args->adapters.push_back(std::move(*choice));
+  }
+  args->no_adapters = in.getNoAdapters();
+  if (args->no_adapters && !args->adapters.empty()) {
+    return Status::bad_request("a chat names adapters or asks for none, not both");
+  }
   return {};
 }
 
@@ -437,7 +462,7 @@ void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& a
   ActivationTier& tier = s.activations;
   Block b;
   if (Status st = make_block(s, ctx, args, &b); !st.ok()) return ctx.fail(st);
-  const ExecutorInfo& info = s.executor->info();
+  const ExecutorInfo info = keyed_info(s.executor->info(), b);
   if (b.block_tokens.size() > info.context_tokens) {
     return ctx.fail(Status::too_large(
         "the memory block is " + std::to_string(b.block_tokens.size()) +
@@ -455,7 +480,8 @@ void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& a
   }
   std::string state;
   double prefill_ms = 0;
-  if (Status st = s.executor->prefill(b.block_tokens, cache_scope(ctx.tenant), &state, &prefill_ms);
+  if (Status st = s.executor->prefill(b.block_tokens, cache_scope(ctx.tenant), &state, &prefill_ms,
+                                      b.adapters);
       !st.ok())
     return ctx.fail(executor_failure("prefill failed", st));
   store::Activation stored;
@@ -488,87 +514,6 @@ void prefill(const Services& s, const RequestContext& ctx, wire::KvPrefill::Read
   on_lane(s, ctx, std::move(args), &run_prefill);
 }
 
-void list(const Services& s, const RequestContext& ctx, wire::CubeRef::Reader in) {
-  std::string cube_name = exact(in.getName());
-  if (Status st = check_cube_text(cube_name); !st.ok()) return ctx.fail(st);
-  s.run_on_worker([&s, ctx, cube_name = std::move(cube_name)] {
-    std::optional<store::ReadTxn> txn;
-    store::Cube cube;
-    if (Status st = open_cube(s, ctx, cube_name, CubeUse::read, &txn, &cube); !st.ok())
-      return ctx.fail(st);
-    std::vector<store::Activation> all;
-    store::Status st =
-        txn->list_activations(cube.id, [&](const store::Activation& a) { all.push_back(a); });
-    if (!st.ok()) return ctx.fail(Status::from(st));
-    ctx.respond([&](wire::Response::Builder r) {
-      auto list = r.initActivations(static_cast<unsigned>(all.size()));
-      for (unsigned i = 0; i < all.size(); ++i) set_activation(list[i], all[i], cube_name);
-    });
-  });
-}
-
-void remove(const Services& s, const RequestContext& ctx, wire::ItemRef::Reader in) {
-  std::string cube_name = exact(in.getCube());
-  const std::uint64_t item = in.getItemId();
-  if (Status st = check_owners_cube(cube_name, "remove its activation states"); !st.ok())
-    return ctx.fail(st);
-  if (Status st = check_cube_name(cube_name); !st.ok()) return ctx.fail(st);
-  // remove() waits for its commit: a worker, not the loop.
-  s.run_on_worker([&s, ctx, item, cube_name = std::move(cube_name)] {
-    std::optional<store::ReadTxn> txn;
-    store::Cube cube;
-    if (Status st = open_cube(s, ctx, cube_name, CubeUse::owner, &txn, &cube); !st.ok())
-      return ctx.fail(st);
-    txn.reset();
-    store::Activation gone;
-    Status st = s.activations.remove(cube.id, item, &gone);
-    if (st.code == Code::not_found) st.message = "no activation item " + format_id(item);
-    if (!st.ok()) return ctx.fail(st);
-    ctx.respond(
-        [&](wire::Response::Builder r) { set_activation(r.initActivation(), gone, cube.name); });
-  });
-}
-
-void stats(const Services& s, const RequestContext& ctx) {
-  s.run_on_worker([&s, ctx] {
-    std::optional<store::ReadTxn> txn;
-    store::ActivationUsage usage;
-    store::Status st = s.store.begin_read(&txn);
-    if (st.ok()) st = txn->activation_usage(ctx.tenant, &usage);
-    if (!st.ok()) return ctx.fail(Status::from(st));
-    txn.reset();
-    ExecutorStatus es;
-    if (s.executor) {
-      if (Status e = s.executor->status(&es); !e.ok())
-        spdlog::warn("executor status: {}", e.message);  // the stored side still answers
-    }
-    const ActivationConfig& config = s.activations.config();
-    ctx.respond([&](wire::Response::Builder r) {
-      auto k = r.initKvStats();
-      if (s.executor) {
-        const ExecutorInfo& info = s.executor->info();
-        k.setModel(info.model);
-        k.setModelHash(info.key.model_hash);
-        k.setKvType(info.key.kv_type);
-        k.setContextTokens(info.context_tokens);
-      }
-      k.setItems(usage.count);
-      k.setBytes(usage.bytes);
-      k.setTenantMaxBytes(activation_budget_mb(*ctx.policy).value_or(config.tenant_max_mb) << 20);
-      k.setResidentStates(es.resident_states);
-      k.setResidentBytes(es.resident_bytes);
-      k.setResidentBudgetBytes(es.resident_budget_bytes);
-      k.setResidentHits(es.resident_hits);
-      k.setResidentMisses(es.resident_misses);
-      k.setRejectedStates(es.rejected_states);
-      k.setPromptsHeld(es.prompts_held);
-      k.setPromptHits(es.prompt_hits);
-      k.setPromptHitTokens(es.prompt_hit_tokens);
-      k.setChunkTokens(config.chunk_tokens);
-    });
-  });
-}
-
 }  // namespace
 
 void add_generation_handlers(DispatchTable& table, const Services& s) {
@@ -576,10 +521,6 @@ void add_generation_handlers(DispatchTable& table, const Services& s) {
   table.add(R::CHAT, [&s](const RequestContext& c, R::Reader r) { chat(s, c, r.getChat()); });
   table.add(R::KV_PREFILL,
             [&s](const RequestContext& c, R::Reader r) { prefill(s, c, r.getKvPrefill()); });
-  table.add(R::KV_LIST, [&s](const RequestContext& c, R::Reader r) { list(s, c, r.getKvList()); });
-  table.add(R::KV_REMOVE,
-            [&s](const RequestContext& c, R::Reader r) { remove(s, c, r.getKvRemove()); });
-  table.add(R::KV_STATS, [&s](const RequestContext& c, R::Reader) { stats(s, c); });
 }
 
 }  // namespace memos::kernel

@@ -96,8 +96,9 @@ void respond_usage(const Services& s, const RequestContext& ctx, const Peer& pee
       {"max_items", p.max_items, usage.items},
       {"max_plaintext_mb", p.max_plaintext_mb, mib_up(usage.text_bytes)},
       {"activation.max_mb", p.activation_max_mb, mib_up(activation.bytes)},
-      // Blobs: activation states, so far the only ones (policy_use.h).
-      {"max_blob_mb", p.max_blob_mb, mib_up(activation.bytes)},
+      {"parametric.max_mb", p.parametric_max_mb, mib_up(usage.param_bytes)},
+      // Blobs: activation states and adapters.
+      {"max_blob_mb", p.max_blob_mb, mib_up(activation.bytes + usage.param_bytes)},
   };
   std::string name = s.tenants.tenant_name(peer);
   ctx.respond([&](wire::Response::Builder r) {
@@ -109,6 +110,7 @@ void respond_usage(const Services& s, const RequestContext& ctx, const Peer& pee
     u.setTextBytes(usage.text_bytes);
     u.setActivationItems(activation.count);
     u.setActivationBytes(activation.bytes);
+    u.setParamBytes(usage.param_bytes);
     unsigned n = 0;
     for (const Row& row : rows) n += row.limit ? 1 : 0;
     auto bounds = u.initBounds(n);

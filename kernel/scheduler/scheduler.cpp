@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "kernel/activation_tier.h"
+#include "kernel/chat_adapters.h"
 #include "kernel/index_set.h"
 #include "kernel/memory_block.h"
 #include "kernel/plugin_executor.h"
@@ -56,6 +57,7 @@ std::string percent(double r) {
 // Errors: the executor's.
 Status prefill_block(const Services& s, store::TenantId owner,
                      const std::vector<std::int32_t>& tokens,
+                     const std::vector<AdapterRef>& adapters,
                      const std::optional<FoundState>& found, std::string* state, double* prefill_ms,
                      std::uint32_t* reused) {
   *reused = 0;
@@ -63,6 +65,7 @@ Status prefill_block(const Services& s, store::TenantId owner,
     StateRef ref = s.activations.state_ref(found->activation);
     GenerateArgs ga;
     ga.tokens = tokens;
+    ga.adapters = adapters;
     ga.state = &ref;
     ga.max_tokens = 0;  // the prompt only
     ga.export_tokens = static_cast<std::uint32_t>(tokens.size());
@@ -77,7 +80,7 @@ Status prefill_block(const Services& s, store::TenantId owner,
     }
     // Refused (damaged, or made by another model): decoded whole below.
   }
-  return s.executor->prefill(tokens, cache_scope(owner), state, prefill_ms);
+  return s.executor->prefill(tokens, cache_scope(owner), state, prefill_ms, adapters);
 }
 
 }  // namespace
@@ -374,6 +377,13 @@ void Scheduler::prefill(const Services& s, const store::Cube& cube, std::uint64_
   if (!current || current->generation != generation || current->state != 0) return;
   store::WorkingSet set = *current;
   std::vector<store::Item> members;
+  // The owner's chats run with its policy's default adapters (when the cube
+  // holds them): the set's state is made under the same set, or no chat
+  // would find it.
+  auto policy = policy_of(s, cube.owner);
+  std::vector<AdapterRef> adapters;
+  std::vector<std::string> labels;
+  std::string adapter_set;
   {
     std::optional<store::ReadTxn> txn;
     if (store::Status st = s.store.begin_read(&txn); !st.ok()) {
@@ -385,6 +395,12 @@ void Scheduler::prefill(const Services& s, const store::Cube& cube, std::uint64_
       if (txn->get_item(cube.id, id, 0, &it).ok() && it.state == store::State::active)
         members.push_back(std::move(it));
     }
+    if (Status st =
+            chat_adapters(s, *policy, *txn, cube, {}, false, &adapters, &labels, &adapter_set);
+        !st.ok()) {
+      spdlog::warn("scheduler: the default adapters of {}: {}", cube.name, st.message);
+      return;
+    }
   }
   MemoryBlock block = build_memory_block(std::move(members), {});
   std::vector<std::int32_t> tokens, question;
@@ -395,7 +411,8 @@ void Scheduler::prefill(const Services& s, const store::Cube& cube, std::uint64_
   }
   set.block_tokens = static_cast<std::uint32_t>(tokens.size());
   measure_estimate(s, cube.id, set);
-  const ExecutorInfo& info = s.executor->info();
+  ExecutorInfo info = s.executor->info();
+  info.key.adapters = adapter_set;
   ActivationTier& tier = s.activations;
   if (tokens.size() < tier.config().chunk_tokens || tokens.size() >= info.context_tokens) {
     // Too small to be worth a state, or too large for the model: the set
@@ -414,13 +431,13 @@ void Scheduler::prefill(const Services& s, const store::Cube& cube, std::uint64_
     std::string state;
     double prefill_ms = 0;
     std::uint32_t reused = 0;
-    if (Status st = prefill_block(s, cube.owner, tokens, found, &state, &prefill_ms, &reused);
+    if (Status st =
+            prefill_block(s, cube.owner, tokens, adapters, found, &state, &prefill_ms, &reused);
         !st.ok()) {
       spdlog::warn("scheduler: prefilling the working set of {}: {}", cube.name, st.message);
       return;
     }
     store::Activation stored;
-    auto policy = policy_of(s, cube.owner);
     if (Status st = tier.store(cube.owner, cube.id, info, tokens, block.ids, state, prefill_ms,
                                &stored, activation_budget_mb(*policy));
         !st.ok()) {

@@ -45,6 +45,22 @@ struct ItemRecord {
   sessionId @14 :Text;      # provenance: the writer's session, if it said
   sources @15 :List(UInt64);  # provenance: items this one was derived from
   cubeVersion @16 :UInt64;  # the cube's head version when this was written
+  param @17 :ParamRecord;   # set on parametric items (tier parametric) only
+}
+
+# A parametric item's adapter (store.h Parametric); its GGUF is a blob.
+struct ParamRecord {
+  kind @0 :Text;            # "lora"
+  name @1 :Text;
+  blob @2 :Data;            # SHA-256 of the GGUF in the blob store
+  size @3 :UInt64;
+  scale @4 :Float32;
+  baseModel @5 :Text;       # hex SHA-256 of the model it fits
+  architecture @6 :Text;
+  tensors @7 :UInt32;
+  rank @8 :UInt32;
+  alpha @9 :Float32;
+  origin @10 :Text;
 }
 
 struct CubeRecord {

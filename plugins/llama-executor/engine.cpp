@@ -2,9 +2,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <stdexcept>
+
+#include "memos/adapter_set.h"
 
 #include "plugins/llama-executor/utf8.h"
 
@@ -36,7 +42,8 @@ Engine::Engine(const Settings& settings)
     : settings_(settings),
       model_(load_model(settings)),
       resident_(settings.resident_bytes),
-      prompts_(settings.prompt_cache_bytes) {
+      prompts_(settings.prompt_cache_bytes),
+      adapters_(settings.max_adapter_bytes) {
   n_ctx_ = context_tokens(model_, settings_);
   batch_ = std::min(settings_.batch, n_ctx_);
   // A quantized V cache needs flash attention in llama.cpp; f16 and f32
@@ -243,7 +250,7 @@ void Engine::decode(const std::vector<llama_token>& tokens, std::uint32_t from, 
 std::string Engine::export_state(const std::vector<llama_token>& tokens) {
   StateHeader header;
   header.model_hash = model_.hash;
-  header.adapters = info_.adapters;
+  header.adapters = applied_set_;
   header.kv_type = info_.kv_type;
   header.layout = info_.layout;
   header.tokens = tokens;
@@ -251,11 +258,325 @@ std::string Engine::export_state(const std::vector<llama_token>& tokens) {
   return encode_state_header(header, bytes.size()) + bytes;
 }
 
+namespace {
+
+// An adapter's scale past this is no longer the adapter, and one that is
+// not finite would poison every value it touches.
+constexpr float kMaxAdapterScale = 16;
+
+std::string short_hex(const std::string& raw_digest) {
+  return to_hex(reinterpret_cast<const unsigned char*>(raw_digest.data()), raw_digest.size())
+      .substr(0, 12);
+}
+
+}  // namespace
+
+std::string Engine::prompt_scope(const std::string& scope) const {
+  if (scope.empty()) return scope;
+  return scope + '\x1f' + applied_set_;
+}
+
+void Engine::verify_adapter_file(const AdapterInput& a) const {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(a.path, ec);
+  if (ec || size != a.size) {
+    throw std::invalid_argument("adapter " + short_hex(a.digest) + ": " + a.path +
+                                (ec ? " cannot be read" : " is not of its recorded size"));
+  }
+  Digest digest;
+  try {
+    digest = sha256_file(a.path);
+  } catch (const std::runtime_error& e) {
+    throw std::invalid_argument("adapter " + short_hex(a.digest) + ": " + e.what());
+  }
+  if (std::memcmp(digest.data(), a.digest.data(), digest.size()) != 0) {
+    throw std::invalid_argument("adapter " + short_hex(a.digest) + ": " + a.path +
+                                " does not match its digest");
+  }
+}
+
+AdapterPtr Engine::load_adapter(const AdapterInput& a) {
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(a.path.c_str(), "rb"), &std::fclose);
+  if (!file) throw std::invalid_argument("adapter " + short_hex(a.digest) + " cannot be opened");
+  AdapterPtr adapter(llama_adapter_lora_init_from_file_ptr(model_.model.get(), file.get()));
+  if (!adapter) {
+    throw std::invalid_argument("llama.cpp refused adapter " + short_hex(a.digest) +
+                                " (its log says why)");
+  }
+  return adapter;
+}
+
+const std::string& Engine::apply_adapters(const std::vector<AdapterInput>& in) {
+  if (in.empty() && applied_set_.empty()) return applied_set_;
+  if (!in.empty() && !adapters_.enabled()) {
+    throw std::invalid_argument("adapters are off in this executor (max_adapter_bytes = 0)");
+  }
+  if (in.size() > kMaxAdaptersPerCall) {
+    throw std::invalid_argument(std::to_string(in.size()) + " adapters in one call; at most " +
+                                std::to_string(kMaxAdaptersPerCall));
+  }
+  std::vector<adapters::Member> members;
+  std::map<std::string, const AdapterInput*> by_hex;
+  for (const AdapterInput& a : in) {
+    if (a.digest.size() != 32) {
+      throw std::invalid_argument("adapter digest of " + std::to_string(a.digest.size()) +
+                                  " bytes, not 32");
+    }
+    if (!std::isfinite(a.scale) || std::fabs(a.scale) > kMaxAdapterScale) {
+      throw std::invalid_argument("adapter scale " + std::to_string(a.scale) +
+                                  " is not a number in [-16, 16]");
+    }
+    if (a.kind != "lora" && a.kind != "cvec") {
+      throw std::invalid_argument("adapter kind '" + a.kind.substr(0, 16) +
+                                  "' is neither lora nor cvec");
+    }
+    std::string hex =
+        to_hex(reinterpret_cast<const unsigned char*>(a.digest.data()), a.digest.size());
+    if (!by_hex.emplace(hex, &a).second) {
+      throw std::invalid_argument("adapter " + hex.substr(0, 12) + " is named twice");
+    }
+    members.push_back({std::move(hex), a.scale, a.kind});
+  }
+  std::string set = adapters::canonical_set(members);
+  if (set == applied_set_) return applied_set_;
+  // Loading may free other adapters: none stays applied meanwhile.
+  llama_context* ctx = context_.get();
+  llama_set_adapters_lora(ctx, nullptr, 0, nullptr);
+  if (vector_applied_) {
+    llama_set_adapter_cvec(ctx, nullptr, 0, model_.n_embd, 0, 0);
+    vector_applied_ = false;
+  }
+  applied_set_.clear();
+  std::vector<std::string> keep;
+  for (const auto& m : members) keep.push_back(by_hex[m.digest_hex]->digest);
+  std::vector<llama_adapter_lora*> loaded;
+  std::vector<float> scales;
+  std::vector<float> vector;  // the control vectors' scaled sum
+  for (const auto& m : members) {
+    const AdapterInput& a = *by_hex[m.digest_hex];
+    if (a.kind == "cvec") {
+      const std::vector<float>* directions = adapters_.find_vector(a.digest);
+      if (!directions) {
+        verify_adapter_file(a);
+        ControlVector cv;
+        try {
+          cv = read_control_vector(a.path, shapes(), model_.n_embd, model_.n_layer);
+        } catch (const std::invalid_argument& e) {
+          throw std::invalid_argument("control vector " + short_hex(a.digest) + " " + e.what());
+        }
+        adapters_.insert_vector(a.digest, std::move(cv.data), a.size, keep);
+        directions = adapters_.find_vector(a.digest);
+      }
+      vector.resize(directions->size(), 0.0f);
+      for (std::size_t i = 0; i < directions->size(); ++i) vector[i] += m.scale * (*directions)[i];
+      continue;
+    }
+    llama_adapter_lora* adapter = adapters_.find(a.digest);
+    if (!adapter) {
+      verify_adapter_file(a);
+      AdapterPtr fresh = load_adapter(a);
+      adapter = fresh.get();
+      adapters_.insert(a.digest, std::move(fresh), a.size, keep);
+    }
+    loaded.push_back(adapter);
+    scales.push_back(m.scale);
+  }
+  if (llama_set_adapters_lora(ctx, loaded.data(), loaded.size(), scales.data()) != 0) {
+    throw std::runtime_error("llama.cpp refused the adapter set " + set);
+  }
+  if (!vector.empty()) {
+    if (llama_set_adapter_cvec(ctx, vector.data(), vector.size(), model_.n_embd, 1,
+                               model_.n_layer - 1) != 0) {
+      throw std::runtime_error("llama.cpp refused the control vectors of " + set);
+    }
+    vector_applied_ = true;
+  }
+  applied_set_ = std::move(set);
+  return applied_set_;
+}
+
+AdapterFacts Engine::check_adapter(const AdapterInput& a) {
+  if (!adapters_.enabled()) {
+    throw std::invalid_argument("adapters are off in this executor (max_adapter_bytes = 0)");
+  }
+  if (a.digest.size() != 32) {
+    throw std::invalid_argument("adapter digest of " + std::to_string(a.digest.size()) +
+                                " bytes, not 32");
+  }
+  std::lock_guard lock(mutex_);
+  Publisher publish_on_return{*this};
+  verify_adapter_file(a);
+  AdapterFacts facts;
+  facts.architecture = model_.architecture;
+  facts.base_model = model_.hash_hex;
+  if (is_control_vector_file(a.path)) {
+    ControlVector cv;
+    try {
+      cv = read_control_vector(a.path, shapes(), model_.n_embd, model_.n_layer);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("the control vector ") + e.what());
+    }
+    facts.kind = "cvec";
+    facts.tensors = static_cast<std::uint32_t>(cv.layers);
+    if (!adapters_.find_vector(a.digest)) {
+      adapters_.insert_vector(a.digest, std::move(cv.data), a.size, {a.digest});
+    }
+    return facts;
+  }
+  AdapterFileFacts file;
+  try {
+    file = check_adapter_file(a.path, shapes());
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("the adapter ") + e.what());
+  }
+  // The file fits; llama.cpp has the last word, and a loaded adapter is
+  // kept for the chats that follow its import.
+  if (!adapters_.find(a.digest)) {
+    AdapterPtr adapter = load_adapter(a);
+    llama_set_adapters_lora(context_.get(), nullptr, 0, nullptr);
+    applied_set_.clear();
+    adapters_.insert(a.digest, std::move(adapter), a.size, {a.digest});
+  }
+  facts.name = file.name;
+  facts.tensors = file.tensors;
+  facts.rank = file.rank;
+  facts.alpha = file.alpha;
+  return facts;
+}
+
+const ModelShapes& Engine::shapes() {
+  if (shapes_.matrices.empty()) {
+    shapes_ = read_model_shapes(settings_.model, model_.architecture, model_.hash_hex);
+  }
+  return shapes_;
+}
+
+std::string Engine::control_vector(const std::vector<std::string>& positive,
+                                   const std::vector<std::string>& negative) {
+  auto tokens_of = [&](const std::vector<std::string>& texts) {
+    std::vector<std::vector<llama_token>> out;
+    for (const auto& t : texts) out.push_back(tokenize(t, true));
+    return out;
+  };
+  const auto pos = tokens_of(positive), neg = tokens_of(negative);
+  // Its own context, and the model is read-only: the chats' context is left
+  // alone, but one call at a time still (memory).
+  std::lock_guard lock(mutex_);
+  const ControlVector cv = derive_control_vector(
+      model_.model.get(), pos, neg, std::min<std::uint32_t>(n_ctx_, 2048), settings_.threads);
+  return encode_control_vector(cv, model_.architecture);
+}
+
+TextScore Engine::score(const std::vector<std::string>& texts,
+                        const std::vector<AdapterInput>& adapters) {
+  std::vector<std::vector<llama_token>> all;
+  for (const auto& t : texts) {
+    all.push_back(tokenize(t, true));
+    if (all.back().size() > n_ctx_) all.back().resize(n_ctx_);
+  }
+  std::lock_guard lock(mutex_);
+  Publisher publish_on_return{*this};
+  apply_adapters(adapters);
+  TextScore out;
+  for (const auto& tokens : all) {
+    clear();
+    const auto size = static_cast<std::uint32_t>(tokens.size());
+    for (std::uint32_t at = 0; at + 1 < size; at += batch_) {
+      const std::uint32_t n = std::min(batch_, size - at);
+      llama_batch& b = batch_buffer_->fill(tokens.data() + at, static_cast<std::int32_t>(n),
+                                           static_cast<llama_pos>(at), false, true);
+      if (const std::int32_t rc = llama_decode(context_.get(), b); rc != 0) {
+        clear();
+        throw std::runtime_error("llama_decode failed (" + std::to_string(rc) + ")");
+      }
+      for (std::uint32_t i = 0; i < n && at + i + 1 < size; ++i) {
+        const float* logits = llama_get_logits_ith(context_.get(), static_cast<std::int32_t>(i));
+        const llama_token next = tokens[at + i + 1];
+        float top = logits[0];
+        llama_token best = 0;
+        for (llama_token v = 1; v < model_.n_vocab; ++v) {
+          if (logits[v] > top) top = logits[v], best = v;
+        }
+        double sum = 0;
+        for (llama_token v = 0; v < model_.n_vocab; ++v) sum += std::exp(logits[v] - top);
+        out.nll += std::log(sum) - (logits[next] - top);
+        out.correct += best == next;
+        ++out.tokens;
+      }
+    }
+  }
+  clear();
+  return out;
+}
+
+std::uint64_t Engine::distill_begin(const std::vector<std::string>& texts, DistillOptions options) {
+  std::vector<std::vector<llama_token>> tokens;
+  for (const auto& t : texts) tokens.push_back(tokenize(t, true));
+  options.threads = settings_.threads;
+  std::lock_guard lock(mutex_);
+  if (distillation_) {
+    throw std::invalid_argument("distillation " + std::to_string(distillation_id_) +
+                                " is open; one at a time");
+  }
+  distillation_ = std::make_unique<Distillation>(settings_.model, model_.hash_hex,
+                                                 model_.architecture, tokens, options);
+  distillation_id_ = next_distillation_++;
+  return distillation_id_;
+}
+
+DistillProgress Engine::distill_step(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  if (!distillation_ || id != distillation_id_) {
+    throw std::invalid_argument("no distillation " + std::to_string(id));
+  }
+  if (distillation_->done()) return distillation_->progress();
+  try {
+    return distillation_->step();
+  } catch (const std::runtime_error&) {
+    distillation_.reset();
+    throw;
+  }
+}
+
+DistillProgress Engine::distill_progress(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  if (!distillation_ || id != distillation_id_) {
+    throw std::invalid_argument("no distillation " + std::to_string(id));
+  }
+  return distillation_->progress();
+}
+
+std::string Engine::distill_finish(std::uint64_t id, const std::string& name) {
+  std::lock_guard lock(mutex_);
+  if (!distillation_ || id != distillation_id_) {
+    throw std::invalid_argument("no distillation " + std::to_string(id));
+  }
+  if (!distillation_->done()) {
+    const DistillProgress& p = distillation_->progress();
+    throw std::invalid_argument("distillation " + std::to_string(id) + " has run " +
+                                std::to_string(p.done) + " of its " + std::to_string(p.total) +
+                                " steps");
+  }
+  std::string gguf = distillation_->adapter(name);
+  distillation_.reset();
+  return gguf;
+}
+
+void Engine::distill_cancel(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  if (!distillation_ || id != distillation_id_) {
+    throw std::invalid_argument("no distillation " + std::to_string(id));
+  }
+  distillation_.reset();
+}
+
 PrefillResult Engine::prefill(const std::vector<llama_token>& tokens,
-                              const std::string& cache_scope) {
+                              const std::string& cache_scope,
+                              const std::vector<AdapterInput>& adapters) {
   check_tokens(tokens);
   std::lock_guard lock(mutex_);
   Publisher publish_on_return{*this};  // counters, for status() without the lock
+  apply_adapters(adapters);
   PrefillResult r;
   const double start = now_us();
   // From an empty sequence even when a recent prompt shares a prefix: the
@@ -265,7 +586,7 @@ PrefillResult Engine::prefill(const std::vector<llama_token>& tokens,
   r.prefill_ms = (now_us() - start) / 1000.0;
   r.state = export_state(tokens);
   r.tokens = static_cast<std::uint32_t>(tokens.size());
-  keep_prompt(cache_scope, tokens);
+  keep_prompt(prompt_scope(cache_scope), tokens);
   return r;
 }
 
@@ -314,8 +635,9 @@ Engine::Restored Engine::restore(const GenerateInput& input, std::uint32_t cache
   if (!r.why.empty()) {
   } else if (h.model_hash != model_.hash) {
     r.why = "made by another model (" + to_hex(h.model_hash).substr(0, 12) + ")";
-  } else if (h.adapters != info_.adapters) {
-    r.why = "made with adapters '" + h.adapters + "'";
+  } else if (h.adapters != applied_set_) {
+    r.why = "made under adapters '" + (h.adapters.empty() ? "none" : h.adapters) +
+            "', this call runs '" + (applied_set_.empty() ? "none" : applied_set_) + "'";
   } else if (h.kv_type != info_.kv_type) {
     r.why = "KV type " + h.kv_type + ", this executor uses " + info_.kv_type;
   } else if (h.layout != info_.layout) {
@@ -382,6 +704,7 @@ GenerateResult Engine::generate(const GenerateInput& input, const Warn& warn) {
   GenerateResult out;
   out.prompt_tokens = n;
   llama_memory_t mem = llama_get_memory(context_.get());
+  apply_adapters(input.adapters);
 
   // Neither a state nor a recent prompt holds logits: the last prompt
   // position is decoded again. An export inside a reused prefix starts the
@@ -390,7 +713,7 @@ GenerateResult Engine::generate(const GenerateInput& input, const Warn& warn) {
   if (input.export_tokens > 0) limit = std::min(limit, input.export_tokens);
   // What the scope's recent prompts cover: the one still in the context,
   // or one whose state the prompt cache keeps.
-  const std::string scope = prompts_.enabled() ? input.cache_scope : std::string();
+  const std::string scope = prompts_.enabled() ? prompt_scope(input.cache_scope) : std::string();
   std::uint32_t live = 0;
   PromptCache::Match kept;
   if (!scope.empty()) {
@@ -547,6 +870,7 @@ void Engine::publish() {
   c.prompts_held = prompts_.size();
   c.prompt_hits = prompt_hits_;
   c.prompt_tokens = prompt_tokens_;
+  c.adapters = adapters_.stats();
   std::lock_guard lock(counters_mutex_);
   published_ = c;
 }

@@ -12,6 +12,7 @@
 // is decoded in full.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,7 +21,11 @@
 #include <string_view>
 #include <vector>
 
+#include "plugins/llama-executor/adapter_cache.h"
+#include "plugins/llama-executor/adapter_file.h"
 #include "plugins/llama-executor/chat_format.h"
+#include "plugins/llama-executor/control_vector.h"
+#include "plugins/llama-executor/distillation.h"
 #include "plugins/llama-executor/llama_handles.h"
 #include "plugins/llama-executor/loaded_model.h"
 #include "plugins/llama-executor/prompt_cache.h"
@@ -50,10 +55,31 @@ struct SamplingParams {
   std::uint32_t seed = 0;
 };
 
+// A LoRA adapter a call runs with (plugin.capnp's AdapterRef).
+struct AdapterInput {
+  std::string path;
+  std::string digest;  // raw SHA-256
+  std::uint64_t size = 0;
+  float scale = 1;
+  std::string kind = "lora";  // or "cvec": a control vector
+};
+
+// What check_adapter() found (plugin.capnp's AdapterFacts).
+struct AdapterFacts {
+  std::string kind = "lora";
+  std::string architecture, base_model, name;
+  std::uint32_t tensors = 0, rank = 0;
+  float alpha = 0;
+};
+
+// At most this many adapters in one call.
+constexpr std::size_t kMaxAdaptersPerCall = 8;
+
 struct GenerateInput {
   std::vector<llama_token> tokens;
-  std::string state_path;    // "" : none
-  std::string state_digest;  // raw SHA-256
+  std::vector<AdapterInput> adapters;  // empty: the base model
+  std::string state_path;              // "" : none
+  std::string state_digest;            // raw SHA-256
   std::uint64_t state_size = 0;
   double state_utility = 0;  // memosd's worth of it: the resident set's order
   std::uint32_t max_tokens = 0;
@@ -89,12 +115,25 @@ struct GenerateResult {
   double export_prefill_ms = 0;  // decoding the exported tokens not restored
 };
 
+// How well the model predicts texts (Engine::score): over every token of
+// each after its first, the summed negative log-likelihood and how many
+// the model's most likely next token gets right.
+struct TextScore {
+  double nll = 0;
+  std::uint64_t tokens = 0, correct = 0;
+  double perplexity() const { return tokens ? std::exp(nll / static_cast<double>(tokens)) : 0; }
+  double accuracy() const {
+    return tokens ? static_cast<double>(correct) / static_cast<double>(tokens) : 0;
+  }
+};
+
 struct ExecutorCounters {
   ResidentStats resident;
   std::uint64_t rejected = 0;
   std::uint32_t prompts_held = 0;   // recent prompts kept (prompt_cache.h)
   std::uint64_t prompt_hits = 0;    // calls that started from one
   std::uint64_t prompt_tokens = 0;  // tokens those calls did not decode
+  AdapterStats adapters;
 };
 
 class Engine {
@@ -111,9 +150,37 @@ class Engine {
                                     bool parse_special = false) const;
   // The block and the question in the model's chat template (chat_format.h).
   ChatTokens chat_tokens(std::string_view system, std::string_view user) const;
-  // From an empty sequence; kept for later calls of `cache_scope` ("" : not).
-  PrefillResult prefill(const std::vector<llama_token>& tokens, const std::string& cache_scope);
+  // From an empty sequence, with `adapters` applied; kept for later calls
+  // of `cache_scope` ("" : not) with the same adapters.
+  PrefillResult prefill(const std::vector<llama_token>& tokens, const std::string& cache_scope,
+                        const std::vector<AdapterInput>& adapters = {});
+  // Checks an adapter file against the model (adapter_file.h), then has
+  // llama.cpp load it, and keeps it loaded. Throws std::invalid_argument
+  // saying what does not fit.
+  AdapterFacts check_adapter(const AdapterInput& adapter);
+  // A control vector from two sets of texts (control_vector.h), as a GGUF.
+  // Throws std::invalid_argument (an empty side, too many texts, one too
+  // long for the context).
+  std::string control_vector(const std::vector<std::string>& positive,
+                             const std::vector<std::string>& negative);
   GenerateResult generate(const GenerateInput& input, const Warn& warn);
+  // How well the model, with `adapters`, predicts each text (tokenized
+  // with BOS, cut to the context). Throws std::invalid_argument (a bad
+  // adapter), std::runtime_error (llama.cpp failed).
+  TextScore score(const std::vector<std::string>& texts,
+                  const std::vector<AdapterInput>& adapters = {});
+
+  // Distillation (distillation.h), one at a time, over a copy of the
+  // model: begin returns its id, step runs one step of it, finish returns
+  // the adapter's GGUF and forgets it, cancel forgets it. Throws
+  // std::invalid_argument (begin: what Distillation refuses, or one is
+  // open already; the others: no distillation of that id),
+  // std::runtime_error (llama.cpp failed; the distillation is forgotten).
+  std::uint64_t distill_begin(const std::vector<std::string>& texts, DistillOptions options);
+  DistillProgress distill_step(std::uint64_t id);
+  DistillProgress distill_progress(std::uint64_t id);
+  std::string distill_finish(std::uint64_t id, const std::string& name);
+  void distill_cancel(std::uint64_t id);
   // As of the end of the last call; never waits for a call in progress.
   ExecutorCounters counters();
 
@@ -129,6 +196,22 @@ class Engine {
   };
 
   void check_tokens(const std::vector<llama_token>& tokens) const;
+  // Sets the context's adapters to `adapters` (loading those not loaded)
+  // and returns the set's canonical text (memos/adapter_set.h), which
+  // states and recent prompts are keyed by. A set already applied costs a
+  // comparison. Throws std::invalid_argument for a bad reference (digest,
+  // scale, a duplicate, a file that does not match its digest or that
+  // llama.cpp refuses) or when adapters are off.
+  const std::string& apply_adapters(const std::vector<AdapterInput>& adapters);
+  // Checks the adapter's file against its size and digest. Throws
+  // std::invalid_argument.
+  void verify_adapter_file(const AdapterInput& adapter) const;
+  // Has llama.cpp load a verified adapter file. Throws std::invalid_argument.
+  AdapterPtr load_adapter(const AdapterInput& adapter);
+  // The model's shapes, read once (for checking adapters).
+  const ModelShapes& shapes();
+  // The key recent prompts are kept under: the scope and the adapter set.
+  std::string prompt_scope(const std::string& scope) const;
   // Empties sequence 0 (and forgets what it held).
   void clear();
   // Starts sequence 0 with the first `cached` tokens of a recent prompt of
@@ -186,6 +269,12 @@ class Engine {
   std::unique_ptr<OwnedBatch> batch_buffer_;
   ResidentCache resident_;
   PromptCache prompts_;
+  ModelShapes shapes_;  // what an adapter must fit
+  AdapterCache adapters_;
+  std::unique_ptr<Distillation> distillation_;
+  std::uint64_t distillation_id_ = 0, next_distillation_ = 1;
+  std::string applied_set_;      // canonical text of the context's adapters; "" : none
+  bool vector_applied_ = false;  // a control vector is set on the context
   // What sequence 0 holds between calls, for the next call of its scope.
   std::string live_scope_;  // "" : nothing reusable
   std::vector<llama_token> live_tokens_;

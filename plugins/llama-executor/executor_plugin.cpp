@@ -31,12 +31,53 @@ void set_tokens(capnp::List<int32_t>::Builder out, const std::vector<llama_token
 // A cache scope names a tenant; kept with each prompt, so it stays short.
 constexpr std::size_t kMaxScopeBytes = 256;
 
+memos::llama_exec::AdapterInput adapter_of(wire::AdapterRef::Reader a) {
+  memos::llama_exec::AdapterInput in;
+  in.path = a.getPath();
+  auto d = a.getDigest();
+  in.digest.assign(reinterpret_cast<const char*>(d.begin()), d.size());
+  in.size = a.getSize();
+  in.scale = a.getScale();
+  in.kind = a.hasKind() && a.getKind().size() > 0 ? std::string(a.getKind().cStr()) : "lora";
+  return in;
+}
+
 std::string scope_of(capnp::Data::Reader data) {
   if (data.size() > kMaxScopeBytes) {
     throw std::invalid_argument("cacheScope of " + std::to_string(data.size()) + " bytes is over " +
                                 std::to_string(kMaxScopeBytes));
   }
   return std::string(reinterpret_cast<const char*>(data.begin()), data.size());
+}
+
+std::vector<memos::llama_exec::AdapterInput> adapters_of(
+    capnp::List<wire::AdapterRef>::Reader list) {
+  if (list.size() > memos::llama_exec::kMaxAdaptersPerCall) {
+    throw std::invalid_argument(std::to_string(list.size()) + " adapters in one call; at most " +
+                                std::to_string(memos::llama_exec::kMaxAdaptersPerCall));
+  }
+  std::vector<memos::llama_exec::AdapterInput> out;
+  for (auto a : list) out.push_back(adapter_of(a));
+  return out;
+}
+
+// At most `most` texts. Throws std::invalid_argument.
+std::vector<std::string> texts_of(capnp::List<capnp::Text>::Reader list, std::size_t most) {
+  if (list.size() > most) {
+    throw std::invalid_argument("at most " + std::to_string(most) + " texts in one call");
+  }
+  std::vector<std::string> out;
+  for (auto t : list) out.emplace_back(t.cStr(), t.size());
+  return out;
+}
+
+void set_distillation(Reply reply, std::uint64_t id, const memos::llama_exec::DistillProgress& p) {
+  auto d = reply.initDistillation();
+  d.setId(id);
+  d.setDone(p.done);
+  d.setTotal(p.total);
+  d.setLoss(p.loss);
+  d.setTokens(p.tokens);
 }
 
 capnp::Data::Reader data_of(const std::string& bytes) {
@@ -73,11 +114,68 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
         }
         case wire::PluginRequest::PREFILL: {
           auto p_in = request.getPrefill();
-          auto r = engine_.prefill(tokens_of(p_in.getTokens()), scope_of(p_in.getCacheScope()));
+          auto r = engine_.prefill(tokens_of(p_in.getTokens()), scope_of(p_in.getCacheScope()),
+                                   adapters_of(p_in.getAdapters()));
           auto p = reply.initPrefilled();
           p.setState(data_of(r.state));
           p.setTokens(r.tokens);
           p.setPrefillMs(r.prefill_ms);
+          return MEMOS_OK;
+        }
+        case wire::PluginRequest::CHECK_ADAPTER: {
+          auto facts = engine_.check_adapter(adapter_of(request.getCheckAdapter()));
+          auto f = reply.initAdapterFacts();
+          f.setArchitecture(facts.architecture);
+          f.setBaseModel(facts.base_model);
+          f.setTensors(facts.tensors);
+          f.setRank(facts.rank);
+          f.setAlpha(facts.alpha);
+          f.setName(facts.name);
+          f.setKind(facts.kind);
+          return MEMOS_OK;
+        }
+        case wire::PluginRequest::CONTROL_VECTOR: {
+          auto c = request.getControlVector();
+          const std::size_t most = memos::llama_exec::kMaxControlTexts;
+          const std::string gguf = engine_.control_vector(texts_of(c.getPositive(), most),
+                                                          texts_of(c.getNegative(), most));
+          reply.setControlVector(data_of(gguf));
+          return MEMOS_OK;
+        }
+        case wire::PluginRequest::DISTILL_BEGIN: {
+          auto d = request.getDistillBegin();
+          memos::llama_exec::DistillOptions options;
+          if (d.getRank() != 0) options.rank = d.getRank();
+          if (d.getSteps() != 0) options.steps = d.getSteps();
+          if (d.getLearningRate() != 0) options.learning_rate = d.getLearningRate();
+          const std::uint64_t id = engine_.distill_begin(
+              texts_of(d.getTexts(), memos::llama_exec::kMaxDistillTexts), options);
+          set_distillation(reply, id, engine_.distill_progress(id));
+          return MEMOS_OK;
+        }
+        case wire::PluginRequest::DISTILL_STEP: {
+          const std::uint64_t id = request.getDistillStep();
+          set_distillation(reply, id, engine_.distill_step(id));
+          return MEMOS_OK;
+        }
+        case wire::PluginRequest::DISTILL_FINISH: {
+          auto f = request.getDistillFinish();
+          reply.setAdapterFile(data_of(engine_.distill_finish(f.getId(), f.getName().cStr())));
+          return MEMOS_OK;
+        }
+        case wire::PluginRequest::DISTILL_CANCEL:
+          engine_.distill_cancel(request.getDistillCancel());
+          reply.setDone();
+          return MEMOS_OK;
+        case wire::PluginRequest::SCORE: {
+          auto sc = request.getScore();
+          const auto score =
+              engine_.score(texts_of(sc.getTexts(), memos::llama_exec::kMaxDistillTexts),
+                            adapters_of(sc.getAdapters()));
+          auto out = reply.initTextScore();
+          out.setNll(score.nll);
+          out.setTokens(score.tokens);
+          out.setCorrect(score.correct);
           return MEMOS_OK;
         }
         case wire::PluginRequest::GENERATE:
@@ -94,12 +192,17 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
           s.setPromptsHeld(c.prompts_held);
           s.setPromptHits(c.prompt_hits);
           s.setPromptHitTokens(c.prompt_tokens);
+          s.setAdaptersLoaded(c.adapters.loaded);
+          s.setAdapterBytes(c.adapters.bytes);
+          s.setAdapterBudgetBytes(c.adapters.budget);
+          s.setAdapterLoads(c.adapters.loads);
           return MEMOS_OK;
         }
         default:
           return fail(reply, MEMOS_ERR_UNSUPPORTED,
                       "llama-executor answers describe, tokenize, chatTokens, prefill, "
-                      "generate and executorStatus");
+                      "generate, checkAdapter, controlVector, distillBegin, distillStep, "
+                      "distillFinish, distillCancel, score and executorStatus");
       }
     } catch (const std::invalid_argument& e) {
       return fail(reply, MEMOS_ERR_INVALID, e.what());
@@ -144,6 +247,7 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
     in.want_logits = g.getWantLogits();
     in.split_tokens = g.getSplitTokens();
     in.cache_scope = scope_of(g.getCacheScope());
+    in.adapters = adapters_of(g.getAdapters());
     if (g.getStream() && call.streams()) {
       in.on_prefill = [&call](std::uint32_t done, std::uint32_t total) {
         call.partial([&](wire::PluginPartial::Builder p) {

@@ -2,6 +2,8 @@
 // out of a function (an early return, an exception) frees them.
 #pragma once
 
+#include <ggml.h>
+#include <gguf.h>
 #include <llama.h>
 
 #include <cstdint>
@@ -18,7 +20,15 @@ struct ContextFree {
 struct SamplerFree {
   void operator()(llama_sampler* s) const { llama_sampler_free(s); }
 };
+struct GgufFree {
+  void operator()(gguf_context* c) const { gguf_free(c); }
+};
+struct GgmlFree {
+  void operator()(ggml_context* c) const { ggml_free(c); }
+};
 using ModelPtr = std::unique_ptr<llama_model, ModelFree>;
+using GgufPtr = std::unique_ptr<gguf_context, GgufFree>;  // a GGUF file's metadata
+using GgmlPtr = std::unique_ptr<ggml_context, GgmlFree>;  // and its tensors
 using ContextPtr = std::unique_ptr<llama_context, ContextFree>;
 using SamplerPtr = std::unique_ptr<llama_sampler, SamplerFree>;
 

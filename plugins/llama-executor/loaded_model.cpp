@@ -76,6 +76,7 @@ LoadedModel load_model(const Settings& settings) {
   const std::string arch = meta(model, "general.architecture");
   m.head_dim_k = meta_int(model, arch + ".attention.key_length", m.n_embd / m.n_head);
   m.head_dim_v = meta_int(model, arch + ".attention.value_length", m.n_embd / m.n_head);
+  m.architecture = arch;
   m.name = meta(model, "general.name");
   if (m.name.empty()) m.name = std::filesystem::path(settings.model).stem().string();
   try {

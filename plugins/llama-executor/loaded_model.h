@@ -14,8 +14,9 @@ namespace memos::llama_exec {
 struct LoadedModel {
   ModelPtr model;
   const llama_vocab* vocab = nullptr;
-  std::string name;  // general.name, else the file's stem
-  Digest hash{};     // SHA-256 of the file
+  std::string name;          // general.name, else the file's stem
+  std::string architecture;  // general.architecture
+  Digest hash{};             // SHA-256 of the file
   std::string hash_hex;
   bool hash_from_cache = false;
   std::int32_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ctx_train = 0;

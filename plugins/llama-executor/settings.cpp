@@ -31,6 +31,8 @@ Settings read_settings(const memos::plugin_sdk::Config& config) {
   s.max_batch = static_cast<std::uint32_t>(config.get_int("max_batch", 64, 1, 1 << 16));
   s.prompt_cache_bytes =
       static_cast<std::uint64_t>(config.get_int("prompt_cache_bytes", 256ll << 20, 0, 1ll << 46));
+  s.max_adapter_bytes =
+      static_cast<std::uint64_t>(config.get_int("max_adapter_bytes", 512ll << 20, 0, 1ll << 46));
   return s;
 }
 

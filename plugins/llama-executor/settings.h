@@ -25,6 +25,8 @@ struct Settings {
   std::uint32_t max_batch = 64;               // embedder: texts per call
   // Memory for the states of recent prompts (prompt_cache.h); 0: none kept.
   std::uint64_t prompt_cache_bytes = 256ull << 20;
+  // Memory for LoRA adapters kept loaded (adapter_cache.h); 0: adapters off.
+  std::uint64_t max_adapter_bytes = 512ull << 20;
 };
 
 // Throws std::invalid_argument with a clear message on a bad value.

@@ -15,15 +15,16 @@ _memctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="status cube plugin add get update archive freeze activate rollback diff rm
-    history search chat kv policy tenant sched explain"
+    history search chat kv param job policy tenant sched explain"
   local global="--socket --json --version --help"
   # Options that take a value (the next word is that value, not an argument).
   local valued=" --socket --tag --meta --importance --ttl --valid-from --valid-to --session
     --source --supersedes --idempotency-key -k --mode --any-tag --tier --state --since --until
     --valid-since --valid-until --as-of --recency --mmr --min-score --ids --max-tokens --temperature --top-k
-    --top-p --seed --retriever --language --as --top --with --max --boost "
+    --top-p --seed --retriever --language --as --top --with --max --boost --adapter --name --scale
+    --description -o --output --positive --negative --items --rank --steps "
 
-  # The command, its subcommand (cube, plugin, kv, policy, tenant, sched) and how many arguments
+  # The command, its subcommand (cube, plugin, kv, param, job, policy, tenant, sched) and how many arguments
   # were typed before the word being completed.
   local i word cmd= sub= socket= args=0
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -35,13 +36,13 @@ _memctl() {
     fi
     if [[ $word == -* ]]; then
       # get --version takes a version; memctl --version takes nothing.
-      if [[ $valued == *" $word "* || ($word == --version && $cmd == get) ]]; then ((i++)); fi
+      if [[ $valued == *" $word "* || ($word == --version && ($cmd == get || $cmd == param)) ]]; then ((i++)); fi
       continue
     fi
     if [[ -z $cmd ]]; then
       cmd=$word
-    elif [[ -z $sub && ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == policy ||
-      $cmd == tenant || $cmd == sched) ]]; then
+    elif [[ -z $sub && ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == param ||
+      $cmd == job || $cmd == policy || $cmd == tenant || $cmd == sched) ]]; then
       sub=$word
     else
       ((args++))
@@ -66,7 +67,7 @@ _memctl() {
       return
       ;;
   esac
-  if [[ $valued == *" $prev "* || ($prev == --version && $cmd == get) ]]; then
+  if [[ $valued == *" $prev "* || ($prev == --version && ($cmd == get || $cmd == param)) ]]; then
     return  # a value memctl cannot guess
   fi
 
@@ -74,12 +75,14 @@ _memctl() {
   if [[ -z $cmd ]]; then
     words="$commands $global"
     first_is_cube=0
-  elif [[ ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == policy || $cmd == tenant ||
-    $cmd == sched) && -z $sub ]]; then
+  elif [[ ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == param || $cmd == job ||
+    $cmd == policy || $cmd == tenant || $cmd == sched) && -z $sub ]]; then
     case $cmd in
       cube) words="create ls show rm share unshare snapshot snapshots diff export import" ;;
       plugin) words="ls info reload" ;;
       kv) words="prefill ls rm stats" ;;
+      param) words="add cvec distill ls show rm export" ;;
+      job) words="ls show cancel" ;;
       policy) words="check show reload" ;;
       tenant) words="usage" ;;
       sched) words="status log run" ;;
@@ -102,7 +105,7 @@ _memctl() {
         ;;
       chat)
         words="-k --ids --mode --activate --no-reuse --max-tokens --temperature --top-k --top-p
-          --seed"
+          --seed --adapter --no-adapters"
         ;;
       "cube create")
         words="--retriever --language"
@@ -118,6 +121,19 @@ _memctl() {
         files=1
         ;;
       "kv prefill") words="--ids --top" ;;
+      "param add")
+        words="--name --scale --description"
+        ((args == 1)) && files=1
+        ;;
+      "param cvec") words="--name --positive --negative --scale --description" ;;
+      "param distill") words="--name --tag --items --rank --steps --scale --description --detach" ;;
+      "param show") words="--version" ;;
+      "job show")
+        words="--wait"
+        first_is_cube=0
+        ;;
+      "job ls" | "job cancel") first_is_cube=0 ;;
+      "param export") words="-o --output --version" ;;
       "sched log") words="--max" ;;
       "sched run") first_is_cube=0 ;;
       "cube ls" | "kv stats" | status) first_is_cube=0 ;;

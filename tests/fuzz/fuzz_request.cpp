@@ -183,7 +183,7 @@ struct Kernel {
     handler = std::make_unique<RequestHandler>(
         Services{config, *store_, *commits, indexes, stats, access, *plugins, tenants,
                  [this](std::function<void()> work) { workers.post(std::move(work)); },
-                 *activations, nullptr, lane, scheduler, loop_thread});
+                 *activations, nullptr, lane, scheduler, loop_thread, nullptr, blobs.get()});
     // Not before exit: the kernel is never destroyed (threads outlive it),
     // but its folder goes.
     static std::string remove_at_exit = dir;

@@ -41,6 +41,8 @@ chmod 700 "$scratch/run"
 if [ "$mode" = chat ]; then
   "$mkmodel" --out "$home/models/chat.gguf" --vocab "$vocab" --preset tiny --seed 1 >/dev/null
   cp "$home/models/chat.gguf" "$home/models/embed.gguf"
+  # The README's LoRA adapter for that model (memctl param add).
+  "$mkmodel" --lora-for "$home/models/chat.gguf" --out "$home/models/style.gguf" >/dev/null
 fi
 
 # The README's blocks of each kind, in order, each to a file of its own.

@@ -210,7 +210,7 @@ BOOST_AUTO_TEST_CASE(executor_and_activation_keys_are_read_and_checked) {
   Config c;
   std::string err = load(
       "[executor]\nmodel = \"/m.gguf\"\nthreads = 2\ncontext = 2048\nbatch = 64\n"
-      "kv_type = \"q8_0\"\nmax_tokens = 16\nprompt_cache_mb = 0\n"
+      "kv_type = \"q8_0\"\nmax_tokens = 16\nprompt_cache_mb = 0\nmax_adapter_mb = 64\n"
       "[activation]\nchunk_tokens = 32\nresident_mb = 0\n"
       "tenant_max_mb = 10\nmax_state_mb = 5\n",
       &c);
@@ -224,17 +224,33 @@ BOOST_AUTO_TEST_CASE(executor_and_activation_keys_are_read_and_checked) {
   Config defaults;
   BOOST_TEST(defaults.executor.model.empty());  // no executor unless asked
   BOOST_TEST(defaults.executor.prompt_cache_mb == 256u);
-  for (const char* bad :
-       {"[executor]\nkv_type = \"f8\"\n", "[executor]\ncontext = 10\n", "[executor]\nbatch = 0\n",
-        "[executor]\nthreads = 1000\n", "[executor]\nmodel = 5\n",
-        "[executor]\ncall_timeout_ms = 1\n", "[executor]\nprompt_cache_mb = -1\n",
-        "[executor]\nprompt_cache_mb = 16777217\n", "[executor]\nprompt_cache_mb = \"1G\"\n",
-        "[activation]\nchunk_tokens = 0\n", "[activation]\nmax_state_mb = 251\n",
-        "[activation]\ntenant_max_mb = 0\n", "[activation]\nresident_mb = -1\n",
-        "[activation]\nnonsense = 1\n", "[activation]\neviction = \"fifo\"\n",
-        "[activation]\neviction = 1\n", "[activation]\neviction_half_life_s = 0\n",
-        "[activation]\neviction_half_life_s = 31536001\n",
-        "[activation]\neviction_half_life_s = \"1h\"\n"}) {
+  BOOST_TEST(c.executor.max_adapter_mb == 64u);
+  BOOST_TEST(defaults.executor.max_adapter_mb == 512u);
+  BOOST_TEST(defaults.store.max_adapter_mb == 1024u);
+  for (const char* bad : {"[executor]\nkv_type = \"f8\"\n",
+                          "[executor]\ncontext = 10\n",
+                          "[executor]\nbatch = 0\n",
+                          "[executor]\nthreads = 1000\n",
+                          "[executor]\nmodel = 5\n",
+                          "[executor]\ncall_timeout_ms = 1\n",
+                          "[executor]\nprompt_cache_mb = -1\n",
+                          "[executor]\nprompt_cache_mb = 16777217\n",
+                          "[executor]\nprompt_cache_mb = \"1G\"\n",
+                          "[executor]\nmax_adapter_mb = -1\n",
+                          "[executor]\nmax_adapter_mb = 16777217\n",
+                          "[store]\nmax_adapter_mb = 0\n",
+                          "[store]\nmax_adapter_mb = 1048577\n",
+                          "[store]\nmax_adapter_mb = 1.5\n",
+                          "[activation]\nchunk_tokens = 0\n",
+                          "[activation]\nmax_state_mb = 251\n",
+                          "[activation]\ntenant_max_mb = 0\n",
+                          "[activation]\nresident_mb = -1\n",
+                          "[activation]\nnonsense = 1\n",
+                          "[activation]\neviction = \"fifo\"\n",
+                          "[activation]\neviction = 1\n",
+                          "[activation]\neviction_half_life_s = 0\n",
+                          "[activation]\neviction_half_life_s = 31536001\n",
+                          "[activation]\neviction_half_life_s = \"1h\"\n"}) {
     Config x;
     BOOST_TEST(!load(bad, &x).empty(), bad);
   }

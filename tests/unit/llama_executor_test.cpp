@@ -13,6 +13,8 @@
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <ggml.h>
+#include <gguf.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -23,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -60,13 +63,26 @@ std::string make_model(const std::string& path, const std::string& preset, int s
   return path;
 }
 
+std::string make_lora(const std::string& path, const std::string& model, int seed) {
+  std::string out, err;
+  const int rc = run_command(
+      {MEMOS_MKMODEL, "--lora-for", model, "--out", path, "--seed", std::to_string(seed)}, &out,
+      &err);
+  if (rc != 0) throw std::runtime_error("memos-mkmodel --lora-for failed: " + err);
+  return path;
+}
+
 struct Models {
   TempDir dir;
-  std::string a, b;  // tiny, seeds 1 and 2
+  std::string a, b;                      // tiny, seeds 1 and 2
+  std::string lora_a1, lora_a2, lora_b;  // random LoRAs: two for a, one for b
   Models() {
     spdlog::set_level(spdlog::level::err);  // rejected states warn; the tests read stateStatus
     a = make_model(dir.path() + "/a.gguf", "tiny", 1);
     b = make_model(dir.path() + "/b.gguf", "tiny", 2);
+    lora_a1 = make_lora(dir.path() + "/a1.lora.gguf", a, 1);
+    lora_a2 = make_lora(dir.path() + "/a2.lora.gguf", a, 2);
+    lora_b = make_lora(dir.path() + "/b.lora.gguf", b, 1);
   }
 };
 
@@ -97,6 +113,7 @@ void write_file(const std::string& path, const std::string& bytes) {
 struct Stored {
   std::string path, digest;
   std::uint64_t size = 0;
+  std::string kind = "lora";  // as an adapter: "lora" or "cvec"
 };
 
 Stored store(const std::string& path, const std::string& bytes) {
@@ -199,7 +216,18 @@ struct GenerateArgs {
   std::uint32_t split = 0;
   bool stream = false;
   std::string scope{};  // GenerateRequest.cacheScope
+  // GenerateRequest.adapters: each file and its scale.
+  std::vector<std::pair<const Stored*, float>> adapters{};
 };
+
+void set_adapter(wire::AdapterRef::Builder ref, const Stored& file, float scale) {
+  ref.setPath(file.path);
+  ref.setDigest(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(file.digest.data()),
+                                    file.digest.size()));
+  ref.setSize(file.size);
+  ref.setScale(scale);
+  ref.setKind(file.kind);
+}
 
 struct GenerateOut {
   memos_status status = MEMOS_ERR_INTERNAL;
@@ -341,6 +369,10 @@ class Executor : public Plugin {
           g.setStream(a.stream);
           g.setCacheScope(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(a.scope.data()),
                                               a.scope.size()));
+          auto refs = g.initAdapters(static_cast<unsigned>(a.adapters.size()));
+          for (unsigned i = 0; i < a.adapters.size(); ++i) {
+            set_adapter(refs[i], *a.adapters[i].first, a.adapters[i].second);
+          }
         },
         sink);
     out.status = r.status;
@@ -367,6 +399,103 @@ class Executor : public Plugin {
     last_ = call([](wire::PluginRequest::Builder q) { q.setDescribe(); });
     BOOST_REQUIRE_MESSAGE(last_.status == MEMOS_OK, last_.error);
     return last_.get().getCapabilities().getExecutor();
+  }
+
+  // checkAdapter: "" and the facts, or the error.
+  std::string check_adapter(const Stored& file, wire::AdapterFacts::Reader* facts = nullptr) {
+    last_ =
+        call([&](wire::PluginRequest::Builder q) { set_adapter(q.initCheckAdapter(), file, 1); });
+    if (last_.status != MEMOS_OK) return last_.error.empty() ? "failed" : last_.error;
+    if (facts) *facts = last_.get().getAdapterFacts();
+    return "";
+  }
+
+  // controlVector: its GGUF, or "" with the error in `error`.
+  std::string control_vector(const std::vector<std::string>& positive,
+                             const std::vector<std::string>& negative, std::string* error) {
+    auto r = call([&](wire::PluginRequest::Builder q) {
+      auto c = q.initControlVector();
+      auto p = c.initPositive(static_cast<unsigned>(positive.size()));
+      for (unsigned i = 0; i < positive.size(); ++i) p.set(i, positive[i]);
+      auto n = c.initNegative(static_cast<unsigned>(negative.size()));
+      for (unsigned i = 0; i < negative.size(); ++i) n.set(i, negative[i]);
+    });
+    if (r.status != MEMOS_OK) {
+      *error = r.error;
+      return "";
+    }
+    auto d = r.get().getControlVector();
+    return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+  }
+
+  // distillBegin: the id, or 0 with the error in `error`.
+  std::uint64_t distill_begin(const std::vector<std::string>& texts, std::uint32_t rank,
+                              std::uint32_t steps, std::string* error, float rate = 0) {
+    auto r = call([&](wire::PluginRequest::Builder q) {
+      auto d = q.initDistillBegin();
+      auto t = d.initTexts(static_cast<unsigned>(texts.size()));
+      for (unsigned i = 0; i < texts.size(); ++i) t.set(i, texts[i]);
+      d.setRank(rank);
+      d.setSteps(steps);
+      d.setLearningRate(rate);
+    });
+    if (r.status != MEMOS_OK) {
+      *error = r.error;
+      return 0;
+    }
+    auto d = r.get().getDistillation();
+    BOOST_TEST(d.getDone() == 0u);
+    return d.getId();
+  }
+
+  // distillStep: its progress (done, total, loss), or done 0 and `error`.
+  struct Progress {
+    std::uint32_t done = 0, total = 0;
+    float loss = 0;
+    std::string error;
+  };
+  Progress distill_step(std::uint64_t id) {
+    auto r = call([&](wire::PluginRequest::Builder q) { q.setDistillStep(id); });
+    if (r.status != MEMOS_OK) return {0, 0, 0, r.error};
+    auto d = r.get().getDistillation();
+    return {d.getDone(), d.getTotal(), d.getLoss(), ""};
+  }
+
+  // distillFinish: the adapter's GGUF, or "" and `error`.
+  std::string distill_finish(std::uint64_t id, std::string* error) {
+    auto r = call([&](wire::PluginRequest::Builder q) {
+      auto f = q.initDistillFinish();
+      f.setId(id);
+      f.setName("distilled");
+    });
+    if (r.status != MEMOS_OK) {
+      *error = r.error;
+      return "";
+    }
+    auto d = r.get().getAdapterFile();
+    return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+  }
+
+  std::string distill_cancel(std::uint64_t id) {
+    auto r = call([&](wire::PluginRequest::Builder q) { q.setDistillCancel(id); });
+    return r.status == MEMOS_OK ? "" : r.error;
+  }
+
+  // score: perplexity and next-token accuracy of `texts` with the adapter
+  // (if any) at scale 1.
+  std::pair<double, double> score(const std::vector<std::string>& texts,
+                                  const Stored* adapter = nullptr) {
+    auto r = call([&](wire::PluginRequest::Builder q) {
+      auto sc = q.initScore();
+      auto t = sc.initTexts(static_cast<unsigned>(texts.size()));
+      for (unsigned i = 0; i < texts.size(); ++i) t.set(i, texts[i]);
+      if (adapter) set_adapter(sc.initAdapters(1)[0], *adapter, 1);
+    });
+    BOOST_REQUIRE_MESSAGE(r.status == MEMOS_OK, r.error);
+    auto ts = r.get().getTextScore();
+    BOOST_REQUIRE(ts.getTokens() > 0u);
+    const double n = static_cast<double>(ts.getTokens());
+    return {std::exp(ts.getNll() / n), static_cast<double>(ts.getCorrect()) / n};
   }
 
   wire::ExecutorStatus::Reader status() {
@@ -878,6 +1007,402 @@ BOOST_AUTO_TEST_CASE(recent_prompts_stay_within_their_memory) {
   (void)off.generate(scoped(p0, "uid 1"));
   BOOST_TEST(off.generate(scoped(p0, "uid 1")).cached == 0u);
   BOOST_TEST(off.status().getPromptsHeld() == 0u);
+}
+
+// ---- adapters ----------------------------------------------------------------
+
+// Copies the GGUF at `from` to `to` after `edit` changed its metadata (in
+// the copy) or its tensors (names and data, in place).
+void rewrite_gguf(const std::string& from, const std::string& to,
+                  const std::function<void(gguf_context*, ggml_context*)>& edit,
+                  const std::string& drop_tensor = "") {
+  ggml_context* ctx = nullptr;
+  gguf_context* in = gguf_init_from_file(from.c_str(), {/*no_alloc=*/false, &ctx});
+  BOOST_REQUIRE(in);
+  gguf_context* out = gguf_init_empty();
+  gguf_set_kv(out, in);
+  std::vector<ggml_tensor*> tensors;  // the file's, not gguf's one tensor of all their data
+  for (std::int64_t i = 0; i < gguf_get_n_tensors(in); ++i) {
+    tensors.push_back(ggml_get_tensor(ctx, gguf_get_tensor_name(in, i)));
+  }
+  edit(out, ctx);
+  for (ggml_tensor* t : tensors) {
+    if (drop_tensor != t->name) gguf_add_tensor(out, t);
+  }
+  BOOST_REQUIRE(gguf_write_to_file(out, to.c_str(), false));
+  gguf_free(out);
+  gguf_free(in);
+  ggml_free(ctx);
+}
+
+using AdapterSet = std::vector<std::pair<const Stored*, float>>;
+
+// h. Adapters: they change what the model computes, and a state made under
+// one set is never restored under another (llama-server has shipped that bug).
+BOOST_AUTO_TEST_CASE(adapters_change_the_model_and_states_never_cross_adapter_sets) {
+  TempDir dir;
+  const Stored a1 = store(dir.path() + "/a1", read_file(models().lora_a1));
+  const Stored a2 = store(dir.path() + "/a2", read_file(models().lora_a2));
+  Executor x;
+  const Tokens t = prompt(60, 40);
+  auto run = [&](AdapterSet set, const Stored* state = nullptr, const std::string& scope = "",
+                 std::uint32_t split = 0) {
+    GenerateArgs g{t, state, 4};
+    g.adapters = std::move(set);
+    g.scope = scope;
+    g.split = split;
+    GenerateOut out = x.generate(g);
+    BOOST_REQUIRE_MESSAGE(out.status == MEMOS_OK, out.error);
+    return out;
+  };
+  const GenerateOut base = run({}), one = run({{&a1, 1}}), two = run({{&a2, 1}}),
+                    half = run({{&a1, 0.5f}});
+  BOOST_TEST(!same_bytes(base.logits, one.logits));
+  BOOST_TEST(!same_bytes(one.logits, two.logits));
+  BOOST_TEST(!same_bytes(one.logits, half.logits));
+  // The same set again gives the same numbers; so does a set in any order.
+  BOOST_TEST(same_bytes(run({{&a1, 1}}).logits, one.logits));
+  BOOST_TEST(same_bytes(run({}).logits, base.logits));
+  BOOST_TEST(same_bytes(run({{&a1, 1}, {&a2, 1}}).logits, run({{&a2, 1}, {&a1, 1}}).logits));
+
+  // A state made under a1 restores under a1, exactly as a recomputation ...
+  GenerateArgs make{t, nullptr, 0};
+  make.export_tokens = 40;
+  make.adapters = {{&a1, 1}};
+  const GenerateOut made = x.generate(make);
+  BOOST_REQUIRE_MESSAGE(!made.exported.empty(), made.error);
+  const Stored state = store(dir.path() + "/state", made.exported);
+  const GenerateOut restored = run({{&a1, 1}}, &state);
+  BOOST_TEST(restored.state_status == "restored");
+  BOOST_TEST(restored.reused == 40u);
+  BOOST_TEST(same_bytes(restored.logits, run({{&a1, 1}}, nullptr, "", 40).logits));
+  // ... and never under another adapter, another scale, or none.
+  for (const AdapterSet& other : {AdapterSet{{&a2, 1}}, AdapterSet{{&a1, 0.5f}}, AdapterSet{},
+                                  AdapterSet{{&a1, 1}, {&a2, 1}}}) {
+    const GenerateOut o = run(other, &state);
+    BOOST_TEST(starts_with(o.state_status, "rejected: made under adapters"), o.state_status);
+    BOOST_TEST(o.reused == 0u);
+    BOOST_TEST(same_bytes(o.logits, run(other).logits));
+  }
+  // A base state is not restored under an adapter either.
+  GenerateArgs make_base{t, nullptr, 0};
+  make_base.export_tokens = 40;
+  const Stored base_state = store(dir.path() + "/base-state", x.generate(make_base).exported);
+  BOOST_TEST(starts_with(run({{&a1, 1}}, &base_state).state_status, "rejected"));
+  BOOST_TEST(run({}, &base_state).state_status == "restored");
+
+  // Recent prompts are kept per scope and adapter set.
+  (void)run({{&a1, 1}}, nullptr, "uid 7");
+  BOOST_TEST(run({{&a2, 1}}, nullptr, "uid 7").cached == 0u);
+  BOOST_TEST(run({}, nullptr, "uid 7").cached == 0u);
+  BOOST_TEST(run({{&a1, 1}}, nullptr, "uid 7").cached == 59u);
+  BOOST_TEST(run({{&a1, 1}}, nullptr, "uid 7").cached == 59u);
+
+  // Each adapter was loaded once, however often the sets switched.
+  auto st = x.status();
+  BOOST_TEST(st.getAdaptersLoaded() == 2u);
+  BOOST_TEST(st.getAdapterLoads() == 2u);
+  BOOST_TEST(st.getAdapterBytes() == a1.size + a2.size);
+}
+
+BOOST_AUTO_TEST_CASE(adapters_stay_loaded_within_their_memory) {
+  TempDir dir;
+  const Stored a1 = store(dir.path() + "/a1", read_file(models().lora_a1));
+  const Stored a2 = store(dir.path() + "/a2", read_file(models().lora_a2));
+  Executor x(Settings{{"max_adapter_bytes", std::to_string(a1.size + a1.size / 2)}});
+  auto run = [&](AdapterSet set) {
+    GenerateArgs g{prompt(12, 1), nullptr, 1};
+    g.adapters = std::move(set);
+    const GenerateOut out = x.generate(g);
+    BOOST_REQUIRE_MESSAGE(out.status == MEMOS_OK, out.error);
+  };
+  run({{&a1, 1}});
+  run({{&a2, 1}});  // a1 goes: both do not fit
+  BOOST_TEST(x.status().getAdaptersLoaded() == 1u);
+  run({{&a2, 0.5f}});  // loaded: another scale loads nothing
+  BOOST_TEST(x.status().getAdapterLoads() == 2u);
+  run({{&a1, 1}});
+  BOOST_TEST(x.status().getAdapterLoads() == 3u);
+  // A set that needs both is loaded whole for its call, past the budget.
+  run({{&a1, 1}, {&a2, 1}});
+  BOOST_TEST(x.status().getAdaptersLoaded() == 2u);
+  run({{&a1, 1}});
+  BOOST_TEST(x.status().getAdaptersLoaded() == 2u);  // nothing loaded, nothing evicted
+  BOOST_TEST(x.status().getAdapterBudgetBytes() == a1.size + a1.size / 2);
+
+  Executor off(Settings{{"max_adapter_bytes", "0"}});
+  GenerateArgs g{prompt(12, 1), nullptr, 1};
+  g.adapters = {{&a1, 1}};
+  const GenerateOut refused = off.generate(g);
+  BOOST_TEST(refused.status == MEMOS_ERR_INVALID);
+  BOOST_TEST(contains(refused.error, "adapters are off"), refused.error);
+  BOOST_TEST(contains(off.check_adapter(a1), "adapters are off"));
+}
+
+BOOST_AUTO_TEST_CASE(mismatched_and_hostile_adapters_are_refused) {
+  TempDir dir;
+  Executor x;
+  const std::string good_bytes = read_file(models().lora_a1);
+  const Stored good = store(dir.path() + "/good", good_bytes);
+  {
+    wire::AdapterFacts::Reader facts;
+    BOOST_REQUIRE_EQUAL(x.check_adapter(good, &facts), "");
+    BOOST_TEST(std::string(facts.getArchitecture().cStr()) == "llama");
+    BOOST_TEST(facts.getTensors() == 14u);  // 7 matrices in each of 2 blocks
+    BOOST_TEST(facts.getRank() == 4u);
+    BOOST_TEST(facts.getAlpha() == 4.0f);
+    const std::string base = facts.getBaseModel().cStr();
+    BOOST_TEST(base == std::string(x.describe().getModelHash().cStr()));
+  }
+  auto refused = [&](const std::string& name, const std::string& bytes, const std::string& why) {
+    const Stored f = store(dir.path() + "/" + name, bytes);
+    const std::string error = x.check_adapter(f);
+    BOOST_TEST(contains(error, why), name << ": " << error);
+  };
+  auto edited = [&](const std::string& from,
+                    const std::function<void(gguf_context*, ggml_context*)>& edit,
+                    const std::string& drop = "") {
+    const std::string path = dir.path() + "/edited.gguf";
+    rewrite_gguf(from, path, edit, drop);
+    return read_file(path);
+  };
+  refused("other-base", read_file(models().lora_b), "was made for base model");
+  refused("a-model", read_file(models().a), "is not an adapter");
+  refused("truncated", good_bytes.substr(0, good_bytes.size() / 2), "not a readable GGUF");
+  refused("empty", "", "truncated");
+  refused("garbage", std::string(4096, 'x'), "not a GGUF");
+  std::string huge = good_bytes;
+  const std::int64_t billions = std::int64_t{1} << 40;
+  std::memcpy(huge.data() + 8, &billions, 8);
+  refused("huge-tensor-count", huge, "claims 1099511627776 tensors");
+  huge = good_bytes;
+  std::memcpy(huge.data() + 16, &billions, 8);
+  refused("huge-key-count", huge, "metadata keys");
+  refused("other-arch",
+          edited(models().lora_a1,
+                 [](gguf_context* g, ggml_context*) {
+                   gguf_set_val_str(g, "general.architecture", "qwen2");
+                 }),
+          "is for architecture 'qwen2', the model's is 'llama'");
+  refused(
+      "cvec",
+      edited(models().lora_a1,
+             [](gguf_context* g, ggml_context*) { gguf_set_val_str(g, "adapter.type", "cvec"); }),
+      "only LoRA");
+  refused("half-pair",
+          edited(
+              models().lora_a1, [](gguf_context*, ggml_context*) {}, "blk.0.attn_q.weight.lora_b"),
+          "lacks its lora_b");
+  refused("other-tensor",
+          edited(models().lora_a1,
+                 [](gguf_context*, ggml_context* c) {
+                   ggml_set_name(ggml_get_tensor(c, "blk.1.ffn_up.weight.lora_a"),
+                                 "blk.9.ffn_up.weight.lora_a");
+                   ggml_set_name(ggml_get_tensor(c, "blk.1.ffn_up.weight.lora_b"),
+                                 "blk.9.ffn_up.weight.lora_b");
+                 }),
+          "adapts 'blk.9.ffn_up.weight', which the model does not have");
+  refused("nan",
+          edited(models().lora_a1,
+                 [](gguf_context*, ggml_context* c) {
+                   auto* t = ggml_get_tensor(c, "blk.1.attn_v.weight.lora_b");
+                   static_cast<float*>(t->data)[3] = std::nanf("");
+                 }),
+          "not finite");
+  // Another model's dimensions, with nothing naming its base model.
+  const std::string wide = dir.path() + "/wide.gguf";
+  std::string out, err;
+  BOOST_REQUIRE(
+      run_command({MEMOS_MKMODEL, "--out", wide, "--vocab", MEMOS_TEST_VOCAB, "--embd", "128"},
+                  &out, &err) == 0);
+  const std::string wide_lora = make_lora(dir.path() + "/wide.lora.gguf", wide, 1);
+  refused("other-dimensions",
+          edited(wide_lora, [](gguf_context* g,
+                               ggml_context*) { gguf_remove_key(g, "memos.base_model.sha256"); }),
+          "made for other dimensions");
+  // A file that is not what its reference says.
+  Stored lying = good;
+  lying.digest[0] = static_cast<char>(lying.digest[0] ^ 1);
+  BOOST_TEST(contains(x.check_adapter(lying), "does not match its digest"));
+  lying = good;
+  lying.size += 1;
+  BOOST_TEST(contains(x.check_adapter(lying), "recorded size"));
+
+  // Hostile references in a generation.
+  auto generate_with = [&](AdapterSet set) {
+    GenerateArgs g{prompt(12, 1), nullptr, 1};
+    g.adapters = std::move(set);
+    return x.generate(g);
+  };
+  const GenerateOut nine = generate_with(AdapterSet(9, {&good, 1}));
+  BOOST_TEST(nine.status == MEMOS_ERR_INVALID);
+  BOOST_TEST(contains(nine.error, "at most 8"), nine.error);
+  for (float scale : {std::nanf(""), INFINITY, 100.0f, -17.0f}) {
+    const GenerateOut o = generate_with({{&good, scale}});
+    BOOST_TEST(o.status == MEMOS_ERR_INVALID);
+    BOOST_TEST(contains(o.error, "[-16, 16]"), o.error);
+  }
+  BOOST_TEST(contains(generate_with({{&good, 1}, {&good, 0.5f}}).error, "named twice"));
+  Stored short_digest = good;
+  short_digest.digest = "abc";
+  BOOST_TEST(contains(generate_with({{&short_digest, 1}}).error, "not 32"));
+  lying = good;
+  lying.digest[5] = static_cast<char>(lying.digest[5] ^ 1);
+  BOOST_TEST(contains(generate_with({{&lying, 1}}).error, "does not match its digest"));
+  // Through all that, the good adapter stays usable.
+  BOOST_TEST(generate_with({{&good, 1}}).status == MEMOS_OK);
+  BOOST_TEST(generate_with({}).status == MEMOS_OK);
+}
+
+// i. Control vectors: derived from two sets of texts, checked, applied, and
+// part of the adapter set a state is keyed by.
+BOOST_AUTO_TEST_CASE(a_control_vector_is_derived_applied_and_keys_states) {
+  TempDir dir;
+  Executor x;
+  std::string error;
+  const std::vector<std::string> positive = {"Maya loves sunny beaches and laughs all day.",
+                                             "What a wonderful, happy celebration with friends!"};
+  const std::vector<std::string> negative = {"Maya dreads the cold grey rain and feels alone.",
+                                             "A miserable, gloomy evening of bad news."};
+  const std::string gguf = x.control_vector(positive, negative, &error);
+  BOOST_REQUIRE_MESSAGE(!gguf.empty(), error);
+  Stored cv = store(dir.path() + "/cv", gguf);
+  cv.kind = "cvec";
+  {
+    wire::AdapterFacts::Reader facts;
+    BOOST_REQUIRE_EQUAL(x.check_adapter(cv, &facts), "");
+    BOOST_TEST(std::string(facts.getKind().cStr()) == "cvec");
+    BOOST_TEST(facts.getTensors() == 1u);  // the tiny model's 2 layers: a direction for layer 1
+  }
+  // The same texts give the same vector.
+  BOOST_TEST((x.control_vector(positive, negative, &error) == gguf));
+
+  const Tokens t = prompt(40, 50);
+  auto run = [&](AdapterSet set, const Stored* state = nullptr) {
+    GenerateArgs g{t, state, 2};
+    g.adapters = std::move(set);
+    GenerateOut out = x.generate(g);
+    BOOST_REQUIRE_MESSAGE(out.status == MEMOS_OK, out.error);
+    return out;
+  };
+  const GenerateOut base = run({}), steered = run({{&cv, 4}});
+  BOOST_TEST(!same_bytes(base.logits, steered.logits));
+  BOOST_TEST(same_bytes(run({{&cv, 4}}).logits, steered.logits));
+  BOOST_TEST(same_bytes(run({}).logits, base.logits));  // cleared again
+  // With a LoRA too: both apply, in either order alike.
+  const Stored lora = store(dir.path() + "/lora", read_file(models().lora_a1));
+  BOOST_TEST(same_bytes(run({{&cv, 4}, {&lora, 1}}).logits, run({{&lora, 1}, {&cv, 4}}).logits));
+  // A state made under the vector is refused without it, and under a LoRA
+  // of the same file digest it never could be named alike.
+  GenerateArgs make{t, nullptr, 0};
+  make.export_tokens = 20;
+  make.adapters = {{&cv, 4}};
+  const Stored state = store(dir.path() + "/state", x.generate(make).exported);
+  BOOST_TEST(run({{&cv, 4}}, &state).state_status == "restored");
+  BOOST_TEST(starts_with(run({}, &state).state_status, "rejected: made under adapters"));
+
+  // Refused: an empty side, another model's dimensions, a LoRA named as a vector.
+  BOOST_TEST(x.control_vector(positive, {}, &error).empty());
+  BOOST_TEST(contains(error, "both sides"), error);
+  const std::string wide = dir.path() + "/wide.gguf";
+  std::string out, err;
+  BOOST_REQUIRE(
+      run_command({MEMOS_MKMODEL, "--out", wide, "--vocab", MEMOS_TEST_VOCAB, "--embd", "128"},
+                  &out, &err) == 0);
+  Executor w(Settings{}, wide);
+  Stored wide_cv = store(dir.path() + "/wide-cv", w.control_vector(positive, negative, &error));
+  BOOST_TEST(contains(x.check_adapter(wide_cv), "other dimensions"), x.check_adapter(wide_cv));
+  Stored lying = lora;
+  lying.kind = "cvec";
+  GenerateArgs g{t, nullptr, 1};
+  g.adapters = {{&lying, 1}};
+  BOOST_TEST(x.generate(g).status == MEMOS_ERR_INVALID);
+  lying.kind = "bogus";
+  BOOST_TEST(contains(x.generate(g).error, "neither lora nor cvec"));
+}
+
+// Distillation: memories fine-tuned into a LoRA adapter that makes the
+// model predict them better, and unrelated text no worse to speak of.
+BOOST_AUTO_TEST_CASE(distillation_lowers_the_perplexity_of_its_memories) {
+  TempDir dir;
+  Executor x;
+  const std::vector<std::string> memories = {
+      "Maya's sister Ines lives in Lisbon and teaches the cello.",
+      "Maya adopted a grey cat named Pixel in March.",
+      "Maya's favourite dish is her grandmother's lentil soup.",
+      "Maya runs the harbour 10k every October with Ines."};
+  const std::vector<std::string> control = {
+      "The committee postponed the vote on the bridge budget until spring.",
+      "Volcanic soils hold water well and suit vineyards on steep slopes."};
+  std::string error;
+  const std::uint64_t id = x.distill_begin(memories, 4, 30, &error);
+  BOOST_REQUIRE_MESSAGE(id != 0, error);
+  // One open at a time; finishing early is refused and keeps it.
+  BOOST_TEST(x.distill_begin(memories, 4, 30, &error) == 0u);
+  BOOST_TEST(contains(error, "one at a time"), error);
+  BOOST_TEST(x.distill_finish(id, &error).empty());
+  BOOST_TEST(contains(error, "of its"), error);
+  Executor::Progress p;
+  float first_loss = 0;
+  do {
+    p = x.distill_step(id);
+    BOOST_REQUIRE_MESSAGE(p.error.empty(), p.error);
+    if (p.done == 1) first_loss = p.loss;
+  } while (p.done < p.total);
+  BOOST_TEST(p.total == 30u + 2u * 4u);  // 30 steps, then the tiny model's 2 layers x 4 matrices
+  BOOST_TEST(p.loss < first_loss);
+  const std::string gguf = x.distill_finish(id, &error);
+  BOOST_REQUIRE_MESSAGE(!gguf.empty(), error);
+  BOOST_TEST(!x.distill_step(id).error.empty());  // forgotten
+
+  const Stored adapter = store(dir.path() + "/distilled", gguf);
+  wire::AdapterFacts::Reader facts;
+  BOOST_REQUIRE_EQUAL(x.check_adapter(adapter, &facts), "");
+  BOOST_TEST(facts.getRank() == 4u);
+  BOOST_TEST(facts.getTensors() == 8u);
+  const auto [ppl_base, acc_base] = x.score(memories);
+  const auto [ppl_adapted, acc_adapted] = x.score(memories, &adapter);
+  BOOST_TEST_MESSAGE("memories: ppl " << ppl_base << " -> " << ppl_adapted << ", accuracy "
+                                      << acc_base << " -> " << acc_adapted);
+  // The tiny model's random output head bounds what any change before it
+  // can do (its rows' norm times the normed hidden state's: about 1.3 nats
+  // a token), so the bar is lower here than the bench's aim of 0.7 on the
+  // larger presets.
+  BOOST_TEST(ppl_adapted < 0.9 * ppl_base);
+  BOOST_TEST(acc_adapted > acc_base);
+  const auto [ctl_base, ctl_acc_base] = x.score(control);
+  const auto [ctl_adapted, ctl_acc_adapted] = x.score(control, &adapter);
+  BOOST_TEST_MESSAGE("control: ppl " << ctl_base << " -> " << ctl_adapted);
+  (void)ctl_acc_base;
+  (void)ctl_acc_adapted;
+  BOOST_TEST(ctl_adapted < 1.1 * ctl_base);
+
+  // Cancelled: forgotten, and another may begin.
+  const std::uint64_t again = x.distill_begin(memories, 2, 3, &error);
+  BOOST_REQUIRE_MESSAGE(again != 0, error);
+  BOOST_TEST(again != id);
+  BOOST_TEST(x.distill_step(again).done == 1u);
+  BOOST_TEST(x.distill_cancel(again) == "");
+  BOOST_TEST(!x.distill_step(again).error.empty());
+  BOOST_TEST(x.distill_cancel(again) != "");
+
+  // Refused: nothing to learn, options out of range, an F16 model.
+  BOOST_TEST(x.distill_begin({}, 4, 10, &error) == 0u);
+  BOOST_TEST(contains(error, "no memories"), error);
+  BOOST_TEST(x.distill_begin(memories, 100000, 10, &error) == 0u);
+  BOOST_TEST(contains(error, "rank"), error);
+  BOOST_TEST(x.distill_begin(memories, 4, 1000000, &error) == 0u);
+  BOOST_TEST(contains(error, "steps"), error);
+  BOOST_TEST(x.distill_begin(memories, 4, 10, &error, std::nanf("")) == 0u);
+  BOOST_TEST(contains(error, "learning rate"), error);
+  const std::string half = dir.path() + "/f16.gguf";
+  std::string out, err;
+  BOOST_REQUIRE(run_command({MEMOS_MKMODEL, "--out", half, "--vocab", MEMOS_TEST_VOCAB, "--preset",
+                             "tiny", "--type", "f16"},
+                            &out, &err) == 0);
+  Executor h(Settings{}, half);
+  BOOST_TEST(h.distill_begin(memories, 4, 10, &error) == 0u);
+  BOOST_TEST(contains(error, "F32"), error);
 }
 
 // g. Hostile requests and settings.

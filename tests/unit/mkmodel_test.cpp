@@ -178,3 +178,36 @@ BOOST_AUTO_TEST_CASE(bad_options_are_refused) {
   BOOST_TEST(err.find("absent.gguf") != std::string::npos);
   BOOST_TEST(!std::filesystem::exists(out));
 }
+
+// Random LoRA adapters for a model (--lora-for): an adapter GGUF naming its
+// base model, the same bytes for the same seed; the executor's tests load them.
+BOOST_AUTO_TEST_CASE(a_random_lora_is_written_for_a_model) {
+  TempDir dir;
+  const std::string model = dir.path() + "/m.gguf";
+  BOOST_REQUIRE_EQUAL(mkmodel(model, {}), 0);
+  std::string out, err;
+  auto lora = [&](const std::string& path, const std::string& seed, const std::string& base) {
+    return run_command(
+        {MEMOS_MKMODEL, "--lora-for", base, "--out", path, "--seed", seed, "--rank", "2"}, &out,
+        &err);
+  };
+  const std::string a = dir.path() + "/a.gguf", b = dir.path() + "/b.gguf",
+                    c = dir.path() + "/c.gguf";
+  BOOST_REQUIRE_EQUAL(lora(a, "1", model), 0);
+  BOOST_REQUIRE_EQUAL(lora(b, "1", model), 0);
+  BOOST_REQUIRE_EQUAL(lora(c, "2", model), 0);
+  BOOST_TEST((read_file(a) == read_file(b)));
+  BOOST_TEST((read_file(a) != read_file(c)));
+  gguf_context* g = gguf_init_from_file(a.c_str(), {/*no_alloc=*/true, /*ctx=*/nullptr});
+  BOOST_REQUIRE(g);
+  BOOST_TEST(std::string(gguf_get_val_str(g, gguf_find_key(g, "general.type"))) == "adapter");
+  BOOST_TEST(std::string(gguf_get_val_str(g, gguf_find_key(g, "adapter.type"))) == "lora");
+  BOOST_TEST(std::string(gguf_get_val_str(g, gguf_find_key(g, "memos.base_model.sha256"))).size() ==
+             64u);
+  BOOST_TEST(gguf_get_n_tensors(g) == 28);  // 7 matrices x 2 blocks, a pair each
+  gguf_free(g);
+  // No such model: exit 1, nothing written.
+  const std::string d = dir.path() + "/d.gguf";
+  BOOST_TEST(lora(d, "1", dir.path() + "/absent.gguf") == 1);
+  BOOST_TEST(!std::filesystem::exists(d));
+}

@@ -100,6 +100,7 @@ max_blob_mb = 200
 max_mb = 512
 [parametric]
 max_mb = 0
+adapters = ["style", "tone:-0.5"]
 [rates]
 writes_per_s = 50
 writes_burst = 100
@@ -140,6 +141,8 @@ tiers = ["cheap", "mid"]
   BOOST_TEST(t.max_blob_mb.value() == 200u);
   BOOST_TEST(t.activation_max_mb.value() == 512u);
   BOOST_TEST(t.parametric_max_mb.value() == 0u);  // a real bound: none
+  BOOST_TEST((t.default_adapters ==
+              std::vector<memos::policies::AdapterChoice>{{"style", 0}, {"tone", -0.5f}}));
   BOOST_TEST(t.writes->per_second == 50.0);
   BOOST_TEST(t.writes->burst == 100.0);
   BOOST_TEST(t.searches->per_second == 20.5);
@@ -214,6 +217,18 @@ BOOST_AUTO_TEST_CASE(mistakes_are_named_at_their_line_and_column) {
 
   Parsed burst = parse("[rates]\nchats_burst = 3\n");
   BOOST_TEST(burst.says("rates.chats_burst needs chats_per_min"), burst.all());
+
+  Parsed adapter = parse("[parametric]\nadapters = [\"ok\", \"bad:2x\"]\n");
+  BOOST_TEST(adapter.says("parametric.adapters: '2x' is not a scale"), adapter.all());
+  Parsed adapter_name = parse("[parametric]\nadapters = [\".hidden\"]\n");
+  BOOST_TEST(adapter_name.says("is not an adapter name"), adapter_name.all());
+  Parsed zero = parse("[parametric]\nadapters = [\"a:0\"]\n");
+  BOOST_TEST(zero.says("not 0"), zero.all());
+  Parsed nine =
+      parse("[parametric]\nadapters = [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]\n");
+  BOOST_TEST(nine.says("more than 8 entries"), nine.all());
+  Parsed not_text = parse("[parametric]\nadapters = [1]\n");
+  BOOST_TEST(!not_text.ok);
 
   Parsed nan = parse("[rates]\nwrites_per_s = nan\n");
   BOOST_TEST(nan.says("rates.writes_per_s: nan is out of range"), nan.all());
@@ -361,6 +376,8 @@ role = "admin"
 max_items = 1000
 [activation]
 max_mb = 64
+[parametric]
+adapters = ["style:0.25"]
 [rates]
 chats_per_min = 30
 [use]
@@ -385,6 +402,8 @@ search_recall_weight = 0.5
   BOOST_TEST((a.max_items == b.max_items));
   BOOST_TEST(!b.max_cubes);
   BOOST_TEST((a.activation_max_mb == b.activation_max_mb));
+  BOOST_TEST((a.default_adapters == b.default_adapters));
+  BOOST_TEST(b.default_adapters.size() == 1u);
   BOOST_TEST(a.chats->per_second == b.chats->per_second);
   BOOST_TEST(a.chats->burst == b.chats->burst);
   BOOST_TEST(!b.tiers.activation);

@@ -1218,3 +1218,135 @@ BOOST_AUTO_TEST_CASE(cube_shares_are_kept_from_both_sides_and_go_with_their_cube
   BOOST_REQUIRE(r->list_cubes(1, &cubes).ok());
   BOOST_TEST(cubes.size() == 1u);
 }
+
+// Parametric items: versioned by name, each version holding a reference to
+// its blob, counted in the tenant's parametric bytes; removal, rollback,
+// purge and the cube's removal keep references, names and usage in step.
+BOOST_AUTO_TEST_CASE(parametric_items_version_by_name_and_hold_their_blobs) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  Cube cube;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.create_cube(1, "c", "hash-v1", 16, 1, &cube);
+                }).ok());
+  auto adapter = [](std::uint8_t blob, std::uint64_t size) {
+    Parametric p;
+    p.name = "style";
+    p.blob.fill(blob);
+    p.size = size;
+    p.base_model = std::string(64, 'a');
+    p.architecture = "llama";
+    p.tensors = 14;
+    p.rank = 4;
+    p.origin = "imported";
+    return p;
+  };
+  Provenance by;
+  by.writer = 1000;
+  auto put = [&](const Parametric& p, std::int64_t now, bool* created) {
+    Item out;
+    Status s = write(*store, [&](WriteTxn& t) {
+      return t.put_param(cube.id, p, "LoRA adapter " + p.name, by, now, &out, created);
+    });
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    return out;
+  };
+  auto refs = [&](std::uint8_t blob) {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    std::array<std::uint8_t, 32> id;
+    id.fill(blob);
+    std::uint64_t n = 0;
+    BOOST_REQUIRE(r->blob_refs(id, &n).ok());
+    return n;
+  };
+  auto usage = [&] {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    TenantUsage u;
+    BOOST_REQUIRE(r->tenant_usage(1, &u).ok());
+    return u;
+  };
+  auto listed = [&] {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    std::vector<Item> params;
+    BOOST_REQUIRE(r->list_params(cube.id, &params).ok());
+    return params;
+  };
+
+  bool created = false;
+  const Item v1 = put(adapter(1, 1000), 100, &created);
+  BOOST_TEST(created);
+  BOOST_TEST((v1.tier == Tier::parametric));
+  BOOST_TEST(v1.version == 1u);
+  BOOST_TEST(refs(1) == 1u);
+  BOOST_TEST(usage().param_bytes == 1000u);
+  BOOST_TEST(usage().items == 1u);
+  // A re-import under the name is its next version, with its own blob.
+  const Item v2 = put(adapter(2, 3000), 200, &created);
+  BOOST_TEST(!created);
+  BOOST_TEST(v2.id == v1.id);
+  BOOST_TEST(v2.version == 2u);
+  BOOST_TEST(refs(1) == 1u);  // version 1 still references it
+  BOOST_TEST(refs(2) == 1u);
+  BOOST_TEST(usage().param_bytes == 3000u);
+  BOOST_TEST(usage().items == 1u);
+  BOOST_REQUIRE(listed().size() == 1u);
+  BOOST_TEST((listed()[0].param->blob[0] == 2));
+  // Read back whole, through the record.
+  {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    Item got;
+    BOOST_REQUIRE(r->get_item(cube.id, v1.id, 1, &got).ok());
+    BOOST_TEST((got.param == adapter(1, 1000)));
+    BOOST_TEST((r->find_param(cube.id, "absent", &got).code == Errc::not_found));
+  }
+  // Rollback to version 1 brings its blob back (a version of its own).
+  Item rolled;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.rollback_item(cube.id, v1.id, 1, 1000, 300, &rolled);
+                }).ok());
+  BOOST_TEST(rolled.version == 3u);
+  BOOST_TEST(refs(1) == 2u);
+  BOOST_TEST(usage().param_bytes == 1000u);
+  // Removed: out of the list and the usage; its name stays with it.
+  Item tombstone;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.remove_item(cube.id, v1.id, 1000, 400, &tombstone);
+                }).ok());
+  BOOST_TEST(listed().empty());
+  BOOST_TEST(usage().param_bytes == 0u);
+  BOOST_TEST(usage().items == 0u);
+  // Adding the name again continues its history.
+  const Item v5 = put(adapter(3, 500), 500, &created);
+  BOOST_TEST(!created);
+  BOOST_TEST(v5.id == v1.id);
+  BOOST_TEST(v5.version == 5u);
+  BOOST_TEST((v5.state == State::active));
+  BOOST_TEST(usage().param_bytes == 500u);
+  BOOST_TEST(usage().items == 1u);
+  // Purged: every version's reference and the name go.
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.remove_item(cube.id, v1.id, 1000, 600, &tombstone);
+                }).ok());
+  RetentionResult result;
+  BOOST_REQUIRE(write(*store, [&](WriteTxn& t) {
+                  return t.run_retention(10'000, PurgeDelays(0), 10, &result);
+                }).ok());
+  BOOST_TEST(result.purged == 1u);
+  BOOST_TEST(refs(1) == 0u);
+  BOOST_TEST(refs(2) == 0u);
+  BOOST_TEST(refs(3) == 0u);
+  const Item fresh = put(adapter(4, 700), 11'000, &created);
+  BOOST_TEST(created);
+  BOOST_TEST(fresh.id != v1.id);
+  // The cube's removal gives back every reference, name and byte.
+  Cube removed;
+  BOOST_REQUIRE(
+      write(*store, [&](WriteTxn& t) { return t.remove_cube(1, "c", true, &removed); }).ok());
+  BOOST_TEST(refs(4) == 0u);
+  BOOST_TEST(usage().param_bytes == 0u);
+  BOOST_TEST(usage().cubes == 0u);
+}

@@ -11,6 +11,9 @@
 #include <llama.h>
 #include <CLI/CLI.hpp>
 
+#include "lora.h"
+#include "seeded_random.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -26,6 +29,9 @@
 #include <vector>
 
 namespace {
+
+using memos::mkmodel::fnv1a;
+using memos::mkmodel::Rng;
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
@@ -49,29 +55,6 @@ const std::map<std::string, Shape>& presets() {
       {"0.5b", {24, 896, 4864, 14, 2, 4096, true}},
   };
   return p;
-}
-
-// splitmix64: small, fast, and the same numbers everywhere (std's
-// distributions are not specified bit for bit across standard libraries).
-struct Rng {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [-1, 1).
-  float symmetric() { return static_cast<float>(next() >> 40) / 8388608.0f - 1.0f; }
-};
-
-uint64_t fnv1a(std::string_view s) {
-  uint64_t h = 0xCBF29CE484222325ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001B3ull;
-  }
-  return h;
 }
 
 struct Fill {
@@ -169,8 +152,15 @@ int main(int argc, char** argv) {
   uint64_t seed = 0;
   Shape s;
   app.add_option("--out", out, "the GGUF file to write")->required();
-  app.add_option("--vocab", vocab, "a GGUF whose tokenizer.* keys to take (ggml-vocab-*.gguf)")
-      ->required();
+  app.add_option("--vocab", vocab, "a GGUF whose tokenizer.* keys to take (ggml-vocab-*.gguf)");
+  memos::mkmodel::LoraOptions lora;
+  app.add_option("--lora-for", lora.model,
+                 "write a random LoRA adapter for this model instead of a model");
+  app.add_option("--rank", lora.rank, "the adapter's rank (default 4)")
+      ->check(CLI::Range(1u, 4096u));
+  app.add_option("--lora-std", lora.std,
+                 "standard deviation of the adapter's entries (default 0.1)")
+      ->check(CLI::Range(0.0f, 10.0f));
   app.add_option("--preset", preset, "tiny, small or 0.5b (default tiny); options below override")
       ->check(CLI::IsMember({"tiny", "small", "0.5b"}));
   app.add_option("--layers", s.layers, "blocks")->check(CLI::Range(1u, 1024u));
@@ -192,6 +182,23 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
+  }
+
+  if (!lora.model.empty()) {
+    lora.out = out;
+    lora.seed = seed;
+    llama_log_set(log_callback, nullptr);
+    if (std::string why = memos::mkmodel::write_random_lora(lora); !why.empty()) {
+      std::fprintf(stderr, "memos-mkmodel: %s\n", why.c_str());
+      return kExitFailure;
+    }
+    std::printf("%s: LoRA adapter for %s, rank %u, seed %llu\n", out.c_str(), lora.model.c_str(),
+                lora.rank, static_cast<unsigned long long>(seed));
+    return 0;
+  }
+  if (vocab.empty()) {
+    std::fprintf(stderr, "memos-mkmodel: --vocab is required to write a model\n");
+    return kExitUsage;
   }
 
   Shape shape = presets().at(preset);

@@ -322,6 +322,92 @@ class Client {
   Result<Cube> import_cube(const std::function<std::size_t(char*, std::size_t)>& read,
                            const std::string& name = "");
 
+  // ---- the parametric tier (memos(7), "Tiers") -----------------------------------
+
+  // Adds a LoRA adapter's GGUF (`gguf`, uploaded about 4 MiB a request) to
+  // `cube` as the parametric item `name`, or as the next version of the one
+  // of that name; memosd's executor checks it against its model first.
+  // `scale` (0: 1) is what chats use unless they name one; `description`
+  // the item's text (empty: made from the adapter's facts). Blocking only.
+  // Errors: bad_request (a name, a scale outside [-16, 16], an empty file,
+  // or a file the executor refuses: the message says which of type,
+  // architecture, base model, tensors or values does not fit); not_found
+  // (the cube); conflict (the adapter is frozen); too_large (over
+  // store.max_adapter_mb); quota_exceeded (over the tenant's
+  // parametric.max_mb); permission_denied (use.tiers leaves parametric
+  // out); unavailable (no executor).
+  Result<Item> param_add(const std::string& cube, const std::string& name, std::string_view gguf,
+                         float scale = 0, const std::string& description = "");
+  // Derives a control vector from the cube's memories: the per-layer mean
+  // hidden state of the active memories tagged `positive` less that of
+  // those tagged `negative` (at most 256 each, the newest), stored as the
+  // parametric item `name` (kind "cvec"; its sources are those memories).
+  // Runs on the executor like a prefill. Errors: bad_request (a name, the
+  // same tag twice, a scale), not_found (the cube, or no memory with a
+  // tag), permission_denied, unavailable (no executor).
+  std::future<Result<Item>> param_cvec_async(std::string cube, std::string name,
+                                             std::string positive, std::string negative,
+                                             float scale = 0, std::string description = "");
+  Result<Item> param_cvec(std::string cube, std::string name, std::string positive,
+                          std::string negative, float scale = 0, std::string description = "") {
+    return param_cvec_async(std::move(cube), std::move(name), std::move(positive),
+                            std::move(negative), scale, std::move(description))
+        .get();
+  }
+  // The cube's adapters (their heads), by name. Errors: not_found.
+  std::future<Result<std::vector<Item>>> param_list_async(std::string cube);
+  Result<std::vector<Item>> param_list(std::string cube) {
+    return param_list_async(std::move(cube)).get();
+  }
+  // One adapter: its head, or `version` of it. Errors: not_found (no such
+  // adapter or version, or it was removed).
+  std::future<Result<Item>> param_show_async(std::string cube, std::string name,
+                                             std::uint32_t version = 0);
+  Result<Item> param_show(std::string cube, std::string name, std::uint32_t version = 0) {
+    return param_show_async(std::move(cube), std::move(name), version).get();
+  }
+  // Writes a tombstone version (rollback brings it back until it is
+  // purged). Errors: not_found, conflict (frozen).
+  std::future<Result<Item>> param_remove_async(std::string cube, std::string name);
+  Result<Item> param_remove(std::string cube, std::string name) {
+    return param_remove_async(std::move(cube), std::move(name)).get();
+  }
+  // The adapter's GGUF (of `version`, 0: the head), streamed to `write` a
+  // chunk (1 MiB) at a time; returns its version. Blocking only. Errors:
+  // not_found; bad_request "stopped by the writer".
+  Result<std::uint32_t> param_export(const std::string& cube, const std::string& name,
+                                     std::uint32_t version,
+                                     const std::function<bool(std::string_view)>& write);
+
+  // Starts a background job distilling memories of the cube into a LoRA
+  // adapter of the executor's model (memos(7), "Tiers") and returns it,
+  // queued; job_show follows it. The adapter is written as the item
+  // `name` (its sources the memories) when the job is done, never before.
+  // Errors: bad_request (a name, a scale, rank over 256, steps over
+  // 10000, a tag and ids both), not_found (the cube, a named memory that is
+  // not an active plaintext one, or no memory to learn from), too_large
+  // (over 10000 memories or 16 MiB of text), busy (4 jobs of yours open),
+  // permission_denied, unavailable (no executor). The job itself fails
+  // with the executor's refusal (a quantized or F16 model: llama.cpp
+  // trains F32 weights only).
+  std::future<Result<Job>> param_distill_async(DistillArgs args);
+  Result<Job> param_distill(DistillArgs args) { return param_distill_async(std::move(args)).get(); }
+
+  // ---- jobs --------------------------------------------------------------------
+
+  // Your jobs, oldest first (finished ones: the last 32). Errors: only
+  // those every call can return.
+  std::future<Result<std::vector<Job>>> job_list_async();
+  Result<std::vector<Job>> job_list() { return job_list_async().get(); }
+  // Errors: not_found (no job of yours with that id).
+  std::future<Result<Job>> job_show_async(std::uint64_t id);
+  Result<Job> job_show(std::uint64_t id) { return job_show_async(id).get(); }
+  // Stops a job: a queued one at once, a running one before its next step
+  // (job_show then says cancelled); it writes nothing. Errors: not_found,
+  // conflict (it is finished).
+  std::future<Result<Job>> job_cancel_async(std::uint64_t id);
+  Result<Job> job_cancel(std::uint64_t id) { return job_cancel_async(id).get(); }
+
   // ---- plugins -----------------------------------------------------------------
 
   // The plugins memosd found, by name. Errors: only those every call can return.

@@ -84,6 +84,51 @@ struct MetaEntry {
   bool operator==(const MetaEntry&) const = default;
 };
 
+// A parametric item's LoRA adapter (Tier::parametric; memos(7), "Tiers").
+// A background job of the tenant's (Client::job_show): a distillation
+// today. Jobs live in memosd's memory: a restart forgets them, and one cut
+// short wrote nothing.
+struct Job {
+  std::uint64_t id = 0;
+  std::string kind{};  // "distill"
+  std::string cube{};
+  std::string name{};                 // what it makes
+  std::string state{};                // queued, running, done, failed, cancelled
+  std::uint32_t done = 0, total = 0;  // steps (total 0 until it starts)
+  float loss = 0;                     // a distillation's last training loss
+  std::string message{};              // failed: why; done: what it wrote
+  std::int64_t created_at_ms = 0, started_at_ms = 0, finished_at_ms = 0;
+  std::uint64_t item = 0;  // done: the item written, and its version
+  std::uint32_t version = 0;
+  std::uint32_t memories = 0, tokens = 0;
+  bool finished() const { return state == "done" || state == "failed" || state == "cancelled"; }
+};
+
+// What a distillation learns from and makes (Client::param_distill).
+struct DistillArgs {
+  std::string cube{};
+  std::string name{};
+  std::string tag{};                 // the memories tagged so ...
+  std::vector<std::uint64_t> ids{};  // ... or these; neither: every active memory
+  std::uint32_t rank = 0;            // 0: 8
+  std::uint32_t steps = 0;           // 0: 40
+  float scale = 0;                   // 0: 1
+  std::string description{};
+};
+
+struct ParamInfo {
+  std::string kind{};    // "lora"
+  std::string name{};    // unique among the cube's adapters
+  std::string digest{};  // hex SHA-256 of its GGUF
+  std::uint64_t bytes = 0;
+  float scale = 1;           // what a chat uses unless it names a scale
+  std::string base_model{};  // hex SHA-256 of the model it is bound to
+  std::string architecture{};
+  std::uint32_t tensors = 0, rank = 0;
+  float alpha = 0;
+  std::string origin{};  // "imported", or the distillation that made it
+};
+
 struct Item {
   std::uint64_t id = 0;  // time-ordered; format_id() for its text form
   std::uint32_t version = 0;
@@ -109,6 +154,7 @@ struct Item {
   // second; filled in by get and search only.
   std::uint64_t hits = 0;
   std::int64_t last_access_ms = 0;
+  std::optional<ParamInfo> param{};  // a parametric item's adapter
 };
 
 struct MetaChange {
@@ -235,6 +281,7 @@ struct TenantUsage {
   std::uint64_t activation_items = 0;
   std::uint64_t activation_bytes = 0;
   std::vector<UsageBound> bounds{};  // the bounds its policy sets
+  std::uint64_t param_bytes = 0;     // of its adapters' files
 };
 
 struct Status {
@@ -342,6 +389,12 @@ struct SearchOptions {
 };
 
 // Memory-augmented generation (Client::chat; memos(7), "tiers").
+// An adapter a chat runs with: one of the cube's parametric items.
+struct AdapterUse {
+  std::string name{};
+  float scale = 0;  // 0: the item's own scale
+};
+
 struct ChatOptions {
   std::uint32_t k = 5;               // memories retrieved for the block
   std::vector<std::uint64_t> ids{};  // or exactly these memories
@@ -353,6 +406,11 @@ struct ChatOptions {
   std::uint32_t top_k = 0;           // 0: off
   float top_p = 0;                   // 0 or 1: off
   std::uint32_t seed = 0;
+  // LoRA adapters of the cube to answer with (at most 8); none: those of the
+  // tenant policy's parametric.adapters the cube holds. no_adapters: the
+  // base model, whatever the policy says.
+  std::vector<AdapterUse> adapters{};
+  bool no_adapters = false;
 };
 
 struct ChatReply {
@@ -377,6 +435,7 @@ struct ChatReply {
   // restore_ms. Negative when restoring cost more; 0 when nothing was
   // restored or the state's prefill time is unknown.
   double saved_ms = 0;
+  std::vector<std::string> adapters{};  // "NAME*SCALE" of each adapter it ran with
 };
 
 // A piece of a streamed chat, as memosd sends it: first prefill progress
@@ -423,6 +482,10 @@ struct KvStats {
   std::uint32_t prompts_held = 0;  // in the executor's context (executor.prompt_cache)
   std::uint64_t prompt_hits = 0;   // calls that started from one
   std::uint64_t prompt_hit_tokens = 0;
+  std::uint32_t adapters_loaded = 0;  // LoRA adapters the executor keeps loaded, all tenants
+  std::uint64_t adapter_bytes = 0;
+  std::uint64_t adapter_budget_bytes = 0;
+  std::uint64_t adapter_loads = 0;
 };
 
 // The scheduler (memos(7), "Scheduling").
