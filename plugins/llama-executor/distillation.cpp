@@ -5,6 +5,7 @@
 #include <gguf.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <utility>
@@ -36,9 +37,14 @@ bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-// Whether `name` is "blk.N.<matrix>.weight" for one of `matrices`.
-bool is_block_matrix(const std::string& name, const std::vector<std::string>& matrices) {
+// Whether `name` is "blk.N.<matrix>.weight" for one of `matrices` and N
+// at least `first_block`.
+bool is_block_matrix(const std::string& name, const std::vector<std::string>& matrices,
+                     std::uint32_t first_block) {
   if (name.rfind("blk.", 0) != 0) return false;
+  char* end = nullptr;
+  const unsigned long block = std::strtoul(name.c_str() + 4, &end, 10);
+  if (end == name.c_str() + 4 || *end != '.' || block < first_block) return false;
   for (const std::string& m : matrices) {
     if (ends_with(name, "." + m + ".weight")) return true;
   }
@@ -59,6 +65,11 @@ void check_options(const DistillOptions& o) {
 }
 
 }  // namespace
+
+std::uint32_t train_blocks(std::uint32_t n_layer) {
+  if (n_layer <= 6) return n_layer;
+  return (n_layer + 2) / 3;
+}
 
 Distillation::Distillation(const std::string& model_path, std::string base_model_hex,
                            std::string architecture,
@@ -89,9 +100,17 @@ Distillation::Distillation(const std::string& model_path, std::string base_model
     GgufPtr meta(gguf_init_from_file(model_path.c_str(), {/*no_alloc=*/true, &shapes_raw}));
     GgmlPtr shapes(shapes_raw);
     if (!meta) throw std::runtime_error("cannot read the model " + model_path);
+    const std::int64_t layers_key =
+        gguf_find_key(meta.get(), (architecture_ + ".block_count").c_str());
+    const std::uint32_t n_layer =
+        layers_key >= 0 && gguf_get_kv_type(meta.get(), layers_key) == GGUF_TYPE_UINT32
+            ? gguf_get_val_u32(meta.get(), layers_key)
+            : 0;  // unknown: every block (what the executor loaded has one)
+    const std::uint32_t blocks = options_.blocks ? options_.blocks : train_blocks(n_layer);
+    const std::uint32_t first_block = n_layer > blocks ? n_layer - blocks : 0;
     for (ggml_tensor* t = ggml_get_first_tensor(shapes.get()); t;
          t = ggml_get_next_tensor(shapes.get(), t)) {
-      if (!is_block_matrix(t->name, options_.matrices)) continue;
+      if (!is_block_matrix(t->name, options_.matrices, first_block)) continue;
       if (t->type != GGML_TYPE_F32) {
         throw std::invalid_argument(
             std::string("the model's ") + t->name + " is " + ggml_type_name(t->type) +

@@ -37,10 +37,22 @@ struct DistillOptions {
   // The block matrices trained (and adapted): ggml names less "blk.N." and
   // ".weight".
   std::vector<std::string> matrices = {"attn_q", "attn_v", "attn_output", "ffn_down"};
+  // Of the last this many blocks; 0: as many as the training graph holds
+  // (train_blocks()).
+  std::uint32_t blocks = 0;
   int threads = 2;
 };
 
 constexpr std::uint32_t kMaxDistillRank = 256;
+
+// The blocks trained by default, the last ones of `n_layer`. llama.cpp
+// sizes a training graph like an inference one (8 nodes a model tensor, at
+// least 1024), and the backward pass adds about 100 nodes for each block
+// the gradient flows through, from the first trained one up: past that
+// size ggml aborts the process. A third of the blocks (all of a model of
+// up to 6) keeps well inside it, and the top blocks are where a change
+// reaches the output most directly.
+std::uint32_t train_blocks(std::uint32_t n_layer);
 constexpr std::uint32_t kMaxDistillSteps = 100000;
 constexpr std::size_t kMaxDistillTexts = 100000;
 constexpr std::size_t kMaxDistillTokens = 4u << 20;
