@@ -89,6 +89,11 @@ std::string to_toml(const TenantPolicy& p) {
     for (const auto& a : p.default_adapters) adapters.push_back(to_string(a));
     parametric.insert_or_assign("adapters", strings(adapters));
   }
+  if (p.distill_after) {
+    parametric.insert_or_assign("distill_after", static_cast<std::int64_t>(*p.distill_after));
+  }
+  parametric.insert_or_assign("stable_after_s", static_cast<std::int64_t>(p.stable_after_s));
+  parametric.insert_or_assign("distill_name", p.distill_name);
   put_rate(&rates, "writes_per_s", "writes_burst", 1, p.writes, &unbounded);
   put_rate(&rates, "searches_per_s", "searches_burst", 1, p.searches, &unbounded);
   put_rate(&rates, "chats_per_min", "chats_burst", 60, p.chats, &unbounded);

@@ -83,6 +83,13 @@ struct TenantPolicy {
   // parametric.adapters: what a chat that names none runs with, of the
   // adapters its cube holds (a name the cube lacks is passed over).
   std::vector<AdapterChoice> default_adapters;
+  // parametric.distill_after: when a cube holds this many stable memories
+  // (active plaintext ones unchanged for parametric.stable_after_s) that
+  // its adapter parametric.distill_name has not learned, the scheduler
+  // distils them all into a new version of it. Unset: never.
+  std::optional<std::uint64_t> distill_after;
+  std::uint64_t stable_after_s = 3600;
+  std::string distill_name = "memories";
 
   std::optional<Rate> writes;
   std::optional<Rate> searches;

@@ -303,7 +303,8 @@ void read_mb_table(Parser& p, const std::string& table_name, const toml::table& 
   }
 }
 
-// [parametric]: max_mb, and the adapters a chat runs with by default.
+// [parametric]: max_mb, the adapters a chat runs with by default, and when
+// the scheduler distils a cube's stable memories.
 void read_parametric(Parser& p, const toml::table& table, TenantPolicy* out) {
   for (auto& [k, v] : table) {
     std::string full = "parametric." + std::string(k.str());
@@ -327,6 +328,22 @@ void read_parametric(Parser& p, const toml::table& table, TenantPolicy* out) {
         }
         out->default_adapters.push_back(std::move(*choice));
       }
+    } else if (k.str() == "distill_after") {
+      if (auto n = p.integer(full, v, 1, 10000))
+        out->distill_after = static_cast<std::uint64_t>(*n);
+    } else if (k.str() == "stable_after_s") {
+      if (auto n = p.integer(full, v, 0, kTenYears))
+        out->stable_after_s = static_cast<std::uint64_t>(*n);
+    } else if (k.str() == "distill_name") {
+      auto name = p.string(full, v, 64);
+      if (!name) continue;
+      std::string why;
+      // A name as paramAdd takes it: what a chat's --adapter names.
+      if (name->find(':') != std::string::npos || !parse_adapter_choice(*name, &why)) {
+        p.error(v.source(), full + ": '" + *name + "' is not an adapter name");
+        continue;
+      }
+      out->distill_name = *name;
     } else {
       p.error(k.source(), "unknown key '" + full + "'");
     }

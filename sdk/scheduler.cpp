@@ -32,6 +32,7 @@ SchedPass to_pass(wire::SchedPass::Reader p) {
   out.demoted = p.getDemoted();
   out.archived = p.getArchived();
   out.prefills_queued = p.getPrefillsQueued();
+  out.distillations = p.getDistillations();
   return out;
 }
 

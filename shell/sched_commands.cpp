@@ -28,6 +28,7 @@ Json pass_json(const memos::SchedPass& p) {
   j["demoted"] = p.demoted;
   j["archived"] = p.archived;
   j["prefills_queued"] = p.prefills_queued;
+  j["distillations"] = p.distillations;
   return j;
 }
 
@@ -38,9 +39,9 @@ void print_pass(const char* label, const memos::SchedPass& p) {
   }
   std::printf(
       "%-12s %s, %.1f ms: %u cubes, %u working sets; %u promoted, %u demoted, %u archived, "
-      "%u prefills queued\n",
+      "%u prefills queued, %u distillations\n",
       label, format_time(p.at_ms).c_str(), p.took_ms, p.cubes, p.working_sets, p.promoted,
-      p.demoted, p.archived, p.prefills_queued);
+      p.demoted, p.archived, p.prefills_queued, p.distillations);
 }
 
 Json schedule_json(const memos::CubeSchedule& c) {

@@ -779,6 +779,7 @@ struct SchedPass {
   demoted @5 :UInt32;        # memories that left one
   archived @6 :UInt32;
   prefillsQueued @7 :UInt32; # working-set states queued for background prefill
+  distillations @8 :UInt32;  # jobs started by parametric.distill_after
 }
 
 # A cube's working set: the memories its owner's chats lay first.

@@ -55,6 +55,7 @@ void set_pass(wire::SchedPass::Builder b, const scheduler::PassSummary& p) {
   b.setDemoted(p.demoted);
   b.setArchived(p.archived);
   b.setPrefillsQueued(p.prefills_queued);
+  b.setDistillations(p.distillations);
 }
 
 // A status or log request's cube: "" (every cube of the caller's) or a

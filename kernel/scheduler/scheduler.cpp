@@ -15,6 +15,7 @@
 #include "kernel/memory_block.h"
 #include "kernel/plugin_executor.h"
 #include "kernel/policy_use.h"
+#include "kernel/scheduler/auto_distill.h"
 #include "kernel/scheduler/recalls.h"
 #include "kernel/scheduler/strength.h"
 #include "kernel/scheduler/working_set_selection.h"
@@ -183,6 +184,13 @@ Status Scheduler::schedule_cube(const Services& s, const store::Cube& cube, Pass
   const std::int64_t now = now_ms();
   if (settings.forgetting == policies::Forgetting::archive) {
     if (Status st = archive_cold(s, cube, settings, now, out); !st.ok()) return st;
+  }
+  if (settings.enabled && policy->distill_after) {
+    bool started = false;
+    if (Status st = start_auto_distill(s, cube, policy, now, &started); !st.ok()) {
+      spdlog::warn("distilling cube {}'s memories: {}", cube.name, st.message);
+    }
+    out->distillations += started;
   }
   bool has_chats;
   {

@@ -60,6 +60,7 @@ struct PassSummary {
   std::uint32_t demoted = 0;
   std::uint32_t archived = 0;
   std::uint32_t prefills_queued = 0;
+  std::uint32_t distillations = 0;  // jobs started (parametric.distill_after)
 };
 
 // One cube's working set as `memctl sched status` shows it.

@@ -36,6 +36,7 @@
 #include "kernel/activation_tier.h"
 #include "kernel/config.h"
 #include "kernel/index_set.h"
+#include "kernel/jobs.h"
 #include "kernel/plugin_manager.h"
 #include "kernel/request_handler.h"
 #include "kernel/scheduler/scheduler.h"
@@ -183,7 +184,7 @@ struct Kernel {
     handler = std::make_unique<RequestHandler>(
         Services{config, *store_, *commits, indexes, stats, access, *plugins, tenants,
                  [this](std::function<void()> work) { workers.post(std::move(work)); },
-                 *activations, nullptr, lane, scheduler, loop_thread, nullptr, blobs.get()});
+                 *activations, nullptr, lane, scheduler, loop_thread, nullptr, blobs.get(), &jobs});
     // Not before exit: the kernel is never destroyed (threads outlive it),
     // but its folder goes.
     static std::string remove_at_exit = dir;
@@ -204,6 +205,7 @@ struct Kernel {
   ThreadAffinity loop_thread;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::BlobStore> blobs;
+  JobTable jobs;
   IndexSet indexes;
   std::unique_ptr<store::CommitQueue> commits;
   std::unique_ptr<ActivationTier> activations;

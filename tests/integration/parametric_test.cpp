@@ -655,3 +655,50 @@ BOOST_AUTO_TEST_CASE(a_distillation_job_writes_one_adapter_and_a_cut_short_one_n
   BOOST_TEST(c2->job_list()->empty());
   BOOST_TEST(c2->param_show("maya", "facts")->version == 2u);
 }
+
+// A policy's parametric.distill_after: a scheduler pass distils a cube's
+// stable memories once enough of them are new to its adapter, and not
+// again until more are.
+BOOST_AUTO_TEST_CASE(the_scheduler_distils_stable_memories_past_the_policys_threshold) {
+  TempDir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  const fs::path policies = fs::path(dir.path()) / "tenants.d";
+  fs::create_directory(policies);
+  ::chmod(policies.c_str(), 0755);
+  write_file(policies / "default.toml",
+             "[parametric]\ndistill_after = 3\nstable_after_s = 0\ndistill_name = \"auto\"\n"
+             "[scheduler]\nenabled = true\n");
+  const fs::path conf = fs::path(dir.path()) / "memosd.conf";
+  write_file(conf, config());
+  MemosdProcess p(MEMOS_MEMOSD, dir.path(), {"--policies", policies.string(), "--config", conf});
+  BOOST_REQUIRE_MESSAGE(p.start(60s), p.log());
+  auto connected = memos::Client::connect(p.socket());
+  BOOST_REQUIRE(connected.ok());
+  auto& c = *connected.value();
+  BOOST_REQUIRE(c.cube_create("maya").ok());
+  std::vector<std::uint64_t> ids;
+  for (int i = 0; i < 2; ++i) ids.push_back(c.add("maya", {kMemories[i]})->id);
+  auto pass = c.sched_run();
+  BOOST_REQUIRE_MESSAGE(pass.ok(), why(pass));
+  BOOST_TEST(pass->distillations == 0u);  // two are fewer than three
+  ids.push_back(c.add("maya", {kMemories[2]})->id);
+  pass = c.sched_run();
+  BOOST_REQUIRE(pass.ok());
+  BOOST_TEST(pass->distillations == 1u);
+  auto jobs = c.job_list();
+  BOOST_REQUIRE(jobs.ok() && jobs->size() == 1u);
+  // Not a second job while this one runs.
+  BOOST_TEST(c.sched_run()->distillations == 0u);
+  const memos::Job done = wait_for(c, jobs->front().id);
+  BOOST_REQUIRE_MESSAGE(done.state == "done", done.state + ": " + done.message);
+  auto made = c.param_show("maya", "auto");
+  BOOST_REQUIRE_MESSAGE(made.ok(), why(made));
+  BOOST_TEST((std::set<std::uint64_t>(made->sources.begin(), made->sources.end()) ==
+              std::set<std::uint64_t>(ids.begin(), ids.end())));
+  BOOST_TEST(made->param->origin.find("parametric.distill_after") != std::string::npos,
+             made->param->origin);
+  // Learned: no job until three more are new.
+  BOOST_TEST(c.sched_run()->distillations == 0u);
+  ids.push_back(c.add("maya", {kMemories[3]})->id);
+  BOOST_TEST(c.sched_run()->distillations == 0u);
+}

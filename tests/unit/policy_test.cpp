@@ -101,6 +101,9 @@ max_mb = 512
 [parametric]
 max_mb = 0
 adapters = ["style", "tone:-0.5"]
+distill_after = 50
+stable_after_s = 600
+distill_name = "facts"
 [rates]
 writes_per_s = 50
 writes_burst = 100
@@ -143,6 +146,9 @@ tiers = ["cheap", "mid"]
   BOOST_TEST(t.parametric_max_mb.value() == 0u);  // a real bound: none
   BOOST_TEST((t.default_adapters ==
               std::vector<memos::policies::AdapterChoice>{{"style", 0}, {"tone", -0.5f}}));
+  BOOST_TEST(t.distill_after.value() == 50u);
+  BOOST_TEST(t.stable_after_s == 600u);
+  BOOST_TEST(t.distill_name == "facts");
   BOOST_TEST(t.writes->per_second == 50.0);
   BOOST_TEST(t.writes->burst == 100.0);
   BOOST_TEST(t.searches->per_second == 20.5);
@@ -229,6 +235,15 @@ BOOST_AUTO_TEST_CASE(mistakes_are_named_at_their_line_and_column) {
   BOOST_TEST(nine.says("more than 8 entries"), nine.all());
   Parsed not_text = parse("[parametric]\nadapters = [1]\n");
   BOOST_TEST(!not_text.ok);
+  Parsed never = parse("[parametric]\ndistill_after = 0\n");
+  BOOST_TEST(never.says("parametric.distill_after"), never.all());
+  Parsed huge = parse("[parametric]\ndistill_after = 10001\n");
+  BOOST_TEST(huge.says("parametric.distill_after"), huge.all());
+  Parsed bad_name = parse("[parametric]\ndistill_name = \"a:b\"\n");
+  BOOST_TEST(bad_name.says("parametric.distill_name: 'a:b' is not an adapter name"),
+             bad_name.all());
+  Parsed unstable = parse("[parametric]\nstable_after_s = -1\n");
+  BOOST_TEST(unstable.says("parametric.stable_after_s"), unstable.all());
 
   Parsed nan = parse("[rates]\nwrites_per_s = nan\n");
   BOOST_TEST(nan.says("rates.writes_per_s: nan is out of range"), nan.all());
@@ -378,6 +393,8 @@ max_items = 1000
 max_mb = 64
 [parametric]
 adapters = ["style:0.25"]
+distill_after = 20
+distill_name = "auto"
 [rates]
 chats_per_min = 30
 [use]
@@ -404,6 +421,9 @@ search_recall_weight = 0.5
   BOOST_TEST((a.activation_max_mb == b.activation_max_mb));
   BOOST_TEST((a.default_adapters == b.default_adapters));
   BOOST_TEST(b.default_adapters.size() == 1u);
+  BOOST_TEST((a.distill_after == b.distill_after));
+  BOOST_TEST(b.distill_name == "auto");
+  BOOST_TEST(b.stable_after_s == a.stable_after_s);
   BOOST_TEST(a.chats->per_second == b.chats->per_second);
   BOOST_TEST(a.chats->burst == b.chats->burst);
   BOOST_TEST(!b.tiers.activation);

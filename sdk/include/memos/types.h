@@ -500,6 +500,7 @@ struct SchedPass {
   std::uint32_t demoted = 0;       // memories that left one
   std::uint32_t archived = 0;
   std::uint32_t prefills_queued = 0;  // working-set states queued for background prefill
+  std::uint32_t distillations = 0;    // jobs started by the policy's parametric.distill_after
 };
 
 // A cube's working set: the memories its owner's chats lay first, in the
