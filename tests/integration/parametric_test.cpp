@@ -646,6 +646,14 @@ BOOST_AUTO_TEST_CASE(a_distillation_job_writes_one_adapter_and_a_cut_short_one_n
   for (int i = 0; i < 200 && c->job_show(crashing->id)->done < 2; ++i)
     std::this_thread::sleep_for(20ms);
   BOOST_TEST(c->job_show(crashing->id)->state == "running");
+  // A chat is not held behind the job: it is answered between two steps
+  // while the job goes on.
+  const memos::ChatReply between = chat(*c, ids);
+  BOOST_TEST(!between.text.empty());
+  auto still = c->job_show(crashing->id);
+  BOOST_REQUIRE(still.ok());
+  BOOST_TEST(still->state == "running");
+  BOOST_TEST(still->done < still->total);
   c.reset();
   BOOST_TEST(d->process->stop(9) == 128 + 9);
   d.reset();
