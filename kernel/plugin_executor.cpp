@@ -25,6 +25,13 @@ capnp::Data::Reader bytes_of(const std::string& s) {
   return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
 }
 
+// What the executor refuses (an adapter file, texts, a distillation) is
+// the client's error, not the plugin's; a host that died stays retryable.
+Status refused_as_bad_request(Status st) {
+  if (!st.ok() && !st.retryable) return Status::bad_request(st.message);
+  return st;
+}
+
 }  // namespace
 
 Status PluginExecutor::chat_tokens(const std::string& system, const std::string& user,
@@ -100,10 +107,7 @@ Status PluginExecutor::check_adapter(const AdapterRef& adapter, AdapterFacts* ou
                               return "checkAdapter answered an unknown kind";
                             return "";
                           });
-  // The executor refusing the file is the client's error, not the
-  // plugin's; a host that died stays retryable.
-  if (!st.ok() && !st.retryable) return Status::bad_request(st.message);
-  return st;
+  return refused_as_bad_request(st);
 }
 
 Status PluginExecutor::control_vector(const std::vector<std::string>& positive,
@@ -122,8 +126,7 @@ Status PluginExecutor::control_vector(const std::vector<std::string>& positive,
                             gguf->assign(reinterpret_cast<const char*>(d.begin()), d.size());
                             return gguf->empty() ? "controlVector returned nothing" : "";
                           });
-  if (!st.ok() && !st.retryable) return Status::bad_request(st.message);
-  return st;
+  return refused_as_bad_request(st);
 }
 
 namespace {
@@ -137,13 +140,6 @@ std::string read_distillation(pw::PluginResponse::Reader r, PluginExecutor::Dist
   out->tokens = d.getTokens();
   out->loss = d.getLoss();
   return out->id == 0 || out->done > out->total ? "the distillation's progress is malformed" : "";
-}
-
-// What the executor refuses is the request's fault (as control_vector's);
-// a host that died (retryable) is not.
-Status refused_as_bad_request(Status st) {
-  if (!st.ok() && !st.retryable) return Status::bad_request(st.message);
-  return st;
 }
 
 }  // namespace

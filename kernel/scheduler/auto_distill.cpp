@@ -18,13 +18,20 @@ Status start_auto_distill(const Services& s, const store::Cube& cube,
                           const std::shared_ptr<const policies::TenantPolicy>& policy,
                           std::int64_t now_ms, bool* started) {
   *started = false;
-  if (!s.jobs || !s.executor || !s.blobs || !policy->distill_after || !policy->tiers.parametric)
-    return {};
+  if (!s.jobs || !policy->distill_after) return {};
   const std::string& name = policy->distill_name;
   for (const Job& j : s.jobs->list(cube.owner)) {
     if (!j.finished() && j.cube == cube.name && j.name == name) return {};  // one at a time
   }
+  RequestContext ctx;
+  ctx.uid = cube.owner;
+  ctx.tenant = cube.owner;
+  ctx.policy = policy;
+  ctx.reply = [](Frame, bool) {};
   DistillSpec spec;
+  // Before reading the cube: not the owner's to distill into (the tier off
+  // in its policy, no executor or blob store) is passed over, not an error.
+  if (Status st = check_new_param(s, ctx, cube.name, name, spec.scale, ""); !st.ok()) return {};
   spec.cube = cube.name;
   spec.name = name;
   spec.selection = "stable memories (parametric.distill_after)";
@@ -69,14 +76,6 @@ Status start_auto_distill(const Services& s, const store::Cube& cube,
       spec.texts.push_back(it->text);
       spec.sources.push_back(it->id);
     }
-  }
-  RequestContext ctx;
-  ctx.uid = cube.owner;
-  ctx.tenant = cube.owner;
-  ctx.policy = policy;
-  ctx.reply = [](Frame, bool) {};
-  if (Status st = check_new_param(s, ctx, spec.cube, spec.name, spec.scale, ""); !st.ok()) {
-    return {};  // not the owner's to distill into (its policy, no executor): not an error
   }
   Job job;
   if (Status st = start_distillation(s, ctx, std::move(spec), &job); !st.ok()) return st;

@@ -524,14 +524,19 @@ std::uint64_t Engine::distill_begin(const std::vector<std::string>& texts, Disti
   return distillation_id_;
 }
 
-DistillProgress Engine::distill_step(std::uint64_t id) {
-  std::lock_guard lock(mutex_);
+Distillation& Engine::open_distillation(std::uint64_t id) {
   if (!distillation_ || id != distillation_id_) {
     throw std::invalid_argument("no distillation " + std::to_string(id));
   }
-  if (distillation_->done()) return distillation_->progress();
+  return *distillation_;
+}
+
+DistillProgress Engine::distill_step(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  Distillation& d = open_distillation(id);
+  if (d.done()) return d.progress();
   try {
-    return distillation_->step();
+    return d.step();
   } catch (const std::runtime_error&) {
     distillation_.reset();
     throw;
@@ -540,33 +545,26 @@ DistillProgress Engine::distill_step(std::uint64_t id) {
 
 DistillProgress Engine::distill_progress(std::uint64_t id) {
   std::lock_guard lock(mutex_);
-  if (!distillation_ || id != distillation_id_) {
-    throw std::invalid_argument("no distillation " + std::to_string(id));
-  }
-  return distillation_->progress();
+  return open_distillation(id).progress();
 }
 
 std::string Engine::distill_finish(std::uint64_t id, const std::string& name) {
   std::lock_guard lock(mutex_);
-  if (!distillation_ || id != distillation_id_) {
-    throw std::invalid_argument("no distillation " + std::to_string(id));
-  }
-  if (!distillation_->done()) {
-    const DistillProgress& p = distillation_->progress();
+  Distillation& d = open_distillation(id);
+  if (!d.done()) {
+    const DistillProgress& p = d.progress();
     throw std::invalid_argument("distillation " + std::to_string(id) + " has run " +
                                 std::to_string(p.done) + " of its " + std::to_string(p.total) +
                                 " steps");
   }
-  std::string gguf = distillation_->adapter(name);
+  std::string gguf = d.adapter(name);
   distillation_.reset();
   return gguf;
 }
 
 void Engine::distill_cancel(std::uint64_t id) {
   std::lock_guard lock(mutex_);
-  if (!distillation_ || id != distillation_id_) {
-    throw std::invalid_argument("no distillation " + std::to_string(id));
-  }
+  open_distillation(id);
   distillation_.reset();
 }
 

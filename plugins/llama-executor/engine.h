@@ -212,6 +212,9 @@ class Engine {
   const ModelShapes& shapes();
   // The key recent prompts are kept under: the scope and the adapter set.
   std::string prompt_scope(const std::string& scope) const;
+  // The open distillation of that id; throws std::invalid_argument if none.
+  // Called with mutex_ held.
+  Distillation& open_distillation(std::uint64_t id);
   // Empties sequence 0 (and forgets what it held).
   void clear();
   // Starts sequence 0 with the first `cached` tokens of a recent prompt of

@@ -78,6 +78,24 @@ std::string config(const std::string& extra = "") {
          extra;
 }
 
+// memosd on `dir` (made readable to memosd's policy check) with `policy` as
+// every tenant's (tenants.d/default.toml) and `conf` as its configuration.
+std::unique_ptr<MemosdProcess> start_with_policy(const std::string& dir, const std::string& policy,
+                                                 const std::string& conf_text = config()) {
+  ::chmod(dir.c_str(), 0755);
+  const fs::path policies = fs::path(dir) / "tenants.d";
+  fs::create_directory(policies);
+  ::chmod(policies.c_str(), 0755);
+  write_file(policies / "default.toml", policy);
+  const fs::path conf = fs::path(dir) / "memosd.conf";
+  write_file(conf, conf_text);
+  auto p = std::make_unique<MemosdProcess>(
+      MEMOS_MEMOSD, dir,
+      std::vector<std::string>{"--policies", policies.string(), "--config", conf});
+  BOOST_REQUIRE_MESSAGE(p->start(60s), p->log());
+  return p;
+}
+
 struct Daemon : memos::testing::Daemon {
   explicit Daemon(const std::string& dir, const std::string& conf = config())
       : memos::testing::Daemon(dir, conf, 60s) {}
@@ -337,20 +355,12 @@ BOOST_AUTO_TEST_CASE(mismatched_hostile_and_oversized_adapters_are_refused) {
 
 BOOST_AUTO_TEST_CASE(the_policy_bounds_adapters_and_names_the_default_ones) {
   TempDir dir;
-  ::chmod(dir.path().c_str(), 0755);
-  const fs::path policies = fs::path(dir.path()) / "tenants.d";
-  fs::create_directory(policies);
-  ::chmod(policies.c_str(), 0755);
   const std::string style = read_file(models().big1);
   BOOST_REQUIRE(style.size() > (1u << 19) && style.size() < (1u << 20));
   // Room for one adapter, and it is the default of every chat.
-  write_file(policies / "default.toml",
-             "[parametric]\nmax_mb = 1\nadapters = [\"style:0.5\", \"absent\"]\n");
-  const fs::path conf = fs::path(dir.path()) / "memosd.conf";
-  write_file(conf, config());
-  MemosdProcess p(MEMOS_MEMOSD, dir.path(), {"--policies", policies.string(), "--config", conf});
-  BOOST_REQUIRE_MESSAGE(p.start(60s), p.log());
-  auto connected = memos::Client::connect(p.socket());
+  auto p = start_with_policy(dir.path(),
+                             "[parametric]\nmax_mb = 1\nadapters = [\"style:0.5\", \"absent\"]\n");
+  auto connected = memos::Client::connect(p->socket());
   BOOST_REQUIRE(connected.ok());
   auto& c = *connected.value();
   auto ids = fill(c);
@@ -422,20 +432,13 @@ BOOST_AUTO_TEST_CASE(memctl_param_and_chat_with_an_adapter) {
 // run with by default: else no chat would ever find that state.
 BOOST_AUTO_TEST_CASE(the_working_set_is_prefilled_under_the_default_adapters) {
   TempDir dir;
-  ::chmod(dir.path().c_str(), 0755);
-  const fs::path policies = fs::path(dir.path()) / "tenants.d";
-  fs::create_directory(policies);
-  ::chmod(policies.c_str(), 0755);
-  write_file(policies / "default.toml", "[parametric]\nadapters = [\"style\"]\n");
-  const fs::path conf = fs::path(dir.path()) / "memosd.conf";
-  write_file(conf, "[executor]\nmodel = \"" + models().a +
-                       "\"\nthreads = 2\nbatch = 32\n[activation]\nchunk_tokens = 16\n"
-                       "[scheduler]\nworking_set_tokens = 60\ninterval_s = 3600\n");
-  MemosdProcess p(MEMOS_MEMOSD, dir.path(), {"--policies", policies.string(), "--config", conf});
-  BOOST_REQUIRE_MESSAGE(p.start(60s), p.log());
+  auto p = start_with_policy(dir.path(), "[parametric]\nadapters = [\"style\"]\n",
+                             "[executor]\nmodel = \"" + models().a +
+                                 "\"\nthreads = 2\nbatch = 32\n[activation]\nchunk_tokens = 16\n"
+                                 "[scheduler]\nworking_set_tokens = 60\ninterval_s = 3600\n");
   memos::ClientOptions options;
   options.wait_searchable = true;
-  auto connected = memos::Client::connect(p.socket(), options);
+  auto connected = memos::Client::connect(p->socket(), options);
   BOOST_REQUIRE(connected.ok());
   auto& c = *connected.value();
   fill(c);
@@ -669,18 +672,11 @@ BOOST_AUTO_TEST_CASE(a_distillation_job_writes_one_adapter_and_a_cut_short_one_n
 // again until more are.
 BOOST_AUTO_TEST_CASE(the_scheduler_distils_stable_memories_past_the_policys_threshold) {
   TempDir dir;
-  ::chmod(dir.path().c_str(), 0755);
-  const fs::path policies = fs::path(dir.path()) / "tenants.d";
-  fs::create_directory(policies);
-  ::chmod(policies.c_str(), 0755);
-  write_file(policies / "default.toml",
-             "[parametric]\ndistill_after = 3\nstable_after_s = 0\ndistill_name = \"auto\"\n"
-             "[scheduler]\nenabled = true\n");
-  const fs::path conf = fs::path(dir.path()) / "memosd.conf";
-  write_file(conf, config());
-  MemosdProcess p(MEMOS_MEMOSD, dir.path(), {"--policies", policies.string(), "--config", conf});
-  BOOST_REQUIRE_MESSAGE(p.start(60s), p.log());
-  auto connected = memos::Client::connect(p.socket());
+  auto p = start_with_policy(
+      dir.path(),
+      "[parametric]\ndistill_after = 3\nstable_after_s = 0\ndistill_name = \"auto\"\n"
+      "[scheduler]\nenabled = true\n");
+  auto connected = memos::Client::connect(p->socket());
   BOOST_REQUIRE(connected.ok());
   auto& c = *connected.value();
   BOOST_REQUIRE(c.cube_create("maya").ok());
