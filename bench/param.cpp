@@ -18,10 +18,12 @@
 //
 // And one JSON line per preset for distillation:
 //   {"bench":"param","phase":"distill","preset","memories","tokens","seconds",
-//    "rank","steps","ppl_base","ppl_adapter","ppl_ratio","control_ppl_ratio",
-//    "next_token_acc_base","next_token_acc_adapter"}
+//    "model_type","rank","steps","ppl_base","ppl_adapter","ppl_ratio",
+//    "control_ppl_ratio","next_token_acc_base","next_token_acc_adapter"}
 // A memosd distils --memories synthetic personal facts (memctl param
-// distill, through the job path) on an F32 copy of the preset's model;
+// distill, through the job path) on the preset's model with weights of
+// --distill-type (f32; f16 and q8_0 are trained through the executor's
+// F32 copy, and scored on the model as it is);
 // the adapter is exported and scored here, in llama.cpp directly: the
 // perplexity and next-token accuracy of the facts with and without it,
 // and the perplexity of unrelated control text (the cost to everything
@@ -49,8 +51,9 @@ struct Options {
   unsigned threads = 2;
   unsigned runs = 20;
   std::size_t tokens = 512;
-  unsigned memories = 24;       // distill: facts
-  unsigned distill_steps = 40;  // distill: training steps
+  unsigned memories = 24;            // distill: facts
+  unsigned distill_steps = 40;       // distill: training steps
+  std::string distill_type = "f32";  // distill: the model's weight type
   std::vector<std::string> phases = {"switch", "distill"};
 };
 
@@ -60,7 +63,8 @@ Options parse(int argc, char** argv) {
   Options o;
   read_options(argc, argv,
                "bench-param [--preset small,0.5b] [--threads 2] [--runs 20] [--tokens 512]\n"
-               "            [--phase switch,distill] [--memories 24] [--distill-steps 40]\n",
+               "            [--phase switch,distill] [--memories 24] [--distill-steps 40]\n"
+               "            [--distill-type f32|f16|q8_0]\n",
                [&](std::string_view flag, std::string_view value) {
                  if (flag == "--memosd") {
                    o.memosd = value;
@@ -75,6 +79,10 @@ Options parse(int argc, char** argv) {
                    o.memories = static_cast<unsigned>(parse_positive(flag, value));
                  } else if (flag == "--distill-steps") {
                    o.distill_steps = static_cast<unsigned>(parse_positive(flag, value));
+                 } else if (flag == "--distill-type") {
+                   if (value != "f32" && value != "f16" && value != "q8_0")
+                     throw UsageError("--distill-type: f32, f16 or q8_0");
+                   o.distill_type = value;
                  } else if (flag == "--phase") {
                    o.phases.clear();
                    std::stringstream list{std::string(value)};
@@ -312,9 +320,10 @@ Score score(llama_model* model, llama_adapter_lora* adapter, const std::vector<s
 
 // A distillation through memosd's job path, then its adapter scored here.
 void distill_phase(const std::string& preset, const Options& o) {
+  const std::string& type = o.distill_type;
   const std::string model = cached_mkmodel(
-      "bench-param", MEMOS_MKMODEL, "memos-mkmodel-" + preset + "-f32-seed1-chatml.gguf",
-      {"--vocab", MEMOS_BENCH_VOCAB, "--preset", preset, "--type", "f32", "--seed", "1"});
+      "bench-param", MEMOS_MKMODEL, "memos-mkmodel-" + preset + "-" + type + "-seed1-chatml.gguf",
+      {"--vocab", MEMOS_BENCH_VOCAB, "--preset", preset, "--type", type, "--seed", "1"});
   memos::testing::TempDir dir;
   std::string conf = dir.path() + "/memosd.conf";
   std::ofstream(conf) << "[executor]\nmodel = \"" << model << "\"\nthreads = " << o.threads
@@ -371,6 +380,7 @@ void distill_phase(const std::string& preset, const Options& o) {
       .count("memories", texts.size())
       .count("tokens", j.tokens)
       .num("seconds", seconds, 1)
+      .str("model_type", type)
       .count("rank", kRank)
       .count("steps", o.distill_steps)
       .num("adapter_mb", static_cast<double>(fs::file_size(adapter_path)) / (1 << 20), 2)

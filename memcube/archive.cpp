@@ -5,6 +5,7 @@
 #include <kj/exception.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -20,8 +21,16 @@ namespace {
 constexpr char kMagic[8] = {'M', 'E', 'M', 'O', 'S', 'A', 'R', 'C'};
 constexpr std::size_t kHeaderBytes = 16;
 constexpr std::size_t kFrameHeaderBytes = 9;
-enum : std::uint8_t { kManifest = 1, kVersion = 2, kSnapshot = 3, kAccess = 4, kTrailer = 9 };
+enum : std::uint8_t {
+  kManifest = 1,
+  kVersion = 2,
+  kSnapshot = 3,
+  kAccess = 4,
+  kBlobPiece = 5,
+  kTrailer = 9
+};
 constexpr std::size_t kAccessBytes = 48;
+constexpr std::size_t kBlobPieceHeader = 32 + 8 + 8;
 
 void put_le(std::string* out, std::uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -117,6 +126,15 @@ void ArchiveWriter::access(ItemId item, const AccessStats& stats, std::string* o
   frame(kAccess, row, out);
 }
 
+void ArchiveWriter::blob_piece(const BlobPiece& piece, std::string* out) {
+  std::string payload(piece.digest.begin(), piece.digest.end());
+  put_le(&payload, piece.offset, 8);
+  put_le(&payload, piece.total, 8);
+  payload.append(piece.bytes);
+  frame(kBlobPiece, payload, out);
+  if (piece.offset + piece.bytes.size() == piece.total) ++state_.blobs;
+}
+
 void ArchiveWriter::snapshot(const Snapshot& snapshot, std::string* out) {
   frame(kSnapshot, encode_snapshot(snapshot), out);
   ++state_.snapshots;
@@ -128,6 +146,7 @@ void ArchiveWriter::trailer(std::string* out) {
   r.setVersions(state_.versions);
   r.setSnapshots(state_.snapshots);
   r.setCrc(state_.crc);
+  r.setBlobs(state_.blobs);
   frame(kTrailer, message_bytes(message), out);
 }
 
@@ -153,8 +172,9 @@ Status ArchiveReader::feed(std::string_view bytes, const Sink& sink) {
       if (rest.size() < kHeaderBytes) break;
       if (std::memcmp(rest.data(), kMagic, sizeof(kMagic)) != 0)
         return fail("is not a memosd archive");
-      if (auto v = get_le(rest.data() + 8, 4); v < 1 || v > kArchiveFormat) {
-        return fail("has format version " + std::to_string(v) +
+      format_ = static_cast<std::uint32_t>(get_le(rest.data() + 8, 4));
+      if (format_ < 1 || format_ > kArchiveFormat) {
+        return fail("has format version " + std::to_string(format_) +
                     "; this memosd reads versions 1 to " + std::to_string(kArchiveFormat));
       }
       if (get_le(rest.data() + 12, 4) != 0) return fail("has unknown flags");
@@ -214,24 +234,39 @@ Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload, co
       Item item;
       if (Status s = decode_item(payload, &item); !s.ok())
         return fail("item version: " + s.message);
-      // Versions come grouped by item, ids ascending, versions 1..n.
-      bool next_of_same = item.id == last_item_ && item.version == last_version_ + 1;
-      bool first_of_next = item.id > last_item_ && item.version == 1;
-      if (!next_of_same && !first_of_next) return fail("has item versions out of order");
-      if (announced_ != 0 && (item.id != announced_ || item.version != 1))
-        return fail("has access statistics of another item");
-      announced_ = 0;
-      last_item_ = item.id;
-      last_version_ = item.version;
+      if (Status s = check_order(item); !s.ok()) return s;
       ++versions_;
       return sink.version(std::move(item));
+    }
+    case kBlobPiece: {
+      if (format_ < 3 || stage_ != Stage::versions || announced_ != 0)
+        return fail("has a blob piece out of place");
+      if (payload.size() <= kBlobPieceHeader) return fail("has a blob piece of a bad length");
+      BlobPiece piece;
+      std::memcpy(piece.digest.data(), payload.data(), piece.digest.size());
+      piece.offset = get_le(payload.data() + 32, 8);
+      piece.total = get_le(payload.data() + 40, 8);
+      piece.bytes = payload.substr(kBlobPieceHeader);
+      // The pieces of one blob come together, in order, and end at its size.
+      const bool continues = blob_ && blob_received_ < blob_->total &&
+                             piece.digest == blob_->digest && piece.total == blob_->total &&
+                             piece.offset == blob_received_;
+      const bool starts = !blob_ && piece.offset == 0;
+      if (!continues && !starts) return fail("has blob pieces out of order");
+      if (piece.bytes.size() > piece.total - piece.offset)
+        return fail("has a blob piece past its blob's size");
+      if (starts) blob_ = BlobPiece{piece.digest, 0, piece.total, {}};
+      blob_received_ = piece.offset + piece.bytes.size();
+      if (blob_received_ == piece.total) ++blobs_;
+      return sink.blob ? sink.blob(piece) : Status{};
     }
     case kAccess: {
       if (stage_ != Stage::versions || announced_ != 0)
         return fail("has access statistics out of place");
       if (payload.size() != kAccessBytes) return fail("has access statistics of a bad length");
       const ItemId id = get_le(payload.data(), 8);
-      if (id <= last_item_) return fail("has access statistics out of order");
+      if (id <= last_item_ || parametric_ || blob_)
+        return fail("has access statistics out of order");
       AccessStats a;
       a.hits = get_le(payload.data() + 8, 8);
       a.last_access_ms = static_cast<std::int64_t>(get_le(payload.data() + 16, 8));
@@ -250,6 +285,7 @@ Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload, co
         return fail("has a snapshot out of place");
       }
       if (announced_ != 0) return fail("has access statistics of no item");
+      if (blob_) return fail("has a blob no version names");
       stage_ = Stage::snapshots;
       Snapshot snap;
       if (Status s = decode_snapshot(payload, &snap); !s.ok())
@@ -262,16 +298,19 @@ Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload, co
         return fail("has a trailer out of place");
       }
       if (announced_ != 0) return fail("has access statistics of no item");
-      std::uint64_t versions = 0, snapshots = 0;
+      if (blob_) return fail("has a blob no version names");
+      std::uint64_t versions = 0, snapshots = 0, blobs = 0;
       std::uint32_t crc = 0;
       if (!read_message<records::ArchiveTrailer>(payload, [&](auto r) {
             versions = r.getVersions();
             snapshots = r.getSnapshots();
             crc = r.getCrc();
+            blobs = r.getBlobs();
           })) {
         return fail("has a trailer that does not decode");
       }
-      if (versions != versions_ || snapshots != snapshots_) return fail("is missing frames");
+      if (versions != versions_ || snapshots != snapshots_ || blobs != blobs_)
+        return fail("is missing frames");
       if (crc != crc_) return fail("fails its whole-file checksum");
       stage_ = Stage::done;
       return {};
@@ -279,6 +318,47 @@ Status ArchiveReader::take_frame(std::uint8_t kind, std::string_view payload, co
     default:
       return fail("has a frame of unknown kind " + std::to_string(kind));
   }
+}
+
+Status ArchiveReader::check_order(const Item& item) {
+  const bool is_parametric = item.tier == Tier::parametric;
+  if (is_parametric != item.param.has_value()) return fail("has an item of a muddled tier");
+  if (item.tier == Tier::activation) return fail("has an activation item");
+  if (is_parametric && format_ < 3) return fail("has an adapter in a format without them");
+  // Versions come grouped by item, versions 1..n, plaintext items in
+  // ascending id and then parametric ones in ascending id.
+  if (is_parametric && !parametric_) {
+    parametric_ = true;
+    last_item_ = 0;
+    last_version_ = 0;
+  }
+  if (!is_parametric && parametric_) return fail("has a plaintext item after the adapters");
+  const bool next_of_same = item.id == last_item_ && item.version == last_version_ + 1;
+  const bool first_of_next = item.id > last_item_ && item.version == 1;
+  if (!next_of_same && !first_of_next) return fail("has item versions out of order");
+  if (announced_ != 0 && (item.id != announced_ || item.version != 1 || is_parametric))
+    return fail("has access statistics of another item");
+  // A parametric version names the file just received whole, or the one
+  // its item's previous version named; nothing else.
+  if (blob_ && (blob_received_ < blob_->total || !is_parametric))
+    return fail("has an item version inside a blob");
+  if (is_parametric) {
+    if (blob_) {
+      if (item.param->blob != blob_->digest || item.param->size != blob_->total)
+        return fail("has an adapter that names another file than the one before it");
+    } else if (!next_of_same || item.param->blob != last_blob_ ||
+               item.param->size != last_blob_size_) {
+      return fail("has an adapter version whose file it does not carry");
+    }
+    last_blob_ = item.param->blob;
+    last_blob_size_ = item.param->size;
+    blob_.reset();
+    blob_received_ = 0;
+  }
+  announced_ = 0;
+  last_item_ = item.id;
+  last_version_ = item.version;
+  return {};
 }
 
 Status ArchiveReader::finish() const {

@@ -53,6 +53,29 @@ Status make_dir(const std::string& dir) {
   return {};
 }
 
+Status write_at(int fd, std::uint64_t offset, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_status("write " + path);
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return {};
+}
+
+// The durability contract's last steps for a complete temporary file:
+// fsync it, rename it to `final_path`, fsync the folder.
+Status place(Fd& fd, const std::string& tmp_path, const std::string& final_path) {
+  std::string fan_out = final_path.substr(0, final_path.rfind('/'));
+  if (Status s = make_dir(fan_out); !s.ok()) return s;
+  if (::fsync(fd.get()) != 0 || fd.close() != 0) return errno_status("fsync " + tmp_path);
+  if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+    return errno_status("rename " + tmp_path);
+  }
+  return fsync_dir(fan_out);
+}
+
 }  // namespace
 
 std::string to_hex(const BlobId& id) {
@@ -116,38 +139,20 @@ bool BlobStore::contains(const BlobId& id) const {
 
 Status BlobStore::put(std::string_view bytes, BlobId* id) {
   *id = sha256(bytes);
-  std::string final_path = path_of(*id);
   if (contains(*id)) return {};  // content-addressed: the same bytes are there
-  std::string fan_out = final_path.substr(0, final_path.rfind('/'));
-  if (Status s = make_dir(fan_out); !s.ok()) return s;
-
-  static std::atomic<std::uint64_t> counter{0};
-  std::string tmp_path = dir_ + "/tmp/" + to_hex(*id).substr(0, 16) + "." +
-                         std::to_string(::getpid()) + "." + std::to_string(counter++);
+  std::string tmp_path = temp_path(*id);
   Fd fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (fd.get() < 0) return errno_status("create " + tmp_path);
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    ssize_t n = ::write(fd.get(), bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status s = errno_status("write " + tmp_path);
-      ::unlink(tmp_path.c_str());
-      return s;
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0 || fd.close() != 0) {
-    Status s = errno_status("fsync " + tmp_path);
-    ::unlink(tmp_path.c_str());
-    return s;
-  }
-  if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
-    Status s = errno_status("rename " + tmp_path);
-    ::unlink(tmp_path.c_str());
-    return s;
-  }
-  return fsync_dir(fan_out);
+  Status s = write_at(fd.get(), 0, bytes, tmp_path);
+  if (s.ok()) s = place(fd, tmp_path, path_of(*id));
+  if (!s.ok()) ::unlink(tmp_path.c_str());
+  return s;
+}
+
+std::string BlobStore::temp_path(const BlobId& id) const {
+  static std::atomic<std::uint64_t> counter{0};
+  return dir_ + "/tmp/" + to_hex(id).substr(0, 16) + "." + std::to_string(::getpid()) + "." +
+         std::to_string(counter++);
 }
 
 Status BlobStore::get(const BlobId& id, std::string* bytes) const {
@@ -173,9 +178,125 @@ Status BlobStore::get(const BlobId& id, std::string* bytes) const {
   return {};
 }
 
+// The SHA-256 of bytes that come in pieces (an upload, a check()).
+struct BlobUpload::Hasher {
+  Hasher() : ctx(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
+  ~Hasher() { EVP_MD_CTX_free(ctx); }
+  Hasher(const Hasher&) = delete;
+  Hasher& operator=(const Hasher&) = delete;
+  void update(std::string_view bytes) { EVP_DigestUpdate(ctx, bytes.data(), bytes.size()); }
+  BlobId digest() {
+    BlobId id{};
+    unsigned int size = 0;
+    EVP_DigestFinal_ex(ctx, id.data(), &size);
+    return id;
+  }
+  EVP_MD_CTX* ctx;
+};
+
+Status BlobStore::check(const BlobId& id, std::uint64_t* size) const {
+  std::string path = path_of(id);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return {Errc::not_found, "no blob " + to_hex(id)};
+    return errno_status("open " + path);
+  }
+  BlobUpload::Hasher hash;
+  std::string block(1 << 20, '\0');
+  *size = 0;
+  for (;;) {
+    ssize_t n = ::read(fd.get(), block.data(), block.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_status("read " + path);
+    if (n == 0) break;
+    hash.update(std::string_view(block.data(), static_cast<std::size_t>(n)));
+    *size += static_cast<std::uint64_t>(n);
+  }
+  if (hash.digest() != id) return {Errc::corrupt, "blob " + to_hex(id) + " fails its digest"};
+  return {};
+}
+
+Status BlobStore::read_at(const BlobId& id, std::uint64_t offset, std::size_t max,
+                          std::string* out) const {
+  std::string path = path_of(id);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return {Errc::not_found, "no blob " + to_hex(id)};
+    return errno_status("open " + path);
+  }
+  out->resize(max);
+  std::size_t done = 0;
+  while (done < max) {
+    ssize_t n =
+        ::pread(fd.get(), out->data() + done, max - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_status("read " + path);
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  out->resize(done);
+  return {};
+}
+
+Status BlobStore::begin_upload(const BlobId& id, std::uint64_t total,
+                               std::unique_ptr<BlobUpload>* out) {
+  std::unique_ptr<BlobUpload> upload(new BlobUpload(*this, id, total));
+  upload->tmp_path_ = temp_path(id);
+  upload->fd_ = ::open(upload->tmp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (upload->fd_ < 0) return errno_status("create " + upload->tmp_path_);
+  *out = std::move(upload);
+  return {};
+}
+
+BlobUpload::BlobUpload(const BlobStore& store, const BlobId& id, std::uint64_t total)
+    : store_(store), id_(id), total_(total), hasher_(std::make_unique<Hasher>()) {}
+
+BlobUpload::~BlobUpload() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!finished_ && !tmp_path_.empty()) ::unlink(tmp_path_.c_str());
+}
+
+Status BlobUpload::write(std::uint64_t offset, std::string_view bytes) {
+  if (finished_) return {};
+  if (offset > written_) return {Errc::corrupt, "blob " + to_hex(id_) + " has a gap"};
+  const std::uint64_t repeat = written_ - offset;
+  if (repeat >= bytes.size()) return {};
+  bytes.remove_prefix(static_cast<std::size_t>(repeat));
+  if (bytes.size() > total_ - written_) {
+    return {Errc::corrupt, "blob " + to_hex(id_) + " has more bytes than its size"};
+  }
+  if (Status s = write_at(fd_, written_, bytes, tmp_path_); !s.ok()) return s;
+  hasher_->update(bytes);
+  written_ += bytes.size();
+  // Start writing back now, so finish()'s fsync of a large blob is short
+  // (it runs in the writer thread).
+  ::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+  return {};
+}
+
+Status BlobUpload::finish() {
+  if (finished_) return {};
+  if (written_ != total_) {
+    return {Errc::corrupt, "blob " + to_hex(id_) + " ends after " + std::to_string(written_) +
+                               " of its " + std::to_string(total_) + " bytes"};
+  }
+  if (hasher_->digest() != id_) {
+    return {Errc::corrupt, "blob " + to_hex(id_) + ": its bytes do not match its digest"};
+  }
+  // Renamed over a copy already in place too: its modification time is
+  // then fresh, so garbage collection (which spares young files) cannot
+  // take it before the record that references it commits.
+  Fd fd(fd_);
+  fd_ = -1;
+  Status s = place(fd, tmp_path_, store_.path_of(id_));
+  if (!s.ok()) return s;
+  finished_ = true;
+  return {};
+}
+
 Status BlobStore::discard_if_damaged(const BlobId& id) {
-  std::string bytes;
-  Status s = get(id, &bytes);
+  std::uint64_t size = 0;
+  Status s = check(id, &size);
   if (s.code != Errc::corrupt) return s;
   std::string path = path_of(id);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_status("unlink " + path);

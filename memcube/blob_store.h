@@ -12,7 +12,12 @@
 // committed record references and that are older than a grace period, which
 // covers a put whose referencing commit is still on its way.
 //
-// Thread-safety: all methods may be called from any thread.
+// A blob too large to hold in memory at once (an adapter in an archive)
+// arrives in pieces through a BlobUpload, and leaves in pieces through
+// read_at() after check().
+//
+// Thread-safety: all methods may be called from any thread; one
+// BlobUpload from one thread at a time.
 #pragma once
 
 #include <array>
@@ -35,6 +40,8 @@ std::string to_hex(const BlobId& id);
 bool from_hex(std::string_view hex, BlobId* out);
 BlobId sha256(std::string_view bytes);
 
+class BlobUpload;
+
 class BlobStore {
  public:
   // Creates DIR (and DIR/tmp) if needed and removes temporary files left by
@@ -47,6 +54,16 @@ class BlobStore {
   // Reads a blob and checks its digest. Errors: not_found, corrupt, io.
   Status get(const BlobId& id, std::string* bytes) const;
   bool contains(const BlobId& id) const;
+  // Re-hashes a blob's file without holding it in memory; `size` receives
+  // its length. Errors: not_found, corrupt (it fails its digest), io.
+  Status check(const BlobId& id, std::uint64_t* size) const;
+  // Up to `max` bytes of a blob from `offset` (fewer at its end; none past
+  // it). The bytes are not checked: check() the blob first. Errors:
+  // not_found, io.
+  Status read_at(const BlobId& id, std::uint64_t offset, std::size_t max, std::string* out) const;
+  // Starts receiving blob `id` of `total` bytes in pieces (BlobUpload).
+  // Errors: storage_full, io.
+  Status begin_upload(const BlobId& id, std::uint64_t total, std::unique_ptr<BlobUpload>* out);
   // Checks a blob's file and removes it if it fails its digest, so that a
   // later put() of the same bytes writes it anew (put() skips a blob that is
   // present). Errors: not_found, corrupt (it was damaged, and is gone), io.
@@ -64,9 +81,51 @@ class BlobStore {
   std::string path(const BlobId& id) const { return path_of(id); }
 
  private:
+  friend class BlobUpload;
   explicit BlobStore(std::string dir) : dir_(std::move(dir)) {}
   std::string path_of(const BlobId& id) const;
+  // A fresh name in DIR/tmp for a blob on its way in.
+  std::string temp_path(const BlobId& id) const;
   std::string dir_;
+};
+
+// One blob on its way in, piece by piece: the pieces go to a temporary
+// file as they come and are hashed; finish() checks the digest they were
+// announced under and puts the blob in place as put() does (fsync, rename,
+// fsync the folder), so a blob is never in place with other bytes than its
+// name says. A piece that ends at or before what was written is a repeat
+// (an import's transaction that runs again feeds the same pieces) and is
+// skipped, as is a repeated finish(). Destroying an unfinished upload
+// removes its file; a crash leaves it in DIR/tmp, which open() empties.
+class BlobUpload {
+ public:
+  ~BlobUpload();
+  BlobUpload(const BlobUpload&) = delete;
+  BlobUpload& operator=(const BlobUpload&) = delete;
+
+  // Errors: corrupt (a gap before `offset`, or bytes past the total),
+  // storage_full, io.
+  Status write(std::uint64_t offset, std::string_view bytes);
+  // Errors: corrupt (fewer bytes than the total, or their digest is not
+  // the blob's), storage_full, io.
+  Status finish();
+  const BlobId& id() const { return id_; }
+  std::uint64_t total() const { return total_; }
+  std::uint64_t written() const { return written_; }
+  bool finished() const { return finished_; }
+
+ private:
+  friend class BlobStore;
+  struct Hasher;
+  BlobUpload(const BlobStore& store, const BlobId& id, std::uint64_t total);
+  const BlobStore& store_;
+  BlobId id_;
+  std::uint64_t total_;
+  std::uint64_t written_ = 0;
+  std::string tmp_path_;
+  int fd_ = -1;
+  std::unique_ptr<Hasher> hasher_;
+  bool finished_ = false;
 };
 
 }  // namespace memos::store

@@ -342,14 +342,18 @@ Status WriteTxn::import_item(CubeId cube, std::vector<Item>* versions, std::int6
   for (Item& v : *versions) v.id = id;
   const Item& head = versions->back();
   for (const Item& v : *versions) {
+    if (v.tier != head.tier || v.param.has_value() != head.param.has_value() ||
+        (v.param && v.param->name != head.param->name)) {
+      return {Errc::corrupt, "an item's versions differ in tier or adapter name"};
+    }
     std::string rec = encode_item(v), vk = version_key(cube, v.id, v.version);
     MDB_val k = as_val(vk), val = as_val(rec);
     int rc = mdb_put(txn_, tables().versions, &k, &val, MDB_NOOVERWRITE);
     if (rc) return from_mdb(rc, "import version");
+    // Each version of a parametric item holds a reference to its blob,
+    // which the caller has put in the blob store.
     if (v.param) {
-      // Archives carry plaintext only today (the importer refuses other
-      // tiers); a parametric version would need its blob and its name.
-      return {Errc::conflict, "a parametric item cannot be imported"};
+      if (Status s = blob_ref(v.param->blob, v.param->size); !s.ok()) return s;
     }
   }
   std::string rec = encode_item(head), hk = item_key(cube, head.id);
@@ -358,13 +362,17 @@ Status WriteTxn::import_item(CubeId cube, std::vector<Item>* versions, std::int6
   if (rc) return from_mdb(rc, "import item");
   if (Status s = queue_for_retention(cube, head, "import retention entry"); !s.ok()) return s;
   if (Status s = reindex_text(cube, nullptr, head); !s.ok()) return s;
+  if (head.param) {
+    if (Status s = import_param_name(cube, head); !s.ok()) return s;
+  }
   TenantId owner = 0;
   Status s = update_cube(cube, [&](Cube& c) {
     owner = c.owner;
     if (!head.deleted()) c.live_items += 1;
   });
   if (!s.ok() || head.deleted()) return s;
-  return add_tenant_usage(owner, 0, 1, static_cast<std::int64_t>(head.text.size()));
+  return add_tenant_usage(owner, 0, 1, static_cast<std::int64_t>(head.text.size()),
+                          head.param ? static_cast<std::int64_t>(head.param->size) : 0);
 }
 
 }  // namespace memos::store

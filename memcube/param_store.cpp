@@ -3,8 +3,11 @@
 // like any other (versions, lifecycle, retention), with an adapter in its
 // record (ItemRecord.param) whose blob each version references; put_item
 // takes those references and the tenant's parametric bytes, and what
-// deletes versions (a purge, a cube's removal) calls drop_param first.
+// deletes versions (a purge, a cube's removal) calls drop_param first; an
+// import writes an item's versions whole (import_item) and its name here.
 #include <lmdb.h>
+
+#include <algorithm>
 
 #include "memcube/lmdb_util.h"
 #include "memcube/record_codec.h"
@@ -44,6 +47,20 @@ Status ReadTxn::find_param(CubeId cube, std::string_view name, Item* out) const 
   if (rc == MDB_NOTFOUND) return {Errc::corrupt, "param_names names a missing item"};
   if (rc) return from_mdb(rc, "read item head");
   return decode_item(as_view(head), out);
+}
+
+Status ReadTxn::param_items(CubeId cube, std::vector<ItemId>* out) const {
+  out->clear();
+  Cursor names(txn_, tables().param_names);
+  if (names.open_rc()) return from_mdb(names.open_rc(), "cursor");
+  Status s = names.scan_prefix(u64_key(cube), [&](std::string_view, std::string_view v) {
+    ItemId id = 0;
+    Status d = decode_item_id(v, &id);
+    if (d.ok()) out->push_back(id);
+    return d;
+  });
+  std::sort(out->begin(), out->end());
+  return s;
 }
 
 Status ReadTxn::list_params(CubeId cube, std::vector<Item>* out) const {
@@ -92,6 +109,16 @@ Status WriteTxn::put_param(CubeId cube, const Parametric& param, std::string tex
   if (!s.ok()) return s;
   *out = std::move(item);
   return {};
+}
+
+Status WriteTxn::import_param_name(CubeId cube, const Item& head) {
+  std::string k = name_key(cube, head.param->name), id = u64_key(head.id);
+  MDB_val key = as_val(k), val = as_val(id);
+  int rc = mdb_put(txn_, tables().param_names, &key, &val, MDB_NOOVERWRITE);
+  if (rc == MDB_KEYEXIST) {
+    return {Errc::corrupt, "two adapters are named '" + head.param->name + "'"};
+  }
+  return from_mdb(rc, "write param name");
 }
 
 Status WriteTxn::drop_param(CubeId cube, ItemId id) {

@@ -192,6 +192,9 @@ class ReadTxn {
   // The heads of the cube's parametric items that are not tombstones, by
   // name. Errors: corrupt, io.
   Status list_params(CubeId cube, std::vector<Item>* out) const;
+  // The ids of every parametric item of the cube, removed ones included,
+  // ascending (an export's second pass). Errors: corrupt, io.
+  Status param_items(CubeId cube, std::vector<ItemId>* out) const;
 
   // ---- activation tier (activation.h; activation_store.cpp) ----
   // The tenant's salt for activation keys. Errors: not_found (none made
@@ -314,7 +317,11 @@ class WriteTxn {
   // Import: writes every version of one item (versions 1..n, cube versions
   // kept) under a fresh id issued as of `now_ms`, which it sets in
   // `versions`; then its head, its retention queue entry and its live
-  // count. Errors: not_found (cube), storage_full, map_full, corrupt, io.
+  // count. A parametric item's versions each reference their blob (put in
+  // the blob store first) and its name is claimed. Errors: not_found
+  // (cube), corrupt (versions of mixed tiers or names, a name another
+  // adapter holds, a blob size that differs from its other references),
+  // storage_full, map_full, io.
   Status import_item(CubeId cube, std::vector<Item>* versions, std::int64_t now_ms);
   // Import: raises the cube's head version to at least `head_version` and
   // writes its snapshots. Errors: already_exists (a tag), storage_full,
@@ -436,6 +443,9 @@ class WriteTxn {
   Status drop_param(CubeId cube, ItemId item);
   // drop_param for every parametric item of the cube. Errors: as drop_param.
   Status drop_params_of(CubeId cube);
+  // Import: claims the head's adapter name for it. Errors: corrupt (the
+  // name is taken), storage_full, map_full, io.
+  Status import_param_name(CubeId cube, const Item& head);
 
   Store* store_;
   MDB_txn* txn_;

@@ -94,25 +94,7 @@ int export_cube(memos::Client& client, const Output& out, const std::string& cub
     return true;
   };
   auto r = client.export_cube(cube, write_all);
-  // Archives carry plaintext: say which adapters stayed out (memos(7), "Tiers").
-  std::vector<std::string> adapters;
-  if (r) {
-    if (auto params = client.param_list(cube); params) {
-      for (const auto& item : *params) adapters.push_back(item.param ? item.param->name : "?");
-    }
-  }
-  auto note_adapters = [&] {
-    if (adapters.empty() || out.json()) return;
-    std::fprintf(stderr,
-                 "note: %zu parametric item(s) are not in the archive (%s); memctl param export "
-                 "writes each one's file\n",
-                 adapters.size(), join(adapters, ", ").c_str());
-  };
-  if (to_stdout) {
-    if (!r) return out.refused(r.error());
-    note_adapters();
-    return 0;
-  }
+  if (to_stdout) return r ? 0 : out.refused(r.error());
   bool synced = r && ::fsync(fd) == 0;
   ::close(fd);
   if (!r || !synced || ::rename(part.c_str(), file.c_str()) != 0) {
@@ -126,12 +108,10 @@ int export_cube(memos::Client& client, const Output& out, const std::string& cub
     j["exported"] = cube;
     j["file"] = file;
     j["bytes"] = *r;
-    j["left_out_adapters"] = adapters;
     return out.emit(j);
   }
   std::fprintf(stderr, "exported %s to %s (%llu bytes)\n", cube.c_str(), file.c_str(),
                static_cast<unsigned long long>(*r));
-  note_adapters();
   return 0;
 }
 

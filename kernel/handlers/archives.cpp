@@ -2,73 +2,31 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+#include <memory>
 #include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include "kernel/cube_access.h"
+#include "kernel/handlers/param_write.h"
 #include "kernel/index_set.h"
 #include "kernel/quota.h"
 #include "kernel/request_checks.h"
 #include "memcube/archive.h"
+#include "memcube/blob_store.h"
 
 namespace memos::kernel {
 namespace {
 
 using store::Errc;
 
-constexpr std::size_t kChunkBytes = 1 << 20;
 constexpr std::size_t kMaxSessionsPerConnection = 4;
 constexpr std::string_view kStagingPrefix = ".import-";
-constexpr std::uint8_t kCursorFormat = 1;
 // A cube's version counter advances once per item version written: no real
 // cube comes near 2^48, and a crafted archive's counter must leave room
 // before it wraps (snapshots and diffs order by it).
 constexpr std::uint64_t kMaxHeadVersion = std::uint64_t{1} << 48;
-
-// Where an export stands between chunks; opaque to the client.
-struct ExportCursor {
-  std::uint64_t cube = 0;
-  std::uint64_t pinned = 0;  // the head version the export shows
-  store::ArchiveWriter::State writer;
-  std::string position;  // of the last version sent
-};
-
-void put_le(std::string* out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-std::uint64_t get_le(std::string_view s, std::size_t at, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) {
-    v = (v << 8) | static_cast<unsigned char>(s[at + static_cast<std::size_t>(i)]);
-  }
-  return v;
-}
-
-std::string encode_cursor(const ExportCursor& c) {
-  std::string out(1, static_cast<char>(kCursorFormat));
-  put_le(&out, c.cube, 8);
-  put_le(&out, c.pinned, 8);
-  put_le(&out, c.writer.crc, 4);
-  put_le(&out, c.writer.versions, 8);
-  put_le(&out, c.writer.snapshots, 8);
-  out += c.position;
-  return out;
-}
-
-bool decode_cursor(std::string_view s, ExportCursor* c) {
-  constexpr std::size_t kFixed = 1 + 8 + 8 + 4 + 8 + 8;
-  if (s.size() != kFixed && s.size() != kFixed + 12) return false;
-  if (static_cast<std::uint8_t>(s[0]) != kCursorFormat) return false;
-  c->cube = get_le(s, 1, 8);
-  c->pinned = get_le(s, 9, 8);
-  c->writer.crc = static_cast<std::uint32_t>(get_le(s, 17, 4));
-  c->writer.versions = get_le(s, 21, 8);
-  c->writer.snapshots = get_le(s, 29, 8);
-  c->position = std::string(s.substr(kFixed));
-  return true;
-}
 
 // Archive problems are the client's input being wrong, not a daemon fault.
 Status import_error(const store::Status& s) {
@@ -95,6 +53,10 @@ struct ImportState {
   std::unordered_map<store::ItemId, store::ItemId> ids;
   // The statistics announced for the next item (its strength).
   std::optional<std::pair<store::ItemId, store::AccessStats>> access;
+  // The adapter file being received, or received whole for the version
+  // that follows. Shared by the copies: a chunk run again writes the same
+  // pieces, which the upload skips (blob_store.h).
+  std::shared_ptr<store::BlobUpload> blob;
 };
 
 struct CubeArchives::Session {
@@ -111,10 +73,21 @@ namespace {
 
 // Writes the buffered versions of one item under a fresh id, its sources
 // pointed at the new ids (a source outside the archive does not exist here
-// and is dropped).
-store::Status flush_item(ImportState& work, store::WriteTxn& txn) {
+// and is dropped). An adapter's file, put in the blob store as it came, is
+// checked to be there still: garbage collection spares an unreferenced file
+// for store.blob_gc_grace_s, and a client may pause longer between chunks.
+store::Status flush_item(ImportState& work, store::WriteTxn& txn, const store::BlobStore* blobs) {
   if (work.current.empty()) return {};
+  for (const store::Item& v : work.current) {
+    if (v.param && (!blobs || !blobs->contains(v.param->blob))) {
+      return {Errc::conflict, "adapter '" + v.param->name +
+                                  "''s file was collected while the import paused; import again"};
+    }
+  }
   const store::ItemId archive_id = work.current.front().id;
+  // Plaintext and parametric items are ordered apart (archive.h): an id
+  // that came twice would tie sources to the wrong item.
+  if (work.ids.contains(archive_id)) return {Errc::corrupt, "archive has two items of one id"};
   for (store::Item& v : work.current) {
     std::vector<store::ItemId> sources;
     for (store::ItemId source : v.provenance.sources) {
@@ -131,17 +104,40 @@ store::Status flush_item(ImportState& work, store::WriteTxn& txn) {
   return s;
 }
 
+// An adapter's record as an archive gives it: sound names and numbers (the
+// file itself was checked against its digest; the executor checks it
+// against its model when a chat first loads it).
+store::Status check_imported_param(const store::Parametric& p, std::string* why) {
+  auto bad_hex = [](const std::string& h) {
+    return h.size() != 64 || h.find_first_not_of("0123456789abcdef") != std::string::npos;
+  };
+  if (p.kind != "lora" && p.kind != "cvec") {
+    *why = "an adapter of an unknown kind";
+  } else if (Status st = check_adapter_name(p.name); !st.ok()) {
+    *why = st.message;
+  } else if (!check_scale(p.scale).ok() || !std::isfinite(p.alpha)) {
+    *why = "an adapter with an impossible scale or alpha";
+  } else if (p.size == 0 || bad_hex(p.base_model) || p.architecture.size() > 64 ||
+             p.origin.size() > 256) {
+    *why = "an adapter record that makes no sense";
+  } else {
+    return {};
+  }
+  return {Errc::corrupt, "archive holds " + *why};
+}
+
 // Writes what the reader hands over into the staging cube, within `txn`.
 // What an archive says about who wrote it is not trusted: every version and
 // snapshot is recorded as the importing tenant's.
 // Archives hold texts, not vectors: the cube is embedded by this daemon's
 // embedder (`model` at `dimension`), whichever embedded it where it was
-// exported.
+// exported. Adapter files go to the blob store as they come, each before
+// the versions that reference it are written.
 store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
                                        std::uint32_t tenant, const std::string& staging,
-                                       const StoreConfig& limits, const std::string& model,
-                                       std::uint32_t dimension) {
-  auto flush = [&work, &txn]() { return flush_item(work, txn); };
+                                       const StoreConfig& limits, store::BlobStore* blobs,
+                                       const std::string& model, std::uint32_t dimension) {
+  auto flush = [&work, &txn, blobs]() { return flush_item(work, txn, blobs); };
   auto bad = [](const std::string& why) { return store::Status{Errc::corrupt, "archive " + why}; };
   return {
       [&work, &txn, tenant, &staging, bad, &model,
@@ -164,8 +160,18 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
         // Ids from the future would run ahead of every id issued later.
         auto horizon = static_cast<std::uint64_t>(now_ms() + 86'400'000) << 16;
         if (item.id == 0 || item.id > horizon) return bad("has an impossible item id");
-        if (item.tier != store::Tier::plaintext)
+        if (item.tier == store::Tier::parametric) {
+          std::string why;
+          if (store::Status s = check_imported_param(*item.param, &why); !s.ok()) return s;
+          // The reader saw the file come whole just before, or named by
+          // the item's previous version, whose upload finished then.
+          if (work.blob && item.param->blob == work.blob->id() && !work.blob->finished()) {
+            return bad("holds an adapter whose file did not arrive whole");
+          }
+          work.blob.reset();
+        } else if (item.tier != store::Tier::plaintext) {
           return bad("holds a tier this memosd cannot import");
+        }
         if (item.cube_version == 0 || item.cube_version > work.manifest->head_version)
           return bad("has an item version outside its cube's versions");
         item.provenance.writer = tenant;
@@ -196,80 +202,28 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
         work.access = {item, stats};
         return {};
       },
+      // Ahead of the version that names it: the item before it may be
+      // complete, and its file must be in place before it is referenced.
+      [&work, &limits, blobs, bad](const store::BlobPiece& piece) -> store::Status {
+        if (piece.offset == 0) {
+          if (!blobs) return bad("holds adapters, and this memosd keeps no blob store");
+          if (piece.total > (limits.max_adapter_mb << 20)) {
+            return bad("holds an adapter larger than store.max_adapter_mb (" +
+                       std::to_string(limits.max_adapter_mb) + " MiB)");
+          }
+          std::unique_ptr<store::BlobUpload> upload;
+          if (store::Status s = blobs->begin_upload(piece.digest, piece.total, &upload); !s.ok())
+            return s;
+          work.blob = std::move(upload);
+        }
+        if (store::Status s = work.blob->write(piece.offset, piece.bytes); !s.ok()) return s;
+        if (piece.offset + piece.bytes.size() < piece.total) return {};
+        return work.blob->finish();
+      },
   };
 }
 
 }  // namespace
-
-void CubeArchives::export_chunk(const RequestContext& ctx, wire::ExportChunk::Reader args) {
-  std::string cube_name = exact(args.getCube());
-  auto cursor_data = args.getCursor();
-  std::string cursor_bytes(reinterpret_cast<const char*>(cursor_data.begin()), cursor_data.size());
-  s_.run_on_worker([this, ctx, cube_name = std::move(cube_name),
-                    cursor_bytes = std::move(cursor_bytes)] {
-    std::optional<store::ReadTxn> txn;
-    store::Cube cube;
-    if (Status st = open_cube(s_, ctx, cube_name, CubeUse::read, &txn, &cube); !st.ok())
-      return ctx.fail(st);
-    ExportCursor cursor;
-    std::string out;
-    if (cursor_bytes.empty()) {
-      cursor.cube = cube.id;
-      cursor.pinned = cube.head_version;
-    } else if (!decode_cursor(cursor_bytes, &cursor)) {
-      return ctx.fail(Status::bad_request("bad export cursor"));
-    } else if (cursor.cube != cube.id) {
-      return ctx.fail(Status::conflict("the cube was replaced during the export"));
-    }
-    store::ArchiveWriter writer(cursor.writer);
-    if (cursor_bytes.empty()) {
-      writer.header(&out);
-      writer.manifest({cube.name, cube.embedder, cube.dimension, cube.created_at_ms, cursor.pinned,
-                       now_ms(), cube.live_items, cube.default_retriever, cube.language},
-                      &out);
-    }
-    const std::size_t budget = std::min(kChunkBytes, s_.config.ipc.max_message_bytes / 4);
-    bool done = false;
-    store::Status st_access;
-    store::Status st = txn->scan_versions(
-        cube.id, cursor.position, cursor.pinned,
-        [&](const store::Item& item) {
-          // Archives carry plaintext: an adapter's GGUF is not in them yet
-          // (memctl param export writes it), and the importer would refuse
-          // the archive whole.
-          if (item.tier == store::Tier::parametric) return true;
-          // An item's strength travels with it (scheduler/strength.h).
-          if (item.version == 1) {
-            store::AccessStats stats;
-            if (st_access = txn->access_stats(cube.id, item.id, &stats); !st_access.ok())
-              return false;
-            if (!(stats == store::AccessStats{})) writer.access(item.id, stats, &out);
-          }
-          writer.version(item, &out);
-          return out.size() < budget;
-        },
-        &cursor.position, &done);
-    if (st.ok()) st = st_access;
-    if (st.ok() && done) {
-      std::vector<store::Snapshot> snapshots;
-      st = txn->list_snapshots(cube.id, &snapshots);
-      for (const auto& snap : snapshots) {
-        if (snap.cube_version <= cursor.pinned) writer.snapshot(snap, &out);
-      }
-      writer.trailer(&out);
-    }
-    if (!st.ok()) return ctx.fail(Status::from(st));
-    cursor.writer = writer.state();
-    std::string next = encode_cursor(cursor);
-    ctx.respond([&](wire::Response::Builder r) {
-      auto chunk = r.initArchiveChunk();
-      chunk.setData(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(out.data()), out.size()));
-      chunk.setCursor(
-          capnp::Data::Reader(reinterpret_cast<const kj::byte*>(next.data()), next.size()));
-      chunk.setDone(done);
-    });
-  });
-}
 
 void CubeArchives::import_begin(const RequestContext& ctx, wire::ImportBegin::Reader args) {
   std::string name = exact(args.getName());
@@ -328,8 +282,9 @@ void CubeArchives::import_chunk(const RequestContext& ctx, wire::ImportChunk::Re
         // staging cube is one of its cubes from the first chunk).
         store::Status s = within_quota(txn, session->tenant, *ctx.policy, [&] {
           return work.reader.feed(
-              *bytes, import_sink(work, txn, session->tenant, session->staging, s_.config.store,
-                                  s_.indexes.embedder_model(), s_.config.search.embedding_dim));
+              *bytes,
+              import_sink(work, txn, session->tenant, session->staging, s_.config.store, s_.blobs,
+                          s_.indexes.embedder_model(), s_.config.search.embedding_dim));
         });
         if (s.ok()) *result = std::move(work);
         return s;
@@ -360,12 +315,13 @@ void CubeArchives::import_finish(const RequestContext& ctx, std::uint64_t sessio
   auto staged = std::make_shared<store::Cube>();
   auto name = std::make_shared<std::string>();
   s_.commits.submit({
-      [session, staged, name, ctx](store::WriteTxn& txn) -> store::Status {
+      [this, session, staged, name, ctx](store::WriteTxn& txn) -> store::Status {
         ImportState work = session->state;
         store::Status s = work.reader.finish();
         if (!s.ok()) return s;
         // The last item's versions are still buffered.
-        s = within_quota(txn, session->tenant, *ctx.policy, [&] { return flush_item(work, txn); });
+        s = within_quota(txn, session->tenant, *ctx.policy,
+                         [&] { return flush_item(work, txn, s_.blobs); });
         if (!s.ok()) return s;
         if ((s = txn.finish_import(work.cube, work.manifest->head_version, work.snapshots));
             !s.ok()) {

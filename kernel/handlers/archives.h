@@ -1,13 +1,15 @@
 // archives.h — export and import of whole cubes as archive streams:
 // exportChunk, importBegin, importChunk, importFinish.
 //
-// Archives carry the plaintext tier: parametric items (adapters) are left
-// out of an export (memctl param export writes their files), activation
-// states too (they belong to one model).
+// Archives carry the plaintext and parametric tiers: adapters travel with
+// their files, so a cube moves whole to another machine (an adapter is
+// still bound to its base model there). Activation states stay out: they
+// belong to one model and are cheap to make again.
 //
-// Export runs on a worker: each request returns the next ~1 MiB of the
-// archive and an opaque cursor, pinned to the cube's head version at the
-// first chunk, so a cube larger than memory streams out consistently.
+// Export runs on a worker (archive_export.cpp): each request returns the
+// next ~1 MiB of the archive and an opaque cursor, pinned to the cube's
+// head version at the first chunk, so a cube larger than memory, and an
+// adapter larger than a chunk, stream out consistently.
 //
 // Import is a session per connection: chunks are parsed and written into a
 // hidden staging cube (".import-N": no client can name, list, read or
@@ -17,7 +19,9 @@
 // then one transaction renames it into place. A truncated, corrupt,
 // oversized (store.max_import_mb) or hostile archive leaves no cube behind.
 // Imported items get fresh ids and are recorded as the importing tenant's:
-// an archive's ids and uids are not trusted. A session whose connection
+// an archive's ids and uids are not trusted. An adapter's file goes to the
+// blob store piece by piece as it comes (checked against its digest, and
+// against store.max_adapter_mb) and counts against parametric.max_mb. A session whose connection
 // closes is abandoned and its staging cube removed; staging cubes left by a
 // crash are removed at start.
 #pragma once

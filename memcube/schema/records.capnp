@@ -112,6 +112,7 @@ struct ArchiveTrailer {
   versions @0 :UInt64;      # version frames in the archive
   snapshots @1 :UInt64;     # snapshot frames
   crc @2 :UInt32;           # CRC-32C of every byte before the trailer frame
+  blobs @3 :UInt64;         # blobs (adapters) the archive carries whole (format 3)
 }
 
 # An activation item: a model's KV state for a token prefix (activation.h).

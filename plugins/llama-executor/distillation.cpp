@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "plugins/llama-executor/f32_copy.h"
 #include "plugins/llama-executor/gguf_bytes.h"
 
 namespace memos::llama_exec {
@@ -93,8 +94,9 @@ Distillation::Distillation(const std::string& model_path, std::string base_model
   if (stream_.size() < 2) throw std::invalid_argument("the memories hold no text to learn");
   progress_.tokens = static_cast<std::uint32_t>(stream_.size());
 
-  // Which matrices, from the file's metadata: llama.cpp's filter never sees
-  // a tensor that is not F32, so a refusal must come from here.
+  // Which matrices, from the file's metadata, and whether llama.cpp, which
+  // trains F32 tensors only, needs an F32 copy of the model.
+  F32Need need;
   {
     ggml_context* shapes_raw = nullptr;
     GgufPtr meta(gguf_init_from_file(model_path.c_str(), {/*no_alloc=*/true, &shapes_raw}));
@@ -110,22 +112,22 @@ Distillation::Distillation(const std::string& model_path, std::string base_model
     const std::uint32_t first_block = n_layer > blocks ? n_layer - blocks : 0;
     for (ggml_tensor* t = ggml_get_first_tensor(shapes.get()); t;
          t = ggml_get_next_tensor(shapes.get(), t)) {
-      if (!is_block_matrix(t->name, options_.matrices, first_block)) continue;
-      if (t->type != GGML_TYPE_F32) {
-        throw std::invalid_argument(
-            std::string("the model's ") + t->name + " is " + ggml_type_name(t->type) +
-            ": llama.cpp trains F32 weights only, so distill with an F32 copy of the model");
-      }
-      wanted_.push_back(t->name);
+      if (is_block_matrix(t->name, options_.matrices, first_block)) wanted_.push_back(t->name);
     }
+    need = f32_need(shapes.get());
   }
   if (wanted_.empty()) throw std::invalid_argument("the model has none of the matrices to train");
+  // Removed once loaded: the copy is read whole, not mapped.
+  const ScratchFile copy =
+      need.convert ? write_f32_copy(model_path, need, options_.scratch_dir, options_.threads)
+                   : ScratchFile();
+  const std::string& load_path = need.convert ? copy.path() : model_path;
 
   llama_model_params mp = llama_model_default_params();
   mp.n_gpu_layers = 0;
   mp.load_mode = LLAMA_LOAD_MODE_NONE;  // the optimizer writes the weights
-  model_.reset(llama_model_load_from_file(model_path.c_str(), mp));
-  if (!model_) throw std::runtime_error("llama.cpp could not load " + model_path);
+  model_.reset(llama_model_load_from_file(load_path.c_str(), mp));
+  if (!model_) throw std::runtime_error("llama.cpp could not load " + load_path);
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = kWindow;
   cp.n_batch = kWindow;

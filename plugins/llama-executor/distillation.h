@@ -14,9 +14,19 @@
 // backward each), then one step per trained matrix to factor it. Nothing
 // of it touches the executor's own model or context.
 //
+// llama.cpp trains F32 tensors only, so a model whose weights are F16,
+// BF16 or quantized is first converted to an F32 copy in a scratch file
+// (llama_model_quantize to ALL_F32, which dequantizes), loaded, and the
+// file removed at once. The adapter learns the change from the dequantized
+// weights, which are the values the executor's model computes with, and is
+// bound to the executor's model (its hash), not to the copy.
+//
 // Cost: the copy's weights in memory (not mapped: the optimizer writes
-// them), AdamW's two moments and the original values of every trained
-// matrix (4 floats an element in all), and a training context.
+// them; for a model that is not F32, 4 bytes a weight, and as much on disk
+// while it is converted), AdamW's two moments and the original values of
+// every trained matrix (4 floats an element in all), and a training
+// context. A copy larger than the memory or the scratch folder's free
+// space is refused before anything is written.
 #pragma once
 
 #include <llama.h>
@@ -41,6 +51,9 @@ struct DistillOptions {
   // (train_blocks()).
   std::uint32_t blocks = 0;
   int threads = 2;
+  // Where an F32 copy of a model that is not F32 is written while it is
+  // converted ("": the system's temporary folder).
+  std::string scratch_dir;
 };
 
 constexpr std::uint32_t kMaxDistillRank = 256;
@@ -66,11 +79,11 @@ struct DistillProgress {
 class Distillation {
  public:
   // Loads the copy of `model_path` (whose SHA-256 is `base_model_hex`, its
-  // architecture `architecture`) and readies the optimizer. Throws
-  // std::invalid_argument: no texts or tokens, too many, options out of
-  // range, no matrix of the model matches, or one is not F32 (llama.cpp
-  // trains F32 weights only: a quantized or F16 model cannot be
-  // distilled into); std::runtime_error if llama.cpp fails to load it.
+  // architecture `architecture`), converted to F32 if it is not, and
+  // readies the optimizer. Throws std::invalid_argument: no texts or
+  // tokens, too many, options out of range, no matrix of the model matches,
+  // or its F32 copy would not fit the memory or the scratch folder;
+  // std::runtime_error if llama.cpp fails to convert or load it.
   Distillation(const std::string& model_path, std::string base_model_hex, std::string architecture,
                const std::vector<std::vector<llama_token>>& texts, const DistillOptions& options);
   ~Distillation();

@@ -374,6 +374,13 @@ const std::string& Engine::apply_adapters(const std::vector<AdapterInput>& in) {
     llama_adapter_lora* adapter = adapters_.find(a.digest);
     if (!adapter) {
       verify_adapter_file(a);
+      // Checked again, not only at upload: a file that came in a cube
+      // archive, or was made for another model, was never checked here.
+      try {
+        check_adapter_file(a.path, shapes());
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("adapter " + short_hex(a.digest) + " " + e.what());
+      }
       AdapterPtr fresh = load_adapter(a);
       adapter = fresh.get();
       adapters_.insert(a.digest, std::move(fresh), a.size, keep);
@@ -513,6 +520,7 @@ std::uint64_t Engine::distill_begin(const std::vector<std::string>& texts, Disti
   std::vector<std::vector<llama_token>> tokens;
   for (const auto& t : texts) tokens.push_back(tokenize(t, true));
   options.threads = settings_.threads;
+  options.scratch_dir = settings_.state_dir;
   std::lock_guard lock(mutex_);
   if (distillation_) {
     throw std::invalid_argument("distillation " + std::to_string(distillation_id_) +

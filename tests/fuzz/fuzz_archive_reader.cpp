@@ -5,7 +5,8 @@
 // Checked: the reader gives the same outcome in pieces as whole; an
 // archive it completes was handed over in order (one manifest, then
 // versions, then snapshots) and every item it handed over encodes and
-// decodes back to itself (record_codec.h), as the import will store it.
+// decodes back to itself (record_codec.h), as the import will store it;
+// blob pieces stay within their blob and come the same in pieces as whole.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -36,6 +37,7 @@ struct Outcome {
   int manifests = 0;
   std::vector<std::string> versions;  // each item as record_codec encodes it
   std::size_t snapshots = 0;
+  std::string blobs;  // every blob piece's digest, offset and bytes
 };
 
 Outcome read(std::string_view bytes, std::size_t piece) {
@@ -55,6 +57,13 @@ Outcome read(std::string_view bytes, std::size_t piece) {
     check(decode_item(encoded, &back).ok(), "an archived item does not decode once encoded");
     check(encode_item(back) == encoded, "an archived item does not survive the codec");
     out.versions.push_back(std::move(encoded));
+    return Status::success();
+  };
+  sink.blob = [&](const BlobPiece& piece) {
+    check(out.manifests == 1 && out.snapshots == 0, "blob piece out of order");
+    check(piece.offset + piece.bytes.size() <= piece.total, "blob piece past its blob");
+    out.blobs.append(piece.digest.begin(), piece.digest.end());
+    out.blobs += std::to_string(piece.offset) + ":" + std::string(piece.bytes);
     return Status::success();
   };
   sink.snapshot = [&](Snapshot) {
@@ -91,6 +100,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     w.manifest(m, &empty);
     w.trailer(&empty);
     emit("empty_cube", std::string(1, '\0') + empty);
+    emit("cube_with_adapter", std::string(1, '\x05') + memos::fuzz::archive_with_adapter());
   });
   return 0;
 }
@@ -103,7 +113,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Outcome pieces = read(bytes, piece);
   check(whole.code == pieces.code && whole.complete == pieces.complete,
         "pieces and whole end differently");
-  check(whole.versions == pieces.versions && whole.snapshots == pieces.snapshots,
+  check(whole.versions == pieces.versions && whole.snapshots == pieces.snapshots &&
+            whole.blobs == pieces.blobs,
         "pieces and whole hand over different contents");
   return 0;
 }

@@ -16,6 +16,7 @@
 #include "ipc/message.h"
 #include "ipc/schema/memos.capnp.h"
 #include "memcube/archive.h"
+#include "memcube/blob_store.h"
 
 namespace memos::fuzz {
 
@@ -100,6 +101,46 @@ inline std::string small_archive() {
   snap.live_items = 1;
   snap.created_by = 1000;
   w.snapshot(snap, &out);
+  w.trailer(&out);
+  return out;
+}
+
+// An archive holding one memory and an adapter distilled from it, its
+// file in two pieces (format 3).
+inline std::string archive_with_adapter() {
+  store::ArchiveWriter w;
+  std::string out;
+  w.header(&out);
+  store::ArchiveManifest m;
+  m.cube_name = "tuned";
+  m.embedder = "hash-v1";
+  m.dimension = 256;
+  m.head_version = 2;
+  m.live_items = 2;
+  w.manifest(m, &out);
+  store::Item memory;
+  memory.id = (std::uint64_t{1700000000000} << 16) | 1;
+  memory.version = 1;
+  memory.cube_version = 1;
+  memory.text = "Maya lives in Lisbon";
+  w.version(memory, &out);
+  const std::string file = "GGUF adapter bytes, a stand-in the reader does not parse";
+  store::Item adapter;
+  adapter.id = memory.id + 1;
+  adapter.version = 1;
+  adapter.cube_version = 2;
+  adapter.tier = store::Tier::parametric;
+  adapter.text = "adapter style";
+  adapter.provenance.sources = {memory.id};
+  store::Parametric p;
+  p.name = "style";
+  p.blob = store::sha256(file);
+  p.size = file.size();
+  p.origin = "imported";
+  adapter.param = p;
+  w.blob_piece({p.blob, 0, p.size, std::string_view(file).substr(0, 20)}, &out);
+  w.blob_piece({p.blob, 20, p.size, std::string_view(file).substr(20)}, &out);
+  w.version(adapter, &out);
   w.trailer(&out);
   return out;
 }
@@ -251,6 +292,19 @@ inline std::vector<std::pair<std::string, std::string>> request_sessions() {
                        },
                        [](Request::Builder r) { r.setImportFinish(1); },
                        [](Request::Builder r) { r.initCubeShow().setName("copy"); },
+                   }));
+  std::string tuned = archive_with_adapter();
+  out.emplace_back("archive_with_adapter",
+                   session_bytes({
+                       [](Request::Builder r) { r.initImportBegin().setName("tuned"); },
+                       [tuned](Request::Builder r) {
+                         auto c = r.initImportChunk();
+                         c.setSession(1);
+                         c.setData(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(tuned.data()),
+                                                tuned.size()));
+                       },
+                       [](Request::Builder r) { r.setImportFinish(1); },
+                       [](Request::Builder r) { r.initParamList().setName("tuned"); },
                    }));
   out.emplace_back("plugins_and_kv",
                    session_bytes({

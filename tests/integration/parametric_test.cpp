@@ -17,7 +17,10 @@
 #include <set>
 #include <thread>
 
+#include "memcube/archive.h"
+#include "memcube/blob_store.h"
 #include "memos/client.h"
+#include "tests/support/archive_ids.h"
 #include "tests/support/daemon_fixture.h"
 #include "tests/support/memosd_process.h"
 #include "tests/support/printing.h"
@@ -142,6 +145,69 @@ bool refused(const memos::Result<memos::Item>& r, memos::ErrorCode code, const s
   return r.error().code == code && r.error().message.find(part) != std::string::npos;
 }
 
+std::string export_archive(memos::Client& c, const std::string& cube) {
+  std::string archive;
+  auto exported = c.export_cube(cube, [&](std::string_view chunk) {
+    archive.append(chunk);
+    return true;
+  });
+  BOOST_REQUIRE_MESSAGE(exported.ok(), why(exported));
+  return archive;
+}
+
+memos::Result<memos::Cube> import_archive(memos::Client& c, const std::string& archive,
+                                          const std::string& name) {
+  std::size_t at = 0;
+  return c.import_cube(
+      [&](char* buf, std::size_t n) {
+        const std::size_t k = std::min(n, archive.size() - at);
+        std::memcpy(buf, archive.data() + at, k);
+        at += k;
+        return k;
+      },
+      name);
+}
+
+// The hex SHA-256 of a model file: what an adapter's record binds it to.
+std::string model_hash(const std::string& path) {
+  return memos::store::to_hex(memos::store::sha256(read_file(path)));
+}
+
+// An archive of one memory and one adapter whose record claims `claimed`
+// (its digest and size) and model a, and whose pieces carry `file`.
+std::string crafted_archive(const std::string& file, const std::string& claimed,
+                            const std::string& name = "style") {
+  namespace st = memos::store;
+  st::ArchiveWriter w;
+  std::string out;
+  w.header(&out);
+  w.manifest({"crafted", "hash-v1", 256, 1, 2, 1, 2, "", ""}, &out);
+  st::Item memory;
+  memory.id = (std::uint64_t{1700000000000} << 16) | 1;
+  memory.version = memory.cube_version = 1;
+  memory.text = "Maya lives in Almada.";
+  w.version(memory, &out);
+  st::Item adapter;
+  adapter.id = memory.id + 1;
+  adapter.version = 1;
+  adapter.cube_version = 2;
+  adapter.tier = st::Tier::parametric;
+  adapter.text = "adapter";
+  st::Parametric p;
+  p.name = name;
+  p.blob = st::sha256(claimed);
+  p.size = claimed.size();
+  p.base_model = model_hash(models().a);
+  adapter.param = p;
+  constexpr std::size_t kPiece = 1 << 16;
+  for (std::size_t at = 0; at < file.size(); at += kPiece) {
+    w.blob_piece({p.blob, at, p.size, std::string_view(file).substr(at, kPiece)}, &out);
+  }
+  w.version(adapter, &out);
+  w.trailer(&out);
+  return out;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(adapters_are_versioned_items_that_chats_run_with) {
@@ -232,25 +298,11 @@ BOOST_AUTO_TEST_CASE(adapters_are_versioned_items_that_chats_run_with) {
   BOOST_TEST(*v == 2u);
   BOOST_TEST((exported == tone));
 
-  // A cube export leaves the adapter out and imports as always.
-  std::string archive;
-  auto exported_cube = c->export_cube("maya", [&](std::string_view chunk) {
-    archive.append(chunk);
-    return true;
-  });
-  BOOST_REQUIRE_MESSAGE(exported_cube.ok(), why(exported_cube));
-  std::size_t at = 0;
-  auto imported = c->import_cube(
-      [&](char* buf, std::size_t n) {
-        const std::size_t k = std::min(n, archive.size() - at);
-        std::memcpy(buf, archive.data() + at, k);
-        at += k;
-        return k;
-      },
-      "maya-copy");
+  // A cube export carries the adapter (a_cube_archive_carries_its_adapters).
+  auto imported = import_archive(*c, export_archive(*c, "maya"), "maya-copy");
   BOOST_REQUIRE_MESSAGE(imported.ok(), why(imported));
-  BOOST_TEST(imported->live_items == ids.size());
-  BOOST_TEST(c->param_list("maya-copy")->empty());
+  BOOST_TEST(imported->live_items == ids.size() + 1);
+  BOOST_TEST(c->param_list("maya-copy")->size() == 1u);
 
   // A restart keeps it; the executor loads it again from the blob store.
   BOOST_TEST(d.process->stop() == 0);
@@ -270,7 +322,7 @@ BOOST_AUTO_TEST_CASE(adapters_are_versioned_items_that_chats_run_with) {
   BOOST_TEST(c2->param_list("maya")->empty());
   BOOST_TEST(refused(c2->param_show("maya", "style"), memos::ErrorCode::not_found, "removed"));
   BOOST_TEST(c2->param_show("maya", "style", 1).ok());
-  BOOST_TEST(c2->tenant_usage()->param_bytes == 0u);
+  BOOST_TEST(c2->tenant_usage()->param_bytes == style.size());  // the copy's
   // Adding the name again continues its history.
   auto revived = c2->param_add("maya", "style", style);
   BOOST_REQUIRE_MESSAGE(revived.ok(), why(revived));
@@ -412,13 +464,12 @@ BOOST_AUTO_TEST_CASE(memctl_param_and_chat_with_an_adapter) {
   BOOST_TEST((read_file(exported) == read_file(models().style)));
   BOOST_TEST(memctl({"--json", "kv", "stats"}, &out) == 0);
   BOOST_TEST(out.find("\"adapters_loaded\":1") != std::string::npos, out);
-  // A cube export says which adapters it leaves out.
-  std::string err;
-  BOOST_TEST(run_command({MEMOS_MEMCTL, "--socket", d.process->socket(), "cube", "export", "maya",
-                          dir.path() + "/maya.memos"},
-                         &out, &err) == 0);
-  BOOST_TEST(err.find("1 parametric item(s) are not in the archive (style)") != std::string::npos,
-             err);
+  // A cube export carries it; the import lists it.
+  const std::string archive = dir.path() + "/maya.memos";
+  BOOST_TEST(memctl({"cube", "export", "maya", archive}, &out) == 0, out);
+  BOOST_TEST(memctl({"cube", "import", archive, "--as", "maya-copy"}, &out) == 0, out);
+  BOOST_TEST(memctl({"param", "ls", "maya-copy"}, &out) == 0, out);
+  BOOST_TEST(out.find("style") != std::string::npos, out);
   BOOST_TEST(memctl({"param", "rm", "maya", "style"}, &out) == 0);
   // Usage errors (2) before any request; refusals (1) from the daemon.
   BOOST_TEST(memctl({"chat", "maya", "hi", "--adapter", "x:zero"}, &out) == 2);
@@ -518,6 +569,163 @@ BOOST_AUTO_TEST_CASE(a_control_vector_is_derived_from_tagged_memories) {
   BOOST_TEST(refused(c->param_cvec("nope", "x", "cheerful", "gloomy"), ErrorCode::not_found, ""));
   BOOST_TEST(
       refused(c->param_cvec("maya", "x:y", "cheerful", "gloomy"), ErrorCode::bad_request, "name"));
+}
+
+// An archive carries the parametric tier whole: every version of every
+// adapter with its file (one larger than an export chunk included), its
+// provenance pointed at the imported memories, counted against the
+// importer's quota; the imported adapters serve chats as the originals did.
+BOOST_AUTO_TEST_CASE(a_cube_archive_carries_its_adapters) {
+  TempDir dir;
+  // A 2 MiB message bound makes export chunks of 512 KiB: the big adapter
+  // (0.6 MiB) leaves in two.
+  Daemon d(dir.path(), config("[ipc]\nmax_message_bytes = 2097152\n"));
+  auto c = d.client();
+  auto ids = fill(*c);
+  const std::string style = read_file(models().style), tone = read_file(models().tone),
+                    big = read_file(models().big1);
+  auto added = c->param_add("maya", "style", style);
+  BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+  BOOST_REQUIRE(c->param_add("maya", "style", tone).ok());
+  BOOST_REQUIRE(c->rollback("maya", added->id, 1).ok());  // style again, as version 3
+  BOOST_REQUIRE(c->param_add("maya", "big", big, 0.5f).ok());
+  // A control vector whose second version comes from memories added after
+  // it: its sources are later items than itself.
+  for (const auto& [text, tag] : std::vector<std::pair<std::string, std::string>>{
+           {"Maya laughed all afternoon at the beach festival.", "cheerful"},
+           {"Maya sat alone in the rain after the funeral.", "gloomy"}}) {
+    BOOST_REQUIRE(c->add("maya", {text, {tag}}).ok());
+  }
+  BOOST_REQUIRE(c->param_cvec("maya", "mood", "cheerful", "gloomy").ok());
+  std::vector<std::uint64_t> later;
+  for (const auto& [text, tag] : std::vector<std::pair<std::string, std::string>>{
+           {"Maya danced with delight at the wedding.", "cheerful"},
+           {"Maya felt miserable during the long grey winter.", "gloomy"}}) {
+    auto r = c->add("maya", {text, {tag}});
+    BOOST_REQUIRE(r.ok());
+    later.push_back(r->id);
+  }
+  auto mood = c->param_cvec("maya", "mood", "cheerful", "gloomy");
+  BOOST_REQUIRE_MESSAGE(mood.ok(), why(mood));
+  BOOST_REQUIRE(c->param_remove("maya", "big").ok());  // a removed one travels too
+  const memos::ChatReply styled = chat(*c, ids, {{"style", 0}});
+
+  const std::string archive = export_archive(*c, "maya");
+  // The adapters' files are in it, the rolled-back one twice at most.
+  BOOST_TEST(archive.size() > style.size() + tone.size() + big.size());
+  BOOST_TEST(archive.size() < 2 * style.size() + tone.size() + big.size() + (64u << 10));
+  const std::uint64_t bytes_before = c->tenant_usage()->param_bytes;
+  auto imported = import_archive(*c, archive, "maya-copy");
+  BOOST_REQUIRE_MESSAGE(imported.ok(), why(imported));
+  // Live: the 8 memories, style and mood (big was removed).
+  BOOST_TEST(imported->live_items == 10u);
+  auto copies = c->param_list("maya-copy");
+  BOOST_REQUIRE(copies.ok());
+  BOOST_REQUIRE_EQUAL(copies->size(), 2u);
+  auto copy_style = c->param_show("maya-copy", "style");
+  BOOST_REQUIRE_MESSAGE(copy_style.ok(), why(copy_style));
+  BOOST_TEST(copy_style->version == 3u);
+  BOOST_TEST(copy_style->id != added->id);
+  BOOST_TEST(copy_style->param->digest == added->param->digest);
+  BOOST_TEST(c->param_show("maya-copy", "style", 2)->param->digest ==
+             c->param_show("maya", "style", 2)->param->digest);
+  auto copy_big = c->param_show("maya-copy", "big", 1);
+  BOOST_REQUIRE_MESSAGE(copy_big.ok(), why(copy_big));
+  BOOST_TEST(copy_big->param->scale == 0.5f);
+  BOOST_TEST(copy_big->param->bytes == big.size());
+  // The control vector's sources are the copy's own memories, later ones included.
+  auto copy_mood = c->param_show("maya-copy", "mood");
+  BOOST_REQUIRE_MESSAGE(copy_mood.ok(), why(copy_mood));
+  BOOST_TEST(copy_mood->sources.size() == mood->sources.size());
+  for (std::uint64_t source : copy_mood->sources) {
+    auto memory = c->get("maya-copy", source);
+    BOOST_TEST(memory.ok(), "source " << source << " is not in the copy");
+  }
+  // Counted against the importer's adapters; the files are stored once.
+  BOOST_TEST(c->tenant_usage()->param_bytes == 2 * bytes_before);
+  // Exported files come back byte for byte, and chats use them as before.
+  std::string exported;
+  BOOST_REQUIRE(c->param_export("maya-copy", "big", 1, [&](std::string_view chunk) {
+                   exported.append(chunk);
+                   return true;
+                 }).ok());
+  BOOST_TEST((exported == big));
+  // The copy's first four memories are fill()'s (plaintext ids ascend).
+  std::vector<std::uint64_t> copy_ids = memos::testing::item_ids(*c, "maya-copy");
+  copy_ids.resize(ids.size());
+  auto r = c->chat("maya-copy", "Where does Maya live?", over(copy_ids, {{"style", 0}}));
+  BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+  BOOST_TEST(r->adapters.front() == "style*1");
+  BOOST_TEST(r->text == styled.text);
+  // The copy exports to an archive that imports again.
+  auto again = import_archive(*c, export_archive(*c, "maya-copy"), "maya-copy-2");
+  BOOST_REQUIRE_MESSAGE(again.ok(), why(again));
+  BOOST_TEST(c->param_list("maya-copy-2")->size() == 2u);
+  BOOST_TEST(c->param_show("maya-copy-2", "style", 2)->param->digest ==
+             c->param_show("maya", "style", 2)->param->digest);
+  // Removing the original leaves the copies' files in place.
+  BOOST_REQUIRE(c->cube_remove("maya", true).ok());
+  exported.clear();
+  BOOST_REQUIRE(c->param_export("maya-copy-2", "big", 1, [&](std::string_view chunk) {
+                   exported.append(chunk);
+                   return true;
+                 }).ok());
+  BOOST_TEST((exported == big));
+}
+
+// An archive's adapter files are checked as they come: bytes that are not
+// their digest, a file larger than store.max_adapter_mb, a bad name, a
+// bound the policy sets. Each refusal leaves no cube behind (a file put
+// before it is garbage that collection removes).
+BOOST_AUTO_TEST_CASE(hostile_adapters_in_an_archive_are_refused_whole) {
+  TempDir dir;
+  auto p = start_with_policy(dir.path(), "[parametric]\nmax_mb = 1\n",
+                             config("[store]\nmax_adapter_mb = 1\n"));
+  auto connected = memos::Client::connect(p->socket());
+  BOOST_REQUIRE(connected.ok());
+  auto& c = *connected.value();
+  const std::string style = read_file(models().style);
+  using memos::ErrorCode;
+  auto refused_import = [&](const std::string& archive, ErrorCode code, const std::string& part) {
+    auto r = import_archive(c, archive, "crafted");
+    if (r.ok()) return false;
+    BOOST_TEST_MESSAGE(r.error().message);
+    return r.error().code == code && r.error().message.find(part) != std::string::npos;
+  };
+  std::string tampered = style;
+  tampered[tampered.size() / 2] ^= 1;
+  BOOST_TEST(refused_import(crafted_archive(tampered, style), ErrorCode::bad_request,
+                            "do not match its digest"));
+  const std::string huge((1u << 20) + 1, 'x');
+  BOOST_TEST(refused_import(crafted_archive(huge, huge), ErrorCode::bad_request,
+                            "larger than store.max_adapter_mb"));
+  BOOST_TEST(refused_import(crafted_archive(style, style, "no:name"), ErrorCode::bad_request,
+                            "not an adapter name"));
+  // The policy's parametric.max_mb counts an imported adapter as an upload.
+  const std::string big1 = read_file(models().big1), big2 = read_file(models().big2);
+  BOOST_REQUIRE(c.cube_create("maya").ok());
+  BOOST_REQUIRE(c.param_add("maya", "big", big1).ok());
+  BOOST_TEST(
+      refused_import(crafted_archive(big2, big2), ErrorCode::quota_exceeded, "parametric.max_mb"));
+  auto cubes = c.cube_list();
+  BOOST_REQUIRE(cubes.ok());
+  BOOST_TEST(cubes->size() == 1u);
+  BOOST_TEST(c.tenant_usage()->param_bytes == big1.size());
+  // A well-made one imports, and chats use it.
+  auto fine = import_archive(c, crafted_archive(style, style), "crafted");
+  BOOST_REQUIRE_MESSAGE(fine.ok(), why(fine));
+  auto r = c.chat("crafted", "Where does Maya live?", over({}, {{"style", 0}}));
+  BOOST_TEST(r.ok(), (r.ok() ? "" : r.error().message));
+  // One made for another model, its record lying that it fits, imports
+  // (the cube moves whole) and the executor checks its file at a chat as
+  // at an upload, saying why it does not fit.
+  fine = import_archive(c, crafted_archive(read_file(models().for_b), read_file(models().for_b)),
+                        "for-b");
+  BOOST_REQUIRE_MESSAGE(fine.ok(), why(fine));
+  auto wrong = c.chat("for-b", "hi", over({}, {{"style", 0}}));
+  BOOST_REQUIRE(!wrong.ok());
+  BOOST_TEST(wrong.error().message.find("was made for base model") != std::string::npos,
+             wrong.error().message);
 }
 
 namespace {

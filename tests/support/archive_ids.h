@@ -16,7 +16,8 @@
 
 namespace memos::testing {
 
-// Ascending, each once (an item's versions share its id).
+// Each once (an item's versions share its id): the plaintext items
+// ascending, then the adapters ascending (archive.h).
 inline std::vector<std::uint64_t> item_ids(memos::Client& c, const std::string& cube) {
   std::string archive;
   auto exported = c.export_cube(cube, [&](std::string_view bytes) {
@@ -33,6 +34,7 @@ inline std::vector<std::uint64_t> item_ids(memos::Client& c, const std::string& 
                          return store::Status{};
                        },
                        [](store::Snapshot) { return store::Status{}; },
+                       {},
                        {}});
   BOOST_REQUIRE_MESSAGE(read.ok() && r.complete(), read.message);
   return ids;

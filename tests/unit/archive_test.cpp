@@ -68,6 +68,7 @@ struct Collected {
   std::vector<Item> versions;
   std::vector<Snapshot> snapshots;
   std::vector<std::pair<ItemId, AccessStats>> strengths;
+  std::vector<std::pair<std::array<std::uint8_t, 32>, std::string>> blobs;  // whole files
   ArchiveReader::Sink sink() {
     return {[this](const ArchiveManifest& m) {
               manifests.push_back(m);
@@ -84,7 +85,58 @@ struct Collected {
             [this](ItemId id, const AccessStats& a) {
               strengths.emplace_back(id, a);
               return Status{};
+            },
+            [this](const BlobPiece& piece) {
+              if (piece.offset == 0) blobs.emplace_back(piece.digest, "");
+              blobs.back().second.append(piece.bytes);
+              return Status{};
             }};
+  }
+};
+
+// A parametric version naming a file of `size` bytes with digest byte `tag`.
+Item adapter_version(ItemId id, std::uint32_t version, std::uint8_t tag, std::uint64_t size) {
+  Item item = version_of(id, version, "adapter");
+  item.state = State::active;
+  item.tier = Tier::parametric;
+  Parametric p;
+  p.name = "style";
+  p.blob.fill(tag);
+  p.size = size;
+  p.base_model = std::string(64, 'a');
+  item.param = p;
+  return item;
+}
+
+// Writes `file` as blob pieces of at most `piece` bytes.
+void write_blob(ArchiveWriter& w, const Item& item, const std::string& file, std::size_t piece,
+                std::string* out) {
+  for (std::size_t at = 0; at < file.size(); at += piece) {
+    w.blob_piece({item.param->blob, at, file.size(), std::string_view(file).substr(at, piece)},
+                 out);
+  }
+}
+
+// The sample's plaintext items, then an adapter with three versions: its
+// first file, the same again (a scale change), a second file.
+struct WithAdapters {
+  Sample sample;
+  std::string file_a = std::string(1000, 'a'), file_b = std::string(10, 'b');
+  std::vector<Item> adapter{adapter_version(2, 1, 1, 1000), adapter_version(2, 2, 1, 1000),
+                            adapter_version(2, 3, 2, 10)};
+  std::string bytes;
+
+  WithAdapters() {
+    ArchiveWriter w;
+    w.header(&bytes);
+    w.manifest(sample.manifest, &bytes);
+    for (const auto& item : sample.versions) w.version(item, &bytes);
+    write_blob(w, adapter[0], file_a, 300, &bytes);
+    w.version(adapter[0], &bytes);
+    w.version(adapter[1], &bytes);
+    write_blob(w, adapter[2], file_b, 300, &bytes);
+    w.version(adapter[2], &bytes);
+    w.trailer(&bytes);
   }
 };
 
@@ -144,9 +196,9 @@ BOOST_AUTO_TEST_CASE(a_version_1_archive_is_still_read) {
   BOOST_TEST(got.strengths.empty());
   // A format from the future is refused, saying which versions are read.
   std::string future = sample.bytes;
-  future[8] = 3;
+  future[8] = 4;
   Status refused = read_all(future, 4096, &got);
-  BOOST_TEST(refused.message.find("reads versions 1 to 2") != std::string::npos, refused.message);
+  BOOST_TEST(refused.message.find("reads versions 1 to 3") != std::string::npos, refused.message);
 }
 
 BOOST_AUTO_TEST_CASE(every_truncation_is_refused) {
@@ -272,6 +324,120 @@ BOOST_AUTO_TEST_CASE(hostile_archives_are_refused) {
                          },
                          [](Item) { return Status{}; },
                          [](Snapshot) { return Status{}; },
+                         {},
                          {}};
   BOOST_TEST((refusing.feed(sample.bytes, no).code == Errc::conflict));
+}
+
+BOOST_AUTO_TEST_CASE(adapters_travel_with_their_files_in_any_chunking) {
+  WithAdapters sample;
+  for (std::size_t piece : {std::size_t{1}, std::size_t{13}, sample.bytes.size()}) {
+    Collected got;
+    Status s = read_all(sample.bytes, piece, &got);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    BOOST_REQUIRE_EQUAL(got.versions.size(), sample.sample.versions.size() + 3);
+    const Item& last = got.versions.back();
+    BOOST_TEST((last.tier == Tier::parametric));
+    BOOST_TEST((*last.param == *sample.adapter[2].param));
+    // Two files, each once, whole: the second version named the first's.
+    BOOST_REQUIRE_EQUAL(got.blobs.size(), 2u);
+    BOOST_TEST((got.blobs[0].first == sample.adapter[0].param->blob));
+    BOOST_TEST(got.blobs[0].second == sample.file_a);
+    BOOST_TEST(got.blobs[1].second == sample.file_b);
+  }
+  for (std::size_t cut = 0; cut < sample.bytes.size(); cut += 7) {
+    Collected got;
+    BOOST_TEST((read_all(sample.bytes.substr(0, cut), 64, &got).code == Errc::corrupt), cut);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(adapters_out_of_place_are_refused) {
+  Sample sample;
+  const std::string file(100, 'f');
+  const Item a1 = adapter_version(2, 1, 1, file.size());
+  auto archive = [&](auto&& body, std::uint32_t format = kArchiveFormat) {
+    std::string bytes;
+    ArchiveWriter w;
+    w.header(&bytes);
+    bytes[8] = static_cast<char>(format);
+    ArchiveWriter rest({memos::store::crc32c(bytes.data(), bytes.size()), 0, 0, 0});
+    rest.manifest(sample.manifest, &bytes);
+    body(rest, bytes);
+    rest.trailer(&bytes);
+    return bytes;
+  };
+  Item other_file = a1;
+  other_file.param->blob.fill(9);
+  Item wrong_size = a1;
+  wrong_size.param->size = 99;
+  Item muddled = sample.versions[0];
+  muddled.param = a1.param;
+  Item switched = adapter_version(2, 2, 2, file.size());  // version 2 names a file not sent
+  const std::pair<const char*, std::string> cases[] = {
+      {"file not carried", archive([&](ArchiveWriter& w, std::string& b) { w.version(a1, &b); })},
+      {"file no version names",
+       archive([&](ArchiveWriter& w, std::string& b) { write_blob(w, a1, file, 40, &b); })},
+      {"version inside the file", archive([&](ArchiveWriter& w, std::string& b) {
+         w.blob_piece({a1.param->blob, 0, file.size(), std::string_view(file).substr(0, 50)}, &b);
+         w.version(a1, &b);
+       })},
+      {"a gap", archive([&](ArchiveWriter& w, std::string& b) {
+         w.blob_piece({a1.param->blob, 0, file.size(), std::string_view(file).substr(0, 50)}, &b);
+         w.blob_piece({a1.param->blob, 60, file.size(), std::string_view(file).substr(60)}, &b);
+         w.version(a1, &b);
+       })},
+      {"past its size", archive([&](ArchiveWriter& w, std::string& b) {
+         w.blob_piece({a1.param->blob, 0, 10, file}, &b);
+         w.version(a1, &b);
+       })},
+      {"another file's pieces", archive([&](ArchiveWriter& w, std::string& b) {
+         w.blob_piece({a1.param->blob, 0, file.size(), std::string_view(file).substr(0, 50)}, &b);
+         w.blob_piece({other_file.param->blob, 50, file.size(), std::string_view(file).substr(50)},
+                      &b);
+         w.version(a1, &b);
+       })},
+      {"names another file", archive([&](ArchiveWriter& w, std::string& b) {
+         write_blob(w, a1, file, 40, &b);
+         w.version(other_file, &b);
+       })},
+      {"names another size", archive([&](ArchiveWriter& w, std::string& b) {
+         write_blob(w, a1, file, 40, &b);
+         w.version(wrong_size, &b);
+       })},
+      {"a later version names a file not sent", archive([&](ArchiveWriter& w, std::string& b) {
+         write_blob(w, a1, file, 40, &b);
+         w.version(a1, &b);
+         w.version(switched, &b);
+       })},
+      {"plaintext after adapters", archive([&](ArchiveWriter& w, std::string& b) {
+         write_blob(w, a1, file, 40, &b);
+         w.version(a1, &b);
+         w.version(version_of(3, 1, "late"), &b);
+       })},
+      {"strength of an adapter", archive([&](ArchiveWriter& w, std::string& b) {
+         write_blob(w, a1, file, 40, &b);
+         w.access(2, strength_of(2), &b);
+         w.version(a1, &b);
+       })},
+      {"muddled tier", archive([&](ArchiveWriter& w, std::string& b) { w.version(muddled, &b); })},
+      {"an adapter in format 2", archive(
+                                     [&](ArchiveWriter& w, std::string& b) {
+                                       write_blob(w, a1, file, 40, &b);
+                                       w.version(a1, &b);
+                                     },
+                                     2)},
+  };
+  for (const auto& [what, bytes] : cases) {
+    Collected got;
+    Status s = read_all(bytes, 4096, &got);
+    BOOST_TEST((s.code == Errc::corrupt), what << ": " << s.message);
+  }
+  // The same adapter, well formed, reads.
+  Collected good;
+  Status s = read_all(archive([&](ArchiveWriter& w, std::string& b) {
+                        write_blob(w, a1, file, 40, &b);
+                        w.version(a1, &b);
+                      }),
+                      4096, &good);
+  BOOST_TEST(s.ok(), s.message);
 }

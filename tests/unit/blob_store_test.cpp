@@ -162,3 +162,71 @@ BOOST_AUTO_TEST_CASE(references_are_counted_in_the_store) {
   BOOST_TEST(refs() == 0u);
   BOOST_TEST((write([&](WriteTxn& t) { return t.blob_unref(id); }).code == Errc::not_found));
 }
+
+BOOST_AUTO_TEST_CASE(an_upload_in_pieces_lands_whole_or_not_at_all) {
+  TempDir dir;
+  auto blobs = open_blobs(dir.path());
+  std::string bytes;
+  for (int i = 0; i < 5000; ++i) bytes.push_back(static_cast<char>(i * 31));
+  const BlobId id = sha256(bytes);
+  std::unique_ptr<BlobUpload> upload;
+  BOOST_REQUIRE(blobs->begin_upload(id, bytes.size(), &upload).ok());
+  BOOST_TEST(upload->write(0, std::string_view(bytes).substr(0, 2000)).ok());
+  // A transaction run again feeds the same pieces: skipped, not doubled.
+  BOOST_TEST(upload->write(0, std::string_view(bytes).substr(0, 2000)).ok());
+  BOOST_TEST(upload->write(1000, std::string_view(bytes).substr(1000, 1500)).ok());
+  BOOST_TEST(upload->written() == 2500u);
+  // A gap, and bytes past the size, are refused.
+  BOOST_TEST((upload->write(2600, "x").code == Errc::corrupt));
+  BOOST_TEST((upload->write(2500, std::string(2501, 'x')).code == Errc::corrupt));
+  // Not in place until finished, and finish() refuses a short blob.
+  BOOST_TEST(!blobs->contains(id));
+  BOOST_TEST((upload->finish().code == Errc::corrupt));
+  BOOST_TEST(upload->write(2500, std::string_view(bytes).substr(2500)).ok());
+  BOOST_TEST(upload->finish().ok());
+  BOOST_TEST(upload->finish().ok());  // repeated
+  std::string back;
+  BOOST_TEST(blobs->get(id, &back).ok());
+  BOOST_TEST((back == bytes));
+  std::uint64_t size = 0;
+  BOOST_TEST(blobs->check(id, &size).ok());
+  BOOST_TEST(size == bytes.size());
+  // read_at() serves any range; none past the end.
+  std::string piece;
+  BOOST_TEST(blobs->read_at(id, 4990, 100, &piece).ok());
+  BOOST_TEST((piece == bytes.substr(4990)));
+  BOOST_TEST(blobs->read_at(id, 9000, 100, &piece).ok());
+  BOOST_TEST(piece.empty());
+  BOOST_TEST((blobs->read_at(sha256("absent"), 0, 1, &piece).code == Errc::not_found));
+  BOOST_TEST((blobs->check(sha256("absent"), &size).code == Errc::not_found));
+  BOOST_TEST(fs::is_empty(dir.path() + "/tmp"));
+}
+
+BOOST_AUTO_TEST_CASE(an_upload_whose_bytes_are_not_its_digest_never_lands) {
+  TempDir dir;
+  auto blobs = open_blobs(dir.path());
+  const BlobId claimed = sha256("the real bytes");
+  {
+    std::unique_ptr<BlobUpload> upload;
+    BOOST_REQUIRE(blobs->begin_upload(claimed, 14, &upload).ok());
+    BOOST_TEST(upload->write(0, "other bytes!!!").ok());
+    Status s = upload->finish();
+    BOOST_TEST((s.code == Errc::corrupt));
+    BOOST_TEST(s.message.find("do not match its digest") != std::string::npos, s.message);
+    BOOST_TEST(!blobs->contains(claimed));
+  }
+  // An abandoned upload leaves no temporary file.
+  {
+    std::unique_ptr<BlobUpload> upload;
+    BOOST_REQUIRE(blobs->begin_upload(claimed, 14, &upload).ok());
+    BOOST_TEST(upload->write(0, "the real").ok());
+  }
+  BOOST_TEST(fs::is_empty(dir.path() + "/tmp"));
+  BOOST_TEST(!blobs->contains(claimed));
+  // check() finds a damaged file without reading it whole into memory.
+  BlobId id;
+  BOOST_REQUIRE(blobs->put("the real bytes", &id).ok());
+  std::ofstream(path_of(dir.path(), id), std::ios::binary | std::ios::trunc) << "the real bytez";
+  std::uint64_t size = 0;
+  BOOST_TEST((blobs->check(id, &size).code == Errc::corrupt));
+}

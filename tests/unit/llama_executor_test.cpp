@@ -1386,7 +1386,7 @@ BOOST_AUTO_TEST_CASE(distillation_lowers_the_perplexity_of_its_memories) {
   BOOST_TEST(!x.distill_step(again).error.empty());
   BOOST_TEST(x.distill_cancel(again) != "");
 
-  // Refused: nothing to learn, options out of range, an F16 model.
+  // Refused: nothing to learn, options out of range.
   BOOST_TEST(x.distill_begin({}, 4, 10, &error) == 0u);
   BOOST_TEST(contains(error, "no memories"), error);
   BOOST_TEST(x.distill_begin(memories, 100000, 10, &error) == 0u);
@@ -1395,14 +1395,60 @@ BOOST_AUTO_TEST_CASE(distillation_lowers_the_perplexity_of_its_memories) {
   BOOST_TEST(contains(error, "steps"), error);
   BOOST_TEST(x.distill_begin(memories, 4, 10, &error, std::nanf("")) == 0u);
   BOOST_TEST(contains(error, "learning rate"), error);
-  const std::string half = dir.path() + "/f16.gguf";
-  std::string out, err;
-  BOOST_REQUIRE(run_command({MEMOS_MKMODEL, "--out", half, "--vocab", MEMOS_TEST_VOCAB, "--preset",
-                             "tiny", "--type", "f16"},
-                            &out, &err) == 0);
-  Executor h(Settings{}, half);
-  BOOST_TEST(h.distill_begin(memories, 4, 10, &error) == 0u);
-  BOOST_TEST(contains(error, "F32"), error);
+}
+
+// An F16 and a quantized model are trained through an F32 copy (llama.cpp
+// trains F32 tensors only) written to the executor's state folder and gone
+// once loaded; the adapter lowers the memories' perplexity under the model
+// as it is, and is bound to it.
+BOOST_AUTO_TEST_CASE(an_f16_or_quantized_model_is_distilled_through_an_f32_copy) {
+  TempDir dir;
+  const std::vector<std::string> memories = {
+      "Maya's sister Ines lives in Lisbon and teaches the cello.",
+      "Maya adopted a grey cat named Pixel in March.",
+      "Maya's favourite dish is her grandmother's lentil soup.",
+      "Maya runs the harbour 10k every October with Ines."};
+  for (const std::string type : {"f16", "q8_0"}) {
+    BOOST_TEST_CONTEXT(type) {
+      const std::string model = dir.path() + "/" + type + ".gguf";
+      const std::string state = dir.path() + "/state-" + type;
+      std::filesystem::create_directories(state);
+      // A copy a crashed executor left behind goes at the next conversion.
+      const std::string stale = state + "/memos-distill-f32.999999999.1.gguf";
+      std::ofstream(stale) << "left by a crash";
+      std::string out, err;
+      BOOST_REQUIRE_MESSAGE(run_command({MEMOS_MKMODEL, "--out", model, "--vocab", MEMOS_TEST_VOCAB,
+                                         "--preset", "tiny", "--type", type},
+                                        &out, &err) == 0,
+                            err);
+      Executor h(Settings{{"state_dir", state}}, model);
+      std::string error;
+      const std::uint64_t id = h.distill_begin(memories, 4, 30, &error);
+      BOOST_REQUIRE_MESSAGE(id != 0, error);
+      BOOST_TEST(!std::filesystem::exists(stale));
+      for (const auto& e : std::filesystem::directory_iterator(state)) {
+        BOOST_TEST(e.path().filename().string().rfind("memos-distill-f32.", 0) != 0,
+                   e.path() << " was left");
+      }
+      Executor::Progress p;
+      do {
+        p = h.distill_step(id);
+        BOOST_REQUIRE_MESSAGE(p.error.empty(), p.error);
+      } while (p.done < p.total);
+      const std::string gguf = h.distill_finish(id, &error);
+      BOOST_REQUIRE_MESSAGE(!gguf.empty(), error);
+      const Stored adapter = store(dir.path() + "/distilled-" + type, gguf);
+      BOOST_REQUIRE_EQUAL(h.check_adapter(adapter), "");
+      const auto [ppl_base, acc_base] = h.score(memories);
+      const auto [ppl_adapted, acc_adapted] = h.score(memories, &adapter);
+      BOOST_TEST_MESSAGE(type << " memories: ppl " << ppl_base << " -> " << ppl_adapted
+                              << ", accuracy " << acc_base << " -> " << acc_adapted);
+      BOOST_TEST(ppl_adapted < 0.9 * ppl_base);
+      // Bound to the model it was distilled from, not to the F32 copy.
+      Executor f32;
+      BOOST_TEST(contains(f32.check_adapter(adapter), "base model"), f32.check_adapter(adapter));
+    }
+  }
 }
 
 // g. Hostile requests and settings.

@@ -173,8 +173,10 @@ int main(int argc, char** argv) {
                  "tied (the token embeddings) or separate (default: the preset's)")
       ->check(CLI::IsMember({"tied", "separate"}));
   app.add_option("--seed", seed, "random seed (default 0)");
-  app.add_option("--type", type, "weight type of the matrices: f32 or f16 (default f32)")
-      ->check(CLI::IsMember({"f32", "f16"}));
+  app.add_option("--type", type,
+                 "weight type of the matrices: f32, f16 or q8_0 (quantized by llama.cpp from the "
+                 "f32 model; default f32)")
+      ->check(CLI::IsMember({"f32", "f16", "q8_0"}));
   app.add_option("--name", name, "general.name (default memos-mkmodel-PRESET)");
   app.add_flag("-v,--verbose", g_verbose, "show llama.cpp's log");
   try {
@@ -316,17 +318,34 @@ int main(int argc, char** argv) {
     return kExitFailure;
   }
   // Written beside the target and renamed, so a failed run leaves no half file.
-  const std::string tmp = out + ".tmp";
+  std::string tmp = out + ".tmp";
   std::filesystem::remove(tmp, ec);
   llama_model_save_to_file(model, tmp.c_str());
   llama_model_free(model);
-  llama_backend_free();
   if (!std::filesystem::is_regular_file(tmp, ec) || std::filesystem::file_size(tmp, ec) == 0 ||
       (!chat_template.empty() && !add_chat_template(tmp, chat_template))) {
     std::fprintf(stderr, "memos-mkmodel: could not write %s\n", out.c_str());
     std::filesystem::remove(tmp, ec);
     return kExitFailure;
   }
+  // A quantized model is the F32 one through llama.cpp's own quantizer, as
+  // users make theirs.
+  if (type == "q8_0") {
+    const std::string quantized = out + ".q8_0.tmp";
+    llama_model_quantize_params qp = llama_model_quantize_default_params();
+    qp.nthread = 2;
+    qp.ftype = LLAMA_FTYPE_MOSTLY_Q8_0;
+    const bool ok = llama_model_quantize(tmp.c_str(), quantized.c_str(), &qp) == 0;
+    std::filesystem::remove(tmp, ec);
+    if (!ok) {
+      std::fprintf(stderr,
+                   "memos-mkmodel: llama.cpp could not quantize the model (-v shows why)\n");
+      std::filesystem::remove(quantized, ec);
+      return kExitFailure;
+    }
+    tmp = quantized;
+  }
+  llama_backend_free();
   std::filesystem::rename(tmp, out, ec);
   if (ec) {
     std::fprintf(stderr, "memos-mkmodel: could not write %s: %s\n", out.c_str(),
