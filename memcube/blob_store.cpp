@@ -53,6 +53,12 @@ Status make_dir(const std::string& dir) {
   return {};
 }
 
+// Why a blob's file did not open: absent is not_found.
+Status open_failed(const BlobId& id, const std::string& path) {
+  if (errno == ENOENT) return {Errc::not_found, "no blob " + to_hex(id)};
+  return errno_status("open " + path);
+}
+
 Status write_at(int fd, std::uint64_t offset, std::string_view bytes, const std::string& path) {
   while (!bytes.empty()) {
     ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
@@ -158,10 +164,7 @@ std::string BlobStore::temp_path(const BlobId& id) const {
 Status BlobStore::get(const BlobId& id, std::string* bytes) const {
   std::string path = path_of(id);
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) return {Errc::not_found, "no blob " + to_hex(id)};
-    return errno_status("open " + path);
-  }
+  if (fd.get() < 0) return open_failed(id, path);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_status("stat " + path);
   bytes->resize(static_cast<std::size_t>(st.st_size));
@@ -197,10 +200,7 @@ struct BlobUpload::Hasher {
 Status BlobStore::check(const BlobId& id, std::uint64_t* size) const {
   std::string path = path_of(id);
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) return {Errc::not_found, "no blob " + to_hex(id)};
-    return errno_status("open " + path);
-  }
+  if (fd.get() < 0) return open_failed(id, path);
   BlobUpload::Hasher hash;
   std::string block(1 << 20, '\0');
   *size = 0;
@@ -220,10 +220,7 @@ Status BlobStore::read_at(const BlobId& id, std::uint64_t offset, std::size_t ma
                           std::string* out) const {
   std::string path = path_of(id);
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) return {Errc::not_found, "no blob " + to_hex(id)};
-    return errno_status("open " + path);
-  }
+  if (fd.get() < 0) return open_failed(id, path);
   out->resize(max);
   std::size_t done = 0;
   while (done < max) {

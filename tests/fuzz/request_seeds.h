@@ -111,13 +111,7 @@ inline std::string archive_with_adapter() {
   store::ArchiveWriter w;
   std::string out;
   w.header(&out);
-  store::ArchiveManifest m;
-  m.cube_name = "tuned";
-  m.embedder = "hash-v1";
-  m.dimension = 256;
-  m.head_version = 2;
-  m.live_items = 2;
-  w.manifest(m, &out);
+  w.manifest({"tuned", "hash-v1", 256, 1700000000000, 2, 1700000100000, 2, "", ""}, &out);
   store::Item memory;
   memory.id = (std::uint64_t{1700000000000} << 16) | 1;
   memory.version = 1;

@@ -145,27 +145,9 @@ bool refused(const memos::Result<memos::Item>& r, memos::ErrorCode code, const s
   return r.error().code == code && r.error().message.find(part) != std::string::npos;
 }
 
-std::string export_archive(memos::Client& c, const std::string& cube) {
-  std::string archive;
-  auto exported = c.export_cube(cube, [&](std::string_view chunk) {
-    archive.append(chunk);
-    return true;
-  });
-  BOOST_REQUIRE_MESSAGE(exported.ok(), why(exported));
-  return archive;
-}
-
 memos::Result<memos::Cube> import_archive(memos::Client& c, const std::string& archive,
                                           const std::string& name) {
-  std::size_t at = 0;
-  return c.import_cube(
-      [&](char* buf, std::size_t n) {
-        const std::size_t k = std::min(n, archive.size() - at);
-        std::memcpy(buf, archive.data() + at, k);
-        at += k;
-        return k;
-      },
-      name);
+  return c.import_cube(memos::testing::archive_source(archive), name);
 }
 
 // The hex SHA-256 of a model file: what an adapter's record binds it to.
@@ -299,7 +281,7 @@ BOOST_AUTO_TEST_CASE(adapters_are_versioned_items_that_chats_run_with) {
   BOOST_TEST((exported == tone));
 
   // A cube export carries the adapter (a_cube_archive_carries_its_adapters).
-  auto imported = import_archive(*c, export_archive(*c, "maya"), "maya-copy");
+  auto imported = import_archive(*c, memos::testing::export_archive(*c, "maya"), "maya-copy");
   BOOST_REQUIRE_MESSAGE(imported.ok(), why(imported));
   BOOST_TEST(imported->live_items == ids.size() + 1);
   BOOST_TEST(c->param_list("maya-copy")->size() == 1u);
@@ -610,7 +592,7 @@ BOOST_AUTO_TEST_CASE(a_cube_archive_carries_its_adapters) {
   BOOST_REQUIRE(c->param_remove("maya", "big").ok());  // a removed one travels too
   const memos::ChatReply styled = chat(*c, ids, {{"style", 0}});
 
-  const std::string archive = export_archive(*c, "maya");
+  const std::string archive = memos::testing::export_archive(*c, "maya");
   // The adapters' files are in it, the rolled-back one twice at most.
   BOOST_TEST(archive.size() > style.size() + tone.size() + big.size());
   BOOST_TEST(archive.size() < 2 * style.size() + tone.size() + big.size() + (64u << 10));
@@ -658,7 +640,7 @@ BOOST_AUTO_TEST_CASE(a_cube_archive_carries_its_adapters) {
   BOOST_TEST(r->adapters.front() == "style*1");
   BOOST_TEST(r->text == styled.text);
   // The copy exports to an archive that imports again.
-  auto again = import_archive(*c, export_archive(*c, "maya-copy"), "maya-copy-2");
+  auto again = import_archive(*c, memos::testing::export_archive(*c, "maya-copy"), "maya-copy-2");
   BOOST_REQUIRE_MESSAGE(again.ok(), why(again));
   BOOST_TEST(c->param_list("maya-copy-2")->size() == 2u);
   BOOST_TEST(c->param_show("maya-copy-2", "style", 2)->param->digest ==
