@@ -11,6 +11,7 @@
 #include "kernel/cube_access.h"
 #include "kernel/handlers/param_write.h"
 #include "kernel/index_set.h"
+#include "kernel/policy_use.h"
 #include "kernel/quota.h"
 #include "kernel/request_checks.h"
 #include "memcube/archive.h"
@@ -126,22 +127,30 @@ store::Status check_imported_param(const store::Parametric& p, std::string* why)
   return {Errc::corrupt, "archive holds " + *why};
 }
 
+// Where and for whom an import writes, and within which bounds.
+struct ImportTarget {
+  std::uint32_t tenant;
+  const std::string& staging;
+  const policies::TenantPolicy& policy;
+  const StoreConfig& limits;
+  store::BlobStore* blobs;
+  const std::string& model;  // the embedder's, at `dimension`
+  std::uint32_t dimension;
+};
+
 // Writes what the reader hands over into the staging cube, within `txn`.
 // What an archive says about who wrote it is not trusted: every version and
 // snapshot is recorded as the importing tenant's.
 // Archives hold texts, not vectors: the cube is embedded by this daemon's
-// embedder (`model` at `dimension`), whichever embedded it where it was
-// exported. Adapter files go to the blob store as they come, each before
-// the versions that reference it are written.
+// embedder, whichever embedded it where it was exported. Adapter files go
+// to the blob store as they come, each before the versions that reference
+// it are written; the tenant's policy must allow each tier imported.
 store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
-                                       std::uint32_t tenant, const std::string& staging,
-                                       const StoreConfig& limits, store::BlobStore* blobs,
-                                       const std::string& model, std::uint32_t dimension) {
-  auto flush = [&work, &txn, blobs]() { return flush_item(work, txn, blobs); };
+                                       const ImportTarget& to) {
+  auto flush = [&work, &txn, &to]() { return flush_item(work, txn, to.blobs); };
   auto bad = [](const std::string& why) { return store::Status{Errc::corrupt, "archive " + why}; };
   return {
-      [&work, &txn, tenant, &staging, bad, &model,
-       dimension](const store::ArchiveManifest& m) -> store::Status {
+      [&work, &txn, &to, bad](const store::ArchiveManifest& m) -> store::Status {
         if (m.dimension < 16 || m.dimension > 4096) return bad("has an impossible dimension");
         if (m.head_version > kMaxHeadVersion) return bad("has an impossible head version");
         if (!m.default_retriever.empty() && !parse_search_mode(m.default_retriever))
@@ -150,16 +159,20 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
         work.manifest = m;
         store::Cube cube;
         store::Status s = txn.create_cube(
-            tenant, staging, model, dimension, m.created_at_ms, &cube,
+            to.tenant, to.staging, to.model, to.dimension, m.created_at_ms, &cube,
             m.default_retriever.empty() ? to_string(SearchMode::dense) : m.default_retriever,
             m.language);
         work.cube = cube.id;
         return s;
       },
-      [&work, &limits, flush, bad, tenant](store::Item item) -> store::Status {
+      [&work, &to, flush, bad](store::Item item) -> store::Status {
         // Ids from the future would run ahead of every id issued later.
         auto horizon = static_cast<std::uint64_t>(now_ms() + 86'400'000) << 16;
         if (item.id == 0 || item.id > horizon) return bad("has an impossible item id");
+        if (item.tier != store::Tier::activation) {
+          if (Status st = check_tier(to.policy, item.tier); !st.ok())
+            return {Errc::permission_denied, st.message};
+        }
         if (item.tier == store::Tier::parametric) {
           std::string why;
           if (store::Status s = check_imported_param(*item.param, &why); !s.ok()) return s;
@@ -174,10 +187,10 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
         }
         if (item.cube_version == 0 || item.cube_version > work.manifest->head_version)
           return bad("has an item version outside its cube's versions");
-        item.provenance.writer = tenant;
-        for (const Status& f :
-             {check_text(item.text, limits), check_tags(item.tags, limits),
-              check_meta(item.meta, limits), check_session(item.provenance.session, limits)}) {
+        item.provenance.writer = to.tenant;
+        for (const Status& f : {check_text(item.text, to.limits), check_tags(item.tags, to.limits),
+                                check_meta(item.meta, to.limits),
+                                check_session(item.provenance.session, to.limits)}) {
           if (!f.ok()) return bad("item: " + f.message);
         }
         if (!work.current.empty() && work.current.back().id != item.id) {
@@ -187,11 +200,11 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
         ++work.versions;
         return {};
       },
-      [&work, flush, bad, tenant](store::Snapshot snap) -> store::Status {
+      [&work, &to, flush, bad](store::Snapshot snap) -> store::Status {
         if (!check_snapshot_tag(snap.tag).ok()) return bad("has a bad snapshot tag");
         if (snap.cube_version > work.manifest->head_version)
           return bad("has a snapshot past its cube's head version");
-        snap.created_by = tenant;
+        snap.created_by = to.tenant;
         if (store::Status s = flush(); !s.ok()) return s;
         work.snapshots.push_back(std::move(snap));
         return {};
@@ -204,15 +217,15 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
       },
       // Ahead of the version that names it: the item before it may be
       // complete, and its file must be in place before it is referenced.
-      [&work, &limits, blobs, bad](const store::BlobPiece& piece) -> store::Status {
+      [&work, &to, bad](const store::BlobPiece& piece) -> store::Status {
         if (piece.offset == 0) {
-          if (!blobs) return bad("holds adapters, and this memosd keeps no blob store");
-          if (piece.total > (limits.max_adapter_mb << 20)) {
+          if (!to.blobs) return bad("holds adapters, and this memosd keeps no blob store");
+          if (piece.total > (to.limits.max_adapter_mb << 20)) {
             return bad("holds an adapter larger than store.max_adapter_mb (" +
-                       std::to_string(limits.max_adapter_mb) + " MiB)");
+                       std::to_string(to.limits.max_adapter_mb) + " MiB)");
           }
           std::unique_ptr<store::BlobUpload> upload;
-          if (store::Status s = blobs->begin_upload(piece.digest, piece.total, &upload); !s.ok())
+          if (store::Status s = to.blobs->begin_upload(piece.digest, piece.total, &upload); !s.ok())
             return s;
           work.blob = std::move(upload);
         }
@@ -283,8 +296,9 @@ void CubeArchives::import_chunk(const RequestContext& ctx, wire::ImportChunk::Re
         store::Status s = within_quota(txn, session->tenant, *ctx.policy, [&] {
           return work.reader.feed(
               *bytes,
-              import_sink(work, txn, session->tenant, session->staging, s_.config.store, s_.blobs,
-                          s_.indexes.embedder_model(), s_.config.search.embedding_dim));
+              import_sink(work, txn,
+                          {session->tenant, session->staging, *ctx.policy, s_.config.store,
+                           s_.blobs, s_.indexes.embedder_model(), s_.config.search.embedding_dim}));
         });
         if (s.ok()) *result = std::move(work);
         return s;

@@ -708,6 +708,13 @@ BOOST_AUTO_TEST_CASE(hostile_adapters_in_an_archive_are_refused_whole) {
   BOOST_REQUIRE(!wrong.ok());
   BOOST_TEST(wrong.error().message.find("was made for base model") != std::string::npos,
              wrong.error().message);
+  // A policy that leaves the parametric tier out refuses an archive with
+  // adapters, as it refuses an upload.
+  write_file(fs::path(dir.path()) / "tenants.d" / "default.toml",
+             "[use]\ntiers = [\"plaintext\", \"activation\"]\n");
+  BOOST_REQUIRE(c.policy_reload().ok());
+  BOOST_TEST(refused_import(crafted_archive(style, style), ErrorCode::permission_denied,
+                            "parametric tier"));
 }
 
 namespace {
