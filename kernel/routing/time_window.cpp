@@ -203,9 +203,20 @@ class Reader {
  public:
   Reader(std::string_view query, std::int64_t reference_ms)
       : query_(query),
-        words_(split_words(query)),
+        own_words_(split_words(query)),
+        words_(own_words_),
         today_(floor_div(reference_ms, kDayMs)),
         now_(civil_from_days(today_)) {}
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+  // The same words (borrowed, not copied) read as of another day, for
+  // "last Friday before X".
+  Reader(const Reader& base, std::int64_t today)
+      : query_(base.query_),
+        words_(base.words_),
+        today_(today),
+        now_(civil_from_days(today)),
+        re_anchored_(true) {}
 
   std::optional<TimeWindow> first() const {
     for (std::size_t i = 0; i < words_.size(); ++i) {
@@ -262,12 +273,19 @@ class Reader {
     return expression(i);
   }
 
-  std::optional<Found> expression(std::size_t i) const {
+  // `anchored`: the time a span is measured or counted back from, which is
+  // read as it stands (so a hostile "day before day before ..." or "last
+  // week before last week before ..." nests once).
+  std::optional<Found> expression(std::size_t i, bool anchored = false) const {
     if (at(i) == "the") ++i;
     if (i >= words_.size()) return std::nullopt;
-    for (auto read : {&Reader::iso_date, &Reader::relative_day, &Reader::span_back, &Reader::ago,
-                      &Reader::this_last_next, &Reader::day_month, &Reader::month_first,
-                      &Reader::season, &Reader::weekday_alone, &Reader::year_alone}) {
+    for (auto read :
+         {&Reader::iso_date, &Reader::measured, &Reader::relative_day, &Reader::span_back,
+          &Reader::ago, &Reader::this_last_next, &Reader::day_month, &Reader::month_first,
+          &Reader::season, &Reader::weekday_alone, &Reader::year_alone}) {
+      // An anchor is read as of today, never anchored itself.
+      if (anchored && read == &Reader::measured) continue;
+      if (anchored && read == &Reader::this_last_next) read = &Reader::as_of_today;
       if (auto found = (this->*read)(i)) return found;
     }
     return std::nullopt;
@@ -286,6 +304,33 @@ class Reader {
     }
     const std::int64_t day = days_from_civil(y->number, m->number, d->number);
     return Found{{day, day + 1}, i + 3};
+  }
+
+  // "the week before X", "two weeks before X", "3 days after X": a span
+  // measured from a time the query names. Uncounted, the unit next to X;
+  // counted, a unit's length around the day that far from X.
+  std::optional<Found> measured(std::size_t i) const {
+    const Word* n = word(i);
+    if (!n) return std::nullopt;
+    const bool counted = (n->number > 0 && !is_year(*n)) || n->text == "a" || n->text == "an";
+    const std::int64_t count = n->number > 0 ? n->number : 1;
+    const std::size_t u = counted ? i + 1 : i;
+    const Unit unit = unit_of(at(u));
+    const std::string& direction = at(u + 1);
+    if (unit == Unit::none || (direction != "before" && direction != "after")) return std::nullopt;
+    const auto anchor = expression(u + 2, /*anchored=*/true);
+    if (!anchor) return std::nullopt;
+    const std::int64_t length = unit == Unit::day     ? 1
+                                : unit == Unit::week  ? 7
+                                : unit == Unit::month ? 30
+                                                      : 365;
+    const bool before = direction == "before";
+    const std::int64_t edge = before ? anchor->span.from : anchor->span.to;
+    if (!counted) {
+      return Found{before ? Span{edge - length, edge} : Span{edge, edge + length}, anchor->end};
+    }
+    const std::int64_t day = before ? edge - count * length : edge - 1 + count * length;
+    return Found{{day - length / 2, day - length / 2 + length}, anchor->end};
   }
 
   std::optional<Found> relative_day(std::size_t i) const {
@@ -370,7 +415,20 @@ class Reader {
 
   // "this|last|next" + week, weekend, month, year, a month's, a season's or
   // a weekday's name.
+  // "last weekend before April 10": the last one as of that day.
   std::optional<Found> this_last_next(std::size_t i) const {
+    const std::size_t end = i + 2;
+    if (at(i) == "last" && !re_anchored_ && at(end) == "before") {
+      if (const auto anchor = expression(end + 1, /*anchored=*/true)) {
+        if (auto found = Reader(*this, anchor->span.from).as_of_today(i)) {
+          return Found{found->span, anchor->end};
+        }
+      }
+    }
+    return as_of_today(i);
+  }
+
+  std::optional<Found> as_of_today(std::size_t i) const {
     const std::string& w = at(i);
     const int step = w == "last" ? -1 : w == "next" ? 1 : w == "this" ? 0 : 2;
     if (step == 2) return std::nullopt;
@@ -500,9 +558,11 @@ class Reader {
   }
 
   std::string_view query_;
-  std::vector<Word> words_;
+  std::vector<Word> own_words_;     // empty in a re-anchored reader
+  const std::vector<Word>& words_;  // its own, or the reader's it was made from
   std::int64_t today_;
   Civil now_;
+  bool re_anchored_ = false;
 };
 
 }  // namespace

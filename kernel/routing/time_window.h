@@ -16,10 +16,12 @@
 //              "in the past|last 3 days|weeks|months|years"
 //   bounds     "before X", "after X", "since X", "until X",
 //              "between X and Y", for any X and Y above
+//   measured   "the week before X", "two weeks before X", "3 days after X"
+//              "last weekend before X", "last Friday before X"
 // The words "May" and "March" are months only beside a preposition, a
 // qualifier or a number ("may I ask", "they march" are not). An expression
-// anchored on an event ("two weeks before the trip") is not read: that
-// needs a model (the High tier).
+// anchored on an event rather than a time ("two weeks before the trip") is
+// not read: that needs a model (the High tier).
 //
 // The first expression in the query wins; a query with none has no window.
 // Errors: none (words that are not a time expression are simply not one).

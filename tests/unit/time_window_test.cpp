@@ -117,6 +117,18 @@ BOOST_AUTO_TEST_CASE(bounds_and_ranges) {
            {"until March 2021", kMin, ms(2021, 4, 1), "until March 2021"},
            {"between April and June 2023", ms(2023, 4, 1), ms(2023, 7, 1),
             "between April and June 2023"},
+           // Measured from a named time (LoCoMo's dev questions ask so).
+           {"What did John do the week before August 3, 2023?", ms(2023, 7, 27), ms(2023, 8, 3),
+            "week before August 3, 2023"},
+           {"the puppy she got two weeks before August 11, 2023", ms(2023, 7, 25), ms(2023, 8, 1),
+            "two weeks before August 11, 2023"},
+           {"3 days after May 8, 2023", ms(2023, 5, 11), ms(2023, 5, 12),
+            "3 days after May 8, 2023"},
+           {"the day after 2023-05-08", ms(2023, 5, 9), ms(2023, 5, 10), "day after 2023-05-08"},
+           {"What did Maria do last weekend before April 10, 2023?", ms(2023, 4, 8),
+            ms(2023, 4, 10), "last weekend before April 10, 2023"},
+           {"last Friday before 2023-04-07", ms(2023, 3, 31), ms(2023, 4, 1),
+            "last Friday before 2023-04-07"},
        }) {
     check(e);
   }
@@ -150,6 +162,14 @@ BOOST_AUTO_TEST_CASE(hostile_text_never_breaks_it) {
     auto w = read_time_window(q, kRef);
     if (w) BOOST_TEST(w->from_ms < w->to_ms, q);
   }
+  std::string nested;
+  for (int i = 0; i < 100000; ++i) nested += "day before ";
+  nested += "2023";
+  // Read once, from the last "before": no nesting deeper than one anchor.
+  BOOST_TEST(read_time_window(nested, kRef)->matched == "before day before 2023");
+  std::string lasts;
+  for (int i = 0; i < 100000; ++i) lasts += "last week before ";
+  BOOST_TEST(read_time_window(lasts + "2023", kRef).has_value());
   const std::string huge(1 << 20, '9');
   BOOST_TEST(!read_time_window(huge, kRef).has_value());
   BOOST_TEST(read_time_window(std::string(100000, ' ') + "in 2020", kRef).has_value());
