@@ -109,17 +109,15 @@ store::Status flush_item(ImportState& work, store::WriteTxn& txn, const store::B
 // file itself was checked against its digest; the executor checks it
 // against its model when a chat first loads it).
 store::Status check_imported_param(const store::Parametric& p, std::string* why) {
-  auto bad_hex = [](const std::string& h) {
-    return h.size() != 64 || h.find_first_not_of("0123456789abcdef") != std::string::npos;
-  };
+  store::BlobId model_digest;
   if (p.kind != "lora" && p.kind != "cvec") {
     *why = "an adapter of an unknown kind";
   } else if (Status st = check_adapter_name(p.name); !st.ok()) {
     *why = st.message;
   } else if (!check_scale(p.scale).ok() || !std::isfinite(p.alpha)) {
     *why = "an adapter with an impossible scale or alpha";
-  } else if (p.size == 0 || bad_hex(p.base_model) || p.architecture.size() > 64 ||
-             p.origin.size() > 256) {
+  } else if (p.size == 0 || !store::from_hex(p.base_model, &model_digest) ||
+             p.architecture.size() > 64 || p.origin.size() > 256) {
     *why = "an adapter record that makes no sense";
   } else {
     return {};
@@ -169,10 +167,9 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
         // Ids from the future would run ahead of every id issued later.
         auto horizon = static_cast<std::uint64_t>(now_ms() + 86'400'000) << 16;
         if (item.id == 0 || item.id > horizon) return bad("has an impossible item id");
-        if (item.tier != store::Tier::activation) {
-          if (Status st = check_tier(to.policy, item.tier); !st.ok())
-            return {Errc::permission_denied, st.message};
-        }
+        // The reader hands over plaintext and parametric versions only.
+        if (Status st = check_tier(to.policy, item.tier); !st.ok())
+          return {Errc::permission_denied, st.message};
         if (item.tier == store::Tier::parametric) {
           std::string why;
           if (store::Status s = check_imported_param(*item.param, &why); !s.ok()) return s;
@@ -182,8 +179,6 @@ store::ArchiveReader::Sink import_sink(ImportState& work, store::WriteTxn& txn,
             return bad("holds an adapter whose file did not arrive whole");
           }
           work.blob.reset();
-        } else if (item.tier != store::Tier::plaintext) {
-          return bad("holds a tier this memosd cannot import");
         }
         if (item.cube_version == 0 || item.cube_version > work.manifest->head_version)
           return bad("has an item version outside its cube's versions");
