@@ -227,6 +227,7 @@ inline std::unordered_map<std::uint64_t, std::string> add_turns(memos::Client& c
     memos::NewItem item;
     item.text = turn.text;
     item.valid_from_ms = turn.valid_from_ms;
+    item.session_id = turn.dia_id.substr(0, turn.dia_id.find(':'));  // "D3": routing's expand
     item.allow_duplicate = true;  // a conversation repeats turns ("ok"): store each
     window.emplace_back(client.add_async(cube, std::move(item)), &turn);
   }

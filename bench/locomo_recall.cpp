@@ -25,22 +25,18 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/locomo_daemon.h"
 #include "bench/locomo_data.h"
 #include "memos/client.h"
-#include "tests/support/memosd_process.h"
 
 namespace {
 
 using memos::bench::check;
-using memos::bench::connect_client;
-using memos::bench::create_cube;
 using memos::bench::JsonLine;
 using memos::bench::read_options;
-using memos::bench::start_daemon;
-using memos::bench::stop_daemon;
 using memos::bench::UsageError;
-using memos::bench::locomo::add_turns;
 using memos::bench::locomo::Conversation;
+using memos::bench::locomo::ConversationDaemon;
 using memos::bench::locomo::kDefaultDataDir;
 using memos::bench::locomo::kLastCategory;
 using memos::bench::locomo::Question;
@@ -149,15 +145,7 @@ constexpr std::size_t kModeCount = 3;
 // One fresh memosd per conversation, so no conversation sees another's
 // turns; every question is asked in each mode (kModes order).
 std::array<Rankings, kModeCount> rank_memosd(const Options& opts, const Conversation& conv) {
-  memos::testing::TempDir dir;
-  std::vector<std::string> args;
-  if (!opts.config.empty()) args = {"--config", opts.config};
-  memos::testing::MemosdProcess daemon(opts.memosd, dir.path(), args);
-  start_daemon(daemon, opts.memosd);
-  std::unique_ptr<memos::Client> client = connect_client(daemon.socket());
-  memos::Cube cube = create_cube(*client, "locomo");
-  auto dia_ids = add_turns(*client, cube.name, conv.turns);
-
+  ConversationDaemon daemon(opts.memosd, opts.config, conv);
   // Searched "valid as of now": every turn's valid_from is in the past.
   std::array<Rankings, kModeCount> rankings;
   for (std::size_t m = 0; m < kModeCount; ++m) {
@@ -165,18 +153,13 @@ std::array<Rankings, kModeCount> rank_memosd(const Options& opts, const Conversa
     search.k = kSearchK;
     search.mode = kModes[m];
     for (const Question& q : conv.questions) {
-      auto hits = client->search(cube.name, q.text, search);
+      auto hits = daemon.client().search(daemon.cube(), q.text, search);
       check(hits, "search");
       std::vector<std::string>& ranked = rankings[m].emplace_back();
-      for (const memos::Hit& hit : *hits) {
-        auto found = dia_ids.find(hit.item.id);
-        if (found == dia_ids.end()) throw std::runtime_error("search returned an item never added");
-        ranked.push_back(found->second);
-      }
+      for (const memos::Hit& hit : *hits) ranked.push_back(daemon.dia_id(hit.item.id));
     }
   }
-  client.reset();  // before stopping: see stop_daemon
-  stop_daemon(daemon);
+  daemon.stop();
   return rankings;
 }
 

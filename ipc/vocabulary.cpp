@@ -12,6 +12,9 @@ constexpr std::array<const char*, 3> kTiers = {"plaintext", "activation", "param
 constexpr std::array<const char*, 4> kStates = {"active", "archived", "frozen", "deleted"};
 constexpr std::array<const char*, 3> kModes = {"dense", "lexical", "hybrid"};
 constexpr std::array<const char*, 3> kPluginStates = {"listed", "loaded", "failed"};
+constexpr std::array<const char*, 3> kCostTiers = {"low", "mid", "high"};
+constexpr std::array<const char*, kModules> kModuleNames = {"retrieve", "temporal", "expand",
+                                                            "compress"};
 constexpr std::string_view kRejected = "rejected: ";
 constexpr std::string_view kNotStored = "; not stored: ";
 
@@ -44,6 +47,23 @@ const char* to_string(PluginState state) {
   return print(kPluginStates, state);
 }
 
+const char* to_string(CostTier tier) {
+  return print(kCostTiers, tier);
+}
+const char* to_string(Module module) {
+  return print(kModuleNames, module);
+}
+
+std::string to_string(const Route& route) {
+  std::string out;
+  for (std::size_t i = 0; i < kModules; ++i) {
+    const auto m = static_cast<Module>(i);
+    if (i != 0) out += ',';
+    out += std::string(to_string(m)) + '=' + to_string(route[m]);
+  }
+  return out;
+}
+
 std::string to_string(const ActivationOutcome& o) {
   std::string out = !o.rejected.empty()      ? std::string(kRejected) + o.rejected
                     : o.restored && o.stored ? "restored+stored"
@@ -65,6 +85,31 @@ std::optional<SearchMode> parse_search_mode(std::string_view name) {
 }
 std::optional<PluginState> parse_plugin_state(std::string_view name) {
   return parse<PluginState>(kPluginStates, name);
+}
+
+std::optional<CostTier> parse_cost_tier(std::string_view name) {
+  return parse<CostTier>(kCostTiers, name);
+}
+std::optional<Module> parse_module(std::string_view name) {
+  return parse<Module>(kModuleNames, name);
+}
+
+std::optional<Route> parse_route(std::string_view text, Route base) {
+  std::array<bool, kModules> seen{};
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    std::string_view pair = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    if (comma != std::string_view::npos && text.empty()) return std::nullopt;  // "a=b,"
+    const std::size_t eq = pair.find('=');
+    if (eq == std::string_view::npos) return std::nullopt;
+    std::optional<Module> module = parse_module(pair.substr(0, eq));
+    std::optional<CostTier> tier = parse_cost_tier(pair.substr(eq + 1));
+    if (!module || !tier || seen[static_cast<std::size_t>(*module)]) return std::nullopt;
+    seen[static_cast<std::size_t>(*module)] = true;
+    base[*module] = *tier;
+  }
+  return base;
 }
 
 std::optional<ActivationOutcome> parse_activation_outcome(std::string_view text) {

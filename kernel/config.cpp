@@ -333,6 +333,15 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"search.stop_snapshot_s", integer(&c->search.stop_snapshot_s, 0, 3600)},
       {"search.index_max_backlog", integer(&c->search.index_max_backlog, 1, 10000000)},
       {"search.index_max_backlog_mb", integer(&c->search.index_max_backlog_mb, 1, 65536)},
+      {"routing.high_depth", integer(&c->routing.high_depth, 1, 10000)},
+      {"routing.feedback_documents", integer(&c->routing.feedback_documents, 1, 100)},
+      {"routing.feedback_terms", integer(&c->routing.feedback_terms, 1, 64)},
+      {"routing.feedback_weight", number(&c->routing.feedback_weight, 0.01, 100)},
+      {"routing.high_mmr_lambda", number(&c->routing.high_mmr_lambda, 0, 1)},
+      {"routing.window_weight", number(&c->routing.window_weight, 0.01, 100)},
+      {"routing.expand_hits", integer(&c->routing.expand_hits, 1, 1000)},
+      {"routing.expand_radius", integer(&c->routing.expand_radius, 1, 16)},
+      {"routing.context_tokens", integer(&c->routing.context_tokens, 16, 1 << 20)},
       {"plugins.paths", string_list(&c->plugins.paths)},
       {"plugins.embedder", string(&c->plugins.embedder, check_path)},
       {"plugins.dense", string(&c->plugins.dense, check_path)},
@@ -479,8 +488,9 @@ std::string load_config_file(const std::string& path, Config* config) {
   for (auto& [key, node] : table) {
     std::string name(key.str());
     if (auto* section = node.as_table();
-        section && (name == "ipc" || name == "store" || name == "search" || name == "plugins" ||
-                    name == "executor" || name == "activation" || name == "scheduler")) {
+        section &&
+        (name == "ipc" || name == "store" || name == "search" || name == "routing" ||
+         name == "plugins" || name == "executor" || name == "activation" || name == "scheduler")) {
       for (auto& [sub_key, sub_node] : *section) {
         std::string full = name + "." + std::string(sub_key.str());
         auto it = known.find(full);

@@ -69,12 +69,14 @@ struct SearchConfig {
   std::uint32_t max_k = 1000;
   SearchMode default_mode = SearchMode::hybrid;  // of new cubes
   std::uint32_t hybrid_depth = 50;               // candidates asked of each retriever
-  // Fusion defaults tuned on LoCoMo's dev split with the hash-v1 embedder
-  // (bench/README.md): its dense list is weaker than BM25's, so it counts
-  // a quarter, and a small rrf_k favours the top of each list.
-  std::uint32_t rrf_k = 10;
-  float dense_weight = 0.25f;  // of the dense list in hybrid fusion
-  float lexical_weight = 1;    // of the lexical list
+  // Fusion defaults chosen by leave-one-conversation-out cross-validation
+  // on LoCoMo's dev split with the hash-v1 embedder (bench/README.md): its
+  // dense list is much weaker than BM25's, so it counts a tenth, with the
+  // usual RRF constant. Heavier dense weights fit dev's conversations but
+  // not unseen ones.
+  std::uint32_t rrf_k = 60;
+  float dense_weight = 0.1f;  // of the dense list in hybrid fusion
+  float lexical_weight = 1;   // of the lexical list
   float recency_weight = 0;
   std::uint32_t recency_half_life_days = 30;
   float importance_weight = 0;
@@ -88,6 +90,26 @@ struct SearchConfig {
   // rather than the search lag growing without bound (index_feed.h).
   std::uint32_t index_max_backlog = 10000;
   std::uint32_t index_max_backlog_mb = 256;
+};
+
+// The query-time memory modules' tiers (memos(7), "Routing";
+// kernel/routing/routed_search.h). Defaults chosen on LoCoMo's dev split
+// (bench/README.md, router-pareto).
+struct RoutingConfig {
+  // retrieve High: hybrid with pseudo-relevance feedback and MMR over a
+  // wider candidate set.
+  std::uint32_t high_depth = 100;        // candidates asked of each retriever
+  std::uint32_t feedback_documents = 5;  // first-pass hits the feedback reads
+  std::uint32_t feedback_terms = 5;      // words it adds, at most
+  float feedback_weight = 0.25f;         // of the feedback list in fusion
+  float high_mmr_lambda = 0.8f;          // relevance share; 1: no MMR
+  // temporal Mid: the weight of the list of candidates in the window.
+  float window_weight = 1;
+  // expand Mid: the neighbouring turns (same session) of the best hits.
+  std::uint32_t expand_hits = 5;    // hits whose neighbours are added
+  std::uint32_t expand_radius = 1;  // turns each side
+  // compress Mid: the context's token budget.
+  std::uint32_t context_tokens = 256;
 };
 
 struct PluginsConfig {
@@ -190,6 +212,7 @@ struct Config {
   IpcConfig ipc;
   StoreConfig store;
   SearchConfig search;
+  RoutingConfig routing;
   PluginsConfig plugins;
   ExecutorConfig executor;
   ActivationConfig activation;

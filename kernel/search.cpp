@@ -5,6 +5,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "kernel/routing/feedback_terms.h"
 #include "kernel/scheduler/strength.h"
 
 namespace memos::kernel {
@@ -53,10 +54,73 @@ SearchHit::Rank rank_in(const std::vector<Listed>& list, std::uint64_t id, Searc
   return {name, 0, 0};
 }
 
+FuseInput::List as_fuse_list(const std::vector<Listed>& list, std::string name, float weight) {
+  FuseInput::List l{std::move(name), weight, {}};
+  l.hits.reserve(list.size());
+  for (const auto& e : list) l.hits.push_back(e.hit);
+  return l;
+}
+
+// The retrieve module's High tier: fuses `lists` once (rank only) for the
+// best q.feedback.documents hits, reads the words they share, and ranks
+// the query with those words added lexically. No words: `out` is empty.
+Status feedback_list(const IndexSet& indexes, const SearchQuery& q,
+                     const std::vector<FuseInput::List>& lists,
+                     const std::unordered_map<std::uint64_t, store::Item>& items,
+                     std::uint32_t depth, std::vector<Listed>* out, SearchNotes* notes) {
+  out->clear();
+  FuseInput first;
+  first.k = q.feedback.documents;
+  first.now_ms = q.filter.now_ms;
+  first.params.rrf_k = q.fusion.rrf_k;  // relevance alone: no boosts, no MMR
+  first.lists = lists;
+  std::vector<RankedHit> best;
+  if (Status s = indexes.fuser().fuse(first, &best); !s.ok()) return s;
+  routing::FeedbackInput in;
+  in.query = q.text;
+  in.max_terms = q.feedback.terms;
+  in.min_documents = q.feedback.min_documents;
+  for (const auto& hit : best) {
+    if (auto it = items.find(hit.id); it != items.end()) in.feedback.push_back(it->second.text);
+  }
+  for (const auto& [id, item] : items) in.pool.push_back(item.text);
+  std::vector<std::string> terms = routing::feedback_terms(in);
+  if (notes) notes->feedback_terms = terms;
+  if (terms.empty()) return {};
+  SearchQuery second = q;
+  for (const auto& t : terms) second.text += " " + t;
+  return ranked_list(indexes, indexes.lexical(), false, second, depth, out);
+}
+
+// The temporal module's Mid tier: the candidates whose valid-from time is
+// in the window, ordered by their best rank in any list.
+FuseInput::List window_list(const std::vector<FuseInput::List>& lists,
+                            const std::unordered_map<std::uint64_t, store::Item>& items,
+                            const SearchQuery::Window& window) {
+  std::unordered_map<std::uint64_t, std::size_t> best;
+  for (const auto& list : lists) {
+    for (std::size_t rank = 0; rank < list.hits.size(); ++rank) {
+      auto it = items.find(list.hits[rank].id);
+      if (it == items.end()) continue;
+      const std::int64_t t = it->second.valid_from_ms;
+      if (t < window.from_ms || t >= window.to_ms) continue;
+      auto [b, fresh] = best.emplace(list.hits[rank].id, rank);
+      if (!fresh) b->second = std::min(b->second, rank);
+    }
+  }
+  std::vector<std::pair<std::size_t, std::uint64_t>> order;
+  for (const auto& [id, rank] : best) order.emplace_back(rank, id);
+  std::sort(order.begin(), order.end());
+  FuseInput::List l{"time window", window.weight, {}};
+  for (std::size_t i = 0; i < order.size(); ++i)
+    l.hits.push_back({order[i].second, static_cast<float>(order.size() - i)});
+  return l;
+}
+
 }  // namespace
 
 Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const SearchQuery& q,
-                  std::vector<SearchHit>* hits) {
+                  std::vector<SearchHit>* hits, SearchNotes* notes) {
   hits->clear();
   for (const auto& cube : q.cubes) {
     if (Status s = indexes.searchable(cube.id, q.mode); !s.ok()) return s;
@@ -69,7 +133,9 @@ Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const Sear
     }
     return s.prefixed("search failed");
   };
-  if (q.mode != SearchMode::hybrid) {
+  // Routing's lists need a fusion even over one retriever's list.
+  const bool routed = q.window || q.feedback.documents > 0;
+  if (q.mode != SearchMode::hybrid && !routed) {
     bool dense = q.mode == SearchMode::dense;
     std::vector<Listed> list;
     Status s =
@@ -83,44 +149,71 @@ Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const Sear
     }
     return {};
   }
-  // Hybrid: both retrievers' candidates, fused.
+  // Hybrid (or routed): the retrievers' candidates, fused.
   const std::uint32_t depth = std::max(q.k, q.depth);
+  const bool use_dense = q.mode != SearchMode::lexical, use_lexical = q.mode != SearchMode::dense;
   std::vector<Listed> dense, lexical;
   // The two lists are independent: the lexical one is ranked on a second
   // thread while this one embeds the query and ranks the dense one, so a
   // hybrid search costs the slower of the two rather than their sum.
   auto lexical_ranked = std::async(std::launch::async, [&] {
-    return ranked_list(indexes, indexes.lexical(), false, q, depth, &lexical);
+    return use_lexical ? ranked_list(indexes, indexes.lexical(), false, q, depth, &lexical)
+                       : Status{};
   });
-  Status s = ranked_list(indexes, indexes.dense(), true, q, depth, &dense);
+  Status s = use_dense ? ranked_list(indexes, indexes.dense(), true, q, depth, &dense) : Status{};
   Status lexical_status = lexical_ranked.get();
   if (s.ok()) s = lexical_status;
   if (!s.ok()) return failed(s);
+
+  std::unordered_map<std::uint64_t, store::CubeId> cube_of;
+  std::unordered_map<std::uint64_t, store::Item> items;  // read once, as needed
+  auto note = [&](const std::vector<Listed>& list) {
+    for (const auto& e : list) cube_of.emplace(e.hit.id, e.cube);
+  };
+  auto read_items = [&] {
+    for (const auto& [id, cube] : cube_of) {
+      if (items.contains(id)) continue;
+      store::Item item;
+      if (txn.get_item(cube, id, 0, &item).ok())
+        items.emplace(id, std::move(item));  // else changed since
+    }
+  };
+  note(dense);
+  note(lexical);
+  std::vector<FuseInput::List> lists;
+  if (use_dense) lists.push_back(as_fuse_list(dense, "dense", q.dense_weight));
+  if (use_lexical) lists.push_back(as_fuse_list(lexical, "lexical", q.lexical_weight));
+  if (q.feedback.documents > 0) {
+    read_items();
+    std::vector<Listed> expanded;
+    if (s = feedback_list(indexes, q, lists, items, depth, &expanded, notes); !s.ok())
+      return failed(s);
+    note(expanded);
+    if (!expanded.empty()) lists.push_back(as_fuse_list(expanded, "feedback", q.feedback.weight));
+  }
+  if (q.window) {
+    read_items();
+    FuseInput::List in_window = window_list(lists, items, *q.window);
+    if (notes) notes->in_window = in_window.hits.size();
+    if (!in_window.hits.empty()) lists.push_back(std::move(in_window));
+  }
 
   FuseInput input;
   input.k = q.k;
   input.now_ms = q.filter.now_ms;
   input.params = q.fusion;
-  std::unordered_map<std::uint64_t, store::CubeId> cube_of;
-  for (const auto* list : {&dense, &lexical}) {
-    FuseInput::List l;
-    l.name = to_string(list == &dense ? SearchMode::dense : SearchMode::lexical);
-    l.weight = list == &dense ? q.dense_weight : q.lexical_weight;
-    for (const auto& e : *list) {
-      l.hits.push_back(e.hit);
-      cube_of.emplace(e.hit.id, e.cube);
-    }
-    input.lists.push_back(std::move(l));
-  }
+  input.lists = std::move(lists);
   const bool weighting = q.fusion.recency_weight != 0 || q.fusion.importance_weight != 0 ||
                          q.fusion.retention_weight != 0;
   const bool mmr = q.fusion.mmr_lambda > 0 && q.fusion.mmr_lambda < 1;
   if (weighting || mmr) {
-    std::vector<store::Item> items;
+    read_items();
+    std::vector<const store::Item*> read;
     std::vector<float> retentions;
     for (const auto& [id, cube] : cube_of) {
-      store::Item item;
-      if (!txn.get_item(cube, id, 0, &item).ok()) continue;  // changed since
+      auto it = items.find(id);
+      if (it == items.end()) continue;
+      const store::Item& item = it->second;
       if (q.fusion.retention_weight != 0) {
         store::AccessStats stats;
         (void)txn.access_stats(cube, id, &stats);  // unreadable: as never recalled
@@ -129,7 +222,7 @@ Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const Sear
             scheduler::retention(stats, item.created_at_ms, q.filter.now_ms,
                                  unit != q.retention_unit_s.end() ? unit->second : 86400)));
       }
-      items.push_back(std::move(item));
+      read.push_back(&item);
     }
     std::vector<float> vectors;
     std::uint32_t dimension = q.cubes.front().dimension;
@@ -138,14 +231,14 @@ Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const Sear
     });
     if (mmr && same_dimension) {
       std::vector<std::string_view> texts;
-      for (const auto& item : items) texts.push_back(item.text);
+      for (const auto* item : read) texts.push_back(item->text);
       if (s = indexes.embed(texts, dimension, &vectors); !s.ok())
         return Status::unavailable(s.message).prefixed("search failed");
     }
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      FuseInput::Candidate c{items[i].id,
-                             items[i].recorded_at_ms,
-                             items[i].importance,
+    for (std::size_t i = 0; i < read.size(); ++i) {
+      FuseInput::Candidate c{read[i]->id,
+                             read[i]->recorded_at_ms,
+                             read[i]->importance,
                              retentions.empty() ? 0.0f : retentions[i],
                              {}};
       if (!vectors.empty()) {
@@ -163,12 +256,13 @@ Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const Sear
       return Status::internal("search failed: fuser " + indexes.fuser().name() +
                               ": returned an unknown id");
     }
-    hits->push_back({it->second,
-                     fused[i].id,
-                     fused[i].score,
-                     {{SearchMode::hybrid, static_cast<std::uint32_t>(i + 1), fused[i].score},
-                      rank_in(dense, fused[i].id, SearchMode::dense),
-                      rank_in(lexical, fused[i].id, SearchMode::lexical)}});
+    SearchHit hit{it->second,
+                  fused[i].id,
+                  fused[i].score,
+                  {{SearchMode::hybrid, static_cast<std::uint32_t>(i + 1), fused[i].score}}};
+    if (use_dense) hit.ranks.push_back(rank_in(dense, fused[i].id, SearchMode::dense));
+    if (use_lexical) hit.ranks.push_back(rank_in(lexical, fused[i].id, SearchMode::lexical));
+    hits->push_back(std::move(hit));
   }
   return {};
 }

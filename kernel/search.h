@@ -33,6 +33,24 @@ struct SearchQuery {
   float dense_weight = 1;
   float lexical_weight = 1;
   FusionParams fusion;
+  // Routing (kernel/routing/routed_search.h), hybrid only. The retrieve
+  // module's High tier: one more lexical list for the query plus the words
+  // pseudo-relevance feedback finds in the first fusion's best
+  // `feedback.documents` hits (0: none).
+  struct Feedback {
+    std::uint32_t documents = 0;
+    std::uint32_t terms = 5;
+    std::uint32_t min_documents = 1;
+    float weight = 1;
+  } feedback;
+  // The temporal module's Mid tier: the candidates whose valid-from time
+  // falls in [from_ms, to_ms) form one more list, weighted `weight`.
+  struct Window {
+    std::int64_t from_ms = 0;
+    std::int64_t to_ms = 0;
+    float weight = 1;
+  };
+  std::optional<Window> window;
   // With fusion.retention_weight: each cube's owner's scheduler.time_unit
   // (the unit a memory's retention decays in); a cube not here: days.
   std::map<store::CubeId, std::uint64_t> retention_unit_s;
@@ -50,12 +68,18 @@ struct SearchHit {
   std::vector<Rank> ranks;  // how each retriever ranked it (for --explain)
 };
 
+// What the routing lists of a search did, for --explain.
+struct SearchNotes {
+  std::vector<std::string> feedback_terms;  // the words the feedback pass added
+  std::size_t in_window = 0;                // candidates in the time window
+};
+
 // Runs `query`. `txn` reads candidates' attributes for recency, importance
 // and MMR. Errors ("search failed: ..."): unavailable, retryable, when the
 // embedder fails or a plugin host restarts; internal for a retriever's or
 // the fuser's own error.
 Status run_search(const IndexSet& indexes, const store::ReadTxn& txn, const SearchQuery& query,
-                  std::vector<SearchHit>* hits);
+                  std::vector<SearchHit>* hits, SearchNotes* notes = nullptr);
 
 // What a minimum score compares with: the hit's score in dense (cosine)
 // and lexical (BM25) mode; in hybrid mode, whose fused score only orders

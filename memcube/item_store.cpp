@@ -83,6 +83,41 @@ Status ReadTxn::history_page(CubeId cube, ItemId id, std::uint32_t after, std::s
   return {};
 }
 
+Status ReadTxn::neighbours(CubeId cube, ItemId id, std::size_t before, std::size_t after,
+                           std::vector<Item>* earlier, std::vector<Item>* later) const {
+  earlier->clear();
+  later->clear();
+  const std::string prefix = u64_key(cube), at = item_key(cube, id);
+  // One direction at a time: from `id`, step with `op` while keys are the
+  // cube's, until `want` live heads are read. Tombstones cost a step each;
+  // a run of them is bounded by what a purge has not yet swept.
+  auto walk = [&](MDB_cursor_op op, std::size_t want, std::vector<Item>* out) -> Status {
+    if (want == 0) return {};
+    Cursor cursor(txn_, tables().items);
+    if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+    MDB_val key = as_val(at), val;
+    int rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_SET_RANGE);
+    // SET_RANGE lands on the first key at or above `at`.
+    if (op == MDB_PREV) {
+      rc = rc == MDB_NOTFOUND ? mdb_cursor_get(cursor.get(), &key, &val, MDB_LAST)
+           : rc == 0          ? mdb_cursor_get(cursor.get(), &key, &val, MDB_PREV)
+                              : rc;
+    } else if (rc == 0 && as_view(key) == at) {
+      rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_NEXT);
+    }
+    for (; rc == 0 && out->size() < want; rc = mdb_cursor_get(cursor.get(), &key, &val, op)) {
+      if (!as_view(key).starts_with(prefix)) return {};
+      Item item;
+      if (Status d = decode_item(as_view(val), &item); !d.ok()) return d;
+      if (!item.deleted()) out->push_back(std::move(item));
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) return from_mdb(rc, "neighbours");
+    return {};
+  };
+  if (Status s = walk(MDB_PREV, before, earlier); !s.ok()) return s;
+  return walk(MDB_NEXT, after, later);
+}
+
 Status ReadTxn::for_each_live_item(CubeId cube, const std::function<void(const Item&)>& fn) const {
   Cursor cursor(txn_, tables().items);
   if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");

@@ -141,6 +141,13 @@ class ReadTxn {
   // corrupt, io.
   Status history_page(CubeId cube, ItemId id, std::uint32_t after, std::size_t max_bytes,
                       std::vector<Item>* out, bool* more) const;
+  // The heads nearest item `id` in the cube's id order (the order items
+  // were added in), tombstones skipped: at most `before` of lower ids,
+  // nearest first, into `earlier`, and at most `after` of higher ids,
+  // nearest first, into `later`; `id` itself is neither. Routing's expand
+  // module reads a hit's neighbouring turns with it. Errors: corrupt, io.
+  Status neighbours(CubeId cube, ItemId id, std::size_t before, std::size_t after,
+                    std::vector<Item>* earlier, std::vector<Item>* later) const;
   // Calls fn for every item whose head is not a tombstone, in id order.
   // Errors: corrupt, io.
   Status for_each_live_item(CubeId cube, const std::function<void(const Item&)>& fn) const;

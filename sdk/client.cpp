@@ -369,60 +369,97 @@ std::future<Result<std::vector<Item>>> Client::history_async(std::string cube, s
   });
 }
 
+namespace {
+
+void build_search(wire::Search::Builder s, const std::string& cube, const std::string& query,
+                  const SearchOptions& options) {
+  s.setCube(text(cube));
+  s.setQuery(text(query));
+  s.setK(options.k);
+  set_texts(s.initTags(static_cast<unsigned>(options.tags.size())), options.tags);
+  s.setAsOfMs(options.as_of_ms);
+  s.setIncludeArchived(options.include_archived);
+  s.setMode(options.mode ? to_string(*options.mode) : "");  // empty: the cube's default
+  set_texts(s.initAnyTags(static_cast<unsigned>(options.any_tags.size())), options.any_tags);
+  auto meta = s.initMeta(static_cast<unsigned>(options.meta.size()));
+  for (unsigned i = 0; i < options.meta.size(); ++i) {
+    meta[i].setKey(text(options.meta[i].key));
+    meta[i].setValue(text(options.meta[i].value));
+  }
+  auto tiers = s.initTiers(static_cast<unsigned>(options.tiers.size()));
+  for (unsigned i = 0; i < options.tiers.size(); ++i) tiers.set(i, ipc::to_wire(options.tiers[i]));
+  auto states = s.initStates(static_cast<unsigned>(options.states.size()));
+  for (unsigned i = 0; i < options.states.size(); ++i)
+    states.set(i, ipc::to_wire(options.states[i]));
+  s.setRecordedSinceMs(options.recorded_since_ms);
+  s.setRecordedUntilMs(options.recorded_until_ms);
+  s.setValidSinceMs(options.valid_since_ms);
+  s.setValidUntilMs(options.valid_until_ms);
+  s.setExplain(options.explain);
+  set_texts(s.initCubes(static_cast<unsigned>(options.more_cubes.size())), options.more_cubes);
+  s.setRecencyWeight(options.recency_weight);
+  s.setImportanceWeight(options.importance_weight);
+  s.setRetentionWeight(options.retention_weight);
+  s.setMmrLambda(options.mmr_lambda);
+  s.setFresh(options.fresh);
+  if (options.min_score) {
+    s.setMinScore(*options.min_score);
+    s.setHasMinScore(true);
+  }
+  if (options.route_auto) s.setBudget("auto");
+  if (options.route || options.route_auto) {
+    if (options.route) s.setRoute(text(to_string(*options.route)));  // every module named
+    s.setReferenceMs(options.reference_ms);
+    s.setContextTokens(options.context_tokens);
+  }
+}
+
+std::vector<Hit> read_hits(ReplyReader& in, capnp::List<wire::Hit>::Reader list) {
+  std::vector<Hit> hits;
+  for (auto h : list) {
+    Hit hit{to_item(in, h.getItem()), h.getScore(), str(h.getCube()), {}};
+    for (auto rank : h.getRanks())
+      hit.ranks.push_back({in.search_mode(rank.getRetriever()), rank.getRank(), rank.getScore()});
+    hits.push_back(std::move(hit));
+  }
+  return hits;
+}
+
+}  // namespace
+
 std::future<Result<std::vector<Hit>>> Client::search_async(std::string cube, std::string query,
                                                            SearchOptions options) {
   return impl_->call<std::vector<Hit>>(
-      [&](wire::Request::Builder r) {
-        auto s = r.initSearch();
-        s.setCube(text(cube));
-        s.setQuery(text(query));
-        s.setK(options.k);
-        set_texts(s.initTags(static_cast<unsigned>(options.tags.size())), options.tags);
-        s.setAsOfMs(options.as_of_ms);
-        s.setIncludeArchived(options.include_archived);
-        s.setMode(options.mode ? to_string(*options.mode) : "");  // empty: the cube's default
-        set_texts(s.initAnyTags(static_cast<unsigned>(options.any_tags.size())), options.any_tags);
-        auto meta = s.initMeta(static_cast<unsigned>(options.meta.size()));
-        for (unsigned i = 0; i < options.meta.size(); ++i) {
-          meta[i].setKey(text(options.meta[i].key));
-          meta[i].setValue(text(options.meta[i].value));
-        }
-        auto tiers = s.initTiers(static_cast<unsigned>(options.tiers.size()));
-        for (unsigned i = 0; i < options.tiers.size(); ++i)
-          tiers.set(i, ipc::to_wire(options.tiers[i]));
-        auto states = s.initStates(static_cast<unsigned>(options.states.size()));
-        for (unsigned i = 0; i < options.states.size(); ++i)
-          states.set(i, ipc::to_wire(options.states[i]));
-        s.setRecordedSinceMs(options.recorded_since_ms);
-        s.setRecordedUntilMs(options.recorded_until_ms);
-        s.setValidSinceMs(options.valid_since_ms);
-        s.setValidUntilMs(options.valid_until_ms);
-        s.setExplain(options.explain);
-        set_texts(s.initCubes(static_cast<unsigned>(options.more_cubes.size())),
-                  options.more_cubes);
-        s.setRecencyWeight(options.recency_weight);
-        s.setImportanceWeight(options.importance_weight);
-        s.setRetentionWeight(options.retention_weight);
-        s.setMmrLambda(options.mmr_lambda);
-        s.setFresh(options.fresh);
-        if (options.min_score) {
-          s.setMinScore(*options.min_score);
-          s.setHasMinScore(true);
-        }
-      },
+      [&](wire::Request::Builder r) { build_search(r.initSearch(), cube, query, options); },
       [](const wire::Response::Reader& r) -> Result<std::vector<Hit>> {
-        if (!r.isHits()) return wrong_reply<std::vector<Hit>>();
         ReplyReader in;
-        std::vector<Hit> hits;
-        for (auto h : r.getHits()) {
-          Hit hit{to_item(in, h.getItem()), h.getScore(), str(h.getCube()), {}};
-          for (auto rank : h.getRanks()) {
-            hit.ranks.push_back(
-                {in.search_mode(rank.getRetriever()), rank.getRank(), rank.getScore()});
-          }
-          hits.push_back(std::move(hit));
+        if (r.isHits()) return in.finish(read_hits(in, r.getHits()));
+        if (r.isRoutedSearch())  // asked with a route
+          return in.finish(read_hits(in, r.getRoutedSearch().getHits()));
+        return wrong_reply<std::vector<Hit>>();
+      });
+}
+
+std::future<Result<RoutedSearch>> Client::search_routed_async(std::string cube, std::string query,
+                                                              SearchOptions options) {
+  if (!options.route && !options.route_auto) options.route = Route{};
+  return impl_->call<RoutedSearch>(
+      [&](wire::Request::Builder r) { build_search(r.initSearch(), cube, query, options); },
+      [](const wire::Response::Reader& r) -> Result<RoutedSearch> {
+        if (!r.isRoutedSearch()) return wrong_reply<RoutedSearch>();
+        auto routed = r.getRoutedSearch();
+        ReplyReader in;
+        RoutedSearch out;
+        out.hits = read_hits(in, routed.getHits());
+        for (auto p : routed.getContext()) {
+          out.context.push_back({str(p.getCube()), p.getItemId(), str(p.getText()), p.getTokens(),
+                                 p.getNeighbourOf()});
         }
-        return in.finish(std::move(hits));
+        out.context_tokens = routed.getContextTokens();
+        for (auto m : routed.getModules())
+          out.modules.push_back(
+              {in.module(m.getModule()), in.cost_tier(m.getTier()), m.getMs(), str(m.getDetail())});
+        return in.finish(std::move(out));
       });
 }
 

@@ -71,6 +71,18 @@ SearchMode ReplyReader::default_retriever(capnp::Text::Reader name) {
   return name.size() == 0 ? SearchMode::dense : search_mode(name);
 }
 
+Module ReplyReader::module(capnp::Text::Reader name) {
+  if (auto m = parse_module(std::string_view(name.cStr(), name.size()))) return *m;
+  unknown("module '" + str(name).substr(0, 64) + "'");
+  return Module::retrieve;
+}
+
+CostTier ReplyReader::cost_tier(capnp::Text::Reader name) {
+  if (auto tier = parse_cost_tier(std::string_view(name.cStr(), name.size()))) return *tier;
+  unknown("cost tier '" + str(name).substr(0, 64) + "'");
+  return CostTier::low;
+}
+
 PluginState ReplyReader::plugin_state(capnp::Text::Reader name) {
   if (auto state = parse_plugin_state(std::string_view(name.cStr(), name.size()))) return *state;
   unknown("plugin state '" + str(name).substr(0, 64) + "'");

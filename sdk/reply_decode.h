@@ -37,6 +37,8 @@ class ReplyReader {
   // searches it densely, so it reads as dense.
   SearchMode default_retriever(capnp::Text::Reader name);
   PluginState plugin_state(capnp::Text::Reader name);
+  Module module(capnp::Text::Reader name);
+  CostTier cost_tier(capnp::Text::Reader name);
   // memosd's status text: one of the outcome's forms, then "; not stored:
   // why" when storing the block's state failed (to_string's form). A form
   // this client does not know comes from an executor that did not restore

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "shell/item_output.h"
+#include "shell/search_output.h"
 #include "shell/text_format.h"
 #include "shell/time_args.h"
 #include "shell/vocabulary_options.h"
@@ -231,7 +232,60 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
                    "score) or BM25 (lexical)")
       ->type_name("SCORE")
       ->check(finite_number());
+  search
+      ->add_option("--budget", a.budget,
+                   "route through the memory modules: every one at low, mid or high, or the "
+                   "router's choice (auto)")
+      ->check(CLI::IsMember({"low", "mid", "high", "auto"}));
+  search
+      ->add_option("--route", a.route,
+                   "routing: tiers per module over --budget's (retrieve=high,expand=low)")
+      ->type_name("MODULE=TIER,...");
+  search
+      ->add_option("--reference", a.reference,
+                   "routing: when the question is asked, for its time words (default now)")
+      ->type_name("TIME");
+  search
+      ->add_option("--context-tokens", a.context_tokens,
+                   "routing: the context's token budget at compress=mid (default: memosd's)")
+      ->check(CLI::Range(16u, 1u << 20));
 }
+
+namespace {
+
+// --budget, --route and the routing options into a.search.
+template <class TimeOf>
+void convert_route_args(ItemArgs& a, TimeOf time_of) {
+  auto& s = a.search;
+  const bool routed = !a.budget.empty() || !a.route.empty();
+  if (!routed) {
+    if (!a.reference.empty() || a.context_tokens != 0)
+      throw UsageError{"--reference and --context-tokens go with --budget or --route"};
+    return;
+  }
+  if (!a.mode.empty() || a.min_score)
+    throw UsageError{
+        "--mode and --min-score do not go with --budget or --route (the retrieve "
+        "tier chooses the mode)"};
+  if (a.budget == "auto") {
+    if (!a.route.empty()) throw UsageError{"--route does not go with --budget auto"};
+    s.route_auto = true;
+  } else {
+    const memos::CostTier base =
+        a.budget.empty() ? memos::CostTier::mid : *memos::parse_cost_tier(a.budget);
+    s.route = memos::parse_route(a.route, memos::Route::all(base));
+    if (!s.route) {
+      throw UsageError{
+          "--route wants MODULE=TIER,... (modules retrieve, temporal, expand, "
+          "compress, each once; tiers low, mid, high); got '" +
+          a.route + "'"};
+    }
+  }
+  if (!a.reference.empty()) s.reference_ms = time_of("--reference", a.reference);
+  s.context_tokens = a.context_tokens;
+}
+
+}  // namespace
 
 void convert_item_args(ItemArgs& a) {
   auto id_of = [](const std::string& text) {
@@ -294,6 +348,7 @@ void convert_item_args(ItemArgs& a) {
   if (!a.boost.empty()) s.retention_weight = retention_boost(a.boost);
   s.mmr_lambda = a.mmr_lambda;
   s.min_score = a.min_score;
+  convert_route_args(a, time_of);
   // CUBE may name several: notes,journal
   std::string rest = a.cube;
   a.cubes.clear();
@@ -394,29 +449,17 @@ std::optional<int> run_item_commands(CLI::App& app, const ItemArgs& a, memos::Cl
   }
 
   if (cmd("search")) {
-    auto r = client.search(a.cubes.empty() ? a.cube : a.cubes.front(), a.query, a.search);
-    if (!r) return refused(r.error());
-    if (out.json()) {
-      Json j = Json::array();
-      for (const auto& h : r.value()) {
-        Json hit;
-        hit["score"] = json_number(h.score);
-        hit["cube"] = h.cube;
-        if (a.explain) {
-          hit["ranks"] = Json::array();
-          for (const auto& rank : h.ranks) {
-            Json one;
-            one["retriever"] = memos::to_string(rank.retriever);
-            one["rank"] = rank.rank;
-            one["score"] = json_number(rank.score);
-            hit["ranks"].push_back(std::move(one));
-          }
-        }
-        hit["item"] = item_json(h.item);
-        j.push_back(std::move(hit));
-      }
-      return out.emit(j);
+    const std::string& cube = a.cubes.empty() ? a.cube : a.cubes.front();
+    if (a.search.route || a.search.route_auto) {
+      auto r = client.search_routed(cube, a.query, a.search);
+      if (!r) return refused(r.error());
+      if (out.json()) return out.emit(routed_json(r.value(), a.explain));
+      print_routed(r.value(), a.cubes.size() > 1, a.explain);
+      return 0;
     }
+    auto r = client.search(cube, a.query, a.search);
+    if (!r) return refused(r.error());
+    if (out.json()) return out.emit(hits_json(r.value(), a.explain));
     if (r->empty() && a.min_score) {
       // Not an error: the search ran, and nothing was close enough.
       std::fprintf(stderr, "memctl: nothing relevant found (no hit scored %g or more)\n",
@@ -428,23 +471,7 @@ std::optional<int> run_item_commands(CLI::App& app, const ItemArgs& a, memos::Cl
       return 0;
     }
     std::printf("%s\n", score_legend(client, a).c_str());
-    for (const auto& h : r.value()) {
-      std::string tags = h.item.tags.empty() ? "" : "  [" + join(h.item.tags, ",") + "]";
-      std::string cube = a.cubes.size() > 1 ? h.cube + "  " : "";
-      std::printf("%.3f  %s%s  %s%s\n", static_cast<double>(h.score), cube.c_str(),
-                  memos::format_id(h.item.id).c_str(), one_line(h.item.text).c_str(), tags.c_str());
-      if (a.explain) {
-        std::string why;
-        for (const auto& rank : h.ranks) {
-          if (!why.empty()) why += ", ";
-          why += std::string(memos::to_string(rank.retriever)) + " " +
-                 (rank.rank ? "#" + std::to_string(rank.rank) + " (" +
-                                  std::to_string(rank.score).substr(0, 6) + ")"
-                            : "-");
-        }
-        std::printf("       %s\n", why.c_str());
-      }
-    }
+    print_hits(r.value(), a.cubes.size() > 1, a.explain);
     return 0;
   }
   return std::nullopt;

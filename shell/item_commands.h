@@ -42,6 +42,9 @@ struct ItemArgs {
   float recency_weight = 0, importance_weight = 0, mmr_lambda = 0;
   std::string boost;               // --boost as typed: "retention" or "retention=W"
   std::optional<float> min_score;  // search: only hits at least this relevant
+  // search's routing (memos(7), "Routing"), as typed.
+  std::string budget, route, reference;
+  std::uint32_t context_tokens = 0;
   memos::SearchOptions search;
   std::vector<std::string> cubes;  // CUBE[,CUBE...]
 };

@@ -122,6 +122,7 @@ struct Response {
     paramBytes @33 :ParamBytes;         # paramExport
     job @34 :Job;                       # paramDistill, jobShow, jobCancel
     jobs @35 :List(Job);                # jobList, oldest first
+    routedSearch @36 :RoutedSearch;     # search with a budget or route
   }
 
   # More responses to this request follow: this one is a piece of the
@@ -538,6 +539,37 @@ struct Search {
   # (memos(7), "Scheduling"), so memories in use rank above forgotten ones
   # of like relevance. 0: off (the default).
   retentionWeight @23 :Float32;
+  # Routing (memos(7), "Routing"): with a budget or a route, the search runs
+  # the query-time memory modules (retrieve, temporal, expand, compress) at
+  # cost tiers and answers routedSearch (the hits, the context built from
+  # them, each module's tier and cost) instead of hits.
+  budget @24 :Text;        # "low", "mid" or "high": every module at that tier; empty: mid
+  route @25 :Text;         # "MODULE=TIER,..." over the budget's ("retrieve=high,expand=low")
+  referenceMs @26 :Int64;  # when the question is asked (its time words); 0: now
+  contextTokens @27 :UInt32;  # compress=mid's token budget; 0: the daemon's
+}
+
+# A routed search's answer (Search.budget).
+struct RoutedSearch {
+  hits @0 :List(Hit);
+  context @1 :List(ContextPiece);  # what a model would be handed, in order
+  contextTokens @2 :UInt32;        # estimated (a quarter of the bytes)
+  modules @3 :List(ModuleRun);     # in pipeline order
+}
+
+struct ContextPiece {
+  cube @0 :Text;
+  itemId @1 :UInt64;
+  text @2 :Text;          # the memory's text, or the sentences compress kept
+  tokens @3 :UInt32;
+  neighbourOf @4 :UInt64; # 0: a hit; else the hit whose neighbouring turn it is
+}
+
+struct ModuleRun {
+  module @0 :Text;        # "retrieve", "temporal", "expand" or "compress"
+  tier @1 :Text;          # "low", "mid" or "high"
+  ms @2 :Float64;         # wall time
+  detail @3 :Text;        # what it did
 }
 
 struct Hit {

@@ -14,6 +14,7 @@
 #include "kernel/index_set.h"
 #include "kernel/policy_use.h"
 #include "kernel/request_checks.h"
+#include "kernel/routing/routed_search.h"
 #include "kernel/scheduler/recalls.h"
 #include "kernel/search.h"
 
@@ -22,6 +23,8 @@ namespace {
 
 constexpr std::uint32_t kDefaultK = 10;
 constexpr std::size_t kMaxCubes = 64;
+// The modules whose high tier reads with an executor (not built yet).
+constexpr Module kExecutorModules[] = {Module::temporal, Module::expand, Module::compress};
 
 struct SearchRequest {
   SearchQuery query;               // cubes filled in on the worker
@@ -29,7 +32,56 @@ struct SearchRequest {
   std::vector<std::string> cube_names;
   bool explain = false;
   std::optional<float> min_score;  // relevance() below it is dropped
+  // With a budget or route: the modules' tiers (kernel/routing).
+  std::optional<Route> route;
+  std::int64_t reference_ms = 0;
+  std::uint32_t context_tokens = 0;
 };
+
+// The tiers a routed search runs at: the budget's for every module, then
+// the route's per module. Errors: bad_request (an unknown tier or module,
+// minScore with a route), unavailable (a tier this memosd cannot run).
+Status read_route(wire::Search::Reader args, SearchRequest* out) {
+  std::string_view budget = exact_view(args.getBudget()), route = exact_view(args.getRoute());
+  if (budget.empty() && route.empty()) {
+    if (args.getReferenceMs() != 0 || args.getContextTokens() != 0)
+      return Status::bad_request("referenceMs and contextTokens need a budget or route");
+    return {};
+  }
+  if (budget == "auto")
+    return Status::unavailable(
+        "budget auto needs a router plugin (plugins.router); none is loaded");
+  std::optional<CostTier> tier = budget.empty() ? CostTier::mid : parse_cost_tier(budget);
+  if (!tier) {
+    return Status::bad_request("budget '" + std::string(budget.substr(0, 32)) +
+                               "' is unknown (low, mid, high or auto)");
+  }
+  // A budget runs each module at its tier or the best below it that this
+  // memosd can run; a route that names an unavailable tier is refused.
+  Route base = Route::all(*tier);
+  for (Module m : kExecutorModules) base[m] = std::min(base[m], CostTier::mid);
+  out->route = parse_route(route, base);
+  if (!out->route) {
+    return Status::bad_request("route '" + std::string(route.substr(0, 64)) +
+                               "' is malformed: MODULE=TIER,... with modules retrieve, temporal, "
+                               "expand, compress (each once) and tiers low, mid, high");
+  }
+  for (Module m : kExecutorModules) {
+    if ((*out->route)[m] == CostTier::high) {
+      return Status::unavailable(std::string(to_string(m)) +
+                                 "=high reads with an executor, which this memosd does not do "
+                                 "yet: use low or mid");
+    }
+  }
+  if (args.getHasMinScore() || !exact_view(args.getMode()).empty())
+    return Status::bad_request(
+        "mode and minScore do not combine with a budget or route (its retrieve tier chooses "
+        "the mode)");
+  if (args.getReferenceMs() < 0) return Status::bad_request("times must not be negative");
+  out->reference_ms = args.getReferenceMs();
+  out->context_tokens = args.getContextTokens();
+  return {};
+}
 
 Status read_cube_names(wire::Search::Reader args, std::vector<std::string>* names) {
   // The limit comes before any work in proportion to the list (this runs on
@@ -131,6 +183,7 @@ Status read_search(wire::Search::Reader args, const Config& config, SearchReques
   q.fusion.retention_weight = weights[2];  // off unless asked: no daemon default
   if (mmr != 0) q.fusion.mmr_lambda = mmr;
   out->explain = args.getExplain();
+  if (Status route = read_route(args, out); !route.ok()) return route;
   if (args.getHasMinScore()) {
     const float min_score = args.getMinScore();
     if (!std::isfinite(min_score))
@@ -147,24 +200,48 @@ struct Found {
   const SearchHit* hit;
 };
 
-void respond_hits(const RequestContext& ctx, const std::vector<Found>& found,
-                  const std::map<store::CubeId, std::string>& names, bool explain) {
+void set_hits(capnp::List<wire::Hit>::Builder list, const std::vector<Found>& found,
+              const std::map<store::CubeId, std::string>& names, bool explain) {
+  for (unsigned i = 0; i < found.size(); ++i) {
+    auto b = list[i].initItem();
+    set_item(b, found[i].item);
+    set_access(b, found[i].stats);
+    list[i].setScore(found[i].hit->score);
+    list[i].setCube(names.at(found[i].hit->cube));
+    if (!explain) continue;
+    const auto& ranks = found[i].hit->ranks;
+    auto out = list[i].initRanks(static_cast<unsigned>(ranks.size()));
+    for (unsigned j = 0; j < ranks.size(); ++j) {
+      out[j].setRetriever(to_string(ranks[j].retriever));
+      out[j].setRank(ranks[j].rank);
+      out[j].setScore(ranks[j].score);
+    }
+  }
+}
+
+void respond_routed(const RequestContext& ctx, const std::vector<Found>& found,
+                    const std::map<store::CubeId, std::string>& names, bool explain,
+                    const routing::RoutedResult& routed) {
   ctx.respond([&](wire::Response::Builder r) {
-    auto list = r.initHits(static_cast<unsigned>(found.size()));
-    for (unsigned i = 0; i < found.size(); ++i) {
-      auto b = list[i].initItem();
-      set_item(b, found[i].item);
-      set_access(b, found[i].stats);
-      list[i].setScore(found[i].hit->score);
-      list[i].setCube(names.at(found[i].hit->cube));
-      if (!explain) continue;
-      const auto& ranks = found[i].hit->ranks;
-      auto out = list[i].initRanks(static_cast<unsigned>(ranks.size()));
-      for (unsigned j = 0; j < ranks.size(); ++j) {
-        out[j].setRetriever(to_string(ranks[j].retriever));
-        out[j].setRank(ranks[j].rank);
-        out[j].setScore(ranks[j].score);
-      }
+    auto out = r.initRoutedSearch();
+    set_hits(out.initHits(static_cast<unsigned>(found.size())), found, names, explain);
+    auto context = out.initContext(static_cast<unsigned>(routed.context.size()));
+    for (unsigned i = 0; i < routed.context.size(); ++i) {
+      const auto& piece = routed.context[i];
+      context[i].setCube(names.at(piece.cube));
+      context[i].setItemId(piece.id);
+      context[i].setText(piece.text);
+      context[i].setTokens(piece.tokens);
+      context[i].setNeighbourOf(piece.neighbour_of);
+    }
+    out.setContextTokens(routed.context_tokens);
+    auto modules = out.initModules(static_cast<unsigned>(routed.modules.size()));
+    for (unsigned i = 0; i < routed.modules.size(); ++i) {
+      const auto& run = routed.modules[i];
+      modules[i].setModule(to_string(run.module));
+      modules[i].setTier(to_string(run.tier));
+      modules[i].setMs(run.ms);
+      modules[i].setDetail(run.detail);
     }
   });
 }
@@ -191,7 +268,10 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
       names[cube.id] = name;
       q.cubes.push_back(std::move(cube));
     }
-    q.mode = req->mode.value_or(default_mode(q.cubes.front()));
+    // A route's retrieve tier chooses the mode: lexical at low, hybrid above.
+    q.mode = req->route ? ((*req->route)[Module::retrieve] == CostTier::low ? SearchMode::lexical
+                                                                            : SearchMode::hybrid)
+                        : req->mode.value_or(default_mode(q.cubes.front()));
     if (Status st = check_search_mode(*ctx.policy, s.config, q.mode); !st.ok()) return ctx.fail(st);
     q.filter.now_ms = now_ms();
     if (q.fusion.retention_weight != 0) {
@@ -202,7 +282,17 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
       }
     }
     std::vector<SearchHit> hits;
-    if (Status st = run_search(s.indexes, *txn, q, &hits); !st.ok()) return ctx.fail(st);
+    std::optional<routing::RoutedResult> routed;
+    if (req->route) {
+      routing::RoutedQuery rq{q, *req->route, req->reference_ms, req->context_tokens};
+      routed.emplace();
+      if (Status st = routing::run_routed_search(s.indexes, *txn, s.config.routing, rq, &*routed);
+          !st.ok())
+        return ctx.fail(st);
+      hits = routed->hits;
+    } else if (Status st = run_search(s.indexes, *txn, q, &hits); !st.ok()) {
+      return ctx.fail(st);
+    }
     if (req->min_score) drop_below(*req->min_score, q.mode, &hits);
     std::vector<Found> found;
     found.reserve(hits.size());
@@ -234,7 +324,10 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
                             scheduler::Recall::search_hit, now);
       found.push_back(std::move(f));
     }
-    respond_hits(ctx, found, names, req->explain);
+    if (routed) return respond_routed(ctx, found, names, req->explain, *routed);
+    ctx.respond([&](wire::Response::Builder r) {
+      set_hits(r.initHits(static_cast<unsigned>(found.size())), found, names, req->explain);
+    });
   };
   if (!args.getFresh()) return s.run_on_worker(std::move(run));
   // Every write answered before this request is numbered by now: wait

@@ -22,7 +22,8 @@ _memctl() {
     --source --supersedes --idempotency-key -k --mode --any-tag --tier --state --since --until
     --valid-since --valid-until --as-of --recency --mmr --min-score --ids --max-tokens --temperature --top-k
     --top-p --seed --retriever --language --as --top --with --max --boost --adapter --name --scale
-    --description -o --output --positive --negative --items --rank --steps "
+    --description -o --output --positive --negative --items --rank --steps --budget --route
+    --reference --context-tokens "
 
   # The command, its subcommand (cube, plugin, kv, param, job, policy, tenant, sched) and how many arguments
   # were typed before the word being completed.
@@ -52,6 +53,10 @@ _memctl() {
   case $prev in
     --mode | --retriever)
       mapfile -t COMPREPLY < <(compgen -W "dense lexical hybrid" -- "$cur")
+      return
+      ;;
+    --budget)
+      mapfile -t COMPREPLY < <(compgen -W "low mid high auto" -- "$cur")
       return
       ;;
     --tier)
@@ -101,7 +106,7 @@ _memctl() {
       search)
         words="-k --mode --tag --any-tag --meta --tier --state --since --until --valid-since
           --valid-until --as-of --archived --explain --fresh --recency --importance --boost --mmr
-          --min-score"
+          --min-score --budget --route --reference --context-tokens"
         ;;
       chat)
         words="-k --ids --mode --activate --no-reuse --max-tokens --temperature --top-k --top-p

@@ -10,6 +10,8 @@
 // callers turn that into their own error. Item ids as text are here too.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,6 +31,27 @@ enum class State : std::uint8_t { active, archived, frozen, deleted };
 // How a search ranks: embeddings (FAISS), BM25 over stemmed words (Xapian),
 // or both fused by reciprocal rank.
 enum class SearchMode : std::uint8_t { dense, lexical, hybrid };
+
+// The cost tier a query-time memory module runs at (memos(7), "Routing"):
+// each module offers the same contract at three costs.
+enum class CostTier : std::uint8_t { low, mid, high };
+
+// The query-time memory modules, in the order a routed search runs them:
+// find the memories (retrieve), read the question's time words into a
+// valid-time window (temporal), add each hit's neighbouring turns
+// (expand), fit the context to a token budget (compress).
+enum class Module : std::uint8_t { retrieve, temporal, expand, compress };
+inline constexpr std::size_t kModules = 4;
+
+// A tier for each module: what a router chooses, or a fixed budget.
+struct Route {
+  std::array<CostTier, kModules> tiers{CostTier::mid, CostTier::mid, CostTier::mid, CostTier::mid};
+
+  static Route all(CostTier tier) { return {{tier, tier, tier, tier}}; }
+  CostTier& operator[](Module m) { return tiers[static_cast<std::size_t>(m)]; }
+  CostTier operator[](Module m) const { return tiers[static_cast<std::size_t>(m)]; }
+  bool operator==(const Route&) const = default;
+};
 
 // A plugin's manifest was found (listed), its library is in use (loaded), or
 // loading it failed (failed; the detail says why).
@@ -51,6 +74,10 @@ const char* to_string(Tier tier);          // "plaintext", "activation", "parame
 const char* to_string(State state);        // "active", "archived", "frozen", "deleted"
 const char* to_string(SearchMode mode);    // "dense", "lexical", "hybrid"
 const char* to_string(PluginState state);  // "listed", "loaded", "failed"
+const char* to_string(CostTier tier);      // "low", "mid", "high"
+const char* to_string(Module module);      // "retrieve", "temporal", "expand", "compress"
+// "retrieve=high,temporal=mid,expand=low,compress=mid"
+std::string to_string(const Route& route);
 // "none", "restored", "stored", "restored+stored" or "rejected: why" (rejected
 // wins over the others), then "; not stored: why" when storing failed.
 std::string to_string(const ActivationOutcome&);
@@ -60,6 +87,11 @@ std::optional<State> parse_state(std::string_view name);
 std::optional<SearchMode> parse_search_mode(std::string_view name);
 std::optional<PluginState> parse_plugin_state(std::string_view name);
 std::optional<ActivationOutcome> parse_activation_outcome(std::string_view text);
+std::optional<CostTier> parse_cost_tier(std::string_view name);
+std::optional<Module> parse_module(std::string_view name);
+// "MODULE=TIER,..." over `base`: the modules named take their tier, the
+// others keep base's; each module at most once. nullopt if malformed.
+std::optional<Route> parse_route(std::string_view text, Route base = {});
 
 // "dense, lexical or hybrid": for error messages that list what is accepted.
 const char* search_mode_names();

@@ -303,6 +303,17 @@ class Client {
   Result<std::vector<Hit>> search(std::string cube, std::string query, SearchOptions options = {}) {
     return search_async(std::move(cube), std::move(query), std::move(options)).get();
   }
+  // A routed search (memos(7), "Routing"): the query-time memory modules at
+  // options.route's tiers (none set: every module at mid), answering the
+  // hits, the context built from them and what each module did and cost.
+  // Errors: as search; bad_request with mode or min_score; unavailable for
+  // a tier this memosd cannot run (temporal, expand or compress at high).
+  std::future<Result<RoutedSearch>> search_routed_async(std::string cube, std::string query,
+                                                        SearchOptions options = {});
+  Result<RoutedSearch> search_routed(std::string cube, std::string query,
+                                     SearchOptions options = {}) {
+    return search_routed_async(std::move(cube), std::move(query), std::move(options)).get();
+  }
 
   // ---- archives (streamed: blocking only) ----------------------------------------
 

@@ -239,6 +239,31 @@ struct Hit {
   std::vector<Rank> ranks{};  // filled with SearchOptions::explain
 };
 
+// A routed search's context (Client::search_routed; memos(7), "Routing"):
+// what a model would be handed, in order.
+struct ContextPiece {
+  std::string cube{};
+  std::uint64_t item_id = 0;
+  std::string text{};              // the memory's text, or the sentences compress kept
+  std::uint32_t tokens = 0;        // estimated: a quarter of the bytes
+  std::uint64_t neighbour_of = 0;  // 0: a hit; else the hit whose neighbouring turn it is
+};
+
+// One query-time module as a routed search ran it.
+struct ModuleRun {
+  Module module = Module::retrieve;
+  CostTier tier = CostTier::mid;
+  double ms = 0;  // wall time
+  std::string detail{};
+};
+
+struct RoutedSearch {
+  std::vector<Hit> hits{};
+  std::vector<ContextPiece> context{};
+  std::uint32_t context_tokens = 0;
+  std::vector<ModuleRun> modules{};  // retrieve, temporal, expand, compress
+};
+
 struct PluginInfo {
   std::string name{};
   std::vector<std::string> kinds{};
@@ -386,6 +411,17 @@ struct SearchOptions {
   // of the hit (Hit::score there only orders; a hit the dense retriever did
   // not rank does not pass). Must be finite (bad_request). Empty: all k.
   std::optional<float> min_score{};
+  // Routing (memos(7), "Routing"): run the query-time memory modules at
+  // these tiers (Route::all(CostTier::low) is the cheapest budget). Not
+  // with mode or min_score (bad_request): the retrieve tier chooses the
+  // mode. search() returns the hits; search_routed() the context and the
+  // modules' costs too.
+  std::optional<Route> route{};
+  // The router's choice of tiers instead (budget "auto"): unavailable while
+  // memosd loads no router plugin.
+  bool route_auto = false;
+  std::int64_t reference_ms = 0;     // when the question is asked (its time words); 0: now
+  std::uint32_t context_tokens = 0;  // compress=mid's token budget; 0: the daemon's
 };
 
 // Memory-augmented generation (Client::chat; memos(7), "tiers").

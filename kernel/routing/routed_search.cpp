@@ -1,0 +1,166 @@
+#include "kernel/routing/routed_search.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <limits>
+#include <set>
+
+#include "kernel/routing/time_window.h"
+#include "kernel/store_vocabulary.h"
+
+namespace memos::kernel::routing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// "2023-05-08", or "open" for a bound left open.
+std::string day(std::int64_t ms) {
+  if (ms == std::numeric_limits<std::int64_t>::min() ||
+      ms == std::numeric_limits<std::int64_t>::max())
+    return "open";
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  char text[32];
+  if (!gmtime_r(&seconds, &tm) || std::strftime(text, sizeof text, "%Y-%m-%d", &tm) == 0)
+    return "?";
+  return text;
+}
+
+// Sets the search's mode and retrieve-High machinery for `tier`.
+void set_retrieve(CostTier tier, const RoutingConfig& config, SearchQuery* q) {
+  if (tier == CostTier::low) {
+    q->mode = SearchMode::lexical;
+    return;
+  }
+  q->mode = SearchMode::hybrid;
+  if (tier == CostTier::mid) return;
+  q->depth = std::max(q->depth, config.high_depth);
+  q->feedback = {config.feedback_documents, config.feedback_terms, 1, config.feedback_weight};
+  if (config.high_mmr_lambda > 0 && config.high_mmr_lambda < 1)
+    q->fusion.mmr_lambda = config.high_mmr_lambda;
+}
+
+bool admitted(const store::Item& item, const store::Item& hit, const RetrievalFilter& filter) {
+  if (item.tier != store::Tier::plaintext || item.provenance.session.empty() ||
+      item.provenance.session != hit.provenance.session)
+    return false;
+  const auto& states = filter.states;
+  const State state = to_vocabulary(item.state);
+  return states.empty() ? state == State::active
+                        : std::find(states.begin(), states.end(), state) != states.end();
+}
+
+// Expand mid: each of the best `config.expand_hits` hits followed by its
+// nearest turns of the same session (earlier ones before it, later after,
+// in id order, which is the order they were added in).
+void expand_context(const store::ReadTxn& txn, const RoutingConfig& config,
+                    const RetrievalFilter& filter, const std::vector<SearchHit>& hits,
+                    std::vector<ContextPiece>* context, std::size_t* added) {
+  std::set<std::pair<store::CubeId, store::ItemId>> present;
+  for (const auto& p : *context) present.emplace(p.cube, p.id);
+  std::vector<ContextPiece> out;
+  // Other sessions' turns may sit between two of one session's: look a
+  // little further than the radius.
+  const std::size_t look = std::size_t{config.expand_radius} * 4;
+  for (std::size_t i = 0; i < context->size(); ++i) {
+    ContextPiece& hit_piece = (*context)[i];
+    if (i >= config.expand_hits || i >= hits.size()) {
+      out.push_back(std::move(hit_piece));
+      continue;
+    }
+    store::Item hit;
+    std::vector<store::Item> earlier, later;
+    if (!txn.get_item(hit_piece.cube, hit_piece.id, 0, &hit).ok() ||
+        !txn.neighbours(hit_piece.cube, hit_piece.id, look, look, &earlier, &later).ok()) {
+      out.push_back(std::move(hit_piece));
+      continue;
+    }
+    auto pick = [&](const std::vector<store::Item>& side) {
+      std::vector<ContextPiece> picked;
+      for (const auto& item : side) {
+        if (picked.size() == config.expand_radius) break;
+        if (!admitted(item, hit, filter) || !present.emplace(hit_piece.cube, item.id).second)
+          continue;
+        picked.push_back({hit_piece.cube, item.id, item.text, estimate_tokens(item.text), hit.id});
+      }
+      return picked;
+    };
+    std::vector<ContextPiece> before = pick(earlier), after = pick(later);
+    *added += before.size() + after.size();
+    std::reverse(before.begin(), before.end());  // nearest first -> in order
+    for (auto& p : before) out.push_back(std::move(p));
+    out.push_back(std::move(hit_piece));
+    for (auto& p : after) out.push_back(std::move(p));
+  }
+  *context = std::move(out);
+}
+
+}  // namespace
+
+Status run_routed_search(const IndexSet& indexes, const store::ReadTxn& txn,
+                         const RoutingConfig& config, const RoutedQuery& query, RoutedResult* out) {
+  *out = {};
+  SearchQuery q = query.search;
+  const Route& route = query.route;
+
+  auto start = Clock::now();
+  ModuleRun temporal{Module::temporal, route[Module::temporal], 0, "none"};
+  if (route[Module::temporal] != CostTier::low) {
+    const std::int64_t reference = query.reference_ms != 0 ? query.reference_ms : q.filter.now_ms;
+    if (auto window = read_time_window(q.text, reference)) {
+      q.window = SearchQuery::Window{window->from_ms, window->to_ms, config.window_weight};
+      temporal.detail = "window " + day(window->from_ms) + ".." + day(window->to_ms) + " from '" +
+                        window->matched + "'";
+    } else {
+      temporal.detail = "no time words";
+    }
+  }
+  temporal.ms = ms_since(start);
+
+  start = Clock::now();
+  set_retrieve(route[Module::retrieve], config, &q);
+  SearchNotes notes;
+  if (Status s = run_search(indexes, txn, q, &out->hits, &notes); !s.ok()) return s;
+  ModuleRun retrieve{
+      Module::retrieve, route[Module::retrieve], ms_since(start),
+      std::string(to_string(q.mode)) + ", " + std::to_string(out->hits.size()) + " hits"};
+  if (!notes.feedback_terms.empty()) {
+    retrieve.detail += ", feedback:";
+    for (const auto& t : notes.feedback_terms) retrieve.detail += " " + t;
+  }
+  if (q.window) temporal.detail += ", " + std::to_string(notes.in_window) + " candidates in it";
+
+  start = Clock::now();
+  for (const auto& hit : out->hits) {
+    store::Item item;
+    if (!txn.get_item(hit.cube, hit.id, 0, &item).ok()) continue;  // changed since it was indexed
+    out->context.push_back({hit.cube, hit.id, item.text, estimate_tokens(item.text), 0});
+  }
+  ModuleRun expand{Module::expand, route[Module::expand], 0, "none"};
+  if (route[Module::expand] != CostTier::low) {
+    std::size_t added = 0;
+    expand_context(txn, config, q.filter, out->hits, &out->context, &added);
+    expand.detail = std::to_string(added) + " neighbouring turns";
+  }
+  expand.ms = ms_since(start);
+
+  start = Clock::now();
+  ModuleRun compress{Module::compress, route[Module::compress], 0, "whole"};
+  if (route[Module::compress] != CostTier::low) {
+    const std::uint32_t budget =
+        query.context_tokens != 0 ? query.context_tokens : config.context_tokens;
+    compress_extractive(q.text, budget, &out->context);
+    compress.detail = "budget " + std::to_string(budget) + " tokens";
+  }
+  for (const auto& p : out->context) out->context_tokens += p.tokens;
+  compress.ms = ms_since(start);
+  out->modules = {std::move(retrieve), std::move(temporal), std::move(expand), std::move(compress)};
+  return {};
+}
+
+}  // namespace memos::kernel::routing

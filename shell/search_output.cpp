@@ -1,0 +1,101 @@
+#include "shell/search_output.h"
+
+#include <cstdio>
+#include <string>
+
+#include "shell/item_output.h"
+#include "shell/text_format.h"
+
+namespace memos::shell {
+
+Json hits_json(const std::vector<memos::Hit>& hits, bool explain) {
+  Json j = Json::array();
+  for (const auto& h : hits) {
+    Json hit;
+    hit["score"] = json_number(h.score);
+    hit["cube"] = h.cube;
+    if (explain) {
+      hit["ranks"] = Json::array();
+      for (const auto& rank : h.ranks) {
+        Json one;
+        one["retriever"] = memos::to_string(rank.retriever);
+        one["rank"] = rank.rank;
+        one["score"] = json_number(rank.score);
+        hit["ranks"].push_back(std::move(one));
+      }
+    }
+    hit["item"] = item_json(h.item);
+    j.push_back(std::move(hit));
+  }
+  return j;
+}
+
+void print_hits(const std::vector<memos::Hit>& hits, bool show_cube, bool explain) {
+  for (const auto& h : hits) {
+    std::string tags = h.item.tags.empty() ? "" : "  [" + join(h.item.tags, ",") + "]";
+    std::string cube = show_cube ? h.cube + "  " : "";
+    std::printf("%.3f  %s%s  %s%s\n", static_cast<double>(h.score), cube.c_str(),
+                memos::format_id(h.item.id).c_str(), one_line(h.item.text).c_str(), tags.c_str());
+    if (!explain) continue;
+    std::string why;
+    for (const auto& rank : h.ranks) {
+      if (!why.empty()) why += ", ";
+      why += std::string(memos::to_string(rank.retriever)) + " " +
+             (rank.rank ? "#" + std::to_string(rank.rank) + " (" +
+                              std::to_string(rank.score).substr(0, 6) + ")"
+                        : "-");
+    }
+    std::printf("       %s\n", why.c_str());
+  }
+}
+
+Json routed_json(const memos::RoutedSearch& routed, bool explain) {
+  Json j;
+  j["hits"] = hits_json(routed.hits, explain);
+  j["context"] = Json::array();
+  for (const auto& p : routed.context) {
+    Json piece;
+    piece["cube"] = p.cube;
+    piece["id"] = memos::format_id(p.item_id);
+    piece["text"] = p.text;
+    piece["tokens"] = p.tokens;
+    piece["neighbour_of"] = p.neighbour_of ? Json(memos::format_id(p.neighbour_of)) : Json();
+    j["context"].push_back(std::move(piece));
+  }
+  j["context_tokens"] = routed.context_tokens;
+  j["modules"] = Json::array();
+  for (const auto& m : routed.modules) {
+    Json run;
+    run["module"] = memos::to_string(m.module);
+    run["tier"] = memos::to_string(m.tier);
+    run["ms"] = m.ms;
+    run["detail"] = m.detail;
+    j["modules"].push_back(std::move(run));
+  }
+  return j;
+}
+
+void print_routed(const memos::RoutedSearch& routed, bool show_cube, bool explain) {
+  if (routed.hits.empty()) {
+    std::printf("no matches\n");
+  } else {
+    std::printf(
+        "score: orders these results (BM25 at retrieve=low with no time window, else rank "
+        "fusion)\n");
+    print_hits(routed.hits, show_cube, explain);
+  }
+  std::printf("context: %u tokens in %zu pieces\n", routed.context_tokens, routed.context.size());
+  for (const auto& p : routed.context) {
+    std::string from =
+        p.neighbour_of ? "  (next to " + memos::format_id(p.neighbour_of) + ")" : std::string();
+    std::printf("%5u  %s  %s%s\n", p.tokens, memos::format_id(p.item_id).c_str(),
+                one_line(p.text).c_str(), from.c_str());
+  }
+  if (!explain) return;
+  for (const auto& m : routed.modules) {
+    std::printf("%-8s  %-4s  %8.3f ms  %s\n", memos::to_string(m.module), memos::to_string(m.tier),
+                m.ms, m.detail.c_str());
+  }
+}
+
+}  // namespace memos::shell
