@@ -46,6 +46,10 @@ void build_chat(wire::Request::Builder r, const std::string& cube, const std::st
     adapters[i].setScale(options.adapters[i].scale);
   }
   c.setNoAdapters(options.no_adapters);
+  if (options.route_auto) c.setBudget("auto");
+  if (options.route) c.setRoute(text(to_string(*options.route)));  // every module named
+  c.setReferenceMs(options.reference_ms);
+  c.setContextTokens(options.context_tokens);
 }
 
 Result<ChatReply> decode_chat(const wire::Response::Reader& r) {
@@ -71,6 +75,7 @@ Result<ChatReply> decode_chat(const wire::Response::Reader& r) {
   out.format = str(c.getFormat());
   out.saved_ms = c.getSavedMs();
   for (auto a : c.getAdapters()) out.adapters.push_back(str(a));
+  out.modules = to_module_runs(in, c.getModules());
   return in.finish(std::move(out));
 }
 

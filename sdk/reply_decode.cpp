@@ -71,6 +71,15 @@ SearchMode ReplyReader::default_retriever(capnp::Text::Reader name) {
   return name.size() == 0 ? SearchMode::dense : search_mode(name);
 }
 
+std::vector<ModuleRun> to_module_runs(ReplyReader& in, capnp::List<wire::ModuleRun>::Reader list) {
+  std::vector<ModuleRun> out;
+  for (auto m : list) {
+    out.push_back(
+        {in.module(m.getModule()), in.cost_tier(m.getTier()), m.getMs(), str(m.getDetail())});
+  }
+  return out;
+}
+
 Module ReplyReader::module(capnp::Text::Reader name) {
   if (auto m = parse_module(std::string_view(name.cStr(), name.size()))) return *m;
   unknown("module '" + str(name).substr(0, 64) + "'");

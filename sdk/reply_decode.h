@@ -61,6 +61,8 @@ class ReplyReader {
 };
 
 Item to_item(ReplyReader& in, wire::Item::Reader r);
+// A routed search's or chat's modules (memos(7), "Routing").
+std::vector<ModuleRun> to_module_runs(ReplyReader& in, capnp::List<wire::ModuleRun>::Reader list);
 Cube to_cube(ReplyReader& in, wire::Cube::Reader r);
 PluginInfo to_plugin(ReplyReader& in, wire::PluginInfo::Reader r);
 Snapshot to_snapshot(wire::Snapshot::Reader r);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "shell/item_output.h"
+#include "shell/route_options.h"
 #include "shell/search_output.h"
 #include "shell/text_format.h"
 #include "shell/time_args.h"
@@ -232,60 +233,8 @@ void add_item_commands(CLI::App& app, ItemArgs& a) {
                    "score) or BM25 (lexical)")
       ->type_name("SCORE")
       ->check(finite_number());
-  search
-      ->add_option("--budget", a.budget,
-                   "route through the memory modules: every one at low, mid or high, or the "
-                   "router's choice (auto)")
-      ->check(CLI::IsMember({"low", "mid", "high", "auto"}));
-  search
-      ->add_option("--route", a.route,
-                   "routing: tiers per module over --budget's (retrieve=high,expand=low)")
-      ->type_name("MODULE=TIER,...");
-  search
-      ->add_option("--reference", a.reference,
-                   "routing: when the question is asked, for its time words (default now)")
-      ->type_name("TIME");
-  search
-      ->add_option("--context-tokens", a.context_tokens,
-                   "routing: the context's token budget at compress=mid (default: memosd's)")
-      ->check(CLI::Range(16u, 1u << 20));
+  add_route_options(search, a.routing);
 }
-
-namespace {
-
-// --budget, --route and the routing options into a.search.
-template <class TimeOf>
-void convert_route_args(ItemArgs& a, TimeOf time_of) {
-  auto& s = a.search;
-  const bool routed = !a.budget.empty() || !a.route.empty();
-  if (!routed) {
-    if (!a.reference.empty() || a.context_tokens != 0)
-      throw UsageError{"--reference and --context-tokens go with --budget or --route"};
-    return;
-  }
-  if (!a.mode.empty() || a.min_score)
-    throw UsageError{
-        "--mode and --min-score do not go with --budget or --route (the retrieve "
-        "tier chooses the mode)"};
-  if (a.budget == "auto") {
-    if (!a.route.empty()) throw UsageError{"--route does not go with --budget auto"};
-    s.route_auto = true;
-  } else {
-    const memos::CostTier base =
-        a.budget.empty() ? memos::CostTier::mid : *memos::parse_cost_tier(a.budget);
-    s.route = memos::parse_route(a.route, memos::Route::all(base));
-    if (!s.route) {
-      throw UsageError{
-          "--route wants MODULE=TIER,... (modules retrieve, temporal, expand, "
-          "compress, each once; tiers low, mid, high); got '" +
-          a.route + "'"};
-    }
-  }
-  if (!a.reference.empty()) s.reference_ms = time_of("--reference", a.reference);
-  s.context_tokens = a.context_tokens;
-}
-
-}  // namespace
 
 void convert_item_args(ItemArgs& a) {
   auto id_of = [](const std::string& text) {
@@ -348,7 +297,12 @@ void convert_item_args(ItemArgs& a) {
   if (!a.boost.empty()) s.retention_weight = retention_boost(a.boost);
   s.mmr_lambda = a.mmr_lambda;
   s.min_score = a.min_score;
-  convert_route_args(a, time_of);
+  std::string conflicting = !a.mode.empty() ? "--mode" : a.min_score ? "--min-score" : "";
+  RouteChoice routing = convert_route_options(a.routing, conflicting);
+  s.route = routing.route;
+  s.route_auto = routing.route_auto;
+  s.reference_ms = routing.reference_ms;
+  s.context_tokens = routing.context_tokens;
   // CUBE may name several: notes,journal
   std::string rest = a.cube;
   a.cubes.clear();

@@ -13,6 +13,7 @@
 
 #include "memos/client.h"
 #include "shell/output.h"
+#include "shell/route_options.h"
 
 namespace memos::shell {
 
@@ -42,9 +43,7 @@ struct ItemArgs {
   float recency_weight = 0, importance_weight = 0, mmr_lambda = 0;
   std::string boost;               // --boost as typed: "retention" or "retention=W"
   std::optional<float> min_score;  // search: only hits at least this relevant
-  // search's routing (memos(7), "Routing"), as typed.
-  std::string budget, route, reference;
-  std::uint32_t context_tokens = 0;
+  RouteOptions routing;            // search's, as typed
   memos::SearchOptions search;
   std::vector<std::string> cubes;  // CUBE[,CUBE...]
 };

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "policies/policy.h"
+#include "shell/search_output.h"
 #include "shell/time_args.h"
 #include "shell/vocabulary_options.h"
 
@@ -105,6 +106,7 @@ Json chat_json(const memos::ChatReply& c) {
   j["finish"] = c.finish;
   j["format"] = c.format;
   j["adapters"] = c.adapters;
+  if (!c.modules.empty()) j["modules"] = modules_json(c.modules);
   return j;
 }
 
@@ -134,6 +136,7 @@ void print_chat_figures(const memos::ChatReply& c) {
                c.prompt_tokens, c.reused_tokens, c.cached_tokens, activation.c_str(), saved.c_str(),
                c.first_token_ms, c.restore_ms, c.prefill_ms, c.generated_tokens,
                finish_note(c.finish));
+  if (!c.modules.empty()) std::fprintf(stderr, "-- route %s\n", modules_line(c.modules).c_str());
 }
 
 int chat(const GenerationArgs& a, memos::Client& client, const Output& out) {
@@ -265,6 +268,7 @@ void add_generation_commands(CLI::App& app, GenerationArgs& a) {
   chat->add_flag("--no-adapters", a.chat.no_adapters,
                  "the base model, whatever the policy's parametric.adapters say")
       ->excludes(adapter);
+  add_route_options(chat, a.routing);
 
   auto* kv = app.add_subcommand("kv", "the activation tier: stored KV states of memory blocks");
   kv->require_subcommand(1);
@@ -297,6 +301,13 @@ void convert_generation_args(CLI::App& app, GenerationArgs& a) {
   };
   for (const auto& text : a.ids) a.chat.ids.push_back(id_of(text));
   a.chat.mode = optional_value_of(parse_search_mode, a.mode);
+  RouteChoice routing = convert_route_options(a.routing, !a.mode.empty()  ? "--mode"
+                                                         : !a.ids.empty() ? "--ids"
+                                                                          : "");
+  a.chat.route = routing.route;
+  a.chat.route_auto = routing.route_auto;
+  a.chat.reference_ms = routing.reference_ms;
+  a.chat.context_tokens = routing.context_tokens;
   for (const auto& text : a.adapters) {
     std::string why;
     auto choice = policies::parse_adapter_choice(text, &why);

@@ -11,6 +11,7 @@
 
 #include "memos/client.h"
 #include "shell/output.h"
+#include "shell/route_options.h"
 
 namespace memos::shell {
 
@@ -20,6 +21,7 @@ struct GenerationArgs {
   std::string mode;                   // chat --mode as typed; converted likewise
   std::vector<std::string> adapters;  // chat --adapter NAME[:SCALE] as typed; converted likewise
   std::uint32_t top = 0;
+  RouteOptions routing;  // chat's, as typed; converted likewise
   memos::ChatOptions chat;
   std::uint64_t item_id = 0;
 };

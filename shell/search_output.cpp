@@ -63,16 +63,32 @@ Json routed_json(const memos::RoutedSearch& routed, bool explain) {
     j["context"].push_back(std::move(piece));
   }
   j["context_tokens"] = routed.context_tokens;
-  j["modules"] = Json::array();
-  for (const auto& m : routed.modules) {
+  j["modules"] = modules_json(routed.modules);
+  return j;
+}
+
+Json modules_json(const std::vector<memos::ModuleRun>& modules) {
+  Json j = Json::array();
+  for (const auto& m : modules) {
     Json run;
     run["module"] = memos::to_string(m.module);
     run["tier"] = memos::to_string(m.tier);
     run["ms"] = m.ms;
     run["detail"] = m.detail;
-    j["modules"].push_back(std::move(run));
+    j.push_back(std::move(run));
   }
   return j;
+}
+
+std::string modules_line(const std::vector<memos::ModuleRun>& modules) {
+  std::string line;
+  for (const auto& m : modules) {
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.2f", m.ms);
+    line += std::string(line.empty() ? "" : ", ") + memos::to_string(m.module) + "=" +
+            memos::to_string(m.tier) + " " + ms + " ms (" + m.detail + ")";
+  }
+  return line;
 }
 
 void print_routed(const memos::RoutedSearch& routed, bool show_cube, bool explain) {

@@ -685,6 +685,13 @@ struct Chat {
   # parametric.adapters those of the cube's adapters it names.
   adapters @13 :List(AdapterUse);
   noAdapters @14 :Bool;  # the base model, whatever the policy says
+  # Routing (memos(7), "Routing"), as Search's: the block is the routed
+  # search's context (hits, neighbouring turns, compressed) instead of the k
+  # best memories. Not with ids or mode.
+  budget @15 :Text;
+  route @16 :Text;
+  referenceMs @17 :Int64;
+  contextTokens @18 :UInt32;
 }
 
 struct ChatPiece {
@@ -721,6 +728,7 @@ struct ChatReply {
   # tenant's earlier chats (executor.prompt_cache): nothing was read.
   cachedTokens @16 :UInt32;
   adapters @17 :List(Text);   # "NAME*SCALE" of each adapter the answer ran with
+  modules @18 :List(ModuleRun);  # a routed chat's modules, in pipeline order
 }
 
 # Prefills a memory block and stores its state (plaintext -> activation).

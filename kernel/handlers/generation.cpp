@@ -21,10 +21,12 @@
 #include "kernel/chat_adapters.h"
 #include "kernel/cube_access.h"
 #include "kernel/handlers/areas.h"
+#include "kernel/handlers/route_args.h"
 #include "kernel/memory_block.h"
 #include "kernel/plugin_executor.h"
 #include "kernel/policy_use.h"
 #include "kernel/request_checks.h"
+#include "kernel/routing/routed_search.h"
 #include "kernel/scheduler/recalls.h"
 #include "kernel/scheduler/scheduler.h"
 #include "kernel/search.h"
@@ -75,6 +77,7 @@ struct ChatArgs {
   std::uint32_t top_k = 0;
   float top_p = 0;
   std::uint32_t seed = 0;
+  RouteArgs route;  // a routed chat: the block is the routed search's context
   std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
 };
 
@@ -91,6 +94,7 @@ struct Block {
   std::vector<AdapterRef> adapters;
   std::vector<std::string> adapter_labels;
   std::string adapter_set;
+  std::vector<routing::ModuleRun> modules;  // a routed chat's
 };
 
 // The executor's description with the block's adapter set in its key: the
@@ -204,14 +208,27 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
     q.cubes = {out->cube};
     q.text = args.prompt;
     q.k = args.k;
-    q.mode = args.mode.value_or(default_mode(out->cube));
+    q.mode = args.route.route ? routing::routed_mode(*args.route.route)
+                              : args.mode.value_or(default_mode(out->cube));
     if (Status st = check_search_mode(*ctx.policy, s.config, q.mode); !st.ok()) return st;
     set_search_defaults(s.config.search, &q);
     q.filter.states = {State::active};
     q.filter.tiers = {Tier::plaintext};
     q.filter.now_ms = now_ms();
     std::vector<SearchHit> hits;
-    if (Status st = run_search(s.indexes, *txn, q, &hits); !st.ok()) return st;
+    std::optional<routing::RoutedResult> routed;
+    if (args.route.route) {
+      routing::RoutedQuery rq{q, *args.route.route, args.route.reference_ms,
+                              args.route.context_tokens};
+      routed.emplace();
+      if (Status st = routing::run_routed_search(s.indexes, *txn, s.config.routing, rq, &*routed);
+          !st.ok())
+        return st;
+      hits = routed->hits;
+      out->modules = routed->modules;
+    } else if (Status st = run_search(s.indexes, *txn, q, &hits); !st.ok()) {
+      return st;
+    }
     const std::int64_t now = now_ms();
     const bool owner = out->cube.owner == ctx.tenant;
     const auto settings = scheduler::settings_for(s.config, *ctx.policy);
@@ -236,9 +253,18 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
       // that the set does not keep itself strong.
       scheduler::record_use(s.access, settings, owner, hit.cube, hit.id, scheduler::Recall::context,
                             now);
-      if (in_set.contains(hit.id)) continue;
+      if (routed || in_set.contains(hit.id)) continue;
       store::Item it;
       if (!txn->get_item(hit.cube, hit.id, 0, &it).ok()) continue;  // index a commit ahead
+      items.push_back(std::move(it));
+    }
+    // A routed chat's block is its context: the hits and their neighbours,
+    // each memory's text as compress left it.
+    for (const auto& piece : routed ? routed->context : std::vector<routing::ContextPiece>{}) {
+      if (in_set.contains(piece.id)) continue;
+      store::Item it;
+      if (!txn->get_item(piece.cube, piece.id, 0, &it).ok()) continue;
+      it.text = piece.text;
       items.push_back(std::move(it));
     }
     if (!first.empty()) {
@@ -364,6 +390,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
     c.setSavedMs(saved_ms);
     auto labels = c.initAdapters(static_cast<unsigned>(b.adapter_labels.size()));
     for (unsigned i = 0; i < labels.size(); ++i) labels.set(i, b.adapter_labels[i]);
+    set_module_runs(c.initModules(static_cast<unsigned>(b.modules.size())), b.modules);
   });
 }
 
@@ -421,6 +448,15 @@ Status read_chat(const Services& s, wire::Chat::Reader in, ChatArgs* args) {
   args->no_adapters = in.getNoAdapters();
   if (args->no_adapters && !args->adapters.empty()) {
     return Status::bad_request("a chat names adapters or asks for none, not both");
+  }
+  if (Status st = read_route_args(exact_view(in.getBudget()), exact_view(in.getRoute()),
+                                  in.getReferenceMs(), in.getContextTokens(), &args->route);
+      !st.ok())
+    return st;
+  if (args->route.route && (!args->ids.empty() || args->mode)) {
+    return Status::bad_request(
+        "a budget or route does not combine with named memories or a mode (its retrieve tier "
+        "chooses the mode)");
   }
   return {};
 }

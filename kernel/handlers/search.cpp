@@ -11,6 +11,7 @@
 #include "kernel/access_log.h"
 #include "kernel/cube_access.h"
 #include "kernel/handlers/areas.h"
+#include "kernel/handlers/route_args.h"
 #include "kernel/index_set.h"
 #include "kernel/policy_use.h"
 #include "kernel/request_checks.h"
@@ -23,8 +24,6 @@ namespace {
 
 constexpr std::uint32_t kDefaultK = 10;
 constexpr std::size_t kMaxCubes = 64;
-// The modules whose high tier reads with an executor (not built yet).
-constexpr Module kExecutorModules[] = {Module::temporal, Module::expand, Module::compress};
 
 struct SearchRequest {
   SearchQuery query;               // cubes filled in on the worker
@@ -38,48 +37,20 @@ struct SearchRequest {
   std::uint32_t context_tokens = 0;
 };
 
-// The tiers a routed search runs at: the budget's for every module, then
-// the route's per module. Errors: bad_request (an unknown tier or module,
-// minScore with a route), unavailable (a tier this memosd cannot run).
+// A budget or route, and the options only a routed search takes.
+// Errors: read_route_args's; bad_request with mode or minScore.
 Status read_route(wire::Search::Reader args, SearchRequest* out) {
-  std::string_view budget = exact_view(args.getBudget()), route = exact_view(args.getRoute());
-  if (budget.empty() && route.empty()) {
-    if (args.getReferenceMs() != 0 || args.getContextTokens() != 0)
-      return Status::bad_request("referenceMs and contextTokens need a budget or route");
-    return {};
-  }
-  if (budget == "auto")
-    return Status::unavailable(
-        "budget auto needs a router plugin (plugins.router); none is loaded");
-  std::optional<CostTier> tier = budget.empty() ? CostTier::mid : parse_cost_tier(budget);
-  if (!tier) {
-    return Status::bad_request("budget '" + std::string(budget.substr(0, 32)) +
-                               "' is unknown (low, mid, high or auto)");
-  }
-  // A budget runs each module at its tier or the best below it that this
-  // memosd can run; a route that names an unavailable tier is refused.
-  Route base = Route::all(*tier);
-  for (Module m : kExecutorModules) base[m] = std::min(base[m], CostTier::mid);
-  out->route = parse_route(route, base);
-  if (!out->route) {
-    return Status::bad_request("route '" + std::string(route.substr(0, 64)) +
-                               "' is malformed: MODULE=TIER,... with modules retrieve, temporal, "
-                               "expand, compress (each once) and tiers low, mid, high");
-  }
-  for (Module m : kExecutorModules) {
-    if ((*out->route)[m] == CostTier::high) {
-      return Status::unavailable(std::string(to_string(m)) +
-                                 "=high reads with an executor, which this memosd does not do "
-                                 "yet: use low or mid");
-    }
-  }
+  RouteArgs route;
+  Status st = read_route_args(exact_view(args.getBudget()), exact_view(args.getRoute()),
+                              args.getReferenceMs(), args.getContextTokens(), &route);
+  if (!st.ok() || !route.route) return st;
   if (args.getHasMinScore() || !exact_view(args.getMode()).empty())
     return Status::bad_request(
         "mode and minScore do not combine with a budget or route (its retrieve tier chooses "
         "the mode)");
-  if (args.getReferenceMs() < 0) return Status::bad_request("times must not be negative");
-  out->reference_ms = args.getReferenceMs();
-  out->context_tokens = args.getContextTokens();
+  out->route = route.route;
+  out->reference_ms = route.reference_ms;
+  out->context_tokens = route.context_tokens;
   return {};
 }
 
@@ -235,14 +206,7 @@ void respond_routed(const RequestContext& ctx, const std::vector<Found>& found,
       context[i].setNeighbourOf(piece.neighbour_of);
     }
     out.setContextTokens(routed.context_tokens);
-    auto modules = out.initModules(static_cast<unsigned>(routed.modules.size()));
-    for (unsigned i = 0; i < routed.modules.size(); ++i) {
-      const auto& run = routed.modules[i];
-      modules[i].setModule(to_string(run.module));
-      modules[i].setTier(to_string(run.tier));
-      modules[i].setMs(run.ms);
-      modules[i].setDetail(run.detail);
-    }
+    set_module_runs(out.initModules(static_cast<unsigned>(routed.modules.size())), routed.modules);
   });
 }
 

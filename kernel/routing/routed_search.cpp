@@ -33,12 +33,7 @@ std::string day(std::int64_t ms) {
 
 // Sets the search's mode and retrieve-High machinery for `tier`.
 void set_retrieve(CostTier tier, const RoutingConfig& config, SearchQuery* q) {
-  if (tier == CostTier::low) {
-    q->mode = SearchMode::lexical;
-    return;
-  }
-  q->mode = SearchMode::hybrid;
-  if (tier == CostTier::mid) return;
+  if (tier != CostTier::high) return;
   q->depth = std::max(q->depth, config.high_depth);
   q->feedback = {config.feedback_documents, config.feedback_terms, 1, config.feedback_weight};
   if (config.high_mmr_lambda > 0 && config.high_mmr_lambda < 1)
@@ -102,6 +97,10 @@ void expand_context(const store::ReadTxn& txn, const RoutingConfig& config,
 
 }  // namespace
 
+SearchMode routed_mode(const Route& route) {
+  return route[Module::retrieve] == CostTier::low ? SearchMode::lexical : SearchMode::hybrid;
+}
+
 Status run_routed_search(const IndexSet& indexes, const store::ReadTxn& txn,
                          const RoutingConfig& config, const RoutedQuery& query, RoutedResult* out) {
   *out = {};
@@ -123,6 +122,7 @@ Status run_routed_search(const IndexSet& indexes, const store::ReadTxn& txn,
   temporal.ms = ms_since(start);
 
   start = Clock::now();
+  q.mode = routed_mode(route);
   set_retrieve(route[Module::retrieve], config, &q);
   SearchNotes notes;
   if (Status s = run_search(indexes, txn, q, &out->hits, &notes); !s.ok()) return s;

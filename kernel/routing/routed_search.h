@@ -54,6 +54,10 @@ struct RoutedResult {
   std::vector<ModuleRun> modules;    // in pipeline order
 };
 
+// The mode the retrieve tier searches in: lexical at low, hybrid above (a
+// tenant's policy may allow only some modes).
+SearchMode routed_mode(const Route& route);
+
 Status run_routed_search(const IndexSet& indexes, const store::ReadTxn& txn,
                          const RoutingConfig& config, const RoutedQuery& query, RoutedResult* out);
 

@@ -110,7 +110,7 @@ _memctl() {
         ;;
       chat)
         words="-k --ids --mode --activate --no-reuse --max-tokens --temperature --top-k --top-p
-          --seed --adapter --no-adapters"
+          --seed --adapter --no-adapters --budget --route --reference --context-tokens"
         ;;
       "cube create")
         words="--retriever --language"

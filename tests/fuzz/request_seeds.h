@@ -253,6 +253,16 @@ inline std::vector<std::pair<std::string, std::string>> request_sessions() {
                                    s.setRecordedSinceMs(1);
                                    s.setValidUntilMs(4000000000000);
                                  },
+                                 [](Request::Builder r) {
+                                   auto s = r.initSearch();
+                                   s.setCube("notes");
+                                   s.setQuery("what did the cat do last May");
+                                   s.setBudget("high");
+                                   s.setRoute("expand=mid,compress=mid");
+                                   s.setReferenceMs(1690000000000);
+                                   s.setContextTokens(64);
+                                   s.setExplain(true);
+                                 },
                              }));
   out.emplace_back("snapshots",
                    session_bytes({

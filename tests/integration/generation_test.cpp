@@ -458,6 +458,61 @@ BOOST_AUTO_TEST_CASE(hostile_requests_get_clear_errors) {
   BOOST_TEST(c->status().ok());  // still up
 }
 
+// A chat with a budget answers over the routed search's context (memos(7),
+// "Routing"): the hit, its neighbouring turns of the same session, cut to
+// the token budget at compress=mid; and says what each module did.
+BOOST_AUTO_TEST_CASE(a_routed_chat_answers_over_the_routed_context) {
+  TempDir dir;
+  Daemon d(dir.path(), config(models().a));
+  auto c = d.client();
+  BOOST_REQUIRE(c->cube_create("talk").ok());
+  std::vector<std::uint64_t> session;
+  for (const char* text :
+       {"Caroline: I went to a support group yesterday.", "Melanie: How did it go?",
+        "Caroline: I am researching adoption agencies now.", "Melanie: Which agencies?",
+        "Caroline: Ones that welcome every family. It matters to me a great deal."}) {
+    memos::NewItem item{text};
+    item.session_id = "D1";
+    auto r = c->add("talk", item);
+    BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+    session.push_back(r->id);
+  }
+  memos::ChatOptions o;
+  o.k = 1;
+  o.max_tokens = 4;
+  o.route = memos::Route::all(memos::CostTier::low);
+  (*o.route)[memos::Module::expand] = memos::CostTier::mid;
+  auto whole = c->chat("talk", "What is Caroline researching?", o);
+  BOOST_REQUIRE_MESSAGE(whole.ok(), why(whole));
+  BOOST_REQUIRE(whole->modules.size() == memos::kModules);
+  BOOST_TEST(whole->modules[2].detail == "2 neighbouring turns");
+  // The hit between its neighbours, in the order they were said.
+  BOOST_TEST((whole->memories == std::vector<std::uint64_t>{session[1], session[2], session[3]}));
+  // compress=mid with a tight budget: a smaller block.
+  (*o.route)[memos::Module::compress] = memos::CostTier::mid;
+  o.context_tokens = 16;
+  auto cut = c->chat("talk", "What is Caroline researching?", o);
+  BOOST_REQUIRE_MESSAGE(cut.ok(), why(cut));
+  BOOST_TEST(cut->block_tokens < whole->block_tokens);
+  BOOST_TEST(!cut->memories.empty());
+  // Options that do not combine, and a tier that is not built.
+  memos::ChatOptions named = o;
+  named.ids = {session[0]};
+  BOOST_TEST((c->chat("talk", "q", named).error().code == memos::ErrorCode::bad_request));
+  memos::ChatOptions moded = o;
+  moded.mode = memos::SearchMode::dense;
+  BOOST_TEST((c->chat("talk", "q", moded).error().code == memos::ErrorCode::bad_request));
+  memos::ChatOptions high = o;
+  (*high.route)[memos::Module::compress] = memos::CostTier::high;
+  BOOST_TEST((c->chat("talk", "q", high).error().code == memos::ErrorCode::unavailable));
+  // Without a route: no modules.
+  memos::ChatOptions plain;
+  plain.max_tokens = 4;
+  auto r = c->chat("talk", "What is Caroline researching?", plain);
+  BOOST_REQUIRE(r.ok());
+  BOOST_TEST(r->modules.empty());
+}
+
 BOOST_AUTO_TEST_CASE(without_a_model_chat_says_how_to_configure_one) {
   TempDir dir;
   Daemon d(dir.path(), "");

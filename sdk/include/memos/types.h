@@ -447,6 +447,13 @@ struct ChatOptions {
   // base model, whatever the policy says.
   std::vector<AdapterUse> adapters{};
   bool no_adapters = false;
+  // Routing, as SearchOptions's: the block is the routed search's context
+  // (the hits, their neighbouring turns, compressed to the token budget).
+  // Not with ids or mode (bad_request).
+  std::optional<Route> route{};
+  bool route_auto = false;
+  std::int64_t reference_ms = 0;
+  std::uint32_t context_tokens = 0;
 };
 
 struct ChatReply {
@@ -472,6 +479,7 @@ struct ChatReply {
   // restored or the state's prefill time is unknown.
   double saved_ms = 0;
   std::vector<std::string> adapters{};  // "NAME*SCALE" of each adapter it ran with
+  std::vector<ModuleRun> modules{};     // a routed chat's, in pipeline order
 };
 
 // A piece of a streamed chat, as memosd sends it: first prefill progress

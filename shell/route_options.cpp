@@ -1,0 +1,67 @@
+#include "shell/route_options.h"
+
+#include <chrono>
+
+#include "shell/time_args.h"
+
+namespace memos::shell {
+
+void add_route_options(CLI::App* cmd, RouteOptions& o) {
+  cmd->add_option("--budget", o.budget,
+                  "route through the memory modules: every one at low, mid or high, or the "
+                  "router's choice (auto)")
+      ->check(CLI::IsMember({"low", "mid", "high", "auto"}));
+  cmd->add_option("--route", o.route,
+                  "routing: tiers per module over --budget's (retrieve=high,expand=low)")
+      ->type_name("MODULE=TIER,...");
+  cmd->add_option("--reference", o.reference,
+                  "routing: when the question is asked, for its time words (default now)")
+      ->type_name("TIME");
+  cmd->add_option("--context-tokens", o.context_tokens,
+                  "routing: the context's token budget at compress=mid (default: memosd's)")
+      ->check(CLI::Range(16u, 1u << 20));
+}
+
+RouteChoice convert_route_options(const RouteOptions& o, const std::string& conflicting) {
+  RouteChoice out;
+  if (o.budget.empty() && o.route.empty()) {
+    if (!o.reference.empty() || o.context_tokens != 0)
+      throw UsageError{"--reference and --context-tokens go with --budget or --route"};
+    return out;
+  }
+  if (!conflicting.empty()) {
+    throw UsageError{conflicting +
+                     " does not go with --budget or --route (the retrieve tier chooses the mode)"};
+  }
+  if (o.budget == "auto") {
+    if (!o.route.empty()) throw UsageError{"--route does not go with --budget auto"};
+    out.route_auto = true;
+  } else {
+    const memos::CostTier base =
+        o.budget.empty() ? memos::CostTier::mid : *memos::parse_cost_tier(o.budget);
+    out.route = memos::parse_route(o.route, memos::Route::all(base));
+    if (!out.route) {
+      throw UsageError{
+          "--route wants MODULE=TIER,... (modules retrieve, temporal, expand, "
+          "compress, each once; tiers low, mid, high); got '" +
+          o.route + "'"};
+    }
+  }
+  if (!o.reference.empty()) {
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    auto t = parse_time(o.reference, now);
+    if (!t) {
+      throw UsageError{
+          "--reference wants a time such as 2026-11-27, 2026-11-27T14:30Z, "
+          "@1767225600 or now; got '" +
+          o.reference + "'"};
+    }
+    out.reference_ms = *t;
+  }
+  out.context_tokens = o.context_tokens;
+  return out;
+}
+
+}  // namespace memos::shell
