@@ -97,7 +97,8 @@
 #include <utility>
 #include <vector>
 
-#include "memos/types.h"  // Result, Error, Item, Cube, ... (and the vocabulary's enums)
+#include "memos/routing.h"  // RoutedSearch, ContextPiece
+#include "memos/types.h"    // Result, Error, Item, Cube, ... (and the vocabulary's enums)
 
 namespace memos {
 

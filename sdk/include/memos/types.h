@@ -239,29 +239,12 @@ struct Hit {
   std::vector<Rank> ranks{};  // filled with SearchOptions::explain
 };
 
-// A routed search's context (Client::search_routed; memos(7), "Routing"):
-// what a model would be handed, in order.
-struct ContextPiece {
-  std::string cube{};
-  std::uint64_t item_id = 0;
-  std::string text{};              // the memory's text, or the sentences compress kept
-  std::uint32_t tokens = 0;        // estimated: a quarter of the bytes
-  std::uint64_t neighbour_of = 0;  // 0: a hit; else the hit whose neighbouring turn it is
-};
-
 // One query-time module as a routed search ran it.
 struct ModuleRun {
   Module module = Module::retrieve;
   CostTier tier = CostTier::mid;
   double ms = 0;  // wall time
   std::string detail{};
-};
-
-struct RoutedSearch {
-  std::vector<Hit> hits{};
-  std::vector<ContextPiece> context{};
-  std::uint32_t context_tokens = 0;
-  std::vector<ModuleRun> modules{};  // retrieve, temporal, expand, compress
 };
 
 struct PluginInfo {

@@ -1,0 +1,32 @@
+// memos/routing.h — what a routed search answers (Client::search_routed;
+// memos(7), "Routing"): the hits, the context a model would be handed, and
+// each query-time module's run (ModuleRun, in memos/types.h, which chat
+// replies carry too).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "memos/types.h"
+
+namespace memos {
+
+// A routed search's context (Client::search_routed; memos(7), "Routing"):
+// what a model would be handed, in order.
+struct ContextPiece {
+  std::string cube{};
+  std::uint64_t item_id = 0;
+  std::string text{};              // the memory's text, or the sentences compress kept
+  std::uint32_t tokens = 0;        // estimated: a quarter of the bytes
+  std::uint64_t neighbour_of = 0;  // 0: a hit; else the hit whose neighbouring turn it is
+};
+
+struct RoutedSearch {
+  std::vector<Hit> hits{};
+  std::vector<ContextPiece> context{};
+  std::uint32_t context_tokens = 0;
+  std::vector<ModuleRun> modules{};  // retrieve, temporal, expand, compress
+};
+
+}  // namespace memos
