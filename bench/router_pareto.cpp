@@ -1,27 +1,24 @@
 // router_pareto.cpp — bench-router-pareto: what each budget tier of the
-// query-time memory modules buys on LoCoMo (memos(7), "Routing").
+// query-time memory modules buys on LoCoMo (memos(7), "Routing"), and what
+// the router (budget "auto") buys at each lambda.
 //
-// For each conversation of the split, a fresh memosd gets one cube holding
-// every turn as one memory (its session "D<n>" and the session's date as
-// valid-from). Every question of categories 1–4 with (corrected) evidence
-// is searched with k = 10 through each fixed route (every tier combination
-// this memosd runs), asked as of the conversation's last session. Per
-// route: recall_at_10, the share of the question's evidence turns present
-// in the context the route hands on (a turn compress cut entirely is
-// missing); context_tokens, that context's estimated size; ms_per_query,
-// the client's wall time per search. One JSON line per route:
+// Each conversation of the split gets a fresh memosd holding every turn as
+// one memory (route_replay.h); every question is searched through each
+// fixed route (every tier combination this memosd runs), then with budget
+// auto at each lambda (the router memosd loads: plugins.router, by default
+// router-policy with its shipped weights). Per policy: recall_at_10, the
+// share of the question's evidence turns in the context handed on;
+// context_tokens, that context's estimated size; ms_per_query, the client's
+// wall time per search (the router's features and call included). One
+// JSON line per policy:
 //   {"bench":"router-pareto","split","policy","lambda","recall_at_10",
 //    "context_tokens","ms_per_query","questions"}
-// `lambda` is null for a fixed route (the learned router's lines carry
-// theirs). With --dump FILE, every (question, route) outcome is written
-// as a JSON line too: what a router is trained on (dev only).
+// `lambda` is null for a fixed route. With --dump FILE, every (question,
+// policy) outcome is written as a JSON line too.
 
-#include <chrono>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +26,7 @@
 #include "bench/bench_util.h"
 #include "bench/locomo_daemon.h"
 #include "bench/locomo_data.h"
+#include "bench/route_replay.h"
 #include "memos/client.h"
 
 namespace {
@@ -40,13 +38,11 @@ using memos::bench::UsageError;
 using memos::bench::locomo::Conversation;
 using memos::bench::locomo::ConversationDaemon;
 using memos::bench::locomo::kDefaultDataDir;
-using memos::bench::locomo::Question;
+using memos::bench::locomo::Outcome;
 
 constexpr std::string_view kUsage =
     "usage: bench-router-pareto --memosd PATH [--split dev|heldout] [--data DIR]\n"
-    "       [--config FILE] [--routes ROUTE;ROUTE...] [--dump FILE]\n";
-
-constexpr std::uint32_t kSearchK = 10;
+    "       [--config FILE] [--routes ROUTE;ROUTE...] [--lambdas L,L...] [--dump FILE]\n";
 
 struct Options {
   std::string memosd;
@@ -54,25 +50,13 @@ struct Options {
   std::string data_dir{kDefaultDataDir};
   std::string config;  // a memosd.conf for the daemons under test (tuning on dev)
   std::vector<memos::Route> routes;
+  std::vector<double> lambdas = {0.1, 0.3, 1, 3};
   std::string dump;
 };
 
-// Every combination memosd runs: retrieve low|mid|high, the others low|mid
-// (their high tiers read with an executor, not built yet).
-std::vector<memos::Route> every_route() {
-  using memos::CostTier;
-  std::vector<memos::Route> routes;
-  for (CostTier retrieve : {CostTier::low, CostTier::mid, CostTier::high})
-    for (CostTier temporal : {CostTier::low, CostTier::mid})
-      for (CostTier expand : {CostTier::low, CostTier::mid})
-        for (CostTier compress : {CostTier::low, CostTier::mid})
-          routes.push_back({{retrieve, temporal, expand, compress}});
-  return routes;
-}
-
 Options parse_options(int argc, char** argv) {
   Options opts;
-  read_options(argc, argv, "measures the routing tiers on LoCoMo",
+  read_options(argc, argv, "measures the routing tiers and the router on LoCoMo",
                [&](std::string_view flag, std::string_view value) {
                  if (flag == "--memosd") {
                    opts.memosd = value;
@@ -86,6 +70,9 @@ Options parse_options(int argc, char** argv) {
                    opts.config = value;
                  } else if (flag == "--dump") {
                    opts.dump = value;
+                 } else if (flag == "--lambdas") {
+                   opts.lambdas = value == "none" ? std::vector<double>{}
+                                                  : memos::bench::locomo::parse_lambdas(value);
                  } else if (flag == "--routes") {
                    while (!value.empty()) {
                      std::string_view one = value.substr(0, value.find(';'));
@@ -101,59 +88,56 @@ Options parse_options(int argc, char** argv) {
                  return true;
                });
   if (opts.memosd.empty()) throw UsageError("--memosd is required");
-  if (opts.routes.empty()) opts.routes = every_route();
+  if (opts.routes.empty()) opts.routes = memos::bench::locomo::every_route();
   return opts;
 }
 
 struct Tally {
+  std::string policy;
+  double lambda = 0;  // 0: a fixed route
   double recall = 0, tokens = 0, ms = 0;
   std::size_t questions = 0;
+
+  void add(const Outcome& o) {
+    recall += o.recall;
+    tokens += o.tokens;
+    ms += o.ms;
+    ++questions;
+  }
 };
 
-double evidence_recall(const Question& q, const std::set<std::string>& in_context) {
-  std::size_t found = 0;
-  for (const auto& id : q.evidence) found += in_context.contains(id) ? 1 : 0;
-  return static_cast<double>(found) / static_cast<double>(q.evidence.size());
-}
-
-// The conversation's last session date: when its questions are asked.
-std::int64_t asked_at(const Conversation& conv) {
-  std::int64_t last = 0;
-  for (const auto& turn : conv.turns) last = std::max(last, turn.valid_from_ms);
-  return last;
+void dump_line(std::ostream* dump, const Conversation& conv, std::size_t qi, const Tally& t,
+               const Outcome& o, const std::string& chosen = "") {
+  if (!dump) return;
+  *dump << "{\"conversation\":\"" << conv.sample_id << "\",\"question\":" << qi
+        << ",\"category\":" << conv.questions[qi].category << ",\"policy\":\"" << t.policy
+        << "\",\"route\":\"" << (chosen.empty() ? t.policy : chosen) << "\",\"recall\":" << o.recall
+        << ",\"context_tokens\":" << o.tokens << ",\"ms\":" << o.ms << "}\n";
 }
 
 void run_conversation(const Options& opts, const Conversation& conv, std::vector<Tally>* tallies,
                       std::ostream* dump) {
   ConversationDaemon daemon(opts.memosd, opts.config, conv);
-  const std::int64_t reference = asked_at(conv);
+  auto replayed = memos::bench::locomo::replay_conversation(daemon, conv, opts.routes, false);
   for (std::size_t r = 0; r < opts.routes.size(); ++r) {
-    memos::SearchOptions search;
-    search.k = kSearchK;
-    search.route = opts.routes[r];
-    search.reference_ms = reference;
+    for (std::size_t qi = 0; qi < replayed.size(); ++qi) {
+      (*tallies)[r].add(replayed[qi].outcomes[r]);
+      dump_line(dump, conv, qi, (*tallies)[r], replayed[qi].outcomes[r]);
+    }
+  }
+  for (std::size_t l = 0; l < opts.lambdas.size(); ++l) {
+    Tally& t = (*tallies)[opts.routes.size() + l];
+    memos::SearchOptions options = memos::bench::locomo::route_options(conv);
+    options.routing.auto_route = true;
+    options.routing.lambda = static_cast<float>(opts.lambdas[l]);
     for (std::size_t qi = 0; qi < conv.questions.size(); ++qi) {
-      const Question& q = conv.questions[qi];
-      auto start = std::chrono::steady_clock::now();
-      auto routed = daemon.client().search_routed(daemon.cube(), q.text, search);
-      const double ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-              .count();
-      check(routed, "search");
-      std::set<std::string> in_context;
-      for (const auto& piece : routed->context) in_context.insert(daemon.dia_id(piece.item_id));
-      const double recall = evidence_recall(q, in_context);
-      Tally& t = (*tallies)[r];
-      t.recall += recall;
-      t.tokens += routed->context_tokens;
-      t.ms += ms;
-      ++t.questions;
-      if (dump) {
-        *dump << "{\"conversation\":\"" << conv.sample_id << "\",\"question\":" << qi
-              << ",\"category\":" << q.category << ",\"policy\":\""
-              << memos::to_string(opts.routes[r]) << "\",\"recall\":" << recall
-              << ",\"context_tokens\":" << routed->context_tokens << ",\"ms\":" << ms << "}\n";
-      }
+      memos::RoutedSearch reply;
+      Outcome o = memos::bench::locomo::ask(daemon, conv.questions[qi], options, &reply);
+      if (!reply.router || reply.router->source == "default tier")
+        throw std::runtime_error("budget auto ran without a router: " +
+                                 (reply.router ? reply.router->reason : std::string("no view")));
+      t.add(o);
+      dump_line(dump, conv, qi, t, o, memos::to_string(reply.router->route));
     }
   }
   daemon.stop();
@@ -162,7 +146,9 @@ void run_conversation(const Options& opts, const Conversation& conv, std::vector
 void run(const Options& opts) {
   std::vector<Conversation> conversations =
       memos::bench::locomo::load_split(opts.data_dir, opts.split);
-  std::vector<Tally> tallies(opts.routes.size());
+  std::vector<Tally> tallies;
+  for (const auto& route : opts.routes) tallies.push_back({memos::to_string(route)});
+  for (double l : opts.lambdas) tallies.push_back({"router", l});
   std::unique_ptr<std::ofstream> dump;
   if (!opts.dump.empty()) {
     dump = std::make_unique<std::ofstream>(opts.dump);
@@ -173,15 +159,16 @@ void run(const Options& opts) {
               << " questions\n";
     run_conversation(opts, conv, &tallies, dump.get());
   }
-  for (std::size_t r = 0; r < opts.routes.size(); ++r) {
-    const Tally& t = tallies[r];
+  for (const Tally& t : tallies) {
     const double n = static_cast<double>(std::max<std::size_t>(t.questions, 1));
-    JsonLine()
-        .str("bench", "router-pareto")
-        .str("split", opts.split)
-        .str("policy", memos::to_string(opts.routes[r]))
-        .null("lambda")
-        .num("recall_at_10", t.recall / n, 4)
+    JsonLine line;
+    line.str("bench", "router-pareto").str("split", opts.split).str("policy", t.policy);
+    if (t.lambda > 0) {
+      line.num("lambda", t.lambda, 2);
+    } else {
+      line.null("lambda");
+    }
+    line.num("recall_at_10", t.recall / n, 4)
         .num("context_tokens", t.tokens / n, 1)
         .num("ms_per_query", t.ms / n, 3)
         .count("questions", t.questions)

@@ -180,6 +180,15 @@ Field search_mode(SearchMode* field) {
       [](const std::string&) { return std::string("must be ") + search_mode_names(); });
 }
 
+// The default tier of routing: each module at it or the best below it
+// memosd runs (temporal, expand and compress stop at mid).
+Field cost_tier(CostTier* field) {
+  return named(
+      field, [](const std::string& v) { return parse_cost_tier(v); },
+      [](CostTier t) { return to_string(t); },
+      [](const std::string& v) { return "must be low, mid or high, not '" + v + "'"; });
+}
+
 Field activation_eviction(ActivationEviction* field) {
   return named(
       field, [](const std::string& v) { return parse_activation_eviction(v); },
@@ -340,11 +349,14 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"routing.expand_hits", integer(&c->routing.expand_hits, 1, 1000)},
       {"routing.expand_radius", integer(&c->routing.expand_radius, 1, 16)},
       {"routing.context_tokens", integer(&c->routing.context_tokens, 16, 1 << 20)},
+      {"routing.lambda", number(&c->routing.lambda, 0, 100)},
+      {"routing.default_tier", cost_tier(&c->routing.default_tier)},
       {"plugins.paths", string_list(&c->plugins.paths)},
       {"plugins.embedder", string(&c->plugins.embedder, check_path)},
       {"plugins.dense", string(&c->plugins.dense, check_path)},
       {"plugins.lexical", string(&c->plugins.lexical, check_path)},
       {"plugins.hybrid", string(&c->plugins.hybrid, check_path)},
+      {"plugins.router", string(&c->plugins.router, check_optional_path)},
       {"plugins.settings", plugin_settings(&c->plugins.settings)},
       {"plugins.call_timeout_ms", integer(&c->plugins.call_timeout_ms, 10, 600000)},
       {"plugins.host", string(&c->plugins.host, check_path)},

@@ -110,6 +110,11 @@ struct RoutingConfig {
   std::uint32_t expand_radius = 1;  // turns each side
   // compress Mid: the context's token budget.
   std::uint32_t context_tokens = 256;
+  // Budget "auto" (the router plugin): the price of cost against quality a
+  // tenant's policy does not set ([router] lambda), and the tier a query
+  // runs at when no router answers.
+  float lambda = 0.3f;
+  CostTier default_tier = CostTier::mid;
 };
 
 struct PluginsConfig {
@@ -120,6 +125,9 @@ struct PluginsConfig {
   std::string dense = "faiss-retriever";
   std::string lexical = "xapian-retriever";
   std::string hybrid = "hybrid-fuser";
+  // Chooses the tiers of budget "auto" (memos(7), "Routing"); empty: none,
+  // and "auto" runs at routing.default_tier.
+  std::string router = "router-policy";
   std::uint32_t call_timeout_ms = 10000;
   std::string host;               // memos-plugin-host; empty: beside memosd
   std::uint32_t max_crashes = 3;  // within crash_window_s, then quarantine

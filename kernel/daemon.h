@@ -88,6 +88,7 @@ class Daemon final : public ConnectionOwner {
   Status load_embedder();
   Status load_retrievers();
   Status load_executor();
+  Status load_router();
   Status remove_stale_imports();
   Status adopt_embedder();
   Status open_indexes();
@@ -168,6 +169,8 @@ class Daemon final : public ConnectionOwner {
   IndexSet indexes_;
   AccessLog access_;
   std::shared_ptr<PluginExecutor> executor_;  // null: no executor.model
+  std::shared_ptr<PluginRouter> router_;      // null: none (router_missing_ says why)
+  std::string router_missing_;
   std::unique_ptr<ActivationTier> activations_;
   // The one executor lane: owned here, shared through Services, stopped in
   // stop() while the mailbox its jobs reply through still exists.

@@ -41,6 +41,7 @@ bool Daemon::build_services() {
            &Daemon::load_embedder,
            &Daemon::load_retrievers,
            &Daemon::load_executor,
+           &Daemon::load_router,
            &Daemon::remove_stale_imports,
            &Daemon::adopt_embedder,
            &Daemon::open_indexes,
@@ -154,6 +155,24 @@ Status Daemon::load_retrievers() {
     }
   }
   indexes_.set_retrievers(retrievers[0], retrievers[1], retrievers[2]);
+  return {};
+}
+
+// The router of budget "auto", when plugins.router names one. A router that
+// will not load (its weights refused, another embedder's) is no reason to
+// stop: "auto" then runs at routing.default_tier, and says why.
+Status Daemon::load_router() {
+  if (config_.plugins.router.empty()) {
+    router_missing_ = "no router plugin is configured (plugins.router)";
+    return {};
+  }
+  std::string error;
+  router_ = plugins_.load_router(indexes_.embedder_model(), &error);
+  if (!router_) {
+    router_missing_ = "router " + config_.plugins.router + " did not load: " + error;
+    spdlog::warn("{}; budget auto runs at routing.default_tier ({})", router_missing_,
+                 to_string(config_.routing.default_tier));
+  }
   return {};
 }
 
@@ -274,10 +293,11 @@ Status Daemon::start_scheduler() {
 }
 
 Status Daemon::start_request_handler() {
-  handler_ = std::make_unique<RequestHandler>(Services{
-      config_, *store_, *commits_, indexes_, stats_, access_, plugins_, tenants_,
-      [this](std::function<void()> work) { run_on_worker(std::move(work)); }, *activations_,
-      executor_, executor_lane_, *scheduler_, loop_thread_, &inline_reads_, blobs_.get(), &jobs_});
+  handler_ = std::make_unique<RequestHandler>(
+      Services{config_, *store_, *commits_, indexes_, stats_, access_, plugins_, tenants_,
+               [this](std::function<void()> work) { run_on_worker(std::move(work)); },
+               *activations_, executor_, executor_lane_, *scheduler_, loop_thread_, &inline_reads_,
+               blobs_.get(), &jobs_, router_, router_missing_});
   return {};
 }
 

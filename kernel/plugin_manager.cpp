@@ -104,6 +104,8 @@ std::shared_ptr<plugins::PluginChannel> PluginManager::load(
     for (const auto& [key, value] : configured->second) manifest.settings[key] = value;
   }
   for (const auto& [key, value] : extra) manifest.settings[key] = value;
+  // Where its manifest lies, for files shipped beside it (a router's weights).
+  manifest.settings["plugin_dir"] = std::filesystem::path(manifest.library).parent_path().string();
   std::shared_ptr<plugins::PluginChannel> channel;
   std::string err, version;
   if (manifest.isolated) {
@@ -251,6 +253,31 @@ std::shared_ptr<PluginExecutor> PluginManager::load_executor(const ExecutorConfi
   return std::make_shared<PluginExecutor>(executor.plugin, channel, std::move(info),
                                           std::chrono::milliseconds(executor.call_timeout_ms),
                                           max_reply);
+}
+
+std::shared_ptr<PluginRouter> PluginManager::load_router(const std::string& embedder_model,
+                                                         std::string* error) {
+  RouterInfo info;
+  auto channel = load(
+      config_.router, MEMOS_KIND_ROUTER, {},
+      [&](plugin_wire::Capabilities::Reader caps) -> std::string {
+        // A router of minor 1 (the draft) describes no RouterCapabilities.
+        if (!caps.hasRouter()) return "it describes no router (plugin ABI 1.2)";
+        auto r = caps.getRouter();
+        info.model = r.getModel();
+        info.dimension = r.getDimension();
+        info.embedder = r.getEmbedder();
+        if (info.dimension > 4096) return "it reads an embedding longer than 4096";
+        if (info.dimension > 0 && info.embedder != embedder_model)
+          return "it was trained with embedder " + info.embedder + ", memosd runs " +
+                 embedder_model;
+        return "";
+      },
+      error);
+  if (!channel) return nullptr;
+  spdlog::info("router {}: {}", config_.router, info.model);
+  return std::make_shared<PluginRouter>(config_.router, channel,
+                                        std::chrono::milliseconds(config_.call_timeout_ms), info);
 }
 
 }  // namespace memos::kernel

@@ -3,14 +3,15 @@
 //
 // memosd uses an embedder (plugins.embedder: the hash embedder, or the GGUF
 // embedder of llama-executor), retrievers and a fuser (plugins.dense,
-// plugins.lexical, plugins.hybrid) and, with executor.model set, a model
-// executor (executor.plugin). Each runs in process or, when its manifest
+// plugins.lexical, plugins.hybrid), a router for budget "auto"
+// (plugins.router) and, with executor.model set, a model executor
+// (executor.plugin). Each runs in process or, when its manifest
 // says so, isolated in memos-plugin-host, which restarts it after a crash
 // and quarantines it after max_crashes within crash_window_s (its health).
 // A manifest's settings are overridden by memosd.conf's
 // [plugins.settings.NAME], then by what memosd decides (a state folder, the
-// model). pluginReload re-reads the manifests and, for the embedder, swaps
-// it in only if its model is unchanged (handlers/plugins.cpp).
+// model, and plugin_dir: the manifest's folder). pluginReload re-reads the manifests and, for the
+// embedder, swaps it in only if its model is unchanged (handlers/plugins.cpp).
 #pragma once
 
 #include <chrono>
@@ -26,6 +27,7 @@
 #include "kernel/plugin_embedder.h"
 #include "kernel/plugin_executor.h"
 #include "kernel/plugin_retriever.h"
+#include "kernel/plugin_router.h"
 #include "memos/vocabulary.h"
 #include "plugins/loader/library.h"
 #include "plugins/loader/manifest.h"
@@ -62,6 +64,11 @@ class PluginManager {
   std::shared_ptr<PluginExecutor> load_executor(const ExecutorConfig& executor,
                                                 const ActivationConfig& activation,
                                                 const std::string& state_dir, std::string* error);
+
+  // Loads the router of budget "auto" (plugins.router). Same errors as
+  // load_embedder(), and: it describes no RouterCapabilities (a plugin of ABI
+  // minor 1), or reads an embedding of another model than `embedder_model`.
+  std::shared_ptr<PluginRouter> load_router(const std::string& embedder_model, std::string* error);
 
   // A copy of every plugin's state (thread-safe).
   std::vector<PluginRecord> states() const;

@@ -37,6 +37,7 @@ class IndexSet;
 class InlineReads;
 class PluginExecutor;
 class PluginManager;
+class PluginRouter;
 class JobTable;
 class SerialLane;
 class TenantRegistry;
@@ -77,6 +78,10 @@ struct Services {
   // Background jobs (jobs.h: distillations); null where a harness has none,
   // which refuses them.
   JobTable* jobs = nullptr;
+  // Chooses the tiers of budget "auto" (plugins.router); null: none loaded
+  // (router_missing says why), and "auto" runs at routing.default_tier.
+  std::shared_ptr<PluginRouter> router{};
+  std::string router_missing{};
 };
 
 }  // namespace memos::kernel

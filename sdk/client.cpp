@@ -406,11 +406,13 @@ void build_search(wire::Search::Builder s, const std::string& cube, const std::s
     s.setMinScore(*options.min_score);
     s.setHasMinScore(true);
   }
-  if (options.route_auto) s.setBudget("auto");
-  if (options.route || options.route_auto) {
-    if (options.route) s.setRoute(text(to_string(*options.route)));  // every module named
-    s.setReferenceMs(options.reference_ms);
-    s.setContextTokens(options.context_tokens);
+  const Routing& routing = options.routing;
+  if (routing.auto_route) s.setBudget("auto");
+  if (routing.route) s.setRoute(text(to_string(*routing.route)));  // every module named
+  if (routing.routed()) {
+    s.setReferenceMs(routing.reference_ms);
+    s.setContextTokens(routing.context_tokens);
+    s.setLambda(routing.lambda);
   }
 }
 
@@ -442,7 +444,7 @@ std::future<Result<std::vector<Hit>>> Client::search_async(std::string cube, std
 
 std::future<Result<RoutedSearch>> Client::search_routed_async(std::string cube, std::string query,
                                                               SearchOptions options) {
-  if (!options.route && !options.route_auto) options.route = Route{};
+  if (!options.routing.routed()) options.routing.route = Route{};
   return impl_->call<RoutedSearch>(
       [&](wire::Request::Builder r) { build_search(r.initSearch(), cube, query, options); },
       [](const wire::Response::Reader& r) -> Result<RoutedSearch> {
@@ -456,9 +458,8 @@ std::future<Result<RoutedSearch>> Client::search_routed_async(std::string cube, 
                                  p.getNeighbourOf()});
         }
         out.context_tokens = routed.getContextTokens();
-        for (auto m : routed.getModules())
-          out.modules.push_back(
-              {in.module(m.getModule()), in.cost_tier(m.getTier()), m.getMs(), str(m.getDetail())});
+        out.modules = to_module_runs(in, routed.getModules());
+        if (routed.hasRouter()) out.router = to_router_choice(in, routed.getRouter());
         return in.finish(std::move(out));
       });
 }

@@ -46,10 +46,12 @@ void build_chat(wire::Request::Builder r, const std::string& cube, const std::st
     adapters[i].setScale(options.adapters[i].scale);
   }
   c.setNoAdapters(options.no_adapters);
-  if (options.route_auto) c.setBudget("auto");
-  if (options.route) c.setRoute(text(to_string(*options.route)));  // every module named
-  c.setReferenceMs(options.reference_ms);
-  c.setContextTokens(options.context_tokens);
+  const Routing& routing = options.routing;
+  if (routing.auto_route) c.setBudget("auto");
+  if (routing.route) c.setRoute(text(to_string(*routing.route)));  // every module named
+  c.setReferenceMs(routing.reference_ms);
+  c.setContextTokens(routing.context_tokens);
+  c.setLambda(routing.lambda);
 }
 
 Result<ChatReply> decode_chat(const wire::Response::Reader& r) {
@@ -76,6 +78,7 @@ Result<ChatReply> decode_chat(const wire::Response::Reader& r) {
   out.saved_ms = c.getSavedMs();
   for (auto a : c.getAdapters()) out.adapters.push_back(str(a));
   out.modules = to_module_runs(in, c.getModules());
+  if (c.hasRouter()) out.router = to_router_choice(in, c.getRouter());
   return in.finish(std::move(out));
 }
 

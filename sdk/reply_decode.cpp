@@ -80,10 +80,29 @@ std::vector<ModuleRun> to_module_runs(ReplyReader& in, capnp::List<wire::ModuleR
   return out;
 }
 
+RouterChoice to_router_choice(ReplyReader& in, wire::RouterChoice::Reader r) {
+  RouterChoice out;
+  out.source = str(r.getSource());
+  out.reason = str(r.getReason());
+  out.route = in.route(r.getRoute());
+  out.ms = r.getMs();
+  for (auto f : r.getFeatures()) out.features.emplace_back(str(f.getName()), f.getValue());
+  for (float v : r.getVector()) out.vector.push_back(v);
+  for (auto sc : r.getScores())
+    out.scores.push_back({str(sc.getRoute()), sc.getQuality(), sc.getCost(), sc.getScore()});
+  return out;
+}
+
 Module ReplyReader::module(capnp::Text::Reader name) {
   if (auto m = parse_module(std::string_view(name.cStr(), name.size()))) return *m;
   unknown("module '" + str(name).substr(0, 64) + "'");
   return Module::retrieve;
+}
+
+Route ReplyReader::route(capnp::Text::Reader text) {
+  if (auto r = parse_route(std::string_view(text.cStr(), text.size()))) return *r;
+  unknown("route '" + str(text).substr(0, 64) + "'");
+  return {};
 }
 
 CostTier ReplyReader::cost_tier(capnp::Text::Reader name) {

@@ -39,6 +39,7 @@ class ReplyReader {
   PluginState plugin_state(capnp::Text::Reader name);
   Module module(capnp::Text::Reader name);
   CostTier cost_tier(capnp::Text::Reader name);
+  Route route(capnp::Text::Reader text);  // "retrieve=mid,temporal=low,..."
   // memosd's status text: one of the outcome's forms, then "; not stored:
   // why" when storing the block's state failed (to_string's form). A form
   // this client does not know comes from an executor that did not restore
@@ -63,6 +64,9 @@ class ReplyReader {
 Item to_item(ReplyReader& in, wire::Item::Reader r);
 // A routed search's or chat's modules (memos(7), "Routing").
 std::vector<ModuleRun> to_module_runs(ReplyReader& in, capnp::List<wire::ModuleRun>::Reader list);
+// How their tiers were chosen; a route that does not parse is the
+// reply's error (an unknown module or tier).
+RouterChoice to_router_choice(ReplyReader& in, wire::RouterChoice::Reader r);
 Cube to_cube(ReplyReader& in, wire::Cube::Reader r);
 PluginInfo to_plugin(ReplyReader& in, wire::PluginInfo::Reader r);
 Snapshot to_snapshot(wire::Snapshot::Reader r);

@@ -298,11 +298,7 @@ void convert_item_args(ItemArgs& a) {
   s.mmr_lambda = a.mmr_lambda;
   s.min_score = a.min_score;
   std::string conflicting = !a.mode.empty() ? "--mode" : a.min_score ? "--min-score" : "";
-  RouteChoice routing = convert_route_options(a.routing, conflicting);
-  s.route = routing.route;
-  s.route_auto = routing.route_auto;
-  s.reference_ms = routing.reference_ms;
-  s.context_tokens = routing.context_tokens;
+  s.routing = convert_route_options(a.routing, conflicting);
   // CUBE may name several: notes,journal
   std::string rest = a.cube;
   a.cubes.clear();
@@ -404,7 +400,7 @@ std::optional<int> run_item_commands(CLI::App& app, const ItemArgs& a, memos::Cl
 
   if (cmd("search")) {
     const std::string& cube = a.cubes.empty() ? a.cube : a.cubes.front();
-    if (a.search.route || a.search.route_auto) {
+    if (a.search.routing.routed()) {
       auto r = client.search_routed(cube, a.query, a.search);
       if (!r) return refused(r.error());
       if (out.json()) return out.emit(routed_json(r.value(), a.explain));

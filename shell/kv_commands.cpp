@@ -107,6 +107,7 @@ Json chat_json(const memos::ChatReply& c) {
   j["format"] = c.format;
   j["adapters"] = c.adapters;
   if (!c.modules.empty()) j["modules"] = modules_json(c.modules);
+  if (c.router) j["router"] = router_json(*c.router);
   return j;
 }
 
@@ -137,6 +138,7 @@ void print_chat_figures(const memos::ChatReply& c) {
                c.first_token_ms, c.restore_ms, c.prefill_ms, c.generated_tokens,
                finish_note(c.finish));
   if (!c.modules.empty()) std::fprintf(stderr, "-- route %s\n", modules_line(c.modules).c_str());
+  if (c.router) std::fprintf(stderr, "-- router %s\n", router_line(*c.router).c_str());
 }
 
 int chat(const GenerationArgs& a, memos::Client& client, const Output& out) {
@@ -301,13 +303,9 @@ void convert_generation_args(CLI::App& app, GenerationArgs& a) {
   };
   for (const auto& text : a.ids) a.chat.ids.push_back(id_of(text));
   a.chat.mode = optional_value_of(parse_search_mode, a.mode);
-  RouteChoice routing = convert_route_options(a.routing, !a.mode.empty()  ? "--mode"
-                                                         : !a.ids.empty() ? "--ids"
-                                                                          : "");
-  a.chat.route = routing.route;
-  a.chat.route_auto = routing.route_auto;
-  a.chat.reference_ms = routing.reference_ms;
-  a.chat.context_tokens = routing.context_tokens;
+  a.chat.routing = convert_route_options(a.routing, !a.mode.empty()  ? "--mode"
+                                                    : !a.ids.empty() ? "--ids"
+                                                                     : "");
   for (const auto& text : a.adapters) {
     std::string why;
     auto choice = policies::parse_adapter_choice(text, &why);

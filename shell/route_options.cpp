@@ -14,6 +14,10 @@ void add_route_options(CLI::App* cmd, RouteOptions& o) {
   cmd->add_option("--route", o.route,
                   "routing: tiers per module over --budget's (retrieve=high,expand=low)")
       ->type_name("MODULE=TIER,...");
+  cmd->add_option("--lambda", o.lambda,
+                  "routing: --budget auto's price of cost against recall (default: the "
+                  "tenant's)")
+      ->check(CLI::Range(0.0f, 100.0f));
   cmd->add_option("--reference", o.reference,
                   "routing: when the question is asked, for its time words (default now)")
       ->type_name("TIME");
@@ -22,11 +26,11 @@ void add_route_options(CLI::App* cmd, RouteOptions& o) {
       ->check(CLI::Range(16u, 1u << 20));
 }
 
-RouteChoice convert_route_options(const RouteOptions& o, const std::string& conflicting) {
-  RouteChoice out;
+memos::Routing convert_route_options(const RouteOptions& o, const std::string& conflicting) {
+  memos::Routing out;
   if (o.budget.empty() && o.route.empty()) {
-    if (!o.reference.empty() || o.context_tokens != 0)
-      throw UsageError{"--reference and --context-tokens go with --budget or --route"};
+    if (!o.reference.empty() || o.context_tokens != 0 || o.lambda != 0)
+      throw UsageError{"--reference, --context-tokens and --lambda go with --budget or --route"};
     return out;
   }
   if (!conflicting.empty()) {
@@ -35,8 +39,10 @@ RouteChoice convert_route_options(const RouteOptions& o, const std::string& conf
   }
   if (o.budget == "auto") {
     if (!o.route.empty()) throw UsageError{"--route does not go with --budget auto"};
-    out.route_auto = true;
+    out.auto_route = true;
+    out.lambda = o.lambda;
   } else {
+    if (o.lambda != 0) throw UsageError{"--lambda goes with --budget auto"};
     const memos::CostTier base =
         o.budget.empty() ? memos::CostTier::mid : *memos::parse_cost_tier(o.budget);
     out.route = memos::parse_route(o.route, memos::Route::all(base));

@@ -64,7 +64,53 @@ Json routed_json(const memos::RoutedSearch& routed, bool explain) {
   }
   j["context_tokens"] = routed.context_tokens;
   j["modules"] = modules_json(routed.modules);
+  if (routed.router) j["router"] = router_json(*routed.router);
   return j;
+}
+
+Json router_json(const memos::RouterChoice& r) {
+  Json j;
+  j["source"] = r.source;
+  j["reason"] = r.reason;
+  j["route"] = memos::to_string(r.route);
+  j["ms"] = r.ms;
+  j["features"] = Json::object();
+  for (const auto& [name, value] : r.features) j["features"][name] = value;
+  if (!r.vector.empty()) j["vector"] = r.vector;
+  j["scores"] = Json::array();
+  for (const auto& sc : r.scores) {
+    Json one;
+    one["route"] = sc.route;
+    one["quality"] = sc.quality;
+    one["cost"] = sc.cost;
+    one["score"] = sc.score;
+    j["scores"].push_back(std::move(one));
+  }
+  return j;
+}
+
+std::string router_line(const memos::RouterChoice& r) {
+  char ms[32];
+  std::snprintf(ms, sizeof ms, "%.2f", r.ms);
+  return r.source + " chose " + memos::to_string(r.route) + " in " + ms + " ms" +
+         (r.reason.empty() ? "" : " (" + r.reason + ")");
+}
+
+void print_router(const memos::RouterChoice& r, bool explain) {
+  std::printf("router: %s\n", router_line(r).c_str());
+  if (!explain) return;
+  for (const auto& sc : r.scores) {
+    std::printf("  %-60s  recall %.3f  cost %.3f  score %+.3f\n", sc.route.c_str(),
+                static_cast<double>(sc.quality), static_cast<double>(sc.cost),
+                static_cast<double>(sc.score));
+  }
+  std::string features;
+  for (const auto& [name, value] : r.features) {
+    char v[32];
+    std::snprintf(v, sizeof v, "%.3g", static_cast<double>(value));
+    features += (features.empty() ? "" : " ") + name + "=" + v;
+  }
+  if (!features.empty()) std::printf("  features: %s\n", features.c_str());
 }
 
 Json modules_json(const std::vector<memos::ModuleRun>& modules) {
@@ -107,6 +153,7 @@ void print_routed(const memos::RoutedSearch& routed, bool show_cube, bool explai
     std::printf("%5u  %s  %s%s\n", p.tokens, memos::format_id(p.item_id).c_str(),
                 one_line(p.text).c_str(), from.c_str());
   }
+  if (routed.router) print_router(*routed.router, explain);
   if (!explain) return;
   for (const auto& m : routed.modules) {
     std::printf("%-8s  %-4s  %8.3f ms  %s\n", memos::to_string(m.module), memos::to_string(m.tier),

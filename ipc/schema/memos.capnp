@@ -547,6 +547,9 @@ struct Search {
   route @25 :Text;         # "MODULE=TIER,..." over the budget's ("retrieve=high,expand=low")
   referenceMs @26 :Int64;  # when the question is asked (its time words); 0: now
   contextTokens @27 :UInt32;  # compress=mid's token budget; 0: the daemon's
+  # Budget "auto": the price of cost against quality the router weighs
+  # (predicted recall - lambda x normalised cost); 0: the tenant's.
+  lambda @28 :Float32;
 }
 
 # A routed search's answer (Search.budget).
@@ -555,6 +558,31 @@ struct RoutedSearch {
   context @1 :List(ContextPiece);  # what a model would be handed, in order
   contextTokens @2 :UInt32;        # estimated (a quarter of the bytes)
   modules @3 :List(ModuleRun);     # in pipeline order
+  router @4 :RouterChoice;         # budget "auto", or explained
+}
+
+# How a routed request's tiers were chosen: by the router (budget "auto"),
+# or not (a fixed route explained: the features a router would read).
+struct RouterChoice {
+  source @0 :Text;        # the router plugin, "default tier", "budget spent" or "fixed route"
+  reason @1 :Text;        # the router's, or why it was not asked
+  route @2 :Text;         # the route run, "retrieve=mid,temporal=mid,..."
+  ms @3 :Float64;         # features, embedding and the router's call
+  features @4 :List(RouterFeature);
+  vector @5 :List(Float32);  # the query's embedding (explain only)
+  scores @6 :List(RouteScore);  # the routes the router weighed, best first
+}
+
+struct RouterFeature {
+  name @0 :Text;
+  value @1 :Float32;
+}
+
+struct RouteScore {
+  route @0 :Text;
+  quality @1 :Float32;    # predicted evidence recall of its context
+  cost @2 :Float32;       # normalised, 0..1
+  score @3 :Float32;      # quality - lambda x cost
 }
 
 struct ContextPiece {
@@ -692,6 +720,7 @@ struct Chat {
   route @16 :Text;
   referenceMs @17 :Int64;
   contextTokens @18 :UInt32;
+  lambda @19 :Float32;
 }
 
 struct ChatPiece {
@@ -729,6 +758,7 @@ struct ChatReply {
   cachedTokens @16 :UInt32;
   adapters @17 :List(Text);   # "NAME*SCALE" of each adapter the answer ran with
   modules @18 :List(ModuleRun);  # a routed chat's modules, in pipeline order
+  router @19 :RouterChoice;      # a chat with budget "auto": how its tiers were chosen
 }
 
 # Prefills a memory block and stores its state (plaintext -> activation).

@@ -3,6 +3,7 @@
 # Every create() receives a PluginConfig; every call() a PluginRequest and
 # every complete() a PluginResponse (memos/plugin.h); a call may send
 # PluginPartial messages through partial() before it completes (ABI minor 1).
+# Routers (route, RouterCapabilities) came with minor 2.
 # The same bytes cross a socketpair when a plugin runs isolated in
 # memos-plugin-host.
 #
@@ -32,7 +33,7 @@ struct PluginRequest {
     index @2 :IndexRequest;       # retriever -> done
     remove @3 :RemoveRequest;     # retriever -> done
     search @4 :SearchRequest;     # retriever -> hits
-    route @5 :RouteRequest;       # router -> route
+    route @5 :RouteRequest;       # router -> route (ABI minor 2)
     execute @6 :Data;             # unused (executors answer tokenize, prefill, generate)
     open @7 :OpenRequest;         # retriever -> collection (loads its snapshot)
     save @8 :UInt64;              # retriever: snapshot a collection -> collection
@@ -95,6 +96,7 @@ struct Capabilities {
   embedder @1 :EmbedderCapabilities;
   retriever @2 :RetrieverCapabilities;
   executor @3 :ExecutorCapabilities;
+  router @4 :RouterCapabilities;
 }
 
 struct EmbedderCapabilities {
@@ -482,15 +484,69 @@ struct ExecutorStatus {
   adapterLoads @12 :UInt64;       # loads (misses); a loaded adapter's use loads nothing
 }
 
-# ---- router -------------------------------------------------------------------
+# ---- router ---------------------------------------------------------------------
+
+# A router (ABI minor 2) chooses the tier each query-time memory module runs
+# at for one query (memos(7), "Routing"): memosd sends what it knows of the
+# query before any costly module runs, and the tiers it can run; the router
+# answers a tier per module. memosd checks the answer (every module once,
+# each tier one it offered) and, when the router fails or answers amiss,
+# routes at the default tier instead. The router never sees memories.
+
+struct RouterCapabilities {
+  model @0 :Text;                 # what the router runs, e.g. "linear-v1, 24 routes"
+  # The query embedding it reads: its length (0: none is sent) and the
+  # embedder model it was trained with (memosd refuses a router whose
+  # embedder is not the one it runs).
+  dimension @1 :UInt32;
+  embedder @2 :Text;
+  features @3 :List(Text);        # the features it reads (RouteRequest.features)
+}
+
+struct Feature {
+  name @0 :Text;                  # e.g. "low_margin"
+  value @1 :Float32;
+}
+
+struct ModuleTiers {
+  module @0 :Text;                # "retrieve", "temporal", "expand", "compress"
+  tiers @1 :List(Text);           # the tiers memosd can run it at, cheapest first
+}
 
 struct RouteRequest {
-  prompt @0 :Text;
+  query @0 :Text;                 # the question
+  # Context tokens the tenant may still spend today (policy [router]
+  # tokens_per_day); 0: no limit. A spent budget is never sent: memosd
+  # routes at low itself.
   tokenBudget @1 :UInt32;
-  candidates @2 :List(Text);      # targets the router may choose from
+  candidates @2 :List(Text);      # unused (a draft of minor 1)
+  # Cheap features of the query and of a low-tier retrieval already run:
+  # names as in memos(7), "Routing" (a router ignores names it does not know
+  # and reads 0 for those it misses).
+  features @3 :List(Feature);
+  vector @4 :List(Float32);       # the query's embedding (RouterCapabilities.dimension)
+  tiers @5 :List(ModuleTiers);    # what memosd can run, per module
+  lambda @6 :Float32;             # the price of cost against quality (the tenant's)
+  msBudget @7 :Float32;           # milliseconds a query may take (policy); 0: no limit
+}
+
+struct ModuleTier {
+  module @0 :Text;
+  tier @1 :Text;
+}
+
+# One route the router weighed: its predicted quality (evidence recall of
+# the context), normalised cost (0..1) and score (quality - lambda x cost).
+struct RouteScore {
+  route @0 :Text;                 # "retrieve=mid,temporal=mid,expand=low,compress=mid"
+  quality @1 :Float32;
+  cost @2 :Float32;
+  score @3 :Float32;
 }
 
 struct Route {
-  target @0 :Text;
-  reason @1 :Text;
+  target @0 :Text;                # unused (a draft of minor 1)
+  reason @1 :Text;                # one line: why these tiers
+  tiers @2 :List(ModuleTier);     # one per module
+  scores @3 :List(RouteScore);    # the routes weighed, best first (at most 8)
 }

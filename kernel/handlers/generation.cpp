@@ -94,7 +94,8 @@ struct Block {
   std::vector<AdapterRef> adapters;
   std::vector<std::string> adapter_labels;
   std::string adapter_set;
-  std::vector<routing::ModuleRun> modules;  // a routed chat's
+  std::vector<routing::ModuleRun> modules;    // a routed chat's
+  std::optional<routing::RouterView> router;  // budget "auto": how its tiers were chosen
 };
 
 // The executor's description with the block's adapter set in its key: the
@@ -208,18 +209,19 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
     q.cubes = {out->cube};
     q.text = args.prompt;
     q.k = args.k;
-    q.mode = args.route.route ? routing::routed_mode(*args.route.route)
-                              : args.mode.value_or(default_mode(out->cube));
-    if (Status st = check_search_mode(*ctx.policy, s.config, q.mode); !st.ok()) return st;
     set_search_defaults(s.config.search, &q);
     q.filter.states = {State::active};
     q.filter.tiers = {Tier::plaintext};
     q.filter.now_ms = now_ms();
+    std::optional<Route> route;
+    if (args.route.routed())
+      route = resolve_route(s, ctx, *txn, q, args.route, false, &out->router);
+    q.mode = route ? routing::routed_mode(*route) : args.mode.value_or(default_mode(out->cube));
+    if (Status st = check_search_mode(*ctx.policy, s.config, q.mode); !st.ok()) return st;
     std::vector<SearchHit> hits;
     std::optional<routing::RoutedResult> routed;
-    if (args.route.route) {
-      routing::RoutedQuery rq{q, *args.route.route, args.route.reference_ms,
-                              args.route.context_tokens};
+    if (route) {
+      routing::RoutedQuery rq{q, *route, args.route.reference_ms, args.route.context_tokens};
       routed.emplace();
       if (Status st = routing::run_routed_search(s.indexes, *txn, s.config.routing, rq, &*routed);
           !st.ok())
@@ -391,6 +393,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
     auto labels = c.initAdapters(static_cast<unsigned>(b.adapter_labels.size()));
     for (unsigned i = 0; i < labels.size(); ++i) labels.set(i, b.adapter_labels[i]);
     set_module_runs(c.initModules(static_cast<unsigned>(b.modules.size())), b.modules);
+    if (b.router) set_router_choice(c.initRouter(), *b.router);
   });
 }
 
@@ -449,11 +452,12 @@ Status read_chat(const Services& s, wire::Chat::Reader in, ChatArgs* args) {
   if (args->no_adapters && !args->adapters.empty()) {
     return Status::bad_request("a chat names adapters or asks for none, not both");
   }
-  if (Status st = read_route_args(exact_view(in.getBudget()), exact_view(in.getRoute()),
-                                  in.getReferenceMs(), in.getContextTokens(), &args->route);
+  if (Status st =
+          read_route_args(exact_view(in.getBudget()), exact_view(in.getRoute()),
+                          in.getReferenceMs(), in.getContextTokens(), in.getLambda(), &args->route);
       !st.ok())
     return st;
-  if (args->route.route && (!args->ids.empty() || args->mode)) {
+  if (args->route.routed() && (!args->ids.empty() || args->mode)) {
     return Status::bad_request(
         "a budget or route does not combine with named memories or a mode (its retrieve tier "
         "chooses the mode)");

@@ -1,27 +1,36 @@
 #include "kernel/handlers/route_args.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
+#include "kernel/policy_use.h"
+
 namespace memos::kernel {
-namespace {
-
-// The modules whose high tier reads with an executor (not built yet).
-constexpr Module kExecutorModules[] = {Module::temporal, Module::expand, Module::compress};
-
-}  // namespace
 
 Status read_route_args(std::string_view budget, std::string_view route, std::int64_t reference_ms,
-                       std::uint32_t context_tokens, RouteArgs* out) {
+                       std::uint32_t context_tokens, float lambda, RouteArgs* out) {
   *out = {};
   if (budget.empty() && route.empty()) {
-    if (reference_ms != 0 || context_tokens != 0)
-      return Status::bad_request("a reference time and context tokens need a budget or route");
+    if (reference_ms != 0 || context_tokens != 0 || lambda != 0)
+      return Status::bad_request(
+          "a reference time, context tokens and lambda need a budget or route");
     return {};
   }
-  if (budget == "auto")
-    return Status::unavailable(
-        "budget auto needs a router plugin (plugins.router); none is loaded");
+  if (!std::isfinite(lambda) || lambda < 0 || lambda > 100)
+    return Status::bad_request("lambda must be a number from 0 to 100 (0: the tenant's)");
+  if (reference_ms < 0) return Status::bad_request("times must not be negative");
+  out->reference_ms = reference_ms;
+  out->context_tokens = context_tokens;
+  out->lambda = lambda;
+  if (budget == "auto") {
+    if (!route.empty())
+      return Status::bad_request(
+          "budget auto lets the router choose every tier: name a route with a fixed budget");
+    out->auto_route = true;
+    return {};
+  }
+  if (lambda != 0) return Status::bad_request("lambda is the router's: it needs budget auto");
   std::optional<CostTier> tier = budget.empty() ? CostTier::mid : parse_cost_tier(budget);
   if (!tier) {
     return Status::bad_request("budget '" + std::string(budget.substr(0, 32)) +
@@ -29,25 +38,48 @@ Status read_route_args(std::string_view budget, std::string_view route, std::int
   }
   // A budget runs each module at its tier or the best below it that this
   // memosd can run; a route that names an unavailable tier is refused.
-  Route base = Route::all(*tier);
-  for (Module m : kExecutorModules) base[m] = std::min(base[m], CostTier::mid);
-  out->route = parse_route(route, base);
+  out->route = parse_route(route, routing::runnable(Route::all(*tier)));
   if (!out->route) {
     return Status::bad_request("route '" + std::string(route.substr(0, 64)) +
                                "' is malformed: MODULE=TIER,... with modules retrieve, temporal, "
                                "expand, compress (each once) and tiers low, mid, high");
   }
-  for (Module m : kExecutorModules) {
-    if ((*out->route)[m] == CostTier::high) {
-      return Status::unavailable(std::string(to_string(m)) +
-                                 "=high reads with an executor, which this memosd does not do "
-                                 "yet: use low or mid");
+  if (routing::runnable(*out->route) != *out->route) {
+    for (std::size_t i = 0; i < kModules; ++i) {
+      const Module m = static_cast<Module>(i);
+      if ((*out->route)[m] != routing::runnable(*out->route)[m])
+        return Status::unavailable(std::string(to_string(m)) +
+                                   "=high reads with an executor, which this memosd does not do "
+                                   "yet: use low or mid");
     }
   }
-  if (reference_ms < 0) return Status::bad_request("times must not be negative");
-  out->reference_ms = reference_ms;
-  out->context_tokens = context_tokens;
   return {};
+}
+
+Route resolve_route(const Services& s, const RequestContext& ctx, const store::ReadTxn& txn,
+                    const SearchQuery& q, const RouteArgs& args, bool explain,
+                    std::optional<routing::RouterView>* view) {
+  view->reset();
+  if (!args.auto_route && !explain) return *args.route;
+  routing::AutoRouteInput input;
+  input.search = q;
+  input.reference_ms = args.reference_ms;
+  input.lambda = args.lambda != 0 ? args.lambda : s.config.routing.lambda;
+  input.default_tier = s.config.routing.default_tier;
+  input.explain = explain;
+  const policies::TenantPolicy& policy = *ctx.policy;
+  const Config& config = s.config;
+  input.mode_allowed = [&policy, &config](SearchMode mode) {
+    return check_search_mode(policy, config, mode).ok();
+  };
+  view->emplace();
+  if (!args.auto_route) {
+    routing::describe_query(s.indexes, txn, s.router.get(), input, &**view);
+    (*view)->route = *args.route;
+    return *args.route;
+  }
+  return routing::choose_auto_route(s.indexes, txn, s.router.get(), s.router_missing, input,
+                                    &**view);
 }
 
 void set_module_runs(capnp::List<wire::ModuleRun>::Builder out,
@@ -57,6 +89,27 @@ void set_module_runs(capnp::List<wire::ModuleRun>::Builder out,
     out[i].setTier(to_string(runs[i].tier));
     out[i].setMs(runs[i].ms);
     out[i].setDetail(runs[i].detail);
+  }
+}
+
+void set_router_choice(wire::RouterChoice::Builder out, const routing::RouterView& view) {
+  out.setSource(view.source);
+  out.setReason(view.reason);
+  out.setRoute(to_string(view.route));
+  out.setMs(view.ms);
+  auto features = out.initFeatures(static_cast<unsigned>(view.features.size()));
+  for (unsigned i = 0; i < view.features.size(); ++i) {
+    features[i].setName(view.features[i].name);
+    features[i].setValue(view.features[i].value);
+  }
+  auto vector = out.initVector(static_cast<unsigned>(view.vector.size()));
+  for (unsigned i = 0; i < view.vector.size(); ++i) vector.set(i, view.vector[i]);
+  auto scores = out.initScores(static_cast<unsigned>(view.scores.size()));
+  for (unsigned i = 0; i < view.scores.size(); ++i) {
+    scores[i].setRoute(view.scores[i].route);
+    scores[i].setQuality(view.scores[i].quality);
+    scores[i].setCost(view.scores[i].cost);
+    scores[i].setScore(view.scores[i].score);
   }
 }
 

@@ -1,7 +1,8 @@
 // route_args.h — a request's budget or route (memos(7), "Routing"), as the
 // search and chat requests carry it: the tiers the query-time memory
-// modules run at, and the question's reference time and context budget;
-// and what each module did, as their replies carry it.
+// modules run at (fixed, or the router's for budget "auto"), and the
+// question's reference time and context budget; and what each module did
+// and how the tiers were chosen, as their replies carry it.
 #pragma once
 
 #include <cstdint>
@@ -10,31 +11,49 @@
 #include <vector>
 
 #include "ipc/schema/memos.capnp.h"
+#include "kernel/handlers/request_context.h"
+#include "kernel/routing/auto_route.h"
 #include "kernel/routing/routed_search.h"
+#include "kernel/services.h"
 #include "kernel/status.h"
 #include "memos/vocabulary.h"
 
 namespace memos::kernel {
 
 struct RouteArgs {
-  std::optional<Route> route;        // empty: not routed
+  std::optional<Route> route;        // a fixed route
+  bool auto_route = false;           // budget "auto": the router chooses
   std::int64_t reference_ms = 0;     // 0: now
   std::uint32_t context_tokens = 0;  // 0: routing.context_tokens
+  float lambda = 0;                  // 0: the tenant's
+
+  bool routed() const { return route || auto_route; }
 };
 
 // `budget` sets every module's tier ("low", "mid", "high": each module at
-// it or the best below it this memosd runs), then `route` ("MODULE=TIER,...")
-// names tiers per module. Both empty: not routed, and then a reference time
-// or context budget is an error. Errors: bad_request (an unknown budget,
-// a malformed route, a negative time, options without a route),
-// unavailable (budget "auto": no router plugin is loaded; a route naming a
-// high tier that reads with an executor, not built yet).
+// it or the best below it this memosd runs; "auto": the router chooses),
+// then `route` ("MODULE=TIER,...") names tiers per module. Both empty: not
+// routed, and then a reference time, context budget or lambda is an error.
+// Errors: bad_request (an unknown budget, a malformed route, a route with
+// "auto", a negative time, a lambda not in [0, 100], options without a
+// route), unavailable (a route naming a high tier that reads with an
+// executor, not built yet).
 Status read_route_args(std::string_view budget, std::string_view route, std::int64_t reference_ms,
-                       std::uint32_t context_tokens, RouteArgs* out);
+                       std::uint32_t context_tokens, float lambda, RouteArgs* out);
+
+// The route a routed request runs: its fixed one, or for "auto" the
+// router's choice (routing/auto_route.h) for query `q` (its cubes, text, k
+// and filter) under the tenant's policy. `view` is filled for "auto", and
+// for a fixed route when `explain` (the features a router would read).
+// Errors: none (routing falls back to the default tier, and says why).
+Route resolve_route(const Services& s, const RequestContext& ctx, const store::ReadTxn& txn,
+                    const SearchQuery& q, const RouteArgs& args, bool explain,
+                    std::optional<routing::RouterView>* view);
 
 // Fills `out` (sized to `runs`) with each module's name, tier, time and
 // detail.
 void set_module_runs(capnp::List<wire::ModuleRun>::Builder out,
                      const std::vector<routing::ModuleRun>& runs);
+void set_router_choice(wire::RouterChoice::Builder out, const routing::RouterView& view);
 
 }  // namespace memos::kernel

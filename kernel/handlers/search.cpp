@@ -31,26 +31,20 @@ struct SearchRequest {
   std::vector<std::string> cube_names;
   bool explain = false;
   std::optional<float> min_score;  // relevance() below it is dropped
-  // With a budget or route: the modules' tiers (kernel/routing).
-  std::optional<Route> route;
-  std::int64_t reference_ms = 0;
-  std::uint32_t context_tokens = 0;
+  RouteArgs route;                 // with a budget or route: the modules' tiers (kernel/routing)
 };
 
 // A budget or route, and the options only a routed search takes.
 // Errors: read_route_args's; bad_request with mode or minScore.
 Status read_route(wire::Search::Reader args, SearchRequest* out) {
-  RouteArgs route;
   Status st = read_route_args(exact_view(args.getBudget()), exact_view(args.getRoute()),
-                              args.getReferenceMs(), args.getContextTokens(), &route);
-  if (!st.ok() || !route.route) return st;
+                              args.getReferenceMs(), args.getContextTokens(), args.getLambda(),
+                              &out->route);
+  if (!st.ok() || !out->route.routed()) return st;
   if (args.getHasMinScore() || !exact_view(args.getMode()).empty())
     return Status::bad_request(
         "mode and minScore do not combine with a budget or route (its retrieve tier chooses "
         "the mode)");
-  out->route = route.route;
-  out->reference_ms = route.reference_ms;
-  out->context_tokens = route.context_tokens;
   return {};
 }
 
@@ -192,7 +186,8 @@ void set_hits(capnp::List<wire::Hit>::Builder list, const std::vector<Found>& fo
 
 void respond_routed(const RequestContext& ctx, const std::vector<Found>& found,
                     const std::map<store::CubeId, std::string>& names, bool explain,
-                    const routing::RoutedResult& routed) {
+                    const routing::RoutedResult& routed,
+                    const std::optional<routing::RouterView>& router) {
   ctx.respond([&](wire::Response::Builder r) {
     auto out = r.initRoutedSearch();
     set_hits(out.initHits(static_cast<unsigned>(found.size())), found, names, explain);
@@ -207,6 +202,7 @@ void respond_routed(const RequestContext& ctx, const std::vector<Found>& found,
     }
     out.setContextTokens(routed.context_tokens);
     set_module_runs(out.initModules(static_cast<unsigned>(routed.modules.size())), routed.modules);
+    if (router) set_router_choice(out.initRouter(), *router);
   });
 }
 
@@ -232,12 +228,15 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
       names[cube.id] = name;
       q.cubes.push_back(std::move(cube));
     }
-    // A route's retrieve tier chooses the mode: lexical at low, hybrid above.
-    q.mode = req->route ? ((*req->route)[Module::retrieve] == CostTier::low ? SearchMode::lexical
-                                                                            : SearchMode::hybrid)
-                        : req->mode.value_or(default_mode(q.cubes.front()));
-    if (Status st = check_search_mode(*ctx.policy, s.config, q.mode); !st.ok()) return ctx.fail(st);
     q.filter.now_ms = now_ms();
+    // A route's retrieve tier chooses the mode: lexical at low, hybrid above.
+    std::optional<Route> route;
+    std::optional<routing::RouterView> router;
+    if (req->route.routed())
+      route = resolve_route(s, ctx, *txn, q, req->route, req->explain, &router);
+    q.mode =
+        route ? routing::routed_mode(*route) : req->mode.value_or(default_mode(q.cubes.front()));
+    if (Status st = check_search_mode(*ctx.policy, s.config, q.mode); !st.ok()) return ctx.fail(st);
     if (q.fusion.retention_weight != 0) {
       // A memory's retention decays in its owner's unit.
       for (const auto& cube : q.cubes) {
@@ -247,8 +246,8 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
     }
     std::vector<SearchHit> hits;
     std::optional<routing::RoutedResult> routed;
-    if (req->route) {
-      routing::RoutedQuery rq{q, *req->route, req->reference_ms, req->context_tokens};
+    if (route) {
+      routing::RoutedQuery rq{q, *route, req->route.reference_ms, req->route.context_tokens};
       routed.emplace();
       if (Status st = routing::run_routed_search(s.indexes, *txn, s.config.routing, rq, &*routed);
           !st.ok())
@@ -288,7 +287,7 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
                             scheduler::Recall::search_hit, now);
       found.push_back(std::move(f));
     }
-    if (routed) return respond_routed(ctx, found, names, req->explain, *routed);
+    if (routed) return respond_routed(ctx, found, names, req->explain, *routed, router);
     ctx.respond([&](wire::Response::Builder r) {
       set_hits(r.initHits(static_cast<unsigned>(found.size())), found, names, req->explain);
     });

@@ -97,6 +97,19 @@ void expand_context(const store::ReadTxn& txn, const RoutingConfig& config,
 
 }  // namespace
 
+std::vector<CostTier> runnable_tiers(Module module) {
+  if (module == Module::retrieve) return {CostTier::low, CostTier::mid, CostTier::high};
+  return {CostTier::low, CostTier::mid};
+}
+
+Route runnable(Route route) {
+  for (std::size_t i = 0; i < kModules; ++i) {
+    const Module m = static_cast<Module>(i);
+    route[m] = std::min(route[m], runnable_tiers(m).back());
+  }
+  return route;
+}
+
 SearchMode routed_mode(const Route& route) {
   return route[Module::retrieve] == CostTier::low ? SearchMode::lexical : SearchMode::hybrid;
 }

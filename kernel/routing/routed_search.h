@@ -54,6 +54,13 @@ struct RoutedResult {
   std::vector<ModuleRun> modules;    // in pipeline order
 };
 
+// The tiers this memosd runs `module` at, cheapest first: retrieve all
+// three; temporal, expand and compress low and mid (their high tiers read
+// with an executor, not built yet).
+std::vector<CostTier> runnable_tiers(Module module);
+// `route` with each module at its tier or the best below it that runs.
+Route runnable(Route route);
+
 // The mode the retrieve tier searches in: lexical at low, hybrid above (a
 // tenant's policy may allow only some modes).
 SearchMode routed_mode(const Route& route);

@@ -23,7 +23,7 @@ _memctl() {
     --valid-since --valid-until --as-of --recency --mmr --min-score --ids --max-tokens --temperature --top-k
     --top-p --seed --retriever --language --as --top --with --max --boost --adapter --name --scale
     --description -o --output --positive --negative --items --rank --steps --budget --route
-    --reference --context-tokens "
+    --reference --context-tokens --lambda "
 
   # The command, its subcommand (cube, plugin, kv, param, job, policy, tenant, sched) and how many arguments
   # were typed before the word being completed.
@@ -106,11 +106,11 @@ _memctl() {
       search)
         words="-k --mode --tag --any-tag --meta --tier --state --since --until --valid-since
           --valid-until --as-of --archived --explain --fresh --recency --importance --boost --mmr
-          --min-score --budget --route --reference --context-tokens"
+          --min-score --budget --route --reference --context-tokens --lambda"
         ;;
       chat)
         words="-k --ids --mode --activate --no-reuse --max-tokens --temperature --top-k --top-p
-          --seed --adapter --no-adapters --budget --route --reference --context-tokens"
+          --seed --adapter --no-adapters --budget --route --reference --context-tokens --lambda"
         ;;
       "cube create")
         words="--retriever --language"

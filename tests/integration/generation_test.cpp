@@ -480,8 +480,8 @@ BOOST_AUTO_TEST_CASE(a_routed_chat_answers_over_the_routed_context) {
   memos::ChatOptions o;
   o.k = 1;
   o.max_tokens = 4;
-  o.route = memos::Route::all(memos::CostTier::low);
-  (*o.route)[memos::Module::expand] = memos::CostTier::mid;
+  o.routing.route = memos::Route::all(memos::CostTier::low);
+  (*o.routing.route)[memos::Module::expand] = memos::CostTier::mid;
   auto whole = c->chat("talk", "What is Caroline researching?", o);
   BOOST_REQUIRE_MESSAGE(whole.ok(), why(whole));
   BOOST_REQUIRE(whole->modules.size() == memos::kModules);
@@ -489,8 +489,8 @@ BOOST_AUTO_TEST_CASE(a_routed_chat_answers_over_the_routed_context) {
   // The hit between its neighbours, in the order they were said.
   BOOST_TEST((whole->memories == std::vector<std::uint64_t>{session[1], session[2], session[3]}));
   // compress=mid with a tight budget: a smaller block.
-  (*o.route)[memos::Module::compress] = memos::CostTier::mid;
-  o.context_tokens = 16;
+  (*o.routing.route)[memos::Module::compress] = memos::CostTier::mid;
+  o.routing.context_tokens = 16;
   auto cut = c->chat("talk", "What is Caroline researching?", o);
   BOOST_REQUIRE_MESSAGE(cut.ok(), why(cut));
   BOOST_TEST(cut->block_tokens < whole->block_tokens);
@@ -503,7 +503,7 @@ BOOST_AUTO_TEST_CASE(a_routed_chat_answers_over_the_routed_context) {
   moded.mode = memos::SearchMode::dense;
   BOOST_TEST((c->chat("talk", "q", moded).error().code == memos::ErrorCode::bad_request));
   memos::ChatOptions high = o;
-  (*high.route)[memos::Module::compress] = memos::CostTier::high;
+  (*high.routing.route)[memos::Module::compress] = memos::CostTier::high;
   BOOST_TEST((c->chat("talk", "q", high).error().code == memos::ErrorCode::unavailable));
   // Without a route: no modules.
   memos::ChatOptions plain;

@@ -8,6 +8,7 @@
 #define BOOST_TEST_MODULE routing
 #include <boost/test/unit_test.hpp>
 
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -87,9 +88,9 @@ BOOST_AUTO_TEST_CASE(every_route_keeps_each_modules_contract) {
     for (const char* question : questions) {
       memos::SearchOptions o;
       o.k = 3;
-      o.route = route;
-      o.reference_ms = kJune20 + kDay;
-      o.context_tokens = 24;
+      o.routing.route = route;
+      o.routing.reference_ms = kJune20 + kDay;
+      o.routing.context_tokens = 24;
       auto r = c->search_routed("talk", question, o);
       BOOST_REQUIRE_MESSAGE(r.ok(), memos::to_string(route) << ": " << why(r));
       const std::string where = memos::to_string(route) + " '" + question + "'";
@@ -146,7 +147,7 @@ BOOST_AUTO_TEST_CASE(an_empty_cube_and_a_question_without_time_words_are_no_erro
   BOOST_REQUIRE(c->cube_create("empty").ok());
   for (const Route& route : every_runnable_route()) {
     memos::SearchOptions o;
-    o.route = route;
+    o.routing.route = route;
     auto r = c->search_routed("empty", "what happened last May?", o);
     BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
     BOOST_TEST(r->hits.empty());
@@ -155,7 +156,7 @@ BOOST_AUTO_TEST_CASE(an_empty_cube_and_a_question_without_time_words_are_no_erro
   }
   add_conversation(*c);
   memos::SearchOptions o;
-  o.route = Route::all(CostTier::mid);
+  o.routing.route = Route::all(CostTier::mid);
   auto r = c->search_routed("talk", "adoption agencies", o);
   BOOST_REQUIRE(r.ok());
   BOOST_TEST(r->modules[1].detail == "no time words");
@@ -168,9 +169,9 @@ BOOST_AUTO_TEST_CASE(time_words_lift_the_memories_of_their_window) {
   // "LGBTQ" is in one turn of each session; the question's month picks.
   memos::SearchOptions o;
   o.k = 1;
-  o.reference_ms = kJune20 + kDay;
+  o.routing.reference_ms = kJune20 + kDay;
   for (CostTier retrieve : {CostTier::low, CostTier::mid}) {
-    o.route = Route{{retrieve, CostTier::mid, CostTier::low, CostTier::low}};
+    o.routing.route = Route{{retrieve, CostTier::mid, CostTier::low, CostTier::low}};
     for (auto [question, day] : {std::pair{"LGBTQ support in May 2023", kMay8},
                                  std::pair{"LGBTQ support this month", kJune20}}) {
       auto r = c->search_routed("talk", question, o);
@@ -213,7 +214,7 @@ BOOST_AUTO_TEST_CASE(malformed_and_unavailable_routes_get_clear_errors) {
       {"", "temporal=high", Code::UNAVAILABLE},
       {"low", "expand=high", Code::UNAVAILABLE},
       {"mid", "compress=high", Code::UNAVAILABLE},
-      {"auto", "", Code::UNAVAILABLE},
+      {"auto", "retrieve=low", Code::BAD_REQUEST},
   };
   for (const Case& k : cases) {
     auto reply = raw(k.budget, k.route, nothing);
@@ -236,12 +237,14 @@ BOOST_AUTO_TEST_CASE(malformed_and_unavailable_routes_get_clear_errors) {
   BOOST_TEST((reference_alone.code == Code::BAD_REQUEST), reference_alone.message);
   auto negative = raw("mid", "", [](auto s) { s.setReferenceMs(-5); });
   BOOST_TEST((negative.code == Code::BAD_REQUEST), negative.message);
-  // Through the SDK: the same refusals, and the daemon still serves.
-  memos::SearchOptions o;
-  o.route_auto = true;
-  auto r = c->search_routed("c", "q", o);
-  BOOST_REQUIRE(!r.ok());
-  BOOST_TEST((r.error().code == memos::ErrorCode::unavailable));
-  BOOST_TEST(r.error().message.find("router") != std::string::npos, r.error().message);
-  BOOST_TEST(c->search("c", "q").ok());
+  auto lambda_alone = raw("", "", [](auto s) { s.setLambda(1); });
+  BOOST_TEST((lambda_alone.code == Code::BAD_REQUEST), lambda_alone.message);
+  auto lambda_fixed = raw("mid", "", [](auto s) { s.setLambda(1); });
+  BOOST_TEST((lambda_fixed.code == Code::BAD_REQUEST), lambda_fixed.message);
+  for (float bad : {-1.0f, 101.0f, std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::infinity()}) {
+    auto reply = raw("auto", "", [bad](auto s) { s.setLambda(bad); });
+    BOOST_TEST((reply.code == Code::BAD_REQUEST), reply.message);
+  }
+  BOOST_TEST(c->search("c", "q").ok());  // the daemon still serves
 }

@@ -138,6 +138,8 @@ layout)
            usr/lib/memosd/plugins/faiss-retriever/faiss-retriever.plugin.toml \
            usr/lib/memosd/plugins/xapian-retriever/xapian-retriever.plugin.toml \
            usr/lib/memosd/plugins/hybrid-fuser/hybrid-fuser.plugin.toml \
+           usr/lib/memosd/plugins/router-policy/router-policy.plugin.toml \
+           usr/lib/memosd/plugins/router-policy/router-policy.weights \
            usr/include/memos/client.h usr/include/memos/types.h usr/include/memos/routing.h \
            usr/include/memos/vocabulary.h \
            usr/include/memos/plugin.h usr/include/memos/plugin_sdk.h \

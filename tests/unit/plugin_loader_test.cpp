@@ -383,7 +383,7 @@ BOOST_AUTO_TEST_CASE(manifests_are_checked_and_untrusted_files_refused) {
   names.erase("llama-executor");
   names.erase("llama-embedder");
   BOOST_TEST((names == std::set<std::string>{"hash-embedder", "faiss-retriever", "xapian-retriever",
-                                             "hybrid-fuser"}));
+                                             "hybrid-fuser", "router-policy"}));
 }
 
 // A host's COMPLETE frame carries its status in a byte: one memosd does not

@@ -33,7 +33,10 @@
  * threads at once on one instance; complete(), partial() and is_cancelled()
  * may be called from any thread.
  *
- * History. Minor 1 added memos_host_api.partial (streamed results).
+ * History. Minor 1 added memos_host_api.partial (streamed results). Minor 2
+ * added the router kind: PluginRequest.route and RouterCapabilities
+ * (plugin.capnp); a host of minor 1 never asks a plugin to route, and older
+ * plugins load unchanged.
  */
 #ifndef MEMOS_PLUGIN_H
 #define MEMOS_PLUGIN_H
@@ -47,7 +50,7 @@ extern "C" {
 
 #define MEMOS_PLUGIN_MAGIC UINT64_C(0x4D454D4F53504C47) /* "MEMOSPLG" */
 #define MEMOS_PLUGIN_ABI_MAJOR 1
-#define MEMOS_PLUGIN_ABI_MINOR 1
+#define MEMOS_PLUGIN_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define MEMOS_PLUGIN_EXPORT __attribute__((visibility("default")))

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct RoutedSearch {
   std::vector<ContextPiece> context{};
   std::uint32_t context_tokens = 0;
   std::vector<ModuleRun> modules{};  // retrieve, temporal, expand, compress
+  // Budget "auto", or a route explained (SearchOptions::explain): how the
+  // tiers were chosen.
+  std::optional<RouterChoice> router{};
 };
 
 }  // namespace memos

@@ -247,6 +247,26 @@ struct ModuleRun {
   std::string detail{};
 };
 
+// How a routed request's tiers were chosen (RoutedSearch::router,
+// ChatReply::router): by the router for budget "auto", or, for a fixed
+// route explained, the features a router would read.
+struct RouteScore {
+  std::string route{};
+  float quality = 0;  // predicted evidence recall of its context
+  float cost = 0;     // normalised, 0..1
+  float score = 0;    // quality - lambda x cost
+};
+
+struct RouterChoice {
+  std::string source{};  // the router plugin, "default tier", "budget spent" or "fixed route"
+  std::string reason{};  // the router's, or why it was not asked
+  Route route{};         // the route run
+  double ms = 0;         // features, embedding and the router's call
+  std::vector<std::pair<std::string, float>> features{};
+  std::vector<float> vector{};       // the query's embedding (explain only)
+  std::vector<RouteScore> scores{};  // best first
+};
+
 struct PluginInfo {
   std::string name{};
   std::vector<std::string> kinds{};
@@ -359,6 +379,22 @@ struct ItemChange {
   bool wait_searchable = false;   // as in NewItem
 };
 
+// How a routed search or chat chooses the tiers of its query-time memory
+// modules (memos(7), "Routing"). Neither route nor auto_route: not routed.
+struct Routing {
+  // Fixed tiers: Route::all(CostTier::low) is the cheapest budget.
+  std::optional<Route> route{};
+  // Or the router plugin's choice (budget "auto"), the route with the best
+  // predicted recall less lambda times its cost (0: the tenant's lambda).
+  // Without a router memosd runs its default tier, and says why.
+  bool auto_route = false;
+  float lambda = 0;
+  std::int64_t reference_ms = 0;     // when the question is asked (its time words); 0: now
+  std::uint32_t context_tokens = 0;  // compress=mid's token budget; 0: the daemon's
+
+  bool routed() const { return route.has_value() || auto_route; }
+};
+
 // Every condition is applied inside the retrievers, so k hits come back
 // whenever k items qualify (memos(7)).
 struct SearchOptions {
@@ -395,16 +431,11 @@ struct SearchOptions {
   // not rank does not pass). Must be finite (bad_request). Empty: all k.
   std::optional<float> min_score{};
   // Routing (memos(7), "Routing"): run the query-time memory modules at
-  // these tiers (Route::all(CostTier::low) is the cheapest budget). Not
-  // with mode or min_score (bad_request): the retrieve tier chooses the
-  // mode. search() returns the hits; search_routed() the context and the
-  // modules' costs too.
-  std::optional<Route> route{};
-  // The router's choice of tiers instead (budget "auto"): unavailable while
-  // memosd loads no router plugin.
-  bool route_auto = false;
-  std::int64_t reference_ms = 0;     // when the question is asked (its time words); 0: now
-  std::uint32_t context_tokens = 0;  // compress=mid's token budget; 0: the daemon's
+  // fixed tiers or the router's. Not with mode or min_score (bad_request):
+  // the retrieve tier chooses the mode. search() returns the hits;
+  // search_routed() the context, the modules' costs and the router's
+  // choice too.
+  Routing routing{};
 };
 
 // Memory-augmented generation (Client::chat; memos(7), "tiers").
@@ -433,10 +464,7 @@ struct ChatOptions {
   // Routing, as SearchOptions's: the block is the routed search's context
   // (the hits, their neighbouring turns, compressed to the token budget).
   // Not with ids or mode (bad_request).
-  std::optional<Route> route{};
-  bool route_auto = false;
-  std::int64_t reference_ms = 0;
-  std::uint32_t context_tokens = 0;
+  Routing routing{};
 };
 
 struct ChatReply {
@@ -461,8 +489,9 @@ struct ChatReply {
   // restore_ms. Negative when restoring cost more; 0 when nothing was
   // restored or the state's prefill time is unknown.
   double saved_ms = 0;
-  std::vector<std::string> adapters{};  // "NAME*SCALE" of each adapter it ran with
-  std::vector<ModuleRun> modules{};     // a routed chat's, in pipeline order
+  std::vector<std::string> adapters{};   // "NAME*SCALE" of each adapter it ran with
+  std::vector<ModuleRun> modules{};      // a routed chat's, in pipeline order
+  std::optional<RouterChoice> router{};  // budget "auto": how its tiers were chosen
 };
 
 // A piece of a streamed chat, as memosd sends it: first prefill progress
