@@ -549,6 +549,8 @@ void Daemon::after_loop() {
   auto ms_since = [](Clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
   };
+  // The router's last spending goes in with whatever is still queued.
+  flush_router_ledger(PeriodicJob::Running(std::make_shared<std::atomic<bool>>(true)));
   commits_->stop();  // commits whatever is still queued
   const auto indexing = Clock::now();
   const IndexLag backlog = indexes_.lag();

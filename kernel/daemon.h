@@ -45,6 +45,7 @@
 #include "kernel/plugin_manager.h"
 #include "kernel/rate_limits.h"
 #include "kernel/request_handler.h"
+#include "kernel/router_ledger.h"
 #include "kernel/scheduler/scheduler.h"
 #include "kernel/serial_lane.h"
 #include "kernel/services.h"
@@ -127,6 +128,7 @@ class Daemon final : public ConnectionOwner {
   // Periodic work (daemon_jobs.cpp), each a PeriodicJob step.
   void start_periodic_jobs();
   void flush_access_log(PeriodicJob::Running run);
+  void flush_router_ledger(PeriodicJob::Running run);
   void run_retention(PeriodicJob::Running run);
   void run_scheduler(PeriodicJob::Running run);
   void collect_blob_garbage(PeriodicJob::Running run);
@@ -171,6 +173,7 @@ class Daemon final : public ConnectionOwner {
   std::shared_ptr<PluginExecutor> executor_;  // null: no executor.model
   std::shared_ptr<PluginRouter> router_;      // null: none (router_missing_ says why)
   std::string router_missing_;
+  RouterLedger router_ledger_;  // flushed with the access log, and at a clean stop
   std::unique_ptr<ActivationTier> activations_;
   // The one executor lane: owned here, shared through Services, stopped in
   // stop() while the mailbox its jobs reply through still exists.

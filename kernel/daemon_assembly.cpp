@@ -294,10 +294,26 @@ Status Daemon::start_scheduler() {
 
 Status Daemon::start_request_handler() {
   handler_ = std::make_unique<RequestHandler>(
-      Services{config_, *store_, *commits_, indexes_, stats_, access_, plugins_, tenants_,
+      Services{config_,
+               *store_,
+               *commits_,
+               indexes_,
+               stats_,
+               access_,
+               plugins_,
+               tenants_,
                [this](std::function<void()> work) { run_on_worker(std::move(work)); },
-               *activations_, executor_, executor_lane_, *scheduler_, loop_thread_, &inline_reads_,
-               blobs_.get(), &jobs_, router_, router_missing_});
+               *activations_,
+               executor_,
+               executor_lane_,
+               *scheduler_,
+               loop_thread_,
+               &inline_reads_,
+               blobs_.get(),
+               &jobs_,
+               router_,
+               router_missing_,
+               &router_ledger_});
   return {};
 }
 

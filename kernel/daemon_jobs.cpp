@@ -31,6 +31,7 @@ void Daemon::start_periodic_jobs() {
   // the two tick in the same loop turn, flush first, as when retention did
   // both. Reads counted go in about once per retention interval.
   every(config_.store.retention_interval_ms, &Daemon::flush_access_log);
+  every(config_.store.retention_interval_ms, &Daemon::flush_router_ledger);
   every(config_.store.retention_interval_ms, &Daemon::run_retention);
   every(std::uint64_t{config_.scheduler.interval_s} * 1000, &Daemon::run_scheduler);
   every(std::uint64_t{config_.store.blob_gc_interval_s} * 1000, &Daemon::collect_blob_garbage);
@@ -54,6 +55,18 @@ void Daemon::flush_access_log(PeriodicJob::Running run) {
       {[batch = std::move(batch)](store::WriteTxn& txn) { return txn.record_access(batch); },
        [run](const store::Status& s) {
          if (!s.ok()) spdlog::warn("recording access statistics: {}", s.message);
+       }});
+}
+
+// The router's spending since the last flush, as one write (and once more
+// at a clean stop, daemon.cpp): a budget is kept across restarts.
+void Daemon::flush_router_ledger(PeriodicJob::Running run) {
+  auto batch = router_ledger_.take();
+  if (batch.empty()) return;
+  commits_->submit(
+      {[batch = std::move(batch)](store::WriteTxn& txn) { return txn.add_router_usage(batch); },
+       [run](const store::Status& s) {
+         if (!s.ok()) spdlog::warn("recording the router's spending: {}", s.message);
        }});
 }
 

@@ -38,6 +38,7 @@ class InlineReads;
 class PluginExecutor;
 class PluginManager;
 class PluginRouter;
+class RouterLedger;
 class JobTable;
 class SerialLane;
 class TenantRegistry;
@@ -82,6 +83,9 @@ struct Services {
   // (router_missing says why), and "auto" runs at routing.default_tier.
   std::shared_ptr<PluginRouter> router{};
   std::string router_missing{};
+  // What routed queries have spent of each tenant's day (policy [router]
+  // tokens_per_day); null where a harness has none: nothing is counted.
+  RouterLedger* router_ledger = nullptr;
 };
 
 }  // namespace memos::kernel

@@ -24,6 +24,9 @@ namespace {
 // 6: parametric items (`param_names`, ItemRecord.param, a fourth count in
 //    `tenant_usage`), created empty. A memosd reading version 5 would not
 //    know the adapters' blob references.
+// Tables an older memosd may ignore without harm are created empty at any
+// version, without a new one (a downgrade stays possible): `router_usage`
+// (it would only stop counting the router's spending).
 constexpr std::uint32_t kSchemaVersion = 6;
 constexpr std::uint32_t kOldestUpgradableSchema = 2;
 

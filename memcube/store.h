@@ -219,6 +219,9 @@ class ReadTxn {
   Status activation_usage(TenantId tenant, ActivationUsage* out) const;
   // Zeros for a tenant with none. Errors: corrupt, io.
   Status tenant_usage(TenantId tenant, TenantUsage* out) const;
+  // The router's spending on the tenant's last day with any (zeros for a
+  // tenant with none). Errors: corrupt (a damaged row), io.
+  Status router_usage(TenantId tenant, RouterUsage* out) const;
   // Up to `max` of the tenant's items, least recently used first.
   // Errors: corrupt, io.
   Status least_recent_activations(TenantId tenant, std::size_t max,
@@ -317,6 +320,10 @@ class WriteTxn {
   // Adds a batch of reads to the items' access statistics; items that are
   // gone are skipped. Errors: storage_full, map_full, corrupt, io.
   Status record_access(const std::vector<AccessUpdate>& batch);
+  // Adds the router's spending to each tenant's day; a row of an earlier
+  // day (or a damaged one) starts again from zero. Errors: storage_full,
+  // map_full, io.
+  Status add_router_usage(const std::vector<RouterCharge>& batch);
   // Sets an item's statistics (an import carries its strength); a
   // strength below 1 or not finite is stored as 1, negative recalls as 0.
   // Errors: storage_full, map_full, io.

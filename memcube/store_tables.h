@@ -67,6 +67,9 @@
 //     param_names         cube + name -> item (u64): every parametric item
 //                         not purged, a removed one included, so that adding
 //                         the name again continues its history
+//   router_usage_store.cpp (the router's spending, policy [router])
+//     router_usage        tenant -> day (u32) + context tokens (u64) + routed
+//                         queries (u64) + CRC-32C of those 20 bytes (u32)
 //   share_store.cpp (cubes shared with other tenants; both tables hold one
 //   row per grant, so that a cube's grants and a tenant's shared cubes are
 //   each one prefix scan)
@@ -104,6 +107,7 @@ struct Store::Tables {
   MDB_dbi cube_shares = 0, shared_cubes = 0;         // share_store.cpp
   MDB_dbi working_sets = 0;                          // working_set_store.cpp
   MDB_dbi param_names = 0;                           // param_store.cpp
+  MDB_dbi router_usage = 0;                          // router_usage_store.cpp
 
   // Opens every database in `txn`, creating those missing (names as in
   // store.h). Returns LMDB's error code, 0 on success.
@@ -131,6 +135,7 @@ struct Store::Tables {
         {"shared_cubes", &shared_cubes},
         {"working_sets", &working_sets},
         {"param_names", &param_names},
+        {"router_usage", &router_usage},
     };
     for (const auto& [name, dbi] : all) {
       if (int rc = mdb_dbi_open(txn, name, MDB_CREATE, dbi)) return rc;

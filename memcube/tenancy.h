@@ -17,6 +17,23 @@ struct ActivationUsage {
   std::uint64_t bytes = 0;
 };
 
+// What the router has spent of a tenant's day (policy [router]
+// tokens_per_day): the context tokens of its routed queries on `day`, days
+// since 1970-01-01 UTC. A row of an earlier day means nothing spent today.
+struct RouterUsage {
+  std::uint32_t day = 0;
+  std::uint64_t tokens = 0;
+  std::uint64_t queries = 0;
+};
+
+// Spending to add to a tenant's day (WriteTxn::add_router_usage).
+struct RouterCharge {
+  TenantId tenant = 0;
+  std::uint32_t day = 0;
+  std::uint64_t tokens = 0;
+  std::uint64_t queries = 0;
+};
+
 // What a tenant holds of the plaintext tier: its cubes, the items whose
 // head is not a tombstone (archived and frozen ones included), and the bytes
 // of those heads' texts. Kept in step by every write that changes them. A

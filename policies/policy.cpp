@@ -52,6 +52,16 @@ toml::table scheduler_table(const SchedulerOverrides& o) {
   return t;
 }
 
+toml::table router_table(const RouterBudget& b) {
+  toml::table t;
+  if (b.tokens_per_day)
+    t.insert_or_assign("tokens_per_day", static_cast<std::int64_t>(*b.tokens_per_day));
+  if (b.ms_per_query) t.insert_or_assign("ms_per_query", *b.ms_per_query);
+  if (b.lambda) t.insert_or_assign("lambda", *b.lambda);
+  if (b.default_tier) t.insert_or_assign("default_tier", *b.default_tier);
+  return t;
+}
+
 }  // namespace
 
 const char* to_string(Role role) {
@@ -133,13 +143,8 @@ std::string to_toml(const TenantPolicy& p) {
   if (!retention.empty()) root.insert_or_assign("retention", std::move(retention));
   if (toml::table scheduler = scheduler_table(p.scheduler); !scheduler.empty())
     root.insert_or_assign("scheduler", std::move(scheduler));
-  // The reserved table was serialized by the parser: it parses back.
-  if (!p.router_toml.empty()) {
-    try {
-      root.insert_or_assign("router", toml::parse(p.router_toml));
-    } catch (const toml::parse_error&) {
-    }
-  }
+  if (toml::table router = router_table(p.router); !router.empty())
+    root.insert_or_assign("router", std::move(router));
 
   std::ostringstream out;
   out << "# " << (p.file.empty() ? std::string("built-in default policy") : p.file) << "\n";

@@ -50,6 +50,23 @@ struct AdapterChoice {
 std::optional<AdapterChoice> parse_adapter_choice(std::string_view text, std::string* why);
 std::string to_string(const AdapterChoice& choice);
 
+// A policy's [router] keys (memos-policy(5)): what the router of budget
+// "auto" may spend for the tenant; absent: no bound, memosd.conf's routing
+// settings.
+inline constexpr std::int64_t kMaxRouterTokensPerDay = std::int64_t{1} << 40;
+struct RouterBudget {
+  // Context tokens of the tenant's routed queries a UTC day; spent, budget
+  // auto runs every module low, and fixed routes above low are refused.
+  std::optional<std::uint64_t> tokens_per_day;
+  // Routes slower than this (their measured mean) are not chosen.
+  std::optional<double> ms_per_query;
+  std::optional<double> lambda;             // over routing.lambda
+  std::optional<std::string> default_tier;  // "low", "mid" or "high"; over routing.default_tier
+
+  bool operator==(const RouterBudget&) const = default;
+  bool empty() const { return !tokens_per_day && !ms_per_query && !lambda && !default_tier; }
+};
+
 struct TenantPolicy {
   // Where it came from: the file, or "" for the built-in default (every
   // peer admitted, no bounds), used when the folder has no default.toml.
@@ -108,9 +125,8 @@ struct TenantPolicy {
 
   // [scheduler]: overrides of memosd.conf's scheduler settings.
   SchedulerOverrides scheduler;
-  // Reserved for the budget router (issue 19): parsed, checked to be a
-  // small table of plain values, kept as TOML text.
-  std::string router_toml;
+  // [router]: what budget "auto" may spend.
+  RouterBudget router;
 };
 
 const char* to_string(Role role);

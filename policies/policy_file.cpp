@@ -25,9 +25,6 @@ constexpr std::size_t kMaxUids = 65536;
 constexpr std::size_t kMaxNames = 4096;
 constexpr std::size_t kMaxNameBytes = 128;
 constexpr std::size_t kMaxPathBytes = 4096;
-constexpr int kMaxReservedDepth = 4;
-constexpr std::size_t kMaxReservedValues = 256;
-constexpr std::size_t kMaxReservedStringBytes = 4096;
 
 // One file's parse: where diagnostics go, and how to say where.
 class Parser {
@@ -164,39 +161,6 @@ class Parser {
     return v;
   }
 
-  // [scheduler] and [router]: tables of plain values, small and shallow.
-  bool reserved(const std::string& key, const toml::node& node, int depth, std::size_t* values) {
-    if (depth > kMaxReservedDepth) {
-      error(node.source(),
-            key + ": nested deeper than " + std::to_string(kMaxReservedDepth) + " levels");
-      return false;
-    }
-    if (++*values > kMaxReservedValues) {
-      error(node.source(), key + ": more than " + std::to_string(kMaxReservedValues) + " values");
-      return false;
-    }
-    if (const toml::table* t = node.as_table()) {
-      for (auto& [k, v] : *t) {
-        if (!reserved(key + "." + std::string(k.str()), v, depth + 1, values)) return false;
-      }
-      return true;
-    }
-    if (const toml::array* a = node.as_array()) {
-      for (std::size_t i = 0; i < a->size(); ++i) {
-        if (!reserved(key + "[" + std::to_string(i) + "]", (*a)[i], depth + 1, values)) {
-          return false;
-        }
-      }
-      return true;
-    }
-    if (auto s = node.value_exact<std::string>(); s && s->size() > kMaxReservedStringBytes) {
-      error(node.source(),
-            key + ": longer than " + std::to_string(kMaxReservedStringBytes) + " bytes");
-      return false;
-    }
-    return true;
-  }
-
   const UserDirectory& users() const { return users_; }
   const std::string& path() const { return path_; }
 
@@ -206,12 +170,6 @@ class Parser {
   std::vector<Diagnostic>* out_;
   bool failed_ = false;
 };
-
-std::string serialize(const toml::table& table) {
-  std::ostringstream s;
-  s << toml::toml_formatter{table, toml::format_flags::allow_unicode_strings};
-  return s.str();
-}
 
 // The peers a policy names, before they are resolved.
 struct Peers {
@@ -367,6 +325,31 @@ void read_retention(Parser& p, const toml::table& table, TenantPolicy* out) {
   }
 }
 
+void read_router(Parser& p, const toml::table& table, RouterBudget* out) {
+  for (auto& [k, v] : table) {
+    const std::string_view key = k.str();
+    std::string full = "router." + std::string(key);
+    if (key == "tokens_per_day") {
+      if (auto n = p.integer(full, v, 0, kMaxRouterTokensPerDay))
+        out->tokens_per_day = static_cast<std::uint64_t>(*n);
+    } else if (key == "ms_per_query") {
+      out->ms_per_query = p.number(full, v, 0.001, 3600000);
+    } else if (key == "lambda") {
+      out->lambda = p.number(full, v, 0, 100);
+    } else if (key == "default_tier") {
+      if (auto s = p.string(full, v, 8)) {
+        if (*s == "low" || *s == "mid" || *s == "high") {
+          out->default_tier = *s;
+        } else {
+          p.error(v.source(), full + ": '" + *s + "' is not low, mid or high");
+        }
+      }
+    } else {
+      p.error(k.source(), "unknown key '" + full + "'");
+    }
+  }
+}
+
 void read_scheduler(Parser& p, const toml::table& table, SchedulerOverrides* out) {
   namespace limits = scheduler_limits;
   for (auto& [k, v] : table) {
@@ -502,9 +485,7 @@ void read_top_level(Parser& p, const toml::table& root, TenantPolicy* out, Peers
     } else if (key == "scheduler") {
       if (auto* t = table_or_error(p, key, v)) read_scheduler(p, *t, &out->scheduler);
     } else if (key == "router") {
-      const toml::table* t = table_or_error(p, key, v);
-      std::size_t values = 0;
-      if (t && p.reserved(key, *t, 1, &values)) out->router_toml = serialize(*t);
+      if (auto* t = table_or_error(p, key, v)) read_router(p, *t, &out->router);
     } else {
       p.error(k.source(), "unknown key '" + key + "'");
     }

@@ -180,6 +180,7 @@ std::future<Result<TenantUsage>> Client::tenant_usage_async(std::string tenant) 
         out.activation_items = u.getActivationItems();
         out.activation_bytes = u.getActivationBytes();
         out.param_bytes = u.getParamBytes();
+        out.router_tokens = u.getRouterTokens();
         for (auto b : u.getBounds())
           out.bounds.push_back({str(b.getName()), b.getLimit(), b.getUsed()});
         return out;

@@ -80,6 +80,8 @@ int print_usage(const memos::TenantUsage& u, const Output& out) {
     j["text_bytes"] = u.text_bytes;
     j["activation_items"] = u.activation_items;
     j["activation_bytes"] = u.activation_bytes;
+    j["param_bytes"] = u.param_bytes;
+    j["router_tokens"] = u.router_tokens;
     j["bounds"] = Json::array();
     for (const auto& b : u.bounds) {
       j["bounds"].push_back(Json{{"name", b.name}, {"limit", b.limit}, {"used", b.used}});
@@ -92,6 +94,8 @@ int print_usage(const memos::TenantUsage& u, const Output& out) {
               bytes_text(u.text_bytes).c_str());
   std::printf("activation   %llu states, %s\n", static_cast<unsigned long long>(u.activation_items),
               bytes_text(u.activation_bytes).c_str());
+  std::printf("routing      %llu context tokens today (UTC)\n",
+              static_cast<unsigned long long>(u.router_tokens));
   if (u.bounds.empty()) std::printf("bounds       none but memosd's configuration\n");
   for (const auto& b : u.bounds) {
     double pct = b.limit ? 100.0 * static_cast<double>(b.used) / static_cast<double>(b.limit) : 100;

@@ -829,6 +829,7 @@ struct TenantUsage {
   activationBytes @6 :UInt64;
   bounds @7 :List(UsageBound); # the bounds its policy sets, in memos-policy(5)'s order
   paramBytes @8 :UInt64;       # of its adapters' files (parametric items not removed)
+  routerTokens @9 :UInt64;     # context tokens of its routed queries today (UTC)
 }
 
 struct UsageBound {

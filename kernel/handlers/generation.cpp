@@ -213,19 +213,26 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
     q.filter.states = {State::active};
     q.filter.tiers = {Tier::plaintext};
     q.filter.now_ms = now_ms();
-    std::optional<Route> route;
-    if (args.route.routed())
-      route = resolve_route(s, ctx, *txn, q, args.route, false, &out->router);
-    q.mode = route ? routing::routed_mode(*route) : args.mode.value_or(default_mode(out->cube));
+    std::optional<ResolvedRoute> route;
+    if (args.route.routed()) {
+      route.emplace();
+      if (Status st = resolve_route(s, ctx, *txn, q, args.route, false, &*route); !st.ok())
+        return st;
+      out->router = route->view;
+    }
+    q.mode =
+        route ? routing::routed_mode(route->route) : args.mode.value_or(default_mode(out->cube));
     if (Status st = check_search_mode(*ctx.policy, s.config, q.mode); !st.ok()) return st;
     std::vector<SearchHit> hits;
     std::optional<routing::RoutedResult> routed;
     if (route) {
-      routing::RoutedQuery rq{q, *route, args.route.reference_ms, args.route.context_tokens};
+      routing::RoutedQuery rq{q, route->route, args.route.reference_ms, args.route.context_tokens,
+                              route->max_context_tokens};
       routed.emplace();
       if (Status st = routing::run_routed_search(s.indexes, *txn, s.config.routing, rq, &*routed);
           !st.ok())
         return st;
+      charge_route(s, ctx, routed->context_tokens);
       hits = routed->hits;
       out->modules = routed->modules;
     } else if (Status st = run_search(s.indexes, *txn, q, &hits); !st.ok()) {

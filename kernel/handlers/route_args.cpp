@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
+#include "kernel/plugin_router.h"
 #include "kernel/policy_use.h"
+#include "kernel/router_ledger.h"
+#include "kernel/store_vocabulary.h"
+#include "kernel/wire_replies.h"
 
 namespace memos::kernel {
 
@@ -56,30 +61,78 @@ Status read_route_args(std::string_view budget, std::string_view route, std::int
   return {};
 }
 
-Route resolve_route(const Services& s, const RequestContext& ctx, const store::ReadTxn& txn,
-                    const SearchQuery& q, const RouteArgs& args, bool explain,
-                    std::optional<routing::RouterView>* view) {
-  view->reset();
-  if (!args.auto_route && !explain) return *args.route;
+namespace {
+
+constexpr std::uint64_t kMinContextTokens = 16;  // routing.context_tokens' least
+
+// The policy's [router] allows the loaded router ([use] routers).
+bool router_allowed(const policies::TenantPolicy& policy, const PluginRouter& router) {
+  return !policy.routers || std::find(policy.routers->begin(), policy.routers->end(),
+                                      router.name()) != policy.routers->end();
+}
+
+}  // namespace
+
+Status resolve_route(const Services& s, const RequestContext& ctx, const store::ReadTxn& txn,
+                     const SearchQuery& q, const RouteArgs& args, bool explain,
+                     ResolvedRoute* out) {
+  *out = {};
+  const policies::TenantPolicy& policy = *ctx.policy;
+  const policies::RouterBudget& budget = policy.router;
+  bool spent = false;
+  if (budget.tokens_per_day && s.router_ledger) {
+    const std::uint64_t used = s.router_ledger->spent(ctx.tenant, now_ms(), txn);
+    // Fewer tokens left than the smallest context compress makes is spent:
+    // a context cut to nothing would answer nothing.
+    spent = used + kMinContextTokens > *budget.tokens_per_day;
+    if (!spent) {
+      out->max_context_tokens = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+          *budget.tokens_per_day - used, std::numeric_limits<std::uint32_t>::max()));
+    }
+  }
+  if (!args.auto_route) {
+    out->route = *args.route;
+    if (spent && out->route != Route::all(CostTier::low))
+      return Status{Code::quota_exceeded,
+                    "the day's routing budget (policy [router] tokens_per_day = " +
+                        std::to_string(*budget.tokens_per_day) +
+                        ") is spent: use budget low or auto until midnight UTC"};
+    if (!explain) return {};
+  }
   routing::AutoRouteInput input;
   input.search = q;
   input.reference_ms = args.reference_ms;
-  input.lambda = args.lambda != 0 ? args.lambda : s.config.routing.lambda;
+  input.lambda = args.lambda != 0 ? args.lambda
+                 : budget.lambda  ? static_cast<float>(*budget.lambda)
+                                  : s.config.routing.lambda;
   input.default_tier = s.config.routing.default_tier;
+  if (budget.default_tier) input.default_tier = *parse_cost_tier(*budget.default_tier);
+  input.ms_budget = budget.ms_per_query ? static_cast<float>(*budget.ms_per_query) : 0;
+  input.token_budget = out->max_context_tokens;
+  input.budget_spent = spent;
   input.explain = explain;
-  const policies::TenantPolicy& policy = *ctx.policy;
   const Config& config = s.config;
   input.mode_allowed = [&policy, &config](SearchMode mode) {
     return check_search_mode(policy, config, mode).ok();
   };
-  view->emplace();
-  if (!args.auto_route) {
-    routing::describe_query(s.indexes, txn, s.router.get(), input, &**view);
-    (*view)->route = *args.route;
-    return *args.route;
+  out->view.emplace();
+  const PluginRouter* router = s.router.get();
+  std::string missing = s.router_missing;
+  if (router && !router_allowed(policy, *router)) {
+    missing = "the tenant's policy allows no router " + router->name() + " ([use] routers)";
+    router = nullptr;
   }
-  return routing::choose_auto_route(s.indexes, txn, s.router.get(), s.router_missing, input,
-                                    &**view);
+  if (!args.auto_route) {
+    routing::describe_query(s.indexes, txn, router, input, &*out->view);
+    out->view->route = out->route;
+    return {};
+  }
+  out->route = routing::choose_auto_route(s.indexes, txn, router, missing, input, &*out->view);
+  return {};
+}
+
+void charge_route(const Services& s, const RequestContext& ctx, std::uint32_t context_tokens) {
+  if (s.router_ledger) s.router_ledger->charge(ctx.tenant, context_tokens, now_ms());
 }
 
 void set_module_runs(capnp::List<wire::ModuleRun>::Builder out,

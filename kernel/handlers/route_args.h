@@ -43,12 +43,23 @@ Status read_route_args(std::string_view budget, std::string_view route, std::int
 
 // The route a routed request runs: its fixed one, or for "auto" the
 // router's choice (routing/auto_route.h) for query `q` (its cubes, text, k
-// and filter) under the tenant's policy. `view` is filled for "auto", and
-// for a fixed route when `explain` (the features a router would read).
-// Errors: none (routing falls back to the default tier, and says why).
-Route resolve_route(const Services& s, const RequestContext& ctx, const store::ReadTxn& txn,
-                    const SearchQuery& q, const RouteArgs& args, bool explain,
-                    std::optional<routing::RouterView>* view);
+// and filter) under the tenant's policy: its [router] lambda, default tier,
+// ms_per_query and what is left of tokens_per_day (the router is offered
+// that, and the context is cut to it; spent, "auto" runs every module low).
+// `view` is filled for "auto", and for a fixed route when `explain`.
+struct ResolvedRoute {
+  Route route;
+  std::uint32_t max_context_tokens = 0;  // what is left of the day; 0: no bound
+  std::optional<routing::RouterView> view;
+};
+// Errors: quota_exceeded (a fixed route above low when the day's tokens
+// are spent); otherwise none (routing falls back to the default tier, and
+// says why).
+Status resolve_route(const Services& s, const RequestContext& ctx, const store::ReadTxn& txn,
+                     const SearchQuery& q, const RouteArgs& args, bool explain, ResolvedRoute* out);
+
+// Counts a routed request's context tokens against the tenant's day.
+void charge_route(const Services& s, const RequestContext& ctx, std::uint32_t context_tokens);
 
 // Fills `out` (sized to `runs`) with each module's name, tier, time and
 // detail.

@@ -230,12 +230,14 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
     }
     q.filter.now_ms = now_ms();
     // A route's retrieve tier chooses the mode: lexical at low, hybrid above.
-    std::optional<Route> route;
-    std::optional<routing::RouterView> router;
-    if (req->route.routed())
-      route = resolve_route(s, ctx, *txn, q, req->route, req->explain, &router);
-    q.mode =
-        route ? routing::routed_mode(*route) : req->mode.value_or(default_mode(q.cubes.front()));
+    std::optional<ResolvedRoute> route;
+    if (req->route.routed()) {
+      route.emplace();
+      if (Status st = resolve_route(s, ctx, *txn, q, req->route, req->explain, &*route); !st.ok())
+        return ctx.fail(st);
+    }
+    q.mode = route ? routing::routed_mode(route->route)
+                   : req->mode.value_or(default_mode(q.cubes.front()));
     if (Status st = check_search_mode(*ctx.policy, s.config, q.mode); !st.ok()) return ctx.fail(st);
     if (q.fusion.retention_weight != 0) {
       // A memory's retention decays in its owner's unit.
@@ -247,11 +249,13 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
     std::vector<SearchHit> hits;
     std::optional<routing::RoutedResult> routed;
     if (route) {
-      routing::RoutedQuery rq{q, *route, req->route.reference_ms, req->route.context_tokens};
+      routing::RoutedQuery rq{q, route->route, req->route.reference_ms, req->route.context_tokens,
+                              route->max_context_tokens};
       routed.emplace();
       if (Status st = routing::run_routed_search(s.indexes, *txn, s.config.routing, rq, &*routed);
           !st.ok())
         return ctx.fail(st);
+      charge_route(s, ctx, routed->context_tokens);
       hits = routed->hits;
     } else if (Status st = run_search(s.indexes, *txn, q, &hits); !st.ok()) {
       return ctx.fail(st);
@@ -287,7 +291,7 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
                             scheduler::Recall::search_hit, now);
       found.push_back(std::move(f));
     }
-    if (routed) return respond_routed(ctx, found, names, req->explain, *routed, router);
+    if (routed) return respond_routed(ctx, found, names, req->explain, *routed, route->view);
     ctx.respond([&](wire::Response::Builder r) {
       set_hits(r.initHits(static_cast<unsigned>(found.size())), found, names, req->explain);
     });

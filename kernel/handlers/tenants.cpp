@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "kernel/handlers/areas.h"
+#include "kernel/router_ledger.h"
 #include "kernel/tenant_registry.h"
+#include "kernel/wire_replies.h"
 
 namespace memos::kernel {
 namespace {
@@ -84,6 +86,8 @@ void respond_usage(const Services& s, const RequestContext& ctx, const Peer& pee
   if (st.ok()) st = txn->tenant_usage(peer.tenant, &usage);
   if (st.ok()) st = txn->activation_usage(peer.tenant, &activation);
   if (!st.ok()) return ctx.fail(Status::from(st));
+  const std::uint64_t routed =
+      s.router_ledger ? s.router_ledger->spent(peer.tenant, now_ms(), *txn) : 0;
   txn.reset();
   const policies::TenantPolicy& p = *peer.policy;
   struct Row {
@@ -99,6 +103,7 @@ void respond_usage(const Services& s, const RequestContext& ctx, const Peer& pee
       {"parametric.max_mb", p.parametric_max_mb, mib_up(usage.param_bytes)},
       // Blobs: activation states and adapters.
       {"max_blob_mb", p.max_blob_mb, mib_up(activation.bytes + usage.param_bytes)},
+      {"router.tokens_per_day", p.router.tokens_per_day, routed},
   };
   std::string name = s.tenants.tenant_name(peer);
   ctx.respond([&](wire::Response::Builder r) {
@@ -111,6 +116,7 @@ void respond_usage(const Services& s, const RequestContext& ctx, const Peer& pee
     u.setActivationItems(activation.count);
     u.setActivationBytes(activation.bytes);
     u.setParamBytes(usage.param_bytes);
+    u.setRouterTokens(routed);
     unsigned n = 0;
     for (const Row& row : rows) n += row.limit ? 1 : 0;
     auto bounds = u.initBounds(n);

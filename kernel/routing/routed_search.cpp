@@ -170,7 +170,18 @@ Status run_routed_search(const IndexSet& indexes, const store::ReadTxn& txn,
     compress_extractive(q.text, budget, &out->context);
     compress.detail = "budget " + std::to_string(budget) + " tokens";
   }
-  for (const auto& p : out->context) out->context_tokens += p.tokens;
+  auto total = [&] {
+    std::uint32_t sum = 0;
+    for (const auto& p : out->context) sum += p.tokens;
+    return sum;
+  };
+  out->context_tokens = total();
+  if (query.max_context_tokens != 0 && out->context_tokens > query.max_context_tokens) {
+    compress_extractive(q.text, query.max_context_tokens, &out->context);
+    out->context_tokens = total();
+    compress.detail +=
+        ", cut to the day's remaining " + std::to_string(query.max_context_tokens) + " tokens";
+  }
   compress.ms = ms_since(start);
   out->modules = {std::move(retrieve), std::move(temporal), std::move(expand), std::move(compress)};
   return {};

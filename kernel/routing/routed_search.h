@@ -38,6 +38,10 @@ struct RoutedQuery {
   Route route;
   std::int64_t reference_ms = 0;     // when the question is asked; 0: search.filter.now_ms
   std::uint32_t context_tokens = 0;  // compress mid's budget; 0: routing.context_tokens
+  // A bound on the context whatever the tiers (what is left of the tenant's
+  // day, policy [router] tokens_per_day): a context over it is cut as
+  // compress mid would; 0: none.
+  std::uint32_t max_context_tokens = 0;
 };
 
 struct ModuleRun {

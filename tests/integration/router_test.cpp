@@ -6,6 +6,7 @@
 // the default tier and says why.
 #define BOOST_TEST_MODULE router
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -192,4 +193,62 @@ BOOST_AUTO_TEST_CASE(corrupt_or_unsafe_weights_refuse_the_router_and_auto_falls_
       BOOST_TEST(d.process->log().find("weights refused") != std::string::npos);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(the_days_budget_is_kept_across_restarts_and_spent_routes_low) {
+  memos::testing::TempDir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  const std::string policies = dir.path() + "/tenants.d";
+  ::mkdir(policies.c_str(), 0755);
+  std::ofstream(policies + "/default.toml") << "[router]\ntokens_per_day = 60\n";
+  const std::string conf = "policies_dir = \"" + policies + "\"\n";
+  std::uint64_t spent = 0;
+  {
+    Daemon d(dir.path(), conf);
+    auto c = d.client();
+    add_conversation(*c);
+    // The context never exceeds what is left of the day.
+    for (int i = 0; i < 20; ++i) {
+      auto usage = c->tenant_usage();
+      BOOST_REQUIRE_MESSAGE(usage.ok(), why(usage));
+      const std::uint64_t before = usage->router_tokens;
+      auto r = search_auto(*c, "What did Caroline and Melanie talk about?");
+      if (r.router->source == "budget spent") break;
+      BOOST_TEST(r.context_tokens <= 60 - before);
+      auto after = c->tenant_usage();
+      BOOST_REQUIRE(after.ok());
+      BOOST_TEST(after->router_tokens == before + r.context_tokens);
+    }
+    auto usage = c->tenant_usage();
+    BOOST_REQUIRE(usage.ok());
+    spent = usage->router_tokens;
+    BOOST_TEST(spent + 16 > 60u, spent);
+    auto bound = std::find_if(usage->bounds.begin(), usage->bounds.end(),
+                              [](const auto& b) { return b.name == "router.tokens_per_day"; });
+    BOOST_REQUIRE(bound != usage->bounds.end());
+    BOOST_TEST(bound->limit == 60u);
+    BOOST_TEST(bound->used == spent);
+    // Spent: auto runs every module low, a fixed route above low is refused.
+    auto low = search_auto(*c, "What does Melanie paint?");
+    BOOST_TEST(low.router->source == "budget spent");
+    BOOST_TEST((low.router->route == Route::all(CostTier::low)));
+    memos::SearchOptions fixed;
+    fixed.routing.route = Route::all(CostTier::mid);
+    auto refused = c->search_routed("talk", "What does Melanie paint?", fixed);
+    BOOST_REQUIRE(!refused.ok());
+    BOOST_TEST((refused.error().code == memos::ErrorCode::quota_exceeded), refused.error().message);
+    fixed.routing.route = Route::all(CostTier::low);
+    BOOST_TEST(c->search_routed("talk", "What does Melanie paint?", fixed).ok());
+    auto more = c->tenant_usage();
+    BOOST_REQUIRE(more.ok());
+    spent = more->router_tokens;  // the low searches count too
+    BOOST_TEST(d.process->stop() == 0);
+  }
+  // A restart keeps the day's spending.
+  Daemon again(dir.path(), conf);
+  auto c = again.client();
+  auto usage = c->tenant_usage();
+  BOOST_REQUIRE(usage.ok());
+  BOOST_TEST(usage->router_tokens == spent);
+  BOOST_TEST(search_auto(*c, "What does Melanie paint?").router->source == "budget spent");
 }

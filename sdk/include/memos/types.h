@@ -310,6 +310,7 @@ struct TenantUsage {
   std::uint64_t activation_bytes = 0;
   std::vector<UsageBound> bounds{};  // the bounds its policy sets
   std::uint64_t param_bytes = 0;     // of its adapters' files
+  std::uint64_t router_tokens = 0;   // context tokens of its routed queries today (UTC)
 };
 
 struct Status {
