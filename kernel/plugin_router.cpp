@@ -21,8 +21,11 @@ std::string read_tiers(capnp::List<plugin_wire::ModuleTier>::Reader tiers, const
                        Route* out) {
   std::array<bool, kModules> seen{};
   for (auto t : tiers) {
-    std::optional<Module> module = parse_module(std::string_view(t.getModule().cStr()));
-    std::optional<CostTier> tier = parse_cost_tier(std::string_view(t.getTier().cStr()));
+    // Whole texts, NULs included: "retrieve\0x" is no module.
+    std::optional<Module> module =
+        parse_module(std::string_view(t.getModule().cStr(), t.getModule().size()));
+    std::optional<CostTier> tier =
+        parse_cost_tier(std::string_view(t.getTier().cStr(), t.getTier().size()));
     if (!module || !tier) return "the router named an unknown module or tier";
     auto& seen_it = seen[static_cast<std::size_t>(*module)];
     if (seen_it) return std::string("the router named ") + to_string(*module) + " twice";

@@ -216,7 +216,7 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
     std::optional<ResolvedRoute> route;
     if (args.route.routed()) {
       route.emplace();
-      if (Status st = resolve_route(s, ctx, *txn, q, args.route, false, &*route); !st.ok())
+      if (Status st = resolve_route(s, ctx, *txn, q, args.route, false, true, &*route); !st.ok())
         return st;
       out->router = route->view;
     }
@@ -226,8 +226,12 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
     std::vector<SearchHit> hits;
     std::optional<routing::RoutedResult> routed;
     if (route) {
-      routing::RoutedQuery rq{q, route->route, args.route.reference_ms, args.route.context_tokens,
-                              route->max_context_tokens};
+      routing::RoutedQuery rq{q,
+                              route->route,
+                              args.route.reference_ms,
+                              args.route.context_tokens,
+                              route->max_context_tokens,
+                              route->model.get()};
       routed.emplace();
       if (Status st = routing::run_routed_search(s.indexes, *txn, s.config.routing, rq, &*routed);
           !st.ok())

@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "kernel/executor_reader.h"
 #include "kernel/plugin_router.h"
 #include "kernel/policy_use.h"
 #include "kernel/router_ledger.h"
@@ -42,22 +43,18 @@ Status read_route_args(std::string_view budget, std::string_view route, std::int
                                "' is unknown (low, mid, high or auto)");
   }
   // A budget runs each module at its tier or the best below it that this
-  // memosd can run; a route that names an unavailable tier is refused.
-  out->route = parse_route(route, routing::runnable(Route::all(*tier)));
-  if (!out->route) {
+  // memosd can run (resolve_route); a module the route names must run at
+  // its tier. A module is named when its tier does not follow the base.
+  out->route = parse_route(route, Route::all(*tier));
+  std::optional<Route> over_low = parse_route(route, Route::all(CostTier::low));
+  std::optional<Route> over_high = parse_route(route, Route::all(CostTier::high));
+  if (!out->route || !over_low || !over_high) {
     return Status::bad_request("route '" + std::string(route.substr(0, 64)) +
                                "' is malformed: MODULE=TIER,... with modules retrieve, temporal, "
                                "expand, compress (each once) and tiers low, mid, high");
   }
-  if (routing::runnable(*out->route) != *out->route) {
-    for (std::size_t i = 0; i < kModules; ++i) {
-      const Module m = static_cast<Module>(i);
-      if ((*out->route)[m] != routing::runnable(*out->route)[m])
-        return Status::unavailable(std::string(to_string(m)) +
-                                   "=high reads with an executor, which this memosd does not do "
-                                   "yet: use low or mid");
-    }
-  }
+  for (std::size_t i = 0; i < kModules; ++i)
+    out->named[i] = over_low->tiers[i] == over_high->tiers[i];
   return {};
 }
 
@@ -71,14 +68,43 @@ bool router_allowed(const policies::TenantPolicy& policy, const PluginRouter& ro
                                       router.name()) != policy.routers->end();
 }
 
+bool reads_with_model(const Route& route) {
+  for (Module m : {Module::temporal, Module::expand, Module::compress})
+    if (route[m] == CostTier::high) return true;
+  return false;
+}
+
+// A fixed route as this memosd runs it: each module the budget set at its
+// tier or the best below it that runs; one the route names at its tier, or
+// refused. Errors: unavailable.
+Status fit_fixed_route(const RouteArgs& args, bool with_model, const std::string& no_model,
+                       Route* out) {
+  *out = routing::runnable(*args.route, with_model);
+  for (std::size_t i = 0; i < kModules; ++i) {
+    const Module m = static_cast<Module>(i);
+    if (args.named[i] && (*out)[m] != (*args.route)[m])
+      return Status::unavailable(std::string(to_string(m)) +
+                                 "=high reads with the executor: " + no_model + "; use low or mid");
+  }
+  return {};
+}
+
 }  // namespace
 
 Status resolve_route(const Services& s, const RequestContext& ctx, const store::ReadTxn& txn,
-                     const SearchQuery& q, const RouteArgs& args, bool explain,
+                     const SearchQuery& q, const RouteArgs& args, bool explain, bool on_lane,
                      ResolvedRoute* out) {
   *out = {};
   const policies::TenantPolicy& policy = *ctx.policy;
   const policies::RouterBudget& budget = policy.router;
+  // The model tiers need the executor, and the tenant's leave to use it.
+  std::string no_model;
+  if (!s.executor) {
+    no_model = "no executor is configured (executor.model)";
+  } else if (Status st = check_executor(policy, s.config); !st.ok()) {
+    no_model = st.message;
+  }
+  const bool with_model = no_model.empty();
   bool spent = false;
   if (budget.tokens_per_day && s.router_ledger) {
     const std::uint64_t used = s.router_ledger->spent(ctx.tenant, now_ms(), txn);
@@ -91,43 +117,48 @@ Status resolve_route(const Services& s, const RequestContext& ctx, const store::
     }
   }
   if (!args.auto_route) {
-    out->route = *args.route;
+    if (Status st = fit_fixed_route(args, with_model, no_model, &out->route); !st.ok()) return st;
     if (spent && out->route != Route::all(CostTier::low))
       return Status{Code::quota_exceeded,
                     "the day's routing budget (policy [router] tokens_per_day = " +
                         std::to_string(*budget.tokens_per_day) +
                         ") is spent: use budget low or auto until midnight UTC"};
-    if (!explain) return {};
   }
-  routing::AutoRouteInput input;
-  input.search = q;
-  input.reference_ms = args.reference_ms;
-  input.lambda = args.lambda != 0 ? args.lambda
-                 : budget.lambda  ? static_cast<float>(*budget.lambda)
-                                  : s.config.routing.lambda;
-  input.default_tier = s.config.routing.default_tier;
-  if (budget.default_tier) input.default_tier = *parse_cost_tier(*budget.default_tier);
-  input.ms_budget = budget.ms_per_query ? static_cast<float>(*budget.ms_per_query) : 0;
-  input.token_budget = out->max_context_tokens;
-  input.budget_spent = spent;
-  input.explain = explain;
-  const Config& config = s.config;
-  input.mode_allowed = [&policy, &config](SearchMode mode) {
-    return check_search_mode(policy, config, mode).ok();
-  };
-  out->view.emplace();
-  const PluginRouter* router = s.router.get();
-  std::string missing = s.router_missing;
-  if (router && !router_allowed(policy, *router)) {
-    missing = "the tenant's policy allows no router " + router->name() + " ([use] routers)";
-    router = nullptr;
+  if (args.auto_route || explain) {
+    routing::AutoRouteInput input;
+    input.search = q;
+    input.reference_ms = args.reference_ms;
+    input.lambda = args.lambda != 0 ? args.lambda
+                   : budget.lambda  ? static_cast<float>(*budget.lambda)
+                                    : s.config.routing.lambda;
+    input.default_tier = s.config.routing.default_tier;
+    if (budget.default_tier) input.default_tier = *parse_cost_tier(*budget.default_tier);
+    input.ms_budget = budget.ms_per_query ? static_cast<float>(*budget.ms_per_query) : 0;
+    input.token_budget = out->max_context_tokens;
+    input.budget_spent = spent;
+    input.explain = explain;
+    input.with_model = with_model;
+    const Config& config = s.config;
+    input.mode_allowed = [&policy, &config](SearchMode mode) {
+      return check_search_mode(policy, config, mode).ok();
+    };
+    out->view.emplace();
+    const PluginRouter* router = s.router.get();
+    std::string missing = s.router_missing;
+    if (router && !router_allowed(policy, *router)) {
+      missing = "the tenant's policy allows no router " + router->name() + " ([use] routers)";
+      router = nullptr;
+    }
+    if (args.auto_route) {
+      out->route = routing::choose_auto_route(s.indexes, txn, router, missing, input, &*out->view);
+    } else {
+      routing::describe_query(s.indexes, txn, router, input, &*out->view);
+      out->view->route = out->route;
+    }
   }
-  if (!args.auto_route) {
-    routing::describe_query(s.indexes, txn, router, input, &*out->view);
-    out->view->route = out->route;
-    return {};
-  }
-  out->route = routing::choose_auto_route(s.indexes, txn, router, missing, input, &*out->view);
+  if (with_model && reads_with_model(out->route))
+    out->model =
+        std::make_unique<ExecutorReader>(*s.executor, on_lane ? nullptr : &s.executor_lane);
   return {};
 }
 

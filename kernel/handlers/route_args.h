@@ -5,7 +5,9 @@
 // and how the tiers were chosen, as their replies carry it.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -21,7 +23,10 @@
 namespace memos::kernel {
 
 struct RouteArgs {
-  std::optional<Route> route;        // a fixed route
+  std::optional<Route> route;  // a fixed route
+  // The modules the route text names: those must run at their tier; the
+  // others, set by the budget, run at it or the best below it that runs.
+  std::array<bool, kModules> named{};
   bool auto_route = false;           // budget "auto": the router chooses
   std::int64_t reference_ms = 0;     // 0: now
   std::uint32_t context_tokens = 0;  // 0: routing.context_tokens
@@ -36,8 +41,7 @@ struct RouteArgs {
 // routed, and then a reference time, context budget or lambda is an error.
 // Errors: bad_request (an unknown budget, a malformed route, a route with
 // "auto", a negative time, a lambda not in [0, 100], options without a
-// route), unavailable (a route naming a high tier that reads with an
-// executor, not built yet).
+// route). Whether its tiers run here is resolve_route's.
 Status read_route_args(std::string_view budget, std::string_view route, std::int64_t reference_ms,
                        std::uint32_t context_tokens, float lambda, RouteArgs* out);
 
@@ -51,12 +55,18 @@ struct ResolvedRoute {
   Route route;
   std::uint32_t max_context_tokens = 0;  // what is left of the day; 0: no bound
   std::optional<routing::RouterView> view;
+  std::unique_ptr<routing::ModelReader> model;  // set when a tier reads with the executor
 };
-// Errors: quota_exceeded (a fixed route above low when the day's tokens
-// are spent); otherwise none (routing falls back to the default tier, and
-// says why).
+// `model` is set when a tier reads with the executor (ExecutorReader;
+// `on_lane`: the caller runs on the executor lane).
+// Errors: unavailable (the route names temporal, expand or compress high
+// and there is no executor, or the tenant's policy does not let it use
+// it), quota_exceeded (a fixed route above low when the day's tokens are
+// spent); otherwise none (routing falls back to the default tier, and says
+// why).
 Status resolve_route(const Services& s, const RequestContext& ctx, const store::ReadTxn& txn,
-                     const SearchQuery& q, const RouteArgs& args, bool explain, ResolvedRoute* out);
+                     const SearchQuery& q, const RouteArgs& args, bool explain, bool on_lane,
+                     ResolvedRoute* out);
 
 // Counts a routed request's context tokens against the tenant's day.
 void charge_route(const Services& s, const RequestContext& ctx, std::uint32_t context_tokens);

@@ -233,7 +233,8 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
     std::optional<ResolvedRoute> route;
     if (req->route.routed()) {
       route.emplace();
-      if (Status st = resolve_route(s, ctx, *txn, q, req->route, req->explain, &*route); !st.ok())
+      if (Status st = resolve_route(s, ctx, *txn, q, req->route, req->explain, false, &*route);
+          !st.ok())
         return ctx.fail(st);
     }
     q.mode = route ? routing::routed_mode(route->route)
@@ -249,8 +250,12 @@ void search(const Services& s, const RequestContext& ctx, wire::Search::Reader a
     std::vector<SearchHit> hits;
     std::optional<routing::RoutedResult> routed;
     if (route) {
-      routing::RoutedQuery rq{q, route->route, req->route.reference_ms, req->route.context_tokens,
-                              route->max_context_tokens};
+      routing::RoutedQuery rq{q,
+                              route->route,
+                              req->route.reference_ms,
+                              req->route.context_tokens,
+                              route->max_context_tokens,
+                              route->model.get()};
       routed.emplace();
       if (Status st = routing::run_routed_search(s.indexes, *txn, s.config.routing, rq, &*routed);
           !st.ok())

@@ -24,7 +24,7 @@ std::vector<std::pair<Module, std::vector<CostTier>>> offered_tiers(const AutoRo
   for (std::size_t i = 0; i < kModules; ++i) {
     const Module m = static_cast<Module>(i);
     std::vector<CostTier> tiers;
-    for (CostTier t : runnable_tiers(m)) {
+    for (CostTier t : runnable_tiers(m, input.with_model)) {
       if (m != Module::retrieve || !input.mode_allowed || input.mode_allowed(mode_of(m, t)))
         tiers.push_back(t);
     }
@@ -65,7 +65,7 @@ Route choose_auto_route(const IndexSet& indexes, const store::ReadTxn& txn,
   auto fall_back = [&](std::string source, std::string why, CostTier tier) {
     view->source = std::move(source);
     view->reason = std::move(why);
-    view->route = runnable(Route::all(tier));
+    view->route = runnable(Route::all(tier), input.with_model);
     // A retrieve tier the policy forbids gives way to one it allows.
     if (input.mode_allowed && !input.mode_allowed(routed_mode(view->route)))
       view->route[Module::retrieve] =

@@ -43,7 +43,8 @@ struct AutoRouteInput {
   std::uint32_t token_budget = 0;  // context tokens left today; 0: none
   bool budget_spent = false;       // the day's tokens are gone: everything low
   CostTier default_tier = CostTier::mid;
-  bool explain = false;  // keep the embedding in the view
+  bool explain = false;     // keep the embedding in the view
+  bool with_model = false;  // the executor's tiers run (temporal, expand, compress high)
   // Whether the tenant's policy allows a search mode (retrieve low is
   // lexical, mid and high hybrid).
   std::function<bool(SearchMode)> mode_allowed;

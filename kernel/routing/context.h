@@ -7,7 +7,8 @@
 // for the piece's rank, the best are taken while they fit, and each piece
 // keeps its chosen sentences in their order; a piece none of whose
 // sentences is chosen leaves the context. A budget that the whole context
-// fits leaves it untouched. (High, an executor's summary, is a later step.)
+// fits leaves it untouched. (High, the model's rewrite of each piece, is
+// model_tiers.h.)
 // Errors: none.
 #pragma once
 

@@ -6,6 +6,7 @@
 #include <limits>
 #include <set>
 
+#include "kernel/routing/model_tiers.h"
 #include "kernel/routing/time_window.h"
 #include "kernel/store_vocabulary.h"
 
@@ -50,12 +51,49 @@ bool admitted(const store::Item& item, const store::Item& hit, const RetrievalFi
                         : std::find(states.begin(), states.end(), state) != states.end();
 }
 
+// Of the turns each side offers (nearest first), those the model keeps;
+// without a model, or when it fails, the nearest `radius` of each side.
+void choose_neighbours(ModelReader* model, std::string_view query, std::size_t radius,
+                       std::vector<ContextPiece>* before, std::vector<ContextPiece>* after,
+                       std::string* note) {
+  auto nearest = [radius](std::vector<ContextPiece>* side) {
+    if (side->size() > radius) side->resize(radius);
+  };
+  if (!model) {
+    nearest(before);
+    nearest(after);
+    return;
+  }
+  std::vector<std::string_view> turns;
+  for (const auto* side : {before, after})
+    for (const auto& p : *side) turns.push_back(p.text);
+  std::optional<std::vector<bool>> keep = model_select(*model, query, turns, note);
+  if (!keep) {
+    nearest(before);
+    nearest(after);
+    return;
+  }
+  std::size_t i = 0;
+  for (auto* side : {before, after}) {
+    std::vector<ContextPiece> kept;
+    for (auto& p : *side)
+      if ((*keep)[i++]) kept.push_back(std::move(p));
+    *side = std::move(kept);
+  }
+}
+
 // Expand mid: each of the best `config.expand_hits` hits followed by its
 // nearest turns of the same session (earlier ones before it, later after,
 // in id order, which is the order they were added in).
+//
+// Expand High (a `model`): each side offers twice the radius, and the turns
+// kept are those the model says help answer `query`; when the model fails
+// or does not answer yes or no, that hit keeps the Mid choice and `note`
+// says why.
 void expand_context(const store::ReadTxn& txn, const RoutingConfig& config,
                     const RetrievalFilter& filter, const std::vector<SearchHit>& hits,
-                    std::vector<ContextPiece>* context, std::size_t* added) {
+                    ModelReader* model, std::string_view query, std::vector<ContextPiece>* context,
+                    std::size_t* added, std::string* note) {
   std::set<std::pair<store::CubeId, store::ItemId>> present;
   for (const auto& p : *context) present.emplace(p.cube, p.id);
   std::vector<ContextPiece> out;
@@ -75,17 +113,20 @@ void expand_context(const store::ReadTxn& txn, const RoutingConfig& config,
       out.push_back(std::move(hit_piece));
       continue;
     }
+    const std::size_t offered = model ? 2 * config.expand_radius : config.expand_radius;
     auto pick = [&](const std::vector<store::Item>& side) {
       std::vector<ContextPiece> picked;
       for (const auto& item : side) {
-        if (picked.size() == config.expand_radius) break;
-        if (!admitted(item, hit, filter) || !present.emplace(hit_piece.cube, item.id).second)
-          continue;
+        if (picked.size() == offered) break;
+        if (!admitted(item, hit, filter) || present.contains({hit_piece.cube, item.id})) continue;
         picked.push_back({hit_piece.cube, item.id, item.text, estimate_tokens(item.text), hit.id});
       }
       return picked;
     };
     std::vector<ContextPiece> before = pick(earlier), after = pick(later);
+    choose_neighbours(model, query, config.expand_radius, &before, &after, note);
+    for (const auto* side : {&before, &after})
+      for (const auto& p : *side) present.emplace(p.cube, p.id);
     *added += before.size() + after.size();
     std::reverse(before.begin(), before.end());  // nearest first -> in order
     for (auto& p : before) out.push_back(std::move(p));
@@ -97,15 +138,16 @@ void expand_context(const store::ReadTxn& txn, const RoutingConfig& config,
 
 }  // namespace
 
-std::vector<CostTier> runnable_tiers(Module module) {
-  if (module == Module::retrieve) return {CostTier::low, CostTier::mid, CostTier::high};
+std::vector<CostTier> runnable_tiers(Module module, bool with_model) {
+  if (module == Module::retrieve || with_model)
+    return {CostTier::low, CostTier::mid, CostTier::high};
   return {CostTier::low, CostTier::mid};
 }
 
-Route runnable(Route route) {
+Route runnable(Route route, bool with_model) {
   for (std::size_t i = 0; i < kModules; ++i) {
     const Module m = static_cast<Module>(i);
-    route[m] = std::min(route[m], runnable_tiers(m).back());
+    route[m] = std::min(route[m], runnable_tiers(m, with_model).back());
   }
   return route;
 }
@@ -124,12 +166,36 @@ Status run_routed_search(const IndexSet& indexes, const store::ReadTxn& txn,
   ModuleRun temporal{Module::temporal, route[Module::temporal], 0, "none"};
   if (route[Module::temporal] != CostTier::low) {
     const std::int64_t reference = query.reference_ms != 0 ? query.reference_ms : q.filter.now_ms;
-    if (auto window = read_time_window(q.text, reference)) {
+    // High: the model reads the window; an answer that does not read falls
+    // back to the rules (Mid), and the detail says what the model said.
+    bool model_read = false;
+    std::string fallback;
+    if (route[Module::temporal] == CostTier::high && query.model) {
+      TimeWindow window;
+      std::string why;
+      switch (model_time_window(*query.model, q.text, reference, &window, &why)) {
+        case WindowAnswer::window:
+          q.window = SearchQuery::Window{window.from_ms, window.to_ms, config.window_weight};
+          temporal.detail = "model: window " + day(window.from_ms) + ".." + day(window.to_ms);
+          model_read = true;
+          break;
+        case WindowAnswer::none:
+          temporal.detail = "model: no time";
+          model_read = true;
+          break;
+        case WindowAnswer::unreadable:
+          fallback = why + "; rules: ";
+          break;
+      }
+    }
+    if (model_read) {
+      // The model answered.
+    } else if (auto window = read_time_window(q.text, reference)) {
       q.window = SearchQuery::Window{window->from_ms, window->to_ms, config.window_weight};
-      temporal.detail = "window " + day(window->from_ms) + ".." + day(window->to_ms) + " from '" +
-                        window->matched + "'";
+      temporal.detail = fallback + "window " + day(window->from_ms) + ".." + day(window->to_ms) +
+                        " from '" + window->matched + "'";
     } else {
-      temporal.detail = "no time words";
+      temporal.detail = fallback + "no time words";
     }
   }
   temporal.ms = ms_since(start);
@@ -157,8 +223,14 @@ Status run_routed_search(const IndexSet& indexes, const store::ReadTxn& txn,
   ModuleRun expand{Module::expand, route[Module::expand], 0, "none"};
   if (route[Module::expand] != CostTier::low) {
     std::size_t added = 0;
-    expand_context(txn, config, q.filter, out->hits, &out->context, &added);
-    expand.detail = std::to_string(added) + " neighbouring turns";
+    std::string model_note;
+    ModelReader* model = route[Module::expand] == CostTier::high ? query.model : nullptr;
+    expand_context(txn, config, q.filter, out->hits, model, q.text, &out->context, &added,
+                   &model_note);
+    expand.detail =
+        std::to_string(added) + " neighbouring turns" +
+        (model ? (model_note.empty() ? ", chosen by the model" : " (mid: " + model_note + ")")
+               : "");
   }
   expand.ms = ms_since(start);
 
@@ -167,8 +239,16 @@ Status run_routed_search(const IndexSet& indexes, const store::ReadTxn& txn,
   if (route[Module::compress] != CostTier::low) {
     const std::uint32_t budget =
         query.context_tokens != 0 ? query.context_tokens : config.context_tokens;
-    compress_extractive(q.text, budget, &out->context);
     compress.detail = "budget " + std::to_string(budget) + " tokens";
+    if (route[Module::compress] == CostTier::high && query.model) {
+      std::string model_note;
+      const std::size_t rewritten =
+          model_compress(*query.model, q.text, budget, &out->context, &model_note);
+      compress.detail += ", " + std::to_string(rewritten) + " rewritten by the model" +
+                         (model_note.empty() ? "" : " (" + model_note + ")");
+    } else {
+      compress_extractive(q.text, budget, &out->context);
+    }
   }
   auto total = [&] {
     std::uint32_t sum = 0;

@@ -14,8 +14,9 @@
 // only when fewer qualify), the context holds the hits' memories (whole or
 // in part) and their neighbours, never a memory the search's cubes and
 // filter would not give. Every module's wall time is measured. The high
-// tiers of temporal, expand and compress read with an executor; they are
-// refused by the caller until built (handlers/search.cpp).
+// tiers of temporal, expand and compress read with the executor
+// (model_tiers.h); without one the caller does not ask for them
+// (handlers/route_args.h).
 //
 // Errors: those of run_search (search.h); the other modules add none (an
 // unreadable neighbour is left out).
@@ -27,6 +28,7 @@
 
 #include "kernel/config.h"
 #include "kernel/routing/context.h"
+#include "kernel/routing/model_reader.h"
 #include "kernel/search.h"
 #include "kernel/status.h"
 #include "memos/vocabulary.h"
@@ -42,6 +44,9 @@ struct RoutedQuery {
   // day, policy [router] tokens_per_day): a context over it is cut as
   // compress mid would; 0: none.
   std::uint32_t max_context_tokens = 0;
+  // What the High tiers of temporal, expand and compress read with (the
+  // executor); null: none, and those tiers are not asked for.
+  ModelReader* model = nullptr;
 };
 
 struct ModuleRun {
@@ -59,11 +64,11 @@ struct RoutedResult {
 };
 
 // The tiers this memosd runs `module` at, cheapest first: retrieve all
-// three; temporal, expand and compress low and mid (their high tiers read
-// with an executor, not built yet).
-std::vector<CostTier> runnable_tiers(Module module);
+// three; temporal, expand and compress low and mid, and high `with_model`
+// (they read with the executor: model_tiers.h).
+std::vector<CostTier> runnable_tiers(Module module, bool with_model);
 // `route` with each module at its tier or the best below it that runs.
-Route runnable(Route route);
+Route runnable(Route route, bool with_model);
 
 // The mode the retrieve tier searches in: lexical at low, hybrid above (a
 // tenant's policy may allow only some modes).

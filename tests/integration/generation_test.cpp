@@ -502,9 +502,32 @@ BOOST_AUTO_TEST_CASE(a_routed_chat_answers_over_the_routed_context) {
   memos::ChatOptions moded = o;
   moded.mode = memos::SearchMode::dense;
   BOOST_TEST((c->chat("talk", "q", moded).error().code == memos::ErrorCode::bad_request));
+  // The executor's tiers: every module high, in a chat (on the executor's
+  // lane) and a search (queued to it). Whatever the tiny model answers (it
+  // is random), each module keeps its contract and says what the model did.
   memos::ChatOptions high = o;
-  (*high.routing.route)[memos::Module::compress] = memos::CostTier::high;
-  BOOST_TEST((c->chat("talk", "q", high).error().code == memos::ErrorCode::unavailable));
+  high.routing.route = memos::Route::all(memos::CostTier::high);
+  high.routing.context_tokens = 16;
+  auto h = c->chat("talk", "When did Caroline go to the support group?", high);
+  BOOST_REQUIRE_MESSAGE(h.ok(), why(h));
+  BOOST_REQUIRE(h->modules.size() == memos::kModules);
+  for (const auto& m : h->modules) {
+    BOOST_TEST((m.tier == memos::CostTier::high), m.detail);
+    if (m.module != memos::Module::retrieve)
+      BOOST_TEST(m.detail.find("model") != std::string::npos, m.detail);
+  }
+  BOOST_TEST(!h->memories.empty());
+  memos::SearchOptions searched;
+  searched.k = 2;
+  searched.routing.route = memos::Route::all(memos::CostTier::high);
+  auto sr = c->search_routed("talk", "What is Caroline researching?", searched);
+  BOOST_REQUIRE_MESSAGE(sr.ok(), why(sr));
+  BOOST_REQUIRE(sr->modules.size() == memos::kModules);
+  BOOST_TEST(sr->modules[2].detail.find("model") != std::string::npos, sr->modules[2].detail);
+  for (const auto& piece : sr->context) {
+    // Every piece is a memory of the cube, a hit or a turn of its session.
+    BOOST_TEST((std::find(session.begin(), session.end(), piece.item_id) != session.end()));
+  }
   // Without a route: no modules.
   memos::ChatOptions plain;
   plain.max_tokens = 4;

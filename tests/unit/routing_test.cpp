@@ -9,6 +9,7 @@
 
 #include "kernel/routing/context.h"
 #include "kernel/routing/feedback_terms.h"
+#include "kernel/routing/model_tiers.h"
 #include "kernel/routing/words.h"
 #include "memos/vocabulary.h"
 #include "tests/support/memosd_process.h"
@@ -269,4 +270,119 @@ BOOST_AUTO_TEST_CASE(neighbours_are_the_nearest_live_heads_in_id_order) {
   BOOST_REQUIRE(txn->neighbours(other.id, ~0ull, 1, 1, &earlier, &later).ok());
   BOOST_TEST(earlier.size() == 1u);
   BOOST_TEST(later.empty());
+}
+
+// ---- the executor's tiers (model_tiers.h), over a scripted model ----------
+
+namespace {
+
+using memos::kernel::Status;
+using memos::kernel::routing::ModelReader;
+
+// Answers each ask with the next scripted answer (or fails once they run
+// out), and keeps what it was asked.
+class ScriptedModel final : public ModelReader {
+ public:
+  explicit ScriptedModel(std::vector<std::string> answers) : answers_(std::move(answers)) {}
+  Status ask(std::string_view instruction, std::string_view input, std::uint32_t max_tokens,
+             std::string* out) override {
+    asked.push_back(std::string(instruction) + " | " + std::string(input));
+    limits.push_back(max_tokens);
+    if (next_ >= answers_.size()) return Status::unavailable("the executor is down");
+    *out = answers_[next_++];
+    return {};
+  }
+  std::vector<std::string> asked;
+  std::vector<std::uint32_t> limits;
+
+ private:
+  std::vector<std::string> answers_;
+  std::size_t next_ = 0;
+};
+
+constexpr std::int64_t kJune21 = 1687305600000;  // 2023-06-21T00:00Z, a Wednesday
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(window_answers_read_only_real_dates) {
+  using memos::kernel::routing::parse_window_answer;
+  using memos::kernel::routing::TimeWindow;
+  using memos::kernel::routing::WindowAnswer;
+  TimeWindow w;
+  BOOST_TEST((parse_window_answer("FROM 2023-05-01 TO 2023-05-31", &w) == WindowAnswer::window));
+  BOOST_TEST(w.from_ms == 1682899200000);                    // 2023-05-01
+  BOOST_TEST(w.to_ms == 1682899200000 + 31 * 86'400'000LL);  // through the 31st
+  BOOST_TEST((parse_window_answer("Sure! from 2023-5-8 to 2023-5-8.", &w) == WindowAnswer::window));
+  BOOST_TEST(w.to_ms - w.from_ms == 86'400'000);
+  BOOST_TEST((parse_window_answer("NONE", &w) == WindowAnswer::none));
+  BOOST_TEST((parse_window_answer("  none.", &w) == WindowAnswer::none));
+  for (const char* bad : {"", "FROM 2023-02-30 TO 2023-03-01", "FROM 2023-06-01 TO 2023-05-01",
+                          "FROM 1066-10-14 TO 1066-10-14", "FROM 2023-13-01 TO 2023-13-02",
+                          "last May", "nonetheless", "FROM 99999999999-01-01 TO 2023-01-01"}) {
+    BOOST_TEST((parse_window_answer(bad, &w) == WindowAnswer::unreadable), bad);
+  }
+  BOOST_TEST((parse_window_answer(std::string(100000, 'F'), &w) == WindowAnswer::unreadable));
+}
+
+BOOST_AUTO_TEST_CASE(yes_no_answers_read_the_first_word) {
+  using memos::kernel::routing::parse_yes_no;
+  BOOST_TEST(parse_yes_no("Yes.").value());
+  BOOST_TEST(parse_yes_no(" - yes, it does").value());
+  BOOST_TEST(!parse_yes_no("No").value());
+  BOOST_TEST(!parse_yes_no("yesterday").has_value());
+  BOOST_TEST(!parse_yes_no("").has_value());
+  BOOST_TEST(!parse_yes_no("maybe").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(the_model_tiers_fall_back_when_the_model_does_not_read) {
+  using memos::kernel::routing::model_compress;
+  using memos::kernel::routing::model_select;
+  using memos::kernel::routing::model_time_window;
+  using memos::kernel::routing::TimeWindow;
+  using memos::kernel::routing::WindowAnswer;
+  std::string why;
+  TimeWindow w;
+  ScriptedModel dated({"FROM 2023-05-01 TO 2023-05-31"});
+  BOOST_TEST((model_time_window(dated, "What did Mel do last month?", kJune21, &w, &why) ==
+              WindowAnswer::window));
+  BOOST_TEST(dated.asked[0].find("2023-06-21 (Wednesday)") != std::string::npos, dated.asked[0]);
+  ScriptedModel babble(
+      {"\x01zz\xc3\xa9\xc3\xa9\xc3\xa9 a long answer that says nothing at all, at all"});
+  BOOST_TEST((model_time_window(babble, "q", kJune21, &w, &why) == WindowAnswer::unreadable));
+  BOOST_TEST(why.find("the model answered '") == 0, why);
+  BOOST_TEST(why.find('\x01') == std::string::npos);
+  ScriptedModel down({});
+  BOOST_TEST((model_time_window(down, "q", kJune21, &w, &why) == WindowAnswer::unreadable));
+  BOOST_TEST(why.find("down") != std::string::npos, why);
+
+  // Expand: one answer a turn; any answer that does not read keeps Mid.
+  ScriptedModel picky({"yes", "no", "Yes."});
+  auto keep = model_select(picky, "q", {"a", "b", "c"}, &why);
+  BOOST_REQUIRE(keep.has_value());
+  BOOST_TEST((*keep == std::vector<bool>{true, false, true}));
+  ScriptedModel vague({"yes", "perhaps"});
+  BOOST_TEST(!model_select(vague, "q", {"a", "b"}, &why).has_value());
+  BOOST_TEST(!model_select(down, "q", {"a"}, &why).has_value());
+
+  // Compress: shorter rewrites replace, the rest keep their text, and the
+  // whole ends within the budget.
+  std::vector<ContextPiece> pieces = {
+      piece(1, "Caroline: I went to an LGBTQ support group yesterday. It was powerful."),
+      piece(2, "Melanie: I painted a lake sunrise last week. Painting relaxes me a lot."),
+      piece(3, "Caroline: I am researching adoption agencies now, the ones for all families.")};
+  ScriptedModel terse({"Caroline went to an LGBTQ support group.",
+                       "a much much much much much much much much much much much longer text "
+                       "than the memory itself ever was, which is no compression at all",
+                       "   "});
+  const std::size_t rewritten = model_compress(terse, "support group", 30, &pieces, &why);
+  BOOST_TEST(rewritten == 1u);
+  BOOST_TEST(total_tokens(pieces) <= 30u);
+  BOOST_TEST(pieces.front().id == 1u);
+  BOOST_TEST(pieces.front().text == "Caroline went to an LGBTQ support group.");
+  for (std::uint32_t limit : terse.limits) BOOST_TEST(limit >= 4u);
+  // A context within the budget is not sent to the model at all.
+  ScriptedModel unused({});
+  std::vector<ContextPiece> small = {piece(1, "tiny")};
+  BOOST_TEST(model_compress(unused, "q", 100, &small, &why) == 0u);
+  BOOST_TEST(unused.asked.empty());
 }
