@@ -45,7 +45,11 @@ bool read_number(std::string_view word, double* out) {
   if (word.empty()) return false;
   const char* end = word.data() + word.size();
   auto [ptr, ec] = std::from_chars(word.data(), end, *out);
-  return ec == std::errc() && ptr == end && std::isfinite(*out) && std::fabs(*out) <= kMaxMagnitude;
+  if (ec != std::errc() || ptr != end || !std::isfinite(*out) || std::fabs(*out) > kMaxMagnitude)
+    return false;
+  // Weights this small are 0: a subnormal would not write back the same.
+  if (std::fabs(*out) < 1e-30) *out = 0;
+  return true;
 }
 
 std::string number_text(double v) {
