@@ -15,9 +15,9 @@ bool offered(const RouteQuery& query, const RouteModel& route) {
       return false;
   }
   // Every module memosd runs must be routed.
-  for (const auto& [module, tiers] : query.offered) {
+  for (const auto& entry : query.offered) {
     if (std::none_of(route.tiers.begin(), route.tiers.end(),
-                     [&](const auto& t) { return t.first == module; }))
+                     [&entry](const auto& t) { return t.first == entry.first; }))
       return false;
   }
   return true;
