@@ -59,7 +59,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
          "chats_per_min = 30\nchats_burst = 2\n[use]\ntiers = [\"plaintext\"]\n"
          "retrievers = [\"r\"]\nembedders = []\nexecutors = [\"e\"]\nrouters = [\"x\"]\n"
          "executor_model = \"/m.gguf\"\n[retention]\nttl_s = 60\npurge_delay_s = 0\n"
-         "[scheduler]\na = { b = [1, 2] }\n[router]\nc = \"d\"\n");
+         "[scheduler]\nworking_set_tokens = 512\n[router]\ntokens_per_day = 1000\n"
+         "ms_per_query = 2.5\nlambda = 0.3\ndefault_tier = \"low\"\n");
     emit("mistakes.toml", "max_itemz = 5\nweight = 0\nrole = \"root\"\nusers = [\"alcie\"]\n");
   });
   return 0;
