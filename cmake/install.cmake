@@ -29,6 +29,7 @@ install(TARGETS memos_client memos_ipc EXPORT memosTargets
 install(FILES ${PROJECT_SOURCE_DIR}/sdk/include/memos/client.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/types.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/routing.h
+              ${PROJECT_SOURCE_DIR}/sdk/include/memos/scheduling.h
               ${PROJECT_SOURCE_DIR}/ipc/include/memos/vocabulary.h
               ${PROJECT_SOURCE_DIR}/plugins/include/memos/plugin.h
               ${PROJECT_SOURCE_DIR}/plugins/include/memos/plugin_sdk.h

@@ -141,6 +141,7 @@ layout)
            usr/lib/memosd/plugins/router-policy/router-policy.plugin.toml \
            usr/lib/memosd/plugins/router-policy/router-policy.weights \
            usr/include/memos/client.h usr/include/memos/types.h usr/include/memos/routing.h \
+           usr/include/memos/scheduling.h \
            usr/include/memos/vocabulary.h \
            usr/include/memos/plugin.h usr/include/memos/plugin_sdk.h \
            usr/lib/libmemos_client.a usr/lib/cmake/memos/memosConfig.cmake \

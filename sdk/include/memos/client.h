@@ -97,8 +97,9 @@
 #include <utility>
 #include <vector>
 
-#include "memos/routing.h"  // RoutedSearch, ContextPiece
-#include "memos/types.h"    // Result, Error, Item, Cube, ... (and the vocabulary's enums)
+#include "memos/routing.h"     // RoutedSearch, ContextPiece
+#include "memos/scheduling.h"  // SchedStatus, SchedDecision, Explanation
+#include "memos/types.h"       // Result, Error, Item, Cube, ... (and the vocabulary's enums)
 
 namespace memos {
 
