@@ -13,11 +13,6 @@ double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-SearchMode mode_of(Module module, CostTier tier) {
-  return module == Module::retrieve && tier == CostTier::low ? SearchMode::lexical
-                                                             : SearchMode::hybrid;
-}
-
 // The tiers memosd runs, less the retrieve tiers whose mode the policy forbids.
 std::vector<std::pair<Module, std::vector<CostTier>>> offered_tiers(const AutoRouteInput& input) {
   std::vector<std::pair<Module, std::vector<CostTier>>> out;
@@ -25,7 +20,7 @@ std::vector<std::pair<Module, std::vector<CostTier>>> offered_tiers(const AutoRo
     const Module m = static_cast<Module>(i);
     std::vector<CostTier> tiers;
     for (CostTier t : runnable_tiers(m, input.with_model)) {
-      if (m != Module::retrieve || !input.mode_allowed || input.mode_allowed(mode_of(m, t)))
+      if (m != Module::retrieve || !input.mode_allowed || input.mode_allowed(retrieve_mode(t)))
         tiers.push_back(t);
     }
     out.emplace_back(m, std::move(tiers));

@@ -152,8 +152,8 @@ Route runnable(Route route, bool with_model) {
   return route;
 }
 
-SearchMode routed_mode(const Route& route) {
-  return route[Module::retrieve] == CostTier::low ? SearchMode::lexical : SearchMode::hybrid;
+SearchMode retrieve_mode(CostTier retrieve) {
+  return retrieve == CostTier::low ? SearchMode::lexical : SearchMode::hybrid;
 }
 
 Status run_routed_search(const IndexSet& indexes, const store::ReadTxn& txn,

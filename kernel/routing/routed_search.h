@@ -72,7 +72,10 @@ Route runnable(Route route, bool with_model);
 
 // The mode the retrieve tier searches in: lexical at low, hybrid above (a
 // tenant's policy may allow only some modes).
-SearchMode routed_mode(const Route& route);
+SearchMode retrieve_mode(CostTier retrieve);
+inline SearchMode routed_mode(const Route& route) {
+  return retrieve_mode(route[Module::retrieve]);
+}
 
 Status run_routed_search(const IndexSet& indexes, const store::ReadTxn& txn,
                          const RoutingConfig& config, const RoutedQuery& query, RoutedResult* out);
