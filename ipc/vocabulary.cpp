@@ -13,8 +13,8 @@ constexpr std::array<const char*, 4> kStates = {"active", "archived", "frozen", 
 constexpr std::array<const char*, 3> kModes = {"dense", "lexical", "hybrid"};
 constexpr std::array<const char*, 3> kPluginStates = {"listed", "loaded", "failed"};
 constexpr std::array<const char*, 3> kCostTiers = {"low", "mid", "high"};
-constexpr std::array<const char*, kModules> kModuleNames = {"retrieve", "temporal", "expand",
-                                                            "compress"};
+constexpr std::array<const char*, kModules + 1> kModuleNames = {"retrieve", "temporal", "expand",
+                                                                "compress", "answer"};
 constexpr std::string_view kRejected = "rejected: ";
 constexpr std::string_view kNotStored = "; not stored: ";
 
@@ -94,8 +94,9 @@ std::optional<Module> parse_module(std::string_view name) {
   return parse<Module>(kModuleNames, name);
 }
 
-std::optional<Route> parse_route(std::string_view text, Route base) {
-  std::array<bool, kModules> seen{};
+std::optional<Route> parse_route(std::string_view text, Route base,
+                                 std::optional<CostTier>* answer) {
+  std::array<bool, kModules + 1> seen{};
   while (!text.empty()) {
     const std::size_t comma = text.find(',');
     std::string_view pair = text.substr(0, comma);
@@ -107,7 +108,12 @@ std::optional<Route> parse_route(std::string_view text, Route base) {
     std::optional<CostTier> tier = parse_cost_tier(pair.substr(eq + 1));
     if (!module || !tier || seen[static_cast<std::size_t>(*module)]) return std::nullopt;
     seen[static_cast<std::size_t>(*module)] = true;
-    base[*module] = *tier;
+    if (*module == Module::answer) {
+      if (!answer) return std::nullopt;  // not a chat's route
+      *answer = *tier;
+    } else {
+      base[*module] = *tier;
+    }
   }
   return base;
 }

@@ -15,11 +15,11 @@ constexpr float kMaxScale = 16;
 
 }  // namespace
 
-Status chat_adapters(const Services& s, const policies::TenantPolicy& policy,
-                     const store::ReadTxn& txn, const store::Cube& cube,
-                     const std::vector<policies::AdapterChoice>& named, bool no_adapters,
-                     std::vector<AdapterRef>* adapters, std::vector<std::string>* labels,
-                     std::string* set) {
+Status chat_adapters(const Services& s, const PluginExecutor* executor,
+                     const policies::TenantPolicy& policy, const store::ReadTxn& txn,
+                     const store::Cube& cube, const std::vector<policies::AdapterChoice>& named,
+                     bool no_adapters, std::vector<AdapterRef>* adapters,
+                     std::vector<std::string>* labels, std::string* set) {
   adapters->clear();
   labels->clear();
   set->clear();
@@ -31,14 +31,14 @@ Status chat_adapters(const Services& s, const policies::TenantPolicy& policy,
     if (by_policy) return {};
     return check_tier(policy, store::Tier::parametric);
   }
-  if (!s.blobs || !s.executor) return Status::unavailable("adapters need an executor", false);
+  if (!s.blobs || !executor) return Status::unavailable("adapters need an executor", false);
   if (choices.size() > kMaxAdaptersPerChat) {
     return Status::bad_request("at most " + std::to_string(kMaxAdaptersPerChat) +
                                " adapters in one chat");
   }
   std::set<std::string> seen;
   std::vector<std::pair<std::string, AdapterRef>> picked;
-  const std::string& model = s.executor->info().key.model_hash;
+  const std::string& model = executor->info().key.model_hash;
   for (const auto& choice : choices) {
     if (!seen.insert(choice.name).second) {
       return Status::bad_request("adapter '" + choice.name + "' is named twice");
@@ -55,6 +55,9 @@ Status chat_adapters(const Services& s, const policies::TenantPolicy& policy,
     }
     const store::Parametric& p = *item.param;
     if (p.base_model != model) {
+      // The policy's defaults serve the model they were made for: a chat
+      // answered by another (executor.models) runs without them.
+      if (by_policy) continue;
       return Status::conflict("adapter '" + choice.name + "' is bound to model " +
                               p.base_model.substr(0, 12) + ", the executor runs " +
                               model.substr(0, 12) + " (add it again for this model)");

@@ -17,9 +17,12 @@
 #include <utility>
 
 #include "ipc/unix_peer.h"
+#include "kernel/config_fields.h"
 
 namespace memos::kernel {
 namespace {
+
+using namespace config_fields;
 
 std::string where(const std::string& path, const toml::source_region& src) {
   std::ostringstream out;
@@ -42,243 +45,6 @@ std::string check_is_config_file(const std::string& path) {
            " bytes, larger than a memosd.conf may be (1 MiB)";
   }
   return "";
-}
-
-// One field per key: `set` reads the node, checks type and range and stores
-// it; `put` writes the current value into a table under the key's last
-// name (for --print-config and the SIGHUP comparison). Both directions live
-// in one row, so a key cannot be read without being printed.
-struct Field {
-  std::function<std::string(const toml::node&)> set;
-  std::function<void(toml::table*, const std::string&)> put;
-};
-
-template <class T>
-Field integer(T* field, std::int64_t lo, std::int64_t hi) {
-  return {[=](const toml::node& node) -> std::string {
-            auto v = node.value_exact<std::int64_t>();
-            if (!v) return "expected an integer";
-            if (*v < lo || *v > hi) {
-              return "value " + std::to_string(*v) + " is out of range [" + std::to_string(lo) +
-                     ", " + std::to_string(hi) + "]";
-            }
-            *field = static_cast<T>(*v);
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) {
-            t->insert_or_assign(k, static_cast<std::int64_t>(*field));
-          }};
-}
-
-Field string(std::string* field, std::function<std::string(const std::string&)> check = {}) {
-  return {[=](const toml::node& node) -> std::string {
-            auto v = node.value_exact<std::string>();
-            if (!v) return "expected a string";
-            if (check) {
-              std::string err = check(*v);
-              if (!err.empty()) return err;
-            }
-            *field = *v;
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) { t->insert_or_assign(k, *field); }};
-}
-
-Field string_list(std::vector<std::string>* field) {
-  return {[=](const toml::node& node) -> std::string {
-            const auto* array = node.as_array();
-            if (!array) return "expected an array of strings";
-            std::vector<std::string> values;
-            for (const auto& element : *array) {
-              auto v = element.value_exact<std::string>();
-              if (!v || v->empty()) return "expected an array of non-empty strings";
-              values.push_back(*v);
-            }
-            *field = std::move(values);
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) {
-            toml::array values;
-            for (const auto& v : *field) values.push_back(v);
-            t->insert_or_assign(k, std::move(values));
-          }};
-}
-
-// The shortest decimal that reads back as the same float: 0.1f prints as
-// 0.1, not as the double 0.10000000149011612.
-double printable(float value) {
-  char text[32];
-  auto end = std::to_chars(text, text + sizeof(text), value).ptr;
-  return std::strtod(std::string(text, end).c_str(), nullptr);
-}
-
-Field number(float* field, double lo, double hi) {
-  return {[=](const toml::node& node) -> std::string {
-            auto v = node.value<double>();  // an integer or a float
-            if (!v || !(*v >= lo && *v <= hi)) {
-              return "expected a number in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                     "]";
-            }
-            *field = static_cast<float>(*v);
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) { t->insert_or_assign(k, printable(*field)); }};
-}
-
-Field real(double* field, double lo, double hi) {
-  return {[=](const toml::node& node) -> std::string {
-            auto v = node.value<double>();  // an integer or a float
-            if (!v || !(*v >= lo && *v <= hi)) {
-              return "expected a number in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                     "]";
-            }
-            *field = *v;
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) { t->insert_or_assign(k, *field); }};
-}
-
-// A string naming one of an enum's values: `parse` reads a name (nullopt:
-// none it knows), `print` writes the value back, `refuse` says what a bad
-// name gets.
-template <class T, class Parse, class Print, class Refuse>
-Field named(T* field, Parse parse, Print print, Refuse refuse) {
-  return {[=](const toml::node& node) -> std::string {
-            auto v = node.value_exact<std::string>();
-            if (!v) return "expected a string";
-            auto value = parse(*v);
-            if (!value) return refuse(*v);
-            *field = *value;
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) {
-            t->insert_or_assign(k, std::string(print(*field)));
-          }};
-}
-
-// scheduler.time_unit: a unit's name, kept as seconds.
-Field time_unit(std::uint64_t* seconds) {
-  return named(
-      seconds, [](const std::string& v) { return policies::parse_time_unit(v); },
-      [](std::uint64_t unit) { return policies::time_unit_name(unit); },
-      [](const std::string& v) {
-        return "must be seconds, minutes, hours or days, not '" + v + "'";
-      });
-}
-
-Field forgetting(policies::Forgetting* field) {
-  return named(
-      field, [](const std::string& v) { return policies::parse_forgetting(v); },
-      [](policies::Forgetting f) { return policies::to_string(f); },
-      [](const std::string& v) { return "must be off or archive, not '" + v + "'"; });
-}
-
-Field search_mode(SearchMode* field) {
-  return named(
-      field, [](const std::string& v) { return parse_search_mode(v); },
-      [](SearchMode m) { return to_string(m); },
-      [](const std::string&) { return std::string("must be ") + search_mode_names(); });
-}
-
-// The default tier of routing: each module at it or the best below it
-// memosd runs (temporal, expand and compress stop at mid).
-Field cost_tier(CostTier* field) {
-  return named(
-      field, [](const std::string& v) { return parse_cost_tier(v); },
-      [](CostTier t) { return to_string(t); },
-      [](const std::string& v) { return "must be low, mid or high, not '" + v + "'"; });
-}
-
-Field activation_eviction(ActivationEviction* field) {
-  return named(
-      field, [](const std::string& v) { return parse_activation_eviction(v); },
-      [](ActivationEviction e) { return to_string(e); },
-      [](const std::string& v) { return "must be utility or lru, not '" + v + "'"; });
-}
-
-Field log_format(LogFormat* field) {
-  return named(
-      field, [](const std::string& v) { return parse_log_format(v); },
-      [](LogFormat f) { return to_string(f); },
-      [](const std::string& v) { return "log_format must be text or json, not '" + v + "'"; });
-}
-
-// [plugins.settings.NAME] tables: KEY = "text" | number | boolean, kept as
-// text (and printed as strings, which read back the same).
-Field plugin_settings(std::map<std::string, std::map<std::string, std::string>>* field) {
-  return {[=](const toml::node& node) -> std::string {
-            const auto* plugins = node.as_table();
-            if (!plugins) return "expected tables [plugins.settings.NAME]";
-            std::map<std::string, std::map<std::string, std::string>> all;
-            for (const auto& [name, settings] : *plugins) {
-              const auto* table = settings.as_table();
-              if (!table) {
-                return "expected a table [plugins.settings." + std::string(name.str()) + "]";
-              }
-              auto& out = all[std::string(name.str())];
-              for (const auto& [key, value] : *table) {
-                std::string k(key.str());
-                if (auto s = value.value_exact<std::string>()) {
-                  out[k] = *s;
-                } else if (auto i = value.value_exact<std::int64_t>()) {
-                  out[k] = std::to_string(*i);
-                } else if (auto d = value.value_exact<double>()) {
-                  std::ostringstream text;
-                  text << *d;
-                  out[k] = text.str();
-                } else if (auto b = value.value_exact<bool>()) {
-                  out[k] = *b ? "true" : "false";
-                } else {
-                  return std::string(name.str()) + "." + k +
-                         ": expected a string, number or boolean";
-                }
-              }
-            }
-            *field = std::move(all);
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) {
-            toml::table plugins;
-            for (const auto& [name, settings] : *field) {
-              toml::table one;
-              for (const auto& [key, value] : settings) one.insert_or_assign(key, value);
-              plugins.insert_or_assign(name, std::move(one));
-            }
-            t->insert_or_assign(k, std::move(plugins));
-          }};
-}
-
-Field boolean(bool* field) {
-  return {[=](const toml::node& node) -> std::string {
-            auto v = node.value_exact<bool>();
-            if (!v) return "expected true or false";
-            *field = *v;
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) { t->insert_or_assign(k, *field); }};
-}
-
-std::string check_log_level(const std::string& v) {
-  static const char* const levels[] = {"trace", "debug", "info", "warn", "error", "off"};
-  for (const char* l : levels) {
-    if (v == l) return "";
-  }
-  return "log_level must be one of trace, debug, info, warn, error, off";
-}
-
-std::string check_path(const std::string& v) {
-  if (v.empty()) return "must not be empty";
-  if (v.find('\0') != std::string::npos) return "must not contain NUL";
-  return "";
-}
-
-std::string check_optional_path(const std::string& v) {
-  return v.empty() ? "" : check_path(v);
-}
-
-std::string check_kv_type(const std::string& v) {
-  if (v == "f16" || v == "f32" || v == "q8_0") return "";
-  return "kv_type must be f16, f32 or q8_0";
 }
 
 // Every key, in the order of memosd.conf(5).
@@ -365,6 +131,7 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"plugins.host_memory_mb", integer(&c->plugins.host_memory_mb, 0, std::int64_t{1} << 30)},
       {"executor.plugin", string(&c->executor.plugin, check_path)},
       {"executor.model", string(&c->executor.model, check_optional_path)},
+      {"executor.models", tier_paths(&c->executor.models, check_optional_path)},
       {"executor.threads", integer(&c->executor.threads, 0, 256)},
       {"executor.context", integer(&c->executor.context, 64, 1 << 20)},
       {"executor.batch", integer(&c->executor.batch, 1, 1 << 16)},
@@ -529,6 +296,12 @@ std::string validate_config(const Config& c) {
     return "socket path is longer than a Unix socket address allows (107 bytes)";
   }
   if (check_log_level(c.log_level) != "") return check_log_level(c.log_level);
+  // The answer tiers run beside the executor that serves everything else.
+  for (std::size_t i = 0; i < c.executor.models.size(); ++i) {
+    if (!c.executor.models[i].empty() && c.executor.model.empty())
+      return std::string("executor.models.") + to_string(static_cast<CostTier>(i)) +
+             " needs executor.model";
+  }
   if (c.store.max_map_size_mb < c.store.map_size_mb) {
     return "store.max_map_size_mb must be at least store.map_size_mb";
   }
@@ -559,15 +332,18 @@ std::string validate_config(const Config& c) {
 }
 
 std::string check_named_files(const Config& c) {
-  if (!c.executor.model.empty()) {
+  std::vector<std::pair<std::string, std::string>> files;  // key, path
+  if (!c.executor.model.empty()) files.emplace_back("executor.model", c.executor.model);
+  for (std::size_t i = 0; i < c.executor.models.size(); ++i) {
+    if (c.executor.models[i].empty()) continue;
+    std::string key = std::string("executor.models.") + to_string(static_cast<CostTier>(i));
+    files.emplace_back(std::move(key), c.executor.models[i]);
+  }
+  for (const auto& [key, path] : files) {
     struct stat st {};
-    if (stat(c.executor.model.c_str(), &st) != 0) {
-      return "executor.model = " + c.executor.model + ": " + std::strerror(errno);
-    }
-    if (!S_ISREG(st.st_mode)) return "executor.model = " + c.executor.model + ": not a file";
-    if (access(c.executor.model.c_str(), R_OK) != 0) {
-      return "executor.model = " + c.executor.model + ": " + std::strerror(errno);
-    }
+    if (stat(path.c_str(), &st) != 0) return key + " = " + path + ": " + std::strerror(errno);
+    if (!S_ISREG(st.st_mode)) return key + " = " + path + ": not a file";
+    if (access(path.c_str(), R_OK) != 0) return key + " = " + path + ": " + std::strerror(errno);
   }
   return "";
 }

@@ -5,6 +5,7 @@
 // Which file is read when none is named: config_discovery.h.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -145,7 +146,13 @@ struct PluginsConfig {
 // by chat and the activation tier. No model: chat and kv are refused.
 struct ExecutorConfig {
   std::string plugin = "llama-executor";
-  std::string model;                        // a GGUF file; empty: no executor
+  std::string model;  // a GGUF file; empty: no executor
+  // [executor.models]: the model a chat's answer module runs at each cost
+  // tier (memos(7), "Routing"), by CostTier; empty: executor.model answers
+  // at that tier. Each other file runs in an executor of its own, with
+  // the limits below; executor.model's serves the activation tier,
+  // adapters and the model tiers of the memory modules.
+  std::array<std::string, 3> models;
   std::uint32_t threads = 0;                // 0: one per CPU
   std::uint32_t context = 4096;             // tokens (clamped by the plugin to the model's)
   std::uint32_t batch = 512;                // tokens per decode

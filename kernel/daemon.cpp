@@ -72,6 +72,7 @@ void Daemon::stop() {
   // A generation still running (its client gone at the shutdown timeout)
   // must not hold the stop for minutes.
   if (executor_) executor_->stop();
+  answer_models_.stop();
   // The executor lane is a thread of its own, which the loop ending does not
   // wait for: join it while the mailbox its replies go to still exists.
   executor_lane_.stop();

@@ -32,6 +32,7 @@
 #include "ipc/unix_peer.h"
 #include "kernel/access_log.h"
 #include "kernel/activation_tier.h"
+#include "kernel/answer_models.h"
 #include "kernel/client_limits.h"
 #include "kernel/config.h"
 #include "kernel/connection.h"
@@ -171,7 +172,8 @@ class Daemon final : public ConnectionOwner {
   IndexSet indexes_;
   AccessLog access_;
   std::shared_ptr<PluginExecutor> executor_;  // null: no executor.model
-  std::shared_ptr<PluginRouter> router_;      // null: none (router_missing_ says why)
+  AnswerModels answer_models_;            // the chat's answer module, per tier (executor.models)
+  std::shared_ptr<PluginRouter> router_;  // null: none (router_missing_ says why)
   std::string router_missing_;
   RouterLedger router_ledger_;  // flushed with the access log, and at a clean stop
   std::unique_ptr<ActivationTier> activations_;

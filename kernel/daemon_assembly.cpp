@@ -176,7 +176,8 @@ Status Daemon::load_router() {
   return {};
 }
 
-// The model executor, when executor.model names one. It keeps its cache of
+// The model executor, when executor.model names one, and the answer
+// module's models (executor.models). It keeps its cache of
 // model hashes under <data>/executor. Loading a model may take long:
 // systemd's start timeout is extended by executor.start_timeout_ms.
 Status Daemon::load_executor() {
@@ -189,7 +190,7 @@ Status Daemon::load_executor() {
   executor_ = plugins_.load_executor(config_.executor, config_.activation, state_dir, &error);
   if (!executor_)
     return failed(fmt::format("executor.model = {}: {}", config_.executor.model, error));
-  return {};
+  return AnswerModels::load(plugins_, config_, executor_, &answer_models_);
 }
 
 // Imports a crash left half staged are dropped before anything reads cubes.
@@ -313,7 +314,8 @@ Status Daemon::start_request_handler() {
                &jobs_,
                router_,
                router_missing_,
-               &router_ledger_});
+               &router_ledger_,
+               &answer_models_});
   return {};
 }
 

@@ -61,7 +61,14 @@ std::vector<PluginRecord> PluginManager::states() const {
   std::vector<PluginRecord> out = plugins_;
   for (auto& p : out) {
     auto it = channels_.find(p.manifest.name);
-    if (it != channels_.end()) p.health = it->second->health();
+    if (it == channels_.end()) continue;
+    // Several hosts of one plugin: the first that is not running says it.
+    for (const auto& weak : it->second) {
+      auto channel = weak.lock();
+      if (!channel) continue;
+      p.health = channel->health();
+      if (p.health != "running") break;
+    }
   }
   return out;
 }
@@ -157,7 +164,9 @@ std::shared_ptr<plugins::PluginChannel> PluginManager::load(
   set_state(name, memos::PluginState::loaded, version);
   {
     std::lock_guard lock(mutex_);
-    channels_[name] = channel;
+    auto& hosts = channels_[name];
+    std::erase_if(hosts, [](const auto& weak) { return weak.expired(); });
+    hosts.push_back(channel);
   }
   spdlog::info("plugin {} {} loaded {}", name, version,
                manifest.isolated ? "in memos-plugin-host" : "in process");
@@ -165,12 +174,15 @@ std::shared_ptr<plugins::PluginChannel> PluginManager::load(
 }
 
 void PluginManager::reset_quarantine(const std::string& name) {
-  std::shared_ptr<plugins::PluginChannel> channel;
+  std::vector<std::shared_ptr<plugins::PluginChannel>> channels;
   {
     std::lock_guard lock(mutex_);
-    if (auto it = channels_.find(name); it != channels_.end()) channel = it->second;
+    if (auto it = channels_.find(name); it != channels_.end()) {
+      for (const auto& weak : it->second)
+        if (auto channel = weak.lock()) channels.push_back(std::move(channel));
+    }
   }
-  if (channel) channel->reset_quarantine();
+  for (const auto& channel : channels) channel->reset_quarantine();
 }
 
 std::unique_ptr<PluginEmbedder> PluginManager::load_embedder(std::string* model,

@@ -92,7 +92,9 @@ class PluginManager {
   std::string host_binary_;
   mutable std::mutex mutex_;
   std::vector<PluginRecord> plugins_;
-  std::map<std::string, std::shared_ptr<plugins::PluginChannel>> channels_;
+  // By plugin name, each host in use (an executor may run several models:
+  // executor.models); the users own them, a reload's old ones expire.
+  std::map<std::string, std::vector<std::weak_ptr<plugins::PluginChannel>>> channels_;
 };
 
 }  // namespace memos::kernel

@@ -19,7 +19,7 @@ constexpr std::size_t kMaxReason = 256;
 // tier offered for it. Returns "" or why not.
 std::string read_tiers(capnp::List<plugin_wire::ModuleTier>::Reader tiers, const RouterAsk& ask,
                        Route* out) {
-  std::array<bool, kModules> seen{};
+  std::array<bool, kModules + 1> seen{};
   for (auto t : tiers) {
     // Whole texts, NULs included: "retrieve\0x" is no module.
     std::optional<Module> module =

@@ -32,6 +32,7 @@ struct DaemonStats {
 };
 
 class AccessLog;
+class AnswerModels;
 class ActivationTier;
 class IndexSet;
 class InlineReads;
@@ -86,6 +87,9 @@ struct Services {
   // What routed queries have spent of each tenant's day (policy [router]
   // tokens_per_day); null where a harness has none: nothing is counted.
   RouterLedger* router_ledger = nullptr;
+  // The executor a routed chat's answer module runs at each tier
+  // (executor.models); null where a harness has none: `executor` answers.
+  const AnswerModels* answer_models = nullptr;
 };
 
 }  // namespace memos::kernel

@@ -409,7 +409,7 @@ void build_search(wire::Search::Builder s, const std::string& cube, const std::s
   }
   const Routing& routing = options.routing;
   if (routing.auto_route) s.setBudget("auto");
-  if (routing.route) s.setRoute(text(to_string(*routing.route)));  // every module named
+  s.setRoute(text(sdk::route_text(routing)));
   if (routing.routed()) {
     s.setReferenceMs(routing.reference_ms);
     s.setContextTokens(routing.context_tokens);

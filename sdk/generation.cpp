@@ -48,7 +48,7 @@ void build_chat(wire::Request::Builder r, const std::string& cube, const std::st
   c.setNoAdapters(options.no_adapters);
   const Routing& routing = options.routing;
   if (routing.auto_route) c.setBudget("auto");
-  if (routing.route) c.setRoute(text(to_string(*routing.route)));  // every module named
+  c.setRoute(text(sdk::route_text(routing)));
   c.setReferenceMs(routing.reference_ms);
   c.setContextTokens(routing.context_tokens);
   c.setLambda(routing.lambda);

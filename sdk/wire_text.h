@@ -35,4 +35,15 @@ void set_meta(List list, const std::vector<MetaEntry>& values) {
   }
 }
 
+// A request's route text: every module of its fixed route named, then its
+// answer tier when it names one ("answer=high" alone beside budget auto).
+inline std::string route_text(const Routing& routing) {
+  std::string out = routing.route ? to_string(*routing.route) : std::string();
+  if (routing.answer) {
+    if (!out.empty()) out += ',';
+    out += std::string("answer=") + to_string(*routing.answer);
+  }
+  return out;
+}
+
 }  // namespace memos::sdk

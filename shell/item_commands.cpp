@@ -298,7 +298,7 @@ void convert_item_args(ItemArgs& a) {
   s.mmr_lambda = a.mmr_lambda;
   s.min_score = a.min_score;
   std::string conflicting = !a.mode.empty() ? "--mode" : a.min_score ? "--min-score" : "";
-  s.routing = convert_route_options(a.routing, conflicting);
+  s.routing = convert_route_options(a.routing, conflicting, false);
   // CUBE may name several: notes,journal
   std::string rest = a.cube;
   a.cubes.clear();

@@ -303,9 +303,11 @@ void convert_generation_args(CLI::App& app, GenerationArgs& a) {
   };
   for (const auto& text : a.ids) a.chat.ids.push_back(id_of(text));
   a.chat.mode = optional_value_of(parse_search_mode, a.mode);
-  a.chat.routing = convert_route_options(a.routing, !a.mode.empty()  ? "--mode"
-                                                    : !a.ids.empty() ? "--ids"
-                                                                     : "");
+  a.chat.routing = convert_route_options(a.routing,
+                                         !a.mode.empty()  ? "--mode"
+                                         : !a.ids.empty() ? "--ids"
+                                                          : "",
+                                         true);
   for (const auto& text : a.adapters) {
     std::string why;
     auto choice = policies::parse_adapter_choice(text, &why);

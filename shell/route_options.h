@@ -26,7 +26,9 @@ void add_route_options(CLI::App* cmd, RouteOptions& o);
 
 // Converts them to what they ask of the SDK. `conflicting`: the options
 // given that do not go with a budget or route ("--mode"), empty if none.
-// Throws UsageError.
-memos::Routing convert_route_options(const RouteOptions& o, const std::string& conflicting);
+// `chat`: a chat's, whose --budget sets the answer tier too and whose
+// --route may name answer (a search's may not). Throws UsageError.
+memos::Routing convert_route_options(const RouteOptions& o, const std::string& conflicting,
+                                     bool chat);
 
 }  // namespace memos::shell

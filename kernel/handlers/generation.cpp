@@ -18,6 +18,7 @@
 
 #include "kernel/access_log.h"
 #include "kernel/activation_tier.h"
+#include "kernel/answer_models.h"
 #include "kernel/chat_adapters.h"
 #include "kernel/cube_access.h"
 #include "kernel/handlers/areas.h"
@@ -96,7 +97,34 @@ struct Block {
   std::string adapter_set;
   std::vector<routing::ModuleRun> modules;    // a routed chat's
   std::optional<routing::RouterView> router;  // budget "auto": how its tiers were chosen
+  // The executor that tokenizes and answers: executor.model's, or in a
+  // routed chat its answer tier's (answer_models.h).
+  AnswerModel answer;
+  std::optional<routing::ModuleRun> answer_run;  // a routed chat's answer module
 };
+
+// The model that answers `args`: executor.model's unless the chat is
+// routed, then its answer tier's: the one it names or its budget's, with
+// "auto" the tenant's default tier (the router chooses the memory modules;
+// the answer's quality needs a real model to learn).
+void choose_answer(const Services& s, const RequestContext& ctx, const ChatArgs& args, Block* b) {
+  b->answer = {s.executor, "executor.model", ""};
+  if (!args.route.routed()) return;
+  CostTier tier = s.config.routing.default_tier;
+  std::string why;
+  if (args.route.answer) {
+    tier = *args.route.answer;
+  } else if (const auto& own = ctx.policy->router.default_tier) {
+    tier = parse_cost_tier(*own).value_or(tier);
+    why = "; the tenant's default tier (policy [router])";
+  } else {
+    why = "; the default tier (routing.default_tier)";
+  }
+  if (s.answer_models) b->answer = s.answer_models->at(tier);
+  b->answer_run = routing::ModuleRun{
+      Module::answer, tier, 0,
+      b->answer.source + (b->answer.file.empty() ? "" : " " + b->answer.file) + why};
+}
 
 // The executor's description with the block's adapter set in its key: the
 // activation tier finds and stores states made under exactly that set.
@@ -158,8 +186,9 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
   std::optional<store::ReadTxn> txn;
   if (Status st = open_cube(s, ctx, args.cube, CubeUse::read, &txn, &out->cube); !st.ok())
     return st;
-  if (Status st = chat_adapters(s, *ctx.policy, *txn, out->cube, args.adapters, args.no_adapters,
-                                &out->adapters, &out->adapter_labels, &out->adapter_set);
+  if (Status st =
+          chat_adapters(s, out->answer.executor.get(), *ctx.policy, *txn, out->cube, args.adapters,
+                        args.no_adapters, &out->adapters, &out->adapter_labels, &out->adapter_set);
       !st.ok()) {
     return st;
   }
@@ -288,8 +317,8 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
   }
   txn.reset();
   if (!out->with_working_set) out->memories = build_memory_block(std::move(items));
-  Status st = s.executor->chat_tokens(out->memories.text, args.prompt, &out->block_tokens,
-                                      &out->question_tokens, &out->format);
+  Status st = out->answer.executor->chat_tokens(out->memories.text, args.prompt, &out->block_tokens,
+                                                &out->question_tokens, &out->format);
   if (args.prompt.empty()) out->question_tokens.clear();  // a prefill: the block alone
   if (!st.ok()) return executor_failure("tokenizing", st);
   return {};
@@ -298,8 +327,11 @@ Status make_block(const Services& s, const RequestContext& ctx, const ChatArgs& 
 void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args) {
   ActivationTier& tier = s.activations;
   Block b;
+  choose_answer(s, ctx, args, &b);
   if (Status st = make_block(s, ctx, args, &b); !st.ok()) return ctx.fail(st);
-  const ExecutorInfo info = keyed_info(s.executor->info(), b);
+  PluginExecutor& executor = *b.answer.executor;
+  // Its states are keyed by its own model: another tier's are never used.
+  const ExecutorInfo info = keyed_info(executor.info(), b);
   std::vector<std::int32_t> tokens = b.block_tokens;
   tokens.insert(tokens.end(), b.question_tokens.begin(), b.question_tokens.end());
   if (tokens.size() >= info.context_tokens) {
@@ -345,8 +377,12 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
     ga.split_tokens = static_cast<std::uint32_t>(b.block_tokens.size());
   if (args.stream) stream_pieces(ctx, &ga);
   GenerateResult gr;
-  if (Status st = s.executor->generate(ga, &gr); !st.ok())
+  if (Status st = executor.generate(ga, &gr); !st.ok())
     return ctx.fail(executor_failure("generation failed", st));
+  if (b.answer_run) {
+    b.answer_run->ms = gr.total_ms;
+    b.modules.push_back(*b.answer_run);
+  }
   ActivationOutcome outcome;
   std::uint64_t activation = 0;
   if (found && gr.restore.restored) {
@@ -512,6 +548,7 @@ void respond_activation(const RequestContext& ctx, const store::Activation& a,
 void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& args) {
   ActivationTier& tier = s.activations;
   Block b;
+  choose_answer(s, ctx, args, &b);  // not routed: executor.model's
   if (Status st = make_block(s, ctx, args, &b); !st.ok()) return ctx.fail(st);
   const ExecutorInfo info = keyed_info(s.executor->info(), b);
   if (b.block_tokens.size() > info.context_tokens) {

@@ -29,11 +29,21 @@ Status read_route_args(std::string_view budget, std::string_view route, std::int
   out->reference_ms = reference_ms;
   out->context_tokens = context_tokens;
   out->lambda = lambda;
+  const std::string malformed =
+      "route '" + std::string(route.substr(0, 64)) +
+      "' is malformed: MODULE=TIER,... with modules retrieve, temporal, expand, compress and, in "
+      "a chat, answer (each once) and tiers low, mid, high";
   if (budget == "auto") {
-    if (!route.empty())
+    // The router chooses the memory modules; the route may fix the answer.
+    std::optional<Route> over_mid = parse_route(route, Route{}, &out->answer);
+    if (!over_mid) return Status::bad_request(malformed);
+    if (*over_mid != Route{} ||
+        parse_route(route, Route::all(CostTier::low), &out->answer) != Route::all(CostTier::low))
       return Status::bad_request(
-          "budget auto lets the router choose every tier: name a route with a fixed budget");
+          "budget auto lets the router choose every memory module: a route with it names only "
+          "answer");
     out->auto_route = true;
+    out->answer_named = out->answer.has_value();
     return {};
   }
   if (lambda != 0) return Status::bad_request("lambda is the router's: it needs budget auto");
@@ -45,16 +55,14 @@ Status read_route_args(std::string_view budget, std::string_view route, std::int
   // A budget runs each module at its tier or the best below it that this
   // memosd can run (resolve_route); a module the route names must run at
   // its tier. A module is named when its tier does not follow the base.
-  out->route = parse_route(route, Route::all(*tier));
-  std::optional<Route> over_low = parse_route(route, Route::all(CostTier::low));
-  std::optional<Route> over_high = parse_route(route, Route::all(CostTier::high));
-  if (!out->route || !over_low || !over_high) {
-    return Status::bad_request("route '" + std::string(route.substr(0, 64)) +
-                               "' is malformed: MODULE=TIER,... with modules retrieve, temporal, "
-                               "expand, compress (each once) and tiers low, mid, high");
-  }
+  out->route = parse_route(route, Route::all(*tier), &out->answer);
+  std::optional<Route> over_low = parse_route(route, Route::all(CostTier::low), &out->answer);
+  std::optional<Route> over_high = parse_route(route, Route::all(CostTier::high), &out->answer);
+  if (!out->route || !over_low || !over_high) return Status::bad_request(malformed);
   for (std::size_t i = 0; i < kModules; ++i)
     out->named[i] = over_low->tiers[i] == over_high->tiers[i];
+  out->answer_named = out->answer.has_value();
+  if (!out->answer) out->answer = tier;
   return {};
 }
 

@@ -31,17 +31,24 @@ struct RouteArgs {
   std::int64_t reference_ms = 0;     // 0: now
   std::uint32_t context_tokens = 0;  // 0: routing.context_tokens
   float lambda = 0;                  // 0: the tenant's
+  // A chat's answer tier (the executor that answers: answer_models.h): the
+  // route's answer=TIER, else a fixed budget's tier; unset: mid with a
+  // fixed route, the tenant's default tier with "auto".
+  std::optional<CostTier> answer;
+  bool answer_named = false;  // the route names it (a search refuses that)
 
   bool routed() const { return route || auto_route; }
 };
 
 // `budget` sets every module's tier ("low", "mid", "high": each module at
 // it or the best below it this memosd runs; "auto": the router chooses),
-// then `route` ("MODULE=TIER,...") names tiers per module. Both empty: not
-// routed, and then a reference time, context budget or lambda is an error.
-// Errors: bad_request (an unknown budget, a malformed route, a route with
-// "auto", a negative time, a lambda not in [0, 100], options without a
-// route). Whether its tiers run here is resolve_route's.
+// then `route` ("MODULE=TIER,...") names tiers per module, answer included
+// (with "auto", answer alone). Both empty: not routed, and then a reference
+// time, context budget or lambda is an error.
+// Errors: bad_request (an unknown budget, a malformed route, a route naming
+// a memory module with "auto", a negative time, a lambda not in [0, 100],
+// options without a route). Whether its tiers run here is resolve_route's.
+// A search refuses answer_named itself.
 Status read_route_args(std::string_view budget, std::string_view route, std::int64_t reference_ms,
                        std::uint32_t context_tokens, float lambda, RouteArgs* out);
 

@@ -35,12 +35,15 @@ struct SearchRequest {
 };
 
 // A budget or route, and the options only a routed search takes.
-// Errors: read_route_args's; bad_request with mode or minScore.
+// Errors: read_route_args's; bad_request with mode or minScore, or a route
+// naming answer.
 Status read_route(wire::Search::Reader args, SearchRequest* out) {
   Status st = read_route_args(exact_view(args.getBudget()), exact_view(args.getRoute()),
                               args.getReferenceMs(), args.getContextTokens(), args.getLambda(),
                               &out->route);
   if (!st.ok() || !out->route.routed()) return st;
+  if (out->route.answer_named)
+    return Status::bad_request("the route names answer, a chat's module: a search answers nothing");
   if (args.getHasMinScore() || !exact_view(args.getMode()).empty())
     return Status::bad_request(
         "mode and minScore do not combine with a budget or route (its retrieve tier chooses "

@@ -403,8 +403,8 @@ void Scheduler::prefill(const Services& s, const store::Cube& cube, std::uint64_
       if (txn->get_item(cube.id, id, 0, &it).ok() && it.state == store::State::active)
         members.push_back(std::move(it));
     }
-    if (Status st =
-            chat_adapters(s, *policy, *txn, cube, {}, false, &adapters, &labels, &adapter_set);
+    if (Status st = chat_adapters(s, s.executor.get(), *policy, *txn, cube, {}, false, &adapters,
+                                  &labels, &adapter_set);
         !st.ok()) {
       spdlog::warn("scheduler: the default adapters of {}: {}", cube.name, st.message);
       return;

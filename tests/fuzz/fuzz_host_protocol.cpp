@@ -4,13 +4,14 @@
 // does (the PARTIAL frames before it delivered to the call's sink as they
 // came: a generate streams), and that result decoded by the kernel's client
 // of the plugin kind
-// the frame's call id picks: the embedder, a retriever (open, search, fuse)
-// or the executor (chat tokens, prefill, generate, status), exactly as
-// memosd decodes a reply from an isolated plugin.
+// the frame's call id picks: the embedder, a retriever (open, search, fuse),
+// the executor (chat tokens, prefill, generate, status) or a router (route),
+// exactly as memosd decodes a reply from an isolated plugin.
 //
 // Checked: whatever the host sends, each call succeeds or fails with a
 // Status (never an exception or a crash); a successful embedding has the
-// shape asked for; partials that do not decode are skipped.
+// shape asked for, a successful route only tiers offered; partials that do
+// not decode are skipped.
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include "kernel/plugin_embedder.h"
 #include "kernel/plugin_executor.h"
 #include "kernel/plugin_retriever.h"
+#include "kernel/plugin_router.h"
 #include "plugins/loader/host_protocol.h"
 #include "tests/fuzz/fuzz_seeds.h"
 
@@ -88,6 +90,7 @@ std::shared_ptr<ScriptedChannel> channel;
 std::unique_ptr<PluginEmbedder> embedder;
 std::unique_ptr<PluginRetriever> retriever;
 std::unique_ptr<PluginExecutor> executor;
+std::unique_ptr<PluginRouter> router;
 int memfd = -1;
 
 constexpr std::uint32_t kDimension = 4;
@@ -100,6 +103,7 @@ enum Call : std::uint64_t {
   kPrefill,
   kGenerate,
   kExecutorStatus,
+  kRoute,
   kCalls
 };
 
@@ -163,6 +167,24 @@ void make_call(std::uint64_t which) {
     case kExecutorStatus: {
       ExecutorStatus status;
       (void)executor->status(&status);
+      break;
+    }
+    case kRoute: {
+      // Retrieve at any tier, the others low or mid: an answer with
+      // temporal=high (or any module left out) must be refused.
+      RouterAsk ask;
+      ask.query = "when did the cat sit?";
+      ask.features = {{"words", 5}, {"time_question", 1}};
+      ask.offered = {{Module::retrieve, {CostTier::low, CostTier::mid, CostTier::high}},
+                     {Module::temporal, {CostTier::low, CostTier::mid}},
+                     {Module::expand, {CostTier::low, CostTier::mid}},
+                     {Module::compress, {CostTier::low, CostTier::mid}}};
+      ask.lambda = 0.3f;
+      RouterAnswer out;
+      if (router->route(ask, &out).ok()) {
+        for (Module m : {Module::temporal, Module::expand, Module::compress})
+          check(out.route[m] != CostTier::high, "a route with a tier not offered");
+      }
       break;
     }
   }
@@ -256,6 +278,21 @@ void write_seeds(const fuzz::EmitSeed& emit) {
          e.setCode(plugin_wire::ErrorCode::INVALID);
          e.setMessage("no such collection");
        }));
+  emit("route", complete_frame(kRoute, [](PluginResponse::Builder r) {
+         auto route = r.initRoute();
+         route.setReason("best predicted recall");
+         auto tiers = route.initTiers(4);
+         const char* modules[] = {"retrieve", "temporal", "expand", "compress"};
+         for (unsigned i = 0; i < 4; ++i) {
+           tiers[i].setModule(modules[i]);
+           tiers[i].setTier(i == 0 ? "high" : "mid");
+         }
+         auto scores = route.initScores(1);
+         scores[0].setRoute("retrieve=high,temporal=mid,expand=mid,compress=mid");
+         scores[0].setQuality(0.7f);
+         scores[0].setCost(0.2f);
+         scores[0].setScore(0.64f);
+       }));
   // A streamed generate: progress and text pieces, then its reply.
   auto partial_frame = [](auto build) {
     capnp::MallocMessageBuilder message;
@@ -302,6 +339,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   info.batch_tokens = 64;
   info.vocabulary = 32000;
   executor = std::make_unique<PluginExecutor>("executor", channel, info, timeout, kMaxReply);
+  router = std::make_unique<PluginRouter>("router", channel, timeout, RouterInfo{"linear", 0, ""});
   memfd = ::memfd_create("host-stream", MFD_CLOEXEC);
   check(memfd >= 0, "memfd_create failed");
   return 0;

@@ -484,7 +484,7 @@ BOOST_AUTO_TEST_CASE(a_routed_chat_answers_over_the_routed_context) {
   (*o.routing.route)[memos::Module::expand] = memos::CostTier::mid;
   auto whole = c->chat("talk", "What is Caroline researching?", o);
   BOOST_REQUIRE_MESSAGE(whole.ok(), why(whole));
-  BOOST_REQUIRE(whole->modules.size() == memos::kModules);
+  BOOST_REQUIRE(whole->modules.size() == memos::kModules + 1);  // and answer
   BOOST_TEST(whole->modules[2].detail == "2 neighbouring turns");
   // The hit between its neighbours, in the order they were said.
   BOOST_TEST((whole->memories == std::vector<std::uint64_t>{session[1], session[2], session[3]}));
@@ -507,13 +507,14 @@ BOOST_AUTO_TEST_CASE(a_routed_chat_answers_over_the_routed_context) {
   // is random), each module keeps its contract and says what the model did.
   memos::ChatOptions high = o;
   high.routing.route = memos::Route::all(memos::CostTier::high);
+  high.routing.answer = memos::CostTier::high;  // executor.model: no executor.models here
   high.routing.context_tokens = 16;
   auto h = c->chat("talk", "When did Caroline go to the support group?", high);
   BOOST_REQUIRE_MESSAGE(h.ok(), why(h));
-  BOOST_REQUIRE(h->modules.size() == memos::kModules);
+  BOOST_REQUIRE(h->modules.size() == memos::kModules + 1);
   for (const auto& m : h->modules) {
     BOOST_TEST((m.tier == memos::CostTier::high), m.detail);
-    if (m.module != memos::Module::retrieve)
+    if (m.module != memos::Module::retrieve && m.module != memos::Module::answer)
       BOOST_TEST(m.detail.find("model") != std::string::npos, m.detail);
   }
   BOOST_TEST(!h->memories.empty());
@@ -534,6 +535,88 @@ BOOST_AUTO_TEST_CASE(a_routed_chat_answers_over_the_routed_context) {
   auto r = c->chat("talk", "What is Caroline researching?", plain);
   BOOST_REQUIRE(r.ok());
   BOOST_TEST(r->modules.empty());
+}
+
+// The answer module (executor.models): each tier's model answers, in an
+// executor of its own, and keeps its own activation states.
+BOOST_AUTO_TEST_CASE(the_answer_module_runs_the_model_of_its_tier) {
+  TempDir dir;
+  Daemon d(dir.path(), config(models().a, "[executor.models]\nhigh = \"" + models().b +
+                                              "\"\nlow = \"" + models().a + "\"\n"));
+  // executor.model's host and executor.models.high's: a.gguf is loaded once.
+  BOOST_TEST(memos::testing::plugin_hosts(d.process->pid(), "llama-executor").size() == 2u);
+  auto c = d.client();
+  fill(*c, "maya");
+  const std::string question = "Where does Maya live and what does she drink?";
+  auto answer_of = [](const memos::ChatReply& r) -> const memos::ModuleRun& {
+    BOOST_REQUIRE(!r.modules.empty());
+    BOOST_REQUIRE((r.modules.back().module == memos::Module::answer));
+    return r.modules.back();
+  };
+  memos::ChatOptions high;
+  high.max_tokens = 4;
+  high.activate = true;
+  high.routing.route = memos::Route::all(memos::CostTier::low);
+  high.routing.answer = memos::CostTier::high;
+  auto h = c->chat("maya", question, high);
+  BOOST_REQUIRE_MESSAGE(h.ok(), why(h));
+  BOOST_TEST((answer_of(*h).tier == memos::CostTier::high));
+  BOOST_TEST(answer_of(*h).detail == "executor.models.high b.gguf", answer_of(*h).detail);
+  BOOST_TEST(answer_of(*h).ms > 0);
+  BOOST_TEST(did(*h, kStored), status_of(*h));
+  // The same block at low: executor.model answers, and b's state is not its.
+  memos::ChatOptions low = high;
+  low.routing.answer = memos::CostTier::low;
+  auto l = c->chat("maya", question, low);
+  BOOST_REQUIRE_MESSAGE(l.ok(), why(l));
+  BOOST_TEST(answer_of(*l).detail == "executor.model a.gguf", answer_of(*l).detail);
+  BOOST_TEST(!l->activation_status.restored, status_of(*l));
+  // At high again: its own state comes back.
+  auto again = c->chat("maya", question, high);
+  BOOST_REQUIRE_MESSAGE(again.ok(), why(again));
+  BOOST_TEST(again->activation_status.restored, status_of(*again));
+  // Unset: mid, which names no model of its own.
+  memos::ChatOptions mid = high;
+  mid.activate = false;
+  mid.routing.answer.reset();
+  auto m = c->chat("maya", question, mid);
+  BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
+  BOOST_TEST((answer_of(*m).tier == memos::CostTier::mid));
+  BOOST_TEST(answer_of(*m).detail == "executor.model a.gguf", answer_of(*m).detail);
+  // auto: the router's memory modules, the default tier's model.
+  memos::ChatOptions automatic;
+  automatic.max_tokens = 4;
+  automatic.routing.auto_route = true;
+  auto a = c->chat("maya", question, automatic);
+  BOOST_REQUIRE_MESSAGE(a.ok(), why(a));
+  BOOST_TEST(answer_of(*a).detail.find("default tier") != std::string::npos, answer_of(*a).detail);
+  automatic.routing.answer = memos::CostTier::high;
+  a = c->chat("maya", question, automatic);
+  BOOST_REQUIRE_MESSAGE(a.ok(), why(a));
+  BOOST_TEST(answer_of(*a).detail == "executor.models.high b.gguf", answer_of(*a).detail);
+  // A search answers nothing: a route naming answer is refused.
+  memos::SearchOptions so;
+  so.routing.route = memos::Route{};
+  so.routing.answer = memos::CostTier::high;
+  auto sr = c->search_routed("maya", question, so);
+  BOOST_TEST((sr.error().code == memos::ErrorCode::bad_request));
+  BOOST_TEST(sr.error().message.find("answer") != std::string::npos, sr.error().message);
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_tier_whose_model_will_not_load_stops_the_start) {
+  TempDir dir;
+  const std::string conf = dir.path() + "/memosd.conf";
+  const std::string absent = dir.path() + "/absent.gguf";
+  std::ofstream(conf) << config(models().a, "[executor.models]\nhigh = \"" + absent + "\"\n");
+  std::string out, err;
+  BOOST_TEST(run_command({MEMOS_MEMOSD, "--check-config", conf}, &out, &err) != 0);
+  BOOST_TEST(err.find("executor.models.high = " + absent) != std::string::npos, err);
+  // A file that is no model: memosd does not start, and says which key.
+  std::ofstream(absent) << "GGUF, but not really";
+  TempDir data;
+  MemosdProcess p(MEMOS_MEMOSD, data.path(), {"--config", conf});
+  BOOST_TEST(!p.start(60s));
+  BOOST_TEST(p.log().find("executor.models.high = " + absent) != std::string::npos, p.log());
 }
 
 BOOST_AUTO_TEST_CASE(without_a_model_chat_says_how_to_configure_one) {

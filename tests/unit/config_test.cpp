@@ -126,6 +126,35 @@ BOOST_AUTO_TEST_CASE(named_files_are_checked) {
   c.executor.model = dir.path() + "/model.gguf";
   std::ofstream(c.executor.model) << "GGUF";
   BOOST_TEST(memos::kernel::check_named_files(c) == "");
+  // The answer tiers' models too, each named by its key.
+  c.executor.models[2] = dir.path() + "/big.gguf";
+  BOOST_TEST(memos::kernel::check_named_files(c).find("executor.models.high = ") == 0);
+  std::ofstream(c.executor.models[2]) << "GGUF";
+  BOOST_TEST(memos::kernel::check_named_files(c) == "");
+}
+
+BOOST_AUTO_TEST_CASE(the_answer_tiers_models_are_a_table_of_tiers) {
+  Config c;
+  BOOST_REQUIRE(load("[executor]\nmodel = \"/m.gguf\"\n[executor.models]\nlow = \"/s.gguf\"\n"
+                     "high = \"/l.gguf\"\n",
+                     &c) == "");
+  BOOST_TEST(c.executor.models[0] == "/s.gguf");
+  BOOST_TEST(c.executor.models[1] == "");  // executor.model answers at mid
+  BOOST_TEST(c.executor.models[2] == "/l.gguf");
+  BOOST_TEST(Config{}.executor.models[2] == "");
+  for (const char* bad :
+       {"[executor]\nmodel = \"/m.gguf\"\nmodels = \"/l.gguf\"\n",
+        "[executor]\nmodel = \"/m.gguf\"\n[executor.models]\ntop = \"/l.gguf\"\n",
+        "[executor]\nmodel = \"/m.gguf\"\n[executor.models]\nhigh = 3\n",
+        "[executor]\nmodel = \"/m.gguf\"\n[executor.models.high]\nx = 1\n",
+        "[executor]\nmodel = \"/m.gguf\"\n[executor.models]\nhigh = \"a\\u0000b\"\n"}) {
+    Config x;
+    BOOST_TEST(!load(bad, &x).empty(), bad);
+  }
+  // Without executor.model there is nothing to answer beside.
+  Config x;
+  std::string err = load("[executor.models]\nhigh = \"/l.gguf\"\n", &x);
+  BOOST_TEST(err.find("executor.models.high needs executor.model") != std::string::npos, err);
 }
 
 BOOST_AUTO_TEST_CASE(hostile_large_file_is_handled) {
@@ -404,7 +433,8 @@ BOOST_AUTO_TEST_CASE(printed_config_reads_back_and_changes_are_named) {
   std::string err = load(
       "log_format = \"json\"\n[search]\ndense_weight = 0.1\nmax_k = 7\n"
       "[plugins]\nhost = \"/opt/host \\\"x\\\"\"\n"
-      "[plugins.settings.faiss-retriever]\nhnsw_m = 16\n",
+      "[plugins.settings.faiss-retriever]\nhnsw_m = 16\n"
+      "[executor]\nmodel = \"/m.gguf\"\n[executor.models]\nhigh = \"/l.gguf\"\n",
       &c);
   BOOST_REQUIRE(err == "");
   memos::kernel::resolve_defaults(&c);
@@ -416,6 +446,7 @@ BOOST_AUTO_TEST_CASE(printed_config_reads_back_and_changes_are_named) {
   BOOST_TEST(back.plugins.host == "/opt/host \"x\"");
   BOOST_TEST(back.plugins.settings["faiss-retriever"]["hnsw_m"] == "16");
   BOOST_TEST((back.log_format == memos::kernel::LogFormat::json));
+  BOOST_TEST(back.executor.models[2] == "/l.gguf");
 
   back.search.max_k = 8;
   back.ipc.max_segments = 9;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/handlers/route_args.h"
 #include "kernel/routing/context.h"
 #include "kernel/routing/feedback_terms.h"
 #include "kernel/routing/model_tiers.h"
@@ -86,6 +87,46 @@ BOOST_AUTO_TEST_CASE(malformed_routes_are_refused) {
     std::string noise(rng() % 40, '\0');
     for (auto& ch : noise) ch = static_cast<char>(rng());
     (void)memos::parse_route(noise);  // never crashes (ASan/UBSan build)
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_chats_route_names_its_answer_beside_the_memory_modules) {
+  std::optional<CostTier> answer;
+  auto r = memos::parse_route("answer=high,retrieve=low", Route{}, &answer);
+  BOOST_REQUIRE(r);
+  BOOST_TEST(((*r)[Module::retrieve] == CostTier::low));
+  BOOST_TEST((answer == CostTier::high));
+  BOOST_TEST(!memos::parse_route("answer=high,answer=low", Route{}, &answer));
+  BOOST_TEST(!memos::parse_route("answer=top", Route{}, &answer));
+  BOOST_TEST(memos::to_string(Module::answer) == std::string("answer"));
+}
+
+BOOST_AUTO_TEST_CASE(a_budget_sets_the_answer_tier_and_auto_fixes_only_the_answer) {
+  using memos::kernel::read_route_args;
+  using memos::kernel::RouteArgs;
+  RouteArgs args;
+  BOOST_REQUIRE(read_route_args("high", "", 0, 0, 0, &args).ok());
+  BOOST_TEST((args.answer == CostTier::high));
+  BOOST_TEST(!args.answer_named);
+  BOOST_REQUIRE(read_route_args("high", "answer=low", 0, 0, 0, &args).ok());
+  BOOST_TEST((args.answer == CostTier::low));
+  BOOST_TEST(args.answer_named);
+  BOOST_TEST(((*args.route)[Module::retrieve] == CostTier::high));
+  // A fixed route without a budget (the SDK's): answer mid unless named.
+  BOOST_REQUIRE(
+      read_route_args("", "retrieve=low,temporal=low,expand=low,compress=low", 0, 0, 0, &args)
+          .ok());
+  BOOST_TEST((args.answer == CostTier::mid));
+  // auto: the router's memory modules, and the answer the route names.
+  BOOST_REQUIRE(read_route_args("auto", "answer=high", 0, 0, 0, &args).ok());
+  BOOST_TEST(args.auto_route);
+  BOOST_TEST((args.answer == CostTier::high));
+  BOOST_REQUIRE(read_route_args("auto", "", 0, 0, 0, &args).ok());
+  BOOST_TEST(!args.answer);
+  for (const char* bad : {"retrieve=mid", "answer=high,expand=low", "answer=mid,answer=mid"}) {
+    BOOST_TEST_INFO(bad);
+    BOOST_TEST(
+        (read_route_args("auto", bad, 0, 0, 0, &args).code == memos::kernel::Code::bad_request));
   }
 }
 

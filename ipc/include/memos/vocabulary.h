@@ -39,8 +39,11 @@ enum class CostTier : std::uint8_t { low, mid, high };
 // The query-time memory modules, in the order a routed search runs them:
 // find the memories (retrieve), read the question's time words into a
 // valid-time window (temporal), add each hit's neighbouring turns
-// (expand), fit the context to a token budget (compress).
-enum class Module : std::uint8_t { retrieve, temporal, expand, compress };
+// (expand), fit the context to a token budget (compress); then, in a chat,
+// the model that answers over the context (answer: executor.models.TIER).
+enum class Module : std::uint8_t { retrieve, temporal, expand, compress, answer };
+// The modules a Route holds: those before answer, which a search runs too.
+// A chat's answer tier is chosen beside its route (parse_route's `answer`).
 inline constexpr std::size_t kModules = 4;
 
 // A tier for each module: what a router chooses, or a fixed budget.
@@ -75,7 +78,7 @@ const char* to_string(State state);        // "active", "archived", "frozen", "d
 const char* to_string(SearchMode mode);    // "dense", "lexical", "hybrid"
 const char* to_string(PluginState state);  // "listed", "loaded", "failed"
 const char* to_string(CostTier tier);      // "low", "mid", "high"
-const char* to_string(Module module);      // "retrieve", "temporal", "expand", "compress"
+const char* to_string(Module module);      // "retrieve", "temporal", "expand", "compress", "answer"
 // "retrieve=high,temporal=mid,expand=low,compress=mid"
 std::string to_string(const Route& route);
 // "none", "restored", "stored", "restored+stored" or "rejected: why" (rejected
@@ -90,8 +93,11 @@ std::optional<ActivationOutcome> parse_activation_outcome(std::string_view text)
 std::optional<CostTier> parse_cost_tier(std::string_view name);
 std::optional<Module> parse_module(std::string_view name);
 // "MODULE=TIER,..." over `base`: the modules named take their tier, the
-// others keep base's; each module at most once. nullopt if malformed.
-std::optional<Route> parse_route(std::string_view text, Route base = {});
+// others keep base's; each module at most once. With `answer`, an
+// "answer=TIER" pair is read into it (a chat's); without, it is malformed.
+// nullopt if malformed.
+std::optional<Route> parse_route(std::string_view text, Route base = {},
+                                 std::optional<CostTier>* answer = nullptr);
 
 // "dense, lexical or hybrid": for error messages that list what is accepted.
 const char* search_mode_names();

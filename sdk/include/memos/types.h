@@ -390,10 +390,16 @@ struct Routing {
   // Without a router memosd runs its default tier, and says why.
   bool auto_route = false;
   float lambda = 0;
+  // A chat's answer tier: the executor that answers (executor.models.TIER;
+  // one without its own model answers with executor.model). Unset: mid
+  // with a fixed route, the tenant's default tier with auto_route (the
+  // router chooses the memory modules, not the model). A search naming one
+  // is refused (bad_request): it hands its context to no model.
+  std::optional<CostTier> answer{};
   std::int64_t reference_ms = 0;     // when the question is asked (its time words); 0: now
   std::uint32_t context_tokens = 0;  // compress=mid's token budget; 0: the daemon's
 
-  bool routed() const { return route.has_value() || auto_route; }
+  bool routed() const { return route.has_value() || auto_route || answer.has_value(); }
 };
 
 // Every condition is applied inside the retrievers, so k hits come back
