@@ -17,6 +17,7 @@
 #include <deque>
 #include <fstream>
 #include <future>
+#include <initializer_list>
 #include <iostream>
 #include <map>
 #include <regex>
@@ -39,6 +40,43 @@ using Json = nlohmann::json;
 
 // shared/ lies beside the repository; scripts/bench runs from its root.
 inline constexpr std::string_view kDefaultDataDir = "../shared/data/locomo";
+// The options every LoCoMo benchmark reads (its own Options derive from
+// this): the memosd under test, the split, where the data lies, and a
+// memosd.conf for the daemons it starts (tuning on dev).
+struct RunOptions {
+  std::string memosd;
+  std::string split = "dev";
+  std::string data_dir{kDefaultDataDir};
+  std::string config;
+};
+
+// Reads one of RunOptions' flags into `out`: --memosd, --split (one of
+// `splits`, else UsageError saying `refused`), --data, --config. Returns
+// false for any other flag. Checks the whole RunOptions: check_run_options.
+inline bool read_run_option(std::string_view flag, std::string_view value,
+                            std::initializer_list<std::string_view> splits,
+                            std::string_view refused, RunOptions* out) {
+  if (flag == "--memosd") {
+    out->memosd = value;
+  } else if (flag == "--split") {
+    if (std::find(splits.begin(), splits.end(), value) == splits.end())
+      throw UsageError(std::string(refused));
+    out->split = value;
+  } else if (flag == "--data") {
+    out->data_dir = value;
+  } else if (flag == "--config") {
+    out->config = value;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Throws UsageError when no memosd is named.
+inline void check_run_options(const RunOptions& options) {
+  if (options.memosd.empty()) throw UsageError("--memosd is required");
+}
+
 // The README's splits: dev is conversations 0–2, held-out 3–9.
 inline constexpr std::size_t kDevConversations = 3;
 inline constexpr int kFirstCategory = 1, kLastCategory = 4;  // 5 (adversarial) has no answer

@@ -37,7 +37,6 @@ using memos::bench::read_options;
 using memos::bench::UsageError;
 using memos::bench::locomo::Conversation;
 using memos::bench::locomo::ConversationDaemon;
-using memos::bench::locomo::kDefaultDataDir;
 using memos::bench::locomo::kLastCategory;
 using memos::bench::locomo::Question;
 using memos::bench::locomo::Turn;
@@ -48,36 +47,18 @@ constexpr std::string_view kUsage =
 constexpr std::array<std::size_t, 4> kCutoffs = {1, 5, 10, 20};
 constexpr std::uint32_t kSearchK = 20;
 
-struct Options {
-  std::string memosd;
-  std::string split = "dev";
-  std::string data_dir{kDefaultDataDir};
-  std::string config;  // a memosd.conf for the daemons under test (tuning on dev)
-};
+struct Options : memos::bench::locomo::RunOptions {};
 
 // ---- options ---------------------------------------------------------------
 
 Options parse_options(int argc, char** argv) {
   Options opts;
-  read_options(argc, argv, "measures recall on LoCoMo",
-               [&](std::string_view flag, std::string_view value) {
-                 if (flag == "--memosd") {
-                   opts.memosd = value;
-                 } else if (flag == "--split") {
-                   if (value != "dev" && value != "heldout" && value != "all") {
-                     throw UsageError("--split must be dev, heldout or all");
-                   }
-                   opts.split = value;
-                 } else if (flag == "--data") {
-                   opts.data_dir = value;
-                 } else if (flag == "--config") {
-                   opts.config = value;
-                 } else {
-                   return false;
-                 }
-                 return true;
-               });
-  if (opts.memosd.empty()) throw UsageError("--memosd is required");
+  read_options(
+      argc, argv, "measures recall on LoCoMo", [&](std::string_view flag, std::string_view value) {
+        return memos::bench::locomo::read_run_option(flag, value, {"dev", "heldout", "all"},
+                                                     "--split must be dev, heldout or all", &opts);
+      });
+  memos::bench::locomo::check_run_options(opts);
   return opts;
 }
 

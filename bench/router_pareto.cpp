@@ -37,18 +37,13 @@ using memos::bench::read_options;
 using memos::bench::UsageError;
 using memos::bench::locomo::Conversation;
 using memos::bench::locomo::ConversationDaemon;
-using memos::bench::locomo::kDefaultDataDir;
 using memos::bench::locomo::Outcome;
 
 constexpr std::string_view kUsage =
     "usage: bench-router-pareto --memosd PATH [--split dev|heldout] [--data DIR]\n"
     "       [--config FILE] [--routes ROUTE;ROUTE...] [--lambdas L,L...] [--dump FILE]\n";
 
-struct Options {
-  std::string memosd;
-  std::string split = "dev";
-  std::string data_dir{kDefaultDataDir};
-  std::string config;  // a memosd.conf for the daemons under test (tuning on dev)
+struct Options : memos::bench::locomo::RunOptions {
   std::vector<memos::Route> routes;
   std::vector<double> lambdas = {0.1, 0.3, 1, 3};
   std::string dump;
@@ -58,17 +53,10 @@ Options parse_options(int argc, char** argv) {
   Options opts;
   read_options(argc, argv, "measures the routing tiers and the router on LoCoMo",
                [&](std::string_view flag, std::string_view value) {
-                 if (flag == "--memosd") {
-                   opts.memosd = value;
-                 } else if (flag == "--split") {
-                   if (value != "dev" && value != "heldout")
-                     throw UsageError("--split must be dev or heldout");
-                   opts.split = value;
-                 } else if (flag == "--data") {
-                   opts.data_dir = value;
-                 } else if (flag == "--config") {
-                   opts.config = value;
-                 } else if (flag == "--dump") {
+                 if (memos::bench::locomo::read_run_option(flag, value, {"dev", "heldout"},
+                                                           "--split must be dev or heldout", &opts))
+                   return true;
+                 if (flag == "--dump") {
                    opts.dump = value;
                  } else if (flag == "--lambdas") {
                    opts.lambdas = value == "none" ? std::vector<double>{}
@@ -87,7 +75,7 @@ Options parse_options(int argc, char** argv) {
                  }
                  return true;
                });
-  if (opts.memosd.empty()) throw UsageError("--memosd is required");
+  memos::bench::locomo::check_run_options(opts);
   if (opts.routes.empty()) opts.routes = memos::bench::locomo::every_route();
   return opts;
 }

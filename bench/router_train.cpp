@@ -47,7 +47,6 @@ using memos::bench::read_options;
 using memos::bench::UsageError;
 using memos::bench::locomo::Conversation;
 using memos::bench::locomo::ConversationDaemon;
-using memos::bench::locomo::kDefaultDataDir;
 using memos::bench::locomo::ReplayedQuestion;
 namespace rp = memos::router_policy;
 
@@ -57,11 +56,8 @@ constexpr std::string_view kUsage =
 
 constexpr double kNoEmbedding = std::numeric_limits<double>::infinity();
 
-struct Options {
-  std::string memosd;
+struct Options : memos::bench::locomo::RunOptions {
   std::string out;
-  std::string data_dir{kDefaultDataDir};
-  std::string config;
   std::vector<double> lambdas = {0.1, 0.3, 1, 3};
 };
 
@@ -69,17 +65,12 @@ Options parse_options(int argc, char** argv) {
   Options opts;
   read_options(argc, argv, "trains router-policy's weights on LoCoMo dev",
                [&](std::string_view flag, std::string_view value) {
-                 if (flag == "--memosd") {
-                   opts.memosd = value;
-                 } else if (flag == "--out") {
+                 if (memos::bench::locomo::read_run_option(
+                         flag, value, {"dev"},
+                         "--split: a router trains on dev only, never held-out", &opts))
+                   return true;
+                 if (flag == "--out") {
                    opts.out = value;
-                 } else if (flag == "--split") {
-                   if (value != "dev")
-                     throw UsageError("--split: a router trains on dev only, never held-out");
-                 } else if (flag == "--data") {
-                   opts.data_dir = value;
-                 } else if (flag == "--config") {
-                   opts.config = value;
                  } else if (flag == "--lambdas") {
                    opts.lambdas = memos::bench::locomo::parse_lambdas(value);
                  } else {
@@ -87,7 +78,7 @@ Options parse_options(int argc, char** argv) {
                  }
                  return true;
                });
-  if (opts.memosd.empty()) throw UsageError("--memosd is required");
+  memos::bench::locomo::check_run_options(opts);
   if (opts.out.empty()) throw UsageError("--out is required");
   return opts;
 }

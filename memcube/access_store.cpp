@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 
+#include "memcube/le_bytes.h"
 #include "memcube/lmdb_util.h"
 #include "memcube/store.h"
 #include "memcube/store_tables.h"
@@ -18,26 +19,14 @@ namespace {
 constexpr std::size_t kRowBytes = 44;
 constexpr std::size_t kOldRowBytes = 20;
 
-void put_le(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-std::uint64_t get_le(std::string_view v, std::size_t at, int bytes) {
-  std::uint64_t x = 0;
-  for (int i = bytes - 1; i >= 0; --i) {
-    x = (x << 8) | static_cast<unsigned char>(v[at + static_cast<std::size_t>(i)]);
-  }
-  return x;
-}
-
 std::string encode_access(const AccessStats& a) {
   std::string out;
   out.reserve(kRowBytes);
-  put_le(out, a.hits);
-  put_le(out, static_cast<std::uint64_t>(std::max<std::int64_t>(a.last_access_ms, 0)));
-  put_le(out, std::bit_cast<std::uint64_t>(a.strength));
-  put_le(out, std::bit_cast<std::uint64_t>(a.recalls));
-  put_le(out, static_cast<std::uint64_t>(std::max<std::int64_t>(a.last_recall_ms, 0)));
+  put_le(&out, a.hits, 8);
+  put_le(&out, static_cast<std::uint64_t>(std::max<std::int64_t>(a.last_access_ms, 0)), 8);
+  put_le(&out, std::bit_cast<std::uint64_t>(a.strength), 8);
+  put_le(&out, std::bit_cast<std::uint64_t>(a.recalls), 8);
+  put_le(&out, static_cast<std::uint64_t>(std::max<std::int64_t>(a.last_recall_ms, 0)), 8);
   std::uint32_t crc = crc32c(out.data(), out.size());
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
   return out;

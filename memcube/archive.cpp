@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "memcube/crc32c.h"
+#include "memcube/le_bytes.h"
 #include "memcube/record_codec.h"
 #include "memcube/schema/records.capnp.h"
 
@@ -31,16 +32,6 @@ enum : std::uint8_t {
 };
 constexpr std::size_t kAccessBytes = 48;
 constexpr std::size_t kBlobPieceHeader = 32 + 8 + 8;
-
-void put_le(std::string* out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-std::uint64_t get_le(const char* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
 
 std::string message_bytes(capnp::MallocMessageBuilder& message) {
   auto words = capnp::messageToFlatArray(message);

@@ -16,11 +16,14 @@
 #include "kernel/handlers/archives.h"
 #include "memcube/archive.h"
 #include "memcube/blob_store.h"
+#include "memcube/le_bytes.h"
 
 namespace memos::kernel {
 namespace {
 
 using store::Errc;
+using store::get_le;
+using store::put_le;
 
 constexpr std::size_t kChunkBytes = 1 << 20;
 constexpr std::uint8_t kCursorFormat = 2;
@@ -41,18 +44,6 @@ struct ExportCursor {
   store::BlobId blob{};
   std::string position;  // pass 0: of the last version sent
 };
-
-void put_le(std::string* out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-std::uint64_t get_le(std::string_view s, std::size_t at, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) {
-    v = (v << 8) | static_cast<unsigned char>(s[at + static_cast<std::size_t>(i)]);
-  }
-  return v;
-}
 
 constexpr std::size_t kCursorFixed = 1 + 8 + 8 + 4 + 8 + 8 + 8 + 1 + 8 + 4 + 8 + 32;
 constexpr std::size_t kPositionBytes = 12;  // scan_versions' position
