@@ -154,6 +154,8 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"scheduler.archive_below", real(&c->scheduler.defaults.archive_below, 0.0001, 0.9999)},
       {"scheduler.archive_after_s",
        integer(&c->scheduler.defaults.archive_after_s, 0, sched::kMaxArchiveAfterS)},
+      {"metrics.textfile", string(&c->metrics.textfile, check_optional_path)},
+      {"metrics.interval_s", integer(&c->metrics.interval_s, 1, 86400)},
       {"activation.chunk_tokens", integer(&c->activation.chunk_tokens, 1, 1 << 16)},
       {"activation.resident_mb", integer(&c->activation.resident_mb, 0, 1ll << 24)},
       {"activation.tenant_max_mb", integer(&c->activation.tenant_max_mb, 1, 1ll << 30)},
@@ -265,9 +267,9 @@ std::string load_config_file(const std::string& path, Config* config) {
   for (auto& [key, node] : table) {
     std::string name(key.str());
     if (auto* section = node.as_table();
-        section &&
-        (name == "ipc" || name == "store" || name == "search" || name == "routing" ||
-         name == "plugins" || name == "executor" || name == "activation" || name == "scheduler")) {
+        section && (name == "ipc" || name == "store" || name == "search" || name == "routing" ||
+                    name == "plugins" || name == "executor" || name == "activation" ||
+                    name == "scheduler" || name == "metrics")) {
       for (auto& [sub_key, sub_node] : *section) {
         std::string full = name + "." + std::string(sub_key.str());
         auto it = known.find(full);

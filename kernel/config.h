@@ -196,6 +196,13 @@ struct SchedulerConfig {
   std::uint32_t log_entries = 4096;  // decisions kept for memctl sched log
 };
 
+// Metrics (memctl(1) "metrics"): the same Prometheus text written to a
+// file every interval, atomically, for node_exporter's textfile collector.
+struct MetricsConfig {
+  std::string textfile;           // empty: none written
+  std::uint32_t interval_s = 15;  // between writes
+};
+
 // How the log is written on stderr (log_output.h).
 enum class LogFormat { text, json };
 
@@ -232,6 +239,7 @@ struct Config {
   ExecutorConfig executor;
   ActivationConfig activation;
   SchedulerConfig scheduler;
+  MetricsConfig metrics;
 };
 
 // Reads and validates `path` over `config` (keys absent from the file keep

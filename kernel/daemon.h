@@ -46,6 +46,7 @@
 #include "kernel/plugin_manager.h"
 #include "kernel/rate_limits.h"
 #include "kernel/request_handler.h"
+#include "kernel/request_metrics.h"
 #include "kernel/router_ledger.h"
 #include "kernel/scheduler/scheduler.h"
 #include "kernel/serial_lane.h"
@@ -134,6 +135,7 @@ class Daemon final : public ConnectionOwner {
   void run_scheduler(PeriodicJob::Running run);
   void collect_blob_garbage(PeriodicJob::Running run);
   void save_index_snapshots(PeriodicJob::Running run);
+  void write_metrics_textfile(PeriodicJob::Running run);
   void retry_unbuilt_indexes(PeriodicJob::Running run);
 
   Config config_;
@@ -173,6 +175,7 @@ class Daemon final : public ConnectionOwner {
   AccessLog access_;
   std::shared_ptr<PluginExecutor> executor_;  // null: no executor.model
   AnswerModels answer_models_;            // the chat's answer module, per tier (executor.models)
+  RequestMetrics request_metrics_;        // memctl metrics: request counts and latencies
   std::shared_ptr<PluginRouter> router_;  // null: none (router_missing_ says why)
   std::string router_missing_;
   RouterLedger router_ledger_;  // flushed with the access log, and at a clean stop

@@ -315,7 +315,8 @@ Status Daemon::start_request_handler() {
                router_,
                router_missing_,
                &router_ledger_,
-               &answer_models_});
+               &answer_models_,
+               &request_metrics_});
   return {};
 }
 

@@ -1,14 +1,19 @@
 // daemon_jobs.cpp — the daemon's periodic work, each a PeriodicJob: the
 // access-statistics flush, retention, blob garbage collection, index
-// snapshots and the systemd watchdog ping. Each runs at most once at a time;
+// snapshots, the metrics textfile and the systemd watchdog ping. Each runs at most once at a time;
 // a tick that finds the last run going is skipped.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include "kernel/daemon.h"
+#include "kernel/metrics_report.h"
 #include "kernel/systemd.h"
 
 namespace memos::kernel {
@@ -37,6 +42,8 @@ void Daemon::start_periodic_jobs() {
   every(std::uint64_t{config_.store.blob_gc_interval_s} * 1000, &Daemon::collect_blob_garbage);
   every(std::uint64_t{config_.search.snapshot_interval_s} * 1000, &Daemon::save_index_snapshots);
   every(kUnbuiltRetryMs, &Daemon::retry_unbuilt_indexes);
+  if (!config_.metrics.textfile.empty())
+    every(std::uint64_t{config_.metrics.interval_s} * 1000, &Daemon::write_metrics_textfile);
   if (std::uint64_t usec = systemd::watchdog_usec()) {
     // Pinged from the loop itself: if the loop stalls, systemd notices.
     periodic_jobs_.push_back(
@@ -163,6 +170,33 @@ void Daemon::retry_unbuilt_indexes(PeriodicJob::Running run) {
 void Daemon::save_index_snapshots(PeriodicJob::Running run) {
   run_on_worker([this, run] {
     if (std::size_t n = indexes_.save_changed()) spdlog::debug("index snapshots of {} cube(s)", n);
+  });
+}
+
+// The metrics (memctl metrics' text) into metrics.textfile: written beside
+// it and renamed over it, so node_exporter never reads half a file. A
+// failure is logged; the next interval tries again.
+void Daemon::write_metrics_textfile(PeriodicJob::Running run) {
+  run_on_worker([this, run] {
+    const std::string& path = config_.metrics.textfile;
+    std::string text;
+    if (Status st = metrics_text(handler_->services(), &text); !st.ok()) {
+      spdlog::warn("metrics.textfile: {}", st.message);
+      return;
+    }
+    const std::string temporary = path + ".tmp";
+    std::error_code ec;
+    {
+      std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+      out << text;
+      out.close();
+      if (!out) {
+        spdlog::warn("metrics.textfile: cannot write {}: {}", temporary, std::strerror(errno));
+        return;
+      }
+    }
+    std::filesystem::rename(temporary, path, ec);
+    if (ec) spdlog::warn("metrics.textfile: cannot replace {}: {}", path, ec.message());
   });
 }
 

@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <cassert>
+#include <chrono>
 #include <string>
 
 #include "kernel/handlers/archives.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/handlers/distill.h"
 #include "kernel/handlers/params.h"
+#include "kernel/request_metrics.h"
 
 namespace memos::kernel {
 namespace {
@@ -34,6 +36,7 @@ RequestHandler::RequestHandler(Services services)
   add_distill_handlers(table_, s_);
   add_tenant_handlers(table_, s_);
   add_scheduler_handlers(table_, s_);
+  add_metrics_handlers(table_, s_);
   // A request the schema has and no area serves would be refused as an
   // unknown operation: a bug, caught by the tests (debug builds) and logged.
   for (const std::string& name : table_.unserved()) {
@@ -67,6 +70,21 @@ void RequestHandler::handle(const Peer& peer, std::uint64_t connection,
   ctx.wait_searchable = request.getWaitSearchable();
   ctx.max_reply_bytes = s_.config.ipc.max_message_bytes;
   ctx.reply = std::move(reply);
+  if (s_.request_metrics) {
+    // Counted when answered, by the code of the answer, whichever thread
+    // answers.
+    ctx.reply = [metrics = s_.request_metrics, operation = ctx.operation,
+                 arrived = std::chrono::steady_clock::now(),
+                 inner = std::move(ctx.reply)](Frame frame, bool last) {
+      if (last) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count();
+        const auto error = RequestMetrics::error_of(*frame);
+        metrics->record(operation, error ? &*error : nullptr, seconds);
+      }
+      inner(std::move(frame), last);
+    };
+  }
   if (ctx.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
     return ctx.fail(Status::too_large("idempotency key is longer than " +
                                       std::to_string(kMaxIdempotencyKeyBytes) + " bytes"));

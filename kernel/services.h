@@ -39,6 +39,7 @@ class InlineReads;
 class PluginExecutor;
 class PluginManager;
 class PluginRouter;
+class RequestMetrics;
 class RouterLedger;
 class JobTable;
 class SerialLane;
@@ -90,6 +91,9 @@ struct Services {
   // The executor a routed chat's answer module runs at each tier
   // (executor.models); null where a harness has none: `executor` answers.
   const AnswerModels* answer_models = nullptr;
+  // Requests answered, by operation and code, and their latency (memctl
+  // metrics); null where a harness has none: nothing is counted.
+  RequestMetrics* request_metrics = nullptr;
 };
 
 }  // namespace memos::kernel

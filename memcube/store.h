@@ -219,6 +219,9 @@ class ReadTxn {
   Status activation_usage(TenantId tenant, ActivationUsage* out) const;
   // Zeros for a tenant with none. Errors: corrupt, io.
   Status tenant_usage(TenantId tenant, TenantUsage* out) const;
+  // Every tenant's usage row, by tenant id (a tenant that never wrote has
+  // none). Errors: corrupt, io.
+  Status for_each_tenant_usage(const std::function<void(TenantId, const TenantUsage&)>& fn) const;
   // The router's spending on the tenant's last day with any (zeros for a
   // tenant with none). Errors: corrupt (a damaged row), io.
   Status router_usage(TenantId tenant, RouterUsage* out) const;

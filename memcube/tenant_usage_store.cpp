@@ -72,6 +72,19 @@ Status ReadTxn::tenant_usage(TenantId tenant, TenantUsage* out) const {
   return decode_tenant_usage(as_view(val), out);
 }
 
+Status ReadTxn::for_each_tenant_usage(
+    const std::function<void(TenantId, const TenantUsage&)>& fn) const {
+  Cursor cursor(txn_, tables().tenant_usage);
+  if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+  return cursor.scan_prefix("", [&](std::string_view k, std::string_view v) -> Status {
+    if (k.size() != 4) return {Errc::corrupt, "tenant usage key has a bad length"};
+    TenantUsage usage;
+    if (Status d = decode_tenant_usage(v, &usage); !d.ok()) return d;
+    fn(static_cast<TenantId>(get_be(k.data(), 4)), usage);
+    return {};
+  });
+}
+
 Status WriteTxn::add_tenant_usage(TenantId tenant, std::int64_t cubes, std::int64_t items,
                                   std::int64_t text_bytes, std::int64_t param_bytes) {
   if (cubes == 0 && items == 0 && text_bytes == 0 && param_bytes == 0) return {};

@@ -108,6 +108,14 @@ std::size_t Client::in_flight() const {
   return impl_->in_flight();
 }
 
+std::future<Result<std::string>> Client::metrics_async() {
+  return impl_->call<std::string>([](wire::Request::Builder r) { r.setMetrics(); },
+                                  [](const wire::Response::Reader& r) -> Result<std::string> {
+                                    if (!r.isMetrics()) return wrong_reply<std::string>();
+                                    return str(r.getMetrics());
+                                  });
+}
+
 std::future<Result<Status>> Client::status_async() {
   return impl_->call<Status>([](wire::Request::Builder r) { r.setStatus(); },
                              [](const wire::Response::Reader& r) -> Result<Status> {

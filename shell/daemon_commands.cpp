@@ -1,4 +1,4 @@
-// daemon_commands.cpp — `status` and the plugin commands
+// daemon_commands.cpp — `status`, `metrics` and the plugin commands
 // (daemon_commands.h): their options, and how the daemon and a plugin print.
 #include "shell/daemon_commands.h"
 
@@ -93,6 +93,8 @@ int status(memos::Client& client, const Output& out) {
 
 void add_status_command(CLI::App& app) {
   app.add_subcommand("status", "show the daemon's status");
+  app.add_subcommand("metrics",
+                     "print memosd's metrics in the Prometheus text format (root or an admin)");
 }
 
 void add_plugin_commands(CLI::App& app, DaemonArgs& a) {
@@ -110,6 +112,14 @@ void add_plugin_commands(CLI::App& app, DaemonArgs& a) {
 std::optional<int> run_daemon_commands(CLI::App& app, const DaemonArgs& a, memos::Client& client,
                                        const Output& out) {
   if (app.got_subcommand("status")) return status(client, out);
+  if (app.got_subcommand("metrics")) {
+    // The text exposition format is itself the machine-readable form:
+    // --json does not change it.
+    auto r = client.metrics();
+    if (!r) return out.refused(r.error());
+    std::fwrite(r->data(), 1, r->size(), stdout);
+    return 0;
+  }
   if (CLI::App* plugin_cmd = app.get_subcommand("plugin"); plugin_cmd->parsed()) {
     if (plugin_cmd->got_subcommand("ls")) {
       auto r = client.plugin_list();

@@ -75,6 +75,7 @@ struct Request {
     jobList @48 :Void;              # the tenant's background jobs -> jobs
     jobShow @49 :UInt64;            # one -> job
     jobCancel @50 :UInt64;          # stops one (its item is never written) -> job
+    metrics @51 :Void;              # Prometheus text (admin only) -> metrics
   }
 
   # A write (add, update, remove, setState, rollback) is answered once its
@@ -123,6 +124,7 @@ struct Response {
     job @34 :Job;                       # paramDistill, jobShow, jobCancel
     jobs @35 :List(Job);                # jobList, oldest first
     routedSearch @36 :RoutedSearch;     # search with a budget or route
+    metrics @37 :Text;                  # metrics: the text exposition format 0.0.4
   }
 
   # More responses to this request follow: this one is a piece of the

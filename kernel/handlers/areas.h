@@ -33,4 +33,7 @@ void add_tenant_handlers(DispatchTable& table, const Services& services);
 // schedStatus, schedLog, schedRun, explain (handlers/scheduler.cpp).
 void add_scheduler_handlers(DispatchTable& table, const Services& services);
 
+// metrics (metrics_report.h)
+void add_metrics_handlers(DispatchTable& table, const Services& services);
+
 }  // namespace memos::kernel

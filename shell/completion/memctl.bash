@@ -14,7 +14,7 @@ _memctl_cubes() {
 _memctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="status cube plugin add get update archive freeze activate rollback diff rm
+  local commands="status metrics cube plugin add get update archive freeze activate rollback diff rm
     history search chat kv param job policy tenant sched explain"
   local global="--socket --json --version --help"
   # Options that take a value (the next word is that value, not an argument).
@@ -141,7 +141,7 @@ _memctl() {
       "param export") words="-o --output --version" ;;
       "sched log") words="--max" ;;
       "sched run") first_is_cube=0 ;;
-      "cube ls" | "kv stats" | status) first_is_cube=0 ;;
+      "cube ls" | "kv stats" | status | metrics) first_is_cube=0 ;;
       plugin* | "policy show" | "policy reload" | "tenant usage") first_is_cube=0 ;;
       "policy check")
         first_is_cube=0

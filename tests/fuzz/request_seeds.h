@@ -142,7 +142,8 @@ inline std::string archive_with_adapter() {
 // Named sessions covering every area of the protocol.
 inline std::vector<std::pair<std::string, std::string>> request_sessions() {
   std::vector<std::pair<std::string, std::string>> out;
-  out.emplace_back("status", session_bytes({[](Request::Builder r) { r.setStatus(); }}));
+  out.emplace_back("status", session_bytes({[](Request::Builder r) { r.setStatus(); },
+                                            [](Request::Builder r) { r.setMetrics(); }}));
   out.emplace_back("cubes", session_bytes({
                                 create_cube("notes"),
                                 create_cube("facts", "lexical"),

@@ -413,7 +413,7 @@ BOOST_FIXTURE_TEST_CASE(typos_name_the_near_commands, Fixture) {
   BOOST_TEST(memctl({"histroy", "maya", "038GWRXC9G000"}, &out, &err) == 2);
   BOOST_TEST(contains(err, "did you mean 'history'?"), err);
   BOOST_TEST(memctl({"--json", "snap"}, &out, &err) == 2);  // no such command, none near
-  BOOST_TEST(contains(err, "unknown command 'snap'; the commands are status, cube,"), err);
+  BOOST_TEST(contains(err, "unknown command 'snap'; the commands are status, metrics, cube,"), err);
   BOOST_TEST(memctl({"cube", "snap", "maya", "t"}, &out, &err) == 2);  // a prefix
   BOOST_TEST(contains(err, "did you mean 'cube snapshot' or 'cube snapshots'?"), err);
   BOOST_TEST(memctl({}, &out, &err) == 2);

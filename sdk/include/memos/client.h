@@ -134,6 +134,14 @@ class Client {
   std::future<Result<Status>> status_async();
   Result<Status> status() { return status_async().get(); }
 
+  // memosd's metrics in the Prometheus text exposition format (memctl(1)
+  // "metrics"): requests by operation and code, their latency, queues,
+  // each tenant's memory, plugins. Errors: permission_denied (not root,
+  // memosd's uid or an admin tenant), internal (the store could not be
+  // read).
+  std::future<Result<std::string>> metrics_async();
+  Result<std::string> metrics() { return metrics_async().get(); }
+
   // ---- cubes -----------------------------------------------------------------
 
   // Creates an empty cube. `retriever`: how its search ranks unless told

@@ -1,0 +1,133 @@
+#include "kernel/metrics_report.h"
+
+#include <chrono>
+#include <map>
+#include <optional>
+
+#include "kernel/index_set.h"
+#include "kernel/plugin_manager.h"
+#include "kernel/prometheus_text.h"
+#include "kernel/request_metrics.h"
+#include "kernel/scheduler/scheduler.h"
+#include "kernel/serial_lane.h"
+
+namespace memos::kernel {
+namespace {
+
+struct TenantFigures {
+  store::TenantUsage usage;
+  store::ActivationUsage activations;
+};
+
+Status tenant_figures(const Services& s, std::map<store::TenantId, TenantFigures>* out) {
+  std::optional<store::ReadTxn> txn;
+  if (store::Status st = s.store.begin_read(&txn); !st.ok()) return Status::from(st);
+  store::Status st =
+      txn->for_each_tenant_usage([out](store::TenantId tenant, const store::TenantUsage& usage) {
+        (*out)[tenant].usage = usage;
+      });
+  for (auto& [tenant, figures] : *out) {
+    if (!st.ok()) break;
+    st = txn->activation_usage(tenant, &figures.activations);
+  }
+  return Status::from(st);
+}
+
+void write_tenants(const std::map<store::TenantId, TenantFigures>& tenants, PrometheusText* out) {
+  struct Gauge {
+    const char* name;
+    const char* help;
+    std::uint64_t (*value)(const TenantFigures&);
+  };
+  const Gauge gauges[] = {
+      {"memosd_tenant_cubes", "Cubes a tenant (by uid) owns.",
+       [](const TenantFigures& f) { return f.usage.cubes; }},
+      {"memosd_tenant_items", "Live plaintext and parametric memories a tenant holds.",
+       [](const TenantFigures& f) { return f.usage.items; }},
+      {"memosd_tenant_text_bytes", "Bytes of a tenant's memories' texts.",
+       [](const TenantFigures& f) { return f.usage.text_bytes; }},
+      {"memosd_tenant_param_bytes", "Bytes of a tenant's adapters (the parametric tier).",
+       [](const TenantFigures& f) { return f.usage.param_bytes; }},
+      {"memosd_tenant_activations", "Stored KV states of a tenant (the activation tier).",
+       [](const TenantFigures& f) { return f.activations.count; }},
+      {"memosd_tenant_activation_bytes", "Bytes of a tenant's stored KV states.",
+       [](const TenantFigures& f) { return f.activations.bytes; }},
+  };
+  for (const Gauge& g : gauges) {
+    out->family(g.name, "gauge", g.help);
+    for (const auto& [tenant, figures] : tenants) {
+      const std::string uid = std::to_string(tenant);
+      out->sample(g.name, {{"tenant", uid}}, static_cast<double>(g.value(figures)));
+    }
+  }
+  std::uint64_t blob_bytes = 0;
+  for (const auto& [tenant, figures] : tenants)
+    blob_bytes += figures.usage.param_bytes + figures.activations.bytes;
+  out->family("memosd_blob_bytes", "gauge",
+              "Bytes of the blobs the store references: adapters and KV states.");
+  out->sample("memosd_blob_bytes", static_cast<double>(blob_bytes));
+}
+
+void write_plugins(const Services& s, PrometheusText* out) {
+  const auto plugins = s.plugins.states();
+  out->family("memosd_plugin_loaded", "gauge",
+              "1 for a plugin in use, 0 for one listed or failed; health as it reports it.");
+  for (const auto& p : plugins) {
+    const bool loaded = p.state == PluginState::loaded;
+    out->sample("memosd_plugin_loaded",
+                {{"plugin", p.manifest.name},
+                 {"state", to_string(p.state)},
+                 {"health", loaded ? std::string_view(p.health) : std::string_view("")}},
+                loaded ? 1 : 0);
+  }
+  out->family("memosd_plugin_quarantined", "gauge",
+              "1 while a plugin is quarantined after crashing too often (memctl plugin reload "
+              "lifts it).");
+  for (const auto& p : plugins) {
+    out->sample("memosd_plugin_quarantined", {{"plugin", p.manifest.name}},
+                p.health.rfind("quarantined", 0) == 0 ? 1 : 0);
+  }
+}
+
+}  // namespace
+
+Status metrics_text(const Services& s, std::string* out) {
+  std::map<store::TenantId, TenantFigures> tenants;
+  if (Status st = tenant_figures(s, &tenants); !st.ok()) return st;
+  PrometheusText text;
+  text.family("memosd_info", "gauge", "memosd's version.");
+  text.sample("memosd_info", {{"version", MEMOS_VERSION}}, 1);
+  text.family("memosd_uptime_seconds", "gauge", "Seconds since memosd started.");
+  text.sample(
+      "memosd_uptime_seconds",
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - s.stats.started).count());
+  text.family("memosd_connections", "gauge", "Client connections open.");
+  text.sample("memosd_connections", s.stats.connections.load());
+  if (s.request_metrics) s.request_metrics->write(&text);
+  const IndexLag lag = s.indexes.lag();
+  text.family("memosd_index_backlog", "gauge", "Writes answered and not yet searchable.");
+  text.sample("memosd_index_backlog", static_cast<double>(lag.backlog));
+  text.family("memosd_index_oldest_seconds", "gauge",
+              "How long the oldest write not yet searchable has waited.");
+  text.sample("memosd_index_oldest_seconds", lag.oldest_ms / 1000);
+  text.family("memosd_indexed_total", "counter", "Writes made searchable since the start.");
+  text.sample("memosd_indexed_total", static_cast<double>(lag.indexed));
+  text.family("memosd_executor_queue", "gauge",
+              "Calls waiting for the model executor: chats and prefills (foreground), the "
+              "scheduler's prefills (background).");
+  text.sample("memosd_executor_queue", {{"lane", "foreground"}},
+              static_cast<double>(s.executor_lane.foreground_pending()));
+  text.sample("memosd_executor_queue", {{"lane", "background"}},
+              static_cast<double>(s.executor_lane.background_pending()));
+  text.family("memosd_store_map_bytes", "gauge", "The LMDB map's size (it grows on demand).");
+  text.sample("memosd_store_map_bytes", static_cast<double>(s.store.map_size()));
+  write_tenants(tenants, &text);
+  write_plugins(s, &text);
+  text.family("memosd_scheduler_passes_total", "counter",
+              "Scheduler passes since memosd started (memos(7), Scheduling).");
+  text.sample("memosd_scheduler_passes_total", static_cast<double>(s.scheduler.passes()));
+  *out = text.text();
+  return {};
+}
+
+}  // namespace memos::kernel
