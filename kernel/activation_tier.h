@@ -16,6 +16,7 @@
 // the tier is shared.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -106,6 +107,14 @@ class ActivationTier {
   using EvictionObserver = std::function<void(const store::Activation&, double utility)>;
   void set_eviction_observer(EvictionObserver observer) { on_evicted_ = std::move(observer); }
 
+  // A chat that could use a stored state: whether it restored one (memctl
+  // metrics' hits and misses). Thread-safe.
+  void count_chat(bool restored) {
+    (restored ? chat_hits_ : chat_misses_).fetch_add(1, std::memory_order_relaxed);
+  }
+  std::uint64_t chat_hits() const { return chat_hits_.load(std::memory_order_relaxed); }
+  std::uint64_t chat_misses() const { return chat_misses_.load(std::memory_order_relaxed); }
+
  private:
   store::Status commit(std::function<store::Status(store::WriteTxn&)> apply);
 
@@ -114,6 +123,7 @@ class ActivationTier {
   store::BlobStore& blobs_;
   const ActivationConfig& config_;
   EvictionObserver on_evicted_;
+  std::atomic<std::uint64_t> chat_hits_{0}, chat_misses_{0};
 };
 
 }  // namespace memos::kernel

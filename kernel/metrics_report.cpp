@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 
+#include "kernel/activation_tier.h"
 #include "kernel/index_set.h"
 #include "kernel/plugin_manager.h"
 #include "kernel/prometheus_text.h"
@@ -80,6 +81,18 @@ void write_plugins(const Services& s, PrometheusText* out) {
                  {"health", loaded ? std::string_view(p.health) : std::string_view("")}},
                 loaded ? 1 : 0);
   }
+  out->family("memosd_plugin_deaths_total", "counter",
+              "Deaths of a plugin's isolated hosts (each restarts on its next call), of those "
+              "in use.");
+  for (const auto& p : plugins)
+    out->sample("memosd_plugin_deaths_total", {{"plugin", p.manifest.name}},
+                static_cast<double>(p.deaths));
+  out->family("memosd_plugin_faults_total", "counter",
+              "Of those deaths, the ones the plugin brought on itself (a crash, an exit, a "
+              "hang ended).");
+  for (const auto& p : plugins)
+    out->sample("memosd_plugin_faults_total", {{"plugin", p.manifest.name}},
+                static_cast<double>(p.faults));
   out->family("memosd_plugin_quarantined", "gauge",
               "1 while a plugin is quarantined after crashing too often (memctl plugin reload "
               "lifts it).");
@@ -119,6 +132,13 @@ Status metrics_text(const Services& s, std::string* out) {
               static_cast<double>(s.executor_lane.foreground_pending()));
   text.sample("memosd_executor_queue", {{"lane", "background"}},
               static_cast<double>(s.executor_lane.background_pending()));
+  text.family("memosd_activation_chats_total", "counter",
+              "Chats that could restore a stored KV state of their memory block, by whether "
+              "they did (hit) or decoded it (miss).");
+  text.sample("memosd_activation_chats_total", {{"result", "hit"}},
+              static_cast<double>(s.activations.chat_hits()));
+  text.sample("memosd_activation_chats_total", {{"result", "miss"}},
+              static_cast<double>(s.activations.chat_misses()));
   text.family("memosd_store_map_bytes", "gauge", "The LMDB map's size (it grows on demand).");
   text.sample("memosd_store_map_bytes", static_cast<double>(s.store.map_size()));
   write_tenants(tenants, &text);

@@ -63,11 +63,15 @@ std::vector<PluginRecord> PluginManager::states() const {
     auto it = channels_.find(p.manifest.name);
     if (it == channels_.end()) continue;
     // Several hosts of one plugin: the first that is not running says it.
+    bool told = false;
     for (const auto& weak : it->second) {
       auto channel = weak.lock();
       if (!channel) continue;
+      p.deaths += channel->incarnation();
+      p.faults += channel->plugin_faults();
+      if (told) continue;
       p.health = channel->health();
-      if (p.health != "running") break;
+      told = p.health != "running";
     }
   }
   return out;

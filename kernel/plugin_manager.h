@@ -40,6 +40,9 @@ struct PluginRecord {
   memos::PluginState state = memos::PluginState::listed;
   std::string detail;  // the version it reports, or why it failed
   std::string health;  // of a loaded plugin: running, restarting, quarantined
+  // Of its hosts in use: deaths (each host restarts on its next call) and,
+  // of them, those the plugin brought on itself (PluginChannel).
+  std::uint64_t deaths = 0, faults = 0;
 };
 
 class PluginManager {

@@ -397,6 +397,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
     tier.drop_unusable(found->activation);
   }
   counted.wait();
+  if (!args.no_reuse && !args.no_states) tier.count_chat(outcome.restored);
   if (!gr.exported.empty()) {
     store::Activation stored;
     Status st = tier.store(ctx.tenant, b.cube.id, info, b.block_tokens, b.memories.ids, gr.exported,

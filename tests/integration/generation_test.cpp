@@ -197,6 +197,13 @@ BOOST_AUTO_TEST_CASE(activate_stores_the_block_and_the_next_chat_restores_it) {
   BOOST_TEST(did(*longer, kRestored), status_of(*longer));
   BOOST_TEST(longer->reused_tokens >= 16u);
   BOOST_TEST(longer->reused_tokens < longer->block_tokens);
+  // memctl metrics counts them: the two chats before the state missed, the
+  // three since restored it (no_reuse's is not a lookup).
+  auto m = c->metrics();
+  BOOST_REQUIRE(m.ok());
+  BOOST_TEST(m->find("memosd_activation_chats_total{result=\"hit\"} 3\n") != std::string::npos, *m);
+  BOOST_TEST(m->find("memosd_activation_chats_total{result=\"miss\"} 2\n") != std::string::npos,
+             *m);
 
   // kv prefill of the same block finds it; of the most read ones makes one.
   auto again = c->kv_prefill("maya", block);

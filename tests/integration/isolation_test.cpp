@@ -446,6 +446,13 @@ BOOST_AUTO_TEST_CASE(an_executor_failing_a_chat_costs_only_the_chat) {
     }
   }
   BOOST_TEST(d.health().find("quarantined") == 0, d.health());
+  // memctl metrics tells the same: five deaths, each the plugin's own.
+  auto m = d.client->metrics();
+  BOOST_REQUIRE(m.ok());
+  for (const char* line : {"memosd_plugin_quarantined{plugin=\"crasher-executor\"} 1\n",
+                           "memosd_plugin_deaths_total{plugin=\"crasher-executor\"} 5\n",
+                           "memosd_plugin_faults_total{plugin=\"crasher-executor\"} 5\n"})
+    BOOST_TEST(m->find(line) != std::string::npos, line << "\n" << *m);
   auto q = d.client->chat("c", "what about apples?");
   BOOST_REQUIRE(!q.ok());
   BOOST_TEST(q.error().code == memos::ErrorCode::unavailable);
