@@ -146,6 +146,14 @@ Status metrics_text(const Services& s, std::string* out) {
   text.family("memosd_scheduler_passes_total", "counter",
               "Scheduler passes since memosd started (memos(7), Scheduling).");
   text.sample("memosd_scheduler_passes_total", static_cast<double>(s.scheduler.passes()));
+  text.family("memosd_scheduler_decisions_total", "counter",
+              "The scheduler's decisions since memosd started, by action (memctl sched log).");
+  const auto decisions = s.scheduler.decision_counts();
+  for (std::size_t a = 0; a < decisions.size(); ++a) {
+    text.sample("memosd_scheduler_decisions_total",
+                {{"action", scheduler::to_string(static_cast<scheduler::Action>(a))}},
+                static_cast<double>(decisions[a]));
+  }
   *out = text.text();
   return {};
 }

@@ -26,9 +26,15 @@ void DecisionLog::add(Decision d) {
   spdlog::info("scheduler: {} {} of cube {} (tenant {}): {}", to_string(d.action), d.item,
                d.cube_name.empty() ? std::to_string(d.cube) : d.cube_name, d.tenant, d.reason);
   std::lock_guard lock(mutex_);
+  ++counts_[static_cast<std::size_t>(d.action)];
   if (capacity_ == 0) return;
   if (entries_.size() >= capacity_) entries_.pop_front();
   entries_.push_back(std::move(d));
+}
+
+std::array<std::uint64_t, kActions> DecisionLog::counts() const {
+  std::lock_guard lock(mutex_);
+  return counts_;
 }
 
 std::vector<Decision> DecisionLog::list(store::TenantId tenant, store::CubeId cube,

@@ -3,6 +3,7 @@
 // also written to memosd's log (the journal keeps older ones). Thread-safe.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -20,6 +21,7 @@ enum class Action {
   archived,  // a memory's retention stayed low: archived
   restored,  // an archived memory was read: active again
 };
+inline constexpr std::size_t kActions = 5;
 const char* to_string(Action action);
 
 struct Decision {
@@ -41,11 +43,15 @@ class DecisionLog {
   // The tenant's last `max` decisions (of `cube` only, when not 0), oldest
   // first.
   std::vector<Decision> list(store::TenantId tenant, store::CubeId cube, std::size_t max) const;
+  // Decisions of each action since memosd started (memctl metrics), by
+  // Action, whatever the capacity kept.
+  std::array<std::uint64_t, kActions> counts() const;
 
  private:
   const std::size_t capacity_;
   mutable std::mutex mutex_;
   std::deque<Decision> entries_;
+  std::array<std::uint64_t, kActions> counts_{};
 };
 
 }  // namespace memos::kernel::scheduler

@@ -115,6 +115,8 @@ class Scheduler {
   }
   std::optional<PassSummary> last_pass() const;
   std::uint64_t passes() const;
+  // Its decisions since memosd started, by Action.
+  std::array<std::uint64_t, kActions> decision_counts() const { return log_.counts(); }
 
  private:
   struct CubeStats {

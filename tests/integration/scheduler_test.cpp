@@ -239,6 +239,14 @@ BOOST_AUTO_TEST_CASE(cold_memories_are_archived_and_a_read_brings_them_back) {
   }
   BOOST_TEST(archived);
   BOOST_TEST(restored);
+  // memctl metrics counts the same decisions (the log keeps only the last).
+  std::size_t logged_archives = 0;
+  for (const auto& e : *log) logged_archives += e.action == "archived";
+  auto m = c->metrics();
+  BOOST_REQUIRE(m.ok());
+  const std::string line = "memosd_scheduler_decisions_total{action=\"archived\"} " +
+                           std::to_string(logged_archives) + "\n";
+  BOOST_TEST(m->find(line) != std::string::npos, line << *m);
   auto too_many = c->sched_log("", 1000000);
   BOOST_TEST((!too_many.ok() && too_many.error().code == memos::ErrorCode::bad_request));
 }
