@@ -3,7 +3,8 @@
 #   bin/memosd, bin/memctl
 #   lib/memosd/memos-plugin-host            (found beside memosd, then here)
 #   lib/memosd/plugins/NAME/                 (each plugin and its manifest: memos_add_plugin())
-#   include/memos/, lib/libmemos_client.a, lib/cmake/memos/, lib/pkgconfig/
+#   include/memos/, lib/libmemos_client.a, lib/libmemos.so.1 (the C API),
+#   lib/cmake/memos/, lib/pkgconfig/{memos-client,memos}.pc
 #   share/man/man{1,5,7,8}/
 #   lib/systemd/system/memosd.{service,socket}  (ExecStart= names this prefix's memosd)
 #   etc/memosd/memosd.conf                   (sample; /etc/memosd/ when the prefix is /usr)
@@ -23,10 +24,12 @@ install(TARGETS memos-plugin-host RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/me
 
 # The SDK: the client library with the protocol code it needs, its headers,
 # a CMake package and a pkg-config file.
-install(TARGETS memos_client memos_ipc EXPORT memosTargets
+install(TARGETS memos_client memos_ipc memos EXPORT memosTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} NAMELINK_COMPONENT Unspecified
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/sdk/include/memos/client.h
+              ${PROJECT_SOURCE_DIR}/sdk/include/memos/memos.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/types.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/routing.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/scheduling.h
@@ -75,7 +78,14 @@ file(WRITE ${PROJECT_BINARY_DIR}/memos-client.pc
      "Name: memos-client\nDescription: C++ client of memosd\nVersion: ${PROJECT_VERSION}\n"
      "Requires.private: capnp\nLibs: -L\${libdir} -lmemos_client -lmemos_ipc -lcapnp -lkj -pthread\n"
      "Cflags: -I\${includedir}\n")
-install(FILES ${PROJECT_BINARY_DIR}/memos-client.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+# The C API: libmemos.so alone (its C++ and Cap'n Proto are inside or
+# linked by it, private).
+file(WRITE ${PROJECT_BINARY_DIR}/memos.pc
+     "prefix=${_pc_prefix}\nlibdir=${_pc_libdir}\nincludedir=${_pc_includedir}\n\n"
+     "Name: memos\nDescription: C client of memosd (memos.h(3))\nVersion: 1.0.0\n"
+     "Libs: -L\${libdir} -lmemos\nCflags: -I\${includedir}\n")
+install(FILES ${PROJECT_BINARY_DIR}/memos-client.pc ${PROJECT_BINARY_DIR}/memos.pc
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
 # Every page in man/ (the mandoc_lint_* tests lint the same list).
 file(GLOB _man_pages CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/man/*.[1-8])

@@ -28,48 +28,18 @@ void add_route_options(CLI::App* cmd, RouteOptions& o) {
 
 memos::Routing convert_route_options(const RouteOptions& o, const std::string& conflicting,
                                      bool chat) {
-  memos::Routing out;
   if (o.budget.empty() && o.route.empty()) {
     if (!o.reference.empty() || o.context_tokens != 0 || o.lambda != 0)
       throw UsageError{"--reference, --context-tokens and --lambda go with --budget or --route"};
-    return out;
+    return {};
   }
   if (!conflicting.empty()) {
     throw UsageError{conflicting +
                      " does not go with --budget or --route (the retrieve tier chooses the mode)"};
   }
-  const char* const malformed =
-      "--route wants MODULE=TIER,... (modules retrieve, temporal, expand, compress and, in a "
-      "chat, answer, each once; tiers low, mid, high); got '";
-  if (o.budget == "auto") {
-    // The router chooses the memory modules; the route may fix the answer.
-    std::optional<memos::CostTier> answer;
-    auto named = memos::parse_route(o.route, memos::Route{}, &answer);
-    if (!named) throw UsageError{malformed + o.route + "'"};
-    if (*named != memos::Route{} ||
-        memos::parse_route(o.route, memos::Route::all(memos::CostTier::low), &answer) !=
-            memos::Route::all(memos::CostTier::low))
-      throw UsageError{
-          "--budget auto lets the router choose the memory modules: --route may name only answer"};
-    out.auto_route = true;
-    out.lambda = o.lambda;
-    out.answer = answer;
-  } else {
-    if (o.lambda != 0) throw UsageError{"--lambda goes with --budget auto"};
-    const memos::CostTier base =
-        o.budget.empty() ? memos::CostTier::mid : *memos::parse_cost_tier(o.budget);
-    std::optional<memos::CostTier> answer;
-    out.route = memos::parse_route(o.route, memos::Route::all(base), &answer);
-    if (!out.route) throw UsageError{malformed + o.route + "'"};
-    // A chat's budget sets the answer's tier too, unless the route names it.
-    out.answer = answer ? answer : o.budget.empty() ? std::nullopt : std::optional(base);
-  }
-  if (!chat) {
-    if (memos::parse_route(o.route, memos::Route{}))  // names no answer
-      out.answer.reset();
-    else
-      throw UsageError{"--route names answer, a chat's module: a search answers nothing"};
-  }
+  auto routing = memos::make_routing(o.budget, o.route, o.lambda, chat);
+  if (!routing) throw UsageError{"--budget/--route: " + routing.error().message};
+  memos::Routing out = std::move(*routing);
   if (!o.reference.empty()) {
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())

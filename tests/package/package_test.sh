@@ -288,9 +288,15 @@ prefix_sdk)
     "$cxx" -std=c++20 "${flags[@]}" "$src/sdk/examples/$e.cpp" "${pc[@]}" -o "$scratch/pc/$e" ||
       fail "sdk/examples/$e.cpp does not build with pkg-config"
   done
+  # The C example with pkg-config's memos (libmemos.so), as C99.
+  read -ra pc_c <<<"$(pkg-config --cflags --libs memos)" || fail "pkg-config does not find memos"
+  "${MEMOS_CONSUMER_CC:-cc}" -std=c99 -Wall -Werror "${flags[@]}" "$src/sdk/examples/remember.c" "${pc_c[@]}" \
+    -Wl,-rpath,"$(pkg-config --variable=libdir memos)" -o "$scratch/pc/remember" ||
+    fail "sdk/examples/remember.c does not build with pkg-config"
   # CMAKE_CXX_STANDARD=17: memos::memos_client must raise it to C++20.
   cmake -S "$src/sdk/examples" -B "$scratch/cmake" -DCMAKE_PREFIX_PATH="$prefix" \
     -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_FLAGS="${flags[*]}" \
+    -DCMAKE_C_COMPILER="${MEMOS_CONSUMER_CC:-cc}" -DCMAKE_C_FLAGS="${flags[*]}" \
     >"$scratch/cmake.log" 2>&1 || { cat "$scratch/cmake.log" >&2; fail "sdk/examples does not configure"; }
   cmake --build "$scratch/cmake" -j2 >"$scratch/cmake.log" 2>&1 ||
     { cat "$scratch/cmake.log" >&2; fail "sdk/examples does not build with CMake"; }
@@ -324,11 +330,14 @@ prefix_sdk)
     grep -q "allergic to peanuts" <<<"$first_lexical" || fail "$build_kind search, lexical: $out"
     out=$("$dir/pipelined_adds" "pipe-$build_kind" 200) || fail "$build_kind pipelined_adds: $out"
     grep -q "^200 adds acknowledged, 0 failed" <<<"$out" || fail "$build_kind pipelined_adds: $out"
+    out=$("$dir/remember" "c-$build_kind" "Maya plays the cello in a quartet." "what does Maya play") ||
+      fail "$build_kind remember: $out"
+    grep -q "Maya plays the cello" <<<"$out" || fail "$build_kind remember found nothing: $out"
     shown=$(memctl --json cube show "pipe-$build_kind")
     grep -qE '"live_items": ?200[,}]' <<<"$shown" || fail "pipe-$build_kind does not hold 200 items: $shown"
   done
   stop_daemon
-  echo "package_test prefix_sdk: the README's snippet and ${#examples[@]} examples built with pkg-config and CMake, run"
+  echo "package_test prefix_sdk: the README's snippet, the C example and ${#examples[@]} examples built with pkg-config and CMake, run"
   ;;
 
 *)

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "memos/types.h"
@@ -32,5 +33,16 @@ struct RoutedSearch {
   // tiers were chosen.
   std::optional<RouterChoice> router{};
 };
+
+// The Routing of a budget and a route as people write them (memctl(1)
+// --budget and --route; memos.h's memos_routing): `budget` "" (only the
+// route), "low", "mid" or "high" (every module at that tier, the answer
+// too in a chat, under what `route` names) or "auto" (the router chooses
+// the memory modules; `route` may name only answer); `route`
+// "MODULE=TIER,..." over the budget's tiers. `lambda` goes with auto
+// only. `chat`: whether answer may be named. Neither budget nor route: not
+// routed. Errors: bad_request, the message saying which rule was broken.
+Result<Routing> make_routing(std::string_view budget, std::string_view route, float lambda,
+                             bool chat);
 
 }  // namespace memos

@@ -1,0 +1,982 @@
+/* memos.h — the C client of memosd (libmemos.so, memos.h(3)).
+ *
+ * A memos_client holds one connection to memosd's Unix socket. The C API is
+ * the C++ SDK (memos/client.h) behind a C ABI: one implementation speaks
+ * the protocol, and every call of the C++ SDK is here, with the same
+ * behaviour and the same errors (client.h documents each in full; each
+ * function below lists the codes it adds to those every call can return).
+ *
+ * CALLS. Each request has a blocking form and a pipelined one:
+ *
+ *   int memos_get(memos_client *c, ..., memos_item **item, memos_error *err);
+ *   int memos_get_send(memos_client *c, ..., memos_pending **pending, memos_error *err);
+ *   int memos_wait(memos_pending *pending, void *result, memos_error *err);
+ *
+ * (A call whose name would be its result's type takes _get: memos_status_get,
+ * memos_kv_stats_get, memos_plugin_info_get, memos_tenant_usage_get,
+ * memos_sched_status_get.) The blocking form sends the request and waits for
+ * its reply. The _send
+ * form returns as soon as the request is written: any number may be in
+ * flight on one connection, and memosd may answer them in any order. Its
+ * memos_pending is completed with its own reply; memos_wait waits for it,
+ * stores the result where `result` points (the address of the pointer type
+ * the blocking form takes: a memos_item ** for memos_get_send) and frees
+ * the pending. memos_ready says whether memos_wait would block.
+ *
+ * RETURN VALUES. Every call returns MEMOS_OK (0) or an error code (enum
+ * memos_code). On an error no result is stored, and when `err` is not NULL
+ * it is filled with the code, the daemon's message, whether a retry may
+ * succeed and, for MEMOS_RATE_LIMITED, when. `err` may be NULL. On success
+ * `err` is left untouched.
+ *
+ * OWNERSHIP. Every result (a memos_item *, a memos_hit_list *, ...), every
+ * error message, every string the library returns and every memos_pending
+ * is one allocation, freed by memos_free() and by nothing else: a result's
+ * strings and arrays live inside it and go with it. Results are read only
+ * and never change. memos_free(NULL) does nothing. The memos_client is
+ * closed by memos_close(). The library never keeps or frees a pointer the
+ * caller passes (strings, option structs, buffers): it copies what it needs
+ * before the call returns.
+ *
+ * STRINGS. Arguments are NUL-terminated UTF-8; NULL reads as the empty
+ * string. Strings in results are memos_str: `ptr` is never NULL and is
+ * NUL-terminated, `len` its length in bytes (text memosd stored may hold
+ * U+0000: read `len` bytes).
+ *
+ * OPTIONS. Option and argument structs (memos_search_options, ...) have an
+ * _init function that sets every field to its default; always call it
+ * first, then set the fields wanted. A later version of this library only
+ * adds fields at the end of a struct, with a new SONAME when it must.
+ *
+ * THREADS. A memos_client may be used from several threads at once. A
+ * memos_pending may be waited on by one thread (any one). Results may be
+ * read and freed from any thread. Callbacks (memos_chat_stream's pieces)
+ * run on the client's reader thread: they must return soon and must not
+ * wait for another call on that client.
+ *
+ * EXCEPTIONS. No C++ exception crosses this API; running out of memory is
+ * MEMOS_NO_MEMORY.
+ */
+#ifndef MEMOS_MEMOS_H
+#define MEMOS_MEMOS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MEMOS_API __attribute__((visibility("default")))
+
+/* The library's version: major.minor.patch, the major that of its SONAME. */
+#define MEMOS_VERSION_MAJOR 1
+#define MEMOS_VERSION_MINOR 0
+#define MEMOS_VERSION_PATCH 0
+/* "1.0.0": the version of the library loaded, which may be newer than the
+ * header's. */
+MEMOS_API const char* memos_version(void);
+
+/* ---- errors ---------------------------------------------------------------- */
+
+/* The codes are those of memos::ErrorCode (client.h, Errors), plus two of
+ * this API's own. */
+enum memos_code {
+  MEMOS_OK = 0,
+  MEMOS_BAD_REQUEST,       /* malformed or invalid arguments; also a NULL
+                              argument this API needs, or an enum value out
+                              of range */
+  MEMOS_NOT_FOUND,         /* the cube, item, version, ... does not exist */
+  MEMOS_ALREADY_EXISTS,    /* a cube, snapshot or text of that name exists */
+  MEMOS_TOO_LARGE,         /* over a configured limit */
+  MEMOS_BUSY,              /* too many imports or connections; retryable */
+  MEMOS_UNAVAILABLE,       /* shutting down, or a plugin it needs failed */
+  MEMOS_INTERNAL,          /* a bug or unexpected storage failure in memosd */
+  MEMOS_CONFLICT,          /* conflicts with the current state */
+  MEMOS_PERMISSION_DENIED, /* administrators only, or the uid is refused */
+  MEMOS_STORAGE_FULL,      /* the store's map or disk is full; retryable */
+  MEMOS_QUOTA_EXCEEDED,    /* past a bound of the tenant's policy */
+  MEMOS_RATE_LIMITED,      /* over a rate of the policy; retryable */
+  MEMOS_UNKNOWN,           /* a code newer than this library */
+  MEMOS_CONNECT_FAILED,    /* the socket could not be reached; retryable */
+  MEMOS_CONNECTION_LOST,   /* closed before the reply; retryable */
+  MEMOS_PROTOCOL_ERROR,    /* a reply this library cannot read */
+  MEMOS_NO_MEMORY          /* the client ran out of memory */
+};
+
+typedef struct memos_error {
+  int code;                /* enum memos_code */
+  int retryable;           /* 1: the same call may succeed later */
+  uint32_t retry_after_ms; /* MEMOS_RATE_LIMITED: when to retry */
+  char* message;           /* NUL-terminated; free with memos_free() */
+} memos_error;
+
+/* The code's name as memosd's wire spells it ("notFound"); "ok" for
+ * MEMOS_OK, "unknown" for a number that is no code. Static storage. */
+MEMOS_API const char* memos_strerror(int code);
+
+/* Frees anything this library returned (see OWNERSHIP); a memos_pending
+ * freed unwaited is dropped (its reply is discarded when it comes). */
+MEMOS_API void memos_free(void* p);
+
+/* ---- values in results ----------------------------------------------------- */
+
+typedef struct memos_str {
+  const char* ptr; /* never NULL; NUL-terminated */
+  size_t len;
+} memos_str;
+
+/* The vocabulary (memos(7)). Results hold these as int. */
+enum memos_tier { MEMOS_TIER_PLAINTEXT, MEMOS_TIER_ACTIVATION, MEMOS_TIER_PARAMETRIC };
+enum memos_state {
+  MEMOS_STATE_ACTIVE,
+  MEMOS_STATE_ARCHIVED,
+  MEMOS_STATE_FROZEN,
+  MEMOS_STATE_DELETED
+};
+enum memos_search_mode { MEMOS_MODE_DENSE, MEMOS_MODE_LEXICAL, MEMOS_MODE_HYBRID };
+enum memos_cost_tier { MEMOS_COST_LOW, MEMOS_COST_MID, MEMOS_COST_HIGH };
+enum memos_module {
+  MEMOS_MODULE_RETRIEVE,
+  MEMOS_MODULE_TEMPORAL,
+  MEMOS_MODULE_EXPAND,
+  MEMOS_MODULE_COMPRESS,
+  MEMOS_MODULE_ANSWER
+};
+/* The four memory modules a route sets (MEMOS_MODULE_RETRIEVE..COMPRESS). */
+#define MEMOS_ROUTE_MODULES 4
+enum memos_plugin_state { MEMOS_PLUGIN_LISTED, MEMOS_PLUGIN_LOADED, MEMOS_PLUGIN_FAILED };
+enum memos_change_kind { MEMOS_CHANGE_ADDED, MEMOS_CHANGE_REMOVED, MEMOS_CHANGE_CHANGED };
+
+typedef struct memos_meta {
+  memos_str key, value;
+} memos_meta;
+
+/* A parametric item's adapter (types.h, ParamInfo). */
+typedef struct memos_param_info {
+  memos_str kind, name, digest;
+  uint64_t bytes;
+  float scale;
+  memos_str base_model, architecture;
+  uint32_t tensors, rank;
+  float alpha;
+  memos_str origin;
+} memos_param_info;
+
+/* One version of a memory item (types.h, Item). */
+typedef struct memos_item {
+  uint64_t id; /* memos_format_id() writes its text form */
+  uint32_t version;
+  memos_str text;
+  const memos_str* tags;
+  size_t n_tags;
+  const memos_meta* meta;
+  size_t n_meta;
+  int64_t created_at_ms, recorded_at_ms;
+  int deleted; /* this version is a tombstone */
+  int tier;    /* enum memos_tier */
+  int state;   /* enum memos_state */
+  float importance;
+  int64_t expires_at_ms; /* 0: never */
+  int64_t valid_from_ms, valid_to_ms;
+  uint32_t writer_uid;
+  memos_str session_id;
+  const uint64_t* sources;
+  size_t n_sources;
+  uint64_t cube_version, hits;
+  int64_t last_access_ms;
+  const memos_param_info* param; /* NULL unless a parametric item */
+} memos_item;
+
+typedef struct memos_items {
+  const memos_item* data;
+  size_t count;
+} memos_items;
+
+typedef struct memos_meta_change {
+  memos_str key;
+  int has_before, has_after; /* 0: the key is absent on that side */
+  memos_str before, after;
+} memos_meta_change;
+
+typedef struct memos_item_diff {
+  memos_item from, to;
+  int text_changed;
+  const memos_str* tags_added;
+  size_t n_tags_added;
+  const memos_str* tags_removed;
+  size_t n_tags_removed;
+  const memos_meta_change* meta_changes;
+  size_t n_meta_changes;
+  int state_changed, validity_changed;
+} memos_item_diff;
+
+typedef struct memos_cube_grant {
+  memos_str tenant;
+  uint32_t uid;
+  int write;
+  int64_t granted_at_ms;
+} memos_cube_grant;
+
+typedef struct memos_cube {
+  uint64_t id;
+  memos_str name;
+  uint32_t owner_uid;
+  int64_t created_at_ms;
+  memos_str embedder;
+  uint32_t dimension;
+  uint64_t live_items, head_version;
+  int default_retriever; /* enum memos_search_mode */
+  memos_str language, indexes;
+  memos_str shared_by; /* another tenant's cube: its owner; else "" */
+  int shared_write;
+  const memos_cube_grant* shares;
+  size_t n_shares;
+} memos_cube;
+
+typedef struct memos_cubes {
+  const memos_cube* data;
+  size_t count;
+} memos_cubes;
+
+typedef struct memos_snapshot {
+  memos_str tag;
+  uint64_t cube_version;
+  int64_t created_at_ms;
+  uint64_t live_items;
+  uint32_t created_by;
+} memos_snapshot;
+
+typedef struct memos_snapshots {
+  const memos_snapshot* data;
+  size_t count;
+} memos_snapshots;
+
+typedef struct memos_snapshot_change {
+  uint64_t item_id;
+  int kind; /* enum memos_change_kind */
+  uint32_t from_version, to_version;
+  memos_str text;
+} memos_snapshot_change;
+
+typedef struct memos_snapshot_changes {
+  const memos_snapshot_change* data;
+  size_t count;
+} memos_snapshot_changes;
+
+typedef struct memos_rank {
+  int retriever; /* enum memos_search_mode; hybrid: the fused list */
+  uint32_t rank; /* 1-based; 0: not among its candidates */
+  float score;
+} memos_rank;
+
+typedef struct memos_hit {
+  memos_item item;
+  float score;
+  memos_str cube;
+  const memos_rank* ranks; /* with memos_search_options.explain */
+  size_t n_ranks;
+} memos_hit;
+
+typedef struct memos_hits {
+  const memos_hit* data;
+  size_t count;
+} memos_hits;
+
+typedef struct memos_module_run {
+  int module; /* enum memos_module */
+  int tier;   /* enum memos_cost_tier */
+  double ms;
+  memos_str detail;
+} memos_module_run;
+
+typedef struct memos_route_score {
+  memos_str route;
+  float quality, cost, score;
+} memos_route_score;
+
+typedef struct memos_feature {
+  memos_str name;
+  float value;
+} memos_feature;
+
+typedef struct memos_router_choice {
+  memos_str source, reason;
+  int route[MEMOS_ROUTE_MODULES]; /* enum memos_cost_tier, by enum memos_module */
+  double ms;
+  const memos_feature* features;
+  size_t n_features;
+  const float* vector;
+  size_t n_vector;
+  const memos_route_score* scores;
+  size_t n_scores;
+} memos_router_choice;
+
+typedef struct memos_context_piece {
+  memos_str cube;
+  uint64_t item_id;
+  memos_str text;
+  uint32_t tokens;
+  uint64_t neighbour_of;
+} memos_context_piece;
+
+typedef struct memos_routed_search {
+  const memos_hit* hits;
+  size_t n_hits;
+  const memos_context_piece* context;
+  size_t n_context;
+  uint32_t context_tokens;
+  const memos_module_run* modules;
+  size_t n_modules;
+  const memos_router_choice* router; /* NULL: not reported */
+} memos_routed_search;
+
+typedef struct memos_plugin_info {
+  memos_str name;
+  const memos_str* kinds;
+  size_t n_kinds;
+  int state; /* enum memos_plugin_state */
+  memos_str detail, health;
+  int isolated;
+  memos_str library, manifest;
+  const memos_meta* capabilities;
+  size_t n_capabilities;
+  const memos_meta* settings;
+  size_t n_settings;
+} memos_plugin_info;
+
+typedef struct memos_plugins {
+  const memos_plugin_info* data;
+  size_t count;
+} memos_plugins;
+
+typedef struct memos_status {
+  memos_str version;
+  uint32_t pid;
+  int64_t uptime_ms;
+  uint32_t tenant_uid, cubes, connections;
+  uint64_t requests_served;
+  memos_str data_dir, socket;
+  const memos_plugin_info* plugins;
+  size_t n_plugins;
+  int admin;
+  uint64_t index_backlog;
+  double index_oldest_ms, freshness_p50_ms, freshness_p99_ms;
+  uint64_t scheduler_passes;
+  int64_t scheduler_last_pass_ms;
+  uint32_t scheduler_working_sets, scheduler_prefills_pending;
+} memos_status;
+
+typedef struct memos_policy_info {
+  memos_str tenant, file, text, folder;
+  uint32_t tenants;
+  int admin;
+  uint32_t stored_under;
+} memos_policy_info;
+
+typedef struct memos_usage_bound {
+  memos_str name;
+  uint64_t limit, used;
+} memos_usage_bound;
+
+typedef struct memos_tenant_usage {
+  memos_str tenant;
+  uint32_t stored_under;
+  uint64_t cubes, items, text_bytes, activation_items, activation_bytes;
+  const memos_usage_bound* bounds;
+  size_t n_bounds;
+  uint64_t param_bytes, router_tokens;
+} memos_tenant_usage;
+
+typedef struct memos_job {
+  uint64_t id;
+  memos_str kind, cube, name, state; /* state: queued, running, done, failed, cancelled */
+  uint32_t done, total;
+  float loss;
+  memos_str message;
+  int64_t created_at_ms, started_at_ms, finished_at_ms;
+  uint64_t item;
+  uint32_t version, memories, tokens;
+} memos_job;
+
+typedef struct memos_jobs {
+  const memos_job* data;
+  size_t count;
+} memos_jobs;
+
+typedef struct memos_activation {
+  uint64_t id;
+  memos_str cube, model, model_hash, kv_type;
+  uint32_t tokens;
+  uint64_t bytes;
+  const uint64_t* sources;
+  size_t n_sources;
+  int64_t created_at_ms, last_used_ms;
+  uint64_t uses;
+  double prefill_ms;
+} memos_activation;
+
+typedef struct memos_activations {
+  const memos_activation* data;
+  size_t count;
+} memos_activations;
+
+typedef struct memos_kv_stats {
+  memos_str model, model_hash, kv_type;
+  uint32_t context_tokens, chunk_tokens;
+  uint64_t items, bytes, tenant_max_bytes;
+  uint32_t resident_states;
+  uint64_t resident_bytes, resident_budget_bytes, resident_hits, resident_misses;
+  uint64_t rejected_states;
+  uint32_t prompts_held;
+  uint64_t prompt_hits, prompt_hit_tokens;
+  uint32_t adapters_loaded;
+  uint64_t adapter_bytes, adapter_budget_bytes, adapter_loads;
+} memos_kv_stats;
+
+typedef struct memos_chat_reply {
+  memos_str text;
+  const uint64_t* memories;
+  size_t n_memories;
+  uint32_t prompt_tokens, block_tokens, reused_tokens, cached_tokens, generated_tokens;
+  int restored, stored;           /* the activation outcome */
+  memos_str rejected, not_stored; /* non-empty: why a state was refused, or not stored */
+  uint64_t activation;
+  double restore_ms, prefill_ms, first_token_ms, total_ms;
+  memos_str finish;
+  int resident;
+  memos_str format;
+  double saved_ms;
+  const memos_str* adapters;
+  size_t n_adapters;
+  const memos_module_run* modules;
+  size_t n_modules;
+  const memos_router_choice* router; /* NULL: not reported */
+} memos_chat_reply;
+
+/* A piece of a streamed chat; valid during the callback only. */
+typedef struct memos_chat_piece {
+  memos_str text;
+  uint32_t prefill_done, prefill_total;
+} memos_chat_piece;
+
+typedef struct memos_sched_pass {
+  int64_t at_ms;
+  double took_ms;
+  uint32_t cubes, working_sets, promoted, demoted, archived, prefills_queued, distillations;
+} memos_sched_pass;
+
+typedef struct memos_cube_schedule {
+  memos_str cube;
+  uint64_t generation;
+  const uint64_t* items;
+  size_t n_items;
+  uint32_t estimated_tokens, block_tokens;
+  uint64_t state;
+  int prefill_pending;
+  uint64_t chats, restores, prompt_tokens, reused_tokens;
+  int64_t updated_at_ms;
+} memos_cube_schedule;
+
+typedef struct memos_sched_status {
+  int enabled;
+  uint32_t interval_s;
+  uint64_t passes;
+  memos_sched_pass last_pass;
+  uint32_t background_pending, foreground_pending;
+  const memos_cube_schedule* cubes;
+  size_t n_cubes;
+  memos_str settings;
+} memos_sched_status;
+
+typedef struct memos_sched_decision {
+  int64_t at_ms;
+  memos_str cube;
+  uint64_t item;
+  memos_str action, reason;
+} memos_sched_decision;
+
+typedef struct memos_sched_decisions {
+  const memos_sched_decision* data;
+  size_t count;
+} memos_sched_decisions;
+
+typedef struct memos_explanation {
+  memos_item item;
+  double strength, recalls;
+  int64_t last_recall_ms;
+  double retention, score;
+  memos_str time_unit;
+  int in_working_set;
+  uint32_t position;
+  uint64_t working_set_state;
+  const uint64_t* activations;
+  size_t n_activations;
+  int64_t archive_at_ms;
+  int archived_by_scheduler;
+} memos_explanation;
+
+/* ---- arguments ------------------------------------------------------------- */
+
+typedef struct memos_pair {
+  const char *key, *value;
+} memos_pair;
+
+typedef struct memos_client_options {
+  size_t max_message_bytes; /* replies larger are MEMOS_PROTOCOL_ERROR; 16 MiB */
+  int wait_searchable;      /* every item write answers once searchable */
+} memos_client_options;
+MEMOS_API void memos_client_options_init(memos_client_options* options);
+
+/* types.h, NewItem. */
+typedef struct memos_new_item {
+  const char* text;
+  const char* const* tags;
+  size_t n_tags;
+  const memos_pair* meta;
+  size_t n_meta;
+  float importance; /* 0..1 */
+  int64_t ttl_ms;   /* 0: never expires */
+  int64_t valid_from_ms, valid_to_ms;
+  const char* session_id;
+  const uint64_t* sources;
+  size_t n_sources;
+  uint64_t supersedes;
+  const char* idempotency_key;
+  int wait_searchable, allow_duplicate;
+} memos_new_item;
+MEMOS_API void memos_new_item_init(memos_new_item* item);
+
+/* types.h, ItemChange: tags and meta are replaced only when set_tags and
+ * set_meta are 1 (then an empty list clears them). */
+typedef struct memos_item_change {
+  const char* text;
+  int set_tags;
+  const char* const* tags;
+  size_t n_tags;
+  int set_meta;
+  const memos_pair* meta;
+  size_t n_meta;
+  const char* session_id;
+  const char* idempotency_key;
+  int wait_searchable;
+} memos_item_change;
+MEMOS_API void memos_item_change_init(memos_item_change* change);
+
+/* How a search or chat is routed (memos(7), "Routing"), as memctl(1)'s
+ * --budget and --route write it: `budget` NULL (only the route), "low",
+ * "mid" or "high" (every module at that tier, in a chat the answer too) or
+ * "auto" (the router chooses; the route may name only answer); `route`
+ * "MODULE=TIER,..." over the budget's tiers ("retrieve=high,answer=low").
+ * Both NULL: not routed. A pair that breaks these rules is
+ * MEMOS_BAD_REQUEST, before anything is sent. */
+typedef struct memos_routing {
+  const char* budget;
+  const char* route;
+  float lambda;            /* budget auto: the price of cost; 0: the tenant's */
+  int64_t reference_ms;    /* when the question is asked; 0: now */
+  uint32_t context_tokens; /* compress=mid's budget; 0: the daemon's */
+} memos_routing;
+
+/* types.h, SearchOptions. mode -1: the cube's default retriever. tiers and
+ * states hold enum values. has_min_score: min_score applies. */
+typedef struct memos_search_options {
+  uint32_t k; /* 10 */
+  const char* const* tags;
+  size_t n_tags;
+  int64_t as_of_ms;
+  int include_archived;
+  int mode;
+  const char* const* any_tags;
+  size_t n_any_tags;
+  const memos_pair* meta;
+  size_t n_meta;
+  const int* tiers;
+  size_t n_tiers;
+  const int* states;
+  size_t n_states;
+  int64_t recorded_since_ms, recorded_until_ms;
+  int64_t valid_since_ms, valid_until_ms;
+  int explain;
+  const char* const* more_cubes;
+  size_t n_more_cubes;
+  float recency_weight, importance_weight, retention_weight, mmr_lambda;
+  int fresh;
+  int has_min_score;
+  float min_score;
+  memos_routing routing;
+} memos_search_options;
+MEMOS_API void memos_search_options_init(memos_search_options* options);
+
+typedef struct memos_adapter_use {
+  const char* name;
+  float scale; /* 0: the item's own */
+} memos_adapter_use;
+
+/* types.h, ChatOptions. mode -1: the cube's default. */
+typedef struct memos_chat_options {
+  uint32_t k; /* 5 */
+  const uint64_t* ids;
+  size_t n_ids;
+  int mode;
+  int activate, no_reuse;
+  uint32_t max_tokens; /* 128 */
+  float temperature;
+  uint32_t top_k;
+  float top_p;
+  uint32_t seed;
+  const memos_adapter_use* adapters;
+  size_t n_adapters;
+  int no_adapters;
+  memos_routing routing;
+} memos_chat_options;
+MEMOS_API void memos_chat_options_init(memos_chat_options* options);
+
+/* types.h, DistillArgs. */
+typedef struct memos_distill_args {
+  const char *cube, *name, *tag;
+  const uint64_t* ids;
+  size_t n_ids;
+  uint32_t rank, steps;
+  float scale;
+  const char* description;
+} memos_distill_args;
+MEMOS_API void memos_distill_args_init(memos_distill_args* args);
+
+/* ---- connections ------------------------------------------------------------- */
+
+typedef struct memos_client memos_client;
+typedef struct memos_pending memos_pending;
+
+/* The socket used when none is given: $MEMOS_SOCKET, else memosd's default.
+ * Free with memos_free(); NULL when out of memory. */
+MEMOS_API char* memos_default_socket(void);
+
+/* Connects to `socket_path` (NULL or "": memos_default_socket()).
+ * `options` may be NULL (the defaults). Errors: MEMOS_CONNECT_FAILED. */
+MEMOS_API int memos_connect(const char* socket_path, const memos_client_options* options,
+                            memos_client** client, memos_error* err);
+/* Closes the connection; requests still pending complete with
+ * MEMOS_CONNECTION_LOST (their memos_pending must still be waited on or
+ * freed). NULL does nothing. */
+MEMOS_API void memos_close(memos_client* client);
+/* Requests sent whose replies have not arrived. */
+MEMOS_API size_t memos_in_flight(const memos_client* client);
+
+/* Waits for a _send call's reply and stores its result (see CALLS); frees
+ * `pending` whatever it returns. `result` may be NULL for calls with no
+ * result, or to drop it. Errors: those of the blocking form. */
+MEMOS_API int memos_wait(memos_pending* pending, void* result, memos_error* err);
+/* 1 when memos_wait would not block, else 0. */
+MEMOS_API int memos_ready(const memos_pending* pending);
+
+/* Item ids as memctl prints them (13 characters of base32). memos_format_id
+ * writes `buf` (at least MEMOS_ID_TEXT_SIZE bytes, NUL included);
+ * memos_parse_id returns MEMOS_OK or MEMOS_BAD_REQUEST. */
+#define MEMOS_ID_TEXT_SIZE 32
+MEMOS_API void memos_format_id(uint64_t id, char buf[MEMOS_ID_TEXT_SIZE]);
+MEMOS_API int memos_parse_id(const char* text, uint64_t* id);
+
+/* ---- the daemon ------------------------------------------------------------ */
+
+/* Version, uptime, the caller's tenant, its cubes and every plugin. */
+MEMOS_API int memos_status_get(memos_client* client, memos_status** status, memos_error* err);
+MEMOS_API int memos_status_get_send(memos_client* client, memos_pending** pending,
+                                    memos_error* err);
+/* The Prometheus text exposition (memctl(1), metrics).
+ * Errors: MEMOS_PERMISSION_DENIED (not an administrator). */
+MEMOS_API int memos_metrics(memos_client* client, memos_str** text, memos_error* err);
+MEMOS_API int memos_metrics_send(memos_client* client, memos_pending** pending, memos_error* err);
+
+/* ---- cubes -------------------------------------------------------------------- */
+
+/* retriever -1: search.default_mode; language NULL: english.
+ * Errors: MEMOS_BAD_REQUEST (the name, the language), MEMOS_ALREADY_EXISTS. */
+MEMOS_API int memos_cube_create(memos_client* client, const char* name, int retriever,
+                                const char* language, memos_cube** cube, memos_error* err);
+MEMOS_API int memos_cube_create_send(memos_client* client, const char* name, int retriever,
+                                     const char* language, memos_pending** pending,
+                                     memos_error* err);
+/* The tenant's cubes, then those shared with it ("owner/cube"). */
+MEMOS_API int memos_cube_list(memos_client* client, memos_cubes** cubes, memos_error* err);
+MEMOS_API int memos_cube_list_send(memos_client* client, memos_pending** pending, memos_error* err);
+/* Errors: MEMOS_NOT_FOUND. */
+MEMOS_API int memos_cube_show(memos_client* client, const char* name, memos_cube** cube,
+                              memos_error* err);
+MEMOS_API int memos_cube_show_send(memos_client* client, const char* name, memos_pending** pending,
+                                   memos_error* err);
+/* Removes a cube and all it holds. Errors: MEMOS_NOT_FOUND, MEMOS_CONFLICT
+ * (it holds live items and `force` is 0). No result. */
+MEMOS_API int memos_cube_remove(memos_client* client, const char* name, int force,
+                                memos_error* err);
+MEMOS_API int memos_cube_remove_send(memos_client* client, const char* name, int force,
+                                     memos_pending** pending, memos_error* err);
+/* Shares the caller's cube with `tenant`, read only or with `write`.
+ * Errors: MEMOS_NOT_FOUND, MEMOS_BAD_REQUEST, MEMOS_PERMISSION_DENIED. */
+MEMOS_API int memos_cube_share(memos_client* client, const char* name, const char* tenant,
+                               int write, memos_cube** cube, memos_error* err);
+MEMOS_API int memos_cube_share_send(memos_client* client, const char* name, const char* tenant,
+                                    int write, memos_pending** pending, memos_error* err);
+/* Errors: MEMOS_NOT_FOUND, MEMOS_PERMISSION_DENIED. */
+MEMOS_API int memos_cube_unshare(memos_client* client, const char* name, const char* tenant,
+                                 memos_cube** cube, memos_error* err);
+MEMOS_API int memos_cube_unshare_send(memos_client* client, const char* name, const char* tenant,
+                                      memos_pending** pending, memos_error* err);
+
+/* ---- memory items --------------------------------------------------------------- */
+/* Writes are acknowledged once durable (client.h, "memory items"). */
+
+/* Writes version 1 of a new item. Errors: MEMOS_NOT_FOUND, MEMOS_ALREADY_EXISTS
+ * (the same text is live: the message names it), MEMOS_BAD_REQUEST,
+ * MEMOS_TOO_LARGE, MEMOS_CONFLICT, MEMOS_QUOTA_EXCEEDED, MEMOS_RATE_LIMITED. */
+MEMOS_API int memos_add(memos_client* client, const char* cube, const memos_new_item* item,
+                        memos_item** added, memos_error* err);
+MEMOS_API int memos_add_send(memos_client* client, const char* cube, const memos_new_item* item,
+                             memos_pending** pending, memos_error* err);
+/* version 0: the head. Errors: MEMOS_NOT_FOUND. */
+MEMOS_API int memos_get(memos_client* client, const char* cube, uint64_t id, uint32_t version,
+                        memos_item** item, memos_error* err);
+MEMOS_API int memos_get_send(memos_client* client, const char* cube, uint64_t id, uint32_t version,
+                             memos_pending** pending, memos_error* err);
+/* A new version. Errors: MEMOS_NOT_FOUND, MEMOS_BAD_REQUEST, MEMOS_TOO_LARGE,
+ * MEMOS_CONFLICT (frozen). */
+MEMOS_API int memos_update(memos_client* client, const char* cube, uint64_t id,
+                           const memos_item_change* change, memos_item** item, memos_error* err);
+MEMOS_API int memos_update_send(memos_client* client, const char* cube, uint64_t id,
+                                const memos_item_change* change, memos_pending** pending,
+                                memos_error* err);
+/* A tombstone version, returned. Errors: MEMOS_NOT_FOUND, MEMOS_CONFLICT. */
+MEMOS_API int memos_remove(memos_client* client, const char* cube, uint64_t id,
+                           const char* idempotency_key, memos_item** tombstone, memos_error* err);
+MEMOS_API int memos_remove_send(memos_client* client, const char* cube, uint64_t id,
+                                const char* idempotency_key, memos_pending** pending,
+                                memos_error* err);
+/* Every version, oldest first. Errors: MEMOS_NOT_FOUND. */
+MEMOS_API int memos_history(memos_client* client, const char* cube, uint64_t id,
+                            memos_items** versions, memos_error* err);
+MEMOS_API int memos_history_send(memos_client* client, const char* cube, uint64_t id,
+                                 memos_pending** pending, memos_error* err);
+/* state: enum memos_state. Errors: MEMOS_BAD_REQUEST (deleted),
+ * MEMOS_NOT_FOUND, MEMOS_CONFLICT (already in it). */
+MEMOS_API int memos_set_state(memos_client* client, const char* cube, uint64_t id, int state,
+                              memos_item** item, memos_error* err);
+MEMOS_API int memos_set_state_send(memos_client* client, const char* cube, uint64_t id, int state,
+                                   memos_pending** pending, memos_error* err);
+/* Errors: MEMOS_BAD_REQUEST (version 0), MEMOS_NOT_FOUND, MEMOS_CONFLICT. */
+MEMOS_API int memos_rollback(memos_client* client, const char* cube, uint64_t id, uint32_t version,
+                             memos_item** item, memos_error* err);
+MEMOS_API int memos_rollback_send(memos_client* client, const char* cube, uint64_t id,
+                                  uint32_t version, memos_pending** pending, memos_error* err);
+/* to 0: the latest. Errors: MEMOS_BAD_REQUEST (from 0), MEMOS_NOT_FOUND. */
+MEMOS_API int memos_diff(memos_client* client, const char* cube, uint64_t id, uint32_t from,
+                         uint32_t to, memos_item_diff** diff, memos_error* err);
+MEMOS_API int memos_diff_send(memos_client* client, const char* cube, uint64_t id, uint32_t from,
+                              uint32_t to, memos_pending** pending, memos_error* err);
+
+/* ---- snapshots ------------------------------------------------------------------ */
+
+/* Errors: MEMOS_BAD_REQUEST (the tag), MEMOS_NOT_FOUND, MEMOS_ALREADY_EXISTS. */
+MEMOS_API int memos_snapshot_create(memos_client* client, const char* cube, const char* tag,
+                                    memos_snapshot** snapshot, memos_error* err);
+MEMOS_API int memos_snapshot_create_send(memos_client* client, const char* cube, const char* tag,
+                                         memos_pending** pending, memos_error* err);
+/* Oldest first. Errors: MEMOS_NOT_FOUND. */
+MEMOS_API int memos_snapshot_list(memos_client* client, const char* cube,
+                                  memos_snapshots** snapshots, memos_error* err);
+MEMOS_API int memos_snapshot_list_send(memos_client* client, const char* cube,
+                                       memos_pending** pending, memos_error* err);
+/* to_tag NULL: now. Errors: MEMOS_BAD_REQUEST, MEMOS_NOT_FOUND. */
+MEMOS_API int memos_snapshot_diff(memos_client* client, const char* cube, const char* from_tag,
+                                  const char* to_tag, memos_snapshot_changes** changes,
+                                  memos_error* err);
+MEMOS_API int memos_snapshot_diff_send(memos_client* client, const char* cube, const char* from_tag,
+                                       const char* to_tag, memos_pending** pending,
+                                       memos_error* err);
+
+/* ---- search ------------------------------------------------------------------------ */
+
+/* Best first. `options` NULL: the defaults. Errors: MEMOS_BAD_REQUEST,
+ * MEMOS_TOO_LARGE, MEMOS_NOT_FOUND, MEMOS_UNAVAILABLE, MEMOS_RATE_LIMITED. */
+MEMOS_API int memos_search(memos_client* client, const char* cube, const char* query,
+                           const memos_search_options* options, memos_hits** hits,
+                           memos_error* err);
+MEMOS_API int memos_search_send(memos_client* client, const char* cube, const char* query,
+                                const memos_search_options* options, memos_pending** pending,
+                                memos_error* err);
+/* A routed search: hits, the context built from them and each module's run.
+ * Errors: as memos_search; MEMOS_BAD_REQUEST for a route that does not
+ * parse, a mode or min_score; MEMOS_UNAVAILABLE for a tier memosd cannot run. */
+MEMOS_API int memos_search_routed(memos_client* client, const char* cube, const char* query,
+                                  const memos_search_options* options, memos_routed_search** routed,
+                                  memos_error* err);
+MEMOS_API int memos_search_routed_send(memos_client* client, const char* cube, const char* query,
+                                       const memos_search_options* options, memos_pending** pending,
+                                       memos_error* err);
+
+/* ---- archives and adapters (streamed: blocking only) ----------------------------- */
+
+/* Gets each chunk; returns 0 to go on, anything else to stop. */
+typedef int (*memos_write_fn)(void* ctx, const char* data, size_t len);
+/* Fills up to `cap` bytes and returns how many; 0 at the end. */
+typedef size_t (*memos_read_fn)(void* ctx, char* buf, size_t cap);
+
+/* Streams the cube's archive to `write`; `*bytes` (may be NULL) the total.
+ * Errors: MEMOS_NOT_FOUND, MEMOS_CONFLICT, MEMOS_BAD_REQUEST ("stopped by
+ * the writer"). */
+MEMOS_API int memos_export_cube(memos_client* client, const char* cube, memos_write_fn write,
+                                void* ctx, uint64_t* bytes, memos_error* err);
+/* Imports an archive as `name` (NULL: the archive's). Nothing is left
+ * behind when it fails. Errors: MEMOS_BAD_REQUEST (truncated, corrupt or
+ * hostile), MEMOS_ALREADY_EXISTS, MEMOS_STORAGE_FULL, MEMOS_BUSY. */
+MEMOS_API int memos_import_cube(memos_client* client, memos_read_fn read, void* ctx,
+                                const char* name, memos_cube** cube, memos_error* err);
+/* Adds a LoRA adapter's GGUF as the parametric item `name`. Errors: see
+ * client.h param_add. */
+MEMOS_API int memos_param_add(memos_client* client, const char* cube, const char* name,
+                              const void* gguf, size_t len, float scale, const char* description,
+                              memos_item** item, memos_error* err);
+/* Streams the adapter's GGUF (`version` 0: head); `*version_out` (may be
+ * NULL) the version. Errors: MEMOS_NOT_FOUND, MEMOS_BAD_REQUEST. */
+MEMOS_API int memos_param_export(memos_client* client, const char* cube, const char* name,
+                                 uint32_t version, memos_write_fn write, void* ctx,
+                                 uint32_t* version_out, memos_error* err);
+
+/* ---- the parametric tier ------------------------------------------------------------ */
+
+MEMOS_API int memos_param_cvec(memos_client* client, const char* cube, const char* name,
+                               const char* positive, const char* negative, float scale,
+                               const char* description, memos_item** item, memos_error* err);
+MEMOS_API int memos_param_cvec_send(memos_client* client, const char* cube, const char* name,
+                                    const char* positive, const char* negative, float scale,
+                                    const char* description, memos_pending** pending,
+                                    memos_error* err);
+MEMOS_API int memos_param_list(memos_client* client, const char* cube, memos_items** adapters,
+                               memos_error* err);
+MEMOS_API int memos_param_list_send(memos_client* client, const char* cube, memos_pending** pending,
+                                    memos_error* err);
+MEMOS_API int memos_param_show(memos_client* client, const char* cube, const char* name,
+                               uint32_t version, memos_item** item, memos_error* err);
+MEMOS_API int memos_param_show_send(memos_client* client, const char* cube, const char* name,
+                                    uint32_t version, memos_pending** pending, memos_error* err);
+MEMOS_API int memos_param_remove(memos_client* client, const char* cube, const char* name,
+                                 memos_item** tombstone, memos_error* err);
+MEMOS_API int memos_param_remove_send(memos_client* client, const char* cube, const char* name,
+                                      memos_pending** pending, memos_error* err);
+/* Errors: see client.h param_distill. */
+MEMOS_API int memos_param_distill(memos_client* client, const memos_distill_args* args,
+                                  memos_job** job, memos_error* err);
+MEMOS_API int memos_param_distill_send(memos_client* client, const memos_distill_args* args,
+                                       memos_pending** pending, memos_error* err);
+
+/* ---- jobs ---------------------------------------------------------------------------- */
+
+MEMOS_API int memos_job_list(memos_client* client, memos_jobs** jobs, memos_error* err);
+MEMOS_API int memos_job_list_send(memos_client* client, memos_pending** pending, memos_error* err);
+/* Errors: MEMOS_NOT_FOUND. */
+MEMOS_API int memos_job_show(memos_client* client, uint64_t id, memos_job** job, memos_error* err);
+MEMOS_API int memos_job_show_send(memos_client* client, uint64_t id, memos_pending** pending,
+                                  memos_error* err);
+/* Errors: MEMOS_NOT_FOUND, MEMOS_CONFLICT (finished). */
+MEMOS_API int memos_job_cancel(memos_client* client, uint64_t id, memos_job** job,
+                               memos_error* err);
+MEMOS_API int memos_job_cancel_send(memos_client* client, uint64_t id, memos_pending** pending,
+                                    memos_error* err);
+
+/* ---- plugins ------------------------------------------------------------------------ */
+
+MEMOS_API int memos_plugin_list(memos_client* client, memos_plugins** plugins, memos_error* err);
+MEMOS_API int memos_plugin_list_send(memos_client* client, memos_pending** pending,
+                                     memos_error* err);
+/* Errors: MEMOS_NOT_FOUND. */
+MEMOS_API int memos_plugin_info_get(memos_client* client, const char* name,
+                                    memos_plugin_info** plugin, memos_error* err);
+MEMOS_API int memos_plugin_info_get_send(memos_client* client, const char* name,
+                                         memos_pending** pending, memos_error* err);
+/* Errors: MEMOS_NOT_FOUND, MEMOS_CONFLICT, MEMOS_PERMISSION_DENIED. */
+MEMOS_API int memos_plugin_reload(memos_client* client, const char* name,
+                                  memos_plugin_info** plugin, memos_error* err);
+MEMOS_API int memos_plugin_reload_send(memos_client* client, const char* name,
+                                       memos_pending** pending, memos_error* err);
+
+/* ---- tenants --------------------------------------------------------------------------- */
+
+/* tenant NULL: the caller's. Errors: MEMOS_PERMISSION_DENIED, MEMOS_NOT_FOUND. */
+MEMOS_API int memos_policy_show(memos_client* client, const char* tenant,
+                                memos_policy_info** policy, memos_error* err);
+MEMOS_API int memos_policy_show_send(memos_client* client, const char* tenant,
+                                     memos_pending** pending, memos_error* err);
+/* Errors: MEMOS_PERMISSION_DENIED, MEMOS_BAD_REQUEST (a file has an error). */
+MEMOS_API int memos_policy_reload(memos_client* client, memos_policy_info** policy,
+                                  memos_error* err);
+MEMOS_API int memos_policy_reload_send(memos_client* client, memos_pending** pending,
+                                       memos_error* err);
+/* tenant NULL: the caller's. Errors: MEMOS_PERMISSION_DENIED, MEMOS_NOT_FOUND. */
+MEMOS_API int memos_tenant_usage_get(memos_client* client, const char* tenant,
+                                     memos_tenant_usage** usage, memos_error* err);
+MEMOS_API int memos_tenant_usage_get_send(memos_client* client, const char* tenant,
+                                          memos_pending** pending, memos_error* err);
+
+/* ---- generation and the activation tier --------------------------------------------- */
+/* Each may fail with MEMOS_UNAVAILABLE when memosd has no executor. */
+
+/* `options` NULL: the defaults. Errors: see client.h chat. */
+MEMOS_API int memos_chat(memos_client* client, const char* cube, const char* prompt,
+                         const memos_chat_options* options, memos_chat_reply** reply,
+                         memos_error* err);
+MEMOS_API int memos_chat_send(memos_client* client, const char* cube, const char* prompt,
+                              const memos_chat_options* options, memos_pending** pending,
+                              memos_error* err);
+/* memos_chat, streamed: `on_piece` gets each piece in order (on the reader
+ * thread, see THREADS) before the reply is ready. */
+typedef void (*memos_piece_fn)(void* ctx, const memos_chat_piece* piece);
+MEMOS_API int memos_chat_stream(memos_client* client, const char* cube, const char* prompt,
+                                const memos_chat_options* options, memos_piece_fn on_piece,
+                                void* ctx, memos_chat_reply** reply, memos_error* err);
+MEMOS_API int memos_chat_stream_send(memos_client* client, const char* cube, const char* prompt,
+                                     const memos_chat_options* options, memos_piece_fn on_piece,
+                                     void* ctx, memos_pending** pending, memos_error* err);
+/* Exactly one of ids (n_ids > 0) and top (> 0). Errors: see client.h. */
+MEMOS_API int memos_kv_prefill(memos_client* client, const char* cube, const uint64_t* ids,
+                               size_t n_ids, uint32_t top, memos_activation** activation,
+                               memos_error* err);
+MEMOS_API int memos_kv_prefill_send(memos_client* client, const char* cube, const uint64_t* ids,
+                                    size_t n_ids, uint32_t top, memos_pending** pending,
+                                    memos_error* err);
+MEMOS_API int memos_kv_list(memos_client* client, const char* cube, memos_activations** activations,
+                            memos_error* err);
+MEMOS_API int memos_kv_list_send(memos_client* client, const char* cube, memos_pending** pending,
+                                 memos_error* err);
+MEMOS_API int memos_kv_remove(memos_client* client, const char* cube, uint64_t id,
+                              memos_activation** activation, memos_error* err);
+MEMOS_API int memos_kv_remove_send(memos_client* client, const char* cube, uint64_t id,
+                                   memos_pending** pending, memos_error* err);
+MEMOS_API int memos_kv_stats_get(memos_client* client, memos_kv_stats** stats, memos_error* err);
+MEMOS_API int memos_kv_stats_get_send(memos_client* client, memos_pending** pending,
+                                      memos_error* err);
+
+/* ---- the scheduler ---------------------------------------------------------------------- */
+
+/* cube NULL: the caller's cubes. Errors: MEMOS_BAD_REQUEST,
+ * MEMOS_PERMISSION_DENIED, MEMOS_NOT_FOUND. */
+MEMOS_API int memos_sched_status_get(memos_client* client, const char* cube,
+                                     memos_sched_status** status, memos_error* err);
+MEMOS_API int memos_sched_status_get_send(memos_client* client, const char* cube,
+                                          memos_pending** pending, memos_error* err);
+/* max 0: 100. */
+MEMOS_API int memos_sched_log(memos_client* client, const char* cube, uint32_t max,
+                              memos_sched_decisions** log, memos_error* err);
+MEMOS_API int memos_sched_log_send(memos_client* client, const char* cube, uint32_t max,
+                                   memos_pending** pending, memos_error* err);
+MEMOS_API int memos_sched_run(memos_client* client, memos_sched_pass** pass, memos_error* err);
+MEMOS_API int memos_sched_run_send(memos_client* client, memos_pending** pending, memos_error* err);
+/* Errors: MEMOS_BAD_REQUEST, MEMOS_NOT_FOUND. */
+MEMOS_API int memos_explain(memos_client* client, const char* cube, uint64_t id,
+                            memos_explanation** explanation, memos_error* err);
+MEMOS_API int memos_explain_send(memos_client* client, const char* cube, uint64_t id,
+                                 memos_pending** pending, memos_error* err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MEMOS_MEMOS_H */
