@@ -4,6 +4,7 @@
 #   lib/memosd/memos-plugin-host            (found beside memosd, then here)
 #   lib/memosd/plugins/NAME/                 (each plugin and its manifest: memos_add_plugin())
 #   include/memos/, lib/libmemos_client.a, lib/libmemos.so.1 (the C API),
+#   lib/python3/dist-packages/memos/ (the Python client),
 #   lib/cmake/memos/, lib/pkgconfig/{memos-client,memos}.pc
 #   share/man/man{1,5,7,8}/
 #   lib/systemd/system/memosd.{service,socket}  (ExecStart= names this prefix's memosd)
@@ -87,6 +88,13 @@ file(WRITE ${PROJECT_BINARY_DIR}/memos.pc
 install(FILES ${PROJECT_BINARY_DIR}/memos-client.pc ${PROJECT_BINARY_DIR}/memos.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
+# The Python client, pure Python over libmemos.so.1: where Debian's python3
+# looks (lib/python3/dist-packages; a prefix install is found with
+# PYTHONPATH=PREFIX/lib/python3/dist-packages, and the package finds the
+# prefix's libmemos.so.1 from its own place).
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/sdk/python/memos DESTINATION lib/python3/dist-packages
+        FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
+
 # Every page in man/ (the mandoc_lint_* tests lint the same list).
 file(GLOB _man_pages CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/man/*.[1-8])
 foreach(path ${_man_pages})
@@ -139,8 +147,14 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION misc)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# libmemos.so.1: a shlibs file; dist/debian/triggers runs ldconfig, so the
+# dynamic linker's cache (which Python's memos package asks) lists it.
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+# The Python client and memos-mcp run on Debian's python3.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS python3)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/dist/debian/postinst
                                        ${PROJECT_SOURCE_DIR}/dist/debian/postrm
-                                       ${PROJECT_SOURCE_DIR}/dist/debian/conffiles)
+                                       ${PROJECT_SOURCE_DIR}/dist/debian/conffiles
+                                       ${PROJECT_SOURCE_DIR}/dist/debian/triggers)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)
