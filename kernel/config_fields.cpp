@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <sstream>
+#include <type_traits>
 #include <utility>
 
 namespace memos::kernel::config_fields {
@@ -52,30 +53,37 @@ Field string_list(std::vector<std::string>* field) {
           }};
 }
 
-Field number(float* field, double lo, double hi) {
+namespace {
+
+// A float or double key in [lo, hi]; an integer is read as a number too.
+// Floats print as the float they hold (printable), not the double nearest.
+template <class Real>
+Field bounded_real(Real* field, double lo, double hi) {
   return {[=](const toml::node& node) -> std::string {
-            auto v = node.value<double>();  // an integer or a float
+            auto v = node.value<double>();
             if (!v || !(*v >= lo && *v <= hi)) {
               return "expected a number in [" + std::to_string(lo) + ", " + std::to_string(hi) +
                      "]";
             }
-            *field = static_cast<float>(*v);
+            *field = static_cast<Real>(*v);
             return "";
           },
-          [=](toml::table* t, const std::string& k) { t->insert_or_assign(k, printable(*field)); }};
+          [=](toml::table* t, const std::string& k) {
+            if constexpr (std::is_same_v<Real, float>)
+              t->insert_or_assign(k, printable(*field));
+            else
+              t->insert_or_assign(k, *field);
+          }};
+}
+
+}  // namespace
+
+Field number(float* field, double lo, double hi) {
+  return bounded_real(field, lo, hi);
 }
 
 Field real(double* field, double lo, double hi) {
-  return {[=](const toml::node& node) -> std::string {
-            auto v = node.value<double>();  // an integer or a float
-            if (!v || !(*v >= lo && *v <= hi)) {
-              return "expected a number in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                     "]";
-            }
-            *field = *v;
-            return "";
-          },
-          [=](toml::table* t, const std::string& k) { t->insert_or_assign(k, *field); }};
+  return bounded_real(field, lo, hi);
 }
 
 // scheduler.time_unit: a unit's name, kept as seconds.
