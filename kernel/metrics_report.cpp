@@ -81,24 +81,30 @@ void write_plugins(const Services& s, PrometheusText* out) {
                  {"health", loaded ? std::string_view(p.health) : std::string_view("")}},
                 loaded ? 1 : 0);
   }
-  out->family("memosd_plugin_deaths_total", "counter",
-              "Deaths of a plugin's isolated hosts (each restarts on its next call), of those "
-              "in use.");
-  for (const auto& p : plugins)
-    out->sample("memosd_plugin_deaths_total", {{"plugin", p.manifest.name}},
-                static_cast<double>(p.deaths));
-  out->family("memosd_plugin_faults_total", "counter",
-              "Of those deaths, the ones the plugin brought on itself (a crash, an exit, a "
-              "hang ended).");
-  for (const auto& p : plugins)
-    out->sample("memosd_plugin_faults_total", {{"plugin", p.manifest.name}},
-                static_cast<double>(p.faults));
-  out->family("memosd_plugin_quarantined", "gauge",
-              "1 while a plugin is quarantined after crashing too often (memctl plugin reload "
-              "lifts it).");
-  for (const auto& p : plugins) {
-    out->sample("memosd_plugin_quarantined", {{"plugin", p.manifest.name}},
-                p.health.rfind("quarantined", 0) == 0 ? 1 : 0);
+  // One sample a plugin each, by the table (as write_tenants).
+  using PluginRecordView = decltype(plugins)::value_type;
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const PluginRecordView&);
+  };
+  const Family families[] = {
+      {"memosd_plugin_deaths_total", "counter",
+       "Deaths of a plugin's isolated hosts (each restarts on its next call), of those in use.",
+       [](const PluginRecordView& p) { return static_cast<double>(p.deaths); }},
+      {"memosd_plugin_faults_total", "counter",
+       "Of those deaths, the ones the plugin brought on itself (a crash, an exit, a hang "
+       "ended).",
+       [](const PluginRecordView& p) { return static_cast<double>(p.faults); }},
+      {"memosd_plugin_quarantined", "gauge",
+       "1 while a plugin is quarantined after crashing too often (memctl plugin reload lifts "
+       "it).",
+       [](const PluginRecordView& p) { return p.health.rfind("quarantined", 0) == 0 ? 1.0 : 0.0; }},
+  };
+  for (const Family& f : families) {
+    out->family(f.name, f.type, f.help);
+    for (const auto& p : plugins) out->sample(f.name, {{"plugin", p.manifest.name}}, f.value(p));
   }
 }
 
