@@ -34,6 +34,7 @@
 #include "kernel/plugin_router.h"
 #include "plugins/loader/host_protocol.h"
 #include "tests/fuzz/fuzz_seeds.h"
+#include "tests/support/route_reply.h"
 
 namespace {
 
@@ -279,19 +280,9 @@ void write_seeds(const fuzz::EmitSeed& emit) {
          e.setMessage("no such collection");
        }));
   emit("route", complete_frame(kRoute, [](PluginResponse::Builder r) {
-         auto route = r.initRoute();
-         route.setReason("best predicted recall");
-         auto tiers = route.initTiers(4);
-         const char* modules[] = {"retrieve", "temporal", "expand", "compress"};
-         for (unsigned i = 0; i < 4; ++i) {
-           tiers[i].setModule(modules[i]);
-           tiers[i].setTier(i == 0 ? "high" : "mid");
-         }
-         auto scores = route.initScores(1);
-         scores[0].setRoute("retrieve=high,temporal=mid,expand=mid,compress=mid");
-         scores[0].setQuality(0.7f);
-         scores[0].setCost(0.2f);
-         scores[0].setScore(0.64f);
+         memos::testing::fill_route(
+             r, {{"retrieve", "high"}, {"temporal", "mid"}, {"expand", "mid"}, {"compress", "mid"}},
+             "best predicted recall", "retrieve=high,temporal=mid,expand=mid,compress=mid", 0.7f);
        }));
   // A streamed generate: progress and text pieces, then its reply.
   auto partial_frame = [](auto build) {

@@ -15,6 +15,7 @@
 
 #include "ipc/schema/plugin.capnp.h"
 #include "kernel/plugin_router.h"
+#include "tests/support/route_reply.h"
 
 using memos::CostTier;
 using memos::Module;
@@ -46,20 +47,12 @@ std::string bytes_of(capnp::MallocMessageBuilder& m) {
   return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
 }
 
-using Tiers = std::vector<std::pair<std::string, std::string>>;
+using Tiers = memos::testing::RouteTiers;
 
 std::string route_reply(const Tiers& tiers, const std::string& reason = "why") {
   capnp::MallocMessageBuilder m;
-  auto r = m.initRoot<pw::PluginResponse>().initRoute();
-  r.setReason(reason);
-  auto list = r.initTiers(static_cast<unsigned>(tiers.size()));
-  for (unsigned i = 0; i < tiers.size(); ++i) {
-    list[i].setModule(capnp::Text::Reader(tiers[i].first.data(), tiers[i].first.size()));
-    list[i].setTier(capnp::Text::Reader(tiers[i].second.data(), tiers[i].second.size()));
-  }
-  auto scores = r.initScores(1);
-  scores[0].setRoute("retrieve=mid,temporal=low,expand=mid,compress=mid");
-  scores[0].setQuality(0.8f);
+  memos::testing::fill_route(m.initRoot<pw::PluginResponse>(), tiers, reason,
+                             "retrieve=mid,temporal=low,expand=mid,compress=mid", 0.8f);
   return bytes_of(m);
 }
 
