@@ -5,6 +5,7 @@
 #   lib/memosd/plugins/NAME/                 (each plugin and its manifest: memos_add_plugin())
 #   include/memos/, lib/libmemos_client.a, lib/libmemos.so.1 (the C API),
 #   lib/python3/dist-packages/memos/ (the Python client),
+#   bin/memos-mcp, lib/python3/dist-packages/memos_mcp/ (the MCP server),
 #   lib/cmake/memos/, lib/pkgconfig/{memos-client,memos}.pc
 #   share/man/man{1,5,7,8}/
 #   lib/systemd/system/memosd.{service,socket}  (ExecStart= names this prefix's memosd)
@@ -93,6 +94,12 @@ install(FILES ${PROJECT_BINARY_DIR}/memos-client.pc ${PROJECT_BINARY_DIR}/memos.
 # PYTHONPATH=PREFIX/lib/python3/dist-packages, and the package finds the
 # prefix's libmemos.so.1 from its own place).
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/sdk/python/memos DESTINATION lib/python3/dist-packages
+        FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
+# memos-mcp, the MCP server (bridges/mcp): the script in bin/, its package
+# beside the Python client's; from a prefix outside Python's path the script
+# finds both in PREFIX/lib/python3/dist-packages by itself.
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/bridges/mcp/memos-mcp DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/bridges/mcp/memos_mcp DESTINATION lib/python3/dist-packages
         FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
 
 # Every page in man/ (the mandoc_lint_* tests lint the same list).
