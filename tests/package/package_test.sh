@@ -336,6 +336,27 @@ prefix_sdk)
     shown=$(memctl --json cube show "pipe-$build_kind")
     grep -qE '"live_items": ?200[,}]' <<<"$shown" || fail "pipe-$build_kind does not hold 200 items: $shown"
   done
+  # The Python client from the prefix, finding the prefix's libmemos.so.1 by
+  # itself, and memos-mcp from its bin/ (initialize, tools/list) with nothing set.
+  # A sanitizer build's libmemos needs its runtime preloaded into python3.
+  py_env=()
+  if [[ " ${flags[*]} " == *"-fsanitize=address"* ]]; then
+    py_env=(LD_PRELOAD="$("${MEMOS_CONSUMER_CC:-cc}" -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0)
+  elif [[ " ${flags[*]} " == *"-fsanitize=thread"* ]]; then
+    py_env=(LD_PRELOAD="$("${MEMOS_CONSUMER_CC:-cc}" -print-file-name=libtsan.so)")
+  fi
+  out=$(env -u MEMOS_LIBRARY "${py_env[@]}" PYTHONPATH="$prefix/lib/python3/dist-packages" /usr/bin/python3 -c \
+    'import memos; c = memos.Client.connect(); print(memos.__file__); print(c.status().version)') ||
+    fail "the prefix's Python client: $out"
+  grep -q "^$prefix/lib/python3/dist-packages/memos/__init__.py" <<<"$out" ||
+    fail "python imported memos from elsewhere: $out"
+  out=$(printf '%s\n' \
+    '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"package_test","version":"1"}}}' \
+    '{"jsonrpc":"2.0","method":"notifications/initialized"}' \
+    '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_cubes","arguments":{}}}' |
+    env -u MEMOS_LIBRARY -u PYTHONPATH "${py_env[@]}" "$bin/memos-mcp") || fail "the prefix's memos-mcp: $out"
+  grep -q '"id":2,"result"' <<<"$out" && grep -q 'notes-pc' <<<"$out" ||
+    fail "the prefix's memos-mcp did not list the cubes: $out"
   stop_daemon
   echo "package_test prefix_sdk: the README's snippet, the C example and ${#examples[@]} examples built with pkg-config and CMake, run"
   ;;
