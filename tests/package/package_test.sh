@@ -338,12 +338,14 @@ prefix_sdk)
   done
   # The Python client from the prefix, finding the prefix's libmemos.so.1 by
   # itself, and memos-mcp from its bin/ (initialize, tools/list) with nothing set.
-  # A sanitizer build's libmemos needs its runtime preloaded into python3.
+  # A sanitizer build's libmemos needs its runtime (and libstdc++, for its
+  # __cxa_throw interceptor) preloaded into python3.
   py_env=()
   if [[ " ${flags[*]} " == *"-fsanitize=address"* ]]; then
-    py_env=(LD_PRELOAD="$("${MEMOS_CONSUMER_CC:-cc}" -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0)
+    py_env=(LD_PRELOAD="$("${MEMOS_CONSUMER_CC:-cc}" -print-file-name=libasan.so) $("$cxx" -print-file-name=libstdc++.so)"
+            ASAN_OPTIONS=detect_leaks=0)
   elif [[ " ${flags[*]} " == *"-fsanitize=thread"* ]]; then
-    py_env=(LD_PRELOAD="$("${MEMOS_CONSUMER_CC:-cc}" -print-file-name=libtsan.so)")
+    py_env=(LD_PRELOAD="$("${MEMOS_CONSUMER_CC:-cc}" -print-file-name=libtsan.so) $("$cxx" -print-file-name=libstdc++.so)")
   fi
   out=$(env -u MEMOS_LIBRARY "${py_env[@]}" PYTHONPATH="$prefix/lib/python3/dist-packages" /usr/bin/python3 -c \
     'import memos; c = memos.Client.connect(); print(memos.__file__); print(c.status().version)') ||
