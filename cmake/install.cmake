@@ -32,6 +32,7 @@ install(TARGETS memos_client memos_ipc memos EXPORT memosTargets
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/sdk/include/memos/client.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/memos.h
+              ${PROJECT_SOURCE_DIR}/sdk/include/memos/memos_results.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/types.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/routing.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/scheduling.h
