@@ -14,7 +14,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
@@ -52,6 +54,28 @@ inline std::uint64_t parse_unsigned(std::string_view flag, std::string_view text
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size()) {
     throw UsageError(std::string(flag) + " needs an unsigned integer");
+  }
+  return value;
+}
+
+// "1,8,64": positive integers, in the order given.
+inline std::vector<std::size_t> parse_positive_list(std::string_view flag, std::string_view text) {
+  std::vector<std::size_t> values;
+  while (true) {
+    std::size_t comma = text.find(',');
+    values.push_back(parse_positive(flag, text.substr(0, comma)));
+    if (comma == std::string_view::npos) return values;
+    text.remove_prefix(comma + 1);
+  }
+}
+
+// A positive number of seconds; fractions allowed.
+inline double parse_seconds(std::string_view flag, std::string_view text) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !(value > 0)) {
+    throw UsageError(std::string(flag) + " needs a positive number of seconds, not '" +
+                     std::string(text) + "'");
   }
   return value;
 }
@@ -206,6 +230,37 @@ inline memos::Cube create_cube(memos::Client& client, const std::string& name) {
     throw std::runtime_error("cube_create " + name + " failed: " + cube.error().message);
   }
   return cube.value();
+}
+
+// Adds `count` memories keeping up to `pipeline` requests in flight: a
+// sliding window, refilled as the oldest reply arrives, so the daemon's
+// group commit has a batch to work on. Returns the seconds taken.
+inline double add_pipelined(memos::Client& client, const std::string& cube,
+                            const std::vector<memos::NewItem>& memories, std::size_t count,
+                            std::size_t pipeline) {
+  std::deque<std::future<memos::Result<memos::Item>>> window;
+  auto start = Clock::now();
+  for (std::size_t i = 0; i < count; ++i) {
+    if (window.size() >= pipeline) {
+      check(window.front().get(), "add");
+      window.pop_front();
+    }
+    window.push_back(client.add_async(cube, memories[i]));
+  }
+  for (auto& f : window) check(f.get(), "add");
+  return seconds_since(start);
+}
+
+// Waits until every write answered so far is searchable (a fresh search);
+// returns the seconds it took.
+inline double wait_until_indexed(memos::Client& client, const std::string& cube) {
+  memos::SearchOptions fresh;
+  fresh.fresh = true;
+  fresh.k = 1;
+  fresh.mode = memos::SearchMode::lexical;
+  auto start = Clock::now();
+  check(client.search(cube, "anything", fresh), "fresh search");
+  return seconds_since(start);
 }
 
 // The main() of a benchmark: parse, run, and turn errors into exit statuses

@@ -48,7 +48,8 @@ using memos::bench::LatencyStats;
 using memos::bench::make_sentence;
 using memos::bench::make_tags;
 using memos::bench::make_vocabulary;
-using memos::bench::parse_positive;
+using memos::bench::parse_positive_list;
+using memos::bench::parse_seconds;
 using memos::bench::parse_unsigned;
 using memos::bench::read_options;
 using memos::bench::Rng;
@@ -83,27 +84,6 @@ struct Options {
 
 // ---- options ---------------------------------------------------------------
 
-double parse_seconds(std::string_view flag, std::string_view text) {
-  double value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || !(value > 0)) {
-    throw UsageError(std::string(flag) + " needs a positive number of seconds, not '" +
-                     std::string(text) + "'");
-  }
-  return value;
-}
-
-// "1,8,64": positive writer counts, in the order given.
-std::vector<std::size_t> parse_writers(std::string_view flag, std::string_view text) {
-  std::vector<std::size_t> writers;
-  while (true) {
-    std::size_t comma = text.find(',');
-    writers.push_back(parse_positive(flag, text.substr(0, comma)));
-    if (comma == std::string_view::npos) return writers;
-    text.remove_prefix(comma + 1);
-  }
-}
-
 Options parse_options(int argc, char** argv) {
   Options opts;
   read_options(argc, argv, "benchmarks memosd's durable writes with and without group commit",
@@ -113,7 +93,7 @@ Options parse_options(int argc, char** argv) {
                  } else if (flag == "--seconds") {
                    opts.seconds = parse_seconds(flag, value);
                  } else if (flag == "--writers") {
-                   opts.writers = parse_writers(flag, value);
+                   opts.writers = parse_positive_list(flag, value);
                  } else if (flag == "--seed") {
                    opts.seed = parse_unsigned(flag, value);  // 0 is a fine seed
                  } else {

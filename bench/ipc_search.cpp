@@ -36,25 +36,22 @@
 
 namespace {
 
+using memos::bench::add_pipelined;
 using memos::bench::check;
 using memos::bench::Clock;
 using memos::bench::connect_client;
 using memos::bench::create_cube;
 using memos::bench::JsonLine;
 using memos::bench::LatencyStats;
-using memos::bench::make_sentence;
-using memos::bench::make_tags;
-using memos::bench::make_vocabulary;
 using memos::bench::parse_positive;
 using memos::bench::parse_unsigned;
 using memos::bench::read_options;
-using memos::bench::Rng;
 using memos::bench::seconds_since;
 using memos::bench::start_daemon;
 using memos::bench::stop_daemon;
 using memos::bench::summarize;
 using memos::bench::UsageError;
-using memos::bench::ZipfSampler;
+using memos::bench::wait_until_indexed;
 // FAISS 1.7.3 names its id type faiss::Index::idx_t (later releases move it).
 using FaissId = faiss::Index::idx_t;
 
@@ -62,9 +59,6 @@ constexpr std::string_view kUsage =
     "usage: bench-ipc-search --memosd PATH [--items N] [--queries Q] [--k K]\n"
     "                        [--pipeline P] [--seed S]\n";
 
-constexpr std::size_t kVocabularySize = 4000;
-constexpr std::size_t kMinMemoryWords = 8, kMaxMemoryWords = 30;
-constexpr std::size_t kMinQueryWords = 3, kMaxQueryWords = 8;
 constexpr std::size_t kWarmupQueries = 50;
 // Queries whose top score is compared between the daemon and in process.
 constexpr std::size_t kCheckedQueries = 20;
@@ -123,24 +117,18 @@ struct Workload {
 };
 
 Workload make_workload(const Options& opts) {
-  // Separate streams, so the queries for a seed do not depend on --items.
-  Rng vocabulary_rng(opts.seed), memory_rng(opts.seed + 1), query_rng(opts.seed + 2);
-  std::vector<std::string> vocabulary = make_vocabulary(vocabulary_rng, kVocabularySize);
-  ZipfSampler zipf(vocabulary.size());
+  memos::bench::SyntheticWorkload synthetic =
+      memos::bench::make_search_workload(opts.seed, opts.items, opts.queries);
   Workload work;
   work.memories.reserve(opts.items);
-  for (std::size_t i = 0; i < opts.items; ++i) {
+  for (memos::bench::SyntheticMemory& memory : synthetic.memories) {
     memos::NewItem item;
-    item.text = make_sentence(memory_rng, vocabulary, zipf, kMinMemoryWords, kMaxMemoryWords);
-    item.tags = make_tags(memory_rng);
+    item.text = std::move(memory.text);
+    item.tags = std::move(memory.tags);
     item.allow_duplicate = true;  // a synthetic sentence may come twice: store each
     work.memories.push_back(std::move(item));
   }
-  work.queries.reserve(opts.queries);
-  for (std::size_t i = 0; i < opts.queries; ++i) {
-    work.queries.push_back(
-        make_sentence(query_rng, vocabulary, zipf, kMinQueryWords, kMaxQueryWords));
-  }
+  work.queries = std::move(synthetic.queries);
   return work;
 }
 
@@ -192,25 +180,6 @@ void print_search(std::string_view system, const Options& opts, const LatencySta
 
 // ---- through memosd --------------------------------------------------------
 
-// Adds `count` memories keeping up to `pipeline` requests in flight: a
-// sliding window, refilled as the oldest reply arrives, so the daemon's
-// group commit has a batch to work on. Returns the seconds taken.
-double add_all(memos::Client& client, const std::string& cube,
-               const std::vector<memos::NewItem>& memories, std::size_t count,
-               std::size_t pipeline) {
-  std::deque<std::future<memos::Result<memos::Item>>> window;
-  auto start = Clock::now();
-  for (std::size_t i = 0; i < count; ++i) {
-    if (window.size() >= pipeline) {
-      check(window.front().get(), "add");
-      window.pop_front();
-    }
-    window.push_back(client.add_async(cube, memories[i]));
-  }
-  for (auto& f : window) check(f.get(), "add");
-  return seconds_since(start);
-}
-
 // `catchup_s`: from the last answer until every add was searchable (< 0:
 // not measured; 0 when the adds waited for it).
 void print_add(std::size_t items, std::size_t pipeline, double seconds, bool wait_searchable,
@@ -225,18 +194,6 @@ void print_add(std::size_t items, std::size_t pipeline, double seconds, bool wai
   line.print();
 }
 
-// Waits until every write answered so far is searchable (a fresh search);
-// returns the seconds it took.
-double wait_until_indexed(memos::Client& client, const std::string& cube) {
-  memos::SearchOptions fresh;
-  fresh.fresh = true;
-  fresh.k = 1;
-  fresh.mode = memos::SearchMode::lexical;
-  auto start = Clock::now();
-  check(client.search(cube, "anything", fresh), "fresh search");
-  return seconds_since(start);
-}
-
 struct DaemonResults {
   double adds_per_s = 0;
   std::uint32_t dimension = 0;
@@ -249,7 +206,7 @@ DaemonResults bench_daemon(memos::Client& client, const std::string& socket, con
   memos::Cube cube = create_cube(client, "bench");
   out.dimension = cube.dimension;
   std::cerr << "adding " << opts.items << " memories, " << opts.pipeline << " in flight\n";
-  double seconds = add_all(client, cube.name, work.memories, opts.items, opts.pipeline);
+  double seconds = add_pipelined(client, cube.name, work.memories, opts.items, opts.pipeline);
   out.adds_per_s = static_cast<double>(opts.items) / seconds;
   // Answered once durable: the searches below start once the index has
   // caught up, so they measure searching, not indexing.
@@ -260,7 +217,8 @@ DaemonResults bench_daemon(memos::Client& client, const std::string& socket, con
   if (sequential > 0) {
     std::cerr << "adding " << sequential << " memories one at a time\n";
     memos::Cube seq_cube = create_cube(client, "bench-sequential");
-    print_add(sequential, 1, add_all(client, seq_cube.name, work.memories, sequential, 1), false);
+    print_add(sequential, 1, add_pipelined(client, seq_cube.name, work.memories, sequential, 1),
+              false);
   }
   std::size_t waited = std::min(opts.items, kMaxWaitedItems);
   if (waited > 0) {
@@ -272,11 +230,12 @@ DaemonResults bench_daemon(memos::Client& client, const std::string& socket, con
     memos::Client& waiting = *connected.value();
     memos::Cube wait_cube = create_cube(waiting, "bench-wait");
     print_add(waited, opts.pipeline,
-              add_all(waiting, wait_cube.name, work.memories, waited, opts.pipeline), true);
+              add_pipelined(waiting, wait_cube.name, work.memories, waited, opts.pipeline), true);
     std::size_t one_by_one = std::min(waited / 10, kMaxSequentialItems);
     if (one_by_one > 0) {
       memos::Cube single = create_cube(waiting, "bench-wait-sequential");
-      print_add(one_by_one, 1, add_all(waiting, single.name, work.memories, one_by_one, 1), true);
+      print_add(one_by_one, 1, add_pipelined(waiting, single.name, work.memories, one_by_one, 1),
+                true);
     }
   }
 

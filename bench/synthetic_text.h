@@ -91,4 +91,40 @@ inline std::vector<std::string> make_tags(Rng& rng) {
   return tags;
 }
 
+// ipc-search's workload, which bench-peers exports to other systems:
+// `items` memories of 8–30 words with 1–2 tags, and `queries` queries of
+// 3–8 words, from a 4000-word vocabulary. Separate streams per part, so the
+// queries for a seed do not depend on `items`, and the first n memories are
+// the same for every `items` >= n.
+struct SyntheticMemory {
+  std::string text;
+  std::vector<std::string> tags;
+};
+struct SyntheticWorkload {
+  std::vector<SyntheticMemory> memories;
+  std::vector<std::string> queries;
+};
+inline SyntheticWorkload make_search_workload(std::uint64_t seed, std::size_t items,
+                                              std::size_t queries) {
+  constexpr std::size_t kVocabularySize = 4000;
+  constexpr std::size_t kMinMemoryWords = 8, kMaxMemoryWords = 30;
+  constexpr std::size_t kMinQueryWords = 3, kMaxQueryWords = 8;
+  Rng vocabulary_rng(seed), memory_rng(seed + 1), query_rng(seed + 2);
+  std::vector<std::string> vocabulary = make_vocabulary(vocabulary_rng, kVocabularySize);
+  ZipfSampler zipf(vocabulary.size());
+  SyntheticWorkload work;
+  work.memories.reserve(items);
+  for (std::size_t i = 0; i < items; ++i) {
+    SyntheticMemory& memory = work.memories.emplace_back();
+    memory.text = make_sentence(memory_rng, vocabulary, zipf, kMinMemoryWords, kMaxMemoryWords);
+    memory.tags = make_tags(memory_rng);
+  }
+  work.queries.reserve(queries);
+  for (std::size_t i = 0; i < queries; ++i) {
+    work.queries.push_back(
+        make_sentence(query_rng, vocabulary, zipf, kMinQueryWords, kMaxQueryWords));
+  }
+  return work;
+}
+
 }  // namespace memos::bench
