@@ -166,7 +166,11 @@ inline Figure memosd_adds(const Settings& settings, const std::vector<std::strin
 template <class Search>
 Figure time_queries(const Settings& settings, const std::vector<std::string>& queries,
                     Search&& search) {
-  for (std::size_t i = 0; i < kWarmupQueries; ++i) search(queries[i % queries.size()]);
+  // Warm-up: kWarmupQueries, or a third of the time the timed run may take.
+  auto warmup_start = Clock::now();
+  for (std::size_t i = 0;
+       i < kWarmupQueries && seconds_since(warmup_start) < settings.search_seconds / 3; ++i)
+    search(queries[i % queries.size()]);
   std::vector<double> latencies;
   auto start = Clock::now();
   for (std::size_t i = 0; i < std::min(settings.queries, queries.size()); ++i) {

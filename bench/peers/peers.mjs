@@ -6,8 +6,9 @@
 //   add        W writers (1 and 16), each with one add in flight, for a warm-up
 //              then --seconds: adds per second and per-add latency;
 //   search     at each scale a fresh store loaded by the system's fastest bulk
-//              path, then per mode 50 warm-up queries and up to --queries
-//              timed one at a time (k = 10), within --search-seconds;
+//              path, then per mode 50 warm-up queries (at most a third of
+//              --search-seconds) and up to --queries timed one at a time
+//              (k = 10), within --search-seconds;
 //   footprint  resident memory of the processes holding the store, and disk;
 //   recall     LoCoMo dev, a fresh store per conversation, recall@10 per mode.
 // Usage: node peers.mjs --system NAME --data DIR --work DIR [--seconds S]
@@ -112,7 +113,11 @@ async function addPhase(options, items, writers) {
 }
 
 async function timeQueries(options, store, mode, queries) {
-  for (let i = 0; i < kWarmupQueries; i++) await store.search(mode, queries[i % queries.length], kK);
+  // Warm-up: 50 queries, or a third of the time the timed run may take.
+  const warmupEnd = nowUs() + (options.searchSeconds * 1e6) / 3;
+  for (let i = 0; i < kWarmupQueries && nowUs() < warmupEnd; i++) {
+    await store.search(mode, queries[i % queries.length], kK);
+  }
   const latencies = [];
   const started = nowUs();
   for (const query of queries.slice(0, options.queries)) {

@@ -7,10 +7,20 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 // Long enough for a search of the reference server at the largest scale
 // (it rereads its whole file per call); the SDK's default is 60 s.
 const kCallTimeoutMs = 600000;
+// The client closes the connection on a reply longer than its read buffer
+// (10 MB by default): the reference server's answer to a common word at
+// 100k memories is longer (every match, twice: as text and structured).
+const kMaxReplyBytes = 512 * 1024 * 1024;
 
 export class McpSession {
   static async start(command, args, env) {
-    const transport = new StdioClientTransport({ command, args, env, stderr: "pipe" });
+    const transport = new StdioClientTransport({
+      command,
+      args,
+      env,
+      stderr: "pipe",
+      maxBufferSize: kMaxReplyBytes,
+    });
     const session = new McpSession(transport);
     await session.client.connect(transport);
     return session;
@@ -26,9 +36,16 @@ export class McpSession {
   }
   // A tool's structured result; a tool error is thrown with its text.
   async call(name, args) {
-    const result = await this.client.callTool({ name, arguments: args }, undefined, {
-      timeout: kCallTimeoutMs,
-    });
+    let result;
+    try {
+      result = await this.client.callTool({ name, arguments: args }, undefined, {
+        timeout: kCallTimeoutMs,
+      });
+    } catch (e) {
+      // The server died or broke the protocol: its last words say why.
+      e.message += `\n--- the server's stderr (end):\n${this.log}`;
+      throw e;
+    }
     if (result.isError) {
       const error = new Error(`${name}: ${result.content?.[0]?.text ?? "failed"}`);
       error.toolError = true;
