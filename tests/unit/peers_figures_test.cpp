@@ -62,9 +62,9 @@ BOOST_AUTO_TEST_CASE(a_figure_reads_back_as_printed_rounded) {
   BOOST_TEST(back.durability == "none: in \"memory\"");
   // Every key is there, null or not, so lines tabulate without the phase.
   json line = peers::to_json(search_figure());
-  for (const char* key : {"bench", "system", "phase", "mode", "items", "writers", "queries",
-                          "adds_per_s", "p50_us", "p99_us", "recall_at_10", "rss_mb", "disk_mb",
-                          "durability"})
+  for (const char* key :
+       {"bench", "system", "phase", "mode", "items", "writers", "queries", "adds_per_s", "p50_us",
+        "p99_us", "recall_at_10", "rss_mb", "disk_mb", "durability"})
     BOOST_TEST(line.contains(key), key);
   BOOST_TEST(line["items"].is_number_integer());  // a count prints as one
 }
@@ -95,8 +95,9 @@ BOOST_AUTO_TEST_CASE(lines_that_are_no_figure_are_refused_by_name) {
   BOOST_TEST(refusal(without("mode")).find("no \"mode\"") != std::string::npos);
   BOOST_TEST(refusal(without("durability")).find("\"durability\"") != std::string::npos);
   // Deeply nested or huge values are still only refused.
-  BOOST_TEST(!refusal(with("rss_mb", json::parse(std::string(10000, '[') + std::string(10000, ']'))))
-                  .empty());
+  BOOST_TEST(
+      !refusal(with("rss_mb", json::parse(std::string(10000, '[') + std::string(10000, ']'))))
+           .empty());
   BOOST_TEST(!refusal(with("disk_mb", std::string(1 << 20, 'x'))).empty());
 }
 
