@@ -95,9 +95,8 @@ BOOST_AUTO_TEST_CASE(lines_that_are_no_figure_are_refused_by_name) {
   BOOST_TEST(refusal(without("mode")).find("no \"mode\"") != std::string::npos);
   BOOST_TEST(refusal(without("durability")).find("\"durability\"") != std::string::npos);
   // Deeply nested or huge values are still only refused.
-  BOOST_TEST(
-      !refusal(with("rss_mb", json::parse(std::string(10000, '[') + std::string(10000, ']'))))
-           .empty());
+  BOOST_TEST(!refusal(with("rss_mb", json::parse(std::string(1000, '[') + std::string(1000, ']'))))
+                  .empty());
   BOOST_TEST(!refusal(with("disk_mb", std::string(1 << 20, 'x'))).empty());
 }
 
