@@ -1,7 +1,8 @@
-// peers.mjs — the peers' side of bench-peers (bench/peers.cpp): runs one
-// system on the workload bench-peers exported (data.mjs) and prints its
-// figures as JSON lines on stdout (measure.mjs), which bench-peers checks,
-// passes on and summarizes. Each system (systems/) is measured the way
+// peers.mjs — the peers' side of bench-peers (bench/peers.cpp). bench-peers
+// exports a workload folder (data.mjs reads it), measures memosd itself
+// through its C++ SDK, then runs this script once per peer system and passes
+// its stdout on: one JSON line per figure (measure.mjs), nothing else; notes
+// go to stderr. Each system (systems/) is measured the way
 // bench/peers_memosd.h measures memosd:
 //   add        W writers (1 and 16), each with one add in flight, for a warm-up
 //              then --seconds: adds per second and per-add latency;
@@ -14,10 +15,12 @@
 // Usage: node peers.mjs --system NAME --data DIR --work DIR [--seconds S]
 //   [--queries Q] [--search-seconds S] [--memosd PATH --memos-mcp PATH
 //   --memos-library PATH --pythonpath DIR]   (the last four for memos-mcp)
+// Exit status: 0 done, 1 a failure (stderr says which), 2 a bad command line.
 import fs from "node:fs";
 import path from "node:path";
 import { loadData } from "./data.mjs";
 import { diskBytes, note, nowUs, percentile, printFigure, residentBytes } from "./measure.mjs";
+import { parseOptions, UsageError } from "./options.mjs";
 
 // Each system's module, loaded only when asked for (their native modules
 // are large and each logs in its own way).
@@ -32,48 +35,18 @@ const kSystems = {
 // LanceDB's engine warns on every query that a future release will stop
 // returning the score column; the warnings say nothing about the results.
 process.env.LANCEDB_LOG ??= "error";
+const kWriterCounts = [1, 16];
 const kAddWarmupUs = 500000;
 const kWarmupQueries = 50;
 const kK = 10;
 
-class UsageError extends Error {}
-
-function parseOptions(argv) {
-  const options = { seconds: 3, queries: 1000, searchSeconds: 30 };
-  const numbers = { "--seconds": "seconds", "--queries": "queries", "--search-seconds": "searchSeconds" };
-  const strings = { "--system": "system", "--data": "data", "--work": "work", "--memosd": "memosd",
-    "--memos-mcp": "memosMcp", "--memos-library": "memosLibrary", "--pythonpath": "pythonpath" };
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if (value === undefined) throw new UsageError(`${flag} needs a value`);
-    if (flag in numbers) {
-      const n = Number(value);
-      if (!(n > 0)) throw new UsageError(`${flag} needs a positive number, not '${value}'`);
-      options[numbers[flag]] = n;
-    } else if (flag in strings) {
-      options[strings[flag]] = value;
-    } else {
-      throw new UsageError(`unknown option ${flag}`);
-    }
-  }
-  for (const flag of ["--system", "--data", "--work"]) {
-    if (!options[strings[flag]]) throw new UsageError(`${flag} is required`);
-  }
-  if (!(options.system in kSystems)) throw new UsageError(`unknown system '${options.system}'`);
-  return options;
-}
-
-// A fresh folder for one store; removed by the caller's `finally`.
+// A fresh store in a folder of its own, removed once the store is closed;
+// `writers`: how many writers will add at once (none: only loaded).
 let stores = 0;
-function storeDir(options, label) {
-  const dir = path.join(options.work, `${++stores}-${label}`);
-  fs.mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
 async function withStore(options, label, writers, body) {
   const { system, dim } = options;
-  const dir = storeDir(options, label);
+  const dir = path.join(options.work, `${++stores}-${label}`);
+  fs.mkdirSync(dir, { recursive: true });
   const store = await system.open(dir, { ...options, dim, writers });
   try {
     return await body(store, dir);
@@ -84,31 +57,55 @@ async function withStore(options, label, writers, body) {
 }
 
 const figure = (options, phase, fields) =>
-  printFigure({ system: options.system.name, phase, durability: options.system.durability, ...fields });
+  printFigure({
+    system: options.system.name,
+    phase,
+    durability: options.system.durability,
+    ...fields,
+  });
+
+// Add number i of the stream: item i's text and vector. Past the end of the
+// exported items (a fast system at a long --seconds) the texts come round
+// again under new ids, as bench-peers' own stream does for memosd.
+function streamItem(items, i) {
+  const { text, vector } = items[i % items.length];
+  return { id: i, text, vector };
+}
 
 async function addPhase(options, items, writers) {
+  const { name } = options.system;
   await withStore(options, `add-${writers}`, writers, async (store) => {
     const begin = nowUs() + kAddWarmupUs;
     const end = begin + options.seconds * 1e6;
     const latencies = [];
     let acknowledged = 0;
-    const lane = async (w) => {
-      const writer = store.writer(w);
+    const writer = async (w) => {
+      const add = store.writer(w);
       for (let i = w; nowUs() < end; i += writers) {
         const start = nowUs();
-        await writer.add(items[i % items.length]);
+        await add(streamItem(items, i));
         const done = nowUs();
         ++acknowledged;
         if (done >= begin && done < end) latencies.push(done - start);
       }
     };
-    await Promise.all(Array.from({ length: writers }, (_, w) => lane(w)));
-    if (store.count) {
-      const kept = await store.count();
-      if (kept !== acknowledged) note(`${options.system.name}: ${acknowledged} adds acknowledged by ${writers} writers, ${kept} kept`);
-    }
-    figure(options, "add", { writers, items: latencies.length, adds_per_s: latencies.length / options.seconds,
-      p50_us: percentile(latencies, 0.5), p99_us: percentile(latencies, 0.99) });
+    await Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
+    // Whether every acknowledged add is in the store: a store that loses
+    // racing writes shows it here. (memos-mcp refuses a text its cube
+    // already holds, which the stream repeats only past its end.)
+    const kept = await store.count();
+    const refused = store.refused ?? 0;
+    const lost = acknowledged - refused - kept;
+    note(`${name}: ${writers} writers: ${acknowledged} adds acknowledged` +
+      (refused > 0 ? ` (${refused} refused as repeated texts)` : "") +
+      `, ${kept} in the store` + (lost > 0 ? `: ${lost} LOST` : ""));
+    figure(options, "add", {
+      writers,
+      items: latencies.length,
+      adds_per_s: latencies.length / options.seconds,
+      p50_us: percentile(latencies, 0.5),
+      p99_us: percentile(latencies, 0.99),
+    });
   });
 }
 
@@ -130,43 +127,56 @@ async function timeQueries(options, store, mode, queries) {
 }
 
 async function searchPhase(options, data, scale) {
+  const { name, modes } = options.system;
   const rssBefore = residentBytes(process.pid);
-  await withStore(options, `search-${scale}`, 1, async (store, dir) => {
+  await withStore(options, `search-${scale}`, 0, async (store, dir) => {
     const t0 = nowUs();
     await store.load(data.items.slice(0, scale));
-    note(`${options.system.name}: loaded ${scale} items in ${((nowUs() - t0) / 1e6).toFixed(1)} s`);
-    for (const mode of options.system.modes) {
+    note(`${name}: loaded ${scale} items in ${((nowUs() - t0) / 1e6).toFixed(1)} s`);
+    for (const mode of modes) {
       const latencies = await timeQueries(options, store, mode, data.queries);
-      figure(options, "search", { mode, items: scale, queries: latencies.length,
-        p50_us: percentile(latencies, 0.5), p99_us: percentile(latencies, 0.99) });
+      figure(options, "search", {
+        mode,
+        items: scale,
+        queries: latencies.length,
+        p50_us: percentile(latencies, 0.5),
+        p99_us: percentile(latencies, 0.99),
+      });
     }
     // A store embedded in this process counts what the process grew by
     // since before it was opened: the workload this script holds is not
     // the store's (nor is Node's own runtime, which favours the peers).
-    let rss = store.pids().reduce((sum, pid) => sum + residentBytes(pid), 0);
-    if (store.pids().includes(process.pid)) {
-      note(`${options.system.name}: this process held ${(rssBefore / 1e6).toFixed(1)} MB before opening the store, ${(rss / 1e6).toFixed(1)} MB after`);
+    const pids = store.pids();
+    let rss = pids.reduce((sum, pid) => sum + residentBytes(pid), 0);
+    if (pids.includes(process.pid)) {
+      note(`${name}: this process held ${(rssBefore / 1e6).toFixed(1)} MB before opening ` +
+        `the store, ${(rss / 1e6).toFixed(1)} MB after`);
       rss -= rssBefore;
     }
-    figure(options, "footprint", { items: scale, rss_mb: rss / 1e6, disk_mb: diskBytes(dir) / 1e6 });
+    const disk = diskBytes(dir);
+    figure(options, "footprint", { items: scale, rss_mb: rss / 1e6, disk_mb: disk / 1e6 });
   });
 }
 
-// recall@10 of one question: the share of its evidence in the top 10.
+// recall@10 of one question: the share of its evidence in the top 10 (an
+// id returned twice counts once).
 function recallAt10(evidence, ranked) {
   const top = new Set(ranked.slice(0, kK));
   return evidence.filter((id) => top.has(id)).length / evidence.length;
 }
 
 async function recallPhase(options, data) {
-  const sums = new Map(options.system.modes.map((m) => [m, 0]));
+  const { modes } = options.system;
+  const sums = new Map(modes.map((m) => [m, 0]));
   let questions = 0;
   let turns = 0;
   for (const conv of data.conversations) {
+    // Stores key by number (SQLite's rowid, the vector indexes' labels):
+    // each turn is stored under its position and mapped back to its id.
     const items = conv.turns.map((turn, i) => ({ ...turn, id: i }));
-    await withStore(options, `recall-${conv.name}`, 1, async (store) => {
+    await withStore(options, `recall-${conv.name}`, 0, async (store) => {
       await store.load(items);
-      for (const mode of options.system.modes) {
+      for (const mode of modes) {
         for (const q of conv.questions) {
           const ranked = (await store.search(mode, q, kK)).map((i) => conv.turns[i]?.id);
           sums.set(mode, sums.get(mode) + recallAt10(q.evidence, ranked));
@@ -177,7 +187,12 @@ async function recallPhase(options, data) {
     turns += conv.turns.length;
   }
   for (const [mode, sum] of sums) {
-    figure(options, "recall", { mode, items: turns, queries: questions, recall_at_10: sum / questions });
+    figure(options, "recall", {
+      mode,
+      items: turns,
+      queries: questions,
+      recall_at_10: sum / questions,
+    });
   }
 }
 
@@ -187,12 +202,20 @@ async function main() {
   const data = loadData(options.data);
   options.dim = data.meta.dim;
   fs.mkdirSync(options.work, { recursive: true });
-  for (const writers of options.system.writers) await addPhase(options, data.items, writers);
+  for (const text of options.system.notes ?? []) note(`${options.system.name}: ${text}`);
+  for (const writers of kWriterCounts) {
+    if (writers > 1 && options.system.oneWriterOnly) {
+      note(`${options.system.name}: no ${writers}-writer run: ${options.system.oneWriterOnly}`);
+      continue;
+    }
+    await addPhase(options, data.items, writers);
+  }
   for (const scale of data.meta.scales) await searchPhase(options, data, scale);
   await recallPhase(options, data);
 }
 
 main().catch((e) => {
-  process.stderr.write(`peers.mjs: ${e instanceof UsageError ? "" : "failed: "}${e.stack ?? e}\n`);
-  process.exit(e instanceof UsageError ? 2 : 1);
+  const usage = e instanceof UsageError;
+  process.stderr.write(`peers.mjs: ${usage ? e.message : `failed: ${e.stack ?? e}`}\n`);
+  process.exit(usage ? 2 : 1);
 });

@@ -22,7 +22,12 @@ export class McpSession {
       maxBufferSize: kMaxReplyBytes,
     });
     const session = new McpSession(transport);
-    await session.client.connect(transport);
+    try {
+      await session.client.connect(transport);
+    } catch (e) {
+      await session.close().catch(() => {});
+      throw new Error(`${command} did not start: ${e.message}\n${session.log}`);
+    }
     return session;
   }
   constructor(transport) {
@@ -30,6 +35,10 @@ export class McpSession {
     this.log = "";
     transport.stderr?.on("data", (d) => (this.log = (this.log + d).slice(-4000)));
     this.client = new Client({ name: "bench-peers", version: "1.0.0" });
+    // What the transport saw go wrong before it closed the connection (a
+    // reply over the read buffer, say): a failed call reports it.
+    this.transportError = null;
+    this.client.onerror = (e) => (this.transportError = e);
   }
   get pid() {
     return this.transport.pid;
@@ -43,6 +52,7 @@ export class McpSession {
       });
     } catch (e) {
       // The server died or broke the protocol: its last words say why.
+      if (this.transportError) e.message += ` (the transport: ${this.transportError.message})`;
       e.message += `\n--- the server's stderr (end):\n${this.log}`;
       throw e;
     }

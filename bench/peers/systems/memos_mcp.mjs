@@ -32,11 +32,20 @@ async function startMemosd(binary, dir) {
   });
   let log = "";
   child.stderr.on("data", (d) => (log = (log + d).slice(-4000)));
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
   const deadline = Date.now() + kStartTimeoutMs;
   while (!(await canConnect(socket))) {
-    if (child.exitCode !== null) throw new Error(`memosd exited:\n${log}`);
-    if (Date.now() > deadline) throw new Error(`memosd did not start:\n${log}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      const { code, signal } = await exited;
+      throw new Error(`memosd exited with ${code ?? signal} before it answered:\n${log}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      const limit = `${kStartTimeoutMs / 1000} s`;
+      throw new Error(`memosd did not answer on ${socket} within ${limit}:\n${log}`);
+    }
     await sleep(20);
   }
   return { child, socket, exited, log: () => log };
@@ -52,14 +61,23 @@ class Store {
       PYTHONPATH: options.pythonpath,
       PYTHONDONTWRITEBYTECODE: "1",
     };
-    const session = await McpSession.start(options.memosMcp, ["--socket", memosd.socket], env);
-    await session.call("create_cube", { name: kCube });
-    return new Store(memosd, session);
+    let session = null;
+    try {
+      session = await McpSession.start(options.memosMcp, ["--socket", memosd.socket], env);
+      await session.call("create_cube", { name: kCube });
+      return new Store(memosd, session);
+    } catch (e) {
+      // No store to close: stop what was started.
+      await session?.close().catch(() => {});
+      memosd.child.kill("SIGKILL");
+      throw e;
+    }
   }
   constructor(memosd, session) {
     this.memosd = memosd;
     this.session = session;
     this.ids = new Map(); // memosd's id -> the item's
+    this.refused = 0;
   }
   async add(item) {
     try {
@@ -69,10 +87,11 @@ class Store {
       // memosd keeps one live copy of a text per cube (memos-mcp offers no
       // allow_duplicate): the text is stored, under the first item's id.
       if (!(e.toolError && e.message.includes("already holds this exact text"))) throw e;
+      ++this.refused;
     }
   }
   writer() {
-    return { add: (item) => this.add(item) };
+    return (item) => this.add(item);
   }
   async load(items) {
     let next = 0;
@@ -90,6 +109,10 @@ class Store {
     });
     return found.hits.map((hit) => this.ids.get(hit.memory.id));
   }
+  async count() {
+    const { cubes } = await this.session.call("list_cubes", {});
+    return cubes.find((cube) => cube.name === kCube).live_items;
+  }
   pids() {
     return [this.memosd.child.pid, this.session.pid];
   }
@@ -105,6 +128,5 @@ export default {
   name: "memos-mcp",
   durability: "memosd: fsynced before the answer (LMDB, group commit)",
   modes: ["dense", "lexical", "hybrid"],
-  writers: [1, 16],
   open: async (dir, options) => Store.open(dir, options),
 };

@@ -37,11 +37,12 @@ class Store {
   // One session for all writers: concurrent tools/call requests, each
   // writer awaiting its own.
   writer() {
-    return { add: (item) => this.session.call("create_entities", { entities: [entity(item)] }) };
+    return (item) => this.session.call("create_entities", { entities: [entity(item)] });
   }
   async load(items) {
     for (let i = 0; i < items.length; i += kBatch) {
-      await this.session.call("create_entities", { entities: items.slice(i, i + kBatch).map(entity) });
+      const entities = items.slice(i, i + kBatch).map(entity);
+      await this.session.call("create_entities", { entities });
     }
   }
   async count() {
@@ -77,6 +78,5 @@ export default {
   name: "server-memory",
   durability: "none: whole file rewritten per call (temporary file + rename), never fsynced",
   modes: ["substring", "words"],
-  writers: [1, 16],
   open: async (dir) => Store.open(dir),
 };

@@ -13,39 +13,62 @@ export function ftsQuery(text) {
   return words.map((w) => `"${w}"`).join(" OR ");
 }
 
+// One writer thread (sqlite_writer.mjs): it answers once when its
+// connection is open, then once per add.
 class Writer {
+  static async start(file) {
+    const writer = new Writer(file);
+    await writer.reply();
+    return writer;
+  }
   constructor(file) {
     this.worker = new Worker(new URL("./sqlite_writer.mjs", import.meta.url), {
       workerData: { file },
     });
     this.pending = null;
-    this.worker.on("message", (reply) => {
-      const { resolve, reject } = this.pending;
-      this.pending = null;
-      if (reply.ok) resolve();
-      else reject(new Error(reply.error));
-    });
-    this.worker.on("error", (e) => this.pending?.reject(e));
+    this.failure = null;
+    this.worker.on("message", (reply) => this.settle(reply.ok ? null : new Error(reply.error)));
+    this.worker.on("error", (e) => this.settle((this.failure = e)));
+    this.worker.on("exit", (code) => this.settle((this.failure ??= new Error(`exited ${code}`))));
+  }
+  settle(error) {
+    const pending = this.pending;
+    this.pending = null;
+    if (error) pending?.reject(error);
+    else pending?.resolve();
+  }
+  reply() {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => (this.pending = { resolve, reject }));
   }
   add(item) {
-    return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject };
-      this.worker.postMessage({ id: item.id, text: item.text });
-    });
+    const replied = this.reply();
+    this.worker.postMessage({ id: item.id, text: item.text });
+    return replied;
+  }
+  async stop() {
+    this.worker.removeAllListeners("exit");
+    await this.worker.terminate();
   }
 }
 
 class Store {
-  constructor(dir, writers) {
-    this.file = path.join(dir, "memory.db");
-    this.db = openDatabase(Database, this.file);
-    this.writers = Array.from({ length: writers }, () => new Writer(this.file));
-    this.search_ = this.db.prepare(
-      "SELECT rowid AS id FROM t WHERE t MATCH ? ORDER BY bm25(t) LIMIT ?",
-    );
+  // `writers` threads, each with its connection open before the clock
+  // starts; none for a store only searched, whose footprint would
+  // otherwise count their V8 heaps.
+  static async open(dir, writers) {
+    const file = path.join(dir, "memory.db");
+    const db = openDatabase(Database, file);
+    const started = Array.from({ length: writers }, () => Writer.start(file));
+    return new Store(db, await Promise.all(started));
+  }
+  constructor(db, writers) {
+    this.db = db;
+    this.writers = writers;
+    this.search_ = db.prepare("SELECT rowid AS id FROM t WHERE t MATCH ? ORDER BY bm25(t) LIMIT ?");
   }
   writer(w) {
-    return this.writers[w];
+    return (item) => this.writers[w].add(item);
   }
   // One transaction for all: SQLite's fastest documented bulk load.
   async load(items) {
@@ -57,11 +80,14 @@ class Store {
     if (match.length === 0) return [];
     return this.search_.all(match, k).map((row) => row.id);
   }
+  async count() {
+    return this.db.prepare("SELECT count(*) AS n FROM t").get().n;
+  }
   pids() {
     return [process.pid];
   }
   async close() {
-    await Promise.all(this.writers.map((w) => w.worker.terminate()));
+    await Promise.all(this.writers.map((w) => w.stop()));
     this.db.close();
   }
 }
@@ -70,6 +96,5 @@ export default {
   name: "sqlite",
   durability: "WAL, synchronous=FULL, one transaction per add",
   modes: ["lexical"],
-  writers: [1, 16],
-  open: async (dir, { writers }) => new Store(dir, writers),
+  open: async (dir, { writers }) => Store.open(dir, writers),
 };

@@ -7,6 +7,7 @@ import { openDatabase } from "./sqlite_schema.mjs";
 
 const db = openDatabase(Database, workerData.file);
 const insert = db.prepare("INSERT INTO t(rowid, text) VALUES (?, ?)");
+parentPort.postMessage({ ok: true }); // open: the writer may start
 parentPort.on("message", ({ id, text }) => {
   try {
     insert.run(id, text); // autocommit: one durable transaction per add

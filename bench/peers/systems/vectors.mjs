@@ -19,6 +19,9 @@ class Hnswlib {
     }
     this.index.addPoint(Array.from(item.vector), item.id);
   }
+  count() {
+    return this.index.getCurrentCount();
+  }
   search(vector, k) {
     const n = Math.min(k, this.index.getCurrentCount());
     return n === 0 ? [] : this.index.searchKnn(Array.from(vector), n).neighbors;
@@ -32,6 +35,9 @@ class Usearch {
   add(item) {
     this.index.add(BigInt(item.id), item.vector);
   }
+  count() {
+    return this.index.size();
+  }
   search(vector, k) {
     return Array.from(this.index.search(vector, k, 1).keys, Number);
   }
@@ -42,13 +48,16 @@ class Store {
     this.engine = new Engine(dim);
   }
   writer() {
-    return { add: async (item) => this.engine.add(item) };
+    return async (item) => this.engine.add(item);
   }
   async load(items) {
     for (const item of items) this.engine.add(item);
   }
   async search(mode, query, k) {
     return this.engine.search(query.vector, k);
+  }
+  async count() {
+    return this.engine.count();
   }
   pids() {
     return [process.pid];
@@ -60,8 +69,8 @@ const inMemory = (name, Engine) => ({
   name,
   durability: "none: in memory",
   modes: ["dense"],
-  // Single-threaded JavaScript: more writers would only take turns.
-  writers: [1],
+  oneWriterOnly: "its adds are synchronous calls in single-threaded JavaScript, so more " +
+    "writers would only take turns",
   open: async (dir, { dim }) => new Store(Engine, dim),
 });
 
