@@ -11,7 +11,6 @@
 #include <array>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -23,6 +22,7 @@
 #include "bench/peers_figures.h"
 #include "memos/client.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/raw_connection.h"
 
 namespace memos::bench::peers {
 
@@ -45,21 +45,9 @@ struct Settings {
 
 // ---- footprint -------------------------------------------------------------
 
-// A figure of a process's memory from /proc/PID/status, in bytes: VmRSS
-// (resident), RssAnon (its own), RssFile (mapped files, such as LMDB's);
-// 0 once it is gone.
-inline double resident_bytes(pid_t pid, std::string_view field = "VmRSS") {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string key;
-  while (status >> key) {
-    if (key.size() == field.size() + 1 && key.starts_with(field) && key.back() == ':') {
-      double kib = 0;
-      status >> kib;
-      return kib * 1024;
-    }
-    status.ignore(4096, '\n');
-  }
-  return 0;
+// A figure of a process's memory (resident_kib's fields), in bytes.
+inline double resident_bytes(pid_t pid, const std::string& field = "VmRSS") {
+  return static_cast<double>(testing::resident_kib(pid, field)) * 1024;
 }
 
 // Disk space the files under `dir` take, as du counts it (allocated blocks:

@@ -35,6 +35,7 @@
 #include "plugins/faiss-retriever/query_path.h"
 #include "plugins/hash-embedder/hash_embedder.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/raw_connection.h"
 
 namespace {
 
@@ -104,11 +105,7 @@ Options parse_options(int argc, char** argv) {
 }
 
 double rss_mb(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0;
+  return static_cast<double>(memos::testing::resident_kib(pid)) / 1024.0;
 }
 
 // Times each query on its own after a warm-up; returns microseconds.

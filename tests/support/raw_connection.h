@@ -158,12 +158,16 @@ class RawConnection {
   std::vector<kj::Array<capnp::word>> frames_;
 };
 
-// Resident memory of `pid` in KiB (VmRSS), 0 if unknown.
-inline std::uint64_t resident_kib(pid_t pid) {
+// A memory figure of `pid` from /proc/PID/status, in KiB: VmRSS (resident,
+// the default), RssAnon (its own), RssFile (mapped files), VmHWM (peak);
+// 0 if unknown (or the process is gone).
+inline std::uint64_t resident_kib(pid_t pid, const std::string& field = "VmRSS") {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+    if (line.size() > field.size() && line.compare(0, field.size(), field) == 0 &&
+        line[field.size()] == ':')
+      return std::stoull(line.substr(field.size() + 1));
   }
   return 0;
 }
