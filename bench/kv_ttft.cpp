@@ -5,9 +5,17 @@
 // of a restore).
 //
 // The model is made by memos-mkmodel (Qwen2.5-0.5B's shape, f16, random
-// weights: speed does not depend on what the weights say) and cached.
+// weights: speed does not depend on what the weights say; trained context
+// 16384 so blocks of 8192 tokens fit) and cached.
 //
 //   bench-kv-ttft [--tokens 512,2048] [--threads 2] [--runs 5] [--model FILE]
+//                 [--device auto|cpu|gpu] [--gpu-max-mb 0]
+//
+// --device is memosd's executor.device and where the in-process baseline
+// runs (gpu: every layer and the KV cache on the first GPU; it needs
+// llama.cpp built for CUDA, scripts/build-llama). The line names the device.
+// --gpu-max-mb is memosd's activation.gpu_max_mb: resident states kept in
+// the KV cache on the device, whose cells a restore shares.
 //
 // One JSON line per block size:
 //   {"tokens": N, "prefill_ms", "activated_ms", "activated_cold_ms",
@@ -17,6 +25,7 @@
 // (restore_ratio = daemon_restore_ms / raw_restore_ms).
 #include <llama.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -35,16 +44,24 @@ struct Options {
   std::vector<std::size_t> sizes = {512, 2048};
   unsigned threads = 2;
   unsigned runs = 5;
+  std::string device = "auto";
+  std::uint64_t gpu_max_mb = 0;
+  // Tokens of context: the largest block, the prompt and the answer.
+  std::uint32_t context() const {
+    std::size_t most = *std::max_element(sizes.begin(), sizes.end());
+    return static_cast<std::uint32_t>(std::max<std::size_t>(4096, (most + 512 + 511) / 512 * 512));
+  }
 };
 
-constexpr std::uint32_t kContext = 4096;
+constexpr std::uint32_t kTrainedContext = 16384;
 constexpr std::uint32_t kBatch = 512;
 const char* const kPrompt = "What should I cook for dinner tonight?";
 
 Options parse(int argc, char** argv) {
   Options o;
   read_options(argc, argv,
-               "bench-kv-ttft [--tokens 512,2048] [--threads 2] [--runs 5] [--model FILE]\n",
+               "bench-kv-ttft [--tokens 512,2048] [--threads 2] [--runs 5] [--model FILE]\n"
+               "              [--device auto|cpu|gpu] [--gpu-max-mb 0]\n",
                [&](std::string_view flag, std::string_view value) {
                  if (flag == "--memosd") {
                    o.memosd = value;
@@ -52,6 +69,12 @@ Options parse(int argc, char** argv) {
                    o.model = value;
                  } else if (flag == "--threads") {
                    o.threads = static_cast<unsigned>(parse_positive(flag, value));
+                 } else if (flag == "--device") {
+                   if (value != "auto" && value != "cpu" && value != "gpu")
+                     throw UsageError("--device: auto, cpu or gpu");
+                   o.device = value;
+                 } else if (flag == "--gpu-max-mb") {
+                   o.gpu_max_mb = value == "0" ? 0 : parse_positive(flag, value);
                  } else if (flag == "--runs") {
                    o.runs = static_cast<unsigned>(parse_positive(flag, value));
                  } else if (flag == "--tokens") {
@@ -59,7 +82,7 @@ Options parse(int argc, char** argv) {
                    std::stringstream list{std::string(value)};
                    for (std::string one; std::getline(list, one, ',');) {
                      auto n = parse_positive(flag, one);
-                     if (n + 64 > kContext) throw UsageError("--tokens: at most 4000");
+                     if (n + 512 > kTrainedContext) throw UsageError("--tokens: at most 15872");
                      o.sizes.push_back(n);
                    }
                  } else {
@@ -125,7 +148,7 @@ struct InProcess {
 InProcess raw_restore(llama_model* model, const std::vector<llama_token>& tokens,
                       const std::vector<llama_token>& prompt, const Options& o) {
   llama_context_params cp = llama_context_default_params();
-  cp.n_ctx = kContext;
+  cp.n_ctx = o.context();
   cp.n_batch = kBatch;
   cp.n_ubatch = kBatch;
   cp.n_threads = cp.n_threads_batch = static_cast<int32_t>(o.threads);
@@ -174,13 +197,13 @@ std::string ensure_model(const Options& o) {
                                              : std::string(home ? home : ".") + "/.cache/memosd") /
       "models";
   fs::create_directories(dir);
-  fs::path path = dir / "memos-mkmodel-0.5b-f16-seed1-chatml.gguf";
+  fs::path path = dir / "memos-mkmodel-0.5b-f16-seed1-ctx16384-chatml.gguf";
   if (fs::exists(path)) return path;
   std::cerr << "kv-ttft: making " << path << " (once)\n";
   std::string out, err;
   int rc = memos::testing::run_command(
       {MEMOS_MKMODEL, "--out", path.string(), "--vocab", MEMOS_BENCH_VOCAB, "--preset", "0.5b",
-       "--type", "f16", "--seed", "1"},
+       "--type", "f16", "--seed", "1", "--ctx", std::to_string(kTrainedContext)},
       &out, &err);
   if (rc != 0) throw std::runtime_error("memos-mkmodel failed: " + err);
   return path;
@@ -190,7 +213,24 @@ void run(const Options& o) {
   std::string model_path = ensure_model(o);
   llama_log_set([](ggml_log_level, const char*, void*) {}, nullptr);  // keep stdout JSON
   llama_backend_init();
+  // The baseline on the device memosd's executor uses: on the CPU no device
+  // at all (llama.cpp would hand large products to a GPU it found).
   llama_model_params mp = llama_model_default_params();
+  std::vector<ggml_backend_dev_t> devices;
+  if (o.device != "cpu") {
+    for (std::size_t i = 0; i < ggml_backend_dev_count() && devices.empty(); ++i) {
+      ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+      if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU) devices.push_back(dev);
+    }
+    if (devices.empty() && o.device == "gpu")
+      throw std::runtime_error("--device gpu: llama.cpp offers no GPU (built for the CPU only?)");
+  }
+  const std::string baseline_device =
+      devices.empty() ? "CPU" : std::string(ggml_backend_dev_name(devices.front()));
+  devices.push_back(nullptr);
+  mp.devices = devices.data();
+  mp.n_gpu_layers = devices.size() > 1 ? -1 : 0;
+  mp.split_mode = LLAMA_SPLIT_MODE_NONE;
   ModelPtr model(llama_model_load_from_file(model_path.c_str(), mp), &llama_model_free);
   if (!model) throw std::runtime_error("cannot load " + model_path);
   const llama_vocab* vocab = llama_model_get_vocab(model.get());
@@ -198,11 +238,20 @@ void run(const Options& o) {
   memos::testing::TempDir dir;
   std::string conf = dir.path() + "/memosd.conf";
   std::ofstream(conf) << "[executor]\nmodel = \"" << model_path << "\"\nthreads = " << o.threads
-                      << "\ncontext = " << kContext << "\nbatch = " << kBatch
-                      << "\nmax_tokens = 16\n";
+                      << "\ncontext = " << o.context() << "\nbatch = " << kBatch
+                      << "\nmax_tokens = 16\ndevice = \"" << o.device << "\"\n"
+                      << "[activation]\ngpu_max_mb = " << o.gpu_max_mb << "\n";
   memos::testing::MemosdProcess daemon(o.memosd, dir.path(), {"--config", conf});
   start_daemon(daemon, o.memosd, std::chrono::seconds(300));
   auto client = connect_client(daemon.socket());
+  auto status = client->status();
+  check(status, "status");
+  const std::string device =
+      status->executor_device == "CPU"
+          ? "CPU"
+          : status->executor_device + " (" + status->executor_device_description + ")";
+  if (o.device == "gpu" && status->executor_device == "CPU")
+    throw std::runtime_error("--device gpu: memosd's executor runs on the CPU");
 
   for (std::size_t s = 0; s < o.sizes.size(); ++s) {
     const std::size_t target = o.sizes[s];
@@ -283,6 +332,9 @@ void run(const Options& o) {
         .count("state_bytes", raw.state_bytes)
         .num("speedup", prefill_ms / activated_ms, 1)
         .count("threads", o.threads)
+        .str("device", device)
+        .str("baseline_device", baseline_device)
+        .count("gpu_max_mb", o.gpu_max_mb)
         .print();
   }
   client.reset();

@@ -165,6 +165,10 @@ struct ExecutorConfig {
   // or the same question again); 0: none.
   std::uint64_t prompt_cache_mb = 256;
   std::uint64_t max_adapter_mb = 512;  // adapters the executor keeps loaded
+  // Where the model runs: auto (the first GPU that answers, else the CPU),
+  // cpu, gpu, gpu:N; and on a GPU, the layers kept in its memory (-1: all).
+  std::string device = "auto";
+  std::int32_t gpu_layers = -1;
 };
 
 // Which of a tenant's stored states makes room for a new one: the least
@@ -174,8 +178,15 @@ enum class ActivationEviction { utility, lru };
 
 // The activation tier: stored KV states of memory blocks.
 struct ActivationConfig {
-  std::uint32_t chunk_tokens = 64;     // states are found by prefixes of whole chunks
-  std::uint64_t resident_mb = 1024;    // states kept in the executor's memory (LRU)
+  std::uint32_t chunk_tokens = 64;   // states are found by prefixes of whole chunks
+  std::uint64_t resident_mb = 1024;  // states kept in the executor's memory (LRU)
+  // On a GPU: page-locked host memory the executor stages states in (the
+  // resident ones and each read), so a restore is a DMA from it.
+  std::uint64_t pinned_mb = 1280;
+  // Resident states kept in the executor's KV cache on its device (a GPU's
+  // memory): each takes a context's worth of cells; restored by a copy
+  // within the device. 0 (the default): none.
+  std::uint64_t gpu_max_mb = 0;
   std::uint64_t tenant_max_mb = 8192;  // on disk per tenant; `eviction` says which go first
   std::uint64_t max_state_mb = 200;    // a larger state is not stored
   ActivationEviction eviction = ActivationEviction::utility;

@@ -211,6 +211,15 @@ std::string check_kv_type(const std::string& v) {
   return "kv_type must be f16, f32 or q8_0";
 }
 
+std::string check_device(const std::string& v) {
+  if (v == "auto" || v == "cpu" || v == "gpu") return "";
+  if (v.size() > 4 && v.size() <= 8 && v.rfind("gpu:", 0) == 0 &&
+      v.find_first_not_of("0123456789", 4) == std::string::npos) {
+    return "";
+  }
+  return "device must be auto, cpu, gpu or gpu:N";
+}
+
 Field tier_paths(std::array<std::string, 3>* field,
                  std::function<std::string(const std::string&)> check) {
   return {[=](const toml::node& node) -> std::string {

@@ -83,5 +83,8 @@ std::string check_log_level(const std::string& v);
 std::string check_path(const std::string& v);           // non-empty, no NUL
 std::string check_optional_path(const std::string& v);  // empty, or check_path
 std::string check_kv_type(const std::string& v);
+// executor.device: auto, cpu, gpu or gpu:N (whether that GPU is there is
+// the executor's to say when it loads).
+std::string check_device(const std::string& v);
 
 }  // namespace memos::kernel::config_fields

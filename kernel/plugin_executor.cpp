@@ -298,6 +298,17 @@ Status PluginExecutor::status(ExecutorStatus* out) const {
                        out->prompt_hits = s.getPromptHits();
                        out->prompt_hit_tokens = s.getPromptHitTokens();
                        out->rejected_states = s.getRejectedStates();
+                       out->device_free_bytes = s.getDeviceFreeBytes();
+                       out->device_total_bytes = s.getDeviceTotalBytes();
+                       out->resident_pinned_states = s.getResidentPinnedStates();
+                       out->resident_pinned_bytes = s.getResidentPinnedBytes();
+                       out->pinned_bytes = s.getPinnedBytes();
+                       out->pinned_budget_bytes = s.getPinnedBudgetBytes();
+                       out->staged_ordinary = s.getStagedOrdinary();
+                       out->device_budget_bytes = s.getDeviceBudgetBytes();
+                       out->device_states = s.getDeviceStates();
+                       out->device_state_bytes = s.getDeviceStateBytes();
+                       out->device_state_hits = s.getDeviceStateHits();
                        out->adapters_loaded = s.getAdaptersLoaded();
                        out->adapter_bytes = s.getAdapterBytes();
                        out->adapter_budget_bytes = s.getAdapterBudgetBytes();

@@ -32,6 +32,10 @@ struct ExecutorInfo {
   std::uint32_t context_tokens = 0;
   std::uint32_t batch_tokens = 0;
   std::uint32_t vocabulary = 0;
+  // Where it runs (plugin.capnp ExecutorCapabilities.device...).
+  std::string device, device_description, device_note;
+  std::uint32_t gpu_layers = 0, layers = 0;
+  std::uint64_t device_memory_bytes = 0;
 };
 
 struct StateRef {
@@ -123,6 +127,13 @@ struct ExecutorStatus {
   std::uint64_t prompt_hits = 0, prompt_hit_tokens = 0;  // calls that started from one
   std::uint32_t adapters_loaded = 0;
   std::uint64_t adapter_bytes = 0, adapter_budget_bytes = 0, adapter_loads = 0;
+  std::uint64_t device_free_bytes = 0, device_total_bytes = 0;
+  std::uint32_t resident_pinned_states = 0;  // resident states in page-locked memory
+  std::uint64_t resident_pinned_bytes = 0;
+  std::uint64_t pinned_bytes = 0, pinned_budget_bytes = 0, staged_ordinary = 0;
+  // Resident states in the KV cache's own sequences (activation.gpu_max_mb).
+  std::uint32_t device_states = 0;
+  std::uint64_t device_budget_bytes = 0, device_state_bytes = 0, device_state_hits = 0;
 };
 
 // The scope under which the executor may keep and reuse a tenant's prompts

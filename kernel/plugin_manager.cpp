@@ -243,6 +243,10 @@ std::shared_ptr<PluginExecutor> PluginManager::load_executor(const ExecutorConfi
       {"prompt_cache_bytes", std::to_string(executor.prompt_cache_mb << 20)},
       {"max_adapter_bytes", std::to_string(executor.max_adapter_mb << 20)},
       {"resident_bytes", std::to_string(activation.resident_mb << 20)},
+      {"pinned_bytes", std::to_string(activation.pinned_mb << 20)},
+      {"device_state_bytes", std::to_string(activation.gpu_max_mb << 20)},
+      {"device", executor.device},
+      {"gpu_layers", std::to_string(executor.gpu_layers)},
       {"state_dir", state_dir},
   };
   ExecutorInfo info;
@@ -256,6 +260,12 @@ std::shared_ptr<PluginExecutor> PluginManager::load_executor(const ExecutorConfi
         info.context_tokens = e.getContextTokens();
         info.batch_tokens = e.getBatchTokens();
         info.vocabulary = e.getVocabulary();
+        info.device = e.getDevice();
+        info.device_description = e.getDeviceDescription();
+        info.device_note = e.getDeviceNote();
+        info.gpu_layers = e.getGpuLayers();
+        info.layers = e.getLayers();
+        info.device_memory_bytes = e.getDeviceMemoryBytes();
         if (info.key.model_hash.size() != 64) return "it names no model hash";
         if (info.context_tokens == 0) return "it has no context";
         return "";
@@ -264,6 +274,15 @@ std::shared_ptr<PluginExecutor> PluginManager::load_executor(const ExecutorConfi
   if (!channel) return nullptr;
   spdlog::info("executor {}: model {} ({}), context {} tokens, KV {}", executor.plugin, info.model,
                info.key.model_hash.substr(0, 12), info.context_tokens, info.key.kv_type);
+  if (info.device.empty() || info.device == "CPU") {
+    spdlog::info("executor {}: on the CPU{}{}", executor.plugin,
+                 info.device_note.empty() ? "" : " (",
+                 info.device_note.empty() ? "" : info.device_note + ")");
+  } else {
+    spdlog::info("executor {}: on {} ({}), {} of {} layers, {} MiB of device memory",
+                 executor.plugin, info.device, info.device_description, info.gpu_layers,
+                 info.layers, info.device_memory_bytes >> 20);
+  }
   // An exported state comes back in a reply: allow the largest kept, and some.
   std::size_t max_reply = static_cast<std::size_t>(activation.max_state_mb << 20) + (4u << 20);
   return std::make_shared<PluginExecutor>(executor.plugin, channel, std::move(info),

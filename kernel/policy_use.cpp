@@ -58,7 +58,7 @@ std::optional<std::uint64_t> activation_budget_mb(const policies::TenantPolicy& 
   return p.activation_max_mb ? p.activation_max_mb : p.max_blob_mb;
 }
 
-Status check_executor(const policies::TenantPolicy& p, const Config& c) {
+Status check_executor(const policies::TenantPolicy& p, const Config& c, std::string_view device) {
   if (!listed(p.executors, c.executor.plugin)) {
     return refused(p, "the executor '" + c.executor.plugin + "' is not in use.executors");
   }
@@ -66,6 +66,14 @@ Status check_executor(const policies::TenantPolicy& p, const Config& c) {
     return refused(p, "memosd's executor runs '" + c.executor.model +
                           "', not the model use.executor_model names ('" + *p.executor_model +
                           "')");
+  }
+  if (p.executor_device) {
+    const std::string_view runs_on = device.empty() || device == "CPU" ? "cpu" : "gpu";
+    if (*p.executor_device != runs_on) {
+      return refused(p, "memosd's executor runs on " +
+                            (runs_on == "cpu" ? std::string("the CPU") : std::string(device)) +
+                            ", and use.executor_device asks for " + *p.executor_device);
+    }
   }
   return {};
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "kernel/config.h"
 #include "kernel/status.h"
@@ -33,7 +34,9 @@ Status check_embedder(const policies::TenantPolicy& policy, const Config& config
 // its items cannot be evicted). nullopt: neither is set, the configured
 // activation.tenant_max_mb applies.
 std::optional<std::uint64_t> activation_budget_mb(const policies::TenantPolicy& policy);
-// The executor plugin and its model (chat, prefill).
-Status check_executor(const policies::TenantPolicy& policy, const Config& config);
+// The executor plugin, its model and the device it runs on (chat,
+// prefill): `device` is what the loaded executor reported ("CPU", "CUDA0").
+Status check_executor(const policies::TenantPolicy& policy, const Config& config,
+                      std::string_view device);
 
 }  // namespace memos::kernel

@@ -129,6 +129,11 @@ std::string to_toml(const TenantPolicy& p) {
   } else {
     any.push_back("use.executor_model");
   }
+  if (p.executor_device) {
+    use.insert_or_assign("executor_device", *p.executor_device);
+  } else {
+    any.push_back("use.executor_device");
+  }
   if (p.retention_ttl_s) {
     retention.insert_or_assign("ttl_s", static_cast<std::int64_t>(*p.retention_ttl_s));
   }

@@ -119,6 +119,9 @@ struct TenantPolicy {
   std::optional<std::vector<std::string>> executors;
   std::optional<std::vector<std::string>> routers;
   std::optional<std::string> executor_model;
+  // "cpu" or "gpu": the device the tenant's chats and states may run on;
+  // an executor on the other is refused to it. nullopt: either.
+  std::optional<std::string> executor_device;
 
   std::optional<std::uint64_t> retention_ttl_s;
   std::optional<std::uint64_t> retention_purge_delay_s;

@@ -91,6 +91,13 @@ void read_use(Parser& p, const toml::table& use, TenantPolicy* out) {
       out->routers = p.names(full, v);
     } else if (key == "executor_model") {
       out->executor_model = p.string(full, v, kMaxPathBytes);
+    } else if (key == "executor_device") {
+      std::optional<std::string> device = p.string(full, v, 8);
+      if (device && *device != "cpu" && *device != "gpu") {
+        p.error(v.source(), full + ": must be \"cpu\" or \"gpu\"");
+      } else {
+        out->executor_device = std::move(device);
+      }
     } else {
       p.error(k.source(), "unknown key '" + full + "'");
     }

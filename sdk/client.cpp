@@ -117,28 +117,33 @@ std::future<Result<std::string>> Client::metrics_async() {
 }
 
 std::future<Result<Status>> Client::status_async() {
-  return impl_->call<Status>([](wire::Request::Builder r) { r.setStatus(); },
-                             [](const wire::Response::Reader& r) -> Result<Status> {
-                               if (!r.isStatus()) return wrong_reply<Status>();
-                               auto s = r.getStatus();
-                               Status out{
-                                   str(s.getVersion()),   s.getPid(),          s.getUptimeMs(),
-                                   s.getTenantUid(),      s.getCubes(),        s.getConnections(),
-                                   s.getRequestsServed(), str(s.getDataDir()), str(s.getSocket())};
-                               ReplyReader in;
-                               for (auto p : s.getPlugins())
-                                 out.plugins.push_back(to_plugin(in, p));
-                               out.admin = s.getAdmin();
-                               out.index_backlog = s.getIndexBacklog();
-                               out.index_oldest_ms = s.getIndexOldestMs();
-                               out.freshness_p50_ms = s.getFreshnessP50Ms();
-                               out.freshness_p99_ms = s.getFreshnessP99Ms();
-                               out.scheduler_passes = s.getSchedulerPasses();
-                               out.scheduler_last_pass_ms = s.getSchedulerLastPassMs();
-                               out.scheduler_working_sets = s.getSchedulerWorkingSets();
-                               out.scheduler_prefills_pending = s.getSchedulerPrefillsPending();
-                               return in.finish(std::move(out));
-                             });
+  return impl_->call<Status>(
+      [](wire::Request::Builder r) { r.setStatus(); },
+      [](const wire::Response::Reader& r) -> Result<Status> {
+        if (!r.isStatus()) return wrong_reply<Status>();
+        auto s = r.getStatus();
+        Status out{str(s.getVersion()),   s.getPid(),          s.getUptimeMs(),
+                   s.getTenantUid(),      s.getCubes(),        s.getConnections(),
+                   s.getRequestsServed(), str(s.getDataDir()), str(s.getSocket())};
+        ReplyReader in;
+        for (auto p : s.getPlugins()) out.plugins.push_back(to_plugin(in, p));
+        out.admin = s.getAdmin();
+        out.index_backlog = s.getIndexBacklog();
+        out.index_oldest_ms = s.getIndexOldestMs();
+        out.freshness_p50_ms = s.getFreshnessP50Ms();
+        out.freshness_p99_ms = s.getFreshnessP99Ms();
+        out.scheduler_passes = s.getSchedulerPasses();
+        out.scheduler_last_pass_ms = s.getSchedulerLastPassMs();
+        out.scheduler_working_sets = s.getSchedulerWorkingSets();
+        out.scheduler_prefills_pending = s.getSchedulerPrefillsPending();
+        out.executor_device = str(s.getExecutorDevice());
+        out.executor_device_description = str(s.getExecutorDeviceDescription());
+        out.executor_device_note = str(s.getExecutorDeviceNote());
+        out.executor_gpu_layers = s.getExecutorGpuLayers();
+        out.executor_layers = s.getExecutorLayers();
+        out.executor_device_memory_bytes = s.getExecutorDeviceMemoryBytes();
+        return in.finish(std::move(out));
+      });
 }
 
 std::future<Result<std::vector<PluginInfo>>> Client::plugin_list_async() {

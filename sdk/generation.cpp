@@ -163,6 +163,20 @@ std::future<Result<KvStats>> Client::kv_stats_async() {
                                 out.adapter_bytes = k.getAdapterBytes();
                                 out.adapter_budget_bytes = k.getAdapterBudgetBytes();
                                 out.adapter_loads = k.getAdapterLoads();
+                                out.device = str(k.getDevice());
+                                out.device_description = str(k.getDeviceDescription());
+                                out.gpu_layers = k.getGpuLayers();
+                                out.layers = k.getLayers();
+                                out.device_free_bytes = k.getDeviceFreeBytes();
+                                out.device_total_bytes = k.getDeviceTotalBytes();
+                                out.resident_pinned_states = k.getResidentPinnedStates();
+                                out.resident_pinned_bytes = k.getResidentPinnedBytes();
+                                out.pinned_bytes = k.getPinnedBytes();
+                                out.pinned_budget_bytes = k.getPinnedBudgetBytes();
+                                out.device_budget_bytes = k.getDeviceBudgetBytes();
+                                out.device_states = k.getDeviceStates();
+                                out.device_state_bytes = k.getDeviceStateBytes();
+                                out.device_state_hits = k.getDeviceStateHits();
                                 return out;
                               });
 }

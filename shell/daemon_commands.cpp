@@ -58,6 +58,12 @@ int status(memos::Client& client, const Output& out) {
     j["scheduler_last_pass_ms"] = s.scheduler_last_pass_ms;
     j["scheduler_working_sets"] = s.scheduler_working_sets;
     j["scheduler_prefills_pending"] = s.scheduler_prefills_pending;
+    j["executor_device"] = s.executor_device;
+    j["executor_device_description"] = s.executor_device_description;
+    j["executor_device_note"] = s.executor_device_note;
+    j["executor_gpu_layers"] = s.executor_gpu_layers;
+    j["executor_layers"] = s.executor_layers;
+    j["executor_device_memory_bytes"] = s.executor_device_memory_bytes;
     j["plugins"] = Json::array();
     for (const auto& plugin : s.plugins) j["plugins"].push_back(plugin_json(plugin));
     return out.emit(j);
@@ -80,6 +86,17 @@ int status(memos::Client& client, const Output& out) {
               static_cast<unsigned long long>(s.scheduler_passes),
               s.scheduler_last_pass_ms ? format_time(s.scheduler_last_pass_ms).c_str() : "never",
               s.scheduler_working_sets, s.scheduler_prefills_pending);
+  if (s.executor_device.empty()) {
+    std::printf("executor     none\n");
+  } else if (s.executor_device == "CPU") {
+    std::printf("executor     on the CPU%s%s%s\n", s.executor_device_note.empty() ? "" : " (",
+                s.executor_device_note.c_str(), s.executor_device_note.empty() ? "" : ")");
+  } else {
+    std::printf("executor     on %s (%s), %u of %u layers, %.0f MiB of device memory\n",
+                s.executor_device.c_str(), s.executor_device_description.c_str(),
+                s.executor_gpu_layers, s.executor_layers,
+                s.executor_device_memory_bytes / 1048576.0);
+  }
   std::printf("socket       %s\n", s.socket.c_str());
   for (const auto& plugin : s.plugins) {
     std::printf("plugin       %s: %s%s%s%s%s\n", plugin.name.c_str(),

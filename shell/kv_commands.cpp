@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <string>
 
 #include "policies/policy.h"
 #include "shell/search_output.h"
@@ -28,6 +29,23 @@ Json activation_json(const memos::Activation& a) {
   j["uses"] = a.uses;
   if (a.prefill_ms > 0) j["prefill_ms"] = json_number(a.prefill_ms);
   return j;
+}
+
+// "CPU (...)" or "CUDA0 (NVIDIA H200), 24 of 24 layers; 130.1 of 139.8 GiB
+// free; 1.2 GiB page-locked of 1.2 GiB".
+std::string describe_device(const memos::KvStats& k) {
+  char line[512];
+  if (k.device.empty() || k.device == "CPU") {
+    std::snprintf(line, sizeof line, "CPU%s%s%s", k.device_description.empty() ? "" : " (",
+                  k.device_description.c_str(), k.device_description.empty() ? "" : ")");
+    return line;
+  }
+  std::snprintf(line, sizeof line,
+                "%s (%s), %u of %u layers; %.1f of %.1f GiB free; %.1f MB page-locked of %.0f MB",
+                k.device.c_str(), k.device_description.c_str(), k.gpu_layers, k.layers,
+                k.device_free_bytes / 1073741824.0, k.device_total_bytes / 1073741824.0,
+                k.pinned_bytes / 1048576.0, k.pinned_budget_bytes / 1048576.0);
+  return line;
 }
 
 void print_activation(const memos::Activation& a) {
@@ -188,6 +206,20 @@ int kv(CLI::App& kv_cmd, const GenerationArgs& a, memos::Client& client, const O
       j["adapter_bytes"] = k.adapter_bytes;
       j["adapter_budget_bytes"] = k.adapter_budget_bytes;
       j["adapter_loads"] = k.adapter_loads;
+      j["device"] = k.device;
+      j["device_description"] = k.device_description;
+      j["gpu_layers"] = k.gpu_layers;
+      j["layers"] = k.layers;
+      j["device_free_bytes"] = k.device_free_bytes;
+      j["device_total_bytes"] = k.device_total_bytes;
+      j["resident_pinned_states"] = k.resident_pinned_states;
+      j["resident_pinned_bytes"] = k.resident_pinned_bytes;
+      j["pinned_bytes"] = k.pinned_bytes;
+      j["pinned_budget_bytes"] = k.pinned_budget_bytes;
+      j["device_budget_bytes"] = k.device_budget_bytes;
+      j["device_states"] = k.device_states;
+      j["device_state_bytes"] = k.device_state_bytes;
+      j["device_state_hits"] = k.device_state_hits;
       return out.emit(j);
     }
     if (k.model.empty()) {
@@ -199,11 +231,26 @@ int kv(CLI::App& kv_cmd, const GenerationArgs& a, memos::Client& client, const O
     std::printf("stored     %llu items, %.1f MB of %.0f MB (this tenant)\n",
                 static_cast<unsigned long long>(k.items), k.bytes / 1048576.0,
                 k.tenant_max_bytes / 1048576.0);
+    if (!k.model.empty()) {
+      std::printf("device     %s\n", describe_device(k).c_str());
+    }
     std::printf("resident   %u states, %.1f MB of %.0f MB; %llu hits, %llu misses\n",
                 k.resident_states, k.resident_bytes / 1048576.0,
                 k.resident_budget_bytes / 1048576.0,
                 static_cast<unsigned long long>(k.resident_hits),
                 static_cast<unsigned long long>(k.resident_misses));
+    if (k.resident_states != 0) {
+      std::printf("           %u in page-locked memory (%.1f MB), %u in ordinary memory\n",
+                  k.resident_pinned_states, k.resident_pinned_bytes / 1048576.0,
+                  k.resident_states - k.resident_pinned_states);
+    }
+    if (k.device_budget_bytes != 0) {
+      std::printf(
+          "on device  %u states in the KV cache itself, %.1f MB of %.0f MB; %llu restores "
+          "shared their cells\n",
+          k.device_states, k.device_state_bytes / 1048576.0, k.device_budget_bytes / 1048576.0,
+          static_cast<unsigned long long>(k.device_state_hits));
+    }
     std::printf(
         "prompts    %u recent ones kept by the executor; %llu calls started from one, "
         "%llu tokens not decoded\n",

@@ -644,6 +644,13 @@ struct Status {
   schedulerLastPassMs @16 :Int64;       # when the last timed pass began; 0: none yet
   schedulerWorkingSets @17 :UInt32;     # the caller's cubes with a working set
   schedulerPrefillsPending @18 :UInt32; # working-set prefills queued on the executor lane
+  # The executor (executor.device): where it runs, as it said when loaded.
+  executorDevice @19 :Text;             # "CPU" or the GPU's name ("CUDA0"); "" no executor
+  executorDeviceDescription @20 :Text;  # e.g. "NVIDIA H200"
+  executorDeviceNote @21 :Text;         # device "auto" without a GPU: why not
+  executorGpuLayers @22 :UInt32;        # of executorLayers, in the GPU's memory
+  executorLayers @23 :UInt32;
+  executorDeviceMemoryBytes @24 :UInt64;
 }
 
 # ---- plugins (memos-plugin(7)) ------------------------------------------------
@@ -807,6 +814,22 @@ struct KvStats {
   adapterBytes @18 :UInt64;
   adapterBudgetBytes @19 :UInt64;  # executor.max_adapter_mb
   adapterLoads @20 :UInt64;    # loads since it started (a loaded one's use loads nothing)
+  # Where the executor runs (executor.device) and where its resident states live:
+  device @21 :Text;            # "CPU" or the GPU's name ("CUDA0")
+  deviceDescription @22 :Text; # e.g. "NVIDIA H200"
+  gpuLayers @23 :UInt32;       # of `layers`, in the GPU's memory
+  layers @24 :UInt32;
+  deviceFreeBytes @25 :UInt64; # the device's memory (the host's on the CPU)
+  deviceTotalBytes @26 :UInt64;
+  residentPinnedStates @27 :UInt32;  # resident states in page-locked host memory (a GPU's DMA source)
+  residentPinnedBytes @28 :UInt64;   # the others are in ordinary memory
+  pinnedBytes @29 :UInt64;     # page-locked memory the executor holds
+  pinnedBudgetBytes @30 :UInt64;  # activation.pinned_mb; 0 on the CPU
+  # Resident states in the executor's KV cache on its device (activation.gpu_max_mb):
+  deviceBudgetBytes @31 :UInt64;  # the cells they may take, in bytes (activation.gpu_max_mb)
+  deviceStates @32 :UInt32;       # held now
+  deviceStateBytes @33 :UInt64;   # the cells they take, in bytes
+  deviceStateHits @34 :UInt64;    # restores that shared a held state's cells (no copy)
 }
 
 # A tenant's policy as memosd enforces it (memos-policy(5)).

@@ -262,6 +262,13 @@ struct ExecutorCapabilities {
   contextTokens @6 :UInt32;       # the context size: prompts longer than this are refused
   batchTokens @7 :UInt32;         # tokens per decode batch (the split restore must match)
   vocabulary @8 :UInt32;          # logits per position
+  # Where it runs (the executor's `device` setting, issue 22):
+  device @9 :Text;                # "CPU", or llama.cpp's name of the GPU ("CUDA0")
+  deviceDescription @10 :Text;    # e.g. "NVIDIA H200"
+  deviceNote @11 :Text;           # device "auto" without a GPU: "no GPU, using CPU: why"
+  gpuLayers @12 :UInt32;          # of `layers`, those in the GPU's memory (0 on the CPU)
+  layers @13 :UInt32;
+  deviceMemoryBytes @14 :UInt64;  # the device's total memory (the host's on the CPU)
 }
 
 struct TokenizeRequest {
@@ -482,6 +489,18 @@ struct ExecutorStatus {
   adapterBytes @10 :UInt64;       # their file sizes, summed
   adapterBudgetBytes @11 :UInt64; # executor.max_adapter_mb
   adapterLoads @12 :UInt64;       # loads (misses); a loaded adapter's use loads nothing
+  deviceFreeBytes @13 :UInt64;    # the device's free memory, as of the last call's end
+  deviceTotalBytes @14 :UInt64;
+  residentPinnedStates @15 :UInt32;  # of the resident states, those in page-locked memory
+  residentPinnedBytes @16 :UInt64;
+  pinnedBytes @17 :UInt64;        # page-locked memory the staging pool holds (in use and kept)
+  pinnedBudgetBytes @18 :UInt64;  # its bound; 0 on the CPU, where nothing is pinned
+  stagedOrdinary @19 :UInt64;     # blobs a GPU executor staged in ordinary memory (past the bound)
+  # Resident states in the KV cache's own sequences on the device (device_state_bytes):
+  deviceBudgetBytes @20 :UInt64;  # the cells they may take, in bytes
+  deviceStates @21 :UInt32;       # held now
+  deviceStateBytes @22 :UInt64;   # the cells they take, in bytes
+  deviceStateHits @23 :UInt64;    # restores that shared a held state's cells
 }
 
 # ---- router ---------------------------------------------------------------------

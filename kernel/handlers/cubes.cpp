@@ -56,6 +56,15 @@ void status(const Services& s, const RequestContext& request) {
           static_cast<std::uint32_t>(s.scheduler.schedules(ctx.tenant, 0).size()));
       st.setSchedulerPrefillsPending(
           static_cast<std::uint32_t>(s.executor_lane.background_pending()));
+      if (s.executor) {
+        const ExecutorInfo& e = s.executor->info();
+        st.setExecutorDevice(e.device);
+        st.setExecutorDeviceDescription(e.device_description);
+        st.setExecutorDeviceNote(e.device_note);
+        st.setExecutorGpuLayers(e.gpu_layers);
+        st.setExecutorLayers(e.layers);
+        st.setExecutorDeviceMemoryBytes(e.device_memory_bytes);
+      }
       // Global counts and paths are the host's business, not a tenant's.
       st.setAdmin(ctx.admin);
       if (ctx.admin) {

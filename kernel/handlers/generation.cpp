@@ -311,7 +311,8 @@ void chat(const Services& s, const RequestContext& ctx, wire::Chat::Reader in) {
     args.no_states = true;
   }
   if (s.executor) {
-    if (Status st = check_executor(*ctx.policy, s.config); !st.ok()) return ctx.fail(st);
+    if (Status st = check_executor(*ctx.policy, s.config, s.executor->info().device); !st.ok())
+      return ctx.fail(st);
   }
   on_lane(s, ctx, std::move(args), &run_chat);
 }
@@ -364,7 +365,8 @@ void run_prefill(const Services& s, const RequestContext& ctx, const ChatArgs& a
 void prefill(const Services& s, const RequestContext& ctx, wire::KvPrefill::Reader in) {
   if (Status st = check_tier(*ctx.policy, store::Tier::activation); !st.ok()) return ctx.fail(st);
   if (!s.executor) return ctx.fail(no_executor());
-  if (Status st = check_executor(*ctx.policy, s.config); !st.ok()) return ctx.fail(st);
+  if (Status st = check_executor(*ctx.policy, s.config, s.executor->info().device); !st.ok())
+    return ctx.fail(st);
   ChatArgs args;
   args.cube = exact(in.getCube());
   if (Status st = check_owners_cube(args.cube, "prefill its activation states"); !st.ok())

@@ -99,6 +99,23 @@ void stats(const Services& s, const RequestContext& ctx) {
       k.setAdapterBytes(es.adapter_bytes);
       k.setAdapterBudgetBytes(es.adapter_budget_bytes);
       k.setAdapterLoads(es.adapter_loads);
+      if (s.executor) {
+        const ExecutorInfo& info = s.executor->info();
+        k.setDevice(info.device);
+        k.setDeviceDescription(info.device_description);
+        k.setGpuLayers(info.gpu_layers);
+        k.setLayers(info.layers);
+      }
+      k.setDeviceFreeBytes(es.device_free_bytes);
+      k.setDeviceTotalBytes(es.device_total_bytes);
+      k.setResidentPinnedStates(es.resident_pinned_states);
+      k.setResidentPinnedBytes(es.resident_pinned_bytes);
+      k.setPinnedBytes(es.pinned_bytes);
+      k.setPinnedBudgetBytes(es.pinned_budget_bytes);
+      k.setDeviceBudgetBytes(es.device_budget_bytes);
+      k.setDeviceStates(es.device_states);
+      k.setDeviceStateBytes(es.device_state_bytes);
+      k.setDeviceStateHits(es.device_state_hits);
     });
   });
 }

@@ -109,7 +109,7 @@ Status resolve_route(const Services& s, const RequestContext& ctx, const store::
   std::string no_model;
   if (!s.executor) {
     no_model = "no executor is configured (executor.model)";
-  } else if (Status st = check_executor(policy, s.config); !st.ok()) {
+  } else if (Status st = check_executor(policy, s.config, s.executor->info().device); !st.ok()) {
     no_model = st.message;
   }
   const bool with_model = no_model.empty();

@@ -347,7 +347,9 @@ bool Scheduler::queue_prefill(const Services& s, const store::Cube& cube,
                               std::uint64_t generation) {
   if (!s.executor) return false;
   auto policy = policy_of(s, cube.owner);
-  if (!policy->tiers.activation || !check_executor(*policy, s.config).ok()) return false;
+  if (!policy->tiers.activation ||
+      !check_executor(*policy, s.config, s.executor->info().device).ok())
+    return false;
   {
     std::lock_guard lock(mutex_);
     if (!prefilling_.insert(cube.id).second) return false;

@@ -36,11 +36,23 @@ std::string layout_of(const LoadedModel& m, bool flash_attention) {
          std::to_string(m.n_head_kv * m.head_dim_v) + (flash_attention ? "; fa" : "; v-trans");
 }
 
+// Bytes one cell of the KV cache takes: every layer's K and V rows.
+std::uint64_t kv_cell_bytes(const LoadedModel& m, ggml_type type) {
+  const auto k = static_cast<std::int64_t>(m.n_head_kv) * m.head_dim_k;
+  const auto v = static_cast<std::int64_t>(m.n_head_kv) * m.head_dim_v;
+  return static_cast<std::uint64_t>(m.n_layer) * (ggml_row_size(type, k) + ggml_row_size(type, v));
+}
+
+// Device-resident states at most (sequences): few enough that the scans in
+// DeviceSlots stay trivial, and within llama.cpp's sequence limit.
+constexpr std::uint64_t kMaxDeviceStates = 64;
+
 }  // namespace
 
 Engine::Engine(const Settings& settings)
     : settings_(settings),
       model_(load_model(settings)),
+      staging_(model_.device.gpu != nullptr, settings.pinned_bytes),
       resident_(settings.resident_bytes),
       prompts_(settings.prompt_cache_bytes),
       adapters_(settings.max_adapter_bytes) {
@@ -61,13 +73,32 @@ Engine::Engine(const Settings& settings)
   p.type_k = settings_.kv_ggml;
   p.type_v = settings_.kv_ggml;
   if (flash_attention) p.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
+  // Device-resident states (device_slots.h): sequences of their own in the
+  // one unified KV buffer, which gets their cells on top of the context's.
+  // Unified, so a state's format is the same as without them (llama.cpp
+  // writes a stream count into it) and a restore shares cells instead of
+  // copying a stream.
+  const std::uint64_t cell_bytes = kv_cell_bytes(model_, settings_.kv_ggml);
+  const std::uint64_t state_cells = cell_bytes ? settings_.device_state_bytes / cell_bytes : 0;
+  // llama.cpp reserves its graphs for a ubatch of one output per sequence:
+  // no more sequences than a batch has tokens.
+  const std::uint64_t state_sequences =
+      state_cells == 0 ? 0
+                       : std::min({kMaxDeviceStates, static_cast<std::uint64_t>(batch_) - 1,
+                                   static_cast<std::uint64_t>(llama_max_parallel_sequences()) - 1});
+  if (state_sequences > 0) {
+    p.n_seq_max = static_cast<std::uint32_t>(1 + state_sequences);
+    p.kv_unified = true;
+    p.n_ctx = static_cast<std::uint32_t>(n_ctx_ + state_cells);
+  }
   context_.reset(llama_init_from_model(model_.model.get(), p));
   if (!context_) {
     throw std::invalid_argument("llama.cpp cannot create a context of " + std::to_string(n_ctx_) +
                                 " tokens (kv_type " + settings_.kv_type + ") for " +
                                 settings_.model);
   }
-  n_ctx_ = std::min(n_ctx_, llama_n_ctx(context_.get()));
+  n_ctx_ = std::min(n_ctx_, llama_n_ctx_seq(context_.get()));
+  slots_ = DeviceSlots(static_cast<std::uint32_t>(state_sequences), state_cells);
   batch_buffer_ = std::make_unique<OwnedBatch>(static_cast<std::int32_t>(batch_));
 
   info_.model = model_.name;
@@ -78,6 +109,15 @@ Engine::Engine(const Settings& settings)
   info_.context = n_ctx_;
   info_.batch = batch_;
   info_.vocabulary = static_cast<std::uint32_t>(model_.n_vocab);
+  info_.device = model_.device.name;
+  info_.device_description = model_.device.description;
+  info_.device_note = model_.device.note;
+  info_.gpu_layers = static_cast<std::uint32_t>(model_.gpu_layers);
+  info_.layers = static_cast<std::uint32_t>(model_.n_layer);
+  info_.device_memory_bytes = device_memory(model_.device).total;
+  info_.device_state_sequences = static_cast<std::uint32_t>(state_sequences);
+  info_.device_state_budget = state_sequences > 0 ? state_cells * cell_bytes : 0;
+  info_.kv_cell_bytes = cell_bytes;
   calibrate_state_shape();
   publish();
 }
@@ -114,7 +154,7 @@ void Engine::calibrate_state_shape() {
   }
 }
 
-bool Engine::state_fits(const std::string& blob, const ParsedState& parsed) const {
+bool Engine::state_fits(std::string_view blob, const ParsedState& parsed) const {
   if (cells_offset_ == SIZE_MAX) return true;  // not learned: llama.cpp's checks only
   const std::size_t cells = parsed.header.tokens.size();
   if (parsed.llama_size != state_base_ + state_per_cell_ * cells) return false;
@@ -177,25 +217,41 @@ void Engine::clear() {
   live_tokens_.clear();
 }
 
-bool Engine::start_from_recent(std::uint32_t cached, std::uint32_t live,
-                               const PromptCache::Match& kept) {
+bool Engine::set_sequence_0(const std::uint8_t* bytes, std::size_t size, std::size_t tokens) {
   llama_context* ctx = context_.get();
   llama_memory_t mem = llama_get_memory(ctx);
+  auto holds_them = [&] {
+    return llama_memory_seq_pos_min(mem, 0) == 0 &&
+           llama_memory_seq_pos_max(mem, 0) == static_cast<llama_pos>(tokens) - 1;
+  };
+  clear();
+  if (llama_state_seq_set_data(ctx, bytes, size, 0) != 0 && holds_them()) return true;
+  // llama.cpp reads a state into one run of free cells; the states kept in
+  // the cache's own sequences may have split them. Without those, once.
+  if (slots_.stats().held == 0) return false;
+  for (std::int32_t sequence : slots_.clear()) llama_memory_seq_rm(mem, sequence, -1, -1);
+  clear();
+  return llama_state_seq_set_data(ctx, bytes, size, 0) != 0 && holds_them();
+}
+
+void Engine::wipe_memory() {
+  llama_memory_clear(llama_get_memory(context_.get()), true);
+  slots_.clear();
+  clear();
+}
+
+bool Engine::start_from_recent(std::uint32_t cached, std::uint32_t live,
+                               const PromptCache::Match& kept) {
+  llama_memory_t mem = llama_get_memory(context_.get());
   if (cached == 0) {
     clear();
     return true;
   }
   if (cached > live) {
-    clear();
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(kept.state->data());
-    const bool ok =
-        llama_state_seq_set_data(ctx, bytes, kept.state->size(), 0) != 0 &&
-        llama_memory_seq_pos_min(mem, 0) == 0 &&
-        llama_memory_seq_pos_max(mem, 0) == static_cast<llama_pos>(kept.tokens.size()) - 1;
-    if (!ok) {
+    if (!set_sequence_0(bytes, kept.state->size(), kept.tokens.size())) {
       // Our own bytes, so not expected; clear the data too, as for a state.
-      llama_memory_clear(mem, true);
-      clear();
+      wipe_memory();
       return false;
     }
   }
@@ -616,13 +672,14 @@ Blob Engine::load_blob(const GenerateInput& input, bool* resident, std::string* 
            std::to_string(input.state_size);
     return nullptr;
   }
-  auto bytes = std::make_shared<std::string>(static_cast<std::size_t>(size), '\0');
+  // Straight into the block it will be restored from (page-locked on a GPU).
+  std::shared_ptr<StagedBytes> bytes = staging_.allocate(static_cast<std::size_t>(size));
   in.seekg(0);
   if (!in.read(bytes->data(), size)) {
     *why = "cannot read " + input.state_path;
     return nullptr;
   }
-  const Digest digest = sha256(*bytes);
+  const Digest digest = sha256(bytes->view());
   if (std::memcmp(digest.data(), input.state_digest.data(), digest.size()) != 0) {
     *why = "corrupt: " + input.state_path + " does not match its digest";
     return nullptr;
@@ -632,11 +689,17 @@ Blob Engine::load_blob(const GenerateInput& input, bool* resident, std::string* 
 
 Engine::Restored Engine::restore(const GenerateInput& input, std::uint32_t cached,
                                  std::uint32_t limit) {
+  // A state in the KV cache's own sequences needs no blob.
+  if (slots_.enabled() && input.state_digest.size() == 32) {
+    if (const SlotState* held = slots_.find(input.state_digest, input.state_utility)) {
+      return restore_from_slot(*held, input, cached, limit);
+    }
+  }
   Restored r;
   Blob blob = load_blob(input, &r.resident, &r.why);
   if (!blob) return r;
   ParsedState parsed;
-  r.why = parse_state(*blob, &parsed);
+  r.why = parse_state(blob->view(), &parsed);
   const StateHeader& h = parsed.header;
   if (!r.why.empty()) {
   } else if (h.model_hash != model_.hash) {
@@ -650,7 +713,7 @@ Engine::Restored Engine::restore(const GenerateInput& input, std::uint32_t cache
     r.why = "layout '" + h.layout + "', this executor has '" + info_.layout + "'";
   } else if (h.tokens.size() > n_ctx_) {
     r.why = "covers " + std::to_string(h.tokens.size()) + " tokens, over the context";
-  } else if (!state_fits(*blob, parsed)) {
+  } else if (!state_fits(blob->view(), parsed)) {
     r.why =
         "llama.cpp's bytes do not hold the header's " + std::to_string(h.tokens.size()) + " tokens";
   } else if ((r.match = common_prefix(h.tokens, input.tokens)) == 0) {
@@ -666,19 +729,12 @@ Engine::Restored Engine::restore(const GenerateInput& input, std::uint32_t cache
     if (!r.resident) resident_.insert(input.state_digest, blob, input.state_utility);
     return r;
   }
-  llama_context* ctx = context_.get();
-  clear();
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(blob->data()) + parsed.llama_offset;
-  const bool ok = llama_state_seq_set_data(ctx, bytes, parsed.llama_size, 0) != 0 &&
-                  llama_memory_seq_pos_min(llama_get_memory(ctx), 0) == 0 &&
-                  llama_memory_seq_pos_max(llama_get_memory(ctx), 0) ==
-                      static_cast<llama_pos>(h.tokens.size()) - 1;
-  if (!ok) {
+  if (!set_sequence_0(bytes, parsed.llama_size, h.tokens.size())) {
     // A refused state may have been read in part: clear the data too, so
     // none of its values lingers in cells a later decode's attention spans
     // (masked, but a NaN times a mask is still NaN).
-    llama_memory_clear(llama_get_memory(ctx), true);
-    clear();
+    wipe_memory();
     resident_.erase(input.state_digest);
     r.why = "llama.cpp refused the state";
     r.match = 0;
@@ -687,7 +743,61 @@ Engine::Restored Engine::restore(const GenerateInput& input, std::uint32_t cache
   }
   if (!r.resident) resident_.insert(input.state_digest, blob, input.state_utility);
   r.read = true;
+  keep_in_slot(input, h);
   return r;
+}
+
+Engine::Restored Engine::restore_from_slot(const SlotState& held, const GenerateInput& input,
+                                           std::uint32_t cached, std::uint32_t limit) {
+  Restored r;
+  r.resident = true;
+  // Checked against the model, KV type and layout when it was filled; the
+  // adapters are each call's own.
+  if (held.adapters != applied_set_) {
+    r.why = "made under adapters '" + (held.adapters.empty() ? "none" : held.adapters) +
+            "', this call runs '" + (applied_set_.empty() ? "none" : applied_set_) + "'";
+    return r;
+  }
+  r.match = common_prefix(held.tokens, input.tokens);
+  if (r.match == 0) {
+    r.why = "shares no prefix with the prompt";
+    return r;
+  }
+  if (std::min(r.match, limit) <= cached) return r;  // a recent prompt covers as much
+  llama_memory_t mem = llama_get_memory(context_.get());
+  clear();
+  llama_memory_seq_cp(mem, held.sequence, 0, -1, -1);  // shares its cells: no copy
+  if (llama_memory_seq_pos_min(mem, 0) != 0 ||
+      llama_memory_seq_pos_max(mem, 0) != static_cast<llama_pos>(held.tokens.size()) - 1) {
+    // Not what was put there: forget the slot, decode the prompt in full.
+    llama_memory_seq_rm(mem, held.sequence, -1, -1);
+    slots_.erase(held.digest);
+    clear();
+    r.why = "its sequence in the KV cache does not hold its tokens";
+    r.match = 0;
+    r.cleared = true;
+    return r;
+  }
+  r.read = true;
+  r.in_slot = true;
+  return r;
+}
+
+void Engine::keep_in_slot(const GenerateInput& input, const StateHeader& header) {
+  if (!slots_.enabled()) return;
+  SlotState state;
+  state.digest = input.state_digest;
+  state.tokens.assign(header.tokens.begin(), header.tokens.end());
+  state.adapters = header.adapters;
+  state.utility = input.state_utility;
+  std::vector<std::int32_t> evicted;
+  const std::int32_t sequence = slots_.place(std::move(state), &evicted);
+  llama_memory_t mem = llama_get_memory(context_.get());
+  for (std::int32_t gone : evicted) llama_memory_seq_rm(mem, gone, -1, -1);
+  if (sequence == 0) return;  // the states kept are worth more
+  // Sequence 0 holds exactly the state now: its cells become the slot's
+  // too (shared; a decode writes only free cells, so they stay as they are).
+  llama_memory_seq_cp(mem, 0, sequence, -1, -1);
 }
 
 GenerateResult Engine::generate(const GenerateInput& input, const Warn& warn) {
@@ -872,6 +982,9 @@ void Engine::sample(const GenerateInput& input, std::uint32_t max_tokens, Genera
 void Engine::publish() {
   ExecutorCounters c;
   c.resident = resident_.stats();
+  c.staging = staging_.stats();
+  c.device_memory = device_memory(model_.device);
+  c.slots = slots_.stats();
   c.rejected = rejected_;
   c.prompts_held = prompts_.size();
   c.prompt_hits = prompt_hits_;

@@ -25,12 +25,14 @@
 #include "plugins/llama-executor/adapter_file.h"
 #include "plugins/llama-executor/chat_format.h"
 #include "plugins/llama-executor/control_vector.h"
+#include "plugins/llama-executor/device_slots.h"
 #include "plugins/llama-executor/distillation.h"
 #include "plugins/llama-executor/llama_handles.h"
 #include "plugins/llama-executor/loaded_model.h"
 #include "plugins/llama-executor/prompt_cache.h"
 #include "plugins/llama-executor/resident_cache.h"
 #include "plugins/llama-executor/settings.h"
+#include "plugins/llama-executor/staging_pool.h"
 #include "plugins/llama-executor/state_blob.h"
 
 namespace memos::llama_exec {
@@ -40,6 +42,15 @@ struct ExecutorInfo {
   std::string model, model_hash, adapters, kv_type, layout;
   std::uint32_t state_format = kStateFormat;
   std::uint32_t context = 0, batch = 0, vocabulary = 0;
+  // Where it runs (device_choice.h): "CPU" or llama.cpp's GPU name, its
+  // description, why not a GPU under device = auto, the layers on the GPU.
+  std::string device, device_description, device_note;
+  std::uint32_t gpu_layers = 0, layers = 0;
+  std::uint64_t device_memory_bytes = 0;  // the device's total (the host's on the CPU)
+  // Resident states the KV cache itself holds (device_slots.h): at most
+  // this many, within this many bytes of cells; what a cell takes.
+  std::uint32_t device_state_sequences = 0;
+  std::uint64_t device_state_budget = 0, kv_cell_bytes = 0;
 };
 
 struct PrefillResult {
@@ -129,6 +140,9 @@ struct TextScore {
 
 struct ExecutorCounters {
   ResidentStats resident;
+  StagingStats staging;
+  DeviceMemory device_memory;  // as of the last call's end
+  SlotStats slots;             // states in the KV cache's own sequences
   std::uint64_t rejected = 0;
   std::uint32_t prompts_held = 0;   // recent prompts kept (prompt_cache.h)
   std::uint64_t prompt_hits = 0;    // calls that started from one
@@ -193,6 +207,7 @@ class Engine {
     bool resident = false;
     bool read = false;     // restored into sequence 0
     bool cleared = false;  // refused after sequence 0 was emptied
+    bool in_slot = false;  // shared from a device-resident state
   };
 
   void check_tokens(const std::vector<llama_token>& tokens) const;
@@ -240,6 +255,21 @@ class Engine {
   // restores it into sequence 0. On a refusal says why; sequence 0 is left
   // as it was unless `cleared`.
   Restored restore(const GenerateInput& input, std::uint32_t cached, std::uint32_t limit);
+  // restore() of a state held in the KV cache's own sequences: its cells
+  // shared with sequence 0, checked as a blob's would be.
+  Restored restore_from_slot(const SlotState& held, const GenerateInput& input,
+                             std::uint32_t cached, std::uint32_t limit);
+  // After sequence 0 was filled from a blob: keeps its cells in a sequence
+  // of their own too, making room from states worth less.
+  void keep_in_slot(const GenerateInput& input, const StateHeader& header);
+  // Fills the empty sequence 0 with llama.cpp's bytes of a state of
+  // `tokens` tokens; false when llama.cpp refuses them (after one retry
+  // without the device-resident states, whose cells may split the free
+  // ones). Sequence 0 may then hold part of them: see wipe_memory().
+  bool set_sequence_0(const std::uint8_t* bytes, std::size_t size, std::size_t tokens);
+  // Empties the whole KV cache, data too, and forgets the device-resident
+  // states (after a refused state: none of its values may linger).
+  void wipe_memory();
   Blob load_blob(const GenerateInput& input, bool* resident, std::string* why);
   void sample(const GenerateInput& input, std::uint32_t max_tokens, GenerateResult& out,
               double start_us);
@@ -251,7 +281,7 @@ class Engine {
   // Whether llama.cpp's bytes of a parsed state hold as many cells as its
   // header has tokens. llama.cpp sizes buffers from that count before it
   // checks it against the bytes, so a wrong one must not reach it.
-  bool state_fits(const std::string& blob, const ParsedState& parsed) const;
+  bool state_fits(std::string_view blob, const ParsedState& parsed) const;
 
   // Copies the counters for counters(); called with mutex_ held.
   void publish();
@@ -270,7 +300,9 @@ class Engine {
   ExecutorCounters published_;
   std::mutex mutex_;  // one call at a time on the context; guards below
   std::unique_ptr<OwnedBatch> batch_buffer_;
+  StagingPool staging_;  // before resident_, whose blobs it gave
   ResidentCache resident_;
+  DeviceSlots slots_;  // device-resident states: sequences 1..n of the context
   PromptCache prompts_;
   ModelShapes shapes_;  // what an adapter must fit
   AdapterCache adapters_;

@@ -196,6 +196,17 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
           s.setAdapterBytes(c.adapters.bytes);
           s.setAdapterBudgetBytes(c.adapters.budget);
           s.setAdapterLoads(c.adapters.loads);
+          s.setDeviceFreeBytes(c.device_memory.free);
+          s.setDeviceTotalBytes(c.device_memory.total);
+          s.setResidentPinnedStates(c.resident.pinned_states);
+          s.setResidentPinnedBytes(c.resident.pinned_bytes);
+          s.setPinnedBytes(c.staging.pinned_bytes);
+          s.setPinnedBudgetBytes(c.staging.pinned ? c.staging.budget : 0);
+          s.setStagedOrdinary(c.staging.pinned ? c.staging.ordinary_blocks : 0);
+          s.setDeviceBudgetBytes(engine_.info().device_state_budget);
+          s.setDeviceStates(c.slots.held);
+          s.setDeviceStateBytes(c.slots.cells_held * engine_.info().kv_cell_bytes);
+          s.setDeviceStateHits(c.slots.hits);
           return MEMOS_OK;
         }
         default:
@@ -224,6 +235,12 @@ class LlamaExecutorPlugin final : public memos::plugin_sdk::Plugin {
     e.setContextTokens(info.context);
     e.setBatchTokens(info.batch);
     e.setVocabulary(info.vocabulary);
+    e.setDevice(info.device);
+    e.setDeviceDescription(info.device_description);
+    e.setDeviceNote(info.device_note);
+    e.setGpuLayers(info.gpu_layers);
+    e.setLayers(info.layers);
+    e.setDeviceMemoryBytes(info.device_memory_bytes);
     return MEMOS_OK;
   }
 

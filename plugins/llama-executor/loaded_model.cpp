@@ -57,8 +57,17 @@ LoadedModel load_model(const Settings& settings) {
     throw std::invalid_argument("model " + settings.model + " is not a readable file");
   }
   LoadedModel m;
+  m.device = choose_device(settings.device);
   llama_model_params params = llama_model_default_params();
-  params.n_gpu_layers = 0;
+  // Only the chosen device: on the CPU none at all, or llama.cpp would still
+  // hand large batches' products of CPU weights to a GPU it found
+  // (op_offload), and "cpu" would not mean what it says.
+  std::vector<ggml_backend_dev_t> devices;
+  if (m.device.gpu) devices.push_back(m.device.gpu);
+  devices.push_back(nullptr);
+  params.devices = devices.data();
+  params.n_gpu_layers = m.device.gpu ? settings.gpu_layers : 0;
+  params.split_mode = LLAMA_SPLIT_MODE_NONE;
   m.model.reset(llama_model_load_from_file(settings.model.c_str(), params));
   if (!m.model) {
     throw std::invalid_argument("model " + settings.model + " does not load as a GGUF model");
@@ -71,6 +80,9 @@ LoadedModel load_model(const Settings& settings) {
   m.n_head = std::max(1, llama_model_n_head(model));
   m.n_head_kv = llama_model_n_head_kv(model);
   m.n_ctx_train = llama_model_n_ctx_train(model);
+  if (m.device.gpu) {
+    m.gpu_layers = settings.gpu_layers < 0 ? m.n_layer : std::min(settings.gpu_layers, m.n_layer);
+  }
   // Head sizes: the architecture's key_length / value_length when given,
   // else n_embd / n_head (as llama.cpp itself assumes).
   const std::string arch = meta(model, "general.architecture");

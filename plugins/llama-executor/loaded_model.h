@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "plugins/llama-executor/device_choice.h"
 #include "plugins/llama-executor/llama_handles.h"
 #include "plugins/llama-executor/settings.h"
 #include "plugins/llama-executor/sha256.h"
@@ -21,10 +22,14 @@ struct LoadedModel {
   bool hash_from_cache = false;
   std::int32_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ctx_train = 0;
   std::int32_t head_dim_k = 0, head_dim_v = 0;
+  DeviceChoice device;          // where it runs (the `device` setting)
+  std::int32_t gpu_layers = 0;  // of n_layer, on device.gpu (0 on the CPU)
 };
 
-// Throws std::invalid_argument naming the path when the file is missing or
-// llama.cpp cannot load it.
+// Loads it on the device the settings choose (device_choice.h). Throws
+// std::invalid_argument naming the path when the file is missing or
+// llama.cpp cannot load it, or naming the device setting when it names no
+// device here.
 LoadedModel load_model(const Settings& settings);
 
 // Context size: the setting, clamped to what the model was trained for.

@@ -59,6 +59,11 @@ ResidentStats ResidentCache::stats() const {
   s.budget = budget_;
   s.hits = hits_;
   s.misses = misses_;
+  for (const Entry& e : order_) {
+    if (!e.blob->pinned()) continue;
+    ++s.pinned_states;
+    s.pinned_bytes += e.blob->size();
+  }
   return s;
 }
 

@@ -17,13 +17,20 @@
 #include <string>
 #include <unordered_map>
 
+#include "plugins/llama-executor/staging_pool.h"
+
 namespace memos::llama_exec {
 
-using Blob = std::shared_ptr<const std::string>;
+// A verified state blob, in the staging pool's memory.
+using Blob = std::shared_ptr<const StagedBytes>;
 
 struct ResidentStats {
   std::uint32_t states = 0;
   std::uint64_t bytes = 0, budget = 0, hits = 0, misses = 0;
+  // Where they live: of states and bytes, those in page-locked memory (a
+  // GPU executor's; one DMA to the device each), the rest in ordinary memory.
+  std::uint32_t pinned_states = 0;
+  std::uint64_t pinned_bytes = 0;
 };
 
 class ResidentCache {

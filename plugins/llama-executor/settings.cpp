@@ -33,6 +33,12 @@ Settings read_settings(const memos::plugin_sdk::Config& config) {
       static_cast<std::uint64_t>(config.get_int("prompt_cache_bytes", 256ll << 20, 0, 1ll << 46));
   s.max_adapter_bytes =
       static_cast<std::uint64_t>(config.get_int("max_adapter_bytes", 512ll << 20, 0, 1ll << 46));
+  s.device = config.get("device", "auto");
+  s.gpu_layers = static_cast<std::int32_t>(config.get_int("gpu_layers", -1, -1, 1 << 16));
+  s.pinned_bytes =
+      static_cast<std::uint64_t>(config.get_int("pinned_bytes", 1280ll << 20, 0, 1ll << 46));
+  s.device_state_bytes =
+      static_cast<std::uint64_t>(config.get_int("device_state_bytes", 0, 0, 1ll << 46));
   return s;
 }
 

@@ -27,6 +27,15 @@ struct Settings {
   std::uint64_t prompt_cache_bytes = 256ull << 20;
   // Memory for LoRA adapters kept loaded (adapter_cache.h); 0: adapters off.
   std::uint64_t max_adapter_bytes = 512ull << 20;
+  // Where the model runs (device_choice.h): auto, cpu, gpu or gpu:N.
+  std::string device = "auto";
+  // On a GPU: the layers kept in its memory; negative: all of them.
+  std::int32_t gpu_layers = -1;
+  // On a GPU: page-locked host memory for state blobs (staging_pool.h).
+  std::uint64_t pinned_bytes = 1280ull << 20;
+  // Resident states kept in the KV cache itself, on the model's device
+  // (device_slots.h): a context's worth of cells per state; 0: none.
+  std::uint64_t device_state_bytes = 0;
 };
 
 // Throws std::invalid_argument with a clear message on a bad value.

@@ -261,6 +261,12 @@ void fill(Arena& a, memos_status& out, const Status& in) {
   out.scheduler_last_pass_ms = in.scheduler_last_pass_ms;
   out.scheduler_working_sets = in.scheduler_working_sets;
   out.scheduler_prefills_pending = in.scheduler_prefills_pending;
+  out.executor_device = a.str(in.executor_device);
+  out.executor_device_description = a.str(in.executor_device_description);
+  out.executor_device_note = a.str(in.executor_device_note);
+  out.executor_gpu_layers = in.executor_gpu_layers;
+  out.executor_layers = in.executor_layers;
+  out.executor_device_memory_bytes = in.executor_device_memory_bytes;
 }
 
 void fill(Arena& a, memos_policy_info& out, const PolicyInfo& in) {
@@ -355,6 +361,20 @@ void fill(Arena& a, memos_kv_stats& out, const KvStats& in) {
   out.adapter_bytes = in.adapter_bytes;
   out.adapter_budget_bytes = in.adapter_budget_bytes;
   out.adapter_loads = in.adapter_loads;
+  out.device = a.str(in.device);
+  out.device_description = a.str(in.device_description);
+  out.gpu_layers = in.gpu_layers;
+  out.layers = in.layers;
+  out.device_free_bytes = in.device_free_bytes;
+  out.device_total_bytes = in.device_total_bytes;
+  out.resident_pinned_states = in.resident_pinned_states;
+  out.resident_pinned_bytes = in.resident_pinned_bytes;
+  out.pinned_bytes = in.pinned_bytes;
+  out.pinned_budget_bytes = in.pinned_budget_bytes;
+  out.device_budget_bytes = in.device_budget_bytes;
+  out.device_states = in.device_states;
+  out.device_state_bytes = in.device_state_bytes;
+  out.device_state_hits = in.device_state_hits;
 }
 
 void fill(Arena& a, memos_chat_reply& out, const ChatReply& in) {

@@ -12,6 +12,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -72,9 +73,16 @@ const Models& models() {
   return m;
 }
 
+// executor.device: MEMOS_TEST_DEVICE (scripts/test-gpu: "gpu"), else auto.
+std::string test_device() {
+  const char* d = std::getenv("MEMOS_TEST_DEVICE");
+  return d && *d ? d : "auto";
+}
+
 std::string config(const std::string& model, const std::string& extra = "") {
   return "[executor]\nmodel = \"" + model +
-         "\"\nthreads = 2\nbatch = 32\nmax_tokens = 256\n"
+         "\"\nthreads = 2\nbatch = 32\nmax_tokens = 256\ndevice = \"" + test_device() +
+         "\"\n"
          // These tests count the states their chats store: the scheduler's
          // background working-set states would be more (scheduler_test.cpp
          // tests those).
@@ -219,6 +227,31 @@ BOOST_AUTO_TEST_CASE(activate_stores_the_block_and_the_next_chat_restores_it) {
   BOOST_TEST(stats->items == 2u);
   BOOST_TEST(stats->model_hash.size() == 64u);
   BOOST_TEST(stats->resident_hits >= 1u);
+  // Where the executor runs and where its resident states live, in kv stats,
+  // memctl status and memctl kv stats alike.
+  auto status = c->status();
+  BOOST_REQUIRE(status.ok());
+  BOOST_TEST(status->executor_device == stats->device);
+  BOOST_TEST(stats->layers == 2u);
+  BOOST_TEST(stats->device_total_bytes > 0u);
+  BOOST_TEST(stats->resident_states >= 1u);
+  std::string shown, err;
+  BOOST_TEST(run_command({MEMOS_MEMCTL, "--socket", d.process->socket(), "status"}, &shown, &err) ==
+             0);
+  if (stats->device == "CPU") {
+    BOOST_TEST(stats->gpu_layers == 0u);
+    BOOST_TEST(stats->resident_pinned_states == 0u);  // ordinary memory on the CPU
+    BOOST_TEST(stats->pinned_budget_bytes == 0u);
+    BOOST_TEST(shown.find("executor     on the CPU") != std::string::npos, shown);
+  } else {
+    BOOST_TEST(stats->gpu_layers == 2u);
+    BOOST_TEST(stats->resident_pinned_states == stats->resident_states);
+    BOOST_TEST(shown.find("executor     on " + stats->device) != std::string::npos, shown);
+  }
+  BOOST_TEST(run_command({MEMOS_MEMCTL, "--socket", d.process->socket(), "kv", "stats"}, &shown,
+                         &err) == 0);
+  BOOST_TEST(shown.find("device     " + stats->device) != std::string::npos, shown);
+  BOOST_TEST(shown.find("in page-locked memory") != std::string::npos, shown);
 
   // Items survive a restart; the first use reads the blob again.
   BOOST_TEST(d.process->stop() == 0);

@@ -240,7 +240,8 @@ BOOST_AUTO_TEST_CASE(executor_and_activation_keys_are_read_and_checked) {
   std::string err = load(
       "[executor]\nmodel = \"/m.gguf\"\nthreads = 2\ncontext = 2048\nbatch = 64\n"
       "kv_type = \"q8_0\"\nmax_tokens = 16\nprompt_cache_mb = 0\nmax_adapter_mb = 64\n"
-      "[activation]\nchunk_tokens = 32\nresident_mb = 0\n"
+      "device = \"gpu:1\"\ngpu_layers = 12\n"
+      "[activation]\nchunk_tokens = 32\nresident_mb = 0\npinned_mb = 64\ngpu_max_mb = 512\n"
       "tenant_max_mb = 10\nmax_state_mb = 5\n",
       &c);
   BOOST_TEST(err == "");
@@ -250,13 +251,34 @@ BOOST_AUTO_TEST_CASE(executor_and_activation_keys_are_read_and_checked) {
   BOOST_TEST(c.activation.chunk_tokens == 32u);
   BOOST_TEST(c.activation.resident_mb == 0u);
   BOOST_TEST(c.executor.prompt_cache_mb == 0u);
+  BOOST_TEST(c.executor.device == "gpu:1");
+  BOOST_TEST(c.executor.gpu_layers == 12);
+  BOOST_TEST(c.activation.pinned_mb == 64u);
+  BOOST_TEST(c.activation.gpu_max_mb == 512u);
   Config defaults;
+  BOOST_TEST(defaults.executor.device == "auto");
+  BOOST_TEST(defaults.executor.gpu_layers == -1);
+  BOOST_TEST(defaults.activation.pinned_mb == 1280u);
+  BOOST_TEST(defaults.activation.gpu_max_mb == 0u);
   BOOST_TEST(defaults.executor.model.empty());  // no executor unless asked
   BOOST_TEST(defaults.executor.prompt_cache_mb == 256u);
   BOOST_TEST(c.executor.max_adapter_mb == 64u);
   BOOST_TEST(defaults.executor.max_adapter_mb == 512u);
   BOOST_TEST(defaults.store.max_adapter_mb == 1024u);
   for (const char* bad : {"[executor]\nkv_type = \"f8\"\n",
+                          "[executor]\ndevice = \"cuda\"\n",
+                          "[executor]\ndevice = \"gpu:\"\n",
+                          "[executor]\ndevice = \"gpu:-1\"\n",
+                          "[executor]\ndevice = \"gpu:99999\"\n",
+                          "[executor]\ndevice = \"\"\n",
+                          "[executor]\ndevice = 0\n",
+                          "[executor]\ngpu_layers = -2\n",
+                          "[executor]\ngpu_layers = 65537\n",
+                          "[executor]\ngpu_layers = \"all\"\n",
+                          "[activation]\npinned_mb = -1\n",
+                          "[activation]\npinned_mb = 16777217\n",
+                          "[activation]\ngpu_max_mb = -1\n",
+                          "[activation]\ngpu_max_mb = \"1G\"\n",
                           "[executor]\ncontext = 10\n",
                           "[executor]\nbatch = 0\n",
                           "[executor]\nthreads = 1000\n",

@@ -116,6 +116,7 @@ embedders = ["hash-v1"]
 executors = ["llama-executor"]
 routers = []
 executor_model = "/srv/models/small.gguf"
+executor_device = "gpu"
 [retention]
 ttl_s = 86400
 purge_delay_s = 3600
@@ -165,6 +166,7 @@ default_tier = "low"
   BOOST_TEST((*t.embedders == std::vector<std::string>{"hash-v1"}));
   BOOST_TEST(t.routers->empty());
   BOOST_TEST(*t.executor_model == "/srv/models/small.gguf");
+  BOOST_TEST(*t.executor_device == "gpu");
   BOOST_TEST(t.retention_ttl_s.value() == 86400u);
   BOOST_TEST(t.retention_purge_delay_s.value() == 3600u);
   BOOST_TEST(t.scheduler.working_set_tokens.value() == 512u);
@@ -223,6 +225,11 @@ BOOST_AUTO_TEST_CASE(mistakes_are_named_at_their_line_and_column) {
 
   Parsed tier = parse("[use]\ntiers = [\"plaintext\", \"cache\"]\n");
   BOOST_TEST(tier.says("alice.toml:2:23: use.tiers: unknown tier 'cache'"), tier.all());
+
+  Parsed device = parse("[use]\nexecutor_device = \"cuda\"\n");
+  BOOST_TEST(device.says("use.executor_device: must be \"cpu\" or \"gpu\""), device.all());
+  Parsed long_device = parse("[use]\nexecutor_device = \"" + std::string(100, 'g') + "\"\n");
+  BOOST_TEST(long_device.says("use.executor_device: longer than 8 bytes"), long_device.all());
 
   Parsed table = parse("rates = 5\n");
   BOOST_TEST(table.says("rates: expected a table ([rates])"), table.all());

@@ -15,8 +15,11 @@ using memos::llama_exec::ResidentCache;
 
 namespace {
 
+// Ordinary memory: the cache only counts sizes (and says which are pinned).
+memos::llama_exec::StagingPool pool(false, 0);
+
 Blob blob(std::size_t bytes) {
-  return std::make_shared<const std::string>(bytes, 'x');
+  return pool.copy_of(std::string(bytes, 'x'));
 }
 
 bool has(ResidentCache& cache, const std::string& digest) {

@@ -263,6 +263,10 @@ typedef struct memos_status {
   uint64_t scheduler_passes;
   int64_t scheduler_last_pass_ms;
   uint32_t scheduler_working_sets, scheduler_prefills_pending;
+  /* The executor (executor.device): "CPU" or the GPU's name, "" none. */
+  memos_str executor_device, executor_device_description, executor_device_note;
+  uint32_t executor_gpu_layers, executor_layers;
+  uint64_t executor_device_memory_bytes;
 } memos_status;
 
 typedef struct memos_policy_info {
@@ -330,6 +334,15 @@ typedef struct memos_kv_stats {
   uint64_t prompt_hits, prompt_hit_tokens;
   uint32_t adapters_loaded;
   uint64_t adapter_bytes, adapter_budget_bytes, adapter_loads;
+  /* Where the executor runs, and where its resident states live. */
+  memos_str device, device_description;
+  uint32_t gpu_layers, layers;
+  uint64_t device_free_bytes, device_total_bytes;
+  uint32_t resident_pinned_states;
+  uint64_t resident_pinned_bytes, pinned_bytes, pinned_budget_bytes;
+  uint64_t device_budget_bytes;
+  uint32_t device_states;
+  uint64_t device_state_bytes, device_state_hits;
 } memos_kv_stats;
 
 typedef struct memos_chat_reply {

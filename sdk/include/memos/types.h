@@ -343,6 +343,15 @@ struct Status {
   std::int64_t scheduler_last_pass_ms = 0;
   std::uint32_t scheduler_working_sets = 0;
   std::uint32_t scheduler_prefills_pending = 0;
+  // The executor (executor.device): where it runs, as it said when loaded:
+  // "CPU" or the GPU's name ("CUDA0"), "" without an executor; under
+  // device "auto" without a GPU, the note says why.
+  std::string executor_device{};
+  std::string executor_device_description{};
+  std::string executor_device_note{};
+  std::uint32_t executor_gpu_layers = 0;  // of executor_layers, in the GPU's memory
+  std::uint32_t executor_layers = 0;
+  std::uint64_t executor_device_memory_bytes = 0;
 };
 
 struct NewItem {
@@ -549,6 +558,25 @@ struct KvStats {
   std::uint64_t adapter_bytes = 0;
   std::uint64_t adapter_budget_bytes = 0;
   std::uint64_t adapter_loads = 0;
+  // Where the executor runs and where its resident states live: in
+  // page-locked host memory (pinned: a GPU executor's, copied to the device
+  // by DMA) or in ordinary memory.
+  std::string device{};  // "CPU" or the GPU's name ("CUDA0")
+  std::string device_description{};
+  std::uint32_t gpu_layers = 0;  // of `layers`, in the GPU's memory
+  std::uint32_t layers = 0;
+  std::uint64_t device_free_bytes = 0;  // the device's memory (the host's on the CPU)
+  std::uint64_t device_total_bytes = 0;
+  std::uint32_t resident_pinned_states = 0;
+  std::uint64_t resident_pinned_bytes = 0;
+  std::uint64_t pinned_bytes = 0;         // page-locked memory the executor holds
+  std::uint64_t pinned_budget_bytes = 0;  // activation.pinned_mb; 0 on the CPU
+  // Resident states in the executor's KV cache on its device
+  // (activation.gpu_max_mb): restored by a copy within the device.
+  std::uint64_t device_budget_bytes = 0;  // the cells they may take, in bytes
+  std::uint32_t device_states = 0;
+  std::uint64_t device_state_bytes = 0;  // the cells they take, in bytes
+  std::uint64_t device_state_hits = 0;   // restores that shared their cells
 };
 
 // Ids as text: format_id() and parse_id(), in memos/vocabulary.h (memosd

@@ -171,7 +171,10 @@ class Status(Structure):
                 ("freshness_p50_ms", c_double), ("freshness_p99_ms", c_double),
                 ("scheduler_passes", c_uint64), ("scheduler_last_pass_ms", c_int64),
                 ("scheduler_working_sets", c_uint32),
-                ("scheduler_prefills_pending", c_uint32)]
+                ("scheduler_prefills_pending", c_uint32),
+                ("executor_device", Str), ("executor_device_description", Str),
+                ("executor_device_note", Str), ("executor_gpu_layers", c_uint32),
+                ("executor_layers", c_uint32), ("executor_device_memory_bytes", c_uint64)]
 
 
 class PolicyInfo(Structure):
@@ -222,7 +225,14 @@ class KvStats(Structure):
                 ("prompts_held", c_uint32), ("prompt_hits", c_uint64),
                 ("prompt_hit_tokens", c_uint64), ("adapters_loaded", c_uint32),
                 ("adapter_bytes", c_uint64), ("adapter_budget_bytes", c_uint64),
-                ("adapter_loads", c_uint64)]
+                ("adapter_loads", c_uint64),
+                ("device", Str), ("device_description", Str), ("gpu_layers", c_uint32),
+                ("layers", c_uint32), ("device_free_bytes", c_uint64),
+                ("device_total_bytes", c_uint64), ("resident_pinned_states", c_uint32),
+                ("resident_pinned_bytes", c_uint64), ("pinned_bytes", c_uint64),
+                ("pinned_budget_bytes", c_uint64), ("device_budget_bytes", c_uint64),
+                ("device_states", c_uint32), ("device_state_bytes", c_uint64),
+                ("device_state_hits", c_uint64)]
 
 
 class ChatReply(Structure):

@@ -227,6 +227,12 @@ class Status:
     scheduler_last_pass_ms: int
     scheduler_working_sets: int
     scheduler_prefills_pending: int
+    executor_device: str  # "CPU" or the GPU's name ("CUDA0"); "" no executor
+    executor_device_description: str
+    executor_device_note: str  # device "auto" without a GPU: why not
+    executor_gpu_layers: int
+    executor_layers: int
+    executor_device_memory_bytes: int
 
 
 @dataclass(frozen=True)
@@ -324,6 +330,20 @@ class KvStats:
     adapter_bytes: int
     adapter_budget_bytes: int
     adapter_loads: int
+    device: str  # where the executor runs: "CPU" or the GPU's name
+    device_description: str
+    gpu_layers: int
+    layers: int
+    device_free_bytes: int
+    device_total_bytes: int
+    resident_pinned_states: int  # resident states in page-locked memory (a GPU's DMA source)
+    resident_pinned_bytes: int
+    pinned_bytes: int
+    pinned_budget_bytes: int
+    device_budget_bytes: int  # the KV cache's cells for resident states (activation.gpu_max_mb)
+    device_states: int
+    device_state_bytes: int
+    device_state_hits: int
 
 
 @dataclass(frozen=True)
