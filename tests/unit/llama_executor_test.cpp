@@ -993,6 +993,8 @@ BOOST_AUTO_TEST_CASE(states_stay_resident_within_the_budget) {
   BOOST_TEST(second.state_status == "restored");
   BOOST_TEST(second.resident);
   BOOST_TEST(same_bytes(first.logits, second.logits));
+  // Before the status: a reply reader lives until the executor's next call.
+  const bool on_gpu = std::string(x.describe().getDevice().cStr()) != "CPU";
   auto st = x.status();
   BOOST_TEST(st.getResidentStates() == 1u);
   BOOST_TEST(st.getResidentBytes() == s.size);
@@ -1002,7 +1004,6 @@ BOOST_AUTO_TEST_CASE(states_stay_resident_within_the_budget) {
   BOOST_TEST(st.getRejectedStates() == 0u);
   // Where it lives: page-locked memory on a GPU (the restore's DMA source),
   // ordinary memory on the CPU.
-  const bool on_gpu = std::string(x.describe().getDevice().cStr()) != "CPU";
   BOOST_TEST(st.getResidentPinnedStates() == (on_gpu ? 1u : 0u));
   BOOST_TEST(st.getResidentPinnedBytes() == (on_gpu ? s.size : 0u));
   BOOST_TEST(st.getPinnedBytes() >= st.getResidentPinnedBytes());
