@@ -94,8 +94,7 @@ Status WriteTxn::put_access_stats(CubeId cube, ItemId item, const AccessStats& s
   AccessStats checked = stats;
   if (!std::isfinite(checked.strength) || checked.strength < 1) checked.strength = 1;
   if (!std::isfinite(checked.recalls) || checked.recalls < 0) checked.recalls = 0;
-  return put_row(txn_, tables().access, item_key(cube, item), encode_access(checked),
-                 "write access");
+  return put_row(tables().access, item_key(cube, item), encode_access(checked), "write access");
 }
 
 }  // namespace memos::store

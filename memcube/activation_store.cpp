@@ -100,7 +100,7 @@ Status WriteTxn::ensure_tenant_salt(TenantId tenant, Digest* out) {
     return {Errc::io, "no random bytes for the tenant's salt"};
   }
   std::string_view salt(reinterpret_cast<const char*>(out->data()), out->size());
-  return put_row(txn_, tables().tenant_salts, tenant_key(tenant), salt, "write tenant salt");
+  return put_row(tables().tenant_salts, tenant_key(tenant), salt, "write tenant salt");
 }
 
 Status WriteTxn::put_activation(const Activation& a) {
@@ -110,19 +110,19 @@ Status WriteTxn::put_activation(const Activation& a) {
   if (Status s = view_.read_cube(a.cube, &cube); !s.ok()) return s;
   std::string record = encode_activation(a);
   MDB_val key = as_val(k), val = as_val(record);
-  int rc = mdb_put(txn_, tables().activations, &key, &val, MDB_NOOVERWRITE);
+  int rc = put_raw(tables().activations, &key, &val, MDB_NOOVERWRITE);
   if (rc == MDB_KEYEXIST) return {Errc::already_exists, "activation item exists"};
   Status s = from_mdb(rc, "write activation");
   if (!s.ok()) return s;
   for (const Digest& d : a.prefixes) {
-    if (s = put_row(txn_, tables().activation_prefixes, prefix_key(d, a.cube, a.id), "",
+    if (s = put_row(tables().activation_prefixes, prefix_key(d, a.cube, a.id), "",
                     "write activation prefix");
         !s.ok()) {
       return s;
     }
   }
-  if (s = put_row(txn_, tables().activation_lru, lru_key(a.tenant, a.last_used_ms, a.cube, a.id),
-                  "", "write activation LRU");
+  if (s = put_row(tables().activation_lru, lru_key(a.tenant, a.last_used_ms, a.cube, a.id), "",
+                  "write activation LRU");
       !s.ok()) {
     return s;
   }
@@ -138,18 +138,18 @@ Status WriteTxn::remove_activation(CubeId cube, ItemId id, Activation* removed) 
   Status s = view_.get_activation(cube, id, &a);
   if (!s.ok()) return s;
   for (const Digest& d : a.prefixes) {
-    if (s = del_row(txn_, tables().activation_prefixes, prefix_key(d, cube, id),
+    if (s = del_row(tables().activation_prefixes, prefix_key(d, cube, id),
                     "remove activation prefix");
         !s.ok()) {
       return s;
     }
   }
-  if (s = del_row(txn_, tables().activation_lru, lru_key(a.tenant, a.last_used_ms, cube, id),
+  if (s = del_row(tables().activation_lru, lru_key(a.tenant, a.last_used_ms, cube, id),
                   "remove activation LRU");
       !s.ok()) {
     return s;
   }
-  if (s = del_row(txn_, tables().activations, item_key(cube, id), "remove activation"); !s.ok()) {
+  if (s = del_row(tables().activations, item_key(cube, id), "remove activation"); !s.ok()) {
     return s;
   }
   if (s = blob_unref(a.blob); !s.ok() && s.code != Errc::not_found) return s;
@@ -167,19 +167,19 @@ Status WriteTxn::touch_activation(CubeId cube, ItemId id, std::int64_t now_ms) {
   Activation a;
   Status s = view_.get_activation(cube, id, &a);
   if (!s.ok()) return s;
-  if (s = del_row(txn_, tables().activation_lru, lru_key(a.tenant, a.last_used_ms, cube, id),
+  if (s = del_row(tables().activation_lru, lru_key(a.tenant, a.last_used_ms, cube, id),
                   "remove activation LRU");
       !s.ok()) {
     return s;
   }
   a.last_used_ms = std::max(a.last_used_ms, now_ms);
   a.uses += 1;
-  if (s = put_row(txn_, tables().activation_lru, lru_key(a.tenant, a.last_used_ms, cube, id), "",
+  if (s = put_row(tables().activation_lru, lru_key(a.tenant, a.last_used_ms, cube, id), "",
                   "write activation LRU");
       !s.ok()) {
     return s;
   }
-  return put_row(txn_, tables().activations, item_key(cube, id), encode_activation(a),
+  return put_row(tables().activations, item_key(cube, id), encode_activation(a),
                  "write activation");
 }
 

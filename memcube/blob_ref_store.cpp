@@ -35,17 +35,15 @@ Status ReadTxn::blob_refs(const std::array<std::uint8_t, 32>& blob, std::uint64_
 
 Status WriteTxn::blob_ref(const std::array<std::uint8_t, 32>& blob, std::uint64_t size) {
   MDB_val key = blob_key(blob), val;
-  std::uint64_t known_size = size, refs = 0;
   int rc = mdb_get(txn_, tables().blobs, &key, &val);
   if (rc == 0) {
+    std::uint64_t known_size, refs;
     if (Status s = decode_blob_row(as_view(val), &known_size, &refs); !s.ok()) return s;
     if (known_size != size) return {Errc::corrupt, "blob size differs from its earlier references"};
   } else if (rc != MDB_NOTFOUND) {
     return from_mdb(rc, "read blob row");
   }
-  std::string row = encode_blob_row(size, refs + 1);
-  MDB_val nv = as_val(row);
-  return from_mdb(mdb_put(txn_, tables().blobs, &key, &nv, 0), "write blob row");
+  return add_blob_refs(blob, 1, size);
 }
 
 Status WriteTxn::blob_unref(const std::array<std::uint8_t, 32>& blob) {
@@ -55,10 +53,37 @@ Status WriteTxn::blob_unref(const std::array<std::uint8_t, 32>& blob) {
   if (rc) return from_mdb(rc, "read blob row");
   std::uint64_t size, refs;
   if (Status s = decode_blob_row(as_view(val), &size, &refs); !s.ok()) return s;
-  if (refs <= 1) return from_mdb(mdb_del(txn_, tables().blobs, &key, nullptr), "drop blob row");
-  std::string row = encode_blob_row(size, refs - 1);
-  MDB_val nv = as_val(row);
-  return from_mdb(mdb_put(txn_, tables().blobs, &key, &nv, 0), "write blob row");
+  return add_blob_refs(blob, -1, size);
+}
+
+Status WriteTxn::add_blob_refs(const std::array<std::uint8_t, 32>& blob, std::int64_t delta,
+                               std::uint64_t size) {
+  MDB_val key = blob_key(blob), val;
+  std::uint64_t known_size = size, refs = 0;
+  int rc = mdb_get(txn_, tables().blobs, &key, &val);
+  if (rc == 0) {
+    if (Status s = decode_blob_row(as_view(val), &known_size, &refs); !s.ok()) return s;
+  } else if (rc != MDB_NOTFOUND) {
+    return from_mdb(rc, "read blob row");
+  }
+  const std::uint64_t magnitude =
+      delta < 0 ? 0 - static_cast<std::uint64_t>(delta) : static_cast<std::uint64_t>(delta);
+  if (delta < 0 && refs < magnitude) {
+    return {Errc::corrupt, "a blob's reference count would go below zero"};
+  }
+  const std::uint64_t now = delta < 0 ? refs - magnitude : refs + magnitude;
+  // Written past the recording helpers: the change is recorded as the delta,
+  // which commutes with other shards' references to the same blob.
+  if (now == 0) {
+    rc = rc == MDB_NOTFOUND ? 0 : mdb_del(txn_, tables().blobs, &key, nullptr);
+  } else {
+    std::string row = encode_blob_row(known_size, now);
+    MDB_val nv = as_val(row);
+    rc = mdb_put(txn_, tables().blobs, &key, &nv, 0);
+  }
+  if (rc) return from_mdb(rc, "write blob row");
+  if (changes_ && delta != 0) changes_->blob_refs(blob, delta, known_size);
+  return {};
 }
 
 }  // namespace memos::store

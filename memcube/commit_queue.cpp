@@ -82,15 +82,25 @@ void CommitQueue::commit_group(std::deque<WriteJob>& group) {
   // Which jobs an attempt runs: all of them, until the reserve is used.
   std::vector<bool> run(group.size(), true);
   Status status;
-  bool may_grow = true, reserve = false;
+  bool may_grow = true, reserve = false, sink_refused = false;
   for (;;) {
     std::optional<WriteTxn> txn;
+    ChangeSet changes;  // each attempt records afresh
     status = store_.begin_write(&txn);
     if (status.ok()) {
+      if (change_sink_) txn->record_changes(&changes);
       for (std::size_t i = 0; i < group.size(); ++i) {
         if (run[i]) results[i] = txn->nested(group[i].apply);
       }
-      status = txn->commit();
+      if (change_sink_ && !changes.empty()) {
+        status = txn->seal();
+        if (status.ok()) {
+          status = change_sink_(changes);
+          sink_refused = !status.ok();
+        }
+        if (!status.ok()) txn->abort();
+      }
+      if (status.ok()) status = txn->commit();
     }
     auto job_full = [&](std::size_t i) { return run[i] && results[i].code == Errc::map_full; };
     bool map_full = status.code == Errc::map_full;
@@ -135,7 +145,7 @@ void CommitQueue::commit_group(std::deque<WriteJob>& group) {
   if (!status.ok()) {
     // Nothing of this group is durable: every job fails with the commit's error.
     for (auto& r : results) r = status;
-    if (status.code != Errc::storage_full) on_fatal_(status);
+    if (status.code != Errc::storage_full && !sink_refused) on_fatal_(status);
   }
   {
     std::lock_guard lock(mutex_);

@@ -9,7 +9,8 @@
 //
 // Errors passed to `done`: whatever the job returned; storage_full when the
 // map or disk is full (retryable; a job that frees space gets the map's
-// reserve first); io when the commit itself failed, in which
+// reserve first); the change sink's error when it refused the group (see
+// set_change_sink); io when the commit itself failed, in which
 // case `on_fatal` is called first: by the durability contract memosd then exits.
 #pragma once
 
@@ -53,6 +54,17 @@ class CommitQueue {
   // Runs on the writer thread after the `done` of every job of a group (so
   // work the jobs left can be done once per group). Set before submitting.
   void set_after_group(std::function<void()> after_group) { after_group_ = std::move(after_group); }
+  // Replication (docs/scale-out.md): with a sink set, each group's
+  // transaction records the rows it changes (change_set.h), and the sink gets
+  // them after the jobs ran and before the commit — where a cluster appends
+  // them to its log. A group whose jobs changed nothing is not sunk. A sink's
+  // error aborts the group: nothing of it is committed and every job fails
+  // with that error, which is not fatal (the store is intact); a sink never
+  // returns map_full, which is the store's own. Runs on the writer thread;
+  // set before submitting.
+  void set_change_sink(std::function<Status(const ChangeSet&)> sink) {
+    change_sink_ = std::move(sink);
+  }
   // Commits what is queued, then ends the writer thread. Idempotent.
   void stop();
 
@@ -67,6 +79,7 @@ class CommitQueue {
   Store& store_;
   std::function<void(const Status&)> on_fatal_;
   std::function<void()> after_group_;
+  std::function<Status(const ChangeSet&)> change_sink_;
   bool group_commit_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

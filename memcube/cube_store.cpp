@@ -66,7 +66,7 @@ Status WriteTxn::update_cube(CubeId cube, const std::function<void(Cube&)>& chan
   Cube c;
   if (Status s = view_.read_cube(cube, &c); !s.ok()) return s;
   change(c);
-  return put_row(txn_, tables().cubes, u64_key(cube), encode_cube(c), "update cube");
+  return put_row(tables().cubes, u64_key(cube), encode_cube(c), "update cube");
 }
 
 Status WriteTxn::create_cube(TenantId tenant, std::string_view name, std::string_view embedder,
@@ -88,9 +88,9 @@ Status WriteTxn::create_cube(TenantId tenant, std::string_view name, std::string
   cube.language = language;
   std::string nk = cube_name_key(tenant, name), idk = u64_key(cube.id), rec = encode_cube(cube);
   MDB_val k1 = as_val(nk), v1 = as_val(idk), k2 = as_val(idk), v2 = as_val(rec);
-  int rc = mdb_put(txn_, tables().cube_names, &k1, &v1, MDB_NOOVERWRITE);
+  int rc = put_raw(tables().cube_names, &k1, &v1, MDB_NOOVERWRITE);
   if (rc) return from_mdb(rc, "create cube");
-  rc = mdb_put(txn_, tables().cubes, &k2, &v2, 0);
+  rc = put_raw(tables().cubes, &k2, &v2, 0);
   if (rc) return from_mdb(rc, "create cube");
   if (s = add_tenant_usage(tenant, 1, 0, 0); !s.ok()) return s;
   *out = std::move(cube);
@@ -142,13 +142,13 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
   if (s = remove_working_set(removed->id); !s.ok()) return s;
   for (MDB_dbi dbi : {tables().items, tables().versions, tables().snapshots, tables().access,
                       tables().text_hashes}) {
-    if (s = delete_prefix(txn_, dbi, prefix, "remove cube items"); !s.ok()) return s;
+    if (s = delete_prefix(dbi, prefix, "remove cube items"); !s.ok()) return s;
   }
   std::string nk = cube_name_key(tenant, name);
   MDB_val k1 = as_val(nk), k2 = as_val(prefix);
-  int rc = mdb_del(txn_, tables().cube_names, &k1, nullptr);
+  int rc = del_raw(tables().cube_names, &k1, nullptr);
   if (rc) return from_mdb(rc, "remove cube name");
-  rc = mdb_del(txn_, tables().cubes, &k2, nullptr);
+  rc = del_raw(tables().cubes, &k2, nullptr);
   return from_mdb(rc, "remove cube");
 }
 
@@ -162,8 +162,8 @@ Status WriteTxn::rename_cube(TenantId tenant, std::string_view from, std::string
   std::string old_key = cube_name_key(tenant, from), new_key = cube_name_key(tenant, to);
   std::string id = u64_key(out->id);
   MDB_val ok = as_val(old_key), nk = as_val(new_key), iv = as_val(id);
-  int rc = mdb_del(txn_, tables().cube_names, &ok, nullptr);
-  if (rc == 0) rc = mdb_put(txn_, tables().cube_names, &nk, &iv, MDB_NOOVERWRITE);
+  int rc = del_raw(tables().cube_names, &ok, nullptr);
+  if (rc == 0) rc = put_raw(tables().cube_names, &nk, &iv, MDB_NOOVERWRITE);
   if (rc) return from_mdb(rc, "rename cube");
   s = update_cube(out->id, [&](Cube& c) { c.name = to; });
   if (s.ok()) out->name = to;

@@ -22,7 +22,7 @@ Status ReadTxn::find_idempotency(TenantId tenant, std::string_view key,
 
 Status WriteTxn::put_idempotency(TenantId tenant, std::string_view key,
                                  const IdempotencyRecord& record) {
-  return put_row(txn_, tables().idempotency, cube_name_key(tenant, key), encode_idempotency(record),
+  return put_row(tables().idempotency, cube_name_key(tenant, key), encode_idempotency(record),
                  "write idempotency key");
 }
 

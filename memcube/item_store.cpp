@@ -238,10 +238,10 @@ Status WriteTxn::put_item(CubeId cube, Item& item, std::int64_t live_delta) {
   std::string rec = encode_item(item);
   std::string hk = item_key(cube, item.id), vk = version_key(cube, item.id, item.version);
   MDB_val k1 = as_val(hk), v1 = as_val(rec), k2 = as_val(vk), v2 = as_val(rec);
-  int rc = mdb_put(txn_, tables().versions, &k2, &v2, MDB_NOOVERWRITE);
+  int rc = put_raw(tables().versions, &k2, &v2, MDB_NOOVERWRITE);
   if (rc == MDB_KEYEXIST) return {Errc::corrupt, "version already exists"};
   if (rc) return from_mdb(rc, "write version");
-  rc = mdb_put(txn_, tables().items, &k1, &v1, 0);
+  rc = put_raw(tables().items, &k1, &v1, 0);
   return from_mdb(rc, "write item");
 }
 
@@ -383,7 +383,7 @@ Status WriteTxn::import_item(CubeId cube, std::vector<Item>* versions, std::int6
     }
     std::string rec = encode_item(v), vk = version_key(cube, v.id, v.version);
     MDB_val k = as_val(vk), val = as_val(rec);
-    int rc = mdb_put(txn_, tables().versions, &k, &val, MDB_NOOVERWRITE);
+    int rc = put_raw(tables().versions, &k, &val, MDB_NOOVERWRITE);
     if (rc) return from_mdb(rc, "import version");
     // Each version of a parametric item holds a reference to its blob,
     // which the caller has put in the blob store.
@@ -393,7 +393,7 @@ Status WriteTxn::import_item(CubeId cube, std::vector<Item>* versions, std::int6
   }
   std::string rec = encode_item(head), hk = item_key(cube, head.id);
   MDB_val k = as_val(hk), val = as_val(rec);
-  int rc = mdb_put(txn_, tables().items, &k, &val, 0);
+  int rc = put_raw(tables().items, &k, &val, 0);
   if (rc) return from_mdb(rc, "import item");
   if (Status s = queue_for_retention(cube, head, "import retention entry"); !s.ok()) return s;
   if (Status s = reindex_text(cube, nullptr, head); !s.ok()) return s;

@@ -89,7 +89,7 @@ Status WriteTxn::put_param(CubeId cube, const Parametric& param, std::string tex
     item.created_at_ms = now_ms;
     item.valid_from_ms = now_ms;
     std::string k = name_key(cube, param.name), id = u64_key(item.id);
-    if (s = put_row(txn_, tables().param_names, k, id, "write param name"); !s.ok()) return s;
+    if (s = put_row(tables().param_names, k, id, "write param name"); !s.ok()) return s;
   } else if (!s.ok()) {
     return s;
   } else if (item.state == State::frozen) {
@@ -114,7 +114,7 @@ Status WriteTxn::put_param(CubeId cube, const Parametric& param, std::string tex
 Status WriteTxn::import_param_name(CubeId cube, const Item& head) {
   std::string k = name_key(cube, head.param->name), id = u64_key(head.id);
   MDB_val key = as_val(k), val = as_val(id);
-  int rc = mdb_put(txn_, tables().param_names, &key, &val, MDB_NOOVERWRITE);
+  int rc = put_raw(tables().param_names, &key, &val, MDB_NOOVERWRITE);
   if (rc == MDB_KEYEXIST) {
     return {Errc::corrupt, "two adapters are named '" + head.param->name + "'"};
   }
@@ -137,7 +137,7 @@ Status WriteTxn::drop_param(CubeId cube, ItemId id) {
     if (!s.ok()) return s;
   }
   if (name.empty()) return {};
-  return del_row(txn_, tables().param_names, name_key(cube, name), "drop param name");
+  return del_row(tables().param_names, name_key(cube, name), "drop param name");
 }
 
 Status WriteTxn::drop_params_of(CubeId cube) {

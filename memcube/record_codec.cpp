@@ -327,4 +327,42 @@ Status decode_activation(std::string_view bytes, Activation* out) {
   return s;
 }
 
+std::string encode_change_group(const ChangeGroup& group) {
+  capnp::MallocMessageBuilder message;
+  auto r = message.initRoot<records::ChangeGroupRecord>();
+  r.setShard(group.shard);
+  r.setEpoch(group.epoch);
+  r.setSchema(group.schema);
+  const auto& changes = group.changes.changes();
+  auto list = r.initChanges(static_cast<unsigned>(changes.size()));
+  auto data = [](const std::string& s) {
+    return capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
+  };
+  for (unsigned i = 0; i < changes.size(); ++i) {
+    list[i].setTable(static_cast<std::uint8_t>(changes[i].table));
+    list[i].setKind(static_cast<std::uint8_t>(changes[i].kind));
+    list[i].setKey(data(changes[i].key));
+    list[i].setValue(data(changes[i].value));
+  }
+  return to_record(message);
+}
+
+Status decode_change_group(std::string_view bytes, ChangeGroup* out) {
+  return decode_record<records::ChangeGroupRecord>(
+      bytes, "replication", [&](records::ChangeGroupRecord::Reader r) {
+        out->shard = r.getShard();
+        out->epoch = r.getEpoch();
+        out->schema = r.getSchema();
+        out->changes.clear();
+        auto bytes_of = [](capnp::Data::Reader d) {
+          return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+        };
+        for (auto c : r.getChanges()) {
+          out->changes.append(Change{static_cast<TableId>(c.getTable()),
+                                     static_cast<ChangeKind>(c.getKind()), bytes_of(c.getKey()),
+                                     bytes_of(c.getValue())});
+        }
+      });
+}
+
 }  // namespace memos::store

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "memcube/activation.h"
+#include "memcube/change_set.h"
 #include "memcube/store.h"
 
 namespace memos::store {
@@ -30,5 +31,10 @@ std::string encode_idempotency(const IdempotencyRecord& record);
 Status decode_idempotency(std::string_view bytes, IdempotencyRecord* out);
 std::string encode_activation(const Activation& activation);
 Status decode_activation(std::string_view bytes, Activation* out);
+// A replication log record (change_set.h). Decoding checks the header, the
+// checksum and the message; whether the tables and kinds are known is
+// checked when the changes are applied. Errors: corrupt.
+std::string encode_change_group(const ChangeGroup& group);
+Status decode_change_group(std::string_view bytes, ChangeGroup* out);
 
 }  // namespace memos::store

@@ -42,13 +42,13 @@ std::optional<QueueEntry> queue_entry(CubeId cube, const Item& head) {
 Status WriteTxn::queue_for_retention(CubeId cube, const Item& head, std::string_view what) {
   auto entry = queue_entry(cube, head);
   if (!entry) return {};
-  return put_row(txn_, entry->expiry ? tables().expiry : tables().tombstones, entry->key, "", what);
+  return put_row(entry->expiry ? tables().expiry : tables().tombstones, entry->key, "", what);
 }
 
 Status WriteTxn::unqueue_from_retention(CubeId cube, const Item& previous_head) {
   auto entry = queue_entry(cube, previous_head);
   if (!entry) return {};
-  return del_row(txn_, entry->expiry ? tables().expiry : tables().tombstones, entry->key,
+  return del_row(entry->expiry ? tables().expiry : tables().tombstones, entry->key,
                  "update retention queue");
 }
 
@@ -83,8 +83,7 @@ Status WriteTxn::run_retention(std::int64_t now_ms, const PurgeDelays& purge_del
     // Written by the daemon, not a tenant: the session says so.
     s = remove_item(e.cube, e.item, 0, now_ms, &tombstone, "retention");
     // An entry whose item went with its cube is simply dropped.
-    if (s.code == Errc::not_found)
-      s = del_row(txn_, tables().expiry, e.key, "drop retention entry");
+    if (s.code == Errc::not_found) s = del_row(tables().expiry, e.key, "drop retention entry");
     if (!s.ok()) return s;
     if (tombstone.id != 0) out->expired.emplace_back(e.cube, e.item);
   }
@@ -101,7 +100,7 @@ Status WriteTxn::run_retention(std::int64_t now_ms, const PurgeDelays& purge_del
     if (h.code == Errc::not_found || (h.ok() && !head.deleted())) {
       // Gone with its cube, or brought back by a rollback after its entry
       // moved: nothing to purge.
-      if (s = del_row(txn_, tables().tombstones, e.key, "drop retention entry"); !s.ok()) return s;
+      if (s = del_row(tables().tombstones, e.key, "drop retention entry"); !s.ok()) return s;
       continue;
     }
     if (!h.ok()) return h;
@@ -109,9 +108,9 @@ Status WriteTxn::run_retention(std::int64_t now_ms, const PurgeDelays& purge_del
     if (s = view_.read_cube(e.cube, &cube); !s.ok() && s.code != Errc::not_found) return s;
     const std::int64_t delay = s.ok() ? purge_delays.of(cube.owner) : shortest;
     if (head.recorded_at_ms > now_ms - delay) {
-      s = del_row(txn_, tables().tombstones, e.key, "move retention entry");
+      s = del_row(tables().tombstones, e.key, "move retention entry");
       if (s.ok()) {
-        s = put_row(txn_, tables().tombstones,
+        s = put_row(tables().tombstones,
                     due_key(head.recorded_at_ms + delay - shortest, e.cube, e.item), "",
                     "move retention entry");
       }
@@ -124,13 +123,13 @@ Status WriteTxn::run_retention(std::int64_t now_ms, const PurgeDelays& purge_del
       if (s = drop_param(e.cube, e.item); !s.ok()) return s;
     }
     std::string prefix = item_key(e.cube, e.item);
-    if (s = delete_prefix(txn_, tables().versions, prefix, "purge versions"); !s.ok()) return s;
+    if (s = delete_prefix(tables().versions, prefix, "purge versions"); !s.ok()) return s;
     MDB_val hk = as_val(prefix);
-    int rc = mdb_del(txn_, tables().access, &hk, nullptr);
+    int rc = del_raw(tables().access, &hk, nullptr);
     if (rc && rc != MDB_NOTFOUND) return from_mdb(rc, "purge access statistics");
-    rc = mdb_del(txn_, tables().items, &hk, nullptr);
+    rc = del_raw(tables().items, &hk, nullptr);
     if (rc && rc != MDB_NOTFOUND) return from_mdb(rc, "purge item");
-    if (s = del_row(txn_, tables().tombstones, e.key, "drop retention entry"); !s.ok()) return s;
+    if (s = del_row(tables().tombstones, e.key, "drop retention entry"); !s.ok()) return s;
     if (rc == 0) ++out->purged;  // not when its cube took the item first
   }
   return {};

@@ -57,7 +57,7 @@ Status WriteTxn::add_router_usage(const std::vector<RouterCharge>& batch) {
     if (!s.ok() || usage.day != c.day) usage = {c.day, 0, 0};
     usage.tokens += c.tokens;
     usage.queries += c.queries;
-    if (Status w = put_row(txn_, tables().router_usage, tenant_key(c.tenant), encode(usage),
+    if (Status w = put_row(tables().router_usage, tenant_key(c.tenant), encode(usage),
                            "write router usage");
         !w.ok())
       return w;

@@ -99,10 +99,10 @@ Status WriteTxn::put_share(const CubeShare& share) {
     return {Errc::conflict, "a cube is not shared with its own owner"};
   }
   const std::string row = encode_grant(share);
-  Status s = put_row(txn_, tables().cube_shares, grant_key(share.cube, share.tenant), row,
-                     "write cube share");
+  Status s =
+      put_row(tables().cube_shares, grant_key(share.cube, share.tenant), row, "write cube share");
   if (s.ok()) {
-    s = put_row(txn_, tables().shared_cubes, shared_key(share.tenant, share.cube), row,
+    s = put_row(tables().shared_cubes, shared_key(share.tenant, share.cube), row,
                 "write shared cube");
   }
   return s;
@@ -111,9 +111,8 @@ Status WriteTxn::put_share(const CubeShare& share) {
 Status WriteTxn::remove_share(CubeId cube, TenantId tenant, CubeShare* removed) {
   CubeShare found;
   if (Status s = view_.find_share(cube, tenant, &found); !s.ok()) return s;
-  Status s = del_row(txn_, tables().cube_shares, grant_key(cube, tenant), "remove cube share");
-  if (s.ok())
-    s = del_row(txn_, tables().shared_cubes, shared_key(tenant, cube), "remove shared cube");
+  Status s = del_row(tables().cube_shares, grant_key(cube, tenant), "remove cube share");
+  if (s.ok()) s = del_row(tables().shared_cubes, shared_key(tenant, cube), "remove shared cube");
   if (s.ok() && removed) *removed = found;
   return s;
 }

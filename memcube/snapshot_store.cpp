@@ -108,7 +108,7 @@ Status WriteTxn::create_snapshot(CubeId cube, std::string_view tag, TenantId by,
   Snapshot snap{std::string(tag), c.head_version, now_ms, c.live_items, by};
   std::string k = snapshot_key(cube, tag), v = encode_snapshot(snap);
   MDB_val key = as_val(k), val = as_val(v);
-  if (int rc = mdb_put(txn_, tables().snapshots, &key, &val, MDB_NOOVERWRITE)) {
+  if (int rc = put_raw(tables().snapshots, &key, &val, MDB_NOOVERWRITE)) {
     return from_mdb(rc, "write snapshot");
   }
   *out = std::move(snap);
@@ -120,7 +120,7 @@ Status WriteTxn::finish_import(CubeId cube, std::uint64_t head_version,
   for (const Snapshot& snap : snapshots) {
     std::string k = snapshot_key(cube, snap.tag), v = encode_snapshot(snap);
     MDB_val key = as_val(k), val = as_val(v);
-    int rc = mdb_put(txn_, tables().snapshots, &key, &val, MDB_NOOVERWRITE);
+    int rc = put_raw(tables().snapshots, &key, &val, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST) return {Errc::already_exists, "snapshot '" + snap.tag + "' twice"};
     if (rc) return from_mdb(rc, "import snapshot");
   }

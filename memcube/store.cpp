@@ -27,7 +27,7 @@ namespace {
 // Tables an older memosd may ignore without harm are created empty at any
 // version, without a new one (a downgrade stays possible): `router_usage`
 // (it would only stop counting the router's spending).
-constexpr std::uint32_t kSchemaVersion = 6;
+constexpr std::uint32_t kSchemaVersion = Store::kSchemaVersion;
 constexpr std::uint32_t kOldestUpgradableSchema = 2;
 
 }  // namespace
@@ -223,7 +223,11 @@ WriteTxn::WriteTxn(Store* store, MDB_txn* txn) : store_(store), txn_(txn), view_
 }
 
 WriteTxn::WriteTxn(WriteTxn&& other) noexcept
-    : store_(other.store_), txn_(other.txn_), view_(other.store_, other.txn_) {
+    : store_(other.store_),
+      txn_(other.txn_),
+      view_(other.store_, other.txn_),
+      changes_(other.changes_),
+      sealed_(other.sealed_) {
   view_.owns_ = false;
   other.txn_ = nullptr;
 }
@@ -237,17 +241,24 @@ void WriteTxn::abort() {
   txn_ = nullptr;
 }
 
-Status WriteTxn::commit() {
+Status WriteTxn::seal() {
   MEMOS_ASSERT_ON_THREAD(store_->writer_);  // reads last_id_
   std::string v;
   put_be(v, store_->last_id_, 8);
   MDB_val key = as_val("last_id"), val = as_val(v);
-  int rc = mdb_put(txn_, tables().meta, &key, &val, 0);
-  if (rc) {
-    abort();
-    return from_mdb(rc, "persist last id");
+  if (int rc = put_raw(tables().meta, &key, &val, 0)) return from_mdb(rc, "persist last id");
+  sealed_ = true;
+  return {};
+}
+
+Status WriteTxn::commit() {
+  if (!sealed_) {
+    if (Status s = seal(); !s.ok()) {
+      abort();
+      return s;
+    }
   }
-  rc = mdb_txn_commit(txn_);
+  int rc = mdb_txn_commit(txn_);
   txn_ = nullptr;
   // LMDB turns a short write into EIO, and a filling disk gives short
   // writes: with the disk (nearly) full, that EIO means "no space", which
@@ -264,14 +275,19 @@ Status WriteTxn::nested(const std::function<Status(WriteTxn&)>& op) {
   int rc = mdb_txn_begin(store_->env_, txn_, 0, &child);
   if (rc) return from_mdb(rc, "nested transaction");
   WriteTxn inner(store_, child);
+  inner.changes_ = changes_;
+  const std::size_t recorded = changes_ ? changes_->size() : 0;
   Status s = op(inner);
-  if (!s.ok()) {
+  if (s.ok()) {
+    rc = mdb_txn_commit(child);
+    inner.txn_ = nullptr;
+    s = from_mdb(rc, "nested commit");
+  } else {
     inner.abort();
-    return s;
   }
-  rc = mdb_txn_commit(child);
-  inner.txn_ = nullptr;
-  return from_mdb(rc, "nested commit");
+  // What LMDB dropped, the record drops too.
+  if (!s.ok() && changes_) changes_->truncate(recorded);
+  return s;
 }
 
 std::uint64_t WriteTxn::next_id(std::int64_t now_ms) {

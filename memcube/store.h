@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "memcube/activation.h"
+#include "memcube/change_set.h"
 #include "memcube/ids.h"
 #include "memcube/store_types.h"
 #include "memcube/tenancy.h"
@@ -39,6 +40,7 @@
 // LMDB's handles, as <lmdb.h> declares them (typedef struct MDB_txn MDB_txn).
 struct MDB_env;
 struct MDB_txn;
+struct MDB_val;
 
 namespace memos::store {
 
@@ -83,6 +85,9 @@ class Store {
   std::uint64_t free_bytes() const;
   // Below this, a commit's EIO is taken for a full disk (see WriteTxn::commit).
   static constexpr std::uint64_t kLowSpaceBytes = 64ull << 20;
+  // The layout of the tables (store_tables.h) this code reads and writes;
+  // replication records carry it (change_set.h).
+  static constexpr std::uint32_t kSchemaVersion = 6;
 
   // Makes the calling thread the writer thread: from now on begin_write,
   // grow_map and a WriteTxn's id counter assert that they run on it (debug
@@ -413,6 +418,24 @@ class WriteTxn {
   // Reads within this transaction.
   const ReadTxn& reader() const { return view_; }
 
+  // From now on, every row this transaction and its nested ones write is
+  // recorded in `changes` (which must outlive it), in order; a nested
+  // transaction that fails drops what it recorded. The rows a store keeps
+  // for itself (its schema number) are never recorded.
+  void record_changes(ChangeSet* changes) { changes_ = changes; }
+  // Applies another store's recorded changes as they are (a follower
+  // applying the replication log): puts and erases row by row, blob
+  // reference deltas to the counts, and "last_id" in meta only ever forward,
+  // so ids issued here later stay unique. Recorded in turn when recording.
+  // Errors: corrupt (a table or kind this store does not know, a malformed
+  // blob delta, a reference count that would go below 0), storage_full,
+  // map_full, io.
+  Status apply_changes(const ChangeSet& changes);
+
+  // Writes the last issued id to meta (recorded like any row), so that a
+  // recorded change set is complete before commit; commit() does it when
+  // this was not called. Errors: storage_full, map_full, io.
+  Status seal();
   // Makes every change durable (fsync). Errors: storage_full (ENOSPC), io.
   Status commit();
   void abort();
@@ -464,9 +487,26 @@ class WriteTxn {
   // name is taken), storage_full, map_full, io.
   Status import_param_name(CubeId cube, const Item& head);
 
+  // The only ways this transaction writes rows (change_capture.cpp): each
+  // records what it did when record_changes asked for it. put_raw and
+  // del_raw take and return what mdb_put and mdb_del do.
+  int put_raw(unsigned dbi, MDB_val* key, MDB_val* value, unsigned flags);
+  int del_raw(unsigned dbi, MDB_val* key, MDB_val* value);
+  // As lmdb_util.h's helpers of the same names.
+  Status put_row(unsigned dbi, std::string_view key, std::string_view value, std::string_view what);
+  Status del_row(unsigned dbi, std::string_view key, std::string_view what);
+  Status delete_prefix(unsigned dbi, std::string_view prefix, std::string_view what);
+  // Adds `delta` to a blob's reference count (the row goes at 0); recorded
+  // as a delta. Errors: corrupt (the count would go below 0), storage_full,
+  // map_full, io.
+  Status add_blob_refs(const std::array<std::uint8_t, 32>& blob, std::int64_t delta,
+                       std::uint64_t size);
+
   Store* store_;
   MDB_txn* txn_;
   ReadTxn view_;
+  ChangeSet* changes_ = nullptr;
+  bool sealed_ = false;
 };
 
 // Maps an LMDB return code to a Status: 0 -> ok, MDB_NOTFOUND -> not_found,

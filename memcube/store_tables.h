@@ -80,11 +80,13 @@
 
 #include <lmdb.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "memcube/change_set.h"
 #include "memcube/crc32c.h"
 #include "memcube/store.h"
 
@@ -109,36 +111,45 @@ struct Store::Tables {
   MDB_dbi param_names = 0;                           // param_store.cpp
   MDB_dbi router_usage = 0;                          // router_usage_store.cpp
 
+  // Each table's handle by its number in the replication log (change_set.h),
+  // and back; filled by open().
+  std::array<MDB_dbi, kLastTableId + 1> by_id{};
+  std::array<TableId, 64> id_of_dbi{};  // LMDB numbers handles from 2, up to maxdbs + 2
+
   // Opens every database in `txn`, creating those missing (names as in
-  // store.h). Returns LMDB's error code, 0 on success.
+  // change_set.h's table_name). Returns LMDB's error code, 0 on success.
   int open(MDB_txn* txn) {
-    const std::pair<const char*, MDB_dbi*> all[] = {
-        {"meta", &meta},
-        {"cube_names", &cube_names},
-        {"cubes", &cubes},
-        {"items", &items},
-        {"versions", &versions},
-        {"idempotency", &idempotency},
-        {"expiry", &expiry},
-        {"tombstones", &tombstones},
-        {"snapshots", &snapshots},
-        {"blobs", &blobs},
-        {"access", &access},
-        {"activations", &activations},
-        {"activation_prefixes", &activation_prefixes},
-        {"activation_lru", &activation_lru},
-        {"activation_usage", &activation_usage},
-        {"tenant_usage", &tenant_usage},
-        {"tenant_salts", &tenant_salts},
-        {"text_hashes", &text_hashes},
-        {"cube_shares", &cube_shares},
-        {"shared_cubes", &shared_cubes},
-        {"working_sets", &working_sets},
-        {"param_names", &param_names},
-        {"router_usage", &router_usage},
+    const std::pair<TableId, MDB_dbi*> all[] = {
+        {TableId::meta, &meta},
+        {TableId::cube_names, &cube_names},
+        {TableId::cubes, &cubes},
+        {TableId::items, &items},
+        {TableId::versions, &versions},
+        {TableId::idempotency, &idempotency},
+        {TableId::expiry, &expiry},
+        {TableId::tombstones, &tombstones},
+        {TableId::snapshots, &snapshots},
+        {TableId::blobs, &blobs},
+        {TableId::access, &access},
+        {TableId::activations, &activations},
+        {TableId::activation_prefixes, &activation_prefixes},
+        {TableId::activation_lru, &activation_lru},
+        {TableId::activation_usage, &activation_usage},
+        {TableId::tenant_usage, &tenant_usage},
+        {TableId::tenant_salts, &tenant_salts},
+        {TableId::text_hashes, &text_hashes},
+        {TableId::cube_shares, &cube_shares},
+        {TableId::shared_cubes, &shared_cubes},
+        {TableId::working_sets, &working_sets},
+        {TableId::param_names, &param_names},
+        {TableId::router_usage, &router_usage},
     };
-    for (const auto& [name, dbi] : all) {
-      if (int rc = mdb_dbi_open(txn, name, MDB_CREATE, dbi)) return rc;
+    static_assert(sizeof(all) / sizeof(all[0]) == kLastTableId);
+    for (const auto& [id, dbi] : all) {
+      if (int rc = mdb_dbi_open(txn, table_name(id), MDB_CREATE, dbi)) return rc;
+      if (*dbi >= id_of_dbi.size()) return MDB_DBS_FULL;
+      by_id[static_cast<std::uint8_t>(id)] = *dbi;
+      id_of_dbi[*dbi] = id;
     }
     return 0;
   }

@@ -94,7 +94,7 @@ Status WriteTxn::add_tenant_usage(TenantId tenant, std::int64_t cubes, std::int6
   if (Status s = shift(&usage.items, items, "items"); !s.ok()) return s;
   if (Status s = shift(&usage.text_bytes, text_bytes, "text bytes"); !s.ok()) return s;
   if (Status s = shift(&usage.param_bytes, param_bytes, "parametric bytes"); !s.ok()) return s;
-  return put_row(txn_, tables().tenant_usage, tenant_key(tenant), encode_tenant_usage(usage),
+  return put_row(tables().tenant_usage, tenant_key(tenant), encode_tenant_usage(usage),
                  "write tenant usage");
 }
 
@@ -152,7 +152,7 @@ Status WriteTxn::update_activation_usage(TenantId tenant,
   ActivationUsage usage;
   if (Status s = view_.activation_usage(tenant, &usage); !s.ok()) return s;
   change(usage);
-  return put_row(txn_, tables().activation_usage, tenant_key(tenant), encode_usage(usage),
+  return put_row(tables().activation_usage, tenant_key(tenant), encode_usage(usage),
                  "write activation usage");
 }
 

@@ -67,12 +67,12 @@ Status WriteTxn::reindex_text(CubeId cube, const Item* previous, const Item& hea
   const bool was = previous && indexed(*previous), is = indexed(head);
   if (was && is && previous->text == head.text) return {};
   if (was) {
-    Status s = del_row(txn_, tables().text_hashes, text_key(cube, previous->text, previous->id),
-                       "text index");
+    Status s =
+        del_row(tables().text_hashes, text_key(cube, previous->text, previous->id), "text index");
     if (!s.ok()) return s;
   }
   if (!is) return {};
-  return put_row(txn_, tables().text_hashes, text_key(cube, head.text, head.id), "", "text index");
+  return put_row(tables().text_hashes, text_key(cube, head.text, head.id), "", "text index");
 }
 
 Status Store::build_text_index(MDB_txn* txn, const Tables& tables) {

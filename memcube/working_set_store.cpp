@@ -86,13 +86,13 @@ Status WriteTxn::put_working_set(const WorkingSet& set) {
   CubeId cube = set.cube;
   Cube found;
   if (Status s = view_.read_cube(cube, &found); !s.ok()) return s;
-  return put_row(txn_, tables().working_sets, u64_key(cube), encode(set), "write working set");
+  return put_row(tables().working_sets, u64_key(cube), encode(set), "write working set");
 }
 
 Status WriteTxn::remove_working_set(CubeId cube) {
   std::string k = u64_key(cube);
   MDB_val key = as_val(k);
-  int rc = mdb_del(txn_, tables().working_sets, &key, nullptr);
+  int rc = del_raw(tables().working_sets, &key, nullptr);
   if (rc == MDB_NOTFOUND) return {};
   return rc ? from_mdb(rc, "remove working set") : Status{};
 }

@@ -138,3 +138,21 @@ struct ActivationRecord {
   prefixes @17 :List(Data); # the chain digests it is found under
   prefillMs @18 :Float64;   # decoding its tokens when it was made; 0: unknown (older records)
 }
+
+# One change to one row (change_set.h): the table and kind by their numbers
+# in change_set.h (TableId, ChangeKind).
+struct ChangeRecord {
+  table @0 :UInt8;
+  kind @1 :UInt8;
+  key @2 :Data;
+  value @3 :Data;
+}
+
+# A record of the replication log: one commit group's changes to one shard
+# (docs/scale-out.md).
+struct ChangeGroupRecord {
+  shard @0 :UInt32;
+  epoch @1 :UInt64;
+  schema @2 :UInt32;
+  changes @3 :List(ChangeRecord);
+}

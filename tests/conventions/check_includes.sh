@@ -13,14 +13,15 @@ cd "$src"
 
 # Which parts each part must not include.
 declare -A forbidden=(
-  [memcube]="kernel ipc"
+  [memcube]="kernel ipc cluster"
+  [cluster]="kernel ipc sdk shell plugins"
   [ipc]="kernel"
   [sdk]="kernel memcube"
   [shell]="kernel memcube"
   [plugins]="kernel memcube"
   [policies]="kernel memcube ipc sdk shell plugins"
 )
-parts="kernel memcube ipc sdk shell plugins policies tests"
+parts="kernel memcube cluster ipc sdk shell plugins policies tests"
 # Folders searched for an include besides the including file's own (the
 # public headers are included as "memos/x.h" and belong to the part whose
 # include/ holds them).

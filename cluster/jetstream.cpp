@@ -1,0 +1,187 @@
+#include "cluster/jetstream.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace memos::cluster {
+namespace {
+
+using nlohmann::json;
+
+// JetStream's error codes (nats-server's server/errors.json) that mean
+// something here; every other error is unavailable (retryable) or corrupt.
+constexpr int kStreamNameInUse = 10058;
+constexpr int kStreamNotFound = 10059;
+constexpr int kNoMessageFound = 10037;
+constexpr int kWrongLastSequence = 10071;
+
+// "wrong last sequence: 41" -> 41.
+std::optional<std::uint64_t> trailing_number(std::string_view text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  text.remove_prefix(colon + 1);
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
+bool parse_u64(std::string_view s, std::uint64_t* out) {
+  if (s.empty() || s.size() > 20) return false;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+// The Status for a reply's "error" object.
+Status api_error(const json& error) {
+  const int code = error.value("err_code", 0);
+  const std::string text = "JetStream: " + error.value("description", std::string("an error"));
+  switch (code) {
+    case kStreamNameInUse:
+    case kWrongLastSequence:
+      return {Errc::conflict, text};
+    case kStreamNotFound:
+    case kNoMessageFound:
+      return {Errc::not_found, text};
+    default:
+      return {Errc::unavailable, text};
+  }
+}
+
+std::int64_t ns(std::int64_t ms) {
+  return ms * 1'000'000;
+}
+
+}  // namespace
+
+Status JetStream::call(const std::string& subject, const std::string& body, std::string* reply,
+                       int* err_code) {
+  NatsMessage m;
+  if (Status s = nats_.request(subject, body, {}, timeout_, &m); !s.ok()) return s;
+  *reply = std::move(m.data);
+  try {
+    json r = json::parse(*reply);
+    if (!r.is_object()) return {Errc::corrupt, "JetStream answered something not an object"};
+    if (r.contains("error")) {
+      if (err_code) *err_code = r["error"].value("err_code", 0);
+      return api_error(r["error"]);
+    }
+  } catch (const json::exception& e) {
+    return {Errc::corrupt, std::string("JetStream's reply is not JSON: ") + e.what()};
+  }
+  return {};
+}
+
+Status JetStream::ensure_stream(const StreamSettings& settings) {
+  json config = {{"name", settings.name},
+                 {"subjects", settings.subjects},
+                 {"retention", "limits"},
+                 {"storage", settings.file_storage ? "file" : "memory"},
+                 {"num_replicas", settings.replicas},
+                 {"max_msg_size", settings.max_message_bytes},
+                 {"max_age", ns(settings.max_age_ms)},
+                 {"discard", "old"},
+                 {"allow_direct", true}};
+  std::string reply;
+  Status s = call("$JS.API.STREAM.CREATE." + settings.name, config.dump(), &reply);
+  if (s.code != Errc::conflict) return s;
+  // There already: the same stream if it has our subjects and replicas.
+  if (s = call("$JS.API.STREAM.INFO." + settings.name, "", &reply); !s.ok()) return s;
+  try {
+    json have = json::parse(reply).at("config");
+    auto subjects = have.at("subjects").get<std::vector<std::string>>();
+    auto want = settings.subjects;
+    std::sort(subjects.begin(), subjects.end());
+    std::sort(want.begin(), want.end());
+    if (subjects != want || have.at("num_replicas").get<int>() != settings.replicas) {
+      return {Errc::conflict,
+              "JetStream stream " + settings.name + " exists with other subjects or replicas"};
+    }
+  } catch (const json::exception& e) {
+    return {Errc::corrupt, std::string("JetStream's stream info: ") + e.what()};
+  }
+  return {};
+}
+
+Status JetStream::append(std::string_view subject, std::string_view data,
+                         std::optional<std::uint64_t> expected_last, std::string_view message_id,
+                         std::uint64_t* sequence, std::uint64_t* actual_last) {
+  Headers headers;
+  if (expected_last) {
+    headers.emplace_back("Nats-Expected-Last-Subject-Sequence", std::to_string(*expected_last));
+  }
+  if (!message_id.empty()) headers.emplace_back("Nats-Msg-Id", std::string(message_id));
+  NatsMessage m;
+  if (Status s = nats_.request(subject, data, headers, timeout_, &m); !s.ok()) return s;
+  try {
+    json ack = json::parse(m.data);
+    if (ack.contains("error")) {
+      Status s = api_error(ack["error"]);
+      if (s.code == Errc::conflict && actual_last) {
+        if (auto n = trailing_number(ack["error"].value("description", std::string()))) {
+          *actual_last = *n;
+        }
+      }
+      return s;
+    }
+    *sequence = ack.at("seq").get<std::uint64_t>();
+  } catch (const json::exception& e) {
+    return {Errc::corrupt, std::string("JetStream's append acknowledgement: ") + e.what()};
+  }
+  return {};
+}
+
+Status JetStream::next_message(std::string_view stream, std::uint64_t sequence,
+                               std::string_view filter, StoredMessage* out) {
+  json body = {{"seq", sequence}, {"next_by_subj", std::string(filter)}};
+  NatsMessage m;
+  if (Status s =
+          nats_.request("$JS.API.DIRECT.GET." + std::string(stream), body.dump(), {}, timeout_, &m);
+      !s.ok()) {
+    return s;
+  }
+  if (m.status == 404) return {Errc::not_found, "no message yet"};
+  if (m.status != 0) {
+    return {Errc::unavailable,
+            "JetStream direct get: " + std::to_string(m.status) + " " + m.status_text};
+  }
+  out->subject = m.header("Nats-Subject");
+  if (!parse_u64(m.header("Nats-Sequence"), &out->sequence) || out->subject.empty() ||
+      out->sequence < sequence) {
+    return {Errc::corrupt, "JetStream's direct get reply lacks its subject or sequence"};
+  }
+  out->data = std::move(m.data);
+  out->headers = std::move(m.headers);
+  return {};
+}
+
+Status JetStream::last_sequence(std::string_view stream, std::string_view subject,
+                                std::uint64_t* out) {
+  json body = {{"last_by_subj", std::string(subject)}};
+  std::string reply;
+  int err_code = 0;
+  Status s = call("$JS.API.STREAM.MSG.GET." + std::string(stream), body.dump(), &reply, &err_code);
+  if (err_code == kNoMessageFound) {
+    *out = 0;  // the subject has no message yet
+    return {};
+  }
+  if (!s.ok()) return s;
+  try {
+    *out = json::parse(reply).at("message").at("seq").get<std::uint64_t>();
+  } catch (const json::exception& e) {
+    return {Errc::corrupt, std::string("JetStream's last message: ") + e.what()};
+  }
+  return {};
+}
+
+}  // namespace memos::cluster

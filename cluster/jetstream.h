@@ -1,0 +1,81 @@
+// jetstream.h — the few JetStream calls the replication log needs, as
+// requests over a NatsConnection to JetStream's API subjects ($JS.API.*):
+// make sure the stream exists, append with fencing, read a message by
+// sequence, and ask for a subject's last sequence.
+//
+// Errors (store::Status): unavailable — NATS or JetStream cannot answer now
+// (no quorum, no connection, a timeout; retryable); conflict — the stream
+// exists with other settings, or an append's expected last sequence did not
+// hold (someone else appended: the caller was deposed); not_found — no such
+// message or stream; corrupt — a reply that is not what JetStream sends.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/nats_connection.h"
+
+namespace memos::cluster {
+
+struct StreamSettings {
+  std::string name;
+  std::vector<std::string> subjects;
+  int replicas = 1;
+  std::int64_t max_message_bytes = -1;  // -1: the server's limit
+  std::int64_t max_age_ms = 0;          // 0: kept until removed
+  bool file_storage = true;
+};
+
+struct StoredMessage {
+  std::uint64_t sequence = 0;  // in the stream
+  std::string subject;
+  std::string data;
+  Headers headers;
+};
+
+class JetStream {
+ public:
+  // `timeout` bounds each API call.
+  JetStream(NatsConnection& nats, std::chrono::milliseconds timeout)
+      : nats_(nats), timeout_(timeout) {}
+
+  // Creates the stream, or finds it already there with the same subjects
+  // and replicas. Errors: conflict (there with other settings), unavailable,
+  // corrupt.
+  Status ensure_stream(const StreamSettings& settings);
+  // Appends `data` to `subject` once every replica quorum has it. With
+  // `expected_last` set, only if the subject's last message is at that
+  // stream sequence (0: the subject has none) — the fencing of a deposed
+  // writer. `message_id` (may be empty) makes a retried append within the
+  // stream's duplicate window a no-op that answers the first one's
+  // sequence. Errors: conflict (the expectation failed: `*actual_last`, when
+  // given, gets the subject's last sequence if the server names it),
+  // unavailable, corrupt.
+  Status append(std::string_view subject, std::string_view data,
+                std::optional<std::uint64_t> expected_last, std::string_view message_id,
+                std::uint64_t* sequence, std::uint64_t* actual_last = nullptr);
+  // The first message at or after `sequence` on a subject matching `filter`
+  // (wildcards allowed), read from any replica (it may trail the leader by
+  // the replication lag). Errors: not_found (none yet), unavailable, corrupt.
+  Status next_message(std::string_view stream, std::uint64_t sequence, std::string_view filter,
+                      StoredMessage* out);
+  // The stream sequence of `subject`'s last message, 0 if it has none, as
+  // the stream's leader knows it (so it covers every acknowledged append).
+  // Errors: not_found (no such stream), unavailable, corrupt.
+  Status last_sequence(std::string_view stream, std::string_view subject, std::uint64_t* out);
+
+ private:
+  // A JSON API call; its reply's "error" becomes a Status, and its code
+  // (JetStream's err_code) goes to `err_code` when given.
+  Status call(const std::string& subject, const std::string& body, std::string* reply,
+              int* err_code = nullptr);
+
+  NatsConnection& nats_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace memos::cluster

@@ -1,0 +1,582 @@
+#include "cluster/nats_connection.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+namespace memos::cluster {
+namespace {
+
+constexpr std::size_t kMaxControlLine = 64u << 10;
+
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
+
+// host and port of "nats://host:port" or "host:port".
+bool split_server(std::string_view server, std::string* host, std::string* port) {
+  if (server.starts_with("nats://")) server.remove_prefix(7);
+  auto colon = server.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == server.size()) return false;
+  *host = std::string(server.substr(0, colon));
+  *port = std::string(server.substr(colon + 1));
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  return true;
+}
+
+// A TCP connection to `server`, within `timeout`. Returns the descriptor
+// or -1 with `why` set.
+int dial(const std::string& server, std::chrono::milliseconds timeout, std::string* why) {
+  std::string host, port;
+  if (!split_server(server, &host, &port)) {
+    *why = "not host:port";
+    return -1;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    *why = gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  for (addrinfo* a = found; a; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) {
+      *why = errno_text(errno);
+      continue;
+    }
+    int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+      int err = 0;
+      socklen_t len = sizeof(err);
+      if (rc == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
+        rc = 0;
+      } else {
+        *why = rc == 0 ? "timed out" : errno_text(err ? err : errno);
+        rc = -1;
+      }
+    } else if (rc != 0) {
+      *why = errno_text(errno);
+    }
+    if (rc == 0) {
+      // Blocking from here on: the reader thread polls before each read.
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      break;
+    }
+    ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(found);
+  return fd;
+}
+
+bool valid_subject(std::string_view subject) {
+  if (subject.empty() || subject.size() > 1024) return false;
+  for (char c : subject) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return false;
+  }
+  return true;
+}
+
+bool valid_header_text(std::string_view s) {
+  return s.find_first_of("\r\n") == std::string_view::npos;
+}
+
+// "NATS/1.0[ code text]\r\nK: V\r\n...\r\n" into `out`. False if malformed.
+bool parse_headers(std::string_view block, NatsMessage* out) {
+  auto line_end = block.find("\r\n");
+  if (line_end == std::string_view::npos) return false;
+  std::string_view first = block.substr(0, line_end);
+  if (!first.starts_with("NATS/1.0")) return false;
+  first.remove_prefix(8);
+  while (!first.empty() && first.front() == ' ') first.remove_prefix(1);
+  if (!first.empty()) {
+    int code = 0;
+    std::size_t i = 0;
+    while (i < first.size() && i < 3 && first[i] >= '0' && first[i] <= '9') {
+      code = code * 10 + (first[i++] - '0');
+    }
+    if (i != 3) return false;
+    out->status = code;
+    first.remove_prefix(3);
+    while (!first.empty() && first.front() == ' ') first.remove_prefix(1);
+    out->status_text = std::string(first);
+  }
+  block.remove_prefix(line_end + 2);
+  while (!block.empty()) {
+    line_end = block.find("\r\n");
+    if (line_end == std::string_view::npos) return false;
+    std::string_view line = block.substr(0, line_end);
+    block.remove_prefix(line_end + 2);
+    if (line.empty()) continue;  // the blank line that ends the block
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) return false;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    out->headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+  }
+  return true;
+}
+
+// Splits a control line's arguments on spaces and tabs.
+std::vector<std::string_view> fields(std::string_view line) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    std::size_t start = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+    if (i > start) out.push_back(line.substr(start, i - start));
+  }
+  return out;
+}
+
+bool parse_size(std::string_view s, std::size_t* out) {
+  if (s.empty() || s.size() > 12) return false;
+  std::size_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<std::size_t>(c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+std::string NatsMessage::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+// One TCP connection: its descriptor, the lock that keeps writes whole, and
+// its reader thread.
+struct NatsConnection::Session {
+  int fd = -1;
+  std::string server;
+  std::mutex write_mutex;
+  std::thread reader;
+  std::string buffer;  // reader thread only
+  std::size_t pos = 0;
+
+  ~Session() {
+    if (fd >= 0) ::close(fd);
+  }
+  // Wakes the reader (its read fails) without closing the descriptor under it.
+  void shut() { ::shutdown(fd, SHUT_RDWR); }
+};
+
+NatsConnection::NatsConnection(NatsOptions options) : options_(std::move(options)) {
+  std::random_device random;
+  std::uint64_t r = (std::uint64_t{random()} << 32) | random();
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(r));
+  inbox_prefix_ = std::string("_INBOX.") + hex + ".";
+}
+
+std::unique_ptr<NatsConnection> NatsConnection::connect(NatsOptions options, Status* status) {
+  if (options.servers.empty()) {
+    *status = {Errc::unavailable, "no NATS server is configured"};
+    return nullptr;
+  }
+  std::unique_ptr<NatsConnection> c(new NatsConnection(std::move(options)));
+  std::shared_ptr<Session> session;
+  *status = c->ensure_session(&session);
+  if (!status->ok()) return nullptr;
+  return c;
+}
+
+NatsConnection::~NatsConnection() {
+  std::vector<std::shared_ptr<Session>> sessions;
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+    sessions.swap(retired_);
+    if (session_) sessions.push_back(session_);
+  }
+  for (auto& session : sessions) {
+    session->shut();
+    if (session->reader.joinable()) session->reader.join();
+  }
+  std::lock_guard lock(mutex_);
+  session_.reset();
+}
+
+std::size_t NatsConnection::max_payload() const {
+  std::lock_guard lock(mutex_);
+  return max_payload_;
+}
+
+Status NatsConnection::ensure_session(std::shared_ptr<Session>* out) {
+  {
+    std::lock_guard lock(mutex_);
+    if (closing_) return {Errc::unavailable, "the NATS connection is closing"};
+    if (session_) {
+      *out = session_;
+      return {};
+    }
+  }
+  std::lock_guard connecting(connect_mutex_);
+  std::vector<std::shared_ptr<Session>> retired;
+  {
+    std::lock_guard lock(mutex_);
+    if (session_) {
+      *out = session_;
+      return {};
+    }
+    retired.swap(retired_);
+  }
+  for (auto& old : retired) {
+    if (old->reader.joinable()) old->reader.join();  // it has ended, or is ending
+  }
+  std::string failures;
+  for (const std::string& server : options_.servers) {
+    std::shared_ptr<Session> session;
+    Status s = open_session(server, &session);
+    if (s.ok()) {
+      std::lock_guard lock(mutex_);
+      session_ = session;
+      *out = session;
+      return {};
+    }
+    failures += (failures.empty() ? "" : "; ") + server + ": " + s.message;
+  }
+  return {Errc::unavailable, "no NATS server answered (" + failures + ")"};
+}
+
+Status NatsConnection::send_all(Session& session, std::string_view bytes) {
+  std::lock_guard lock(session.write_mutex);
+  while (!bytes.empty()) {
+    ssize_t n = ::send(session.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return {Errc::unavailable, "NATS " + session.server + ": " + errno_text(errno)};
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+Status NatsConnection::open_session(const std::string& server, std::shared_ptr<Session>* out) {
+  std::string why;
+  int fd = dial(server, options_.connect_timeout, &why);
+  if (fd < 0) return {Errc::unavailable, why};
+  auto session = std::make_shared<Session>();
+  session->fd = fd;
+  session->server = server;
+  // The handshake reads with a deadline; the reader thread polls later.
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(options_.connect_timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((options_.connect_timeout.count() % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  auto read_line = [&](std::string* line) -> Status {
+    for (;;) {
+      auto end = session->buffer.find("\r\n", session->pos);
+      if (end != std::string::npos) {
+        *line = session->buffer.substr(session->pos, end - session->pos);
+        session->pos = end + 2;
+        return {};
+      }
+      if (session->buffer.size() - session->pos > kMaxControlLine) {
+        return {Errc::corrupt, "a line longer than " + std::to_string(kMaxControlLine)};
+      }
+      char chunk[4096];
+      ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return {Errc::unavailable, n == 0 ? "closed" : errno_text(errno)};
+      session->buffer.append(chunk, static_cast<std::size_t>(n));
+    }
+  };
+  std::string line;
+  if (Status s = read_line(&line); !s.ok()) return s;
+  if (!line.starts_with("INFO ")) return {Errc::corrupt, "did not start with INFO"};
+  try {
+    auto info = nlohmann::json::parse(line.substr(5));
+    if (info.value("tls_required", false)) {
+      return {Errc::unavailable, "requires TLS, which this client does not speak yet"};
+    }
+    std::lock_guard lock(mutex_);
+    max_payload_ = info.value("max_payload", std::size_t{1} << 20);
+  } catch (const nlohmann::json::exception& e) {
+    return {Errc::corrupt, std::string("INFO is not JSON: ") + e.what()};
+  }
+  nlohmann::json hello = {{"verbose", false},      {"pedantic", false},    {"headers", true},
+                          {"no_responders", true}, {"protocol", 1},        {"lang", "cpp"},
+                          {"version", "memosd"},   {"name", options_.name}};
+  std::string handshake = "CONNECT " + hello.dump() + "\r\nPING\r\n";
+  // The inbox, then every subscription made so far (a reconnection).
+  handshake += "SUB " + inbox_prefix_ + "* 1\r\n";
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [sid, sub] : subscriptions_) {
+      handshake += "SUB " + sub.subject + " " + std::to_string(sid) + "\r\n";
+    }
+  }
+  if (Status s = send_all(*session, handshake); !s.ok()) return s;
+  for (;;) {
+    if (Status s = read_line(&line); !s.ok()) return s;
+    if (line == "PONG") break;
+    if (line.starts_with("-ERR")) return {Errc::unavailable, "refused: " + line.substr(4)};
+    if (line == "PING") {
+      if (Status s = send_all(*session, "PONG\r\n"); !s.ok()) return s;
+    }
+  }
+  tv = {};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  session->reader = std::thread([this, session] { read_loop(session); });
+  *out = std::move(session);
+  return {};
+}
+
+void NatsConnection::read_loop(const std::shared_ptr<Session>& session) {
+  bool awaiting_pong = false;
+  // Makes `want` bytes available from session->pos. Pings a silent server.
+  auto fill = [&](std::size_t want) -> Status {
+    while (session->buffer.size() - session->pos < want) {
+      pollfd p{session->fd, POLLIN, 0};
+      int rc = ::poll(&p, 1, static_cast<int>(options_.ping_interval.count()));
+      if (rc < 0 && errno == EINTR) continue;
+      if (rc == 0) {
+        if (awaiting_pong) return {Errc::unavailable, "the server stopped answering pings"};
+        awaiting_pong = true;
+        if (Status s = send_all(*session, "PING\r\n"); !s.ok()) return s;
+        continue;
+      }
+      if (session->pos > 0 && session->pos == session->buffer.size()) {
+        session->buffer.clear();
+        session->pos = 0;
+      } else if (session->pos > (1u << 20)) {
+        session->buffer.erase(0, session->pos);
+        session->pos = 0;
+      }
+      char chunk[65536];
+      ssize_t n = ::recv(session->fd, chunk, sizeof(chunk), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0)
+        return {Errc::unavailable, n == 0 ? "the server closed the connection" : errno_text(errno)};
+      session->buffer.append(chunk, static_cast<std::size_t>(n));
+      awaiting_pong = false;  // any byte shows the server is there
+    }
+    return {};
+  };
+  Status why;
+  for (;;) {
+    std::size_t end;
+    for (;;) {
+      end = session->buffer.find("\r\n", session->pos);
+      if (end != std::string::npos) break;
+      if (session->buffer.size() - session->pos > kMaxControlLine) {
+        why = {Errc::corrupt, "a control line longer than " + std::to_string(kMaxControlLine)};
+        break;
+      }
+      why = fill(session->buffer.size() - session->pos + 1);
+      if (!why.ok()) break;
+    }
+    if (!why.ok()) break;
+    const std::string line = session->buffer.substr(session->pos, end - session->pos);
+    session->pos = end + 2;
+    auto f = fields(line);
+    if (f.empty()) continue;
+    const std::string_view op = f[0];
+    if (op == "PING") {
+      if (why = send_all(*session, "PONG\r\n"); !why.ok()) break;
+    } else if (op == "PONG") {
+      std::lock_guard lock(mutex_);
+      ++pongs_;
+      replies_.notify_all();
+    } else if (op == "+OK") {
+    } else if (op == "-ERR") {
+      spdlog::warn("NATS {}: {}", session->server, line.substr(4));
+    } else if (op == "INFO") {
+      // Cluster topology updates; the servers we dial are configured.
+    } else if (op == "MSG" || op == "HMSG") {
+      const bool with_headers = op == "HMSG";
+      // MSG subject sid [reply] size; HMSG subject sid [reply] hsize size
+      const std::size_t numbers = with_headers ? 2 : 1;
+      std::size_t header_bytes = 0, total = 0, sid = 0;
+      const bool shaped = f.size() == 3 + numbers || f.size() == 4 + numbers;
+      if (!shaped || !parse_size(f[2], &sid) || !parse_size(f.back(), &total) ||
+          (with_headers && (!parse_size(f[f.size() - 2], &header_bytes) || header_bytes > total))) {
+        why = {Errc::corrupt, "a malformed " + std::string(op) + " line"};
+        break;
+      }
+      if (total > options_.max_incoming_bytes) {
+        why = {Errc::corrupt, "a message of " + std::to_string(total) + " bytes, over the limit"};
+        break;
+      }
+      if (why = fill(total + 2); !why.ok()) break;
+      std::string_view body(session->buffer.data() + session->pos, total);
+      if (session->buffer.compare(session->pos + total, 2, "\r\n") != 0) {
+        why = {Errc::corrupt, "a message not ended by CRLF"};
+        break;
+      }
+      NatsMessage m;
+      m.subject = std::string(f[1]);
+      if (f.size() == 4 + numbers) m.reply = std::string(f[3]);
+      if (with_headers && !parse_headers(body.substr(0, header_bytes), &m)) {
+        why = {Errc::corrupt, "a malformed header block"};
+        break;
+      }
+      m.data = std::string(body.substr(header_bytes));
+      session->pos += total + 2;
+      dispatch(std::move(m), sid);
+    } else {
+      why = {Errc::corrupt, "an unknown operation \"" + std::string(op) + "\""};
+      break;
+    }
+  }
+  end_session(session, why);
+}
+
+void NatsConnection::dispatch(NatsMessage&& message, std::uint64_t sid) {
+  std::function<void(NatsMessage &&)> handler;
+  {
+    std::lock_guard lock(mutex_);
+    if (sid == 1) {
+      std::size_t token = 0;
+      if (!message.subject.starts_with(inbox_prefix_) ||
+          !parse_size(std::string_view(message.subject).substr(inbox_prefix_.size()), &token)) {
+        return;
+      }
+      auto it = pending_.find(token);
+      if (it == pending_.end()) return;  // a reply that came after its timeout
+      if (message.status == 503) {
+        it->second->status = {Errc::unavailable, "no one answers requests on that subject"};
+      }
+      it->second->reply = std::move(message);
+      it->second->done = true;
+      replies_.notify_all();
+      return;
+    }
+    auto it = subscriptions_.find(sid);
+    if (it == subscriptions_.end()) return;
+    handler = it->second.handler;
+  }
+  handler(std::move(message));
+}
+
+void NatsConnection::end_session(const std::shared_ptr<Session>& session, const Status& why) {
+  std::lock_guard lock(mutex_);
+  if (!closing_) spdlog::warn("NATS {}: connection lost: {}", session->server, why.message);
+  if (session_ == session) session_.reset();
+  // This thread cannot join itself: whoever connects next (or the
+  // destructor) does.
+  if (!closing_) retired_.push_back(session);
+  for (auto& [token, pending] : pending_) {
+    if (!pending->done) {
+      pending->done = true;
+      pending->status = {Errc::unavailable, "NATS connection lost: " + why.message};
+    }
+  }
+  replies_.notify_all();
+}
+
+Status NatsConnection::publish(std::string_view subject, std::string_view data,
+                               const Headers& headers) {
+  return send_message(subject, "", data, headers);
+}
+
+Status NatsConnection::send_message(std::string_view subject, std::string_view reply,
+                                    std::string_view data, const Headers& headers) {
+  if (!valid_subject(subject)) return {Errc::conflict, "not a NATS subject"};
+  std::string header_block;
+  if (!headers.empty()) {
+    header_block = "NATS/1.0\r\n";
+    for (const auto& [k, v] : headers) {
+      if (!valid_header_text(k) || !valid_header_text(v) || k.find(':') != std::string::npos) {
+        return {Errc::conflict, "a NATS header may not hold a line break or (in its name) a colon"};
+      }
+      header_block += k + ": " + v + "\r\n";
+    }
+    header_block += "\r\n";
+  }
+  if (header_block.size() + data.size() > max_payload()) {
+    return {Errc::conflict, "a message of " + std::to_string(header_block.size() + data.size()) +
+                                " bytes is over the NATS server's max_payload of " +
+                                std::to_string(max_payload())};
+  }
+  std::shared_ptr<Session> session;
+  if (Status s = ensure_session(&session); !s.ok()) return s;
+  std::string frame;
+  frame.reserve(subject.size() + reply.size() + header_block.size() + data.size() + 64);
+  frame.append(header_block.empty() ? "PUB " : "HPUB ").append(subject).append(" ");
+  if (!reply.empty()) frame.append(reply).append(" ");
+  if (header_block.empty()) {
+    frame.append(std::to_string(data.size()));
+  } else {
+    frame.append(std::to_string(header_block.size())).append(" ");
+    frame.append(std::to_string(header_block.size() + data.size()));
+  }
+  frame.append("\r\n").append(header_block).append(data).append("\r\n");
+  Status s = send_all(*session, frame);
+  if (!s.ok()) session->shut();  // the reader ends the session
+  return s;
+}
+
+Status NatsConnection::request(std::string_view subject, std::string_view data,
+                               const Headers& headers, std::chrono::milliseconds timeout,
+                               NatsMessage* reply) {
+  auto pending = std::make_shared<Pending>();
+  std::uint64_t token;
+  {
+    std::lock_guard lock(mutex_);
+    token = next_token_++;
+    pending_[token] = pending;
+  }
+  Status s = send_message(subject, inbox_prefix_ + std::to_string(token), data, headers);
+  std::unique_lock lock(mutex_);
+  if (s.ok() && !replies_.wait_for(lock, timeout, [&] { return pending->done; })) {
+    s = {Errc::unavailable, "no reply from NATS within " + std::to_string(timeout.count()) + " ms"};
+  }
+  pending_.erase(token);
+  if (!s.ok()) return s;
+  if (!pending->status.ok()) return pending->status;
+  *reply = std::move(pending->reply);
+  return {};
+}
+
+Status NatsConnection::subscribe(std::string_view subject,
+                                 std::function<void(NatsMessage&&)> handler) {
+  if (!valid_subject(subject)) return {Errc::conflict, "not a NATS subject"};
+  std::uint64_t sid;
+  {
+    std::lock_guard lock(mutex_);
+    sid = next_sid_++;
+    subscriptions_[sid] = Subscription{std::string(subject), std::move(handler)};
+  }
+  std::shared_ptr<Session> session;
+  if (Status s = ensure_session(&session); !s.ok()) return s;  // kept: sent on reconnection
+  return send_all(*session, "SUB " + std::string(subject) + " " + std::to_string(sid) + "\r\n");
+}
+
+Status NatsConnection::flush(std::chrono::milliseconds timeout) {
+  std::shared_ptr<Session> session;
+  if (Status s = ensure_session(&session); !s.ok()) return s;
+  std::unique_lock lock(mutex_);
+  const std::uint64_t before = pongs_;
+  lock.unlock();
+  if (Status s = send_all(*session, "PING\r\n"); !s.ok()) return s;
+  lock.lock();
+  if (!replies_.wait_for(lock, timeout, [&] { return pongs_ > before || session_ != session; }) ||
+      session_ != session) {
+    return {Errc::unavailable, "NATS did not answer a ping"};
+  }
+  return {};
+}
+
+}  // namespace memos::cluster

@@ -1,0 +1,111 @@
+// WriteTxn's row writers, which record what they write (change_set.h), and
+// the application of recorded changes to another store: the two ends of
+// replication (docs/scale-out.md).
+#include <lmdb.h>
+
+#include <algorithm>
+#include <string>
+
+#include "memcube/change_set.h"
+#include "memcube/lmdb_util.h"
+#include "memcube/store.h"
+#include "memcube/store_tables.h"
+
+namespace memos::store {
+namespace {
+
+Status corrupt_change(const std::string& why) {
+  return {Errc::corrupt, "replicated change " + why};
+}
+
+}  // namespace
+
+int WriteTxn::put_raw(unsigned dbi, MDB_val* key, MDB_val* value, unsigned flags) {
+  // Copied before mdb_put: with MDB_NOOVERWRITE a refusal points `value` at
+  // the row already there, and nothing is recorded then anyway.
+  const std::string_view k = as_view(*key), v = as_view(*value);
+  int rc = mdb_put(txn_, dbi, key, value, flags);
+  if (rc == 0 && changes_) changes_->put(tables().id_of_dbi[dbi], k, v);
+  return rc;
+}
+
+int WriteTxn::del_raw(unsigned dbi, MDB_val* key, MDB_val* value) {
+  int rc = mdb_del(txn_, dbi, key, value);
+  if (rc == 0 && changes_) changes_->erase(tables().id_of_dbi[dbi], as_view(*key));
+  return rc;
+}
+
+Status WriteTxn::put_row(unsigned dbi, std::string_view key, std::string_view value,
+                         std::string_view what) {
+  MDB_val k = as_val(key), v = as_val(value);
+  return from_mdb(put_raw(dbi, &k, &v, 0), what);
+}
+
+Status WriteTxn::del_row(unsigned dbi, std::string_view key, std::string_view what) {
+  MDB_val k = as_val(key);
+  int rc = del_raw(dbi, &k, nullptr);
+  return rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, what);
+}
+
+Status WriteTxn::delete_prefix(unsigned dbi, std::string_view prefix, std::string_view what) {
+  // One change for the whole range: the follower deletes the same range of
+  // its own copy, which holds the same rows.
+  Status s = store::delete_prefix(txn_, dbi, prefix, what);
+  if (s.ok() && changes_) changes_->erase_prefix(tables().id_of_dbi[dbi], prefix);
+  return s;
+}
+
+Status WriteTxn::apply_changes(const ChangeSet& changes) {
+  MEMOS_ASSERT_ON_THREAD(store_->writer_);  // may advance last_id_
+  for (const Change& c : changes.changes()) {
+    const auto n = static_cast<std::uint8_t>(c.table);
+    if (n == 0 || n > kLastTableId) {
+      return corrupt_change("names table " + std::to_string(n) + ", which this store lacks");
+    }
+    const MDB_dbi dbi = tables().by_id[n];
+    Status s;
+    switch (c.kind) {
+      case ChangeKind::put:
+        if (c.table == TableId::meta && c.key == "last_id") {
+          // Ids issued here later must stay above every id the owner issued.
+          if (c.value.size() != 8) return corrupt_change("has a malformed last id");
+          store_->last_id_ = std::max(store_->last_id_, get_be(c.value.data(), 8));
+          sealed_ = false;  // commit writes the advanced id
+          continue;
+        }
+        if (c.table == TableId::meta) {
+          return corrupt_change("writes meta row \"" + c.key +
+                                "\", which each store keeps for itself");
+        }
+        if (c.table == TableId::blobs)
+          return corrupt_change("puts a blob row (counts come as deltas)");
+        s = put_row(dbi, c.key, c.value, "apply a replicated row");
+        break;
+      case ChangeKind::erase:
+        s = del_row(dbi, c.key, "apply a replicated erase");
+        break;
+      case ChangeKind::erase_prefix:
+        s = delete_prefix(dbi, c.key, "apply a replicated range erase");
+        break;
+      case ChangeKind::blob_refs: {
+        std::int64_t delta;
+        std::uint64_t size;
+        if (c.table != TableId::blobs || c.key.size() != 32 ||
+            !decode_blob_refs(c.value, &delta, &size)) {
+          return corrupt_change("has a malformed blob reference delta");
+        }
+        std::array<std::uint8_t, 32> blob;
+        std::copy(c.key.begin(), c.key.end(), blob.begin());
+        s = add_blob_refs(blob, delta, size);
+        break;
+      }
+      default:
+        return corrupt_change("has kind " + std::to_string(static_cast<int>(c.kind)) +
+                              ", which this store does not know");
+    }
+    if (!s.ok()) return s;
+  }
+  return {};
+}
+
+}  // namespace memos::store

@@ -1,0 +1,108 @@
+// change_set.h — the rows a write transaction changed, in the order it
+// changed them: what a cluster replicates (docs/scale-out.md, "What is
+// replicated"). A follower applies a change set verbatim
+// (WriteTxn::apply_changes), so the owner's decisions — ids, versions, quota
+// checks, deduplication, timestamps — are made once and never recomputed.
+//
+// A WriteTxn records into a ChangeSet only when asked (record_changes); a
+// nested transaction that fails truncates what it recorded, as LMDB drops
+// what it wrote. Not thread-safe: it belongs to the writer thread while a
+// transaction records into it.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace memos::store {
+
+// The store's tables (memcube/store_tables.h) by a number that is part of
+// the replication log's format: never renumber, only append.
+enum class TableId : std::uint8_t {
+  meta = 1,
+  cube_names,
+  cubes,
+  items,
+  versions,
+  idempotency,
+  expiry,
+  tombstones,
+  snapshots,
+  blobs,
+  access,
+  activations,
+  activation_prefixes,
+  activation_lru,
+  activation_usage,
+  tenant_usage,
+  tenant_salts,
+  text_hashes,
+  cube_shares,
+  shared_cubes,
+  working_sets,
+  param_names,
+  router_usage,
+};
+inline constexpr std::uint8_t kLastTableId = static_cast<std::uint8_t>(TableId::router_usage);
+
+// The table's name in LMDB (and in messages); nullptr for a number that
+// names no table.
+const char* table_name(TableId table);
+
+enum class ChangeKind : std::uint8_t {
+  put = 1,           // key -> value, replacing any row
+  erase = 2,         // the row at key (an absent row is no error)
+  erase_prefix = 3,  // every row whose key starts with key
+  // `blobs` only: key is the SHA-256, value the change of its reference
+  // count (i64 LE) and the blob's size (u64 LE). Several shards reference
+  // the same blob, so their changes must commute: a delta, not a row.
+  blob_refs = 4,
+};
+inline constexpr std::uint8_t kLastChangeKind = static_cast<std::uint8_t>(ChangeKind::blob_refs);
+
+struct Change {
+  TableId table;
+  ChangeKind kind;
+  std::string key;
+  std::string value;  // put: the row; blob_refs: the delta; otherwise empty
+};
+
+class ChangeSet {
+ public:
+  void put(TableId table, std::string_view key, std::string_view value);
+  void erase(TableId table, std::string_view key);
+  void erase_prefix(TableId table, std::string_view prefix);
+  void blob_refs(const std::array<std::uint8_t, 32>& blob, std::int64_t delta, std::uint64_t size);
+  // Appends a change as it is (a decoded record). Checked by apply, not here.
+  void append(Change change);
+
+  const std::vector<Change>& changes() const { return changes_; }
+  std::size_t size() const { return changes_.size(); }
+  bool empty() const { return changes_.empty(); }
+  // Bytes of keys and values: what the set costs in a log record.
+  std::size_t bytes() const { return bytes_; }
+  // Keeps the first `count` changes (a failed nested job drops its own).
+  void truncate(std::size_t count);
+  void clear();
+
+ private:
+  std::vector<Change> changes_;
+  std::size_t bytes_ = 0;
+};
+
+// One commit group's changes to one shard: a record of the replication log
+// (encoded by record_codec.h's encode_change_group).
+struct ChangeGroup {
+  std::uint32_t shard = 0;
+  std::uint64_t epoch = 0;   // the owner's lease when it appended the record
+  std::uint32_t schema = 0;  // Store::kSchemaVersion of the store that made it
+  ChangeSet changes;
+};
+
+// A blob_refs value: the delta and the size. False if `value` is not one.
+bool decode_blob_refs(std::string_view value, std::int64_t* delta, std::uint64_t* size);
+
+}  // namespace memos::store
