@@ -1,7 +1,7 @@
 #include "cluster/nats_connection.h"
 
-#include <fcntl.h>
-#include <netdb.h>
+#include "cluster/tcp_dial.h"
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,69 +20,6 @@ constexpr std::size_t kMaxControlLine = 64u << 10;
 
 std::string errno_text(int err) {
   return std::strerror(err);
-}
-
-// host and port of "nats://host:port" or "host:port".
-bool split_server(std::string_view server, std::string* host, std::string* port) {
-  if (server.starts_with("nats://")) server.remove_prefix(7);
-  auto colon = server.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == server.size()) return false;
-  *host = std::string(server.substr(0, colon));
-  *port = std::string(server.substr(colon + 1));
-  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
-    *host = host->substr(1, host->size() - 2);
-  }
-  return true;
-}
-
-// A TCP connection to `server`, within `timeout`. Returns the descriptor
-// or -1 with `why` set.
-int dial(const std::string& server, std::chrono::milliseconds timeout, std::string* why) {
-  std::string host, port;
-  if (!split_server(server, &host, &port)) {
-    *why = "not host:port";
-    return -1;
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    *why = gai_strerror(rc);
-    return -1;
-  }
-  int fd = -1;
-  for (addrinfo* a = found; a; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-    if (fd < 0) {
-      *why = errno_text(errno);
-      continue;
-    }
-    int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
-    if (rc != 0 && errno == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
-      rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
-      int err = 0;
-      socklen_t len = sizeof(err);
-      if (rc == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
-        rc = 0;
-      } else {
-        *why = rc == 0 ? "timed out" : errno_text(err ? err : errno);
-        rc = -1;
-      }
-    } else if (rc != 0) {
-      *why = errno_text(errno);
-    }
-    if (rc == 0) {
-      // Blocking from here on: the reader thread polls before each read.
-      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-      break;
-    }
-    ::close(fd);
-    fd = -1;
-  }
-  ::freeaddrinfo(found);
-  return fd;
 }
 
 bool valid_subject(std::string_view subject) {
@@ -274,7 +211,7 @@ Status NatsConnection::send_all(Session& session, std::string_view bytes) {
 
 Status NatsConnection::open_session(const std::string& server, std::shared_ptr<Session>* out) {
   std::string why;
-  int fd = dial(server, options_.connect_timeout, &why);
+  int fd = tcp_dial(server, options_.connect_timeout, &why);
   if (fd < 0) return {Errc::unavailable, why};
   auto session = std::make_shared<Session>();
   session->fd = fd;
@@ -344,6 +281,10 @@ Status NatsConnection::open_session(const std::string& server, std::shared_ptr<S
 }
 
 void NatsConnection::read_loop(const std::shared_ptr<Session>& session) {
+  {
+    std::lock_guard lock(mutex_);
+    reader_id_ = std::this_thread::get_id();
+  }
   bool awaiting_pong = false;
   // Makes `want` bytes available from session->pos. Pings a silent server.
   auto fill = [&](std::size_t want) -> Status {
@@ -466,8 +407,12 @@ void NatsConnection::dispatch(NatsMessage&& message, std::uint64_t sid) {
     auto it = subscriptions_.find(sid);
     if (it == subscriptions_.end()) return;
     handler = it->second.handler;
+    dispatching_ = sid;
   }
   handler(std::move(message));
+  std::lock_guard lock(mutex_);
+  dispatching_ = 0;
+  replies_.notify_all();
 }
 
 void NatsConnection::end_session(const std::shared_ptr<Session>& session, const Status& why) {
@@ -551,7 +496,7 @@ Status NatsConnection::request(std::string_view subject, std::string_view data,
 }
 
 Status NatsConnection::subscribe(std::string_view subject,
-                                 std::function<void(NatsMessage&&)> handler) {
+                                 std::function<void(NatsMessage&&)> handler, std::uint64_t* made) {
   if (!valid_subject(subject)) return {Errc::conflict, "not a NATS subject"};
   std::uint64_t sid;
   {
@@ -559,9 +504,26 @@ Status NatsConnection::subscribe(std::string_view subject,
     sid = next_sid_++;
     subscriptions_[sid] = Subscription{std::string(subject), std::move(handler)};
   }
+  if (made) *made = sid;
   std::shared_ptr<Session> session;
   if (Status s = ensure_session(&session); !s.ok()) return s;  // kept: sent on reconnection
   return send_all(*session, "SUB " + std::string(subject) + " " + std::to_string(sid) + "\r\n");
+}
+
+void NatsConnection::unsubscribe(std::uint64_t sid) {
+  std::shared_ptr<Session> session;
+  {
+    std::unique_lock lock(mutex_);
+    if (subscriptions_.erase(sid) == 0) return;
+    session = session_;
+    // Once this returns the handler does not run: wait out a call in
+    // progress, unless this is that call (a handler unsubscribing itself).
+    if (std::this_thread::get_id() != reader_id_) {
+      replies_.wait(lock, [&] { return dispatching_ != sid; });
+    }
+  }
+  // The server stops sending; a message already on its way finds no handler.
+  if (session) send_all(*session, "UNSUB " + std::to_string(sid) + "\r\n");
 }
 
 Status NatsConnection::flush(std::chrono::milliseconds timeout) {

@@ -86,10 +86,14 @@ class NatsConnection {
   Status request(std::string_view subject, std::string_view data, const Headers& headers,
                  std::chrono::milliseconds timeout, NatsMessage* reply);
   // Delivers every message on `subject` (wildcards allowed) to `handler` on
-  // the reader thread, from now until the connection is destroyed, across
-  // reconnections (messages sent while disconnected are missed). Errors:
-  // unavailable.
-  Status subscribe(std::string_view subject, std::function<void(NatsMessage&&)> handler);
+  // the reader thread, from now until unsubscribe(*sid) or the connection's
+  // end, across reconnections (messages sent while disconnected are
+  // missed). Once unsubscribe returns, the handler is not running and never
+  // runs again (unless the handler itself called it). Errors: unavailable
+  // (the subscription is kept and made on reconnection).
+  Status subscribe(std::string_view subject, std::function<void(NatsMessage&&)> handler,
+                   std::uint64_t* sid = nullptr);
+  void unsubscribe(std::uint64_t sid);
 
   // The server's limit on one message's headers and data.
   std::size_t max_payload() const;
@@ -130,7 +134,9 @@ class NatsConnection {
   };
   std::map<std::uint64_t, Subscription> subscriptions_;  // by sid (1 is the inbox)
   std::uint64_t next_sid_ = 2;
-  std::uint64_t pongs_ = 0;  // pongs received, for flush
+  std::uint64_t pongs_ = 0;        // pongs received, for flush
+  std::uint64_t dispatching_ = 0;  // the subscription whose handler runs now
+  std::thread::id reader_id_;      // the current session's reader
   std::size_t max_payload_ = 1u << 20;
   bool closing_ = false;
 };

@@ -55,6 +55,36 @@ Status WriteTxn::delete_prefix(unsigned dbi, std::string_view prefix, std::strin
   return s;
 }
 
+namespace {
+
+// meta: "log/" + shard (u32 BE) -> sequence (u64 BE).
+std::string log_position_key(std::uint32_t shard) {
+  std::string k = "log/";
+  put_be(k, shard, 4);
+  return k;
+}
+
+}  // namespace
+
+Status ReadTxn::log_position(std::uint32_t shard, std::uint64_t* out) const {
+  const std::string k = log_position_key(shard);
+  MDB_val key = as_val(k), val;
+  int rc = mdb_get(txn_, tables().meta, &key, &val);
+  *out = 0;
+  if (rc == MDB_NOTFOUND) return {};
+  if (rc) return from_mdb(rc, "read the log position");
+  if (val.mv_size != 8) return {Errc::corrupt, "the log position row has a bad length"};
+  *out = get_be(static_cast<const char*>(val.mv_data), 8);
+  return {};
+}
+
+Status WriteTxn::set_log_position(std::uint32_t shard, std::uint64_t sequence) {
+  std::string v;
+  put_be(v, sequence, 8);
+  // Straight to LMDB: each store keeps its own position; it is not a change.
+  return store::put_row(txn_, tables().meta, log_position_key(shard), v, "write the log position");
+}
+
 Status WriteTxn::apply_changes(const ChangeSet& changes) {
   MEMOS_ASSERT_ON_THREAD(store_->writer_);  // may advance last_id_
   for (const Change& c : changes.changes()) {

@@ -72,11 +72,22 @@ void CommitQueue::run() {
         queue_.pop_front();
       }
     }
-    commit_group(group);
+    // Records from the log commit apart from the writes sunk to it.
+    std::deque<WriteJob> from_log;
+    for (auto it = group.begin(); it != group.end();) {
+      if (it->from_log) {
+        from_log.push_back(std::move(*it));
+        it = group.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (!from_log.empty()) commit_group(from_log, false);
+    if (!group.empty()) commit_group(group, true);
   }
 }
 
-void CommitQueue::commit_group(std::deque<WriteJob>& group) {
+void CommitQueue::commit_group(std::deque<WriteJob>& group, bool sink) {
   std::vector<Status> results(group.size());
   const Status full{Errc::storage_full, "the store is full (store.max_map_size_mb reached)"};
   // Which jobs an attempt runs: all of them, until the reserve is used.
@@ -88,14 +99,23 @@ void CommitQueue::commit_group(std::deque<WriteJob>& group) {
     ChangeSet changes;  // each attempt records afresh
     status = store_.begin_write(&txn);
     if (status.ok()) {
-      if (change_sink_) txn->record_changes(&changes);
+      const bool sinking = sink && change_sink_;
+      if (sinking) txn->record_changes(&changes);
       for (std::size_t i = 0; i < group.size(); ++i) {
         if (run[i]) results[i] = txn->nested(group[i].apply);
       }
-      if (change_sink_ && !changes.empty()) {
+      bool rerun = false;
+      for (std::size_t i = 0; i < group.size(); ++i) {
+        rerun = rerun || (run[i] && results[i].code == Errc::map_full);
+      }
+      if (sinking && rerun) {
+        // The group runs again in a grown map: the log must get it once.
+        txn->abort();
+        status = {Errc::map_full, "a job filled the map"};
+      } else if (sinking && !changes.empty()) {
         status = txn->seal();
         if (status.ok()) {
-          status = change_sink_(changes);
+          status = change_sink_(*txn, changes);
           sink_refused = !status.ok();
         }
         if (!status.ok()) txn->abort();

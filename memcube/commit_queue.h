@@ -35,6 +35,10 @@ struct WriteJob {
   // reserve (Store::grow_map_into_reserve), so that space can always be
   // given back.
   bool frees_space = false;
+  // The job applies the replication log (WriteTxn::apply_changes): it is
+  // committed in a transaction of its own, never handed to the change sink
+  // (the log already has it), and a sink's refusal never fails it.
+  bool from_log = false;
 };
 
 class CommitQueue {
@@ -56,15 +60,15 @@ class CommitQueue {
   void set_after_group(std::function<void()> after_group) { after_group_ = std::move(after_group); }
   // Replication (docs/scale-out.md): with a sink set, each group's
   // transaction records the rows it changes (change_set.h), and the sink gets
-  // them after the jobs ran and before the commit — where a cluster appends
-  // them to its log. A group whose jobs changed nothing is not sunk. A sink's
-  // error aborts the group: nothing of it is committed and every job fails
-  // with that error, which is not fatal (the store is intact); a sink never
-  // returns map_full, which is the store's own. Runs on the writer thread;
-  // set before submitting.
-  void set_change_sink(std::function<Status(const ChangeSet&)> sink) {
-    change_sink_ = std::move(sink);
-  }
+  // them, and the transaction, after the jobs ran and before the commit —
+  // where a cluster appends them to its log (and notes the log's position in
+  // the transaction). A group whose jobs changed nothing is not sunk, nor
+  // are jobs from_log. A sink's error aborts the group: nothing of it is
+  // committed and every job fails with that error, which is not fatal (the
+  // store is intact); a sink never returns map_full, which is the store's
+  // own. Runs on the writer thread; set before submitting.
+  using ChangeSink = std::function<Status(WriteTxn&, const ChangeSet&)>;
+  void set_change_sink(ChangeSink sink) { change_sink_ = std::move(sink); }
   // Commits what is queued, then ends the writer thread. Idempotent.
   void stop();
 
@@ -74,12 +78,13 @@ class CommitQueue {
 
  private:
   void run();
-  void commit_group(std::deque<WriteJob>& group);
+  // `sink`: whether the change sink (if any) gets the group.
+  void commit_group(std::deque<WriteJob>& group, bool sink);
 
   Store& store_;
   std::function<void(const Status&)> on_fatal_;
   std::function<void()> after_group_;
-  std::function<Status(const ChangeSet&)> change_sink_;
+  ChangeSink change_sink_;
   bool group_commit_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -212,6 +212,10 @@ class ReadTxn {
   // The tenant's salt for activation keys. Errors: not_found (none made
   // yet), corrupt, io.
   Status tenant_salt(TenantId tenant, Digest* out) const;
+
+  // Replication: the log sequence of the last record of `shard` this store
+  // holds (written or applied), 0 if none. Errors: corrupt, io.
+  Status log_position(std::uint32_t shard, std::uint64_t* out) const;
   // Errors: not_found, corrupt, io.
   Status get_activation(CubeId cube, ItemId id, Activation* out) const;
   // The cube's activation items in id order. Errors: corrupt, io.
@@ -431,6 +435,11 @@ class WriteTxn {
   // blob delta, a reference count that would go below 0), storage_full,
   // map_full, io.
   Status apply_changes(const ChangeSet& changes);
+
+  // Records that this transaction holds `shard`'s log up to `sequence`
+  // (ReadTxn::log_position). A row of this store's own: never recorded.
+  // Errors: storage_full, map_full, io.
+  Status set_log_position(std::uint32_t shard, std::uint64_t sequence);
 
   // Writes the last issued id to meta (recorded like any row), so that a
   // recorded change set is complete before commit; commit() does it when

@@ -17,6 +17,9 @@
 //                         from 2 are upgraded on open: store.cpp)
 //                         "last_id" -> u64 last issued id (written by every
 //                         commit, so ids stay unique across restarts)
+//                         "log/" + shard (u32) -> u64 the replication log's
+//                         sequence of the shard's last record this store
+//                         holds (cluster mode; change_capture.cpp)
 //   cube_store.cpp (manifests)
 //     cube_names          tenant + name -> cube (u64)
 //     cubes               cube -> CubeRecord

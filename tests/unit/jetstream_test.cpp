@@ -15,7 +15,7 @@
 
 #include "cluster/jetstream.h"
 #include "cluster/nats_connection.h"
-#include "tests/support/nats_servers.h"
+#include "tests/support/engine_servers.h"
 #include "tests/support/preconditions.h"
 
 using namespace memos::cluster;

@@ -5,8 +5,6 @@
 #define BOOST_TEST_MODULE replication
 #include <boost/test/unit_test.hpp>
 
-#include <lmdb.h>
-
 #include <functional>
 #include <future>
 #include <map>
@@ -20,65 +18,17 @@
 #include "memcube/record_codec.h"
 #include "memcube/store.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/store_dump.h"
 #include "tests/support/store_helpers.h"
 
 using namespace memos::store;
+using memos::testing::difference;
+using memos::testing::dump;
 using memos::testing::open_store;
+using memos::testing::Rows;
 using memos::testing::TempDir;
 
 namespace {
-
-// table name -> key -> row, read straight from LMDB's files.
-using Rows = std::map<std::string, std::map<std::string, std::string>>;
-
-// Every row of every named table of the closed store in `dir`.
-Rows dump(const std::string& dir) {
-  MDB_env* env = nullptr;
-  BOOST_REQUIRE(mdb_env_create(&env) == 0);
-  mdb_env_set_maxdbs(env, 64);
-  BOOST_REQUIRE(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0600) == 0);
-  MDB_txn* txn = nullptr;
-  BOOST_REQUIRE(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
-  auto rows_of = [&](MDB_dbi dbi) {
-    std::map<std::string, std::string> rows;
-    MDB_cursor* cursor = nullptr;
-    BOOST_REQUIRE(mdb_cursor_open(txn, dbi, &cursor) == 0);
-    MDB_val k, v;
-    for (int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
-      rows[std::string(static_cast<char*>(k.mv_data), k.mv_size)] =
-          std::string(static_cast<char*>(v.mv_data), v.mv_size);
-    }
-    mdb_cursor_close(cursor);
-    return rows;
-  };
-  MDB_dbi main_db;
-  BOOST_REQUIRE(mdb_dbi_open(txn, nullptr, 0, &main_db) == 0);
-  Rows all;
-  for (const auto& [name, ignored] : rows_of(main_db)) {
-    MDB_dbi dbi;
-    BOOST_REQUIRE(mdb_dbi_open(txn, name.c_str(), 0, &dbi) == 0);
-    all[name] = rows_of(dbi);
-  }
-  mdb_txn_abort(txn);
-  mdb_env_close(env);
-  return all;
-}
-
-// The first difference between two dumps, or "" if they are equal.
-std::string difference(const Rows& a, const Rows& b) {
-  for (const auto& [table, rows] : a) {
-    auto other = b.find(table);
-    if (other == b.end()) return "table " + table + " missing";
-    for (const auto& [key, row] : rows) {
-      auto it = other->second.find(key);
-      if (it == other->second.end()) return table + ": a row is missing";
-      if (it->second != row) return table + ": a row differs";
-    }
-    if (rows.size() != other->second.size()) return table + ": extra rows";
-  }
-  return a.size() == b.size() ? "" : "extra tables";
-}
 
 // A leader and a follower: each transaction on the leader is recorded,
 // encoded, decoded and applied to the follower in a transaction of its own,
@@ -449,7 +399,7 @@ BOOST_AUTO_TEST_CASE(the_commit_queue_sinks_each_group_before_its_commit) {
   bool refuse = false;
   {
     CommitQueue queue(*store, [](const Status& s) { BOOST_FAIL("fatal: " + s.message); });
-    queue.set_change_sink([&](const ChangeSet& changes) -> Status {
+    queue.set_change_sink([&](WriteTxn&, const ChangeSet& changes) -> Status {
       if (refuse) return {Errc::unavailable, "the log has no quorum"};
       ChangeGroup group;
       group.changes = changes;

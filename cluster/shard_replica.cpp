@@ -1,0 +1,340 @@
+#include "cluster/shard_replica.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <future>
+#include <optional>
+
+#include "memcube/record_codec.h"
+
+namespace memos::cluster {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The part of a lease an owner does not use: it stops acting as owner this
+// long before etcd could hand the shard to another node, which covers the
+// two clocks running at slightly different rates and the keep-alive's
+// flight.
+std::chrono::milliseconds margin(std::chrono::milliseconds lease) {
+  return std::max(std::chrono::milliseconds(100), lease / 6);
+}
+
+}  // namespace
+
+ShardReplica::ShardReplica(ReplicaSettings settings, store::Store& store,
+                           store::CommitQueue& commits, NatsConnection& nats, EtcdClient& etcd)
+    : settings_(std::move(settings)),
+      store_(store),
+      commits_(commits),
+      nats_(nats),
+      js_(nats, std::max(std::chrono::milliseconds(1000), settings_.lease / 2)),
+      etcd_(etcd) {}
+
+ShardReplica::~ShardReplica() {
+  stop(true);
+}
+
+std::string ShardReplica::subject() const {
+  return "memos." + settings_.cluster + ".log." + std::to_string(settings_.shard);
+}
+
+std::string ShardReplica::stream() const {
+  return "MEMOS_" + settings_.cluster;
+}
+
+std::string ShardReplica::owner_key() const {
+  return "/memos/" + settings_.cluster + "/shards/" + std::to_string(settings_.shard) + "/owner";
+}
+
+Status ShardReplica::start() {
+  StreamSettings stream_settings;
+  stream_settings.name = stream();
+  stream_settings.subjects = {"memos." + settings_.cluster + ".log.>"};
+  stream_settings.replicas = settings_.replicas;
+  if (Status s = js_.ensure_stream(stream_settings); !s.ok()) return s;
+  std::uint64_t position = 0;
+  {
+    std::optional<store::ReadTxn> r;
+    if (Status s = store_.begin_read(&r); !s.ok()) return s;
+    if (Status s = r->log_position(settings_.shard, &position); !s.ok()) return s;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    position_ = position;
+  }
+  // The owner's appends wake the follower; polling covers missed wake-ups.
+  if (Status s = nats_.subscribe(
+          subject(),
+          [this](NatsMessage&&) {
+            std::lock_guard lock(mutex_);
+            woken_ = true;
+            changed_.notify_all();
+          },
+          &wake_sid_);
+      !s.ok()) {
+    return s;
+  }
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void ShardReplica::stop(bool give_back) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+    changed_.notify_all();
+  }
+  if (wake_sid_) nats_.unsubscribe(wake_sid_);
+  if (thread_.joinable()) thread_.join();
+  std::int64_t lease = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (owner_) lease = lease_;
+    owner_ = false;
+    lease_ = 0;
+  }
+  if (lease && give_back) {
+    if (Status s = etcd_.revoke(lease); !s.ok()) {
+      spdlog::warn("shard {}: the lease was not given back ({}); it lapses in {} ms",
+                   settings_.shard, s.message, settings_.lease.count());
+    }
+  }
+}
+
+bool ShardReplica::owner() const {
+  std::lock_guard lock(mutex_);
+  return owner_ && !behind_ && Clock::now() < lease_valid_until_;
+}
+
+ReplicaState ShardReplica::state() const {
+  ReplicaState st;
+  std::lock_guard lock(mutex_);
+  st.owner = owner_ && !behind_ && Clock::now() < lease_valid_until_;
+  st.owner_node = owner_node_;
+  st.position = position_;
+  st.appended = appended_;
+  st.applied = applied_;
+  st.epoch = st.owner ? lease_ : 0;
+  return st;
+}
+
+bool ShardReplica::wait_position(std::uint64_t sequence, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return position_ >= sequence; });
+}
+
+void ShardReplica::run() {
+  auto next_lease_check = Clock::now();
+  for (;;) {
+    bool owner, behind;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      owner = owner_;
+      behind = behind_;
+    }
+    if (!owner || behind) {
+      Status s = follow();
+      report(s);
+      std::lock_guard lock(mutex_);
+      if (behind && s.ok()) behind_ = false;  // what the failed append missed is applied now
+    }
+    if (Clock::now() >= next_lease_check) {
+      next_lease_check = Clock::now() + settings_.lease / 3;
+      report(owner ? keep_lease() : claim());
+    }
+    std::unique_lock lock(mutex_);
+    auto wait = owner_ ? settings_.lease / 3 : settings_.poll;
+    changed_.wait_for(lock, wait, [&] { return stopping_ || woken_ || behind_; });
+    woken_ = false;
+  }
+}
+
+void ShardReplica::report(const Status& s) {
+  // A lasting trouble (an engine down, a record that does not decode) is
+  // said once, and again when it changes or a minute has passed.
+  const auto now = Clock::now();
+  if (s.ok()) {
+    if (!last_warning_.empty()) spdlog::info("shard {}: replication goes on", settings_.shard);
+    last_warning_.clear();
+    return;
+  }
+  if (s.message == last_warning_ && now - last_warning_at_ < std::chrono::minutes(1)) return;
+  last_warning_ = s.message;
+  last_warning_at_ = now;
+  spdlog::warn("shard {}: {}", settings_.shard, s.message);
+}
+
+Status ShardReplica::follow() {
+  for (;;) {
+    std::uint64_t after;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return {};
+      after = position_;
+    }
+    StoredMessage m;
+    Status s = js_.next_message(stream(), after + 1, subject(), &m);
+    if (s.code == Errc::not_found) return {};
+    if (!s.ok()) return s;
+    auto group = std::make_shared<store::ChangeGroup>();
+    if (s = store::decode_change_group(m.data, group.get()); !s.ok()) {
+      // Nothing after it can be applied either: a follower that skipped it
+      // would diverge. It stays here until the record is mended.
+      return {Errc::corrupt, "log record " + std::to_string(m.sequence) + ": " + s.message};
+    }
+    if (group->schema > store::Store::kSchemaVersion) {
+      return {Errc::unavailable, "log record " + std::to_string(m.sequence) +
+                                     " was written by a newer memosd (store schema " +
+                                     std::to_string(group->schema) + ")"};
+    }
+    std::promise<Status> done;
+    auto applied = done.get_future();
+    const std::uint32_t shard = settings_.shard;
+    const std::uint64_t sequence = m.sequence;
+    store::WriteJob job;
+    job.apply = [group, shard, sequence](store::WriteTxn& txn) {
+      Status a = txn.apply_changes(group->changes);
+      return a.ok() ? txn.set_log_position(shard, sequence) : a;
+    };
+    job.done = [&done](const Status& st) { done.set_value(st); };
+    job.from_log = true;
+    commits_.submit(std::move(job));
+    if (s = applied.get(); !s.ok()) {
+      return {s.code, "applying log record " + std::to_string(sequence) + ": " + s.message};
+    }
+    std::lock_guard lock(mutex_);
+    position_ = sequence;
+    ++applied_;
+    changed_.notify_all();
+  }
+}
+
+Status ShardReplica::claim() {
+  std::optional<EtcdKeyValue> holder;
+  if (Status s = etcd_.get(owner_key(), &holder); !s.ok()) return s;
+  if (holder) {
+    std::lock_guard lock(mutex_);
+    owner_node_ = holder->value;
+    return {};
+  }
+  // Free. Whoever owns it next must hold every acknowledged record first:
+  // the leader's last sequence covers them all.
+  std::uint64_t last = 0;
+  if (Status s = js_.last_sequence(stream(), subject(), &last); !s.ok()) return s;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    if (Status s = follow(); !s.ok()) return s;
+    {
+      std::lock_guard lock(mutex_);
+      if (position_ >= last || stopping_) break;
+    }
+    // The replica that answered has not caught up with the leader yet.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::uint64_t position;
+  {
+    std::lock_guard lock(mutex_);
+    position = position_;
+  }
+  if (position < last) return {Errc::unavailable, "could not catch up to claim the shard"};
+  const auto ttl_s = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
+                                                   settings_.lease + std::chrono::milliseconds(999))
+                                                   .count());
+  const auto granted_at = Clock::now();
+  std::int64_t lease = 0;
+  if (Status s = etcd_.grant_lease(ttl_s, &lease); !s.ok()) return s;
+  bool created = false;
+  EtcdKeyValue taken;
+  if (Status s = etcd_.create(owner_key(), settings_.node, lease, &created, &taken); !s.ok()) {
+    etcd_.revoke(lease);
+    return s;
+  }
+  if (!created) {
+    etcd_.revoke(lease);  // another node claimed it first
+    std::lock_guard lock(mutex_);
+    owner_node_ = taken.value;
+    return {};
+  }
+  std::lock_guard lock(mutex_);
+  owner_ = true;
+  behind_ = false;
+  lease_ = lease;
+  lease_valid_until_ = granted_at + std::chrono::seconds(ttl_s) - margin(settings_.lease);
+  owner_node_ = settings_.node;
+  spdlog::info("shard {}: this node ({}) owns it now, at log sequence {}", settings_.shard,
+               settings_.node, position_);
+  return {};
+}
+
+Status ShardReplica::keep_lease() {
+  std::int64_t lease;
+  {
+    std::lock_guard lock(mutex_);
+    lease = lease_;
+  }
+  const auto sent = Clock::now();
+  std::int64_t ttl_s = 0;
+  Status s = etcd_.keep_alive(lease, &ttl_s);
+  std::lock_guard lock(mutex_);
+  if (s.ok()) {
+    lease_valid_until_ = sent + std::chrono::seconds(ttl_s) - margin(settings_.lease);
+    return {};
+  }
+  if (s.code == Errc::not_found) {
+    spdlog::warn("shard {}: the lease lapsed: this node no longer owns the shard", settings_.shard);
+    owner_ = false;
+    lease_ = 0;
+    owner_node_.clear();
+    return {};
+  }
+  return {s.code, "keeping the lease: " + s.message};  // owner() lapses on its own
+}
+
+Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes) {
+  std::uint64_t expected;
+  store::ChangeGroup group;
+  {
+    std::lock_guard lock(mutex_);
+    if (!owner_ || behind_ || Clock::now() >= lease_valid_until_) {
+      return {Errc::unavailable, "this node does not own shard " + std::to_string(settings_.shard) +
+                                     " now" +
+                                     (owner_node_.empty() || owner_node_ == settings_.node
+                                          ? std::string()
+                                          : "; its owner is " + owner_node_)};
+    }
+    expected = position_;
+    group.epoch = lease_;
+  }
+  group.shard = settings_.shard;
+  group.schema = store::Store::kSchemaVersion;
+  group.changes = changes;
+  const std::string record = store::encode_change_group(group);
+  if (record.size() > nats_.max_payload()) {
+    return {Errc::conflict, "a commit group of " + std::to_string(record.size()) +
+                                " bytes is over the log's message limit of " +
+                                std::to_string(nats_.max_payload())};
+  }
+  std::uint64_t sequence = 0, actual = 0;
+  Status s = js_.append(subject(), record, expected, "", &sequence, &actual);
+  if (s.code == Errc::conflict) {
+    // Someone appended since this node's last record (a lost acknowledgement
+    // of its own, or a node that believed it owned the shard): follow first.
+    std::lock_guard lock(mutex_);
+    behind_ = true;
+    changed_.notify_all();
+    return {Errc::unavailable, "the log of shard " + std::to_string(settings_.shard) +
+                                   " has records this node has not applied yet; retry"};
+  }
+  if (!s.ok()) return s;
+  if (s = txn.set_log_position(settings_.shard, sequence); !s.ok()) return s;
+  std::lock_guard lock(mutex_);
+  position_ = sequence;
+  ++appended_;
+  changed_.notify_all();
+  return {};
+}
+
+}  // namespace memos::cluster

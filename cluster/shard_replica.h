@@ -1,0 +1,118 @@
+// shard_replica.h — one node's part in replicating one shard through the log
+// (docs/scale-out.md, "The log" and "Ownership in etcd"). While the node
+// holds the shard's lease in etcd it is the shard's owner: the commit queue's
+// groups are appended to the shard's subject, fenced by the last sequence
+// this node holds, before they commit. Otherwise it follows: it applies what
+// the owner appended, in order, each record in one transaction with its
+// sequence (WriteTxn::set_log_position), so a restart resumes where it was.
+// A follower claims the shard when its owner's key is gone (the lease
+// lapsed), and only once it holds the log up to the subject's last sequence.
+//
+// Threading: the commit queue's writer calls sink(); one thread (start())
+// keeps the lease alive, claims the shard and follows. Records to apply go
+// through the commit queue as from_log jobs.
+//
+// Errors (store::Status) from sink(): unavailable — this node does not own
+// the shard now (the message names the owner when known), or the log did not
+// acknowledge (no quorum, a timeout); the caller's write is not acknowledged
+// and may be retried (against the owner).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cluster/etcd_client.h"
+#include "cluster/jetstream.h"
+#include "memcube/commit_queue.h"
+#include "memcube/store.h"
+
+namespace memos::cluster {
+
+struct ReplicaSettings {
+  std::string cluster = "memos";  // names the stream, its subjects and the etcd prefix
+  std::string node;               // this node's id, unique in the cluster
+  std::uint32_t shard = 0;
+  int replicas = 3;  // of the stream, when this node creates it
+  std::chrono::milliseconds lease{3000};
+  // How often a follower looks for records when no wake-up came (the
+  // owner's appends also wake it through a subscription).
+  std::chrono::milliseconds poll{200};
+};
+
+// What a replica is doing, for `memctl cluster status` and tests.
+struct ReplicaState {
+  bool owner = false;
+  std::string owner_node;      // as etcd last said; "" if none
+  std::uint64_t position = 0;  // the log sequence this store holds
+  std::uint64_t appended = 0;  // records this node appended
+  std::uint64_t applied = 0;   // records this node applied as a follower
+  std::int64_t epoch = 0;      // the lease it owns under; 0 when following
+};
+
+class ShardReplica {
+ public:
+  ShardReplica(ReplicaSettings settings, store::Store& store, store::CommitQueue& commits,
+               NatsConnection& nats, EtcdClient& etcd);
+  ~ShardReplica();  // stop(true)
+  ShardReplica(const ShardReplica&) = delete;
+  ShardReplica& operator=(const ShardReplica&) = delete;
+
+  // Makes sure the stream exists, reads the store's position, and starts the
+  // thread. Errors: unavailable (NATS or etcd), conflict (the stream exists
+  // with other settings), corrupt, io.
+  Status start();
+  // Ends the thread. `give_back`: an owner revokes its lease so that a
+  // follower takes over at once; false leaves it to lapse (as a crash would).
+  void stop(bool give_back);
+
+  // The commit queue's change sink (CommitQueue::set_change_sink).
+  Status sink(store::WriteTxn& txn, const store::ChangeSet& changes);
+
+  bool owner() const;
+  ReplicaState state() const;
+  // Waits until this store holds the log up to `sequence`.
+  bool wait_position(std::uint64_t sequence, std::chrono::milliseconds timeout) const;
+  std::string subject() const;
+  std::string stream() const;
+  std::string owner_key() const;
+
+ private:
+  void run();
+  // Applies every record after the position, through the commit queue.
+  Status follow();
+  // Claims the free shard: catches up to the subject's last sequence first.
+  Status claim();
+  Status keep_lease();
+  // Logs a failure of the thread's work, once while it lasts.
+  void report(const Status& s);
+
+  const ReplicaSettings settings_;
+  store::Store& store_;
+  store::CommitQueue& commits_;
+  NatsConnection& nats_;
+  JetStream js_;
+  EtcdClient& etcd_;
+
+  mutable std::mutex mutex_;  // guards what follows
+  mutable std::condition_variable changed_;
+  std::uint64_t position_ = 0;
+  std::uint64_t appended_ = 0, applied_ = 0;
+  std::int64_t lease_ = 0;  // held while owner
+  std::chrono::steady_clock::time_point lease_valid_until_{};
+  bool owner_ = false;
+  bool behind_ = false;  // an append found the log ahead: follow before appending again
+  std::string owner_node_;
+  bool stopping_ = false;
+  bool woken_ = false;
+  std::uint64_t wake_sid_ = 0;  // the subscription to the shard's subject
+  std::string last_warning_;    // the thread's own
+  std::chrono::steady_clock::time_point last_warning_at_{};
+  std::thread thread_;
+};
+
+}  // namespace memos::cluster
