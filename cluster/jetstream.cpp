@@ -115,8 +115,9 @@ Status JetStream::ensure_stream(const StreamSettings& settings) {
 
 Status JetStream::append(std::string_view subject, std::string_view data,
                          std::optional<std::uint64_t> expected_last, std::string_view message_id,
-                         std::uint64_t* sequence, std::uint64_t* actual_last) {
-  Headers headers;
+                         std::uint64_t* sequence, std::uint64_t* actual_last,
+                         const Headers& extra) {
+  Headers headers = extra;
   if (expected_last) {
     headers.emplace_back("Nats-Expected-Last-Subject-Sequence", std::to_string(*expected_last));
   }

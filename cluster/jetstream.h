@@ -35,6 +35,8 @@ struct StoredMessage {
   std::string subject;
   std::string data;
   Headers headers;
+
+  std::string header(std::string_view name) const { return find_header(headers, name); }
 };
 
 class JetStream {
@@ -55,9 +57,11 @@ class JetStream {
   // sequence. Errors: conflict (the expectation failed: `*actual_last`, when
   // given, gets the subject's last sequence if the server names it),
   // unavailable, corrupt.
+  // `extra` headers are stored with the message.
   Status append(std::string_view subject, std::string_view data,
                 std::optional<std::uint64_t> expected_last, std::string_view message_id,
-                std::uint64_t* sequence, std::uint64_t* actual_last = nullptr);
+                std::uint64_t* sequence, std::uint64_t* actual_last = nullptr,
+                const Headers& extra = {});
   // The first message at or after `sequence` on a subject matching `filter`
   // (wildcards allowed), read from any replica (it may trail the leader by
   // the replication lag). Errors: not_found (none yet), unavailable, corrupt.

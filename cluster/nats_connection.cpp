@@ -96,7 +96,7 @@ bool parse_size(std::string_view s, std::size_t* out) {
 
 }  // namespace
 
-std::string NatsMessage::header(std::string_view name) const {
+std::string find_header(const Headers& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {
     if (k == name) return v;
   }

@@ -42,6 +42,9 @@ using store::Status;
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// The first header of that name (exact case), or "".
+std::string find_header(const Headers& headers, std::string_view name);
+
 struct NatsMessage {
   std::string subject;
   std::string reply;  // "" when the sender wants none
@@ -52,8 +55,7 @@ struct NatsMessage {
   Headers headers;
   std::string data;
 
-  // The first header of that name (exact case), or "".
-  std::string header(std::string_view name) const;
+  std::string header(std::string_view name) const { return find_header(headers, name); }
 };
 
 struct NatsOptions {

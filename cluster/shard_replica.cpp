@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <future>
 #include <optional>
 
@@ -12,6 +13,10 @@ namespace memos::cluster {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// "i/n" on each part of a group sent in several messages.
+constexpr const char* kPartHeader = "Memos-Part";
+constexpr unsigned kMaxParts = 4096;
 
 // The part of a lease an owner does not use: it stops acting as owner this
 // long before etcd could hand the shard to another node, which covers the
@@ -62,7 +67,7 @@ Status ShardReplica::start() {
   }
   {
     std::lock_guard lock(mutex_);
-    position_ = position;
+    position_ = tail_ = position;
   }
   // The owner's appends wake the follower; polling covers missed wake-ups.
   if (Status s = nats_.subscribe(
@@ -174,43 +179,91 @@ Status ShardReplica::follow() {
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return {};
-      after = position_;
+      after = tail_;
     }
     StoredMessage m;
     Status s = js_.next_message(stream(), after + 1, subject(), &m);
     if (s.code == Errc::not_found) return {};
     if (!s.ok()) return s;
-    auto group = std::make_shared<store::ChangeGroup>();
-    if (s = store::decode_change_group(m.data, group.get()); !s.ok()) {
-      // Nothing after it can be applied either: a follower that skipped it
-      // would diverge. It stays here until the record is mended.
-      return {Errc::corrupt, "log record " + std::to_string(m.sequence) + ": " + s.message};
-    }
-    if (group->schema > store::Store::kSchemaVersion) {
-      return {Errc::unavailable, "log record " + std::to_string(m.sequence) +
-                                     " was written by a newer memosd (store schema " +
-                                     std::to_string(group->schema) + ")"};
-    }
-    std::promise<Status> done;
-    auto applied = done.get_future();
-    const std::uint32_t shard = settings_.shard;
-    const std::uint64_t sequence = m.sequence;
-    store::WriteJob job;
-    job.apply = [group, shard, sequence](store::WriteTxn& txn) {
-      Status a = txn.apply_changes(group->changes);
-      return a.ok() ? txn.set_log_position(shard, sequence) : a;
-    };
-    job.done = [&done](const Status& st) { done.set_value(st); };
-    job.from_log = true;
-    commits_.submit(std::move(job));
-    if (s = applied.get(); !s.ok()) {
-      return {s.code, "applying log record " + std::to_string(sequence) + ": " + s.message};
+    std::string record;
+    if (s = take_part(m, &record); !s.ok()) return s;
+    if (!record.empty()) {
+      if (s = apply_record(record, m.sequence); !s.ok()) return s;
     }
     std::lock_guard lock(mutex_);
-    position_ = sequence;
-    ++applied_;
+    tail_ = m.sequence;
     changed_.notify_all();
   }
+}
+
+Status ShardReplica::take_part(const StoredMessage& m, std::string* record) {
+  const std::string part = m.header(kPartHeader);
+  if (part.empty()) {
+    pending_.clear();  // a group left incomplete was abandoned by its writer
+    pending_next_ = 0;
+    *record = m.data;
+    return {};
+  }
+  unsigned index = 0, count = 0;
+  char extra = 0;
+  if (std::sscanf(part.c_str(), "%u/%u%c", &index, &count, &extra) != 2 || index == 0 ||
+      index > count || count > kMaxParts) {
+    return {Errc::corrupt,
+            "log record " + std::to_string(m.sequence) + " has a bad part \"" + part + "\""};
+  }
+  if (index == 1) {
+    pending_ = m.data;
+    pending_next_ = 2;
+    pending_parts_ = count;
+  } else if (pending_next_ == index && pending_parts_ == count) {
+    pending_ += m.data;
+    ++pending_next_;
+  } else {
+    // A part whose group began before what this node read, or was
+    // abandoned: no one applied that group, so neither does this node.
+    pending_.clear();
+    pending_next_ = 0;
+    return {};
+  }
+  if (index == count) {
+    record->swap(pending_);
+    pending_.clear();
+    pending_next_ = 0;
+  }
+  return {};
+}
+
+Status ShardReplica::apply_record(const std::string& record, std::uint64_t sequence) {
+  auto group = std::make_shared<store::ChangeGroup>();
+  if (Status s = store::decode_change_group(record, group.get()); !s.ok()) {
+    // Nothing after it can be applied either: a follower that skipped it
+    // would diverge. It stays here until the record is mended.
+    return {Errc::corrupt, "log record " + std::to_string(sequence) + ": " + s.message};
+  }
+  if (group->schema > store::Store::kSchemaVersion) {
+    return {Errc::unavailable, "log record " + std::to_string(sequence) +
+                                   " was written by a newer memosd (store schema " +
+                                   std::to_string(group->schema) + ")"};
+  }
+  std::promise<Status> done;
+  auto applied = done.get_future();
+  const std::uint32_t shard = settings_.shard;
+  store::WriteJob job;
+  job.apply = [group, shard, sequence](store::WriteTxn& txn) {
+    Status a = txn.apply_changes(group->changes);
+    return a.ok() ? txn.set_log_position(shard, sequence) : a;
+  };
+  job.done = [&done](const Status& st) { done.set_value(st); };
+  job.from_log = true;
+  commits_.submit(std::move(job));
+  if (Status s = applied.get(); !s.ok()) {
+    return {s.code, "applying log record " + std::to_string(sequence) + ": " + s.message};
+  }
+  std::lock_guard lock(mutex_);
+  position_ = sequence;
+  ++applied_;
+  changed_.notify_all();
+  return {};
 }
 
 Status ShardReplica::claim() {
@@ -229,17 +282,17 @@ Status ShardReplica::claim() {
     if (Status s = follow(); !s.ok()) return s;
     {
       std::lock_guard lock(mutex_);
-      if (position_ >= last || stopping_) break;
+      if (tail_ >= last || stopping_) break;
     }
     // The replica that answered has not caught up with the leader yet.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  std::uint64_t position;
+  std::uint64_t tail;
   {
     std::lock_guard lock(mutex_);
-    position = position_;
+    tail = tail_;
   }
-  if (position < last) return {Errc::unavailable, "could not catch up to claim the shard"};
+  if (tail < last) return {Errc::unavailable, "could not catch up to claim the shard"};
   const auto ttl_s = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
                                                    settings_.lease + std::chrono::milliseconds(999))
                                                    .count());
@@ -305,33 +358,55 @@ Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes)
                                           ? std::string()
                                           : "; its owner is " + owner_node_)};
     }
-    expected = position_;
+    expected = tail_;
     group.epoch = lease_;
   }
   group.shard = settings_.shard;
   group.schema = store::Store::kSchemaVersion;
   group.changes = changes;
   const std::string record = store::encode_change_group(group);
-  if (record.size() > nats_.max_payload()) {
+  // A group over the log's message limit goes in parts, each fenced by the
+  // one before; followers apply it when the last has come.
+  const std::size_t limit = nats_.max_payload();
+  const std::size_t part_bytes = limit > 1024 ? limit - 512 : limit / 2;  // room for headers
+  const std::size_t parts = std::max<std::size_t>(1, (record.size() + part_bytes - 1) / part_bytes);
+  if (parts > kMaxParts) {
     return {Errc::conflict, "a commit group of " + std::to_string(record.size()) +
-                                " bytes is over the log's message limit of " +
-                                std::to_string(nats_.max_payload())};
+                                " bytes is over the log's limit of " + std::to_string(kMaxParts) +
+                                " messages of " + std::to_string(limit) + " bytes"};
   }
-  std::uint64_t sequence = 0, actual = 0;
-  Status s = js_.append(subject(), record, expected, "", &sequence, &actual);
-  if (s.code == Errc::conflict) {
-    // Someone appended since this node's last record (a lost acknowledgement
-    // of its own, or a node that believed it owned the shard): follow first.
-    std::lock_guard lock(mutex_);
-    behind_ = true;
-    changed_.notify_all();
-    return {Errc::unavailable, "the log of shard " + std::to_string(settings_.shard) +
-                                   " has records this node has not applied yet; retry"};
+  std::uint64_t sequence = expected;
+  for (std::size_t i = 0; i < parts; ++i) {
+    Headers headers;
+    if (parts > 1)
+      headers.emplace_back(kPartHeader, std::to_string(i + 1) + "/" + std::to_string(parts));
+    const std::string_view piece = std::string_view(record).substr(i * part_bytes, part_bytes);
+    std::uint64_t actual = 0;
+    Status s = js_.append(subject(), piece, sequence, "", &sequence, &actual, headers);
+    if (s.code == Errc::conflict) {
+      // Someone appended since this node's last record (a lost
+      // acknowledgement of its own, or a node that believed it owned the
+      // shard): follow first.
+      std::lock_guard lock(mutex_);
+      behind_ = true;
+      changed_.notify_all();
+      return {Errc::unavailable, "the log of shard " + std::to_string(settings_.shard) +
+                                     " has records this node has not applied yet; retry"};
+    }
+    if (!s.ok()) {
+      // Parts already appended make an incomplete group, which no node
+      // applies; the next append starts after them.
+      if (i > 0) {
+        std::lock_guard lock(mutex_);
+        behind_ = true;
+        changed_.notify_all();
+      }
+      return s;
+    }
   }
-  if (!s.ok()) return s;
-  if (s = txn.set_log_position(settings_.shard, sequence); !s.ok()) return s;
+  if (Status s = txn.set_log_position(settings_.shard, sequence); !s.ok()) return s;
   std::lock_guard lock(mutex_);
-  position_ = sequence;
+  position_ = tail_ = sequence;
   ++appended_;
   changed_.notify_all();
   return {};

@@ -83,8 +83,14 @@ class ShardReplica {
 
  private:
   void run();
-  // Applies every record after the position, through the commit queue.
+  // Applies every record after the tail, through the commit queue.
   Status follow();
+  // Collects a group sent in parts (header Memos-Part: i/n); `*record` gets
+  // the whole record when `m` completes one (or is one), else stays empty.
+  // Errors: corrupt (a malformed part header).
+  Status take_part(const StoredMessage& m, std::string* record);
+  // Decodes a record and applies it through the writer, with its sequence.
+  Status apply_record(const std::string& record, std::uint64_t sequence);
   // Claims the free shard: catches up to the subject's last sequence first.
   Status claim();
   Status keep_lease();
@@ -100,7 +106,11 @@ class ShardReplica {
 
   mutable std::mutex mutex_;  // guards what follows
   mutable std::condition_variable changed_;
-  std::uint64_t position_ = 0;
+  std::uint64_t position_ = 0;  // the last record applied (or appended) here
+  // The last message read or appended: past position_ while a group's parts
+  // are still coming, or after parts of a group its writer abandoned. An
+  // owner's next append expects it.
+  std::uint64_t tail_ = 0;
   std::uint64_t appended_ = 0, applied_ = 0;
   std::int64_t lease_ = 0;  // held while owner
   std::chrono::steady_clock::time_point lease_valid_until_{};
@@ -109,6 +119,8 @@ class ShardReplica {
   std::string owner_node_;
   bool stopping_ = false;
   bool woken_ = false;
+  std::string pending_;  // the thread's: the parts of a group so far
+  unsigned pending_next_ = 0, pending_parts_ = 0;
   std::uint64_t wake_sid_ = 0;  // the subscription to the shard's subject
   std::string last_warning_;    // the thread's own
   std::chrono::steady_clock::time_point last_warning_at_{};

@@ -256,3 +256,61 @@ BOOST_AUTO_TEST_CASE(a_record_that_does_not_decode_stops_the_follower,
   BOOST_TEST(state.position == good);
   BOOST_TEST(!state.owner);  // it cannot catch up, so it may not claim
 }
+
+// A group over the log's message limit (8 MiB here) goes in parts and is
+// applied whole; parts of a group its writer abandoned are applied by no one.
+BOOST_AUTO_TEST_CASE(large_groups_go_in_parts_and_abandoned_parts_are_skipped,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  Engines engines;
+  Node a("a", engines);
+  BOOST_REQUIRE(eventually([&] { return a.replica->owner(); }, 10s));
+  Node b("b", engines);
+  Cube cube;
+  BOOST_REQUIRE(a.write([&](WriteTxn& t) {
+                   return t.create_cube(1000, "big", "hash-v1", 16, 1, &cube);
+                 }).ok());
+  Item big;
+  const std::string text(12u << 20, 'x');  // twice in the record: head and version
+  Status s = a.write([&](WriteTxn& t) { return t.add_item(cube.id, draft(text), 0, 2, &big); });
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  const std::uint64_t after_big = a.replica->state().position;
+  BOOST_TEST(after_big >= 5u);  // 1 record for the cube, at least 4 parts for the item
+  BOOST_REQUIRE(b.replica->wait_position(after_big, 20s));
+  {
+    std::optional<memos::store::ReadTxn> r;
+    BOOST_REQUIRE(b.store->begin_read(&r).ok());
+    Item seen;
+    BOOST_REQUIRE(r->get_item(cube.id, big.id, 0, &seen).ok());
+    BOOST_TEST(seen.text.size() == text.size());
+  }
+  // A writer's first part, then nothing more of its group (it died); the
+  // owner's next write goes after it, and every store skips the remnant.
+  a.replica->stop(false);
+  {
+    JetStream js(*b.nats, 2s);
+    std::uint64_t seq = 0;
+    BOOST_REQUIRE(js.append(b.replica->subject(), "first part of three", after_big, "", &seq,
+                            nullptr, {{"Memos-Part", "1/3"}})
+                      .ok());
+  }
+  BOOST_REQUIRE(eventually([&] { return b.replica->owner(); }, 15s));
+  Item small;
+  BOOST_REQUIRE(eventually(
+      [&] {
+        return b
+            .write([&](WriteTxn& t) {
+              return t.add_item(cube.id, draft("after the remnant"), 0, 3, &small);
+            })
+            .ok();
+      },
+      10s));
+  const std::uint64_t end = b.replica->state().position;
+  a.start();
+  BOOST_REQUIRE(a.replica->wait_position(end, 10s));
+  std::optional<memos::store::ReadTxn> r;
+  BOOST_REQUIRE(a.store->begin_read(&r).ok());
+  Item seen;
+  BOOST_REQUIRE(r->get_item(cube.id, small.id, 0, &seen).ok());
+  BOOST_TEST(seen.text == "after the remnant");
+}
