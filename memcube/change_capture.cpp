@@ -92,6 +92,11 @@ Status WriteTxn::apply_changes(const ChangeSet& changes) {
     if (n == 0 || n > kLastTableId) {
       return corrupt_change("names table " + std::to_string(n) + ", which this store lacks");
     }
+    // No leader writes a key LMDB refuses, nor erases a whole table.
+    if (c.key.empty() ||
+        c.key.size() > static_cast<std::size_t>(mdb_env_get_maxkeysize(store_->env_))) {
+      return corrupt_change("has a key of " + std::to_string(c.key.size()) + " bytes");
+    }
     const MDB_dbi dbi = tables().by_id[n];
     Status s;
     switch (c.kind) {

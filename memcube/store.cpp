@@ -27,7 +27,7 @@ namespace {
 // Tables an older memosd may ignore without harm are created empty at any
 // version, without a new one (a downgrade stays possible): `router_usage`
 // (it would only stop counting the router's spending).
-constexpr std::uint32_t kSchemaVersion = Store::kSchemaVersion;
+// The current version is Store::kSchemaVersion (store.h).
 constexpr std::uint32_t kOldestUpgradableSchema = 2;
 
 }  // namespace

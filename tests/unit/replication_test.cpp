@@ -341,6 +341,9 @@ BOOST_AUTO_TEST_CASE(hostile_records_are_refused_and_change_nothing) {
       {TableId::blobs, ChangeKind::put, std::string(32, 'b'), std::string(20, 'r')},
       {TableId::blobs, ChangeKind::blob_refs, std::string(32, 'b'), "short"},
       {TableId::cubes, ChangeKind::blob_refs, std::string(32, 'b'), std::string(16, '\0')},
+      {TableId::cubes, ChangeKind::put, "", "a row without a key"},
+      {TableId::cubes, ChangeKind::erase, std::string(600, 'k'), ""},
+      {TableId::items, ChangeKind::erase_prefix, "", ""},  // the whole table
   };
   {
     ChangeSet below_zero;  // a count that would go below 0
