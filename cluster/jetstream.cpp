@@ -1,5 +1,7 @@
 #include "cluster/jetstream.h"
 
+#include "cluster/decimal.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -22,24 +24,9 @@ std::optional<std::uint64_t> trailing_number(std::string_view text) {
   if (colon == std::string_view::npos) return std::nullopt;
   text.remove_prefix(colon + 1);
   while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-  if (text.empty() || text.size() > 20) return std::nullopt;
   std::uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  }
+  if (!parse_decimal(text, &v)) return std::nullopt;
   return v;
-}
-
-bool parse_u64(std::string_view s, std::uint64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
-  std::uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  *out = v;
-  return true;
 }
 
 // The Status for a reply's "error" object.
@@ -157,7 +144,7 @@ Status JetStream::next_message(std::string_view stream, std::uint64_t sequence,
             "JetStream direct get: " + std::to_string(m.status) + " " + m.status_text};
   }
   out->subject = m.header("Nats-Subject");
-  if (!parse_u64(m.header("Nats-Sequence"), &out->sequence) || out->subject.empty() ||
+  if (!parse_decimal(m.header("Nats-Sequence"), &out->sequence) || out->subject.empty() ||
       out->sequence < sequence) {
     return {Errc::corrupt, "JetStream's direct get reply lacks its subject or sequence"};
   }

@@ -1,5 +1,6 @@
 #include "cluster/nats_connection.h"
 
+#include "cluster/decimal.h"
 #include "cluster/tcp_dial.h"
 
 #include <poll.h>
@@ -81,17 +82,6 @@ std::vector<std::string_view> fields(std::string_view line) {
     if (i > start) out.push_back(line.substr(start, i - start));
   }
   return out;
-}
-
-bool parse_size(std::string_view s, std::size_t* out) {
-  if (s.empty() || s.size() > 12) return false;
-  std::size_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<std::size_t>(c - '0');
-  }
-  *out = v;
-  return true;
 }
 
 }  // namespace
@@ -349,10 +339,11 @@ void NatsConnection::read_loop(const std::shared_ptr<Session>& session) {
       const bool with_headers = op == "HMSG";
       // MSG subject sid [reply] size; HMSG subject sid [reply] hsize size
       const std::size_t numbers = with_headers ? 2 : 1;
-      std::size_t header_bytes = 0, total = 0, sid = 0;
+      std::uint64_t header_bytes = 0, total = 0, sid = 0;
       const bool shaped = f.size() == 3 + numbers || f.size() == 4 + numbers;
-      if (!shaped || !parse_size(f[2], &sid) || !parse_size(f.back(), &total) ||
-          (with_headers && (!parse_size(f[f.size() - 2], &header_bytes) || header_bytes > total))) {
+      if (!shaped || !parse_decimal(f[2], &sid) || !parse_decimal(f.back(), &total) ||
+          (with_headers &&
+           (!parse_decimal(f[f.size() - 2], &header_bytes) || header_bytes > total))) {
         why = {Errc::corrupt, "a malformed " + std::string(op) + " line"};
         break;
       }
@@ -389,9 +380,9 @@ void NatsConnection::dispatch(NatsMessage&& message, std::uint64_t sid) {
   {
     std::lock_guard lock(mutex_);
     if (sid == 1) {
-      std::size_t token = 0;
+      std::uint64_t token = 0;
       if (!message.subject.starts_with(inbox_prefix_) ||
-          !parse_size(std::string_view(message.subject).substr(inbox_prefix_.size()), &token)) {
+          !parse_decimal(std::string_view(message.subject).substr(inbox_prefix_.size()), &token)) {
         return;
       }
       auto it = pending_.find(token);

@@ -4,15 +4,12 @@
 #define BOOST_TEST_MODULE etcd
 #include <boost/test/unit_test.hpp>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <thread>
 
 #include "cluster/etcd_client.h"
 #include "tests/support/engine_servers.h"
+#include "tests/support/fake_server.h"
 #include "tests/support/preconditions.h"
 
 using namespace memos::cluster;
@@ -161,27 +158,10 @@ BOOST_AUTO_TEST_CASE(a_server_that_answers_nonsense_is_not_believed) {
       "",  // closes at once
   };
   for (const std::string& reply : replies) {
-    int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    socklen_t len = sizeof(a);
-    ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
-    ::listen(listener, 1);
-    std::thread fake([&] {
-      int c = ::accept(listener, nullptr, nullptr);
-      if (c < 0) return;
-      char request[4096];
-      (void)::recv(c, request, sizeof(request), 0);
-      ::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
-      ::close(c);
-    });
-    EtcdClient etcd({"127.0.0.1:" + std::to_string(ntohs(a.sin_port))}, 2s);
+    memos::testing::FakeServer fake(reply, true);
+    EtcdClient etcd({fake.address()}, 2s);
     std::optional<EtcdKeyValue> kv;
     Status s = etcd.get("k", &kv);
-    fake.join();
-    ::close(listener);
     BOOST_TEST(!s.ok(), "reply " << reply.substr(0, 30));
     BOOST_TEST((s.code == Errc::corrupt || s.code == Errc::unavailable), s.message);
   }

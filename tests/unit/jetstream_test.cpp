@@ -4,10 +4,6 @@
 #define BOOST_TEST_MODULE jetstream
 #include <boost/test/unit_test.hpp>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -16,6 +12,7 @@
 #include "cluster/jetstream.h"
 #include "cluster/nats_connection.h"
 #include "tests/support/engine_servers.h"
+#include "tests/support/fake_server.h"
 #include "tests/support/preconditions.h"
 
 using namespace memos::cluster;
@@ -272,23 +269,9 @@ BOOST_AUTO_TEST_CASE(a_hostile_server_is_dropped_not_believed) {
       "INFO {}\r\nPONG\r\n" + std::string(100000, 'x'),
   };
   for (const std::string& script : scripts) {
-    int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    socklen_t len = sizeof(a);
-    ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
-    ::listen(listener, 1);
-    std::thread fake([&] {
-      int c = ::accept(listener, nullptr, nullptr);
-      if (c < 0) return;
-      ::send(c, script.data(), script.size(), MSG_NOSIGNAL);
-      std::this_thread::sleep_for(500ms);
-      ::close(c);
-    });
+    memos::testing::FakeServer fake(script, false, 500ms);
     NatsOptions options;
-    options.servers = {"127.0.0.1:" + std::to_string(ntohs(a.sin_port))};
+    options.servers = {fake.address()};
     options.connect_timeout = 2s;
     Status s;
     auto c = NatsConnection::connect(options, &s);
@@ -298,8 +281,6 @@ BOOST_AUTO_TEST_CASE(a_hostile_server_is_dropped_not_believed) {
       NatsMessage reply;
       s = c->request("a", "b", {}, 2s, &reply);
     }
-    fake.join();
-    ::close(listener);
     BOOST_TEST(!s.ok(), "script " << script.substr(0, 40));
     BOOST_TEST((s.code == Errc::unavailable || s.code == Errc::corrupt), s.message);
   }
