@@ -153,7 +153,9 @@ void ShardReplica::run() {
     }
     std::unique_lock lock(mutex_);
     auto wait = owner_ ? settings_.lease / 3 : settings_.poll;
-    changed_.wait_for(lock, wait, [&] { return stopping_ || woken_ || behind_; });
+    // A failed append that has not been handled yet wakes the thread; one
+    // it has just tried to handle (and failed) waits for the next turn.
+    changed_.wait_for(lock, wait, [&] { return stopping_ || woken_ || (behind_ && !behind); });
     woken_ = false;
   }
 }
