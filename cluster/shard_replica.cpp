@@ -109,15 +109,19 @@ void ShardReplica::stop(bool give_back) {
   }
 }
 
+bool ShardReplica::owns_locked() const {
+  return owner_ && !behind_ && Clock::now() < lease_valid_until_;
+}
+
 bool ShardReplica::owner() const {
   std::lock_guard lock(mutex_);
-  return owner_ && !behind_ && Clock::now() < lease_valid_until_;
+  return owns_locked();
 }
 
 ReplicaState ShardReplica::state() const {
   ReplicaState st;
   std::lock_guard lock(mutex_);
-  st.owner = owner_ && !behind_ && Clock::now() < lease_valid_until_;
+  st.owner = owns_locked();
   st.owner_node = owner_node_;
   st.position = position_;
   st.appended = appended_;
@@ -350,10 +354,10 @@ Status ShardReplica::keep_lease() {
 
 Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes) {
   std::uint64_t expected;
-  store::ChangeGroup group;
+  std::int64_t epoch;
   {
     std::lock_guard lock(mutex_);
-    if (!owner_ || behind_ || Clock::now() >= lease_valid_until_) {
+    if (!owns_locked()) {
       return {Errc::unavailable, "this node does not own shard " + std::to_string(settings_.shard) +
                                      " now" +
                                      (owner_node_.empty() || owner_node_ == settings_.node
@@ -361,12 +365,10 @@ Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes)
                                           : "; its owner is " + owner_node_)};
     }
     expected = tail_;
-    group.epoch = lease_;
+    epoch = lease_;
   }
-  group.shard = settings_.shard;
-  group.schema = store::Store::kSchemaVersion;
-  group.changes = changes;
-  const std::string record = store::encode_change_group(group);
+  const std::string record =
+      store::encode_change_group(settings_.shard, epoch, store::Store::kSchemaVersion, changes);
   // A group over the log's message limit goes in parts, each fenced by the
   // one before; followers apply it when the last has come.
   const std::size_t limit = nats_.max_payload();

@@ -94,6 +94,8 @@ class ShardReplica {
   // Claims the free shard: catches up to the subject's last sequence first.
   Status claim();
   Status keep_lease();
+  // Owner, caught up, and within the lease (mutex_ held).
+  bool owns_locked() const;
   // Logs a failure of the thread's work, once while it lasts.
   void report(const Status& s);
 

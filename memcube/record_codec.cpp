@@ -328,12 +328,17 @@ Status decode_activation(std::string_view bytes, Activation* out) {
 }
 
 std::string encode_change_group(const ChangeGroup& group) {
+  return encode_change_group(group.shard, group.epoch, group.schema, group.changes);
+}
+
+std::string encode_change_group(std::uint32_t shard, std::uint64_t epoch, std::uint32_t schema,
+                                const ChangeSet& set) {
   capnp::MallocMessageBuilder message;
   auto r = message.initRoot<records::ChangeGroupRecord>();
-  r.setShard(group.shard);
-  r.setEpoch(group.epoch);
-  r.setSchema(group.schema);
-  const auto& changes = group.changes.changes();
+  r.setShard(shard);
+  r.setEpoch(epoch);
+  r.setSchema(schema);
+  const auto& changes = set.changes();
   auto list = r.initChanges(static_cast<unsigned>(changes.size()));
   auto data = [](const std::string& s) {
     return capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(s.data()), s.size());

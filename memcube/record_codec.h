@@ -35,6 +35,10 @@ Status decode_activation(std::string_view bytes, Activation* out);
 // checksum and the message; whether the tables and kinds are known is
 // checked when the changes are applied. Errors: corrupt.
 std::string encode_change_group(const ChangeGroup& group);
+// The same from its parts, without copying the changes into a ChangeGroup
+// (an owner encodes every commit group it appends).
+std::string encode_change_group(std::uint32_t shard, std::uint64_t epoch, std::uint32_t schema,
+                                const ChangeSet& changes);
 Status decode_change_group(std::string_view bytes, ChangeGroup* out);
 
 }  // namespace memos::store
