@@ -14,6 +14,8 @@
 
 #include <string>
 
+#include "tests/support/engine_servers.h"
+
 namespace memos::testing {
 
 // Connecting as another uid, mounting: only root can.
@@ -32,5 +34,14 @@ struct HasProgram {
     return r;
   }
 };
+
+// The engines of cluster mode (engine_servers.h): nats-server and etcd.
+inline boost::test_tools::assertion_result engines_installed(boost::unit_test::test_unit_id) {
+  const bool nats = ::access(kNatsServer, X_OK) == 0;
+  const bool etcd = ::access(kEtcd, X_OK) == 0;
+  boost::test_tools::assertion_result r(nats && etcd);
+  r.message() << (nats ? kEtcd : kNatsServer) << " is not installed";
+  return r;
+}
 
 }  // namespace memos::testing

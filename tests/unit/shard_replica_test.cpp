@@ -18,6 +18,7 @@
 
 #include "cluster/shard_replica.h"
 #include "memcube/record_codec.h"
+#include "tests/support/cluster_fixture.h"
 #include "tests/support/engine_servers.h"
 #include "tests/support/preconditions.h"
 #include "tests/support/store_dump.h"
@@ -33,30 +34,14 @@ using memos::store::ItemDraft;
 using memos::store::Store;
 using memos::store::WriteJob;
 using memos::store::WriteTxn;
+using memos::testing::engines_installed;
+using memos::testing::eventually;
+using Engines = memos::testing::SingleEngines;
 using memos::testing::EtcdServers;
 using memos::testing::NatsServers;
 using memos::testing::TempDir;
 
 namespace {
-
-boost::test_tools::assertion_result engines_installed(boost::unit_test::test_unit_id) {
-  const bool nats = ::access(memos::testing::kNatsServer, X_OK) == 0;
-  const bool etcd = ::access(memos::testing::kEtcd, X_OK) == 0;
-  boost::test_tools::assertion_result r(nats && etcd);
-  r.message() << (nats ? memos::testing::kEtcd : memos::testing::kNatsServer)
-              << " is not installed";
-  return r;
-}
-
-// The engines, ready: JetStream answering, etcd with a leader.
-struct Engines {
-  NatsServers nats{1};
-  EtcdServers etcd{1};
-  Engines() {
-    BOOST_REQUIRE_MESSAGE(nats.start(), nats.log(0));
-    BOOST_REQUIRE_MESSAGE(etcd.start(), etcd.log(0));
-  }
-};
 
 // One node: its store, writer, NATS and etcd clients, and its replica of
 // shard 0, whose sink its writer calls.
@@ -122,15 +107,6 @@ struct Node {
     return answer.get();
   }
 };
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
 
 ItemDraft draft(std::string text) {
   ItemDraft d;
