@@ -101,6 +101,7 @@ void ShardReplica::stop(bool give_back) {
     owner_ = false;
     lease_ = 0;
   }
+  tell_role();
   if (lease && give_back) {
     if (Status s = etcd_.revoke(lease); !s.ok()) {
       spdlog::warn("shard {}: the lease was not given back ({}); it lapses in {} ms",
@@ -154,6 +155,7 @@ void ShardReplica::run() {
     if (Clock::now() >= next_lease_check) {
       next_lease_check = Clock::now() + settings_.lease / 3;
       report(owner ? keep_lease() : claim());
+      tell_role();
     }
     std::unique_lock lock(mutex_);
     auto wait = owner_ ? settings_.lease / 3 : settings_.poll;
@@ -162,6 +164,17 @@ void ShardReplica::run() {
     changed_.wait_for(lock, wait, [&] { return stopping_ || woken_ || (behind_ && !behind); });
     woken_ = false;
   }
+}
+
+void ShardReplica::tell_role() {
+  bool owner;
+  {
+    std::lock_guard lock(mutex_);
+    owner = owner_;
+  }
+  if (owner == told_owner_) return;
+  told_owner_ = owner;
+  if (role_observer_) role_observer_(owner);
 }
 
 void ShardReplica::report(const Status& s) {
@@ -255,11 +268,17 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
   auto applied = done.get_future();
   const std::uint32_t shard = settings_.shard;
   store::WriteJob job;
-  job.apply = [group, shard, sequence](store::WriteTxn& txn) {
+  auto on_commit = std::make_shared<std::function<void()>>();
+  job.apply = [this, group, shard, sequence, on_commit](store::WriteTxn& txn) {
+    *on_commit = nullptr;
     Status a = txn.apply_changes(group->changes);
+    if (a.ok() && apply_observer_) a = apply_observer_(txn, *group, on_commit.get());
     return a.ok() ? txn.set_log_position(shard, sequence) : a;
   };
-  job.done = [&done](const Status& st) { done.set_value(st); };
+  job.done = [&done, on_commit](const Status& st) {
+    if (st.ok() && *on_commit) (*on_commit)();
+    done.set_value(st);
+  };
   job.from_log = true;
   commits_.submit(std::move(job));
   if (Status s = applied.get(); !s.ok()) {

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -73,6 +74,21 @@ class ShardReplica {
   // The commit queue's change sink (CommitQueue::set_change_sink).
   Status sink(store::WriteTxn& txn, const store::ChangeSet& changes);
 
+  // Called on the writer thread in each applied record's transaction, after
+  // its rows: what a follower derives from rows (its indexes) learns of them
+  // here, as the owner's handlers learn of their writes. It may set
+  // `*on_commit`, which runs on the writer thread once the record is
+  // committed (a transaction run again calls the observer again, afresh).
+  // Its refusal fails the record, which is tried again. Set before start().
+  using ApplyObserver = std::function<Status(store::WriteTxn&, const store::ChangeGroup&,
+                                             std::function<void()>* on_commit)>;
+  void set_apply_observer(ApplyObserver observer) { apply_observer_ = std::move(observer); }
+  // Called on the replica's thread when this node becomes the shard's owner
+  // (true) or stops being it (false; also at stop()): state an owner keeps
+  // in memory is reloaded from the store it now writes. Set before start().
+  using RoleObserver = std::function<void(bool owner)>;
+  void set_role_observer(RoleObserver observer) { role_observer_ = std::move(observer); }
+
   bool owner() const;
   ReplicaState state() const;
   // Waits until this store holds the log up to `sequence`.
@@ -98,6 +114,8 @@ class ShardReplica {
   bool owns_locked() const;
   // Logs a failure of the thread's work, once while it lasts.
   void report(const Status& s);
+  // Tells the role observer when ownership changed since it last heard.
+  void tell_role();
 
   const ReplicaSettings settings_;
   store::Store& store_;
@@ -126,6 +144,9 @@ class ShardReplica {
   std::uint64_t wake_sid_ = 0;  // the subscription to the shard's subject
   std::string last_warning_;    // the thread's own
   std::chrono::steady_clock::time_point last_warning_at_{};
+  ApplyObserver apply_observer_;
+  RoleObserver role_observer_;
+  bool told_owner_ = false;  // what the role observer last heard (thread's own)
   std::thread thread_;
 };
 

@@ -158,6 +158,13 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
        integer(&c->scheduler.defaults.archive_after_s, 0, sched::kMaxArchiveAfterS)},
       {"metrics.textfile", string(&c->metrics.textfile, check_optional_path)},
       {"metrics.interval_s", integer(&c->metrics.interval_s, 1, 86400)},
+      {"cluster.enabled", boolean(&c->cluster.enabled)},
+      {"cluster.name", string(&c->cluster.name, check_cluster_word)},
+      {"cluster.node_id", string(&c->cluster.node_id, check_optional_cluster_word)},
+      {"cluster.nats", string_list(&c->cluster.nats)},
+      {"cluster.etcd", string_list(&c->cluster.etcd)},
+      {"cluster.replicas", integer(&c->cluster.replicas, 1, 5)},
+      {"cluster.lease_ms", integer(&c->cluster.lease_ms, 500, 60000)},
       {"activation.chunk_tokens", integer(&c->activation.chunk_tokens, 1, 1 << 16)},
       {"activation.resident_mb", integer(&c->activation.resident_mb, 0, 1ll << 24)},
       {"activation.pinned_mb", integer(&c->activation.pinned_mb, 0, 1ll << 24)},
@@ -273,7 +280,7 @@ std::string load_config_file(const std::string& path, Config* config) {
     if (auto* section = node.as_table();
         section && (name == "ipc" || name == "store" || name == "search" || name == "routing" ||
                     name == "plugins" || name == "executor" || name == "activation" ||
-                    name == "scheduler" || name == "metrics")) {
+                    name == "scheduler" || name == "metrics" || name == "cluster")) {
       for (auto& [sub_key, sub_node] : *section) {
         std::string full = name + "." + std::string(sub_key.str());
         auto it = known.find(full);
@@ -333,6 +340,17 @@ std::string validate_config(const Config& c) {
   }
   if (c.ipc.max_buffered_input_bytes < c.ipc.max_buffered_input_bytes_per_uid) {
     return "ipc.max_buffered_input_bytes must be at least ipc.max_buffered_input_bytes_per_uid";
+  }
+  if (c.cluster.enabled) {
+    if (c.cluster.node_id.empty()) return "cluster.enabled needs cluster.node_id";
+    if (c.cluster.nats.empty()) return "cluster.enabled needs cluster.nats (the log's servers)";
+    if (c.cluster.etcd.empty()) return "cluster.enabled needs cluster.etcd (the lease servers)";
+  }
+  for (const auto& url : c.cluster.nats) {
+    if (std::string e = check_endpoint(url, "nats://"); !e.empty()) return "cluster.nats: " + e;
+  }
+  for (const auto& url : c.cluster.etcd) {
+    if (std::string e = check_endpoint(url, "http://"); !e.empty()) return "cluster.etcd: " + e;
   }
   return "";
 }

@@ -214,6 +214,20 @@ struct MetricsConfig {
   std::uint32_t interval_s = 15;  // between writes
 };
 
+// Cluster mode (memos-cluster(7), docs/scale-out.md): the store replicated
+// through a NATS JetStream log, the node that writes it chosen by an etcd
+// lease; any node answers reads. Off (the default): one node, its writes
+// fsynced locally.
+struct ClusterConfig {
+  bool enabled = false;
+  std::string name = "memos";     // names the log's stream, its subjects and the etcd keys
+  std::string node_id;            // unique in the cluster and stable across restarts
+  std::vector<std::string> nats;  // "nats://host:port", tried in order
+  std::vector<std::string> etcd;  // "http://host:port", tried in order
+  std::uint32_t replicas = 3;     // of the log's stream, when this node creates it
+  std::uint32_t lease_ms = 3000;  // an owner's lease: a failover takes about this long
+};
+
 // How the log is written on stderr (log_output.h).
 enum class LogFormat { text, json };
 
@@ -251,6 +265,7 @@ struct Config {
   ActivationConfig activation;
   SchedulerConfig scheduler;
   MetricsConfig metrics;
+  ClusterConfig cluster;
 };
 
 // Reads and validates `path` over `config` (keys absent from the file keep

@@ -206,6 +206,51 @@ std::string check_optional_path(const std::string& v) {
   return v.empty() ? "" : check_path(v);
 }
 
+std::string check_cluster_word(const std::string& v) {
+  // It becomes part of NATS subjects ("memos.<name>.log.0") and etcd keys:
+  // a dot, a space or a wildcard would change what they mean.
+  if (v.empty() || v.size() > 64) return "expected 1 to 64 characters";
+  for (char ch : v) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+    if (!ok) return "expected letters, digits, '-' and '_' only";
+  }
+  return "";
+}
+
+std::string check_optional_cluster_word(const std::string& v) {
+  return v.empty() ? "" : check_cluster_word(v);
+}
+
+std::string check_endpoint(const std::string& v, std::string_view scheme) {
+  std::string_view rest(v);
+  if (rest.substr(0, scheme.size()) != scheme) {
+    return "'" + v.substr(0, 80) + "' does not start with " + std::string(scheme);
+  }
+  rest.remove_prefix(scheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  const auto colon = rest.rfind(':');
+  if (rest.size() > 255 || colon == std::string_view::npos || colon == 0) {
+    return "'" + v.substr(0, 80) + "' is not " + std::string(scheme) + "host:port";
+  }
+  const std::string_view host = rest.substr(0, colon), port = rest.substr(colon + 1);
+  for (char ch : host) {
+    if (static_cast<unsigned char>(ch) <= ' ' || ch == '/' || ch == '@' || ch == 0x7f) {
+      return "'" + v.substr(0, 80) + "' has a character a host name cannot have";
+    }
+  }
+  unsigned long number = 0;
+  for (char ch : port) {
+    if (ch < '0' || ch > '9' || number > 65535) break;
+    number = number * 10 + static_cast<unsigned long>(ch - '0');
+  }
+  if (port.empty() || port.size() > 5 || number == 0 || number > 65535 ||
+      port.find_first_not_of("0123456789") != std::string_view::npos) {
+    return "'" + v.substr(0, 80) + "' has no port from 1 to 65535";
+  }
+  return "";
+}
+
 std::string check_kv_type(const std::string& v) {
   if (v == "f16" || v == "f32" || v == "q8_0") return "";
   return "kv_type must be f16, f32 or q8_0";

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernel/config.h"
@@ -83,6 +84,12 @@ std::string check_log_level(const std::string& v);
 std::string check_path(const std::string& v);           // non-empty, no NUL
 std::string check_optional_path(const std::string& v);  // empty, or check_path
 std::string check_kv_type(const std::string& v);
+// cluster.name and cluster.node_id: 1 to 64 of [A-Za-z0-9_-] (they become
+// parts of NATS subjects and etcd keys); the optional form allows "".
+std::string check_cluster_word(const std::string& v);
+std::string check_optional_cluster_word(const std::string& v);
+// `scheme` then host:port (an optional "/" after), port 1 to 65535.
+std::string check_endpoint(const std::string& v, std::string_view scheme);
 // executor.device: auto, cpu, gpu or gpu:N (whether that GPU is there is
 // the executor's to say when it loads).
 std::string check_device(const std::string& v);

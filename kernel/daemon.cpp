@@ -80,6 +80,7 @@ void Daemon::stop() {
   // failed after it started. Before the handler goes: a queued job's
   // completion may still reach it.
   if (commits_) commits_->stop();
+  if (cluster_) cluster_->stop();
   indexes_.stop();
   handler_.reset();
   close_loop();
@@ -553,6 +554,9 @@ void Daemon::after_loop() {
   // The router's last spending goes in with whatever is still queued.
   flush_router_ledger(PeriodicJob::Running(std::make_shared<std::atomic<bool>>(true)));
   commits_->stop();  // commits whatever is still queued
+  // Then an owner gives the store's lease back: a follower takes over now,
+  // not when the lease lapses.
+  if (cluster_) cluster_->stop();
   const auto indexing = Clock::now();
   const IndexLag backlog = indexes_.lag();
   indexes_.stop();  // indexes it (the backlog is bounded: index_max_backlog)

@@ -34,6 +34,7 @@
 #include "kernel/activation_tier.h"
 #include "kernel/answer_models.h"
 #include "kernel/client_limits.h"
+#include "kernel/cluster_node.h"
 #include "kernel/config.h"
 #include "kernel/connection.h"
 #include "kernel/data_lock.h"
@@ -98,6 +99,10 @@ class Daemon final : public ConnectionOwner {
   Status start_commit_queue();
   Status start_activation_tier();
   Status start_scheduler();
+  Status join_cluster();
+  // Whether this node writes the store: always on one node; in a cluster,
+  // while it owns the store. The periodic writers skip their turn otherwise.
+  bool writes_here() const { return !cluster_ || cluster_->writable().ok(); }
   Status start_request_handler();
   std::string store_dir() const { return config_.data_dir + "/store"; }
 
@@ -184,6 +189,9 @@ class Daemon final : public ConnectionOwner {
   // stop() while the mailbox its jobs reply through still exists.
   SerialLane executor_lane_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
+  // [cluster] enabled: this node's replica of the store (null: one node).
+  // After the writer, so it is destroyed first.
+  std::unique_ptr<ClusterNode> cluster_;
   JobTable jobs_;  // in memory: a restart forgets them (jobs.h)
   std::unique_ptr<RequestHandler> handler_;
 

@@ -48,6 +48,7 @@ bool Daemon::build_services() {
            &Daemon::start_commit_queue,
            &Daemon::start_activation_tier,
            &Daemon::start_scheduler,
+           &Daemon::join_cluster,
            &Daemon::start_request_handler,
        }) {
     if (Status s = (this->*step)(); !s.ok()) {
@@ -195,6 +196,9 @@ Status Daemon::load_executor() {
 
 // Imports a crash left half staged are dropped before anything reads cubes.
 Status Daemon::remove_stale_imports() {
+  // In a cluster the staging cubes are rows of the log, which a node does
+  // not change on its own (docs/scale-out.md, "Status").
+  if (config_.cluster.enabled) return {};
   std::size_t stale = 0;
   if (store::Status s = CubeArchives::remove_stale_staging(*store_, &stale); !s.ok()) {
     return failed("removing unfinished imports: " + s.message);
@@ -222,6 +226,14 @@ Status Daemon::adopt_embedder() {
   // setting) embeds the cube as before: only another model is adopted.
   std::erase_if(cubes, [&](const store::Cube& c) { return c.embedder == model; });
   if (cubes.empty()) return {};
+  if (config_.cluster.enabled) {
+    // The cube rows are the log's: every node of a cluster embeds with the
+    // model its cubes were embedded by.
+    return failed(fmt::format(
+        "cluster mode: cube {} was embedded by {} at {} dimensions and this node embeds with {} "
+        "at {}: every node of a cluster must run the embedder its cubes use",
+        cubes[0].name, cubes[0].embedder, cubes[0].dimension, model, dimension));
+  }
   for (const store::Cube& cube : cubes) {
     spdlog::warn(
         "cube {}: its memories were embedded by {} at {} dimensions, memosd now embeds with {} "
@@ -293,6 +305,26 @@ Status Daemon::start_scheduler() {
   return {};
 }
 
+// [cluster] enabled: the node joins its cluster (cluster_node.h). Until it
+// owns the store it follows the owner's log and refuses writes; becoming
+// the owner, it reloads what it keeps of the store in memory.
+Status Daemon::join_cluster() {
+  if (!config_.cluster.enabled) return {};
+  systemd::notify("STATUS=joining cluster " + config_.cluster.name);
+  cluster_ = std::make_unique<ClusterNode>(config_.cluster, *store_, *commits_, indexes_);
+  return cluster_->start(
+      [this](bool owner) {
+        if (!owner) {
+          spdlog::info("cluster {}: this node follows", config_.cluster.name);
+          return;
+        }
+        router_ledger_.forget_known();
+        if (Status st = scheduler_->reload(*store_); !st.ok())
+          spdlog::error("cluster: reloading the working sets: {}", st.message);
+      },
+      std::chrono::seconds(30));
+}
+
 Status Daemon::start_request_handler() {
   handler_ = std::make_unique<RequestHandler>(
       Services{config_,
@@ -316,7 +348,9 @@ Status Daemon::start_request_handler() {
                router_missing_,
                &router_ledger_,
                &answer_models_,
-               &request_metrics_});
+               &request_metrics_,
+               cluster_ ? std::function<Status()>([this] { return cluster_->writable(); })
+                        : std::function<Status()>()});
   return {};
 }
 

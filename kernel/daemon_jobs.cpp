@@ -57,7 +57,9 @@ void Daemon::start_periodic_jobs() {
 // a time; the counts wait in the log meanwhile, nothing is lost.
 void Daemon::flush_access_log(PeriodicJob::Running run) {
   auto batch = access_.take();
-  if (batch.empty()) return;
+  // A cluster's follower does not write: the uses of what it served are
+  // not counted (docs/scale-out.md, "Any node answers").
+  if (batch.empty() || !writes_here()) return;
   commits_->submit(
       {[batch = std::move(batch)](store::WriteTxn& txn) { return txn.record_access(batch); },
        [run](const store::Status& s) {
@@ -69,7 +71,7 @@ void Daemon::flush_access_log(PeriodicJob::Running run) {
 // at a clean stop, daemon.cpp): a budget is kept across restarts.
 void Daemon::flush_router_ledger(PeriodicJob::Running run) {
   auto batch = router_ledger_.take();
-  if (batch.empty()) return;
+  if (batch.empty() || !writes_here()) return;
   commits_->submit(
       {[batch = std::move(batch)](store::WriteTxn& txn) { return txn.add_router_usage(batch); },
        [run](const store::Status& s) {
@@ -80,6 +82,7 @@ void Daemon::flush_router_ledger(PeriodicJob::Running run) {
 // Retention runs as one bounded write job per run, so a large backlog is
 // worked off a batch at a time between client writes.
 void Daemon::run_retention(PeriodicJob::Running run) {
+  if (!writes_here()) return;  // the owner's retention reaches a follower through the log
   auto result = std::make_shared<store::RetentionResult>();
   // Each tenant's purge delay as the current policies set it.
   const auto configured = static_cast<std::int64_t>(config_.store.tombstone_retention_s) * 1000;
@@ -120,6 +123,7 @@ void Daemon::run_retention(PeriodicJob::Running run) {
 // A scheduler pass over every tenant, on a worker (scheduler.h); what it
 // did goes to systemd's STATUS line.
 void Daemon::run_scheduler(PeriodicJob::Running run) {
+  if (!writes_here()) return;  // working sets and archiving are the owner's
   run_on_worker([this, run] {
     scheduler::PassSummary pass;
     if (Status st = scheduler_->run_pass(handler_->services(), std::nullopt, &pass); !st.ok()) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 
+#include "kernel/cluster_node.h"
 #include "kernel/handlers/archives.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/handlers/distill.h"
@@ -93,6 +94,12 @@ void RequestHandler::handle(const Peer& peer, std::uint64_t connection,
   if (!handler) {
     return ctx.fail(
         Status::bad_request("unknown operation (is the client newer than this memosd?)"));
+  }
+  // A follower answers reads; a write is refused before any work, naming
+  // the owner. (The writer's change sink refuses too, should the node lose
+  // the store between this check and the commit.)
+  if (s_.writable && writes_store(ctx.operation)) {
+    if (Status w = s_.writable(); !w.ok()) return ctx.fail(std::move(w));
   }
   (*handler)(ctx, request);
 }

@@ -55,4 +55,9 @@ std::vector<store::RouterCharge> RouterLedger::take() {
   return out;
 }
 
+void RouterLedger::forget_known() {
+  std::lock_guard lock(mutex_);
+  known_.clear();
+}
+
 }  // namespace memos::kernel

@@ -28,6 +28,10 @@ class RouterLedger {
   void charge(store::TenantId tenant, std::uint64_t tokens, std::int64_t now_ms);
   // Everything charged since the last take, for WriteTxn::add_router_usage.
   std::vector<store::RouterCharge> take();
+  // Forgets the days read from the store (a cluster node that becomes the
+  // owner: other nodes' spending reached its store through the log); the
+  // next spent() reads them again. Pending charges stay.
+  void forget_known();
 
   static std::uint32_t day_of(std::int64_t ms);
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "kernel/config.h"
+#include "kernel/status.h"
 #include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
@@ -94,6 +95,10 @@ struct Services {
   // Requests answered, by operation and code, and their latency (memctl
   // metrics); null where a harness has none: nothing is counted.
   RequestMetrics* request_metrics = nullptr;
+  // Cluster mode: whether this node writes the store now (success), or why
+  // not — a follower's answer names the owner (cluster_node.h). Null: one
+  // node, which always writes.
+  std::function<Status()> writable{};
 };
 
 }  // namespace memos::kernel

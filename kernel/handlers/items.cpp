@@ -205,9 +205,11 @@ void get(const Services& s, const RequestContext& request, wire::GetItem::Reader
     const bool owner = cube.owner == ctx.tenant;
     scheduler::record_use(s.access, scheduler::settings_for(s.config, *ctx.policy), owner, cube.id,
                           item, scheduler::Recall::read, now_ms());
-    // A memory the scheduler archived comes back when its owner reads it.
+    // A memory the scheduler archived comes back when its owner reads it
+    // (on the node that writes: a cluster's follower leaves it to the owner).
     if (owner && version == 0 && found.state == store::State::archived &&
-        found.provenance.session == scheduler::kSchedulerSession) {
+        found.provenance.session == scheduler::kSchedulerSession &&
+        (!s.writable || s.writable().ok())) {
       s.scheduler.restore(s, cube, item);
     }
     ctx.respond([&](wire::Response::Builder r) {

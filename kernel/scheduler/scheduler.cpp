@@ -97,6 +97,14 @@ Status Scheduler::load(const store::Store& store) {
   return {};
 }
 
+Status Scheduler::reload(const store::Store& store) {
+  {
+    std::lock_guard lock(mutex_);
+    sets_.clear();
+  }
+  return load(store);
+}
+
 std::optional<store::WorkingSet> Scheduler::working_set(store::CubeId cube) const {
   std::lock_guard lock(mutex_);
   auto it = sets_.find(cube);

@@ -83,6 +83,10 @@ class Scheduler {
 
   // At start: the working sets the store holds. Errors: the store's.
   Status load(const store::Store& store);
+  // The working sets the store holds now, replacing those in memory: a
+  // cluster node that becomes the owner has applied other nodes' sets to
+  // its store (cluster_node.h). Errors: the store's.
+  Status reload(const store::Store& store);
 
   // The cube's working set, if it has one.
   std::optional<store::WorkingSet> working_set(store::CubeId cube) const;

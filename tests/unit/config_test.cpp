@@ -82,6 +82,60 @@ BOOST_AUTO_TEST_CASE(wrong_types_and_ranges_are_refused) {
   BOOST_TEST(!err.empty());
 }
 
+// [cluster]: names become parts of NATS subjects and etcd keys, endpoints
+// must say where; a node that enables it without the engines or its own
+// name is refused at start, not at its first write.
+BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
+  Config c;
+  std::string err = load(
+      "[cluster]\nenabled = true\nname = \"prod-1\"\nnode_id = \"n_2\"\n"
+      "nats = [\"nats://10.0.0.1:4222\", \"nats://[::1]:4222/\"]\n"
+      "etcd = [\"http://10.0.0.1:2379\"]\nreplicas = 3\nlease_ms = 1500\n",
+      &c);
+  BOOST_REQUIRE_MESSAGE(err.empty(), err);
+  BOOST_TEST(c.cluster.enabled);
+  BOOST_TEST(c.cluster.name == "prod-1");
+  BOOST_TEST(c.cluster.node_id == "n_2");
+  BOOST_TEST(c.cluster.nats.size() == 2u);
+  BOOST_TEST(c.cluster.etcd.front() == "http://10.0.0.1:2379");
+  BOOST_TEST(c.cluster.lease_ms == 1500u);
+  BOOST_TEST(!Config{}.cluster.enabled);  // one node unless asked
+
+  const std::pair<std::string, std::string> refused[] = {
+      {"[cluster]\nname = \"a.b\"\n", "letters, digits"},  // a subject token separator
+      {"[cluster]\nname = \"memos.*\"\n", "letters, digits"},
+      {"[cluster]\nname = \"\"\n", "1 to 64"},
+      {"[cluster]\nnode_id = \"" + std::string(65, 'n') + "\"\n", "1 to 64"},
+      {"[cluster]\nnode_id = \"n 1\"\n", "letters, digits"},
+      {"[cluster]\nnode_id = \"n\\u0000\"\n", "letters, digits"},
+      {"[cluster]\nnats = \"nats://a:1\"\n", "expected an array"},
+      {"[cluster]\nnats = [\"\"]\n", "non-empty"},
+      {"[cluster]\nnats = [\"10.0.0.1:4222\"]\n", "does not start with nats://"},
+      {"[cluster]\nnats = [\"nats://host\"]\n", "host:port"},
+      {"[cluster]\nnats = [\"nats://host:0\"]\n", "no port from 1 to 65535"},
+      {"[cluster]\nnats = [\"nats://host:65536\"]\n", "no port from 1 to 65535"},
+      {"[cluster]\nnats = [\"nats://host:99999999999999999999\"]\n", "no port"},
+      {"[cluster]\nnats = [\"nats://us er@host:1\"]\n", "host name cannot have"},
+      {"[cluster]\netcd = [\"https://host:2379\"]\n", "does not start with http://"},
+      {"[cluster]\netcd = [\"http://:2379\"]\n", "host:port"},
+      {"[cluster]\nreplicas = 0\n", "out of range"},
+      {"[cluster]\nreplicas = 7\n", "out of range"},
+      {"[cluster]\nlease_ms = 100\n", "out of range"},
+      {"[cluster]\nleader = \"me\"\n", "unknown key 'cluster.leader'"},
+      {"[cluster]\nenabled = true\nnats = [\"nats://a:1\"]\netcd = [\"http://a:2\"]\n",
+       "needs cluster.node_id"},
+      {"[cluster]\nenabled = true\nnode_id = \"n1\"\netcd = [\"http://a:2\"]\n",
+       "needs cluster.nats"},
+      {"[cluster]\nenabled = true\nnode_id = \"n1\"\nnats = [\"nats://a:1\"]\n",
+       "needs cluster.etcd"},
+  };
+  for (const auto& [text, expected] : refused) {
+    Config fresh;
+    err = load(text, &fresh);
+    BOOST_TEST(err.find(expected) != std::string::npos, text << " -> " << err);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(syntax_errors_carry_a_position) {
   Config c;
   std::string err = load("log_level = \"info\"\n[ipc\n", &c);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "memcube/change_set.h"
+#include "memcube/change_summary.h"
 #include "memcube/commit_queue.h"
 #include "memcube/record_codec.h"
 #include "memcube/store.h"
@@ -292,6 +293,68 @@ BOOST_AUTO_TEST_CASE(a_failed_job_leaves_nothing_in_the_record) {
   BOOST_TEST((s.code == Errc::quota_exceeded));
   BOOST_TEST(changes.size() == kept);
   for (const Change& c : changes.changes()) BOOST_TEST((c.table != TableId::items));
+}
+
+// A follower's indexes learn from the rows of each record what happened:
+// the cube that came, the heads written (tombstones too), the cube that
+// went; a row that does not decode is named corrupt.
+BOOST_AUTO_TEST_CASE(a_summary_names_the_cubes_and_heads_a_record_changed) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  auto record = [&](const std::function<Status(WriteTxn&)>& job) {
+    std::optional<WriteTxn> txn;
+    BOOST_REQUIRE(store->begin_write(&txn).ok());
+    ChangeSet changes;
+    txn->record_changes(&changes);
+    BOOST_REQUIRE(job(*txn).ok());
+    BOOST_REQUIRE(txn->commit().ok());
+    std::vector<CubeChange> summary;
+    BOOST_REQUIRE(summarize_changes(changes, &summary).ok());
+    return summary;
+  };
+  Cube cube;
+  auto made =
+      record([&](WriteTxn& t) { return t.create_cube(1000, "c", "hash-v1", 16, 1, &cube); });
+  BOOST_REQUIRE(made.size() == 1u);
+  BOOST_TEST(made[0].cube == cube.id);
+  BOOST_TEST(made[0].written);
+  BOOST_TEST(made[0].heads.empty());
+
+  Item first, second, tombstone;
+  auto added = record([&](WriteTxn& t) -> Status {
+    ItemDraft d;
+    d.text = "one";
+    if (Status s = t.add_item(cube.id, d, 0, 2, &first); !s.ok()) return s;
+    d.text = "two";
+    if (Status s = t.add_item(cube.id, d, 0, 3, &second); !s.ok()) return s;
+    return t.remove_item(cube.id, first.id, 1000, 4, &tombstone);
+  });
+  BOOST_REQUIRE(added.size() == 1u);
+  BOOST_TEST(added[0].written);
+  BOOST_TEST(!added[0].removed);
+  BOOST_REQUIRE(added[0].heads.size() == 3u);
+  BOOST_TEST(added[0].heads[0].text == "one");
+  BOOST_TEST(added[0].heads[1].id == second.id);
+  BOOST_TEST(added[0].heads[2].id == first.id);
+  BOOST_TEST(added[0].heads[2].deleted());
+
+  auto removed = record([&](WriteTxn& t) {
+    Cube gone;
+    return t.remove_cube(1000, "c", true, &gone);
+  });
+  BOOST_REQUIRE(removed.size() == 1u);
+  BOOST_TEST(removed[0].removed);
+  BOOST_TEST(!removed[0].written);
+
+  ChangeSet hostile;
+  hostile.put(TableId::items, std::string(16, '\1'), "not an item record");
+  std::vector<CubeChange> summary;
+  BOOST_TEST((summarize_changes(hostile, &summary).code == Errc::corrupt));
+  ChangeSet odd;  // keys of other lengths belong to no cube: ignored
+  odd.put(TableId::cubes, "short", "x");
+  odd.erase(TableId::items, std::string(3, '\0'));
+  BOOST_TEST(summarize_changes(odd, &summary).ok());
+  BOOST_TEST(summary.empty());
 }
 
 // Records that are not what a leader wrote are refused by name, and the

@@ -1,0 +1,176 @@
+#include "kernel/cluster_node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <thread>
+
+#include "memcube/change_summary.h"
+
+namespace memos::kernel {
+
+bool writes_store(wire::Request::Which operation) {
+  using R = wire::Request;
+  switch (operation) {
+    case R::CUBE_CREATE:
+    case R::CUBE_REMOVE:
+    case R::CUBE_SHARE:
+    case R::CUBE_UNSHARE:
+    case R::ADD:
+    case R::UPDATE:
+    case R::REMOVE:
+    case R::SET_STATE:
+    case R::ROLLBACK:
+    case R::SNAPSHOT_CREATE:
+    case R::IMPORT_BEGIN:
+    case R::IMPORT_CHUNK:
+    case R::IMPORT_FINISH:
+    case R::CHAT:
+    case R::KV_PREFILL:
+    case R::KV_REMOVE:
+    case R::PARAM_ADD:
+    case R::PARAM_REMOVE:
+    case R::PARAM_CVEC:
+    case R::PARAM_DISTILL:
+    case R::SCHED_RUN:
+      return true;
+    default:
+      return false;
+  }
+}
+
+ClusterNode::ClusterNode(const ClusterConfig& config, store::Store& store,
+                         store::CommitQueue& commits, IndexSet& indexes)
+    : config_(config), store_(store), commits_(commits), indexes_(indexes) {}
+
+ClusterNode::~ClusterNode() {
+  stop();
+}
+
+Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout) {
+  // The cubes whose collections open_all() opened: the apply hook opens
+  // those a record creates and forgets those it removes.
+  {
+    std::optional<store::ReadTxn> txn;
+    std::vector<store::Cube> cubes;
+    store::Status s = store_.begin_read(&txn);
+    if (s.ok()) s = txn->list_all_cubes(&cubes);
+    if (!s.ok()) return Status::from(s);
+    for (const auto& c : cubes) open_cubes_.insert(c.id);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto lease = std::chrono::milliseconds(config_.lease_ms);
+  cluster::NatsOptions options;
+  options.servers = config_.nats;
+  options.name = "memosd " + config_.node_id;
+  options.ping_interval = std::max(std::chrono::milliseconds(250), lease / 6);
+  store::Status s;
+  for (;;) {
+    nats_ = cluster::NatsConnection::connect(options, &s);
+    if (nats_ || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  if (!nats_) return Status::unavailable("cluster.nats: " + s.message);
+  etcd_ = std::make_unique<cluster::EtcdClient>(
+      config_.etcd, std::max(lease / 2, std::chrono::milliseconds(1000)));
+  cluster::ReplicaSettings settings;
+  settings.cluster = config_.name;
+  settings.node = config_.node_id;
+  settings.shard = 0;
+  settings.replicas = static_cast<int>(config_.replicas);
+  settings.lease = lease;
+  replica_ = std::make_unique<cluster::ShardReplica>(settings, store_, commits_, *nats_, *etcd_);
+  replica_->set_apply_observer(
+      [this](store::WriteTxn& txn, const store::ChangeGroup& g, std::function<void()>* on_commit) {
+        return tell_indexes(txn, g, on_commit);
+      });
+  replica_->set_role_observer(std::move(on_role));
+  // The stream may not be there yet while JetStream elects its first
+  // leader (every node of a new cluster starting at once).
+  for (;;) {
+    s = replica_->start();
+    if (s.ok() || s.code != store::Errc::unavailable ||
+        std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  if (!s.ok()) {
+    replica_.reset();
+    Status failed = Status::from(s);
+    failed.prefixed("joining cluster " + config_.name);
+    return failed;
+  }
+  cluster::ShardReplica* replica = replica_.get();
+  commits_.set_change_sink([replica](store::WriteTxn& txn, const store::ChangeSet& changes) {
+    return replica->sink(txn, changes);
+  });
+  spdlog::info("cluster {}: node {} replicating shard 0 through {} (log at sequence {})",
+               config_.name, config_.node_id, replica_->stream(), replica_->state().position);
+  return {};
+}
+
+void ClusterNode::stop() {
+  // The sink stays installed: with the replica stopped it refuses, so no
+  // write commits unlogged after this.
+  if (replica_) replica_->stop(true);
+}
+
+Status ClusterNode::writable() const {
+  if (!replica_) return Status::unavailable("this node has not joined its cluster");
+  if (replica_->owner()) return {};
+  const cluster::ReplicaState st = replica_->state();
+  if (st.owner_node.empty() || st.owner_node == config_.node_id) {
+    return Status::unavailable("this node (" + config_.node_id +
+                               ") does not own the store now and no owner is known yet (a "
+                               "failover takes about cluster.lease_ms): retry");
+  }
+  return Status::unavailable("this node (" + config_.node_id +
+                             ") follows: writes go to the owner, node " + st.owner_node);
+}
+
+cluster::ReplicaState ClusterNode::state() const {
+  return replica_ ? replica_->state() : cluster::ReplicaState{};
+}
+
+store::Status ClusterNode::tell_indexes(store::WriteTxn& txn, const store::ChangeGroup& group,
+                                        std::function<void()>* on_commit) {
+  std::vector<store::CubeChange> changes;
+  if (store::Status s = store::summarize_changes(group.changes, &changes); !s.ok()) return s;
+  // Each cube the record left in the store, as it left it.
+  struct Told {
+    store::CubeChange change;
+    std::optional<store::Cube> cube;  // none: removed
+  };
+  auto told = std::make_shared<std::vector<Told>>();
+  for (store::CubeChange& c : changes) {
+    Told t{std::move(c), std::nullopt};
+    store::Cube cube;
+    store::Status s = txn.reader().read_cube(t.change.cube, &cube);
+    if (s.ok()) {
+      t.cube = std::move(cube);
+    } else if (s.code != store::Errc::not_found) {
+      return s;
+    }
+    told->push_back(std::move(t));
+  }
+  *on_commit = [this, told] {
+    for (const Told& t : *told) {
+      const store::CubeId id = t.change.cube;
+      if ((t.change.removed || !t.cube) && open_cubes_.erase(id)) indexes_.drop(id);
+      if (!t.cube) continue;
+      if (open_cubes_.insert(id).second) {
+        // A cube new to this node: its collections open before its items
+        // are queued, as cubeCreate's answer opens them on the owner.
+        if (Status s = indexes_.open(*t.cube); !s.ok()) {
+          spdlog::error("cluster: cube {}: opening its indexes: {}", t.cube->name, s.message);
+        }
+      }
+      for (const store::Item& head : t.change.heads) indexes_.apply(*t.cube, head, nullptr);
+      for (store::ItemId item : t.change.purged) indexes_.remove(id, item);
+    }
+  };
+  return {};
+}
+
+}  // namespace memos::kernel

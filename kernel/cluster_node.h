@@ -1,0 +1,88 @@
+// cluster_node.h — this daemon's part in a cluster ([cluster] in
+// memosd.conf; memos-cluster(7), docs/scale-out.md): its connections to the
+// log (NATS JetStream) and to the lease service (etcd), and its replica of
+// the store's shard. While this node owns the shard, its writer appends each
+// commit group to the log before committing it (the replica is the commit
+// queue's change sink); while it follows, it applies the owner's records
+// and refuses writes, naming the owner.
+//
+// What the kernel derives from rows learns of applied records here, as the
+// owner's handlers learn of their own writes: the indexes are told of the
+// cubes that came and went and of the item heads written or purged.
+//
+// Threading: start() and stop() on the daemon's thread; writable() from any
+// thread; the apply hook runs on the writer thread, the role hook on the
+// replica's thread.
+//
+// Errors (Status): start(): unavailable (neither engine answered, or the
+// stream is not there yet), conflict (the stream exists with other
+// settings), corrupt, io. writable(): unavailable (a follower, or an owner
+// whose lease is in doubt), naming the owner when it is known.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "cluster/etcd_client.h"
+#include "cluster/nats_connection.h"
+#include "cluster/shard_replica.h"
+#include "ipc/schema/memos.capnp.h"
+#include "kernel/config.h"
+#include "kernel/index_set.h"
+#include "kernel/status.h"
+#include "memcube/commit_queue.h"
+#include "memcube/store.h"
+
+namespace memos::kernel {
+
+// Whether a request of this kind writes the store: those a follower refuses
+// (a chat stores its KV state; a scheduler run writes working sets).
+bool writes_store(wire::Request::Which operation);
+
+class ClusterNode {
+ public:
+  // Called with true when this node becomes the owner, false when it stops
+  // being it; on the replica's thread.
+  using RoleChange = std::function<void(bool owner)>;
+
+  ClusterNode(const ClusterConfig& config, store::Store& store, store::CommitQueue& commits,
+              IndexSet& indexes);
+  ~ClusterNode();  // stop()
+  ClusterNode(const ClusterNode&) = delete;
+  ClusterNode& operator=(const ClusterNode&) = delete;
+
+  // Connects to NATS and etcd, makes sure the log's stream exists, installs
+  // the replica as the writer's change sink and starts replicating. Waits up
+  // to `timeout` for the engines to answer (a cluster starting together).
+  Status start(RoleChange on_role, std::chrono::milliseconds timeout);
+  // Stops replicating; an owner gives its lease back so a follower takes
+  // over at once. Before the writer stops.
+  void stop();
+
+  // Success while this node owns the shard, else why not.
+  Status writable() const;
+  cluster::ReplicaState state() const;
+
+ private:
+  // The follower's side of each applied record (ShardReplica's apply
+  // observer): reads what the record did to cubes and items, and sets
+  // `*on_commit` to tell the indexes once it is committed.
+  store::Status tell_indexes(store::WriteTxn& txn, const store::ChangeGroup& group,
+                             std::function<void()>* on_commit);
+
+  const ClusterConfig& config_;
+  store::Store& store_;
+  store::CommitQueue& commits_;
+  IndexSet& indexes_;
+  std::unique_ptr<cluster::NatsConnection> nats_;
+  std::unique_ptr<cluster::EtcdClient> etcd_;
+  std::unique_ptr<cluster::ShardReplica> replica_;
+  // Cubes whose collections are open here (the writer thread's once
+  // replicating: changed only after a record commits).
+  std::set<store::CubeId> open_cubes_;
+};
+
+}  // namespace memos::kernel

@@ -1,0 +1,249 @@
+// memosd in cluster mode ([cluster]; memos-cluster(7)): real memosd
+// processes replicating their store through a real nats-server (JetStream)
+// and etcd. A follower answers reads with what the owner wrote — gets and
+// every search mode, deletions and cube removals included — and refuses
+// writes naming the owner; when the owner is killed the follower takes over
+// with every acknowledged write, and the old owner follows on its return; a
+// cleanly stopped owner hands over at once. Skipped (never passed) without
+// the engines.
+#define BOOST_TEST_MODULE cluster
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "memos/client.h"
+#include "tests/support/cluster_fixture.h"
+#include "tests/support/memosd_process.h"
+#include "tests/support/preconditions.h"
+#include "tests/support/printing.h"
+
+using memos::testing::engines_installed;
+using memos::testing::eventually;
+using Engines = memos::testing::SingleEngines;
+using memos::testing::MemosdProcess;
+using memos::testing::TempDir;
+using memos::testing::why;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A memosd node of cluster "t": its own folder (socket, data, config).
+struct Node {
+  std::string name;
+  TempDir dir;
+  std::unique_ptr<MemosdProcess> process;
+
+  Node(std::string node, const Engines& engines) : name(std::move(node)) {
+    const std::string conf = dir.path() + "/memosd.conf";
+    std::ofstream(conf) << "[cluster]\nenabled = true\nname = \"t\"\nnode_id = \"" << name
+                        << "\"\nnats = [\"" << engines.nats.url(0) << "\"]\netcd = [\""
+                        << engines.etcd.url(0) << "\"]\nreplicas = 1\nlease_ms = 1500\n";
+    process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, dir.path(),
+                                              std::vector<std::string>{"--config", conf});
+    start();
+  }
+  void start() { BOOST_REQUIRE_MESSAGE(process->start(30s), process->log()); }
+
+  std::unique_ptr<memos::Client> client() const {
+    auto connected = memos::Client::connect(process->socket());
+    BOOST_REQUIRE_MESSAGE(connected.ok(), why(connected));
+    return std::move(connected.value());
+  }
+};
+
+// Creates cube "c" on `node` once it owns the store (a fresh cluster elects
+// its first owner within a lease).
+void create_cube_when_owner(const Node& node) {
+  auto c = node.client();
+  memos::Result<memos::Cube> made = memos::Error{memos::ErrorCode::unavailable};
+  BOOST_REQUIRE_MESSAGE(eventually(
+                            [&] {
+                              made = c->cube_create("c");
+                              return made.ok();
+                            },
+                            20s),
+                        why(made) << "\n"
+                                  << node.process->log());
+}
+
+memos::NewItem memory(const std::string& text) {
+  memos::NewItem item;
+  item.text = text;
+  return item;
+}
+
+// Adds `text` through `node` once it owns the store (after a failover or a
+// handover); returns the item and how long it took to be accepted.
+memos::Item add_when_owner(const Node& node, const std::string& text, std::int64_t* waited_ms) {
+  auto c = node.client();
+  const auto start = std::chrono::steady_clock::now();
+  memos::Result<memos::Item> added = memos::Error{memos::ErrorCode::unavailable};
+  BOOST_REQUIRE_MESSAGE(eventually(
+                            [&] {
+                              added = c->add("c", memory(text));
+                              return added.ok();
+                            },
+                            20s),
+                        why(added) << "\n"
+                                   << node.process->log());
+  *waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - start)
+                   .count();
+  return *added;
+}
+
+// The ids a fresh search of `query` finds in cube "c", in `mode`; nullopt on
+// an error.
+std::optional<std::set<std::uint64_t>> found(memos::Client& c, const std::string& query,
+                                             memos::SearchMode mode) {
+  memos::SearchOptions options;
+  options.k = 100;
+  options.mode = mode;
+  options.fresh = true;
+  auto hits = c.search("c", query, options);
+  if (!hits.ok()) return std::nullopt;
+  std::set<std::uint64_t> ids;
+  for (const auto& h : *hits) ids.insert(h.item.id);
+  return ids;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_refuses_its_own,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  Engines engines;
+  Node n1("n1", engines);
+  create_cube_when_owner(n1);
+  Node n2("n2", engines);
+  auto owner = n1.client();
+  auto follower = n2.client();
+
+  std::map<std::uint64_t, std::string> written;
+  for (int i = 0; i < 12; ++i) {
+    const std::string text = "zebra crossing number " + std::to_string(i);
+    auto added = owner->add("c", memory(text));
+    BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+    written[added->id] = text;
+  }
+  std::set<std::uint64_t> ids;
+  for (const auto& [id, text] : written) ids.insert(id);
+
+  // Every read the follower answers holds what the owner acknowledged.
+  BOOST_REQUIRE_MESSAGE(eventually(
+                            [&] {
+                              auto got = follower->get("c", written.rbegin()->first);
+                              return got.ok();
+                            },
+                            10s),
+                        n2.process->log());
+  for (const auto& [id, text] : written) {
+    auto got = follower->get("c", id);
+    BOOST_REQUIRE_MESSAGE(got.ok(), why(got));
+    BOOST_TEST(got->text == text);
+  }
+  for (memos::SearchMode mode :
+       {memos::SearchMode::lexical, memos::SearchMode::dense, memos::SearchMode::hybrid}) {
+    std::optional<std::set<std::uint64_t>> hits;
+    const bool all = eventually(
+        [&] {
+          hits = found(*follower, "zebra crossing", mode);
+          return hits && *hits == ids;
+        },
+        10s);
+    BOOST_TEST(all, "mode " << static_cast<int>(mode) << ": the follower's search finds "
+                            << (hits ? hits->size() : 0) << " of " << ids.size());
+  }
+
+  // A write to the follower is refused before anything is done, naming the
+  // owner, and leaves nothing behind on either node.
+  auto refused = follower->add("c", memory("written on the follower"));
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.error().code == memos::ErrorCode::unavailable));
+  BOOST_TEST(refused.error().retryable);
+  BOOST_TEST(refused.error().message.find("node n1") != std::string::npos, refused.error().message);
+  BOOST_TEST(!follower->cube_create("d").ok());
+  auto hits = found(*owner, "follower", memos::SearchMode::lexical);
+  BOOST_REQUIRE(hits);
+  BOOST_TEST(hits->empty());
+
+  // A removal on the owner reaches the follower's indexes.
+  const std::uint64_t gone = *ids.begin();
+  BOOST_REQUIRE(owner->remove("c", gone).ok());
+  ids.erase(gone);
+  BOOST_TEST(eventually(
+      [&] {
+        auto now = found(*follower, "zebra crossing", memos::SearchMode::lexical);
+        return now && *now == ids;
+      },
+      10s));
+  BOOST_TEST(!follower->get("c", gone).ok());
+
+  // So does the removal of the cube.
+  BOOST_REQUIRE(owner->cube_remove("c", true).ok());
+  BOOST_TEST(eventually([&] { return !follower->cube_show("c").ok(); }, 10s));
+  auto cubes = follower->cube_list();
+  BOOST_REQUIRE(cubes.ok());
+  BOOST_TEST(cubes->empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_follower_takes_over_from_a_killed_owner_with_every_acknowledged_write,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  Engines engines;
+  Node n1("n1", engines);
+  create_cube_when_owner(n1);
+  Node n2("n2", engines);
+  std::map<std::uint64_t, std::string> acknowledged;
+  {
+    auto owner = n1.client();
+    for (int i = 0; i < 20; ++i) {
+      const std::string text = "heron at dawn " + std::to_string(i);
+      auto added = owner->add("c", memory(text));
+      BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+      acknowledged[added->id] = text;
+    }
+  }
+  // kill -9: the lease lapses rather than being given back.
+  BOOST_TEST(n1.process->stop(9) == 128 + 9);
+  std::int64_t failover_ms = 0;
+  const memos::Item added = add_when_owner(n2, "heron after the failover", &failover_ms);
+  BOOST_TEST_MESSAGE("failover after kill -9 with a 1500 ms lease: " << failover_ms << " ms");
+  auto c2 = n2.client();
+  acknowledged[added.id] = "heron after the failover";
+  for (const auto& [id, text] : acknowledged) {
+    auto got = c2->get("c", id);
+    BOOST_REQUIRE_MESSAGE(got.ok(), "item " << id << ": " << why(got));
+    BOOST_TEST(got->text == text);
+  }
+
+  // The old owner returns as a follower: it applies what it missed and
+  // sends writes to n2.
+  n1.start();
+  auto c1 = n1.client();
+  BOOST_TEST(eventually([&] { return c1->get("c", added.id).ok(); }, 10s));
+  auto refused = c1->add("c", memory("n1 is no longer the owner"));
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST(refused.error().message.find("node n2") != std::string::npos, refused.error().message);
+  std::set<std::uint64_t> ids;
+  for (const auto& [id, text] : acknowledged) ids.insert(id);
+  BOOST_TEST(eventually(
+      [&] {
+        auto hits = found(*c1, "heron", memos::SearchMode::lexical);
+        return hits && *hits == ids;
+      },
+      10s));
+
+  // A clean stop gives the lease back: n1 takes over without waiting for it
+  // to lapse (the time is printed, not asserted).
+  BOOST_TEST(n2.process->stop(15) == 0, n2.process->log());
+  std::int64_t handover_ms = 0;
+  add_when_owner(n1, "heron at dusk", &handover_ms);
+  BOOST_TEST_MESSAGE("handover after a clean stop: " << handover_ms << " ms");
+}
