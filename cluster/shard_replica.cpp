@@ -65,6 +65,13 @@ Status ShardReplica::start() {
     if (Status s = store_.begin_read(&r); !s.ok()) return s;
     if (Status s = r->log_position(settings_.shard, &position); !s.ok()) return s;
   }
+  // Who owns the shard, so that a node that has just started names the
+  // owner at once; the thread keeps it current (an error leaves it to it).
+  std::optional<EtcdKeyValue> holder;
+  if (etcd_.get(owner_key(), &holder).ok() && holder && holder->value != settings_.node) {
+    std::lock_guard lock(mutex_);
+    owner_node_ = holder->value;
+  }
   {
     std::lock_guard lock(mutex_);
     position_ = tail_ = position;
@@ -138,19 +145,34 @@ bool ShardReplica::wait_position(std::uint64_t sequence, std::chrono::millisecon
 
 void ShardReplica::run() {
   auto next_lease_check = Clock::now();
+  // A wake-up comes when the owner appends, but the replica a read reaches
+  // may not hold that record yet (the log's own replication lag): a wake-up
+  // that found nothing is followed by reads a few ms apart, doubling, before
+  // the thread falls back to polling.
+  bool woken = false;
+  std::chrono::milliseconds retry{0};
   for (;;) {
     bool owner, behind;
+    std::uint64_t tail_before;
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
       owner = owner_;
       behind = behind_;
+      tail_before = tail_;
     }
     if (!owner || behind) {
       Status s = follow();
       report(s);
       std::lock_guard lock(mutex_);
       if (behind && s.ok()) behind_ = false;  // what the failed append missed is applied now
+      const bool nothing_new = s.ok() && tail_ == tail_before;
+      if (nothing_new && (woken || retry.count() != 0)) {
+        retry = retry.count() == 0 ? std::chrono::milliseconds(2) : retry * 2;
+        if (retry >= settings_.poll) retry = std::chrono::milliseconds(0);
+      } else {
+        retry = std::chrono::milliseconds(0);
+      }
     }
     if (Clock::now() >= next_lease_check) {
       next_lease_check = Clock::now() + settings_.lease / 3;
@@ -158,10 +180,11 @@ void ShardReplica::run() {
       tell_role();
     }
     std::unique_lock lock(mutex_);
-    auto wait = owner_ ? settings_.lease / 3 : settings_.poll;
+    auto wait = owner_ ? settings_.lease / 3 : retry.count() != 0 ? retry : settings_.poll;
     // A failed append that has not been handled yet wakes the thread; one
     // it has just tried to handle (and failed) waits for the next turn.
     changed_.wait_for(lock, wait, [&] { return stopping_ || woken_ || (behind_ && !behind); });
+    woken = woken_;
     woken_ = false;
   }
 }
