@@ -50,14 +50,7 @@ ClusterNode::~ClusterNode() {
 Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout) {
   // The cubes whose collections open_all() opened: the apply hook opens
   // those a record creates and forgets those it removes.
-  {
-    std::optional<store::ReadTxn> txn;
-    std::vector<store::Cube> cubes;
-    store::Status s = store_.begin_read(&txn);
-    if (s.ok()) s = txn->list_all_cubes(&cubes);
-    if (!s.ok()) return Status::from(s);
-    for (const auto& c : cubes) open_cubes_.insert(c.id);
-  }
+  if (Status st = note_open_cubes(); !st.ok()) return st;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const auto lease = std::chrono::milliseconds(config_.lease_ms);
   cluster::NatsOptions options;
@@ -84,7 +77,16 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
       [this](store::WriteTxn& txn, const store::ChangeGroup& g, std::function<void()>* on_commit) {
         return tell_indexes(txn, g, on_commit);
       });
-  replica_->set_role_observer(std::move(on_role));
+  replica_->set_role_observer([this, on_role = std::move(on_role)](bool owner) {
+    // While it owned the store, this node's own handlers opened and dropped
+    // collections: it follows from what its store holds now (the role
+    // changes on the replica's thread, between records).
+    if (!owner) {
+      if (Status st = note_open_cubes(); !st.ok())
+        spdlog::error("cluster: listing the cubes: {}", st.message);
+    }
+    if (on_role) on_role(owner);
+  });
   // The stream may not be there yet while JetStream elects its first
   // leader (every node of a new cluster starting at once).
   for (;;) {
@@ -129,6 +131,18 @@ Status ClusterNode::writable() const {
                              ") follows: writes go to the owner, node " + st.owner_node);
 }
 
+Status ClusterNode::note_open_cubes() {
+  std::optional<store::ReadTxn> txn;
+  std::vector<store::Cube> cubes;
+  store::Status s = store_.begin_read(&txn);
+  if (s.ok()) s = txn->list_all_cubes(&cubes);
+  if (!s.ok()) return Status::from(s);
+  std::lock_guard lock(cubes_mutex_);
+  open_cubes_.clear();
+  for (const auto& c : cubes) open_cubes_.insert(c.id);
+  return {};
+}
+
 cluster::ReplicaState ClusterNode::state() const {
   return replica_ ? replica_->state() : cluster::ReplicaState{};
 }
@@ -155,6 +169,7 @@ store::Status ClusterNode::tell_indexes(store::WriteTxn& txn, const store::Chang
     told->push_back(std::move(t));
   }
   *on_commit = [this, told] {
+    std::lock_guard lock(cubes_mutex_);
     for (const Told& t : *told) {
       const store::CubeId id = t.change.cube;
       if ((t.change.removed || !t.cube) && open_cubes_.erase(id)) indexes_.drop(id);

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 
@@ -80,8 +81,14 @@ class ClusterNode {
   std::unique_ptr<cluster::NatsConnection> nats_;
   std::unique_ptr<cluster::EtcdClient> etcd_;
   std::unique_ptr<cluster::ShardReplica> replica_;
-  // Cubes whose collections are open here (the writer thread's once
-  // replicating: changed only after a record commits).
+  // Reads which cubes the store holds into open_cubes_: their collections
+  // are open (open_all() at start; the handlers while this node owned the
+  // store). Errors: the store's.
+  Status note_open_cubes();
+
+  std::mutex cubes_mutex_;  // guards open_cubes_
+  // Cubes whose collections are open here: changed after each applied
+  // record commits (writer thread), read again when ownership is lost.
   std::set<store::CubeId> open_cubes_;
 };
 
