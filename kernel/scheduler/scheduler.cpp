@@ -27,12 +27,19 @@ namespace memos::kernel::scheduler {
 namespace {
 
 // Writes through the commit queue and waits (a worker or the lane, never
-// the writer thread).
+// the writer thread). `on_commit` runs on the writer thread once the write
+// is committed, before the wait ends: what only the writer thread may do
+// (IndexSet::apply, whose queue the writer's flush takes unlocked).
 store::Status commit_and_wait(store::CommitQueue& commits,
-                              std::function<store::Status(store::WriteTxn&)> apply) {
+                              std::function<store::Status(store::WriteTxn&)> apply,
+                              std::function<void()> on_commit = {}) {
   auto done = std::make_shared<std::promise<store::Status>>();
   auto result = done->get_future();
-  commits.submit({std::move(apply), [done](const store::Status& s) { done->set_value(s); }});
+  commits.submit(
+      {std::move(apply), [done, on_commit = std::move(on_commit)](const store::Status& s) {
+         if (s.ok() && on_commit) on_commit();
+         done->set_value(s);
+       }});
   return result.get();
 }
 
@@ -238,29 +245,34 @@ Status Scheduler::archive_cold(const Services& s, const store::Cube& cube,
   if (candidates.empty()) return {};
   // Checked again in the write: a recall may have come in since the read.
   auto archived = std::make_shared<std::vector<store::Item>>();
-  store::Status st = commit_and_wait(s.commits, [=, &settings](store::WriteTxn& txn) {
-    archived->clear();
-    for (store::ItemId id : candidates) {
-      store::Item it;
-      store::AccessStats stats;
-      store::Status e = txn.reader().get_item(cube.id, id, 0, &it);
-      if (e.code == store::Errc::not_found) continue;
-      if (e.ok()) e = txn.reader().access_stats(cube.id, id, &stats);
-      if (!e.ok()) return e;
-      if (!cold(it, stats)) continue;
-      store::Item written;
-      if (e = txn.set_state(cube.id, id, store::State::archived, cube.owner, now, &written,
-                            kSchedulerSession);
-          !e.ok()) {
-        return e;
-      }
-      archived->push_back(std::move(written));
-    }
-    return store::Status{};
-  });
+  store::Status st = commit_and_wait(
+      s.commits,
+      [=, &settings](store::WriteTxn& txn) {
+        archived->clear();
+        for (store::ItemId id : candidates) {
+          store::Item it;
+          store::AccessStats stats;
+          store::Status e = txn.reader().get_item(cube.id, id, 0, &it);
+          if (e.code == store::Errc::not_found) continue;
+          if (e.ok()) e = txn.reader().access_stats(cube.id, id, &stats);
+          if (!e.ok()) return e;
+          if (!cold(it, stats)) continue;
+          store::Item written;
+          if (e = txn.set_state(cube.id, id, store::State::archived, cube.owner, now, &written,
+                                kSchedulerSession);
+              !e.ok()) {
+            return e;
+          }
+          archived->push_back(std::move(written));
+        }
+        return store::Status{};
+      },
+      [&s, cube, archived] {
+        // Out of default searches.
+        for (const store::Item& it : *archived) s.indexes.apply(cube, it, nullptr);
+      });
   if (!st.ok()) return Status::from(st);
   for (const store::Item& it : *archived) {
-    s.indexes.apply(cube, it, nullptr);  // out of default searches
     log_.add({now, cube.owner, cube.id, cube.name, it.id, Action::archived,
               "retention below " + percent(settings.archive_below) + " for " +
                   std::to_string(settings.archive_after_s) + " s"});
@@ -497,22 +509,24 @@ void Scheduler::restore(const Services& s, const store::Cube& cube, store::ItemI
   s.run_on_worker([this, &s, cube, item] {
     auto written = std::make_shared<store::Item>();
     const std::int64_t now = now_ms();
-    store::Status st = commit_and_wait(s.commits, [=](store::WriteTxn& txn) {
-      store::Item it;
-      store::Status e = txn.reader().get_item(cube.id, item, 0, &it);
-      if (!e.ok()) return e;
-      // Made active (or changed) by someone else meanwhile: theirs stands.
-      if (it.state != store::State::archived || it.provenance.session != kSchedulerSession)
-        return store::Status{store::Errc::conflict, "no longer archived by the scheduler"};
-      return txn.set_state(cube.id, item, store::State::active, cube.owner, now, written.get(),
-                           kSchedulerSession);
-    });
+    store::Status st = commit_and_wait(
+        s.commits,
+        [=](store::WriteTxn& txn) {
+          store::Item it;
+          store::Status e = txn.reader().get_item(cube.id, item, 0, &it);
+          if (!e.ok()) return e;
+          // Made active (or changed) by someone else meanwhile: theirs stands.
+          if (it.state != store::State::archived || it.provenance.session != kSchedulerSession)
+            return store::Status{store::Errc::conflict, "no longer archived by the scheduler"};
+          return txn.set_state(cube.id, item, store::State::active, cube.owner, now, written.get(),
+                               kSchedulerSession);
+        },
+        [&s, cube, written] { s.indexes.apply(cube, *written, nullptr); });
     if (st.code == store::Errc::conflict || st.code == store::Errc::not_found) return;
     if (!st.ok()) {
       spdlog::warn("scheduler: restoring {} of cube {}: {}", item, cube.name, st.message);
       return;
     }
-    s.indexes.apply(cube, *written, nullptr);
     log_.add({now, cube.owner, cube.id, cube.name, item, Action::restored,
               "read while archived: active again"});
   });
