@@ -143,10 +143,6 @@ Status ClusterNode::note_open_cubes() {
   return {};
 }
 
-cluster::ReplicaState ClusterNode::state() const {
-  return replica_ ? replica_->state() : cluster::ReplicaState{};
-}
-
 store::Status ClusterNode::tell_indexes(store::WriteTxn& txn, const store::ChangeGroup& group,
                                         std::function<void()>* on_commit) {
   std::vector<store::CubeChange> changes;

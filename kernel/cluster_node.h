@@ -65,7 +65,6 @@ class ClusterNode {
 
   // Success while this node owns the shard, else why not.
   Status writable() const;
-  cluster::ReplicaState state() const;
 
  private:
   // The follower's side of each applied record (ShardReplica's apply

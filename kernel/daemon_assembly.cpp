@@ -319,7 +319,7 @@ Status Daemon::join_cluster() {
           return;
         }
         router_ledger_.forget_known();
-        if (Status st = scheduler_->reload(*store_); !st.ok())
+        if (Status st = scheduler_->load(*store_); !st.ok())
           spdlog::error("cluster: reloading the working sets: {}", st.message);
       },
       std::chrono::seconds(30));

@@ -100,16 +100,9 @@ Status Scheduler::load(const store::Store& store) {
   if (st.ok()) st = txn->list_working_sets(&all);
   if (!st.ok()) return Status::from(st);
   std::lock_guard lock(mutex_);
+  sets_.clear();
   for (auto& w : all) sets_[w.cube] = std::move(w);
   return {};
-}
-
-Status Scheduler::reload(const store::Store& store) {
-  {
-    std::lock_guard lock(mutex_);
-    sets_.clear();
-  }
-  return load(store);
 }
 
 std::optional<store::WorkingSet> Scheduler::working_set(store::CubeId cube) const {

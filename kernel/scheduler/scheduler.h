@@ -81,12 +81,10 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // At start: the working sets the store holds. Errors: the store's.
+  // The working sets the store holds, replacing those in memory: at start,
+  // and when a cluster node becomes the owner (it has applied other nodes'
+  // sets to its store; cluster_node.h). Errors: the store's.
   Status load(const store::Store& store);
-  // The working sets the store holds now, replacing those in memory: a
-  // cluster node that becomes the owner has applied other nodes' sets to
-  // its store (cluster_node.h). Errors: the store's.
-  Status reload(const store::Store& store);
 
   // The cube's working set, if it has one.
   std::optional<store::WorkingSet> working_set(store::CubeId cube) const;
