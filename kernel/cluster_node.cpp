@@ -107,15 +107,61 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   commits_.set_change_sink([replica](store::WriteTxn& txn, const store::ChangeSet& changes) {
     return replica->sink(txn, changes);
   });
+  cluster::MembershipSettings roster;
+  roster.cluster = config_.name;
+  roster.node = config_.node_id;
+  roster.ttl = 2 * lease;
+  membership_ = std::make_unique<cluster::Membership>(roster, *nats_, *etcd_,
+                                                      [this] { return self_report(); });
+  if (Status st = Status::from(membership_->start()); !st.ok()) {
+    // Not fatal: the node replicates; only `memctl cluster status` misses it.
+    spdlog::warn("cluster: answering status requests: {}", st.message);
+  }
   spdlog::info("cluster {}: node {} replicating shard 0 through {} (log at sequence {})",
                config_.name, config_.node_id, replica_->stream(), replica_->state().position);
   return {};
 }
 
 void ClusterNode::stop() {
+  if (membership_) membership_->stop();
   // The sink stays installed: with the replica stopped it refuses, so no
   // write commits unlogged after this.
   if (replica_) replica_->stop(true);
+}
+
+cluster::NodeReport ClusterNode::self_report() const {
+  const cluster::ReplicaState st = replica_->state();
+  return cluster::NodeReport{config_.node_id, true,        "",        st.owner,
+                             st.position,     st.appended, st.applied};
+}
+
+Status ClusterNode::report(std::chrono::milliseconds timeout, ClusterReport* out) {
+  if (!replica_ || !membership_) return Status::unavailable("this node has not joined its cluster");
+  ClusterReport r;
+  r.name = config_.name;
+  r.node = config_.node_id;
+  r.replicas = config_.replicas;
+  r.lease_ms = config_.lease_ms;
+  ClusterReport::Shard shard;
+  std::optional<cluster::EtcdKeyValue> holder;
+  store::Status s = etcd_->get(replica_->owner_key(), &holder);
+  if (s.ok()) {
+    if (holder) shard.owner = holder->value;
+  } else {
+    shard.note = "etcd: " + s.message;
+  }
+  cluster::JetStream js(*nats_, timeout);
+  s = js.last_sequence(replica_->stream(), replica_->subject(), &shard.last_sequence);
+  if (!s.ok()) shard.note += (shard.note.empty() ? "" : "; ") + ("log: " + s.message);
+  r.shards.push_back(std::move(shard));
+  s = membership_->gather(timeout, &r.nodes);
+  if (!s.ok()) {
+    // Without the roster, this node still reports itself.
+    r.shards.back().note += (r.shards.back().note.empty() ? "" : "; ") + ("roster: " + s.message);
+    r.nodes.push_back(self_report());
+  }
+  *out = std::move(r);
+  return {};
 }
 
 Status ClusterNode::writable() const {

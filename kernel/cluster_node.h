@@ -26,8 +26,10 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "cluster/etcd_client.h"
+#include "cluster/membership.h"
 #include "cluster/nats_connection.h"
 #include "cluster/shard_replica.h"
 #include "ipc/schema/memos.capnp.h"
@@ -42,6 +44,20 @@ namespace memos::kernel {
 // Whether a request of this kind writes the store: those a follower refuses
 // (a chat stores its KV state; a scheduler run writes working sets).
 bool writes_store(wire::Request::Which operation);
+
+// The cluster as one node sees it now (memctl cluster status).
+struct ClusterReport {
+  std::string name, node;  // the cluster, and the node that reports
+  std::uint32_t replicas = 0, lease_ms = 0;
+  struct Shard {
+    std::uint32_t shard = 0;
+    std::string owner;                // as etcd says now; "" none (a failover)
+    std::uint64_t last_sequence = 0;  // of the shard's log, as its leader says
+    std::string note;                 // why a figure is missing: an engine's error
+  };
+  std::vector<Shard> shards;
+  std::vector<cluster::NodeReport> nodes;  // the roster, each as it answered
+};
 
 class ClusterNode {
  public:
@@ -65,6 +81,10 @@ class ClusterNode {
 
   // Success while this node owns the shard, else why not.
   Status writable() const;
+  // Asks etcd, the log and every node on the roster, each within `timeout`
+  // (blocks: run it on a worker). An engine that does not answer leaves a
+  // note, not an error. Errors: unavailable (not joined yet).
+  Status report(std::chrono::milliseconds timeout, ClusterReport* out);
 
  private:
   // The follower's side of each applied record (ShardReplica's apply
@@ -80,6 +100,9 @@ class ClusterNode {
   std::unique_ptr<cluster::NatsConnection> nats_;
   std::unique_ptr<cluster::EtcdClient> etcd_;
   std::unique_ptr<cluster::ShardReplica> replica_;
+  std::unique_ptr<cluster::Membership> membership_;  // after the replica: it reports it
+  // This node's line of the roster, from its replica (set).
+  cluster::NodeReport self_report() const;
   // Reads which cubes the store holds into open_cubes_: their collections
   // are open (open_all() at start; the handlers while this node owned the
   // store). Errors: the store's.

@@ -349,8 +349,7 @@ Status Daemon::start_request_handler() {
                &router_ledger_,
                &answer_models_,
                &request_metrics_,
-               cluster_ ? std::function<Status()>([this] { return cluster_->writable(); })
-                        : std::function<Status()>()});
+               cluster_.get()});
   return {};
 }
 

@@ -38,6 +38,7 @@ RequestHandler::RequestHandler(Services services)
   add_tenant_handlers(table_, s_);
   add_scheduler_handlers(table_, s_);
   add_metrics_handlers(table_, s_);
+  add_cluster_handlers(table_, s_);
   // A request the schema has and no area serves would be refused as an
   // unknown operation: a bug, caught by the tests (debug builds) and logged.
   for (const std::string& name : table_.unserved()) {
@@ -98,7 +99,7 @@ void RequestHandler::handle(const Peer& peer, std::uint64_t connection,
   // A follower answers reads; a write is refused before any work, naming
   // the owner. (The writer's change sink refuses too, should the node lose
   // the store between this check and the commit.)
-  if (s_.writable && writes_store(ctx.operation)) {
+  if (writes_store(ctx.operation)) {
     if (Status w = s_.writable(); !w.ok()) return ctx.fail(std::move(w));
   }
   (*handler)(ctx, request);

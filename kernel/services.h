@@ -34,6 +34,7 @@ struct DaemonStats {
 
 class AccessLog;
 class AnswerModels;
+class ClusterNode;
 class ActivationTier;
 class IndexSet;
 class InlineReads;
@@ -95,10 +96,13 @@ struct Services {
   // Requests answered, by operation and code, and their latency (memctl
   // metrics); null where a harness has none: nothing is counted.
   RequestMetrics* request_metrics = nullptr;
-  // Cluster mode: whether this node writes the store now (success), or why
-  // not — a follower's answer names the owner (cluster_node.h). Null: one
-  // node, which always writes.
-  std::function<Status()> writable{};
+  // Cluster mode: this node's replica of the store (cluster_node.h); null:
+  // one node, which always writes.
+  ClusterNode* cluster = nullptr;
+
+  // Success when this node writes the store now, else why not (a
+  // follower's answer names the owner).
+  Status writable() const;
 };
 
 }  // namespace memos::kernel

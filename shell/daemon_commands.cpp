@@ -1,5 +1,6 @@
-// daemon_commands.cpp — `status`, `metrics` and the plugin commands
-// (daemon_commands.h): their options, and how the daemon and a plugin print.
+// daemon_commands.cpp — `status`, `metrics`, `cluster status` and the
+// plugin commands (daemon_commands.h): their options, and how the daemon, its
+// cluster and a plugin print.
 #include "shell/daemon_commands.h"
 
 #include <cmath>
@@ -106,12 +107,77 @@ int status(memos::Client& client, const Output& out) {
   return 0;
 }
 
+int cluster_status(memos::Client& client, const Output& out) {
+  auto r = client.cluster_status();
+  if (!r) return out.refused(r.error());
+  const memos::ClusterStatus& c = r.value();
+  if (out.json()) {
+    Json j;
+    j["enabled"] = c.enabled;
+    if (c.enabled) {
+      j["name"] = c.name;
+      j["node"] = c.node;
+      j["replicas"] = c.replicas;
+      j["lease_ms"] = c.lease_ms;
+      j["shards"] = Json::array();
+      for (const auto& s : c.shards) {
+        j["shards"].push_back({{"shard", s.shard},
+                               {"owner", s.owner},
+                               {"last_sequence", s.last_sequence},
+                               {"note", s.note}});
+      }
+      j["nodes"] = Json::array();
+      for (const auto& n : c.nodes) {
+        j["nodes"].push_back({{"node", n.node},
+                              {"answered", n.answered},
+                              {"note", n.note},
+                              {"owner", n.owner},
+                              {"position", n.position},
+                              {"behind", n.behind},
+                              {"appended", n.appended},
+                              {"applied", n.applied}});
+      }
+    }
+    return out.emit(j);
+  }
+  if (!c.enabled) {
+    std::printf("memosd runs as a single node (no [cluster] in its memosd.conf)\n");
+    return 0;
+  }
+  std::printf("cluster %s, as node %s sees it (log replicas: %u, lease: %u ms)\n", c.name.c_str(),
+              c.node.c_str(), c.replicas, c.lease_ms);
+  std::printf("%-6s %-20s %12s\n", "SHARD", "OWNER", "LAST RECORD");
+  for (const auto& s : c.shards) {
+    std::printf("%-6u %-20s %12llu%s%s\n", s.shard, s.owner.empty() ? "(none)" : s.owner.c_str(),
+                static_cast<unsigned long long>(s.last_sequence), s.note.empty() ? "" : "  ",
+                s.note.c_str());
+  }
+  std::printf("%-20s %-9s %12s %8s %10s %10s\n", "NODE", "ROLE", "POSITION", "BEHIND", "APPENDED",
+              "APPLIED");
+  for (const auto& n : c.nodes) {
+    if (!n.answered) {
+      std::printf("%-20s %-9s (not answering: %s)\n", n.node.c_str(), "?", n.note.c_str());
+      continue;
+    }
+    std::printf(
+        "%-20s %-9s %12llu %8llu %10llu %10llu\n", n.node.c_str(), n.owner ? "owner" : "follower",
+        static_cast<unsigned long long>(n.position), static_cast<unsigned long long>(n.behind),
+        static_cast<unsigned long long>(n.appended), static_cast<unsigned long long>(n.applied));
+  }
+  return 0;
+}
+
 }  // namespace
 
 void add_status_command(CLI::App& app) {
   app.add_subcommand("status", "show the daemon's status");
   app.add_subcommand("metrics",
                      "print memosd's metrics in the Prometheus text format (root or an admin)");
+  auto* cluster = app.add_subcommand("cluster", "the cluster this memosd belongs to");
+  cluster->require_subcommand(1);
+  cluster->add_subcommand(
+      "status",
+      "each shard's owner and each node's role and lag behind the log (root or an admin)");
 }
 
 void add_plugin_commands(CLI::App& app, DaemonArgs& a) {
@@ -129,6 +195,9 @@ void add_plugin_commands(CLI::App& app, DaemonArgs& a) {
 std::optional<int> run_daemon_commands(CLI::App& app, const DaemonArgs& a, memos::Client& client,
                                        const Output& out) {
   if (app.got_subcommand("status")) return status(client, out);
+  if (CLI::App* cluster = app.get_subcommand("cluster"); cluster->parsed()) {
+    return cluster_status(client, out);
+  }
   if (app.got_subcommand("metrics")) {
     // The text exposition format is itself the machine-readable form:
     // --json does not change it.

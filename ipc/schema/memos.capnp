@@ -76,6 +76,7 @@ struct Request {
     jobShow @49 :UInt64;            # one -> job
     jobCancel @50 :UInt64;          # stops one (its item is never written) -> job
     metrics @51 :Void;              # Prometheus text (admin only) -> metrics
+    clusterStatus @52 :Void;        # nodes, shards, owners and lag (admin only) -> cluster
   }
 
   # A write (add, update, remove, setState, rollback) is answered once its
@@ -125,6 +126,7 @@ struct Response {
     jobs @35 :List(Job);                # jobList, oldest first
     routedSearch @36 :RoutedSearch;     # search with a budget or route
     metrics @37 :Text;                  # metrics: the text exposition format 0.0.4
+    cluster @38 :ClusterStatus;         # clusterStatus
   }
 
   # More responses to this request follow: this one is a piece of the
@@ -651,6 +653,39 @@ struct Status {
   executorGpuLayers @22 :UInt32;        # of executorLayers, in the GPU's memory
   executorLayers @23 :UInt32;
   executorDeviceMemoryBytes @24 :UInt64;
+}
+
+# ---- cluster (memos-cluster(7)) ---------------------------------------------
+
+# The cluster as the node that answers sees it now: the log's last record and
+# the owner of each shard, as etcd and the log say, and each node on the
+# roster as it answers itself.
+struct ClusterStatus {
+  enabled @0 :Bool;        # false: memosd runs as one node; nothing else is set
+  name @1 :Text;           # cluster.name
+  node @2 :Text;           # the node that answered
+  replicas @3 :UInt32;     # of the log (cluster.replicas)
+  leaseMs @4 :UInt32;      # cluster.lease_ms
+  shards @5 :List(ShardStatus);
+  nodes @6 :List(NodeStatus);  # by node id
+}
+
+struct ShardStatus {
+  shard @0 :UInt32;
+  owner @1 :Text;          # "" none now (a failover is under way)
+  lastSequence @2 :UInt64; # the log's last record of the shard
+  note @3 :Text;           # why a figure is missing (etcd or the log did not answer)
+}
+
+struct NodeStatus {
+  node @0 :Text;
+  answered @1 :Bool;       # false: on the roster but silent; `note` says why
+  note @2 :Text;
+  owner @3 :Bool;          # owns shard 0 and writes now
+  position @4 :UInt64;     # the last record of the log its store holds
+  behind @5 :UInt64;       # records of the log it does not hold yet
+  appended @6 :UInt64;     # records it appended as owner, since it started
+  applied @7 :UInt64;      # records it applied as a follower, since it started
 }
 
 # ---- plugins (memos-plugin(7)) ------------------------------------------------

@@ -208,8 +208,7 @@ void get(const Services& s, const RequestContext& request, wire::GetItem::Reader
     // A memory the scheduler archived comes back when its owner reads it
     // (on the node that writes: a cluster's follower leaves it to the owner).
     if (owner && version == 0 && found.state == store::State::archived &&
-        found.provenance.session == scheduler::kSchedulerSession &&
-        (!s.writable || s.writable().ok())) {
+        found.provenance.session == scheduler::kSchedulerSession && s.writable().ok()) {
       s.scheduler.restore(s, cube, item);
     }
     ctx.respond([&](wire::Response::Builder r) {

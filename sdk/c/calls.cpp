@@ -42,6 +42,17 @@ int memos_metrics(memos_client* client, memos_str** result, memos_error* err) {
   return blocking(memos_metrics_send(client, &p, err), &p, result, err);
 }
 
+int memos_cluster_status_get_send(memos_client* client, memos_pending** pending, memos_error* err) {
+  return send<memos_cluster_status>(client, pending, err,
+                                    [&](memos::Client& k) { return k.cluster_status_async(); });
+}
+
+int memos_cluster_status_get(memos_client* client, memos_cluster_status** result,
+                             memos_error* err) {
+  memos_pending* p = nullptr;
+  return blocking(memos_cluster_status_get_send(client, &p, err), &p, result, err);
+}
+
 int memos_cube_create_send(memos_client* client, const char* name, int retriever,
                            const char* language, memos_pending** pending, memos_error* err) {
   return send<memos_cube>(client, pending, err, [&](memos::Client& k) {

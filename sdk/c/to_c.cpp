@@ -241,6 +241,32 @@ void fill(Arena& a, memos_plugins& out, const std::vector<PluginInfo>& in) {
   list(a, out, in);
 }
 
+void fill(Arena& a, memos_cluster_status& out, const ClusterStatus& in) {
+  out.enabled = in.enabled;
+  out.name = a.str(in.name);
+  out.node = a.str(in.node);
+  out.replicas = in.replicas;
+  out.lease_ms = in.lease_ms;
+  array(a, in.shards, out.shards, out.n_shards,
+        [](Arena& arena, memos_shard_status& c, const ShardStatus& v) {
+          c.shard = v.shard;
+          c.owner = arena.str(v.owner);
+          c.last_sequence = v.last_sequence;
+          c.note = arena.str(v.note);
+        });
+  array(a, in.nodes, out.nodes, out.n_nodes,
+        [](Arena& arena, memos_node_status& c, const NodeStatus& v) {
+          c.node = arena.str(v.node);
+          c.answered = v.answered;
+          c.note = arena.str(v.note);
+          c.owner = v.owner;
+          c.position = v.position;
+          c.behind = v.behind;
+          c.appended = v.appended;
+          c.applied = v.applied;
+        });
+}
+
 void fill(Arena& a, memos_status& out, const Status& in) {
   out.version = a.str(in.version);
   out.pid = in.pid;

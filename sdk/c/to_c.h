@@ -26,6 +26,7 @@ void fill(Arena& a, memos_snapshot_changes& out, const std::vector<SnapshotChang
 void fill(Arena& a, memos_hits& out, const std::vector<Hit>& in);
 void fill(Arena& a, memos_routed_search& out, const RoutedSearch& in);
 void fill(Arena& a, memos_status& out, const Status& in);
+void fill(Arena& a, memos_cluster_status& out, const ClusterStatus& in);
 void fill(Arena& a, memos_str& out, const std::string& in);
 void fill(Arena& a, memos_plugin_info& out, const PluginInfo& in);
 void fill(Arena& a, memos_plugins& out, const std::vector<PluginInfo>& in);

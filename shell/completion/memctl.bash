@@ -14,7 +14,7 @@ _memctl_cubes() {
 _memctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="status metrics cube plugin add get update archive freeze activate rollback diff rm
+  local commands="status metrics cluster cube plugin add get update archive freeze activate rollback diff rm
     history search chat kv param job policy tenant sched explain"
   local global="--socket --json --version --help"
   # Options that take a value (the next word is that value, not an argument).
@@ -25,7 +25,7 @@ _memctl() {
     --description -o --output --positive --negative --items --rank --steps --budget --route
     --reference --context-tokens --lambda "
 
-  # The command, its subcommand (cube, plugin, kv, param, job, policy, tenant, sched) and how many arguments
+  # The command, its subcommand (cube, plugin, kv, param, job, policy, tenant, sched, cluster) and how many arguments
   # were typed before the word being completed.
   local i word cmd= sub= socket= args=0
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -43,7 +43,7 @@ _memctl() {
     if [[ -z $cmd ]]; then
       cmd=$word
     elif [[ -z $sub && ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == param ||
-      $cmd == job || $cmd == policy || $cmd == tenant || $cmd == sched) ]]; then
+      $cmd == job || $cmd == policy || $cmd == tenant || $cmd == sched || $cmd == cluster) ]]; then
       sub=$word
     else
       ((args++))
@@ -81,7 +81,7 @@ _memctl() {
     words="$commands $global"
     first_is_cube=0
   elif [[ ($cmd == cube || $cmd == plugin || $cmd == kv || $cmd == param || $cmd == job ||
-    $cmd == policy || $cmd == tenant || $cmd == sched) && -z $sub ]]; then
+    $cmd == policy || $cmd == tenant || $cmd == sched || $cmd == cluster) && -z $sub ]]; then
     case $cmd in
       cube) words="create ls show rm share unshare snapshot snapshots diff export import" ;;
       plugin) words="ls info reload" ;;
@@ -91,6 +91,7 @@ _memctl() {
       policy) words="check show reload" ;;
       tenant) words="usage" ;;
       sched) words="status log run" ;;
+      cluster) words="status" ;;
     esac
     first_is_cube=0
   else
@@ -141,7 +142,7 @@ _memctl() {
       "param export") words="-o --output --version" ;;
       "sched log") words="--max" ;;
       "sched run") first_is_cube=0 ;;
-      "cube ls" | "kv stats" | status | metrics) first_is_cube=0 ;;
+      "cube ls" | "kv stats" | status | metrics | "cluster status") first_is_cube=0 ;;
       plugin* | "policy show" | "policy reload" | "tenant usage") first_is_cube=0 ;;
       "policy check")
         first_is_cube=0

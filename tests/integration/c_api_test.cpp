@@ -475,6 +475,11 @@ BOOST_AUTO_TEST_CASE(the_daemon_tenants_plugins_and_scheduler_report) {
   BOOST_REQUIRE_EQUAL(memos_sched_run(d.client, &pass, &err), MEMOS_OK);
   BOOST_CHECK_GT(pass->at_ms, 0);
   memos_free(pass);
+  memos_cluster_status* cluster = nullptr;
+  BOOST_REQUIRE_EQUAL(memos_cluster_status_get(d.client, &cluster, &err), MEMOS_OK);
+  BOOST_CHECK_EQUAL(cluster->enabled, 0);  // one node
+  BOOST_CHECK_EQUAL(cluster->n_nodes, 0u);
+  memos_free(cluster);
   memos_sched_status* sched = nullptr;
   BOOST_REQUIRE_EQUAL(memos_sched_status_get(d.client, nullptr, &sched, &err), MEMOS_OK);
   BOOST_CHECK_GE(sched->passes, 1u);

@@ -5,7 +5,9 @@
 // writes naming the owner; when the owner is killed the follower takes over
 // with every acknowledged write, and the old owner follows on its return; a
 // cleanly stopped owner hands over at once; a paused owner resumes as a
-// follower. Skipped (never passed) without the engines.
+// follower. `memctl cluster status` shows the owner and each node's lag, and
+// a node that stopped answering as such. Skipped (never passed) without the
+// engines.
 #define BOOST_TEST_MODULE cluster
 #include <boost/test/unit_test.hpp>
 
@@ -29,6 +31,7 @@ using memos::testing::engines_installed;
 using memos::testing::eventually;
 using Engines = memos::testing::SingleEngines;
 using memos::testing::MemosdProcess;
+using memos::testing::run_command;
 using memos::testing::TempDir;
 using memos::testing::why;
 using namespace std::chrono_literals;
@@ -129,6 +132,14 @@ std::optional<std::set<std::uint64_t>> found(memos::Client& c, const std::string
   return ids;
 }
 
+// The node called `name` in `status`'s roster, or nullopt.
+std::optional<memos::NodeStatus> node_in(const memos::ClusterStatus& status,
+                                         const std::string& name) {
+  for (const auto& n : status.nodes)
+    if (n.node == name) return n;
+  return std::nullopt;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_refuses_its_own,
@@ -176,6 +187,53 @@ BOOST_AUTO_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_refuses_i
     BOOST_TEST(all, "mode " << static_cast<int>(mode) << ": the follower's search finds "
                             << (hits ? hits->size() : 0) << " of " << ids.size());
   }
+
+  // The cluster's status, asked of the follower: n1 owns the shard, and n2
+  // holds the log up to its last record.
+  memos::Result<memos::ClusterStatus> status = memos::Error{memos::ErrorCode::unavailable};
+  const bool caught_up = eventually(
+      [&] {
+        status = follower->cluster_status();
+        if (!status.ok() || status->shards.size() != 1) return false;
+        auto mine = node_in(*status, "n2");
+        return mine && mine->answered && mine->behind == 0 &&
+               mine->position == status->shards[0].last_sequence;
+      },
+      10s);
+  BOOST_REQUIRE_MESSAGE(caught_up, why(status));
+  BOOST_TEST(status->enabled);
+  BOOST_TEST(status->name == "t");
+  BOOST_TEST(status->node == "n2");
+  BOOST_TEST(status->replicas == 1u);
+  BOOST_TEST(status->lease_ms == 1500u);
+  BOOST_TEST(status->shards[0].owner == "n1");
+  BOOST_TEST(status->shards[0].note.empty(), status->shards[0].note);
+  BOOST_TEST(status->shards[0].last_sequence >= written.size() + 1);  // the cube and each add
+  BOOST_REQUIRE(status->nodes.size() == 2u);
+  const memos::NodeStatus n1_status = *node_in(*status, "n1");
+  const memos::NodeStatus n2_status = *node_in(*status, "n2");
+  BOOST_TEST(n1_status.answered, n1_status.note);
+  BOOST_TEST(n1_status.owner);
+  BOOST_TEST(n1_status.position == status->shards[0].last_sequence);
+  BOOST_TEST(n1_status.appended >= written.size() + 1);
+  BOOST_TEST(n1_status.applied == 0u);
+  BOOST_TEST(!n2_status.owner);
+  BOOST_TEST(n2_status.appended == 0u);
+  BOOST_TEST(n2_status.applied >= written.size() + 1);
+  // memctl prints the same, as a table and as JSON.
+  std::string out, err;
+  BOOST_TEST(run_command({MEMOS_MEMCTL, "--socket", n2.process->socket(), "cluster", "status"},
+                         &out, &err) == 0,
+             err);
+  BOOST_TEST(out.find("cluster t, as node n2 sees it") != std::string::npos, out);
+  BOOST_TEST(out.find("n1                   owner") != std::string::npos, out);
+  BOOST_TEST(out.find("n2                   follower") != std::string::npos, out);
+  BOOST_TEST(
+      run_command({MEMOS_MEMCTL, "--socket", n1.process->socket(), "--json", "cluster", "status"},
+                  &out, &err) == 0,
+      err);
+  BOOST_TEST(out.find("\"node\":\"n1\"") != std::string::npos, out);
+  BOOST_TEST(out.find("\"owner\":\"n1\"") != std::string::npos, out);
 
   // A write to the follower is refused before anything is done, naming the
   // owner, and leaves nothing behind on either node.
@@ -286,6 +344,20 @@ BOOST_AUTO_TEST_CASE(a_paused_owner_that_resumes_follows_the_owner_that_replaced
   std::int64_t takeover_ms = 0;
   ids.insert(add_when_owner(n2, "otter while n1 is paused", &takeover_ms).id);
   BOOST_TEST_MESSAGE("takeover from a paused owner: " << takeover_ms << " ms");
+  // The new owner's status shows it owning the shard and n1 silent (or,
+  // once n1's roster lease lapsed, gone).
+  {
+    auto st = n2.client()->cluster_status();
+    BOOST_REQUIRE_MESSAGE(st.ok(), why(st));
+    BOOST_REQUIRE(st->shards.size() == 1u);
+    BOOST_TEST(st->shards[0].owner == "n2");
+    const auto paused = node_in(*st, "n1");
+    BOOST_TEST((!paused || !paused->answered));
+    if (paused) BOOST_TEST(!paused->note.empty());
+    const auto mine = node_in(*st, "n2");
+    BOOST_REQUIRE(mine);
+    BOOST_TEST(mine->owner);
+  }
   BOOST_REQUIRE(::kill(n1.process->pid(), SIGCONT) == 0);
 
   auto c1 = n1.client();

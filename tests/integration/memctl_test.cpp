@@ -121,6 +121,11 @@ BOOST_FIXTURE_TEST_CASE(round_trip_with_human_output, Fixture) {
   BOOST_TEST(memctl({"cube", "rm", "maya", "--force"}) == 0);
   BOOST_TEST(memctl({"status"}, &out) == 0);
   BOOST_TEST(contains(out, "memosd "));
+  // Without [cluster], memosd says it runs alone (to its own uid: an admin).
+  BOOST_TEST(memctl({"cluster", "status"}, &out) == 0);
+  BOOST_TEST(contains(out, "memosd runs as a single node"), out);
+  BOOST_TEST(memctl({"--json", "cluster", "status"}, &out) == 0);
+  BOOST_TEST(trim(out) == "{\"enabled\":false}", out);
 }
 
 BOOST_FIXTURE_TEST_CASE(lifecycle_rollback_diff_and_changing_facts, Fixture) {
@@ -413,7 +418,9 @@ BOOST_FIXTURE_TEST_CASE(typos_name_the_near_commands, Fixture) {
   BOOST_TEST(memctl({"histroy", "maya", "038GWRXC9G000"}, &out, &err) == 2);
   BOOST_TEST(contains(err, "did you mean 'history'?"), err);
   BOOST_TEST(memctl({"--json", "snap"}, &out, &err) == 2);  // no such command, none near
-  BOOST_TEST(contains(err, "unknown command 'snap'; the commands are status, metrics, cube,"), err);
+  BOOST_TEST(
+      contains(err, "unknown command 'snap'; the commands are status, metrics, cluster, cube,"),
+      err);
   BOOST_TEST(memctl({"cube", "snap", "maya", "t"}, &out, &err) == 2);  // a prefix
   BOOST_TEST(contains(err, "did you mean 'cube snapshot' or 'cube snapshots'?"), err);
   BOOST_TEST(memctl({}, &out, &err) == 2);

@@ -2,7 +2,7 @@
 // by operation and code with its latency, each tenant's memory is there,
 // the text passes `promtool check metrics` (Debian's prometheus), the
 // same text is written to metrics.textfile, and a peer that is not an
-// admin is refused (a real, separate Unix user).
+// admin is refused them and the cluster's status (a real, separate Unix user).
 #define BOOST_TEST_MODULE metrics
 #include <sys/stat.h>
 #include <unistd.h>
@@ -145,6 +145,11 @@ BOOST_AUTO_TEST_CASE(a_peer_that_is_no_admin_is_refused,
     if (m.ok()) return std::string("a tenant read the metrics");
     if (m.error().code != memos::ErrorCode::permission_denied)
       return "refused with " + m.error().message;
+    // So is the cluster's roster, the operator's too.
+    auto cluster = c.value()->cluster_status();
+    if (cluster.ok()) return std::string("a tenant read the cluster's status");
+    if (cluster.error().code != memos::ErrorCode::permission_denied)
+      return "cluster status refused with " + cluster.error().message;
     return std::string();
   });
   const std::string report = child.report();

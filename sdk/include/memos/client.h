@@ -142,6 +142,14 @@ class Client {
   std::future<Result<std::string>> metrics_async();
   Result<std::string> metrics() { return metrics_async().get(); }
 
+  // The cluster (memos-cluster(7), memctl(1) "cluster status"): each
+  // shard's owner and last log record, and each node on the roster with its
+  // role and how far behind the log it is. A single memosd answers
+  // enabled = false. Errors: permission_denied (not root, memosd's uid or
+  // an admin tenant), unavailable (the node has not joined its cluster).
+  std::future<Result<ClusterStatus>> cluster_status_async();
+  Result<ClusterStatus> cluster_status() { return cluster_status_async().get(); }
+
   // ---- cubes -----------------------------------------------------------------
 
   // Creates an empty cube. `retriever`: how its search ranks unless told

@@ -14,9 +14,8 @@
  *
  * (A call whose name would be its result's type takes _get: memos_status_get,
  * memos_kv_stats_get, memos_plugin_info_get, memos_tenant_usage_get,
- * memos_sched_status_get.) The blocking form sends the request and waits for
- * its reply. The _send
- * form returns as soon as the request is written: any number may be in
+ * memos_sched_status_get, memos_cluster_status_get.) The blocking form sends the request and waits
+ * for its reply. The _send form returns as soon as the request is written: any number may be in
  * flight on one connection, and memosd may answer them in any order. Its
  * memos_pending is completed with its own reply; memos_wait waits for it,
  * stores the result where `result` points (the address of the pointer type
@@ -294,6 +293,12 @@ MEMOS_API int memos_status_get_send(memos_client* client, memos_pending** pendin
  * Errors: MEMOS_PERMISSION_DENIED (not an administrator). */
 MEMOS_API int memos_metrics(memos_client* client, memos_str** text, memos_error* err);
 MEMOS_API int memos_metrics_send(memos_client* client, memos_pending** pending, memos_error* err);
+/* The cluster's shards, owners and nodes (memctl(1), cluster status).
+ * Errors: MEMOS_PERMISSION_DENIED (not an administrator), MEMOS_UNAVAILABLE. */
+MEMOS_API int memos_cluster_status_get(memos_client* client, memos_cluster_status** status,
+                                       memos_error* err);
+MEMOS_API int memos_cluster_status_get_send(memos_client* client, memos_pending** pending,
+                                            memos_error* err);
 
 /* ---- cubes -------------------------------------------------------------------- */
 

@@ -269,6 +269,32 @@ typedef struct memos_status {
   uint64_t executor_device_memory_bytes;
 } memos_status;
 
+/* A cluster as the node asked sees it (memos-cluster(7)); enabled 0: one node. */
+typedef struct memos_shard_status {
+  uint32_t shard;
+  memos_str owner; /* "" none now: a failover is under way */
+  uint64_t last_sequence;
+  memos_str note; /* why a figure is missing */
+} memos_shard_status;
+
+typedef struct memos_node_status {
+  memos_str node;
+  int answered; /* 0: on the roster but silent; note says why */
+  memos_str note;
+  int owner;
+  uint64_t position, behind, appended, applied;
+} memos_node_status;
+
+typedef struct memos_cluster_status {
+  int enabled;
+  memos_str name, node;
+  uint32_t replicas, lease_ms;
+  const memos_shard_status* shards;
+  size_t n_shards;
+  const memos_node_status* nodes;
+  size_t n_nodes;
+} memos_cluster_status;
+
 typedef struct memos_policy_info {
   memos_str tenant, file, text, folder;
   uint32_t tenants;

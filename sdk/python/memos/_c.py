@@ -162,6 +162,23 @@ class PluginInfo(Structure):
 Plugins = _list_of(PluginInfo)
 
 
+class ShardStatus(Structure):
+    _fields_ = [("shard", c_uint32), ("owner", Str), ("last_sequence", c_uint64),
+                ("note", Str)]
+
+
+class NodeStatus(Structure):
+    _fields_ = [("node", Str), ("answered", c_int), ("note", Str), ("owner", c_int),
+                ("position", c_uint64), ("behind", c_uint64), ("appended", c_uint64),
+                ("applied", c_uint64)]
+
+
+class ClusterStatus(Structure):
+    _fields_ = [("enabled", c_int), ("name", Str), ("node", Str), ("replicas", c_uint32),
+                ("lease_ms", c_uint32), ("shards", POINTER(ShardStatus)),
+                ("n_shards", c_size_t), ("nodes", POINTER(NodeStatus)), ("n_nodes", c_size_t)]
+
+
 class Status(Structure):
     _fields_ = [("version", Str), ("pid", c_uint32), ("uptime_ms", c_int64),
                 ("tenant_uid", c_uint32), ("cubes", c_uint32), ("connections", c_uint32),
@@ -376,6 +393,8 @@ STRUCTS = {
     "memos_router_choice": RouterChoice, "memos_context_piece": ContextPiece,
     "memos_routed_search": RoutedSearch, "memos_plugin_info": PluginInfo,
     "memos_plugins": Plugins, "memos_status": Status, "memos_policy_info": PolicyInfo,
+    "memos_shard_status": ShardStatus, "memos_node_status": NodeStatus,
+    "memos_cluster_status": ClusterStatus,
     "memos_usage_bound": UsageBound, "memos_tenant_usage": TenantUsage, "memos_job": Job,
     "memos_jobs": Jobs, "memos_activation": Activation, "memos_activations": Activations,
     "memos_kv_stats": KvStats, "memos_chat_reply": ChatReply, "memos_chat_piece": ChatPiece,
@@ -423,6 +442,7 @@ _S = c_char_p
 CALLS = {
     "memos_status_get": ((), Status),
     "memos_metrics": ((), Str),
+    "memos_cluster_status_get": ((), ClusterStatus),
     "memos_cube_create": ((_S, c_int, _S), Cube),
     "memos_cube_list": ((), Cubes),
     "memos_cube_show": ((_S,), Cube),

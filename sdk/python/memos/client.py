@@ -19,7 +19,8 @@ from ctypes import POINTER, byref, c_char_p, c_uint64, c_void_p
 
 from . import _c
 from .errors import BadRequest, MemosError, from_code
-from .types import (MODES, STATES, TIERS, Activation, ChatPiece, ChatReply, Cube, Explanation,
+from .types import (MODES, STATES, TIERS, Activation, ChatPiece, ChatReply, ClusterStatus, Cube,
+                    Explanation,
                     Hit, Item, ItemDiff, Job, KvStats, PluginInfo, PolicyInfo, RoutedSearch,
                     SchedDecision, SchedPass, SchedStatus, Snapshot, SnapshotChange, Status,
                     TenantUsage, read_list, reader, text)
@@ -235,6 +236,11 @@ class Client:
     def metrics(self) -> str:
         """The Prometheus text exposition (administrators only)."""
         return self._run("memos_metrics", ())
+
+    def cluster_status(self) -> ClusterStatus:
+        """The cluster's shards, owners and nodes (administrators only);
+        enabled is False on a single memosd."""
+        return self._run("memos_cluster_status_get", ())
 
     # ---- cubes ---------------------------------------------------------------
 

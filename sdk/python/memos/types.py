@@ -207,6 +207,38 @@ class PluginInfo:
 
 
 @dataclass(frozen=True)
+class ShardStatus:
+    shard: int
+    owner: str  # "" none now: a failover is under way
+    last_sequence: int
+    note: str  # why a figure is missing
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    node: str
+    answered: bool  # False: on the roster but silent; note says why
+    note: str
+    owner: bool
+    position: int
+    behind: int
+    appended: int
+    applied: int
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """The cluster as the node asked sees it; enabled False: one node."""
+    enabled: bool
+    name: str
+    node: str
+    replicas: int
+    lease_ms: int
+    shards: list[ShardStatus]
+    nodes: list[NodeStatus]
+
+
+@dataclass(frozen=True)
 class Status:
     version: str
     pid: int
@@ -456,6 +488,7 @@ DATACLASS = {
     _c.SnapshotChange: SnapshotChange, _c.Rank: Rank, _c.Hit: Hit, _c.ModuleRun: ModuleRun,
     _c.RouteScore: RouteScore, _c.RouterChoice: RouterChoice, _c.ContextPiece: ContextPiece,
     _c.RoutedSearch: RoutedSearch, _c.PluginInfo: PluginInfo, _c.Status: Status,
+    _c.ShardStatus: ShardStatus, _c.NodeStatus: NodeStatus, _c.ClusterStatus: ClusterStatus,
     _c.PolicyInfo: PolicyInfo, _c.UsageBound: UsageBound, _c.TenantUsage: TenantUsage,
     _c.Job: Job, _c.Activation: Activation, _c.KvStats: KvStats, _c.ChatReply: ChatReply,
     _c.ChatPiece: ChatPiece, _c.SchedPass: SchedPass, _c.CubeSchedule: CubeSchedule,

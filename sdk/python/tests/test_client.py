@@ -146,6 +146,8 @@ def test_the_daemon_tenants_and_scheduler_report(client):
     assert client.explain("t", item.id).item.id == item.id
     assert client.sched_run().at_ms > 0
     assert client.sched_status().passes >= 1
+    cluster = client.cluster_status()
+    assert isinstance(cluster, memos.ClusterStatus) and not cluster.enabled and cluster.nodes == []
     assert isinstance(client.sched_log(), list)
     assert client.job_list() == []
     assert memos.default_socket()
