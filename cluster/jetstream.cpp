@@ -1,6 +1,7 @@
 #include "cluster/jetstream.h"
 
 #include "cluster/decimal.h"
+#include "cluster/etcd_client.h"
 
 #include <nlohmann/json.hpp>
 
@@ -132,24 +133,32 @@ Status JetStream::append(std::string_view subject, std::string_view data,
 Status JetStream::next_message(std::string_view stream, std::uint64_t sequence,
                                std::string_view filter, StoredMessage* out) {
   json body = {{"seq", sequence}, {"next_by_subj", std::string(filter)}};
-  NatsMessage m;
-  if (Status s =
-          nats_.request("$JS.API.DIRECT.GET." + std::string(stream), body.dump(), {}, timeout_, &m);
-      !s.ok()) {
-    return s;
+  std::string reply;
+  int err_code = 0;
+  Status s = call("$JS.API.STREAM.MSG.GET." + std::string(stream), body.dump(), &reply, &err_code);
+  if (err_code == kNoMessageFound) return {Errc::not_found, "no message yet"};
+  if (!s.ok()) return s;
+  try {
+    const json message = json::parse(reply).at("message");
+    out->subject = message.at("subject").get<std::string>();
+    out->sequence = message.at("seq").get<std::uint64_t>();
+    std::string data = message.value("data", std::string());
+    if (!base64_decode(data, &out->data)) throw json::other_error::create(501, "data", nullptr);
+    out->headers.clear();
+    if (std::string hdrs = message.value("hdrs", std::string()); !hdrs.empty()) {
+      std::string block;
+      NatsMessage parsed;
+      if (!base64_decode(hdrs, &block) || !parse_header_block(block, &parsed)) {
+        throw json::other_error::create(501, "hdrs", nullptr);
+      }
+      out->headers = std::move(parsed.headers);
+    }
+  } catch (const json::exception& e) {
+    return {Errc::corrupt, std::string("JetStream's message: ") + e.what()};
   }
-  if (m.status == 404) return {Errc::not_found, "no message yet"};
-  if (m.status != 0) {
-    return {Errc::unavailable,
-            "JetStream direct get: " + std::to_string(m.status) + " " + m.status_text};
+  if (out->subject.empty() || out->sequence < sequence) {
+    return {Errc::corrupt, "JetStream's message lacks its subject or comes before the one asked"};
   }
-  out->subject = m.header("Nats-Subject");
-  if (!parse_decimal(m.header("Nats-Sequence"), &out->sequence) || out->subject.empty() ||
-      out->sequence < sequence) {
-    return {Errc::corrupt, "JetStream's direct get reply lacks its subject or sequence"};
-  }
-  out->data = std::move(m.data);
-  out->headers = std::move(m.headers);
   return {};
 }
 

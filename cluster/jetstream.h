@@ -63,8 +63,11 @@ class JetStream {
                 std::uint64_t* sequence, std::uint64_t* actual_last = nullptr,
                 const Headers& extra = {});
   // The first message at or after `sequence` on a subject matching `filter`
-  // (wildcards allowed), read from any replica (it may trail the leader by
-  // the replication lag). Errors: not_found (none yet), unavailable, corrupt.
+  // (wildcards allowed), read from the stream's leader: a replica may answer
+  // with a message the log never committed — scripts/cluster-test found
+  // nats-server 2.9's replicas serving, after partitions and failovers,
+  // records that were not the log's (docs/scale-out.md, "Reading the log").
+  // Errors: not_found (none yet), unavailable, corrupt.
   Status next_message(std::string_view stream, std::uint64_t sequence, std::string_view filter,
                       StoredMessage* out);
   // The stream sequence of `subject`'s last message, 0 if it has none, as

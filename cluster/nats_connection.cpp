@@ -35,8 +35,22 @@ bool valid_header_text(std::string_view s) {
   return s.find_first_of("\r\n") == std::string_view::npos;
 }
 
-// "NATS/1.0[ code text]\r\nK: V\r\n...\r\n" into `out`. False if malformed.
-bool parse_headers(std::string_view block, NatsMessage* out) {
+// Splits a control line's arguments on spaces and tabs.
+std::vector<std::string_view> fields(std::string_view line) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    std::size_t start = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+    if (i > start) out.push_back(line.substr(start, i - start));
+  }
+  return out;
+}
+
+}  // namespace
+
+bool parse_header_block(std::string_view block, NatsMessage* out) {
   auto line_end = block.find("\r\n");
   if (line_end == std::string_view::npos) return false;
   std::string_view first = block.substr(0, line_end);
@@ -70,21 +84,6 @@ bool parse_headers(std::string_view block, NatsMessage* out) {
   }
   return true;
 }
-
-// Splits a control line's arguments on spaces and tabs.
-std::vector<std::string_view> fields(std::string_view line) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    std::size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    if (i > start) out.push_back(line.substr(start, i - start));
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string find_header(const Headers& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {
@@ -360,7 +359,7 @@ void NatsConnection::read_loop(const std::shared_ptr<Session>& session) {
       NatsMessage m;
       m.subject = std::string(f[1]);
       if (f.size() == 4 + numbers) m.reply = std::string(f[3]);
-      if (with_headers && !parse_headers(body.substr(0, header_bytes), &m)) {
+      if (with_headers && !parse_header_block(body.substr(0, header_bytes), &m)) {
         why = {Errc::corrupt, "a malformed header block"};
         break;
       }

@@ -45,6 +45,11 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // The first header of that name (exact case), or "".
 std::string find_header(const Headers& headers, std::string_view name);
 
+struct NatsMessage;
+// A header block ("NATS/1.0[ code text]\r\nK: V\r\n...\r\n") into
+// `out`'s status and headers. False if it is malformed.
+bool parse_header_block(std::string_view block, NatsMessage* out);
+
 struct NatsMessage {
   std::string subject;
   std::string reply;  // "" when the sender wants none

@@ -307,6 +307,8 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
   if (Status s = applied.get(); !s.ok()) {
     return {s.code, "applying log record " + std::to_string(sequence) + ": " + s.message};
   }
+  spdlog::debug("shard {}: applied record {} (hash {:x})", settings_.shard, sequence,
+                std::hash<std::string>{}(record));
   std::lock_guard lock(mutex_);
   position_ = sequence;
   ++applied_;
@@ -326,6 +328,7 @@ Status ShardReplica::claim() {
   // the leader's last sequence covers them all.
   std::uint64_t last = 0;
   if (Status s = js_.last_sequence(stream(), subject(), &last); !s.ok()) return s;
+  spdlog::debug("shard {}: free; the log's last record is {}", settings_.shard, last);
   for (int attempt = 0; attempt < 20; ++attempt) {
     if (Status s = follow(); !s.ok()) return s;
     {
@@ -450,6 +453,8 @@ Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes)
       return s;
     }
   }
+  spdlog::debug("shard {}: appended record {} (after {}, lease {}, hash {:x})", settings_.shard,
+                sequence, expected, epoch, std::hash<std::string>{}(record));
   if (Status s = txn.set_log_position(settings_.shard, sequence); !s.ok()) return s;
   std::lock_guard lock(mutex_);
   position_ = tail_ = sequence;
