@@ -36,6 +36,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/sdk/include/memos/client.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/types.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/routing.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/scheduling.h
+              ${PROJECT_SOURCE_DIR}/sdk/include/memos/cluster.h
               ${PROJECT_SOURCE_DIR}/ipc/include/memos/vocabulary.h
               ${PROJECT_SOURCE_DIR}/plugins/include/memos/plugin.h
               ${PROJECT_SOURCE_DIR}/plugins/include/memos/plugin_sdk.h

@@ -116,32 +116,6 @@ std::future<Result<std::string>> Client::metrics_async() {
                                   });
 }
 
-std::future<Result<ClusterStatus>> Client::cluster_status_async() {
-  return impl_->call<ClusterStatus>(
-      [](wire::Request::Builder r) { r.setClusterStatus(); },
-      [](const wire::Response::Reader& r) -> Result<ClusterStatus> {
-        if (!r.isCluster()) return wrong_reply<ClusterStatus>();
-        auto c = r.getCluster();
-        ClusterStatus out{c.getEnabled(),
-                          str(c.getName()),
-                          str(c.getNode()),
-                          c.getReplicas(),
-                          c.getLeaseMs(),
-                          {},
-                          {}};
-        for (auto s : c.getShards()) {
-          out.shards.push_back(
-              ShardStatus{s.getShard(), str(s.getOwner()), s.getLastSequence(), str(s.getNote())});
-        }
-        for (auto n : c.getNodes()) {
-          out.nodes.push_back(NodeStatus{str(n.getNode()), n.getAnswered(), str(n.getNote()),
-                                         n.getOwner(), n.getPosition(), n.getBehind(),
-                                         n.getAppended(), n.getApplied()});
-        }
-        return out;
-      });
-}
-
 std::future<Result<Status>> Client::status_async() {
   return impl_->call<Status>(
       [](wire::Request::Builder r) { r.setStatus(); },

@@ -97,6 +97,7 @@
 #include <utility>
 #include <vector>
 
+#include "memos/cluster.h"     // ClusterStatus, ShardStatus, NodeStatus
 #include "memos/routing.h"     // RoutedSearch, ContextPiece
 #include "memos/scheduling.h"  // SchedStatus, SchedDecision, Explanation
 #include "memos/types.h"       // Result, Error, Item, Cube, ... (and the vocabulary's enums)

@@ -1,0 +1,40 @@
+// sdk/cluster.cpp — Client's call on the cluster (memos-cluster(7)):
+// cluster_status, one request through Impl::call.
+#include <utility>
+
+#include "memos/client.h"
+#include "sdk/client_impl.h"
+#include "sdk/reply_decode.h"
+
+namespace memos {
+
+using sdk::str;
+using sdk::wrong_reply;
+
+std::future<Result<ClusterStatus>> Client::cluster_status_async() {
+  return impl_->call<ClusterStatus>(
+      [](wire::Request::Builder r) { r.setClusterStatus(); },
+      [](const wire::Response::Reader& r) -> Result<ClusterStatus> {
+        if (!r.isCluster()) return wrong_reply<ClusterStatus>();
+        auto c = r.getCluster();
+        ClusterStatus out{c.getEnabled(),
+                          str(c.getName()),
+                          str(c.getNode()),
+                          c.getReplicas(),
+                          c.getLeaseMs(),
+                          {},
+                          {}};
+        for (auto s : c.getShards()) {
+          out.shards.push_back(
+              ShardStatus{s.getShard(), str(s.getOwner()), s.getLastSequence(), str(s.getNote())});
+        }
+        for (auto n : c.getNodes()) {
+          out.nodes.push_back(NodeStatus{str(n.getNode()), n.getAnswered(), str(n.getNote()),
+                                         n.getOwner(), n.getPosition(), n.getBehind(),
+                                         n.getAppended(), n.getApplied()});
+        }
+        return out;
+      });
+}
+
+}  // namespace memos

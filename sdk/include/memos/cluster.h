@@ -1,0 +1,40 @@
+// memos/cluster.h — what a cluster reports (Client::cluster_status;
+// memos-cluster(7), memctl(1) "cluster status"): each shard's owner and log,
+// and each node on the roster as it answered.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace memos {
+
+struct ShardStatus {
+  std::uint32_t shard = 0;
+  std::string owner{};              // "" none now: a failover is under way
+  std::uint64_t last_sequence = 0;  // the log's last record of the shard
+  std::string note{};               // why a figure is missing (etcd or the log silent)
+};
+
+struct NodeStatus {
+  std::string node{};
+  bool answered = false;  // false: on the roster but silent; `note` says why
+  std::string note{};
+  bool owner = false;          // owns the shard and writes now
+  std::uint64_t position = 0;  // the last record of the log its store holds
+  std::uint64_t behind = 0;    // records of the log it does not hold yet
+  std::uint64_t appended = 0;  // records it appended as owner, since it started
+  std::uint64_t applied = 0;   // records it applied as a follower, since it started
+};
+
+struct ClusterStatus {
+  bool enabled = false;  // false: memosd runs as one node; nothing else is set
+  std::string name{};    // cluster.name
+  std::string node{};    // the node that answered
+  std::uint32_t replicas = 0;
+  std::uint32_t lease_ms = 0;
+  std::vector<ShardStatus> shards{};
+  std::vector<NodeStatus> nodes{};  // by node id
+};
+
+}  // namespace memos
