@@ -78,8 +78,9 @@ Status JetStream::ensure_stream(const StreamSettings& settings) {
                  {"num_replicas", settings.replicas},
                  {"max_msg_size", settings.max_message_bytes},
                  {"max_age", ns(settings.max_age_ms)},
-                 {"discard", "old"},
-                 {"allow_direct", true}};
+                 // No direct gets: replicas answer them with records the
+                 // log may not keep (docs/scale-out.md, "Reading the log").
+                 {"discard", "old"}};
   std::string reply;
   Status s = call("$JS.API.STREAM.CREATE." + settings.name, config.dump(), &reply);
   if (s.code != Errc::conflict) return s;

@@ -32,12 +32,13 @@ std::int64_t ttl_seconds(std::chrono::milliseconds ttl) {
 }  // namespace
 
 std::string encode_report(const NodeReport& r) {
-  return json{{"node", r.node},
-              {"owner", r.owner},
-              {"position", r.position},
-              {"appended", r.appended},
-              {"applied", r.applied}}
-      .dump();
+  json j{{"node", r.node},
+         {"owner", r.owner},
+         {"position", r.position},
+         {"appended", r.appended},
+         {"applied", r.applied}};
+  if (!r.note.empty()) j["note"] = r.note;
+  return j.dump();
 }
 
 namespace {
@@ -48,6 +49,14 @@ std::uint64_t count_field(const json& j, const char* name) {
   const json& v = j.at(name);
   if (!v.is_number_unsigned()) throw json::type_error::create(302, "not a count", &v);
   return v.get<std::uint64_t>();
+}
+
+// A peer's note as it may reach a terminal: printable ASCII, bounded.
+std::string shown(std::string_view text, std::size_t limit) {
+  std::string out(text.substr(0, limit));
+  for (char& c : out)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  return out;
 }
 
 }  // namespace
@@ -61,6 +70,7 @@ bool decode_report(std::string_view text, NodeReport* out, std::string* why) {
     r.position = count_field(j, "position");
     r.appended = count_field(j, "appended");
     r.applied = count_field(j, "applied");
+    if (j.contains("note")) r.note = shown(j.at("note").get<std::string>(), kMaxNote);
     r.answered = true;
     *out = std::move(r);
     return true;
@@ -196,10 +206,8 @@ Status Membership::gather(std::chrono::milliseconds timeout, std::vector<NodeRep
     if (!node_name(node)) {
       std::promise<NodeReport> odd;
       // Shown as printable text only: the key is whatever someone put there.
-      std::string shown = node.substr(0, 64);
-      for (char& c : shown)
-        if (c < 0x20 || c > 0x7e) c = '?';
-      odd.set_value(NodeReport{shown, false, "a key under the roster that names no node"});
+      odd.set_value(
+          NodeReport{shown(node, 64), false, "a key under the roster that names no node"});
       asked.push_back(odd.get_future());
       continue;
     }
@@ -227,7 +235,7 @@ Status Membership::gather(std::chrono::milliseconds timeout, std::vector<NodeRep
       } else if (r.node != node) {
         // Only the node itself answers on its subject: another name is a
         // misconfigured cluster (two nodes with one id), said as such.
-        r = NodeReport{node, false, "answered as node " + r.node};
+        r = NodeReport{node, false, "answered as node " + shown(r.node, 64)};
       }
       return r;
     }));

@@ -39,12 +39,17 @@ namespace memos::cluster {
 struct NodeReport {
   std::string node;
   bool answered = false;  // false: listed in etcd, silent (`note` says why)
+  // Silent: why. Answered: what the node says is wrong with it (a replica
+  // stopped off the log's chain), "" when nothing is; at most kMaxNote
+  // printable characters when it comes from a peer.
   std::string note;
   bool owner = false;          // owns the shard (and may write) now
   std::uint64_t position = 0;  // the last log record this node's store holds
   std::uint64_t appended = 0;  // records it appended as owner, since it started
   std::uint64_t applied = 0;   // records it applied as a follower, since it started
 };
+
+inline constexpr std::size_t kMaxNote = 512;
 
 // The report as JSON, and back. decode: false for anything that is not a
 // report (a hostile or broken peer), with `*why`.

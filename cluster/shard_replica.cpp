@@ -7,6 +7,7 @@
 #include <future>
 #include <optional>
 
+#include "memcube/blob_store.h"
 #include "memcube/record_codec.h"
 
 namespace memos::cluster {
@@ -24,6 +25,25 @@ constexpr unsigned kMaxParts = 4096;
 // flight.
 std::chrono::milliseconds margin(std::chrono::milliseconds lease) {
   return std::max(std::chrono::milliseconds(100), lease / 6);
+}
+
+std::string digest_of(std::string_view record) {
+  const store::BlobId id = store::sha256(record);
+  return std::string(reinterpret_cast<const char*>(id.data()), id.size());
+}
+
+// The first 8 bytes of a digest in hex: enough to tell records apart in a
+// log line (scripts/cluster-test compares them across nodes).
+std::string short_hex(std::string_view digest) {
+  if (digest.empty()) return "unknown";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < std::min<std::size_t>(8, digest.size()); ++i) {
+    const auto b = static_cast<unsigned char>(digest[i]);
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
 }
 
 }  // namespace
@@ -59,7 +79,7 @@ Status ShardReplica::start() {
   stream_settings.subjects = {"memos." + settings_.cluster + ".log.>"};
   stream_settings.replicas = settings_.replicas;
   if (Status s = js_.ensure_stream(stream_settings); !s.ok()) return s;
-  std::uint64_t position = 0;
+  store::LogPosition position;
   {
     std::optional<store::ReadTxn> r;
     if (Status s = store_.begin_read(&r); !s.ok()) return s;
@@ -74,7 +94,8 @@ Status ShardReplica::start() {
   }
   {
     std::lock_guard lock(mutex_);
-    position_ = tail_ = position;
+    position_ = tail_ = position.sequence;
+    digest_ = std::move(position.digest);
   }
   // The owner's appends wake the follower; polling covers missed wake-ups.
   if (Status s = nats_.subscribe(
@@ -118,7 +139,7 @@ void ShardReplica::stop(bool give_back) {
 }
 
 bool ShardReplica::owns_locked() const {
-  return owner_ && !behind_ && Clock::now() < lease_valid_until_;
+  return owner_ && !behind_ && fault_.empty() && Clock::now() < lease_valid_until_;
 }
 
 bool ShardReplica::owner() const {
@@ -135,6 +156,8 @@ ReplicaState ShardReplica::state() const {
   st.appended = appended_;
   st.applied = applied_;
   st.epoch = st.owner ? lease_ : 0;
+  st.digest = digest_;
+  st.fault = fault_;
   return st;
 }
 
@@ -200,9 +223,17 @@ void ShardReplica::tell_role() {
   if (role_observer_) role_observer_(owner);
 }
 
-void ShardReplica::report(const Status& s) {
+void ShardReplica::report(const Status& turn) {
   // A lasting trouble (an engine down, a record that does not decode) is
-  // said once, and again when it changes or a minute has passed.
+  // said once, and again when it changes or a minute has passed. A replica
+  // stopped off the chain stays stopped, whatever else a turn did: that is
+  // what it says, as an error.
+  std::string fault;
+  {
+    std::lock_guard lock(mutex_);
+    fault = fault_;
+  }
+  const Status s = fault.empty() ? turn : Status{Errc::corrupt, fault};
   const auto now = Clock::now();
   if (s.ok()) {
     if (!last_warning_.empty()) spdlog::info("shard {}: replication goes on", settings_.shard);
@@ -212,7 +243,11 @@ void ShardReplica::report(const Status& s) {
   if (s.message == last_warning_ && now - last_warning_at_ < std::chrono::minutes(1)) return;
   last_warning_ = s.message;
   last_warning_at_ = now;
-  spdlog::warn("shard {}: {}", settings_.shard, s.message);
+  if (!fault.empty()) {
+    spdlog::error("shard {}: {}", settings_.shard, s.message);
+  } else {
+    spdlog::warn("shard {}: {}", settings_.shard, s.message);
+  }
 }
 
 Status ShardReplica::follow() {
@@ -221,6 +256,7 @@ Status ShardReplica::follow() {
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return {};
+      if (!fault_.empty()) return {Errc::corrupt, fault_};
       after = tail_;
     }
     StoredMessage m;
@@ -287,16 +323,37 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
                                    " was written by a newer memosd (store schema " +
                                    std::to_string(group->schema) + ")"};
   }
+  std::string held;  // the digest of the record this store holds
+  std::uint64_t held_sequence;
+  {
+    std::lock_guard lock(mutex_);
+    held = digest_;
+    held_sequence = position_;
+  }
+  // A record from before the chain, or a store from before it, is taken as
+  // it comes; the chain holds from the next record on.
+  if (!group->previous.empty() && !held.empty() && group->previous != held) {
+    std::string fault = "log record " + std::to_string(sequence) + " follows the record " +
+                        short_hex(group->previous) + ", but this store holds " + short_hex(held) +
+                        " (record " + std::to_string(held_sequence) +
+                        "): its history and the log's differ, so it applies nothing more; "
+                        "rebuild this node from the log (memos-cluster(7), DIAGNOSTICS)";
+    std::lock_guard lock(mutex_);
+    fault_ = fault;
+    changed_.notify_all();
+    return {Errc::corrupt, std::move(fault)};
+  }
+  const std::string digest = digest_of(record);
   std::promise<Status> done;
   auto applied = done.get_future();
   const std::uint32_t shard = settings_.shard;
   store::WriteJob job;
   auto on_commit = std::make_shared<std::function<void()>>();
-  job.apply = [this, group, shard, sequence, on_commit](store::WriteTxn& txn) {
+  job.apply = [this, group, shard, sequence, digest, on_commit](store::WriteTxn& txn) {
     *on_commit = nullptr;
     Status a = txn.apply_changes(group->changes);
     if (a.ok() && apply_observer_) a = apply_observer_(txn, *group, on_commit.get());
-    return a.ok() ? txn.set_log_position(shard, sequence) : a;
+    return a.ok() ? txn.set_log_position(shard, store::LogPosition{sequence, digest}) : a;
   };
   job.done = [&done, on_commit](const Status& st) {
     if (st.ok() && *on_commit) (*on_commit)();
@@ -307,10 +364,11 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
   if (Status s = applied.get(); !s.ok()) {
     return {s.code, "applying log record " + std::to_string(sequence) + ": " + s.message};
   }
-  spdlog::debug("shard {}: applied record {} (hash {:x})", settings_.shard, sequence,
-                std::hash<std::string>{}(record));
+  spdlog::debug("shard {}: applied record {} (hash {})", settings_.shard, sequence,
+                short_hex(digest));
   std::lock_guard lock(mutex_);
   position_ = sequence;
+  digest_ = digest;
   ++applied_;
   changed_.notify_all();
   return {};
@@ -400,6 +458,7 @@ Status ShardReplica::keep_lease() {
 Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes) {
   std::uint64_t expected;
   std::int64_t epoch;
+  std::string previous;
   {
     std::lock_guard lock(mutex_);
     if (!owns_locked()) {
@@ -411,9 +470,10 @@ Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes)
     }
     expected = tail_;
     epoch = lease_;
+    previous = digest_;
   }
-  const std::string record =
-      store::encode_change_group(settings_.shard, epoch, store::Store::kSchemaVersion, changes);
+  const std::string record = store::encode_change_group(
+      settings_.shard, epoch, store::Store::kSchemaVersion, previous, changes);
   // A group over the log's message limit goes in parts, each fenced by the
   // one before; followers apply it when the last has come.
   const std::size_t limit = nats_.max_payload();
@@ -453,11 +513,16 @@ Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes)
       return s;
     }
   }
-  spdlog::debug("shard {}: appended record {} (after {}, lease {}, hash {:x})", settings_.shard,
-                sequence, expected, epoch, std::hash<std::string>{}(record));
-  if (Status s = txn.set_log_position(settings_.shard, sequence); !s.ok()) return s;
+  const std::string digest = digest_of(record);
+  spdlog::debug("shard {}: appended record {} (after {}, lease {}, hash {})", settings_.shard,
+                sequence, expected, epoch, short_hex(digest));
+  if (Status s = txn.set_log_position(settings_.shard, store::LogPosition{sequence, digest});
+      !s.ok()) {
+    return s;
+  }
   std::lock_guard lock(mutex_);
   position_ = tail_ = sequence;
+  digest_ = digest;
   ++appended_;
   changed_.notify_all();
   return {};

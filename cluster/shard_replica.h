@@ -7,6 +7,10 @@
 // sequence (WriteTxn::set_log_position), so a restart resumes where it was.
 // A follower claims the shard when its owner's key is gone (the lease
 // lapsed), and only once it holds the log up to the subject's last sequence.
+// Records are chained (ChangeGroup::previous): a record that does not follow
+// the one this store holds stops the replica for good (state().fault), since
+// this store and the log then tell different histories (docs/scale-out.md,
+// "The chain").
 //
 // Threading: the commit queue's writer calls sink(); one thread (start())
 // keeps the lease alive, claims the shard and follows. Records to apply go
@@ -53,6 +57,10 @@ struct ReplicaState {
   std::uint64_t appended = 0;  // records this node appended
   std::uint64_t applied = 0;   // records this node applied as a follower
   std::int64_t epoch = 0;      // the lease it owns under; 0 when following
+  std::string digest;          // of the record at `position` (store::LogPosition)
+  // Why this replica stopped applying the log for good ("" while it runs):
+  // a record that does not follow this store's history.
+  std::string fault;
 };
 
 class ShardReplica {
@@ -105,7 +113,9 @@ class ShardReplica {
   // the whole record when `m` completes one (or is one), else stays empty.
   // Errors: corrupt (a malformed part header).
   Status take_part(const StoredMessage& m, std::string* record);
-  // Decodes a record and applies it through the writer, with its sequence.
+  // Decodes a record and applies it through the writer, with its sequence,
+  // once it is known to follow the record this store holds. Errors: corrupt
+  // (a record that does not decode, or off this store's chain: fault_ set).
   Status apply_record(const std::string& record, std::uint64_t sequence);
   // Claims the free shard: catches up to the subject's last sequence first.
   Status claim();
@@ -127,6 +137,8 @@ class ShardReplica {
   mutable std::mutex mutex_;  // guards what follows
   mutable std::condition_variable changed_;
   std::uint64_t position_ = 0;  // the last record applied (or appended) here
+  std::string digest_;          // its digest; empty: unknown (a store from before the chain)
+  std::string fault_;           // set once, never cleared: see ReplicaState::fault
   // The last message read or appended: past position_ while a group's parts
   // are still coming, or after parts of a group its writer abandoned. An
   // owner's next append expects it.

@@ -131,7 +131,7 @@ void ClusterNode::stop() {
 
 cluster::NodeReport ClusterNode::self_report() const {
   const cluster::ReplicaState st = replica_->state();
-  return cluster::NodeReport{config_.node_id, true,        "",        st.owner,
+  return cluster::NodeReport{config_.node_id, true,        st.fault,  st.owner,
                              st.position,     st.appended, st.applied};
 }
 
@@ -168,6 +168,10 @@ Status ClusterNode::writable() const {
   if (!replica_) return Status::unavailable("this node has not joined its cluster");
   if (replica_->owner()) return {};
   const cluster::ReplicaState st = replica_->state();
+  if (!st.fault.empty()) {
+    return Status::unavailable("this node (" + config_.node_id +
+                               ") stopped replicating: " + st.fault);
+  }
   if (st.owner_node.empty() || st.owner_node == config_.node_id) {
     return Status::unavailable("this node (" + config_.node_id +
                                ") does not own the store now and no owner is known yet (a "

@@ -57,7 +57,8 @@ Status WriteTxn::delete_prefix(unsigned dbi, std::string_view prefix, std::strin
 
 namespace {
 
-// meta: "log/" + shard (u32 BE) -> sequence (u64 BE).
+// meta: "log/" + shard (u32 BE) -> sequence (u64 BE) + the record's digest
+// (32 bytes; absent in rows written before records were chained).
 std::string log_position_key(std::uint32_t shard) {
   std::string k = "log/";
   put_be(k, shard, 4);
@@ -66,21 +67,29 @@ std::string log_position_key(std::uint32_t shard) {
 
 }  // namespace
 
-Status ReadTxn::log_position(std::uint32_t shard, std::uint64_t* out) const {
+Status ReadTxn::log_position(std::uint32_t shard, LogPosition* out) const {
   const std::string k = log_position_key(shard);
   MDB_val key = as_val(k), val;
   int rc = mdb_get(txn_, tables().meta, &key, &val);
-  *out = 0;
+  *out = LogPosition{};
   if (rc == MDB_NOTFOUND) return {};
   if (rc) return from_mdb(rc, "read the log position");
-  if (val.mv_size != 8) return {Errc::corrupt, "the log position row has a bad length"};
-  *out = get_be(static_cast<const char*>(val.mv_data), 8);
+  if (val.mv_size != 8 && val.mv_size != 8 + 32) {
+    return {Errc::corrupt, "the log position row has a bad length"};
+  }
+  const char* bytes = static_cast<const char*>(val.mv_data);
+  out->sequence = get_be(bytes, 8);
+  out->digest.assign(bytes + 8, val.mv_size - 8);
   return {};
 }
 
-Status WriteTxn::set_log_position(std::uint32_t shard, std::uint64_t sequence) {
+Status WriteTxn::set_log_position(std::uint32_t shard, const LogPosition& position) {
+  if (position.digest.size() != 32) {
+    return {Errc::conflict, "a log position's digest is 32 bytes"};
+  }
   std::string v;
-  put_be(v, sequence, 8);
+  put_be(v, position.sequence, 8);
+  v += position.digest;
   // Straight to LMDB: each store keeps its own position; it is not a change.
   return store::put_row(txn_, tables().meta, log_position_key(shard), v, "write the log position");
 }

@@ -99,7 +99,27 @@ struct ChangeGroup {
   std::uint32_t shard = 0;
   std::uint64_t epoch = 0;   // the owner's lease when it appended the record
   std::uint32_t schema = 0;  // Store::kSchemaVersion of the store that made it
+  // The digest (SHA-256) of the shard's record before this one, or
+  // empty_log_digest() before the first: each record names the history it
+  // follows (docs/scale-out.md, "The chain"). Empty in a record made before
+  // the chain, which follows whatever came before.
+  std::string previous;
   ChangeSet changes;
+};
+
+// The digest of a shard's log before its first record (32 zero bytes): the
+// first record's `previous`, and what a store holds at log position 0.
+inline std::string empty_log_digest() {
+  return std::string(32, '\0');
+}
+
+// Where a store stands in a shard's log: the last record it holds (written
+// or applied) and that record's digest (SHA-256 of the record's bytes).
+struct LogPosition {
+  std::uint64_t sequence = 0;
+  // empty_log_digest() at sequence 0; empty when not known (a store that
+  // followed the log before records were chained).
+  std::string digest = empty_log_digest();
 };
 
 // A blob_refs value: the delta and the size. False if `value` is not one.

@@ -328,21 +328,22 @@ Status decode_activation(std::string_view bytes, Activation* out) {
 }
 
 std::string encode_change_group(const ChangeGroup& group) {
-  return encode_change_group(group.shard, group.epoch, group.schema, group.changes);
+  return encode_change_group(group.shard, group.epoch, group.schema, group.previous, group.changes);
 }
 
 std::string encode_change_group(std::uint32_t shard, std::uint64_t epoch, std::uint32_t schema,
-                                const ChangeSet& set) {
+                                std::string_view previous, const ChangeSet& set) {
   capnp::MallocMessageBuilder message;
   auto r = message.initRoot<records::ChangeGroupRecord>();
   r.setShard(shard);
   r.setEpoch(epoch);
   r.setSchema(schema);
-  const auto& changes = set.changes();
-  auto list = r.initChanges(static_cast<unsigned>(changes.size()));
-  auto data = [](const std::string& s) {
+  auto data = [](std::string_view s) {
     return capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
   };
+  if (!previous.empty()) r.setPrevious(data(previous));
+  const auto& changes = set.changes();
+  auto list = r.initChanges(static_cast<unsigned>(changes.size()));
   for (unsigned i = 0; i < changes.size(); ++i) {
     list[i].setTable(static_cast<std::uint8_t>(changes[i].table));
     list[i].setKind(static_cast<std::uint8_t>(changes[i].kind));
@@ -353,11 +354,16 @@ std::string encode_change_group(std::uint32_t shard, std::uint64_t epoch, std::u
 }
 
 Status decode_change_group(std::string_view bytes, ChangeGroup* out) {
-  return decode_record<records::ChangeGroupRecord>(
+  Status s = decode_record<records::ChangeGroupRecord>(
       bytes, "replication", [&](records::ChangeGroupRecord::Reader r) {
         out->shard = r.getShard();
         out->epoch = r.getEpoch();
         out->schema = r.getSchema();
+        out->previous.clear();
+        if (r.hasPrevious()) {
+          auto p = r.getPrevious();
+          out->previous.assign(reinterpret_cast<const char*>(p.begin()), p.size());
+        }
         out->changes.clear();
         auto bytes_of = [](capnp::Data::Reader d) {
           return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
@@ -368,6 +374,11 @@ Status decode_change_group(std::string_view bytes, ChangeGroup* out) {
                                      bytes_of(c.getValue())});
         }
       });
+  if (s.ok() && !out->previous.empty() && out->previous.size() != 32) {
+    return {Errc::corrupt, "replication record names a previous record by a digest of " +
+                               std::to_string(out->previous.size()) + " bytes"};
+  }
+  return s;
 }
 
 }  // namespace memos::store

@@ -38,7 +38,7 @@ std::string encode_change_group(const ChangeGroup& group);
 // The same from its parts, without copying the changes into a ChangeGroup
 // (an owner encodes every commit group it appends).
 std::string encode_change_group(std::uint32_t shard, std::uint64_t epoch, std::uint32_t schema,
-                                const ChangeSet& changes);
+                                std::string_view previous, const ChangeSet& changes);
 Status decode_change_group(std::string_view bytes, ChangeGroup* out);
 
 }  // namespace memos::store

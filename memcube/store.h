@@ -213,9 +213,9 @@ class ReadTxn {
   // yet), corrupt, io.
   Status tenant_salt(TenantId tenant, Digest* out) const;
 
-  // Replication: the log sequence of the last record of `shard` this store
-  // holds (written or applied), 0 if none. Errors: corrupt, io.
-  Status log_position(std::uint32_t shard, std::uint64_t* out) const;
+  // Replication: the last record of `shard`'s log this store holds (written
+  // or applied) with its digest; sequence 0 if none. Errors: corrupt, io.
+  Status log_position(std::uint32_t shard, LogPosition* out) const;
   // Errors: not_found, corrupt, io.
   Status get_activation(CubeId cube, ItemId id, Activation* out) const;
   // The cube's activation items in id order. Errors: corrupt, io.
@@ -436,10 +436,11 @@ class WriteTxn {
   // map_full, io.
   Status apply_changes(const ChangeSet& changes);
 
-  // Records that this transaction holds `shard`'s log up to `sequence`
+  // Records that this transaction holds `shard`'s log up to a record
   // (ReadTxn::log_position). A row of this store's own: never recorded.
-  // Errors: storage_full, map_full, io.
-  Status set_log_position(std::uint32_t shard, std::uint64_t sequence);
+  // Errors: conflict (a digest that is not 32 bytes), storage_full,
+  // map_full, io.
+  Status set_log_position(std::uint32_t shard, const LogPosition& position);
 
   // Writes the last issued id to meta (recorded like any row), so that a
   // recorded change set is complete before commit; commit() does it when

@@ -163,6 +163,7 @@ int cluster_status(memos::Client& client, const Output& out) {
         "%-20s %-9s %12llu %8llu %10llu %10llu\n", n.node.c_str(), n.owner ? "owner" : "follower",
         static_cast<unsigned long long>(n.position), static_cast<unsigned long long>(n.behind),
         static_cast<unsigned long long>(n.appended), static_cast<unsigned long long>(n.applied));
+    if (!n.note.empty()) std::printf("%-20s %s\n", "", n.note.c_str());
   }
   return 0;
 }

@@ -155,4 +155,9 @@ struct ChangeGroupRecord {
   epoch @1 :UInt64;
   schema @2 :UInt32;
   changes @3 :List(ChangeRecord);
+  # SHA-256 of the shard's record before this one (32 zero bytes before the
+  # first): the log is a hash chain, so a node holding a different history
+  # stops at the first record that does not follow its own. Absent in
+  # records made before the chain.
+  previous @4 :Data;
 }

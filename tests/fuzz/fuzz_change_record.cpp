@@ -80,6 +80,7 @@ std::string sample_record() {
   group.shard = 0;
   group.epoch = 42;
   group.schema = Store::kSchemaVersion;
+  group.previous = std::string(32, '\x3c');  // chained, as every record is now
   group.changes = changes;
   return encode_change_group(group);
 }

@@ -81,6 +81,14 @@ BOOST_AUTO_TEST_CASE(a_report_survives_its_json) {
   BOOST_TEST(back.position == r.position);
   BOOST_TEST(back.appended == 3u);
   BOOST_TEST(back.applied == 9u);
+  BOOST_TEST(back.note.empty());
+  // What a node says is wrong with it comes along, as printable text only
+  // and bounded: a peer's words reach a terminal.
+  r.note = "stopped: \x1b[31mred\x1b[0m " + std::string(5000, 'x');
+  BOOST_REQUIRE(decode_report(encode_report(r), &back, &why));
+  BOOST_TEST(back.note.size() == memos::cluster::kMaxNote);
+  BOOST_TEST(back.note.find('\x1b') == std::string::npos);
+  BOOST_TEST(back.note.rfind("stopped: ?[31mred", 0) == 0u, back.note.substr(0, 40));
 }
 
 BOOST_AUTO_TEST_CASE(a_hostile_answer_is_no_report_and_is_not_echoed) {
@@ -95,6 +103,7 @@ BOOST_AUTO_TEST_CASE(a_hostile_answer_is_no_report_and_is_not_echoed) {
       R"({"node":"n1","owner":true,"position":-1,"appended":0,"applied":0})",
       R"({"node":"n1","owner":true,"position":1e400,"appended":0,"applied":0})",
       R"({"node":"n1","owner":true,"position":184467440737095516160,"appended":0,"applied":0})",
+      R"({"node":"n1","owner":true,"position":1,"appended":0,"applied":0,"note":7})",
       std::string(100000, '['),
   };
   for (const std::string& text : hostile) {

@@ -19,6 +19,7 @@
 #include "memcube/record_codec.h"
 #include "memcube/store.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/raw_write.h"
 #include "tests/support/store_dump.h"
 #include "tests/support/store_helpers.h"
 
@@ -432,6 +433,72 @@ BOOST_AUTO_TEST_CASE(hostile_records_are_refused_and_change_nothing) {
 
 // Blob counts from different shards commute: applied in any order, the
 // follower's counts are the sums.
+// Each record names the digest of the one before; a store keeps the digest
+// of the last record it holds with its position, and reads a position row
+// from before the chain as "digest unknown".
+BOOST_AUTO_TEST_CASE(records_are_chained_and_positions_keep_the_digest) {
+  ChangeGroup group;
+  group.schema = Store::kSchemaVersion;
+  group.previous = std::string(32, '\x11');
+  group.changes.put(TableId::cubes, "k", "v");
+  ChangeGroup out;
+  BOOST_REQUIRE(decode_change_group(encode_change_group(group), &out).ok());
+  BOOST_TEST((out.previous == group.previous));
+  group.previous.clear();  // a record from before the chain
+  BOOST_REQUIRE(decode_change_group(encode_change_group(group), &out).ok());
+  BOOST_TEST(out.previous.empty());
+  for (std::size_t bad : {1u, 31u, 33u, 4096u}) {
+    group.previous = std::string(bad, '\x11');
+    BOOST_TEST((decode_change_group(encode_change_group(group), &out).code == Errc::corrupt),
+               bad << " bytes");
+  }
+
+  TempDir dir;
+  auto store = open_store(dir.path());
+  auto position = [&](std::uint32_t shard) {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    LogPosition p;
+    p.sequence = 99;
+    Status s = r->log_position(shard, &p);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    return p;
+  };
+  BOOST_TEST(position(0).sequence == 0u);
+  BOOST_TEST((position(0).digest == empty_log_digest()));
+  const std::string digest(32, '\xab');
+  BOOST_REQUIRE(memos::testing::write(*store, [&](WriteTxn& t) {
+                  return t.set_log_position(3, LogPosition{41, digest});
+                }).ok());
+  BOOST_TEST(position(3).sequence == 41u);
+  BOOST_TEST((position(3).digest == digest));
+  BOOST_TEST(position(0).sequence == 0u);  // per shard
+  const Status refused = memos::testing::write(*store, [&](WriteTxn& t) {
+    return t.set_log_position(3, LogPosition{42, "short"});
+  });
+  BOOST_TEST((refused.code == Errc::conflict));
+  BOOST_TEST(position(3).sequence == 41u);
+  store.reset();
+
+  const std::string key = std::string("log/") + std::string("\0\0\0\x03", 4);
+  memos::testing::raw_put(dir.path(), "meta", key,
+                          std::string("\0\0\0\0\0\0\0\x07", 8));  // before the chain
+  store = open_store(dir.path());
+  BOOST_TEST(position(3).sequence == 7u);
+  BOOST_TEST(position(3).digest.empty());
+  store.reset();
+  for (std::size_t bad : {0u, 7u, 9u, 39u, 41u}) {
+    memos::testing::raw_put(dir.path(), "meta", key, std::string(bad, '\x01'));
+    store = open_store(dir.path());
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    LogPosition p;
+    BOOST_TEST((r->log_position(3, &p).code == Errc::corrupt), bad << " bytes");
+    r.reset();
+    store.reset();
+  }
+}
+
 BOOST_AUTO_TEST_CASE(blob_reference_deltas_commute) {
   std::array<std::uint8_t, 32> blob{};
   blob.fill(5);

@@ -22,6 +22,7 @@
 #include "memcube/crc32c.h"
 #include "memcube/store.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/raw_write.h"
 #include "tests/support/store_helpers.h"
 
 using namespace memos::kernel::scheduler;
@@ -29,6 +30,7 @@ using memos::kernel::AccessLog;
 using memos::policies::SchedulerSettings;
 using memos::store::AccessStats;
 using memos::testing::open_store;
+using memos::testing::raw_write;
 using memos::testing::TempDir;
 using memos::testing::write;
 namespace store = memos::store;
@@ -43,22 +45,6 @@ AccessStats strength(double s, std::int64_t last_recall_ms) {
   a.strength = s;
   a.last_recall_ms = last_recall_ms;
   return a;
-}
-
-// Runs `fn` on a raw LMDB write transaction of the store in `dir` (closed).
-template <class Fn>
-void raw_write(const std::string& dir, const char* table, Fn&& fn) {
-  MDB_env* env = nullptr;
-  BOOST_REQUIRE(mdb_env_create(&env) == 0);
-  mdb_env_set_maxdbs(env, 32);
-  BOOST_REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0600) == 0);
-  MDB_txn* t = nullptr;
-  MDB_dbi dbi;
-  BOOST_REQUIRE(mdb_txn_begin(env, nullptr, 0, &t) == 0);
-  BOOST_REQUIRE(mdb_dbi_open(t, table, 0, &dbi) == 0);
-  fn(t, dbi);
-  BOOST_REQUIRE(mdb_txn_commit(t) == 0);
-  mdb_env_close(env);
 }
 
 }  // namespace

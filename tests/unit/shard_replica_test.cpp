@@ -108,6 +108,22 @@ struct Node {
   }
 };
 
+// Node a owning the shard, node b following it, and a cube a made.
+struct OwnerAndFollower {
+  Engines engines;
+  Node a{"a", engines};
+  bool a_owns = eventually([this] { return a.replica->owner(); }, 10s);
+  Node b{"b", engines};
+  Cube cube;
+
+  explicit OwnerAndFollower(const std::string& cube_name) {
+    BOOST_REQUIRE(a_owns);
+    BOOST_REQUIRE(a.write([&](WriteTxn& t) {
+                     return t.create_cube(1000, cube_name, "hash-v1", 16, 1, &cube);
+                   }).ok());
+  }
+};
+
 ItemDraft draft(std::string text) {
   ItemDraft d;
   d.text = std::move(text);
@@ -181,6 +197,7 @@ BOOST_AUTO_TEST_CASE(the_owner_appends_a_follower_applies_and_takes_over,
     JetStream js(*b.nats, 2s);
     memos::store::ChangeGroup zombie;
     zombie.schema = Store::kSchemaVersion;
+    zombie.previous = b.replica->state().digest;  // it held the same history
     zombie.changes.put(memos::store::TableId::router_usage, std::string("\0\0\0\x09", 4),
                        std::string(24, '\0'));
     std::uint64_t seq = 0;
@@ -242,19 +259,67 @@ BOOST_AUTO_TEST_CASE(a_record_that_does_not_decode_stops_the_follower,
   BOOST_TEST(!state.owner);  // it cannot catch up, so it may not claim
 }
 
+// Records are chained: one that does not follow the record a node holds (a
+// writer with another history, which the sequence fence let through) stops
+// every node that reads it, owner included, and each says why; a restart
+// does not get past it either.
+BOOST_AUTO_TEST_CASE(a_record_off_the_chain_stops_every_node_that_reads_it,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  OwnerAndFollower nodes("c");
+  Node &a = nodes.a, &b = nodes.b;
+  const Cube& cube = nodes.cube;
+  Item out;
+  BOOST_REQUIRE(
+      a.write([&](WriteTxn& t) { return t.add_item(cube.id, draft("one"), 0, 1, &out); }).ok());
+  const ReplicaState before = a.replica->state();
+  BOOST_TEST(before.digest.size() == 32u);
+  BOOST_TEST((before.digest != memos::store::empty_log_digest()));
+  BOOST_REQUIRE(b.replica->wait_position(before.position, 10s));
+  BOOST_TEST((b.replica->state().digest == before.digest));  // one history, one digest
+
+  {
+    JetStream js(*a.nats, 2s);
+    ChangeGroup other;
+    other.schema = Store::kSchemaVersion;
+    other.previous = std::string(32, '\x5a');  // a history no node here holds
+    other.changes.put(memos::store::TableId::router_usage, std::string("\0\0\0\x07", 4),
+                      std::string(24, '\0'));
+    std::uint64_t seq = 0;
+    BOOST_REQUIRE(js.append(a.replica->subject(), memos::store::encode_change_group(other),
+                            before.position, "", &seq)
+                      .ok());
+  }
+  BOOST_REQUIRE(eventually([&] { return !b.replica->state().fault.empty(); }, 10s));
+  // The owner's next append is fenced; following, it meets the same record.
+  Status refused =
+      a.write([&](WriteTxn& t) { return t.add_item(cube.id, draft("two"), 0, 2, &out); });
+  BOOST_TEST((refused.code == Errc::unavailable), refused.message);
+  BOOST_REQUIRE(eventually([&] { return !a.replica->state().fault.empty(); }, 10s));
+  for (Node* n : {&a, &b}) {
+    const ReplicaState st = n->replica->state();
+    BOOST_TEST(st.position == before.position);
+    BOOST_TEST((st.digest == before.digest));
+    BOOST_TEST(!st.owner);
+    BOOST_TEST(st.fault.find("applies nothing more") != std::string::npos, st.fault);
+  }
+  refused = a.write([&](WriteTxn& t) { return t.add_item(cube.id, draft("three"), 0, 3, &out); });
+  BOOST_TEST((refused.code == Errc::unavailable), refused.message);
+  // Its position and digest are the store's own: a restart meets the record again.
+  b.crash();
+  b.start();
+  BOOST_REQUIRE(eventually([&] { return !b.replica->state().fault.empty(); }, 10s));
+  BOOST_TEST(b.replica->state().position == before.position);
+}
+
 // A group over the log's message limit (8 MiB here) goes in parts and is
 // applied whole; parts of a group its writer abandoned are applied by no one.
 BOOST_AUTO_TEST_CASE(large_groups_go_in_parts_and_abandoned_parts_are_skipped,
                      *boost::unit_test::label("engines") *
                          boost::unit_test::precondition(engines_installed)) {
-  Engines engines;
-  Node a("a", engines);
-  BOOST_REQUIRE(eventually([&] { return a.replica->owner(); }, 10s));
-  Node b("b", engines);
-  Cube cube;
-  BOOST_REQUIRE(a.write([&](WriteTxn& t) {
-                   return t.create_cube(1000, "big", "hash-v1", 16, 1, &cube);
-                 }).ok());
+  OwnerAndFollower nodes("big");
+  Node &a = nodes.a, &b = nodes.b;
+  const Cube& cube = nodes.cube;
   Item big;
   const std::string text(12u << 20, 'x');  // twice in the record: head and version
   Status s = a.write([&](WriteTxn& t) { return t.add_item(cube.id, draft(text), 0, 2, &big); });
