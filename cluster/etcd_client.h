@@ -71,9 +71,4 @@ class EtcdClient {
   std::chrono::milliseconds timeout_;
 };
 
-// Base64 (RFC 4648, padded), as etcd's JSON carries keys and values.
-std::string base64_encode(std::string_view bytes);
-// False if `text` is not base64.
-bool base64_decode(std::string_view text, std::string* out);
-
 }  // namespace memos::cluster

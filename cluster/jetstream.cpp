@@ -1,7 +1,7 @@
 #include "cluster/jetstream.h"
 
+#include "cluster/base64.h"
 #include "cluster/decimal.h"
-#include "cluster/etcd_client.h"
 
 #include <nlohmann/json.hpp>
 

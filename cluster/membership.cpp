@@ -134,7 +134,8 @@ Status Membership::start() {
     std::lock_guard lock(mutex_);
     stopping_ = false;
   }
-  thread_ = std::thread([this] { run(); });
+  answerer_ = std::thread([this] { answer(); });
+  renewer_ = std::thread([this] { renew(); });
   return {};
 }
 
@@ -143,8 +144,10 @@ void Membership::stop() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
     wake_.notify_all();
+    renew_.notify_all();
   }
-  if (thread_.joinable()) thread_.join();
+  if (answerer_.joinable()) answerer_.join();
+  if (renewer_.joinable()) renewer_.join();
   if (sid_ != 0) {
     nats_.unsubscribe(sid_);
     sid_ = 0;
@@ -160,36 +163,40 @@ void Membership::stop() {
   }
 }
 
-void Membership::run() {
-  using Clock = std::chrono::steady_clock;
-  // Renewed three times a lease, as the shard's lease is.
-  const auto renew_every = std::chrono::milliseconds(ttl_seconds(settings_.ttl) * 1000 / 3);
-  auto next_renewal = Clock::now() + renew_every;
-  std::string last_warning;
+void Membership::answer() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    wake_.wait_until(lock, next_renewal, [&] { return stopping_ || !questions_.empty(); });
+    wake_.wait(lock, [&] { return stopping_ || !questions_.empty(); });
     if (stopping_) break;
     std::deque<std::string> questions;
     questions.swap(questions_);
+    lock.unlock();
+    const std::string answer = encode_report(report_());
+    for (const std::string& reply : questions) nats_.publish(reply, answer);
+    lock.lock();
+  }
+}
+
+void Membership::renew() {
+  using Clock = std::chrono::steady_clock;
+  // Renewed three times a lease, as the shard's lease is.
+  const auto renew_every = std::chrono::milliseconds(ttl_seconds(settings_.ttl) * 1000 / 3);
+  std::string last_warning;
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    renew_.wait_until(lock, Clock::now() + renew_every, [&] { return stopping_; });
+    if (stopping_) break;
     const std::int64_t lease = lease_;
     lock.unlock();
-    if (!questions.empty()) {
-      const std::string answer = encode_report(report_());
-      for (const std::string& reply : questions) nats_.publish(reply, answer);
+    std::int64_t ttl = 0;
+    Status s = lease ? etcd_.keep_alive(lease, &ttl) : Status{Errc::not_found, "no lease"};
+    // A lapsed lease (etcd unreachable for longer than it) took the key
+    // with it: the node puts it back once etcd answers.
+    if (s.code == Errc::not_found) s = announce();
+    if (!s.ok() && s.message != last_warning) {
+      spdlog::warn("cluster: keeping node {} on the roster: {}", settings_.node, s.message);
     }
-    if (Clock::now() >= next_renewal) {
-      next_renewal = Clock::now() + renew_every;
-      std::int64_t ttl = 0;
-      Status s = lease ? etcd_.keep_alive(lease, &ttl) : Status{Errc::not_found, "no lease"};
-      // A lapsed lease (etcd unreachable for longer than it) took the key
-      // with it: the node puts it back once etcd answers.
-      if (s.code == Errc::not_found) s = announce();
-      if (!s.ok() && s.message != last_warning) {
-        spdlog::warn("cluster: keeping node {} on the roster: {}", settings_.node, s.message);
-      }
-      last_warning = s.ok() ? std::string() : s.message;
-    }
+    last_warning = s.ok() ? std::string() : s.message;
     lock.lock();
   }
 }

@@ -13,8 +13,9 @@
 // shard's own lease (shard_replica.h).
 //
 // Threading: start() and stop() on one thread; gather() from any thread
-// (it blocks up to its timeout); the reporter runs on the membership's own
-// thread, never on NATS's reader.
+// (it blocks up to its timeout); the reporter runs on the membership's
+// answering thread (and in gather()), never on NATS's reader; the lease is
+// renewed on a thread of its own.
 //
 // Errors (store::Status): start(): corrupt. gather(): unavailable (etcd did not answer: no roster),
 // corrupt; a node that does not answer is not an error but a report that says why.
@@ -70,7 +71,7 @@ struct MembershipSettings {
 class Membership {
  public:
   // `report` says what this node is doing; it is called on the
-  // membership's thread and by gather(), and must not block.
+  // membership's answering thread and by gather(), and must not block.
   Membership(MembershipSettings settings, NatsConnection& nats, EtcdClient& etcd,
              std::function<NodeReport()> report);
   ~Membership();  // stop()
@@ -92,7 +93,10 @@ class Membership {
   std::string status_subject(std::string_view node) const;
 
  private:
-  void run();
+  // Two threads, so that a slow etcd (a renewal waits up to its timeout
+  // on each silent endpoint) never makes the node late to answer.
+  void answer();  // answers the status questions queued by the subscription
+  void renew();   // keeps the roster key's lease alive, puts the key back
   // Grants a lease and puts the key under it (lease_ is set on success).
   Status announce();
 
@@ -101,13 +105,14 @@ class Membership {
   EtcdClient& etcd_;
   const std::function<NodeReport()> report_;
 
-  std::mutex mutex_;  // guards what follows
-  std::condition_variable wake_;
+  std::mutex mutex_;                   // guards what follows
+  std::condition_variable wake_;       // a question came, or stop
+  std::condition_variable renew_;      // stop
   std::deque<std::string> questions_;  // reply subjects waiting for the report
   bool stopping_ = false;
   std::int64_t lease_ = 0;
   std::uint64_t sid_ = 0;
-  std::thread thread_;
+  std::thread answerer_, renewer_;
 };
 
 }  // namespace memos::cluster

@@ -15,10 +15,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// "i/n" on each part of a group sent in several messages.
-constexpr const char* kPartHeader = "Memos-Part";
-constexpr unsigned kMaxParts = 4096;
-
 // The part of a lease an owner does not use: it stops acting as owner this
 // long before etcd could hand the shard to another node, which covers the
 // two clocks running at slightly different rates and the keep-alive's
@@ -139,7 +135,7 @@ void ShardReplica::stop(bool give_back) {
 }
 
 bool ShardReplica::owns_locked() const {
-  return owner_ && !behind_ && fault_.empty() && Clock::now() < lease_valid_until_;
+  return owner_ && !behind_ && !barrier_ && fault_.empty() && Clock::now() < lease_valid_until_;
 }
 
 bool ShardReplica::owner() const {
@@ -202,6 +198,13 @@ void ShardReplica::run() {
       report(owner ? keep_lease() : claim());
       tell_role();
     }
+    // A new owner writes only once its barrier is in the log.
+    bool barrier;
+    {
+      std::lock_guard lock(mutex_);
+      barrier = owner_ && barrier_ && !behind_ && fault_.empty();
+    }
+    if (barrier) report(append_barrier());
     std::unique_lock lock(mutex_);
     auto wait = owner_ ? settings_.lease / 3 : retry.count() != 0 ? retry : settings_.poll;
     // A failed append that has not been handled yet wakes the thread; one
@@ -264,7 +267,7 @@ Status ShardReplica::follow() {
     if (s.code == Errc::not_found) return {};
     if (!s.ok()) return s;
     std::string record;
-    if (s = take_part(m, &record); !s.ok()) return s;
+    if (s = parts_.take(m, &record); !s.ok()) return s;
     if (!record.empty()) {
       if (s = apply_record(record, m.sequence); !s.ok()) return s;
     }
@@ -272,43 +275,6 @@ Status ShardReplica::follow() {
     tail_ = m.sequence;
     changed_.notify_all();
   }
-}
-
-Status ShardReplica::take_part(const StoredMessage& m, std::string* record) {
-  const std::string part = m.header(kPartHeader);
-  if (part.empty()) {
-    pending_.clear();  // a group left incomplete was abandoned by its writer
-    pending_next_ = 0;
-    *record = m.data;
-    return {};
-  }
-  unsigned index = 0, count = 0;
-  char extra = 0;
-  if (std::sscanf(part.c_str(), "%u/%u%c", &index, &count, &extra) != 2 || index == 0 ||
-      index > count || count > kMaxParts) {
-    return {Errc::corrupt,
-            "log record " + std::to_string(m.sequence) + " has a bad part \"" + part + "\""};
-  }
-  if (index == 1) {
-    pending_ = m.data;
-    pending_next_ = 2;
-    pending_parts_ = count;
-  } else if (pending_next_ == index && pending_parts_ == count) {
-    pending_ += m.data;
-    ++pending_next_;
-  } else {
-    // A part whose group began before what this node read, or was
-    // abandoned: no one applied that group, so neither does this node.
-    pending_.clear();
-    pending_next_ = 0;
-    return {};
-  }
-  if (index == count) {
-    record->swap(pending_);
-    pending_.clear();
-    pending_next_ = 0;
-  }
-  return {};
 }
 
 Status ShardReplica::apply_record(const std::string& record, std::uint64_t sequence) {
@@ -344,6 +310,18 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
     return {Errc::corrupt, std::move(fault)};
   }
   const std::string digest = digest_of(record);
+  if (Status s = hold_record(group, sequence, digest); !s.ok()) {
+    return {s.code, "applying log record " + std::to_string(sequence) + ": " + s.message};
+  }
+  spdlog::debug("shard {}: applied record {} (hash {})", settings_.shard, sequence,
+                short_hex(digest));
+  std::lock_guard lock(mutex_);
+  ++applied_;
+  return {};
+}
+
+Status ShardReplica::hold_record(std::shared_ptr<const store::ChangeGroup> group,
+                                 std::uint64_t sequence, const std::string& digest) {
   std::promise<Status> done;
   auto applied = done.get_future();
   const std::uint32_t shard = settings_.shard;
@@ -361,15 +339,10 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
   };
   job.from_log = true;
   commits_.submit(std::move(job));
-  if (Status s = applied.get(); !s.ok()) {
-    return {s.code, "applying log record " + std::to_string(sequence) + ": " + s.message};
-  }
-  spdlog::debug("shard {}: applied record {} (hash {})", settings_.shard, sequence,
-                short_hex(digest));
+  if (Status s = applied.get(); !s.ok()) return s;
   std::lock_guard lock(mutex_);
   position_ = sequence;
   digest_ = digest;
-  ++applied_;
   changed_.notify_all();
   return {};
 }
@@ -423,10 +396,11 @@ Status ShardReplica::claim() {
   std::lock_guard lock(mutex_);
   owner_ = true;
   behind_ = false;
+  barrier_ = true;
   lease_ = lease;
   lease_valid_until_ = granted_at + std::chrono::seconds(ttl_s) - margin(settings_.lease);
   owner_node_ = settings_.node;
-  spdlog::info("shard {}: this node ({}) owns it now, at log sequence {}", settings_.shard,
+  spdlog::info("shard {}: this node ({}) holds its lease now, at log sequence {}", settings_.shard,
                settings_.node, position_);
   return {};
 }
@@ -474,24 +448,32 @@ Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes)
   }
   const std::string record = store::encode_change_group(
       settings_.shard, epoch, store::Store::kSchemaVersion, previous, changes);
-  // A group over the log's message limit goes in parts, each fenced by the
-  // one before; followers apply it when the last has come.
-  const std::size_t limit = nats_.max_payload();
-  const std::size_t part_bytes = limit > 1024 ? limit - 512 : limit / 2;  // room for headers
-  const std::size_t parts = std::max<std::size_t>(1, (record.size() + part_bytes - 1) / part_bytes);
-  if (parts > kMaxParts) {
-    return {Errc::conflict, "a commit group of " + std::to_string(record.size()) +
-                                " bytes is over the log's limit of " + std::to_string(kMaxParts) +
-                                " messages of " + std::to_string(limit) + " bytes"};
+  std::uint64_t sequence = 0;
+  if (Status s = append_record(record, expected, &sequence); !s.ok()) return s;
+  const std::string digest = digest_of(record);
+  spdlog::debug("shard {}: appended record {} (after {}, lease {}, hash {})", settings_.shard,
+                sequence, expected, epoch, short_hex(digest));
+  if (Status s = txn.set_log_position(settings_.shard, store::LogPosition{sequence, digest});
+      !s.ok()) {
+    return s;
   }
-  std::uint64_t sequence = expected;
-  for (std::size_t i = 0; i < parts; ++i) {
-    Headers headers;
-    if (parts > 1)
-      headers.emplace_back(kPartHeader, std::to_string(i + 1) + "/" + std::to_string(parts));
-    const std::string_view piece = std::string_view(record).substr(i * part_bytes, part_bytes);
+  std::lock_guard lock(mutex_);
+  position_ = tail_ = sequence;
+  digest_ = digest;
+  ++appended_;
+  changed_.notify_all();
+  return {};
+}
+
+Status ShardReplica::append_record(const std::string& record, std::uint64_t expected,
+                                   std::uint64_t* sequence) {
+  std::vector<RecordPart> parts;
+  if (Status s = split_record(record, nats_.max_payload(), &parts); !s.ok()) return s;
+  *sequence = expected;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
     std::uint64_t actual = 0;
-    Status s = js_.append(subject(), piece, sequence, "", &sequence, &actual, headers);
+    Status s =
+        js_.append(subject(), parts[i].bytes, *sequence, "", sequence, &actual, parts[i].headers);
     if (s.code == Errc::conflict) {
       // Someone appended since this node's last record (a lost
       // acknowledgement of its own, or a node that believed it owned the
@@ -513,17 +495,43 @@ Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes)
       return s;
     }
   }
-  const std::string digest = digest_of(record);
-  spdlog::debug("shard {}: appended record {} (after {}, lease {}, hash {})", settings_.shard,
-                sequence, expected, epoch, short_hex(digest));
-  if (Status s = txn.set_log_position(settings_.shard, store::LogPosition{sequence, digest});
-      !s.ok()) {
-    return s;
+  return {};
+}
+
+Status ShardReplica::append_barrier() {
+  std::uint64_t expected;
+  std::int64_t epoch;
+  std::string previous;
+  {
+    std::lock_guard lock(mutex_);
+    if (!owner_ || !barrier_ || behind_ || !fault_.empty()) return {};
+    expected = tail_;
+    epoch = lease_;
+    previous = digest_;
   }
+  auto group = std::make_shared<store::ChangeGroup>();
+  group->shard = settings_.shard;
+  group->epoch = static_cast<std::uint64_t>(epoch);
+  group->schema = store::Store::kSchemaVersion;
+  group->previous = previous;
+  const std::string record = store::encode_change_group(*group);
+  std::uint64_t sequence = 0;
+  if (Status s = append_record(record, expected, &sequence); !s.ok()) {
+    return {s.code, "taking the shard over: " + s.message};
+  }
+  // Held like any record: its position and digest go into the store.
+  const std::string digest = digest_of(record);
+  if (Status s = hold_record(group, sequence, digest); !s.ok()) {
+    return {s.code, "taking the shard over: " + s.message};
+  }
+  spdlog::debug("shard {}: appended record {} (barrier after {}, lease {}, hash {})",
+                settings_.shard, sequence, expected, epoch, short_hex(digest));
   std::lock_guard lock(mutex_);
-  position_ = tail_ = sequence;
-  digest_ = digest;
+  tail_ = sequence;
+  barrier_ = false;
   ++appended_;
+  spdlog::info("shard {}: this node ({}) writes it now, from log sequence {}", settings_.shard,
+               settings_.node, sequence);
   changed_.notify_all();
   return {};
 }

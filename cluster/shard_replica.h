@@ -6,7 +6,9 @@
 // the owner appended, in order, each record in one transaction with its
 // sequence (WriteTxn::set_log_position), so a restart resumes where it was.
 // A follower claims the shard when its owner's key is gone (the lease
-// lapsed), and only once it holds the log up to the subject's last sequence.
+// lapsed), and only once it holds the log up to the subject's last sequence;
+// it writes once an empty record fenced by its tail is in the log (what the
+// log's leader said was last may be stale under a partition; the fence is not).
 // Records are chained (ChangeGroup::previous): a record that does not follow
 // the one this store holds stops the replica for good (state().fault), since
 // this store and the log then tell different histories (docs/scale-out.md,
@@ -27,12 +29,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "cluster/etcd_client.h"
 #include "cluster/jetstream.h"
+#include "cluster/record_parts.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
 
@@ -109,14 +113,24 @@ class ShardReplica {
   void run();
   // Applies every record after the tail, through the commit queue.
   Status follow();
-  // Collects a group sent in parts (header Memos-Part: i/n); `*record` gets
-  // the whole record when `m` completes one (or is one), else stays empty.
-  // Errors: corrupt (a malformed part header).
-  Status take_part(const StoredMessage& m, std::string* record);
   // Decodes a record and applies it through the writer, with its sequence,
   // once it is known to follow the record this store holds. Errors: corrupt
   // (a record that does not decode, or off this store's chain: fault_ set).
   Status apply_record(const std::string& record, std::uint64_t sequence);
+  // Commits a record's changes with its position and digest through the
+  // writer (a from_log job) and waits. Errors: the job's.
+  Status hold_record(std::shared_ptr<const store::ChangeGroup> group, std::uint64_t sequence,
+                     const std::string& digest);
+  // Appends a record after `expected`, in parts if it is large, each fenced
+  // by the one before; `*sequence` gets its last part's. Errors: unavailable
+  // (the log is ahead of this node: behind_ set; no quorum; a timeout),
+  // conflict (too large for the log).
+  Status append_record(const std::string& record, std::uint64_t expected, std::uint64_t* sequence);
+  // A new owner's first record, empty and fenced by its tail, as a Raft
+  // leader's no-op opens its term: once the log takes it, no record this
+  // node has not applied can exist, so it may write. Until then it does not
+  // (owns_locked()). Errors: append_record's, hold_record's.
+  Status append_barrier();
   // Claims the free shard: catches up to the subject's last sequence first.
   Status claim();
   Status keep_lease();
@@ -147,12 +161,12 @@ class ShardReplica {
   std::int64_t lease_ = 0;  // held while owner
   std::chrono::steady_clock::time_point lease_valid_until_{};
   bool owner_ = false;
-  bool behind_ = false;  // an append found the log ahead: follow before appending again
+  bool behind_ = false;   // an append found the log ahead: follow before appending again
+  bool barrier_ = false;  // claimed, but the barrier is not in the log yet
   std::string owner_node_;
   bool stopping_ = false;
   bool woken_ = false;
-  std::string pending_;  // the thread's: the parts of a group so far
-  unsigned pending_next_ = 0, pending_parts_ = 0;
+  PartAssembler parts_;         // the thread's
   std::uint64_t wake_sid_ = 0;  // the subscription to the shard's subject
   std::string last_warning_;    // the thread's own
   std::chrono::steady_clock::time_point last_warning_at_{};

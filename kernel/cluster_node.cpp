@@ -172,7 +172,14 @@ Status ClusterNode::writable() const {
     return Status::unavailable("this node (" + config_.node_id +
                                ") stopped replicating: " + st.fault);
   }
-  if (st.owner_node.empty() || st.owner_node == config_.node_id) {
+  if (st.owner_node == config_.node_id) {
+    // Claimed, but its barrier is not in the log yet (or the lease is
+    // being renewed late): it writes in a moment or gives the store up.
+    return Status::unavailable("this node (" + config_.node_id +
+                               ") is taking the store over (making sure it holds the whole "
+                               "log): retry");
+  }
+  if (st.owner_node.empty()) {
     return Status::unavailable("this node (" + config_.node_id +
                                ") does not own the store now and no owner is known yet (a "
                                "failover takes about cluster.lease_ms): retry");

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "cluster/base64.h"
 #include "cluster/etcd_client.h"
 #include "tests/support/engine_servers.h"
 #include "tests/support/fake_server.h"

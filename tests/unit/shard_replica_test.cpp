@@ -159,7 +159,7 @@ BOOST_AUTO_TEST_CASE(the_owner_appends_a_follower_applies_and_takes_over,
                }).code == Errc::conflict));
   const auto at = a->replica->state();
   BOOST_TEST(at.owner);
-  BOOST_TEST(at.appended == 21u);
+  BOOST_TEST(at.appended == 22u);  // its barrier when it took the shard, and 21 groups
   // The follower refuses writes, naming the owner, and holds what it appended.
   Status refused = b.write([&](WriteTxn& t) {
     Cube c;
@@ -182,6 +182,10 @@ BOOST_AUTO_TEST_CASE(the_owner_appends_a_follower_applies_and_takes_over,
   a->crash();
   BOOST_REQUIRE(eventually([&] { return b.replica->owner(); }, 15s));
   const auto failover = std::chrono::steady_clock::now() - died;
+  // It writes once its barrier, an empty record fenced by its tail, is in
+  // the log: proof that no record it lacks exists.
+  BOOST_TEST(b.replica->state().appended == 1u);
+  BOOST_TEST(b.replica->state().position == at.position + 1);
   BOOST_TEST_MESSAGE("failover after the owner died: "
                      << std::chrono::duration_cast<std::chrono::milliseconds>(failover).count()
                      << " ms (lease 1500 ms)");
