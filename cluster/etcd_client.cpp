@@ -161,9 +161,16 @@ Status parse(const std::string& reply, Read&& read) {
 EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout)
     : endpoints_(std::move(endpoints)), timeout_(timeout) {}
 
+std::string EtcdClient::preferred_endpoint() const {
+  return endpoints_.empty() ? std::string() : endpoints_[preferred_.load() % endpoints_.size()];
+}
+
 Status EtcdClient::call(std::string_view path, const std::string& body, std::string* reply) {
   std::string failures;
-  for (const std::string& endpoint : endpoints_) {
+  const std::size_t first = preferred_.load();
+  for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+    const std::size_t at = (first + i) % endpoints_.size();
+    const std::string& endpoint = endpoints_[at];
     int status = 0;
     Status s = http_post(endpoint, path, body, timeout_, &status, reply);
     if (s.code == Errc::unavailable) {
@@ -171,9 +178,12 @@ Status EtcdClient::call(std::string_view path, const std::string& body, std::str
       continue;
     }
     if (!s.ok()) return s;
-    if (status == 200) return {};
+    if (status == 200) {
+      preferred_.store(at);
+      return {};
+    }
     // The gateway's error: {"error": ..., "message": ..., "code": gRPC code}.
-    return parse(*reply, [&](const json& r) -> Status {
+    s = parse(*reply, [&](const json& r) -> Status {
       const std::string text =
           "etcd: " + r.value("message", std::string("HTTP ") + std::to_string(status));
       switch (r.value("code", 0)) {
@@ -185,6 +195,13 @@ Status EtcdClient::call(std::string_view path, const std::string& body, std::str
           return {Errc::unavailable, text};
       }
     });
+    if (s.code != Errc::unavailable) {
+      preferred_.store(at);  // an answer, if a refusal
+      return s;
+    }
+    // A member without a leader or quorum (cut off from the others, or
+    // during an election): another may answer.
+    failures += (failures.empty() ? "" : "; ") + endpoint + ": " + s.message;
   }
   return {Errc::unavailable, "no etcd endpoint answered (" + failures + ")"};
 }

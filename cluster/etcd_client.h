@@ -12,6 +12,7 @@
 // conflict — etcd refused the request as malformed (a bug here).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -62,13 +63,20 @@ class EtcdClient {
   // Deletes the key (absent is no error). Errors: unavailable, corrupt.
   Status erase(std::string_view key);
 
+  // The endpoint tried first: the one that answered last (the first listed
+  // until one has).
+  std::string preferred_endpoint() const;
+
  private:
   // POSTs `body` (JSON) to `path`; `*reply` gets the JSON answer of the
-  // first endpoint that answers.
+  // first endpoint that answers, trying the one that answered last first:
+  // a member cut off or dead costs its timeout once, not on every call (a
+  // lease renewed every third of its life cannot afford a second per call).
   Status call(std::string_view path, const std::string& body, std::string* reply);
 
   std::vector<std::string> endpoints_;
   std::chrono::milliseconds timeout_;
+  std::atomic<std::size_t> preferred_{0};  // index into endpoints_; any thread
 };
 
 }  // namespace memos::cluster

@@ -228,7 +228,10 @@ void ShardReplica::tell_role() {
 
 void ShardReplica::report(const Status& turn) {
   // A lasting trouble (an engine down, a record that does not decode) is
-  // said once, and again when it changes or a minute has passed. A replica
+  // said once, and again when it changes or a minute has passed; its end is
+  // said once for each time it was said, so an engine that comes and goes
+  // (JetStream during an election) makes two lines a minute, not ten a
+  // second. A replica
   // stopped off the chain stays stopped, whatever else a turn did: that is
   // what it says, as an error.
   std::string fault;
@@ -239,13 +242,14 @@ void ShardReplica::report(const Status& turn) {
   const Status s = fault.empty() ? turn : Status{Errc::corrupt, fault};
   const auto now = Clock::now();
   if (s.ok()) {
-    if (!last_warning_.empty()) spdlog::info("shard {}: replication goes on", settings_.shard);
-    last_warning_.clear();
+    if (warned_) spdlog::info("shard {}: replication goes on", settings_.shard);
+    warned_ = false;
     return;
   }
   if (s.message == last_warning_ && now - last_warning_at_ < std::chrono::minutes(1)) return;
   last_warning_ = s.message;
   last_warning_at_ = now;
+  warned_ = true;
   if (!fault.empty()) {
     spdlog::error("shard {}: {}", settings_.shard, s.message);
   } else {

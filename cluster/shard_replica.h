@@ -170,6 +170,7 @@ class ShardReplica {
   std::uint64_t wake_sid_ = 0;  // the subscription to the shard's subject
   std::string last_warning_;    // the thread's own
   std::chrono::steady_clock::time_point last_warning_at_{};
+  bool warned_ = false;  // a warning was said since replication last went on
   ApplyObserver apply_observer_;
   RoleObserver role_observer_;
   bool told_owner_ = false;  // what the role observer last heard (thread's own)

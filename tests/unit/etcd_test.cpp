@@ -134,6 +134,7 @@ BOOST_AUTO_TEST_CASE(a_three_member_cluster_answers_without_one,
   bool created = false;
   BOOST_REQUIRE(etcd.create("/memos/t/shards/1/owner", "node-a", lease, &created).ok());
   BOOST_REQUIRE(created);
+  BOOST_TEST(etcd.preferred_endpoint() == servers.urls()[0]);
   servers.kill(0);  // the first endpoint the client tries
   Status s;
   auto deadline = std::chrono::steady_clock::now() + 20s;
@@ -145,7 +146,13 @@ BOOST_AUTO_TEST_CASE(a_three_member_cluster_answers_without_one,
   BOOST_REQUIRE(etcd.get("/memos/t/shards/1/owner", &kv).ok());
   BOOST_REQUIRE(kv.has_value());
   BOOST_TEST(kv->value == "node-a");
+  // The member that answered is tried first from now on: the dead one costs
+  // its timeout once, not on every call.
+  BOOST_TEST(etcd.preferred_endpoint() != servers.urls()[0]);
   BOOST_REQUIRE_MESSAGE(servers.restart(0), servers.log(0));
+  const std::string answering = etcd.preferred_endpoint();
+  BOOST_REQUIRE(etcd.get("/memos/t/shards/1/owner", &kv).ok());
+  BOOST_TEST(etcd.preferred_endpoint() == answering);  // the first is back, but not preferred
 }
 
 // A server that is not etcd (or a broken one) gets a clear error.
