@@ -6,8 +6,8 @@
 // with every acknowledged write, and the old owner follows on its return; a
 // cleanly stopped owner hands over at once; a paused owner resumes as a
 // follower. `memctl cluster status` shows the owner and each node's lag, and
-// a node that stopped answering as such. Skipped (never passed) without the
-// engines.
+// a node that stopped answering as such; a record off the log's chain stops
+// the nodes, which say why. Skipped (never passed) without the engines.
 #define BOOST_TEST_MODULE cluster
 #include <boost/test/unit_test.hpp>
 
@@ -21,6 +21,8 @@
 #include <set>
 #include <thread>
 
+#include "cluster/jetstream.h"
+#include "memcube/record_codec.h"
 #include "memos/client.h"
 #include "tests/support/cluster_fixture.h"
 #include "tests/support/memosd_process.h"
@@ -381,4 +383,65 @@ BOOST_AUTO_TEST_CASE(a_paused_owner_that_resumes_follows_the_owner_that_replaced
     BOOST_TEST(same, (c == c1.get() ? "n1" : "n2")
                          << " finds " << (hits ? hits->size() : 0) << " of " << ids.size());
   }
+}
+
+// A record appended behind the owner's back that does not follow the
+// history the nodes hold (the log altered, or a node's store different from
+// it) stops every node that reads it: each says why in the cluster status,
+// and the owner refuses writes with the reason instead of writing on.
+BOOST_AUTO_TEST_CASE(a_record_off_the_chain_stops_the_nodes_and_they_say_why,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  Engines engines;
+  Node n1("n1", engines);
+  create_cube_when_owner(n1);
+  Node n2("n2", engines);
+  auto c1 = n1.client();
+  auto added = c1->add("c", memory("heron on the chain"));
+  BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+  {
+    memos::cluster::NatsOptions options;
+    options.servers = {engines.nats.url(0)};
+    memos::store::Status s;
+    auto nats = memos::cluster::NatsConnection::connect(options, &s);
+    BOOST_REQUIRE_MESSAGE(nats, s.message);
+    memos::cluster::JetStream js(*nats, 2s);
+    std::uint64_t last = 0, seq = 0;
+    BOOST_REQUIRE(js.last_sequence("MEMOS_t", "memos.t.log.0", &last).ok());
+    memos::store::ChangeGroup other;
+    other.schema = memos::store::Store::kSchemaVersion;
+    other.previous = std::string(32, '\x5a');  // a history neither node holds
+    BOOST_REQUIRE(
+        js.append("memos.t.log.0", memos::store::encode_change_group(other), last, "", &seq).ok());
+  }
+  // The follower meets it first; the owner when its next append is fenced.
+  auto c2 = n2.client();
+  std::optional<memos::NodeStatus> stopped;
+  BOOST_TEST(eventually(
+      [&] {
+        auto st = c2->cluster_status();
+        if (st.ok()) stopped = node_in(*st, "n2");
+        return stopped && stopped->note.find("applies nothing more") != std::string::npos;
+      },
+      10s));
+  memos::Result<memos::Item> refused = memos::Error{memos::ErrorCode::unavailable};
+  BOOST_TEST(eventually(
+                 [&] {
+                   refused = c1->add("c", memory("heron off the chain"));
+                   return !refused.ok() &&
+                          refused.error().message.find("stopped replicating") != std::string::npos;
+                 },
+                 10s),
+             why(refused));
+  BOOST_TEST((refused.error().code == memos::ErrorCode::unavailable));
+  auto st = c1->cluster_status();
+  BOOST_REQUIRE_MESSAGE(st.ok(), why(st));
+  const auto owner = node_in(*st, "n1");
+  BOOST_REQUIRE(owner);
+  BOOST_TEST(!owner->owner);
+  BOOST_TEST(owner->note.find("its history and the log's differ") != std::string::npos,
+             owner->note);
+  // What both hold is what was acknowledged.
+  auto got = c2->get("c", added->id);
+  BOOST_TEST(got.ok(), why(got));
 }
