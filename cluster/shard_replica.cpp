@@ -204,7 +204,10 @@ void ShardReplica::run() {
       std::lock_guard lock(mutex_);
       barrier = owner_ && barrier_ && !behind_ && fault_.empty();
     }
-    if (barrier) report(append_barrier());
+    if (barrier) {
+      report(append_barrier());
+      tell_role();
+    }
     std::unique_lock lock(mutex_);
     auto wait = owner_ ? settings_.lease / 3 : retry.count() != 0 ? retry : settings_.poll;
     // A failed append that has not been handled yet wakes the thread; one
@@ -219,7 +222,9 @@ void ShardReplica::tell_role() {
   bool owner;
   {
     std::lock_guard lock(mutex_);
-    owner = owner_;
+    // Owner once it may write: what the role observer reloads must come
+    // from a store that holds the whole log, which the barrier proves.
+    owner = owner_ && !barrier_;
   }
   if (owner == told_owner_) return;
   told_owner_ = owner;
@@ -231,9 +236,8 @@ void ShardReplica::report(const Status& turn) {
   // said once, and again when it changes or a minute has passed; its end is
   // said once for each time it was said, so an engine that comes and goes
   // (JetStream during an election) makes two lines a minute, not ten a
-  // second. A replica
-  // stopped off the chain stays stopped, whatever else a turn did: that is
-  // what it says, as an error.
+  // second. A replica stopped off the chain stays stopped, whatever else a
+  // turn did: that is what it says, as an error.
   std::string fault;
   {
     std::lock_guard lock(mutex_);

@@ -96,7 +96,8 @@ class ShardReplica {
                                              std::function<void()>* on_commit)>;
   void set_apply_observer(ApplyObserver observer) { apply_observer_ = std::move(observer); }
   // Called on the replica's thread when this node becomes the shard's owner
-  // (true) or stops being it (false; also at stop()): state an owner keeps
+  // (true: its barrier is in the log, so its store holds the whole log) or
+  // stops being it (false; also at stop()): state an owner keeps
   // in memory is reloaded from the store it now writes. Set before start().
   using RoleObserver = std::function<void(bool owner)>;
   void set_role_observer(RoleObserver observer) { role_observer_ = std::move(observer); }
