@@ -131,14 +131,10 @@ Status JetStream::append(std::string_view subject, std::string_view data,
   return {};
 }
 
-Status JetStream::next_message(std::string_view stream, std::uint64_t sequence,
-                               std::string_view filter, StoredMessage* out) {
-  json body = {{"seq", sequence}, {"next_by_subj", std::string(filter)}};
-  std::string reply;
-  int err_code = 0;
-  Status s = call("$JS.API.STREAM.MSG.GET." + std::string(stream), body.dump(), &reply, &err_code);
-  if (err_code == kNoMessageFound) return {Errc::not_found, "no message yet"};
-  if (!s.ok()) return s;
+namespace {
+
+// A STREAM.MSG.GET reply's message into `out`. Errors: corrupt.
+Status parse_stored_message(const std::string& reply, StoredMessage* out) {
   try {
     const json message = json::parse(reply).at("message");
     out->subject = message.at("subject").get<std::string>();
@@ -157,9 +153,39 @@ Status JetStream::next_message(std::string_view stream, std::uint64_t sequence,
   } catch (const json::exception& e) {
     return {Errc::corrupt, std::string("JetStream's message: ") + e.what()};
   }
-  if (out->subject.empty() || out->sequence < sequence) {
-    return {Errc::corrupt, "JetStream's message lacks its subject or comes before the one asked"};
+  if (out->subject.empty()) return {Errc::corrupt, "JetStream's message lacks its subject"};
+  return {};
+}
+
+}  // namespace
+
+Status JetStream::next_message(std::string_view stream, std::uint64_t sequence,
+                               std::string_view filter, StoredMessage* out) {
+  json body = {{"seq", sequence}, {"next_by_subj", std::string(filter)}};
+  std::string reply;
+  int err_code = 0;
+  Status s = call("$JS.API.STREAM.MSG.GET." + std::string(stream), body.dump(), &reply, &err_code);
+  if (err_code == kNoMessageFound) return {Errc::not_found, "no message yet"};
+  if (!s.ok()) return s;
+  if (s = parse_stored_message(reply, out); !s.ok()) return s;
+  if (out->sequence < sequence) {
+    return {Errc::corrupt, "JetStream's message comes before the one asked"};
   }
+  return {};
+}
+
+Status JetStream::last_message(std::string_view stream, std::string_view subject,
+                               StoredMessage* out) {
+  json body = {{"last_by_subj", std::string(subject)}};
+  std::string reply;
+  int err_code = 0;
+  Status s = call("$JS.API.STREAM.MSG.GET." + std::string(stream), body.dump(), &reply, &err_code);
+  if (err_code == kNoMessageFound)
+    return {Errc::not_found, "no message on " + std::string(subject)};
+  if (!s.ok()) return s;
+  if (s = parse_stored_message(reply, out); !s.ok()) return s;
+  if (out->subject != subject)
+    return {Errc::corrupt, "JetStream's last message is another subject's"};
   return {};
 }
 

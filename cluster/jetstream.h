@@ -1,7 +1,7 @@
 // jetstream.h — the few JetStream calls the replication log needs, as
 // requests over a NatsConnection to JetStream's API subjects ($JS.API.*):
 // make sure the stream exists, append with fencing, read a message by
-// sequence, and ask for a subject's last sequence.
+// sequence, and ask for a subject's last message or sequence.
 //
 // Errors (store::Status): unavailable — NATS or JetStream cannot answer now
 // (no quorum, no connection, a timeout; retryable); conflict — the stream
@@ -70,6 +70,10 @@ class JetStream {
   // Errors: not_found (none yet), unavailable, corrupt.
   Status next_message(std::string_view stream, std::uint64_t sequence, std::string_view filter,
                       StoredMessage* out);
+  // `subject`'s last message, read from the stream's leader. Errors:
+  // not_found (the subject has none, or no such stream), unavailable,
+  // corrupt.
+  Status last_message(std::string_view stream, std::string_view subject, StoredMessage* out);
   // The stream sequence of `subject`'s last message, 0 if it has none, as
   // the stream's leader knows it (so it covers every acknowledged append).
   // Errors: not_found (no such stream), unavailable, corrupt.

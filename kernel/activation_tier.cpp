@@ -89,7 +89,16 @@ Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& 
         *out = FoundState{std::move(a), shared};
       }
     }
-    if (*out) return {};
+    if (*out) break;
+  }
+  if (!*out) return {};
+  txn.reset();  // not held across a fetch
+  // A state another node stored (cluster mode) is fetched from the
+  // cluster's bucket before the executor reads its file; one that cannot be
+  // fetched now is no state: the chat decodes the block instead.
+  if (store::Status f = blobs_.make_local((*out)->activation.blob); !f.ok()) {
+    spdlog::warn("activation {}'s state cannot be read here: {}", (*out)->activation.id, f.message);
+    out->reset();
   }
   return {};
 }

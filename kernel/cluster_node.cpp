@@ -40,11 +40,51 @@ bool writes_store(wire::Request::Which operation) {
 }
 
 ClusterNode::ClusterNode(const ClusterConfig& config, store::Store& store,
-                         store::CommitQueue& commits, IndexSet& indexes)
-    : config_(config), store_(store), commits_(commits), indexes_(indexes) {}
+                         store::CommitQueue& commits, store::BlobStore& blobs, IndexSet& indexes)
+    : config_(config), store_(store), commits_(commits), blobs_(blobs), indexes_(indexes) {}
 
 ClusterNode::~ClusterNode() {
   stop();
+  blobs_.share_with(nullptr);  // the bucket goes with this node
+}
+
+Status ClusterNode::open_bucket(std::chrono::steady_clock::time_point deadline) {
+  cluster::BucketSettings settings;
+  settings.name = "MEMOS_" + config_.name + "_BLOBS";
+  settings.replicas = static_cast<int>(config_.replicas);
+  const auto timeout =
+      std::max(std::chrono::milliseconds(config_.lease_ms), std::chrono::milliseconds(2000));
+  store::Status s;
+  for (;;) {
+    bucket_ = cluster::BlobBucket::open(settings, *nats_, timeout, &s);
+    if (bucket_ || s.code != store::Errc::unavailable ||
+        std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  if (!bucket_) return Status::from(s).prefixed("cluster " + config_.name + "'s blob bucket");
+  blobs_.share_with(bucket_.get());
+  return {};
+}
+
+store::Status ClusterNode::sink(store::WriteTxn& txn, const store::ChangeSet& changes) {
+  for (const store::Change& c : changes.changes()) {
+    if (c.kind != store::ChangeKind::blob_refs) continue;
+    std::int64_t delta = 0;
+    std::uint64_t size = 0;
+    if (!store::decode_blob_refs(c.value, &delta, &size) || delta <= 0 || c.key.size() != 32)
+      continue;
+    store::BlobId id;
+    std::copy(c.key.begin(), c.key.end(), id.begin());
+    // Usually known shared already (put() did it, off the writer thread).
+    if (store::Status s = blobs_.share(id); !s.ok()) {
+      return {
+          s.code == store::Errc::not_found ? store::Errc::io : s.code,
+          "sharing blob " + store::to_hex(id).substr(0, 12) + " before its record: " + s.message};
+    }
+  }
+  return replica_->sink(txn, changes);
 }
 
 Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout) {
@@ -64,6 +104,7 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   if (!nats_) return Status::unavailable("cluster.nats: " + s.message);
+  if (Status st = open_bucket(deadline); !st.ok()) return st;
   etcd_ = std::make_unique<cluster::EtcdClient>(
       config_.etcd, std::max(lease / 2, std::chrono::milliseconds(1000)));
   cluster::ReplicaSettings settings;
@@ -103,10 +144,8 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
     failed.prefixed("joining cluster " + config_.name);
     return failed;
   }
-  cluster::ShardReplica* replica = replica_.get();
-  commits_.set_change_sink([replica](store::WriteTxn& txn, const store::ChangeSet& changes) {
-    return replica->sink(txn, changes);
-  });
+  commits_.set_change_sink(
+      [this](store::WriteTxn& txn, const store::ChangeSet& changes) { return sink(txn, changes); });
   cluster::MembershipSettings roster;
   roster.cluster = config_.name;
   roster.node = config_.node_id;

@@ -6,6 +6,11 @@
 // queue's change sink); while it follows, it applies the owner's records
 // and refuses writes, naming the owner.
 //
+// Blobs (KV states, adapters) are shared through the log's object store
+// bucket (cluster/blob_bucket.h): the node gives the bucket to the blob
+// store, which shares what it puts and fetches what it lacks, and no record
+// that references a blob is appended before the bucket holds the blob.
+//
 // What the kernel derives from rows learns of applied records here, as the
 // owner's handlers learn of their own writes: the indexes are told of the
 // cubes that came and went and of the item heads written or purged.
@@ -28,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/blob_bucket.h"
 #include "cluster/etcd_client.h"
 #include "cluster/membership.h"
 #include "cluster/nats_connection.h"
@@ -36,6 +42,7 @@
 #include "kernel/config.h"
 #include "kernel/index_set.h"
 #include "kernel/status.h"
+#include "memcube/blob_store.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
 
@@ -65,13 +72,16 @@ class ClusterNode {
   // being it; on the replica's thread.
   using RoleChange = std::function<void(bool owner)>;
 
+  // `blobs` outlives the node; it shares blobs through the node's bucket
+  // from start() until the node is destroyed.
   ClusterNode(const ClusterConfig& config, store::Store& store, store::CommitQueue& commits,
-              IndexSet& indexes);
-  ~ClusterNode();  // stop()
+              store::BlobStore& blobs, IndexSet& indexes);
+  ~ClusterNode();  // stop(); the blob store no longer shares
   ClusterNode(const ClusterNode&) = delete;
   ClusterNode& operator=(const ClusterNode&) = delete;
 
-  // Connects to NATS and etcd, makes sure the log's stream exists, installs
+  // Connects to NATS and etcd, makes sure the log's stream and the blob
+  // bucket exist, installs
   // the replica as the writer's change sink and starts replicating. Waits up
   // to `timeout` for the engines to answer (a cluster starting together).
   Status start(RoleChange on_role, std::chrono::milliseconds timeout);
@@ -92,12 +102,20 @@ class ClusterNode {
   // `*on_commit` to tell the indexes once it is committed.
   store::Status tell_indexes(store::WriteTxn& txn, const store::ChangeGroup& group,
                              std::function<void()>* on_commit);
+  // The writer's change sink: shares the blobs a group references anew
+  // (those the blob store's put() did not share already: an archive's
+  // adapters), then hands the group to the replica.
+  store::Status sink(store::WriteTxn& txn, const store::ChangeSet& changes);
+  // Opens the blob bucket, waiting up to `deadline` for JetStream.
+  Status open_bucket(std::chrono::steady_clock::time_point deadline);
 
   const ClusterConfig& config_;
   store::Store& store_;
   store::CommitQueue& commits_;
+  store::BlobStore& blobs_;
   IndexSet& indexes_;
   std::unique_ptr<cluster::NatsConnection> nats_;
+  std::unique_ptr<cluster::BlobBucket> bucket_;
   std::unique_ptr<cluster::EtcdClient> etcd_;
   std::unique_ptr<cluster::ShardReplica> replica_;
   std::unique_ptr<cluster::Membership> membership_;  // after the replica: it reports it

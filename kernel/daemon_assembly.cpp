@@ -311,7 +311,7 @@ Status Daemon::start_scheduler() {
 Status Daemon::join_cluster() {
   if (!config_.cluster.enabled) return {};
   systemd::notify("STATUS=joining cluster " + config_.cluster.name);
-  cluster_ = std::make_unique<ClusterNode>(config_.cluster, *store_, *commits_, indexes_);
+  cluster_ = std::make_unique<ClusterNode>(config_.cluster, *store_, *commits_, *blobs_, indexes_);
   return cluster_->start(
       [this](bool owner) {
         if (!owner) {

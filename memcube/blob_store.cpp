@@ -145,14 +145,39 @@ bool BlobStore::contains(const BlobId& id) const {
 
 Status BlobStore::put(std::string_view bytes, BlobId* id) {
   *id = sha256(bytes);
-  if (contains(*id)) return {};  // content-addressed: the same bytes are there
-  std::string tmp_path = temp_path(*id);
-  Fd fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return errno_status("create " + tmp_path);
-  Status s = write_at(fd.get(), 0, bytes, tmp_path);
-  if (s.ok()) s = place(fd, tmp_path, path_of(*id));
-  if (!s.ok()) ::unlink(tmp_path.c_str());
-  return s;
+  // Content-addressed: the same bytes may be there already. Shared in any
+  // case: a blob put before a failed share, or before cluster mode, is
+  // shared when it is put again.
+  if (!contains(*id)) {
+    std::string tmp_path = temp_path(*id);
+    Fd fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (fd.get() < 0) return errno_status("create " + tmp_path);
+    Status s = write_at(fd.get(), 0, bytes, tmp_path);
+    if (s.ok()) s = place(fd, tmp_path, path_of(*id));
+    if (!s.ok()) {
+      ::unlink(tmp_path.c_str());
+      return s;
+    }
+  }
+  SharedBlobs* shared = shared_.load(std::memory_order_acquire);
+  if (!shared || shared->known_published(*id)) return {};
+  return shared->publish(*id, path_of(*id), bytes.size());
+}
+
+Status BlobStore::share(const BlobId& id) {
+  SharedBlobs* shared = shared_.load(std::memory_order_acquire);
+  if (!shared || shared->known_published(id)) return {};
+  // Checked before it leaves: a damaged file is not spread to every node.
+  std::uint64_t size = 0;
+  if (Status s = check(id, &size); !s.ok()) return s;
+  return shared->publish(id, path_of(id), size);
+}
+
+Status BlobStore::make_local(const BlobId& id) {
+  if (contains(id)) return {};
+  SharedBlobs* shared = shared_.load(std::memory_order_acquire);
+  if (!shared) return {Errc::not_found, "no blob " + to_hex(id)};
+  return shared->fetch(id, *this);
 }
 
 std::string BlobStore::temp_path(const BlobId& id) const {

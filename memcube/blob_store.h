@@ -16,11 +16,19 @@
 // arrives in pieces through a BlobUpload, and leaves in pieces through
 // read_at() after check().
 //
+// In cluster mode the store also shares its blobs with the other nodes
+// through a SharedBlobs (the log's object store bucket, cluster/blob_bucket.h):
+// put() copies a new blob there before it returns, share() copies one that
+// came another way, and make_local() fetches one this node lacks (a state
+// stored by another node, restored here after a failover). The local files
+// stay the only ones read: a fetched blob is checked and kept like one put.
+//
 // Thread-safety: all methods may be called from any thread; one
 // BlobUpload from one thread at a time.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -41,6 +49,27 @@ bool from_hex(std::string_view hex, BlobId* out);
 BlobId sha256(std::string_view bytes);
 
 class BlobUpload;
+class BlobStore;
+
+// Where blobs are shared between nodes: an interface, so that the store
+// (memcube) does not depend on the engine that holds them (cluster).
+// Implementations are thread-safe.
+class SharedBlobs {
+ public:
+  virtual ~SharedBlobs() = default;
+  // Copies blob `id` (its checked file at `path`, `size` bytes) to the
+  // shared store unless it is there; returns once the shared store holds it
+  // durably. Errors: unavailable (retryable), io (the file), corrupt.
+  virtual Status publish(const BlobId& id, const std::string& path, std::uint64_t size) = 0;
+  // Whether publish() is known to be done for `id` (no round trip): lets a
+  // caller on a hot path skip the call.
+  virtual bool known_published(const BlobId& id) const = 0;
+  // Copies blob `id` from the shared store into `into` (begin_upload, whose
+  // finish() checks its digest). Errors: not_found (not shared),
+  // unavailable, corrupt (what the shared store holds is not the blob),
+  // storage_full, io.
+  virtual Status fetch(const BlobId& id, BlobStore& into) = 0;
+};
 
 class BlobStore {
  public:
@@ -48,9 +77,22 @@ class BlobStore {
   // a crash. Errors: io.
   static std::unique_ptr<BlobStore> open(const std::string& dir, Status* status);
 
-  // Stores `bytes` durably; `id` receives its digest.
-  // Errors: storage_full (ENOSPC), io.
+  // Stores `bytes` durably (and, when the store shares its blobs, in the
+  // shared store too); `id` receives its digest.
+  // Errors: storage_full (ENOSPC), io; unavailable (the shared store).
   Status put(std::string_view bytes, BlobId* id);
+  // Shares this store's blobs through `shared` from now on (nullptr: no
+  // longer). `shared` must outlive every call that began while it was set:
+  // swap it only while no request runs (the daemon's start and stop).
+  void share_with(SharedBlobs* shared) { shared_.store(shared, std::memory_order_release); }
+  // Copies blob `id`, which this store holds, to the shared store unless
+  // that is known to hold it; success without one. Errors: not_found (no
+  // such local blob), unavailable, corrupt, io.
+  Status share(const BlobId& id);
+  // Makes sure this store holds blob `id`, fetching it from the shared store
+  // when it does not. Errors: not_found (neither has it), unavailable,
+  // corrupt, storage_full, io.
+  Status make_local(const BlobId& id);
   // Reads a blob and checks its digest. Errors: not_found, corrupt, io.
   Status get(const BlobId& id, std::string* bytes) const;
   bool contains(const BlobId& id) const;
@@ -87,6 +129,7 @@ class BlobStore {
   // A fresh name in DIR/tmp for a blob on its way in.
   std::string temp_path(const BlobId& id) const;
   std::string dir_;
+  std::atomic<SharedBlobs*> shared_{nullptr};
 };
 
 // One blob on its way in, piece by piece: the pieces go to a temporary

@@ -89,7 +89,7 @@ bool decode_cursor(std::string_view s, ExportCursor* c) {
 // frame may run past it).
 class ChunkWriter {
  public:
-  ChunkWriter(const store::ReadTxn& txn, const store::BlobStore* blobs, const store::Cube& cube,
+  ChunkWriter(const store::ReadTxn& txn, store::BlobStore* blobs, const store::Cube& cube,
               ExportCursor& cursor, std::size_t budget, std::string& out)
       : txn_(txn),
         blobs_(blobs),
@@ -114,7 +114,7 @@ class ChunkWriter {
   Status send_blob(const store::Item& item, bool* sent);
 
   const store::ReadTxn& txn_;
-  const store::BlobStore* blobs_;
+  store::BlobStore* blobs_;
   const store::Cube& cube_;
   ExportCursor& cursor_;
   std::size_t budget_;
@@ -151,7 +151,8 @@ Status ChunkWriter::send_blob(const store::Item& item, bool* sent) {
     // fault, said here, not an import's puzzle later.
     std::uint64_t size = 0;
     store::Status s =
-        blobs_ ? blobs_->check(p.blob, &size) : store::Status{Errc::not_found, "no blob store"};
+        blobs_ ? blobs_->make_local(p.blob) : store::Status{Errc::not_found, "no blob store"};
+    if (s.ok()) s = blobs_->check(p.blob, &size);
     if (s.code == Errc::not_found) {
       return Status::conflict("adapter '" + p.name + "' lost its file during the export");
     }

@@ -1,0 +1,239 @@
+#include "cluster/blob_bucket.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/base64.h"
+
+namespace memos::cluster {
+
+using json = nlohmann::json;
+using store::Errc;
+
+namespace {
+
+// The most a description may claim: far above any state or adapter
+// (store.max_adapter_mb, activation.max_state_mb), far below what would
+// let a hostile bucket make a node fill its disk before the digest fails.
+constexpr std::uint64_t kMaxBlobBytes = 64ull << 30;
+constexpr std::uint64_t kMaxChunks = 1u << 24;
+
+// RFC 4648's URL alphabet, padded: how JetStream's object store names a
+// description's subject and writes a digest.
+std::string base64url(std::string_view bytes) {
+  std::string s = base64_encode(bytes);
+  std::replace(s.begin(), s.end(), '+', '-');
+  std::replace(s.begin(), s.end(), '/', '_');
+  return s;
+}
+
+// A fresh upload's name: 22 letters and digits, as JetStream's own nuids.
+std::string fresh_nuid() {
+  static constexpr char kAlphabet[] =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  std::uniform_int_distribution<int> pick(0, 61);
+  std::string nuid(22, '0');
+  for (char& c : nuid) c = kAlphabet[pick(random)];
+  return nuid;
+}
+
+bool valid_nuid(const std::string& nuid) {
+  return !nuid.empty() && nuid.size() <= 64 &&
+         std::all_of(nuid.begin(), nuid.end(), [](char c) { return std::isalnum(c & 0xff); });
+}
+
+std::string now_rfc3339() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+class ReadOnlyFile {
+ public:
+  explicit ReadOnlyFile(const std::string& path)
+      : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  ~ReadOnlyFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  ReadOnlyFile(const ReadOnlyFile&) = delete;
+  ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Up to `want` bytes at the file's current offset (fewer only at its end).
+Status read_piece(int fd, std::size_t want, const std::string& path, std::string* out) {
+  out->resize(want);
+  std::size_t got = 0;
+  while (got < want) {
+    ssize_t n = ::read(fd, out->data() + got, want - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return {Errc::io, "read " + path + ": " + std::strerror(errno)};
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  out->resize(got);
+  return {};
+}
+
+}  // namespace
+
+std::unique_ptr<BlobBucket> BlobBucket::open(BucketSettings settings, NatsConnection& nats,
+                                             std::chrono::milliseconds timeout, Status* status) {
+  std::unique_ptr<BlobBucket> bucket(new BlobBucket(std::move(settings), nats, timeout));
+  StreamSettings stream;
+  stream.name = bucket->stream();
+  stream.subjects = {"$O." + bucket->settings_.name + ".C.>",
+                     "$O." + bucket->settings_.name + ".M.>"};
+  stream.replicas = bucket->settings_.replicas;
+  if (*status = bucket->js_.ensure_stream(stream); !status->ok()) return nullptr;
+  return bucket;
+}
+
+std::string BlobBucket::meta_subject(const store::BlobId& id) const {
+  return "$O." + settings_.name + ".M." + base64url(store::to_hex(id));
+}
+
+bool BlobBucket::known_published(const store::BlobId& id) const {
+  std::lock_guard lock(mutex_);
+  return published_.contains(std::string(id.begin(), id.end()));
+}
+
+void BlobBucket::remember(const store::BlobId& id) {
+  std::lock_guard lock(mutex_);
+  if (published_.size() >= (1u << 20)) published_.clear();
+  published_.emplace(id.begin(), id.end());
+}
+
+Status BlobBucket::describe(const store::BlobId& id, Description* out) {
+  StoredMessage m;
+  if (Status s = js_.last_message(stream(), meta_subject(id), &m); !s.ok()) {
+    if (s.code == Errc::not_found) {
+      return {Errc::not_found, "blob " + store::to_hex(id) + " is not in bucket " + settings_.name};
+    }
+    return s;
+  }
+  const std::string what = "bucket " + settings_.name + "'s description of blob " +
+                           store::to_hex(id).substr(0, 12) + ": ";
+  try {
+    const json meta = json::parse(m.data);
+    out->deleted = meta.value("deleted", false);
+    if (out->deleted) return {};
+    if (meta.at("name").get<std::string>() != store::to_hex(id)) {
+      return {Errc::corrupt, what + "it names another blob"};
+    }
+    out->nuid = meta.at("nuid").get<std::string>();
+    out->size = meta.at("size").get<std::uint64_t>();
+    out->chunks = meta.at("chunks").get<std::uint64_t>();
+  } catch (const json::exception& e) {
+    return {Errc::corrupt, what + e.what()};
+  }
+  if (!valid_nuid(out->nuid)) return {Errc::corrupt, what + "its nuid is not a name"};
+  if (out->size > kMaxBlobBytes || out->chunks > kMaxChunks) {
+    return {Errc::corrupt, what + "it claims " + std::to_string(out->size) + " bytes in " +
+                               std::to_string(out->chunks) + " chunks"};
+  }
+  // Every chunk holds a byte at least, and bytes need a chunk.
+  if (out->chunks > out->size || (out->size > 0 && out->chunks == 0)) {
+    return {Errc::corrupt, what + std::to_string(out->size) + " bytes cannot be " +
+                               std::to_string(out->chunks) + " chunks"};
+  }
+  return {};
+}
+
+Status BlobBucket::publish(const store::BlobId& id, const std::string& path, std::uint64_t size) {
+  Description have;
+  Status s = describe(id, &have);
+  if (s.ok() && !have.deleted && have.size == size) {
+    remember(id);
+    return {};
+  }
+  if (!s.ok() && s.code != Errc::not_found) return s;
+  ReadOnlyFile file(path);
+  if (file.get() < 0) return {Errc::io, "open " + path + ": " + std::strerror(errno)};
+  const std::string nuid = fresh_nuid();
+  const std::string chunks_subject = "$O." + settings_.name + ".C." + nuid;
+  std::uint64_t sent = 0, chunks = 0;
+  std::string piece;
+  while (sent < size) {
+    const auto want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(settings_.chunk_bytes, size - sent));
+    if (s = read_piece(file.get(), want, path, &piece); !s.ok()) return s;
+    if (piece.size() != want) return {Errc::corrupt, path + " is shorter than its blob's size"};
+    std::uint64_t sequence = 0;
+    // The message id makes an append retried within the stream's duplicate
+    // window land once.
+    s = js_.append(chunks_subject, piece, std::nullopt, nuid + "." + std::to_string(chunks),
+                   &sequence);
+    if (!s.ok()) return s;
+    sent += want;
+    ++chunks;
+  }
+  json meta = {{"name", store::to_hex(id)},
+               {"bucket", settings_.name},
+               {"nuid", nuid},
+               {"size", size},
+               {"mtime", now_rfc3339()},
+               {"chunks", chunks},
+               {"digest", "SHA-256=" + base64url(std::string_view(
+                                           reinterpret_cast<const char*>(id.data()), id.size()))},
+               {"options", {{"max_chunk_size", settings_.chunk_bytes}}}};
+  std::uint64_t sequence = 0;
+  if (s = js_.append(meta_subject(id), meta.dump(), std::nullopt, "meta." + nuid, &sequence);
+      !s.ok()) {
+    return s;
+  }
+  remember(id);
+  return {};
+}
+
+Status BlobBucket::fetch(const store::BlobId& id, store::BlobStore& into) {
+  Description d;
+  if (Status s = describe(id, &d); !s.ok()) return s;
+  if (d.deleted) {
+    return {Errc::not_found,
+            "blob " + store::to_hex(id) + " was removed from bucket " + settings_.name};
+  }
+  std::unique_ptr<store::BlobUpload> upload;
+  if (Status s = into.begin_upload(id, d.size, &upload); !s.ok()) return s;
+  const std::string chunks_subject = "$O." + settings_.name + ".C." + d.nuid;
+  std::uint64_t offset = 0, after = 0;
+  for (std::uint64_t i = 0; i < d.chunks; ++i) {
+    StoredMessage m;
+    if (Status s = js_.next_message(stream(), after + 1, chunks_subject, &m); !s.ok()) {
+      if (s.code == Errc::not_found) {
+        return {Errc::corrupt, "bucket " + settings_.name + " lacks chunk " + std::to_string(i) +
+                                   " of blob " + store::to_hex(id)};
+      }
+      return s;
+    }
+    if (m.data.empty() || m.data.size() > d.size - offset) {
+      return {Errc::corrupt, "bucket " + settings_.name + "'s chunk " + std::to_string(i) +
+                                 " of blob " + store::to_hex(id) + " does not fit its size"};
+    }
+    if (Status s = upload->write(offset, m.data); !s.ok()) return s;
+    offset += m.data.size();
+    after = m.sequence;
+  }
+  // finish() checks the size and the digest: a wrong byte is corrupt here.
+  if (Status s = upload->finish(); !s.ok()) return s;
+  remember(id);
+  return {};
+}
+
+}  // namespace memos::cluster

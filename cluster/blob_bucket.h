@@ -1,0 +1,86 @@
+// blob_bucket.h — the cluster's shared blobs (KV states, adapters) in a
+// JetStream object store bucket, replicated by the same Raft groups as the
+// log: a state stored on one node restores on another (docs/scale-out.md,
+// "Blobs shared").
+//
+// The layout is JetStream's object store, so `nats object ls/get` read it:
+// stream OBJ_<bucket> holds each blob's bytes in chunks on
+// `$O.<bucket>.C.<nuid>` (a fresh random nuid per upload, so an upload cut
+// short never mixes with the next) and then its description on
+// `$O.<bucket>.M.<base64url(name)>` — JSON with the nuid, size, chunk count
+// and SHA-256. The name is the blob's content key (64 hex digits), so the
+// description is written once and never changes; it is appended only after
+// every chunk is acknowledged by a quorum, so a blob that has one is whole.
+// A fetch checks the size, the chunk count and, through BlobUpload, the
+// digest: what the bucket holds is never taken on trust.
+//
+// Nothing is removed from the bucket yet: it keeps every blob ever shared
+// until log compaction (docs/scale-out.md, Status) removes what no record
+// references.
+//
+// Thread-safety: every method may be called from any thread.
+//
+// Errors (store::Status): unavailable — JetStream cannot answer now
+// (retryable); not_found — the bucket has no such blob; corrupt — what the
+// bucket holds is not a blob as this file writes one; io, storage_full —
+// the local files.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+
+#include "cluster/jetstream.h"
+#include "memcube/blob_store.h"
+
+namespace memos::cluster {
+
+struct BucketSettings {
+  std::string name;  // the bucket: letters, digits, '_' and '-'
+  int replicas = 1;
+  std::size_t chunk_bytes = 128u << 10;  // JetStream's own default chunk
+};
+
+class BlobBucket : public store::SharedBlobs {
+ public:
+  // Makes sure the bucket's stream exists. Errors: conflict (a stream of
+  // that name with other settings), unavailable, corrupt.
+  static std::unique_ptr<BlobBucket> open(BucketSettings settings, NatsConnection& nats,
+                                          std::chrono::milliseconds timeout, Status* status);
+
+  Status publish(const store::BlobId& id, const std::string& path, std::uint64_t size) override;
+  bool known_published(const store::BlobId& id) const override;
+  Status fetch(const store::BlobId& id, store::BlobStore& into) override;
+
+  // The bucket's stream (OBJ_<name>).
+  std::string stream() const { return "OBJ_" + settings_.name; }
+  // The subject of blob `id`'s description.
+  std::string meta_subject(const store::BlobId& id) const;
+
+ private:
+  BlobBucket(BucketSettings settings, NatsConnection& nats, std::chrono::milliseconds timeout)
+      : settings_(std::move(settings)), js_(nats, timeout) {}
+
+  struct Description {
+    std::string nuid;
+    std::uint64_t size = 0;
+    std::uint64_t chunks = 0;
+    bool deleted = false;
+  };
+  // The bucket's description of `id`. Errors: not_found, unavailable,
+  // corrupt.
+  Status describe(const store::BlobId& id, Description* out);
+  void remember(const store::BlobId& id);
+
+  BucketSettings settings_;
+  JetStream js_;
+  mutable std::mutex mutex_;  // guards published_
+  // Blobs the bucket is known to hold: it never removes one, so this only
+  // grows (bounded: forgotten wholesale when full, which costs a lookup).
+  std::unordered_set<std::string> published_;
+};
+
+}  // namespace memos::cluster

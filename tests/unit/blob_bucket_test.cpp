@@ -1,0 +1,245 @@
+// The cluster's shared blobs (cluster/blob_bucket.h) on a real nats-server:
+// a blob one node's store puts is fetched whole by another's, in chunks
+// and empty; a blob put before sharing began is shared on demand; a blob
+// the bucket already holds is not uploaded again; and what a hostile or
+// damaged bucket holds (a description naming another blob, impossible
+// sizes, a missing or altered chunk) is refused as corrupt and never kept.
+#define BOOST_TEST_MODULE blob_bucket
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/blob_bucket.h"
+#include "cluster/jetstream.h"
+#include "cluster/nats_connection.h"
+#include "tests/support/engine_servers.h"
+#include "tests/support/memosd_process.h"
+#include "tests/support/preconditions.h"
+
+using namespace memos::cluster;
+using namespace std::chrono_literals;
+using memos::store::BlobId;
+using memos::store::BlobStore;
+using memos::store::Errc;
+using memos::testing::kNatsServer;
+using memos::testing::NatsServers;
+using memos::testing::TempDir;
+
+namespace {
+
+const auto nats_installed = memos::testing::HasProgram{kNatsServer};
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 random(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(random());
+  return s;
+}
+
+// One nats-server, and a node's blob store sharing through the bucket.
+struct Fixture {
+  NatsServers nats{1};
+  std::unique_ptr<NatsConnection> connection;
+
+  Fixture() {
+    BOOST_REQUIRE_MESSAGE(nats.start(), nats.log(0));
+    NatsOptions options;
+    options.servers = {nats.url(0)};
+    Status s;
+    connection = NatsConnection::connect(options, &s);
+    BOOST_REQUIRE_MESSAGE(connection, s.message);
+  }
+
+  // A bucket handle as a node opens it (each node has its own), chunks of
+  // 1000 bytes so that small blobs take several.
+  std::unique_ptr<BlobBucket> bucket() {
+    BucketSettings settings;
+    settings.name = "T_BLOBS";
+    settings.chunk_bytes = 1000;
+    Status s;
+    std::unique_ptr<BlobBucket> b;
+    for (int i = 0; i < 100 && !b; ++i) {
+      b = BlobBucket::open(settings, *connection, 5s, &s);
+      if (!b && s.code == Errc::unavailable) std::this_thread::sleep_for(200ms);
+    }
+    BOOST_REQUIRE_MESSAGE(b, s.message);
+    return b;
+  }
+};
+
+struct Node {
+  TempDir dir;
+  std::unique_ptr<BlobStore> blobs;
+  std::unique_ptr<BlobBucket> bucket;
+  Node(Fixture& f) : bucket(f.bucket()) {
+    Status s;
+    blobs = BlobStore::open(dir.path() + "/blobs", &s);
+    BOOST_REQUIRE_MESSAGE(blobs, s.message);
+    blobs->share_with(bucket.get());
+  }
+};
+
+// Appends a description of `id` as a hostile bucket might hold it.
+void put_description(Fixture& f, const BlobBucket& b, const BlobId& id, const std::string& meta) {
+  JetStream js(*f.connection, 5s);
+  std::uint64_t sequence = 0;
+  Status s = js.append(b.meta_subject(id), meta, std::nullopt, "", &sequence);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+}
+
+void put_chunk(Fixture& f, const std::string& nuid, const std::string& bytes) {
+  JetStream js(*f.connection, 5s);
+  std::uint64_t sequence = 0;
+  Status s = js.append("$O.T_BLOBS.C." + nuid, bytes, std::nullopt, "", &sequence);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+}
+
+nlohmann::json description(const BlobId& id, std::uint64_t size, std::uint64_t chunks,
+                           const std::string& nuid) {
+  return {{"name", memos::store::to_hex(id)},
+          {"bucket", "T_BLOBS"},
+          {"nuid", nuid},
+          {"size", size},
+          {"chunks", chunks}};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_blob_put_on_one_node_is_fetched_whole_on_another,
+                     *boost::unit_test::label("nats") *
+                         boost::unit_test::precondition(nats_installed)) {
+  Fixture f;
+  Node a(f), b(f);
+  for (std::size_t size :
+       {std::size_t{0}, std::size_t{1}, std::size_t{999}, std::size_t{1000}, std::size_t{4321}}) {
+    const std::string bytes = random_bytes(size, static_cast<unsigned>(size));
+    BlobId id;
+    Status s = a.blobs->put(bytes, &id);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    BOOST_TEST(a.bucket->known_published(id));
+    BOOST_TEST(!b.blobs->contains(id));
+    s = b.blobs->make_local(id);
+    BOOST_REQUIRE_MESSAGE(s.ok(), "size " << size << ": " << s.message);
+    std::string read;
+    s = b.blobs->get(id, &read);  // checks the digest again
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    BOOST_TEST(read == bytes);
+    BOOST_TEST(b.blobs->make_local(id).ok());  // there now: nothing to fetch
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_blob_nobody_shared_is_not_found,
+                     *boost::unit_test::label("nats") *
+                         boost::unit_test::precondition(nats_installed)) {
+  Fixture f;
+  Node a(f);
+  const BlobId id = memos::store::sha256("never put");
+  Status s = a.blobs->make_local(id);
+  BOOST_TEST((s.code == Errc::not_found), s.message);
+  BOOST_TEST(!a.blobs->contains(id));
+  BOOST_TEST(!a.bucket->known_published(id));
+}
+
+BOOST_AUTO_TEST_CASE(a_blob_put_before_sharing_is_shared_on_demand_and_once,
+                     *boost::unit_test::label("nats") *
+                         boost::unit_test::precondition(nats_installed)) {
+  Fixture f;
+  Node a(f), b(f);
+  a.blobs->share_with(nullptr);  // before cluster mode
+  BlobId id;
+  BOOST_REQUIRE(a.blobs->put(random_bytes(2500, 7), &id).ok());
+  BOOST_TEST((b.blobs->make_local(id).code == Errc::not_found));
+  a.blobs->share_with(a.bucket.get());
+  Status s = a.blobs->share(id);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_REQUIRE_MESSAGE((s = b.blobs->make_local(id)).ok(), s.message);
+
+  // Another node putting the same bytes finds them in the bucket: no second
+  // upload (the description stays the first one).
+  JetStream js(*f.connection, 5s);
+  std::uint64_t before = 0, after = 0;
+  BOOST_REQUIRE(js.last_sequence(a.bucket->stream(), a.bucket->meta_subject(id), &before).ok());
+  Node c(f);
+  BlobId same;
+  BOOST_REQUIRE(c.blobs->put(random_bytes(2500, 7), &same).ok());
+  BOOST_TEST((same == id));
+  BOOST_REQUIRE(js.last_sequence(a.bucket->stream(), a.bucket->meta_subject(id), &after).ok());
+  BOOST_TEST(after == before);
+  BOOST_TEST(c.bucket->known_published(id));
+
+  // share() of a blob this store does not hold.
+  BOOST_TEST((c.blobs->share(memos::store::sha256("absent")).code == Errc::not_found));
+}
+
+BOOST_AUTO_TEST_CASE(what_a_hostile_bucket_holds_is_refused_and_never_kept,
+                     *boost::unit_test::label("nats") *
+                         boost::unit_test::precondition(nats_installed)) {
+  Fixture f;
+  Node a(f);
+  const std::string bytes = random_bytes(1500, 3);
+  const BlobId id = memos::store::sha256(bytes);
+  auto expect = [&](Errc code, const std::string& why) {
+    Node fresh(f);  // its own cache: nothing known
+    Status s = fresh.blobs->make_local(id);
+    BOOST_TEST((s.code == code), why << ": " << s.message);
+    BOOST_TEST(!fresh.blobs->contains(id), why);
+  };
+  put_description(f, *a.bucket, id, "not json");
+  expect(Errc::corrupt, "not JSON");
+  auto d = description(id, 1500, 2, "N1");
+  d["name"] = memos::store::to_hex(memos::store::sha256("other"));
+  put_description(f, *a.bucket, id, d.dump());
+  expect(Errc::corrupt, "another blob's name");
+  put_description(f, *a.bucket, id, description(id, 1500, 2000, "N1").dump());
+  expect(Errc::corrupt, "more chunks than bytes");
+  put_description(f, *a.bucket, id, description(id, 1ull << 50, 2, "N1").dump());
+  expect(Errc::corrupt, "a petabyte");
+  put_description(f, *a.bucket, id, description(id, 1500, 2, "../x").dump());
+  expect(Errc::corrupt, "a nuid that is not a name");
+  put_description(f, *a.bucket, id, description(id, 1500, 0, "N1").dump());
+  expect(Errc::corrupt, "bytes in no chunk");
+
+  // A chunk missing, then one altered, then one too many bytes.
+  put_chunk(f, "N2", bytes.substr(0, 1000));
+  put_description(f, *a.bucket, id, description(id, 1500, 2, "N2").dump());
+  expect(Errc::corrupt, "a chunk missing");
+  std::string altered = bytes;
+  altered[1200] ^= 1;
+  put_chunk(f, "N3", altered.substr(0, 1000));
+  put_chunk(f, "N3", altered.substr(1000));
+  put_description(f, *a.bucket, id, description(id, 1500, 2, "N3").dump());
+  expect(Errc::corrupt, "an altered byte");
+  put_chunk(f, "N4", bytes.substr(0, 1000));
+  put_chunk(f, "N4", bytes.substr(1000) + "x");
+  put_description(f, *a.bucket, id, description(id, 1500, 2, "N4").dump());
+  expect(Errc::corrupt, "a byte too many");
+  auto deleted = description(id, 1500, 2, "N4");
+  deleted["deleted"] = true;
+  put_description(f, *a.bucket, id, deleted.dump());
+  expect(Errc::not_found, "removed");
+
+  // The real upload after all that: its description is the last, and wins.
+  BlobId put;
+  BOOST_REQUIRE(a.blobs->put(bytes, &put).ok());
+  Node b(f);
+  Status s = b.blobs->make_local(id);
+  BOOST_TEST(s.ok(), s.message);
+}
+
+BOOST_AUTO_TEST_CASE(a_bucket_that_cannot_answer_is_unavailable,
+                     *boost::unit_test::label("nats") *
+                         boost::unit_test::precondition(nats_installed)) {
+  Fixture f;
+  Node a(f);
+  f.nats.kill(0);
+  BlobId id;
+  Status s = a.blobs->put("written while the log is down", &id);
+  BOOST_TEST((s.code == Errc::unavailable), s.message);
+  BOOST_TEST(a.blobs->contains(id));  // kept locally; shared by a later put
+  s = a.blobs->make_local(memos::store::sha256("elsewhere"));
+  BOOST_TEST((s.code == Errc::unavailable), s.message);
+}
