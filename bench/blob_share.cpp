@@ -31,11 +31,13 @@ using memos::store::BlobStore;
 using namespace memos::cluster;
 using namespace std::chrono_literals;
 
-constexpr std::string_view kUsage = "usage: bench-blob-share [--sizes-mb 1,16,64] [--repeats N]\n";
+constexpr std::string_view kUsage =
+    "usage: bench-blob-share [--sizes-mb 1,16,64] [--repeats N] [--chunk-kb KB]\n";
 
 struct Options {
   std::vector<std::size_t> sizes_mb = {1, 16, 64};
   std::size_t repeats = 3;
+  std::size_t chunk_kb = BucketSettings{}.chunk_bytes >> 10;
 };
 
 Options parse_options(int argc, char** argv) {
@@ -48,6 +50,8 @@ Options parse_options(int argc, char** argv) {
           opts.sizes_mb = memos::bench::parse_positive_list(flag, value);
         } else if (flag == "--repeats") {
           opts.repeats = memos::bench::parse_positive(flag, value);
+        } else if (flag == "--chunk-kb") {
+          opts.chunk_kb = memos::bench::parse_positive(flag, value);
         } else {
           return false;
         }
@@ -75,7 +79,7 @@ struct Node {
   memos::testing::TempDir dir;
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<BlobBucket> bucket;
-  Node(NatsConnection* nats, int replicas) {
+  Node(NatsConnection* nats, int replicas, std::size_t chunk_kb) {
     Status s;
     blobs = BlobStore::open(dir.path() + "/blobs", &s);
     require(s, "opening a blob store");
@@ -83,6 +87,7 @@ struct Node {
     BucketSettings settings;
     settings.name = "BENCH_R" + std::to_string(replicas);
     settings.replicas = replicas;
+    settings.chunk_bytes = chunk_kb << 10;
     for (int i = 0; i < 150 && !bucket; ++i) {
       bucket = BlobBucket::open(settings, *nats, 5s, &s);
       if (!bucket && s.code == memos::store::Errc::unavailable) std::this_thread::sleep_for(200ms);
@@ -109,7 +114,8 @@ void run_mode(const Options& opts, int replicas) {
         const std::uint64_t x = random();
         std::memcpy(bytes.data() + i, &x, 8);
       }
-      Node alone(nullptr, replicas), maker(nats.get(), replicas), other(nats.get(), replicas);
+      Node alone(nullptr, replicas, opts.chunk_kb), maker(nats.get(), replicas, opts.chunk_kb),
+          other(nats.get(), replicas, opts.chunk_kb);
       BlobId id;
       auto t = Clock::now();
       require(alone.blobs->put(bytes, &id), "local put");
@@ -130,6 +136,7 @@ void run_mode(const Options& opts, int replicas) {
         .count("replicas", static_cast<std::uint64_t>(replicas))
         .count("size_mb", mb)
         .count("repeats", opts.repeats)
+        .count("chunk_kb", opts.chunk_kb)
         .num("local_put_ms", median(local_put))
         .num("put_ms", median(put))
         .num("local_read_ms", median(local_read))

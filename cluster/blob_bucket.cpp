@@ -101,6 +101,7 @@ std::unique_ptr<BlobBucket> BlobBucket::open(BucketSettings settings, NatsConnec
   stream.subjects = {"$O." + bucket->settings_.name + ".C.>",
                      "$O." + bucket->settings_.name + ".M.>"};
   stream.replicas = bucket->settings_.replicas;
+  stream.allow_direct = true;  // chunks are checked by the blob's digest
   if (*status = bucket->js_.ensure_stream(stream); !status->ok()) return nullptr;
   return bucket;
 }
@@ -168,11 +169,14 @@ Status BlobBucket::publish(const store::BlobId& id, const std::string& path, std
   if (file.get() < 0) return {Errc::io, "open " + path + ": " + std::strerror(errno)};
   const std::string nuid = fresh_nuid();
   const std::string chunks_subject = "$O." + settings_.name + ".C." + nuid;
+  // Room for the headers beside the bytes, under the server's limit.
+  const std::size_t limit = nats_.max_payload();
+  const std::size_t chunk =
+      std::min(settings_.chunk_bytes, limit > (16u << 10) ? limit - (8u << 10) : limit / 2);
   std::uint64_t sent = 0, chunks = 0;
   std::string piece;
   while (sent < size) {
-    const auto want =
-        static_cast<std::size_t>(std::min<std::uint64_t>(settings_.chunk_bytes, size - sent));
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size - sent));
     if (s = read_piece(file.get(), want, path, &piece); !s.ok()) return s;
     if (piece.size() != want) return {Errc::corrupt, path + " is shorter than its blob's size"};
     std::uint64_t sequence = 0;
@@ -192,7 +196,7 @@ Status BlobBucket::publish(const store::BlobId& id, const std::string& path, std
                {"chunks", chunks},
                {"digest", "SHA-256=" + base64url(std::string_view(
                                            reinterpret_cast<const char*>(id.data()), id.size()))},
-               {"options", {{"max_chunk_size", settings_.chunk_bytes}}}};
+               {"options", {{"max_chunk_size", chunk}}}};
   std::uint64_t sequence = 0;
   if (s = js_.append(meta_subject(id), meta.dump(), std::nullopt, "meta." + nuid, &sequence);
       !s.ok()) {
@@ -209,31 +213,46 @@ Status BlobBucket::fetch(const store::BlobId& id, store::BlobStore& into) {
     return {Errc::not_found,
             "blob " + store::to_hex(id) + " was removed from bucket " + settings_.name};
   }
+  // Chunks from any replica first (direct gets: raw bytes, no JSON); once
+  // more from the leader alone if what came fails its checks, since a
+  // replica may serve what the stream never committed.
+  Status s = fetch_chunks(id, d, into, false);
+  if (s.code == Errc::corrupt) s = fetch_chunks(id, d, into, true);
+  if (s.ok()) remember(id);
+  return s;
+}
+
+Status BlobBucket::fetch_chunks(const store::BlobId& id, const Description& d,
+                                store::BlobStore& into, bool leader_only) {
   std::unique_ptr<store::BlobUpload> upload;
   if (Status s = into.begin_upload(id, d.size, &upload); !s.ok()) return s;
   const std::string chunks_subject = "$O." + settings_.name + ".C." + d.nuid;
   std::uint64_t offset = 0, after = 0;
   for (std::uint64_t i = 0; i < d.chunks; ++i) {
     StoredMessage m;
-    if (Status s = js_.next_message(stream(), after + 1, chunks_subject, &m); !s.ok()) {
+    Status s{Errc::not_found, ""};
+    if (!leader_only) s = js_.direct_next(stream(), after + 1, chunks_subject, &m);
+    // A replica that lags, or a stream made without direct gets: the leader.
+    if (!s.ok() || m.subject != chunks_subject) {
+      s = js_.next_message(stream(), after + 1, chunks_subject, &m);
+    }
+    if (!s.ok()) {
       if (s.code == Errc::not_found) {
         return {Errc::corrupt, "bucket " + settings_.name + " lacks chunk " + std::to_string(i) +
                                    " of blob " + store::to_hex(id)};
       }
       return s;
     }
-    if (m.data.empty() || m.data.size() > d.size - offset) {
+    if (m.subject != chunks_subject || m.data.empty() || m.data.size() > d.size - offset) {
       return {Errc::corrupt, "bucket " + settings_.name + "'s chunk " + std::to_string(i) +
                                  " of blob " + store::to_hex(id) + " does not fit its size"};
     }
-    if (Status s = upload->write(offset, m.data); !s.ok()) return s;
+    if (Status w = upload->write(offset, m.data); !w.ok()) return w;
     offset += m.data.size();
     after = m.sequence;
   }
   // finish() checks the size and the digest: a wrong byte is corrupt here.
-  if (Status s = upload->finish(); !s.ok()) return s;
-  remember(id);
-  return {};
+  return upload->finish();
 }
 
 }  // namespace memos::cluster

@@ -78,8 +78,10 @@ Status JetStream::ensure_stream(const StreamSettings& settings) {
                  {"num_replicas", settings.replicas},
                  {"max_msg_size", settings.max_message_bytes},
                  {"max_age", ns(settings.max_age_ms)},
-                 // No direct gets: replicas answer them with records the
-                 // log may not keep (docs/scale-out.md, "Reading the log").
+                 // No direct gets for the log: replicas answer them with
+                 // records the log may not keep (docs/scale-out.md, "Reading
+                 // the log").
+                 {"allow_direct", settings.allow_direct},
                  {"discard", "old"}};
   std::string reply;
   Status s = call("$JS.API.STREAM.CREATE." + settings.name, config.dump(), &reply);
@@ -171,6 +173,31 @@ Status JetStream::next_message(std::string_view stream, std::uint64_t sequence,
   if (out->sequence < sequence) {
     return {Errc::corrupt, "JetStream's message comes before the one asked"};
   }
+  return {};
+}
+
+Status JetStream::direct_next(std::string_view stream, std::uint64_t sequence,
+                              std::string_view filter, StoredMessage* out) {
+  json body = {{"seq", sequence}, {"next_by_subj", std::string(filter)}};
+  NatsMessage m;
+  if (Status s =
+          nats_.request("$JS.API.DIRECT.GET." + std::string(stream), body.dump(), {}, timeout_, &m);
+      !s.ok()) {
+    return s;
+  }
+  if (m.status == 404) return {Errc::not_found, "no message yet"};
+  if (m.status != 0) {
+    return {Errc::unavailable,
+            "JetStream's direct get: " + std::to_string(m.status) + " " + m.status_text};
+  }
+  out->subject = m.header("Nats-Subject");
+  std::uint64_t seq = 0;
+  if (out->subject.empty() || !parse_decimal(m.header("Nats-Sequence"), &seq) || seq < sequence) {
+    return {Errc::corrupt, "JetStream's direct get lacks its subject or sequence"};
+  }
+  out->sequence = seq;
+  out->data = std::move(m.data);
+  out->headers = std::move(m.headers);
   return {};
 }
 

@@ -28,6 +28,11 @@ struct StreamSettings {
   std::int64_t max_message_bytes = -1;  // -1: the server's limit
   std::int64_t max_age_ms = 0;          // 0: kept until removed
   bool file_storage = true;
+  // Whether any replica may answer direct gets (direct_next()). Not for
+  // the log: a replica may serve what the log never committed ("Reading
+  // the log"); for content checked by its digest (the blob bucket) a wrong
+  // answer is caught, and a direct get costs no JSON or base64.
+  bool allow_direct = false;
 };
 
 struct StoredMessage {
@@ -70,6 +75,13 @@ class JetStream {
   // Errors: not_found (none yet), unavailable, corrupt.
   Status next_message(std::string_view stream, std::uint64_t sequence, std::string_view filter,
                       StoredMessage* out);
+  // As next_message(), answered by any replica of a stream made with
+  // allow_direct, the data as it was stored (no JSON, no base64). A replica
+  // that lags may answer not_found for a message the leader holds, and one
+  // may serve what the log never committed: check what it returns, and ask
+  // next_message() when in doubt. Errors: not_found, unavailable, corrupt.
+  Status direct_next(std::string_view stream, std::uint64_t sequence, std::string_view filter,
+                     StoredMessage* out);
   // `subject`'s last message, read from the stream's leader. Errors:
   // not_found (the subject has none, or no such stream), unavailable,
   // corrupt.

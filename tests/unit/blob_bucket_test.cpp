@@ -3,7 +3,8 @@
 // and empty; a blob put before sharing began is shared on demand; a blob
 // the bucket already holds is not uploaded again; and what a hostile or
 // damaged bucket holds (a description naming another blob, impossible
-// sizes, a missing or altered chunk) is refused as corrupt and never kept.
+// sizes, a missing or altered chunk) is refused as corrupt and never kept;
+// a bucket whose stream refuses direct gets is read from its leader.
 #define BOOST_TEST_MODULE blob_bucket
 #include <boost/test/unit_test.hpp>
 
@@ -242,4 +243,30 @@ BOOST_AUTO_TEST_CASE(a_bucket_that_cannot_answer_is_unavailable,
   BOOST_TEST(a.blobs->contains(id));  // kept locally; shared by a later put
   s = a.blobs->make_local(memos::store::sha256("elsewhere"));
   BOOST_TEST((s.code == Errc::unavailable), s.message);
+}
+
+BOOST_AUTO_TEST_CASE(a_bucket_made_without_direct_gets_is_read_from_its_leader,
+                     *boost::unit_test::label("nats") *
+                         boost::unit_test::precondition(nats_installed)) {
+  Fixture f;
+  {
+    // The stream as a bucket from before direct gets was made.
+    JetStream js(*f.connection, 5s);
+    StreamSettings settings;
+    settings.name = "OBJ_T_BLOBS";
+    settings.subjects = {"$O.T_BLOBS.C.>", "$O.T_BLOBS.M.>"};
+    Status s;
+    for (int i = 0; i < 100 && (s = js.ensure_stream(settings)).code == Errc::unavailable; ++i)
+      std::this_thread::sleep_for(200ms);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  }
+  Node a(f), b(f);
+  const std::string bytes = random_bytes(3333, 11);
+  BlobId id;
+  BOOST_REQUIRE(a.blobs->put(bytes, &id).ok());
+  Status s = b.blobs->make_local(id);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  std::string read;
+  BOOST_REQUIRE(b.blobs->get(id, &read).ok());
+  BOOST_TEST(read == bytes);
 }
