@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -157,6 +158,60 @@ Status BlobBucket::describe(const store::BlobId& id, Description* out) {
   return {};
 }
 
+Status BlobBucket::send_chunks(int fd, const std::string& path, std::uint64_t size,
+                               const std::string& nuid, std::size_t chunk, std::uint64_t* chunks) {
+  // Up to kWindow chunks in flight, so that an upload does not wait out a
+  // quorum's round trip for each chunk in turn.
+  constexpr std::size_t kWindow = 8;
+  std::deque<JetStream::PendingAppend> in_flight;
+  // Whatever is still in flight when this returns early is not waited for.
+  struct Forget {
+    JetStream& js;
+    std::deque<JetStream::PendingAppend>& pending;
+    ~Forget() {
+      for (const auto& p : pending) js.forget(p);
+    }
+  } forget{js_, in_flight};
+  std::uint64_t last_sequence = 0;
+  auto settle_oldest = [&]() -> Status {
+    std::uint64_t sequence = 0;
+    Status settled = js_.end_append(in_flight.front(), &sequence);
+    in_flight.pop_front();
+    if (!settled.ok()) return settled;
+    // One connection's messages are stored in the order sent; were they
+    // not, the description would describe other bytes.
+    if (sequence <= last_sequence) {
+      return {Errc::unavailable, "bucket " + settings_.name + " stored a chunk out of order"};
+    }
+    last_sequence = sequence;
+    return {};
+  };
+  const std::string chunks_subject = "$O." + settings_.name + ".C." + nuid;
+  std::uint64_t sent = 0;
+  Status s;
+  std::string piece;
+  while (sent < size) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size - sent));
+    if (s = read_piece(fd, want, path, &piece); !s.ok()) return s;
+    if (piece.size() != want) return {Errc::corrupt, path + " is shorter than its blob's size"};
+    if (in_flight.size() == kWindow) {
+      if (s = settle_oldest(); !s.ok()) return s;
+    }
+    // The message id makes an append retried within the stream's duplicate
+    // window land once.
+    JetStream::PendingAppend pending;
+    s = js_.begin_append(chunks_subject, piece, nuid + "." + std::to_string(*chunks), &pending);
+    if (!s.ok()) return s;
+    in_flight.push_back(pending);
+    sent += want;
+    ++*chunks;
+  }
+  while (!in_flight.empty()) {
+    if (s = settle_oldest(); !s.ok()) return s;
+  }
+  return {};
+}
+
 Status BlobBucket::publish(const store::BlobId& id, const std::string& path, std::uint64_t size) {
   Description have;
   Status s = describe(id, &have);
@@ -168,26 +223,12 @@ Status BlobBucket::publish(const store::BlobId& id, const std::string& path, std
   ReadOnlyFile file(path);
   if (file.get() < 0) return {Errc::io, "open " + path + ": " + std::strerror(errno)};
   const std::string nuid = fresh_nuid();
-  const std::string chunks_subject = "$O." + settings_.name + ".C." + nuid;
   // Room for the headers beside the bytes, under the server's limit.
   const std::size_t limit = nats_.max_payload();
   const std::size_t chunk =
       std::min(settings_.chunk_bytes, limit > (16u << 10) ? limit - (8u << 10) : limit / 2);
-  std::uint64_t sent = 0, chunks = 0;
-  std::string piece;
-  while (sent < size) {
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size - sent));
-    if (s = read_piece(file.get(), want, path, &piece); !s.ok()) return s;
-    if (piece.size() != want) return {Errc::corrupt, path + " is shorter than its blob's size"};
-    std::uint64_t sequence = 0;
-    // The message id makes an append retried within the stream's duplicate
-    // window land once.
-    s = js_.append(chunks_subject, piece, std::nullopt, nuid + "." + std::to_string(chunks),
-                   &sequence);
-    if (!s.ok()) return s;
-    sent += want;
-    ++chunks;
-  }
+  std::uint64_t chunks = 0;
+  if (s = send_chunks(file.get(), path, size, nuid, chunk, &chunks); !s.ok()) return s;
   json meta = {{"name", store::to_hex(id)},
                {"bucket", settings_.name},
                {"nuid", nuid},

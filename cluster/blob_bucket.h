@@ -85,6 +85,11 @@ class BlobBucket : public store::SharedBlobs {
   Status fetch_chunks(const store::BlobId& id, const Description& d, store::BlobStore& into,
                       bool leader_only);
   void remember(const store::BlobId& id);
+  // Appends the `size` bytes of `fd` (the file at `path`) to the chunks of
+  // upload `nuid`, `chunk` bytes at a time; `*chunks` counts them.
+  // Errors: as publish().
+  Status send_chunks(int fd, const std::string& path, std::uint64_t size, const std::string& nuid,
+                     std::size_t chunk, std::uint64_t* chunks);
 
   BucketSettings settings_;
   NatsConnection& nats_;

@@ -115,6 +115,28 @@ Status JetStream::append(std::string_view subject, std::string_view data,
   if (!message_id.empty()) headers.emplace_back("Nats-Msg-Id", std::string(message_id));
   NatsMessage m;
   if (Status s = nats_.request(subject, data, headers, timeout_, &m); !s.ok()) return s;
+  return read_ack(m, sequence, actual_last);
+}
+
+Status JetStream::begin_append(std::string_view subject, std::string_view data,
+                               std::string_view message_id, PendingAppend* out) {
+  Headers headers;
+  if (!message_id.empty()) headers.emplace_back("Nats-Msg-Id", std::string(message_id));
+  return nats_.send_request(subject, data, headers, &out->token);
+}
+
+Status JetStream::end_append(const PendingAppend& pending, std::uint64_t* sequence) {
+  NatsMessage m;
+  if (Status s = nats_.await_reply(pending.token, timeout_, &m); !s.ok()) return s;
+  return read_ack(m, sequence, nullptr);
+}
+
+void JetStream::forget(const PendingAppend& pending) {
+  nats_.forget(pending.token);
+}
+
+Status JetStream::read_ack(const NatsMessage& m, std::uint64_t* sequence,
+                           std::uint64_t* actual_last) {
   try {
     json ack = json::parse(m.data);
     if (ack.contains("error")) {

@@ -67,6 +67,17 @@ class JetStream {
                 std::optional<std::uint64_t> expected_last, std::string_view message_id,
                 std::uint64_t* sequence, std::uint64_t* actual_last = nullptr,
                 const Headers& extra = {});
+  // append() in two halves, without fencing, so that several appends are in
+  // flight at once (a blob's chunks): JetStream stores one connection's
+  // messages in the order it sent them. Every begun append must be ended
+  // or forgotten. Errors: as append().
+  struct PendingAppend {
+    std::uint64_t token = 0;
+  };
+  Status begin_append(std::string_view subject, std::string_view data, std::string_view message_id,
+                      PendingAppend* out);
+  Status end_append(const PendingAppend& pending, std::uint64_t* sequence);
+  void forget(const PendingAppend& pending);
   // The first message at or after `sequence` on a subject matching `filter`
   // (wildcards allowed), read from the stream's leader: a replica may answer
   // with a message the log never committed — scripts/cluster-test found
@@ -96,6 +107,8 @@ class JetStream {
   // (JetStream's err_code) goes to `err_code` when given.
   Status call(const std::string& subject, const std::string& body, std::string* reply,
               int* err_code = nullptr);
+  // An append's acknowledgement. Errors: as append().
+  static Status read_ack(const NatsMessage& m, std::uint64_t* sequence, std::uint64_t* actual_last);
 
   NatsConnection& nats_;
   std::chrono::milliseconds timeout_;

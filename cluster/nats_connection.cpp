@@ -466,16 +466,31 @@ Status NatsConnection::send_message(std::string_view subject, std::string_view r
 Status NatsConnection::request(std::string_view subject, std::string_view data,
                                const Headers& headers, std::chrono::milliseconds timeout,
                                NatsMessage* reply) {
-  auto pending = std::make_shared<Pending>();
-  std::uint64_t token;
+  std::uint64_t token = 0;
+  if (Status s = send_request(subject, data, headers, &token); !s.ok()) return s;
+  return await_reply(token, timeout, reply);
+}
+
+Status NatsConnection::send_request(std::string_view subject, std::string_view data,
+                                    const Headers& headers, std::uint64_t* token) {
   {
     std::lock_guard lock(mutex_);
-    token = next_token_++;
-    pending_[token] = pending;
+    *token = next_token_++;
+    pending_[*token] = std::make_shared<Pending>();
   }
-  Status s = send_message(subject, inbox_prefix_ + std::to_string(token), data, headers);
+  Status s = send_message(subject, inbox_prefix_ + std::to_string(*token), data, headers);
+  if (!s.ok()) forget(*token);
+  return s;
+}
+
+Status NatsConnection::await_reply(std::uint64_t token, std::chrono::milliseconds timeout,
+                                   NatsMessage* reply) {
   std::unique_lock lock(mutex_);
-  if (s.ok() && !replies_.wait_for(lock, timeout, [&] { return pending->done; })) {
+  auto it = pending_.find(token);
+  if (it == pending_.end()) return {Errc::unavailable, "no such request"};
+  std::shared_ptr<Pending> pending = it->second;
+  Status s;
+  if (!replies_.wait_for(lock, timeout, [&] { return pending->done; })) {
     s = {Errc::unavailable, "no reply from NATS within " + std::to_string(timeout.count()) + " ms"};
   }
   pending_.erase(token);
@@ -483,6 +498,11 @@ Status NatsConnection::request(std::string_view subject, std::string_view data,
   if (!pending->status.ok()) return pending->status;
   *reply = std::move(pending->reply);
   return {};
+}
+
+void NatsConnection::forget(std::uint64_t token) {
+  std::lock_guard lock(mutex_);
+  pending_.erase(token);
 }
 
 Status NatsConnection::subscribe(std::string_view subject,

@@ -92,6 +92,15 @@ class NatsConnection {
   // no-responders status). Errors: unavailable, conflict (too large).
   Status request(std::string_view subject, std::string_view data, const Headers& headers,
                  std::chrono::milliseconds timeout, NatsMessage* reply);
+  // request() in two halves, so that a caller keeps several requests in
+  // flight (an upload's chunks, in order on this one connection): send_request
+  // sends and names the request in `*token`; await_reply waits for its reply
+  // and forgets it, as does forget() for one whose reply is no longer wanted.
+  // Every token must be awaited or forgotten. Errors: as request().
+  Status send_request(std::string_view subject, std::string_view data, const Headers& headers,
+                      std::uint64_t* token);
+  Status await_reply(std::uint64_t token, std::chrono::milliseconds timeout, NatsMessage* reply);
+  void forget(std::uint64_t token);
   // Delivers every message on `subject` (wildcards allowed) to `handler` on
   // the reader thread, from now until unsubscribe(*sid) or the connection's
   // end, across reconnections (messages sent while disconnected are

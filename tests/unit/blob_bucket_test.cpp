@@ -1,10 +1,10 @@
 // The cluster's shared blobs (cluster/blob_bucket.h) on a real nats-server:
 // a blob one node's store puts is fetched whole by another's, in chunks
-// and empty; a blob put before sharing began is shared on demand; a blob
-// the bucket already holds is not uploaded again; and what a hostile or
-// damaged bucket holds (a description naming another blob, impossible
-// sizes, a missing or altered chunk) is refused as corrupt and never kept;
-// a bucket whose stream refuses direct gets is read from its leader.
+// (more than an upload keeps in flight) and empty; a blob put before sharing began is shared on
+// demand; a blob the bucket already holds is not uploaded again; and what a hostile or damaged
+// bucket holds (a description naming another blob, impossible sizes, a missing or altered chunk) is
+// refused as corrupt and never kept; a bucket whose stream refuses direct gets is read from its
+// leader.
 #define BOOST_TEST_MODULE blob_bucket
 #include <boost/test/unit_test.hpp>
 
@@ -116,7 +116,8 @@ BOOST_AUTO_TEST_CASE(a_blob_put_on_one_node_is_fetched_whole_on_another,
   Fixture f;
   Node a(f), b(f);
   for (std::size_t size :
-       {std::size_t{0}, std::size_t{1}, std::size_t{999}, std::size_t{1000}, std::size_t{4321}}) {
+       {std::size_t{0}, std::size_t{1}, std::size_t{999}, std::size_t{1000}, std::size_t{4321},
+        std::size_t{12345}}) {  // more chunks than an upload keeps in flight
     const std::string bytes = random_bytes(size, static_cast<unsigned>(size));
     BlobId id;
     Status s = a.blobs->put(bytes, &id);
