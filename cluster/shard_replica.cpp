@@ -321,8 +321,10 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
   if (Status s = hold_record(group, sequence, digest); !s.ok()) {
     return {s.code, "applying log record " + std::to_string(sequence) + ": " + s.message};
   }
-  spdlog::debug("shard {}: applied record {} (hash {})", settings_.shard, sequence,
-                short_hex(digest));
+  if (spdlog::should_log(spdlog::level::debug)) {  // no hex on the hot path otherwise
+    spdlog::debug("shard {}: applied record {} (hash {})", settings_.shard, sequence,
+                  short_hex(digest));
+  }
   std::lock_guard lock(mutex_);
   ++applied_;
   return {};
@@ -459,8 +461,10 @@ Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes)
   std::uint64_t sequence = 0;
   if (Status s = append_record(record, expected, &sequence); !s.ok()) return s;
   const std::string digest = digest_of(record);
-  spdlog::debug("shard {}: appended record {} (after {}, lease {}, hash {})", settings_.shard,
-                sequence, expected, epoch, short_hex(digest));
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("shard {}: appended record {} (after {}, lease {}, hash {})", settings_.shard,
+                  sequence, expected, epoch, short_hex(digest));
+  }
   if (Status s = txn.set_log_position(settings_.shard, store::LogPosition{sequence, digest});
       !s.ok()) {
     return s;
@@ -532,8 +536,10 @@ Status ShardReplica::append_barrier() {
   if (Status s = hold_record(group, sequence, digest); !s.ok()) {
     return {s.code, "taking the shard over: " + s.message};
   }
-  spdlog::debug("shard {}: appended record {} (barrier after {}, lease {}, hash {})",
-                settings_.shard, sequence, expected, epoch, short_hex(digest));
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("shard {}: appended record {} (barrier after {}, lease {}, hash {})",
+                  settings_.shard, sequence, expected, epoch, short_hex(digest));
+  }
   std::lock_guard lock(mutex_);
   tail_ = sequence;
   barrier_ = false;
