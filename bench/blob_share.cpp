@@ -128,7 +128,7 @@ void run_mode(const Options& opts, int replicas) {
       require(maker.blobs->put(bytes, &id), "shared put");
       put.push_back(ms_since(t));
       t = Clock::now();
-      require(other.blobs->make_local(id), "fetch");
+      require(other.blobs->make_local(id, bytes.size()), "fetch");
       fetch.push_back(ms_since(t));
     }
     JsonLine()

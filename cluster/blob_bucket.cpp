@@ -247,12 +247,17 @@ Status BlobBucket::publish(const store::BlobId& id, const std::string& path, std
   return {};
 }
 
-Status BlobBucket::fetch(const store::BlobId& id, store::BlobStore& into) {
+Status BlobBucket::fetch(const store::BlobId& id, std::uint64_t size, store::BlobStore& into) {
   Description d;
   if (Status s = describe(id, &d); !s.ok()) return s;
   if (d.deleted) {
     return {Errc::not_found,
             "blob " + store::to_hex(id) + " was removed from bucket " + settings_.name};
+  }
+  if (d.size != size) {
+    return {Errc::corrupt, "bucket " + settings_.name + " describes blob " +
+                               store::to_hex(id).substr(0, 12) + " as " + std::to_string(d.size) +
+                               " bytes; its record says " + std::to_string(size)};
   }
   // Chunks from any replica first (direct gets: raw bytes, no JSON); once
   // more from the leader alone if what came fails its checks, since a

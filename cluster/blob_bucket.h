@@ -60,7 +60,7 @@ class BlobBucket : public store::SharedBlobs {
 
   Status publish(const store::BlobId& id, const std::string& path, std::uint64_t size) override;
   bool known_published(const store::BlobId& id) const override;
-  Status fetch(const store::BlobId& id, store::BlobStore& into) override;
+  Status fetch(const store::BlobId& id, std::uint64_t size, store::BlobStore& into) override;
 
   // The bucket's stream (OBJ_<name>).
   std::string stream() const { return "OBJ_" + settings_.name; }

@@ -96,7 +96,8 @@ Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& 
   // A state another node stored (cluster mode) is fetched from the
   // cluster's bucket before the executor reads its file; one that cannot be
   // fetched now is no state: the chat decodes the block instead.
-  if (store::Status f = blobs_.make_local((*out)->activation.blob); !f.ok()) {
+  if (store::Status f = blobs_.make_local((*out)->activation.blob, (*out)->activation.size);
+      !f.ok()) {
     spdlog::warn("activation {}'s state cannot be read here: {}", (*out)->activation.id, f.message);
     out->reset();
   }

@@ -67,7 +67,7 @@ Status chat_adapters(const Services& s, const PluginExecutor* executor,
       return Status::bad_request("an adapter's scale must be a number in [-16, 16]");
     }
     // Another node's adapter (cluster mode) comes from the cluster's bucket.
-    if (store::Status st = s.blobs->make_local(p.blob); !st.ok()) {
+    if (store::Status st = s.blobs->make_local(p.blob, p.size); !st.ok()) {
       return Status::from(st).prefixed("adapter '" + choice.name + "''s file");
     }
     picked.emplace_back(choice.name,

@@ -173,11 +173,11 @@ Status BlobStore::share(const BlobId& id) {
   return shared->publish(id, path_of(id), size);
 }
 
-Status BlobStore::make_local(const BlobId& id) {
+Status BlobStore::make_local(const BlobId& id, std::uint64_t size) {
   if (contains(id)) return {};
   SharedBlobs* shared = shared_.load(std::memory_order_acquire);
   if (!shared) return {Errc::not_found, "no blob " + to_hex(id)};
-  return shared->fetch(id, *this);
+  return shared->fetch(id, size, *this);
 }
 
 std::string BlobStore::temp_path(const BlobId& id) const {

@@ -64,11 +64,13 @@ class SharedBlobs {
   // Whether publish() is known to be done for `id` (no round trip): lets a
   // caller on a hot path skip the call.
   virtual bool known_published(const BlobId& id) const = 0;
-  // Copies blob `id` from the shared store into `into` (begin_upload, whose
-  // finish() checks its digest). Errors: not_found (not shared),
+  // Copies blob `id`, which a record says is `size` bytes, from the shared
+  // store into `into` (begin_upload, whose finish() checks its digest); a
+  // blob of another size is not taken, so that a hostile shared store
+  // cannot make a node fill its disk. Errors: not_found (not shared),
   // unavailable, corrupt (what the shared store holds is not the blob),
   // storage_full, io.
-  virtual Status fetch(const BlobId& id, BlobStore& into) = 0;
+  virtual Status fetch(const BlobId& id, std::uint64_t size, BlobStore& into) = 0;
 };
 
 class BlobStore {
@@ -89,10 +91,11 @@ class BlobStore {
   // that is known to hold it; success without one. Errors: not_found (no
   // such local blob), unavailable, corrupt, io.
   Status share(const BlobId& id);
-  // Makes sure this store holds blob `id`, fetching it from the shared store
-  // when it does not. Errors: not_found (neither has it), unavailable,
-  // corrupt, storage_full, io.
-  Status make_local(const BlobId& id);
+  // Makes sure this store holds blob `id` of `size` bytes (as the record
+  // that references it says), fetching it from the shared store when it
+  // does not. Errors: not_found (neither has it), unavailable, corrupt,
+  // storage_full, io.
+  Status make_local(const BlobId& id, std::uint64_t size);
   // Reads a blob and checks its digest. Errors: not_found, corrupt, io.
   Status get(const BlobId& id, std::string* bytes) const;
   bool contains(const BlobId& id) const;

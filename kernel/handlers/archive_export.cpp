@@ -150,8 +150,8 @@ Status ChunkWriter::send_blob(const store::Item& item, bool* sent) {
     // Checked before its first byte goes: a damaged file is this daemon's
     // fault, said here, not an import's puzzle later.
     std::uint64_t size = 0;
-    store::Status s =
-        blobs_ ? blobs_->make_local(p.blob) : store::Status{Errc::not_found, "no blob store"};
+    store::Status s = blobs_ ? blobs_->make_local(p.blob, p.size)
+                             : store::Status{Errc::not_found, "no blob store"};
     if (s.ok()) s = blobs_->check(p.blob, &size);
     if (s.code == Errc::not_found) {
       return Status::conflict("adapter '" + p.name + "' lost its file during the export");

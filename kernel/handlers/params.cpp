@@ -102,7 +102,7 @@ void export_chunk(const Services& s, const RequestContext& ctx, wire::ParamRef::
         static_cast<std::size_t>(std::min<std::uint64_t>(kExportChunkBytes, p.size - offset)),
         '\0');
     // Another node's adapter (cluster mode) comes from the cluster's bucket.
-    if (store::Status st = s.blobs->make_local(p.blob); !st.ok()) {
+    if (store::Status st = s.blobs->make_local(p.blob, p.size); !st.ok()) {
       return ctx.fail(Status::from(st).prefixed("the adapter's file"));
     }
     std::ifstream in(s.blobs->path(p.blob), std::ios::binary);

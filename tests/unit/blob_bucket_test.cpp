@@ -124,13 +124,13 @@ BOOST_AUTO_TEST_CASE(a_blob_put_on_one_node_is_fetched_whole_on_another,
     BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
     BOOST_TEST(a.bucket->known_published(id));
     BOOST_TEST(!b.blobs->contains(id));
-    s = b.blobs->make_local(id);
+    s = b.blobs->make_local(id, size);
     BOOST_REQUIRE_MESSAGE(s.ok(), "size " << size << ": " << s.message);
     std::string read;
     s = b.blobs->get(id, &read);  // checks the digest again
     BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
     BOOST_TEST(read == bytes);
-    BOOST_TEST(b.blobs->make_local(id).ok());  // there now: nothing to fetch
+    BOOST_TEST(b.blobs->make_local(id, size).ok());  // there now: nothing to fetch
   }
 }
 
@@ -140,7 +140,7 @@ BOOST_AUTO_TEST_CASE(a_blob_nobody_shared_is_not_found,
   Fixture f;
   Node a(f);
   const BlobId id = memos::store::sha256("never put");
-  Status s = a.blobs->make_local(id);
+  Status s = a.blobs->make_local(id, 9);
   BOOST_TEST((s.code == Errc::not_found), s.message);
   BOOST_TEST(!a.blobs->contains(id));
   BOOST_TEST(!a.bucket->known_published(id));
@@ -154,11 +154,11 @@ BOOST_AUTO_TEST_CASE(a_blob_put_before_sharing_is_shared_on_demand_and_once,
   a.blobs->share_with(nullptr);  // before cluster mode
   BlobId id;
   BOOST_REQUIRE(a.blobs->put(random_bytes(2500, 7), &id).ok());
-  BOOST_TEST((b.blobs->make_local(id).code == Errc::not_found));
+  BOOST_TEST((b.blobs->make_local(id, 2500).code == Errc::not_found));
   a.blobs->share_with(a.bucket.get());
   Status s = a.blobs->share(id);
   BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
-  BOOST_REQUIRE_MESSAGE((s = b.blobs->make_local(id)).ok(), s.message);
+  BOOST_REQUIRE_MESSAGE((s = b.blobs->make_local(id, 2500)).ok(), s.message);
 
   // Another node putting the same bytes finds them in the bucket: no second
   // upload (the description stays the first one).
@@ -186,7 +186,7 @@ BOOST_AUTO_TEST_CASE(what_a_hostile_bucket_holds_is_refused_and_never_kept,
   const BlobId id = memos::store::sha256(bytes);
   auto expect = [&](Errc code, const std::string& why) {
     Node fresh(f);  // its own cache: nothing known
-    Status s = fresh.blobs->make_local(id);
+    Status s = fresh.blobs->make_local(id, 1500);
     BOOST_TEST((s.code == code), why << ": " << s.message);
     BOOST_TEST(!fresh.blobs->contains(id), why);
   };
@@ -228,7 +228,12 @@ BOOST_AUTO_TEST_CASE(what_a_hostile_bucket_holds_is_refused_and_never_kept,
   BlobId put;
   BOOST_REQUIRE(a.blobs->put(bytes, &put).ok());
   Node b(f);
-  Status s = b.blobs->make_local(id);
+  // Not as a record of another size would have it: the description's size
+  // must be the record's.
+  Status s = b.blobs->make_local(id, 1 << 20);
+  BOOST_TEST((s.code == Errc::corrupt), s.message);
+  BOOST_TEST(!b.blobs->contains(id));
+  s = b.blobs->make_local(id, 1500);
   BOOST_TEST(s.ok(), s.message);
 }
 
@@ -242,7 +247,7 @@ BOOST_AUTO_TEST_CASE(a_bucket_that_cannot_answer_is_unavailable,
   Status s = a.blobs->put("written while the log is down", &id);
   BOOST_TEST((s.code == Errc::unavailable), s.message);
   BOOST_TEST(a.blobs->contains(id));  // kept locally; shared by a later put
-  s = a.blobs->make_local(memos::store::sha256("elsewhere"));
+  s = a.blobs->make_local(memos::store::sha256("elsewhere"), 9);
   BOOST_TEST((s.code == Errc::unavailable), s.message);
 }
 
@@ -265,7 +270,7 @@ BOOST_AUTO_TEST_CASE(a_bucket_made_without_direct_gets_is_read_from_its_leader,
   const std::string bytes = random_bytes(3333, 11);
   BlobId id;
   BOOST_REQUIRE(a.blobs->put(bytes, &id).ok());
-  Status s = b.blobs->make_local(id);
+  Status s = b.blobs->make_local(id, bytes.size());
   BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
   std::string read;
   BOOST_REQUIRE(b.blobs->get(id, &read).ok());
