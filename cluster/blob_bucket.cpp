@@ -228,7 +228,10 @@ Status BlobBucket::publish(const store::BlobId& id, const std::string& path, std
   const std::size_t chunk =
       std::min(settings_.chunk_bytes, limit > (16u << 10) ? limit - (8u << 10) : limit / 2);
   std::uint64_t chunks = 0;
-  if (s = send_chunks(file.get(), path, size, nuid, chunk, &chunks); !s.ok()) return s;
+  if (s = send_chunks(file.get(), path, size, nuid, chunk, &chunks); !s.ok()) {
+    upload_failures_.fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
   json meta = {{"name", store::to_hex(id)},
                {"bucket", settings_.name},
                {"nuid", nuid},
@@ -241,10 +244,24 @@ Status BlobBucket::publish(const store::BlobId& id, const std::string& path, std
   std::uint64_t sequence = 0;
   if (s = js_.append(meta_subject(id), meta.dump(), std::nullopt, "meta." + nuid, &sequence);
       !s.ok()) {
+    upload_failures_.fetch_add(1, std::memory_order_relaxed);
     return s;
   }
+  uploads_.fetch_add(1, std::memory_order_relaxed);
+  upload_bytes_.fetch_add(size, std::memory_order_relaxed);
   remember(id);
   return {};
+}
+
+BucketCounters BlobBucket::counters() const {
+  BucketCounters c;
+  c.uploads = uploads_.load(std::memory_order_relaxed);
+  c.upload_bytes = upload_bytes_.load(std::memory_order_relaxed);
+  c.upload_failures = upload_failures_.load(std::memory_order_relaxed);
+  c.fetches = fetches_.load(std::memory_order_relaxed);
+  c.fetch_bytes = fetch_bytes_.load(std::memory_order_relaxed);
+  c.fetch_failures = fetch_failures_.load(std::memory_order_relaxed);
+  return c;
 }
 
 Status BlobBucket::fetch(const store::BlobId& id, std::uint64_t size, store::BlobStore& into) {
@@ -264,8 +281,14 @@ Status BlobBucket::fetch(const store::BlobId& id, std::uint64_t size, store::Blo
   // replica may serve what the stream never committed.
   Status s = fetch_chunks(id, d, into, false);
   if (s.code == Errc::corrupt) s = fetch_chunks(id, d, into, true);
-  if (s.ok()) remember(id);
-  return s;
+  if (!s.ok()) {
+    fetch_failures_.fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
+  fetches_.fetch_add(1, std::memory_order_relaxed);
+  fetch_bytes_.fetch_add(d.size, std::memory_order_relaxed);
+  remember(id);
+  return {};
 }
 
 Status BlobBucket::fetch_chunks(const store::BlobId& id, const Description& d,

@@ -30,6 +30,7 @@
 // the local files.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -41,6 +42,14 @@
 #include "memcube/blob_store.h"
 
 namespace memos::cluster {
+
+// What this node moved through the bucket since it started (memctl
+// metrics): uploads that the bucket lacked, fetches of blobs this node
+// lacked, and the attempts that failed.
+struct BucketCounters {
+  std::uint64_t uploads = 0, upload_bytes = 0, upload_failures = 0;
+  std::uint64_t fetches = 0, fetch_bytes = 0, fetch_failures = 0;
+};
 
 struct BucketSettings {
   std::string name;  // the bucket: letters, digits, '_' and '-'
@@ -61,6 +70,8 @@ class BlobBucket : public store::SharedBlobs {
   Status publish(const store::BlobId& id, const std::string& path, std::uint64_t size) override;
   bool known_published(const store::BlobId& id) const override;
   Status fetch(const store::BlobId& id, std::uint64_t size, store::BlobStore& into) override;
+
+  BucketCounters counters() const;
 
   // The bucket's stream (OBJ_<name>).
   std::string stream() const { return "OBJ_" + settings_.name; }
@@ -98,6 +109,8 @@ class BlobBucket : public store::SharedBlobs {
   // Blobs the bucket is known to hold: it never removes one, so this only
   // grows (bounded: forgotten wholesale when full, which costs a lookup).
   std::unordered_set<std::string> published_;
+  std::atomic<std::uint64_t> uploads_{0}, upload_bytes_{0}, upload_failures_{0};
+  std::atomic<std::uint64_t> fetches_{0}, fetch_bytes_{0}, fetch_failures_{0};
 };
 
 }  // namespace memos::cluster

@@ -168,6 +168,13 @@ void ClusterNode::stop() {
   if (replica_) replica_->stop(true);
 }
 
+bool ClusterNode::figures(cluster::ReplicaState* replica, cluster::BucketCounters* bucket) const {
+  if (!replica_ || !bucket_) return false;
+  *replica = replica_->state();
+  *bucket = bucket_->counters();
+  return true;
+}
+
 cluster::NodeReport ClusterNode::self_report() const {
   const cluster::ReplicaState st = replica_->state();
   return cluster::NodeReport{config_.node_id, true,        st.fault,  st.owner,

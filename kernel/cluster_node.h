@@ -91,6 +91,9 @@ class ClusterNode {
 
   // Success while this node owns the shard, else why not.
   Status writable() const;
+  // What this node's replica and blob bucket did (memctl metrics), without
+  // asking any engine. False before the node joined.
+  bool figures(cluster::ReplicaState* replica, cluster::BucketCounters* bucket) const;
   // Asks etcd, the log and every node on the roster, each within `timeout`
   // (blocks: run it on a worker). An engine that does not answer leaves a
   // note, not an error. Errors: unavailable (not joined yet).

@@ -3,8 +3,10 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <utility>
 
 #include "kernel/activation_tier.h"
+#include "kernel/cluster_node.h"
 #include "kernel/index_set.h"
 #include "kernel/plugin_manager.h"
 #include "kernel/prometheus_text.h"
@@ -108,6 +110,46 @@ void write_plugins(const Services& s, PrometheusText* out) {
   }
 }
 
+// Cluster mode: this node's part (memos-cluster(7)), from what it holds in
+// memory; nothing asks the engines during a scrape.
+void write_cluster(const Services& s, PrometheusText* out) {
+  cluster::ReplicaState replica;
+  cluster::BucketCounters bucket;
+  if (!s.cluster || !s.cluster->figures(&replica, &bucket)) return;
+  out->family("memosd_cluster_owner", "gauge", "1 while this node owns the store and writes.");
+  out->sample("memosd_cluster_owner", replica.owner ? 1 : 0);
+  out->family("memosd_cluster_stopped", "gauge",
+              "1 once this node stopped applying the log at a record off its chain.");
+  out->sample("memosd_cluster_stopped", replica.fault.empty() ? 0 : 1);
+  out->family("memosd_cluster_log_position", "gauge",
+              "The log sequence this node's store holds (compare across nodes for the lag).");
+  out->sample("memosd_cluster_log_position", static_cast<double>(replica.position));
+  out->family("memosd_cluster_records_total", "counter",
+              "Log records this node appended as the owner and applied as a follower.");
+  out->sample("memosd_cluster_records_total", {{"how", "appended"}},
+              static_cast<double>(replica.appended));
+  out->sample("memosd_cluster_records_total", {{"how", "applied"}},
+              static_cast<double>(replica.applied));
+  out->family("memosd_blob_bucket_transfers_total", "counter",
+              "KV states and adapters this node uploaded to the cluster's bucket and fetched "
+              "from it, by result.");
+  const std::pair<const char*, const char*> kinds[] = {
+      {"upload", "ok"}, {"upload", "failed"}, {"fetch", "ok"}, {"fetch", "failed"}};
+  const std::uint64_t counts[] = {bucket.uploads, bucket.upload_failures, bucket.fetches,
+                                  bucket.fetch_failures};
+  for (std::size_t i = 0; i < 4; ++i) {
+    out->sample("memosd_blob_bucket_transfers_total",
+                {{"direction", kinds[i].first}, {"result", kinds[i].second}},
+                static_cast<double>(counts[i]));
+  }
+  out->family("memosd_blob_bucket_bytes_total", "counter",
+              "Bytes of the transfers above that succeeded.");
+  out->sample("memosd_blob_bucket_bytes_total", {{"direction", "upload"}},
+              static_cast<double>(bucket.upload_bytes));
+  out->sample("memosd_blob_bucket_bytes_total", {{"direction", "fetch"}},
+              static_cast<double>(bucket.fetch_bytes));
+}
+
 }  // namespace
 
 Status metrics_text(const Services& s, std::string* out) {
@@ -149,6 +191,7 @@ Status metrics_text(const Services& s, std::string* out) {
   text.sample("memosd_store_map_bytes", static_cast<double>(s.store.map_size()));
   write_tenants(tenants, &text);
   write_plugins(s, &text);
+  write_cluster(s, &text);
   text.family("memosd_scheduler_passes_total", "counter",
               "Scheduler passes since memosd started (memos(7), Scheduling).");
   text.sample("memosd_scheduler_passes_total", static_cast<double>(s.scheduler.passes()));

@@ -3,8 +3,8 @@
 // llama.cpp executor on a tiny generated model, replicating through a real
 // nats-server and etcd. The owner's chat stores the block's state; the
 // owner is killed; the follower that takes over restores that state in its
-// next chat, fetching the blob from the cluster's bucket. Skipped (never
-// passed) without the engines.
+// next chat, fetching the blob from the cluster's bucket, which memctl
+// metrics counts. Skipped (never passed) without the engines.
 #define BOOST_TEST_MODULE cluster_kv
 #include <boost/test/unit_test.hpp>
 
@@ -143,4 +143,20 @@ BOOST_AUTO_TEST_CASE(a_state_stored_on_the_owner_restores_on_the_node_that_takes
   BOOST_TEST(restored->activation == stored->activation);
   BOOST_TEST(restored->text == stored->text);  // greedy: the same answer
   BOOST_TEST(n2.blob_files() == 1u);
+
+  // memctl metrics counts the fetch, and says who owns the store now.
+  auto m = c2->metrics();
+  BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
+  for (const char* line :
+       {"memosd_cluster_owner 1\n",
+        "memosd_blob_bucket_transfers_total{direction=\"fetch\",result=\"ok\"} 1\n",
+        "memosd_blob_bucket_transfers_total{direction=\"fetch\",result=\"failed\"} 0\n",
+        "memosd_cluster_stopped 0\n"}) {
+    BOOST_TEST(m->find(line) != std::string::npos, line << " in\n" << *m);
+  }
+  auto states = c2->kv_list("maya");
+  BOOST_REQUIRE_MESSAGE(states.ok() && states->size() == 1u, why(states));
+  const std::string bytes = "memosd_blob_bucket_bytes_total{direction=\"fetch\"} " +
+                            std::to_string(states->front().bytes) + "\n";
+  BOOST_TEST(m->find(bytes) != std::string::npos, bytes << " in\n" << *m);
 }
