@@ -1,12 +1,7 @@
 #include "cluster/blob_bucket.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <ctime>
 #include <deque>
 #include <random>
@@ -62,36 +57,6 @@ std::string now_rfc3339() {
   return text;
 }
 
-class ReadOnlyFile {
- public:
-  explicit ReadOnlyFile(const std::string& path)
-      : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
-  ~ReadOnlyFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ReadOnlyFile(const ReadOnlyFile&) = delete;
-  ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// Up to `want` bytes at the file's current offset (fewer only at its end).
-Status read_piece(int fd, std::size_t want, const std::string& path, std::string* out) {
-  out->resize(want);
-  std::size_t got = 0;
-  while (got < want) {
-    ssize_t n = ::read(fd, out->data() + got, want - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return {Errc::io, "read " + path + ": " + std::strerror(errno)};
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  out->resize(got);
-  return {};
-}
-
 }  // namespace
 
 std::unique_ptr<BlobBucket> BlobBucket::open(BucketSettings settings, NatsConnection& nats,
@@ -99,8 +64,7 @@ std::unique_ptr<BlobBucket> BlobBucket::open(BucketSettings settings, NatsConnec
   std::unique_ptr<BlobBucket> bucket(new BlobBucket(std::move(settings), nats, timeout));
   StreamSettings stream;
   stream.name = bucket->stream();
-  stream.subjects = {"$O." + bucket->settings_.name + ".C.>",
-                     "$O." + bucket->settings_.name + ".M.>"};
+  stream.subjects = {bucket->chunk_subject(">"), bucket->meta_subjects()};
   stream.replicas = bucket->settings_.replicas;
   stream.allow_direct = true;  // chunks are checked by the blob's digest
   if (*status = bucket->js_.ensure_stream(stream); !status->ok()) return nullptr;
@@ -109,6 +73,14 @@ std::unique_ptr<BlobBucket> BlobBucket::open(BucketSettings settings, NatsConnec
 
 std::string BlobBucket::meta_subject(const store::BlobId& id) const {
   return "$O." + settings_.name + ".M." + base64url(store::to_hex(id));
+}
+
+std::string BlobBucket::meta_subjects() const {
+  return "$O." + settings_.name + ".M.>";
+}
+
+std::string BlobBucket::chunk_subject(const std::string& nuid) const {
+  return "$O." + settings_.name + ".C." + nuid;
 }
 
 bool BlobBucket::known_published(const store::BlobId& id) const {
@@ -158,8 +130,9 @@ Status BlobBucket::describe(const store::BlobId& id, Description* out) {
   return {};
 }
 
-Status BlobBucket::send_chunks(int fd, const std::string& path, std::uint64_t size,
-                               const std::string& nuid, std::size_t chunk, std::uint64_t* chunks) {
+Status BlobBucket::send_chunks(const store::BlobId& id, std::uint64_t size,
+                               const store::BlobStore& from, const std::string& nuid,
+                               std::size_t chunk, std::uint64_t* chunks) {
   // Up to kWindow chunks in flight, so that an upload does not wait out a
   // quorum's round trip for each chunk in turn.
   constexpr std::size_t kWindow = 8;
@@ -186,14 +159,16 @@ Status BlobBucket::send_chunks(int fd, const std::string& path, std::uint64_t si
     last_sequence = sequence;
     return {};
   };
-  const std::string chunks_subject = "$O." + settings_.name + ".C." + nuid;
+  const std::string chunks_subject = chunk_subject(nuid);
   std::uint64_t sent = 0;
   Status s;
   std::string piece;
   while (sent < size) {
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size - sent));
-    if (s = read_piece(fd, want, path, &piece); !s.ok()) return s;
-    if (piece.size() != want) return {Errc::corrupt, path + " is shorter than its blob's size"};
+    if (s = from.read_at(id, sent, want, &piece); !s.ok()) return s;
+    if (piece.size() != want) {
+      return {Errc::corrupt, from.path(id) + " is shorter than its blob's size"};
+    }
     if (in_flight.size() == kWindow) {
       if (s = settle_oldest(); !s.ok()) return s;
     }
@@ -212,7 +187,8 @@ Status BlobBucket::send_chunks(int fd, const std::string& path, std::uint64_t si
   return {};
 }
 
-Status BlobBucket::publish(const store::BlobId& id, const std::string& path, std::uint64_t size) {
+Status BlobBucket::publish(const store::BlobId& id, std::uint64_t size,
+                           const store::BlobStore& from) {
   Description have;
   Status s = describe(id, &have);
   if (s.ok() && !have.deleted && have.size == size) {
@@ -220,15 +196,13 @@ Status BlobBucket::publish(const store::BlobId& id, const std::string& path, std
     return {};
   }
   if (!s.ok() && s.code != Errc::not_found) return s;
-  ReadOnlyFile file(path);
-  if (file.get() < 0) return {Errc::io, "open " + path + ": " + std::strerror(errno)};
   const std::string nuid = fresh_nuid();
   // Room for the headers beside the bytes, under the server's limit.
   const std::size_t limit = nats_.max_payload();
   const std::size_t chunk =
       std::min(settings_.chunk_bytes, limit > (16u << 10) ? limit - (8u << 10) : limit / 2);
   std::uint64_t chunks = 0;
-  if (s = send_chunks(file.get(), path, size, nuid, chunk, &chunks); !s.ok()) {
+  if (s = send_chunks(id, size, from, nuid, chunk, &chunks); !s.ok()) {
     upload_failures_.fetch_add(1, std::memory_order_relaxed);
     return s;
   }
@@ -264,6 +238,14 @@ BucketCounters BlobBucket::counters() const {
   return c;
 }
 
+Status BlobBucket::usage(std::chrono::milliseconds timeout, BucketUsage* out) {
+  JetStream js(nats_, timeout);
+  StreamUsage u;
+  if (Status s = js.stream_usage(stream(), meta_subjects(), &u); !s.ok()) return s;
+  *out = BucketUsage{u.subjects, u.bytes};
+  return {};
+}
+
 Status BlobBucket::fetch(const store::BlobId& id, std::uint64_t size, store::BlobStore& into) {
   Description d;
   if (Status s = describe(id, &d); !s.ok()) return s;
@@ -295,7 +277,7 @@ Status BlobBucket::fetch_chunks(const store::BlobId& id, const Description& d,
                                 store::BlobStore& into, bool leader_only) {
   std::unique_ptr<store::BlobUpload> upload;
   if (Status s = into.begin_upload(id, d.size, &upload); !s.ok()) return s;
-  const std::string chunks_subject = "$O." + settings_.name + ".C." + d.nuid;
+  const std::string chunks_subject = chunk_subject(d.nuid);
   std::uint64_t offset = 0, after = 0;
   for (std::uint64_t i = 0; i < d.chunks; ++i) {
     StoredMessage m;

@@ -51,6 +51,12 @@ struct BucketCounters {
   std::uint64_t fetches = 0, fetch_bytes = 0, fetch_failures = 0;
 };
 
+// What a bucket holds, as its stream's leader says.
+struct BucketUsage {
+  std::uint64_t blobs = 0;  // described in it (each uploaded whole)
+  std::uint64_t bytes = 0;  // its stream stores, on each replica
+};
+
 struct BucketSettings {
   std::string name;  // the bucket: letters, digits, '_' and '-'
   int replicas = 1;
@@ -67,16 +73,26 @@ class BlobBucket : public store::SharedBlobs {
   static std::unique_ptr<BlobBucket> open(BucketSettings settings, NatsConnection& nats,
                                           std::chrono::milliseconds timeout, Status* status);
 
-  Status publish(const store::BlobId& id, const std::string& path, std::uint64_t size) override;
+  Status publish(const store::BlobId& id, std::uint64_t size,
+                 const store::BlobStore& from) override;
   bool known_published(const store::BlobId& id) const override;
   Status fetch(const store::BlobId& id, std::uint64_t size, store::BlobStore& into) override;
 
+  // This node's transfers since it started (no round trip).
   BucketCounters counters() const;
+  // What the bucket holds now, asked within `timeout`. Errors: not_found
+  // (its stream is gone), unavailable, corrupt.
+  Status usage(std::chrono::milliseconds timeout, BucketUsage* out);
 
+  const std::string& name() const { return settings_.name; }
   // The bucket's stream (OBJ_<name>).
   std::string stream() const { return "OBJ_" + settings_.name; }
   // The subject of blob `id`'s description.
   std::string meta_subject(const store::BlobId& id) const;
+  // Every description's subject (a wildcard).
+  std::string meta_subjects() const;
+  // The subject of upload `nuid`'s chunks.
+  std::string chunk_subject(const std::string& nuid) const;
 
  private:
   BlobBucket(BucketSettings settings, NatsConnection& nats, std::chrono::milliseconds timeout)
@@ -96,11 +112,11 @@ class BlobBucket : public store::SharedBlobs {
   Status fetch_chunks(const store::BlobId& id, const Description& d, store::BlobStore& into,
                       bool leader_only);
   void remember(const store::BlobId& id);
-  // Appends the `size` bytes of `fd` (the file at `path`) to the chunks of
-  // upload `nuid`, `chunk` bytes at a time; `*chunks` counts them.
+  // Appends the `size` bytes of blob `id`, read from `from`, to the chunks
+  // of upload `nuid`, `chunk` bytes at a time; `*chunks` counts them.
   // Errors: as publish().
-  Status send_chunks(int fd, const std::string& path, std::uint64_t size, const std::string& nuid,
-                     std::size_t chunk, std::uint64_t* chunks);
+  Status send_chunks(const store::BlobId& id, std::uint64_t size, const store::BlobStore& from,
+                     const std::string& nuid, std::size_t chunk, std::uint64_t* chunks);
 
   BucketSettings settings_;
   NatsConnection& nats_;

@@ -257,4 +257,34 @@ Status JetStream::last_sequence(std::string_view stream, std::string_view subjec
   return {};
 }
 
+Status JetStream::stream_usage(std::string_view stream, std::string_view subjects_filter,
+                               StreamUsage* out) {
+  json body = json::object();
+  if (!subjects_filter.empty()) {
+    // An offset past the end: the server pages its list of subjects and
+    // counts them in "total" (servers from 2.9.x); an older one sends the
+    // whole list, counted here.
+    body = {{"subjects_filter", std::string(subjects_filter)}, {"offset", 1 << 30}};
+  }
+  std::string reply;
+  if (Status s = call("$JS.API.STREAM.INFO." + std::string(stream), body.dump(), &reply); !s.ok())
+    return s;
+  try {
+    json r = json::parse(reply);
+    const json& state = r.at("state");
+    StreamUsage u;
+    u.messages = state.at("messages").get<std::uint64_t>();
+    u.bytes = state.at("bytes").get<std::uint64_t>();
+    if (!subjects_filter.empty()) {
+      u.subjects = r.contains("total")          ? r.at("total").get<std::uint64_t>()
+                   : state.contains("subjects") ? state.at("subjects").size()
+                                                : 0;
+    }
+    *out = u;
+  } catch (const json::exception& e) {
+    return {Errc::corrupt, std::string("JetStream's stream info: ") + e.what()};
+  }
+  return {};
+}
+
 }  // namespace memos::cluster

@@ -44,6 +44,11 @@ struct StoredMessage {
   std::string header(std::string_view name) const { return find_header(headers, name); }
 };
 
+struct StreamUsage {
+  std::uint64_t messages = 0, bytes = 0;
+  std::uint64_t subjects = 0;  // distinct ones matching the filter asked for
+};
+
 class JetStream {
  public:
   // `timeout` bounds each API call.
@@ -101,6 +106,10 @@ class JetStream {
   // the stream's leader knows it (so it covers every acknowledged append).
   // Errors: not_found (no such stream), unavailable, corrupt.
   Status last_sequence(std::string_view stream, std::string_view subject, std::uint64_t* out);
+  // What `stream` stores (each replica holds all of it) and how many
+  // distinct subjects match `subjects_filter` ("": not counted). Errors:
+  // not_found (no such stream), unavailable, corrupt.
+  Status stream_usage(std::string_view stream, std::string_view subjects_filter, StreamUsage* out);
 
  private:
   // A JSON API call; its reply's "error" becomes a Status, and its code

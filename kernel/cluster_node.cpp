@@ -182,7 +182,8 @@ cluster::NodeReport ClusterNode::self_report() const {
 }
 
 Status ClusterNode::report(std::chrono::milliseconds timeout, ClusterReport* out) {
-  if (!replica_ || !membership_) return Status::unavailable("this node has not joined its cluster");
+  if (!replica_ || !membership_ || !bucket_)
+    return Status::unavailable("this node has not joined its cluster");
   ClusterReport r;
   r.name = config_.name;
   r.node = config_.node_id;
@@ -200,6 +201,14 @@ Status ClusterNode::report(std::chrono::milliseconds timeout, ClusterReport* out
   s = js.last_sequence(replica_->stream(), replica_->subject(), &shard.last_sequence);
   if (!s.ok()) shard.note += (shard.note.empty() ? "" : "; ") + ("log: " + s.message);
   r.shards.push_back(std::move(shard));
+  r.bucket.name = bucket_->name();
+  cluster::BucketUsage usage;
+  if (store::Status u = bucket_->usage(timeout, &usage); u.ok()) {
+    r.bucket.blobs = usage.blobs;
+    r.bucket.bytes = usage.bytes;
+  } else {
+    r.bucket.note = u.message;
+  }
   s = membership_->gather(timeout, &r.nodes);
   if (!s.ok()) {
     // Without the roster, this node still reports itself.

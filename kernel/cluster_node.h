@@ -64,6 +64,11 @@ struct ClusterReport {
   };
   std::vector<Shard> shards;
   std::vector<cluster::NodeReport> nodes;  // the roster, each as it answered
+  struct Bucket {
+    std::string name;                    // of the object store bucket of KV states and adapters
+    std::uint64_t blobs = 0, bytes = 0;  // cluster::BucketUsage
+    std::string note;                    // why the figures are missing
+  } bucket;
 };
 
 class ClusterNode {

@@ -159,18 +159,23 @@ Status BlobStore::put(std::string_view bytes, BlobId* id) {
       return s;
     }
   }
-  SharedBlobs* shared = shared_.load(std::memory_order_acquire);
-  if (!shared || shared->known_published(*id)) return {};
-  return shared->publish(*id, path_of(*id), bytes.size());
+  // Just written from `bytes`: no check needed before it leaves.
+  if (SharedBlobs* shared = not_yet_shared(*id)) return shared->publish(*id, bytes.size(), *this);
+  return {};
 }
 
 Status BlobStore::share(const BlobId& id) {
-  SharedBlobs* shared = shared_.load(std::memory_order_acquire);
-  if (!shared || shared->known_published(id)) return {};
+  SharedBlobs* shared = not_yet_shared(id);
+  if (!shared) return {};
   // Checked before it leaves: a damaged file is not spread to every node.
   std::uint64_t size = 0;
   if (Status s = check(id, &size); !s.ok()) return s;
-  return shared->publish(id, path_of(id), size);
+  return shared->publish(id, size, *this);
+}
+
+SharedBlobs* BlobStore::not_yet_shared(const BlobId& id) const {
+  SharedBlobs* shared = shared_.load(std::memory_order_acquire);
+  return shared && !shared->known_published(id) ? shared : nullptr;
 }
 
 Status BlobStore::make_local(const BlobId& id, std::uint64_t size) {

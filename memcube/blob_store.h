@@ -57,10 +57,11 @@ class BlobStore;
 class SharedBlobs {
  public:
   virtual ~SharedBlobs() = default;
-  // Copies blob `id` (its checked file at `path`, `size` bytes) to the
-  // shared store unless it is there; returns once the shared store holds it
-  // durably. Errors: unavailable (retryable), io (the file), corrupt.
-  virtual Status publish(const BlobId& id, const std::string& path, std::uint64_t size) = 0;
+  // Copies blob `id` of `size` bytes, which `from` holds checked, to the
+  // shared store unless it is there, reading it with `from.read_at`;
+  // returns once the shared store holds it durably. Errors: unavailable
+  // (retryable), io (reading it), corrupt (the file is shorter).
+  virtual Status publish(const BlobId& id, std::uint64_t size, const BlobStore& from) = 0;
   // Whether publish() is known to be done for `id` (no round trip): lets a
   // caller on a hot path skip the call.
   virtual bool known_published(const BlobId& id) const = 0;
@@ -131,6 +132,9 @@ class BlobStore {
   std::string path_of(const BlobId& id) const;
   // A fresh name in DIR/tmp for a blob on its way in.
   std::string temp_path(const BlobId& id) const;
+  // The shared store, unless it is known to hold blob `id` already (or
+  // there is none): then nullptr.
+  SharedBlobs* not_yet_shared(const BlobId& id) const;
   std::string dir_;
   std::atomic<SharedBlobs*> shared_{nullptr};
 };

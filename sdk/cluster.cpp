@@ -23,6 +23,7 @@ std::future<Result<ClusterStatus>> Client::cluster_status_async() {
                           c.getReplicas(),
                           c.getLeaseMs(),
                           {},
+                          {},
                           {}};
         for (auto s : c.getShards()) {
           out.shards.push_back(
@@ -33,6 +34,8 @@ std::future<Result<ClusterStatus>> Client::cluster_status_async() {
                                          n.getOwner(), n.getPosition(), n.getBehind(),
                                          n.getAppended(), n.getApplied()});
         }
+        auto b = c.getBucket();
+        out.bucket = BucketStatus{str(b.getName()), b.getBlobs(), b.getBytes(), str(b.getNote())};
         return out;
       });
 }

@@ -137,6 +137,10 @@ int cluster_status(memos::Client& client, const Output& out) {
                               {"appended", n.appended},
                               {"applied", n.applied}});
       }
+      j["bucket"] = {{"name", c.bucket.name},
+                     {"blobs", c.bucket.blobs},
+                     {"bytes", c.bucket.bytes},
+                     {"note", c.bucket.note}};
     }
     return out.emit(j);
   }
@@ -164,6 +168,14 @@ int cluster_status(memos::Client& client, const Output& out) {
         static_cast<unsigned long long>(n.position), static_cast<unsigned long long>(n.behind),
         static_cast<unsigned long long>(n.appended), static_cast<unsigned long long>(n.applied));
     if (!n.note.empty()) std::printf("%-20s %s\n", "", n.note.c_str());
+  }
+  if (!c.bucket.note.empty()) {
+    std::printf("bucket %s (KV states and adapters): %s\n", c.bucket.name.c_str(),
+                c.bucket.note.c_str());
+  } else {
+    std::printf("bucket %s (KV states and adapters): %llu blob(s), %.1f MiB on each replica\n",
+                c.bucket.name.c_str(), static_cast<unsigned long long>(c.bucket.blobs),
+                static_cast<double>(c.bucket.bytes) / (1 << 20));
   }
   return 0;
 }

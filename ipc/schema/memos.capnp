@@ -668,6 +668,16 @@ struct ClusterStatus {
   leaseMs @4 :UInt32;      # cluster.lease_ms
   shards @5 :List(ShardStatus);
   nodes @6 :List(NodeStatus);  # by node id
+  bucket @7 :BucketStatus;
+}
+
+# The object store bucket that holds the cluster's KV states and adapters,
+# as the log's engine says.
+struct BucketStatus {
+  name @0 :Text;           # MEMOS_<cluster.name>_BLOBS
+  blobs @1 :UInt64;        # blobs in it
+  bytes @2 :UInt64;        # what it stores, on each replica
+  note @3 :Text;           # why the figures are missing (the engine did not answer)
 }
 
 struct ShardStatus {

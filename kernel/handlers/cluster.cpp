@@ -40,6 +40,11 @@ void put_report(const ClusterReport& c, wire::ClusterStatus::Builder b) {
     nodes[i].setAppended(n.appended);
     nodes[i].setApplied(n.applied);
   }
+  auto bucket = b.initBucket();
+  bucket.setName(c.bucket.name);
+  bucket.setBlobs(c.bucket.blobs);
+  bucket.setBytes(c.bucket.bytes);
+  bucket.setNote(c.bucket.note);
 }
 
 // Errors: permission_denied (not an admin: the roster is the operator's),

@@ -265,6 +265,10 @@ void fill(Arena& a, memos_cluster_status& out, const ClusterStatus& in) {
           c.appended = v.appended;
           c.applied = v.applied;
         });
+  out.bucket.name = a.str(in.bucket.name);
+  out.bucket.blobs = in.bucket.blobs;
+  out.bucket.bytes = in.bucket.bytes;
+  out.bucket.note = a.str(in.bucket.note);
 }
 
 void fill(Arena& a, memos_status& out, const Status& in) {

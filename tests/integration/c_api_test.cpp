@@ -479,6 +479,8 @@ BOOST_AUTO_TEST_CASE(the_daemon_tenants_plugins_and_scheduler_report) {
   BOOST_REQUIRE_EQUAL(memos_cluster_status_get(d.client, &cluster, &err), MEMOS_OK);
   BOOST_CHECK_EQUAL(cluster->enabled, 0);  // one node
   BOOST_CHECK_EQUAL(cluster->n_nodes, 0u);
+  BOOST_CHECK_EQUAL(cluster->bucket.name.len, 0u);
+  BOOST_CHECK_EQUAL(cluster->bucket.blobs, 0u);
   memos_free(cluster);
   memos_sched_status* sched = nullptr;
   BOOST_REQUIRE_EQUAL(memos_sched_status_get(d.client, nullptr, &sched, &err), MEMOS_OK);

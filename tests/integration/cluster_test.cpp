@@ -222,6 +222,10 @@ BOOST_AUTO_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_refuses_i
   BOOST_TEST(!n2_status.owner);
   BOOST_TEST(n2_status.appended == 0u);
   BOOST_TEST(n2_status.applied >= written.size() + 1);
+  // Memories only: the bucket of KV states and adapters holds nothing.
+  BOOST_TEST(status->bucket.name == "MEMOS_t_BLOBS");
+  BOOST_TEST(status->bucket.note.empty(), status->bucket.note);
+  BOOST_TEST(status->bucket.blobs == 0u);
   // memctl prints the same, as a table and as JSON.
   std::string out, err;
   BOOST_TEST(run_command({MEMOS_MEMCTL, "--socket", n2.process->socket(), "cluster", "status"},
@@ -231,11 +235,16 @@ BOOST_AUTO_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_refuses_i
   BOOST_TEST(out.find("n1                   owner") != std::string::npos, out);
   BOOST_TEST(out.find("n2                   follower") != std::string::npos, out);
   BOOST_TEST(
+      out.find("bucket MEMOS_t_BLOBS (KV states and adapters): 0 blob(s)") != std::string::npos,
+      out);
+  BOOST_TEST(
       run_command({MEMOS_MEMCTL, "--socket", n1.process->socket(), "--json", "cluster", "status"},
                   &out, &err) == 0,
       err);
   BOOST_TEST(out.find("\"node\":\"n1\"") != std::string::npos, out);
   BOOST_TEST(out.find("\"owner\":\"n1\"") != std::string::npos, out);
+  BOOST_TEST(out.find("\"bucket\":{\"name\":\"MEMOS_t_BLOBS\",\"blobs\":0,") != std::string::npos,
+             out);
 
   // A write to the follower is refused before anything is done, naming the
   // owner, and leaves nothing behind on either node.

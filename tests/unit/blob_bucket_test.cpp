@@ -134,6 +134,33 @@ BOOST_AUTO_TEST_CASE(a_blob_put_on_one_node_is_fetched_whole_on_another,
   }
 }
 
+// What `memctl cluster status` shows of the bucket: its blobs (one each,
+// however many nodes put the same bytes) and the bytes its stream stores.
+BOOST_AUTO_TEST_CASE(a_bucket_reports_its_blobs_and_bytes,
+                     *boost::unit_test::label("nats") *
+                         boost::unit_test::precondition(nats_installed)) {
+  Fixture f;
+  Node a(f), b(f);
+  memos::cluster::BucketUsage usage;
+  Status s = a.bucket->usage(5s, &usage);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_TEST(usage.blobs == 0u);
+  BOOST_TEST(usage.bytes == 0u);
+  std::uint64_t sizes = 0;
+  for (std::size_t size : {std::size_t{10}, std::size_t{2500}, std::size_t{7000}}) {
+    BlobId id;
+    BOOST_REQUIRE(a.blobs->put(random_bytes(size, static_cast<unsigned>(size)), &id).ok());
+    BOOST_REQUIRE(b.blobs->put(random_bytes(size, static_cast<unsigned>(size)), &id).ok());
+    sizes += size;
+  }
+  BOOST_REQUIRE_MESSAGE((s = b.bucket->usage(5s, &usage)).ok(), s.message);
+  BOOST_TEST(usage.blobs == 3u);
+  BOOST_TEST(usage.bytes >= sizes);  // and the descriptions, and headers
+  f.nats.kill(0);
+  s = a.bucket->usage(1s, &usage);
+  BOOST_TEST((s.code == Errc::unavailable), s.message);
+}
+
 BOOST_AUTO_TEST_CASE(a_blob_nobody_shared_is_not_found,
                      *boost::unit_test::label("nats") *
                          boost::unit_test::precondition(nats_installed)) {

@@ -1,6 +1,6 @@
 // memos/cluster.h — what a cluster reports (Client::cluster_status;
 // memos-cluster(7), memctl(1) "cluster status"): each shard's owner and log,
-// and each node on the roster as it answered.
+// each node on the roster as it answered, and the blob bucket.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +27,14 @@ struct NodeStatus {
   std::uint64_t applied = 0;   // records it applied as a follower, since it started
 };
 
+// The object store bucket that holds the cluster's KV states and adapters.
+struct BucketStatus {
+  std::string name{};       // MEMOS_<cluster.name>_BLOBS
+  std::uint64_t blobs = 0;  // blobs in it
+  std::uint64_t bytes = 0;  // what it stores, on each replica
+  std::string note{};       // why the figures are missing (the engine silent)
+};
+
 struct ClusterStatus {
   bool enabled = false;  // false: memosd runs as one node; nothing else is set
   std::string name{};    // cluster.name
@@ -35,6 +43,7 @@ struct ClusterStatus {
   std::uint32_t lease_ms = 0;
   std::vector<ShardStatus> shards{};
   std::vector<NodeStatus> nodes{};  // by node id
+  BucketStatus bucket{};
 };
 
 }  // namespace memos

@@ -285,6 +285,14 @@ typedef struct memos_node_status {
   uint64_t position, behind, appended, applied;
 } memos_node_status;
 
+/* The object store bucket of the cluster's KV states and adapters. */
+typedef struct memos_bucket_status {
+  memos_str name; /* MEMOS_<cluster.name>_BLOBS */
+  uint64_t blobs; /* blobs in it */
+  uint64_t bytes; /* what it stores, on each replica */
+  memos_str note; /* why the figures are missing */
+} memos_bucket_status;
+
 typedef struct memos_cluster_status {
   int enabled;
   memos_str name, node;
@@ -293,6 +301,7 @@ typedef struct memos_cluster_status {
   size_t n_shards;
   const memos_node_status* nodes;
   size_t n_nodes;
+  memos_bucket_status bucket;
 } memos_cluster_status;
 
 typedef struct memos_policy_info {

@@ -173,10 +173,15 @@ class NodeStatus(Structure):
                 ("applied", c_uint64)]
 
 
+class BucketStatus(Structure):
+    _fields_ = [("name", Str), ("blobs", c_uint64), ("bytes", c_uint64), ("note", Str)]
+
+
 class ClusterStatus(Structure):
     _fields_ = [("enabled", c_int), ("name", Str), ("node", Str), ("replicas", c_uint32),
                 ("lease_ms", c_uint32), ("shards", POINTER(ShardStatus)),
-                ("n_shards", c_size_t), ("nodes", POINTER(NodeStatus)), ("n_nodes", c_size_t)]
+                ("n_shards", c_size_t), ("nodes", POINTER(NodeStatus)), ("n_nodes", c_size_t),
+                ("bucket", BucketStatus)]
 
 
 class Status(Structure):
@@ -394,6 +399,7 @@ STRUCTS = {
     "memos_routed_search": RoutedSearch, "memos_plugin_info": PluginInfo,
     "memos_plugins": Plugins, "memos_status": Status, "memos_policy_info": PolicyInfo,
     "memos_shard_status": ShardStatus, "memos_node_status": NodeStatus,
+    "memos_bucket_status": BucketStatus,
     "memos_cluster_status": ClusterStatus,
     "memos_usage_bound": UsageBound, "memos_tenant_usage": TenantUsage, "memos_job": Job,
     "memos_jobs": Jobs, "memos_activation": Activation, "memos_activations": Activations,

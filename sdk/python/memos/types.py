@@ -227,6 +227,15 @@ class NodeStatus:
 
 
 @dataclass(frozen=True)
+class BucketStatus:
+    """The object store bucket of the cluster's KV states and adapters."""
+    name: str
+    blobs: int
+    bytes: int  # what it stores, on each replica
+    note: str  # why the figures are missing
+
+
+@dataclass(frozen=True)
 class ClusterStatus:
     """The cluster as the node asked sees it; enabled False: one node."""
     enabled: bool
@@ -236,6 +245,7 @@ class ClusterStatus:
     lease_ms: int
     shards: list[ShardStatus]
     nodes: list[NodeStatus]
+    bucket: BucketStatus
 
 
 @dataclass(frozen=True)
@@ -489,6 +499,7 @@ DATACLASS = {
     _c.RouteScore: RouteScore, _c.RouterChoice: RouterChoice, _c.ContextPiece: ContextPiece,
     _c.RoutedSearch: RoutedSearch, _c.PluginInfo: PluginInfo, _c.Status: Status,
     _c.ShardStatus: ShardStatus, _c.NodeStatus: NodeStatus, _c.ClusterStatus: ClusterStatus,
+    _c.BucketStatus: BucketStatus,
     _c.PolicyInfo: PolicyInfo, _c.UsageBound: UsageBound, _c.TenantUsage: TenantUsage,
     _c.Job: Job, _c.Activation: Activation, _c.KvStats: KvStats, _c.ChatReply: ChatReply,
     _c.ChatPiece: ChatPiece, _c.SchedPass: SchedPass, _c.CubeSchedule: CubeSchedule,

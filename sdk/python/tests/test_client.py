@@ -148,6 +148,7 @@ def test_the_daemon_tenants_and_scheduler_report(client):
     assert client.sched_status().passes >= 1
     cluster = client.cluster_status()
     assert isinstance(cluster, memos.ClusterStatus) and not cluster.enabled and cluster.nodes == []
+    assert cluster.bucket == memos.BucketStatus(name="", blobs=0, bytes=0, note="")
     assert isinstance(client.sched_log(), list)
     assert client.job_list() == []
     assert memos.default_socket()
