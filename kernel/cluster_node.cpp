@@ -8,6 +8,26 @@
 #include "memcube/change_summary.h"
 
 namespace memos::kernel {
+namespace {
+
+// The blobs whose reference count `changes` raise, with the sizes they give.
+std::vector<std::pair<store::BlobId, std::uint64_t>> raised_blobs(
+    const std::vector<store::Change>& changes) {
+  std::vector<std::pair<store::BlobId, std::uint64_t>> out;
+  for (const store::Change& c : changes) {
+    if (c.kind != store::ChangeKind::blob_refs) continue;
+    std::int64_t delta = 0;
+    std::uint64_t size = 0;
+    if (!store::decode_blob_refs(c.value, &delta, &size) || delta <= 0 || c.key.size() != 32)
+      continue;
+    store::BlobId id;
+    std::copy(c.key.begin(), c.key.end(), id.begin());
+    out.emplace_back(id, size);
+  }
+  return out;
+}
+
+}  // namespace
 
 bool writes_store(wire::Request::Which operation) {
   using R = wire::Request;
@@ -45,6 +65,7 @@ ClusterNode::ClusterNode(const ClusterConfig& config, store::Store& store,
 
 ClusterNode::~ClusterNode() {
   stop();
+  prefetch_.reset();           // its fetches go through the bucket
   blobs_.share_with(nullptr);  // the bucket goes with this node
 }
 
@@ -69,14 +90,7 @@ Status ClusterNode::open_bucket(std::chrono::steady_clock::time_point deadline) 
 }
 
 store::Status ClusterNode::sink(store::WriteTxn& txn, const store::ChangeSet& changes) {
-  for (const store::Change& c : changes.changes()) {
-    if (c.kind != store::ChangeKind::blob_refs) continue;
-    std::int64_t delta = 0;
-    std::uint64_t size = 0;
-    if (!store::decode_blob_refs(c.value, &delta, &size) || delta <= 0 || c.key.size() != 32)
-      continue;
-    store::BlobId id;
-    std::copy(c.key.begin(), c.key.end(), id.begin());
+  for (const auto& [id, size] : raised_blobs(changes.changes())) {
     // Usually known shared already (put() did it, off the writer thread).
     if (store::Status s = blobs_.share(id); !s.ok()) {
       return {
@@ -105,6 +119,7 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   }
   if (!nats_) return Status::unavailable("cluster.nats: " + s.message);
   if (Status st = open_bucket(deadline); !st.ok()) return st;
+  if (config_.prefetch_blobs) prefetch_ = std::make_unique<BlobPrefetch>(blobs_);
   etcd_ = std::make_unique<cluster::EtcdClient>(
       config_.etcd, std::max(lease / 2, std::chrono::milliseconds(1000)));
   cluster::ReplicaSettings settings;
@@ -168,10 +183,12 @@ void ClusterNode::stop() {
   if (replica_) replica_->stop(true);
 }
 
-bool ClusterNode::figures(cluster::ReplicaState* replica, cluster::BucketCounters* bucket) const {
+bool ClusterNode::figures(cluster::ReplicaState* replica, cluster::BucketCounters* bucket,
+                          PrefetchCounters* prefetch) const {
   if (!replica_ || !bucket_) return false;
   *replica = replica_->state();
   *bucket = bucket_->counters();
+  *prefetch = prefetch_ ? prefetch_->counters() : PrefetchCounters{};
   return true;
 }
 
@@ -276,7 +293,15 @@ store::Status ClusterNode::tell_indexes(store::WriteTxn& txn, const store::Chang
     }
     told->push_back(std::move(t));
   }
-  *on_commit = [this, told] {
+  // Blobs to fetch ahead (cluster.prefetch_blobs): those this node lacks.
+  std::vector<std::pair<store::BlobId, std::uint64_t>> wanted;
+  if (prefetch_) {
+    for (const auto& blob : raised_blobs(group.changes.changes())) {
+      if (!blobs_.contains(blob.first)) wanted.push_back(blob);
+    }
+  }
+  *on_commit = [this, told, wanted = std::move(wanted)] {
+    for (const auto& [id, size] : wanted) prefetch_->want(id, size);
     std::lock_guard lock(cubes_mutex_);
     for (const Told& t : *told) {
       const store::CubeId id = t.change.cube;

@@ -39,6 +39,7 @@
 #include "cluster/nats_connection.h"
 #include "cluster/shard_replica.h"
 #include "ipc/schema/memos.capnp.h"
+#include "kernel/blob_prefetch.h"
 #include "kernel/config.h"
 #include "kernel/index_set.h"
 #include "kernel/status.h"
@@ -98,7 +99,9 @@ class ClusterNode {
   Status writable() const;
   // What this node's replica and blob bucket did (memctl metrics), without
   // asking any engine. False before the node joined.
-  bool figures(cluster::ReplicaState* replica, cluster::BucketCounters* bucket) const;
+  // `prefetch` stays zero without cluster.prefetch_blobs.
+  bool figures(cluster::ReplicaState* replica, cluster::BucketCounters* bucket,
+               PrefetchCounters* prefetch) const;
   // Asks etcd, the log and every node on the roster, each within `timeout`
   // (blocks: run it on a worker). An engine that does not answer leaves a
   // note, not an error. Errors: unavailable (not joined yet).
@@ -127,6 +130,9 @@ class ClusterNode {
   std::unique_ptr<cluster::EtcdClient> etcd_;
   std::unique_ptr<cluster::ShardReplica> replica_;
   std::unique_ptr<cluster::Membership> membership_;  // after the replica: it reports it
+  // cluster.prefetch_blobs: fed once each applied record commits; the
+  // destructor stops it before the bucket goes.
+  std::unique_ptr<BlobPrefetch> prefetch_;
   // This node's line of the roster, from its replica (set).
   cluster::NodeReport self_report() const;
   // Reads which cubes the store holds into open_cubes_: their collections

@@ -226,6 +226,9 @@ struct ClusterConfig {
   std::vector<std::string> etcd;  // "http://host:port", tried in order
   std::uint32_t replicas = 3;     // of the log's stream, when this node creates it
   std::uint32_t lease_ms = 3000;  // an owner's lease: a failover takes about this long
+  // A follower fetches each blob as it applies the record that references
+  // it (kernel/blob_prefetch.h); off, a node fetches a blob on first use.
+  bool prefetch_blobs = false;
 };
 
 // How the log is written on stderr (log_output.h).

@@ -115,7 +115,8 @@ void write_plugins(const Services& s, PrometheusText* out) {
 void write_cluster(const Services& s, PrometheusText* out) {
   cluster::ReplicaState replica;
   cluster::BucketCounters bucket;
-  if (!s.cluster || !s.cluster->figures(&replica, &bucket)) return;
+  PrefetchCounters prefetch;
+  if (!s.cluster || !s.cluster->figures(&replica, &bucket, &prefetch)) return;
   out->family("memosd_cluster_owner", "gauge", "1 while this node owns the store and writes.");
   out->sample("memosd_cluster_owner", replica.owner ? 1 : 0);
   out->family("memosd_cluster_stopped", "gauge",
@@ -148,6 +149,15 @@ void write_cluster(const Services& s, PrometheusText* out) {
               static_cast<double>(bucket.upload_bytes));
   out->sample("memosd_blob_bucket_bytes_total", {{"direction", "fetch"}},
               static_cast<double>(bucket.fetch_bytes));
+  out->family("memosd_blob_prefetch_total", "counter",
+              "Blobs this follower fetched ahead of their first use (cluster.prefetch_blobs), "
+              "failed to, and dropped past its queue's bound.");
+  out->sample("memosd_blob_prefetch_total", {{"result", "fetched"}},
+              static_cast<double>(prefetch.fetched));
+  out->sample("memosd_blob_prefetch_total", {{"result", "failed"}},
+              static_cast<double>(prefetch.failed));
+  out->sample("memosd_blob_prefetch_total", {{"result", "dropped"}},
+              static_cast<double>(prefetch.dropped));
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 // nats-server and etcd. The owner's chat stores the block's state; the
 // owner is killed; the follower that takes over restores that state in its
 // next chat, fetching the blob from the cluster's bucket, which memctl
-// metrics counts. Skipped (never passed) without the engines.
+// metrics counts; with cluster.prefetch_blobs, it held the blob before.
+// Skipped (never passed) without the engines.
 #define BOOST_TEST_MODULE cluster_kv
 #include <boost/test/unit_test.hpp>
 
@@ -51,11 +52,12 @@ struct Node {
   TempDir dir;
   std::unique_ptr<MemosdProcess> process;
 
-  Node(const std::string& name, const Engines& engines, const Model& model) {
+  Node(const std::string& name, const Engines& engines, const Model& model, bool prefetch) {
     const std::string conf = dir.path() + "/memosd.conf";
     std::ofstream(conf) << "[cluster]\nenabled = true\nname = \"kv\"\nnode_id = \"" << name
                         << "\"\nnats = [\"" << engines.nats.url(0) << "\"]\netcd = [\""
                         << engines.etcd.url(0) << "\"]\nreplicas = 1\nlease_ms = 1500\n"
+                        << "prefetch_blobs = " << (prefetch ? "true" : "false") << "\n"
                         << "[executor]\nmodel = \"" << model.path
                         << "\"\nthreads = 2\nbatch = 32\nmax_tokens = 256\n"
                         << "[scheduler]\nenabled = false\n[activation]\nchunk_tokens = 16\n";
@@ -88,70 +90,92 @@ memos::ChatOptions over(const std::vector<std::uint64_t>& ids, bool activate) {
   return o;
 }
 
+// Two nodes (n1 the owner, n2 following, both prefetching or neither), a
+// cube of four memories, and the owner's chat over them that stored the
+// block's state.
+struct StoredOnOwner {
+  Engines engines;
+  Model model;
+  Node n1;
+  std::unique_ptr<Node> n2;  // started once n1 owns the store, so that n1 stays the owner
+  std::vector<std::uint64_t> ids;
+  memos::ChatReply stored;
+
+  explicit StoredOnOwner(bool prefetch) : n1("n1", engines, model, prefetch) {
+    auto c1 = n1.client();
+    memos::Result<memos::Cube> made = memos::Error{memos::ErrorCode::unavailable};
+    BOOST_REQUIRE_MESSAGE(eventually(
+                              [&] {
+                                made = c1->cube_create("maya");
+                                return made.ok();
+                              },
+                              20s),
+                          why(made) << "\n"
+                                    << n1.process->log());
+    n2 = std::make_unique<Node>("n2", engines, model, prefetch);
+    for (const char* text :
+         {"Maya is allergic to peanuts and carries an EpiPen everywhere she goes.",
+          "Maya moved from Lisbon to Almada in October and rents a small flat there.",
+          "Maya swims at the municipal pool every Saturday morning before breakfast.",
+          "Maya's brother Tiago is a marine biologist working in the Azores."}) {
+      auto added = c1->add("maya", {text});
+      BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+      ids.push_back(added->id);
+    }
+    auto chat = c1->chat("maya", question(), over(ids, true));
+    BOOST_REQUIRE_MESSAGE(chat.ok(), why(chat));
+    BOOST_REQUIRE_MESSAGE(chat->activation_status.stored,
+                          memos::to_string(chat->activation_status));
+    stored = chat.value();
+  }
+
+  std::string question() const { return "Where does Maya live?"; }
+
+  // n1 killed (-9); n2's chat, once it took over, restoring the state.
+  memos::ChatReply take_over() {
+    n1.process->stop(SIGKILL);
+    auto c2 = n2->client();
+    memos::Result<memos::ChatReply> restored = memos::Error{memos::ErrorCode::unavailable};
+    BOOST_REQUIRE_MESSAGE(eventually(
+                              [&] {
+                                restored = c2->chat("maya", question(), over(ids, false));
+                                return restored.ok();
+                              },
+                              30s, 200ms),
+                          why(restored) << "\n"
+                                        << n2->process->log());
+    BOOST_TEST(restored->activation_status.restored, memos::to_string(restored->activation_status)
+                                                         << "\n"
+                                                         << n2->process->log());
+    BOOST_TEST(restored->activation == stored.activation);
+    BOOST_TEST(restored->text == stored.text);  // greedy: the same answer
+    return restored.value();
+  }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(a_state_stored_on_the_owner_restores_on_the_node_that_takes_over,
                      *boost::unit_test::label("engines") *
                          boost::unit_test::precondition(engines_installed)) {
-  Engines engines;
-  Model model;
-  Node n1("n1", engines, model);
-  auto c1 = n1.client();
-  memos::Result<memos::Cube> made = memos::Error{memos::ErrorCode::unavailable};
-  BOOST_REQUIRE_MESSAGE(eventually(
-                            [&] {
-                              made = c1->cube_create("maya");
-                              return made.ok();
-                            },
-                            20s),
-                        why(made) << "\n"
-                                  << n1.process->log());
-  Node n2("n2", engines, model);
-  std::vector<std::uint64_t> ids;
-  for (const char* text :
-       {"Maya is allergic to peanuts and carries an EpiPen everywhere she goes.",
-        "Maya moved from Lisbon to Almada in October and rents a small flat there.",
-        "Maya swims at the municipal pool every Saturday morning before breakfast.",
-        "Maya's brother Tiago is a marine biologist working in the Azores."}) {
-    auto added = c1->add("maya", {text});
-    BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
-    ids.push_back(added->id);
-  }
-  auto stored = c1->chat("maya", "Where does Maya live?", over(ids, true));
-  BOOST_REQUIRE_MESSAGE(stored.ok(), why(stored));
-  BOOST_REQUIRE_MESSAGE(stored->activation_status.stored,
-                        memos::to_string(stored->activation_status));
+  StoredOnOwner t(false);
+  Node& n2 = *t.n2;
   BOOST_TEST(n2.blob_files() == 0u);  // fetched when needed, not before
 
   // kill -9: n2 takes over once the lease lapses, with the record of the
-  // state but not its file.
-  n1.process->stop(SIGKILL);
-  auto c2 = n2.client();
-  memos::Result<memos::ChatReply> restored = memos::Error{memos::ErrorCode::unavailable};
-  BOOST_REQUIRE_MESSAGE(eventually(
-                            [&] {
-                              restored =
-                                  c2->chat("maya", "Where does Maya live?", over(ids, false));
-                              return restored.ok();
-                            },
-                            30s, 200ms),
-                        why(restored) << "\n"
-                                      << n2.process->log());
-  BOOST_TEST(restored->activation_status.restored, memos::to_string(restored->activation_status)
-                                                       << "\n"
-                                                       << n2.process->log());
-  BOOST_TEST(restored->activation == stored->activation);
-  BOOST_TEST(restored->text == stored->text);  // greedy: the same answer
+  // state but not its file, and fetches it for its first chat.
+  t.take_over();
   BOOST_TEST(n2.blob_files() == 1u);
 
   // memctl metrics counts the fetch, and says who owns the store now.
+  auto c2 = n2.client();
   auto m = c2->metrics();
   BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
   for (const char* line :
        {"memosd_cluster_owner 1\n",
         "memosd_blob_bucket_transfers_total{direction=\"fetch\",result=\"ok\"} 1\n",
         "memosd_blob_bucket_transfers_total{direction=\"fetch\",result=\"failed\"} 0\n",
-        "memosd_cluster_stopped 0\n"}) {
+        "memosd_blob_prefetch_total{result=\"fetched\"} 0\n", "memosd_cluster_stopped 0\n"}) {
     BOOST_TEST(m->find(line) != std::string::npos, line << " in\n" << *m);
   }
   auto states = c2->kv_list("maya");
@@ -159,4 +183,35 @@ BOOST_AUTO_TEST_CASE(a_state_stored_on_the_owner_restores_on_the_node_that_takes
   const std::string bytes = "memosd_blob_bucket_bytes_total{direction=\"fetch\"} " +
                             std::to_string(states->front().bytes) + "\n";
   BOOST_TEST(m->find(bytes) != std::string::npos, bytes << " in\n" << *m);
+  // The cluster's status counts it in the bucket.
+  auto st = c2->cluster_status();
+  BOOST_REQUIRE_MESSAGE(st.ok(), why(st));
+  BOOST_TEST(st->bucket.note.empty(), st->bucket.note);
+  BOOST_TEST(st->bucket.blobs == 1u);
+  BOOST_TEST(st->bucket.bytes >= states->front().bytes);
+}
+
+// cluster.prefetch_blobs: the follower fetches the state as it applies its
+// record, so that the node that takes over restores it from its own disk.
+BOOST_AUTO_TEST_CASE(a_prefetching_follower_holds_the_state_before_it_takes_over,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  StoredOnOwner t(true);
+  Node& n2 = *t.n2;
+  BOOST_TEST(eventually([&] { return n2.blob_files() == 1u; }, 20s), n2.process->log());
+  auto m = n2.client()->metrics();
+  BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
+  for (const char* line :
+       {"memosd_blob_prefetch_total{result=\"fetched\"} 1\n",
+        "memosd_blob_prefetch_total{result=\"failed\"} 0\n",
+        "memosd_blob_bucket_transfers_total{direction=\"fetch\",result=\"ok\"} 1\n"}) {
+    BOOST_TEST(m->find(line) != std::string::npos, line << " in\n" << *m);
+  }
+  t.take_over();
+  // Restored from what it held: no second fetch.
+  m = n2.client()->metrics();
+  BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
+  const char* once = "memosd_blob_bucket_transfers_total{direction=\"fetch\",result=\"ok\"} 1\n";
+  BOOST_TEST(m->find(once) != std::string::npos, once << " in\n" << *m);
+  BOOST_TEST(n2.blob_files() == 1u);
 }

@@ -90,7 +90,8 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
   std::string err = load(
       "[cluster]\nenabled = true\nname = \"prod-1\"\nnode_id = \"n_2\"\n"
       "nats = [\"nats://10.0.0.1:4222\", \"nats://[::1]:4222/\"]\n"
-      "etcd = [\"http://10.0.0.1:2379\"]\nreplicas = 3\nlease_ms = 1500\n",
+      "etcd = [\"http://10.0.0.1:2379\"]\nreplicas = 3\nlease_ms = 1500\n"
+      "prefetch_blobs = true\n",
       &c);
   BOOST_REQUIRE_MESSAGE(err.empty(), err);
   BOOST_TEST(c.cluster.enabled);
@@ -99,7 +100,9 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
   BOOST_TEST(c.cluster.nats.size() == 2u);
   BOOST_TEST(c.cluster.etcd.front() == "http://10.0.0.1:2379");
   BOOST_TEST(c.cluster.lease_ms == 1500u);
-  BOOST_TEST(!Config{}.cluster.enabled);  // one node unless asked
+  BOOST_TEST(c.cluster.prefetch_blobs);
+  BOOST_TEST(!Config{}.cluster.enabled);         // one node unless asked
+  BOOST_TEST(!Config{}.cluster.prefetch_blobs);  // blobs fetched on first use
 
   const std::pair<std::string, std::string> refused[] = {
       {"[cluster]\nname = \"a.b\"\n", "letters, digits"},  // a subject token separator
@@ -121,6 +124,8 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
       {"[cluster]\nreplicas = 0\n", "out of range"},
       {"[cluster]\nreplicas = 7\n", "out of range"},
       {"[cluster]\nlease_ms = 100\n", "out of range"},
+      {"[cluster]\nprefetch_blobs = \"yes\"\n", "expected true or false"},
+      {"[cluster]\nprefetch_blobs = 1\n", "expected true or false"},
       {"[cluster]\nleader = \"me\"\n", "unknown key 'cluster.leader'"},
       {"[cluster]\nenabled = true\nnats = [\"nats://a:1\"]\netcd = [\"http://a:2\"]\n",
        "needs cluster.node_id"},

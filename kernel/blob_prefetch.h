@@ -1,0 +1,65 @@
+// kernel/blob_prefetch.h — a follower fetching, on a thread of its own, the
+// blobs (KV states, adapters) that the records it applies reference, so that
+// it holds them before it first needs them (cluster.prefetch_blobs,
+// memos-cluster(7)).
+//
+// Without it a node fetches a blob when it first uses it
+// (BlobStore::make_local): the first restore of a state on a node that took
+// over waits for the bucket. With it, every node's disk holds every blob, as
+// every node's store holds every record.
+//
+// Best effort, never in the way of the log: want() does not block on the
+// bucket; at most kMaxQueued blobs wait, and a want past that is dropped
+// (the blob is fetched on first use instead). A fetch that fails is logged
+// and counted, not retried: the first use fetches it again.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "memcube/blob_store.h"
+
+namespace memos::kernel {
+
+struct PrefetchCounters {
+  std::uint64_t fetched = 0;  // blobs this node now holds thanks to it
+  std::uint64_t failed = 0;   // fetches that failed (fetched again on use)
+  std::uint64_t dropped = 0;  // wants past the queue's bound
+};
+
+class BlobPrefetch {
+ public:
+  static constexpr std::size_t kMaxQueued = 4096;
+
+  // `blobs` outlives this, and shares through a bucket while it runs.
+  explicit BlobPrefetch(store::BlobStore& blobs);
+  ~BlobPrefetch();  // stops after the fetch under way; what waits is not fetched
+  BlobPrefetch(const BlobPrefetch&) = delete;
+  BlobPrefetch& operator=(const BlobPrefetch&) = delete;
+
+  // Queues blob `id`, of `size` bytes as its record says, unless it waits
+  // already. Errors: none (a want past the bound is counted as dropped).
+  void want(const store::BlobId& id, std::uint64_t size);
+  PrefetchCounters counters() const;
+
+ private:
+  void run();
+
+  store::BlobStore& blobs_;
+  mutable std::mutex mutex_;  // guards everything below but thread_
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::deque<std::pair<store::BlobId, std::uint64_t>> queue_;
+  std::set<store::BlobId> queued_;  // what queue_ holds, for want()'s check
+  PrefetchCounters counters_;
+  static constexpr std::chrono::seconds kWarnEvery{10};
+  std::chrono::steady_clock::time_point last_warning_{};
+  std::thread thread_;  // last: starts once the rest is built
+};
+
+}  // namespace memos::kernel
