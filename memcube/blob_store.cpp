@@ -159,7 +159,9 @@ Status BlobStore::put(std::string_view bytes, BlobId* id) {
       return s;
     }
   }
-  // Just written from `bytes`: no check needed before it leaves.
+  // Not checked before it leaves, unlike share(): these bytes were just
+  // hashed, and a file found there already is trusted as above (a fetch
+  // checks the digest in any case).
   if (SharedBlobs* shared = not_yet_shared(*id)) return shared->publish(*id, bytes.size(), *this);
   return {};
 }
