@@ -29,6 +29,15 @@ void BlobPrefetch::want(const store::BlobId& id, std::uint64_t size) {
   wake_.notify_one();
 }
 
+void BlobPrefetch::add_backlog(std::vector<std::pair<store::BlobId, std::uint64_t>> blobs) {
+  {
+    std::lock_guard lock(mutex_);
+    // Taken from the back: reversed, the store's order is kept.
+    backlog_.insert(backlog_.begin(), blobs.rbegin(), blobs.rend());
+  }
+  wake_.notify_one();
+}
+
 PrefetchCounters BlobPrefetch::counters() const {
   std::lock_guard lock(mutex_);
   return counters_;
@@ -37,17 +46,27 @@ PrefetchCounters BlobPrefetch::counters() const {
 void BlobPrefetch::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || !backlog_.empty(); });
     if (stopping_) return;
-    const auto [id, size] = queue_.front();
-    queue_.pop_front();
-    // Still in queued_ while it is fetched: a second want of it waits for
-    // nothing (make_local below finds it held, or the use fetches it).
+    // The records applied now first: the backlog is older.
+    std::pair<store::BlobId, std::uint64_t> next;
+    const bool wanted = !queue_.empty();
+    if (wanted) {
+      next = queue_.front();
+      queue_.pop_front();
+    } else {
+      next = backlog_.back();
+      backlog_.pop_back();
+    }
+    const auto& [id, size] = next;
+    // A want stays in queued_ while it is fetched: a second want of it
+    // waits for nothing (make_local below finds it held, or the use
+    // fetches it).
     const bool held = blobs_.contains(id);
     lock.unlock();
     store::Status s = held ? store::Status{} : blobs_.make_local(id, size);
     lock.lock();
-    queued_.erase(id);
+    if (wanted) queued_.erase(id);
     if (s.ok()) {
       if (!held) ++counters_.fetched;
       continue;

@@ -11,7 +11,9 @@
 // Best effort, never in the way of the log: want() does not block on the
 // bucket; at most kMaxQueued blobs wait, and a want past that is dropped
 // (the blob is fetched on first use instead). A fetch that fails is logged
-// and counted, not retried: the first use fetches it again.
+// and counted, not retried: the first use fetches it again. Behind the
+// wants, a backlog: what the node's store referenced before it prefetched
+// (a node that turned prefetching on, or came back from a backup).
 #pragma once
 
 #include <chrono>
@@ -21,6 +23,8 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "memcube/blob_store.h"
 
@@ -45,6 +49,9 @@ class BlobPrefetch {
   // Queues blob `id`, of `size` bytes as its record says, unless it waits
   // already. Errors: none (a want past the bound is counted as dropped).
   void want(const store::BlobId& id, std::uint64_t size);
+  // Fetches `blobs` too, after any want (unbounded: the store's own list).
+  // Errors: none.
+  void add_backlog(std::vector<std::pair<store::BlobId, std::uint64_t>> blobs);
   PrefetchCounters counters() const;
 
  private:
@@ -56,6 +63,7 @@ class BlobPrefetch {
   bool stopping_ = false;
   std::deque<std::pair<store::BlobId, std::uint64_t>> queue_;
   std::set<store::BlobId> queued_;  // what queue_ holds, for want()'s check
+  std::vector<std::pair<store::BlobId, std::uint64_t>> backlog_;  // taken from the back
   PrefetchCounters counters_;
   static constexpr std::chrono::seconds kWarnEvery{10};
   std::chrono::steady_clock::time_point last_warning_{};

@@ -119,7 +119,7 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   }
   if (!nats_) return Status::unavailable("cluster.nats: " + s.message);
   if (Status st = open_bucket(deadline); !st.ok()) return st;
-  if (config_.prefetch_blobs) prefetch_ = std::make_unique<BlobPrefetch>(blobs_);
+  if (config_.prefetch_blobs) start_prefetch();
   etcd_ = std::make_unique<cluster::EtcdClient>(
       config_.etcd, std::max(lease / 2, std::chrono::milliseconds(1000)));
   cluster::ReplicaSettings settings;
@@ -174,6 +174,28 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   spdlog::info("cluster {}: node {} replicating shard 0 through {} (log at sequence {})",
                config_.name, config_.node_id, replica_->stream(), replica_->state().position);
   return {};
+}
+
+void ClusterNode::start_prefetch() {
+  prefetch_ = std::make_unique<BlobPrefetch>(blobs_);
+  // What the store referenced before this node prefetched: its backlog.
+  std::vector<std::pair<store::BlobId, std::uint64_t>> missing;
+  std::optional<store::ReadTxn> txn;
+  store::Status s = store_.begin_read(&txn);
+  if (s.ok()) {
+    s = txn->for_each_blob([&](const store::BlobId& id, std::uint64_t size) {
+      if (!blobs_.contains(id)) missing.emplace_back(id, size);
+    });
+  }
+  if (!s.ok()) {
+    spdlog::warn("cluster: listing the blobs to prefetch: {}; they are fetched when first used",
+                 s.message);
+    return;
+  }
+  if (missing.empty()) return;
+  spdlog::info("cluster: prefetching {} blob(s) this node's store references and lacks",
+               missing.size());
+  prefetch_->add_backlog(std::move(missing));
 }
 
 void ClusterNode::stop() {

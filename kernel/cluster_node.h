@@ -117,6 +117,8 @@ class ClusterNode {
   // (those the blob store's put() did not share already: an archive's
   // adapters), then hands the group to the replica.
   store::Status sink(store::WriteTxn& txn, const store::ChangeSet& changes);
+  // Starts prefetch_ with the blobs the store references and lacks.
+  void start_prefetch();
   // Opens the blob bucket, waiting up to `deadline` for JetStream.
   Status open_bucket(std::chrono::steady_clock::time_point deadline);
 

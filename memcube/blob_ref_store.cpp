@@ -2,6 +2,8 @@
 // store (blob_store.h) may be collected once no row here counts it.
 #include <lmdb.h>
 
+#include <algorithm>
+
 #include "memcube/lmdb_util.h"
 #include "memcube/store.h"
 #include "memcube/store_tables.h"
@@ -31,6 +33,21 @@ Status ReadTxn::blob_refs(const std::array<std::uint8_t, 32>& blob, std::uint64_
   if (rc) return from_mdb(rc, "read blob row");
   std::uint64_t size;
   return decode_blob_row(as_view(val), &size, refs);
+}
+
+Status ReadTxn::for_each_blob(
+    const std::function<void(const std::array<std::uint8_t, 32>&, std::uint64_t)>& fn) const {
+  Cursor cursor(txn_, tables().blobs);
+  if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+  return cursor.scan_prefix("", [&](std::string_view k, std::string_view v) -> Status {
+    std::array<std::uint8_t, 32> blob;
+    if (k.size() != blob.size()) return {Errc::corrupt, "blob key has a bad length"};
+    std::uint64_t size = 0, refs = 0;
+    if (Status d = decode_blob_row(v, &size, &refs); !d.ok()) return d;
+    std::copy(k.begin(), k.end(), blob.begin());
+    fn(blob, size);
+    return {};
+  });
 }
 
 Status WriteTxn::blob_ref(const std::array<std::uint8_t, 32>& blob, std::uint64_t size) {

@@ -179,6 +179,10 @@ class ReadTxn {
   // References to a content-addressed blob (blob_store.h); 0 if none.
   // Errors: corrupt, io.
   Status blob_refs(const std::array<std::uint8_t, 32>& blob, std::uint64_t* refs) const;
+  // Every blob something references, in digest order, with its size.
+  // Errors: corrupt, io.
+  Status for_each_blob(
+      const std::function<void(const std::array<std::uint8_t, 32>&, std::uint64_t size)>& fn) const;
   // Snapshots of a cube, oldest first. Errors: corrupt, io.
   Status list_snapshots(CubeId cube, std::vector<Snapshot>* out) const;
   // Errors: not_found, corrupt, io.

@@ -53,17 +53,23 @@ struct Node {
   std::unique_ptr<MemosdProcess> process;
 
   Node(const std::string& name, const Engines& engines, const Model& model, bool prefetch) {
-    const std::string conf = dir.path() + "/memosd.conf";
-    std::ofstream(conf) << "[cluster]\nenabled = true\nname = \"kv\"\nnode_id = \"" << name
-                        << "\"\nnats = [\"" << engines.nats.url(0) << "\"]\netcd = [\""
-                        << engines.etcd.url(0) << "\"]\nreplicas = 1\nlease_ms = 1500\n"
-                        << "prefetch_blobs = " << (prefetch ? "true" : "false") << "\n"
-                        << "[executor]\nmodel = \"" << model.path
-                        << "\"\nthreads = 2\nbatch = 32\nmax_tokens = 256\n"
-                        << "[scheduler]\nenabled = false\n[activation]\nchunk_tokens = 16\n";
-    process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, dir.path(),
-                                              std::vector<std::string>{"--config", conf});
+    write_conf(name, engines, model, prefetch);
+    process = std::make_unique<MemosdProcess>(
+        MEMOS_MEMOSD, dir.path(),
+        std::vector<std::string>{"--config", dir.path() + "/memosd.conf"});
     BOOST_REQUIRE_MESSAGE(process->start(60s), process->log());
+  }
+
+  void write_conf(const std::string& name, const Engines& engines, const Model& model,
+                  bool prefetch) {
+    std::ofstream(dir.path() + "/memosd.conf")
+        << "[cluster]\nenabled = true\nname = \"kv\"\nnode_id = \"" << name << "\"\nnats = [\""
+        << engines.nats.url(0) << "\"]\netcd = [\"" << engines.etcd.url(0)
+        << "\"]\nreplicas = 1\nlease_ms = 1500\n"
+        << "prefetch_blobs = " << (prefetch ? "true" : "false") << "\n"
+        << "[executor]\nmodel = \"" << model.path
+        << "\"\nthreads = 2\nbatch = 32\nmax_tokens = 256\n"
+        << "[scheduler]\nenabled = false\n[activation]\nchunk_tokens = 16\n";
   }
 
   std::unique_ptr<memos::Client> client() const {
@@ -214,4 +220,25 @@ BOOST_AUTO_TEST_CASE(a_prefetching_follower_holds_the_state_before_it_takes_over
   const char* once = "memosd_blob_bucket_transfers_total{direction=\"fetch\",result=\"ok\"} 1\n";
   BOOST_TEST(m->find(once) != std::string::npos, once << " in\n" << *m);
   BOOST_TEST(n2.blob_files() == 1u);
+}
+
+// A follower that turns prefetching on (a restart with the key) fetches
+// what its store referenced before: its backlog.
+BOOST_AUTO_TEST_CASE(a_follower_turning_prefetch_on_fetches_what_its_store_references,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  StoredOnOwner t(false);
+  Node& n2 = *t.n2;
+  BOOST_TEST(n2.blob_files() == 0u);
+  BOOST_REQUIRE_EQUAL(n2.process->stop(), 0);
+  n2.write_conf("n2", t.engines, t.model, true);
+  BOOST_REQUIRE_MESSAGE(n2.process->start(60s), n2.process->log());
+  BOOST_TEST(eventually([&] { return n2.blob_files() == 1u; }, 20s), n2.process->log());
+  auto m = n2.client()->metrics();
+  BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
+  const char* fetched = "memosd_blob_prefetch_total{result=\"fetched\"} 1\n";
+  BOOST_TEST(m->find(fetched) != std::string::npos, fetched << " in\n" << *m);
+  BOOST_TEST(n2.process->log().find("prefetching 1 blob(s) this node's store references") !=
+                 std::string::npos,
+             n2.process->log());
 }

@@ -129,6 +129,22 @@ BOOST_AUTO_TEST_CASE(wanted_blobs_are_fetched_once_and_counted) {
   BOOST_TEST(prefetch.counters().dropped == 0u);
 }
 
+// What the store referenced before: fetched behind the wants, in order.
+BOOST_AUTO_TEST_CASE(the_backlog_is_fetched_after_the_wants) {
+  Nodes n;
+  const BlobId old1 = n.put("referenced before"), old2 = n.put("also before");
+  const BlobId fresh = n.put("applied just now");
+  n.shared.hold();
+  BlobPrefetch prefetch(*n.follower);
+  prefetch.want(fresh, 16);  // taken at once: waits in the shared store
+  BOOST_REQUIRE(n.shared.one_waiting());
+  prefetch.add_backlog({{old1, 17}, {old2, 11}});
+  n.shared.release();
+  BOOST_TEST(eventually([&] { return prefetch.counters().fetched == 3u; }, 10s));
+  for (const BlobId& id : {old1, old2, fresh}) BOOST_TEST(n.follower->contains(id));
+  BOOST_TEST(prefetch.counters().dropped == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(a_failed_fetch_is_counted_and_keeps_nothing) {
   Nodes n;
   const BlobId down = n.put("behind a dead server"), wrong = n.put("nine byte");

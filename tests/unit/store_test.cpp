@@ -1260,6 +1260,17 @@ BOOST_AUTO_TEST_CASE(parametric_items_version_by_name_and_hold_their_blobs) {
     BOOST_REQUIRE(r->blob_refs(id, &n).ok());
     return n;
   };
+  // Every referenced blob (its fill byte) with its size, as a follower's
+  // prefetch lists them.
+  auto blobs = [&] {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    std::vector<std::pair<std::uint8_t, std::uint64_t>> out;
+    BOOST_REQUIRE(r->for_each_blob([&](const std::array<std::uint8_t, 32>& id, std::uint64_t size) {
+                     out.emplace_back(id[0], size);
+                   }).ok());
+    return out;
+  };
   auto usage = [&] {
     std::optional<ReadTxn> r;
     BOOST_REQUIRE(store->begin_read(&r).ok());
@@ -1290,6 +1301,8 @@ BOOST_AUTO_TEST_CASE(parametric_items_version_by_name_and_hold_their_blobs) {
   BOOST_TEST(v2.version == 2u);
   BOOST_TEST(refs(1) == 1u);  // version 1 still references it
   BOOST_TEST(refs(2) == 1u);
+  BOOST_TEST(
+      (blobs() == std::vector<std::pair<std::uint8_t, std::uint64_t>>{{1, 1000}, {2, 3000}}));
   BOOST_TEST(usage().param_bytes == 3000u);
   BOOST_TEST(usage().items == 1u);
   BOOST_REQUIRE(listed().size() == 1u);
@@ -1338,6 +1351,7 @@ BOOST_AUTO_TEST_CASE(parametric_items_version_by_name_and_hold_their_blobs) {
   BOOST_TEST(result.purged == 1u);
   BOOST_TEST(refs(1) == 0u);
   BOOST_TEST(refs(2) == 0u);
+  BOOST_TEST(blobs().empty());
   BOOST_TEST(refs(3) == 0u);
   const Item fresh = put(adapter(4, 700), 11'000, &created);
   BOOST_TEST(created);
