@@ -7,15 +7,45 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
 namespace memos::testing {
 namespace {
 
-// A port that was free a moment ago (the kernel's choice for port 0).
-int free_port() {
+// Whether `port` on 127.0.0.1 can be bound now.
+bool bindable(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The first port of the kernel's ephemeral range (32768 unless set).
+int ephemeral_low() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  return in >> low && low > 0 ? low : 32768;
+}
+
+// A port that was free a moment ago, below the kernel's ephemeral range: a
+// port the kernel picks for port 0 may be picked again, before this test's
+// server binds it, for another test's server or for any outgoing
+// connection (CI once found another test's nats-server on an etcd's client
+// port). Random, so that tests running side by side rarely meet either.
+int free_port() {
+  static std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(::getpid()));
+  const int low = 10000, high = ephemeral_low() - 1;
+  for (int tries = 0; high - low >= 1000 && tries < 100; ++tries) {
+    const int port = low + static_cast<int>(rng() % static_cast<unsigned>(high - low));
+    if (bindable(port)) return port;
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);  // the kernel's choice, then
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
