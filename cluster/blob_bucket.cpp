@@ -160,12 +160,16 @@ Status BlobBucket::send_chunks(const store::BlobId& id, std::uint64_t size,
     return {};
   };
   const std::string chunks_subject = chunk_subject(nuid);
+  // One open file for the whole upload: a collection while it runs cannot
+  // cut it short.
+  std::unique_ptr<store::BlobReader> reader;
+  Status s = from.open_reader(id, &reader);
+  if (!s.ok()) return s;
   std::uint64_t sent = 0;
-  Status s;
   std::string piece;
   while (sent < size) {
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size - sent));
-    if (s = from.read_at(id, sent, want, &piece); !s.ok()) return s;
+    if (s = reader->read_at(sent, want, &piece); !s.ok()) return s;
     if (piece.size() != want) {
       return {Errc::corrupt, from.path(id) + " is shorter than its blob's size"};
     }

@@ -32,8 +32,8 @@ void BlobPrefetch::want(const store::BlobId& id, std::uint64_t size) {
 void BlobPrefetch::add_backlog(std::vector<std::pair<store::BlobId, std::uint64_t>> blobs) {
   {
     std::lock_guard lock(mutex_);
-    // Taken from the back: reversed, the store's order is kept.
-    backlog_.insert(backlog_.begin(), blobs.rbegin(), blobs.rend());
+    backlog_tally_.listed += blobs.size();
+    backlog_.insert(backlog_.end(), blobs.begin(), blobs.end());
   }
   wake_.notify_one();
 }
@@ -55,8 +55,8 @@ void BlobPrefetch::run() {
       next = queue_.front();
       queue_.pop_front();
     } else {
-      next = backlog_.back();
-      backlog_.pop_back();
+      next = backlog_.front();
+      backlog_.pop_front();
     }
     const auto& [id, size] = next;
     // A want stays in queued_ while it is fetched: a second want of it
@@ -67,6 +67,7 @@ void BlobPrefetch::run() {
     store::Status s = held ? store::Status{} : blobs_.make_local(id, size);
     lock.lock();
     if (wanted) queued_.erase(id);
+    if (!wanted) note_backlog(held, s.ok());
     if (s.ok()) {
       if (!held) ++counters_.fetched;
       continue;
@@ -83,6 +84,19 @@ void BlobPrefetch::run() {
           store::to_hex(id).substr(0, 12), size, s.message, counters_.failed);
     }
   }
+}
+
+void BlobPrefetch::note_backlog(bool held, bool ok) {
+  BacklogTally& t = backlog_tally_;
+  ++(held ? t.held : ok ? t.fetched : t.failed);
+  if (!backlog_.empty()) return;
+  if (t.fetched + t.failed > 0) {
+    spdlog::info(
+        "cluster: prefetched what this node's store referenced and lacked: {} of {} blob(s) "
+        "fetched, {} failed (fetched when first used), {} held already",
+        t.fetched, t.listed, t.failed, t.held);
+  }
+  t = BacklogTally{};
 }
 
 }  // namespace memos::kernel

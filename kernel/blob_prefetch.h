@@ -13,7 +13,10 @@
 // (the blob is fetched on first use instead). A fetch that fails is logged
 // and counted, not retried: the first use fetches it again. Behind the
 // wants, a backlog: what the node's store referenced before it prefetched
-// (a node that turned prefetching on, or came back from a backup).
+// (a node that turned prefetching on, or came back from a backup). The
+// backlog is every blob the store references, held or not: which are held is
+// found here, on the prefetch thread, so a large store adds no stat per blob
+// to memosd's start; one line in the log says what the backlog did.
 #pragma once
 
 #include <chrono>
@@ -49,13 +52,16 @@ class BlobPrefetch {
   // Queues blob `id`, of `size` bytes as its record says, unless it waits
   // already. Errors: none (a want past the bound is counted as dropped).
   void want(const store::BlobId& id, std::uint64_t size);
-  // Fetches `blobs` too, after any want (unbounded: the store's own list).
-  // Errors: none.
+  // Fetches those of `blobs` this node lacks too, after any want (unbounded:
+  // the store's own list), and logs how many it fetched once they are done.
+  // Errors: none (a failure is counted as a want's is).
   void add_backlog(std::vector<std::pair<store::BlobId, std::uint64_t>> blobs);
   PrefetchCounters counters() const;
 
  private:
   void run();
+  // Counts one backlog blob's outcome; logs the backlog's once it drains.
+  void note_backlog(bool held, bool ok);
 
   store::BlobStore& blobs_;
   mutable std::mutex mutex_;  // guards everything below but thread_
@@ -63,7 +69,10 @@ class BlobPrefetch {
   bool stopping_ = false;
   std::deque<std::pair<store::BlobId, std::uint64_t>> queue_;
   std::set<store::BlobId> queued_;  // what queue_ holds, for want()'s check
-  std::vector<std::pair<store::BlobId, std::uint64_t>> backlog_;  // taken from the back
+  std::deque<std::pair<store::BlobId, std::uint64_t>> backlog_;
+  struct BacklogTally {
+    std::uint64_t listed = 0, held = 0, fetched = 0, failed = 0;
+  } backlog_tally_;
   PrefetchCounters counters_;
   static constexpr std::chrono::seconds kWarnEvery{10};
   std::chrono::steady_clock::time_point last_warning_{};

@@ -178,24 +178,21 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
 
 void ClusterNode::start_prefetch() {
   prefetch_ = std::make_unique<BlobPrefetch>(blobs_);
-  // What the store referenced before this node prefetched: its backlog.
-  std::vector<std::pair<store::BlobId, std::uint64_t>> missing;
+  // What the store referenced before this node prefetched: its backlog,
+  // held or not (the prefetch thread looks, off the start path).
+  std::vector<std::pair<store::BlobId, std::uint64_t>> referenced;
   std::optional<store::ReadTxn> txn;
   store::Status s = store_.begin_read(&txn);
   if (s.ok()) {
-    s = txn->for_each_blob([&](const store::BlobId& id, std::uint64_t size) {
-      if (!blobs_.contains(id)) missing.emplace_back(id, size);
-    });
+    s = txn->for_each_blob(
+        [&](const store::BlobId& id, std::uint64_t size) { referenced.emplace_back(id, size); });
   }
   if (!s.ok()) {
     spdlog::warn("cluster: listing the blobs to prefetch: {}; they are fetched when first used",
                  s.message);
     return;
   }
-  if (missing.empty()) return;
-  spdlog::info("cluster: prefetching {} blob(s) this node's store references and lacks",
-               missing.size());
-  prefetch_->add_backlog(std::move(missing));
+  if (!referenced.empty()) prefetch_->add_backlog(std::move(referenced));
 }
 
 void ClusterNode::stop() {

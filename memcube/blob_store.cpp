@@ -250,16 +250,30 @@ Status BlobStore::check(const BlobId& id, std::uint64_t* size) const {
 
 Status BlobStore::read_at(const BlobId& id, std::uint64_t offset, std::size_t max,
                           std::string* out) const {
+  std::unique_ptr<BlobReader> reader;
+  if (Status s = open_reader(id, &reader); !s.ok()) return s;
+  return reader->read_at(offset, max, out);
+}
+
+Status BlobStore::open_reader(const BlobId& id, std::unique_ptr<BlobReader>* out) const {
   std::string path = path_of(id);
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return open_failed(id, path);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return open_failed(id, path);
+  out->reset(new BlobReader(fd, std::move(path)));
+  return {};
+}
+
+BlobReader::~BlobReader() {
+  ::close(fd_);
+}
+
+Status BlobReader::read_at(std::uint64_t offset, std::size_t max, std::string* out) const {
   out->resize(max);
   std::size_t done = 0;
   while (done < max) {
-    ssize_t n =
-        ::pread(fd.get(), out->data() + done, max - done, static_cast<off_t>(offset + done));
+    ssize_t n = ::pread(fd_, out->data() + done, max - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_status("read " + path);
+    if (n < 0) return errno_status("read " + path_);
     if (n == 0) break;
     done += static_cast<std::size_t>(n);
   }

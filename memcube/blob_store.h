@@ -13,8 +13,8 @@
 // covers a put whose referencing commit is still on its way.
 //
 // A blob too large to hold in memory at once (an adapter in an archive)
-// arrives in pieces through a BlobUpload, and leaves in pieces through
-// read_at() after check().
+// arrives in pieces through a BlobUpload, and leaves in pieces through a
+// BlobReader (or read_at()) after check().
 //
 // In cluster mode the store also shares its blobs with the other nodes
 // through a SharedBlobs (the log's object store bucket, cluster/blob_bucket.h):
@@ -48,6 +48,7 @@ std::string to_hex(const BlobId& id);
 bool from_hex(std::string_view hex, BlobId* out);
 BlobId sha256(std::string_view bytes);
 
+class BlobReader;
 class BlobUpload;
 class BlobStore;
 
@@ -58,7 +59,7 @@ class SharedBlobs {
  public:
   virtual ~SharedBlobs() = default;
   // Copies blob `id` of `size` bytes, which `from` holds checked, to the
-  // shared store unless it is there, reading it with `from.read_at`;
+  // shared store unless it is there, reading it through `from.open_reader`;
   // returns once the shared store holds it durably. Errors: unavailable
   // (retryable), io (reading it), corrupt (the file is shorter).
   virtual Status publish(const BlobId& id, std::uint64_t size, const BlobStore& from) = 0;
@@ -107,6 +108,10 @@ class BlobStore {
   // it). The bytes are not checked: check() the blob first. Errors:
   // not_found, io.
   Status read_at(const BlobId& id, std::uint64_t offset, std::size_t max, std::string* out) const;
+  // Opens blob `id` for reading in pieces: the reader holds its file, so a
+  // collection or a discard while it reads does not cut it short. Errors:
+  // not_found, io.
+  Status open_reader(const BlobId& id, std::unique_ptr<BlobReader>* out) const;
   // Starts receiving blob `id` of `total` bytes in pieces (BlobUpload).
   // Errors: storage_full, io.
   Status begin_upload(const BlobId& id, std::uint64_t total, std::unique_ptr<BlobUpload>* out);
@@ -137,6 +142,25 @@ class BlobStore {
   SharedBlobs* not_yet_shared(const BlobId& id) const;
   std::string dir_;
   std::atomic<SharedBlobs*> shared_{nullptr};
+};
+
+// One blob's file, open for reading in pieces (BlobStore::open_reader).
+// The bytes are not checked: check() the blob first.
+class BlobReader {
+ public:
+  ~BlobReader();
+  BlobReader(const BlobReader&) = delete;
+  BlobReader& operator=(const BlobReader&) = delete;
+
+  // Up to `max` bytes from `offset` (fewer at the end; none past it).
+  // Errors: io.
+  Status read_at(std::uint64_t offset, std::size_t max, std::string* out) const;
+
+ private:
+  friend class BlobStore;
+  BlobReader(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_;
+  std::string path_;
 };
 
 // One blob on its way in, piece by piece: the pieces go to a temporary

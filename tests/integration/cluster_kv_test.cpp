@@ -63,9 +63,7 @@ struct Node {
   void write_conf(const std::string& name, const Engines& engines, const Model& model,
                   bool prefetch) {
     std::ofstream(dir.path() + "/memosd.conf")
-        << "[cluster]\nenabled = true\nname = \"kv\"\nnode_id = \"" << name << "\"\nnats = [\""
-        << engines.nats.url(0) << "\"]\netcd = [\"" << engines.etcd.url(0)
-        << "\"]\nreplicas = 1\nlease_ms = 1500\n"
+        << memos::testing::cluster_conf("kv", name, engines)
         << "prefetch_blobs = " << (prefetch ? "true" : "false") << "\n"
         << "[executor]\nmodel = \"" << model.path
         << "\"\nthreads = 2\nbatch = 32\nmax_tokens = 256\n"
@@ -238,7 +236,12 @@ BOOST_AUTO_TEST_CASE(a_follower_turning_prefetch_on_fetches_what_its_store_refer
   BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
   const char* fetched = "memosd_blob_prefetch_total{result=\"fetched\"} 1\n";
   BOOST_TEST(m->find(fetched) != std::string::npos, fetched << " in\n" << *m);
-  BOOST_TEST(n2.process->log().find("prefetching 1 blob(s) this node's store references") !=
-                 std::string::npos,
+  BOOST_TEST(eventually(
+                 [&] {
+                   return n2.process->log().find(
+                              "referenced and lacked: 1 of 1 blob(s) fetched, 0 failed") !=
+                          std::string::npos;
+                 },
+                 10s),
              n2.process->log());
 }

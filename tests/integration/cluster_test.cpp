@@ -48,9 +48,7 @@ struct Node {
 
   Node(std::string node, const Engines& engines) : name(std::move(node)) {
     const std::string conf = dir.path() + "/memosd.conf";
-    std::ofstream(conf) << "[cluster]\nenabled = true\nname = \"t\"\nnode_id = \"" << name
-                        << "\"\nnats = [\"" << engines.nats.url(0) << "\"]\netcd = [\""
-                        << engines.etcd.url(0) << "\"]\nreplicas = 1\nlease_ms = 1500\n";
+    std::ofstream(conf) << memos::testing::cluster_conf("t", name, engines);
     process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, dir.path(),
                                               std::vector<std::string>{"--config", conf});
     start();

@@ -1,5 +1,6 @@
 // cluster_fixture.h — what the cluster tests share (test_shard_replica,
-// test_jetstream, test_cluster): the engines started and ready, and a wait
+// test_jetstream, test_cluster, test_cluster_kv): the engines started and
+// ready, a node's [cluster] section on them, and a wait
 // for a condition that a replica, a failover or an election makes true in
 // its own time.
 #pragma once
@@ -8,6 +9,7 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
 #include <thread>
 
 #include "tests/support/engine_servers.h"
@@ -23,6 +25,16 @@ struct SingleEngines {
     BOOST_REQUIRE_MESSAGE(etcd.start(), etcd.log(0));
   }
 };
+
+// memosd.conf's [cluster] section for node `node` of cluster `cluster` on
+// `engines`: one replica, a 1.5 s lease, so that failovers in tests take
+// about two seconds.
+inline std::string cluster_conf(const std::string& cluster, const std::string& node,
+                                const SingleEngines& engines) {
+  return "[cluster]\nenabled = true\nname = \"" + cluster + "\"\nnode_id = \"" + node +
+         "\"\nnats = [\"" + engines.nats.url(0) + "\"]\netcd = [\"" + engines.etcd.url(0) +
+         "\"]\nreplicas = 1\nlease_ms = 1500\n";
+}
 
 // Polls `condition` every `step` until it holds (true) or `timeout` has
 // passed (false).

@@ -14,13 +14,19 @@
 namespace memos::testing {
 namespace {
 
-// Whether `port` on 127.0.0.1 can be bound now.
-bool bindable(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+// 127.0.0.1:`port` (0: the kernel's choice, for bind).
+sockaddr_in loopback(int port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(static_cast<std::uint16_t>(port));
+  return a;
+}
+
+// Whether `port` on 127.0.0.1 can be bound now.
+bool bindable(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a = loopback(port);
   const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
   ::close(fd);
   return ok;
@@ -46,9 +52,7 @@ int free_port() {
     if (bindable(port)) return port;
   }
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);  // the kernel's choice, then
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in a = loopback(0);
   ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
   socklen_t len = sizeof(a);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
@@ -58,10 +62,7 @@ int free_port() {
 
 bool accepts(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  sockaddr_in a = loopback(port);
   bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
   ::close(fd);
   return ok;

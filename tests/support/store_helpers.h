@@ -1,5 +1,5 @@
-// store_helpers.h — opening a store and committing one write transaction in
-// unit tests of memcube (BOOST_REQUIRE on failure to open).
+// store_helpers.h — opening a store or a blob store and committing one write
+// transaction in unit tests of memcube (BOOST_REQUIRE on failure to open).
 #pragma once
 
 #include <boost/test/unit_test.hpp>
@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "memcube/blob_store.h"
 #include "memcube/store.h"
 
 namespace memos::testing {
@@ -17,6 +18,13 @@ inline std::unique_ptr<store::Store> open_store(const std::string& dir) {
   auto st = store::Store::open(dir, store::StoreOptions{}, &s);
   BOOST_REQUIRE_MESSAGE(st, s.message);
   return st;
+}
+
+inline std::unique_ptr<store::BlobStore> open_blobs(const std::string& dir) {
+  store::Status s;
+  auto blobs = store::BlobStore::open(dir, &s);
+  BOOST_REQUIRE_MESSAGE(blobs, s.message);
+  return blobs;
 }
 
 // Runs `fn` in a write transaction and commits it.

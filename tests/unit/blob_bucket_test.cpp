@@ -20,6 +20,7 @@
 #include "tests/support/engine_servers.h"
 #include "tests/support/memosd_process.h"
 #include "tests/support/preconditions.h"
+#include "tests/support/store_helpers.h"
 
 using namespace memos::cluster;
 using namespace std::chrono_literals;
@@ -76,10 +77,7 @@ struct Node {
   TempDir dir;
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<BlobBucket> bucket;
-  Node(Fixture& f) : bucket(f.bucket()) {
-    Status s;
-    blobs = BlobStore::open(dir.path() + "/blobs", &s);
-    BOOST_REQUIRE_MESSAGE(blobs, s.message);
+  Node(Fixture& f) : blobs(memos::testing::open_blobs(dir.path() + "/blobs")), bucket(f.bucket()) {
     blobs->share_with(bucket.get());
   }
 };

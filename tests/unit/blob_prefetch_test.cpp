@@ -14,6 +14,7 @@
 #include "kernel/blob_prefetch.h"
 #include "tests/support/cluster_fixture.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/store_helpers.h"
 
 using memos::kernel::BlobPrefetch;
 using memos::store::BlobId;
@@ -21,17 +22,11 @@ using memos::store::BlobStore;
 using memos::store::Errc;
 using memos::store::Status;
 using memos::testing::eventually;
+using memos::testing::open_blobs;
 using memos::testing::TempDir;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::unique_ptr<BlobStore> open_blobs(const std::string& dir) {
-  Status s;
-  auto blobs = BlobStore::open(dir, &s);
-  BOOST_REQUIRE_MESSAGE(blobs, s.message);
-  return blobs;
-}
 
 // Serves what `source` holds; fails the blobs in `failing`; while `held`,
 // every fetch waits for release().
@@ -138,10 +133,17 @@ BOOST_AUTO_TEST_CASE(the_backlog_is_fetched_after_the_wants) {
   BlobPrefetch prefetch(*n.follower);
   prefetch.want(fresh, 16);  // taken at once: waits in the shared store
   BOOST_REQUIRE(n.shared.one_waiting());
-  prefetch.add_backlog({{old1, 17}, {old2, 11}});
+  // The backlog lists what the store references, held or not: one the
+  // follower holds is not fetched.
+  BlobId held;
+  BOOST_REQUIRE(n.follower->put("held by the follower", &held).ok());
+  prefetch.add_backlog({{old1, 17}, {held, 20}, {old2, 11}});
   n.shared.release();
   BOOST_TEST(eventually([&] { return prefetch.counters().fetched == 3u; }, 10s));
   for (const BlobId& id : {old1, old2, fresh}) BOOST_TEST(n.follower->contains(id));
+  std::this_thread::sleep_for(50ms);
+  BOOST_TEST(n.shared.fetches() == 3);
+  BOOST_TEST(prefetch.counters().fetched == 3u);
   BOOST_TEST(prefetch.counters().dropped == 0u);
 }
 

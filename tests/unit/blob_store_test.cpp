@@ -10,19 +10,14 @@
 
 #include "memcube/blob_store.h"
 #include "tests/support/memosd_process.h"
+#include "tests/support/store_helpers.h"
 
 using namespace memos::store;
+using memos::testing::open_blobs;
 using memos::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::unique_ptr<BlobStore> open_blobs(const std::string& dir) {
-  Status s;
-  auto blobs = BlobStore::open(dir, &s);
-  BOOST_REQUIRE_MESSAGE(blobs, s.message);
-  return blobs;
-}
 
 void age(const std::string& path, int seconds) {
   struct stat st {};
@@ -200,6 +195,34 @@ BOOST_AUTO_TEST_CASE(an_upload_in_pieces_lands_whole_or_not_at_all) {
   BOOST_TEST((blobs->read_at(sha256("absent"), 0, 1, &piece).code == Errc::not_found));
   BOOST_TEST((blobs->check(sha256("absent"), &size).code == Errc::not_found));
   BOOST_TEST(fs::is_empty(dir.path() + "/tmp"));
+}
+
+// A reader holds its blob's file: a collection while it reads (an upload to
+// the bucket) does not cut it short.
+BOOST_AUTO_TEST_CASE(a_reader_reads_its_blob_to_the_end_though_it_is_collected) {
+  TempDir dir;
+  auto blobs = open_blobs(dir.path());
+  const std::string bytes(3000, 'r');
+  BlobId id;
+  BOOST_REQUIRE(blobs->put(bytes, &id).ok());
+  std::unique_ptr<memos::store::BlobReader> reader;
+  BOOST_REQUIRE(blobs->open_reader(id, &reader).ok());
+  std::string piece;
+  BOOST_TEST(reader->read_at(0, 1000, &piece).ok());
+  BOOST_TEST((piece == bytes.substr(0, 1000)));
+  age(blobs->path(id), 7200);
+  std::size_t removed = 0;
+  BOOST_REQUIRE(
+      blobs->collect_garbage([](const BlobId&) { return false; }, std::chrono::hours(1), &removed)
+          .ok());
+  BOOST_TEST(removed == 1u);
+  BOOST_TEST(!blobs->contains(id));
+  BOOST_TEST(reader->read_at(1000, 5000, &piece).ok());
+  BOOST_TEST((piece == bytes.substr(1000)));
+  BOOST_TEST(reader->read_at(3000, 1, &piece).ok());
+  BOOST_TEST(piece.empty());
+  // Gone now: no reader opens.
+  BOOST_TEST((blobs->open_reader(id, &reader).code == Errc::not_found));
 }
 
 BOOST_AUTO_TEST_CASE(an_upload_whose_bytes_are_not_its_digest_never_lands) {
