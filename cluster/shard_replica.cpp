@@ -162,6 +162,41 @@ bool ShardReplica::wait_position(std::uint64_t sequence, std::chrono::millisecon
   return changed_.wait_for(lock, timeout, [&] { return position_ >= sequence; });
 }
 
+std::optional<ShardReplica::Clock::time_point> ShardReplica::current_as_of() const {
+  std::lock_guard lock(mutex_);
+  // No other node can have appended since this one claimed the shard, and
+  // its own writes commit before they are answered.
+  if (owns_locked()) return Clock::now();
+  return current_as_of_;
+}
+
+Status ShardReplica::log_end(std::uint64_t* sequence) {
+  Status s = js_.last_sequence(stream(), subject(), sequence);
+  if (s.code != Errc::not_found) return s;
+  *sequence = 0;  // nothing appended to the shard yet
+  return {};
+}
+
+Status ShardReplica::wait_through(std::uint64_t sequence, Clock::time_point asked_at,
+                                  std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  if (tail_ < sequence) {
+    woken_ = true;  // read now, not at the next poll
+    changed_.notify_all();
+  }
+  changed_.wait_for(lock, timeout,
+                    [&] { return tail_ >= sequence || !fault_.empty() || stopping_; });
+  if (!fault_.empty()) return {Errc::corrupt, fault_};
+  if (tail_ < sequence) {
+    if (stopping_) return {Errc::unavailable, "memosd is stopping"};
+    return {Errc::unavailable, "the log ends at record " + std::to_string(sequence) +
+                                   " and this node holds it to " + std::to_string(tail_) +
+                                   " after " + std::to_string(timeout.count()) + " ms"};
+  }
+  if (!current_as_of_ || *current_as_of_ < asked_at) current_as_of_ = asked_at;
+  return {};
+}
+
 void ShardReplica::run() {
   auto next_lease_check = Clock::now();
   // A wake-up comes when the owner appends, but the replica a read reaches
@@ -271,8 +306,17 @@ Status ShardReplica::follow() {
       after = tail_;
     }
     StoredMessage m;
+    const auto asked_at = Clock::now();
     Status s = js_.next_message(stream(), after + 1, subject(), &m);
-    if (s.code == Errc::not_found) return {};
+    if (s.code == Errc::not_found) {
+      // The leader had nothing past what this store holds: it was current
+      // then.
+      std::lock_guard lock(mutex_);
+      if (tail_ == after && (!current_as_of_ || *current_as_of_ < asked_at)) {
+        current_as_of_ = asked_at;
+      }
+      return {};
+    }
     if (!s.ok()) return s;
     std::string record;
     if (s = parts_.take(m, &record); !s.ok()) return s;

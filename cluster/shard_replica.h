@@ -16,7 +16,8 @@
 //
 // Threading: the commit queue's writer calls sink(); one thread (start())
 // keeps the lease alive, claims the shard and follows. Records to apply go
-// through the commit queue as from_log jobs.
+// through the commit queue as from_log jobs. As a LogView, it tells a
+// ReadBarrier (read_barrier.h) whether its store is current, from any thread.
 //
 // Errors (store::Status) from sink(): unavailable — this node does not own
 // the shard now (the message names the owner when known), or the log did not
@@ -31,11 +32,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "cluster/etcd_client.h"
 #include "cluster/jetstream.h"
+#include "cluster/read_barrier.h"
 #include "cluster/record_parts.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
@@ -67,11 +70,11 @@ struct ReplicaState {
   std::string fault;
 };
 
-class ShardReplica {
+class ShardReplica : public LogView {
  public:
   ShardReplica(ReplicaSettings settings, store::Store& store, store::CommitQueue& commits,
                NatsConnection& nats, EtcdClient& etcd);
-  ~ShardReplica();  // stop(true)
+  ~ShardReplica() override;  // stop(true)
   ShardReplica(const ShardReplica&) = delete;
   ShardReplica& operator=(const ShardReplica&) = delete;
 
@@ -109,6 +112,17 @@ class ShardReplica {
   std::string subject() const;
   std::string stream() const;
   std::string owner_key() const;
+
+  // LogView: an owner within its lease is current now; another node was
+  // when its last read of the log found nothing more, or when a barrier's
+  // wait_through() last came true.
+  std::optional<Clock::time_point> current_as_of() const override;
+  Status log_end(std::uint64_t* sequence) override;
+  // Holds the log through `sequence` once every message up to it was read
+  // (parts of a group still coming, or abandoned, included: no write they
+  // carry was acknowledged by then). Wakes the thread to read at once.
+  Status wait_through(std::uint64_t sequence, Clock::time_point asked_at,
+                      std::chrono::milliseconds timeout) override;
 
  private:
   void run();
@@ -159,6 +173,9 @@ class ShardReplica {
   // owner's next append expects it.
   std::uint64_t tail_ = 0;
   std::uint64_t appended_ = 0, applied_ = 0;
+  // When this store last held the whole log, as a follower's read or a
+  // read barrier found it (see current_as_of()).
+  std::optional<Clock::time_point> current_as_of_;
   std::int64_t lease_ = 0;  // held while owner
   std::chrono::steady_clock::time_point lease_valid_until_{};
   bool owner_ = false;

@@ -29,6 +29,32 @@ std::vector<std::pair<store::BlobId, std::uint64_t>> raised_blobs(
 
 }  // namespace
 
+bool reads_store(wire::Request::Which operation) {
+  using R = wire::Request;
+  switch (operation) {
+    case R::CUBE_LIST:
+    case R::CUBE_SHOW:
+    case R::GET:
+    case R::HISTORY:
+    case R::SEARCH:
+    case R::DIFF:
+    case R::SNAPSHOT_LIST:
+    case R::SNAPSHOT_DIFF:
+    case R::EXPORT_CHUNK:
+    case R::KV_LIST:
+    case R::TENANT_USAGE:
+    case R::SCHED_STATUS:
+    case R::SCHED_LOG:
+    case R::EXPLAIN:
+    case R::PARAM_LIST:
+    case R::PARAM_SHOW:
+    case R::PARAM_EXPORT:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool writes_store(wire::Request::Which operation) {
   using R = wire::Request;
   switch (operation) {
@@ -161,6 +187,9 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   }
   commits_.set_change_sink(
       [this](store::WriteTxn& txn, const store::ChangeSet& changes) { return sink(txn, changes); });
+  // A deposed owner learns it within a third of a lease, then catches up.
+  reads_ = std::make_unique<cluster::ReadBarrier>(
+      *replica_, std::max(2 * lease, std::chrono::milliseconds(2000)));
   cluster::MembershipSettings roster;
   roster.cluster = config_.name;
   roster.node = config_.node_id;
@@ -197,17 +226,30 @@ void ClusterNode::start_prefetch() {
 
 void ClusterNode::stop() {
   if (membership_) membership_->stop();
+  // Reads waiting for the replica are answered before it stops.
+  if (reads_) reads_->stop();
   // The sink stays installed: with the replica stopped it refuses, so no
   // write commits unlogged after this.
   if (replica_) replica_->stop(true);
 }
 
+void ClusterNode::before_read(std::chrono::milliseconds max_staleness,
+                              cluster::ReadBarrier::Done done) {
+  if (!reads_) return done({store::Errc::unavailable, "this node has not joined its cluster"});
+  reads_->wait(max_staleness, std::move(done));
+}
+
+bool ClusterNode::current_within(std::chrono::milliseconds max_staleness) {
+  return reads_ && reads_->current_within(max_staleness);
+}
+
 bool ClusterNode::figures(cluster::ReplicaState* replica, cluster::BucketCounters* bucket,
-                          PrefetchCounters* prefetch) const {
-  if (!replica_ || !bucket_) return false;
+                          PrefetchCounters* prefetch, cluster::ReadBarrierCounters* reads) const {
+  if (!replica_ || !bucket_ || !reads_) return false;
   *replica = replica_->state();
   *bucket = bucket_->counters();
   *prefetch = prefetch_ ? prefetch_->counters() : PrefetchCounters{};
+  *reads = reads_->counters();
   return true;
 }
 

@@ -37,6 +37,7 @@
 #include "cluster/etcd_client.h"
 #include "cluster/membership.h"
 #include "cluster/nats_connection.h"
+#include "cluster/read_barrier.h"
 #include "cluster/shard_replica.h"
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/blob_prefetch.h"
@@ -52,6 +53,11 @@ namespace memos::kernel {
 // Whether a request of this kind writes the store: those a follower refuses
 // (a chat stores its KV state; a scheduler run writes working sets).
 bool writes_store(wire::Request::Which operation);
+
+// Whether a request of this kind reads what the log replicates: those a
+// node serves only once its store holds every write acknowledged before
+// the request arrived (ClusterNode::before_read).
+bool reads_store(wire::Request::Which operation);
 
 // The cluster as one node sees it now (memctl cluster status).
 struct ClusterReport {
@@ -97,11 +103,19 @@ class ClusterNode {
 
   // Success while this node owns the shard, else why not.
   Status writable() const;
+  // Calls `done` once this node's store holds every write the log
+  // acknowledged before now (at once on an owner within its lease, or on a
+  // node current within `max_staleness`), from this thread or the
+  // barrier's (cluster/read_barrier.h, which says its errors). Before
+  // start() and after stop(): unavailable.
+  void before_read(std::chrono::milliseconds max_staleness, cluster::ReadBarrier::Done done);
+  // Whether a read may be served now, with no wait (counted as such).
+  bool current_within(std::chrono::milliseconds max_staleness);
   // What this node's replica and blob bucket did (memctl metrics), without
   // asking any engine. False before the node joined.
   // `prefetch` stays zero without cluster.prefetch_blobs.
   bool figures(cluster::ReplicaState* replica, cluster::BucketCounters* bucket,
-               PrefetchCounters* prefetch) const;
+               PrefetchCounters* prefetch, cluster::ReadBarrierCounters* reads) const;
   // Asks etcd, the log and every node on the roster, each within `timeout`
   // (blocks: run it on a worker). An engine that does not answer leaves a
   // note, not an error. Errors: unavailable (not joined yet).
@@ -132,6 +146,7 @@ class ClusterNode {
   std::unique_ptr<cluster::EtcdClient> etcd_;
   std::unique_ptr<cluster::ShardReplica> replica_;
   std::unique_ptr<cluster::Membership> membership_;  // after the replica: it reports it
+  std::unique_ptr<cluster::ReadBarrier> reads_;      // after the replica: it asks it
   // cluster.prefetch_blobs: fed once each applied record commits; the
   // destructor stops it before the bucket goes.
   std::unique_ptr<BlobPrefetch> prefetch_;

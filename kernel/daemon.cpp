@@ -1,5 +1,6 @@
 #include "kernel/daemon.h"
 
+#include <capnp/message.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -290,6 +291,39 @@ void Daemon::on_request(Connection& conn, wire::Request::Reader request) {
   if (refusal.ok()) refusal = admit_request(peer, request.which());
   if (!refusal.ok()) return deliver(id, error_frame(request.getId(), refusal), true);
   ++inflight_[peer.tenant];
+  // Cluster mode: a read waits until this node holds every write the log
+  // acknowledged before it arrived, unless the node is current (an owner,
+  // or a follower within the staleness the client accepts).
+  if (cluster_ && reads_store(request.which())) {
+    const std::chrono::milliseconds bound(request.getMaxStalenessMs());
+    if (!cluster_->current_within(bound)) return dispatch_when_current(peer, id, request, bound);
+  }
+  dispatch(peer, id, request);
+}
+
+void Daemon::dispatch_when_current(const Peer& peer, std::uint64_t id,
+                                   wire::Request::Reader request, std::chrono::milliseconds bound) {
+  // The reader lives only during on_request(): the request waits as a copy.
+  auto copy = std::make_shared<capnp::MallocMessageBuilder>();
+  copy->setRoot(request);
+  cluster_->before_read(bound, [this, peer, id, copy](const store::Status& s) {
+    // On the barrier's thread (or this one, should the node have become
+    // current meanwhile): handlers start on the loop.
+    auto go = [this, peer, id, copy, st = Status::from(s)] {
+      auto waited = copy->getRoot<wire::Request>().asReader();
+      if (!st.ok()) {
+        deliver(id, error_frame(waited.getId(), st), true);
+        return request_done(peer.tenant);
+      }
+      dispatch(peer, id, waited);
+    };
+    if (loop_thread_.on_owner()) return go();
+    mailbox_->post(std::move(go));
+  });
+}
+
+void Daemon::dispatch(const Peer& peer, std::uint64_t id, wire::Request::Reader request) {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
   const std::uint32_t tenant = peer.tenant;
   // The work the handler queues for a worker is this tenant's (run_on_worker).
   dispatching_ = Dispatching{tenant, peer.policy->weight, id};

@@ -21,6 +21,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -120,6 +121,12 @@ class Daemon final : public ConnectionOwner {
   void reload_policies(const char* why);
   void deliver(std::uint64_t connection_id, const Frame& frame, bool last);
   Status admit_request(const Peer& peer, wire::Request::Which operation);
+  // Hands an admitted request to the handler (loop thread).
+  void dispatch(const Peer& peer, std::uint64_t connection_id, wire::Request::Reader request);
+  // Cluster mode: dispatches a read once this node is current, or answers
+  // why it cannot be (ClusterNode::before_read).
+  void dispatch_when_current(const Peer& peer, std::uint64_t connection_id,
+                             wire::Request::Reader request, std::chrono::milliseconds bound);
   void pump_workers();
   void queue_work(std::function<void()> work);
   void request_done(std::uint32_t tenant);

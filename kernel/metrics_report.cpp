@@ -116,7 +116,8 @@ void write_cluster(const Services& s, PrometheusText* out) {
   cluster::ReplicaState replica;
   cluster::BucketCounters bucket;
   PrefetchCounters prefetch;
-  if (!s.cluster || !s.cluster->figures(&replica, &bucket, &prefetch)) return;
+  cluster::ReadBarrierCounters reads;
+  if (!s.cluster || !s.cluster->figures(&replica, &bucket, &prefetch, &reads)) return;
   out->family("memosd_cluster_owner", "gauge", "1 while this node owns the store and writes.");
   out->sample("memosd_cluster_owner", replica.owner ? 1 : 0);
   out->family("memosd_cluster_stopped", "gauge",
@@ -158,6 +159,19 @@ void write_cluster(const Services& s, PrometheusText* out) {
               static_cast<double>(prefetch.failed));
   out->sample("memosd_blob_prefetch_total", {{"result", "dropped"}},
               static_cast<double>(prefetch.dropped));
+  out->family("memosd_cluster_reads_total", "counter",
+              "Reads of the store on this node: served at once (an owner within its lease, or "
+              "current within the staleness the client accepts), after the log said where it "
+              "ends, and refused.");
+  out->sample("memosd_cluster_reads_total", {{"served", "current"}},
+              static_cast<double>(reads.current));
+  out->sample("memosd_cluster_reads_total", {{"served", "after_barrier"}},
+              static_cast<double>(reads.waited));
+  out->sample("memosd_cluster_reads_total", {{"served", "refused"}},
+              static_cast<double>(reads.failed));
+  out->family("memosd_cluster_read_barriers_total", "counter",
+              "Times this node asked the log where it ends for the reads waiting then.");
+  out->sample("memosd_cluster_read_barriers_total", static_cast<double>(reads.rounds));
 }
 
 }  // namespace

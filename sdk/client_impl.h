@@ -65,6 +65,7 @@ class Client::Impl {
     auto request = message.initRoot<wire::Request>();
     request.setId(id);
     request.setWaitSearchable(options_.wait_searchable);
+    request.setMaxStalenessMs(options_.max_staleness_ms);
     build(request);
     kj::Array<capnp::word> frame = ipc::encode_frame(message);
 

@@ -50,7 +50,8 @@ Walk walk(CLI::App& app, const std::vector<std::string>& args) {
     const std::string& word = args[i];
     if (word == "--") break;
     if (word.size() > 1 && word[0] == '-') {
-      if (word == "--socket") ++i;  // the only option before a command that takes a value
+      // The options before a command that take a value.
+      if (word == "--socket" || word == "--stale") ++i;
       continue;
     }
     if (command_names(*w.level).empty()) break;  // a command's own arguments

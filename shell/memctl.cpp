@@ -8,6 +8,7 @@
 // (daemon_commands, cube_commands, item_commands, kv_commands,
 // policy_commands, sched_commands).
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -34,6 +35,7 @@ using memos::shell::UsageError;
 struct Args {
   std::string socket;
   bool json = false;
+  std::uint32_t stale_ms = 0;               // cluster mode: how stale a read may be
   memos::shell::DaemonArgs daemon;          // status, plugin
   memos::shell::CubeArgs cube;              // cube
   memos::shell::ItemArgs item;              // add, get, update, ..., search
@@ -49,6 +51,7 @@ int run(CLI::App& app, const Args& a) {
   if (auto rc = memos::shell::run_local_policy_commands(app, a.policy, out)) return *rc;
   memos::ClientOptions options;
   options.wait_searchable = a.item.wait_searchable;
+  options.max_staleness_ms = a.stale_ms;
   auto connected = memos::Client::connect(a.socket, options);
   if (!connected) return out.refused(connected.error());
   memos::Client& client = *connected.value();
@@ -73,8 +76,17 @@ int main(int argc, char** argv) {
   app.add_option("--socket", a.socket, "memosd's socket (default: $MEMOS_SOCKET, then memosd's)")
       ->type_name("PATH");
   app.add_flag("--json", a.json, "print JSON (bytes that are not UTF-8 become U+FFFD)");
+  app.add_option("--stale", a.stale_ms,
+                 "cluster mode: a node that held every acknowledged write at most MS ago "
+                 "answers reads at once (default 0: reads see every write acknowledged before)")
+      ->type_name("MS")
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            return value.empty() ? std::string("milliseconds, 0 to 4294967295") : std::string();
+          },
+          "", "non-empty"));
   app.require_subcommand(1);
-  app.fallthrough();  // --json and --socket are accepted after the command too
+  app.fallthrough();  // --json, --socket and --stale are accepted after the command too
 
   // In this order in --help.
   memos::shell::add_status_command(app);

@@ -84,6 +84,15 @@ struct Request {
   # set it is answered only once it is also searchable (read-your-writes for
   # the next search on any connection). Ignored by other requests.
   waitSearchable @31 :Bool;
+
+  # Cluster mode (memos-cluster(7)): a read of the store (get, history,
+  # search, list, show, diff, export, usage, the scheduler's status and log)
+  # on any node sees every write acknowledged before it arrived; a node that
+  # is not an owner within its lease first asks the log where it ends and
+  # waits to hold it that far. With this set, a node whose store was known
+  # to hold the whole log at most this many milliseconds ago answers at
+  # once. 0: no staleness. Ignored by writes, and by a single memosd.
+  maxStalenessMs @53 :UInt32;
 }
 
 struct Response {

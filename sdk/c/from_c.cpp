@@ -80,6 +80,7 @@ ClientOptions client_options(const memos_client_options* options) {
   if (options == nullptr) return out;
   out.max_message_bytes = options->max_message_bytes;
   out.wait_searchable = options->wait_searchable != 0;
+  out.max_staleness_ms = options->max_staleness_ms;
   return out;
 }
 
@@ -190,6 +191,7 @@ void memos_client_options_init(memos_client_options* options) {
   *options = memos_client_options{};
   options->max_message_bytes = d.max_message_bytes;
   options->wait_searchable = d.wait_searchable;
+  options->max_staleness_ms = d.max_staleness_ms;
 }
 
 void memos_new_item_init(memos_new_item* item) {

@@ -16,9 +16,9 @@ _memctl() {
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="status metrics cluster cube plugin add get update archive freeze activate rollback diff rm
     history search chat kv param job policy tenant sched explain"
-  local global="--socket --json --version --help"
+  local global="--socket --json --stale --version --help"
   # Options that take a value (the next word is that value, not an argument).
-  local valued=" --socket --tag --meta --importance --ttl --valid-from --valid-to --session
+  local valued=" --socket --stale --tag --meta --importance --ttl --valid-from --valid-to --session
     --source --supersedes --idempotency-key -k --mode --any-tag --tier --state --since --until
     --valid-since --valid-until --as-of --recency --mmr --min-score --ids --max-tokens --temperature --top-k
     --top-p --seed --retriever --language --as --top --with --max --boost --adapter --name --scale
@@ -150,7 +150,7 @@ _memctl() {
         ;;
     esac
     if [[ $cur == -* ]]; then
-      words="$words --json --socket --help"
+      words="$words --json --socket --stale --help"
     else
       words=
       if ((args == 0 && first_is_cube)); then

@@ -27,7 +27,9 @@ struct CDaemon {
     BOOST_REQUIRE_MESSAGE(process.start(std::chrono::seconds(20)), process.log());
     memos_client_options options;
     memos_client_options_init(&options);
+    BOOST_TEST(options.max_staleness_ms == 0u);  // reads see every acknowledged write
     options.wait_searchable = 1;
+    options.max_staleness_ms = 250;  // a single memosd is always current
     memos_error err{};
     BOOST_REQUIRE_EQUAL(memos_connect(process.socket().c_str(), &options, &client, &err), MEMOS_OK);
   }

@@ -7,7 +7,8 @@
 // cleanly stopped owner hands over at once; a paused owner resumes as a
 // follower. `memctl cluster status` shows the owner and each node's lag, and
 // a node that stopped answering as such; a record off the log's chain stops
-// the nodes, which say why. Skipped (never passed) without the engines.
+// the nodes, which say why. A read on a follower sees every write acknowledged
+// before it. Skipped (never passed) without the engines.
 #define BOOST_TEST_MODULE cluster
 #include <boost/test/unit_test.hpp>
 
@@ -140,15 +141,19 @@ std::optional<memos::NodeStatus> node_in(const memos::ClusterStatus& status,
   return std::nullopt;
 }
 
+// n1 owning the store, with cube "c" made, and n2 following it.
+struct OwnerAndFollower {
+  Engines engines;
+  Node n1{"n1", engines};
+  Node n2{"n2", (create_cube_when_owner(n1), engines)};  // once n1 owns the store
+};
+
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_refuses_its_own,
-                     *boost::unit_test::label("engines") *
-                         boost::unit_test::precondition(engines_installed)) {
-  Engines engines;
-  Node n1("n1", engines);
-  create_cube_when_owner(n1);
-  Node n2("n2", engines);
+BOOST_FIXTURE_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_refuses_its_own,
+                        OwnerAndFollower,
+                        *boost::unit_test::label("engines") *
+                            boost::unit_test::precondition(engines_installed)) {
   auto owner = n1.client();
   auto follower = n2.client();
 
@@ -276,13 +281,79 @@ BOOST_AUTO_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_refuses_i
   BOOST_TEST(cubes->empty());
 }
 
-BOOST_AUTO_TEST_CASE(the_follower_takes_over_from_a_killed_owner_with_every_acknowledged_write,
-                     *boost::unit_test::label("engines") *
-                         boost::unit_test::precondition(engines_installed)) {
-  Engines engines;
-  Node n1("n1", engines);
-  create_cube_when_owner(n1);
-  Node n2("n2", engines);
+// A read on a follower sees every write acknowledged before it, with no
+// retry: the follower asks the log where it ends and waits to hold it. The
+// owner, within its lease, answers at once. A client that accepts staleness
+// is answered at once by a follower current within it; with the log down, a
+// follower refuses a read that accepts none, saying how stale it is.
+BOOST_FIXTURE_TEST_CASE(a_follower_reads_every_write_acknowledged_before_the_read, OwnerAndFollower,
+                        *boost::unit_test::label("engines") *
+                            boost::unit_test::precondition(engines_installed)) {
+  auto owner = n1.client();
+  auto follower = n2.client();
+  for (int i = 0; i < 40; ++i) {
+    const std::string text = "read after write number " + std::to_string(i);
+    auto added = owner->add("c", memory(text));
+    BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+    auto got = follower->get("c", added->id);  // at once: no eventually()
+    BOOST_REQUIRE_MESSAGE(got.ok(), "write " << i << ": " << why(got) << "\n" << n2.process->log());
+    BOOST_TEST(got->text == text);
+    auto updated = owner->update("c", added->id, memos::ItemChange{.text = text + " (v2)"});
+    BOOST_REQUIRE_MESSAGE(updated.ok(), why(updated));
+    auto history = follower->history("c", added->id);
+    BOOST_REQUIRE_MESSAGE(history.ok(), why(history));
+    BOOST_TEST(history->size() == 2u, "write " << i);
+  }
+  BOOST_TEST(owner->cube_list().ok());  // the owner's reads: at once
+  const auto count = [](memos::Client& c, const std::string& line) -> std::int64_t {
+    auto m = c.metrics();
+    BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
+    const auto at = m->find("\n" + line + " ");  // a sample, not its HELP line
+    if (at == std::string::npos) return -1;
+    return std::stoll(m->substr(at + line.size() + 2));
+  };
+  BOOST_TEST(count(*follower, "memosd_cluster_reads_total{served=\"after_barrier\"}") >= 80);
+  BOOST_TEST(count(*follower, "memosd_cluster_read_barriers_total") >= 1);
+  BOOST_TEST(count(*follower, "memosd_cluster_reads_total{served=\"refused\"}") == 0);
+  BOOST_TEST(count(*owner, "memosd_cluster_reads_total{served=\"current\"}") >= 1);
+  BOOST_TEST(count(*owner, "memosd_cluster_read_barriers_total") == 0);
+
+  // A client accepting a minute's staleness: answered at once.
+  memos::ClientOptions relaxed;
+  relaxed.max_staleness_ms = 60000;
+  auto stale_ok = memos::Client::connect(n2.process->socket(), relaxed);
+  BOOST_REQUIRE_MESSAGE(stale_ok.ok(), why(stale_ok));
+  const std::int64_t current_before =
+      count(*follower, "memosd_cluster_reads_total{served=\"current\"}");
+  BOOST_TEST((*stale_ok)->cube_list().ok());
+  BOOST_TEST(count(*follower, "memosd_cluster_reads_total{served=\"current\"}") ==
+             current_before + 1);
+
+  // The log down: a read accepting no staleness is refused, and says why;
+  // one accepting a minute is served from what the follower holds.
+  engines.nats.kill(0);
+  auto refused = follower->cube_list();
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.error().code == memos::ErrorCode::unavailable));
+  BOOST_TEST(refused.error().retryable);
+  BOOST_TEST(refused.error().message.find("--stale") != std::string::npos, refused.error().message);
+  auto served = (*stale_ok)->cube_list();
+  BOOST_TEST(served.ok(), why(served));
+  std::string out, err;
+  BOOST_TEST(run_command(
+                 {MEMOS_MEMCTL, "--socket", n2.process->socket(), "--stale", "60000", "cube", "ls"},
+                 &out, &err) == 0,
+             err);
+  BOOST_TEST(
+      run_command({MEMOS_MEMCTL, "--socket", n2.process->socket(), "cube", "ls"}, &out, &err) == 1);
+  BOOST_TEST(err.find("memctl --stale MS") != std::string::npos, err);
+  BOOST_REQUIRE(engines.nats.restart(0));
+}
+
+BOOST_FIXTURE_TEST_CASE(the_follower_takes_over_from_a_killed_owner_with_every_acknowledged_write,
+                        OwnerAndFollower,
+                        *boost::unit_test::label("engines") *
+                            boost::unit_test::precondition(engines_installed)) {
   std::map<std::uint64_t, std::string> acknowledged;
   {
     auto owner = n1.client();
@@ -333,13 +404,10 @@ BOOST_AUTO_TEST_CASE(the_follower_takes_over_from_a_killed_owner_with_every_ackn
 // partition) loses the store to the follower; when it resumes it writes
 // nothing more, refuses writes naming the new owner, and follows it —
 // including into the cube it created itself while it owned the store.
-BOOST_AUTO_TEST_CASE(a_paused_owner_that_resumes_follows_the_owner_that_replaced_it,
-                     *boost::unit_test::label("engines") *
-                         boost::unit_test::precondition(engines_installed)) {
-  Engines engines;
-  Node n1("n1", engines);
-  create_cube_when_owner(n1);
-  Node n2("n2", engines);
+BOOST_FIXTURE_TEST_CASE(a_paused_owner_that_resumes_follows_the_owner_that_replaced_it,
+                        OwnerAndFollower,
+                        *boost::unit_test::label("engines") *
+                            boost::unit_test::precondition(engines_installed)) {
   std::set<std::uint64_t> ids;
   {
     auto owner = n1.client();
@@ -396,16 +464,14 @@ BOOST_AUTO_TEST_CASE(a_paused_owner_that_resumes_follows_the_owner_that_replaced
 // history the nodes hold (the log altered, or a node's store different from
 // it) stops every node that reads it: each says why in the cluster status,
 // and the owner refuses writes with the reason instead of writing on.
-BOOST_AUTO_TEST_CASE(a_record_off_the_chain_stops_the_nodes_and_they_say_why,
-                     *boost::unit_test::label("engines") *
-                         boost::unit_test::precondition(engines_installed)) {
-  Engines engines;
-  Node n1("n1", engines);
-  create_cube_when_owner(n1);
-  Node n2("n2", engines);
+BOOST_FIXTURE_TEST_CASE(a_record_off_the_chain_stops_the_nodes_and_they_say_why, OwnerAndFollower,
+                        *boost::unit_test::label("engines") *
+                            boost::unit_test::precondition(engines_installed)) {
   auto c1 = n1.client();
   auto added = c1->add("c", memory("heron on the chain"));
   BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+  auto c2 = n2.client();
+  BOOST_REQUIRE(c2->get("c", added->id).ok());  // n2 is current, as of this read
   {
     memos::cluster::NatsOptions options;
     options.servers = {engines.nats.url(0)};
@@ -422,7 +488,6 @@ BOOST_AUTO_TEST_CASE(a_record_off_the_chain_stops_the_nodes_and_they_say_why,
         js.append("memos.t.log.0", memos::store::encode_change_group(other), last, "", &seq).ok());
   }
   // The follower meets it first; the owner when its next append is fenced.
-  auto c2 = n2.client();
   std::optional<memos::NodeStatus> stopped;
   BOOST_TEST(eventually(
       [&] {
@@ -448,7 +513,19 @@ BOOST_AUTO_TEST_CASE(a_record_off_the_chain_stops_the_nodes_and_they_say_why,
   BOOST_TEST(!owner->owner);
   BOOST_TEST(owner->note.find("its history and the log's differ") != std::string::npos,
              owner->note);
-  // What both hold is what was acknowledged.
-  auto got = c2->get("c", added->id);
-  BOOST_TEST(got.ok(), why(got));
+  // The stopped follower cannot be current: it refuses a read that accepts
+  // no staleness, saying why, and serves what it holds — what was
+  // acknowledged — to a client that accepts its staleness (it was last
+  // current at its read above).
+  auto refused_read = c2->get("c", added->id);
+  BOOST_REQUIRE(!refused_read.ok());
+  BOOST_TEST((refused_read.error().code == memos::ErrorCode::unavailable));
+  BOOST_TEST(refused_read.error().message.find("stopped applying the log") != std::string::npos,
+             refused_read.error().message);
+  memos::ClientOptions relaxed;
+  relaxed.max_staleness_ms = 600000;
+  auto stale_ok = memos::Client::connect(n2.process->socket(), relaxed);
+  BOOST_REQUIRE_MESSAGE(stale_ok.ok(), why(stale_ok));
+  auto got = (*stale_ok)->get("c", added->id);
+  BOOST_TEST(got.ok(), why(got) << "\n" << n2.process->log());
 }

@@ -245,6 +245,19 @@ BOOST_FIXTURE_TEST_CASE(exit_status_two_on_bad_usage, Fixture) {
   BOOST_TEST(memctl({"search", "c", "q", "--state", "deleted"}, &out, &err) == 2);
   BOOST_TEST(contains(err, "(active, archived or frozen)"), err);
   BOOST_TEST(memctl({"chat", "c", "hi", "--mode", "psychic"}, &out, &err) == 2);
+  // --stale takes milliseconds, 0 to 4294967295.
+  for (const char* bad : {"soon", "-1", "4294967296", "1.5", ""}) {
+    BOOST_TEST(memctl({"--stale", bad, "cube", "ls"}, &out, &err) == 2, bad);
+  }
+}
+
+// A single memosd holds every write it acknowledged: --stale changes nothing.
+BOOST_FIXTURE_TEST_CASE(a_single_memosd_ignores_stale, Fixture) {
+  std::string out, err;
+  BOOST_TEST(memctl({"cube", "create", "s"}, &out, &err) == 0, err);
+  BOOST_TEST(memctl({"--stale", "500", "cube", "ls"}, &out, &err) == 0, err);
+  BOOST_TEST(contains(out, "s"), out);
+  BOOST_TEST(memctl({"cube", "show", "s", "--stale", "4294967295"}, &out, &err) == 0, err);
 }
 
 BOOST_FIXTURE_TEST_CASE(exit_status_one_when_refused_or_unreachable, Fixture) {

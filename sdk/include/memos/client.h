@@ -111,6 +111,13 @@ struct ClientOptions {
   // only once it is searchable, not as soon as it is durable (memos(7),
   // "Writes and searches"). NewItem and ItemChange can ask for it per write.
   bool wait_searchable = false;
+  // Cluster mode (memos-cluster(7)): every read of the store (get, search,
+  // list, history...) sees each write acknowledged before it was sent,
+  // whichever node answers; a node that cannot be sure it is current asks
+  // the log first (a round trip) or refuses with unavailable. With this
+  // set, a node known to be current at most this many ms ago answers at
+  // once. 0: no staleness. A single memosd ignores it.
+  std::uint32_t max_staleness_ms = 0;
 };
 
 // The socket memctl and the SDK use when none is given: $MEMOS_SOCKET, else

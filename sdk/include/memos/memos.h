@@ -129,8 +129,9 @@ typedef struct memos_pair {
 } memos_pair;
 
 typedef struct memos_client_options {
-  size_t max_message_bytes; /* replies larger are MEMOS_PROTOCOL_ERROR; 16 MiB */
-  int wait_searchable;      /* every item write answers once searchable */
+  size_t max_message_bytes;  /* replies larger are MEMOS_PROTOCOL_ERROR; 16 MiB */
+  int wait_searchable;       /* every item write answers once searchable */
+  uint32_t max_staleness_ms; /* cluster mode: reads may be this stale; 0 */
 } memos_client_options;
 MEMOS_API void memos_client_options_init(memos_client_options* options);
 

@@ -327,7 +327,8 @@ class Pair(Structure):
 
 
 class ClientOptions(Structure):
-    _fields_ = [("max_message_bytes", c_size_t), ("wait_searchable", c_int)]
+    _fields_ = [("max_message_bytes", c_size_t), ("wait_searchable", c_int),
+                ("max_staleness_ms", c_uint32)]
 
 
 class NewItem(Structure):

@@ -173,14 +173,20 @@ class Client:
 
     @classmethod
     def connect(cls, socket: str | None = None, *, wait_searchable: bool = False,
-                max_message_bytes: int = 0) -> "Client":
+                max_message_bytes: int = 0, max_staleness_ms: int = 0) -> "Client":
         """Connects to `socket` ($MEMOS_SOCKET, else memosd's default) as the
         calling user. wait_searchable: every item write answers once it is
-        searchable. Raises ConnectFailed."""
+        searchable. max_staleness_ms (cluster mode): a node known to hold
+        every acknowledged write at most this long ago answers reads at once
+        (0: every read sees every write acknowledged before it). Raises
+        ConnectFailed."""
         lib = _c.lib()
         options = _c.ClientOptions()
         lib.memos_client_options_init(byref(options))
         options.wait_searchable = int(wait_searchable)
+        if not 0 <= max_staleness_ms <= 0xFFFFFFFF:
+            raise BadRequest("max_staleness_ms: 0 to 4294967295")
+        options.max_staleness_ms = max_staleness_ms
         if max_message_bytes:
             options.max_message_bytes = max_message_bytes
         handle = c_void_p()

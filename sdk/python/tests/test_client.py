@@ -163,6 +163,14 @@ def test_a_closed_client_and_pipelined_pendings(daemon):
         c.status()
 
 
+def test_max_staleness_is_checked_and_a_single_memosd_serves_it(daemon):
+    for bad in (-1, 1 << 32):
+        with pytest.raises(memos.BadRequest, match="max_staleness_ms"):
+            memos.Client.connect(daemon.socket, max_staleness_ms=bad)
+    with memos.Client.connect(daemon.socket, max_staleness_ms=250) as c:
+        assert isinstance(c.cube_list(), list)
+
+
 def test_asyncio_pipelines_on_one_connection(daemon):
     async def main():
         async with await memos.AsyncClient.open(daemon.socket, wait_searchable=True) as c:
