@@ -6,7 +6,14 @@
 //              same adds, each appended to the log before it commits;
 //   follower — after each acknowledged add, how long until the follower's
 //              get returns it (the replication lag a reader of a follower
-//              sees), and at the end until a fresh search there finds them all;
+//              sees: a get waits to hold every acknowledged write), and at
+//              the end until a fresh search there finds them all;
+//   reads    — gets of a stored memory, one at a time: on one memosd (the
+//              baseline), on the owner (within its lease: at once), on the
+//              follower (one question to the log's leader each), on the
+//              follower accepting 1 s of staleness (at once), and from
+//              `--readers` clients at once on the follower (the reads
+//              waiting share one question: reads per question reported);
 //   failover — kill -9 of the owner, until the follower accepts an add.
 //
 // The engines are real nats-server and etcd processes on 127.0.0.1, all on
@@ -27,13 +34,15 @@ using memos::testing::TempDir;
 using namespace std::chrono_literals;
 
 constexpr std::string_view kUsage =
-    "usage: bench-cluster-daemon [--adds N] [--replicas 1|3] [--lease-ms MS] [--memosd PATH]\n";
+    "usage: bench-cluster-daemon [--adds N] [--replicas 1|3] [--lease-ms MS] [--readers R]\n"
+    "                            [--memosd PATH]\n";
 
 struct Options {
   std::string memosd = "build/kernel/memosd";
   std::size_t adds = 300;
   std::size_t replicas = 3;
   std::uint64_t lease_ms = 1500;
+  std::size_t readers = 8;
 };
 
 Options parse_options(int argc, char** argv) {
@@ -50,6 +59,8 @@ Options parse_options(int argc, char** argv) {
                                    throw memos::bench::UsageError("--replicas must be 1 or 3");
                                } else if (flag == "--lease-ms") {
                                  opts.lease_ms = memos::bench::parse_positive(flag, value);
+                               } else if (flag == "--readers") {
+                                 opts.readers = memos::bench::parse_positive(flag, value);
                                } else {
                                  return false;
                                }
@@ -109,6 +120,38 @@ void print_adds(const std::string& mode, const std::vector<double>& latencies) {
       .print();
 }
 
+// `count` gets of item `id`, one at a time: each one's latency, in ms.
+std::vector<double> timed_gets(memos::Client& c, std::uint64_t id, std::size_t count) {
+  std::vector<double> latencies;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto sent = Clock::now();
+    memos::bench::check(c.get("c", id), "get");
+    latencies.push_back(ms_since(sent));
+  }
+  return latencies;
+}
+
+void print_gets(const std::string& where, const std::vector<double>& latencies) {
+  const auto stats = memos::bench::summarize(latencies);
+  JsonLine()
+      .str("bench", "cluster-daemon")
+      .str("mode", "reads")
+      .str("where", where)
+      .count("gets", latencies.size())
+      .num("p50_ms", stats.p50)
+      .num("p99_ms", stats.p99)
+      .num("mean_ms", stats.mean)
+      .print();
+}
+
+// A counter's value in `c`'s metrics (0 when absent).
+double metric(memos::Client& c, const std::string& sample) {
+  auto text = c.metrics();
+  memos::bench::check(text, "metrics");
+  const auto at = text->find("\n" + sample + " ");
+  return at == std::string::npos ? 0 : std::stod(text->substr(at + sample.size() + 2));
+}
+
 struct ClusterNode {
   TempDir dir;
   std::unique_ptr<MemosdProcess> process;
@@ -134,7 +177,10 @@ void run(const Options& opts) {
     memos::bench::start_daemon(single, opts.memosd);
     auto c = memos::bench::connect_client(single.socket());
     memos::bench::create_cube(*c, "c");
-    print_adds("single", timed_adds(*c, opts.adds, 0, nullptr));
+    auto stored = c->add("c", memory(0));
+    memos::bench::check(stored, "add");
+    print_adds("single", timed_adds(*c, opts.adds, 1, nullptr));
+    print_gets("single", timed_gets(*c, stored->id, opts.adds));
     c.reset();
     memos::bench::stop_daemon(single);
   }
@@ -154,7 +200,9 @@ void run(const Options& opts) {
     std::this_thread::sleep_for(10ms);
   }
   std::vector<double> lag;
+  std::uint64_t stored = 0;
   const auto adds = timed_adds(*owner, opts.adds, 0, [&](const memos::Item& item) {
+    stored = item.id;
     const auto acked = Clock::now();
     while (!follower->get("c", item.id).ok()) {
       if (Clock::now() - acked > 30s) throw std::runtime_error("the follower never got an add");
@@ -185,6 +233,49 @@ void run(const Options& opts) {
       .num("get_lag_p99_ms", lag_stats.p99)
       .num("all_searchable_ms", ms_since(searching))
       .print();
+  // Reads of a stored memory, no write in flight.
+  print_gets("owner", timed_gets(*owner, stored, opts.adds));
+  print_gets("follower", timed_gets(*follower, stored, opts.adds));
+  {
+    memos::ClientOptions relaxed;
+    relaxed.max_staleness_ms = 1000;
+    auto stale = memos::Client::connect(b.process->socket(), relaxed);
+    if (!stale.ok()) throw std::runtime_error("connect: " + stale.error().message);
+    print_gets("follower-stale-1s", timed_gets(**stale, stored, opts.adds));
+  }
+  {
+    const std::string rounds = "memosd_cluster_read_barriers_total";
+    const std::string waited = "memosd_cluster_reads_total{served=\"after_barrier\"}";
+    const double rounds_before = metric(*follower, rounds);
+    const double waited_before = metric(*follower, waited);
+    std::vector<std::vector<double>> each(opts.readers);
+    std::vector<std::thread> readers;
+    const auto started = Clock::now();
+    for (std::size_t r = 0; r < opts.readers; ++r) {
+      readers.emplace_back([&, r] {
+        auto c = memos::bench::connect_client(b.process->socket());
+        each[r] = timed_gets(*c, stored, opts.adds);
+      });
+    }
+    for (auto& t : readers) t.join();
+    const double seconds = ms_since(started) / 1000;
+    std::vector<double> all;
+    for (const auto& e : each) all.insert(all.end(), e.begin(), e.end());
+    const auto stats = memos::bench::summarize(all);
+    const double asked = metric(*follower, rounds) - rounds_before;
+    const double served = metric(*follower, waited) - waited_before;
+    JsonLine()
+        .str("bench", "cluster-daemon")
+        .str("mode", "reads")
+        .str("where", "follower-concurrent")
+        .count("readers", opts.readers)
+        .count("gets", all.size())
+        .num("p50_ms", stats.p50)
+        .num("p99_ms", stats.p99)
+        .num("gets_per_s", static_cast<double>(all.size()) / seconds)
+        .num("gets_per_question", asked > 0 ? served / asked : 0)
+        .print();
+  }
   // kill -9 of the owner: the lease lapses.
   owner.reset();
   a.process->stop(SIGKILL);
