@@ -291,38 +291,48 @@ void Daemon::on_request(Connection& conn, wire::Request::Reader request) {
   if (refusal.ok()) refusal = admit_request(peer, request.which());
   if (!refusal.ok()) return deliver(id, error_frame(request.getId(), refusal), true);
   ++inflight_[peer.tenant];
+  const auto arrived = std::chrono::steady_clock::now();
   // Cluster mode: a read waits until this node holds every write the log
   // acknowledged before it arrived, unless the node is current (an owner,
   // or a follower within the staleness the client accepts).
   if (cluster_ && reads_store(request.which())) {
     const std::chrono::milliseconds bound(request.getMaxStalenessMs());
-    if (!cluster_->current_within(bound)) return dispatch_when_current(peer, id, request, bound);
+    if (!cluster_->current_within(bound)) {
+      return dispatch_when_current(peer, id, request, bound, arrived);
+    }
   }
-  dispatch(peer, id, request);
+  dispatch(peer, id, request, arrived);
 }
 
 void Daemon::dispatch_when_current(const Peer& peer, std::uint64_t id,
-                                   wire::Request::Reader request, std::chrono::milliseconds bound) {
+                                   wire::Request::Reader request, std::chrono::milliseconds bound,
+                                   std::chrono::steady_clock::time_point arrived) {
   // The reader lives only during on_request(): the request waits as a copy.
   auto copy = std::make_shared<capnp::MallocMessageBuilder>();
   copy->setRoot(request);
-  cluster_->before_read(bound, [this, peer, id, copy](const store::Status& s) {
+  cluster_->before_read(bound, [this, peer, id, copy, arrived](const store::Status& s) {
     // On the barrier's thread (or this one, should the node have become
     // current meanwhile): handlers start on the loop.
-    auto go = [this, peer, id, copy, st = Status::from(s)] {
+    auto go = [this, peer, id, copy, arrived, st = Status::from(s)] {
       auto waited = copy->getRoot<wire::Request>().asReader();
       if (!st.ok()) {
-        deliver(id, error_frame(waited.getId(), st), true);
+        Frame refusal = error_frame(waited.getId(), st);
+        const auto code = RequestMetrics::error_of(*refusal);
+        request_metrics_.record(
+            waited.which(), code ? &*code : nullptr,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
+        deliver(id, refusal, true);
         return request_done(peer.tenant);
       }
-      dispatch(peer, id, waited);
+      dispatch(peer, id, waited, arrived);
     };
     if (loop_thread_.on_owner()) return go();
     mailbox_->post(std::move(go));
   });
 }
 
-void Daemon::dispatch(const Peer& peer, std::uint64_t id, wire::Request::Reader request) {
+void Daemon::dispatch(const Peer& peer, std::uint64_t id, wire::Request::Reader request,
+                      std::chrono::steady_clock::time_point arrived) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   const std::uint32_t tenant = peer.tenant;
   // The work the handler queues for a worker is this tenant's (run_on_worker).
@@ -331,20 +341,23 @@ void Daemon::dispatch(const Peer& peer, std::uint64_t id, wire::Request::Reader 
     std::optional<Dispatching>& d;
     ~Done() { d.reset(); }
   } done{dispatching_};
-  handler_->handle(peer, id, request, [this, id, tenant](Frame frame, bool last) {
-    // A request answered on the loop (a refusal, a cheap read) is delivered
-    // now; one answered elsewhere comes back through the mailbox, which
-    // keeps a request's partial replies and its answer in order.
-    if (loop_thread_.on_owner()) {
-      deliver(id, frame, last);
-      if (last) request_done(tenant);
-      return;
-    }
-    mailbox_->post([this, id, tenant, frame = std::move(frame), last] {
-      deliver(id, frame, last);
-      if (last) request_done(tenant);
-    });
-  });
+  handler_->handle(
+      peer, id, request,
+      [this, id, tenant](Frame frame, bool last) {
+        // A request answered on the loop (a refusal, a cheap read) is delivered
+        // now; one answered elsewhere comes back through the mailbox, which
+        // keeps a request's partial replies and its answer in order.
+        if (loop_thread_.on_owner()) {
+          deliver(id, frame, last);
+          if (last) request_done(tenant);
+          return;
+        }
+        mailbox_->post([this, id, tenant, frame = std::move(frame), last] {
+          deliver(id, frame, last);
+          if (last) request_done(tenant);
+        });
+      },
+      arrived);
 }
 
 // A tenant's rates and its requests in flight (memos-policy(5)), checked as

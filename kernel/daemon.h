@@ -121,12 +121,15 @@ class Daemon final : public ConnectionOwner {
   void reload_policies(const char* why);
   void deliver(std::uint64_t connection_id, const Frame& frame, bool last);
   Status admit_request(const Peer& peer, wire::Request::Which operation);
-  // Hands an admitted request to the handler (loop thread).
-  void dispatch(const Peer& peer, std::uint64_t connection_id, wire::Request::Reader request);
+  // Hands an admitted request to the handler (loop thread); its latency
+  // counts from `arrived`.
+  void dispatch(const Peer& peer, std::uint64_t connection_id, wire::Request::Reader request,
+                std::chrono::steady_clock::time_point arrived);
   // Cluster mode: dispatches a read once this node is current, or answers
   // why it cannot be (ClusterNode::before_read).
   void dispatch_when_current(const Peer& peer, std::uint64_t connection_id,
-                             wire::Request::Reader request, std::chrono::milliseconds bound);
+                             wire::Request::Reader request, std::chrono::milliseconds bound,
+                             std::chrono::steady_clock::time_point arrived);
   void pump_workers();
   void queue_work(std::function<void()> work);
   void request_done(std::uint32_t tenant);

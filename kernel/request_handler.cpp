@@ -56,7 +56,8 @@ void RequestHandler::connection_closed(std::uint64_t connection) {
 }
 
 void RequestHandler::handle(const Peer& peer, std::uint64_t connection,
-                            wire::Request::Reader request, Reply reply) {
+                            wire::Request::Reader request, Reply reply,
+                            std::chrono::steady_clock::time_point arrived) {
   // Every handler's entry runs here, on the loop (archive sessions and the
   // table itself rely on it); their work then moves off it.
   MEMOS_ASSERT_ON_THREAD(s_.loop_thread);
@@ -75,8 +76,7 @@ void RequestHandler::handle(const Peer& peer, std::uint64_t connection,
   if (s_.request_metrics) {
     // Counted when answered, by the code of the answer, whichever thread
     // answers.
-    ctx.reply = [metrics = s_.request_metrics, operation = ctx.operation,
-                 arrived = std::chrono::steady_clock::now(),
+    ctx.reply = [metrics = s_.request_metrics, operation = ctx.operation, arrived,
                  inner = std::move(ctx.reply)](Frame frame, bool last) {
       if (last) {
         const double seconds =

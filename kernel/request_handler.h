@@ -12,6 +12,7 @@
 // writes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -38,8 +39,10 @@ class RequestHandler {
   // Loop thread. `request` is valid only during the call; `connection`
   // identifies the client's connection (import sessions belong to one).
   // `peer`: who sent it, under the policies of the moment (tenant_registry.h).
+  // `arrived`: when it came, which its latency is counted from (a cluster
+  // read may have waited before it is handled).
   void handle(const Peer& peer, std::uint64_t connection, wire::Request::Reader request,
-              Reply reply);
+              Reply reply, std::chrono::steady_clock::time_point arrived);
   // Loop thread: the connection is gone; abandon what it had open.
   void connection_closed(std::uint64_t connection);
 

@@ -310,7 +310,8 @@ bool handle_frame(kj::Array<capnp::word>& frame, std::uint32_t tenant, std::uint
     token = the_kernel->replies.expect();
     handled = true;
     the_kernel->handler->handle(the_kernel->tenants.peer(tenant, nullptr), connection, request,
-                                the_kernel->replies.reply_for(token));
+                                the_kernel->replies.reply_for(token),
+                                std::chrono::steady_clock::now());
   });
   if (failure != nullptr) return false;  // the connection replies "malformed" and closes
   if (!handled) return true;

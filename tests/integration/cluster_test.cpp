@@ -347,6 +347,10 @@ BOOST_FIXTURE_TEST_CASE(a_follower_reads_every_write_acknowledged_before_the_rea
   BOOST_TEST(
       run_command({MEMOS_MEMCTL, "--socket", n2.process->socket(), "cube", "ls"}, &out, &err) == 1);
   BOOST_TEST(err.find("memctl --stale MS") != std::string::npos, err);
+  // Refused before any handler: counted as answered all the same.
+  BOOST_TEST(
+      count(*follower, "memosd_requests_total{operation=\"cubeList\",code=\"unavailable\"}") == 2);
+  BOOST_TEST(count(*follower, "memosd_cluster_reads_total{served=\"refused\"}") == 2);
   BOOST_REQUIRE(engines.nats.restart(0));
 }
 
