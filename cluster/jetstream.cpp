@@ -275,6 +275,7 @@ Status JetStream::stream_usage(std::string_view stream, std::string_view subject
     StreamUsage u;
     u.messages = state.at("messages").get<std::uint64_t>();
     u.bytes = state.at("bytes").get<std::uint64_t>();
+    u.last_sequence = state.at("last_seq").get<std::uint64_t>();
     if (!subjects_filter.empty()) {
       u.subjects = r.contains("total")          ? r.at("total").get<std::uint64_t>()
                    : state.contains("subjects") ? state.at("subjects").size()

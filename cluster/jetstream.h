@@ -46,7 +46,8 @@ struct StoredMessage {
 
 struct StreamUsage {
   std::uint64_t messages = 0, bytes = 0;
-  std::uint64_t subjects = 0;  // distinct ones matching the filter asked for
+  std::uint64_t last_sequence = 0;  // of the whole stream, whatever its subject
+  std::uint64_t subjects = 0;       // distinct ones matching the filter asked for
 };
 
 class JetStream {

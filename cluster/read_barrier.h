@@ -5,9 +5,9 @@
 // An owner within its lease holds the whole log: no other node can have
 // appended since it claimed the shard, and its own writes commit before they
 // are answered. Any other node — a follower, an owner whose lease is in doubt
-// — asks the log's leader where the shard's log ends and waits until its
-// store holds it that far, as a Raft follower serves a read at the leader's
-// read index. Reads that wait together share that one round trip: each round
+// — asks the log's leader where the log ends and waits until its store
+// holds the shard that far, as a Raft follower serves a read at the
+// leader's read index. Reads that wait together share that one round trip: each round
 // asks once, for every read that arrived before it asked. A read that accepts
 // bounded staleness skips the round trip when the node was last known
 // current within the bound.
@@ -52,11 +52,13 @@ class LogView {
   // its lease; for others, when a read of the log last found nothing past
   // what the store holds. nullopt: not known.
   virtual std::optional<Clock::time_point> current_as_of() const = 0;
-  // Where the shard's log ends, as its leader says now. Errors: unavailable.
+  // Where the log ends, as its leader says now: a sequence at or past the
+  // shard's last record (a log shared by shards may end in another's).
+  // Errors: unavailable.
   virtual store::Status log_end(std::uint64_t* sequence) = 0;
-  // Waits until the store holds the log through `sequence`, which was its
-  // end at `asked_at`. Errors: unavailable (not within `timeout`), corrupt
-  // (the replica stopped off the chain).
+  // Waits until the store holds every record of the shard through
+  // `sequence`, which was the log's end at `asked_at`. Errors: unavailable
+  // (not within `timeout`), corrupt (the replica stopped off the chain).
   virtual store::Status wait_through(std::uint64_t sequence, Clock::time_point asked_at,
                                      std::chrono::milliseconds timeout) = 0;
 };

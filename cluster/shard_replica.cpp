@@ -171,23 +171,30 @@ std::optional<ShardReplica::Clock::time_point> ShardReplica::current_as_of() con
 }
 
 Status ShardReplica::log_end(std::uint64_t* sequence) {
-  Status s = js_.last_sequence(stream(), subject(), sequence);
-  if (s.code != Errc::not_found) return s;
-  *sequence = 0;  // nothing appended to the shard yet
-  return {};
+  // Not the subject's last message (STREAM.MSG.GET last_by_subj): its reply
+  // carries the record, and an owner's periodic writes (access counts) make
+  // records of hundreds of KiB — parsed once a read, they made a follower's
+  // reads 4-7 ms each in scripts/cluster-test.
+  StreamUsage usage;
+  Status s = js_.stream_usage(stream(), "", &usage);
+  if (s.ok()) *sequence = usage.last_sequence;
+  return s;
 }
 
 Status ShardReplica::wait_through(std::uint64_t sequence, Clock::time_point asked_at,
                                   std::chrono::milliseconds timeout) {
+  const auto known_at = Clock::now();  // when `sequence` was the log's end, or later
   std::unique_lock lock(mutex_);
-  if (tail_ < sequence) {
+  // A read of the subject asked after the end was known that found nothing
+  // more proves the shard held through it (follow() sets current_as_of_).
+  auto holds = [&] { return tail_ >= sequence || (current_as_of_ && *current_as_of_ >= known_at); };
+  if (!holds()) {
     woken_ = true;  // read now, not at the next poll
     changed_.notify_all();
   }
-  changed_.wait_for(lock, timeout,
-                    [&] { return tail_ >= sequence || !fault_.empty() || stopping_; });
+  changed_.wait_for(lock, timeout, [&] { return holds() || !fault_.empty() || stopping_; });
   if (!fault_.empty()) return {Errc::corrupt, fault_};
-  if (tail_ < sequence) {
+  if (!holds()) {
     if (stopping_) return {Errc::unavailable, "memosd is stopping"};
     return {Errc::unavailable, "the log ends at record " + std::to_string(sequence) +
                                    " and this node holds it to " + std::to_string(tail_) +
@@ -314,6 +321,7 @@ Status ShardReplica::follow() {
       std::lock_guard lock(mutex_);
       if (tail_ == after && (!current_as_of_ || *current_as_of_ < asked_at)) {
         current_as_of_ = asked_at;
+        changed_.notify_all();  // a barrier may wait for this (wait_through)
       }
       return {};
     }

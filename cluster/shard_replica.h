@@ -117,10 +117,16 @@ class ShardReplica : public LogView {
   // when its last read of the log found nothing more, or when a barrier's
   // wait_through() last came true.
   std::optional<Clock::time_point> current_as_of() const override;
+  // The stream's last sequence (its state, without any record's body: the
+  // shard's last record may be a large group, and a barrier asks once a
+  // read). Errors: unavailable.
   Status log_end(std::uint64_t* sequence) override;
-  // Holds the log through `sequence` once every message up to it was read
-  // (parts of a group still coming, or abandoned, included: no write they
-  // carry was acknowledged by then). Wakes the thread to read at once.
+  // Holds the shard through `sequence` once every message of its subject up
+  // to it was read (parts of a group still coming, or abandoned, included:
+  // no write they carry was acknowledged by then), or once a read of the
+  // subject asked after `sequence` was known found nothing more (the
+  // stream's last record was another shard's). Wakes the thread to read at
+  // once.
   Status wait_through(std::uint64_t sequence, Clock::time_point asked_at,
                       std::chrono::milliseconds timeout) override;
 

@@ -118,6 +118,11 @@ BOOST_AUTO_TEST_CASE(appends_are_fenced_by_the_expected_last_sequence,
   BOOST_REQUIRE(js.last_sequence("MEMOS_test", "memos.test.log.9", &last).ok());
   BOOST_TEST(last == 0u);
   BOOST_TEST((js.last_sequence("NO_SUCH", "memos.test.log.0", &last).code == Errc::not_found));
+  // The stream's own end, whichever subject holds it (a read barrier's log end).
+  StreamUsage usage;
+  BOOST_REQUIRE(js.stream_usage("MEMOS_test", "", &usage).ok());
+  BOOST_TEST(usage.last_sequence == seq);
+  BOOST_TEST(usage.messages == 4u);
 
   // Reading in order, by filter.
   std::vector<std::string> read;

@@ -318,6 +318,40 @@ BOOST_AUTO_TEST_CASE(a_record_off_the_chain_stops_every_node_that_reads_it,
 
 // A group over the log's message limit (8 MiB here) goes in parts and is
 // applied whole; parts of a group its writer abandoned are applied by no one.
+// A read barrier on a follower (LogView): the log's end is the stream's,
+// which another shard's record may hold; the follower holds its shard
+// through it once a read of its own subject finds nothing more, and through
+// its own records once it applied them.
+BOOST_AUTO_TEST_CASE(a_follower_holds_the_log_end_when_another_shard_ends_it,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  OwnerAndFollower nodes("c");
+  Node &a = nodes.a, &b = nodes.b;
+  Item item;
+  BOOST_REQUIRE(a.write([&](WriteTxn& t) {
+                   return t.add_item(nodes.cube.id, draft("one"), 0, 2, &item);
+                 }).ok());
+  const std::uint64_t mine = a.replica->state().position;
+  std::uint64_t end = 0;
+  auto asked = std::chrono::steady_clock::now();
+  BOOST_REQUIRE(b.replica->log_end(&end).ok());
+  BOOST_TEST(end == mine);
+  Status s = b.replica->wait_through(end, asked, 5s);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_TEST(b.replica->state().position == mine);
+
+  JetStream js(*a.nats, 2s);
+  std::uint64_t other = 0;
+  BOOST_REQUIRE(js.append("memos.t.log.1", "shard 1's record", 0, "", &other).ok());
+  asked = std::chrono::steady_clock::now();
+  BOOST_REQUIRE(b.replica->log_end(&end).ok());
+  BOOST_TEST(end == other);
+  s = b.replica->wait_through(end, asked, 5s);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_TEST(b.replica->state().position == mine);  // shard 0's, as before
+  BOOST_TEST((b.replica->current_as_of() >= asked));
+}
+
 BOOST_AUTO_TEST_CASE(large_groups_go_in_parts_and_abandoned_parts_are_skipped,
                      *boost::unit_test::label("engines") *
                          boost::unit_test::precondition(engines_installed)) {
