@@ -95,7 +95,7 @@ Status WriteTxn::set_log_position(std::uint32_t shard, const LogPosition& positi
 }
 
 Status WriteTxn::apply_changes(const ChangeSet& changes) {
-  MEMOS_ASSERT_ON_THREAD(store_->writer_);  // may advance last_id_
+  MEMOS_ASSERT_ON_THREAD(store_->writer_);  // may advance last_ids_
   for (const Change& c : changes.changes()) {
     const auto n = static_cast<std::uint8_t>(c.table);
     if (n == 0 || n > kLastTableId) {
@@ -110,10 +110,16 @@ Status WriteTxn::apply_changes(const ChangeSet& changes) {
     Status s;
     switch (c.kind) {
       case ChangeKind::put:
-        if (c.table == TableId::meta && c.key == "last_id") {
+        if (c.table == TableId::meta && (c.key == "last_id" || c.key.starts_with("last_id/"))) {
           // Ids issued here later must stay above every id the owner issued.
+          // A record is one shard's: its owner seals only that shard's id.
+          if (c.key != Store::last_id_key(shard_)) {
+            return corrupt_change("carries the last id \"" + c.key + "\" in a record of shard " +
+                                  std::to_string(shard_));
+          }
           if (c.value.size() != 8) return corrupt_change("has a malformed last id");
-          store_->last_id_ = std::max(store_->last_id_, get_be(c.value.data(), 8));
+          std::uint64_t& last = store_->last_ids_[shard_];
+          last = std::max(last, get_be(c.value.data(), 8));
           sealed_ = false;  // commit writes the advanced id
           continue;
         }

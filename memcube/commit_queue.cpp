@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace memos::store {
@@ -72,22 +73,33 @@ void CommitQueue::run() {
         queue_.pop_front();
       }
     }
-    // Records from the log commit apart from the writes sunk to it.
-    std::deque<WriteJob> from_log;
-    for (auto it = group.begin(); it != group.end();) {
-      if (it->from_log) {
-        from_log.push_back(std::move(*it));
-        it = group.erase(it);
-      } else {
-        ++it;
-      }
+    // Records from the log commit apart from the writes sunk to it, and
+    // each shard's apart from every other's; in the order each first came.
+    std::vector<std::deque<WriteJob>> parts;
+    for (WriteJob& job : group) {
+      auto same = [&](const std::deque<WriteJob>& part) {
+        return part.front().from_log == job.from_log && part.front().shard == job.shard;
+      };
+      auto part = std::find_if(parts.begin(), parts.end(), same);
+      if (part == parts.end()) part = parts.emplace(parts.end());
+      part->push_back(std::move(job));
     }
-    if (!from_log.empty()) commit_group(from_log, false);
-    if (!group.empty()) commit_group(group, true);
+    std::stable_partition(parts.begin(), parts.end(),
+                          [](const std::deque<WriteJob>& part) { return part.front().from_log; });
+    for (auto& part : parts) commit_group(part, !part.front().from_log);
   }
 }
 
 void CommitQueue::commit_group(std::deque<WriteJob>& group, bool sink) {
+  if (group.front().shard >= store_.shards()) {
+    // A caller's mistake, not the store's: no transaction, and not fatal.
+    const Status none{Errc::conflict, "a write for shard " + std::to_string(group.front().shard) +
+                                          " in a store of " + std::to_string(store_.shards()) +
+                                          " shard(s)"};
+    for (WriteJob& job : group) job.done(none);
+    if (after_group_) after_group_();
+    return;
+  }
   std::vector<Status> results(group.size());
   const Status full{Errc::storage_full, "the store is full (store.max_map_size_mb reached)"};
   // Which jobs an attempt runs: all of them, until the reserve is used.
@@ -97,7 +109,7 @@ void CommitQueue::commit_group(std::deque<WriteJob>& group, bool sink) {
   for (;;) {
     std::optional<WriteTxn> txn;
     ChangeSet changes;  // each attempt records afresh
-    status = store_.begin_write(&txn);
+    status = store_.begin_write(&txn, group.front().shard);
     if (status.ok()) {
       const bool sinking = sink && change_sink_;
       if (sinking) txn->record_changes(&changes);

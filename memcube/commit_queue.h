@@ -2,8 +2,9 @@
 //
 // Writes from all connections are queued here. The writer thread takes every
 // job queued since its last turn, runs each in its own nested transaction of
-// one write transaction (so one failing job does not undo the others), commits
-// once (one fsync for the group), and only then calls each job's `done` with
+// one write transaction per shard (so one failing job does not undo the
+// others), commits once per shard (one fsync for the group; one on a single
+// node, which has one shard), and only then calls each job's `done` with
 // its status. A job's `done` therefore runs after its changes are durable, or
 // with an error if they are not.
 //
@@ -39,6 +40,12 @@ struct WriteJob {
   // committed in a transaction of its own, never handed to the change sink
   // (the log already has it), and a sink's refusal never fails it.
   bool from_log = false;
+  // The shard whose rows the job writes (Store::begin_write; the shard of the
+  // owner of the cube it writes, docs/scale-out.md). Jobs of different
+  // shards never share a transaction: each shard's group is appended to its
+  // own log by its own owner, and one shard's refusal must not undo
+  // another's commit. A shard the store lacks fails the job with conflict.
+  std::uint32_t shard = 0;
 };
 
 class CommitQueue {
@@ -60,7 +67,8 @@ class CommitQueue {
   void set_after_group(std::function<void()> after_group) { after_group_ = std::move(after_group); }
   // Replication (docs/scale-out.md): with a sink set, each group's
   // transaction records the rows it changes (change_set.h), and the sink gets
-  // them, and the transaction, after the jobs ran and before the commit —
+  // them, and the transaction (whose shard() says whose group it is), after
+  // the jobs ran and before the commit —
   // where a cluster appends them to its log (and notes the log's position in
   // the transaction). A group whose jobs changed nothing is not sunk, nor
   // are jobs from_log. A sink's error aborts the group: nothing of it is

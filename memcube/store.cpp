@@ -61,6 +61,11 @@ Store::Store() : tables_(std::make_unique<Tables>()) {}
 
 std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& options,
                                    Status* status) {
+  if (options.shards == 0 || options.shards > kMaxShards) {
+    *status = {Errc::io, "a store is opened for 1 to " + std::to_string(kMaxShards) +
+                             " shards, not " + std::to_string(options.shards)};
+    return nullptr;
+  }
   std::unique_ptr<Store> store(new Store());
   auto fail = [&](int rc, std::string_view what) {
     *status = from_mdb(rc, what);
@@ -131,9 +136,23 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
     return fail(rc, "reading the schema version");
   }
 
-  key = as_val("last_id");
-  rc = mdb_get(txn, meta, &key, &val);
-  if (rc == 0 && val.mv_size == 8) store->last_id_ = get_be(static_cast<char*>(val.mv_data), 8);
+  // A shard with no row of its own yet starts from shard 0's: every id this
+  // store issued before it had shards came from there, and a residue says
+  // nothing of an id issued then.
+  store->last_ids_.assign(options.shards, 0);
+  for (std::uint32_t shard = 0; shard < options.shards; ++shard) {
+    const std::string name = last_id_key(shard);
+    key = as_val(name);
+    rc = mdb_get(txn, meta, &key, &val);
+    if (rc == 0 && val.mv_size == 8) {
+      store->last_ids_[shard] = get_be(static_cast<char*>(val.mv_data), 8);
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+      mdb_txn_abort(txn);
+      return fail(rc, "reading " + name);
+    } else {
+      store->last_ids_[shard] = store->last_ids_[0];
+    }
+  }
   if ((rc = mdb_txn_commit(txn))) return fail(rc, "committing the store's schema");
   *status = {};
   return store;
@@ -189,15 +208,23 @@ bool Store::grow_map_into_reserve(Status* status) {
   return rc == 0;
 }
 
-Status Store::begin_write(std::optional<WriteTxn>* out) {
+Status Store::begin_write(std::optional<WriteTxn>* out, std::uint32_t shard) {
   // A second writer thread would wait on LMDB's writer lock while the first
-  // holds it, and last_id_ is not shared safely between threads.
+  // holds it, and last_ids_ is not shared safely between threads.
   MEMOS_ASSERT_ON_THREAD(writer_);
+  if (shard >= shards()) {
+    return {Errc::conflict, "a write for shard " + std::to_string(shard) + " in a store of " +
+                                std::to_string(shards()) + " shard(s)"};
+  }
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
   if (rc) return from_mdb(rc, "mdb_txn_begin (write)");
-  out->emplace(WriteTxn(this, txn));
+  out->emplace(WriteTxn(this, txn, shard));
   return {};
+}
+
+std::string Store::last_id_key(std::uint32_t shard) {
+  return shard == 0 ? "last_id" : "last_id/" + std::to_string(shard);
 }
 
 // ---- ReadTxn ----------------------------------------------------------------
@@ -218,7 +245,8 @@ const Store::Tables& ReadTxn::tables() const {
 
 // ---- WriteTxn ---------------------------------------------------------------
 
-WriteTxn::WriteTxn(Store* store, MDB_txn* txn) : store_(store), txn_(txn), view_(store, txn) {
+WriteTxn::WriteTxn(Store* store, MDB_txn* txn, std::uint32_t shard)
+    : store_(store), txn_(txn), view_(store, txn), shard_(shard) {
   view_.owns_ = false;
 }
 
@@ -227,7 +255,8 @@ WriteTxn::WriteTxn(WriteTxn&& other) noexcept
       txn_(other.txn_),
       view_(other.store_, other.txn_),
       changes_(other.changes_),
-      sealed_(other.sealed_) {
+      sealed_(other.sealed_),
+      shard_(other.shard_) {
   view_.owns_ = false;
   other.txn_ = nullptr;
 }
@@ -242,10 +271,11 @@ void WriteTxn::abort() {
 }
 
 Status WriteTxn::seal() {
-  MEMOS_ASSERT_ON_THREAD(store_->writer_);  // reads last_id_
+  MEMOS_ASSERT_ON_THREAD(store_->writer_);  // reads last_ids_
   std::string v;
-  put_be(v, store_->last_id_, 8);
-  MDB_val key = as_val("last_id"), val = as_val(v);
+  put_be(v, store_->last_ids_[shard_], 8);
+  const std::string name = Store::last_id_key(shard_);
+  MDB_val key = as_val(name), val = as_val(v);
   if (int rc = put_raw(tables().meta, &key, &val, 0)) return from_mdb(rc, "persist last id");
   sealed_ = true;
   return {};
@@ -274,7 +304,7 @@ Status WriteTxn::nested(const std::function<Status(WriteTxn&)>& op) {
   MDB_txn* child = nullptr;
   int rc = mdb_txn_begin(store_->env_, txn_, 0, &child);
   if (rc) return from_mdb(rc, "nested transaction");
-  WriteTxn inner(store_, child);
+  WriteTxn inner(store_, child, shard_);
   inner.changes_ = changes_;
   const std::size_t recorded = changes_ ? changes_->size() : 0;
   Status s = op(inner);
@@ -291,10 +321,15 @@ Status WriteTxn::nested(const std::function<Status(WriteTxn&)>& op) {
 }
 
 std::uint64_t WriteTxn::next_id(std::int64_t now_ms) {
-  MEMOS_ASSERT_ON_THREAD(store_->writer_);  // last_id_ belongs to the writer
-  std::uint64_t candidate = static_cast<std::uint64_t>(now_ms < 0 ? 0 : now_ms) << 16;
-  store_->last_id_ = candidate > store_->last_id_ ? candidate : store_->last_id_ + 1;
-  return store_->last_id_;
+  MEMOS_ASSERT_ON_THREAD(store_->writer_);  // last_ids_ belongs to the writer
+  const std::uint64_t shards = store_->shards();
+  // The least number at or above `v` in this shard's residue class.
+  auto at_or_above = [&](std::uint64_t v) { return v + (shard_ + shards - v % shards) % shards; };
+  std::uint64_t& last = store_->last_ids_[shard_];
+  const std::uint64_t now = at_or_above(static_cast<std::uint64_t>(now_ms < 0 ? 0 : now_ms) << 16);
+  const std::uint64_t after = at_or_above(last + 1);
+  last = now > after ? now : after;
+  return last;
 }
 
 }  // namespace memos::store

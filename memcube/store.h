@@ -49,6 +49,12 @@ struct StoreOptions {
   // grow_map() doubles the map up to this; then a full map is storage_full.
   std::uint64_t max_map_size_bytes = 256ull << 30;
   unsigned max_readers = 512;
+  // How many shards ids are issued for: a cluster's cluster.shards, 1 on
+  // one node. Every id a shard's writes issue is congruent to the shard
+  // modulo `shards`, so the owners of different shards, each issuing ids on
+  // its own node, never issue the same one (docs/scale-out.md, "Shards").
+  // 1 to Store::kMaxShards; open() refuses others.
+  std::uint32_t shards = 1;
 };
 
 class ReadTxn;
@@ -57,7 +63,8 @@ class WriteTxn;
 class Store {
  public:
   // Opens (creating if needed) the environment in folder `dir`, which must
-  // exist. Errors: io (permissions, version mismatch), corrupt.
+  // exist. Errors: io (permissions, version mismatch, options.shards out
+  // of range), corrupt.
   static std::unique_ptr<Store> open(const std::string& dir, const StoreOptions& options,
                                      Status* status);
   ~Store();
@@ -66,8 +73,17 @@ class Store {
 
   // Errors: io (reader table full, environment broken).
   Status begin_read(std::optional<ReadTxn>* out) const;
-  // Writer thread only (asserted). Errors: io.
-  Status begin_write(std::optional<WriteTxn>* out);
+  // Writer thread only (asserted). The transaction writes `shard`'s rows:
+  // the ids it issues are that shard's, and a replicated record it applies
+  // must be that shard's (docs/scale-out.md). Errors: io; conflict (no such
+  // shard).
+  Status begin_write(std::optional<WriteTxn>* out, std::uint32_t shard = 0);
+  std::uint32_t shards() const { return static_cast<std::uint32_t>(last_ids_.size()); }
+  static constexpr std::uint32_t kMaxShards = 4096;
+  // The meta row that keeps the last id `shard` issued: "last_id" for shard
+  // 0 (every id a store issued before it had shards), "last_id/<shard>" for
+  // the others.
+  static std::string last_id_key(std::uint32_t shard);
 
   // Writer thread (asserted), with no write transaction open: doubles the
   // map size, up to max_map_size_bytes, waiting for open read transactions
@@ -118,7 +134,9 @@ class Store {
   mutable std::shared_mutex resize_gate_;
   std::unique_ptr<Tables> tables_;
   ThreadAffinity writer_;
-  std::uint64_t last_id_ = 0;  // writer thread only
+  // The last id each shard issued here, or applied from its owner's log;
+  // writer thread only.
+  std::vector<std::uint64_t> last_ids_;
 };
 
 // A read-only snapshot. Aborted (released) on destruction.
@@ -283,10 +301,14 @@ class WriteTxn {
   // changes are rolled back. Errors: whatever `op` returns; io.
   Status nested(const std::function<Status(WriteTxn&)>& op);
 
-  // A new time-ordered id, unique in this store (48 bits of Unix ms, then a
-  // 16-bit sequence), strictly greater than any issued before even if the
-  // clock goes back.
+  // A new time-ordered id of this transaction's shard: the least number
+  // at or above `now_ms` << 16 (48 bits of Unix ms, then 16 bits) that is
+  // congruent to the shard modulo the store's shards, and strictly greater
+  // than any the shard issued before even if the clock goes back. With one
+  // shard: now_ms << 16, or the last id + 1. Unique in the cluster.
   std::uint64_t next_id(std::int64_t now_ms);
+  // The shard whose rows this transaction writes (Store::begin_write).
+  std::uint32_t shard() const { return shard_; }
 
   // Errors: already_exists, storage_full, corrupt, io.
   Status create_cube(TenantId tenant, std::string_view name, std::string_view embedder,
@@ -433,10 +455,11 @@ class WriteTxn {
   void record_changes(ChangeSet* changes) { changes_ = changes; }
   // Applies another store's recorded changes as they are (a follower
   // applying the replication log): puts and erases row by row, blob
-  // reference deltas to the counts, and "last_id" in meta only ever forward,
-  // so ids issued here later stay unique. Recorded in turn when recording.
-  // Errors: corrupt (a table or kind this store does not know, a malformed
-  // blob delta, a reference count that would go below 0), storage_full,
+  // reference deltas to the counts, and the shard's last id in meta only
+  // ever forward, so ids issued here later stay unique. Recorded in turn
+  // when recording. Errors: corrupt (a table or kind this store does not
+  // know, a malformed blob delta, a reference count that would go below 0,
+  // another shard's last id), storage_full,
   // map_full, io.
   Status apply_changes(const ChangeSet& changes);
 
@@ -446,7 +469,7 @@ class WriteTxn {
   // map_full, io.
   Status set_log_position(std::uint32_t shard, const LogPosition& position);
 
-  // Writes the last issued id to meta (recorded like any row), so that a
+  // Writes the shard's last issued id to meta (recorded like any row), so that a
   // recorded change set is complete before commit; commit() does it when
   // this was not called. Errors: storage_full, map_full, io.
   Status seal();
@@ -456,7 +479,7 @@ class WriteTxn {
 
  private:
   friend class Store;
-  WriteTxn(Store* store, MDB_txn* txn);
+  WriteTxn(Store* store, MDB_txn* txn, std::uint32_t shard);
   const Store::Tables& tables() const { return view_.tables(); }
   // Writes `item` as a new version and the head, advancing the cube's head
   // version (`item` gets it as its cube_version) and adding `live_delta` to
@@ -521,6 +544,7 @@ class WriteTxn {
   ReadTxn view_;
   ChangeSet* changes_ = nullptr;
   bool sealed_ = false;
+  std::uint32_t shard_ = 0;
 };
 
 // Maps an LMDB return code to a Status: 0 -> ok, MDB_NOTFOUND -> not_found,

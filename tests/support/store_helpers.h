@@ -13,9 +13,12 @@
 
 namespace memos::testing {
 
-inline std::unique_ptr<store::Store> open_store(const std::string& dir) {
+// `shards`: those the store issues ids for (StoreOptions::shards).
+inline std::unique_ptr<store::Store> open_store(const std::string& dir, std::uint32_t shards = 1) {
   store::Status s;
-  auto st = store::Store::open(dir, store::StoreOptions{}, &s);
+  store::StoreOptions options;
+  options.shards = shards;
+  auto st = store::Store::open(dir, options, &s);
   BOOST_REQUIRE_MESSAGE(st, s.message);
   return st;
 }

@@ -402,6 +402,8 @@ BOOST_AUTO_TEST_CASE(hostile_records_are_refused_and_change_nothing) {
       {TableId::cubes, ChangeKind{9}, "k", ""},
       {TableId::meta, ChangeKind::put, "schema", std::string(4, '\0')},
       {TableId::meta, ChangeKind::put, "last_id", "short"},
+      {TableId::meta, ChangeKind::put, "last_id/1", std::string(8, '\0')},  // another shard's
+      {TableId::meta, ChangeKind::put, "last_idx", std::string(8, '\0')},
       {TableId::blobs, ChangeKind::put, std::string(32, 'b'), std::string(20, 'r')},
       {TableId::blobs, ChangeKind::blob_refs, std::string(32, 'b'), "short"},
       {TableId::cubes, ChangeKind::blob_refs, std::string(32, 'b'), std::string(16, '\0')},
@@ -592,4 +594,86 @@ BOOST_AUTO_TEST_CASE(the_commit_queue_sinks_each_group_before_its_commit) {
                 }).ok());
   follower.reset();
   BOOST_TEST(!difference(leader_rows, dump(partial_dir.path())).empty());
+}
+
+// Each shard's writes are one group of their own: its owner appends them to
+// its own log, so jobs of two shards queued together commit apart, the sink
+// sees each with its shard, and one shard's refusal leaves the other's
+// commit standing. A follower applies a shard's record in that shard's
+// transaction, and only there: its last id advances that shard's ids.
+BOOST_AUTO_TEST_CASE(each_shard_commits_and_sinks_its_own_group) {
+  TempDir dir, follower_dir;
+  auto store = open_store(dir.path(), 2);
+  std::vector<std::pair<std::uint32_t, std::string>> log;  // shard, record
+  {
+    CommitQueue queue(*store, [](const Status& s) { BOOST_FAIL("fatal: " + s.message); });
+    queue.set_change_sink([&](WriteTxn& txn, const ChangeSet& changes) -> Status {
+      if (txn.shard() == 1) return {Errc::unavailable, "shard 1's log has no quorum"};
+      ChangeGroup group;
+      group.changes = changes;
+      log.emplace_back(txn.shard(), encode_change_group(group));
+      return {};
+    });
+    // Held until every job below is queued, so that one turn takes them all.
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::promise<Status> first;
+    queue.submit({[released](WriteTxn&) {
+                    released.wait();
+                    return Status{};
+                  },
+                  [&](const Status& s) { first.set_value(s); }});
+    std::vector<std::promise<Status>> done(4);
+    auto job = [&](std::size_t i, std::uint32_t shard, const std::string& name) {
+      WriteJob j{[name](WriteTxn& t) {
+                   Cube c;
+                   return t.create_cube(1000 + t.shard(), name, "h", 16, 1, &c);
+                 },
+                 [&done, i](const Status& s) { done[i].set_value(s); }};
+      j.shard = shard;
+      queue.submit(std::move(j));
+    };
+    job(0, 0, "a");
+    job(1, 1, "b");
+    job(2, 0, "c");
+    job(3, 7, "d");  // a shard the store lacks
+    release.set_value();
+    BOOST_TEST(first.get_future().get().ok());
+    BOOST_TEST(done[0].get_future().get().ok());
+    const Status refused = done[1].get_future().get();
+    BOOST_TEST((refused.code == Errc::unavailable));
+    BOOST_TEST(refused.message == "shard 1's log has no quorum");
+    BOOST_TEST(done[2].get_future().get().ok());
+    BOOST_TEST((done[3].get_future().get().code == Errc::conflict));
+  }
+  BOOST_REQUIRE(log.size() == 1u);  // shard 0's two jobs, one group
+  BOOST_TEST(log[0].first == 0u);
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  Cube c;
+  BOOST_TEST(r->find_cube(1000, "a", &c).ok());
+  BOOST_TEST(c.id % 2 == 0u);
+  BOOST_TEST(r->find_cube(1000, "c", &c).ok());
+  BOOST_TEST((r->find_cube(1001, "b", &c).code == Errc::not_found));
+  const CubeId last = c.id;
+  r.reset();
+
+  auto follower = open_store(follower_dir.path(), 2);
+  ChangeGroup group;
+  BOOST_REQUIRE(decode_change_group(log[0].second, &group).ok());
+  std::optional<WriteTxn> txn;
+  BOOST_REQUIRE(follower->begin_write(&txn, 1).ok());
+  const Status other = txn->apply_changes(group.changes);
+  BOOST_TEST((other.code == Errc::corrupt));
+  BOOST_TEST(other.message.find("\"last_id\" in a record of shard 1") != std::string::npos,
+             other.message);
+  txn->abort();
+  BOOST_REQUIRE(follower->begin_write(&txn, 0).ok());
+  BOOST_REQUIRE(txn->apply_changes(group.changes).ok());
+  BOOST_REQUIRE(txn->commit().ok());
+  BOOST_REQUIRE(follower->begin_write(&txn, 0).ok());
+  const std::uint64_t next = txn->next_id(1);  // a clock far behind the owner's
+  BOOST_TEST(next > last);
+  BOOST_TEST(next % 2 == 0u);
+  txn->abort();
 }

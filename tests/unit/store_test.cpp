@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "memcube/commit_queue.h"
@@ -249,6 +250,81 @@ BOOST_AUTO_TEST_CASE(everything_survives_reopen_and_ids_stay_monotonic) {
                    ++count;
                  }).ok());
   BOOST_TEST(count == 100u);
+}
+
+// Owners of different shards issue ids on their own nodes: each shard's ids
+// are its own residue modulo the shards, so no two shards ever issue the
+// same id, and each shard's stay increasing, across a reopen too. One shard
+// issues exactly what a store issued before there were shards.
+BOOST_AUTO_TEST_CASE(each_shard_issues_ids_of_its_own_residue) {
+  TempDir dir, legacy_dir;
+  const std::int64_t now = 1'700'000'000'000;
+  const std::uint64_t base = static_cast<std::uint64_t>(now) << 16;
+  {
+    auto store = open_store(legacy_dir.path());
+    std::optional<WriteTxn> txn;
+    BOOST_REQUIRE(store->begin_write(&txn).ok());
+    BOOST_TEST(txn->shard() == 0u);
+    BOOST_TEST(txn->next_id(now) == base);
+    BOOST_TEST(txn->next_id(now) == base + 1);
+    BOOST_TEST(txn->next_id(now - 5) == base + 2);  // the clock went back
+    BOOST_REQUIRE(txn->commit().ok());
+  }
+  {
+    // A store that issued ids before it had shards: no shard issues one
+    // of those again, whatever its residue was.
+    auto store = open_store(legacy_dir.path(), 4);
+    for (std::uint32_t shard = 0; shard < 4; ++shard) {
+      std::optional<WriteTxn> txn;
+      BOOST_REQUIRE(store->begin_write(&txn, shard).ok());
+      const std::uint64_t id = txn->next_id(now - 5);
+      BOOST_TEST(id > base + 2);
+      BOOST_TEST(id % 4 == shard);
+    }
+  }
+  std::set<std::uint64_t> issued;
+  std::vector<std::uint64_t> last(4, 0);
+  {
+    auto store = open_store(dir.path(), 4);
+    BOOST_TEST(store->shards() == 4u);
+    std::optional<WriteTxn> txn;
+    BOOST_TEST((store->begin_write(&txn, 4).code == Errc::conflict));
+    for (int round = 0; round < 3; ++round) {
+      for (std::uint32_t shard = 0; shard < 4; ++shard) {
+        BOOST_REQUIRE(store->begin_write(&txn, shard).ok());
+        for (int i = 0; i < 50; ++i) {
+          // Every shard reads the same clock, which goes back in round 2.
+          const std::uint64_t id = txn->next_id(round == 2 ? now - 1000 : now + round);
+          BOOST_TEST(id % 4 == shard);
+          BOOST_TEST(id > last[shard]);
+          BOOST_TEST(id >= base);
+          BOOST_TEST(issued.insert(id).second, "id " << id << " issued twice");
+          last[shard] = id;
+        }
+        BOOST_REQUIRE(txn->commit().ok());
+      }
+    }
+    // The first id of a new millisecond is the least of its residue there.
+    BOOST_REQUIRE(store->begin_write(&txn, 3).ok());
+    BOOST_TEST(txn->next_id(now + 10) == ((static_cast<std::uint64_t>(now + 10) << 16) | 3));
+    txn->abort();
+  }
+  auto store = open_store(dir.path(), 4);  // each shard's last id was kept
+  for (std::uint32_t shard = 0; shard < 4; ++shard) {
+    std::optional<WriteTxn> txn;
+    BOOST_REQUIRE(store->begin_write(&txn, shard).ok());
+    const std::uint64_t id = txn->next_id(now);
+    BOOST_TEST(id > last[shard]);
+    BOOST_TEST(id < last[shard] + 2 * 4);
+  }
+  for (std::uint32_t shards : {0u, Store::kMaxShards + 1}) {
+    Status s;
+    StoreOptions options;
+    options.shards = shards;
+    BOOST_TEST(!Store::open(dir.path(), options, &s));
+    BOOST_TEST((s.code == Errc::io));
+    BOOST_TEST(s.message.find("shards") != std::string::npos, s.message);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(commit_queue_groups_and_completes_every_job_after_commit) {
