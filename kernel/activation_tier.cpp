@@ -65,8 +65,25 @@ Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& 
   if (s.code == Errc::not_found) return {};  // the tenant never stored one
   if (!s.ok()) return Status::from(s);
   auto digests = store::prefix_digests(key, salt, config_.chunk_tokens, tokens);
+  // The block's own state first, however many share its prefix: a chat
+  // template's preamble makes every state of a tenant share the first
+  // chunks, so the capped scan below could list 64 others and never this
+  // one (a prefill would then make it again). The same scan store() makes.
+  if (!digests.empty()) {
+    s = txn->activations_under(digests.back(), [&](store::CubeId cube, std::uint64_t id) {
+      store::Activation a;
+      if (txn->get_activation(cube, id, &a).ok() && a.tenant == tenant && a.key == key &&
+          std::equal(a.tokens.begin(), a.tokens.end(), tokens.begin(), tokens.end())) {
+        const std::size_t shared = a.tokens.size();
+        *out = FoundState{std::move(a), shared};
+        return false;
+      }
+      return true;
+    });
+    if (!s.ok()) return Status::from(s);
+  }
   // Longest first: the first boundary with a usable item wins.
-  for (std::size_t b = digests.size(); b-- > 0;) {
+  for (std::size_t b = *out ? 0 : digests.size(); b-- > 0;) {
     std::vector<std::pair<store::CubeId, std::uint64_t>> ids;
     s = txn->activations_under(digests[b], [&](store::CubeId cube, std::uint64_t id) {
       ids.emplace_back(cube, id);

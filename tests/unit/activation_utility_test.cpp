@@ -237,3 +237,39 @@ BOOST_AUTO_TEST_CASE(lru_mode_evicts_the_least_recently_used_state) {
   BOOST_TEST(t.evicted[0].first.id == s.a.id);
   BOOST_TEST(std::isnan(t.evicted[0].second));
 }
+
+// A block's own state is found however many states share its prefix: a
+// chat template's preamble makes every state of a tenant share its first
+// chunks, and the scan of a prefix's states is capped (64). The crash test
+// found a prefill that made a stored state again, with over 64 older ones
+// sharing its first chunk.
+BOOST_AUTO_TEST_CASE(a_blocks_own_state_is_found_among_many_sharing_its_prefix) {
+  Tier t(ActivationEviction::lru);
+  auto store_block = [&](std::vector<std::int32_t> tokens, char fill) {
+    store::Activation out;
+    memos::kernel::Status s = t.tier->store(kTenant, t.cube.id, t.executor, std::move(tokens), {},
+                                            std::string(1024, fill), 5, &out, 1);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    return out;
+  };
+  const std::vector<std::int32_t> preamble{1, 2, 3, 4};  // one chunk
+  for (std::int32_t i = 0; i < 80; ++i) {
+    std::vector<std::int32_t> longer = preamble;
+    for (std::int32_t j = 0; j < 8; ++j) longer.push_back(1000 + i * 8 + j);
+    store_block(longer, static_cast<char>(i));
+  }
+  std::vector<std::int32_t> block = preamble;
+  block.push_back(7);  // one chunk and one token: its longest prefix is the preamble
+  const store::Activation own = store_block(block, 'z');
+  std::optional<memos::kernel::FoundState> found;
+  BOOST_REQUIRE(t.tier->find(kTenant, kKey, block, &found).ok());
+  BOOST_REQUIRE(found.has_value());
+  BOOST_TEST(found->activation.id == own.id);
+  BOOST_TEST(found->shared == block.size());
+  // A prompt that goes on past the block still finds the block's state.
+  std::vector<std::int32_t> prompt = block;
+  prompt.insert(prompt.end(), {8, 9, 10, 11, 12});
+  BOOST_REQUIRE(t.tier->find(kTenant, kKey, prompt, &found).ok());
+  BOOST_REQUIRE(found.has_value());
+  BOOST_TEST(found->shared >= preamble.size());
+}
