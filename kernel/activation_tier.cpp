@@ -52,6 +52,28 @@ store::Status rank_by_utility(const store::ReadTxn& txn, store::TenantId tenant,
   return {};
 }
 
+// The tenant's state of exactly `tokens` under `key`, among those listed
+// under the block's own digest; `found` stays empty when there is none.
+// Both a prefill's lookup and its store ask this first: a chat template's
+// preamble makes every state of a tenant share its first chunks, so a
+// capped scan of a shorter prefix may never reach the block's own state.
+// Errors: the store's.
+store::Status find_exact(const store::ReadTxn& txn, store::TenantId tenant,
+                         const store::ActivationKey& key, const store::Digest& block,
+                         std::span<const std::int32_t> tokens,
+                         std::optional<store::Activation>* found) {
+  found->reset();
+  return txn.activations_under(block, [&](store::CubeId cube, std::uint64_t id) {
+    store::Activation a;
+    if (txn.get_activation(cube, id, &a).ok() && a.tenant == tenant && a.key == key &&
+        std::equal(a.tokens.begin(), a.tokens.end(), tokens.begin(), tokens.end())) {
+      *found = std::move(a);
+      return false;
+    }
+    return true;
+  });
+}
+
 }  // namespace
 
 Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& key,
@@ -65,22 +87,16 @@ Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& 
   if (s.code == Errc::not_found) return {};  // the tenant never stored one
   if (!s.ok()) return Status::from(s);
   auto digests = store::prefix_digests(key, salt, config_.chunk_tokens, tokens);
-  // The block's own state first, however many share its prefix: a chat
-  // template's preamble makes every state of a tenant share the first
-  // chunks, so the capped scan below could list 64 others and never this
-  // one (a prefill would then make it again). The same scan store() makes.
+  // The block's own state first, however many share its prefix (else a
+  // prefill would make it again).
   if (!digests.empty()) {
-    s = txn->activations_under(digests.back(), [&](store::CubeId cube, std::uint64_t id) {
-      store::Activation a;
-      if (txn->get_activation(cube, id, &a).ok() && a.tenant == tenant && a.key == key &&
-          std::equal(a.tokens.begin(), a.tokens.end(), tokens.begin(), tokens.end())) {
-        const std::size_t shared = a.tokens.size();
-        *out = FoundState{std::move(a), shared};
-        return false;
-      }
-      return true;
-    });
-    if (!s.ok()) return Status::from(s);
+    std::optional<store::Activation> own;
+    if (s = find_exact(*txn, tenant, key, digests.back(), tokens, &own); !s.ok())
+      return Status::from(s);
+    if (own) {
+      const std::size_t shared = own->tokens.size();
+      *out = FoundState{std::move(*own), shared};
+    }
   }
   // Longest first: the first boundary with a usable item wins.
   for (std::size_t b = *out ? 0 : digests.size(); b-- > 0;) {
@@ -173,17 +189,13 @@ Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
     if (store::Status e = txn.ensure_tenant_salt(tenant, &salt); !e.ok()) return e;
     auto digests = store::prefix_digests(executor.key, salt, chunk, tokens);
     // Two requests may have made the same block's state at once: keep one.
-    store::Status e =
-        txn.reader().activations_under(digests.back(), [&](store::CubeId c, std::uint64_t id) {
-          store::Activation a;
-          if (txn.reader().get_activation(c, id, &a).ok() && a.tokens == tokens &&
-              a.key == executor.key && a.tenant == tenant) {
-            *stored = std::move(a);
-            return false;
-          }
-          return true;
-        });
-    if (!e.ok() || stored->id != 0) return e;
+    std::optional<store::Activation> same;
+    store::Status e = find_exact(txn.reader(), tenant, executor.key, digests.back(), tokens, &same);
+    if (!e.ok()) return e;
+    if (same) {
+      *stored = std::move(*same);
+      return {};
+    }
     // Make room (the store keeps the usage and the LRU order): the least
     // useful first, ranked once, or the least recently used first.
     std::optional<std::vector<Ranked>> ranked;
