@@ -78,12 +78,7 @@ void RequestHandler::handle(const Peer& peer, std::uint64_t connection,
     // answers.
     ctx.reply = [metrics = s_.request_metrics, operation = ctx.operation, arrived,
                  inner = std::move(ctx.reply)](Frame frame, bool last) {
-      if (last) {
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count();
-        const auto error = RequestMetrics::error_of(*frame);
-        metrics->record(operation, error ? &*error : nullptr, seconds);
-      }
+      if (last) metrics->record(operation, *frame, arrived);
       inner(std::move(frame), last);
     };
   }

@@ -41,6 +41,13 @@ void RequestMetrics::record(wire::Request::Which operation, const wire::ErrorCod
                         std::memory_order_relaxed);
 }
 
+void RequestMetrics::record(wire::Request::Which operation, const kj::Array<capnp::word>& last,
+                            std::chrono::steady_clock::time_point arrived) {
+  const auto error = error_of(last);
+  record(operation, error ? &*error : nullptr,
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
+}
+
 std::optional<wire::ErrorCode> RequestMetrics::error_of(const kj::Array<capnp::word>& frame) {
   std::optional<wire::ErrorCode> code;
   // memosd built the frame itself: a failure to read it is a bug, counted

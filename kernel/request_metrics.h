@@ -32,17 +32,22 @@ class RequestMetrics {
 
   RequestMetrics();
 
-  // One answered request. `error`: its reply's code, or nullopt when it
-  // succeeded. Thread-safe.
-  void record(wire::Request::Which operation, const wire::ErrorCode* error, double seconds);
-  // The code of a last reply `frame` (nullptr: it succeeded).
-  static std::optional<wire::ErrorCode> error_of(const kj::Array<capnp::word>& frame);
+  // One answered request: `last` is its last reply (its code is read from
+  // it), the time counts from `arrived` to now. Thread-safe.
+  void record(wire::Request::Which operation, const kj::Array<capnp::word>& last,
+              std::chrono::steady_clock::time_point arrived);
 
   // memosd_requests_total and memosd_request_duration_seconds, for the
   // operations answered at least once.
   void write(PrometheusText* out) const;
 
  private:
+  // The same with its code known (`error`: nullptr when it succeeded) and
+  // its seconds measured.
+  void record(wire::Request::Which operation, const wire::ErrorCode* error, double seconds);
+  // The code of a last reply `frame` (nullopt: it succeeded).
+  static std::optional<wire::ErrorCode> error_of(const kj::Array<capnp::word>& frame);
+
   std::size_t operations_ = 0;  // the schema's request kinds
   std::size_t codes_ = 0;       // ok, then each ErrorCode
   std::vector<std::string> operation_names_, code_names_;
