@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <unordered_map>
 
 #include "memcube/le_bytes.h"
 #include "memcube/lmdb_util.h"
@@ -71,7 +72,13 @@ Status ReadTxn::access_stats(CubeId cube, ItemId item, AccessStats* out) const {
 }
 
 Status WriteTxn::record_access(const std::vector<AccessUpdate>& batch) {
+  std::unordered_map<CubeId, bool> mine;  // this shard's cubes (one read each)
   for (const AccessUpdate& u : batch) {
+    auto [at, fresh] = mine.try_emplace(u.cube, false);
+    if (fresh) {
+      if (Status s = writes_for_cube(u.cube, &at->second); !s.ok()) return s;
+    }
+    if (!at->second) continue;  // another shard's: its owner counts it
     Item head;
     Status s = read_head(u.cube, u.item, &head);
     if (s.code == Errc::not_found) continue;  // purged, or its cube removed

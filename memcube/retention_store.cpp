@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "memcube/lmdb_util.h"
 #include "memcube/store.h"
@@ -60,6 +61,9 @@ Status WriteTxn::run_retention(std::int64_t now_ms, const PurgeDelays& purge_del
     CubeId cube;
     ItemId item;
   };
+  // Only this shard's cubes' entries (another shard's owner runs its own
+  // retention and sends it through its log).
+  std::unordered_map<CubeId, bool> mine;
   auto due = [&](MDB_dbi dbi, std::int64_t until, std::vector<Due>* found) {
     Cursor cursor(txn_, dbi);
     if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
@@ -70,7 +74,12 @@ Status WriteTxn::run_retention(std::int64_t now_ms, const PurgeDelays& purge_del
       std::string_view k = as_view(key);
       if (k.size() != 24) return Status{Errc::corrupt, "retention queue key has a bad length"};
       if (static_cast<std::int64_t>(get_be(k.data(), 8)) > until) break;
-      found->push_back({std::string(k), get_be(k.data() + 8, 8), get_be(k.data() + 16, 8)});
+      const CubeId cube = get_be(k.data() + 8, 8);
+      auto [at, fresh] = mine.try_emplace(cube, false);
+      if (fresh) {
+        if (Status s = writes_for_cube(cube, &at->second); !s.ok()) return s;
+      }
+      if (at->second) found->push_back({std::string(k), cube, get_be(k.data() + 16, 8)});
     }
     return rc == 0 || rc == MDB_NOTFOUND ? Status{} : from_mdb(rc, "scan retention queue");
   };

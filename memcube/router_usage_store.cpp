@@ -50,6 +50,7 @@ Status ReadTxn::router_usage(TenantId tenant, RouterUsage* out) const {
 
 Status WriteTxn::add_router_usage(const std::vector<RouterCharge>& batch) {
   for (const RouterCharge& c : batch) {
+    if (!writes_for(c.tenant)) continue;  // another shard's: its owner adds it
     RouterUsage usage;
     Status s = view_.router_usage(c.tenant, &usage);
     // A damaged row is replaced: it only ever under-counts one day.

@@ -136,6 +136,55 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
     return fail(rc, "reading the schema version");
   }
 
+  // The shards the store was made for: a tenant's rows belong to its
+  // shard_of(), so the count never changes under a store. A store with no
+  // row has one shard; it takes several only while it holds no id.
+  {
+    key = as_val("shards");
+    rc = mdb_get(txn, meta, &key, &val);
+    std::uint64_t kept = 1;
+    if (rc == 0) {
+      kept = val.mv_size == 4 ? get_be(static_cast<char*>(val.mv_data), 4) : 0;
+      if (kept == 0 || kept > kMaxShards) {
+        mdb_txn_abort(txn);
+        *status = {Errc::corrupt, "store in " + dir + ": its meta row 'shards' is damaged"};
+        return nullptr;
+      }
+    } else if (rc != MDB_NOTFOUND) {
+      mdb_txn_abort(txn);
+      return fail(rc, "reading the store's shards");
+    }
+    bool issued = false;
+    if (rc == MDB_NOTFOUND && options.shards != 1) {
+      MDB_val last_key = as_val(last_id_key(0)), last;
+      const int got = mdb_get(txn, meta, &last_key, &last);
+      if (got != 0 && got != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return fail(got, "reading last_id");
+      }
+      issued = got == 0;
+      if (!issued) {
+        std::string v;
+        put_be(v, options.shards, 4);
+        MDB_val nv = as_val(v);
+        if ((rc = mdb_put(txn, meta, &key, &nv, 0))) {
+          mdb_txn_abort(txn);
+          return fail(rc, "writing the store's shards");
+        }
+        kept = options.shards;
+      }
+    }
+    if (kept != options.shards) {
+      mdb_txn_abort(txn);
+      *status = {Errc::io,
+                 "the store in " + dir + " was made for " + std::to_string(kept) + " shard(s)" +
+                     (issued ? " (it holds ids issued before it had shards)" : "") +
+                     " and is opened for " + std::to_string(options.shards) +
+                     ": a tenant's rows belong to one shard of that count (cluster.shards "
+                     "is fixed when a cluster is made; a node joins with an empty store)"};
+      return nullptr;
+    }
+  }
   // A shard with no row of its own yet starts from shard 0's: every id this
   // store issued before it had shards came from there, and a residue says
   // nothing of an id issued then.
@@ -220,6 +269,17 @@ Status Store::begin_write(std::optional<WriteTxn>* out, std::uint32_t shard) {
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
   if (rc) return from_mdb(rc, "mdb_txn_begin (write)");
   out->emplace(WriteTxn(this, txn, shard));
+  return {};
+}
+
+Status WriteTxn::writes_for_cube(CubeId cube, bool* yes) const {
+  *yes = shard_ == 0;
+  if (store_->shards() == 1) return {};
+  Cube found;
+  Status s = view_.read_cube(cube, &found);
+  if (s.code == Errc::not_found) return {};
+  if (!s.ok()) return s;
+  *yes = writes_for(found.owner);
   return {};
 }
 

@@ -32,6 +32,7 @@
 #include "memcube/activation.h"
 #include "memcube/change_set.h"
 #include "memcube/ids.h"
+#include "memcube/shard.h"
 #include "memcube/store_types.h"
 #include "memcube/tenancy.h"
 #include "memcube/thread_affinity.h"
@@ -63,8 +64,12 @@ class WriteTxn;
 class Store {
  public:
   // Opens (creating if needed) the environment in folder `dir`, which must
-  // exist. Errors: io (permissions, version mismatch, options.shards out
-  // of range), corrupt.
+  // exist. A store keeps the shards it was made for (meta "shards"): a
+  // tenant's rows belong to shard_of(tenant, shards), so a store is never
+  // opened for another count; one that issued ids with one shard is not
+  // opened for several (its tenants' rows would change hands). Errors: io
+  // (permissions, version mismatch, options.shards out of range or not
+  // the store's), corrupt.
   static std::unique_ptr<Store> open(const std::string& dir, const StoreOptions& options,
                                      Status* status);
   ~Store();
@@ -80,6 +85,9 @@ class Store {
   Status begin_write(std::optional<WriteTxn>* out, std::uint32_t shard = 0);
   std::uint32_t shards() const { return static_cast<std::uint32_t>(last_ids_.size()); }
   static constexpr std::uint32_t kMaxShards = 4096;
+  // The shard that writes the rows of tenant `owner` and of its cubes
+  // (shard.h).
+  std::uint32_t shard_of(TenantId owner) const { return store::shard_of(owner, shards()); }
   // The meta row that keeps the last id `shard` issued: "last_id" for shard
   // 0 (every id a store issued before it had shards), "last_id/<shard>" for
   // the others.
@@ -309,6 +317,14 @@ class WriteTxn {
   std::uint64_t next_id(std::int64_t now_ms);
   // The shard whose rows this transaction writes (Store::begin_write).
   std::uint32_t shard() const { return shard_; }
+  // Whether the rows of tenant `owner` are this transaction's shard's. The
+  // writers that sweep many tenants' rows (record_access, add_router_usage,
+  // run_retention) write only those, so each shard's owner runs them for
+  // its own shard.
+  bool writes_for(TenantId owner) const { return store_->shard_of(owner) == shard_; }
+  // The same for cube `cube`'s rows: its owner's. A cube that is gone is
+  // shard 0's (what a sweep finds of it is dropped once). Errors: corrupt, io.
+  Status writes_for_cube(CubeId cube, bool* yes) const;
 
   // Errors: already_exists, storage_full, corrupt, io.
   Status create_cube(TenantId tenant, std::string_view name, std::string_view embedder,
@@ -356,10 +372,12 @@ class WriteTxn {
   // remove the file. Errors: not_found (no reference), corrupt, io.
   Status blob_unref(const std::array<std::uint8_t, 32>& blob);
   // Adds a batch of reads to the items' access statistics; items that are
-  // gone are skipped. Errors: storage_full, map_full, corrupt, io.
+  // gone, and those of another shard's cubes (writes_for_cube), are
+  // skipped. Errors: storage_full, map_full, corrupt, io.
   Status record_access(const std::vector<AccessUpdate>& batch);
-  // Adds the router's spending to each tenant's day; a row of an earlier
-  // day (or a damaged one) starts again from zero. Errors: storage_full,
+  // Adds the router's spending to each tenant's day (this shard's
+  // tenants'; writes_for); a row of an earlier day (or a damaged one)
+  // starts again from zero. Errors: storage_full,
   // map_full, io.
   Status add_router_usage(const std::vector<RouterCharge>& batch);
   // Sets an item's statistics (an import carries its strength); a
@@ -441,7 +459,8 @@ class WriteTxn {
   // Retention, bounded: at most `max_items` items whose TTL has passed get a
   // tombstone version (frozen items do not expire while frozen), and at most
   // `max_items` items deleted longer ago than their tenant's purge delay are
-  // purged with every version. Errors: storage_full, map_full, corrupt, io.
+  // purged with every version; only items of this shard's cubes
+  // (writes_for_cube). Errors: storage_full, map_full, corrupt, io.
   Status run_retention(std::int64_t now_ms, const PurgeDelays& purge_delays, std::size_t max_items,
                        RetentionResult* out);
 

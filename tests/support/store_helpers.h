@@ -30,11 +30,11 @@ inline std::unique_ptr<store::BlobStore> open_blobs(const std::string& dir) {
   return blobs;
 }
 
-// Runs `fn` in a write transaction and commits it.
+// Runs `fn` in a write transaction of `shard` and commits it.
 template <class Fn>
-store::Status write(store::Store& st, Fn&& fn) {
+store::Status write(store::Store& st, Fn&& fn, std::uint32_t shard = 0) {
   std::optional<store::WriteTxn> txn;
-  store::Status s = st.begin_write(&txn);
+  store::Status s = st.begin_write(&txn, shard);
   if (!s.ok()) return s;
   s = fn(*txn);
   if (!s.ok()) return s;

@@ -270,18 +270,19 @@ BOOST_AUTO_TEST_CASE(each_shard_issues_ids_of_its_own_residue) {
     BOOST_TEST(txn->next_id(now - 5) == base + 2);  // the clock went back
     BOOST_REQUIRE(txn->commit().ok());
   }
-  {
-    // A store that issued ids before it had shards: no shard issues one
-    // of those again, whatever its residue was.
-    auto store = open_store(legacy_dir.path(), 4);
-    for (std::uint32_t shard = 0; shard < 4; ++shard) {
-      std::optional<WriteTxn> txn;
-      BOOST_REQUIRE(store->begin_write(&txn, shard).ok());
-      const std::uint64_t id = txn->next_id(now - 5);
-      BOOST_TEST(id > base + 2);
-      BOOST_TEST(id % 4 == shard);
-    }
-  }
+  // A store keeps the shards it was made for: its tenants' rows belong to
+  // shards of that count. One that issued ids with one shard never takes
+  // several, and one made for several opens for no other count.
+  auto refused = [](const std::string& path, std::uint32_t shards, const std::string& says) {
+    Status s;
+    StoreOptions options;
+    options.shards = shards;
+    BOOST_TEST(!Store::open(path, options, &s));
+    BOOST_TEST((s.code == Errc::io));
+    BOOST_TEST(s.message.find(says) != std::string::npos, s.message);
+  };
+  refused(legacy_dir.path(), 4, "made for 1 shard(s) (it holds ids issued before it had shards)");
+  BOOST_TEST(open_store(legacy_dir.path())->shards() == 1u);
   std::set<std::uint64_t> issued;
   std::vector<std::uint64_t> last(4, 0);
   {
@@ -317,13 +318,116 @@ BOOST_AUTO_TEST_CASE(each_shard_issues_ids_of_its_own_residue) {
     BOOST_TEST(id > last[shard]);
     BOOST_TEST(id < last[shard] + 2 * 4);
   }
-  for (std::uint32_t shards : {0u, Store::kMaxShards + 1}) {
-    Status s;
-    StoreOptions options;
-    options.shards = shards;
-    BOOST_TEST(!Store::open(dir.path(), options, &s));
-    BOOST_TEST((s.code == Errc::io));
-    BOOST_TEST(s.message.find("shards") != std::string::npos, s.message);
+  for (std::uint32_t shards : {0u, Store::kMaxShards + 1}) refused(dir.path(), shards, "shards");
+  store.reset();
+  for (std::uint32_t shards : {1u, 2u, 5u}) refused(dir.path(), shards, "made for 4 shard(s)");
+}
+
+// The writers that sweep many tenants' rows write only their shard's:
+// each shard's owner runs them for its own shard, and its record carries
+// nothing another shard's owner writes.
+BOOST_AUTO_TEST_CASE(sweeping_writers_write_only_their_shards_rows) {
+  TempDir dir;
+  auto store = open_store(dir.path(), 4);
+  // Two tenants of different shards, each with a cube holding an item
+  // that has expired, one deleted long ago, and reads to count.
+  const TenantId a = 1000;
+  TenantId b = 1001;
+  while (store->shard_of(b) == store->shard_of(a)) ++b;
+  const std::uint32_t sa = store->shard_of(a), sb = store->shard_of(b);
+  struct Tenant {
+    Cube cube;
+    Item expiring, deleted;
+  } ta, tb;
+  for (auto [tenant, t] : {std::pair{a, &ta}, std::pair{b, &tb}}) {
+    BOOST_REQUIRE(write(
+                      *store,
+                      [&](WriteTxn& txn) {
+                        BOOST_TEST(txn.writes_for(tenant));
+                        ItemDraft expiring = draft("milk");
+                        expiring.expires_at_ms = 100;
+                        Item removed;
+                        Status s = txn.create_cube(tenant, "c", "hash-v1", 16, 1, &t->cube);
+                        if (s.ok()) s = txn.add_item(t->cube.id, expiring, 0, 10, &t->expiring);
+                        if (s.ok()) s = txn.add_item(t->cube.id, draft("tea"), 0, 10, &t->deleted);
+                        if (s.ok()) s = txn.remove_item(t->cube.id, t->deleted.id, 1, 20, &removed);
+                        return s;
+                      },
+                      store->shard_of(tenant))
+                      .ok());
+  }
+  // Shard a's sweep: a's rows only.
+  RetentionResult result;
+  BOOST_REQUIRE(write(
+                    *store,
+                    [&](WriteTxn& txn) {
+                      BOOST_TEST(!txn.writes_for(b));
+                      bool mine = false;
+                      BOOST_TEST(txn.writes_for_cube(tb.cube.id, &mine).ok());
+                      BOOST_TEST(!mine);
+                      BOOST_TEST(txn.writes_for_cube(ta.cube.id, &mine).ok());
+                      BOOST_TEST(mine);
+                      Status s = txn.run_retention(1'000'000, 0, 100, &result);
+                      if (s.ok())
+                        s = txn.record_access({{ta.cube.id, ta.deleted.id + 1, 0, 0},
+                                               {ta.cube.id, ta.expiring.id, 3, 500},
+                                               {tb.cube.id, tb.expiring.id, 5, 500}});
+                      if (s.ok()) s = txn.add_router_usage({{a, 7, 100, 1}, {b, 7, 200, 2}});
+                      return s;
+                    },
+                    sa)
+                    .ok());
+  BOOST_TEST(result.expired.size() == 1u);
+  BOOST_TEST((result.expired.at(0) == std::pair{ta.cube.id, ta.expiring.id}));
+  BOOST_TEST(result.purged == 2u);  // the deleted item, and the expired one (no delay)
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  Item head;
+  BOOST_REQUIRE(r->get_item(tb.cube.id, tb.expiring.id, 0, &head).ok());
+  BOOST_TEST(!head.deleted());  // b's expired item waits for b's shard
+  std::vector<Item> versions;   // b's deleted item is not purged
+  BOOST_TEST(r->history(tb.cube.id, tb.deleted.id, &versions).ok());
+  BOOST_TEST(versions.size() == 2u);
+  AccessStats stats;
+  BOOST_REQUIRE(r->access_stats(tb.cube.id, tb.expiring.id, &stats).ok());
+  BOOST_TEST(stats.hits == 0u);
+  RouterUsage usage;
+  BOOST_REQUIRE(r->router_usage(a, &usage).ok());
+  BOOST_TEST(usage.tokens == 100u);
+  BOOST_REQUIRE(r->router_usage(b, &usage).ok());
+  BOOST_TEST(usage.tokens == 0u);
+  r.reset();
+  // Then b's shard sweeps b's.
+  result = {};
+  BOOST_REQUIRE(write(
+                    *store,
+                    [&](WriteTxn& txn) {
+                      Status s = txn.run_retention(1'000'000, 0, 100, &result);
+                      if (s.ok()) s = txn.record_access({{tb.cube.id, tb.expiring.id, 5, 500}});
+                      return s;
+                    },
+                    sb)
+                    .ok());
+  BOOST_TEST(result.expired.size() == 1u);
+  BOOST_TEST((result.expired.at(0) == std::pair{tb.cube.id, tb.expiring.id}));
+  BOOST_TEST(result.purged == 2u);
+}
+
+// The shard of a tenant is fixed forever (every node and version must
+// agree): these values are the function's, not a sample of it; and the
+// tenants spread over the shards.
+BOOST_AUTO_TEST_CASE(a_tenants_shard_is_fixed_and_tenants_spread) {
+  BOOST_TEST(shard_of(1000, 1) == 0u);
+  BOOST_TEST(shard_of(0, 16) == 15u);
+  BOOST_TEST(shard_of(1000, 16) == 8u);
+  BOOST_TEST(shard_of(1001, 16) == 4u);
+  BOOST_TEST(shard_of(65534, 16) == 5u);
+  BOOST_TEST(shard_of(4294967295u, 4096) == 448u);
+  std::vector<int> count(16, 0);
+  for (std::uint32_t uid = 1000; uid < 1000 + 16 * 256; ++uid) ++count[shard_of(uid, 16)];
+  for (int n : count) {
+    BOOST_TEST(n > 256 / 2);
+    BOOST_TEST(n < 256 * 2);
   }
 }
 
