@@ -187,7 +187,11 @@ Status ShardReplica::wait_through(std::uint64_t sequence, Clock::time_point aske
   std::unique_lock lock(mutex_);
   // A read of the subject asked after the end was known that found nothing
   // more proves the shard held through it (follow() sets current_as_of_).
-  auto holds = [&] { return tail_ >= sequence || (current_as_of_ && *current_as_of_ >= known_at); };
+  // An owner within its lease holds its whole subject (the log's end may be
+  // another shard's record).
+  auto holds = [&] {
+    return tail_ >= sequence || owns_locked() || (current_as_of_ && *current_as_of_ >= known_at);
+  };
   if (!holds()) {
     woken_ = true;  // read now, not at the next poll
     changed_.notify_all();
@@ -400,6 +404,7 @@ Status ShardReplica::hold_record(std::shared_ptr<const store::ChangeGroup> group
     done.set_value(st);
   };
   job.from_log = true;
+  job.shard = shard;  // the record's last id is its shard's (apply_changes checks)
   commits_.submit(std::move(job));
   if (Status s = applied.get(); !s.ok()) return s;
   std::lock_guard lock(mutex_);

@@ -109,6 +109,7 @@ class ShardReplica : public LogView {
   ReplicaState state() const;
   // Waits until this store holds the log up to `sequence`.
   bool wait_position(std::uint64_t sequence, std::chrono::milliseconds timeout) const;
+  std::uint32_t shard() const { return settings_.shard; }
   std::string subject() const;
   std::string stream() const;
   std::string owner_key() const;
@@ -121,12 +122,12 @@ class ShardReplica : public LogView {
   // shard's last record may be a large group, and a barrier asks once a
   // read). Errors: unavailable.
   Status log_end(std::uint64_t* sequence) override;
-  // Holds the shard through `sequence` once every message of its subject up
-  // to it was read (parts of a group still coming, or abandoned, included:
-  // no write they carry was acknowledged by then), or once a read of the
-  // subject asked after `sequence` was known found nothing more (the
-  // stream's last record was another shard's). Wakes the thread to read at
-  // once.
+  // Holds the shard through `sequence` at once while it owns the shard
+  // within its lease (no other node can have appended), else once every
+  // message of its subject up to it was read (parts of a group still coming, or abandoned,
+  // included: no write they carry was acknowledged by then), or once a read of the subject asked
+  // after `sequence` was known found nothing more (the stream's last record was another shard's).
+  // Wakes the thread to read at once.
   Status wait_through(std::uint64_t sequence, Clock::time_point asked_at,
                       std::chrono::milliseconds timeout) override;
 

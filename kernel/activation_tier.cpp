@@ -137,10 +137,13 @@ Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& 
   return {};
 }
 
-store::Status ActivationTier::commit(std::function<store::Status(store::WriteTxn&)> apply) {
+store::Status ActivationTier::commit(std::uint32_t shard,
+                                     std::function<store::Status(store::WriteTxn&)> apply) {
   auto done = std::make_shared<std::promise<store::Status>>();
   auto result = done->get_future();
-  commits_.submit({std::move(apply), [done](const store::Status& s) { done->set_value(s); }});
+  commits_.submit({.apply = std::move(apply),
+                   .done = [done](const store::Status& s) { done->set_value(s); },
+                   .shard = shard});
   return result.get();
 }
 
@@ -179,73 +182,77 @@ Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
   // once it is durable.
   using Evicted = std::vector<std::pair<store::Activation, double>>;
   auto evicted = std::make_shared<Evicted>();
-  store::Status s = commit([=, tokens = std::move(tokens),
-                            sources = std::move(sources)](store::WriteTxn& txn) -> store::Status {
-    // A group the writer runs again (its map grown) runs this again: start
-    // clean, or a stale id would read as "already stored".
-    *stored = {};
-    evicted->clear();
-    store::Digest salt;
-    if (store::Status e = txn.ensure_tenant_salt(tenant, &salt); !e.ok()) return e;
-    auto digests = store::prefix_digests(executor.key, salt, chunk, tokens);
-    // Two requests may have made the same block's state at once: keep one.
-    std::optional<store::Activation> same;
-    store::Status e = find_exact(txn.reader(), tenant, executor.key, digests.back(), tokens, &same);
-    if (!e.ok()) return e;
-    if (same) {
-      *stored = std::move(*same);
-      return {};
-    }
-    // Make room (the store keeps the usage and the LRU order): the least
-    // useful first, ranked once, or the least recently used first.
-    std::optional<std::vector<Ranked>> ranked;
-    std::size_t next = 0;
-    for (;;) {
-      store::ActivationUsage usage;
-      if (e = txn.reader().activation_usage(tenant, &usage); !e.ok()) return e;
-      if (usage.bytes + size <= budget) break;
-      std::pair<store::CubeId, std::uint64_t> victim;
-      double utility = std::numeric_limits<double>::quiet_NaN();
-      if (eviction == ActivationEviction::lru) {
-        std::vector<std::pair<store::CubeId, std::uint64_t>> oldest;
-        if (e = txn.reader().least_recent_activations(tenant, 1, &oldest); !e.ok()) return e;
-        if (oldest.empty()) break;
-        victim = oldest[0];
-      } else {
-        if (!ranked) {
-          ranked.emplace();
-          if (e = rank_by_utility(txn.reader(), tenant, now_ms(), half_life_ms, &*ranked); !e.ok())
-            return e;
+  store::Status s = commit(
+      store_.shard_of(tenant),
+      [=, tokens = std::move(tokens),
+       sources = std::move(sources)](store::WriteTxn& txn) -> store::Status {
+        // A group the writer runs again (its map grown) runs this again: start
+        // clean, or a stale id would read as "already stored".
+        *stored = {};
+        evicted->clear();
+        store::Digest salt;
+        if (store::Status e = txn.ensure_tenant_salt(tenant, &salt); !e.ok()) return e;
+        auto digests = store::prefix_digests(executor.key, salt, chunk, tokens);
+        // Two requests may have made the same block's state at once: keep one.
+        std::optional<store::Activation> same;
+        store::Status e =
+            find_exact(txn.reader(), tenant, executor.key, digests.back(), tokens, &same);
+        if (!e.ok()) return e;
+        if (same) {
+          *stored = std::move(*same);
+          return {};
         }
-        if (next == ranked->size()) break;
-        const Ranked& r = (*ranked)[next++];
-        victim = {r.cube, r.id};
-        utility = r.utility;
-      }
-      store::Activation gone;
-      if (e = txn.remove_activation(victim.first, victim.second, &gone); !e.ok()) return e;
-      spdlog::info("activation {} of tenant {} evicted ({} bytes, last used {})", gone.id, tenant,
-                   gone.size, gone.last_used_ms);
-      evicted->emplace_back(std::move(gone), utility);
-    }
-    store::Activation a;
-    a.id = txn.next_id(now_ms());
-    a.cube = cube;
-    a.tenant = tenant;
-    a.key = executor.key;
-    a.model = executor.model;
-    a.chunk_tokens = chunk;
-    a.tokens = tokens;
-    a.sources = sources;
-    a.blob = blob;
-    a.size = size;
-    a.created_at_ms = a.last_used_ms = now_ms();
-    a.prefill_ms = prefill_ms;
-    a.prefixes = std::move(digests);
-    if (e = txn.put_activation(a); !e.ok()) return e;
-    *stored = std::move(a);
-    return {};
-  });
+        // Make room (the store keeps the usage and the LRU order): the least
+        // useful first, ranked once, or the least recently used first.
+        std::optional<std::vector<Ranked>> ranked;
+        std::size_t next = 0;
+        for (;;) {
+          store::ActivationUsage usage;
+          if (e = txn.reader().activation_usage(tenant, &usage); !e.ok()) return e;
+          if (usage.bytes + size <= budget) break;
+          std::pair<store::CubeId, std::uint64_t> victim;
+          double utility = std::numeric_limits<double>::quiet_NaN();
+          if (eviction == ActivationEviction::lru) {
+            std::vector<std::pair<store::CubeId, std::uint64_t>> oldest;
+            if (e = txn.reader().least_recent_activations(tenant, 1, &oldest); !e.ok()) return e;
+            if (oldest.empty()) break;
+            victim = oldest[0];
+          } else {
+            if (!ranked) {
+              ranked.emplace();
+              if (e = rank_by_utility(txn.reader(), tenant, now_ms(), half_life_ms, &*ranked);
+                  !e.ok())
+                return e;
+            }
+            if (next == ranked->size()) break;
+            const Ranked& r = (*ranked)[next++];
+            victim = {r.cube, r.id};
+            utility = r.utility;
+          }
+          store::Activation gone;
+          if (e = txn.remove_activation(victim.first, victim.second, &gone); !e.ok()) return e;
+          spdlog::info("activation {} of tenant {} evicted ({} bytes, last used {})", gone.id,
+                       tenant, gone.size, gone.last_used_ms);
+          evicted->emplace_back(std::move(gone), utility);
+        }
+        store::Activation a;
+        a.id = txn.next_id(now_ms());
+        a.cube = cube;
+        a.tenant = tenant;
+        a.key = executor.key;
+        a.model = executor.model;
+        a.chunk_tokens = chunk;
+        a.tokens = tokens;
+        a.sources = sources;
+        a.blob = blob;
+        a.size = size;
+        a.created_at_ms = a.last_used_ms = now_ms();
+        a.prefill_ms = prefill_ms;
+        a.prefixes = std::move(digests);
+        if (e = txn.put_activation(a); !e.ok()) return e;
+        *stored = std::move(a);
+        return {};
+      });
   if (!s.ok()) return Status::from(s);
   *out = *stored;
   // Durable now; on this thread, never the writer's.
@@ -256,9 +263,19 @@ Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,
 }
 
 Status ActivationTier::remove(store::CubeId cube, std::uint64_t id, store::Activation* removed) {
+  // Written in its tenant's shard (whose usage it gives back), which may
+  // not be the cube owner's: a grantee's chat stores states in a shared cube.
+  store::Activation found;
+  {
+    std::optional<store::ReadTxn> txn;
+    store::Status s = store_.begin_read(&txn);
+    if (s.ok()) s = txn->get_activation(cube, id, &found);
+    if (!s.ok()) return Status::from(s);
+  }
   auto gone = std::make_shared<store::Activation>();
-  store::Status s =
-      commit([=](store::WriteTxn& txn) { return txn.remove_activation(cube, id, gone.get()); });
+  store::Status s = commit(store_.shard_of(found.tenant), [=](store::WriteTxn& txn) {
+    return txn.remove_activation(cube, id, gone.get());
+  });
   if (s.ok()) *removed = *gone;
   return Status::from(s);
 }
@@ -274,20 +291,25 @@ void ActivationTier::drop_unusable(const store::Activation& a) {
     spdlog::warn("removing activation {}: {}", a.id, s.message);
 }
 
-ActivationTier::Touch ActivationTier::touch(store::CubeId cube, std::uint64_t id) {
+ActivationTier::Touch ActivationTier::touch(const store::Activation& activation) {
   auto done = std::make_shared<std::promise<void>>();
   Touch touch(done->get_future());
   const std::int64_t now = now_ms();
-  commits_.submit({[=](store::WriteTxn& txn) {
-                     store::Status e = txn.touch_activation(cube, id, now);
-                     // Removed meanwhile: nothing to count.
-                     return e.code == Errc::not_found ? store::Status{} : e;
-                   },
-                   [done, id](const store::Status& s) {
-                     if (!s.ok())
-                       spdlog::warn("counting a use of activation {}: {}", id, s.message);
-                     done->set_value();
-                   }});
+  const store::CubeId cube = activation.cube;
+  const std::uint64_t id = activation.id;
+  commits_.submit({.apply =
+                       [=](store::WriteTxn& txn) {
+                         store::Status e = txn.touch_activation(cube, id, now);
+                         // Removed meanwhile: nothing to count.
+                         return e.code == Errc::not_found ? store::Status{} : e;
+                       },
+                   .done =
+                       [done, id](const store::Status& s) {
+                         if (!s.ok())
+                           spdlog::warn("counting a use of activation {}: {}", id, s.message);
+                         done->set_value();
+                       },
+                   .shard = store_.shard_of(activation.tenant)});
   return touch;
 }
 

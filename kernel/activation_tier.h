@@ -92,7 +92,7 @@ class ActivationTier {
    private:
     std::future<void> done_;
   };
-  [[nodiscard]] Touch touch(store::CubeId cube, std::uint64_t id);
+  [[nodiscard]] Touch touch(const store::Activation& activation);
 
   // What an executor needs to read the item's state.
   StateRef state_ref(const store::Activation& activation) const;
@@ -116,7 +116,9 @@ class ActivationTier {
   std::uint64_t chat_misses() const { return chat_misses_.load(std::memory_order_relaxed); }
 
  private:
-  store::Status commit(std::function<store::Status(store::WriteTxn&)> apply);
+  // Runs `apply` in a write of `shard` (the activation's tenant's:
+  // docs/scale-out.md) and waits for its commit.
+  store::Status commit(std::uint32_t shard, std::function<store::Status(store::WriteTxn&)> apply);
 
   store::Store& store_;
   store::CommitQueue& commits_;

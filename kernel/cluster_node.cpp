@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -124,7 +125,82 @@ store::Status ClusterNode::sink(store::WriteTxn& txn, const store::ChangeSet& ch
           "sharing blob " + store::to_hex(id).substr(0, 12) + " before its record: " + s.message};
     }
   }
-  return replica_->sink(txn, changes);
+  if (txn.shard() >= replicas_.size()) {
+    return {store::Errc::conflict, "a write of shard " + std::to_string(txn.shard()) +
+                                       " in a cluster of " + std::to_string(replicas_.size())};
+  }
+  return replicas_[txn.shard()]->sink(txn, changes);
+}
+
+Status ClusterNode::agree_on_shards(std::chrono::steady_clock::time_point deadline) {
+  const std::string key = "/memos/" + config_.name + "/shard_count";
+  const std::string mine = std::to_string(config_.shards);
+  store::Status s;
+  for (;;) {
+    bool created = false;
+    cluster::EtcdKeyValue kept;
+    s = etcd_->create(key, mine, 0, &created, &kept);
+    if (s.ok()) {
+      if (created || kept.value == mine) return {};
+      return Status::conflict("cluster " + config_.name +
+                              " was made with cluster.shards = " + kept.value.substr(0, 16) +
+                              " (etcd key " + key + ") and this node has " + mine +
+                              ": a tenant's shard depends on the count, so every node needs "
+                              "the same");
+    }
+    if (s.code != store::Errc::unavailable || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return Status::from(s).prefixed("cluster.etcd: keeping cluster.shards");
+}
+
+Status ClusterNode::start_replicas(RoleChange on_role,
+                                   std::chrono::steady_clock::time_point deadline) {
+  auto shared_on_role = std::make_shared<RoleChange>(std::move(on_role));
+  for (std::uint32_t shard = 0; shard < config_.shards; ++shard) {
+    cluster::ReplicaSettings settings;
+    settings.cluster = config_.name;
+    settings.node = config_.node_id;
+    settings.shard = shard;
+    settings.replicas = static_cast<int>(config_.replicas);
+    settings.lease = std::chrono::milliseconds(config_.lease_ms);
+    auto replica =
+        std::make_unique<cluster::ShardReplica>(settings, store_, commits_, *nats_, *etcd_);
+    replica->set_apply_observer(
+        [this](store::WriteTxn& txn, const store::ChangeGroup& g,
+               std::function<void()>* on_commit) { return tell_indexes(txn, g, on_commit); });
+    replica->set_role_observer([this, shard, shared_on_role](bool owner) {
+      // While it owned the shard, this node's own handlers opened and
+      // dropped collections: it follows from what its store holds now (the
+      // role changes on the replica's thread, between records).
+      if (!owner) {
+        if (Status st = note_open_cubes(); !st.ok())
+          spdlog::error("cluster: listing the cubes: {}", st.message);
+      }
+      if (*shared_on_role) (*shared_on_role)(shard, owner);
+    });
+    // The stream may not be there yet while JetStream elects its first
+    // leader (every node of a new cluster starting at once).
+    store::Status s;
+    for (;;) {
+      s = replica->start();
+      if (s.ok() || s.code != store::Errc::unavailable ||
+          std::chrono::steady_clock::now() >= deadline) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    if (!s.ok()) {
+      for (auto& started : replicas_) started->stop(true);
+      replicas_.clear();
+      Status failed = Status::from(s);
+      failed.prefixed("joining cluster " + config_.name +
+                      (config_.shards > 1 ? " (shard " + std::to_string(shard) + ")" : ""));
+      return failed;
+    }
+    replicas_.push_back(std::move(replica));
+  }
+  return {};
 }
 
 Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout) {
@@ -148,48 +224,16 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   if (config_.prefetch_blobs) start_prefetch();
   etcd_ = std::make_unique<cluster::EtcdClient>(
       config_.etcd, std::max(lease / 2, std::chrono::milliseconds(1000)));
-  cluster::ReplicaSettings settings;
-  settings.cluster = config_.name;
-  settings.node = config_.node_id;
-  settings.shard = 0;
-  settings.replicas = static_cast<int>(config_.replicas);
-  settings.lease = lease;
-  replica_ = std::make_unique<cluster::ShardReplica>(settings, store_, commits_, *nats_, *etcd_);
-  replica_->set_apply_observer(
-      [this](store::WriteTxn& txn, const store::ChangeGroup& g, std::function<void()>* on_commit) {
-        return tell_indexes(txn, g, on_commit);
-      });
-  replica_->set_role_observer([this, on_role = std::move(on_role)](bool owner) {
-    // While it owned the store, this node's own handlers opened and dropped
-    // collections: it follows from what its store holds now (the role
-    // changes on the replica's thread, between records).
-    if (!owner) {
-      if (Status st = note_open_cubes(); !st.ok())
-        spdlog::error("cluster: listing the cubes: {}", st.message);
-    }
-    if (on_role) on_role(owner);
-  });
-  // The stream may not be there yet while JetStream elects its first
-  // leader (every node of a new cluster starting at once).
-  for (;;) {
-    s = replica_->start();
-    if (s.ok() || s.code != store::Errc::unavailable ||
-        std::chrono::steady_clock::now() >= deadline) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  if (!s.ok()) {
-    replica_.reset();
-    Status failed = Status::from(s);
-    failed.prefixed("joining cluster " + config_.name);
-    return failed;
-  }
+  if (Status st = agree_on_shards(deadline); !st.ok()) return st;
+  if (Status st = start_replicas(std::move(on_role), deadline); !st.ok()) return st;
   commits_.set_change_sink(
       [this](store::WriteTxn& txn, const store::ChangeSet& changes) { return sink(txn, changes); });
   // A deposed owner learns it within a third of a lease, then catches up.
+  std::vector<cluster::LogView*> every;
+  for (auto& r : replicas_) every.push_back(r.get());
+  log_view_ = std::make_unique<cluster::ReplicaSet>(std::move(every));
   reads_ = std::make_unique<cluster::ReadBarrier>(
-      *replica_, std::max(2 * lease, std::chrono::milliseconds(2000)));
+      *log_view_, std::max(2 * lease, std::chrono::milliseconds(2000)));
   cluster::MembershipSettings roster;
   roster.cluster = config_.name;
   roster.node = config_.node_id;
@@ -200,8 +244,10 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
     // Not fatal: the node replicates; only `memctl cluster status` misses it.
     spdlog::warn("cluster: answering status requests: {}", st.message);
   }
-  spdlog::info("cluster {}: node {} replicating shard 0 through {} (log at sequence {})",
-               config_.name, config_.node_id, replica_->stream(), replica_->state().position);
+  spdlog::info(
+      "cluster {}: node {} replicating {} shard(s) through {} (shard 0's log at sequence {})",
+      config_.name, config_.node_id, replicas_.size(), replicas_[0]->stream(),
+      replicas_[0]->state().position);
   return {};
 }
 
@@ -228,9 +274,9 @@ void ClusterNode::stop() {
   if (membership_) membership_->stop();
   // Reads waiting for the replica are answered before it stops.
   if (reads_) reads_->stop();
-  // The sink stays installed: with the replica stopped it refuses, so no
+  // The sink stays installed: with the replicas stopped it refuses, so no
   // write commits unlogged after this.
-  if (replica_) replica_->stop(true);
+  for (auto& r : replicas_) r->stop(true);
 }
 
 void ClusterNode::before_read(std::chrono::milliseconds max_staleness,
@@ -243,10 +289,12 @@ bool ClusterNode::current_within(std::chrono::milliseconds max_staleness) {
   return reads_ && reads_->current_within(max_staleness);
 }
 
-bool ClusterNode::figures(cluster::ReplicaState* replica, cluster::BucketCounters* bucket,
-                          PrefetchCounters* prefetch, cluster::ReadBarrierCounters* reads) const {
-  if (!replica_ || !bucket_ || !reads_) return false;
-  *replica = replica_->state();
+bool ClusterNode::figures(std::vector<cluster::ReplicaState>* replicas,
+                          cluster::BucketCounters* bucket, PrefetchCounters* prefetch,
+                          cluster::ReadBarrierCounters* reads) const {
+  if (replicas_.empty() || !bucket_ || !reads_) return false;
+  replicas->clear();
+  for (const auto& r : replicas_) replicas->push_back(r->state());
   *bucket = bucket_->counters();
   *prefetch = prefetch_ ? prefetch_->counters() : PrefetchCounters{};
   *reads = reads_->counters();
@@ -254,31 +302,47 @@ bool ClusterNode::figures(cluster::ReplicaState* replica, cluster::BucketCounter
 }
 
 cluster::NodeReport ClusterNode::self_report() const {
-  const cluster::ReplicaState st = replica_->state();
-  return cluster::NodeReport{config_.node_id, true,        st.fault,  st.owner,
-                             st.position,     st.appended, st.applied};
+  // One line for the node: an owner of any shard; the furthest position in
+  // the log (the shards share one stream); records summed; the first fault.
+  cluster::NodeReport report;
+  report.node = config_.node_id;
+  report.answered = true;
+  for (const auto& r : replicas_) {
+    const cluster::ReplicaState st = r->state();
+    if (report.note.empty() && !st.fault.empty())
+      report.note =
+          (replicas_.size() > 1 ? "shard " + std::to_string(r->shard()) + ": " : "") + st.fault;
+    report.owner = report.owner || st.owner;
+    report.position = std::max(report.position, st.position);
+    report.appended += st.appended;
+    report.applied += st.applied;
+  }
+  return report;
 }
 
 Status ClusterNode::report(std::chrono::milliseconds timeout, ClusterReport* out) {
-  if (!replica_ || !membership_ || !bucket_)
+  if (replicas_.empty() || !membership_ || !bucket_)
     return Status::unavailable("this node has not joined its cluster");
   ClusterReport r;
   r.name = config_.name;
   r.node = config_.node_id;
   r.replicas = config_.replicas;
   r.lease_ms = config_.lease_ms;
-  ClusterReport::Shard shard;
-  std::optional<cluster::EtcdKeyValue> holder;
-  store::Status s = etcd_->get(replica_->owner_key(), &holder);
-  if (s.ok()) {
-    if (holder) shard.owner = holder->value;
-  } else {
-    shard.note = "etcd: " + s.message;
-  }
   cluster::JetStream js(*nats_, timeout);
-  s = js.last_sequence(replica_->stream(), replica_->subject(), &shard.last_sequence);
-  if (!s.ok()) shard.note += (shard.note.empty() ? "" : "; ") + ("log: " + s.message);
-  r.shards.push_back(std::move(shard));
+  for (const auto& replica : replicas_) {
+    ClusterReport::Shard shard;
+    shard.shard = replica->shard();
+    std::optional<cluster::EtcdKeyValue> holder;
+    store::Status s = etcd_->get(replica->owner_key(), &holder);
+    if (s.ok()) {
+      if (holder) shard.owner = holder->value;
+    } else {
+      shard.note = "etcd: " + s.message;
+    }
+    s = js.last_sequence(replica->stream(), replica->subject(), &shard.last_sequence);
+    if (!s.ok()) shard.note += (shard.note.empty() ? "" : "; ") + ("log: " + s.message);
+    r.shards.push_back(std::move(shard));
+  }
   r.bucket.name = bucket_->name();
   cluster::BucketUsage usage;
   if (store::Status u = bucket_->usage(timeout, &usage); u.ok()) {
@@ -287,7 +351,7 @@ Status ClusterNode::report(std::chrono::milliseconds timeout, ClusterReport* out
   } else {
     r.bucket.note = u.message;
   }
-  s = membership_->gather(timeout, &r.nodes);
+  store::Status s = membership_->gather(timeout, &r.nodes);
   if (!s.ok()) {
     // Without the roster, this node still reports itself.
     r.shards.back().note += (r.shards.back().note.empty() ? "" : "; ") + ("roster: " + s.message);
@@ -297,28 +361,59 @@ Status ClusterNode::report(std::chrono::milliseconds timeout, ClusterReport* out
   return {};
 }
 
+std::vector<std::uint32_t> ClusterNode::owned_shards() const {
+  std::vector<std::uint32_t> owned;
+  for (const auto& r : replicas_) {
+    if (r->owner()) owned.push_back(r->shard());
+  }
+  return owned;
+}
+
 Status ClusterNode::writable() const {
-  if (!replica_) return Status::unavailable("this node has not joined its cluster");
-  if (replica_->owner()) return {};
-  const cluster::ReplicaState st = replica_->state();
+  if (replicas_.empty()) return Status::unavailable("this node has not joined its cluster");
+  if (replicas_.size() == 1) return writable(0);
+  if (!owned_shards().empty()) return {};
+  // Owns none: the owners as this node last heard of them.
+  std::map<std::string, std::string> owners;  // node -> its shards
+  for (const auto& r : replicas_) {
+    const cluster::ReplicaState st = r->state();
+    if (st.owner_node.empty() || st.owner_node == config_.node_id) continue;
+    std::string& shards = owners[st.owner_node];
+    shards += (shards.empty() ? "" : ", ") + std::to_string(r->shard());
+  }
+  std::string named;
+  for (const auto& [node, shards] : owners)
+    named += (named.empty() ? ": " : "; ") + ("node " + node + " (shards " + shards + ")");
+  return Status::unavailable("this node (" + config_.node_id + ") owns none of the cluster's " +
+                             std::to_string(replicas_.size()) +
+                             " shards now: writes go to each shard's owner" +
+                             (named.empty() ? " (none known yet: retry)" : named));
+}
+
+Status ClusterNode::writable(std::uint32_t shard) const {
+  if (shard >= replicas_.size()) return Status::unavailable("this node has not joined its cluster");
+  const cluster::ShardReplica& replica = *replicas_[shard];
+  if (replica.owner()) return {};
+  const cluster::ReplicaState st = replica.state();
+  const std::string what = replicas_.size() == 1 ? "the store" : "shard " + std::to_string(shard);
   if (!st.fault.empty()) {
-    return Status::unavailable("this node (" + config_.node_id +
-                               ") stopped replicating: " + st.fault);
+    return Status::unavailable("this node (" + config_.node_id + ") stopped replicating" +
+                               (replicas_.size() == 1 ? "" : " " + what) + ": " + st.fault);
   }
   if (st.owner_node == config_.node_id) {
     // Claimed, but its barrier is not in the log yet (or the lease is
-    // being renewed late): it writes in a moment or gives the store up.
-    return Status::unavailable("this node (" + config_.node_id +
-                               ") is taking the store over (making sure it holds the whole "
-                               "log): retry");
+    // being renewed late): it writes in a moment or gives the shard up.
+    return Status::unavailable("this node (" + config_.node_id + ") is taking " + what +
+                               " over (making sure it holds the whole log): retry");
   }
   if (st.owner_node.empty()) {
-    return Status::unavailable("this node (" + config_.node_id +
-                               ") does not own the store now and no owner is known yet (a "
-                               "failover takes about cluster.lease_ms): retry");
+    return Status::unavailable("this node (" + config_.node_id + ") does not own " + what +
+                               " now and no owner is known yet (a failover takes about "
+                               "cluster.lease_ms): retry");
   }
-  return Status::unavailable("this node (" + config_.node_id +
-                             ") follows: writes go to the owner, node " + st.owner_node);
+  return Status::unavailable("this node (" + config_.node_id + ") follows" +
+                             (replicas_.size() == 1 ? "" : " " + what) +
+                             ": writes go to the owner, node " + st.owner_node);
 }
 
 Status ClusterNode::note_open_cubes() {

@@ -1,10 +1,12 @@
 // cluster_node.h — this daemon's part in a cluster ([cluster] in
 // memosd.conf; memos-cluster(7), docs/scale-out.md): its connections to the
-// log (NATS JetStream) and to the lease service (etcd), and its replica of
-// the store's shard. While this node owns the shard, its writer appends each
-// commit group to the log before committing it (the replica is the commit
-// queue's change sink); while it follows, it applies the owner's records
-// and refuses writes, naming the owner.
+// log (NATS JetStream) and to the lease service (etcd), and a replica of
+// each of the store's shards (cluster.shards; a tenant's cubes are one
+// shard's, store::shard_of). For each shard this node owns, its writer
+// appends each commit group of that shard to the log before committing it
+// (the change sink hands a group to its shard's replica); for each shard it
+// follows, it applies the owner's records and refuses writes, naming the
+// owner.
 //
 // Blobs (KV states, adapters) are shared through the log's object store
 // bucket (cluster/blob_bucket.h): the node gives the bucket to the blob
@@ -17,12 +19,13 @@
 //
 // Threading: start() and stop() on the daemon's thread; writable() from any
 // thread; the apply hook runs on the writer thread, the role hook on the
-// replica's thread.
+// shard's replica's thread.
 //
 // Errors (Status): start(): unavailable (neither engine answered, or the
 // stream is not there yet), conflict (the stream exists with other
-// settings), corrupt, io. writable(): unavailable (a follower, or an owner
-// whose lease is in doubt), naming the owner when it is known.
+// settings, or the cluster was made with other cluster.shards), corrupt,
+// io. writable(): unavailable (a follower, or an owner whose lease is in
+// doubt), naming the owner when it is known.
 #pragma once
 
 #include <chrono>
@@ -38,6 +41,7 @@
 #include "cluster/membership.h"
 #include "cluster/nats_connection.h"
 #include "cluster/read_barrier.h"
+#include "cluster/replica_set.h"
 #include "cluster/shard_replica.h"
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/blob_prefetch.h"
@@ -80,9 +84,9 @@ struct ClusterReport {
 
 class ClusterNode {
  public:
-  // Called with true when this node becomes the owner, false when it stops
-  // being it; on the replica's thread.
-  using RoleChange = std::function<void(bool owner)>;
+  // Called with true when this node becomes the owner of `shard`, false
+  // when it stops being it; on that shard's replica's thread.
+  using RoleChange = std::function<void(std::uint32_t shard, bool owner)>;
 
   // `blobs` outlives the node; it shares blobs through the node's bucket
   // from start() until the node is destroyed.
@@ -93,16 +97,23 @@ class ClusterNode {
   ClusterNode& operator=(const ClusterNode&) = delete;
 
   // Connects to NATS and etcd, makes sure the log's stream and the blob
-  // bucket exist, installs
-  // the replica as the writer's change sink and starts replicating. Waits up
+  // bucket exist and that the cluster was made with this node's
+  // cluster.shards (the first node keeps it in etcd), installs the
+  // replicas as the writer's change sink and starts replicating. Waits up
   // to `timeout` for the engines to answer (a cluster starting together).
   Status start(RoleChange on_role, std::chrono::milliseconds timeout);
   // Stops replicating; an owner gives its lease back so a follower takes
   // over at once. Before the writer stops.
   void stop();
 
-  // Success while this node owns the shard, else why not.
+  // Success while this node owns `shard`, else why not.
+  Status writable(std::uint32_t shard) const;
+  // Success while this node owns any shard (a request that writes may then
+  // be its to write; the change sink refuses a group of another shard),
+  // else why not: what writable(0) says with one shard.
   Status writable() const;
+  // The shards this node owns now, in order.
+  std::vector<std::uint32_t> owned_shards() const;
   // Calls `done` once this node's store holds every write the log
   // acknowledged before now (at once on an owner within its lease, or on a
   // node current within `max_staleness`), from this thread or the
@@ -111,10 +122,10 @@ class ClusterNode {
   void before_read(std::chrono::milliseconds max_staleness, cluster::ReadBarrier::Done done);
   // Whether a read may be served now, with no wait (counted as such).
   bool current_within(std::chrono::milliseconds max_staleness);
-  // What this node's replica and blob bucket did (memctl metrics), without
-  // asking any engine. False before the node joined.
-  // `prefetch` stays zero without cluster.prefetch_blobs.
-  bool figures(cluster::ReplicaState* replica, cluster::BucketCounters* bucket,
+  // What this node's replicas (one per shard, in order) and blob bucket did
+  // (memctl metrics), without asking any engine. False before the node
+  // joined. `prefetch` stays zero without cluster.prefetch_blobs.
+  bool figures(std::vector<cluster::ReplicaState>* replicas, cluster::BucketCounters* bucket,
                PrefetchCounters* prefetch, cluster::ReadBarrierCounters* reads) const;
   // Asks etcd, the log and every node on the roster, each within `timeout`
   // (blocks: run it on a worker). An engine that does not answer leaves a
@@ -129,12 +140,19 @@ class ClusterNode {
                              std::function<void()>* on_commit);
   // The writer's change sink: shares the blobs a group references anew
   // (those the blob store's put() did not share already: an archive's
-  // adapters), then hands the group to the replica.
+  // adapters), then hands the group to its shard's replica.
   store::Status sink(store::WriteTxn& txn, const store::ChangeSet& changes);
   // Starts prefetch_ with the blobs the store references and lacks.
   void start_prefetch();
   // Opens the blob bucket, waiting up to `deadline` for JetStream.
   Status open_bucket(std::chrono::steady_clock::time_point deadline);
+  // Keeps cluster.shards in etcd if this node is the first, else checks it
+  // against what the first kept. Errors: conflict (another count),
+  // unavailable, corrupt.
+  Status agree_on_shards(std::chrono::steady_clock::time_point deadline);
+  // Makes and starts one replica per shard, waiting up to `deadline` for
+  // the stream. Errors: ShardReplica::start()'s.
+  Status start_replicas(RoleChange on_role, std::chrono::steady_clock::time_point deadline);
 
   const ClusterConfig& config_;
   store::Store& store_;
@@ -144,13 +162,14 @@ class ClusterNode {
   std::unique_ptr<cluster::NatsConnection> nats_;
   std::unique_ptr<cluster::BlobBucket> bucket_;
   std::unique_ptr<cluster::EtcdClient> etcd_;
-  std::unique_ptr<cluster::ShardReplica> replica_;
-  std::unique_ptr<cluster::Membership> membership_;  // after the replica: it reports it
-  std::unique_ptr<cluster::ReadBarrier> reads_;      // after the replica: it asks it
+  std::vector<std::unique_ptr<cluster::ShardReplica>> replicas_;  // [shard]
+  std::unique_ptr<cluster::ReplicaSet> log_view_;    // every replica, as the barrier's one log
+  std::unique_ptr<cluster::Membership> membership_;  // after the replicas: it reports them
+  std::unique_ptr<cluster::ReadBarrier> reads_;      // after the replicas: it asks them
   // cluster.prefetch_blobs: fed once each applied record commits; the
   // destructor stops it before the bucket goes.
   std::unique_ptr<BlobPrefetch> prefetch_;
-  // This node's line of the roster, from its replica (set).
+  // This node's line of the roster, from its replicas (set).
   cluster::NodeReport self_report() const;
   // Reads which cubes the store holds into open_cubes_: their collections
   // are open (open_all() at start; the handlers while this node owned the

@@ -165,6 +165,7 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"cluster.etcd", string_list(&c->cluster.etcd)},
       {"cluster.replicas", integer(&c->cluster.replicas, 1, 5)},
       {"cluster.lease_ms", integer(&c->cluster.lease_ms, 500, 60000)},
+      {"cluster.shards", integer(&c->cluster.shards, 1, 4096)},
       {"cluster.prefetch_blobs", boolean(&c->cluster.prefetch_blobs)},
       {"activation.chunk_tokens", integer(&c->activation.chunk_tokens, 1, 1 << 16)},
       {"activation.resident_mb", integer(&c->activation.resident_mb, 0, 1ll << 24)},

@@ -226,6 +226,11 @@ struct ClusterConfig {
   std::vector<std::string> etcd;  // "http://host:port", tried in order
   std::uint32_t replicas = 3;     // of the log's stream, when this node creates it
   std::uint32_t lease_ms = 3000;  // an owner's lease: a failover takes about this long
+  // The cubes' shards (docs/scale-out.md, "Shards"): each has its own owner,
+  // lease and subject of the log. Fixed when the cluster is made (kept in
+  // etcd; a node configured otherwise refuses to start). 1 until writes are
+  // forwarded: with several, a client writes each cube on its shard's owner.
+  std::uint32_t shards = 1;
   // A follower fetches each blob as it applies the record that references
   // it (kernel/blob_prefetch.h); off, a node fetches a blob on first use.
   bool prefetch_blobs = false;

@@ -101,9 +101,10 @@ class Daemon final : public ConnectionOwner {
   Status start_activation_tier();
   Status start_scheduler();
   Status join_cluster();
-  // Whether this node writes the store: always on one node; in a cluster,
-  // while it owns the store. The periodic writers skip their turn otherwise.
-  bool writes_here() const { return !cluster_ || cluster_->writable().ok(); }
+  // The shards this node writes now: shard 0 on one node; in a cluster,
+  // those it owns. The periodic writers write each of these shards' rows
+  // (a write job per shard) and skip their turn when there is none.
+  std::vector<std::uint32_t> shards_written_here() const;
   Status start_request_handler();
   std::string store_dir() const { return config_.data_dir + "/store"; }
 

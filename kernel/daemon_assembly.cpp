@@ -93,6 +93,8 @@ Status Daemon::open_store() {
   store::StoreOptions options;
   options.map_size_bytes = config_.store.map_size_mb << 20;
   options.max_map_size_bytes = config_.store.max_map_size_mb << 20;
+  // A cluster's store keeps each shard's last id; one node's has one shard.
+  options.shards = config_.cluster.enabled ? config_.cluster.shards : 1;
   store::Status status;
   store_ = store::Store::open(store_dir(), options, &status);
   return store_ ? Status::success() : failed(status.message);
@@ -313,9 +315,9 @@ Status Daemon::join_cluster() {
   systemd::notify("STATUS=joining cluster " + config_.cluster.name);
   cluster_ = std::make_unique<ClusterNode>(config_.cluster, *store_, *commits_, *blobs_, indexes_);
   return cluster_->start(
-      [this](bool owner) {
+      [this](std::uint32_t shard, bool owner) {
         if (!owner) {
-          spdlog::info("cluster {}: this node follows", config_.cluster.name);
+          spdlog::info("cluster {}: this node follows shard {}", config_.cluster.name, shard);
           return;
         }
         router_ledger_.forget_known();

@@ -56,34 +56,43 @@ void Daemon::start_periodic_jobs() {
 // that write is done, so a writer that falls behind gets one access write at
 // a time; the counts wait in the log meanwhile, nothing is lost.
 void Daemon::flush_access_log(PeriodicJob::Running run) {
-  auto batch = access_.take();
-  // A cluster's follower does not write: the uses of what it served are
-  // not counted (docs/scale-out.md, "Any node answers").
-  if (batch.empty() || !writes_here()) return;
-  commits_->submit(
-      {[batch = std::move(batch)](store::WriteTxn& txn) { return txn.record_access(batch); },
-       [run](const store::Status& s) {
-         if (!s.ok()) spdlog::warn("recording access statistics: {}", s.message);
-       }});
+  auto batch = std::make_shared<const std::vector<store::AccessUpdate>>(access_.take());
+  if (batch->empty()) return;
+  // One write per shard this node owns, each keeping its shard's cubes'
+  // counts (WriteTxn::record_access). The uses of what it served from a
+  // shard it follows are not counted (docs/scale-out.md, "Any node answers").
+  for (std::uint32_t shard : shards_written_here()) {
+    commits_->submit({.apply = [batch](store::WriteTxn& txn) { return txn.record_access(*batch); },
+                      .done =
+                          [run](const store::Status& s) {
+                            if (!s.ok()) spdlog::warn("recording access statistics: {}", s.message);
+                          },
+                      .shard = shard});
+  }
 }
 
 // The router's spending since the last flush, as one write (and once more
 // at a clean stop, daemon.cpp): a budget is kept across restarts.
 void Daemon::flush_router_ledger(PeriodicJob::Running run) {
-  auto batch = router_ledger_.take();
-  if (batch.empty() || !writes_here()) return;
-  commits_->submit(
-      {[batch = std::move(batch)](store::WriteTxn& txn) { return txn.add_router_usage(batch); },
-       [run](const store::Status& s) {
-         if (!s.ok()) spdlog::warn("recording the router's spending: {}", s.message);
-       }});
+  auto batch = std::make_shared<const std::vector<store::RouterCharge>>(router_ledger_.take());
+  if (batch->empty()) return;
+  for (std::uint32_t shard : shards_written_here()) {  // each its tenants' (add_router_usage)
+    commits_->submit(
+        {.apply = [batch](store::WriteTxn& txn) { return txn.add_router_usage(*batch); },
+         .done =
+             [run](const store::Status& s) {
+               if (!s.ok()) spdlog::warn("recording the router's spending: {}", s.message);
+             },
+         .shard = shard});
+  }
 }
 
 // Retention runs as one bounded write job per run, so a large backlog is
 // worked off a batch at a time between client writes.
 void Daemon::run_retention(PeriodicJob::Running run) {
-  if (!writes_here()) return;  // the owner's retention reaches a follower through the log
-  auto result = std::make_shared<store::RetentionResult>();
+  // Each shard's owner runs its shard's; it reaches the others through the log.
+  const std::vector<std::uint32_t> shards = shards_written_here();
+  if (shards.empty()) return;
   // Each tenant's purge delay as the current policies set it.
   const auto configured = static_cast<std::int64_t>(config_.store.tombstone_retention_s) * 1000;
   auto delay_of = [&](const policies::TenantPolicy& p) {
@@ -96,34 +105,47 @@ void Daemon::run_retention(PeriodicJob::Running run) {
     if (p->owner) delays.by_tenant[*p->owner] = delay_of(*p);
   }
   const std::size_t batch = config_.store.retention_batch;
-  commits_->submit({
-      [result, delays = std::move(delays), batch](store::WriteTxn& txn) {
-        *result = {};
-        auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-        return txn.run_retention(now, delays, batch, result.get());
-      },
-      // On the writer thread; the writer is stopped (drained) before the
-      // indexes go.
-      [this, result, run](const store::Status& s) {
-        if (!s.ok()) {
-          spdlog::warn("retention: {}", s.message);
-          return;
-        }
-        for (auto [cube, item] : result->expired) indexes_.remove(cube, item);
-        if (!result->expired.empty() || result->purged != 0) {
-          spdlog::info("retention: {} item(s) expired, {} tombstone(s) purged",
-                       result->expired.size(), result->purged);
-        }
-      },
-  });
+  for (std::uint32_t shard : shards) {
+    auto result = std::make_shared<store::RetentionResult>();
+    commits_->submit({
+        .apply =
+            [result, delays, batch](store::WriteTxn& txn) {
+              *result = {};
+              auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+              return txn.run_retention(now, delays, batch, result.get());
+            },
+        // On the writer thread; the writer is stopped (drained) before the
+        // indexes go.
+        .done =
+            [this, result, run](const store::Status& s) {
+              if (!s.ok()) {
+                spdlog::warn("retention: {}", s.message);
+                return;
+              }
+              for (auto [cube, item] : result->expired) indexes_.remove(cube, item);
+              if (!result->expired.empty() || result->purged != 0) {
+                spdlog::info("retention: {} item(s) expired, {} tombstone(s) purged",
+                             result->expired.size(), result->purged);
+              }
+            },
+        .shard = shard,
+    });
+  }
+}
+
+std::vector<std::uint32_t> Daemon::shards_written_here() const {
+  if (!cluster_) return {0};
+  return cluster_->owned_shards();
 }
 
 // A scheduler pass over every tenant, on a worker (scheduler.h); what it
 // did goes to systemd's STATUS line.
 void Daemon::run_scheduler(PeriodicJob::Running run) {
-  if (!writes_here()) return;  // working sets and archiving are the owner's
+  // Working sets and archiving are each shard's owner's (the pass skips the
+  // cubes of shards it does not own).
+  if (shards_written_here().empty()) return;
   run_on_worker([this, run] {
     scheduler::PassSummary pass;
     if (Status st = scheduler_->run_pass(handler_->services(), std::nullopt, &pass); !st.ok()) {

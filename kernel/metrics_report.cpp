@@ -1,5 +1,6 @@
 #include "kernel/metrics_report.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -113,25 +114,35 @@ void write_plugins(const Services& s, PrometheusText* out) {
 // Cluster mode: this node's part (memos-cluster(7)), from what it holds in
 // memory; nothing asks the engines during a scrape.
 void write_cluster(const Services& s, PrometheusText* out) {
-  cluster::ReplicaState replica;
+  std::vector<cluster::ReplicaState> replicas;
   cluster::BucketCounters bucket;
   PrefetchCounters prefetch;
   cluster::ReadBarrierCounters reads;
-  if (!s.cluster || !s.cluster->figures(&replica, &bucket, &prefetch, &reads)) return;
-  out->family("memosd_cluster_owner", "gauge", "1 while this node owns the store and writes.");
-  out->sample("memosd_cluster_owner", replica.owner ? 1 : 0);
+  if (!s.cluster || !s.cluster->figures(&replicas, &bucket, &prefetch, &reads)) return;
+  // The node's figures over its shards (one stream: the furthest position).
+  std::size_t owned = 0, stopped = 0;
+  std::uint64_t position = 0, appended = 0, applied = 0;
+  for (const cluster::ReplicaState& r : replicas) {
+    owned += r.owner ? 1 : 0;
+    stopped += r.fault.empty() ? 0 : 1;
+    position = std::max(position, r.position);
+    appended += r.appended;
+    applied += r.applied;
+  }
+  out->family("memosd_cluster_owner", "gauge",
+              "The shards this node owns and writes (with one shard: 1 while it owns the store).");
+  out->sample("memosd_cluster_owner", static_cast<double>(owned));
   out->family("memosd_cluster_stopped", "gauge",
-              "1 once this node stopped applying the log at a record off its chain.");
-  out->sample("memosd_cluster_stopped", replica.fault.empty() ? 0 : 1);
+              "The shards whose log this node stopped applying at a record off its chain.");
+  out->sample("memosd_cluster_stopped", static_cast<double>(stopped));
   out->family("memosd_cluster_log_position", "gauge",
-              "The log sequence this node's store holds (compare across nodes for the lag).");
-  out->sample("memosd_cluster_log_position", static_cast<double>(replica.position));
+              "The furthest log sequence this node's store holds (compare across nodes for the "
+              "lag).");
+  out->sample("memosd_cluster_log_position", static_cast<double>(position));
   out->family("memosd_cluster_records_total", "counter",
-              "Log records this node appended as the owner and applied as a follower.");
-  out->sample("memosd_cluster_records_total", {{"how", "appended"}},
-              static_cast<double>(replica.appended));
-  out->sample("memosd_cluster_records_total", {{"how", "applied"}},
-              static_cast<double>(replica.applied));
+              "Log records this node appended as an owner and applied as a follower.");
+  out->sample("memosd_cluster_records_total", {{"how", "appended"}}, static_cast<double>(appended));
+  out->sample("memosd_cluster_records_total", {{"how", "applied"}}, static_cast<double>(applied));
   out->family("memosd_blob_bucket_transfers_total", "counter",
               "KV states and adapters this node uploaded to the cluster's bucket and fetched "
               "from it, by result.");

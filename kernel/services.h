@@ -100,9 +100,12 @@ struct Services {
   // one node, which always writes.
   ClusterNode* cluster = nullptr;
 
-  // Success when this node writes the store now, else why not (a
-  // follower's answer names the owner).
+  // Success when this node writes the store now (in a cluster: owns any
+  // shard), else why not (a follower's answer names the owner).
   Status writable() const;
+  // Whether this node writes the rows of tenant `owner` now (owns its
+  // shard); always on one node.
+  bool writes_for(store::TenantId owner) const;
 };
 
 }  // namespace memos::kernel

@@ -283,34 +283,37 @@ void CubeArchives::import_chunk(const RequestContext& ctx, wire::ImportChunk::Re
       std::make_shared<std::string>(reinterpret_cast<const char*>(data.begin()), data.size());
   auto result = std::make_shared<std::optional<ImportState>>();
   s_.commits.submit({
-      [this, session, bytes, result, ctx](store::WriteTxn& txn) {
-        ImportState work = session->state;
-        work.bytes += bytes->size();
-        // An import counts against the tenant's bounds as adds do (the
-        // staging cube is one of its cubes from the first chunk).
-        store::Status s = within_quota(txn, session->tenant, *ctx.policy, [&] {
-          return work.reader.feed(
-              *bytes,
-              import_sink(work, txn,
-                          {session->tenant, session->staging, *ctx.policy, s_.config.store,
-                           s_.blobs, s_.indexes.embedder_model(), s_.config.search.embedding_dim}));
-        });
-        if (s.ok()) *result = std::move(work);
-        return s;
-      },
-      [this, session, result, ctx](const store::Status& s) {
-        if (!s.ok()) {
-          abandon(session);
-          return ctx.fail(import_error(s));
-        }
-        std::uint64_t versions = (*result)->versions;
-        {
-          std::lock_guard lock(mutex_);
-          session->state = std::move(**result);
-          session->busy = false;
-        }
-        ctx.respond([&](wire::Response::Builder r) { r.setImportProgress(versions); });
-      },
+      .apply =
+          [this, session, bytes, result, ctx](store::WriteTxn& txn) {
+            ImportState work = session->state;
+            work.bytes += bytes->size();
+            // An import counts against the tenant's bounds as adds do (the
+            // staging cube is one of its cubes from the first chunk).
+            store::Status s = within_quota(txn, session->tenant, *ctx.policy, [&] {
+              return work.reader.feed(
+                  *bytes, import_sink(work, txn,
+                                      {session->tenant, session->staging, *ctx.policy,
+                                       s_.config.store, s_.blobs, s_.indexes.embedder_model(),
+                                       s_.config.search.embedding_dim}));
+            });
+            if (s.ok()) *result = std::move(work);
+            return s;
+          },
+      .done =
+          [this, session, result, ctx](const store::Status& s) {
+            if (!s.ok()) {
+              abandon(session);
+              return ctx.fail(import_error(s));
+            }
+            std::uint64_t versions = (*result)->versions;
+            {
+              std::lock_guard lock(mutex_);
+              session->state = std::move(**result);
+              session->busy = false;
+            }
+            ctx.respond([&](wire::Response::Builder r) { r.setImportProgress(versions); });
+          },
+      .shard = s_.store.shard_of(session->tenant),
   });
 }
 
@@ -324,7 +327,7 @@ void CubeArchives::import_finish(const RequestContext& ctx, std::uint64_t sessio
   auto staged = std::make_shared<store::Cube>();
   auto name = std::make_shared<std::string>();
   s_.commits.submit({
-      [this, session, staged, name, ctx](store::WriteTxn& txn) -> store::Status {
+      .apply = [this, session, staged, name, ctx](store::WriteTxn& txn) -> store::Status {
         ImportState work = session->state;
         store::Status s = work.reader.finish();
         if (!s.ok()) return s;
@@ -347,16 +350,18 @@ void CubeArchives::import_finish(const RequestContext& ctx, std::uint64_t sessio
         }
         return txn.reader().find_cube(session->tenant, session->staging, staged.get());
       },
-      [this, session, staged, name, ctx](const store::Status& s) {
-        if (!s.ok()) {
-          abandon(session);
-          return ctx.fail(import_error(s));
-        }
-        s_.run_on_worker([this, session, staged, name, ctx] {
-          std::size_t items = index_staged(*staged);
-          rename_staged(ctx, session, staged, *name, items);
-        });
-      },
+      .done =
+          [this, session, staged, name, ctx](const store::Status& s) {
+            if (!s.ok()) {
+              abandon(session);
+              return ctx.fail(import_error(s));
+            }
+            s_.run_on_worker([this, session, staged, name, ctx] {
+              std::size_t items = index_staged(*staged);
+              rename_staged(ctx, session, staged, *name, items);
+            });
+          },
+      .shard = s_.store.shard_of(session->tenant),
   });
 }
 
@@ -376,24 +381,27 @@ void CubeArchives::rename_staged(const RequestContext& ctx, std::shared_ptr<Sess
                                  std::size_t items) {
   auto cube = std::make_shared<store::Cube>();
   s_.commits.submit({
-      [session, name, cube](store::WriteTxn& txn) {
-        return txn.rename_cube(session->tenant, session->staging, name, cube.get());
-      },
-      [this, session, staged, cube, items, ctx](const store::Status& s) {
-        if (!s.ok()) {
-          // Abandoned while it was indexed (its connection closed), or the
-          // name was taken meanwhile: the collections just built go too.
-          s_.indexes.drop(staged->id);
-          abandon(session);
-          return ctx.fail(import_error(s));
-        }
-        {
-          std::lock_guard lock(mutex_);
-          sessions_.erase(session->id);
-        }
-        spdlog::info("imported cube {} ({} items indexed)", cube->name, items);
-        ctx.respond([&](wire::Response::Builder r) { set_cube(r.initCube(), *cube); });
-      },
+      .apply =
+          [session, name, cube](store::WriteTxn& txn) {
+            return txn.rename_cube(session->tenant, session->staging, name, cube.get());
+          },
+      .done =
+          [this, session, staged, cube, items, ctx](const store::Status& s) {
+            if (!s.ok()) {
+              // Abandoned while it was indexed (its connection closed), or the
+              // name was taken meanwhile: the collections just built go too.
+              s_.indexes.drop(staged->id);
+              abandon(session);
+              return ctx.fail(import_error(s));
+            }
+            {
+              std::lock_guard lock(mutex_);
+              sessions_.erase(session->id);
+            }
+            spdlog::info("imported cube {} ({} items indexed)", cube->name, items);
+            ctx.respond([&](wire::Response::Builder r) { set_cube(r.initCube(), *cube); });
+          },
+      .shard = s_.store.shard_of(session->tenant),
   });
 }
 
@@ -406,15 +414,19 @@ void CubeArchives::abandon(const std::shared_ptr<Session>& session) {
   std::string staging = session->staging;
   auto removed = std::make_shared<store::Cube>();
   s_.commits.submit({
-      [tenant, staging, removed](store::WriteTxn& txn) {
-        store::Status s = txn.remove_cube(tenant, staging, true, removed.get());
-        return s.code == Errc::not_found ? store::Status{} : s;
-      },
-      [this, staging, removed](const store::Status& s) {
-        if (!s.ok()) return spdlog::warn("removing abandoned import {}: {}", staging, s.message);
-        if (removed->id != 0) s_.indexes.drop(removed->id);
-      },
-      /*frees_space=*/true,
+      .apply =
+          [tenant, staging, removed](store::WriteTxn& txn) {
+            store::Status s = txn.remove_cube(tenant, staging, true, removed.get());
+            return s.code == Errc::not_found ? store::Status{} : s;
+          },
+      .done =
+          [this, staging, removed](const store::Status& s) {
+            if (!s.ok())
+              return spdlog::warn("removing abandoned import {}: {}", staging, s.message);
+            if (removed->id != 0) s_.indexes.drop(removed->id);
+          },
+      .frees_space = true,
+      .shard = s_.store.shard_of(tenant),
   });
 }
 

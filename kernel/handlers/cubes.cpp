@@ -108,18 +108,21 @@ void create(const Services& s, const RequestContext& ctx, wire::CubeCreate::Read
   std::string model = s.indexes.embedder_model();
   const std::uint32_t tenant = ctx.tenant;
   s.commits.submit({
-      [=](store::WriteTxn& txn) {
-        return within_quota(txn, tenant, *ctx.policy, [&] {
-          return txn.create_cube(tenant, name, model, dim, now_ms(), created.get(), to_string(mode),
-                                 language);
-        });
-      },
-      [&s, ctx, created](const store::Status& st) {
-        if (!st.ok()) return ctx.fail(Status::from(st));
-        if (Status open = s.indexes.open(*created); !open.ok())
-          spdlog::error("opening the indexes of cube {}: {}", created->name, open.message);
-        ctx.respond([&](wire::Response::Builder r) { set_cube(r.initCube(), *created); });
-      },
+      .apply =
+          [=](store::WriteTxn& txn) {
+            return within_quota(txn, tenant, *ctx.policy, [&] {
+              return txn.create_cube(tenant, name, model, dim, now_ms(), created.get(),
+                                     to_string(mode), language);
+            });
+          },
+      .done =
+          [&s, ctx, created](const store::Status& st) {
+            if (!st.ok()) return ctx.fail(Status::from(st));
+            if (Status open = s.indexes.open(*created); !open.ok())
+              spdlog::error("opening the indexes of cube {}: {}", created->name, open.message);
+            ctx.respond([&](wire::Response::Builder r) { set_cube(r.initCube(), *created); });
+          },
+      .shard = s.store.shard_of(tenant),
   });
 }
 
@@ -240,7 +243,7 @@ void change_grant(const Services& s, const RequestContext& ctx, wire::CubeShare:
     }
     const store::TenantId owner = ctx.tenant, to = grantee->tenant;
     s.commits.submit({
-        [=](store::WriteTxn& txn) -> store::Status {
+        .apply = [=](store::WriteTxn& txn) -> store::Status {
           store::Cube found;
           store::Status st = find_client_cube(txn.reader(), owner, cube, &found);
           if (!st.ok()) return st;
@@ -250,12 +253,15 @@ void change_grant(const Services& s, const RequestContext& ctx, wire::CubeShare:
             st.message = "cube '" + cube + "' is not shared with '" + tenant + "'";
           return st;
         },
-        [&s, ctx, cube, owner, to, grant, tenant](const store::Status& st) {
-          if (!st.ok()) return ctx.fail(Status::from(st));
-          spdlog::info("uid {} {} cube {} {} {} (uid {})", ctx.uid, grant ? "shared" : "unshared",
-                       cube, grant ? "with" : "from", tenant, to);
-          s.run_on_worker([&s, ctx, cube] { respond_cube(s, ctx, cube); });
-        },
+        .done =
+            [&s, ctx, cube, owner, to, grant, tenant](const store::Status& st) {
+              if (!st.ok()) return ctx.fail(Status::from(st));
+              spdlog::info("uid {} {} cube {} {} {} (uid {})", ctx.uid,
+                           grant ? "shared" : "unshared", cube, grant ? "with" : "from", tenant,
+                           to);
+              s.run_on_worker([&s, ctx, cube] { respond_cube(s, ctx, cube); });
+            },
+        .shard = s.store.shard_of(owner),
     });
   });
 }
@@ -267,19 +273,22 @@ void remove(const Services& s, const RequestContext& ctx, wire::CubeRemove::Read
   const std::uint32_t tenant = ctx.tenant;
   const bool force = args.getForce();
   s.commits.submit({
-      [tenant, force, removed, name = exact(args.getName())](store::WriteTxn& txn) {
-        // Only a cube a client may name (not an import's staging cube).
-        store::Cube named;
-        if (store::Status st = find_client_cube(txn.reader(), tenant, name, &named); !st.ok())
-          return st;
-        return txn.remove_cube(tenant, name, force, removed.get());
-      },
-      [&s, ctx, removed](const store::Status& st) {
-        if (!st.ok()) return ctx.fail(Status::from(st));
-        s.indexes.drop(removed->id);
-        ctx.respond([](wire::Response::Builder r) { r.setCubeRemoved(); });
-      },
-      /*frees_space=*/true,
+      .apply =
+          [tenant, force, removed, name = exact(args.getName())](store::WriteTxn& txn) {
+            // Only a cube a client may name (not an import's staging cube).
+            store::Cube named;
+            if (store::Status st = find_client_cube(txn.reader(), tenant, name, &named); !st.ok())
+              return st;
+            return txn.remove_cube(tenant, name, force, removed.get());
+          },
+      .done =
+          [&s, ctx, removed](const store::Status& st) {
+            if (!st.ok()) return ctx.fail(Status::from(st));
+            s.indexes.drop(removed->id);
+            ctx.respond([](wire::Response::Builder r) { r.setCubeRemoved(); });
+          },
+      .frees_space = true,
+      .shard = s.store.shard_of(tenant),
   });
 }
 

@@ -133,7 +133,7 @@ void run_chat(const Services& s, const RequestContext& ctx, const ChatArgs& args
   if (found) {
     ref = tier.state_ref(found->activation);
     ga.state = &ref;
-    counted = tier.touch(found->activation.cube, found->activation.id);
+    counted = tier.touch(found->activation);
   }
   ga.max_tokens = std::min<std::uint32_t>(
       args.max_tokens, info.context_tokens - static_cast<std::uint32_t>(tokens.size()));

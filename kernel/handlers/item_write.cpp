@@ -55,7 +55,7 @@ void answer(const Services& s, const RequestContext& ctx, const store::Item& ite
 void submit(const Services& s, const RequestContext& ctx, std::shared_ptr<ItemWrite> w) {
   auto out = std::make_shared<Outcome>();
   s.commits.submit({
-      [ctx, w, out](store::WriteTxn& txn) -> store::Status {
+      .apply = [ctx, w, out](store::WriteTxn& txn) -> store::Status {
         // The cube as it is now (it may have been removed, replaced or
         // unshared since the request came).
         store::Status st =
@@ -82,18 +82,20 @@ void submit(const Services& s, const RequestContext& ctx, std::shared_ptr<ItemWr
                                    {static_cast<std::uint16_t>(ctx.operation), out->cube.id,
                                     written.id, written.version, written.recorded_at_ms});
       },
-      [&s, ctx, out](const store::Status& st) {
-        if (!st.ok()) return ctx.fail(Status::from(st));
-        // A replayed outcome may be older than the item's head: leave the
-        // index, which follows the head, alone (but a client that waits
-        // for searchability waits for whatever is queued).
-        std::uint64_t number = s.indexes.accepted();
-        if (!out->replayed) {
-          number = s.indexes.apply(out->cube, out->written,
-                                   out->superseded.id != 0 ? &out->superseded : nullptr);
-        }
-        answer(s, ctx, out->written, number);
-      },
+      .done =
+          [&s, ctx, out](const store::Status& st) {
+            if (!st.ok()) return ctx.fail(Status::from(st));
+            // A replayed outcome may be older than the item's head: leave the
+            // index, which follows the head, alone (but a client that waits
+            // for searchability waits for whatever is queued).
+            std::uint64_t number = s.indexes.accepted();
+            if (!out->replayed) {
+              number = s.indexes.apply(out->cube, out->written,
+                                       out->superseded.id != 0 ? &out->superseded : nullptr);
+            }
+            answer(s, ctx, out->written, number);
+          },
+      .shard = s.store.shard_of(w->ref.owner),
   });
 }
 

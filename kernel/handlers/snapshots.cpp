@@ -18,16 +18,19 @@ void create(const Services& s, const RequestContext& ctx, wire::SnapshotRef::Rea
   auto snap = std::make_shared<store::Snapshot>();
   const std::uint32_t tenant = ctx.tenant;
   s.commits.submit({
-      [=](store::WriteTxn& txn) {
-        store::Cube cube;
-        store::Status st = find_client_cube(txn.reader(), tenant, cube_name, &cube);
-        if (!st.ok()) return st;
-        return txn.create_snapshot(cube.id, tag, tenant, now_ms(), snap.get());
-      },
-      [ctx, snap](const store::Status& st) {
-        if (!st.ok()) return ctx.fail(Status::from(st));
-        ctx.respond([&](wire::Response::Builder r) { set_snapshot(r.initSnapshot(), *snap); });
-      },
+      .apply =
+          [=](store::WriteTxn& txn) {
+            store::Cube cube;
+            store::Status st = find_client_cube(txn.reader(), tenant, cube_name, &cube);
+            if (!st.ok()) return st;
+            return txn.create_snapshot(cube.id, tag, tenant, now_ms(), snap.get());
+          },
+      .done =
+          [ctx, snap](const store::Status& st) {
+            if (!st.ok()) return ctx.fail(Status::from(st));
+            ctx.respond([&](wire::Response::Builder r) { set_snapshot(r.initSnapshot(), *snap); });
+          },
+      .shard = s.store.shard_of(tenant),
   });
 }
 

@@ -26,20 +26,22 @@
 namespace memos::kernel::scheduler {
 namespace {
 
-// Writes through the commit queue and waits (a worker or the lane, never
-// the writer thread). `on_commit` runs on the writer thread once the write
-// is committed, before the wait ends: what only the writer thread may do
-// (IndexSet::apply, whose queue the writer's flush takes unlocked).
-store::Status commit_and_wait(store::CommitQueue& commits,
+// Writes through the commit queue, in `shard` (the cube owner's), and waits
+// (a worker or the lane, never the writer thread). `on_commit` runs on the writer thread once the
+// write is committed, before the wait ends: what only the writer thread may do (IndexSet::apply,
+// whose queue the writer's flush takes unlocked).
+store::Status commit_and_wait(store::CommitQueue& commits, std::uint32_t shard,
                               std::function<store::Status(store::WriteTxn&)> apply,
                               std::function<void()> on_commit = {}) {
   auto done = std::make_shared<std::promise<store::Status>>();
   auto result = done->get_future();
-  commits.submit(
-      {std::move(apply), [done, on_commit = std::move(on_commit)](const store::Status& s) {
-         if (s.ok() && on_commit) on_commit();
-         done->set_value(s);
-       }});
+  commits.submit({.apply = std::move(apply),
+                  .done =
+                      [done, on_commit = std::move(on_commit)](const store::Status& s) {
+                        if (s.ok() && on_commit) on_commit();
+                        done->set_value(s);
+                      },
+                  .shard = shard});
   return result.get();
 }
 
@@ -160,6 +162,8 @@ Status Scheduler::run_pass(const Services& s, std::optional<store::TenantId> onl
   Status failed;
   for (const store::Cube& cube : cubes) {
     if (only && cube.owner != *only) continue;
+    // A cluster: another node owns the cube's shard and schedules it.
+    if (!s.writes_for(cube.owner)) continue;
     out->cubes += 1;
     // One cube's failure (a full disk) does not keep the others waiting.
     if (Status st = schedule_cube(s, cube, out); !st.ok()) {
@@ -239,7 +243,7 @@ Status Scheduler::archive_cold(const Services& s, const store::Cube& cube,
   // Checked again in the write: a recall may have come in since the read.
   auto archived = std::make_shared<std::vector<store::Item>>();
   store::Status st = commit_and_wait(
-      s.commits,
+      s.commits, s.store.shard_of(cube.owner),
       [=, &settings](store::WriteTxn& txn) {
         archived->clear();
         for (store::ItemId id : candidates) {
@@ -484,7 +488,8 @@ Status Scheduler::save(const Services& s, const store::WorkingSet& set, bool req
       return Status::conflict("the working set changed meanwhile");
   }
   store::Status st =
-      commit_and_wait(s.commits, [set](store::WriteTxn& txn) { return txn.put_working_set(set); });
+      commit_and_wait(s.commits, s.store.shard_of(set.tenant),
+                      [set](store::WriteTxn& txn) { return txn.put_working_set(set); });
   if (st.code == store::Errc::not_found) {  // the cube was removed meanwhile
     std::lock_guard lock(mutex_);
     sets_.erase(set.cube);
@@ -503,7 +508,7 @@ void Scheduler::restore(const Services& s, const store::Cube& cube, store::ItemI
     auto written = std::make_shared<store::Item>();
     const std::int64_t now = now_ms();
     store::Status st = commit_and_wait(
-        s.commits,
+        s.commits, s.store.shard_of(cube.owner),
         [=](store::WriteTxn& txn) {
           store::Item it;
           store::Status e = txn.reader().get_item(cube.id, item, 0, &it);

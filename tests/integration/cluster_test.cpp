@@ -13,6 +13,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <fstream>
@@ -20,11 +21,14 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "cluster/jetstream.h"
 #include "memcube/record_codec.h"
+#include "memcube/shard.h"
 #include "memos/client.h"
+#include "tests/support/child_as.h"
 #include "tests/support/cluster_fixture.h"
 #include "tests/support/memosd_process.h"
 #include "tests/support/preconditions.h"
@@ -47,9 +51,13 @@ struct Node {
   TempDir dir;
   std::unique_ptr<MemosdProcess> process;
 
-  Node(std::string node, const Engines& engines) : name(std::move(node)) {
+  // `more`: keys added to its [cluster] section.
+  Node(std::string node, const Engines& engines, const std::string& more = "")
+      : name(std::move(node)) {
+    // Open to the other uids a test runs clients as.
+    ::chmod(dir.path().c_str(), 0755);
     const std::string conf = dir.path() + "/memosd.conf";
-    std::ofstream(conf) << memos::testing::cluster_conf("t", name, engines);
+    std::ofstream(conf) << memos::testing::cluster_conf("t", name, engines) << more;
     process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, dir.path(),
                                               std::vector<std::string>{"--config", conf});
     start();
@@ -139,6 +147,16 @@ std::optional<memos::NodeStatus> node_in(const memos::ClusterStatus& status,
   for (const auto& n : status.nodes)
     if (n.node == name) return n;
   return std::nullopt;
+}
+
+// The value of metrics sample `line` (name and labels) on `c`'s node; -1
+// when it has none.
+std::int64_t sample(memos::Client& c, const std::string& line) {
+  auto m = c.metrics();
+  BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
+  const auto at = m->find("\n" + line + " ");  // a sample, not its HELP line
+  if (at == std::string::npos) return -1;
+  return std::stoll(m->substr(at + line.size() + 2));
 }
 
 // n1 owning the store, with cube "c" made, and n2 following it.
@@ -305,13 +323,7 @@ BOOST_FIXTURE_TEST_CASE(a_follower_reads_every_write_acknowledged_before_the_rea
     BOOST_TEST(history->size() == 2u, "write " << i);
   }
   BOOST_TEST(owner->cube_list().ok());  // the owner's reads: at once
-  const auto count = [](memos::Client& c, const std::string& line) -> std::int64_t {
-    auto m = c.metrics();
-    BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
-    const auto at = m->find("\n" + line + " ");  // a sample, not its HELP line
-    if (at == std::string::npos) return -1;
-    return std::stoll(m->substr(at + line.size() + 2));
-  };
+  const auto count = sample;
   BOOST_TEST(count(*follower, "memosd_cluster_reads_total{served=\"after_barrier\"}") >= 80);
   BOOST_TEST(count(*follower, "memosd_cluster_read_barriers_total") >= 1);
   BOOST_TEST(count(*follower, "memosd_cluster_reads_total{served=\"refused\"}") == 0);
@@ -532,4 +544,79 @@ BOOST_FIXTURE_TEST_CASE(a_record_off_the_chain_stops_the_nodes_and_they_say_why,
   BOOST_REQUIRE_MESSAGE(stale_ok.ok(), why(stale_ok));
   auto got = (*stale_ok)->get("c", added->id);
   BOOST_TEST(got.ok(), why(got) << "\n" << n2.process->log());
+}
+
+// Several shards (cluster.shards = 4): each tenant's writes are its shard's,
+// so the ids its shard's owner issues are that shard's residue; every node
+// holds every shard and reads any tenant's writes as soon as they are
+// acknowledged; the status lists each shard and its owner; a node
+// configured with another count refuses to start, naming the cluster's.
+BOOST_AUTO_TEST_CASE(each_tenant_writes_its_own_shard_and_every_node_reads_them_all,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed) *
+                         boost::unit_test::precondition(memos::testing::is_root)) {
+  constexpr std::uint32_t kShards = 4;
+  Engines engines;
+  Node n1{"n1", engines, "shards = 4\n"};
+  create_cube_when_owner(n1);  // root's cube "c", once n1 owns its shard
+  Node n2{"n2", engines, "shards = 4\n"};
+  std::uint32_t other = 42451;  // a tenant of another shard than root's
+  while (memos::store::shard_of(other, kShards) == memos::store::shard_of(0, kShards)) ++other;
+
+  auto owner = n1.client();
+  std::vector<std::uint64_t> roots;
+  for (int i = 0; i < 10; ++i) {
+    auto added = owner->add("c", memory("root's memory " + std::to_string(i)));
+    BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+    BOOST_TEST(added->id % kShards == memos::store::shard_of(0, kShards));
+    roots.push_back(added->id);
+  }
+  // The other tenant writes through n1, then reads on n2, as itself.
+  const std::string n1_socket = n1.process->socket(), n2_socket = n2.process->socket();
+  const std::string report = memos::testing::as_uid(other, [&]() -> std::string {
+    auto c = memos::Client::connect(n1_socket);
+    if (!c.ok()) return "cannot connect: " + c.error().message;
+    if (auto made = (*c)->cube_create("c"); !made.ok()) return "cube_create: " + why(made);
+    std::string ids;
+    for (int i = 0; i < 10; ++i) {
+      auto added = (*c)->add("c", memory("another tenant's memory " + std::to_string(i)));
+      if (!added.ok()) return "add: " + why(added);
+      if (added->id % kShards != memos::store::shard_of(other, kShards))
+        return "id " + std::to_string(added->id) + " is not its shard's";
+      ids += std::to_string(added->id) + " ";
+    }
+    auto follower = memos::Client::connect(n2_socket);
+    if (!follower.ok()) return "cannot connect to n2: " + follower.error().message;
+    std::istringstream in(ids);
+    for (std::uint64_t id; in >> id;) {
+      if (auto got = (*follower)->get("c", id); !got.ok()) return "get on n2: " + why(got);
+    }
+    return "";
+  });
+  BOOST_TEST(report.empty(), report << "\n" << n1.process->log());
+  auto follower = n2.client();
+  for (std::uint64_t id : roots) {
+    auto got = follower->get("c", id);
+    BOOST_TEST(got.ok(), why(got));
+  }
+
+  auto status = follower->cluster_status();
+  BOOST_REQUIRE_MESSAGE(status.ok(), why(status));
+  BOOST_REQUIRE(status->shards.size() == kShards);
+  for (std::uint32_t s = 0; s < kShards; ++s) {
+    BOOST_TEST(status->shards[s].shard == s);
+    BOOST_TEST(status->shards[s].owner == "n1");  // the first node claimed every shard
+  }
+  BOOST_TEST(sample(*owner, "memosd_cluster_owner") == kShards);
+  BOOST_TEST(sample(*follower, "memosd_cluster_owner") == 0);
+  // A write on the follower is refused, naming the owner.
+  expect_refused_naming(*follower, "n1", 10s);
+
+  // Another count: refused at start, naming the cluster's.
+  TempDir dir;
+  const std::string conf = dir.path() + "/memosd.conf";
+  std::ofstream(conf) << memos::testing::cluster_conf("t", "n3", engines) << "shards = 2\n";
+  MemosdProcess n3(MEMOS_MEMOSD, dir.path(), {"--config", conf});
+  BOOST_TEST(!n3.start(30s));
+  BOOST_TEST(n3.log().find("was made with cluster.shards = 4") != std::string::npos, n3.log());
 }

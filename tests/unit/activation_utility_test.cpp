@@ -202,8 +202,8 @@ Stored fill(Tier& t) {
   s.a = t.put(100, 200, 800);
   s.b = t.put(200, 400, 50);
   s.c = t.put(300, 200, 100);
-  t.tier->touch(s.c.cube, s.c.id).wait();
-  t.tier->touch(s.c.cube, s.c.id).wait();
+  t.tier->touch(s.c).wait();
+  t.tier->touch(s.c).wait();
   BOOST_REQUIRE((t.ids() == std::vector<std::uint64_t>{s.a.id, s.b.id, s.c.id}));
   BOOST_REQUIRE(t.evicted.empty());
   return s;

@@ -90,7 +90,7 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
   std::string err = load(
       "[cluster]\nenabled = true\nname = \"prod-1\"\nnode_id = \"n_2\"\n"
       "nats = [\"nats://10.0.0.1:4222\", \"nats://[::1]:4222/\"]\n"
-      "etcd = [\"http://10.0.0.1:2379\"]\nreplicas = 3\nlease_ms = 1500\n"
+      "etcd = [\"http://10.0.0.1:2379\"]\nreplicas = 3\nlease_ms = 1500\nshards = 16\n"
       "prefetch_blobs = true\n",
       &c);
   BOOST_REQUIRE_MESSAGE(err.empty(), err);
@@ -100,6 +100,8 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
   BOOST_TEST(c.cluster.nats.size() == 2u);
   BOOST_TEST(c.cluster.etcd.front() == "http://10.0.0.1:2379");
   BOOST_TEST(c.cluster.lease_ms == 1500u);
+  BOOST_TEST(c.cluster.shards == 16u);
+  BOOST_TEST(Config{}.cluster.shards == 1u);
   BOOST_TEST(c.cluster.prefetch_blobs);
   BOOST_TEST(!Config{}.cluster.enabled);         // one node unless asked
   BOOST_TEST(!Config{}.cluster.prefetch_blobs);  // blobs fetched on first use
@@ -124,6 +126,11 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
       {"[cluster]\nreplicas = 0\n", "out of range"},
       {"[cluster]\nreplicas = 7\n", "out of range"},
       {"[cluster]\nlease_ms = 100\n", "out of range"},
+      {"[cluster]\nshards = 0\n", "out of range"},
+      {"[cluster]\nshards = 4097\n", "out of range"},
+      {"[cluster]\nshards = -1\n", "out of range"},
+      {"[cluster]\nshards = 1.5\n", "integer"},
+      {"[cluster]\nshards = \"16\"\n", "integer"},
       {"[cluster]\nprefetch_blobs = \"yes\"\n", "expected true or false"},
       {"[cluster]\nprefetch_blobs = 1\n", "expected true or false"},
       {"[cluster]\nleader = \"me\"\n", "unknown key 'cluster.leader'"},

@@ -18,10 +18,12 @@
 #include <vector>
 
 #include "cluster/read_barrier.h"
+#include "cluster/replica_set.h"
 #include "tests/support/cluster_fixture.h"
 
 using memos::cluster::LogView;
 using memos::cluster::ReadBarrier;
+using memos::cluster::ReplicaSet;
 using memos::store::Errc;
 using memos::store::Status;
 using memos::testing::eventually;
@@ -139,6 +141,16 @@ struct Answer {
   }
 };
 
+// A read that accepts no staleness, which `barrier` refuses as unavailable:
+// the refusal.
+Status refused_read(ReadBarrier& barrier) {
+  Answer a;
+  barrier.wait(0ms, a.done());
+  const Status s = a.get();
+  BOOST_TEST((s.code == Errc::unavailable));
+  return s;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(a_node_current_now_answers_at_once_without_asking_the_log) {
@@ -218,10 +230,7 @@ BOOST_AUTO_TEST_CASE(a_log_that_does_not_answer_is_refused_saying_how_stale_the_
   log.current_at(LogView::Clock::now() - 2s);
   log.fail_log({Errc::unavailable, "no JetStream leader"});
   ReadBarrier barrier(log, 10s);
-  Answer a;
-  barrier.wait(0ms, a.done());
-  const Status s = a.get();
-  BOOST_TEST((s.code == Errc::unavailable));
+  const Status s = refused_read(barrier);
   BOOST_TEST(s.message.find("no JetStream leader") != std::string::npos, s.message);
   BOOST_TEST(s.message.find("ms ago") != std::string::npos, s.message);
   BOOST_TEST(s.message.find("--stale") != std::string::npos, s.message);
@@ -273,4 +282,39 @@ BOOST_AUTO_TEST_CASE(stopping_answers_every_waiting_read_and_refuses_later_ones)
     BOOST_TEST((after.get().code == Errc::unavailable));
     BOOST_TEST(after.get().message == "memosd is stopping");
   }
+}
+
+// Several shards: a node answers once it holds every shard through the
+// log's end (one question for all: they share one stream); it is current
+// as of its least current shard; a shard that does not catch up is named.
+BOOST_AUTO_TEST_CASE(several_shards_are_one_log_to_the_barrier_held_once_every_shard_holds_it) {
+  ModelLog owned, followed;
+  owned.own();
+  owned.set(30, 30);     // an owner within its lease: its own subject is whole
+  followed.set(30, 28);  // a follower two records short
+  ReplicaSet shards({&owned, &followed});
+  BOOST_TEST(!shards.current_as_of().has_value());  // the follower's is not known
+  ReadBarrier barrier(shards, 10s);
+  Answer a;
+  barrier.wait(0ms, a.done());
+  BOOST_REQUIRE(eventually([&] { return followed.asked_for().size() == 1u; }, 10s));
+  BOOST_TEST(!a.answered());
+  followed.set(30, 30);
+  BOOST_TEST(a.get().ok(), a.get().message);
+  BOOST_TEST(owned.questions() == 1);     // the stream's end, asked of the first shard
+  BOOST_TEST(followed.questions() == 0);  // and only there
+  // Current as of the follower's last wait: the owner's "now" is later.
+  const auto as_of = shards.current_as_of();
+  BOOST_REQUIRE(as_of.has_value());
+  BOOST_TEST((*as_of < ReplicaSet::Clock::now()));
+  BOOST_TEST(barrier.current_within(1000ms));
+
+  // A shard that does not catch up within the round: refused, naming it.
+  ModelLog first, second;
+  first.set(50, 50);
+  second.set(50, 40);
+  ReplicaSet stuck({&first, &second});
+  ReadBarrier slow(stuck, 200ms);
+  const Status refused = refused_read(slow);
+  BOOST_TEST(refused.message.find("shard 1: behind") != std::string::npos, refused.message);
 }
