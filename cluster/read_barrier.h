@@ -61,6 +61,10 @@ class LogView {
   // (not within `timeout`), corrupt (the replica stopped off the chain).
   virtual store::Status wait_through(std::uint64_t sequence, Clock::time_point asked_at,
                                      std::chrono::milliseconds timeout) = 0;
+  // Starts reading the log now, for a wait_through() to come: a node
+  // replicating several shards starts every shard's read at once, rather
+  // than one after another. The default does nothing.
+  virtual void read_soon() {}
 };
 
 struct ReadBarrierCounters {

@@ -24,6 +24,7 @@ store::Status ReplicaSet::log_end(std::uint64_t* sequence) {
 store::Status ReplicaSet::wait_through(std::uint64_t sequence, Clock::time_point asked_at,
                                        std::chrono::milliseconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
+  for (LogView* shard : shards_) shard->read_soon();
   for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
     const auto left =
         std::max(std::chrono::milliseconds(0),

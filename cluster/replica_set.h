@@ -27,8 +27,9 @@ class ReplicaSet : public LogView {
   std::optional<Clock::time_point> current_as_of() const override;
   // Where the shards' one stream ends.
   store::Status log_end(std::uint64_t* sequence) override;
-  // Each shard in turn, all within `timeout`; they follow at once, each on
-  // its own thread, so the wait is the slowest one's.
+  // Every shard's reader woken at once (read_soon), then each shard waited
+  // for in turn, all within `timeout`: each reads on its own thread, so the
+  // wait is the slowest one's, not their sum.
   store::Status wait_through(std::uint64_t sequence, Clock::time_point asked_at,
                              std::chrono::milliseconds timeout) override;
 

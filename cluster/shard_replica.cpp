@@ -181,16 +181,23 @@ Status ShardReplica::log_end(std::uint64_t* sequence) {
   return s;
 }
 
+void ShardReplica::read_soon() {
+  std::lock_guard lock(mutex_);
+  woken_ = true;
+  changed_.notify_all();
+}
+
 Status ShardReplica::wait_through(std::uint64_t sequence, Clock::time_point asked_at,
                                   std::chrono::milliseconds timeout) {
-  const auto known_at = Clock::now();  // when `sequence` was the log's end, or later
   std::unique_lock lock(mutex_);
-  // A read of the subject asked after the end was known that found nothing
-  // more proves the shard held through it (follow() sets current_as_of_).
-  // An owner within its lease holds its whole subject (the log's end may be
-  // another shard's record).
+  // A read of the subject asked after the round asked where the log ends,
+  // that found nothing more, proves the shard held every record the reads
+  // waiting may need: each write they must see was acknowledged, so in the
+  // leader's log, before then (follow() sets current_as_of_). An owner
+  // within its lease holds its whole subject (the log's end may be another
+  // shard's record).
   auto holds = [&] {
-    return tail_ >= sequence || owns_locked() || (current_as_of_ && *current_as_of_ >= known_at);
+    return tail_ >= sequence || owns_locked() || (current_as_of_ && *current_as_of_ >= asked_at);
   };
   if (!holds()) {
     woken_ = true;  // read now, not at the next poll

@@ -124,12 +124,15 @@ class ShardReplica : public LogView {
   Status log_end(std::uint64_t* sequence) override;
   // Holds the shard through `sequence` at once while it owns the shard
   // within its lease (no other node can have appended), else once every
-  // message of its subject up to it was read (parts of a group still coming, or abandoned,
-  // included: no write they carry was acknowledged by then), or once a read of the subject asked
-  // after `sequence` was known found nothing more (the stream's last record was another shard's).
-  // Wakes the thread to read at once.
+  // message of its subject up to it was read (parts of a group still coming,
+  // or abandoned, included: no write they carry was acknowledged by then),
+  // or once a read of the subject asked after `asked_at` found nothing more
+  // (the stream's last record was another shard's). Wakes the thread to
+  // read at once.
   Status wait_through(std::uint64_t sequence, Clock::time_point asked_at,
                       std::chrono::milliseconds timeout) override;
+  // Wakes the thread to read its subject now.
+  void read_soon() override;
 
  private:
   void run();

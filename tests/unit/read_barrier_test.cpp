@@ -52,9 +52,15 @@ class ModelLog : public LogView {
     *sequence = end_;
     return {};
   }
+  void read_soon() override {
+    std::lock_guard lock(mutex_);
+    ++woken_;
+  }
   Status wait_through(std::uint64_t sequence, Clock::time_point asked_at,
                       std::chrono::milliseconds timeout) override {
     std::unique_lock lock(mutex_);
+    // What a set of shards woke before it waited on any (read_soon).
+    woken_before_wait_.push_back(woken_);
     asked_for_.push_back(sequence);
     if (!changed_.wait_for(lock, timeout, [&] { return held_through_ >= sequence; })) {
       return {Errc::unavailable, "behind"};
@@ -107,6 +113,10 @@ class ModelLog : public LogView {
     std::lock_guard lock(mutex_);
     return asked_for_;
   }
+  std::vector<int> woken_before_wait() const {
+    std::lock_guard lock(mutex_);
+    return woken_before_wait_;
+  }
 
  private:
   mutable std::mutex mutex_;
@@ -116,8 +126,9 @@ class ModelLog : public LogView {
   bool owner_ = false, held_ = false, asking_ = false;
   Status log_error_;
   std::string fault_;
-  int questions_ = 0;
+  int questions_ = 0, woken_ = 0;
   std::vector<std::uint64_t> asked_for_;
+  std::vector<int> woken_before_wait_;
 };
 
 // What a read's `done` got, once it was called.
@@ -303,6 +314,9 @@ BOOST_AUTO_TEST_CASE(several_shards_are_one_log_to_the_barrier_held_once_every_s
   BOOST_TEST(a.get().ok(), a.get().message);
   BOOST_TEST(owned.questions() == 1);     // the stream's end, asked of the first shard
   BOOST_TEST(followed.questions() == 0);  // and only there
+  // Every shard's reader was woken before the round waited on the first.
+  BOOST_TEST(owned.woken_before_wait() == std::vector<int>{1});
+  BOOST_TEST(followed.woken_before_wait() == std::vector<int>{1});
   // Current as of the follower's last wait: the owner's "now" is later.
   const auto as_of = shards.current_as_of();
   BOOST_REQUIRE(as_of.has_value());
