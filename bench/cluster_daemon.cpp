@@ -15,6 +15,8 @@
 //              `--readers` clients at once on the follower (the reads
 //              waiting share one question: reads per question reported);
 //   failover — kill -9 of the owner, until the follower accepts an add.
+// `--shards N` runs the cluster with cluster.shards = N (the owner claims
+// every shard): what several shards cost a read's barrier and an add.
 //
 // The engines are real nats-server and etcd processes on 127.0.0.1, all on
 // this machine, so the network's own delay is not in the figures.
@@ -36,7 +38,7 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view kUsage =
     "usage: bench-cluster-daemon [--adds N] [--replicas 1|3] [--lease-ms MS] [--readers R]\n"
-    "                            [--memosd PATH]\n";
+    "                            [--shards N] [--memosd PATH]\n";
 
 struct Options {
   std::string memosd = "build/kernel/memosd";
@@ -44,6 +46,7 @@ struct Options {
   std::size_t replicas = 3;
   std::uint64_t lease_ms = 1500;
   std::size_t readers = 8;
+  std::size_t shards = 1;
 };
 
 Options parse_options(int argc, char** argv) {
@@ -62,6 +65,10 @@ Options parse_options(int argc, char** argv) {
                                  opts.lease_ms = memos::bench::parse_positive(flag, value);
                                } else if (flag == "--readers") {
                                  opts.readers = memos::bench::parse_positive(flag, value);
+                               } else if (flag == "--shards") {
+                                 opts.shards = memos::bench::parse_positive(flag, value);
+                                 if (opts.shards > 4096)
+                                   throw memos::bench::UsageError("--shards: 1 to 4096");
                                } else {
                                  return false;
                                }
@@ -163,7 +170,7 @@ struct ClusterNode {
     out << "[cluster]\nenabled = true\nname = \"bench\"\nnode_id = \"" << name << "\"\nnats = [";
     for (int i = 0; i < nats.size(); ++i) out << (i ? ", " : "") << '"' << nats.url(i) << '"';
     out << "]\netcd = [\"" << etcd.url(0) << "\"]\nreplicas = " << opts.replicas
-        << "\nlease_ms = " << opts.lease_ms << "\n";
+        << "\nlease_ms = " << opts.lease_ms << "\nshards = " << opts.shards << "\n";
     out.close();
     process = std::make_unique<MemosdProcess>(opts.memosd, dir.path(),
                                               std::vector<std::string>{"--config", conf});
@@ -210,7 +217,9 @@ void run(const Options& opts) {
     }
     lag.push_back(ms_since(acked));
   });
-  print_adds("owner-r" + std::to_string(opts.replicas), adds);
+  print_adds("owner-r" + std::to_string(opts.replicas) +
+                 (opts.shards > 1 ? "-s" + std::to_string(opts.shards) : ""),
+             adds);
   // Every add searchable on the follower: a fresh search there waits for
   // what it has applied to be indexed.
   const auto searching = Clock::now();
@@ -289,6 +298,7 @@ void run(const Options& opts) {
       .str("bench", "cluster-daemon")
       .str("mode", "failover")
       .count("lease_ms", opts.lease_ms)
+      .count("shards", opts.shards)
       .num("failover_ms", ms_since(killed))
       .print();
   follower.reset();
