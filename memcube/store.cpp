@@ -156,7 +156,8 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
     }
     bool issued = false;
     if (rc == MDB_NOTFOUND && options.shards != 1) {
-      MDB_val last_key = as_val(last_id_key(0)), last;
+      const std::string last_name = last_id_key(0);  // as_val() points into it
+      MDB_val last_key = as_val(last_name), last;
       const int got = mdb_get(txn, meta, &last_key, &last);
       if (got != 0 && got != MDB_NOTFOUND) {
         mdb_txn_abort(txn);
