@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <future>
 #include <optional>
 
 #include "memcube/blob_store.h"
@@ -395,8 +394,6 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
 
 Status ShardReplica::hold_record(std::shared_ptr<const store::ChangeGroup> group,
                                  std::uint64_t sequence, const std::string& digest) {
-  std::promise<Status> done;
-  auto applied = done.get_future();
   const std::uint32_t shard = settings_.shard;
   store::WriteJob job;
   auto on_commit = std::make_shared<std::function<void()>>();
@@ -406,14 +403,12 @@ Status ShardReplica::hold_record(std::shared_ptr<const store::ChangeGroup> group
     if (a.ok() && apply_observer_) a = apply_observer_(txn, *group, on_commit.get());
     return a.ok() ? txn.set_log_position(shard, store::LogPosition{sequence, digest}) : a;
   };
-  job.done = [&done, on_commit](const Status& st) {
+  job.done = [on_commit](const Status& st) {
     if (st.ok() && *on_commit) (*on_commit)();
-    done.set_value(st);
   };
   job.from_log = true;
   job.shard = shard;  // the record's last id is its shard's (apply_changes checks)
-  commits_.submit(std::move(job));
-  if (Status s = applied.get(); !s.ok()) return s;
+  if (Status s = commits_.submit_and_wait(std::move(job)); !s.ok()) return s;
   std::lock_guard lock(mutex_);
   position_ = sequence;
   digest_ = digest;

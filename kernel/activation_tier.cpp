@@ -139,12 +139,7 @@ Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& 
 
 store::Status ActivationTier::commit(std::uint32_t shard,
                                      std::function<store::Status(store::WriteTxn&)> apply) {
-  auto done = std::make_shared<std::promise<store::Status>>();
-  auto result = done->get_future();
-  commits_.submit({.apply = std::move(apply),
-                   .done = [done](const store::Status& s) { done->set_value(s); },
-                   .shard = shard});
-  return result.get();
+  return commits_.submit_and_wait({.apply = std::move(apply), .done = {}, .shard = shard});
 }
 
 Status ActivationTier::store(store::TenantId tenant, store::CubeId cube,

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,18 @@ void CommitQueue::submit(WriteJob job) {
     }
   }
   job.done(Status{Errc::unavailable, "store is closing"});
+}
+
+Status CommitQueue::submit_and_wait(WriteJob job) {
+  // The promise lives on this stack: the wait below outlasts `done`.
+  std::promise<Status> committed;
+  auto result = committed.get_future();
+  job.done = [&committed, done = std::move(job.done)](const Status& s) {
+    if (done) done(s);
+    committed.set_value(s);
+  };
+  submit(std::move(job));
+  return result.get();
 }
 
 void CommitQueue::stop() {

@@ -62,6 +62,12 @@ class CommitQueue {
   // Thread-safe. Jobs submitted after stop() complete at once with
   // Errc::unavailable.
   void submit(WriteJob job);
+  // Submits `job` and waits until it is committed or failed: returns the
+  // status its `done` got, after that `done` (if any) ran on the writer
+  // thread — so what a job leaves for the writer thread alone to finish is
+  // finished when the wait ends. Never call it on the writer thread (from a
+  // job, a `done`, the sink or after_group): it would wait on itself.
+  Status submit_and_wait(WriteJob job);
   // Runs on the writer thread after the `done` of every job of a group (so
   // work the jobs left can be done once per group). Set before submitting.
   void set_after_group(std::function<void()> after_group) { after_group_ = std::move(after_group); }

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <future>
 #include <memory>
 #include <unordered_map>
 
@@ -33,16 +32,12 @@ namespace {
 store::Status commit_and_wait(store::CommitQueue& commits, std::uint32_t shard,
                               std::function<store::Status(store::WriteTxn&)> apply,
                               std::function<void()> on_commit = {}) {
-  auto done = std::make_shared<std::promise<store::Status>>();
-  auto result = done->get_future();
-  commits.submit({.apply = std::move(apply),
-                  .done =
-                      [done, on_commit = std::move(on_commit)](const store::Status& s) {
-                        if (s.ok() && on_commit) on_commit();
-                        done->set_value(s);
-                      },
-                  .shard = shard});
-  return result.get();
+  return commits.submit_and_wait({.apply = std::move(apply),
+                                  .done =
+                                      [on_commit = std::move(on_commit)](const store::Status& s) {
+                                        if (s.ok() && on_commit) on_commit();
+                                      },
+                                  .shard = shard});
 }
 
 std::shared_ptr<const policies::TenantPolicy> policy_of(const Services& s, store::TenantId owner) {
