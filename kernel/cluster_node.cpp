@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <thread>
@@ -26,6 +27,23 @@ std::vector<std::pair<store::BlobId, std::uint64_t>> raised_blobs(
     out.emplace_back(id, size);
   }
   return out;
+}
+
+// Runs `attempt` until it succeeds, fails otherwise than unavailable, or
+// `deadline` passes, and returns its last status. While a new cluster starts,
+// its engines are unavailable for a while (NATS not listening yet, JetStream
+// electing a stream's first leader, etcd electing its own): every node of a
+// cluster started at once must wait for them rather than fail.
+store::Status retry_while_unavailable(std::chrono::steady_clock::time_point deadline,
+                                      const std::function<store::Status()>& attempt) {
+  for (;;) {
+    store::Status s = attempt();
+    if (s.ok() || s.code != store::Errc::unavailable ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
 }
 
 }  // namespace
@@ -102,15 +120,11 @@ Status ClusterNode::open_bucket(std::chrono::steady_clock::time_point deadline) 
   settings.replicas = static_cast<int>(config_.replicas);
   const auto timeout =
       std::max(std::chrono::milliseconds(config_.lease_ms), std::chrono::milliseconds(2000));
-  store::Status s;
-  for (;;) {
-    bucket_ = cluster::BlobBucket::open(settings, *nats_, timeout, &s);
-    if (bucket_ || s.code != store::Errc::unavailable ||
-        std::chrono::steady_clock::now() >= deadline) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  store::Status s = retry_while_unavailable(deadline, [&] {
+    store::Status opened;
+    bucket_ = cluster::BlobBucket::open(settings, *nats_, timeout, &opened);
+    return opened;
+  });
   if (!bucket_) return Status::from(s).prefixed("cluster " + config_.name + "'s blob bucket");
   blobs_.share_with(bucket_.get());
   return {};
@@ -135,23 +149,16 @@ store::Status ClusterNode::sink(store::WriteTxn& txn, const store::ChangeSet& ch
 Status ClusterNode::agree_on_shards(std::chrono::steady_clock::time_point deadline) {
   const std::string key = "/memos/" + config_.name + "/shard_count";
   const std::string mine = std::to_string(config_.shards);
-  store::Status s;
-  for (;;) {
-    bool created = false;
-    cluster::EtcdKeyValue kept;
-    s = etcd_->create(key, mine, 0, &created, &kept);
-    if (s.ok()) {
-      if (created || kept.value == mine) return {};
-      return Status::conflict("cluster " + config_.name +
-                              " was made with cluster.shards = " + kept.value.substr(0, 16) +
-                              " (etcd key " + key + ") and this node has " + mine +
-                              ": a tenant's shard depends on the count, so every node needs "
-                              "the same");
-    }
-    if (s.code != store::Errc::unavailable || std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  return Status::from(s).prefixed("cluster.etcd: keeping cluster.shards");
+  bool created = false;
+  cluster::EtcdKeyValue kept;
+  store::Status s = retry_while_unavailable(
+      deadline, [&] { return etcd_->create(key, mine, 0, &created, &kept); });
+  if (!s.ok()) return Status::from(s).prefixed("cluster.etcd: keeping cluster.shards");
+  if (created || kept.value == mine) return {};
+  return Status::conflict("cluster " + config_.name +
+                          " was made with cluster.shards = " + kept.value.substr(0, 16) +
+                          " (etcd key " + key + ") and this node has " + mine +
+                          ": a tenant's shard depends on the count, so every node needs the same");
 }
 
 Status ClusterNode::start_replicas(RoleChange on_role,
@@ -181,16 +188,8 @@ Status ClusterNode::start_replicas(RoleChange on_role,
     });
     // The stream may not be there yet while JetStream elects its first
     // leader (every node of a new cluster starting at once).
-    store::Status s;
-    for (;;) {
-      s = replica->start();
-      if (s.ok() || s.code != store::Errc::unavailable ||
-          std::chrono::steady_clock::now() >= deadline) {
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
-    if (!s.ok()) {
+    if (store::Status s = retry_while_unavailable(deadline, [&] { return replica->start(); });
+        !s.ok()) {
       for (auto& started : replicas_) started->stop(true);
       replicas_.clear();
       Status failed = Status::from(s);
@@ -213,12 +212,11 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   options.servers = config_.nats;
   options.name = "memosd " + config_.node_id;
   options.ping_interval = std::max(std::chrono::milliseconds(250), lease / 6);
-  store::Status s;
-  for (;;) {
-    nats_ = cluster::NatsConnection::connect(options, &s);
-    if (nats_ || std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  store::Status s = retry_while_unavailable(deadline, [&] {
+    store::Status connected;
+    nats_ = cluster::NatsConnection::connect(options, &connected);
+    return connected;
+  });
   if (!nats_) return Status::unavailable("cluster.nats: " + s.message);
   if (Status st = open_bucket(deadline); !st.ok()) return st;
   if (config_.prefetch_blobs) start_prefetch();
