@@ -105,6 +105,11 @@ class Daemon final : public ConnectionOwner {
   // those it owns. The periodic writers write each of these shards' rows
   // (a write job per shard) and skip their turn when there is none.
   std::vector<std::uint32_t> shards_written_here() const;
+  // Submits `apply` once for each shard written here, each job in its
+  // shard's transaction (the store keeps each job to its shard's rows); a
+  // failure is logged as `what`'s. `run` lasts until every job is done.
+  void submit_to_written_shards(std::function<store::Status(store::WriteTxn&)> apply,
+                                const char* what, const PeriodicJob::Running& run);
   Status start_request_handler();
   std::string store_dir() const { return config_.data_dir + "/store"; }
 

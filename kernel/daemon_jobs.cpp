@@ -61,14 +61,8 @@ void Daemon::flush_access_log(PeriodicJob::Running run) {
   // One write per shard this node owns, each keeping its shard's cubes'
   // counts (WriteTxn::record_access). The uses of what it served from a
   // shard it follows are not counted (docs/scale-out.md, "Any node answers").
-  for (std::uint32_t shard : shards_written_here()) {
-    commits_->submit({.apply = [batch](store::WriteTxn& txn) { return txn.record_access(*batch); },
-                      .done =
-                          [run](const store::Status& s) {
-                            if (!s.ok()) spdlog::warn("recording access statistics: {}", s.message);
-                          },
-                      .shard = shard});
-  }
+  submit_to_written_shards([batch](store::WriteTxn& txn) { return txn.record_access(*batch); },
+                           "recording access statistics", run);
 }
 
 // The router's spending since the last flush, as one write (and once more
@@ -76,14 +70,20 @@ void Daemon::flush_access_log(PeriodicJob::Running run) {
 void Daemon::flush_router_ledger(PeriodicJob::Running run) {
   auto batch = std::make_shared<const std::vector<store::RouterCharge>>(router_ledger_.take());
   if (batch->empty()) return;
-  for (std::uint32_t shard : shards_written_here()) {  // each its tenants' (add_router_usage)
-    commits_->submit(
-        {.apply = [batch](store::WriteTxn& txn) { return txn.add_router_usage(*batch); },
-         .done =
-             [run](const store::Status& s) {
-               if (!s.ok()) spdlog::warn("recording the router's spending: {}", s.message);
-             },
-         .shard = shard});
+  // Each shard's job adds its tenants' (WriteTxn::add_router_usage).
+  submit_to_written_shards([batch](store::WriteTxn& txn) { return txn.add_router_usage(*batch); },
+                           "recording the router's spending", run);
+}
+
+void Daemon::submit_to_written_shards(std::function<store::Status(store::WriteTxn&)> apply,
+                                      const char* what, const PeriodicJob::Running& run) {
+  for (std::uint32_t shard : shards_written_here()) {
+    commits_->submit({.apply = apply,
+                      .done =
+                          [run, what](const store::Status& s) {
+                            if (!s.ok()) spdlog::warn("{}: {}", what, s.message);
+                          },
+                      .shard = shard});
   }
 }
 
