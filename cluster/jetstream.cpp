@@ -288,4 +288,11 @@ Status JetStream::stream_usage(std::string_view stream, std::string_view subject
   return {};
 }
 
+Status JetStream::stream_end(std::string_view stream, std::uint64_t* out) {
+  StreamUsage usage;
+  Status s = stream_usage(stream, "", &usage);
+  if (s.ok()) *out = usage.last_sequence;
+  return s;
+}
+
 }  // namespace memos::cluster

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "cluster/stream_reader.h"
 #include "memcube/blob_store.h"
 #include "memcube/record_codec.h"
 
@@ -93,19 +94,57 @@ Status ShardReplica::start() {
     digest_ = std::move(position.digest);
   }
   // The owner's appends wake the follower; polling covers missed wake-ups.
-  if (Status s = nats_.subscribe(
-          subject(),
-          [this](NatsMessage&&) {
-            std::lock_guard lock(mutex_);
-            woken_ = true;
-            changed_.notify_all();
-          },
-          &wake_sid_);
-      !s.ok()) {
-    return s;
+  // A replica the stream reader feeds is woken by it (take()).
+  if (stream_ == nullptr) {
+    if (Status s = nats_.subscribe(
+            subject(), [this](NatsMessage&&) { read_soon(); }, &wake_sid_);
+        !s.ok()) {
+      return s;
+    }
   }
   thread_ = std::thread([this] { run(); });
   return {};
+}
+
+void ShardReplica::read_through(StreamReader* reader) {
+  std::lock_guard lock(mutex_);
+  stream_ = reader;
+  // The reader starts after the lowest position of its replicas, so it hands
+  // this one every record past what its store holds.
+  fed_ = reader != nullptr;
+}
+
+void ShardReplica::take(const StoredMessage& m) {
+  std::lock_guard apply(apply_mutex_);
+  {
+    std::lock_guard lock(mutex_);
+    if (!fed_) {
+      // Reading its own subject: tell it there is more.
+      woken_ = true;
+      changed_.notify_all();
+      return;
+    }
+    if (m.sequence <= tail_) return;  // read already, or its own append
+    if (owner_ || !fault_.empty() || stopping_) {
+      // An owner writes its subject; a record in it past tail_ is its own
+      // append still in flight, or another node's, which fences its next
+      // append (it follows then, on its own thread).
+      fed_ = false;
+      return;
+    }
+  }
+  std::string record;
+  Status s = parts_.take(m, &record);
+  if (s.ok() && !record.empty()) s = apply_record(record, m.sequence);
+  std::lock_guard lock(mutex_);
+  if (!s.ok()) {
+    // Its own thread reads its subject from tail_ and says what is wrong.
+    fed_ = false;
+    woken_ = true;
+  } else {
+    tail_ = m.sequence;
+  }
+  changed_.notify_all();
 }
 
 void ShardReplica::stop(bool give_back) {
@@ -153,6 +192,7 @@ ReplicaState ShardReplica::state() const {
   st.epoch = st.owner ? lease_ : 0;
   st.digest = digest_;
   st.fault = fault_;
+  st.fed = fed_;
   return st;
 }
 
@@ -166,18 +206,16 @@ std::optional<ShardReplica::Clock::time_point> ShardReplica::current_as_of() con
   // No other node can have appended since this one claimed the shard, and
   // its own writes commit before they are answered.
   if (owns_locked()) return Clock::now();
+  if (fed_) {
+    // The reader's mutex is taken under this one, never the other way.
+    const std::optional<Clock::time_point> read = stream_->current_as_of();
+    if (read && (!current_as_of_ || *read > *current_as_of_)) return read;
+  }
   return current_as_of_;
 }
 
 Status ShardReplica::log_end(std::uint64_t* sequence) {
-  // Not the subject's last message (STREAM.MSG.GET last_by_subj): its reply
-  // carries the record, and an owner's periodic writes (access counts) make
-  // records of hundreds of KiB — parsed once a read, they made a follower's
-  // reads 4-7 ms each in scripts/cluster-test.
-  StreamUsage usage;
-  Status s = js_.stream_usage(stream(), "", &usage);
-  if (s.ok()) *sequence = usage.last_sequence;
-  return s;
+  return js_.stream_end(stream(), sequence);
 }
 
 void ShardReplica::read_soon() {
@@ -195,8 +233,11 @@ Status ShardReplica::wait_through(std::uint64_t sequence, Clock::time_point aske
   // leader's log, before then (follow() sets current_as_of_). An owner
   // within its lease holds its whole subject (the log's end may be another
   // shard's record).
+  // While fed (checked under mutex_, which take() needs to unfeed it), every
+  // record the reader handed on was applied here.
   auto holds = [&] {
-    return tail_ >= sequence || owns_locked() || (current_as_of_ && *current_as_of_ >= asked_at);
+    return tail_ >= sequence || owns_locked() || (current_as_of_ && *current_as_of_ >= asked_at) ||
+           (fed_ && stream_->holds_through(sequence, asked_at));
   };
   if (!holds()) {
     woken_ = true;  // read now, not at the next poll
@@ -223,18 +264,25 @@ void ShardReplica::run() {
   bool woken = false;
   std::chrono::milliseconds retry{0};
   for (;;) {
-    bool owner, behind;
+    bool owner, behind, fed;
     std::uint64_t tail_before;
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
       owner = owner_;
       behind = behind_;
+      fed = fed_;
       tail_before = tail_;
     }
-    if (!owner || behind) {
+    // What the turn did, said once at its end (its first failure): a lease
+    // kept after a failed read does not mean replication goes on.
+    std::optional<Status> turn;
+    auto note = [&](Status s) {
+      if (!turn || (turn->ok() && !s.ok())) turn = std::move(s);
+    };
+    if ((!owner && !fed) || behind) {
       Status s = follow();
-      report(s);
+      note(s);
       std::lock_guard lock(mutex_);
       if (behind && s.ok()) behind_ = false;  // what the failed append missed is applied now
       const bool nothing_new = s.ok() && tail_ == tail_before;
@@ -247,7 +295,7 @@ void ShardReplica::run() {
     }
     if (Clock::now() >= next_lease_check) {
       next_lease_check = Clock::now() + settings_.lease / 3;
-      report(owner ? keep_lease() : claim());
+      note(owner ? keep_lease() : claim());
       tell_role();
     }
     // A new owner writes only once its barrier is in the log.
@@ -257,9 +305,10 @@ void ShardReplica::run() {
       barrier = owner_ && barrier_ && !behind_ && fault_.empty();
     }
     if (barrier) {
-      report(append_barrier());
+      note(append_barrier());
       tell_role();
     }
+    if (turn) report(*turn);
     std::unique_lock lock(mutex_);
     auto wait = owner_ ? settings_.lease / 3 : retry.count() != 0 ? retry : settings_.poll;
     // A failed append that has not been handled yet wakes the thread; one
@@ -315,6 +364,10 @@ void ShardReplica::report(const Status& turn) {
 
 Status ShardReplica::follow() {
   for (;;) {
+    // One message at a time under apply_mutex_: the stream reader's take()
+    // waits meanwhile, and a read that finds the subject's end feeds the
+    // replica before any record the reader holds back is handed on.
+    std::lock_guard apply(apply_mutex_);
     std::uint64_t after;
     {
       std::lock_guard lock(mutex_);
@@ -333,6 +386,9 @@ Status ShardReplica::follow() {
         current_as_of_ = asked_at;
         changed_.notify_all();  // a barrier may wait for this (wait_through)
       }
+      // Every record the reader handed on before this read was in the log
+      // before it, so this store holds it: the reader's next ones follow.
+      fed_ = stream_ != nullptr;
       return {};
     }
     if (!s.ok()) return s;
@@ -399,6 +455,12 @@ Status ShardReplica::hold_record(std::shared_ptr<const store::ChangeGroup> group
   auto on_commit = std::make_shared<std::function<void()>>();
   job.apply = [this, group, shard, sequence, digest, on_commit](store::WriteTxn& txn) {
     *on_commit = nullptr;
+    // A lease that lapsed while this node appended makes it a follower that
+    // may read its own record back before that record's group commits: the
+    // writer commits groups in order, so the store says whether it has it.
+    store::LogPosition held;
+    if (Status h = txn.reader().log_position(shard, &held); !h.ok()) return h;
+    if (held.sequence >= sequence) return Status{};
     Status a = txn.apply_changes(group->changes);
     if (a.ok() && apply_observer_) a = apply_observer_(txn, *group, on_commit.get());
     return a.ok() ? txn.set_log_position(shard, store::LogPosition{sequence, digest}) : a;

@@ -14,9 +14,17 @@
 // this store and the log then tell different histories (docs/scale-out.md,
 // "The chain").
 //
+// On a node, one reader of the whole stream (stream_reader.h) hands each
+// shard its records (take()) while the shard is "fed": while it follows,
+// and since it last held its subject's end by a read of its own. An owner,
+// or a follower that could not apply what it was handed, is not fed: it
+// reads its own subject until it holds its end again. Without a reader
+// (tests, benches) the replica always reads its own subject.
+//
 // Threading: the commit queue's writer calls sink(); one thread (start())
-// keeps the lease alive, claims the shard and follows. Records to apply go
-// through the commit queue as from_log jobs. As a LogView, it tells a
+// keeps the lease alive, claims the shard and follows; the stream reader's
+// thread calls take(). Records to apply go through the commit queue as
+// from_log jobs, one at a time (apply_mutex_). As a LogView, it tells a
 // ReadBarrier (read_barrier.h) whether its store is current, from any thread.
 //
 // Errors (store::Status) from sink(): unavailable — this node does not own
@@ -45,6 +53,8 @@
 
 namespace memos::cluster {
 
+class StreamReader;
+
 struct ReplicaSettings {
   std::string cluster = "memos";  // names the stream, its subjects and the etcd prefix
   std::string node;               // this node's id, unique in the cluster
@@ -68,6 +78,9 @@ struct ReplicaState {
   // Why this replica stopped applying the log for good ("" while it runs):
   // a record that does not follow this store's history.
   std::string fault;
+  // The node's stream reader hands it its records (false: it reads its own
+  // subject, as an owner or a replica catching up does).
+  bool fed = false;
 };
 
 class ShardReplica : public LogView {
@@ -82,6 +95,14 @@ class ShardReplica : public LogView {
   // thread. Errors: unavailable (NATS or etcd), conflict (the stream exists
   // with other settings), corrupt, io.
   Status start();
+  // Makes `reader` hand this replica its records (take()); before start().
+  // The reader outlives the replica's use of it (stop the reader first).
+  void read_through(StreamReader* reader);
+  // The stream reader's next message of this shard's subject, in stream
+  // order: applied while the replica is fed and does not hold it; ignored
+  // otherwise. A record it cannot apply leaves it unfed (its own thread then
+  // reads its subject again from where it stands); an owner is unfed too.
+  void take(const StoredMessage& m);
   // Ends the thread. `give_back`: an owner revokes its lease so that a
   // follower takes over at once; false leaves it to lapse (as a crash would).
   void stop(bool give_back);
@@ -115,8 +136,8 @@ class ShardReplica : public LogView {
   std::string owner_key() const;
 
   // LogView: an owner within its lease is current now; another node was
-  // when its last read of the log found nothing more, or when a barrier's
-  // wait_through() last came true.
+  // when its last read of the log found nothing more (the stream reader's,
+  // while fed), or when a barrier's wait_through() last came true.
   std::optional<Clock::time_point> current_as_of() const override;
   // The stream's last sequence (its state, without any record's body: the
   // shard's last record may be a large group, and a barrier asks once a
@@ -127,8 +148,9 @@ class ShardReplica : public LogView {
   // message of its subject up to it was read (parts of a group still coming,
   // or abandoned, included: no write they carry was acknowledged by then),
   // or once a read of the subject asked after `asked_at` found nothing more
-  // (the stream's last record was another shard's). Wakes the thread to
-  // read at once.
+  // (the stream's last record was another shard's), or, while fed, once the
+  // stream reader holds through it (ask the reader first: ReplicaSet does).
+  // Wakes the thread to read at once.
   Status wait_through(std::uint64_t sequence, Clock::time_point asked_at,
                       std::chrono::milliseconds timeout) override;
   // Wakes the thread to read its subject now.
@@ -136,14 +158,17 @@ class ShardReplica : public LogView {
 
  private:
   void run();
-  // Applies every record after the tail, through the commit queue.
+  // Applies every record after the tail, through the commit queue; fed once
+  // it holds the subject's end (with a stream reader).
   Status follow();
   // Decodes a record and applies it through the writer, with its sequence,
   // once it is known to follow the record this store holds. Errors: corrupt
   // (a record that does not decode, or off this store's chain: fault_ set).
   Status apply_record(const std::string& record, std::uint64_t sequence);
   // Commits a record's changes with its position and digest through the
-  // writer (a from_log job) and waits. Errors: the job's.
+  // writer (a from_log job) and waits; a record the store already holds
+  // (its owner's own append, read back while the owner's lease lapsed) is
+  // not applied twice. Errors: the job's.
   Status hold_record(std::shared_ptr<const store::ChangeGroup> group, std::uint64_t sequence,
                      const std::string& digest);
   // Appends a record after `expected`, in parts if it is large, each fenced
@@ -173,6 +198,11 @@ class ShardReplica : public LogView {
   JetStream js_;
   EtcdClient& etcd_;
 
+  StreamReader* stream_ = nullptr;  // set before start()
+  // Held while a record is read and applied (follow(), take()), so that the
+  // replica's thread and the stream reader apply each record once, in
+  // order. Taken before mutex_, never on the writer thread.
+  std::mutex apply_mutex_;
   mutable std::mutex mutex_;  // guards what follows
   mutable std::condition_variable changed_;
   std::uint64_t position_ = 0;  // the last record applied (or appended) here
@@ -194,7 +224,10 @@ class ShardReplica : public LogView {
   std::string owner_node_;
   bool stopping_ = false;
   bool woken_ = false;
-  PartAssembler parts_;         // the thread's
+  // The stream reader hands this replica every record of its subject past
+  // tail_ (see take()); false without a reader.
+  bool fed_ = false;
+  PartAssembler parts_;         // under apply_mutex_
   std::uint64_t wake_sid_ = 0;  // the subscription to the shard's subject
   std::string last_warning_;    // the thread's own
   std::chrono::steady_clock::time_point last_warning_at_{};

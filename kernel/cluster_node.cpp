@@ -164,13 +164,14 @@ Status ClusterNode::agree_on_shards(std::chrono::steady_clock::time_point deadli
 Status ClusterNode::start_replicas(RoleChange on_role,
                                    std::chrono::steady_clock::time_point deadline) {
   auto shared_on_role = std::make_shared<RoleChange>(std::move(on_role));
+  cluster::ReplicaSettings settings;
+  settings.cluster = config_.name;
+  settings.node = config_.node_id;
+  settings.replicas = static_cast<int>(config_.replicas);
+  settings.lease = std::chrono::milliseconds(config_.lease_ms);
+  std::vector<cluster::ShardReplica*> shards;
   for (std::uint32_t shard = 0; shard < config_.shards; ++shard) {
-    cluster::ReplicaSettings settings;
-    settings.cluster = config_.name;
-    settings.node = config_.node_id;
     settings.shard = shard;
-    settings.replicas = static_cast<int>(config_.replicas);
-    settings.lease = std::chrono::milliseconds(config_.lease_ms);
     auto replica =
         std::make_unique<cluster::ShardReplica>(settings, store_, commits_, *nats_, *etcd_);
     replica->set_apply_observer(
@@ -186,18 +187,34 @@ Status ClusterNode::start_replicas(RoleChange on_role,
       }
       if (*shared_on_role) (*shared_on_role)(shard, owner);
     });
+    shards.push_back(replica.get());
+    replicas_.push_back(std::move(replica));
+  }
+  // One reader of the whole log feeds every replica (stream_reader.h).
+  stream_reader_ = std::make_unique<cluster::StreamReader>(
+      config_.name, shards, *nats_, settings.poll,
+      std::max(std::chrono::milliseconds(1000), settings.lease / 2));
+  for (cluster::ShardReplica* r : shards) r->read_through(stream_reader_.get());
+  auto fail = [&](const store::Status& s, const std::string& what) {
+    stream_reader_.reset();
+    for (auto& started : replicas_) started->stop(true);
+    replicas_.clear();
+    Status failed = Status::from(s);
+    failed.prefixed("joining cluster " + config_.name + what);
+    return failed;
+  };
+  for (std::uint32_t shard = 0; shard < config_.shards; ++shard) {
     // The stream may not be there yet while JetStream elects its first
     // leader (every node of a new cluster starting at once).
-    if (store::Status s = retry_while_unavailable(deadline, [&] { return replica->start(); });
+    if (store::Status s =
+            retry_while_unavailable(deadline, [&] { return replicas_[shard]->start(); });
         !s.ok()) {
-      for (auto& started : replicas_) started->stop(true);
-      replicas_.clear();
-      Status failed = Status::from(s);
-      failed.prefixed("joining cluster " + config_.name +
-                      (config_.shards > 1 ? " (shard " + std::to_string(shard) + ")" : ""));
-      return failed;
+      return fail(s, config_.shards > 1 ? " (shard " + std::to_string(shard) + ")" : "");
     }
-    replicas_.push_back(std::move(replica));
+  }
+  if (store::Status s = retry_while_unavailable(deadline, [&] { return stream_reader_->start(); });
+      !s.ok()) {
+    return fail(s, " (reading the log)");
   }
   return {};
 }
@@ -229,7 +246,7 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   // A deposed owner learns it within a third of a lease, then catches up.
   std::vector<cluster::LogView*> every;
   for (auto& r : replicas_) every.push_back(r.get());
-  log_view_ = std::make_unique<cluster::ReplicaSet>(std::move(every));
+  log_view_ = std::make_unique<cluster::ReplicaSet>(std::move(every), stream_reader_.get());
   reads_ = std::make_unique<cluster::ReadBarrier>(
       *log_view_, std::max(2 * lease, std::chrono::milliseconds(2000)));
   cluster::MembershipSettings roster;
@@ -272,8 +289,10 @@ void ClusterNode::stop() {
   if (membership_) membership_->stop();
   // Reads waiting for the replica are answered before it stops.
   if (reads_) reads_->stop();
-  // The sink stays installed: with the replicas stopped it refuses, so no
-  // write commits unlogged after this.
+  // The reader hands records to the replicas: it stops first. The sink
+  // stays installed: with the replicas stopped it refuses, so no write
+  // commits unlogged after this.
+  if (stream_reader_) stream_reader_->stop();
   for (auto& r : replicas_) r->stop(true);
 }
 

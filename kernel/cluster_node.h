@@ -43,6 +43,7 @@
 #include "cluster/read_barrier.h"
 #include "cluster/replica_set.h"
 #include "cluster/shard_replica.h"
+#include "cluster/stream_reader.h"
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/blob_prefetch.h"
 #include "kernel/config.h"
@@ -163,6 +164,8 @@ class ClusterNode {
   std::unique_ptr<cluster::BlobBucket> bucket_;
   std::unique_ptr<cluster::EtcdClient> etcd_;
   std::vector<std::unique_ptr<cluster::ShardReplica>> replicas_;  // [shard]
+  // Feeds every replica; after them, so it goes first.
+  std::unique_ptr<cluster::StreamReader> stream_reader_;
   std::unique_ptr<cluster::ReplicaSet> log_view_;    // every replica, as the barrier's one log
   std::unique_ptr<cluster::Membership> membership_;  // after the replicas: it reports them
   std::unique_ptr<cluster::ReadBarrier> reads_;      // after the replicas: it asks them

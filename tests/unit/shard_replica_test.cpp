@@ -10,14 +10,16 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <future>
 #include <memory>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "cluster/replica_set.h"
 #include "cluster/shard_replica.h"
+#include "cluster/stream_reader.h"
 #include "memcube/record_codec.h"
+#include "memcube/shard.h"
 #include "tests/support/cluster_fixture.h"
 #include "tests/support/engine_servers.h"
 #include "tests/support/preconditions.h"
@@ -32,7 +34,6 @@ using memos::store::Cube;
 using memos::store::Item;
 using memos::store::ItemDraft;
 using memos::store::Store;
-using memos::store::WriteJob;
 using memos::store::WriteTxn;
 using memos::testing::engines_installed;
 using memos::testing::eventually;
@@ -43,24 +44,20 @@ using memos::testing::TempDir;
 
 namespace {
 
-// One node: its store, writer, NATS and etcd clients, and its replica of
-// shard 0, whose sink its writer calls.
-struct Node {
+// What every node here has: its store (for `shards`), its NATS and etcd
+// clients, and its writer (made by the node).
+struct NodeParts {
   TempDir dir;
   std::string name;
   std::unique_ptr<Store> store;
   std::unique_ptr<CommitQueue> commits;
   std::unique_ptr<NatsConnection> nats;
   std::unique_ptr<EtcdClient> etcd;
-  std::unique_ptr<ShardReplica> replica;
-  int replicas = 1;  // of the log's stream
 
-  Node(std::string node, const Engines& engines)
-      : Node(std::move(node), engines.nats, engines.etcd, 1) {}
-  Node(std::string node, const NatsServers& nats_servers, const EtcdServers& etcd_servers,
-       int log_replicas)
-      : name(std::move(node)), replicas(log_replicas) {
-    store = memos::testing::open_store(dir.path());
+  NodeParts(std::string node, const NatsServers& nats_servers, const EtcdServers& etcd_servers,
+            std::uint32_t shards)
+      : name(std::move(node)) {
+    store = memos::testing::open_store(dir.path(), shards);
     NatsOptions options;
     options.servers = nats_servers.urls();
     options.ping_interval = 300ms;
@@ -68,6 +65,34 @@ struct Node {
     nats = NatsConnection::connect(options, &s);
     BOOST_REQUIRE_MESSAGE(nats, s.message);
     etcd = std::make_unique<EtcdClient>(etcd_servers.urls(), 2s);
+  }
+
+  Status write(std::function<Status(WriteTxn&)> apply, std::uint32_t shard = 0) {
+    return commits->submit_and_wait({.apply = std::move(apply), .done = {}, .shard = shard});
+  }
+};
+
+// Starts `replica`, waiting while JetStream is not ready yet.
+void start_replica(ShardReplica& replica) {
+  Status s;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!(s = replica.start()).ok() && s.code == Errc::unavailable &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);
+  }
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+}
+
+// One node: its replica of shard 0, whose sink its writer calls.
+struct Node : NodeParts {
+  std::unique_ptr<ShardReplica> replica;
+  int replicas = 1;  // of the log's stream
+
+  Node(std::string node, const Engines& engines)
+      : Node(std::move(node), engines.nats, engines.etcd, 1) {}
+  Node(std::string node, const NatsServers& nats_servers, const EtcdServers& etcd_servers,
+       int log_replicas)
+      : NodeParts(std::move(node), nats_servers, etcd_servers, 1), replicas(log_replicas) {
     start();
   }
   ~Node() { crash(); }
@@ -85,26 +110,13 @@ struct Node {
     replica = std::make_unique<ShardReplica>(settings, *store, *commits, *nats, *etcd);
     commits->set_change_sink(
         [this](WriteTxn& txn, const memos::store::ChangeSet& c) { return replica->sink(txn, c); });
-    Status s;
-    auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (!(s = replica->start()).ok() && s.code == Errc::unavailable &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(200ms);  // JetStream not ready yet
-    }
-    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    start_replica(*replica);
   }
   // Stops as kill -9 would leave things: the lease lapses, nothing given back.
   void crash() {
     if (replica) replica->stop(false);
     commits.reset();
     replica.reset();
-  }
-
-  Status write(std::function<Status(WriteTxn&)> apply) {
-    std::promise<Status> done;
-    auto answer = done.get_future();
-    commits->submit(WriteJob{std::move(apply), [&](const Status& s) { done.set_value(s); }});
-    return answer.get();
   }
 };
 
@@ -401,6 +413,134 @@ BOOST_AUTO_TEST_CASE(large_groups_go_in_parts_and_abandoned_parts_are_skipped,
   Item seen;
   BOOST_REQUIRE(r->get_item(cube.id, small.id, 0, &seen).ok());
   BOOST_TEST(seen.text == "after the remnant");
+}
+
+// A node of several shards as memosd runs one (kernel/cluster_node.cpp): a
+// replica per shard, the writer's sink handing each group to its shard's,
+// one stream reader feeding them all, and the barrier's view of them.
+struct ShardedNode : NodeParts {
+  std::vector<std::unique_ptr<ShardReplica>> replicas;
+  std::unique_ptr<StreamReader> reader;
+  std::unique_ptr<ReplicaSet> view;
+
+  ShardedNode(std::string node, const Engines& engines, std::uint32_t shards)
+      : NodeParts(std::move(node), engines.nats, engines.etcd, shards) {
+    commits = std::make_unique<CommitQueue>(
+        *store, [](const Status& st) { BOOST_FAIL("fatal: " + st.message); });
+    std::vector<ShardReplica*> fed;
+    std::vector<LogView*> views;
+    for (std::uint32_t shard = 0; shard < shards; ++shard) {
+      ReplicaSettings settings;
+      settings.cluster = "t";
+      settings.node = name;
+      settings.shard = shard;
+      settings.replicas = 1;
+      settings.lease = 1500ms;
+      settings.poll = 100ms;
+      replicas.push_back(std::make_unique<ShardReplica>(settings, *store, *commits, *nats, *etcd));
+      fed.push_back(replicas.back().get());
+      views.push_back(replicas.back().get());
+    }
+    reader = std::make_unique<StreamReader>("t", fed, *nats, 100ms, 2s);
+    for (ShardReplica* r : fed) r->read_through(reader.get());
+    commits->set_change_sink([this](WriteTxn& txn, const memos::store::ChangeSet& c) {
+      return replicas[txn.shard()]->sink(txn, c);
+    });
+    for (auto& r : replicas) start_replica(*r);
+    BOOST_REQUIRE(reader->start().ok());
+    view = std::make_unique<ReplicaSet>(views, reader.get());
+  }
+  ~ShardedNode() {
+    reader->stop();
+    for (auto& r : replicas) r->stop(false);
+    commits.reset();
+  }
+
+  // A read barrier's round: holds every shard through the log's end now.
+  Status barrier(std::chrono::milliseconds timeout) {
+    const auto asked = std::chrono::steady_clock::now();
+    std::uint64_t end = 0;
+    if (Status s = view->log_end(&end); !s.ok()) return s;
+    return view->wait_through(end, asked, timeout);
+  }
+  bool holds(memos::store::CubeId cube, memos::store::ItemId item) {
+    std::optional<memos::store::ReadTxn> r;
+    if (!store->begin_read(&r).ok()) return false;
+    Item seen;
+    return r->get_item(cube, item, 0, &seen).ok();
+  }
+};
+
+// The first uid from 1000 up whose tenant lives in `shard` of `shards`.
+memos::store::TenantId tenant_of_shard(std::uint32_t shard, std::uint32_t shards) {
+  memos::store::TenantId uid = 1000;
+  while (memos::store::shard_of(uid, shards) != shard) ++uid;
+  return uid;
+}
+
+// One reader per node (cluster/stream_reader.h): a follower of two shards
+// gets both shards' records through one reader of the stream, and a barrier
+// holds both through the log's end. A shard that cannot apply what the
+// reader hands it reads its own subject instead and holds back no other
+// shard; the barrier names it.
+BOOST_AUTO_TEST_CASE(one_reader_feeds_every_shard_and_a_shard_that_fails_holds_back_no_other,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  Engines engines;
+  ShardedNode a("a", engines, 2);
+  BOOST_REQUIRE(eventually([&] { return a.replicas[0]->owner() && a.replicas[1]->owner(); }, 10s));
+  const memos::store::TenantId first = tenant_of_shard(0, 2), second = tenant_of_shard(1, 2);
+  Cube c0, c1;
+  BOOST_REQUIRE(
+      a.write([&](WriteTxn& t) { return t.create_cube(first, "c0", "hash-v1", 16, 1, &c0); }, 0)
+          .ok());
+  BOOST_REQUIRE(
+      a.write([&](WriteTxn& t) { return t.create_cube(second, "c1", "hash-v1", 16, 1, &c1); }, 1)
+          .ok());
+
+  ShardedNode b("b", engines, 2);
+  Status s = b.barrier(10s);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  for (std::uint32_t shard : {0u, 1u}) {
+    const ReplicaState st = b.replicas[shard]->state();
+    BOOST_TEST(st.position == a.replicas[shard]->state().position);
+    BOOST_TEST(st.fed);
+    BOOST_TEST(!st.owner);
+    BOOST_TEST(eventually([&] { return !a.replicas[shard]->state().fed; }, 5s));  // owners write
+  }
+  Item i0, i1;
+  BOOST_REQUIRE(
+      a.write([&](WriteTxn& t) { return t.add_item(c0.id, draft("zero"), 0, 1, &i0); }, 0).ok());
+  BOOST_REQUIRE(
+      a.write([&](WriteTxn& t) { return t.add_item(c1.id, draft("one"), 0, 1, &i1); }, 1).ok());
+  s = b.barrier(10s);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_TEST(b.holds(c0.id, i0.id));
+  BOOST_TEST(b.holds(c1.id, i1.id));
+  BOOST_TEST(b.reader->position() >= a.replicas[1]->state().position);
+  BOOST_TEST(b.replicas[0]->state().fed);
+  BOOST_TEST(b.replicas[1]->state().fed);
+
+  // Shard 1's log gets a record nobody can decode (its owner gone); shard
+  // 0's owner goes on writing.
+  const std::uint64_t held = a.replicas[1]->state().position;
+  a.replicas[1]->stop(false);
+  {
+    JetStream js(*a.nats, 2s);
+    std::uint64_t seq = 0;
+    BOOST_REQUIRE(js.append(a.replicas[1]->subject(), "not a record", held, "", &seq).ok());
+  }
+  Item later;
+  BOOST_REQUIRE(
+      a.write([&](WriteTxn& t) { return t.add_item(c0.id, draft("later"), 0, 2, &later); }, 0)
+          .ok());
+  BOOST_REQUIRE(eventually([&] { return b.holds(c0.id, later.id); }, 10s));
+  BOOST_REQUIRE(eventually([&] { return !b.replicas[1]->state().fed; }, 10s));
+  BOOST_TEST(b.replicas[0]->state().fed);
+  BOOST_TEST(b.replicas[1]->state().position == held);
+  s = b.barrier(1s);
+  BOOST_TEST((s.code == Errc::unavailable), s.message);
+  BOOST_TEST(s.message.find("shard 1") != std::string::npos, s.message);
 }
 
 // The checker, in Jepsen's manner: three nodes on a three-server JetStream

@@ -1,0 +1,184 @@
+#include "cluster/stream_reader.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "cluster/decimal.h"
+#include "cluster/shard_replica.h"
+
+namespace memos::cluster {
+
+StreamReader::StreamReader(std::string cluster, std::vector<ShardReplica*> shards,
+                           NatsConnection& nats, std::chrono::milliseconds poll,
+                           std::chrono::milliseconds request_timeout)
+    : cluster_(std::move(cluster)),
+      stream_("MEMOS_" + cluster_),
+      subjects_("memos." + cluster_ + ".log.>"),
+      prefix_("memos." + cluster_ + ".log."),
+      shards_(std::move(shards)),
+      nats_(nats),
+      js_(nats, request_timeout),
+      poll_(poll) {}
+
+StreamReader::~StreamReader() {
+  stop();
+}
+
+Status StreamReader::start() {
+  // Every record a replica lacks comes after the lowest sequence any holds;
+  // each skips what it already holds (ShardReplica::take).
+  std::uint64_t lowest = std::numeric_limits<std::uint64_t>::max();
+  for (const ShardReplica* r : shards_) lowest = std::min(lowest, r->state().position);
+  {
+    std::lock_guard lock(mutex_);
+    position_ = shards_.empty() ? 0 : lowest;
+  }
+  // Every shard's appends wake the reader; polling covers missed wake-ups.
+  if (Status s = nats_.subscribe(
+          subjects_, [this](NatsMessage&&) { read_soon(); }, &wake_sid_);
+      !s.ok()) {
+    return s;
+  }
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void StreamReader::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+    changed_.notify_all();
+  }
+  if (wake_sid_) nats_.unsubscribe(wake_sid_);
+  wake_sid_ = 0;
+  if (thread_.joinable()) thread_.join();
+}
+
+bool StreamReader::holds_through(std::uint64_t sequence, Clock::time_point asked_at) const {
+  std::lock_guard lock(mutex_);
+  return position_ >= sequence || (current_as_of_ && *current_as_of_ >= asked_at);
+}
+
+std::uint64_t StreamReader::position() const {
+  std::lock_guard lock(mutex_);
+  return position_;
+}
+
+std::optional<LogView::Clock::time_point> StreamReader::current_as_of() const {
+  std::lock_guard lock(mutex_);
+  return current_as_of_;
+}
+
+Status StreamReader::log_end(std::uint64_t* sequence) {
+  return js_.stream_end(stream_, sequence);
+}
+
+void StreamReader::read_soon() {
+  std::lock_guard lock(mutex_);
+  woken_ = true;
+  changed_.notify_all();
+}
+
+Status StreamReader::wait_through(std::uint64_t sequence, Clock::time_point asked_at,
+                                  std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  auto holds = [&] {
+    return position_ >= sequence || (current_as_of_ && *current_as_of_ >= asked_at);
+  };
+  if (!holds()) {
+    woken_ = true;  // read now, not at the next poll
+    changed_.notify_all();
+  }
+  changed_.wait_for(lock, timeout, [&] { return holds() || stopping_; });
+  if (holds()) return {};
+  if (stopping_) return {Errc::unavailable, "memosd is stopping"};
+  return {Errc::unavailable, "the log ends at record " + std::to_string(sequence) +
+                                 " and this node has read it to " + std::to_string(position_) +
+                                 " after " + std::to_string(timeout.count()) + " ms"};
+}
+
+bool StreamReader::shard_of(std::string_view subject, std::uint32_t* shard) const {
+  std::uint64_t n = 0;
+  if (subject.substr(0, prefix_.size()) != prefix_ ||
+      !parse_decimal(subject.substr(prefix_.size()), &n) || n >= shards_.size()) {
+    return false;
+  }
+  *shard = static_cast<std::uint32_t>(n);
+  return true;
+}
+
+Status StreamReader::read() {
+  for (;;) {
+    std::uint64_t after;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return {};
+      after = position_;
+    }
+    StoredMessage m;
+    const auto asked_at = Clock::now();
+    Status s = js_.next_message(stream_, after + 1, subjects_, &m);
+    if (s.code == Errc::not_found) {
+      // The leader had nothing past what was handed on: every shard this
+      // node follows held the whole log then.
+      std::lock_guard lock(mutex_);
+      if (!current_as_of_ || *current_as_of_ < asked_at) current_as_of_ = asked_at;
+      changed_.notify_all();
+      return {};
+    }
+    if (!s.ok()) return s;
+    std::uint32_t shard = 0;
+    if (shard_of(m.subject, &shard)) {
+      shards_[shard]->take(m);
+    } else {
+      // Not a shard of this node's count (etcd keeps one count for the
+      // cluster): nothing this node could apply.
+      spdlog::warn("log message {} has the subject {}, which names no shard of this cluster's {}",
+                   m.sequence, m.subject.substr(0, 80), shards_.size());
+    }
+    std::lock_guard lock(mutex_);
+    position_ = m.sequence;
+    changed_.notify_all();
+  }
+}
+
+void StreamReader::run() {
+  // A wake-up comes when an owner appends, but the replica of the log that
+  // answers may not hold that record yet: a wake-up that found nothing is
+  // followed by reads a few ms apart, doubling, before the thread falls back
+  // to polling (as ShardReplica's thread does).
+  bool woken = false;
+  std::chrono::milliseconds retry{0};
+  for (;;) {
+    std::uint64_t before;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      before = position_;
+    }
+    const Status s = read();
+    if (!s.ok() && s.message != last_warning_) {
+      spdlog::warn("reading the log: {}", s.message);
+    } else if (s.ok() && !last_warning_.empty()) {
+      spdlog::info("reading the log goes on");
+    }
+    last_warning_ = s.ok() ? std::string() : s.message;
+    std::unique_lock lock(mutex_);
+    const bool nothing_new = s.ok() && position_ == before;
+    if (nothing_new && (woken || retry.count() != 0)) {
+      retry = retry.count() == 0 ? std::chrono::milliseconds(2) : retry * 2;
+      if (retry >= poll_) retry = std::chrono::milliseconds(0);
+    } else {
+      retry = std::chrono::milliseconds(0);
+    }
+    changed_.wait_for(lock, retry.count() != 0 ? retry : poll_,
+                      [&] { return stopping_ || woken_; });
+    woken = woken_;
+    woken_ = false;
+  }
+}
+
+}  // namespace memos::cluster

@@ -1,0 +1,102 @@
+// stream_reader.h — one reader of the whole log per node (docs/scale-out.md,
+// "One reader per node"). Every shard's records are messages of one stream;
+// the reader reads them in stream order, whatever their subject, and hands
+// each to its shard's replica (ShardReplica::take), which applies it while it
+// follows. A node therefore holds every shard it follows through one stream
+// sequence, and a read barrier needs one question of the log and at most one
+// read, whatever the shard count (before, each shard read its own subject:
+// a follower's read cost one read of the log per shard).
+//
+// The reader only speeds a replica up; it is not the replica's only way in.
+// A replica that owns its shard writes its own records and ignores the
+// reader's; one that could not apply what the reader handed it (a record
+// off its chain, a full store) reads its own subject again from where it
+// stands until it holds the subject's end, and takes the reader's records
+// from then on (ShardReplica, "fed").
+//
+// Threading: one thread (start()) reads; as a LogView, from any thread. The
+// replicas outlive the reader; stop() it before them.
+//
+// Errors (store::Status): start() — unavailable (NATS); log_end() —
+// unavailable; wait_through() — unavailable (not within the timeout, or
+// stopping).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/jetstream.h"
+#include "cluster/read_barrier.h"
+
+namespace memos::cluster {
+
+class ShardReplica;
+
+class StreamReader : public LogView {
+ public:
+  // `cluster` names the stream and its subjects (ReplicaSettings::cluster);
+  // `shards`: every shard's replica, in shard order, each told to read
+  // through this reader (ShardReplica::read_through) before it starts.
+  // `poll`: how often the log is read when no wake-up came.
+  StreamReader(std::string cluster, std::vector<ShardReplica*> shards, NatsConnection& nats,
+               std::chrono::milliseconds poll, std::chrono::milliseconds request_timeout);
+  ~StreamReader() override;  // stop()
+  StreamReader(const StreamReader&) = delete;
+  StreamReader& operator=(const StreamReader&) = delete;
+
+  // Starts after the lowest sequence the replicas hold (they have started)
+  // and starts the thread. Errors: unavailable.
+  Status start();
+  // Ends the thread; idempotent.
+  void stop();
+
+  // Whether every record through `sequence` was handed to its shard, or a
+  // read asked after `asked_at` found nothing more (the stream ended in
+  // what was handed).
+  bool holds_through(std::uint64_t sequence, Clock::time_point asked_at) const;
+  // The last stream sequence handed on (0: none yet).
+  std::uint64_t position() const;
+
+  // LogView. When a read last found nothing more (nullopt: not yet).
+  std::optional<Clock::time_point> current_as_of() const override;
+  // The stream's last sequence (its state, without any record's body).
+  Status log_end(std::uint64_t* sequence) override;
+  // Waits until holds_through(sequence, asked_at); wakes the thread first.
+  Status wait_through(std::uint64_t sequence, Clock::time_point asked_at,
+                      std::chrono::milliseconds timeout) override;
+  void read_soon() override;
+
+ private:
+  void run();
+  // Hands on every message after position_. Errors: the log's.
+  Status read();
+  // The shard a log subject names; false for a subject not of this form.
+  bool shard_of(std::string_view subject, std::uint32_t* shard) const;
+
+  const std::string cluster_;
+  const std::string stream_;    // MEMOS_<cluster>
+  const std::string subjects_;  // memos.<cluster>.log.>
+  const std::string prefix_;    // memos.<cluster>.log.
+  const std::vector<ShardReplica*> shards_;
+  NatsConnection& nats_;
+  JetStream js_;
+  const std::chrono::milliseconds poll_;
+
+  mutable std::mutex mutex_;  // guards what follows
+  std::condition_variable changed_;
+  std::uint64_t position_ = 0;
+  std::optional<Clock::time_point> current_as_of_;
+  bool woken_ = false;
+  bool stopping_ = false;
+  std::uint64_t wake_sid_ = 0;
+  std::string last_warning_;  // the thread's own
+  std::thread thread_;
+};
+
+}  // namespace memos::cluster
