@@ -147,6 +147,28 @@ void ShardReplica::take(const StoredMessage& m) {
   changed_.notify_all();
 }
 
+std::uint64_t ShardReplica::held_through(std::uint64_t sequence) {
+  std::lock_guard lock(mutex_);
+  if (tail_ >= sequence) return sequence;
+  // Within its lease no other node appends to its subject, and its own
+  // records are its store's once their groups commit.
+  if (owns_locked()) {
+    fed_ = false;
+    return sequence;
+  }
+  return tail_;
+}
+
+bool ShardReplica::fed() const {
+  std::lock_guard lock(mutex_);
+  return fed_;
+}
+
+std::uint64_t ShardReplica::tail() const {
+  std::lock_guard lock(mutex_);
+  return tail_;
+}
+
 void ShardReplica::stop(bool give_back) {
   {
     std::lock_guard lock(mutex_);

@@ -103,6 +103,15 @@ class ShardReplica : public LogView {
   // otherwise. A record it cannot apply leaves it unfed (its own thread then
   // reads its subject again from where it stands); an owner is unfed too.
   void take(const StoredMessage& m);
+  // For the stream reader: the highest sequence up to `sequence` through
+  // which this replica holds every message of its subject. That is
+  // `sequence` while it owns the shard within its lease, which unfeeds it (so
+  // the reader need not read back what it wrote: should it follow again, it
+  // first reads its subject itself); else the last message it read or
+  // appended, capped at `sequence`.
+  std::uint64_t held_through(std::uint64_t sequence);
+  // The last message of its subject it read or appended.
+  std::uint64_t tail() const;
   // Ends the thread. `give_back`: an owner revokes its lease so that a
   // follower takes over at once; false leaves it to lapse (as a crash would).
   void stop(bool give_back);
@@ -127,6 +136,8 @@ class ShardReplica : public LogView {
   void set_role_observer(RoleObserver observer) { role_observer_ = std::move(observer); }
 
   bool owner() const;
+  // Whether the stream reader hands it its records (see take()).
+  bool fed() const;
   ReplicaState state() const;
   // Waits until this store holds the log up to `sequence`.
   bool wait_position(std::uint64_t sequence, std::chrono::milliseconds timeout) const;

@@ -67,6 +67,11 @@ std::uint64_t StreamReader::position() const {
   return position_;
 }
 
+std::uint64_t StreamReader::messages_read() const {
+  std::lock_guard lock(mutex_);
+  return messages_read_;
+}
+
 std::optional<LogView::Clock::time_point> StreamReader::current_as_of() const {
   std::lock_guard lock(mutex_);
   return current_as_of_;
@@ -92,7 +97,9 @@ Status StreamReader::wait_through(std::uint64_t sequence, Clock::time_point aske
     woken_ = true;  // read now, not at the next poll
     changed_.notify_all();
   }
+  ++waiting_;  // the thread reads while anyone waits, fed replicas or not
   changed_.wait_for(lock, timeout, [&] { return holds() || stopping_; });
+  --waiting_;
   if (holds()) return {};
   if (stopping_) return {Errc::unavailable, "memosd is stopping"};
   return {Errc::unavailable, "the log ends at record " + std::to_string(sequence) +
@@ -110,7 +117,23 @@ bool StreamReader::shard_of(std::string_view subject, std::uint32_t* shard) cons
   return true;
 }
 
+void StreamReader::skip_held() {
+  // A sequence that exists (some replica's tail), lowered to what each
+  // replica holds through. An owner unfed here is fed again only once its
+  // own read finds nothing more of its subject — after every message up to
+  // `through` was in the log — so skipping them loses it nothing.
+  std::uint64_t through = 0;
+  for (const ShardReplica* r : shards_) through = std::max(through, r->tail());
+  for (ShardReplica* r : shards_) through = r->held_through(through);
+  std::lock_guard lock(mutex_);
+  if (through > position_) {
+    position_ = through;
+    changed_.notify_all();
+  }
+}
+
 Status StreamReader::read() {
+  skip_held();
   for (;;) {
     std::uint64_t after;
     {
@@ -141,6 +164,7 @@ Status StreamReader::read() {
     }
     std::lock_guard lock(mutex_);
     position_ = m.sequence;
+    ++messages_read_;
     changed_.notify_all();
   }
 }
@@ -154,12 +178,17 @@ void StreamReader::run() {
   std::chrono::milliseconds retry{0};
   for (;;) {
     std::uint64_t before;
+    bool wanted;
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
       before = position_;
+      wanted = waiting_ > 0;
     }
-    const Status s = read();
+    // Replicas' locks outside the reader's own (the order ShardReplica
+    // takes them in).
+    for (std::size_t i = 0; !wanted && i < shards_.size(); ++i) wanted = shards_[i]->fed();
+    const Status s = wanted ? read() : Status{};
     if (!s.ok() && s.message != last_warning_) {
       spdlog::warn("reading the log: {}", s.message);
     } else if (s.ok() && !last_warning_.empty()) {
@@ -167,7 +196,7 @@ void StreamReader::run() {
     }
     last_warning_ = s.ok() ? std::string() : s.message;
     std::unique_lock lock(mutex_);
-    const bool nothing_new = s.ok() && position_ == before;
+    const bool nothing_new = wanted && s.ok() && position_ == before;
     if (nothing_new && (woken || retry.count() != 0)) {
       retry = retry.count() == 0 ? std::chrono::milliseconds(2) : retry * 2;
       if (retry >= poll_) retry = std::chrono::milliseconds(0);

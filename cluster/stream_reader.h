@@ -14,6 +14,10 @@
 // stands until it holds the subject's end, and takes the reader's records
 // from then on (ShardReplica, "fed").
 //
+// A node all of whose replicas own their shards (or read their own subjects)
+// has nothing to feed: its reader reads only while a read barrier waits on
+// it, and never reads back what the node appended (skip_held()).
+//
 // Threading: one thread (start()) reads; as a LogView, from any thread. The
 // replicas outlive the reader; stop() it before them.
 //
@@ -60,8 +64,10 @@ class StreamReader : public LogView {
   // read asked after `asked_at` found nothing more (the stream ended in
   // what was handed).
   bool holds_through(std::uint64_t sequence, Clock::time_point asked_at) const;
-  // The last stream sequence handed on (0: none yet).
+  // The last stream sequence handed on or skipped as held (0: none yet).
   std::uint64_t position() const;
+  // Messages read from the log so far.
+  std::uint64_t messages_read() const;
 
   // LogView. When a read last found nothing more (nullopt: not yet).
   std::optional<Clock::time_point> current_as_of() const override;
@@ -76,6 +82,10 @@ class StreamReader : public LogView {
   void run();
   // Hands on every message after position_. Errors: the log's.
   Status read();
+  // Moves position_ past what every replica holds already (their tails; an
+  // owner's whole subject), so that a node does not read back its own
+  // appends.
+  void skip_held();
   // The shard a log subject names; false for a subject not of this form.
   bool shard_of(std::string_view subject, std::uint32_t* shard) const;
 
@@ -92,6 +102,8 @@ class StreamReader : public LogView {
   std::condition_variable changed_;
   std::uint64_t position_ = 0;
   std::optional<Clock::time_point> current_as_of_;
+  std::uint64_t messages_read_ = 0;
+  int waiting_ = 0;  // wait_through() calls waiting
   bool woken_ = false;
   bool stopping_ = false;
   std::uint64_t wake_sid_ = 0;

@@ -508,6 +508,9 @@ BOOST_AUTO_TEST_CASE(one_reader_feeds_every_shard_and_a_shard_that_fails_holds_b
     BOOST_TEST(!st.owner);
     BOOST_TEST(eventually([&] { return !a.replicas[shard]->state().fed; }, 5s));  // owners write
   }
+  // A node that owns every shard has nothing to feed: it reads back none of
+  // its own appends.
+  const std::uint64_t owner_read = a.reader->messages_read();
   Item i0, i1;
   BOOST_REQUIRE(
       a.write([&](WriteTxn& t) { return t.add_item(c0.id, draft("zero"), 0, 1, &i0); }, 0).ok());
@@ -518,6 +521,8 @@ BOOST_AUTO_TEST_CASE(one_reader_feeds_every_shard_and_a_shard_that_fails_holds_b
   BOOST_TEST(b.holds(c0.id, i0.id));
   BOOST_TEST(b.holds(c1.id, i1.id));
   BOOST_TEST(b.reader->position() >= a.replicas[1]->state().position);
+  BOOST_TEST(a.reader->messages_read() == owner_read);
+  BOOST_TEST(b.reader->messages_read() > 0u);
   BOOST_TEST(b.replicas[0]->state().fed);
   BOOST_TEST(b.replicas[1]->state().fed);
 
