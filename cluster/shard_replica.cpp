@@ -51,7 +51,8 @@ ShardReplica::ShardReplica(ReplicaSettings settings, store::Store& store,
       commits_(commits),
       nats_(nats),
       js_(nats, std::max(std::chrono::milliseconds(1000), settings_.lease / 2)),
-      etcd_(etcd) {}
+      etcd_(etcd),
+      trouble_("shard " + std::to_string(settings_.shard), "replication goes on") {}
 
 ShardReplica::~ShardReplica() {
   stop(true);
@@ -109,9 +110,11 @@ Status ShardReplica::start() {
 void ShardReplica::read_through(StreamReader* reader) {
   std::lock_guard lock(mutex_);
   stream_ = reader;
-  // The reader starts after the lowest position of its replicas, so it hands
-  // this one every record past what its store holds.
-  fed_ = reader != nullptr;
+  // Not fed until its own read finds its subject's end: a shard that has
+  // gone unwritten since long before this store stopped would otherwise
+  // hold the reader back to its last record, and every restart read the
+  // stream from there.
+  fed_ = false;
 }
 
 void ShardReplica::take(const StoredMessage& m) {
@@ -152,11 +155,10 @@ std::uint64_t ShardReplica::held_through(std::uint64_t sequence) {
   if (tail_ >= sequence) return sequence;
   // Within its lease no other node appends to its subject, and its own
   // records are its store's once their groups commit.
-  if (owns_locked()) {
-    fed_ = false;
-    return sequence;
-  }
-  return tail_;
+  if (owns_locked()) fed_ = false;
+  // Unfed, it takes nothing from the reader: it is fed again only once its
+  // own read finds nothing more of its subject, and holds all of it then.
+  return fed_ ? tail_ : sequence;
 }
 
 bool ShardReplica::fed() const {
@@ -355,33 +357,15 @@ void ShardReplica::tell_role() {
 }
 
 void ShardReplica::report(const Status& turn) {
-  // A lasting trouble (an engine down, a record that does not decode) is
-  // said once, and again when it changes or a minute has passed; its end is
-  // said once for each time it was said, so an engine that comes and goes
-  // (JetStream during an election) makes two lines a minute, not ten a
-  // second. A replica stopped off the chain stays stopped, whatever else a
-  // turn did: that is what it says, as an error.
+  // A replica stopped off the chain stays stopped, whatever else a turn
+  // did: that is what it says, as an error.
   std::string fault;
   {
     std::lock_guard lock(mutex_);
     fault = fault_;
   }
-  const Status s = fault.empty() ? turn : Status{Errc::corrupt, fault};
-  const auto now = Clock::now();
-  if (s.ok()) {
-    if (warned_) spdlog::info("shard {}: replication goes on", settings_.shard);
-    warned_ = false;
-    return;
-  }
-  if (s.message == last_warning_ && now - last_warning_at_ < std::chrono::minutes(1)) return;
-  last_warning_ = s.message;
-  last_warning_at_ = now;
-  warned_ = true;
-  if (!fault.empty()) {
-    spdlog::error("shard {}: {}", settings_.shard, s.message);
-  } else {
-    spdlog::warn("shard {}: {}", settings_.shard, s.message);
-  }
+  if (fault.empty()) return trouble_.turn(turn);
+  trouble_.turn(Status{Errc::corrupt, fault}, true);
 }
 
 Status ShardReplica::follow() {

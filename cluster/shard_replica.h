@@ -16,7 +16,7 @@
 //
 // On a node, one reader of the whole stream (stream_reader.h) hands each
 // shard its records (take()) while the shard is "fed": while it follows,
-// and since it last held its subject's end by a read of its own. An owner,
+// since it last held its subject's end by a read of its own (at start too). An owner,
 // or a follower that could not apply what it was handed, is not fed: it
 // reads its own subject until it holds its end again. Without a reader
 // (tests, benches) the replica always reads its own subject.
@@ -48,6 +48,7 @@
 #include "cluster/jetstream.h"
 #include "cluster/read_barrier.h"
 #include "cluster/record_parts.h"
+#include "cluster/trouble_log.h"
 #include "memcube/commit_queue.h"
 #include "memcube/store.h"
 
@@ -103,12 +104,12 @@ class ShardReplica : public LogView {
   // otherwise. A record it cannot apply leaves it unfed (its own thread then
   // reads its subject again from where it stands); an owner is unfed too.
   void take(const StoredMessage& m);
-  // For the stream reader: the highest sequence up to `sequence` through
-  // which this replica holds every message of its subject. That is
-  // `sequence` while it owns the shard within its lease, which unfeeds it (so
-  // the reader need not read back what it wrote: should it follow again, it
-  // first reads its subject itself); else the last message it read or
-  // appended, capped at `sequence`.
+  // For the stream reader: the highest sequence up to `sequence` that the
+  // reader may skip for this replica. That is `sequence` while it owns the
+  // shard within its lease, which unfeeds it (so the reader need not read
+  // back what it wrote), and while it is not fed (should it follow, it reads
+  // its own subject to its end before the reader's records are its again);
+  // else the last message it read or appended, capped at `sequence`.
   std::uint64_t held_through(std::uint64_t sequence);
   // The last message of its subject it read or appended.
   std::uint64_t tail() const;
@@ -240,9 +241,7 @@ class ShardReplica : public LogView {
   bool fed_ = false;
   PartAssembler parts_;         // under apply_mutex_
   std::uint64_t wake_sid_ = 0;  // the subscription to the shard's subject
-  std::string last_warning_;    // the thread's own
-  std::chrono::steady_clock::time_point last_warning_at_{};
-  bool warned_ = false;  // a warning was said since replication last went on
+  TroubleLog trouble_;          // the thread's own
   ApplyObserver apply_observer_;
   RoleObserver role_observer_;
   bool told_owner_ = false;  // what the role observer last heard (thread's own)

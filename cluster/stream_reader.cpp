@@ -118,10 +118,11 @@ bool StreamReader::shard_of(std::string_view subject, std::uint32_t* shard) cons
 }
 
 void StreamReader::skip_held() {
-  // A sequence that exists (some replica's tail), lowered to what each
-  // replica holds through. An owner unfed here is fed again only once its
-  // own read finds nothing more of its subject — after every message up to
-  // `through` was in the log — so skipping them loses it nothing.
+  // A sequence that exists (some replica's tail), lowered to what each fed
+  // replica holds through. A replica unfed here (an owner is unfed here) is
+  // fed again only once its own read finds nothing more of its subject —
+  // after every message up to `through` was in the log — so skipping them
+  // loses it nothing.
   std::uint64_t through = 0;
   for (const ShardReplica* r : shards_) through = std::max(through, r->tail());
   for (ShardReplica* r : shards_) through = r->held_through(through);
@@ -189,12 +190,7 @@ void StreamReader::run() {
     // takes them in).
     for (std::size_t i = 0; !wanted && i < shards_.size(); ++i) wanted = shards_[i]->fed();
     const Status s = wanted ? read() : Status{};
-    if (!s.ok() && s.message != last_warning_) {
-      spdlog::warn("reading the log: {}", s.message);
-    } else if (s.ok() && !last_warning_.empty()) {
-      spdlog::info("reading the log goes on");
-    }
-    last_warning_ = s.ok() ? std::string() : s.message;
+    trouble_.turn(s);
     std::unique_lock lock(mutex_);
     const bool nothing_new = wanted && s.ok() && position_ == before;
     if (nothing_new && (woken || retry.count() != 0)) {

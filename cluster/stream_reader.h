@@ -37,6 +37,7 @@
 
 #include "cluster/jetstream.h"
 #include "cluster/read_barrier.h"
+#include "cluster/trouble_log.h"
 
 namespace memos::cluster {
 
@@ -54,8 +55,9 @@ class StreamReader : public LogView {
   StreamReader(const StreamReader&) = delete;
   StreamReader& operator=(const StreamReader&) = delete;
 
-  // Starts after the lowest sequence the replicas hold (they have started)
-  // and starts the thread. Errors: unavailable.
+  // Starts after the lowest sequence the replicas hold (they have started;
+  // skip_held() moves on from there) and starts the thread. Errors:
+  // unavailable.
   Status start();
   // Ends the thread; idempotent.
   void stop();
@@ -82,9 +84,10 @@ class StreamReader : public LogView {
   void run();
   // Hands on every message after position_. Errors: the log's.
   Status read();
-  // Moves position_ past what every replica holds already (their tails; an
+  // Moves position_ past what no fed replica lacks (their tails; an
   // owner's whole subject), so that a node does not read back its own
-  // appends.
+  // appends, nor, restarted, read the stream from a shard's last record long
+  // ago.
   void skip_held();
   // The shard a log subject names; false for a subject not of this form.
   bool shard_of(std::string_view subject, std::uint32_t* shard) const;
@@ -107,7 +110,7 @@ class StreamReader : public LogView {
   bool woken_ = false;
   bool stopping_ = false;
   std::uint64_t wake_sid_ = 0;
-  std::string last_warning_;  // the thread's own
+  TroubleLog trouble_{"reading the log", "goes on"};  // the thread's own
   std::thread thread_;
 };
 
