@@ -8,17 +8,21 @@
 //             (acknowledged by a Raft quorum).
 // Then the failover: a second node follows, the owner stops without giving
 // its lease back (as a crash), and the time until the follower owns the
-// shard is measured.
+// shard is measured. With --shards S (above 1) the owner owns S shards and
+// writer w writes a cube of a tenant of shard w mod S: a turn of the writer
+// then commits and appends one group per shard it holds writes of, one after
+// another — what several tenants writing at once cost an owner of several
+// shards, against one shard (log-r3 at S = 1, same run).
 //
 // The engines are real nats-server and etcd processes on 127.0.0.1, all on
 // this machine, so the network's own delay is not in the figures.
 #include <atomic>
-#include <future>
 #include <mutex>
 #include <thread>
 
 #include "bench/bench_util.h"
 #include "cluster/shard_replica.h"
+#include "memcube/shard.h"
 #include "tests/support/engine_servers.h"
 
 namespace {
@@ -30,12 +34,14 @@ using namespace memos::cluster;
 using namespace std::chrono_literals;
 
 constexpr std::string_view kUsage =
-    "usage: bench-replicated-writes [--seconds S] [--writers W1,W2,...] [--lease-ms MS]\n";
+    "usage: bench-replicated-writes [--seconds S] [--writers W1,W2,...] [--lease-ms MS]\n"
+    "                               [--shards S]\n";
 
 struct Options {
   double seconds = 3;
   std::vector<std::size_t> writers = {1, 16};
   std::uint64_t lease_ms = 1500;
+  std::uint32_t shards = 1;
 };
 
 Options parse_options(int argc, char** argv) {
@@ -50,6 +56,10 @@ Options parse_options(int argc, char** argv) {
           opts.writers = memos::bench::parse_positive_list(flag, value);
         } else if (flag == "--lease-ms") {
           opts.lease_ms = memos::bench::parse_positive(flag, value);
+        } else if (flag == "--shards") {
+          const std::uint64_t shards = memos::bench::parse_positive(flag, value);
+          if (shards > 4096) throw UsageError("--shards: at most 4096");
+          opts.shards = static_cast<std::uint32_t>(shards);
         } else {
           return false;
         }
@@ -71,20 +81,23 @@ void wait_for(Condition&& condition, std::string_view what) {
   }
 }
 
-// A node: a store, its writer and, with engines, its replica of shard 0.
+// A node: a store, its writer and, with engines, its replica of each shard.
 struct Node {
   memos::testing::TempDir dir;
   std::unique_ptr<memos::store::Store> store;
   std::unique_ptr<memos::store::CommitQueue> commits;
   std::unique_ptr<NatsConnection> nats;
   std::unique_ptr<EtcdClient> etcd;
-  std::unique_ptr<ShardReplica> replica;
+  std::vector<std::unique_ptr<ShardReplica>> replicas;  // [shard]
 
   Node(const std::string& name, const memos::testing::NatsServers* nats_servers,
-       const memos::testing::EtcdServers* etcd_servers, int replicas,
-       std::chrono::milliseconds lease) {
+       const memos::testing::EtcdServers* etcd_servers, int log_replicas,
+       std::chrono::milliseconds lease, std::uint32_t shards = 1,
+       const std::string& cluster = "bench") {
     Status s;
-    store = memos::store::Store::open(dir.path(), {}, &s);
+    memos::store::StoreOptions store_options;
+    store_options.shards = shards;
+    store = memos::store::Store::open(dir.path(), store_options, &s);
     require(s, "opening a store");
     commits = std::make_unique<memos::store::CommitQueue>(
         *store, [](const Status& f) { throw std::runtime_error("commit failed: " + f.message); });
@@ -95,39 +108,62 @@ struct Node {
     require(s, "connecting to NATS");
     etcd = std::make_unique<EtcdClient>(etcd_servers->urls(), 2s);
     ReplicaSettings settings;
-    settings.cluster = "bench";
+    settings.cluster = cluster;
     settings.node = name;
-    settings.replicas = replicas;
+    settings.replicas = log_replicas;
     settings.lease = lease;
-    replica = std::make_unique<ShardReplica>(settings, *store, *commits, *nats, *etcd);
+    for (std::uint32_t shard = 0; shard < shards; ++shard) {
+      settings.shard = shard;
+      replicas.push_back(std::make_unique<ShardReplica>(settings, *store, *commits, *nats, *etcd));
+    }
     commits->set_change_sink([this](memos::store::WriteTxn& txn, const memos::store::ChangeSet& c) {
-      return replica->sink(txn, c);
+      return replicas[txn.shard()]->sink(txn, c);
     });
-    wait_for([&] { return (s = replica->start()).code != Errc::unavailable; }, "starting the log");
-    require(s, "starting the log");
+    for (auto& replica : replicas) {
+      wait_for([&] { return (s = replica->start()).code != Errc::unavailable; },
+               "starting the log");
+      require(s, "starting the log");
+    }
   }
   ~Node() {
-    if (replica) replica->stop(false);
+    for (auto& replica : replicas) replica->stop(false);
     commits.reset();
   }
 
-  Status write(std::function<Status(memos::store::WriteTxn&)> apply) {
-    std::promise<Status> done;
-    auto answer = done.get_future();
-    commits->submit({std::move(apply), [&](const Status& st) { done.set_value(st); }});
-    return answer.get();
+  bool owns_every_shard() const {
+    for (const auto& replica : replicas) {
+      if (!replica->owner()) return false;
+    }
+    return true;
+  }
+
+  Status write(std::function<Status(memos::store::WriteTxn&)> apply, std::uint32_t shard = 0) {
+    return commits->submit_and_wait({.apply = std::move(apply), .done = {}, .shard = shard});
   }
 };
 
+// The first uid from 1000 up whose tenant lives in `shard` of `shards`.
+memos::store::TenantId tenant_of_shard(std::uint32_t shard, std::uint32_t shards) {
+  memos::store::TenantId uid = 1000;
+  while (memos::store::shard_of(uid, shards) != shard) ++uid;
+  return uid;
+}
+
 // `writers` threads adding items for `seconds`: the acknowledged adds per
-// second and their latencies.
+// second and their latencies. Writer w writes a cube of shard w mod S.
 void measure(Node& node, std::string_view mode, std::size_t writers, double seconds) {
-  memos::store::Cube cube;
-  const std::string name = "w" + std::to_string(writers);
-  require(node.write([&](memos::store::WriteTxn& t) {
-    return t.create_cube(1000, name, "hash-v1", 16, 1, &cube);
-  }),
-          "creating a cube");
+  const auto shards = static_cast<std::uint32_t>(node.replicas.empty() ? 1 : node.replicas.size());
+  std::vector<memos::store::Cube> cubes(std::min<std::size_t>(writers, shards));
+  for (std::uint32_t shard = 0; shard < cubes.size(); ++shard) {
+    const std::string name = "w" + std::to_string(writers) + "-" + std::to_string(shard);
+    const memos::store::TenantId owner = tenant_of_shard(shard, shards);
+    require(node.write(
+                [&](memos::store::WriteTxn& t) {
+                  return t.create_cube(owner, name, "hash-v1", 16, 1, &cubes[shard]);
+                },
+                shard),
+            "creating a cube");
+  }
   std::mutex mutex;
   std::vector<double> latencies_ms;
   std::atomic<bool> stop = false;
@@ -142,11 +178,16 @@ void measure(Node& node, std::string_view mode, std::size_t writers, double seco
         memos::store::ItemDraft draft;
         draft.text = "writer " + std::to_string(w) + " memory " + std::to_string(i) +
                      ": the quick brown fox jumps over the lazy dog, again and again.";
-        draft.provenance.writer = 1000;
+        const auto shard = static_cast<std::uint32_t>(w % cubes.size());
+        const memos::store::Cube& cube = cubes[shard];
+        draft.provenance.writer = cube.owner;
         const auto began = Clock::now();
         memos::store::Item out;
         Status s = node.write(
-            [&](memos::store::WriteTxn& t) { return t.add_item(cube.id, draft, 0, 1000, &out); });
+            [&](memos::store::WriteTxn& t) {
+              return t.add_item(cube.id, draft, 0, cube.owner, &out);
+            },
+            shard);
         if (!s.ok()) {
           ++failures;
           std::lock_guard lock(mutex);
@@ -168,6 +209,7 @@ void measure(Node& node, std::string_view mode, std::size_t writers, double seco
   JsonLine()
       .str("bench", "replicated-writes")
       .str("mode", mode)
+      .count("shards", shards)
       .count("writers", writers)
       .count("adds", latencies_ms.size())
       .num("adds_per_s", static_cast<double>(latencies_ms.size()) / elapsed)
@@ -188,27 +230,39 @@ void run(const Options& opts) {
     memos::testing::EtcdServers etcd(1);
     if (!nats.start()) throw std::runtime_error("nats-server did not start: " + nats.log(0));
     if (!etcd.start()) throw std::runtime_error("etcd did not start: " + etcd.log(0));
-    Node owner("a", &nats, &etcd, replicas, lease);
-    wait_for([&] { return owner.replica->owner(); }, "claiming the shard");
-    const std::string mode = "log-r" + std::to_string(replicas);
-    for (std::size_t w : opts.writers) measure(owner, mode, w, opts.seconds);
-    if (replicas != 3) continue;
-    // Failover: a follower catches up, the owner stops as a crash would.
-    Node follower("b", &nats, &etcd, replicas, lease);
-    const auto position = owner.replica->state().position;
-    if (!follower.replica->wait_position(position, 60s)) {
-      throw std::runtime_error("the follower did not catch up");
+    {
+      Node owner("a", &nats, &etcd, replicas, lease);
+      ShardReplica& replica = *owner.replicas.front();
+      wait_for([&] { return replica.owner(); }, "claiming the shard");
+      const std::string mode = "log-r" + std::to_string(replicas);
+      for (std::size_t w : opts.writers) measure(owner, mode, w, opts.seconds);
+      if (replicas != 3) continue;
+      // Failover: a follower catches up, the owner stops as a crash would.
+      Node follower("b", &nats, &etcd, replicas, lease);
+      ShardReplica& following = *follower.replicas.front();
+      const auto position = replica.state().position;
+      if (!following.wait_position(position, 60s)) {
+        throw std::runtime_error("the follower did not catch up");
+      }
+      const auto died = Clock::now();
+      replica.stop(false);
+      wait_for([&] { return following.owner(); }, "failover");
+      JsonLine()
+          .str("bench", "replicated-writes")
+          .str("mode", "failover")
+          .count("lease_ms", opts.lease_ms)
+          .count("records_followed", position)
+          .num("failover_ms",
+               std::chrono::duration<double, std::milli>(Clock::now() - died).count())
+          .print();
     }
-    const auto died = Clock::now();
-    owner.replica->stop(false);
-    wait_for([&] { return follower.replica->owner(); }, "failover");
-    JsonLine()
-        .str("bench", "replicated-writes")
-        .str("mode", "failover")
-        .count("lease_ms", opts.lease_ms)
-        .count("records_followed", position)
-        .num("failover_ms", std::chrono::duration<double, std::milli>(Clock::now() - died).count())
-        .print();
+    if (opts.shards > 1) {
+      // A cluster of its own (its stream, subjects and leases), same engines.
+      Node owner("s", &nats, &etcd, replicas, lease, opts.shards, "bench-shards");
+      wait_for([&] { return owner.owns_every_shard(); }, "claiming the shards");
+      const std::string mode = "log-r3-s" + std::to_string(opts.shards);
+      for (std::size_t w : opts.writers) measure(owner, mode, w, opts.seconds);
+    }
   }
 }
 
