@@ -573,11 +573,16 @@ Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes)
   {
     std::lock_guard lock(mutex_);
     if (!owns_locked()) {
-      return {Errc::unavailable, "this node does not own shard " + std::to_string(settings_.shard) +
-                                     " now" +
+      // Worded as ClusterNode::writable(shard) words it ("the owner, node
+      // n1"): a client sent the write to a node owning other shards, and
+      // looks for the owner's name. scripts/cluster-test's writer did not
+      // find it here and went round the nodes that named the other shards'
+      // owners, acknowledging nothing for 36 s.
+      return {Errc::unavailable, "this node (" + settings_.node + ") does not own shard " +
+                                     std::to_string(settings_.shard) + " now" +
                                      (owner_node_.empty() || owner_node_ == settings_.node
-                                          ? std::string()
-                                          : "; its owner is " + owner_node_)};
+                                          ? std::string(" and no other owner is known yet: retry")
+                                          : ": writes go to the owner, node " + owner_node_)};
     }
     expected = tail_;
     epoch = lease_;

@@ -190,7 +190,11 @@ std::vector<std::string> EtcdServers::command(int i) const {
           "--initial-cluster=" + cluster, "--initial-cluster-state=new",
           "--initial-cluster-token=memos-test",
           // Elections in a fraction of a second: tests wait on failovers.
-          "--heartbeat-interval=50", "--election-timeout=500", "--log-level=warn"};
+          // Pre-vote: a member cut off does not raise its term on every
+          // timeout, so its return does not depose the leader the others
+          // kept (memos-cluster(7)).
+          "--heartbeat-interval=50", "--election-timeout=500", "--pre-vote=true",
+          "--log-level=warn"};
 }
 
 }  // namespace memos::testing

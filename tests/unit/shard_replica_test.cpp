@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(the_owner_appends_a_follower_applies_and_takes_over,
     return t.create_cube(1000, "elsewhere", "hash-v1", 16, 1, &c);
   });
   BOOST_TEST((refused.code == Errc::unavailable));
-  BOOST_TEST(refused.message.find("its owner is a") != std::string::npos, refused.message);
+  BOOST_TEST(refused.message.find("the owner, node a") != std::string::npos, refused.message);
   BOOST_REQUIRE(b.replica->wait_position(at.position, 10s));
   {
     std::optional<memos::store::ReadTxn> r;
