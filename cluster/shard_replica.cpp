@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "cluster/log_names.h"
 #include "cluster/stream_reader.h"
 #include "memcube/blob_store.h"
 #include "memcube/record_codec.h"
@@ -59,11 +60,11 @@ ShardReplica::~ShardReplica() {
 }
 
 std::string ShardReplica::subject() const {
-  return "memos." + settings_.cluster + ".log." + std::to_string(settings_.shard);
+  return shard_subject(settings_.cluster, settings_.shard);
 }
 
 std::string ShardReplica::stream() const {
-  return "MEMOS_" + settings_.cluster;
+  return log_stream(settings_.cluster);
 }
 
 std::string ShardReplica::owner_key() const {
@@ -73,7 +74,7 @@ std::string ShardReplica::owner_key() const {
 Status ShardReplica::start() {
   StreamSettings stream_settings;
   stream_settings.name = stream();
-  stream_settings.subjects = {"memos." + settings_.cluster + ".log.>"};
+  stream_settings.subjects = {all_shards_filter(settings_.cluster)};
   stream_settings.replicas = settings_.replicas;
   if (Status s = js_.ensure_stream(stream_settings); !s.ok()) return s;
   store::LogPosition position;

@@ -3,9 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <limits>
 
-#include "cluster/decimal.h"
+#include "cluster/log_names.h"
 #include "cluster/shard_replica.h"
 
 namespace memos::cluster {
@@ -14,9 +13,8 @@ StreamReader::StreamReader(std::string cluster, std::vector<ShardReplica*> shard
                            NatsConnection& nats, std::chrono::milliseconds poll,
                            std::chrono::milliseconds request_timeout)
     : cluster_(std::move(cluster)),
-      stream_("MEMOS_" + cluster_),
-      subjects_("memos." + cluster_ + ".log.>"),
-      prefix_("memos." + cluster_ + ".log."),
+      stream_(log_stream(cluster_)),
+      subjects_(all_shards_filter(cluster_)),
       shards_(std::move(shards)),
       nats_(nats),
       js_(nats, request_timeout),
@@ -27,14 +25,8 @@ StreamReader::~StreamReader() {
 }
 
 Status StreamReader::start() {
-  // Every record a replica lacks comes after the lowest sequence any holds;
-  // each skips what it already holds (ShardReplica::take).
-  std::uint64_t lowest = std::numeric_limits<std::uint64_t>::max();
-  for (const ShardReplica* r : shards_) lowest = std::min(lowest, r->state().position);
-  {
-    std::lock_guard lock(mutex_);
-    position_ = shards_.empty() ? 0 : lowest;
-  }
+  // position_ starts at 0: the replicas start unfed (read_through), so the
+  // first read's skip_held() moves it to what they hold.
   // Every shard's appends wake the reader; polling covers missed wake-ups.
   if (Status s = nats_.subscribe(
           subjects_, [this](NatsMessage&&) { read_soon(); }, &wake_sid_);
@@ -59,6 +51,10 @@ void StreamReader::stop() {
 
 bool StreamReader::holds_through(std::uint64_t sequence, Clock::time_point asked_at) const {
   std::lock_guard lock(mutex_);
+  return holds_locked(sequence, asked_at);
+}
+
+bool StreamReader::holds_locked(std::uint64_t sequence, Clock::time_point asked_at) const {
   return position_ >= sequence || (current_as_of_ && *current_as_of_ >= asked_at);
 }
 
@@ -90,9 +86,7 @@ void StreamReader::read_soon() {
 Status StreamReader::wait_through(std::uint64_t sequence, Clock::time_point asked_at,
                                   std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  auto holds = [&] {
-    return position_ >= sequence || (current_as_of_ && *current_as_of_ >= asked_at);
-  };
+  auto holds = [&] { return holds_locked(sequence, asked_at); };
   if (!holds()) {
     woken_ = true;  // read now, not at the next poll
     changed_.notify_all();
@@ -105,16 +99,6 @@ Status StreamReader::wait_through(std::uint64_t sequence, Clock::time_point aske
   return {Errc::unavailable, "the log ends at record " + std::to_string(sequence) +
                                  " and this node has read it to " + std::to_string(position_) +
                                  " after " + std::to_string(timeout.count()) + " ms"};
-}
-
-bool StreamReader::shard_of(std::string_view subject, std::uint32_t* shard) const {
-  std::uint64_t n = 0;
-  if (subject.substr(0, prefix_.size()) != prefix_ ||
-      !parse_decimal(subject.substr(prefix_.size()), &n) || n >= shards_.size()) {
-    return false;
-  }
-  *shard = static_cast<std::uint32_t>(n);
-  return true;
 }
 
 void StreamReader::skip_held() {
@@ -155,7 +139,7 @@ Status StreamReader::read() {
     }
     if (!s.ok()) return s;
     std::uint32_t shard = 0;
-    if (shard_of(m.subject, &shard)) {
+    if (shard_of_subject(cluster_, m.subject, static_cast<std::uint32_t>(shards_.size()), &shard)) {
       shards_[shard]->take(m);
     } else {
       // Not a shard of this node's count (etcd keeps one count for the

@@ -55,9 +55,8 @@ class StreamReader : public LogView {
   StreamReader(const StreamReader&) = delete;
   StreamReader& operator=(const StreamReader&) = delete;
 
-  // Starts after the lowest sequence the replicas hold (they have started;
-  // skip_held() moves on from there) and starts the thread. Errors:
-  // unavailable.
+  // Subscribes to the log's appends and starts the thread, which reads
+  // from what the replicas hold (skip_held()). Errors: unavailable.
   Status start();
   // Ends the thread; idempotent.
   void stop();
@@ -82,6 +81,8 @@ class StreamReader : public LogView {
 
  private:
   void run();
+  // holds_through() with mutex_ held.
+  bool holds_locked(std::uint64_t sequence, Clock::time_point asked_at) const;
   // Hands on every message after position_. Errors: the log's.
   Status read();
   // Moves position_ past what no fed replica lacks (their tails; an
@@ -89,13 +90,10 @@ class StreamReader : public LogView {
   // appends, nor, restarted, read the stream from a shard's last record long
   // ago.
   void skip_held();
-  // The shard a log subject names; false for a subject not of this form.
-  bool shard_of(std::string_view subject, std::uint32_t* shard) const;
 
   const std::string cluster_;
-  const std::string stream_;    // MEMOS_<cluster>
-  const std::string subjects_;  // memos.<cluster>.log.>
-  const std::string prefix_;    // memos.<cluster>.log.
+  const std::string stream_;    // log_stream()
+  const std::string subjects_;  // all_shards_filter()
   const std::vector<ShardReplica*> shards_;
   NatsConnection& nats_;
   JetStream js_;

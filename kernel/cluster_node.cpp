@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "cluster/log_names.h"
 #include "memcube/change_summary.h"
 
 namespace memos::kernel {
@@ -116,7 +117,7 @@ ClusterNode::~ClusterNode() {
 
 Status ClusterNode::open_bucket(std::chrono::steady_clock::time_point deadline) {
   cluster::BucketSettings settings;
-  settings.name = "MEMOS_" + config_.name + "_BLOBS";
+  settings.name = cluster::blob_bucket_name(config_.name);
   settings.replicas = static_cast<int>(config_.replicas);
   const auto timeout =
       std::max(std::chrono::milliseconds(config_.lease_ms), std::chrono::milliseconds(2000));
