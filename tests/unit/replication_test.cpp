@@ -542,10 +542,7 @@ BOOST_AUTO_TEST_CASE(the_commit_queue_sinks_each_group_before_its_commit) {
       return {};
     });
     auto run = [&](std::function<Status(WriteTxn&)> apply) {
-      std::promise<Status> done;
-      auto answer = done.get_future();
-      queue.submit({std::move(apply), [&](const Status& s) { done.set_value(s); }});
-      return answer.get();
+      return queue.submit_and_wait({.apply = std::move(apply), .done = {}});
     };
     Cube cube;
     BOOST_TEST(run([&](WriteTxn& t) { return t.create_cube(1000, "c", "h", 16, 1, &cube); }).ok());

@@ -3,7 +3,6 @@
 
 #include <lmdb.h>
 
-#include <future>
 #include <map>
 #include <optional>
 #include <random>
@@ -480,13 +479,15 @@ BOOST_AUTO_TEST_CASE(the_writer_thread_is_bound_only_while_a_commit_queue_runs) 
   for (int round = 0; round < 2; ++round) {
     {
       CommitQueue queue(*store, [](const Status& s) { BOOST_FAIL("fatal: " + s.message); });
-      std::promise<Status> done;
-      auto item = std::make_shared<Item>();
-      queue.submit({[&, item](WriteTxn& t) {
-                      return t.add_item(cube.id, draft("queued"), 0, 2, item.get());
-                    },
-                    [&](const Status& s) { done.set_value(s); }});
-      BOOST_TEST(done.get_future().get().ok());
+      Item item;
+      BOOST_TEST(queue
+                     .submit_and_wait({.apply =
+                                           [&](WriteTxn& t) {
+                                             return t.add_item(cube.id, draft("queued"), 0, 2,
+                                                               &item);
+                                           },
+                                       .done = {}})
+                     .ok());
     }
     Item direct;
     BOOST_TEST(write(*store, [&](WriteTxn& t) {
@@ -539,14 +540,13 @@ BOOST_AUTO_TEST_CASE(a_full_map_grows_up_to_its_limit_then_writes_fail_retryably
   {
     CommitQueue queue(*store, [](const Status& st) { BOOST_FAIL("fatal: " + st.message); });
     for (int i = 0; i < 400; ++i) {
-      std::promise<Status> done;
-      auto f = done.get_future();
-      auto item = std::make_shared<Item>();
-      queue.submit({[&, i, item](WriteTxn& t) {
-                      return t.add_item(cube.id, draft(std::string(4000, 'y')), 0, i, item.get());
-                    },
-                    [&](const Status& st) { done.set_value(st); }});
-      outcomes.push_back(f.get());
+      Item item;
+      outcomes.push_back(queue.submit_and_wait(
+          {.apply =
+               [&](WriteTxn& t) {
+                 return t.add_item(cube.id, draft(std::string(4000, 'y')), 0, i, &item);
+               },
+           .done = {}}));
       if (!outcomes.back().ok()) break;
     }
   }
