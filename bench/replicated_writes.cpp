@@ -116,8 +116,10 @@ struct Node {
       settings.shard = shard;
       replicas.push_back(std::make_unique<ShardReplica>(settings, *store, *commits, *nats, *etcd));
     }
-    commits->set_change_sink([this](memos::store::WriteTxn& txn, const memos::store::ChangeSet& c) {
-      return replicas[txn.shard()]->sink(txn, c);
+    commits->set_change_sink([this](std::vector<memos::store::SunkGroup>& groups) {
+      std::vector<memos::cluster::ShardReplica*> each;
+      for (auto& r : replicas) each.push_back(r.get());
+      memos::cluster::sink_groups(each, groups);
     });
     for (auto& replica : replicas) {
       wait_for([&] { return (s = replica->start()).code != Errc::unavailable; },

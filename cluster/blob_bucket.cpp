@@ -179,7 +179,8 @@ Status BlobBucket::send_chunks(const store::BlobId& id, std::uint64_t size,
     // The message id makes an append retried within the stream's duplicate
     // window land once.
     JetStream::PendingAppend pending;
-    s = js_.begin_append(chunks_subject, piece, nuid + "." + std::to_string(*chunks), &pending);
+    s = js_.begin_append(chunks_subject, piece, std::nullopt, nuid + "." + std::to_string(*chunks),
+                         &pending);
     if (!s.ok()) return s;
     in_flight.push_back(pending);
     sent += want;

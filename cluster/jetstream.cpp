@@ -108,27 +108,30 @@ Status JetStream::append(std::string_view subject, std::string_view data,
                          std::optional<std::uint64_t> expected_last, std::string_view message_id,
                          std::uint64_t* sequence, std::uint64_t* actual_last,
                          const Headers& extra) {
+  PendingAppend pending;
+  if (Status s = begin_append(subject, data, expected_last, message_id, &pending, extra); !s.ok()) {
+    return s;
+  }
+  return end_append(pending, sequence, actual_last);
+}
+
+Status JetStream::begin_append(std::string_view subject, std::string_view data,
+                               std::optional<std::uint64_t> expected_last,
+                               std::string_view message_id, PendingAppend* out,
+                               const Headers& extra) {
   Headers headers = extra;
   if (expected_last) {
     headers.emplace_back("Nats-Expected-Last-Subject-Sequence", std::to_string(*expected_last));
   }
   if (!message_id.empty()) headers.emplace_back("Nats-Msg-Id", std::string(message_id));
-  NatsMessage m;
-  if (Status s = nats_.request(subject, data, headers, timeout_, &m); !s.ok()) return s;
-  return read_ack(m, sequence, actual_last);
-}
-
-Status JetStream::begin_append(std::string_view subject, std::string_view data,
-                               std::string_view message_id, PendingAppend* out) {
-  Headers headers;
-  if (!message_id.empty()) headers.emplace_back("Nats-Msg-Id", std::string(message_id));
   return nats_.send_request(subject, data, headers, &out->token);
 }
 
-Status JetStream::end_append(const PendingAppend& pending, std::uint64_t* sequence) {
+Status JetStream::end_append(const PendingAppend& pending, std::uint64_t* sequence,
+                             std::uint64_t* actual_last) {
   NatsMessage m;
   if (Status s = nats_.await_reply(pending.token, timeout_, &m); !s.ok()) return s;
-  return read_ack(m, sequence, nullptr);
+  return read_ack(m, sequence, actual_last);
 }
 
 void JetStream::forget(const PendingAppend& pending) {

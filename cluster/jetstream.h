@@ -73,16 +73,19 @@ class JetStream {
                 std::optional<std::uint64_t> expected_last, std::string_view message_id,
                 std::uint64_t* sequence, std::uint64_t* actual_last = nullptr,
                 const Headers& extra = {});
-  // append() in two halves, without fencing, so that several appends are in
-  // flight at once (a blob's chunks): JetStream stores one connection's
-  // messages in the order it sent them. Every begun append must be ended
-  // or forgotten. Errors: as append().
+  // append() in two halves, so that several appends are in flight at once
+  // (a blob's chunks; a commit turn's records of several shards, each fenced
+  // on its own subject): JetStream stores one connection's messages in the
+  // order it sent them. Every begun append must be ended or forgotten.
+  // Errors: as append().
   struct PendingAppend {
     std::uint64_t token = 0;
   };
-  Status begin_append(std::string_view subject, std::string_view data, std::string_view message_id,
-                      PendingAppend* out);
-  Status end_append(const PendingAppend& pending, std::uint64_t* sequence);
+  Status begin_append(std::string_view subject, std::string_view data,
+                      std::optional<std::uint64_t> expected_last, std::string_view message_id,
+                      PendingAppend* out, const Headers& extra = {});
+  Status end_append(const PendingAppend& pending, std::uint64_t* sequence,
+                    std::uint64_t* actual_last = nullptr);
   void forget(const PendingAppend& pending);
   // The first message at or after `sequence` on a subject matching `filter`
   // (wildcards allowed), read from the stream's leader: a replica may answer

@@ -567,9 +567,7 @@ Status ShardReplica::keep_lease() {
   return {s.code, "keeping the lease: " + s.message};  // owner() lapses on its own
 }
 
-Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes) {
-  std::uint64_t expected;
-  std::int64_t epoch;
+Status ShardReplica::begin_group(const store::ChangeSet& changes, PendingGroup* out) {
   std::string previous;
   {
     std::lock_guard lock(mutex_);
@@ -585,29 +583,51 @@ Status ShardReplica::sink(store::WriteTxn& txn, const store::ChangeSet& changes)
                                           ? std::string(" and no other owner is known yet: retry")
                                           : ": writes go to the owner, node " + owner_node_)};
     }
-    expected = tail_;
-    epoch = lease_;
+    out->expected = tail_;
+    out->epoch = lease_;
     previous = digest_;
   }
   const std::string record = store::encode_change_group(
-      settings_.shard, epoch, store::Store::kSchemaVersion, previous, changes);
-  std::uint64_t sequence = 0;
-  if (Status s = append_record(record, expected, &sequence); !s.ok()) return s;
-  const std::string digest = digest_of(record);
+      settings_.shard, out->epoch, store::Store::kSchemaVersion, previous, changes);
+  out->digest = digest_of(record);
+  std::vector<RecordPart> parts;
+  if (Status s = split_record(record, nats_.max_payload(), &parts); !s.ok()) return s;
+  if (parts.size() > 1) {
+    // Parts are fenced each by the one before, whose sequence only its
+    // acknowledgement tells: appended one after another, now.
+    return append_record(record, out->expected, &out->sequence);
+  }
+  out->in_flight.emplace();
+  return js_.begin_append(subject(), record, out->expected, "", &*out->in_flight);
+}
+
+Status ShardReplica::end_group(PendingGroup& pending, store::LogPosition* position) {
+  if (pending.in_flight) {
+    std::uint64_t actual = 0;
+    Status s = js_.end_append(*pending.in_flight, &pending.sequence, &actual);
+    pending.in_flight.reset();
+    if (s.code == Errc::conflict) return fenced_out();
+    if (!s.ok()) return s;
+  }
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("shard {}: appended record {} (after {}, lease {}, hash {})", settings_.shard,
-                  sequence, expected, epoch, short_hex(digest));
+                  pending.sequence, pending.expected, pending.epoch, short_hex(pending.digest));
   }
-  if (Status s = txn.set_log_position(settings_.shard, store::LogPosition{sequence, digest});
-      !s.ok()) {
-    return s;
-  }
+  *position = store::LogPosition{pending.sequence, pending.digest};
   std::lock_guard lock(mutex_);
-  position_ = tail_ = sequence;
-  digest_ = digest;
+  position_ = tail_ = pending.sequence;
+  digest_ = pending.digest;
   ++appended_;
   changed_.notify_all();
   return {};
+}
+
+Status ShardReplica::fenced_out() {
+  std::lock_guard lock(mutex_);
+  behind_ = true;
+  changed_.notify_all();
+  return {Errc::unavailable, "the log of shard " + std::to_string(settings_.shard) +
+                                 " has records this node has not applied yet; retry"};
 }
 
 Status ShardReplica::append_record(const std::string& record, std::uint64_t expected,
@@ -619,16 +639,9 @@ Status ShardReplica::append_record(const std::string& record, std::uint64_t expe
     std::uint64_t actual = 0;
     Status s =
         js_.append(subject(), parts[i].bytes, *sequence, "", sequence, &actual, parts[i].headers);
-    if (s.code == Errc::conflict) {
-      // Someone appended since this node's last record (a lost
-      // acknowledgement of its own, or a node that believed it owned the
-      // shard): follow first.
-      std::lock_guard lock(mutex_);
-      behind_ = true;
-      changed_.notify_all();
-      return {Errc::unavailable, "the log of shard " + std::to_string(settings_.shard) +
-                                     " has records this node has not applied yet; retry"};
-    }
+    // Someone appended since this node's last record (a lost acknowledgement
+    // of its own, or a node that believed it owned the shard): follow first.
+    if (s.code == Errc::conflict) return fenced_out();
     if (!s.ok()) {
       // Parts already appended make an incomplete group, which no node
       // applies; the next append starts after them.
@@ -681,6 +694,26 @@ Status ShardReplica::append_barrier() {
                settings_.node, sequence);
   changed_.notify_all();
   return {};
+}
+
+void sink_groups(std::span<ShardReplica* const> replicas, std::vector<store::SunkGroup>& groups) {
+  std::vector<ShardReplica::PendingGroup> pending(groups.size());
+  std::vector<bool> begun(groups.size(), false);
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    store::SunkGroup& g = groups[i];
+    if (!g.outcome.ok()) continue;
+    if (g.shard >= replicas.size()) {
+      g.outcome = {Errc::conflict, "a write of shard " + std::to_string(g.shard) +
+                                       " in a cluster of " + std::to_string(replicas.size())};
+      continue;
+    }
+    g.outcome = replicas[g.shard]->begin_group(*g.changes, &pending[i]);
+    begun[i] = g.outcome.ok();
+  }
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    if (begun[i])
+      groups[i].outcome = replicas[groups[i].shard]->end_group(pending[i], &groups[i].position);
+  }
 }
 
 }  // namespace memos::cluster

@@ -41,8 +41,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cluster/etcd_client.h"
 #include "cluster/jetstream.h"
@@ -117,8 +119,26 @@ class ShardReplica : public LogView {
   // follower takes over at once; false leaves it to lapse (as a crash would).
   void stop(bool give_back);
 
-  // The commit queue's change sink (CommitQueue::set_change_sink).
-  Status sink(store::WriteTxn& txn, const store::ChangeSet& changes);
+  // The commit queue's change sink for this shard, in two halves, so that
+  // every shard's group of a commit turn is in flight at once
+  // (sink_groups()). begin_group: as the owner within its lease, encodes the
+  // group on the shard's chain and sends it, fenced by the shard's tail (a
+  // record in several parts is appended there and then, each part fenced by
+  // the one before); end_group: waits for the quorum's acknowledgement and
+  // moves the tail on. Writer thread only; one group in flight at a time; a
+  // begun group must be ended. Errors: unavailable (this node does not own
+  // the shard now, naming the owner it knows; the log is ahead of this node:
+  // it follows first; no quorum; a timeout), conflict (too large for the
+  // log), corrupt (JetStream's reply).
+  struct PendingGroup {
+    std::uint64_t expected = 0;                         // the tail it is fenced by
+    std::int64_t epoch = 0;                             // the lease it is written under
+    std::string digest;                                 // the record's
+    std::optional<JetStream::PendingAppend> in_flight;  // one part, sent
+    std::uint64_t sequence = 0;                         // several parts, appended
+  };
+  Status begin_group(const store::ChangeSet& changes, PendingGroup* out);
+  Status end_group(PendingGroup& pending, store::LogPosition* position);
 
   // Called on the writer thread in each applied record's transaction, after
   // its rows: what a follower derives from rows (its indexes) learns of them
@@ -188,6 +208,9 @@ class ShardReplica : public LogView {
   // (the log is ahead of this node: behind_ set; no quorum; a timeout),
   // conflict (too large for the log).
   Status append_record(const std::string& record, std::uint64_t expected, std::uint64_t* sequence);
+  // An append's fencing failed: someone appended since this node's last
+  // record. Sets behind_ (follow before appending again) and says so.
+  Status fenced_out();
   // A new owner's first record, empty and fenced by its tail, as a Raft
   // leader's no-op opens its term: once the log takes it, no record this
   // node has not applied can exist, so it may write. Until then it does not
@@ -247,5 +270,13 @@ class ShardReplica : public LogView {
   bool told_owner_ = false;  // what the role observer last heard (thread's own)
   std::thread thread_;
 };
+
+// The commit queue's change sink (CommitQueue::set_change_sink) over every
+// shard's replica, `replicas[shard]`: each group's append is begun before any
+// is awaited, so a turn with groups of k shards costs one quorum round trip,
+// not k (each is fenced on its own subject, so they do not wait on each
+// other). A group whose outcome is already an error is left as it is; one of
+// a shard not in `replicas` gets conflict. Writer thread only.
+void sink_groups(std::span<ShardReplica* const> replicas, std::vector<store::SunkGroup>& groups);
 
 }  // namespace memos::cluster

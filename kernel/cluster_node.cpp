@@ -131,20 +131,21 @@ Status ClusterNode::open_bucket(std::chrono::steady_clock::time_point deadline) 
   return {};
 }
 
-store::Status ClusterNode::sink(store::WriteTxn& txn, const store::ChangeSet& changes) {
-  for (const auto& [id, size] : raised_blobs(changes.changes())) {
-    // Usually known shared already (put() did it, off the writer thread).
-    if (store::Status s = blobs_.share(id); !s.ok()) {
-      return {
-          s.code == store::Errc::not_found ? store::Errc::io : s.code,
-          "sharing blob " + store::to_hex(id).substr(0, 12) + " before its record: " + s.message};
+void ClusterNode::sink(std::vector<store::SunkGroup>& groups) {
+  for (store::SunkGroup& group : groups) {
+    for (const auto& [id, size] : raised_blobs(group.changes->changes())) {
+      // Usually known shared already (put() did it, off the writer thread).
+      if (store::Status s = blobs_.share(id); !s.ok()) {
+        group.outcome = {
+            s.code == store::Errc::not_found ? store::Errc::io : s.code,
+            "sharing blob " + store::to_hex(id).substr(0, 12) + " before its record: " + s.message};
+        break;
+      }
     }
   }
-  if (txn.shard() >= replicas_.size()) {
-    return {store::Errc::conflict, "a write of shard " + std::to_string(txn.shard()) +
-                                       " in a cluster of " + std::to_string(replicas_.size())};
-  }
-  return replicas_[txn.shard()]->sink(txn, changes);
+  std::vector<cluster::ShardReplica*> replicas;
+  for (auto& r : replicas_) replicas.push_back(r.get());
+  cluster::sink_groups(replicas, groups);
 }
 
 Status ClusterNode::agree_on_shards(std::chrono::steady_clock::time_point deadline) {
@@ -242,8 +243,7 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
       config_.etcd, std::max(lease / 2, std::chrono::milliseconds(1000)));
   if (Status st = agree_on_shards(deadline); !st.ok()) return st;
   if (Status st = start_replicas(std::move(on_role), deadline); !st.ok()) return st;
-  commits_.set_change_sink(
-      [this](store::WriteTxn& txn, const store::ChangeSet& changes) { return sink(txn, changes); });
+  commits_.set_change_sink([this](std::vector<store::SunkGroup>& groups) { sink(groups); });
   // A deposed owner learns it within a third of a lease, then catches up.
   std::vector<cluster::LogView*> every;
   for (auto& r : replicas_) every.push_back(r.get());

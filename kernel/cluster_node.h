@@ -4,7 +4,8 @@
 // each of the store's shards (cluster.shards; a tenant's cubes are one
 // shard's, store::shard_of). For each shard this node owns, its writer
 // appends each commit group of that shard to the log before committing it
-// (the change sink hands a group to its shard's replica); for each shard it
+// (the change sink hands each group to its shard's replica, every shard's
+// group of a commit turn in flight at once); for each shard it
 // follows, it applies the owner's records and refuses writes, naming the
 // owner.
 //
@@ -139,10 +140,11 @@ class ClusterNode {
   // `*on_commit` to tell the indexes once it is committed.
   store::Status tell_indexes(store::WriteTxn& txn, const store::ChangeGroup& group,
                              std::function<void()>* on_commit);
-  // The writer's change sink: shares the blobs a group references anew
+  // The writer's change sink: shares the blobs each group references anew
   // (those the blob store's put() did not share already: an archive's
-  // adapters), then hands the group to its shard's replica.
-  store::Status sink(store::WriteTxn& txn, const store::ChangeSet& changes);
+  // adapters), then hands the turn's groups to their shards' replicas, all
+  // in flight at once (cluster::sink_groups).
+  void sink(std::vector<store::SunkGroup>& groups);
   // Starts prefetch_ with the blobs the store references and lacks.
   void start_prefetch();
   // Opens the blob bucket, waiting up to `deadline` for JetStream.

@@ -86,8 +86,9 @@ void CommitQueue::run() {
         queue_.pop_front();
       }
     }
-    // Records from the log commit apart from the writes sunk to it, and
-    // each shard's apart from every other's; in the order each first came.
+    // Records from the log commit apart from the writes sunk to it, each
+    // shard's alone; every other job commits in one turn. In the order each
+    // shard's jobs first came.
     std::vector<std::deque<WriteJob>> parts;
     for (WriteJob& job : group) {
       auto same = [&](const std::deque<WriteJob>& part) {
@@ -97,65 +98,75 @@ void CommitQueue::run() {
       if (part == parts.end()) part = parts.emplace(parts.end());
       part->push_back(std::move(job));
     }
-    std::stable_partition(parts.begin(), parts.end(),
-                          [](const std::deque<WriteJob>& part) { return part.front().from_log; });
-    for (auto& part : parts) commit_group(part, !part.front().from_log);
+    std::vector<std::deque<WriteJob>*> written;
+    for (auto& part : parts) {
+      if (part.front().from_log) {
+        commit_turn({&part}, false);
+      } else {
+        written.push_back(&part);
+      }
+    }
+    if (!written.empty()) commit_turn(written, true);
   }
 }
 
-void CommitQueue::commit_group(std::deque<WriteJob>& group, bool sink) {
-  if (group.front().shard >= store_.shards()) {
-    // A caller's mistake, not the store's: no transaction, and not fatal.
-    const Status none{Errc::conflict, "a write for shard " + std::to_string(group.front().shard) +
-                                          " in a store of " + std::to_string(store_.shards()) +
-                                          " shard(s)"};
-    for (WriteJob& job : group) job.done(none);
+// A turn's jobs, each shard's a section of them.
+struct CommitQueue::Turn {
+  struct Section {
+    std::uint32_t shard = 0;
+    std::size_t first = 0, count = 0;  // its jobs in `jobs`
+    ChangeSet changes;                 // recorded afresh by each attempt
+    bool sunk = false;                 // the sink got it (`outcome` says how it went)
+    Status outcome;
+    LogPosition position;
+  };
+  std::vector<WriteJob*> jobs;
+  std::vector<Section> sections;
+  std::vector<Status> results;  // one per job
+  std::vector<bool> run;        // which jobs an attempt runs
+  // The log holds groups of this turn that the store could not commit.
+  bool log_ahead = false;
+};
+
+void CommitQueue::commit_turn(const std::vector<std::deque<WriteJob>*>& parts, bool sink) {
+  Turn turn;
+  for (std::deque<WriteJob>* part : parts) {
+    const std::uint32_t shard = part->front().shard;
+    if (shard >= store_.shards()) {
+      // A caller's mistake, not the store's: not fatal.
+      const Status none{Errc::conflict, "a write for shard " + std::to_string(shard) +
+                                            " in a store of " + std::to_string(store_.shards()) +
+                                            " shard(s)"};
+      for (WriteJob& job : *part) job.done(none);
+      continue;
+    }
+    Turn::Section& section = turn.sections.emplace_back();
+    section.shard = shard;
+    section.first = turn.jobs.size();
+    section.count = part->size();
+    for (WriteJob& job : *part) turn.jobs.push_back(&job);
+  }
+  if (turn.sections.empty()) {
     if (after_group_) after_group_();
     return;
   }
-  std::vector<Status> results(group.size());
+  turn.results.assign(turn.jobs.size(), Status{});
+  turn.run.assign(turn.jobs.size(), true);
+  auto& results = turn.results;
+  auto& run = turn.run;
   const Status full{Errc::storage_full, "the store is full (store.max_map_size_mb reached)"};
-  // Which jobs an attempt runs: all of them, until the reserve is used.
-  std::vector<bool> run(group.size(), true);
   Status status;
-  bool may_grow = true, reserve = false, sink_refused = false;
+  bool may_grow = true, reserve = false;
   for (;;) {
-    std::optional<WriteTxn> txn;
-    ChangeSet changes;  // each attempt records afresh
-    status = store_.begin_write(&txn, group.front().shard);
-    if (status.ok()) {
-      const bool sinking = sink && change_sink_;
-      if (sinking) txn->record_changes(&changes);
-      for (std::size_t i = 0; i < group.size(); ++i) {
-        if (run[i]) results[i] = txn->nested(group[i].apply);
-      }
-      bool rerun = false;
-      for (std::size_t i = 0; i < group.size(); ++i) {
-        rerun = rerun || (run[i] && results[i].code == Errc::map_full);
-      }
-      if (sinking && rerun) {
-        // The group runs again in a grown map: the log must get it once.
-        txn->abort();
-        status = {Errc::map_full, "a job filled the map"};
-      } else if (sinking && !changes.empty()) {
-        status = txn->seal();
-        if (status.ok()) {
-          status = change_sink_(*txn, changes);
-          sink_refused = !status.ok();
-        }
-        if (!status.ok()) txn->abort();
-      }
-      if (status.ok()) status = txn->commit();
-    }
+    status = attempt(turn, sink && change_sink_);
     auto job_full = [&](std::size_t i) { return run[i] && results[i].code == Errc::map_full; };
     bool map_full = status.code == Errc::map_full;
-    for (std::size_t i = 0; i < group.size(); ++i) map_full = map_full || job_full(i);
+    for (std::size_t i = 0; i < turn.jobs.size(); ++i) map_full = map_full || job_full(i);
     if (!map_full) break;
-    txn.reset();
     Status grown;
     if (may_grow) {
       // Nothing of this attempt is kept (a full map fails the commit's own
-      // write too): grow the map and run the whole group again (jobs are
+      // write too): grow the map and run the whole turn again (jobs are
       // written to be re-run). If the map cannot grow, run it once more so
       // that the jobs that fit still commit.
       may_grow = store_.grow_map(&grown);
@@ -170,8 +181,8 @@ void CommitQueue::commit_group(std::deque<WriteJob>& group, bool sink) {
     // alone, in the map's reserve. What the last attempt committed stays.
     const bool committed = status.ok();
     bool freeing = false;
-    for (std::size_t i = 0; i < group.size(); ++i) {
-      bool again = group[i].frees_space && (job_full(i) || !committed);
+    for (std::size_t i = 0; i < turn.jobs.size(); ++i) {
+      bool again = turn.jobs[i]->frees_space && (job_full(i) || !committed);
       if (!again && !committed) results[i] = full;
       run[i] = again;
       freeing = freeing || again;
@@ -188,17 +199,125 @@ void CommitQueue::commit_group(std::deque<WriteJob>& group, bool sink) {
     if (r.code == Errc::map_full) r = full;
   }
   if (!status.ok()) {
-    // Nothing of this group is durable: every job fails with the commit's error.
+    // Nothing of this turn is durable: every job fails with the commit's
+    // error. Fatal when the log holds what the store lost, or the commit
+    // failed for another reason than space.
     for (auto& r : results) r = status;
-    if (status.code != Errc::storage_full && !sink_refused) on_fatal_(status);
+    if (turn.log_ahead || status.code != Errc::storage_full) on_fatal_(status);
+  } else {
+    // A group the sink refused was not committed.
+    for (const Turn::Section& section : turn.sections) {
+      if (section.outcome.ok()) continue;
+      for (std::size_t i = section.first; i < section.first + section.count; ++i) {
+        results[i] = section.outcome;
+      }
+    }
   }
   {
     std::lock_guard lock(mutex_);
     ++groups_;
-    jobs_ += group.size();
+    jobs_ += turn.jobs.size();
   }
-  for (std::size_t i = 0; i < group.size(); ++i) group[i].done(results[i]);
+  for (std::size_t i = 0; i < turn.jobs.size(); ++i) turn.jobs[i]->done(results[i]);
   if (after_group_) after_group_();
+}
+
+Status CommitQueue::attempt(Turn& turn, bool sinking) {
+  std::optional<WriteTxn> txn;
+  if (Status s = store_.begin_write(&txn, turn.sections.front().shard); !s.ok()) return s;
+  for (Turn::Section& section : turn.sections) {
+    section.changes = ChangeSet{};
+    section.sunk = false;
+    section.outcome = {};
+    Status s = txn->nested_for_shard(
+        section.shard, sinking ? &section.changes : nullptr, [&](WriteTxn& t) {
+          for (std::size_t i = section.first; i < section.first + section.count; ++i) {
+            if (turn.run[i]) turn.results[i] = t.nested(turn.jobs[i]->apply);
+          }
+          // Each group seals its own shard's last id, in its record when it
+          // has one (commit() seals only the transaction's own shard).
+          if (sinking && section.changes.empty()) return Status{};
+          return t.seal();
+        });
+    if (!s.ok()) return s;
+  }
+  bool rerun = false;
+  for (std::size_t i = 0; i < turn.jobs.size(); ++i) {
+    rerun = rerun || (turn.run[i] && turn.results[i].code == Errc::map_full);
+  }
+  if (!sinking) return txn->commit();
+  // The turn runs again in a grown map: the log must get it once.
+  if (rerun) return {Errc::map_full, "a job filled the map"};
+  std::vector<SunkGroup> groups;
+  for (Turn::Section& section : turn.sections) {
+    if (section.changes.empty()) continue;
+    section.sunk = true;
+    groups.push_back(
+        {.shard = section.shard, .changes = &section.changes, .outcome = {}, .position = {}});
+  }
+  if (groups.empty()) return txn->commit();
+  change_sink_(groups);
+  bool all_held = true;
+  std::size_t g = 0;
+  for (Turn::Section& section : turn.sections) {
+    if (!section.sunk) continue;
+    section.outcome = groups[g].outcome;
+    section.position = std::move(groups[g].position);
+    ++g;
+    all_held = all_held && section.outcome.ok();
+  }
+  Status s;
+  if (all_held) {
+    for (const Turn::Section& section : turn.sections) {
+      if (section.sunk && s.ok()) s = txn->set_log_position(section.shard, section.position);
+    }
+    if (s.ok()) s = txn->commit();
+    if (s.ok()) return s;
+    spdlog::warn(
+        "committing what the log holds failed ({}): it is applied again as a follower would",
+        s.message);
+  }
+  // The log holds some groups and refused others, or the store could not
+  // commit what it holds: the refused groups' changes are in this
+  // transaction too, so it goes, and the acknowledged records are applied
+  // as they are.
+  txn.reset();
+  s = hold_acknowledged(turn);
+  if (!s.ok()) {
+    // Not map_full, which would run the turn again and append it twice.
+    turn.log_ahead = true;
+    return {Errc::io, "the log holds this node's records that its store could not commit (" +
+                          s.message +
+                          "): memosd reads them back from the log when it starts again"};
+  }
+  return {};
+}
+
+Status CommitQueue::hold_acknowledged(Turn& turn) {
+  std::vector<const Turn::Section*> held;
+  for (const Turn::Section& section : turn.sections) {
+    if (section.sunk && section.outcome.ok()) held.push_back(&section);
+  }
+  if (held.empty()) return {};
+  for (bool grown_once = false;; grown_once = true) {
+    std::optional<WriteTxn> txn;
+    Status s = store_.begin_write(&txn, held.front()->shard);
+    for (const Turn::Section* section : held) {
+      if (!s.ok()) break;
+      s = txn->nested_for_shard(section->shard, nullptr, [&](WriteTxn& t) {
+        if (Status applied = t.apply_changes(section->changes); !applied.ok()) return applied;
+        return t.seal();
+      });
+      if (s.ok()) s = txn->set_log_position(section->shard, section->position);
+    }
+    if (s.ok()) s = txn->commit();
+    if (s.code != Errc::map_full || grown_once) return s;
+    txn.reset();
+    // The reserve too, as for a write that frees space: what the quorum
+    // acknowledged has to be held, or memosd stops.
+    Status grown;
+    if (!store_.grow_map(&grown) && !store_.grow_map_into_reserve(&grown)) return s;
+  }
 }
 
 }  // namespace memos::store

@@ -1,18 +1,21 @@
 // commit_queue.h — the single writer thread and its group commit.
 //
 // Writes from all connections are queued here. The writer thread takes every
-// job queued since its last turn, runs each in its own nested transaction of
-// one write transaction per shard (so one failing job does not undo the
-// others), commits once per shard (one fsync for the group; one on a single
-// node, which has one shard), and only then calls each job's `done` with
-// its status. A job's `done` therefore runs after its changes are durable, or
-// with an error if they are not.
+// job queued since its last turn and runs each in its own nested transaction
+// (so one failing job does not undo the others), each shard's jobs inside a
+// nested transaction of that shard's (its group, which becomes its record of
+// the log in a cluster), all in one write transaction; it commits once (one
+// fsync per turn, whatever the shards), and only then calls each job's
+// `done` with its status. A job's `done` therefore runs after its changes are
+// durable, or with an error if they are not. Records a replica applies from
+// the log (from_log) commit apart, each shard's alone, before the turn.
 //
 // Errors passed to `done`: whatever the job returned; storage_full when the
 // map or disk is full (retryable; a job that frees space gets the map's
 // reserve first); the change sink's error when it refused the group (see
-// set_change_sink); io when the commit itself failed, in which
-// case `on_fatal` is called first: by the durability contract memosd then exits.
+// set_change_sink); io when the commit itself failed, or the store could not
+// commit records the log acknowledged, in which case `on_fatal` is called
+// first: by the durability contract memosd then exits.
 #pragma once
 
 #include <condition_variable>
@@ -21,6 +24,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "memcube/store.h"
 
@@ -40,12 +44,23 @@ struct WriteJob {
   // committed in a transaction of its own, never handed to the change sink
   // (the log already has it), and a sink's refusal never fails it.
   bool from_log = false;
-  // The shard whose rows the job writes (Store::begin_write; the shard of the
-  // owner of the cube it writes, docs/scale-out.md). Jobs of different
-  // shards never share a transaction: each shard's group is appended to its
-  // own log by its own owner, and one shard's refusal must not undo
+  // The shard whose rows the job writes (WriteTxn::nested_for_shard; the
+  // shard of the owner of the cube it writes, docs/scale-out.md). Jobs of
+  // different shards never share a group: each shard's group is appended to
+  // its own log by its own owner, and one shard's refusal does not undo
   // another's commit. A shard the store lacks fails the job with conflict.
   std::uint32_t shard = 0;
+};
+
+// One shard's group of a commit turn, as the change sink gets it.
+struct SunkGroup {
+  std::uint32_t shard = 0;
+  const ChangeSet* changes = nullptr;  // every row the group changed, sealed
+  // The sink sets, for each group: ok and where the log holds it, or why the
+  // log does not hold it (the group is then not committed and its jobs fail
+  // with this, which is not fatal).
+  Status outcome;
+  LogPosition position;
 };
 
 class CommitQueue {
@@ -71,17 +86,20 @@ class CommitQueue {
   // Runs on the writer thread after the `done` of every job of a group (so
   // work the jobs left can be done once per group). Set before submitting.
   void set_after_group(std::function<void()> after_group) { after_group_ = std::move(after_group); }
-  // Replication (docs/scale-out.md): with a sink set, each group's
-  // transaction records the rows it changes (change_set.h), and the sink gets
-  // them, and the transaction (whose shard() says whose group it is), after
-  // the jobs ran and before the commit —
-  // where a cluster appends them to its log (and notes the log's position in
-  // the transaction). A group whose jobs changed nothing is not sunk, nor
-  // are jobs from_log. A sink's error aborts the group: nothing of it is
-  // committed and every job fails with that error, which is not fatal (the
-  // store is intact); a sink never returns map_full, which is the store's
-  // own. Runs on the writer thread; set before submitting.
-  using ChangeSink = std::function<Status(WriteTxn&, const ChangeSet&)>;
+  // Replication (docs/scale-out.md): with a sink set, each shard's group
+  // records the rows it changes (change_set.h), and the sink gets every group
+  // of a turn at once, after the jobs ran and before the commit — where a
+  // cluster appends them to its log, all in flight together, and says for
+  // each where the log holds it (SunkGroup). A group whose jobs changed
+  // nothing is not sunk, nor are jobs from_log. The turn commits the groups
+  // the log holds, with their log positions; a group the sink refused is not
+  // committed and its jobs fail with the refusal, which is not fatal (the
+  // store is intact). When some were refused, or the commit failed after the
+  // log took the groups, the store holds the acknowledged ones as a follower
+  // would: a transaction applying their records alone. If even that fails,
+  // the log is ahead of the store: `on_fatal` (a restarted node reads the
+  // records back). Runs on the writer thread; set before submitting.
+  using ChangeSink = std::function<void(std::vector<SunkGroup>& groups)>;
   void set_change_sink(ChangeSink sink) { change_sink_ = std::move(sink); }
   // Commits what is queued, then ends the writer thread. Idempotent.
   void stop();
@@ -91,9 +109,17 @@ class CommitQueue {
   std::size_t jobs_committed() const;
 
  private:
+  struct Turn;
   void run();
-  // `sink`: whether the change sink (if any) gets the group.
-  void commit_group(std::deque<WriteJob>& group, bool sink);
+  // Commits `parts` (each one shard's jobs) in one transaction. `sink`:
+  // whether the change sink (if any) gets their groups.
+  void commit_turn(const std::vector<std::deque<WriteJob>*>& parts, bool sink);
+  // One try of the turn's transaction. Errors: map_full (the turn may run
+  // again in a grown map: nothing of it is in the log), the store's.
+  Status attempt(Turn& turn, bool sinking);
+  // Commits the records of the turn's groups the log acknowledged, as a
+  // follower applies them. Errors: the store's.
+  Status hold_acknowledged(Turn& turn);
 
   Store& store_;
   std::function<void(const Status&)> on_fatal_;

@@ -362,12 +362,21 @@ Status WriteTxn::commit() {
 }
 
 Status WriteTxn::nested(const std::function<Status(WriteTxn&)>& op) {
+  return nested_for_shard(shard_, changes_, op);
+}
+
+Status WriteTxn::nested_for_shard(std::uint32_t shard, ChangeSet* changes,
+                                  const std::function<Status(WriteTxn&)>& op) {
+  if (shard >= store_->shards()) {
+    return {Errc::conflict, "a write for shard " + std::to_string(shard) + " in a store of " +
+                                std::to_string(store_->shards()) + " shard(s)"};
+  }
   MDB_txn* child = nullptr;
   int rc = mdb_txn_begin(store_->env_, txn_, 0, &child);
   if (rc) return from_mdb(rc, "nested transaction");
-  WriteTxn inner(store_, child, shard_);
-  inner.changes_ = changes_;
-  const std::size_t recorded = changes_ ? changes_->size() : 0;
+  WriteTxn inner(store_, child, shard);
+  inner.changes_ = changes;
+  const std::size_t recorded = changes ? changes->size() : 0;
   Status s = op(inner);
   if (s.ok()) {
     rc = mdb_txn_commit(child);
@@ -377,7 +386,7 @@ Status WriteTxn::nested(const std::function<Status(WriteTxn&)>& op) {
     inner.abort();
   }
   // What LMDB dropped, the record drops too.
-  if (!s.ok() && changes_) changes_->truncate(recorded);
+  if (!s.ok() && changes) changes->truncate(recorded);
   return s;
 }
 

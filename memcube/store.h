@@ -308,6 +308,15 @@ class WriteTxn {
   // Runs `op` in a nested transaction: if it returns an error, only its own
   // changes are rolled back. Errors: whatever `op` returns; io.
   Status nested(const std::function<Status(WriteTxn&)>& op);
+  // As nested(), for the rows of `shard` (which may be another than this
+  // transaction's): the ids `op` issues and its seal() are that shard's, and
+  // what it writes is recorded in `changes` (null: not recorded) instead of
+  // this transaction's record. So one transaction, one commit, holds each
+  // shard's group of a commit turn, and each group's record is its own
+  // (CommitQueue). Errors: whatever `op` returns; conflict (no such shard);
+  // io.
+  Status nested_for_shard(std::uint32_t shard, ChangeSet* changes,
+                          const std::function<Status(WriteTxn&)>& op);
 
   // A new time-ordered id of this transaction's shard: the least number
   // at or above `now_ms` << 16 (48 bits of Unix ms, then 16 bits) that is

@@ -1,14 +1,17 @@
-// store_helpers.h — opening a store or a blob store and committing one write
-// transaction in unit tests of memcube (BOOST_REQUIRE on failure to open).
+// store_helpers.h — opening a store or a blob store, committing one write
+// transaction and holding the writer in unit tests of memcube
+// (BOOST_REQUIRE on failure to open).
 #pragma once
 
 #include <boost/test/unit_test.hpp>
 
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "memcube/blob_store.h"
+#include "memcube/commit_queue.h"
 #include "memcube/store.h"
 
 namespace memos::testing {
@@ -40,5 +43,35 @@ store::Status write(store::Store& st, Fn&& fn, std::uint32_t shard = 0) {
   if (!s.ok()) return s;
   return txn->commit();
 }
+
+// Holds a commit queue's writer in a turn of its own (a job that changes
+// nothing) from construction until release() or destruction, so that every
+// job queued meanwhile is the next turn, whatever the threads' timing.
+class WriterHold {
+ public:
+  explicit WriterHold(store::CommitQueue& queue) {
+    auto holding = std::make_shared<std::promise<void>>();
+    queue.submit({[holding, released = release_.get_future().share()](store::WriteTxn&) {
+                    holding->set_value();
+                    released.wait();
+                    return store::Status{};
+                  },
+                  [](const store::Status&) {}});
+    holding->get_future().wait();
+  }
+  ~WriterHold() { release(); }
+  WriterHold(const WriterHold&) = delete;
+  WriterHold& operator=(const WriterHold&) = delete;
+
+  void release() {
+    if (released_) return;
+    released_ = true;
+    release_.set_value();
+  }
+
+ private:
+  std::promise<void> release_;
+  bool released_ = false;
+};
 
 }  // namespace memos::testing

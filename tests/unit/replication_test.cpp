@@ -29,6 +29,7 @@ using memos::testing::dump;
 using memos::testing::open_store;
 using memos::testing::Rows;
 using memos::testing::TempDir;
+using memos::testing::WriterHold;
 
 namespace {
 
@@ -534,12 +535,17 @@ BOOST_AUTO_TEST_CASE(the_commit_queue_sinks_each_group_before_its_commit) {
   bool refuse = false;
   {
     CommitQueue queue(*store, [](const Status& s) { BOOST_FAIL("fatal: " + s.message); });
-    queue.set_change_sink([&](WriteTxn&, const ChangeSet& changes) -> Status {
-      if (refuse) return {Errc::unavailable, "the log has no quorum"};
-      ChangeGroup group;
-      group.changes = changes;
-      log.push_back(encode_change_group(group));
-      return {};
+    queue.set_change_sink([&](std::vector<SunkGroup>& groups) {
+      for (SunkGroup& g : groups) {
+        if (refuse) {
+          g.outcome = {Errc::unavailable, "the log has no quorum"};
+          continue;
+        }
+        ChangeGroup group;
+        group.changes = *g.changes;
+        log.push_back(encode_change_group(group));
+        g.position.sequence = log.size();
+      }
     });
     auto run = [&](std::function<Status(WriteTxn&)> apply) {
       return queue.submit_and_wait({.apply = std::move(apply), .done = {}});
@@ -568,13 +574,15 @@ BOOST_AUTO_TEST_CASE(the_commit_queue_sinks_each_group_before_its_commit) {
   Cube c;
   BOOST_TEST((r->find_cube(1000, "lost", &c).code == Errc::not_found));
   r.reset();
-  // The log alone rebuilds the store.
+  // The log alone rebuilds the store (with where each record is in it, as
+  // the owner notes it).
   auto follower = open_store(follower_dir.path());
-  for (const std::string& record : log) {
+  for (std::size_t i = 0; i < log.size(); ++i) {
     ChangeGroup group;
-    BOOST_REQUIRE(decode_change_group(record, &group).ok());
+    BOOST_REQUIRE(decode_change_group(log[i], &group).ok());
     BOOST_REQUIRE(memos::testing::write(*follower, [&](WriteTxn& t) {
-                    return t.apply_changes(group.changes);
+                    if (Status s = t.apply_changes(group.changes); !s.ok()) return s;
+                    return t.set_log_position(0, LogPosition{.sequence = i + 1});
                   }).ok());
   }
   store.reset();
@@ -594,32 +602,35 @@ BOOST_AUTO_TEST_CASE(the_commit_queue_sinks_each_group_before_its_commit) {
 }
 
 // Each shard's writes are one group of their own: its owner appends them to
-// its own log, so jobs of two shards queued together commit apart, the sink
-// sees each with its shard, and one shard's refusal leaves the other's
-// commit standing. A follower applies a shard's record in that shard's
-// transaction, and only there: its last id advances that shard's ids.
+// its own log. Jobs of two shards queued together are one turn: the sink
+// gets both shards' groups at once (to append them together), the turn
+// commits once, and one shard's refusal leaves the other's commit standing
+// (the acknowledged record is applied alone). A follower applies a shard's
+// record in that shard's transaction, and only there: its last id advances
+// that shard's ids.
 BOOST_AUTO_TEST_CASE(each_shard_commits_and_sinks_its_own_group) {
   TempDir dir, follower_dir;
   auto store = open_store(dir.path(), 2);
   std::vector<std::pair<std::uint32_t, std::string>> log;  // shard, record
+  std::vector<std::vector<std::uint32_t>> sink_calls;      // each call's shards
+  bool refuse_shard_1 = true;
   {
     CommitQueue queue(*store, [](const Status& s) { BOOST_FAIL("fatal: " + s.message); });
-    queue.set_change_sink([&](WriteTxn& txn, const ChangeSet& changes) -> Status {
-      if (txn.shard() == 1) return {Errc::unavailable, "shard 1's log has no quorum"};
-      ChangeGroup group;
-      group.changes = changes;
-      log.emplace_back(txn.shard(), encode_change_group(group));
-      return {};
+    queue.set_change_sink([&](std::vector<SunkGroup>& groups) {
+      sink_calls.emplace_back();
+      for (SunkGroup& g : groups) {
+        sink_calls.back().push_back(g.shard);
+        if (g.shard == 1 && refuse_shard_1) {
+          g.outcome = {Errc::unavailable, "shard 1's log has no quorum"};
+          continue;
+        }
+        ChangeGroup group;
+        group.changes = *g.changes;
+        log.emplace_back(g.shard, encode_change_group(group));
+        g.position.sequence = log.size();
+      }
     });
-    // Held until every job below is queued, so that one turn takes them all.
-    std::promise<void> release;
-    std::shared_future<void> released = release.get_future().share();
-    std::promise<Status> first;
-    queue.submit({[released](WriteTxn&) {
-                    released.wait();
-                    return Status{};
-                  },
-                  [&](const Status& s) { first.set_value(s); }});
+    auto hold = std::make_unique<WriterHold>(queue);  // every job below is one turn
     std::vector<std::promise<Status>> done(4);
     auto job = [&](std::size_t i, std::uint32_t shard, const std::string& name) {
       WriteJob j{[name](WriteTxn& t) {
@@ -634,20 +645,52 @@ BOOST_AUTO_TEST_CASE(each_shard_commits_and_sinks_its_own_group) {
     job(1, 1, "b");
     job(2, 0, "c");
     job(3, 7, "d");  // a shard the store lacks
-    release.set_value();
-    BOOST_TEST(first.get_future().get().ok());
+    hold->release();
     BOOST_TEST(done[0].get_future().get().ok());
     const Status refused = done[1].get_future().get();
     BOOST_TEST((refused.code == Errc::unavailable));
     BOOST_TEST(refused.message == "shard 1's log has no quorum");
     BOOST_TEST(done[2].get_future().get().ok());
     BOOST_TEST((done[3].get_future().get().code == Errc::conflict));
+    // One sink call for the turn, with both shards' groups.
+    BOOST_REQUIRE(sink_calls.size() == 1u);
+    BOOST_TEST((sink_calls[0] == std::vector<std::uint32_t>{0, 1}));
+    BOOST_REQUIRE(log.size() == 1u);  // shard 0's two jobs, one group
+    BOOST_TEST(log[0].first == 0u);
+
+    // Both acknowledged: one transaction holds both, with their positions.
+    refuse_shard_1 = false;
+    hold = std::make_unique<WriterHold>(queue);
+    std::vector<std::promise<Status>> more(2);
+    for (std::uint32_t shard = 0; shard < 2; ++shard) {
+      WriteJob j{[shard](WriteTxn& t) {
+                   Cube c;
+                   return t.create_cube(1000 + shard, "both" + std::to_string(shard), "h", 16, 1,
+                                        &c);
+                 },
+                 [&more, shard](const Status& s) { more[shard].set_value(s); }};
+      j.shard = shard;
+      queue.submit(std::move(j));
+    }
+    const std::size_t turns = queue.groups_committed();
+    hold->release();
+    BOOST_TEST(more[0].get_future().get().ok());
+    BOOST_TEST(more[1].get_future().get().ok());
+    BOOST_TEST(queue.groups_committed() == turns + 2);  // the held job's turn and theirs
+    BOOST_REQUIRE(sink_calls.size() == 2u);
+    BOOST_TEST((sink_calls[1] == std::vector<std::uint32_t>{0, 1}));
+    BOOST_REQUIRE(log.size() == 3u);
   }
-  BOOST_REQUIRE(log.size() == 1u);  // shard 0's two jobs, one group
-  BOOST_TEST(log[0].first == 0u);
   std::optional<ReadTxn> r;
   BOOST_REQUIRE(store->begin_read(&r).ok());
   Cube c;
+  BOOST_TEST(r->find_cube(1001, "both1", &c).ok());
+  BOOST_TEST(c.id % 2 == 1u);
+  LogPosition position;
+  BOOST_REQUIRE(r->log_position(0, &position).ok());
+  BOOST_TEST(position.sequence == 2u);
+  BOOST_REQUIRE(r->log_position(1, &position).ok());
+  BOOST_TEST(position.sequence == 3u);
   BOOST_TEST(r->find_cube(1000, "a", &c).ok());
   BOOST_TEST(c.id % 2 == 0u);
   BOOST_TEST(r->find_cube(1000, "c", &c).ok());

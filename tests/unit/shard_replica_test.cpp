@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <memory>
 #include <set>
 #include <thread>
@@ -41,6 +42,7 @@ using Engines = memos::testing::SingleEngines;
 using memos::testing::EtcdServers;
 using memos::testing::NatsServers;
 using memos::testing::TempDir;
+using memos::testing::WriterHold;
 
 namespace {
 
@@ -108,8 +110,10 @@ struct Node : NodeParts {
     settings.lease = 1500ms;
     settings.poll = 100ms;
     replica = std::make_unique<ShardReplica>(settings, *store, *commits, *nats, *etcd);
-    commits->set_change_sink(
-        [this](WriteTxn& txn, const memos::store::ChangeSet& c) { return replica->sink(txn, c); });
+    commits->set_change_sink([this](std::vector<memos::store::SunkGroup>& groups) {
+      ShardReplica* only[] = {replica.get()};
+      sink_groups(only, groups);
+    });
     start_replica(*replica);
   }
   // Stops as kill -9 would leave things: the lease lapses, nothing given back.
@@ -443,9 +447,8 @@ struct ShardedNode : NodeParts {
     }
     reader = std::make_unique<StreamReader>("t", fed, *nats, 100ms, 2s);
     for (ShardReplica* r : fed) r->read_through(reader.get());
-    commits->set_change_sink([this](WriteTxn& txn, const memos::store::ChangeSet& c) {
-      return replicas[txn.shard()]->sink(txn, c);
-    });
+    commits->set_change_sink(
+        [fed](std::vector<memos::store::SunkGroup>& groups) { sink_groups(fed, groups); });
     for (auto& r : replicas) start_replica(*r);
     BOOST_REQUIRE(reader->start().ok());
     view = std::make_unique<ReplicaSet>(views, reader.get());
@@ -548,6 +551,94 @@ BOOST_AUTO_TEST_CASE(one_reader_feeds_every_shard_and_a_shard_that_fails_holds_b
   s = b.barrier(1s);
   BOOST_TEST((s.code == Errc::unavailable), s.message);
   BOOST_TEST(s.message.find("shard 1") != std::string::npos, s.message);
+}
+
+// An owner of two shards writes a turn holding both shards' writes: both
+// records go to the log together and the turn commits once, and a follower
+// applies both. When one shard's lease is gone, its jobs fail naming why
+// and the other shard's, of the same turn, commit and reach the follower.
+BOOST_AUTO_TEST_CASE(a_turn_of_two_shards_appends_both_and_a_shard_not_owned_fails_alone,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  Engines engines;
+  ShardedNode a("a", engines, 2);
+  BOOST_REQUIRE(eventually([&] { return a.replicas[0]->owner() && a.replicas[1]->owner(); }, 10s));
+  Cube cubes[2];
+  for (std::uint32_t shard : {0u, 1u}) {
+    BOOST_REQUIRE(a.write(
+                       [&](WriteTxn& t) {
+                         return t.create_cube(tenant_of_shard(shard, 2),
+                                              "c" + std::to_string(shard), "hash-v1", 16, 1,
+                                              &cubes[shard]);
+                       },
+                       shard)
+                      .ok());
+  }
+  ShardedNode b("b", engines, 2);
+
+  // Queues an item for each shard as one turn; waits for both.
+  auto one_turn = [&](const std::string& text, Item(&items)[2], Status(&results)[2]) {
+    std::promise<Status> done[2];
+    {
+      WriterHold hold(*a.commits);
+      for (std::uint32_t shard : {0u, 1u}) {
+        a.commits->submit({.apply =
+                               [&, shard](WriteTxn& t) {
+                                 return t.add_item(cubes[shard].id, draft(text), 0, 1,
+                                                   &items[shard]);
+                               },
+                           .done = [&, shard](const Status& s) { done[shard].set_value(s); },
+                           .shard = shard});
+      }
+    }
+    for (std::uint32_t shard : {0u, 1u}) results[shard] = done[shard].get_future().get();
+  };
+  const std::size_t turns = a.commits->groups_committed();
+  const ReplicaState before[2] = {a.replicas[0]->state(), a.replicas[1]->state()};
+  Item both[2];
+  Status results[2];
+  one_turn("both", both, results);
+  BOOST_TEST(results[0].ok(), results[0].message);
+  BOOST_TEST(results[1].ok(), results[1].message);
+  BOOST_TEST(a.commits->groups_committed() == turns + 2);  // the hold's turn and theirs
+  for (std::uint32_t shard : {0u, 1u}) {
+    const ReplicaState after = a.replicas[shard]->state();
+    BOOST_TEST(after.appended == before[shard].appended + 1);
+    // The store holds the shard's log to the record it appended.
+    std::optional<memos::store::ReadTxn> r;
+    BOOST_REQUIRE(a.store->begin_read(&r).ok());
+    memos::store::LogPosition position;
+    BOOST_REQUIRE(r->log_position(shard, &position).ok());
+    BOOST_TEST(position.sequence == after.position);
+    BOOST_TEST(position.digest == after.digest);
+  }
+  Status s = b.barrier(10s);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_TEST(b.holds(cubes[0].id, both[0].id));
+  BOOST_TEST(b.holds(cubes[1].id, both[1].id));
+
+  // Shard 1 is no longer this node's to write.
+  a.replicas[1]->stop(false);
+  Item alone[2];
+  one_turn("alone", alone, results);
+  BOOST_TEST(results[0].ok(), results[0].message);
+  BOOST_TEST((results[1].code == Errc::unavailable), results[1].message);
+  BOOST_TEST(results[1].message.find("does not own shard 1") != std::string::npos,
+             results[1].message);
+  BOOST_TEST(a.holds(cubes[0].id, alone[0].id));
+  BOOST_TEST(!a.holds(cubes[1].id, alone[1].id));
+  s = b.barrier(10s);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_TEST(b.holds(cubes[0].id, alone[0].id));
+  // Owner and follower agree on shard 0's rows and its log position.
+  std::optional<memos::store::ReadTxn> ra, rb;
+  BOOST_REQUIRE(a.store->begin_read(&ra).ok());
+  BOOST_REQUIRE(b.store->begin_read(&rb).ok());
+  memos::store::LogPosition pa, pb;
+  BOOST_REQUIRE(ra->log_position(0, &pa).ok());
+  BOOST_REQUIRE(rb->log_position(0, &pb).ok());
+  BOOST_TEST(pa.sequence == pb.sequence);
+  BOOST_TEST(pa.digest == pb.digest);
 }
 
 // The checker, in Jepsen's manner: three nodes on a three-server JetStream
