@@ -289,6 +289,11 @@ void run(const Options& opts) {
         .num("gets_per_question", asked > 0 ? served / asked : 0)
         .print();
   }
+  // Adds through the follower: each forwarded to the owner, and answered
+  // once the follower holds it (docs/scale-out.md, "Any node answers").
+  print_adds("forwarded-r" + std::to_string(opts.replicas) +
+                 (opts.shards > 1 ? "-s" + std::to_string(opts.shards) : ""),
+             timed_adds(*follower, opts.adds, opts.adds + 1, nullptr));
   // kill -9 of the owner: the lease lapses.
   owner.reset();
   a.process->stop(SIGKILL);

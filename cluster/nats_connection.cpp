@@ -484,14 +484,19 @@ Status NatsConnection::send_request(std::string_view subject, std::string_view d
 }
 
 Status NatsConnection::await_reply(std::uint64_t token, std::chrono::milliseconds timeout,
-                                   NatsMessage* reply) {
+                                   NatsMessage* reply, bool* timed_out) {
   std::unique_lock lock(mutex_);
+  if (timed_out) *timed_out = false;
   auto it = pending_.find(token);
   if (it == pending_.end()) return {Errc::unavailable, "no such request"};
   std::shared_ptr<Pending> pending = it->second;
   Status s;
   if (!replies_.wait_for(lock, timeout, [&] { return pending->done; })) {
     s = {Errc::unavailable, "no reply from NATS within " + std::to_string(timeout.count()) + " ms"};
+    if (timed_out) {
+      *timed_out = true;
+      return s;  // still waiting
+    }
   }
   pending_.erase(token);
   if (!s.ok()) return s;

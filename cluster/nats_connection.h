@@ -97,9 +97,12 @@ class NatsConnection {
   // sends and names the request in `*token`; await_reply waits for its reply
   // and forgets it, as does forget() for one whose reply is no longer wanted.
   // Every token must be awaited or forgotten. Errors: as request().
+  // With `timed_out` given, a wait that times out sets it and leaves the
+  // request waiting (await it again, or forget it); else it forgets it.
   Status send_request(std::string_view subject, std::string_view data, const Headers& headers,
                       std::uint64_t* token);
-  Status await_reply(std::uint64_t token, std::chrono::milliseconds timeout, NatsMessage* reply);
+  Status await_reply(std::uint64_t token, std::chrono::milliseconds timeout, NatsMessage* reply,
+                     bool* timed_out = nullptr);
   void forget(std::uint64_t token);
   // Delivers every message on `subject` (wildcards allowed) to `handler` on
   // the reader thread, from now until unsubscribe(*sid) or the connection's

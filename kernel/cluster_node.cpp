@@ -13,6 +13,10 @@
 namespace memos::kernel {
 namespace {
 
+// Writes forwarded to their owners and waited on at once; more wait their
+// turn (each tenant's in flight is bounded where its requests arrive).
+constexpr unsigned kForwardingThreads = 8;
+
 // The blobs whose reference count `changes` raise, with the sizes they give.
 std::vector<std::pair<store::BlobId, std::uint64_t>> raised_blobs(
     const std::vector<store::Change>& changes) {
@@ -102,6 +106,24 @@ bool writes_store(wire::Request::Which operation) {
       return true;
     default:
       return false;
+  }
+}
+
+bool forwardable(wire::Request::Which operation) {
+  using R = wire::Request;
+  switch (operation) {
+    case R::IMPORT_BEGIN:  // a session on the connection
+    case R::IMPORT_CHUNK:
+    case R::IMPORT_FINISH:
+    case R::CHAT:        // streams; runs where the model and the state are
+    case R::KV_PREFILL:  // the same
+    case R::PARAM_ADD:   // an upload's session
+    case R::PARAM_CVEC:  // a model's work
+    case R::PARAM_DISTILL:
+    case R::SCHED_RUN:  // the owner's own pass
+      return false;
+    default:
+      return writes_store(operation);
   }
 }
 
@@ -250,6 +272,11 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   log_view_ = std::make_unique<cluster::ReplicaSet>(std::move(every), stream_reader_.get());
   reads_ = std::make_unique<cluster::ReadBarrier>(
       *log_view_, std::max(2 * lease, std::chrono::milliseconds(2000)));
+  // A forwarded write takes the owner's time (an embedding, a commit, the
+  // log's quorum); one not answered within this is of unknown outcome.
+  forwarder_ = std::make_unique<cluster::WriteForwarder>(
+      config_.name, config_.node_id, *nats_, kForwardingThreads,
+      std::max(std::chrono::milliseconds(30000), 4 * lease));
   cluster::MembershipSettings roster;
   roster.cluster = config_.name;
   roster.node = config_.node_id;
@@ -287,6 +314,8 @@ void ClusterNode::start_prefetch() {
 }
 
 void ClusterNode::stop() {
+  // Forwarded requests still waiting fail; none is served from now on.
+  if (forwarder_) forwarder_->stop();
   if (membership_) membership_->stop();
   // Reads waiting for the replica are answered before it stops.
   if (reads_) reads_->stop();
@@ -295,6 +324,34 @@ void ClusterNode::stop() {
   // commits unlogged after this.
   if (stream_reader_) stream_reader_->stop();
   for (auto& r : replicas_) r->stop(true);
+}
+
+bool ClusterNode::forward_target(std::uint32_t tenant, std::string* owner) const {
+  if (!forwarder_ || replicas_.empty()) return false;
+  const std::uint32_t shard = store_.shard_of(tenant);
+  if (shard >= replicas_.size() || writable(shard).ok()) return false;
+  const cluster::ReplicaState st = replicas_[shard]->state();
+  // No owner known, or this node taking the shard over: the refusal says
+  // to retry.
+  if (st.owner_node.empty() || st.owner_node == config_.node_id || !st.fault.empty()) return false;
+  *owner = st.owner_node;
+  return true;
+}
+
+void ClusterNode::forward(const std::string& owner, std::uint32_t tenant, std::uint32_t uid,
+                          std::string frame, cluster::WriteForwarder::Done done) {
+  if (!forwarder_)
+    return done({store::Errc::unavailable, "this node has not joined its cluster"}, {});
+  const std::uint32_t shard = store_.shard_of(tenant);
+  auto still_owner = [this, shard, owner] {
+    return shard < replicas_.size() && replicas_[shard]->state().owner_node == owner;
+  };
+  forwarder_->forward(owner, uid, std::move(frame), std::move(still_owner), std::move(done));
+}
+
+Status ClusterNode::serve_forwarded(cluster::WriteForwarder::Handler handler) {
+  if (!forwarder_) return Status::unavailable("this node has not joined its cluster");
+  return Status::from(forwarder_->serve(std::move(handler)));
 }
 
 void ClusterNode::before_read(std::chrono::milliseconds max_staleness,
@@ -309,8 +366,10 @@ bool ClusterNode::current_within(std::chrono::milliseconds max_staleness) {
 
 bool ClusterNode::figures(std::vector<cluster::ReplicaState>* replicas,
                           cluster::BucketCounters* bucket, PrefetchCounters* prefetch,
-                          cluster::ReadBarrierCounters* reads) const {
-  if (replicas_.empty() || !bucket_ || !reads_) return false;
+                          cluster::ReadBarrierCounters* reads,
+                          cluster::ForwardingCounters* forwarding) const {
+  if (replicas_.empty() || !bucket_ || !reads_ || !forwarder_) return false;
+  *forwarding = forwarder_->counters();
   replicas->clear();
   for (const auto& r : replicas_) replicas->push_back(r->state());
   *bucket = bucket_->counters();

@@ -45,6 +45,7 @@
 #include "cluster/replica_set.h"
 #include "cluster/shard_replica.h"
 #include "cluster/stream_reader.h"
+#include "cluster/write_forwarding.h"
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/blob_prefetch.h"
 #include "kernel/config.h"
@@ -59,6 +60,13 @@ namespace memos::kernel {
 // Whether a request of this kind writes the store: those a follower refuses
 // (a chat stores its KV state; a scheduler run writes working sets).
 bool writes_store(wire::Request::Which operation);
+
+// Whether a write of this kind goes to its shard's owner when it reaches
+// another node (ClusterNode::forward_target): the writes answered with one
+// reply frame and held by no session of the connection. An import (its
+// session), a chat or prefill (which streams, and runs where the model and
+// its state are) and an adapter's upload are refused naming the owner.
+bool forwardable(wire::Request::Which operation);
 
 // Whether a request of this kind reads what the log replicates: those a
 // node serves only once its store holds every write acknowledged before
@@ -110,6 +118,22 @@ class ClusterNode {
 
   // Success while this node owns `shard`, else why not.
   Status writable(std::uint32_t shard) const;
+  // Forwarding (cluster/write_forwarding.h). Whether a write of `tenant`
+  // goes to another node: true, with `*owner`, when this node cannot write
+  // the tenant's shard now and another node owns it as far as this one
+  // knows. (A write to a cube shared by another tenant is that tenant's
+  // shard's: its owner, should it not own that shard too, refuses it
+  // naming the owner.)
+  bool forward_target(std::uint32_t tenant, std::string* owner) const;
+  // Sends a request of `tenant`'s to node `owner` as `uid`'s; `done`, on a
+  // forwarding thread, gets the owner's reply frame. Errors:
+  // WriteForwarder's.
+  // Stops waiting once the tenant's shard has another owner.
+  void forward(const std::string& owner, std::uint32_t tenant, std::uint32_t uid, std::string frame,
+               cluster::WriteForwarder::Done done);
+  // Runs requests other nodes forward here with `handler` (on NATS's
+  // reader thread: it only queues them). Before start(): unavailable.
+  Status serve_forwarded(cluster::WriteForwarder::Handler handler);
   // Success while this node owns any shard (a request that writes may then
   // be its to write; the change sink refuses a group of another shard),
   // else why not: what writable(0) says with one shard.
@@ -128,7 +152,8 @@ class ClusterNode {
   // (memctl metrics), without asking any engine. False before the node
   // joined. `prefetch` stays zero without cluster.prefetch_blobs.
   bool figures(std::vector<cluster::ReplicaState>* replicas, cluster::BucketCounters* bucket,
-               PrefetchCounters* prefetch, cluster::ReadBarrierCounters* reads) const;
+               PrefetchCounters* prefetch, cluster::ReadBarrierCounters* reads,
+               cluster::ForwardingCounters* forwarding) const;
   // Asks etcd, the log and every node on the roster, each within `timeout`
   // (blocks: run it on a worker). An engine that does not answer leaves a
   // note, not an error. Errors: unavailable (not joined yet).
@@ -171,6 +196,7 @@ class ClusterNode {
   std::unique_ptr<cluster::ReplicaSet> log_view_;    // every replica, as the barrier's one log
   std::unique_ptr<cluster::Membership> membership_;  // after the replicas: it reports them
   std::unique_ptr<cluster::ReadBarrier> reads_;      // after the replicas: it asks them
+  std::unique_ptr<cluster::WriteForwarder> forwarder_;
   // cluster.prefetch_blobs: fed once each applied record commits; the
   // destructor stops it before the bucket goes.
   std::unique_ptr<BlobPrefetch> prefetch_;

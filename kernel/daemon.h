@@ -131,6 +131,24 @@ class Daemon final : public ConnectionOwner {
   // counts from `arrived`.
   void dispatch(const Peer& peer, std::uint64_t connection_id, wire::Request::Reader request,
                 std::chrono::steady_clock::time_point arrived);
+  // dispatch() with the replies going to `reply` (from any thread) rather
+  // than to the connection.
+  void dispatch_to(const Peer& peer, std::uint64_t connection_id, wire::Request::Reader request,
+                   std::chrono::steady_clock::time_point arrived, Reply reply);
+  // Cluster mode (daemon_forwarding.cpp): sends an admitted write to its
+  // shard's owner when this node cannot write it and another node owns it
+  // (ClusterNode::forward_target); false when it stays here.
+  bool forward_if_not_owned(const Peer& peer, std::uint64_t connection_id,
+                            wire::Request::Reader request,
+                            std::chrono::steady_clock::time_point arrived);
+  // The owner's answer to a forwarded write reaches its client once this
+  // node holds what the owner committed (read your writes here too).
+  void finish_forwarded(std::uint64_t connection_id, std::uint32_t tenant, std::uint64_t request_id,
+                        wire::Request::Which operation,
+                        std::chrono::steady_clock::time_point arrived, store::Status status,
+                        std::string reply);
+  // Runs a write another node forwarded here as its peer's (loop thread).
+  void serve_forwarded(cluster::ForwardedRequest request, cluster::WriteForwarder::Answer answer);
   // Cluster mode: dispatches a read once this node is current, or answers
   // why it cannot be (ClusterNode::before_read).
   void dispatch_when_current(const Peer& peer, std::uint64_t connection_id,
@@ -184,6 +202,10 @@ class Daemon final : public ConnectionOwner {
   };
   static constexpr std::uint32_t kDaemonFlow = 0xFFFFFFFF;  // (uid_t)-1 is no one's
   std::optional<Dispatching> dispatching_;                  // set while a request is dispatched
+  // Forwarded writes run as connections of their own, numbered apart from
+  // the real ones (which count up from 1).
+  static constexpr std::uint64_t kForwardedConnections = std::uint64_t{1} << 63;
+  std::uint64_t forwarded_served_ = 0;
   FairQueue waiting_work_;
   unsigned worker_slots_ = 2;
   unsigned running_work_ = 0;

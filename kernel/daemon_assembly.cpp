@@ -352,6 +352,18 @@ Status Daemon::start_request_handler() {
                &answer_models_,
                &request_metrics_,
                cluster_.get()});
+  if (cluster_) {
+    // Writes other nodes forward here (on NATS's reader thread: queued for
+    // the loop, where every request starts).
+    Status s = cluster_->serve_forwarded([this](cluster::ForwardedRequest request,
+                                                cluster::WriteForwarder::Answer answer) {
+      mailbox_->post([this, request = std::move(request), answer = std::move(answer)]() mutable {
+        serve_forwarded(std::move(request), std::move(answer));
+      });
+    });
+    // Unavailable: the subscription is made when NATS answers again.
+    if (!s.ok()) spdlog::warn("cluster: serving forwarded writes: {}", s.message);
+  }
   return {};
 }
 

@@ -23,6 +23,7 @@ void Daemon::on_request(Connection& conn, wire::Request::Reader request) {
   if (!refusal.ok()) return deliver(id, error_frame(request.getId(), refusal), true);
   ++inflight_[peer.tenant];
   const auto arrived = std::chrono::steady_clock::now();
+  if (forward_if_not_owned(peer, id, request, arrived)) return;
   // Cluster mode: a read waits until this node holds every write the log
   // acknowledged before it arrived, unless the node is current (an owner,
   // or a follower within the staleness the client accepts).
@@ -61,31 +62,33 @@ void Daemon::dispatch_when_current(const Peer& peer, std::uint64_t id,
 
 void Daemon::dispatch(const Peer& peer, std::uint64_t id, wire::Request::Reader request,
                       std::chrono::steady_clock::time_point arrived) {
-  MEMOS_ASSERT_ON_THREAD(loop_thread_);
   const std::uint32_t tenant = peer.tenant;
+  dispatch_to(peer, id, request, arrived, [this, id, tenant](Frame frame, bool last) {
+    // A request answered on the loop (a refusal, a cheap read) is delivered
+    // now; one answered elsewhere comes back through the mailbox, which
+    // keeps a request's partial replies and its answer in order.
+    if (loop_thread_.on_owner()) {
+      deliver(id, frame, last);
+      if (last) request_done(tenant);
+      return;
+    }
+    mailbox_->post([this, id, tenant, frame = std::move(frame), last] {
+      deliver(id, frame, last);
+      if (last) request_done(tenant);
+    });
+  });
+}
+
+void Daemon::dispatch_to(const Peer& peer, std::uint64_t id, wire::Request::Reader request,
+                         std::chrono::steady_clock::time_point arrived, Reply reply) {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
   // The work the handler queues for a worker is this tenant's (run_on_worker).
-  dispatching_ = Dispatching{tenant, peer.policy->weight, id};
+  dispatching_ = Dispatching{peer.tenant, peer.policy->weight, id};
   struct Done {
     std::optional<Dispatching>& d;
     ~Done() { d.reset(); }
   } done{dispatching_};
-  handler_->handle(
-      peer, id, request,
-      [this, id, tenant](Frame frame, bool last) {
-        // A request answered on the loop (a refusal, a cheap read) is delivered
-        // now; one answered elsewhere comes back through the mailbox, which
-        // keeps a request's partial replies and its answer in order.
-        if (loop_thread_.on_owner()) {
-          deliver(id, frame, last);
-          if (last) request_done(tenant);
-          return;
-        }
-        mailbox_->post([this, id, tenant, frame = std::move(frame), last] {
-          deliver(id, frame, last);
-          if (last) request_done(tenant);
-        });
-      },
-      arrived);
+  handler_->handle(peer, id, request, std::move(reply), arrived);
 }
 
 // A tenant's rates and its requests in flight (memos-policy(5)), checked as

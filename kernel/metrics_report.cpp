@@ -118,7 +118,10 @@ void write_cluster(const Services& s, PrometheusText* out) {
   cluster::BucketCounters bucket;
   PrefetchCounters prefetch;
   cluster::ReadBarrierCounters reads;
-  if (!s.cluster || !s.cluster->figures(&replicas, &bucket, &prefetch, &reads)) return;
+  cluster::ForwardingCounters forwarding;
+  if (!s.cluster || !s.cluster->figures(&replicas, &bucket, &prefetch, &reads, &forwarding)) {
+    return;
+  }
   // The node's figures over its shards (one stream: the furthest position).
   std::size_t owned = 0, stopped = 0;
   std::uint64_t position = 0, appended = 0, applied = 0;
@@ -183,6 +186,17 @@ void write_cluster(const Services& s, PrometheusText* out) {
   out->family("memosd_cluster_read_barriers_total", "counter",
               "Times this node asked the log where it ends for the reads waiting then.");
   out->sample("memosd_cluster_read_barriers_total", static_cast<double>(reads.rounds));
+  out->family("memosd_cluster_forwarded_writes_total", "counter",
+              "Writes this node sent to their shard's owner, by whether the owner answered (an "
+              "unanswered one's outcome is unknown: clients retry with their idempotency key).");
+  out->sample("memosd_cluster_forwarded_writes_total", {{"result", "answered"}},
+              static_cast<double>(forwarding.answered));
+  out->sample("memosd_cluster_forwarded_writes_total", {{"result", "unanswered"}},
+              static_cast<double>(forwarding.unanswered));
+  out->family("memosd_cluster_forwarded_writes_served_total", "counter",
+              "Writes other nodes forwarded to this node, as their shard's owner.");
+  out->sample("memosd_cluster_forwarded_writes_served_total",
+              static_cast<double>(forwarding.served));
 }
 
 }  // namespace

@@ -203,7 +203,15 @@ BOOST_AUTO_TEST_CASE(a_prefetching_follower_holds_the_state_before_it_takes_over
   StoredOnOwner t(true);
   Node& n2 = *t.n2;
   BOOST_TEST(eventually([&] { return n2.blob_files() == 1u; }, 20s), n2.process->log());
+  // The file is in place a moment before the prefetch counts it.
   auto m = n2.client()->metrics();
+  BOOST_TEST(eventually(
+      [&] {
+        m = n2.client()->metrics();
+        return m.ok() &&
+               m->find("memosd_blob_prefetch_total{result=\"fetched\"} 1\n") != std::string::npos;
+      },
+      10s));
   BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
   for (const char* line :
        {"memosd_blob_prefetch_total{result=\"fetched\"} 1\n",
@@ -232,10 +240,17 @@ BOOST_AUTO_TEST_CASE(a_follower_turning_prefetch_on_fetches_what_its_store_refer
   n2.write_conf("n2", t.engines, t.model, true);
   BOOST_REQUIRE_MESSAGE(n2.process->start(60s), n2.process->log());
   BOOST_TEST(eventually([&] { return n2.blob_files() == 1u; }, 20s), n2.process->log());
-  auto m = n2.client()->metrics();
-  BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
+  // The file is in place a moment before the prefetch counts it.
   const char* fetched = "memosd_blob_prefetch_total{result=\"fetched\"} 1\n";
-  BOOST_TEST(m->find(fetched) != std::string::npos, fetched << " in\n" << *m);
+  auto m = n2.client()->metrics();
+  BOOST_TEST(eventually(
+                 [&] {
+                   m = n2.client()->metrics();
+                   return m.ok() && m->find(fetched) != std::string::npos;
+                 },
+                 10s),
+             fetched << " in\n"
+                     << (m.ok() ? *m : why(m)));
   BOOST_TEST(eventually(
                  [&] {
                    return n2.process->log().find(

@@ -24,7 +24,15 @@
 #include <sstream>
 #include <thread>
 
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <cstring>
+
 #include "cluster/jetstream.h"
+#include "cluster/nats_connection.h"
+#include "ipc/message.h"
+#include "ipc/schema/memos.capnp.h"
 #include "memcube/record_codec.h"
 #include "memcube/shard.h"
 #include "memos/client.h"
@@ -64,8 +72,8 @@ struct Node {
   }
   void start() { BOOST_REQUIRE_MESSAGE(process->start(30s), process->log()); }
 
-  std::unique_ptr<memos::Client> client() const {
-    auto connected = memos::Client::connect(process->socket());
+  std::unique_ptr<memos::Client> client(memos::ClientOptions options = {}) const {
+    auto connected = memos::Client::connect(process->socket(), options);
     BOOST_REQUIRE_MESSAGE(connected.ok(), why(connected));
     return std::move(connected.value());
   }
@@ -92,18 +100,45 @@ memos::NewItem memory(const std::string& text) {
   return item;
 }
 
-// Whether `c`'s node refuses an add within `timeout`, naming `owner` (a
-// node that has just started or resumed may not know the owner at once).
-void expect_refused_naming(memos::Client& c, const std::string& owner,
-                           std::chrono::milliseconds timeout) {
-  memos::Result<memos::Item> refused = memos::Error{memos::ErrorCode::unavailable};
-  const bool names_owner = eventually(
+// The value of metrics sample `line` (name and labels) on `c`'s node; -1
+// when it has none.
+std::int64_t sample(memos::Client& c, const std::string& line) {
+  auto m = c.metrics();
+  BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
+  const auto at = m->find("\n" + line + " ");  // a sample, not its HELP line
+  if (at == std::string::npos) return -1;
+  return std::stoll(m->substr(at + line.size() + 2));
+}
+
+constexpr const char* kForwarded = "memosd_cluster_forwarded_writes_total{result=\"answered\"}";
+constexpr const char* kServed = "memosd_cluster_forwarded_writes_served_total";
+
+// Adds `text` to cube "c" through `follower` within `timeout` (a node that
+// has just started or resumed may not know the owner at once): the write
+// goes to `owner`, which counts it served, and the follower answers it
+// once the follower holds it, so a read there finds it even accepting
+// staleness. Returns its id.
+std::uint64_t expect_forwarded(const Node& follower, const Node& owner, const std::string& text,
+                               std::chrono::milliseconds timeout) {
+  auto o = owner.client();
+  auto f = follower.client();
+  const std::int64_t served = sample(*o, kServed);
+  memos::Result<memos::Item> added = memos::Error{memos::ErrorCode::unavailable};
+  const bool written = eventually(
       [&] {
-        refused = c.add("c", memory("written on a follower"));
-        return !refused.ok() && refused.error().message.find("node " + owner) != std::string::npos;
+        added = f->add("c", memory(text));
+        return added.ok();
       },
       timeout);
-  BOOST_TEST(names_owner, why(refused));
+  BOOST_REQUIRE_MESSAGE(written, why(added) << "\n" << follower.process->log());
+  BOOST_TEST(sample(*o, kServed) > served);
+  BOOST_TEST(sample(*f, kForwarded) > 0);
+  memos::ClientOptions stale;
+  stale.max_staleness_ms = 600000;
+  auto got = follower.client(stale)->get("c", added->id);
+  BOOST_TEST(got.ok(), why(got));
+  if (got.ok()) BOOST_TEST(got->text == text);
+  return added->id;
 }
 
 // Adds `text` through `node` once it owns the store (after a failover or a
@@ -149,16 +184,6 @@ std::optional<memos::NodeStatus> node_in(const memos::ClusterStatus& status,
   return std::nullopt;
 }
 
-// The value of metrics sample `line` (name and labels) on `c`'s node; -1
-// when it has none.
-std::int64_t sample(memos::Client& c, const std::string& line) {
-  auto m = c.metrics();
-  BOOST_REQUIRE_MESSAGE(m.ok(), why(m));
-  const auto at = m->find("\n" + line + " ");  // a sample, not its HELP line
-  if (at == std::string::npos) return -1;
-  return std::stoll(m->substr(at + line.size() + 2));
-}
-
 // n1 owning the store, with cube "c" made, and n2 following it.
 struct OwnerAndFollower {
   Engines engines;
@@ -168,7 +193,7 @@ struct OwnerAndFollower {
 
 }  // namespace
 
-BOOST_FIXTURE_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_refuses_its_own,
+BOOST_FIXTURE_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_forwards_its_own,
                         OwnerAndFollower,
                         *boost::unit_test::label("engines") *
                             boost::unit_test::precondition(engines_installed)) {
@@ -267,17 +292,42 @@ BOOST_FIXTURE_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_refuse
   BOOST_TEST(out.find("\"bucket\":{\"name\":\"MEMOS_t_BLOBS\",\"blobs\":0,") != std::string::npos,
              out);
 
-  // A write to the follower is refused before anything is done, naming the
-  // owner, and leaves nothing behind on either node.
-  auto refused = follower->add("c", memory("written on the follower"));
-  BOOST_REQUIRE(!refused.ok());
-  BOOST_TEST((refused.error().code == memos::ErrorCode::unavailable));
-  BOOST_TEST(refused.error().retryable);
-  BOOST_TEST(refused.error().message.find("node n1") != std::string::npos, refused.error().message);
-  BOOST_TEST(!follower->cube_create("d").ok());
-  auto hits = found(*owner, "follower", memos::SearchMode::lexical);
-  BOOST_REQUIRE(hits);
-  BOOST_TEST(hits->empty());
+  // Writes on the follower go to the owner, as the peer's: what they make
+  // is the client's on both nodes, an idempotency key holds across them,
+  // and a refusal is the owner's.
+  const std::uint64_t through = expect_forwarded(n2, n1, "written through the follower", 10s);
+  auto got = owner->get("c", through);
+  BOOST_REQUIRE_MESSAGE(got.ok(), why(got));
+  BOOST_TEST(got->text == "written through the follower");
+  memos::NewItem keyed = memory("zebra crossing, once");
+  keyed.idempotency_key = "forwarded-once";
+  auto first = follower->add("c", keyed);
+  BOOST_REQUIRE_MESSAGE(first.ok(), why(first));
+  auto again = owner->add("c", keyed);
+  BOOST_REQUIRE_MESSAGE(again.ok(), why(again));
+  BOOST_TEST(again->id == first->id);
+  ids.insert(first->id);
+  auto made = follower->cube_create("d");
+  BOOST_REQUIRE_MESSAGE(made.ok(), why(made));
+  BOOST_TEST(owner->cube_show("d").ok());
+  auto twice = follower->cube_create("d");
+  BOOST_REQUIRE(!twice.ok());
+  BOOST_TEST((twice.error().code == memos::ErrorCode::already_exists), why(twice));
+  BOOST_REQUIRE(follower->cube_remove("d", true).ok());
+  // A write that is not forwarded (an import holds a session on its
+  // connection) is refused as before, naming the owner.
+  const std::string archive = std::string(1, '\0');
+  std::size_t offered = 0;
+  auto imported = follower->import_cube(
+      [&](char* buf, std::size_t n) -> std::size_t {
+        if (offered >= archive.size() || n == 0) return 0;
+        buf[0] = archive[offered++];
+        return 1;
+      },
+      "e");
+  BOOST_REQUIRE(!imported.ok());
+  BOOST_TEST((imported.error().code == memos::ErrorCode::unavailable), why(imported));
+  BOOST_TEST(imported.error().message.find("node n1") != std::string::npos, why(imported));
 
   // A removal on the owner reaches the follower's indexes.
   const std::uint64_t gone = *ids.begin();
@@ -297,6 +347,80 @@ BOOST_FIXTURE_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_refuse
   auto cubes = follower->cube_list();
   BOOST_REQUIRE(cubes.ok());
   BOOST_TEST(cubes->empty());
+}
+
+// A node's forwarding subject takes what other memosd nodes send; anything
+// else reaching it (from a publisher on the bus) gets a clear refusal, or
+// no answer without the uid a node names, and changes nothing.
+BOOST_FIXTURE_TEST_CASE(forwarded_requests_no_node_would_send_are_refused, OwnerAndFollower,
+                        *boost::unit_test::label("engines") *
+                            boost::unit_test::precondition(engines_installed)) {
+  using memos::cluster::NatsConnection;
+  using memos::cluster::NatsMessage;
+  memos::cluster::NatsOptions options;
+  options.servers = {engines.nats.url(0)};
+  memos::store::Status connected;
+  auto nats = NatsConnection::connect(options, &connected);
+  BOOST_REQUIRE_MESSAGE(nats, connected.message);
+  const std::string subject = "memos.t.node.n1.forward";
+  const memos::cluster::Headers as_root = {{"Memos-Uid", "0"}, {"Memos-From", "intruder"}};
+  // The error a reply carries ("" if it is not an error reply).
+  auto error_of = [](const std::string& bytes, std::uint64_t* id) -> std::string {
+    if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0) return "not a frame";
+    auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+    std::memcpy(words.begin(), bytes.data(), bytes.size());
+    capnp::FlatArrayMessageReader reader(words);
+    auto r = reader.getRoot<memos::wire::Response>();
+    *id = r.getId();
+    if (!r.isError()) return "";
+    return std::to_string(static_cast<int>(r.getError().getCode())) + " " +
+           r.getError().getMessage().cStr();
+  };
+  auto frame_of = [](capnp::MallocMessageBuilder& m) {
+    auto words = memos::ipc::encode_frame(m);
+    return std::string(reinterpret_cast<const char*>(words.begin()),
+                       words.size() * sizeof(capnp::word));
+  };
+  auto owner = n1.client();
+  auto before = owner->cube_show("c");
+  BOOST_REQUIRE_MESSAGE(before.ok(), why(before));
+
+  // Without the uid a forwarding node names: no answer.
+  capnp::MallocMessageBuilder add;
+  auto request = add.initRoot<memos::wire::Request>();
+  request.setId(7);
+  request.initAdd().setCube("c");
+  request.getAdd().setText("an intruder's memory");
+  NatsMessage reply;
+  BOOST_TEST(
+      !nats->request(subject, frame_of(add), {{"Memos-From", "intruder"}}, 1500ms, &reply).ok());
+  BOOST_TEST(!nats->request(subject, frame_of(add), {{"Memos-Uid", "-1"}}, 1500ms, &reply).ok());
+  BOOST_TEST(
+      !nats->request(subject, frame_of(add), {{"Memos-Uid", "4294967296"}}, 1500ms, &reply).ok());
+  // Not whole words, garbage of whole words, and a read (not forwarded
+  // between nodes): each refused as a bad request.
+  const std::string bad = std::to_string(static_cast<int>(memos::wire::ErrorCode::BAD_REQUEST));
+  std::uint64_t id = 0;
+  BOOST_REQUIRE(nats->request(subject, "abc", as_root, 5s, &reply).ok());
+  BOOST_TEST(error_of(reply.data, &id).starts_with(bad), error_of(reply.data, &id));
+  BOOST_REQUIRE(nats->request(subject, std::string(64, '\xff'), as_root, 5s, &reply).ok());
+  BOOST_TEST(error_of(reply.data, &id).starts_with(bad + " malformed request"),
+             error_of(reply.data, &id));
+  capnp::MallocMessageBuilder list;
+  auto read = list.initRoot<memos::wire::Request>();
+  read.setId(9);
+  read.setCubeList();
+  BOOST_REQUIRE(nats->request(subject, frame_of(list), as_root, 5s, &reply).ok());
+  const std::string refused = error_of(reply.data, &id);
+  BOOST_TEST(refused.starts_with(bad), refused);
+  BOOST_TEST(refused.find("not forwarded between nodes") != std::string::npos, refused);
+  BOOST_TEST(id == 9u);
+  // Nothing of it reached the store.
+  auto after = owner->cube_show("c");
+  BOOST_REQUIRE_MESSAGE(after.ok(), why(after));
+  BOOST_TEST(after->head_version == before->head_version);
+  // A request over the bus's limit never leaves the publisher.
+  BOOST_TEST(!nats->publish(subject, std::string(9u << 20, 'x'), as_root).ok());
 }
 
 // A read on a follower sees every write acknowledged before it, with no
@@ -398,7 +522,8 @@ BOOST_FIXTURE_TEST_CASE(the_follower_takes_over_from_a_killed_owner_with_every_a
   n1.start();
   auto c1 = n1.client();
   BOOST_TEST(eventually([&] { return c1->get("c", added.id).ok(); }, 10s));
-  expect_refused_naming(*c1, "n2", 5s);
+  const std::uint64_t forwarded = expect_forwarded(n1, n2, "heron through n1", 5s);
+  acknowledged[forwarded] = "heron through n1";
   std::set<std::uint64_t> ids;
   for (const auto& [id, text] : acknowledged) ids.insert(id);
   BOOST_TEST(eventually(
@@ -454,7 +579,7 @@ BOOST_FIXTURE_TEST_CASE(a_paused_owner_that_resumes_follows_the_owner_that_repla
   BOOST_REQUIRE(::kill(n1.process->pid(), SIGCONT) == 0);
 
   auto c1 = n1.client();
-  expect_refused_naming(*c1, "n2", 10s);
+  ids.insert(expect_forwarded(n1, n2, "otter through the resumed n1", 10s));
   auto c2 = n2.client();
   for (int i = 0; i < 3; ++i) {
     auto added = c2->add("c", memory("otter after n1 resumed " + std::to_string(i)));
@@ -591,9 +716,22 @@ BOOST_AUTO_TEST_CASE(each_tenant_writes_its_own_shard_and_every_node_reads_them_
     for (std::uint64_t id; in >> id;) {
       if (auto got = (*follower)->get("c", id); !got.ok()) return "get on n2: " + why(got);
     }
-    return "";
+    // A write through n2 goes to n1 as this uid's: into its own cube "c".
+    auto through = (*follower)->add("c", memory("another tenant's memory through n2"));
+    if (!through.ok()) return "add through n2: " + why(through);
+    if (through->id % kShards != memos::store::shard_of(other, kShards))
+      return "id " + std::to_string(through->id) + " through n2 is not its shard's";
+    if (auto got = (*c)->get("c", through->id); !got.ok()) return "get on n1: " + why(got);
+    return "forwarded " + std::to_string(through->id);  // the child's word for success
   });
-  BOOST_TEST(report.empty(), report << "\n" << n1.process->log());
+  const std::string ok = "forwarded ";
+  BOOST_REQUIRE_MESSAGE(report.starts_with(ok), report << "\n"
+                                                       << n1.process->log() << "\n"
+                                                       << n2.process->log());
+  const std::uint64_t forwarded_id = std::stoull(report.substr(ok.size()));
+  // Not root's: root's cube "c" on the owner does not hold it.
+  auto not_roots = owner->get("c", forwarded_id);
+  BOOST_TEST(!not_roots.ok());
   auto follower = n2.client();
   for (std::uint64_t id : roots) {
     auto got = follower->get("c", id);
@@ -609,8 +747,8 @@ BOOST_AUTO_TEST_CASE(each_tenant_writes_its_own_shard_and_every_node_reads_them_
   }
   BOOST_TEST(sample(*owner, "memosd_cluster_owner") == kShards);
   BOOST_TEST(sample(*follower, "memosd_cluster_owner") == 0);
-  // A write on the follower is refused, naming the owner.
-  expect_refused_naming(*follower, "n1", 10s);
+  // A write on the follower goes to the owner of the writer's shard.
+  expect_forwarded(n2, n1, "root's memory through n2", 10s);
 
   // Another count: refused at start, naming the cluster's.
   TempDir dir;
