@@ -320,7 +320,16 @@ void ShardReplica::run() {
     }
     if (Clock::now() >= next_lease_check) {
       next_lease_check = Clock::now() + settings_.lease / 3;
-      note(owner ? keep_lease() : claim());
+      bool handing_over;
+      {
+        std::lock_guard lock(mutex_);
+        handing_over = handing_over_;
+      }
+      if (owner && handing_over) {
+        give_back();
+      } else {
+        note(owner ? keep_lease() : claim());
+      }
       tell_role();
     }
     // A new owner writes only once its barrier is in the log.
@@ -489,10 +498,17 @@ Status ShardReplica::claim() {
   std::optional<EtcdKeyValue> holder;
   if (Status s = etcd_.get(owner_key(), &holder); !s.ok()) return s;
   if (holder) {
+    free_since_.reset();
     std::lock_guard lock(mutex_);
     owner_node_ = holder->value;
     return {};
   }
+  {
+    std::lock_guard lock(mutex_);
+    owner_node_.clear();
+  }
+  if (!free_since_) free_since_ = Clock::now();
+  if (claim_gate_ && !claim_gate_(Clock::now() - *free_since_)) return {};
   // Free. Whoever owns it next must hold every acknowledged record first:
   // the leader's last sequence covers them all.
   std::uint64_t last = 0;
@@ -538,9 +554,39 @@ Status ShardReplica::claim() {
   lease_ = lease;
   lease_valid_until_ = granted_at + std::chrono::seconds(ttl_s) - margin(settings_.lease);
   owner_node_ = settings_.node;
+  free_since_.reset();
   spdlog::info("shard {}: this node ({}) holds its lease now, at log sequence {}", settings_.shard,
                settings_.node, position_);
   return {};
+}
+
+void ShardReplica::hand_over() {
+  std::lock_guard lock(mutex_);
+  handing_over_ = true;
+}
+
+void ShardReplica::give_back() {
+  std::int64_t lease = 0;
+  {
+    std::lock_guard lock(mutex_);
+    handing_over_ = false;
+    if (!owner_) return;
+    lease = lease_;
+    owner_ = false;
+    lease_ = 0;
+    owner_node_.clear();
+    changed_.notify_all();
+  }
+  tell_role();
+  // Not claimed again at once: the claim gate keeps a node that owns more
+  // than another from it (ShardBalancer).
+  if (Status s = etcd_.revoke(lease); !s.ok()) {
+    spdlog::warn("shard {}: the lease was not given back ({}); it lapses in {} ms", settings_.shard,
+                 s.message, settings_.lease.count());
+    return;
+  }
+  spdlog::info("shard {}: this node ({}) gave its lease back and follows", settings_.shard,
+               settings_.node);
 }
 
 Status ShardReplica::keep_lease() {

@@ -155,6 +155,15 @@ class ShardReplica : public LogView {
   // in memory is reloaded from the store it now writes. Set before start().
   using RoleObserver = std::function<void(bool owner)>;
   void set_role_observer(RoleObserver observer) { role_observer_ = std::move(observer); }
+  // Asked before claiming a free shard, with how long this replica has seen
+  // it free: false leaves it to another node for now (ShardBalancer). Set
+  // before start(); none: claim at once.
+  using ClaimGate = std::function<bool(std::chrono::steady_clock::duration free_for)>;
+  void set_claim_gate(ClaimGate gate) { claim_gate_ = std::move(gate); }
+  // Gives the shard back at the thread's next lease check, if it owns it:
+  // the lease is revoked, so another node claims it at once (its writes,
+  // forwarded, wait that long). Thread-safe.
+  void hand_over();
 
   bool owner() const;
   // Whether the stream reader hands it its records (see take()).
@@ -219,6 +228,8 @@ class ShardReplica : public LogView {
   // Claims the free shard: catches up to the subject's last sequence first.
   Status claim();
   Status keep_lease();
+  // Revokes the lease and follows (hand_over()).
+  void give_back();
   // Owner, caught up, and within the lease (mutex_ held).
   bool owns_locked() const;
   // Logs a failure of the thread's work, once while it lasts.
@@ -254,8 +265,9 @@ class ShardReplica : public LogView {
   std::int64_t lease_ = 0;  // held while owner
   std::chrono::steady_clock::time_point lease_valid_until_{};
   bool owner_ = false;
-  bool behind_ = false;   // an append found the log ahead: follow before appending again
-  bool barrier_ = false;  // claimed, but the barrier is not in the log yet
+  bool behind_ = false;        // an append found the log ahead: follow before appending again
+  bool handing_over_ = false;  // hand_over() asked
+  bool barrier_ = false;       // claimed, but the barrier is not in the log yet
   std::string owner_node_;
   bool stopping_ = false;
   bool woken_ = false;
@@ -268,6 +280,10 @@ class ShardReplica : public LogView {
   ApplyObserver apply_observer_;
   RoleObserver role_observer_;
   bool told_owner_ = false;  // what the role observer last heard (thread's own)
+  ClaimGate claim_gate_;
+  // When this replica first saw the shard free, in the free spell now
+  // (thread's own).
+  std::optional<std::chrono::steady_clock::time_point> free_since_;
   std::thread thread_;
 };
 

@@ -219,7 +219,22 @@ Status ClusterNode::start_replicas(RoleChange on_role,
       config_.name, shards, *nats_, settings.poll,
       std::max(std::chrono::milliseconds(1000), settings.lease / 2));
   for (cluster::ShardReplica* r : shards) r->read_through(stream_reader_.get());
+  // Owners spread over the nodes (shard_balance.h): with one shard there is
+  // nothing to spread, and the shard is claimed at once as before.
+  if (config_.shards > 1) {
+    cluster::BalanceSettings balance;
+    balance.cluster = config_.name;
+    balance.node = config_.node_id;
+    balance.lease = settings.lease;
+    balancer_ = std::make_unique<cluster::ShardBalancer>(balance, shards, *etcd_);
+    for (cluster::ShardReplica* r : shards) {
+      r->set_claim_gate([this](std::chrono::steady_clock::duration free_for) {
+        return balancer_->may_claim(free_for);
+      });
+    }
+  }
   auto fail = [&](const store::Status& s, const std::string& what) {
+    balancer_.reset();
     stream_reader_.reset();
     for (auto& started : replicas_) started->stop(true);
     replicas_.clear();
@@ -240,6 +255,7 @@ Status ClusterNode::start_replicas(RoleChange on_role,
       !s.ok()) {
     return fail(s, " (reading the log)");
   }
+  if (balancer_) balancer_->start();
   return {};
 }
 
@@ -323,6 +339,7 @@ void ClusterNode::stop() {
   // stays installed: with the replicas stopped it refuses, so no write
   // commits unlogged after this.
   if (stream_reader_) stream_reader_->stop();
+  if (balancer_) balancer_->stop();  // hands nothing over from now on
   for (auto& r : replicas_) r->stop(true);
 }
 

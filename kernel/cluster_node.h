@@ -43,6 +43,7 @@
 #include "cluster/nats_connection.h"
 #include "cluster/read_barrier.h"
 #include "cluster/replica_set.h"
+#include "cluster/shard_balance.h"
 #include "cluster/shard_replica.h"
 #include "cluster/stream_reader.h"
 #include "cluster/write_forwarding.h"
@@ -193,6 +194,9 @@ class ClusterNode {
   std::vector<std::unique_ptr<cluster::ShardReplica>> replicas_;  // [shard]
   // Feeds every replica; after them, so it goes first.
   std::unique_ptr<cluster::StreamReader> stream_reader_;
+  // Decides when each replica claims and gives back (cluster.shards > 1);
+  // after them, so it goes first.
+  std::unique_ptr<cluster::ShardBalancer> balancer_;
   std::unique_ptr<cluster::ReplicaSet> log_view_;    // every replica, as the barrier's one log
   std::unique_ptr<cluster::Membership> membership_;  // after the replicas: it reports them
   std::unique_ptr<cluster::ReadBarrier> reads_;      // after the replicas: it asks them

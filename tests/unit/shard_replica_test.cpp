@@ -16,7 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/membership.h"
 #include "cluster/replica_set.h"
+#include "cluster/shard_balance.h"
 #include "cluster/shard_replica.h"
 #include "cluster/stream_reader.h"
 #include "memcube/record_codec.h"
@@ -422,12 +424,16 @@ BOOST_AUTO_TEST_CASE(large_groups_go_in_parts_and_abandoned_parts_are_skipped,
 // A node of several shards as memosd runs one (kernel/cluster_node.cpp): a
 // replica per shard, the writer's sink handing each group to its shard's,
 // one stream reader feeding them all, and the barrier's view of them.
+// `balanced`: on the roster, with a ShardBalancer deciding its claims, as
+// memosd runs with cluster.shards > 1.
 struct ShardedNode : NodeParts {
   std::vector<std::unique_ptr<ShardReplica>> replicas;
   std::unique_ptr<StreamReader> reader;
   std::unique_ptr<ReplicaSet> view;
+  std::unique_ptr<Membership> roster;
+  std::unique_ptr<ShardBalancer> balancer;
 
-  ShardedNode(std::string node, const Engines& engines, std::uint32_t shards)
+  ShardedNode(std::string node, const Engines& engines, std::uint32_t shards, bool balanced = false)
       : NodeParts(std::move(node), engines.nats, engines.etcd, shards) {
     commits = std::make_unique<CommitQueue>(
         *store, [](const Status& st) { BOOST_FAIL("fatal: " + st.message); });
@@ -449,11 +455,37 @@ struct ShardedNode : NodeParts {
     for (ShardReplica* r : fed) r->read_through(reader.get());
     commits->set_change_sink(
         [fed](std::vector<memos::store::SunkGroup>& groups) { sink_groups(fed, groups); });
+    if (balanced) {
+      MembershipSettings on_roster;
+      on_roster.cluster = "t";
+      on_roster.node = name;
+      on_roster.ttl = 3000ms;
+      roster = std::make_unique<Membership>(on_roster, *nats, *etcd, [this] {
+        NodeReport r;
+        r.node = name;
+        r.answered = true;
+        return r;
+      });
+      BOOST_REQUIRE(roster->start().ok());
+      BalanceSettings balance;
+      balance.cluster = "t";
+      balance.node = name;
+      balance.lease = 1500ms;
+      balancer = std::make_unique<ShardBalancer>(balance, fed, *etcd);
+      for (ShardReplica* r : fed) {
+        r->set_claim_gate([this](std::chrono::steady_clock::duration free_for) {
+          return balancer->may_claim(free_for);
+        });
+      }
+    }
     for (auto& r : replicas) start_replica(*r);
     BOOST_REQUIRE(reader->start().ok());
+    if (balancer) balancer->start();
     view = std::make_unique<ReplicaSet>(views, reader.get());
   }
   ~ShardedNode() {
+    if (balancer) balancer->stop();
+    if (roster) roster->stop();
     reader->stop();
     for (auto& r : replicas) r->stop(false);
     commits.reset();
@@ -639,6 +671,50 @@ BOOST_AUTO_TEST_CASE(a_turn_of_two_shards_appends_both_and_a_shard_not_owned_fai
   BOOST_REQUIRE(rb->log_position(0, &pb).ok());
   BOOST_TEST(pa.sequence == pb.sequence);
   BOOST_TEST(pa.digest == pb.digest);
+}
+
+// Owners spread over the nodes on the roster (shard_balance.h): a node
+// alone claims every shard; a second one joining gets half of them, handed
+// over one at a time, while writes to the shards that stay go on; when it
+// leaves, the first claims them back.
+BOOST_AUTO_TEST_CASE(owners_spread_over_the_nodes_on_the_roster,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  Engines engines;
+  constexpr std::uint32_t kShards = 4;
+  auto owned_by = [](ShardedNode& n) {
+    std::uint32_t owned = 0;
+    for (auto& r : n.replicas) owned += r->owner() ? 1 : 0;
+    return owned;
+  };
+  ShardedNode a("a", engines, kShards, true);
+  BOOST_REQUIRE(eventually([&] { return owned_by(a) == kShards; }, 15s));
+  {
+    ShardedNode b("b", engines, kShards, true);
+    BOOST_TEST(eventually([&] { return owned_by(a) == 2 && owned_by(b) == 2; }, 30s),
+               "a owns " << owned_by(a) << ", b owns " << owned_by(b));
+    // Each node writes the shards it owns; the other applies them.
+    for (ShardedNode* writer : {&a, &b}) {
+      for (std::uint32_t shard = 0; shard < kShards; ++shard) {
+        if (!writer->replicas[shard]->owner()) continue;
+        Cube c;
+        const Status made = writer->write(
+            [&](WriteTxn& t) {
+              return t.create_cube(tenant_of_shard(shard, kShards),
+                                   "on " + writer->name + " " + std::to_string(shard), "hash-v1",
+                                   16, 1, &c);
+            },
+            shard);
+        BOOST_TEST(made.ok(), made.message);
+      }
+    }
+    Status s = a.barrier(10s);
+    BOOST_TEST(s.ok(), s.message);
+    s = b.barrier(10s);
+    BOOST_TEST(s.ok(), s.message);
+    // b stops as a crash would: its leases lapse.
+  }
+  BOOST_TEST(eventually([&] { return owned_by(a) == kShards; }, 30s), "a owns " << owned_by(a));
 }
 
 // The checker, in Jepsen's manner: three nodes on a three-server JetStream

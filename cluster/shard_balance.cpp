@@ -1,0 +1,122 @@
+#include "cluster/shard_balance.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "cluster/shard_replica.h"
+
+namespace memos::cluster {
+
+std::map<std::string, std::uint32_t> shards_owned(const std::vector<std::string>& owners,
+                                                  const std::vector<std::string>& roster) {
+  std::map<std::string, std::uint32_t> counts;
+  for (const std::string& node : roster) counts[node];
+  for (const std::string& owner : owners) {
+    if (!owner.empty()) ++counts[owner];
+  }
+  return counts;
+}
+
+namespace {
+
+// The fewest shards a node on the roster owns (none listed: nullopt).
+std::optional<std::uint32_t> least_on_roster(const std::map<std::string, std::uint32_t>& counts,
+                                             const std::vector<std::string>& roster) {
+  std::optional<std::uint32_t> least;
+  for (const std::string& node : roster)
+    least = std::min(least.value_or(UINT32_MAX), counts.at(node));
+  return least;
+}
+
+}  // namespace
+
+bool may_claim_free_shard(const std::string& self, const std::vector<std::string>& owners,
+                          const std::vector<std::string>& roster) {
+  const auto counts = shards_owned(owners, roster);
+  const auto least = least_on_roster(counts, roster);
+  if (!least) return true;
+  const auto mine = counts.find(self);
+  return mine == counts.end() || mine->second <= *least;
+}
+
+std::optional<std::uint32_t> shard_to_hand_over(const std::string& self,
+                                                const std::vector<std::string>& owners,
+                                                const std::vector<std::string>& roster) {
+  const auto counts = shards_owned(owners, roster);
+  const auto least = least_on_roster(counts, roster);
+  const auto mine = counts.find(self);
+  if (!least || mine == counts.end() || mine->second < *least + 2) return std::nullopt;
+  for (std::size_t shard = owners.size(); shard-- > 0;) {
+    if (owners[shard] == self) return static_cast<std::uint32_t>(shard);
+  }
+  return std::nullopt;
+}
+
+ShardBalancer::ShardBalancer(BalanceSettings settings, std::vector<ShardReplica*> replicas,
+                             EtcdClient& etcd)
+    : settings_(std::move(settings)), replicas_(std::move(replicas)), etcd_(etcd) {}
+
+ShardBalancer::~ShardBalancer() {
+  stop();
+}
+
+void ShardBalancer::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void ShardBalancer::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::vector<std::string> ShardBalancer::owners() const {
+  std::vector<std::string> owners;
+  for (const ShardReplica* r : replicas_) {
+    const ReplicaState st = r->state();
+    owners.push_back(st.owner ? settings_.node : st.owner_node);
+  }
+  return owners;
+}
+
+bool ShardBalancer::may_claim(std::chrono::steady_clock::duration free_for) const {
+  if (free_for >= 2 * settings_.lease) return true;
+  std::vector<std::string> roster;
+  {
+    std::lock_guard lock(mutex_);
+    roster = roster_;
+  }
+  return may_claim_free_shard(settings_.node, owners(), roster);
+}
+
+void ShardBalancer::run() {
+  const std::string prefix = "/memos/" + settings_.cluster + "/nodes/";
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      // A roster key lasts two leases past its node's end: reading it as
+      // often keeps the view that current.
+      if (wake_.wait_for(lock, 2 * settings_.lease, [&] { return stopping_; })) return;
+    }
+    std::vector<EtcdKeyValue> keys;
+    if (Status s = etcd_.list(prefix, &keys); !s.ok()) continue;  // the replicas say etcd is down
+    std::vector<std::string> roster;
+    for (const EtcdKeyValue& kv : keys) roster.push_back(kv.key.substr(prefix.size()));
+    {
+      std::lock_guard lock(mutex_);
+      roster_ = roster;
+    }
+    const auto give = shard_to_hand_over(settings_.node, owners(), roster);
+    if (!give) continue;
+    spdlog::info("shard {}: handed over by this node ({}), which owns more shards than another",
+                 *give, settings_.node);
+    replicas_[*give]->hand_over();
+  }
+}
+
+}  // namespace memos::cluster
