@@ -32,24 +32,25 @@ std::optional<std::uint32_t> least_on_roster(const std::map<std::string, std::ui
 
 }  // namespace
 
-bool may_claim_free_shard(const std::string& self, const std::vector<std::string>& owners,
-                          const std::vector<std::string>& roster) {
-  const auto counts = shards_owned(owners, roster);
-  const auto least = least_on_roster(counts, roster);
-  if (!least) return true;
-  const auto mine = counts.find(self);
-  return mine == counts.end() || mine->second <= *least;
-}
-
-std::optional<std::uint32_t> shard_to_hand_over(const std::string& self,
-                                                const std::vector<std::string>& owners,
-                                                const std::vector<std::string>& roster) {
+std::optional<Handover> shard_to_hand_over(const std::string& self,
+                                           const std::vector<std::string>& owners,
+                                           const std::vector<std::string>& roster) {
   const auto counts = shards_owned(owners, roster);
   const auto least = least_on_roster(counts, roster);
   const auto mine = counts.find(self);
   if (!least || mine == counts.end() || mine->second < *least + 2) return std::nullopt;
+  Handover h;
+  for (const std::string& node : roster) {
+    if (counts.at(node) == *least) {
+      h.successor = node;
+      break;
+    }
+  }
   for (std::size_t shard = owners.size(); shard-- > 0;) {
-    if (owners[shard] == self) return static_cast<std::uint32_t>(shard);
+    if (owners[shard] == self) {
+      h.shard = static_cast<std::uint32_t>(shard);
+      return h;
+    }
   }
   return std::nullopt;
 }
@@ -84,14 +85,19 @@ std::vector<std::string> ShardBalancer::owners() const {
   return owners;
 }
 
-bool ShardBalancer::may_claim(std::chrono::steady_clock::duration free_for) const {
-  if (free_for >= 2 * settings_.lease) return true;
-  std::vector<std::string> roster;
-  {
-    std::lock_guard lock(mutex_);
-    roster = roster_;
-  }
-  return may_claim_free_shard(settings_.node, owners(), roster);
+std::string ShardBalancer::successor_key(std::uint32_t shard) const {
+  return "/memos/" + settings_.cluster + "/shards/" + std::to_string(shard) + "/successor";
+}
+
+bool ShardBalancer::may_claim(std::uint32_t shard,
+                              std::chrono::steady_clock::duration free_for) const {
+  std::optional<EtcdKeyValue> named;
+  if (!etcd_.get(successor_key(shard), &named).ok() || !named) return true;
+  if (named->value != settings_.node && free_for < 2 * settings_.lease) return false;
+  // This node claims it now: the name has done its work (should the claim
+  // fail, another node won it, and the name is no use either).
+  etcd_.erase(successor_key(shard));
+  return true;
 }
 
 void ShardBalancer::run() {
@@ -107,15 +113,14 @@ void ShardBalancer::run() {
     if (Status s = etcd_.list(prefix, &keys); !s.ok()) continue;  // the replicas say etcd is down
     std::vector<std::string> roster;
     for (const EtcdKeyValue& kv : keys) roster.push_back(kv.key.substr(prefix.size()));
-    {
-      std::lock_guard lock(mutex_);
-      roster_ = roster;
-    }
     const auto give = shard_to_hand_over(settings_.node, owners(), roster);
     if (!give) continue;
-    spdlog::info("shard {}: handed over by this node ({}), which owns more shards than another",
-                 *give, settings_.node);
-    replicas_[*give]->hand_over();
+    // The successor first: a shard freed without one goes to whoever sees
+    // it first, this node included.
+    if (Status s = etcd_.put(successor_key(give->shard), give->successor); !s.ok()) continue;
+    spdlog::info("shard {}: handed over by this node ({}), which owns more shards than node {}",
+                 give->shard, settings_.node, give->successor);
+    replicas_[give->shard]->hand_over();
   }
 }
 

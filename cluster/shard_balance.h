@@ -2,15 +2,16 @@
 // (docs/scale-out.md, "Placing shards").
 //
 // Without it the first node to start claimed every shard, and shards moved
-// only as owners failed. Now each node's balancer:
-//   - lets a replica claim a free shard only while this node owns no more
-//     shards than the least loaded node on the roster (may_claim), or once
-//     the shard has been free for two leases (a shard the others do not
-//     claim is never left without an owner);
-//   - hands one of its shards back (ShardReplica::hand_over: the lease
-//     revoked, so another node claims it at once) when it owns at least two
-//     more than the least loaded node on the roster, one shard per two
-//     leases, so that a node joining a running cluster gets its part.
+// only as owners failed. Now each node's balancer hands one of its shards
+// over when it owns at least two more than the least loaded node on the
+// roster, one shard per two leases, so that a node joining a running
+// cluster gets its part: it names that node the shard's successor in etcd
+// (/memos/<cluster>/shards/<n>/successor) and gives the lease back
+// (ShardReplica::hand_over). While a free shard names a successor, only the
+// successor claims it (may_claim), for two leases at most (a successor that
+// does not claim leaves the shard to anyone then); the claimer erases the
+// name. A shard freed by a lapsed lease names none: whoever sees it free
+// first claims it, so failover is as fast as it was.
 // Ownership itself stays the shard's lease (shard_replica.h): the balancer
 // only decides when to claim and when to give back, so a wrong view of the
 // roster costs balance, never safety. Writes reach a shard's owner wherever
@@ -40,15 +41,17 @@ class ShardReplica;
 // every owner named in `owners` (one entry per shard, "" for none).
 std::map<std::string, std::uint32_t> shards_owned(const std::vector<std::string>& owners,
                                                   const std::vector<std::string>& roster);
-// Whether `self` may claim a free shard now: it owns no more than the least
-// loaded node on the roster (true with no roster known).
-bool may_claim_free_shard(const std::string& self, const std::vector<std::string>& owners,
-                          const std::vector<std::string>& roster);
-// The shard `self` should give back now, if any: the highest it owns, when
-// it owns at least two more than the least loaded node on the roster.
-std::optional<std::uint32_t> shard_to_hand_over(const std::string& self,
-                                                const std::vector<std::string>& owners,
-                                                const std::vector<std::string>& roster);
+
+struct Handover {
+  std::uint32_t shard = 0;
+  std::string successor;
+};
+// What `self` should hand over now, if anything: its highest shard, to the
+// least loaded node on the roster (the first in roster order among equals),
+// when `self` owns at least two more than that node.
+std::optional<Handover> shard_to_hand_over(const std::string& self,
+                                           const std::vector<std::string>& owners,
+                                           const std::vector<std::string>& roster);
 
 struct BalanceSettings {
   std::string cluster = "memos";  // the roster's prefix in etcd
@@ -67,8 +70,13 @@ class ShardBalancer {
   void start();
   void stop();  // idempotent
 
-  // The replicas' claim gate (ShardReplica::set_claim_gate): see above.
-  bool may_claim(std::chrono::steady_clock::duration free_for) const;
+  // The claim gate of shard `shard`'s replica (ShardReplica::set_claim_gate):
+  // whether this node may claim it, free for `free_for`, now (see above).
+  // Erases the successor's name when it says yes. An etcd that does not
+  // answer says yes: the claim itself needs etcd.
+  bool may_claim(std::uint32_t shard, std::chrono::steady_clock::duration free_for) const;
+  // The key naming `shard`'s successor.
+  std::string successor_key(std::uint32_t shard) const;
   // Each shard's owner as this node knows it ("" none).
   std::vector<std::string> owners() const;
 
@@ -81,7 +89,6 @@ class ShardBalancer {
 
   mutable std::mutex mutex_;  // guards what follows
   std::condition_variable wake_;
-  std::vector<std::string> roster_;  // as last read; empty: not yet
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -228,8 +228,8 @@ Status ClusterNode::start_replicas(RoleChange on_role,
     balance.lease = settings.lease;
     balancer_ = std::make_unique<cluster::ShardBalancer>(balance, shards, *etcd_);
     for (cluster::ShardReplica* r : shards) {
-      r->set_claim_gate([this](std::chrono::steady_clock::duration free_for) {
-        return balancer_->may_claim(free_for);
+      r->set_claim_gate([this, shard = r->shard()](std::chrono::steady_clock::duration free_for) {
+        return balancer_->may_claim(shard, free_for);
       });
     }
   }
