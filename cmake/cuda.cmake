@@ -27,7 +27,7 @@ if(NOT MEMOS_CUDA STREQUAL "OFF" AND NOT MEMOS_FUZZ AND NOT MEMOS_TSAN)
     # nvcc runs the C++ compiler the rest of the project uses.
     set(CMAKE_CUDA_HOST_COMPILER ${CMAKE_CXX_COMPILER} CACHE FILEPATH "")
     if(CCACHE_PROGRAM)
-      set(CMAKE_CUDA_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+      set(CMAKE_CUDA_COMPILER_LAUNCHER ${memos_ccache})
     endif()
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
