@@ -6,6 +6,8 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
+#include "cluster/names.h"
+
 namespace memos::cluster {
 
 using nlohmann::json;
@@ -91,11 +93,11 @@ Membership::~Membership() {
 }
 
 std::string Membership::key() const {
-  return "/memos/" + settings_.cluster + "/nodes/" + settings_.node;
+  return roster_key(settings_.cluster, settings_.node);
 }
 
 std::string Membership::status_subject(std::string_view node) const {
-  return "memos." + settings_.cluster + ".status." + std::string(node);
+  return node_status_subject(settings_.cluster, node);
 }
 
 Status Membership::announce() {
@@ -203,7 +205,7 @@ void Membership::renew() {
 
 Status Membership::gather(std::chrono::milliseconds timeout, std::vector<NodeReport>* out) {
   std::vector<EtcdKeyValue> keys;
-  const std::string prefix = "/memos/" + settings_.cluster + "/nodes/";
+  const std::string prefix = roster_prefix(settings_.cluster);
   if (Status s = etcd_.list(prefix, &keys); !s.ok()) return s;
   if (keys.size() > settings_.max_nodes) keys.resize(settings_.max_nodes);
   // Every node at once: one that does not answer costs the timeout once.

@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <limits>
 
+#include "cluster/names.h"
 #include "cluster/shard_replica.h"
 
 namespace memos::cluster {
@@ -86,7 +86,7 @@ std::vector<std::string> ShardBalancer::owners() const {
 }
 
 std::string ShardBalancer::successor_key(std::uint32_t shard) const {
-  return "/memos/" + settings_.cluster + "/shards/" + std::to_string(shard) + "/successor";
+  return shard_successor_key(settings_.cluster, shard);
 }
 
 bool ShardBalancer::may_claim(std::uint32_t shard,
@@ -101,7 +101,7 @@ bool ShardBalancer::may_claim(std::uint32_t shard,
 }
 
 void ShardBalancer::run() {
-  const std::string prefix = "/memos/" + settings_.cluster + "/nodes/";
+  const std::string prefix = roster_prefix(settings_.cluster);
   for (;;) {
     {
       std::unique_lock lock(mutex_);

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <optional>
 
-#include "cluster/log_names.h"
+#include "cluster/names.h"
 #include "cluster/stream_reader.h"
 #include "memcube/blob_store.h"
 #include "memcube/record_codec.h"
@@ -68,7 +68,7 @@ std::string ShardReplica::stream() const {
 }
 
 std::string ShardReplica::owner_key() const {
-  return "/memos/" + settings_.cluster + "/shards/" + std::to_string(settings_.shard) + "/owner";
+  return shard_owner_key(settings_.cluster, settings_.shard);
 }
 
 Status ShardReplica::start() {

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "cluster/log_names.h"
+#include "cluster/names.h"
 #include "cluster/shard_replica.h"
 
 namespace memos::cluster {

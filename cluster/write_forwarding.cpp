@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cluster/decimal.h"
+#include "cluster/names.h"
 
 namespace memos::cluster {
 
@@ -25,7 +26,7 @@ WriteForwarder::~WriteForwarder() {
 }
 
 std::string WriteForwarder::subject(std::string_view node) const {
-  return "memos." + cluster_ + ".node." + std::string(node) + ".forward";
+  return node_forward_subject(cluster_, node);
 }
 
 Status WriteForwarder::serve(Handler handler) {

@@ -7,7 +7,7 @@
 #include <optional>
 #include <thread>
 
-#include "cluster/log_names.h"
+#include "cluster/names.h"
 #include "memcube/change_summary.h"
 
 namespace memos::kernel {
@@ -171,7 +171,7 @@ void ClusterNode::sink(std::vector<store::SunkGroup>& groups) {
 }
 
 Status ClusterNode::agree_on_shards(std::chrono::steady_clock::time_point deadline) {
-  const std::string key = "/memos/" + config_.name + "/shard_count";
+  const std::string key = cluster::shard_count_key(config_.name);
   const std::string mine = std::to_string(config_.shards);
   bool created = false;
   cluster::EtcdKeyValue kept;

@@ -30,6 +30,7 @@
 #include <cstring>
 
 #include "cluster/jetstream.h"
+#include "cluster/names.h"
 #include "cluster/nats_connection.h"
 #include "ipc/message.h"
 #include "ipc/schema/memos.capnp.h"
@@ -362,7 +363,7 @@ BOOST_FIXTURE_TEST_CASE(forwarded_requests_no_node_would_send_are_refused, Owner
   memos::store::Status connected;
   auto nats = NatsConnection::connect(options, &connected);
   BOOST_REQUIRE_MESSAGE(nats, connected.message);
-  const std::string subject = "memos.t.node.n1.forward";
+  const std::string subject = memos::cluster::node_forward_subject("t", "n1");
   const memos::cluster::Headers as_root = {{"Memos-Uid", "0"}, {"Memos-From", "intruder"}};
   // The error a reply carries ("" if it is not an error reply).
   auto error_of = [](const std::string& bytes, std::uint64_t* id) -> std::string {
@@ -621,12 +622,15 @@ BOOST_FIXTURE_TEST_CASE(a_record_off_the_chain_stops_the_nodes_and_they_say_why,
     BOOST_REQUIRE_MESSAGE(nats, s.message);
     memos::cluster::JetStream js(*nats, 2s);
     std::uint64_t last = 0, seq = 0;
-    BOOST_REQUIRE(js.last_sequence("MEMOS_t", "memos.t.log.0", &last).ok());
+    BOOST_REQUIRE(js.last_sequence(memos::cluster::log_stream("t"),
+                                   memos::cluster::shard_subject("t", 0), &last)
+                      .ok());
     memos::store::ChangeGroup other;
     other.schema = memos::store::Store::kSchemaVersion;
     other.previous = std::string(32, '\x5a');  // a history neither node holds
-    BOOST_REQUIRE(
-        js.append("memos.t.log.0", memos::store::encode_change_group(other), last, "", &seq).ok());
+    BOOST_REQUIRE(js.append(memos::cluster::shard_subject("t", 0),
+                            memos::store::encode_change_group(other), last, "", &seq)
+                      .ok());
   }
   // The follower meets it first; the owner when its next append is fenced.
   std::optional<memos::NodeStatus> stopped;
