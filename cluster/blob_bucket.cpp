@@ -232,6 +232,20 @@ Status BlobBucket::publish(const store::BlobId& id, std::uint64_t size,
   return {};
 }
 
+Status BlobBucket::remove(const store::BlobId& id) {
+  Description d;
+  Status s = describe(id, &d);
+  if (s.code == Errc::not_found) return {};
+  if (!s.ok()) return s;
+  {
+    std::lock_guard lock(mutex_);
+    published_.erase(std::string(id.begin(), id.end()));
+  }
+  if (s = js_.purge(stream(), meta_subject(id)); !s.ok()) return s;
+  if (d.deleted) return {};
+  return js_.purge(stream(), chunk_subject(d.nuid));
+}
+
 BucketCounters BlobBucket::counters() const {
   BucketCounters c;
   c.uploads = uploads_.load(std::memory_order_relaxed);

@@ -18,9 +18,10 @@
 // several times as much CPU on both sides); if what they gave fails its
 // checks, the fetch is done again from the leader alone.
 //
-// Nothing is removed from the bucket yet: it keeps every blob ever shared
-// until log compaction (docs/scale-out.md, Status) removes what no record
-// references.
+// The log's bucket keeps every blob ever shared until log compaction
+// (docs/scale-out.md, Status) removes what no record references; the index
+// snapshots' bucket removes a cube's snapshot once a newer one replaces it
+// (remove()).
 //
 // Thread-safety: every method may be called from any thread.
 //
@@ -77,6 +78,13 @@ class BlobBucket : public store::SharedBlobs {
                  const store::BlobStore& from) override;
   bool known_published(const store::BlobId& id) const override;
   Status fetch(const store::BlobId& id, std::uint64_t size, store::BlobStore& into) override;
+  // Removes blob `id` from the bucket: its description first, so that no
+  // fetch starts on it, then its chunks (a fetch already reading them
+  // fails as corrupt). A blob the bucket lacks is not an error. Only for
+  // blobs nothing else may want: the log's blobs stay until log compaction;
+  // an index snapshot's goes when a newer one replaces it
+  // (kernel/shared_index_snapshots.h). Errors: unavailable, corrupt.
+  Status remove(const store::BlobId& id);
 
   // This node's transfers since it started (no round trip).
   BucketCounters counters() const;
@@ -122,8 +130,8 @@ class BlobBucket : public store::SharedBlobs {
   NatsConnection& nats_;
   JetStream js_;
   mutable std::mutex mutex_;  // guards published_
-  // Blobs the bucket is known to hold: it never removes one, so this only
-  // grows (bounded: forgotten wholesale when full, which costs a lookup).
+  // Blobs the bucket is known to hold (bounded: forgotten wholesale when
+  // full, which costs a lookup); remove() forgets the one it removes.
   std::unordered_set<std::string> published_;
   std::atomic<std::uint64_t> uploads_{0}, upload_bytes_{0}, upload_failures_{0};
   std::atomic<std::uint64_t> fetches_{0}, fetch_bytes_{0}, fetch_failures_{0};

@@ -298,4 +298,21 @@ Status JetStream::stream_end(std::string_view stream, std::uint64_t* out) {
   return s;
 }
 
+Status JetStream::purge(std::string_view stream, std::string_view subject, std::uint64_t* purged) {
+  json body = {{"filter", std::string(subject)}};
+  std::string reply;
+  if (Status s = call("$JS.API.STREAM.PURGE." + std::string(stream), body.dump(), &reply);
+      !s.ok()) {
+    return s;
+  }
+  try {
+    const json r = json::parse(reply);
+    if (!r.value("success", false)) return {Errc::corrupt, "JetStream did not purge: " + reply};
+    if (purged) *purged = r.value("purged", std::uint64_t{0});
+  } catch (const json::exception& e) {
+    return {Errc::corrupt, std::string("JetStream's purge: ") + e.what()};
+  }
+  return {};
+}
+
 }  // namespace memos::cluster

@@ -121,6 +121,10 @@ class JetStream {
   // follower's reads 4-7 ms each in scripts/cluster-test). Errors:
   // stream_usage()'s.
   Status stream_end(std::string_view stream, std::uint64_t* out);
+  // Removes every message of `stream` on `subject` (wildcards allowed);
+  // `*purged`, when given, gets how many. Errors: not_found (no such
+  // stream), unavailable, corrupt.
+  Status purge(std::string_view stream, std::string_view subject, std::uint64_t* purged = nullptr);
 
  private:
   // A JSON API call; its reply's "error" becomes a Status, and its code

@@ -1,7 +1,8 @@
 // names.h — the names a cluster goes by, in one place: in JetStream the
 // stream, each shard's subject, the filter for every shard, the shard a
-// subject names and the blob bucket; in etcd the roster and each shard's
-// keys; on NATS each node's own subjects. Every node derives them from the
+// subject names, the blob bucket and the index bucket; in etcd the roster,
+// each shard's keys and each cube's shared index snapshots; on NATS each
+// node's own subjects. Every node derives them from the
 // cluster's name (memosd.conf [cluster] name) and its own node name, so they
 // are part of the protocol between nodes: changing one is changing the
 // cluster's format.
@@ -53,6 +54,19 @@ inline bool shard_of_subject(std::string_view cluster, std::string_view subject,
 // MEMOS_<cluster>_BLOBS.
 inline std::string blob_bucket_name(std::string_view cluster) {
   return log_stream(cluster) + "_BLOBS";
+}
+
+// The bucket holding each cube's shared index snapshots: MEMOS_<cluster>_INDEXES.
+inline std::string index_bucket_name(std::string_view cluster) {
+  return log_stream(cluster) + "_INDEXES";
+}
+
+// The key naming the newest shared snapshot of a cube's collection in one
+// retriever: /memos/<cluster>/indexes/<cube>/<retriever>.
+inline std::string index_snapshot_key(std::string_view cluster, std::uint64_t cube,
+                                      std::string_view retriever) {
+  return "/memos/" + std::string(cluster) + "/indexes/" + std::to_string(cube) + "/" +
+         std::string(retriever);
 }
 
 // The etcd prefix of the roster, one key per live node: /memos/<cluster>/nodes/.

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <optional>
@@ -128,8 +129,14 @@ bool forwardable(wire::Request::Which operation) {
 }
 
 ClusterNode::ClusterNode(const ClusterConfig& config, store::Store& store,
-                         store::CommitQueue& commits, store::BlobStore& blobs, IndexSet& indexes)
-    : config_(config), store_(store), commits_(commits), blobs_(blobs), indexes_(indexes) {}
+                         store::CommitQueue& commits, store::BlobStore& blobs, IndexSet& indexes,
+                         std::string index_staging_dir)
+    : config_(config),
+      store_(store),
+      commits_(commits),
+      blobs_(blobs),
+      indexes_(indexes),
+      index_staging_dir_(std::move(index_staging_dir)) {}
 
 ClusterNode::~ClusterNode() {
   stop();
@@ -280,6 +287,9 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   etcd_ = std::make_unique<cluster::EtcdClient>(
       config_.etcd, std::max(lease / 2, std::chrono::milliseconds(1000)));
   if (Status st = agree_on_shards(deadline); !st.ok()) return st;
+  // Before the replicas apply anything: the cubes their records bring wait
+  // for the replay's end.
+  replaying_ = true;
   if (Status st = start_replicas(std::move(on_role), deadline); !st.ok()) return st;
   commits_.set_change_sink([this](std::vector<store::SunkGroup>& groups) { sink(groups); });
   // A deposed owner learns it within a third of a lease, then catches up.
@@ -303,11 +313,75 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
     // Not fatal: the node replicates; only `memctl cluster status` misses it.
     spdlog::warn("cluster: answering status requests: {}", st.message);
   }
+  open_index_sharing(std::max(lease, std::chrono::milliseconds(2000)));
+  await_replay();
   spdlog::info(
       "cluster {}: node {} replicating {} shard(s) through {} (shard 0's log at sequence {})",
       config_.name, config_.node_id, replicas_.size(), replicas_[0]->stream(),
       replicas_[0]->state().position);
   return {};
+}
+
+void ClusterNode::open_index_sharing(std::chrono::milliseconds timeout) {
+  Status opened;
+  index_sharing_ = ClusterIndexSharing::open(config_.name, static_cast<int>(config_.replicas),
+                                             *nats_, *etcd_, index_staging_dir_, timeout, &opened);
+  if (!index_sharing_) {
+    spdlog::warn("cluster: {}; index snapshots are not shared, indexes are rebuilt from the store",
+                 opened.message);
+    return;
+  }
+  indexes_.set_sharing(index_sharing_.get());
+}
+
+void ClusterNode::await_replay() {
+  // The log view, not the read barrier: these are not reads (they would
+  // count as such), and the barrier words a store off the chain as
+  // retryable.
+  replay_watch_ = std::thread([this] {
+    for (;;) {
+      // Not caught up within a second, or the log did not answer: ask
+      // again, a moment later. Anything else (caught up, or this node
+      // stopped applying the log for good) ends the replay.
+      const auto asked_at = cluster::LogView::Clock::now();
+      std::uint64_t end = 0;
+      store::Status s = log_view_->log_end(&end);
+      if (s.ok()) s = log_view_->wait_through(end, asked_at, std::chrono::seconds(1));
+      std::unique_lock lock(replay_mutex_);
+      if (stopping_) return;
+      if (s.code != store::Errc::unavailable) {
+        if (s.ok()) spdlog::info("cluster: this node holds the log; indexing the cubes it brought");
+        break;
+      }
+      if (replay_wake_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping_; }))
+        return;
+    }
+    replaying_ = false;
+    indexes_.release_deferred();
+  });
+}
+
+std::size_t ClusterNode::share_indexes() {
+  if (!index_sharing_ || config_.index_share_s == 0) return 0;
+  std::vector<std::uint32_t> mine = owned_shards();
+  if (mine.empty()) return 0;
+  std::optional<store::ReadTxn> txn;
+  std::vector<store::Cube> cubes;
+  store::Status s = store_.begin_read(&txn);
+  if (s.ok()) s = txn->list_all_cubes(&cubes);
+  if (!s.ok()) {
+    spdlog::warn("cluster: listing the cubes to share their indexes: {}", s.message);
+    return 0;
+  }
+  txn.reset();
+  std::erase_if(cubes, [&](const store::Cube& c) {
+    return std::find(mine.begin(), mine.end(), store_.shard_of(c.owner)) == mine.end();
+  });
+  return indexes_.share(cubes, config_.index_share_min_items, config_.node_id);
+}
+
+IndexSharingCounters ClusterNode::index_sharing() const {
+  return index_sharing_ ? index_sharing_->counters() : IndexSharingCounters{};
 }
 
 void ClusterNode::start_prefetch() {
@@ -330,11 +404,21 @@ void ClusterNode::start_prefetch() {
 }
 
 void ClusterNode::stop() {
+  {
+    std::lock_guard lock(replay_mutex_);
+    stopping_ = true;
+  }
+  replay_wake_.notify_all();
+  // Its round ends within a second, before the replicas stop.
+  if (replay_watch_.joinable()) replay_watch_.join();
+  // Reads waiting for the replicas are answered before they stop.
+  if (reads_) reads_->stop();
+  // Waits for an import or a share in progress; the engines stay until the
+  // node is destroyed.
+  if (index_sharing_) indexes_.set_sharing(nullptr);
   // Forwarded requests still waiting fail; none is served from now on.
   if (forwarder_) forwarder_->stop();
   if (membership_) membership_->stop();
-  // Reads waiting for the replica are answered before it stops.
-  if (reads_) reads_->stop();
   // The reader hands records to the replicas: it stops first. The sink
   // stays installed: with the replicas stopped it refuses, so no write
   // commits unlogged after this.
@@ -559,8 +643,13 @@ store::Status ClusterNode::tell_indexes(store::WriteTxn& txn, const store::Chang
       if (!t.cube) continue;
       if (open_cubes_.insert(id).second) {
         // A cube new to this node: its collections open before its items
-        // are queued, as cubeCreate's answer opens them on the owner.
-        if (Status s = indexes_.open(*t.cube); !s.ok()) {
+        // are queued, as cubeCreate's answer opens them on the owner. Not
+        // while replaying from far behind: the items would be embedded and
+        // indexed one record at a time, where a shared snapshot or one
+        // rebuild from the store at the end does it at once.
+        if (replaying_.load(std::memory_order_acquire)) {
+          indexes_.defer(id, "this node is catching up with the cluster's log");
+        } else if (Status s = indexes_.open(*t.cube); !s.ok()) {
           spdlog::error("cluster: cube {}: opening its indexes: {}", t.cube->name, s.message);
         }
       }

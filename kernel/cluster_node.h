@@ -16,7 +16,12 @@
 //
 // What the kernel derives from rows learns of applied records here, as the
 // owner's handlers learn of their own writes: the indexes are told of the
-// cubes that came and went and of the item heads written or purged.
+// cubes that came and went and of the item heads written or purged. Index
+// snapshots are shared through a second bucket (cluster_index_sharing.h):
+// the owner of a shard shares its cubes' (share_indexes()), and a cube new
+// to a node that replays the log from far behind is not indexed record by
+// record but, once the node has caught up, from a shared snapshot or in
+// batches from the store (IndexSet::defer).
 //
 // Threading: start() and stop() on the daemon's thread; writable() from any
 // thread; the apply hook runs on the writer thread, the role hook on the
@@ -29,12 +34,15 @@
 // doubt), naming the owner when it is known.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cluster/blob_bucket.h"
@@ -49,6 +57,7 @@
 #include "cluster/write_forwarding.h"
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/blob_prefetch.h"
+#include "kernel/cluster_index_sharing.h"
 #include "kernel/config.h"
 #include "kernel/index_set.h"
 #include "kernel/status.h"
@@ -100,9 +109,10 @@ class ClusterNode {
   using RoleChange = std::function<void(std::uint32_t shard, bool owner)>;
 
   // `blobs` outlives the node; it shares blobs through the node's bucket
-  // from start() until the node is destroyed.
+  // from start() until the node is destroyed. Index snapshots pass through
+  // `index_staging_dir` on their way to and from the index bucket.
   ClusterNode(const ClusterConfig& config, store::Store& store, store::CommitQueue& commits,
-              store::BlobStore& blobs, IndexSet& indexes);
+              store::BlobStore& blobs, IndexSet& indexes, std::string index_staging_dir);
   ~ClusterNode();  // stop(); the blob store no longer shares
   ClusterNode(const ClusterNode&) = delete;
   ClusterNode& operator=(const ClusterNode&) = delete;
@@ -155,6 +165,13 @@ class ClusterNode {
   bool figures(std::vector<cluster::ReplicaState>* replicas, cluster::BucketCounters* bucket,
                PrefetchCounters* prefetch, cluster::ReadBarrierCounters* reads,
                cluster::ForwardingCounters* forwarding) const;
+  // Shares the index snapshots of the cubes of the shards this node owns
+  // (IndexSet::share, cluster.index_share_min_items); blocks for the
+  // exports and uploads: run it on a worker. Returns how many were shared.
+  std::size_t share_indexes();
+  // What this node shared and took (memctl metrics); zeros without the
+  // index bucket.
+  IndexSharingCounters index_sharing() const;
   // Asks etcd, the log and every node on the roster, each within `timeout`
   // (blocks: run it on a worker). An engine that does not answer leaves a
   // note, not an error. Errors: unavailable (not joined yet).
@@ -173,6 +190,12 @@ class ClusterNode {
   void sink(std::vector<store::SunkGroup>& groups);
   // Starts prefetch_ with the blobs the store references and lacks.
   void start_prefetch();
+  // Opens the index bucket and hands it to the indexes; a failure is
+  // logged (indexes are then rebuilt from the store, as without it).
+  void open_index_sharing(std::chrono::milliseconds timeout);
+  // Ends the replay (replaying_) once the store holds the log as far as it
+  // reached when asked, asking again until it does.
+  void await_replay();
   // Opens the blob bucket, waiting up to `deadline` for JetStream.
   Status open_bucket(std::chrono::steady_clock::time_point deadline);
   // Keeps cluster.shards in etcd if this node is the first, else checks it
@@ -204,6 +227,18 @@ class ClusterNode {
   // cluster.prefetch_blobs: fed once each applied record commits; the
   // destructor stops it before the bucket goes.
   std::unique_ptr<BlobPrefetch> prefetch_;
+  const std::string index_staging_dir_;
+  // Set in the indexes from start() until stop(), which clears it there
+  // before it goes.
+  std::unique_ptr<ClusterIndexSharing> index_sharing_;
+  // From start() until the store first holds the log to where it reached:
+  // cubes new to this node meanwhile are deferred (IndexSet::defer).
+  std::atomic<bool> replaying_{false};
+  // Watches for the replay's end (await_replay()); stop() wakes and joins it.
+  std::thread replay_watch_;
+  std::mutex replay_mutex_;  // guards stopping_
+  std::condition_variable replay_wake_;
+  bool stopping_ = false;
   // This node's line of the roster, from its replicas (set).
   cluster::NodeReport self_report() const;
   // Reads which cubes the store holds into open_cubes_: their collections

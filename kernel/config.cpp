@@ -167,6 +167,8 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"cluster.lease_ms", integer(&c->cluster.lease_ms, 500, 60000)},
       {"cluster.shards", integer(&c->cluster.shards, 1, 4096)},
       {"cluster.prefetch_blobs", boolean(&c->cluster.prefetch_blobs)},
+      {"cluster.index_share_s", integer(&c->cluster.index_share_s, 0, 7 * 86400)},
+      {"cluster.index_share_min_items", integer(&c->cluster.index_share_min_items, 1, 1ll << 40)},
       {"activation.chunk_tokens", integer(&c->activation.chunk_tokens, 1, 1 << 16)},
       {"activation.resident_mb", integer(&c->activation.resident_mb, 0, 1ll << 24)},
       {"activation.pinned_mb", integer(&c->activation.pinned_mb, 0, 1ll << 24)},

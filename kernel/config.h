@@ -234,6 +234,13 @@ struct ClusterConfig {
   // A follower fetches each blob as it applies the record that references
   // it (kernel/blob_prefetch.h); off, a node fetches a blob on first use.
   bool prefetch_blobs = false;
+  // Index snapshots shared through the cluster's index bucket
+  // (docs/scale-out.md, "Index snapshots"): every this many seconds the
+  // owner of a shard shares the collections of its cubes that hold at
+  // least index_share_min_items items and changed by a tenth since; 0: no
+  // node shares (nodes still take what others share).
+  std::uint32_t index_share_s = 300;
+  std::uint64_t index_share_min_items = 1000;
 };
 
 // How the log is written on stderr (log_output.h).

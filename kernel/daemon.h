@@ -174,6 +174,9 @@ class Daemon final : public ConnectionOwner {
   void run_scheduler(PeriodicJob::Running run);
   void collect_blob_garbage(PeriodicJob::Running run);
   void save_index_snapshots(PeriodicJob::Running run);
+  // Cluster mode: the owner's index snapshots shared with the other nodes
+  // (ClusterNode::share_indexes), on a worker.
+  void share_index_snapshots(PeriodicJob::Running run);
   void write_metrics_textfile(PeriodicJob::Running run);
   void retry_unbuilt_indexes(PeriodicJob::Running run);
 

@@ -139,7 +139,8 @@ Status Daemon::load_embedder() {
 }
 
 // The dense, lexical and hybrid retrievers, each of which must offer its
-// mode. They keep their snapshots under <data>/index/<plugin>.
+// mode. They keep their snapshots under <data>/index/<plugin>, and
+// exchange shared ones through its transfer/ folder.
 Status Daemon::load_retrievers() {
   std::shared_ptr<PluginRetriever> retrievers[3];
   const std::string* names[3] = {&config_.plugins.dense, &config_.plugins.lexical,
@@ -147,7 +148,11 @@ Status Daemon::load_retrievers() {
   const SearchMode modes[3] = {SearchMode::dense, SearchMode::lexical, SearchMode::hybrid};
   for (int i = 0; i < 3; ++i) {
     std::string state_dir = config_.data_dir + "/index/" + *names[i];
-    if (Status s = create_directories(state_dir); !s.ok()) return s;
+    // transfer/: snapshot files on their way to or from another node
+    // (PluginRetriever::transfer_path); what a crash left there is stale.
+    std::error_code ignored;
+    std::filesystem::remove_all(state_dir + "/transfer", ignored);
+    if (Status s = create_directories(state_dir + "/transfer"); !s.ok()) return s;
     std::string error;
     retrievers[i] = plugins_.load_retriever(*names[i], state_dir, &error);
     if (!retrievers[i]) return failed(error);
@@ -313,7 +318,8 @@ Status Daemon::start_scheduler() {
 Status Daemon::join_cluster() {
   if (!config_.cluster.enabled) return {};
   systemd::notify("STATUS=joining cluster " + config_.cluster.name);
-  cluster_ = std::make_unique<ClusterNode>(config_.cluster, *store_, *commits_, *blobs_, indexes_);
+  cluster_ = std::make_unique<ClusterNode>(config_.cluster, *store_, *commits_, *blobs_, indexes_,
+                                           config_.data_dir + "/index/shared");
   return cluster_->start(
       [this](std::uint32_t shard, bool owner) {
         if (!owner) {

@@ -1,6 +1,7 @@
 // daemon_jobs.cpp — the daemon's periodic work, each a PeriodicJob: the
 // access-statistics flush, retention, blob garbage collection, index
-// snapshots, the metrics textfile and the systemd watchdog ping. Each runs at most once at a time;
+// snapshots (and, in a cluster, sharing them), the metrics textfile and the
+// systemd watchdog ping. Each runs at most once at a time;
 // a tick that finds the last run going is skipped.
 #include <spdlog/spdlog.h>
 
@@ -42,6 +43,8 @@ void Daemon::start_periodic_jobs() {
   every(std::uint64_t{config_.store.blob_gc_interval_s} * 1000, &Daemon::collect_blob_garbage);
   every(std::uint64_t{config_.search.snapshot_interval_s} * 1000, &Daemon::save_index_snapshots);
   every(kUnbuiltRetryMs, &Daemon::retry_unbuilt_indexes);
+  if (cluster_ && config_.cluster.index_share_s > 0)
+    every(std::uint64_t{config_.cluster.index_share_s} * 1000, &Daemon::share_index_snapshots);
   if (!config_.metrics.textfile.empty())
     every(std::uint64_t{config_.metrics.interval_s} * 1000, &Daemon::write_metrics_textfile);
   if (std::uint64_t usec = systemd::watchdog_usec()) {
@@ -196,6 +199,12 @@ void Daemon::retry_unbuilt_indexes(PeriodicJob::Running run) {
 void Daemon::save_index_snapshots(PeriodicJob::Running run) {
   run_on_worker([this, run] {
     if (std::size_t n = indexes_.save_changed()) spdlog::debug("index snapshots of {} cube(s)", n);
+  });
+}
+
+void Daemon::share_index_snapshots(PeriodicJob::Running run) {
+  run_on_worker([this, run] {
+    if (std::size_t n = cluster_->share_indexes()) spdlog::debug("{} index snapshot(s) shared", n);
   });
 }
 

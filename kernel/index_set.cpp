@@ -149,6 +149,9 @@ Status IndexSet::restore(const store::ReadTxn& txn, const store::Cube& cube, Ret
                  state.detail, usable ? "catching up" : "rebuilding");
     (usable ? behind : stale) |= Retrievers{1} << i;
   }
+  // Rather than rebuild, what another node shared (a node new to the
+  // cluster, or one whose own snapshot is gone).
+  if (stale != 0) adopt_shared(cube, &stale, &behind, &covered);
   if (behind != 0) {
     std::size_t sent = 0;
     Retrievers missed = 0;

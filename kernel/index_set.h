@@ -24,12 +24,14 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "kernel/index_feed.h"
+#include "kernel/index_sharing.h"
 #include "kernel/plugin_embedder.h"
 #include "kernel/plugin_retriever.h"
 #include "kernel/serial_lane.h"
@@ -171,6 +173,35 @@ class IndexSet {
   std::size_t save_changed(std::chrono::steady_clock::time_point deadline =
                                std::chrono::steady_clock::time_point::max());
 
+  // Index snapshots shared between nodes (index_sharing.h; cluster mode).
+  // From now on, a collection that restore() would rebuild from the store
+  // (no usable snapshot of its own) is first looked for in `shared`: one
+  // that this node's cube and embedder match, and whose version the store
+  // holds, is fetched, imported and caught up from instead. nullptr: no
+  // more. Blocks until no call uses the one it replaces, which the caller
+  // may then destroy. Any thread.
+  void set_sharing(SharedIndexes* shared) {
+    std::unique_lock lock(sharing_mutex_);
+    sharing_ = shared;
+  }
+  // Through the sharing set (none: 0), shares the collections of `cubes`
+  // (those this node writes) that hold at least `min_items` items and
+  // changed by a tenth since they were last shared (by any node): each
+  // retriever exports its collection, which is published as node `node`'s.
+  // Failures are logged and tried again next time. Returns how many files
+  // were published. Any thread but the indexer's (an export waits for the
+  // plugin's save).
+  std::size_t share(const std::vector<store::Cube>& cubes, std::uint64_t min_items,
+                    const std::string& node);
+  // A cube new to this node while it replays the log from far behind (a
+  // node joining a running cluster): its collections are neither opened
+  // nor fed record by record, and its searches answer unavailable saying
+  // `why`, until release_deferred(); then they are restored as at a start
+  // (from a shared snapshot, or rebuilt from the store in batches).
+  void defer(store::CubeId cube, std::string why);
+  // Ends every deferral: retry_unbuilt() restores those cubes next.
+  void release_deferred();
+
  private:
   // The retrievers that store collections, as bits: bit i is storing()[i].
   using Retrievers = unsigned;
@@ -183,6 +214,9 @@ class IndexSet {
 
   struct CubeState {
     std::uint64_t unsaved = 0;  // changes since the last snapshot
+    // The version each storing retriever's collection was last shared at
+    // (share()), by this node or, as far as it looked, another.
+    std::array<std::uint64_t, kStoring> shared{};
     // Retrievers that could not index a change: they are never snapshot, so
     // the next start (or a host restart) rebuilds them from the store.
     Retrievers poisoned = 0;
@@ -220,6 +254,19 @@ class IndexSet {
   Status catch_up(const store::ReadTxn& txn, const store::Cube& cube, Retrievers targets,
                   const std::array<std::uint64_t, kStoring>& covered, std::size_t* items,
                   Retrievers* missed);
+  // Of `*stale` (collections restore() would rebuild), those whose shared
+  // snapshot fits `cube` are fetched and imported (index_set_sharing.cpp):
+  // each taken moves from `*stale` to `*behind` with its version in
+  // `covered`, or leaves both when it covers the head. Failures are logged
+  // and leave the collection stale.
+  void adopt_shared(const store::Cube& cube, Retrievers* stale, Retrievers* behind,
+                    std::array<std::uint64_t, kStoring>* covered);
+  // One retriever's part of adopt_shared(): the version its collection now
+  // covers, or 0 when it took nothing.
+  std::uint64_t adopt_one(SharedIndexes& shared, const store::Cube& cube, std::size_t which);
+  // One retriever's part of share(): whether it published.
+  bool share_one(SharedIndexes& shared, const store::Cube& cube, std::size_t which,
+                 const std::string& node);
   // Drops and rebuilds the collections of `retrievers` from `txn`.
   Status rebuild(const store::ReadTxn& txn, const store::Cube& cube, Retrievers retrievers,
                  std::size_t* items, const std::function<void(const std::string&)>& progress);
@@ -312,6 +359,13 @@ class IndexSet {
   std::atomic<std::size_t> left_out_count_{0};
   // Set by stop(): the drain's index requests say noWait.
   std::atomic<bool> stopping_{false};
+  // set_sharing() takes it alone; adopt_shared() and share() while they
+  // use sharing_.
+  mutable std::shared_mutex sharing_mutex_;
+  SharedIndexes* sharing_ = nullptr;
+  // A deferred cube's Unbuilt::retry_after: never, until release_deferred().
+  static constexpr std::chrono::steady_clock::time_point kDeferred =
+      std::chrono::steady_clock::time_point::max();
   std::shared_ptr<PluginEmbedder> embedder_;
   std::string model_;
   std::shared_ptr<PluginRetriever> dense_;

@@ -197,6 +197,22 @@ void write_cluster(const Services& s, PrometheusText* out) {
               "Writes other nodes forwarded to this node, as their shard's owner.");
   out->sample("memosd_cluster_forwarded_writes_served_total",
               static_cast<double>(forwarding.served));
+  const IndexSharingCounters shared = s.cluster->index_sharing();
+  out->family("memosd_cluster_index_snapshots_total", "counter",
+              "Index snapshots this node shared through the cluster's index bucket, and those "
+              "other nodes shared that it took instead of rebuilding, refused (another cube "
+              "version, embedder or language, or a file its retriever would not load) or "
+              "failed to fetch, by result.");
+  const std::pair<const char*, std::uint64_t> outcomes[] = {
+      {"published", shared.published},
+      {"publish_failed", shared.publish_failures},
+      {"imported", shared.imported},
+      {"refused", shared.refused},
+      {"fetch_failed", shared.fetch_failures}};
+  for (const auto& [result, count] : outcomes) {
+    out->sample("memosd_cluster_index_snapshots_total", {{"result", result}},
+                static_cast<double>(count));
+  }
 }
 
 }  // namespace

@@ -224,8 +224,10 @@ std::shared_ptr<PluginRetriever> PluginManager::load_retriever(const std::string
       },
       error);
   if (!channel) return nullptr;
-  return std::make_shared<PluginRetriever>(
+  auto retriever = std::make_shared<PluginRetriever>(
       name, channel, std::chrono::milliseconds(config_.call_timeout_ms), std::move(modes));
+  retriever->set_state_dir(state_dir);
+  return retriever;
 }
 
 std::shared_ptr<PluginExecutor> PluginManager::load_executor(const ExecutorConfig& executor,

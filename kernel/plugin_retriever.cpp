@@ -135,6 +135,29 @@ Status PluginRetriever::drop(store::CubeId cube) const {
   return collection_call(request_bytes(message), nullptr);
 }
 
+Status PluginRetriever::export_snapshot(store::CubeId cube, const std::string& path,
+                                        CollectionState* state) const {
+  capnp::MallocMessageBuilder message;
+  auto file = message.initRoot<pw::PluginRequest>().initExportSnapshot();
+  file.setCollection(cube);
+  file.setPath(text(path));
+  return collection_call(request_bytes(message), state);
+}
+
+Status PluginRetriever::import_snapshot(store::CubeId cube, const std::string& path,
+                                        CollectionState* state) const {
+  capnp::MallocMessageBuilder message;
+  auto file = message.initRoot<pw::PluginRequest>().initImportSnapshot();
+  file.setCollection(cube);
+  file.setPath(text(path));
+  return collection_call(request_bytes(message), state);
+}
+
+std::string PluginRetriever::transfer_path(store::CubeId cube, std::string_view use) const {
+  if (state_dir_.empty()) return "";
+  return state_dir_ + "/transfer/" + std::to_string(cube) + "." + std::string(use);
+}
+
 Status PluginRetriever::search(store::CubeId cube, std::string_view query,
                                std::span<const float> vector, std::uint32_t k,
                                const RetrievalFilter& filter, std::vector<RankedHit>* hits) const {

@@ -126,6 +126,22 @@ class PluginRetriever {
   Status save(store::CubeId cube, CollectionState* state) const;
   // Forgets the collection and deletes its snapshot.
   Status drop(store::CubeId cube) const;
+  // Plugin ABI minor 3 (plugin.capnp, SnapshotFile). Saves the open
+  // collection and writes it as one file at `path`; `*state` is what the
+  // file holds. Errors: as above; a plugin of an older minor fails it.
+  Status export_snapshot(store::CubeId cube, const std::string& path, CollectionState* state) const;
+  // Makes the file at `path` (exported by this plugin, here or on another
+  // node) the snapshot of `cube`, whose collection must not be open; the
+  // next open() loads it. A file the plugin would not load is refused and
+  // changes nothing. Errors: as above.
+  Status import_snapshot(store::CubeId cube, const std::string& path, CollectionState* state) const;
+  // Where memosd asks export_snapshot for a file (`use` "export") and puts
+  // one for import_snapshot ("import"): <state_dir>/transfer/<cube>.<use>,
+  // where the plugin (even isolated) reaches it; "" when it keeps no state
+  // on disk.
+  std::string transfer_path(store::CubeId cube, std::string_view use) const;
+  // The plugin's state_dir (set by whoever loads it).
+  void set_state_dir(std::string dir) { state_dir_ = std::move(dir); }
   // The k best items `filter` admits, best first. `query` for lexical
   // retrievers, `vector` for dense ones.
   Status search(store::CubeId cube, std::string_view query, std::span<const float> vector,
@@ -140,6 +156,7 @@ class PluginRetriever {
   std::shared_ptr<plugins::PluginChannel> channel_;
   std::chrono::milliseconds timeout_;
   std::vector<SearchMode> modes_;
+  std::string state_dir_;
 };
 
 }  // namespace memos::kernel

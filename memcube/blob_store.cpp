@@ -248,6 +248,54 @@ Status BlobStore::check(const BlobId& id, std::uint64_t* size) const {
   return {};
 }
 
+Status BlobStore::put_file(const std::string& path, BlobId* id, std::uint64_t* size) {
+  Fd in(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (in.get() < 0) {
+    if (errno == ENOENT) return {Errc::not_found, "no file " + path};
+    if (errno == ELOOP) return {Errc::io, path + " is a symbolic link"};
+    return errno_status("open " + path);
+  }
+  struct stat st {};
+  if (::fstat(in.get(), &st) != 0) return errno_status("stat " + path);
+  if (!S_ISREG(st.st_mode)) return {Errc::io, path + " is not a regular file"};
+  // Named before its digest is known: the name is only for people.
+  const std::string tmp_path = temp_path(BlobId{});
+  Fd out(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (out.get() < 0) return errno_status("create " + tmp_path);
+  BlobUpload::Hasher hash;
+  std::string block(1 << 20, '\0');
+  *size = 0;
+  Status s;
+  for (;;) {
+    ssize_t n = ::read(in.get(), block.data(), block.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      s = errno_status("read " + path);
+      break;
+    }
+    if (n == 0) break;
+    const std::string_view piece(block.data(), static_cast<std::size_t>(n));
+    if (s = write_at(out.get(), *size, piece, tmp_path); !s.ok()) break;
+    hash.update(piece);
+    *size += piece.size();
+  }
+  if (s.ok()) {
+    *id = hash.digest();
+    // Content-addressed: the same bytes may be there already.
+    if (contains(*id)) {
+      ::unlink(tmp_path.c_str());
+    } else {
+      s = place(out, tmp_path, path_of(*id));
+    }
+  }
+  if (!s.ok()) {
+    ::unlink(tmp_path.c_str());
+    return s;
+  }
+  if (SharedBlobs* shared = not_yet_shared(*id)) return shared->publish(*id, *size, *this);
+  return {};
+}
+
 Status BlobStore::read_at(const BlobId& id, std::uint64_t offset, std::size_t max,
                           std::string* out) const {
   std::unique_ptr<BlobReader> reader;

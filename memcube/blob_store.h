@@ -85,6 +85,12 @@ class BlobStore {
   // shared store too); `id` receives its digest.
   // Errors: storage_full (ENOSPC), io; unavailable (the shared store).
   Status put(std::string_view bytes, BlobId* id);
+  // put() for a file too large to hold in memory: copies the regular file
+  // at `path` (not through a symbolic link) in one pass, hashing as it
+  // goes; `*id` and `*size` receive its digest and length. The file itself
+  // is left as it is. Errors: not_found (no such file), storage_full, io
+  // (also: a link, or not a regular file); unavailable (the shared store).
+  Status put_file(const std::string& path, BlobId* id, std::uint64_t* size);
   // Shares this store's blobs through `shared` from now on (nullptr: no
   // longer). `shared` must outlive every call that began while it was set:
   // swap it only while no request runs (the daemon's start and stop).

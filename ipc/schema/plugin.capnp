@@ -3,7 +3,8 @@
 # Every create() receives a PluginConfig; every call() a PluginRequest and
 # every complete() a PluginResponse (memos/plugin.h); a call may send
 # PluginPartial messages through partial() before it completes (ABI minor 1).
-# Routers (route, RouterCapabilities) came with minor 2.
+# Routers (route, RouterCapabilities) came with minor 2; a retriever's
+# snapshot as one file (exportSnapshot, importSnapshot) with minor 3.
 # The same bytes cross a socketpair when a plugin runs isolated in
 # memos-plugin-host.
 #
@@ -51,6 +52,8 @@ struct PluginRequest {
     distillFinish @20 :DistillFinish;  # executor: a done one's adapter -> adapterFile
     distillCancel @21 :UInt64;         # executor: forget distillation N -> done
     score @22 :ScoreRequest;           # executor -> textScore
+    exportSnapshot @23 :SnapshotFile;  # retriever: a collection as one file -> collection (minor 3)
+    importSnapshot @24 :SnapshotFile;  # retriever: such a file as a closed collection's snapshot -> collection (minor 3)
   }
 }
 
@@ -177,6 +180,35 @@ struct OpenRequest {
   # How many documents are about to be sent (a rebuild from the store): a
   # dense retriever may pick its index kind for that size at once.
   expectedDocuments @3 :UInt64;
+}
+
+# A collection's snapshot as one self-contained file, so that memosd can
+# hand it to another node (docs/scale-out.md, "Index snapshots"); the other
+# node's retriever of the same plugin installs it and opens it as if it had
+# saved it itself. The format is the plugin's own: memosd only moves the
+# bytes.
+#
+# exportSnapshot: the collection must be open. The plugin saves it (as `save`
+# does: everything it holds, at the version it covers) and writes the file
+# at `path` whole before it answers (a crash may leave `path` absent or
+# stale, never half written); it answers the state the file holds. Errors:
+# invalid (not open, dropped), unsupported (no state_dir), resource.
+#
+# importSnapshot: the collection must not be open here (memosd drops it
+# first). The plugin checks the file as it checks its own snapshots, and a
+# file it would not load (truncated, corrupt, another collection, a format
+# it does not read) is refused with invalid, changing nothing. Otherwise the
+# file becomes the collection's snapshot, durably, replacing any it had
+# (the plugin may move it away from `path`), and it answers the state the
+# file holds; the next `open` loads it. Errors: invalid, unsupported,
+# resource.
+#
+# `path` is absolute and lies in the plugin's state_dir, in a folder memosd
+# made for the purpose (<state_dir>/transfer/), so an isolated plugin can
+# reach it.
+struct SnapshotFile {
+  collection @0 :UInt64;
+  path @1 :Text;
 }
 
 struct CollectionState {

@@ -154,6 +154,26 @@ std::vector<DenseHit> DenseCollection::search(std::span<const float> query, std:
 
 std::string DenseCollection::save(const std::string& state_dir, CollectionState* state) {
   std::lock_guard save_lock(save_mutex_);
+  return save_locked(state_dir, state);
+}
+
+std::string DenseCollection::export_to(const std::string& state_dir, const std::string& path,
+                                       CollectionState* state) {
+  // One hold for both: a save between them would rename another file over
+  // the snapshot, and the export would then hold a state *state does not
+  // describe.
+  std::lock_guard save_lock(save_mutex_);
+  std::string why = save_locked(state_dir, state);
+  if (!why.empty()) return why;
+  return export_snapshot_file(state_dir, id_, path);
+}
+
+bool DenseCollection::dropped() const {
+  std::lock_guard save_lock(save_mutex_);
+  return dropped_;
+}
+
+std::string DenseCollection::save_locked(const std::string& state_dir, CollectionState* state) {
   if (dropped_) return "collection " + std::to_string(id_) + " was dropped";
   // Removed again on any failure (its destructor), after the lock below.
   DurableFile file;

@@ -117,6 +117,15 @@ class DenseCollection {
   // fsyncs and the rename happen after the lock is released. Returns "" or
   // why; then the previous snapshot is untouched and no .tmp is left.
   std::string save(const std::string& state_dir, CollectionState* state);
+  // Saves as save() does and makes `path` hold the snapshot file whole
+  // (export_snapshot_file(): a hard link, else a copy), both under the save
+  // lock, so that no other save replaces the file between the two. *state
+  // is what the file holds. Returns "" or why (then `path` is as it was).
+  std::string export_to(const std::string& state_dir, const std::string& path,
+                        CollectionState* state);
+  // Whether mark_dropped() was called: a failed save or export is then the
+  // caller's mistake, not the disk's.
+  bool dropped() const;
   // After this, save() refuses (a drop must not be undone by a save that
   // was in flight), and the rebuild and the merger stop: their work would
   // be thrown away. Searches and changes still work, on what is there.
@@ -147,6 +156,8 @@ class DenseCollection {
   void start_rebuild_locked(IndexKind kind);
   void run_rebuild(LiveDocuments documents, IndexKind kind);
   std::string describe_locked() const;
+  // save() with save_mutex_ held.
+  std::string save_locked(const std::string& state_dir, CollectionState* state);
 
   const std::uint64_t id_;
   const std::uint32_t dimension_;
@@ -173,8 +184,8 @@ class DenseCollection {
   std::thread worker_;  // the last rebuild; joined before the next and at the end
   std::thread merger_;  // started with the first buffered document; runs until stop()
 
-  std::mutex save_mutex_;  // one save at a time per collection (one .tmp)
-  bool dropped_ = false;   // guarded by save_mutex_
+  mutable std::mutex save_mutex_;  // one save at a time per collection (one .tmp)
+  bool dropped_ = false;           // guarded by save_mutex_
 };
 
 }  // namespace memos::faiss_retriever

@@ -8,24 +8,17 @@
 #include <cstring>
 #include <filesystem>
 
-#include "plugins/faiss-retriever/crc32c.h"
-#include "plugins/faiss-retriever/errno_text.h"
+#include "plugins/retriever-common/crc32c.h"
+#include "plugins/retriever-common/file_sync.h"
 
 namespace memos::faiss_retriever {
+
+using retrieval::errno_text;
 namespace {
 
 // Large enough that write() and the checksum run at memory speed, small
 // enough to stay in cache between the two and to cost nothing to hold.
 constexpr std::size_t kPiece = std::size_t{1} << 20;
-
-std::string fsync_folder(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno_text("cannot open folder", dir);
-  int rc = ::fsync(fd);
-  std::string why = rc == 0 ? "" : errno_text("cannot fsync folder", dir);
-  ::close(fd);
-  return why;
-}
 
 }  // namespace
 
@@ -73,7 +66,7 @@ void DurableFile::append(const void* data, std::size_t size) {
 }
 
 std::uint32_t DurableFile::crc() const {
-  return crc32c(buffer_.data(), buffered_, crc_);
+  return retrieval::crc32c(buffer_.data(), buffered_, crc_);
 }
 
 void DurableFile::flush() {
@@ -84,7 +77,7 @@ void DurableFile::flush() {
 void DurableFile::write_out(const std::uint8_t* data, std::size_t size) {
   while (size > 0 && error_.empty()) {
     std::size_t piece = std::min(size, kPiece);
-    crc_ = crc32c(data, piece, crc_);
+    crc_ = retrieval::crc32c(data, piece, crc_);
     std::size_t done = 0;
     while (done < piece) {
       ssize_t n = ::write(fd_, data + done, piece - done);

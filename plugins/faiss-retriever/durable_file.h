@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "plugins/retriever-common/file_sync.h"
+
 namespace memos::faiss_retriever {
 
 class DurableFile {
@@ -64,5 +66,7 @@ class DurableFile {
   std::uint32_t crc_ = 0;  // of what left the buffer
   std::string error_;
 };
+
+using retrieval::fsync_folder;
 
 }  // namespace memos::faiss_retriever

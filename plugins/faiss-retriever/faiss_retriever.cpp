@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "plugins/faiss-retriever/query_path.h"
+#include "plugins/faiss-retriever/snapshot_file.h"
 #include "plugins/retriever-common/filter.h"
 
 namespace memos::faiss_retriever {
@@ -33,6 +34,27 @@ double get_ratio(const plugin_sdk::Config& config, const std::string& key, doubl
 
 std::string not_open(std::uint64_t id) {
   return "collection " + std::to_string(id) + " is not open";
+}
+
+const char* const kNoStateDir = "no state_dir: faiss-retriever keeps no snapshots";
+
+// "" or why `path` cannot be a snapshot file's: memosd names an absolute
+// path in <state_dir>/transfer/.
+std::string check_path(const std::string& path) {
+  if (!path.empty() && path.front() == '/') return "";
+  return "path '" + path + "' is not absolute";
+}
+
+// What an imported snapshot holds, as open will load it.
+CollectionState state_of(const Snapshot& s) {
+  std::size_t live = s.fresh.size();
+  std::size_t dead = 0;
+  for (const auto& slot : s.slots) (slot.dead ? dead : live) += 1;
+  std::string detail = std::string("imported snapshot: ") + kind_name(s.kind) + ", dimension " +
+                       std::to_string(s.dimension) + ", " + std::to_string(live) + " documents, " +
+                       std::to_string(dead) + " tombstones";
+  if (!s.fresh.empty()) detail += ", " + std::to_string(s.fresh.size()) + " not in the graph yet";
+  return {s.version, live, detail};
 }
 
 void set_state(Reply reply, std::uint64_t id, const CollectionState& state) {
@@ -102,9 +124,14 @@ memos_status FaissRetriever::handle(const plugin_sdk::Request& request, Reply re
       return save(request.getSave(), reply);
     case PluginRequest::DROP:
       return drop(request.getDrop(), reply);
+    case PluginRequest::EXPORT_SNAPSHOT:
+      return export_snapshot(request.getExportSnapshot(), reply);
+    case PluginRequest::IMPORT_SNAPSHOT:
+      return import_snapshot(request.getImportSnapshot(), reply);
     default:
       return fail(reply, MEMOS_ERR_UNSUPPORTED,
-                  "faiss-retriever answers describe, open, index, remove, search, save and drop");
+                  "faiss-retriever answers describe, open, index, remove, search, save, drop, "
+                  "exportSnapshot and importSnapshot");
   }
 }
 
@@ -208,9 +235,7 @@ memos_status FaissRetriever::search(plugin_wire::SearchRequest::Reader request, 
 memos_status FaissRetriever::save(std::uint64_t id, Reply reply) {
   auto c = collection(id);
   if (!c) return fail(reply, MEMOS_ERR_INVALID, not_open(id));
-  if (settings_.state_dir.empty()) {
-    return fail(reply, MEMOS_ERR_INVALID, "no state_dir: faiss-retriever keeps no snapshots");
-  }
+  if (settings_.state_dir.empty()) return fail(reply, MEMOS_ERR_INVALID, kNoStateDir);
   CollectionState state;
   std::string why = c->save(settings_.state_dir, &state);
   // Disk full and friends: retryable, and the previous snapshot stays.
@@ -237,6 +262,58 @@ memos_status FaissRetriever::drop(std::uint64_t id, Reply reply) {
     if (!why.empty()) return fail(reply, MEMOS_ERR_RESOURCE, why);
   }
   reply.setDone();
+  return MEMOS_OK;
+}
+
+memos_status FaissRetriever::export_snapshot(plugin_wire::SnapshotFile::Reader request,
+                                             Reply reply) {
+  std::uint64_t id = request.getCollection();
+  auto c = collection(id);
+  if (!c) return fail(reply, MEMOS_ERR_INVALID, not_open(id));
+  if (settings_.state_dir.empty()) return fail(reply, MEMOS_ERR_UNSUPPORTED, kNoStateDir);
+  std::string path = request.getPath();
+  if (std::string why = check_path(path); !why.empty()) {
+    return fail(reply, MEMOS_ERR_INVALID, why);
+  }
+  CollectionState state;
+  std::string why = c->export_to(settings_.state_dir, path, &state);
+  if (!why.empty()) {
+    // A drop that won the race is memosd's doing; anything else the disk's.
+    return fail(reply, c->dropped() ? MEMOS_ERR_INVALID : MEMOS_ERR_RESOURCE,
+                "cannot export: " + why);
+  }
+  set_state(reply, id, state);
+  return MEMOS_OK;
+}
+
+memos_status FaissRetriever::import_snapshot(plugin_wire::SnapshotFile::Reader request,
+                                             Reply reply) {
+  std::uint64_t id = request.getCollection();
+  if (settings_.state_dir.empty()) return fail(reply, MEMOS_ERR_UNSUPPORTED, kNoStateDir);
+  // An open collection would go on serving (and saving) what it holds.
+  if (collection(id)) {
+    return fail(reply, MEMOS_ERR_INVALID,
+                "collection " + std::to_string(id) + " is open: drop it first");
+  }
+  std::string path = request.getPath();
+  if (std::string why = check_path(path); !why.empty()) {
+    return fail(reply, MEMOS_ERR_INVALID, why);
+  }
+  // Checked whole before anything changes: a refused file leaves the
+  // collection's own snapshot, if any, as it was.
+  Snapshot snapshot;
+  std::string why = read_snapshot_file(path, id, 0, &snapshot);
+  if (!why.empty()) return fail(reply, MEMOS_ERR_INVALID, why);
+  // The request names no dimension; open could not take one out of range.
+  if (snapshot.dimension < 1 || snapshot.dimension > DenseCollection::kMaxDimension) {
+    return fail(reply, MEMOS_ERR_INVALID,
+                "snapshot refused: dimension " + std::to_string(snapshot.dimension) +
+                    " is not in 1.." + std::to_string(DenseCollection::kMaxDimension));
+  }
+  CollectionState state = state_of(snapshot);
+  why = install_snapshot_file(settings_.state_dir, id, path, snapshot);
+  if (!why.empty()) return fail(reply, MEMOS_ERR_RESOURCE, "cannot import: " + why);
+  set_state(reply, id, state);
   return MEMOS_OK;
 }
 

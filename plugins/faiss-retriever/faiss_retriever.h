@@ -1,6 +1,7 @@
 // faiss_retriever.h — the faiss-retriever plugin: plugin.capnp retriever
-// requests (open, index, remove, search, save, drop, describe) turned into
-// calls on one DenseCollection per cube.
+// requests (open, index, remove, search, save, drop, exportSnapshot,
+// importSnapshot, describe) turned into calls on one DenseCollection per
+// cube.
 //
 // Lives in the static library (not plugin.cpp) so tests and a kernel
 // integrator can drive it without loading the .so.
@@ -46,6 +47,17 @@ class FaissRetriever final : public plugin_sdk::Plugin {
   memos_status search(plugin_wire::SearchRequest::Reader request, plugin_sdk::Reply reply);
   memos_status save(std::uint64_t id, plugin_sdk::Reply reply);
   memos_status drop(std::uint64_t id, plugin_sdk::Reply reply);
+  // The open collection's snapshot as the file `path` (a hard link to
+  // <state_dir>/<id>.dense, else a copy). Errors: invalid (not open,
+  // dropped meanwhile, a relative path), unsupported (no state_dir),
+  // resource (the save or the file failed).
+  memos_status export_snapshot(plugin_wire::SnapshotFile::Reader request, plugin_sdk::Reply reply);
+  // The file `path`, checked as open checks a snapshot (any dimension), made
+  // <state_dir>/<id>.dense. Errors: invalid (the collection is open, a
+  // relative path, the file refused: nothing changed), unsupported (no
+  // state_dir), resource (the file checked could not be installed).
+  // memosd does not open the collection while it imports it.
+  memos_status import_snapshot(plugin_wire::SnapshotFile::Reader request, plugin_sdk::Reply reply);
 
   const RetrieverSettings settings_;
   mutable std::mutex mutex_;  // guards collections_ (not the collections)

@@ -28,10 +28,16 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
 
   // Maps `path`. Returns "" or why; sets *missing when it does not exist.
-  // An empty file maps as no bytes.
+  // An empty file maps as no bytes. Only a regular file is mapped: a
+  // symbolic link (not followed), a folder or a FIFO is refused, since a
+  // snapshot may come from elsewhere (an import).
   std::string open(const std::string& path, bool* missing);
 
   std::span<const std::uint8_t> bytes() const { return {data_, size_}; }
+
+  // Whether `fd` is open on the file mapped (the same device and inode):
+  // what an import checks before and after it moves the file it read.
+  bool same_file(int fd) const;
 
   // Gives back the pages from the one holding offset `from` to the last
   // one wholly before `to`: their contents stay valid, and are read back
@@ -43,6 +49,8 @@ class MappedFile {
 
   const std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
+  std::uint64_t device_ = 0;
+  std::uint64_t inode_ = 0;
 };
 
 }  // namespace memos::faiss_retriever

@@ -1,19 +1,24 @@
 #include "plugins/faiss-retriever/snapshot_file.h"
 
 #include <faiss/index_io.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <filesystem>
+#include <system_error>
 #include <type_traits>
 
-#include "plugins/faiss-retriever/crc32c.h"
-#include "plugins/faiss-retriever/errno_text.h"
 #include "plugins/faiss-retriever/faiss_io.h"
+#include "plugins/retriever-common/crc32c.h"
+#include "plugins/retriever-common/file_sync.h"
 
 namespace memos::faiss_retriever {
+
+using retrieval::errno_text;
 namespace {
 
 constexpr char kMagic[4] = {'M', 'F', 'R', 'S'};
@@ -168,7 +173,7 @@ std::string refused(const std::string& why) {
 }
 
 // Checks and parses a mapped snapshot file; the index part stays mapped
-// (Snapshot::index_bytes).
+// (Snapshot::index_bytes). `dimension` 0: the file's own.
 std::string decode(MappedFile file, std::uint64_t collection, std::uint32_t dimension,
                    Snapshot* out) {
   auto bytes = file.bytes();
@@ -202,7 +207,7 @@ std::string decode(MappedFile file, std::uint64_t collection, std::uint32_t dime
   std::size_t checked = kHeaderSize + static_cast<std::size_t>(body_size);
   for (std::size_t at = 0; at < checked; at += kCrcStep) {
     std::size_t n = std::min(kCrcStep, checked - at);
-    crc = crc32c(bytes.data() + at, n, crc);
+    crc = retrieval::crc32c(bytes.data() + at, n, crc);
     file.release(at, at + n);
   }
   if (crc != stored_crc) return refused("checksum mismatch");
@@ -211,10 +216,11 @@ std::string decode(MappedFile file, std::uint64_t collection, std::uint32_t dime
     return refused("the file holds collection " + std::to_string(s.collection) + ", not " +
                    std::to_string(collection));
   }
-  if (s.dimension != dimension) {
+  if (dimension != 0 && s.dimension != dimension) {
     return refused("dimension " + std::to_string(s.dimension) + ", not " +
                    std::to_string(dimension));
   }
+  dimension = s.dimension;
   if (kind != static_cast<std::uint32_t>(IndexKind::exact) &&
       kind != static_cast<std::uint32_t>(IndexKind::hnsw)) {
     return refused("unknown index kind " + std::to_string(kind));
@@ -265,6 +271,51 @@ std::string decode(MappedFile file, std::uint64_t collection, std::uint32_t dime
   return "";
 }
 
+// ---- moving whole files ----------------------------------------------------
+
+using retrieval::folder_of;
+
+// Writes `source`'s bytes to `to` as a save writes a snapshot (.tmp, fsync,
+// rename, the folder's fsync), giving the mapping's pages back in the steps
+// a load's checksum takes.
+std::string copy_file(const MappedFile& source, const std::string& to) {
+  DurableFile copy;
+  std::string why = copy.create(folder_of(to), to);
+  if (!why.empty()) return why;
+  auto bytes = source.bytes();
+  for (std::size_t at = 0; at < bytes.size(); at += kCrcStep) {
+    std::size_t n = std::min(kCrcStep, bytes.size() - at);
+    copy.append(bytes.data() + at, n);
+    source.release(at, at + n);
+  }
+  return copy.commit();
+}
+
+// Moves the file at `from`, which must be the one `checked` maps, to `to`:
+// fsyncs it, renames it, and checks that `to` then names it (`from` may have
+// been replaced in between). Returns "" with *moved set when it did; ""
+// with *moved false when a copy of `checked` must do instead (gone,
+// replaced, or a rename refused: another file system, a folder memosd
+// keeps read-only); else why (an fsync failed: the disk's trouble).
+std::string move_checked(const std::string& from, const std::string& to, const MappedFile& checked,
+                         bool* moved) {
+  *moved = false;
+  int fd = ::open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string why;
+  if (checked.same_file(fd)) {
+    if (::fsync(fd) != 0) {
+      why = errno_text("cannot fsync", from);
+    } else if (::rename(from.c_str(), to.c_str()) == 0) {
+      int now = ::open(to.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+      *moved = now >= 0 && checked.same_file(now);
+      if (now >= 0) ::close(now);
+    }
+  }
+  ::close(fd);
+  return why;
+}
+
 }  // namespace
 
 std::string snapshot_path(const std::string& dir, std::uint64_t collection) {
@@ -297,20 +348,28 @@ std::string write_snapshot(const SnapshotView& view, DurableFile& file) {
   return file.error();
 }
 
+std::string read_snapshot_file(const std::string& path, std::uint64_t collection,
+                               std::uint32_t dimension, Snapshot* out, bool* missing) {
+  MappedFile file;
+  bool absent = false;
+  std::string why = file.open(path, &absent);
+  if (missing) *missing = absent;
+  if (!why.empty()) return refused(why);
+  return decode(std::move(file), collection, dimension, out);
+}
+
 std::string read_snapshot(const std::string& dir, std::uint64_t collection, std::uint32_t dimension,
                           Snapshot* out) {
   std::string path = snapshot_path(dir, collection);
   // A .tmp is a write that never reached its rename: never trust it.
   std::string tmp = path + ".tmp";
   bool had_tmp = ::unlink(tmp.c_str()) == 0;
-  MappedFile file;
   bool missing = false;
-  std::string why = file.open(path, &missing);
+  std::string why = read_snapshot_file(path, collection, dimension, out, &missing);
   if (missing) {
     return had_tmp ? "no snapshot (removed an unfinished " + tmp + ")" : "no snapshot";
   }
-  if (!why.empty()) return refused(why);
-  return decode(std::move(file), collection, dimension, out);
+  return why;
 }
 
 std::string remove_snapshot(const std::string& dir, std::uint64_t collection) {
@@ -318,6 +377,43 @@ std::string remove_snapshot(const std::string& dir, std::uint64_t collection) {
   ::unlink((path + ".tmp").c_str());
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_text("cannot delete", path);
   return "";
+}
+
+std::string export_snapshot_file(const std::string& dir, std::uint64_t collection,
+                                 const std::string& path) {
+  std::string from = snapshot_path(dir, collection);
+  std::string tmp = path + ".tmp";
+  ::unlink(tmp.c_str());  // a stale one would make the link fail
+  if (::link(from.c_str(), tmp.c_str()) != 0) {
+    MappedFile source;
+    bool missing = false;
+    std::string why = source.open(from, &missing);
+    if (!why.empty()) return why;
+    return copy_file(source, path);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string why = errno_text("cannot rename", tmp);
+    ::unlink(tmp.c_str());
+    return why;
+  }
+  // A rename between two links to one file changes nothing, the .tmp
+  // included (`path` already was this snapshot): it must not stay.
+  ::unlink(tmp.c_str());
+  return fsync_folder(folder_of(path));
+}
+
+std::string install_snapshot_file(const std::string& dir, std::uint64_t collection,
+                                  const std::string& path, const Snapshot& checked) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return "cannot create " + dir + ": " + ec.message();
+  std::string to = snapshot_path(dir, collection);
+  bool moved = false;
+  std::string why = move_checked(path, to, checked.file, &moved);
+  if (!why.empty()) return why;
+  // The copy's commit fsyncs the folder itself.
+  if (!moved) return copy_file(checked.file, to);
+  return fsync_folder(dir);
 }
 
 }  // namespace memos::faiss_retriever

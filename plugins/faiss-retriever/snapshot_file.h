@@ -122,16 +122,48 @@ struct Snapshot {
   MappedFile file;
 };
 
-// Reads the snapshot of `collection`, which must have `dimension`. Returns
-// "" with *out filled, or why there is none to use: "no snapshot", or
-// "snapshot refused: ..." (truncated, bad magic, format version, checksum
-// mismatch, another collection or dimension, malformed body). Removes a
-// stale .tmp left by an interrupted write (saying so in the reason when no
-// snapshot remains). Never throws on bad content.
+// Reads the snapshot file at `path`, wherever it is, which must hold
+// `collection` and, unless `dimension` is 0 (an import: any), have
+// `dimension`. Returns "" with *out filled, or "snapshot refused: ..."
+// (cannot open, a symbolic link or not a regular file, truncated, bad
+// magic, format version, checksum mismatch, another collection or
+// dimension, malformed body); sets *missing, if given, when nothing is at
+// `path`. Never throws on bad content.
+std::string read_snapshot_file(const std::string& path, std::uint64_t collection,
+                               std::uint32_t dimension, Snapshot* out, bool* missing = nullptr);
+
+// Reads the snapshot of `collection` in `dir` (read_snapshot_file()), which
+// must have `dimension`. Returns "" with *out filled, or why there is none
+// to use: "no snapshot", or "snapshot refused: ...". Removes a stale .tmp
+// left by an interrupted write (saying so in the reason when no snapshot
+// remains). Never throws on bad content.
 std::string read_snapshot(const std::string& dir, std::uint64_t collection, std::uint32_t dimension,
                           Snapshot* out);
 
 // Deletes the snapshot of `collection` and any stale .tmp. Returns "" or why.
 std::string remove_snapshot(const std::string& dir, std::uint64_t collection);
+
+// ---- moving snapshots between nodes (exportSnapshot, importSnapshot) ---------
+
+// Makes `path` hold the snapshot of `collection` in `dir`, whole: a hard
+// link to it (snapshots are replaced by rename, never rewritten in place,
+// so the link keeps this one intact), else (another file system, or one
+// without hard links) a copy. Either is made as <path>.tmp and renamed
+// over `path`, then path's folder is fsynced, so `path` is never half
+// written. The caller keeps the snapshot from being replaced meanwhile.
+// Returns "" or why; then `path` is as it was and no .tmp is left.
+std::string export_snapshot_file(const std::string& dir, std::uint64_t collection,
+                                 const std::string& path);
+
+// Makes the file at `path`, which read_snapshot_file() accepted as
+// `checked`, the snapshot of `collection` in `dir`, durably, replacing any
+// there: fsynced and renamed into place when it can be, else (another file
+// system, a folder it cannot be moved from, or `path` no longer names the
+// file checked) `checked`'s bytes are copied there as a save writes (.tmp,
+// fsync, rename); then `dir` is fsynced. So the snapshot installed is
+// always the one checked. Returns "" or why (then the previous snapshot, if
+// any, is untouched unless only an fsync failed).
+std::string install_snapshot_file(const std::string& dir, std::uint64_t collection,
+                                  const std::string& path, const Snapshot& checked);
 
 }  // namespace memos::faiss_retriever

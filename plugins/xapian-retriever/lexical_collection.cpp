@@ -5,7 +5,6 @@
 #include "plugins/xapian-retriever/lexical_collection.h"
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -33,8 +32,10 @@ std::string canonical_language(const std::string& language) {
 }
 
 LexicalCollection::LexicalCollection(std::string path, const std::string& language, Bm25Params bm25,
-                                     MergeRequest request_merge)
+                                     MergeRequest request_merge,
+                                     std::optional<std::uint64_t> collection)
     : path_(std::move(path)),
+      collection_(collection),
       language_(canonical_language(language)),
       bm25_(bm25),
       request_merge_(std::move(request_merge)) {
@@ -104,6 +105,7 @@ void LexicalCollection::create_empty() {
     disk_.db =
         Xapian::WritableDatabase(path_, Xapian::DB_CREATE_OR_OVERWRITE | Xapian::DB_BACKEND_GLASS);
     disk_.db.set_metadata(kLanguageKey, language_);
+    record_collection(disk_.db);
     disk_.db.commit();
   } catch (const Xapian::Error& e) {
     throw to_error(e, "creating database " + path_);
@@ -117,6 +119,7 @@ void LexicalCollection::load() {
   std::string language = db.get_metadata(kLanguageKey);
   if (language.empty() && db.get_doccount() == 0) {  // new
     db.set_metadata(kLanguageKey, language_);
+    record_collection(db);
     db.commit();
     version_ = 0;
     detail_ = "new database " + path_;
@@ -128,10 +131,14 @@ void LexicalCollection::load() {
   std::string version = db.get_metadata(kVersionKey);
   version_ = 0;
   if (!version.empty()) {
-    auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), version_);
-    if (ec != std::errc() || end != version.data() + version.size()) {
-      throw Unusable{"its version '" + version + "' is not a number"};
-    }
+    auto parsed = parse_number(version);
+    if (!parsed) throw Unusable{"its version '" + version + "' is not a number"};
+    version_ = *parsed;
+  }
+  // Absent in databases of older plugins: those are taken as they are.
+  std::string recorded = db.get_metadata(kCollectionKey);
+  if (collection_ && !recorded.empty() && parse_number(recorded) != collection_) {
+    throw Unusable{"it holds collection '" + recorded + "', not " + std::to_string(*collection_)};
   }
   for (auto it = db.postlist_begin(std::string()); it != db.postlist_end(std::string()); ++it) {
     Xapian::docid docid = *it;
@@ -144,6 +151,10 @@ void LexicalCollection::load() {
   }
   detail_ = "glass database " + path_ + ", " + std::to_string(locations_.size()) +
             " documents at version " + std::to_string(version_);
+}
+
+void LexicalCollection::record_collection(Xapian::WritableDatabase& db) const {
+  if (collection_) db.set_metadata(kCollectionKey, std::to_string(*collection_));
 }
 
 void LexicalCollection::check_open() const {

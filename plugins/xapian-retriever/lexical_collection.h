@@ -24,6 +24,8 @@
 //
 // save() merges everything and records the version it covers in the same
 // commit (see merge_locked() for why commits in between are safe).
+// export_to() and import_file() move a saved database between nodes as one
+// file (transfer_file.h).
 //
 // Thread-safe: Xapian objects are not, so one mutex guards every use of the
 // layers; searches on one collection run one at a time, but never wait for a
@@ -41,6 +43,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -103,12 +106,16 @@ class LexicalCollection {
 
   // Opens the Glass database at `path`, or creates it; an empty path keeps an
   // in-memory database (save() then fails, merge() does nothing). A database
-  // that cannot be used (corrupt, locked, made for another language, foreign
-  // data) is deleted and replaced by an empty one at version 0: that is not
-  // an error, info().detail says why. Throws Error for an unknown language
-  // (invalid) or when no database can be created at all (resource).
+  // that cannot be used (corrupt, locked, made for another language or
+  // another collection, foreign data) is deleted and replaced by an empty
+  // one at version 0: that is not an error, info().detail says why. Throws
+  // Error for an unknown language (invalid) or when no database can be
+  // created at all (resource). `collection`: the id the database records
+  // (kCollectionKey) when it is created and saved, and must record if it
+  // records one; none (tests): neither.
   LexicalCollection(std::string path, const std::string& language, Bm25Params bm25,
-                    MergeRequest request_merge = {});
+                    MergeRequest request_merge = {},
+                    std::optional<std::uint64_t> collection = std::nullopt);
   // Waits for a merge in progress to give up; recent documents not merged
   // are lost (the version saved does not cover them).
   ~LexicalCollection();
@@ -136,6 +143,24 @@ class LexicalCollection {
   // failure (the snapshot on disk keeps its older version), invalid once
   // dropped.
   CollectionInfo save();
+  // Saves as save() does, then, before any other commit can happen, writes
+  // that commit as a transfer file at `file` (write_transfer_file()), and
+  // answers the version and the documents the file holds. Errors as save(),
+  // and Error(resource) when the file cannot be written (`file` is then as
+  // it was).
+  CollectionInfo export_to(const std::string& file);
+  // Makes the transfer file `file` the database at `path` (a folder) of
+  // `collection`, which must not be open: checks it as opening checks a
+  // database (its checksum, that Xapian opens it, its version, the
+  // collection it records if it records one, its language, each document's
+  // data), compacts it into <path>.import, fsyncs that, and swaps it in for
+  // any database at `path`. Answers its version and documents; the next
+  // collection opened at `path` with that language loads it. Error(invalid)
+  // when the file is refused (nothing changed), Error(resource) when the
+  // new database cannot be written or swapped in (the old one may then be
+  // gone: a collection opens empty, and memosd rebuilds it).
+  static CollectionInfo import_file(const std::string& file, const std::string& path,
+                                    std::uint64_t collection);
   // The k best documents for `query` (natural language, OR of its terms)
   // among those `filter` admits, best first. An empty or all-stop-word query,
   // or k == 0, gives no hits. Error(invalid) for a query over kMaxQueryBytes
@@ -173,6 +198,8 @@ class LexicalCollection {
   void configure(Xapian::TermGenerator& generator, const Xapian::Stem& stemmer) const;
   Xapian::Query parse(std::string_view query) const;
   void check_open() const;
+  // Sets kCollectionKey in `db` (not committed), when the id is known.
+  void record_collection(Xapian::WritableDatabase& db) const;
   CollectionInfo info_locked() const;
   Layer& layer(Where where);
   // Deletes the document at `at` from its layer (see the .cpp for disk).
@@ -184,6 +211,7 @@ class LexicalCollection {
   std::uint64_t merge_locked(bool save);
 
   const std::string path_;
+  const std::optional<std::uint64_t> collection_;
   const std::string language_;
   const Bm25Params bm25_;
   std::unique_ptr<Xapian::SimpleStopper> stopper_;  // null: no stop words; read-only

@@ -6,10 +6,13 @@
 #include <xapian.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "plugins/xapian-retriever/lexical_collection.h"
 
@@ -17,6 +20,18 @@ namespace memos::lexical::detail {
 
 inline const std::string kVersionKey = "memos.version";
 inline const std::string kLanguageKey = "memos.language";
+// The collection (cube) id, written when a database is created and at each
+// save, so that an imported file or a database under another name is not
+// taken for another collection's. Databases of older plugins lack it.
+inline const std::string kCollectionKey = "memos.collection";
+
+// The number `text` holds, or nothing. An empty text is nothing too.
+inline std::optional<std::uint64_t> parse_number(const std::string& text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
 
 // Natural-language questions, not a query language: no boolean operators
 // ("AND", "NOT", brackets), no +/- and no wildcards, and no phrases (the

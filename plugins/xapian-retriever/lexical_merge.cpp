@@ -107,7 +107,10 @@ std::uint64_t LexicalCollection::merge_locked(bool save) {
       doc.remove_value(kLayerSlot);
       written.emplace_back(frozen_docid, writer.add_document(doc));
     }
-    if (save) writer.set_metadata(kVersionKey, std::to_string(version));
+    if (save) {
+      writer.set_metadata(kVersionKey, std::to_string(version));
+      record_collection(writer);  // databases of older plugins get it here
+    }
     writer.commit_transaction();
     in_transaction = false;
   } catch (const Xapian::Error& e) {

@@ -39,6 +39,17 @@ memos_status status_of(Error::Kind kind) {
   }
 }
 
+// "" or why `path` cannot be a transfer file's: memosd names an absolute
+// path in <state_dir>/transfer/.
+std::string check_path(const std::string& path) {
+  if (!path.empty() && path.front() == '/') return "";
+  return "path '" + path + "' is not absolute";
+}
+
+std::string being_imported(std::uint64_t collection) {
+  return "collection " + std::to_string(collection) + " is being imported";
+}
+
 void set_state(plugin_wire::CollectionState::Builder out, std::uint64_t collection,
                const CollectionInfo& info) {
   out.setCollection(collection);
@@ -92,9 +103,14 @@ memos_status XapianRetriever::dispatch(const Request& request, Reply reply) {
       return save(request.getSave(), reply);
     case plugin_wire::PluginRequest::DROP:
       return drop(request.getDrop(), reply);
+    case plugin_wire::PluginRequest::EXPORT_SNAPSHOT:
+      return export_snapshot(request.getExportSnapshot(), reply);
+    case plugin_wire::PluginRequest::IMPORT_SNAPSHOT:
+      return import_snapshot(request.getImportSnapshot(), reply);
     default:
       return fail(reply, MEMOS_ERR_UNSUPPORTED,
-                  "xapian-retriever answers describe, open, index, remove, search, save and drop");
+                  "xapian-retriever answers describe, open, index, remove, search, save, drop, "
+                  "exportSnapshot and importSnapshot");
   }
 }
 
@@ -151,6 +167,7 @@ memos_status XapianRetriever::open(plugin_wire::OpenRequest::Reader request, Rep
   // Held while the database opens and loads, so that an open, a drop and
   // another open of one collection never interleave on its files.
   std::lock_guard lock(mutex_);
+  if (importing_.count(id) > 0) return fail(reply, MEMOS_ERR_BUSY, being_imported(id));
   if (auto it = collections_.find(id); it != collections_.end()) {
     if (it->second->language() == language) {
       set_state(reply.initCollection(), id, it->second->info());
@@ -168,8 +185,8 @@ memos_status XapianRetriever::open(plugin_wire::OpenRequest::Reader request, Rep
                   "cannot create state_dir " + state_dir_ + ": " + ec.message());
     }
   }
-  auto collection = std::make_shared<LexicalCollection>(path_of(id), language, bm25_,
-                                                        [this, id] { merges_.request(id); });
+  auto collection = std::make_shared<LexicalCollection>(
+      path_of(id), language, bm25_, [this, id] { merges_.request(id); }, id);
   CollectionInfo info = collection->info();
   if (info.rebuilt) log(MEMOS_LOG_WARN, "collection " + std::to_string(id) + ": " + info.detail);
   collections_.emplace(id, std::move(collection));
@@ -235,6 +252,7 @@ memos_status XapianRetriever::save(std::uint64_t id, Reply reply) {
 
 memos_status XapianRetriever::drop(std::uint64_t id, Reply reply) {
   std::lock_guard lock(mutex_);
+  if (importing_.count(id) > 0) return fail(reply, MEMOS_ERR_BUSY, being_imported(id));
   if (auto it = collections_.find(id); it != collections_.end()) {
     std::shared_ptr<LexicalCollection> collection = std::move(it->second);
     collections_.erase(it);
@@ -245,6 +263,61 @@ memos_status XapianRetriever::drop(std::uint64_t id, Reply reply) {
     if (ec) return fail(reply, MEMOS_ERR_RESOURCE, "cannot delete " + path + ": " + ec.message());
   }
   reply.setDone();
+  return MEMOS_OK;
+}
+
+memos_status XapianRetriever::export_snapshot(plugin_wire::SnapshotFile::Reader request,
+                                              Reply reply) {
+  std::uint64_t id = request.getCollection();
+  auto collection = find(id);
+  if (!collection) {
+    return fail(reply, MEMOS_ERR_INVALID, "collection " + std::to_string(id) + " is not open");
+  }
+  std::string path = request.getPath();
+  if (std::string why = check_path(path); !why.empty()) {
+    return fail(reply, MEMOS_ERR_INVALID, why);
+  }
+  set_state(reply.initCollection(), id, collection->export_to(path));
+  return MEMOS_OK;
+}
+
+memos_status XapianRetriever::import_snapshot(plugin_wire::SnapshotFile::Reader request,
+                                              Reply reply) {
+  std::uint64_t id = request.getCollection();
+  if (state_dir_.empty()) {
+    return fail(reply, MEMOS_ERR_UNSUPPORTED,
+                "no state_dir: collections are in memory, there is nothing to import into");
+  }
+  std::string path = request.getPath();
+  if (std::string why = check_path(path); !why.empty()) {
+    return fail(reply, MEMOS_ERR_INVALID, why);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    // An open collection would go on serving (and saving) what it holds.
+    if (collections_.count(id) > 0) {
+      return fail(reply, MEMOS_ERR_INVALID,
+                  "collection " + std::to_string(id) + " is open: drop it first");
+    }
+    if (!importing_.insert(id).second) return fail(reply, MEMOS_ERR_BUSY, being_imported(id));
+  }
+  // Without mutex_: checking and compacting a large database takes seconds,
+  // and every call on every collection takes it to find its collection.
+  // The mark keeps open and drop of this one off its files meanwhile.
+  auto unmark = [this, id] {
+    std::lock_guard lock(mutex_);
+    importing_.erase(id);
+  };
+  CollectionInfo info;
+  try {
+    std::filesystem::create_directories(state_dir_);
+    info = LexicalCollection::import_file(path, path_of(id), id);
+  } catch (...) {
+    unmark();
+    throw;  // handle() answers it
+  }
+  unmark();
+  set_state(reply.initCollection(), id, info);
   return MEMOS_OK;
 }
 

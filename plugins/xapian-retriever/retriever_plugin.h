@@ -8,15 +8,19 @@
 //   default_language  stemming language when open names none ("english")
 //
 // Threading: calls arrive from several worker threads at once. A mutex guards
-// the map of collections; each collection serializes its own calls. One
-// background thread (MergeQueue) merges the collections' recent documents to
-// disk when they ask; it is joined when the plugin is destroyed.
+// the map of collections (held through open and drop, which touch a
+// collection's files; an import marks its collection instead, and open and
+// drop of it answer busy meanwhile); each collection serializes its own
+// calls. One background thread (MergeQueue) merges the collections' recent
+// documents to disk when they ask; it is joined when the plugin is
+// destroyed.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "memos/plugin_sdk.h"
@@ -41,6 +45,15 @@ class XapianRetriever final : public plugin_sdk::Plugin {
   memos_status search(plugin_wire::SearchRequest::Reader request, plugin_sdk::Reply reply);
   memos_status save(std::uint64_t collection, plugin_sdk::Reply reply);
   memos_status drop(std::uint64_t collection, plugin_sdk::Reply reply);
+  // The open collection, saved, as the transfer file `path`
+  // (LexicalCollection::export_to). Errors: invalid (not open, dropped
+  // meanwhile, a relative path), unsupported (in memory), resource.
+  memos_status export_snapshot(plugin_wire::SnapshotFile::Reader request, plugin_sdk::Reply reply);
+  // The transfer file `path` made the database of the collection, which
+  // must not be open (LexicalCollection::import_file). Errors: invalid (open,
+  // a relative path, the file refused: nothing changed), unsupported (in
+  // memory), busy (another import of it runs), resource.
+  memos_status import_snapshot(plugin_wire::SnapshotFile::Reader request, plugin_sdk::Reply reply);
 
   // The open collection, or null.
   std::shared_ptr<LexicalCollection> find(std::uint64_t collection);
@@ -53,8 +66,9 @@ class XapianRetriever final : public plugin_sdk::Plugin {
   Bm25Params bm25_;
   std::string default_language_;
 
-  std::mutex mutex_;  // guards collections_
+  std::mutex mutex_;  // guards collections_ and importing_
   std::map<std::uint64_t, std::shared_ptr<LexicalCollection>> collections_;
+  std::set<std::uint64_t> importing_;  // whose database an import is replacing
   // Last: destroyed (its thread joined) first, while what it calls still is.
   MergeQueue merges_{[this](std::uint64_t collection) { merge(collection); }};
 };

@@ -8,7 +8,9 @@
 // follower. `memctl cluster status` shows the owner and each node's lag, and
 // a node that stopped answering as such; a record off the log's chain stops
 // the nodes, which say why. A read on a follower sees every write acknowledged
-// before it. Skipped (never passed) without the engines.
+// before it. A node joining later takes the index snapshots the owner shared,
+// and one finding hostile descriptions rebuilds. Skipped (never passed)
+// without the engines.
 #define BOOST_TEST_MODULE cluster
 #include <boost/test/unit_test.hpp>
 
@@ -24,11 +26,14 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 
 #include <cstring>
 
+#include "cluster/etcd_client.h"
 #include "cluster/jetstream.h"
 #include "cluster/names.h"
 #include "cluster/nats_connection.h"
@@ -778,4 +783,95 @@ BOOST_AUTO_TEST_CASE(each_tenant_writes_its_own_shard_and_every_node_reads_them_
   MemosdProcess n3(MEMOS_MEMOSD, dir.path(), {"--config", conf});
   BOOST_TEST(!n3.start(30s));
   BOOST_TEST(n3.log().find("was made with cluster.shards = 4") != std::string::npos, n3.log());
+}
+
+// Index snapshots shared through the index bucket (docs/scale-out.md, "Index
+// snapshots"): the owner shares its cube's dense and lexical indexes; a node
+// joining later replays the log without indexing it record by record, then
+// takes both snapshots and catches up from their version (items added after
+// the share included) instead of rebuilding; a node that finds hostile
+// descriptions in etcd refuses them and rebuilds from its store, and every
+// node's search finds every item.
+BOOST_AUTO_TEST_CASE(a_node_joining_later_takes_the_indexes_the_owner_shared,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  const std::string sharing = "index_share_s = 1\nindex_share_min_items = 20\n";
+  Engines engines;
+  Node n1{"n1", engines, sharing};
+  create_cube_when_owner(n1);
+  auto owner = n1.client();
+  std::vector<std::uint64_t> ids;
+  for (int i = 0; i < 200; ++i) {
+    auto added = owner->add("c", memory("shared memory number " + std::to_string(i) + " about " +
+                                        (i % 2 ? "sailing boats" : "mountain huts")));
+    BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+    ids.push_back(added->id);
+  }
+  auto cube = owner->cube_show("c");
+  BOOST_REQUIRE_MESSAGE(cube.ok(), why(cube));
+  memos::cluster::EtcdClient etcd({engines.etcd.url(0)}, 2s);
+  const auto key = [&](const char* retriever) {
+    return memos::cluster::index_snapshot_key("t", cube->id, retriever);
+  };
+  // Both shared at the head (a pass during the adds may share an older one).
+  auto shared_at_head = [&] {
+    for (const char* retriever : {"faiss-retriever", "xapian-retriever"}) {
+      std::optional<memos::cluster::EtcdKeyValue> kv;
+      if (!etcd.get(key(retriever), &kv).ok() || !kv) return false;
+      if (nlohmann::json::parse(kv->value).at("version") != cube->head_version) return false;
+    }
+    return true;
+  };
+  BOOST_REQUIRE_MESSAGE(eventually(shared_at_head, 30s), n1.process->log());
+  const std::string published = "memosd_cluster_index_snapshots_total{result=\"published\"}";
+  BOOST_TEST(sample(*owner, published) >= 2);
+  // Fewer than a tenth: not shared again, so the joiner catches these up.
+  for (int i = 0; i < 5; ++i) {
+    auto added = owner->add("c", memory("a late memory about glaciers " + std::to_string(i)));
+    BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+    ids.push_back(added->id);
+  }
+
+  // Every item, in both retrievers, through `node`'s own indexes.
+  auto finds_everything = [&](const Node& node) {
+    memos::ClientOptions stale;
+    stale.max_staleness_ms = 600000;
+    auto c = node.client(stale);
+    for (auto [query, mode] : {std::pair{"glaciers", memos::SearchMode::lexical},
+                               std::pair{"glaciers", memos::SearchMode::dense}}) {
+      auto got = found(*c, query, mode);
+      if (!got || got->count(ids.back()) == 0) return false;
+    }
+    auto huts = found(*c, "mountain huts", memos::SearchMode::lexical);
+    return huts && huts->count(ids[0]) == 1;
+  };
+  const std::string imported = "memosd_cluster_index_snapshots_total{result=\"imported\"}";
+  const std::string refused = "memosd_cluster_index_snapshots_total{result=\"refused\"}";
+  {
+    Node n2{"n2", engines};
+    auto c = n2.client();
+    BOOST_REQUIRE_MESSAGE(eventually([&] { return sample(*c, imported) == 2; }, 30s),
+                          n2.process->log());
+    BOOST_TEST(sample(*c, refused) == 0);
+    BOOST_TEST_MESSAGE(n2.process->log());
+    BOOST_REQUIRE_MESSAGE(eventually([&] { return finds_everything(n2); }, 30s), n2.process->log());
+    const std::string log = n2.process->log();
+    BOOST_TEST(log.find("took the snapshot node n1 shared") != std::string::npos, log);
+    BOOST_TEST(log.find("indexes rebuilt") == std::string::npos, log);
+  }
+
+  // Hostile descriptions: one not JSON, one naming a file the bucket lacks.
+  BOOST_REQUIRE(etcd.put(key("faiss-retriever"), "{not json").ok());
+  std::optional<memos::cluster::EtcdKeyValue> lexical;
+  BOOST_REQUIRE(etcd.get(key("xapian-retriever"), &lexical).ok() && lexical);
+  auto forged = nlohmann::json::parse(lexical->value);
+  forged["blob"] = std::string(64, 'a');
+  BOOST_REQUIRE(etcd.put(key("xapian-retriever"), forged.dump()).ok());
+  Node n3{"n3", engines};
+  auto c3 = n3.client();
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return finds_everything(n3); }, 30s), n3.process->log());
+  BOOST_TEST(sample(*c3, imported) == 0);
+  BOOST_TEST(sample(*c3, "memosd_cluster_index_snapshots_total{result=\"fetch_failed\"}") == 1);
+  const std::string log = n3.process->log();
+  BOOST_TEST(log.find("is not a shared snapshot's description") != std::string::npos, log);
 }

@@ -91,7 +91,7 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
       "[cluster]\nenabled = true\nname = \"prod-1\"\nnode_id = \"n_2\"\n"
       "nats = [\"nats://10.0.0.1:4222\", \"nats://[::1]:4222/\"]\n"
       "etcd = [\"http://10.0.0.1:2379\"]\nreplicas = 3\nlease_ms = 1500\nshards = 16\n"
-      "prefetch_blobs = true\n",
+      "prefetch_blobs = true\nindex_share_s = 60\nindex_share_min_items = 5000\n",
       &c);
   BOOST_REQUIRE_MESSAGE(err.empty(), err);
   BOOST_TEST(c.cluster.enabled);
@@ -105,6 +105,10 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
   BOOST_TEST(c.cluster.prefetch_blobs);
   BOOST_TEST(!Config{}.cluster.enabled);         // one node unless asked
   BOOST_TEST(!Config{}.cluster.prefetch_blobs);  // blobs fetched on first use
+  BOOST_TEST(c.cluster.index_share_s == 60u);
+  BOOST_TEST(c.cluster.index_share_min_items == 5000u);
+  BOOST_TEST(Config{}.cluster.index_share_s == 300u);
+  BOOST_TEST(Config{}.cluster.index_share_min_items == 1000u);
 
   const std::pair<std::string, std::string> refused[] = {
       {"[cluster]\nname = \"a.b\"\n", "letters, digits"},  // a subject token separator
@@ -133,6 +137,11 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
       {"[cluster]\nshards = \"16\"\n", "integer"},
       {"[cluster]\nprefetch_blobs = \"yes\"\n", "expected true or false"},
       {"[cluster]\nprefetch_blobs = 1\n", "expected true or false"},
+      {"[cluster]\nindex_share_s = -1\n", "out of range"},
+      {"[cluster]\nindex_share_s = 604801\n", "out of range"},
+      {"[cluster]\nindex_share_s = \"5m\"\n", "expected an integer"},
+      {"[cluster]\nindex_share_min_items = 0\n", "out of range"},
+      {"[cluster]\nindex_share_min_items = 99999999999999999999\n", "not representable"},
       {"[cluster]\nleader = \"me\"\n", "unknown key 'cluster.leader'"},
       {"[cluster]\nenabled = true\nnats = [\"nats://a:1\"]\netcd = [\"http://a:2\"]\n",
        "needs cluster.node_id"},

@@ -4,6 +4,8 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -199,6 +201,20 @@ class Retriever {
   }
   Answer drop(std::uint64_t c) {
     return call([&](wire::PluginRequest::Builder r) { r.setDrop(c); });
+  }
+  Answer export_snapshot(std::uint64_t c, const std::string& path) {
+    return call([&](wire::PluginRequest::Builder r) {
+      auto x = r.initExportSnapshot();
+      x.setCollection(c);
+      x.setPath(path);
+    });
+  }
+  Answer import_snapshot(std::uint64_t c, const std::string& path) {
+    return call([&](wire::PluginRequest::Builder r) {
+      auto x = r.initImportSnapshot();
+      x.setCollection(c);
+      x.setPath(path);
+    });
   }
 
   FaissRetriever plugin;
@@ -1596,6 +1612,321 @@ BOOST_AUTO_TEST_CASE(the_parallel_inserter_builds_a_graph_as_good_as_faiss) {
       BOOST_TEST(recall(*loaded) == r);
     }
   }
+}
+
+// ---- (8) snapshots moved between nodes (exportSnapshot, importSnapshot) ------
+
+namespace {
+
+// <dir>/index/transfer/<name>, the folder memosd keeps for such files.
+std::string transfer_path(const TempDir& dir, const std::string& name) {
+  fs::create_directories(dir.path() + "/index/transfer");
+  return dir.path() + "/index/transfer/" + name;
+}
+
+std::map<std::string, std::string> with_state_dir(std::map<std::string, std::string> settings,
+                                                  const TempDir& dir) {
+  settings["state_dir"] = dir.path() + "/index";
+  return settings;
+}
+
+// Collection `c` of node `r` at version 3: 200 documents (every tenth
+// tagged "moved"), two of them removed.
+Model fill_small(Retriever& r, std::uint64_t c, std::uint32_t dim, std::mt19937_64& rng) {
+  Model model;
+  BOOST_REQUIRE_EQUAL(r.open(c, dim).status, MEMOS_OK);
+  auto docs = random_docs(rng, 1, 200, dim);
+  for (std::size_t i = 0; i < docs.size(); i += 10) docs[i].fields.tags.push_back("moved");
+  BOOST_REQUIRE_EQUAL(r.index(c, docs, 2).status, MEMOS_OK);
+  for (const auto& d : docs) model.apply(d);
+  BOOST_REQUIRE_EQUAL(r.remove(c, {1, 2}, 3).status, MEMOS_OK);
+  model.docs.erase(1);
+  model.docs.erase(2);
+  return model;
+}
+
+void check_transfer(std::map<std::string, std::string> settings, IndexKind kind) {
+  TempDir a_dir, b_dir;
+  std::mt19937_64 rng(41);
+  const std::uint32_t dim = 24;
+  Retriever a(with_state_dir(settings, a_dir));
+  BOOST_REQUIRE_EQUAL(a.open(7, dim).status, MEMOS_OK);
+  Model model;
+  auto docs = random_docs(rng, 1, 800, dim);
+  for (std::size_t i = 0; i < docs.size(); i += 20) docs[i].fields.tags.push_back("moved");
+  BOOST_REQUIRE_EQUAL(a.index(7, docs, 40).status, MEMOS_OK);
+  for (const auto& d : docs) model.apply(d);
+  a.plugin.collection(7)->wait_for_rebuild();
+  // Removed documents (21 is tagged) leave tombstones, which travel too.
+  BOOST_REQUIRE_EQUAL(a.remove(7, {1, 2, 3, 21}, 41).status, MEMOS_OK);
+  for (std::uint64_t id : {1, 2, 3, 21}) model.docs.erase(id);
+  auto more = random_docs(rng, 2000, 30, dim);
+  BOOST_REQUIRE_EQUAL(a.index(7, more, 42).status, MEMOS_OK);
+  for (const auto& d : more) model.apply(d);
+  // The graph settles first, so that both nodes search the same graph.
+  a.plugin.collection(7)->wait_for_merge();
+  auto a_stats = a.plugin.collection(7)->stats();
+  BOOST_REQUIRE((a_stats.kind == kind));
+  BOOST_REQUIRE_EQUAL(a_stats.tombstones, 4u);
+
+  std::string file = transfer_path(a_dir, "7.snapshot");
+  auto exported = a.export_snapshot(7, file);
+  BOOST_REQUIRE_MESSAGE(exported.status == MEMOS_OK, exported.error());
+  BOOST_TEST(exported.get().getCollection().getVersion() == 42u);
+  BOOST_TEST(exported.get().getCollection().getDocuments() == 826u);
+  // A link to the snapshot itself, not a copy; no .tmp left.
+  BOOST_TEST(fs::hard_link_count(file) == 2u);
+  BOOST_TEST(read_bytes(file) == read_bytes(a_dir.path() + "/index/7.dense"));
+  BOOST_TEST(!fs::exists(file + ".tmp"));
+
+  // memosd moves the bytes to the other node's transfer folder.
+  std::string moved = transfer_path(b_dir, "7.snapshot");
+  fs::copy_file(file, moved);
+  Retriever b(with_state_dir(settings, b_dir));
+  auto imported = b.import_snapshot(7, moved);
+  BOOST_REQUIRE_MESSAGE(imported.status == MEMOS_OK, imported.error());
+  auto state = imported.get().getCollection();
+  BOOST_TEST(state.getVersion() == 42u);
+  BOOST_TEST(state.getDocuments() == 826u);
+  BOOST_TEST(contains(state.getDetail().cStr(), "4 tombstones"), state.getDetail().cStr());
+  BOOST_TEST(!fs::exists(moved));  // renamed into place: same file system
+  BOOST_TEST(fs::exists(b_dir.path() + "/index/7.dense"));
+
+  auto opened = b.open(7, dim);
+  BOOST_REQUIRE_EQUAL(opened.status, MEMOS_OK);
+  BOOST_TEST(opened.get().getCollection().getVersion() == 42u);
+  BOOST_TEST(opened.get().getCollection().getDocuments() == 826u);
+  BOOST_TEST(contains(opened.get().getCollection().getDetail().cStr(), "loaded snapshot"));
+  auto b_stats = b.plugin.collection(7)->stats();
+  BOOST_TEST((b_stats.kind == kind));
+  BOOST_TEST(b_stats.tombstones == 4u);
+  BOOST_TEST(b_stats.rebuilds == 0u);  // served as loaded
+  for (int round = 0; round < 30; ++round) {
+    auto q = random_vector(rng, dim);
+    auto f = random_filter(rng);
+    auto there = a.search(7, q, 15, f).hits();
+    auto here = b.search(7, q, 15, f).hits();
+    BOOST_REQUIRE_EQUAL(here.size(), there.size());
+    for (std::size_t i = 0; i < here.size(); ++i) {
+      BOOST_TEST(here[i].first == there[i].first);
+      BOOST_TEST(here[i].second == there[i].second);
+    }
+  }
+  // A filter on the tag: exactly the tagged documents still there.
+  FilterFields tagged;
+  tagged.all_tags = {"moved"};
+  tagged.states = {"active", "archived", "frozen"};
+  auto spec = spec_of(tagged);
+  auto q = random_vector(rng, dim);
+  auto expected = model.brute_force(q, spec);
+  BOOST_TEST(!expected.empty());
+  auto hits = b.search(7, q, 5000, tagged).hits();
+  check_exact(hits, expected, 5000, model, spec, q);
+  for (const auto& h : hits) BOOST_TEST(h.first != 21u);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_snapshot_moves_to_another_node_exact) {
+  check_transfer({}, IndexKind::exact);
+}
+
+BOOST_AUTO_TEST_CASE(a_snapshot_moves_to_another_node_hnsw) {
+  check_transfer({{"hnsw_threshold", "200"}}, IndexKind::hnsw);
+}
+
+// The file exported is the snapshot of that moment: a later save renames a
+// new snapshot into place and leaves the link alone.
+BOOST_AUTO_TEST_CASE(an_exported_file_outlives_later_saves) {
+  TempDir a_dir, b_dir;
+  std::mt19937_64 rng(42);
+  const std::uint32_t dim = 8;
+  Retriever a(with_state_dir({}, a_dir));
+  fill_small(a, 5, dim, rng);
+  std::string file = transfer_path(a_dir, "5.snapshot");
+  BOOST_REQUIRE_EQUAL(a.export_snapshot(5, file).status, MEMOS_OK);
+  std::string bytes = read_bytes(file);
+  BOOST_REQUIRE_EQUAL(a.index(5, random_docs(rng, 500, 10, dim), 4).status, MEMOS_OK);
+  BOOST_REQUIRE_EQUAL(a.save(5).status, MEMOS_OK);
+  BOOST_TEST(fs::hard_link_count(file) == 1u);
+  BOOST_TEST(read_bytes(file) == bytes);
+  // Exporting again replaces the file whole.
+  auto again = a.export_snapshot(5, file);
+  BOOST_REQUIRE_EQUAL(again.status, MEMOS_OK);
+  BOOST_TEST(again.get().getCollection().getVersion() == 4u);
+  BOOST_TEST(read_bytes(file) == read_bytes(a_dir.path() + "/index/5.dense"));
+
+  Retriever b(with_state_dir({}, b_dir));
+  std::string old_file = transfer_path(b_dir, "5.snapshot");
+  write_bytes(old_file, bytes);
+  auto imported = b.import_snapshot(5, old_file);
+  BOOST_REQUIRE_MESSAGE(imported.status == MEMOS_OK, imported.error());
+  BOOST_TEST(imported.get().getCollection().getVersion() == 3u);
+  BOOST_TEST(imported.get().getCollection().getDocuments() == 198u);
+  auto opened = b.open(5, dim);
+  BOOST_TEST(opened.get().getCollection().getVersion() == 3u);
+  BOOST_TEST(opened.get().getCollection().getDocuments() == 198u);
+}
+
+BOOST_AUTO_TEST_CASE(snapshot_requests_need_the_collection_in_the_right_state) {
+  TempDir dir;
+  std::mt19937_64 rng(43);
+  const std::uint32_t dim = 8;
+  Retriever r(with_state_dir({}, dir));
+  std::string file = transfer_path(dir, "6.snapshot");
+  auto not_open = r.export_snapshot(6, file);
+  BOOST_TEST(not_open.status == MEMOS_ERR_INVALID);
+  BOOST_TEST(contains(not_open.error(), "collection 6 is not open"), not_open.error());
+  BOOST_TEST(!fs::exists(file));
+
+  fill_small(r, 6, dim, rng);
+  BOOST_REQUIRE_EQUAL(r.export_snapshot(6, file).status, MEMOS_OK);
+  auto open = r.import_snapshot(6, file);
+  BOOST_TEST(open.status == MEMOS_ERR_INVALID);
+  BOOST_TEST(contains(open.error(), "collection 6 is open: drop it first"), open.error());
+  BOOST_TEST(r.open(6, dim).get().getCollection().getDocuments() == 198u);  // untouched
+  auto relative = r.export_snapshot(6, "transfer/6.snapshot");
+  BOOST_TEST(relative.status == MEMOS_ERR_INVALID);
+  BOOST_TEST(contains(relative.error(), "not absolute"), relative.error());
+  BOOST_TEST(r.import_snapshot(9, "6.snapshot").status == MEMOS_ERR_INVALID);
+
+  // Dropped, then imported: the file (a link to the dropped snapshot) is
+  // still whole, and the next open loads it.
+  BOOST_REQUIRE_EQUAL(r.drop(6).status, MEMOS_OK);
+  BOOST_TEST(r.export_snapshot(6, file).status == MEMOS_ERR_INVALID);
+  auto imported = r.import_snapshot(6, file);
+  BOOST_REQUIRE_MESSAGE(imported.status == MEMOS_OK, imported.error());
+  BOOST_TEST(r.open(6, dim).get().getCollection().getVersion() == 3u);
+
+  // Without a state_dir there are no snapshot files.
+  Retriever memory;
+  BOOST_REQUIRE_EQUAL(memory.open(6, dim).status, MEMOS_OK);
+  auto unsupported = memory.export_snapshot(6, file);
+  BOOST_TEST(unsupported.status == MEMOS_ERR_UNSUPPORTED);
+  BOOST_TEST(contains(unsupported.error(), "no state_dir"), unsupported.error());
+  BOOST_TEST(memory.import_snapshot(7, file).status == MEMOS_ERR_UNSUPPORTED);
+  BOOST_TEST(memory.import_snapshot(6, file).status == MEMOS_ERR_UNSUPPORTED);  // open too
+}
+
+// Files an import must refuse, each after a good import: refused with
+// invalid, and the good snapshot stays what the next open loads.
+BOOST_AUTO_TEST_CASE(hostile_snapshot_files_are_refused_and_change_nothing) {
+  TempDir a_dir, b_dir;
+  std::mt19937_64 rng(44);
+  const std::uint32_t dim = 8;
+  Retriever a(with_state_dir({}, a_dir));
+  fill_small(a, 7, dim, rng);
+  fill_small(a, 8, dim, rng);
+  std::string good_file = transfer_path(a_dir, "7.good");
+  BOOST_REQUIRE_EQUAL(a.export_snapshot(7, good_file).status, MEMOS_OK);
+  std::string good = read_bytes(good_file);
+  // What the bad files are made of: a later snapshot (version 4).
+  BOOST_REQUIRE_EQUAL(a.index(7, random_docs(rng, 900, 5, dim), 4).status, MEMOS_OK);
+  std::string later_file = transfer_path(a_dir, "7.later");
+  BOOST_REQUIRE_EQUAL(a.export_snapshot(7, later_file).status, MEMOS_OK);
+  std::string later = read_bytes(later_file);
+  std::string other_file = transfer_path(a_dir, "8.snapshot");
+  BOOST_REQUIRE_EQUAL(a.export_snapshot(8, other_file).status, MEMOS_OK);
+
+  auto b_settings = with_state_dir({}, b_dir);
+  Retriever b(b_settings);
+  std::string incoming = transfer_path(b_dir, "7.snapshot");
+  write_bytes(incoming, good);
+  BOOST_REQUIRE_EQUAL(b.import_snapshot(7, incoming).status, MEMOS_OK);
+  const std::string installed = b_dir.path() + "/index/7.dense";
+  BOOST_REQUIRE(read_bytes(installed) == good);
+
+  auto expect_refused = [&](const std::string& what, const std::string& path,
+                            const std::string& reason) {
+    BOOST_TEST_CONTEXT(what) {
+      auto answer = b.import_snapshot(7, path);
+      BOOST_TEST(answer.status == MEMOS_ERR_INVALID);
+      BOOST_TEST(contains(answer.error(), reason), answer.error());
+      BOOST_TEST(read_bytes(installed) == good);
+      Retriever fresh(b_settings);
+      auto opened = fresh.open(7, dim);
+      BOOST_TEST(opened.get().getCollection().getVersion() == 3u);
+      BOOST_TEST(opened.get().getCollection().getDocuments() == 198u);
+      BOOST_TEST(contains(opened.get().getCollection().getDetail().cStr(), "loaded snapshot"));
+    }
+  };
+  auto refuse_bytes = [&](const std::string& what, const std::string& bytes,
+                          const std::string& reason) {
+    write_bytes(incoming, bytes);
+    expect_refused(what, incoming, reason);
+    BOOST_TEST(read_bytes(incoming) == bytes);  // left where it was
+  };
+  refuse_bytes("truncated", later.substr(0, later.size() / 2), "truncated");
+  std::string flipped = later;
+  flipped[later.size() / 2] ^= 0x01;
+  refuse_bytes("a flipped byte", flipped, "checksum mismatch");
+  refuse_bytes("another collection", read_bytes(other_file), "holds collection 8, not 7");
+  refuse_bytes("empty", "", "truncated");
+  std::string magic = later;
+  magic[1] = 'X';
+  refuse_bytes("bad magic", magic, "bad magic");
+  refuse_bytes("trailing bytes", later + "x", "trailing bytes");
+
+  // A link to a good file is still refused: memosd hands over files, not links.
+  fs::remove(incoming);
+  fs::create_symlink(later_file, incoming);
+  expect_refused("a symbolic link", incoming, "symbolic link");
+  fs::remove(incoming);
+  fs::create_directory(incoming);
+  expect_refused("a folder", incoming, "not a regular file");
+  fs::remove(incoming);
+  expect_refused("nothing there", incoming, "No such file");
+  BOOST_TEST(!fs::exists(incoming));
+
+  // And the later file itself is taken.
+  write_bytes(incoming, later);
+  auto imported = b.import_snapshot(7, incoming);
+  BOOST_REQUIRE_MESSAGE(imported.status == MEMOS_OK, imported.error());
+  BOOST_TEST(imported.get().getCollection().getVersion() == 4u);
+  BOOST_TEST(imported.get().getCollection().getDocuments() == 203u);
+  BOOST_TEST(b.open(7, dim).get().getCollection().getVersion() == 4u);
+}
+
+// Where hard links and renames cannot go (another file system): copies.
+BOOST_AUTO_TEST_CASE(a_snapshot_crosses_file_systems) {
+  std::string pattern = "/dev/shm/faiss-transfer-XXXXXX";
+  TempDir a_dir, b_dir;
+  if (!fs::is_directory("/dev/shm") || ::mkdtemp(pattern.data()) == nullptr) {
+    BOOST_TEST_MESSAGE("no /dev/shm: skipped");
+    return;
+  }
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{pattern};
+  struct stat shm {
+  }, state{};
+  if (::stat(pattern.c_str(), &shm) != 0 || ::stat(a_dir.path().c_str(), &state) != 0 ||
+      shm.st_dev == state.st_dev) {
+    BOOST_TEST_MESSAGE("/dev/shm is on the state_dir's file system: skipped");
+    return;
+  }
+  std::mt19937_64 rng(45);
+  const std::uint32_t dim = 8;
+  Retriever a(with_state_dir({}, a_dir));
+  fill_small(a, 3, dim, rng);
+  std::string file = pattern + "/3.snapshot";
+  auto exported = a.export_snapshot(3, file);
+  BOOST_REQUIRE_MESSAGE(exported.status == MEMOS_OK, exported.error());
+  BOOST_TEST(fs::hard_link_count(file) == 1u);  // a copy
+  BOOST_TEST(read_bytes(file) == read_bytes(a_dir.path() + "/index/3.dense"));
+  BOOST_TEST(!fs::exists(file + ".tmp"));
+
+  Retriever b(with_state_dir({}, b_dir));
+  auto imported = b.import_snapshot(3, file);
+  BOOST_REQUIRE_MESSAGE(imported.status == MEMOS_OK, imported.error());
+  BOOST_TEST(imported.get().getCollection().getVersion() == 3u);
+  BOOST_TEST(fs::exists(file));  // copied, not moved
+  BOOST_TEST(read_bytes(b_dir.path() + "/index/3.dense") == read_bytes(file));
+  BOOST_TEST(b.open(3, dim).get().getCollection().getDocuments() == 198u);
 }
 
 // ---- timing (disabled: run with --run_test=index_timing_into_hnsw) -------------

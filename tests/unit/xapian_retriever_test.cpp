@@ -125,20 +125,16 @@ class Harness {
       o.setLanguage(language);
     });
   }
+  struct Tagged {
+    std::uint64_t id;
+    std::string text;
+    std::vector<std::string> tags;
+  };
   Answer index(std::uint64_t collection, std::uint64_t version,
                const std::vector<std::pair<std::uint64_t, std::string>>& docs) {
-    return call([&](auto r) {
-      auto i = r.initIndex();
-      i.setCollection(collection);
-      i.setVersion(version);
-      auto list = i.initDocuments(static_cast<unsigned>(docs.size()));
-      for (unsigned n = 0; n < docs.size(); ++n) {
-        list[n].setId(docs[n].first);
-        list[n].setText(docs[n].second);
-        list[n].setState("active");
-        list[n].setTier("plaintext");
-      }
-    });
+    std::vector<Tagged> untagged;
+    for (const auto& [id, text] : docs) untagged.push_back({id, text, {}});
+    return index_tagged(collection, version, untagged);
   }
   Answer search(std::uint64_t collection, const std::string& query, std::uint32_t k = 10) {
     return call([&](auto r) {
@@ -151,6 +147,60 @@ class Harness {
   }
   Answer save(std::uint64_t collection) {
     return call([&](auto r) { r.setSave(collection); });
+  }
+  Answer index_tagged(std::uint64_t collection, std::uint64_t version,
+                      const std::vector<Tagged>& docs) {
+    return call([&](auto r) {
+      auto i = r.initIndex();
+      i.setCollection(collection);
+      i.setVersion(version);
+      auto list = i.initDocuments(static_cast<unsigned>(docs.size()));
+      for (unsigned n = 0; n < docs.size(); ++n) {
+        list[n].setId(docs[n].id);
+        list[n].setText(docs[n].text);
+        list[n].setState("active");
+        list[n].setTier("plaintext");
+        auto tags = list[n].initTags(static_cast<unsigned>(docs[n].tags.size()));
+        for (unsigned t = 0; t < docs[n].tags.size(); ++t) tags.set(t, docs[n].tags[t]);
+      }
+    });
+  }
+  Answer remove(std::uint64_t collection, std::uint64_t version,
+                const std::vector<std::uint64_t>& ids) {
+    return call([&](auto r) {
+      auto rm = r.initRemove();
+      rm.setCollection(collection);
+      rm.setVersion(version);
+      auto list = rm.initIds(static_cast<unsigned>(ids.size()));
+      for (unsigned n = 0; n < ids.size(); ++n) list.set(n, ids[n]);
+    });
+  }
+  // Documents carrying `tag`.
+  Answer search_tag(std::uint64_t collection, const std::string& query, const std::string& tag,
+                    std::uint32_t k = 10) {
+    return call([&](auto r) {
+      auto s = r.initSearch();
+      s.setCollection(collection);
+      s.setQuery(query);
+      s.setK(k);
+      auto f = s.initFilter();
+      f.setNowMs(kNow);
+      f.initAllTags(1).set(0, tag);
+    });
+  }
+  Answer export_snapshot(std::uint64_t collection, const std::string& path) {
+    return call([&](auto r) {
+      auto x = r.initExportSnapshot();
+      x.setCollection(collection);
+      x.setPath(path);
+    });
+  }
+  Answer import_snapshot(std::uint64_t collection, const std::string& path) {
+    return call([&](auto r) {
+      auto x = r.initImportSnapshot();
+      x.setCollection(collection);
+      x.setPath(path);
+    });
   }
 
   std::vector<std::string> logged() {
@@ -789,6 +839,250 @@ BOOST_AUTO_TEST_CASE(the_plugin_logs_a_rebuild) {
   std::string detail = opened.reply().getCollection().getDetail();
   BOOST_TEST(detail.find("unusable") != std::string::npos, detail);
   BOOST_TEST(h.logged().size() == 1u);
+}
+
+// ---- (4b) databases moved between nodes (exportSnapshot, importSnapshot) ----------
+
+namespace {
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// <root>/transfer/<name>, the folder memosd keeps for such files.
+std::string transfer_path(const std::string& root, const std::string& name) {
+  fs::create_directories(root + "/transfer");
+  return root + "/transfer/" + name;
+}
+
+// Collection `c` of `h`: 120 notes (every tenth tagged "moved") at version
+// 1, notes 1, 2 and 11 removed at 2, and 20 more at 3 (not merged: a
+// save takes them).
+void fill_notes(Harness& h, std::uint64_t c) {
+  BOOST_TEST_REQUIRE(h.open(c).status == MEMOS_OK);
+  std::vector<Harness::Tagged> docs;
+  for (std::uint64_t id = 1; id <= 120; ++id) {
+    std::vector<std::string> tags;
+    if (id % 10 == 1) tags = {"moved"};
+    std::string text = "note " + std::to_string(id) + " about the lighthouse";
+    if (id % 3 == 0) text += " and the harbour";
+    docs.push_back({id, text, tags});
+  }
+  BOOST_TEST_REQUIRE(h.index_tagged(c, 1, docs).status == MEMOS_OK);
+  BOOST_TEST_REQUIRE(h.remove(c, 2, {1, 2, 11}).status == MEMOS_OK);
+  docs.clear();
+  for (std::uint64_t id = 200; id < 220; ++id) {
+    docs.push_back({id, "late lighthouse keeper " + std::to_string(id), {"moved"}});
+  }
+  BOOST_TEST_REQUIRE(h.index_tagged(c, 3, docs).status == MEMOS_OK);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_database_moves_to_another_node) {
+  TempDir a_dir, b_dir;
+  Harness a({{"state_dir", a_dir.path("index")}});
+  fill_notes(a, 3);
+  std::string file = transfer_path(a_dir.path("index"), "3.snapshot");
+  auto exported = a.export_snapshot(3, file);
+  BOOST_TEST_REQUIRE(exported.status == MEMOS_OK, exported.error());
+  BOOST_TEST(exported.reply().getCollection().getVersion() == 3u);
+  BOOST_TEST(exported.reply().getCollection().getDocuments() == 137u);
+  BOOST_TEST(!fs::exists(file + ".tmp"));
+  // One file, which Xapian itself opens as the database.
+  BOOST_TEST(fs::is_regular_file(file));
+  BOOST_TEST(Xapian::Database(file).get_doccount() == 137u);
+  BOOST_TEST(Xapian::Database(file).get_metadata("memos.collection") == "3");
+
+  // memosd moves the bytes to the other node's transfer folder.
+  std::string incoming = transfer_path(b_dir.path("index"), "3.snapshot");
+  fs::copy_file(file, incoming);
+  Harness b({{"state_dir", b_dir.path("index")}});
+  auto imported = b.import_snapshot(3, incoming);
+  BOOST_TEST_REQUIRE(imported.status == MEMOS_OK, imported.error());
+  BOOST_TEST(imported.reply().getCollection().getVersion() == 3u);
+  BOOST_TEST(imported.reply().getCollection().getDocuments() == 137u);
+  std::string detail = imported.reply().getCollection().getDetail();
+  BOOST_TEST(detail.find("english") != std::string::npos, detail);
+  BOOST_TEST(fs::is_directory(b_dir.path("index/3.xapian")));
+  BOOST_TEST(!fs::exists(b_dir.path("index/3.xapian.import")));
+  BOOST_TEST(!fs::exists(b_dir.path("index/3.xapian.old")));
+
+  auto opened = b.open(3);
+  BOOST_TEST_REQUIRE(opened.status == MEMOS_OK);
+  BOOST_TEST(opened.reply().getCollection().getVersion() == 3u);
+  BOOST_TEST(opened.reply().getCollection().getDocuments() == 137u);
+  for (const char* query : {"lighthouse", "harbour", "note 42", "keeper", "moved"}) {
+    BOOST_TEST_CONTEXT(query) {
+      BOOST_TEST(b.search(3, query, 1000).hits() == a.search(3, query, 1000).hits());
+    }
+  }
+  BOOST_TEST(b.search(3, "lighthouse", 1000).hits().size() == 137u);
+  // The attributes came along: the tag filter admits the tagged notes only.
+  std::set<std::uint64_t> expected;
+  for (std::uint64_t id = 21; id <= 111; id += 10) expected.insert(id);
+  for (std::uint64_t id = 200; id < 220; ++id) expected.insert(id);
+  auto tagged = b.search_tag(3, "lighthouse", "moved", 1000).hits();
+  BOOST_TEST(std::set<std::uint64_t>(tagged.begin(), tagged.end()) == expected);
+  BOOST_TEST(tagged == a.search_tag(3, "lighthouse", "moved", 1000).hits());
+  // And it goes on like any collection.
+  BOOST_TEST(b.index(3, 4, {{500, "new lighthouse"}}).status == MEMOS_OK);
+  BOOST_TEST(b.save(3).reply().getCollection().getVersion() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(transfer_requests_need_the_collection_in_the_right_state) {
+  TempDir dir;
+  Harness h({{"state_dir", dir.path("index")}});
+  std::string file = transfer_path(dir.path("index"), "3.snapshot");
+  auto not_open = h.export_snapshot(3, file);
+  BOOST_TEST(not_open.status == MEMOS_ERR_INVALID);
+  BOOST_TEST(not_open.error().find("collection 3 is not open") != std::string::npos,
+             not_open.error());
+  BOOST_TEST(!fs::exists(file));
+
+  fill_notes(h, 3);
+  BOOST_TEST_REQUIRE(h.export_snapshot(3, file).status == MEMOS_OK);
+  auto open = h.import_snapshot(3, file);
+  BOOST_TEST(open.status == MEMOS_ERR_INVALID);
+  BOOST_TEST(open.error().find("collection 3 is open: drop it first") != std::string::npos,
+             open.error());
+  BOOST_TEST(h.search(3, "lighthouse", 1000).hits().size() == 137u);  // untouched
+  BOOST_TEST(h.export_snapshot(3, "transfer/3.snapshot").status == MEMOS_ERR_INVALID);
+  BOOST_TEST(h.import_snapshot(9, "3.snapshot").status == MEMOS_ERR_INVALID);
+
+  // Dropped, then imported back.
+  BOOST_TEST_REQUIRE(h.call([](auto r) { r.setDrop(3); }).status == MEMOS_OK);
+  BOOST_TEST(h.export_snapshot(3, file).status == MEMOS_ERR_INVALID);
+  auto imported = h.import_snapshot(3, file);
+  BOOST_TEST_REQUIRE(imported.status == MEMOS_OK, imported.error());
+  BOOST_TEST(h.open(3).reply().getCollection().getVersion() == 3u);
+
+  // In memory there are no database files.
+  Harness memory({});
+  BOOST_TEST_REQUIRE(memory.open(3).status == MEMOS_OK);
+  auto unsupported = memory.export_snapshot(3, file);
+  BOOST_TEST(unsupported.status == MEMOS_ERR_UNSUPPORTED);
+  BOOST_TEST(unsupported.error().find("in memory") != std::string::npos, unsupported.error());
+  BOOST_TEST(memory.import_snapshot(4, file).status == MEMOS_ERR_UNSUPPORTED);
+  BOOST_TEST(memory.import_snapshot(3, file).status == MEMOS_ERR_UNSUPPORTED);  // open too
+}
+
+// Files an import must refuse, each after a good import: refused with
+// invalid, and the good database stays what the next open loads.
+BOOST_AUTO_TEST_CASE(hostile_transfer_files_are_refused_and_change_nothing) {
+  TempDir a_dir, b_dir;
+  Harness a({{"state_dir", a_dir.path("index")}});
+  fill_notes(a, 3);
+  fill_notes(a, 4);
+  std::string good_file = transfer_path(a_dir.path("index"), "3.good");
+  BOOST_TEST_REQUIRE(a.export_snapshot(3, good_file).status == MEMOS_OK);
+  // What the bad files are made of: a later database (version 5).
+  BOOST_TEST_REQUIRE(a.index(3, 5, {{300, "the last lighthouse"}}).status == MEMOS_OK);
+  std::string later_file = transfer_path(a_dir.path("index"), "3.later");
+  BOOST_TEST_REQUIRE(a.export_snapshot(3, later_file).status == MEMOS_OK);
+  std::string later = read_bytes(later_file);
+  std::string other_file = transfer_path(a_dir.path("index"), "4.snapshot");
+  BOOST_TEST_REQUIRE(a.export_snapshot(4, other_file).status == MEMOS_OK);
+
+  Harness b({{"state_dir", b_dir.path("index")}});
+  std::string incoming = transfer_path(b_dir.path("index"), "3.snapshot");
+  fs::copy_file(good_file, incoming);
+  BOOST_TEST_REQUIRE(b.import_snapshot(3, incoming).status == MEMOS_OK);
+
+  auto expect_refused = [&](const std::string& what, const std::string& path,
+                            const std::string& reason) {
+    BOOST_TEST_CONTEXT(what) {
+      auto answer = b.import_snapshot(3, path);
+      BOOST_TEST(answer.status == MEMOS_ERR_INVALID);
+      BOOST_TEST(answer.error().find(reason) != std::string::npos, answer.error());
+      BOOST_TEST(!fs::exists(b_dir.path("index/3.xapian.import")));
+      Harness fresh({{"state_dir", b_dir.path("index")}});
+      auto opened = fresh.open(3);
+      BOOST_TEST(opened.reply().getCollection().getVersion() == 3u);
+      BOOST_TEST(opened.reply().getCollection().getDocuments() == 137u);
+      BOOST_TEST(fresh.search(3, "lighthouse", 1000).hits().size() == 137u);
+    }
+  };
+  auto refuse_bytes = [&](const std::string& what, const std::string& bytes,
+                          const std::string& reason) {
+    write_bytes(incoming, bytes);
+    expect_refused(what, incoming, reason);
+    BOOST_TEST(read_bytes(incoming) == bytes);  // left where it was
+  };
+  refuse_bytes("truncated", later.substr(0, later.size() / 2), "truncated");
+  std::string flipped = later;
+  flipped[later.size() / 2] ^= 0x01;
+  refuse_bytes("a flipped byte", flipped, "checksum mismatch");
+  refuse_bytes("another collection", read_bytes(other_file), "holds collection '4', not 3");
+  refuse_bytes("empty", "", "truncated");
+  std::mt19937_64 rng(9);
+  std::string noise(later.size(), '\0');
+  for (auto& c : noise) c = static_cast<char>(rng());
+  refuse_bytes("random bytes", noise, "snapshot refused");
+  // A plain single-file Glass database: no trailer, so nothing vouches for
+  // its bytes.
+  std::string plain = b_dir.path("plain");
+  Xapian::Database(a_dir.path("index/3.xapian")).compact(plain, Xapian::DBCOMPACT_SINGLE_FILE);
+  refuse_bytes("no trailer", read_bytes(plain), "no transfer trailer");
+  std::string version = later;
+  version[later.size() - 12] ^= 0x01;  // the trailer's format version
+  refuse_bytes("another format", version, "format version");
+
+  // A link to a good file is still refused: memosd hands over files, not links.
+  fs::remove(incoming);
+  fs::create_symlink(later_file, incoming);
+  expect_refused("a symbolic link", incoming, "symbolic link");
+  fs::remove(incoming);
+  fs::create_directory(incoming);
+  expect_refused("a folder", incoming, "not a regular file");
+  fs::remove(incoming);
+  expect_refused("nothing there", incoming, "No such file");
+
+  // And the later file itself is taken.
+  fs::copy_file(later_file, incoming);
+  auto imported = b.import_snapshot(3, incoming);
+  BOOST_TEST_REQUIRE(imported.status == MEMOS_OK, imported.error());
+  BOOST_TEST(imported.reply().getCollection().getVersion() == 5u);
+  BOOST_TEST(b.open(3).reply().getCollection().getDocuments() == 138u);
+  BOOST_TEST(b.search(3, "last lighthouse", 1).hits() == std::vector<std::uint64_t>{300});
+}
+
+// Databases record their collection: one found under another collection's
+// name is not that collection's. Those of older plugins record none, and
+// are taken as they are.
+BOOST_AUTO_TEST_CASE(a_database_records_its_collection) {
+  TempDir dir;
+  {
+    Harness h({{"state_dir", dir.path()}});
+    fill_notes(h, 3);
+    BOOST_TEST_REQUIRE(h.save(3).status == MEMOS_OK);
+  }
+  BOOST_TEST(Xapian::Database(dir.path("3.xapian")).get_metadata("memos.collection") == "3");
+  fs::copy(dir.path("3.xapian"), dir.path("4.xapian"));
+  {
+    // Without an id (as before), a database records none.
+    LexicalCollection c(dir.path("6.xapian"), "english", Bm25Params{});
+    c.index({doc(1, "older lighthouse")}, 2);
+    c.save();
+  }
+  BOOST_TEST(Xapian::Database(dir.path("6.xapian")).get_metadata("memos.collection") == "");
+  Harness h({{"state_dir", dir.path()}});
+  auto foreign = h.open(4);
+  BOOST_TEST_REQUIRE(foreign.status == MEMOS_OK);
+  BOOST_TEST(foreign.reply().getCollection().getVersion() == 0u);
+  std::string detail = foreign.reply().getCollection().getDetail();
+  BOOST_TEST(detail.find("holds collection '3', not 4") != std::string::npos, detail);
+  auto older = h.open(6);
+  BOOST_TEST(older.reply().getCollection().getVersion() == 2u);
+  BOOST_TEST(older.reply().getCollection().getDocuments() == 1u);
+  BOOST_TEST_REQUIRE(h.save(6).status == MEMOS_OK);  // records it now
+  BOOST_TEST(Xapian::Database(dir.path("6.xapian")).get_metadata("memos.collection") == "6");
+  BOOST_TEST(h.open(3).reply().getCollection().getVersion() == 3u);
 }
 
 // ---- (5) hostile input ------------------------------------------------------------

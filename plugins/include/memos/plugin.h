@@ -36,7 +36,10 @@
  * History. Minor 1 added memos_host_api.partial (streamed results). Minor 2
  * added the router kind: PluginRequest.route and RouterCapabilities
  * (plugin.capnp); a host of minor 1 never asks a plugin to route, and older
- * plugins load unchanged.
+ * plugins load unchanged. Minor 3 added PluginRequest.exportSnapshot and
+ * importSnapshot: a retriever's collection as one file, moved between
+ * nodes by memosd; a plugin of an older minor answers them `unsupported`,
+ * and memosd then rebuilds that retriever's collections as before.
  */
 #ifndef MEMOS_PLUGIN_H
 #define MEMOS_PLUGIN_H
@@ -50,7 +53,7 @@ extern "C" {
 
 #define MEMOS_PLUGIN_MAGIC UINT64_C(0x4D454D4F53504C47) /* "MEMOSPLG" */
 #define MEMOS_PLUGIN_ABI_MAJOR 1
-#define MEMOS_PLUGIN_ABI_MINOR 2
+#define MEMOS_PLUGIN_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define MEMOS_PLUGIN_EXPORT __attribute__((visibility("default")))

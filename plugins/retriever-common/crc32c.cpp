@@ -1,9 +1,9 @@
-#include "plugins/faiss-retriever/crc32c.h"
+#include "plugins/retriever-common/crc32c.h"
 
 #include <array>
 #include <cstring>
 
-namespace memos::faiss_retriever {
+namespace memos::retrieval {
 namespace {
 
 constexpr std::array<std::uint32_t, 256> make_table() {
@@ -26,8 +26,9 @@ std::uint32_t crc32c_table(const unsigned char* p, std::size_t size, std::uint32
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 // SSE4.2's crc32 instruction computes the same polynomial eight bytes at a
 // time. A save checksums the whole snapshot under the collection's shared
-// lock (writers wait), at about a byte per cycle with the table: a
-// gigabyte-sized HNSW snapshot needs the instruction.
+// lock (writers wait), and an export or import a whole database, at about
+// a byte per cycle with the table: a gigabyte-sized file needs the
+// instruction.
 __attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(const unsigned char* p,
                                                              std::size_t size, std::uint32_t crc) {
   std::uint64_t c = crc;
@@ -57,4 +58,4 @@ std::uint32_t crc32c(const void* data, std::size_t size, std::uint32_t crc) {
   return ~crc32c_table(p, size, ~crc);
 }
 
-}  // namespace memos::faiss_retriever
+}  // namespace memos::retrieval

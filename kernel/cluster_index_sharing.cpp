@@ -1,0 +1,179 @@
+#include "kernel/cluster_index_sharing.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cluster/names.h"
+
+namespace memos::kernel {
+namespace {
+
+using json = nlohmann::json;
+
+// Bounds on what a description may say: names as memosd makes them, and a
+// file no larger than the bucket takes.
+constexpr std::size_t kMaxName = 256;
+constexpr std::uint64_t kMaxBytes = 64ull << 30;
+
+std::string bounded(const json& j, const char* field) {
+  std::string s = j.at(field).get<std::string>();
+  if (s.size() > kMaxName) throw std::invalid_argument(std::string(field) + " is too long");
+  return s;
+}
+
+// Moves the file at `from` to `to`, copying where a rename cannot (another
+// file system).
+store::Status move_file(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  std::filesystem::rename(from, to, ec);
+  if (!ec) return {};
+  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) return {store::Errc::io, "cannot copy " + from + " to " + to + ": " + ec.message()};
+  std::filesystem::remove(from, ec);
+  return {};
+}
+
+}  // namespace
+
+std::unique_ptr<ClusterIndexSharing> ClusterIndexSharing::open(
+    const std::string& cluster, int replicas, cluster::NatsConnection& nats,
+    cluster::EtcdClient& etcd, const std::string& dir, std::chrono::milliseconds timeout,
+    Status* status) {
+  std::unique_ptr<ClusterIndexSharing> sharing(new ClusterIndexSharing(cluster, etcd));
+  // Files pass through: what a crash left there is stale.
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+  store::Status s;
+  sharing->staging_ = store::BlobStore::open(dir, &s);
+  if (!sharing->staging_) {
+    *status = Status::from(s).prefixed("index snapshots' staging folder");
+    return nullptr;
+  }
+  cluster::BucketSettings settings;
+  settings.name = cluster::index_bucket_name(cluster);
+  settings.replicas = replicas;
+  sharing->bucket_ = cluster::BlobBucket::open(settings, nats, timeout, &s);
+  if (!sharing->bucket_) {
+    *status = Status::from(s).prefixed("cluster " + cluster + "'s index bucket");
+    return nullptr;
+  }
+  *status = {};
+  return sharing;
+}
+
+std::string ClusterIndexSharing::key(store::CubeId cube, const std::string& retriever) const {
+  return cluster::index_snapshot_key(cluster_, cube, retriever);
+}
+
+Status ClusterIndexSharing::find(store::CubeId cube, const std::string& retriever,
+                                 SharedSnapshot* out) {
+  std::optional<cluster::EtcdKeyValue> kv;
+  if (store::Status s = etcd_.get(key(cube, retriever), &kv); !s.ok()) return Status::from(s);
+  if (!kv)
+    return Status::not_found("no shared " + retriever + " snapshot of cube " +
+                             std::to_string(cube));
+  SharedSnapshot s;
+  try {
+    const json j = json::parse(kv->value);
+    s.cube = j.at("cube").get<store::CubeId>();
+    s.retriever = bounded(j, "retriever");
+    s.version = j.at("version").get<std::uint64_t>();
+    s.documents = j.at("documents").get<std::uint64_t>();
+    s.embedder = bounded(j, "embedder");
+    s.dimension = j.at("dimension").get<std::uint32_t>();
+    s.language = bounded(j, "language");
+    s.node = bounded(j, "node");
+    s.blob = bounded(j, "blob");
+    s.bytes = j.at("bytes").get<std::uint64_t>();
+  } catch (const std::exception& e) {
+    return Status::internal("etcd key " + key(cube, retriever) +
+                            " is not a shared snapshot's description: " + e.what());
+  }
+  store::BlobId id{};
+  if (s.cube != cube || s.retriever != retriever || !store::from_hex(s.blob, &id) ||
+      s.bytes > kMaxBytes) {
+    return Status::internal("etcd key " + key(cube, retriever) +
+                            " describes another snapshot, or one no node would share");
+  }
+  *out = std::move(s);
+  return {};
+}
+
+Status ClusterIndexSharing::fetch(const SharedSnapshot& snapshot, const std::string& path) {
+  store::BlobId id{};
+  if (!store::from_hex(snapshot.blob, &id)) {
+    return Status::internal("a shared snapshot names no blob");
+  }
+  // The bucket checks the bytes against the digest and size on the way in.
+  store::Status s = bucket_->fetch(id, snapshot.bytes, *staging_);
+  if (s.ok()) s = move_file(staging_->path(id), path);
+  if (!s.ok()) {
+    fetch_failures_.fetch_add(1, std::memory_order_relaxed);
+    std::error_code ignored;
+    std::filesystem::remove(staging_->path(id), ignored);
+    return Status::from(s).prefixed("fetching the " + snapshot.retriever + " snapshot of cube " +
+                                    std::to_string(snapshot.cube));
+  }
+  return {};
+}
+
+Status ClusterIndexSharing::publish(SharedSnapshot snapshot, const std::string& path) {
+  store::BlobId id{};
+  std::uint64_t bytes = 0;
+  store::Status s = staging_->put_file(path, &id, &bytes);
+  if (s.ok()) {
+    if (bytes > kMaxBytes) s = {store::Errc::io, path + " is larger than a bucket takes"};
+    if (s.ok()) s = bucket_->publish(id, bytes, *staging_);
+    // Staged only for the upload.
+    std::error_code ignored;
+    std::filesystem::remove(staging_->path(id), ignored);
+  }
+  snapshot.blob = store::to_hex(id);
+  snapshot.bytes = bytes;
+  // The snapshot it replaces, whose file then goes from the bucket.
+  SharedSnapshot before;
+  const bool replaces = s.ok() && find(snapshot.cube, snapshot.retriever, &before).ok() &&
+                        before.blob != snapshot.blob;
+  if (s.ok()) {
+    const json j = {{"cube", snapshot.cube},         {"retriever", snapshot.retriever},
+                    {"version", snapshot.version},   {"documents", snapshot.documents},
+                    {"embedder", snapshot.embedder}, {"dimension", snapshot.dimension},
+                    {"language", snapshot.language}, {"node", snapshot.node},
+                    {"blob", snapshot.blob},         {"bytes", snapshot.bytes}};
+    s = etcd_.put(key(snapshot.cube, snapshot.retriever), j.dump());
+  }
+  if (!s.ok()) {
+    publish_failures_.fetch_add(1, std::memory_order_relaxed);
+    return Status::from(s);
+  }
+  published_.fetch_add(1, std::memory_order_relaxed);
+  if (replaces) {
+    store::BlobId old{};
+    // A node fetching the old one meanwhile fails and looks again.
+    if (store::from_hex(before.blob, &old)) {
+      if (store::Status r = bucket_->remove(old); !r.ok()) {
+        spdlog::warn("cube {}: removing the {} snapshot it replaced from bucket {}: {}",
+                     snapshot.cube, snapshot.retriever, bucket_->name(), r.message);
+      }
+    }
+  }
+  return {};
+}
+
+void ClusterIndexSharing::count_import(bool taken) {
+  (taken ? imported_ : refused_).fetch_add(1, std::memory_order_relaxed);
+}
+
+IndexSharingCounters ClusterIndexSharing::counters() const {
+  IndexSharingCounters c;
+  c.published = published_.load(std::memory_order_relaxed);
+  c.publish_failures = publish_failures_.load(std::memory_order_relaxed);
+  c.imported = imported_.load(std::memory_order_relaxed);
+  c.refused = refused_.load(std::memory_order_relaxed);
+  c.fetch_failures = fetch_failures_.load(std::memory_order_relaxed);
+  return c;
+}
+
+}  // namespace memos::kernel
