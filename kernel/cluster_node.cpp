@@ -289,7 +289,7 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   if (Status st = agree_on_shards(deadline); !st.ok()) return st;
   // Before the replicas apply anything: the cubes their records bring wait
   // for the replay's end.
-  replaying_ = true;
+  indexes_.start_deferring();
   if (Status st = start_replicas(std::move(on_role), deadline); !st.ok()) return st;
   commits_.set_change_sink([this](std::vector<store::SunkGroup>& groups) { sink(groups); });
   // A deposed owner learns it within a third of a lease, then catches up.
@@ -356,7 +356,6 @@ void ClusterNode::await_replay() {
       if (replay_wake_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping_; }))
         return;
     }
-    replaying_ = false;
     indexes_.release_deferred();
   });
 }
@@ -647,8 +646,8 @@ store::Status ClusterNode::tell_indexes(store::WriteTxn& txn, const store::Chang
         // while replaying from far behind: the items would be embedded and
         // indexed one record at a time, where a shared snapshot or one
         // rebuild from the store at the end does it at once.
-        if (replaying_.load(std::memory_order_acquire)) {
-          indexes_.defer(id, "this node is catching up with the cluster's log");
+        if (indexes_.defer(id, "this node is catching up with the cluster's log")) {
+          // Restored once the replay ends (await_replay).
         } else if (Status s = indexes_.open(*t.cube); !s.ok()) {
           spdlog::error("cluster: cube {}: opening its indexes: {}", t.cube->name, s.message);
         }

@@ -34,7 +34,6 @@
 // doubt), naming the owner when it is known.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -193,8 +192,9 @@ class ClusterNode {
   // Opens the index bucket and hands it to the indexes; a failure is
   // logged (indexes are then rebuilt from the store, as without it).
   void open_index_sharing(std::chrono::milliseconds timeout);
-  // Ends the replay (replaying_) once the store holds the log as far as it
-  // reached when asked, asking again until it does.
+  // Ends the indexes' deferring (IndexSet::start_deferring, from start())
+  // once the store holds the log as far as it reached when asked, asking
+  // again until it does.
   void await_replay();
   // Opens the blob bucket, waiting up to `deadline` for JetStream.
   Status open_bucket(std::chrono::steady_clock::time_point deadline);
@@ -231,9 +231,6 @@ class ClusterNode {
   // Set in the indexes from start() until stop(), which clears it there
   // before it goes.
   std::unique_ptr<ClusterIndexSharing> index_sharing_;
-  // From start() until the store first holds the log to where it reached:
-  // cubes new to this node meanwhile are deferred (IndexSet::defer).
-  std::atomic<bool> replaying_{false};
   // Watches for the replay's end (await_replay()); stop() wakes and joins it.
   std::thread replay_watch_;
   std::mutex replay_mutex_;  // guards stopping_

@@ -193,13 +193,17 @@ class IndexSet {
   // plugin's save).
   std::size_t share(const std::vector<store::Cube>& cubes, std::uint64_t min_items,
                     const std::string& node);
-  // A cube new to this node while it replays the log from far behind (a
-  // node joining a running cluster): its collections are neither opened
-  // nor fed record by record, and its searches answer unavailable saying
-  // `why`, until release_deferred(); then they are restored as at a start
-  // (from a shared snapshot, or rebuilt from the store in batches).
-  void defer(store::CubeId cube, std::string why);
-  // Ends every deferral: retry_unbuilt() restores those cubes next.
+  // While a node replays the log from far behind (one joining a running
+  // cluster), from start_deferring() to release_deferred(), a cube new to
+  // it is deferred: defer() answers true, and its collections are neither
+  // opened nor fed record by record; its searches answer unavailable saying
+  // `why`. release_deferred() ends the deferring; retry_unbuilt() then
+  // restores those cubes as at a start (from a shared snapshot, or rebuilt
+  // from the store in batches). Outside that span defer() answers false,
+  // and the caller opens the cube's collections itself. One lock for the
+  // three, so a cube deferred while the span ends is released with it.
+  void start_deferring();
+  bool defer(store::CubeId cube, std::string why);
   void release_deferred();
 
  private:
@@ -363,6 +367,7 @@ class IndexSet {
   // use sharing_.
   mutable std::shared_mutex sharing_mutex_;
   SharedIndexes* sharing_ = nullptr;
+  bool deferring_ = false;  // guarded by mutex_
   // A deferred cube's Unbuilt::retry_after: never, until release_deferred().
   static constexpr std::chrono::steady_clock::time_point kDeferred =
       std::chrono::steady_clock::time_point::max();

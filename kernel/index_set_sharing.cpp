@@ -64,20 +64,26 @@ std::uint64_t IndexSet::adopt_one(SharedIndexes& shared, const store::Cube& cube
   const std::string path = r.transfer_path(cube.id, "import");
   if (path.empty()) return 0;
   SharedSnapshot snapshot;
-  Status s = shared.find(cube.id, r.name(), &snapshot);
-  if (s.code == Code::not_found) return 0;
-  if (!s.ok()) {
-    spdlog::info("cube {}: looking for a shared {} snapshot: {}", cube.name, r.name(), s.message);
-    return 0;
-  }
-  if (std::string why = mismatch(snapshot, cube); !why.empty()) {
-    spdlog::info("cube {}: not taking the {} snapshot node {} shared: {}", cube.name, r.name(),
-                 snapshot.node, why);
-    shared.count_import(false);
-    return 0;
-  }
   const auto start = std::chrono::steady_clock::now();
-  if (s = shared.fetch(snapshot, path); !s.ok()) {
+  // Twice at most: a snapshot replaced while it was fetched is gone from
+  // the bucket (not_found), and the key then names the newer one.
+  Status s;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    s = shared.find(cube.id, r.name(), &snapshot);
+    if (s.code == Code::not_found) return 0;
+    if (!s.ok()) {
+      spdlog::info("cube {}: looking for a shared {} snapshot: {}", cube.name, r.name(), s.message);
+      return 0;
+    }
+    if (std::string why = mismatch(snapshot, cube); !why.empty()) {
+      spdlog::info("cube {}: not taking the {} snapshot node {} shared: {}", cube.name, r.name(),
+                   snapshot.node, why);
+      shared.count_import(false);
+      return 0;
+    }
+    if (s = shared.fetch(snapshot, path); s.code != Code::not_found) break;
+  }
+  if (!s.ok()) {
     spdlog::warn("cube {}: fetching the {} snapshot node {} shared: {}", cube.name, r.name(),
                  snapshot.node, s.message);
     remove_file(path);
@@ -193,14 +199,22 @@ bool IndexSet::share_one(SharedIndexes& shared, const store::Cube& cube, std::si
   return true;
 }
 
-void IndexSet::defer(store::CubeId cube, std::string why) {
+void IndexSet::start_deferring() {
   std::lock_guard lock(mutex_);
+  deferring_ = true;
+}
+
+bool IndexSet::defer(store::CubeId cube, std::string why) {
+  std::lock_guard lock(mutex_);
+  if (!deferring_) return false;
   set_unbuilt_locked(cube, std::move(why), kAllRetrievers);
   unbuilt_[cube].retry_after = kDeferred;
+  return true;
 }
 
 void IndexSet::release_deferred() {
   std::lock_guard lock(mutex_);
+  deferring_ = false;
   for (auto& [id, u] : unbuilt_) {
     if (u.retry_after == kDeferred) u.retry_after = {};
   }
