@@ -31,6 +31,11 @@ namespace memos::bench {
 
 using Clock = std::chrono::steady_clock;
 
+// Milliseconds since `start`.
+inline double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
 // A bad command line: main prints it with the usage and exits with status 2.
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -216,6 +221,15 @@ inline void stop_daemon(memos::testing::MemosdProcess& daemon) {
     throw std::runtime_error("memosd exited with status " + std::to_string(status) + ":\n" +
                              daemon.log());
   }
+}
+
+// Sample `sample` (a metric's name and labels) in `c`'s metrics; 0 when
+// absent. Throws when the metrics cannot be read.
+inline double metric(memos::Client& c, const std::string& sample) {
+  auto text = c.metrics();
+  check(text, "metrics");
+  const auto at = text->find("\n" + sample + " ");
+  return at == std::string::npos ? 0 : std::stod(text->substr(at + sample.size() + 2));
 }
 
 inline std::unique_ptr<memos::Client> connect_client(const std::string& socket) {

@@ -26,6 +26,7 @@ namespace {
 
 using memos::bench::Clock;
 using memos::bench::JsonLine;
+using memos::bench::ms_since;
 using memos::store::BlobId;
 using memos::store::BlobStore;
 using namespace memos::cluster;
@@ -62,10 +63,6 @@ Options parse_options(int argc, char** argv) {
 
 void require(const Status& s, std::string_view what) {
   if (!s.ok()) throw std::runtime_error(std::string(what) + ": " + s.message);
-}
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
 double median(std::vector<double> v) {

@@ -32,6 +32,8 @@ namespace {
 
 using memos::bench::Clock;
 using memos::bench::JsonLine;
+using memos::bench::metric;
+using memos::bench::ms_since;
 using memos::testing::MemosdProcess;
 using memos::testing::TempDir;
 using namespace std::chrono_literals;
@@ -75,10 +77,6 @@ Options parse_options(int argc, char** argv) {
                                return true;
                              });
   return opts;
-}
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
 // Retries `attempt` (an add, a cube creation) while the node does not own
@@ -150,14 +148,6 @@ void print_gets(const std::string& where, const std::vector<double>& latencies) 
       .num("p99_ms", stats.p99)
       .num("mean_ms", stats.mean)
       .print();
-}
-
-// A counter's value in `c`'s metrics (0 when absent).
-double metric(memos::Client& c, const std::string& sample) {
-  auto text = c.metrics();
-  memos::bench::check(text, "metrics");
-  const auto at = text->find("\n" + sample + " ");
-  return at == std::string::npos ? 0 : std::stod(text->substr(at + sample.size() + 2));
 }
 
 struct ClusterNode {

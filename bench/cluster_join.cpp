@@ -23,6 +23,8 @@ namespace {
 
 using memos::bench::Clock;
 using memos::bench::JsonLine;
+using memos::bench::metric;
+using memos::bench::ms_since;
 using memos::testing::MemosdProcess;
 using memos::testing::TempDir;
 using namespace std::chrono_literals;
@@ -48,17 +50,6 @@ Options parse_options(int argc, char** argv) {
                                return true;
                              });
   return opts;
-}
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-double metric(memos::Client& c, const std::string& sample) {
-  auto text = c.metrics();
-  memos::bench::check(text, "metrics");
-  const auto at = text->find("\n" + sample + " ");
-  return at == std::string::npos ? 0 : std::stod(text->substr(at + sample.size() + 2));
 }
 
 // A node of cluster "bench" on one nats-server and one etcd member.

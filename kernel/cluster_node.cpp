@@ -322,67 +322,6 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   return {};
 }
 
-void ClusterNode::open_index_sharing(std::chrono::milliseconds timeout) {
-  Status opened;
-  index_sharing_ = ClusterIndexSharing::open(config_.name, static_cast<int>(config_.replicas),
-                                             *nats_, *etcd_, index_staging_dir_, timeout, &opened);
-  if (!index_sharing_) {
-    spdlog::warn("cluster: {}; index snapshots are not shared, indexes are rebuilt from the store",
-                 opened.message);
-    return;
-  }
-  indexes_.set_sharing(index_sharing_.get());
-}
-
-void ClusterNode::await_replay() {
-  // The log view, not the read barrier: these are not reads (they would
-  // count as such), and the barrier words a store off the chain as
-  // retryable.
-  replay_watch_ = std::thread([this] {
-    for (;;) {
-      // Not caught up within a second, or the log did not answer: ask
-      // again, a moment later. Anything else (caught up, or this node
-      // stopped applying the log for good) ends the replay.
-      const auto asked_at = cluster::LogView::Clock::now();
-      std::uint64_t end = 0;
-      store::Status s = log_view_->log_end(&end);
-      if (s.ok()) s = log_view_->wait_through(end, asked_at, std::chrono::seconds(1));
-      std::unique_lock lock(replay_mutex_);
-      if (stopping_) return;
-      if (s.code != store::Errc::unavailable) {
-        if (s.ok()) spdlog::info("cluster: this node holds the log; indexing the cubes it brought");
-        break;
-      }
-      if (replay_wake_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping_; }))
-        return;
-    }
-    indexes_.release_deferred();
-  });
-}
-
-std::size_t ClusterNode::share_indexes() {
-  if (!index_sharing_ || config_.index_share_s == 0) return 0;
-  std::vector<std::uint32_t> mine = owned_shards();
-  if (mine.empty()) return 0;
-  std::optional<store::ReadTxn> txn;
-  std::vector<store::Cube> cubes;
-  store::Status s = store_.begin_read(&txn);
-  if (s.ok()) s = txn->list_all_cubes(&cubes);
-  if (!s.ok()) {
-    spdlog::warn("cluster: listing the cubes to share their indexes: {}", s.message);
-    return 0;
-  }
-  txn.reset();
-  std::erase_if(cubes, [&](const store::Cube& c) {
-    return std::find(mine.begin(), mine.end(), store_.shard_of(c.owner)) == mine.end();
-  });
-  return indexes_.share(cubes, config_.index_share_min_items, config_.node_id);
-}
-
-IndexSharingCounters ClusterNode::index_sharing() const {
-  return index_sharing_ ? index_sharing_->counters() : IndexSharingCounters{};
-}
-
 void ClusterNode::start_prefetch() {
   prefetch_ = std::make_unique<BlobPrefetch>(blobs_);
   // What the store referenced before this node prefetched: its backlog,
@@ -591,18 +530,6 @@ Status ClusterNode::writable(std::uint32_t shard) const {
   return Status::unavailable("this node (" + config_.node_id + ") follows" +
                              (replicas_.size() == 1 ? "" : " " + what) +
                              ": writes go to the owner, node " + st.owner_node);
-}
-
-Status ClusterNode::note_open_cubes() {
-  std::optional<store::ReadTxn> txn;
-  std::vector<store::Cube> cubes;
-  store::Status s = store_.begin_read(&txn);
-  if (s.ok()) s = txn->list_all_cubes(&cubes);
-  if (!s.ok()) return Status::from(s);
-  std::lock_guard lock(cubes_mutex_);
-  open_cubes_.clear();
-  for (const auto& c : cubes) open_cubes_.insert(c.id);
-  return {};
 }
 
 store::Status ClusterNode::tell_indexes(store::WriteTxn& txn, const store::ChangeGroup& group,
