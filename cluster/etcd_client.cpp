@@ -261,6 +261,23 @@ Status EtcdClient::create(std::string_view key, std::string_view value, std::int
   });
 }
 
+Status EtcdClient::replace(std::string_view key, std::string_view value, std::int64_t mod_revision,
+                           bool* replaced) {
+  const std::string k = base64_encode(key);
+  // etcd compares an absent key's revisions as 0.
+  json txn = {
+      {"compare",
+       json::array(
+           {{{"target", "MOD"}, {"key", k}, {"modRevision", std::to_string(mod_revision)}}})},
+      {"success", json::array({{{"requestPut", {{"key", k}, {"value", base64_encode(value)}}}}})}};
+  std::string reply;
+  if (Status s = call("/v3/kv/txn", txn.dump(), &reply); !s.ok()) return s;
+  return parse(reply, [&](const json& r) -> Status {
+    *replaced = r.value("succeeded", false);
+    return {};
+  });
+}
+
 Status EtcdClient::put(std::string_view key, std::string_view value, std::int64_t lease) {
   json body = {{"key", base64_encode(key)}, {"value", base64_encode(value)}};
   if (lease) body["lease"] = std::to_string(lease);

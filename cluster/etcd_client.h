@@ -53,6 +53,12 @@ class EtcdClient {
   // gets the key as it is. Errors: unavailable, corrupt.
   Status create(std::string_view key, std::string_view value, std::int64_t lease, bool* created,
                 EtcdKeyValue* holder = nullptr);
+  // Puts `key` = `value` (no lease) only if the key's mod revision is still
+  // `mod_revision` (0: only if the key does not exist), so that of two
+  // writers that read the same key, one replaces it and the other learns it
+  // changed. `*replaced` says whether it did. Errors: unavailable, corrupt.
+  Status replace(std::string_view key, std::string_view value, std::int64_t mod_revision,
+                 bool* replaced);
   // Errors: unavailable, corrupt.
   Status put(std::string_view key, std::string_view value, std::int64_t lease = 0);
   // The key, or nullopt. Errors: unavailable, corrupt.

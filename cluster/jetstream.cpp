@@ -299,10 +299,22 @@ Status JetStream::stream_end(std::string_view stream, std::uint64_t* out) {
 }
 
 Status JetStream::purge(std::string_view stream, std::string_view subject, std::uint64_t* purged) {
-  json body = {{"filter", std::string(subject)}};
+  return purge_request(stream, json{{"filter", std::string(subject)}}.dump(), purged);
+}
+
+Status JetStream::purge_below(std::string_view stream, std::string_view subject,
+                              std::uint64_t below, std::uint64_t* purged) {
+  if (purged) *purged = 0;
+  // JetStream reads a sequence of 0 as "no bound": everything would go.
+  if (below <= 1) return {};
+  return purge_request(stream, json{{"filter", std::string(subject)}, {"seq", below}}.dump(),
+                       purged);
+}
+
+Status JetStream::purge_request(std::string_view stream, const std::string& body,
+                                std::uint64_t* purged) {
   std::string reply;
-  if (Status s = call("$JS.API.STREAM.PURGE." + std::string(stream), body.dump(), &reply);
-      !s.ok()) {
+  if (Status s = call("$JS.API.STREAM.PURGE." + std::string(stream), body, &reply); !s.ok()) {
     return s;
   }
   try {

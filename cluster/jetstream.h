@@ -125,12 +125,20 @@ class JetStream {
   // `*purged`, when given, gets how many. Errors: not_found (no such
   // stream), unavailable, corrupt.
   Status purge(std::string_view stream, std::string_view subject, std::uint64_t* purged = nullptr);
+  // Removes the messages of `stream` on `subject` whose sequence is below
+  // `below` (log compaction). The server then counts a fenced append's
+  // expected last sequence from what is left: keep the subject's last
+  // message, or its next fenced append is refused. Errors: as purge().
+  Status purge_below(std::string_view stream, std::string_view subject, std::uint64_t below,
+                     std::uint64_t* purged = nullptr);
 
  private:
   // A JSON API call; its reply's "error" becomes a Status, and its code
   // (JetStream's err_code) goes to `err_code` when given.
   Status call(const std::string& subject, const std::string& body, std::string* reply,
               int* err_code = nullptr);
+  // A STREAM.PURGE request with `body` (JSON). Errors: as purge().
+  Status purge_request(std::string_view stream, const std::string& body, std::uint64_t* purged);
   // An append's acknowledgement. Errors: as append().
   static Status read_ack(const NatsMessage& m, std::uint64_t* sequence, std::uint64_t* actual_last);
 

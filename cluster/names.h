@@ -69,6 +69,24 @@ inline std::string index_snapshot_key(std::string_view cluster, std::uint64_t cu
          std::string(retriever);
 }
 
+// The bucket holding the newest store snapshot (log compaction):
+// MEMOS_<cluster>_SNAPSHOTS.
+inline std::string store_snapshot_bucket_name(std::string_view cluster) {
+  return log_stream(cluster) + "_SNAPSHOTS";
+}
+
+// The key naming the newest store snapshot, with the positions it covers
+// and the marks compaction reads: /memos/<cluster>/store_snapshot.
+inline std::string store_snapshot_key(std::string_view cluster) {
+  return "/memos/" + std::string(cluster) + "/store_snapshot";
+}
+
+// The key holding, per shard, the position up to which the log's records
+// may have been removed: /memos/<cluster>/log_floor.
+inline std::string log_floor_key(std::string_view cluster) {
+  return "/memos/" + std::string(cluster) + "/log_floor";
+}
+
 // The etcd prefix of the roster, one key per live node: /memos/<cluster>/nodes/.
 inline std::string roster_prefix(std::string_view cluster) {
   return "/memos/" + std::string(cluster) + "/nodes/";

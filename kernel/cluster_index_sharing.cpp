@@ -23,18 +23,6 @@ std::string bounded(const json& j, const char* field) {
   return s;
 }
 
-// Moves the file at `from` to `to`, copying where a rename cannot (another
-// file system).
-store::Status move_file(const std::string& from, const std::string& to) {
-  std::error_code ec;
-  std::filesystem::rename(from, to, ec);
-  if (!ec) return {};
-  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing, ec);
-  if (ec) return {store::Errc::io, "cannot copy " + from + " to " + to + ": " + ec.message()};
-  std::filesystem::remove(from, ec);
-  return {};
-}
-
 }  // namespace
 
 std::unique_ptr<ClusterIndexSharing> ClusterIndexSharing::open(
@@ -108,7 +96,7 @@ Status ClusterIndexSharing::fetch(const SharedSnapshot& snapshot, const std::str
   }
   // The bucket checks the bytes against the digest and size on the way in.
   store::Status s = bucket_->fetch(id, snapshot.bytes, *staging_);
-  if (s.ok()) s = move_file(staging_->path(id), path);
+  if (s.ok()) s = staging_->move_out(id, path);
   if (!s.ok()) {
     fetch_failures_.fetch_add(1, std::memory_order_relaxed);
     std::error_code ignored;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cluster/names.h"
+#include "kernel/cluster_engines.h"
 #include "memcube/change_summary.h"
 
 namespace memos::kernel {
@@ -33,23 +34,6 @@ std::vector<std::pair<store::BlobId, std::uint64_t>> raised_blobs(
     out.emplace_back(id, size);
   }
   return out;
-}
-
-// Runs `attempt` until it succeeds, fails otherwise than unavailable, or
-// `deadline` passes, and returns its last status. While a new cluster starts,
-// its engines are unavailable for a while (NATS not listening yet, JetStream
-// electing a stream's first leader, etcd electing its own): every node of a
-// cluster started at once must wait for them rather than fail.
-store::Status retry_while_unavailable(std::chrono::steady_clock::time_point deadline,
-                                      const std::function<store::Status()>& attempt) {
-  for (;;) {
-    store::Status s = attempt();
-    if (s.ok() || s.code != store::Errc::unavailable ||
-        std::chrono::steady_clock::now() >= deadline) {
-      return s;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
 }
 
 }  // namespace
@@ -130,13 +114,14 @@ bool forwardable(wire::Request::Which operation) {
 
 ClusterNode::ClusterNode(const ClusterConfig& config, store::Store& store,
                          store::CommitQueue& commits, store::BlobStore& blobs, IndexSet& indexes,
-                         std::string index_staging_dir)
+                         std::string index_staging_dir, std::string store_snapshot_dir)
     : config_(config),
       store_(store),
       commits_(commits),
       blobs_(blobs),
       indexes_(indexes),
-      index_staging_dir_(std::move(index_staging_dir)) {}
+      index_staging_dir_(std::move(index_staging_dir)),
+      store_snapshot_dir_(std::move(store_snapshot_dir)) {}
 
 ClusterNode::~ClusterNode() {
   stop();
@@ -272,20 +257,12 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   if (Status st = note_open_cubes(); !st.ok()) return st;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const auto lease = std::chrono::milliseconds(config_.lease_ms);
-  cluster::NatsOptions options;
-  options.servers = config_.nats;
-  options.name = "memosd " + config_.node_id;
-  options.ping_interval = std::max(std::chrono::milliseconds(250), lease / 6);
-  store::Status s = retry_while_unavailable(deadline, [&] {
-    store::Status connected;
-    nats_ = cluster::NatsConnection::connect(options, &connected);
-    return connected;
-  });
+  store::Status s;
+  nats_ = connect_nats(config_, deadline, &s);
   if (!nats_) return Status::unavailable("cluster.nats: " + s.message);
   if (Status st = open_bucket(deadline); !st.ok()) return st;
   if (config_.prefetch_blobs) start_prefetch();
-  etcd_ = std::make_unique<cluster::EtcdClient>(
-      config_.etcd, std::max(lease / 2, std::chrono::milliseconds(1000)));
+  etcd_ = make_etcd_client(config_);
   if (Status st = agree_on_shards(deadline); !st.ok()) return st;
   // Before the replicas apply anything: the cubes their records bring wait
   // for the replay's end.
@@ -314,6 +291,8 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
     spdlog::warn("cluster: answering status requests: {}", st.message);
   }
   open_index_sharing(std::max(lease, std::chrono::milliseconds(2000)));
+  if (config_.store_snapshot_s > 0)
+    open_store_snapshots(std::max(lease, std::chrono::milliseconds(2000)));
   await_replay();
   spdlog::info(
       "cluster {}: node {} replicating {} shard(s) through {} (shard 0's log at sequence {})",

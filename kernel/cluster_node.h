@@ -57,6 +57,7 @@
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/blob_prefetch.h"
 #include "kernel/cluster_index_sharing.h"
+#include "kernel/cluster_store_snapshots.h"
 #include "kernel/config.h"
 #include "kernel/index_set.h"
 #include "kernel/status.h"
@@ -109,9 +110,11 @@ class ClusterNode {
 
   // `blobs` outlives the node; it shares blobs through the node's bucket
   // from start() until the node is destroyed. Index snapshots pass through
-  // `index_staging_dir` on their way to and from the index bucket.
+  // `index_staging_dir` on their way to and from the index bucket, store
+  // snapshots through `store_snapshot_dir`.
   ClusterNode(const ClusterConfig& config, store::Store& store, store::CommitQueue& commits,
-              store::BlobStore& blobs, IndexSet& indexes, std::string index_staging_dir);
+              store::BlobStore& blobs, IndexSet& indexes, std::string index_staging_dir,
+              std::string store_snapshot_dir);
   ~ClusterNode();  // stop(); the blob store no longer shares
   ClusterNode(const ClusterNode&) = delete;
   ClusterNode& operator=(const ClusterNode&) = delete;
@@ -171,6 +174,16 @@ class ClusterNode {
   // What this node shared and took (memctl metrics); zeros without the
   // index bucket.
   IndexSharingCounters index_sharing() const;
+  // Log compaction (cluster_store_snapshots.h), on the owner of shard 0
+  // only (one node at a time, as a rule): publishes a snapshot of the store,
+  // then removes from the log what the newest mark older than
+  // cluster.log_retention_s covers. Blocks for the copy and the upload: run
+  // it on a worker. Returns false when this node did nothing (not shard 0's
+  // owner, no snapshot bucket); failures are logged and counted.
+  bool compact_log();
+  // What this node's log compaction did (memctl metrics); zeros without
+  // the snapshot bucket.
+  StoreSnapshotCounters store_snapshots() const;
   // Asks etcd, the log and every node on the roster, each within `timeout`
   // (blocks: run it on a worker). An engine that does not answer leaves a
   // note, not an error. Errors: unavailable (not joined yet).
@@ -192,6 +205,9 @@ class ClusterNode {
   // Opens the index bucket and hands it to the indexes; a failure is
   // logged (indexes are then rebuilt from the store, as without it).
   void open_index_sharing(std::chrono::milliseconds timeout);
+  // Opens the store snapshot bucket; a failure is logged (this node then
+  // never compacts the log).
+  void open_store_snapshots(std::chrono::milliseconds timeout);
   // Ends the indexes' deferring (IndexSet::start_deferring, from start())
   // once the store holds the log as far as it reached when asked, asking
   // again until it does.
@@ -228,6 +244,8 @@ class ClusterNode {
   // destructor stops it before the bucket goes.
   std::unique_ptr<BlobPrefetch> prefetch_;
   const std::string index_staging_dir_;
+  const std::string store_snapshot_dir_;
+  std::unique_ptr<StoreSnapshots> store_snapshots_;  // set by start()
   // Set in the indexes from start() until stop(), which clears it there
   // before it goes.
   std::unique_ptr<ClusterIndexSharing> index_sharing_;

@@ -241,6 +241,14 @@ struct ClusterConfig {
   // node shares (nodes still take what others share).
   std::uint32_t index_share_s = 300;
   std::uint64_t index_share_min_items = 1000;
+  // Log compaction (docs/scale-out.md, "Log compaction"): every this many
+  // seconds the owner of shard 0 publishes a snapshot of its store to the
+  // cluster's snapshot bucket; 0: this node never does (and never compacts).
+  std::uint32_t store_snapshot_s = 21600;
+  // The log keeps every record for at least this long; older ones that a
+  // published snapshot covers are removed when one is published (a node
+  // down longer starts from the snapshot).
+  std::uint32_t log_retention_s = 259200;
 };
 
 // How the log is written on stderr (log_output.h).

@@ -112,6 +112,8 @@ class Daemon final : public ConnectionOwner {
                                 const char* what, const PeriodicJob::Running& run);
   Status start_request_handler();
   std::string store_dir() const { return config_.data_dir + "/store"; }
+  // Where store snapshots pass on their way to and from the cluster.
+  std::string store_snapshot_dir() const { return config_.data_dir + "/store-snapshots"; }
 
   // The loop, its handles and its clients (loop thread, daemon.cpp).
   bool open_loop();
@@ -177,6 +179,8 @@ class Daemon final : public ConnectionOwner {
   // Cluster mode: the owner's index snapshots shared with the other nodes
   // (ClusterNode::share_indexes), on a worker.
   void share_index_snapshots(PeriodicJob::Running run);
+  // cluster.store_snapshot_s: ClusterNode::compact_log() on a worker.
+  void compact_cluster_log(PeriodicJob::Running run);
   void write_metrics_textfile(PeriodicJob::Running run);
   void retry_unbuilt_indexes(PeriodicJob::Running run);
 

@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "kernel/cluster_store_restore.h"
 #include "kernel/config_discovery.h"
 #include "kernel/daemon.h"
 #include "kernel/handlers/archives.h"
@@ -95,9 +96,22 @@ Status Daemon::open_store() {
   options.max_map_size_bytes = config_.store.max_map_size_mb << 20;
   // A cluster's store keeps each shard's last id; one node's has one shard.
   options.shards = config_.cluster.enabled ? config_.cluster.shards : 1;
+  if (config_.cluster.enabled) {
+    if (Status s = tidy_store_swap(store_dir()); !s.ok()) return failed(s.message);
+  }
   store::Status status;
   store_ = store::Store::open(store_dir(), options, &status);
-  return store_ ? Status::success() : failed(status.message);
+  if (!store_) return failed(status.message);
+  if (!config_.cluster.enabled) return {};
+  // A store behind the compacted log takes the cluster's newest snapshot
+  // before anything reads it (cluster_store_restore.h).
+  bool restored = false;
+  if (Status s = restore_store_if_behind(config_.cluster, store_dir(), store_snapshot_dir(),
+                                         options, std::chrono::seconds(30), &store_, &restored);
+      !s.ok()) {
+    return failed("cluster " + config_.cluster.name + ": " + s.message);
+  }
+  return {};
 }
 
 Status Daemon::open_blob_store() {
@@ -318,8 +332,9 @@ Status Daemon::start_scheduler() {
 Status Daemon::join_cluster() {
   if (!config_.cluster.enabled) return {};
   systemd::notify("STATUS=joining cluster " + config_.cluster.name);
-  cluster_ = std::make_unique<ClusterNode>(config_.cluster, *store_, *commits_, *blobs_, indexes_,
-                                           config_.data_dir + "/index/shared");
+  cluster_ =
+      std::make_unique<ClusterNode>(config_.cluster, *store_, *commits_, *blobs_, indexes_,
+                                    config_.data_dir + "/index/shared", store_snapshot_dir());
   return cluster_->start(
       [this](std::uint32_t shard, bool owner) {
         if (!owner) {

@@ -45,6 +45,8 @@ void Daemon::start_periodic_jobs() {
   every(kUnbuiltRetryMs, &Daemon::retry_unbuilt_indexes);
   if (cluster_ && config_.cluster.index_share_s > 0)
     every(std::uint64_t{config_.cluster.index_share_s} * 1000, &Daemon::share_index_snapshots);
+  if (cluster_ && config_.cluster.store_snapshot_s > 0)
+    every(std::uint64_t{config_.cluster.store_snapshot_s} * 1000, &Daemon::compact_cluster_log);
   if (!config_.metrics.textfile.empty())
     every(std::uint64_t{config_.metrics.interval_s} * 1000, &Daemon::write_metrics_textfile);
   if (std::uint64_t usec = systemd::watchdog_usec()) {
@@ -206,6 +208,12 @@ void Daemon::share_index_snapshots(PeriodicJob::Running run) {
   run_on_worker([this, run] {
     if (std::size_t n = cluster_->share_indexes()) spdlog::debug("{} index snapshot(s) shared", n);
   });
+}
+
+// The run lasts until the snapshot is published and the log purged, so a
+// slow one is never run twice at once.
+void Daemon::compact_cluster_log(PeriodicJob::Running run) {
+  run_on_worker([this, run] { cluster_->compact_log(); });
 }
 
 // The metrics (memctl metrics' text) into metrics.textfile: written beside

@@ -213,6 +213,25 @@ void write_cluster(const Services& s, PrometheusText* out) {
     out->sample("memosd_cluster_index_snapshots_total", {{"result", result}},
                 static_cast<double>(count));
   }
+  const StoreSnapshotCounters compaction = s.cluster->store_snapshots();
+  out->family("memosd_cluster_store_snapshots_total", "counter",
+              "Store snapshots this node published to the cluster's snapshot bucket (as shard "
+              "0's owner), by result: publish_failed includes a store behind the newest "
+              "snapshot.");
+  out->sample("memosd_cluster_store_snapshots_total", {{"result", "published"}},
+              static_cast<double>(compaction.published));
+  out->sample("memosd_cluster_store_snapshots_total", {{"result", "publish_failed"}},
+              static_cast<double>(compaction.publish_failures));
+  out->family("memosd_cluster_log_compactions_total", "counter",
+              "Compactions of the log this node ran, by result.");
+  out->sample("memosd_cluster_log_compactions_total", {{"result", "done"}},
+              static_cast<double>(compaction.compactions));
+  out->sample("memosd_cluster_log_compactions_total", {{"result", "failed"}},
+              static_cast<double>(compaction.compaction_failures));
+  out->family("memosd_cluster_log_purged_records_total", "counter",
+              "Records this node's compactions removed from the log.");
+  out->sample("memosd_cluster_log_purged_records_total",
+              static_cast<double>(compaction.purged_records));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 namespace memos::store {
@@ -40,13 +41,6 @@ class Fd {
  private:
   int fd_;
 };
-
-Status fsync_dir(const std::string& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return errno_status("open " + dir);
-  if (::fsync(fd.get()) != 0) return errno_status("fsync " + dir);
-  return {};
-}
 
 Status make_dir(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_status("mkdir " + dir);
@@ -245,6 +239,29 @@ Status BlobStore::check(const BlobId& id, std::uint64_t* size) const {
     *size += static_cast<std::uint64_t>(n);
   }
   if (hash.digest() != id) return {Errc::corrupt, "blob " + to_hex(id) + " fails its digest"};
+  return {};
+}
+
+Status fsync_dir(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return errno_status("open " + dir);
+  if (::fsync(fd.get()) != 0) return errno_status("fsync " + dir);
+  return {};
+}
+
+Status BlobStore::move_out(const BlobId& id, const std::string& path) {
+  const std::string from = path_of(id);
+  if (::rename(from.c_str(), path.c_str()) == 0) return {};
+  if (errno == ENOENT) return {Errc::not_found, "no blob " + to_hex(id) + " in " + dir_};
+  if (errno != EXDEV) return errno_status("rename " + from + " to " + path);
+  std::error_code ec;
+  std::filesystem::copy_file(from, path, std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) {
+    if (ec == std::errc::no_space_on_device)
+      return {Errc::storage_full, "copying " + from + " to " + path + ": " + ec.message()};
+    return {Errc::io, "copying " + from + " to " + path + ": " + ec.message()};
+  }
+  ::unlink(from.c_str());
   return {};
 }
 

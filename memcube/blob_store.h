@@ -48,6 +48,10 @@ std::string to_hex(const BlobId& id);
 bool from_hex(std::string_view hex, BlobId* out);
 BlobId sha256(std::string_view bytes);
 
+// Makes the entries of folder `dir` (files renamed in or out) durable.
+// Errors: io, storage_full.
+Status fsync_dir(const std::string& dir);
+
 class BlobReader;
 class BlobUpload;
 class BlobStore;
@@ -121,6 +125,11 @@ class BlobStore {
   // Starts receiving blob `id` of `total` bytes in pieces (BlobUpload).
   // Errors: storage_full, io.
   Status begin_upload(const BlobId& id, std::uint64_t total, std::unique_ptr<BlobUpload>* out);
+  // Moves blob `id`'s file to `path` (renamed; copied, then removed, where
+  // `path` is on another file system), leaving this store without it: for a
+  // store that stages files on their way elsewhere. Errors: not_found, io,
+  // storage_full.
+  Status move_out(const BlobId& id, const std::string& path);
   // Checks a blob's file and removes it if it fails its digest, so that a
   // later put() of the same bytes writes it anew (put() skips a blob that is
   // present). Errors: not_found, corrupt (it was damaged, and is gone), io.

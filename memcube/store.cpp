@@ -222,6 +222,13 @@ Status Store::begin_read(std::optional<ReadTxn>* out) const {
   return {};
 }
 
+Status Store::copy_to(const std::string& dir) const {
+  // Held like a read transaction's: mdb_env_set_mapsize must not run while
+  // the copy's transaction is open.
+  std::shared_lock gate(resize_gate_);
+  return from_mdb(mdb_env_copy2(env_, dir.c_str(), MDB_CP_COMPACT), "copying the store to " + dir);
+}
+
 std::uint64_t Store::free_bytes() const {
   const char* path = nullptr;
   struct statvfs fs {};

@@ -78,6 +78,13 @@ class Store {
 
   // Errors: io (reader table full, environment broken).
   Status begin_read(std::optional<ReadTxn>* out) const;
+  // Writes a compacted copy of the store, as one read transaction sees it,
+  // to `dir`/data.mdb (mdb_env_copy2 with MDB_CP_COMPACT: free pages left
+  // out). `dir` must exist and hold no data.mdb. Any thread; the copy holds
+  // its read transaction throughout, so a map growth waits for it.
+  // Errors: io (the copy could not be written: no space, permissions, an
+  // existing file).
+  Status copy_to(const std::string& dir) const;
   // Writer thread only (asserted). The transaction writes `shard`'s rows:
   // the ids it issues are that shard's, and a replicated record it applies
   // must be that shard's (docs/scale-out.md). Errors: io; conflict (no such

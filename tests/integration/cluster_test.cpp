@@ -877,3 +877,60 @@ BOOST_AUTO_TEST_CASE(a_node_joining_later_takes_the_indexes_the_owner_shared,
   const std::string log = n3.process->log();
   BOOST_TEST(log.find("is not a shared snapshot's description") != std::string::npos, log);
 }
+
+// Log compaction (docs/scale-out.md, "Log compaction"): the owner of shard 0
+// publishes store snapshots and removes from the log what they cover; a
+// follower that was down meanwhile, and a node that joins later, hold less
+// than the log keeps, so each takes the newest snapshot at its start and
+// applies the log's tail from it. Both then hold every write, the writes
+// made after the snapshot included.
+BOOST_AUTO_TEST_CASE(a_node_behind_the_compacted_log_starts_from_the_store_snapshot,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  Engines engines;
+  Node n1{"n1", engines, "store_snapshot_s = 1\nlog_retention_s = 0\n"};
+  create_cube_when_owner(n1);
+  Node n2{"n2", engines};
+  auto owner = n1.client();
+  std::vector<std::uint64_t> ids;
+  auto add = [&](const std::string& text) {
+    auto added = owner->add("c", memory(text));
+    BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+    ids.push_back(added->id);
+  };
+  for (int i = 0; i < 10; ++i) add("an early memory about mountain huts " + std::to_string(i));
+  // Every item, read through `node` (its store and its indexes).
+  auto holds_everything = [&](const Node& node) {
+    auto c = node.client();
+    auto huts = found(*c, "mountain huts", memos::SearchMode::lexical);
+    auto glaciers = found(*c, "glaciers", memos::SearchMode::lexical);
+    return huts && huts->count(ids.front()) == 1 && glaciers && glaciers->count(ids.back()) == 1;
+  };
+  add("a memory about glaciers before the follower stops");
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return holds_everything(n2); }, 30s), n2.process->log());
+  BOOST_TEST(n2.process->stop(15) == 0, n2.process->log());
+
+  for (int i = 0; i < 30; ++i) add("a memory about sailing boats " + std::to_string(i));
+  // Every record but shard 0's last goes once a snapshot covers it.
+  const std::string purged = "memosd_cluster_log_purged_records_total";
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return sample(*owner, purged) >= 41; }, 30s),
+                        n1.process->log());
+  BOOST_TEST(sample(*owner, "memosd_cluster_store_snapshots_total{result=\"published\"}") >= 1);
+  BOOST_TEST(sample(*owner, "memosd_cluster_log_compactions_total{result=\"failed\"}") == 0);
+  add("a late memory about glaciers");
+
+  n2.start();
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return holds_everything(n2); }, 30s), n2.process->log());
+  const std::string restarted = n2.process->log();
+  BOOST_TEST(restarted.find("taking the cluster's newest store snapshot") != std::string::npos,
+             restarted);
+  BOOST_TEST(restarted.find("took node n1's store snapshot") != std::string::npos, restarted);
+
+  Node n3{"n3", engines};
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return holds_everything(n3); }, 30s), n3.process->log());
+  BOOST_TEST(n3.process->log().find("took node n1's store snapshot") != std::string::npos,
+             n3.process->log());
+  // And every node goes on following the log from there.
+  add("the last memory about glaciers");
+  BOOST_TEST(eventually([&] { return holds_everything(n2) && holds_everything(n3); }, 30s));
+}

@@ -1,0 +1,39 @@
+// cluster_engines.h — a node's connections to its cluster's engines (NATS
+// JetStream, etcd; memos-cluster(7)), made one way wherever the node needs
+// them: when it joins (cluster_node.h) and, before that, when its start
+// asks whether its store can follow the log (cluster_store_restore.h).
+//
+// Errors (store::Status): unavailable — no engine answered before the
+// deadline.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "cluster/etcd_client.h"
+#include "cluster/nats_connection.h"
+#include "kernel/config.h"
+
+namespace memos::kernel {
+
+// Runs `attempt` until it succeeds, fails otherwise than unavailable, or
+// `deadline` passes, and returns its last status. While a new cluster starts,
+// its engines are unavailable for a while (NATS not listening yet, JetStream
+// electing a stream's first leader, etcd electing its own): every node of a
+// cluster started at once must wait for them rather than fail.
+store::Status retry_while_unavailable(std::chrono::steady_clock::time_point deadline,
+                                      const std::function<store::Status()>& attempt);
+
+// Connects to cluster.nats as node cluster.node_id, retrying until
+// `deadline`. Null, with `*status`, when no server answered.
+std::unique_ptr<cluster::NatsConnection> connect_nats(
+    const ClusterConfig& config, std::chrono::steady_clock::time_point deadline,
+    store::Status* status);
+
+// A client of cluster.etcd whose calls wait half a lease (at least a
+// second) for a member: a lease renewed every third of its life cannot wait
+// longer.
+std::unique_ptr<cluster::EtcdClient> make_etcd_client(const ClusterConfig& config);
+
+}  // namespace memos::kernel
