@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "cluster/names.h"
@@ -443,9 +444,19 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
   if (!group->previous.empty() && !held.empty() && group->previous != held) {
     std::string fault = "log record " + std::to_string(sequence) + " follows the record " +
                         short_hex(group->previous) + ", but this store holds " + short_hex(held) +
-                        " (record " + std::to_string(held_sequence) +
-                        "): its history and the log's differ, so it applies nothing more; "
-                        "rebuild this node from the log (memos-cluster(7), DIAGNOSTICS)";
+                        " (record " + std::to_string(held_sequence) + "): ";
+    // The same gap, without any divergence, when the log was compacted past
+    // what this node held while it ran (paused longer than the retention).
+    if (std::uint64_t floor = log_floor(); floor > held_sequence) {
+      fault += "the log was compacted past it (it keeps this shard from record " +
+               std::to_string(floor) +
+               "), so it applies nothing more; restart memosd to take the newest store snapshot "
+               "(memos-cluster(7), Log compaction)";
+    } else {
+      fault +=
+          "its history and the log's differ, so it applies nothing more; "
+          "rebuild this node from the log (memos-cluster(7), DIAGNOSTICS)";
+    }
     std::lock_guard lock(mutex_);
     fault_ = fault;
     changed_.notify_all();
@@ -462,6 +473,17 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
   std::lock_guard lock(mutex_);
   ++applied_;
   return {};
+}
+
+std::uint64_t ShardReplica::log_floor() {
+  std::optional<EtcdKeyValue> kv;
+  if (!etcd_.get(log_floor_key(settings_.cluster), &kv).ok() || !kv) return 0;
+  const auto j = nlohmann::json::parse(kv->value, nullptr, false);
+  if (!j.is_object() || !j.contains("positions") || !j["positions"].is_array() ||
+      j["positions"].size() <= settings_.shard ||
+      !j["positions"][settings_.shard].is_number_unsigned())
+    return 0;
+  return j["positions"][settings_.shard].get<std::uint64_t>();
 }
 
 Status ShardReplica::hold_record(std::shared_ptr<const store::ChangeGroup> group,

@@ -236,6 +236,9 @@ class ShardReplica : public LogView {
   void report(const Status& s);
   // Tells the role observer when ownership changed since it last heard.
   void tell_role();
+  // This shard's floor in the log (/memos/<cluster>/log_floor: compaction
+  // may have removed its records up to it), 0 when unknown.
+  std::uint64_t log_floor();
 
   const ReplicaSettings settings_;
   store::Store& store_;

@@ -931,6 +931,27 @@ BOOST_AUTO_TEST_CASE(a_node_behind_the_compacted_log_starts_from_the_store_snaps
   BOOST_TEST(n3.process->log().find("took node n1's store snapshot") != std::string::npos,
              n3.process->log());
   // And every node goes on following the log from there.
-  add("the last memory about glaciers");
+  add("a later memory about glaciers");
   BOOST_TEST(eventually([&] { return holds_everything(n2) && holds_everything(n3); }, 30s));
+
+  // A node paused while the log is compacted past it stops at the gap and
+  // says why; restarted, it takes the snapshot.
+  BOOST_REQUIRE(::kill(n3.process->pid(), SIGSTOP) == 0);
+  const std::int64_t before = sample(*owner, purged);
+  for (int i = 0; i < 20; ++i)
+    add("a memory about sailing boats while n3 sleeps " + std::to_string(i));
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return sample(*owner, purged) >= before + 20; }, 30s),
+                        n1.process->log());
+  add("the last memory about glaciers");
+  BOOST_REQUIRE(::kill(n3.process->pid(), SIGCONT) == 0);
+  BOOST_TEST(eventually(
+                 [&] {
+                   return n3.process->log().find("the log was compacted past it") !=
+                          std::string::npos;
+                 },
+                 30s),
+             n3.process->log());
+  BOOST_TEST(n3.process->stop(15) == 0, n3.process->log());
+  n3.start();
+  BOOST_TEST(eventually([&] { return holds_everything(n3); }, 30s), n3.process->log());
 }
