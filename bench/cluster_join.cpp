@@ -5,7 +5,11 @@
 //             0): the joining node applies the log, then rebuilds each
 //             cube's indexes from its store (the baseline);
 //   shared  — the owner shares them: the joining node applies the log, then
-//             takes the snapshots and catches up from their version.
+//             takes the snapshots and catches up from their version;
+//   compacted — the owner also publishes a store snapshot and compacts the
+//             log (docs/scale-out.md, "Log compaction"): the joining node
+//             takes the store snapshot instead of applying the log, then the
+//             index snapshots.
 // Each figure is from the joining node's start until a fresh search of both
 // the dense and the lexical index finds the last memory written. The
 // embedder is the default hash embedder, so embedding costs little here: with
@@ -57,12 +61,13 @@ std::unique_ptr<MemosdProcess> start_node(const Options& opts, const TempDir& di
                                           const std::string& name,
                                           const memos::testing::NatsServers& nats,
                                           const memos::testing::EtcdServers& etcd,
-                                          std::uint32_t share_s) {
+                                          std::uint32_t share_s, const std::string& more = "") {
   const std::string conf = dir.path() + "/memosd.conf";
   std::ofstream(conf) << "[cluster]\nenabled = true\nname = \"bench\"\nnode_id = \"" << name
                       << "\"\nnats = [\"" << nats.url(0) << "\"]\netcd = [\"" << etcd.url(0)
                       << "\"]\nreplicas = 1\nlease_ms = 1500\nindex_share_s = " << share_s
-                      << "\nindex_share_min_items = 1000\n";
+                      << "\nindex_share_min_items = 1000\n"
+                      << more;
   auto process = std::make_unique<MemosdProcess>(opts.memosd, dir.path(),
                                                  std::vector<std::string>{"--config", conf});
   memos::bench::start_daemon(*process, opts.memosd, 120s);
@@ -113,6 +118,7 @@ void time_join(const Options& opts, const std::string& mode, const std::string& 
       .num("searchable_ms", searchable_ms)
       .num("snapshots_imported",
            metric(*c, "memosd_cluster_index_snapshots_total{result=\"imported\"}"))
+      .boolean("took_store_snapshot", node->log().find("store snapshot (") != std::string::npos)
       .print();
   c.reset();
   memos::bench::stop_daemon(*node);
@@ -159,6 +165,18 @@ void run(const Options& opts) {
     std::this_thread::sleep_for(100ms);
   }
   time_join(opts, "shared", "c", nats, etcd, last_text, last);
+  c.reset();
+  memos::bench::stop_daemon(*owner);
+  // The owner again, compacting the log too (retention 0: its first
+  // compaction drops every record but the last), then a new node.
+  owner = start_node(opts, owner_dir, "a", nats, etcd, 1,
+                     "store_snapshot_s = 1\nlog_retention_s = 0\n");
+  c = memos::bench::connect_client(owner->socket());
+  while (metric(*c, "memosd_cluster_log_purged_records_total") < 1) {
+    if (Clock::now() > deadline + 300s) throw std::runtime_error("the owner never compacted");
+    std::this_thread::sleep_for(100ms);
+  }
+  time_join(opts, "compacted", "d", nats, etcd, last_text, last);
   c.reset();
   memos::bench::stop_daemon(*owner);
 }
