@@ -41,4 +41,14 @@ std::unique_ptr<cluster::EtcdClient> make_etcd_client(const ClusterConfig& confi
       std::max(std::chrono::milliseconds(config.lease_ms) / 2, std::chrono::milliseconds(1000)));
 }
 
+store::Status connect_cluster_engines(const ClusterConfig& config,
+                                      std::chrono::steady_clock::time_point deadline,
+                                      ClusterEngines* out) {
+  store::Status s;
+  out->nats = connect_nats(config, deadline, &s);
+  if (!out->nats) return {store::Errc::unavailable, "cluster.nats: " + s.message};
+  out->etcd = make_etcd_client(config);
+  return {};
+}
+
 }  // namespace memos::kernel

@@ -1,7 +1,9 @@
 // cluster_engines.h — a node's connections to its cluster's engines (NATS
-// JetStream, etcd; memos-cluster(7)), made one way wherever the node needs
-// them: when it joins (cluster_node.h) and, before that, when its start
-// asks whether its store can follow the log (cluster_store_restore.h).
+// JetStream, etcd; memos-cluster(7)), made once, first thing at start
+// (Daemon::connect_cluster), and lent to each part that needs them: the
+// store's check against the compacted log (cluster_store_restore.h), the
+// indexes' shared snapshots as they open (cluster_index_sharing.h), and the
+// node's replicas (cluster_node.h). They outlive every borrower.
 //
 // Errors (store::Status): unavailable — no engine answered before the
 // deadline.
@@ -35,5 +37,16 @@ std::unique_ptr<cluster::NatsConnection> connect_nats(
 // second) for a member: a lease renewed every third of its life cannot wait
 // longer.
 std::unique_ptr<cluster::EtcdClient> make_etcd_client(const ClusterConfig& config);
+
+struct ClusterEngines {
+  std::unique_ptr<cluster::NatsConnection> nats;
+  std::unique_ptr<cluster::EtcdClient> etcd;
+};
+
+// Connects to both, waiting up to `deadline` for NATS (etcd's client
+// connects per call). Errors: unavailable.
+store::Status connect_cluster_engines(const ClusterConfig& config,
+                                      std::chrono::steady_clock::time_point deadline,
+                                      ClusterEngines* out);
 
 }  // namespace memos::kernel

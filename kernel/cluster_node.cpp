@@ -112,16 +112,18 @@ bool forwardable(wire::Request::Which operation) {
   }
 }
 
-ClusterNode::ClusterNode(const ClusterConfig& config, store::Store& store,
+ClusterNode::ClusterNode(const ClusterConfig& config, ClusterEngines& engines, store::Store& store,
                          store::CommitQueue& commits, store::BlobStore& blobs, IndexSet& indexes,
-                         std::string index_staging_dir, std::string store_snapshot_dir)
+                         ClusterIndexSharing* index_sharing, std::string store_snapshot_dir)
     : config_(config),
       store_(store),
       commits_(commits),
       blobs_(blobs),
       indexes_(indexes),
-      index_staging_dir_(std::move(index_staging_dir)),
-      store_snapshot_dir_(std::move(store_snapshot_dir)) {}
+      nats_(engines.nats.get()),
+      etcd_(engines.etcd.get()),
+      store_snapshot_dir_(std::move(store_snapshot_dir)),
+      index_sharing_(index_sharing) {}
 
 ClusterNode::~ClusterNode() {
   stop();
@@ -257,12 +259,8 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   if (Status st = note_open_cubes(); !st.ok()) return st;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const auto lease = std::chrono::milliseconds(config_.lease_ms);
-  store::Status s;
-  nats_ = connect_nats(config_, deadline, &s);
-  if (!nats_) return Status::unavailable("cluster.nats: " + s.message);
   if (Status st = open_bucket(deadline); !st.ok()) return st;
   if (config_.prefetch_blobs) start_prefetch();
-  etcd_ = make_etcd_client(config_);
   if (Status st = agree_on_shards(deadline); !st.ok()) return st;
   // Before the replicas apply anything: the cubes their records bring wait
   // for the replay's end.
@@ -290,7 +288,6 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
     // Not fatal: the node replicates; only `memctl cluster status` misses it.
     spdlog::warn("cluster: answering status requests: {}", st.message);
   }
-  open_index_sharing(std::max(lease, std::chrono::milliseconds(2000)));
   if (config_.store_snapshot_s > 0)
     open_store_snapshots(std::max(lease, std::chrono::milliseconds(2000)));
   await_replay();

@@ -1,6 +1,7 @@
 // cluster_node.h — this daemon's part in a cluster ([cluster] in
-// memosd.conf; memos-cluster(7), docs/scale-out.md): its connections to the
-// log (NATS JetStream) and to the lease service (etcd), and a replica of
+// memosd.conf; memos-cluster(7), docs/scale-out.md): over the daemon's
+// connections to the log (NATS JetStream) and to the lease service (etcd,
+// cluster_engines.h), a replica of
 // each of the store's shards (cluster.shards; a tenant's cubes are one
 // shard's, store::shard_of). For each shard this node owns, its writer
 // appends each commit group of that shard to the log before committing it
@@ -56,6 +57,7 @@
 #include "cluster/write_forwarding.h"
 #include "ipc/schema/memos.capnp.h"
 #include "kernel/blob_prefetch.h"
+#include "kernel/cluster_engines.h"
 #include "kernel/cluster_index_sharing.h"
 #include "kernel/cluster_store_snapshots.h"
 #include "kernel/config.h"
@@ -108,19 +110,20 @@ class ClusterNode {
   // when it stops being it; on that shard's replica's thread.
   using RoleChange = std::function<void(std::uint32_t shard, bool owner)>;
 
-  // `blobs` outlives the node; it shares blobs through the node's bucket
-  // from start() until the node is destroyed. Index snapshots pass through
-  // `index_staging_dir` on their way to and from the index bucket, store
-  // snapshots through `store_snapshot_dir`.
-  ClusterNode(const ClusterConfig& config, store::Store& store, store::CommitQueue& commits,
-              store::BlobStore& blobs, IndexSet& indexes, std::string index_staging_dir,
-              std::string store_snapshot_dir);
+  // `engines` (connected), `blobs` and `index_sharing` (null: indexes are
+  // not shared) outlive the node; it shares blobs through the node's
+  // bucket from start() until the node is destroyed, and stops the indexes'
+  // use of `index_sharing` in stop(). Store snapshots pass through
+  // `store_snapshot_dir`.
+  ClusterNode(const ClusterConfig& config, ClusterEngines& engines, store::Store& store,
+              store::CommitQueue& commits, store::BlobStore& blobs, IndexSet& indexes,
+              ClusterIndexSharing* index_sharing, std::string store_snapshot_dir);
   ~ClusterNode();  // stop(); the blob store no longer shares
   ClusterNode(const ClusterNode&) = delete;
   ClusterNode& operator=(const ClusterNode&) = delete;
 
-  // Connects to NATS and etcd, makes sure the log's stream and the blob
-  // bucket exist and that the cluster was made with this node's
+  // Makes sure the log's stream and the blob bucket exist and that the
+  // cluster was made with this node's
   // cluster.shards (the first node keeps it in etcd), installs the
   // replicas as the writer's change sink and starts replicating. Waits up
   // to `timeout` for the engines to answer (a cluster starting together).
@@ -202,9 +205,6 @@ class ClusterNode {
   void sink(std::vector<store::SunkGroup>& groups);
   // Starts prefetch_ with the blobs the store references and lacks.
   void start_prefetch();
-  // Opens the index bucket and hands it to the indexes; a failure is
-  // logged (indexes are then rebuilt from the store, as without it).
-  void open_index_sharing(std::chrono::milliseconds timeout);
   // Opens the store snapshot bucket; a failure is logged (this node then
   // never compacts the log).
   void open_store_snapshots(std::chrono::milliseconds timeout);
@@ -227,9 +227,9 @@ class ClusterNode {
   store::CommitQueue& commits_;
   store::BlobStore& blobs_;
   IndexSet& indexes_;
-  std::unique_ptr<cluster::NatsConnection> nats_;
+  cluster::NatsConnection* const nats_;  // the engines': borrowed
   std::unique_ptr<cluster::BlobBucket> bucket_;
-  std::unique_ptr<cluster::EtcdClient> etcd_;
+  cluster::EtcdClient* const etcd_;
   std::vector<std::unique_ptr<cluster::ShardReplica>> replicas_;  // [shard]
   // Feeds every replica; after them, so it goes first.
   std::unique_ptr<cluster::StreamReader> stream_reader_;
@@ -243,12 +243,11 @@ class ClusterNode {
   // cluster.prefetch_blobs: fed once each applied record commits; the
   // destructor stops it before the bucket goes.
   std::unique_ptr<BlobPrefetch> prefetch_;
-  const std::string index_staging_dir_;
   const std::string store_snapshot_dir_;
   std::unique_ptr<StoreSnapshots> store_snapshots_;  // set by start()
-  // Set in the indexes from start() until stop(), which clears it there
-  // before it goes.
-  std::unique_ptr<ClusterIndexSharing> index_sharing_;
+  // Set in the indexes by the daemon, before they open; stop() clears it
+  // there.
+  ClusterIndexSharing* const index_sharing_;
   // Watches for the replay's end (await_replay()); stop() wakes and joins it.
   std::thread replay_watch_;
   std::mutex replay_mutex_;  // guards stopping_

@@ -1,5 +1,6 @@
 // cluster_node_indexes.cpp — ClusterNode's side of the indexes: the index
-// snapshots it shares and takes (cluster_index_sharing.h), the deferral of
+// snapshots it shares (cluster_index_sharing.h; the daemon opens the
+// sharing, so that the indexes take snapshots as they open), the deferral of
 // cubes a replay brings (IndexSet::start_deferring until await_replay ends
 // it), and which cubes have their collections open here. The apply hook
 // that tells the indexes of each record is in cluster_node.cpp, beside the
@@ -12,18 +13,6 @@
 #include "kernel/cluster_node.h"
 
 namespace memos::kernel {
-
-void ClusterNode::open_index_sharing(std::chrono::milliseconds timeout) {
-  Status opened;
-  index_sharing_ = ClusterIndexSharing::open(config_.name, static_cast<int>(config_.replicas),
-                                             *nats_, *etcd_, index_staging_dir_, timeout, &opened);
-  if (!index_sharing_) {
-    spdlog::warn("cluster: {}; index snapshots are not shared, indexes are rebuilt from the store",
-                 opened.message);
-    return;
-  }
-  indexes_.set_sharing(index_sharing_.get());
-}
 
 void ClusterNode::await_replay() {
   // The log view, not the read barrier: these are not reads (they would

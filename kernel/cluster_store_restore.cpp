@@ -112,7 +112,8 @@ Status tidy_store_swap(const std::string& store_dir) {
   return {};
 }
 
-Status restore_store_if_behind(const ClusterConfig& config, const std::string& store_dir,
+Status restore_store_if_behind(const ClusterConfig& config, cluster::NatsConnection& nats,
+                               cluster::EtcdClient& etcd, const std::string& store_dir,
                                const std::string& staging_dir, const store::StoreOptions& options,
                                std::chrono::milliseconds timeout,
                                std::unique_ptr<store::Store>* store, bool* restored) {
@@ -120,10 +121,9 @@ Status restore_store_if_behind(const ClusterConfig& config, const std::string& s
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<std::uint64_t> held, floor;
   if (store::Status s = read_log_positions(**store, &held); !s.ok()) return Status::from(s);
-  std::unique_ptr<cluster::EtcdClient> etcd = make_etcd_client(config);
   Status read;
   store::Status asked = retry_while_unavailable(deadline, [&] {
-    read = read_log_floor(*etcd, config.name, config.shards, &floor);
+    read = read_log_floor(etcd, config.name, config.shards, &floor);
     return read.code == Code::unavailable ? store::Status{store::Errc::unavailable, read.message}
                                           : store::Status{};
   });
@@ -135,12 +135,9 @@ Status restore_store_if_behind(const ClusterConfig& config, const std::string& s
       "cluster {}: this store holds shard {}'s log to {}, and the log keeps it only from {}: "
       "taking the cluster's newest store snapshot",
       config.name, behind, held[behind], floor[behind]);
-  store::Status connected;
-  std::unique_ptr<cluster::NatsConnection> nats = connect_nats(config, deadline, &connected);
-  if (!nats) return Status::unavailable("cluster.nats: " + connected.message);
   Status opened;
   std::unique_ptr<StoreSnapshots> snapshots =
-      StoreSnapshots::open(config, *nats, *etcd, staging_dir, timeout, &opened);
+      StoreSnapshots::open(config, nats, etcd, staging_dir, timeout, &opened);
   if (!snapshots) return opened;
   StoreSnapshotInfo taken;
   if (Status s = fetch_snapshot(*snapshots, store_dir, options, floor, deadline, &taken); !s.ok()) {

@@ -23,6 +23,8 @@
 #include <memory>
 #include <string>
 
+#include "cluster/etcd_client.h"
+#include "cluster/nats_connection.h"
 #include "kernel/config.h"
 #include "kernel/status.h"
 #include "memcube/store.h"
@@ -34,17 +36,19 @@ namespace memos::kernel {
 // else removes it. Errors: internal (a rename or removal failed).
 Status tidy_store_swap(const std::string& store_dir);
 
-// Reads the log's floor from cluster.etcd (waiting up to `timeout` for it to
+// Reads the log's floor from `etcd` (waiting up to `timeout` for it to
 // answer) and, if `*store` holds less than it on some shard, replaces it by
-// the newest store snapshot, opened again with `options`; `*restored` says
-// whether it did. `staging_dir` holds the fetch on its way. A store at or
-// past the floor everywhere is left as it is, and NATS is not asked.
+// the newest store snapshot, fetched through `nats` and opened again with
+// `options`; `*restored` says whether it did. `staging_dir` holds the fetch
+// on its way. A store at or past the floor everywhere is left as it is, and
+// NATS is not asked.
 // Errors: unavailable (an engine did not answer in time), internal (etcd's
 // keys are not what a node writes, or the newest snapshot is behind the
 // floor), corrupt (the fetched file failed its digest), and the store's
 // errors opening the snapshot (a newer schema, another shard count): the
 // node cannot follow the log, so it must not start.
-Status restore_store_if_behind(const ClusterConfig& config, const std::string& store_dir,
+Status restore_store_if_behind(const ClusterConfig& config, cluster::NatsConnection& nats,
+                               cluster::EtcdClient& etcd, const std::string& store_dir,
                                const std::string& staging_dir, const store::StoreOptions& options,
                                std::chrono::milliseconds timeout,
                                std::unique_ptr<store::Store>* store, bool* restored);

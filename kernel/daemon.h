@@ -88,6 +88,7 @@ class Daemon final : public ConnectionOwner {
   bool build_services();
   Status load_policies();
   Status lock_data_folder();
+  Status connect_cluster();
   Status open_store();
   Status open_blob_store();
   Status load_embedder();
@@ -97,6 +98,9 @@ class Daemon final : public ConnectionOwner {
   Status remove_stale_imports();
   Status adopt_embedder();
   Status open_indexes();
+  // Cluster mode, before the indexes open: the index snapshots shared
+  // through the cluster (a failure is logged; indexes are then rebuilt).
+  void open_index_sharing();
   Status start_commit_queue();
   Status start_activation_tier();
   Status start_scheduler();
@@ -221,6 +225,11 @@ class Daemon final : public ConnectionOwner {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::BlobStore> blobs_;
   std::unique_ptr<store::CommitQueue> commits_;
+  // [cluster] enabled: the connections to the engines, and the index
+  // snapshots shared through them; before indexes_ and cluster_, which
+  // borrow them, so destroyed after both.
+  std::unique_ptr<ClusterEngines> cluster_engines_;
+  std::unique_ptr<ClusterIndexSharing> index_sharing_;
   IndexSet indexes_;
   AccessLog access_;
   std::shared_ptr<PluginExecutor> executor_;  // null: no executor.model

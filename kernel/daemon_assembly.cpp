@@ -24,6 +24,10 @@ Status failed(std::string error) {
   return Status::internal(error.empty() ? "failed without saying why" : std::move(error));
 }
 
+// How long a cluster node's start waits for its engines (NATS, JetStream's
+// streams, etcd) while a cluster starts together.
+constexpr std::chrono::seconds kClusterStartTimeout{30};
+
 Status create_directories(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -37,6 +41,7 @@ bool Daemon::build_services() {
   for (Step step : {
            &Daemon::load_policies,
            &Daemon::lock_data_folder,
+           &Daemon::connect_cluster,
            &Daemon::open_store,
            &Daemon::open_blob_store,
            &Daemon::load_embedder,
@@ -89,6 +94,17 @@ Status Daemon::lock_data_folder() {
   return lock_ ? Status::success() : failed(error);
 }
 
+// [cluster] enabled: NATS and etcd, waited for while a cluster starts
+// together; every part of the node borrows these (cluster_engines.h).
+Status Daemon::connect_cluster() {
+  if (!config_.cluster.enabled) return {};
+  systemd::notify("STATUS=connecting to cluster " + config_.cluster.name);
+  cluster_engines_ = std::make_unique<ClusterEngines>();
+  store::Status s = connect_cluster_engines(
+      config_.cluster, std::chrono::steady_clock::now() + kClusterStartTimeout, &*cluster_engines_);
+  return s.ok() ? Status::success() : failed(s.message);
+}
+
 Status Daemon::open_store() {
   if (std::string error = make_dirs(store_dir(), 0700); !error.empty()) return failed(error);
   store::StoreOptions options;
@@ -106,8 +122,9 @@ Status Daemon::open_store() {
   // A store behind the compacted log takes the cluster's newest snapshot
   // before anything reads it (cluster_store_restore.h).
   bool restored = false;
-  if (Status s = restore_store_if_behind(config_.cluster, store_dir(), store_snapshot_dir(),
-                                         options, std::chrono::seconds(30), &store_, &restored);
+  if (Status s = restore_store_if_behind(config_.cluster, *cluster_engines_->nats,
+                                         *cluster_engines_->etcd, store_dir(), store_snapshot_dir(),
+                                         options, kClusterStartTimeout, &store_, &restored);
       !s.ok()) {
     return failed("cluster " + config_.cluster.name + ": " + s.message);
   }
@@ -274,6 +291,7 @@ Status Daemon::adopt_embedder() {
 // Opens every cube's collections, rebuilding those their snapshot does not
 // cover.
 Status Daemon::open_indexes() {
+  if (cluster_engines_) open_index_sharing();
   systemd::notify("STATUS=opening the search indexes");
   auto started = std::chrono::steady_clock::now();
   std::size_t indexed = 0, rebuilt = 0;
@@ -288,6 +306,29 @@ Status Daemon::open_indexes() {
   spdlog::info("store {} open; indexes ready in {} ms ({} cube(s) rebuilt, {} items indexed)",
                store_dir(), ms, rebuilt, indexed);
   return {};
+}
+
+void Daemon::open_index_sharing() {
+  // The bucket's stream may not be there yet while JetStream elects its
+  // first leader (every node of a new cluster starting at once).
+  Status opened;
+  (void)retry_while_unavailable(std::chrono::steady_clock::now() + kClusterStartTimeout, [&] {
+    index_sharing_ = ClusterIndexSharing::open(
+        config_.cluster.name, static_cast<int>(config_.cluster.replicas), *cluster_engines_->nats,
+        *cluster_engines_->etcd, config_.data_dir + "/index/shared",
+        std::max(std::chrono::milliseconds(config_.cluster.lease_ms),
+                 std::chrono::milliseconds(2000)),
+        &opened);
+    return index_sharing_ || opened.code != Code::unavailable
+               ? store::Status{}
+               : store::Status{store::Errc::unavailable, opened.message};
+  });
+  if (!index_sharing_) {
+    spdlog::warn("cluster: {}; index snapshots are not shared, indexes are rebuilt from the store",
+                 opened.message);
+    return;
+  }
+  indexes_.set_sharing(index_sharing_.get());
 }
 
 // The writer thread, and the indexer thread behind it: each commit group's
@@ -333,8 +374,8 @@ Status Daemon::join_cluster() {
   if (!config_.cluster.enabled) return {};
   systemd::notify("STATUS=joining cluster " + config_.cluster.name);
   cluster_ =
-      std::make_unique<ClusterNode>(config_.cluster, *store_, *commits_, *blobs_, indexes_,
-                                    config_.data_dir + "/index/shared", store_snapshot_dir());
+      std::make_unique<ClusterNode>(config_.cluster, *cluster_engines_, *store_, *commits_, *blobs_,
+                                    indexes_, index_sharing_.get(), store_snapshot_dir());
   return cluster_->start(
       [this](std::uint32_t shard, bool owner) {
         if (!owner) {
@@ -345,7 +386,7 @@ Status Daemon::join_cluster() {
         if (Status st = scheduler_->load(*store_); !st.ok())
           spdlog::error("cluster: reloading the working sets: {}", st.message);
       },
-      std::chrono::seconds(30));
+      kClusterStartTimeout);
 }
 
 Status Daemon::start_request_handler() {

@@ -154,8 +154,8 @@ struct Fixture {
                                 bool* restored) {
     store::StoreOptions options;
     options.shards = kShards;
-    return memos::kernel::restore_store_if_behind(config, dir + "/store", dir + "/staging", options,
-                                                  10s, st, restored);
+    return memos::kernel::restore_store_if_behind(config, *nats, *etcd, dir + "/store",
+                                                  dir + "/staging", options, 10s, st, restored);
   }
 };
 
