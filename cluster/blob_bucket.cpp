@@ -85,13 +85,27 @@ std::string BlobBucket::chunk_subject(const std::string& nuid) const {
 
 bool BlobBucket::known_published(const store::BlobId& id) const {
   std::lock_guard lock(mutex_);
-  return published_.contains(std::string(id.begin(), id.end()));
+  auto it = published_.find(std::string(id.begin(), id.end()));
+  // Past known_for a sweep may have removed it: publish() asks, and touches it.
+  return it != published_.end() &&
+         std::chrono::steady_clock::now() - it->second < settings_.known_for;
 }
 
 void BlobBucket::remember(const store::BlobId& id) {
   std::lock_guard lock(mutex_);
   if (published_.size() >= (1u << 20)) published_.clear();
-  published_.emplace(id.begin(), id.end());
+  published_[std::string(id.begin(), id.end())] = std::chrono::steady_clock::now();
+}
+
+Status BlobBucket::append_description(const store::BlobId& id, const std::string& description,
+                                      std::optional<std::uint64_t> expected,
+                                      std::string_view message_id, std::uint64_t* sequence) {
+  if (Status s = js_.append(meta_subject(id), description, expected, message_id, sequence); !s.ok())
+    return s;
+  // The older ones are of no more use; what the sweep lists stays one per
+  // blob. Failing here leaves them for the next append.
+  (void)js_.purge_below(stream(), meta_subject(id), *sequence);
+  return {};
 }
 
 Status BlobBucket::describe(const store::BlobId& id, Description* out) {
@@ -106,6 +120,8 @@ Status BlobBucket::describe(const store::BlobId& id, Description* out) {
                            store::to_hex(id).substr(0, 12) + ": ";
   try {
     const json meta = json::parse(m.data);
+    out->sequence = m.sequence;
+    out->text = m.data;
     out->deleted = meta.value("deleted", false);
     if (out->deleted) return {};
     if (meta.at("name").get<std::string>() != store::to_hex(id)) {
@@ -197,8 +213,16 @@ Status BlobBucket::publish(const store::BlobId& id, std::uint64_t size,
   Description have;
   Status s = describe(id, &have);
   if (s.ok() && !have.deleted && have.size == size) {
-    remember(id);
-    return {};
+    // A touch: the same description again, fenced on the one read, so that
+    // a sweep that listed it does not remove it now (its removal is fenced
+    // on that one too). Of two, the one that loses learns of the other.
+    std::uint64_t sequence = 0;
+    s = append_description(id, have.text, have.sequence, "", &sequence);
+    if (s.code == Errc::conflict) s = describe(id, &have);
+    if (s.ok() && !have.deleted && have.size == size) {
+      remember(id);
+      return {};
+    }
   }
   if (!s.ok() && s.code != Errc::not_found) return s;
   const std::string nuid = fresh_nuid();
@@ -221,8 +245,7 @@ Status BlobBucket::publish(const store::BlobId& id, std::uint64_t size,
                                            reinterpret_cast<const char*>(id.data()), id.size()))},
                {"options", {{"max_chunk_size", chunk}}}};
   std::uint64_t sequence = 0;
-  if (s = js_.append(meta_subject(id), meta.dump(), std::nullopt, "meta." + nuid, &sequence);
-      !s.ok()) {
+  if (s = append_description(id, meta.dump(), std::nullopt, "meta." + nuid, &sequence); !s.ok()) {
     upload_failures_.fetch_add(1, std::memory_order_relaxed);
     return s;
   }
@@ -244,6 +267,62 @@ Status BlobBucket::remove(const store::BlobId& id) {
   if (s = js_.purge(stream(), meta_subject(id)); !s.ok()) return s;
   if (d.deleted) return {};
   return js_.purge(stream(), chunk_subject(d.nuid));
+}
+
+Status BlobBucket::list_stale(std::uint64_t before_ms, std::size_t max,
+                              std::vector<StaleBlob>* out) {
+  for (std::uint64_t next = 1; out->size() < max;) {
+    StoredMessage m;
+    Status s = js_.next_message(stream(), next, meta_subjects(), &m);
+    if (s.code == Errc::not_found) return {};
+    if (!s.ok()) return s;
+    next = m.sequence + 1;
+    if (m.time_ms == 0 || m.time_ms >= before_ms) continue;
+    const json meta = json::parse(m.data, nullptr, false);
+    StaleBlob blob;
+    if (!meta.is_object() || !meta.contains("name") || !meta["name"].is_string() ||
+        !store::from_hex(meta["name"].get<std::string>(), &blob.id) ||
+        m.subject != meta_subject(blob.id)) {
+      continue;  // not a description this code writes: never removed
+    }
+    if (meta.contains("deleted") && meta["deleted"] == true) {
+      // A removal's mark, of no more use: it goes, and whatever came before
+      // it on its subject, never a description put after it.
+      (void)js_.purge_below(stream(), m.subject, m.sequence + 1);
+      continue;
+    }
+    if (!meta.contains("nuid") || !meta["nuid"].is_string()) continue;
+    blob.nuid = meta["nuid"].get<std::string>();
+    if (!valid_nuid(blob.nuid)) continue;
+    blob.sequence = m.sequence;
+    out->push_back(std::move(blob));
+  }
+  return {};
+}
+
+Status BlobBucket::remove_if_unchanged(const StaleBlob& blob, bool* removed) {
+  *removed = false;
+  const json mark = {{"name", store::to_hex(blob.id)},
+                     {"bucket", settings_.name},
+                     {"nuid", blob.nuid},
+                     {"size", 0},
+                     {"chunks", 0},
+                     {"mtime", now_rfc3339()},
+                     {"deleted", true}};
+  std::uint64_t sequence = 0;
+  Status s = append_description(blob.id, mark.dump(), blob.sequence, "", &sequence);
+  if (s.code == Errc::conflict) return {};  // touched or put again since: it stays
+  if (!s.ok()) return s;
+  *removed = true;
+  {
+    std::lock_guard lock(mutex_);
+    published_.erase(std::string(blob.id.begin(), blob.id.end()));
+  }
+  // The mark has done its work (a touch fenced on the description fails):
+  // it goes too, and never a description put after it.
+  (void)js_.purge_below(stream(), meta_subject(blob.id), sequence + 1);
+  // A fetch already reading them fails as corrupt, and looks again.
+  return js_.purge(stream(), chunk_subject(blob.nuid));
 }
 
 BucketCounters BlobBucket::counters() const {

@@ -18,9 +18,12 @@
 // several times as much CPU on both sides); if what they gave fails its
 // checks, the fetch is done again from the leader alone.
 //
-// The log's bucket keeps every blob ever shared until log compaction
-// (docs/scale-out.md, Status) removes what no record references; the index
-// snapshots' bucket removes a cube's snapshot once a newer one replaces it
+// A blob's description is written again each time a node uses a blob it
+// has not checked for a while (a touch, fenced on the description it read),
+// so its time is its last use. The log's bucket is swept of blobs unused
+// past a grace period that no record references (list_stale(),
+// remove_if_unchanged(), fenced on the description listed); the index and
+// store snapshots' buckets remove a file once a newer one replaces it
 // (remove()).
 //
 // Thread-safety: every method may be called from any thread.
@@ -36,8 +39,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
+#include <vector>
 
 #include "cluster/jetstream.h"
 #include "memcube/blob_store.h"
@@ -65,6 +70,18 @@ struct BucketSettings {
   // message). Larger than JetStream's own 128 KiB: each chunk of an upload
   // waits for a quorum's acknowledgement (bench/README.md, blob-share).
   std::size_t chunk_bytes = 512u << 10;
+  // How long a blob this node uploaded or touched is taken as held without
+  // asking (known_published()). A sweep removes only blobs untouched for
+  // longer than this (docs/scale-out.md, "Blobs shared").
+  std::chrono::milliseconds known_for{600000};
+};
+
+// A blob a sweep may remove (BlobBucket::list_stale): its description, as
+// read then.
+struct StaleBlob {
+  store::BlobId id{};
+  std::uint64_t sequence = 0;  // of its description in the bucket's stream
+  std::string nuid;            // of its chunks
 };
 
 class BlobBucket : public store::SharedBlobs {
@@ -81,10 +98,29 @@ class BlobBucket : public store::SharedBlobs {
   // Removes blob `id` from the bucket: its description first, so that no
   // fetch starts on it, then its chunks (a fetch already reading them
   // fails as corrupt). A blob the bucket lacks is not an error. Only for
-  // blobs nothing else may want: the log's blobs stay until log compaction;
-  // an index snapshot's goes when a newer one replaces it
-  // (kernel/shared_index_snapshots.h). Errors: unavailable, corrupt.
+  // blobs nothing else may want: an index or store snapshot's, once a newer
+  // one replaces it (the log's blobs go by the sweep below). Errors:
+  // unavailable, corrupt.
   Status remove(const store::BlobId& id);
+
+  // The sweep of the log's bucket, in two halves so that the caller can
+  // make sure, between them, that no record references a blob it lists
+  // (docs/scale-out.md, "Blobs shared"). publish() of a blob the bucket
+  // holds appends its description again (a touch), fenced on the one it
+  // read, so every use of a blob leaves a recent description; a removal is
+  // fenced on the description the listing read, so a blob touched or put
+  // since stays.
+  //
+  // Appends to `*out` every blob whose description the stream stored
+  // before `before_ms` (ms since the epoch, the server's clock), at most
+  // `max` of them. A description that names no blob is skipped. Errors:
+  // unavailable, corrupt.
+  Status list_stale(std::uint64_t before_ms, std::size_t max, std::vector<StaleBlob>* out);
+  // Removes `blob` if its description is still the one listed: a deletion
+  // mark is appended fenced on it, then the descriptions, the mark and the
+  // chunks go. `*removed` says whether it was. Errors: unavailable,
+  // corrupt.
+  Status remove_if_unchanged(const StaleBlob& blob, bool* removed);
 
   // This node's transfers since it started (no round trip).
   BucketCounters counters() const;
@@ -111,7 +147,16 @@ class BlobBucket : public store::SharedBlobs {
     std::uint64_t size = 0;
     std::uint64_t chunks = 0;
     bool deleted = false;
+    std::uint64_t sequence = 0;  // of the message that holds it
+    std::string text;            // as stored
   };
+  // Appends `description` as blob `id`'s description (or its deletion mark),
+  // fenced on `expected` when given, then drops the older ones of its
+  // subject. `*sequence` gets its own. Errors: conflict (the fence failed),
+  // unavailable, corrupt.
+  Status append_description(const store::BlobId& id, const std::string& description,
+                            std::optional<std::uint64_t> expected, std::string_view message_id,
+                            std::uint64_t* sequence);
   // The bucket's description of `id`. Errors: not_found, unavailable,
   // corrupt.
   Status describe(const store::BlobId& id, Description* out);
@@ -130,9 +175,10 @@ class BlobBucket : public store::SharedBlobs {
   NatsConnection& nats_;
   JetStream js_;
   mutable std::mutex mutex_;  // guards published_
-  // Blobs the bucket is known to hold (bounded: forgotten wholesale when
-  // full, which costs a lookup); remove() forgets the one it removes.
-  std::unordered_set<std::string> published_;
+  // Blobs the bucket is known to hold, with when this node uploaded or
+  // touched each (bounded: forgotten wholesale when full, which costs a
+  // lookup); remove() forgets the one it removes.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> published_;
   std::atomic<std::uint64_t> uploads_{0}, upload_bytes_{0}, upload_failures_{0};
   std::atomic<std::uint64_t> fetches_{0}, fetch_bytes_{0}, fetch_failures_{0};
 };

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <ctime>
 
 namespace memos::cluster {
 namespace {
@@ -160,12 +161,33 @@ Status JetStream::read_ack(const NatsMessage& m, std::uint64_t* sequence,
 
 namespace {
 
+// JetStream's time of a message, "2026-12-07T09:11:44.123456789Z", in ms
+// since the epoch; 0 if it is not such a time.
+std::uint64_t rfc3339_ms(const std::string& text) {
+  std::tm utc{};
+  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &utc);
+  if (!rest) return 0;
+  std::uint64_t ms = 0;
+  if (*rest == '.') {
+    int digits = 0;
+    for (++rest; *rest >= '0' && *rest <= '9'; ++rest) {
+      if (digits++ < 3) ms = ms * 10 + static_cast<std::uint64_t>(*rest - '0');
+    }
+    for (; digits < 3; ++digits) ms *= 10;
+  }
+  if (*rest != 'Z') return 0;
+  const std::time_t seconds = timegm(&utc);
+  return seconds < 0 ? 0 : static_cast<std::uint64_t>(seconds) * 1000 + ms;
+}
+
 // A STREAM.MSG.GET reply's message into `out`. Errors: corrupt.
 Status parse_stored_message(const std::string& reply, StoredMessage* out) {
   try {
     const json message = json::parse(reply).at("message");
     out->subject = message.at("subject").get<std::string>();
     out->sequence = message.at("seq").get<std::uint64_t>();
+    const json& time = message.value("time", json());
+    out->time_ms = time.is_string() ? rfc3339_ms(time.get<std::string>()) : 0;
     std::string data = message.value("data", std::string());
     if (!base64_decode(data, &out->data)) throw json::other_error::create(501, "data", nullptr);
     out->headers.clear();

@@ -37,6 +37,9 @@ struct StreamSettings {
 
 struct StoredMessage {
   std::uint64_t sequence = 0;  // in the stream
+  // When the stream stored it, in ms since the epoch by the server's clock;
+  // 0 when not given (direct gets).
+  std::uint64_t time_ms = 0;
   std::string subject;
   std::string data;
   Headers headers;

@@ -135,6 +135,10 @@ Status ClusterNode::open_bucket(std::chrono::steady_clock::time_point deadline) 
   cluster::BucketSettings settings;
   settings.name = cluster::blob_bucket_name(config_.name);
   settings.replicas = static_cast<int>(config_.replicas);
+  // A blob this node took as shared is asked again well before a sweep
+  // could remove it (docs/scale-out.md, "Blobs shared").
+  if (config_.blob_grace_s > 0)
+    settings.known_for = std::chrono::milliseconds(std::uint64_t{config_.blob_grace_s} * 1000 / 6);
   const auto timeout =
       std::max(std::chrono::milliseconds(config_.lease_ms), std::chrono::milliseconds(2000));
   store::Status s = retry_while_unavailable(deadline, [&] {

@@ -35,6 +35,7 @@
 // doubt), naming the owner when it is known.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -187,6 +188,14 @@ class ClusterNode {
   // What this node's log compaction did (memctl metrics); zeros without
   // the snapshot bucket.
   StoreSnapshotCounters store_snapshots() const;
+  // What this node's sweeps of the blob bucket did (memctl metrics).
+  struct BlobSweepCounters {
+    std::uint64_t removed = 0;     // no longer referenced, untouched: gone
+    std::uint64_t referenced = 0;  // old, but the store references them: kept
+    std::uint64_t touched = 0;     // put or used again since listed: kept
+    std::uint64_t failures = 0;    // sweeps that stopped on an error
+  };
+  BlobSweepCounters blob_sweeps() const;
   // Asks etcd, the log and every node on the roster, each within `timeout`
   // (blocks: run it on a worker). An engine that does not answer leaves a
   // note, not an error. Errors: unavailable (not joined yet).
@@ -208,6 +217,11 @@ class ClusterNode {
   // Opens the store snapshot bucket; a failure is logged (this node then
   // never compacts the log).
   void open_store_snapshots(std::chrono::milliseconds timeout);
+  // Removes from the blob bucket the blobs untouched for cluster.blob_grace_s
+  // that this store, holding every record appended before the sweep began,
+  // no longer references (cluster::BlobBucket::list_stale). Errors are
+  // logged and counted.
+  void sweep_blobs(std::uint64_t now_ms);
   // Ends the indexes' deferring (IndexSet::start_deferring, from start())
   // once the store holds the log as far as it reached when asked, asking
   // again until it does.
@@ -245,6 +259,7 @@ class ClusterNode {
   std::unique_ptr<BlobPrefetch> prefetch_;
   const std::string store_snapshot_dir_;
   std::unique_ptr<StoreSnapshots> store_snapshots_;  // set by start()
+  std::atomic<std::uint64_t> swept_{0}, sweep_referenced_{0}, sweep_touched_{0}, sweep_failures_{0};
   // Set in the indexes by the daemon, before they open; stop() clears it
   // there.
   ClusterIndexSharing* const index_sharing_;

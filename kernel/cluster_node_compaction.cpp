@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <optional>
+#include <vector>
 
 #include "kernel/cluster_node.h"
 
@@ -16,6 +18,9 @@ namespace {
 // A purge of a long stretch of the log, or a snapshot's etcd round trips,
 // may take a while on a loaded cluster; the compaction runs on a worker.
 constexpr std::chrono::milliseconds kCompactionCallTimeout{30000};
+// Blobs one sweep lists at most (each description is a read of the
+// bucket's stream); the rest wait for the next.
+constexpr std::size_t kMaxSweptBlobs = 100000;
 
 }  // namespace
 
@@ -49,7 +54,57 @@ bool ClusterNode::compact_log() {
     spdlog::info("cluster {}: removed {} record(s) a store snapshot covers from the log",
                  config_.name, purged);
   }
+  sweep_blobs(now_ms);
   return true;
+}
+
+void ClusterNode::sweep_blobs(std::uint64_t now_ms) {
+  const std::uint64_t grace_ms = std::uint64_t{config_.blob_grace_s} * 1000;
+  if (!bucket_ || grace_ms == 0 || now_ms <= grace_ms) return;
+  auto failed = [this](const store::Status& s) {
+    sweep_failures_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("cluster {}: sweeping blob bucket {}: {}", config_.name, bucket_->name(),
+                 s.message);
+  };
+  std::vector<cluster::StaleBlob> stale;
+  if (store::Status s = bucket_->list_stale(now_ms - grace_ms, kMaxSweptBlobs, &stale); !s.ok())
+    return failed(s);
+  if (stale.empty()) return;
+  // Every record appended before now, applied here: one that references a
+  // listed blob raises its count in this store. A record appended after
+  // comes from a node that touched the blob first (or uploaded it again),
+  // which fails its removal's fence.
+  const auto asked_at = std::chrono::steady_clock::now();
+  std::uint64_t end = 0;
+  store::Status s = log_view_->log_end(&end);
+  if (s.ok()) s = log_view_->wait_through(end, asked_at, kCompactionCallTimeout);
+  std::optional<store::ReadTxn> txn;
+  if (s.ok()) s = store_.begin_read(&txn);
+  if (!s.ok()) return failed(s);
+  std::uint64_t removed = 0;
+  for (const cluster::StaleBlob& blob : stale) {
+    std::uint64_t refs = 0;
+    if (s = txn->blob_refs(blob.id, &refs); !s.ok()) return failed(s);
+    if (refs > 0) {
+      sweep_referenced_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    bool gone = false;
+    if (s = bucket_->remove_if_unchanged(blob, &gone); !s.ok()) return failed(s);
+    (gone ? swept_ : sweep_touched_).fetch_add(1, std::memory_order_relaxed);
+    removed += gone;
+  }
+  if (removed > 0) {
+    spdlog::info("cluster {}: removed {} blob(s) no record references from bucket {}", config_.name,
+                 removed, bucket_->name());
+  }
+}
+
+ClusterNode::BlobSweepCounters ClusterNode::blob_sweeps() const {
+  return {.removed = swept_.load(std::memory_order_relaxed),
+          .referenced = sweep_referenced_.load(std::memory_order_relaxed),
+          .touched = sweep_touched_.load(std::memory_order_relaxed),
+          .failures = sweep_failures_.load(std::memory_order_relaxed)};
 }
 
 StoreSnapshotCounters ClusterNode::store_snapshots() const {

@@ -171,6 +171,7 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"cluster.index_share_min_items", integer(&c->cluster.index_share_min_items, 1, 1ll << 40)},
       {"cluster.store_snapshot_s", integer(&c->cluster.store_snapshot_s, 0, 30 * 86400)},
       {"cluster.log_retention_s", integer(&c->cluster.log_retention_s, 0, 365 * 86400)},
+      {"cluster.blob_grace_s", integer(&c->cluster.blob_grace_s, 0, 30 * 86400)},
       {"activation.chunk_tokens", integer(&c->activation.chunk_tokens, 1, 1 << 16)},
       {"activation.resident_mb", integer(&c->activation.resident_mb, 0, 1ll << 24)},
       {"activation.pinned_mb", integer(&c->activation.pinned_mb, 0, 1ll << 24)},

@@ -249,6 +249,11 @@ struct ClusterConfig {
   // published snapshot covers are removed when one is published (a node
   // down longer starts from the snapshot).
   std::uint32_t log_retention_s = 259200;
+  // After compacting, the same node removes from the blob bucket the KV
+  // states and adapters no record references any more, once untouched for
+  // this many seconds (a node takes a blob as shared for a sixth of it
+  // without asking); 0: the bucket keeps every blob.
+  std::uint32_t blob_grace_s = 3600;
 };
 
 // How the log is written on stderr (log_output.h).

@@ -232,6 +232,20 @@ void write_cluster(const Services& s, PrometheusText* out) {
               "Records this node's compactions removed from the log.");
   out->sample("memosd_cluster_log_purged_records_total",
               static_cast<double>(compaction.purged_records));
+  const ClusterNode::BlobSweepCounters sweeps = s.cluster->blob_sweeps();
+  out->family("memosd_cluster_blob_sweeps_total", "counter",
+              "Blobs this node's sweeps of the blob bucket found untouched past "
+              "cluster.blob_grace_s, by what became of them (removed: no record references "
+              "them; referenced and touched: kept), and sweeps that stopped on an error "
+              "(failed).");
+  const std::pair<const char*, std::uint64_t> swept[] = {{"removed", sweeps.removed},
+                                                         {"referenced", sweeps.referenced},
+                                                         {"touched", sweeps.touched},
+                                                         {"failed", sweeps.failures}};
+  for (const auto& [result, count] : swept) {
+    out->sample("memosd_cluster_blob_sweeps_total", {{"result", result}},
+                static_cast<double>(count));
+  }
 }
 
 }  // namespace

@@ -52,8 +52,10 @@ struct Node {
   TempDir dir;
   std::unique_ptr<MemosdProcess> process;
 
-  Node(const std::string& name, const Engines& engines, const Model& model, bool prefetch) {
-    write_conf(name, engines, model, prefetch);
+  // `more`: keys added to its [cluster] section.
+  Node(const std::string& name, const Engines& engines, const Model& model, bool prefetch,
+       const std::string& more = "") {
+    write_conf(name, engines, model, prefetch, more);
     process = std::make_unique<MemosdProcess>(
         MEMOS_MEMOSD, dir.path(),
         std::vector<std::string>{"--config", dir.path() + "/memosd.conf"});
@@ -61,11 +63,11 @@ struct Node {
   }
 
   void write_conf(const std::string& name, const Engines& engines, const Model& model,
-                  bool prefetch) {
+                  bool prefetch, const std::string& more = "") {
     std::ofstream(dir.path() + "/memosd.conf")
         << memos::testing::cluster_conf("kv", name, engines)
         << "prefetch_blobs = " << (prefetch ? "true" : "false") << "\n"
-        << "[executor]\nmodel = \"" << model.path
+        << more << "[executor]\nmodel = \"" << model.path
         << "\"\nthreads = 2\nbatch = 32\nmax_tokens = 256\n"
         << "[scheduler]\nenabled = false\n[activation]\nchunk_tokens = 16\n";
   }
@@ -85,6 +87,20 @@ struct Node {
     return n;
   }
 };
+
+// Creates cube "maya" through `c`, once `node` owns the store (a fresh
+// cluster elects its first owner within a lease).
+void create_cube_when_owner(const Node& node, memos::Client& c) {
+  memos::Result<memos::Cube> made = memos::Error{memos::ErrorCode::unavailable};
+  BOOST_REQUIRE_MESSAGE(eventually(
+                            [&] {
+                              made = c.cube_create("maya");
+                              return made.ok();
+                            },
+                            20s),
+                        why(made) << "\n"
+                                  << node.process->log());
+}
 
 memos::ChatOptions over(const std::vector<std::uint64_t>& ids, bool activate) {
   memos::ChatOptions o;
@@ -107,15 +123,7 @@ struct StoredOnOwner {
 
   explicit StoredOnOwner(bool prefetch) : n1("n1", engines, model, prefetch) {
     auto c1 = n1.client();
-    memos::Result<memos::Cube> made = memos::Error{memos::ErrorCode::unavailable};
-    BOOST_REQUIRE_MESSAGE(eventually(
-                              [&] {
-                                made = c1->cube_create("maya");
-                                return made.ok();
-                              },
-                              20s),
-                          why(made) << "\n"
-                                    << n1.process->log());
+    create_cube_when_owner(n1, *c1);
     n2 = std::make_unique<Node>("n2", engines, model, prefetch);
     for (const char* text :
          {"Maya is allergic to peanuts and carries an EpiPen everywhere she goes.",
@@ -259,4 +267,52 @@ BOOST_AUTO_TEST_CASE(a_follower_turning_prefetch_on_fetches_what_its_store_refer
                  },
                  10s),
              n2.process->log());
+}
+
+// The blob bucket's sweep (docs/scale-out.md, "Blobs shared"), after each
+// compaction on the owner: a state untouched past cluster.blob_grace_s stays
+// while a record references it, and leaves the bucket once it is removed.
+BOOST_AUTO_TEST_CASE(a_state_no_record_references_leaves_the_bucket,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  Engines engines;
+  Model model;
+  Node n1("n1", engines, model, false,
+          "store_snapshot_s = 1\nlog_retention_s = 0\nblob_grace_s = 2\n");
+  auto c = n1.client();
+  create_cube_when_owner(n1, *c);
+  std::vector<std::uint64_t> ids;
+  for (const char* text : {"Maya rents a small flat in Almada.", "Maya swims every Saturday."}) {
+    auto added = c->add("maya", {text});
+    BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+    ids.push_back(added->id);
+  }
+  auto chat = c->chat("maya", "Where does Maya live?", over(ids, true));
+  BOOST_REQUIRE_MESSAGE(chat.ok() && chat->activation_status.stored, why(chat));
+  auto bucket_blobs = [&] {
+    auto st = c->cluster_status();
+    return st.ok() ? st->bucket.blobs : ~std::uint64_t{0};
+  };
+  BOOST_TEST(bucket_blobs() == 1u);
+  auto swept = [&](const char* result) -> std::int64_t {
+    auto m = c->metrics();
+    const std::string line =
+        std::string("memosd_cluster_blob_sweeps_total{result=\"") + result + "\"} ";
+    if (!m.ok()) return -1;
+    const auto at = m->find(line);
+    return at == std::string::npos ? -1 : std::stoll(m->substr(at + line.size()));
+  };
+  // Past the grace, a sweep finds it referenced and keeps it.
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return swept("referenced") >= 1; }, 30s),
+                        n1.process->log());
+  BOOST_TEST(swept("removed") == 0);
+  BOOST_TEST(bucket_blobs() == 1u);
+
+  auto states = c->kv_list("maya");
+  BOOST_REQUIRE_MESSAGE(states.ok() && states->size() == 1u, why(states));
+  auto removed = c->kv_remove("maya", states->front().id);
+  BOOST_REQUIRE_MESSAGE(removed.ok(), why(removed));
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return swept("removed") == 1; }, 30s), n1.process->log());
+  BOOST_TEST(bucket_blobs() == 0u);
+  BOOST_TEST(swept("failed") == 0);
 }

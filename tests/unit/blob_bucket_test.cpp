@@ -186,16 +186,21 @@ BOOST_AUTO_TEST_CASE(a_blob_put_before_sharing_is_shared_on_demand_and_once,
   BOOST_REQUIRE_MESSAGE((s = b.blobs->make_local(id, 2500)).ok(), s.message);
 
   // Another node putting the same bytes finds them in the bucket: no second
-  // upload (the description stays the first one).
+  // upload (the same chunks), only the description appended again (a touch,
+  // which a sweep's removal is fenced against), the older one dropped.
   JetStream js(*f.connection, 5s);
-  std::uint64_t before = 0, after = 0;
-  BOOST_REQUIRE(js.last_sequence(a.bucket->stream(), a.bucket->meta_subject(id), &before).ok());
+  StoredMessage before, after;
+  BOOST_REQUIRE(js.last_message(a.bucket->stream(), a.bucket->meta_subject(id), &before).ok());
   Node c(f);
   BlobId same;
   BOOST_REQUIRE(c.blobs->put(random_bytes(2500, 7), &same).ok());
   BOOST_TEST((same == id));
-  BOOST_REQUIRE(js.last_sequence(a.bucket->stream(), a.bucket->meta_subject(id), &after).ok());
-  BOOST_TEST(after == before);
+  BOOST_REQUIRE(js.last_message(a.bucket->stream(), a.bucket->meta_subject(id), &after).ok());
+  BOOST_TEST(after.sequence > before.sequence);
+  BOOST_TEST(after.data == before.data);
+  StoredMessage first;
+  BOOST_TEST((js.next_message(a.bucket->stream(), 1, a.bucket->meta_subject(id), &first).ok() &&
+              first.sequence == after.sequence));
   BOOST_TEST(c.bucket->known_published(id));
 
   // share() of a blob this store does not hold.
@@ -300,4 +305,81 @@ BOOST_AUTO_TEST_CASE(a_bucket_made_without_direct_gets_is_read_from_its_leader,
   std::string read;
   BOOST_REQUIRE(b.blobs->get(id, &read).ok());
   BOOST_TEST(read == bytes);
+}
+
+// The sweep of the log's bucket (docs/scale-out.md, "Blobs shared"): of the
+// blobs whose descriptions are older than the cut, the one the caller says
+// is referenced stays, the one another node used since the listing (a touch)
+// stays, the other goes, chunks and all; a blob put after the cut is not
+// listed; a removed blob put again is uploaded anew; descriptions that name
+// no blob, or another subject's, are never listed.
+BOOST_AUTO_TEST_CASE(a_sweep_removes_only_blobs_unreferenced_and_untouched_since_it_listed_them,
+                     *boost::unit_test::label("nats") *
+                         boost::unit_test::precondition(nats_installed)) {
+  Fixture f;
+  Node a(f), b(f);
+  BlobId kept, dropped, touched, fresh;
+  BOOST_REQUIRE(a.blobs->put(random_bytes(2500, 11), &kept).ok());
+  BOOST_REQUIRE(a.blobs->put(random_bytes(2500, 12), &dropped).ok());
+  BOOST_REQUIRE(a.blobs->put(random_bytes(2500, 13), &touched).ok());
+  // Hostile descriptions: not JSON; naming another blob than its subject's.
+  put_description(f, *a.bucket, memos::store::sha256("junk"), "{not json");
+  put_description(f, *a.bucket, memos::store::sha256("elsewhere"),
+                  description(kept, 2500, 3, "N1").dump());
+  std::this_thread::sleep_for(1100ms);
+  const auto cut =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  std::this_thread::sleep_for(1100ms);
+  BOOST_REQUIRE(a.blobs->put(random_bytes(2500, 14), &fresh).ok());
+
+  std::vector<StaleBlob> stale;
+  Status s = a.bucket->list_stale(cut, 100, &stale);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  std::vector<BlobId> listed;
+  for (const StaleBlob& blob : stale) listed.push_back(blob.id);
+  BOOST_TEST((listed == std::vector<BlobId>{kept, dropped, touched}));
+  std::vector<StaleBlob> at_most_one;
+  BOOST_REQUIRE(a.bucket->list_stale(cut, 1, &at_most_one).ok());
+  BOOST_TEST(at_most_one.size() == 1u);
+
+  // Another node takes `touched` as shared only after asking: a touch.
+  BucketSettings asks_always;
+  asks_always.name = "T_BLOBS";
+  asks_always.known_for = 0ms;
+  TempDir c_dir;
+  auto c_blobs = memos::testing::open_blobs(c_dir.path() + "/blobs");
+  auto c_bucket = BlobBucket::open(asks_always, *f.connection, 5s, &s);
+  BOOST_REQUIRE_MESSAGE(c_bucket, s.message);
+  c_blobs->share_with(c_bucket.get());
+  BlobId again;
+  BOOST_REQUIRE(c_blobs->put(random_bytes(2500, 13), &again).ok());
+  BOOST_TEST(!c_bucket->known_published(again));  // asked again next time
+
+  for (const StaleBlob& blob : stale) {
+    if (blob.id == kept) continue;  // the caller's store references it
+    bool removed = true;
+    s = a.bucket->remove_if_unchanged(blob, &removed);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    BOOST_TEST(removed == (blob.id == dropped));
+  }
+  BOOST_TEST(!a.bucket->known_published(dropped));
+  BOOST_TEST((b.blobs->make_local(dropped, 2500).code == Errc::not_found));
+  for (const BlobId& id : {kept, touched, fresh}) {
+    s = b.blobs->make_local(id, 2500);
+    BOOST_TEST(s.ok(), s.message);
+  }
+  // Its chunks are gone, and so are its description and the mark.
+  JetStream js(*f.connection, 5s);
+  StoredMessage m;
+  BOOST_TEST((js.next_message(a.bucket->stream(), 1, "$O.T_BLOBS.C." + stale[1].nuid, &m).code ==
+              Errc::not_found));
+  BOOST_TEST((js.next_message(a.bucket->stream(), 1, a.bucket->meta_subject(dropped), &m).code ==
+              Errc::not_found));
+  // Put again, it is uploaded anew and fetched whole.
+  BOOST_REQUIRE(a.blobs->put(random_bytes(2500, 12), &again).ok());
+  Node d(f);
+  s = d.blobs->make_local(dropped, 2500);
+  BOOST_TEST(s.ok(), s.message);
 }

@@ -92,7 +92,7 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
       "nats = [\"nats://10.0.0.1:4222\", \"nats://[::1]:4222/\"]\n"
       "etcd = [\"http://10.0.0.1:2379\"]\nreplicas = 3\nlease_ms = 1500\nshards = 16\n"
       "prefetch_blobs = true\nindex_share_s = 60\nindex_share_min_items = 5000\n"
-      "store_snapshot_s = 3600\nlog_retention_s = 0\n",
+      "store_snapshot_s = 3600\nlog_retention_s = 0\nblob_grace_s = 60\n",
       &c);
   BOOST_REQUIRE_MESSAGE(err.empty(), err);
   BOOST_TEST(c.cluster.enabled);
@@ -114,6 +114,8 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
   BOOST_TEST(c.cluster.log_retention_s == 0u);
   BOOST_TEST(Config{}.cluster.store_snapshot_s == 21600u);  // six hours
   BOOST_TEST(Config{}.cluster.log_retention_s == 259200u);  // three days
+  BOOST_TEST(c.cluster.blob_grace_s == 60u);
+  BOOST_TEST(Config{}.cluster.blob_grace_s == 3600u);
 
   const std::pair<std::string, std::string> refused[] = {
       {"[cluster]\nname = \"a.b\"\n", "letters, digits"},  // a subject token separator
@@ -153,6 +155,9 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
       {"[cluster]\nlog_retention_s = -1\n", "out of range"},
       {"[cluster]\nlog_retention_s = 31536001\n", "out of range"},
       {"[cluster]\nlog_retention_s = 1e9\n", "integer"},
+      {"[cluster]\nblob_grace_s = -5\n", "out of range"},
+      {"[cluster]\nblob_grace_s = 2592001\n", "out of range"},
+      {"[cluster]\nblob_grace_s = true\n", "integer"},
       {"[cluster]\nleader = \"me\"\n", "unknown key 'cluster.leader'"},
       {"[cluster]\nenabled = true\nnats = [\"nats://a:1\"]\netcd = [\"http://a:2\"]\n",
        "needs cluster.node_id"},
