@@ -205,6 +205,16 @@ Status StoreSnapshots::publish(const store::Store& store, std::uint64_t now_ms,
     if (!replaces || before.blob != store::to_hex(blob)) (void)bucket_->remove(blob);
     return failed(std::move(why));
   };
+  // The newest snapshot must let every store behind the floor catch up.
+  std::vector<std::uint64_t> floor;
+  if (Status f = read_log_floor(etcd_, cluster_, shards_, &floor); !f.ok()) return withdraw(f);
+  for (std::uint32_t shard = 0; shard < shards_; ++shard) {
+    if (mine.positions[shard] < floor[shard]) {
+      return withdraw(Status::conflict("this store holds shard " + std::to_string(shard) + " to " +
+                                       std::to_string(mine.positions[shard]) +
+                                       ", below the log's floor " + std::to_string(floor[shard])));
+    }
+  }
   if (replaces) {
     for (std::uint32_t shard = 0; shard < shards_; ++shard) {
       if (before.covers.positions[shard] > mine.positions[shard]) {

@@ -100,9 +100,9 @@ class StoreSnapshots {
   Status newest(StoreSnapshotInfo* out, std::int64_t* revision = nullptr);
   // Copies `store` and makes it the newest snapshot at `now_ms`, keeping the
   // marks compaction needs with `retention_ms`. Blocks for the copy and the
-  // upload: run it on a worker. Errors: conflict (the newest snapshot covers
-  // more of some shard than this store holds, or another node published
-  // meanwhile), unavailable, io, storage_full.
+  // upload: run it on a worker. Errors: conflict (the newest snapshot or the
+  // log's floor is past what this store holds on some shard, or another
+  // node published meanwhile), unavailable, io, storage_full.
   Status publish(const store::Store& store, std::uint64_t now_ms, std::uint64_t retention_ms);
   // Removes from `log` the records the newest mark at least `retention_ms`
   // old covers (none: nothing to do), raising the floor first; `*purged`

@@ -264,6 +264,14 @@ BOOST_FIXTURE_TEST_CASE(a_store_that_lags_never_replaces_a_newer_snapshot, Fixtu
   BOOST_REQUIRE(node_a->newest(&info).ok());
   BOOST_TEST(info.node == "b");
   BOOST_TEST(info.marks.size() == 1u);  // retention 0: the older mark is of no more use
+  // Nor does a lagging store replace a key no node would write if it is
+  // below the log's floor: nodes behind the floor could not catch up from it.
+  BOOST_REQUIRE(etcd->put(cluster::log_floor_key("t"), "{\"positions\":[6,8]}").ok());
+  BOOST_REQUIRE(etcd->put(cluster::store_snapshot_key("t"), "{garbled").ok());
+  s = node_a->publish(*store_a, 4000, 0);  // holds {5, 8}
+  BOOST_TEST((s.code == Code::conflict));
+  BOOST_TEST(s.message.find("below the log's floor") != std::string::npos, s.message);
+  BOOST_REQUIRE(node_b->publish(*store_c, 5000, 0).ok());  // holds {6, 8}
 }
 
 BOOST_FIXTURE_TEST_CASE(a_store_behind_the_floor_takes_the_snapshot_in_its_place, Fixture,
