@@ -1,7 +1,11 @@
 #include "kernel/cluster_engines.h"
 
 #include <algorithm>
+#include <string>
 #include <thread>
+
+#include "cluster/decimal.h"
+#include "cluster/names.h"
 
 namespace memos::kernel {
 
@@ -39,6 +43,32 @@ std::unique_ptr<cluster::EtcdClient> make_etcd_client(const ClusterConfig& confi
   return std::make_unique<cluster::EtcdClient>(
       config.etcd,
       std::max(std::chrono::milliseconds(config.lease_ms) / 2, std::chrono::milliseconds(1000)));
+}
+
+store::Status agree_on_shards(const ClusterConfig& config, cluster::EtcdClient& etcd,
+                              std::chrono::steady_clock::time_point deadline,
+                              std::uint32_t* agreed) {
+  const std::string key = cluster::shard_count_key(config.name);
+  const std::string mine = std::to_string(config.shards == 0 ? 1 : config.shards);
+  bool created = false;
+  cluster::EtcdKeyValue kept;
+  store::Status s =
+      retry_while_unavailable(deadline, [&] { return etcd.create(key, mine, 0, &created, &kept); });
+  if (!s.ok()) return {s.code, "cluster.etcd: keeping cluster.shards: " + s.message};
+  const std::string count = created ? mine : kept.value;
+  std::uint64_t n = 0;
+  if (!cluster::parse_decimal(count, &n) || n < 1 || n > 4096) {
+    return {store::Errc::corrupt, "etcd key " + key + " is not a shard count from 1 to 4096"};
+  }
+  if (config.shards != 0 && n != config.shards) {
+    return {store::Errc::conflict,
+            "cluster " + config.name + " was made with cluster.shards = " + count + " (etcd key " +
+                key + ") and this node has " + std::to_string(config.shards) +
+                ": a tenant's shard depends on the count, so every node needs the same (or "
+                "none: a node without cluster.shards takes the cluster's)"};
+  }
+  *agreed = static_cast<std::uint32_t>(n);
+  return {};
 }
 
 store::Status connect_cluster_engines(const ClusterConfig& config,

@@ -43,6 +43,15 @@ struct ClusterEngines {
   std::unique_ptr<cluster::EtcdClient> etcd;
 };
 
+// The cluster's shard count, kept in etcd by the node that made the
+// cluster: `config.shards` when this node makes it (1 when that is 0), and
+// when it joins one, the count kept (a node configured with another is
+// refused). Waits up to `deadline` for etcd. Errors: conflict (another
+// count configured), unavailable, corrupt (the key is not a count).
+store::Status agree_on_shards(const ClusterConfig& config, cluster::EtcdClient& etcd,
+                              std::chrono::steady_clock::time_point deadline,
+                              std::uint32_t* agreed);
+
 // Connects to both, waiting up to `deadline` for NATS (etcd's client
 // connects per call). Errors: unavailable.
 store::Status connect_cluster_engines(const ClusterConfig& config,

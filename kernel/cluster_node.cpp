@@ -168,21 +168,6 @@ void ClusterNode::sink(std::vector<store::SunkGroup>& groups) {
   cluster::sink_groups(replicas, groups);
 }
 
-Status ClusterNode::agree_on_shards(std::chrono::steady_clock::time_point deadline) {
-  const std::string key = cluster::shard_count_key(config_.name);
-  const std::string mine = std::to_string(config_.shards);
-  bool created = false;
-  cluster::EtcdKeyValue kept;
-  store::Status s = retry_while_unavailable(
-      deadline, [&] { return etcd_->create(key, mine, 0, &created, &kept); });
-  if (!s.ok()) return Status::from(s).prefixed("cluster.etcd: keeping cluster.shards");
-  if (created || kept.value == mine) return {};
-  return Status::conflict("cluster " + config_.name +
-                          " was made with cluster.shards = " + kept.value.substr(0, 16) +
-                          " (etcd key " + key + ") and this node has " + mine +
-                          ": a tenant's shard depends on the count, so every node needs the same");
-}
-
 Status ClusterNode::start_replicas(RoleChange on_role,
                                    std::chrono::steady_clock::time_point deadline) {
   auto shared_on_role = std::make_shared<RoleChange>(std::move(on_role));
@@ -265,7 +250,6 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   const auto lease = std::chrono::milliseconds(config_.lease_ms);
   if (Status st = open_bucket(deadline); !st.ok()) return st;
   if (config_.prefetch_blobs) start_prefetch();
-  if (Status st = agree_on_shards(deadline); !st.ok()) return st;
   // Before the replicas apply anything: the cubes their records bring wait
   // for the replay's end.
   indexes_.start_deferring();

@@ -123,11 +123,11 @@ class ClusterNode {
   ClusterNode(const ClusterNode&) = delete;
   ClusterNode& operator=(const ClusterNode&) = delete;
 
-  // Makes sure the log's stream and the blob bucket exist and that the
-  // cluster was made with this node's
-  // cluster.shards (the first node keeps it in etcd), installs the
-  // replicas as the writer's change sink and starts replicating. Waits up
-  // to `timeout` for the engines to answer (a cluster starting together).
+  // Makes sure the log's stream and the blob bucket exist, installs the
+  // replicas (one per shard of config.shards, which the daemon agreed with
+  // the cluster: agree_on_shards()) as the writer's change sink and starts
+  // replicating. Waits up to `timeout` for the engines to answer (a cluster
+  // starting together).
   Status start(RoleChange on_role, std::chrono::milliseconds timeout);
   // Stops replicating; an owner gives its lease back so a follower takes
   // over at once. Before the writer stops.
@@ -228,10 +228,7 @@ class ClusterNode {
   void await_replay();
   // Opens the blob bucket, waiting up to `deadline` for JetStream.
   Status open_bucket(std::chrono::steady_clock::time_point deadline);
-  // Keeps cluster.shards in etcd if this node is the first, else checks it
-  // against what the first kept. Errors: conflict (another count),
-  // unavailable, corrupt.
-  Status agree_on_shards(std::chrono::steady_clock::time_point deadline);
+
   // Makes and starts one replica per shard, waiting up to `deadline` for
   // the stream. Errors: ShardReplica::start()'s.
   Status start_replicas(RoleChange on_role, std::chrono::steady_clock::time_point deadline);

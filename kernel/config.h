@@ -228,9 +228,10 @@ struct ClusterConfig {
   std::uint32_t lease_ms = 3000;  // an owner's lease: a failover takes about this long
   // The cubes' shards (docs/scale-out.md, "Shards"): each has its own owner,
   // lease and subject of the log. Fixed when the cluster is made (kept in
-  // etcd; a node configured otherwise refuses to start). 1 until writes are
-  // forwarded: with several, a client writes each cube on its shard's owner.
-  std::uint32_t shards = 1;
+  // etcd; a node configured otherwise refuses to start). 0: the cluster's
+  // count, 1 when this node makes the cluster; the daemon sets it to the
+  // count agreed before it opens the store (agree_on_shards()).
+  std::uint32_t shards = 0;
   // A follower fetches each blob as it applies the record that references
   // it (kernel/blob_prefetch.h); off, a node fetches a blob on first use.
   bool prefetch_blobs = false;

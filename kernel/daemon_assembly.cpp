@@ -100,9 +100,17 @@ Status Daemon::connect_cluster() {
   if (!config_.cluster.enabled) return {};
   systemd::notify("STATUS=connecting to cluster " + config_.cluster.name);
   cluster_engines_ = std::make_unique<ClusterEngines>();
-  store::Status s = connect_cluster_engines(
-      config_.cluster, std::chrono::steady_clock::now() + kClusterStartTimeout, &*cluster_engines_);
-  return s.ok() ? Status::success() : failed(s.message);
+  const auto deadline = std::chrono::steady_clock::now() + kClusterStartTimeout;
+  store::Status s = connect_cluster_engines(config_.cluster, deadline, &*cluster_engines_);
+  // Before the store opens: it keeps each shard's last id.
+  std::uint32_t shards = 0;
+  if (s.ok()) s = agree_on_shards(config_.cluster, *cluster_engines_->etcd, deadline, &shards);
+  if (!s.ok()) return failed(s.message);
+  if (config_.cluster.shards == 0) {
+    spdlog::info("cluster {}: {} shard(s), as the cluster was made", config_.cluster.name, shards);
+  }
+  config_.cluster.shards = shards;
+  return {};
 }
 
 Status Daemon::open_store() {

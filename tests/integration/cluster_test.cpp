@@ -783,6 +783,19 @@ BOOST_AUTO_TEST_CASE(each_tenant_writes_its_own_shard_and_every_node_reads_them_
   MemosdProcess n3(MEMOS_MEMOSD, dir.path(), {"--config", conf});
   BOOST_TEST(!n3.start(30s));
   BOOST_TEST(n3.log().find("was made with cluster.shards = 4") != std::string::npos, n3.log());
+
+  // No count: the cluster's, and its writes go to their shards' owners.
+  Node n4{"n4", engines};
+  BOOST_TEST(n4.process->log().find("4 shard(s), as the cluster was made") != std::string::npos,
+             n4.process->log());
+  auto from_n4 = n4.client()->cluster_status();
+  BOOST_REQUIRE_MESSAGE(from_n4.ok(), why(from_n4));
+  BOOST_TEST(from_n4->shards.size() == 4u);
+  memos::NewItem item;
+  item.text = "root's memory through n4";
+  auto added = n4.client()->add("c", item);
+  BOOST_TEST(added.ok(), why(added));
+  BOOST_TEST(added->id % kShards == memos::store::shard_of(0, kShards));
 }
 
 // Index snapshots shared through the index bucket (docs/scale-out.md, "Index
