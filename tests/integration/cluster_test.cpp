@@ -454,7 +454,13 @@ BOOST_FIXTURE_TEST_CASE(a_follower_reads_every_write_acknowledged_before_the_rea
   }
   BOOST_TEST(owner->cube_list().ok());  // the owner's reads: at once
   const auto count = sample;
-  BOOST_TEST(count(*follower, "memosd_cluster_reads_total{served=\"after_barrier\"}") >= 80);
+  // Each of the 80 follower reads waited for a barrier round, or was served
+  // at once because the log had been asked, after the read arrived, and
+  // had nothing past the store (ReadBarrier::current_within(0): "current").
+  // Which of the two is timing; that each saw its write is checked above.
+  BOOST_TEST(count(*follower, "memosd_cluster_reads_total{served=\"after_barrier\"}") +
+                 count(*follower, "memosd_cluster_reads_total{served=\"current\"}") >=
+             80);
   BOOST_TEST(count(*follower, "memosd_cluster_read_barriers_total") >= 1);
   BOOST_TEST(count(*follower, "memosd_cluster_reads_total{served=\"refused\"}") == 0);
   BOOST_TEST(count(*owner, "memosd_cluster_reads_total{served=\"current\"}") >= 1);
