@@ -22,6 +22,9 @@ namespace {
 // let a hostile bucket make a node fill its disk before the digest fails.
 constexpr std::uint64_t kMaxBlobBytes = 64ull << 30;
 constexpr std::uint64_t kMaxChunks = 1u << 24;
+// Files one remove_unnamed() lists at most: a snapshot bucket holds about
+// one per cube and retriever; the rest wait for the next sweep.
+constexpr std::size_t kMaxListed = 100000;
 
 // RFC 4648's URL alphabet, padded: how JetStream's object store names a
 // description's subject and writes a digest.
@@ -323,6 +326,21 @@ Status BlobBucket::remove_if_unchanged(const StaleBlob& blob, bool* removed) {
   (void)js_.purge_below(stream(), meta_subject(blob.id), sequence + 1);
   // A fetch already reading them fails as corrupt, and looks again.
   return js_.purge(stream(), chunk_subject(blob.nuid));
+}
+
+Status BlobBucket::remove_unnamed(std::uint64_t before_ms,
+                                  const std::unordered_set<std::string>& named,
+                                  std::uint64_t* removed) {
+  *removed = 0;
+  std::vector<StaleBlob> stale;
+  if (Status s = list_stale(before_ms, kMaxListed, &stale); !s.ok()) return s;
+  for (const StaleBlob& blob : stale) {
+    if (named.contains(store::to_hex(blob.id))) continue;
+    bool gone = false;
+    if (Status s = remove_if_unchanged(blob, &gone); !s.ok()) return s;
+    *removed += gone;
+  }
+  return {};
 }
 
 BucketCounters BlobBucket::counters() const {

@@ -42,6 +42,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cluster/jetstream.h"
@@ -121,6 +122,13 @@ class BlobBucket : public store::SharedBlobs {
   // chunks go. `*removed` says whether it was. Errors: unavailable,
   // corrupt.
   Status remove_if_unchanged(const StaleBlob& blob, bool* removed);
+  // For a bucket whose files something else names (an index or store
+  // snapshot's key in etcd): removes every blob listed before `before_ms`
+  // that `named` does not hold (64 hex digits each), as above; `*removed`
+  // counts them. A file left by a publish cut short, or by two nodes
+  // publishing at once, goes this way. Errors: as list_stale().
+  Status remove_unnamed(std::uint64_t before_ms, const std::unordered_set<std::string>& named,
+                        std::uint64_t* removed);
 
   // This node's transfers since it started (no round trip).
   BucketCounters counters() const;

@@ -61,12 +61,16 @@ inline std::string index_bucket_name(std::string_view cluster) {
   return log_stream(cluster) + "_INDEXES";
 }
 
+// The prefix of every shared index snapshot's key: /memos/<cluster>/indexes/.
+inline std::string index_snapshot_prefix(std::string_view cluster) {
+  return "/memos/" + std::string(cluster) + "/indexes/";
+}
+
 // The key naming the newest shared snapshot of a cube's collection in one
 // retriever: /memos/<cluster>/indexes/<cube>/<retriever>.
 inline std::string index_snapshot_key(std::string_view cluster, std::uint64_t cube,
                                       std::string_view retriever) {
-  return "/memos/" + std::string(cluster) + "/indexes/" + std::to_string(cube) + "/" +
-         std::string(retriever);
+  return index_snapshot_prefix(cluster) + std::to_string(cube) + "/" + std::string(retriever);
 }
 
 // The bucket holding the newest store snapshot (log compaction):

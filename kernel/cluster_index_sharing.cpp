@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <unordered_set>
+#include <vector>
 
 #include "cluster/names.h"
 
@@ -148,6 +150,21 @@ Status ClusterIndexSharing::publish(SharedSnapshot snapshot, const std::string& 
     }
   }
   return {};
+}
+
+Status ClusterIndexSharing::remove_unnamed(std::uint64_t before_ms, std::uint64_t* removed) {
+  *removed = 0;
+  std::vector<cluster::EtcdKeyValue> keys;
+  if (store::Status s = etcd_.list(cluster::index_snapshot_prefix(cluster_), &keys); !s.ok())
+    return Status::from(s);
+  std::unordered_set<std::string> named;
+  for (const cluster::EtcdKeyValue& kv : keys) {
+    // A key that is no description keeps nothing: its file is unreachable.
+    const json j = json::parse(kv.value, nullptr, false);
+    if (j.is_object() && j.contains("blob") && j["blob"].is_string())
+      named.insert(j["blob"].get<std::string>());
+  }
+  return Status::from(bucket_->remove_unnamed(before_ms, named, removed));
 }
 
 void ClusterIndexSharing::count_import(bool taken) {

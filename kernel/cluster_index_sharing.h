@@ -49,6 +49,11 @@ class ClusterIndexSharing final : public SharedIndexes {
   void count_import(bool taken) override;
   IndexSharingCounters counters() const override;
 
+  // Removes from the bucket the files uploaded before `before_ms` that no
+  // key names (a publish cut short; two owners publishing during a
+  // handover); `*removed` counts them. Errors: unavailable, internal.
+  Status remove_unnamed(std::uint64_t before_ms, std::uint64_t* removed);
+
   // The bucket's name (memctl cluster status).
   const std::string& bucket_name() const { return bucket_->name(); }
 

@@ -222,6 +222,9 @@ class ClusterNode {
   // no longer references (cluster::BlobBucket::list_stale). Errors are
   // logged and counted.
   void sweep_blobs(std::uint64_t now_ms);
+  // Removes from the index and store snapshots' buckets the files older
+  // than cluster.blob_grace_s that no key names. Errors are logged.
+  void sweep_snapshot_buckets(std::uint64_t now_ms);
   // Ends the indexes' deferring (IndexSet::start_deferring, from start())
   // once the store holds the log as far as it reached when asked, asking
   // again until it does.

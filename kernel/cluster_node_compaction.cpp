@@ -55,7 +55,24 @@ bool ClusterNode::compact_log() {
                  config_.name, purged);
   }
   sweep_blobs(now_ms);
+  sweep_snapshot_buckets(now_ms);
   return true;
+}
+
+void ClusterNode::sweep_snapshot_buckets(std::uint64_t now_ms) {
+  const std::uint64_t grace_ms = std::uint64_t{config_.blob_grace_s} * 1000;
+  if (grace_ms == 0 || now_ms <= grace_ms) return;
+  std::uint64_t indexes = 0, stores = 0;
+  if (index_sharing_) {
+    if (Status s = index_sharing_->remove_unnamed(now_ms - grace_ms, &indexes); !s.ok())
+      spdlog::warn("cluster {}: sweeping the index snapshots' bucket: {}", config_.name, s.message);
+  }
+  if (Status s = store_snapshots_->remove_unnamed(now_ms - grace_ms, &stores); !s.ok())
+    spdlog::warn("cluster {}: sweeping the store snapshots' bucket: {}", config_.name, s.message);
+  if (indexes + stores > 0) {
+    spdlog::info("cluster {}: removed {} index and {} store snapshot file(s) no key names",
+                 config_.name, indexes, stores);
+  }
 }
 
 void ClusterNode::sweep_blobs(std::uint64_t now_ms) {

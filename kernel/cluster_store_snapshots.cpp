@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <unordered_set>
 
 #include "cluster/names.h"
 
@@ -315,6 +316,20 @@ Status StoreSnapshots::fetch(const StoreSnapshotInfo& snapshot, const std::strin
     return Status::from(s).prefixed("fetching node " + snapshot.node + "'s store snapshot");
   }
   return {};
+}
+
+Status StoreSnapshots::remove_unnamed(std::uint64_t before_ms, std::uint64_t* removed) {
+  std::unordered_set<std::string> named;
+  StoreSnapshotInfo newest_one;
+  Status s = newest(&newest_one);
+  if (s.ok()) {
+    named.insert(newest_one.blob);
+  } else if (s.code != Code::not_found) {
+    // Unreadable, the key may still name a file: nothing goes this time.
+    *removed = 0;
+    return s;
+  }
+  return Status::from(bucket_->remove_unnamed(before_ms, named, removed));
 }
 
 StoreSnapshotCounters StoreSnapshots::counters() const {

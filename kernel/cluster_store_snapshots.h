@@ -115,6 +115,11 @@ class StoreSnapshots {
   // corrupt, unavailable, io, storage_full.
   Status fetch(const StoreSnapshotInfo& snapshot, const std::string& path);
 
+  // Removes from the bucket the files uploaded before `before_ms` that the
+  // key does not name (a publish cut short by a crash); `*removed` counts
+  // them. Errors: unavailable.
+  Status remove_unnamed(std::uint64_t before_ms, std::uint64_t* removed);
+
   StoreSnapshotCounters counters() const;
   const std::string& bucket_name() const { return bucket_->name(); }
 

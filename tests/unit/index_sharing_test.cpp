@@ -211,3 +211,48 @@ BOOST_FIXTURE_TEST_CASE(what_etcd_or_the_bucket_holds_is_not_taken_on_trust, Fix
   BOOST_TEST(!node_a->publish(snapshot_of(5, 13), a.path() + "/folder").ok());
   BOOST_TEST(node_a->counters().publish_failures == 3u);
 }
+
+// Files no key names (a publish cut short, two owners publishing during a
+// handover) leave the bucket once older than the cut; named ones, and newer
+// ones, stay.
+BOOST_FIXTURE_TEST_CASE(files_no_key_names_leave_the_bucket, Fixture,
+                        *boost::unit_test::label("engines") *
+                            boost::unit_test::precondition(engines_installed)) {
+  TempDir a, b;
+  auto node_a = node(a.path() + "/shared");
+  write_file(a.path() + "/export", random_bytes(3000, 5));
+  BOOST_REQUIRE(node_a->publish(snapshot_of(7, 40), a.path() + "/export").ok());
+  // An orphan: uploaded, never named.
+  memos::store::Status st;
+  auto files = memos::store::BlobStore::open(a.path() + "/orphans", &st);
+  BOOST_REQUIRE(files);
+  memos::store::BlobId orphan{};
+  BOOST_REQUIRE(files->put(random_bytes(2000, 6), &orphan).ok());
+  memos::cluster::BucketSettings settings;
+  settings.name = memos::cluster::index_bucket_name("t");
+  auto bucket = memos::cluster::BlobBucket::open(settings, *nats, 2s, &st);
+  BOOST_REQUIRE(bucket);
+  BOOST_REQUIRE(bucket->publish(orphan, 2000, *files).ok());
+  // A key that describes nothing keeps nothing.
+  BOOST_REQUIRE(etcd->put(memos::cluster::index_snapshot_key("t", 9, "faiss-retriever"), "{").ok());
+  std::this_thread::sleep_for(1100ms);
+  const auto cut =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  std::uint64_t removed = 0;
+  memos::kernel::Status s = node_a->remove_unnamed(cut - 60'000, &removed);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_TEST(removed == 0u);  // nothing that old
+  BOOST_REQUIRE((s = node_a->remove_unnamed(cut, &removed)).ok());
+  BOOST_TEST(removed == 1u);
+  auto node_b = node(b.path() + "/shared");
+  SharedSnapshot found;
+  BOOST_REQUIRE(node_b->find(7, "faiss-retriever", &found).ok());
+  s = node_b->fetch(found, b.path() + "/import");
+  BOOST_TEST(s.ok(), s.message);
+  TempDir c;
+  auto into = memos::store::BlobStore::open(c.path() + "/b", &st);
+  BOOST_REQUIRE(into);
+  BOOST_TEST((bucket->fetch(orphan, 2000, *into).code == memos::store::Errc::not_found));
+}

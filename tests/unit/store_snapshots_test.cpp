@@ -469,3 +469,47 @@ BOOST_FIXTURE_TEST_CASE(etcd_replaces_a_key_only_at_the_revision_read, Fixture,
   BOOST_REQUIRE(etcd->get("/t/k", &kv).ok());
   BOOST_TEST(kv->value == "3");
 }
+
+// A file the key does not name (a publish a crash cut short) leaves the
+// snapshot bucket once older than the cut; the newest snapshot stays. With
+// a key no node would write, nothing goes: it may still name a file.
+BOOST_FIXTURE_TEST_CASE(a_snapshot_file_no_key_names_leaves_the_bucket, Fixture,
+                        *boost::unit_test::label("engines") *
+                            boost::unit_test::precondition(engines_installed)) {
+  TempDir a, files;
+  auto store_a = store_at(a.path() + "/store", {0, 0});
+  auto node_a = node(a.path() + "/snapshots");
+  store::Status st;
+  auto blobs = store::BlobStore::open(files.path() + "/b", &st);
+  BOOST_REQUIRE(blobs);
+  store::BlobId orphan{};
+  BOOST_REQUIRE(blobs->put("half a store, left by a crash", &orphan).ok());
+  cluster::BucketSettings settings;
+  settings.name = cluster::store_snapshot_bucket_name("t");
+  auto bucket = cluster::BlobBucket::open(settings, *nats, 2s, &st);
+  BOOST_REQUIRE(bucket);
+  BOOST_REQUIRE(bucket->publish(orphan, 29, *blobs).ok());
+  BOOST_REQUIRE(node_a->publish(*store_a, 1000, 0).ok());
+  std::this_thread::sleep_for(1100ms);
+  const auto cut =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  BOOST_REQUIRE(etcd->put(cluster::store_snapshot_key("t"), "{").ok());
+  std::uint64_t removed = 9;
+  BOOST_TEST(!node_a->remove_unnamed(cut, &removed).ok());
+  BOOST_TEST(removed == 0u);
+  BOOST_REQUIRE(node_a->publish(*store_a, 2000, 0).ok());
+  memos::kernel::Status s = node_a->remove_unnamed(cut, &removed);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  // The orphan, and the first snapshot's file if the second is another.
+  BOOST_TEST(removed >= 1u);
+  StoreSnapshotInfo info;
+  BOOST_REQUIRE(node_a->newest(&info).ok());
+  TempDir c;
+  s = node_a->fetch(info, c.path() + "/data.mdb");
+  BOOST_TEST(s.ok(), s.message);
+  auto into = store::BlobStore::open(c.path() + "/b", &st);
+  BOOST_REQUIRE(into);
+  BOOST_TEST((bucket->fetch(orphan, 29, *into).code == store::Errc::not_found));
+}
