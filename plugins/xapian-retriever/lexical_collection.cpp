@@ -72,6 +72,7 @@ void LexicalCollection::open_or_rebuild() {
     detail_ = "in memory (no state_dir): not saved";
     return;
   }
+  finish_interrupted_import(path_);
   std::string why;
   try {
     load();

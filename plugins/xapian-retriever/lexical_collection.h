@@ -161,6 +161,13 @@ class LexicalCollection {
   // gone: a collection opens empty, and memosd rebuilds it).
   static CollectionInfo import_file(const std::string& file, const std::string& path,
                                     std::uint64_t collection);
+  // What an import a crash cut short left beside the database at `path`
+  // (import_file()), dealt with as the collection opens: <path>.import goes
+  // (never swapped in), and <path>.old goes once <path> is there, or comes
+  // back as <path> when the crash fell between the two renames (memosd then
+  // catches it up from its version). No errors: what cannot be removed stays
+  // for the next import.
+  static void finish_interrupted_import(const std::string& path);
   // The k best documents for `query` (natural language, OR of its terms)
   // among those `filter` admits, best first. An empty or all-stop-word query,
   // or k == 0, gives no hits. Error(invalid) for a query over kMaxQueryBytes

@@ -149,6 +149,18 @@ void install(Xapian::Database& db, const std::string& path) {
 
 }  // namespace
 
+void LexicalCollection::finish_interrupted_import(const std::string& path) {
+  std::error_code ec;
+  fs::remove_all(path + ".import", ec);
+  const std::string aside = path + ".old";
+  if (!fs::exists(aside, ec)) return;
+  if (fs::exists(path, ec)) {
+    fs::remove_all(aside, ec);
+  } else {
+    fs::rename(aside, path, ec);
+  }
+}
+
 CollectionInfo LexicalCollection::export_to(const std::string& file) {
   if (in_memory()) {
     std::lock_guard lock(mutex_);

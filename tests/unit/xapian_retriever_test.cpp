@@ -1186,3 +1186,32 @@ BOOST_AUTO_TEST_CASE(concurrent_calls_are_safe) {
   BOOST_TEST(h.search(1, "note", 1000).hits().size() + h.search(2, "note", 1000).hits().size() ==
              200u);
 }
+
+// An import a crash cut short: between its two renames the database is
+// aside (<path>.old) and comes back when the collection opens; the staged
+// copy (<path>.import) goes. After both renames the aside copy goes.
+BOOST_AUTO_TEST_CASE(what_an_interrupted_import_left_is_tidied_as_the_collection_opens) {
+  TempDir dir;
+  const std::string path = dir.path("7.xapian");
+  {
+    LexicalCollection c(path, "english", Bm25Params{});
+    c.index({doc(1, "harbour lights at dusk"), doc(2, "a ferry to the islands")}, 5);
+    c.save();
+  }
+  std::filesystem::rename(path, path + ".old");
+  std::filesystem::create_directories(path + ".import");
+  std::ofstream(path + ".import/postlist.glass") << "half written";
+  {
+    LexicalCollection c(path, "english", Bm25Params{});
+    BOOST_TEST(c.info().version == 5u);
+    BOOST_TEST(!c.info().rebuilt);
+    BOOST_TEST(c.search("ferry", 10, default_filter()).size() == 1u);
+  }
+  BOOST_TEST(!std::filesystem::exists(path + ".old"));
+  BOOST_TEST(!std::filesystem::exists(path + ".import"));
+  // Both renames done: the database is the new one, the aside copy goes.
+  std::filesystem::copy(path, path + ".old", std::filesystem::copy_options::recursive);
+  LexicalCollection c(path, "english", Bm25Params{});
+  BOOST_TEST(c.info().version == 5u);
+  BOOST_TEST(!std::filesystem::exists(path + ".old"));
+}
