@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 #include <vector>
@@ -32,21 +31,13 @@ std::unique_ptr<ClusterIndexSharing> ClusterIndexSharing::open(
     cluster::EtcdClient& etcd, const std::string& dir, std::chrono::milliseconds timeout,
     Status* status) {
   std::unique_ptr<ClusterIndexSharing> sharing(new ClusterIndexSharing(cluster, etcd));
-  // Files pass through: what a crash left there is stale.
-  std::error_code ignored;
-  std::filesystem::remove_all(dir, ignored);
-  store::Status s;
-  sharing->staging_ = store::BlobStore::open(dir, &s);
-  if (!sharing->staging_) {
-    *status = Status::from(s).prefixed("index snapshots' staging folder");
-    return nullptr;
-  }
   cluster::BucketSettings settings;
   settings.name = cluster::index_bucket_name(cluster);
   settings.replicas = replicas;
-  sharing->bucket_ = cluster::BlobBucket::open(settings, nats, timeout, &s);
-  if (!sharing->bucket_) {
-    *status = Status::from(s).prefixed("cluster " + cluster + "'s index bucket");
+  store::Status s;
+  sharing->files_ = BucketFiles::open(settings, nats, dir, timeout, &s);
+  if (!sharing->files_) {
+    *status = Status::from(s).prefixed("index snapshots");
     return nullptr;
   }
   *status = {};
@@ -96,13 +87,8 @@ Status ClusterIndexSharing::fetch(const SharedSnapshot& snapshot, const std::str
   if (!store::from_hex(snapshot.blob, &id)) {
     return Status::internal("a shared snapshot names no blob");
   }
-  // The bucket checks the bytes against the digest and size on the way in.
-  store::Status s = bucket_->fetch(id, snapshot.bytes, *staging_);
-  if (s.ok()) s = staging_->move_out(id, path);
-  if (!s.ok()) {
+  if (store::Status s = files_->fetch(id, snapshot.bytes, path); !s.ok()) {
     fetch_failures_.fetch_add(1, std::memory_order_relaxed);
-    std::error_code ignored;
-    std::filesystem::remove(staging_->path(id), ignored);
     return Status::from(s).prefixed("fetching the " + snapshot.retriever + " snapshot of cube " +
                                     std::to_string(snapshot.cube));
   }
@@ -112,14 +98,7 @@ Status ClusterIndexSharing::fetch(const SharedSnapshot& snapshot, const std::str
 Status ClusterIndexSharing::publish(SharedSnapshot snapshot, const std::string& path) {
   store::BlobId id{};
   std::uint64_t bytes = 0;
-  store::Status s = staging_->put_file(path, &id, &bytes);
-  if (s.ok()) {
-    if (bytes > kMaxBytes) s = {store::Errc::io, path + " is larger than a bucket takes"};
-    if (s.ok()) s = bucket_->publish(id, bytes, *staging_);
-    // Staged only for the upload.
-    std::error_code ignored;
-    std::filesystem::remove(staging_->path(id), ignored);
-  }
+  store::Status s = files_->upload(path, kMaxBytes, &id, &bytes);
   snapshot.blob = store::to_hex(id);
   snapshot.bytes = bytes;
   // The snapshot it replaces, whose file then goes from the bucket.
@@ -143,9 +122,9 @@ Status ClusterIndexSharing::publish(SharedSnapshot snapshot, const std::string& 
     store::BlobId old{};
     // A node fetching the old one meanwhile fails and looks again.
     if (store::from_hex(before.blob, &old)) {
-      if (store::Status r = bucket_->remove(old); !r.ok()) {
+      if (store::Status r = files_->bucket().remove(old); !r.ok()) {
         spdlog::warn("cube {}: removing the {} snapshot it replaced from bucket {}: {}",
-                     snapshot.cube, snapshot.retriever, bucket_->name(), r.message);
+                     snapshot.cube, snapshot.retriever, files_->bucket().name(), r.message);
       }
     }
   }
@@ -164,7 +143,7 @@ Status ClusterIndexSharing::remove_unnamed(std::uint64_t before_ms, std::uint64_
     if (j.is_object() && j.contains("blob") && j["blob"].is_string())
       named.insert(j["blob"].get<std::string>());
   }
-  return Status::from(bucket_->remove_unnamed(before_ms, named, removed));
+  return Status::from(files_->bucket().remove_unnamed(before_ms, named, removed));
 }
 
 void ClusterIndexSharing::count_import(bool taken) {

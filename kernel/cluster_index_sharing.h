@@ -26,6 +26,7 @@
 
 #include "cluster/blob_bucket.h"
 #include "cluster/etcd_client.h"
+#include "kernel/bucket_files.h"
 #include "kernel/index_sharing.h"
 #include "memcube/blob_store.h"
 
@@ -55,7 +56,7 @@ class ClusterIndexSharing final : public SharedIndexes {
   Status remove_unnamed(std::uint64_t before_ms, std::uint64_t* removed);
 
   // The bucket's name (memctl cluster status).
-  const std::string& bucket_name() const { return bucket_->name(); }
+  const std::string& bucket_name() const { return files_->bucket().name(); }
 
  private:
   ClusterIndexSharing(std::string cluster, cluster::EtcdClient& etcd)
@@ -64,8 +65,7 @@ class ClusterIndexSharing final : public SharedIndexes {
 
   const std::string cluster_;
   cluster::EtcdClient& etcd_;
-  std::unique_ptr<cluster::BlobBucket> bucket_;
-  std::unique_ptr<store::BlobStore> staging_;
+  std::unique_ptr<BucketFiles> files_;
   std::atomic<std::uint64_t> published_{0}, publish_failures_{0};
   std::atomic<std::uint64_t> imported_{0}, refused_{0}, fetch_failures_{0};
 };

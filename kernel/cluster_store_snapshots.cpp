@@ -104,18 +104,13 @@ std::unique_ptr<StoreSnapshots> StoreSnapshots::open(
   std::filesystem::remove_all(dir, ignored);
   std::filesystem::create_directories(dir, ignored);
   snapshots->copy_dir_ = dir + "/copy";
-  store::Status s;
-  snapshots->staging_ = store::BlobStore::open(dir + "/files", &s);
-  if (!snapshots->staging_) {
-    *status = Status::from(s).prefixed("store snapshots' staging folder");
-    return nullptr;
-  }
   cluster::BucketSettings settings;
   settings.name = cluster::store_snapshot_bucket_name(config.name);
   settings.replicas = static_cast<int>(config.replicas);
-  snapshots->bucket_ = cluster::BlobBucket::open(settings, nats, timeout, &s);
-  if (!snapshots->bucket_) {
-    *status = Status::from(s).prefixed("cluster " + config.name + "'s store snapshot bucket");
+  store::Status s;
+  snapshots->files_ = BucketFiles::open(settings, nats, dir + "/files", timeout, &s);
+  if (!snapshots->files_) {
+    *status = Status::from(s).prefixed("store snapshots");
     return nullptr;
   }
   *status = {};
@@ -157,18 +152,6 @@ Status StoreSnapshots::newest(StoreSnapshotInfo* out, std::int64_t* revision) {
   return {};
 }
 
-Status StoreSnapshots::upload(const std::string& path, store::BlobId* blob, std::uint64_t* bytes) {
-  store::Status s = staging_->put_file(path, blob, bytes);
-  if (s.ok()) {
-    if (*bytes > kMaxBytes) s = {store::Errc::io, path + " is larger than a bucket takes"};
-    if (s.ok()) s = bucket_->publish(*blob, *bytes, *staging_);
-    // Staged only for the upload.
-    std::error_code ignored;
-    std::filesystem::remove(staging_->path(*blob), ignored);
-  }
-  return Status::from(s);
-}
-
 Status StoreSnapshots::publish(const store::Store& store, std::uint64_t now_ms,
                                std::uint64_t retention_ms) {
   auto failed = [this](Status s) {
@@ -190,7 +173,7 @@ Status StoreSnapshots::publish(const store::Store& store, std::uint64_t now_ms,
   store::BlobId blob{};
   std::uint64_t bytes = 0;
   Status s = Status::from(store.copy_to(copy_dir_));
-  if (s.ok()) s = upload(copy_dir_ + "/data.mdb", &blob, &bytes);
+  if (s.ok()) s = Status::from(files_->upload(copy_dir_ + "/data.mdb", kMaxBytes, &blob, &bytes));
   std::filesystem::remove_all(copy_dir_, ec);
   if (!s.ok()) return failed(s);
 
@@ -203,7 +186,7 @@ Status StoreSnapshots::publish(const store::Store& store, std::uint64_t now_ms,
   // starts again from this snapshot's.
   const bool replaces = found.ok();
   auto withdraw = [&](Status why) {
-    if (!replaces || before.blob != store::to_hex(blob)) (void)bucket_->remove(blob);
+    if (!replaces || before.blob != store::to_hex(blob)) (void)files_->bucket().remove(blob);
     return failed(std::move(why));
   };
   // The newest snapshot must let every store behind the floor catch up.
@@ -250,9 +233,9 @@ Status StoreSnapshots::publish(const store::Store& store, std::uint64_t now_ms,
   store::BlobId old{};
   if (replaces && before.blob != j["blob"] && store::from_hex(before.blob, &old)) {
     // A node fetching it meanwhile fails with not_found and looks again.
-    if (store::Status r = bucket_->remove(old); !r.ok()) {
+    if (store::Status r = files_->bucket().remove(old); !r.ok()) {
       spdlog::warn("cluster: removing the store snapshot it replaced from bucket {}: {}",
-                   bucket_->name(), r.message);
+                   files_->bucket().name(), r.message);
     }
   }
   return {};
@@ -307,12 +290,7 @@ Status StoreSnapshots::compact(cluster::JetStream& log, std::uint64_t now_ms,
 Status StoreSnapshots::fetch(const StoreSnapshotInfo& snapshot, const std::string& path) {
   store::BlobId id{};
   if (!store::from_hex(snapshot.blob, &id)) return Status::internal("a snapshot names no blob");
-  // The bucket checks the bytes against the digest and size on the way in.
-  store::Status s = bucket_->fetch(id, snapshot.bytes, *staging_);
-  if (s.ok()) s = staging_->move_out(id, path);
-  if (!s.ok()) {
-    std::error_code ignored;
-    std::filesystem::remove(staging_->path(id), ignored);
+  if (store::Status s = files_->fetch(id, snapshot.bytes, path); !s.ok()) {
     return Status::from(s).prefixed("fetching node " + snapshot.node + "'s store snapshot");
   }
   return {};
@@ -329,7 +307,7 @@ Status StoreSnapshots::remove_unnamed(std::uint64_t before_ms, std::uint64_t* re
     *removed = 0;
     return s;
   }
-  return Status::from(bucket_->remove_unnamed(before_ms, named, removed));
+  return Status::from(files_->bucket().remove_unnamed(before_ms, named, removed));
 }
 
 StoreSnapshotCounters StoreSnapshots::counters() const {

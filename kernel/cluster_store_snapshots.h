@@ -45,6 +45,7 @@
 #include "cluster/blob_bucket.h"
 #include "cluster/etcd_client.h"
 #include "cluster/jetstream.h"
+#include "kernel/bucket_files.h"
 #include "kernel/config.h"
 #include "kernel/status.h"
 #include "memcube/blob_store.h"
@@ -121,19 +122,16 @@ class StoreSnapshots {
   Status remove_unnamed(std::uint64_t before_ms, std::uint64_t* removed);
 
   StoreSnapshotCounters counters() const;
-  const std::string& bucket_name() const { return bucket_->name(); }
+  const std::string& bucket_name() const { return files_->bucket().name(); }
 
  private:
   StoreSnapshots(const ClusterConfig& config, cluster::EtcdClient& etcd)
       : cluster_(config.name), node_(config.node_id), shards_(config.shards), etcd_(etcd) {}
-  // Uploads the file at `path`; `*blob` and `*bytes` get what it is.
-  Status upload(const std::string& path, store::BlobId* blob, std::uint64_t* bytes);
 
   const std::string cluster_, node_;
   const std::uint32_t shards_;
   cluster::EtcdClient& etcd_;
-  std::unique_ptr<cluster::BlobBucket> bucket_;
-  std::unique_ptr<store::BlobStore> staging_;
+  std::unique_ptr<BucketFiles> files_;
   std::string copy_dir_;  // where Store::copy_to writes
   std::atomic<std::uint64_t> published_{0}, publish_failures_{0};
   std::atomic<std::uint64_t> compactions_{0}, compaction_failures_{0}, purged_{0};
