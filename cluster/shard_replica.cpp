@@ -154,10 +154,16 @@ void ShardReplica::take(const StoredMessage& m) {
 
 std::uint64_t ShardReplica::held_through(std::uint64_t sequence) {
   std::lock_guard lock(mutex_);
-  if (tail_ >= sequence) return sequence;
   // Within its lease no other node appends to its subject, and its own
-  // records are its store's once their groups commit.
-  if (owns_locked()) fed_ = false;
+  // records are its store's once their groups commit. Unfed before the
+  // tail's check: an owner holding the furthest tail stayed fed, and its
+  // reader read on for it (its appends, which no longer wake the reader,
+  // had unfed it as a side effect).
+  if (owns_locked()) {
+    fed_ = false;
+    return sequence;
+  }
+  if (tail_ >= sequence) return sequence;
   // Unfed, it takes nothing from the reader: it is fed again only once its
   // own read finds nothing more of its subject, and holds all of it then.
   return fed_ ? tail_ : sequence;
@@ -188,6 +194,10 @@ void ShardReplica::stop(bool give_back) {
     if (owner_) lease = lease_;
     owner_ = false;
     lease_ = 0;
+    // A group begun before the stop may still end (end_group()); it tells
+    // no reader, which may be gone by then.
+    stream_ = nullptr;
+    fed_ = false;
   }
   tell_role();
   if (lease && give_back) {
@@ -676,6 +686,7 @@ Status ShardReplica::end_group(PendingGroup& pending, store::LogPosition* positi
     pending.in_flight.reset();
     if (s.code == Errc::conflict) return fenced_out();
     if (!s.ok()) return s;
+    tell_reader_appended(pending.sequence);
   }
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("shard {}: appended record {} (after {}, lease {}, hash {})", settings_.shard,
@@ -688,6 +699,16 @@ Status ShardReplica::end_group(PendingGroup& pending, store::LogPosition* positi
   ++appended_;
   changed_.notify_all();
   return {};
+}
+
+void ShardReplica::tell_reader_appended(std::uint64_t sequence) {
+  StreamReader* reader;
+  {
+    std::lock_guard lock(mutex_);
+    reader = stream_;
+  }
+  // Outside this replica's lock: the reader takes its own only.
+  if (reader) reader->appended(sequence);
 }
 
 Status ShardReplica::fenced_out() {
@@ -709,6 +730,7 @@ Status ShardReplica::append_record(const std::string& record, std::uint64_t expe
         js_.append(subject(), parts[i].bytes, *sequence, "", sequence, &actual, parts[i].headers);
     // Someone appended since this node's last record (a lost acknowledgement
     // of its own, or a node that believed it owned the shard): follow first.
+    if (s.ok()) tell_reader_appended(*sequence);
     if (s.code == Errc::conflict) return fenced_out();
     if (!s.ok()) {
       // Parts already appended make an incomplete group, which no node

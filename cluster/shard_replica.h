@@ -236,6 +236,9 @@ class ShardReplica : public LogView {
   void report(const Status& s);
   // Tells the role observer when ownership changed since it last heard.
   void tell_role();
+  // Tells the stream reader, if any, that this node appended `sequence`
+  // itself, so that it does not read it back (StreamReader::appended()).
+  void tell_reader_appended(std::uint64_t sequence);
   // This shard's floor in the log (/memos/<cluster>/log_floor: compaction
   // may have removed its records up to it), 0 when unknown.
   std::uint64_t log_floor();

@@ -27,9 +27,14 @@ StreamReader::~StreamReader() {
 Status StreamReader::start() {
   // position_ starts at 0: the replicas start unfed (read_through), so the
   // first read's skip_held() moves it to what they hold.
-  // Every shard's appends wake the reader; polling covers missed wake-ups.
+  // Every followed shard's appends wake the reader; polling covers missed
+  // wake-ups.
   if (Status s = nats_.subscribe(
-          subjects_, [this](NatsMessage&&) { read_soon(); }, &wake_sid_);
+          subjects_,
+          [this](NatsMessage&& m) {
+            if (wakes(m.subject)) read_soon();
+          },
+          &wake_sid_);
       !s.ok()) {
     return s;
   }
@@ -66,6 +71,41 @@ std::uint64_t StreamReader::position() const {
 std::uint64_t StreamReader::messages_read() const {
   std::lock_guard lock(mutex_);
   return messages_read_;
+}
+
+StreamReaderCounters StreamReader::counters() const {
+  std::lock_guard lock(mutex_);
+  return {.followed = messages_read_ - read_back_,
+          .read_back = read_back_,
+          .stepped_over = stepped_over_};
+}
+
+void StreamReader::appended(std::uint64_t sequence) {
+  std::lock_guard lock(mutex_);
+  if (sequence <= position_) return;  // read back already
+  own_.insert(sequence);
+  // Forgetting one only makes the reader read it back.
+  if (own_.size() > kMaxOwnAppends) own_.erase(own_.begin());
+}
+
+void StreamReader::step_over_own_locked() {
+  const std::uint64_t before = position_;
+  while (!own_.empty() && *own_.begin() <= position_ + 1) {
+    if (*own_.begin() == position_ + 1) {
+      ++position_;
+      ++stepped_over_;
+    }
+    own_.erase(own_.begin());
+  }
+  if (position_ != before) changed_.notify_all();
+}
+
+bool StreamReader::wakes(const std::string& subject) const {
+  std::uint32_t shard = 0;
+  if (!shard_of_subject(cluster_, subject, static_cast<std::uint32_t>(shards_.size()), &shard)) {
+    return true;
+  }
+  return !shards_[shard]->owner();
 }
 
 std::optional<LogView::Clock::time_point> StreamReader::current_as_of() const {
@@ -115,6 +155,7 @@ void StreamReader::skip_held() {
     position_ = through;
     changed_.notify_all();
   }
+  step_over_own_locked();
 }
 
 Status StreamReader::read() {
@@ -124,6 +165,7 @@ Status StreamReader::read() {
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return {};
+      step_over_own_locked();
       after = position_;
     }
     StoredMessage m;
@@ -139,7 +181,9 @@ Status StreamReader::read() {
     }
     if (!s.ok()) return s;
     std::uint32_t shard = 0;
+    bool own = false;
     if (shard_of_subject(cluster_, m.subject, static_cast<std::uint32_t>(shards_.size()), &shard)) {
+      own = shards_[shard]->owner();
       shards_[shard]->take(m);
     } else {
       // Not a shard of this node's count (etcd keeps one count for the
@@ -150,6 +194,7 @@ Status StreamReader::read() {
     std::lock_guard lock(mutex_);
     position_ = m.sequence;
     ++messages_read_;
+    read_back_ += own ? 1 : 0;
     changed_.notify_all();
   }
 }

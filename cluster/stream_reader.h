@@ -16,7 +16,13 @@
 //
 // A node all of whose replicas own their shards (or read their own subjects)
 // has nothing to feed: its reader reads only while a read barrier waits on
-// it, and never reads back what the node appended (skip_held()).
+// it, and never reads back what the node appended (skip_held()). A node that
+// owns some shards and follows others does not read back its appends either:
+// its replicas tell the reader each sequence they appended (appended()), the
+// reader steps over those without asking the log, and the appends to the
+// shards it owns do not wake it. Reading them back cost the owner a request
+// of the log's leader per write, and a third more write latency at 4 shards
+// than at one (docs/scale-out.md, "One reader per node").
 //
 // Threading: one thread (start()) reads; as a LogView, from any thread. The
 // replicas outlive the reader; stop() it before them.
@@ -31,6 +37,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,6 +49,16 @@
 namespace memos::cluster {
 
 class ShardReplica;
+
+// What the reader did with the log's messages (memctl metrics).
+struct StreamReaderCounters {
+  // Read from the log and handed to a shard this node did not own then.
+  std::uint64_t followed = 0;
+  // Read although the node owned their shard: its own appends, read before
+  // their acknowledgement came, or those of a node that deposed it.
+  std::uint64_t read_back = 0;
+  std::uint64_t stepped_over = 0;  // this node's own appends, not read
+};
 
 class StreamReader : public LogView {
  public:
@@ -69,6 +86,15 @@ class StreamReader : public LogView {
   std::uint64_t position() const;
   // Messages read from the log so far.
   std::uint64_t messages_read() const;
+  StreamReaderCounters counters() const;
+
+  // A replica of this node appended the record at `sequence` (acknowledged
+  // by the log): the reader steps over it, as its store holds it once its
+  // group commits (what skip_held() assumes of an owner's whole subject).
+  // Only a hint: the last kMaxOwnAppends are remembered, and one the reader
+  // read already is forgotten. From any thread.
+  void appended(std::uint64_t sequence);
+  static constexpr std::size_t kMaxOwnAppends = 1 << 16;
 
   // LogView. When a read last found nothing more (nullopt: not yet).
   std::optional<Clock::time_point> current_as_of() const override;
@@ -90,6 +116,13 @@ class StreamReader : public LogView {
   // appends, nor, restarted, read the stream from a shard's last record long
   // ago.
   void skip_held();
+  // Moves position_ over this node's own appends right after it, and
+  // forgets those at or below it (mutex_ held).
+  void step_over_own_locked();
+  // Whether a message on `subject` should wake the thread: not an append
+  // to a shard this node owns (its own, or a deposed owner's, which its
+  // replica learns of by its fencing).
+  bool wakes(const std::string& subject) const;
 
   const std::string cluster_;
   const std::string stream_;    // log_stream()
@@ -104,7 +137,10 @@ class StreamReader : public LogView {
   std::uint64_t position_ = 0;
   std::optional<Clock::time_point> current_as_of_;
   std::uint64_t messages_read_ = 0;
-  int waiting_ = 0;  // wait_through() calls waiting
+  std::uint64_t read_back_ = 0;
+  std::uint64_t stepped_over_ = 0;
+  std::set<std::uint64_t> own_;  // appended(), above position_
+  int waiting_ = 0;              // wait_through() calls waiting
   bool woken_ = false;
   bool stopping_ = false;
   std::uint64_t wake_sid_ = 0;

@@ -218,9 +218,10 @@ Status ClusterNode::start_replicas(RoleChange on_role,
   }
   auto fail = [&](const store::Status& s, const std::string& what) {
     balancer_.reset();
-    stream_reader_.reset();
+    stream_reader_->stop();  // before the replicas, whose records it hands them
     for (auto& started : replicas_) started->stop(true);
     replicas_.clear();
+    stream_reader_.reset();
     Status failed = Status::from(s);
     failed.prefixed("joining cluster " + config_.name + what);
     return failed;
@@ -365,6 +366,10 @@ void ClusterNode::before_read(std::chrono::milliseconds max_staleness,
 
 bool ClusterNode::current_within(std::chrono::milliseconds max_staleness) {
   return reads_ && reads_->current_within(max_staleness);
+}
+
+cluster::StreamReaderCounters ClusterNode::log_reads() const {
+  return stream_reader_ ? stream_reader_->counters() : cluster::StreamReaderCounters{};
 }
 
 bool ClusterNode::figures(std::vector<cluster::ReplicaState>* replicas,

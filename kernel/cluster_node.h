@@ -178,6 +178,9 @@ class ClusterNode {
   // What this node shared and took (memctl metrics); zeros without the
   // index bucket.
   IndexSharingCounters index_sharing() const;
+  // What the node's stream reader read (memctl metrics); zeros before it
+  // joined.
+  cluster::StreamReaderCounters log_reads() const;
   // Log compaction (cluster_store_snapshots.h), on the owner of shard 0
   // only (one node at a time, as a rule): publishes a snapshot of the store,
   // then removes from the log what the newest mark older than

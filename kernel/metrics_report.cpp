@@ -146,6 +146,16 @@ void write_cluster(const Services& s, PrometheusText* out) {
               "Log records this node appended as an owner and applied as a follower.");
   out->sample("memosd_cluster_records_total", {{"how", "appended"}}, static_cast<double>(appended));
   out->sample("memosd_cluster_records_total", {{"how", "applied"}}, static_cast<double>(applied));
+  const cluster::StreamReaderCounters log = s.cluster->log_reads();
+  out->family("memosd_cluster_log_messages_total", "counter",
+              "Log messages this node's stream reader read for the shards it follows, read back "
+              "although it owned their shard, and stepped over as its own appends unread.");
+  out->sample("memosd_cluster_log_messages_total", {{"how", "followed"}},
+              static_cast<double>(log.followed));
+  out->sample("memosd_cluster_log_messages_total", {{"how", "read_back"}},
+              static_cast<double>(log.read_back));
+  out->sample("memosd_cluster_log_messages_total", {{"how", "stepped_over"}},
+              static_cast<double>(log.stepped_over));
   out->family("memosd_blob_bucket_transfers_total", "counter",
               "KV states and adapters this node uploaded to the cluster's bucket and fetched "
               "from it, by result.");
