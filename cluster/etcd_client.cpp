@@ -12,6 +12,7 @@
 
 #include "cluster/base64.h"
 #include "cluster/tcp_dial.h"
+#include "cluster/tls_stream.h"
 
 namespace memos::cluster {
 namespace {
@@ -59,9 +60,10 @@ bool dechunk(std::string_view in, std::string* out) {
   }
 }
 
-// One HTTP/1.1 POST on a connection of its own. `*status` gets the HTTP
-// status, `*body` the decoded body.
-Status http_post(const std::string& endpoint, std::string_view path, const std::string& payload,
+// One HTTP/1.1 POST on a connection of its own (over TLS with `tls`).
+// `*status` gets the HTTP status, `*body` the decoded body.
+Status http_post(const std::string& endpoint, const std::shared_ptr<const TlsContext>& tls,
+                 std::string_view path, const std::string& payload,
                  std::chrono::milliseconds timeout, int* status, std::string* body) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string why, host, port;
@@ -69,11 +71,22 @@ Status http_post(const std::string& endpoint, std::string_view path, const std::
   s.fd = tcp_dial(endpoint, timeout, &why);
   if (s.fd < 0) return {Errc::unavailable, endpoint + ": " + why};
   split_host_port(endpoint, &host, &port);
+  std::unique_ptr<TlsStream> secure;  // destroyed before s closes the descriptor
+  if (tls) {
+    if (Status h = TlsStream::handshake(tls, s.fd, host, deadline, &secure); !h.ok()) {
+      return {h.code, endpoint + ": " + h.message};
+    }
+  }
   std::string request =
       "POST " + std::string(path) + " HTTP/1.1\r\nHost: " + host + ":" + port +
       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(payload.size()) +
       "\r\nConnection: close\r\n\r\n" + payload;
-  std::string_view rest = request;
+  if (secure) {
+    if (Status w = secure->write_all(request); !w.ok()) {
+      return {w.code, endpoint + ": " + w.message};
+    }
+  }
+  std::string_view rest = secure ? std::string_view() : std::string_view(request);
   while (!rest.empty()) {
     ssize_t n = ::send(s.fd, rest.data(), rest.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -85,16 +98,32 @@ Status http_post(const std::string& endpoint, std::string_view path, const std::
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return {Errc::unavailable, endpoint + ": no reply in time"};
-    pollfd p{s.fd, POLLIN, 0};
-    int rc = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc == 0) continue;
+    if (!secure || !secure->pending()) {
+      pollfd p{s.fd, POLLIN, 0};
+      int rc = ::poll(&p, 1, static_cast<int>(left.count()));
+      if (rc < 0 && errno == EINTR) continue;
+      if (rc == 0) continue;
+    }
     char chunk[16384];
-    ssize_t n = ::recv(s.fd, chunk, sizeof(chunk), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return {Errc::unavailable, endpoint + ": " + std::strerror(errno)};
-    if (n == 0) break;
-    reply.append(chunk, static_cast<std::size_t>(n));
+    std::size_t got = 0;
+    if (secure) {
+      Status r = secure->read_some(chunk, sizeof(chunk), &got);
+      // etcd closes after its reply (Connection: close), with or without
+      // TLS's close_notify: the reply is whole when the HTTP head says so
+      // (checked below), not because the close was clean.
+      if (!r.ok()) {
+        if (reply.empty()) return {Errc::unavailable, endpoint + ": " + r.message};
+        break;
+      }
+      if (got == 0) continue;  // a record not whole yet
+    } else {
+      ssize_t n = ::recv(s.fd, chunk, sizeof(chunk), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return {Errc::unavailable, endpoint + ": " + std::strerror(errno)};
+      if (n == 0) break;
+      got = static_cast<std::size_t>(n);
+    }
+    reply.append(chunk, got);
     if (reply.size() > kMaxReplyBytes) return {Errc::corrupt, endpoint + ": a reply over 16 MiB"};
   }
   auto head_end = reply.find("\r\n\r\n");
@@ -109,6 +138,12 @@ Status http_post(const std::string& endpoint, std::string_view path, const std::
   if (head.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
     if (!dechunk(raw, body)) return {Errc::corrupt, endpoint + ": a malformed chunked reply"};
   } else {
+    // A reply cut short (the connection closed early) is not taken whole.
+    const auto length = head.find("\r\ncontent-length:");
+    if (length != std::string::npos &&
+        std::strtoull(head.c_str() + length + 17, nullptr, 10) != raw.size()) {
+      return {Errc::corrupt, endpoint + ": a reply shorter or longer than its Content-Length"};
+    }
     *body = std::string(raw);
   }
   return {};
@@ -158,8 +193,9 @@ Status parse(const std::string& reply, Read&& read) {
 
 }  // namespace
 
-EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout)
-    : endpoints_(std::move(endpoints)), timeout_(timeout) {}
+EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout,
+                       std::shared_ptr<const TlsContext> tls)
+    : endpoints_(std::move(endpoints)), timeout_(timeout), tls_(std::move(tls)) {}
 
 std::string EtcdClient::preferred_endpoint() const {
   return endpoints_.empty() ? std::string() : endpoints_[preferred_.load() % endpoints_.size()];
@@ -172,7 +208,7 @@ Status EtcdClient::call(std::string_view path, const std::string& body, std::str
     const std::size_t at = (first + i) % endpoints_.size();
     const std::string& endpoint = endpoints_[at];
     int status = 0;
-    Status s = http_post(endpoint, path, body, timeout_, &status, reply);
+    Status s = http_post(endpoint, tls_, path, body, timeout_, &status, reply);
     if (s.code == Errc::unavailable) {
       failures += (failures.empty() ? "" : "; ") + s.message;
       continue;

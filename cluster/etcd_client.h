@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,8 @@
 #include "memcube/store_types.h"
 
 namespace memos::cluster {
+
+class TlsContext;  // tls_stream.h
 
 using store::Errc;
 using store::Status;
@@ -37,7 +40,10 @@ struct EtcdKeyValue {
 class EtcdClient {
  public:
   // `endpoints`: "http://host:port" (or "host:port"), tried in order.
-  EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout);
+  // `tls`: every endpoint is spoken to over TLS ("https://host:port";
+  // tls_stream.h says its errors, all unavailable here).
+  EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout,
+             std::shared_ptr<const TlsContext> tls = nullptr);
 
   // A new lease of `ttl_s` seconds. Errors: unavailable, corrupt.
   Status grant_lease(std::int64_t ttl_s, std::int64_t* id);
@@ -82,7 +88,8 @@ class EtcdClient {
 
   std::vector<std::string> endpoints_;
   std::chrono::milliseconds timeout_;
-  std::atomic<std::size_t> preferred_{0};  // index into endpoints_; any thread
+  std::atomic<std::size_t> preferred_{0};        // index into endpoints_; any thread
+  const std::shared_ptr<const TlsContext> tls_;  // null: plain HTTP
 };
 
 }  // namespace memos::cluster

@@ -2,6 +2,7 @@
 
 #include "cluster/decimal.h"
 #include "cluster/tcp_dial.h"
+#include "cluster/tls_stream.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -96,6 +97,7 @@ std::string find_header(const Headers& headers, std::string_view name) {
 // its reader thread.
 struct NatsConnection::Session {
   int fd = -1;
+  std::unique_ptr<TlsStream> tls;  // with NatsOptions::tls, once INFO offered it
   std::string server;
   std::mutex write_mutex;
   std::thread reader;
@@ -103,7 +105,37 @@ struct NatsConnection::Session {
   std::size_t pos = 0;
 
   ~Session() {
+    tls.reset();  // before the descriptor it writes to closes
     if (fd >= 0) ::close(fd);
+  }
+  // Waits up to `timeout` for bytes from the server and appends them to
+  // buffer (perhaps none: a TLS record not whole yet). `*timed_out` when
+  // nothing came. Errors: unavailable (closed, failed).
+  Status receive(std::chrono::milliseconds timeout, bool* timed_out) {
+    *timed_out = false;
+    if (!tls || !tls->pending()) {
+      pollfd p{fd, POLLIN, 0};
+      const int rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+      if (rc < 0 && errno == EINTR) return {};
+      if (rc == 0) {
+        *timed_out = true;
+        return {};
+      }
+    }
+    char chunk[65536];
+    std::size_t got = 0;
+    if (tls) {
+      if (Status s = tls->read_some(chunk, sizeof(chunk), &got); !s.ok()) return s;
+    } else {
+      const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+      if (n < 0 && errno == EINTR) return {};
+      if (n <= 0) {
+        return {Errc::unavailable, n == 0 ? "the server closed the connection" : errno_text(errno)};
+      }
+      got = static_cast<std::size_t>(n);
+    }
+    buffer.append(chunk, got);
+    return {};
   }
   // Wakes the reader (its read fails) without closing the descriptor under it.
   void shut() { ::shutdown(fd, SHUT_RDWR); }
@@ -189,6 +221,11 @@ Status NatsConnection::ensure_session(std::shared_ptr<Session>* out) {
 
 Status NatsConnection::send_all(Session& session, std::string_view bytes) {
   std::lock_guard lock(session.write_mutex);
+  if (session.tls) {
+    Status s = session.tls->write_all(bytes);
+    if (!s.ok()) s.message = "NATS " + session.server + ": " + s.message;
+    return s;
+  }
   while (!bytes.empty()) {
     ssize_t n = ::send(session.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -205,11 +242,7 @@ Status NatsConnection::open_session(const std::string& server, std::shared_ptr<S
   auto session = std::make_shared<Session>();
   session->fd = fd;
   session->server = server;
-  // The handshake reads with a deadline; the reader thread polls later.
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(options_.connect_timeout.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((options_.connect_timeout.count() % 1000) * 1000);
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  // Each of the handshake's reads waits up to the connect timeout.
   auto read_line = [&](std::string* line) -> Status {
     for (;;) {
       auto end = session->buffer.find("\r\n", session->pos);
@@ -221,25 +254,44 @@ Status NatsConnection::open_session(const std::string& server, std::shared_ptr<S
       if (session->buffer.size() - session->pos > kMaxControlLine) {
         return {Errc::corrupt, "a line longer than " + std::to_string(kMaxControlLine)};
       }
-      char chunk[4096];
-      ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return {Errc::unavailable, n == 0 ? "closed" : errno_text(errno)};
-      session->buffer.append(chunk, static_cast<std::size_t>(n));
+      bool timed_out = false;
+      if (Status s = session->receive(options_.connect_timeout, &timed_out); !s.ok()) return s;
+      if (timed_out) return {Errc::unavailable, "no answer in time"};
     }
   };
   std::string line;
   if (Status s = read_line(&line); !s.ok()) return s;
   if (!line.starts_with("INFO ")) return {Errc::corrupt, "did not start with INFO"};
+  bool tls_offered = false;
   try {
     auto info = nlohmann::json::parse(line.substr(5));
-    if (info.value("tls_required", false)) {
-      return {Errc::unavailable, "requires TLS, which this client does not speak yet"};
+    const bool required = info.value("tls_required", false);
+    tls_offered = required || info.value("tls_available", false);
+    if (required && !options_.tls) {
+      return {Errc::unavailable,
+              "requires TLS: set cluster.tls_ca (and cluster.tls_cert and cluster.tls_key if "
+              "it asks for a client certificate)"};
     }
     std::lock_guard lock(mutex_);
     max_payload_ = info.value("max_payload", std::size_t{1} << 20);
   } catch (const nlohmann::json::exception& e) {
     return {Errc::corrupt, std::string("INFO is not JSON: ") + e.what()};
+  }
+  if (options_.tls) {
+    // Never in the clear when TLS is configured: a server (or whoever
+    // stands between) that does not offer it is refused.
+    if (!tls_offered) return {Errc::unavailable, "does not offer TLS, which this node requires"};
+    if (session->pos != session->buffer.size()) {
+      return {Errc::corrupt, "sent more than INFO before the TLS handshake"};
+    }
+    std::string host, port;
+    split_host_port(server, &host, &port);
+    if (Status s = TlsStream::handshake(options_.tls, fd, host,
+                                        std::chrono::steady_clock::now() + options_.connect_timeout,
+                                        &session->tls);
+        !s.ok()) {
+      return s;
+    }
   }
   nlohmann::json hello = {{"verbose", false},      {"pedantic", false},    {"headers", true},
                           {"no_responders", true}, {"protocol", 1},        {"lang", "cpp"},
@@ -262,8 +314,6 @@ Status NatsConnection::open_session(const std::string& server, std::shared_ptr<S
       if (Status s = send_all(*session, "PONG\r\n"); !s.ok()) return s;
     }
   }
-  tv = {};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   session->reader = std::thread([this, session] { read_loop(session); });
   *out = std::move(session);
   return {};
@@ -278,15 +328,6 @@ void NatsConnection::read_loop(const std::shared_ptr<Session>& session) {
   // Makes `want` bytes available from session->pos. Pings a silent server.
   auto fill = [&](std::size_t want) -> Status {
     while (session->buffer.size() - session->pos < want) {
-      pollfd p{session->fd, POLLIN, 0};
-      int rc = ::poll(&p, 1, static_cast<int>(options_.ping_interval.count()));
-      if (rc < 0 && errno == EINTR) continue;
-      if (rc == 0) {
-        if (awaiting_pong) return {Errc::unavailable, "the server stopped answering pings"};
-        awaiting_pong = true;
-        if (Status s = send_all(*session, "PING\r\n"); !s.ok()) return s;
-        continue;
-      }
       if (session->pos > 0 && session->pos == session->buffer.size()) {
         session->buffer.clear();
         session->pos = 0;
@@ -294,12 +335,14 @@ void NatsConnection::read_loop(const std::shared_ptr<Session>& session) {
         session->buffer.erase(0, session->pos);
         session->pos = 0;
       }
-      char chunk[65536];
-      ssize_t n = ::recv(session->fd, chunk, sizeof(chunk), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0)
-        return {Errc::unavailable, n == 0 ? "the server closed the connection" : errno_text(errno)};
-      session->buffer.append(chunk, static_cast<std::size_t>(n));
+      bool timed_out = false;
+      if (Status s = session->receive(options_.ping_interval, &timed_out); !s.ok()) return s;
+      if (timed_out) {
+        if (awaiting_pong) return {Errc::unavailable, "the server stopped answering pings"};
+        awaiting_pong = true;
+        if (Status s = send_all(*session, "PING\r\n"); !s.ok()) return s;
+        continue;
+      }
       awaiting_pong = false;  // any byte shows the server is there
     }
     return {};

@@ -13,6 +13,12 @@
 // A lost connection fails the requests waiting on it; the next call
 // reconnects, trying every server in turn, and subscribes again.
 //
+// With NatsOptions::tls, the connection turns to TLS after the server's
+// INFO, as NATS's protocol has it, before CONNECT: the server's certificate
+// is checked against the CA and the host dialled, and the node's own is
+// shown when the server asks (tls_stream.h, which says its errors; all are
+// unavailable here).
+//
 // Errors (store::Status): unavailable — no server could be reached, the
 // connection was lost, or the reply did not come in time (retryable);
 // corrupt — the server broke the protocol (the connection is dropped);
@@ -46,6 +52,7 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 std::string find_header(const Headers& headers, std::string_view name);
 
 struct NatsMessage;
+class TlsContext;  // tls_stream.h
 // A header block ("NATS/1.0[ code text]\r\nK: V\r\n...\r\n") into
 // `out`'s status and headers. False if it is malformed.
 bool parse_header_block(std::string_view block, NatsMessage* out);
@@ -72,6 +79,10 @@ struct NatsOptions {
   // protocol error (a hostile or broken server cannot make us allocate more).
   std::size_t max_incoming_bytes = 64u << 20;
   std::string name = "memosd";  // shown in the server's connection list
+  // Set: every server is spoken to over TLS (tls_stream.h), and one that
+  // does not offer it is refused. Unset: a server that requires TLS is
+  // refused.
+  std::shared_ptr<const TlsContext> tls;
 };
 
 class NatsConnection {

@@ -12,7 +12,7 @@
 namespace memos::cluster {
 
 bool split_host_port(std::string_view server, std::string* host, std::string* port) {
-  for (std::string_view scheme : {"nats://", "http://"}) {
+  for (std::string_view scheme : {"nats://", "http://", "tls://", "https://"}) {
     if (server.starts_with(scheme)) server.remove_prefix(scheme.size());
   }
   while (server.ends_with("/")) server.remove_suffix(1);

@@ -1,5 +1,5 @@
-// tcp_dial.h — a TCP connection to "host:port" (optionally "nats://" or
-// "http://" before it, "/" after), within a deadline: the engines' clients
+// tcp_dial.h — a TCP connection to "host:port" (optionally "nats://",
+// "tls://", "http://" or "https://" before it, "/" after), within a deadline: the engines' clients
 // (nats_connection.h, etcd_client.h) connect through it, so that a
 // partitioned server costs the deadline, not TCP's minutes.
 #pragma once

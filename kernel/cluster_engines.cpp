@@ -6,27 +6,20 @@
 
 #include "cluster/decimal.h"
 #include "cluster/names.h"
+#include "cluster/tls_stream.h"
 
 namespace memos::kernel {
+namespace {
 
-store::Status retry_while_unavailable(std::chrono::steady_clock::time_point deadline,
-                                      const std::function<store::Status()>& attempt) {
-  for (;;) {
-    store::Status s = attempt();
-    if (s.ok() || s.code != store::Errc::unavailable ||
-        std::chrono::steady_clock::now() >= deadline) {
-      return s;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-}
-
+// Connects to cluster.nats as node cluster.node_id, retrying until
+// `deadline`. Null, with `*status`, when no server answered.
 std::unique_ptr<cluster::NatsConnection> connect_nats(
-    const ClusterConfig& config, std::chrono::steady_clock::time_point deadline,
-    store::Status* status) {
+    const ClusterConfig& config, std::shared_ptr<const cluster::TlsContext> tls,
+    std::chrono::steady_clock::time_point deadline, store::Status* status) {
   cluster::NatsOptions options;
   options.servers = config.nats;
   options.name = "memosd " + config.node_id;
+  options.tls = std::move(tls);
   // A dead server is noticed within a sixth of a lease.
   options.ping_interval =
       std::max(std::chrono::milliseconds(250), std::chrono::milliseconds(config.lease_ms) / 6);
@@ -39,10 +32,18 @@ std::unique_ptr<cluster::NatsConnection> connect_nats(
   return nats;
 }
 
-std::unique_ptr<cluster::EtcdClient> make_etcd_client(const ClusterConfig& config) {
-  return std::make_unique<cluster::EtcdClient>(
-      config.etcd,
-      std::max(std::chrono::milliseconds(config.lease_ms) / 2, std::chrono::milliseconds(1000)));
+}  // namespace
+
+store::Status retry_while_unavailable(std::chrono::steady_clock::time_point deadline,
+                                      const std::function<store::Status()>& attempt) {
+  for (;;) {
+    store::Status s = attempt();
+    if (s.ok() || s.code != store::Errc::unavailable ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
 }
 
 store::Status agree_on_shards(const ClusterConfig& config, cluster::EtcdClient& etcd,
@@ -74,10 +75,19 @@ store::Status agree_on_shards(const ClusterConfig& config, cluster::EtcdClient& 
 store::Status connect_cluster_engines(const ClusterConfig& config,
                                       std::chrono::steady_clock::time_point deadline,
                                       ClusterEngines* out) {
+  std::shared_ptr<const cluster::TlsContext> tls;
+  if (cluster_tls(config)) {
+    store::Status s = cluster::TlsContext::open(
+        {.ca = config.tls_ca, .cert = config.tls_cert, .key = config.tls_key}, &tls);
+    if (!s.ok()) return {s.code, "cluster.tls_*: " + s.message};
+  }
   store::Status s;
-  out->nats = connect_nats(config, deadline, &s);
-  if (!out->nats) return {store::Errc::unavailable, "cluster.nats: " + s.message};
-  out->etcd = make_etcd_client(config);
+  out->nats = connect_nats(config, tls, deadline, &s);
+  if (!out->nats) return {s.code, "cluster.nats: " + s.message};
+  out->etcd = std::make_unique<cluster::EtcdClient>(
+      config.etcd,
+      std::max(std::chrono::milliseconds(config.lease_ms) / 2, std::chrono::milliseconds(1000)),
+      std::move(tls));
   return {};
 }
 

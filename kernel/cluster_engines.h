@@ -5,8 +5,13 @@
 // indexes' shared snapshots as they open (cluster_index_sharing.h), and the
 // node's replicas (cluster_node.h). They outlive every borrower.
 //
+// With TLS (cluster_tls()), both connections speak it with the files
+// cluster.tls_ca, cluster.tls_cert and cluster.tls_key name.
+//
 // Errors (store::Status): unavailable — no engine answered before the
-// deadline.
+// deadline (a server whose certificate was refused, or that refused this
+// node's, does not answer: the message says which); io, corrupt, conflict —
+// the TLS files (cluster/tls_stream.h).
 #pragma once
 
 #include <chrono>
@@ -27,17 +32,6 @@ namespace memos::kernel {
 store::Status retry_while_unavailable(std::chrono::steady_clock::time_point deadline,
                                       const std::function<store::Status()>& attempt);
 
-// Connects to cluster.nats as node cluster.node_id, retrying until
-// `deadline`. Null, with `*status`, when no server answered.
-std::unique_ptr<cluster::NatsConnection> connect_nats(
-    const ClusterConfig& config, std::chrono::steady_clock::time_point deadline,
-    store::Status* status);
-
-// A client of cluster.etcd whose calls wait half a lease (at least a
-// second) for a member: a lease renewed every third of its life cannot wait
-// longer.
-std::unique_ptr<cluster::EtcdClient> make_etcd_client(const ClusterConfig& config);
-
 struct ClusterEngines {
   std::unique_ptr<cluster::NatsConnection> nats;
   std::unique_ptr<cluster::EtcdClient> etcd;
@@ -53,7 +47,9 @@ store::Status agree_on_shards(const ClusterConfig& config, cluster::EtcdClient& 
                               std::uint32_t* agreed);
 
 // Connects to both, waiting up to `deadline` for NATS (etcd's client
-// connects per call). Errors: unavailable.
+// connects per call; its calls wait half a lease, at least a second, for a
+// member: a lease renewed every third of its life cannot wait longer).
+// Errors: as above.
 store::Status connect_cluster_engines(const ClusterConfig& config,
                                       std::chrono::steady_clock::time_point deadline,
                                       ClusterEngines* out);

@@ -172,6 +172,9 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"cluster.store_snapshot_s", integer(&c->cluster.store_snapshot_s, 0, 30 * 86400)},
       {"cluster.log_retention_s", integer(&c->cluster.log_retention_s, 0, 365 * 86400)},
       {"cluster.blob_grace_s", integer(&c->cluster.blob_grace_s, 0, 30 * 86400)},
+      {"cluster.tls_ca", string(&c->cluster.tls_ca, check_optional_path)},
+      {"cluster.tls_cert", string(&c->cluster.tls_cert, check_optional_path)},
+      {"cluster.tls_key", string(&c->cluster.tls_key, check_optional_path)},
       {"activation.chunk_tokens", integer(&c->activation.chunk_tokens, 1, 1 << 16)},
       {"activation.resident_mb", integer(&c->activation.resident_mb, 0, 1ll << 24)},
       {"activation.pinned_mb", integer(&c->activation.pinned_mb, 0, 1ll << 24)},
@@ -354,12 +357,32 @@ std::string validate_config(const Config& c) {
     if (c.cluster.etcd.empty()) return "cluster.enabled needs cluster.etcd (the lease servers)";
   }
   for (const auto& url : c.cluster.nats) {
-    if (std::string e = check_endpoint(url, "nats://"); !e.empty()) return "cluster.nats: " + e;
+    if (std::string e = check_endpoint(url, url.starts_with("tls://") ? "tls://" : "nats://");
+        !e.empty()) {
+      return "cluster.nats: " + e;
+    }
   }
+  const bool tls = cluster_tls(c.cluster);
   for (const auto& url : c.cluster.etcd) {
-    if (std::string e = check_endpoint(url, "http://"); !e.empty()) return "cluster.etcd: " + e;
+    if (std::string e = check_endpoint(url, tls ? "https://" : "http://"); !e.empty()) {
+      return "cluster.etcd: " + e + (tls ? " (TLS is on: cluster.tls_* or a tls:// server)" : "");
+    }
+  }
+  if (c.cluster.tls_cert.empty() != c.cluster.tls_key.empty()) {
+    return "cluster.tls_cert and cluster.tls_key go together";
   }
   return "";
+}
+
+bool cluster_tls(const ClusterConfig& c) {
+  if (!c.tls_ca.empty() || !c.tls_cert.empty() || !c.tls_key.empty()) return true;
+  for (const auto& url : c.nats) {
+    if (url.starts_with("tls://")) return true;
+  }
+  for (const auto& url : c.etcd) {
+    if (url.starts_with("https://")) return true;
+  }
+  return false;
 }
 
 std::string check_named_files(const Config& c) {
@@ -369,6 +392,13 @@ std::string check_named_files(const Config& c) {
     if (c.executor.models[i].empty()) continue;
     std::string key = std::string("executor.models.") + to_string(static_cast<CostTier>(i));
     files.emplace_back(std::move(key), c.executor.models[i]);
+  }
+  if (c.cluster.enabled) {
+    for (const auto& [key, path] : {std::pair{"cluster.tls_ca", &c.cluster.tls_ca},
+                                    std::pair{"cluster.tls_cert", &c.cluster.tls_cert},
+                                    std::pair{"cluster.tls_key", &c.cluster.tls_key}}) {
+      if (!path->empty()) files.emplace_back(key, *path);
+    }
   }
   for (const auto& [key, path] : files) {
     struct stat st {};

@@ -222,8 +222,14 @@ struct ClusterConfig {
   bool enabled = false;
   std::string name = "memos";     // names the log's stream, its subjects and the etcd keys
   std::string node_id;            // unique in the cluster and stable across restarts
-  std::vector<std::string> nats;  // "nats://host:port", tried in order
-  std::vector<std::string> etcd;  // "http://host:port", tried in order
+  std::vector<std::string> nats;  // "nats://host:port" or "tls://host:port", tried in order
+  std::vector<std::string> etcd;  // "http://host:port" or "https://host:port", tried in order
+  // TLS to both engines (cluster_tls()): the CA that signs their servers'
+  // certificates ("": the system's), and this node's certificate and key,
+  // shown to servers that verify clients (mutual TLS). PEM files.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
   std::uint32_t replicas = 3;     // of the log's stream, when this node creates it
   std::uint32_t lease_ms = 3000;  // an owner's lease: a failover takes about this long
   // The cubes' shards (docs/scale-out.md, "Shards"): each has its own owner,
@@ -306,6 +312,11 @@ std::string load_config_file(const std::string& path, Config* config);
 
 // Validates values set from any source. Returns "" or an error message.
 std::string validate_config(const Config& config);
+
+// Whether the node speaks TLS to the engines: a cluster.tls_* key is set,
+// or a server is named tls:// or https://. Both engines then (etcd's
+// endpoints must be https://).
+bool cluster_tls(const ClusterConfig& config);
 
 // Sets the keys the command line gave (config->command_line) over the
 // file's values.

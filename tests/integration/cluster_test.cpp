@@ -47,6 +47,7 @@
 #include "tests/support/memosd_process.h"
 #include "tests/support/preconditions.h"
 #include "tests/support/printing.h"
+#include "tests/support/test_certificates.h"
 
 using memos::testing::engines_installed;
 using memos::testing::eventually;
@@ -198,6 +199,53 @@ struct OwnerAndFollower {
 };
 
 }  // namespace
+
+// TLS to both engines (docs/scale-out.md, "TLS to the engines"): nodes
+// whose nats-server and etcd require TLS and a certificate of the cluster's
+// CA join with theirs, write on the owner, forward a follower's write to
+// it, and read both writes on either node.
+BOOST_AUTO_TEST_CASE(
+    nodes_join_and_write_over_tls_to_both_engines,
+    *boost::unit_test::label("engines") * boost::unit_test::precondition(engines_installed) *
+        boost::unit_test::precondition(memos::testing::HasProgram{memos::testing::kOpenssl})) {
+  memos::testing::TestCertificates certs;
+  Engines engines({certs.cert("server"), certs.key("server"), certs.ca()});
+  BOOST_TEST(engines.nats.url(0).starts_with("tls://"));
+  BOOST_TEST(engines.etcd.url(0).starts_with("https://"));
+  const std::string tls = "tls_ca = \"" + certs.ca() + "\"\ntls_cert = \"" + certs.cert() +
+                          "\"\ntls_key = \"" + certs.key() + "\"\n";
+  Node n1("n1", engines, tls);
+  create_cube_when_owner(n1);
+  Node n2("n2", engines, tls);
+  auto owner = n1.client();
+  auto follower = n2.client();
+  auto first = owner->add("c", memory("written on the owner over tls"));
+  BOOST_REQUIRE_MESSAGE(first.ok(), why(first));
+  // Forwarded over NATS to the owner, answered once n2 holds it.
+  memos::Result<memos::Item> second = memos::Error{memos::ErrorCode::unavailable};
+  BOOST_REQUIRE_MESSAGE(eventually(
+                            [&] {
+                              second = follower->add("c", memory("forwarded over tls"));
+                              return second.ok();
+                            },
+                            10s),
+                        why(second) << "\n"
+                                    << n2.process->log());
+  for (memos::Client* c : {owner.get(), follower.get()}) {
+    for (const auto& [id, text] :
+         {std::pair{first->id, std::string("written on the owner over tls")},
+          std::pair{second->id, std::string("forwarded over tls")}}) {
+      memos::Result<memos::Item> got = memos::Error{memos::ErrorCode::not_found};
+      BOOST_TEST(eventually(
+          [&] {
+            got = c->get("c", id);
+            return got.ok();
+          },
+          10s));
+      if (got.ok()) BOOST_TEST(got->text == text);
+    }
+  }
+}
 
 BOOST_FIXTURE_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_forwards_its_own,
                         OwnerAndFollower,

@@ -16,11 +16,12 @@
 
 namespace memos::testing {
 
-// One nats-server with JetStream and one etcd member, both listening.
+// One nats-server with JetStream and one etcd member, both listening;
+// with `tls`, both require TLS and a client certificate (engine_servers.h).
 struct SingleEngines {
-  NatsServers nats{1};
-  EtcdServers etcd{1};
-  SingleEngines() {
+  NatsServers nats;
+  EtcdServers etcd;
+  explicit SingleEngines(const EngineTls& tls = {}) : nats(1, tls), etcd(1, tls) {
     BOOST_REQUIRE_MESSAGE(nats.start(), nats.log(0));
     BOOST_REQUIRE_MESSAGE(etcd.start(), etcd.log(0));
   }

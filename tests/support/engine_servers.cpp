@@ -152,7 +152,8 @@ bool EngineServers::restart(int i, std::chrono::milliseconds timeout) {
 }
 
 std::string NatsServers::url(int i) const {
-  return "nats://127.0.0.1:" + std::to_string(client_port(i));
+  return (tls_.cert.empty() ? "nats://127.0.0.1:" : "tls://127.0.0.1:") +
+         std::to_string(client_port(i));
 }
 
 std::vector<std::string> NatsServers::command(int i) const {
@@ -163,6 +164,10 @@ std::vector<std::string> NatsServers::command(int i) const {
       << "listen: 127.0.0.1:" << client_port(i) << "\n"
       << "max_payload: 8MB\n"
       << "jetstream { store_dir: \"" << folder() << "/" << name << "\" }\n";
+  if (!tls_.cert.empty()) {
+    out << "tls {\n  cert_file: \"" << tls_.cert << "\"\n  key_file: \"" << tls_.key
+        << "\"\n  ca_file: \"" << tls_.ca << "\"\n  verify: true\n  timeout: 2\n}\n";
+  }
   if (size() > 1) {
     out << "cluster {\n  name: memos\n  listen: 127.0.0.1:" << peer_port(i) << "\n  routes: [\n";
     for (int j = 0; j < size(); ++j) {
@@ -174,7 +179,8 @@ std::vector<std::string> NatsServers::command(int i) const {
 }
 
 std::string EtcdServers::url(int i) const {
-  return "http://127.0.0.1:" + std::to_string(client_port(i));
+  return (tls_.cert.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") +
+         std::to_string(client_port(i));
 }
 
 std::vector<std::string> EtcdServers::command(int i) const {
@@ -184,17 +190,22 @@ std::vector<std::string> EtcdServers::command(int i) const {
   for (int j = 0; j < size(); ++j) {
     cluster += (j ? "," : "") + std::string("e") + std::to_string(j) + "=" + peer(j);
   }
-  return {kEtcd, "--name=" + name, "--data-dir=" + folder() + "/" + name,
-          "--listen-client-urls=" + url(i), "--advertise-client-urls=" + url(i),
-          "--listen-peer-urls=" + peer(i), "--initial-advertise-peer-urls=" + peer(i),
-          "--initial-cluster=" + cluster, "--initial-cluster-state=new",
-          "--initial-cluster-token=memos-test",
-          // Elections in a fraction of a second: tests wait on failovers.
-          // Pre-vote: a member cut off does not raise its term on every
-          // timeout, so its return does not depose the leader the others
-          // kept (memos-cluster(7)).
-          "--heartbeat-interval=50", "--election-timeout=500", "--pre-vote=true",
-          "--log-level=warn"};
+  std::vector<std::string> argv = {
+      kEtcd, "--name=" + name, "--data-dir=" + folder() + "/" + name,
+      "--listen-client-urls=" + url(i), "--advertise-client-urls=" + url(i),
+      "--listen-peer-urls=" + peer(i), "--initial-advertise-peer-urls=" + peer(i),
+      "--initial-cluster=" + cluster, "--initial-cluster-state=new",
+      "--initial-cluster-token=memos-test",
+      // Elections in a fraction of a second: tests wait on failovers.
+      // Pre-vote: a member cut off does not raise its term on every
+      // timeout, so its return does not depose the leader the others
+      // kept (memos-cluster(7)).
+      "--heartbeat-interval=50", "--election-timeout=500", "--pre-vote=true", "--log-level=warn"};
+  if (!tls_.cert.empty()) {
+    argv.insert(argv.end(), {"--cert-file=" + tls_.cert, "--key-file=" + tls_.key,
+                             "--trusted-ca-file=" + tls_.ca, "--client-cert-auth=true"});
+  }
+  return argv;
 }
 
 }  // namespace memos::testing

@@ -54,25 +54,42 @@ class EngineServers {
   std::vector<pid_t> pids_;
 };
 
-// nats-server with JetStream (max_payload 8 MiB); with several, a cluster
-// whose JetStream replicates with Raft.
-class NatsServers : public EngineServers {
- public:
-  explicit NatsServers(int count) : EngineServers(count) {}
-  std::string url(int i) const override;
-
- protected:
-  std::vector<std::string> command(int i) const override;
+// A server's TLS files (test_certificates.h): its certificate and key, and
+// the CA that signs the clients it accepts. Empty: plain TCP.
+struct EngineTls {
+  std::string cert, key, ca;
 };
 
-// etcd; with several, one cluster.
-class EtcdServers : public EngineServers {
+// nats-server with JetStream (max_payload 8 MiB); with several, a cluster
+// whose JetStream replicates with Raft. With `tls`, clients must speak TLS
+// and show a certificate the CA signed (tls://127.0.0.1:port).
+class NatsServers : public EngineServers {
  public:
-  explicit EtcdServers(int count) : EngineServers(count) {}
+  explicit NatsServers(int count, EngineTls tls = {})
+      : EngineServers(count), tls_(std::move(tls)) {}
   std::string url(int i) const override;
 
  protected:
   std::vector<std::string> command(int i) const override;
+
+ private:
+  const EngineTls tls_;
+};
+
+// etcd; with several, one cluster. With `tls`, its clients' port speaks
+// only HTTPS and asks for a client certificate the CA signed
+// (https://127.0.0.1:port).
+class EtcdServers : public EngineServers {
+ public:
+  explicit EtcdServers(int count, EngineTls tls = {})
+      : EngineServers(count), tls_(std::move(tls)) {}
+  std::string url(int i) const override;
+
+ protected:
+  std::vector<std::string> command(int i) const override;
+
+ private:
+  const EngineTls tls_;
 };
 
 }  // namespace memos::testing

@@ -116,6 +116,25 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
   BOOST_TEST(Config{}.cluster.log_retention_s == 259200u);  // three days
   BOOST_TEST(c.cluster.blob_grace_s == 60u);
   BOOST_TEST(Config{}.cluster.blob_grace_s == 3600u);
+  BOOST_TEST(!cluster_tls(c.cluster));
+  BOOST_TEST(!cluster_tls(Config{}.cluster));
+
+  // TLS to the engines: the files, and servers named for it.
+  Config secure;
+  err = load(
+      "[cluster]\nnats = [\"tls://10.0.0.1:4222\", \"nats://10.0.0.2:4222\"]\n"
+      "etcd = [\"https://10.0.0.1:2379\"]\ntls_ca = \"/etc/memos/ca.pem\"\n"
+      "tls_cert = \"/etc/memos/n1.pem\"\ntls_key = \"/etc/memos/n1.key\"\n",
+      &secure);
+  BOOST_REQUIRE_MESSAGE(err.empty(), err);
+  BOOST_TEST(cluster_tls(secure.cluster));
+  BOOST_TEST(secure.cluster.tls_ca == "/etc/memos/ca.pem");
+  BOOST_TEST(secure.cluster.tls_cert == "/etc/memos/n1.pem");
+  BOOST_TEST(secure.cluster.tls_key == "/etc/memos/n1.key");
+  Config by_scheme;  // a tls:// server alone turns it on, with the system's CAs
+  err = load("[cluster]\nnats = [\"tls://a:1\"]\netcd = [\"https://a:2\"]\n", &by_scheme);
+  BOOST_REQUIRE_MESSAGE(err.empty(), err);
+  BOOST_TEST(cluster_tls(by_scheme.cluster));
 
   const std::pair<std::string, std::string> refused[] = {
       {"[cluster]\nname = \"a.b\"\n", "letters, digits"},  // a subject token separator
@@ -132,7 +151,18 @@ BOOST_AUTO_TEST_CASE(cluster_settings_are_read_and_hostile_ones_refused) {
       {"[cluster]\nnats = [\"nats://host:65536\"]\n", "no port from 1 to 65535"},
       {"[cluster]\nnats = [\"nats://host:99999999999999999999\"]\n", "no port"},
       {"[cluster]\nnats = [\"nats://us er@host:1\"]\n", "host name cannot have"},
-      {"[cluster]\netcd = [\"https://host:2379\"]\n", "does not start with http://"},
+      {"[cluster]\netcd = [\"ftp://host:2379\"]\n", "does not start with http://"},
+      {"[cluster]\netcd = [\"http://host:2379\"]\ntls_ca = \"/ca.pem\"\n",
+       "does not start with https://"},
+      {"[cluster]\nnats = [\"tls://a:1\"]\netcd = [\"http://host:2379\"]\n", "TLS is on"},
+      {"[cluster]\netcd = [\"https://a:1\", \"http://b:2\"]\n", "does not start with https://"},
+      {"[cluster]\nnats = [\"tls://host\"]\n", "host:port"},
+      {"[cluster]\nnats = [\"tls:/host:1\"]\n", "does not start with nats://"},
+      {"[cluster]\ntls_cert = \"/n1.pem\"\n", "go together"},
+      {"[cluster]\ntls_key = \"/n1.key\"\n", "go together"},
+      {"[cluster]\ntls_ca = 5\n", "string"},
+      {"[cluster]\ntls_ca = [\"/ca.pem\"]\n", "string"},
+      {"[cluster]\ntls_ca = \"/ca\\u0000.pem\"\n", "tls_ca"},
       {"[cluster]\netcd = [\"http://:2379\"]\n", "host:port"},
       {"[cluster]\nreplicas = 0\n", "out of range"},
       {"[cluster]\nreplicas = 7\n", "out of range"},
