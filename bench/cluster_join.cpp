@@ -65,8 +65,8 @@ std::unique_ptr<MemosdProcess> start_node(const Options& opts, const TempDir& di
   const std::string conf = dir.path() + "/memosd.conf";
   std::ofstream(conf) << "[cluster]\nenabled = true\nname = \"bench\"\nnode_id = \"" << name
                       << "\"\nnats = [\"" << nats.url(0) << "\"]\netcd = [\"" << etcd.url(0)
-                      << "\"]\nreplicas = 1\nlease_ms = 1500\nindex_share_s = " << share_s
-                      << "\nindex_share_min_items = 1000\n"
+                      << "\"]\nreplicas = 1\nlease_ms = 1500\nshards = 1\nindex_share_s = "
+                      << share_s << "\nindex_share_min_items = 1000\n"
                       << more;
   auto process = std::make_unique<MemosdProcess>(opts.memosd, dir.path(),
                                                  std::vector<std::string>{"--config", conf});

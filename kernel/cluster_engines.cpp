@@ -46,11 +46,15 @@ store::Status retry_while_unavailable(std::chrono::steady_clock::time_point dead
   }
 }
 
-store::Status agree_on_shards(const ClusterConfig& config, cluster::EtcdClient& etcd,
+store::Status agree_on_shards(const ClusterConfig& config, std::uint32_t store_shards,
+                              cluster::EtcdClient& etcd,
                               std::chrono::steady_clock::time_point deadline,
                               std::uint32_t* agreed) {
   const std::string key = cluster::shard_count_key(config.name);
-  const std::string mine = std::to_string(config.shards == 0 ? 1 : config.shards);
+  const std::uint32_t proposed = config.shards != 0  ? config.shards
+                                 : store_shards != 0 ? store_shards
+                                                     : kDefaultClusterShards;
+  const std::string mine = std::to_string(proposed);
   bool created = false;
   cluster::EtcdKeyValue kept;
   store::Status s =

@@ -37,12 +37,20 @@ struct ClusterEngines {
   std::unique_ptr<cluster::EtcdClient> etcd;
 };
 
+// The shard count a node making a cluster gives it when cluster.shards is
+// 0 and its store has none of its own (docs/scale-out.md, "Shards").
+inline constexpr std::uint32_t kDefaultClusterShards = 16;
+
 // The cluster's shard count, kept in etcd by the node that made the
-// cluster: `config.shards` when this node makes it (1 when that is 0), and
-// when it joins one, the count kept (a node configured with another is
-// refused). Waits up to `deadline` for etcd. Errors: conflict (another
-// count configured), unavailable, corrupt (the key is not a count).
-store::Status agree_on_shards(const ClusterConfig& config, cluster::EtcdClient& etcd,
+// cluster, and when it joins one, the count kept (a node configured with
+// another is refused). A node that makes it gives `config.shards`, or when
+// that is 0, `store_shards` (Store::shards_made_for: a store that already
+// issued ids keeps its count, so a single node's store turns into a
+// cluster's), or when that is 0 too, kDefaultClusterShards. Waits up to
+// `deadline` for etcd. Errors: conflict (another count configured),
+// unavailable, corrupt (the key is not a count).
+store::Status agree_on_shards(const ClusterConfig& config, std::uint32_t store_shards,
+                              cluster::EtcdClient& etcd,
                               std::chrono::steady_clock::time_point deadline,
                               std::uint32_t* agreed);
 

@@ -235,8 +235,9 @@ struct ClusterConfig {
   // The cubes' shards (docs/scale-out.md, "Shards"): each has its own owner,
   // lease and subject of the log. Fixed when the cluster is made (kept in
   // etcd; a node configured otherwise refuses to start). 0: the cluster's
-  // count, 1 when this node makes the cluster; the daemon sets it to the
-  // count agreed before it opens the store (agree_on_shards()).
+  // count; when this node makes the cluster, its store's if it has issued
+  // ids, else 16 (kDefaultClusterShards); the daemon sets it to the count
+  // agreed before it opens the store (agree_on_shards()).
   std::uint32_t shards = 0;
   // A follower fetches each blob as it applies the record that references
   // it (kernel/blob_prefetch.h); off, a node fetches a blob on first use.

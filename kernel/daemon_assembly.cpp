@@ -102,9 +102,14 @@ Status Daemon::connect_cluster() {
   cluster_engines_ = std::make_unique<ClusterEngines>();
   const auto deadline = std::chrono::steady_clock::now() + kClusterStartTimeout;
   store::Status s = connect_cluster_engines(config_.cluster, deadline, &*cluster_engines_);
-  // Before the store opens: it keeps each shard's last id.
-  std::uint32_t shards = 0;
-  if (s.ok()) s = agree_on_shards(config_.cluster, *cluster_engines_->etcd, deadline, &shards);
+  // Before the store opens: it keeps each shard's last id. A store that
+  // already issued ids (a single node's, turned into a cluster's) proposes
+  // its own count.
+  std::uint32_t store_shards = 0, shards = 0;
+  if (s.ok()) s = store::Store::shards_made_for(store_dir(), &store_shards);
+  if (s.ok()) {
+    s = agree_on_shards(config_.cluster, store_shards, *cluster_engines_->etcd, deadline, &shards);
+  }
   if (!s.ok()) return failed(s.message);
   if (config_.cluster.shards == 0) {
     spdlog::info("cluster {}: {} shard(s), as the cluster was made", config_.cluster.name, shards);

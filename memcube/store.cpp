@@ -3,6 +3,7 @@
 #include "memcube/store.h"
 
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -58,6 +59,63 @@ Status from_mdb(int rc, std::string_view what) {
 // ---- Store ------------------------------------------------------------------
 
 Store::Store() : tables_(std::make_unique<Tables>()) {}
+
+Status Store::shards_made_for(const std::string& dir, std::uint32_t* shards) {
+  *shards = 0;
+  if (::access((dir + "/data.mdb").c_str(), F_OK) != 0) return {};
+  MDB_env* env = nullptr;
+  int rc = mdb_env_create(&env);
+  if (rc) return from_mdb(rc, "mdb_env_create");
+  // Read-only and without the lock file: the caller holds the data folder,
+  // so no other process writes it, and this environment closes before the
+  // store opens.
+  struct Closer {
+    MDB_env* env;
+    ~Closer() { mdb_env_close(env); }
+  } closer{env};
+  if ((rc = mdb_env_set_maxdbs(env, 32))) return from_mdb(rc, "mdb_env_set_maxdbs");
+  if ((rc = mdb_env_open(env, dir.c_str(), MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0600))) {
+    Status s = from_mdb(rc, "reading the store in " + dir);
+    if (s.code == Errc::not_found) s.code = Errc::io;
+    return s;
+  }
+  MDB_txn* txn = nullptr;
+  if ((rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn))) return from_mdb(rc, "mdb_txn_begin");
+  MDB_dbi meta;
+  rc = mdb_dbi_open(txn, table_name(TableId::meta), 0, &meta);
+  if (rc == MDB_NOTFOUND) {
+    mdb_txn_abort(txn);
+    return {};
+  }
+  if (rc) {
+    mdb_txn_abort(txn);
+    return from_mdb(rc, "mdb_dbi_open");
+  }
+  MDB_val key = as_val("shards"), val;
+  rc = mdb_get(txn, meta, &key, &val);
+  Status result;
+  if (rc == 0) {
+    const std::uint64_t kept = val.mv_size == 4 ? get_be(static_cast<char*>(val.mv_data), 4) : 0;
+    if (kept == 0 || kept > kMaxShards) {
+      result = {Errc::corrupt, "store in " + dir + ": its meta row 'shards' is damaged"};
+    } else {
+      *shards = static_cast<std::uint32_t>(kept);
+    }
+  } else if (rc == MDB_NOTFOUND) {
+    const std::string last_name = last_id_key(0);
+    MDB_val last_key = as_val(last_name), last;
+    rc = mdb_get(txn, meta, &last_key, &last);
+    if (rc == 0) {
+      *shards = 1;
+    } else if (rc != MDB_NOTFOUND) {
+      result = from_mdb(rc, "reading last_id");
+    }
+  } else {
+    result = from_mdb(rc, "reading the store's shards");
+  }
+  mdb_txn_abort(txn);
+  return result;
+}
 
 std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& options,
                                    Status* status) {

@@ -72,6 +72,12 @@ class Store {
   // the store's), corrupt.
   static std::unique_ptr<Store> open(const std::string& dir, const StoreOptions& options,
                                      Status* status);
+  // The shard count the store in `dir` must be opened for, read without
+  // opening it for writing (no other environment of it may be open in this
+  // process): its meta "shards", 1 for a store that issued ids before it had
+  // shards, 0 for none yet (no store, or one that issued nothing: any
+  // count). Errors: io, corrupt (a damaged "shards" row).
+  static Status shards_made_for(const std::string& dir, std::uint32_t* shards);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

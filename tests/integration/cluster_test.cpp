@@ -66,13 +66,14 @@ struct Node {
   TempDir dir;
   std::unique_ptr<MemosdProcess> process;
 
-  // `more`: keys added to its [cluster] section.
-  Node(std::string node, const Engines& engines, const std::string& more = "")
+  // `more`: keys added to its [cluster] section; `shards`: as cluster_conf's.
+  Node(std::string node, const Engines& engines, const std::string& more = "",
+       std::uint32_t shards = 1)
       : name(std::move(node)) {
     // Open to the other uids a test runs clients as.
     ::chmod(dir.path().c_str(), 0755);
     const std::string conf = dir.path() + "/memosd.conf";
-    std::ofstream(conf) << memos::testing::cluster_conf("t", name, engines) << more;
+    std::ofstream(conf) << memos::testing::cluster_conf("t", name, engines, shards) << more;
     process = std::make_unique<MemosdProcess>(MEMOS_MEMOSD, dir.path(),
                                               std::vector<std::string>{"--config", conf});
     start();
@@ -203,7 +204,9 @@ struct OwnerAndFollower {
 // TLS to both engines (docs/scale-out.md, "TLS to the engines"): nodes
 // whose nats-server and etcd require TLS and a certificate of the cluster's
 // CA join with theirs, write on the owner, forward a follower's write to
-// it, and read both writes on either node.
+// it, and read both writes on either node. Neither names cluster.shards:
+// the cluster is made with the default, 16, and its leases (one a shard)
+// go through TLS too.
 BOOST_AUTO_TEST_CASE(
     nodes_join_and_write_over_tls_to_both_engines,
     *boost::unit_test::label("engines") * boost::unit_test::precondition(engines_installed) *
@@ -214,11 +217,14 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(engines.etcd.url(0).starts_with("https://"));
   const std::string tls = "tls_ca = \"" + certs.ca() + "\"\ntls_cert = \"" + certs.cert() +
                           "\"\ntls_key = \"" + certs.key() + "\"\n";
-  Node n1("n1", engines, tls);
+  Node n1("n1", engines, tls, 0);
   create_cube_when_owner(n1);
-  Node n2("n2", engines, tls);
+  Node n2("n2", engines, tls, 0);
   auto owner = n1.client();
   auto follower = n2.client();
+  auto status = owner->cluster_status();
+  BOOST_REQUIRE_MESSAGE(status.ok(), why(status));
+  BOOST_TEST(status->shards.size() == 16u);
   auto first = owner->add("c", memory("written on the owner over tls"));
   BOOST_REQUIRE_MESSAGE(first.ok(), why(first));
   // Forwarded over NATS to the owner, answered once n2 holds it.
@@ -245,6 +251,43 @@ BOOST_AUTO_TEST_CASE(
       if (got.ok()) BOOST_TEST(got->text == text);
     }
   }
+}
+
+// A single node's store turned into a cluster's (cluster.enabled added, no
+// cluster.shards): the node makes the cluster with its store's one shard,
+// not the default 16 its store could not be opened for, and serves what it
+// held.
+BOOST_AUTO_TEST_CASE(a_single_nodes_store_makes_a_cluster_of_its_one_shard,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  Engines engines;
+  TempDir dir;
+  const std::string conf = dir.path() + "/memosd.conf";
+  std::ofstream(conf) << "log_level = \"info\"\n";
+  MemosdProcess node(MEMOS_MEMOSD, dir.path(), {"--config", conf});
+  BOOST_REQUIRE_MESSAGE(node.start(30s), node.log());
+  std::uint64_t id = 0;
+  {
+    auto c = memos::Client::connect(node.socket());
+    BOOST_REQUIRE_MESSAGE(c.ok(), why(c));
+    BOOST_REQUIRE((*c)->cube_create("c").ok());
+    auto added = (*c)->add("c", memory("held before the cluster"));
+    BOOST_REQUIRE_MESSAGE(added.ok(), why(added));
+    id = added->id;
+  }
+  BOOST_REQUIRE(node.stop() == 0);
+  std::ofstream(conf) << memos::testing::cluster_conf("t", "n1", engines, 0);
+  BOOST_REQUIRE_MESSAGE(node.start(30s), node.log());
+  BOOST_TEST(node.log().find("1 shard(s), as the cluster was made") != std::string::npos,
+             node.log());
+  auto c = memos::Client::connect(node.socket());
+  BOOST_REQUIRE_MESSAGE(c.ok(), why(c));
+  auto status = (*c)->cluster_status();
+  BOOST_REQUIRE_MESSAGE(status.ok(), why(status));
+  BOOST_TEST(status->shards.size() == 1u);
+  auto got = (*c)->get("c", id);
+  BOOST_REQUIRE_MESSAGE(got.ok(), why(got));
+  BOOST_TEST(got->text == "held before the cluster");
 }
 
 BOOST_FIXTURE_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_forwards_its_own,
@@ -745,9 +788,9 @@ BOOST_AUTO_TEST_CASE(each_tenant_writes_its_own_shard_and_every_node_reads_them_
                          boost::unit_test::precondition(memos::testing::is_root)) {
   constexpr std::uint32_t kShards = 4;
   Engines engines;
-  Node n1{"n1", engines, "shards = 4\n"};
+  Node n1{"n1", engines, "", 4};
   create_cube_when_owner(n1);  // root's cube "c", once n1 owns its shard
-  Node n2{"n2", engines, "shards = 4\n"};
+  Node n2{"n2", engines, "", 4};
   std::uint32_t other = 42451;  // a tenant of another shard than root's
   while (memos::store::shard_of(other, kShards) == memos::store::shard_of(0, kShards)) ++other;
   // n1, alone at first, claimed every shard; n2 joining gets half of them,
@@ -833,13 +876,13 @@ BOOST_AUTO_TEST_CASE(each_tenant_writes_its_own_shard_and_every_node_reads_them_
   // Another count: refused at start, naming the cluster's.
   TempDir dir;
   const std::string conf = dir.path() + "/memosd.conf";
-  std::ofstream(conf) << memos::testing::cluster_conf("t", "n3", engines) << "shards = 2\n";
+  std::ofstream(conf) << memos::testing::cluster_conf("t", "n3", engines, 2);
   MemosdProcess n3(MEMOS_MEMOSD, dir.path(), {"--config", conf});
   BOOST_TEST(!n3.start(30s));
   BOOST_TEST(n3.log().find("was made with cluster.shards = 4") != std::string::npos, n3.log());
 
   // No count: the cluster's, and its writes go to their shards' owners.
-  Node n4{"n4", engines};
+  Node n4{"n4", engines, "", 0};
   BOOST_TEST(n4.process->log().find("4 shard(s), as the cluster was made") != std::string::npos,
              n4.process->log());
   auto from_n4 = n4.client()->cluster_status();

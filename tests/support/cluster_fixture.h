@@ -8,6 +8,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <thread>
@@ -29,12 +30,14 @@ struct SingleEngines {
 
 // memosd.conf's [cluster] section for node `node` of cluster `cluster` on
 // `engines`: one replica, a 1.5 s lease, so that failovers in tests take
-// about two seconds.
+// about two seconds; `shards` shards (0: no key, the cluster's count, 16 for
+// the node that makes it).
 inline std::string cluster_conf(const std::string& cluster, const std::string& node,
-                                const SingleEngines& engines) {
+                                const SingleEngines& engines, std::uint32_t shards = 1) {
   return "[cluster]\nenabled = true\nname = \"" + cluster + "\"\nnode_id = \"" + node +
          "\"\nnats = [\"" + engines.nats.url(0) + "\"]\netcd = [\"" + engines.etcd.url(0) +
-         "\"]\nreplicas = 1\nlease_ms = 1500\n";
+         "\"]\nreplicas = 1\nlease_ms = 1500\n" +
+         (shards ? "shards = " + std::to_string(shards) + "\n" : std::string());
 }
 
 // Polls `condition` every `step` until it holds (true) or `timeout` has

@@ -3,6 +3,7 @@
 
 #include <lmdb.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -39,10 +40,10 @@ ItemPatch text_patch(std::string text) {
   return p;
 }
 
-// Makes the closed store in `dir` look as a memosd of schema `version` left
-// it: the tables a later schema added are dropped, the version rewritten.
-void make_old_store(const std::string& dir, char version,
-                    std::initializer_list<const char*> later_tables) {
+// Runs `edit` in a write transaction of raw LMDB on the closed store in
+// `dir`, and commits it: how a test damages or ages a store. `edit` gets
+// the transaction and the meta table.
+void edit_raw_store(const std::string& dir, const std::function<void(MDB_txn*, MDB_dbi)>& edit) {
   MDB_env* env;
   mdb_env_create(&env);
   mdb_env_set_maxdbs(env, 32);
@@ -51,16 +52,25 @@ void make_old_store(const std::string& dir, char version,
   mdb_txn_begin(env, nullptr, 0, &txn);
   MDB_dbi meta;
   BOOST_REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
-  for (const char* table : later_tables) {
-    MDB_dbi dbi;
-    BOOST_REQUIRE(mdb_dbi_open(txn, table, 0, &dbi) == 0);
-    BOOST_REQUIRE(mdb_drop(txn, dbi, 1) == 0);
-  }
-  char schema[4] = {0, 0, 0, version};
-  MDB_val k{6, const_cast<char*>("schema")}, v{4, schema};
-  BOOST_REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
+  edit(txn, meta);
   BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
   mdb_env_close(env);
+}
+
+// Makes the closed store in `dir` look as a memosd of schema `version` left
+// it: the tables a later schema added are dropped, the version rewritten.
+void make_old_store(const std::string& dir, char version,
+                    std::initializer_list<const char*> later_tables) {
+  edit_raw_store(dir, [&](MDB_txn* txn, MDB_dbi meta) {
+    for (const char* table : later_tables) {
+      MDB_dbi dbi;
+      BOOST_REQUIRE(mdb_dbi_open(txn, table, 0, &dbi) == 0);
+      BOOST_REQUIRE(mdb_drop(txn, dbi, 1) == 0);
+    }
+    char schema[4] = {0, 0, 0, version};
+    MDB_val k{6, const_cast<char*>("schema")}, v{4, schema};
+    BOOST_REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
+  });
 }
 
 }  // namespace
@@ -322,6 +332,42 @@ BOOST_AUTO_TEST_CASE(each_shard_issues_ids_of_its_own_residue) {
   for (std::uint32_t shards : {1u, 2u, 5u}) refused(dir.path(), shards, "made for 4 shard(s)");
 }
 
+// What a node making a cluster asks of its store before it opens it
+// (Store::shards_made_for): the count it must be opened for, or 0 when any
+// will do; a damaged row is refused, not taken for a count.
+BOOST_AUTO_TEST_CASE(a_store_says_the_shards_it_was_made_for) {
+  auto made_for = [](const std::string& path) {
+    std::uint32_t shards = 99;
+    const Status s = Store::shards_made_for(path, &shards);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    return shards;
+  };
+  TempDir none, empty, single, four, damaged;
+  BOOST_TEST(made_for(none.path()) == 0u);  // no store yet
+  open_store(empty.path()).reset();
+  BOOST_TEST(made_for(empty.path()) == 0u);  // opened once, no id issued
+  {
+    auto store = open_store(single.path());
+    std::optional<WriteTxn> txn;
+    BOOST_REQUIRE(store->begin_write(&txn).ok());
+    txn->next_id(1'700'000'000'000);
+    BOOST_REQUIRE(txn->commit().ok());
+  }
+  BOOST_TEST(made_for(single.path()) == 1u);  // a single node's, with ids
+  open_store(four.path(), 4).reset();
+  BOOST_TEST(made_for(four.path()) == 4u);
+  BOOST_TEST(open_store(four.path(), 4)->shards() == 4u);  // still opens after the read
+  open_store(damaged.path(), 4).reset();
+  edit_raw_store(damaged.path(), [](MDB_txn* txn, MDB_dbi meta) {
+    MDB_val k{6, const_cast<char*>("shards")}, v{3, const_cast<char*>("\x01\x02\x03")};
+    BOOST_REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
+  });
+  std::uint32_t shards = 0;
+  const Status s = Store::shards_made_for(damaged.path(), &shards);
+  BOOST_TEST((s.code == Errc::corrupt), s.message);
+  BOOST_TEST(shards == 0u);
+}
+
 // The writers that sweep many tenants' rows write only their shard's:
 // each shard's owner runs them for its own shard, and its record carries
 // nothing another shard's owner writes.
@@ -579,24 +625,18 @@ BOOST_AUTO_TEST_CASE(corrupt_records_are_reported_not_crashed_on) {
                 }).ok());
   store.reset();
   // Overwrite the item's head with garbage through raw LMDB.
-  MDB_env* env;
-  mdb_env_create(&env);
-  mdb_env_set_maxdbs(env, 8);
-  BOOST_REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0600) == 0);
-  MDB_txn* txn;
-  mdb_txn_begin(env, nullptr, 0, &txn);
-  MDB_dbi items;
-  BOOST_REQUIRE(mdb_dbi_open(txn, "items", 0, &items) == 0);
-  MDB_cursor* cursor;
-  mdb_cursor_open(txn, items, &cursor);
-  MDB_val k, v;
-  BOOST_REQUIRE(mdb_cursor_get(cursor, &k, &v, MDB_FIRST) == 0);
-  std::string garbage(24, '\xff');
-  MDB_val g{garbage.size(), garbage.data()};
-  BOOST_REQUIRE(mdb_cursor_put(cursor, &k, &g, MDB_CURRENT) == 0);
-  mdb_cursor_close(cursor);
-  BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
-  mdb_env_close(env);
+  edit_raw_store(dir.path(), [](MDB_txn* txn, MDB_dbi) {
+    MDB_dbi items;
+    BOOST_REQUIRE(mdb_dbi_open(txn, "items", 0, &items) == 0);
+    MDB_cursor* cursor;
+    mdb_cursor_open(txn, items, &cursor);
+    MDB_val k, v;
+    BOOST_REQUIRE(mdb_cursor_get(cursor, &k, &v, MDB_FIRST) == 0);
+    std::string garbage(24, '\xff');
+    MDB_val g{garbage.size(), garbage.data()};
+    BOOST_REQUIRE(mdb_cursor_put(cursor, &k, &g, MDB_CURRENT) == 0);
+    mdb_cursor_close(cursor);
+  });
 
   store = open_store(dir.path());
   std::optional<ReadTxn> r;
