@@ -436,6 +436,7 @@ Status ClusterNode::report(std::chrono::milliseconds timeout, ClusterReport* out
   } else {
     r.bucket.note = u.message;
   }
+  report_compaction(&r.compaction);
   store::Status s = membership_->gather(timeout, &r.nodes);
   if (!s.ok()) {
     // Without the roster, this node still reports itself.

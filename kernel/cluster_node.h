@@ -103,6 +103,12 @@ struct ClusterReport {
     std::uint64_t blobs = 0, bytes = 0;  // cluster::BucketUsage
     std::string note;                    // why the figures are missing
   } bucket;
+  struct Compaction {
+    std::string snapshot_node;  // "" none published yet
+    std::uint64_t snapshot_time_ms = 0, snapshot_bytes = 0;
+    std::vector<std::uint64_t> floor;  // [shard]
+    std::string note;                  // why a figure is missing
+  } compaction;
 };
 
 class ClusterNode {
@@ -188,6 +194,10 @@ class ClusterNode {
   // it on a worker. Returns false when this node did nothing (not shard 0's
   // owner, no snapshot bucket); failures are logged and counted.
   bool compact_log();
+  // The newest store snapshot and the log's floor, as etcd says now (for
+  // report()); a figure etcd could not give is left out, and the note says
+  // why.
+  void report_compaction(ClusterReport::Compaction* out);
   // What this node's log compaction did (memctl metrics); zeros without
   // the snapshot bucket.
   StoreSnapshotCounters store_snapshots() const;

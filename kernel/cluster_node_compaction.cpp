@@ -33,6 +33,25 @@ void ClusterNode::open_store_snapshots(std::chrono::milliseconds timeout) {
   }
 }
 
+void ClusterNode::report_compaction(ClusterReport::Compaction* out) {
+  if (!store_snapshots_) {
+    out->note = "this node cannot read the store snapshots' bucket";
+    return;
+  }
+  StoreSnapshotInfo newest;
+  if (Status s = store_snapshots_->newest(&newest); s.ok()) {
+    out->snapshot_node = newest.node;
+    out->snapshot_time_ms = newest.covers.time_ms;
+    out->snapshot_bytes = newest.bytes;
+  } else if (s.code != Code::not_found) {
+    out->note = "store snapshot: " + s.message;
+  }
+  if (Status s = read_log_floor(*etcd_, config_.name, config_.shards, &out->floor); !s.ok()) {
+    out->floor.clear();
+    out->note += (out->note.empty() ? "" : "; ") + ("log floor: " + s.message);
+  }
+}
+
 bool ClusterNode::compact_log() {
   // One node does it, as a rule: two at once are safe (etcd's revisions
   // decide), only wasteful.

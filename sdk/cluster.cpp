@@ -24,6 +24,7 @@ std::future<Result<ClusterStatus>> Client::cluster_status_async() {
                           c.getLeaseMs(),
                           {},
                           {},
+                          {},
                           {}};
         for (auto s : c.getShards()) {
           out.shards.push_back(
@@ -36,6 +37,12 @@ std::future<Result<ClusterStatus>> Client::cluster_status_async() {
         }
         auto b = c.getBucket();
         out.bucket = BucketStatus{str(b.getName()), b.getBlobs(), b.getBytes(), str(b.getNote())};
+        auto k = c.getCompaction();
+        out.compaction.snapshot_node = str(k.getSnapshotNode());
+        out.compaction.snapshot_time_ms = k.getSnapshotTimeMs();
+        out.compaction.snapshot_bytes = k.getSnapshotBytes();
+        for (std::uint64_t f : k.getFloor()) out.compaction.floor.push_back(f);
+        out.compaction.note = str(k.getNote());
         return out;
       });
 }

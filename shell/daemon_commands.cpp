@@ -3,6 +3,8 @@
 // cluster and a plugin print.
 #include "shell/daemon_commands.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <utility>
@@ -141,6 +143,11 @@ int cluster_status(memos::Client& client, const Output& out) {
                      {"blobs", c.bucket.blobs},
                      {"bytes", c.bucket.bytes},
                      {"note", c.bucket.note}};
+      j["compaction"] = {{"snapshot_node", c.compaction.snapshot_node},
+                         {"snapshot_time_ms", c.compaction.snapshot_time_ms},
+                         {"snapshot_bytes", c.compaction.snapshot_bytes},
+                         {"floor", c.compaction.floor},
+                         {"note", c.compaction.note}};
     }
     return out.emit(j);
   }
@@ -150,11 +157,15 @@ int cluster_status(memos::Client& client, const Output& out) {
   }
   std::printf("cluster %s, as node %s sees it (log replicas: %u, lease: %u ms)\n", c.name.c_str(),
               c.node.c_str(), c.replicas, c.lease_ms);
-  std::printf("%-6s %-20s %12s\n", "SHARD", "OWNER", "LAST RECORD");
+  // FLOOR: the log keeps no record of the shard at or below it (compacted).
+  std::printf("%-6s %-20s %12s %12s\n", "SHARD", "OWNER", "LAST RECORD", "FLOOR");
   for (const auto& s : c.shards) {
-    std::printf("%-6u %-20s %12llu%s%s\n", s.shard, s.owner.empty() ? "(none)" : s.owner.c_str(),
-                static_cast<unsigned long long>(s.last_sequence), s.note.empty() ? "" : "  ",
-                s.note.c_str());
+    const std::uint64_t floor =
+        s.shard < c.compaction.floor.size() ? c.compaction.floor[s.shard] : 0;
+    std::printf("%-6u %-20s %12llu %12llu%s%s\n", s.shard,
+                s.owner.empty() ? "(none)" : s.owner.c_str(),
+                static_cast<unsigned long long>(s.last_sequence),
+                static_cast<unsigned long long>(floor), s.note.empty() ? "" : "  ", s.note.c_str());
   }
   std::printf("%-20s %-9s %12s %8s %10s %10s\n", "NODE", "ROLE", "POSITION", "BEHIND", "APPENDED",
               "APPLIED");
@@ -177,6 +188,21 @@ int cluster_status(memos::Client& client, const Output& out) {
                 c.bucket.name.c_str(), static_cast<unsigned long long>(c.bucket.blobs),
                 static_cast<double>(c.bucket.bytes) / (1 << 20));
   }
+  if (c.compaction.snapshot_node.empty()) {
+    std::printf("store snapshot: none published yet\n");
+  } else {
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    const double age_s =
+        std::max<double>(
+            0, static_cast<double>(now_ms) - static_cast<double>(c.compaction.snapshot_time_ms)) /
+        1000;
+    std::printf("store snapshot: by node %s, %.1f MiB, %.0f s old\n",
+                c.compaction.snapshot_node.c_str(),
+                static_cast<double>(c.compaction.snapshot_bytes) / (1 << 20), age_s);
+  }
+  if (!c.compaction.note.empty()) std::printf("compaction: %s\n", c.compaction.note.c_str());
   return 0;
 }
 

@@ -678,6 +678,17 @@ struct ClusterStatus {
   shards @5 :List(ShardStatus);
   nodes @6 :List(NodeStatus);  # by node id
   bucket @7 :BucketStatus;
+  compaction @8 :CompactionStatus;
+}
+
+# Log compaction (memos-cluster(7)): the newest store snapshot a node
+# published, and how far each shard's log was compacted.
+struct CompactionStatus {
+  snapshotNode @0 :Text;     # "" no snapshot published yet
+  snapshotTimeMs @1 :UInt64; # when its copy began, ms since the epoch (its node's clock)
+  snapshotBytes @2 :UInt64;
+  floor @3 :List(UInt64);    # per shard: the log keeps no record at or below it (0: none removed)
+  note @4 :Text;             # why a figure is missing (etcd did not answer, or holds a bad key)
 }
 
 # The object store bucket that holds the cluster's KV states and adapters,

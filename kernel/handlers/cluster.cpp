@@ -45,6 +45,13 @@ void put_report(const ClusterReport& c, wire::ClusterStatus::Builder b) {
   bucket.setBlobs(c.bucket.blobs);
   bucket.setBytes(c.bucket.bytes);
   bucket.setNote(c.bucket.note);
+  auto compaction = b.initCompaction();
+  compaction.setSnapshotNode(c.compaction.snapshot_node);
+  compaction.setSnapshotTimeMs(c.compaction.snapshot_time_ms);
+  compaction.setSnapshotBytes(c.compaction.snapshot_bytes);
+  auto floor = compaction.initFloor(static_cast<unsigned>(c.compaction.floor.size()));
+  for (unsigned i = 0; i < c.compaction.floor.size(); ++i) floor.set(i, c.compaction.floor[i]);
+  compaction.setNote(c.compaction.note);
 }
 
 // Errors: permission_denied (not an admin: the roster is the operator's),

@@ -269,6 +269,11 @@ void fill(Arena& a, memos_cluster_status& out, const ClusterStatus& in) {
   out.bucket.blobs = in.bucket.blobs;
   out.bucket.bytes = in.bucket.bytes;
   out.bucket.note = a.str(in.bucket.note);
+  out.compaction.snapshot_node = a.str(in.compaction.snapshot_node);
+  out.compaction.snapshot_time_ms = in.compaction.snapshot_time_ms;
+  out.compaction.snapshot_bytes = in.compaction.snapshot_bytes;
+  numbers(a, in.compaction.floor, out.compaction.floor, out.compaction.n_floor);
+  out.compaction.note = a.str(in.compaction.note);
 }
 
 void fill(Arena& a, memos_status& out, const Status& in) {

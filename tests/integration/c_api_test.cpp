@@ -483,6 +483,8 @@ BOOST_AUTO_TEST_CASE(the_daemon_tenants_plugins_and_scheduler_report) {
   BOOST_CHECK_EQUAL(cluster->n_nodes, 0u);
   BOOST_CHECK_EQUAL(cluster->bucket.name.len, 0u);
   BOOST_CHECK_EQUAL(cluster->bucket.blobs, 0u);
+  BOOST_CHECK_EQUAL(cluster->compaction.snapshot_node.len, 0u);  // since 1.1
+  BOOST_CHECK_EQUAL(cluster->compaction.n_floor, 0u);
   memos_free(cluster);
   memos_sched_status* sched = nullptr;
   BOOST_REQUIRE_EQUAL(memos_sched_status_get(d.client, nullptr, &sched, &err), MEMOS_OK);

@@ -35,6 +35,17 @@ struct BucketStatus {
   std::string note{};       // why the figures are missing (the engine silent)
 };
 
+// Log compaction: the newest store snapshot a node published, and how far
+// each shard's log was compacted (a node down longer starts from the
+// snapshot).
+struct CompactionStatus {
+  std::string snapshot_node{};         // "" none published yet
+  std::uint64_t snapshot_time_ms = 0;  // when its copy began, ms since the epoch
+  std::uint64_t snapshot_bytes = 0;
+  std::vector<std::uint64_t> floor{};  // [shard]: no record at or below it (0: none removed)
+  std::string note{};                  // why a figure is missing
+};
+
 struct ClusterStatus {
   bool enabled = false;  // false: memosd runs as one node; nothing else is set
   std::string name{};    // cluster.name
@@ -44,6 +55,7 @@ struct ClusterStatus {
   std::vector<ShardStatus> shards{};
   std::vector<NodeStatus> nodes{};  // by node id
   BucketStatus bucket{};
+  CompactionStatus compaction{};
 };
 
 }  // namespace memos

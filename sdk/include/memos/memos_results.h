@@ -293,6 +293,17 @@ typedef struct memos_bucket_status {
   memos_str note; /* why the figures are missing */
 } memos_bucket_status;
 
+/* Log compaction (since 1.1): the newest store snapshot a node published,
+ * and how far each shard's log was compacted. */
+typedef struct memos_compaction_status {
+  memos_str snapshot_node;   /* "" none published yet */
+  uint64_t snapshot_time_ms; /* when its copy began, ms since the epoch */
+  uint64_t snapshot_bytes;
+  const uint64_t* floor; /* [n_floor], per shard: no record at or below it (0: none removed) */
+  size_t n_floor;
+  memos_str note; /* why a figure is missing */
+} memos_compaction_status;
+
 typedef struct memos_cluster_status {
   int enabled;
   memos_str name, node;
@@ -302,6 +313,7 @@ typedef struct memos_cluster_status {
   const memos_node_status* nodes;
   size_t n_nodes;
   memos_bucket_status bucket;
+  memos_compaction_status compaction; /* since 1.1 */
 } memos_cluster_status;
 
 typedef struct memos_policy_info {

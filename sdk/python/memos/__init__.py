@@ -19,13 +19,13 @@ from .client import Client, Pending, default_socket, format_id, parse_id
 from .errors import (AlreadyExists, BadRequest, Busy, Conflict, ConnectFailed, ConnectionLost,
                      Internal, MemosError, NoMemory, NotFound, PermissionDenied, ProtocolError,
                      QuotaExceeded, RateLimited, StorageFull, TooLarge, Unavailable, Unknown)
-from .types import (Activation, BucketStatus, ChatPiece, ChatReply, ClusterStatus,
+from .types import (Activation, BucketStatus, ChatPiece, ChatReply, ClusterStatus, CompactionStatus,
                     ContextPiece, Cube, CubeGrant, CubeSchedule, Explanation, Hit, Item,
                     ItemDiff, Job, KvStats, MetaChange, ModuleRun, NodeStatus, ParamInfo,
                     PluginInfo, PolicyInfo, Rank, RoutedSearch, RouterChoice, RouteScore,
                     SchedDecision, SchedPass, SchedStatus, ShardStatus, Snapshot,
                     SnapshotChange, Status, TenantUsage, UsageBound)
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -177,11 +177,17 @@ class BucketStatus(Structure):
     _fields_ = [("name", Str), ("blobs", c_uint64), ("bytes", c_uint64), ("note", Str)]
 
 
+class CompactionStatus(Structure):
+    _fields_ = [("snapshot_node", Str), ("snapshot_time_ms", c_uint64),
+                ("snapshot_bytes", c_uint64), ("floor", POINTER(c_uint64)), ("n_floor", c_size_t),
+                ("note", Str)]
+
+
 class ClusterStatus(Structure):
     _fields_ = [("enabled", c_int), ("name", Str), ("node", Str), ("replicas", c_uint32),
                 ("lease_ms", c_uint32), ("shards", POINTER(ShardStatus)),
                 ("n_shards", c_size_t), ("nodes", POINTER(NodeStatus)), ("n_nodes", c_size_t),
-                ("bucket", BucketStatus)]
+                ("bucket", BucketStatus), ("compaction", CompactionStatus)]
 
 
 class Status(Structure):
@@ -400,7 +406,7 @@ STRUCTS = {
     "memos_routed_search": RoutedSearch, "memos_plugin_info": PluginInfo,
     "memos_plugins": Plugins, "memos_status": Status, "memos_policy_info": PolicyInfo,
     "memos_shard_status": ShardStatus, "memos_node_status": NodeStatus,
-    "memos_bucket_status": BucketStatus,
+    "memos_bucket_status": BucketStatus, "memos_compaction_status": CompactionStatus,
     "memos_cluster_status": ClusterStatus,
     "memos_usage_bound": UsageBound, "memos_tenant_usage": TenantUsage, "memos_job": Job,
     "memos_jobs": Jobs, "memos_activation": Activation, "memos_activations": Activations,

@@ -236,6 +236,17 @@ class BucketStatus:
 
 
 @dataclass(frozen=True)
+class CompactionStatus:
+    """Log compaction: the newest store snapshot, and how far each shard's log
+    was compacted."""
+    snapshot_node: str  # "" none published yet
+    snapshot_time_ms: int  # when its copy began, ms since the epoch
+    snapshot_bytes: int
+    floor: list[int]  # per shard: no record at or below it (0: none removed)
+    note: str  # why a figure is missing
+
+
+@dataclass(frozen=True)
 class ClusterStatus:
     """The cluster as the node asked sees it; enabled False: one node."""
     enabled: bool
@@ -246,6 +257,7 @@ class ClusterStatus:
     shards: list[ShardStatus]
     nodes: list[NodeStatus]
     bucket: BucketStatus
+    compaction: CompactionStatus
 
 
 @dataclass(frozen=True)
@@ -499,7 +511,7 @@ DATACLASS = {
     _c.RouteScore: RouteScore, _c.RouterChoice: RouterChoice, _c.ContextPiece: ContextPiece,
     _c.RoutedSearch: RoutedSearch, _c.PluginInfo: PluginInfo, _c.Status: Status,
     _c.ShardStatus: ShardStatus, _c.NodeStatus: NodeStatus, _c.ClusterStatus: ClusterStatus,
-    _c.BucketStatus: BucketStatus,
+    _c.BucketStatus: BucketStatus, _c.CompactionStatus: CompactionStatus,
     _c.PolicyInfo: PolicyInfo, _c.UsageBound: UsageBound, _c.TenantUsage: TenantUsage,
     _c.Job: Job, _c.Activation: Activation, _c.KvStats: KvStats, _c.ChatReply: ChatReply,
     _c.ChatPiece: ChatPiece, _c.SchedPass: SchedPass, _c.CubeSchedule: CubeSchedule,

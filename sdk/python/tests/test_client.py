@@ -149,6 +149,8 @@ def test_the_daemon_tenants_and_scheduler_report(client):
     cluster = client.cluster_status()
     assert isinstance(cluster, memos.ClusterStatus) and not cluster.enabled and cluster.nodes == []
     assert cluster.bucket == memos.BucketStatus(name="", blobs=0, bytes=0, note="")
+    assert cluster.compaction == memos.CompactionStatus(
+        snapshot_node="", snapshot_time_ms=0, snapshot_bytes=0, floor=[], note="")
     assert isinstance(client.sched_log(), list)
     assert client.job_list() == []
     assert memos.default_socket()
