@@ -265,8 +265,4 @@ bool TlsStream::pending() const {
   return SSL_pending(ssl_) > 0;
 }
 
-bool tls_scheme(std::string_view server) {
-  return server.starts_with("tls://") || server.starts_with("https://");
-}
-
 }  // namespace memos::cluster

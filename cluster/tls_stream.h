@@ -99,8 +99,4 @@ class TlsStream {
   std::mutex write_mutex_;    // one write_all() at a time
 };
 
-// Whether `server` ("tls://host:port", "https://host:port") names TLS by its
-// scheme.
-bool tls_scheme(std::string_view server);
-
 }  // namespace memos::cluster
