@@ -38,8 +38,10 @@ struct ClusterEngines {
 };
 
 // The shard count a node making a cluster gives it when cluster.shards is
-// 0 and its store has none of its own (docs/scale-out.md, "Shards").
-inline constexpr std::uint32_t kDefaultClusterShards = 16;
+// 0 and its store has none of its own (docs/scale-out.md, "Shards"): one,
+// until a write to a cube another tenant shares is forwarded by the cube's
+// shard rather than the writer's.
+inline constexpr std::uint32_t kDefaultClusterShards = 1;
 
 // The cluster's shard count, kept in etcd by the node that made the
 // cluster, and when it joins one, the count kept (a node configured with

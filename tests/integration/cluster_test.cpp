@@ -204,9 +204,9 @@ struct OwnerAndFollower {
 // TLS to both engines (docs/scale-out.md, "TLS to the engines"): nodes
 // whose nats-server and etcd require TLS and a certificate of the cluster's
 // CA join with theirs, write on the owner, forward a follower's write to
-// it, and read both writes on either node. Neither names cluster.shards:
-// the cluster is made with the default, 16, and its leases (one a shard)
-// go through TLS too.
+// it, and read both writes on either node. The cluster has 4 shards, and
+// their leases go through TLS too; n2 names no count and takes the
+// cluster's.
 BOOST_AUTO_TEST_CASE(
     nodes_join_and_write_over_tls_to_both_engines,
     *boost::unit_test::label("engines") * boost::unit_test::precondition(engines_installed) *
@@ -217,14 +217,14 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(engines.etcd.url(0).starts_with("https://"));
   const std::string tls = "tls_ca = \"" + certs.ca() + "\"\ntls_cert = \"" + certs.cert() +
                           "\"\ntls_key = \"" + certs.key() + "\"\n";
-  Node n1("n1", engines, tls, 0);
+  Node n1("n1", engines, tls, 4);
   create_cube_when_owner(n1);
   Node n2("n2", engines, tls, 0);
   auto owner = n1.client();
   auto follower = n2.client();
   auto status = owner->cluster_status();
   BOOST_REQUIRE_MESSAGE(status.ok(), why(status));
-  BOOST_TEST(status->shards.size() == 16u);
+  BOOST_TEST(status->shards.size() == 4u);
   auto first = owner->add("c", memory("written on the owner over tls"));
   BOOST_REQUIRE_MESSAGE(first.ok(), why(first));
   // Forwarded over NATS to the owner, answered once n2 holds it.
@@ -254,9 +254,9 @@ BOOST_AUTO_TEST_CASE(
 }
 
 // A single node's store turned into a cluster's (cluster.enabled added, no
-// cluster.shards): the node makes the cluster with its store's one shard,
-// not the default 16 its store could not be opened for, and serves what it
-// held.
+// cluster.shards): the node makes the cluster with its store's one shard
+// (Store::shards_made_for; the default may be another count), and serves
+// what it held.
 BOOST_AUTO_TEST_CASE(a_single_nodes_store_makes_a_cluster_of_its_one_shard,
                      *boost::unit_test::label("engines") *
                          boost::unit_test::precondition(engines_installed)) {
