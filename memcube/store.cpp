@@ -56,6 +56,34 @@ Status from_mdb(int rc, std::string_view what) {
   return {Errc::io, msg};
 }
 
+// What meta says of the shards a store was made for (Store::open and
+// Store::shards_made_for read it alike): its "shards" row (`*row`, 0 when
+// absent) and, when there is none, whether shard 0's last_id exists
+// (`*issued`: ids issued before the store had shards, so one shard for
+// good). Errors: corrupt (a damaged row), io.
+static Status read_made_for(MDB_txn* txn, MDB_dbi meta, const std::string& dir, std::uint64_t* row,
+                            bool* issued) {
+  *row = 0;
+  *issued = false;
+  MDB_val key = as_val("shards"), val;
+  int rc = mdb_get(txn, meta, &key, &val);
+  if (rc == 0) {
+    *row = val.mv_size == 4 ? get_be(static_cast<char*>(val.mv_data), 4) : 0;
+    if (*row == 0 || *row > Store::kMaxShards) {
+      *row = 0;
+      return {Errc::corrupt, "store in " + dir + ": its meta row 'shards' is damaged"};
+    }
+    return {};
+  }
+  if (rc != MDB_NOTFOUND) return {Errc::io, from_mdb(rc, "reading the store's shards").message};
+  const std::string last_name = Store::last_id_key(0);  // as_val() points into it
+  MDB_val last_key = as_val(last_name), last;
+  rc = mdb_get(txn, meta, &last_key, &last);
+  if (rc != 0 && rc != MDB_NOTFOUND) return {Errc::io, from_mdb(rc, "reading last_id").message};
+  *issued = rc == 0;
+  return {};
+}
+
 // ---- Store ------------------------------------------------------------------
 
 Store::Store() : tables_(std::make_unique<Tables>()) {}
@@ -91,30 +119,12 @@ Status Store::shards_made_for(const std::string& dir, std::uint32_t* shards) {
     mdb_txn_abort(txn);
     return from_mdb(rc, "mdb_dbi_open");
   }
-  MDB_val key = as_val("shards"), val;
-  rc = mdb_get(txn, meta, &key, &val);
-  Status result;
-  if (rc == 0) {
-    const std::uint64_t kept = val.mv_size == 4 ? get_be(static_cast<char*>(val.mv_data), 4) : 0;
-    if (kept == 0 || kept > kMaxShards) {
-      result = {Errc::corrupt, "store in " + dir + ": its meta row 'shards' is damaged"};
-    } else {
-      *shards = static_cast<std::uint32_t>(kept);
-    }
-  } else if (rc == MDB_NOTFOUND) {
-    const std::string last_name = last_id_key(0);
-    MDB_val last_key = as_val(last_name), last;
-    rc = mdb_get(txn, meta, &last_key, &last);
-    if (rc == 0) {
-      *shards = 1;
-    } else if (rc != MDB_NOTFOUND) {
-      result = from_mdb(rc, "reading last_id");
-    }
-  } else {
-    result = from_mdb(rc, "reading the store's shards");
-  }
+  std::uint64_t row = 0;
+  bool issued = false;
+  const Status read = read_made_for(txn, meta, dir, &row, &issued);
   mdb_txn_abort(txn);
-  return result;
+  if (read.ok()) *shards = row != 0 ? static_cast<std::uint32_t>(row) : issued ? 1 : 0;
+  return read;
 }
 
 std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& options,
@@ -198,40 +208,24 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const StoreOptions& o
   // shard_of(), so the count never changes under a store. A store with no
   // row has one shard; it takes several only while it holds no id.
   {
-    key = as_val("shards");
-    rc = mdb_get(txn, meta, &key, &val);
-    std::uint64_t kept = 1;
-    if (rc == 0) {
-      kept = val.mv_size == 4 ? get_be(static_cast<char*>(val.mv_data), 4) : 0;
-      if (kept == 0 || kept > kMaxShards) {
-        mdb_txn_abort(txn);
-        *status = {Errc::corrupt, "store in " + dir + ": its meta row 'shards' is damaged"};
-        return nullptr;
-      }
-    } else if (rc != MDB_NOTFOUND) {
-      mdb_txn_abort(txn);
-      return fail(rc, "reading the store's shards");
-    }
+    std::uint64_t row = 0;
     bool issued = false;
-    if (rc == MDB_NOTFOUND && options.shards != 1) {
-      const std::string last_name = last_id_key(0);  // as_val() points into it
-      MDB_val last_key = as_val(last_name), last;
-      const int got = mdb_get(txn, meta, &last_key, &last);
-      if (got != 0 && got != MDB_NOTFOUND) {
+    if (Status read = read_made_for(txn, meta, dir, &row, &issued); !read.ok()) {
+      mdb_txn_abort(txn);
+      *status = read;
+      return nullptr;
+    }
+    std::uint64_t kept = row != 0 ? row : 1;
+    if (row == 0 && !issued && options.shards != 1) {
+      key = as_val("shards");
+      std::string v;
+      put_be(v, options.shards, 4);
+      MDB_val nv = as_val(v);
+      if ((rc = mdb_put(txn, meta, &key, &nv, 0))) {
         mdb_txn_abort(txn);
-        return fail(got, "reading last_id");
+        return fail(rc, "writing the store's shards");
       }
-      issued = got == 0;
-      if (!issued) {
-        std::string v;
-        put_be(v, options.shards, 4);
-        MDB_val nv = as_val(v);
-        if ((rc = mdb_put(txn, meta, &key, &nv, 0))) {
-          mdb_txn_abort(txn);
-          return fail(rc, "writing the store's shards");
-        }
-        kept = options.shards;
-      }
+      kept = options.shards;
     }
     if (kept != options.shards) {
       mdb_txn_abort(txn);
