@@ -230,14 +230,14 @@ class ClusterNode {
   // Opens the store snapshot bucket; a failure is logged (this node then
   // never compacts the log).
   void open_store_snapshots(std::chrono::milliseconds timeout);
-  // Removes from the blob bucket the blobs untouched for cluster.blob_grace_s
-  // that this store, holding every record appended before the sweep began,
-  // no longer references (cluster::BlobBucket::list_stale). Errors are
-  // logged and counted.
-  void sweep_blobs(std::uint64_t now_ms);
+  // Removes from the blob bucket the blobs untouched since `cutoff_ms` (now
+  // less cluster.blob_grace_s) that this store, holding every record
+  // appended before the sweep began, no longer references
+  // (cluster::BlobBucket::list_stale). Errors are logged and counted.
+  void sweep_blobs(std::uint64_t cutoff_ms);
   // Removes from the index and store snapshots' buckets the files older
-  // than cluster.blob_grace_s that no key names. Errors are logged.
-  void sweep_snapshot_buckets(std::uint64_t now_ms);
+  // than `cutoff_ms` that no key names. Errors are logged.
+  void sweep_snapshot_buckets(std::uint64_t cutoff_ms);
   // Ends the indexes' deferring (IndexSet::start_deferring, from start())
   // once the store holds the log as far as it reached when asked, asking
   // again until it does.

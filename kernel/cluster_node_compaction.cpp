@@ -73,20 +73,23 @@ bool ClusterNode::compact_log() {
     spdlog::info("cluster {}: removed {} record(s) a store snapshot covers from the log",
                  config_.name, purged);
   }
-  sweep_blobs(now_ms);
-  sweep_snapshot_buckets(now_ms);
+  // What no record or key names and no node used within the grace goes
+  // (0: the buckets keep everything).
+  const std::uint64_t grace_ms = std::uint64_t{config_.blob_grace_s} * 1000;
+  if (grace_ms != 0 && now_ms > grace_ms) {
+    sweep_blobs(now_ms - grace_ms);
+    sweep_snapshot_buckets(now_ms - grace_ms);
+  }
   return true;
 }
 
-void ClusterNode::sweep_snapshot_buckets(std::uint64_t now_ms) {
-  const std::uint64_t grace_ms = std::uint64_t{config_.blob_grace_s} * 1000;
-  if (grace_ms == 0 || now_ms <= grace_ms) return;
+void ClusterNode::sweep_snapshot_buckets(std::uint64_t cutoff_ms) {
   std::uint64_t indexes = 0, stores = 0;
   if (index_sharing_) {
-    if (Status s = index_sharing_->remove_unnamed(now_ms - grace_ms, &indexes); !s.ok())
+    if (Status s = index_sharing_->remove_unnamed(cutoff_ms, &indexes); !s.ok())
       spdlog::warn("cluster {}: sweeping the index snapshots' bucket: {}", config_.name, s.message);
   }
-  if (Status s = store_snapshots_->remove_unnamed(now_ms - grace_ms, &stores); !s.ok())
+  if (Status s = store_snapshots_->remove_unnamed(cutoff_ms, &stores); !s.ok())
     spdlog::warn("cluster {}: sweeping the store snapshots' bucket: {}", config_.name, s.message);
   if (indexes + stores > 0) {
     spdlog::info("cluster {}: removed {} index and {} store snapshot file(s) no key names",
@@ -94,16 +97,15 @@ void ClusterNode::sweep_snapshot_buckets(std::uint64_t now_ms) {
   }
 }
 
-void ClusterNode::sweep_blobs(std::uint64_t now_ms) {
-  const std::uint64_t grace_ms = std::uint64_t{config_.blob_grace_s} * 1000;
-  if (!bucket_ || grace_ms == 0 || now_ms <= grace_ms) return;
+void ClusterNode::sweep_blobs(std::uint64_t cutoff_ms) {
+  if (!bucket_) return;
   auto failed = [this](const store::Status& s) {
     sweep_failures_.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("cluster {}: sweeping blob bucket {}: {}", config_.name, bucket_->name(),
                  s.message);
   };
   std::vector<cluster::StaleBlob> stale;
-  if (store::Status s = bucket_->list_stale(now_ms - grace_ms, kMaxSweptBlobs, &stale); !s.ok())
+  if (store::Status s = bucket_->list_stale(cutoff_ms, kMaxSweptBlobs, &stale); !s.ok())
     return failed(s);
   if (stale.empty()) return;
   // Every record appended before now, applied here: one that references a
