@@ -38,10 +38,11 @@ struct ClusterEngines {
 };
 
 // The shard count a node making a cluster gives it when cluster.shards is
-// 0 and its store has none of its own (docs/scale-out.md, "Shards"): one,
-// until a write to a cube another tenant shares is forwarded by the cube's
-// shard rather than the writer's.
-inline constexpr std::uint32_t kDefaultClusterShards = 1;
+// 0 and its store has none of its own (docs/scale-out.md, "Shards"): enough
+// for the owners of a cluster of a few nodes to spread (each tenant's cubes
+// are one shard's), few enough that each node's leases and the log's
+// subjects stay cheap. Fixed for the cluster's life, so it errs high.
+inline constexpr std::uint32_t kDefaultClusterShards = 16;
 
 // The cluster's shard count, kept in etcd by the node that made the
 // cluster, and when it joins one, the count kept (a node configured with

@@ -330,10 +330,8 @@ void ClusterNode::stop() {
   for (auto& r : replicas_) r->stop(true);
 }
 
-bool ClusterNode::forward_target(std::uint32_t tenant, std::string* owner) const {
-  if (!forwarder_ || replicas_.empty()) return false;
-  const std::uint32_t shard = store_.shard_of(tenant);
-  if (shard >= replicas_.size() || writable(shard).ok()) return false;
+bool ClusterNode::forward_target(std::uint32_t shard, std::string* owner) const {
+  if (!forwarder_ || shard >= replicas_.size() || writable(shard).ok()) return false;
   const cluster::ReplicaState st = replicas_[shard]->state();
   // No owner known, or this node taking the shard over: the refusal says
   // to retry.
@@ -342,11 +340,10 @@ bool ClusterNode::forward_target(std::uint32_t tenant, std::string* owner) const
   return true;
 }
 
-void ClusterNode::forward(const std::string& owner, std::uint32_t tenant, std::uint32_t uid,
+void ClusterNode::forward(const std::string& owner, std::uint32_t shard, std::uint32_t uid,
                           std::string frame, cluster::WriteForwarder::Done done) {
   if (!forwarder_)
     return done({store::Errc::unavailable, "this node has not joined its cluster"}, {});
-  const std::uint32_t shard = store_.shard_of(tenant);
   auto still_owner = [this, shard, owner] {
     return shard < replicas_.size() && replicas_[shard]->state().owner_node == owner;
   };

@@ -141,18 +141,16 @@ class ClusterNode {
 
   // Success while this node owns `shard`, else why not.
   Status writable(std::uint32_t shard) const;
-  // Forwarding (cluster/write_forwarding.h). Whether a write of `tenant`
-  // goes to another node: true, with `*owner`, when this node cannot write
-  // the tenant's shard now and another node owns it as far as this one
-  // knows. (A write to a cube shared by another tenant is that tenant's
-  // shard's: its owner, should it not own that shard too, refuses it
-  // naming the owner.)
-  bool forward_target(std::uint32_t tenant, std::string* owner) const;
-  // Sends a request of `tenant`'s to node `owner` as `uid`'s; `done`, on a
-  // forwarding thread, gets the owner's reply frame. Errors:
-  // WriteForwarder's.
-  // Stops waiting once the tenant's shard has another owner.
-  void forward(const std::string& owner, std::uint32_t tenant, std::uint32_t uid, std::string frame,
+  // Forwarding (cluster/write_forwarding.h). Whether a write of `shard`
+  // (the shard of the cube's owner: store::shard_of) goes to another node:
+  // true, with `*owner`, when this node cannot write the shard now and
+  // another node owns it as far as this one knows. False also for a shard
+  // out of range (the request then meets the handler's refusal here).
+  bool forward_target(std::uint32_t shard, std::string* owner) const;
+  // Sends a write of `shard` to node `owner`, to run as `uid`'s; `done`, on
+  // a forwarding thread, gets the owner's reply frame. Stops waiting once
+  // the shard has another owner. Errors: WriteForwarder's.
+  void forward(const std::string& owner, std::uint32_t shard, std::uint32_t uid, std::string frame,
                cluster::WriteForwarder::Done done);
   // Runs requests other nodes forward here with `handler` (on NATS's
   // reader thread: it only queues them). Before start(): unavailable.

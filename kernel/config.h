@@ -236,7 +236,7 @@ struct ClusterConfig {
   // lease and subject of the log. Fixed when the cluster is made (kept in
   // etcd; a node configured otherwise refuses to start). 0: the cluster's
   // count; when this node makes the cluster, its store's if it has issued
-  // ids, else 1 (kDefaultClusterShards); the daemon sets it to the count
+  // ids, else 16 (kDefaultClusterShards); the daemon sets it to the count
   // agreed before it opens the store (agree_on_shards()).
   std::uint32_t shards = 0;
   // A follower fetches each blob as it applies the record that references

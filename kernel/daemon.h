@@ -143,10 +143,22 @@ class Daemon final : public ConnectionOwner {
                    std::chrono::steady_clock::time_point arrived, Reply reply);
   // Cluster mode (daemon_forwarding.cpp): sends an admitted write to its
   // shard's owner when this node cannot write it and another node owns it
-  // (ClusterNode::forward_target); false when it stays here.
+  // (ClusterNode::forward_target); false when it stays here. A write is
+  // its cube owner's shard's: the peer's own, or, for a cube another
+  // tenant shares ("alice/notes"), that tenant's, found off the loop (a
+  // name may be a user's, which NSS answers) before the write goes on.
   bool forward_if_not_owned(const Peer& peer, std::uint64_t connection_id,
                             wire::Request::Reader request,
                             std::chrono::steady_clock::time_point arrived);
+  // forward_if_not_owned's last step, with the shard known.
+  bool forward_to_shard_owner(const Peer& peer, std::uint32_t shard, std::uint64_t connection_id,
+                              wire::Request::Reader request,
+                              std::chrono::steady_clock::time_point arrived);
+  // Finds the tenant named before the '/' of `cube` on a worker, then
+  // forwards the write by that tenant's shard or dispatches it here.
+  void route_shared_cube_write(const Peer& peer, std::uint64_t connection_id,
+                               wire::Request::Reader request, std::string_view cube,
+                               std::chrono::steady_clock::time_point arrived);
   // The owner's answer to a forwarded write reaches its client once this
   // node holds what the owner committed (read your writes here too).
   void finish_forwarded(std::uint64_t connection_id, std::uint32_t tenant, std::uint64_t request_id,

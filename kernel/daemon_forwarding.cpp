@@ -1,7 +1,9 @@
 // daemon_forwarding.cpp — cluster mode: a write reaching a node that does
 // not own its shard goes to the owner (ClusterNode::forward_target), and
 // writes other nodes forward here run as their peers'
-// (cluster/write_forwarding.h; docs/scale-out.md, "Any node answers").
+// (cluster/write_forwarding.h; docs/scale-out.md, "Any node answers"). A
+// write's shard is its cube owner's, as the handler commits it: a grantee's
+// write to "alice/notes" goes to the owner of alice's shard.
 //
 // The forwarding node has admitted the request (its tenant's rates and
 // requests in flight are counted where the request arrived, once); the
@@ -14,8 +16,12 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include "ipc/message.h"
+#include "kernel/cube_access.h"
 #include "kernel/daemon.h"
 #include "kernel/wire_replies.h"
 
@@ -44,6 +50,38 @@ std::string frame_bytes(const kj::Array<capnp::word>& words) {
                      words.size() * sizeof(capnp::word));
 }
 
+// The cube a write names when it is one another tenant may share
+// ("alice/notes"), else empty: the writes a grantee may make
+// (CubeUse::write); the others refuse such a name wherever they run. A
+// request too malformed to say is the handler's to refuse.
+std::string_view shared_cube_written(wire::Request::Reader request) {
+  using R = wire::Request;
+  std::string_view cube;
+  kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
+    switch (request.which()) {
+      case R::ADD:
+        cube = exact_view(request.getAdd().getCube());
+        break;
+      case R::UPDATE:
+        cube = exact_view(request.getUpdate().getCube());
+        break;
+      case R::REMOVE:
+        cube = exact_view(request.getRemove().getCube());
+        break;
+      case R::SET_STATE:
+        cube = exact_view(request.getSetState().getCube());
+        break;
+      case R::ROLLBACK:
+        cube = exact_view(request.getRollback().getCube());
+        break;
+      default:
+        break;
+    }
+  });
+  if (failure != nullptr || !names_shared_cube(cube)) return {};
+  return cube;
+}
+
 }  // namespace
 
 bool Daemon::forward_if_not_owned(const Peer& peer, std::uint64_t id, wire::Request::Reader request,
@@ -51,14 +89,53 @@ bool Daemon::forward_if_not_owned(const Peer& peer, std::uint64_t id, wire::Requ
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   const wire::Request::Which operation = request.which();
   if (!cluster_ || !writes_store(operation) || !forwardable(operation)) return false;
+  // With one shard every cube's is the same: no name need be looked up.
+  const std::string_view shared = store_->shards() > 1 ? shared_cube_written(request) : "";
+  if (!shared.empty()) {
+    route_shared_cube_write(peer, id, request, shared, arrived);
+    return true;
+  }
+  return forward_to_shard_owner(peer, store_->shard_of(peer.tenant), id, request, arrived);
+}
+
+void Daemon::route_shared_cube_write(const Peer& peer, std::uint64_t id,
+                                     wire::Request::Reader request, std::string_view cube,
+                                     std::chrono::steady_clock::time_point arrived) {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
+  // The reader lives only during on_request(): the request waits as a copy.
+  auto copy = std::make_shared<capnp::MallocMessageBuilder>();
+  copy->setRoot(request);
+  std::string owner_name(cube.substr(0, cube.find('/')));
+  // Queued as the peer's work, like the handler's (run_on_worker).
+  dispatching_ = Dispatching{peer.tenant, peer.policy->weight, id};
+  run_on_worker([this, peer, id, copy, owner_name = std::move(owner_name), arrived] {
+    // An owner no tenant answers to leaves the write the peer's shard's:
+    // whichever node runs it answers that no such cube is shared.
+    const std::optional<Peer> owner = tenants_.find_tenant(owner_name);
+    const std::uint32_t shard = store_->shard_of(owner ? owner->tenant : peer.tenant);
+    mailbox_->post([this, peer, id, copy, shard, arrived] {
+      auto waited = copy->getRoot<wire::Request>().asReader();
+      if (!forward_to_shard_owner(peer, shard, id, waited, arrived)) {
+        dispatch(peer, id, waited, arrived);
+      }
+    });
+  });
+  dispatching_.reset();
+}
+
+bool Daemon::forward_to_shard_owner(const Peer& peer, std::uint32_t shard, std::uint64_t id,
+                                    wire::Request::Reader request,
+                                    std::chrono::steady_clock::time_point arrived) {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
+  const wire::Request::Which operation = request.which();
   std::string owner;
-  if (!cluster_->forward_target(peer.tenant, &owner)) return false;
+  if (!cluster_->forward_target(shard, &owner)) return false;
   // The request as the client sent it (its id included, which the owner's
   // reply carries back).
   capnp::MallocMessageBuilder copy;
   copy.setRoot(request);
   const std::uint64_t request_id = request.getId();
-  cluster_->forward(owner, peer.tenant, peer.uid, frame_bytes(ipc::encode_frame(copy)),
+  cluster_->forward(owner, shard, peer.uid, frame_bytes(ipc::encode_frame(copy)),
                     [this, id, tenant = peer.tenant, request_id, operation, arrived](
                         store::Status s, std::string reply) {
                       // On a forwarding thread: the answer is the loop's to give.

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -253,14 +254,34 @@ BOOST_AUTO_TEST_CASE(
   }
 }
 
-// A single node's store turned into a cluster's (cluster.enabled added, no
-// cluster.shards): the node makes the cluster with its store's one shard
-// (Store::shards_made_for; the default may be another count), and serves
-// what it held.
-BOOST_AUTO_TEST_CASE(a_single_nodes_store_makes_a_cluster_of_its_one_shard,
+// A node making a cluster without cluster.shards: with an empty store it
+// makes the default 16 (kDefaultClusterShards); a single node's store turned
+// into a cluster's (cluster.enabled added) makes it with the store's one
+// shard (Store::shards_made_for), and serves what it held.
+BOOST_AUTO_TEST_CASE(a_node_making_a_cluster_gives_it_16_shards_or_its_stores_count,
                      *boost::unit_test::label("engines") *
                          boost::unit_test::precondition(engines_installed)) {
   Engines engines;
+  // Starts `node` as the node making cluster `cluster` without the key, and
+  // expects the count it gave it.
+  auto make_cluster = [&](MemosdProcess& node, const std::string& conf, const std::string& cluster,
+                          std::uint32_t shards) -> std::unique_ptr<memos::Client> {
+    std::ofstream(conf) << memos::testing::cluster_conf(cluster, "n1", engines, 0);
+    BOOST_REQUIRE_MESSAGE(node.start(30s), node.log());
+    const std::string made = std::to_string(shards) + " shard(s), as the cluster was made";
+    BOOST_TEST(node.log().find(made) != std::string::npos, node.log());
+    auto c = memos::Client::connect(node.socket());
+    BOOST_REQUIRE_MESSAGE(c.ok(), why(c));
+    auto status = (*c)->cluster_status();
+    BOOST_REQUIRE_MESSAGE(status.ok(), why(status));
+    BOOST_TEST(status->shards.size() == shards);
+    return std::move(c.value());
+  };
+  {
+    TempDir fresh;
+    MemosdProcess node(MEMOS_MEMOSD, fresh.path(), {"--config", fresh.path() + "/memosd.conf"});
+    make_cluster(node, fresh.path() + "/memosd.conf", "fresh", 16);
+  }
   TempDir dir;
   const std::string conf = dir.path() + "/memosd.conf";
   std::ofstream(conf) << "log_level = \"info\"\n";
@@ -276,16 +297,8 @@ BOOST_AUTO_TEST_CASE(a_single_nodes_store_makes_a_cluster_of_its_one_shard,
     id = added->id;
   }
   BOOST_REQUIRE(node.stop() == 0);
-  std::ofstream(conf) << memos::testing::cluster_conf("t", "n1", engines, 0);
-  BOOST_REQUIRE_MESSAGE(node.start(30s), node.log());
-  BOOST_TEST(node.log().find("1 shard(s), as the cluster was made") != std::string::npos,
-             node.log());
-  auto c = memos::Client::connect(node.socket());
-  BOOST_REQUIRE_MESSAGE(c.ok(), why(c));
-  auto status = (*c)->cluster_status();
-  BOOST_REQUIRE_MESSAGE(status.ok(), why(status));
-  BOOST_TEST(status->shards.size() == 1u);
-  auto got = (*c)->get("c", id);
+  auto c = make_cluster(node, conf, "t", 1);
+  auto got = c->get("c", id);
   BOOST_REQUIRE_MESSAGE(got.ok(), why(got));
   BOOST_TEST(got->text == "held before the cluster");
 }
@@ -777,6 +790,26 @@ BOOST_FIXTURE_TEST_CASE(a_record_off_the_chain_stops_the_nodes_and_they_say_why,
   BOOST_TEST(got.ok(), why(got) << "\n" << n2.process->log());
 }
 
+// Each shard's owner as `c`'s node reports it; empty unless it reports
+// `shards` shards.
+std::vector<std::string> shard_owners(memos::Client& c, std::uint32_t shards) {
+  std::vector<std::string> owners;
+  auto st = c.cluster_status();
+  if (!st.ok() || st->shards.size() != shards) return owners;
+  for (const auto& s : st->shards) owners.push_back(s.owner);
+  return owners;
+}
+
+// Whether n1 and n2 own half the shards each: n1, alone at first, claimed
+// every shard; n2 joining gets half of them, handed over one at a time
+// (shard_balance.h).
+bool balanced_over_two(memos::Client& c, std::uint32_t shards) {
+  const std::vector<std::string> owners = shard_owners(c, shards);
+  const auto n1 = std::count(owners.begin(), owners.end(), "n1");
+  const auto n2 = std::count(owners.begin(), owners.end(), "n2");
+  return n1 == shards / 2 && n2 == shards / 2;
+}
+
 // Several shards (cluster.shards = 4): each tenant's writes are its shard's,
 // so the ids its shard's owner issues are that shard's residue; every node
 // holds every shard and reads any tenant's writes as soon as they are
@@ -793,20 +826,8 @@ BOOST_AUTO_TEST_CASE(each_tenant_writes_its_own_shard_and_every_node_reads_them_
   Node n2{"n2", engines, "", 4};
   std::uint32_t other = 42451;  // a tenant of another shard than root's
   while (memos::store::shard_of(other, kShards) == memos::store::shard_of(0, kShards)) ++other;
-  // n1, alone at first, claimed every shard; n2 joining gets half of them,
-  // handed over one at a time (shard_balance.h).
-  auto owners_now = [&](memos::Client& c) {
-    std::map<std::string, int> owned;
-    auto st = c.cluster_status();
-    if (!st.ok() || st->shards.size() != kShards) return owned;
-    for (const auto& s : st->shards) ++owned[s.owner];
-    return owned;
-  };
   auto owner = n1.client();
-  auto balanced = [&] {
-    auto owned = owners_now(*owner);
-    return owned["n1"] == 2 && owned["n2"] == 2;
-  };
+  auto balanced = [&] { return balanced_over_two(*owner, kShards); };
   BOOST_REQUIRE_MESSAGE(eventually(balanced, 30s), n1.process->log() << "\n" << n2.process->log());
   std::vector<std::uint64_t> roots;
   for (int i = 0; i < 10; ++i) {
@@ -893,6 +914,111 @@ BOOST_AUTO_TEST_CASE(each_tenant_writes_its_own_shard_and_every_node_reads_them_
   auto added = n4.client()->add("c", item);
   BOOST_TEST(added.ok(), why(added));
   BOOST_TEST(added->id % kShards == memos::store::shard_of(0, kShards));
+}
+
+// A grantee's write to a cube another tenant shares ("root/c") is the
+// cube's shard's, wherever it arrives (docs/scale-out.md, "Any node
+// answers"). With root's shard and the grantee's owned by different nodes,
+// each item write a grantee may make (add, update, rollback, set_state,
+// remove), sent to either node, commits in root's shard: on the node that
+// owns it, forwarded there from the other. A keyed retry through the other
+// node answers the first attempt; an owner no tenant answers to gets the
+// same not-found answer on both nodes.
+BOOST_AUTO_TEST_CASE(a_grantees_write_to_a_shared_cube_goes_to_the_cubes_shard,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed) *
+                         boost::unit_test::precondition(memos::testing::is_root)) {
+  constexpr std::uint32_t kShards = 4;
+  using memos::store::shard_of;
+  Engines engines;
+  Node n1{"n1", engines, "", kShards};
+  create_cube_when_owner(n1);  // root's cube "c"
+  Node n2{"n2", engines, "", kShards};
+  auto root = n1.client();
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return balanced_over_two(*root, kShards); }, 30s),
+                        n1.process->log() << "\n"
+                                          << n2.process->log());
+  const std::vector<std::string> owners = shard_owners(*root, kShards);
+  BOOST_REQUIRE(owners.size() == kShards);
+  const std::string roots_node = owners[shard_of(0, kShards)];
+  std::uint32_t grantee = 42451;  // a tenant whose shard the other node owns
+  while (owners[shard_of(grantee, kShards)] == roots_node) ++grantee;
+  auto shared = root->cube_share("c", "uid:" + std::to_string(grantee), true);
+  BOOST_REQUIRE_MESSAGE(shared.ok(), why(shared));
+
+  const std::string sockets[] = {n1.process->socket(), n2.process->socket()};
+  const std::string report = memos::testing::as_uid(grantee, [&]() -> std::string {
+    std::unique_ptr<memos::Client> on[2];
+    for (int n = 0; n < 2; ++n) {
+      auto c = memos::Client::connect(sockets[n]);
+      if (!c.ok()) return "cannot connect: " + c.error().message;
+      on[n] = std::move(c.value());
+    }
+    auto roots_shard = [](const memos::Item& item) {
+      return item.id % kShards == shard_of(0, kShards);
+    };
+    std::string ids;
+    for (int n = 0; n < 2; ++n) {
+      memos::Client& c = *on[n];
+      const std::string node = "n" + std::to_string(n + 1);
+      auto added = c.add("root/c", memory("the grantee's memory through " + node));
+      if (!added.ok()) return "add through " + node + ": " + why(added);
+      if (!roots_shard(*added)) return "id " + std::to_string(added->id) + " is not root's shard's";
+      memos::ItemChange change;
+      change.text = "the grantee's memory through " + node + ", changed";
+      auto updated = c.update("root/c", added->id, change);
+      if (!updated.ok() || updated->version != 2)
+        return "update through " + node + ": " + why(updated);
+      auto rolled = c.rollback("root/c", added->id, 1);
+      if (!rolled.ok() || rolled->version != 3)
+        return "rollback through " + node + ": " + why(rolled);
+      auto archived = c.set_state("root/c", added->id, memos::State::archived);
+      if (!archived.ok() || archived->version != 4)
+        return "set_state through " + node + ": " + why(archived);
+      // The first item stays; the second goes.
+      if (n == 1) {
+        auto removed = c.remove("root/c", added->id);
+        if (!removed.ok() || removed->version != 5)
+          return "remove through " + node + ": " + why(removed);
+      }
+      // Retried through the other node: the first attempt's answer.
+      memos::NewItem keyed = memory("the grantee's keyed memory through " + node);
+      keyed.idempotency_key = "shared-" + node;
+      auto first = c.add("root/c", keyed);
+      auto again = on[1 - n]->add("root/c", keyed);
+      if (!first.ok() || !again.ok() || again->id != first->id || !roots_shard(*first))
+        return "keyed add through " + node + ": " + why(first) + " / " + why(again);
+      auto nobody = c.add("no-such-tenant/c", memory("to no one's cube"));
+      if (nobody.ok() || nobody.error().code != memos::ErrorCode::not_found)
+        return "an unknown owner's cube through " + node + ": " + why(nobody);
+      ids += std::to_string(added->id) + " ";
+    }
+    return "written " + ids;  // the child's word for success
+  });
+  const std::string ok = "written ";
+  BOOST_REQUIRE_MESSAGE(report.starts_with(ok), report << "\n"
+                                                       << n1.process->log() << "\n"
+                                                       << n2.process->log());
+  // Root reads both as its own cube's, on both nodes: the first archived at
+  // version 4, the second removed.
+  std::istringstream in(report.substr(ok.size()));
+  std::uint64_t kept = 0, removed = 0;
+  in >> kept >> removed;
+  for (const Node* node : {&n1, &n2}) {
+    auto c = node->client();
+    auto got = c->get("c", kept);
+    BOOST_TEST(got.ok(), why(got));
+    if (got.ok()) {
+      BOOST_TEST(got->version == 4u);
+      BOOST_TEST((got->state == memos::State::archived));
+      BOOST_TEST(got->text == "the grantee's memory through n1");
+    }
+    auto gone = c->get("c", removed);
+    BOOST_TEST((!gone.ok() || gone->state == memos::State::deleted), why(gone));
+  }
+  // The node that does not own root's shard forwarded the grantee's writes.
+  const Node& other_node = roots_node == "n1" ? n2 : n1;
+  BOOST_TEST(sample(*other_node.client(), kForwarded) >= 5);
 }
 
 // Index snapshots shared through the index bucket (docs/scale-out.md, "Index
