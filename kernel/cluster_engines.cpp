@@ -7,6 +7,7 @@
 #include "cluster/decimal.h"
 #include "cluster/names.h"
 #include "cluster/tls_stream.h"
+#include "memcube/store.h"
 
 namespace memos::kernel {
 namespace {
@@ -62,8 +63,9 @@ store::Status agree_on_shards(const ClusterConfig& config, std::uint32_t store_s
   if (!s.ok()) return {s.code, "cluster.etcd: keeping cluster.shards: " + s.message};
   const std::string count = created ? mine : kept.value;
   std::uint64_t n = 0;
-  if (!cluster::parse_decimal(count, &n) || n < 1 || n > 4096) {
-    return {store::Errc::corrupt, "etcd key " + key + " is not a shard count from 1 to 4096"};
+  if (!cluster::parse_decimal(count, &n) || n < 1 || n > store::Store::kMaxShards) {
+    return {store::Errc::corrupt, "etcd key " + key + " is not a shard count from 1 to " +
+                                      std::to_string(store::Store::kMaxShards)};
   }
   if (config.shards != 0 && n != config.shards) {
     return {store::Errc::conflict,

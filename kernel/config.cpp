@@ -18,6 +18,7 @@
 
 #include "ipc/unix_peer.h"
 #include "kernel/config_fields.h"
+#include "memcube/store.h"
 
 namespace memos::kernel {
 namespace {
@@ -165,7 +166,7 @@ std::vector<std::pair<std::string, Field>> fields(Config* c) {
       {"cluster.etcd", string_list(&c->cluster.etcd)},
       {"cluster.replicas", integer(&c->cluster.replicas, 1, 5)},
       {"cluster.lease_ms", integer(&c->cluster.lease_ms, 500, 60000)},
-      {"cluster.shards", integer(&c->cluster.shards, 0, 4096)},
+      {"cluster.shards", integer(&c->cluster.shards, 0, store::Store::kMaxShards)},
       {"cluster.prefetch_blobs", boolean(&c->cluster.prefetch_blobs)},
       {"cluster.index_share_s", integer(&c->cluster.index_share_s, 0, 7 * 86400)},
       {"cluster.index_share_min_items", integer(&c->cluster.index_share_min_items, 1, 1ll << 40)},
