@@ -159,12 +159,20 @@ class Daemon final : public ConnectionOwner {
   void route_shared_cube_write(const Peer& peer, std::uint64_t connection_id,
                                wire::Request::Reader request, std::string_view cube,
                                std::chrono::steady_clock::time_point arrived);
+  // A write this node forwarded, as its answer needs it.
+  struct ForwardedWrite {
+    std::uint64_t connection;
+    std::uint32_t tenant;
+    std::uint64_t request_id;
+    wire::Request::Which operation;
+    bool wait_searchable;
+    std::chrono::steady_clock::time_point arrived;
+  };
   // The owner's answer to a forwarded write reaches its client once this
-  // node holds what the owner committed (read your writes here too).
-  void finish_forwarded(std::uint64_t connection_id, std::uint32_t tenant, std::uint64_t request_id,
-                        wire::Request::Which operation,
-                        std::chrono::steady_clock::time_point arrived, store::Status status,
-                        std::string reply);
+  // node holds what the owner committed (read your writes here too), and
+  // when the write asked to wait until searchable, once this node's
+  // indexes have it.
+  void finish_forwarded(const ForwardedWrite& write, store::Status status, std::string reply);
   // Runs a write another node forwarded here as its peer's (loop thread).
   void serve_forwarded(cluster::ForwardedRequest request, cluster::WriteForwarder::Answer answer);
   // Cluster mode: dispatches a read once this node is current, or answers

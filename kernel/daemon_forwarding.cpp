@@ -127,30 +127,30 @@ bool Daemon::forward_to_shard_owner(const Peer& peer, std::uint32_t shard, std::
                                     wire::Request::Reader request,
                                     std::chrono::steady_clock::time_point arrived) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
-  const wire::Request::Which operation = request.which();
   std::string owner;
   if (!cluster_->forward_target(shard, &owner)) return false;
   // The request as the client sent it (its id included, which the owner's
   // reply carries back).
   capnp::MallocMessageBuilder copy;
   copy.setRoot(request);
-  const std::uint64_t request_id = request.getId();
-  cluster_->forward(owner, shard, peer.uid, frame_bytes(ipc::encode_frame(copy)),
-                    [this, id, tenant = peer.tenant, request_id, operation, arrived](
-                        store::Status s, std::string reply) {
-                      // On a forwarding thread: the answer is the loop's to give.
-                      mailbox_->post([this, id, tenant, request_id, operation, arrived,
-                                      s = std::move(s), reply = std::move(reply)]() mutable {
-                        finish_forwarded(id, tenant, request_id, operation, arrived, std::move(s),
-                                         std::move(reply));
-                      });
-                    });
+  ForwardedWrite write{.connection = id,
+                       .tenant = peer.tenant,
+                       .request_id = request.getId(),
+                       .operation = request.which(),
+                       .wait_searchable = request.getWaitSearchable(),
+                       .arrived = arrived};
+  cluster_->forward(
+      owner, shard, peer.uid, frame_bytes(ipc::encode_frame(copy)),
+      [this, write](store::Status s, std::string reply) {
+        // On a forwarding thread: the answer is the loop's to give.
+        mailbox_->post([this, write, s = std::move(s), reply = std::move(reply)]() mutable {
+          finish_forwarded(write, std::move(s), std::move(reply));
+        });
+      });
   return true;
 }
 
-void Daemon::finish_forwarded(std::uint64_t id, std::uint32_t tenant, std::uint64_t request_id,
-                              wire::Request::Which operation,
-                              std::chrono::steady_clock::time_point arrived, store::Status status,
+void Daemon::finish_forwarded(const ForwardedWrite& write, store::Status status,
                               std::string reply) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   Status st = Status::from(status);
@@ -164,7 +164,7 @@ void Daemon::finish_forwarded(std::uint64_t id, std::uint32_t tenant, std::uint6
       kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
         capnp::FlatArrayMessageReader reader(
             *words, ipc::frame_reader_options(words->size(), config_.ipc.nesting_limit));
-        if (reader.getRoot<wire::Response>().getId() != request_id) {
+        if (reader.getRoot<wire::Response>().getId() != write.request_id) {
           st = Status::internal("the owner answered another request");
         }
       });
@@ -175,20 +175,32 @@ void Daemon::finish_forwarded(std::uint64_t id, std::uint32_t tenant, std::uint6
     }
     if (st.ok()) frame = std::move(words);
   }
-  auto answer = [this, id, tenant, operation, arrived](Frame f) {
-    request_metrics_.record(operation, *f, arrived);
-    deliver(id, f, true);
-    request_done(tenant);
+  auto answer = [this, write](Frame f) {
+    request_metrics_.record(write.operation, *f, write.arrived);
+    deliver(write.connection, f, true);
+    request_done(write.tenant);
   };
-  if (!st.ok()) return answer(error_frame(request_id, st));
-  // Read your writes on this node too: the client's next read here, even
-  // one that accepts staleness, finds what it wrote.
-  cluster_->before_read(std::chrono::milliseconds(0), [this, frame, answer](const store::Status&) {
-    // The write is the owner's and done whatever this wait
-    // gave: its answer goes to the client in any case.
+  if (!st.ok()) return answer(error_frame(write.request_id, st));
+  // From any thread: the answer goes out on the loop.
+  auto answer_on_loop = [this, frame, answer] {
     if (loop_thread_.on_owner()) return answer(frame);
     mailbox_->post([frame, answer] { answer(frame); });
-  });
+  };
+  // Read your writes on this node too: the client's next read here, even
+  // one that accepts staleness, finds what it wrote; a write that asked to
+  // wait until searchable waits, as the owner did, until this node's
+  // indexes have it too, so its next search here finds it.
+  cluster_->before_read(std::chrono::milliseconds(0),
+                        [this, write, answer_on_loop](const store::Status& held) {
+                          // The write is the owner's and done whatever this
+                          // wait gave: its answer goes to the client in any
+                          // case (without the index wait when this node
+                          // could not tell that it holds the write).
+                          if (!write.wait_searchable || !held.ok()) return answer_on_loop();
+                          // Applied here: queued to the indexes before the
+                          // barrier saw it (ShardReplica::hold_record).
+                          indexes_.when_indexed(indexes_.accepted(), answer_on_loop);
+                        });
 }
 
 void Daemon::serve_forwarded(cluster::ForwardedRequest forwarded,

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -457,6 +458,61 @@ BOOST_FIXTURE_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_forwar
   auto cubes = follower->cube_list();
   BOOST_REQUIRE(cubes.ok());
   BOOST_TEST(cubes->empty());
+}
+
+// A forwarded write that waits until searchable (NewItem::wait_searchable)
+// is answered once the node it was sent to has it searchable too, not only
+// the owner: the client's next search there, not a fresh one, finds it.
+// Both nodes embed with the crasher test plugin, the follower's taking a
+// second over a text holding "dawdle" (its dawdle_ms), so an answer that
+// waited for the owner's indexes alone comes back before the follower's
+// embedding is done.
+BOOST_AUTO_TEST_CASE(a_forwarded_write_that_waits_until_searchable_is_searchable_where_it_was_sent,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  Engines engines;
+  // A plugin folder holding the crasher embedder, which takes `dawdle_ms`
+  // over a text holding "dawdle"; the configuration that makes it the
+  // node's embedder.
+  std::vector<std::unique_ptr<TempDir>> folders;
+  auto embedder = [&](int dawdle_ms) {
+    const std::string dir = folders.emplace_back(std::make_unique<TempDir>())->path();
+    std::filesystem::copy_file(std::string(MEMOS_TEST_PLUGIN_DIR) + "/crasher.so",
+                               dir + "/crasher.so");
+    std::ofstream(dir + "/crasher.plugin.toml")
+        << "name = \"crasher\"\nkinds = [\"embedder\"]\nabi_major = 1\n"
+        << "library = \"crasher.so\"\nisolation = \"isolated\"\n[settings]\ndawdle_ms = "
+        << dawdle_ms << "\n";
+    return "[plugins]\npaths = [\"" + dir + "\", \"" + MEMOS_PLUGIN_DIR +
+           "\"]\nembedder = \"crasher\"\n[search]\nembedding_dim = 26\n";
+  };
+  Node n1{"n1", engines, embedder(0)};
+  create_cube_when_owner(n1);
+  Node n2{"n2", engines, embedder(1000)};
+  auto follower = n2.client();
+  // Lexical: the indexer embeds a run of changes before it hands them to
+  // any retriever, and a lexical query needs no embedding (a dense one
+  // would wait behind the item's in the same plugin).
+  memos::SearchOptions lexical;
+  lexical.mode = memos::SearchMode::lexical;
+  lexical.k = 100;
+  // A node that joins builds the cube's indexes once it has caught up with
+  // the log (until then its searches say to search again later).
+  BOOST_REQUIRE_MESSAGE(
+      eventually([&] { return follower->search("c", "anything", lexical).ok(); }, 30s),
+      n2.process->log());
+  for (int i = 0; i < 3; ++i) {
+    memos::NewItem item = memory("dawdle number " + std::to_string(i));
+    item.wait_searchable = true;
+    auto added = follower->add("c", item);
+    BOOST_REQUIRE_MESSAGE(added.ok(), why(added) << "\n" << n2.process->log());
+    auto hits = follower->search("c", "number", lexical);
+    BOOST_REQUIRE_MESSAGE(hits.ok(), why(hits));
+    BOOST_TEST(std::any_of(hits->begin(), hits->end(),
+                           [&](const memos::Hit& h) { return h.item.id == added->id; }),
+               "write " << i << " was answered before the node it was sent to indexed it");
+  }
+  BOOST_TEST(sample(*follower, kForwarded) >= 3);
 }
 
 // A node's forwarding subject takes what other memosd nodes send; anything

@@ -2,7 +2,11 @@
 // memos-plugin-host, each of its failures must cost memosd nothing but the
 // call. A text holding a trigger word of misbehave.h makes it die, hang, hog
 // memory or answer badly; anything else is embedded as normalised letter
-// counts.
+// counts. With the setting dawdle_ms (its manifest's [settings]), a text
+// holding "dawdle" is embedded that late: one node's embedder made slower
+// than another's (test_cluster).
+#include <unistd.h>
+
 #include <cmath>
 #include <string_view>
 #include <vector>
@@ -16,7 +20,8 @@ using memos::test_plugins::BadReply;
 
 class Crasher final : public memos::plugin_sdk::Plugin {
  public:
-  explicit Crasher(const memos::plugin_sdk::Config&) {}
+  explicit Crasher(const memos::plugin_sdk::Config& config)
+      : dawdle_ms_(config.get_int("dawdle_ms", 0, 0, 60000)) {}
 
   memos_status handle(const memos::plugin_sdk::Request& request,
                       memos::plugin_sdk::Reply reply) override {
@@ -34,6 +39,13 @@ class Crasher final : public memos::plugin_sdk::Plugin {
     for (auto t : texts) {
       BadReply b = memos::test_plugins::misbehave(std::string_view(t.cStr(), t.size()));
       if (b != BadReply::none) bad = b;
+    }
+    if (dawdle_ms_ > 0) {
+      for (auto t : texts) {
+        if (std::string_view(t.cStr(), t.size()).find("dawdle") == std::string_view::npos) continue;
+        ::usleep(static_cast<useconds_t>(dawdle_ms_) * 1000);
+        break;
+      }
     }
     switch (bad) {
       case BadReply::wrong_kind:
@@ -59,6 +71,9 @@ class Crasher final : public memos::plugin_sdk::Plugin {
     }
     return MEMOS_OK;
   }
+
+ private:
+  long long dawdle_ms_;
 };
 
 }  // namespace
