@@ -1,18 +1,13 @@
 #include "cluster/etcd_client.h"
 
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include <cctype>
-#include <cerrno>
-#include <cstring>
+#include <cstdlib>
 
 #include "cluster/base64.h"
+#include "cluster/byte_stream.h"
 #include "cluster/tcp_dial.h"
-#include "cluster/tls_stream.h"
 
 namespace memos::cluster {
 namespace {
@@ -24,14 +19,6 @@ constexpr std::size_t kMaxReplyBytes = 16u << 20;
 // gRPC status codes etcd's gateway reports in "code".
 constexpr int kGrpcInvalidArgument = 3;
 constexpr int kGrpcNotFound = 5;
-
-// Owns a descriptor.
-struct Socket {
-  int fd = -1;
-  ~Socket() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 std::int64_t as_int(const json& v) {
   // int64 fields are strings in proto3's JSON; accept numbers too.
@@ -67,61 +54,35 @@ Status http_post(const std::string& endpoint, const std::shared_ptr<const TlsCon
                  std::chrono::milliseconds timeout, int* status, std::string* body) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string why, host, port;
-  Socket s;
-  s.fd = tcp_dial(endpoint, timeout, &why);
-  if (s.fd < 0) return {Errc::unavailable, endpoint + ": " + why};
+  const int fd = tcp_dial(endpoint, timeout, &why);
+  if (fd < 0) return {Errc::unavailable, endpoint + ": " + why};
+  ByteStream stream(fd);
   split_host_port(endpoint, &host, &port);
-  std::unique_ptr<TlsStream> secure;  // destroyed before s closes the descriptor
   if (tls) {
-    if (Status h = TlsStream::handshake(tls, s.fd, host, deadline, &secure); !h.ok()) {
+    if (Status h = stream.start_tls(tls, host, deadline); !h.ok()) {
       return {h.code, endpoint + ": " + h.message};
     }
   }
-  std::string request =
+  const std::string request =
       "POST " + std::string(path) + " HTTP/1.1\r\nHost: " + host + ":" + port +
       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(payload.size()) +
       "\r\nConnection: close\r\n\r\n" + payload;
-  if (secure) {
-    if (Status w = secure->write_all(request); !w.ok()) {
-      return {w.code, endpoint + ": " + w.message};
-    }
-  }
-  std::string_view rest = secure ? std::string_view() : std::string_view(request);
-  while (!rest.empty()) {
-    ssize_t n = ::send(s.fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return {Errc::unavailable, endpoint + ": " + std::strerror(errno)};
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
+  if (Status w = stream.write_all(request); !w.ok()) return {w.code, endpoint + ": " + w.message};
   std::string reply;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return {Errc::unavailable, endpoint + ": no reply in time"};
-    if (!secure || !secure->pending()) {
-      pollfd p{s.fd, POLLIN, 0};
-      int rc = ::poll(&p, 1, static_cast<int>(left.count()));
-      if (rc < 0 && errno == EINTR) continue;
-      if (rc == 0) continue;
-    }
     char chunk[16384];
     std::size_t got = 0;
-    if (secure) {
-      Status r = secure->read_some(chunk, sizeof(chunk), &got);
-      // etcd closes after its reply (Connection: close), with or without
-      // TLS's close_notify: the reply is whole when the HTTP head says so
-      // (checked below), not because the close was clean.
-      if (!r.ok()) {
-        if (reply.empty()) return {Errc::unavailable, endpoint + ": " + r.message};
-        break;
-      }
-      if (got == 0) continue;  // a record not whole yet
-    } else {
-      ssize_t n = ::recv(s.fd, chunk, sizeof(chunk), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return {Errc::unavailable, endpoint + ": " + std::strerror(errno)};
-      if (n == 0) break;
-      got = static_cast<std::size_t>(n);
+    bool timed_out = false;
+    Status r = stream.read_some(chunk, sizeof(chunk), left, &got, &timed_out);
+    // etcd closes after its reply (Connection: close), with or without
+    // TLS's close_notify: the reply is whole when the HTTP head says so
+    // (checked below), not because the close was clean.
+    if (!r.ok()) {
+      if (reply.empty()) return {Errc::unavailable, endpoint + ": " + r.message};
+      break;
     }
     reply.append(chunk, got);
     if (reply.size() > kMaxReplyBytes) return {Errc::corrupt, endpoint + ": a reply over 16 MiB"};

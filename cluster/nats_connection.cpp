@@ -1,28 +1,19 @@
 #include "cluster/nats_connection.h"
 
+#include "cluster/byte_stream.h"
 #include "cluster/decimal.h"
 #include "cluster/tcp_dial.h"
-#include "cluster/tls_stream.h"
-
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
-#include <cstring>
+#include <cstdio>
 #include <random>
 
 namespace memos::cluster {
 namespace {
 
 constexpr std::size_t kMaxControlLine = 64u << 10;
-
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
 
 bool valid_subject(std::string_view subject) {
   if (subject.empty() || subject.size() > 1024) return false;
@@ -93,52 +84,29 @@ std::string find_header(const Headers& headers, std::string_view name) {
   return {};
 }
 
-// One TCP connection: its descriptor, the lock that keeps writes whole, and
-// its reader thread.
+// One TCP connection: its stream (TLS with NatsOptions::tls, once INFO
+// offered it), the lock that keeps writes whole, and its reader thread.
 struct NatsConnection::Session {
-  int fd = -1;
-  std::unique_ptr<TlsStream> tls;  // with NatsOptions::tls, once INFO offered it
+  std::unique_ptr<ByteStream> stream;
   std::string server;
   std::mutex write_mutex;
   std::thread reader;
   std::string buffer;  // reader thread only
   std::size_t pos = 0;
 
-  ~Session() {
-    tls.reset();  // before the descriptor it writes to closes
-    if (fd >= 0) ::close(fd);
-  }
   // Waits up to `timeout` for bytes from the server and appends them to
   // buffer (perhaps none: a TLS record not whole yet). `*timed_out` when
   // nothing came. Errors: unavailable (closed, failed).
   Status receive(std::chrono::milliseconds timeout, bool* timed_out) {
-    *timed_out = false;
-    if (!tls || !tls->pending()) {
-      pollfd p{fd, POLLIN, 0};
-      const int rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
-      if (rc < 0 && errno == EINTR) return {};
-      if (rc == 0) {
-        *timed_out = true;
-        return {};
-      }
-    }
     char chunk[65536];
     std::size_t got = 0;
-    if (tls) {
-      if (Status s = tls->read_some(chunk, sizeof(chunk), &got); !s.ok()) return s;
-    } else {
-      const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
-      if (n < 0 && errno == EINTR) return {};
-      if (n <= 0) {
-        return {Errc::unavailable, n == 0 ? "the server closed the connection" : errno_text(errno)};
-      }
-      got = static_cast<std::size_t>(n);
-    }
+    if (Status s = stream->read_some(chunk, sizeof(chunk), timeout, &got, timed_out); !s.ok())
+      return s;
     buffer.append(chunk, got);
     return {};
   }
   // Wakes the reader (its read fails) without closing the descriptor under it.
-  void shut() { ::shutdown(fd, SHUT_RDWR); }
+  void shut() { stream->shut(); }
 };
 
 NatsConnection::NatsConnection(NatsOptions options) : options_(std::move(options)) {
@@ -221,18 +189,9 @@ Status NatsConnection::ensure_session(std::shared_ptr<Session>* out) {
 
 Status NatsConnection::send_all(Session& session, std::string_view bytes) {
   std::lock_guard lock(session.write_mutex);
-  if (session.tls) {
-    Status s = session.tls->write_all(bytes);
-    if (!s.ok()) s.message = "NATS " + session.server + ": " + s.message;
-    return s;
-  }
-  while (!bytes.empty()) {
-    ssize_t n = ::send(session.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return {Errc::unavailable, "NATS " + session.server + ": " + errno_text(errno)};
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return {};
+  Status s = session.stream->write_all(bytes);
+  if (!s.ok()) s.message = "NATS " + session.server + ": " + s.message;
+  return s;
 }
 
 Status NatsConnection::open_session(const std::string& server, std::shared_ptr<Session>* out) {
@@ -240,7 +199,7 @@ Status NatsConnection::open_session(const std::string& server, std::shared_ptr<S
   int fd = tcp_dial(server, options_.connect_timeout, &why);
   if (fd < 0) return {Errc::unavailable, why};
   auto session = std::make_shared<Session>();
-  session->fd = fd;
+  session->stream = std::make_unique<ByteStream>(fd);
   session->server = server;
   // Each of the handshake's reads waits up to the connect timeout.
   auto read_line = [&](std::string* line) -> Status {
@@ -286,9 +245,8 @@ Status NatsConnection::open_session(const std::string& server, std::shared_ptr<S
     }
     std::string host, port;
     split_host_port(server, &host, &port);
-    if (Status s = TlsStream::handshake(options_.tls, fd, host,
-                                        std::chrono::steady_clock::now() + options_.connect_timeout,
-                                        &session->tls);
+    if (Status s = session->stream->start_tls(
+            options_.tls, host, std::chrono::steady_clock::now() + options_.connect_timeout);
         !s.ok()) {
       return s;
     }
