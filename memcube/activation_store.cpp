@@ -127,10 +127,7 @@ Status WriteTxn::put_activation(const Activation& a) {
     return s;
   }
   if (s = blob_ref(a.blob, a.size); !s.ok()) return s;
-  return update_activation_usage(a.tenant, [&](ActivationUsage& usage) {
-    usage.count += 1;
-    usage.bytes += a.size;
-  });
+  return add_activation_usage(a.tenant, 1, static_cast<std::int64_t>(a.size));
 }
 
 Status WriteTxn::remove_activation(CubeId cube, ItemId id, Activation* removed) {
@@ -154,11 +151,7 @@ Status WriteTxn::remove_activation(CubeId cube, ItemId id, Activation* removed) 
   }
   if (s = blob_unref(a.blob); !s.ok() && s.code != Errc::not_found) return s;
   // Saturating: a usage row that undercounts must not wrap around.
-  s = update_activation_usage(a.tenant, [&](ActivationUsage& usage) {
-    usage.count -= std::min<std::uint64_t>(usage.count, 1);
-    usage.bytes -= std::min(usage.bytes, a.size);
-  });
-  if (!s.ok()) return s;
+  if (s = add_activation_usage(a.tenant, -1, -static_cast<std::int64_t>(a.size)); !s.ok()) return s;
   if (removed) *removed = std::move(a);
   return {};
 }

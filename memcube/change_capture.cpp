@@ -149,6 +149,16 @@ Status WriteTxn::apply_changes(const ChangeSet& changes) {
         s = add_blob_refs(blob, delta, size);
         break;
       }
+      case ChangeKind::activation_usage: {
+        std::uint32_t tenant;
+        std::int64_t count, bytes;
+        if (c.table != TableId::activation_usage ||
+            !decode_activation_usage(c.key, c.value, &tenant, &count, &bytes)) {
+          return corrupt_change("has a malformed activation usage delta");
+        }
+        s = add_activation_usage(tenant, count, bytes);
+        break;
+      }
       default:
         return corrupt_change("has kind " + std::to_string(static_cast<int>(c.kind)) +
                               ", which this store does not know");

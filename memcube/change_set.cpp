@@ -1,5 +1,7 @@
 #include "memcube/change_set.h"
 
+#include "memcube/lmdb_util.h"
+
 namespace memos::store {
 namespace {
 
@@ -58,6 +60,15 @@ void ChangeSet::blob_refs(const std::array<std::uint8_t, 32>& blob, std::int64_t
                 std::move(value)});
 }
 
+void ChangeSet::activation_usage(std::uint32_t tenant, std::int64_t count, std::int64_t bytes) {
+  std::string key, value;
+  put_be(key, tenant, 4);
+  put_le(value, static_cast<std::uint64_t>(count));
+  put_le(value, static_cast<std::uint64_t>(bytes));
+  append(Change{TableId::activation_usage, ChangeKind::activation_usage, std::move(key),
+                std::move(value)});
+}
+
 void ChangeSet::append(Change change) {
   bytes_ += change.key.size() + change.value.size();
   changes_.push_back(std::move(change));
@@ -79,6 +90,15 @@ bool decode_blob_refs(std::string_view value, std::int64_t* delta, std::uint64_t
   if (value.size() != 16) return false;
   *delta = static_cast<std::int64_t>(get_le(value.substr(0, 8)));
   *size = get_le(value.substr(8, 8));
+  return true;
+}
+
+bool decode_activation_usage(std::string_view key, std::string_view value, std::uint32_t* tenant,
+                             std::int64_t* count, std::int64_t* bytes) {
+  if (key.size() != 4 || value.size() != 16) return false;
+  *tenant = static_cast<std::uint32_t>(get_be(key.data(), 4));
+  *count = static_cast<std::int64_t>(get_le(value.substr(0, 8)));
+  *bytes = static_cast<std::int64_t>(get_le(value.substr(8, 8)));
   return true;
 }
 

@@ -60,14 +60,21 @@ enum class ChangeKind : std::uint8_t {
   // count (i64 LE) and the blob's size (u64 LE). Several shards reference
   // the same blob, so their changes must commute: a delta, not a row.
   blob_refs = 4,
+  // `activation_usage` only: key is the tenant (u32 BE), value the change
+  // of its states' count and of their bytes (i64 LE each), each applied
+  // saturating at 0. Removing a shared cube gives back, in the cube's shard,
+  // the usage of the states grantees stored in it, while the grantees'
+  // own shards change the same rows: a delta, not a row.
+  activation_usage = 5,
 };
-inline constexpr std::uint8_t kLastChangeKind = static_cast<std::uint8_t>(ChangeKind::blob_refs);
+inline constexpr std::uint8_t kLastChangeKind =
+    static_cast<std::uint8_t>(ChangeKind::activation_usage);
 
 struct Change {
   TableId table;
   ChangeKind kind;
   std::string key;
-  std::string value;  // put: the row; blob_refs: the delta; otherwise empty
+  std::string value;  // put: the row; blob_refs, activation_usage: the delta; otherwise empty
 };
 
 class ChangeSet {
@@ -76,6 +83,7 @@ class ChangeSet {
   void erase(TableId table, std::string_view key);
   void erase_prefix(TableId table, std::string_view prefix);
   void blob_refs(const std::array<std::uint8_t, 32>& blob, std::int64_t delta, std::uint64_t size);
+  void activation_usage(std::uint32_t tenant, std::int64_t count, std::int64_t bytes);
   // Appends a change as it is (a decoded record). Checked by apply, not here.
   void append(Change change);
 
@@ -124,5 +132,9 @@ struct LogPosition {
 
 // A blob_refs value: the delta and the size. False if `value` is not one.
 bool decode_blob_refs(std::string_view value, std::int64_t* delta, std::uint64_t* size);
+// An activation_usage change: the tenant (its key) and the deltas. False if
+// the key or the value is not one.
+bool decode_activation_usage(std::string_view key, std::string_view value, std::uint32_t* tenant,
+                             std::int64_t* count, std::int64_t* bytes);
 
 }  // namespace memos::store

@@ -549,10 +549,14 @@ class WriteTxn {
   // Errors: corrupt (it would), storage_full, map_full, io.
   Status add_tenant_usage(TenantId tenant, std::int64_t cubes, std::int64_t items,
                           std::int64_t text_bytes, std::int64_t param_bytes = 0);
-  // Reads, changes and writes back a tenant's activation usage (zeros if
-  // none yet). Errors: storage_full, map_full, corrupt, io.
-  Status update_activation_usage(TenantId tenant,
-                                 const std::function<void(ActivationUsage&)>& change);
+  // Adds the deltas to a tenant's activation usage (zeros if none yet),
+  // saturating at 0: a row that undercounts must not wrap around. Recorded
+  // as the deltas, not the row: removing a shared cube gives back, in the
+  // cube's shard, the usage of the states its grantees stored there, whose
+  // own shards' owners may change the same rows meanwhile (docs/scale-out.md,
+  // "Writing several shards at once"). Errors: storage_full, map_full,
+  // corrupt, io.
+  Status add_activation_usage(TenantId tenant, std::int64_t count, std::int64_t bytes);
   // Removes every grant of a cube (its removal). Errors: io.
   Status remove_shares_of(CubeId cube);
   // Before a parametric item's versions are deleted (a purge, its cube's

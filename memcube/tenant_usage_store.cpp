@@ -147,13 +147,25 @@ Status ReadTxn::activation_usage(TenantId tenant, ActivationUsage* out) const {
   return decode_usage(as_view(val), out);
 }
 
-Status WriteTxn::update_activation_usage(TenantId tenant,
-                                         const std::function<void(ActivationUsage&)>& change) {
+Status WriteTxn::add_activation_usage(TenantId tenant, std::int64_t count, std::int64_t bytes) {
   ActivationUsage usage;
   if (Status s = view_.activation_usage(tenant, &usage); !s.ok()) return s;
-  change(usage);
-  return put_row(tables().activation_usage, tenant_key(tenant), encode_usage(usage),
-                 "write activation usage");
+  auto add = [](std::uint64_t& value, std::int64_t delta) {
+    const std::uint64_t magnitude =
+        delta < 0 ? 0 - static_cast<std::uint64_t>(delta) : static_cast<std::uint64_t>(delta);
+    value = delta >= 0 ? value + magnitude : value - std::min(value, magnitude);
+  };
+  add(usage.count, count);
+  add(usage.bytes, bytes);
+  // Written past the recording helpers: the change is recorded as the
+  // deltas, which commute with another shard's changes to the same row.
+  const std::string k = tenant_key(tenant), row = encode_usage(usage);
+  MDB_val key = as_val(k), val = as_val(row);
+  if (int rc = mdb_put(txn_, tables().activation_usage, &key, &val, 0); rc) {
+    return from_mdb(rc, "write activation usage");
+  }
+  if (changes_ && (count != 0 || bytes != 0)) changes_->activation_usage(tenant, count, bytes);
+  return {};
 }
 
 }  // namespace memos::store

@@ -408,6 +408,10 @@ BOOST_AUTO_TEST_CASE(hostile_records_are_refused_and_change_nothing) {
       {TableId::blobs, ChangeKind::put, std::string(32, 'b'), std::string(20, 'r')},
       {TableId::blobs, ChangeKind::blob_refs, std::string(32, 'b'), "short"},
       {TableId::cubes, ChangeKind::blob_refs, std::string(32, 'b'), std::string(16, '\0')},
+      {TableId::activation_usage, ChangeKind::activation_usage, std::string(4, 't'), "short"},
+      {TableId::activation_usage, ChangeKind::activation_usage, "tenant", std::string(16, '\0')},
+      {TableId::tenant_usage, ChangeKind::activation_usage, std::string(4, 't'),
+       std::string(16, '\0')},
       {TableId::cubes, ChangeKind::put, "", "a row without a key"},
       {TableId::cubes, ChangeKind::erase, std::string(600, 'k'), ""},
       {TableId::items, ChangeKind::erase_prefix, "", ""},  // the whole table
@@ -523,6 +527,75 @@ BOOST_AUTO_TEST_CASE(blob_reference_deltas_commute) {
     BOOST_REQUIRE(r->blob_refs(blob, &refs).ok());
     BOOST_TEST(refs == 2u);
   }
+}
+
+// A state's usage is recorded as deltas, not as its row: removing a shared
+// cube gives back, in the cube's shard, the usage of a state a grantee
+// stored in it, while the grantee's own shard may store another state
+// (docs/scale-out.md). Applied in either order the row comes out the same,
+// and right: the one state left. A delta that would take a count below 0
+// stops there.
+BOOST_AUTO_TEST_CASE(activation_usage_is_recorded_as_deltas_that_commute) {
+  constexpr TenantId kGrantee = 1001;
+  LeaderAndFollower lf;
+  Cube cube;
+  BOOST_REQUIRE(lf.write([&](WriteTxn& t) {
+                    return t.create_cube(1000, "shared", "hash-v1", 16, 1, &cube);
+                  }).ok());
+  Activation first;
+  ChangeSet stored;  // what storing the grantee's first state recorded
+  {
+    std::optional<WriteTxn> txn;
+    BOOST_REQUIRE(lf.leader->begin_write(&txn).ok());
+    txn->record_changes(&stored);
+    Digest salt;
+    BOOST_REQUIRE(txn->ensure_tenant_salt(kGrantee, &salt).ok());
+    first = activation(txn->next_id(10), cube, salt, 1, 10);
+    first.tenant = kGrantee;
+    BOOST_REQUIRE(txn->put_activation(first).ok());
+    BOOST_REQUIRE(txn->commit().ok());
+  }
+  bool delta = false;
+  for (const Change& c : stored.changes()) {
+    if (c.table != TableId::activation_usage) continue;
+    BOOST_TEST((c.kind == ChangeKind::activation_usage));
+    delta = true;
+  }
+  BOOST_TEST(delta);
+
+  // From that row (one state), the grantee's shard stores a second state
+  // (+1) while the cube's shard removes the first (-1): two records.
+  ChangeSet grantees, owners;
+  grantees.activation_usage(kGrantee, 1, 40);
+  owners.activation_usage(kGrantee, -1, -static_cast<std::int64_t>(first.size));
+  for (bool grantee_first : {true, false}) {
+    TempDir dir;
+    auto store = open_store(dir.path());
+    BOOST_REQUIRE(memos::testing::write(*store, [&](WriteTxn& t) {
+                    Status s = t.apply_changes(stored);
+                    if (s.ok()) s = t.apply_changes(grantee_first ? grantees : owners);
+                    return s.ok() ? t.apply_changes(grantee_first ? owners : grantees) : s;
+                  }).ok());
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    ActivationUsage usage;
+    BOOST_REQUIRE(r->activation_usage(kGrantee, &usage).ok());
+    BOOST_TEST(usage.count == 1u);
+    BOOST_TEST(usage.bytes == 40u);
+  }
+  // Below zero: stops at 0.
+  ChangeSet too_much;
+  too_much.activation_usage(kGrantee, -5, -1000000);
+  BOOST_REQUIRE(memos::testing::write(*lf.follower, [&](WriteTxn& t) {
+                  Status s = t.apply_changes(stored);
+                  return s.ok() ? t.apply_changes(too_much) : s;
+                }).ok());
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(lf.follower->begin_read(&r).ok());
+  ActivationUsage usage;
+  BOOST_REQUIRE(r->activation_usage(kGrantee, &usage).ok());
+  BOOST_TEST(usage.count == 0u);
+  BOOST_TEST(usage.bytes == 0u);
 }
 
 // The commit queue hands each group's changes to its sink before the commit;
