@@ -2,17 +2,20 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <string>
 
 namespace memos::cluster {
 namespace {
@@ -89,6 +92,27 @@ bool wait_for(int fd, short events, std::chrono::steady_clock::time_point deadli
   }
 }
 
+// The connected peer's "address:port", "" if the socket cannot say.
+std::string peer_address(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return {};
+  char host[INET6_ADDRSTRLEN] = {};
+  unsigned port = 0;
+  if (address.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
+    ::inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
+    port = ntohs(v4->sin_port);
+  } else if (address.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    ::inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
+    port = ntohs(v6->sin6_port);
+  } else {
+    return {};
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
 // OpenSSL's reasons queued on this thread, for an error message.
 std::string openssl_reasons() {
   std::string out;
@@ -144,7 +168,31 @@ Status TlsContext::open(const TlsFiles& files, std::shared_ptr<const TlsContext>
 }
 
 TlsContext::~TlsContext() {
+  for (auto& [peer, session] : sessions_) SSL_SESSION_free(session);
   SSL_CTX_free(ctx_);
+}
+
+SSL_SESSION* TlsContext::session_for(const std::string& peer) const {
+  std::lock_guard lock(sessions_mutex_);
+  auto it = sessions_.find(peer);
+  if (it == sessions_.end()) return nullptr;
+  SSL_SESSION_up_ref(it->second);
+  return it->second;
+}
+
+void TlsContext::keep_session(const std::string& peer, SSL_SESSION* session) const {
+  std::lock_guard lock(sessions_mutex_);
+  auto it = sessions_.find(peer);
+  if (it != sessions_.end()) {
+    SSL_SESSION_free(it->second);
+    it->second = session;
+    return;
+  }
+  if (sessions_.size() >= kMaxSessions) {
+    SSL_SESSION_free(sessions_.begin()->second);
+    sessions_.erase(sessions_.begin());
+  }
+  sessions_.emplace(peer, session);
 }
 
 Status TlsStream::handshake(std::shared_ptr<const TlsContext> context, int fd,
@@ -157,8 +205,19 @@ Status TlsStream::handshake(std::shared_ptr<const TlsContext> context, int fd,
   ERR_clear_error();
   SSL* ssl = SSL_new(context->ctx_);
   if (ssl == nullptr) return {Errc::unavailable, "TLS: " + openssl_reasons()};
-  std::unique_ptr<TlsStream> stream(new TlsStream(std::move(context), ssl, fd));
+  // A session is kept for the name checked as well as the address: one
+  // made with another name's certificate is never offered.
+  const std::string dialled = peer_address(fd);
+  const std::string peer = dialled.empty() ? "" : host + "@" + dialled;
+  SSL_SESSION* kept = peer.empty() ? nullptr : context->session_for(peer);
+  std::unique_ptr<TlsStream> stream(new TlsStream(std::move(context), ssl, fd, peer));
   SSL_set_fd(ssl, fd);
+  if (kept != nullptr) {
+    // Offered, not trusted: a server that does not know it runs the full
+    // handshake, certificate checks included.
+    SSL_set_session(ssl, kept);
+    SSL_SESSION_free(kept);
+  }
   // The certificate must name what was dialled: an address for a numeric
   // host, else the DNS name (sent as SNI too).
   in6_addr address{};
@@ -199,6 +258,24 @@ Status TlsStream::handshake(std::shared_ptr<const TlsContext> context, int fd,
 }
 
 TlsStream::~TlsStream() {
+  // The session is kept only from a connection the server closed cleanly
+  // (its close_notify came): OpenSSL marks one that ended otherwise as not
+  // to be resumed, since its end may have been forged. Under TLS 1.3 the
+  // server's ticket comes after the handshake, with the first bytes read,
+  // so the session is taken as the connection ends.
+  if (!peer_.empty() && (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) != 0) {
+    {
+      SigpipeBlocked quiet;
+      SSL_shutdown(ssl_);  // this side's close_notify, if the socket still takes it
+    }
+    SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_SESSION* session = SSL_get1_session(ssl_);
+    if (session != nullptr && SSL_SESSION_is_resumable(session) == 1) {
+      context_->keep_session(peer_, session);
+    } else if (session != nullptr) {
+      SSL_SESSION_free(session);
+    }
+  }
   SSL_free(ssl_);
 }
 
@@ -263,6 +340,11 @@ Status TlsStream::read_some(char* into, std::size_t size, std::size_t* got) {
 bool TlsStream::pending() const {
   std::lock_guard lock(mutex_);
   return SSL_pending(ssl_) > 0;
+}
+
+bool TlsStream::resumed() const {
+  std::lock_guard lock(mutex_);
+  return SSL_session_reused(ssl_) == 1;
 }
 
 }  // namespace memos::cluster

@@ -7,8 +7,12 @@
 // (memos-cluster(7), "TLS").
 //
 // A TlsContext holds the files once (the CA that signs the servers'
-// certificates, and the node's certificate and key); a TlsStream is one
-// connection's session. The server's certificate must chain to the CA and
+// certificates, and the node's certificate and key), and the last session
+// each server gave it, so that the next connection to that server resumes
+// it (an abbreviated handshake: no certificates sent or checked again, the
+// peer having been checked when the session was made). The etcd client
+// connects once per call, so resuming saves it a full handshake a call. A
+// TlsStream is one connection's session. The server's certificate must chain to the CA and
 // name the host dialled (its DNS name, or its IP address for a numeric
 // host); TLS 1.2 is the oldest spoken. A stream's calls may come from
 // several threads (a reader and writers): one mutex serializes them, and
@@ -28,6 +32,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,8 +40,9 @@
 
 #include "memcube/store_types.h"
 
-struct ssl_ctx_st;  // OpenSSL's SSL_CTX
-struct ssl_st;      // OpenSSL's SSL
+struct ssl_ctx_st;      // OpenSSL's SSL_CTX
+struct ssl_st;          // OpenSSL's SSL
+struct ssl_session_st;  // OpenSSL's SSL_SESSION
 
 namespace memos::cluster {
 
@@ -63,7 +69,19 @@ class TlsContext {
  private:
   friend class TlsStream;
   explicit TlsContext(ssl_ctx_st* ctx) : ctx_(ctx) {}
+  // The session to resume with the server at `peer` ("host@address:port"), with
+  // a reference the caller frees; nullptr for none.
+  ssl_session_st* session_for(const std::string& peer) const;
+  // Keeps `session` (the caller's reference passes to the context) for
+  // `peer`, in place of any before it.
+  void keep_session(const std::string& peer, ssl_session_st* session) const;
+
   ssl_ctx_st* const ctx_;
+  // A few servers are configured; the bound only keeps a resolver that
+  // answers new addresses forever from growing the map.
+  static constexpr std::size_t kMaxSessions = 64;
+  mutable std::mutex sessions_mutex_;
+  mutable std::map<std::string, ssl_session_st*> sessions_;  // guarded by sessions_mutex_
 };
 
 class TlsStream {
@@ -87,14 +105,17 @@ class TlsStream {
   Status read_some(char* into, std::size_t size, std::size_t* got);
   // Bytes decrypted and not yet read: read them before polling.
   bool pending() const;
+  // Whether the handshake resumed a session the context kept.
+  bool resumed() const;
 
  private:
-  TlsStream(std::shared_ptr<const TlsContext> context, ssl_st* ssl, int fd)
-      : context_(std::move(context)), ssl_(ssl), fd_(fd) {}
+  TlsStream(std::shared_ptr<const TlsContext> context, ssl_st* ssl, int fd, std::string peer)
+      : context_(std::move(context)), ssl_(ssl), fd_(fd), peer_(std::move(peer)) {}
 
   const std::shared_ptr<const TlsContext> context_;  // outlives ssl_
   ssl_st* const ssl_;
   const int fd_;
+  const std::string peer_;    // "host@address:port": its kept session's key
   mutable std::mutex mutex_;  // every call on ssl_
   std::mutex write_mutex_;    // one write_all() at a time
 };

@@ -8,13 +8,17 @@
 #define BOOST_TEST_MODULE engine_tls
 #include <boost/test/unit_test.hpp>
 
+#include <poll.h>
+
 #include <chrono>
 #include <fstream>
 #include <string>
 
+#include "cluster/byte_stream.h"
 #include "cluster/etcd_client.h"
 #include "cluster/jetstream.h"
 #include "cluster/nats_connection.h"
+#include "cluster/tcp_dial.h"
 #include "cluster/tls_stream.h"
 #include "tests/support/cluster_fixture.h"
 #include "tests/support/engine_servers.h"
@@ -127,6 +131,69 @@ BOOST_AUTO_TEST_CASE(the_log_and_etcd_work_over_mutual_tls,
   BOOST_REQUIRE(kv);
   BOOST_TEST(kv->value.size() == 40000u);
   BOOST_TEST(kv->lease == lease);
+}
+
+// A connection to a server the context spoke to before resumes that
+// session (etcd's client connects once per call): the first handshake is
+// full, the next ones resumed. A session is kept for the name it checked:
+// dialling the same address under a name the certificate does not hold
+// gets no session offered, so the full handshake refuses it.
+BOOST_AUTO_TEST_CASE(a_second_connection_to_a_server_resumes_its_session,
+                     *boost::unit_test::precondition(tls_engines)) {
+  TestCertificates certs;
+  EtcdServers etcd(1, server_files(certs));
+  BOOST_REQUIRE_MESSAGE(etcd.start(), etcd.log(0));
+  auto tls = context(TlsFiles{certs.ca(), certs.cert(), certs.key()});
+  std::string host, port;
+  BOOST_REQUIRE(split_host_port(etcd.url(0), &host, &port));
+  // One HTTP exchange over a connection of its own; whether its handshake
+  // resumed a session, or why it failed.
+  auto exchange = [&](const std::string& name, bool* resumed) -> Status {
+    std::string why;
+    const int fd = tcp_dial(etcd.url(0), 2s, &why);
+    if (fd < 0) return {Errc::unavailable, why};
+    ByteStream stream(fd);  // closes fd
+    std::unique_ptr<TlsStream> secure;
+    if (Status s =
+            TlsStream::handshake(tls, fd, name, std::chrono::steady_clock::now() + 2s, &secure);
+        !s.ok()) {
+      return s;
+    }
+    *resumed = secure->resumed();
+    const std::string request =
+        "GET /health HTTP/1.1\r\nHost: " + name + ":" + port + "\r\nConnection: close\r\n\r\n";
+    if (Status s = secure->write_all(request); !s.ok()) return s;
+    // Read to the end: TLS 1.3 sends the session's ticket after the
+    // handshake, and the reply's bytes bring it.
+    std::string reply;
+    char chunk[4096];
+    for (int reads = 0; reads < 1000; ++reads) {
+      std::size_t got = 0;
+      pollfd p{fd, POLLIN, 0};
+      if (!secure->pending() && ::poll(&p, 1, 2000) <= 0) break;
+      if (!secure->read_some(chunk, sizeof chunk, &got).ok()) break;
+      reply.append(chunk, got);
+    }
+    if (!reply.starts_with("HTTP/1.1 200")) return {Errc::corrupt, "reply: " + reply};
+    secure.reset();  // keeps its session, before the stream closes fd
+    return {};
+  };
+  bool resumed = true;
+  Status s = exchange(host, &resumed);
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_TEST(!resumed);
+  for (int i = 0; i < 2; ++i) {
+    s = exchange(host, &resumed);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    BOOST_TEST(resumed);
+  }
+  s = exchange("elsewhere.example", &resumed);
+  BOOST_TEST(!s.ok());
+  BOOST_TEST(mentions(s, "certificate was refused"), s.message);
+  // The etcd client, whose every call connects anew, still answers.
+  std::int64_t lease = 0;
+  s = EtcdClient({etcd.url(0)}, 3s, tls).grant_lease(5, &lease);
+  BOOST_TEST(s.ok(), s.message);
 }
 
 BOOST_AUTO_TEST_CASE(every_connection_tls_must_refuse_is_refused_with_its_reason,
