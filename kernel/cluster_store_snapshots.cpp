@@ -232,7 +232,8 @@ Status StoreSnapshots::publish(const store::Store& store, std::uint64_t now_ms,
   published_.fetch_add(1, std::memory_order_relaxed);
   store::BlobId old{};
   if (replaces && before.blob != j["blob"] && store::from_hex(before.blob, &old)) {
-    // A node fetching it meanwhile fails with not_found and looks again.
+    // A node fetching it meanwhile fails (its description or a chunk gone)
+    // and takes this one (fetch_snapshot in cluster_store_restore.cpp).
     if (store::Status r = files_->bucket().remove(old); !r.ok()) {
       spdlog::warn("cluster: removing the store snapshot it replaced from bucket {}: {}",
                    files_->bucket().name(), r.message);
