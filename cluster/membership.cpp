@@ -40,7 +40,14 @@ std::string encode_report(const NodeReport& r) {
          {"appended", r.appended},
          {"applied", r.applied}};
   if (!r.note.empty()) j["note"] = r.note;
+  if (!r.policies.empty()) j["policies"] = r.policies;
   return j.dump();
+}
+
+bool policy_digest(std::string_view text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 namespace {
@@ -73,6 +80,10 @@ bool decode_report(std::string_view text, NodeReport* out, std::string* why) {
     r.appended = count_field(j, "appended");
     r.applied = count_field(j, "applied");
     if (j.contains("note")) r.note = shown(j.at("note").get<std::string>(), kMaxNote);
+    if (j.contains("policies")) {
+      r.policies = j.at("policies").get<std::string>();
+      if (!policy_digest(r.policies)) throw json::other_error::create(501, "not a digest", &j);
+    }
     r.answered = true;
     *out = std::move(r);
     return true;

@@ -48,7 +48,13 @@ struct NodeReport {
   std::uint64_t position = 0;  // the last log record this node's store holds
   std::uint64_t appended = 0;  // records it appended as owner, since it started
   std::uint64_t applied = 0;   // records it applied as a follower, since it started
+  // The digest of the tenant policies it enforces (PolicySet::digest: 64
+  // lowercase hex digits); "" from a node too old to say.
+  std::string policies{};
 };
+
+// Whether `text` is a policy digest as a report carries it.
+bool policy_digest(std::string_view text);
 
 inline constexpr std::size_t kMaxNote = 512;
 

@@ -36,6 +36,16 @@ std::vector<std::pair<store::BlobId, std::uint64_t>> raised_blobs(
   return out;
 }
 
+// The nodes of `roster` that answered with another policy digest than
+// `own`; a node too old to send one is not counted either way.
+std::vector<std::string> nodes_with_other_policies(const std::string& own,
+                                                   const std::vector<cluster::NodeReport>& roster) {
+  std::vector<std::string> differ;
+  for (const cluster::NodeReport& n : roster)
+    if (n.answered && !n.policies.empty() && n.policies != own) differ.push_back(n.node);
+  return differ;
+}
+
 }  // namespace
 
 bool reads_store(wire::Request::Which operation) {
@@ -114,7 +124,8 @@ bool forwardable(wire::Request::Which operation) {
 
 ClusterNode::ClusterNode(const ClusterConfig& config, ClusterEngines& engines, store::Store& store,
                          store::CommitQueue& commits, store::BlobStore& blobs, IndexSet& indexes,
-                         ClusterIndexSharing* index_sharing, std::string store_snapshot_dir)
+                         ClusterIndexSharing* index_sharing, std::string store_snapshot_dir,
+                         std::function<std::string()> policy_digest)
     : config_(config),
       store_(store),
       commits_(commits),
@@ -123,7 +134,8 @@ ClusterNode::ClusterNode(const ClusterConfig& config, ClusterEngines& engines, s
       nats_(engines.nats.get()),
       etcd_(engines.etcd.get()),
       store_snapshot_dir_(std::move(store_snapshot_dir)),
-      index_sharing_(index_sharing) {}
+      index_sharing_(index_sharing),
+      policy_digest_(std::move(policy_digest)) {}
 
 ClusterNode::~ClusterNode() {
   stop();
@@ -389,6 +401,7 @@ cluster::NodeReport ClusterNode::self_report() const {
   cluster::NodeReport report;
   report.node = config_.node_id;
   report.answered = true;
+  report.policies = policy_digest_();
   for (const auto& r : replicas_) {
     const cluster::ReplicaState st = r->state();
     if (report.note.empty() && !st.fault.empty())
@@ -440,8 +453,41 @@ Status ClusterNode::report(std::chrono::milliseconds timeout, ClusterReport* out
     r.shards.back().note += (r.shards.back().note.empty() ? "" : "; ") + ("roster: " + s.message);
     r.nodes.push_back(self_report());
   }
+  r.policies_agree = nodes_with_other_policies(policy_digest_(), r.nodes).empty();
   *out = std::move(r);
   return {};
+}
+
+std::vector<std::string> ClusterNode::check_policies(std::chrono::milliseconds timeout) {
+  if (!membership_) return {};
+  std::vector<cluster::NodeReport> roster;
+  if (store::Status s = membership_->gather(timeout, &roster); !s.ok()) {
+    spdlog::debug("cluster {}: policies not compared, no roster: {}", config_.name, s.message);
+    return {};
+  }
+  const std::string own = policy_digest_();
+  std::vector<std::string> differ = nodes_with_other_policies(own, roster);
+  std::lock_guard lock(policy_check_mutex_);
+  policies_differ_.store(differ.size());
+  if (differ == policies_differed_) return differ;
+  if (differ.empty()) {
+    spdlog::info("cluster {}: every node on the roster enforces this node's tenant policies now",
+                 config_.name);
+  } else {
+    // The first 12 digits are what `memctl cluster status` shows.
+    std::string others;
+    for (const cluster::NodeReport& n : roster) {
+      if (std::find(differ.begin(), differ.end(), n.node) == differ.end()) continue;
+      others += (others.empty() ? "" : ", ") + n.node + " (" + n.policies.substr(0, 12) + ")";
+    }
+    spdlog::warn(
+        "cluster {}: tenant policies differ between this node ({}) and {}: a request is bounded "
+        "by the policies of the node that runs it; make every node's policy folder the same and "
+        "reload it (memos-cluster(7), \"Policies\")",
+        config_.name, own.substr(0, 12), others);
+  }
+  policies_differed_ = differ;
+  return differ;
 }
 
 std::vector<std::uint32_t> ClusterNode::owned_shards() const {

@@ -98,6 +98,9 @@ struct ClusterReport {
   };
   std::vector<Shard> shards;
   std::vector<cluster::NodeReport> nodes;  // the roster, each as it answered
+  // No node that answered enforces other tenant policies than the node
+  // that reports (NodeReport::policies; a node too old to say is left out).
+  bool policies_agree = true;
   struct Bucket {
     std::string name;                    // of the object store bucket of KV states and adapters
     std::uint64_t blobs = 0, bytes = 0;  // cluster::BucketUsage
@@ -121,10 +124,13 @@ class ClusterNode {
   // not shared) outlive the node; it shares blobs through the node's
   // bucket from start() until the node is destroyed, and stops the indexes'
   // use of `index_sharing` in stop(). Store snapshots pass through
-  // `store_snapshot_dir`.
+  // `store_snapshot_dir`. `policy_digest` says, from any thread, the
+  // digest of the tenant policies this node enforces now
+  // (PolicySet::digest).
   ClusterNode(const ClusterConfig& config, ClusterEngines& engines, store::Store& store,
               store::CommitQueue& commits, store::BlobStore& blobs, IndexSet& indexes,
-              ClusterIndexSharing* index_sharing, std::string store_snapshot_dir);
+              ClusterIndexSharing* index_sharing, std::string store_snapshot_dir,
+              std::function<std::string()> policy_digest);
   ~ClusterNode();  // stop(); the blob store no longer shares
   ClusterNode(const ClusterNode&) = delete;
   ClusterNode& operator=(const ClusterNode&) = delete;
@@ -211,6 +217,17 @@ class ClusterNode {
   // (blocks: run it on a worker). An engine that does not answer leaves a
   // note, not an error. Errors: unavailable (not joined yet).
   Status report(std::chrono::milliseconds timeout, ClusterReport* out);
+  // Tenant policies are each node's own files (memos-cluster(7),
+  // "Policies"): asks every node on the roster, each within `timeout`, for
+  // the digest of those it enforces and compares it with this node's. Logs
+  // when the nodes that differ change: a warning naming them, and once
+  // they agree again. Blocks: run it on a worker. Returns the nodes that
+  // differ; none when the roster cannot be read (logged).
+  std::vector<std::string> check_policies(std::chrono::milliseconds timeout);
+  // The daemon's timeout for check_policies().
+  static constexpr std::chrono::milliseconds kPolicyCheckTimeout{1000};
+  // How many nodes differed at the last check_policies() (memctl metrics).
+  std::uint64_t policies_differ() const { return policies_differ_.load(); }
 
  private:
   // The follower's side of each applied record (ShardReplica's apply
@@ -285,6 +302,11 @@ class ClusterNode {
   // are open (open_all() at start; the handlers while this node owned the
   // store). Errors: the store's.
   Status note_open_cubes();
+
+  const std::function<std::string()> policy_digest_;
+  std::atomic<std::uint64_t> policies_differ_{0};
+  std::mutex policy_check_mutex_;               // one check at a time; guards what follows
+  std::vector<std::string> policies_differed_;  // at the last check, as logged
 
   std::mutex cubes_mutex_;  // guards open_cubes_
   // Cubes whose collections are open here: changed after each applied

@@ -403,7 +403,11 @@ void Daemon::reload_config() {
 // applies to every request from the moment it is swapped in.
 void Daemon::reload_policies(const char* why) {
   // The outcome is logged; the running policies stay on a failure.
-  run_on_worker([this, why] { (void)tenants_.reload(why); });
+  run_on_worker([this, why] {
+    // A cluster's nodes learn at once whether they still agree.
+    if (tenants_.reload(why).ok() && cluster_)
+      cluster_->check_policies(ClusterNode::kPolicyCheckTimeout);
+  });
 }
 
 void Daemon::begin_shutdown(const char* why) {

@@ -205,6 +205,7 @@ class Daemon final : public ConnectionOwner {
   void share_index_snapshots(PeriodicJob::Running run);
   // cluster.store_snapshot_s: ClusterNode::compact_log() on a worker.
   void compact_cluster_log(PeriodicJob::Running run);
+  void check_cluster_policies(PeriodicJob::Running run);
   void write_metrics_textfile(PeriodicJob::Running run);
   void retry_unbuilt_indexes(PeriodicJob::Running run);
 

@@ -386,9 +386,9 @@ Status Daemon::start_scheduler() {
 Status Daemon::join_cluster() {
   if (!config_.cluster.enabled) return {};
   systemd::notify("STATUS=joining cluster " + config_.cluster.name);
-  cluster_ =
-      std::make_unique<ClusterNode>(config_.cluster, *cluster_engines_, *store_, *commits_, *blobs_,
-                                    indexes_, index_sharing_.get(), store_snapshot_dir());
+  cluster_ = std::make_unique<ClusterNode>(
+      config_.cluster, *cluster_engines_, *store_, *commits_, *blobs_, indexes_,
+      index_sharing_.get(), store_snapshot_dir(), [this] { return tenants_.current()->digest(); });
   return cluster_->start(
       [this](std::uint32_t shard, bool owner) {
         if (!owner) {

@@ -20,6 +20,11 @@
 namespace memos::kernel {
 namespace {
 
+// How often a cluster node compares its tenant policies with every other
+// node's (ClusterNode::check_policies; also after each reload here): one
+// question to each node on the roster.
+constexpr std::uint64_t kPolicyCheckMs = 30000;
+
 // How often unbuilt cubes are looked at (IndexSet::retry_unbuilt). Cheap while nothing is unbuilt
 // (atomic loads); each cube's failed attempts wait 5 s (IndexSet::retry_unbuilt), while a retriever
 // whose host just died is reopened within this period.
@@ -47,6 +52,7 @@ void Daemon::start_periodic_jobs() {
     every(std::uint64_t{config_.cluster.index_share_s} * 1000, &Daemon::share_index_snapshots);
   if (cluster_ && config_.cluster.store_snapshot_s > 0)
     every(std::uint64_t{config_.cluster.store_snapshot_s} * 1000, &Daemon::compact_cluster_log);
+  if (cluster_) every(kPolicyCheckMs, &Daemon::check_cluster_policies);
   if (!config_.metrics.textfile.empty())
     every(std::uint64_t{config_.metrics.interval_s} * 1000, &Daemon::write_metrics_textfile);
   if (std::uint64_t usec = systemd::watchdog_usec()) {
@@ -134,6 +140,7 @@ void Daemon::run_retention(PeriodicJob::Running run) {
                 spdlog::info("retention: {} item(s) expired, {} tombstone(s) purged",
                              result->expired.size(), result->purged);
               }
+              
             },
         .shard = shard,
     });
@@ -214,6 +221,10 @@ void Daemon::share_index_snapshots(PeriodicJob::Running run) {
 // slow one is never run twice at once.
 void Daemon::compact_cluster_log(PeriodicJob::Running run) {
   run_on_worker([this, run] { cluster_->compact_log(); });
+}
+
+void Daemon::check_cluster_policies(PeriodicJob::Running run) {
+  run_on_worker([this, run] { cluster_->check_policies(ClusterNode::kPolicyCheckTimeout); });
 }
 
 // The metrics (memctl metrics' text) into metrics.textfile: written beside

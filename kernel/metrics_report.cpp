@@ -138,6 +138,10 @@ void write_cluster(const Services& s, PrometheusText* out) {
   out->family("memosd_cluster_stopped", "gauge",
               "The shards whose log this node stopped applying at a record off its chain.");
   out->sample("memosd_cluster_stopped", static_cast<double>(stopped));
+  out->family("memosd_cluster_policies_differ", "gauge",
+              "The nodes on the roster whose tenant policies differ from this node's, as last "
+              "compared (every 30 s and after each policy reload).");
+  out->sample("memosd_cluster_policies_differ", static_cast<double>(s.cluster->policies_differ()));
   out->family("memosd_cluster_log_position", "gauge",
               "The furthest log sequence this node's store holds (compare across nodes for the "
               "lag).");

@@ -472,7 +472,7 @@ bool parse_policy(std::string_view text, const std::string& path, const UserDire
   return !p.failed();
 }
 
-bool read_policy_file(const std::string& path, const UserDirectory& users, TenantPolicy* out,
+bool read_policy_text(const std::string& path, std::string* text,
                       std::vector<Diagnostic>* diagnostics) {
   auto fail = [&](const std::string& message) {
     diagnostics->push_back({path, message, false});
@@ -486,12 +486,20 @@ bool read_policy_file(const std::string& path, const UserDirectory& users, Tenan
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(std::strerror(errno));
-  std::string text;
-  text.resize(kMaxPolicyFileBytes + 1);
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(in.gcount()));
+  text->resize(kMaxPolicyFileBytes + 1);
+  in.read(text->data(), static_cast<std::streamsize>(text->size()));
+  text->resize(static_cast<std::size_t>(in.gcount()));
   if (in.bad()) return fail("read error");
-  return parse_policy(text, path, users, out, diagnostics);
+  // Grown since stat(): refused as the larger file it now is.
+  if (text->size() > kMaxPolicyFileBytes) return fail("larger than a policy file may be (1 MiB)");
+  return true;
+}
+
+bool read_policy_file(const std::string& path, const UserDirectory& users, TenantPolicy* out,
+                      std::vector<Diagnostic>* diagnostics) {
+  std::string text;
+  return read_policy_text(path, &text, diagnostics) &&
+         parse_policy(text, path, users, out, diagnostics);
 }
 
 }  // namespace memos::policies

@@ -47,8 +47,13 @@ constexpr std::size_t kMaxPolicyFileBytes = 1u << 20;
 bool parse_policy(std::string_view text, const std::string& path, const UserDirectory& users,
                   TenantPolicy* out, std::vector<Diagnostic>* diagnostics);
 
-// Reads `path` (a regular file of at most kMaxPolicyFileBytes; a folder,
-// a device or a FIFO is refused before reading) and parses it.
+// Reads `path` whole into `*text`: a regular file of at most
+// kMaxPolicyFileBytes (a folder, a device or a FIFO is refused before
+// reading). On failure appends the reason to `*diagnostics`.
+bool read_policy_text(const std::string& path, std::string* text,
+                      std::vector<Diagnostic>* diagnostics);
+
+// read_policy_text(), then parse_policy().
 bool read_policy_file(const std::string& path, const UserDirectory& users, TenantPolicy* out,
                       std::vector<Diagnostic>* diagnostics);
 

@@ -1,14 +1,56 @@
 #include "policies/policy_set.h"
 
+#include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 
 namespace memos::policies {
 namespace {
+
+// SHA-256 over a sequence of length-prefixed fields, so that no two
+// different sequences (a name ending where bytes begin) hash alike.
+class FieldDigest {
+ public:
+  FieldDigest() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
+  void add(std::string_view field) {
+    const std::uint64_t size = field.size();
+    unsigned char prefix[8];
+    for (int i = 0; i < 8; ++i) prefix[i] = static_cast<unsigned char>(size >> (8 * i));
+    EVP_DigestUpdate(ctx_.get(), prefix, sizeof prefix);
+    EVP_DigestUpdate(ctx_.get(), field.data(), field.size());
+  }
+  std::string hex() {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned size = 0;
+    EVP_DigestFinal_ex(ctx_.get(), out, &size);
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string text;
+    for (unsigned i = 0; i < size; ++i) {
+      text += kDigits[out[i] >> 4];
+      text += kDigits[out[i] & 15];
+    }
+    return text;
+  }
+
+ private:
+  struct Free {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+  };
+  std::unique_ptr<EVP_MD_CTX, Free> ctx_;
+};
+
+// The uids a policy resolved to, as a digest field: names resolve through
+// NSS, which may differ from host to host while the files do not.
+std::string resolved_peers(const TenantPolicy& policy) {
+  std::string text = policy.owner ? "owner " + std::to_string(*policy.owner) : "no owner";
+  for (std::uint32_t uid : policy.uids) text += " " + std::to_string(uid);
+  return text;
+}
 
 constexpr std::size_t kMaxFiles = 10000;
 
@@ -27,7 +69,7 @@ std::string untrusted(const struct stat& st, std::uint32_t trusted_uid) {
 
 }  // namespace
 
-PolicySet::PolicySet() {
+PolicySet::PolicySet() : digest_(FieldDigest().hex()) {
   auto builtin = std::make_shared<TenantPolicy>();
   builtin->is_default = true;
   default_ = std::move(builtin);
@@ -82,6 +124,7 @@ std::shared_ptr<const PolicySet> PolicySet::load(const std::string& folder,
   bool ok = true;
   std::map<std::string, std::string> file_of_tenant;
   std::map<std::uint32_t, std::string> file_of_uid;
+  FieldDigest digest;
   for (const std::string& path : paths) {
     if (trusted_uid) {
       // lstat's answer for a link is the link's; the file it names is
@@ -99,10 +142,15 @@ std::shared_ptr<const PolicySet> PolicySet::load(const std::string& folder,
       }
     }
     auto policy = std::make_shared<TenantPolicy>();
-    if (!read_policy_file(path, users, policy.get(), diagnostics)) {
+    std::string text;
+    if (!read_policy_text(path, &text, diagnostics) ||
+        !parse_policy(text, path, users, policy.get(), diagnostics)) {
       ok = false;
       continue;
     }
+    digest.add(std::filesystem::path(path).filename().string());
+    digest.add(text);
+    digest.add(resolved_peers(*policy));
     if (policy->is_default) {
       set->default_ = policy;
       continue;
@@ -125,6 +173,7 @@ std::shared_ptr<const PolicySet> PolicySet::load(const std::string& folder,
     set->tenants_.push_back(std::move(policy));
   }
   if (!ok) return nullptr;
+  set->digest_ = digest.hex();
   std::sort(set->tenants_.begin(), set->tenants_.end(),
             [](const auto& a, const auto& b) { return a->tenant < b->tenant; });
   return set;

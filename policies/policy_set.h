@@ -53,9 +53,17 @@ class PolicySet {
   const std::shared_ptr<const TenantPolicy>& default_policy() const { return default_; }
   // The folder it was read from ("" for the built-in set).
   const std::string& folder() const { return folder_; }
+  // What the set enforces, as 64 lowercase hex digits (SHA-256): every
+  // policy file's name and bytes, in name order, each with the uids its
+  // users and groups resolved to here. Two nodes of a cluster with equal
+  // digests apply the same policies to the same peers (memos-cluster(7)
+  // compares them). Neither the folder's path nor skipped files count, so
+  // an empty folder and the built-in set, which admit the same, agree.
+  const std::string& digest() const { return digest_; }
 
  private:
   std::string folder_;
+  std::string digest_;
   std::shared_ptr<const TenantPolicy> default_;
   std::vector<std::shared_ptr<const TenantPolicy>> tenants_;  // by name
   std::map<std::uint32_t, std::shared_ptr<const TenantPolicy>> by_uid_;

@@ -25,7 +25,8 @@ std::future<Result<ClusterStatus>> Client::cluster_status_async() {
                           {},
                           {},
                           {},
-                          {}};
+                          {},
+                          c.getPoliciesDiffer()};
         for (auto s : c.getShards()) {
           out.shards.push_back(
               ShardStatus{s.getShard(), str(s.getOwner()), s.getLastSequence(), str(s.getNote())});
@@ -33,7 +34,7 @@ std::future<Result<ClusterStatus>> Client::cluster_status_async() {
         for (auto n : c.getNodes()) {
           out.nodes.push_back(NodeStatus{str(n.getNode()), n.getAnswered(), str(n.getNote()),
                                          n.getOwner(), n.getPosition(), n.getBehind(),
-                                         n.getAppended(), n.getApplied()});
+                                         n.getAppended(), n.getApplied(), str(n.getPolicies())});
         }
         auto b = c.getBucket();
         out.bucket = BucketStatus{str(b.getName()), b.getBlobs(), b.getBytes(), str(b.getNote())};

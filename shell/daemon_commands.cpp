@@ -137,7 +137,8 @@ int cluster_status(memos::Client& client, const Output& out) {
                               {"position", n.position},
                               {"behind", n.behind},
                               {"appended", n.appended},
-                              {"applied", n.applied}});
+                              {"applied", n.applied},
+                              {"policies", n.policies}});
       }
       j["bucket"] = {{"name", c.bucket.name},
                      {"blobs", c.bucket.blobs},
@@ -148,6 +149,7 @@ int cluster_status(memos::Client& client, const Output& out) {
                          {"snapshot_bytes", c.compaction.snapshot_bytes},
                          {"floor", c.compaction.floor},
                          {"note", c.compaction.note}};
+      j["policies_differ"] = c.policies_differ;
     }
     return out.emit(j);
   }
@@ -167,17 +169,21 @@ int cluster_status(memos::Client& client, const Output& out) {
                 static_cast<unsigned long long>(s.last_sequence),
                 static_cast<unsigned long long>(floor), s.note.empty() ? "" : "  ", s.note.c_str());
   }
-  std::printf("%-20s %-9s %12s %8s %10s %10s\n", "NODE", "ROLE", "POSITION", "BEHIND", "APPENDED",
-              "APPLIED");
+  // POLICIES: the first digits of the digest of the tenant policies each
+  // node enforces; "?" from a node too old to say.
+  std::printf("%-20s %-9s %12s %8s %10s %10s  %s\n", "NODE", "ROLE", "POSITION", "BEHIND",
+              "APPENDED", "APPLIED", "POLICIES");
   for (const auto& n : c.nodes) {
     if (!n.answered) {
       std::printf("%-20s %-9s (not answering: %s)\n", n.node.c_str(), "?", n.note.c_str());
       continue;
     }
-    std::printf(
-        "%-20s %-9s %12llu %8llu %10llu %10llu\n", n.node.c_str(), n.owner ? "owner" : "follower",
-        static_cast<unsigned long long>(n.position), static_cast<unsigned long long>(n.behind),
-        static_cast<unsigned long long>(n.appended), static_cast<unsigned long long>(n.applied));
+    std::printf("%-20s %-9s %12llu %8llu %10llu %10llu  %s\n", n.node.c_str(),
+                n.owner ? "owner" : "follower", static_cast<unsigned long long>(n.position),
+                static_cast<unsigned long long>(n.behind),
+                static_cast<unsigned long long>(n.appended),
+                static_cast<unsigned long long>(n.applied),
+                n.policies.empty() ? "?" : n.policies.substr(0, 12).c_str());
     if (!n.note.empty()) std::printf("%-20s %s\n", "", n.note.c_str());
   }
   if (!c.bucket.note.empty()) {
@@ -203,6 +209,13 @@ int cluster_status(memos::Client& client, const Output& out) {
                 static_cast<double>(c.compaction.snapshot_bytes) / (1 << 20), age_s);
   }
   if (!c.compaction.note.empty()) std::printf("compaction: %s\n", c.compaction.note.c_str());
+  if (c.policies_differ) {
+    std::printf(
+        "policies: DIFFER between nodes; a request is bounded by those of the node that runs it: "
+        "make every node's policy folder the same and reload it (memctl policy reload)\n");
+  } else {
+    std::printf("policies: the same on every node that answered\n");
+  }
   return 0;
 }
 

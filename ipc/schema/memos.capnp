@@ -679,6 +679,7 @@ struct ClusterStatus {
   nodes @6 :List(NodeStatus);  # by node id
   bucket @7 :BucketStatus;
   compaction @8 :CompactionStatus;
+  policiesDiffer @9 :Bool; # a node that answered enforces other tenant policies than this one
 }
 
 # Log compaction (memos-cluster(7)): the newest store snapshot a node
@@ -716,6 +717,7 @@ struct NodeStatus {
   behind @5 :UInt64;       # records of the log it does not hold yet
   appended @6 :UInt64;     # records it appended as owner, since it started
   applied @7 :UInt64;      # records it applied as a follower, since it started
+  policies @8 :Text;       # digest of the tenant policies it enforces (64 hex digits); "" unknown
 }
 
 # ---- plugins (memos-plugin(7)) ------------------------------------------------

@@ -39,7 +39,9 @@ void put_report(const ClusterReport& c, wire::ClusterStatus::Builder b) {
     nodes[i].setBehind(n.answered && last > n.position ? last - n.position : 0);
     nodes[i].setAppended(n.appended);
     nodes[i].setApplied(n.applied);
+    nodes[i].setPolicies(n.policies);
   }
+  b.setPoliciesDiffer(!c.policies_agree);
   auto bucket = b.initBucket();
   bucket.setName(c.bucket.name);
   bucket.setBlobs(c.bucket.blobs);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/cluster_node.h"
 #include "kernel/handlers/areas.h"
 #include "kernel/router_ledger.h"
 #include "kernel/tenant_registry.h"
@@ -70,6 +71,9 @@ void reload(const Services& s, const RequestContext& ctx) {
     }
     // The caller's own policy as the new set has it.
     respond_policy(s, ctx, s.tenants.peer(ctx.uid, nullptr));
+    // Then, in a cluster, whether every node enforces the same set now
+    // (logged; memos-cluster(7), "Policies").
+    if (s.cluster) s.cluster->check_policies(ClusterNode::kPolicyCheckTimeout);
   });
 }
 

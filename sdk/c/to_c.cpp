@@ -274,6 +274,10 @@ void fill(Arena& a, memos_cluster_status& out, const ClusterStatus& in) {
   out.compaction.snapshot_bytes = in.compaction.snapshot_bytes;
   numbers(a, in.compaction.floor, out.compaction.floor, out.compaction.n_floor);
   out.compaction.note = a.str(in.compaction.note);
+  std::vector<std::string> policies;
+  for (const NodeStatus& n : in.nodes) policies.push_back(n.policies);
+  strings(a, policies, out.node_policies, out.n_node_policies);
+  out.policies_differ = in.policies_differ;
 }
 
 void fill(Arena& a, memos_status& out, const Status& in) {

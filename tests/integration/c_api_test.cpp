@@ -485,6 +485,8 @@ BOOST_AUTO_TEST_CASE(the_daemon_tenants_plugins_and_scheduler_report) {
   BOOST_CHECK_EQUAL(cluster->bucket.blobs, 0u);
   BOOST_CHECK_EQUAL(cluster->compaction.snapshot_node.len, 0u);  // since 1.1
   BOOST_CHECK_EQUAL(cluster->compaction.n_floor, 0u);
+  BOOST_CHECK_EQUAL(cluster->n_node_policies, 0u);  // since 1.2
+  BOOST_CHECK_EQUAL(cluster->policies_differ, 0);
   memos_free(cluster);
   memos_sched_status* sched = nullptr;
   BOOST_REQUIRE_EQUAL(memos_sched_status_get(d.client, nullptr, &sched, &err), MEMOS_OK);

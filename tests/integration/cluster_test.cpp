@@ -518,6 +518,70 @@ BOOST_AUTO_TEST_CASE(a_forwarded_write_that_waits_until_searchable_is_searchable
 // A node's forwarding subject takes what other memosd nodes send; anything
 // else reaching it (from a publisher on the bus) gets a clear refusal, or
 // no answer without the uid a node names, and changes nothing.
+// Tenant policies are each node's own files (memos-cluster(7), "Policies"):
+// `memctl cluster status` shows the digest of those each node enforces and
+// whether they differ, and a node that reloads policies another node lacks
+// says so (its metric, its log) until every folder is the same again.
+BOOST_FIXTURE_TEST_CASE(nodes_whose_policies_differ_say_so_until_they_are_the_same,
+                        OwnerAndFollower,
+                        *boost::unit_test::label("engines") *
+                            boost::unit_test::precondition(engines_installed)) {
+  auto owner = n1.client();
+  auto follower = n2.client();
+  const char* kDiffer = "memosd_cluster_policies_differ";
+  auto status = [](memos::Client& c) {
+    auto s = c.cluster_status();
+    BOOST_REQUIRE_MESSAGE(s.ok(), why(s));
+    return *s;
+  };
+  auto digests = [](const memos::ClusterStatus& s) {
+    auto a = node_in(s, "n1");
+    auto b = node_in(s, "n2");
+    BOOST_REQUIRE(a && b && a->answered && b->answered);
+    return std::pair{a->policies, b->policies};
+  };
+  // Neither has a policy folder: both enforce the built-in set.
+  const memos::ClusterStatus same = status(*follower);
+  BOOST_TEST(!same.policies_differ);
+  const auto [builtin, builtin2] = digests(same);
+  BOOST_TEST(builtin.size() == 64u);
+  BOOST_TEST(builtin == builtin2);
+
+  // n2 alone gets a folder (tenants.d beside its memosd.conf) and reloads.
+  const std::string policy = "max_items = 5\n";
+  std::filesystem::create_directory(n2.dir.path() + "/tenants.d");
+  std::ofstream(n2.dir.path() + "/tenants.d/default.toml") << policy;
+  auto reloaded = follower->policy_reload();
+  BOOST_REQUIRE_MESSAGE(reloaded.ok(), why(reloaded));
+  // It compares at once after the reload, the other node within 30 s.
+  BOOST_TEST(eventually([&] { return sample(*follower, kDiffer) == 1; }, 10s), n2.process->log());
+  BOOST_TEST(n2.process->log().find("tenant policies differ between this node (" +
+                                    digests(status(*follower)).second.substr(0, 12) + ") and n1 (" +
+                                    builtin.substr(0, 12) + ")") != std::string::npos,
+             n2.process->log());
+  for (memos::Client* c : {owner.get(), follower.get()}) {
+    const memos::ClusterStatus apart = status(*c);
+    BOOST_TEST(apart.policies_differ);
+    const auto [on_n1, on_n2] = digests(apart);
+    BOOST_TEST(on_n1 == builtin);
+    BOOST_TEST(on_n2 != builtin);
+  }
+
+  // The same folder on n1, reloaded: they agree, and n1 says so.
+  std::filesystem::create_directory(n1.dir.path() + "/tenants.d");
+  std::ofstream(n1.dir.path() + "/tenants.d/default.toml") << policy;
+  reloaded = owner->policy_reload();
+  BOOST_REQUIRE_MESSAGE(reloaded.ok(), why(reloaded));
+  for (memos::Client* c : {owner.get(), follower.get()}) {
+    const memos::ClusterStatus again = status(*c);
+    BOOST_TEST(!again.policies_differ);
+    const auto [on_n1, on_n2] = digests(again);
+    BOOST_TEST(on_n1 == on_n2);
+    BOOST_TEST(on_n1 != builtin);
+  }
+  BOOST_TEST(eventually([&] { return sample(*owner, kDiffer) == 0; }, 10s));
+}
+
 BOOST_FIXTURE_TEST_CASE(forwarded_requests_no_node_would_send_are_refused, OwnerAndFollower,
                         *boost::unit_test::label("engines") *
                             boost::unit_test::precondition(engines_installed)) {

@@ -82,6 +82,10 @@ BOOST_AUTO_TEST_CASE(a_report_survives_its_json) {
   BOOST_TEST(back.appended == 3u);
   BOOST_TEST(back.applied == 9u);
   BOOST_TEST(back.note.empty());
+  BOOST_TEST(back.policies.empty());  // a node too old to say
+  r.policies = std::string(32, 'a') + std::string(32, '9');
+  BOOST_REQUIRE(decode_report(encode_report(r), &back, &why));
+  BOOST_TEST(back.policies == r.policies);
   // What a node says is wrong with it comes along, as printable text only
   // and bounded: a peer's words reach a terminal.
   r.note = "stopped: \x1b[31mred\x1b[0m " + std::string(5000, 'x');
@@ -104,6 +108,13 @@ BOOST_AUTO_TEST_CASE(a_hostile_answer_is_no_report_and_is_not_echoed) {
       R"({"node":"n1","owner":true,"position":1e400,"appended":0,"applied":0})",
       R"({"node":"n1","owner":true,"position":184467440737095516160,"appended":0,"applied":0})",
       R"({"node":"n1","owner":true,"position":1,"appended":0,"applied":0,"note":7})",
+      // A digest is 64 lowercase hex digits, nothing a terminal would act on.
+      R"({"node":"n1","owner":true,"position":1,"appended":0,"applied":0,"policies":7})",
+      R"({"node":"n1","owner":true,"position":1,"appended":0,"applied":0,"policies":"abc"})",
+      R"({"node":"n1","owner":true,"position":1,"appended":0,"applied":0,"policies":")" +
+          std::string(63, 'a') + "\\u001b\"}",
+      R"({"node":"n1","owner":true,"position":1,"appended":0,"applied":0,"policies":")" +
+          std::string(64, 'A') + "\"}",
       std::string(100000, '['),
   };
   for (const std::string& text : hostile) {

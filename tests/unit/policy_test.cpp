@@ -481,6 +481,49 @@ BOOST_AUTO_TEST_CASE(a_folder_is_read_whole_and_says_which_policy_applies) {
   BOOST_TEST(builtin.data_uid(7) == 7u);
 }
 
+BOOST_AUTO_TEST_CASE(a_sets_digest_follows_what_it_enforces_not_where_it_lies) {
+  TempDir dir;
+  FakeDirectory users;
+  auto folder = [&](const std::string& name) {
+    auto path = std::filesystem::path(dir.path()) / name;
+    std::filesystem::create_directory(path);
+    write(path / "default.toml", "max_items = 100\n");
+    write(path / "research.toml", "groups = [\"research\"]\nowner = \"alice\"\n");
+    return path;
+  };
+  auto digest = [&](const std::filesystem::path& path, const FakeDirectory& directory) {
+    std::vector<Diagnostic> diagnostics;
+    auto set = PolicySet::load(path.string(), directory, std::nullopt, &diagnostics);
+    BOOST_TEST_REQUIRE(set != nullptr);
+    return set->digest();
+  };
+  const std::string first = digest(folder("a"), users);
+  BOOST_TEST(first.size() == 64u);
+  BOOST_TEST(first.find_first_not_of("0123456789abcdef") == std::string::npos);
+
+  // Another folder with the same files, and a file memosd skips: the same.
+  auto b = folder("b");
+  write(b / "README", "notes\n");
+  BOOST_TEST(digest(b, users) == first);
+  // One byte more (a comment): another digest, though it enforces the same.
+  write(b / "research.toml", "groups = [\"research\"]\nowner = \"alice\"\n#\n");
+  BOOST_TEST(digest(b, users) != first);
+  // The same bytes under another name are another tenant.
+  auto c = folder("c");
+  std::filesystem::rename(c / "research.toml", c / "lab.toml");
+  BOOST_TEST(digest(c, users) != first);
+  // The same files where NSS gives alice another uid: other peers.
+  FakeDirectory elsewhere;
+  elsewhere.users["alice"] = 2001;
+  elsewhere.groups["research"] = {2001, 1002};
+  BOOST_TEST(digest(folder("d"), elsewhere) != first);
+  // An empty folder admits what the built-in set does, and says so.
+  auto empty = std::filesystem::path(dir.path()) / "empty";
+  std::filesystem::create_directory(empty);
+  BOOST_TEST(digest(empty, users) == PolicySet().digest());
+  BOOST_TEST(PolicySet().digest() != first);
+}
+
 BOOST_AUTO_TEST_CASE(a_folder_with_any_error_is_refused_whole) {
   TempDir dir;
   FakeDirectory users;

@@ -25,6 +25,10 @@ struct NodeStatus {
   std::uint64_t behind = 0;    // records of the log it does not hold yet
   std::uint64_t appended = 0;  // records it appended as owner, since it started
   std::uint64_t applied = 0;   // records it applied as a follower, since it started
+  // The digest of the tenant policies it enforces (64 hex digits: SHA-256
+  // of its policy files and the uids they name there); "" unknown (silent,
+  // or a memosd too old to say).
+  std::string policies{};
 };
 
 // The object store bucket that holds the cluster's KV states and adapters.
@@ -56,6 +60,9 @@ struct ClusterStatus {
   std::vector<NodeStatus> nodes{};  // by node id
   BucketStatus bucket{};
   CompactionStatus compaction{};
+  // A node that answered enforces other tenant policies than the node
+  // asked: a request is bounded by those of the node that runs it.
+  bool policies_differ = false;
 };
 
 }  // namespace memos

@@ -70,9 +70,9 @@ extern "C" {
 
 /* The library's version: major.minor.patch, the major that of its SONAME. */
 #define MEMOS_VERSION_MAJOR 1
-#define MEMOS_VERSION_MINOR 1
+#define MEMOS_VERSION_MINOR 2
 #define MEMOS_VERSION_PATCH 0
-/* "1.1.0": the version of the library loaded, which may be newer than the
+/* "1.2.0": the version of the library loaded, which may be newer than the
  * header's. */
 MEMOS_API const char* memos_version(void);
 

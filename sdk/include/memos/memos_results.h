@@ -314,6 +314,13 @@ typedef struct memos_cluster_status {
   size_t n_nodes;
   memos_bucket_status bucket;
   memos_compaction_status compaction; /* since 1.1 */
+  /* Since 1.2 (here, not in memos_node_status, whose size an older caller
+   * indexes by): node_policies[i] is nodes[i]'s tenant policy digest, 64 hex
+   * digits, "" unknown; n_node_policies == n_nodes. policies_differ: a node
+   * that answered enforces other tenant policies than the node asked. */
+  const memos_str* node_policies;
+  size_t n_node_policies;
+  int policies_differ;
 } memos_cluster_status;
 
 typedef struct memos_policy_info {

@@ -26,6 +26,6 @@ from .types import (Activation, BucketStatus, ChatPiece, ChatReply, ClusterStatu
                     SchedDecision, SchedPass, SchedStatus, ShardStatus, Snapshot,
                     SnapshotChange, Status, TenantUsage, UsageBound)
 
-__version__ = "1.1.0"
+__version__ = "1.2.0"
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -187,7 +187,9 @@ class ClusterStatus(Structure):
     _fields_ = [("enabled", c_int), ("name", Str), ("node", Str), ("replicas", c_uint32),
                 ("lease_ms", c_uint32), ("shards", POINTER(ShardStatus)),
                 ("n_shards", c_size_t), ("nodes", POINTER(NodeStatus)), ("n_nodes", c_size_t),
-                ("bucket", BucketStatus), ("compaction", CompactionStatus)]
+                ("bucket", BucketStatus), ("compaction", CompactionStatus),
+                ("node_policies", POINTER(Str)), ("n_node_policies", c_size_t),
+                ("policies_differ", c_int)]
 
 
 class Status(Structure):

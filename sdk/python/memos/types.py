@@ -258,6 +258,11 @@ class ClusterStatus:
     nodes: list[NodeStatus]
     bucket: BucketStatus
     compaction: CompactionStatus
+    # node_policies[i]: the digest of the tenant policies nodes[i] enforces
+    # (64 hex digits; "" unknown). policies_differ: a node that answered
+    # enforces other policies than the node asked.
+    node_policies: list[str]
+    policies_differ: bool
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,7 @@ def test_the_daemon_tenants_and_scheduler_report(client):
     assert cluster.bucket == memos.BucketStatus(name="", blobs=0, bytes=0, note="")
     assert cluster.compaction == memos.CompactionStatus(
         snapshot_node="", snapshot_time_ms=0, snapshot_bytes=0, floor=[], note="")
+    assert cluster.node_policies == [] and cluster.policies_differ is False
     assert isinstance(client.sched_log(), list)
     assert client.job_list() == []
     assert memos.default_socket()
