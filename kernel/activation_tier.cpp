@@ -52,6 +52,14 @@ store::Status rank_by_utility(const store::ReadTxn& txn, store::TenantId tenant,
   return {};
 }
 
+// Whether `cube` is still there: a grantee's state in a shared cube another
+// shard removed stays until its own shard's retention drops it
+// (WriteTxn::drop_orphaned_activations), and is no state meanwhile.
+bool cube_is_there(const store::ReadTxn& txn, store::CubeId cube) {
+  store::Cube c;
+  return txn.read_cube(cube, &c).ok();
+}
+
 // The tenant's state of exactly `tokens` under `key`, among those listed
 // under the block's own digest; `found` stays empty when there is none.
 // Both a prefill's lookup and its store ask this first: a chat template's
@@ -66,7 +74,8 @@ store::Status find_exact(const store::ReadTxn& txn, store::TenantId tenant,
   return txn.activations_under(block, [&](store::CubeId cube, std::uint64_t id) {
     store::Activation a;
     if (txn.get_activation(cube, id, &a).ok() && a.tenant == tenant && a.key == key &&
-        std::equal(a.tokens.begin(), a.tokens.end(), tokens.begin(), tokens.end())) {
+        std::equal(a.tokens.begin(), a.tokens.end(), tokens.begin(), tokens.end()) &&
+        cube_is_there(txn, cube)) {
       *found = std::move(a);
       return false;
     }
@@ -111,7 +120,7 @@ Status ActivationTier::find(store::TenantId tenant, const store::ActivationKey& 
       if (s = txn->get_activation(cube, id, &a); !s.ok()) return Status::from(s);
       // The digest already names tenant, key and tokens; checking them again
       // costs little and makes a collision harmless.
-      if (a.tenant != tenant || !(a.key == key)) continue;
+      if (a.tenant != tenant || !(a.key == key) || !cube_is_there(*txn, cube)) continue;
       std::size_t shared = shared_prefix(a.tokens, tokens);
       if (shared < (b + 1) * config_.chunk_tokens) continue;
       // On a tie, the shorter state: a block's own beats a longer block it

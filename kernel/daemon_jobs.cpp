@@ -140,7 +140,10 @@ void Daemon::run_retention(PeriodicJob::Running run) {
                 spdlog::info("retention: {} item(s) expired, {} tombstone(s) purged",
                              result->expired.size(), result->purged);
               }
-              
+              if (result->orphaned_states != 0) {
+                spdlog::info("retention: {} KV state(s) of removed shared cubes dropped",
+                             result->orphaned_states);
+              }
             },
         .shard = shard,
     });

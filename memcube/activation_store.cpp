@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
+#include <vector>
 
 #include "memcube/lmdb_util.h"
 #include "memcube/record_codec.h"
@@ -153,6 +155,45 @@ Status WriteTxn::remove_activation(CubeId cube, ItemId id, Activation* removed) 
   // Saturating: a usage row that undercounts must not wrap around.
   if (s = add_activation_usage(a.tenant, -1, -static_cast<std::int64_t>(a.size)); !s.ok()) return s;
   if (removed) *removed = std::move(a);
+  return {};
+}
+
+Status WriteTxn::drop_orphaned_activations(std::size_t max_items, std::size_t* dropped) {
+  *dropped = 0;
+  // Collected first: removing rows would move the cursor.
+  std::vector<std::pair<CubeId, ItemId>> orphans;
+  {
+    Cursor cursor(txn_, tables().activations);
+    if (cursor.open_rc()) return from_mdb(cursor.open_rc(), "cursor");
+    MDB_val key, val;
+    int rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_FIRST);
+    while (rc == 0 && orphans.size() < max_items) {
+      const std::string_view k = as_view(key);
+      if (k.size() != 16) return {Errc::corrupt, "activation row has a bad key"};
+      const CubeId cube = get_be(k.data(), 8);
+      Cube live;
+      Status s = view_.read_cube(cube, &live);
+      if (s.ok()) {
+        // A cube that is there: over its states to the next cube's, one
+        // lookup per cube rather than a read of each state.
+        if (cube == std::numeric_limits<CubeId>::max()) break;
+        const std::string next = u64_key(cube + 1);
+        key = as_val(next);
+        rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_SET_RANGE);
+        continue;
+      }
+      if (s.code != Errc::not_found) return s;
+      Activation a;
+      if (s = decode_activation(as_view(val), &a); !s.ok()) return s;
+      if (writes_for(a.tenant)) orphans.emplace_back(cube, get_be(k.data() + 8, 8));
+      rc = mdb_cursor_get(cursor.get(), &key, &val, MDB_NEXT);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) return from_mdb(rc, "scan activations");
+  }
+  for (const auto& [cube, id] : orphans) {
+    if (Status s = remove_activation(cube, id); !s.ok()) return s;
+  }
+  *dropped = orphans.size();
   return {};
 }
 

@@ -106,10 +106,16 @@ Status WriteTxn::remove_cube(TenantId tenant, std::string_view name, bool force,
                                 " live items (--force removes it anyway; force in the SDK)"};
   }
   // Activation items also hold blob references and their tenant's usage:
-  // each goes through remove_activation, not a bare delete.
+  // each goes through remove_activation, not a bare delete. Only those of
+  // this shard's tenants: a grantee's states in a shared cube are its own
+  // shard's rows, which its chats may be using on another node right now,
+  // so that shard's owner removes them (drop_orphaned_activations, in its
+  // retention) rather than two shards writing the same rows. With one
+  // shard every state goes now.
   std::vector<ItemId> activations;
-  s = view_.list_activations(removed->id,
-                             [&](const Activation& a) { activations.push_back(a.id); });
+  s = view_.list_activations(removed->id, [&](const Activation& a) {
+    if (writes_for(a.tenant)) activations.push_back(a.id);
+  });
   if (!s.ok()) return s;
   for (ItemId id : activations) {
     if (s = remove_activation(removed->id, id); !s.ok()) return s;

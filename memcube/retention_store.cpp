@@ -141,7 +141,9 @@ Status WriteTxn::run_retention(std::int64_t now_ms, const PurgeDelays& purge_del
     if (s = del_row(tables().tombstones, e.key, "drop retention entry"); !s.ok()) return s;
     if (rc == 0) ++out->purged;  // not when its cube took the item first
   }
-  return {};
+  // The states this shard's tenants kept in shared cubes another shard
+  // removed (remove_cube).
+  return drop_orphaned_activations(max_items, &out->orphaned_states);
 }
 
 }  // namespace memos::store

@@ -462,6 +462,12 @@ class WriteTxn {
   // Marks an item used now (its LRU place, last use, use count).
   // Errors: not_found, storage_full, map_full, corrupt, io.
   Status touch_activation(CubeId cube, ItemId id, std::int64_t now_ms);
+  // Removes, as remove_activation does, at most `max_items` states of this
+  // shard's tenants (writes_for) whose cube is gone: those a grantee stored
+  // in a shared cube another shard removed (remove_cube leaves them to
+  // their own shard). Sets `*dropped`. Errors: storage_full, map_full,
+  // corrupt, io.
+  Status drop_orphaned_activations(std::size_t max_items, std::size_t* dropped);
 
   // ---- scheduler ----
   // Replaces the cube's working set. Errors: not_found (cube), conflict
@@ -482,7 +488,8 @@ class WriteTxn {
   // tombstone version (frozen items do not expire while frozen), and at most
   // `max_items` items deleted longer ago than their tenant's purge delay are
   // purged with every version; only items of this shard's cubes
-  // (writes_for_cube). Errors: storage_full, map_full, corrupt, io.
+  // (writes_for_cube); then drop_orphaned_activations(max_items). Errors:
+  // storage_full, map_full, corrupt, io.
   Status run_retention(std::int64_t now_ms, const PurgeDelays& purge_delays, std::size_t max_items,
                        RetentionResult* out);
 

@@ -207,6 +207,7 @@ struct IdempotencyRecord {
 struct RetentionResult {
   std::vector<std::pair<CubeId, ItemId>> expired;  // tombstoned by their TTL
   std::size_t purged = 0;                          // removed with all versions
+  std::size_t orphaned_states = 0;                 // KV states whose cube was gone
 };
 
 }  // namespace memos::store

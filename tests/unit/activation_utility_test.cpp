@@ -130,14 +130,17 @@ constexpr store::TenantId kTenant = 1000;
 // A store, its writer, a blob store and a tier over them, in a temporary
 // folder, with one cube of kTenant.
 struct Tier {
-  explicit Tier(ActivationEviction eviction) {
+  explicit Tier(ActivationEviction eviction, std::uint32_t shards = 1) {
     config.chunk_tokens = 4;
     config.eviction = eviction;
     config.eviction_half_life_s = 3600;
-    db = memos::testing::open_store(dir.path());
-    BOOST_REQUIRE(memos::testing::write(*db, [&](store::WriteTxn& t) {
-                    return t.create_cube(kTenant, "c", "hash-v1", 8, 1, &cube);
-                  }).ok());
+    db = memos::testing::open_store(dir.path(), shards);
+    BOOST_REQUIRE(
+        memos::testing::write(
+            *db,
+            [&](store::WriteTxn& t) { return t.create_cube(kTenant, "c", "hash-v1", 8, 1, &cube); },
+            db->shard_of(kTenant))
+            .ok());
     store::Status s;
     blobs = store::BlobStore::open(dir.path() + "/blobs", &s);
     BOOST_REQUIRE_MESSAGE(blobs, s.message);
@@ -236,6 +239,56 @@ BOOST_AUTO_TEST_CASE(lru_mode_evicts_the_least_recently_used_state) {
   BOOST_REQUIRE(t.evicted.size() == 1u);
   BOOST_TEST(t.evicted[0].first.id == s.a.id);
   BOOST_TEST(std::isnan(t.evicted[0].second));
+}
+
+// A grantee's state in a shared cube of another shard's tenant stays when
+// that shard removes the cube, until the grantee's own shard's retention
+// drops it (docs/scale-out.md): meanwhile it is no state. A prompt that
+// would restore it finds nothing, and storing the same block again stores a
+// new state rather than keeping the one in the removed cube.
+BOOST_AUTO_TEST_CASE(a_state_whose_cube_is_gone_is_no_state) {
+  Tier t(ActivationEviction::lru, 2);
+  store::TenantId owner = kTenant + 1;
+  while (t.db->shard_of(owner) == t.db->shard_of(kTenant)) ++owner;
+  store::Cube shared;
+  BOOST_REQUIRE(memos::testing::write(
+                    *t.db,
+                    [&](store::WriteTxn& txn) {
+                      return txn.create_cube(owner, "shared", "hash-v1", 8, 1, &shared);
+                    },
+                    t.db->shard_of(owner))
+                    .ok());
+  const std::vector<std::int32_t> block{1, 2, 3, 4, 5, 6, 7, 8};
+  auto store_in = [&](store::CubeId cube) {
+    store::Activation out;
+    memos::kernel::Status s =
+        t.tier->store(kTenant, cube, t.executor, block, {}, std::string(2048, 's'), 5, &out, 1);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    return out;
+  };
+  const store::Activation in_shared = store_in(shared.id);
+  std::optional<memos::kernel::FoundState> found;
+  BOOST_REQUIRE(t.tier->find(kTenant, kKey, block, &found).ok());
+  BOOST_REQUIRE(found.has_value());
+  BOOST_TEST(found->activation.id == in_shared.id);
+
+  BOOST_REQUIRE(memos::testing::write(
+                    *t.db,
+                    [&](store::WriteTxn& txn) {
+                      store::Cube gone;
+                      return txn.remove_cube(owner, "shared", true, &gone);
+                    },
+                    t.db->shard_of(owner))
+                    .ok());
+  BOOST_TEST((t.ids() == std::vector<std::uint64_t>{in_shared.id}));  // still stored
+  BOOST_REQUIRE(t.tier->find(kTenant, kKey, block, &found).ok());
+  BOOST_TEST(!found.has_value());
+  const store::Activation again = store_in(t.cube.id);
+  BOOST_TEST(again.id != in_shared.id);
+  BOOST_TEST(again.cube == t.cube.id);
+  BOOST_REQUIRE(t.tier->find(kTenant, kKey, block, &found).ok());
+  BOOST_REQUIRE(found.has_value());
+  BOOST_TEST(found->activation.id == again.id);
 }
 
 // A block's own state is found however many states share its prefix: a

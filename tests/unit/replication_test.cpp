@@ -598,6 +598,150 @@ BOOST_AUTO_TEST_CASE(activation_usage_is_recorded_as_deltas_that_commute) {
   BOOST_TEST(usage.bytes == 0u);
 }
 
+// A grantee's KV states in a shared cube are its own shard's rows, written
+// by that shard's owner; the cube's removal is the cube's shard's. Node A
+// (the cube's shard) removes the cube while node B (the grantee's) uses one
+// state and stores another, each before it holds the other's record. The
+// removal leaves the grantee's states alone, so the two records touch no
+// common row and both nodes hold the same rows whatever the order; the
+// grantee's shard's retention then drops them, giving back the blobs and
+// the usage. (When the removal dropped them itself, A, applying B's use
+// after its removal, put the state's row back while B did not: the stores
+// differed.) With one shard the removal drops every state at once.
+BOOST_AUTO_TEST_CASE(a_grantees_states_in_a_removed_shared_cube_go_with_its_own_shards_retention) {
+  constexpr TenantId kOwner = 1000;
+  TempDir a_dir, b_dir;
+  auto a = open_store(a_dir.path(), 2);
+  auto b = open_store(b_dir.path(), 2);
+  TenantId grantee = 1001;
+  while (a->shard_of(grantee) == a->shard_of(kOwner)) ++grantee;
+  const std::uint32_t owners = a->shard_of(kOwner), grantees = a->shard_of(grantee);
+  // Runs `fn` in a write of `shard` on `store` and returns what it recorded.
+  auto write = [](Store& store, std::uint32_t shard, const std::function<Status(WriteTxn&)>& fn) {
+    std::optional<WriteTxn> txn;
+    BOOST_REQUIRE(store.begin_write(&txn, shard).ok());
+    ChangeSet changes;
+    txn->record_changes(&changes);
+    Status s = fn(*txn);
+    if (s.ok()) s = txn->seal();
+    if (s.ok()) s = txn->commit();
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+    return changes;
+  };
+  auto apply = [](Store& store, std::uint32_t shard, const ChangeSet& changes) {
+    std::optional<WriteTxn> txn;
+    BOOST_REQUIRE(store.begin_write(&txn, shard).ok());
+    Status s = txn->apply_changes(changes);
+    if (s.ok()) s = txn->commit();
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  };
+  Cube cube;
+  apply(*b, owners, write(*a, owners, [&](WriteTxn& t) {
+    return t.create_cube(kOwner, "shared", "hash-v1", 16, 1, &cube);
+  }));
+  // A state of the owner's (its shard's), and one of the grantee's.
+  Activation owners_state, used, stored;
+  apply(*b, owners, write(*a, owners, [&](WriteTxn& t) {
+    Digest salt;
+    Status s = t.ensure_tenant_salt(kOwner, &salt);
+    owners_state = activation(t.next_id(10), cube, salt, 1, 10);
+    return s.ok() ? t.put_activation(owners_state) : s;
+  }));
+  Digest grantee_salt;
+  apply(*a, grantees, write(*b, grantees, [&](WriteTxn& t) {
+    Status s = t.ensure_tenant_salt(grantee, &grantee_salt);
+    used = activation(t.next_id(10), cube, grantee_salt, 2, 10);
+    used.tenant = grantee;
+    return s.ok() ? t.put_activation(used) : s;
+  }));
+
+  // At once: A removes the cube; B uses one state and stores another.
+  const ChangeSet removal = write(*a, owners, [&](WriteTxn& t) {
+    Cube gone;
+    return t.remove_cube(kOwner, "shared", true, &gone);
+  });
+  const ChangeSet use = write(*b, grantees, [&](WriteTxn& t) {
+    Status s = t.touch_activation(cube.id, used.id, 20);
+    stored = activation(t.next_id(20), cube, grantee_salt, 3, 20);
+    stored.tenant = grantee;
+    return s.ok() ? t.put_activation(stored) : s;
+  });
+  apply(*a, grantees, use);
+  apply(*b, owners, removal);
+
+  auto states = [&](Store& store) {
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store.begin_read(&r).ok());
+    std::size_t n = 0;
+    BOOST_REQUIRE(r->list_activations(cube.id, [&](const Activation&) { ++n; }).ok());
+    return n;
+  };
+  for (Store* store : {a.get(), b.get()}) BOOST_TEST(states(*store) == 2u);  // the grantee's
+
+  // The cube's shard's retention leaves them; the grantee's drops them.
+  auto retention = [&](Store& store, std::uint32_t shard, std::size_t* dropped) {
+    return write(store, shard, [&](WriteTxn& t) {
+      RetentionResult result;
+      Status s = t.run_retention(30, PurgeDelays(0), 100, &result);
+      *dropped = result.orphaned_states;
+      return s;
+    });
+  };
+  std::size_t dropped = 0;
+  apply(*b, owners, retention(*a, owners, &dropped));
+  BOOST_TEST(dropped == 0u);
+  apply(*a, grantees, retention(*b, grantees, &dropped));
+  BOOST_TEST(dropped == 2u);
+  for (Store* store : {a.get(), b.get()}) {
+    BOOST_TEST(states(*store) == 0u);
+    std::optional<ReadTxn> r;
+    BOOST_REQUIRE(store->begin_read(&r).ok());
+    for (TenantId tenant : {kOwner, grantee}) {
+      ActivationUsage usage;
+      BOOST_REQUIRE(r->activation_usage(tenant, &usage).ok());
+      BOOST_TEST(usage.count == 0u);
+      BOOST_TEST(usage.bytes == 0u);
+    }
+    for (const Activation* s : {&owners_state, &used, &stored}) {
+      std::uint64_t refs = 0;
+      Status got = r->blob_refs(s->blob, &refs);
+      BOOST_TEST((got.code == Errc::not_found || (got.ok() && refs == 0)), got.message);
+    }
+    std::vector<std::pair<CubeId, ItemId>> lru;
+    BOOST_REQUIRE(r->least_recent_activations(grantee, 10, &lru).ok());
+    BOOST_TEST(lru.empty());
+  }
+  a.reset();
+  b.reset();
+  const std::string diff = difference(dump(a_dir.path()), dump(b_dir.path()));
+  BOOST_TEST(diff.empty(), diff);
+
+  // One shard: the removal takes every state, the grantee's too.
+  LeaderAndFollower lf;
+  Cube one;
+  BOOST_REQUIRE(lf.write([&](WriteTxn& t) {
+                    return t.create_cube(kOwner, "shared", "hash-v1", 16, 1, &one);
+                  }).ok());
+  BOOST_REQUIRE(lf.write([&](WriteTxn& t) {
+                    Digest salt;
+                    Status s = t.ensure_tenant_salt(grantee, &salt);
+                    Activation g = activation(t.next_id(10), one, salt, 4, 10);
+                    g.tenant = grantee;
+                    return s.ok() ? t.put_activation(g) : s;
+                  }).ok());
+  BOOST_REQUIRE(lf.write([&](WriteTxn& t) {
+                    Cube gone;
+                    return t.remove_cube(kOwner, "shared", true, &gone);
+                  }).ok());
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(lf.follower->begin_read(&r).ok());
+  ActivationUsage usage;
+  BOOST_REQUIRE(r->activation_usage(grantee, &usage).ok());
+  BOOST_TEST(usage.count == 0u);
+  r.reset();
+  lf.check_equal("one shard");
+}
+
 // The commit queue hands each group's changes to its sink before the commit;
 // a sink that refuses (the log has no quorum) fails the group's jobs, keeps
 // the store as it was, and is not fatal.
