@@ -457,19 +457,26 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
                         " (record " + std::to_string(held_sequence) + "): ";
     // The same gap, without any divergence, when the log was compacted past
     // what this node held while it ran (paused longer than the retention).
-    if (std::uint64_t floor = log_floor(); floor > held_sequence) {
+    const std::uint64_t floor = log_floor();
+    const bool behind = floor > held_sequence;
+    if (behind) {
       fault += "the log was compacted past it (it keeps this shard from record " +
                std::to_string(floor) +
-               "), so it applies nothing more; restart memosd to take the newest store snapshot "
-               "(memos-cluster(7), Log compaction)";
+               "), so it applies nothing more until memosd restarts and takes the newest store "
+               "snapshot (memos-cluster(7), Log compaction)";
     } else {
       fault +=
           "its history and the log's differ, so it applies nothing more; "
           "rebuild this node from the log (memos-cluster(7), DIAGNOSTICS)";
     }
-    std::lock_guard lock(mutex_);
-    fault_ = fault;
-    changed_.notify_all();
+    bool first = false;
+    {
+      std::lock_guard lock(mutex_);
+      first = fault_.empty();
+      fault_ = fault;
+      changed_.notify_all();
+    }
+    if (behind && first && behind_observer_) behind_observer_(fault);
     return {Errc::corrupt, std::move(fault)};
   }
   const std::string digest = digest_of(record);

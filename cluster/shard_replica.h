@@ -160,6 +160,14 @@ class ShardReplica : public LogView {
   // before start(); none: claim at once.
   using ClaimGate = std::function<bool(std::chrono::steady_clock::duration free_for)>;
   void set_claim_gate(ClaimGate gate) { claim_gate_ = std::move(gate); }
+  // Called once, on the thread that applies records, when this replica
+  // stops at a record that does not follow its store because the log was
+  // compacted past what the store holds (a node paused or cut off longer
+  // than cluster.log_retention_s, or one that started as compaction ran):
+  // only the newest store snapshot brings it back. `fault` is what
+  // state().fault says. Must not block. Set before start().
+  using BehindObserver = std::function<void(const std::string& fault)>;
+  void set_behind_observer(BehindObserver observer) { behind_observer_ = std::move(observer); }
   // Gives the shard back at the thread's next lease check, if it owns it:
   // the lease is revoked, so another node claims it at once (its writes,
   // forwarded, wait that long). Thread-safe.
@@ -287,6 +295,7 @@ class ShardReplica : public LogView {
   RoleObserver role_observer_;
   bool told_owner_ = false;  // what the role observer last heard (thread's own)
   ClaimGate claim_gate_;
+  BehindObserver behind_observer_;
   // When this replica first saw the shard free, in the free spell now
   // (thread's own).
   std::optional<std::chrono::steady_clock::time_point> free_since_;

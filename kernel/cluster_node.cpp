@@ -180,9 +180,12 @@ void ClusterNode::sink(std::vector<store::SunkGroup>& groups) {
   cluster::sink_groups(replicas, groups);
 }
 
-Status ClusterNode::start_replicas(RoleChange on_role,
+Status ClusterNode::start_replicas(RoleChange on_role, BehindLog on_behind,
                                    std::chrono::steady_clock::time_point deadline) {
   auto shared_on_role = std::make_shared<RoleChange>(std::move(on_role));
+  // Once for the node, whichever shards stop so.
+  auto told_behind = std::make_shared<std::atomic<bool>>(false);
+  auto shared_on_behind = std::make_shared<BehindLog>(std::move(on_behind));
   cluster::ReplicaSettings settings;
   settings.cluster = config_.name;
   settings.node = config_.node_id;
@@ -205,6 +208,9 @@ Status ClusterNode::start_replicas(RoleChange on_role,
           spdlog::error("cluster: listing the cubes: {}", st.message);
       }
       if (*shared_on_role) (*shared_on_role)(shard, owner);
+    });
+    replica->set_behind_observer([told_behind, shared_on_behind](const std::string& fault) {
+      if (*shared_on_behind && !told_behind->exchange(true)) (*shared_on_behind)(fault);
     });
     shards.push_back(replica.get());
     replicas_.push_back(std::move(replica));
@@ -255,7 +261,8 @@ Status ClusterNode::start_replicas(RoleChange on_role,
   return {};
 }
 
-Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout) {
+Status ClusterNode::start(RoleChange on_role, BehindLog on_behind,
+                          std::chrono::milliseconds timeout) {
   // The cubes whose collections open_all() opened: the apply hook opens
   // those a record creates and forgets those it removes.
   if (Status st = note_open_cubes(); !st.ok()) return st;
@@ -266,7 +273,8 @@ Status ClusterNode::start(RoleChange on_role, std::chrono::milliseconds timeout)
   // Before the replicas apply anything: the cubes their records bring wait
   // for the replay's end.
   indexes_.start_deferring();
-  if (Status st = start_replicas(std::move(on_role), deadline); !st.ok()) return st;
+  if (Status st = start_replicas(std::move(on_role), std::move(on_behind), deadline); !st.ok())
+    return st;
   commits_.set_change_sink([this](std::vector<store::SunkGroup>& groups) { sink(groups); });
   // A deposed owner learns it within a third of a lease, then catches up.
   std::vector<cluster::LogView*> every;

@@ -119,6 +119,11 @@ class ClusterNode {
   // Called with true when this node becomes the owner of `shard`, false
   // when it stops being it; on that shard's replica's thread.
   using RoleChange = std::function<void(std::uint32_t shard, bool owner)>;
+  // Called once, from a thread that applies records (it must not block),
+  // when a shard stops because the log was compacted past what this
+  // node's store holds: only a restart, which takes the cluster's newest
+  // store snapshot, brings the node back (ShardReplica::BehindObserver).
+  using BehindLog = std::function<void(const std::string& fault)>;
 
   // `engines` (connected), `blobs` and `index_sharing` (null: indexes are
   // not shared) outlive the node; it shares blobs through the node's
@@ -140,7 +145,7 @@ class ClusterNode {
   // the cluster: agree_on_shards()) as the writer's change sink and starts
   // replicating. Waits up to `timeout` for the engines to answer (a cluster
   // starting together).
-  Status start(RoleChange on_role, std::chrono::milliseconds timeout);
+  Status start(RoleChange on_role, BehindLog on_behind, std::chrono::milliseconds timeout);
   // Stops replicating; an owner gives its lease back so a follower takes
   // over at once. Before the writer stops.
   void stop();
@@ -262,7 +267,8 @@ class ClusterNode {
 
   // Makes and starts one replica per shard, waiting up to `deadline` for
   // the stream. Errors: ShardReplica::start()'s.
-  Status start_replicas(RoleChange on_role, std::chrono::steady_clock::time_point deadline);
+  Status start_replicas(RoleChange on_role, BehindLog on_behind,
+                        std::chrono::steady_clock::time_point deadline);
 
   const ClusterConfig& config_;
   store::Store& store_;

@@ -111,6 +111,7 @@ bool Daemon::open_loop() {
   }
   loop_open_ = true;
   mailbox_ = std::make_unique<LoopMailbox>(&loop_);
+  mailbox_open_ = true;
   return true;
 }
 
@@ -410,6 +411,23 @@ void Daemon::reload_policies(const char* why) {
   });
 }
 
+void Daemon::behind_cluster_log(const std::string& fault) {
+  spdlog::error("cluster {}: {}", config_.cluster.name, fault);
+  behind_cluster_log_ = true;
+  if (mailbox_open_) mailbox_->post([this] { leave_behind_cluster_log(); });
+}
+
+void Daemon::leave_behind_cluster_log() {
+  MEMOS_ASSERT_ON_THREAD(loop_thread_);
+  if (exit_status_ == kExitBehindClusterLog || shutting_down_) return;
+  exit_status_ = kExitBehindClusterLog;
+  spdlog::warn(
+      "cluster {}: this node's store is behind the compacted log; stopping, to be restarted "
+      "(exit status {}): a start takes the cluster's newest store snapshot",
+      config_.cluster.name, kExitBehindClusterLog);
+  begin_shutdown("behind the compacted log");
+}
+
 void Daemon::begin_shutdown(const char* why) {
   MEMOS_ASSERT_ON_THREAD(loop_thread_);
   if (shutting_down_) {
@@ -475,10 +493,14 @@ int Daemon::run() {
   systemd::notify("READY=1\nSTATUS=ready on " + config_.socket);
   spdlog::info("memosd {} ready on {} (data {}, pid {})", MEMOS_VERSION, config_.socket,
                config_.data_dir, getpid());
+  // A shard that stopped behind the log while the node joined (its mailbox
+  // did not exist yet).
+  if (behind_cluster_log_) leave_behind_cluster_log();
   uv_run(&loop_, UV_RUN_DEFAULT);
   after_loop();
-  spdlog::info("memosd stopped cleanly");
-  return 0;
+  spdlog::info("memosd stopped cleanly{}",
+               exit_status_ == 0 ? "" : " (exit status " + std::to_string(exit_status_) + ")");
+  return exit_status_;
 }
 
 // Every connection is gone and the loop has returned.

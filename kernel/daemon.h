@@ -21,6 +21,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -74,9 +75,17 @@ class Daemon final : public ConnectionOwner {
   Daemon& operator=(const Daemon&) = delete;
 
   // Serves until SIGINT or SIGTERM. Returns the exit status: 0 after a clean
-  // shutdown, 1 if start-up failed (the reason is logged). The calling
-  // thread becomes the loop thread.
+  // shutdown, 1 if start-up failed (the reason is logged),
+  // kExitBehindClusterLog after a clean shutdown because this node fell
+  // behind its cluster's compacted log. The calling thread becomes the loop
+  // thread.
   int run();
+
+  // A cluster node whose store the log was compacted past can apply
+  // nothing more; a supervisor restarting it on this status (the unit's
+  // Restart=on-failure) brings it back, since a start takes the cluster's
+  // newest store snapshot (memosd(8), EXIT STATUS).
+  static constexpr int kExitBehindClusterLog = 4;
 
   // Loop thread (ConnectionOwner).
   void on_request(Connection& conn, wire::Request::Reader request) override;
@@ -185,6 +194,11 @@ class Daemon final : public ConnectionOwner {
   void request_done(std::uint32_t tenant);
   void run_on_worker(std::function<void()> work);
   void begin_shutdown(const char* why);
+  // Any thread: this node fell behind the compacted log (ClusterNode's
+  // BehindLog). Shuts down cleanly, to exit with kExitBehindClusterLog.
+  void behind_cluster_log(const std::string& fault);
+  // Loop thread: the shutdown behind_cluster_log() asked for (once).
+  void leave_behind_cluster_log();
   void maybe_finish_shutdown();
   void after_loop();
   void remove_socket();
@@ -292,6 +306,13 @@ class Daemon final : public ConnectionOwner {
   std::uint64_t next_connection_id_ = 1;
   bool shutting_down_ = false;
   bool finished_ = false;
+  int exit_status_ = 0;  // loop thread; run() returns it after a clean stop
+  // behind_cluster_log() may come before the loop and its mailbox exist
+  // (the node joins its cluster first): it sets the first, and posts to the
+  // loop once the second is set; run() looks at the first once the loop is
+  // open. Either or both act; leave_behind_cluster_log() acts once.
+  std::atomic<bool> behind_cluster_log_{false};
+  std::atomic<bool> mailbox_open_{false};
   std::uint64_t socket_inode_ = 0;  // to remove only the socket we created
 };
 

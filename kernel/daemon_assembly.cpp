@@ -399,7 +399,7 @@ Status Daemon::join_cluster() {
         if (Status st = scheduler_->load(*store_); !st.ok())
           spdlog::error("cluster: reloading the working sets: {}", st.message);
       },
-      kClusterStartTimeout);
+      [this](const std::string& fault) { behind_cluster_log(fault); }, kClusterStartTimeout);
 }
 
 Status Daemon::start_request_handler() {

@@ -1311,8 +1311,9 @@ BOOST_AUTO_TEST_CASE(a_node_behind_the_compacted_log_starts_from_the_store_snaps
   add("a later memory about glaciers");
   BOOST_TEST(eventually([&] { return holds_everything(n2) && holds_everything(n3); }, 30s));
 
-  // A node paused while the log is compacted past it stops at the gap and
-  // says why; restarted, it takes the snapshot.
+  // A node paused while the log is compacted past it stops at the gap, says
+  // why and exits with status 4 (Daemon::kExitBehindClusterLog), for its
+  // supervisor to restart it; restarted, it takes the snapshot.
   BOOST_REQUIRE(::kill(n3.process->pid(), SIGSTOP) == 0);
   const std::int64_t before = sample(*owner, purged);
   for (int i = 0; i < 20; ++i)
@@ -1321,14 +1322,17 @@ BOOST_AUTO_TEST_CASE(a_node_behind_the_compacted_log_starts_from_the_store_snaps
                         n1.process->log());
   add("the last memory about glaciers");
   BOOST_REQUIRE(::kill(n3.process->pid(), SIGCONT) == 0);
-  BOOST_TEST(eventually(
-                 [&] {
-                   return n3.process->log().find("the log was compacted past it") !=
-                          std::string::npos;
-                 },
-                 30s),
-             n3.process->log());
-  BOOST_TEST(n3.process->stop(15) == 0, n3.process->log());
-  n3.start();
+  BOOST_TEST(n3.process->wait_exit(60s) == 4, n3.process->log());
+  const std::string stopped = n3.process->log();
+  BOOST_TEST(stopped.find("the log was compacted past it") != std::string::npos, stopped);
+  BOOST_TEST(stopped.find("stopping, to be restarted (exit status 4)") != std::string::npos,
+             stopped);
+  BOOST_TEST(stopped.find("memosd stopped cleanly (exit status 4)") != std::string::npos, stopped);
+  n3.start();  // as systemd's Restart=on-failure would
   BOOST_TEST(eventually([&] { return holds_everything(n3); }, 30s), n3.process->log());
+  const std::string again = n3.process->log();
+  const auto took = again.rfind("took node n1's store snapshot");
+  BOOST_TEST(
+      (took != std::string::npos && took > again.rfind("memosd stopped cleanly (exit status 4)")),
+      again);
 }
