@@ -411,10 +411,10 @@ BOOST_AUTO_TEST_CASE(an_append_whose_answer_is_lost_is_settled_before_the_next,
   OwnerAndFollower nodes("c");
   Node &a = nodes.a, &b = nodes.b;
   BOOST_REQUIRE(add(a, nodes.cube, "one", 1).ok());
-  // Stopped first, so the append waits in the server's socket, unread,
-  // past its timeout (1 s); the server then reads it on.
+  auto pending =
+      std::async(std::launch::async, [&] { return add(a, nodes.cube, "lost answer", 2); });
   nodes.engines.nats.signal(0, SIGSTOP);
-  const Status unanswered = add(a, nodes.cube, "lost answer", 2);
+  const Status unanswered = pending.get();  // after the append's timeout (1 s)
   nodes.engines.nats.signal(0, SIGCONT);
   BOOST_TEST((unanswered.code == memos::store::Errc::unavailable), unanswered.message);
   const Status wrote = add_eventually(a, nodes.cube, "three", 3, 20s);
