@@ -44,21 +44,6 @@ std::string short_hex(std::string_view digest) {
   return out;
 }
 
-// A record's message id (Nats-Msg-Id): its digest in hex, and for a record
-// sent in parts the part's number. The same record sent again is the same
-// message to JetStream's duplicate check.
-std::string message_id_of(std::string_view digest, std::size_t part) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (char c : digest) {
-    const auto b = static_cast<unsigned char>(c);
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  if (part != 0) out += "." + std::to_string(part);
-  return out;
-}
-
 }  // namespace
 
 ShardReplica::ShardReplica(ReplicaSettings settings, store::Store& store,
@@ -331,21 +316,11 @@ void ShardReplica::run() {
     auto note = [&](Status s) {
       if (!turn || (turn->ok() && !s.ok())) turn = std::move(s);
     };
-    if (behind) {
-      bool in_doubt;
-      {
-        std::lock_guard lock(mutex_);
-        in_doubt = in_doubt_.has_value();
-      }
-      if (in_doubt) note(resolve_doubt());
-    }
     if ((!owner && !fed) || behind) {
       Status s = follow();
       note(s);
       std::lock_guard lock(mutex_);
-      // What the failed append missed is applied now (once the log answered
-      // for an append in doubt).
-      if (behind && s.ok() && !in_doubt_) behind_ = false;
+      if (behind && s.ok()) behind_ = false;  // what the failed append missed is applied now
       const bool nothing_new = s.ok() && tail_ == tail_before;
       if (nothing_new && (woken || retry.count() != 0)) {
         retry = retry.count() == 0 ? std::chrono::milliseconds(2) : retry * 2;
@@ -474,15 +449,6 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
     held = digest_;
     held_sequence = position_;
   }
-  const std::string digest = digest_of(record);
-  // The record this store holds last, again: an append sent again because
-  // its answer was lost (resolve_doubt()) that JetStream stored twice. It
-  // changes nothing the first did not.
-  if (!held.empty() && digest == held) {
-    spdlog::debug("shard {}: record {} is record {} again; passed over", settings_.shard, sequence,
-                  held_sequence);
-    return {};
-  }
   // A record from before the chain, or a store from before it, is taken as
   // it comes; the chain holds from the next record on.
   if (!group->previous.empty() && !held.empty() && group->previous != held) {
@@ -513,6 +479,7 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
     if (behind && first && behind_observer_) behind_observer_(fault);
     return {Errc::corrupt, std::move(fault)};
   }
+  const std::string digest = digest_of(record);
   if (Status s = hold_record(group, sequence, digest); !s.ok()) {
     return {s.code, "applying log record " + std::to_string(sequence) + ": " + s.message};
   }
@@ -716,9 +683,7 @@ Status ShardReplica::begin_group(const store::ChangeSet& changes, PendingGroup* 
     return append_record(record, out->expected, &out->sequence);
   }
   out->in_flight.emplace();
-  out->record = record;
-  return js_.begin_append(subject(), out->record, out->expected, message_id_of(out->digest, 0),
-                          &*out->in_flight);
+  return js_.begin_append(subject(), record, out->expected, "", &*out->in_flight);
 }
 
 Status ShardReplica::end_group(PendingGroup& pending, store::LogPosition* position) {
@@ -727,11 +692,7 @@ Status ShardReplica::end_group(PendingGroup& pending, store::LogPosition* positi
     Status s = js_.end_append(*pending.in_flight, &pending.sequence, &actual);
     pending.in_flight.reset();
     if (s.code == Errc::conflict) return fenced_out();
-    if (!s.ok()) {
-      note_in_doubt(
-          {std::move(pending.record), pending.expected, message_id_of(pending.digest, 0), {}});
-      return s;
-    }
+    if (!s.ok()) return s;
     tell_reader_appended(pending.sequence);
   }
   if (spdlog::should_log(spdlog::level::debug)) {
@@ -769,66 +730,26 @@ Status ShardReplica::append_record(const std::string& record, std::uint64_t expe
                                    std::uint64_t* sequence) {
   std::vector<RecordPart> parts;
   if (Status s = split_record(record, nats_.max_payload(), &parts); !s.ok()) return s;
-  const std::string digest = digest_of(record);
   *sequence = expected;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     std::uint64_t actual = 0;
-    const std::string id = message_id_of(digest, parts.size() > 1 ? i + 1 : 0);
-    const std::uint64_t fence = *sequence;
     Status s =
-        js_.append(subject(), parts[i].bytes, fence, id, sequence, &actual, parts[i].headers);
+        js_.append(subject(), parts[i].bytes, *sequence, "", sequence, &actual, parts[i].headers);
     // Someone appended since this node's last record (a lost acknowledgement
     // of its own, or a node that believed it owned the shard): follow first.
     if (s.ok()) tell_reader_appended(*sequence);
     if (s.code == Errc::conflict) return fenced_out();
     if (!s.ok()) {
-      // Unanswered: it may be in the log. Parts already appended make an
-      // incomplete group, which no node applies; the next append starts
-      // after them, once the log answered for this one.
-      note_in_doubt({std::string(parts[i].bytes), fence, id, parts[i].headers});
+      // Parts already appended make an incomplete group, which no node
+      // applies; the next append starts after them.
+      if (i > 0) {
+        std::lock_guard lock(mutex_);
+        behind_ = true;
+        changed_.notify_all();
+      }
       return s;
     }
   }
-  return {};
-}
-
-void ShardReplica::note_in_doubt(InDoubt message) {
-  spdlog::warn(
-      "shard {}: an append got no answer; this node appends nothing more until the log "
-      "answers for it",
-      settings_.shard);
-  std::lock_guard lock(mutex_);
-  in_doubt_ = std::move(message);
-  behind_ = true;
-  changed_.notify_all();
-}
-
-Status ShardReplica::resolve_doubt() {
-  InDoubt message;
-  {
-    std::lock_guard lock(mutex_);
-    if (!in_doubt_) return {};
-    message = *in_doubt_;
-  }
-  std::uint64_t sequence = 0, actual = 0;
-  Status s = js_.append(subject(), message.bytes, message.expected, message.message_id, &sequence,
-                        &actual, message.headers);
-  // Stored now or before (a duplicate answers with the first one's
-  // sequence), or refused because a record follows its fence (this one
-  // stored before, or another node's): either way the log has answered,
-  // and following it applies what it holds. A duplicate still being
-  // replicated answers with sequence 0: not yet.
-  if (s.ok() && sequence == 0) s = {Errc::unavailable, "the log has not stored it yet"};
-  if (!s.ok() && s.code != Errc::conflict) {
-    return {s.code, "the append that got no answer: " + s.message};
-  }
-  spdlog::info(
-      "shard {}: the log answered for the append that got no answer ({}); following it",
-      settings_.shard,
-      s.ok() ? "record " + std::to_string(sequence) : std::string("another record follows"));
-  std::lock_guard lock(mutex_);
-  in_doubt_.reset();
-  changed_.notify_all();
   return {};
 }
 

@@ -135,7 +135,6 @@ class ShardReplica : public LogView {
     std::int64_t epoch = 0;                             // the lease it is written under
     std::string digest;                                 // the record's
     std::optional<JetStream::PendingAppend> in_flight;  // one part, sent
-    std::string record;                                 // sent whole: kept until answered
     std::uint64_t sequence = 0;                         // several parts, appended
   };
   Status begin_group(const store::ChangeSet& changes, PendingGroup* out);
@@ -300,28 +299,6 @@ class ShardReplica : public LogView {
   // When this replica first saw the shard free, in the free spell now
   // (thread's own).
   std::optional<std::chrono::steady_clock::time_point> free_since_;
-  // A message of this replica whose append was not answered: it may be in
-  // the log, or land there later. nats-server 2.9 checks a clustered
-  // append's expected last sequence against the messages it has applied,
-  // not those still being replicated (nats-server#4320), so a second
-  // append under the same fence could land beside it and fork the chain.
-  // Until the log answers for it (resolve_doubt()) nothing else is
-  // appended: the same message is sent again under its message id, which
-  // JetStream answers with the first one's sequence if it stored it.
-  struct InDoubt {
-    std::string bytes;
-    std::uint64_t expected = 0;
-    std::string message_id;
-    Headers headers;
-  };
-  std::optional<InDoubt> in_doubt_;  // guarded by mutex_
-  // Remembers an unanswered append (and makes the replica follow, so that
-  // it applies whatever the log holds before it appends again).
-  void note_in_doubt(InDoubt message);
-  // Sends the message in doubt again; success once the log answered for it
-  // (stored, a duplicate, or refused because another record follows its
-  // fence), unavailable while it does not.
-  Status resolve_doubt();
   std::thread thread_;
 };
 

@@ -6,7 +6,6 @@
 #define BOOST_TEST_MODULE shard_replica
 #include <boost/test/unit_test.hpp>
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -333,112 +332,6 @@ BOOST_AUTO_TEST_CASE(a_record_off_the_chain_stops_every_node_that_reads_it,
   b.start();
   BOOST_REQUIRE(eventually([&] { return !b.replica->state().fault.empty(); }, 10s));
   BOOST_TEST(b.replica->state().position == before.position);
-}
-
-namespace {
-
-// Adds `text` to `cube` through `node`'s writer, at time `now`.
-Status add(Node& node, const Cube& cube, const std::string& text, std::int64_t now) {
-  Item out;
-  return node.write([&](WriteTxn& t) { return t.add_item(cube.id, draft(text), 0, now, &out); });
-}
-
-// add() again until it succeeds (a fenced owner follows the log first), for
-// up to `timeout`; the last attempt's status.
-Status add_eventually(Node& node, const Cube& cube, const std::string& text, std::int64_t now,
-                      std::chrono::milliseconds timeout) {
-  Status wrote;
-  eventually(
-      [&] {
-        wrote = add(node, cube, text, now);
-        return wrote.ok();
-      },
-      timeout);
-  return wrote;
-}
-
-}  // namespace
-
-// The head record stored twice (an append sent again after its answer was
-// lost, which nats-server 2.9 may store beside the first: nats-server#4320)
-// is applied once: the follower passes over the copy, and the owner, fenced
-// by it, follows, applies the record once and writes on.
-BOOST_AUTO_TEST_CASE(a_record_stored_twice_is_applied_once,
-                     *boost::unit_test::label("engines") *
-                         boost::unit_test::precondition(engines_installed)) {
-  OwnerAndFollower nodes("c");
-  Node &a = nodes.a, &b = nodes.b;
-  BOOST_REQUIRE(add(a, nodes.cube, "one", 1).ok());
-  const ReplicaState before = a.replica->state();
-  BOOST_REQUIRE(b.replica->wait_position(before.position, 10s));
-  const std::uint64_t applied_before = b.replica->state().applied;
-  ChangeGroup group;
-  group.schema = Store::kSchemaVersion;
-  group.epoch = 1;
-  group.previous = before.digest;
-  group.changes.put(memos::store::TableId::router_usage, std::string("\0\0\0\x07", 4),
-                    std::string(24, '\0'));
-  const std::string record = memos::store::encode_change_group(group);
-  std::uint64_t first = 0, copy = 0;
-  {
-    JetStream js(*a.nats, 2s);
-    BOOST_REQUIRE(js.append(a.replica->subject(), record, before.position, "", &first).ok());
-    BOOST_REQUIRE(js.append(a.replica->subject(), record, std::nullopt, "", &copy).ok());
-  }
-  BOOST_REQUIRE(b.replica->wait_position(first, 10s));
-  // The owner's next write is fenced by the two; retried, it goes in after them.
-  const Status wrote = add_eventually(a, nodes.cube, "two", 2, 10s);
-  BOOST_TEST(wrote.ok(), wrote.message);
-  const ReplicaState after = a.replica->state();
-  BOOST_TEST(after.position > copy);
-  BOOST_REQUIRE(b.replica->wait_position(after.position, 10s));
-  for (Node* n : {&a, &b}) {
-    const ReplicaState st = n->replica->state();
-    BOOST_TEST(st.fault.empty(), st.fault);
-    BOOST_TEST((st.digest == after.digest));
-  }
-  // The record and "two": the copy is not applied.
-  BOOST_TEST(b.replica->state().applied == applied_before + 2);
-}
-
-// An append whose answer is lost (the server stopped while it was sent, then
-// went on) may be in the log: the owner appends nothing more until the log
-// answers for it, then follows what the log holds, and writes on; the
-// follower and the owner hold the same records either way.
-BOOST_AUTO_TEST_CASE(an_append_whose_answer_is_lost_is_settled_before_the_next,
-                     *boost::unit_test::label("engines") *
-                         boost::unit_test::precondition(engines_installed)) {
-  OwnerAndFollower nodes("c");
-  Node &a = nodes.a, &b = nodes.b;
-  BOOST_REQUIRE(add(a, nodes.cube, "one", 1).ok());
-  auto pending =
-      std::async(std::launch::async, [&] { return add(a, nodes.cube, "lost answer", 2); });
-  nodes.engines.nats.signal(0, SIGSTOP);
-  const Status unanswered = pending.get();  // after the append's timeout (1 s)
-  nodes.engines.nats.signal(0, SIGCONT);
-  BOOST_TEST((unanswered.code == memos::store::Errc::unavailable), unanswered.message);
-  const Status wrote = add_eventually(a, nodes.cube, "three", 3, 20s);
-  BOOST_TEST(wrote.ok(), wrote.message);
-  const ReplicaState after = a.replica->state();
-  BOOST_REQUIRE(b.replica->wait_position(after.position, 10s));
-  // Whether the lost answer's record is in the log or not, both hold the same.
-  auto texts = [&](Node& n) {
-    std::optional<memos::store::ReadTxn> r;
-    BOOST_REQUIRE(n.store->begin_read(&r).ok());
-    std::set<std::string> held;
-    BOOST_REQUIRE(
-        r->for_each_live_item(nodes.cube.id, [&](const Item& i) { held.insert(i.text); }).ok());
-    return held;
-  };
-  const auto on_a = texts(a);
-  BOOST_TEST(on_a.count("one") == 1u);
-  BOOST_TEST(on_a.count("three") == 1u);
-  BOOST_TEST((on_a == texts(b)));
-  for (Node* n : {&a, &b}) {
-    const ReplicaState st = n->replica->state();
-    BOOST_TEST(st.fault.empty(), st.fault);
-    BOOST_TEST((st.digest == after.digest));
-  }
 }
 
 // A group over the log's message limit (8 MiB here) goes in parts and is
