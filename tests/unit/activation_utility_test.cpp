@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -251,13 +252,14 @@ BOOST_AUTO_TEST_CASE(a_state_whose_cube_is_gone_is_no_state) {
   store::TenantId owner = kTenant + 1;
   while (t.db->shard_of(owner) == t.db->shard_of(kTenant)) ++owner;
   store::Cube shared;
-  BOOST_REQUIRE(memos::testing::write(
-                    *t.db,
-                    [&](store::WriteTxn& txn) {
-                      return txn.create_cube(owner, "shared", "hash-v1", 8, 1, &shared);
-                    },
-                    t.db->shard_of(owner))
-                    .ok());
+  // Through the writer, which owns the store's write side once it runs.
+  auto write = [&](std::function<store::Status(store::WriteTxn&)> apply) {
+    return t.commits->submit_and_wait(
+        {.apply = std::move(apply), .done = {}, .shard = t.db->shard_of(owner)});
+  };
+  BOOST_REQUIRE(write([&](store::WriteTxn& txn) {
+                  return txn.create_cube(owner, "shared", "hash-v1", 8, 1, &shared);
+                }).ok());
   const std::vector<std::int32_t> block{1, 2, 3, 4, 5, 6, 7, 8};
   auto store_in = [&](store::CubeId cube) {
     store::Activation out;
@@ -272,14 +274,10 @@ BOOST_AUTO_TEST_CASE(a_state_whose_cube_is_gone_is_no_state) {
   BOOST_REQUIRE(found.has_value());
   BOOST_TEST(found->activation.id == in_shared.id);
 
-  BOOST_REQUIRE(memos::testing::write(
-                    *t.db,
-                    [&](store::WriteTxn& txn) {
-                      store::Cube gone;
-                      return txn.remove_cube(owner, "shared", true, &gone);
-                    },
-                    t.db->shard_of(owner))
-                    .ok());
+  BOOST_REQUIRE(write([&](store::WriteTxn& txn) {
+                  store::Cube gone;
+                  return txn.remove_cube(owner, "shared", true, &gone);
+                }).ok());
   BOOST_TEST((t.ids() == std::vector<std::uint64_t>{in_shared.id}));  // still stored
   BOOST_REQUIRE(t.tier->find(kTenant, kKey, block, &found).ok());
   BOOST_TEST(!found.has_value());
