@@ -36,16 +36,6 @@ std::vector<std::pair<store::BlobId, std::uint64_t>> raised_blobs(
   return out;
 }
 
-// The nodes of `roster` that answered with another policy digest than
-// `own`; a node too old to send one is not counted either way.
-std::vector<std::string> nodes_with_other_policies(const std::string& own,
-                                                   const std::vector<cluster::NodeReport>& roster) {
-  std::vector<std::string> differ;
-  for (const cluster::NodeReport& n : roster)
-    if (n.answered && !n.policies.empty() && n.policies != own) differ.push_back(n.node);
-  return differ;
-}
-
 }  // namespace
 
 bool reads_store(wire::Request::Which operation) {
@@ -464,38 +454,6 @@ Status ClusterNode::report(std::chrono::milliseconds timeout, ClusterReport* out
   r.policies_agree = nodes_with_other_policies(policy_digest_(), r.nodes).empty();
   *out = std::move(r);
   return {};
-}
-
-std::vector<std::string> ClusterNode::check_policies(std::chrono::milliseconds timeout) {
-  if (!membership_) return {};
-  std::vector<cluster::NodeReport> roster;
-  if (store::Status s = membership_->gather(timeout, &roster); !s.ok()) {
-    spdlog::debug("cluster {}: policies not compared, no roster: {}", config_.name, s.message);
-    return {};
-  }
-  const std::string own = policy_digest_();
-  std::vector<std::string> differ = nodes_with_other_policies(own, roster);
-  std::lock_guard lock(policy_check_mutex_);
-  policies_differ_.store(differ.size());
-  if (differ == policies_differed_) return differ;
-  if (differ.empty()) {
-    spdlog::info("cluster {}: every node on the roster enforces this node's tenant policies now",
-                 config_.name);
-  } else {
-    // The first 12 digits are what `memctl cluster status` shows.
-    std::string others;
-    for (const cluster::NodeReport& n : roster) {
-      if (std::find(differ.begin(), differ.end(), n.node) == differ.end()) continue;
-      others += (others.empty() ? "" : ", ") + n.node + " (" + n.policies.substr(0, 12) + ")";
-    }
-    spdlog::warn(
-        "cluster {}: tenant policies differ between this node ({}) and {}: a request is bounded "
-        "by the policies of the node that runs it; make every node's policy folder the same and "
-        "reload it (memos-cluster(7), \"Policies\")",
-        config_.name, own.substr(0, 12), others);
-  }
-  policies_differed_ = differ;
-  return differ;
 }
 
 std::vector<std::uint32_t> ClusterNode::owned_shards() const {

@@ -310,6 +310,10 @@ class ClusterNode {
   Status note_open_cubes();
 
   const std::function<std::string()> policy_digest_;
+  // The nodes of `roster` that answered with another policy digest than
+  // `own`; a node too old to send one is not counted either way.
+  static std::vector<std::string> nodes_with_other_policies(
+      const std::string& own, const std::vector<cluster::NodeReport>& roster);
   std::atomic<std::uint64_t> policies_differ_{0};
   std::mutex policy_check_mutex_;               // one check at a time; guards what follows
   std::vector<std::string> policies_differed_;  // at the last check, as logged

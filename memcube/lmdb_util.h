@@ -13,6 +13,10 @@
 
 namespace memos::store {
 
+// Maps an LMDB return code to a Status: 0 -> ok, MDB_NOTFOUND -> not_found,
+// MDB_MAP_FULL -> map_full, ENOSPC -> storage_full, others -> io.
+Status from_mdb(int rc, std::string_view what);
+
 // Keys are big-endian so that they sort naturally.
 inline void put_be(std::string& out, std::uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));

@@ -45,19 +45,6 @@ struct MDB_val;
 
 namespace memos::store {
 
-struct StoreOptions {
-  std::uint64_t map_size_bytes = 1ull << 30;
-  // grow_map() doubles the map up to this; then a full map is storage_full.
-  std::uint64_t max_map_size_bytes = 256ull << 30;
-  unsigned max_readers = 512;
-  // How many shards ids are issued for: a cluster's cluster.shards, 1 on
-  // one node. Every id a shard's writes issue is congruent to the shard
-  // modulo `shards`, so the owners of different shards, each issuing ids on
-  // its own node, never issue the same one (docs/scale-out.md, "Shards").
-  // 1 to Store::kMaxShards; open() refuses others.
-  std::uint32_t shards = 1;
-};
-
 class ReadTxn;
 class WriteTxn;
 
@@ -598,9 +585,5 @@ class WriteTxn {
   bool sealed_ = false;
   std::uint32_t shard_ = 0;
 };
-
-// Maps an LMDB return code to a Status: 0 -> ok, MDB_NOTFOUND -> not_found,
-// MDB_MAP_FULL -> map_full, ENOSPC -> storage_full, others -> io.
-Status from_mdb(int rc, std::string_view what);
 
 }  // namespace memos::store

@@ -1,6 +1,6 @@
 // store_types.h — the values the MemCube store reads and writes (items,
-// cubes, snapshots, access statistics) and the Status its operations
-// return. Plain data: no LMDB, no behaviour beyond small accessors. The
+// cubes, snapshots, access statistics), the Status its operations return
+// and the options it opens with. Plain data: no LMDB, no behaviour beyond small accessors. The
 // store's operations are in memcube/store.h; how each value is encoded on
 // disk is memcube/record_codec.h's business.
 #pragma once
@@ -42,6 +42,20 @@ struct Status {
 
   bool ok() const { return code == Errc::ok; }
   static Status success() { return {}; }
+};
+
+// How a store is opened (Store::open).
+struct StoreOptions {
+  std::uint64_t map_size_bytes = 1ull << 30;
+  // grow_map() doubles the map up to this; then a full map is storage_full.
+  std::uint64_t max_map_size_bytes = 256ull << 30;
+  unsigned max_readers = 512;
+  // How many shards ids are issued for: a cluster's cluster.shards, 1 on
+  // one node. Every id a shard's writes issue is congruent to the shard
+  // modulo `shards`, so the owners of different shards, each issuing ids on
+  // its own node, never issue the same one (docs/scale-out.md, "Shards").
+  // 1 to Store::kMaxShards; open() refuses others.
+  std::uint32_t shards = 1;
 };
 
 struct MetaEntry {
