@@ -30,17 +30,36 @@ std::string digest_of(std::string_view record) {
   return std::string(reinterpret_cast<const char*>(id.data()), id.size());
 }
 
-// The first 8 bytes of a digest in hex: enough to tell records apart in a
-// log line (scripts/cluster-test compares them across nodes).
-std::string short_hex(std::string_view digest) {
-  if (digest.empty()) return "unknown";
+// Where a store stands once it holds a record: a `previous` that is not a
+// digest (a record from before the chain) is not known.
+store::LogPosition position_of(std::uint64_t sequence, std::string digest,
+                               const std::string& previous) {
+  return {sequence, std::move(digest), previous.size() == 32 ? previous : std::string()};
+}
+
+std::string hex(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  for (std::size_t i = 0; i < std::min<std::size_t>(8, digest.size()); ++i) {
-    const auto b = static_cast<unsigned char>(digest[i]);
+  for (char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
     out += kHex[b >> 4];
     out += kHex[b & 15];
   }
+  return out;
+}
+
+// The first 8 bytes of a digest in hex: enough to tell records apart in a
+// log line (scripts/cluster-test compares them across nodes).
+std::string short_hex(std::string_view digest) {
+  return digest.empty() ? "unknown" : hex(digest.substr(0, 8));
+}
+
+// A record's message id (Nats-Msg-Id): its digest in hex, and for a record
+// sent in parts the part's number. The same record sent again is the same
+// message to JetStream's duplicate check.
+std::string message_id_of(std::string_view digest, std::size_t part) {
+  std::string out = hex(digest);
+  if (part != 0) out += "." + std::to_string(part);
   return out;
 }
 
@@ -95,6 +114,7 @@ Status ShardReplica::start() {
     std::lock_guard lock(mutex_);
     position_ = tail_ = position.sequence;
     digest_ = std::move(position.digest);
+    previous_ = std::move(position.previous);
   }
   // The owner's appends wake the follower; polling covers missed wake-ups.
   // A replica the stream reader feeds is woken by it (take()).
@@ -225,6 +245,7 @@ ReplicaState ShardReplica::state() const {
   st.position = position_;
   st.appended = appended_;
   st.applied = applied_;
+  st.passed_over = passed_over_;
   st.epoch = st.owner ? lease_ : 0;
   st.digest = digest_;
   st.fault = fault_;
@@ -316,11 +337,21 @@ void ShardReplica::run() {
     auto note = [&](Status s) {
       if (!turn || (turn->ok() && !s.ok())) turn = std::move(s);
     };
+    if (behind) {
+      bool in_doubt;
+      {
+        std::lock_guard lock(mutex_);
+        in_doubt = in_doubt_.has_value();
+      }
+      if (in_doubt) note(resolve_doubt());
+    }
     if ((!owner && !fed) || behind) {
       Status s = follow();
       note(s);
       std::lock_guard lock(mutex_);
-      if (behind && s.ok()) behind_ = false;  // what the failed append missed is applied now
+      // What the failed append missed is applied now (once the log answered
+      // for an append in doubt).
+      if (behind && s.ok() && !in_doubt_) behind_ = false;
       const bool nothing_new = s.ok() && tail_ == tail_before;
       if (nothing_new && (woken || retry.count() != 0)) {
         retry = retry.count() == 0 ? std::chrono::milliseconds(2) : retry * 2;
@@ -442,12 +473,39 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
                                    " was written by a newer memosd (store schema " +
                                    std::to_string(group->schema) + ")"};
   }
-  std::string held;  // the digest of the record this store holds
+  std::string held;           // the digest of the record this store holds
+  std::string held_previous;  // the digest that record follows
   std::uint64_t held_sequence;
   {
     std::lock_guard lock(mutex_);
     held = digest_;
+    held_previous = previous_;
     held_sequence = position_;
+  }
+  const std::string digest = digest_of(record);
+  // The record this store holds last, again: an append sent again because
+  // its answer was lost (resolve_doubt()) that JetStream stored twice. It
+  // changes nothing the first did not.
+  if (!held.empty() && digest == held) {
+    spdlog::debug("shard {}: record {} is record {} again; passed over", settings_.shard, sequence,
+                  held_sequence);
+    std::lock_guard lock(mutex_);
+    ++passed_over_;
+    return {};
+  }
+  // A sibling of the record this store holds: both follow the same record,
+  // appended under the same fence by two nodes at once (a deposed owner's
+  // last append and the new owner's barrier, which nats-server 2.9 may both
+  // store: nats-server#4320). The first in the log counts, on every node;
+  // its writer checked that it came first before it counted it
+  // (check_first_after()), so no acknowledged write is passed over.
+  if (!group->previous.empty() && group->previous == held_previous) {
+    spdlog::warn(
+        "shard {}: log record {} follows {} as record {} does, which came first: passed over",
+        settings_.shard, sequence, short_hex(group->previous), held_sequence);
+    std::lock_guard lock(mutex_);
+    ++passed_over_;
+    return {};
   }
   // A record from before the chain, or a store from before it, is taken as
   // it comes; the chain holds from the next record on.
@@ -479,7 +537,6 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
     if (behind && first && behind_observer_) behind_observer_(fault);
     return {Errc::corrupt, std::move(fault)};
   }
-  const std::string digest = digest_of(record);
   if (Status s = hold_record(group, sequence, digest); !s.ok()) {
     return {s.code, "applying log record " + std::to_string(sequence) + ": " + s.message};
   }
@@ -518,7 +575,7 @@ Status ShardReplica::hold_record(std::shared_ptr<const store::ChangeGroup> group
     if (held.sequence >= sequence) return Status{};
     Status a = txn.apply_changes(group->changes);
     if (a.ok() && apply_observer_) a = apply_observer_(txn, *group, on_commit.get());
-    return a.ok() ? txn.set_log_position(shard, store::LogPosition{sequence, digest}) : a;
+    return a.ok() ? txn.set_log_position(shard, position_of(sequence, digest, group->previous)) : a;
   };
   job.done = [on_commit](const Status& st) {
     if (st.ok() && *on_commit) (*on_commit)();
@@ -529,6 +586,7 @@ Status ShardReplica::hold_record(std::shared_ptr<const store::ChangeGroup> group
   std::lock_guard lock(mutex_);
   position_ = sequence;
   digest_ = digest;
+  previous_ = position_of(sequence, digest, group->previous).previous;
   changed_.notify_all();
   return {};
 }
@@ -672,6 +730,7 @@ Status ShardReplica::begin_group(const store::ChangeSet& changes, PendingGroup* 
     out->epoch = lease_;
     previous = digest_;
   }
+  out->previous = previous;
   const std::string record = store::encode_change_group(
       settings_.shard, out->epoch, store::Store::kSchemaVersion, previous, changes);
   out->digest = digest_of(record);
@@ -680,10 +739,12 @@ Status ShardReplica::begin_group(const store::ChangeSet& changes, PendingGroup* 
   if (parts.size() > 1) {
     // Parts are fenced each by the one before, whose sequence only its
     // acknowledgement tells: appended one after another, now.
-    return append_record(record, out->expected, &out->sequence);
+    return append_record(record, out->expected, &out->sequence, &out->first);
   }
   out->in_flight.emplace();
-  return js_.begin_append(subject(), record, out->expected, "", &*out->in_flight);
+  out->record = record;
+  return js_.begin_append(subject(), out->record, out->expected, message_id_of(out->digest, 0),
+                          &*out->in_flight);
 }
 
 Status ShardReplica::end_group(PendingGroup& pending, store::LogPosition* position) {
@@ -692,17 +753,33 @@ Status ShardReplica::end_group(PendingGroup& pending, store::LogPosition* positi
     Status s = js_.end_append(*pending.in_flight, &pending.sequence, &actual);
     pending.in_flight.reset();
     if (s.code == Errc::conflict) return fenced_out();
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      note_in_doubt(
+          {std::move(pending.record), pending.expected, message_id_of(pending.digest, 0), {}});
+      return s;
+    }
     tell_reader_appended(pending.sequence);
+    pending.first = pending.sequence;
+  }
+  // Answered after the lease it was written under: a new owner may have
+  // appended its barrier under the same fence meanwhile.
+  bool late;
+  {
+    std::lock_guard lock(mutex_);
+    late = !within_lease_locked(pending.epoch);
+  }
+  if (late) {
+    if (Status s = check_first_after(pending.expected, pending.first); !s.ok()) return s;
   }
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("shard {}: appended record {} (after {}, lease {}, hash {})", settings_.shard,
                   pending.sequence, pending.expected, pending.epoch, short_hex(pending.digest));
   }
-  *position = store::LogPosition{pending.sequence, pending.digest};
+  *position = position_of(pending.sequence, pending.digest, pending.previous);
   std::lock_guard lock(mutex_);
   position_ = tail_ = pending.sequence;
   digest_ = pending.digest;
+  previous_ = position->previous;
   ++appended_;
   changed_.notify_all();
   return {};
@@ -726,30 +803,99 @@ Status ShardReplica::fenced_out() {
                                  " has records this node has not applied yet; retry"};
 }
 
+bool ShardReplica::within_lease_locked(std::int64_t epoch) const {
+  return owner_ && lease_ == epoch && Clock::now() < lease_valid_until_;
+}
+
+Status ShardReplica::check_first_after(std::uint64_t fence, std::uint64_t first) {
+  StoredMessage m;
+  // From the stream's leader, which stored this node's record: it holds
+  // every message before it.
+  Status s = js_.next_message(stream(), fence + 1, subject(), &m);
+  if (s.ok() && m.sequence == first) return {};
+  {
+    std::lock_guard lock(mutex_);
+    behind_ = true;  // follow: it applies whichever came first
+    changed_.notify_all();
+  }
+  if (!s.ok()) {
+    return {Errc::unavailable, "could not tell whether log record " + std::to_string(first) +
+                                   " came first after record " + std::to_string(fence) + " (" +
+                                   s.message + "); retry"};
+  }
+  spdlog::warn(
+      "shard {}: log record {} of another node came first after record {}, beside this node's "
+      "record {}, which every node passes over",
+      settings_.shard, m.sequence, fence, first);
+  return {Errc::unavailable, "another node appended to shard " + std::to_string(settings_.shard) +
+                                 " at the same time; this write did not count: retry"};
+}
+
 Status ShardReplica::append_record(const std::string& record, std::uint64_t expected,
-                                   std::uint64_t* sequence) {
+                                   std::uint64_t* sequence, std::uint64_t* first) {
   std::vector<RecordPart> parts;
   if (Status s = split_record(record, nats_.max_payload(), &parts); !s.ok()) return s;
+  const std::string digest = digest_of(record);
   *sequence = expected;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     std::uint64_t actual = 0;
+    const std::string id = message_id_of(digest, parts.size() > 1 ? i + 1 : 0);
+    const std::uint64_t fence = *sequence;
     Status s =
-        js_.append(subject(), parts[i].bytes, *sequence, "", sequence, &actual, parts[i].headers);
+        js_.append(subject(), parts[i].bytes, fence, id, sequence, &actual, parts[i].headers);
     // Someone appended since this node's last record (a lost acknowledgement
     // of its own, or a node that believed it owned the shard): follow first.
     if (s.ok()) tell_reader_appended(*sequence);
+    if (s.ok() && i == 0) *first = *sequence;
     if (s.code == Errc::conflict) return fenced_out();
     if (!s.ok()) {
-      // Parts already appended make an incomplete group, which no node
-      // applies; the next append starts after them.
-      if (i > 0) {
-        std::lock_guard lock(mutex_);
-        behind_ = true;
-        changed_.notify_all();
-      }
+      // Unanswered: it may be in the log. Parts already appended make an
+      // incomplete group, which no node applies; the next append starts
+      // after them, once the log answered for this one.
+      note_in_doubt({std::string(parts[i].bytes), fence, id, parts[i].headers});
       return s;
     }
   }
+  return {};
+}
+
+void ShardReplica::note_in_doubt(InDoubt message) {
+  spdlog::warn(
+      "shard {}: an append got no answer; this node appends nothing more until the log "
+      "answers for it",
+      settings_.shard);
+  std::lock_guard lock(mutex_);
+  in_doubt_ = std::move(message);
+  behind_ = true;
+  changed_.notify_all();
+}
+
+Status ShardReplica::resolve_doubt() {
+  InDoubt message;
+  {
+    std::lock_guard lock(mutex_);
+    if (!in_doubt_) return {};
+    message = *in_doubt_;
+  }
+  std::uint64_t sequence = 0, actual = 0;
+  Status s = js_.append(subject(), message.bytes, message.expected, message.message_id, &sequence,
+                        &actual, message.headers);
+  // Stored now or before (a duplicate answers with the first one's
+  // sequence), or refused because a record follows its fence (this one
+  // stored before, or another node's): either way the log has answered,
+  // and following it applies what it holds. A duplicate still being
+  // replicated answers with sequence 0: not yet.
+  if (s.ok() && sequence == 0) s = {Errc::unavailable, "the log has not stored it yet"};
+  if (!s.ok() && s.code != Errc::conflict) {
+    return {s.code, "the append that got no answer: " + s.message};
+  }
+  spdlog::info(
+      "shard {}: the log answered for the append that got no answer ({}); following it",
+      settings_.shard,
+      s.ok() ? "record " + std::to_string(sequence) : std::string("another record follows"));
+  std::lock_guard lock(mutex_);
+  in_doubt_.reset();
+  changed_.notify_all();
   return {};
 }
 
@@ -770,8 +916,13 @@ Status ShardReplica::append_barrier() {
   group->schema = store::Store::kSchemaVersion;
   group->previous = previous;
   const std::string record = store::encode_change_group(*group);
-  std::uint64_t sequence = 0;
-  if (Status s = append_record(record, expected, &sequence); !s.ok()) {
+  std::uint64_t sequence = 0, first = 0;
+  if (Status s = append_record(record, expected, &sequence, &first); !s.ok()) {
+    return {s.code, "taking the shard over: " + s.message};
+  }
+  // The deposed owner's last append may still be on its way through the
+  // log's replication, under the same fence (docs/scale-out.md, "Siblings").
+  if (Status s = check_first_after(expected, first); !s.ok()) {
     return {s.code, "taking the shard over: " + s.message};
   }
   // Held like any record: its position and digest go into the store.

@@ -76,8 +76,12 @@ struct ReplicaState {
   std::uint64_t position = 0;  // the log sequence this store holds
   std::uint64_t appended = 0;  // records this node appended
   std::uint64_t applied = 0;   // records this node applied as a follower
-  std::int64_t epoch = 0;      // the lease it owns under; 0 when following
-  std::string digest;          // of the record at `position` (store::LogPosition)
+  // Records this node read and passed over: the same record stored twice,
+  // or a sibling of the record it holds stored after it (docs/scale-out.md,
+  // "Siblings").
+  std::uint64_t passed_over = 0;
+  std::int64_t epoch = 0;  // the lease it owns under; 0 when following
+  std::string digest;      // of the record at `position` (store::LogPosition)
   // Why this replica stopped applying the log for good ("" while it runs):
   // a record that does not follow this store's history.
   std::string fault;
@@ -134,7 +138,10 @@ class ShardReplica : public LogView {
     std::uint64_t expected = 0;                         // the tail it is fenced by
     std::int64_t epoch = 0;                             // the lease it is written under
     std::string digest;                                 // the record's
+    std::string previous;                               // the digest it follows
     std::optional<JetStream::PendingAppend> in_flight;  // one part, sent
+    std::string record;                                 // sent whole: kept until answered
+    std::uint64_t first = 0;                            // several parts: the first's sequence
     std::uint64_t sequence = 0;                         // several parts, appended
   };
   Status begin_group(const store::ChangeSet& changes, PendingGroup* out);
@@ -221,10 +228,23 @@ class ShardReplica : public LogView {
   Status hold_record(std::shared_ptr<const store::ChangeGroup> group, std::uint64_t sequence,
                      const std::string& digest);
   // Appends a record after `expected`, in parts if it is large, each fenced
-  // by the one before; `*sequence` gets its last part's. Errors: unavailable
-  // (the log is ahead of this node: behind_ set; no quorum; a timeout),
-  // conflict (too large for the log).
-  Status append_record(const std::string& record, std::uint64_t expected, std::uint64_t* sequence);
+  // by the one before; `*sequence` gets its last part's, `*first` its
+  // first's. Errors: unavailable (the log is ahead of this node: behind_
+  // set; no quorum; a timeout), conflict (too large for the log).
+  Status append_record(const std::string& record, std::uint64_t expected, std::uint64_t* sequence,
+                       std::uint64_t* first);
+  // Whether this node's record, appended after `fence` with its first part
+  // at `first`, is the first after its fence in the log: what every node
+  // applies (a sibling stored after it is passed over). Asked where another
+  // node may have appended under the same fence at the same time (a new
+  // owner's barrier; an append answered after this node's lease), since
+  // nats-server 2.9 may store both (nats-server#4320). Errors: unavailable
+  // (another record came first: behind_ set, the caller's record is passed
+  // over; or the log did not answer: behind_ set, it may count).
+  Status check_first_after(std::uint64_t fence, std::uint64_t first);
+  // Within the lease it was written under (mutex_ held): no other node can
+  // have appended before its record was stored.
+  bool within_lease_locked(std::int64_t epoch) const;
   // An append's fencing failed: someone appended since this node's last
   // record. Sets behind_ (follow before appending again) and says so.
   Status fenced_out();
@@ -267,12 +287,13 @@ class ShardReplica : public LogView {
   mutable std::condition_variable changed_;
   std::uint64_t position_ = 0;  // the last record applied (or appended) here
   std::string digest_;          // its digest; empty: unknown (a store from before the chain)
+  std::string previous_;        // the digest it follows; empty: unknown
   std::string fault_;           // set once, never cleared: see ReplicaState::fault
   // The last message read or appended: past position_ while a group's parts
   // are still coming, or after parts of a group its writer abandoned. An
   // owner's next append expects it.
   std::uint64_t tail_ = 0;
-  std::uint64_t appended_ = 0, applied_ = 0;
+  std::uint64_t appended_ = 0, applied_ = 0, passed_over_ = 0;
   // When this store last held the whole log, as a follower's read or a
   // read barrier found it (see current_as_of()).
   std::optional<Clock::time_point> current_as_of_;
@@ -299,6 +320,28 @@ class ShardReplica : public LogView {
   // When this replica first saw the shard free, in the free spell now
   // (thread's own).
   std::optional<std::chrono::steady_clock::time_point> free_since_;
+  // A message of this replica whose append was not answered: it may be in
+  // the log, or land there later. nats-server 2.9 checks a clustered
+  // append's expected last sequence against the messages it has applied,
+  // not those still being replicated (nats-server#4320), so a second
+  // append under the same fence could land beside it and fork the chain.
+  // Until the log answers for it (resolve_doubt()) nothing else is
+  // appended: the same message is sent again under its message id, which
+  // JetStream answers with the first one's sequence if it stored it.
+  struct InDoubt {
+    std::string bytes;
+    std::uint64_t expected = 0;
+    std::string message_id;
+    Headers headers;
+  };
+  std::optional<InDoubt> in_doubt_;  // guarded by mutex_
+  // Remembers an unanswered append (and makes the replica follow, so that
+  // it applies whatever the log holds before it appends again).
+  void note_in_doubt(InDoubt message);
+  // Sends the message in doubt again; success once the log answered for it
+  // (stored, a duplicate, or refused because another record follows its
+  // fence), unavailable while it does not.
+  Status resolve_doubt();
   std::thread thread_;
 };
 

@@ -58,7 +58,9 @@ Status WriteTxn::delete_prefix(unsigned dbi, std::string_view prefix, std::strin
 namespace {
 
 // meta: "log/" + shard (u32 BE) -> sequence (u64 BE) + the record's digest
-// (32 bytes; absent in rows written before records were chained).
+// (32 bytes; absent in rows written before records were chained) + the
+// digest it follows (32 bytes; absent in rows written before memosd kept it,
+// or when not known).
 std::string log_position_key(std::uint32_t shard) {
   std::string k = "log/";
   put_be(k, shard, 4);
@@ -74,12 +76,13 @@ Status ReadTxn::log_position(std::uint32_t shard, LogPosition* out) const {
   *out = LogPosition{};
   if (rc == MDB_NOTFOUND) return {};
   if (rc) return from_mdb(rc, "read the log position");
-  if (val.mv_size != 8 && val.mv_size != 8 + 32) {
+  if (val.mv_size != 8 && val.mv_size != 8 + 32 && val.mv_size != 8 + 32 + 32) {
     return {Errc::corrupt, "the log position row has a bad length"};
   }
   const char* bytes = static_cast<const char*>(val.mv_data);
   out->sequence = get_be(bytes, 8);
-  out->digest.assign(bytes + 8, val.mv_size - 8);
+  out->digest.assign(bytes + 8, std::min<std::size_t>(val.mv_size - 8, 32));
+  if (val.mv_size == 8 + 32 + 32) out->previous.assign(bytes + 8 + 32, 32);
   return {};
 }
 
@@ -87,9 +90,13 @@ Status WriteTxn::set_log_position(std::uint32_t shard, const LogPosition& positi
   if (position.digest.size() != 32) {
     return {Errc::conflict, "a log position's digest is 32 bytes"};
   }
+  if (!position.previous.empty() && position.previous.size() != 32) {
+    return {Errc::conflict, "a log position's previous digest is 32 bytes or none"};
+  }
   std::string v;
   put_be(v, position.sequence, 8);
   v += position.digest;
+  v += position.previous;
   // Straight to LMDB: each store keeps its own position; it is not a change.
   return store::put_row(txn_, tables().meta, log_position_key(shard), v, "write the log position");
 }

@@ -122,12 +122,18 @@ inline std::string empty_log_digest() {
 }
 
 // Where a store stands in a shard's log: the last record it holds (written
-// or applied) and that record's digest (SHA-256 of the record's bytes).
+// or applied), that record's digest (SHA-256 of the record's bytes) and the
+// digest it follows (its ChangeGroup::previous).
 struct LogPosition {
   std::uint64_t sequence = 0;
   // empty_log_digest() at sequence 0; empty when not known (a store that
   // followed the log before records were chained).
   std::string digest = empty_log_digest();
+  // The record's `previous`: a later record that follows it too is a
+  // sibling stored second, which every node passes over (docs/scale-out.md,
+  // "Siblings"). Empty when not known (at sequence 0, before the chain, or
+  // a row written before memosd kept it).
+  std::string previous{};
 };
 
 // A blob_refs value: the delta and the size. False if `value` is not one.

@@ -137,6 +137,11 @@ bool EngineServers::start(std::chrono::milliseconds timeout) {
   return true;
 }
 
+void EngineServers::signal(int i, int sig) {
+  const pid_t pid = pids_[static_cast<std::size_t>(i)];
+  if (pid > 0) ::kill(pid, sig);
+}
+
 void EngineServers::kill(int i) {
   pid_t& pid = pids_[static_cast<std::size_t>(i)];
   if (pid <= 0) return;

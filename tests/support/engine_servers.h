@@ -28,6 +28,9 @@ class EngineServers {
   // false (log(i) says why) if one does not within `timeout`.
   bool start(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   void kill(int i);
+  // Sends `sig` to member `i` (SIGSTOP and SIGCONT: a server that stops
+  // answering for a while and then goes on with what it had received).
+  void signal(int i, int sig);
   bool restart(int i, std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
   int size() const { return static_cast<int>(client_ports_.size()); }

@@ -479,7 +479,19 @@ BOOST_AUTO_TEST_CASE(records_are_chained_and_positions_keep_the_digest) {
                 }).ok());
   BOOST_TEST(position(3).sequence == 41u);
   BOOST_TEST((position(3).digest == digest));
-  BOOST_TEST(position(0).sequence == 0u);  // per shard
+  BOOST_TEST(position(3).previous.empty());  // not given: not known
+  BOOST_TEST(position(0).sequence == 0u);    // per shard
+  const std::string previous(32, '\xcd');
+  BOOST_REQUIRE(memos::testing::write(*store, [&](WriteTxn& t) {
+                  return t.set_log_position(3, LogPosition{41, digest, previous});
+                }).ok());
+  BOOST_TEST((position(3).digest == digest));
+  BOOST_TEST((position(3).previous == previous));
+  const Status half = memos::testing::write(*store, [&](WriteTxn& t) {
+    return t.set_log_position(3, LogPosition{42, digest, "short"});
+  });
+  BOOST_TEST((half.code == Errc::conflict));
+  BOOST_TEST((position(3).previous == previous));
   const Status refused = memos::testing::write(*store, [&](WriteTxn& t) {
     return t.set_log_position(3, LogPosition{42, "short"});
   });
@@ -494,7 +506,7 @@ BOOST_AUTO_TEST_CASE(records_are_chained_and_positions_keep_the_digest) {
   BOOST_TEST(position(3).sequence == 7u);
   BOOST_TEST(position(3).digest.empty());
   store.reset();
-  for (std::size_t bad : {0u, 7u, 9u, 39u, 41u}) {
+  for (std::size_t bad : {0u, 7u, 9u, 39u, 41u, 71u, 73u, 104u}) {
     memos::testing::raw_put(dir.path(), "meta", key, std::string(bad, '\x01'));
     store = open_store(dir.path());
     std::optional<ReadTxn> r;
