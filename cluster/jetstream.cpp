@@ -313,6 +313,56 @@ Status JetStream::stream_usage(std::string_view stream, std::string_view subject
   return {};
 }
 
+Status JetStream::stream_cluster(std::string_view stream, StreamCluster* out) {
+  std::string reply;
+  if (Status s = call("$JS.API.STREAM.INFO." + std::string(stream), "", &reply); !s.ok()) return s;
+  // A server's own report, read with care all the same: a field of the
+  // wrong type is an error, not an exception.
+  const json r = json::parse(reply, nullptr, false);
+  StreamCluster c;
+  if (!r.is_object()) return {Errc::corrupt, "JetStream's stream info is not an object"};
+  if (!r.contains("cluster")) {
+    *out = c;  // a server without a cluster: no leader, no replicas
+    return {};
+  }
+  const json& cluster = r["cluster"];
+  if (!cluster.is_object()) return {Errc::corrupt, "JetStream's stream info: a bad cluster"};
+  c.clustered = true;
+  if (cluster.contains("leader")) {
+    if (!cluster["leader"].is_string())
+      return {Errc::corrupt, "JetStream's stream info: a bad leader"};
+    c.leader = cluster["leader"].get<std::string>();
+  }
+  if (cluster.contains("replicas")) {
+    if (!cluster["replicas"].is_array())
+      return {Errc::corrupt, "JetStream's stream info: bad replicas"};
+    for (const json& p : cluster["replicas"]) {
+      if (!p.is_object() || !p.contains("name") || !p["name"].is_string())
+        return {Errc::corrupt, "JetStream's stream info: a replica without a name"};
+      StreamReplica replica;
+      replica.server = p["name"].get<std::string>();
+      auto flag = [&p](const char* name) {
+        return p.contains(name) && p[name].is_boolean() && p[name].get<bool>();
+      };
+      replica.current = flag("current");
+      replica.offline = flag("offline");
+      // "active" is nanoseconds since the leader heard from it.
+      if (p.contains("active") && p["active"].is_number_unsigned())
+        replica.active_ms = p["active"].get<std::uint64_t>() / 1'000'000;
+      if (p.contains("lag") && p["lag"].is_number_unsigned())
+        replica.lag = p["lag"].get<std::uint64_t>();
+      c.replicas.push_back(std::move(replica));
+    }
+  }
+  *out = std::move(c);
+  return {};
+}
+
+Status JetStream::step_down(std::string_view stream) {
+  std::string reply;
+  return call("$JS.API.STREAM.LEADER.STEPDOWN." + std::string(stream), "", &reply);
+}
+
 Status JetStream::stream_end(std::string_view stream, std::uint64_t* out) {
   StreamUsage usage;
   Status s = stream_usage(stream, "", &usage);

@@ -53,6 +53,20 @@ struct StreamUsage {
   std::uint64_t subjects = 0;       // distinct ones matching the filter asked for
 };
 
+// A stream's Raft group as its leader reports it (STREAM.INFO's "cluster").
+struct StreamReplica {
+  std::string server;           // the nats-server's name
+  bool current = false;         // holds what the leader holds
+  bool offline = false;         // the leader cannot reach it
+  std::uint64_t active_ms = 0;  // since the leader last heard from it
+  std::uint64_t lag = 0;        // operations it is behind the leader
+};
+struct StreamCluster {
+  bool clustered = false;               // false: a server without a cluster, alone
+  std::string leader;                   // "" while it elects one
+  std::vector<StreamReplica> replicas;  // the others
+};
+
 class JetStream {
  public:
   // `timeout` bounds each API call.
@@ -124,6 +138,15 @@ class JetStream {
   // follower's reads 4-7 ms each in scripts/cluster-test). Errors:
   // stream_usage()'s.
   Status stream_end(std::string_view stream, std::uint64_t* out);
+  // Who leads `stream`'s replicas and how the others keep up (a server
+  // that runs without a cluster names none: `clustered` false).
+  // Errors: not_found (no such stream), unavailable, corrupt.
+  Status stream_cluster(std::string_view stream, StreamCluster* out);
+  // Asks `stream`'s leader to give up its role: its replicas elect another
+  // (a leader on a slow host or link slows every append). The stream is
+  // unavailable for the election's length. Errors: not_found (no such
+  // stream), unavailable (no leader now; the server refused), corrupt.
+  Status step_down(std::string_view stream);
   // Removes every message of `stream` on `subject` (wildcards allowed);
   // `*purged`, when given, gets how many. Errors: not_found (no such
   // stream), unavailable, corrupt.

@@ -86,7 +86,7 @@ file(WRITE ${PROJECT_BINARY_DIR}/memos-client.pc
 # linked by it, private).
 file(WRITE ${PROJECT_BINARY_DIR}/memos.pc
      "prefix=${_pc_prefix}\nlibdir=${_pc_libdir}\nincludedir=${_pc_includedir}\n\n"
-     "Name: memos\nDescription: C client of memosd (memos.h(3))\nVersion: 1.2.0\n"
+     "Name: memos\nDescription: C client of memosd (memos.h(3))\nVersion: 1.3.0\n"
      "Libs: -L\${libdir} -lmemos\nCflags: -I\${includedir}\n")
 install(FILES ${PROJECT_BINARY_DIR}/memos-client.pc ${PROJECT_BINARY_DIR}/memos.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

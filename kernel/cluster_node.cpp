@@ -393,69 +393,6 @@ bool ClusterNode::figures(std::vector<cluster::ReplicaState>* replicas,
   return true;
 }
 
-cluster::NodeReport ClusterNode::self_report() const {
-  // One line for the node: an owner of any shard; the furthest position in
-  // the log (the shards share one stream); records summed; the first fault.
-  cluster::NodeReport report;
-  report.node = config_.node_id;
-  report.answered = true;
-  report.policies = policy_digest_();
-  for (const auto& r : replicas_) {
-    const cluster::ReplicaState st = r->state();
-    if (report.note.empty() && !st.fault.empty())
-      report.note =
-          (replicas_.size() > 1 ? "shard " + std::to_string(r->shard()) + ": " : "") + st.fault;
-    report.owner = report.owner || st.owner;
-    report.position = std::max(report.position, st.position);
-    report.appended += st.appended;
-    report.applied += st.applied;
-  }
-  return report;
-}
-
-Status ClusterNode::report(std::chrono::milliseconds timeout, ClusterReport* out) {
-  if (replicas_.empty() || !membership_ || !bucket_)
-    return Status::unavailable("this node has not joined its cluster");
-  ClusterReport r;
-  r.name = config_.name;
-  r.node = config_.node_id;
-  r.replicas = config_.replicas;
-  r.lease_ms = config_.lease_ms;
-  cluster::JetStream js(*nats_, timeout);
-  for (const auto& replica : replicas_) {
-    ClusterReport::Shard shard;
-    shard.shard = replica->shard();
-    std::optional<cluster::EtcdKeyValue> holder;
-    store::Status s = etcd_->get(replica->owner_key(), &holder);
-    if (s.ok()) {
-      if (holder) shard.owner = holder->value;
-    } else {
-      shard.note = "etcd: " + s.message;
-    }
-    s = js.last_sequence(replica->stream(), replica->subject(), &shard.last_sequence);
-    if (!s.ok()) shard.note += (shard.note.empty() ? "" : "; ") + ("log: " + s.message);
-    r.shards.push_back(std::move(shard));
-  }
-  r.bucket.name = bucket_->name();
-  cluster::BucketUsage usage;
-  if (store::Status u = bucket_->usage(timeout, &usage); u.ok()) {
-    r.bucket.blobs = usage.blobs;
-    r.bucket.bytes = usage.bytes;
-  } else {
-    r.bucket.note = u.message;
-  }
-  report_compaction(&r.compaction);
-  store::Status s = membership_->gather(timeout, &r.nodes);
-  if (!s.ok()) {
-    // Without the roster, this node still reports itself.
-    r.shards.back().note += (r.shards.back().note.empty() ? "" : "; ") + ("roster: " + s.message);
-    r.nodes.push_back(self_report());
-  }
-  r.policies_agree = nodes_with_other_policies(policy_digest_(), r.nodes).empty();
-  *out = std::move(r);
-  return {};
-}
-
 std::vector<std::uint32_t> ClusterNode::owned_shards() const {
   std::vector<std::uint32_t> owned;
   for (const auto& r : replicas_) {

@@ -48,6 +48,7 @@
 
 #include "cluster/blob_bucket.h"
 #include "cluster/etcd_client.h"
+#include "cluster/jetstream.h"
 #include "cluster/membership.h"
 #include "cluster/nats_connection.h"
 #include "cluster/read_barrier.h"
@@ -106,6 +107,14 @@ struct ClusterReport {
     std::uint64_t blobs = 0, bytes = 0;  // cluster::BucketUsage
     std::string note;                    // why the figures are missing
   } bucket;
+  // The log's stream: the nats-server that leads its replicas, through
+  // which every append goes, and how the others keep up.
+  struct Log {
+    std::string stream;
+    cluster::StreamCluster cluster;
+    std::string note;             // why the figures are missing
+    std::string previous_leader;  // after step_down_log(): the leader it asked
+  } log;
   struct Compaction {
     std::string snapshot_node;  // "" none published yet
     std::uint64_t snapshot_time_ms = 0, snapshot_bytes = 0;
@@ -222,6 +231,18 @@ class ClusterNode {
   // (blocks: run it on a worker). An engine that does not answer leaves a
   // note, not an error. Errors: unavailable (not joined yet).
   Status report(std::chrono::milliseconds timeout, ClusterReport* out);
+  // Asks the log's leader to give up its role, and waits up to `timeout`
+  // for another replica to lead (an operator's remedy for a leader on a
+  // slow host or link, which slows every write of the cluster). Appends
+  // wait for the election. `*out` gets the log as it stands then, with the
+  // leader asked in `previous_leader`. Blocks: run it on a worker. Errors:
+  // unavailable (not joined; no leader now; the log's engine refused or did
+  // not answer; no other leader within `timeout`), conflict (the log has one
+  // replica).
+  Status step_down_log(std::chrono::milliseconds timeout, ClusterReport::Log* out);
+  // cluster.name and cluster.node_id.
+  const std::string& name() const { return config_.name; }
+  const std::string& node_id() const { return config_.node_id; }
   // Tenant policies are each node's own files (memos-cluster(7),
   // "Policies"): asks every node on the roster, each within `timeout`, for
   // the digest of those it enforces and compares it with this node's. Logs

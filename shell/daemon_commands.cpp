@@ -1,4 +1,4 @@
-// daemon_commands.cpp — `status`, `metrics`, `cluster status` and the
+// daemon_commands.cpp — `status`, `metrics`, `cluster status`, `cluster step-down` and the
 // plugin commands (daemon_commands.h): their options, and how the daemon, its
 // cluster and a plugin print.
 #include "shell/daemon_commands.h"
@@ -109,6 +109,52 @@ int status(memos::Client& client, const Output& out) {
   return 0;
 }
 
+Json log_json(const memos::LogStatus& log) {
+  Json j = {{"stream", log.stream},
+            {"leader", log.leader},
+            {"replicas", Json::array()},
+            {"note", log.note}};
+  for (const auto& r : log.replicas) {
+    j["replicas"].push_back({{"server", r.server},
+                             {"current", r.current},
+                             {"offline", r.offline},
+                             {"active_ms", r.active_ms},
+                             {"lag", r.lag}});
+  }
+  if (!log.previous_leader.empty()) j["previous_leader"] = log.previous_leader;
+  return j;
+}
+
+// One line: who leads the log (every append goes through it) and how each
+// other replica keeps up, as the leader says.
+void print_log(const memos::LogStatus& log) {
+  if (!log.note.empty()) {
+    std::printf("log %s: %s\n", log.stream.c_str(), log.note.c_str());
+    return;
+  }
+  std::printf("log %s: leader %s", log.stream.c_str(),
+              log.leader.empty() ? "(none: an election)" : log.leader.c_str());
+  for (const auto& r : log.replicas) {
+    std::printf("; %s %s, seen %.1f s ago", r.server.c_str(),
+                r.offline   ? "OFFLINE"
+                : r.current ? "current"
+                            : ("BEHIND by " + std::to_string(r.lag)).c_str(),
+                static_cast<double>(r.active_ms) / 1000);
+  }
+  std::printf("\n");
+}
+
+int cluster_step_down(memos::Client& client, const Output& out) {
+  auto r = client.cluster_step_down();
+  if (!r) return out.refused(r.error());
+  const memos::LogStatus& log = r->log;
+  if (out.json()) return out.emit(log_json(log));
+  std::printf("the log's leader %s stepped down; %s leads it now\n", log.previous_leader.c_str(),
+              log.leader.c_str());
+  print_log(log);
+  return 0;
+}
+
 int cluster_status(memos::Client& client, const Output& out) {
   auto r = client.cluster_status();
   if (!r) return out.refused(r.error());
@@ -150,6 +196,7 @@ int cluster_status(memos::Client& client, const Output& out) {
                          {"floor", c.compaction.floor},
                          {"note", c.compaction.note}};
       j["policies_differ"] = c.policies_differ;
+      j["log"] = log_json(c.log);
     }
     return out.emit(j);
   }
@@ -209,6 +256,7 @@ int cluster_status(memos::Client& client, const Output& out) {
                 static_cast<double>(c.compaction.snapshot_bytes) / (1 << 20), age_s);
   }
   if (!c.compaction.note.empty()) std::printf("compaction: %s\n", c.compaction.note.c_str());
+  print_log(c.log);
   if (c.policies_differ) {
     std::printf(
         "policies: DIFFER between nodes; a request is bounded by those of the node that runs it: "
@@ -230,6 +278,9 @@ void add_status_command(CLI::App& app) {
   cluster->add_subcommand(
       "status",
       "each shard's owner and each node's role and lag behind the log (root or an admin)");
+  cluster->add_subcommand("step-down",
+                          "make the log's leader give its role to another replica, as when it "
+                          "runs on a slow host or link (root or an admin)");
 }
 
 void add_plugin_commands(CLI::App& app, DaemonArgs& a) {
@@ -248,6 +299,7 @@ std::optional<int> run_daemon_commands(CLI::App& app, const DaemonArgs& a, memos
                                        const Output& out) {
   if (app.got_subcommand("status")) return status(client, out);
   if (CLI::App* cluster = app.get_subcommand("cluster"); cluster->parsed()) {
+    if (cluster->got_subcommand("step-down")) return cluster_step_down(client, out);
     return cluster_status(client, out);
   }
   if (app.got_subcommand("metrics")) {

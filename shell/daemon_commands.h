@@ -1,5 +1,5 @@
 // daemon_commands.h — memctl's commands about memosd itself: `status`,
-// `metrics`, `cluster status` and `plugin ls|info|reload` (memctl(1)).
+// `metrics`, `cluster status|step-down` and `plugin ls|info|reload` (memctl(1)).
 // Status and plugin show the plugins, in one form.
 #pragma once
 
@@ -17,7 +17,7 @@ struct DaemonArgs {
   std::string name;  // plugin info|reload NAME
 };
 
-// Declares `status`, `metrics` and `cluster status` on `app`.
+// Declares `status`, `metrics` and `cluster status|step-down` on `app`.
 void add_status_command(CLI::App& app);
 // Declares `plugin` and its subcommands on `app`, filling `a`.
 void add_plugin_commands(CLI::App& app, DaemonArgs& a);

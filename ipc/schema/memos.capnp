@@ -77,6 +77,8 @@ struct Request {
     jobCancel @50 :UInt64;          # stops one (its item is never written) -> job
     metrics @51 :Void;              # Prometheus text (admin only) -> metrics
     clusterStatus @52 :Void;        # nodes, shards, owners and lag (admin only) -> cluster
+    clusterStepDown @54 :Void;      # the log's leader gives its role to another replica
+                                    # (admin only) -> cluster, its `log` only
   }
 
   # A write (add, update, remove, setState, rollback) is answered once its
@@ -680,6 +682,25 @@ struct ClusterStatus {
   bucket @7 :BucketStatus;
   compaction @8 :CompactionStatus;
   policiesDiffer @9 :Bool; # a node that answered enforces other tenant policies than this one
+  log @10 :LogStatus;
+}
+
+# The log's stream as its engine reports it: the nats-server that leads its
+# replicas, through which every append goes, and how the others keep up.
+struct LogStatus {
+  stream @0 :Text;                # MEMOS_<cluster.name>
+  leader @1 :Text;                # "" while its replicas elect one
+  replicas @2 :List(LogReplica);  # the others
+  note @3 :Text;                  # why the figures are missing (the engine did not answer)
+  previousLeader @4 :Text;        # clusterStepDown: the leader that stepped down
+}
+
+struct LogReplica {
+  server @0 :Text;                # the nats-server's name
+  current @1 :Bool;               # holds what the leader holds
+  offline @2 :Bool;               # the leader cannot reach it
+  activeMs @3 :UInt64;            # since the leader last heard from it
+  lag @4 :UInt64;                 # operations it is behind the leader
 }
 
 # Log compaction (memos-cluster(7)): the newest store snapshot a node

@@ -35,7 +35,7 @@ void add_scheduler_handlers(DispatchTable& table, const Services& services);
 
 // metrics (metrics_report.h)
 void add_metrics_handlers(DispatchTable& table, const Services& services);
-// clusterStatus (handlers/cluster.cpp, cluster_node.h)
+// clusterStatus, clusterStepDown (handlers/cluster.cpp, cluster_node.h)
 void add_cluster_handlers(DispatchTable& table, const Services& services);
 
 }  // namespace memos::kernel

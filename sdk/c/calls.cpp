@@ -53,6 +53,16 @@ int memos_cluster_status_get(memos_client* client, memos_cluster_status** result
   return blocking(memos_cluster_status_get_send(client, &p, err), &p, result, err);
 }
 
+int memos_cluster_step_down_send(memos_client* client, memos_pending** pending, memos_error* err) {
+  return send<memos_cluster_status>(client, pending, err,
+                                    [&](memos::Client& k) { return k.cluster_step_down_async(); });
+}
+
+int memos_cluster_step_down(memos_client* client, memos_cluster_status** result, memos_error* err) {
+  memos_pending* p = nullptr;
+  return blocking(memos_cluster_step_down_send(client, &p, err), &p, result, err);
+}
+
 int memos_cube_create_send(memos_client* client, const char* name, int retriever,
                            const char* language, memos_pending** pending, memos_error* err) {
   return send<memos_cube>(client, pending, err, [&](memos::Client& k) {

@@ -278,6 +278,18 @@ void fill(Arena& a, memos_cluster_status& out, const ClusterStatus& in) {
   for (const NodeStatus& n : in.nodes) policies.push_back(n.policies);
   strings(a, policies, out.node_policies, out.n_node_policies);
   out.policies_differ = in.policies_differ;
+  out.log.stream = a.str(in.log.stream);
+  out.log.leader = a.str(in.log.leader);
+  array(a, in.log.replicas, out.log.replicas, out.log.n_replicas,
+        [](Arena& arena, memos_log_replica& c, const LogReplica& v) {
+          c.server = arena.str(v.server);
+          c.current = v.current;
+          c.offline = v.offline;
+          c.active_ms = v.active_ms;
+          c.lag = v.lag;
+        });
+  out.log.note = a.str(in.log.note);
+  out.log.previous_leader = a.str(in.log.previous_leader);
 }
 
 void fill(Arena& a, memos_status& out, const Status& in) {

@@ -91,7 +91,7 @@ _memctl() {
       policy) words="check show reload" ;;
       tenant) words="usage" ;;
       sched) words="status log run" ;;
-      cluster) words="status" ;;
+      cluster) words="status step-down" ;;
     esac
     first_is_cube=0
   else
@@ -142,7 +142,7 @@ _memctl() {
       "param export") words="-o --output --version" ;;
       "sched log") words="--max" ;;
       "sched run") first_is_cube=0 ;;
-      "cube ls" | "kv stats" | status | metrics | "cluster status") first_is_cube=0 ;;
+      "cube ls" | "kv stats" | status | metrics | "cluster status" | "cluster step-down") first_is_cube=0 ;;
       plugin* | "policy show" | "policy reload" | "tenant usage") first_is_cube=0 ;;
       "policy check")
         first_is_cube=0

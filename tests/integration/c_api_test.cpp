@@ -487,7 +487,14 @@ BOOST_AUTO_TEST_CASE(the_daemon_tenants_plugins_and_scheduler_report) {
   BOOST_CHECK_EQUAL(cluster->compaction.n_floor, 0u);
   BOOST_CHECK_EQUAL(cluster->n_node_policies, 0u);  // since 1.2
   BOOST_CHECK_EQUAL(cluster->policies_differ, 0);
+  BOOST_CHECK_EQUAL(cluster->log.leader.len, 0u);  // since 1.3
+  BOOST_CHECK_EQUAL(cluster->log.n_replicas, 0u);
   memos_free(cluster);
+  cluster = nullptr;
+  // One node has no log to step down.
+  BOOST_CHECK_EQUAL(memos_cluster_step_down(d.client, &cluster, &err), MEMOS_CONFLICT);
+  BOOST_CHECK(cluster == nullptr);
+  BOOST_CHECK(take(err).find("one node") != std::string::npos);
   memos_sched_status* sched = nullptr;
   BOOST_REQUIRE_EQUAL(memos_sched_status_get(d.client, nullptr, &sched, &err), MEMOS_OK);
   BOOST_CHECK_GE(sched->passes, 1u);

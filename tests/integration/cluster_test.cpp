@@ -383,6 +383,16 @@ BOOST_FIXTURE_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_forwar
   BOOST_TEST(status->bucket.name == "MEMOS_t_BLOBS");
   BOOST_TEST(status->bucket.note.empty(), status->bucket.note);
   BOOST_TEST(status->bucket.blobs == 0u);
+  // The log: one nats-server holds it, with no other replica.
+  BOOST_TEST(status->log.stream == "MEMOS_t");
+  BOOST_TEST((!status->log.leader.empty() || !status->log.note.empty()));
+  BOOST_TEST(status->log.replicas.empty());
+  BOOST_TEST(status->log.previous_leader.empty());
+  // Which no other replica can take over.
+  auto stepped = follower->cluster_step_down();
+  BOOST_REQUIRE(!stepped.ok());
+  BOOST_TEST((stepped.error().code == memos::ErrorCode::conflict), why(stepped));
+  BOOST_TEST(stepped.error().message.find("one replica") != std::string::npos, why(stepped));
   // memctl prints the same, as a table and as JSON.
   std::string out, err;
   BOOST_TEST(run_command({MEMOS_MEMCTL, "--socket", n2.process->socket(), "cluster", "status"},
@@ -402,6 +412,7 @@ BOOST_FIXTURE_TEST_CASE(a_follower_answers_reads_of_the_owners_writes_and_forwar
   BOOST_TEST(out.find("\"owner\":\"n1\"") != std::string::npos, out);
   BOOST_TEST(out.find("\"bucket\":{\"name\":\"MEMOS_t_BLOBS\",\"blobs\":0,") != std::string::npos,
              out);
+  BOOST_TEST(out.find("\"log\":{\"stream\":\"MEMOS_t\"") != std::string::npos, out);
 
   // Writes on the follower go to the owner, as the peer's: what they make
   // is the client's on both nodes, an idempotency key holds across them,
@@ -1335,4 +1346,78 @@ BOOST_AUTO_TEST_CASE(a_node_behind_the_compacted_log_starts_from_the_store_snaps
   BOOST_TEST(
       (took != std::string::npos && took > again.rfind("memosd stopped cleanly (exit status 4)")),
       again);
+}
+
+// With a log of three replicas the status names the nats-server that leads
+// it and how the two others keep up; a step-down (the SDK's, then memctl's)
+// makes another lead, and writes go on.
+BOOST_AUTO_TEST_CASE(the_logs_leader_steps_down_for_another_replica,
+                     *boost::unit_test::label("engines") *
+                         boost::unit_test::precondition(engines_installed)) {
+  memos::testing::NatsServers nats(3);
+  BOOST_REQUIRE_MESSAGE(nats.start(), nats.log(0));
+  memos::testing::EtcdServers etcd(1);
+  BOOST_REQUIRE_MESSAGE(etcd.start(), etcd.log(0));
+  TempDir dir;
+  const std::string conf = dir.path() + "/memosd.conf";
+  std::ofstream(conf) << "[cluster]\nenabled = true\nname = \"t\"\nnode_id = \"n1\"\nnats = [\""
+                      << nats.url(0) << "\", \"" << nats.url(1) << "\", \"" << nats.url(2)
+                      << "\"]\netcd = [\"" << etcd.url(0)
+                      << "\"]\nreplicas = 3\nlease_ms = 1500\nshards = 1\n";
+  MemosdProcess process(MEMOS_MEMOSD, dir.path(), std::vector<std::string>{"--config", conf});
+  BOOST_REQUIRE_MESSAGE(process.start(60s), process.log());
+  auto connected = memos::Client::connect(process.socket());
+  BOOST_REQUIRE_MESSAGE(connected.ok(), why(connected));
+  memos::Client& c = *connected.value();
+  memos::Result<memos::ClusterStatus> status = memos::Error{memos::ErrorCode::unavailable};
+  const bool led = eventually(
+      [&] {
+        status = c.cluster_status();
+        if (!status.ok() || status->log.leader.empty() || status->log.replicas.size() != 2)
+          return false;
+        for (const auto& r : status->log.replicas)
+          if (!r.current || r.offline) return false;
+        return true;
+      },
+      60s, 200ms);
+  BOOST_REQUIRE_MESSAGE(led, why(status) << " " << (status.ok() ? status->log.note : ""));
+  BOOST_TEST(status->log.stream == "MEMOS_t");
+  const std::string first = status->log.leader;
+  for (const auto& r : status->log.replicas) BOOST_TEST(r.server != first);
+
+  auto stepped = c.cluster_step_down();
+  BOOST_REQUIRE_MESSAGE(stepped.ok(), why(stepped));
+  BOOST_TEST(stepped->log.previous_leader == first);
+  BOOST_TEST(!stepped->log.leader.empty());
+  BOOST_TEST(stepped->log.leader != first);
+  BOOST_TEST(process.log().find("asked the log's leader, " + first + ", to step down") !=
+                 std::string::npos,
+             process.log());
+  // Writes go on once the election is over (a try the election left
+  // unanswered may have made the cube: asked again, it is there).
+  auto made = [&](const char* cube) {
+    return eventually(
+        [&] {
+          auto r = c.cube_create(cube);
+          return r.ok() || r.error().code == memos::ErrorCode::already_exists;
+        },
+        30s, 200ms);
+  };
+  BOOST_TEST(made("after"));
+  BOOST_TEST(c.cube_show("after").ok());
+
+  std::string out, err;
+  BOOST_TEST(eventually(
+                 [&] {
+                   return run_command(
+                              {MEMOS_MEMCTL, "--socket", process.socket(), "cluster", "step-down"},
+                              &out, &err) == 0;
+                 },
+                 30s, 500ms),
+             err);
+  BOOST_TEST(
+      out.find("the log's leader " + stepped->log.leader + " stepped down; ") != std::string::npos,
+      out);
+  BOOST_TEST(out.find("log MEMOS_t: leader ") != std::string::npos, out);
+  BOOST_TEST(made("later"));
 }

@@ -126,6 +126,9 @@ BOOST_FIXTURE_TEST_CASE(round_trip_with_human_output, Fixture) {
   BOOST_TEST(contains(out, "memosd runs as a single node"), out);
   BOOST_TEST(memctl({"--json", "cluster", "status"}, &out) == 0);
   BOOST_TEST(trim(out) == "{\"enabled\":false}", out);
+  // Nor a log whose leader could step down.
+  BOOST_TEST(memctl({"cluster", "step-down"}, &out, &err) == 1);
+  BOOST_TEST(contains(err, "one node"), err);
 }
 
 BOOST_FIXTURE_TEST_CASE(lifecycle_rollback_diff_and_changing_facts, Fixture) {

@@ -150,6 +150,11 @@ BOOST_AUTO_TEST_CASE(a_peer_that_is_no_admin_is_refused,
     if (cluster.ok()) return std::string("a tenant read the cluster's status");
     if (cluster.error().code != memos::ErrorCode::permission_denied)
       return "cluster status refused with " + cluster.error().message;
+    // And stepping the log's leader down, which every tenant's writes wait on.
+    auto stepped = c.value()->cluster_step_down();
+    if (stepped.ok()) return std::string("a tenant stepped the log's leader down");
+    if (stepped.error().code != memos::ErrorCode::permission_denied)
+      return "cluster step-down refused with " + stepped.error().message;
     return std::string();
   });
   const std::string report = child.report();

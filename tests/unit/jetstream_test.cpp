@@ -54,23 +54,19 @@ void make_stream(JetStream& js, const StreamSettings& settings) {
 // current, as the leader reports it (STREAM.INFO's "cluster"): what an
 // operator checks before taking another member down. `*said` gets the
 // reply, for a failure's message.
-bool replicas_current(NatsConnection& nats, const std::string& stream, std::string* said) {
-  NatsMessage reply;
-  Status s = nats.request("$JS.API.STREAM.INFO." + stream, "", {}, 3s, &reply);
+bool replicas_current(JetStream& js, const std::string& stream, std::string* said) {
+  StreamCluster cluster;
+  Status s = js.stream_cluster(stream, &cluster);
   if (!s.ok()) {
     *said = s.message;
     return false;
   }
-  *said = reply.data;
-  const auto info = nlohmann::json::parse(reply.data, nullptr, false);
-  if (info.is_discarded() || !info.contains("cluster")) return false;
-  const auto& cluster = info["cluster"];
-  if (!cluster.contains("leader") || !cluster.contains("replicas")) return false;
-  const auto& replicas = cluster["replicas"];
-  if (!replicas.is_array() || replicas.size() != 2) return false;
-  for (const auto& r : replicas) {
-    if (!r.is_object() || !r.value("current", false) || r.value("offline", false)) return false;
-  }
+  *said = "leader \"" + cluster.leader + "\"";
+  for (const StreamReplica& r : cluster.replicas)
+    *said += ", " + r.server + (r.current ? " current" : " behind") + (r.offline ? " offline" : "");
+  if (cluster.leader.empty() || cluster.replicas.size() != 2) return false;
+  for (const StreamReplica& r : cluster.replicas)
+    if (!r.current || r.offline) return false;
   return true;
 }
 
@@ -269,7 +265,7 @@ BOOST_AUTO_TEST_CASE(a_cluster_keeps_every_acknowledged_append_when_a_server_die
   // every acknowledged record.
   std::string info;
   const bool current = memos::testing::eventually(
-      [&] { return replicas_current(*nats, "MEMOS_test", &info); }, 90s, 200ms);
+      [&] { return replicas_current(js, "MEMOS_test", &info); }, 90s, 200ms);
   BOOST_REQUIRE_MESSAGE(current, "the stream's replicas are not current: " << info
                                                                            << "\nserver 0's log:\n"
                                                                            << servers.log(0));
@@ -296,6 +292,55 @@ BOOST_AUTO_TEST_CASE(a_cluster_keeps_every_acknowledged_append_when_a_server_die
   BOOST_REQUIRE_EQUAL(read.size(), 120u);
   for (int i = 0; i < 120; ++i)
     BOOST_TEST(read[static_cast<std::size_t>(i)] == "record " + std::to_string(i));
+}
+
+// The stream's leader gives up its role when asked, and another replica
+// leads; appends go on. A server without a cluster names no leader, and
+// refuses.
+BOOST_AUTO_TEST_CASE(a_stream_leader_steps_down_for_another_replica,
+                     *boost::unit_test::label("nats") *
+                         boost::unit_test::precondition(nats_installed)) {
+  NatsServers servers(3);
+  BOOST_REQUIRE_MESSAGE(servers.start(), servers.log(0));
+  auto nats = connect_to(servers.urls());
+  JetStream js(*nats, 3s);
+  make_stream(js, log_stream(3));
+  std::string info;
+  BOOST_REQUIRE_MESSAGE(memos::testing::eventually(
+                            [&] { return replicas_current(js, "MEMOS_test", &info); }, 60s, 200ms),
+                        info);
+  StreamCluster before;
+  BOOST_REQUIRE(js.stream_cluster("MEMOS_test", &before).ok());
+  BOOST_TEST(before.clustered);
+  for (const StreamReplica& r : before.replicas) BOOST_TEST(r.server != before.leader);
+  const Status stepped = js.step_down("MEMOS_test");
+  BOOST_REQUIRE_MESSAGE(stepped.ok(), stepped.message);
+  StreamCluster after;
+  BOOST_TEST(memos::testing::eventually(
+      [&] {
+        return js.stream_cluster("MEMOS_test", &after).ok() && !after.leader.empty() &&
+               after.leader != before.leader;
+      },
+      30s, 100ms));
+  std::uint64_t seq = 0;
+  BOOST_TEST(memos::testing::eventually(
+      [&] { return js.append("memos.test.log.0", "after", std::nullopt, "", &seq).ok(); }, 30s,
+      100ms));
+  BOOST_TEST(seq > 0u);
+  BOOST_TEST((js.step_down("NO_SUCH_STREAM").code == Errc::not_found));
+
+  NatsServers single(1);
+  BOOST_REQUIRE_MESSAGE(single.start(), single.log(0));
+  auto alone = connect_to(single.urls());
+  JetStream js1(*alone, 3s);
+  make_stream(js1, log_stream(1));
+  StreamCluster one;
+  BOOST_REQUIRE(js1.stream_cluster("MEMOS_test", &one).ok());
+  BOOST_TEST(!one.clustered);
+  BOOST_TEST(one.leader.empty());
+  BOOST_TEST(one.replicas.empty());
+  BOOST_TEST((js1.step_down("MEMOS_test").code == Errc::unavailable));  // no cluster
+  BOOST_TEST((js1.stream_cluster("NO_SUCH_STREAM", &one).code == Errc::not_found));
 }
 
 // A server that breaks the protocol — a message larger than any limit, an

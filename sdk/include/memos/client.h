@@ -157,6 +157,14 @@ class Client {
   // an admin tenant), unavailable (the node has not joined its cluster).
   std::future<Result<ClusterStatus>> cluster_status_async();
   Result<ClusterStatus> cluster_status() { return cluster_status_async().get(); }
+  // Asks the log's leader to give its role to another replica (admins; a
+  // leader on a slow host or link slows every write) and waits for the
+  // election: the answer's `log` names the new leader and the one that
+  // stepped down; nothing else is set. Errors: permission_denied, conflict
+  // (one node, or a log of one replica), unavailable (no leader now, the
+  // engine refused, or no other leader within 10 s).
+  std::future<Result<ClusterStatus>> cluster_step_down_async();
+  Result<ClusterStatus> cluster_step_down() { return cluster_step_down_async().get(); }
 
   // ---- cubes -----------------------------------------------------------------
 

@@ -50,6 +50,25 @@ struct CompactionStatus {
   std::string note{};                  // why a figure is missing
 };
 
+// One of the log's replicas other than its leader, as the leader reports it.
+struct LogReplica {
+  std::string server{};         // the nats-server's name
+  bool current = false;         // holds what the leader holds
+  bool offline = false;         // the leader cannot reach it
+  std::uint64_t active_ms = 0;  // since the leader last heard from it
+  std::uint64_t lag = 0;        // operations it is behind the leader
+};
+
+// The log's stream: the nats-server that leads its replicas, through which
+// every write of the cluster is appended, and how the others keep up.
+struct LogStatus {
+  std::string stream{};                // MEMOS_<cluster.name>
+  std::string leader{};                // "" while its replicas elect one
+  std::vector<LogReplica> replicas{};  // the others
+  std::string note{};                  // why the figures are missing
+  std::string previous_leader{};       // cluster_step_down(): the leader that stepped down
+};
+
 struct ClusterStatus {
   bool enabled = false;  // false: memosd runs as one node; nothing else is set
   std::string name{};    // cluster.name
@@ -63,6 +82,7 @@ struct ClusterStatus {
   // A node that answered enforces other tenant policies than the node
   // asked: a request is bounded by those of the node that runs it.
   bool policies_differ = false;
+  LogStatus log{};
 };
 
 }  // namespace memos

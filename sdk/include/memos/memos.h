@@ -70,9 +70,9 @@ extern "C" {
 
 /* The library's version: major.minor.patch, the major that of its SONAME. */
 #define MEMOS_VERSION_MAJOR 1
-#define MEMOS_VERSION_MINOR 2
+#define MEMOS_VERSION_MINOR 3
 #define MEMOS_VERSION_PATCH 0
-/* "1.2.0": the version of the library loaded, which may be newer than the
+/* "1.3.0": the version of the library loaded, which may be newer than the
  * header's. */
 MEMOS_API const char* memos_version(void);
 
@@ -300,6 +300,16 @@ MEMOS_API int memos_cluster_status_get(memos_client* client, memos_cluster_statu
                                        memos_error* err);
 MEMOS_API int memos_cluster_status_get_send(memos_client* client, memos_pending** pending,
                                             memos_error* err);
+/* Since 1.3: asks the log's leader to give its role to another replica and
+ * waits for the election (memctl(1), cluster step-down); status->log names
+ * the new leader and the previous one, and nothing else is set.
+ * Errors: MEMOS_PERMISSION_DENIED (not an administrator), MEMOS_CONFLICT (one
+ * node, or a log of one replica), MEMOS_UNAVAILABLE (no leader now, the
+ * engine refused, or no other leader within 10 s). */
+MEMOS_API int memos_cluster_step_down(memos_client* client, memos_cluster_status** status,
+                                      memos_error* err);
+MEMOS_API int memos_cluster_step_down_send(memos_client* client, memos_pending** pending,
+                                           memos_error* err);
 
 /* ---- cubes -------------------------------------------------------------------- */
 

@@ -304,6 +304,26 @@ typedef struct memos_compaction_status {
   memos_str note; /* why a figure is missing */
 } memos_compaction_status;
 
+/* One of the log's replicas other than its leader (since 1.3). */
+typedef struct memos_log_replica {
+  memos_str server;   /* the nats-server's name */
+  int current;        /* holds what the leader holds */
+  int offline;        /* the leader cannot reach it */
+  uint64_t active_ms; /* since the leader last heard from it */
+  uint64_t lag;       /* operations it is behind the leader */
+} memos_log_replica;
+
+/* The log's stream (since 1.3): the nats-server that leads its replicas,
+ * through which every write is appended, and how the others keep up. */
+typedef struct memos_log_status {
+  memos_str stream; /* MEMOS_<cluster.name> */
+  memos_str leader; /* "" while its replicas elect one */
+  const memos_log_replica* replicas;
+  size_t n_replicas;
+  memos_str note;            /* why the figures are missing */
+  memos_str previous_leader; /* memos_cluster_step_down: the leader that stepped down */
+} memos_log_status;
+
 typedef struct memos_cluster_status {
   int enabled;
   memos_str name, node;
@@ -321,6 +341,7 @@ typedef struct memos_cluster_status {
   const memos_str* node_policies;
   size_t n_node_policies;
   int policies_differ;
+  memos_log_status log; /* since 1.3 */
 } memos_cluster_status;
 
 typedef struct memos_policy_info {

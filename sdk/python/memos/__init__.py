@@ -21,11 +21,12 @@ from .errors import (AlreadyExists, BadRequest, Busy, Conflict, ConnectFailed, C
                      QuotaExceeded, RateLimited, StorageFull, TooLarge, Unavailable, Unknown)
 from .types import (Activation, BucketStatus, ChatPiece, ChatReply, ClusterStatus, CompactionStatus,
                     ContextPiece, Cube, CubeGrant, CubeSchedule, Explanation, Hit, Item,
-                    ItemDiff, Job, KvStats, MetaChange, ModuleRun, NodeStatus, ParamInfo,
+                    ItemDiff, Job, KvStats, LogReplica, LogStatus, MetaChange, ModuleRun,
+                    NodeStatus, ParamInfo,
                     PluginInfo, PolicyInfo, Rank, RoutedSearch, RouterChoice, RouteScore,
                     SchedDecision, SchedPass, SchedStatus, ShardStatus, Snapshot,
                     SnapshotChange, Status, TenantUsage, UsageBound)
 
-__version__ = "1.2.0"
+__version__ = "1.3.0"
 
 __all__ = [name for name in dir() if not name.startswith("_")]

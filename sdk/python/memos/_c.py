@@ -183,13 +183,23 @@ class CompactionStatus(Structure):
                 ("note", Str)]
 
 
+class LogReplica(Structure):
+    _fields_ = [("server", Str), ("current", c_int), ("offline", c_int), ("active_ms", c_uint64),
+                ("lag", c_uint64)]
+
+
+class LogStatus(Structure):
+    _fields_ = [("stream", Str), ("leader", Str), ("replicas", POINTER(LogReplica)),
+                ("n_replicas", c_size_t), ("note", Str), ("previous_leader", Str)]
+
+
 class ClusterStatus(Structure):
     _fields_ = [("enabled", c_int), ("name", Str), ("node", Str), ("replicas", c_uint32),
                 ("lease_ms", c_uint32), ("shards", POINTER(ShardStatus)),
                 ("n_shards", c_size_t), ("nodes", POINTER(NodeStatus)), ("n_nodes", c_size_t),
                 ("bucket", BucketStatus), ("compaction", CompactionStatus),
                 ("node_policies", POINTER(Str)), ("n_node_policies", c_size_t),
-                ("policies_differ", c_int)]
+                ("policies_differ", c_int), ("log", LogStatus)]
 
 
 class Status(Structure):
@@ -409,7 +419,8 @@ STRUCTS = {
     "memos_plugins": Plugins, "memos_status": Status, "memos_policy_info": PolicyInfo,
     "memos_shard_status": ShardStatus, "memos_node_status": NodeStatus,
     "memos_bucket_status": BucketStatus, "memos_compaction_status": CompactionStatus,
-    "memos_cluster_status": ClusterStatus,
+    "memos_cluster_status": ClusterStatus, "memos_log_replica": LogReplica,
+    "memos_log_status": LogStatus,
     "memos_usage_bound": UsageBound, "memos_tenant_usage": TenantUsage, "memos_job": Job,
     "memos_jobs": Jobs, "memos_activation": Activation, "memos_activations": Activations,
     "memos_kv_stats": KvStats, "memos_chat_reply": ChatReply, "memos_chat_piece": ChatPiece,
@@ -458,6 +469,7 @@ CALLS = {
     "memos_status_get": ((), Status),
     "memos_metrics": ((), Str),
     "memos_cluster_status_get": ((), ClusterStatus),
+    "memos_cluster_step_down": ((), ClusterStatus),
     "memos_cube_create": ((_S, c_int, _S), Cube),
     "memos_cube_list": ((), Cubes),
     "memos_cube_show": ((_S,), Cube),

@@ -248,6 +248,12 @@ class Client:
         enabled is False on a single memosd."""
         return self._run("memos_cluster_status_get", ())
 
+    def cluster_step_down(self) -> ClusterStatus:
+        """Asks the log's leader to give its role to another replica and waits
+        for the election (administrators only); the answer's log names the new
+        leader and previous_leader the one that stepped down."""
+        return self._run("memos_cluster_step_down", ())
+
     # ---- cubes ---------------------------------------------------------------
 
     def cube_create(self, name: str, retriever: str | None = None, language: str = "") -> Cube:

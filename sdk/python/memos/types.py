@@ -247,6 +247,27 @@ class CompactionStatus:
 
 
 @dataclass(frozen=True)
+class LogReplica:
+    """One of the log's replicas other than its leader, as the leader reports it."""
+    server: str  # the nats-server's name
+    current: bool  # holds what the leader holds
+    offline: bool  # the leader cannot reach it
+    active_ms: int  # since the leader last heard from it
+    lag: int  # operations it is behind the leader
+
+
+@dataclass(frozen=True)
+class LogStatus:
+    """The log's stream: the nats-server that leads its replicas, through which
+    every write is appended, and how the others keep up."""
+    stream: str
+    leader: str  # "" while its replicas elect one
+    replicas: list[LogReplica]  # the others
+    note: str  # why the figures are missing
+    previous_leader: str  # cluster_step_down(): the leader that stepped down
+
+
+@dataclass(frozen=True)
 class ClusterStatus:
     """The cluster as the node asked sees it; enabled False: one node."""
     enabled: bool
@@ -263,6 +284,7 @@ class ClusterStatus:
     # enforces other policies than the node asked.
     node_policies: list[str]
     policies_differ: bool
+    log: LogStatus
 
 
 @dataclass(frozen=True)
@@ -517,7 +539,7 @@ DATACLASS = {
     _c.RoutedSearch: RoutedSearch, _c.PluginInfo: PluginInfo, _c.Status: Status,
     _c.ShardStatus: ShardStatus, _c.NodeStatus: NodeStatus, _c.ClusterStatus: ClusterStatus,
     _c.BucketStatus: BucketStatus, _c.CompactionStatus: CompactionStatus,
-    _c.PolicyInfo: PolicyInfo, _c.UsageBound: UsageBound, _c.TenantUsage: TenantUsage,
+    _c.LogReplica: LogReplica, _c.LogStatus: LogStatus, _c.PolicyInfo: PolicyInfo, _c.UsageBound: UsageBound, _c.TenantUsage: TenantUsage,
     _c.Job: Job, _c.Activation: Activation, _c.KvStats: KvStats, _c.ChatReply: ChatReply,
     _c.ChatPiece: ChatPiece, _c.SchedPass: SchedPass, _c.CubeSchedule: CubeSchedule,
     _c.SchedStatus: SchedStatus, _c.SchedDecision: SchedDecision,

@@ -152,6 +152,10 @@ def test_the_daemon_tenants_and_scheduler_report(client):
     assert cluster.compaction == memos.CompactionStatus(
         snapshot_node="", snapshot_time_ms=0, snapshot_bytes=0, floor=[], note="")
     assert cluster.node_policies == [] and cluster.policies_differ is False
+    assert cluster.log == memos.LogStatus(stream="", leader="", replicas=[], note="",
+                                          previous_leader="")
+    with pytest.raises(memos.Conflict, match="one node"):
+        client.cluster_step_down()
     assert isinstance(client.sched_log(), list)
     assert client.job_list() == []
     assert memos.default_socket()
