@@ -58,13 +58,19 @@ Status WriteTxn::delete_prefix(unsigned dbi, std::string_view prefix, std::strin
 namespace {
 
 // meta: "log/" + shard (u32 BE) -> sequence (u64 BE) + the record's digest
-// (32 bytes; absent in rows written before records were chained) + the
-// digest it follows (32 bytes; absent in rows written before memosd kept it,
-// or when not known).
-std::string log_position_key(std::uint32_t shard) {
-  std::string k = "log/";
+// (32 bytes; absent in rows written before records were chained).
+// "logp/" + shard -> the digest that record follows (32 bytes; absent when
+// not known, or written before memosd kept it). A row of its own, so that a
+// memosd from before it, taking a newer node's store snapshot, reads the
+// position as it always did.
+std::string log_position_key(std::uint32_t shard, const char* prefix = "log/") {
+  std::string k = prefix;
   put_be(k, shard, 4);
   return k;
+}
+
+std::string log_previous_key(std::uint32_t shard) {
+  return log_position_key(shard, "logp/");
 }
 
 }  // namespace
@@ -76,13 +82,19 @@ Status ReadTxn::log_position(std::uint32_t shard, LogPosition* out) const {
   *out = LogPosition{};
   if (rc == MDB_NOTFOUND) return {};
   if (rc) return from_mdb(rc, "read the log position");
-  if (val.mv_size != 8 && val.mv_size != 8 + 32 && val.mv_size != 8 + 32 + 32) {
+  if (val.mv_size != 8 && val.mv_size != 8 + 32) {
     return {Errc::corrupt, "the log position row has a bad length"};
   }
   const char* bytes = static_cast<const char*>(val.mv_data);
   out->sequence = get_be(bytes, 8);
-  out->digest.assign(bytes + 8, std::min<std::size_t>(val.mv_size - 8, 32));
-  if (val.mv_size == 8 + 32 + 32) out->previous.assign(bytes + 8 + 32, 32);
+  out->digest.assign(bytes + 8, val.mv_size - 8);
+  const std::string p = log_previous_key(shard);
+  key = as_val(p);
+  rc = mdb_get(txn_, tables().meta, &key, &val);
+  if (rc == MDB_NOTFOUND) return {};
+  if (rc) return from_mdb(rc, "read the log position");
+  if (val.mv_size != 32) return {Errc::corrupt, "the log position's previous row has a bad length"};
+  out->previous.assign(static_cast<const char*>(val.mv_data), 32);
   return {};
 }
 
@@ -96,9 +108,15 @@ Status WriteTxn::set_log_position(std::uint32_t shard, const LogPosition& positi
   std::string v;
   put_be(v, position.sequence, 8);
   v += position.digest;
-  v += position.previous;
   // Straight to LMDB: each store keeps its own position; it is not a change.
-  return store::put_row(txn_, tables().meta, log_position_key(shard), v, "write the log position");
+  if (Status s =
+          store::put_row(txn_, tables().meta, log_position_key(shard), v, "write the log position");
+      !s.ok())
+    return s;
+  const std::string p = log_previous_key(shard);
+  return position.previous.empty()
+             ? store::del_row(txn_, tables().meta, p, "write the log position")
+             : store::put_row(txn_, tables().meta, p, position.previous, "write the log position");
 }
 
 Status WriteTxn::apply_changes(const ChangeSet& changes) {

@@ -132,7 +132,7 @@ struct LogPosition {
   // The record's `previous`: a later record that follows it too is a
   // sibling stored second, which every node passes over (docs/scale-out.md,
   // "Siblings"). Empty when not known (at sequence 0, before the chain, or
-  // a row written before memosd kept it).
+  // a store from before memosd kept it). Kept in a row of its own.
   std::string previous{};
 };
 
