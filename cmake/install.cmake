@@ -33,6 +33,7 @@ install(TARGETS memos_client memos_ipc memos EXPORT memosTargets
 install(FILES ${PROJECT_SOURCE_DIR}/sdk/include/memos/client.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/memos.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/memos_results.h
+              ${PROJECT_SOURCE_DIR}/sdk/include/memos/memos_daemon.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/types.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/routing.h
               ${PROJECT_SOURCE_DIR}/sdk/include/memos/scheduling.h
