@@ -1,69 +1,22 @@
+// shard_replica.cpp — ShardReplica's life (start, the thread's turns, stop),
+// its state, and its following half: the log read through, each record
+// applied only if it follows the record the store holds. Appending is in
+// shard_replica_append.cpp, the lease in shard_replica_lease.cpp.
 #include "cluster/shard_replica.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <optional>
 
+#include "cluster/log_floor.h"
 #include "cluster/names.h"
+#include "cluster/record_chain.h"
 #include "cluster/stream_reader.h"
-#include "memcube/blob_store.h"
 #include "memcube/record_codec.h"
 
 namespace memos::cluster {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-// The part of a lease an owner does not use: it stops acting as owner this
-// long before etcd could hand the shard to another node, which covers the
-// two clocks running at slightly different rates and the keep-alive's
-// flight.
-std::chrono::milliseconds margin(std::chrono::milliseconds lease) {
-  return std::max(std::chrono::milliseconds(100), lease / 6);
-}
-
-std::string digest_of(std::string_view record) {
-  const store::BlobId id = store::sha256(record);
-  return std::string(reinterpret_cast<const char*>(id.data()), id.size());
-}
-
-// Where a store stands once it holds a record: a `previous` that is not a
-// digest (a record from before the chain) is not known.
-store::LogPosition position_of(std::uint64_t sequence, std::string digest,
-                               const std::string& previous) {
-  return {sequence, std::move(digest), previous.size() == 32 ? previous : std::string()};
-}
-
-std::string hex(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (char c : bytes) {
-    const auto b = static_cast<unsigned char>(c);
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
-
-// The first 8 bytes of a digest in hex: enough to tell records apart in a
-// log line (scripts/cluster-test compares them across nodes).
-std::string short_hex(std::string_view digest) {
-  return digest.empty() ? "unknown" : hex(digest.substr(0, 8));
-}
-
-// A record's message id (Nats-Msg-Id): its digest in hex, and for a record
-// sent in parts the part's number. The same record sent again is the same
-// message to JetStream's duplicate check.
-std::string message_id_of(std::string_view digest, std::size_t part) {
-  std::string out = hex(digest);
-  if (part != 0) out += "." + std::to_string(part);
-  return out;
-}
-
-}  // namespace
 
 ShardReplica::ShardReplica(ReplicaSettings settings, store::Store& store,
                            store::CommitQueue& commits, NatsConnection& nats, EtcdClient& etcd)
@@ -229,7 +182,7 @@ void ShardReplica::stop(bool give_back) {
 }
 
 bool ShardReplica::owns_locked() const {
-  return owner_ && !behind_ && !barrier_ && fault_.empty() && Clock::now() < lease_valid_until_;
+  return within_lease_locked(lease_) && !behind_ && !barrier_ && fault_.empty();
 }
 
 bool ShardReplica::owner() const {
@@ -250,6 +203,7 @@ ReplicaState ShardReplica::state() const {
   st.digest = digest_;
   st.fault = fault_;
   st.fed = fed_;
+  st.in_doubt = in_doubt_.has_value();
   return st;
 }
 
@@ -550,14 +504,10 @@ Status ShardReplica::apply_record(const std::string& record, std::uint64_t seque
 }
 
 std::uint64_t ShardReplica::log_floor() {
-  std::optional<EtcdKeyValue> kv;
-  if (!etcd_.get(log_floor_key(settings_.cluster), &kv).ok() || !kv) return 0;
-  const auto j = nlohmann::json::parse(kv->value, nullptr, false);
-  if (!j.is_object() || !j.contains("positions") || !j["positions"].is_array() ||
-      j["positions"].size() <= settings_.shard ||
-      !j["positions"][settings_.shard].is_number_unsigned())
+  std::vector<std::uint64_t> floor;
+  if (!read_log_floor(etcd_, settings_.cluster, &floor).ok() || floor.size() <= settings_.shard)
     return 0;
-  return j["positions"][settings_.shard].get<std::uint64_t>();
+  return floor[settings_.shard];
 }
 
 Status ShardReplica::hold_record(std::shared_ptr<const store::ChangeGroup> group,
@@ -565,7 +515,8 @@ Status ShardReplica::hold_record(std::shared_ptr<const store::ChangeGroup> group
   const std::uint32_t shard = settings_.shard;
   store::WriteJob job;
   auto on_commit = std::make_shared<std::function<void()>>();
-  job.apply = [this, group, shard, sequence, digest, on_commit](store::WriteTxn& txn) {
+  const store::LogPosition position = position_of(sequence, digest, group->previous);
+  job.apply = [this, group, shard, sequence, position, on_commit](store::WriteTxn& txn) {
     *on_commit = nullptr;
     // A lease that lapsed while this node appended makes it a follower that
     // may read its own record back before that record's group commits: the
@@ -575,7 +526,7 @@ Status ShardReplica::hold_record(std::shared_ptr<const store::ChangeGroup> group
     if (held.sequence >= sequence) return Status{};
     Status a = txn.apply_changes(group->changes);
     if (a.ok() && apply_observer_) a = apply_observer_(txn, *group, on_commit.get());
-    return a.ok() ? txn.set_log_position(shard, position_of(sequence, digest, group->previous)) : a;
+    return a.ok() ? txn.set_log_position(shard, position) : a;
   };
   job.done = [on_commit](const Status& st) {
     if (st.ok() && *on_commit) (*on_commit)();
@@ -586,382 +537,9 @@ Status ShardReplica::hold_record(std::shared_ptr<const store::ChangeGroup> group
   std::lock_guard lock(mutex_);
   position_ = sequence;
   digest_ = digest;
-  previous_ = position_of(sequence, digest, group->previous).previous;
+  previous_ = position.previous;
   changed_.notify_all();
   return {};
-}
-
-Status ShardReplica::claim() {
-  std::optional<EtcdKeyValue> holder;
-  if (Status s = etcd_.get(owner_key(), &holder); !s.ok()) return s;
-  if (holder) {
-    free_since_.reset();
-    std::lock_guard lock(mutex_);
-    owner_node_ = holder->value;
-    return {};
-  }
-  {
-    std::lock_guard lock(mutex_);
-    owner_node_.clear();
-  }
-  if (!free_since_) free_since_ = Clock::now();
-  if (claim_gate_ && !claim_gate_(Clock::now() - *free_since_)) return {};
-  // Free. Whoever owns it next must hold every acknowledged record first:
-  // the leader's last sequence covers them all.
-  std::uint64_t last = 0;
-  if (Status s = js_.last_sequence(stream(), subject(), &last); !s.ok()) return s;
-  spdlog::debug("shard {}: free; the log's last record is {}", settings_.shard, last);
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    if (Status s = follow(); !s.ok()) return s;
-    {
-      std::lock_guard lock(mutex_);
-      if (tail_ >= last || stopping_) break;
-    }
-    // The replica that answered has not caught up with the leader yet.
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  std::uint64_t tail;
-  {
-    std::lock_guard lock(mutex_);
-    tail = tail_;
-  }
-  if (tail < last) return {Errc::unavailable, "could not catch up to claim the shard"};
-  const auto ttl_s = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
-                                                   settings_.lease + std::chrono::milliseconds(999))
-                                                   .count());
-  const auto granted_at = Clock::now();
-  std::int64_t lease = 0;
-  if (Status s = etcd_.grant_lease(ttl_s, &lease); !s.ok()) return s;
-  bool created = false;
-  EtcdKeyValue taken;
-  if (Status s = etcd_.create(owner_key(), settings_.node, lease, &created, &taken); !s.ok()) {
-    etcd_.revoke(lease);
-    return s;
-  }
-  if (!created) {
-    etcd_.revoke(lease);  // another node claimed it first
-    std::lock_guard lock(mutex_);
-    owner_node_ = taken.value;
-    return {};
-  }
-  std::lock_guard lock(mutex_);
-  owner_ = true;
-  behind_ = false;
-  barrier_ = true;
-  lease_ = lease;
-  lease_valid_until_ = granted_at + std::chrono::seconds(ttl_s) - margin(settings_.lease);
-  owner_node_ = settings_.node;
-  free_since_.reset();
-  spdlog::info("shard {}: this node ({}) holds its lease now, at log sequence {}", settings_.shard,
-               settings_.node, position_);
-  return {};
-}
-
-void ShardReplica::hand_over() {
-  std::lock_guard lock(mutex_);
-  handing_over_ = true;
-}
-
-void ShardReplica::give_back() {
-  std::int64_t lease = 0;
-  {
-    std::lock_guard lock(mutex_);
-    handing_over_ = false;
-    if (!owner_) return;
-    lease = lease_;
-    owner_ = false;
-    lease_ = 0;
-    owner_node_.clear();
-    changed_.notify_all();
-  }
-  tell_role();
-  // Not claimed again at once: the claim gate keeps a node that owns more
-  // than another from it (ShardBalancer).
-  if (Status s = etcd_.revoke(lease); !s.ok()) {
-    spdlog::warn("shard {}: the lease was not given back ({}); it lapses in {} ms", settings_.shard,
-                 s.message, settings_.lease.count());
-    return;
-  }
-  spdlog::info("shard {}: this node ({}) gave its lease back and follows", settings_.shard,
-               settings_.node);
-}
-
-Status ShardReplica::keep_lease() {
-  std::int64_t lease;
-  {
-    std::lock_guard lock(mutex_);
-    lease = lease_;
-  }
-  const auto sent = Clock::now();
-  std::int64_t ttl_s = 0;
-  Status s = etcd_.keep_alive(lease, &ttl_s);
-  std::lock_guard lock(mutex_);
-  if (s.ok()) {
-    lease_valid_until_ = sent + std::chrono::seconds(ttl_s) - margin(settings_.lease);
-    return {};
-  }
-  if (s.code == Errc::not_found) {
-    spdlog::warn("shard {}: the lease lapsed: this node no longer owns the shard", settings_.shard);
-    owner_ = false;
-    lease_ = 0;
-    owner_node_.clear();
-    return {};
-  }
-  return {s.code, "keeping the lease: " + s.message};  // owner() lapses on its own
-}
-
-Status ShardReplica::begin_group(const store::ChangeSet& changes, PendingGroup* out) {
-  std::string previous;
-  {
-    std::lock_guard lock(mutex_);
-    if (!owns_locked()) {
-      // Worded as ClusterNode::writable(shard) words it ("the owner, node
-      // n1"): a client sent the write to a node owning other shards, and
-      // looks for the owner's name. scripts/cluster-test's writer did not
-      // find it here and went round the nodes that named the other shards'
-      // owners, acknowledging nothing for 36 s.
-      return {Errc::unavailable, "this node (" + settings_.node + ") does not own shard " +
-                                     std::to_string(settings_.shard) + " now" +
-                                     (owner_node_.empty() || owner_node_ == settings_.node
-                                          ? std::string(" and no other owner is known yet: retry")
-                                          : ": writes go to the owner, node " + owner_node_)};
-    }
-    out->expected = tail_;
-    out->epoch = lease_;
-    previous = digest_;
-  }
-  out->previous = previous;
-  const std::string record = store::encode_change_group(
-      settings_.shard, out->epoch, store::Store::kSchemaVersion, previous, changes);
-  out->digest = digest_of(record);
-  std::vector<RecordPart> parts;
-  if (Status s = split_record(record, nats_.max_payload(), &parts); !s.ok()) return s;
-  if (parts.size() > 1) {
-    // Parts are fenced each by the one before, whose sequence only its
-    // acknowledgement tells: appended one after another, now.
-    return append_record(record, out->expected, &out->sequence, &out->first);
-  }
-  out->in_flight.emplace();
-  out->record = record;
-  return js_.begin_append(subject(), out->record, out->expected, message_id_of(out->digest, 0),
-                          &*out->in_flight);
-}
-
-Status ShardReplica::end_group(PendingGroup& pending, store::LogPosition* position) {
-  if (pending.in_flight) {
-    std::uint64_t actual = 0;
-    Status s = js_.end_append(*pending.in_flight, &pending.sequence, &actual);
-    pending.in_flight.reset();
-    if (s.code == Errc::conflict) return fenced_out();
-    if (!s.ok()) {
-      note_in_doubt(
-          {std::move(pending.record), pending.expected, message_id_of(pending.digest, 0), {}});
-      return s;
-    }
-    tell_reader_appended(pending.sequence);
-    pending.first = pending.sequence;
-  }
-  // Answered after the lease it was written under: a new owner may have
-  // appended its barrier under the same fence meanwhile.
-  bool late;
-  {
-    std::lock_guard lock(mutex_);
-    late = !within_lease_locked(pending.epoch);
-  }
-  if (late) {
-    if (Status s = check_first_after(pending.expected, pending.first); !s.ok()) return s;
-  }
-  if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("shard {}: appended record {} (after {}, lease {}, hash {})", settings_.shard,
-                  pending.sequence, pending.expected, pending.epoch, short_hex(pending.digest));
-  }
-  *position = position_of(pending.sequence, pending.digest, pending.previous);
-  std::lock_guard lock(mutex_);
-  position_ = tail_ = pending.sequence;
-  digest_ = pending.digest;
-  previous_ = position->previous;
-  ++appended_;
-  changed_.notify_all();
-  return {};
-}
-
-void ShardReplica::tell_reader_appended(std::uint64_t sequence) {
-  StreamReader* reader;
-  {
-    std::lock_guard lock(mutex_);
-    reader = stream_;
-  }
-  // Outside this replica's lock: the reader takes its own only.
-  if (reader) reader->appended(sequence);
-}
-
-Status ShardReplica::fenced_out() {
-  std::lock_guard lock(mutex_);
-  behind_ = true;
-  changed_.notify_all();
-  return {Errc::unavailable, "the log of shard " + std::to_string(settings_.shard) +
-                                 " has records this node has not applied yet; retry"};
-}
-
-bool ShardReplica::within_lease_locked(std::int64_t epoch) const {
-  return owner_ && lease_ == epoch && Clock::now() < lease_valid_until_;
-}
-
-Status ShardReplica::check_first_after(std::uint64_t fence, std::uint64_t first) {
-  StoredMessage m;
-  // From the stream's leader, which stored this node's record: it holds
-  // every message before it.
-  Status s = js_.next_message(stream(), fence + 1, subject(), &m);
-  if (s.ok() && m.sequence == first) return {};
-  {
-    std::lock_guard lock(mutex_);
-    behind_ = true;  // follow: it applies whichever came first
-    changed_.notify_all();
-  }
-  if (!s.ok()) {
-    return {Errc::unavailable, "could not tell whether log record " + std::to_string(first) +
-                                   " came first after record " + std::to_string(fence) + " (" +
-                                   s.message + "); retry"};
-  }
-  spdlog::warn(
-      "shard {}: log record {} of another node came first after record {}, beside this node's "
-      "record {}, which every node passes over",
-      settings_.shard, m.sequence, fence, first);
-  return {Errc::unavailable, "another node appended to shard " + std::to_string(settings_.shard) +
-                                 " at the same time; this write did not count: retry"};
-}
-
-Status ShardReplica::append_record(const std::string& record, std::uint64_t expected,
-                                   std::uint64_t* sequence, std::uint64_t* first) {
-  std::vector<RecordPart> parts;
-  if (Status s = split_record(record, nats_.max_payload(), &parts); !s.ok()) return s;
-  const std::string digest = digest_of(record);
-  *sequence = expected;
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    std::uint64_t actual = 0;
-    const std::string id = message_id_of(digest, parts.size() > 1 ? i + 1 : 0);
-    const std::uint64_t fence = *sequence;
-    Status s =
-        js_.append(subject(), parts[i].bytes, fence, id, sequence, &actual, parts[i].headers);
-    // Someone appended since this node's last record (a lost acknowledgement
-    // of its own, or a node that believed it owned the shard): follow first.
-    if (s.ok()) tell_reader_appended(*sequence);
-    if (s.ok() && i == 0) *first = *sequence;
-    if (s.code == Errc::conflict) return fenced_out();
-    if (!s.ok()) {
-      // Unanswered: it may be in the log. Parts already appended make an
-      // incomplete group, which no node applies; the next append starts
-      // after them, once the log answered for this one.
-      note_in_doubt({std::string(parts[i].bytes), fence, id, parts[i].headers});
-      return s;
-    }
-  }
-  return {};
-}
-
-void ShardReplica::note_in_doubt(InDoubt message) {
-  spdlog::warn(
-      "shard {}: an append got no answer; this node appends nothing more until the log "
-      "answers for it",
-      settings_.shard);
-  std::lock_guard lock(mutex_);
-  in_doubt_ = std::move(message);
-  behind_ = true;
-  changed_.notify_all();
-}
-
-Status ShardReplica::resolve_doubt() {
-  InDoubt message;
-  {
-    std::lock_guard lock(mutex_);
-    if (!in_doubt_) return {};
-    message = *in_doubt_;
-  }
-  std::uint64_t sequence = 0, actual = 0;
-  Status s = js_.append(subject(), message.bytes, message.expected, message.message_id, &sequence,
-                        &actual, message.headers);
-  // Stored now or before (a duplicate answers with the first one's
-  // sequence), or refused because a record follows its fence (this one
-  // stored before, or another node's): either way the log has answered,
-  // and following it applies what it holds. A duplicate still being
-  // replicated answers with sequence 0: not yet.
-  if (s.ok() && sequence == 0) s = {Errc::unavailable, "the log has not stored it yet"};
-  if (!s.ok() && s.code != Errc::conflict) {
-    return {s.code, "the append that got no answer: " + s.message};
-  }
-  spdlog::info(
-      "shard {}: the log answered for the append that got no answer ({}); following it",
-      settings_.shard,
-      s.ok() ? "record " + std::to_string(sequence) : std::string("another record follows"));
-  std::lock_guard lock(mutex_);
-  in_doubt_.reset();
-  changed_.notify_all();
-  return {};
-}
-
-Status ShardReplica::append_barrier() {
-  std::uint64_t expected;
-  std::int64_t epoch;
-  std::string previous;
-  {
-    std::lock_guard lock(mutex_);
-    if (!owner_ || !barrier_ || behind_ || !fault_.empty()) return {};
-    expected = tail_;
-    epoch = lease_;
-    previous = digest_;
-  }
-  auto group = std::make_shared<store::ChangeGroup>();
-  group->shard = settings_.shard;
-  group->epoch = static_cast<std::uint64_t>(epoch);
-  group->schema = store::Store::kSchemaVersion;
-  group->previous = previous;
-  const std::string record = store::encode_change_group(*group);
-  std::uint64_t sequence = 0, first = 0;
-  if (Status s = append_record(record, expected, &sequence, &first); !s.ok()) {
-    return {s.code, "taking the shard over: " + s.message};
-  }
-  // The deposed owner's last append may still be on its way through the
-  // log's replication, under the same fence (docs/scale-out.md, "Siblings").
-  if (Status s = check_first_after(expected, first); !s.ok()) {
-    return {s.code, "taking the shard over: " + s.message};
-  }
-  // Held like any record: its position and digest go into the store.
-  const std::string digest = digest_of(record);
-  if (Status s = hold_record(group, sequence, digest); !s.ok()) {
-    return {s.code, "taking the shard over: " + s.message};
-  }
-  if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("shard {}: appended record {} (barrier after {}, lease {}, hash {})",
-                  settings_.shard, sequence, expected, epoch, short_hex(digest));
-  }
-  std::lock_guard lock(mutex_);
-  tail_ = sequence;
-  barrier_ = false;
-  ++appended_;
-  spdlog::info("shard {}: this node ({}) writes it now, from log sequence {}", settings_.shard,
-               settings_.node, sequence);
-  changed_.notify_all();
-  return {};
-}
-
-void sink_groups(std::span<ShardReplica* const> replicas, std::vector<store::SunkGroup>& groups) {
-  std::vector<ShardReplica::PendingGroup> pending(groups.size());
-  std::vector<bool> begun(groups.size(), false);
-  for (std::size_t i = 0; i < groups.size(); ++i) {
-    store::SunkGroup& g = groups[i];
-    if (!g.outcome.ok()) continue;
-    if (g.shard >= replicas.size()) {
-      g.outcome = {Errc::conflict, "a write of shard " + std::to_string(g.shard) +
-                                       " in a cluster of " + std::to_string(replicas.size())};
-      continue;
-    }
-    g.outcome = replicas[g.shard]->begin_group(*g.changes, &pending[i]);
-    begun[i] = g.outcome.ok();
-  }
-  for (std::size_t i = 0; i < groups.size(); ++i) {
-    if (begun[i])
-      groups[i].outcome = replicas[groups[i].shard]->end_group(pending[i], &groups[i].position);
-  }
 }
 
 }  // namespace memos::cluster

@@ -88,6 +88,9 @@ struct ReplicaState {
   // The node's stream reader hands it its records (false: it reads its own
   // subject, as an owner or a replica catching up does).
   bool fed = false;
+  // Its last append got no answer: it appends nothing more until the log
+  // answers for that message (docs/scale-out.md, "Unanswered appends").
+  bool in_doubt = false;
 };
 
 class ShardReplica : public LogView {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <unordered_set>
 
+#include "cluster/log_floor.h"
 #include "cluster/names.h"
 
 namespace memos::kernel {
@@ -80,18 +81,17 @@ store::Status read_log_positions(const store::Store& store, std::vector<std::uin
 
 Status read_log_floor(cluster::EtcdClient& etcd, const std::string& cluster, std::uint32_t shards,
                       std::vector<std::uint64_t>* out, std::int64_t* revision) {
-  const std::string key = cluster::log_floor_key(cluster);
-  std::optional<cluster::EtcdKeyValue> kv;
-  if (store::Status s = etcd.get(key, &kv); !s.ok()) return Status::from(s);
-  if (revision) *revision = kv ? kv->mod_revision : 0;
-  if (!kv) {
-    out->assign(shards, 0);
-    return {};
-  }
-  try {
-    *out = read_positions(json::parse(kv->value).at("positions"), shards);
-  } catch (const std::exception& e) {
-    return Status::internal("etcd key " + key + " is not the log's floor: " + e.what());
+  std::int64_t read_at = 0;
+  store::Status s = cluster::read_log_floor(etcd, cluster, out, &read_at);
+  if (s.code == store::Errc::corrupt) return Status::internal(s.message);
+  if (!s.ok()) return Status::from(s);
+  if (revision) *revision = read_at;
+  if (read_at == 0) {
+    out->assign(shards, 0);  // no key: nothing compacted yet
+  } else if (out->size() != shards) {
+    return Status::internal("etcd key " + cluster::log_floor_key(cluster) + " lists " +
+                            std::to_string(out->size()) + " shards' positions, not " +
+                            std::to_string(shards));
   }
   return {};
 }
@@ -265,7 +265,7 @@ Status StoreSnapshots::compact(cluster::JetStream& log, std::uint64_t now_ms,
   // than reading records that may be gone.
   if (raised != floor) {
     bool replaced = false;
-    const std::string value = json{{"positions", positions_json(raised)}}.dump();
+    const std::string value = cluster::log_floor_value(raised);
     if (store::Status s =
             etcd_.replace(cluster::log_floor_key(cluster_), value, revision, &replaced);
         !s.ok()) {

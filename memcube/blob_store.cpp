@@ -78,14 +78,20 @@ Status place(Fd& fd, const std::string& tmp_path, const std::string& final_path)
 
 }  // namespace
 
-std::string to_hex(const BlobId& id) {
-  static const char digits[] = "0123456789abcdef";
+std::string to_hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
-  for (auto b : id) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 15]);
+  out.reserve(bytes.size() * 2);
+  for (char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
   }
   return out;
+}
+
+std::string to_hex(const BlobId& id) {
+  return to_hex(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
 }
 
 bool from_hex(std::string_view hex, BlobId* out) {

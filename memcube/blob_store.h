@@ -43,6 +43,8 @@ namespace memos::store {
 
 using BlobId = std::array<std::uint8_t, 32>;  // SHA-256
 
+// Lowercase hex, two digits a byte.
+std::string to_hex(std::string_view bytes);
 std::string to_hex(const BlobId& id);
 // Errors: none; returns false if `hex` is not 64 hex digits.
 bool from_hex(std::string_view hex, BlobId* out);

@@ -152,6 +152,24 @@ ItemDraft draft(std::string text) {
   return d;
 }
 
+// A record as a writer other than the node under test would append it: it
+// follows the record whose digest is `previous` and writes one well-formed
+// router usage row, keyed by `tenant` (so records made this way differ).
+std::string record_after(std::string previous, std::uint32_t tenant, std::uint64_t epoch = 0) {
+  ChangeGroup group;
+  group.schema = Store::kSchemaVersion;
+  group.epoch = epoch;
+  group.previous = std::move(previous);
+  std::string key, row;
+  memos::store::put_be(key, tenant, 4);
+  memos::store::put_be(row, 20260101, 4);
+  memos::store::put_be(row, tenant, 8);
+  memos::store::put_be(row, 1, 8);
+  memos::store::put_be(row, memos::store::crc32c(row.data(), row.size()), 4);
+  group.changes.put(memos::store::TableId::router_usage, key, row);
+  return memos::store::encode_change_group(group);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(the_owner_appends_a_follower_applies_and_takes_over,
@@ -220,15 +238,11 @@ BOOST_AUTO_TEST_CASE(the_owner_appends_a_follower_applies_and_takes_over,
   // applies that record, and the write after goes through.
   {
     JetStream js(*b.nats, 2s);
-    memos::store::ChangeGroup zombie;
-    zombie.schema = Store::kSchemaVersion;
-    zombie.previous = b.replica->state().digest;  // it held the same history
-    zombie.changes.put(memos::store::TableId::router_usage, std::string("\0\0\0\x09", 4),
-                       std::string(24, '\0'));
+    // It held the same history.
+    const std::string zombie = record_after(b.replica->state().digest, 9);
     std::uint64_t seq = 0;
-    BOOST_REQUIRE(js.append(b.replica->subject(), memos::store::encode_change_group(zombie),
-                            b.replica->state().position, "", &seq)
-                      .ok());
+    BOOST_REQUIRE(
+        js.append(b.replica->subject(), zombie, b.replica->state().position, "", &seq).ok());
   }
   Status fenced =
       b.write([&](WriteTxn& t) { return t.add_item(cube.id, draft("fenced"), 0, 101, &out); });
@@ -305,15 +319,10 @@ BOOST_AUTO_TEST_CASE(a_record_off_the_chain_stops_every_node_that_reads_it,
 
   {
     JetStream js(*a.nats, 2s);
-    ChangeGroup other;
-    other.schema = Store::kSchemaVersion;
-    other.previous = std::string(32, '\x5a');  // a history no node here holds
-    other.changes.put(memos::store::TableId::router_usage, std::string("\0\0\0\x07", 4),
-                      std::string(24, '\0'));
+    // A history no node here holds.
+    const std::string other = record_after(std::string(32, '\x5a'), 7);
     std::uint64_t seq = 0;
-    BOOST_REQUIRE(js.append(a.replica->subject(), memos::store::encode_change_group(other),
-                            before.position, "", &seq)
-                      .ok());
+    BOOST_REQUIRE(js.append(a.replica->subject(), other, before.position, "", &seq).ok());
   }
   BOOST_REQUIRE(eventually([&] { return !b.replica->state().fault.empty(); }, 10s));
   // The owner's next append is fenced; following, it meets the same record.
@@ -374,13 +383,7 @@ BOOST_AUTO_TEST_CASE(a_record_stored_twice_is_applied_once,
   const ReplicaState before = a.replica->state();
   BOOST_REQUIRE(b.replica->wait_position(before.position, 10s));
   const std::uint64_t applied_before = b.replica->state().applied;
-  ChangeGroup group;
-  group.schema = Store::kSchemaVersion;
-  group.epoch = 1;
-  group.previous = before.digest;
-  group.changes.put(memos::store::TableId::router_usage, std::string("\0\0\0\x07", 4),
-                    std::string(24, '\0'));
-  const std::string record = memos::store::encode_change_group(group);
+  const std::string record = record_after(before.digest, 7, 1);
   std::uint64_t first = 0, copy = 0;
   {
     JetStream js(*a.nats, 2s);
@@ -419,20 +422,7 @@ BOOST_AUTO_TEST_CASE(siblings_stored_after_the_first_are_passed_over_by_every_no
   const ReplicaState before = a.replica->state();
   BOOST_REQUIRE(b.replica->wait_position(before.position, 10s));
   // Each sibling writes its own tenant's router usage row.
-  auto sibling = [&](std::uint32_t tenant) {
-    ChangeGroup group;
-    group.schema = Store::kSchemaVersion;
-    group.epoch = 1;
-    group.previous = before.digest;
-    std::string key, row;
-    memos::store::put_be(key, tenant, 4);
-    memos::store::put_be(row, 20260101, 4);
-    memos::store::put_be(row, tenant, 8);
-    memos::store::put_be(row, 1, 8);
-    memos::store::put_be(row, memos::store::crc32c(row.data(), row.size()), 4);
-    group.changes.put(memos::store::TableId::router_usage, key, row);
-    return memos::store::encode_change_group(group);
-  };
+  auto sibling = [&](std::uint32_t tenant) { return record_after(before.digest, tenant, 1); };
   JetStream js(*a.nats, 2s);
   std::uint64_t first = 0, second = 0, third = 0;
   BOOST_REQUIRE(js.append(a.replica->subject(), sibling(7), before.position, "", &first).ok());
@@ -479,8 +469,10 @@ BOOST_AUTO_TEST_CASE(an_append_whose_answer_is_lost_is_settled_before_the_next,
   // past its timeout (1 s); the server then reads it on.
   nodes.engines.nats.signal(0, SIGSTOP);
   const Status unanswered = add(a, nodes.cube, "lost answer", 2);
+  const bool in_doubt = a.replica->state().in_doubt;  // until the log answers
   nodes.engines.nats.signal(0, SIGCONT);
   BOOST_TEST((unanswered.code == memos::store::Errc::unavailable), unanswered.message);
+  BOOST_TEST(in_doubt);
   const Status wrote = add_eventually(a, nodes.cube, "three", 3, 20s);
   BOOST_TEST(wrote.ok(), wrote.message);
   const ReplicaState after = a.replica->state();
@@ -502,6 +494,7 @@ BOOST_AUTO_TEST_CASE(an_append_whose_answer_is_lost_is_settled_before_the_next,
     const ReplicaState st = n->replica->state();
     BOOST_TEST(st.fault.empty(), st.fault);
     BOOST_TEST((st.digest == after.digest));
+    BOOST_TEST(!st.in_doubt);
   }
 }
 

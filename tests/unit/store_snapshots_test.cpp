@@ -337,7 +337,8 @@ BOOST_FIXTURE_TEST_CASE(what_a_hostile_cluster_holds_is_refused_and_the_store_ke
   };
   for (const char* floor :
        {"", "not json", "[3,4]", "{\"positions\":[3]}", "{\"positions\":[3,4,5]}",
-        "{\"positions\":[\"3\",4]}", "{\"positions\":[-1,4]}"}) {
+        "{\"positions\":[\"3\",4]}", "{\"positions\":[-1,4]}", "{\"positions\":[]}",
+        "{\"positions\":[3,4.5]}", "{\"positions\":{\"0\":3}}", "null"}) {
     BOOST_REQUIRE(etcd->put(floor_key, floor).ok());
     refused(std::string("floor ") + floor, Code::internal);
   }
