@@ -123,14 +123,16 @@ void write_cluster(const Services& s, PrometheusText* out) {
     return;
   }
   // The node's figures over its shards (one stream: the furthest position).
-  std::size_t owned = 0, stopped = 0;
-  std::uint64_t position = 0, appended = 0, applied = 0;
+  std::size_t owned = 0, stopped = 0, in_doubt = 0;
+  std::uint64_t position = 0, appended = 0, applied = 0, passed_over = 0;
   for (const cluster::ReplicaState& r : replicas) {
     owned += r.owner ? 1 : 0;
     stopped += r.fault.empty() ? 0 : 1;
+    in_doubt += r.in_doubt ? 1 : 0;
     position = std::max(position, r.position);
     appended += r.appended;
     applied += r.applied;
+    passed_over += r.passed_over;
   }
   out->family("memosd_cluster_owner", "gauge",
               "The shards this node owns and writes (with one shard: 1 while it owns the store).");
@@ -138,6 +140,10 @@ void write_cluster(const Services& s, PrometheusText* out) {
   out->family("memosd_cluster_stopped", "gauge",
               "The shards whose log this node stopped applying at a record off its chain.");
   out->sample("memosd_cluster_stopped", static_cast<double>(stopped));
+  out->family("memosd_cluster_in_doubt", "gauge",
+              "The shards whose last append by this node got no answer: it appends nothing more "
+              "to them until the log answers for it.");
+  out->sample("memosd_cluster_in_doubt", static_cast<double>(in_doubt));
   out->family("memosd_cluster_policies_differ", "gauge",
               "The nodes on the roster whose tenant policies differ from this node's, as last "
               "compared (every 30 s and after each policy reload).");
@@ -147,9 +153,12 @@ void write_cluster(const Services& s, PrometheusText* out) {
               "lag).");
   out->sample("memosd_cluster_log_position", static_cast<double>(position));
   out->family("memosd_cluster_records_total", "counter",
-              "Log records this node appended as an owner and applied as a follower.");
+              "Log records this node appended as an owner, applied as a follower, and passed over "
+              "(a record stored twice, or one of two that follow the same record, stored second).");
   out->sample("memosd_cluster_records_total", {{"how", "appended"}}, static_cast<double>(appended));
   out->sample("memosd_cluster_records_total", {{"how", "applied"}}, static_cast<double>(applied));
+  out->sample("memosd_cluster_records_total", {{"how", "passed_over"}},
+              static_cast<double>(passed_over));
   const cluster::StreamReaderCounters log = s.cluster->log_reads();
   out->family("memosd_cluster_log_messages_total", "counter",
               "Log messages this node's stream reader read for the shards it follows, read back "

@@ -187,7 +187,8 @@ BOOST_AUTO_TEST_CASE(a_state_stored_on_the_owner_restores_on_the_node_that_takes
        {"memosd_cluster_owner 1\n",
         "memosd_blob_bucket_transfers_total{direction=\"fetch\",result=\"ok\"} 1\n",
         "memosd_blob_bucket_transfers_total{direction=\"fetch\",result=\"failed\"} 0\n",
-        "memosd_blob_prefetch_total{result=\"fetched\"} 0\n", "memosd_cluster_stopped 0\n"}) {
+        "memosd_blob_prefetch_total{result=\"fetched\"} 0\n", "memosd_cluster_stopped 0\n",
+        "memosd_cluster_in_doubt 0\n", "memosd_cluster_records_total{how=\"passed_over\"} 0\n"}) {
     BOOST_TEST(m->find(line) != std::string::npos, line << " in\n" << *m);
   }
   auto states = c2->kv_list("maya");
