@@ -971,3 +971,58 @@ BOOST_AUTO_TEST_CASE(each_shard_commits_and_sinks_its_own_group) {
   BOOST_TEST(next % 2 == 0u);
   txn->abort();
 }
+
+// The log acknowledged one shard's group and refused the other's, and the
+// store then cannot hold the acknowledged one (here: a position it refuses):
+// nothing of the turn is committed, every job fails, and the queue calls
+// on_fatal, for the log is ahead of the store (memosd exits, and reads the
+// records back from the log when it starts again).
+BOOST_AUTO_TEST_CASE(a_group_the_log_holds_and_the_store_cannot_is_fatal) {
+  TempDir dir;
+  auto store = open_store(dir.path(), 2);
+  std::vector<Status> fatal;  // on the writer thread; read once it ended
+  std::vector<std::promise<Status>> done(2);
+  {
+    CommitQueue queue(*store, [&](const Status& s) { fatal.push_back(s); });
+    queue.set_change_sink([](std::vector<SunkGroup>& groups) {
+      for (SunkGroup& g : groups) {
+        if (g.shard == 1) {
+          g.outcome = {Errc::unavailable, "shard 1's log has no quorum"};
+          continue;
+        }
+        g.position.sequence = 1;
+        g.position.digest = "not a digest";
+      }
+    });
+    auto hold = std::make_unique<WriterHold>(queue);  // both jobs in one turn
+    for (std::uint32_t shard = 0; shard < 2; ++shard) {
+      WriteJob j{[shard](WriteTxn& t) {
+                   Cube c;
+                   return t.create_cube(1000 + shard, "c" + std::to_string(shard), "h", 16, 1, &c);
+                 },
+                 [&done, shard](const Status& s) { done[shard].set_value(s); }};
+      j.shard = shard;
+      queue.submit(std::move(j));
+    }
+    hold->release();
+    for (std::uint32_t shard = 0; shard < 2; ++shard) {
+      const Status s = done[shard].get_future().get();
+      BOOST_TEST((s.code == Errc::io), s.message);
+      BOOST_TEST(
+          s.message.find("reads them back from the log when it starts again") != std::string::npos,
+          s.message);
+    }
+  }
+  BOOST_REQUIRE(fatal.size() == 1u);
+  BOOST_TEST((fatal[0].code == Errc::io));
+  std::optional<ReadTxn> r;
+  BOOST_REQUIRE(store->begin_read(&r).ok());
+  Cube c;
+  for (std::uint32_t shard = 0; shard < 2; ++shard) {
+    BOOST_TEST(
+        (r->find_cube(1000 + shard, "c" + std::to_string(shard), &c).code == Errc::not_found));
+    LogPosition position;
+    BOOST_REQUIRE(r->log_position(shard, &position).ok());
+    BOOST_TEST(position.sequence == 0u);
+  }
+}
