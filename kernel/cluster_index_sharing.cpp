@@ -30,18 +30,59 @@ std::unique_ptr<ClusterIndexSharing> ClusterIndexSharing::open(
     const std::string& cluster, int replicas, cluster::NatsConnection& nats,
     cluster::EtcdClient& etcd, const std::string& dir, std::chrono::milliseconds timeout,
     Status* status) {
-  std::unique_ptr<ClusterIndexSharing> sharing(new ClusterIndexSharing(cluster, etcd));
   cluster::BucketSettings settings;
   settings.name = cluster::index_bucket_name(cluster);
   settings.replicas = replicas;
-  store::Status s;
-  sharing->files_ = BucketFiles::open(settings, nats, dir, timeout, &s);
-  if (!sharing->files_) {
-    *status = Status::from(s).prefixed("index snapshots");
+  std::unique_ptr<ClusterIndexSharing> sharing(
+      new ClusterIndexSharing(cluster, settings, nats, etcd, dir, timeout));
+  Status s = sharing->open_bucket();
+  // Silent JetStream: opened on a later use. Anything else (the staging
+  // folder, a bucket of another shape) will not mend by waiting.
+  if (!s.ok() && s.code != Code::unavailable) {
+    *status = s;
     return nullptr;
   }
   *status = {};
   return sharing;
+}
+
+ClusterIndexSharing::ClusterIndexSharing(std::string cluster, cluster::BucketSettings settings,
+                                         cluster::NatsConnection& nats, cluster::EtcdClient& etcd,
+                                         std::string dir, std::chrono::milliseconds timeout)
+    : cluster_(std::move(cluster)),
+      settings_(std::move(settings)),
+      nats_(nats),
+      etcd_(etcd),
+      dir_(std::move(dir)),
+      timeout_(timeout) {}
+
+Status ClusterIndexSharing::open_bucket() {
+  return try_open(false);
+}
+
+Status ClusterIndexSharing::try_open(bool after_pause) {
+  if (bucket_open()) return {};
+  std::unique_lock lock(open_mutex_, std::try_to_lock);
+  if (!lock.owns_lock())
+    return Status::unavailable("index snapshots: bucket " + settings_.name + " is being opened");
+  if (bucket_open()) return {};
+  if (after_pause && Clock::now() < next_try_) return last_failure_;
+  store::Status s;
+  files_ = BucketFiles::open(settings_, nats_, dir_, timeout_, &s);
+  if (!files_) {
+    next_try_ = Clock::now() + 5 * timeout_;
+    last_failure_ = Status::from(s).prefixed("index snapshots (not shared until the bucket opens)");
+    return last_failure_;
+  }
+  opened_.store(files_.get(), std::memory_order_release);
+  spdlog::info("index snapshots: bucket {} open; indexes are shared", settings_.name);
+  return {};
+}
+
+BucketFiles* ClusterIndexSharing::files(Status* status) {
+  if (BucketFiles* f = opened_.load(std::memory_order_acquire)) return f;
+  *status = try_open(true);
+  return opened_.load(std::memory_order_acquire);
 }
 
 std::string ClusterIndexSharing::key(store::CubeId cube, const std::string& retriever) const {
@@ -87,7 +128,13 @@ Status ClusterIndexSharing::fetch(const SharedSnapshot& snapshot, const std::str
   if (!store::from_hex(snapshot.blob, &id)) {
     return Status::internal("a shared snapshot names no blob");
   }
-  if (store::Status s = files_->fetch(id, snapshot.bytes, path); !s.ok()) {
+  Status opened;
+  BucketFiles* files = this->files(&opened);
+  if (files == nullptr) {
+    fetch_failures_.fetch_add(1, std::memory_order_relaxed);
+    return opened;
+  }
+  if (store::Status s = files->fetch(id, snapshot.bytes, path); !s.ok()) {
     fetch_failures_.fetch_add(1, std::memory_order_relaxed);
     return Status::from(s).prefixed("fetching the " + snapshot.retriever + " snapshot of cube " +
                                     std::to_string(snapshot.cube));
@@ -96,9 +143,15 @@ Status ClusterIndexSharing::fetch(const SharedSnapshot& snapshot, const std::str
 }
 
 Status ClusterIndexSharing::publish(SharedSnapshot snapshot, const std::string& path) {
+  Status opened;
+  BucketFiles* files = this->files(&opened);
+  if (files == nullptr) {
+    publish_failures_.fetch_add(1, std::memory_order_relaxed);
+    return opened;
+  }
   store::BlobId id{};
   std::uint64_t bytes = 0;
-  store::Status s = files_->upload(path, kMaxBytes, &id, &bytes);
+  store::Status s = files->upload(path, kMaxBytes, &id, &bytes);
   snapshot.blob = store::to_hex(id);
   snapshot.bytes = bytes;
   // The snapshot it replaces, whose file then goes from the bucket.
@@ -122,9 +175,9 @@ Status ClusterIndexSharing::publish(SharedSnapshot snapshot, const std::string& 
     store::BlobId old{};
     // A node fetching the old one meanwhile fails and looks again.
     if (store::from_hex(before.blob, &old)) {
-      if (store::Status r = files_->bucket().remove(old); !r.ok()) {
+      if (store::Status r = files->bucket().remove(old); !r.ok()) {
         spdlog::warn("cube {}: removing the {} snapshot it replaced from bucket {}: {}",
-                     snapshot.cube, snapshot.retriever, files_->bucket().name(), r.message);
+                     snapshot.cube, snapshot.retriever, settings_.name, r.message);
       }
     }
   }
@@ -133,6 +186,9 @@ Status ClusterIndexSharing::publish(SharedSnapshot snapshot, const std::string& 
 
 Status ClusterIndexSharing::remove_unnamed(std::uint64_t before_ms, std::uint64_t* removed) {
   *removed = 0;
+  Status opened;
+  BucketFiles* files = this->files(&opened);
+  if (files == nullptr) return opened;
   std::vector<cluster::EtcdKeyValue> keys;
   if (store::Status s = etcd_.list(cluster::index_snapshot_prefix(cluster_), &keys); !s.ok())
     return Status::from(s);
@@ -143,7 +199,7 @@ Status ClusterIndexSharing::remove_unnamed(std::uint64_t before_ms, std::uint64_
     if (j.is_object() && j.contains("blob") && j["blob"].is_string())
       named.insert(j["blob"].get<std::string>());
   }
-  return Status::from(files_->bucket().remove_unnamed(before_ms, named, removed));
+  return Status::from(files->bucket().remove_unnamed(before_ms, named, removed));
 }
 
 void ClusterIndexSharing::count_import(bool taken) {

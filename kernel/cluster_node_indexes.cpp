@@ -44,6 +44,12 @@ std::size_t ClusterNode::share_indexes() {
   if (!index_sharing_ || config_.index_share_s == 0) return 0;
   std::vector<std::uint32_t> mine = owned_shards();
   if (mine.empty()) return 0;
+  // A bucket JetStream did not answer for at start is tried again here, once
+  // a period, rather than by each cube's upload.
+  if (Status s = index_sharing_->open_bucket(); !s.ok()) {
+    spdlog::debug("cluster: not sharing indexes this time: {}", s.message);
+    return 0;
+  }
   std::optional<store::ReadTxn> txn;
   std::vector<store::Cube> cubes;
   store::Status s = store_.begin_read(&txn);

@@ -322,24 +322,32 @@ Status Daemon::open_indexes() {
 }
 
 void Daemon::open_index_sharing() {
-  // The bucket's stream may not be there yet while JetStream elects its
-  // first leader (every node of a new cluster starting at once).
   Status opened;
-  (void)retry_while_unavailable(std::chrono::steady_clock::now() + kClusterStartTimeout, [&] {
-    index_sharing_ = ClusterIndexSharing::open(
-        config_.cluster.name, static_cast<int>(config_.cluster.replicas), *cluster_engines_->nats,
-        *cluster_engines_->etcd, config_.data_dir + "/index/shared",
-        std::max(std::chrono::milliseconds(config_.cluster.lease_ms),
-                 std::chrono::milliseconds(2000)),
-        &opened);
-    return index_sharing_ || opened.code != Code::unavailable
-               ? store::Status{}
-               : store::Status{store::Errc::unavailable, opened.message};
-  });
+  index_sharing_ = ClusterIndexSharing::open(
+      config_.cluster.name, static_cast<int>(config_.cluster.replicas), *cluster_engines_->nats,
+      *cluster_engines_->etcd, config_.data_dir + "/index/shared",
+      std::max(std::chrono::milliseconds(config_.cluster.lease_ms),
+               std::chrono::milliseconds(2000)),
+      &opened);
   if (!index_sharing_) {
     spdlog::warn("cluster: {}; index snapshots are not shared, indexes are rebuilt from the store",
                  opened.message);
     return;
+  }
+  // The bucket's stream may not be there yet while JetStream elects its
+  // first leader (every node of a new cluster starting at once): waited for
+  // at start, so that the indexes opened next can be taken from snapshots,
+  // and after that opened on a later use (cluster_index_sharing.h).
+  Status bucket;
+  (void)retry_while_unavailable(std::chrono::steady_clock::now() + kClusterStartTimeout, [&] {
+    bucket = index_sharing_->open_bucket();
+    return bucket.code == Code::unavailable
+               ? store::Status{store::Errc::unavailable, bucket.message}
+               : store::Status{};
+  });
+  if (!bucket.ok()) {
+    spdlog::warn("cluster: {}; indexes are rebuilt from the store and shared once the bucket opens",
+                 bucket.message);
   }
   indexes_.set_sharing(index_sharing_.get());
 }

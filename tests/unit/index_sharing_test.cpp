@@ -4,7 +4,9 @@
 // leaves the bucket; and what a hostile or damaged etcd or bucket holds (a
 // key that is not a description, one naming another cube or no blob, a
 // size that is not the file's) is refused, never written where the
-// retriever would take it. A link or a missing file is not published.
+// retriever would take it. A link or a missing file is not published. A
+// bucket JetStream was silent for when the node started opens once it
+// answers.
 #define BOOST_TEST_MODULE index_sharing
 #include <boost/test/unit_test.hpp>
 
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -72,14 +75,11 @@ struct Fixture {
   std::unique_ptr<ClusterIndexSharing> node(const std::string& dir) {
     memos::kernel::Status s;
     std::unique_ptr<ClusterIndexSharing> sharing;
-    // JetStream answers once it has elected itself.
-    memos::testing::eventually(
-        [&] {
-          sharing = ClusterIndexSharing::open("t", 1, *nats, *etcd, dir, 2s, &s);
-          return sharing != nullptr;
-        },
-        20s, 200ms);
+    sharing = ClusterIndexSharing::open("t", 1, *nats, *etcd, dir, 2s, &s);
     BOOST_REQUIRE_MESSAGE(sharing, s.message);
+    // JetStream answers once it has elected itself.
+    memos::testing::eventually([&] { return (s = sharing->open_bucket()).ok(); }, 20s, 200ms);
+    BOOST_REQUIRE_MESSAGE(sharing->bucket_open(), s.message);
     return sharing;
   }
 };
@@ -255,4 +255,41 @@ BOOST_FIXTURE_TEST_CASE(files_no_key_names_leave_the_bucket, Fixture,
   auto into = memos::store::BlobStore::open(c.path() + "/b", &st);
   BOOST_REQUIRE(into);
   BOOST_TEST((bucket->fetch(orphan, 2000, *into).code == memos::store::Errc::not_found));
+}
+
+// A node whose sharing opens while JetStream does not answer (a server
+// stopped for longer than memosd waits at start) gets it all the same, with
+// the bucket opened on a later use once JetStream answers: sharing does not
+// stay off until a restart. Meanwhile a publish fails, as `unavailable`.
+BOOST_FIXTURE_TEST_CASE(a_bucket_jetstream_was_silent_for_opens_once_it_answers, Fixture,
+                        *boost::unit_test::label("engines") *
+                            boost::unit_test::precondition(engines_installed)) {
+  TempDir a, b;
+  auto node_a = node(a.path() + "/shared");
+  const std::string file = b.path() + "/export";
+  write_file(file, random_bytes(3000, 7));
+  engines.nats.signal(0, SIGSTOP);
+  memos::kernel::Status s;
+  auto node_b = ClusterIndexSharing::open("t", 1, *nats, *etcd, b.path() + "/shared", 300ms, &s);
+  const bool opened_while_silent = node_b && node_b->bucket_open();
+  memos::kernel::Status refused =
+      node_b ? node_b->publish(snapshot_of(8, 1), file) : memos::kernel::Status{};
+  engines.nats.signal(0, SIGCONT);
+  BOOST_REQUIRE_MESSAGE(node_b, s.message);
+  BOOST_TEST(!opened_while_silent);
+  BOOST_TEST((refused.code == Code::unavailable), refused.message);
+  BOOST_TEST(node_b->counters().publish_failures == 1u);
+
+  // Tried again on a later use, five timeouts after the failed try.
+  BOOST_TEST(memos::testing::eventually(
+      [&] { return (s = node_b->publish(snapshot_of(8, 1), file)).ok(); }, 20s, 100ms));
+  BOOST_TEST(s.ok(), s.message);
+  BOOST_TEST(node_b->bucket_open());
+  BOOST_TEST(node_b->counters().published == 1u);
+  SharedSnapshot found;
+  BOOST_REQUIRE(node_a->find(8, "faiss-retriever", &found).ok());
+  BOOST_TEST(found.version == 1u);
+  s = node_a->fetch(found, a.path() + "/import");
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
+  BOOST_TEST(read_file(a.path() + "/import") == read_file(file));
 }
