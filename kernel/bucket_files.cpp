@@ -30,11 +30,24 @@ store::Status BucketFiles::upload(const std::string& path, std::uint64_t max_byt
                                   store::BlobId* id, std::uint64_t* bytes) {
   store::Status s = staging_->put_file(path, id, bytes);
   if (!s.ok()) return s;
-  if (*bytes > max_bytes) s = {store::Errc::io, path + " is larger than a bucket takes"};
-  if (s.ok()) s = bucket_->publish(*id, *bytes, *staging_);
+  return publish_staged(path, max_bytes, *id, *bytes);
+}
+
+store::Status BucketFiles::upload_taking(const std::string& path, std::uint64_t max_bytes,
+                                         store::BlobId* id, std::uint64_t* bytes) {
+  store::Status s = staging_->take_file(path, id, bytes);
+  if (!s.ok()) return s;
+  return publish_staged(path, max_bytes, *id, *bytes);
+}
+
+store::Status BucketFiles::publish_staged(const std::string& path, std::uint64_t max_bytes,
+                                          const store::BlobId& id, std::uint64_t bytes) {
+  store::Status s;
+  if (bytes > max_bytes) s = {store::Errc::io, path + " is larger than a bucket takes"};
+  if (s.ok()) s = bucket_->publish(id, bytes, *staging_);
   // Staged only for the upload.
   std::error_code ignored;
-  std::filesystem::remove(staging_->path(*id), ignored);
+  std::filesystem::remove(staging_->path(id), ignored);
   return s;
 }
 

@@ -42,6 +42,12 @@ class BucketFiles {
   // larger than `max_bytes`), storage_full, unavailable.
   store::Status upload(const std::string& path, std::uint64_t max_bytes, store::BlobId* id,
                        std::uint64_t* bytes);
+  // upload() of a file made only for it (a copy of the store), which it
+  // moves into the staging store rather than copies (BlobStore::take_file):
+  // `path` is gone once it is staged, whatever the upload's outcome; a
+  // failure before (unreadable, a link) leaves it. Errors: upload()'s.
+  store::Status upload_taking(const std::string& path, std::uint64_t max_bytes, store::BlobId* id,
+                              std::uint64_t* bytes);
   // Fetches blob `id`, which must be `bytes` long, to `path`; nothing is
   // written there unless it passed its checks. Errors: not_found, corrupt,
   // unavailable, io, storage_full.
@@ -51,6 +57,10 @@ class BucketFiles {
 
  private:
   BucketFiles() = default;
+  // Uploads staged blob `id` (from `path`, which errors name), then drops
+  // it from the staging store.
+  store::Status publish_staged(const std::string& path, std::uint64_t max_bytes,
+                               const store::BlobId& id, std::uint64_t bytes);
 
   std::unique_ptr<store::BlobStore> staging_;
   std::unique_ptr<cluster::BlobBucket> bucket_;

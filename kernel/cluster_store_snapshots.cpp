@@ -173,7 +173,10 @@ Status StoreSnapshots::publish(const store::Store& store, std::uint64_t now_ms,
   store::BlobId blob{};
   std::uint64_t bytes = 0;
   Status s = Status::from(store.copy_to(copy_dir_));
-  if (s.ok()) s = Status::from(files_->upload(copy_dir_ + "/data.mdb", kMaxBytes, &blob, &bytes));
+  // The copy is made for the upload: moved into the staging store, not
+  // copied again (a store of gigabytes is written once, not twice).
+  if (s.ok())
+    s = Status::from(files_->upload_taking(copy_dir_ + "/data.mdb", kMaxBytes, &blob, &bytes));
   std::filesystem::remove_all(copy_dir_, ec);
   if (!s.ok()) return failed(s);
 

@@ -319,6 +319,53 @@ Status BlobStore::put_file(const std::string& path, BlobId* id, std::uint64_t* s
   return {};
 }
 
+Status BlobStore::take_file(const std::string& path, BlobId* id, std::uint64_t* size) {
+  Fd in(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (in.get() < 0) {
+    if (errno == ENOENT) return {Errc::not_found, "no file " + path};
+    if (errno == ELOOP) return {Errc::io, path + " is a symbolic link"};
+    return errno_status("open " + path);
+  }
+  struct stat st {};
+  if (::fstat(in.get(), &st) != 0) return errno_status("stat " + path);
+  if (!S_ISREG(st.st_mode)) return {Errc::io, path + " is not a regular file"};
+  BlobUpload::Hasher hash;
+  std::string block(1 << 20, '\0');
+  *size = 0;
+  for (;;) {
+    ssize_t n = ::read(in.get(), block.data(), block.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_status("read " + path);
+    if (n == 0) break;
+    hash.update(std::string_view(block.data(), static_cast<std::size_t>(n)));
+    *size += static_cast<std::uint64_t>(n);
+  }
+  *id = hash.digest();
+  if (contains(*id)) {
+    // Content-addressed: the same bytes are there already.
+    ::unlink(path.c_str());
+  } else {
+    const std::string final_path = path_of(*id);
+    const std::string fan_out = final_path.substr(0, final_path.rfind('/'));
+    if (Status s = make_dir(fan_out); !s.ok()) return s;
+    // A blob's file is its owner's alone, as put() makes it; durable before
+    // its name says it is whole.
+    if (::fchmod(in.get(), 0600) != 0) return errno_status("chmod " + path);
+    if (::fsync(in.get()) != 0 || in.close() != 0) return errno_status("fsync " + path);
+    if (::rename(path.c_str(), final_path.c_str()) != 0) {
+      if (errno != EXDEV) return errno_status("rename " + path);
+      // Another file system: copied as put_file() copies (which shares it),
+      // then removed.
+      if (Status s = put_file(path, id, size); !s.ok()) return s;
+      ::unlink(path.c_str());
+      return {};
+    }
+    if (Status s = fsync_dir(fan_out); !s.ok()) return s;
+  }
+  if (SharedBlobs* shared = not_yet_shared(*id)) return shared->publish(*id, *size, *this);
+  return {};
+}
+
 Status BlobStore::read_at(const BlobId& id, std::uint64_t offset, std::size_t max,
                           std::string* out) const {
   std::unique_ptr<BlobReader> reader;

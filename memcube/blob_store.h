@@ -97,6 +97,13 @@ class BlobStore {
   // is left as it is. Errors: not_found (no such file), storage_full, io
   // (also: a link, or not a regular file); unavailable (the shared store).
   Status put_file(const std::string& path, BlobId* id, std::uint64_t* size);
+  // put_file() for a file made only to be stored (a copy of the store on
+  // its way to the cluster's bucket): hashes it in one read and renames it
+  // into the store, so its bytes are not written a second time (copied as
+  // put_file() does where `path` is on another file system). `path` is gone
+  // on success, also when the store held those bytes already; on failure it
+  // is left where it was. Errors: as put_file().
+  Status take_file(const std::string& path, BlobId* id, std::uint64_t* size);
   // Shares this store's blobs through `shared` from now on (nullptr: no
   // longer). `shared` must outlive every call that began while it was set:
   // swap it only while no request runs (the daemon's start and stop).

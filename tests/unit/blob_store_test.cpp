@@ -57,6 +57,61 @@ BOOST_AUTO_TEST_CASE(content_addressed_round_trip) {
   BOOST_TEST(!from_hex(std::string(64, 'G'), &parsed));
 }
 
+// A file is stored by copy (put_file: the file stays) or taken whole
+// (take_file: renamed in, its bytes not written again, the file gone); a
+// link, a folder or a missing file is refused and left as it was.
+BOOST_AUTO_TEST_CASE(files_are_copied_in_or_taken_in_whole) {
+  TempDir dir;
+  auto blobs = open_blobs(dir.path() + "/blobs");
+  std::string payload(3 << 20, '\0');  // several of the read's blocks
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 17 + 3);
+  auto write = [&](const std::string& name, const std::string& bytes) {
+    const std::string path = dir.path() + "/" + name;
+    std::ofstream(path, std::ios::binary) << bytes;
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                              fs::perms::others_read);
+    return path;
+  };
+  BlobId id{};
+  std::uint64_t size = 0;
+  const std::string copied = write("copied", payload);
+  BOOST_REQUIRE(blobs->put_file(copied, &id, &size).ok());
+  BOOST_TEST(size == payload.size());
+  BOOST_TEST(to_hex(id) == to_hex(sha256(payload)));
+  BOOST_TEST(fs::exists(copied));
+
+  const std::string other = payload + "more";
+  const std::string taken = write("taken", other);
+  BOOST_REQUIRE(blobs->take_file(taken, &id, &size).ok());
+  BOOST_TEST(!fs::exists(taken));
+  BOOST_TEST(size == other.size());
+  BOOST_TEST(to_hex(id) == to_hex(sha256(other)));
+  std::string back;
+  BOOST_REQUIRE(blobs->get(id, &back).ok());
+  BOOST_TEST((back == other));
+  struct stat st {};
+  BOOST_REQUIRE(stat(path_of(dir.path() + "/blobs", id).c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0600u);  // its owner's alone, as put() makes it
+  // The same bytes again: the file goes, the blob stays.
+  const std::string again = write("again", other);
+  BOOST_REQUIRE(blobs->take_file(again, &id, &size).ok());
+  BOOST_TEST(!fs::exists(again));
+  BOOST_REQUIRE(blobs->get(id, &back).ok());
+  BOOST_TEST((back == other));
+  BOOST_TEST(fs::is_empty(dir.path() + "/blobs/tmp"));
+
+  fs::create_symlink(copied, dir.path() + "/link");
+  fs::create_directory(dir.path() + "/folder");
+  for (const char* name : {"link", "folder"}) {
+    const std::string path = dir.path() + "/" + name;
+    BOOST_TEST((blobs->put_file(path, &id, &size).code == Errc::io), name);
+    BOOST_TEST((blobs->take_file(path, &id, &size).code == Errc::io), name);
+    BOOST_TEST(fs::exists(fs::symlink_status(path)), name);
+  }
+  BOOST_TEST((blobs->take_file(dir.path() + "/none", &id, &size).code == Errc::not_found));
+  BOOST_TEST(to_hex(std::string_view("abc\xff")) == "616263ff");
+}
+
 BOOST_AUTO_TEST_CASE(damaged_and_missing_blobs_are_reported) {
   TempDir dir;
   auto blobs = open_blobs(dir.path());
