@@ -272,15 +272,23 @@ Status BlobBucket::remove(const store::BlobId& id) {
   return js_.purge(stream(), chunk_subject(d.nuid));
 }
 
-Status BlobBucket::list_stale(std::uint64_t before_ms, std::size_t max,
+Status BlobBucket::list_stale(std::uint64_t before_ms, std::size_t max, std::uint64_t* cursor,
                               std::vector<StaleBlob>* out) {
-  for (std::uint64_t next = 1; out->size() < max;) {
+  std::uint64_t next = std::max<std::uint64_t>(*cursor, 1);
+  for (std::size_t listed = 0;;) {
+    if (listed == max) {
+      *cursor = next;
+      return {};
+    }
     StoredMessage m;
     Status s = js_.next_message(stream(), next, meta_subjects(), &m);
-    if (s.code == Errc::not_found) return {};
+    if (s.code == Errc::not_found || (s.ok() && m.time_ms >= before_ms)) {
+      *cursor = 1;  // the end, or only newer ones after: start again next time
+      return {};
+    }
     if (!s.ok()) return s;
     next = m.sequence + 1;
-    if (m.time_ms == 0 || m.time_ms >= before_ms) continue;
+    if (m.time_ms == 0) continue;
     const json meta = json::parse(m.data, nullptr, false);
     StaleBlob blob;
     if (!meta.is_object() || !meta.contains("name") || !meta["name"].is_string() ||
@@ -299,8 +307,8 @@ Status BlobBucket::list_stale(std::uint64_t before_ms, std::size_t max,
     if (!valid_nuid(blob.nuid)) continue;
     blob.sequence = m.sequence;
     out->push_back(std::move(blob));
+    ++listed;
   }
-  return {};
 }
 
 Status BlobBucket::remove_if_unchanged(const StaleBlob& blob, bool* removed) {
@@ -333,7 +341,8 @@ Status BlobBucket::remove_unnamed(std::uint64_t before_ms,
                                   std::uint64_t* removed) {
   *removed = 0;
   std::vector<StaleBlob> stale;
-  if (Status s = list_stale(before_ms, kMaxListed, &stale); !s.ok()) return s;
+  std::uint64_t from_start = 1;
+  if (Status s = list_stale(before_ms, kMaxListed, &from_start, &stale); !s.ok()) return s;
   for (const StaleBlob& blob : stale) {
     if (named.contains(store::to_hex(blob.id))) continue;
     bool gone = false;

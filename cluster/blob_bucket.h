@@ -112,11 +112,18 @@ class BlobBucket : public store::SharedBlobs {
   // fenced on the description the listing read, so a blob touched or put
   // since stays.
   //
-  // Appends to `*out` every blob whose description the stream stored
-  // before `before_ms` (ms since the epoch, the server's clock), at most
-  // `max` of them. A description that names no blob is skipped. Errors:
-  // unavailable, corrupt.
-  Status list_stale(std::uint64_t before_ms, std::size_t max, std::vector<StaleBlob>* out);
+  // Appends to `*out` the blobs whose descriptions the stream stored before
+  // `before_ms` (ms since the epoch, the server's clock), at most `max` of
+  // them, in stream order from sequence `*cursor` (0 or 1: the start). The
+  // stream stores in time order, so the listing ends at the first
+  // description stored at or after `before_ms`. `*cursor` gets where the
+  // next listing goes on: past the last one read when `max` cut this one
+  // short, else 1 (the start again). So a sweep that lists `max` at a time
+  // goes round every old description, however many stay referenced, rather
+  // than listing the same first `max` each time. A description that names
+  // no blob is skipped. Errors: unavailable, corrupt (`*cursor` unchanged).
+  Status list_stale(std::uint64_t before_ms, std::size_t max, std::uint64_t* cursor,
+                    std::vector<StaleBlob>* out);
   // Removes `blob` if its description is still the one listed: a deletion
   // mark is appended fenced on it, then the descriptions, the mark and the
   // chunks go. `*removed` says whether it was. Errors: unavailable,

@@ -315,6 +315,9 @@ class ClusterNode {
   const std::string store_snapshot_dir_;
   std::unique_ptr<StoreSnapshots> store_snapshots_;  // set by start()
   std::atomic<std::uint64_t> swept_{0}, sweep_referenced_{0}, sweep_touched_{0}, sweep_failures_{0};
+  // Where the next sweep of the blob bucket goes on listing
+  // (BlobBucket::list_stale); the compaction's worker alone uses it.
+  std::uint64_t sweep_cursor_ = 1;
   // Set in the indexes by the daemon, before they open; stop() clears it
   // there.
   ClusterIndexSharing* const index_sharing_;

@@ -105,7 +105,8 @@ void ClusterNode::sweep_blobs(std::uint64_t cutoff_ms) {
                  s.message);
   };
   std::vector<cluster::StaleBlob> stale;
-  if (store::Status s = bucket_->list_stale(cutoff_ms, kMaxSweptBlobs, &stale); !s.ok())
+  if (store::Status s = bucket_->list_stale(cutoff_ms, kMaxSweptBlobs, &sweep_cursor_, &stale);
+      !s.ok())
     return failed(s);
   if (stale.empty()) return;
   // Every record appended before now, applied here: one that references a

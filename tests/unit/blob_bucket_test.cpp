@@ -312,7 +312,8 @@ BOOST_AUTO_TEST_CASE(a_bucket_made_without_direct_gets_is_read_from_its_leader,
 // is referenced stays, the one another node used since the listing (a touch)
 // stays, the other goes, chunks and all; a blob put after the cut is not
 // listed; a removed blob put again is uploaded anew; descriptions that name
-// no blob, or another subject's, are never listed.
+// no blob, or another subject's, are never listed; listings of a few at a
+// time go round them all.
 BOOST_AUTO_TEST_CASE(a_sweep_removes_only_blobs_unreferenced_and_untouched_since_it_listed_them,
                      *boost::unit_test::label("nats") *
                          boost::unit_test::precondition(nats_installed)) {
@@ -335,14 +336,28 @@ BOOST_AUTO_TEST_CASE(a_sweep_removes_only_blobs_unreferenced_and_untouched_since
   BOOST_REQUIRE(a.blobs->put(random_bytes(2500, 14), &fresh).ok());
 
   std::vector<StaleBlob> stale;
-  Status s = a.bucket->list_stale(cut, 100, &stale);
+  std::uint64_t cursor = 1;
+  Status s = a.bucket->list_stale(cut, 100, &cursor, &stale);
   BOOST_REQUIRE_MESSAGE(s.ok(), s.message);
   std::vector<BlobId> listed;
   for (const StaleBlob& blob : stale) listed.push_back(blob.id);
   BOOST_TEST((listed == std::vector<BlobId>{kept, dropped, touched}));
-  std::vector<StaleBlob> at_most_one;
-  BOOST_REQUIRE(a.bucket->list_stale(cut, 1, &at_most_one).ok());
-  BOOST_TEST(at_most_one.size() == 1u);
+  BOOST_TEST(cursor == 1u);  // it reached the new ones: the next starts over
+  // One at a time, listings go on where the last stopped, round them all,
+  // then start over.
+  std::vector<BlobId> one_at_a_time;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<StaleBlob> one;
+    BOOST_REQUIRE(a.bucket->list_stale(cut, 1, &cursor, &one).ok());
+    BOOST_REQUIRE(one.size() == 1u);
+    BOOST_TEST(cursor > one[0].sequence);
+    one_at_a_time.push_back(one[0].id);
+  }
+  BOOST_TEST((one_at_a_time == listed));
+  std::vector<StaleBlob> none;
+  BOOST_REQUIRE(a.bucket->list_stale(cut, 1, &cursor, &none).ok());
+  BOOST_TEST(none.empty());  // only descriptions naming no blob, then `fresh`
+  BOOST_TEST(cursor == 1u);
 
   // Another node takes `touched` as shared only after asking: a touch.
   BucketSettings asks_always;
