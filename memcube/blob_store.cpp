@@ -31,6 +31,11 @@ class Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
+  // Holds `fd` instead, closing the one it held.
+  void reset(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
   // Closes now, reporting the error close() may carry (NFS, quotas).
   int close() {
     int rc = ::close(fd_);
@@ -41,6 +46,36 @@ class Fd {
  private:
   int fd_;
 };
+
+// Opens the regular file at `path` for reading into `*in`, not through a
+// symbolic link. Errors: not_found, io (a link, not a regular file).
+Status open_regular(const std::string& path, Fd* in) {
+  in->reset(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (in->get() < 0) {
+    if (errno == ENOENT) return {Errc::not_found, "no file " + path};
+    if (errno == ELOOP) return {Errc::io, path + " is a symbolic link"};
+    return errno_status("open " + path);
+  }
+  struct stat st {};
+  if (::fstat(in->get(), &st) != 0) return errno_status("stat " + path);
+  if (!S_ISREG(st.st_mode)) return {Errc::io, path + " is not a regular file"};
+  return {};
+}
+
+// Reads `in` (the file at `path`) to its end in blocks, handing each to
+// `piece`, whose error stops it. Errors: io, and `piece`'s.
+Status read_blocks(const Fd& in, const std::string& path,
+                   const std::function<Status(std::string_view)>& piece) {
+  std::string block(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(in.get(), block.data(), block.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_status("read " + path);
+    if (n == 0) return {};
+    if (Status s = piece(std::string_view(block.data(), static_cast<std::size_t>(n))); !s.ok())
+      return s;
+  }
+}
 
 Status make_dir(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_status("mkdir " + dir);
@@ -272,36 +307,20 @@ Status BlobStore::move_out(const BlobId& id, const std::string& path) {
 }
 
 Status BlobStore::put_file(const std::string& path, BlobId* id, std::uint64_t* size) {
-  Fd in(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (in.get() < 0) {
-    if (errno == ENOENT) return {Errc::not_found, "no file " + path};
-    if (errno == ELOOP) return {Errc::io, path + " is a symbolic link"};
-    return errno_status("open " + path);
-  }
-  struct stat st {};
-  if (::fstat(in.get(), &st) != 0) return errno_status("stat " + path);
-  if (!S_ISREG(st.st_mode)) return {Errc::io, path + " is not a regular file"};
+  Fd in(-1);
+  if (Status s = open_regular(path, &in); !s.ok()) return s;
   // Named before its digest is known: the name is only for people.
   const std::string tmp_path = temp_path(BlobId{});
   Fd out(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (out.get() < 0) return errno_status("create " + tmp_path);
   BlobUpload::Hasher hash;
-  std::string block(1 << 20, '\0');
   *size = 0;
-  Status s;
-  for (;;) {
-    ssize_t n = ::read(in.get(), block.data(), block.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      s = errno_status("read " + path);
-      break;
-    }
-    if (n == 0) break;
-    const std::string_view piece(block.data(), static_cast<std::size_t>(n));
-    if (s = write_at(out.get(), *size, piece, tmp_path); !s.ok()) break;
+  Status s = read_blocks(in, path, [&](std::string_view piece) {
+    if (Status w = write_at(out.get(), *size, piece, tmp_path); !w.ok()) return w;
     hash.update(piece);
     *size += piece.size();
-  }
+    return Status{};
+  });
   if (s.ok()) {
     *id = hash.digest();
     // Content-addressed: the same bytes may be there already.
@@ -320,26 +339,18 @@ Status BlobStore::put_file(const std::string& path, BlobId* id, std::uint64_t* s
 }
 
 Status BlobStore::take_file(const std::string& path, BlobId* id, std::uint64_t* size) {
-  Fd in(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (in.get() < 0) {
-    if (errno == ENOENT) return {Errc::not_found, "no file " + path};
-    if (errno == ELOOP) return {Errc::io, path + " is a symbolic link"};
-    return errno_status("open " + path);
-  }
-  struct stat st {};
-  if (::fstat(in.get(), &st) != 0) return errno_status("stat " + path);
-  if (!S_ISREG(st.st_mode)) return {Errc::io, path + " is not a regular file"};
+  Fd in(-1);
+  if (Status s = open_regular(path, &in); !s.ok()) return s;
   BlobUpload::Hasher hash;
-  std::string block(1 << 20, '\0');
   *size = 0;
-  for (;;) {
-    ssize_t n = ::read(in.get(), block.data(), block.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_status("read " + path);
-    if (n == 0) break;
-    hash.update(std::string_view(block.data(), static_cast<std::size_t>(n)));
-    *size += static_cast<std::uint64_t>(n);
-  }
+  if (Status s = read_blocks(in, path,
+                             [&](std::string_view piece) {
+                               hash.update(piece);
+                               *size += piece.size();
+                               return Status{};
+                             });
+      !s.ok())
+    return s;
   *id = hash.digest();
   if (contains(*id)) {
     // Content-addressed: the same bytes are there already.
